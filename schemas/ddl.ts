@@ -1,0 +1,56 @@
+/**
+ * DDL of a resource's table, derived from its declaration. Used to write migrations
+ * (`tsx schemas/ddl.ts emrPatientInfo`) and by a test that checks the migrated table still
+ * matches the declaration. openGauss-safe: plain types, no identity columns.
+ */
+import type { Resource } from './resource.js';
+import type { FieldDef } from './fields.js';
+
+export function sqlType(d: FieldDef): string {
+  switch (d.kind) {
+    case 'string':
+      return `varchar(${d.max ?? 250})`;
+    case 'text':
+      return 'text';
+    case 'time':
+      return 'timestamptz';
+    case 'int':
+      return 'integer';
+    case 'decimal':
+      return 'numeric(18,4)';
+  }
+}
+
+/** Bookkeeping columns every resource table has (prefix rec_ keeps them apart from data set fields). */
+export const BOOKKEEPING = `  rec_version integer NOT NULL,
+  rec_hash char(64) NOT NULL,
+  rec_raw jsonb NOT NULL,
+  rec_retired boolean NOT NULL DEFAULT false,
+  rec_test boolean NOT NULL DEFAULT false,
+  rec_received_at timestamptz NOT NULL,
+  rec_updated_at timestamptz NOT NULL,
+  rec_lateness_s integer`;
+
+export function tableDdl(r: Resource): string {
+  const cols = Object.values(r.fields).map((d) => {
+    const notNull = d.column === 'id' || d.column === 'org_code' ? ' NOT NULL' : '';
+    return `  ${d.column} ${sqlType(d)}${notNull}`;
+  });
+  return [
+    `-- ${r.name} (${r.title}); generated from schemas/ by schemas/ddl.ts`,
+    `CREATE TABLE ${r.table} (`,
+    [...cols, BOOKKEEPING, '  PRIMARY KEY (org_code, id)'].join(',\n'),
+    `);`,
+    `CREATE INDEX ${r.table}_updated ON ${r.table} (rec_updated_at);`,
+    '',
+  ].join('\n');
+}
+
+if (process.argv[1]?.endsWith('ddl.ts')) {
+  const { resources } = await import('./index.js');
+  for (const name of process.argv.slice(2)) {
+    const r = resources[name];
+    if (!r) throw new Error(`unknown resource ${name}`);
+    process.stdout.write(tableDdl(r));
+  }
+}

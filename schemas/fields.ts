@@ -1,0 +1,119 @@
+/**
+ * The field DSL: each field of the national data set is declared once, with what the storage
+ * layer needs (column, SQL type), what validation needs (length, required, value domain) and
+ * whether it holds personal data (masked in answers, never logged). The zod schema of a resource
+ * is built from these declarations; its TypeScript type is z.infer'd from that schema.
+ */
+import { z } from 'zod';
+import { parseTime } from '../shared/time/index.js';
+
+export type FieldKind = 'string' | 'text' | 'time' | 'int' | 'decimal';
+/** What kind of personal data a field holds (GB/T 35273 personal information), for masking. */
+export type Personal = 'name' | 'idno' | 'phone' | 'address' | 'text';
+
+export interface FieldDef {
+  kind: FieldKind;
+  column: string;
+  label: string;
+  max?: number;
+  required?: boolean;
+  personal?: Personal;
+}
+
+export type FieldMap = Record<string, FieldDef>;
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+
+interface Opts {
+  required?: boolean;
+  personal?: Personal;
+  column?: string;
+}
+
+/** Builders: `str(100, '就诊者姓名', {required: true, personal: 'name'})`. */
+export const f = {
+  str: (max: number, label: string, o: Opts = {}): Omit<FieldDef, 'column'> & { column?: string } => ({
+    kind: 'string',
+    max,
+    label,
+    ...o,
+  }),
+  text: (label: string, o: Opts = {}) => ({ kind: 'text' as const, label, ...o }),
+  time: (label: string, o: Opts = {}) => ({ kind: 'time' as const, label, ...o }),
+  int: (label: string, o: Opts = {}) => ({ kind: 'int' as const, label, ...o }),
+  decimal: (label: string, o: Opts = {}) => ({ kind: 'decimal' as const, label, ...o }),
+};
+
+/** Fills in column names (snake_case of the JSON key unless given). */
+export function fields<T extends Record<string, Omit<FieldDef, 'column'> & { column?: string }>>(
+  defs: T,
+): { [K in keyof T]: FieldDef } {
+  const out = {} as { [K in keyof T]: FieldDef };
+  for (const [k, d] of Object.entries(defs)) (out as FieldMap)[k] = { ...d, column: d.column ?? snake(k) } as FieldDef;
+  return out;
+}
+
+/** Legacy HIS databases pad CHAR columns and send "" for "no value": both mean null here. */
+function blankToNull(v: unknown): unknown {
+  if (typeof v === 'string') {
+    const t = v.trim();
+    return t === '' ? null : t;
+  }
+  return v;
+}
+
+export const TIME_ZONE = () => process.env.TZ_LOCAL || 'Asia/Shanghai';
+
+function zodFor(d: FieldDef): z.ZodType {
+  switch (d.kind) {
+    case 'string':
+    case 'text': {
+      let s = z.string({ error: '应为文本 (must be text)' });
+      if (d.max) s = s.max(d.max, { error: `长度不能超过 ${d.max} (at most ${d.max} characters)` });
+      return z.preprocess((v) => {
+        const b = blankToNull(v);
+        return typeof b === 'number' || typeof b === 'bigint' ? String(b) : b;
+      }, s.nullish());
+    }
+    case 'time':
+      return z.preprocess(
+        (v) => {
+          const b = blankToNull(v);
+          if (b === null || b === undefined) return b;
+          return parseTime(b, TIME_ZONE()) ?? b;
+        },
+        z.date({ error: '时间格式应为 yyyy-MM-dd HH:mm:ss 或 ISO 8601 (not a valid time)' }).nullish(),
+      );
+    case 'int':
+      return z.preprocess(
+        (v) => {
+          const b = blankToNull(v);
+          return typeof b === 'string' && /^-?\d+$/.test(b) ? Number(b) : b;
+        },
+        z.number({ error: '应为整数 (must be an integer)' }).int({ error: '应为整数 (must be an integer)' }).nullish(),
+      );
+    case 'decimal':
+      return z.preprocess(
+        (v) => {
+          const b = blankToNull(v);
+          return typeof b === 'string' && /^-?\d+(\.\d+)?$/.test(b) ? Number(b) : b;
+        },
+        z.number({ error: '应为数值 (must be a number)' }).finite().nullish(),
+      );
+  }
+}
+
+type ZodOf<D extends FieldDef> = D['kind'] extends 'time'
+  ? z.ZodType<Date | null | undefined>
+  : D['kind'] extends 'int' | 'decimal'
+    ? z.ZodType<number | null | undefined>
+    : z.ZodType<string | null | undefined>;
+
+export type ShapeOf<F extends FieldMap> = { [K in keyof F]: ZodOf<F[K]> };
+
+/** The zod object of a field map. Required fields are checked separately to name them all at once. */
+export function objectOf<F extends FieldMap>(defs: F): z.ZodObject<ShapeOf<F>> {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [k, d] of Object.entries(defs)) shape[k] = zodFor(d);
+  return z.object(shape) as unknown as z.ZodObject<ShapeOf<F>>;
+}

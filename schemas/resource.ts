@@ -1,0 +1,52 @@
+/**
+ * A resource of the national data set, as a declaration: its name on the wire, its table, the
+ * function that receives it, its deadline class and business time, its fields and cross-field
+ * rules. The one ingest pipeline (shared/ingest) does the rest; twenty resources are twenty
+ * declarations, not twenty handlers.
+ */
+import { z } from 'zod';
+import { objectOf, type FieldMap, type ShapeOf } from './fields.js';
+import type { FieldIssue } from '../shared/http/errors.js';
+
+/** Deadline classes of the notice (HIS → front): realtime, within 2 hours, same day, next day. */
+export const DeadlineClass = z.enum(['realtime', '2h', 'T+0', 'T+1']);
+export type DeadlineClass = z.infer<typeof DeadlineClass>;
+
+export interface ResourceSpec<F extends FieldMap> {
+  /** Name used by the HIS adapters: /hclient/emr/receive/<name>. */
+  name: string;
+  table: string;
+  /** Chinese name, for people. */
+  title: string;
+  /** The receive function that owns the resource (stack.yml function name). */
+  fn: string;
+  deadline: DeadlineClass;
+  /** The field whose time starts the deadline clock (report time, order time, ...). */
+  businessTime: keyof F & string;
+  fields: F;
+  /** Cross-field rules (ID checksum, time order, ...), each returning the issues it finds. */
+  rules?: Array<(rec: Record<string, unknown>, now: Date) => FieldIssue[]>;
+}
+
+export interface Resource<F extends FieldMap = FieldMap> extends ResourceSpec<F> {
+  schema: z.ZodObject<ShapeOf<F>>;
+  /** Key fields: every resource is keyed by (orgCode, id) — orgCode is part of every key. */
+  key: readonly ['orgCode', 'id'];
+  required: string[];
+}
+
+export function defineResource<F extends FieldMap>(spec: ResourceSpec<F>): Resource<F> {
+  for (const k of ['id', 'orgCode'] as const) {
+    if (!spec.fields[k]) throw new Error(`resource ${spec.name}: key field ${k} is not declared`);
+  }
+  return {
+    ...spec,
+    schema: objectOf(spec.fields),
+    key: ['orgCode', 'id'] as const,
+    required: Object.entries(spec.fields)
+      .filter(([, d]) => d.required)
+      .map(([k]) => k),
+  };
+}
+
+export type RecordOf<R> = R extends Resource<infer F> ? z.infer<z.ZodObject<ShapeOf<F>>> : never;

@@ -1,0 +1,67 @@
+/** Cross-field rules shared by resources; each names the field, the rule and a reason. */
+import type { FieldIssue } from '../shared/http/errors.js';
+import { checkResidentId } from './idcard.js';
+import { formatLocal } from '../shared/time/index.js';
+import { TIME_ZONE } from './fields.js';
+
+/** Times may not lie in the future; clocks of HIS servers drift, so allow 5 minutes. */
+export const FUTURE_TOLERANCE_MS = 5 * 60_000;
+
+export function notInFuture(fields: string[]) {
+  return (rec: Record<string, unknown>, now: Date): FieldIssue[] =>
+    fields.flatMap((k) => {
+      const v = rec[k];
+      return v instanceof Date && v.getTime() > now.getTime() + FUTURE_TOLERANCE_MS
+        ? [{ field: k, rule: 'notFuture', message: '时间不能晚于当前时间 (time is in the future)', value: formatLocal(v, TIME_ZONE()) }]
+        : [];
+    });
+}
+
+/** Each field's time must not be earlier than the one before it (birth ≤ visit ≤ diagnosis ≤ report). */
+export function inOrder(fields: string[]) {
+  return (rec: Record<string, unknown>): FieldIssue[] => {
+    const out: FieldIssue[] = [];
+    let prev: { k: string; t: Date } | undefined;
+    for (const k of fields) {
+      const t = rec[k];
+      if (!(t instanceof Date)) continue;
+      if (prev && t.getTime() < prev.t.getTime()) {
+        out.push({ field: k, rule: 'timeOrder', message: `不能早于 ${prev.k} (must not be earlier than ${prev.k})`, value: formatLocal(t, TIME_ZONE()) });
+      }
+      prev = { k, t };
+    }
+    return out;
+  };
+}
+
+/** Resident ID numbers (ID type 01, CV02.01.101): GB 11643 check digit, birth date and sex consistent. */
+export function residentId(o: { typeField: string; idField: string; birthField?: string; sexField?: string }) {
+  return (rec: Record<string, unknown>): FieldIssue[] => {
+    const id = rec[o.idField];
+    if (typeof id !== 'string' || rec[o.typeField] !== '01') return [];
+    const r = checkResidentId(id);
+    if (!r.ok) {
+      const message = {
+        format: '居民身份证号应为18位（或旧版15位）数字 (must be 18 digits, last may be X)',
+        checksum: '居民身份证号校验位错误 (GB 11643 check digit is wrong)',
+        birthdate: '居民身份证号中的出生日期无效 (birth date in the number is not a date)',
+      }[r.problem];
+      return [{ field: o.idField, rule: r.problem === 'checksum' ? 'checksum' : 'idFormat', message, value: id }];
+    }
+    const out: FieldIssue[] = [];
+    const birth = o.birthField ? rec[o.birthField] : undefined;
+    if (birth instanceof Date) {
+      const local = formatLocal(birth, TIME_ZONE()).slice(0, 10);
+      const b = r.facts.birth;
+      const fromId = `${b.y}-${String(b.m).padStart(2, '0')}-${String(b.d).padStart(2, '0')}`;
+      if (local !== fromId) {
+        out.push({ field: o.birthField!, rule: 'idConsistency', message: `出生日期与身份证号不一致 (birth date disagrees with the ID number: ${fromId})`, value: local });
+      }
+    }
+    const sex = o.sexField ? rec[o.sexField] : undefined;
+    if ((sex === '1' || sex === '2') && sex !== r.facts.sex) {
+      out.push({ field: o.sexField!, rule: 'idConsistency', message: '性别与身份证号不一致 (sex disagrees with the ID number)', value: sex });
+    }
+    return out;
+  };
+}

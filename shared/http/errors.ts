@@ -1,0 +1,87 @@
+/**
+ * One error type and one envelope. Every answer to a HIS uses the shape the existing adapters read:
+ * { result, desc, id, errorCode, errorName } — extended with `errors` (each failing field and rule)
+ * and `warnings`. The code decides the HTTP status; an unknown error is logged with its call id and
+ * answered with a plain 500 (no stack, no message, no patient data).
+ */
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { log } from '../log/index.js';
+
+export const ErrorCodes = {
+  VALIDATION_FAILED: { status: 400, name: '数据校验不通过' },
+  BAD_REQUEST: { status: 400, name: '请求格式错误' },
+  UNAUTHENTICATED: { status: 401, name: '调用方身份未识别' },
+  FORBIDDEN: { status: 403, name: '无权访问该机构数据' },
+  NOT_FOUND: { status: 404, name: '记录或接口不存在' },
+  METHOD_NOT_ALLOWED: { status: 405, name: '不支持的请求方法' },
+  PAYLOAD_TOO_LARGE: { status: 413, name: '请求体过大' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, name: '请使用 application/json' },
+  RATE_LIMITED: { status: 429, name: '请求过于频繁' },
+  INTERNAL: { status: 500, name: '前置软件内部错误' },
+  UNAVAILABLE: { status: 503, name: '前置软件数据库暂不可用，请稍后重试' },
+} as const satisfies Record<string, { status: ContentfulStatusCode; name: string }>;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface FieldIssue {
+  /** The JSON key as the sender spelt it (camelCase). */
+  field: string;
+  /** Rule name, stable for programs: required, maxLength, type, datetime, checksum, ... */
+  rule: string;
+  /** Human-readable reason, Chinese first for the hospital's staff. */
+  message: string;
+  /** The offending value, masked when the field holds personal data. */
+  value?: unknown;
+}
+
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly desc: string,
+    readonly issues: FieldIssue[] = [],
+    readonly id: string | null = null,
+  ) {
+    super(desc);
+  }
+  get status(): ContentfulStatusCode {
+    return ErrorCodes[this.code].status;
+  }
+}
+
+export interface Answer {
+  result: boolean;
+  desc: string;
+  id: string | null;
+  errorCode: ErrorCode | null;
+  errorName: string | null;
+  [extra: string]: unknown;
+}
+
+export function errorAnswer(err: AppError): Answer {
+  return {
+    result: false,
+    desc: err.desc,
+    id: err.id,
+    errorCode: err.code,
+    errorName: ErrorCodes[err.code].name,
+    ...(err.issues.length ? { errors: err.issues } : {}),
+  };
+}
+
+export function okAnswer(id: string | null, desc: string, extra: Record<string, unknown> = {}): Answer {
+  return { result: true, desc, id, errorCode: null, errorName: null, ...extra };
+}
+
+/** The one error handler, mounted with app.onError in every function. */
+export function handleError(err: Error, c: Context): Response {
+  if (err instanceof AppError) return c.json(errorAnswer(err), err.status);
+  log('error', 'unhandled error', {
+    callId: c.req.header('x-call-id'),
+    path: c.req.path,
+    err: err.message,
+    code: (err as { code?: string }).code,
+    stack: err.stack?.split('\n').slice(0, 6).join(' | '),
+  });
+  const internal = new AppError('INTERNAL', '内部错误，已记录；请联系前置软件运维');
+  return c.json(errorAnswer(internal), 500);
+}

@@ -1,0 +1,148 @@
+/**
+ * A receive function as a declaration: `receiveFunction({ resources: [emrPatientInfo, ...] })`.
+ * Routes (relative to the function; the gateway strips /function/<name>, and the data port maps
+ * /hclient/emr/receive/<resource> onto /<resource>):
+ *   POST   /<resource>   one record (object) or a batch (array) → insert or update
+ *   DELETE /<resource>   body with the key {orgCode, id} → retire
+ *   POST|DELETE /        the same, when the function serves one resource
+ */
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { defineFunction, type FaasFunction } from '../fn/index.js';
+import { AppError, errorAnswer, handleError, okAnswer, type Answer } from '../http/errors.js';
+import { hisCaller } from '../http/caller.js';
+import { loadConfig } from '../config/index.js';
+import { closePool, getPool, isUnavailable, openPool } from '../db/index.js';
+import { log } from '../log/index.js';
+import type { Resource } from '../../schemas/resource.js';
+import { retireRecord, upsertRecord, type IngestContext, type Outcome } from './index.js';
+import { nudger } from './nudge.js';
+
+const DESC: Record<Outcome['status'], string> = {
+  created: '接收成功 (stored)',
+  updated: '更新成功 (updated)',
+  unchanged: '内容未变化 (unchanged)',
+  retired: '已作废 (retired)',
+};
+
+export interface ReceiveOptions {
+  resources: Resource[];
+  /** Largest batch accepted in one POST (records). */
+  maxBatch?: number;
+}
+
+export function receiveFunction(opts: ReceiveOptions): FaasFunction {
+  const byName = new Map(opts.resources.map((r) => [r.name.toLowerCase(), r]));
+  const maxBatch = opts.maxBatch ?? Number(process.env.MAX_BATCH ?? 500);
+  let nudge: () => void = () => undefined;
+  const app = new Hono();
+  app.onError(handleError);
+  app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `接口不存在：${c.req.path}`)), 404));
+
+  app.use('*', hisCaller(() => loadConfig().hisAllow));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: Number(process.env.MAX_BODY_BYTES ?? 8 * 1024 * 1024),
+      onError: () => {
+        throw new AppError('PAYLOAD_TOO_LARGE', '请求体过大 (body too large)');
+      },
+    }),
+  );
+
+  function resourceOf(c: Context): Resource {
+    const name = c.req.param('resource');
+    if (name === undefined) {
+      if (opts.resources.length === 1) return opts.resources[0]!;
+      throw new AppError('NOT_FOUND', `请在路径中指明资源：${opts.resources.map((r) => r.name).join(', ')}`);
+    }
+    const r = byName.get(name.toLowerCase());
+    if (!r) throw new AppError('NOT_FOUND', `本函数不接收 ${name}（可用：${opts.resources.map((r) => r.name).join(', ')}）`);
+    return r;
+  }
+
+  async function body(c: Context): Promise<unknown> {
+    const type = c.req.header('content-type') ?? '';
+    if (!/^application\/(.+\+)?json\b/i.test(type)) {
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type 应为 application/json（收到 ${type || '无'}）`);
+    }
+    const text = await c.req.text();
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
+    }
+  }
+
+  function context(c: Context): IngestContext {
+    return { callId: c.req.header('x-call-id') ?? null, test: false, now: new Date() };
+  }
+
+  async function run(c: Context, r: Resource, op: typeof upsertRecord, input: unknown): Promise<Outcome> {
+    try {
+      return await op(getPool(), r, input, context(c));
+    } catch (err) {
+      if (isUnavailable(err)) throw new AppError('UNAVAILABLE', '数据库暂不可用，请稍后重试 (database unavailable; retry)');
+      throw err;
+    }
+  }
+
+  function answer(o: Outcome): Answer {
+    return okAnswer(o.id, DESC[o.status], { status: o.status, version: o.version, ...(o.warnings.length ? { warnings: o.warnings } : {}) });
+  }
+
+  const post = async (c: Context) => {
+    const r = resourceOf(c);
+    const input = await body(c);
+    if (Array.isArray(input)) {
+      if (input.length > maxBatch) throw new AppError('PAYLOAD_TOO_LARGE', `批量记录数不能超过 ${maxBatch} (batch limit ${maxBatch})`);
+      const results: Answer[] = [];
+      for (const rec of input) {
+        try {
+          results.push(answer(await run(c, r, upsertRecord, rec)));
+        } catch (err) {
+          if (!(err instanceof AppError) || err.code === 'UNAVAILABLE') throw err;
+          results.push(errorAnswer(err));
+        }
+      }
+      const ok = results.filter((x) => x.result).length;
+      if (ok) nudge();
+      const all = ok === results.length;
+      const summary = all ? `共 ${results.length} 条，全部成功` : `共 ${results.length} 条，成功 ${ok} 条，失败 ${results.length - ok} 条`;
+      return c.json({
+        ...okAnswer(null, summary, { results }),
+        result: all,
+        errorCode: all ? null : 'VALIDATION_FAILED',
+        errorName: all ? null : '部分记录校验不通过',
+      });
+    }
+    const o = await run(c, r, upsertRecord, input);
+    if (o.status !== 'unchanged') nudge();
+    log('info', 'record', { resource: r.name, status: o.status, version: o.version, callId: c.req.header('x-call-id') });
+    return c.json(answer(o));
+  };
+
+  const del = async (c: Context) => {
+    const r = resourceOf(c);
+    const o = await run(c, r, retireRecord, await body(c));
+    if (o.status !== 'unchanged') nudge();
+    log('info', 'record', { resource: r.name, status: o.status, version: o.version, callId: c.req.header('x-call-id') });
+    return c.json(answer(o));
+  };
+
+  app.post('/', post);
+  app.delete('/', del);
+  app.post('/:resource', post);
+  app.delete('/:resource', del);
+  app.get('/', (c) => c.json({ resources: opts.resources.map((r) => ({ name: r.name, title: r.title, deadline: r.deadline })) }));
+
+  return defineFunction({
+    app,
+    async init() {
+      const cfg = loadConfig();
+      openPool(cfg.databaseUrl, cfg.dbPoolMax);
+      nudge = nudger(cfg.pushNudgeUrl);
+    },
+    close: closePool,
+  });
+}

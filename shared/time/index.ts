@@ -1,0 +1,88 @@
+/**
+ * Time as senders really send it. A HIS sends local wall-clock times ("yyyy-MM-dd HH:mm:ss",
+ * the notice's format) meaning the hospital's zone (Asia/Shanghai unless configured); values that
+ * carry an offset or "Z" (ISO 8601) say their own zone. Java adapters also emit epoch milliseconds
+ * (Jackson's default for java.util.Date) and "yyyy-MM-dd'T'HH:mm:ss.SSS" (LocalDateTime).
+ * Everything is stored as timestamptz.
+ */
+
+const LOCAL_RE =
+  /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?$/;
+const COMPACT_RE = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?$/;
+const SLASH_RE = /^(\d{4})\/(\d{1,2})\/(\d{1,2})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?$/;
+const ZONED_RE = /(?:Z|[+-]\d{2}:?\d{2})$/i;
+
+const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The zone's offset from UTC, in minutes, at the given instant. */
+export function zoneOffsetMinutes(timeZone: string, at: Date): number {
+  let f = offsetFormatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    offsetFormatters.set(timeZone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
+  const asUtc = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!);
+  return Math.round((asUtc - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
+}
+
+/** A wall-clock time in a zone → the instant (handles historic DST, e.g. China 1986–1991). */
+export function fromLocalParts(
+  timeZone: string,
+  y: number,
+  mo: number,
+  d: number,
+  h = 0,
+  mi = 0,
+  s = 0,
+  ms = 0,
+): Date | null {
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return null;
+  const naive = Date.UTC(y, mo - 1, d, h, mi, s, ms);
+  const check = new Date(naive);
+  if (check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) return null; // 2023-02-30
+  let guess = naive - zoneOffsetMinutes(timeZone, new Date(naive)) * 60_000;
+  guess = naive - zoneOffsetMinutes(timeZone, new Date(guess)) * 60_000;
+  return new Date(guess);
+}
+
+/** Parses a sender's time value; null when it is not a time we understand. */
+export function parseTime(value: unknown, timeZone = 'Asia/Shanghai'): Date | null {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
+  if (typeof value === 'number') {
+    // Epoch milliseconds (Jackson default) or seconds; refuse anything implausible.
+    const ms = value < 1e11 ? value * 1000 : value;
+    return Number.isFinite(ms) && ms > -2.2e12 && ms < 4.1e12 ? new Date(ms) : null;
+  }
+  if (typeof value !== 'string') return null;
+  const v = value.trim();
+  if (/^-?\d{12,13}$/.test(v)) return parseTime(Number(v), timeZone);
+  let m = LOCAL_RE.exec(v) ?? SLASH_RE.exec(v);
+  if (m) {
+    const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;
+    return fromLocalParts(timeZone, +m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), ms);
+  }
+  m = COMPACT_RE.exec(v);
+  if (m) return fromLocalParts(timeZone, +m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0));
+  if (ZONED_RE.test(v) && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(v)) {
+    const t = Date.parse(v.replace(/([+-]\d{2})(\d{2})$/, '$1:$2'));
+    return Number.isNaN(t) ? null : new Date(t);
+  }
+  return null;
+}
+
+/** Formats an instant as the notice's local form "yyyy-MM-dd HH:mm:ss" in the zone. */
+export function formatLocal(at: Date, timeZone = 'Asia/Shanghai'): string {
+  const off = zoneOffsetMinutes(timeZone, at);
+  const t = new Date(at.getTime() + off * 60_000).toISOString();
+  return `${t.slice(0, 10)} ${t.slice(11, 19)}`;
+}
