@@ -1,0 +1,46 @@
+/**
+ * Basic auth for /system/*, from the secret files OpenFaaS uses (basic-auth-user,
+ * basic-auth-password). Created on first start when absent: user "admin", a random password, 0600.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Credentials {
+  user: string;
+  password: string;
+}
+
+export function ensureCredentials(secretsDir: string): Credentials {
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  const userFile = join(secretsDir, 'basic-auth-user');
+  const passFile = join(secretsDir, 'basic-auth-password');
+  if (!existsSync(userFile)) writeFileSync(userFile, 'admin\n', { mode: 0o600 });
+  if (!existsSync(passFile)) {
+    writeFileSync(passFile, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
+    chmodSync(passFile, 0o600);
+  }
+  return readCredentials(secretsDir);
+}
+
+export function readCredentials(secretsDir: string): Credentials {
+  const read = (f: string) => readFileSync(join(secretsDir, f), 'utf8').trim();
+  return { user: read('basic-auth-user'), password: read('basic-auth-password') };
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Constant-time check of an Authorization header (hashing first makes the lengths equal). */
+export function checkBasicAuth(header: string | undefined, creds: Credentials): boolean {
+  if (!header?.startsWith('Basic ')) return false;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i < 0) return false;
+  const userOk = timingSafeEqual(digest(decoded.slice(0, i)), digest(creds.user));
+  const passOk = timingSafeEqual(digest(decoded.slice(i + 1)), digest(creds.password));
+  return userOk && passOk;
+}
+
+export function basicAuthHeader(creds: Credentials): string {
+  return 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64');
+}

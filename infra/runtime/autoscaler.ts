@@ -1,0 +1,50 @@
+/**
+ * Beyond the Community Edition: for com.openfaas.scale.type=capacity with com.openfaas.scale.target=N,
+ * desired = ceil(mean in-flight / N) clamped to [min, max], checked every interval. Up at once; down
+ * only when every sample of the last `scaleDownWindowMs` wanted fewer (OpenFaaS Pro's stabilisation).
+ * The manual scale API still works; the autoscaler corrects it on its next decision.
+ */
+import type { Registry } from './registry.js';
+
+export interface AutoscalerOptions {
+  intervalMs: number;
+  scaleDownWindowMs: number;
+}
+
+export class Autoscaler {
+  private timer: NodeJS.Timeout | null = null;
+  private history = new Map<string, Array<{ at: number; want: number }>>();
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly opts: AutoscalerOptions,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  tick(now = Date.now()): void {
+    for (const svc of this.registry.list()) {
+      const { type, target } = svc.scale;
+      if (type !== 'capacity' || !target) continue;
+      const want = svc.clampReplicas(Math.ceil(svc.takeMeanInflight() / target));
+      const h = (this.history.get(svc.name) ?? []).filter((s) => now - s.at <= this.opts.scaleDownWindowMs);
+      h.push({ at: now, want });
+      this.history.set(svc.name, h);
+      if (want > svc.desired) {
+        svc.setReplicas(want, `autoscaler: in-flight above ${target} per replica`);
+      } else if (want < svc.desired) {
+        const covered = h.length > 0 && now - h[0]!.at >= this.opts.scaleDownWindowMs - this.opts.intervalMs;
+        const peak = Math.max(...h.map((s) => s.want));
+        if (covered && peak < svc.desired) svc.setReplicas(peak, 'autoscaler: stable low load');
+      }
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * What the runtime reads from a function's spec: the watchdog settings (from its environment, as
+ * of-watchdog reads them) and the scaling labels. Defaults follow of-watchdog and the gateway.
+ */
+import { parseDuration } from './duration.js';
+import type { FunctionSpec } from './stack.js';
+
+export interface WatchdogConfig {
+  /** 0 = no limit. of-watchdog's default is 10s. */
+  execTimeoutMs: number;
+  readTimeoutMs: number;
+  /** Also the drain window on SIGTERM. */
+  writeTimeoutMs: number;
+  /** Per replica; 0 = unlimited. */
+  maxInflight: number;
+}
+
+export interface ScaleConfig {
+  min: number;
+  max: number;
+  type?: 'rps' | 'capacity' | 'cpu';
+  target?: number;
+}
+
+/** The ceiling when com.openfaas.scale.max is absent (OpenFaaS CE's gateway clamps to 5; we allow more on request). */
+export const DEFAULT_SCALE_MAX = 20;
+
+export function watchdogConfig(spec: FunctionSpec): WatchdogConfig {
+  const env = spec.environment;
+  const where = (k: string) => `function ${spec.name}: environment ${k}`;
+  const dur = (k: string, def: number) => {
+    try {
+      return parseDuration(env[k], def);
+    } catch (err) {
+      throw new Error(`${where(k)}: ${(err as Error).message}`);
+    }
+  };
+  const maxInflight = Number(env.max_inflight ?? 0);
+  if (!Number.isInteger(maxInflight) || maxInflight < 0) throw new Error(`${where('max_inflight')} must be a whole number`);
+  return {
+    execTimeoutMs: dur('exec_timeout', 10_000),
+    readTimeoutMs: dur('read_timeout', 10_000),
+    writeTimeoutMs: dur('write_timeout', 10_000),
+    maxInflight,
+  };
+}
+
+export function scaleConfig(spec: FunctionSpec): ScaleConfig {
+  const l = spec.labels;
+  const int = (k: string, def: number) => {
+    const v = l[k] ?? spec.annotations[k];
+    if (v === undefined || v === '') return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`function ${spec.name}: label ${k} must be a whole number, got "${v}"`);
+    return n;
+  };
+  const min = Math.max(1, int('com.openfaas.scale.min', 1));
+  const max = Math.max(min, int('com.openfaas.scale.max', DEFAULT_SCALE_MAX));
+  const type = l['com.openfaas.scale.type'] ?? spec.annotations['com.openfaas.scale.type'];
+  const target = int('com.openfaas.scale.target', 0);
+  const out: ScaleConfig = { min, max };
+  if (type === 'rps' || type === 'capacity' || type === 'cpu') out.type = type;
+  if (target > 0) out.target = target;
+  return out;
+}

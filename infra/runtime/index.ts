@@ -1,0 +1,318 @@
+/**
+ * cdc-front's own OpenFaaS-compatible runtime: reads stack.yml, runs every function bundle as child
+ * processes behind a watchdog, serves the gateway API on the admin port and the hospital ports,
+ * fires cron annotations, autoscales on in-flight requests. See docs/runtime.md.
+ *
+ *   const rt = await startRuntime({ stackFile: 'stack.yml' });
+ *   … rt.gatewayUrl, rt.portUrls.data …
+ *   await rt.close();
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { getRequestListener } from '@hono/node-server';
+import { systemApi } from './api.js';
+import { AsyncQueue } from './async.js';
+import { ensureCredentials, readCredentials, type Credentials } from './auth.js';
+import { Autoscaler, type AutoscalerOptions } from './autoscaler.js';
+import { CronScheduler } from './cron.js';
+import { LogStore, type RotationOptions } from './logs.js';
+import { defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
+import { callMeta, readBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
+import { Registry, type BuildPolicy } from './registry.js';
+import type { ReplicaState } from './replica.js';
+import { loadStack } from './stack.js';
+
+export type { HospitalPortSpec } from './ports.js';
+export type { BuildPolicy } from './registry.js';
+export type { Credentials } from './auth.js';
+
+export interface RuntimeOptions {
+  /** Path to stack.yml. */
+  stackFile: string;
+  /** Variables for ${VAR} substitution in stack.yml and for the port variables; they override process.env. */
+  env?: Record<string, string>;
+  /** Where functions/<service> is looked up for deployments through the API. Default: the stack file's folder. */
+  projectDir?: string;
+  /** Secret files (one file per secret, plus basic-auth-user/-password). Default: <cwd>/.data/secrets. */
+  secretsDir?: string;
+  /** Log files. Default: <cwd>/.data/logs. */
+  logsDir?: string;
+  logRotation?: RotationOptions;
+  /** Also print the runtime's own events on stdout (default true). */
+  logToStdout?: boolean;
+  /** Admin gateway. Default 127.0.0.1 and GATEWAY_PORT or 8080; port 0 picks a free one. */
+  gateway?: { host?: string; port?: number };
+  /** Hospital ports; false opens none. Default host 0.0.0.0, ports from DATA_PORT, CONFIG_PORT, MONITOR_PORT, WEB_PORT. */
+  hospital?: false | { host?: string; ports?: HospitalPortSpec[] };
+  /** Cron connector; false disables it. Time zone default: CRON_TZ or Asia/Shanghai. */
+  cron?: false | { timezone?: string };
+  /** Capacity autoscaler; false disables it. Defaults: every 2000 ms, scale down after 30000 ms stable. */
+  autoscaler?: false | Partial<AutoscalerOptions>;
+  /** Build bundles with infra/build/build.mjs: when missing (default), always, or never (fail naming the bundle). */
+  build?: BuildPolicy;
+  /** Restart backoff of a dead replica. Defaults: 250 ms doubling to 10 s, reset after 10 s up. */
+  backoff?: Partial<{ initialMs: number; maxMs: number; resetAfterMs: number }>;
+  /** How long a request waits for a starting replica. Default 10 s (never beyond the timeout). */
+  readyWaitMs?: number;
+  /** Wait for every function's replicas to be ready before resolving (default true, bounded by 30 s). */
+  waitReady?: boolean;
+  /** Async queue: concurrent invocations and queued ones (beyond: 429). Defaults 4 and 1000. */
+  async?: { concurrency?: number; maxQueued?: number };
+}
+
+export interface ReplicaInfo {
+  id: string;
+  pid: number | undefined;
+  port: number;
+  state: ReplicaState;
+  inflight: number;
+}
+
+export interface RuntimeHandle {
+  /** http://host:port of the admin gateway. */
+  gatewayUrl: string;
+  /** Hospital ports by key (data, config, monitor, web, or port-<n>): http://host:port. */
+  portUrls: Record<string, string>;
+  /** The /system basic-auth credentials. */
+  credentials: Credentials;
+  secretsDir: string;
+  logsDir: string;
+  timezone: string;
+  /** Names of the deployed functions. */
+  functions(): string[];
+  /** A function's replicas (for operators and tests). */
+  replicas(fn: string): ReplicaInfo[];
+  /** Waits until `fn` has exactly its desired number of ready replicas. */
+  waitForReplicas(fn: string, timeoutMs?: number): Promise<boolean>;
+  /** Drain: stop taking requests, SIGTERM every replica, wait up to write_timeout, SIGKILL, close sockets. */
+  close(): Promise<void>;
+}
+
+const VERSION = readVersion();
+
+function readVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function listen(server: Server, port: number, host: string, role: string): Promise<number> {
+  return new Promise((resolveListen, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new Error(`port ${port} (${role}) is already in use`));
+      else if (err.code === 'EACCES') reject(new Error(`port ${port} (${role}): permission denied`));
+      else reject(new Error(`port ${port} (${role}): ${err.message}`));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolveListen((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function urlFor(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle> {
+  const vars: Record<string, string | undefined> = { ...process.env, ...opts.env };
+  const stackFile = resolve(opts.stackFile);
+  const projectDir = resolve(opts.projectDir ?? dirname(stackFile));
+  const secretsDir = resolve(opts.secretsDir ?? '.data/secrets');
+  const logsDir = resolve(opts.logsDir ?? '.data/logs');
+  const timezone = (opts.cron && opts.cron.timezone) || vars.CRON_TZ || 'Asia/Shanghai';
+
+  const logs = new LogStore(logsDir, { ...(opts.logRotation ? { rotation: opts.logRotation } : {}), stdout: opts.logToStdout ?? true });
+  const log = logs.runtime;
+  const stack = loadStack(stackFile, vars);
+  ensureCredentials(secretsDir);
+  let creds = readCredentials(secretsDir);
+
+  const router: RouterOptions = { readyWaitMs: opts.readyWaitMs ?? 10_000 };
+  const registry = new Registry({
+    projectDir,
+    build: opts.build ?? 'missing',
+    ctx: {
+      logs,
+      secretsDir,
+      baseEnv: vars,
+      backoff: { initialMs: 250, maxMs: 10_000, resetAfterMs: 10_000, ...opts.backoff },
+    },
+  });
+
+  let closing = false;
+  const serveCtx: ServeContext = {
+    router,
+    isClosing: () => closing,
+    onError: (f) => log.warn('invocation failed', f),
+  };
+  const asyncQueue = new AsyncQueue(log, { router, concurrency: opts.async?.concurrency ?? 4, maxQueued: opts.async?.maxQueued ?? 1000 });
+  const api = systemApi(registry, () => creds, { version: VERSION, sha: process.env.GIT_SHA ?? 'dev' });
+  const apiListener = getRequestListener(api.fetch);
+
+  const active = new Set<ServerResponse>();
+  const track = (res: ServerResponse) => {
+    active.add(res);
+    res.once('close', () => active.delete(res));
+  };
+  const fail = (res: ServerResponse, err: unknown) => {
+    log.error('request handler failed', { err: (err as Error).message });
+    sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway' });
+  };
+
+  const gatewayHandler = (req: IncomingMessage, res: ServerResponse) => {
+    track(res);
+    const url = req.url ?? '/';
+    const m = /^\/(function|async-function)\/([^/?]+)([^?]*)(\?.*)?$/.exec(url);
+    if (!m) {
+      if (closing && url.startsWith('/system/')) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
+      return void apiListener(req, res);
+    }
+    const [, kind, name, rest, query] = m;
+    const svc = registry.get(name!);
+    if (!svc) return sendError(res, 404, `function ${name} not found`, { 'x-openfaas-internal': 'gateway' });
+    const path = (rest || '/') + (query ?? '');
+    if (kind === 'function') return void serveInvocation(svc, path, req, res, serveCtx).catch((e) => fail(res, e));
+    void (async () => {
+      if (closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
+      const body = await readBody(req);
+      if (body === null) return sendError(res, 413, 'request body too large');
+      const meta = callMeta(req);
+      const cb = req.headers['x-callback-url'];
+      const ok = asyncQueue.enqueue({
+        svc,
+        callId: meta.callId,
+        inv: { method: req.method ?? 'POST', path, headers: upstreamHeaders(req, meta), body },
+        ...(typeof cb === 'string' && /^https?:\/\//.test(cb) ? { callbackUrl: cb } : {}),
+      });
+      if (!ok) return sendError(res, 429, 'async queue full', { 'x-call-id': meta.callId, 'x-openfaas-internal': 'gateway' });
+      res.writeHead(202, { 'x-call-id': meta.callId, 'x-start-time': meta.startTime });
+      res.end();
+    })().catch((e) => fail(res, e));
+  };
+
+  const servers: Server[] = [];
+  const closeServers = () => {
+    for (const s of servers) {
+      s.close();
+      s.closeIdleConnections();
+    }
+  };
+
+  // Bind every port before starting any process: a taken port fails fast, naming itself.
+  let gatewayUrl = '';
+  const portUrls: Record<string, string> = {};
+  try {
+    const gwHost = opts.gateway?.host ?? '127.0.0.1';
+    const gwPort = opts.gateway?.port ?? Number(vars.GATEWAY_PORT ?? 8080);
+    const gw = createServer(gatewayHandler);
+    servers.push(gw);
+    const boundGw = await listen(gw, gwPort, gwHost, 'admin gateway');
+    gatewayUrl = urlFor(gwHost, boundGw);
+
+    if (opts.hospital !== false) {
+      const host = opts.hospital?.host ?? '0.0.0.0';
+      const specs = opts.hospital?.ports ?? defaultHospitalPorts(vars);
+      for (const spec of specs) {
+        let bound = 0;
+        const srv = createServer((req, res) => {
+          track(res);
+          const route = routeHospital(req.url ?? '/', spec, bound, registry.list());
+          if ('svc' in route) return void serveInvocation(route.svc, route.path, req, res, serveCtx).catch((e) => fail(res, e));
+          res.writeHead(route.status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: route.error, ...route.detail }) + '\n');
+        });
+        servers.push(srv);
+        bound = await listen(srv, spec.port, host, spec.role);
+        portUrls[spec.key] = urlFor(host, bound);
+      }
+    }
+  } catch (err) {
+    closeServers();
+    logs.close();
+    throw err;
+  }
+
+  try {
+    for (const spec of stack.functions) await registry.apply(spec);
+  } catch (err) {
+    closing = true;
+    closeServers();
+    await registry.stopAll();
+    logs.close();
+    throw err;
+  }
+
+  const cron = opts.cron === false ? null : new CronScheduler(registry, log, { timezone, router });
+  cron?.sync();
+  const autoscaler = opts.autoscaler === false ? null : new Autoscaler(registry, { intervalMs: 2000, scaleDownWindowMs: 30_000, ...opts.autoscaler });
+  autoscaler?.start();
+  // Deployments through the API can add or change schedules.
+  const cronSync = cron ? setInterval(() => cron.sync(), 1000) : null;
+  cronSync?.unref();
+
+  const waitForReplicas = async (fn: string, timeoutMs = 30_000): Promise<boolean> => {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const svc = registry.get(fn);
+      if (svc && svc.ready().length === svc.desired && svc.live().length === svc.desired) return true;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return false;
+  };
+  if (opts.waitReady !== false) {
+    const ok = await Promise.all(registry.list().map((s) => waitForReplicas(s.name)));
+    if (ok.includes(false)) log.warn('some functions are not ready yet', { functions: registry.list().filter((_, i) => !ok[i]).map((s) => s.name) });
+  }
+  log.info('runtime started', { gateway: gatewayUrl, ports: portUrls, functions: registry.list().map((s) => s.name), timezone });
+
+  let closed: Promise<void> | null = null;
+  const close = () =>
+    (closed ??= (async () => {
+      closing = true;
+      log.info('runtime draining');
+      cron?.stop();
+      if (cronSync) clearInterval(cronSync);
+      autoscaler?.stop();
+      for (const s of servers) s.close();
+      for (const s of servers) s.closeIdleConnections();
+      await registry.stopAll();
+      const until = Date.now() + 2000;
+      while (active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((r) => {
+              s.closeAllConnections();
+              if (!s.listening) return r();
+              s.close(() => r());
+            }),
+        ),
+      );
+      log.info('runtime stopped');
+      logs.close();
+    })());
+
+  return {
+    gatewayUrl,
+    portUrls,
+    get credentials() {
+      return creds;
+    },
+    secretsDir,
+    logsDir,
+    timezone,
+    functions: () => registry.list().map((s) => s.name),
+    replicas: (fn) =>
+      (registry.get(fn)?.replicas ?? []).map((r) => ({ id: r.id, pid: r.pid, port: r.port, state: r.state, inflight: r.inflight })),
+    waitForReplicas,
+    close,
+  };
+}
+

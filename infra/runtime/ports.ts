@@ -1,0 +1,76 @@
+/**
+ * Hospital-facing ports. Each function says which port it is served on (annotation
+ * com.cdc-front.port); on the data port (8881, HIS → front) the receive functions also answer
+ * /hclient/emr/receive/<resource>[/...] for the resources they own (com.cdc-front.resources), and a
+ * function annotated com.cdc-front.root: "true" receives every other path unchanged (config, monitor
+ * and web get the whole path).
+ */
+import type { FunctionService } from './service.js';
+
+export interface HospitalPortSpec {
+  /** Key in the handle's portUrls. */
+  key: string;
+  port: number;
+  /** Named in errors: "port 8881 (data API, HIS → front) is already in use". */
+  role: string;
+  /** Named by the 503 answered while no function serves the port yet. */
+  expects: string;
+}
+
+/** The four hospital ports, numbers from the environment (the same variables stack.yml substitutes). */
+export function defaultHospitalPorts(env: Record<string, string | undefined>): HospitalPortSpec[] {
+  const n = (k: string, d: number) => {
+    const v = env[k];
+    if (v === undefined || v === '') return d;
+    const p = Number(v);
+    if (!Number.isInteger(p) || p < 0 || p > 65535) throw new Error(`${k}="${v}" is not a port number`);
+    return p;
+  };
+  return [
+    { key: 'data', port: n('DATA_PORT', 8881), role: 'data API, HIS → front', expects: 'a receive function (annotation com.cdc-front.resources)' },
+    { key: 'config', port: n('CONFIG_PORT', 8882), role: 'config', expects: 'function config' },
+    { key: 'monitor', port: n('MONITOR_PORT', 8883), role: 'monitor', expects: 'function monitor' },
+    { key: 'web', port: n('WEB_PORT', 8884), role: 'web', expects: 'function web' },
+  ];
+}
+
+export function functionPort(svc: FunctionService): number | undefined {
+  const v = svc.spec.annotations['com.cdc-front.port'];
+  if (v === undefined || v.trim() === '') return undefined;
+  const p = Number(v);
+  return Number.isInteger(p) && p > 0 ? p : undefined;
+}
+
+export function resourcesOf(svc: FunctionService): string[] {
+  return (svc.spec.annotations['com.cdc-front.resources'] ?? '').split(/[\s,]+/).filter(Boolean);
+}
+
+export type Route = { svc: FunctionService; path: string } | { status: number; error: string; detail: Record<string, unknown> };
+
+/** Which function serves `url` on a hospital port, and the path it sees. */
+export function routeHospital(url: string, port: HospitalPortSpec, boundPort: number, services: FunctionService[]): Route {
+  const mine = services.filter((s) => {
+    const p = functionPort(s);
+    return p !== undefined && (p === port.port || p === boundPort);
+  });
+  const q = url.indexOf('?');
+  const pathname = q >= 0 ? url.slice(0, q) : url;
+  const query = q >= 0 ? url.slice(q) : '';
+
+  const fnMatch = /^\/function\/([^/]+)(\/.*)?$/.exec(pathname);
+  if (fnMatch) {
+    const svc = mine.find((s) => s.name === fnMatch[1]);
+    if (svc) return { svc, path: (fnMatch[2] ?? '/') + query };
+  }
+  const recv = /^\/hclient\/emr\/receive\/([^/]+)(\/.*)?$/.exec(pathname);
+  if (recv) {
+    const resource = decodeURIComponent(recv[1]!);
+    const svc = mine.find((s) => resourcesOf(s).includes(resource));
+    if (svc) return { svc, path: `/${recv[1]}${recv[2] ?? ''}${query}` };
+    if (mine.length > 0) return { status: 404, error: 'unknown_resource', detail: { resource } };
+  }
+  const root = mine.find((s) => s.spec.annotations['com.cdc-front.root'] === 'true');
+  if (root) return { svc: root, path: url };
+  if (mine.length === 0) return { status: 503, error: 'no_function', detail: { port: port.port, role: port.role, missing: port.expects } };
+  return { status: 404, error: 'not_found', detail: { path: pathname } };
+}

@@ -1,0 +1,312 @@
+/**
+ * The watchdog and router between a caller and a function's replicas: what of-watchdog does in
+ * front of one process (exec_timeout → 504, max_inflight → 429, X-Duration-Seconds, streaming) plus
+ * what the gateway does in front of several (round robin, no endpoints → 503, unreachable → 502).
+ *
+ * A request that never reached a replica (the connection was refused or reset before it was
+ * established — a replica that just died) is retried on another one; request bodies are buffered
+ * (bounded) so that retry is safe. A request already delivered to a replica that dies fails with 502,
+ * except an idempotent one (RFC 9110 §9.2.2) on a reused keep-alive connection reset before any
+ * response byte, which is retried as HTTP clients do.
+ */
+import { randomUUID } from 'node:crypto';
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { parseDuration } from './duration.js';
+import type { Replica } from './replica.js';
+import type { FunctionService } from './service.js';
+
+export const MAX_BODY_BYTES = 32 * 1024 * 1024;
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** Not forwarded in either direction (RFC 9110 §7.6.1), plus what the gateway sets itself. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
+const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-call-id', 'x-start-time']);
+
+export interface Invocation {
+  method: string;
+  /** Path and query as the function sees them (the /function/<name> prefix already stripped). */
+  path: string;
+  headers: OutgoingHttpHeaders;
+  body: Buffer;
+  /** From the X-Timeout request header: may shorten exec_timeout, never lengthen it. */
+  timeoutMs?: number;
+  /** Aborted when the caller goes away. */
+  signal?: AbortSignal;
+}
+
+export type Outcome =
+  | { ok: true; status: number; headers: IncomingHttpHeaders; body: IncomingMessage; durationS: number; replica: Replica }
+  | { ok: false; status: number; message: string; internal: 'of-watchdog' | 'gateway'; durationS: number };
+
+export interface RouterOptions {
+  /** How long a request waits for a replica that is still starting (capped by the timeout). */
+  readyWaitMs: number;
+}
+
+type Sent = { res: IncomingMessage; req: ClientRequest } | { err: NodeJS.ErrnoException; retryable: boolean };
+
+function sendOnce(r: Replica, inv: Invocation, onRequest: (req: ClientRequest) => void): Promise<Sent> {
+  return new Promise((resolveSent) => {
+    const headers: OutgoingHttpHeaders = { ...inv.headers, host: `127.0.0.1:${r.port}` };
+    if (inv.body.length > 0 || !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(inv.method)) headers['content-length'] = inv.body.length;
+    const req = httpRequest({ host: '127.0.0.1', port: r.port, method: inv.method, path: inv.path, headers, agent: r.agent });
+    let connected = false;
+    let settled = false;
+    req.on('socket', (s) => {
+      if (req.reusedSocket || !s.connecting) connected = true;
+      else s.once('connect', () => (connected = true));
+    });
+    req.once('response', (res) => {
+      settled = true;
+      resolveSent({ res, req });
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      const resetBeforeResponse = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+      resolveSent({ err, retryable: !connected || (resetBeforeResponse && IDEMPOTENT.has(inv.method)) });
+    });
+    onRequest(req);
+    req.end(inv.body.length > 0 ? inv.body : undefined);
+  });
+}
+
+export async function invoke(svc: FunctionService, inv: Invocation, opts: RouterOptions): Promise<Outcome> {
+  const t0 = process.hrtime.bigint();
+  const elapsedS = () => Number(process.hrtime.bigint() - t0) / 1e9;
+  const fail = (status: number, message: string, internal: 'of-watchdog' | 'gateway'): Outcome => ({ ok: false, status, message, internal, durationS: elapsedS() });
+  svc.invocationCount++;
+
+  const exec = svc.watchdog.execTimeoutMs;
+  const timeoutMs = inv.timeoutMs && inv.timeoutMs > 0 ? (exec > 0 ? Math.min(exec, inv.timeoutMs) : inv.timeoutMs) : exec;
+  const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
+  let timedOut = false;
+  let current: ClientRequest | null = null;
+  let response: IncomingMessage | null = null;
+  const onTimeout = () => {
+    timedOut = true;
+    current?.destroy(new Error('exec_timeout'));
+    response?.destroy(new Error('exec_timeout'));
+  };
+  const timer = timeoutMs > 0 ? setTimeout(onTimeout, timeoutMs) : null;
+  const onAbort = () => {
+    current?.destroy(new Error('caller went away'));
+    response?.destroy(new Error('caller went away'));
+  };
+  inv.signal?.addEventListener('abort', onAbort, { once: true });
+  const finish = () => {
+    if (timer) clearTimeout(timer);
+    inv.signal?.removeEventListener('abort', onAbort);
+  };
+
+  const tried = new Set<Replica>();
+  let lastError = '';
+  for (let attempt = 0; attempt < 6; attempt++) {
+    if (timedOut) break;
+    let p = svc.pick(tried);
+    if ('none' in p && p.none === 'starting') {
+      const waitMs = Math.min(opts.readyWaitMs, deadline - Date.now());
+      if (waitMs > 0) await svc.waitReady(waitMs);
+      if (timedOut || inv.signal?.aborted) break;
+      p = svc.pick(tried);
+    }
+    if ('none' in p) {
+      finish();
+      if (p.none === 'full') return fail(429, `${svc.name}: concurrent request limit (max_inflight=${svc.watchdog.maxInflight}) reached`, 'of-watchdog');
+      if (tried.size > 0) return fail(502, `${svc.name}: cannot reach a replica: ${lastError}`, 'gateway');
+      return fail(503, `${svc.name}: no replicas available`, 'gateway');
+    }
+    const r = p.replica;
+    tried.add(r);
+    svc.acquire(r);
+    const sent = await sendOnce(r, inv, (req) => (current = req));
+    current = null;
+    if ('res' in sent) {
+      const res = sent.res;
+      response = res;
+      let released = false;
+      res.once('close', () => {
+        if (!released) {
+          released = true;
+          svc.release(r);
+        }
+        finish();
+      });
+      sent.req.on('error', () => undefined);
+      if (timedOut) res.destroy(new Error('exec_timeout'));
+      return { ok: true, status: res.statusCode ?? 502, headers: res.headers, body: res, durationS: elapsedS(), replica: r };
+    }
+    svc.release(r);
+    lastError = sent.err.code ?? sent.err.message;
+    if (timedOut) break;
+    if (inv.signal?.aborted) {
+      finish();
+      return fail(499, 'caller went away', 'gateway');
+    }
+    if (!sent.retryable) {
+      finish();
+      return fail(502, `${svc.name}: replica ${r.id} failed before answering: ${lastError}`, 'gateway');
+    }
+    r.suspect();
+  }
+  finish();
+  if (timedOut) return fail(504, `${svc.name}: exec_timeout (${timeoutMs} ms) exceeded`, 'of-watchdog');
+  if (inv.signal?.aborted) return fail(499, 'caller went away', 'gateway');
+  return fail(502, `${svc.name}: cannot reach a replica: ${lastError}`, 'gateway');
+}
+
+/** Reads a request body, bounded; null when it is too large (the caller answers 413). */
+export function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<Buffer | null> {
+  return new Promise((resolveBody, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > max) {
+      req.resume();
+      resolveBody(null);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      if (over) return;
+      size += c.length;
+      if (size > max) {
+        over = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolveBody(over ? null : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+/** The TCP peer as functions see it in X-Forwarded-For (IPv4-mapped IPv6 shown as plain IPv4). */
+export function peerAddress(req: IncomingMessage): string {
+  const a = req.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+export interface CallMeta {
+  callId: string;
+  startTime: string;
+}
+
+/**
+ * Headers the function receives: the caller's, minus hop-by-hop, with X-Forwarded-For set to the TCP
+ * peer (replacing whatever the caller sent: functions authenticate HIS callers by source address).
+ */
+export function upstreamHeaders(req: IncomingMessage, meta: CallMeta): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || SET_BY_GATEWAY.has(k)) continue;
+    out[k] = v;
+  }
+  out['x-forwarded-for'] = peerAddress(req);
+  if (req.headers.host) out['x-forwarded-host'] = req.headers.host;
+  out['x-forwarded-proto'] = 'http';
+  out['x-call-id'] = meta.callId;
+  out['x-start-time'] = meta.startTime;
+  return out;
+}
+
+export function callMeta(req: IncomingMessage): CallMeta {
+  const given = req.headers['x-call-id'];
+  const callId = typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+  const startTime = (BigInt(Date.now()) * 1_000_000n).toString();
+  return { callId, startTime };
+}
+
+export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
+  res.end(message + '\n');
+}
+
+export interface ServeContext {
+  router: RouterOptions;
+  isClosing(): boolean;
+  onError?(fields: Record<string, unknown>): void;
+}
+
+/** One HTTP invocation end to end: body, headers, router, response streamed back. */
+export async function serveInvocation(svc: FunctionService, path: string, req: IncomingMessage, res: ServerResponse, ctx: ServeContext): Promise<void> {
+  const meta = callMeta(req);
+  const common: OutgoingHttpHeaders = { 'x-call-id': meta.callId, 'x-start-time': meta.startTime };
+  if (ctx.isClosing()) {
+    sendError(res, 503, 'runtime is shutting down', { ...common, connection: 'close', 'x-openfaas-internal': 'gateway' });
+    return;
+  }
+  const bare = path.split('?')[0];
+  if (bare === '/_/health' || bare === '/_/ready') {
+    // Answered as of-watchdog answers them, never forwarded: health once a replica listens, ready
+    // also 429 while every replica is at max_inflight.
+    const p = svc.pick();
+    const status = 'replica' in p ? 200 : p.none === 'full' ? (bare === '/_/ready' ? 429 : 200) : 503;
+    res.writeHead(status, { 'content-type': 'text/plain', ...common });
+    res.end(status === 200 ? 'OK\n' : status === 429 ? 'Busy\n' : 'Not ready\n');
+    return;
+  }
+  const body = await readBody(req).catch(() => null);
+  if (body === null) {
+    sendError(res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`, { ...common, 'x-openfaas-internal': 'gateway' });
+    return;
+  }
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  let timeoutMs: number | undefined;
+  const xt = req.headers['x-timeout'];
+  if (typeof xt === 'string') {
+    try {
+      timeoutMs = parseDuration(xt, 0);
+    } catch {
+      timeoutMs = undefined;
+    }
+  }
+  const out = await invoke(
+    svc,
+    { method: req.method ?? 'GET', path, headers: upstreamHeaders(req, meta), body, signal: abort.signal, ...(timeoutMs ? { timeoutMs } : {}) },
+    ctx.router,
+  );
+  const duration = out.durationS.toFixed(6);
+  if (!out.ok) {
+    if (out.status >= 500) ctx.onError?.({ fn: svc.name, callId: meta.callId, status: out.status, msg: out.message });
+    if (out.status === 499) return;
+    sendError(res, out.status, out.message, { ...common, 'x-duration-seconds': duration, 'x-openfaas-internal': out.internal });
+    return;
+  }
+  const headers: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(out.headers)) {
+    if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+  }
+  Object.assign(headers, common, { 'x-duration-seconds': duration });
+  res.writeHead(out.status, headers);
+  res.flushHeaders();
+  out.body.on('error', () => res.destroy());
+  out.body.on('aborted', () => res.destroy());
+  out.body.pipe(res);
+}
+
+/** The whole response in memory, for the runtime's own callers (cron, async). */
+export async function invokeBuffered(
+  svc: FunctionService,
+  inv: Invocation,
+  opts: RouterOptions,
+): Promise<{ status: number; headers: Record<string, string>; body: Buffer; durationS: number }> {
+  const out = await invoke(svc, inv, opts);
+  if (!out.ok) return { status: out.status, headers: { 'x-openfaas-internal': out.internal }, body: Buffer.from(out.message), durationS: out.durationS };
+  const chunks: Buffer[] = [];
+  try {
+    for await (const c of out.body) chunks.push(c as Buffer);
+  } catch {
+    return { status: 504, headers: { 'x-openfaas-internal': 'of-watchdog' }, body: Buffer.from('response interrupted'), durationS: out.durationS };
+  }
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(out.headers)) if (typeof v === 'string') headers[k] = v;
+  return { status: out.status, headers, body: Buffer.concat(chunks), durationS: out.durationS };
+}

@@ -1,0 +1,133 @@
+/**
+ * The deployed functions by name: deploy (or update), remove, describe. Deploying a function whose
+ * bundle is missing builds it first with infra/build/build.mjs (opts.build = 'missing', the default),
+ * or fails naming the bundle (opts.build = 'never').
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { FunctionDeployment } from './api.js';
+import type { LogStore } from './logs.js';
+import { FunctionService, type ServiceContext } from './service.js';
+import type { FunctionSpec } from './stack.js';
+
+export type BuildPolicy = 'missing' | 'always' | 'never';
+
+export interface RegistryOptions {
+  projectDir: string;
+  build: BuildPolicy;
+  ctx: ServiceContext;
+}
+
+type BuildModule = { buildFunction(f: { name: string; handler: string }): Promise<string> };
+
+export class Registry {
+  private services = new Map<string, FunctionService>();
+  readonly logs: LogStore;
+  private buildModule: Promise<BuildModule> | null = null;
+
+  constructor(private readonly opts: RegistryOptions) {
+    this.logs = opts.ctx.logs;
+  }
+
+  get(name: string): FunctionService | undefined {
+    return this.services.get(name);
+  }
+
+  list(): FunctionService[] {
+    return [...this.services.values()];
+  }
+
+  private async ensureBundle(spec: FunctionSpec): Promise<void> {
+    const bundle = join(spec.handler, 'dist', 'index.js');
+    const policy = this.opts.build;
+    if (policy === 'never' || (policy === 'missing' && existsSync(bundle))) return;
+    if (!existsSync(join(spec.handler, 'handler.ts'))) return; // checkDeployable names the missing bundle
+    // A runtime path, not a static import: infra/build is plain .mjs, outside this module's types.
+    const buildFile = pathToFileURL(resolve(import.meta.dirname, '../build/build.mjs')).href;
+    this.buildModule ??= import(buildFile) as Promise<BuildModule>;
+    const t0 = Date.now();
+    await (await this.buildModule).buildFunction({ name: spec.name, handler: spec.handler });
+    this.logs.runtime.info('bundle built', { fn: spec.name, ms: Date.now() - t0 });
+  }
+
+  /** Deploys a new function or updates an existing one (rolling replacement of its replicas). */
+  async apply(spec: FunctionSpec): Promise<FunctionService> {
+    await this.ensureBundle(spec);
+    const existing = this.services.get(spec.name);
+    if (existing) {
+      existing.update(spec);
+      this.logs.runtime.info('function updated', { fn: spec.name });
+      return existing;
+    }
+    const svc = new FunctionService(spec, this.opts.ctx);
+    this.services.set(spec.name, svc);
+    svc.reconcile();
+    this.logs.runtime.info('function deployed', { fn: spec.name, replicas: svc.desired, bundle: svc.bundle });
+    return svc;
+  }
+
+  async remove(name: string): Promise<void> {
+    const svc = this.services.get(name);
+    if (!svc) return;
+    this.services.delete(name);
+    await svc.stop();
+    this.logs.runtime.info('function removed', { fn: name });
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.list().map((s) => s.stop()));
+  }
+
+  /**
+   * Images cannot be pulled here: a deployment's bundle is found through the annotation
+   * com.cdc-front.handler (a handler folder, relative to the project) or, by default, functions/<service>.
+   */
+  specFromDeployment(d: FunctionDeployment): FunctionSpec {
+    const annotations = d.annotations ?? {};
+    const h = annotations['com.cdc-front.handler'];
+    const handler = h ? (isAbsolute(h) ? h : resolve(this.opts.projectDir, h)) : join(this.opts.projectDir, 'functions', d.service);
+    return {
+      name: d.service,
+      image: d.image,
+      handler,
+      environment: d.envVars ?? {},
+      secrets: d.secrets ?? [],
+      labels: d.labels ?? {},
+      annotations,
+      ...(d.limits ? { limits: d.limits } : {}),
+      ...(d.requests ? { requests: d.requests } : {}),
+    };
+  }
+
+  /** FunctionStatus, as GET /system/functions answers it. */
+  status(svc: FunctionService): Record<string, unknown> {
+    const s = svc.spec;
+    return {
+      name: s.name,
+      image: s.image,
+      namespace: 'openfaas-fn',
+      envProcess: `node ${svc.bundle}`,
+      envVars: s.environment,
+      labels: s.labels,
+      annotations: s.annotations,
+      limits: s.limits ?? null,
+      requests: s.requests ?? null,
+      invocationCount: svc.invocationCount,
+      replicas: svc.desired,
+      availableReplicas: svc.ready().length,
+      createdAt: svc.createdAt.toISOString(),
+      usage: { cpu: 0, totalMemoryBytes: svc.replicas.reduce((n, r) => n + rssBytes(r.pid), 0) },
+    };
+  }
+}
+
+function rssBytes(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const pages = Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
+    return pages * 4096;
+  } catch {
+    return 0;
+  }
+}

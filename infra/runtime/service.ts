@@ -1,0 +1,256 @@
+/**
+ * A deployed function: its spec, its replicas (each a child process), the desired replica count,
+ * round-robin selection with max_inflight per replica, and restarts with exponential backoff.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { scaleConfig, watchdogConfig, type ScaleConfig, type WatchdogConfig } from './config.js';
+import type { LogStore } from './logs.js';
+import { Replica } from './replica.js';
+import type { FunctionSpec } from './stack.js';
+
+/** Environment a replica inherits from the runtime's own (everything else comes from stack.yml). */
+export const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_ENV', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS'];
+
+export interface ServiceContext {
+  logs: LogStore;
+  secretsDir: string;
+  /** Environment the runtime runs with (process.env + overrides): the inherited subset is taken from it. */
+  baseEnv: Record<string, string | undefined>;
+  backoff: { initialMs: number; maxMs: number; resetAfterMs: number };
+}
+
+export type Pick = { replica: Replica } | { none: 'no-replicas' | 'starting' | 'full' };
+
+export class FunctionService {
+  readonly name: string;
+  spec: FunctionSpec;
+  watchdog: WatchdogConfig;
+  scale: ScaleConfig;
+  desired: number;
+  replicas: Replica[] = [];
+  invocationCount = 0;
+  readonly createdAt = new Date();
+  /** Time-weighted in-flight integral, for the autoscaler. */
+  private inflightArea = 0;
+  private areaSince = Date.now();
+  private lastChange = Date.now();
+  private rr = 0;
+  private seq = 0;
+  private backoffMs: number;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private readyWaiters = new Set<() => void>();
+
+  constructor(
+    spec: FunctionSpec,
+    private readonly ctx: ServiceContext,
+  ) {
+    this.name = spec.name;
+    this.spec = spec;
+    this.watchdog = watchdogConfig(spec);
+    this.scale = scaleConfig(spec);
+    this.desired = this.scale.min;
+    this.backoffMs = ctx.backoff.initialMs;
+    this.checkDeployable(spec);
+  }
+
+  get bundle(): string {
+    return join(this.spec.handler, 'dist', 'index.js');
+  }
+
+  /** Fails with a message naming what is missing: the bundle, a listed secret file. */
+  checkDeployable(spec: FunctionSpec): void {
+    const bundle = join(spec.handler, 'dist', 'index.js');
+    if (!existsSync(bundle)) throw new Error(`function ${spec.name}: bundle ${bundle} not found (run: npm run build -- ${spec.name})`);
+    for (const s of spec.secrets) {
+      const path = join(this.ctx.secretsDir, s);
+      if (!existsSync(path)) throw new Error(`function ${spec.name}: secret "${s}" not found at ${path}`);
+    }
+  }
+
+  childEnv(): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const k of INHERITED_ENV) {
+      const v = this.ctx.baseEnv[k];
+      if (v !== undefined) env[k] = v;
+    }
+    return { ...env, ...this.spec.environment, CDC_SECRETS_DIR: this.ctx.secretsDir };
+  }
+
+  /** Live replicas: counted against the desired number (starting or ready). */
+  live(): Replica[] {
+    return this.replicas.filter((r) => !r.outdated && !r.retiring && (r.state === 'starting' || r.state === 'ready'));
+  }
+
+  ready(): Replica[] {
+    return this.replicas.filter((r) => r.state === 'ready' && !r.retiring);
+  }
+
+  inflight(): number {
+    return this.replicas.reduce((n, r) => n + r.inflight, 0);
+  }
+
+  /** Round robin over ready replicas that have a free max_inflight slot. */
+  pick(exclude: ReadonlySet<Replica> = new Set()): Pick {
+    const ready = this.ready().filter((r) => !exclude.has(r));
+    if (ready.length === 0) return { none: this.stopped || this.desired === 0 ? 'no-replicas' : this.live().length > 0 || this.restartTimer ? 'starting' : 'no-replicas' };
+    const max = this.watchdog.maxInflight;
+    for (let i = 0; i < ready.length; i++) {
+      const r = ready[(this.rr + i) % ready.length]!;
+      if (max === 0 || r.inflight < max) {
+        this.rr = (this.rr + i + 1) % ready.length;
+        return { replica: r };
+      }
+    }
+    return { none: 'full' };
+  }
+
+  /** Waits until some replica is ready (true) or `ms` elapse (false). */
+  waitReady(ms: number): Promise<boolean> {
+    if (this.ready().length > 0) return Promise.resolve(true);
+    return new Promise((resolveWait) => {
+      const done = () => {
+        clearTimeout(t);
+        this.readyWaiters.delete(done);
+        resolveWait(this.ready().length > 0);
+      };
+      const t = setTimeout(done, ms);
+      this.readyWaiters.add(done);
+    });
+  }
+
+  acquire(r: Replica): void {
+    this.account();
+    r.inflight++;
+  }
+
+  release(r: Replica): void {
+    this.account();
+    r.inflight--;
+  }
+
+  private account(): void {
+    const now = Date.now();
+    this.inflightArea += this.inflight() * (now - this.lastChange);
+    this.lastChange = now;
+  }
+
+  /** Mean in-flight requests since the last call (the autoscaler's signal). */
+  takeMeanInflight(): number {
+    this.account();
+    const now = Date.now();
+    const span = now - this.areaSince;
+    const mean = span > 0 ? this.inflightArea / span : this.inflight();
+    this.inflightArea = 0;
+    this.areaSince = now;
+    return mean;
+  }
+
+  clampReplicas(n: number): number {
+    return Math.min(this.scale.max, Math.max(this.scale.min, Math.floor(n)));
+  }
+
+  setReplicas(n: number, reason: string): number {
+    const next = this.clampReplicas(n);
+    if (next !== this.desired) {
+      this.ctx.logs.runtime.info('scale', { fn: this.name, from: this.desired, to: next, reason });
+      this.desired = next;
+    }
+    this.reconcile();
+    return next;
+  }
+
+  /** Start missing replicas, retire surplus ones (newest first; out of rotation before SIGTERM). */
+  reconcile(): void {
+    if (this.stopped || this.restartTimer) return;
+    const live = this.live();
+    for (let i = live.length; i < this.desired; i++) this.spawnReplica();
+    if (live.length > this.desired) {
+      const surplus = live
+        .slice()
+        .sort((a, b) => (a.state === b.state ? b.startedAt - a.startedAt : a.state === 'starting' ? -1 : 1))
+        .slice(0, live.length - this.desired);
+      for (const r of surplus) void this.retire(r, 'scale down');
+    }
+  }
+
+  private spawnReplica(): Replica {
+    const r = new Replica({
+      fn: this.name,
+      id: `${this.name}-${++this.seq}`,
+      bundle: this.bundle,
+      cwd: this.spec.handler,
+      env: this.childEnv(),
+      logs: this.ctx.logs,
+    });
+    this.replicas.push(r);
+    void r.start().then(
+      () => {
+        this.ctx.logs.runtime.info('replica started', { fn: this.name, replica: r.id, pid: r.pid, port: r.port });
+        void r.whenReady().then((ok) => {
+          if (ok) {
+            this.ctx.logs.runtime.info('replica ready', { fn: this.name, replica: r.id, pid: r.pid, ms: Date.now() - r.startedAt });
+            for (const w of [...this.readyWaiters]) w();
+          }
+        });
+      },
+      (err: Error) => this.ctx.logs.runtime.error('replica start failed', { fn: this.name, replica: r.id, err: err.message }),
+    );
+    void r.exited.then((exit) => this.onExit(r, exit.code, exit.signal));
+    return r;
+  }
+
+  private onExit(r: Replica, code: number | null, signal: NodeJS.Signals | null): void {
+    const expected = this.stopped || r.retiring;
+    this.replicas = this.replicas.filter((x) => x !== r);
+    const upMs = Date.now() - r.startedAt;
+    const fields = { fn: this.name, replica: r.id, pid: r.pid, code, signal, upMs };
+    if (expected) {
+      this.ctx.logs.runtime.info('replica stopped', fields);
+      return;
+    }
+    if (upMs >= this.ctx.backoff.resetAfterMs) this.backoffMs = this.ctx.backoff.initialMs;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.ctx.backoff.maxMs, this.backoffMs * 2);
+    this.ctx.logs.runtime.warn('replica exited, restarting', { ...fields, restartInMs: delay });
+    if (!this.restartTimer) {
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        this.reconcile();
+      }, delay);
+    }
+  }
+
+  async retire(r: Replica, reason: string): Promise<void> {
+    if (r.retiring) return r.exited.then(() => undefined);
+    r.retiring = true;
+    this.ctx.logs.runtime.info('replica stopping', { fn: this.name, replica: r.id, pid: r.pid, reason });
+    await r.stop(this.watchdog.writeTimeoutMs);
+  }
+
+  /** Replace the spec; replicas are replaced one by one (new one ready, then the old one retired). */
+  update(spec: FunctionSpec): void {
+    this.checkDeployable(spec);
+    const watchdog = watchdogConfig(spec);
+    const scale = scaleConfig(spec);
+    this.spec = spec;
+    this.watchdog = watchdog;
+    this.scale = scale;
+    this.desired = this.clampReplicas(this.desired);
+    const old = this.live();
+    for (const o of old) o.outdated = true;
+    const before = new Set(this.replicas);
+    this.reconcile();
+    const fresh = this.replicas.filter((r) => !before.has(r));
+    void Promise.all(fresh.map((r) => r.whenReady())).then(() => Promise.all(old.map((o) => this.retire(o, 'update'))));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    for (const w of [...this.readyWaiters]) w();
+    await Promise.all(this.replicas.map((r) => this.retire(r, 'shutdown')));
+  }
+}

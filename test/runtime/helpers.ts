@@ -1,0 +1,101 @@
+/**
+ * Shared set-up of the runtime tests: fixture bundles built once (under a lock: vitest runs two
+ * files at a time), a private secrets/logs folder, free loopback ports, a started runtime.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startRuntime, type RuntimeHandle, type RuntimeOptions } from '../../infra/runtime/index.js';
+import { freePort } from '../../infra/runtime/replica.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const fixtureDir = join(root, 'test/fixtures/runtime');
+export const fixtureStack = join(fixtureDir, 'stack.yml');
+const FIXTURES = ['echo', 'slow', 'crash', 'tick'];
+
+type BuildModule = { buildFunction(f: { name: string; handler: string }): Promise<string> };
+
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  const lock = join(fixtureDir, '.build-lock');
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > until) throw new Error(`fixture build lock ${lock} held for 60 s (remove it if stale)`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+/** Builds the fixture bundles that are missing or older than their handler or the template. */
+export async function buildFixtures(): Promise<void> {
+  const template = join(root, 'infra/openfaas/template/hono/index.ts');
+  await withLock(async () => {
+    const { buildFunction } = (await import(join(root, 'infra/build/build.mjs'))) as BuildModule;
+    for (const name of FIXTURES) {
+      const handler = join(fixtureDir, 'functions', name);
+      const bundle = join(handler, 'dist/index.js');
+      const newest = Math.max(statSync(join(handler, 'handler.ts')).mtimeMs, statSync(template).mtimeMs);
+      if (!existsSync(bundle) || statSync(bundle).mtimeMs < newest) await buildFunction({ name, handler });
+    }
+  });
+}
+
+export interface Started {
+  rt: RuntimeHandle;
+  dir: string;
+  env: Record<string, string>;
+}
+
+export async function startFixtureRuntime(over: Partial<RuntimeOptions> = {}, env: Record<string, string> = {}): Promise<Started> {
+  await buildFixtures();
+  const dir = mkdtempSync(join(tmpdir(), 'cdc-runtime-test-'));
+  const secretsDir = join(dir, 'secrets');
+  mkdirSync(secretsDir, { recursive: true });
+  writeFileSync(join(secretsDir, 'fixture-secret'), 'not-a-real-secret\n', { mode: 0o600 });
+  const fullEnv: Record<string, string> = {
+    DATA_PORT: String(await freePort()),
+    CONFIG_PORT: String(await freePort()),
+    MONITOR_PORT: String(await freePort()),
+    WEB_PORT: String(await freePort()),
+    TICK_LOG: join(dir, 'tick.log'),
+    ...env,
+  };
+  const rt = await startRuntime({
+    stackFile: fixtureStack,
+    env: fullEnv,
+    secretsDir,
+    logsDir: join(dir, 'logs'),
+    gateway: { host: '127.0.0.1', port: 0 },
+    hospital: { host: '127.0.0.1' },
+    cron: false,
+    build: 'never',
+    logToStdout: false,
+    ...over,
+  });
+  return { rt, dir, env: fullEnv };
+}
+
+export function auth(rt: RuntimeHandle): Record<string, string> {
+  return { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64') };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` until it holds (true) or `ms` elapse (false). */
+export async function until(cond: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await sleep(25);
+  }
+  return cond();
+}

@@ -1,0 +1,140 @@
+/**
+ * The watchdog contract per function: health and ready, exec_timeout → 504, max_inflight → 429,
+ * X-Duration-Seconds, the gateway headers, and what a function sees of its request and environment.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
+import { startFixtureRuntime, until } from './helpers.js';
+
+let rt: RuntimeHandle;
+
+beforeAll(async () => {
+  ({ rt } = await startFixtureRuntime());
+});
+afterAll(async () => {
+  await rt?.close();
+});
+
+interface Echo {
+  pid: number;
+  method: string;
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  bodyLength: number;
+  env: { GREETING: string | null; FROM_FILE: string | null };
+}
+
+describe('health and ready', () => {
+  it('answers /_/health and /_/ready itself once a replica listens', async () => {
+    for (const p of ['/_/health', '/_/ready']) {
+      const res = await fetch(`${rt.gatewayUrl}/function/echo${p}`);
+      expect(res.status).toBe(200);
+    }
+  });
+
+  it('/healthz of the gateway is open', async () => {
+    const res = await fetch(`${rt.gatewayUrl}/healthz`);
+    expect(res.status).toBe(200);
+  });
+
+  it('an unknown function is 404 from the gateway', async () => {
+    const res = await fetch(`${rt.gatewayUrl}/function/nope/x`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get('x-openfaas-internal')).toBe('gateway');
+  });
+});
+
+describe('forwarding', () => {
+  it('strips /function/<name>, keeps the query, sets the gateway headers', async () => {
+    const res = await fetch(`${rt.gatewayUrl}/function/echo/a/b?x=1&y=2`, { method: 'POST', body: 'hello' });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Echo;
+    expect(body.path).toBe('/a/b');
+    expect(body.query).toBe('?x=1&y=2');
+    expect(body.method).toBe('POST');
+    expect(body.bodyLength).toBe(5);
+    const callId = res.headers.get('x-call-id');
+    expect(callId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(body.headers['x-call-id']).toBe(callId);
+    expect(body.headers['x-start-time']).toMatch(/^\d{19}$/);
+    expect(Number(res.headers.get('x-duration-seconds'))).toBeGreaterThan(0);
+  });
+
+  it('echoes a given X-Call-Id', async () => {
+    const res = await fetch(`${rt.gatewayUrl}/function/echo`, { headers: { 'x-call-id': 'call-123' } });
+    expect(res.headers.get('x-call-id')).toBe('call-123');
+    expect(((await res.json()) as Echo).headers['x-call-id']).toBe('call-123');
+  });
+
+  it('sets X-Forwarded-For to the TCP peer, whatever the caller claims', async () => {
+    const res = await fetch(`${rt.gatewayUrl}/function/echo`, { headers: { 'x-forwarded-for': '10.9.9.9' } });
+    const body = (await res.json()) as Echo;
+    expect(body.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(body.headers['x-forwarded-host']).toBe(new URL(rt.gatewayUrl).host);
+  });
+
+  it('gives the function its environment, environment_file winning over inline values', async () => {
+    const body = (await (await fetch(`${rt.gatewayUrl}/function/echo`)).json()) as Echo;
+    expect(body.env).toEqual({ GREETING: 'file-wins', FROM_FILE: 'from-env-file' });
+  });
+});
+
+describe('exec_timeout', () => {
+  it('answers 504 with X-OpenFaaS-Internal when the function outlives exec_timeout', async () => {
+    const t0 = Date.now();
+    const res = await fetch(`${rt.gatewayUrl}/function/slow/?ms=3000`);
+    expect(res.status).toBe(504);
+    expect(res.headers.get('x-openfaas-internal')).toBeTruthy();
+    expect(Date.now() - t0).toBeLessThan(2500);
+  });
+
+  it('lets X-Timeout shorten the timeout', async () => {
+    const t0 = Date.now();
+    const res = await fetch(`${rt.gatewayUrl}/function/slow/?ms=800`, { headers: { 'x-timeout': '200ms' } });
+    expect(res.status).toBe(504);
+    expect(Date.now() - t0).toBeLessThan(700);
+  });
+
+  it('answers within the timeout normally', async () => {
+    const res = await fetch(`${rt.gatewayUrl}/function/slow/?ms=50`);
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('max_inflight', () => {
+  it('answers 429 when every slot of every replica is taken, and ready says 429 meanwhile', async () => {
+    // slow: one replica, max_inflight 2. Wait out the earlier timeouts' requests still sleeping in it.
+    await new Promise((r) => setTimeout(r, 100));
+    const held = [fetch(`${rt.gatewayUrl}/function/slow/?ms=700`), fetch(`${rt.gatewayUrl}/function/slow/?ms=700`)];
+    await new Promise((r) => setTimeout(r, 150));
+    const third = await fetch(`${rt.gatewayUrl}/function/slow/?ms=10`);
+    expect(third.status).toBe(429);
+    expect(third.headers.get('x-openfaas-internal')).toBeTruthy();
+    expect((await fetch(`${rt.gatewayUrl}/function/slow/_/ready`)).status).toBe(429);
+    expect((await fetch(`${rt.gatewayUrl}/function/slow/_/health`)).status).toBe(200);
+    const statuses = await Promise.all(held.map(async (p) => (await p).status));
+    expect(statuses).toEqual([200, 200]);
+    expect((await fetch(`${rt.gatewayUrl}/function/slow/?ms=10`)).status).toBe(200);
+  });
+});
+
+describe('errors', () => {
+  it('answers 502 when the replica dies with the request in flight, then restarts it', async () => {
+    const before = rt.replicas('crash').map((r) => r.pid);
+    const res = await fetch(`${rt.gatewayUrl}/function/crash/exit`);
+    expect(res.status).toBe(502);
+    expect(res.headers.get('x-openfaas-internal')).toBe('gateway');
+    const restarted = () => rt.replicas('crash').filter((r) => r.state === 'ready' && !before.includes(r.pid)).length === 1;
+    expect(await until(restarted)).toBe(true);
+    expect(await rt.waitForReplicas('crash', 10_000)).toBe(true);
+    const after = rt.replicas('crash').map((r) => r.pid);
+    expect(after).toHaveLength(2);
+    expect(after.filter((p) => !before.includes(p))).toHaveLength(1);
+  });
+
+  it('answers 413 to a body beyond 32 MiB', async () => {
+    const res = await fetch(`${rt.gatewayUrl}/function/echo`, { method: 'POST', body: new Uint8Array(33 * 1024 * 1024) });
+    expect(res.status).toBe(413);
+  });
+});
