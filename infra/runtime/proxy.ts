@@ -6,8 +6,9 @@
  * A request that never reached a replica (the connection was refused or reset before it was
  * established — a replica that just died) is retried on another one; request bodies are buffered
  * (bounded) so that retry is safe. A request already delivered to a replica that dies fails with 502,
- * except an idempotent one (RFC 9110 §9.2.2) on a reused keep-alive connection reset before any
- * response byte, which is retried as HTTP clients do.
+ * except one on a reused keep-alive connection reset before any response byte, which is retried when
+ * it is idempotent (RFC 9110 §9.2.2, as HTTP clients do) or when the replica is found dead within
+ * 250 ms (the request met the socket of a process that had already gone).
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
@@ -42,7 +43,7 @@ export interface RouterOptions {
   readyWaitMs: number;
 }
 
-type Sent = { res: IncomingMessage; req: ClientRequest } | { err: NodeJS.ErrnoException; retryable: boolean };
+type Sent = { res: IncomingMessage; req: ClientRequest } | { err: NodeJS.ErrnoException; retryable: boolean; resetOnReused: boolean };
 
 function sendOnce(r: Replica, inv: Invocation, onRequest: (req: ClientRequest) => void): Promise<Sent> {
   return new Promise((resolveSent) => {
@@ -63,7 +64,7 @@ function sendOnce(r: Replica, inv: Invocation, onRequest: (req: ClientRequest) =
       if (settled) return;
       settled = true;
       const resetBeforeResponse = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-      resolveSent({ err, retryable: !connected || (resetBeforeResponse && IDEMPOTENT.has(inv.method)) });
+      resolveSent({ err, retryable: !connected || (resetBeforeResponse && IDEMPOTENT.has(inv.method)), resetOnReused: resetBeforeResponse });
     });
     onRequest(req);
     req.end(inv.body.length > 0 ? inv.body : undefined);
@@ -141,6 +142,12 @@ export async function invoke(svc: FunctionService, inv: Invocation, opts: Router
     if (inv.signal?.aborted) {
       finish();
       return fail(499, 'caller went away', 'gateway');
+    }
+    if (!sent.retryable && sent.resetOnReused) {
+      // A kept-alive connection reset before any response byte, by a replica that turns out to have
+      // just died: the request went to a socket the dead process no longer read. Retry elsewhere.
+      await Promise.race([r.exited, new Promise((w) => setTimeout(w, 250))]);
+      if (r.state === 'exited') sent.retryable = true;
     }
     if (!sent.retryable) {
       finish();

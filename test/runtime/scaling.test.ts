@@ -1,0 +1,119 @@
+/**
+ * Replicas: scaling through the API spreads traffic round robin; a replica killed with SIGKILL is
+ * restarted while traffic flows, and only requests in flight in it may fail; the capacity autoscaler.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
+import { auth, sleep, startFixtureRuntime, until } from './helpers.js';
+
+let rt: RuntimeHandle;
+
+beforeAll(async () => {
+  ({ rt } = await startFixtureRuntime({ autoscaler: { intervalMs: 200, scaleDownWindowMs: 1500 } }));
+});
+afterAll(async () => {
+  await rt?.close();
+});
+
+async function scale(fn: string, replicas: number): Promise<Response> {
+  return fetch(`${rt.gatewayUrl}/system/scale-function/${fn}`, {
+    method: 'POST',
+    headers: { ...auth(rt), 'content-type': 'application/json' },
+    body: JSON.stringify({ serviceName: fn, replicas }),
+  });
+}
+
+async function status(fn: string): Promise<{ replicas: number; availableReplicas: number; invocationCount: number }> {
+  const res = await fetch(`${rt.gatewayUrl}/system/function/${fn}`, { headers: auth(rt) });
+  return (await res.json()) as { replicas: number; availableReplicas: number; invocationCount: number };
+}
+
+describe('scaling', () => {
+  it('scales echo to 3 replicas and spreads requests over all three, round robin', async () => {
+    expect((await scale('echo', 3)).status).toBe(202);
+    expect(await rt.waitForReplicas('echo', 10_000)).toBe(true);
+    const pids = new Set(rt.replicas('echo').map((r) => r.pid));
+    expect(pids.size).toBe(3);
+    const seen = new Map<number, number>();
+    for (let i = 0; i < 30; i++) {
+      const { pid } = (await (await fetch(`${rt.gatewayUrl}/function/echo/`)).json()) as { pid: number };
+      seen.set(pid, (seen.get(pid) ?? 0) + 1);
+    }
+    expect(new Set(seen.keys())).toEqual(pids);
+    expect([...seen.values()]).toEqual([10, 10, 10]);
+    const s = await status('echo');
+    expect(s.replicas).toBe(3);
+    expect(s.availableReplicas).toBe(3);
+  });
+
+  it('clamps the requested count to com.openfaas.scale.max / .min', async () => {
+    const res = await scale('slow', 9);
+    expect(((await res.json()) as { replicas: number }).replicas).toBe(1);
+    const res2 = await scale('crash', 0);
+    expect(((await res2.json()) as { replicas: number }).replicas).toBe(2);
+  });
+
+  it('restarts a replica killed with SIGKILL under load; only requests in flight in it may fail', async () => {
+    expect(await rt.waitForReplicas('echo', 10_000)).toBe(true);
+    const before = rt.replicas('echo');
+    expect(before).toHaveLength(3);
+    const victim = before[1]!;
+    let stop = false;
+    let ok = 0;
+    const failures: number[] = [];
+    const worker = async () => {
+      while (!stop) {
+        try {
+          const res = await fetch(`${rt.gatewayUrl}/function/echo/stream`, { method: 'POST', body: 'x'.repeat(256) });
+          await res.arrayBuffer();
+          if (res.status === 200) ok++;
+          else failures.push(res.status);
+        } catch {
+          failures.push(0);
+        }
+      }
+    };
+    const workers = Array.from({ length: 6 }, worker);
+    await sleep(400);
+    const inflightInVictim = rt.replicas('echo').find((r) => r.id === victim.id)!.inflight;
+    process.kill(victim.pid!, 'SIGKILL');
+    const restarted = await until(() => {
+      const now = rt.replicas('echo');
+      return now.length === 3 && now.every((r) => r.state === 'ready') && !now.some((r) => r.pid === victim.pid);
+    }, 10_000);
+    await sleep(300);
+    stop = true;
+    await Promise.all(workers);
+
+    expect(restarted).toBe(true);
+    const after = rt.replicas('echo');
+    expect(after.map((r) => r.pid)).not.toContain(victim.pid);
+    expect(after.filter((r) => !before.some((b) => b.pid === r.pid))).toHaveLength(1);
+    expect(ok).toBeGreaterThan(50);
+    expect(failures.length).toBeLessThanOrEqual(inflightInVictim);
+    for (const f of failures) expect(f).toBe(502);
+  });
+});
+
+describe('capacity autoscaler', () => {
+  it('scales a capacity function up on in-flight requests and back down when the load is gone', async () => {
+    const deploy = await fetch(`${rt.gatewayUrl}/system/functions`, {
+      method: 'POST',
+      headers: { ...auth(rt), 'content-type': 'application/json' },
+      body: JSON.stringify({
+        service: 'auto',
+        image: 'fixture/slow:test',
+        envVars: { exec_timeout: '10s', write_timeout: '2s' },
+        labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '3', 'com.openfaas.scale.type': 'capacity', 'com.openfaas.scale.target': '1' },
+        annotations: { 'com.cdc-front.handler': 'functions/slow' },
+      }),
+    });
+    expect(deploy.status).toBe(202);
+    expect(await rt.waitForReplicas('auto', 10_000)).toBe(true);
+    const load = Array.from({ length: 4 }, () => fetch(`${rt.gatewayUrl}/function/auto/?ms=1500`).then((r) => r.status));
+    expect(await until(() => rt.replicas('auto').length === 3, 3000)).toBe(true);
+    expect(await Promise.all(load)).toEqual([200, 200, 200, 200]);
+    expect(await until(() => rt.replicas('auto').length === 1, 6000)).toBe(true);
+    expect((await status('auto')).replicas).toBe(1);
+  });
+});
