@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { formatLocal, parseTime } from '../../shared/time/index.js';
+
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+describe('parseTime: the forms senders use', () => {
+  it('reads the notice form as Asia/Shanghai wall-clock time', () => {
+    expect(iso(parseTime('2026-03-01 08:30:00'))).toBe('2026-03-01T00:30:00.000Z');
+    expect(iso(parseTime('2026-03-01'))).toBe('2026-02-28T16:00:00.000Z');
+    expect(iso(parseTime('2026-3-1 8:30'))).toBe('2026-03-01T00:30:00.000Z');
+  });
+  it('keeps the zone an ISO 8601 value states', () => {
+    expect(iso(parseTime('2026-03-01T08:30:00Z'))).toBe('2026-03-01T08:30:00.000Z');
+    expect(iso(parseTime('2026-03-01T08:30:00+08:00'))).toBe('2026-03-01T00:30:00.000Z');
+    expect(iso(parseTime('2026-03-01T08:30:00.123+0800'))).toBe('2026-03-01T00:30:00.123Z');
+  });
+  it('reads Java LocalDateTime, epoch milliseconds, slashes and compact digits', () => {
+    expect(iso(parseTime('2026-03-01T08:30:00.5'))).toBe('2026-03-01T00:30:00.500Z');
+    expect(iso(parseTime(1772325000000))).toBe('2026-03-01T00:30:00.000Z');
+    expect(iso(parseTime('1772325000000'))).toBe('2026-03-01T00:30:00.000Z');
+    expect(iso(parseTime('2026/03/01 08:30:00'))).toBe('2026-03-01T00:30:00.000Z');
+    expect(iso(parseTime('20260301083000'))).toBe('2026-03-01T00:30:00.000Z');
+  });
+  it('honours China’s historic daylight saving time (1986–1991)', () => {
+    expect(iso(parseTime('1988-07-01 12:00:00'))).toBe('1988-07-01T03:00:00.000Z');
+  });
+  it('refuses what is not a time', () => {
+    for (const v of ['yesterday', '2026-02-30', '2026-13-01', '', '12:00', true, {}, '2026-03-01 25:00:00']) expect(parseTime(v)).toBeNull();
+  });
+  it('formats back to local wall-clock time', () => {
+    expect(formatLocal(new Date('2026-03-01T00:30:00Z'))).toBe('2026-03-01 08:30:00');
+  });
+});
