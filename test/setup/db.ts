@@ -1,0 +1,47 @@
+/**
+ * Database helpers for integration tests: the real PostgreSQL that test/setup/global.ts started
+ * (or TEST_DATABASE_URL), never a mock; unique fixture data per test, never shared mutable rows.
+ *
+ *   const db = testDb();                 // at the top of a test file or describe block
+ *   it('...', async () => {
+ *     const org = uniqueOrg();           // '417203958'
+ *     await db.query('INSERT ... VALUES ($1, $2)', [org, uniqueId('patient')]);
+ *   });
+ */
+import { randomInt } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, inject } from 'vitest';
+
+/** URL of the migrated test database. */
+export function databaseUrl(): string {
+  const url = inject('databaseUrl') ?? process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error('no test database: vitest must run with test/setup/global.ts as globalSetup (see vitest.config.ts)');
+  return url;
+}
+
+/** A pg Pool on the test database, ended in afterAll of the calling file or describe block. */
+export function testDb(options: Omit<pg.PoolConfig, 'connectionString'> = {}): pg.Pool {
+  const pool = new pg.Pool({ max: 4, ...options, connectionString: databaseUrl() });
+  afterAll(async () => {
+    await pool.end();
+  });
+  return pool;
+}
+
+// Each worker process takes a random starting point and counts up from it, so codes never repeat
+// within a process and two processes (or two runs on one kept database) collide only if their
+// starting points fall within a few hundred of each other (about 1 in 10^6 per pair).
+let orgNext = randomInt(100_000_000, 999_000_000);
+const processTag = randomInt(36 ** 5, 36 ** 6).toString(36); // 6 base-36 chars
+let idNext = 0;
+
+/** A fresh 9-digit organisation code (机构编码), never starting with 0. */
+export function uniqueOrg(): string {
+  if (orgNext > 999_999_999) orgNext = 100_000_000;
+  return String(orgNext++);
+}
+
+/** A fresh identifier `<prefix>-<process tag><counter>`, e.g. `patient-k3j9x21a`. */
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${processTag}${(idNext++).toString(36)}`;
+}
