@@ -2,7 +2,7 @@
  * Shared set-up of the runtime tests: fixture bundles built once (under a lock: vitest runs two
  * files at a time), a private secrets/logs folder, free loopback ports, a started runtime.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +69,7 @@ export async function startFixtureRuntime(over: Partial<RuntimeOptions> = {}, en
     TICK_LOG: join(dir, 'tick.log'),
     ...env,
   };
-  const rt = await startRuntime({
+  const start = startRuntime({
     stackFile: fixtureStack,
     env: fullEnv,
     secretsDir,
@@ -81,6 +81,19 @@ export async function startFixtureRuntime(over: Partial<RuntimeOptions> = {}, en
     logToStdout: false,
     ...over,
   });
+  let rt: RuntimeHandle;
+  try {
+    rt = await start;
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  // The temp folder goes with the runtime.
+  const close = rt.close;
+  rt.close = async () => {
+    await close();
+    rmSync(dir, { recursive: true, force: true });
+  };
   return { rt, dir, env: fullEnv };
 }
 
