@@ -1,0 +1,42 @@
+# cdc-front — the two commands: `make up` runs the whole system, `make test` passes all tests.
+SHELL := /bin/bash
+NODE_MODULES := node_modules/.package-lock.json
+
+.PHONY: up test build typecheck bench deploy clean help
+
+help:
+	@echo "make up       run the whole front (PostgreSQL, simulators, runtime on 8080 and 8881-8884)"
+	@echo "make test     typecheck and run every test (real PostgreSQL, processes and sockets)"
+	@echo "make build    bundle every function of stack.yml with esbuild (functions/<name>/dist)"
+	@echo "make bench    measure against baselines; results in bench/results/"
+	@echo "make deploy   faas-cli up against \$$OPENFAAS_URL (a real OpenFaaS: faasd or Kubernetes)"
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: $(NODE_MODULES)
+	node infra/build/build.mjs
+
+typecheck: $(NODE_MODULES)
+	npx tsc -p tsconfig.json --noEmit
+
+up: $(NODE_MODULES)
+	node --import tsx infra/dev/up.ts
+
+test: typecheck
+	npx vitest run
+
+bench: $(NODE_MODULES) build
+	node --import tsx bench/run.ts
+
+# A real OpenFaaS: faas-cli finds the Hono template under ./template (linked from infra/openfaas),
+# builds one image per function from its esbuild bundle, pushes and deploys with stack.yml.
+deploy: build
+	@command -v faas-cli >/dev/null || { echo "faas-cli is not installed (see README: OpenFaaS)"; exit 2; }
+	@test -n "$$OPENFAAS_URL" || { echo "set OPENFAAS_URL to the gateway, e.g. http://127.0.0.1:8080"; exit 2; }
+	ln -sfn infra/openfaas/template template
+	faas-cli up -f stack.yml --gateway "$$OPENFAAS_URL"
+
+clean:
+	rm -rf functions/*/dist template

@@ -1,0 +1,99 @@
+// End to end: a HIS push on the data port (8881-style) goes through the runtime's gateway to a
+// patient replica (the same bundle OpenFaaS would run), is stored in PostgreSQL, and the push
+// function — nudged after commit — delivers it to the national platform simulator.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { databaseUrl, uniqueId, uniqueOrg } from '../setup/db.js';
+import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
+import { freePort } from '../../infra/runtime/replica.js';
+import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
+import { samplePatient } from '../../infra/simulators/his.js';
+
+let rt: RuntimeHandle;
+let sim: PlatformHandle;
+let dir: string;
+let data: string;
+
+beforeAll(async () => {
+  sim = await startPlatformSimulator({ role: 'national' });
+  dir = mkdtempSync(join(tmpdir(), 'cdc-e2e-'));
+  mkdirSync(join(dir, 'secrets'));
+  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
+  const gatewayPort = await freePort();
+  const env: Record<string, string> = {
+    NATIONAL_URL: sim.url,
+    PUSH_NUDGE_URL: `http://127.0.0.1:${gatewayPort}/async-function/push`,
+    DATA_PORT: String(await freePort()),
+    CONFIG_PORT: String(await freePort()),
+    MONITOR_PORT: String(await freePort()),
+    WEB_PORT: String(await freePort()),
+  };
+  rt = await startRuntime({
+    stackFile: resolve('stack.yml'),
+    env,
+    secretsDir: join(dir, 'secrets'),
+    logsDir: join(dir, 'logs'),
+    logToStdout: false,
+    gateway: { host: '127.0.0.1', port: gatewayPort },
+    hospital: { host: '127.0.0.1' },
+    cron: false,
+    build: 'missing',
+  });
+  data = rt.portUrls.data!;
+});
+
+afterAll(async () => {
+  await rt?.close();
+  await sim?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until<T>(fn: () => T | undefined, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('a HIS push on the data port', () => {
+  it('reaches the national platform simulator, under the adapters’ path and the function path', async () => {
+    const org = uniqueOrg();
+    const a = samplePatient({ orgCode: org, id: uniqueId('e2e') });
+    const b = samplePatient({ orgCode: org, id: uniqueId('e2e'), seed: 2 });
+    const ra = await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(a) });
+    expect(ra.status).toBe(200);
+    expect(await ra.json()).toMatchObject({ result: true, id: a.id, status: 'created' });
+    expect(ra.headers.get('x-call-id')).toBeTruthy();
+    const rb = await fetch(`${data}/function/patient/emrPatientInfo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) });
+    expect(rb.status).toBe(200);
+    const got = await until(() => {
+      const mine = sim.records().filter((r) => r.orgCode === org);
+      return mine.length >= 2 ? mine : undefined;
+    });
+    expect(got.map((r) => r.id).sort()).toEqual([a.id, b.id].sort());
+    expect(got.find((r) => r.id === a.id)!.payload).toMatchObject({ patientName: a.patientName, operationTime: a.operationTime });
+  });
+
+  it('answers a bad record with 400 through the runtime, and it never reaches the platform', async () => {
+    const org = uniqueOrg();
+    const bad = { ...samplePatient({ orgCode: org, id: uniqueId('e2e') }), genderCode: 'male-ish' };
+    const res = await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bad) });
+    expect(res.status).toBe(400);
+    expect((await res.json()).errors).toEqual([expect.objectContaining({ field: 'genderCode', rule: 'maxLength' })]);
+    // A later good record of the same org does arrive, so the bad one had its chance to show up.
+    const good = samplePatient({ orgCode: org, id: uniqueId('e2e') });
+    expect((await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(good) })).status).toBe(200);
+    await until(() => (sim.records().some((r) => r.id === good.id) ? true : undefined));
+    expect(sim.records().filter((r) => r.orgCode === org).map((r) => r.id)).toEqual([good.id]);
+  });
+
+  it('an unknown resource is a 404 naming it', async () => {
+    const res = await fetch(`${data}/hclient/emr/receive/emrNoSuchThing`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(404);
+  });
+});
