@@ -10,7 +10,9 @@ import YAML from 'yaml';
 import { z } from 'zod';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
-const stringMap = z.record(z.string(), scalar).nullish().transform((m) => m ?? {});
+/** A map value left empty by substitution (`KEY: ${UNSET}`) parses as null: it means "". */
+const mapValue = z.union([z.string(), z.number(), z.boolean(), z.null()]).transform((v) => (v === null ? '' : String(v)));
+const stringMap = z.record(z.string(), mapValue).nullish().transform((m) => m ?? {});
 const resources = z
   .object({ memory: scalar.optional(), cpu: scalar.optional() })
   .nullish()
@@ -66,7 +68,13 @@ export function substitute(text: string, vars: Record<string, string | undefined
 }
 
 function formatIssues(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  return err.issues
+    .map((i) => {
+      // An invalid record key carries the key schema's own message inside.
+      const inner = 'issues' in i && Array.isArray(i.issues) ? (i.issues as Array<{ message: string }>).map((x) => x.message) : [];
+      return `${i.path.join('.') || '(root)'}: ${[i.message, ...inner].join(': ')}`;
+    })
+    .join('; ');
 }
 
 export interface LoadedStack {

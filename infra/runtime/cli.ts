@@ -1,0 +1,176 @@
+/**
+ * cdc-faas: faas-cli's operator verbs against this runtime's gateway (or any OpenFaaS gateway).
+ *
+ *   cdc-faas list
+ *   cdc-faas describe <fn>
+ *   cdc-faas scale <fn> --replicas N
+ *   cdc-faas invoke <fn> [--method POST] [--path /x] [--header 'K: V'] < body
+ *   cdc-faas logs <fn> [--tail N]
+ *
+ * Gateway: --gateway or OPENFAAS_URL (http://127.0.0.1:8080). Credentials: OPENFAAS_USER and
+ * OPENFAAS_PASSWORD, else the files basic-auth-user/-password in --secrets (.data/secrets).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { basicAuthHeader, readCredentials } from './auth.js';
+
+const USAGE = `usage: cdc-faas <list|describe|scale|invoke|logs> [fn] [options]
+  --gateway URL      gateway (env OPENFAAS_URL, default http://127.0.0.1:8080)
+  --secrets DIR      folder with basic-auth-user/-password (default .data/secrets)
+  --replicas N       scale: replica count
+  --method M         invoke: HTTP method (default POST if stdin has data, else GET)
+  --path /x          invoke: path inside the function (default /)
+  --header 'K: V'    invoke: extra header (repeatable)
+  --tail N           logs: last N lines (default 100)
+  --json             list/describe: raw JSON`;
+
+class UsageError extends Error {}
+
+function authHeader(secretsDir: string): Record<string, string> {
+  const user = process.env.OPENFAAS_USER;
+  const password = process.env.OPENFAAS_PASSWORD;
+  if (user && password) return { authorization: basicAuthHeader({ user, password }) };
+  if (existsSync(join(secretsDir, 'basic-auth-password'))) return { authorization: basicAuthHeader(readCredentials(secretsDir)) };
+  return {};
+}
+
+async function readStdin(): Promise<Buffer> {
+  if (process.stdin.isTTY) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function check(res: Response, what: string): Promise<Response> {
+  if (res.status === 401) throw new Error(`${what}: unauthorized (set OPENFAAS_USER/OPENFAAS_PASSWORD or --secrets)`);
+  if (!res.ok) throw new Error(`${what}: ${res.status} ${(await res.text()).trim()}`);
+  return res;
+}
+
+interface Status {
+  name: string;
+  image: string;
+  invocationCount: number;
+  replicas: number;
+  availableReplicas: number;
+  envVars?: Record<string, string>;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  createdAt?: string;
+}
+
+export async function run(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      gateway: { type: 'string' },
+      secrets: { type: 'string' },
+      replicas: { type: 'string' },
+      method: { type: 'string' },
+      path: { type: 'string' },
+      header: { type: 'string', multiple: true },
+      tail: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [verb, fn] = positionals;
+  if (values.help || !verb) {
+    out(USAGE + '\n');
+    return verb ? 0 : 2;
+  }
+  const gateway = (values.gateway ?? process.env.OPENFAAS_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const auth = authHeader(values.secrets ?? '.data/secrets');
+  const needFn = () => {
+    if (!fn) throw new UsageError(`${verb} needs a function name`);
+    return encodeURIComponent(fn);
+  };
+
+  switch (verb) {
+    case 'list':
+    case 'ls': {
+      const list = (await (await check(await fetch(`${gateway}/system/functions`, { headers: auth }), 'list')).json()) as Status[];
+      if (values.json) {
+        out(JSON.stringify(list, null, 2) + '\n');
+        return 0;
+      }
+      const rows = [['Function', 'Invocations', 'Replicas', 'Image'], ...list.map((f) => [f.name, String(f.invocationCount), `${f.availableReplicas}/${f.replicas}`, f.image])];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const r of rows) out(r.map((c, i) => c.padEnd(widths[i]! + 2)).join('').trimEnd() + '\n');
+      return 0;
+    }
+    case 'describe': {
+      const f = (await (await check(await fetch(`${gateway}/system/function/${needFn()}`, { headers: auth }), 'describe')).json()) as Status;
+      if (values.json) {
+        out(JSON.stringify(f, null, 2) + '\n');
+        return 0;
+      }
+      const kv = (m: Record<string, string> | undefined) => Object.entries(m ?? {}).map(([k, v]) => `\n  ${k}: ${v}`).join('') || ' -';
+      out(
+        `Name:               ${f.name}\nStatus:             ${f.availableReplicas > 0 ? 'Ready' : 'Not Ready'}\nReplicas:           ${f.replicas}\n` +
+          `Available Replicas: ${f.availableReplicas}\nInvocations:        ${f.invocationCount}\nImage:              ${f.image}\n` +
+          `Function Process:   ${(f as { envProcess?: string }).envProcess ?? ''}\nURL:                ${gateway}/function/${f.name}\n` +
+          `Created:            ${f.createdAt ?? ''}\nLabels:${kv(f.labels)}\nAnnotations:${kv(f.annotations)}\nEnvironment:${kv(f.envVars)}\n`,
+      );
+      return 0;
+    }
+    case 'scale': {
+      const replicas = Number(values.replicas);
+      if (!Number.isInteger(replicas) || replicas < 0) throw new UsageError('scale needs --replicas N');
+      const res = await check(
+        await fetch(`${gateway}/system/scale-function/${needFn()}`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ serviceName: fn, replicas }),
+        }),
+        'scale',
+      );
+      const body = (await res.json().catch(() => ({ replicas }))) as { replicas: number };
+      out(`Function ${fn} scaled to ${body.replicas} replica(s)\n`);
+      return 0;
+    }
+    case 'invoke': {
+      const body = await readStdin();
+      const method = (values.method ?? (body.length > 0 ? 'POST' : 'GET')).toUpperCase();
+      const path = values.path ?? '/';
+      const headers: Record<string, string> = {};
+      for (const h of values.header ?? []) {
+        const i = h.indexOf(':');
+        if (i > 0) headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+      }
+      const res = await fetch(`${gateway}/function/${needFn()}${path.startsWith('/') ? path : '/' + path}`, {
+        method,
+        headers,
+        ...(body.length > 0 && method !== 'GET' && method !== 'HEAD' ? { body: new Uint8Array(body) } : {}),
+      });
+      out(Buffer.from(await res.arrayBuffer()).toString('utf8'));
+      if (!res.ok) {
+        process.stderr.write(`cdc-faas: ${res.status} ${res.statusText} (X-Call-Id ${res.headers.get('x-call-id') ?? '-'})\n`);
+        return 1;
+      }
+      return 0;
+    }
+    case 'logs': {
+      const tail = values.tail ?? '100';
+      const res = await check(await fetch(`${gateway}/system/logs?name=${needFn()}&tail=${encodeURIComponent(tail)}`, { headers: auth }), 'logs');
+      out(await res.text());
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown verb "${verb}"`);
+  }
+}
+
+const isMain = process.argv[1] && /cli\.(ts|js)$/.test(process.argv[1]);
+if (isMain) {
+  run(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`cdc-faas: ${(err as Error).message}\n`);
+      if (err instanceof UsageError) process.stderr.write(USAGE + '\n');
+      process.exit(err instanceof UsageError ? 2 : 1);
+    },
+  );
+}

@@ -1,0 +1,57 @@
+/** stack.yml parsing without processes: substitution, environment files, validation, durations. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { scaleConfig, watchdogConfig } from '../../infra/runtime/config.js';
+import { parseDuration } from '../../infra/runtime/duration.js';
+import { loadStack, substitute } from '../../infra/runtime/stack.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cdc-stack-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('substitution', () => {
+  it('replaces ${VAR} and ${VAR:-default}, an unset one by ""', () => {
+    expect(substitute('a=${A} b=${B:-dflt} c=${C} d=${D:-x}', { A: '1', D: '' })).toBe('a=1 b=dflt c= d=x');
+  });
+});
+
+describe('loadStack', () => {
+  it('reads the project stack.yml with the defaults', () => {
+    const s = loadStack(join(import.meta.dirname, '../../stack.yml'), {});
+    const patient = s.functions.find((f) => f.name === 'patient')!;
+    expect(patient.annotations['com.cdc-front.port']).toBe('8881');
+    expect(patient.environment.TZ_LOCAL).toBe('Asia/Shanghai');
+    expect(watchdogConfig(patient)).toEqual({ execTimeoutMs: 30_000, readTimeoutMs: 30_000, writeTimeoutMs: 30_000, maxInflight: 64 });
+    expect(scaleConfig(patient)).toEqual({ min: 1, max: 4, type: 'capacity', target: 16 });
+  });
+
+  it('lets environment_file win over inline environment, paths relative to the stack file', () => {
+    writeFileSync(join(dir, 'common.yml'), 'environment:\n  A: from-file\n  N: 3\n');
+    writeFileSync(
+      join(dir, 'stack.yml'),
+      'version: 1.0\nfunctions:\n  f:\n    handler: ./f\n    environment:\n      A: inline\n      B: ${B_VAR:-b}\n    environment_file: [common.yml]\n    annotations:\n      com.cdc-front.port: "${P:-8881}"\n',
+    );
+    const [f] = loadStack(join(dir, 'stack.yml'), { P: '9999' }).functions;
+    expect(f!.environment).toEqual({ A: 'from-file', B: 'b', N: '3' });
+    expect(f!.handler).toBe(join(dir, 'f'));
+    expect(f!.annotations['com.cdc-front.port']).toBe('9999');
+  });
+
+  it('fails naming what is wrong', () => {
+    writeFileSync(join(dir, 'bad.yml'), 'functions:\n  Bad_Name:\n    handler: ./x\n');
+    expect(() => loadStack(join(dir, 'bad.yml'), {})).toThrow(/functions\.Bad_Name.*DNS label|DNS label/);
+    writeFileSync(join(dir, 'nofile.yml'), 'functions:\n  f:\n    handler: ./x\n    environment_file: [missing.yml]\n');
+    expect(() => loadStack(join(dir, 'nofile.yml'), {})).toThrow(/missing\.yml/);
+  });
+});
+
+describe('durations', () => {
+  it('reads Go durations and bare seconds', () => {
+    expect(parseDuration('1m30s', 0)).toBe(90_000);
+    expect(parseDuration('250ms', 0)).toBe(250);
+    expect(parseDuration('2', 0)).toBe(2000);
+    expect(parseDuration(undefined, 7)).toBe(7);
+    expect(() => parseDuration('soon', 0)).toThrow(/invalid duration/);
+  });
+});
