@@ -102,6 +102,28 @@ describe('exec_timeout', () => {
   });
 });
 
+describe('streaming', () => {
+  it('streams an ndjson response through, chunk by chunk', async () => {
+    const t0 = Date.now();
+    const res = await fetch(`${rt.gatewayUrl}/function/slow/stream?n=3&gap=300`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/x-ndjson');
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    const firstAt = Date.now() - t0;
+    expect(new TextDecoder().decode(first.value)).toContain('"i":0');
+    expect(firstAt).toBeLessThan(400);
+    let rest = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest += new TextDecoder().decode(value);
+    }
+    expect(rest).toContain('"i":2');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(550);
+  });
+});
+
 describe('max_inflight', () => {
   it('answers 429 when every slot of every replica is taken, and ready says 429 meanwhile', async () => {
     // slow: one replica, max_inflight 2. Wait out the earlier timeouts' requests still sleeping in it.
