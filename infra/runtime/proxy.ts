@@ -20,7 +20,8 @@ export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Not forwarded in either direction (RFC 9110 §7.6.1), plus what the gateway sets itself. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
-const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-call-id', 'x-start-time']);
+// Forwarded and X-Real-IP are dropped too: a caller must not be able to claim another source address.
+const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-real-ip', 'x-call-id', 'x-start-time']);
 
 export interface Invocation {
   method: string;

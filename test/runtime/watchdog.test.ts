@@ -68,9 +68,11 @@ describe('forwarding', () => {
   });
 
   it('sets X-Forwarded-For to the TCP peer, whatever the caller claims', async () => {
-    const res = await fetch(`${rt.gatewayUrl}/function/echo`, { headers: { 'x-forwarded-for': '10.9.9.9' } });
+    const res = await fetch(`${rt.gatewayUrl}/function/echo`, { headers: { 'x-forwarded-for': '10.9.9.9', forwarded: 'for=10.9.9.9', 'x-real-ip': '10.9.9.9' } });
     const body = (await res.json()) as Echo;
     expect(body.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(body.headers.forwarded).toBeUndefined();
+    expect(body.headers['x-real-ip']).toBeUndefined();
     expect(body.headers['x-forwarded-host']).toBe(new URL(rt.gatewayUrl).host);
   });
 
