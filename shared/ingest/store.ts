@@ -61,7 +61,7 @@ export interface Current {
 }
 
 export async function lockCurrent(tx: Tx, r: Resource, orgCode: string, id: string): Promise<Current | null> {
-  const res = await tx.query<{ rec_version: number; rec_hash: string; rec_retired: boolean }>(statements(r).lock, [orgCode, id]);
+  const res = await tx.query<{ rec_version: number; rec_hash: string; rec_retired: boolean }>({ name: `lock_${r.table}`, text: statements(r).lock, values: [orgCode, id] });
   const row = res.rows[0];
   return row ? { version: row.rec_version, hash: row.rec_hash.trim(), retired: row.rec_retired } : null;
 }
@@ -80,7 +80,7 @@ export async function writeRecord(tx: Tx, r: Resource, record: Record<string, un
   const st = statements(r);
   const params: unknown[] = st.keys.map((k) => record[k] ?? null);
   params.push(b.version, b.hash, JSON.stringify(b.raw), b.retired, b.test, b.receivedAt, b.receivedAt, b.latenessS);
-  await tx.query(st.merge, params);
+  await tx.query({ name: `merge_${r.table}`, text: st.merge, values: params });
 }
 
 export async function retire(tx: Tx, r: Resource, orgCode: string, id: string, version: number, hash: string, at: Date): Promise<void> {
