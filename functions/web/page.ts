@@ -1,0 +1,160 @@
+/**
+ * The status page of the web console (前置软件运行状态, /status.html, which the notice requires to
+ * answer on port 8884), rendered on the server from the same FrontStatus the monitoring port serves.
+ * hono/html escapes every interpolated value unless it is itself an html`` fragment, so a value
+ * from the database can never become markup. No script, no external asset: the page must work on a
+ * hospital LAN without internet, and the Content-Security-Policy set by the handler forbids both.
+ */
+import { html, raw } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import type { DestinationStatus, FrontStatus } from '../../shared/status/index.js';
+import { formatLocal } from '../../shared/time/index.js';
+
+export const REFRESH_SECONDS = 30;
+
+/** Pending rows older than this are highlighted: 2 hours is the notice's deadline for lab results,
+ *  the shortest deadline after the realtime ones, so such a row is late whatever its resource. */
+const LATE_AFTER_S = 2 * 3600;
+
+const KIND: Record<string, string> = { national: '国家平台', provincial: '省级平台' };
+const TRIGGER: Record<string, string> = { cron: '定时任务', nudge: '接收后触发', manual: '手动' };
+const DIALECT: Record<string, string> = { postgresql: 'PostgreSQL', opengauss: 'openGauss' };
+
+const num = new Intl.NumberFormat('zh-CN');
+
+/** 最早未发送时长 as a doctor reads it: "3 分 20 秒", "2 小时 5 分", "1 天 3 小时". */
+export function formatAge(seconds: number | null): string {
+  if (seconds === null) return '—';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} 秒`;
+  if (s < 3600) return `${Math.floor(s / 60)} 分 ${s % 60} 秒`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} 小时 ${Math.floor((s % 3600) / 60)} 分`;
+  return `${Math.floor(s / 86_400)} 天 ${Math.floor((s % 86_400) / 3600)} 小时`;
+}
+
+function local(iso: string | null, timeZone: string): string {
+  return iso === null ? '—' : formatLocal(new Date(iso), timeZone);
+}
+
+function destinationLabel(d: DestinationStatus): HtmlEscapedString {
+  const kind = d.kind === null ? '未配置' : (KIND[d.kind] ?? d.kind);
+  const off = d.enabled ? '' : '，已停用';
+  return html`${d.destination}<span class="muted">（${kind}${off}）</span>` as HtmlEscapedString;
+}
+
+function databaseSection(s: FrontStatus, timeZone: string): HtmlEscapedString {
+  const db = s.database;
+  if (!db.reachable) {
+    return html`<section id="database"><h2>数据库</h2>
+<p class="state bad">数据库：不可用</p>
+<p class="muted">前置软件暂时无法连接数据库；数据接收与上报将暂停，恢复后自动继续。请联系前置软件运维。</p>
+</section>` as HtmlEscapedString;
+  }
+  return html`<section id="database"><h2>数据库</h2>
+<p class="state ok">数据库：正常</p>
+<dl>
+<dt>类型</dt><dd>${db.dialect === null ? '—' : (DIALECT[db.dialect] ?? db.dialect)}</dd>
+<dt>数据库时间</dt><dd>${local(db.serverTime, timeZone)}</dd>
+</dl>
+</section>` as HtmlEscapedString;
+}
+
+function uplinkSection(s: FrontStatus): HtmlEscapedString {
+  const o = s.outbox;
+  if (o === null) {
+    return html`<section id="uplink"><h2>数据上报</h2><p class="muted">数据库不可用，暂无上报数据。</p></section>` as HtmlEscapedString;
+  }
+  const rows = o.byDestination.map(
+    (d) => html`<tr>
+<th scope="row">${destinationLabel(d)}</th>
+<td class="n">${num.format(d.pending)}</td>
+<td class="n${d.oldestPendingAgeS !== null && d.oldestPendingAgeS > LATE_AFTER_S ? ' late' : ''}">${formatAge(d.oldestPendingAgeS)}</td>
+<td class="n">${num.format(d.sent)}</td>
+<td class="n${d.dead > 0 ? ' late' : ''}">${num.format(d.dead)}</td>
+</tr>`,
+  );
+  const detail = o.lag.map(
+    (l) => html`<tr><td>${l.destination}</td><td>${l.resource}</td><td class="n">${num.format(l.pending)}</td><td class="n">${formatAge(l.oldestAgeS)}</td></tr>`,
+  );
+  return html`<section id="uplink"><h2>数据上报</h2>
+<table>
+<thead><tr><th scope="col">上报目标</th><th scope="col">待发送</th><th scope="col">最早未发送时长</th><th scope="col">已发送</th><th scope="col">已放弃</th></tr></thead>
+<tbody>${rows.length ? rows : html`<tr><td colspan="5" class="muted">未配置上报目标</td></tr>`}</tbody>
+<tfoot><tr><th scope="row">合计</th><td class="n">${num.format(o.totals.pending)}</td><td></td><td class="n">${num.format(o.totals.sent)}</td><td class="n">${num.format(o.totals.dead)}</td></tr></tfoot>
+</table>
+${detail.length
+    ? html`<h3>待发送明细（按数据类型）</h3>
+<table class="detail">
+<thead><tr><th scope="col">上报目标</th><th scope="col">数据类型</th><th scope="col">待发送</th><th scope="col">最早未发送时长</th></tr></thead>
+<tbody>${detail}</tbody>
+</table>`
+    : html`<p class="muted">没有待发送的数据。</p>`}
+</section>` as HtmlEscapedString;
+}
+
+function lastPushSection(s: FrontStatus, timeZone: string): HtmlEscapedString {
+  const r = s.lastPushRun;
+  let body: HtmlEscapedString;
+  if (!s.database.reachable) body = html`<p class="muted">数据库不可用，暂无记录。</p>` as HtmlEscapedString;
+  else if (r === null) body = html`<p class="muted">尚未进行过上报。</p>` as HtmlEscapedString;
+  else {
+    body = html`<dl>
+<dt>时间</dt><dd>${local(r.startedAt, timeZone)}</dd>
+<dt>触发方式</dt><dd>${TRIGGER[r.trigger] ?? r.trigger}</dd>
+<dt>已发送</dt><dd>${num.format(r.sent)} 条</dd>
+<dt>失败</dt><dd class="${r.failed > 0 ? 'late' : ''}">${num.format(r.failed)} 条</dd>
+<dt>备注</dt><dd>${r.note ?? '—'}</dd>
+</dl>` as HtmlEscapedString;
+  }
+  return html`<section id="last-push"><h2>最近一次上报</h2>${body}</section>` as HtmlEscapedString;
+}
+
+// A constant, inserted raw: escaping would turn the font names' quotes into entities, which CSS
+// does not decode.
+const STYLE = `
+body{margin:0;background:#f4f6f8;color:#1f2933;font:15px/1.6 "Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif}
+header{background:#12467a;color:#fff;padding:16px 24px}
+h1{margin:0;font-size:22px;font-weight:600}
+header p{margin:4px 0 0;color:#cfe0f1;font-size:13px}
+main{max-width:960px;margin:0 auto;padding:16px 24px 32px}
+section{background:#fff;border:1px solid #d9e0e7;border-radius:6px;margin:16px 0;padding:12px 20px 16px}
+h2{font-size:17px;margin:4px 0 10px;border-left:4px solid #12467a;padding-left:8px}
+h3{font-size:15px;margin:16px 0 6px}
+.state{font-size:16px;font-weight:600;margin:4px 0 8px}
+.ok{color:#1b7f3b}.bad{color:#b42318}.late{color:#b42318;font-weight:600}
+.muted{color:#6b7785}
+dl{display:grid;grid-template-columns:8em 1fr;gap:4px 12px;margin:0}
+dt{color:#6b7785}dd{margin:0}
+table{border-collapse:collapse;width:100%}
+th,td{border-bottom:1px solid #e4e9ee;padding:6px 8px;text-align:left;font-weight:normal}
+thead th{background:#eef2f6;font-weight:600}
+tfoot th,tfoot td{font-weight:600;border-bottom:none}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+`;
+
+/** The whole page; times are shown in `timeZone` (the hospital's, config TZ_LOCAL). */
+export function renderStatusPage(s: FrontStatus, timeZone: string): HtmlEscapedString {
+  return html`<!doctype html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="${REFRESH_SECONDS}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>前置软件运行状态</title>
+<style>${raw(STYLE)}</style>
+</head>
+<body>
+<header>
+<h1>前置软件运行状态</h1>
+<p>更新时间：${local(s.checkedAt, timeZone)}（${timeZone}）· 每 ${REFRESH_SECONDS} 秒自动刷新</p>
+</header>
+<main>
+${databaseSection(s, timeZone)}
+${uplinkSection(s)}
+${lastPushSection(s, timeZone)}
+<section id="version"><h2>软件版本</h2><p>${s.version}</p></section>
+</main>
+</body>
+</html>
+` as HtmlEscapedString;
+}

@@ -1,0 +1,200 @@
+/**
+ * The front's status (前置软件运行状态): what the national platform reads on the monitoring port
+ * (8883) and what the web console shows on /status.html (8884), from one function and one schema.
+ * Requirements §8: "front status; transmission status" are checked daily by the hospital and
+ * watched by the platform.
+ *
+ * Only counts, times and configuration names: no record content, no last_error text of outbox
+ * rows (an error message can quote a field value), so no personal data can leave through here.
+ *
+ * A database that cannot be reached is a status, not an exception: `database.reachable` is false
+ * and the sections that need it are null. Any other database error (a missing table, bad SQL) is
+ * a bug and is thrown.
+ */
+import { z } from 'zod';
+// Inlined by esbuild into the bundle (the image does not carry package.json).
+import pkg from '../../package.json' with { type: 'json' };
+import { detectDialect, isUnavailable, type Db } from '../db/index.js';
+import { lag } from '../uplink/push.js';
+
+const count = z.number().int().nonnegative();
+const instant = z.iso.datetime({ offset: true });
+
+export const DestinationStatusSchema = z.object({
+  /** uplink_destination.name (national, provincial, ...). */
+  destination: z.string(),
+  /** national | provincial; null when rows wait for a destination no longer configured. */
+  kind: z.string().nullable(),
+  enabled: z.boolean(),
+  /** 待发送: rows still to deliver. */
+  pending: count,
+  /** 已发送: rows delivered (receipt received). */
+  sent: count,
+  /** Rows given up on (state dead): they need an operator. */
+  dead: count,
+  /** 最早未发送时长: age in seconds of the oldest pending row; null when nothing is pending. */
+  oldestPendingAgeS: count.nullable(),
+});
+
+export const LagSchema = z.object({
+  destination: z.string(),
+  resource: z.string(),
+  pending: count,
+  oldestAgeS: count.nullable(),
+});
+
+export const PushRunSchema = z.object({
+  startedAt: instant,
+  finishedAt: instant.nullable(),
+  /** cron | nudge | manual (functions/push). */
+  trigger: z.string(),
+  claimed: count,
+  sent: count,
+  failed: count,
+  /** Per-destination errors of the run ("national answered HTTP 503"); never record content. */
+  note: z.string().nullable(),
+});
+
+export const FrontStatusSchema = z.object({
+  /** When this status was computed, by the front's clock. */
+  checkedAt: instant,
+  /** The software version (package.json of the build). */
+  version: z.string(),
+  database: z.object({
+    reachable: z.boolean(),
+    dialect: z.enum(['postgresql', 'opengauss']).nullable(),
+    /** The database server's clock: a skew against checkedAt shows a clock problem. */
+    serverTime: instant.nullable(),
+  }),
+  /** Null when the database is unreachable. Test-mode rows (acceptance self-test) are not counted. */
+  outbox: z
+    .object({
+      totals: z.object({ pending: count, sent: count, dead: count }),
+      byDestination: z.array(DestinationStatusSchema),
+      /** Pending rows per destination and resource (shared/uplink/push.ts `lag`). */
+      lag: z.array(LagSchema),
+    })
+    .nullable(),
+  /** The most recent push run; null before the first one or when the database is unreachable. */
+  lastPushRun: PushRunSchema.nullable(),
+});
+
+export type FrontStatus = z.infer<typeof FrontStatusSchema>;
+export type DestinationStatus = z.infer<typeof DestinationStatusSchema>;
+export type PushRun = z.infer<typeof PushRunSchema>;
+
+export const softwareVersion: string = pkg.version;
+
+/** Reads the status; never throws for an unreachable database (see the module comment). */
+export async function frontStatus(db: Db, now: () => Date = () => new Date()): Promise<FrontStatus> {
+  const checkedAt = now().toISOString();
+  try {
+    const dialect = await detectDialect(db);
+    const [serverTime, outbox, lastPushRun] = await Promise.all([dbTime(db), outboxStatus(db), lastRun(db)]);
+    return FrontStatusSchema.parse({
+      checkedAt,
+      version: softwareVersion,
+      database: { reachable: true, dialect, serverTime },
+      outbox,
+      lastPushRun,
+    });
+  } catch (err) {
+    if (!isUnavailable(err)) throw err;
+    return FrontStatusSchema.parse({
+      checkedAt,
+      version: softwareVersion,
+      database: { reachable: false, dialect: null, serverTime: null },
+      outbox: null,
+      lastPushRun: null,
+    });
+  }
+}
+
+/** True when the database answers a trivial query within `timeoutMs`. */
+export async function databaseAnswers(db: Db, timeoutMs = 3_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([db.query('SELECT 1').then(() => true as const), timeout]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function dbTime(db: Db): Promise<string> {
+  const r = await db.query<{ now: Date }>('SELECT now() AS now');
+  return r.rows[0]!.now.toISOString();
+}
+
+async function outboxStatus(db: Db): Promise<NonNullable<FrontStatus['outbox']>> {
+  // Pending rows and their age come from `lag` (the push module's own view of what waits); sent and
+  // dead counts from one grouped count. Both leave test-mode rows out.
+  const [pendingLag, states, configured] = await Promise.all([
+    lag(db),
+    db.query<{ destination: string; state: string; n: string }>(
+      `SELECT destination, state, count(*) AS n FROM outbox
+        WHERE test_mode = false AND state IN ('sent', 'dead') GROUP BY destination, state`,
+    ),
+    db.query<{ name: string; kind: string; enabled: boolean }>('SELECT name, kind, enabled FROM uplink_destination ORDER BY name'),
+  ]);
+
+  const rows = new Map<string, DestinationStatus>();
+  const entry = (destination: string): DestinationStatus => {
+    let d = rows.get(destination);
+    if (!d) {
+      d = { destination, kind: null, enabled: false, pending: 0, sent: 0, dead: 0, oldestPendingAgeS: null };
+      rows.set(destination, d);
+    }
+    return d;
+  };
+  for (const c of configured.rows) Object.assign(entry(c.name), { kind: c.kind, enabled: c.enabled });
+  for (const l of pendingLag) {
+    const d = entry(l.destination);
+    d.pending += l.pending;
+    if (l.oldestAgeS !== null) d.oldestPendingAgeS = Math.max(d.oldestPendingAgeS ?? 0, l.oldestAgeS);
+  }
+  for (const s of states.rows) {
+    const d = entry(s.destination);
+    if (s.state === 'sent') d.sent = Number(s.n);
+    else d.dead = Number(s.n);
+  }
+
+  // Shown: every enabled destination, and any other that still has rows waiting or given up on
+  // (a disabled destination with pending rows is data that will never leave unless someone acts).
+  const byDestination = [...rows.values()]
+    .filter((d) => d.enabled || d.pending > 0 || d.dead > 0)
+    .sort((a, b) => a.destination.localeCompare(b.destination));
+  const sum = (k: 'pending' | 'sent' | 'dead') => [...rows.values()].reduce((n, d) => n + d[k], 0);
+  return {
+    totals: { pending: sum('pending'), sent: sum('sent'), dead: sum('dead') },
+    byDestination,
+    lag: pendingLag,
+  };
+}
+
+async function lastRun(db: Db): Promise<PushRun | null> {
+  const r = await db.query<{
+    started_at: Date;
+    finished_at: Date | null;
+    trigger: string;
+    claimed: number;
+    sent: number;
+    failed: number;
+    note: string | null;
+  }>('SELECT started_at, finished_at, trigger, claimed, sent, failed, note FROM push_run ORDER BY run_id DESC LIMIT 1');
+  const row = r.rows[0];
+  if (!row) return null;
+  return {
+    startedAt: row.started_at.toISOString(),
+    finishedAt: row.finished_at?.toISOString() ?? null,
+    trigger: row.trigger,
+    claimed: row.claimed,
+    sent: row.sent,
+    failed: row.failed,
+    note: row.note,
+  };
+}

@@ -1,0 +1,101 @@
+// The status page in a real browser (Debian's Chromium, driven by playwright-core): the runtime runs
+// stack.yml as production does, the web function answers on its hospital port, and the page renders.
+// A screenshot is left in .data/screenshots/status.png for a person to look at (Chinese glyphs need
+// a CJK font on the machine: Debian's fonts-noto-cjk; without it they render as boxes).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { databaseUrl } from '../setup/db.js';
+import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
+import { freePort } from '../../infra/runtime/replica.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOT = resolve('.data/screenshots/status.png');
+
+let rt: RuntimeHandle | undefined;
+let browser: Browser | undefined;
+let dir: string | undefined;
+
+beforeAll(async () => {
+  // Not a skip: a machine without the browser cannot vouch for the page.
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's Chromium (apt-get install chromium; .ci/run installs it)`);
+  }
+  dir = mkdtempSync(join(tmpdir(), 'cdc-browser-'));
+  mkdirSync(join(dir, 'secrets'));
+  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
+  const env: Record<string, string> = {
+    DATA_PORT: String(await freePort()),
+    CONFIG_PORT: String(await freePort()),
+    MONITOR_PORT: String(await freePort()),
+    WEB_PORT: String(await freePort()),
+    // Nothing is pushed in this test; the push function must not reach a real platform.
+    NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
+  };
+  rt = await startRuntime({
+    stackFile: resolve('stack.yml'),
+    env,
+    secretsDir: join(dir, 'secrets'),
+    logsDir: join(dir, 'logs'),
+    logToStdout: false,
+    gateway: { host: '127.0.0.1', port: await freePort() },
+    hospital: { host: '127.0.0.1' },
+    cron: false,
+    autoscaler: false,
+    build: 'missing',
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await rt?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the status page on the web port', () => {
+  it('renders in Chromium: heading, database 正常, and a screenshot for a person to check', async () => {
+    const web = rt!.portUrls.web;
+    expect(web, 'the runtime opened the web port').toBeTruthy();
+    const page = await browser!.newPage({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1100, height: 900 } });
+    try {
+      const res = await page.goto(`${web}/status.html`, { waitUntil: 'load' });
+      expect(res?.status()).toBe(200);
+      expect(await page.title()).toBe('前置软件运行状态');
+
+      const heading = page.getByRole('heading', { level: 1 });
+      expect(await heading.isVisible()).toBe(true);
+      expect((await heading.textContent())?.trim()).toBe('前置软件运行状态');
+
+      const database = page.locator('section#database');
+      expect(await database.getByRole('heading', { level: 2 }).textContent()).toBe('数据库');
+      expect(await database.locator('.state').textContent()).toBe('数据库：正常');
+      expect(await database.locator('.state').isVisible()).toBe(true);
+
+      for (const h of ['数据上报', '最近一次上报', '软件版本']) {
+        expect(await page.getByRole('heading', { level: 2, name: h }).isVisible(), h).toBe(true);
+      }
+
+      mkdirSync(resolve('.data/screenshots'), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      expect(existsSync(SCREENSHOT)).toBe(true);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('/ on the web port lands on the status page', async () => {
+    const page = await browser!.newPage();
+    try {
+      await page.goto(`${rt!.portUrls.web}/`, { waitUntil: 'load' });
+      expect(new URL(page.url()).pathname).toBe('/status.html');
+    } finally {
+      await page.close();
+    }
+  });
+});
