@@ -181,13 +181,14 @@ describe('the request itself', () => {
   it('a batch stores the valid records even when others fail', async () => {
     const org = uniqueOrg();
     const good = samplePatient({ orgCode: org, id: uniqueId('p') });
-    const bad = { ...samplePatient({ orgCode: org, id: uniqueId('p') }), birthDate: 'no' };
+    const badId = uniqueId('p');
+    const bad = { ...samplePatient({ orgCode: org, id: badId }), birthDate: 'no' };
     const res = await post([good, bad]);
     expect(res.status).toBe(200);
     const body = await res.json();
     expect(body.result).toBe(false);
     expect(body.results.map((r: { result: boolean }) => r.result)).toEqual([true, false]);
     expect((await counts(org, String(good.id))).rows).toBe(1);
-    expect((await counts(org, String(bad.id))).rows).toBe(0);
+    expect((await counts(org, badId)).rows).toBe(0);
   });
 });
