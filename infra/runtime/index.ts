@@ -68,6 +68,8 @@ export interface ReplicaInfo {
   port: number;
   state: ReplicaState;
   inflight: number;
+  /** Requests dispatched to it so far. */
+  served: number;
 }
 
 export interface RuntimeHandle {
@@ -310,7 +312,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     timezone,
     functions: () => registry.list().map((s) => s.name),
     replicas: (fn) =>
-      (registry.get(fn)?.replicas ?? []).map((r) => ({ id: r.id, pid: r.pid, port: r.port, state: r.state, inflight: r.inflight })),
+      (registry.get(fn)?.replicas ?? []).map((r) => ({ id: r.id, pid: r.pid, port: r.port, state: r.state, inflight: r.inflight, served: r.served })),
     waitForReplicas,
     close,
   };

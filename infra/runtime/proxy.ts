@@ -150,11 +150,12 @@ export async function invoke(svc: FunctionService, inv: Invocation, opts: Router
       await Promise.race([r.exited, new Promise((w) => setTimeout(w, 250))]);
       if (r.state === 'exited') sent.retryable = true;
     }
+    // Out of rotation until it answers a probe again (or its exit is seen): the next requests go elsewhere.
+    r.suspect();
     if (!sent.retryable) {
       finish();
       return fail(502, `${svc.name}: replica ${r.id} failed before answering: ${lastError}`, 'gateway');
     }
-    r.suspect();
   }
   finish();
   if (timedOut) return fail(504, `${svc.name}: exec_timeout (${timeoutMs} ms) exceeded`, 'of-watchdog');

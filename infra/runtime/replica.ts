@@ -42,6 +42,8 @@ export class Replica {
   readonly fn: string;
   state: ReplicaState = 'starting';
   inflight = 0;
+  /** Requests dispatched to it so far. */
+  served = 0;
   /** Set when the runtime stops it on purpose (scale down, update, shutdown): no restart. */
   retiring = false;
   /** Replaced by an update: still serves until its successors are ready. */

@@ -123,6 +123,7 @@ export class FunctionService {
   acquire(r: Replica): void {
     this.account();
     r.inflight++;
+    r.served++;
   }
 
   release(r: Replica): void {
@@ -205,7 +206,7 @@ export class FunctionService {
     const expected = this.stopped || r.retiring;
     this.replicas = this.replicas.filter((x) => x !== r);
     const upMs = Date.now() - r.startedAt;
-    const fields = { fn: this.name, replica: r.id, pid: r.pid, code, signal, upMs };
+    const fields = { fn: this.name, replica: r.id, pid: r.pid, code, signal, upMs, served: r.served, inflight: r.inflight };
     if (expected) {
       this.ctx.logs.runtime.info('replica stopped', fields);
       return;
