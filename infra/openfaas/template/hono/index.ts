@@ -1,0 +1,97 @@
+/**
+ * Server entry of the Hono template: serves the function's Hono app on http_port, the way the
+ * OpenFaaS node templates do under of-watchdog (mode=http, upstream_url=http://127.0.0.1:3000).
+ * esbuild bundles this file with the function's handler into one file per function
+ * (functions/<name>/dist/index.js): the one artifact both runtimes run.
+ *
+ * `node index.js --self-test` loads the handler and checks it answers without opening anything;
+ * the Dockerfile runs it at image build (the templates' "tests at image build").
+ */
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import handler from './function/handler.js';
+
+/** What a handler exports (shared/fn defineFunction): the Hono app and an optional init/close pair. */
+interface FunctionModule {
+  app: { fetch: (req: Request, env?: unknown) => Response | Promise<Response>; request: (path: string) => Response | Promise<Response> };
+  init?: () => Promise<void>;
+  close?: () => Promise<void>;
+}
+const fn = handler as FunctionModule;
+
+const port = Number(process.env.http_port ?? 3000);
+const host = process.env.http_host ?? '127.0.0.1';
+const drainMs = parseDuration(process.env.write_timeout ?? '10s');
+
+function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) return 10_000;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return n * ({ ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as Record<string, number>)[unit]!;
+}
+
+function log(level: string, msg: string, extra: Record<string, unknown> = {}): void {
+  process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), level, msg, ...extra }) + '\n');
+}
+
+async function selfTest(): Promise<void> {
+  if (!fn || typeof fn.app?.fetch !== 'function') throw new Error('handler does not export a Hono app');
+  const res = await fn.app.request('/__self_test_unknown_route__');
+  if (res.status >= 500) throw new Error(`unknown route answered ${res.status}`);
+  log('info', 'self-test passed', { status: res.status });
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--self-test')) {
+    await selfTest();
+    return;
+  }
+  await fn.init?.();
+  let inflight = 0;
+  const server = serve({
+    port,
+    hostname: host,
+    fetch: async (req: Request, env: unknown) => {
+      inflight++;
+      try {
+        return await fn.app.fetch(req, env);
+      } finally {
+        inflight--;
+      }
+    },
+  });
+  server.on('listening', () => {
+    const addr = server.address() as AddressInfo;
+    log('info', 'listening', { port: addr.port });
+  });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'draining', { signal, inflight });
+    server.close();
+    const deadline = Date.now() + drainMs;
+    while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    try {
+      await fn.close?.();
+    } catch (err) {
+      log('error', 'close failed', { err: String(err) });
+    }
+    log('info', 'stopped', { inflight });
+    process.exit(0);
+  };
+  // The parent (of-watchdog, or this project's runtime) owns the process: if it dies without
+  // signalling — SIGKILL, OOM — the function must not live on as an orphan holding connections.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) void stop('parent-exit');
+  }, 1000).unref();
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err) => {
+  log('error', 'function failed to start', { err: err instanceof Error ? err.message : String(err) });
+  process.exit(1);
+});
