@@ -1,0 +1,57 @@
+// Bundles every function in stack.yml into one file: functions/<name>/dist/index.js.
+// Entry: the Hono template's server (infra/openfaas/template/hono/index.ts) with
+// "./function/handler.js" resolved to the function's own handler.ts — as faas-cli lays it out
+// (template + handler folder as function/). Usage: node infra/build/build.mjs [name ...]
+import { build } from 'esbuild';
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { resolve, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const entry = join(root, 'infra/openfaas/template/hono/index.ts');
+
+export function stackFunctions(stackFile = join(root, 'stack.yml')) {
+  // Handler folders only; variable substitution does not touch handler paths.
+  const doc = YAML.parse(readFileSync(stackFile, 'utf8'));
+  return Object.entries(doc.functions ?? {}).map(([name, f]) => ({ name, handler: resolve(root, f.handler) }));
+}
+
+export async function buildFunction({ name, handler }) {
+  const handlerFile = join(handler, 'handler.ts');
+  if (!existsSync(handlerFile)) throw new Error(`function ${name}: ${handlerFile} not found`);
+  const outdir = join(handler, 'dist');
+  mkdirSync(outdir, { recursive: true });
+  await build({
+    entryPoints: [entry],
+    outfile: join(outdir, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    sourcemap: 'linked',
+    legalComments: 'none',
+    logLevel: 'warning',
+    // pg tries pg-native optionally; it is never installed.
+    external: ['pg-native'],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    plugins: [
+      {
+        name: 'function-handler',
+        setup(b) {
+          b.onResolve({ filter: /^\.\/function\/handler(\.js)?$/ }, () => ({ path: handlerFile }));
+        },
+      },
+    ],
+  });
+  writeFileSync(join(outdir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }, null, 2) + '\n');
+  return join(outdir, 'index.js');
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const only = process.argv.slice(2);
+  const fns = stackFunctions().filter((f) => only.length === 0 || only.includes(f.name));
+  const t0 = Date.now();
+  await Promise.all(fns.map(buildFunction));
+  console.log(`built ${fns.length} function bundle(s) in ${Date.now() - t0} ms: ${fns.map((f) => f.name).join(', ')}`);
+}
