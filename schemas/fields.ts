@@ -6,6 +6,9 @@
  */
 import { z } from 'zod';
 import { parseTime } from '../shared/time/index.js';
+import type { DomainName } from './codes/lists.js';
+
+export type { DomainName };
 
 export type FieldKind = 'string' | 'text' | 'time' | 'int' | 'decimal';
 /** What kind of personal data a field holds (GB/T 35273 personal information), for masking. */
@@ -18,6 +21,12 @@ export interface FieldDef {
   max?: number;
   required?: boolean;
   personal?: Personal;
+  /**
+   * The national value domain a code field must be in (schemas/codes/lists.ts). Checked by the
+   * pipeline for every field that declares one (schemas/domains.ts); the paired `xxxName` field,
+   * when sent, is compared with the list's name and a disagreement is a warning.
+   */
+  domain?: DomainName;
 }
 
 export type FieldMap = Record<string, FieldDef>;
@@ -28,9 +37,10 @@ interface Opts {
   required?: boolean;
   personal?: Personal;
   column?: string;
+  domain?: DomainName;
 }
 
-/** Builders: `str(100, '就诊者姓名', {required: true, personal: 'name'})`. */
+/** Builders: `str(100, '就诊者姓名', {required: true, personal: 'name'})`, `str(2, '性别代码', {domain: 'sex'})`. */
 export const f = {
   str: (max: number, label: string, o: Opts = {}): Omit<FieldDef, 'column'> & { column?: string } => ({
     kind: 'string',

@@ -26,9 +26,21 @@ export interface ResourceSpec<F extends FieldMap> {
   fields: F;
   /** Cross-field rules (ID checksum, time order, ...), each returning the issues it finds. */
   rules?: Array<(rec: Record<string, unknown>, now: Date) => FieldIssue[]>;
+  /**
+   * The parent records this record's reference fields point to, e.g. emrExLabItem.exLabId →
+   * emrExLab, patientId → emrPatientInfo. The parent is looked up by (orgCode, value of field); a
+   * child that arrives before its parent is held, not dropped (the orphan mechanism reads these).
+   */
+  parents?: Array<{ resource: string; field: keyof F & string }>;
+  /**
+   * For a resource whose record id travels under another name (baseDept: deptCode). The pipeline
+   * keys every resource by (orgCode, id); when `id` is not sent, it is taken from this field.
+   */
+  keyField?: keyof F & string;
 }
 
-export interface Resource<F extends FieldMap = FieldMap> extends ResourceSpec<F> {
+export interface Resource<F extends FieldMap = FieldMap> extends Omit<ResourceSpec<F>, 'parents'> {
+  parents: Array<{ resource: string; field: keyof F & string }>;
   schema: z.ZodObject<ShapeOf<F>>;
   /** Key fields: every resource is keyed by (orgCode, id) — orgCode is part of every key. */
   key: readonly ['orgCode', 'id'];
@@ -39,8 +51,13 @@ export function defineResource<F extends FieldMap>(spec: ResourceSpec<F>): Resou
   for (const k of ['id', 'orgCode'] as const) {
     if (!spec.fields[k]) throw new Error(`resource ${spec.name}: key field ${k} is not declared`);
   }
+  for (const p of spec.parents ?? []) {
+    if (!spec.fields[p.field]) throw new Error(`resource ${spec.name}: parent reference ${p.field} is not declared`);
+  }
+  if (spec.keyField && !spec.fields[spec.keyField]) throw new Error(`resource ${spec.name}: key field ${spec.keyField} is not declared`);
   return {
     ...spec,
+    parents: spec.parents ?? [],
     schema: objectOf(spec.fields),
     key: ['orgCode', 'id'] as const,
     required: Object.entries(spec.fields)

@@ -1,12 +1,14 @@
 /**
  * Validation of one record against its resource: required keys, each field's type and length
- * (zod), then the cross-field rules. Every failing field is named with its rule in one answer;
+ * (zod), value domains (national code lists; a Code/Name disagreement is a warning), then the
+ * cross-field rules. Every failing field is named with its rule in one answer;
  * values of personal fields are masked.
  */
 import type { z } from 'zod';
 import type { Resource } from '../../schemas/resource.js';
 import type { FieldIssue } from '../http/errors.js';
 import { mask } from './mask.js';
+import { checkDomains } from '../../schemas/domains.js';
 
 const isBlank = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 
@@ -32,10 +34,12 @@ function show(v: unknown): unknown {
 }
 
 export type Validated =
-  | { ok: true; record: Record<string, unknown> }
-  | { ok: false; issues: FieldIssue[] };
+  | { ok: true; record: Record<string, unknown>; warnings: FieldIssue[] }
+  | { ok: false; issues: FieldIssue[]; warnings: FieldIssue[] };
 
-export function validateRecord(r: Resource, known: Record<string, unknown>, now: Date): Validated {
+export function validateRecord(r: Resource, sent: Record<string, unknown>, now: Date): Validated {
+  // A resource keyed by another field (baseDept: deptCode) gets its id from that field.
+  const known = r.keyField && isBlank(sent.id) && r.keyField in sent ? { ...sent, id: sent[r.keyField] } : sent;
   const issues: FieldIssue[] = [];
   const record: Record<string, unknown> = {};
   for (const k of r.required) {
@@ -53,11 +57,14 @@ export function validateRecord(r: Resource, known: Record<string, unknown>, now:
     }
   }
   const failed = new Set(issues.map((i) => i.field));
+  const domains = checkDomains(r.fields, record);
+  for (const i of domains.issues) if (!failed.has(i.field)) issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
+  const warnings = domains.warnings.map((w) => ({ ...w, value: mask(r.fields[w.field]?.personal, w.value) }));
   for (const rule of r.rules ?? []) {
     for (const i of rule(record as never, now)) {
       if (failed.has(i.field) && i.rule !== 'required') continue;
       issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
     }
   }
-  return issues.length ? { ok: false, issues } : { ok: true, record };
+  return issues.length ? { ok: false, issues, warnings } : { ok: true, record, warnings };
 }
