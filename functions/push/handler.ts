@@ -7,6 +7,7 @@ import { loadConfig } from '../../shared/config/index.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { destinations, lag, pushDestination, type PushResult } from '../../shared/uplink/push.js';
 import { log } from '../../shared/log/index.js';
+import { sweepOrphans } from '../../shared/ingest/orphans.js';
 
 const app = new Hono();
 app.onError(handleError);
@@ -15,6 +16,8 @@ app.post('/', async (c) => {
   const db = getPool();
   const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : c.req.header('x-nudge') ? 'nudge' : 'manual';
   const started = new Date();
+  // Held children whose parent did arrive (concurrent commits) or never will (expiry) go first.
+  const orphans = trigger === 'cron' ? await sweepOrphans(db) : { linked: 0, expired: 0 };
   const { ready, unconfigured } = await destinations(db);
   const results: PushResult[] = [];
   for (const d of ready) results.push(await pushDestination(db, d));
@@ -27,7 +30,7 @@ app.post('/', async (c) => {
     [started, trigger, sum('claimed'), sum('sent'), sum('failed'), note || null],
   );
   log('info', 'push run', { trigger, claimed: sum('claimed'), sent: sum('sent'), failed: sum('failed'), ms: Date.now() - started.getTime() });
-  return c.json({ trigger, results, unconfigured, durationMs: Date.now() - started.getTime() });
+  return c.json({ trigger, results, unconfigured, orphans, durationMs: Date.now() - started.getTime() });
 });
 
 app.get('/lag', async (c) => c.json({ lag: await lag(getPool()) }));

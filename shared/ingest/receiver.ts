@@ -5,6 +5,10 @@
  *   POST   /<resource>   one record (object) or a batch (array) → insert or update
  *   DELETE /<resource>   body with the key {orgCode, id} → retire
  *   POST|DELETE /        the same, when the function serves one resource
+ *   GET    /<resource>/<id>?orgCode=…        the record's fate (stored, held, forwarded, rejected …)
+ *   POST   /<resource>/_reconcile            {orgCode, date, ids} → held / missing / extra
+ * Test mode: header `X-Test-Mode: 1`, or an org code listed in TEST_ORG_CODES — such records are
+ * processed like any other but never leave for a live platform.
  */
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -16,6 +20,15 @@ import { closePool, getPool, isUnavailable, openPool } from '../db/index.js';
 import { log } from '../log/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { retireRecord, upsertRecord, type IngestContext, type Outcome } from './index.js';
+import { reconcile, recordFate } from './receipts.js';
+import { z } from 'zod';
+
+const ReconcileRequest = z.object({
+  orgCode: z.string().min(1).max(50),
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, '日期格式应为 yyyy-MM-dd'),
+  ids: z.array(z.union([z.string().min(1).max(80), z.number()]).transform(String)).max(10_000),
+});
+const TEST_HEADER = /^(1|true|yes)$/i;
 import { nudger } from './nudge.js';
 
 const DESC: Record<Outcome['status'], string> = {
@@ -74,21 +87,38 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     }
   }
 
+  const testOrgs = new Set((process.env.TEST_ORG_CODES ?? '').split(/[\s,]+/).filter(Boolean));
+
   function context(c: Context): IngestContext {
-    return { callId: c.req.header('x-call-id') ?? null, test: false, now: new Date() };
+    return {
+      callId: c.req.header('x-call-id') ?? null,
+      test: TEST_HEADER.test(c.req.header('x-test-mode') ?? ''),
+      testOrgs,
+      now: new Date(),
+      caller: (c.get('callerAddress' as never) as string | undefined) ?? null,
+    };
   }
 
-  async function run(c: Context, r: Resource, op: typeof upsertRecord, input: unknown): Promise<Outcome> {
+  async function guard<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      return await op(getPool(), r, input, context(c));
+      return await fn();
     } catch (err) {
       if (isUnavailable(err)) throw new AppError('UNAVAILABLE', '数据库暂不可用，请稍后重试 (database unavailable; retry)');
       throw err;
     }
   }
 
+  const run = (c: Context, r: Resource, op: typeof upsertRecord, input: unknown): Promise<Outcome> => guard(() => op(getPool(), r, input, context(c)));
+
   function answer(o: Outcome): Answer {
-    return okAnswer(o.id, DESC[o.status], { status: o.status, version: o.version, ...(o.warnings.length ? { warnings: o.warnings } : {}) });
+    const desc = o.held.length ? `${DESC[o.status]}；暂缓上报，等待上级记录 (held: ${o.held.join(', ')})` : DESC[o.status];
+    return okAnswer(o.id, desc, {
+      status: o.status,
+      version: o.version,
+      ...(o.held.length ? { held: o.held } : {}),
+      ...(o.test ? { test: true } : {}),
+      ...(o.warnings.length ? { warnings: o.warnings } : {}),
+    });
   }
 
   const post = async (c: Context) => {
@@ -130,6 +160,31 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     return c.json(answer(o));
   };
 
+  const fate = async (c: Context) => {
+    const r = resourceOf(c);
+    const orgCode = c.req.query('orgCode');
+    if (!orgCode) throw new AppError('VALIDATION_FAILED', '请提供 orgCode 查询参数', [{ field: 'orgCode', rule: 'required', message: '必填 (orgCode is required)' }]);
+    const f = await guard(() => recordFate(getPool(), r, orgCode, c.req.param('id')!));
+    return c.json(okAnswer(f.id, `记录状态：${f.fate}`, { fate: f }), f.fate === 'unknown' ? 404 : 200);
+  };
+
+  const reconcileRoute = async (c: Context) => {
+    const r = resourceOf(c);
+    const parsed = ReconcileRequest.safeParse(await body(c));
+    if (!parsed.success) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        '对账请求格式错误',
+        parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', rule: i.code, message: i.message })),
+      );
+    }
+    const { orgCode, date, ids } = parsed.data;
+    const rec = await guard(() => reconcile(getPool(), r, orgCode, date, ids));
+    return c.json(okAnswer(null, `对账：列出 ${rec.counts.listed} 条，缺失 ${rec.missing.length} 条，前置多出 ${rec.extra.length} 条`, { reconciliation: rec }));
+  };
+
+  app.post('/:resource/_reconcile', reconcileRoute);
+  app.get('/:resource/:id', fate);
   app.post('/', post);
   app.delete('/', del);
   app.post('/:resource', post);

@@ -115,15 +115,152 @@ export interface OutboxEntry {
   op: 'upsert' | 'retire';
   deadline: string;
   test: boolean;
+  /** held: waits for a parent (or a mapping) before it may leave. */
+  held: boolean;
   payload: unknown;
 }
 
-/** One outbox row per enabled destination, in the record's own transaction. */
+/**
+ * One outbox row per enabled destination, in the record's own transaction. Test-mode records go
+ * only to destinations that accept them (an acceptance simulator), never to a live platform.
+ */
 export async function enqueue(tx: Tx, e: OutboxEntry): Promise<number> {
-  const res = await tx.query(
-    `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload)
-     SELECT d.name, $1, $2, $3, $4, $5, $6, $7, $8::jsonb FROM uplink_destination d WHERE d.enabled = true`,
-    [e.resource, e.orgCode, e.id, e.version, e.op, e.deadline, e.test, JSON.stringify(e.payload)],
-  );
+  const res = await tx.query({
+    name: 'outbox_enqueue',
+    text: `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
+     SELECT d.name, $1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9 FROM uplink_destination d
+      WHERE d.enabled = true AND (d.accepts_test = true OR $7 = false)`,
+    values: [e.resource, e.orgCode, e.id, e.version, e.op, e.deadline, e.test, JSON.stringify(e.payload), e.held ? 'held' : 'pending'],
+  });
   return res.rowCount ?? 0;
+}
+
+// ---- receipts, holds, rejections (0005_ingest_state.sql) ----------------------------------------
+
+export interface ReceiptRow {
+  resource: string;
+  orgCode: string;
+  id: string;
+  version: number;
+  state: 'stored' | 'held' | 'retired';
+  retired: boolean;
+  holdReasons: string[];
+  flags: string[];
+  businessAt: Date | null;
+  businessDay: string | null;
+  test: boolean;
+  at: Date;
+}
+
+const RECEIPT_MERGE =
+  `MERGE INTO record_receipt t USING (SELECT $1::varchar AS resource, $2::varchar AS org_code, $3::varchar AS record_id,
+     $4::integer AS version, $5::varchar AS state, $6::boolean AS retired, $7::varchar AS hold_reasons, $8::varchar AS flags,
+     $9::timestamptz AS business_at, $10::varchar AS business_day, $11::boolean AS test_mode, $12::timestamptz AS at) s
+   ON (t.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id)
+   WHEN MATCHED THEN UPDATE SET version = s.version, state = s.state, retired = s.retired, hold_reasons = s.hold_reasons,
+     flags = s.flags, business_at = s.business_at, business_day = s.business_day, test_mode = s.test_mode, updated_at = s.at
+   WHEN NOT MATCHED THEN INSERT (resource, org_code, record_id, version, state, retired, hold_reasons, flags, business_at,
+     business_day, test_mode, received_at, updated_at)
+     VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.hold_reasons, s.flags, s.business_at,
+     s.business_day, s.test_mode, s.at, s.at)`;
+
+const joinList = (xs: string[]) => (xs.length ? xs.join(' ').slice(0, 500) : null);
+
+export async function writeReceipt(tx: Tx, r: ReceiptRow): Promise<void> {
+  await tx.query({
+    name: 'receipt_merge',
+    text: RECEIPT_MERGE,
+    values: [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.holdReasons), joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at],
+  });
+}
+
+/** Which of the record's parents are not (yet) stored. */
+export async function missingParents(
+  tx: Tx,
+  orgCode: string,
+  refs: Array<{ resource: string; table: string; id: string }>,
+): Promise<Array<{ resource: string; id: string }>> {
+  if (refs.length === 0) return [];
+  const parts = refs.map((p, i) => `SELECT ${i} AS i FROM ${p.table} WHERE org_code = $1 AND id = $${i + 2}`);
+  const res = await tx.query<{ i: number }>(parts.join(' UNION ALL '), [orgCode, ...refs.map((p) => p.id)]);
+  const found = new Set(res.rows.map((x) => Number(x.i)));
+  return refs.filter((_, i) => !found.has(i)).map(({ resource, id }) => ({ resource, id }));
+}
+
+export async function replaceWaits(
+  tx: Tx,
+  child: { resource: string; orgCode: string; id: string },
+  missing: Array<{ resource: string; id: string }>,
+  existed: boolean,
+  at: Date,
+): Promise<void> {
+  if (existed) {
+    await tx.query('DELETE FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [child.resource, child.orgCode, child.id]);
+  }
+  for (const m of missing) {
+    await tx.query(
+      `INSERT INTO record_parent_wait (resource, org_code, record_id, parent_resource, parent_id, since) VALUES ($1, $2, $3, $4, $5, $6)`,
+      [child.resource, child.orgCode, child.id, m.resource, m.id, at],
+    );
+  }
+}
+
+/**
+ * A parent arrived: its waiting children lose that hold. A child with no hold left is released:
+ * its held outbox rows are enqueued again behind the parent's own (new ids), so every platform
+ * receives the parent before the child, and the child's versions stay in order.
+ */
+export async function releaseChildren(tx: Tx, parentResource: string, orgCode: string, parentId: string): Promise<number> {
+  const waiting = await tx.query<{ resource: string; record_id: string }>(
+    'DELETE FROM record_parent_wait WHERE parent_resource = $1 AND org_code = $2 AND parent_id = $3 RETURNING resource, record_id',
+    [parentResource, orgCode, parentId],
+  );
+  let released = 0;
+  for (const w of waiting.rows) {
+    const left = await tx.query('SELECT 1 FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [w.resource, orgCode, w.record_id]);
+    const rc = await tx.query<{ hold_reasons: string | null; retired: boolean }>(
+      'SELECT hold_reasons, retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
+      [w.resource, orgCode, w.record_id],
+    );
+    const receipt = rc.rows[0];
+    if (!receipt) continue;
+    const reasons = (receipt.hold_reasons ?? '')
+      .split(' ')
+      .filter(Boolean)
+      .filter((t) => !t.startsWith('parent:') || (left.rowCount !== 0 && t !== `parent:${parentResource}/${parentId}`));
+    const stillHeld = left.rowCount !== 0 || reasons.length > 0;
+    await tx.query('UPDATE record_receipt SET hold_reasons = $4, state = $5 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
+      w.resource,
+      orgCode,
+      w.record_id,
+      joinList(reasons),
+      stillHeld ? 'held' : receipt.retired ? 'retired' : 'stored',
+    ]);
+    if (!stillHeld) {
+      released += await releaseOutbox(tx, w.resource, orgCode, w.record_id);
+    }
+  }
+  return released;
+}
+
+/** Moves a record's held outbox rows to the back of the queue as pending. */
+export async function releaseOutbox(tx: Tx, resource: string, orgCode: string, id: string): Promise<number> {
+  const moved = await tx.query(
+    `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, created_at)
+     SELECT destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, created_at
+       FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND state = 'held' ORDER BY outbox_id`,
+    [resource, orgCode, id],
+  );
+  await tx.query(`DELETE FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND state = 'held'`, [resource, orgCode, id]);
+  return moved.rowCount ?? 0;
+}
+
+export async function recordRejection(
+  db: { query: Tx['query'] },
+  e: { resource: string; orgCode: string | null; id: string | null; callId: string | null; caller: string | null; issues: unknown; test: boolean },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO ingest_rejection (resource, org_code, record_id, call_id, caller, issues, test_mode) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
+    [e.resource, e.orgCode?.slice(0, 50) ?? null, e.id?.slice(0, 80) ?? null, e.callId, e.caller, JSON.stringify(e.issues), e.test],
+  );
 }

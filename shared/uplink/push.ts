@@ -62,7 +62,7 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
       const res = await client.query<Row>(
         `SELECT outbox_id, resource, org_code, record_id, version, op, payload, next_attempt_at <= now() AS due
            FROM outbox
-          WHERE destination = $1 AND state = 'pending' AND test_mode = false
+          WHERE destination = $1 AND state = 'pending'
           ORDER BY outbox_id LIMIT $2 FOR UPDATE SKIP LOCKED`,
         [dest.name, batchSize],
       );
@@ -149,7 +149,7 @@ export async function lag(db: Db): Promise<Lag[]> {
   const res = await db.query<{ destination: string; resource: string; pending: string; oldest: number | null }>(
     `SELECT destination, resource, count(*) AS pending,
             extract(epoch FROM (now() - min(created_at))) AS oldest
-       FROM outbox WHERE state = 'pending' AND test_mode = false GROUP BY destination, resource ORDER BY destination, resource`,
+       FROM outbox WHERE state = 'pending' GROUP BY destination, resource ORDER BY destination, resource`,
   );
   return res.rows.map((r) => ({ destination: r.destination, resource: r.resource, pending: Number(r.pending), oldestAgeS: r.oldest === null ? null : Math.round(Number(r.oldest)) }));
 }

@@ -1,0 +1,99 @@
+/**
+ * Children waiting for their parents. Listing (for the console: orphans older than a threshold),
+ * and the sweep the push run performs every minute:
+ *   - a wait whose parent is in fact stored (the two arrived in concurrent transactions, each
+ *     before the other committed) is released;
+ *   - a wait older than ORPHAN_RELEASE_AFTER_H hours (default 48; 0 = never) is released with the
+ *     data-quality flag parentMissing: a parent that never comes must not keep a record from the
+ *     platforms for ever — the platform is told, through the flag, and the console lists it.
+ */
+import type { Db } from '../db/index.js';
+import { withTx } from '../db/index.js';
+import { resources as registry } from '../../schemas/index.js';
+import { releaseChildren, releaseOutbox } from './store.js';
+
+export interface Orphan {
+  resource: string;
+  orgCode: string;
+  id: string;
+  parentResource: string;
+  parentId: string;
+  since: Date;
+  ageS: number;
+}
+
+export async function listOrphans(db: Db, o: { olderThanS?: number; orgCodes?: string[] | '*'; limit?: number } = {}): Promise<Orphan[]> {
+  const orgs = o.orgCodes === undefined || o.orgCodes === '*' ? null : o.orgCodes;
+  const res = await db.query<{ resource: string; org_code: string; record_id: string; parent_resource: string; parent_id: string; since: Date; age: number }>(
+    `SELECT resource, org_code, record_id, parent_resource, parent_id, since, extract(epoch FROM (now() - since)) AS age
+       FROM record_parent_wait
+      WHERE since <= now() - ($1::integer * interval '1 second')
+        AND ($2::varchar[] IS NULL OR org_code = ANY($2::varchar[]))
+      ORDER BY since LIMIT $3`,
+    [o.olderThanS ?? 0, orgs, o.limit ?? 1000],
+  );
+  return res.rows.map((x) => ({
+    resource: x.resource,
+    orgCode: x.org_code,
+    id: x.record_id,
+    parentResource: x.parent_resource,
+    parentId: x.parent_id,
+    since: x.since,
+    ageS: Math.round(Number(x.age)),
+  }));
+}
+
+export interface SweepResult {
+  linked: number;
+  expired: number;
+}
+
+export async function sweepOrphans(db: Db, releaseAfterH = Number(process.env.ORPHAN_RELEASE_AFTER_H ?? 48)): Promise<SweepResult> {
+  const out: SweepResult = { linked: 0, expired: 0 };
+  const parents = new Set(Object.values(registry).flatMap((r) => ((r as { parents?: Array<{ resource: string }> }).parents ?? []).map((p) => p.resource)));
+  for (const name of parents) {
+    const p = registry[name];
+    if (!p) continue;
+    const found = await db.query<{ org_code: string; parent_id: string }>(
+      `SELECT DISTINCT w.org_code, w.parent_id FROM record_parent_wait w
+         JOIN ${p.table} p ON p.org_code = w.org_code AND p.id = w.parent_id
+        WHERE w.parent_resource = $1 LIMIT 1000`,
+      [name],
+    );
+    for (const f of found.rows) {
+      await withTx(db, async (tx) => {
+        out.linked += (await releaseChildren(tx, name, f.org_code, f.parent_id)) > 0 ? 1 : 0;
+      });
+    }
+  }
+  if (releaseAfterH > 0) {
+    const old = await db.query<{ resource: string; org_code: string; record_id: string }>(
+      `SELECT DISTINCT resource, org_code, record_id FROM record_parent_wait WHERE since < now() - ($1::integer * interval '1 hour') LIMIT 1000`,
+      [releaseAfterH],
+    );
+    for (const w of old.rows) {
+      await withTx(db, async (tx) => {
+        await tx.query('DELETE FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [w.resource, w.org_code, w.record_id]);
+        const rc = await tx.query<{ hold_reasons: string | null; flags: string | null; retired: boolean }>(
+          'SELECT hold_reasons, flags, retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
+          [w.resource, w.org_code, w.record_id],
+        );
+        const row = rc.rows[0];
+        if (!row) return;
+        const reasons = (row.hold_reasons ?? '').split(' ').filter((t) => t && !t.startsWith('parent:'));
+        const flags = [...new Set([...(row.flags ?? '').split(' ').filter(Boolean), 'parentMissing'])];
+        await tx.query('UPDATE record_receipt SET hold_reasons = $4, flags = $5, state = $6 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
+          w.resource,
+          w.org_code,
+          w.record_id,
+          reasons.length ? reasons.join(' ') : null,
+          flags.join(' '),
+          reasons.length ? 'held' : row.retired ? 'retired' : 'stored',
+        ]);
+        if (!reasons.length) await releaseOutbox(tx, w.resource, w.org_code, w.record_id);
+        out.expired++;
+      });
+    }
+  }
+  return out;
+}
