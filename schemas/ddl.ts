@@ -1,7 +1,8 @@
 /**
  * DDL of a resource's table, derived from its declaration. Used to write migrations
- * (`tsx schemas/ddl.ts emrPatientInfo`) and by a test that checks the migrated table still
- * matches the declaration. openGauss-safe: plain types, no identity columns.
+ * (`npx tsx schemas/ddl.ts emrActivityInfo emrInfReport ...`: the tables, their parent-reference
+ * indexes, in order) and by a test that checks the migrated table still matches the declaration.
+ * openGauss-safe: plain types, no identity columns.
  */
 import type { Resource } from './resource.js';
 import type { FieldDef } from './fields.js';
@@ -42,9 +43,19 @@ export function tableDdl(r: Resource): string {
     [...cols, BOOKKEEPING, '  PRIMARY KEY (org_code, id)'].join(',\n'),
     `);`,
     `CREATE INDEX ${r.table}_updated ON ${r.table} (rec_updated_at);`,
+    ...parentIndexes(r),
     '',
   ].join('\n');
 }
+
+/** One index per parent reference (org_code, column): finding a parent's children, and orphans. */
+export function parentIndexes(r: Resource): string[] {
+  return r.parents.map((p) => {
+    const col = r.fields[p.field]!.column;
+    return `CREATE INDEX ${r.table}_${col} ON ${r.table} (org_code, ${col});`;
+  });
+}
+
 
 if (process.argv[1]?.endsWith('ddl.ts')) {
   const { resources } = await import('./index.js');

@@ -12,6 +12,15 @@ import type { FieldIssue } from '../shared/http/errors.js';
 export const DeadlineClass = z.enum(['realtime', '2h', 'T+0', 'T+1']);
 export type DeadlineClass = z.infer<typeof DeadlineClass>;
 
+/**
+ * A reference from a record to its parent: the child's `field` holds the parent's id, within the
+ * same orgCode (emrExLabItem.exLabId → emrExLab.id, patientId → emrPatientInfo.id).
+ */
+export interface ParentRef {
+  resource: string;
+  field: string;
+}
+
 export interface ResourceSpec<F extends FieldMap> {
   /** Name used by the HIS adapters: /hclient/emr/receive/<name>. */
   name: string;
@@ -31,7 +40,7 @@ export interface ResourceSpec<F extends FieldMap> {
    * emrExLab, patientId → emrPatientInfo. The parent is looked up by (orgCode, value of field); a
    * child that arrives before its parent is held, not dropped (the orphan mechanism reads these).
    */
-  parents?: Array<{ resource: string; field: keyof F & string }>;
+  parents?: Array<ParentRef & { field: keyof F & string }>;
   /**
    * For a resource whose record id travels under another name (baseDept: deptCode). The pipeline
    * keys every resource by (orgCode, id); when `id` is not sent, it is taken from this field.
@@ -40,7 +49,7 @@ export interface ResourceSpec<F extends FieldMap> {
 }
 
 export interface Resource<F extends FieldMap = FieldMap> extends Omit<ResourceSpec<F>, 'parents'> {
-  parents: Array<{ resource: string; field: keyof F & string }>;
+  parents: ParentRef[];
   schema: z.ZodObject<ShapeOf<F>>;
   /** Key fields: every resource is keyed by (orgCode, id) — orgCode is part of every key. */
   key: readonly ['orgCode', 'id'];

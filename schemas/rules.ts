@@ -17,15 +17,26 @@ export function notInFuture(fields: string[]) {
     });
 }
 
-/** Each field's time must not be earlier than the one before it (birth ≤ visit ≤ diagnosis ≤ report). */
-export function inOrder(fields: string[]) {
+/** The hospital's calendar day of a time, as a sortable number (yyyymmdd). */
+export function localDay(t: Date): number {
+  return Number(formatLocal(t, TIME_ZONE()).slice(0, 10).replace(/-/g, ''));
+}
+
+/**
+ * Each field's time must not be earlier than the one before it (birth ≤ visit ≤ diagnosis ≤ report).
+ * `by: 'day'` compares the hospital's calendar days only: for pairs where one side is often sent
+ * as a date without a time (onset date vs diagnosis time, 填卡日期 vs 诊断时间), so that a date-only
+ * value (midnight) is not "earlier" than a time on the same day.
+ */
+export function inOrder(fields: string[], o: { by?: 'instant' | 'day' } = {}) {
+  const key = o.by === 'day' ? localDay : (t: Date) => t.getTime();
   return (rec: Record<string, unknown>): FieldIssue[] => {
     const out: FieldIssue[] = [];
     let prev: { k: string; t: Date } | undefined;
     for (const k of fields) {
       const t = rec[k];
       if (!(t instanceof Date)) continue;
-      if (prev && t.getTime() < prev.t.getTime()) {
+      if (prev && key(t) < key(prev.t)) {
         out.push({ field: k, rule: 'timeOrder', message: `不能早于 ${prev.k} (must not be earlier than ${prev.k})`, value: formatLocal(t, TIME_ZONE()) });
       }
       prev = { k, t };

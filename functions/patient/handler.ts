@@ -1,5 +1,5 @@
-// patient: HIS → front, realtime. Patients (emrPatientInfo); master data joins in the full data set.
+// patient: HIS → front, realtime. Patients (emrPatientInfo) and the HIS master data (baseUser, baseDept).
 import { receiveFunction } from '../../shared/ingest/receiver.js';
-import { emrPatientInfo } from '../../schemas/index.js';
+import { resourcesOf } from '../../schemas/index.js';
 
-export default receiveFunction({ resources: [emrPatientInfo] });
+export default receiveFunction({ resources: resourcesOf('patient') });

@@ -1,0 +1,5 @@
+// death: HIS → front. Deaths (emrDeathInfo), T+0.
+import { receiveFunction } from '../../shared/ingest/receiver.js';
+import { resourcesOf } from '../../schemas/index.js';
+
+export default receiveFunction({ resources: resourcesOf('death') });
