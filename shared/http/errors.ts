@@ -5,6 +5,7 @@
  * answered with a plain 500 (no stack, no message, no patient data).
  */
 import type { Context } from 'hono';
+import { z } from 'zod';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { log } from '../log/index.js';
 
@@ -23,16 +24,13 @@ export const ErrorCodes = {
 } as const satisfies Record<string, { status: ContentfulStatusCode; name: string }>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
-export interface FieldIssue {
-  /** The JSON key as the sender spelt it (camelCase). */
-  field: string;
-  /** Rule name, stable for programs: required, maxLength, type, datetime, checksum, ... */
-  rule: string;
-  /** Human-readable reason, Chinese first for the hospital's staff. */
-  message: string;
-  /** The offending value, masked when the field holds personal data. */
-  value?: unknown;
-}
+export const FieldIssueSchema = z.object({
+  field: z.string().describe('The JSON key as the sender spelt it (camelCase) / 字段名'),
+  rule: z.string().describe('Rule name, stable for programs: required, maxLength, type, datetime, checksum, domain, … / 规则'),
+  message: z.string().describe('Human-readable reason, Chinese first / 原因'),
+  value: z.unknown().optional().describe('The offending value, masked when the field holds personal data / 取值（个人信息已脱敏）'),
+});
+export type FieldIssue = z.infer<typeof FieldIssueSchema>;
 
 export class AppError extends Error {
   constructor(
@@ -48,14 +46,19 @@ export class AppError extends Error {
   }
 }
 
-export interface Answer {
-  result: boolean;
-  desc: string;
-  id: string | null;
-  errorCode: ErrorCode | null;
-  errorName: string | null;
-  [extra: string]: unknown;
-}
+/** The answer envelope every HIS adapter reads (extra keys per route, e.g. status, version, errors). */
+export const AnswerSchema = z
+  .object({
+    result: z.boolean().describe('true: accepted / 成功'),
+    desc: z.string().describe('Description, Chinese first / 说明'),
+    id: z.string().nullable().describe('The record id / 记录ID'),
+    errorCode: z.enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]]).nullable(),
+    errorName: z.string().nullable(),
+    errors: z.array(FieldIssueSchema).optional(),
+    warnings: z.array(FieldIssueSchema).optional(),
+  })
+  .catchall(z.unknown());
+export type Answer = z.infer<typeof AnswerSchema>;
 
 export function errorAnswer(err: AppError): Answer {
   return {

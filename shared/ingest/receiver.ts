@@ -21,6 +21,10 @@ import { log } from '../log/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { retireRecord, upsertRecord, type IngestContext, type Outcome } from './index.js';
 import { reconcile, recordFate } from './receipts.js';
+import { openApiDocument } from '../openapi/index.js';
+import { referencePage } from '../openapi/page.js';
+import { softwareVersion } from '../status/index.js';
+import { resources as registry } from '../../schemas/index.js';
 import { z } from 'zod';
 
 const ReconcileRequest = z.object({
@@ -42,6 +46,8 @@ export interface ReceiveOptions {
   resources: Resource[];
   /** Largest batch accepted in one POST (records). */
   maxBatch?: number;
+  /** A valid example record per resource, for the interface documents. */
+  example?: (resource: string) => Record<string, unknown> | undefined;
 }
 
 export function receiveFunction(opts: ReceiveOptions): FaasFunction {
@@ -51,6 +57,14 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   const app = new Hono();
   app.onError(handleError);
   app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `接口不存在：${c.req.path}`)), 404));
+
+  // The interface documents are public on the data port (before the caller check): every receive
+  // function answers them for the whole data set, and the data port's root function serves them
+  // at /openapi.json and /openapi.html.
+  let doc: Record<string, unknown> | undefined;
+  const document = () => (doc ??= openApiDocument(Object.values(registry), { version: softwareVersion, example: opts.example }));
+  app.get('/openapi.json', (c) => c.json(document()));
+  app.get('/openapi.html', (c) => c.html(referencePage(document())));
 
   app.use('*', hisCaller(() => loadConfig().hisAllow));
   app.use(

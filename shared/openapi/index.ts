@@ -1,0 +1,167 @@
+/**
+ * The OpenAPI 3.1 document of the data API (HIS → front), generated from the zod schemas of the
+ * resources (schemas/) and of the answer envelope (shared/http/errors.ts) — never hand-written,
+ * so it cannot drift from what the pipeline validates. Served at /openapi.json on the data port,
+ * with a readable reference page at /openapi.html (./page.ts).
+ */
+import { z } from 'zod';
+import type { Resource } from '../../schemas/resource.js';
+import type { FieldDef } from '../../schemas/fields.js';
+import { AnswerSchema, ErrorCodes, FieldIssueSchema } from '../http/errors.js';
+
+type Json = Record<string, unknown>;
+
+const TIME_DOC =
+  'yyyy-MM-dd HH:mm:ss (hospital local time, Asia/Shanghai) | yyyy-MM-dd | ISO 8601 with offset | epoch milliseconds';
+
+function jsonSchema(schema: z.ZodType): Json {
+  const s = z.toJSONSchema(schema, {
+    io: 'output',
+    unrepresentable: 'any',
+    override: (ctx) => {
+      const def = (ctx.zodSchema as { _zod: { def: { type: string } } })._zod.def;
+      if (def.type === 'date') {
+        for (const k of Object.keys(ctx.jsonSchema)) delete (ctx.jsonSchema as Json)[k];
+        Object.assign(ctx.jsonSchema, { type: ['string', 'integer'], description: TIME_DOC, examples: ['2026-11-26 09:30:00'] });
+      }
+    },
+  }) as Json;
+  delete s.$schema;
+  return s;
+}
+
+/** The JSON Schema of one field: the zod schema's, plus what the declaration knows. */
+function fieldSchema(schema: z.ZodType, d: FieldDef): Json {
+  const s = jsonSchema(schema);
+  const extra: Json = { title: d.label, 'x-column': d.column };
+  if (d.domain) extra['x-value-domain'] = d.domain;
+  if (d.personal) extra['x-personal-data'] = d.personal;
+  if (d.kind === 'int' || d.kind === 'decimal') extra.description = 'number, or a string of digits';
+  return { ...s, ...extra };
+}
+
+export function resourceSchema(r: Resource): Json {
+  const shape = r.schema.shape as Record<string, z.ZodType>;
+  const properties: Json = {};
+  for (const [k, d] of Object.entries(r.fields)) properties[k] = fieldSchema(shape[k]!, d);
+  return {
+    type: 'object',
+    title: `${r.title} (${r.name})`,
+    description:
+      `Table ${r.table}; deadline class ${r.deadline}; business time ${r.businessTime}. ` +
+      'Keys may also be sent as UPPER_SNAKE or snake_case; unknown keys are kept and reported as warnings; "" is null.',
+    required: r.required,
+    properties,
+    additionalProperties: true,
+  };
+}
+
+const errorResponses: Json = Object.fromEntries(
+  Object.entries(
+    Object.values(ErrorCodes).reduce<Record<number, string[]>>((acc, e) => {
+      (acc[e.status] ??= []).push(e.name);
+      return acc;
+    }, {}),
+  ).map(([status, names]) => [status, { description: names.join(' / '), content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } }]),
+);
+
+export interface OpenApiOptions {
+  version: string;
+  /** A valid example record per resource (the HIS generator's samples). */
+  example?: (resource: string) => Json | undefined;
+}
+
+export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json {
+  const paths: Json = {};
+  const schemas: Json = {
+    Answer: jsonSchema(AnswerSchema),
+    FieldIssue: jsonSchema(FieldIssueSchema),
+  };
+  for (const r of resources) {
+    schemas[r.name] = resourceSchema(r);
+    const ref = { $ref: `#/components/schemas/${r.name}` };
+    const example = o.example?.(r.name);
+    const base = `/hclient/emr/receive/${r.name}`;
+    paths[base] = {
+      post: {
+        operationId: `post_${r.name}`,
+        tags: [r.fn],
+        summary: `${r.title}：新增或更新 (insert or update)`,
+        description: `Also reachable as /function/${r.fn}/${r.name}. A JSON array is a batch (one result per record). Header X-Test-Mode: 1 marks test records.`,
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: { oneOf: [ref, { type: 'array', items: ref, maxItems: 500 }] },
+              ...(example ? { examples: { record: { summary: '一条记录 (one record)', value: example } } } : {}),
+            },
+          },
+        },
+        responses: {
+          200: {
+            description: '已保存（持久化，将上报至每个平台）/ stored: durable, will reach every platform',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } },
+          },
+          ...errorResponses,
+        },
+      },
+      delete: {
+        operationId: `delete_${r.name}`,
+        tags: [r.fn],
+        summary: `${r.title}：作废 (retire)`,
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { type: 'object', required: ['orgCode', 'id'], properties: { orgCode: { type: 'string' }, id: { type: 'string' } } } } },
+        },
+        responses: { 200: { description: '已作废 / retired', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } }, ...errorResponses },
+      },
+    };
+    paths[`${base}/{id}`] = {
+      get: {
+        operationId: `fate_${r.name}`,
+        tags: [r.fn],
+        summary: `${r.title}：查询记录状态 (the record's fate: stored, held, forwarded, rejected)`,
+        parameters: [
+          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'orgCode', in: 'query', required: true, schema: { type: 'string' } },
+        ],
+        responses: { 200: { description: 'fate' }, 404: { description: '未收到 / unknown' } },
+      },
+    };
+    paths[`${base}/_reconcile`] = {
+      post: {
+        operationId: `reconcile_${r.name}`,
+        tags: [r.fn],
+        summary: `${r.title}：对账 (reconcile ids of a day)`,
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['orgCode', 'date', 'ids'],
+                properties: { orgCode: { type: 'string' }, date: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' }, ids: { type: 'array', items: { type: 'string' }, maxItems: 10000 } },
+              },
+            },
+          },
+        },
+        responses: { 200: { description: 'held / missing / extra' }, 400: { description: 'bad request' } },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'cdc-front 数据接口（HIS → 前置软件）',
+      version: o.version,
+      description:
+        'The data API of the hospital front-end of the national infectious-disease surveillance system. ' +
+        'Answers use the envelope existing adapters read: {result, desc, id, errorCode, errorName}. ' +
+        'Every error names each failing field and rule; nothing is half-stored.',
+    },
+    servers: [{ url: '/' }],
+    tags: [...new Set(resources.map((r) => r.fn))].map((name) => ({ name })),
+    paths,
+    components: { schemas },
+  };
+}

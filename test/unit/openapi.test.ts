@@ -1,0 +1,59 @@
+// The interface document HIS vendors read is valid OpenAPI 3.1, covers every resource, and says
+// what the pipeline really accepts: each resource's example passes both its JSON Schema and the
+// pipeline's validation.
+import { describe, expect, it } from 'vitest';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import Ajv2020 from 'ajv/dist/2020.js';
+import { openApiDocument } from '../../shared/openapi/index.js';
+import { resources } from '../../schemas/index.js';
+import { samplePatient } from '../../infra/simulators/his.js';
+import { validateRecord } from '../../shared/ingest/validate.js';
+import { normalizeKeys } from '../../shared/ingest/normalize.js';
+
+const example = (name: string) => (name === 'emrPatientInfo' ? samplePatient({ orgCode: '123456789', id: 'P1' }) : undefined);
+const doc = openApiDocument(Object.values(resources), { version: '0.0.0-test', example }) as Record<string, any>;
+
+describe('the OpenAPI document', () => {
+  it('is valid OpenAPI 3.1', async () => {
+    const v = new Validator();
+    const res = await v.validate(doc);
+    expect(res.errors ?? []).toEqual([]);
+    expect(res.valid).toBe(true);
+  });
+
+  it('has a path, a schema and the required keys of every resource', () => {
+    for (const r of Object.values(resources)) {
+      expect(doc.paths[`/hclient/emr/receive/${r.name}`]?.post, r.name).toBeDefined();
+      const s = doc.components.schemas[r.name];
+      expect(Object.keys(s.properties).sort()).toEqual(Object.keys(r.fields).sort());
+      expect(s.required).toEqual(r.required);
+    }
+  });
+
+  it('the patient example satisfies its JSON Schema and the pipeline alike; a too-long name fails both', () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const check = ajv.compile(doc.components.schemas.emrPatientInfo);
+    const ex = doc.paths['/hclient/emr/receive/emrPatientInfo'].post.requestBody.content['application/json'].examples.record.value;
+    expect(check(ex), JSON.stringify(check.errors)).toBe(true);
+    const r = resources.emrPatientInfo!;
+    expect(validateRecord(r, normalizeKeys(r, ex).known, new Date()).ok).toBe(true);
+    const bad = { ...ex, patientName: 'x'.repeat(101) };
+    expect(check(bad)).toBe(false);
+    expect(validateRecord(r, normalizeKeys(r, bad).known, new Date()).ok).toBe(false);
+  });
+});
+
+describe('served by every receive function', () => {
+  it('/openapi.json and the Chinese reference page /openapi.html, without credentials', async () => {
+    const { default: patient } = await import('../../functions/patient/handler.js');
+    const json = await patient.app.request('/openapi.json');
+    expect(json.status).toBe(200);
+    expect((await json.json()).openapi).toBe('3.1.0');
+    const page = await patient.app.request('/openapi.html');
+    expect(page.status).toBe(200);
+    const text = await page.text();
+    expect(text).toContain('数据接口');
+    expect(text).toContain('emrPatientInfo');
+    expect(text).not.toMatch(/<script/i);
+  });
+});
