@@ -92,6 +92,14 @@ describe('a HIS push on the data port', () => {
     expect(sim.records().filter((r) => r.orgCode === org).map((r) => r.id)).toEqual([good.id]);
   });
 
+  it('serves the interface documents at the data port root', async () => {
+    const doc = await fetch(`${data}/openapi.json`);
+    expect(doc.status).toBe(200);
+    expect(Object.keys((await doc.json()).paths)).toContain('/hclient/emr/receive/emrExLabItem');
+    const page = await fetch(`${data}/openapi.html`);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+  });
+
   it('an unknown resource is a 404 naming it', async () => {
     const res = await fetch(`${data}/hclient/emr/receive/emrNoSuchThing`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(404);
