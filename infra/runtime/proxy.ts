@@ -21,7 +21,13 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 /** Not forwarded in either direction (RFC 9110 §7.6.1), plus what the gateway sets itself. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
 // Forwarded and X-Real-IP are dropped too: a caller must not be able to claim another source address.
-const SET_BY_GATEWAY = new Set(['host', 'content-length', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'x-real-ip', 'x-call-id', 'x-start-time']);
+// Headers a caller may never set: the gateway sets them (or, for the client-certificate headers,
+// only a TLS terminator in front of the functions may), so functions can trust them.
+const SET_BY_GATEWAY = new Set([
+  'host', 'content-length', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded',
+  'x-real-ip', 'x-call-id', 'x-start-time',
+  'x-client-cert', 'x-client-cert-fingerprint', 'x-client-cert-subject', 'x-client-verify',
+]);
 
 export interface Invocation {
   method: string;

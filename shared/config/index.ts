@@ -24,8 +24,6 @@ const ConfigSchema = z.object({
   databaseUrl: z.string().min(1, 'DATABASE_URL or the secret file cdc-database-url is required'),
   timeZone: z.string().default('Asia/Shanghai'),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  /** Source addresses (CIDR) allowed to push without credentials: the existing adapters send none. */
-  hisAllow: z.string().default('127.0.0.1/8,::1/128'),
   /** Where a receive function nudges the push function after commit (async, debounced). */
   pushNudgeUrl: z.string().optional(),
   dbPoolMax: z.coerce.number().int().positive().default(10),
@@ -40,7 +38,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || readSecret('cdc-database-url'),
     timeZone: env.TZ_LOCAL || undefined,
     logLevel: env.LOG_LEVEL || undefined,
-    hisAllow: env.HIS_ALLOW || undefined,
     pushNudgeUrl: env.PUSH_NUDGE_URL || undefined,
     dbPoolMax: env.DB_POOL_MAX || undefined,
   });

@@ -1,14 +1,12 @@
 /**
- * Who is calling. The existing hospital adapters send no credentials, so a HIS caller is, at the
- * least, identified by its source address against an allow-list (HIS_ALLOW, CIDRs; loopback in
- * development). Behind a gateway (this runtime or OpenFaaS's watchdog, both on loopback) the
+ * The caller's source address (auth.ts binds addresses, keys and certificates to org codes).
+ * Behind a gateway (this runtime or OpenFaaS's watchdog, both on loopback) the
  * address comes from the last X-Forwarded-For entry, which the gateway sets; it is trusted only
  * when the TCP peer itself is loopback.
  */
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { AppError } from './errors.js';
-import { inAnyCidr, isLoopback, normalizeAddress } from './net.js';
+import { isLoopback, normalizeAddress } from './net.js';
 
 export function sourceAddress(c: Context): string | null {
   let peer: string | undefined;
@@ -23,15 +21,4 @@ export function sourceAddress(c: Context): string | null {
     if (last) return normalizeAddress(last);
   }
   return peer ? normalizeAddress(peer) : null;
-}
-
-export function hisCaller(allow: () => string): MiddlewareHandler {
-  return async (c, next) => {
-    const addr = sourceAddress(c);
-    if (!addr || !inAnyCidr(addr, allow())) {
-      throw new AppError('UNAUTHENTICATED', `来源地址未登记 (source address ${addr ?? 'unknown'} is not on the allow-list)`);
-    }
-    c.set('callerAddress' as never, addr as never);
-    await next();
-  };
 }

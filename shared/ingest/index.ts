@@ -39,6 +39,8 @@ export interface IngestContext {
   caller?: string | null;
   /** Org codes whose records are always test records (TEST_ORG_CODES). */
   testOrgs?: ReadonlySet<string>;
+  /** Throws 403 when the caller may not write the org's data (several hospitals on one front). */
+  authorize?: (orgCode: string) => void;
 }
 
 export type Status = 'created' | 'updated' | 'unchanged' | 'retired';
@@ -111,6 +113,9 @@ async function reject(db: Db, r: Resource, known: Record<string, unknown>, err: 
 /** POST: insert or update one record. Throws AppError (400) naming every failing field. */
 export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: IngestContext): Promise<Outcome> {
   const { known, extra, warnings } = normalizeKeys(r, asObject(body));
+  // Before validation: another org's records never reach this org's rejection log.
+  const claimedOrg = keyText(known.orgCode);
+  if (claimedOrg) ctx.authorize?.(claimedOrg);
   const v = validateRecord(r, known, ctx.now);
   if (!v.ok) {
     const issues = v.issues;
@@ -173,6 +178,8 @@ export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: Inge
 /** DELETE with the key in the body: retires the record (a new version the platforms receive too). */
 export async function retireRecord(db: Db, r: Resource, body: unknown, ctx: IngestContext): Promise<Outcome> {
   const { known } = normalizeKeys(r, asObject(body));
+  const claimedOrg = keyText(known.orgCode);
+  if (claimedOrg) ctx.authorize?.(claimedOrg);
   const issues: FieldIssue[] = [];
   const key: Record<string, string> = {};
   for (const k of r.key) {

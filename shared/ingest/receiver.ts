@@ -14,7 +14,7 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { defineFunction, type FaasFunction } from '../fn/index.js';
 import { AppError, errorAnswer, handleError, okAnswer, type Answer } from '../http/errors.js';
-import { hisCaller } from '../http/caller.js';
+import { assertOrg, callerOf, hisAuth } from '../http/auth.js';
 import { loadConfig } from '../config/index.js';
 import { closePool, getPool, isUnavailable, openPool } from '../db/index.js';
 import { log } from '../log/index.js';
@@ -66,7 +66,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   app.get('/openapi.json', (c) => c.json(document()));
   app.get('/openapi.html', (c) => c.html(referencePage(document())));
 
-  app.use('*', hisCaller(() => loadConfig().hisAllow));
+  app.use('*', hisAuth());
   app.use(
     '*',
     bodyLimit({
@@ -109,7 +109,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
       test: TEST_HEADER.test(c.req.header('x-test-mode') ?? ''),
       testOrgs,
       now: new Date(),
-      caller: (c.get('callerAddress' as never) as string | undefined) ?? null,
+      caller: `${callerOf(c).kind}:${callerOf(c).id}`,
+      authorize: (org: string) => assertOrg(callerOf(c), org),
     };
   }
 
@@ -177,6 +178,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   const fate = async (c: Context) => {
     const r = resourceOf(c);
     const orgCode = c.req.query('orgCode');
+    if (orgCode) assertOrg(callerOf(c), orgCode);
     if (!orgCode) throw new AppError('VALIDATION_FAILED', '请提供 orgCode 查询参数', [{ field: 'orgCode', rule: 'required', message: '必填 (orgCode is required)' }]);
     const f = await guard(() => recordFate(getPool(), r, orgCode, c.req.param('id')!));
     return c.json(okAnswer(f.id, `记录状态：${f.fate}`, { fate: f }), f.fate === 'unknown' ? 404 : 200);
@@ -193,6 +195,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
       );
     }
     const { orgCode, date, ids } = parsed.data;
+    assertOrg(callerOf(c), orgCode);
     const rec = await guard(() => reconcile(getPool(), r, orgCode, date, ids));
     return c.json(okAnswer(null, `对账：列出 ${rec.counts.listed} 条，缺失 ${rec.missing.length} 条，前置多出 ${rec.extra.length} 条`, { reconciliation: rec }));
   };

@@ -3,7 +3,7 @@
 // pipeline's validation.
 import { describe, expect, it } from 'vitest';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { openApiDocument } from '../../shared/openapi/index.js';
 import { resources } from '../../schemas/index.js';
 import { samplePatient } from '../../infra/simulators/his.js';
