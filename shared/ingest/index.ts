@@ -83,12 +83,8 @@ const keyText = (v: unknown) => (typeof v === 'string' || typeof v === 'number' 
 /** Resources some other resource names as its parent: their arrival may release held children. */
 let parentNames: Set<string> | undefined;
 function isParent(name: string): boolean {
-  parentNames ??= new Set(Object.values(registry).flatMap((r) => parentsOf(r).map((p) => p.resource)));
+  parentNames ??= new Set(Object.values(registry).flatMap((r) => r.parents.map((p) => p.resource)));
   return parentNames.has(name);
-}
-
-function parentsOf(r: Resource): Array<{ resource: string; field: string }> {
-  return (r as { parents?: Array<{ resource: string; field: string }> }).parents ?? [];
 }
 
 function isTest(ctx: IngestContext, orgCode: string | null): boolean {
@@ -134,7 +130,7 @@ export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: Inge
   const bt = record[r.businessTime];
   const businessAt = bt instanceof Date ? bt : null;
   const latenessS = businessAt ? Math.max(0, Math.round((ctx.now.getTime() - businessAt.getTime()) / 1000)) : null;
-  const parentRefs = parentsOf(r).flatMap((p) => {
+  const parentRefs = r.parents.flatMap((p) => {
     const pid = keyText(record[p.field]);
     const pr = registry[p.resource];
     return pid && pr ? [{ resource: p.resource, table: pr.table, id: pid }] : [];
@@ -177,7 +173,9 @@ export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: Inge
 
 /** DELETE with the key in the body: retires the record (a new version the platforms receive too). */
 export async function retireRecord(db: Db, r: Resource, body: unknown, ctx: IngestContext): Promise<Outcome> {
-  const { known } = normalizeKeys(r, asObject(body));
+  const normalized = normalizeKeys(r, asObject(body)).known;
+  // A resource keyed by another field (baseDept by deptCode) may name its record by that field.
+  const known = r.keyField && !keyText(normalized.id) ? { ...normalized, id: normalized[r.keyField] } : normalized;
   const claimedOrg = keyText(known.orgCode);
   if (claimedOrg) ctx.authorize?.(claimedOrg);
   const issues: FieldIssue[] = [];

@@ -32,8 +32,7 @@ const header = defineResource({
     patientName: f.str(50, '姓名', { personal: 'name' }),
   }),
 });
-const item = {
-  ...defineResource({
+const item = defineResource({
     name: `tItem${tag}`,
     table: `t_item_${tag}`,
     title: '测试项目',
@@ -47,14 +46,13 @@ const item = {
       reportTime: f.time('报告时间', { required: true }),
       value: f.str(50, '结果'),
     }),
-  }),
   parents: [{ resource: `tHeader${tag}`, field: 'headerId' }],
-};
+});
 (resources as Record<string, unknown>)[header.name] = header;
 (resources as Record<string, unknown>)[item.name] = item;
 
 const db = testDb({ max: 4 });
-const fn = receiveFunction({ resources: [header, item as never] });
+const fn = receiveFunction({ resources: [header as never, item as never] });
 const now = () => formatLocal(new Date(Date.now() - 60_000));
 const H = { 'content-type': 'application/json', 'x-forwarded-for': '127.0.0.1' };
 const post = (res: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -62,7 +60,7 @@ const post = (res: string, body: unknown, headers: Record<string, string> = {}) 
 const get = (path: string) => fn.app.request(path, { headers: H });
 
 beforeAll(async () => {
-  await db.query(tableDdl(header));
+  await db.query(tableDdl(header as never));
   await db.query(tableDdl(item as never));
   await fn.init?.();
 });
