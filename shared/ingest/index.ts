@@ -20,14 +20,19 @@ import { qualityWarnings } from './quality.js';
 import {
   appendHistory,
   enqueue,
+  existingParents,
+  keyOf,
   lockCurrent,
-  missingParents,
-  recordRejection,
+  lockMany,
+  recordRejections,
   releaseChildren,
   replaceWaits,
   retire,
-  writeReceipt,
-  writeRecord,
+  writeReceipts,
+  writeRecords,
+  type Current,
+  type Rejection,
+  type Wait,
 } from './store.js';
 
 export interface IngestContext {
@@ -91,23 +96,25 @@ function isTest(ctx: IngestContext, orgCode: string | null): boolean {
   return ctx.test || (orgCode !== null && (ctx.testOrgs?.has(orgCode) ?? false));
 }
 
-async function reject(db: Db, r: Resource, known: Record<string, unknown>, err: AppError, ctx: IngestContext): Promise<never> {
-  const orgCode = keyText(known.orgCode);
-  // Best effort: a rejection log that cannot be written must not turn a 400 into a 500.
-  await recordRejection(db, {
-    resource: r.name,
-    orgCode,
-    id: keyText(known.id),
-    callId: ctx.callId,
-    caller: ctx.caller ?? null,
-    issues: err.issues,
-    test: isTest(ctx, orgCode),
-  }).catch(() => undefined);
-  throw err;
+interface Prepared {
+  record: Record<string, unknown>;
+  warnings: FieldIssue[];
+  id: string;
+  orgCode: string;
+  test: boolean;
+  retiring: boolean;
+  payload: Record<string, unknown>;
+  hash: string;
+  businessAt: Date | null;
+  latenessS: number | null;
+  parentRefs: Array<{ resource: string; table: string; id: string }>;
+  flags: string[];
 }
 
-/** POST: insert or update one record. Throws AppError (400) naming every failing field. */
-export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: IngestContext): Promise<Outcome> {
+export type ItemResult = { ok: true; outcome: Outcome } | { ok: false; error: AppError };
+
+/** Normalise, authorise and validate one record; throws AppError (400, 403) naming every failure. */
+function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rejection[]): Prepared {
   const { known, extra, warnings } = normalizeKeys(r, asObject(body));
   // Before validation: another org's records never reach this org's rejection log.
   const claimedOrg = keyText(known.orgCode);
@@ -115,60 +122,167 @@ export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: Inge
   const v = validateRecord(r, known, ctx.now);
   if (!v.ok) {
     const issues = v.issues;
-    const err = new AppError('VALIDATION_FAILED', `${r.title}校验不通过：${issues.map((i) => `${i.field}(${i.rule})`).join('，')}`, issues, keyText(known.id));
-    return reject(db, r, known, err, ctx);
+    rejections.push({ resource: r.name, orgCode: claimedOrg, id: keyText(known.id), callId: ctx.callId, caller: ctx.caller ?? null, issues, test: isTest(ctx, claimedOrg) });
+    throw new AppError('VALIDATION_FAILED', `${r.title}校验不通过：${issues.map((i) => `${i.field}(${i.rule})`).join('，')}`, issues, keyText(known.id));
   }
   const record = v.record;
   if ('warnings' in v && Array.isArray(v.warnings)) warnings.push(...(v.warnings as FieldIssue[]));
   warnings.push(...qualityWarnings(record));
-  const id = String(record.id);
   const orgCode = String(record.orgCode);
-  const test = isTest(ctx, orgCode);
   const retiring = record.invalidFlag === 1;
   const payload = canonical(record, extra);
-  const hash = digest({ payload, retired: retiring });
   const bt = record[r.businessTime];
   const businessAt = bt instanceof Date ? bt : null;
-  const latenessS = businessAt ? Math.max(0, Math.round((ctx.now.getTime() - businessAt.getTime()) / 1000)) : null;
-  const parentRefs = r.parents.flatMap((p) => {
-    const pid = keyText(record[p.field]);
-    const pr = registry[p.resource];
-    return pid && pr ? [{ resource: p.resource, table: pr.table, id: pid }] : [];
-  });
-  const flags = warnings.filter((w) => w.rule === 'garbledText' || w.rule === 'nameMismatch').map((w) => `${w.rule}:${w.field}`);
+  return {
+    record,
+    warnings,
+    id: String(record.id),
+    orgCode,
+    test: isTest(ctx, orgCode),
+    retiring,
+    payload,
+    hash: digest({ payload, retired: retiring }),
+    businessAt,
+    latenessS: businessAt ? Math.max(0, Math.round((ctx.now.getTime() - businessAt.getTime()) / 1000)) : null,
+    parentRefs: r.parents.flatMap((p) => {
+      const pid = keyText(record[p.field]);
+      const pr = registry[p.resource];
+      return pid && pr ? [{ resource: p.resource, table: pr.table, id: pid }] : [];
+    }),
+    flags: warnings.filter((w) => w.rule === 'garbledText' || w.rule === 'nameMismatch').map((w) => `${w.rule}:${w.field}`),
+  };
+}
 
+/**
+ * Writes one wave of records (no key twice) in one transaction, with one statement per table:
+ * a batch of 500 costs about as many round trips as a single record.
+ */
+async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestContext): Promise<Outcome[]> {
   return withTx(db, async (tx) => {
-    const cur = await lockCurrent(tx, r, orgCode, id);
-    if (cur && cur.hash === hash && cur.retired === retiring) {
-      return { id, orgCode, status: 'unchanged' as const, version: cur.version, held: [], test, warnings };
+    const current = await lockMany(tx, r, wave.map((p) => [p.orgCode, p.id]));
+    const outcomes: Outcome[] = [];
+    const changed: Array<{ p: Prepared; cur: Current | undefined; version: number; held: string[] }> = [];
+    for (const p of wave) {
+      const cur = current.get(keyOf(p.orgCode, p.id));
+      if (cur && cur.hash === p.hash && cur.retired === p.retiring) {
+        outcomes.push({ id: p.id, orgCode: p.orgCode, status: 'unchanged', version: cur.version, held: [], test: p.test, warnings: p.warnings });
+      } else {
+        changed.push({ p, cur, version: (cur?.version ?? 0) + 1, held: [] });
+      }
     }
-    const version = (cur?.version ?? 0) + 1;
-    const op = retiring ? ('retire' as const) : ('upsert' as const);
-    const missing = await missingParents(tx, orgCode, parentRefs);
-    const held = missing.map((m) => `parent:${m.resource}/${m.id}`);
-    await writeRecord(tx, r, record, { version, hash, raw: payload, retired: retiring, test, receivedAt: ctx.now, latenessS });
-    await appendHistory(tx, { resource: r.name, orgCode, id, version, op, hash, raw: payload, callId: ctx.callId, at: ctx.now });
-    await enqueue(tx, { resource: r.name, orgCode, id, version, op, deadline: r.deadline, test, held: held.length > 0, payload });
-    if (cur || missing.length) await replaceWaits(tx, { resource: r.name, orgCode, id }, missing, cur !== null, ctx.now);
-    await writeReceipt(tx, {
-      resource: r.name,
-      orgCode,
-      id,
-      version,
-      state: held.length ? 'held' : retiring ? 'retired' : 'stored',
-      retired: retiring,
-      holdReasons: held,
-      flags,
-      businessAt,
-      businessDay: businessAt ? formatLocal(businessAt, TIME_ZONE()).slice(0, 10) : null,
-      test,
-      at: ctx.now,
-    });
-    // After this record's own outbox rows, so platforms receive the parent before its children.
-    if (!cur && isParent(r.name)) await releaseChildren(tx, r.name, orgCode, id);
-    const status: Status = retiring ? 'retired' : cur ? 'updated' : 'created';
-    return { id, orgCode, status, version, held, test, warnings };
+    if (changed.length === 0) return outcomes;
+
+    // Parents not (yet) stored: one query per parent resource.
+    const waits: Wait[] = [];
+    const byParent = new Map<string, { table: string; keys: Array<[string, string]> }>();
+    for (const c of changed) {
+      for (const ref of c.p.parentRefs) {
+        const e = byParent.get(ref.resource) ?? { table: ref.table, keys: [] };
+        e.keys.push([c.p.orgCode, ref.id]);
+        byParent.set(ref.resource, e);
+      }
+    }
+    const found = new Map<string, Set<string>>();
+    for (const [name, e] of byParent) found.set(name, await existingParents(tx, e.table, e.keys));
+    for (const c of changed) {
+      for (const ref of c.p.parentRefs) {
+        if (found.get(ref.resource)?.has(keyOf(c.p.orgCode, ref.id))) continue;
+        c.held.push(`parent:${ref.resource}/${ref.id}`);
+        waits.push({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, parentResource: ref.resource, parentId: ref.id });
+      }
+    }
+
+    const op = (c: (typeof changed)[number]) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
+    await writeRecords(
+      tx,
+      r,
+      changed.map((c) => ({
+        record: c.p.record,
+        b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: ctx.now, latenessS: c.p.latenessS },
+      })),
+    );
+    await appendHistory(
+      tx,
+      changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), hash: c.p.hash, raw: c.p.payload, callId: ctx.callId, at: ctx.now })),
+    );
+    await enqueue(
+      tx,
+      changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload })),
+    );
+    const rewritten = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+    if (rewritten.length || waits.length) await replaceWaits(tx, r.name, rewritten, waits, ctx.now);
+    await writeReceipts(
+      tx,
+      changed.map((c) => ({
+        resource: r.name,
+        orgCode: c.p.orgCode,
+        id: c.p.id,
+        version: c.version,
+        state: c.held.length ? 'held' : c.p.retiring ? 'retired' : 'stored',
+        retired: c.p.retiring,
+        holdReasons: c.held,
+        flags: c.p.flags,
+        businessAt: c.p.businessAt,
+        businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
+        test: c.p.test,
+        at: ctx.now,
+      })),
+    );
+    // After these records' own outbox rows, so platforms receive parents before their children.
+    const created = changed.filter((c) => !c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+    if (created.length && isParent(r.name)) await releaseChildren(tx, r.name, created);
+    for (const c of changed) {
+      const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
+      outcomes.push({ id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held, test: c.p.test, warnings: c.p.warnings });
+    }
+    return outcomes;
   });
+}
+
+/**
+ * POST of one or many records: each is validated on its own (a bad one does not stop the rest);
+ * the valid ones are written set-wise, in waves in which no key appears twice, so repeated keys
+ * keep their order. A database error fails the call (the HIS retries; what committed is then
+ * "unchanged").
+ */
+export async function upsertMany(db: Db, r: Resource, bodies: unknown[], ctx: IngestContext): Promise<ItemResult[]> {
+  const results: ItemResult[] = new Array(bodies.length);
+  const rejections: Rejection[] = [];
+  const waves: Array<Array<{ index: number; p: Prepared }>> = [];
+  const seen = new Map<string, number>();
+  bodies.forEach((body, index) => {
+    try {
+      const p = prepare(r, body, ctx, rejections);
+      const k = keyOf(p.orgCode, p.id);
+      const w = seen.get(k) ?? 0;
+      seen.set(k, w + 1);
+      (waves[w] ??= []).push({ index, p });
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      results[index] = { ok: false, error: err };
+    }
+  });
+  // Best effort: a rejection log that cannot be written must not turn a 400 into a 500.
+  await recordRejections(db, rejections).catch(() => undefined);
+  for (const wave of waves) {
+    const outcomes = await writeWave(db, r, wave.map((x) => x.p), ctx);
+    const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
+    for (const { index, p } of wave) results[index] = { ok: true, outcome: byKey.get(keyOf(p.orgCode, p.id))! };
+  }
+  return results;
+}
+
+/** POST: insert or update one record. Throws AppError (400/403) naming every failing field. */
+export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: IngestContext): Promise<Outcome> {
+  const [res] = await upsertMany(db, r, [body], ctx);
+  if (!res!.ok) throw res!.error;
+  return res!.outcome;
+}
+
+async function reject(db: Db, r: Resource, known: Record<string, unknown>, err: AppError, ctx: IngestContext): Promise<never> {
+  const orgCode = keyText(known.orgCode);
+  await recordRejections(db, [{ resource: r.name, orgCode, id: keyText(known.id), callId: ctx.callId, caller: ctx.caller ?? null, issues: err.issues, test: isTest(ctx, orgCode) }]).catch(() => undefined);
+  throw err;
 }
 
 /** DELETE with the key in the body: retires the record (a new version the platforms receive too). */
@@ -202,9 +316,9 @@ export async function retireRecord(db: Db, r: Resource, body: unknown, ctx: Inge
     const prev = rc.rows[0];
     const held = (prev?.hold_reasons ?? '').split(' ').filter(Boolean);
     await retire(tx, r, orgCode, id, version, hash, ctx.now);
-    await appendHistory(tx, { resource: r.name, orgCode, id, version, op: 'retire', hash, raw: payload, callId: ctx.callId, at: ctx.now });
-    await enqueue(tx, { resource: r.name, orgCode, id, version, op: 'retire', deadline: r.deadline, test, held: held.length > 0, payload });
-    await writeReceipt(tx, {
+    await appendHistory(tx, [{ resource: r.name, orgCode, id, version, op: 'retire', hash, raw: payload, callId: ctx.callId, at: ctx.now }]);
+    await enqueue(tx, [{ resource: r.name, orgCode, id, version, op: 'retire', deadline: r.deadline, test, held: held.length > 0, payload }]);
+    await writeReceipts(tx, [{
       resource: r.name,
       orgCode,
       id,
@@ -217,7 +331,7 @@ export async function retireRecord(db: Db, r: Resource, body: unknown, ctx: Inge
       businessDay: prev?.business_day ?? null,
       test,
       at: ctx.now,
-    });
+    }]);
     return { id, orgCode, status: 'retired' as const, version, held, test, warnings: [] };
   });
 }

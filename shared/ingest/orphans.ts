@@ -62,7 +62,7 @@ export async function sweepOrphans(db: Db, releaseAfterH = Number(process.env.OR
     );
     for (const f of found.rows) {
       await withTx(db, async (tx) => {
-        out.linked += (await releaseChildren(tx, name, f.org_code, f.parent_id)) > 0 ? 1 : 0;
+        out.linked += (await releaseChildren(tx, name, [[f.org_code, f.parent_id]])) > 0 ? 1 : 0;
       });
     }
   }

@@ -19,7 +19,7 @@ import { loadConfig } from '../config/index.js';
 import { closePool, getPool, isUnavailable, openPool } from '../db/index.js';
 import { log } from '../log/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { retireRecord, upsertRecord, type IngestContext, type Outcome } from './index.js';
+import { retireRecord, upsertMany, upsertRecord, type IngestContext, type Outcome } from './index.js';
 import { reconcile, recordFate } from './receipts.js';
 import { openApiDocument } from '../openapi/index.js';
 import { referencePage } from '../openapi/page.js';
@@ -141,15 +141,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     const input = await body(c);
     if (Array.isArray(input)) {
       if (input.length > maxBatch) throw new AppError('PAYLOAD_TOO_LARGE', `批量记录数不能超过 ${maxBatch} (batch limit ${maxBatch})`);
-      const results: Answer[] = [];
-      for (const rec of input) {
-        try {
-          results.push(answer(await run(c, r, upsertRecord, rec)));
-        } catch (err) {
-          if (!(err instanceof AppError) || err.code === 'UNAVAILABLE') throw err;
-          results.push(errorAnswer(err));
-        }
-      }
+      const items = await guard(() => upsertMany(getPool(), r, input, context(c)));
+      const results: Answer[] = items.map((x) => (x.ok ? answer(x.outcome) : errorAnswer(x.error)));
       const ok = results.filter((x) => x.result).length;
       if (ok) nudge();
       const all = ok === results.length;

@@ -7,15 +7,41 @@ import type { Tx } from '../db/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { sqlType } from '../../schemas/ddl.js';
 
-interface Statements {
-  lock: string;
-  merge: string;
-  retire: string;
-  columns: string[]; // data set columns in parameter order, then bookkeeping
-  keys: string[]; // field keys in the same order as data set columns
+/** Columns of a statement source: [column, SQL type]. */
+type Cols = ReadonlyArray<readonly [string, string]>;
+
+function castOf(t: string): string {
+  return t.startsWith('varchar') || t.startsWith('char') ? 'varchar' : t.startsWith('numeric') ? 'numeric' : t;
 }
 
-const cache = new WeakMap<Resource, Statements>();
+/**
+ * A multi-row statement source: `SELECT * FROM (VALUES ($1::t, …), …) AS v(c, …)` — accepted by both
+ * dialects as a MERGE or INSERT … SELECT source, and cheap to plan (a UNION ALL of single-row
+ * SELECTs costs seconds to plan at a few hundred rows). Every placeholder is typed.
+ */
+function source(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const tuples = rows.map((row, ri) => {
+    const parts = cols.map(([, t], ci) => {
+      params.push(row[ci]);
+      return `$${offset + ri * cols.length + ci + 1}::${castOf(t)}`;
+    });
+    return `(${parts.join(', ')})`;
+  });
+  return { sql: `SELECT * FROM (VALUES ${tuples.join(', ')}) AS v(${cols.map(([c]) => c).join(', ')})`, params };
+}
+
+/** `(org_code, id) IN (($1, $2), …)` for a list of keys. */
+function keyList(cols: [string, string], keys: Array<[string, string]>, offset = 0): { sql: string; params: unknown[] } {
+  const params = keys.flat();
+  const tuples = keys.map((_, i) => `($${offset + 2 * i + 1}, $${offset + 2 * i + 2})`);
+  return { sql: `(${cols[0]}, ${cols[1]}) IN (${tuples.join(', ')})`, params };
+}
+
+/** Rows per statement, so that no statement needs more than 60 000 parameters (the protocol allows 65 535). */
+export function chunkRows(columns: number): number {
+  return Math.max(1, Math.floor(60_000 / columns));
+}
 
 const BOOK = [
   ['rec_version', 'integer'],
@@ -28,29 +54,22 @@ const BOOK = [
   ['rec_lateness_s', 'integer'],
 ] as const;
 
-function castOf(t: string): string {
-  return t.startsWith('varchar') || t.startsWith('char') ? 'varchar' : t.startsWith('numeric') ? 'numeric' : t;
+interface Shape {
+  keys: string[];
+  cols: Cols;
+  updatable: string[];
 }
 
-export function statements(r: Resource): Statements {
-  let s = cache.get(r);
-  if (s) return s;
-  const keys = Object.keys(r.fields);
-  const dataCols = keys.map((k) => [r.fields[k]!.column, sqlType(r.fields[k]!)] as const);
-  const all = [...dataCols, ...BOOK];
-  const select = all.map(([c, t], i) => `$${i + 1}::${castOf(t)} AS ${c}`).join(', ');
-  const updatable = all.filter(([c]) => c !== 'org_code' && c !== 'id' && c !== 'rec_received_at');
-  s = {
-    keys,
-    columns: all.map(([c]) => c),
-    lock: `SELECT rec_version, rec_hash, rec_retired FROM ${r.table} WHERE org_code = $1 AND id = $2 FOR UPDATE`,
-    merge:
-      `MERGE INTO ${r.table} t USING (SELECT ${select}) s ON (t.org_code = s.org_code AND t.id = s.id) ` +
-      `WHEN MATCHED THEN UPDATE SET ${updatable.map(([c]) => `${c} = s.${c}`).join(', ')} ` +
-      `WHEN NOT MATCHED THEN INSERT (${all.map(([c]) => c).join(', ')}) VALUES (${all.map(([c]) => `s.${c}`).join(', ')})`,
-    retire: `UPDATE ${r.table} SET rec_retired = true, rec_version = $3, rec_hash = $4, rec_updated_at = $5 WHERE org_code = $1 AND id = $2`,
-  };
-  cache.set(r, s);
+const shapes = new WeakMap<Resource, Shape>();
+
+export function shapeOf(r: Resource): Shape {
+  let s = shapes.get(r);
+  if (!s) {
+    const keys = Object.keys(r.fields);
+    const cols: Cols = [...keys.map((k) => [r.fields[k]!.column, sqlType(r.fields[k]!)] as const), ...BOOK];
+    s = { keys, cols, updatable: cols.map(([c]) => c).filter((c) => c !== 'org_code' && c !== 'id' && c !== 'rec_received_at') };
+    shapes.set(r, s);
+  }
   return s;
 }
 
@@ -60,10 +79,23 @@ export interface Current {
   retired: boolean;
 }
 
+export const keyOf = (orgCode: string, id: string) => `${orgCode}\u0000${id}`;
+
+/** Locks the current rows of the given keys (FOR UPDATE); absent keys are new records. */
+export async function lockMany(tx: Tx, r: Resource, keys: Array<[string, string]>): Promise<Map<string, Current>> {
+  const out = new Map<string, Current>();
+  if (keys.length === 0) return out;
+  const k = keyList(['org_code', 'id'], keys);
+  const res = await tx.query<{ org_code: string; id: string; rec_version: number; rec_hash: string; rec_retired: boolean }>(
+    `SELECT org_code, id, rec_version, rec_hash, rec_retired FROM ${r.table} WHERE ${k.sql} FOR UPDATE`,
+    k.params,
+  );
+  for (const row of res.rows) out.set(keyOf(row.org_code, row.id), { version: row.rec_version, hash: row.rec_hash.trim(), retired: row.rec_retired });
+  return out;
+}
+
 export async function lockCurrent(tx: Tx, r: Resource, orgCode: string, id: string): Promise<Current | null> {
-  const res = await tx.query<{ rec_version: number; rec_hash: string; rec_retired: boolean }>({ name: `lock_${r.table}`, text: statements(r).lock, values: [orgCode, id] });
-  const row = res.rows[0];
-  return row ? { version: row.rec_version, hash: row.rec_hash.trim(), retired: row.rec_retired } : null;
+  return (await lockMany(tx, r, [[orgCode, id]])).get(keyOf(orgCode, id)) ?? null;
 }
 
 export interface Bookkeeping {
@@ -76,15 +108,31 @@ export interface Bookkeeping {
   latenessS: number | null;
 }
 
-export async function writeRecord(tx: Tx, r: Resource, record: Record<string, unknown>, b: Bookkeeping): Promise<void> {
-  const st = statements(r);
-  const params: unknown[] = st.keys.map((k) => record[k] ?? null);
-  params.push(b.version, b.hash, JSON.stringify(b.raw), b.retired, b.test, b.receivedAt, b.receivedAt, b.latenessS);
-  await tx.query({ name: `merge_${r.table}`, text: st.merge, values: params });
+/** Inserts or updates typed rows with one MERGE per chunk; the key is never updated. */
+export async function writeRecords(tx: Tx, r: Resource, items: Array<{ record: Record<string, unknown>; b: Bookkeeping }>): Promise<void> {
+  const sh = shapeOf(r);
+  const per = chunkRows(sh.cols.length);
+  for (let i = 0; i < items.length; i += per) {
+    const rows = items.slice(i, i + per).map(({ record, b }) => [
+      ...sh.keys.map((k) => record[k] ?? null),
+      b.version, b.hash, JSON.stringify(b.raw), b.retired, b.test, b.receivedAt, b.receivedAt, b.latenessS,
+    ]);
+    const src = source(sh.cols, rows);
+    const all = sh.cols.map(([c]) => c);
+    await tx.query(
+      `MERGE INTO ${r.table} t USING (${src.sql}) s ON (t.org_code = s.org_code AND t.id = s.id) ` +
+        `WHEN MATCHED THEN UPDATE SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} ` +
+        `WHEN NOT MATCHED THEN INSERT (${all.join(', ')}) VALUES (${all.map((c) => `s.${c}`).join(', ')})`,
+      src.params,
+    );
+  }
 }
 
 export async function retire(tx: Tx, r: Resource, orgCode: string, id: string, version: number, hash: string, at: Date): Promise<void> {
-  await tx.query(statements(r).retire, [orgCode, id, version, hash, at]);
+  await tx.query(
+    `UPDATE ${r.table} SET rec_retired = true, rec_version = $3, rec_hash = $4, rec_updated_at = $5 WHERE org_code = $1 AND id = $2`,
+    [orgCode, id, version, hash, at],
+  );
 }
 
 export interface HistoryEntry {
@@ -99,12 +147,20 @@ export interface HistoryEntry {
   at: Date;
 }
 
-export async function appendHistory(tx: Tx, h: HistoryEntry): Promise<void> {
-  await tx.query(
-    `INSERT INTO record_history (resource, org_code, record_id, version, op, rec_hash, raw, call_id, received_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
-    [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, JSON.stringify(h.raw), h.callId, h.at],
-  );
+const HISTORY_COLS: Cols = [
+  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['version', 'integer'], ['op', 'varchar'],
+  ['rec_hash', 'varchar'], ['raw', 'jsonb'], ['call_id', 'varchar'], ['received_at', 'timestamptz'],
+];
+
+export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<void> {
+  const per = chunkRows(HISTORY_COLS.length);
+  for (let i = 0; i < entries.length; i += per) {
+    const src = source(
+      HISTORY_COLS,
+      entries.slice(i, i + per).map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, JSON.stringify(h.raw), h.callId, h.at]),
+    );
+    await tx.query(`INSERT INTO record_history (${HISTORY_COLS.map(([c]) => c).join(', ')}) ${src.sql}`, src.params);
+  }
 }
 
 export interface OutboxEntry {
@@ -120,19 +176,35 @@ export interface OutboxEntry {
   payload: unknown;
 }
 
+const OUTBOX_COLS: Cols = [
+  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['version', 'integer'], ['op', 'varchar'],
+  ['deadline_class', 'varchar'], ['test_mode', 'boolean'], ['payload', 'jsonb'], ['state', 'varchar'], ['seq', 'integer'],
+];
+
 /**
- * One outbox row per enabled destination, in the record's own transaction. Test-mode records go
- * only to destinations that accept them (an acceptance simulator), never to a live platform.
+ * One outbox row per enabled destination, in the records' own transaction, in the order given
+ * (outbox ids follow it, so a platform receives records in that order). Test-mode records go only
+ * to destinations that accept them (an acceptance simulator), never to a live platform.
  */
-export async function enqueue(tx: Tx, e: OutboxEntry): Promise<number> {
-  const res = await tx.query({
-    name: 'outbox_enqueue',
-    text: `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
-     SELECT d.name, $1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9 FROM uplink_destination d
-      WHERE d.enabled = true AND (d.accepts_test = true OR $7 = false)`,
-    values: [e.resource, e.orgCode, e.id, e.version, e.op, e.deadline, e.test, JSON.stringify(e.payload), e.held ? 'held' : 'pending'],
-  });
-  return res.rowCount ?? 0;
+export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
+  let n = 0;
+  const per = chunkRows(OUTBOX_COLS.length);
+  for (let i = 0; i < entries.length; i += per) {
+    const src = source(
+      OUTBOX_COLS,
+      entries.slice(i, i + per).map((e, j) => [e.resource, e.orgCode, e.id, e.version, e.op, e.deadline, e.test, JSON.stringify(e.payload), e.held ? 'held' : 'pending', i + j]),
+    );
+    const res = await tx.query(
+      `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
+       SELECT d.name, s.resource, s.org_code, s.record_id, s.version, s.op, s.deadline_class, s.test_mode, s.payload, s.state
+         FROM (${src.sql}) s, uplink_destination d
+        WHERE d.enabled = true AND (d.accepts_test = true OR s.test_mode = false)
+        ORDER BY s.seq, d.name`,
+      src.params,
+    );
+    n += res.rowCount ?? 0;
+  }
+  return n;
 }
 
 // ---- receipts, holds, rejections (0005_ingest_state.sql) ----------------------------------------
@@ -152,56 +224,63 @@ export interface ReceiptRow {
   at: Date;
 }
 
-const RECEIPT_MERGE =
-  `MERGE INTO record_receipt t USING (SELECT $1::varchar AS resource, $2::varchar AS org_code, $3::varchar AS record_id,
-     $4::integer AS version, $5::varchar AS state, $6::boolean AS retired, $7::varchar AS hold_reasons, $8::varchar AS flags,
-     $9::timestamptz AS business_at, $10::varchar AS business_day, $11::boolean AS test_mode, $12::timestamptz AS at) s
-   ON (t.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id)
-   WHEN MATCHED THEN UPDATE SET version = s.version, state = s.state, retired = s.retired, hold_reasons = s.hold_reasons,
-     flags = s.flags, business_at = s.business_at, business_day = s.business_day, test_mode = s.test_mode, updated_at = s.at
-   WHEN NOT MATCHED THEN INSERT (resource, org_code, record_id, version, state, retired, hold_reasons, flags, business_at,
-     business_day, test_mode, received_at, updated_at)
-     VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.hold_reasons, s.flags, s.business_at,
-     s.business_day, s.test_mode, s.at, s.at)`;
+const RECEIPT_COLS: Cols = [
+  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['version', 'integer'], ['state', 'varchar'],
+  ['retired', 'boolean'], ['hold_reasons', 'varchar'], ['flags', 'varchar'], ['business_at', 'timestamptz'],
+  ['business_day', 'varchar'], ['test_mode', 'boolean'], ['at', 'timestamptz'],
+];
 
 const joinList = (xs: string[]) => (xs.length ? xs.join(' ').slice(0, 500) : null);
 
-export async function writeReceipt(tx: Tx, r: ReceiptRow): Promise<void> {
-  await tx.query({
-    name: 'receipt_merge',
-    text: RECEIPT_MERGE,
-    values: [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.holdReasons), joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at],
-  });
-}
-
-/** Which of the record's parents are not (yet) stored. */
-export async function missingParents(
-  tx: Tx,
-  orgCode: string,
-  refs: Array<{ resource: string; table: string; id: string }>,
-): Promise<Array<{ resource: string; id: string }>> {
-  if (refs.length === 0) return [];
-  const parts = refs.map((p, i) => `SELECT ${i} AS i FROM ${p.table} WHERE org_code = $1 AND id = $${i + 2}`);
-  const res = await tx.query<{ i: number }>(parts.join(' UNION ALL '), [orgCode, ...refs.map((p) => p.id)]);
-  const found = new Set(res.rows.map((x) => Number(x.i)));
-  return refs.filter((_, i) => !found.has(i)).map(({ resource, id }) => ({ resource, id }));
-}
-
-export async function replaceWaits(
-  tx: Tx,
-  child: { resource: string; orgCode: string; id: string },
-  missing: Array<{ resource: string; id: string }>,
-  existed: boolean,
-  at: Date,
-): Promise<void> {
-  if (existed) {
-    await tx.query('DELETE FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [child.resource, child.orgCode, child.id]);
-  }
-  for (const m of missing) {
-    await tx.query(
-      `INSERT INTO record_parent_wait (resource, org_code, record_id, parent_resource, parent_id, since) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [child.resource, child.orgCode, child.id, m.resource, m.id, at],
+export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
+  const per = chunkRows(RECEIPT_COLS.length);
+  for (let i = 0; i < receipts.length; i += per) {
+    const src = source(
+      RECEIPT_COLS,
+      receipts.slice(i, i + per).map((r) => [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.holdReasons), joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at]),
     );
+    await tx.query(
+      `MERGE INTO record_receipt t USING (${src.sql}) s
+         ON (t.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id)
+       WHEN MATCHED THEN UPDATE SET version = s.version, state = s.state, retired = s.retired, hold_reasons = s.hold_reasons,
+         flags = s.flags, business_at = s.business_at, business_day = s.business_day, test_mode = s.test_mode, updated_at = s.at
+       WHEN NOT MATCHED THEN INSERT (resource, org_code, record_id, version, state, retired, hold_reasons, flags, business_at,
+         business_day, test_mode, received_at, updated_at)
+         VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.hold_reasons, s.flags, s.business_at,
+         s.business_day, s.test_mode, s.at, s.at)`,
+      src.params,
+    );
+  }
+}
+
+/** Which of the referenced parents are stored: one query per parent resource. */
+export async function existingParents(tx: Tx, table: string, keys: Array<[string, string]>): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (keys.length === 0) return found;
+  const k = keyList(['org_code', 'id'], keys);
+  const res = await tx.query<{ org_code: string; id: string }>(`SELECT org_code, id FROM ${table} WHERE ${k.sql}`, k.params);
+  for (const row of res.rows) found.add(keyOf(row.org_code, row.id));
+  return found;
+}
+
+export interface Wait {
+  resource: string;
+  orgCode: string;
+  id: string;
+  parentResource: string;
+  parentId: string;
+}
+
+/** Drops the waits of records being rewritten, then records the waits they have now. */
+export async function replaceWaits(tx: Tx, resource: string, rewritten: Array<[string, string]>, waits: Wait[], at: Date): Promise<void> {
+  if (rewritten.length) {
+    const k = keyList(['org_code', 'record_id'], rewritten, 1);
+    await tx.query(`DELETE FROM record_parent_wait WHERE resource = $1 AND ${k.sql}`, [resource, ...k.params]);
+  }
+  if (waits.length) {
+    const cols: Cols = [['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['parent_resource', 'varchar'], ['parent_id', 'varchar'], ['since', 'timestamptz']];
+    const src = source(cols, waits.map((w) => [w.resource, w.orgCode, w.id, w.parentResource, w.parentId, at]));
+    await tx.query(`INSERT INTO record_parent_wait (${cols.map(([c]) => c).join(', ')}) ${src.sql}`, src.params);
   }
 }
 
@@ -210,13 +289,16 @@ export async function replaceWaits(
  * its held outbox rows are enqueued again behind the parent's own (new ids), so every platform
  * receives the parent before the child, and the child's versions stay in order.
  */
-export async function releaseChildren(tx: Tx, parentResource: string, orgCode: string, parentId: string): Promise<number> {
-  const waiting = await tx.query<{ resource: string; record_id: string }>(
-    'DELETE FROM record_parent_wait WHERE parent_resource = $1 AND org_code = $2 AND parent_id = $3 RETURNING resource, record_id',
-    [parentResource, orgCode, parentId],
+export async function releaseChildren(tx: Tx, parentResource: string, parents: Array<[string, string]>): Promise<number> {
+  if (parents.length === 0) return 0;
+  const k = keyList(['org_code', 'parent_id'], parents, 1);
+  const waiting = await tx.query<{ resource: string; org_code: string; record_id: string; parent_id: string }>(
+    `DELETE FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql} RETURNING resource, org_code, record_id, parent_id`,
+    [parentResource, ...k.params],
   );
   let released = 0;
   for (const w of waiting.rows) {
+    const orgCode = w.org_code;
     const left = await tx.query('SELECT 1 FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [w.resource, orgCode, w.record_id]);
     const rc = await tx.query<{ hold_reasons: string | null; retired: boolean }>(
       'SELECT hold_reasons, retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
@@ -227,7 +309,7 @@ export async function releaseChildren(tx: Tx, parentResource: string, orgCode: s
     const reasons = (receipt.hold_reasons ?? '')
       .split(' ')
       .filter(Boolean)
-      .filter((t) => !t.startsWith('parent:') || (left.rowCount !== 0 && t !== `parent:${parentResource}/${parentId}`));
+      .filter((t) => !t.startsWith('parent:') || (left.rowCount !== 0 && t !== `parent:${parentResource}/${w.parent_id}`));
     const stillHeld = left.rowCount !== 0 || reasons.length > 0;
     await tx.query('UPDATE record_receipt SET hold_reasons = $4, state = $5 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
       w.resource,
@@ -236,9 +318,7 @@ export async function releaseChildren(tx: Tx, parentResource: string, orgCode: s
       joinList(reasons),
       stillHeld ? 'held' : receipt.retired ? 'retired' : 'stored',
     ]);
-    if (!stillHeld) {
-      released += await releaseOutbox(tx, w.resource, orgCode, w.record_id);
-    }
+    if (!stillHeld) released += await releaseOutbox(tx, w.resource, orgCode, w.record_id);
   }
   return released;
 }
@@ -255,12 +335,19 @@ export async function releaseOutbox(tx: Tx, resource: string, orgCode: string, i
   return moved.rowCount ?? 0;
 }
 
-export async function recordRejection(
-  db: { query: Tx['query'] },
-  e: { resource: string; orgCode: string | null; id: string | null; callId: string | null; caller: string | null; issues: unknown; test: boolean },
-): Promise<void> {
-  await db.query(
-    `INSERT INTO ingest_rejection (resource, org_code, record_id, call_id, caller, issues, test_mode) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
-    [e.resource, e.orgCode?.slice(0, 50) ?? null, e.id?.slice(0, 80) ?? null, e.callId, e.caller, JSON.stringify(e.issues), e.test],
-  );
+export interface Rejection {
+  resource: string;
+  orgCode: string | null;
+  id: string | null;
+  callId: string | null;
+  caller: string | null;
+  issues: unknown;
+  test: boolean;
+}
+
+export async function recordRejections(db: { query: Tx['query'] }, list: Rejection[]): Promise<void> {
+  if (list.length === 0) return;
+  const cols: Cols = [['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['call_id', 'varchar'], ['caller', 'varchar'], ['issues', 'jsonb'], ['test_mode', 'boolean']];
+  const src = source(cols, list.map((e) => [e.resource, e.orgCode?.slice(0, 50) ?? null, e.id?.slice(0, 80) ?? null, e.callId, e.caller, JSON.stringify(e.issues), e.test]));
+  await db.query(`INSERT INTO ingest_rejection (${cols.map(([c]) => c).join(', ')}) ${src.sql}`, src.params);
 }
