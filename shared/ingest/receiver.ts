@@ -25,6 +25,7 @@ import { openApiDocument } from '../openapi/index.js';
 import { referencePage } from '../openapi/page.js';
 import { softwareVersion } from '../status/index.js';
 import { resources as registry } from '../../schemas/index.js';
+import { sample } from '../../infra/simulators/samples.js';
 import { z } from 'zod';
 
 const ReconcileRequest = z.object({
@@ -62,7 +63,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   // function answers them for the whole data set, and the data port's root function serves them
   // at /openapi.json and /openapi.html.
   let doc: Record<string, unknown> | undefined;
-  const document = () => (doc ??= openApiDocument(Object.values(registry), { version: softwareVersion, example: opts.example }));
+  const example = opts.example ?? exampleRecord;
+  const document = () => (doc ??= openApiDocument(Object.values(registry), { version: softwareVersion, example }));
   app.get('/openapi.json', (c) => c.json(document()));
   app.get('/openapi.html', (c) => c.html(referencePage(document())));
 
@@ -210,4 +212,13 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     },
     close: closePool,
   });
+}
+
+/** A valid, synthetic example per resource for the interface documents (no real person's data). */
+function exampleRecord(resource: string): Record<string, unknown> | undefined {
+  try {
+    return sample(resource, { orgCode: '123456789', id: `${resource}-0001`, seed: 7, at: new Date('2026-01-15T02:30:00Z') });
+  } catch {
+    return undefined;
+  }
 }

@@ -43,6 +43,19 @@ describe('the OpenAPI document', () => {
   });
 });
 
+describe('examples', () => {
+  it('every resource has an example that passes the pipeline’s validation (as served)', async () => {
+    const { default: patient } = await import('../../functions/patient/handler.js');
+    const served = (await (await patient.app.request('/openapi.json')).json()) as Record<string, any>;
+    for (const r of Object.values(resources)) {
+      const ex = served.paths[`/hclient/emr/receive/${r.name}`].post.requestBody.content['application/json'].examples?.record?.value;
+      expect(ex, r.name).toBeDefined();
+      const v = validateRecord(r, normalizeKeys(r, ex).known, new Date());
+      expect(v.ok, `${r.name}: ${JSON.stringify(v.ok ? [] : v.issues)}`).toBe(true);
+    }
+  });
+});
+
 describe('served by every receive function', () => {
   it('/openapi.json and the Chinese reference page /openapi.html, without credentials', async () => {
     const { default: patient } = await import('../../functions/patient/handler.js');
