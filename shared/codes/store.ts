@@ -1,0 +1,858 @@
+/**
+ * The data layer of code mapping (tables in infra/db/0006_codes.sql). All SQL of shared/codes is
+ * here, parameterised and openGauss-safe: MERGE for upserts, UPDATE … RETURNING for the version
+ * counter, no ON CONFLICT, no jsonb builders (shared/design/opengauss-sql.md).
+ *
+ * Every change to an org's mappings or policies bumps its row of code_map_version in the same
+ * transaction; every national-list import bumps the row '*'. The code caches poll that table.
+ */
+import { withTx, type Db, type Tx } from '../db/index.js';
+import { AppError, type FieldIssue } from '../http/errors.js';
+import {
+  DEFAULT_POLICY,
+  MappingInputSchema,
+  resolve,
+  type Actor,
+  type Equivalence,
+  type LookupStatus,
+  type MappingInput,
+  type Policy,
+} from './model.js';
+import { DOMAIN_COUNT, DOMAINS, domainInfo, listDomainOf } from './registry.js';
+import { NameIndex, notifiableLookalike, type Candidate, type Danger } from './similarity.js';
+
+type Q = Db | Tx;
+
+/** The org row that national-list imports bump. */
+export const NATIONAL_VERSION_KEY = '*';
+
+// ---- the version counter ----------------------------------------------------------------------
+
+/** Bumps an org's map version inside the caller's transaction; returns the new version. */
+export async function bumpVersion(tx: Tx, org: string): Promise<number> {
+  const up = await tx.query<{ version: string }>(
+    'UPDATE code_map_version SET version = version + 1, changed_at = now() WHERE org_code = $1 RETURNING version',
+    [org],
+  );
+  if (up.rows[0]) return Number(up.rows[0].version);
+  // A race with another first change of this org ends in 23505; withTx runs the transaction again.
+  await tx.query('INSERT INTO code_map_version (org_code, version, changed_at) VALUES ($1, 1, now())', [org]);
+  return 1;
+}
+
+export async function loadVersions(db: Q): Promise<Map<string, number>> {
+  const r = await db.query<{ org_code: string; version: string }>('SELECT org_code, version FROM code_map_version');
+  return new Map(r.rows.map((x) => [x.org_code, Number(x.version)]));
+}
+
+export async function mapVersion(db: Q, org: string): Promise<number> {
+  const r = await db.query<{ version: string }>('SELECT version FROM code_map_version WHERE org_code = $1', [org]);
+  return r.rows[0] ? Number(r.rows[0].version) : 0;
+}
+
+// ---- domains and national lists ---------------------------------------------------------------
+
+export interface DomainRow {
+  domain: string;
+  slot: number;
+  no: number | null;
+  nameZh: string;
+  nameEn: string;
+  fields: string;
+  nameStatus: string;
+  nameSource: string;
+  publicList: boolean;
+  listOf: string | null;
+  standard: string | null;
+  listStatus: 'none' | 'loaded' | 'partial' | 'inferred';
+  listSource: string | null;
+  listVersion: string | null;
+  codeCount: number;
+  loadedAt: string | null;
+  note: string | null;
+}
+
+export async function listDomains(db: Q): Promise<DomainRow[]> {
+  const r = await db.query(
+    `SELECT domain, slot, domain_no, name_zh, name_en, fields, name_status, name_source, public_list, list_of, standard,
+            list_status, list_source, list_version, code_count, loaded_at, note
+       FROM code_domain ORDER BY slot`,
+  );
+  return r.rows.map((x) => ({
+    domain: x.domain,
+    slot: x.slot,
+    no: x.domain_no,
+    nameZh: x.name_zh,
+    nameEn: x.name_en,
+    fields: x.fields,
+    nameStatus: x.name_status,
+    nameSource: x.name_source,
+    publicList: x.public_list,
+    listOf: x.list_of,
+    standard: x.standard,
+    listStatus: x.list_status,
+    listSource: x.list_source,
+    listVersion: x.list_version,
+    codeCount: x.code_count,
+    loadedAt: x.loaded_at ? new Date(x.loaded_at).toISOString() : null,
+    note: x.note,
+  }));
+}
+
+export interface NationalCode {
+  code: string;
+  name: string;
+  nameEn: string | null;
+  version: string;
+}
+
+/** The current national list of a domain (of the domain it takes its codes from). */
+export async function nationalCodes(db: Q, domain: string): Promise<NationalCode[]> {
+  const r = await db.query<{ code: string; name: string; name_en: string | null; version: string }>(
+    'SELECT code, name, name_en, version FROM code_national WHERE domain = $1 AND valid_to IS NULL ORDER BY code',
+    [listDomainOf(domain)],
+  );
+  return r.rows.map((x) => ({ code: x.code, name: x.name, nameEn: x.name_en, version: x.version }));
+}
+
+/** Every current national code, by domain: what the cache holds. */
+export async function loadNational(db: Q): Promise<Map<string, Map<string, string>>> {
+  const r = await db.query<{ domain: string; code: string; name: string }>('SELECT domain, code, name FROM code_national WHERE valid_to IS NULL');
+  const out = new Map<string, Map<string, string>>();
+  for (const x of r.rows) {
+    let m = out.get(x.domain);
+    if (!m) out.set(x.domain, (m = new Map()));
+    m.set(x.code, x.name);
+  }
+  return out;
+}
+
+export interface NationalImport {
+  domain: string;
+  version: string;
+  /** Where the list came from: a file name, "配置推送", … */
+  source: string;
+  codes: Array<{ code: string; name: string; nameEn?: string | null }>;
+  status?: 'loaded' | 'partial';
+}
+
+/**
+ * Loads a version of a national list (lists that are not public arrive this way: drugs, region and
+ * org codes, the full ICD-10 list). The version's rows become the current list; the rows of earlier
+ * versions are closed (valid_to = now), never deleted. Importing the same version again replaces it.
+ */
+export async function importNational(db: Db, imp: NationalImport): Promise<{ domain: string; version: string; codes: number; closed: number }> {
+  const info = domainInfo(imp.domain);
+  if (!info) throw new AppError('BAD_REQUEST', `未知值域：${imp.domain} (unknown domain)`);
+  if (info.listOf) throw new AppError('BAD_REQUEST', `值域 ${imp.domain} 使用 ${info.listOf} 的国家代码：请导入到 ${info.listOf} (this domain takes the codes of ${info.listOf})`);
+  if (!imp.version.trim() || imp.version.length > 50) throw new AppError('BAD_REQUEST', '版本号应为 1–50 个字符 (version: 1–50 characters)');
+  const issues: FieldIssue[] = [];
+  const seen = new Set<string>();
+  imp.codes.forEach((c, i) => {
+    if (!c.code || c.code.length > 50) issues.push({ field: `codes[${i}].code`, rule: 'required', message: '代码应为 1–50 个字符' });
+    else if (seen.has(c.code)) issues.push({ field: `codes[${i}].code`, rule: 'duplicate', message: `代码重复：${c.code}`, value: c.code });
+    seen.add(c.code);
+    if (!c.name || c.name.length > 250) issues.push({ field: `codes[${i}].name`, rule: 'required', message: '名称应为 1–250 个字符', value: c.code });
+  });
+  if (imp.codes.length === 0) issues.push({ field: 'codes', rule: 'required', message: '文件中没有代码 (no codes)' });
+  if (issues.length) throw new AppError('VALIDATION_FAILED', `国家值域 ${imp.domain} 导入失败：${issues.length} 处错误`, issues.slice(0, 50));
+  return withTx(db, async (tx) => {
+    await tx.query('DELETE FROM code_national WHERE domain = $1 AND version = $2', [imp.domain, imp.version]);
+    const closed = await tx.query('UPDATE code_national SET valid_to = now() WHERE domain = $1 AND valid_to IS NULL', [imp.domain]);
+    for (let i = 0; i < imp.codes.length; i += 500) {
+      const chunk = imp.codes.slice(i, i + 500);
+      const params: unknown[] = [];
+      const values = chunk.map((c) => {
+        params.push(imp.domain, c.code, imp.version, c.name, c.nameEn ?? null);
+        const b = params.length - 5;
+        return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
+      });
+      await tx.query(`INSERT INTO code_national (domain, code, version, name, name_en) VALUES ${values.join(', ')}`, params);
+    }
+    await tx.query(
+      `UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = now() WHERE domain = $1`,
+      [imp.domain, imp.status ?? 'loaded', imp.source.slice(0, 300), imp.version, imp.codes.length],
+    );
+    await bumpVersion(tx, NATIONAL_VERSION_KEY);
+    return { domain: imp.domain, version: imp.version, codes: imp.codes.length, closed: closed.rowCount ?? 0 };
+  });
+}
+
+// ---- mappings ---------------------------------------------------------------------------------
+
+export interface MappingRow {
+  id: string;
+  org: string;
+  domain: string;
+  localCode: string;
+  localName: string | null;
+  nationalCode: string | null;
+  nationalName: string | null;
+  equivalence: Equivalence;
+  version: number;
+  mapVersion: number;
+  madeBy: string;
+  madeVia: string | null;
+  madeAt: string;
+  note: string | null;
+}
+
+export interface HistoryRow extends Omit<MappingRow, 'nationalName'> {
+  histId: string;
+  action: 'create' | 'update' | 'delete';
+}
+
+const MAPPING_COLS = `m.map_id, m.org_code, m.domain, m.local_code, m.local_name, m.national_code, m.equivalence, m.version, m.map_version,
+  m.made_by, m.made_via, m.made_at, m.note`;
+
+// The national name is the current one of the domain the mapping's codes come from.
+const WITH_NATIONAL_NAME = `LEFT JOIN code_domain d ON d.domain = m.domain
+  LEFT JOIN code_national n ON n.domain = COALESCE(d.list_of, m.domain) AND n.code = m.national_code AND n.valid_to IS NULL`;
+
+function mappingOf(x: Record<string, any>): MappingRow {
+  return {
+    id: String(x.map_id),
+    org: x.org_code,
+    domain: x.domain,
+    localCode: x.local_code,
+    localName: x.local_name,
+    nationalCode: x.national_code,
+    nationalName: x.national_name ?? null,
+    equivalence: x.equivalence,
+    version: x.version,
+    mapVersion: Number(x.map_version),
+    madeBy: x.made_by,
+    madeVia: x.made_via,
+    madeAt: new Date(x.made_at).toISOString(),
+    note: x.note,
+  };
+}
+
+export async function listMappings(db: Q, org: string, domain?: string): Promise<MappingRow[]> {
+  const r = await db.query(
+    `SELECT ${MAPPING_COLS}, n.name AS national_name FROM code_mapping m ${WITH_NATIONAL_NAME}
+      WHERE m.org_code = $1 AND ($2::varchar IS NULL OR m.domain = $2) ORDER BY m.domain, m.local_code`,
+    [org, domain ?? null],
+  );
+  return r.rows.map(mappingOf);
+}
+
+export async function getMapping(db: Q, id: string): Promise<MappingRow | null> {
+  if (!/^\d{1,18}$/.test(id)) return null;
+  const r = await db.query(`SELECT ${MAPPING_COLS}, n.name AS national_name FROM code_mapping m ${WITH_NATIONAL_NAME} WHERE m.map_id = $1`, [id]);
+  return r.rows[0] ? mappingOf(r.rows[0]) : null;
+}
+
+export async function mappingHistory(db: Q, org: string, filter: { domain?: string; localCode?: string; id?: string } = {}): Promise<HistoryRow[]> {
+  const r = await db.query(
+    `SELECT h.hist_id, h.action, h.map_id, h.org_code, h.domain, h.local_code, h.local_name, h.national_code, h.equivalence, h.version,
+            h.map_version, h.made_by, h.made_via, h.made_at, h.note
+       FROM code_mapping_history h
+      WHERE h.org_code = $1 AND ($2::varchar IS NULL OR h.domain = $2) AND ($3::varchar IS NULL OR h.local_code = $3)
+        AND ($4::bigint IS NULL OR h.map_id = $4)
+      ORDER BY h.hist_id`,
+    [org, filter.domain ?? null, filter.localCode ?? null, filter.id ?? null],
+  );
+  return r.rows.map((x) => ({ ...mappingOf(x), histId: String(x.hist_id), action: x.action }));
+}
+
+async function isCurrentNational(q: Q, domain: string, code: string): Promise<boolean> {
+  const r = await q.query('SELECT 1 FROM code_national WHERE domain = $1 AND code = $2 AND valid_to IS NULL', [listDomainOf(domain), code]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+async function writeHistory(tx: Tx, action: 'create' | 'update' | 'delete', row: Record<string, unknown>): Promise<void> {
+  await tx.query(
+    `INSERT INTO code_mapping_history (map_id, action, org_code, domain, local_code, local_name, national_code, equivalence, version, map_version,
+       made_by, made_via, made_at, note)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+    [
+      row.map_id,
+      action,
+      row.org_code,
+      row.domain,
+      row.local_code,
+      row.local_name ?? null,
+      row.national_code ?? null,
+      row.equivalence,
+      row.version,
+      row.map_version,
+      row.made_by,
+      row.made_via ?? null,
+      row.made_at,
+      row.note ?? null,
+    ],
+  );
+}
+
+export type SaveOutcome = 'created' | 'updated' | 'unchanged';
+
+/** Issues with a mapping that only the database can see: the target must be a current national code. */
+async function checkTarget(q: Q, m: MappingInput): Promise<FieldIssue[]> {
+  if (m.equivalence === 'unmatched' || !m.nationalCode) return [];
+  if (await isCurrentNational(q, m.domain, m.nationalCode)) return [];
+  const info = domainInfo(m.domain)!;
+  return [
+    {
+      field: 'nationalCode',
+      rule: 'domain',
+      message: `国家代码 ${m.nationalCode} 不在 ${info.nameZh}（${m.domain}）的现行国家值域中 (not a current national code of ${m.domain})`,
+      value: m.nationalCode,
+    },
+  ];
+}
+
+/** Creates or changes the mapping in an open transaction whose map version is `version`. */
+async function applyMapping(tx: Tx, m: MappingInput, actor: Actor, nextVersion: () => Promise<number>): Promise<{ outcome: SaveOutcome; id: string }> {
+  const cur = await tx.query(
+    'SELECT map_id, local_name, national_code, equivalence, version, note FROM code_mapping WHERE org_code = $1 AND domain = $2 AND local_code = $3 FOR UPDATE',
+    [m.org, m.domain, m.localCode],
+  );
+  const old = cur.rows[0];
+  const localName = m.localName ?? old?.local_name ?? null;
+  const note = m.note ?? null;
+  if (old && old.national_code === (m.nationalCode ?? null) && old.equivalence === m.equivalence && old.local_name === localName && old.note === note) {
+    return { outcome: 'unchanged', id: String(old.map_id) };
+  }
+  const mv = await nextVersion();
+  const by = (m.madeBy ?? actor.by).slice(0, 100);
+  const via = actor.via?.slice(0, 120) ?? null;
+  let row: Record<string, unknown>;
+  if (old) {
+    const r = await tx.query(
+      `UPDATE code_mapping SET local_name = $2, national_code = $3, equivalence = $4, version = version + 1, map_version = $5,
+              made_by = $6, made_via = $7, made_at = now(), note = $8
+        WHERE map_id = $1 RETURNING *`,
+      [old.map_id, localName, m.nationalCode ?? null, m.equivalence, mv, by, via, note],
+    );
+    row = r.rows[0];
+  } else {
+    const r = await tx.query(
+      `INSERT INTO code_mapping (org_code, domain, local_code, local_name, national_code, equivalence, version, map_version, made_by, made_via, made_at, note)
+       VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, now(), $10) RETURNING *`,
+      [m.org, m.domain, m.localCode, localName, m.nationalCode ?? null, m.equivalence, mv, by, via, note],
+    );
+    row = r.rows[0];
+  }
+  await writeHistory(tx, old ? 'update' : 'create', row);
+  return { outcome: old ? 'updated' : 'created', id: String(row.map_id) };
+}
+
+/** Creates or changes one mapping (keyed by org, domain, local code); history kept, version bumped. */
+export async function saveMapping(db: Db, input: MappingInput, actor: Actor): Promise<{ outcome: SaveOutcome; mapping: MappingRow }> {
+  const issues = await checkTarget(db, input);
+  if (issues.length) throw new AppError('VALIDATION_FAILED', issues[0]!.message, issues);
+  const { outcome, id } = await withTx(db, async (tx) => {
+    let v: number | undefined;
+    return applyMapping(tx, input, actor, async () => (v ??= await bumpVersion(tx, input.org)));
+  });
+  return { outcome, mapping: (await getMapping(db, id))! };
+}
+
+/** Deletes a mapping; the history keeps it. Returns the deleted row, or null when there was none. */
+export async function deleteMapping(db: Db, id: string, actor: Actor): Promise<MappingRow | null> {
+  const before = await getMapping(db, id);
+  if (!before) return null;
+  await withTx(db, async (tx) => {
+    const r = await tx.query('DELETE FROM code_mapping WHERE map_id = $1 RETURNING *', [id]);
+    const row = r.rows[0];
+    if (!row) return;
+    const mv = await bumpVersion(tx, row.org_code);
+    await writeHistory(tx, 'delete', { ...row, version: row.version + 1, map_version: mv, made_by: actor.by.slice(0, 100), made_via: actor.via ?? null, made_at: new Date() });
+  });
+  return before;
+}
+
+export interface ImportResult {
+  org: string;
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** Rows without a national code and without an equivalence: left for later (templates). */
+  skipped: number;
+  mapVersion: number;
+}
+
+/**
+ * Imports mappings (rows as parsed from CSV or xlsx), all or nothing: every row is checked first
+ * (domain, codes, equivalence, the target a current national code), and one error refuses the file
+ * with the line numbers. One map-version bump for the whole file.
+ */
+export async function importMappings(
+  db: Db,
+  org: string,
+  rows: Array<{ line: number; values: Record<string, string | undefined> }>,
+  actor: Actor,
+): Promise<ImportResult> {
+  const issues: FieldIssue[] = [];
+  const inputs: MappingInput[] = [];
+  const keys = new Set<string>();
+  let skipped = 0;
+  for (const { line, values } of rows) {
+    if (!values.national_code && !values.equivalence) {
+      skipped++;
+      continue;
+    }
+    const p = MappingInputSchema.safeParse({
+      org,
+      domain: values.domain,
+      localCode: values.local_code,
+      localName: values.local_name,
+      nationalCode: values.national_code,
+      equivalence: values.equivalence,
+      note: values.note,
+      madeBy: values.made_by,
+    });
+    if (!p.success) {
+      for (const i of p.error.issues) issues.push({ field: `第 ${line} 行 ${i.path.join('.')}`, rule: 'invalid', message: i.message });
+      continue;
+    }
+    const key = `${p.data.domain}\u0000${p.data.localCode}`;
+    if (keys.has(key)) {
+      issues.push({ field: `第 ${line} 行`, rule: 'duplicate', message: `重复：${p.data.domain} ${p.data.localCode}`, value: p.data.localCode });
+      continue;
+    }
+    keys.add(key);
+    for (const i of await checkTarget(db, p.data)) issues.push({ ...i, field: `第 ${line} 行 ${i.field}` });
+    inputs.push(p.data);
+  }
+  if (issues.length) {
+    throw new AppError('VALIDATION_FAILED', `导入失败，未做任何修改：${issues.length} 处错误 (nothing imported: ${issues.length} errors)`, issues.slice(0, 100));
+  }
+  return withTx(db, async (tx) => {
+    let v: number | undefined;
+    const next = async () => (v ??= await bumpVersion(tx, org));
+    const out: ImportResult = { org, created: 0, updated: 0, unchanged: 0, skipped, mapVersion: 0 };
+    for (const m of inputs) out[(await applyMapping(tx, m, actor, next)).outcome]++;
+    out.mapVersion = v ?? (await mapVersion(tx, org));
+    return out;
+  });
+}
+
+// ---- policies ---------------------------------------------------------------------------------
+
+export async function listPolicies(db: Q, org: string): Promise<Array<{ domain: string; policy: Policy; setBy: string | null; setAt: string | null }>> {
+  const r = await db.query<{ domain: string; policy: Policy; set_by: string; set_at: Date }>(
+    'SELECT domain, policy, set_by, set_at FROM code_policy WHERE org_code = $1',
+    [org],
+  );
+  const set = new Map(r.rows.map((x) => [x.domain, x]));
+  return DOMAINS.map((d) => {
+    const x = set.get(d.key);
+    return { domain: d.key, policy: x?.policy ?? DEFAULT_POLICY, setBy: x?.set_by ?? null, setAt: x ? new Date(x.set_at).toISOString() : null };
+  });
+}
+
+export async function setPolicy(db: Db, org: string, domain: string, policy: Policy, actor: Actor): Promise<number> {
+  return withTx(db, async (tx) => {
+    await tx.query(
+      `MERGE INTO code_policy p
+       USING (SELECT $1::varchar AS org_code, $2::varchar AS domain) s
+          ON (p.org_code = s.org_code AND p.domain = s.domain)
+        WHEN MATCHED THEN UPDATE SET policy = $3, set_by = $4, set_at = now()
+        WHEN NOT MATCHED THEN INSERT (org_code, domain, policy, set_by, set_at) VALUES (s.org_code, s.domain, $3, $4, now())`,
+      [org, domain, policy, actor.by.slice(0, 100)],
+    );
+    return bumpVersion(tx, org);
+  });
+}
+
+// ---- what the cache loads ---------------------------------------------------------------------
+
+export interface OrgMaps {
+  version: number;
+  policies: Map<string, Policy>;
+  maps: Map<string, Map<string, { national: string | null; equivalence: Equivalence }>>;
+}
+
+/** Mappings and policies of the given orgs (all orgs when null), for the cache. */
+export async function loadOrgMaps(db: Q, orgs: string[] | null): Promise<Map<string, OrgMaps>> {
+  const [versions, maps, pols] = await Promise.all([
+    db.query<{ org_code: string; version: string }>('SELECT org_code, version FROM code_map_version WHERE ($1::varchar[] IS NULL OR org_code = ANY($1))', [orgs]),
+    db.query<{ org_code: string; domain: string; local_code: string; national_code: string | null; equivalence: Equivalence }>(
+      'SELECT org_code, domain, local_code, national_code, equivalence FROM code_mapping WHERE ($1::varchar[] IS NULL OR org_code = ANY($1))',
+      [orgs],
+    ),
+    db.query<{ org_code: string; domain: string; policy: Policy }>(
+      'SELECT org_code, domain, policy FROM code_policy WHERE ($1::varchar[] IS NULL OR org_code = ANY($1))',
+      [orgs],
+    ),
+  ]);
+  const out = new Map<string, OrgMaps>();
+  const of = (org: string): OrgMaps => {
+    let o = out.get(org);
+    if (!o) out.set(org, (o = { version: 0, policies: new Map(), maps: new Map() }));
+    return o;
+  };
+  for (const o of orgs ?? []) of(o);
+  for (const v of versions.rows) if (v.org_code !== NATIONAL_VERSION_KEY) of(v.org_code).version = Number(v.version);
+  for (const m of maps.rows) {
+    const o = of(m.org_code);
+    let d = o.maps.get(m.domain);
+    if (!d) o.maps.set(m.domain, (d = new Map()));
+    d.set(m.local_code, { national: m.national_code, equivalence: m.equivalence });
+  }
+  for (const p of pols.rows) of(p.org_code).policies.set(p.domain, p.policy);
+  return out;
+}
+
+// ---- observed local codes ---------------------------------------------------------------------
+
+export interface Observation {
+  org: string;
+  domain: string;
+  local: string;
+  name: string | null;
+  count: number;
+  first: Date;
+  last: Date;
+  /** Change of records_held (records held because of this code; negative on release). */
+  held: number;
+}
+
+/** Adds a batch of observations (at most one per org, domain and code) with one MERGE per 200. */
+export async function recordObserved(db: Q, batch: Observation[]): Promise<void> {
+  const sorted = [...batch].sort((a, b) => (a.org + a.domain + a.local < b.org + b.domain + b.local ? -1 : 1));
+  for (let i = 0; i < sorted.length; i += 200) {
+    const chunk = sorted.slice(i, i + 200);
+    const params: unknown[] = [];
+    const values = chunk.map((o) => {
+      params.push(o.org, o.domain, o.local.slice(0, 100), o.name?.slice(0, 250) ?? null, o.count, o.first, o.last, o.held);
+      const b = params.length - 8;
+      return `($${b + 1}::varchar, $${b + 2}::varchar, $${b + 3}::varchar, $${b + 4}::varchar, $${b + 5}::bigint, $${b + 6}::timestamptz, $${b + 7}::timestamptz, $${b + 8}::integer)`;
+    });
+    await db.query(
+      `MERGE INTO code_observed t
+       USING (SELECT * FROM (VALUES ${values.join(', ')}) AS v (org_code, domain, local_code, local_name, n, first_seen, last_seen, held)) s
+          ON (t.org_code = s.org_code AND t.domain = s.domain AND t.local_code = s.local_code)
+        WHEN MATCHED THEN UPDATE SET
+             seen_count = t.seen_count + s.n,
+             first_seen = LEAST(t.first_seen, s.first_seen),
+             last_seen = GREATEST(t.last_seen, s.last_seen),
+             local_name = COALESCE(s.local_name, t.local_name),
+             records_held = GREATEST(0, t.records_held + s.held)
+        WHEN NOT MATCHED THEN INSERT (org_code, domain, local_code, local_name, seen_count, first_seen, last_seen, records_held)
+             VALUES (s.org_code, s.domain, s.local_code, s.local_name, s.n, s.first_seen, s.last_seen, GREATEST(0, s.held))`,
+      params,
+    );
+  }
+}
+
+// ---- the unmapped queue and the completeness report -------------------------------------------
+
+interface ObservedState {
+  domain: string;
+  localCode: string;
+  localName: string | null;
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+  recordsHeld: number;
+  policy: Policy;
+  status: LookupStatus;
+  reason?: 'unmatched' | 'retiredTarget';
+  nationalCode: string | null;
+}
+
+/** Every observed local code of an org, resolved as the cache would resolve it now. */
+async function observedStates(db: Q, org: string, domain?: string): Promise<ObservedState[]> {
+  const r = await db.query(
+    `SELECT o.domain, o.local_code, o.local_name, o.seen_count, o.first_seen, o.last_seen, o.records_held,
+            m.national_code, m.equivalence, p.policy,
+            CASE WHEN n.code IS NULL THEN 0 ELSE 1 END AS is_national,
+            CASE WHEN t.code IS NULL THEN 0 ELSE 1 END AS target_current
+       FROM code_observed o
+       LEFT JOIN code_domain d ON d.domain = o.domain
+       LEFT JOIN code_mapping m ON m.org_code = o.org_code AND m.domain = o.domain AND m.local_code = o.local_code
+       LEFT JOIN code_policy p ON p.org_code = o.org_code AND p.domain = o.domain
+       LEFT JOIN code_national n ON n.domain = COALESCE(d.list_of, o.domain) AND n.code = o.local_code AND n.valid_to IS NULL
+       LEFT JOIN code_national t ON t.domain = COALESCE(d.list_of, o.domain) AND t.code = m.national_code AND t.valid_to IS NULL
+      WHERE o.org_code = $1 AND ($2::varchar IS NULL OR o.domain = $2)`,
+    [org, domain ?? null],
+  );
+  return r.rows.map((x) => {
+    const policy: Policy = x.policy ?? DEFAULT_POLICY;
+    const res = resolve(
+      policy,
+      x.local_code,
+      (c) => (c === x.local_code ? x.is_national === 1 : c === x.national_code && x.target_current === 1),
+      x.equivalence ? { national: x.national_code, equivalence: x.equivalence } : undefined,
+    );
+    return {
+      domain: x.domain,
+      localCode: x.local_code,
+      localName: x.local_name,
+      count: Number(x.seen_count),
+      firstSeen: new Date(x.first_seen).toISOString(),
+      lastSeen: new Date(x.last_seen).toISOString(),
+      recordsHeld: x.records_held,
+      policy,
+      status: res.status,
+      ...(res.reason ? { reason: res.reason } : {}),
+      nationalCode: res.national ?? null,
+    };
+  });
+}
+
+const indexes = new Map<string, { key: string; index: NameIndex }>();
+
+/** A name index over a domain's current national list, rebuilt when the list's version changes. */
+async function nameIndex(db: Q, domain: string): Promise<NameIndex> {
+  const ld = listDomainOf(domain);
+  const codes = await nationalCodes(db, ld);
+  const key = `${codes.length}:${codes[0]?.version ?? ''}`;
+  const hit = indexes.get(ld);
+  if (hit && hit.key === key) return hit.index;
+  const index = new NameIndex(codes.map((c) => ({ code: c.code, name: c.name })));
+  indexes.set(ld, { key, index });
+  return index;
+}
+
+/** National candidates for a local code, best first. */
+export async function suggest(db: Q, domain: string, localName: string | null, localCode: string | null, limit = 5): Promise<Candidate[]> {
+  return (await nameIndex(db, domain)).search(localName, localCode, limit);
+}
+
+export interface QueueItem {
+  domain: string;
+  domainName: string;
+  localCode: string;
+  localName: string | null;
+  count: number;
+  firstSeen: string;
+  lastSeen: string;
+  recordsHeld: number;
+  /** unmapped (policy local/auto) or unknown (policy national: not a national code). */
+  status: 'unmapped' | 'unknown';
+  reason?: 'retiredTarget';
+  /** Set when the local diagnosis looks like a notifiable disease: ranked first. */
+  danger: Danger | null;
+  suggestions: Candidate[];
+}
+
+/**
+ * The unmapped queue of an org: local codes seen in real data that resolve to unmapped or unknown
+ * (codes reviewed as 'unmatched' are not work to do: they are gaps of the completeness report).
+ * Dangerous gaps first (by their score), then by records held, by count, by last seen.
+ */
+export async function unmappedQueue(db: Q, org: string, opts: { domain?: string; limit?: number; suggestions?: number } = {}): Promise<QueueItem[]> {
+  const states = (await observedStates(db, org, opts.domain)).filter(
+    (s) => (s.status === 'unmapped' || s.status === 'unknown') && s.reason !== 'unmatched',
+  );
+  const items: QueueItem[] = states.map((s) => ({
+    domain: s.domain,
+    domainName: domainInfo(s.domain)?.nameZh ?? s.domain,
+    localCode: s.localCode,
+    localName: s.localName,
+    count: s.count,
+    firstSeen: s.firstSeen,
+    lastSeen: s.lastSeen,
+    recordsHeld: s.recordsHeld,
+    status: s.status as 'unmapped' | 'unknown',
+    ...(s.reason === 'retiredTarget' ? { reason: 'retiredTarget' as const } : {}),
+    danger: domainInfo(s.domain)?.diagnosis ? notifiableLookalike(s.localCode, s.localName) : null,
+    suggestions: [],
+  }));
+  items.sort(
+    (a, b) =>
+      (b.danger?.score ?? -1) - (a.danger?.score ?? -1) ||
+      b.recordsHeld - a.recordsHeld ||
+      b.count - a.count ||
+      b.lastSeen.localeCompare(a.lastSeen) ||
+      a.localCode.localeCompare(b.localCode),
+  );
+  const top = items.slice(0, opts.limit ?? 200);
+  const n = opts.suggestions ?? 5;
+  if (n > 0) for (const it of top) it.suggestions = await suggest(db, it.domain, it.localName, it.localCode, n);
+  return top;
+}
+
+export type GapKind = 'noName' | 'noList' | 'partialList' | 'unmapped' | 'unknown' | 'unmatched' | 'retiredTarget';
+
+export const GAP_ZH: Record<GapKind, string> = {
+  noName: '值域名称未知',
+  noList: '国家值域未加载',
+  partialList: '国家值域不完整',
+  unmapped: '本地代码未映射',
+  unknown: '不是国家代码（策略：国家代码）',
+  unmatched: '本地代码无对应国家代码',
+  retiredTarget: '映射的国家代码已停用',
+};
+
+export interface Gap {
+  domain: string;
+  domainName: string;
+  kind: GapKind;
+  /** Local codes concerned (0 for the list-level gaps). */
+  codes: number;
+  recordsHeld: number;
+}
+
+export interface DomainCompleteness {
+  domain: string;
+  slot: number;
+  no: number | null;
+  nameZh: string;
+  nameStatus: string;
+  policy: Policy;
+  listStatus: string;
+  listVersion: string | null;
+  /** National codes in the current list (of the domain it takes its codes from). */
+  nationalCodes: number;
+  /** Distinct local codes seen in real data. */
+  localSeen: number;
+  /** Seen and sent as a valid national code (policies national and auto). */
+  national: number;
+  mapped: number;
+  /** Seen and neither national nor mapped (unmapped, unknown, retired target). */
+  unmapped: number;
+  /** Seen and reviewed as having no national code. */
+  unmatched: number;
+  recordsHeld: number;
+  /** Mappings defined (seen in data or not). */
+  mappings: number;
+  gapFree: boolean;
+}
+
+export interface CompletenessReport {
+  org: string;
+  /** The notice's "forty domains with no gaps" as one figure: domains without a gap, of 40. */
+  gapFreeDomains: number;
+  totalDomains: number;
+  /** gapFreeDomains / totalDomains, in percent. */
+  percent: number;
+  /** Local codes seen that resolve (national or mapped), of all seen. */
+  resolvedCodes: number;
+  seenCodes: number;
+  recordsHeld: number;
+  mapVersion: number;
+  gaps: Gap[];
+  domains: DomainCompleteness[];
+}
+
+/**
+ * The completeness report of an org (issue 4 item 6): per domain, national codes, local codes seen in
+ * real data, mapped, unmapped, records held; reduced to one figure — domains without a gap, of the
+ * forty — and its list of gaps. A domain has a gap when its name is unknown, its national list is not
+ * loaded or is incomplete, or a local code seen in data does not resolve under its policy.
+ */
+export async function completeness(db: Q, org: string): Promise<CompletenessReport> {
+  const [domains, states, policies, maps, version] = await Promise.all([
+    listDomains(db),
+    observedStates(db, org),
+    listPolicies(db, org),
+    db.query<{ domain: string; n: string }>('SELECT domain, count(*) AS n FROM code_mapping WHERE org_code = $1 GROUP BY domain', [org]),
+    mapVersion(db, org),
+  ]);
+  const byDomain = new Map(domains.map((d) => [d.domain, d]));
+  const policyOf = new Map(policies.map((p) => [p.domain, p.policy]));
+  const mapCount = new Map(maps.rows.map((r) => [r.domain, Number(r.n)]));
+  const gaps: Gap[] = [];
+  const rows: DomainCompleteness[] = [];
+  for (const d of domains) {
+    const list = byDomain.get(d.listOf ?? d.domain) ?? d;
+    const seen = states.filter((s) => s.domain === d.domain);
+    const count = (f: (s: ObservedState) => boolean) => seen.filter(f).length;
+    const held = (f: (s: ObservedState) => boolean) => seen.filter(f).reduce((a, s) => a + s.recordsHeld, 0);
+    const name = d.nameZh;
+    const add = (kind: GapKind, codes: number, recordsHeld: number) => gaps.push({ domain: d.domain, domainName: name, kind, codes, recordsHeld });
+    const before = gaps.length;
+    if (d.nameStatus === 'unknown') add('noName', 0, 0);
+    if (list.listStatus === 'none') add('noList', 0, 0);
+    else if (list.listStatus !== 'loaded') add('partialList', 0, 0);
+    for (const [kind, f] of [
+      ['unmapped', (s: ObservedState) => s.status === 'unmapped' && !s.reason],
+      ['unknown', (s: ObservedState) => s.status === 'unknown'],
+      ['unmatched', (s: ObservedState) => s.reason === 'unmatched'],
+      ['retiredTarget', (s: ObservedState) => s.reason === 'retiredTarget'],
+    ] as const) {
+      const n = count(f);
+      if (n) add(kind, n, held(f));
+    }
+    rows.push({
+      domain: d.domain,
+      slot: d.slot,
+      no: d.no,
+      nameZh: d.nameZh,
+      nameStatus: d.nameStatus,
+      policy: policyOf.get(d.domain) ?? DEFAULT_POLICY,
+      listStatus: list.listStatus,
+      listVersion: list.listVersion,
+      nationalCodes: list.codeCount,
+      localSeen: seen.length,
+      national: count((s) => s.status === 'national'),
+      mapped: count((s) => s.status === 'mapped'),
+      unmapped: count((s) => (s.status === 'unmapped' || s.status === 'unknown') && s.reason !== 'unmatched'),
+      unmatched: count((s) => s.reason === 'unmatched'),
+      recordsHeld: held(() => true),
+      mappings: mapCount.get(d.domain) ?? 0,
+      gapFree: gaps.length === before,
+    });
+  }
+  const gapFreeDomains = rows.filter((r) => r.gapFree).length;
+  const resolvedCodes = states.filter((s) => s.status === 'national' || s.status === 'mapped').length;
+  return {
+    org,
+    gapFreeDomains,
+    totalDomains: DOMAIN_COUNT,
+    percent: Math.round((gapFreeDomains / DOMAIN_COUNT) * 1000) / 10,
+    resolvedCodes,
+    seenCodes: states.length,
+    recordsHeld: states.reduce((a, s) => a + s.recordsHeld, 0),
+    mapVersion: version,
+    gaps,
+    domains: rows,
+  };
+}
+
+/** Rows for a mapping export; with `unmapped`, the queue's codes too (national code empty: a template). */
+export async function exportRows(db: Q, org: string, opts: { domain?: string; unmapped?: boolean } = {}): Promise<Array<Record<(typeof EXPORT_COLUMNS)[number], string>>> {
+  const maps = await listMappings(db, org, opts.domain);
+  const out: Array<Record<(typeof EXPORT_COLUMNS)[number], string>> = maps.map((m) => ({
+    domain: m.domain,
+    local_code: m.localCode,
+    local_name: m.localName ?? '',
+    national_code: m.nationalCode ?? '',
+    national_name: m.nationalName ?? '',
+    equivalence: m.equivalence,
+    note: m.note ?? '',
+    made_by: m.madeBy,
+    made_at: m.madeAt,
+  }));
+  if (opts.unmapped) {
+    for (const q of await unmappedQueue(db, org, { domain: opts.domain, limit: 100_000, suggestions: 1 })) {
+      if (maps.some((m) => m.domain === q.domain && m.localCode === q.localCode)) continue;
+      out.push({
+        domain: q.domain,
+        local_code: q.localCode,
+        local_name: q.localName ?? '',
+        national_code: '',
+        national_name: '',
+        equivalence: '',
+        note: q.suggestions[0] ? `建议：${q.suggestions[0].code} ${q.suggestions[0].name}` : '',
+        made_by: '',
+        made_at: '',
+      });
+    }
+  }
+  return out;
+}
+
+export const EXPORT_COLUMNS = ['domain', 'local_code', 'local_name', 'national_code', 'national_name', 'equivalence', 'note', 'made_by', 'made_at'] as const;
+
+/** Column headers as written ("本地代码(local_code)") and the aliases read back. */
+export const MAPPING_COLUMNS: Record<(typeof EXPORT_COLUMNS)[number], readonly string[]> = {
+  domain: ['值域', '值域代码'],
+  local_code: ['本地代码', '院内代码'],
+  local_name: ['本地名称', '院内名称'],
+  national_code: ['国家代码', '国家标准代码'],
+  national_name: ['国家名称', '国家标准名称'],
+  equivalence: ['对应关系'],
+  note: ['备注'],
+  made_by: ['操作人'],
+  made_at: ['操作时间'],
+};
+
+export function exportHeader(): string[] {
+  return EXPORT_COLUMNS.map((k) => `${MAPPING_COLUMNS[k][0]}(${k})`);
+}
