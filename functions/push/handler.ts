@@ -1,11 +1,14 @@
-// push: forwards outbox rows to every configured platform. Scheduled every minute (stack.yml
-// cron annotation) as the safety net; receive functions nudge it after each commit.
+// push: forwards outbox rows to every configured platform (docs/uplink.md). Scheduled every minute
+// (stack.yml cron annotation) as the safety net; receive functions nudge it after each commit.
+// Operators: GET /dead lists dead letters, POST /replay queues them again, GET /circuits and
+// GET /lag show where each destination stands, POST /circuits/reset is "retry now".
 import { Hono } from 'hono';
+import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
-import { handleError } from '../../shared/http/errors.js';
+import { AppError, handleError } from '../../shared/http/errors.js';
 import { loadConfig } from '../../shared/config/index.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { destinations, lag, pushDestination, type PushResult } from '../../shared/uplink/push.js';
+import { circuits, deadLetters, destinations, lag, pushDestination, replay, resetCircuit, type PushResult } from '../../shared/uplink/push.js';
 import { log } from '../../shared/log/index.js';
 import { sweepOrphans } from '../../shared/ingest/orphans.js';
 
@@ -22,7 +25,7 @@ app.post('/', async (c) => {
   const results: PushResult[] = [];
   for (const d of ready) results.push(await pushDestination(db, d));
   const sum = (k: 'claimed' | 'sent' | 'failed') => results.reduce((n, r) => n + r[k], 0);
-  const note = [...results.filter((r) => r.error).map((r) => `${r.destination}: ${r.error}`), ...unconfigured.map((n) => `${n}: no URL configured`)]
+  const note = [...results.filter((r) => r.error).map((r) => `${r.destination}: ${r.error}`), ...unconfigured.map((u) => `${u.name}: ${u.reason}`)]
     .join('; ')
     .slice(0, 480);
   await db.query(
@@ -34,6 +37,38 @@ app.post('/', async (c) => {
 });
 
 app.get('/lag', async (c) => c.json({ lag: await lag(getPool()) }));
+app.get('/circuits', async (c) => c.json({ circuits: await circuits(getPool()) }));
+
+const Filter = z.object({
+  destination: z.string().min(1).max(40),
+  outboxIds: z.array(z.union([z.number().int().positive(), z.string().regex(/^\d+$/)])).min(1).max(10_000).optional(),
+  resource: z.string().min(1).max(40).optional(),
+  orgCode: z.string().min(1).max(50).optional(),
+});
+
+app.get('/dead', async (c) => {
+  const q = c.req.query();
+  const limit = Math.min(1000, Number(q.limit ?? 200) || 200);
+  const rows = await deadLetters(getPool(), { destination: q.destination, resource: q.resource, orgCode: q.orgCode }, limit);
+  return c.json({ count: rows.length, dead: rows });
+});
+
+app.post('/replay', async (c) => {
+  const parsed = Filter.safeParse(await c.req.json().catch(() => null));
+  if (!parsed.success || !(parsed.data.outboxIds || parsed.data.resource || parsed.data.orgCode)) {
+    throw new AppError('BAD_REQUEST', 'replay needs {destination} and outboxIds, resource or orgCode');
+  }
+  const r = await replay(getPool(), parsed.data);
+  log('info', 'dead letters replayed', { destination: parsed.data.destination, replayed: r.replayed.length, superseded: r.superseded.length });
+  return c.json(r);
+});
+
+app.post('/circuits/reset', async (c) => {
+  const body = z.object({ destination: z.string().min(1).max(40) }).safeParse(await c.req.json().catch(() => null));
+  if (!body.success) throw new AppError('BAD_REQUEST', 'reset needs {destination}');
+  await resetCircuit(getPool(), body.data.destination);
+  return c.json({ ok: true });
+});
 
 export default defineFunction({
   app,

@@ -1,32 +1,74 @@
 /**
- * Forwarding of outbox rows to one destination (a platform). Rows are claimed in id order with
- * FOR UPDATE SKIP LOCKED inside a transaction that also holds the destination's advisory lock, so
- * two push runs (the cron and a nudge) never interleave and a later version of a record never
- * overtakes an earlier one. A failed batch stays pending with exponential backoff; the receipt
- * of a delivered batch marks its rows sent.
- * (The signed and encrypted envelope and the delivery ledger arrive with the uplink issue.)
+ * Forwarding of outbox rows to one destination (a platform), docs/uplink.md.
+ *
+ * - One push run per destination at a time: a session advisory lock, and rows claimed with
+ *   FOR UPDATE SKIP LOCKED inside the batch's transaction.
+ * - Order: realtime and 2-hour classes go ahead of T+0 and T+1, but a version of a record is only
+ *   sent once every earlier version of the same record (resource, org, id) has left the queue
+ *   (sent, or dead), so a later version never overtakes an earlier one. Parents are never of a
+ *   lower class than their children (test/unit/envelope.test.ts checks the declarations), so the
+ *   classes do not put a child ahead of its parent either.
+ * - Batches are cut by record count and by bytes.
+ * - Each batch is sealed (SM4 + SM2 wrap + SM2 signature), POSTed over HTTPS with the hospital's
+ *   client certificate, and acknowledged only by a receipt whose platform signature verifies.
+ *   Every record receipt goes into the delivery ledger (uplink_batch, uplink_delivery); rows the
+ *   platform rejected become 'dead' with its reason, for an operator to see, fix and replay.
+ * - Failures: network errors, timeouts, 5xx, unexpected 4xx and bad receipts back off
+ *   exponentially with jitter and, after K in a row, open the destination's circuit (a single
+ *   record probes it when the open time is over); 429 waits for Retry-After; 422/413 (the platform
+ *   refuses a batch for its content) isolate the rows and park a row refused N times as dead.
+ *   An outage never kills rows: they wait and drain.
  */
-import type { Db } from '../db/index.js';
+import type { Db, Tx } from '../db/index.js';
+import { postEnvelope, type SendOutcome } from './client.js';
+import type { Destination } from './config.js';
+import { ErrorBody, EnvelopeError, sealEnvelope, verifyReceipt, type Receipt, type UplinkRecord } from './envelope.js';
+import { keyId, sm3 } from './sm.js';
 
-export interface Destination {
-  name: string;
-  url: string;
+export type { Destination } from './config.js';
+export { destinations } from './config.js';
+
+export interface PushOptions {
+  /** Records per batch (default 200). */
+  maxRecords?: number;
+  /** Bytes of record JSON per batch, before encryption (default 1 MiB); one larger record goes alone. */
+  maxBytes?: number;
+  /** Stop starting new batches after this long (the function's exec_timeout is the hard stop). */
+  budgetMs?: number;
+  /** Per HTTP exchange (default 15 s). */
+  timeoutMs?: number;
+  /** A row refused this many times for its content becomes dead (default 3). */
+  maxRefusals?: number;
+  /** Consecutive failed batches that open the circuit (default 5). */
+  breakerThreshold?: number;
+  /** First backoff step (default 2 s); doubles per consecutive failure up to backoffCapMs (default 10 min). */
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  /** How long the circuit stays open the first time (default 60 s); doubles per reopening, to the cap. */
+  openMs?: number;
+  /** Longest Retry-After honoured (default 1 h). */
+  retryAfterCapMs?: number;
+  /** Source of jitter in [0, 1) (tests pin it). */
+  random?: () => number;
 }
 
 export interface PushResult {
   destination: string;
   claimed: number;
+  /** Rows acknowledged (accepted or duplicate). */
   sent: number;
+  /** Rows the platform rejected (now dead). */
+  rejected: number;
+  /** Rows of a batch that was not acknowledged (they stay pending). */
   failed: number;
   batches: number;
+  badReceipts: number;
+  /** Rows of resources this destination does not take, marked skipped. */
+  skipped: number;
+  circuit: 'closed' | 'open' | 'half-open';
+  /** Nothing was sent before this time (backoff, Retry-After, open circuit). */
+  waitingUntil?: string;
   error?: string;
-}
-
-export interface PushOptions {
-  batchSize?: number;
-  /** Stop starting new batches after this long (the function's exec_timeout is the hard stop). */
-  budgetMs?: number;
-  timeoutMs?: number;
 }
 
 interface Row {
@@ -35,9 +77,12 @@ interface Row {
   org_code: string;
   record_id: string;
   version: number;
-  op: string;
-  payload: unknown;
-  due: boolean;
+  op: 'upsert' | 'retire';
+  deadline_class: UplinkRecord['deadlineClass'];
+  test_mode: boolean;
+  payload: Record<string, unknown>;
+  refusals: number;
+  earlier: string;
 }
 
 /** A stable advisory-lock key per destination (both PostgreSQL and openGauss take a bigint). */
@@ -47,55 +92,187 @@ export function lockKey(destination: string): number {
   return h;
 }
 
+/** The deadline classes in the order they leave (the notice's deadlines: seconds, 2 h, same day, next day). */
+export const CLASS_ORDER = ['realtime', '2h', 'T+0', 'T+1'] as const;
+
+type Outcome =
+  | { kind: 'receipt'; receipt: Receipt }
+  | { kind: 'transient'; reason: string; badReceipt?: boolean }
+  | { kind: 'rate-limited'; reason: string; waitMs: number }
+  | { kind: 'refused'; reason: string };
+
+function classify(o: SendOutcome, dest: Destination, sent: { batchId: string; records: UplinkRecord[] }, retryAfterCapMs: number): Outcome {
+  if (o.kind === 'network') return { kind: 'transient', reason: `${dest.name}: ${o.reason}` };
+  const err = ErrorBody.safeParse(o.body);
+  const why = err.success ? `${err.data.error.code}: ${err.data.error.reason}` : typeof o.body === 'string' ? o.body.slice(0, 200) : '';
+  const what = `${dest.name} answered HTTP ${o.status}${why ? ` (${why})` : ''}`;
+  if (o.status === 200) {
+    try {
+      return { kind: 'receipt', receipt: verifyReceipt(o.body, dest.platformKey, sent) };
+    } catch (e) {
+      if (e instanceof EnvelopeError) return { kind: 'transient', reason: `${dest.name}: receipt not acknowledged: ${e.message}`, badReceipt: true };
+      throw e;
+    }
+  }
+  if (o.status === 429) return { kind: 'rate-limited', reason: what, waitMs: Math.min(retryAfterCapMs, o.retryAfterMs ?? 30_000) };
+  // The platform read the batch and refused its content: the rows, not the platform, are at fault.
+  if (o.status === 422 || o.status === 413) return { kind: 'refused', reason: what };
+  // 5xx, 408, and any other 4xx (a signature, key or version problem is ours or the platform's
+  // configuration, never a record's): the destination is failing; the rows wait.
+  return { kind: 'transient', reason: what };
+}
+
+const toRecord = (r: Row): UplinkRecord => ({
+  resource: r.resource,
+  orgCode: r.org_code,
+  id: r.record_id,
+  version: r.version,
+  op: r.op,
+  deadlineClass: r.deadline_class,
+  test: r.test_mode,
+  payload: r.payload,
+});
+
+/** The idempotency key: the same rows give the same id, so a retry is recognised as one. */
+export function batchIdOf(destination: string, rows: { outbox_id: string; resource: string; org_code: string; record_id: string; version: number }[]): string {
+  const digest = sm3(rows.map((r) => `${r.outbox_id}|${r.resource}|${r.org_code}|${r.record_id}|${r.version}`).join('\n')).toString('hex');
+  return `${destination}-${rows[0]!.outbox_id}-${rows.length}-${digest.slice(0, 16)}`;
+}
+
 export async function pushDestination(db: Db, dest: Destination, opts: PushOptions = {}): Promise<PushResult> {
-  const batchSize = opts.batchSize ?? 200;
+  const o = {
+    maxRecords: opts.maxRecords ?? 200,
+    maxBytes: opts.maxBytes ?? 1024 * 1024,
+    timeoutMs: opts.timeoutMs ?? 15_000,
+    maxRefusals: opts.maxRefusals ?? 3,
+    breakerThreshold: opts.breakerThreshold ?? 5,
+    backoffBaseMs: opts.backoffBaseMs ?? 2_000,
+    backoffCapMs: opts.backoffCapMs ?? 600_000,
+    openMs: opts.openMs ?? 60_000,
+    retryAfterCapMs: opts.retryAfterCapMs ?? 3_600_000,
+    random: opts.random ?? Math.random,
+  };
   const deadline = Date.now() + (opts.budgetMs ?? 40_000);
-  const out: PushResult = { destination: dest.name, claimed: 0, sent: 0, failed: 0, batches: 0 };
+  const out: PushResult = { destination: dest.name, claimed: 0, sent: 0, rejected: 0, failed: 0, batches: 0, badReceipts: 0, skipped: 0, circuit: 'closed' };
   const client = await db.connect();
   let locked = false;
   try {
     const l = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [lockKey(dest.name)]);
     locked = l.rows[0]?.ok === true;
     if (!locked) return { ...out, error: 'another push run holds this destination' };
+
+    // Under the advisory lock nobody else writes this destination's circuit row.
+    await client.query(
+      `INSERT INTO uplink_circuit (destination) SELECT $1::varchar WHERE NOT EXISTS (SELECT 1 FROM uplink_circuit WHERE destination = $1::varchar)`,
+      [dest.name],
+    );
+    const c = (
+      await client.query<{ state: string; retry_at: Date | null; waiting: boolean }>(
+        `SELECT state, retry_at, coalesce(retry_at > now(), false) AS waiting FROM uplink_circuit WHERE destination = $1`,
+        [dest.name],
+      )
+    ).rows[0]!;
+    if (c.waiting) {
+      return { ...out, circuit: c.state === 'open' ? 'open' : 'closed', waitingUntil: c.retry_at!.toISOString() };
+    }
+    let probe = c.state === 'open'; // the open time is over: half-open, one record probes
+    out.circuit = probe ? 'half-open' : 'closed';
+
+    if (dest.resources) {
+      const s = await client.query(
+        `UPDATE outbox SET state = 'skipped', last_error = 'resource not taken by this destination'
+          WHERE destination = $1 AND state = 'pending' AND NOT (resource = ANY($2::varchar[]))`,
+        [dest.name, dest.resources],
+      );
+      out.skipped = s.rowCount ?? 0;
+    }
+
     while (Date.now() < deadline) {
       await client.query('BEGIN');
-      const res = await client.query<Row>(
-        `SELECT outbox_id, resource, org_code, record_id, version, op, payload, next_attempt_at <= now() AS due
-           FROM outbox
-          WHERE destination = $1 AND state = 'pending'
-          ORDER BY outbox_id LIMIT $2 FOR UPDATE SKIP LOCKED`,
-        [dest.name, batchSize],
-      );
-      // Backoff is per destination, in order: rows behind a row that is waiting wait too, so a
-      // later version never overtakes an earlier one that failed.
-      const firstWaiting = res.rows.findIndex((r) => !r.due);
-      const rows = firstWaiting < 0 ? res.rows : res.rows.slice(0, firstWaiting);
+      const rows = await claim(client, dest.name, probe ? 1 : o.maxRecords, o.maxBytes);
       if (rows.length === 0) {
         await client.query('COMMIT');
         break;
       }
       out.claimed += rows.length;
       out.batches++;
+      const records = rows.map(toRecord);
+      const batchId = batchIdOf(dest.name, rows);
+      const { body } = sealEnvelope({ batchId, destination: dest.name, records, sender: dest.sender, recipient: dest.platformKey });
+      const sentAt = new Date();
+      const answer = await postEnvelope({ url: dest.url, ...(dest.tls ? { tls: dest.tls } : {}) }, batchId, body, o.timeoutMs);
+      const outcome = classify(answer, dest, { batchId, records }, o.retryAfterCapMs);
       const ids = rows.map((r) => r.outbox_id);
-      const batchId = `${dest.name}-${ids[0]}-${ids.at(-1)}-${rows.length}`;
-      try {
-        await send(dest, batchId, rows, opts.timeoutMs ?? 15_000);
-        await client.query(`UPDATE outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE outbox_id = ANY($1::bigint[])`, [ids]);
-        await client.query('COMMIT');
-        out.sent += rows.length;
-      } catch (err) {
-        const msg = (err as Error).message.slice(0, 480);
+
+      if (outcome.kind === 'receipt') {
+        const { sent, rejected } = await acknowledge(client, dest, rows, outcome.receipt, batchId, Buffer.byteLength(body), sentAt);
         await client.query(
-          `UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-                  next_attempt_at = now() + least(600, 2 * power(2, least(attempts, 12))) * interval '1 second'
-            WHERE outbox_id = ANY($1::bigint[])`,
-          [ids, msg],
+          `UPDATE uplink_circuit SET state = 'closed', failures = 0, openings = 0, retry_at = NULL, last_error = NULL, updated_at = now() WHERE destination = $1`,
+          [dest.name],
         );
         await client.query('COMMIT');
-        out.failed += rows.length;
-        out.error = msg;
-        break; // the destination is failing: let backoff work instead of hammering it
+        out.sent += sent;
+        out.rejected += rejected;
+        probe = false;
+        out.circuit = 'closed';
+        continue;
       }
+
+      out.error = outcome.reason.slice(0, 480);
+      if (outcome.kind === 'refused') {
+        // Content refused: count it on the rows; a refused row is sent alone from now on, and
+        // parked as dead once refused maxRefusals times on its own.
+        await client.query(
+          `UPDATE outbox SET attempts = attempts + 1, refusals = refusals + 1, last_error = $2 WHERE outbox_id = ANY($1::bigint[])`,
+          [ids, out.error],
+        );
+        if (rows.length === 1) {
+          const r = await client.query(
+            `UPDATE outbox SET state = 'dead', dead_at = now() WHERE outbox_id = $1 AND refusals >= $2`,
+            [ids[0], o.maxRefusals],
+          );
+          out.rejected += r.rowCount ?? 0;
+          if (!r.rowCount) {
+            await client.query(`UPDATE outbox SET next_attempt_at = now() + $2 * interval '1 millisecond' WHERE outbox_id = $1`, [ids[0], backoff(rows[0]!.refusals + 1, o)]);
+          }
+        }
+        await client.query('COMMIT');
+        out.failed += rows.length;
+        continue; // the platform is up: go on with the other rows
+      }
+
+      let waitMs: number;
+      if (outcome.kind === 'rate-limited') {
+        waitMs = outcome.waitMs;
+        await client.query(`UPDATE uplink_circuit SET retry_at = now() + $2 * interval '1 millisecond', last_error = $3, updated_at = now() WHERE destination = $1`, [
+          dest.name,
+          waitMs,
+          out.error,
+        ]);
+      } else {
+        if (outcome.badReceipt) out.badReceipts++;
+        const cur = (
+          await client.query<{ failures: number; openings: number }>(`SELECT failures, openings FROM uplink_circuit WHERE destination = $1`, [dest.name])
+        ).rows[0]!;
+        const failures = cur.failures + 1;
+        const open = probe || failures >= o.breakerThreshold;
+        waitMs = open ? jitter(Math.min(o.backoffCapMs, o.openMs * 2 ** Math.min(cur.openings, 10)), o) : backoff(failures, o);
+        await client.query(
+          `UPDATE uplink_circuit SET failures = $2, state = $3, openings = openings + $4, retry_at = now() + $5 * interval '1 millisecond',
+                  bad_receipts = bad_receipts + $6, last_error = $7, updated_at = now()
+            WHERE destination = $1`,
+          [dest.name, failures, open ? 'open' : 'closed', open ? 1 : 0, waitMs, outcome.badReceipt ? 1 : 0, out.error],
+        );
+        out.circuit = open ? 'open' : 'closed';
+      }
+      await client.query(
+        `UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + $3 * interval '1 millisecond' WHERE outbox_id = ANY($1::bigint[])`,
+        [ids, out.error, waitMs],
+      );
+      await client.query('COMMIT');
+      out.failed += rows.length;
+      out.waitingUntil = new Date(Date.now() + waitMs).toISOString();
+      break; // the destination is failing or asked us to wait: let the backoff work
     }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -107,35 +284,206 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
   return out;
 }
 
-async function send(dest: Destination, batchId: string, rows: Row[], timeoutMs: number): Promise<void> {
-  const body = JSON.stringify({
-    batchId,
-    records: rows.map((r) => ({ resource: r.resource, orgCode: r.org_code, id: r.record_id, version: r.version, op: r.op, payload: r.payload })),
+/** Equal jitter: half the delay fixed, half random, so retries of many fronts spread out. */
+function jitter(ms: number, o: { random: () => number }): number {
+  return Math.round(ms / 2 + (ms / 2) * o.random());
+}
+
+function backoff(failures: number, o: { backoffBaseMs: number; backoffCapMs: number; random: () => number }): number {
+  return jitter(Math.min(o.backoffCapMs, o.backoffBaseMs * 2 ** Math.max(0, failures - 1)), o);
+}
+
+/**
+ * Claims the next batch: due pending rows in class order, then id order, locked; keeps a row only
+ * when every earlier version of its record is already in the batch (or gone from the queue).
+ */
+async function claim(tx: Tx, destination: string, maxRecords: number, maxBytes: number): Promise<Row[]> {
+  const res = await tx.query<Row>(
+    `SELECT o.outbox_id, o.resource, o.org_code, o.record_id, o.version, o.op, o.deadline_class, o.test_mode, o.payload, o.refusals,
+            (SELECT count(*) FROM outbox e
+              WHERE e.destination = o.destination AND e.resource = o.resource AND e.org_code = o.org_code
+                AND e.record_id = o.record_id AND e.version < o.version AND e.state IN ('pending', 'held')) AS earlier
+       FROM outbox o
+      WHERE o.destination = $1 AND o.state = 'pending' AND o.next_attempt_at <= now()
+      ORDER BY CASE o.deadline_class WHEN 'realtime' THEN 0 WHEN '2h' THEN 1 WHEN 'T+0' THEN 2 ELSE 3 END, o.outbox_id
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED`,
+    [destination, maxRecords],
+  );
+  const chosen: Row[] = [];
+  const perKey = new Map<string, number>();
+  let bytes = 0;
+  for (const r of res.rows) {
+    const key = `${r.resource}|${r.org_code}|${r.record_id}`;
+    if (Number(r.earlier) !== (perKey.get(key) ?? 0)) continue; // waits behind an earlier version
+    if (r.refusals > 0) {
+      if (chosen.length === 0) return [r]; // a refused row goes alone
+      continue;
+    }
+    const size = Buffer.byteLength(JSON.stringify(r.payload));
+    if (chosen.length > 0 && bytes + size > maxBytes) break;
+    chosen.push(r);
+    bytes += size;
+    perKey.set(key, (perKey.get(key) ?? 0) + 1);
+  }
+  return chosen;
+}
+
+/** Applies a verified receipt: rows sent or dead, the batch and every record receipt in the ledger. */
+async function acknowledge(tx: Tx, dest: Destination, rows: Row[], receipt: Receipt, batchId: string, bytes: number, sentAt: Date): Promise<{ sent: number; rejected: number }> {
+  const ok: string[] = [];
+  let rejected = 0;
+  for (const [i, r] of rows.entries()) {
+    const rc = receipt.receipts[i]!;
+    if (rc.status === 'rejected') {
+      rejected++;
+      await tx.query(
+        `UPDATE outbox SET state = 'dead', dead_at = now(), attempts = attempts + 1, last_error = $2 WHERE outbox_id = $1`,
+        [r.outbox_id, `rejected by ${dest.name}: ${rc.reason ?? ''}`.slice(0, 500)],
+      );
+    } else {
+      ok.push(r.outbox_id);
+    }
+  }
+  if (ok.length) {
+    await tx.query(`UPDATE outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE outbox_id = ANY($1::bigint[])`, [ok]);
+  }
+  await tx.query(
+    `INSERT INTO uplink_batch (batch_id, destination, records, bytes, replayed, platform_key_id, received_at, sent_at, receipt)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [batchId, dest.name, rows.length, bytes, receipt.replayed, keyId(dest.platformKey), receipt.receivedAt, sentAt, JSON.stringify(receipt)],
+  );
+  const cols = 11;
+  const values: string[] = [];
+  const params: unknown[] = [];
+  rows.forEach((r, i) => {
+    const rc = receipt.receipts[i]!;
+    values.push(`(${Array.from({ length: cols }, (_, j) => `$${i * cols + j + 1}`).join(', ')})`);
+    params.push(batchId, dest.name, r.outbox_id, r.resource, r.org_code, r.record_id, r.version, rc.status, rc.reason ?? null, receipt.sig.value, sentAt);
   });
-  const res = await fetch(new URL('/uplink/v1/batches', dest.url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': batchId },
-    body,
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  if (!res.ok) throw new Error(`${dest.name} answered HTTP ${res.status}`);
-  const receipt = (await res.json()) as { receipts?: Array<{ status: string }> };
-  if (!Array.isArray(receipt.receipts) || receipt.receipts.length !== rows.length) {
-    throw new Error(`${dest.name} returned a receipt that does not cover the batch`);
+  await tx.query(
+    `INSERT INTO uplink_delivery (batch_id, destination, outbox_id, resource, org_code, record_id, version, status, reason, receipt_sig, sent_at)
+     VALUES ${values.join(', ')}`,
+    params,
+  );
+  return { sent: ok.length, rejected };
+}
+
+// ---- the operator's side: dead letters and replay ------------------------------------------------
+
+export interface DeadLetter {
+  outboxId: string;
+  destination: string;
+  resource: string;
+  orgCode: string;
+  id: string;
+  version: number;
+  attempts: number;
+  reason: string | null;
+  deadAt: Date | null;
+}
+
+export interface DeadFilter {
+  destination?: string;
+  resource?: string;
+  orgCode?: string;
+  outboxIds?: (string | number)[];
+}
+
+function filterSql(f: DeadFilter, params: unknown[]): string {
+  const where = [`o.state = 'dead'`];
+  const add = (sql: string, v: unknown) => {
+    params.push(v);
+    where.push(sql.replace('?', `$${params.length}`));
+  };
+  if (f.destination) add('o.destination = ?', f.destination);
+  if (f.resource) add('o.resource = ?', f.resource);
+  if (f.orgCode) add('o.org_code = ?', f.orgCode);
+  if (f.outboxIds) add('o.outbox_id = ANY(?::bigint[])', f.outboxIds.map(String));
+  return where.join(' AND ');
+}
+
+export async function deadLetters(db: Db, f: DeadFilter = {}, limit = 200): Promise<DeadLetter[]> {
+  const params: unknown[] = [];
+  const where = filterSql(f, params);
+  params.push(limit);
+  const res = await db.query<{ outbox_id: string; destination: string; resource: string; org_code: string; record_id: string; version: number; attempts: number; last_error: string | null; dead_at: Date | null }>(
+    `SELECT o.outbox_id, o.destination, o.resource, o.org_code, o.record_id, o.version, o.attempts, o.last_error, o.dead_at
+       FROM outbox o WHERE ${where} ORDER BY o.outbox_id LIMIT $${params.length}`,
+    params,
+  );
+  return res.rows.map((r) => ({ outboxId: r.outbox_id, destination: r.destination, resource: r.resource, orgCode: r.org_code, id: r.record_id, version: r.version, attempts: r.attempts, reason: r.last_error, deadAt: r.dead_at }));
+}
+
+export interface ReplayResult {
+  /** Rows queued again (pending, due now). */
+  replayed: string[];
+  /** Dead rows left dead: a later version of the same record was already delivered, so sending
+   * this one now would put an older version after a newer one. */
+  superseded: string[];
+}
+
+/**
+ * Puts dead rows back in the queue after an operator fixed the cause (at the platform, in the
+ * destination's configuration, or by a corrected version from the HIS). Needs a destination and
+ * at least one narrowing filter, so a replay is always deliberate.
+ */
+export async function replay(db: Db, f: DeadFilter & { destination: string }): Promise<ReplayResult> {
+  if (!f.destination) throw new Error('replay needs a destination');
+  if (!f.outboxIds && !f.resource && !f.orgCode) throw new Error('replay needs outboxIds, resource or orgCode');
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const params: unknown[] = [];
+    const where = filterSql(f, params);
+    const res = await client.query<{ outbox_id: string; superseded: boolean }>(
+      `SELECT o.outbox_id,
+              EXISTS (SELECT 1 FROM outbox l
+                       WHERE l.destination = o.destination AND l.resource = o.resource AND l.org_code = o.org_code
+                         AND l.record_id = o.record_id AND l.version > o.version AND l.state = 'sent') AS superseded
+         FROM outbox o WHERE ${where} ORDER BY o.outbox_id FOR UPDATE`,
+      params,
+    );
+    const replayed = res.rows.filter((r) => !r.superseded).map((r) => r.outbox_id);
+    const superseded = res.rows.filter((r) => r.superseded).map((r) => r.outbox_id);
+    if (replayed.length) {
+      await client.query(
+        `UPDATE outbox SET state = 'pending', refusals = 0, dead_at = NULL, next_attempt_at = now(),
+                last_error = substr('replayed after: ' || coalesce(last_error, ''), 1, 500)
+          WHERE outbox_id = ANY($1::bigint[])`,
+        [replayed],
+      );
+    }
+    await client.query('COMMIT');
+    return { replayed, superseded };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
   }
 }
 
-/** Enabled destinations with a configured URL (<NAME>_URL, e.g. NATIONAL_URL). */
-export async function destinations(db: Db, env: NodeJS.ProcessEnv = process.env): Promise<{ ready: Destination[]; unconfigured: string[] }> {
-  const res = await db.query<{ name: string }>('SELECT name FROM uplink_destination WHERE enabled = true ORDER BY name');
-  const ready: Destination[] = [];
-  const unconfigured: string[] = [];
-  for (const { name } of res.rows) {
-    const url = env[`${name.toUpperCase()}_URL`];
-    if (url) ready.push({ name, url });
-    else unconfigured.push(name);
-  }
-  return { ready, unconfigured };
+/** Clears a destination's backoff and closes its circuit (an operator's "retry now"). */
+export async function resetCircuit(db: Db, destination: string): Promise<void> {
+  await db.query(`UPDATE uplink_circuit SET state = 'closed', failures = 0, openings = 0, retry_at = NULL, updated_at = now() WHERE destination = $1`, [destination]);
+  await db.query(`UPDATE outbox SET next_attempt_at = now() WHERE destination = $1 AND state = 'pending' AND refusals = 0`, [destination]);
+}
+
+export interface CircuitState {
+  destination: string;
+  state: string;
+  failures: number;
+  retryAt: Date | null;
+  badReceipts: number;
+  lastError: string | null;
+}
+
+export async function circuits(db: Db): Promise<CircuitState[]> {
+  const res = await db.query<{ destination: string; state: string; failures: number; retry_at: Date | null; bad_receipts: number; last_error: string | null }>(
+    `SELECT destination, state, failures, retry_at, bad_receipts, last_error FROM uplink_circuit ORDER BY destination`,
+  );
+  return res.rows.map((r) => ({ destination: r.destination, state: r.state, failures: r.failures, retryAt: r.retry_at, badReceipts: r.bad_receipts, lastError: r.last_error }));
 }
 
 export interface Lag {

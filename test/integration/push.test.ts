@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
-import { pushDestination, lockKey } from '../../shared/uplink/push.js';
+import { pushDestination, lockKey, resetCircuit } from '../../shared/uplink/push.js';
+import { destinationFromEnv, type Destination } from '../../shared/uplink/config.js';
 import { upsertRecord, retireRecord } from '../../shared/ingest/index.js';
 import { emrPatientInfo } from '../../schemas/index.js';
 import { samplePatient } from '../../infra/simulators/his.js';
@@ -18,6 +19,8 @@ async function destination(): Promise<string> {
   return name;
 }
 const ctx = () => ({ callId: null, test: false, now: new Date() });
+// Plain http to the loopback simulator with no key secrets: the development keys (config.ts).
+const to = (name: string): Destination => destinationFromEnv({ name, kind: 'national', resources: null }, { [`${name.toUpperCase()}_URL`]: sim.url }, () => undefined);
 
 beforeAll(async () => {
   sim = await startPlatformSimulator({ role: 'national' });
@@ -40,7 +43,7 @@ describe('push', () => {
     await upsertRecord(db, emrPatientInfo, rec, ctx());
     await upsertRecord(db, emrPatientInfo, { ...rec, tel: '13800000001' }, ctx());
     await retireRecord(db, emrPatientInfo, { orgCode: org, id }, ctx());
-    const r = await pushDestination(db, { name: dest, url: sim.url });
+    const r = await pushDestination(db, to(dest));
     expect(r).toMatchObject({ failed: 0 });
     expect(r.sent).toBeGreaterThanOrEqual(3);
     const got = sim.records().filter((x) => x.orgCode === org && x.id === id);
@@ -58,7 +61,7 @@ describe('push', () => {
     await upsertRecord(db, emrPatientInfo, samplePatient({ orgCode: org, id }), ctx());
     await fault('down500');
     try {
-      const r = await pushDestination(db, { name: dest, url: sim.url });
+      const r = await pushDestination(db, to(dest));
       expect(r).toMatchObject({ sent: 0 });
       expect(r.failed).toBeGreaterThanOrEqual(1);
       const row = (await db.query(`SELECT state, attempts, next_attempt_at > now() AS later, last_error FROM outbox WHERE destination = $1 AND org_code = $2`, [dest, org])).rows[0];
@@ -66,13 +69,13 @@ describe('push', () => {
       expect(row.last_error).toContain('500');
       // Nothing is due yet: a second run sends nothing, and a later version waits behind it.
       await upsertRecord(db, emrPatientInfo, { ...samplePatient({ orgCode: org, id }), tel: '13800000002' }, ctx());
-      await pushDestination(db, { name: dest, url: sim.url });
+      await pushDestination(db, to(dest));
       expect(sim.records().filter((x) => x.orgCode === org)).toEqual([]);
     } finally {
       await fault('none');
     }
-    await db.query(`UPDATE outbox SET next_attempt_at = now() WHERE destination = $1`, [dest]);
-    expect(await pushDestination(db, { name: dest, url: sim.url })).toMatchObject({ failed: 0 });
+    await resetCircuit(db, dest); // the operator's "retry now": clears the backoff of the destination and its rows
+    expect(await pushDestination(db, to(dest))).toMatchObject({ failed: 0 });
     const got = sim.records().filter((x) => x.orgCode === org && x.id === id);
     expect(got.map((x) => x.version)).toEqual([1, 2]);
   });
@@ -82,7 +85,7 @@ describe('push', () => {
     const holder = await db.connect();
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [lockKey(dest)]);
-      const r = await pushDestination(db, { name: dest, url: sim.url });
+      const r = await pushDestination(db, to(dest));
       expect(r.error).toMatch(/another push run/);
     } finally {
       await holder.query('SELECT pg_advisory_unlock($1)', [lockKey(dest)]);

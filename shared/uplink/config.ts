@@ -1,0 +1,118 @@
+/**
+ * Where and how to forward: the enabled rows of `uplink_destination` (name, kind, resource
+ * choice) joined with per-destination settings from the environment and secret files. Names
+ * (docs/uplink.md §Configuration), for a destination called `national` (`provincial` alike):
+ *
+ *   NATIONAL_URL                     env     base URL of the platform (https://…; http only to loopback)
+ *   uplink-national-pubkey           secret  the platform's SM2 public key (PEM, SubjectPublicKeyInfo)
+ *   uplink-national-ca               secret  trust anchors for the platform's TLS certificate (optional)
+ *   uplink-hospital-key              secret  the hospital's SM2 private key (PEM, PKCS#8): signs envelopes
+ *   uplink-client-cert / -client-key secret  the hospital's TLS client certificate and key (PEM)
+ *   uplink-ca                        secret  trust anchors for every platform (optional; default system roots)
+ *   UPLINK_SENDER                    env     the name the platforms registered this front under
+ *
+ * Over plain HTTP to a loopback address with no key secrets, the well-known development keys
+ * (dev-keys.ts) stand in, so `make up` and the end-to-end tests need no setup.
+ */
+import type { Db } from '../db/index.js';
+import { readSecret } from '../config/index.js';
+import { log } from '../log/index.js';
+import { isLoopback, type TlsClient } from './client.js';
+import { DEV_SENDER, devKey } from './dev-keys.js';
+import { parseSm2PrivateKey, parseSm2PublicKey, type Sm2PrivateKey, type Sm2PublicKey } from './sm.js';
+
+export interface Destination {
+  name: string;
+  kind: string;
+  url: string;
+  /** The platform's SM2 public key: the batch key is wrapped for it; it signs the receipts. */
+  platformKey: Sm2PublicKey;
+  /** The hospital's signing key and the name it is registered under. */
+  sender: { name: string; key: Sm2PrivateKey };
+  tls?: TlsClient;
+  /** Resource wire names this destination takes; null = all. */
+  resources: string[] | null;
+}
+
+export interface Unconfigured {
+  name: string;
+  reason: string;
+}
+
+type SecretReader = (name: string) => string | undefined;
+
+export function parseResources(text: string | null): string[] | null {
+  if (text === null) return null;
+  const list = text.split(/[\s,]+/).filter(Boolean);
+  return list.length ? list : null;
+}
+
+/** One destination's settings; throws with the name of what is missing or wrong. */
+export function destinationFromEnv(
+  row: { name: string; kind: string; resources: string | null },
+  env: NodeJS.ProcessEnv = process.env,
+  secret: SecretReader = readSecret,
+): Destination {
+  const up = row.name.toUpperCase();
+  const url = env[`${up}_URL`];
+  if (!url) throw new Error(`${up}_URL is not set`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`${up}_URL is not a URL`);
+  }
+  const pubPem = secret(`uplink-${row.name}-pubkey`);
+  const keyPem = secret('uplink-hospital-key');
+  const resources = parseResources(row.resources);
+  if (parsed.protocol === 'http:') {
+    if (!isLoopback(parsed)) throw new Error(`${up}_URL uses plain http to ${parsed.host}: only a loopback address may skip TLS`);
+    if (!pubPem && !keyPem) {
+      const role = row.kind === 'provincial' ? 'provincial' : 'national';
+      log('warn', 'uplink uses the well-known development keys (plain http to loopback, no key secrets)', { destination: row.name });
+      return { name: row.name, kind: row.kind, url, platformKey: devKey(role).pub, sender: { name: env.UPLINK_SENDER || DEV_SENDER, key: devKey('hospital') }, resources };
+    }
+  } else if (parsed.protocol !== 'https:') {
+    throw new Error(`${up}_URL must be https://`);
+  }
+  if (!pubPem) throw new Error(`secret uplink-${row.name}-pubkey (the platform's SM2 public key) is missing`);
+  if (!keyPem) throw new Error('secret uplink-hospital-key (the hospital SM2 private key) is missing');
+  let platformKey: Sm2PublicKey;
+  let key: Sm2PrivateKey;
+  try {
+    platformKey = parseSm2PublicKey(pubPem);
+  } catch (err) {
+    throw new Error(`secret uplink-${row.name}-pubkey: ${(err as Error).message}`);
+  }
+  try {
+    key = parseSm2PrivateKey(keyPem);
+  } catch (err) {
+    throw new Error(`secret uplink-hospital-key: ${(err as Error).message}`);
+  }
+  let tls: TlsClient | undefined;
+  if (parsed.protocol === 'https:') {
+    const cert = secret('uplink-client-cert');
+    const tlsKey = secret('uplink-client-key');
+    if (!cert || !tlsKey) throw new Error('secrets uplink-client-cert and uplink-client-key (the hospital TLS client certificate) are missing');
+    const ca = secret(`uplink-${row.name}-ca`) ?? secret('uplink-ca');
+    tls = { cert, key: tlsKey, ...(ca ? { ca } : {}) };
+  }
+  return { name: row.name, kind: row.kind, url, platformKey, sender: { name: env.UPLINK_SENDER || 'cdc-front', key }, resources, ...(tls ? { tls } : {}) };
+}
+
+/** Enabled destinations, configured or not (with the reason). */
+export async function destinations(db: Db, env: NodeJS.ProcessEnv = process.env, secret: SecretReader = readSecret): Promise<{ ready: Destination[]; unconfigured: Unconfigured[] }> {
+  const res = await db.query<{ name: string; kind: string; resources: string | null }>(
+    'SELECT name, kind, resources FROM uplink_destination WHERE enabled = true ORDER BY name',
+  );
+  const ready: Destination[] = [];
+  const unconfigured: Unconfigured[] = [];
+  for (const row of res.rows) {
+    try {
+      ready.push(destinationFromEnv(row, env, secret));
+    } catch (err) {
+      unconfigured.push({ name: row.name, reason: (err as Error).message });
+    }
+  }
+  return { ready, unconfigured };
+}
