@@ -9,7 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { dirname, resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { systemApi } from './api.js';
@@ -23,10 +25,12 @@ import { callMeta, readBody, sendError, serveInvocation, upstreamHeaders, type R
 import { Registry, type BuildPolicy } from './registry.js';
 import type { ReplicaState } from './replica.js';
 import { loadStack } from './stack.js';
+import { hospitalTls, portTls, rejectedClientCert, type PortTls } from './tls.js';
 
 export type { HospitalPortSpec } from './ports.js';
 export type { BuildPolicy } from './registry.js';
 export type { Credentials } from './auth.js';
+export type { PortTls, ClientCertMode } from './tls.js';
 
 export interface RuntimeOptions {
   /** Path to stack.yml. */
@@ -75,8 +79,16 @@ export interface ReplicaInfo {
 export interface RuntimeHandle {
   /** http://host:port of the admin gateway. */
   gatewayUrl: string;
-  /** Hospital ports by key (data, config, monitor, web, or port-<n>): http://host:port. */
+  /** Hospital ports by key (data, config, monitor, web, or port-<n>): http://host:port, or https:// with TLS. */
   portUrls: Record<string, string>;
+  /** TLS of each hospital port that terminates it, by key (<P>_TLS_* variables; docs/runtime.md, "TLS"). */
+  portTls: Record<string, { clientCert: PortTls['clientCert']; minVersion: PortTls['minVersion']; files: PortTls['files'] }>;
+  /**
+   * Re-reads every TLS port's certificate, key and client CA files and applies them to new
+   * connections (certificate renewal without a restart; main.ts does it on SIGHUP). All or nothing:
+   * on an error nothing changes and the error (naming the port and file) is thrown.
+   */
+  reloadTls(): void;
   /** The /system basic-auth credentials. */
   credentials: Credentials;
   secretsDir: string;
@@ -117,9 +129,9 @@ function listen(server: Server, port: number, host: string, role: string): Promi
   });
 }
 
-function urlFor(host: string, port: number): string {
+function urlFor(host: string, port: number, scheme = 'http'): string {
   const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${h}:${port}`;
+  return `${scheme}://${h}:${port}`;
 }
 
 export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle> {
@@ -199,6 +211,19 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     })().catch((e) => fail(res, e));
   };
 
+  // Failed handshakes (no client certificate on a required port, TLS < 1.2, not TLS at all), logged
+  // at most once a minute per peer address and port: a scanner must not flood the log.
+  const tlsFailuresLogged = new Map<string, number>();
+  const tlsFailure = (spec: HospitalPortSpec, err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    const peer = socket.remoteAddress ?? '';
+    const k = `${spec.port} ${peer}`;
+    const now = Date.now();
+    if ((tlsFailuresLogged.get(k) ?? 0) > now - 60_000) return;
+    if (tlsFailuresLogged.size > 10_000) tlsFailuresLogged.clear();
+    tlsFailuresLogged.set(k, now);
+    log.warn('tls handshake failed', { port: spec.port, role: spec.role, peer, code: err.code, err: err.message.split('\n')[0] });
+  };
+
   const servers: Server[] = [];
   const closeServers = () => {
     for (const s of servers) {
@@ -210,6 +235,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   // Bind every port before starting any process: a taken port fails fast, naming itself.
   let gatewayUrl = '';
   const portUrls: Record<string, string> = {};
+  const tlsServers = new Map<string, { spec: HospitalPortSpec; server: HttpsServer; tls: PortTls }>();
   try {
     const gwHost = opts.gateway?.host ?? '127.0.0.1';
     const gwPort = opts.gateway?.port ?? Number(vars.GATEWAY_PORT ?? 8080);
@@ -221,18 +247,42 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     if (opts.hospital !== false) {
       const host = opts.hospital?.host ?? '0.0.0.0';
       const specs = opts.hospital?.ports ?? defaultHospitalPorts(vars);
+      // Every certificate and key read and checked before any hospital port is bound.
+      const tlsByKey = hospitalTls(specs, vars, secretsDir);
       for (const spec of specs) {
         let bound = 0;
-        const srv = createServer((req, res) => {
+        const tls = tlsByKey.get(spec.key);
+        const handler = (req: IncomingMessage, res: ServerResponse) => {
           track(res);
+          if (tls?.clientCert === 'optional') {
+            const bad = rejectedClientCert(req.socket as TLSSocket);
+            if (bad) {
+              res.writeHead(400, { 'content-type': 'application/json', connection: 'close' });
+              res.end(JSON.stringify({ error: 'client_certificate_invalid', reason: bad, port: spec.port }) + '\n');
+              return;
+            }
+          }
           const route = routeHospital(req.url ?? '/', spec, bound, registry.list());
           if ('svc' in route) return void serveInvocation(route.svc, route.path, req, res, serveCtx).catch((e) => fail(res, e));
           res.writeHead(route.status, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ error: route.error, ...route.detail }) + '\n');
-        });
+        };
+        let srv: Server;
+        if (tls) {
+          const https = createHttpsServer(tls.options, handler);
+          https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => tlsFailure(spec, err, socket));
+          tlsServers.set(spec.key, { spec, server: https, tls });
+          srv = https;
+        } else {
+          srv = createServer(handler);
+        }
         servers.push(srv);
         bound = await listen(srv, spec.port, host, spec.role);
-        portUrls[spec.key] = urlFor(host, bound);
+        portUrls[spec.key] = urlFor(host, bound, tls ? 'https' : 'http');
+        if (tls) {
+          log.info('tls enabled', { port: bound, role: spec.role, clientCert: tls.clientCert, minVersion: tls.minVersion, ...tls.files, certSubject: tls.cert.subject, certValidTo: tls.cert.validTo });
+          if (tls.cert.expired) log.warn('tls server certificate has expired', { port: bound, cert: tls.files.cert, validTo: tls.cert.validTo });
+        }
       }
     }
   } catch (err) {
@@ -301,9 +351,29 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
       logs.close();
     })());
 
+  const reloadTls = () => {
+    const next = [...tlsServers.values()].map((t) => {
+      const fresh = portTls(t.spec, vars, secretsDir);
+      const where = `port ${t.spec.port} (${t.spec.role})`;
+      if (!fresh) throw new Error(`${where}: TLS cannot be switched off by a reload (restart the runtime)`);
+      // The certificates, key and CA bundle are the secure context; the client certificate mode and
+      // the minimum version are read when the server is created.
+      if (fresh.clientCert !== t.tls.clientCert) throw new Error(`${where}: ${fresh.prefix}_TLS_CLIENT_CERT changed (${t.tls.clientCert} → ${fresh.clientCert}): restart the runtime`);
+      if (fresh.minVersion !== t.tls.minVersion) throw new Error(`${where}: ${fresh.prefix}_TLS_MIN_VERSION changed: restart the runtime`);
+      return { t, fresh };
+    });
+    for (const { t, fresh } of next) {
+      t.server.setSecureContext(fresh.options);
+      t.tls = fresh;
+      log.info('tls reloaded', { port: t.spec.port, ...fresh.files, certSubject: fresh.cert.subject, certValidTo: fresh.cert.validTo });
+    }
+  };
+
   return {
     gatewayUrl,
     portUrls,
+    portTls: Object.fromEntries([...tlsServers].map(([k, t]) => [k, { clientCert: t.tls.clientCert, minVersion: t.tls.minVersion, files: t.tls.files }])),
+    reloadTls,
     get credentials() {
       return creds;
     },

@@ -3,7 +3,9 @@
  * environment and stops it cleanly on SIGTERM/SIGINT. Configuration, parsed once and failing fast:
  *   GATEWAY_HOST (127.0.0.1), GATEWAY_PORT (8080), HOSPITAL_HOST (0.0.0.0),
  *   DATA_PORT/CONFIG_PORT/MONITOR_PORT/WEB_PORT (8881-8884), CDC_SECRETS_DIR (.data/secrets),
- *   CDC_LOGS_DIR (.data/logs), CRON_TZ (Asia/Shanghai), CRON_ENABLED (true), RUNTIME_BUILD (missing).
+ *   CDC_LOGS_DIR (.data/logs), CRON_TZ (Asia/Shanghai), CRON_ENABLED (true), RUNTIME_BUILD (missing);
+ *   TLS of the hospital ports: <P>_TLS_CERT, _KEY, _CLIENT_CA, _CLIENT_CERT, _MIN_VERSION (tls.ts).
+ * SIGHUP re-reads the TLS certificate files.
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
@@ -47,6 +49,14 @@ async function main(): Promise<void> {
       },
     );
   };
+  // Certificate renewal: re-read the TLS files of the hospital ports (docs/runtime.md, "TLS").
+  process.on('SIGHUP', () => {
+    try {
+      rt.reloadTls();
+    } catch (err) {
+      process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level: 'error', source: 'runtime', msg: 'tls reload failed, previous certificates kept', err: (err as Error).message }) + '\n');
+    }
+  });
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -12,7 +12,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { parseDuration } from './duration.js';
+import { clientCertHeaders } from './tls.js';
 import type { Replica } from './replica.js';
 import type { FunctionService } from './service.js';
 
@@ -209,17 +211,22 @@ export interface CallMeta {
 
 /**
  * Headers the function receives: the caller's, minus hop-by-hop, with X-Forwarded-For set to the TCP
- * peer (replacing whatever the caller sent: functions authenticate HIS callers by source address).
+ * peer (replacing whatever the caller sent: functions authenticate HIS callers by source address),
+ * X-Forwarded-Proto https on a TLS port, and the X-Client-Cert* / X-Client-Verify headers only from a
+ * client certificate this runtime verified (a caller's own copies are always dropped).
  */
 export function upstreamHeaders(req: IncomingMessage, meta: CallMeta): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || SET_BY_GATEWAY.has(k)) continue;
+    if (v === undefined || HOP_BY_HOP.has(k) || SET_BY_GATEWAY.has(k) || k.startsWith('x-client-cert')) continue;
     out[k] = v;
   }
   out['x-forwarded-for'] = peerAddress(req);
   if (req.headers.host) out['x-forwarded-host'] = req.headers.host;
-  out['x-forwarded-proto'] = 'http';
+  const tls = (req.socket as Partial<TLSSocket>).encrypted ? (req.socket as TLSSocket) : null;
+  out['x-forwarded-proto'] = tls ? 'https' : 'http';
+  // Only a hospital port that terminated TLS and verified a client certificate sets these (tls.ts).
+  if (tls) Object.assign(out, clientCertHeaders(tls));
   out['x-call-id'] = meta.callId;
   out['x-start-time'] = meta.startTime;
   return out;
