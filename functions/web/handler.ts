@@ -3,6 +3,10 @@
 //   GET /status.html   the status page (the notice requires it to answer); 503 with the page, saying
 //                      数据库：不可用, when the database is unreachable
 //   GET /              redirects to /status.html
+//   GET /codes.html    代码映射: completeness, the unmapped queue, mappings, CSV import/export
+//   /api/codes/...     the code-mapping REST API (shared/codes/api.ts; docs/code-mapping.md)
+// The code-mapping page and API sit behind the HIS caller authentication (address rule, API key or
+// client certificate, bound to org codes); /status.html stays open, as the notice requires.
 import { Hono } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, errorAnswer, handleError } from '../../shared/http/errors.js';
@@ -10,15 +14,21 @@ import { loadConfig } from '../../shared/config/index.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { frontStatus } from '../../shared/status/index.js';
 import { renderStatusPage } from './page.js';
+import { codesApi, orgOf } from '../../shared/codes/api.js';
+import { completeness, listMappings, unmappedQueue } from '../../shared/codes/store.js';
+import { callerOf, hisAuth } from '../../shared/http/auth.js';
+import { renderCodesPage } from './codes-page.js';
 
 const app = new Hono();
 app.onError(handleError);
 app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `页面不存在：${c.req.path}`)), 404));
 
 // The pages carry no script and load nothing from elsewhere; the policy makes that a guarantee.
+// Only the code-mapping page has forms, and they post to this origin.
 app.use('*', async (c, next) => {
   await next();
-  c.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  const formAction = c.req.path === '/codes.html' ? "'self'" : "'none'";
+  c.header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action ${formAction}; frame-ancestors 'none'`);
   c.header('x-content-type-options', 'nosniff');
   c.header('referrer-policy', 'no-referrer');
 });
@@ -29,6 +39,33 @@ app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());
   c.header('cache-control', 'no-store');
   return c.html(renderStatusPage(s, loadConfig().timeZone), s.database.reachable ? 200 : 503);
+});
+
+const auth = hisAuth();
+app.route('/api/codes', codesApi({ db: getPool, auth }));
+
+app.get('/codes.html', auth, async (c) => {
+  const caller = callerOf(c);
+  const q = c.req.query('org');
+  const org = q || (caller.orgs !== '*' && caller.orgs.length === 1 ? caller.orgs[0]! : null);
+  if (org) orgOf(c, org); // 403 for an org the caller is not bound to
+  const db = getPool();
+  const [report, queue, mappings] = org
+    ? await Promise.all([completeness(db, org), unmappedQueue(db, org, { limit: 100 }), listMappings(db, org)])
+    : [null, [], []];
+  c.header('cache-control', 'no-store');
+  return c.html(
+    renderCodesPage({
+      org,
+      orgChoices: caller.orgs === '*' ? null : caller.orgs,
+      report,
+      queue,
+      mappings,
+      msg: c.req.query('msg'),
+      err: c.req.query('err'),
+      timeZone: loadConfig().timeZone,
+    }),
+  );
 });
 
 export default defineFunction({

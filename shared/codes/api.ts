@@ -1,0 +1,281 @@
+/**
+ * The console's REST API of code mapping, mounted by the web function under /api/codes
+ * (docs/code-mapping.md has the table). Every route runs behind the caller authentication of the
+ * receive functions (shared/http/auth.ts: API key, client certificate, or an address rule bound to
+ * org codes — a console PC on the hospital LAN is admitted by an address rule) and answers 403 for an
+ * org the caller is not bound to. Queries and bodies are zod-validated; answers use the one envelope.
+ *
+ * HTML forms (the 代码映射 page) post to the same routes: a form post (urlencoded or multipart) is
+ * answered with 303 back to the page, carrying a message or the error. Writes from another site are
+ * refused (Origin / Sec-Fetch-Site), since a browser sends an address-rule "credential" with any
+ * request.
+ */
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { z } from 'zod';
+import type { Db } from '../db/index.js';
+import { OrgCodeSchema, assertOrg, callerOf, hisAuth, type Caller } from '../http/auth.js';
+import { AppError, okAnswer, type FieldIssue } from '../http/errors.js';
+import { decodeText, parseCsv, records, writeCsv } from './csv.js';
+import { DomainSchema, LocalCodeSchema, MappingInputSchema, PolicyInputSchema, type Actor } from './model.js';
+import {
+  EXPORT_COLUMNS,
+  MAPPING_COLUMNS,
+  completeness,
+  deleteMapping,
+  exportHeader,
+  exportRows,
+  getMapping,
+  importMappings,
+  listDomains,
+  listMappings,
+  listPolicies,
+  mappingHistory,
+  nationalCodes,
+  saveMapping,
+  setPolicy,
+  suggest,
+  unmappedQueue,
+} from './store.js';
+
+export interface CodesApiOptions {
+  /** The database (the function's pool, opened by its init). */
+  db: () => Db;
+  /** Caller authentication; default hisAuth(). Tests and a future console login pass their own. */
+  auth?: MiddlewareHandler;
+  /** Where form posts return to. Default /codes.html. */
+  page?: string;
+}
+
+export const IMPORT_MAX_BYTES = 5 * 1024 * 1024;
+
+function parse<T extends z.ZodType>(schema: T, data: unknown): z.output<T> {
+  const r = schema.safeParse(data);
+  if (r.success) return r.data;
+  const issues: FieldIssue[] = r.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', rule: 'invalid', message: i.message }));
+  throw new AppError('VALIDATION_FAILED', issues.map((i) => `${i.field}: ${i.message}`).join('; '), issues);
+}
+
+/** The org of a request: ?org=, else the caller's only org. 403 when the caller is not bound to it. */
+export function orgOf(c: Context, given?: string | null): string {
+  const caller = callerOf(c);
+  const raw = given ?? c.req.query('org');
+  let org: string;
+  if (raw) org = parse(OrgCodeSchema, raw);
+  else if (caller.orgs !== '*' && caller.orgs.length === 1) org = caller.orgs[0]!;
+  else throw new AppError('BAD_REQUEST', '请指定机构编码 org (name the org: ?org=<机构编码>)');
+  assertOrg(caller, org);
+  return org;
+}
+
+export function actorOf(caller: Caller, person?: string): Actor {
+  return { by: person || caller.name, via: `${caller.kind}:${caller.name}`.slice(0, 120) };
+}
+
+const isForm = (c: Context) => /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(c.req.header('content-type') ?? '');
+
+/** Refuses writes a browser was made to send from another site (CSRF). */
+export const sameOrigin: MiddlewareHandler = async (c, next) => {
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+    const site = c.req.header('sec-fetch-site');
+    const origin = c.req.header('origin');
+    let foreign = site === 'cross-site';
+    if (origin && origin !== 'null') {
+      try {
+        foreign ||= new URL(origin).host !== (c.req.header('host') ?? new URL(c.req.url).host);
+      } catch {
+        foreign = true;
+      }
+    } else if (origin === 'null') foreign = true;
+    if (foreign) throw new AppError('FORBIDDEN', '拒绝来自其他网站的请求 (cross-site request refused)');
+  }
+  await next();
+};
+
+async function body(c: Context): Promise<Record<string, unknown>> {
+  if (isForm(c)) return (await c.req.parseBody()) as Record<string, unknown>;
+  try {
+    const b = await c.req.json();
+    if (b && typeof b === 'object' && !Array.isArray(b)) return b as Record<string, unknown>;
+  } catch {
+    /* answered below */
+  }
+  throw new AppError('BAD_REQUEST', '请求体应为 JSON 对象或表单 (body: a JSON object or a form)');
+}
+
+export function codesApi(opts: CodesApiOptions): Hono {
+  const app = new Hono();
+  const page = opts.page ?? '/codes.html';
+  app.use('*', opts.auth ?? hisAuth());
+  app.use('*', sameOrigin);
+
+  /** Runs a write; a form post gets 303 back to the page with the message or the error. */
+  const write = async (c: Context, org: string | null, fn: () => Promise<{ desc: string; extra?: Record<string, unknown>; status?: 200 | 201 }>) => {
+    const form = isForm(c);
+    const back = (key: 'msg' | 'err', text: string) => {
+      const u = new URLSearchParams();
+      if (org) u.set('org', org);
+      u.set(key, text.slice(0, 300));
+      return c.redirect(`${page}?${u.toString()}`, 303);
+    };
+    try {
+      const r = await fn();
+      return form ? back('msg', r.desc) : c.json(okAnswer(null, r.desc, r.extra ?? {}), r.status ?? 200);
+    } catch (err) {
+      if (form && err instanceof AppError && err.code !== 'FORBIDDEN' && err.code !== 'UNAUTHENTICATED') {
+        const detail = err.issues.length ? `${err.desc}：${err.issues.slice(0, 5).map((i) => `${i.field} ${i.message}`).join('；')}` : err.desc;
+        return back('err', detail);
+      }
+      throw err;
+    }
+  };
+
+  app.get('/domains', async (c) => c.json(okAnswer(null, '值域登记', { domains: await listDomains(opts.db()) })));
+
+  app.get('/completeness', async (c) => {
+    const org = orgOf(c);
+    return c.json(okAnswer(null, '映射完整性', { report: await completeness(opts.db(), org) }));
+  });
+
+  app.get('/unmapped', async (c) => {
+    const org = orgOf(c);
+    const q = parse(
+      z.object({ domain: DomainSchema.optional(), limit: z.coerce.number().int().min(1).max(1000).default(200) }),
+      { domain: c.req.query('domain') || undefined, limit: c.req.query('limit') || undefined },
+    );
+    return c.json(okAnswer(null, '待映射的本地代码', { org, items: await unmappedQueue(opts.db(), org, q) }));
+  });
+
+  app.get('/suggest', async (c) => {
+    const q = parse(z.object({ domain: DomainSchema, name: z.string().max(250).optional(), code: z.string().max(100).optional() }), {
+      domain: c.req.query('domain'),
+      name: c.req.query('name') || undefined,
+      code: c.req.query('code') || undefined,
+    });
+    return c.json(okAnswer(null, '候选国家代码', { candidates: await suggest(opts.db(), q.domain, q.name ?? null, q.code ?? null, 10) }));
+  });
+
+  app.get('/national/:domain', async (c) => {
+    const domain = parse(DomainSchema, c.req.param('domain'));
+    return c.json(okAnswer(null, '国家值域', { domain, codes: await nationalCodes(opts.db(), domain) }));
+  });
+
+  app.get('/mappings', async (c) => {
+    const org = orgOf(c);
+    const domain = c.req.query('domain') ? parse(DomainSchema, c.req.query('domain')) : undefined;
+    return c.json(okAnswer(null, '映射', { org, mappings: await listMappings(opts.db(), org, domain) }));
+  });
+
+  app.get('/mappings/export.csv', async (c) => {
+    const org = orgOf(c);
+    const domain = c.req.query('domain') ? parse(DomainSchema, c.req.query('domain')) : undefined;
+    const rows = await exportRows(opts.db(), org, { domain, unmapped: c.req.query('unmapped') === '1' });
+    const name = `code-mappings-${org}${domain ? '-' + domain : ''}.csv`;
+    c.header('content-type', 'text/csv; charset=utf-8');
+    c.header('content-disposition', `attachment; filename="${name}"`);
+    c.header('cache-control', 'no-store');
+    return c.body(writeCsv(exportHeader(), rows.map((r) => EXPORT_COLUMNS.map((k) => r[k]))));
+  });
+
+  app.post('/mappings/import', async (c) => {
+    const form = isForm(c);
+    const org = orgOf(c, form ? (((await c.req.parseBody()).org as string | undefined) ?? null) : null);
+    return write(c, org, async () => {
+      let bytes: Uint8Array;
+      let person: string | undefined;
+      if (form) {
+        const b = await c.req.parseBody();
+        const f = b.file;
+        if (!(f instanceof File)) throw new AppError('BAD_REQUEST', '请选择要导入的 CSV 文件 (no file)');
+        if (f.size > IMPORT_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', '文件超过 5 MB');
+        bytes = new Uint8Array(await f.arrayBuffer());
+        person = typeof b.madeBy === 'string' && b.madeBy.trim() ? b.madeBy.trim().slice(0, 100) : undefined;
+      } else {
+        const buf = await c.req.arrayBuffer();
+        if (buf.byteLength > IMPORT_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', '文件超过 5 MB');
+        bytes = new Uint8Array(buf);
+      }
+      const table = records(parseCsv(decodeText(bytes).text), MAPPING_COLUMNS);
+      const need = (['domain', 'local_code', 'national_code'] as const).filter((k) => table.missing.includes(k));
+      if (need.length) throw new AppError('BAD_REQUEST', `文件缺少列：${need.map((k) => `${MAPPING_COLUMNS[k][0]}(${k})`).join('、')}`);
+      const r = await importMappings(opts.db(), org, table.records, actorOf(callerOf(c), person));
+      return {
+        desc: `已导入：新增 ${r.created}，修改 ${r.updated}，未变 ${r.unchanged}，跳过（未填国家代码）${r.skipped}`,
+        extra: { import: r },
+      };
+    });
+  });
+
+  app.post('/mappings', async (c) => {
+    const b = await body(c);
+    const org = orgOf(c, typeof b.org === 'string' ? b.org : null);
+    return write(c, org, async () => {
+      const input = parse(MappingInputSchema, { ...b, org });
+      const r = await saveMapping(opts.db(), input, actorOf(callerOf(c), input.madeBy));
+      const verb = { created: '已新增', updated: '已修改', unchanged: '未变化' }[r.outcome];
+      return { desc: `${verb}映射：${r.mapping.domain} ${r.mapping.localCode} → ${r.mapping.nationalCode ?? '无对应'}`, extra: r, status: r.outcome === 'created' ? 201 : 200 };
+    });
+  });
+
+  const mine = async (c: Context) => {
+    const m = await getMapping(opts.db(), c.req.param('id') ?? '');
+    if (!m) throw new AppError('NOT_FOUND', `映射不存在：${c.req.param('id')}`);
+    assertOrg(callerOf(c), m.org);
+    return m;
+  };
+
+  app.get('/mappings/:id', async (c) => c.json(okAnswer(null, '映射', { mapping: await mine(c) })));
+
+  app.get('/mappings/:id/history', async (c) => {
+    const m = await mine(c);
+    return c.json(okAnswer(null, '映射历史', { history: await mappingHistory(opts.db(), m.org, { id: m.id }) }));
+  });
+
+  app.put('/mappings/:id', async (c) => {
+    const m = await mine(c);
+    const b = await body(c);
+    return write(c, m.org, async () => {
+      const input = parse(MappingInputSchema, { localName: m.localName ?? undefined, ...b, org: m.org, domain: m.domain, localCode: m.localCode });
+      const r = await saveMapping(opts.db(), input, actorOf(callerOf(c), input.madeBy));
+      return { desc: r.outcome === 'unchanged' ? '未变化' : '已修改映射', extra: r };
+    });
+  });
+
+  const remove = async (c: Context) => {
+    const m = await mine(c);
+    const person = isForm(c) ? ((await c.req.parseBody()).madeBy as string | undefined) : undefined;
+    return write(c, m.org, async () => {
+      await deleteMapping(opts.db(), m.id, actorOf(callerOf(c), person?.trim() || undefined));
+      return { desc: `已删除映射：${m.domain} ${m.localCode}`, extra: { deleted: m } };
+    });
+  };
+  app.delete('/mappings/:id', remove);
+  app.post('/mappings/:id/delete', remove);
+
+  app.get('/history', async (c) => {
+    const org = orgOf(c);
+    const q = parse(z.object({ domain: DomainSchema.optional(), localCode: LocalCodeSchema.optional() }), {
+      domain: c.req.query('domain') || undefined,
+      localCode: c.req.query('localCode') || undefined,
+    });
+    return c.json(okAnswer(null, '映射历史', { history: await mappingHistory(opts.db(), org, q) }));
+  });
+
+  app.get('/policies', async (c) => {
+    const org = orgOf(c);
+    return c.json(okAnswer(null, '映射策略', { org, policies: await listPolicies(opts.db(), org) }));
+  });
+
+  const putPolicy = async (c: Context) => {
+    const b = await body(c);
+    const org = orgOf(c, typeof b.org === 'string' ? b.org : null);
+    return write(c, org, async () => {
+      const p = parse(PolicyInputSchema, { ...b, org });
+      const version = await setPolicy(opts.db(), org, p.domain, p.policy, actorOf(callerOf(c), p.madeBy));
+      return { desc: `已设置 ${p.domain} 的映射策略：${p.policy}`, extra: { org, domain: p.domain, policy: p.policy, mapVersion: version } };
+    });
+  };
+  app.put('/policies', putPolicy);
+  app.post('/policies', putPolicy);
+
+  return app;
+}
