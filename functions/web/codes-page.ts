@@ -181,6 +181,7 @@ table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #e4e9ee;padding:5px 8px;text-align:left;font-weight:normal;vertical-align:top}
 thead th{background:#eef2f6;font-weight:600;white-space:nowrap}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
+.state-cell{white-space:nowrap}
 tr.gap th{color:#7a2e0e}
 tr.danger{background:#fdecea}
 .flag{color:#b42318;font-weight:600}

@@ -73,19 +73,31 @@ export function actorOf(caller: Caller, person?: string): Actor {
 
 const isForm = (c: Context) => /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(c.req.header('content-type') ?? '');
 
-/** Refuses writes a browser was made to send from another site (CSRF). */
+/**
+ * Refuses writes a browser was made to send from another site (CSRF). Browsers that send
+ * Sec-Fetch-Site are judged by it (same-origin, or none: typed by the user); others by Origin, whose
+ * host must be the one asked for. A page under Referrer-Policy no-referrer (this console) makes the
+ * browser send "Origin: null" even for its own forms, so Sec-Fetch-Site decides first. A client that
+ * sends neither (curl, the CLI, a HIS) is no browser and is not at risk.
+ */
 export const sameOrigin: MiddlewareHandler = async (c, next) => {
   if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
     const site = c.req.header('sec-fetch-site');
     const origin = c.req.header('origin');
-    let foreign = site === 'cross-site';
-    if (origin && origin !== 'null') {
+    let foreign: boolean;
+    if (site) foreign = site !== 'same-origin' && site !== 'none';
+    else if (!origin) foreign = false;
+    else if (origin === 'null') foreign = true;
+    else {
       try {
-        foreign ||= new URL(origin).host !== (c.req.header('host') ?? new URL(c.req.url).host);
+        // Behind the gateway, Host names the replica; X-Forwarded-Host (set by the gateway, never
+        // taken from the caller: infra/runtime/proxy.ts) names what the browser asked for.
+        const host = c.req.header('x-forwarded-host') ?? c.req.header('host') ?? new URL(c.req.url).host;
+        foreign = new URL(origin).host !== host;
       } catch {
         foreign = true;
       }
-    } else if (origin === 'null') foreign = true;
+    }
     if (foreign) throw new AppError('FORBIDDEN', '拒绝来自其他网站的请求 (cross-site request refused)');
   }
   await next();

@@ -117,6 +117,11 @@ describe('mappings through the API', () => {
     expect(res.status).toBe(403);
     const res2 = await form('/api/codes/mappings', { org: mine, domain: 'education', localCode: 'YJS', nationalCode: '10' }, { 'sec-fetch-site': 'cross-site' });
     expect(res2.status).toBe(403);
+    const res3 = await form('/api/codes/mappings', { org: mine, domain: 'education', localCode: 'YJS', nationalCode: '10' }, { origin: 'null' });
+    expect(res3.status).toBe(403);
+    // A browser's own form under Referrer-Policy no-referrer: Origin null, but Sec-Fetch-Site same-origin.
+    const own = await form('/api/codes/mappings', { org: mine, domain: 'education', localCode: 'YJS', nationalCode: '10' }, { origin: 'null', 'sec-fetch-site': 'same-origin' });
+    expect(own.status).toBe(303);
   });
 });
 

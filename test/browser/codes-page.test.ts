@@ -1,0 +1,131 @@
+// The 代码映射 page in a real browser (Debian's Chromium, driven by playwright-core), served by the
+// web function under the runtime as in production: a hospital sees its gaps, adopts a suggestion and
+// adds a mapping through the page's forms, and sees the gaps close. The browser presents an API key
+// bound to one org (a console PC would be admitted by an address rule; the test must not add one,
+// since address rules are global to the database). Screenshot: .data/screenshots/codes.png.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
+import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
+import { freePort } from '../../infra/runtime/replica.js';
+import { generateApiKey } from '../../shared/http/auth.js';
+import { insertCaller } from '../../shared/http/auth-store.js';
+import { listMappings, recordObserved } from '../../shared/codes/store.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOT = resolve('.data/screenshots/codes.png');
+const db = testDb();
+const org = uniqueOrg();
+const key = generateApiKey();
+
+let rt: RuntimeHandle | undefined;
+let browser: Browser | undefined;
+let dir: string | undefined;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's Chromium (apt-get install chromium; .ci/run installs it)`);
+  }
+  await insertCaller(db, { kind: 'apikey', name: '信息科 浏览器', orgs: [org], ratePerMin: 0, keyPrefix: key.prefix, keyHash: key.hash });
+  const at = (d: string) => new Date(d);
+  await recordObserved(db, [
+    { org, domain: 'nndrsDisease', local: 'SZK', name: '手足口', count: 4, first: at('2026-11-01T01:00:00Z'), last: at('2026-11-02T01:00:00Z'), held: 2 },
+    { org, domain: 'sex', local: 'X', name: '不详', count: 9, first: at('2026-11-01T01:00:00Z'), last: at('2026-11-02T01:00:00Z'), held: 0 },
+  ]);
+  dir = mkdtempSync(join(tmpdir(), 'cdc-browser-codes-'));
+  mkdirSync(join(dir, 'secrets'));
+  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
+  rt = await startRuntime({
+    stackFile: resolve('stack.yml'),
+    env: {
+      DATA_PORT: String(await freePort()),
+      CONFIG_PORT: String(await freePort()),
+      MONITOR_PORT: String(await freePort()),
+      WEB_PORT: String(await freePort()),
+      NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
+    },
+    secretsDir: join(dir, 'secrets'),
+    logsDir: join(dir, 'logs'),
+    logToStdout: false,
+    gateway: { host: '127.0.0.1', port: await freePort() },
+    hospital: { host: '127.0.0.1' },
+    cron: false,
+    autoscaler: false,
+    build: 'missing',
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await rt?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the 代码映射 page on the web port', () => {
+  it('shows the gaps, adopts a suggestion and adds a mapping through its forms, and the gaps close', async () => {
+    const web = rt!.portUrls.web;
+    expect(web).toBeTruthy();
+    const ctx = await browser!.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1300, height: 1000 }, extraHTTPHeaders: { 'x-api-key': key.key } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(8000);
+    try {
+      const res = await page.goto(`${web}/codes.html`, { waitUntil: 'load' });
+      expect(res?.status()).toBe(200);
+      expect(await page.title()).toBe('代码映射');
+      const queue = page.locator('section#queue tbody tr');
+      expect(await queue.count()).toBe(2);
+      // The notifiable look-alike is first and flagged.
+      const first = queue.first();
+      expect(await first.getAttribute('class')).toBe('danger');
+      expect(await first.locator('.flag').textContent()).toContain('手足口病');
+      expect(await page.locator('#gaps li[data-domain="sex"][data-kind="unmapped"]').count()).toBe(1);
+      const figure = async () => (await page.locator('#gap-free').textContent())!.trim();
+      const before = Number((await figure()).split('/')[0]);
+
+      // One click on the suggestion.
+      await Promise.all([page.waitForURL(/msg=/), first.getByRole('button', { name: /采用 4000 手足口病/ }).click()]);
+      expect(await page.locator('#msg').textContent()).toContain('已新增映射');
+      expect(await page.locator('section#queue tbody tr[data-code="SZK"]').count()).toBe(0);
+
+      // The add form, for the sex code.
+      await page.selectOption('#f-domain', 'sex');
+      await page.fill('#f-local', 'X');
+      await page.fill('#f-local-name', '不详');
+      await page.fill('#f-national', '9');
+      await page.selectOption('#f-eq', 'equal');
+      await page.fill('#f-by', '张医生');
+      await Promise.all([page.waitForURL(/msg=/), page.getByRole('button', { name: '保存映射' }).click()]);
+      expect(await page.locator('section#queue tbody tr[data-code="X"]').count()).toBe(0);
+      expect(await page.locator('#gaps li[data-domain="sex"]').count()).toBe(0);
+      expect(await page.locator('#domains tr[data-domain="sex"] .state-cell').textContent()).toBe('无缺漏');
+      // Both domains had one gap each (the disease code and the sex code): both are gap-free now.
+      expect(Number((await figure()).split('/')[0])).toBe(before + 2);
+      expect(await page.locator('section#mappings tbody tr[data-code="X"]').textContent()).toContain('张医生');
+
+      const stored = await listMappings(db, org);
+      expect(stored.map((m) => `${m.domain}:${m.localCode}→${m.nationalCode}`).sort()).toEqual(['nndrsDisease:SZK→4000', 'sex:X→9']);
+
+      mkdirSync(resolve('.data/screenshots'), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('the status page still answers on the same port without credentials', async () => {
+    const page = await browser!.newPage();
+    try {
+      const res = await page.goto(`${rt!.portUrls.web}/status.html`, { waitUntil: 'load' });
+      expect(res?.status()).toBe(200);
+    } finally {
+      await page.close();
+    }
+  });
+});
