@@ -74,7 +74,8 @@ export async function recordFate(db: Db, r: Resource, orgCode: string, id: strin
   ]);
   // The latest row per destination tells where that platform stands.
   const latest = new Map<string, Delivery>();
-  for (const o of ob.rows) latest.set(o.destination, { destination: o.destination, state: o.state, version: o.version, sentAt: o.sent_at });
+  // A destination that does not take the resource ('skipped') is no delivery at all.
+  for (const o of ob.rows) if (o.state !== 'skipped') latest.set(o.destination, { destination: o.destination, state: o.state, version: o.version, sentAt: o.sent_at });
   const deliveries = [...latest.values()];
   const rejections = rj.rows.map((x) => ({ at: x.received_at, issues: x.issues }));
   const row = rc.rows[0];
@@ -119,7 +120,8 @@ export async function reconcile(db: Db, r: Resource, orgCode: string, date: stri
     ),
     db.query<{ record_id: string; version: number; unsent: string; total: string }>(
       `SELECT record_id, version, sum(CASE WHEN state = 'sent' THEN 0 ELSE 1 END) AS unsent, count(*) AS total
-         FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = ANY($3::varchar[]) GROUP BY record_id, version`,
+         FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = ANY($3::varchar[]) AND state <> 'skipped'
+        GROUP BY record_id, version`,
       [r.name, orgCode, uniq],
     ),
     db.query<{ record_id: string }>(

@@ -182,9 +182,10 @@ const OUTBOX_COLS: Cols = [
 ];
 
 /**
- * One outbox row per enabled destination, in the records' own transaction, in the order given
- * (outbox ids follow it, so a platform receives records in that order). Test-mode records go only
- * to destinations that accept them (an acceptance simulator), never to a live platform.
+ * One outbox row per enabled destination that takes the resource (a provincial platform may take a
+ * subset), in the records' own transaction, in the order given (outbox ids follow it, so a
+ * platform receives records in that order). Test-mode records go only to destinations that accept
+ * them (an acceptance simulator), never to a live platform.
  */
 export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
   let n = 0;
@@ -199,6 +200,7 @@ export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
        SELECT d.name, s.resource, s.org_code, s.record_id, s.version, s.op, s.deadline_class, s.test_mode, s.payload, s.state
          FROM (${src.sql}) s, uplink_destination d
         WHERE d.enabled = true AND (d.accepts_test = true OR s.test_mode = false)
+          AND (d.resources IS NULL OR (' ' || d.resources || ' ') LIKE ('% ' || s.resource || ' %'))
         ORDER BY s.seq, d.name`,
       src.params,
     );

@@ -199,6 +199,24 @@ describe('reconciliation', () => {
   });
 });
 
+describe('destinations', () => {
+  it('a destination that takes a subset of resources gets outbox rows for those only', async () => {
+    const prov = `prov_${tag}`;
+    await db.query(`INSERT INTO uplink_destination (name, kind, enabled, resources) VALUES ($1, 'provincial', true, $2)`, [prov, `tOther${tag} ${item.name}`]);
+    try {
+      const org = uniqueOrg();
+      const hid = uniqueId('h');
+      const iid = uniqueId('i');
+      await post(header.name, { id: hid, orgCode: org, reportTime: now() });
+      await post(item.name, { id: iid, orgCode: org, headerId: hid, reportTime: now() });
+      expect((await outbox(header.name, org, hid, true)).map((o) => o.destination)).not.toContain(prov);
+      expect((await outbox(item.name, org, iid, true)).map((o) => o.destination)).toContain(prov);
+    } finally {
+      await db.query(`UPDATE uplink_destination SET enabled = false WHERE name = $1`, [prov]);
+    }
+  });
+});
+
 describe('test mode', () => {
   it('a record sent with X-Test-Mode is stored but never queued for a live platform', async () => {
     const org = uniqueOrg();
