@@ -3,22 +3,27 @@
  * timed tests. Each scenario runs in this process against a private PostgreSQL (or
  * BENCH_DATABASE_URL), interleaving subject and baseline rounds so machine noise hits both.
  *
- *   ingest  — patient records through the whole receive function (Hono app, normalise, validate,
- *             MERGE + history + outbox in one transaction) vs the baseline: bare `pg` INSERTs of the
- *             same typed rows into an unindexed copy of the table, one transaction per record.
+ *   ingest-patient  — patient records through the receive function vs bare pg (bench/patient.ts)
+ *   ingest-dataset  — the traffic generator's default mix through the eight receive functions,
+ *                     single records and batches of 50, vs bare pg single and multi-row inserts
+ *                     of the same typed rows (bench/dataset.ts)
  *
- * Writes bench/results/<date>-<scenario>.json and prints a summary.
+ * BENCH_SCENARIOS=patient,dataset (default both), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
+ * BENCH_SEED (1). Writes bench/results/<date>-<scenario>.json and prints a table. See docs/bench.md.
  */
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgres } from '../infra/dev/postgres.js';
 import { migrate } from '../infra/db/migrate.js';
-import { samplePatient } from '../infra/simulators/his.js';
+import type { FaasFunction } from '../shared/fn/index.js';
+import { memory, table } from './common.js';
 
 const N = Number(process.env.BENCH_RECORDS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SEED = Number(process.env.BENCH_SEED ?? 1);
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset').split(',').map((s) => s.trim()));
 
 async function main(): Promise<void> {
   let url = process.env.BENCH_DATABASE_URL;
@@ -30,68 +35,44 @@ async function main(): Promise<void> {
     url = server.url;
     stop = server.stop;
   }
+  const start = memory();
   try {
     await migrate(url);
     process.env.DATABASE_URL = url;
     process.env.HIS_ALLOW = '127.0.0.1/8';
     process.env.LOG_LEVEL = 'warn';
-    const { default: patient } = await import('../functions/patient/handler.js');
-    await patient.init?.();
+    // Nudges would go to a gateway that is not running here; the bench measures ingest only.
+    process.env.PUSH_NUDGE_URL = '';
+    const apps = new Map<string, FaasFunction>([
+      ['patient', (await import('../functions/patient/handler.js')).default],
+      ['diagnosis', (await import('../functions/diagnosis/handler.js')).default],
+      ['card', (await import('../functions/card/handler.js')).default],
+      ['lab', (await import('../functions/lab/handler.js')).default],
+      ['exam', (await import('../functions/exam/handler.js')).default],
+      ['order', (await import('../functions/order/handler.js')).default],
+      ['death', (await import('../functions/death/handler.js')).default],
+      ['record', (await import('../functions/record/handler.js')).default],
+    ]);
+    // The functions share this process's one pool (shared/db), as replicas of one function would not.
+    for (const f of apps.values()) await f.init?.();
     const db = new pg.Pool({ connectionString: url, max: 2 });
     db.on('error', () => undefined);
-    await db.query('CREATE TABLE IF NOT EXISTS bench_patient_bare (LIKE emr_patient_info INCLUDING DEFAULTS)');
-
-    const subject: number[] = [];
-    const baseline: number[] = [];
-    const heap: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const org = String(100_000_000 + round * 1000 + Math.floor(Math.random() * 999));
-      const recs = Array.from({ length: N }, (_, i) => samplePatient({ orgCode: org, id: `b${round}-${i}`, seed: i + 1 }));
-      // Subject: the receive function, in process (app.request: no socket, so only our code and pg are timed).
-      let t = process.hrtime.bigint();
-      for (const r of recs) {
-        const res = await patient.app.request('/emrPatientInfo', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-forwarded-for': '127.0.0.1' },
-          body: JSON.stringify(r),
-        });
-        if (res.status !== 200) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
-      }
-      subject.push(Number(process.hrtime.bigint() - t) / 1e6);
-      heap.push(process.memoryUsage().heapUsed);
-      // Baseline: the same typed columns written with bare pg, one transaction per record.
-      const cols = ['org_code', 'id', 'patient_name', 'id_card', 'gender_code', 'birth_date', 'operation_time', 'rec_version', 'rec_hash', 'rec_raw', 'rec_received_at', 'rec_updated_at'];
-      const sql = `INSERT INTO bench_patient_bare (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`;
-      t = process.hrtime.bigint();
-      for (const r of recs) {
-        const c = await db.connect();
-        try {
-          await c.query('BEGIN');
-          await c.query(sql, [r.orgCode, `${r.id}-bare`, r.patientName, r.idCard, r.genderCode, r.birthDate, r.operationTime, 1, 'x'.repeat(64), JSON.stringify(r), new Date(), new Date()]);
-          await c.query('COMMIT');
-        } finally {
-          c.release();
-        }
-      }
-      baseline.push(Number(process.hrtime.bigint() - t) / 1e6);
+    const rows: Array<Record<string, string | number>> = [];
+    if (SCENARIOS.has('patient')) {
+      const { benchPatient } = await import('./patient.js');
+      const { result, file } = await benchPatient({ db, patient: apps.get('patient')!, records: N, rounds: ROUNDS });
+      rows.push({ scenario: 'ingest-patient', path: 'single', 'subject rec/s': result.subject.recordsPerS, 'bare pg rec/s': result.baseline.recordsPerS, 'rate ratio': result.rateRatio, file });
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    const result = {
-      scenario: 'ingest-patient',
-      date: new Date().toISOString(),
-      records: N,
-      rounds: ROUNDS,
-      subject: { name: 'receive function (validate + MERGE + history + outbox, 1 tx)', ms: subject, recordsPerS: Math.round((N * 1000) / median(subject)) },
-      baseline: { name: 'bare pg INSERT of the typed row, 1 tx per record', ms: baseline, recordsPerS: Math.round((N * 1000) / median(baseline)) },
-      ratio: Number((median(subject) / median(baseline)).toFixed(2)),
-      heapUsedMiB: heap.map((h) => Math.round(h / 1048576)),
-      note: 'ratio = subject time / baseline time (median of rounds); > 1 means slower than bare pg',
-    };
-    mkdirSync('bench/results', { recursive: true });
-    const file = join('bench/results', `${result.date.slice(0, 10)}-ingest-patient.json`);
-    writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
-    console.log(`ingest-patient: ${result.subject.recordsPerS} rec/s vs bare pg ${result.baseline.recordsPerS} rec/s → ratio ${result.ratio} (${file})`);
-    await patient.close?.();
+    if (SCENARIOS.has('dataset')) {
+      const { benchDataset } = await import('./dataset.js');
+      const { result, file } = await benchDataset({ db, apps, records: N, rounds: ROUNDS, seed: SEED });
+      rows.push({ scenario: 'ingest-dataset', path: 'single', 'subject rec/s': result.single.subject.recordsPerS, 'bare pg rec/s': result.single.baseline.recordsPerS, 'rate ratio': result.single.rateRatio, file });
+      rows.push({ scenario: 'ingest-dataset', path: 'batch 50', 'subject rec/s': result.batch50.subject.recordsPerS, 'bare pg rec/s': result.batch50.baseline.recordsPerS, 'rate ratio': result.batch50.rateRatio, file });
+    }
+    const end = memory();
+    console.log(table(rows));
+    console.log(`memory: heap ${start.heapUsedMiB} → ${end.heapUsedMiB} MiB, RSS ${start.rssMiB} → ${end.rssMiB} MiB (${N} records × ${ROUNDS} rounds per path)`);
+    await apps.get('patient')!.close?.();
     await db.end();
   } finally {
     await stop?.();
