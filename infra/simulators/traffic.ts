@@ -578,7 +578,7 @@ export function* generate(opts: GenerateOptions = {}): Generator<TrafficItem> {
     const id = `${nextId(resource)}-bad`;
     const org = pick(orgs);
     const rec = sample(resource, { orgCode: org, id, seed: seedOf(), patientId: `${prefix}-nobody`, parentId: `${prefix}-none`, at: atOf() });
-    const how = corrupt(def, rec, r);
+    const how = corrupt(def, rec, r, atOf());
     n++;
     const it = item(resource, rec, [], false);
     it.invalidBy = how;
@@ -615,7 +615,7 @@ export function* generate(opts: GenerateOptions = {}): Generator<TrafficItem> {
  * Breaks a valid record so validation must refuse it, keeping its key (so "nothing was stored for
  * it" can be checked): a required field left out, a time in the future, a number that is not one.
  */
-export function corrupt(def: Resource, rec: Rec, r: () => number): string {
+export function corrupt(def: Resource, rec: Rec, r: () => number, at: Date = new Date()): string {
   const parentFields = new Set(def.parents.map((p) => p.field));
   const droppable = def.required.filter((k) => k !== 'id' && k !== 'orgCode' && k !== def.keyField && !parentFields.has(k) && k in rec);
   const ways: Array<() => string> = [];
@@ -628,7 +628,8 @@ export function corrupt(def: Resource, rec: Rec, r: () => number): string {
   }
   if (def.required.includes('operationTime')) {
     ways.push(() => {
-      rec.operationTime = localTime(new Date(Date.now() + 3 * 86_400_000));
+      // Days after the record's own time (not the wall clock): the same seed gives the same record.
+      rec.operationTime = localTime(new Date(at.getTime() + 3 * 86_400_000));
       return 'operationTime in the future';
     });
   }
