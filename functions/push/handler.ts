@@ -11,9 +11,20 @@ import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { circuits, deadLetters, destinations, lag, pushDestination, replay, resetCircuit, type PushResult } from '../../shared/uplink/push.js';
 import { log } from '../../shared/log/index.js';
 import { sweepOrphans } from '../../shared/ingest/orphans.js';
+import { alertConfig, checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
 
 const app = new Hono();
 app.onError(handleError);
+
+/** Backlog alerts after each run (shared/alerts): a bad setting or a failed delivery is logged, never breaks the push. */
+async function checkAlerts(db: ReturnType<typeof getPool>): Promise<AlertCheck[]> {
+  try {
+    return await checkBacklog(db, alertConfig());
+  } catch (err) {
+    log('error', 'backlog alerts not checked', { err: (err as Error).message });
+    return [];
+  }
+}
 
 app.post('/', async (c) => {
   const db = getPool();
@@ -33,7 +44,8 @@ app.post('/', async (c) => {
     [started, trigger, sum('claimed'), sum('sent'), sum('failed'), note || null],
   );
   log('info', 'push run', { trigger, claimed: sum('claimed'), sent: sum('sent'), failed: sum('failed'), ms: Date.now() - started.getTime() });
-  return c.json({ trigger, results, unconfigured, orphans, durationMs: Date.now() - started.getTime() });
+  const alerts = await checkAlerts(db);
+  return c.json({ trigger, results, unconfigured, orphans, alerts, durationMs: Date.now() - started.getTime() });
 });
 
 app.get('/lag', async (c) => c.json({ lag: await lag(getPool()) }));

@@ -1,0 +1,331 @@
+// Closing the day on the real database: records go in through the real pipeline (upsertMany), the
+// close finds the gaps and counts the day, forwards both through the outbox, and is idempotent.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { retireRecord, upsertMany } from '../../shared/ingest/index.js';
+import { resources } from '../../schemas/index.js';
+import { sample } from '../../infra/simulators/samples.js';
+import {
+  closeDay,
+  COMPLETENESS_RESOURCE,
+  dayBounds,
+  dueCloses,
+  listDays,
+  recordIdOf,
+  runDue,
+  SUMMARY_RESOURCE,
+  type CloseOptions,
+} from '../../shared/dayclose/index.js';
+
+const db = testDb({ max: 6 });
+const TZ = 'Asia/Shanghai';
+const DAY = '2025-06-10';
+/** The samples' operation time: the morning after the day, so every business time of the day is in the past. */
+const AT = new Date('2025-06-11T08:00:00+08:00');
+const ctx = () => ({ callId: null, test: false, now: new Date() });
+const opts: CloseOptions = { timeZone: TZ, trigger: 'manual' };
+
+type Rec = Record<string, unknown>;
+const personal: string[] = [];
+
+/** Stores records of one resource through the real pipeline; every one must be accepted. */
+async function put(resource: string, records: Rec[]): Promise<void> {
+  const r = resources[resource];
+  if (!r) throw new Error(resource);
+  const res = await upsertMany(db, r, records, ctx());
+  for (const x of res) if (!x.ok) throw new Error(`${resource}: ${x.error.desc}`);
+}
+
+const rec = (resource: string, org: string, id: string, seed: number, over: Rec): Rec => {
+  const s = { ...sample(resource, { orgCode: org, id, seed, at: AT, patientId: over.patientId as string | undefined }), ...over };
+  for (const k of ['patientName', 'idCard', 'tel']) if (typeof s[k] === 'string') personal.push(s[k] as string);
+  return Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined));
+};
+const activity = (org: string, id: string, patientId: string, serialNumber: string, type: string, time: string, code = 'J06.9') =>
+  rec('emrActivityInfo', org, id, 11, { patientId, serialNumber, activityTypeCode: type, activityTypeName: undefined, activityTime: time, diagnoseTime: time, wmDiseaseCode: code, diseaseCode: undefined, diseaseName: undefined });
+
+/**
+ * The known day: 2 outpatient visits (3 activities), 1 emergency visit, 3 admissions (2 with a
+ * notifiable diagnosis, 1 without its admission record), 4 discharges (1 complete, 3 with gaps),
+ * 3 lab items (1 without its report), 2 orders (1 without items), 1 death, 2 report cards; plus
+ * records of the days around it and a retired record, which do not count.
+ */
+async function knownDay(org: string) {
+  const ids = { v: uniqueId('v') };
+  const a = (n: string) => `${ids.v}-${n}`;
+  await put('emrPatientInfo', Array.from({ length: 12 }, (_, i) => rec('emrPatientInfo', org, `P${i + 1}`, i + 1, {})));
+  await put('emrActivityInfo', [
+    activity(org, a('o1'), 'P1', 'MZ1', '1', `${DAY} 10:00:00`),
+    activity(org, a('o2'), 'P1', 'MZ1', '1', `${DAY} 10:30:00`), // the same visit
+    activity(org, a('o3'), 'P2', 'MZ2', '1', `${DAY} 23:59:00`), // still the day
+    activity(org, a('o4'), 'P3', 'MZ3', '1', '2025-06-11 00:01:00'), // the next day
+    activity(org, a('o5'), 'P3', 'MZ4', '1', '2025-06-09 23:59:00'), // the day before
+    activity(org, a('o6'), 'P3', 'MZ5', '1', `${DAY} 11:00:00`), // retired below
+    activity(org, a('e1'), 'P4', 'JZ1', '2', `${DAY} 12:00:00`),
+    activity(org, a('h1'), 'P5', 'ZY5', '5', `${DAY} 09:00:00`), // 肺结核 from its admission record
+    activity(org, a('h2'), 'P6', 'ZY6', '5', `${DAY} 14:00:00`, 'B01.9'), // 水痘 on the activity; no admission record
+    activity(org, a('d3'), 'P10', 'ZY10', '9', `${DAY} 15:00:00`), // a discharge with neither record
+  ]);
+  await retireRecord(db, resources.emrActivityInfo!, { orgCode: org, id: a('o6') }, ctx());
+  await put('emrAdmissionInfo', [
+    rec('emrAdmissionInfo', org, a('ai5'), 5, { patientId: 'P5', serialNumber: 'ZY5', admissionDate: `${DAY} 09:00:00`, initalDiagnosisDate: `${DAY} 09:30:00`, confirmedDiagnosisDate: `${DAY} 20:00:00`, wmInitalDiagnosisCode: 'A15.0' }),
+    rec('emrAdmissionInfo', org, a('ai7'), 7, { patientId: 'P7', serialNumber: 'ZY7', admissionDate: `${DAY} 16:00:00`, initalDiagnosisDate: `${DAY} 16:30:00`, confirmedDiagnosisDate: `${DAY} 20:00:00`, wmInitalDiagnosisCode: 'I10', wmConfirmedDiagnosisCode: 'I10' }),
+  ]);
+  const stay = (over: Rec): Rec => ({ admissionDate: '2025-06-01 10:00:00', ...over });
+  await put('emrDischargeInfo', [
+    rec('emrDischargeInfo', org, a('di8'), 8, stay({ patientId: 'P8', serialNumber: 'ZY8', dischargeDate: `${DAY} 10:00:00` })),
+    rec('emrDischargeInfo', org, a('di9'), 9, stay({ patientId: 'P9', serialNumber: 'ZY9', dischargeDate: `${DAY} 11:00:00` })),
+  ]);
+  await put('emrAdmissionRecord', [
+    rec('emrAdmissionRecord', org, a('ar8'), 8, stay({ patientId: 'P8', serialNumber: 'ZY8', dischargeDate: `${DAY} 10:00:00` })),
+    rec('emrAdmissionRecord', org, a('ar11'), 11, stay({ patientId: 'P11', serialNumber: 'ZY11', dischargeDate: `${DAY} 23:59:59` })),
+  ]);
+  await put('emrExLab', [rec('emrExLab', org, a('L1'), 1, { patientId: 'P1' })]);
+  const item = (id: string, exLabId: string) => rec('emrExLabItem', org, id, 2, { exLabId, operationTime: `${DAY} 20:00:00` });
+  await put('emrExLabItem', [item(a('i1'), a('L1')), item(a('i2'), a('L1')), item(a('i3'), a('L-missing'))]);
+  const order = (id: string, p: string) => rec('emrOrder', org, id, 3, { patientId: p, prescriptionIssuanceDate: `${DAY} 09:00:00` });
+  await put('emrOrder', [order(a('O1'), 'P1'), order(a('O2'), 'P2')]);
+  await put('emrOrderItem', [rec('emrOrderItem', org, a('OI1'), 4, { orderId: a('O1'), operationTime: `${DAY} 09:05:00` })]);
+  await put('emrDeathInfo', [
+    rec('emrDeathInfo', org, a('x1'), 12, { patientId: 'P12', deadDate: `${DAY} 05:00:00` }),
+    rec('emrDeathInfo', org, a('x2'), 12, { patientId: 'P12', deadDate: '2025-06-09 05:00:00' }),
+  ]);
+  const card = (id: string, seed: number) =>
+    rec('emrInfReport', org, id, seed, { patientId: `P${seed}`, onsetDate: '2025-06-07', diagnoseTime: `${DAY} 17:00:00`, reportDate: `${DAY} 18:00:00` });
+  await put('emrInfReport', [card(a('c1'), 1), card(a('c2'), 2)]);
+  return { a };
+}
+
+let ownDest: string;
+beforeAll(async () => {
+  // A destination of this file's own, beside the default national one: the summaries go to every
+  // enabled destination. Disabled again at the end (other files enqueue to every enabled one).
+  ownDest = uniqueId('dc').replace(/-/g, '_').slice(0, 40);
+  await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'provincial', true)`, [ownDest]);
+});
+afterAll(async () => {
+  await db.query(`UPDATE uplink_destination SET enabled = false WHERE name = $1`, [ownDest]);
+});
+
+describe('day boundaries', () => {
+  it('are the hospital day in Asia/Shanghai', () => {
+    const { from, to } = dayBounds(DAY, TZ);
+    expect(from.toISOString()).toBe('2025-06-09T16:00:00.000Z');
+    expect(to.toISOString()).toBe('2025-06-10T16:00:00.000Z');
+  });
+
+  it('put 23:59 local in the day and 00:01 in the next, whatever the machine’s and the session’s zone', async () => {
+    const saved = process.env.TZ;
+    process.env.TZ = 'America/Los_Angeles';
+    // A pool whose sessions think in Honolulu time: nothing may depend on it either.
+    const odd = testDb({ max: 2, options: '-c TimeZone=Pacific/Honolulu' });
+    try {
+      expect(new Date(2025, 0, 1).getTimezoneOffset()).toBe(480); // the machine really is elsewhere now
+      const org = uniqueOrg();
+      const v = uniqueId('tz');
+      await put('emrActivityInfo', [
+        activity(org, `${v}-a`, 'P1', 'MZ1', '1', `${DAY} 00:00:00`),
+        activity(org, `${v}-b`, 'P2', 'MZ2', '1', `${DAY} 23:59:00`),
+        activity(org, `${v}-c`, 'P3', 'MZ3', '1', '2025-06-11 00:01:00'),
+      ]);
+      const day = await closeDay(odd, org, DAY, 'T+1', opts);
+      const next = await closeDay(odd, org, '2025-06-11', 'T+1', opts);
+      expect(day.summary!.outpatientVisits).toBe(2);
+      expect(next.summary!.outpatientVisits).toBe(1);
+      const row = (await db.query(`SELECT summary ->> 'from' AS f, summary ->> 'to' AS t FROM day_close WHERE org_code = $1 AND business_day = $2`, [org, DAY])).rows[0];
+      expect(row).toEqual({ f: `${DAY} 00:00:00`, t: '2025-06-11 00:00:00' });
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+  });
+});
+
+describe('a close of a known day', () => {
+  let org: string;
+  let a: (n: string) => string;
+  beforeAll(async () => {
+    org = uniqueOrg();
+    ({ a } = await knownDay(org));
+  });
+
+  it('counts the daily summary', async () => {
+    const r = await closeDay(db, org, DAY, 'T+1', opts);
+    expect(r.status).toBe('done');
+    expect(r.summary).toMatchObject({
+      outpatientVisits: 2,
+      emergencyVisits: 1,
+      admissions: 3,
+      infectiousAdmissions: 2,
+      infectiousAdmissionsByDisease: [
+        { disease: '水痘', count: 1 },
+        { disease: '肺结核', count: 1 },
+      ],
+      discharges: 4,
+      deaths: 1,
+      reportCards: 2,
+    });
+    expect(r.summary!.reportCardsByDisease.reduce((n, x) => n + x.count, 0)).toBe(2);
+    expect(r.summary!.activityTypes.find((t) => t.code === '1')).toEqual({ code: '1', name: '门诊', visits: 2, activities: 3 });
+  });
+
+  it('finds and lists the completeness gaps, with ids and no personal data', async () => {
+    await closeDay(db, org, DAY, 'T+1', opts);
+    const row = (await db.query(`SELECT completeness, gap_count FROM day_close WHERE org_code = $1 AND business_day = $2 AND kind = 'T+1'`, [org, DAY])).rows[0];
+    const c = row.completeness;
+    expect(row.gap_count).toBe(6);
+    expect(c).toMatchObject({ gapCount: 6, complete: false, gapsTruncated: false, id: recordIdOf(org, DAY, 'T+1'), orgCode: org, day: DAY, kind: 'T+1' });
+    expect(c.checks).toEqual({
+      discharge: { total: 4, gaps: 3, missing: { emrAdmissionRecord: 2, emrDischargeInfo: 2 } },
+      admission: { total: 2, gaps: 1, missing: { emrAdmissionInfo: 1 } },
+      labItem: { total: 3, gaps: 1, missing: { emrExLab: 1 } },
+      examItem: { total: 0, gaps: 0, missing: { emrExClinical: 0 } },
+      order: { total: 2, gaps: 1, missing: { emrOrderItem: 1 } },
+    });
+    const gaps = c.gaps as Array<{ check: string; serialNumber?: string; parentId?: string; missing: string[]; present: Array<{ resource: string; id: string }> }>;
+    const discharge = gaps.filter((g) => g.check === 'discharge').map((g) => [g.serialNumber, g.missing]);
+    expect(discharge.sort()).toEqual([
+      ['ZY10', ['emrAdmissionRecord', 'emrDischargeInfo']],
+      ['ZY11', ['emrDischargeInfo']],
+      ['ZY9', ['emrAdmissionRecord']],
+    ]);
+    expect(gaps.find((g) => g.check === 'discharge' && g.serialNumber === 'ZY10')!.present).toEqual([{ resource: 'emrActivityInfo', id: a('d3') }]);
+    expect(gaps.filter((g) => g.check === 'admission').map((g) => g.serialNumber)).toEqual(['ZY6']);
+    expect(gaps.filter((g) => g.check === 'labItem')).toEqual([{ check: 'labItem', parentId: a('L-missing'), present: [{ resource: 'emrExLabItem', id: a('i3') }], missing: ['emrExLab'] }]);
+    expect(gaps.filter((g) => g.check === 'order')).toEqual([{ check: 'order', present: [{ resource: 'emrOrder', id: a('O2') }], missing: ['emrOrderItem'] }]);
+    const text = JSON.stringify(c);
+    for (const p of personal) expect(text).not.toContain(p);
+  });
+
+  it('is forwarded through the outbox to every enabled destination, with its history', async () => {
+    await closeDay(db, org, DAY, 'T+1', opts);
+    const id = recordIdOf(org, DAY, 'T+1');
+    const rows = (
+      await db.query(
+        `SELECT destination, resource, version, op, deadline_class, state, payload FROM outbox
+          WHERE org_code = $1 AND record_id = $2 AND destination = ANY($3::varchar[]) ORDER BY resource, destination`,
+        [org, id, ['national', ownDest]],
+      )
+    ).rows;
+    expect(rows.map((r) => [r.resource, r.destination, r.version, r.op, r.deadline_class, r.state])).toEqual(
+      [
+        [COMPLETENESS_RESOURCE, ownDest, 1, 'upsert', 'T+1', 'pending'],
+        [COMPLETENESS_RESOURCE, 'national', 1, 'upsert', 'T+1', 'pending'],
+        [SUMMARY_RESOURCE, ownDest, 1, 'upsert', 'T+1', 'pending'],
+        [SUMMARY_RESOURCE, 'national', 1, 'upsert', 'T+1', 'pending'],
+      ].sort((x, y) => String(x[0]).localeCompare(String(y[0])) || String(x[1]).localeCompare(String(y[1]))),
+    );
+    const summary = rows.find((r) => r.resource === SUMMARY_RESOURCE)!.payload;
+    expect(summary).toMatchObject({ id, orgCode: org, day: DAY, kind: 'T+1', outpatientVisits: 2, emergencyVisits: 1, infectiousAdmissions: 2 });
+    expect(summary.closedAt).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    const hist = (await db.query(`SELECT resource, version, op FROM record_history WHERE org_code = $1 AND record_id = $2 ORDER BY resource`, [org, id])).rows;
+    expect(hist).toEqual([
+      { resource: SUMMARY_RESOURCE, version: 1, op: 'upsert' },
+      { resource: COMPLETENESS_RESOURCE, version: 1, op: 'upsert' },
+    ]);
+  });
+
+  it('re-runs idempotently, and a changed day is the next version of what changed only', async () => {
+    const before = await closeDay(db, org, DAY, 'T+1', opts);
+    expect(before.changed).toEqual({ summary: false, completeness: false });
+    expect(before.outboxRows).toBe(0);
+    const count = async () =>
+      Number((await db.query(`SELECT count(*) AS n FROM outbox WHERE org_code = $1 AND resource IN ($2, $3) AND destination = 'national'`, [org, SUMMARY_RESOURCE, COMPLETENESS_RESOURCE])).rows[0].n);
+    const n0 = await count();
+
+    // The missing order item arrives: the completeness changes, the summary does not.
+    await put('emrOrderItem', [rec('emrOrderItem', org, a('OI2'), 4, { orderId: a('O2'), operationTime: `${DAY} 09:06:00` })]);
+    const after = await closeDay(db, org, DAY, 'T+1', opts);
+    expect(after.changed).toEqual({ summary: false, completeness: true });
+    expect([after.summaryVersion, after.completenessVersion]).toEqual([1, 2]);
+    expect(after.gapCount).toBe(5);
+    expect(await count()).toBe(n0 + 1);
+
+    const again = await closeDay(db, org, DAY, 'T+1', opts);
+    expect(again.changed).toEqual({ summary: false, completeness: false });
+    expect(await count()).toBe(n0 + 1);
+    const row = (await db.query(`SELECT status, runs, gap_count, completeness_version, completeness ->> 'gapCount' AS g FROM day_close WHERE org_code = $1 AND business_day = $2 AND kind = 'T+1'`, [org, DAY])).rows[0];
+    expect(row).toMatchObject({ status: 'done', gap_count: 5, completeness_version: 2, g: '5' });
+    expect(row.runs).toBeGreaterThanOrEqual(5);
+  });
+
+  it('keeps T+0 and T+1 of a day apart, and lists both for the console', async () => {
+    const t0 = await closeDay(db, org, DAY, 'T+0', opts);
+    expect(t0).toMatchObject({ status: 'done', id: recordIdOf(org, DAY, 'T+0'), summaryVersion: 1 });
+    const days = await listDays(db, { orgCode: org, fromDay: DAY, toDay: DAY });
+    expect(days.map((d) => [d.day, d.kind, d.status])).toEqual([
+      [DAY, 'T+0', 'done'],
+      [DAY, 'T+1', 'done'],
+    ]);
+    expect(days[0]!.summary).toMatchObject({ outpatientVisits: 2, kind: 'T+0' });
+  });
+});
+
+describe('what is due', () => {
+  it('T+0 of today from 23:30, T+1 of yesterday from 06:00 and of the days before (catch-up), in local time', () => {
+    const at = (s: string) => new Date(`${s}+08:00`);
+    expect(dueCloses(at('2025-06-10T23:29:00'), TZ)).toEqual([
+      { day: '2025-06-09', kind: 'T+1' },
+      { day: '2025-06-08', kind: 'T+1' },
+      { day: '2025-06-07', kind: 'T+1' },
+    ]);
+    expect(dueCloses(at('2025-06-10T23:30:00'), TZ)[0]).toEqual({ day: '2025-06-10', kind: 'T+0' });
+    expect(dueCloses(at('2025-06-11T05:59:00'), TZ)).toEqual([
+      { day: '2025-06-09', kind: 'T+1' },
+      { day: '2025-06-08', kind: 'T+1' },
+    ]);
+    expect(dueCloses(at('2025-06-11T06:00:00'), TZ)[0]).toEqual({ day: '2025-06-10', kind: 'T+1' });
+  });
+
+  it('runs each due close once per organisation', async () => {
+    const org = uniqueOrg();
+    const now = () => new Date('2025-06-11T06:05:00+08:00');
+    const first = await runDue(db, { ...opts, trigger: 'cron', schedule: { t0At: '23:30', t1At: '06:00', catchUpDays: 2 }, orgs: [org], now });
+    expect(first.closes.map((c) => [c.day, c.kind, c.status])).toEqual([
+      ['2025-06-10', 'T+1', 'done'],
+      ['2025-06-09', 'T+1', 'done'],
+    ]);
+    const second = await runDue(db, { ...opts, trigger: 'cron', schedule: { t0At: '23:30', t1At: '06:00', catchUpDays: 2 }, orgs: [org], now });
+    expect(second).toMatchObject({ closes: [], alreadyDone: 2 });
+  });
+});
+
+describe('the day-close function', () => {
+  let fn: (typeof import('../../functions/day-close/handler.js'))['default'];
+  const org = uniqueOrg();
+  beforeAll(async () => {
+    process.env.DATABASE_URL = databaseUrl();
+    process.env.DAYCLOSE_ORGS = org;
+    fn = (await import('../../functions/day-close/handler.js')).default;
+    await fn.init?.();
+  });
+  afterAll(async () => fn.close?.());
+
+  it('recomputes a day on POST /run and lists it on GET /days', async () => {
+    const res = await fn.app.request('/run', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ orgCode: org, day: DAY, kind: 'T+1' }) });
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.closes).toHaveLength(1);
+    expect(body.closes[0]).toMatchObject({ orgCode: org, day: DAY, kind: 'T+1', status: 'done', gapCount: 0 });
+    const list = await (await fn.app.request(`/days?org=${org}&from=2025-06-01&to=2025-06-30`)).json();
+    expect(list.days.map((d: { day: string; kind: string }) => [d.day, d.kind])).toEqual([[DAY, 'T+1']]);
+  });
+
+  it('refuses a malformed run with the one error envelope', async () => {
+    const res = await fn.app.request('/run', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ day: '2025-13-01', kind: 'T+2' }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ result: false, errorCode: 'BAD_REQUEST' });
+    const bad = await fn.app.request('/days?from=yesterday');
+    expect(bad.status).toBe(400);
+  });
+
+  it('runs what is due on the cron call, for the configured organisations only', async () => {
+    const res = await fn.app.request('/', { method: 'POST', headers: { 'x-topic': 'cron-function', 'x-connector': 'cron-connector' } });
+    expect(res.status).toBe(200);
+    const run = await res.json();
+    expect(run.orgs).toBe(1);
+    expect(run.closes.every((c: { orgCode: string; status: string }) => c.orgCode === org && c.status === 'done')).toBe(true);
+    const again = await (await fn.app.request('/', { method: 'POST', headers: { 'x-topic': 'cron-function' } })).json();
+    expect(again.closes).toEqual([]);
+  });
+});
