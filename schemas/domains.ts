@@ -40,6 +40,19 @@ function sameName(sent: string, listed: string): boolean {
   return a === b || (a.length > 0 && (b.includes(a) || a.includes(b)));
 }
 
+/** A warning when the name sent beside code field `k` disagrees with the list's name for `code`. */
+export function nameMismatch(fields: FieldMap, record: Record<string, unknown>, k: string, code: string, listed: string, domain: DomainName): FieldIssue | null {
+  const nk = nameFieldOf(k);
+  const name = nk ? record[nk] : undefined;
+  if (!nk || !fields[nk] || typeof name !== 'string' || name === '' || sameName(name, listed)) return null;
+  return {
+    field: nk,
+    rule: 'nameMismatch',
+    message: `与代码 ${k}=${code} 的名称“${listed}”（${domainLabel(domain)}）不一致 (name disagrees with the list's name for code ${code})`,
+    value: name,
+  };
+}
+
 export interface DomainResult {
   issues: FieldIssue[];
   warnings: FieldIssue[];
@@ -63,16 +76,8 @@ export function checkDomains(fields: FieldMap, record: Record<string, unknown>):
       });
       continue;
     }
-    const nk = nameFieldOf(k);
-    const name = nk ? record[nk] : undefined;
-    if (nk && fields[nk] && typeof name === 'string' && name !== '' && !sameName(name, entry.name)) {
-      warnings.push({
-        field: nk,
-        rule: 'nameMismatch',
-        message: `与代码 ${k}=${v} 的名称“${entry.name}”（${domainLabel(d.domain)}）不一致 (name disagrees with the list's name for code ${v})`,
-        value: name,
-      });
-    }
+    const w = nameMismatch(fields, record, k, v, entry.name, d.domain);
+    if (w) warnings.push(w);
   }
   return { issues, warnings };
 }

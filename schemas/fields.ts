@@ -100,7 +100,13 @@ function zodFor(d: FieldDef): z.ZodType {
           const b = blankToNull(v);
           return typeof b === 'string' && /^-?\d+$/.test(b) ? Number(b) : b;
         },
-        z.number({ error: '应为整数 (must be an integer)' }).int({ error: '应为整数 (must be an integer)' }).nullish(),
+        z
+          .number({ error: '应为整数 (must be an integer)' })
+          .int({ error: '应为整数 (must be an integer)' })
+          // The column is a 32-bit integer (both dialects).
+          .min(-2147483648, { error: '超出整数范围 (out of the 32-bit integer range)' })
+          .max(2147483647, { error: '超出整数范围 (out of the 32-bit integer range)' })
+          .nullish(),
       );
     case 'decimal':
       return z.preprocess(
@@ -108,7 +114,13 @@ function zodFor(d: FieldDef): z.ZodType {
           const b = blankToNull(v);
           return typeof b === 'string' && /^-?\d+(\.\d+)?$/.test(b) ? Number(b) : b;
         },
-        z.number({ error: '应为数值 (must be a number)' }).finite().nullish(),
+        z
+          .number({ error: '应为数值 (must be a number)' })
+          .finite()
+          // The column is numeric(18,4): 14 digits before the point.
+          .gt(-1e14, { error: '超出数值范围 (out of range: at most 14 digits before the point)' })
+          .lt(1e14, { error: '超出数值范围 (out of range: at most 14 digits before the point)' })
+          .nullish(),
       );
   }
 }

@@ -12,6 +12,10 @@ import { circuits, deadLetters, destinations, lag, pushDestination, replay, rese
 import { log } from '../../shared/log/index.js';
 import { sweepOrphans } from '../../shared/ingest/orphans.js';
 import { alertConfig, checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
+import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
+import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
+
+let codes: CodeCache | undefined;
 
 const app = new Hono();
 app.onError(handleError);
@@ -32,6 +36,13 @@ app.post('/', async (c) => {
   const started = new Date();
   // Held children whose parent did arrive (concurrent commits) or never will (expiry) go first.
   const orphans = trigger === 'cron' ? await sweepOrphans(db) : { linked: 0, expired: 0 };
+  // Records held for a code whose mapping now exists are re-mapped and released (issue 4).
+  let mapping = { checked: 0, remapped: 0, released: 0 };
+  codes ??= await createCodeCache(db, { refreshMs: loadConfig().codeRefreshMs }).catch(() => undefined);
+  if (codes) {
+    await codes.refresh();
+    mapping = await sweepMappingHolds(db, codes);
+  }
   const { ready, unconfigured } = await destinations(db);
   const results: PushResult[] = [];
   for (const d of ready) results.push(await pushDestination(db, d));
@@ -45,7 +56,7 @@ app.post('/', async (c) => {
   );
   log('info', 'push run', { trigger, claimed: sum('claimed'), sent: sum('sent'), failed: sum('failed'), ms: Date.now() - started.getTime() });
   const alerts = await checkAlerts(db);
-  return c.json({ trigger, results, unconfigured, orphans, alerts, durationMs: Date.now() - started.getTime() });
+  return c.json({ trigger, results, unconfigured, orphans, mapping, alerts, durationMs: Date.now() - started.getTime() });
 });
 
 app.get('/lag', async (c) => c.json({ lag: await lag(getPool()) }));
@@ -86,7 +97,12 @@ export default defineFunction({
   app,
   async init() {
     const cfg = loadConfig();
-    openPool(cfg.databaseUrl, 4);
+    const pool = openPool(cfg.databaseUrl, 4);
+    codes = await createCodeCache(pool, { refreshMs: cfg.codeRefreshMs }).catch(() => undefined);
   },
-  close: closePool,
+  async close() {
+    await codes?.close();
+    codes = undefined;
+    await closePool();
+  },
 });

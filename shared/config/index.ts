@@ -27,6 +27,8 @@ const ConfigSchema = z.object({
   /** Where a receive function nudges the push function after commit (async, debounced). */
   pushNudgeUrl: z.string().optional(),
   dbPoolMax: z.coerce.number().int().positive().default(10),
+  /** How often the code-mapping cache polls for a changed mapping (ms). */
+  codeRefreshMs: z.coerce.number().int().positive().default(5000),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -40,6 +42,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || undefined,
     pushNudgeUrl: env.PUSH_NUDGE_URL || undefined,
     dbPoolMax: env.DB_POOL_MAX || undefined,
+    codeRefreshMs: env.CODE_REFRESH_MS || undefined,
   });
   if (!parsed.success) {
     const what = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');

@@ -14,14 +14,17 @@ import type { Resource } from '../../schemas/resource.js';
 import { resources as registry } from '../../schemas/index.js';
 import { formatLocal } from '../time/index.js';
 import { TIME_ZONE } from '../../schemas/fields.js';
-import { normalizeKeys } from './normalize.js';
+import { normalizeKeys, textIssues } from './normalize.js';
 import { validateRecord } from './validate.js';
 import { qualityWarnings } from './quality.js';
+import { domainMapper, emptyMapping, parseHold, stamp, type Mapping } from './mapping.js';
+import type { CodeCache } from '../codes/index.js';
 import {
   appendHistory,
   enqueue,
   existingParents,
   keyOf,
+  receiptHolds,
   lockCurrent,
   lockMany,
   recordRejections,
@@ -46,6 +49,11 @@ export interface IngestContext {
   testOrgs?: ReadonlySet<string>;
   /** Throws 403 when the caller may not write the org's data (several hospitals on one front). */
   authorize?: (orgCode: string) => void;
+  /**
+   * The hospital's code mappings. With them, a code outside its national list is mapped, or the
+   * record is held (never refused); without them (tools, unit tests) it is refused (rule 'domain').
+   */
+  codes?: CodeCache;
 }
 
 export type Status = 'created' | 'updated' | 'unchanged' | 'retired';
@@ -109,19 +117,24 @@ interface Prepared {
   latenessS: number | null;
   parentRefs: Array<{ resource: string; table: string; id: string }>;
   flags: string[];
+  mapping: Mapping | null;
 }
 
 export type ItemResult = { ok: true; outcome: Outcome } | { ok: false; error: AppError };
 
 /** Normalise, authorise and validate one record; throws AppError (400, 403) naming every failure. */
 function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rejection[]): Prepared {
-  const { known, extra, warnings } = normalizeKeys(r, asObject(body));
+  const sent = asObject(body);
+  const { known, extra, warnings } = normalizeKeys(r, sent);
   // Before validation: another org's records never reach this org's rejection log.
   const claimedOrg = keyText(known.orgCode);
   if (claimedOrg) ctx.authorize?.(claimedOrg);
-  const v = validateRecord(r, known, ctx.now);
-  if (!v.ok) {
-    const issues = v.issues;
+  // Text no database can store is refused before anything reads it (codes, names, the raw copy).
+  const unstorable = textIssues(sent);
+  const mapping = ctx.codes && unstorable.length === 0 ? emptyMapping() : null;
+  const v = validateRecord(r, known, ctx.now, ctx.codes && mapping ? domainMapper(r, claimedOrg ?? '', ctx.codes, mapping) : undefined);
+  if (!v.ok || unstorable.length) {
+    const issues = [...unstorable, ...(v.ok ? [] : v.issues.filter((i) => !(ctx.codes && i.rule === 'domain')))];
     rejections.push({ resource: r.name, orgCode: claimedOrg, id: keyText(known.id), callId: ctx.callId, caller: ctx.caller ?? null, issues, test: isTest(ctx, claimedOrg) });
     throw new AppError('VALIDATION_FAILED', `${r.title}校验不通过：${issues.map((i) => `${i.field}(${i.rule})`).join('，')}`, issues, keyText(known.id));
   }
@@ -130,7 +143,8 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   warnings.push(...qualityWarnings(record));
   const orgCode = String(record.orgCode);
   const retiring = record.invalidFlag === 1;
-  const payload = canonical(record, extra);
+  const content = canonical(record, extra);
+  if (mapping && Object.keys(mapping.local).length) content._local = mapping.local;
   const bt = record[r.businessTime];
   const businessAt = bt instanceof Date ? bt : null;
   return {
@@ -140,24 +154,46 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
     orgCode,
     test: isTest(ctx, orgCode),
     retiring,
-    payload,
-    hash: digest({ payload, retired: retiring }),
+    // The hash covers what was sent and what it maps to, not the map version: an unrelated mapping
+    // change is no new version, a corrected mapping of this record's codes is.
+    payload: stamp(content, mapping),
+    hash: digest({ payload: content, retired: retiring }),
     businessAt,
-    latenessS: businessAt ? Math.max(0, Math.round((ctx.now.getTime() - businessAt.getTime()) / 1000)) : null,
+    // Seconds from business time to receipt, within the integer column.
+    latenessS: businessAt ? Math.min(2147483647, Math.max(0, Math.round((ctx.now.getTime() - businessAt.getTime()) / 1000))) : null,
     parentRefs: r.parents.flatMap((p) => {
       const pid = keyText(record[p.field]);
       const pr = registry[p.resource];
       return pid && pr ? [{ resource: p.resource, table: pr.table, id: pid }] : [];
     }),
     flags: warnings.filter((w) => w.rule === 'garbledText' || w.rule === 'nameMismatch').map((w) => `${w.rule}:${w.field}`),
+    mapping,
   };
+}
+
+/** Records-held counts of the unmapped queue: +1 for each code newly holding a record, −1 released. */
+type HeldDelta = Map<string, { org: string; domain: string; code: string; n: number }>;
+
+function countHolds(delta: HeldDelta, org: string, before: string[], after: string[]): void {
+  const b = new Set(before.filter((t) => t.startsWith('mapping:')));
+  const a = new Set(after.filter((t) => t.startsWith('mapping:')));
+  const bump = (t: string, n: number) => {
+    const h = parseHold(t);
+    if (!h) return;
+    const k = `${org}|${t}`;
+    const e = delta.get(k) ?? { org, domain: h.domain, code: h.code, n: 0 };
+    e.n += n;
+    delta.set(k, e);
+  };
+  for (const t of a) if (!b.has(t)) bump(t, 1);
+  for (const t of b) if (!a.has(t)) bump(t, -1);
 }
 
 /**
  * Writes one wave of records (no key twice) in one transaction, with one statement per table:
  * a batch of 500 costs about as many round trips as a single record.
  */
-async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestContext): Promise<Outcome[]> {
+async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta): Promise<Outcome[]> {
   return withTx(db, async (tx) => {
     const current = await lockMany(tx, r, wave.map((p) => [p.orgCode, p.id]));
     const outcomes: Outcome[] = [];
@@ -167,7 +203,7 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
       if (cur && cur.hash === p.hash && cur.retired === p.retiring) {
         outcomes.push({ id: p.id, orgCode: p.orgCode, status: 'unchanged', version: cur.version, held: [], test: p.test, warnings: p.warnings });
       } else {
-        changed.push({ p, cur, version: (cur?.version ?? 0) + 1, held: [] });
+        changed.push({ p, cur, version: (cur?.version ?? 0) + 1, held: [...(p.mapping?.holds ?? [])] });
       }
     }
     if (changed.length === 0) return outcomes;
@@ -191,6 +227,11 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
         waits.push({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, parentResource: ref.resource, parentId: ref.id });
       }
     }
+
+    // What held the rewritten records before, for the unmapped queue's counts.
+    const before = new Map<string, string[]>();
+    const updated = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+    if (ctx.codes && updated.length) for (const [k, v] of await receiptHolds(tx, r.name, updated)) before.set(k, v);
 
     const op = (c: (typeof changed)[number]) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
     await writeRecords(
@@ -231,6 +272,7 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
     // After these records' own outbox rows, so platforms receive parents before their children.
     const created = changed.filter((c) => !c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
     if (created.length && isParent(r.name)) await releaseChildren(tx, r.name, created);
+    for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
     for (const c of changed) {
       const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
       outcomes.push({ id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held, test: c.p.test, warnings: c.p.warnings });
@@ -264,10 +306,16 @@ export async function upsertMany(db: Db, r: Resource, bodies: unknown[], ctx: In
   });
   // Best effort: a rejection log that cannot be written must not turn a 400 into a 500.
   await recordRejections(db, rejections).catch(() => undefined);
+  const delta: HeldDelta = new Map();
   for (const wave of waves) {
-    const outcomes = await writeWave(db, r, wave.map((x) => x.p), ctx);
+    const outcomes = await writeWave(db, r, wave.map((x) => x.p), ctx, delta);
     const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
     for (const { index, p } of wave) results[index] = { ok: true, outcome: byKey.get(keyOf(p.orgCode, p.id))! };
+  }
+  // Every code seen feeds the unmapped queue and the completeness report (buffered, after commit).
+  if (ctx.codes) {
+    for (const wave of waves) for (const { p } of wave) for (const o of p.mapping?.observed ?? []) ctx.codes.observe(p.orgCode, o.domain, o.code, o.name, 0);
+    for (const d of delta.values()) if (d.n !== 0) ctx.codes.observe(d.org, d.domain, d.code, null, d.n);
   }
   return results;
 }

@@ -31,6 +31,31 @@ export interface Normalized {
   warnings: FieldIssue[];
 }
 
+/**
+ * Text PostgreSQL and openGauss cannot store: NUL characters, and UTF-16 halves of a character
+ * without their other half (JSON allows both as escapes). Named per field, never stored.
+ */
+export function textIssues(body: Record<string, unknown>): FieldIssue[] {
+  const out: FieldIssue[] = [];
+  const bad = (s: string) => s.includes('\u0000') || /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+  const walk = (v: unknown, path: string, depth: number): void => {
+    if (typeof v === 'string') {
+      if (bad(v)) out.push({ field: path, rule: 'invalidText', message: '含有无法存储的字符（NUL 或不成对的代理字符）(NUL or an unpaired surrogate)' });
+    } else if (v !== null && typeof v === 'object') {
+      if (depth >= 32) {
+        out.push({ field: path, rule: 'tooDeep', message: '嵌套层级过深 (nested more than 32 levels)' });
+        return;
+      }
+      for (const [k, x] of Object.entries(v)) {
+        if (bad(k)) out.push({ field: path, rule: 'invalidText', message: '字段名含有无法存储的字符 (a key holds NUL or an unpaired surrogate)' });
+        walk(x, path ? `${path}.${k}` : k, depth + 1);
+      }
+    }
+  };
+  walk(body, '', 0);
+  return out;
+}
+
 export function normalizeKeys(r: Resource, body: Record<string, unknown>): Normalized {
   const map = aliases(r);
   const known: Record<string, unknown> = {};
@@ -46,7 +71,8 @@ export function normalizeKeys(r: Resource, body: Record<string, unknown>): Norma
       }
       known[canon] = v;
     } else {
-      extra[k] = v;
+      // defineProperty: a key such as "__proto__" stays a plain field of the raw record.
+      Object.defineProperty(extra, k, { value: v, enumerable: true, writable: true, configurable: true });
       warnings.push({ field: k, rule: 'unknownField', message: '数据集中无此字段，已随原始记录保存 (not in the data set; kept with the raw record)' });
     }
   }

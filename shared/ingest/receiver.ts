@@ -26,6 +26,7 @@ import { referencePage } from '../openapi/page.js';
 import { softwareVersion } from '../status/index.js';
 import { resources as registry } from '../../schemas/index.js';
 import { sample } from '../../infra/simulators/samples.js';
+import { createCodeCache, type CodeCache } from '../codes/index.js';
 import { z } from 'zod';
 
 const ReconcileRequest = z.object({
@@ -55,6 +56,14 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   const byName = new Map(opts.resources.map((r) => [r.name.toLowerCase(), r]));
   const maxBatch = opts.maxBatch ?? Number(process.env.MAX_BATCH ?? 500);
   let nudge: () => void = () => undefined;
+  // The code-mapping cache loads from the database: a replica that starts while the database is
+  // down keeps trying on each request (answering 503 meanwhile), never falls back to refusing codes.
+  let codes: Promise<CodeCache> | undefined;
+  const codeCache = (): Promise<CodeCache> =>
+    (codes ??= createCodeCache(getPool(), { refreshMs: loadConfig().codeRefreshMs }).catch((err) => {
+      codes = undefined;
+      throw err;
+    }));
   const app = new Hono();
   app.onError(handleError);
   app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `接口不存在：${c.req.path}`)), 404));
@@ -105,8 +114,9 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
 
   const testOrgs = new Set((process.env.TEST_ORG_CODES ?? '').split(/[\s,]+/).filter(Boolean));
 
-  function context(c: Context): IngestContext {
+  function context(c: Context, cache: CodeCache): IngestContext {
     return {
+      codes: cache,
       callId: c.req.header('x-call-id') ?? null,
       test: TEST_HEADER.test(c.req.header('x-test-mode') ?? ''),
       testOrgs,
@@ -125,7 +135,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     }
   }
 
-  const run = (c: Context, r: Resource, op: typeof upsertRecord, input: unknown): Promise<Outcome> => guard(() => op(getPool(), r, input, context(c)));
+  const run = (c: Context, r: Resource, op: typeof upsertRecord, input: unknown): Promise<Outcome> =>
+    guard(async () => op(getPool(), r, input, context(c, await codeCache())));
 
   function answer(o: Outcome): Answer {
     const desc = o.held.length ? `${DESC[o.status]}；暂缓上报，等待上级记录 (held: ${o.held.join(', ')})` : DESC[o.status];
@@ -143,7 +154,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     const input = await body(c);
     if (Array.isArray(input)) {
       if (input.length > maxBatch) throw new AppError('PAYLOAD_TOO_LARGE', `批量记录数不能超过 ${maxBatch} (batch limit ${maxBatch})`);
-      const items = await guard(() => upsertMany(getPool(), r, input, context(c)));
+      const items = await guard(async () => upsertMany(getPool(), r, input, context(c, await codeCache())));
       const results: Answer[] = items.map((x) => (x.ok ? answer(x.outcome) : errorAnswer(x.error)));
       const ok = results.filter((x) => x.result).length;
       if (ok) nudge();
@@ -209,8 +220,14 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
       const cfg = loadConfig();
       openPool(cfg.databaseUrl, cfg.dbPoolMax);
       nudge = nudger(cfg.pushNudgeUrl);
+      await codeCache().catch((err) => log('warn', 'code mappings not loaded yet; retried on the next request', { err: String((err as Error).message) }));
     },
-    close: closePool,
+    async close() {
+      const c = codes;
+      codes = undefined;
+      await (await c?.catch(() => undefined))?.close();
+      await closePool();
+    },
   });
 }
 

@@ -255,6 +255,16 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
   }
 }
 
+/** The current hold reasons of records (by key), from their receipts. */
+export async function receiptHolds(tx: Tx, resource: string, keys: Array<[string, string]>): Promise<Map<string, string[]>> {
+  const k = keyList(['org_code', 'record_id'], keys, 1);
+  const res = await tx.query<{ org_code: string; record_id: string; hold_reasons: string | null }>(
+    `SELECT org_code, record_id, hold_reasons FROM record_receipt WHERE resource = $1 AND ${k.sql}`,
+    [resource, ...k.params],
+  );
+  return new Map(res.rows.map((x) => [keyOf(x.org_code, x.record_id), (x.hold_reasons ?? '').split(' ').filter(Boolean)]));
+}
+
 /** Which of the referenced parents are stored: one query per parent resource. */
 export async function existingParents(tx: Tx, table: string, keys: Array<[string, string]>): Promise<Set<string>> {
   const found = new Set<string>();

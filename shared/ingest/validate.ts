@@ -15,9 +15,9 @@ const isBlank = (v: unknown) => v === undefined || v === null || (typeof v === '
 function ruleOf(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'too_big':
-      return 'maxLength';
+      return issue.origin === 'number' || issue.origin === 'int' ? 'range' : 'maxLength';
     case 'too_small':
-      return 'minLength';
+      return issue.origin === 'number' || issue.origin === 'int' ? 'range' : 'minLength';
     case 'invalid_type':
       return issue.expected === 'date' ? 'datetime' : 'type';
     case 'invalid_format':
@@ -37,7 +37,14 @@ export type Validated =
   | { ok: true; record: Record<string, unknown>; warnings: FieldIssue[] }
   | { ok: false; issues: FieldIssue[]; warnings: FieldIssue[] };
 
-export function validateRecord(r: Resource, sent: Record<string, unknown>, now: Date): Validated {
+/**
+ * Maps the record's coded fields onto the national value domains in place, before the cross-field
+ * rules run (they read national codes), and returns its warnings. Without one, a code outside its
+ * national list is an error (rule 'domain').
+ */
+export type DomainMapper = (record: Record<string, unknown>) => FieldIssue[];
+
+export function validateRecord(r: Resource, sent: Record<string, unknown>, now: Date, mapDomains?: DomainMapper): Validated {
   // A resource keyed by another field (baseDept: deptCode) gets its id from that field.
   const known = r.keyField && isBlank(sent.id) && r.keyField in sent ? { ...sent, id: sent[r.keyField] } : sent;
   const issues: FieldIssue[] = [];
@@ -57,7 +64,7 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
     }
   }
   const failed = new Set(issues.map((i) => i.field));
-  const domains = checkDomains(r.fields, record);
+  const domains = mapDomains ? { issues: [], warnings: mapDomains(record) } : checkDomains(r.fields, record);
   for (const i of domains.issues) if (!failed.has(i.field)) issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
   const warnings = domains.warnings.map((w) => ({ ...w, value: mask(r.fields[w.field]?.personal, w.value) }));
   for (const rule of r.rules ?? []) {

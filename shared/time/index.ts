@@ -46,7 +46,7 @@ export function fromLocalParts(
   s = 0,
   ms = 0,
 ): Date | null {
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return null;
+  if (y < 1000 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return null;
   const naive = Date.UTC(y, mo - 1, d, h, mi, s, ms);
   const check = new Date(naive);
   if (check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) return null; // 2023-02-30
@@ -55,8 +55,17 @@ export function fromLocalParts(
   return new Date(guess);
 }
 
-/** Parses a sender's time value; null when it is not a time we understand. */
+/** Clinical times outside these years are typing errors, not history (and overflow lateness). */
+const EARLIEST = Date.UTC(1850, 0, 1);
+const LATEST = Date.UTC(2200, 0, 1);
+
+/** Parses a sender's time value; null when it is not a time we understand, or not a plausible one. */
 export function parseTime(value: unknown, timeZone = 'Asia/Shanghai'): Date | null {
+  const t = parseAny(value, timeZone);
+  return t && t.getTime() >= EARLIEST && t.getTime() < LATEST ? t : null;
+}
+
+function parseAny(value: unknown, timeZone: string): Date | null {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
   if (typeof value === 'number') {
     // Epoch milliseconds (Jackson default) or seconds; refuse anything implausible.
@@ -65,7 +74,7 @@ export function parseTime(value: unknown, timeZone = 'Asia/Shanghai'): Date | nu
   }
   if (typeof value !== 'string') return null;
   const v = value.trim();
-  if (/^-?\d{12,13}$/.test(v)) return parseTime(Number(v), timeZone);
+  if (/^-?\d{12,13}$/.test(v)) return parseAny(Number(v), timeZone);
   let m = LOCAL_RE.exec(v) ?? SLASH_RE.exec(v);
   if (m) {
     const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;

@@ -127,10 +127,6 @@ const ruleCases: Case[] = [
   { resource: 'emrExLab', why: 'text too long', change: (rec) => ({ ...rec, specimenNo: 'x'.repeat(51) }), expect: ['specimenNo:maxLength'] },
   { resource: 'emrOrder', why: 'a count that is not an integer', change: (rec) => ({ ...rec, prescriptionValidityDays: 'three' }), expect: ['prescriptionValidityDays:type'] },
   { resource: 'emrDeathInfo', why: 'a time that is not a time', change: (rec) => ({ ...rec, deadDate: 'yesterday' }), expect: ['deadDate:datetime'] },
-  { resource: 'emrActivityInfo', why: 'activity type outside 前置软件值域25', change: (rec) => ({ ...rec, activityTypeCode: '99' }), expect: ['activityTypeCode:domain'] },
-  { resource: 'emrPatientInfo', why: 'ethnicity outside GB/T 3304', change: (rec) => ({ ...rec, nationCode: '60' }), expect: ['nationCode:domain'] },
-  { resource: 'emrDailyCourse', why: 'outcome outside the list', change: (rec) => ({ ...rec, diseaseProgressionCode: '0' }), expect: ['diseaseProgressionCode:domain'] },
-  { resource: 'emrExClinical', why: 'ID type outside CV02.01.101', change: (rec) => ({ ...rec, idCardTypeCode: '1' }), expect: ['idCardTypeCode:domain'] },
   {
     resource: 'emrAdmissionInfo',
     why: 'a wrong GB 11643 check digit',
@@ -147,7 +143,6 @@ const ruleCases: Case[] = [
   { resource: 'emrInfReport', why: 'sex 9 is not on the card', change: (rec) => ({ ...rec, genderCode: '9' }), expect: ['genderCode:cardSex'] },
   { resource: 'emrInfReport', why: 'a birth date not the ID’s (adult)', change: (rec) => ({ ...rec, birthDate: '1960-01-01' }), expect: ['birthDate:idConsistency'] },
   { resource: 'emrInfReport', why: 'an adult as a scattered child', change: (rec) => ({ ...rec, nultitudeTypeCode: '2', nultitudeTypeName: '散居儿童' }), expect: ['nultitudeTypeCode:populationAge'] },
-  { resource: 'emrInfReport', why: 'diagnosis status outside the list', change: (rec) => ({ ...rec, diagnoseStateCode: '9' }), expect: ['diagnoseStateCode:domain'] },
   {
     resource: 'emrInfReport',
     why: 'a carrier of influenza',
@@ -174,6 +169,38 @@ describe('a failing record is refused with 400 naming the field and the rule, an
       // baseDept: the key is its department code.
       const key = r.keyField ? String(sample(r.name, { orgCode: org, id })[r.keyField]) : id;
       expect(await stored(r, org, key)).toEqual({ rows: 0, history: 0 });
+    });
+  }
+});
+
+// Issue 4: a code outside its national list is no longer refused — it may be the hospital's own
+// code, to be mapped. The record is stored but held: never forwarded until the code is mapped.
+const domainCases: Case[] = [
+  { resource: 'emrActivityInfo', why: 'activity type outside 前置软件值域25', change: (rec) => ({ ...rec, activityTypeCode: '99' }), expect: ['activityTypeCode:domain'] },
+  { resource: 'emrPatientInfo', why: 'ethnicity outside GB/T 3304', change: (rec) => ({ ...rec, nationCode: '60' }), expect: ['nationCode:domain'] },
+  { resource: 'emrDailyCourse', why: 'outcome outside the list', change: (rec) => ({ ...rec, diseaseProgressionCode: '0' }), expect: ['diseaseProgressionCode:domain'] },
+  { resource: 'emrExClinical', why: 'ID type outside CV02.01.101', change: (rec) => ({ ...rec, idCardTypeCode: '1' }), expect: ['idCardTypeCode:domain'] },
+  { resource: 'emrInfReport', why: 'diagnosis status outside the list', change: (rec) => ({ ...rec, diagnoseStateCode: '9' }), expect: ['diagnoseStateCode:domain'] },
+];
+
+describe('a code outside its national list is stored but held, never forwarded', () => {
+  for (const c of domainCases) {
+    it(`${c.resource}: ${c.why}`, async () => {
+      const r = resources[c.resource]!;
+      const org = uniqueOrg();
+      const id = uniqueId(r.name);
+      const rec = c.change(sample(r.name, { orgCode: org, id, seed: c.seed ?? 11 }));
+      const res = await send(r, rec);
+      const body = await res.json();
+      expect(res.status, JSON.stringify(body)).toBe(200);
+      const field = c.expect[0]!.split(':')[0]!;
+      const domain = r.fields[field]!.domain!;
+      expect(body.held).toEqual(expect.arrayContaining([`mapping:${domain}/${encodeURIComponent(String(rec[field]))}`]));
+      expect(body.warnings).toEqual(expect.arrayContaining([expect.objectContaining({ field, rule: 'unmapped' })]));
+      expect(await stored(r, org, id)).toEqual({ rows: 1, history: 1 });
+      const states = (await db.query(`SELECT state FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [r.name, org, id])).rows;
+      expect(states.length).toBeGreaterThan(0);
+      expect(states.every((x) => x.state === 'held')).toBe(true);
     });
   }
 });

@@ -27,6 +27,10 @@ describe('parseTime: the forms senders use', () => {
   it('refuses what is not a time', () => {
     for (const v of ['yesterday', '2026-02-30', '2026-13-01', '', '12:00', true, {}, '2026-03-01 25:00:00']) expect(parseTime(v)).toBeNull();
   });
+  it('refuses implausible years (typing errors, not history)', () => {
+    for (const v of ['0001-01-01 00:00:00', '1849-12-30', '2200-01-02', 253402300800000, -62198755200000]) expect(parseTime(v), String(v)).toBeNull();
+    expect(parseTime('1850-01-02')).not.toBeNull();
+  });
   it('formats back to local wall-clock time', () => {
     expect(formatLocal(new Date('2026-03-01T00:30:00Z'))).toBe('2026-03-01 08:30:00');
   });
