@@ -7,8 +7,10 @@
  *   ingest-dataset  — the traffic generator's default mix through the eight receive functions,
  *                     single records and batches of 50, vs bare pg single and multi-row inserts
  *                     of the same typed rows (bench/dataset.ts)
+ *   ingest-mapping  — the same mix through the pipeline with code mapping on vs off
+ *                     (bench/mapping.ts; target: on within 10 % of off)
  *
- * BENCH_SCENARIOS=patient,dataset (default both), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
+ * BENCH_SCENARIOS=patient,dataset,mapping (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
  * BENCH_SEED (1). Writes bench/results/<date>-<scenario>.json and prints a table. See docs/bench.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,7 +25,7 @@ import { memory, table } from './common.js';
 const N = Number(process.env.BENCH_RECORDS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping').split(',').map((s) => s.trim()));
 
 async function main(): Promise<void> {
   let url = process.env.BENCH_DATABASE_URL;
@@ -68,6 +70,12 @@ async function main(): Promise<void> {
       const { result, file } = await benchDataset({ db, apps, records: N, rounds: ROUNDS, seed: SEED });
       rows.push({ scenario: 'ingest-dataset', path: 'single', 'subject rec/s': result.single.subject.recordsPerS, 'bare pg rec/s': result.single.baseline.recordsPerS, 'rate ratio': result.single.rateRatio, file });
       rows.push({ scenario: 'ingest-dataset', path: 'batch 50', 'subject rec/s': result.batch50.subject.recordsPerS, 'bare pg rec/s': result.batch50.baseline.recordsPerS, 'rate ratio': result.batch50.rateRatio, file });
+    }
+    if (SCENARIOS.has('mapping')) {
+      const { benchMapping } = await import('./mapping.js');
+      const { result, file } = await benchMapping({ db, records: N, rounds: ROUNDS, seed: SEED });
+      rows.push({ scenario: 'ingest-mapping', path: 'single', 'subject rec/s': result.single.subject.recordsPerS, 'bare pg rec/s': `${result.single.baseline.recordsPerS} (off)`, 'rate ratio': result.single.rateRatio, file });
+      rows.push({ scenario: 'ingest-mapping', path: 'batch 50', 'subject rec/s': result.batch50.subject.recordsPerS, 'bare pg rec/s': `${result.batch50.baseline.recordsPerS} (off)`, 'rate ratio': result.batch50.rateRatio, file });
     }
     const end = memory();
     console.log(table(rows));
