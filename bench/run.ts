@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     const end = memory();
     console.log(table(rows));
     console.log(`memory: heap ${start.heapUsedMiB} → ${end.heapUsedMiB} MiB, RSS ${start.rssMiB} → ${end.rssMiB} MiB (${N} records × ${ROUNDS} rounds per path)`);
-    await apps.get('patient')!.close?.();
+    for (const f of apps.values()) await f.close?.();
     await db.end();
   } finally {
     await stop?.();

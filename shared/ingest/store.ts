@@ -4,6 +4,7 @@
  * the key is never updated. Statements are built once per resource from its declaration.
  */
 import type { Tx } from '../db/index.js';
+import type pg from 'pg';
 import type { Resource } from '../../schemas/resource.js';
 import { sqlType } from '../../schemas/ddl.js';
 
@@ -36,6 +37,14 @@ function keyList(cols: [string, string], keys: Array<[string, string]>, offset =
   const params = keys.flat();
   const tuples = keys.map((_, i) => `($${offset + 2 * i + 1}, $${offset + 2 * i + 2})`);
   return { sql: `(${cols[0]}, ${cols[1]}) IN (${tuples.join(', ')})`, params };
+}
+
+/**
+ * Runs a statement, as a named (prepared, planned once per connection) statement when it has the
+ * shape of the single-record path — the hot path — and unnamed otherwise (batch shapes vary).
+ */
+function exec<R extends pg.QueryResultRow = pg.QueryResultRow>(tx: Tx, text: string, values: unknown[], single: string | false): Promise<pg.QueryResult<R>> {
+  return single ? tx.query<R>({ name: single, text, values }) : tx.query<R>(text, values);
 }
 
 /** Rows per statement, so that no statement needs more than 60 000 parameters (the protocol allows 65 535). */
@@ -86,9 +95,11 @@ export async function lockMany(tx: Tx, r: Resource, keys: Array<[string, string]
   const out = new Map<string, Current>();
   if (keys.length === 0) return out;
   const k = keyList(['org_code', 'id'], keys);
-  const res = await tx.query<{ org_code: string; id: string; rec_version: number; rec_hash: string; rec_retired: boolean }>(
+  const res = await exec<{ org_code: string; id: string; rec_version: number; rec_hash: string; rec_retired: boolean }>(
+    tx,
     `SELECT org_code, id, rec_version, rec_hash, rec_retired FROM ${r.table} WHERE ${k.sql} FOR UPDATE`,
     k.params,
+    keys.length === 1 && `lock1_${r.table}`,
   );
   for (const row of res.rows) out.set(keyOf(row.org_code, row.id), { version: row.rec_version, hash: row.rec_hash.trim(), retired: row.rec_retired });
   return out;
@@ -119,11 +130,13 @@ export async function writeRecords(tx: Tx, r: Resource, items: Array<{ record: R
     ]);
     const src = source(sh.cols, rows);
     const all = sh.cols.map(([c]) => c);
-    await tx.query(
+    await exec(
+      tx,
       `MERGE INTO ${r.table} t USING (${src.sql}) s ON (t.org_code = s.org_code AND t.id = s.id) ` +
         `WHEN MATCHED THEN UPDATE SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} ` +
         `WHEN NOT MATCHED THEN INSERT (${all.join(', ')}) VALUES (${all.map((c) => `s.${c}`).join(', ')})`,
       src.params,
+      rows.length === 1 && `merge1_${r.table}`,
     );
   }
 }
@@ -159,7 +172,7 @@ export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<vo
       HISTORY_COLS,
       entries.slice(i, i + per).map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, JSON.stringify(h.raw), h.callId, h.at]),
     );
-    await tx.query(`INSERT INTO record_history (${HISTORY_COLS.map(([c]) => c).join(', ')}) ${src.sql}`, src.params);
+    await exec(tx, `INSERT INTO record_history (${HISTORY_COLS.map(([c]) => c).join(', ')}) ${src.sql}`, src.params, src.params.length === HISTORY_COLS.length && 'history1');
   }
 }
 
@@ -195,7 +208,8 @@ export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
       OUTBOX_COLS,
       entries.slice(i, i + per).map((e, j) => [e.resource, e.orgCode, e.id, e.version, e.op, e.deadline, e.test, JSON.stringify(e.payload), e.held ? 'held' : 'pending', i + j]),
     );
-    const res = await tx.query(
+    const res = await exec(
+      tx,
       `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
        SELECT d.name, s.resource, s.org_code, s.record_id, s.version, s.op, s.deadline_class, s.test_mode, s.payload, s.state
          FROM (${src.sql}) s, uplink_destination d
@@ -203,6 +217,7 @@ export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
           AND (d.resources IS NULL OR (' ' || d.resources || ' ') LIKE ('% ' || s.resource || ' %'))
         ORDER BY s.seq, d.name`,
       src.params,
+      src.params.length === OUTBOX_COLS.length && 'outbox1',
     );
     n += res.rowCount ?? 0;
   }
@@ -241,7 +256,8 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
       RECEIPT_COLS,
       receipts.slice(i, i + per).map((r) => [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.holdReasons), joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at]),
     );
-    await tx.query(
+    await exec(
+      tx,
       `MERGE INTO record_receipt t USING (${src.sql}) s
          ON (t.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id)
        WHEN MATCHED THEN UPDATE SET version = s.version, state = s.state, retired = s.retired, hold_reasons = s.hold_reasons,
@@ -251,6 +267,7 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
          VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.hold_reasons, s.flags, s.business_at,
          s.business_day, s.test_mode, s.at, s.at)`,
       src.params,
+      src.params.length === RECEIPT_COLS.length && 'receipt1',
     );
   }
 }
@@ -270,7 +287,7 @@ export async function existingParents(tx: Tx, table: string, keys: Array<[string
   const found = new Set<string>();
   if (keys.length === 0) return found;
   const k = keyList(['org_code', 'id'], keys);
-  const res = await tx.query<{ org_code: string; id: string }>(`SELECT org_code, id FROM ${table} WHERE ${k.sql}`, k.params);
+  const res = await exec<{ org_code: string; id: string }>(tx, `SELECT org_code, id FROM ${table} WHERE ${k.sql}`, k.params, keys.length === 1 && `parent1_${table}`);
   for (const row of res.rows) found.add(keyOf(row.org_code, row.id));
   return found;
 }
