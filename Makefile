@@ -40,3 +40,9 @@ deploy: build
 
 clean:
 	rm -rf functions/*/dist template
+
+# The fault suite for longer (docs/faults.md): SOAK_MINUTES (10), SOAK_RATE (30/s), SOAK_SEED.
+# Exits non-zero on a lost, duplicated or reordered record. Not run by CI.
+.PHONY: soak
+soak: $(NODE_MODULES) build
+	node --import tsx infra/soak/run.ts
