@@ -11,8 +11,8 @@
  * the key once; only its prefix and SHA-256 are stored, and nothing here ever prints a hash.
  * Exit codes: 0 done, 1 failed (database, not found), 2 bad arguments.
  */
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { parseCommandLine, runCommand, textTable, UsageError } from '../cli/command.js';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config/index.js';
 import { closePool, openPool } from '../../shared/db/index.js';
@@ -42,14 +42,14 @@ const CommandSchema = z.discriminatedUnion('command', [
 ]);
 export type Command = z.output<typeof CommandSchema>;
 
-export class UsageError extends Error {}
+export { UsageError };
 
 /** argv (without node and the script) → a validated command, or UsageError naming what is wrong. */
 export function parseCommand(argv: string[]): Command {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
+  return parseCommandLine(argv, {
+    usage: USAGE,
+    schema: CommandSchema,
+    positionals: { revoke: ['id'] },
     options: {
       name: { type: 'string' },
       orgs: { type: 'string' },
@@ -60,15 +60,6 @@ export function parseCommand(argv: string[]): Command {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const [command, ...rest] = positionals;
-  if (values.help || !command) throw new UsageError(USAGE);
-  if (rest.length > (command === 'revoke' ? 1 : 0)) throw new UsageError(`unexpected argument: ${rest.join(' ')}\n${USAGE}`);
-  const parsed = CommandSchema.safeParse({ command, ...values, ...(command === 'revoke' ? { id: rest[0] } : {}) });
-  if (!parsed.success) {
-    const what = parsed.error.issues.map((i) => (i.path.length ? `--${i.path.join('.')}: ${i.message}` : i.message)).join('\n');
-    throw new UsageError(`${what}\n${USAGE}`);
-  }
-  return parsed.data;
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString().replace(/\.\d{3}Z$/, 'Z') : '-');
@@ -97,10 +88,6 @@ function publicView(c: StoredCaller) {
   };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...r[i]!].length)));
-  return rows.map((r) => r.map((cell, i) => cell + ' '.repeat(widths[i]! - [...cell].length)).join('  ').trimEnd()).join('\n');
-}
 
 export async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   const db = openPool(loadConfig().databaseUrl, 1);
@@ -153,7 +140,7 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
           return 0;
         }
         out(
-          table([
+          textTable([
             ['ID', 'KIND', 'NAME', 'IDENTITY', 'ORGS', 'RATE/MIN', 'CREATED', 'REVOKED', 'LAST USED'],
             ...all.map((c) => [c.id, c.kind, c.name, identity(c), formatOrgs(c.orgs), c.ratePerMin ? String(c.ratePerMin) : 'unlimited', iso(c.createdAt), iso(c.revokedAt), iso(c.lastUsedAt)]),
           ]),
@@ -176,21 +163,8 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let cmd: Command;
-  try {
-    cmd = parseCommand(argv);
-  } catch (err) {
-    const msg = err instanceof UsageError ? err.message : `${(err as Error).message}\n${USAGE}`;
-    process.stderr.write(msg + '\n');
-    return 2;
-  }
-  try {
-    return await run(cmd, (s) => process.stdout.write(s + '\n'));
-  } catch (err) {
-    process.stderr.write(`error: ${(err as Error).message}\n`);
-    return 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runCommand(argv, USAGE, parseCommand, run);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -15,8 +15,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { parseCommandLine, runCommand, UsageError } from '../cli/command.js';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config/index.js';
 import { closePool, openPool } from '../../shared/db/index.js';
@@ -60,13 +60,12 @@ const CommandSchema = z.discriminatedUnion('command', [
 ]);
 export type Command = z.output<typeof CommandSchema>;
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export function parseCommand(argv: string[]): Command {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
+  return parseCommandLine(argv, {
+    usage: USAGE,
+    schema: CommandSchema,
     options: {
       domain: { type: 'string' },
       file: { type: 'string' },
@@ -81,15 +80,6 @@ export function parseCommand(argv: string[]): Command {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const [command, ...rest] = positionals;
-  if (values.help || !command) throw new UsageError(USAGE);
-  if (rest.length) throw new UsageError(`unexpected argument: ${rest.join(' ')}\n${USAGE}`);
-  const parsed = CommandSchema.safeParse({ command, ...values });
-  if (!parsed.success) {
-    const what = parsed.error.issues.map((i) => (i.path.length ? `--${i.path.join('.')}: ${i.message}` : i.message)).join('\n');
-    throw new UsageError(`${what}\n${USAGE}`);
-  }
-  return parsed.data;
 }
 
 /** A national list file: code and name columns (code,name / 代码,名称 / code,name_zh), name_en optional. */
@@ -155,23 +145,8 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let cmd: Command;
-  try {
-    cmd = parseCommand(argv);
-  } catch (err) {
-    process.stderr.write((err instanceof UsageError ? err.message : `${(err as Error).message}\n${USAGE}`) + '\n');
-    return 2;
-  }
-  try {
-    return await run(cmd, (s) => process.stdout.write(s + '\n'));
-  } catch (err) {
-    if (err instanceof AppError) {
-      process.stderr.write(`error: ${err.desc}\n`);
-      for (const i of err.issues) process.stderr.write(`  ${i.field}: ${i.message}\n`);
-    } else process.stderr.write(`error: ${(err as Error).message}\n`);
-    return 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runCommand(argv, USAGE, parseCommand, run);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
