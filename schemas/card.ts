@@ -11,6 +11,7 @@
  */
 import { defineResource, type RecordOf } from './resource.js';
 import { f, fields } from './fields.js';
+import { activityType, addedOrgCode, audit, demographics, dept, patientIdentity, visit } from './blocks.js';
 import { notInFuture } from './rules.js';
 import { reportCardRules } from './report-card.js';
 
@@ -24,14 +25,9 @@ export const emrInfReport = defineResource({
   parents: [{ resource: 'emrPatientInfo', field: 'patientId' }],
   fields: fields({
     id: f.str(80, 'ID', { required: true }),
-    patientId: f.str(80, '患者基本信息ID', { required: true }),
-    serialNumber: f.str(20, '就诊流水号'),
-    activityTypeCode: f.str(2, '活动类型代码', { domain: 'activityType' }),
-    activityTypeName: f.str(20, '活动类型名称'),
-    patientName: f.str(100, '患者姓名', { required: true, personal: 'name' }),
-    idCardTypeCode: f.str(2, '证件类型代码', { domain: 'idType' }),
-    idCardTypeName: f.str(20, '证件类型名称'),
-    idCard: f.str(50, '证件号码', { personal: 'idno' }),
+    ...visit(),
+    ...activityType(),
+    ...patientIdentity({ required: ['patientName'] }),
     isDeadByThisCode: f.str(2, '是否因此病死亡代码'),
     isDeadByThisName: f.str(5, '是否因此病死亡名称'),
     onsetDate: f.time('发病日期', { required: true }),
@@ -107,38 +103,13 @@ export const emrInfReport = defineResource({
     reportZoneName: f.str(100, '报告地区名称'),
     reportOrgCode: f.str(9, '报告机构代码'),
     reportOrgName: f.str(150, '报告机构名称'),
-    operatorId: f.str(40, '操作员ID'),
-    invalidFlag: f.int('作废标志（1 作废，0 有效）'),
-    dataStatus: f.str(2, '数据状态'),
-    createDate: f.time('创建日期'),
-    genderCode: f.str(2, '性别代码', { required: true, domain: 'sex' }),
-    genderName: f.str(10, '性别名称'),
-    birthDate: f.time('出生日期', { required: true }),
-    nationalityCode: f.str(5, '国籍代码'),
-    nationalityName: f.str(50, '国籍名称'),
-    nationCode: f.str(2, '民族代码', { domain: 'ethnicity' }),
-    nationName: f.str(50, '民族名称'),
-    permanentAddrCode: f.str(9, '常住地址代码'),
-    permanentAddrName: f.str(100, '常住地址名称', { personal: 'address' }),
-    permanentAddrDetail: f.str(250, '常住地址详情', { personal: 'address' }),
-    currentAddrCode: f.str(9, '现住址代码'),
-    currentAddrName: f.str(100, '现住址名称', { personal: 'address' }),
-    currentAddrDetail: f.str(250, '现住址详情', { personal: 'address' }),
-    workunit: f.str(250, '工作单位', { personal: 'text' }),
-    maritalStatusCode: f.str(2, '婚姻状况代码', { domain: 'maritalStatus' }),
-    maritalStatusName: f.str(20, '婚姻状况名称'),
-    tel: f.str(70, '联系电话', { personal: 'phone' }),
-    contacts: f.str(100, '联系人', { personal: 'name' }),
-    contactsTel: f.str(70, '联系人电话', { personal: 'phone' }),
-    educationCode: f.str(2, '教育程度代码', { domain: 'education' }),
-    educationName: f.str(20, '教育程度名称'),
-    nultitudeTypeCode: f.str(2, '人群类型代码', { domain: 'populationClass' }),
-    nultitudeTypeName: f.str(20, '人群类型名称'),
-    nultitudeTypeOther: f.str(100, '其他人群类型'),
-    deptCode: f.str(20, '科室代码'),
-    deptName: f.str(50, '科室名称'),
-    orgCode: f.str(50, '医疗机构代码（数据集中缺失，多机构部署必需，补充）', { required: true }),
-    operationTime: f.time('操作时间（数据集中缺失，按通用约定补充）', { required: true }),
+    ...audit({ operationTime: 'added' }),
+    ...demographics({
+      // The card's own wording: 常住 (where the patient usually lives), not 户籍 (registered residence).
+      labels: { permanentAddrCode: '常住地址代码', permanentAddrName: '常住地址名称', permanentAddrDetail: '常住地址详情' },
+    }),
+    ...dept(),
+    ...addedOrgCode(),
   }),
   rules: [
     notInFuture(['onsetDate', 'diagnoseTime', 'deadDate', 'detectionPositiveDate', 'dtDiagnose', 'afpPalsyDate', 'afpDoctorDate', 'reportDate', 'hbsagFirst', 'createDate', 'birthDate', 'operationTime']),

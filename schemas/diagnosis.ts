@@ -8,6 +8,7 @@
  */
 import { defineResource, type RecordOf } from './resource.js';
 import { f, fields } from './fields.js';
+import { audit, dept, org, patientIdentity, visit } from './blocks.js';
 import { notInFuture, residentId } from './rules.js';
 
 export const emrActivityInfo = defineResource({
@@ -20,15 +21,13 @@ export const emrActivityInfo = defineResource({
   parents: [{ resource: 'emrPatientInfo', field: 'patientId' }],
   fields: fields({
     id: f.str(80, 'ID', { required: true }),
-    patientId: f.str(80, '患者基本信息ID', { required: true }),
-    activityTypeCode: f.str(2, '诊断活动类型', { required: true, domain: 'activityType' }),
-    activityTypeName: f.str(20, '诊断活动类型'),
-    serialNumber: f.str(20, '就诊流水号', { required: true }),
+    ...visit({
+      activityType: true,
+      required: ['activityTypeCode', 'serialNumber'],
+      labels: { activityTypeCode: '诊断活动类型', activityTypeName: '诊断活动类型' },
+    }),
     activityTime: f.time('诊断活动发生日期时间', { required: true }),
-    patientName: f.str(100, '就诊者姓名', { personal: 'name' }),
-    idCardTypeCode: f.str(2, '身份证件类别', { domain: 'idType' }),
-    idCardTypeName: f.str(20, '身份证件类别'),
-    idCard: f.str(50, '身份证件号', { personal: 'idno' }),
+    ...patientIdentity(),
     chiefComplaint: f.text('主诉'),
     presentIllnessHis: f.text('现病史/入院情况'),
     physicalExamination: f.text('体格检查'),
@@ -42,15 +41,9 @@ export const emrActivityInfo = defineResource({
     tcmDiseaseName: f.str(250, '中医病名名称'),
     tcmSyndromeCode: f.str(20, '中医证候编码'),
     tcmSyndromeName: f.str(100, '中医证候名称'),
-    deptCode: f.str(20, '科室'),
-    deptName: f.str(50, '科室'),
-    orgCode: f.str(50, '医疗机构', { required: true }),
-    orgName: f.str(150, '医疗机构'),
-    operatorId: f.str(40, '操作人ID'),
-    operationTime: f.time('操作时间', { required: true }),
-    invalidFlag: f.int('作废标志'),
-    dataStatus: f.str(2, '是否生成index 99 未生成'),
-    createDate: f.time('入库日期'),
+    ...dept(),
+    ...org(),
+    ...audit({ labels: { dataStatus: '是否生成index 99 未生成' } }),
     fillDoctor: f.str(20, '诊断医生姓名'),
     qzrjDataType: f.str(20, '数据处理类型'),
     reportDiseaseCode: f.str(50, '传报卡补充的病种'),

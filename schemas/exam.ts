@@ -7,6 +7,7 @@
  */
 import { defineResource, type RecordOf } from './resource.js';
 import { f, fields } from './fields.js';
+import { addedOrgCode, audit, patientIdentity, recordTail, visit, ward } from './blocks.js';
 import { inOrder, notInFuture, residentId } from './rules.js';
 
 export const emrExClinical = defineResource({
@@ -19,17 +20,9 @@ export const emrExClinical = defineResource({
   parents: [{ resource: 'emrPatientInfo', field: 'patientId' }],
   fields: fields({
     id: f.str(80, 'ID', { required: true }),
-    patientId: f.str(80, '患者基本信息ID', { required: true }),
-    activityTypeCode: f.str(2, '就诊记录类型', { domain: 'activityType' }),
-    activityTypeName: f.str(20, '就诊记录类型'),
-    serialNumber: f.str(20, '就诊流水号'),
-    patientName: f.str(100, '患者姓名', { personal: 'name' }),
-    idCardTypeCode: f.str(2, '身份证件类别', { domain: 'idType' }),
-    idCardTypeName: f.str(20, '身份证件类别'),
-    idCard: f.str(50, '身份证件号', { personal: 'idno' }),
-    wardName: f.str(100, '病区名称'),
-    wardNo: f.str(50, '病房号'),
-    bedNo: f.str(50, '病床号'),
+    ...visit({ activityType: true }),
+    ...patientIdentity(),
+    ...ward(),
     applicationFormNo: f.str(50, '电子申请单编号'),
     applyOrgCode: f.str(20, '检查申请机构'),
     applyOrgName: f.str(100, '检查申请机构'),
@@ -47,16 +40,8 @@ export const emrExClinical = defineResource({
     examinationReportNo: f.str(50, '检查报告单编号'),
     examinationReportDate: f.time('检查报告日期', { required: true }),
     examinationReportId: f.str(80, '报告医师ID'),
-    orgCode: f.str(50, '检查报告机构', { required: true }),
-    orgName: f.str(150, '检查报告机构'),
-    deptCode: f.str(20, '检查报告科室'),
-    deptName: f.str(50, '检查报告科室'),
-    operatorId: f.str(40, '操作人ID'),
-    operationTime: f.time('操作时间', { required: true }),
-    invalidFlag: f.int('作废标志'),
+    ...recordTail({ org: '检查报告机构', dept: '检查报告科室' }),
     examinationTypeCode: f.str(20, '检查类别代码'),
-    dataStatus: f.str(2, '数据状态 0 未传输 1已传输'),
-    createDate: f.time('入库日期'),
     examinationTypeName: f.str(100, '检查类别名称'),
   }),
   rules: [
@@ -86,13 +71,9 @@ export const emrExClinicalItem = defineResource({
     examinationResultName: f.str(100, '检查结果名称'),
     examinationQuantification: f.str(250, '检查定量结果'),
     examinationQuantificationUnit: f.str(250, '检查定量结果计量单位'),
-    operatorId: f.str(40, '操作人ID'),
-    operationTime: f.time('操作时间', { required: true }),
-    invalidFlag: f.int('作废标志'),
     itemCode: f.str(20, '检查项目代码'),
-    dataStatus: f.str(2, '数据状态 0 未传输 1已传输'),
-    createDate: f.time('入库日期'),
-    orgCode: f.str(50, '医疗机构代码（数据集中缺失，多机构部署必需，补充）', { required: true }),
+    ...audit(),
+    ...addedOrgCode(),
   }),
   rules: [
     notInFuture(['operationTime', 'createDate']),

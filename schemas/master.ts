@@ -7,6 +7,7 @@
  */
 import { defineResource, type RecordOf } from './resource.js';
 import { f, fields } from './fields.js';
+import { addedOrgCode } from './blocks.js';
 import { notInFuture, residentId } from './rules.js';
 import type { FieldIssue } from '../shared/http/errors.js';
 
@@ -65,7 +66,7 @@ export const baseDept = defineResource({
   parents: [],
   fields: fields({
     id: f.str(20, '科室记录ID（= deptCode，可不传）', { required: true }),
-    orgCode: f.str(50, '医疗机构代码（数据集中缺失，多机构部署必需，补充）', { required: true }),
+    ...addedOrgCode(),
     deptCode: f.str(20, '院方科室code', { required: true }),
     deptName: f.str(50, '院方科室名称', { required: true }),
     targetDeptCode: f.str(20, '前置软件科室code'),

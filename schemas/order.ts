@@ -9,6 +9,7 @@
  */
 import { defineResource, type RecordOf } from './resource.js';
 import { f, fields } from './fields.js';
+import { addedOrgCode, audit, patientIdentity, recordTail, visit } from './blocks.js';
 import { inOrder, notInFuture, residentId } from './rules.js';
 
 export const emrOrder = defineResource({
@@ -21,14 +22,8 @@ export const emrOrder = defineResource({
   parents: [{ resource: 'emrPatientInfo', field: 'patientId' }],
   fields: fields({
     id: f.str(80, 'ID', { required: true }),
-    patientId: f.str(80, '患者基本信息ID', { required: true }),
-    activityTypeCode: f.str(2, '就诊记录类型代码', { domain: 'activityType' }),
-    activityTypeName: f.str(20, '就诊记录类型名称'),
-    serialNumber: f.str(20, '就诊流水号'),
-    patientName: f.str(100, '患者姓名', { personal: 'name' }),
-    idCardTypeCode: f.str(2, '身份证件类别代码', { domain: 'idType' }),
-    idCardTypeName: f.str(20, '身份证件类别名称'),
-    idCard: f.str(50, '身份证件号', { personal: 'idno' }),
+    ...visit({ activityType: true }),
+    ...patientIdentity(),
     prescriptionNo: f.str(50, '处方编号'),
     prescriptionTypeCode: f.str(20, '处方类别代码'),
     prescriptionIssuanceDate: f.time('处方开立日期', { required: true }),
@@ -37,15 +32,7 @@ export const emrOrder = defineResource({
     prescriptionIssuanceId: f.str(80, '处方开立医师ID'),
     prescriptionDispensingId: f.str(80, '处方发药药剂师ID'),
     prescriptionNotes: f.text('处方备注信息'),
-    orgCode: f.str(50, '医疗机构代码', { required: true }),
-    orgName: f.str(150, '医疗机构名称'),
-    deptCode: f.str(20, '科室代码'),
-    deptName: f.str(50, '科室名称'),
-    operatorId: f.str(40, '操作人ID'),
-    invalidFlag: f.int('作废标志（1 作废，0 有效）'),
-    dataStatus: f.str(2, '数据状态 0 未传输 1已传输'),
-    createDate: f.time('入库日期'),
-    operationTime: f.time('操作时间（数据集中缺失，按通用约定补充）', { required: true }),
+    ...recordTail({ operationTime: 'added' }),
   }),
   rules: [
     residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }),
@@ -80,12 +67,8 @@ export const emrOrderItem = defineResource({
     tcmNumber: f.int('中药饮片剂数(剂)'),
     tcmDecoctionMethod: f.str(250, '中药饮片煎煮法'),
     tcmUseMethod: f.str(250, '中药用药方法'),
-    operatorId: f.str(40, '操作人ID'),
-    invalidFlag: f.int('作废标志（1 作废，0 有效）'),
-    dataStatus: f.str(2, '数据状态 0 未传输 1已传输'),
-    createDate: f.time('入库日期'),
-    orgCode: f.str(50, '医疗机构代码（数据集中缺失，多机构部署必需，补充）', { required: true }),
-    operationTime: f.time('操作时间（数据集中缺失，按通用约定补充）', { required: true }),
+    ...addedOrgCode(),
+    ...audit({ operationTime: 'added' }),
   }),
   rules: [
     notInFuture(['createDate', 'operationTime']),
