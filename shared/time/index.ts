@@ -14,8 +14,9 @@ const ZONED_RE = /(?:Z|[+-]\d{2}:?\d{2})$/i;
 
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
 
-/** The zone's offset from UTC, in minutes, at the given instant. */
-export function zoneOffsetMinutes(timeZone: string, at: Date): number {
+const dayCache = new Map<string, number | null>();
+
+function formatterOf(timeZone: string): Intl.DateTimeFormat {
   let f = offsetFormatters.get(timeZone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
@@ -30,9 +31,35 @@ export function zoneOffsetMinutes(timeZone: string, at: Date): number {
     });
     offsetFormatters.set(timeZone, f);
   }
-  const p = Object.fromEntries(f.formatToParts(at).map((x) => [x.type, x.value]));
+  return f;
+}
+
+function exactOffset(timeZone: string, ms: number): number {
+  const at = Math.floor(ms / 1000) * 1000;
+  const p = Object.fromEntries(formatterOf(timeZone).formatToParts(new Date(at)).map((x) => [x.type, x.value]));
   const asUtc = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!);
-  return Math.round((asUtc - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
+  return Math.round((asUtc - at) / 60_000);
+}
+
+/**
+ * The zone's offset from UTC, in minutes, at the given instant. Intl's formatToParts is slow (it
+ * was the pipeline's hottest function), so offsets are cached per zone and UTC day: a day whose
+ * start and end have the same offset has it throughout (China since 1991: every day); a day with
+ * a transition is computed exactly.
+ */
+export function zoneOffsetMinutes(timeZone: string, at: Date): number {
+  const ms = at.getTime();
+  const day = Math.floor(ms / 86_400_000);
+  const key = `${timeZone}|${day}`;
+  let same = dayCache.get(key);
+  if (same === undefined) {
+    const start = exactOffset(timeZone, day * 86_400_000);
+    const end = exactOffset(timeZone, (day + 1) * 86_400_000 - 1000);
+    same = start === end ? start : null;
+    if (dayCache.size > 100_000) dayCache.clear();
+    dayCache.set(key, same);
+  }
+  return same ?? exactOffset(timeZone, ms);
 }
 
 /** A wall-clock time in a zone → the instant (handles historic DST, e.g. China 1986–1991). */

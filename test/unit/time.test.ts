@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLocal, parseTime } from '../../shared/time/index.js';
+import { formatLocal, fromLocalParts, parseTime, zoneOffsetMinutes } from '../../shared/time/index.js';
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
@@ -30,6 +30,16 @@ describe('parseTime: the forms senders use', () => {
   it('refuses implausible years (typing errors, not history)', () => {
     for (const v of ['0001-01-01 00:00:00', '1849-12-30', '2200-01-02', 253402300800000, -62198755200000]) expect(parseTime(v), String(v)).toBeNull();
     expect(parseTime('1850-01-02')).not.toBeNull();
+  });
+  it('is exact on a day the zone changes its offset (the offset cache must not smear it)', () => {
+    // America/Los_Angeles switched to daylight time at 2026-03-08 02:00 local.
+    expect(fromLocalParts('America/Los_Angeles', 2026, 3, 8, 1, 30)!.toISOString()).toBe('2026-03-08T09:30:00.000Z');
+    expect(fromLocalParts('America/Los_Angeles', 2026, 3, 8, 3, 30)!.toISOString()).toBe('2026-03-08T10:30:00.000Z');
+    expect(zoneOffsetMinutes('America/Los_Angeles', new Date('2026-03-08T09:59:59Z'))).toBe(-480);
+    expect(zoneOffsetMinutes('America/Los_Angeles', new Date('2026-03-08T10:00:00Z'))).toBe(-420);
+    // China's daylight time began 1988-04-17 02:00 local (tzdata).
+    expect(zoneOffsetMinutes('Asia/Shanghai', new Date('1988-04-16T17:59:59Z'))).toBe(480);
+    expect(zoneOffsetMinutes('Asia/Shanghai', new Date('1988-04-16T18:00:00Z'))).toBe(540);
   });
   it('formats back to local wall-clock time', () => {
     expect(formatLocal(new Date('2026-03-01T00:30:00Z'))).toBe('2026-03-01 08:30:00');
