@@ -1,5 +1,5 @@
 /** Helpers shared by the bench scenarios: timing, medians, memory, results on disk and stdout. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -48,4 +48,80 @@ export function table(rows: Array<Record<string, string | number>>): string {
   const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
   const line = (cells: string[]) => cells.map((s, i) => s.padEnd(width[i]!)).join('  ');
   return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => String(r[c]))))].join('\n');
+}
+
+// ---- other processes, from /proc (Linux): RSS and CPU time of the runtime, replicas, PostgreSQL ----
+
+const TICKS_PER_S = 100; // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK)
+
+/** VmRSS of a process in MiB (null when it is gone or /proc is not there). */
+export function rssMiB(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  /** utime + stime of the process itself, seconds. */
+  selfS: number;
+  /** cutime + cstime: its children that have exited and been waited for, seconds. */
+  childrenS: number;
+}
+
+/** /proc/<pid>/stat: CPU seconds of a process (null when it is gone). */
+export function procStat(pid: number): ProcStat | null {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { pid, ppid: Number(f[1]), selfS: (Number(f[11]) + Number(f[12])) / TICKS_PER_S, childrenS: (Number(f[13]) + Number(f[14])) / TICKS_PER_S };
+  } catch {
+    return null;
+  }
+}
+
+/** Live children of a process (by scanning /proc). */
+export function childPids(ppid: number): number[] {
+  const out: number[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const n of names) {
+    if (!/^\d+$/.test(n)) continue;
+    const st = procStat(Number(n));
+    if (st?.ppid === ppid) out.push(st.pid);
+  }
+  return out;
+}
+
+/**
+ * CPU seconds of a process tree's server (PostgreSQL's postmaster and its backends): the server's
+ * own and its reaped children's time plus every live child's — so a backend that exits between two
+ * readings stays counted.
+ */
+export function treeCpuS(pid: number): number | null {
+  const root = procStat(pid);
+  if (!root) return null;
+  let total = root.selfS + root.childrenS;
+  for (const c of childPids(pid)) total += procStat(c)?.selfS ?? 0;
+  return total;
+}
+
+/** Busy CPU seconds of the whole machine (all cores, every process: ours and anyone else's), from /proc/stat. */
+export function machineBusyS(): number | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!;
+    return busy / TICKS_PER_S;
+  } catch {
+    return null;
+  }
 }

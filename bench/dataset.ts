@@ -16,11 +16,11 @@ import { compare, memory, timed, writeResult } from './common.js';
 
 const BATCH = 50;
 const BOOK = ['rec_version', 'rec_hash', 'rec_raw', 'rec_retired', 'rec_test', 'rec_received_at', 'rec_updated_at', 'rec_lateness_s'];
-const bare = (r: Resource) => `bench_bare_${r.table}`;
+export const bare = (r: Resource) => `bench_bare_${r.table}`;
 const freshOrg = () => String(700_000_000 + Math.floor(Math.random() * 299_000_000));
 
 /** The typed row bare pg writes: the validated record's columns plus the bookkeeping columns. */
-function typedRow(it: TrafficItem, now: Date): unknown[] {
+export function typedRow(it: TrafficItem, now: Date): unknown[] {
   const r = resources[it.resource]!;
   const v = validateRecord(r, normalizeKeys(r, it.record).known, now);
   if (!v.ok) throw new Error(`bench: generated ${it.key} is invalid: ${JSON.stringify(v.issues)}`);
@@ -28,7 +28,7 @@ function typedRow(it: TrafficItem, now: Date): unknown[] {
   row.push(1, 'x'.repeat(64), JSON.stringify(it.record), false, false, now, now, 0);
   return row;
 }
-const columnsOf = (r: Resource) => [...Object.values(r.fields).map((d) => d.column), ...BOOK];
+export const columnsOf = (r: Resource) => [...Object.values(r.fields).map((d) => d.column), ...BOOK];
 
 async function postUnit(apps: Map<string, FaasFunction>, u: Unit, asBatch: boolean): Promise<number> {
   const fn = resources[u.resource]!.fn;

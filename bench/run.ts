@@ -9,8 +9,11 @@
  *                     of the same typed rows (bench/dataset.ts)
  *   ingest-mapping  — the same mix through the pipeline with code mapping on vs off
  *                     (bench/mapping.ts; target: on within 10 % of off)
+ *   ingest-port     — the same mix through the runtime's data port (8881, stack.yml, replicas as
+ *                     child processes) at 16 and 64 clients and in batches of 50, vs bare pg at the
+ *                     same concurrency; RSS and CPU of every process; profile (bench/port.ts)
  *
- * BENCH_SCENARIOS=patient,dataset,mapping (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
+ * BENCH_SCENARIOS=patient,dataset,mapping,port (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
  * BENCH_SEED (1). Writes bench/results/<date>-<scenario>.json and prints a table. See docs/bench.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,17 +28,19 @@ import { memory, table } from './common.js';
 const N = Number(process.env.BENCH_RECORDS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,port').split(',').map((s) => s.trim()));
 
 async function main(): Promise<void> {
   let url = process.env.BENCH_DATABASE_URL;
   let dir: string | undefined;
   let stop: (() => Promise<void>) | undefined;
+  let pgPid: number | undefined;
   if (!url) {
     dir = mkdtempSync(join(tmpdir(), 'cdc-bench-'));
     const server = await startPostgres({ dataDir: join(dir, 'pg') });
     url = server.url;
     stop = server.stop;
+    pgPid = server.pid;
   }
   const start = memory();
   try {
@@ -76,6 +81,15 @@ async function main(): Promise<void> {
       const { result, file } = await benchMapping({ db, records: N, rounds: ROUNDS, seed: SEED });
       rows.push({ scenario: 'ingest-mapping', path: 'single', 'subject rec/s': result.single.subject.recordsPerS, 'bare pg rec/s': `${result.single.baseline.recordsPerS} (off)`, 'rate ratio': result.single.rateRatio, file });
       rows.push({ scenario: 'ingest-mapping', path: 'batch 50', 'subject rec/s': result.batch50.subject.recordsPerS, 'bare pg rec/s': `${result.batch50.baseline.recordsPerS} (off)`, 'rate ratio': result.batch50.rateRatio, file });
+    }
+    if (SCENARIOS.has('port')) {
+      const { benchPort } = await import('./port.js');
+      const { result, rows: portRows, file } = await benchPort({ db, url, pgPid, apps, records: N, rounds: ROUNDS, seed: SEED });
+      const phases = Object.values(result.phases as Record<string, Record<string, { rateRatio: number; subject: { recordsPerS: number }; baseline: { recordsPerS: number } }>>)[0] ?? {};
+      for (const [k, v] of Object.entries(phases)) {
+        rows.push({ scenario: 'ingest-port', path: k.replace('-c', ' c'), 'subject rec/s': v.subject.recordsPerS, 'bare pg rec/s': v.baseline.recordsPerS, 'rate ratio': v.rateRatio, file });
+      }
+      console.log(table(portRows));
     }
     const end = memory();
     console.log(table(rows));

@@ -1,0 +1,826 @@
+/**
+ * ingest-port — issue 3 item 14: the traffic generator's default mix through the data port (8881)
+ * of the project's runtime, started with stack.yml in a child process of its own (so its RSS and CPU
+ * are its own), with every receive function at 2 replicas (and again at 1, to compare):
+ *
+ *   single c16 / c64  one record per POST at 16 and 64 concurrent clients (keep-alive HTTP agent)
+ *   batch50 c16       JSON arrays of 50 records of one resource at 16 clients
+ *
+ * Beside each, in the same rounds (alternating which goes first): bare `pg` with the same concurrency
+ * (a pool of 16 / 64 connections) writing the same typed rows into unindexed copies of the tables
+ * (bench/dataset.ts: one transaction per record; one multi-row INSERT per batch of 50). Both sides
+ * are driven by the same driver, `runTraffic` of infra/simulators/traffic.ts (same pacing — none —,
+ * same parent-before-child waits, same latency accounting); only its `fetch` differs: HTTP to the
+ * runtime for the subject, the pg pool for the baseline.
+ *
+ * Profile (for deciding what to optimise): CPU seconds of the runtime, the replicas, PostgreSQL and
+ * this process (the clients) per phase from /proc/<pid>/stat; single records posted directly to the
+ * replicas' own ports (no runtime proxy) vs through 8881; statements and database time per record,
+ * counted in process (pg.Client.prototype.query) on the same receive functions.
+ *
+ * Pushes do not compete: PUSH_NUDGE_URL points at a closed port and the cron is off (the nudge is
+ * fire-and-forget and debounced to one per 250 ms per process, so a refused one costs nothing);
+ * BENCH_PORT_NUDGE=1 adds a phase with the nudge on, the push function forwarding to a platform
+ * simulator in its own process. The autoscaler is off so replica counts stay as set.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { startRuntime, type ReplicaInfo } from '../infra/runtime/index.js';
+import { freePort } from '../infra/runtime/replica.js';
+import type { TrafficSummary } from '../infra/simulators/traffic.js';
+import type { Resource } from '../schemas/resource.js';
+import type { FaasFunction } from '../shared/fn/index.js';
+import { childPids, machineBusyS, median, memory, procStat, rssMiB, table, treeCpuS, writeResult } from './common.js';
+
+// The runtime child loads only the runtime (its RSS is the runtime's own): everything the parent
+// alone needs — pg, the generator, the schemas, the typed rows — is imported when the scenario runs.
+interface Libs {
+  Pool: typeof pg.Pool;
+  Client: typeof pg.Client;
+  traffic: typeof import('../infra/simulators/traffic.js');
+  resources: Record<string, Resource>;
+  dataset: typeof import('./dataset.js');
+  RECEIVE: string[];
+}
+let L!: Libs;
+async function loadLibs(): Promise<Libs> {
+  const pgm = (await import('pg')).default;
+  const { resources } = await import('../schemas/index.js');
+  return {
+    Pool: pgm.Pool,
+    Client: pgm.Client,
+    traffic: await import('../infra/simulators/traffic.js'),
+    resources,
+    dataset: await import('./dataset.js'),
+    RECEIVE: [...new Set(Object.values(resources).map((r) => r.fn))],
+  };
+}
+
+const CHILD_FLAG = '--bench-port-runtime';
+
+// ---- the runtime, in a child process ------------------------------------------------------------
+
+interface ChildOptions {
+  env: Record<string, string>;
+  gatewayPort: number;
+  secretsDir: string;
+  logsDir: string;
+}
+
+type ToChild = { type: 'replicas'; id: number } | { type: 'wait'; id: number; fn: string } | { type: 'close' };
+type FromChild =
+  | { type: 'ready'; gatewayUrl: string; portUrls: Record<string, string>; user: string; password: string; pid: number }
+  | { type: 'replicas'; id: number; replicas: Record<string, ReplicaInfo[]> }
+  | { type: 'wait'; id: number; ok: boolean }
+  | { type: 'error'; message: string };
+
+/** The child: startRuntime with stack.yml, answering the parent's questions over IPC. */
+async function runtimeChild(): Promise<void> {
+  const o = JSON.parse(process.env.BENCH_PORT_CHILD ?? '{}') as ChildOptions;
+  const send = (m: FromChild) => process.send?.(m);
+  try {
+    const rt = await startRuntime({
+      stackFile: resolve('stack.yml'),
+      env: o.env,
+      secretsDir: o.secretsDir,
+      logsDir: o.logsDir,
+      logToStdout: false,
+      gateway: { host: '127.0.0.1', port: o.gatewayPort },
+      hospital: { host: '127.0.0.1' },
+      cron: false,
+      autoscaler: false,
+      build: 'missing',
+    });
+    let closing = false;
+    const close = async () => {
+      if (closing) return;
+      closing = true;
+      await rt.close();
+      process.exit(0);
+    };
+    process.on('disconnect', () => void close());
+    process.on('message', (m: ToChild) => {
+      if (m.type === 'replicas') send({ type: 'replicas', id: m.id, replicas: Object.fromEntries(rt.functions().map((f) => [f, rt.replicas(f)])) });
+      else if (m.type === 'wait') void rt.waitForReplicas(m.fn, 60_000).then((ok) => send({ type: 'wait', id: m.id, ok }));
+      else if (m.type === 'close') void close();
+    });
+    send({ type: 'ready', gatewayUrl: rt.gatewayUrl, portUrls: rt.portUrls, user: rt.credentials.user, password: rt.credentials.password, pid: process.pid });
+  } catch (err) {
+    send({ type: 'error', message: (err as Error).stack ?? String(err) });
+    process.exit(1);
+  }
+}
+
+if (process.argv.includes(CHILD_FLAG)) await runtimeChild();
+
+/** The parent's handle on the runtime child. */
+class RuntimeProcess {
+  private seq = 0;
+  private waiting = new Map<number, (m: FromChild) => void>();
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly pid: number,
+    readonly gatewayUrl: string,
+    readonly dataUrl: string,
+    private readonly auth: string,
+  ) {
+    child.on('message', (m: FromChild) => {
+      if ('id' in m) {
+        this.waiting.get(m.id)?.(m);
+        this.waiting.delete(m.id);
+      }
+    });
+  }
+
+  static async start(o: ChildOptions): Promise<RuntimeProcess> {
+    const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG], {
+      env: { ...process.env, BENCH_PORT_CHILD: JSON.stringify(o) },
+      execArgv: process.execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const ready = await new Promise<FromChild>((res, rej) => {
+      child.once('message', res);
+      child.once('exit', (code) => rej(new Error(`bench: the runtime child exited (${code}) before it was ready`)));
+    });
+    if (ready.type !== 'ready') {
+      child.kill('SIGKILL');
+      throw new Error(`bench: the runtime did not start: ${ready.type === 'error' ? ready.message : ready.type}`);
+    }
+    const auth = 'Basic ' + Buffer.from(`${ready.user}:${ready.password}`).toString('base64');
+    return new RuntimeProcess(child, ready.pid, ready.gatewayUrl, ready.portUrls.data!, auth);
+  }
+
+  private ask<T extends FromChild>(m: ToChild & { id: number }): Promise<T> {
+    return new Promise((res) => {
+      this.waiting.set(m.id, res as (m: FromChild) => void);
+      this.child.send(m);
+    });
+  }
+
+  async replicas(): Promise<Record<string, ReplicaInfo[]>> {
+    const r = await this.ask<Extract<FromChild, { type: 'replicas' }>>({ type: 'replicas', id: ++this.seq });
+    // Only replicas in rotation: a retiring one is on its way out.
+    return Object.fromEntries(Object.entries(r.replicas).map(([f, rs]) => [f, rs.filter((x) => x.state === 'ready' && x.pid)]));
+  }
+
+  /** POST /system/scale-function/<fn> for every receive function, then wait until each has exactly n ready. */
+  async scaleReceive(n: number): Promise<void> {
+    for (const fn of L.RECEIVE) {
+      const res = await fetch(`${this.gatewayUrl}/system/scale-function/${fn}`, {
+        method: 'POST',
+        headers: { authorization: this.auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ serviceName: fn, replicas: n }),
+      });
+      const body = (await res.json()) as { replicas: number };
+      if (res.status !== 202 || body.replicas !== n) throw new Error(`bench: scaling ${fn} to ${n} answered ${res.status} ${JSON.stringify(body)}`);
+    }
+    for (const fn of L.RECEIVE) {
+      const w = await this.ask<Extract<FromChild, { type: 'wait' }>>({ type: 'wait', id: ++this.seq, fn });
+      if (!w.ok) throw new Error(`bench: ${fn} did not reach ${n} ready replicas`);
+    }
+    // Retiring replicas drain and exit; let them go before anything is measured.
+    for (let i = 0; i < 100; i++) {
+      const live = childPids(this.pid).length;
+      const want = Object.values(await this.replicas()).reduce((s, rs) => s + rs.length, 0);
+      if (live <= want) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
+    this.child.send({ type: 'close' });
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 40_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+// ---- the two transports behind runTraffic's fetch ------------------------------------------------
+
+/** fetch over node:http with a keep-alive agent; `route` picks the port and path. */
+function httpFetch(agent: Agent, route: (u: URL) => { port: number; path: string }): typeof fetch {
+  return ((input: string | URL, init?: RequestInit) =>
+    new Promise<Response>((res, rej) => {
+      const u = new URL(String(input));
+      const { port, path } = route(u);
+      const body = String(init?.body ?? '');
+      const req = httpRequest(
+        { host: '127.0.0.1', port, path, method: init?.method ?? 'GET', agent, headers: { ...(init?.headers as Record<string, string>), 'content-length': Buffer.byteLength(body) } },
+        (r) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => res(new Response(Buffer.concat(chunks), { status: r.statusCode ?? 502 })));
+          r.on('error', rej);
+        },
+      );
+      req.on('error', rej);
+      init?.signal?.addEventListener('abort', () => req.destroy(new Error('request timed out')), { once: true });
+      req.end(body);
+    })) as typeof fetch;
+}
+
+type Rec = Record<string, unknown>;
+const keyOfRecord = (r: Resource, rec: Rec) => `${r.name}|${String(rec.orgCode)}|${String(rec.id ?? (r.keyField ? rec[r.keyField] : undefined))}`;
+const json = (v: unknown) => new Response(JSON.stringify(v), { status: 200, headers: { 'content-type': 'application/json' } });
+
+/**
+ * The baseline behind the same driver: bare pg writing the precomputed typed rows (looked up by the
+ * record's key) into the unindexed copies — one transaction per record, or one multi-row INSERT per
+ * batch. Statement texts are built once.
+ */
+function pgFetch(pool: pg.Pool, rows: Map<string, unknown[]>): typeof fetch {
+  const single = new Map<string, string>();
+  const multi = new Map<string, string>();
+  const singleSql = (r: Resource) => {
+    let s = single.get(r.name);
+    if (!s) {
+      const cols = L.dataset.columnsOf(r);
+      single.set(r.name, (s = `INSERT INTO ${L.dataset.bare(r)} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`));
+    }
+    return s;
+  };
+  const multiSql = (r: Resource, n: number) => {
+    const k = `${r.name}/${n}`;
+    let s = multi.get(k);
+    if (!s) {
+      const cols = L.dataset.columnsOf(r);
+      const values = Array.from({ length: n }, (_, j) => `(${cols.map((_, i) => `$${j * cols.length + i + 1}`).join(', ')})`).join(', ');
+      multi.set(k, (s = `INSERT INTO ${L.dataset.bare(r)} (${cols.join(', ')}) VALUES ${values}`));
+    }
+    return s;
+  };
+  const rowOf = (r: Resource, rec: Rec) => {
+    const row = rows.get(keyOfRecord(r, rec));
+    if (!row) throw new Error(`bench: no typed row for ${keyOfRecord(r, rec)}`);
+    return row;
+  };
+  return (async (input: string | URL, init?: RequestInit) => {
+    const url = String(input);
+    const r = L.resources[url.slice(url.lastIndexOf('/') + 1)]!;
+    const body = JSON.parse(String(init?.body)) as Rec | Rec[];
+    if (Array.isArray(body)) {
+      const rs = body.map((rec) => rowOf(r, rec));
+      await pool.query(multiSql(r, rs.length), rs.flat());
+      return json({ result: true, results: body.map((rec) => ({ result: true, id: rec.id ?? null, version: 1, status: 'created' })) });
+    }
+    const row = rowOf(r, body);
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query({ name: `bare1_${r.table}`, text: singleSql(r), values: row });
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+    return json({ result: true, id: body.id ?? null, version: 1, status: 'created' });
+  }) as typeof fetch;
+}
+
+// ---- measuring a run -----------------------------------------------------------------------------
+
+interface Procs {
+  runtimePid: number;
+  pgPid?: number;
+  platformPid?: number;
+  replicas: Record<string, ReplicaInfo[]>;
+}
+
+interface CpuReading {
+  runtime: number;
+  receive: number;
+  otherFunctions: number;
+  postgres: number | null;
+  platform: number | null;
+  client: number;
+  machine: number | null;
+}
+
+function readCpu(p: Procs): CpuReading {
+  let receive = 0;
+  let other = 0;
+  for (const [fn, rs] of Object.entries(p.replicas)) {
+    for (const r of rs) {
+      const s = procStat(r.pid!)?.selfS ?? 0;
+      if (L.RECEIVE.includes(fn)) receive += s;
+      else other += s;
+    }
+  }
+  const me = process.cpuUsage();
+  return {
+    runtime: procStat(p.runtimePid)?.selfS ?? 0,
+    receive,
+    otherFunctions: other,
+    postgres: p.pgPid ? treeCpuS(p.pgPid) : null,
+    platform: p.platformPid ? treeCpuS(p.platformPid) : null,
+    client: (me.user + me.system) / 1e6,
+    machine: machineBusyS(),
+  };
+}
+
+function cpuDelta(a: CpuReading, b: CpuReading, records: number, wallS: number) {
+  const d = (x: number | null, y: number | null) => (x === null || y === null ? null : y - x);
+  const s = {
+    runtime: d(a.runtime, b.runtime),
+    receiveFunctions: d(a.receive, b.receive),
+    otherFunctions: d(a.otherFunctions, b.otherFunctions),
+    postgres: d(a.postgres, b.postgres),
+    platform: d(a.platform, b.platform),
+    client: d(a.client, b.client),
+  };
+  const total = Object.values(s).reduce<number>((t, v) => t + (v ?? 0), 0);
+  const machine = d(a.machine, b.machine);
+  const per = (v: number | null) => (v === null ? null : Number(((v * 1000) / records).toFixed(3)));
+  return {
+    /** CPU seconds over the run. */
+    seconds: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v === null ? null : Number(v.toFixed(2))])),
+    /** CPU milliseconds per record. */
+    msPerRecord: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, per(v)])),
+    /** Share of all CPU used during the run. */
+    share: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v === null ? null : Number((v / total).toFixed(3))])),
+    /** Cores busy on average with the bench's processes (the machine's count is the ceiling). */
+    coresBusy: Number((total / wallS).toFixed(2)),
+    /** Cores busy with anything else on the machine (other users' work): the noise. */
+    othersCores: machine === null ? null : Number((Math.max(0, machine - total) / wallS).toFixed(2)),
+    loadavg1: Number(loadavg()[0]!.toFixed(1)),
+  };
+}
+
+function rssOf(p: Procs) {
+  const functions: Record<string, number[]> = {};
+  let total = 0;
+  for (const [fn, rs] of Object.entries(p.replicas)) {
+    functions[fn] = rs.map((r) => rssMiB(r.pid!) ?? 0);
+    total += functions[fn].reduce((a, b) => a + b, 0);
+  }
+  return { runtimeMiB: rssMiB(p.runtimePid), functionsMiB: functions, functionsTotalMiB: total, replicas: Object.values(p.replicas).reduce((s, rs) => s + rs.length, 0), benchClientMiB: memory().rssMiB };
+}
+
+interface Run {
+  records: number;
+  recordsPerS: number;
+  p50: number;
+  p99: number;
+  max: number;
+  held: number;
+  errors: number;
+  errorSamples: string[];
+  /** What PostgreSQL's client backends were doing, sampled every 100 ms during the run. */
+  waits?: Record<string, number>;
+  wallS: number;
+  cpu: ReturnType<typeof cpuDelta>;
+}
+
+let runSeq = 0;
+const tag = Date.now().toString(36);
+const freshOrg = () => String(700_000_000 + Math.floor(Math.random() * 299_000_000));
+
+interface Drive {
+  count: number;
+  concurrency: number;
+  batch: number;
+  seed: number;
+  maxS: number;
+}
+
+function trafficOf(d: Drive) {
+  return { seed: d.seed, count: d.count, profile: 'default' as const, idPrefix: `q${tag}r${++runSeq}`, orgCodes: [freshOrg(), freshOrg(), freshOrg()] };
+}
+
+/** One run through runTraffic with the given fetch; fails loudly on any error or refusal. */
+async function drive(d: Drive, t: ReturnType<typeof trafficOf>, doFetch: typeof fetch, procs: () => Procs, what: string, sampler?: pg.Pool): Promise<Run> {
+  const p = procs();
+  const waits = sampler ? sampleWaits(sampler) : undefined;
+  const before = readCpu(p);
+  const t0 = performance.now();
+  const s: TrafficSummary = await L.traffic.runTraffic({
+    ...t,
+    baseUrl: 'http://127.0.0.1:8881', // the fetch decides where requests really go
+    rate: 1e9, // no pacing: closed loop, `concurrency` requests in flight
+    concurrency: d.concurrency,
+    batch: d.batch,
+    durationS: d.maxS,
+    fetch: doFetch,
+  });
+  const wallS = (performance.now() - t0) / 1000;
+  const after = readCpu(p);
+  // A refusal is a bug (the generator sends valid records only); 5xx and resets are findings, kept
+  // and counted, unless there are so many that the rate would mean nothing.
+  if (s.rejected || s.unexpected.validRejected || s.errors > s.sent * 0.02) {
+    const { acknowledgedRecords: _a, ...brief } = s;
+    throw new Error(`bench: ${what}: ${s.acknowledged}/${s.sent} acknowledged: ${JSON.stringify(brief).slice(0, 1500)}`);
+  }
+  if (s.errors) console.error(`bench: ${what}: ${s.errors} of ${s.requests} requests failed (5xx or reset): ${s.errorSamples.slice(0, 3).join(' | ').replace(/\n/g, ' ')}`);
+  return {
+    records: s.acknowledged,
+    recordsPerS: Math.round(s.acknowledged / s.durationS),
+    p50: s.latencyMs.p50,
+    p99: s.latencyMs.p99,
+    max: s.latencyMs.max,
+    held: s.held,
+    errors: s.errors,
+    errorSamples: s.errorSamples.slice(0, 5),
+    waits: await waits?.stop(),
+    wallS: Number(wallS.toFixed(2)),
+    cpu: cpuDelta(before, after, s.acknowledged, wallS),
+  };
+}
+
+/**
+ * Samples pg_stat_activity every 100 ms: how many client backends were active, idle in a
+ * transaction, or waiting (by wait event) — averaged over the samples.
+ */
+function sampleWaits(db: pg.Pool) {
+  const counts: Record<string, number> = {};
+  let samples = 0;
+  let on = true;
+  const loop = (async () => {
+    while (on) {
+      try {
+        const r = await db.query<{ k: string; n: string }>(
+          `SELECT CASE WHEN state = 'active' AND wait_event IS NOT NULL THEN 'active, waiting ' || wait_event_type || ':' || wait_event
+                       WHEN state = 'active' THEN 'active, on CPU'
+                       ELSE state END AS k, count(*) AS n
+             FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND state IS NOT NULL GROUP BY 1`,
+        );
+        samples++;
+        for (const row of r.rows) counts[row.k] = (counts[row.k] ?? 0) + Number(row.n);
+      } catch {
+        // a sample lost is no matter
+      }
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  })();
+  return {
+    async stop() {
+      on = false;
+      await loop;
+      return Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Number((v / Math.max(1, samples)).toFixed(2))]));
+    },
+  };
+}
+
+/** Typed rows of the same traffic, for the baseline (validated once, outside the timing). */
+function rowsOf(t: ReturnType<typeof trafficOf>): Map<string, unknown[]> {
+  const now = new Date();
+  const m = new Map<string, unknown[]>();
+  for (const it of L.traffic.generate(t)) m.set(it.key, L.dataset.typedRow(it, now));
+  return m;
+}
+
+/** Median round by rate; its latencies; every round kept. */
+function summarise(runs: Run[]) {
+  const rate = median(runs.map((r) => r.recordsPerS));
+  const mid = runs.find((r) => r.recordsPerS === rate)!;
+  return {
+    recordsPerS: rate,
+    p50Ms: median(runs.map((r) => r.p50)),
+    p99Ms: median(runs.map((r) => r.p99)),
+    worstP99Ms: Math.max(...runs.map((r) => r.p99)),
+    cpuOfMedianRound: mid.cpu,
+    rounds: runs.map(({ cpu: _c, ...r }) => r),
+  };
+}
+
+// ---- statements per record, in process ----------------------------------------------------------
+
+/**
+ * The same receive functions in this process (app.request, sequential): statements sent per
+ * record and the time spent waiting for PostgreSQL vs the rest, by counting pg.Client.query.
+ */
+async function statementProfile(apps: Map<string, FaasFunction>, seed: number, count: number) {
+  const proto = L.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const original = proto.query;
+  let statements = 0;
+  let dbMs = 0;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    statements++;
+    const t = performance.now();
+    const out = original.apply(this, args) as Promise<unknown> | undefined;
+    if (out && typeof out.then === 'function') out.then(() => (dbMs += performance.now() - t), () => (dbMs += performance.now() - t));
+    return out;
+  };
+  const post = async (resource: string, body: unknown) => {
+    const fn = L.resources[resource]!.fn;
+    const res = await apps.get(fn)!.app.request(`/${resource}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': '127.0.0.1' },
+      body: JSON.stringify(body),
+    });
+    const b = (await res.json()) as { result: boolean };
+    if (res.status !== 200 || !b.result) throw new Error(`bench: ${resource} answered ${res.status} ${JSON.stringify(b).slice(0, 300)}`);
+  };
+  const byResource: Record<string, { records: number; statements: number; ms: number; dbMs: number }> = {};
+  const total = { records: 0, statements: 0, ms: 0, dbMs: 0 };
+  const batch = { batches: 0, records: 0, statements: 0, ms: 0, dbMs: 0 };
+  let singleCpuMs = 0;
+  try {
+    // Warm (named statements prepared on the pool's connections), then measure.
+    for (const it of L.traffic.generate({ ...trafficOf({ seed: seed + 50, count: 200, concurrency: 1, batch: 1, maxS: 60 }) })) await post(it.resource, it.record);
+    const cpu0 = process.cpuUsage();
+    for (const it of L.traffic.generate(trafficOf({ seed: seed + 51, count, concurrency: 1, batch: 1, maxS: 60 }))) {
+      const s0 = statements;
+      const d0 = dbMs;
+      const t0 = performance.now();
+      await post(it.resource, it.record);
+      const e = (byResource[it.resource] ??= { records: 0, statements: 0, ms: 0, dbMs: 0 });
+      for (const x of [e, total]) {
+        x.records++;
+        x.statements += statements - s0;
+        x.ms += performance.now() - t0;
+        x.dbMs += dbMs - d0;
+      }
+    }
+    const cpu1 = process.cpuUsage(cpu0);
+    singleCpuMs = (cpu1.user + cpu1.system) / 1000;
+    for (const u of L.traffic.batches(L.traffic.generate(trafficOf({ seed: seed + 52, count: Math.max(count, 500), concurrency: 1, batch: 50, maxS: 60 })), 50)) {
+      const s0 = statements;
+      const d0 = dbMs;
+      const t0 = performance.now();
+      await post(u.resource, u.items.map((i) => i.record));
+      batch.batches++;
+      batch.records += u.items.length;
+      batch.statements += statements - s0;
+      batch.ms += performance.now() - t0;
+      batch.dbMs += dbMs - d0;
+    }
+  } finally {
+    proto.query = original;
+  }
+  const r2 = (x: number) => Number(x.toFixed(2));
+  const per = (x: { records: number; statements: number; ms: number; dbMs: number }) => ({
+    records: x.records,
+    statementsPerRecord: r2(x.statements / x.records),
+    msPerRecord: r2(x.ms / x.records),
+    dbWaitMsPerRecord: r2(x.dbMs / x.records),
+    /** Everything else: JSON, normalise, validate, hashing, SQL building, Hono — this process's CPU. */
+    jsMsPerRecord: r2((x.ms - x.dbMs) / x.records),
+  });
+  return {
+    note: 'in process (app.request, one request at a time), pg.Client.prototype.query counted; statements include BEGIN and COMMIT',
+    single: { ...per(total), cpuMsPerRecord: r2(singleCpuMs / total.records), cpuNote: 'this process, warm, one request at a time: generator + Hono app.request + pipeline + pg client' },
+    singleByResource: Object.fromEntries(Object.entries(byResource).map(([k, v]) => [k, per(v)])),
+    batch50: { ...per(batch), batches: batch.batches, statementsPerBatch: r2(batch.statements / batch.batches), msPerBatch: r2(batch.ms / batch.batches) },
+  };
+}
+
+// ---- the scenario --------------------------------------------------------------------------------
+
+export interface PortOptions {
+  db: pg.Pool;
+  url: string;
+  /** The private PostgreSQL's postmaster (absent with BENCH_DATABASE_URL: its CPU is then not read). */
+  pgPid?: number;
+  apps: Map<string, FaasFunction>;
+  records: number;
+  rounds: number;
+  seed: number;
+}
+
+export async function benchPort(o: PortOptions) {
+  const N = Number(process.env.BENCH_PORT_RECORDS ?? o.records);
+  const NB = Number(process.env.BENCH_PORT_BATCH_RECORDS ?? N * 2);
+  const MAX_S = Number(process.env.BENCH_PORT_MAX_S ?? 60);
+  const REPLICAS = (process.env.BENCH_PORT_REPLICAS ?? '2,1').split(',').map(Number);
+  const NUDGE = /^(1|true|yes)$/i.test(process.env.BENCH_PORT_NUDGE ?? '');
+  L = await loadLibs();
+  for (const r of Object.values(L.resources)) await o.db.query(`CREATE TABLE IF NOT EXISTS ${L.dataset.bare(r)} (LIKE ${r.table} INCLUDING DEFAULTS)`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'cdc-bench-port-'));
+  mkdirSync(join(dir, 'secrets'));
+  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), o.url);
+  const childOptions = async (nudge?: { platformUrl: string }): Promise<ChildOptions> => {
+    const gatewayPort = await freePort();
+    return {
+      gatewayPort,
+      secretsDir: join(dir, 'secrets'),
+      logsDir: join(dir, `logs-${++runSeq}`),
+      env: {
+        DATA_PORT: String(await freePort()),
+        CONFIG_PORT: String(await freePort()),
+        MONITOR_PORT: String(await freePort()),
+        WEB_PORT: String(await freePort()),
+        HIS_ALLOW: '127.0.0.1/8,::1/128',
+        // Nudges to a closed port (nothing listens there): pushes do not compete with ingest.
+        PUSH_NUDGE_URL: nudge ? `http://127.0.0.1:${gatewayPort}/async-function/push` : `http://127.0.0.1:${await freePort()}/async-function/push`,
+        NATIONAL_URL: nudge?.platformUrl ?? `http://127.0.0.1:${await freePort()}`,
+      },
+    };
+  };
+  // The functions read the database URL from the secret file, as deployed.
+  const savedUrl = process.env.DATABASE_URL;
+  delete process.env.DATABASE_URL;
+  let rt: RuntimeProcess | undefined;
+  try {
+    rt = await RuntimeProcess.start(await childOptions());
+  } finally {
+    process.env.DATABASE_URL = savedUrl;
+  }
+  let replicas: Record<string, ReplicaInfo[]> = {};
+  const procs = (): Procs => ({ runtimePid: rt!.pid, pgPid: o.pgPid, replicas });
+  const through8881 = (agent: Agent) => {
+    const port = Number(new URL(rt!.dataUrl).port);
+    return httpFetch(agent, (u) => ({ port, path: u.pathname }));
+  };
+  /** Straight to the replicas' own ports (round robin per function), as the runtime would route. */
+  const direct = (agent: Agent) => {
+    const next = new Map<string, number>();
+    return httpFetch(agent, (u) => {
+      const resource = u.pathname.slice(u.pathname.lastIndexOf('/') + 1);
+      const fn = L.resources[resource]!.fn;
+      const rs = replicas[fn]!;
+      const i = next.get(fn) ?? 0;
+      next.set(fn, i + 1);
+      return { port: rs[i % rs.length]!.port, path: `/${resource}` };
+    });
+  };
+
+  const only = process.env.BENCH_PORT_PHASES?.split(',').map((x) => x.trim());
+  const phases = [
+    { name: 'single', clients: 16, batch: 1, count: N },
+    { name: 'single', clients: 64, batch: 1, count: N },
+    { name: 'batch50', clients: 16, batch: 50, count: NB },
+  ].filter((ph) => !only || only.includes(`${ph.name}-c${ph.clients}`));
+  const subjectRun = async (ph: (typeof phases)[number], round: number, via: 'port' | 'direct' = 'port') => {
+    const agent = new Agent({ keepAlive: true, maxSockets: ph.clients });
+    try {
+      const d = { count: ph.count, concurrency: ph.clients, batch: ph.batch, seed: o.seed + round, maxS: MAX_S };
+      return await drive(d, trafficOf(d), via === 'port' ? through8881(agent) : direct(agent), procs, `${ph.name} c${ph.clients} ${via}`, o.db);
+    } finally {
+      agent.destroy();
+    }
+  };
+  const baselineRun = async (ph: (typeof phases)[number], round: number) => {
+    const pool = new L.Pool({ connectionString: o.url, max: ph.clients });
+    pool.on('error', () => undefined);
+    try {
+      const d = { count: ph.count, concurrency: ph.clients, batch: ph.batch, seed: o.seed + round, maxS: MAX_S };
+      const t = trafficOf(d);
+      const rows = rowsOf(t);
+      // Open the pool's connections before the clock starts (the runtime's replicas keep theirs open).
+      await Promise.all(Array.from({ length: ph.clients }, async () => (await pool.connect()).release()));
+      return await drive(d, t, pgFetch(pool, rows), procs, `${ph.name} c${ph.clients} bare pg`, o.db);
+    } finally {
+      await pool.end();
+    }
+  };
+  // Every replica is its own V8: each must see enough requests to be optimised before the clock runs.
+  const WARM = Number(process.env.BENCH_PORT_WARM ?? 3000);
+  const warm = async () => {
+    await subjectRun({ name: 'warm', clients: 16, batch: 1, count: WARM }, 90);
+    await subjectRun({ name: 'warm', clients: 16, batch: 50, count: WARM }, 91);
+    await baselineRun({ name: 'warm', clients: 16, batch: 1, count: Math.ceil(WARM / 3) }, 92);
+  };
+  const connections = async () => Number((await o.db.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = $1', ['client backend'])).rows[0]!.n);
+
+  const result: Record<string, unknown> = {
+    scenario: 'ingest-port',
+    date: new Date().toISOString(),
+    machine: { cores: cpus().length, node: process.version },
+    records: { single: N, batch: NB },
+    rounds: o.rounds,
+    seed: o.seed,
+    profile: 'default',
+    setup:
+      'runtime (stack.yml) in its own process, cron off, autoscaler off, PUSH_NUDGE_URL to a closed port; receive functions scaled by POST /system/scale-function; ' +
+      'clients: runTraffic (closed loop, no pacing, parents answered before children) with a keep-alive node:http agent; baseline: the same driver writing through a pg pool of the same size',
+  };
+  const rows: Array<Record<string, string | number>> = [];
+  const byReplicas: Record<string, unknown> = {};
+  try {
+    for (const [ri, n] of REPLICAS.entries()) {
+      await rt.scaleReceive(n);
+      replicas = await rt.replicas();
+      await warm();
+      const out: Record<string, unknown> = {};
+      for (const ph of phases) {
+        const subject: Run[] = [];
+        const baseline: Run[] = [];
+        const directRuns: Run[] = [];
+        // The baseline runs in every round of the first replica count, once per phase after that (drift check).
+        const baselineRounds = ri === 0 ? o.rounds : 1;
+        for (let round = 0; round < o.rounds; round++) {
+          const withBaseline = round < baselineRounds;
+          if (round % 2 === 1 && withBaseline) baseline.push(await baselineRun(ph, round));
+          subject.push(await subjectRun(ph, round));
+          if (ri === 0 && ph.batch === 1 && ph.clients === 16) directRuns.push(await subjectRun(ph, round, 'direct'));
+          if (round % 2 === 0 && withBaseline) baseline.push(await baselineRun(ph, round));
+        }
+        const rss = { ...rssOf(procs()), pgConnections: await connections() };
+        const s = summarise(subject);
+        const b = summarise(baseline);
+        const key = `${ph.name}-c${ph.clients}`;
+        out[key] = {
+          subject: { name: `through ${rt.dataUrl} (runtime proxy → ${n} replica(s) per receive function)`, ...s },
+          baseline: { name: ph.batch > 1 ? `bare pg multi-row INSERT of ${ph.batch} typed rows, pool of ${ph.clients}` : `bare pg, 1 tx per record, pool of ${ph.clients}`, ...b },
+          rateRatio: Number((s.recordsPerS / b.recordsPerS).toFixed(2)),
+          ...(directRuns.length ? { direct: { name: "straight to the replicas' own ports (no runtime proxy)", ...summarise(directRuns) } } : {}),
+          rssAtEnd: rss,
+        };
+        rows.push({
+          replicas: n,
+          path: ph.batch > 1 ? `batch ${ph.batch}` : 'single',
+          clients: ph.clients,
+          'subject rec/s': s.recordsPerS,
+          'bare pg rec/s': b.recordsPerS,
+          ratio: Number((s.recordsPerS / b.recordsPerS).toFixed(2)),
+          'p50/p99 ms': `${s.p50Ms}/${s.p99Ms}`,
+          'bare p50/p99': `${b.p50Ms}/${b.p99Ms}`,
+          'RSS rt/fns MiB': `${rss.runtimeMiB}/${rss.functionsTotalMiB}`,
+          'CPU ms/rec rt/fn/pg/cli': cpuCell(s.cpuOfMedianRound),
+        });
+        if (directRuns.length) {
+          const d = summarise(directRuns);
+          rows.push({
+            replicas: n,
+            path: 'single direct',
+            clients: ph.clients,
+            'subject rec/s': d.recordsPerS,
+            'bare pg rec/s': b.recordsPerS,
+            ratio: Number((d.recordsPerS / b.recordsPerS).toFixed(2)),
+            'p50/p99 ms': `${d.p50Ms}/${d.p99Ms}`,
+            'bare p50/p99': `${b.p50Ms}/${b.p99Ms}`,
+            'RSS rt/fns MiB': '-',
+            'CPU ms/rec rt/fn/pg/cli': cpuCell(d.cpuOfMedianRound),
+          });
+        }
+        console.log(table(rows.slice(-1 - (directRuns.length ? 1 : 0))).split('\n').slice(2).join('\n'));
+      }
+      byReplicas[`replicas-${n}`] = out;
+    }
+    result.phases = byReplicas;
+
+    if (NUDGE) {
+      // The nudge on: the push function forwarding the outbox to a platform simulator (own process).
+      await rt.close();
+      const platformPort = await freePort();
+      const sim = spawn(process.execPath, [...process.execArgv, 'infra/simulators/main.ts', '--port', String(platformPort)], { stdio: 'ignore' });
+      try {
+        // Wait until the simulator answers (any HTTP status will do).
+        for (let i = 0; i < 150; i++) {
+          const up = await fetch(`http://127.0.0.1:${platformPort}/`).then(() => true, () => false);
+          if (up) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        delete process.env.DATABASE_URL;
+        try {
+          rt = await RuntimeProcess.start(await childOptions({ platformUrl: `http://127.0.0.1:${platformPort}` }));
+        } finally {
+          process.env.DATABASE_URL = savedUrl;
+        }
+        await rt.scaleReceive(REPLICAS[0]!);
+        replicas = await rt.replicas();
+        await warm();
+        const ph = phases[0]!;
+        const runs: Run[] = [];
+        const withPlatform = (): Procs => ({ ...procs(), platformPid: sim.pid });
+        for (let round = 0; round < o.rounds; round++) {
+          const agent = new Agent({ keepAlive: true, maxSockets: ph.clients });
+          const d = { count: ph.count, concurrency: ph.clients, batch: 1, seed: o.seed + round, maxS: MAX_S };
+          runs.push(await drive(d, trafficOf(d), through8881(agent), withPlatform, 'single c16 nudge on'));
+          agent.destroy();
+        }
+        const s = summarise(runs);
+        result.nudgeOn = { name: 'single c16 with PUSH_NUDGE_URL on (push → platform simulator)', ...s };
+        rows.push({ replicas: REPLICAS[0]!, path: 'single nudge on', clients: 16, 'subject rec/s': s.recordsPerS, 'bare pg rec/s': '-', ratio: '-', 'p50/p99 ms': `${s.p50Ms}/${s.p99Ms}`, 'bare p50/p99': '-', 'RSS rt/fns MiB': '-', 'CPU ms/rec rt/fn/pg/cli': cpuCell(s.cpuOfMedianRound) });
+      } finally {
+        sim.kill('SIGTERM');
+      }
+    }
+  } finally {
+    await rt?.close();
+    if (process.env.BENCH_PORT_KEEP_LOGS) console.log(`bench: runtime logs kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+
+  result.statements = await statementProfile(o.apps, o.seed, Number(process.env.BENCH_PORT_PROFILE_RECORDS ?? 600));
+  result.targets = targets(byReplicas[`replicas-${REPLICAS[0]}`] as Record<string, { rateRatio: number; subject: { p99Ms: number } }>);
+  result.note =
+    'rateRatio = subject records/s ÷ baseline records/s (median round of each); p50/p99 per round, median over rounds; CPU from /proc/<pid>/stat ' +
+    '(runtime = the runtime process; receiveFunctions = every receive replica; postgres = postmaster + backends; client = this process: the load generator and the pg baseline)';
+  const file = writeResult('ingest-port', result);
+  return { result, rows, file };
+}
+
+function cpuCell(c: ReturnType<typeof cpuDelta>): string {
+  const m = c.msPerRecord;
+  const f = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v.toFixed(2));
+  return `${f(m.runtime)}/${f(m.receiveFunctions)}/${f(m.postgres)}/${f(m.client)} (${c.coresBusy} cores; others ${c.othersCores ?? '-'})`;
+}
+
+function targets(main: Record<string, { rateRatio: number; subject: { p99Ms: number } }> | undefined) {
+  if (!main) return null;
+  const s16 = main['single-c16'];
+  const b16 = main['batch50-c16'];
+  return {
+    'single c16 ≥ 0.5 of bare': s16 ? { ratio: s16.rateRatio, met: s16.rateRatio >= 0.5 } : null,
+    'single c16 p99 < 50 ms': s16 ? { p99Ms: s16.subject.p99Ms, met: s16.subject.p99Ms < 50 } : null,
+    'batch50 c16 ≥ 0.5 of bare': b16 ? { ratio: b16.rateRatio, met: b16.rateRatio >= 0.5 } : null,
+  };
+}
