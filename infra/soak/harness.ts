@@ -253,7 +253,7 @@ export function faultCycle(r: () => number, outageS: number): FaultStep[] {
     { kind: 'sim', fault: { mode: 'timeout', seconds: 17, times: 1 }, label: 'timeout 17 s ×1' },
     { kind: 'sim', fault: { mode: 'slow', seconds: 3, times: 3 }, label: 'slow 3 s ×3' },
     { kind: 'kill', fn: anyReceive() },
-    { kind: 'sim', fault: { mode: 'partial', every: 5, times: 3 }, label: 'partial reject every 5th ×3' },
+    { kind: 'sim', fault: { mode: 'partial', every: 2, times: 3 }, label: 'partial reject every 2nd ×3' },
     { kind: 'sim', fault: { mode: 'badReceiptSig', times: 2 }, label: 'bad receipt signature ×2' },
     { kind: 'kill', fn: anyFn() },
   ];
@@ -363,6 +363,9 @@ export interface Counts {
   lost: number;
   /** Versions that reached the platform after a later version of the same record. */
   outOfOrder: number;
+  /** Records whose first version reached the platform before their parent's first version (unless
+   * that parent was dead-lettered by the platform and arrived with the replay). */
+  childBeforeParent: number;
   /** Acknowledged versions in the dead-letter state with the platform's reason (before the replay). */
   dead: number;
   /** Dead letters still dead after the replay: a later version was delivered (superseded). */
@@ -384,7 +387,7 @@ export interface ScenarioReport {
   counts: Counts;
   timeline: string[];
   /** Up to 50 examples per kind, each with the key, version and what was found. */
-  findings: { lost: string[]; duplicates: string[]; outOfOrder: string[]; phantom: string[]; dead: string[] };
+  findings: { lost: string[]; duplicates: string[]; outOfOrder: string[]; childBeforeParent: string[]; phantom: string[]; dead: string[] };
   drained: boolean;
   pendingLeft: number;
   circuitResets: number;
@@ -522,6 +525,8 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
     const schedule = (async () => {
       for (;;) {
         for (const s of faultCycle(r, outageS)) {
+          // After the load, only the first cycle is finished (a short load still sees every fault).
+          if (loadOver && cyclesRun > 0) return event('load over: the rest of this fault cycle is skipped');
           await sleep(gapS * 1000);
           await runStep(s).catch((err) => event(`fault step ${s.kind} failed: ${(err as Error).message}`));
         }
@@ -530,29 +535,41 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
       }
     })();
 
-    const summary = await runTraffic({
-      baseUrl: stack.dataUrl,
-      rate: o.rate,
-      durationS: o.durationS,
-      seed: o.seed,
-      orgCodes: orgs,
-      idPrefix: `f${o.seed}`,
-      outOfOrderShare: o.outOfOrderShare ?? 0.05,
-      updateShare: o.updateShare ?? 0.05,
-      invalidShare: o.invalidShare ?? 0.01,
-      concurrency: o.concurrency ?? 8,
-      timeoutMs: 20_000,
-      fetch: observingFetch(obs),
-      onProgress: (p) => {
-        sentSoFar = p.sent;
-        ackedSoFar = p.acknowledged;
-      },
-    });
-    sentSoFar = summary.sent;
-    ackedSoFar = summary.acknowledged;
-    // A cycle still running ends first (the load was shorter than it); then the faults are cleared.
+    // The load: `durationS`, then 10 s segments more while the first fault cycle is still running,
+    // so that every fault meets traffic (a segment has a seed and id prefix of its own).
+    let summary: TrafficSummary | undefined;
+    let firstCycleDone = false;
+    void schedule.then(() => (firstCycleDone = true));
+    for (let seg = 0; ; seg++) {
+      const left = o.durationS - (Date.now() - t0) / 1000;
+      if (seg > 0 && (left <= 0 && (firstCycleDone || cyclesRun > 0))) break;
+      if (seg > 0 && left <= 0) event(`load extended by 10 s: the first fault cycle is still running (segment ${seg})`);
+      const before = summary;
+      const part = await runTraffic({
+        baseUrl: stack.dataUrl,
+        rate: o.rate,
+        durationS: left > 1 ? left : 10,
+        seed: o.seed + seg,
+        orgCodes: orgs,
+        idPrefix: seg === 0 ? `f${o.seed}` : `f${o.seed}s${seg}`,
+        outOfOrderShare: o.outOfOrderShare ?? 0.05,
+        updateShare: o.updateShare ?? 0.05,
+        invalidShare: o.invalidShare ?? 0.01,
+        concurrency: o.concurrency ?? 8,
+        timeoutMs: 20_000,
+        fetch: observingFetch(obs),
+        onProgress: (p) => {
+          sentSoFar = (before?.sent ?? 0) + p.sent;
+          ackedSoFar = (before?.acknowledged ?? 0) + p.acknowledged;
+        },
+      });
+      summary = before ? mergeSummaries(before, part) : part;
+      sentSoFar = summary.sent;
+      ackedSoFar = summary.acknowledged;
+    }
+    if (!summary) throw new Error('no traffic ran');
+    // Only a later cycle can still be running (it is cut short); then the faults are cleared.
     loadOver = true;
-    if (!(await Promise.race([schedule.then(() => true), sleep(0).then(() => false)]))) event('load over; the fault cycle finishes');
     await schedule;
     await sim.fault({ mode: 'none' });
     event(`load over: sent ${summary.sent}, acknowledged ${summary.acknowledged}, rejected ${summary.rejected}, unknown ${obs.unknownRecords}; faults cleared`);
@@ -621,7 +638,7 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
     phase = 'reconcile';
     const report = await reconcile(stack, {
       orgs,
-      acks: summary.acknowledgedRecords,
+      acks: [...new Map(summary.acknowledgedRecords.map((x) => [keyV(x), x])).values()],
       obs,
       deadBefore,
     });
@@ -652,6 +669,35 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
   }
 }
 
+/** Two runs of the generator as one (counts added, lists joined, latency of the worse). */
+function mergeSummaries(a: TrafficSummary, b: TrafficSummary): TrafficSummary {
+  const add = (x: Record<string, number>, y: Record<string, number>) => {
+    const out = { ...x };
+    for (const [k, v] of Object.entries(y)) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
+  return {
+    sent: a.sent + b.sent,
+    requests: a.requests + b.requests,
+    acknowledged: a.acknowledged + b.acknowledged,
+    acknowledgedByResource: add(a.acknowledgedByResource, b.acknowledgedByResource),
+    held: a.held + b.held,
+    rejected: a.rejected + b.rejected,
+    rejectedByStatus: add(a.rejectedByStatus, b.rejectedByStatus),
+    errors: a.errors + b.errors,
+    errorSamples: [...a.errorSamples, ...b.errorSamples].slice(0, 20),
+    unexpected: {
+      validRejected: a.unexpected.validRejected + b.unexpected.validRejected,
+      invalidAccepted: a.unexpected.invalidAccepted + b.unexpected.invalidAccepted,
+      samples: [...a.unexpected.samples, ...b.unexpected.samples].slice(0, 20),
+    },
+    latencyMs: { p50: Math.max(a.latencyMs.p50, b.latencyMs.p50), p99: Math.max(a.latencyMs.p99, b.latencyMs.p99), max: Math.max(a.latencyMs.max, b.latencyMs.max) },
+    durationS: a.durationS + b.durationS,
+    recordsPerS: Math.round((a.sent + b.sent) / Math.max(1, a.durationS + b.durationS)),
+    acknowledgedRecords: [...a.acknowledgedRecords, ...b.acknowledgedRecords],
+  };
+}
+
 interface OutboxRow {
   resource: string;
   org_code: string;
@@ -676,7 +722,7 @@ export async function reconcile(
   a: { orgs: string[]; acks: Acknowledged[]; obs: HisObservations; deadBefore: Map<string, string> },
 ): Promise<{ counts: Counts; findings: ScenarioReport['findings'] }> {
   const orgSet = new Set(a.orgs);
-  const findings: ScenarioReport['findings'] = { lost: [], duplicates: [], outOfOrder: [], phantom: [], dead: [] };
+  const findings: ScenarioReport['findings'] = { lost: [], duplicates: [], outOfOrder: [], childBeforeParent: [], phantom: [], dead: [] };
   const note = (list: string[], s: string) => {
     if (list.length < 50) list.push(s);
   };
@@ -709,6 +755,27 @@ export async function reconcile(
         // Two versions with the same content: a retried request stored twice as two versions.
         duplicates++;
         note(findings.duplicates, `${k}: v${list[i - 1]!.version} and v${list[i]!.version} carry the same payload`);
+      }
+    }
+  }
+
+  // Parents before children: the first arrival of a record after the first arrival of each parent it names.
+  const firstAt = new Map<string, number>();
+  got.forEach((x, i) => {
+    if (!firstAt.has(keyR(x))) firstAt.set(keyR(x), i);
+  });
+  const deadParent = new Set([...a.deadBefore.keys()].map((k) => k.split('|').slice(0, 3).join('|')));
+  let childBeforeParent = 0;
+  for (const [k, i] of firstAt) {
+    const x = got[i]!;
+    for (const p of resources[x.resource]?.parents ?? []) {
+      const pid = x.payload[p.field];
+      if (typeof pid !== 'string' || !pid) continue;
+      const pk = `${p.resource}|${x.orgCode}|${pid}`;
+      const j = firstAt.get(pk);
+      if (j !== undefined && j > i && !deadParent.has(pk)) {
+        childBeforeParent++;
+        note(findings.childBeforeParent, `${k} v${x.version} (${x.receivedAt}, ${x.batchId}) arrived before its parent ${pk} v${got[j]!.version} (${got[j]!.receivedAt}, ${got[j]!.batchId})`);
       }
     }
   }
@@ -811,6 +878,7 @@ export async function reconcile(
       duplicates,
       lost,
       outOfOrder,
+      childBeforeParent,
       dead,
       deadAfterReplay,
       heldNoParent,
@@ -831,6 +899,7 @@ export function formatCounts(c: Counts): string {
     `duplicates ${c.duplicates}`,
     `lost ${c.lost}`,
     `out of order ${c.outOfOrder}`,
+    `child before parent ${c.childBeforeParent}`,
     `dead ${c.dead} (after replay ${c.deadAfterReplay})`,
     `unknown ${c.unknown} (of which reached the platform ${c.unknownDelivered})`,
     `rejected 4xx ${c.rejected}`,

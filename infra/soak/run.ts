@@ -54,10 +54,10 @@ async function main(): Promise<number> {
       for (const f of list) out(`${kind}: ${f}`);
     }
     out(`seed ${seed}: ${formatCounts(c)}`);
-    const bad = c.lost + c.duplicates + c.outOfOrder + c.phantom;
+    const bad = c.lost + c.duplicates + c.outOfOrder + c.childBeforeParent + c.phantom;
     const accounted = c.delivered + c.deadAfterReplay + c.heldNoParent === c.acknowledged;
     if (bad > 0 || !report.drained || !accounted) {
-      out(`FAIL: ${bad} lost/duplicated/reordered/phantom, drained ${report.drained} (${report.pendingLeft} pending), accounted ${accounted}. Reproduce: SOAK_SEED=${seed} SOAK_MINUTES=${minutes} SOAK_RATE=${rate} make soak`);
+      out(`FAIL: ${bad} lost/duplicated/reordered/child-before-parent/phantom, drained ${report.drained} (${report.pendingLeft} pending), accounted ${accounted}. Reproduce: SOAK_SEED=${seed} SOAK_MINUTES=${minutes} SOAK_RATE=${rate} make soak`);
       return 1;
     }
     out('PASS');
