@@ -114,7 +114,17 @@ function readVersion(): string {
   }
 }
 
+/**
+ * Idle keep-alive connections are kept longer than a caller's pool keeps them (HIS HTTP clients
+ * commonly evict after 30–60 s): a server-side close racing a reuse is a reset the caller sees.
+ */
+function keepAlive(server: Server): void {
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+}
+
 function listen(server: Server, port: number, host: string, role: string): Promise<number> {
+  keepAlive(server);
   return new Promise((resolveListen, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') reject(new Error(`port ${port} (${role}) is already in use`));

@@ -51,7 +51,9 @@ export class Replica {
   port = 0;
   pid: number | undefined;
   startedAt = Date.now();
-  readonly agent = new Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000 });
+  // Idle sockets to the replica are dropped after 30 s, well before its server's 65 s keep-alive
+  // timeout: the replica never closes a socket this agent is about to reuse.
+  readonly agent = new Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 1000, timeout: 30_000 });
   /** Resolves when the child has exited (for whatever reason). */
   readonly exited: Promise<ReplicaExit>;
   private child: ChildProcess | null = null;

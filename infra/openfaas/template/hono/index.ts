@@ -61,6 +61,11 @@ async function main(): Promise<void> {
       }
     },
   });
+  // Idle keep-alive connections outlive the caller's (the runtime's or the watchdog's agent): the
+  // server closing a socket just as the caller reuses it makes a reset the caller cannot retry.
+  const http = server as unknown as { keepAliveTimeout: number; headersTimeout: number };
+  http.keepAliveTimeout = 65_000;
+  http.headersTimeout = 66_000;
   server.on('listening', () => {
     const addr = server.address() as AddressInfo;
     log('info', 'listening', { port: addr.port });
