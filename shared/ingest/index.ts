@@ -18,6 +18,7 @@ import { normalizeKeys, textIssues } from './normalize.js';
 import { validateRecord } from './validate.js';
 import { qualityWarnings } from './quality.js';
 import { domainMapper, emptyMapping, parseHold, stamp, type Mapping } from './mapping.js';
+import { isParent } from './parents.js';
 import type { CodeCache } from '../codes/index.js';
 import {
   appendHistory,
@@ -25,6 +26,7 @@ import {
   existingParents,
   keyOf,
   receiptHolds,
+  supersedeHeld,
   lockCurrent,
   lockMany,
   recordRejections,
@@ -93,12 +95,6 @@ function asObject(body: unknown): Record<string, unknown> {
 
 const keyText = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v).trim() || null : null);
 
-/** Resources some other resource names as its parent: their arrival may release held children. */
-let parentNames: Set<string> | undefined;
-function isParent(name: string): boolean {
-  parentNames ??= new Set(Object.values(registry).flatMap((r) => r.parents.map((p) => p.resource)));
-  return parentNames.has(name);
-}
 
 function isTest(ctx: IngestContext, orgCode: string | null): boolean {
   return ctx.test || (orgCode !== null && (ctx.testOrgs?.has(orgCode) ?? false));
@@ -219,7 +215,7 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
       }
     }
     const found = new Map<string, Set<string>>();
-    for (const [name, e] of byParent) found.set(name, await existingParents(tx, e.table, e.keys));
+    for (const [name, e] of byParent) found.set(name, await existingParents(tx, name, e.table, e.keys));
     for (const c of changed) {
       for (const ref of c.p.parentRefs) {
         if (found.get(ref.resource)?.has(keyOf(c.p.orgCode, ref.id))) continue;
@@ -231,7 +227,10 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
     // What held the rewritten records before, for the unmapped queue's counts.
     const before = new Map<string, string[]>();
     const updated = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-    if (ctx.codes && updated.length) for (const [k, v] of await receiptHolds(tx, r.name, updated)) before.set(k, v);
+    if (updated.length) for (const [k, v] of await receiptHolds(tx, r.name, updated)) before.set(k, v);
+    // Versions still held for a reason this version no longer has are replaced by it.
+    const superseded = changed.filter((c) => c.cur && c.held.length === 0 && (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0);
+    await supersedeHeld(tx, r.name, superseded.map((c): [string, string] => [c.p.orgCode, c.p.id]));
 
     const op = (c: (typeof changed)[number]) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
     await writeRecords(
@@ -270,8 +269,9 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
       })),
     );
     // After these records' own outbox rows, so platforms receive parents before their children.
-    const created = changed.filter((c) => !c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-    if (created.length && isParent(r.name)) await releaseChildren(tx, r.name, created);
+    // Only a parent that is not held itself releases its children.
+    const ready = changed.filter((c) => c.held.length === 0).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+    if (ready.length && isParent(r.name)) await releaseChildren(tx, r.name, ready, isParent);
     for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
     for (const c of changed) {
       const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';

@@ -13,7 +13,8 @@ import type { Resource } from '../../schemas/resource.js';
 import { resources as registry } from '../../schemas/index.js';
 import { lookup as listEntry, nameFieldOf, nameMismatch } from '../../schemas/domains.js';
 import type { CodeCache } from '../codes/index.js';
-import { releaseOutbox } from './store.js';
+import { releaseChildren, releaseOutbox } from './store.js';
+import { isParent } from './parents.js';
 import type { DomainMapper } from './validate.js';
 
 export interface Mapping {
@@ -192,5 +193,7 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
   for (const f of fixedAll.values()) codes.observe(orgCode, f.domain, f.code, null, -1);
   if (reasons.length) return false;
   await releaseOutbox(tx, r.name, orgCode, id);
+  // Its children that waited for it leave behind it.
+  if (isParent(r.name)) await releaseChildren(tx, r.name, [[orgCode, id]], isParent);
   return true;
 }

@@ -11,6 +11,7 @@ import type { Db } from '../db/index.js';
 import { withTx } from '../db/index.js';
 import { resources as registry } from '../../schemas/index.js';
 import { releaseChildren, releaseOutbox } from './store.js';
+import { isParent } from './parents.js';
 
 export interface Orphan {
   resource: string;
@@ -57,12 +58,13 @@ export async function sweepOrphans(db: Db, releaseAfterH = Number(process.env.OR
     const found = await db.query<{ org_code: string; parent_id: string }>(
       `SELECT DISTINCT w.org_code, w.parent_id FROM record_parent_wait w
          JOIN ${p.table} p ON p.org_code = w.org_code AND p.id = w.parent_id
-        WHERE w.parent_resource = $1 LIMIT 1000`,
+         LEFT JOIN record_receipt r ON r.resource = w.parent_resource AND r.org_code = w.org_code AND r.record_id = w.parent_id
+        WHERE w.parent_resource = $1 AND (r.state IS NULL OR r.state <> 'held') LIMIT 1000`,
       [name],
     );
     for (const f of found.rows) {
       await withTx(db, async (tx) => {
-        out.linked += (await releaseChildren(tx, name, [[f.org_code, f.parent_id]])) > 0 ? 1 : 0;
+        out.linked += (await releaseChildren(tx, name, [[f.org_code, f.parent_id]], isParent)) > 0 ? 1 : 0;
       });
     }
   }
@@ -90,7 +92,10 @@ export async function sweepOrphans(db: Db, releaseAfterH = Number(process.env.OR
           flags.join(' '),
           reasons.length ? 'held' : row.retired ? 'retired' : 'stored',
         ]);
-        if (!reasons.length) await releaseOutbox(tx, w.resource, w.org_code, w.record_id);
+        if (!reasons.length) {
+          await releaseOutbox(tx, w.resource, w.org_code, w.record_id);
+          if (isParent(w.resource)) await releaseChildren(tx, w.resource, [[w.org_code, w.record_id]], isParent);
+        }
         out.expired++;
       });
     }

@@ -282,12 +282,23 @@ export async function receiptHolds(tx: Tx, resource: string, keys: Array<[string
   return new Map(res.rows.map((x) => [keyOf(x.org_code, x.record_id), (x.hold_reasons ?? '').split(' ').filter(Boolean)]));
 }
 
-/** Which of the referenced parents are stored: one query per parent resource. */
-export async function existingParents(tx: Tx, table: string, keys: Array<[string, string]>): Promise<Set<string>> {
+/**
+ * Which of the referenced parents are ready: stored and not themselves held (a parent waiting for
+ * its own parent or a mapping has not left yet, so neither may its children). One query per parent
+ * resource.
+ */
+export async function existingParents(tx: Tx, parentResource: string, table: string, keys: Array<[string, string]>): Promise<Set<string>> {
   const found = new Set<string>();
   if (keys.length === 0) return found;
-  const k = keyList(['org_code', 'id'], keys);
-  const res = await exec<{ org_code: string; id: string }>(tx, `SELECT org_code, id FROM ${table} WHERE ${k.sql}`, k.params, keys.length === 1 && `parent1_${table}`);
+  const k = keyList(['p.org_code', 'p.id'], keys, 1);
+  const res = await exec<{ org_code: string; id: string }>(
+    tx,
+    `SELECT p.org_code, p.id FROM ${table} p
+       LEFT JOIN record_receipt r ON r.resource = $1 AND r.org_code = p.org_code AND r.record_id = p.id
+      WHERE ${k.sql} AND (r.state IS NULL OR r.state <> 'held')`,
+    [parentResource, ...k.params],
+    keys.length === 1 && `parent1_${table}`,
+  );
   for (const row of res.rows) found.add(keyOf(row.org_code, row.id));
   return found;
 }
@@ -318,8 +329,15 @@ export async function replaceWaits(tx: Tx, resource: string, rewritten: Array<[s
  * its held outbox rows are enqueued again behind the parent's own (new ids), so every platform
  * receives the parent before the child, and the child's versions stay in order.
  */
-export async function releaseChildren(tx: Tx, parentResource: string, parents: Array<[string, string]>): Promise<number> {
-  if (parents.length === 0) return 0;
+export async function releaseChildren(
+  tx: Tx,
+  parentResource: string,
+  parents: Array<[string, string]>,
+  /** Whether a resource has children of its own: a released child releases its waiting children. */
+  hasChildren: (resource: string) => boolean = () => false,
+  depth = 0,
+): Promise<number> {
+  if (parents.length === 0 || depth > 4) return 0;
   const k = keyList(['org_code', 'parent_id'], parents, 1);
   const waiting = await tx.query<{ resource: string; org_code: string; record_id: string; parent_id: string }>(
     `DELETE FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql} RETURNING resource, org_code, record_id, parent_id`,
@@ -347,9 +365,23 @@ export async function releaseChildren(tx: Tx, parentResource: string, parents: A
       joinList(reasons),
       stillHeld ? 'held' : receipt.retired ? 'retired' : 'stored',
     ]);
-    if (!stillHeld) released += await releaseOutbox(tx, w.resource, orgCode, w.record_id);
+    if (!stillHeld) {
+      released += await releaseOutbox(tx, w.resource, orgCode, w.record_id);
+      // Behind it now: its own children that waited for it (a lab item for its lab report).
+      if (hasChildren(w.resource)) released += await releaseChildren(tx, w.resource, [[orgCode, w.record_id]], hasChildren, depth + 1);
+    }
   }
   return released;
+}
+
+/**
+ * A new version that is not held replaces versions still held (for a code since corrected, say):
+ * those are never sent — the platform receives the record's current state instead.
+ */
+export async function supersedeHeld(tx: Tx, resource: string, keys: Array<[string, string]>): Promise<void> {
+  if (keys.length === 0) return;
+  const k = keyList(['org_code', 'record_id'], keys, 1);
+  await tx.query(`UPDATE outbox SET state = 'superseded' WHERE resource = $1 AND ${k.sql} AND state = 'held'`, [resource, ...k.params]);
 }
 
 /** Moves a record's held outbox rows to the back of the queue as pending. */
