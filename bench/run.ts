@@ -28,7 +28,7 @@ import { memory, table } from './common.js';
 const N = Number(process.env.BENCH_RECORDS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,port').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,port,uplink').split(',').map((s) => s.trim()));
 
 async function main(): Promise<void> {
   let url = process.env.BENCH_DATABASE_URL;
@@ -90,6 +90,14 @@ async function main(): Promise<void> {
         rows.push({ scenario: 'ingest-port', path: k.replace('-c', ' c'), 'subject rec/s': v.subject.recordsPerS, 'bare pg rec/s': v.baseline.recordsPerS, 'rate ratio': v.rateRatio, file });
       }
       console.log(table(portRows));
+    }
+    if (SCENARIOS.has('uplink')) {
+      const { benchUplink } = await import('./uplink.js');
+      const { result, file } = await benchUplink({ db, databaseUrl: url, records: N, rounds: ROUNDS, seed: SEED });
+      rows.push({ scenario: 'uplink', path: 'push → platform', 'subject rec/s': result.subject.recordsPerS, 'bare pg rec/s': `${result.baseline.recordsPerS} (simulator bare)`, 'rate ratio': result.rateRatio, file });
+      if (result.latency) {
+        rows.push({ scenario: 'uplink', path: 'e2e realtime p50/p99 ms', 'subject rec/s': result.latency.p50Ms, 'bare pg rec/s': result.latency.p99Ms, 'rate ratio': result.latency.met ? 'p99 < 5 s' : 'p99 ≥ 5 s', file });
+      }
     }
     const end = memory();
     console.log(table(rows));

@@ -793,21 +793,30 @@ export async function reconcile(
     const k = keyV({ resource: x.resource, orgCode: x.org_code, id: x.record_id, version: x.version });
     rowsOf.set(k, [...(rowsOf.get(k) ?? []), x]);
   }
-  /** Whether a held child's missing parents are really absent from the front's tables. */
   /** Whether every parent a held child waits for is absent from the front's tables and was only
    * ever sent in requests of unknown outcome (an acknowledged parent that is absent is a loss). */
-  const parentsAbsent = async (holdReasons: string | null, orgCode: string): Promise<boolean> => {
+  // A parent that is stored but itself held for a parent that never came counts as absent too:
+  // its children wait behind it (a lab item under a report whose patient never arrived).
+  const parentsAbsent = async (holdReasons: string | null, orgCode: string, depth = 0): Promise<boolean> => {
     const parents = (holdReasons ?? '').split(' ').filter((t) => t.startsWith('parent:'));
-    if (parents.length === 0) return false;
+    if (parents.length === 0 || depth > 4) return false;
     for (const p of parents) {
       const [res, ...rest] = p.slice('parent:'.length).split('/');
       const id = rest.join('/');
       const def = resources[res!];
       if (!def) return false;
+      const found = await stack.db.query(`SELECT 1 FROM ${def.table} WHERE org_code = $1 AND id = $2`, [orgCode, id]);
+      if (found.rowCount) {
+        const rc = await stack.db.query<{ state: string; hold_reasons: string | null }>(
+          'SELECT state, hold_reasons FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3',
+          [res, orgCode, id],
+        );
+        const r0 = rc.rows[0];
+        if (r0?.state === 'held' && (await parentsAbsent(r0.hold_reasons, orgCode, depth + 1))) continue;
+        return false;
+      }
       if (!a.obs.unknown.has(`${res}|${orgCode}|${id}`)) return false;
       if (a.acks.some((x) => x.resource === res && x.orgCode === orgCode && x.id === id)) return false;
-      const found = await stack.db.query(`SELECT 1 FROM ${def.table} WHERE org_code = $1 AND id = $2`, [orgCode, id]);
-      if (found.rowCount) return false;
     }
     return true;
   };

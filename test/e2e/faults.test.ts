@@ -72,8 +72,7 @@ describe(`HIS traffic through killed replicas, a platform outage, a PostgreSQL r
     expect(c.lost, why('lost')).toBe(0);
     expect(c.duplicates, why('duplicates')).toBe(0);
     expect(c.outOfOrder, why('outOfOrder')).toBe(0);
-    // FINDING (docs/faults.md, Findings 1): fails today. A child of a parent that is itself held
-    // (waiting for its own late parent) is not held, so it reaches the platform before its parent.
+    // Finding 1 (docs/faults.md), fixed: a child of a parent that is itself held is held too.
     expect(c.childBeforeParent, why('childBeforeParent')).toBe(0);
     expect(c.phantom, why('phantom')).toBe(0);
     // Everything acknowledged is accounted for: delivered, dead with the platform's reason and left
