@@ -12,8 +12,11 @@
  *   ingest-port     — the same mix through the runtime's data port (8881, stack.yml, replicas as
  *                     child processes) at 16 and 64 clients and in batches of 50, vs bare pg at the
  *                     same concurrency; RSS and CPU of every process; profile (bench/port.ts)
+ *   uplink          — push draining the outbox to the platform simulator over HTTPS with the SM
+ *                     envelope vs the simulator's own ingest of the same batches, and end-to-end
+ *                     latency HIS 2xx → platform receipt for the realtime class (bench/uplink.ts)
  *
- * BENCH_SCENARIOS=patient,dataset,mapping,port (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
+ * BENCH_SCENARIOS=patient,dataset,mapping,port,uplink (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
  * BENCH_SEED (1). Writes bench/results/<date>-<scenario>.json and prints a table. See docs/bench.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
