@@ -11,8 +11,7 @@
  * the key once; only its prefix and SHA-256 are stored, and nothing here ever prints a hash.
  * Exit codes: 0 done, 1 failed (database, not found), 2 bad arguments.
  */
-import { fileURLToPath } from 'node:url';
-import { parseCommandLine, runCommand, textTable, UsageError } from '../cli/command.js';
+import { parseCommandLine, runCommand, runIfMain, textTable, UsageError } from '../cli/command.js';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config/index.js';
 import { closePool, openPool } from '../../shared/db/index.js';
@@ -167,8 +166,4 @@ export function main(argv: string[]): Promise<number> {
   return runCommand(argv, USAGE, parseCommand, run);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
-}
+runIfMain(import.meta.url, main);

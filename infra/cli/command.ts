@@ -4,6 +4,7 @@
  * printed without a stack (exit 1), and plain-text tables.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { AppError } from '../../shared/http/errors.js';
 
@@ -58,4 +59,13 @@ export function textTable(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
   return rows.map((r) => r.map((cell, i) => cell + ' '.repeat(widths[i]! - [...cell].length)).join('  ').trimEnd()).join('\n');
+}
+
+/** Runs `main` when the module is the process's entry (node --import tsx <file>), setting the exit code. */
+export function runIfMain(moduleUrl: string, main: (argv: string[]) => Promise<number>): void {
+  if (process.argv[1] && fileURLToPath(moduleUrl) === process.argv[1]) {
+    void main(process.argv.slice(2)).then((code) => {
+      process.exitCode = code;
+    });
+  }
 }

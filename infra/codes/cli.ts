@@ -15,8 +15,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseCommandLine, runCommand, UsageError } from '../cli/command.js';
+import { parseCommandLine, runCommand, runIfMain, UsageError } from '../cli/command.js';
 import { z } from 'zod';
 import { loadConfig } from '../../shared/config/index.js';
 import { closePool, openPool } from '../../shared/db/index.js';
@@ -149,8 +148,4 @@ export function main(argv: string[]): Promise<number> {
   return runCommand(argv, USAGE, parseCommand, run);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
-}
+runIfMain(import.meta.url, main);

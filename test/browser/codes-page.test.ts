@@ -4,18 +4,16 @@
 // bound to one org (a console PC would be admitted by an address rule; the test must not add one,
 // since address rules are global to the database). Screenshot: .data/screenshots/codes.png.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
-import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
-import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
-import { freePort } from '../../infra/runtime/replica.js';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { testDb, uniqueOrg } from '../setup/db.js';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
+import { startTestFront, type TestFront } from '../setup/front.js';
 import { generateApiKey } from '../../shared/http/auth.js';
 import { insertCaller } from '../../shared/http/auth-store.js';
 import { listMappings, recordObserved } from '../../shared/codes/store.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = resolve('.data/screenshots/codes.png');
 const db = testDb();
 const org = uniqueOrg();
@@ -23,49 +21,22 @@ const key = generateApiKey();
 
 let rt: RuntimeHandle | undefined;
 let browser: Browser | undefined;
-let dir: string | undefined;
+let front: TestFront | undefined;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's Chromium (apt-get install chromium; .ci/run installs it)`);
-  }
   await insertCaller(db, { kind: 'apikey', name: '信息科 浏览器', orgs: [org], ratePerMin: 0, keyPrefix: key.prefix, keyHash: key.hash });
   const at = (d: string) => new Date(d);
   await recordObserved(db, [
     { org, domain: 'nndrsDisease', local: 'SZK', name: '手足口', count: 4, first: at('2026-11-01T01:00:00Z'), last: at('2026-11-02T01:00:00Z'), held: 2 },
     { org, domain: 'sex', local: 'X', name: '不详', count: 9, first: at('2026-11-01T01:00:00Z'), last: at('2026-11-02T01:00:00Z'), held: 0 },
   ]);
-  dir = mkdtempSync(join(tmpdir(), 'cdc-browser-codes-'));
-  mkdirSync(join(dir, 'secrets'));
-  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
-  rt = await startRuntime({
-    stackFile: resolve('stack.yml'),
-    env: {
-      DATA_PORT: String(await freePort()),
-      CONFIG_PORT: String(await freePort()),
-      MONITOR_PORT: String(await freePort()),
-      WEB_PORT: String(await freePort()),
-      NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
-    },
-    secretsDir: join(dir, 'secrets'),
-    logsDir: join(dir, 'logs'),
-    logToStdout: false,
-    gateway: { host: '127.0.0.1', port: await freePort() },
-    hospital: { host: '127.0.0.1' },
-    cron: false,
-    autoscaler: false,
-    build: 'missing',
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  front = await startTestFront();
+  rt = front.rt;
+  browser = front.browser;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await rt?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await front?.close();
 });
 
 describe('the 代码映射 page on the web port', () => {

@@ -3,59 +3,26 @@
 // A screenshot is left in .data/screenshots/status.png for a person to look at (Chinese glyphs need
 // a CJK font on the machine: Debian's fonts-noto-cjk; without it they render as boxes).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
-import { databaseUrl } from '../setup/db.js';
-import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
-import { freePort } from '../../infra/runtime/replica.js';
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Browser } from 'playwright-core';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
+import { startTestFront, type TestFront } from '../setup/front.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = resolve('.data/screenshots/status.png');
 
 let rt: RuntimeHandle | undefined;
 let browser: Browser | undefined;
-let dir: string | undefined;
+let front: TestFront | undefined;
 
 beforeAll(async () => {
-  // Not a skip: a machine without the browser cannot vouch for the page.
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's Chromium (apt-get install chromium; .ci/run installs it)`);
-  }
-  dir = mkdtempSync(join(tmpdir(), 'cdc-browser-'));
-  mkdirSync(join(dir, 'secrets'));
-  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
-  const env: Record<string, string> = {
-    DATA_PORT: String(await freePort()),
-    CONFIG_PORT: String(await freePort()),
-    MONITOR_PORT: String(await freePort()),
-    WEB_PORT: String(await freePort()),
-    // Nothing is pushed in this test; the push function must not reach a real platform.
-    NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
-  };
-  rt = await startRuntime({
-    stackFile: resolve('stack.yml'),
-    env,
-    secretsDir: join(dir, 'secrets'),
-    logsDir: join(dir, 'logs'),
-    logToStdout: false,
-    gateway: { host: '127.0.0.1', port: await freePort() },
-    hospital: { host: '127.0.0.1' },
-    cron: false,
-    autoscaler: false,
-    build: 'missing',
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  front = await startTestFront();
+  rt = front.rt;
+  browser = front.browser;
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await rt?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await front?.close();
 });
 
 describe('the status page on the web port', () => {
