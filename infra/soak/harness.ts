@@ -636,12 +636,10 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
 
     // ---- reconciliation ----
     phase = 'reconcile';
-    const report = await reconcile(stack, {
-      orgs,
-      acks: [...new Map(summary.acknowledgedRecords.map((x) => [keyV(x), x])).values()],
-      obs,
-      deadBefore,
-    });
+    const report = await reconcile(
+      { db: stack.db, records: () => sim.records(), resentAbsorbed: () => sim.stats().duplicates + sim.stats().replays },
+      { orgs, acks: [...new Map(summary.acknowledgedRecords.map((x) => [keyV(x), x])).values()], obs, deadBefore },
+    );
     const pushRuns = Object.fromEntries(
       (await stack.db.query<{ trigger: string; n: string }>(`SELECT trigger, count(*) AS n FROM push_run GROUP BY trigger`)).rows.map((x) => [x.trigger, Number(x.n)]),
     );
@@ -708,6 +706,15 @@ interface OutboxRow {
   hold_reasons: string | null;
 }
 
+/** Where the reconciliation reads: the front's database and what the platform holds. */
+export interface ReconcileSource {
+  db: pg.Pool;
+  /** Every record the platform stored, in order of arrival. */
+  records(): Received[];
+  /** Re-sends the platform absorbed (receipt `duplicate` or a replayed batch id), when it counts them. */
+  resentAbsorbed?(): number;
+}
+
 /**
  * What the HIS was told against what the platform holds. Per acknowledged version: at the platform
  * once (delivered), or dead with the platform's reason (a partial reject: dead, or still dead after
@@ -718,7 +725,7 @@ interface OutboxRow {
  * increasing order of arrival at the platform.
  */
 export async function reconcile(
-  stack: Stack,
+  stack: ReconcileSource,
   a: { orgs: string[]; acks: Acknowledged[]; obs: HisObservations; deadBefore: Map<string, string> },
 ): Promise<{ counts: Counts; findings: ScenarioReport['findings'] }> {
   const orgSet = new Set(a.orgs);
@@ -726,7 +733,7 @@ export async function reconcile(
   const note = (list: string[], s: string) => {
     if (list.length < 50) list.push(s);
   };
-  const all = stack.sim.records().filter((x) => orgSet.has(x.orgCode));
+  const all = stack.records().filter((x) => orgSet.has(x.orgCode));
   const frontMade = all.filter((x) => FRONT_MADE.has(x.resource)).length;
   const got = all.filter((x) => !FRONT_MADE.has(x.resource));
 
@@ -876,7 +883,6 @@ export async function reconcile(
     }
   }
 
-  const st = stack.sim.stats();
   return {
     counts: {
       sent: 0,
@@ -893,7 +899,7 @@ export async function reconcile(
       heldNoParent,
       phantom,
       unknownDelivered,
-      resentAbsorbed: st.duplicates + st.replays,
+      resentAbsorbed: stack.resentAbsorbed?.() ?? 0,
       frontMade,
     },
     findings,
