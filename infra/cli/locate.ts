@@ -104,12 +104,12 @@ export function findDatabase(env: Env = process.env): FoundDatabase {
   tried.push('DATABASE_URL (unset)');
   const { secretsDir } = locate(env);
   const file = join(secretsDir, 'cdc-database-url');
-  const viaEnv = env.CDC_SECRETS_DIR ? ' (CDC_SECRETS_DIR)' : '';
+  const via = env.CDC_SECRETS_DIR ? '; folder from CDC_SECRETS_DIR' : env.CDC_DATA_DIR ? '; folder from CDC_DATA_DIR' : '';
   if (existsSync(file)) {
     const url = readFileSync(file, 'utf8').trim();
     if (url) return { url, from: shown(file) };
-    tried.push(`${shown(file)}${viaEnv} (empty)`);
-  } else tried.push(`${shown(file)}${viaEnv} (missing)`);
+    tried.push(`${shown(file)} (empty${via})`);
+  } else tried.push(`${shown(file)} (missing${via})`);
   throw new NotFoundError(
     `no database: tried ${tried.join(', ')}; start the front with \`make up\` (it writes that file), ` +
       'or set DATABASE_URL, or CDC_DATA_DIR / CDC_SECRETS_DIR to the folders `make up` used',
