@@ -5,13 +5,32 @@
  * commands find its gateway and database from the same variables (infra/cli/locate.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../infra/runtime/replica.js';
+import { createServer } from 'node:net';
 
 const root = resolve(import.meta.dirname, '../..');
+
+/**
+ * n free ports below the kernel's ephemeral range (32768+): the same ports are bound again after a
+ * kill, and a port of that range could meanwhile become the local end of some outgoing connection.
+ */
+async function stablePorts(n: number): Promise<number[]> {
+  const free = (port: number) =>
+    new Promise<boolean>((ok) => {
+      const srv = createServer();
+      srv.once('error', () => ok(false));
+      srv.listen(port, '0.0.0.0', () => srv.close(() => ok(true)));
+    });
+  const out: number[] = [];
+  while (out.length < n) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (!out.includes(port) && (await free(port))) out.push(port);
+  }
+  return out;
+}
 
 interface Up {
   child: ChildProcess;
@@ -67,17 +86,19 @@ function alive(pid: number): boolean {
   }
 }
 
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** Pids whose command line contains `text` (found through /proc, independent of make up's own pid files). */
 function pidsWith(text: string): number[] {
   return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .flatMap((d) => {
-      try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(text) ? [Number(d)] : [];
-      } catch {
-        return [];
-      }
-    });
+    .filter((d) => /^\d+$/.test(d) && cmdline(Number(d)).includes(text))
+    .map(Number);
 }
 
 /** Every descendant of pid (children first found through /proc/<pid>/stat's ppid). */
@@ -130,7 +151,12 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
   let dir: string;
   let env: Record<string, string>;
   let up: Up | undefined;
-  const leftovers = new Set<number>();
+  // Descendants of a make up this test killed or stopped, with their command lines (a pid reused by
+  // another process by then is left alone).
+  const leftovers = new Map<number, string>();
+  const remember = (pid: number) => {
+    for (const p of descendants(pid)) leftovers.set(p, cmdline(p));
+  };
 
   const his = async (id: string): Promise<number> => {
     try {
@@ -149,15 +175,16 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cdc-up-test-'));
+    const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort] = (await stablePorts(7)).map(String);
     env = {
       CDC_DATA_DIR: dir,
-      PG_PORT: String(await freePort()),
-      NATIONAL_SIM_PORT: String(await freePort()),
-      GATEWAY_PORT: String(await freePort()),
-      DATA_PORT: String(await freePort()),
-      CONFIG_PORT: String(await freePort()),
-      MONITOR_PORT: String(await freePort()),
-      WEB_PORT: String(await freePort()),
+      PG_PORT: pgPort!,
+      NATIONAL_SIM_PORT: simPort!,
+      GATEWAY_PORT: gatewayPort!,
+      DATA_PORT: dataPort!,
+      CONFIG_PORT: configPort!,
+      MONITOR_PORT: monitorPort!,
+      WEB_PORT: webPort!,
       // The bundles are built by the test set-up; the functions only need them present.
       RUNTIME_BUILD: 'missing',
     };
@@ -167,12 +194,13 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
 
   afterAll(async () => {
     if (up && up.child.exitCode === null && up.child.signalCode === null) {
-      for (const p of descendants(up.child.pid!)) leftovers.add(p);
+      remember(up.child.pid!);
       up.child.kill('SIGTERM');
       await Promise.race([up.exited, new Promise((r) => setTimeout(r, 30_000))]);
     }
     // Whatever a killed run left and the test did not expect to stay (the test fails on those it checks).
-    for (const p of [...leftovers, ...pidsWith(dir)]) if (alive(p)) process.kill(p, 'SIGKILL');
+    for (const [p, was] of leftovers) if (alive(p) && cmdline(p) === was) process.kill(p, 'SIGKILL');
+    for (const p of pidsWith(dir)) if (alive(p)) process.kill(p, 'SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -219,7 +247,7 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
     const store = join(dir, 'simulators', 'national.ndjson');
     const [oldSim] = pidsWith(store);
     expect(oldSim).toBeDefined();
-    for (const p of descendants(first.child.pid!)) leftovers.add(p);
+    remember(first.child.pid!);
     first.child.kill('SIGKILL');
     await first.exited;
     await new Promise((r) => setTimeout(r, 1000));
@@ -235,6 +263,27 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
     expect(res.status).toBe(200);
     expect(pidsWith(store).filter(alive)).toHaveLength(1);
     expect(existsSync(join(dir, 'run', 'up.pid'))).toBe(true);
+  });
+
+  it('after a clean stop, leaves alone a recorded pid that is not its own and clears a stale postmaster.pid', async () => {
+    const running = up!;
+    remember(running.child.pid!);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    expect(readdirSync(join(dir, 'run'))).toEqual([]);
+    // An unrelated process got the simulator's old pid; a postmaster.pid names a server that is gone.
+    const stranger = spawn('sleep', ['120'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(dir, 'run', 'national-simulator.pid'), `${stranger.pid}\n`);
+      writeFileSync(join(dir, 'pg', 'postmaster.pid'), `${stranger.pid! + 100000}\n${join(dir, 'pg')}\n`);
+      up = startUp(env);
+      await ready(up);
+      expect(alive(stranger.pid!)).toBe(true);
+      expect(up.out()).not.toContain('stopped the national platform simulator');
+      expect(await his('UP-5')).toBe(200);
+    } finally {
+      stranger.kill('SIGKILL');
+    }
   });
 
   it('refuses to start beside a live make up on the same data dir, and leaves it running', async () => {
