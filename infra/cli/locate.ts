@@ -119,16 +119,13 @@ export function findDatabase(env: Env = process.env): FoundDatabase {
 export interface FoundGateway {
   url: string;
   from: string;
-  /** Basic-auth credentials for /system/*, if any were found. */
-  credentials?: { user: string; password: string };
-  credentialsFrom?: string;
   /** The folder where basic-auth-user/-password were looked for. */
   secretsDir: string;
-  /** Every place looked at, for messages. */
+  /** Every place looked at (the gateway first, then the credentials), for messages. */
   tried: string[];
 }
 
-/** OPENFAAS_URL, else http://GATEWAY_HOST:GATEWAY_PORT; credentials from OPENFAAS_USER/_PASSWORD, else the secret files. */
+/** --gateway, OPENFAAS_URL, else http://GATEWAY_HOST:GATEWAY_PORT; where the credentials are: OPENFAAS_USER/_PASSWORD, else the secret files. */
 export function findGateway(env: Env = process.env, over: { url?: string; secretsDir?: string } = {}): FoundGateway {
   const loc = locate(env);
   const tried: string[] = [];
@@ -143,20 +140,16 @@ export function findGateway(env: Env = process.env, over: { url?: string; secret
   tried.push(`gateway ${url} (from ${from})`);
   const dir = over.secretsDir ? resolve(over.secretsDir) : loc.secretsDir;
   const found: FoundGateway = { url: url.replace(/\/+$/, ''), from, secretsDir: dir, tried };
+  // The same order as infra/runtime/cli.ts reads them, given --secrets <dir>.
   if (env.OPENFAAS_USER && env.OPENFAAS_PASSWORD) {
-    found.credentials = { user: env.OPENFAAS_USER, password: env.OPENFAAS_PASSWORD };
-    found.credentialsFrom = 'OPENFAAS_USER/OPENFAAS_PASSWORD';
     tried.push('credentials from OPENFAAS_USER/OPENFAAS_PASSWORD');
     return found;
   }
   tried.push('OPENFAAS_USER/OPENFAAS_PASSWORD (unset)');
   const userFile = join(dir, 'basic-auth-user');
   const passFile = join(dir, 'basic-auth-password');
-  if (existsSync(userFile) && existsSync(passFile)) {
-    found.credentials = { user: readFileSync(userFile, 'utf8').trim(), password: readFileSync(passFile, 'utf8').trim() };
-    found.credentialsFrom = shown(passFile);
-    tried.push(`credentials from ${shown(userFile)} and basic-auth-password`);
-  } else tried.push(`${shown(existsSync(userFile) ? passFile : userFile)} (missing)`);
+  if (existsSync(userFile) && existsSync(passFile)) tried.push(`credentials from ${shown(userFile)} and basic-auth-password`);
+  else tried.push(`${shown(existsSync(userFile) ? passFile : userFile)} (missing)`);
   return found;
 }
 

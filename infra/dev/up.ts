@@ -53,6 +53,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class Supervised {
   private child: Child | undefined;
   private stopping = false;
+  private delay = BACKOFF.initialMs;
 
   constructor(
     readonly name: string,
@@ -72,15 +73,13 @@ class Supervised {
     void child.exited.then((how) => {
       removePidFile(loc.runDir, this.name, child.pid);
       if (this.stopping) return;
-      const stable = Date.now() - startedAt >= BACKOFF.resetAfterMs;
-      void this.restart(`${this.label} (pid ${child.pid}) exited (${how})`, stable ? BACKOFF.initialMs : undefined);
+      if (Date.now() - startedAt >= BACKOFF.resetAfterMs) this.delay = BACKOFF.initialMs;
+      void this.restart(`${this.label} (pid ${child.pid}) exited (${how})`);
     });
   }
 
-  private delay = BACKOFF.initialMs;
-
-  private async restart(why: string, reset: number | undefined): Promise<void> {
-    if (reset !== undefined) this.delay = reset;
+  /** Starts the child again after the backoff, until it starts or stop() is called. */
+  private async restart(why: string): Promise<void> {
     for (;;) {
       say(`${why}; restarting in ${this.delay} ms`);
       await sleep(this.delay);
