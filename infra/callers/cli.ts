@@ -7,14 +7,14 @@
  *   cdc-callers list [--json]
  *   cdc-callers revoke <id>
  *
- * The database is DATABASE_URL or the secret file cdc-database-url (shared/config). create-key prints
- * the key once; only its prefix and SHA-256 are stored, and nothing here ever prints a hash.
+ * The database is DATABASE_URL, else the secret file cdc-database-url that `make up` wrote
+ * (infra/cli/locate.ts). create-key prints the key once; only its prefix and SHA-256 are stored, and nothing here ever prints a hash.
  * Exit codes: 0 done, 1 failed (database, not found), 2 bad arguments.
  */
 import { parseCommandLine, runCommand, runIfMain, textTable, UsageError } from '../cli/command.js';
 import { z } from 'zod';
-import { loadConfig } from '../../shared/config/index.js';
-import { closePool, openPool } from '../../shared/db/index.js';
+import { connectDatabase } from '../cli/locate.js';
+import { closePool } from '../../shared/db/index.js';
 import { CidrSchema, FingerprintSchema, OrgsSchema, generateApiKey } from '../../shared/http/auth.js';
 import { activeCertCallers, formatOrgs, insertCaller, loadCallers, revokeCaller, type StoredCaller } from '../../shared/http/auth-store.js';
 
@@ -89,7 +89,7 @@ function publicView(c: StoredCaller) {
 
 
 export async function run(cmd: Command, out: (s: string) => void): Promise<number> {
-  const db = openPool(loadConfig().databaseUrl, 1);
+  const db = await connectDatabase(1);
   try {
     switch (cmd.command) {
       case 'create-key': {

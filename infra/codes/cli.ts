@@ -10,15 +10,16 @@
  * import-national is for the lists that are not public (drugs, region and org codes, the full ICD-10
  * infectious-disease list): a CSV with a code and a name column (code,name / 代码,名称 / code,name_zh
  * as in schemas/codes), UTF-8 or GBK. Files are read and written as Excel does (shared/codes/csv.ts).
- * The database is DATABASE_URL or the secret file cdc-database-url (shared/config).
+ * The database is DATABASE_URL, else the secret file cdc-database-url that `make up` wrote
+ * (infra/cli/locate.ts).
  * Exit codes: 0 done, 1 failed (database, invalid file: the errors are listed), 2 bad arguments.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseCommandLine, runCommand, runIfMain, UsageError } from '../cli/command.js';
 import { z } from 'zod';
-import { loadConfig } from '../../shared/config/index.js';
-import { closePool, openPool } from '../../shared/db/index.js';
+import { connectDatabase } from '../cli/locate.js';
+import { closePool } from '../../shared/db/index.js';
 import { OrgCodeSchema } from '../../shared/http/auth.js';
 import { AppError } from '../../shared/http/errors.js';
 import { decodeText, parseCsv, records, writeCsv } from '../../shared/codes/csv.js';
@@ -93,7 +94,7 @@ export function nationalRows(bytes: Uint8Array): Array<{ code: string; name: str
 const actor = (by?: string) => ({ by: by || process.env.USER || 'cdc-codes', via: 'cli:cdc-codes' });
 
 export async function run(cmd: Command, out: (s: string) => void): Promise<number> {
-  const db = openPool(loadConfig().databaseUrl, 2);
+  const db = await connectDatabase(2);
   try {
     switch (cmd.command) {
       case 'import-national': {

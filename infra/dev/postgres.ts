@@ -67,6 +67,8 @@ export interface RunningPostgres {
   dataDir: string;
   /** The postmaster's pid. */
   pid: number;
+  /** Settles when the server has exited, for whatever reason (stop(), a crash, kill -9). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Fast shutdown (SIGINT) and wait for the server to exit. Idempotent. */
   stop(): Promise<void>;
 }
@@ -128,6 +130,9 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Running
   let port = opts.port ?? (creds.port !== undefined && (await portIsFree(creds.port, host)) ? creds.port : await freePort(host));
   for (;;) {
     const child = spawnServer(bin, dataDir, host, port, fsync, runAs, log);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) =>
+      child.once('exit', (code, signal) => ok({ code, signal })),
+    );
     try {
       await waitReady(child, { host, port, user: creds.user, password: creds.password }, timeoutMs, tail);
     } catch (err) {
@@ -152,6 +157,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Running
       password: creds.password,
       dataDir,
       pid: child.pid!,
+      exited,
       stop: () => stopChild(child),
     };
   }

@@ -6,65 +6,205 @@
  *   - the national platform simulator (NATIONAL_URL unless set: 127.0.0.1:18888), as its own process;
  *   - the runtime (infra/runtime) with every function of stack.yml, its gateway on 127.0.0.1:8080
  *     and the hospital ports 8881–8884.
- * Everything stops on Ctrl-C / SIGTERM, in reverse order.
+ * Folders and ports come from infra/cli/locate.ts, the module the operator commands use too.
+ *
+ * Supervision: the embedded PostgreSQL and the simulator are restarted when they die (kill -9, a
+ * crash), after a backoff of 250 ms doubling to 10 s (reset once a child stayed up 10 s), each
+ * restart logged. Each child's pid is kept in <data dir>/run/<name>.pid; a start after a crash of
+ * `make up` stops the children the previous run left (when /proc shows they are still ours) before
+ * binding anything. Everything stops on Ctrl-C / SIGTERM, in reverse order. README.md §What `make up` starts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { z } from 'zod';
 import { migrate } from '../db/migrate.js';
-import { startPostgres, type RunningPostgres } from './postgres.js';
+import { locate, projectRoot as root } from '../cli/locate.js';
+import { startPostgres } from './postgres.js';
+import { processArgs, readPidFile, removePidFile, stopStale, writePidFile } from './pidfiles.js';
 import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const dataDir = resolve(process.env.CDC_DATA_DIR ?? join(root, '.data'));
-const secretsDir = join(dataDir, 'secrets');
+const loc = locate();
+const BACKOFF = { initialMs: 250, maxMs: 10_000, resetAfterMs: 10_000 };
+const build = z.enum(['missing', 'always', 'never']).default('always').parse(process.env.RUNTIME_BUILD || undefined);
 
 function say(msg: string): void {
   process.stdout.write(`[make up] ${msg}\n`);
 }
 
 function writeSecret(name: string, value: string): void {
-  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
-  const file = join(secretsDir, name);
+  mkdirSync(loc.secretsDir, { recursive: true, mode: 0o700 });
+  const file = join(loc.secretsDir, name);
   writeFileSync(file, value + '\n', { mode: 0o600 });
   chmodSync(file, 0o600);
 }
 
-async function startSimulator(role: 'national' | 'provincial', port: number): Promise<ChildProcess> {
-  mkdirSync(join(dataDir, 'simulators'), { recursive: true });
+/** A running child as the supervisor sees it. */
+interface Child {
+  pid: number;
+  /** Settles with a description of how it ended. */
+  exited: Promise<string>;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Keeps one child running: restarts it with backoff when it dies, until stop(). Its pid is in run/<name>.pid. */
+class Supervised {
+  private child: Child | undefined;
+  private stopping = false;
+  private delay = BACKOFF.initialMs;
+
+  constructor(
+    readonly name: string,
+    readonly label: string,
+    private readonly startChild: () => Promise<Child>,
+  ) {}
+
+  /** The first start: a failure is make up's failure. */
+  async start(): Promise<void> {
+    this.adopt(await this.startChild());
+  }
+
+  private adopt(child: Child): void {
+    this.child = child;
+    writePidFile(loc.runDir, this.name, child.pid);
+    const startedAt = Date.now();
+    void child.exited.then((how) => {
+      removePidFile(loc.runDir, this.name, child.pid);
+      if (this.stopping) return;
+      if (Date.now() - startedAt >= BACKOFF.resetAfterMs) this.delay = BACKOFF.initialMs;
+      void this.restart(`${this.label} (pid ${child.pid}) exited (${how})`);
+    });
+  }
+
+  /** Starts the child again after the backoff, until it starts or stop() is called. */
+  private async restart(why: string): Promise<void> {
+    for (;;) {
+      say(`${why}; restarting in ${this.delay} ms`);
+      await sleep(this.delay);
+      this.delay = Math.min(this.delay * 2, BACKOFF.maxMs);
+      if (this.stopping) return;
+      try {
+        const child = await this.startChild();
+        if (this.stopping) {
+          await child.stop();
+          return;
+        }
+        this.adopt(child);
+        say(`${this.label} restarted (pid ${child.pid})`);
+        return;
+      } catch (err) {
+        why = `${this.label} did not start: ${(err as Error).message.split('\n')[0]}`;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child) return;
+    await child.stop().catch(() => undefined);
+    removePidFile(loc.runDir, this.name, child.pid);
+  }
+}
+
+const describeExit = (code: number | null, signal: NodeJS.Signals | null) => (signal ? `signal ${signal}` : `code ${code}`);
+
+function postgresChild(): Promise<Child & { url: string }> {
+  return startPostgres({ dataDir: loc.pgDataDir, port: loc.ports.pg }).then((pg) => ({
+    pid: pg.pid,
+    exited: pg.exited.then((e) => describeExit(e.code, e.signal)),
+    stop: () => pg.stop(),
+    url: pg.url,
+  }));
+}
+
+function simulatorStore(role: string): string {
+  return join(loc.dataDir, 'simulators', `${role}.ndjson`);
+}
+
+async function simulatorChild(role: 'national' | 'provincial', port: number): Promise<Child> {
+  mkdirSync(join(loc.dataDir, 'simulators'), { recursive: true });
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(root, 'infra/simulators/main.ts'), '--role', role, '--port', String(port), '--store', join(dataDir, 'simulators', `${role}.ndjson`)],
+    ['--import', 'tsx', join(root, 'infra/simulators/main.ts'), '--role', role, '--port', String(port), '--store', simulatorStore(role)],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  const exited = new Promise<string>((ok) => child.once('exit', (code, signal) => ok(describeExit(code, signal))));
   await new Promise<void>((ok, fail) => {
     child.stdout!.once('data', () => ok());
-    child.once('exit', (code) => fail(new Error(`${role} platform simulator exited (${code}); is port ${port} taken?`)));
+    void exited.then((how) => fail(new Error(`${role} platform simulator exited (${how}); is port ${port} taken?`)));
   });
-  child.stdout!.pipe(process.stdout);
-  return child;
+  child.stdout!.pipe(process.stdout, { end: false });
+  return {
+    pid: child.pid!,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        child.kill('SIGTERM');
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Whether a process's arguments name this file of the project, with `arg` among them. */
+const runs = (args: string[], file: string, arg?: string) => args.some((a) => a.endsWith(file)) && (arg === undefined || args.includes(arg));
+
+/**
+ * Before binding: refuses to start beside a live `make up` on the same data dir, and stops the
+ * children a crashed one left behind (its simulator holds its port; its PostgreSQL its data dir).
+ */
+async function cleanUpAfterEarlierRun(): Promise<void> {
+  const upPid = readPidFile(loc.runDir, 'up');
+  if (upPid !== undefined && upPid !== process.pid && runs(processArgs(upPid) ?? [], 'infra/dev/up.ts')) {
+    throw new Error(`make up is already running on ${loc.dataDir} (pid ${upPid}); stop it first (kill ${upPid})`);
+  }
+  writePidFile(loc.runDir, 'up', process.pid);
+  const sim = await stopStale(loc.runDir, 'national-simulator', {
+    ours: (args) => runs(args, 'infra/simulators/main.ts', simulatorStore('national')),
+    signal: 'SIGTERM',
+    graceMs: 5000,
+  });
+  if (sim) say(`stopped the national platform simulator (pid ${sim}) left by an earlier make up`);
+  // Fast shutdown; postgres.ts clears a postmaster.pid whose server is gone.
+  const pg = await stopStale(loc.runDir, 'postgres', {
+    ours: (args) => args.some((a) => /postgres/.test(a)) && args.includes(loc.pgDataDir),
+    signal: 'SIGINT',
+    graceMs: 30_000,
+  });
+  if (pg) say(`stopped the PostgreSQL server (pid ${pg}) left by an earlier make up`);
 }
 
 async function main(): Promise<void> {
-  let pg: RunningPostgres | undefined;
-  let sim: ChildProcess | undefined;
+  let pg: Supervised | undefined;
+  let sim: Supervised | undefined;
   let rt: RuntimeHandle | undefined;
-  const stop = async () => {
-    say('stopping…');
+  const shutdown = async () => {
     await rt?.close().catch(() => undefined);
-    sim?.kill('SIGTERM');
-    await pg?.stop().catch(() => undefined);
-    process.exit(0);
+    await sim?.stop();
+    await pg?.stop();
+    removePidFile(loc.runDir, 'up', process.pid);
   };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void (say('stopping…'), shutdown().then(() => process.exit(0))));
+  process.on('SIGTERM', () => void (say('stopping…'), shutdown().then(() => process.exit(0))));
   try {
+    await cleanUpAfterEarlierRun();
     let databaseUrl = process.env.DATABASE_URL;
     if (!databaseUrl) {
-      pg = await startPostgres({ dataDir: join(dataDir, 'pg'), port: Number(process.env.PG_PORT ?? 5432) });
-      databaseUrl = pg.url;
-      say(`PostgreSQL ${pg.host}:${pg.port} (data in ${join(dataDir, 'pg')})`);
+      let url = '';
+      pg = new Supervised('postgres', 'PostgreSQL', async () => {
+        const child = await postgresChild();
+        if (url && child.url !== url) say(`PostgreSQL came back with another URL; functions keep ${loc.secretsDir}/cdc-database-url`);
+        url = child.url;
+        return child;
+      });
+      await pg.start();
+      databaseUrl = url;
+      say(`PostgreSQL 127.0.0.1:${loc.ports.pg} (data in ${loc.pgDataDir}; restarted if it dies)`);
     }
     const applied = await migrate(databaseUrl);
     say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema is up to date');
@@ -72,26 +212,25 @@ async function main(): Promise<void> {
 
     const env: Record<string, string> = {};
     if (!process.env.NATIONAL_URL) {
-      const port = Number(process.env.NATIONAL_SIM_PORT ?? 18888);
-      sim = await startSimulator('national', port);
+      const port = loc.ports.nationalSim;
+      sim = new Supervised('national-simulator', 'national platform simulator', () => simulatorChild('national', port));
+      await sim.start();
       env.NATIONAL_URL = `http://127.0.0.1:${port}`;
     }
     rt = await startRuntime({
       stackFile: join(root, 'stack.yml'),
       env,
-      secretsDir,
-      logsDir: join(dataDir, 'logs'),
-      build: 'always',
+      secretsDir: loc.secretsDir,
+      logsDir: loc.logsDir,
+      build,
     });
-    say(`gateway ${rt.gatewayUrl} (basic auth: ${join(secretsDir, 'basic-auth-user')} / basic-auth-password)`);
+    say(`gateway ${rt.gatewayUrl} (basic auth: ${join(loc.secretsDir, 'basic-auth-user')} / basic-auth-password)`);
     for (const [k, u] of Object.entries(rt.portUrls)) say(`${k.padEnd(8)} ${u}`);
     say(`national platform simulator ${env.NATIONAL_URL ?? process.env.NATIONAL_URL}`);
-    say(`functions: ${rt.functions().join(', ')}; logs in ${join(dataDir, 'logs')}; Ctrl-C stops everything`);
+    say(`functions: ${rt.functions().join(', ')}; logs in ${loc.logsDir}; Ctrl-C stops everything`);
   } catch (err) {
     process.stderr.write(`[make up] ${(err as Error).message}\n`);
-    await rt?.close().catch(() => undefined);
-    sim?.kill('SIGTERM');
-    await pg?.stop().catch(() => undefined);
+    await shutdown();
     process.exit(1);
   }
 }

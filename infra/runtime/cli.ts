@@ -25,7 +25,7 @@ const USAGE = `usage: cdc-faas <list|describe|scale|invoke|logs> [fn] [options]
   --tail N           logs: last N lines (default 100)
   --json             list/describe: raw JSON`;
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 function authHeader(secretsDir: string): Record<string, string> {
   const user = process.env.OPENFAAS_USER;

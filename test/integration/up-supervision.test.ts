@@ -1,0 +1,295 @@
+/**
+ * `make up` (infra/dev/up.ts, the real entry, as its own process) on free loopback ports in a
+ * private data dir: it restarts its PostgreSQL after kill -9, a new run after kill -9 of `make up`
+ * itself stops the simulator the dead one left and starts on the same ports, and the operator
+ * commands find its gateway and database from the same variables (infra/cli/locate.ts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+
+const root = resolve(import.meta.dirname, '../..');
+
+/**
+ * n free ports below the kernel's ephemeral range (32768+): the same ports are bound again after a
+ * kill, and a port of that range could meanwhile become the local end of some outgoing connection.
+ */
+async function stablePorts(n: number): Promise<number[]> {
+  const free = (port: number) =>
+    new Promise<boolean>((ok) => {
+      const srv = createServer();
+      srv.once('error', () => ok(false));
+      srv.listen(port, '0.0.0.0', () => srv.close(() => ok(true)));
+    });
+  const out: number[] = [];
+  while (out.length < n) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (!out.includes(port) && (await free(port))) out.push(port);
+  }
+  return out;
+}
+
+interface Up {
+  child: ChildProcess;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+function startUp(env: Record<string, string>): Up {
+  // No DATABASE_URL / NATIONAL_URL of the caller: make up must start its own.
+  const { DATABASE_URL: _d, NATIONAL_URL: _n, CDC_SECRETS_DIR: _s, CDC_LOGS_DIR: _l, OPENFAAS_URL: _o, ...base } = process.env;
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/dev/up.ts')], {
+    cwd: root,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  return { child, out: () => out, exited };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms: number, context = () => ''): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${context().slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function ready(up: Up): Promise<void> {
+  let gone = false;
+  void up.exited.then(() => (gone = true));
+  await waitFor(
+    'make up to be ready',
+    () => {
+      if (gone) throw new Error(`make up exited before it was ready:\n${up.out().slice(-4000)}`);
+      return /\[make up\] functions: /.test(up.out()) ? true : undefined;
+    },
+    150_000,
+    up.out,
+  );
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Pids whose command line contains `text` (found through /proc, independent of make up's own pid files). */
+function pidsWith(text: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d) && cmdline(Number(d)).includes(text))
+    .map(Number);
+}
+
+/** Every descendant of pid (children first found through /proc/<pid>/stat's ppid). */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [c, pp] of parent) if (pp === p) (out.push(c), walk(c));
+  };
+  walk(pid);
+  return out;
+}
+
+function run(cmd: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { DATABASE_URL: _d, CDC_SECRETS_DIR: _s, OPENFAAS_URL: _o, OPENFAAS_USER: _u, OPENFAAS_PASSWORD: _p, ...base } = process.env;
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, args, { cwd: tmpdir(), env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('exit', (code) => ok({ code, stdout, stderr }));
+  });
+}
+
+const patient = (id: string) => ({
+  id,
+  patientName: '测试',
+  idCardTypeCode: '01',
+  idCard: '11010519491231002X',
+  genderCode: '2',
+  birthDate: '1949-12-31',
+  orgCode: '123456789',
+  operatorId: 'his',
+  operationTime: '2026-11-26 13:00:00',
+  invalidFlag: 0,
+});
+
+describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { timeout: 400_000 }, () => {
+  let dir: string;
+  let env: Record<string, string>;
+  let up: Up | undefined;
+  // Descendants of a make up this test killed or stopped, with their command lines (a pid reused by
+  // another process by then is left alone).
+  const leftovers = new Map<number, string>();
+  const remember = (pid: number) => {
+    for (const p of descendants(pid)) leftovers.set(p, cmdline(p));
+  };
+
+  const his = async (id: string): Promise<number> => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${env.DATA_PORT}/hclient/emr/receive/emrPatientInfo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(patient(id)),
+        signal: AbortSignal.timeout(10_000),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    } catch {
+      return 0;
+    }
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cdc-up-test-'));
+    const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort] = (await stablePorts(7)).map(String);
+    env = {
+      CDC_DATA_DIR: dir,
+      PG_PORT: pgPort!,
+      NATIONAL_SIM_PORT: simPort!,
+      GATEWAY_PORT: gatewayPort!,
+      DATA_PORT: dataPort!,
+      CONFIG_PORT: configPort!,
+      MONITOR_PORT: monitorPort!,
+      WEB_PORT: webPort!,
+      // The bundles are built by the test set-up; the functions only need them present.
+      RUNTIME_BUILD: 'missing',
+    };
+    up = startUp(env);
+    await ready(up);
+  });
+
+  afterAll(async () => {
+    if (up && up.child.exitCode === null && up.child.signalCode === null) {
+      remember(up.child.pid!);
+      up.child.kill('SIGTERM');
+      await Promise.race([up.exited, new Promise((r) => setTimeout(r, 30_000))]);
+    }
+    // Whatever a killed run left and the test did not expect to stay (the test fails on those it checks).
+    for (const [p, was] of leftovers) if (alive(p) && cmdline(p) === was) process.kill(p, 'SIGKILL');
+    for (const p of pidsWith(dir)) if (alive(p)) process.kill(p, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers a HIS request, and the operator commands find its gateway and database from the same variables', async () => {
+    expect(await his('UP-1')).toBe(200);
+    // No --gateway, --secrets or DATABASE_URL: only the variables make up was started with.
+    const faas = await run(join(root, 'bin/cdc-faas'), ['list'], env);
+    expect(faas.code, faas.stderr).toBe(0);
+    expect(faas.stdout).toMatch(/^patient\s+\d+\s+1\/1/m);
+    const callers = await run(join(root, 'bin/cdc-callers'), ['list', '--json'], env);
+    expect(callers.code, callers.stderr).toBe(0);
+    expect(JSON.parse(callers.stdout)).toBeInstanceOf(Array);
+    const codes = await run(join(root, 'bin/cdc-codes'), ['domains', '--json'], env);
+    expect(codes.code, codes.stderr).toBe(0);
+    expect((JSON.parse(codes.stdout) as Array<{ domain: string }>).map((d) => d.domain)).toContain('sex');
+  });
+
+  it('restarts PostgreSQL after kill -9, logged, and HIS requests are stored again', async () => {
+    const pidFile = join(dir, 'pg', 'postmaster.pid');
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    expect(alive(pid)).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the HIS request to be stored again', async () => ((await his('UP-2')) === 200 ? true : undefined), 90_000, up!.out);
+    expect(up!.out()).toMatch(new RegExp(`PostgreSQL \\(pid ${pid}\\) exited \\(signal SIGKILL\\); restarting in \\d+ ms`));
+    expect(up!.out()).toMatch(/PostgreSQL restarted \(pid \d+\)/);
+    const now = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    expect(now).not.toBe(pid);
+    expect(alive(now)).toBe(true);
+  });
+
+  it('restarts the national platform simulator after kill -9', async () => {
+    const store = join(dir, 'simulators', 'national.ndjson');
+    const [sim] = pidsWith(store);
+    expect(sim).toBeDefined();
+    process.kill(sim!, 'SIGKILL');
+    const again = await waitFor('a new simulator', () => pidsWith(store).find((p) => p !== sim && alive(p)), 60_000, up!.out);
+    await waitFor('the simulator to serve', async () => ((await fetch(`http://127.0.0.1:${env.NATIONAL_SIM_PORT}/healthz`).catch(() => undefined))?.ok ? true : undefined), 30_000, up!.out);
+    expect(up!.out()).toMatch(new RegExp(`national platform simulator \\(pid ${sim}\\) exited \\(signal SIGKILL\\)`));
+    expect(alive(again)).toBe(true);
+  });
+
+  it('after kill -9 of make up itself, a new make up stops the simulator it left and starts on the same ports', async () => {
+    const first = up!;
+    const store = join(dir, 'simulators', 'national.ndjson');
+    const [oldSim] = pidsWith(store);
+    expect(oldSim).toBeDefined();
+    remember(first.child.pid!);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await new Promise((r) => setTimeout(r, 1000));
+    // The dead run's simulator is still there, holding its port: what the new run must deal with.
+    expect(alive(oldSim!)).toBe(true);
+
+    up = startUp(env);
+    await ready(up);
+    expect(alive(oldSim!)).toBe(false);
+    expect(up.out()).toContain(`stopped the national platform simulator (pid ${oldSim}) left by an earlier make up`);
+    expect(await his('UP-3')).toBe(200);
+    const res = await fetch(`http://127.0.0.1:${env.NATIONAL_SIM_PORT}/healthz`);
+    expect(res.status).toBe(200);
+    expect(pidsWith(store).filter(alive)).toHaveLength(1);
+    expect(existsSync(join(dir, 'run', 'up.pid'))).toBe(true);
+  });
+
+  it('after a clean stop, leaves alone a recorded pid that is not its own and clears a stale postmaster.pid', async () => {
+    const running = up!;
+    remember(running.child.pid!);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    expect(readdirSync(join(dir, 'run'))).toEqual([]);
+    // An unrelated process got the simulator's old pid; a postmaster.pid names a server that is gone.
+    const stranger = spawn('sleep', ['120'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(dir, 'run', 'national-simulator.pid'), `${stranger.pid}\n`);
+      writeFileSync(join(dir, 'pg', 'postmaster.pid'), `${stranger.pid! + 100000}\n${join(dir, 'pg')}\n`);
+      up = startUp(env);
+      await ready(up);
+      expect(alive(stranger.pid!)).toBe(true);
+      expect(up.out()).not.toContain('stopped the national platform simulator');
+      expect(await his('UP-5')).toBe(200);
+    } finally {
+      stranger.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start beside a live make up on the same data dir, and leaves it running', async () => {
+    const second = startUp(env);
+    expect(await second.exited).toBe(1);
+    expect(second.out()).toMatch(/make up is already running on .* \(pid \d+\)/);
+    expect(await his('UP-4')).toBe(200);
+  });
+});
