@@ -40,6 +40,15 @@ async function checkAlerts(db: ReturnType<typeof getPool>): Promise<AlertCheck[]
   }
 }
 
+/** The category of a push error (shared/uplink/push.ts writes them): what an open page may show. */
+export function errorCategory(error: string): string {
+  const http = /answered HTTP (\d{3})/.exec(error);
+  if (http) return `平台应答 HTTP ${http[1]} (platform answered HTTP ${http[1]})`;
+  if (/receipt not acknowledged/.test(error)) return '回执校验失败 (receipt not verified)';
+  if (/another push run holds/.test(error)) return '推送进行中 (another run in progress)';
+  return '网络错误 (network error)';
+}
+
 app.post('/', async (c) => {
   const db = getPool();
   const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : c.req.header('x-nudge') ? 'nudge' : 'manual';
@@ -57,7 +66,9 @@ app.post('/', async (c) => {
   const results: PushResult[] = [];
   for (const d of ready) results.push(await pushDestination(db, d));
   const sum = (k: 'claimed' | 'sent' | 'failed') => results.reduce((n, r) => n + r[k], 0);
-  const note = [...results.filter((r) => r.error).map((r) => `${r.destination}: ${r.error}`), ...unconfigured.map((u) => `${u.name}: ${u.reason}`)]
+  // push_run.note is shown on the open status page and monitor port: error categories only, never
+  // the platform's own text (it can quote a record). Operators see the full reasons on /circuits and /dead.
+  const note = [...results.filter((r) => r.error).map((r) => `${r.destination}: ${errorCategory(r.error!)}`), ...unconfigured.map((u) => `${u.name}: 未配置 (not configured)`)]
     .join('; ')
     .slice(0, 480);
   await db.query(

@@ -40,7 +40,7 @@ export interface Concern<S extends z.ZodRawShape, T> {
   /** Variables that may instead come from a listed secret file (DATABASE_URL ↔ cdc-database-url). */
   fromSecret?: Readonly<Record<string, string>>;
   /** From the parsed variables (and secret files) to the settings; throws naming what is wrong. */
-  build(v: z.output<z.ZodObject<S>>, secret: SecretReader): T;
+  build(v: z.output<z.ZodObject<S>>, secret: SecretReader, env: Env): T;
 }
 
 export function concern<S extends z.ZodRawShape, T>(c: Concern<S, T>): Concern<S, T> {
@@ -88,7 +88,7 @@ export function composeConfig<C extends Record<string, AnyConcern>>(concerns: C)
       const out: Record<string, unknown> = {};
       for (const [k, c] of Object.entries(concerns)) {
         try {
-          out[k] = c.build(parsed.data, secret);
+          out[k] = c.build(parsed.data, secret, env);
         } catch (err) {
           throw new Error(`${c.name} configuration invalid: ${(err as Error).message}`);
         }
@@ -186,11 +186,11 @@ export const operatorConcern = concern({
   name: 'operator',
   vars: {},
   secrets: ['basic-auth-user', 'basic-auth-password'],
-  build: (_v, secret) => {
+  // Missing files close the operator routes (401) rather than stop the function: delivery goes on.
+  build: (_v, secret): { user: string; password: string } | null => {
     const user = secret('basic-auth-user')?.trim();
     const password = secret('basic-auth-password')?.trim();
-    if (!user || !password) throw new Error('secret files basic-auth-user and basic-auth-password (operator credentials) are missing');
-    return { user, password };
+    return user && password ? { user, password } : null;
   },
 });
 

@@ -575,11 +575,17 @@ export function isOperator(header: string | undefined, creds: { user: string; pa
  * /days): `Authorization: Basic` with the gateway's credentials (the secret files basic-auth-user
  * and basic-auth-password, as for /system/*; docs/his-auth.md, "Operator routes"). 401 otherwise.
  */
-export function operatorAuth(creds: () => { user: string; password: string }): MiddlewareHandler {
+export function operatorAuth(creds: () => { user: string; password: string } | null): MiddlewareHandler {
   return async (c, next) => {
-    if (!isOperator(c.req.header('authorization'), creds())) {
+    const known = creds();
+    if (!known || !isOperator(c.req.header('authorization'), known)) {
       c.header('WWW-Authenticate', 'Basic realm="cdc-front operators", charset="UTF-8"');
-      throw new AppError('UNAUTHENTICATED', '需要运维凭据 (operator credentials required: the gateway basic-auth user and password)');
+      throw new AppError(
+        'UNAUTHENTICATED',
+        known
+          ? '需要运维凭据 (operator credentials required: the gateway basic-auth user and password)'
+          : '运维凭据未配置 (operator routes closed: the secret files basic-auth-user and basic-auth-password are not given to this function)',
+      );
     }
     await next();
   };

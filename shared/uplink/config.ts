@@ -49,7 +49,9 @@ const httpUrl = z.url({ protocol: /^https?$/ }).optional();
 
 /**
  * The push function's uplink settings (a concern of shared/config). Destinations are rows of
- * uplink_destination; their URLs come from <NAME>_URL, read here for the two the front knows.
+ * uplink_destination; their URLs come from <NAME>_URL: NATIONAL_URL and PROVINCIAL_URL are checked
+ * here (stack.yml gives both); another destination's URL is taken as given, and its function
+ * environment must name it (docs/uplink.md).
  */
 export const uplinkConcern = concern({
   name: 'uplink',
@@ -61,9 +63,10 @@ export const uplinkConcern = concern({
     /** Hours after which a child still held for its parent is released alone (shared/ingest/orphans.ts). */
     ORPHAN_RELEASE_AFTER_H: z.coerce.number().positive().default(48),
   },
-  build: (v) => ({
-    /** What destinationFromEnv reads, as parsed. */
+  build: (v, _secret, env) => ({
+    /** What destinationFromEnv reads: the two URLs as parsed, and any other destination's <NAME>_URL as given. */
     env: {
+      ...Object.fromEntries(Object.entries(env).filter(([k]) => /^[A-Z][A-Z0-9_]*_URL$/.test(k))),
       CDC_ENV: v.CDC_ENV,
       ...(v.NATIONAL_URL ? { NATIONAL_URL: v.NATIONAL_URL } : {}),
       ...(v.PROVINCIAL_URL ? { PROVINCIAL_URL: v.PROVINCIAL_URL } : {}),
