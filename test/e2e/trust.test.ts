@@ -204,6 +204,23 @@ describe('source addresses behind proxies', () => {
   });
 });
 
+describe('personal data in rejections', () => {
+  it('masks birthDate like the other personal fields, in the value and the message', async () => {
+    const p = samplePatient({ orgCode: uniqueOrg(), id: uniqueId('bd') });
+    const idBirth = String(p.idCard).slice(6, 14).replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3');
+    const other = idBirth.endsWith('-01') ? `${idBirth.slice(0, 8)}02` : `${idBirth.slice(0, 8)}01`;
+    const r = await send(patientUrl(), { body: { ...p, birthDate: other, patientName: '张三丰' } });
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    const text = JSON.stringify(r.body);
+    const issue = (r.body.errors as { field: string; rule: string; value?: string; message: string }[]).find((e) => e.field === 'birthDate');
+    expect(issue).toMatchObject({ rule: 'idConsistency', value: `${other.slice(0, 4)}-**-**` });
+    // Neither date appears anywhere in the answer, nor the ID number.
+    expect(text).not.toContain(other);
+    expect(text).not.toContain(idBirth);
+    expect(text).not.toContain(String(p.idCard));
+  });
+});
+
 describe('operator routes need the operator credentials', () => {
   const routes: [string, string, unknown?][] = [
     ['GET', '/function/push/dead'],
