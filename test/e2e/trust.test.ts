@@ -10,6 +10,7 @@
 //   platform's text.
 // Isolation as in traffic.test.ts: a destination of this file's own, known only to this runtime's push.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -243,6 +244,25 @@ describe('operator routes need the operator credentials', () => {
   it.each(routes)('%s %s: served with the gateway basic-auth credentials', async (method, path, body) => {
     const r = await send(`${rt.gatewayUrl}${path}`, { method, ...(body ? { body } : {}), headers: { authorization: basic } });
     expect(r.status, JSON.stringify(r.body)).toBeLessThan(400);
+  });
+
+  it('are reached by bin/cdc-faas invoke with the credentials of its secrets folder', { timeout: 30_000 }, async () => {
+    const run = (secrets: string) =>
+      new Promise<{ code: number | null; out: string }>((done) => {
+        const p = spawn(resolve('bin/cdc-faas'), ['invoke', 'push', '--path', '/lag', '--gateway', rt.gatewayUrl, '--secrets', secrets], {
+          env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+        });
+        let out = '';
+        p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        p.stdin.end();
+        p.on('exit', (code) => done({ code, out }));
+      });
+    const ok = await run(join(dir, 'secrets'));
+    expect(ok.code, ok.out).toBe(0);
+    expect(JSON.parse(ok.out)).toHaveProperty('lag');
+    const none = await run(join(dir, 'no-secrets-here'));
+    expect(none.code).not.toBe(0);
+    expect(none.out).toMatch(/UNAUTHENTICATED/);
   });
 });
 
