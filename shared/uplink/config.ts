@@ -60,8 +60,8 @@ export const uplinkConcern = concern({
     NATIONAL_URL: httpUrl,
     PROVINCIAL_URL: httpUrl,
     UPLINK_SENDER: z.string().min(1).max(100).optional(),
-    /** Hours after which a child still held for its parent is released alone (shared/ingest/orphans.ts). */
-    ORPHAN_RELEASE_AFTER_H: z.coerce.number().positive().default(48),
+    /** Hours after which a child still held for its parent is released alone (shared/ingest/orphans.ts); 0 = never. */
+    ORPHAN_RELEASE_AFTER_H: z.coerce.number().nonnegative().default(48),
   },
   build: (v, _secret, env) => ({
     /** What destinationFromEnv reads: the two URLs as parsed, and any other destination's <NAME>_URL as given. */
