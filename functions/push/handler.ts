@@ -25,7 +25,7 @@ const settings = (): PushSettings => (parsed ??= pushConfig.parse());
 const app = new Hono();
 app.onError(handleError);
 
-// Operator routes need the gateway's basic-auth credentials (docs/uplink.md, "Operator routes");
+// Operator routes need the gateway's basic-auth credentials (docs/his-auth.md, "Operator routes");
 // POST / (the cron and the receive functions' nudge) stays open: it only runs what is due.
 const operator = operatorAuth(() => settings().operator);
 for (const path of ['/dead', '/replay', '/circuits', '/circuits/*', '/lag']) app.use(path, operator);
@@ -55,7 +55,7 @@ app.post('/', async (c) => {
   const started = new Date();
   // Held children whose parent did arrive (concurrent commits) or never will (expiry) go first.
   const orphans = trigger === 'cron' ? await sweepOrphans(db, settings().uplink.orphanReleaseAfterH) : { linked: 0, expired: 0 };
-  // Records held for a code whose mapping now exists are re-mapped and released (issue 4).
+  // Records held for a code whose mapping now exists are re-mapped and released (docs/code-mapping.md).
   let mapping = { checked: 0, remapped: 0, released: 0 };
   codes ??= await createCodeCache(db, { refreshMs: settings().codes.refreshMs }).catch(() => undefined);
   if (codes) {

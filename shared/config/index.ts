@@ -194,24 +194,22 @@ export const operatorConcern = concern({
   },
 });
 
-// ---- the front's base settings (kept for the modules that read only these) ----------------------
+// ---- the front's base settings (the commands in infra/ that open the database) ------------------
 
 const baseSpec = composeConfig({ front: frontConcern, database: databaseConcern, codes: codesConcern });
 
-export interface Config {
-  databaseUrl: string;
-  timeZone: string;
-  logLevel: 'debug' | 'info' | 'warn' | 'error';
-  codeRefreshMs: number;
+function baseOf(env: Env) {
+  const s = baseSpec.parse(env);
+  return { databaseUrl: s.database.url, timeZone: s.front.timeZone, logLevel: s.front.logLevel, codeRefreshMs: s.codes.refreshMs };
 }
+export type Config = ReturnType<typeof baseOf>;
 
 let cached: Config | undefined;
 
 /** The base settings (database, zone, log level, code refresh), parsed once per process. */
 export function loadConfig(env: Env = process.env): Config {
   if (cached && env === process.env) return cached;
-  const s = baseSpec.parse(env);
-  const c: Config = { databaseUrl: s.database.url, timeZone: s.front.timeZone, logLevel: s.front.logLevel, codeRefreshMs: s.codes.refreshMs };
+  const c = baseOf(env);
   if (env === process.env) cached = c;
   return c;
 }

@@ -1,5 +1,5 @@
 /**
- * Authentication of HIS callers (接入认证; issue 3 items 7–8, docs/his-auth.md).
+ * Authentication of HIS callers (接入认证, docs/his-auth.md).
  *
  * A caller is identified by, in this order:
  *   1. an API key (X-Api-Key, or Authorization: Bearer <key>) — a key that is presented but unknown,
@@ -9,9 +9,10 @@
  *      URL-encoded PEM in X-Client-Cert, nginx's $ssl_client_escaped_cert). These headers are trusted
  *      only from a loopback TCP peer (the rule caller.ts applies to X-Forwarded-For) and only when the
  *      install says its terminator overwrites them (HIS_TRUST_CERT_HEADERS=1);
- *   3. the source address against the address rules (adapters that send no credentials);
- *      with no address rule in the table at all, HIS_ALLOW (development; loopback in stack.yml)
- *      admits a 'dev' caller bound to every org.
+ *   3. the source address (caller.ts: proxies are believed only when in HIS_TRUSTED_PROXIES)
+ *      against the address rules (adapters that send no credentials); with no address rule in the
+ *      table at all, HIS_ALLOW (development only: empty in stack.yml, loopback under make up,
+ *      refused with CDC_ENV=production) admits a 'dev' caller bound to every org.
  * Every identity is bound to org codes; `assertOrg` answers 403 for any other org.
  *
  * The callers table is read whole into an in-process cache, refreshed every HIS_AUTH_REFRESH_S
