@@ -234,6 +234,7 @@ async function latencyRun(
         // The shared `national` destination stays unconfigured for this runtime's push (other
         // scenarios' rows wait there); only this run's destination is sent.
         NATIONAL_URL: '',
+        HIS_ALLOW: '127.0.0.1/8,::1/128', // the development fallback: loopback callers are the HIS here
         PUSH_NUDGE_URL: `http://127.0.0.1:${gatewayPort}/async-function/push`,
         DATA_PORT: String(await freePort()),
         CONFIG_PORT: String(await freePort()),

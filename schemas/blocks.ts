@@ -113,7 +113,7 @@ export function demographics(o?: BlockOpts<DemographicsKey>) {
     {
       genderCode: f.str(2, '性别代码', { required: true, domain: 'sex' }),
       genderName: f.str(10, '性别名称'),
-      birthDate: f.time('出生日期', { required: true }),
+      birthDate: f.time('出生日期', { required: true, personal: 'birthdate' }),
       nationalityCode: f.str(5, '国籍/地区代码'),
       nationalityName: f.str(50, '国籍/地区名称'),
       nationCode: f.str(2, '民族代码', { domain: 'ethnicity' }),

@@ -12,7 +12,7 @@ export type { DomainName };
 
 export type FieldKind = 'string' | 'text' | 'time' | 'int' | 'decimal';
 /** What kind of personal data a field holds (GB/T 35273 personal information), for masking. */
-export type Personal = 'name' | 'idno' | 'phone' | 'address' | 'text';
+export type Personal = 'name' | 'idno' | 'phone' | 'address' | 'birthdate' | 'text';
 
 export interface FieldDef {
   kind: FieldKind;

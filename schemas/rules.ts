@@ -66,7 +66,8 @@ export function residentId(o: { typeField: string; idField: string; birthField?:
       const b = r.facts.birth;
       const fromId = `${b.y}-${String(b.m).padStart(2, '0')}-${String(b.d).padStart(2, '0')}`;
       if (local !== fromId) {
-        out.push({ field: o.birthField!, rule: 'idConsistency', message: `出生日期与身份证号不一致 (birth date disagrees with the ID number: ${fromId})`, value: local });
+        // The message never quotes the date (personal data; the value is masked by validate.ts).
+        out.push({ field: o.birthField!, rule: 'idConsistency', message: '出生日期与身份证号不一致 (birth date disagrees with the ID number)', value: local });
       }
     }
     const sex = o.sexField ? rec[o.sexField] : undefined;

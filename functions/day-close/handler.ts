@@ -5,19 +5,28 @@
 //   POST /        the cron (X-Topic: cron-function): runs what is due and not done yet
 //   POST /run     {orgCode?, day, kind}: recomputes one day (operators); without orgCode, every active org
 //   GET  /days    ?org=&from=&to=: the ledger (yyyy-MM-dd, default the last 7 days)
+// /run and /days need the operator credentials (basic auth, the gateway's; docs/day-close.md).
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError } from '../../shared/http/errors.js';
-import { loadConfig } from '../../shared/config/index.js';
+import { operatorAuth } from '../../shared/http/auth.js';
+import { dayCloseConfig, type DayCloseSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { activeOrgs, addDays, closeDay, isDay, listDays, loadDayCloseConfig, localDay, runDue, type DayCloseConfig } from '../../shared/dayclose/index.js';
+import { activeOrgs, addDays, closeDay, isDay, listDays, localDay, runDue } from '../../shared/dayclose/index.js';
 
 const app = new Hono();
 app.onError(handleError);
 
-let cfg: DayCloseConfig | undefined;
-const config = () => (cfg ??= loadDayCloseConfig());
+// Parsed once: at start (init), or at the first request when a test drives app.request() without init.
+let parsed: DayCloseSettings | undefined;
+const settings = (): DayCloseSettings => (parsed ??= dayCloseConfig.parse());
+const config = () => settings().dayClose;
+
+// Operator routes need the gateway's basic-auth credentials (docs/day-close.md); POST / (the cron) stays open.
+const operator = operatorAuth(() => settings().operator);
+app.use('/run', operator);
+app.use('/days', operator);
 
 const Day = z.string().refine(isDay, 'a day yyyy-MM-dd');
 
@@ -62,10 +71,9 @@ app.get('/days', async (c) => {
 
 export default defineFunction({
   app,
+  config: dayCloseConfig,
   async init() {
-    const c = loadConfig();
-    config(); // fail fast on a bad schedule
-    openPool(c.databaseUrl, 3);
+    openPool(settings().database.url, 3); // parsed first: a bad setting fails the start
   },
   close: closePool,
 });

@@ -6,7 +6,7 @@
 import { Hono, type Context } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, errorAnswer, handleError } from '../../shared/http/errors.js';
-import { loadConfig } from '../../shared/config/index.js';
+import { monitorConfig } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { databaseAnswers, frontStatus } from '../../shared/status/index.js';
 
@@ -29,8 +29,9 @@ app.get('/healthz', async (c) => {
 
 export default defineFunction({
   app,
+  config: monitorConfig,
   async init() {
-    openPool(loadConfig().databaseUrl, 2);
+    openPool(monitorConfig.parse().database.url, 2);
   },
   close: closePool,
 });

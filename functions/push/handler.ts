@@ -1,33 +1,52 @@
 // push: forwards outbox rows to every configured platform (docs/uplink.md). Scheduled every minute
 // (stack.yml cron annotation) as the safety net; receive functions nudge it after each commit.
-// Operators: GET /dead lists dead letters, POST /replay queues them again, GET /circuits and
-// GET /lag show where each destination stands, POST /circuits/reset is "retry now".
+// Operators (basic auth with the gateway's credentials): GET /dead lists dead letters, POST /replay
+// queues them again, GET /circuits and GET /lag show where each destination stands,
+// POST /circuits/reset is "retry now".
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError } from '../../shared/http/errors.js';
-import { loadConfig } from '../../shared/config/index.js';
+import { operatorAuth } from '../../shared/http/auth.js';
+import { pushConfig, type PushSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { circuits, deadLetters, destinations, lag, pushDestination, replay, resetCircuit, type PushResult } from '../../shared/uplink/push.js';
 import { log } from '../../shared/log/index.js';
 import { sweepOrphans } from '../../shared/ingest/orphans.js';
-import { alertConfig, checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
+import { checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
 import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
 
 let codes: CodeCache | undefined;
+// Parsed once: at start (init), or at the first request when a test drives app.request() without init.
+let parsed: PushSettings | undefined;
+const settings = (): PushSettings => (parsed ??= pushConfig.parse());
 
 const app = new Hono();
 app.onError(handleError);
 
-/** Backlog alerts after each run (shared/alerts): a bad setting or a failed delivery is logged, never breaks the push. */
+// Operator routes need the gateway's basic-auth credentials (docs/his-auth.md, "Operator routes");
+// POST / (the cron and the receive functions' nudge) stays open: it only runs what is due.
+const operator = operatorAuth(() => settings().operator);
+for (const path of ['/dead', '/replay', '/circuits', '/circuits/*', '/lag']) app.use(path, operator);
+
+/** Backlog alerts after each run (shared/alerts): a failed delivery is logged, never breaks the push (a bad setting fails the start). */
 async function checkAlerts(db: ReturnType<typeof getPool>): Promise<AlertCheck[]> {
   try {
-    return await checkBacklog(db, alertConfig());
+    return await checkBacklog(db, settings().alerts);
   } catch (err) {
     log('error', 'backlog alerts not checked', { err: (err as Error).message });
     return [];
   }
+}
+
+/** The category of a push error (shared/uplink/push.ts writes them): what an open page may show. */
+export function errorCategory(error: string): string {
+  const http = /answered HTTP (\d{3})/.exec(error);
+  if (http) return `平台应答 HTTP ${http[1]} (platform answered HTTP ${http[1]})`;
+  if (/receipt not acknowledged/.test(error)) return '回执校验失败 (receipt not verified)';
+  if (/another push run holds/.test(error)) return '推送进行中 (another run in progress)';
+  return '网络错误 (network error)';
 }
 
 app.post('/', async (c) => {
@@ -35,19 +54,21 @@ app.post('/', async (c) => {
   const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : c.req.header('x-nudge') ? 'nudge' : 'manual';
   const started = new Date();
   // Held children whose parent did arrive (concurrent commits) or never will (expiry) go first.
-  const orphans = trigger === 'cron' ? await sweepOrphans(db) : { linked: 0, expired: 0 };
-  // Records held for a code whose mapping now exists are re-mapped and released (issue 4).
+  const orphans = trigger === 'cron' ? await sweepOrphans(db, settings().uplink.orphanReleaseAfterH) : { linked: 0, expired: 0 };
+  // Records held for a code whose mapping now exists are re-mapped and released (docs/code-mapping.md).
   let mapping = { checked: 0, remapped: 0, released: 0 };
-  codes ??= await createCodeCache(db, { refreshMs: loadConfig().codeRefreshMs }).catch(() => undefined);
+  codes ??= await createCodeCache(db, { refreshMs: settings().codes.refreshMs }).catch(() => undefined);
   if (codes) {
     await codes.refresh();
     mapping = await sweepMappingHolds(db, codes);
   }
-  const { ready, unconfigured } = await destinations(db);
+  const { ready, unconfigured } = await destinations(db, settings().uplink.env);
   const results: PushResult[] = [];
   for (const d of ready) results.push(await pushDestination(db, d));
   const sum = (k: 'claimed' | 'sent' | 'failed') => results.reduce((n, r) => n + r[k], 0);
-  const note = [...results.filter((r) => r.error).map((r) => `${r.destination}: ${r.error}`), ...unconfigured.map((u) => `${u.name}: ${u.reason}`)]
+  // push_run.note is shown on the open status page and monitor port: error categories only, never
+  // the platform's own text (it can quote a record). Operators see the full reasons on /circuits and /dead.
+  const note = [...results.filter((r) => r.error).map((r) => `${r.destination}: ${errorCategory(r.error!)}`), ...unconfigured.map((u) => `${u.name}: 未配置 (not configured)`)]
     .join('; ')
     .slice(0, 480);
   await db.query(
@@ -95,10 +116,11 @@ app.post('/circuits/reset', async (c) => {
 
 export default defineFunction({
   app,
+  config: pushConfig,
   async init() {
-    const cfg = loadConfig();
-    const pool = openPool(cfg.databaseUrl, 4);
-    codes = await createCodeCache(pool, { refreshMs: cfg.codeRefreshMs }).catch(() => undefined);
+    const cfg = settings();
+    const pool = openPool(cfg.database.url, 4);
+    codes = await createCodeCache(pool, { refreshMs: cfg.codes.refreshMs }).catch(() => undefined);
   },
   async close() {
     await codes?.close();

@@ -10,7 +10,7 @@
 import { Hono } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, errorAnswer, handleError } from '../../shared/http/errors.js';
-import { loadConfig } from '../../shared/config/index.js';
+import { webConfig, type WebSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { frontStatus } from '../../shared/status/index.js';
 import { renderStatusPage } from './page.js';
@@ -18,6 +18,10 @@ import { codesApi, orgOf } from '../../shared/codes/api.js';
 import { completeness, listMappings, unmappedQueue } from '../../shared/codes/store.js';
 import { callerOf, hisAuth } from '../../shared/http/auth.js';
 import { renderCodesPage } from './codes-page.js';
+
+// Parsed once: at start (init), or at the first request when a test drives app.request() without init.
+let parsed: WebSettings | undefined;
+const settings = (): WebSettings => (parsed ??= webConfig.parse());
 
 const app = new Hono();
 app.onError(handleError);
@@ -38,10 +42,10 @@ app.get('/', (c) => c.redirect('/status.html', 302));
 app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());
   c.header('cache-control', 'no-store');
-  return c.html(renderStatusPage(s, loadConfig().timeZone), s.database.reachable ? 200 : 503);
+  return c.html(renderStatusPage(s, settings().front.timeZone), s.database.reachable ? 200 : 503);
 });
 
-const auth = hisAuth();
+const auth = hisAuth({ config: () => settings().hisAuth });
 app.route('/api/codes', codesApi({ db: getPool, auth }));
 
 app.get('/codes.html', auth, async (c) => {
@@ -63,15 +67,16 @@ app.get('/codes.html', auth, async (c) => {
       mappings,
       msg: c.req.query('msg'),
       err: c.req.query('err'),
-      timeZone: loadConfig().timeZone,
+      timeZone: settings().front.timeZone,
     }),
   );
 });
 
 export default defineFunction({
   app,
+  config: webConfig,
   async init() {
-    openPool(loadConfig().databaseUrl, 2);
+    openPool(settings().database.url, 2);
   },
   close: closePool,
 });

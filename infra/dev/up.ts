@@ -211,6 +211,9 @@ async function main(): Promise<void> {
     writeSecret('cdc-database-url', databaseUrl);
 
     const env: Record<string, string> = {};
+    // make up is development: loopback callers are admitted without registration (HIS_ALLOW, which
+    // stack.yml leaves empty), unless set otherwise or CDC_ENV=production (docs/his-auth.md).
+    if (process.env.HIS_ALLOW === undefined && process.env.CDC_ENV !== 'production') env.HIS_ALLOW = '127.0.0.1/8,::1/128';
     if (!process.env.NATIONAL_URL) {
       const port = loc.ports.nationalSim;
       sim = new Supervised('national-simulator', 'national platform simulator', () => simulatorChild('national', port));

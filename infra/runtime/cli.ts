@@ -135,7 +135,8 @@ export async function run(argv: string[], out: (s: string) => void = (s) => proc
       const body = await readStdin();
       const method = (values.method ?? (body.length > 0 ? 'POST' : 'GET')).toUpperCase();
       const path = values.path ?? '/';
-      const headers: Record<string, string> = {};
+      // The gateway credentials go along: push's and day-close's operator routes take them (docs/his-auth.md).
+      const headers: Record<string, string> = { ...auth };
       for (const h of values.header ?? []) {
         const i = h.indexOf(':');
         if (i > 0) headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();

@@ -27,7 +27,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
 // only a TLS terminator in front of the functions may), so functions can trust them.
 const SET_BY_GATEWAY = new Set([
   'host', 'content-length', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded',
-  'x-real-ip', 'x-call-id', 'x-start-time',
+  'x-real-ip', 'x-call-id', 'x-start-time', 'x-cdc-relayed-for',
   'x-client-cert', 'x-client-cert-fingerprint', 'x-client-cert-subject', 'x-client-verify',
 ]);
 
@@ -204,6 +204,15 @@ export function peerAddress(req: IncomingMessage): string {
   return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
+/** The client addresses a relaying caller claimed: Forwarded for= values, then X-Forwarded-For, then X-Real-IP. */
+function relayedFor(req: IncomingMessage): string {
+  const list = (v: string | string[] | undefined) => [v].flat().filter((x): x is string => !!x).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+  const fwd = list(req.headers.forwarded).flatMap((part) => part.split(';')).map((p) => /^\s*for\s*=\s*"?\[?([^"\]]*?)\]?(?::\d+)?"?\s*$/i.exec(p)?.[1] ?? '').filter(Boolean);
+  const all = [...fwd, ...list(req.headers['x-forwarded-for']), ...list(req.headers['x-real-ip'])];
+  // Anything that is not an address stays visible as a marker ("unknown"), so a relay is never missed.
+  return (all.length ? all : ['unknown']).map((a) => a.replace(/[^0-9A-Za-z.:_-]/g, '').slice(0, 64) || 'unknown').slice(0, 20).join(', ');
+}
+
 export interface CallMeta {
   callId: string;
   startTime: string;
@@ -222,6 +231,9 @@ export function upstreamHeaders(req: IncomingMessage, meta: CallMeta): OutgoingH
     out[k] = v;
   }
   out['x-forwarded-for'] = peerAddress(req);
+  // The relay marker: the caller is itself a proxy (it sent forwarding headers). Functions believe
+  // the addresses it claims only when it is a trusted proxy (shared/http/caller.ts, docs/his-auth.md).
+  if (req.headers.forwarded || req.headers['x-forwarded-for'] || req.headers['x-real-ip']) out['x-cdc-relayed-for'] = relayedFor(req);
   if (req.headers.host) out['x-forwarded-host'] = req.headers.host;
   const tls = (req.socket as Partial<TLSSocket>).encrypted ? (req.socket as TLSSocket) : null;
   out['x-forwarded-proto'] = tls ? 'https' : 'http';

@@ -94,6 +94,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const rt = await startRuntime({
     stackFile: join(root, 'stack.yml'),
     env: {
+      // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
+      HIS_ALLOW: '127.0.0.1/8,::1/128',
       NATIONAL_URL: sim.url,
       PUSH_NUDGE_URL: o.nudge === false ? '' : `http://127.0.0.1:${gatewayPort}/async-function/push`,
       DATA_PORT: String(await freePort()),
@@ -129,7 +131,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     try {
       const res = await fetch(`${rt.gatewayUrl}/function/push${path}`, {
         method,
-        ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+        // Operator routes: the gateway's basic-auth credentials (docs/his-auth.md).
+        headers: { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64'), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(30_000),
       });
       const text = await res.text();
@@ -195,7 +199,7 @@ export async function redeployPush(rt: RuntimeHandle, env: Record<string, string
       envVars: { ...current.envVars, ...env },
       labels: current.labels,
       annotations: { ...current.annotations, ...annotations },
-      secrets: ['cdc-database-url'],
+      secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password'],
     }),
   });
   if (put.status !== 202) throw new Error(`redeploying push answered ${put.status}: ${await put.text()}`);

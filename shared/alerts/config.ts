@@ -16,7 +16,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { readSecret } from '../config/index.js';
+import { concern, parseConcern, readSecret, type SecretReader } from '../config/index.js';
 
 export interface SmtpSettings {
   host: string;
@@ -39,7 +39,7 @@ export interface AlertConfig {
   smtp?: SmtpSettings;
 }
 
-const Schema = z.object({
+const vars = {
   ALERT_BACKLOG_COUNT: z.coerce.number().int().positive().default(1000),
   ALERT_BACKLOG_AGE_S: z.coerce.number().int().positive().default(7200),
   ALERT_CLEAR_RATIO: z.coerce.number().gt(0).lte(1).default(0.5),
@@ -49,27 +49,20 @@ const Schema = z.object({
   ALERT_MAIL_TO: z.string().optional(),
   ALERT_MAIL_FROM: z.string().optional(),
   ALERT_FRONT_NAME: z.string().max(100).optional(),
+};
+
+export const alertsConcern = concern({
+  name: 'alert',
+  vars,
+  build: (v, secret) => buildAlertConfig(v, secret),
 });
 
-type SecretReader = (name: string) => string | undefined;
+export function loadAlertConfig(env: Record<string, string | undefined> = process.env, secret: SecretReader = readSecret): AlertConfig {
+  return parseConcern(alertsConcern, env, secret);
+}
 
-export function loadAlertConfig(env: NodeJS.ProcessEnv = process.env, secret: SecretReader = readSecret): AlertConfig {
-  const pick = (k: string) => (env[k] === '' ? undefined : env[k]);
-  const parsed = Schema.safeParse({
-    ALERT_BACKLOG_COUNT: pick('ALERT_BACKLOG_COUNT'),
-    ALERT_BACKLOG_AGE_S: pick('ALERT_BACKLOG_AGE_S'),
-    ALERT_CLEAR_RATIO: pick('ALERT_CLEAR_RATIO'),
-    ALERT_TIMEOUT_MS: pick('ALERT_TIMEOUT_MS'),
-    ALERT_WEBHOOK_URL: pick('ALERT_WEBHOOK_URL') ?? secret('alert-webhook-url'),
-    ALERT_SMTP_URL: pick('ALERT_SMTP_URL'),
-    ALERT_MAIL_TO: pick('ALERT_MAIL_TO'),
-    ALERT_MAIL_FROM: pick('ALERT_MAIL_FROM'),
-    ALERT_FRONT_NAME: pick('ALERT_FRONT_NAME'),
-  });
-  if (!parsed.success) {
-    throw new Error(`alert configuration invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  const c = parsed.data;
+function buildAlertConfig(parsed: z.output<z.ZodObject<typeof vars>>, secret: SecretReader): AlertConfig {
+  const c = { ...parsed, ALERT_WEBHOOK_URL: parsed.ALERT_WEBHOOK_URL ?? webhookFromSecret(secret) };
   const out: AlertConfig = {
     backlogCount: c.ALERT_BACKLOG_COUNT,
     backlogAgeS: c.ALERT_BACKLOG_AGE_S,
@@ -83,13 +76,13 @@ export function loadAlertConfig(env: NodeJS.ProcessEnv = process.env, secret: Se
   }
   if (c.ALERT_SMTP_URL) {
     const u = new URL(c.ALERT_SMTP_URL);
-    if (u.password) throw new Error('alert configuration invalid: ALERT_SMTP_URL must not carry a password: put it in the secret file alert-smtp-password');
+    if (u.password) throw new Error('ALERT_SMTP_URL must not carry a password: put it in the secret file alert-smtp-password');
     const to = (c.ALERT_MAIL_TO ?? '').split(/[\s,;]+/).filter(Boolean);
-    if (to.length === 0) throw new Error('alert configuration invalid: ALERT_SMTP_URL is set but ALERT_MAIL_TO (the recipients) is not');
+    if (to.length === 0) throw new Error('ALERT_SMTP_URL is set but ALERT_MAIL_TO (the recipients) is not');
     const secure = u.protocol === 'smtps:';
     const user = u.username ? decodeURIComponent(u.username) : undefined;
     const pass = user ? secret('alert-smtp-password') : undefined;
-    if (user && !pass) throw new Error('alert configuration invalid: ALERT_SMTP_URL names a user but the secret file alert-smtp-password is missing');
+    if (user && !pass) throw new Error('ALERT_SMTP_URL names a user but the secret file alert-smtp-password is missing');
     out.smtp = {
       host: u.hostname.replace(/^\[|\]$/g, ''),
       port: u.port ? Number(u.port) : secure ? 465 : 25,
@@ -100,4 +93,12 @@ export function loadAlertConfig(env: NodeJS.ProcessEnv = process.env, secret: Se
     };
   }
   return out;
+}
+
+function webhookFromSecret(secret: SecretReader): string | undefined {
+  const url = secret('alert-webhook-url');
+  if (url === undefined) return undefined;
+  const ok = z.url({ protocol: /^https?$/ }).safeParse(url);
+  if (!ok.success) throw new Error('secret file alert-webhook-url is not an http(s) URL');
+  return ok.data;
 }

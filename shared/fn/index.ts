@@ -14,6 +14,8 @@ export interface FaasFunction {
   init?: () => Promise<void>;
   /** Closes what init opened. Called after the server has drained on SIGTERM. */
   close?: () => Promise<void>;
+  /** What the function reads from its environment and secret files (shared/config/functions.ts), parsed in init. */
+  config?: { variables: string[]; secrets: string[]; fromSecret: Record<string, string> };
 }
 
 export function defineFunction(fn: FaasFunction): FaasFunction {

@@ -1,5 +1,5 @@
 /**
- * Authentication of HIS callers (接入认证; issue 3 items 7–8, docs/his-auth.md).
+ * Authentication of HIS callers (接入认证, docs/his-auth.md).
  *
  * A caller is identified by, in this order:
  *   1. an API key (X-Api-Key, or Authorization: Bearer <key>) — a key that is presented but unknown,
@@ -9,9 +9,10 @@
  *      URL-encoded PEM in X-Client-Cert, nginx's $ssl_client_escaped_cert). These headers are trusted
  *      only from a loopback TCP peer (the rule caller.ts applies to X-Forwarded-For) and only when the
  *      install says its terminator overwrites them (HIS_TRUST_CERT_HEADERS=1);
- *   3. the source address against the address rules (adapters that send no credentials);
- *      with no address rule in the table at all, HIS_ALLOW (development; loopback in stack.yml)
- *      admits a 'dev' caller bound to every org.
+ *   3. the source address (caller.ts: proxies are believed only when in HIS_TRUSTED_PROXIES)
+ *      against the address rules (adapters that send no credentials); with no address rule in the
+ *      table at all, HIS_ALLOW (development only: empty in stack.yml, loopback under make up,
+ *      refused with CDC_ENV=production) admits a 'dev' caller bound to every org.
  * Every identity is bound to org codes; `assertOrg` answers 403 for any other org.
  *
  * The callers table is read whole into an in-process cache, refreshed every HIS_AUTH_REFRESH_S
@@ -22,11 +23,11 @@
 import { createHash, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Context, MiddlewareHandler } from 'hono';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { z } from 'zod';
 import { getPool, isUnavailable, type Db } from '../db/index.js';
 import { log } from '../log/index.js';
-import { sourceAddress } from './caller.js';
+import { requestSource, tcpPeer } from './caller.js';
+import { concern, flagVar, frontConcern, parseConcern } from '../config/index.js';
 import { AppError } from './errors.js';
 import { inAnyCidr, inCidr, isLoopback, normalizeAddress } from './net.js';
 import { pgCallerStore, type CallerStore, type StoredCaller } from './auth-store.js';
@@ -62,35 +63,8 @@ declare module 'hono' {
   }
 }
 
-/** The middleware's settings from the environment, parsed once with zod. */
-export const AuthConfigSchema = z.object({
-  /** Dev fallback: CIDRs admitted as the 'dev' caller while the table has no address rule. Unset = none. */
-  hisAllow: z.string().trim().min(1).optional(),
-  /** Requests per minute of the 'dev' caller; 0 = unlimited (bench and tests). */
-  devRatePerMin: z.coerce.number().int().nonnegative().default(0),
-  /** Seconds between refreshes of the callers cache: the longest a revocation takes to apply. */
-  refreshS: z.coerce.number().positive().max(3600).default(10),
-  /** Trust X-Client-Cert-* headers from a loopback peer: set only when the terminator in front overwrites them. */
-  trustCertHeaders: z
-    .enum(['1', 'true', 'yes', '0', 'false', 'no', ''])
-    .default('')
-    .transform((v) => v === '1' || v === 'true' || v === 'yes'),
-});
-export type AuthConfig = z.output<typeof AuthConfigSchema>;
-
-export function authConfig(env: NodeJS.ProcessEnv = process.env): AuthConfig {
-  const parsed = AuthConfigSchema.safeParse({
-    hisAllow: env.HIS_ALLOW || undefined,
-    devRatePerMin: env.HIS_DEV_RATE || undefined,
-    refreshS: env.HIS_AUTH_REFRESH_S || undefined,
-    trustCertHeaders: env.HIS_TRUST_CERT_HEADERS?.toLowerCase() ?? undefined,
-  });
-  if (!parsed.success) {
-    const what = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`HIS auth configuration invalid: ${what}`);
-  }
-  return parsed.data;
-}
+// The middleware's settings: the concern `hisAuthConcern` below (after CidrSchema), parsed once
+// per function with the rest of its configuration (shared/config).
 
 // ---- API keys --------------------------------------------------------------------------------
 
@@ -185,6 +159,63 @@ export const CidrSchema = z.string().trim().transform((s, ctx) => {
   return `${net}/${n}`;
 });
 
+/** A comma/space separated list of CIDRs, each checked; unset = none. */
+const CidrListSchema = z
+  .string()
+  .optional()
+  .transform((s, ctx) => {
+    const out: string[] = [];
+    for (const item of (s ?? '').split(/[\s,]+/).filter(Boolean)) {
+      const c = CidrSchema.safeParse(item);
+      if (c.success) out.push(c.data);
+      else ctx.addIssue({ code: 'custom', message: `${item.slice(0, 60)} is not a CIDR (10.1.2.0/24, fd00::/64, or one address)` });
+    }
+    return out.join(',');
+  });
+
+/**
+ * HIS caller authentication settings (docs/his-auth.md, "Settings").
+ *   HIS_ALLOW              development fallback: CIDRs admitted as the 'dev' caller while the
+ *                          callers table has no address rule; unset = none (stack.yml's default).
+ *                          Refused at start when CDC_ENV=production.
+ *   HIS_DEV_RATE           requests per minute of the 'dev' caller; 0 = unlimited
+ *   HIS_AUTH_REFRESH_S     seconds between refreshes of the callers cache (the revocation delay)
+ *   HIS_TRUST_CERT_HEADERS trust X-Client-Cert-* from the gateway: only behind a terminator that overwrites them
+ *   HIS_TRUSTED_PROXIES    CIDRs of proxies whose X-Forwarded-For / Forwarded claims are believed
+ */
+export const hisAuthConcern = concern({
+  name: 'HIS auth',
+  vars: {
+    CDC_ENV: frontConcern.vars.CDC_ENV,
+    HIS_ALLOW: CidrListSchema,
+    HIS_DEV_RATE: z.coerce.number().int().nonnegative().default(0),
+    HIS_AUTH_REFRESH_S: z.coerce.number().positive().max(3600).default(10),
+    HIS_TRUST_CERT_HEADERS: flagVar,
+    HIS_TRUSTED_PROXIES: CidrListSchema,
+  },
+  build: (v) => {
+    if (v.CDC_ENV === 'production' && v.HIS_ALLOW) {
+      throw new Error(
+        'HIS_ALLOW is the development fallback (callers admitted by address without registration) and is refused when CDC_ENV=production: ' +
+          'register callers with cdc-callers and unset HIS_ALLOW',
+      );
+    }
+    return {
+      ...(v.HIS_ALLOW ? { hisAllow: v.HIS_ALLOW } : {}),
+      devRatePerMin: v.HIS_DEV_RATE,
+      refreshS: v.HIS_AUTH_REFRESH_S,
+      trustCertHeaders: v.HIS_TRUST_CERT_HEADERS,
+      trustedProxies: v.HIS_TRUSTED_PROXIES,
+    };
+  },
+});
+export type AuthConfig = ReturnType<typeof hisAuthConcern.build>;
+
+/** The settings from an environment alone (tests, tools); a function gets them from its composed config. */
+export function authConfig(env: Record<string, string | undefined> = process.env): AuthConfig {
+  return parseConcern(hisAuthConcern, env);
+}
+
 function prefixLength(cidr: string): number {
   const [net, bits] = cidr.split('/');
   return bits === undefined ? (isIP(net ?? '') === 6 ? 128 : 32) : Number(bits);
@@ -199,22 +230,15 @@ export interface Presented {
   keyConflict?: boolean;
   /** A client certificate the terminator vouched for (trusted headers only). */
   cert?: { fingerprint: string | null; subject?: string; verify?: string };
-  /** The source address (caller.ts sourceAddress), or null when unknown. */
+  /** The source address (caller.ts requestSource), or null when unknown. */
   address: string | null;
+  /** A local proxy that relayed the request and is not in HIS_TRUSTED_PROXIES. */
+  untrustedRelay?: string;
 }
 
-/** The TCP peer's address; undefined under app.request() (no socket), as in caller.ts. */
-function tcpPeer(c: Context): string | undefined {
-  try {
-    const a = getConnInfo(c).remote.address;
-    return a ? normalizeAddress(a) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function presentedCredentials(c: Context, opts: { trustCertHeaders: boolean }): Presented {
-  const out: Presented = { address: sourceAddress(c) };
+export function presentedCredentials(c: Context, opts: { trustCertHeaders: boolean; trustedProxies?: string }): Presented {
+  const src = requestSource(c, opts.trustedProxies ?? '');
+  const out: Presented = { address: src.address, ...(src.untrustedRelay ? { untrustedRelay: src.untrustedRelay } : {}) };
   const headerKey = c.req.header('x-api-key')?.trim() || undefined;
   const auth = c.req.header('authorization')?.trim();
   const bearer = auth && /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '').trim() || undefined : undefined;
@@ -332,6 +356,12 @@ export function resolveCaller(p: Presented, snap: CallerSnapshot, dev: DevFallba
       return { ok: true, caller: { id: 'dev', name: 'development (HIS_ALLOW)', kind: 'dev', orgs: '*', ratePerMin: dev.ratePerMin } };
     }
   }
+  if (p.untrustedRelay) {
+    return {
+      ok: false,
+      reason: `请求经未受信任的代理 ${p.untrustedRelay} 转发，无法确定来源地址 (relayed by ${p.untrustedRelay}, which is not in HIS_TRUSTED_PROXIES: no source address)`,
+    };
+  }
   return {
     ok: false,
     reason: `未提供有效身份：无 API 密钥、客户端证书，来源地址 ${addr ?? '未知'} 未登记 (no API key, no client certificate, and source address ${addr ?? 'unknown'} matches no rule)`,
@@ -421,8 +451,11 @@ export interface HisAuthOptions {
   store?: CallerStore;
   /** Database for the default store; default getPool. */
   db?: () => Db;
-  /** Overrides of the environment's settings (authConfig()). */
-  config?: Partial<AuthConfig>;
+  /**
+   * The settings: a function giving the ones the function parsed at start (shared/config), or
+   * overrides of the environment's (authConfig()).
+   */
+  config?: Partial<AuthConfig> | (() => AuthConfig);
   /** Shortest gap between refreshes forced by unknown key prefixes (ms); default 1000. */
   missRefreshMs?: number;
   /** Clock (ms), for tests. */
@@ -447,7 +480,7 @@ export function hisAuth(opts: HisAuthOptions = {}): MiddlewareHandler {
   // Configuration is read at the first request, not at import (functions import before env is final in tests).
   const setup = (): { cfg: AuthConfig; cache: CallerCache } => {
     if (!cfg || !cache) {
-      cfg = { ...authConfig(), ...opts.config };
+      cfg = typeof opts.config === 'function' ? opts.config() : { ...authConfig(), ...opts.config };
       cache = new CallerCache({ store, refreshMs: cfg.refreshS * 1000, now, ...(opts.missRefreshMs !== undefined ? { missRefreshMs: opts.missRefreshMs } : {}) });
     }
     return { cfg, cache };
@@ -520,4 +553,41 @@ export function assertOrg(caller: Caller, orgCode: string): void {
  */
 export function visibleOrgs(caller: Caller): string[] | null {
   return caller.orgs === '*' ? null : [...caller.orgs];
+}
+
+// ---- operators ---------------------------------------------------------------------------------
+
+const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** Constant-time check of `Authorization: Basic` against the operator credentials (hashing first equalises lengths). */
+export function isOperator(header: string | undefined, creds: { user: string; password: string }): boolean {
+  const m = /^basic\s+(.+)$/i.exec(header?.trim() ?? '');
+  if (!m) return false;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i < 0) return false;
+  const userOk = timingSafeEqual(digest(decoded.slice(0, i)), digest(creds.user));
+  const passOk = timingSafeEqual(digest(decoded.slice(i + 1)), digest(creds.password));
+  return userOk && passOk;
+}
+
+/**
+ * Hono middleware for operator routes (push's /dead, /replay, /circuits, /lag; day-close's /run,
+ * /days): `Authorization: Basic` with the gateway's credentials (the secret files basic-auth-user
+ * and basic-auth-password, as for /system/*; docs/his-auth.md, "Operator routes"). 401 otherwise.
+ */
+export function operatorAuth(creds: () => { user: string; password: string } | null): MiddlewareHandler {
+  return async (c, next) => {
+    const known = creds();
+    if (!known || !isOperator(c.req.header('authorization'), known)) {
+      c.header('WWW-Authenticate', 'Basic realm="cdc-front operators", charset="UTF-8"');
+      throw new AppError(
+        'UNAUTHENTICATED',
+        known
+          ? '需要运维凭据 (operator credentials required: the gateway basic-auth user and password)'
+          : '运维凭据未配置 (operator routes closed: the secret files basic-auth-user and basic-auth-password are not given to this function)',
+      );
+    }
+    await next();
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * Masking of personal data in answers and screens (names, ID numbers, phones, addresses never
+ * Masking of personal data in answers and screens (names, ID numbers, phones, addresses, birth dates never
  * appear in full outside the record itself; never in logs at all).
  */
 import type { Personal } from '../../schemas/fields.js';
@@ -17,6 +17,9 @@ export function mask(kind: Personal | undefined, value: unknown): unknown {
       return chars.length <= 4 ? '****' : chars.slice(0, 3).join('') + '****' + chars.slice(-2).join('');
     case 'address':
       return chars.slice(0, 3).join('') + '***';
+    case 'birthdate':
+      // The year at most (as an ID number's masked form keeps none of it): 1949-**-**.
+      return /^\d{4}-/.test(s) ? s.slice(0, 4) + '-**-**' : '*'.repeat(Math.min(chars.length, 10));
     case 'text':
       return '***';
   }

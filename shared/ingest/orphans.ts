@@ -49,7 +49,7 @@ export interface SweepResult {
   expired: number;
 }
 
-export async function sweepOrphans(db: Db, releaseAfterH = Number(process.env.ORPHAN_RELEASE_AFTER_H ?? 48)): Promise<SweepResult> {
+export async function sweepOrphans(db: Db, releaseAfterH = 48): Promise<SweepResult> {
   const out: SweepResult = { linked: 0, expired: 0 };
   const parents = new Set(Object.values(registry).flatMap((r) => r.parents.map((p) => p.resource)));
   for (const name of parents) {

@@ -8,14 +8,15 @@
  *   GET    /<resource>/<id>?orgCode=…        the record's fate (stored, held, forwarded, rejected …)
  *   POST   /<resource>/_reconcile            {orgCode, date, ids} → held / missing / extra
  * Test mode: header `X-Test-Mode: 1`, or an org code listed in TEST_ORG_CODES — such records are
- * processed like any other but never leave for a live platform.
+ * processed like any other but never leave for a live platform. Settings: shared/config/functions.ts
+ * receiveConfig, parsed once at start (docs/configuration.md).
  */
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { defineFunction, type FaasFunction } from '../fn/index.js';
 import { AppError, errorAnswer, handleError, okAnswer, type Answer } from '../http/errors.js';
 import { assertOrg, callerOf, hisAuth } from '../http/auth.js';
-import { loadConfig } from '../config/index.js';
+import { receiveConfig, type ReceiveSettings } from '../config/functions.js';
 import { closePool, getPool, isUnavailable, openPool } from '../db/index.js';
 import { log } from '../log/index.js';
 import type { Resource } from '../../schemas/resource.js';
@@ -54,13 +55,15 @@ export interface ReceiveOptions {
 
 export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   const byName = new Map(opts.resources.map((r) => [r.name.toLowerCase(), r]));
-  const maxBatch = opts.maxBatch ?? Number(process.env.MAX_BATCH ?? 500);
+  // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
+  let parsed: ReceiveSettings | undefined;
+  const settings = (): ReceiveSettings => (parsed ??= receiveConfig.parse());
   let nudge: () => void = () => undefined;
   // The code-mapping cache loads from the database: a replica that starts while the database is
   // down keeps trying on each request (answering 503 meanwhile), never falls back to refusing codes.
   let codes: Promise<CodeCache> | undefined;
   const codeCache = (): Promise<CodeCache> =>
-    (codes ??= createCodeCache(getPool(), { refreshMs: loadConfig().codeRefreshMs }).catch((err) => {
+    (codes ??= createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }).catch((err) => {
       codes = undefined;
       throw err;
     }));
@@ -77,15 +80,15 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   app.get('/openapi.json', (c) => c.json(document()));
   app.get('/openapi.html', (c) => c.html(referencePage(document())));
 
-  app.use('*', hisAuth());
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: Number(process.env.MAX_BODY_BYTES ?? 8 * 1024 * 1024),
+  app.use('*', hisAuth({ config: () => settings().hisAuth }));
+  let limit: MiddlewareHandler | undefined;
+  app.use('*', (c, next) =>
+    (limit ??= bodyLimit({
+      maxSize: settings().ingest.maxBodyBytes,
       onError: () => {
         throw new AppError('PAYLOAD_TOO_LARGE', '请求体过大 (body too large)');
       },
-    }),
+    }))(c, next),
   );
 
   function resourceOf(c: Context): Resource {
@@ -112,14 +115,12 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     }
   }
 
-  const testOrgs = new Set((process.env.TEST_ORG_CODES ?? '').split(/[\s,]+/).filter(Boolean));
-
   function context(c: Context, cache: CodeCache): IngestContext {
     return {
       codes: cache,
       callId: c.req.header('x-call-id') ?? null,
       test: TEST_HEADER.test(c.req.header('x-test-mode') ?? ''),
-      testOrgs,
+      testOrgs: settings().ingest.testOrgs,
       now: new Date(),
       caller: `${callerOf(c).kind}:${callerOf(c).id}`,
       authorize: (org: string) => assertOrg(callerOf(c), org),
@@ -153,6 +154,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     const r = resourceOf(c);
     const input = await body(c);
     if (Array.isArray(input)) {
+      const maxBatch = opts.maxBatch ?? settings().ingest.maxBatch;
       if (input.length > maxBatch) throw new AppError('PAYLOAD_TOO_LARGE', `批量记录数不能超过 ${maxBatch} (batch limit ${maxBatch})`);
       const items = await guard(async () => upsertMany(getPool(), r, input, context(c, await codeCache())));
       const results: Answer[] = items.map((x) => (x.ok ? answer(x.outcome) : errorAnswer(x.error)));
@@ -216,10 +218,11 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
 
   return defineFunction({
     app,
+    config: receiveConfig,
     async init() {
-      const cfg = loadConfig();
-      openPool(cfg.databaseUrl, cfg.dbPoolMax);
-      nudge = nudger(cfg.pushNudgeUrl);
+      const cfg = settings();
+      openPool(cfg.database.url, cfg.ingest.dbPoolMax);
+      nudge = nudger(cfg.ingest.pushNudgeUrl);
       await codeCache().catch((err) => log('warn', 'code mappings not loaded yet; retried on the next request', { err: String((err as Error).message) }));
     },
     async close() {

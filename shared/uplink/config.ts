@@ -14,8 +14,9 @@
  * Over plain HTTP to a loopback address with no key secrets, the well-known development keys
  * (dev-keys.ts) stand in, so `make up` and the end-to-end tests need no setup.
  */
+import { z } from 'zod';
 import type { Db } from '../db/index.js';
-import { readSecret } from '../config/index.js';
+import { concern, frontConcern, readSecret, type SecretReader } from '../config/index.js';
 import { log } from '../log/index.js';
 import { isLoopback, type TlsClient } from './client.js';
 import { DEV_SENDER, devKey } from './dev-keys.js';
@@ -32,6 +33,8 @@ export interface Destination {
   tls?: TlsClient;
   /** Resource wire names this destination takes; null = all. */
   resources: string[] | null;
+  /** Takes test-mode records (an acceptance simulator); a live platform never does. */
+  acceptsTest: boolean;
 }
 
 export interface Unconfigured {
@@ -39,7 +42,39 @@ export interface Unconfigured {
   reason: string;
 }
 
-type SecretReader = (name: string) => string | undefined;
+type Env = Record<string, string | undefined>;
+type DestinationRow = { name: string; kind: string; resources: string | null; accepts_test?: boolean };
+
+const httpUrl = z.url({ protocol: /^https?$/ }).optional();
+
+/**
+ * The push function's uplink settings (a concern of shared/config). Destinations are rows of
+ * uplink_destination; their URLs come from <NAME>_URL: NATIONAL_URL and PROVINCIAL_URL are checked
+ * here (stack.yml gives both); another destination's URL is taken as given, and its function
+ * environment must name it (docs/uplink.md).
+ */
+export const uplinkConcern = concern({
+  name: 'uplink',
+  vars: {
+    CDC_ENV: frontConcern.vars.CDC_ENV,
+    NATIONAL_URL: httpUrl,
+    PROVINCIAL_URL: httpUrl,
+    UPLINK_SENDER: z.string().min(1).max(100).optional(),
+    /** Hours after which a child still held for its parent is released alone (shared/ingest/orphans.ts); 0 = never. */
+    ORPHAN_RELEASE_AFTER_H: z.coerce.number().nonnegative().default(48),
+  },
+  build: (v, _secret, env) => ({
+    /** What destinationFromEnv reads: the two URLs as parsed, and any other destination's <NAME>_URL as given. */
+    env: {
+      ...Object.fromEntries(Object.entries(env).filter(([k]) => /^[A-Z][A-Z0-9_]*_URL$/.test(k))),
+      CDC_ENV: v.CDC_ENV,
+      ...(v.NATIONAL_URL ? { NATIONAL_URL: v.NATIONAL_URL } : {}),
+      ...(v.PROVINCIAL_URL ? { PROVINCIAL_URL: v.PROVINCIAL_URL } : {}),
+      ...(v.UPLINK_SENDER ? { UPLINK_SENDER: v.UPLINK_SENDER } : {}),
+    } as Env,
+    orphanReleaseAfterH: v.ORPHAN_RELEASE_AFTER_H,
+  }),
+});
 
 export function parseResources(text: string | null): string[] | null {
   if (text === null) return null;
@@ -49,8 +84,8 @@ export function parseResources(text: string | null): string[] | null {
 
 /** One destination's settings; throws with the name of what is missing or wrong. */
 export function destinationFromEnv(
-  row: { name: string; kind: string; resources: string | null },
-  env: NodeJS.ProcessEnv = process.env,
+  row: DestinationRow,
+  env: Env,
   secret: SecretReader = readSecret,
 ): Destination {
   const up = row.name.toUpperCase();
@@ -65,12 +100,14 @@ export function destinationFromEnv(
   const pubPem = secret(`uplink-${row.name}-pubkey`);
   const keyPem = secret('uplink-hospital-key');
   const resources = parseResources(row.resources);
+  const acceptsTest = row.accepts_test === true;
   if (parsed.protocol === 'http:') {
     if (!isLoopback(parsed)) throw new Error(`${up}_URL uses plain http to ${parsed.host}: only a loopback address may skip TLS`);
     if (!pubPem && !keyPem) {
+      if (env.CDC_ENV === 'production') throw new Error(`${up}_URL: the well-known development keys are refused when CDC_ENV=production (give the key secrets)`);
       const role = row.kind === 'provincial' ? 'provincial' : 'national';
       log('warn', 'uplink uses the well-known development keys (plain http to loopback, no key secrets)', { destination: row.name });
-      return { name: row.name, kind: row.kind, url, platformKey: devKey(role).pub, sender: { name: env.UPLINK_SENDER || DEV_SENDER, key: devKey('hospital') }, resources };
+      return { name: row.name, kind: row.kind, url, platformKey: devKey(role).pub, sender: { name: env.UPLINK_SENDER || DEV_SENDER, key: devKey('hospital') }, resources, acceptsTest };
     }
   } else if (parsed.protocol !== 'https:') {
     throw new Error(`${up}_URL must be https://`);
@@ -97,14 +134,12 @@ export function destinationFromEnv(
     const ca = secret(`uplink-${row.name}-ca`) ?? secret('uplink-ca');
     tls = { cert, key: tlsKey, ...(ca ? { ca } : {}) };
   }
-  return { name: row.name, kind: row.kind, url, platformKey, sender: { name: env.UPLINK_SENDER || 'cdc-front', key }, resources, ...(tls ? { tls } : {}) };
+  return { name: row.name, kind: row.kind, url, platformKey, sender: { name: env.UPLINK_SENDER || 'cdc-front', key }, resources, acceptsTest, ...(tls ? { tls } : {}) };
 }
 
 /** Enabled destinations, configured or not (with the reason). */
-export async function destinations(db: Db, env: NodeJS.ProcessEnv = process.env, secret: SecretReader = readSecret): Promise<{ ready: Destination[]; unconfigured: Unconfigured[] }> {
-  const res = await db.query<{ name: string; kind: string; resources: string | null }>(
-    'SELECT name, kind, resources FROM uplink_destination WHERE enabled = true ORDER BY name',
-  );
+export async function destinations(db: Db, env: Env, secret: SecretReader = readSecret): Promise<{ ready: Destination[]; unconfigured: Unconfigured[] }> {
+  const res = await db.query<DestinationRow>('SELECT name, kind, resources, accepts_test FROM uplink_destination WHERE enabled = true ORDER BY name');
   const ready: Destination[] = [];
   const unconfigured: Unconfigured[] = [];
   for (const row of res.rows) {

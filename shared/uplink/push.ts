@@ -189,7 +189,17 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
 
     while (Date.now() < deadline) {
       await client.query('BEGIN');
-      const rows = await claim(client, dest.name, probe ? 1 : o.maxRecords, o.maxBytes);
+      let rows = await claim(client, dest.name, probe ? 1 : o.maxRecords, o.maxBytes);
+      // Second guard (enqueue is the first): a test record never leaves for a destination that does not take them.
+      const test = dest.acceptsTest ? [] : rows.filter((r) => r.test_mode).map((r) => r.outbox_id);
+      if (test.length) {
+        await client.query(`UPDATE outbox SET state = 'skipped', last_error = 'test record: destination takes no test records' WHERE outbox_id = ANY($1::bigint[])`, [test]);
+        out.skipped += test.length;
+        if ((rows = rows.filter((r) => !r.test_mode)).length === 0) {
+          await client.query('COMMIT');
+          continue;
+        }
+      }
       if (rows.length === 0) {
         await client.query('COMMIT');
         break;

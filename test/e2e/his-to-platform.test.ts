@@ -23,6 +23,8 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
   const gatewayPort = await freePort();
   const env: Record<string, string> = {
+    // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
+    HIS_ALLOW: '127.0.0.1/8,::1/128',
     NATIONAL_URL: sim.url,
     PUSH_NUDGE_URL: `http://127.0.0.1:${gatewayPort}/async-function/push`,
     DATA_PORT: String(await freePort()),

@@ -42,6 +42,8 @@ beforeAll(async () => {
   rt = await startRuntime({
     stackFile: resolve('stack.yml'),
     env: {
+      // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
+      HIS_ALLOW: '127.0.0.1/8,::1/128',
       // Nudges go nowhere (a closed port): the test drives the push.
       PUSH_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/push`,
       NATIONAL_URL: sim.url,
@@ -71,7 +73,7 @@ beforeAll(async () => {
   const put = await fetch(`${rt.gatewayUrl}/system/functions`, {
     method: 'PUT',
     headers: { authorization: auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ service: 'push', image: current.image, envVars, labels: current.labels, annotations: current.annotations, secrets: ['cdc-database-url'] }),
+    body: JSON.stringify({ service: 'push', image: current.image, envVars, labels: current.labels, annotations: current.annotations, secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password'] }),
   });
   expect(put.status, await put.text()).toBe(202);
 }, 180_000);

@@ -1,6 +1,9 @@
 // Closing the day on the real database: records go in through the real pipeline (upsertMany), the
 // close finds the gaps and counts the day, forwards both through the outbox, and is idempotent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { retireRecord, upsertMany } from '../../shared/ingest/index.js';
 import { resources } from '../../schemas/index.js';
@@ -293,29 +296,37 @@ describe('what is due', () => {
 describe('the day-close function', () => {
   let fn: (typeof import('../../functions/day-close/handler.js'))['default'];
   const org = uniqueOrg();
+  // /run and /days are operator routes: the gateway's basic-auth credentials, from the secret files.
+  const operator = { authorization: 'Basic ' + Buffer.from('ops:day-close-test').toString('base64') };
   beforeAll(async () => {
     process.env.DATABASE_URL = databaseUrl();
     process.env.DAYCLOSE_ORGS = org;
+    const secrets = mkdtempSync(join(tmpdir(), 'cdc-dayclose-'));
+    writeFileSync(join(secrets, 'basic-auth-user'), 'ops\n');
+    writeFileSync(join(secrets, 'basic-auth-password'), 'day-close-test\n');
+    process.env.CDC_SECRETS_DIR = secrets;
     fn = (await import('../../functions/day-close/handler.js')).default;
     await fn.init?.();
   });
   afterAll(async () => fn.close?.());
 
   it('recomputes a day on POST /run and lists it on GET /days', async () => {
-    const res = await fn.app.request('/run', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ orgCode: org, day: DAY, kind: 'T+1' }) });
+    const body1 = JSON.stringify({ orgCode: org, day: DAY, kind: 'T+1' });
+    expect((await fn.app.request('/run', { method: 'POST', headers: { 'content-type': 'application/json' }, body: body1 })).status).toBe(401);
+    const res = await fn.app.request('/run', { method: 'POST', headers: { 'content-type': 'application/json', ...operator }, body: body1 });
     expect(res.status).toBe(200);
     const body = await res.json();
     expect(body.closes).toHaveLength(1);
     expect(body.closes[0]).toMatchObject({ orgCode: org, day: DAY, kind: 'T+1', status: 'done', gapCount: 0 });
-    const list = await (await fn.app.request(`/days?org=${org}&from=2025-06-01&to=2025-06-30`)).json();
+    const list = await (await fn.app.request(`/days?org=${org}&from=2025-06-01&to=2025-06-30`, { headers: operator })).json();
     expect(list.days.map((d: { day: string; kind: string }) => [d.day, d.kind])).toEqual([[DAY, 'T+1']]);
   });
 
   it('refuses a malformed run with the one error envelope', async () => {
-    const res = await fn.app.request('/run', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ day: '2025-13-01', kind: 'T+2' }) });
+    const res = await fn.app.request('/run', { method: 'POST', headers: { 'content-type': 'application/json', ...operator }, body: JSON.stringify({ day: '2025-13-01', kind: 'T+2' }) });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ result: false, errorCode: 'BAD_REQUEST' });
-    const bad = await fn.app.request('/days?from=yesterday');
+    const bad = await fn.app.request('/days?from=yesterday', { headers: operator });
     expect(bad.status).toBe(400);
   });
 

@@ -41,6 +41,8 @@ export async function startTestFront(): Promise<TestFront> {
         CONFIG_PORT: String(await freePort()),
         MONITOR_PORT: String(await freePort()),
         WEB_PORT: String(await freePort()),
+        // The development fallback (stack.yml leaves it empty): loopback callers are the clinicians here.
+        HIS_ALLOW: '127.0.0.1/8,::1/128',
         // Nothing is pushed in these tests; the push function must not reach a real platform.
         NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
       },

@@ -1,0 +1,26 @@
+/**
+ * Each function's configuration: the concerns it reads, composed into one zod schema
+ * (docs/configuration.md). A function parses its spec once at start (init) and passes the settings
+ * down; test/unit/config-stack.test.ts checks stack.yml gives each function every variable and
+ * secret of its spec.
+ */
+import { alertsConcern } from '../alerts/config.js';
+import { dayCloseConcern } from '../dayclose/config.js';
+import { hisAuthConcern } from '../http/auth.js';
+import { uplinkConcern } from '../uplink/config.js';
+import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
+
+const base = { front: frontConcern, database: databaseConcern };
+
+/** patient, diagnosis, card, lab, exam, order, death, record (shared/ingest/receiver.ts). */
+export const receiveConfig = composeConfig({ ...base, codes: codesConcern, ingest: ingestConcern, hisAuth: hisAuthConcern });
+export const pushConfig = composeConfig({ ...base, codes: codesConcern, uplink: uplinkConcern, alerts: alertsConcern, operator: operatorConcern });
+export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern, operator: operatorConcern });
+export const monitorConfig = composeConfig(base);
+export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern });
+
+export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;
+export type PushSettings = ReturnType<typeof pushConfig.parse>;
+export type DayCloseSettings = ReturnType<typeof dayCloseConfig.parse>;
+export type MonitorSettings = ReturnType<typeof monitorConfig.parse>;
+export type WebSettings = ReturnType<typeof webConfig.parse>;
