@@ -9,9 +9,15 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { convertHoldReasons } from './holds-0009.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const LOCK_KEY = 7_204_311; // arbitrary, fixed: "cdc-front migrations"
+
+/** Data conversions SQL alone cannot do, run after a migration's SQL in its transaction. */
+const FOLLOW_UPS: Record<string, (client: pg.ClientBase) => Promise<void>> = {
+  '0009_record_hold.sql': convertHoldReasons,
+};
 
 export interface Migration {
   name: string;
@@ -58,6 +64,7 @@ export async function migrate(databaseUrl: string, dir = here): Promise<string[]
       await client.query('BEGIN');
       try {
         await client.query(m.sql);
+        await FOLLOW_UPS[m.name]?.(client);
         await client.query('INSERT INTO schema_migration (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
         await client.query('COMMIT');
         applied.push(m.name);

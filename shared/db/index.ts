@@ -4,6 +4,9 @@
  * (PostgreSQL in development, openGauss 5.0 in production; see docs and opengauss-sql.md).
  */
 import pg from 'pg';
+import { z } from 'zod';
+import { log } from '../log/index.js';
+import { dbFault } from './faults.js';
 
 // Return timestamptz as Date (default) and bigint (int8) as string; numeric stays string.
 export type Db = pg.Pool;
@@ -11,7 +14,46 @@ export type Tx = pg.PoolClient;
 
 let pool: pg.Pool | undefined;
 
-export function openPool(databaseUrl: string, max = 10): pg.Pool {
+export { dbFault, RETRY_AFTER_S, type DbFault } from './faults.js';
+
+/**
+ * Session limits set on every connection (docs/faults.md): a statement running longer than
+ * DB_STATEMENT_TIMEOUT_MS (default 20 s, below the receive functions' 30 s exec_timeout) is
+ * cancelled (57014 → 503), and a session idle inside a transaction for DB_IDLE_TX_TIMEOUT_MS
+ * (default 60 s) is ended, releasing its locks. 0 switches a limit off.
+ */
+const SessionEnv = z.object({
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(20_000),
+  DB_IDLE_TX_TIMEOUT_MS: z.coerce.number().int().min(0).default(60_000),
+});
+export type SessionLimits = { statementTimeoutMs: number; idleInTxTimeoutMs: number };
+
+export function sessionLimits(env: NodeJS.ProcessEnv = process.env): SessionLimits {
+  const e = SessionEnv.parse(env);
+  return { statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS, idleInTxTimeoutMs: e.DB_IDLE_TX_TIMEOUT_MS };
+}
+
+// A parameter the server does not know (openGauss 5.0 has no idle_in_transaction_session_timeout)
+// is reported once per process, then left alone.
+const unsupported = new Set<string>();
+
+function applyLimits(client: pg.PoolClient, limits: SessionLimits): void {
+  const set = (name: string, ms: number) => {
+    if (unsupported.has(name)) return;
+    // Queued on the client before any query of the caller that checked it out. Integer, not a bind
+    // parameter: SET takes none.
+    client.query(`SET ${name} = ${Math.floor(ms)}`).catch((err: { code?: string; message?: string }) => {
+      if (err.code === '42704') {
+        unsupported.add(name);
+        log('warn', 'database does not support a session limit; left unset', { setting: name });
+      } else if (!dbFault(err)) log('warn', 'session limit not set', { setting: name, err: err.message, code: err.code });
+    });
+  };
+  set('statement_timeout', limits.statementTimeoutMs);
+  set('idle_in_transaction_session_timeout', limits.idleInTxTimeoutMs);
+}
+
+export function openPool(databaseUrl: string, max = 10, limits: SessionLimits = sessionLimits()): pg.Pool {
   if (pool) return pool;
   pool = new pg.Pool({
     connectionString: databaseUrl,
@@ -20,8 +62,16 @@ export function openPool(databaseUrl: string, max = 10): pg.Pool {
     connectionTimeoutMillis: 5_000,
     application_name: process.env.FUNCTION_NAME ?? 'cdc-front',
   });
-  // An idle client losing its server (database restart) must not crash the process.
-  pool.on('error', () => undefined);
+  // An idle client losing its server (restart, pg_terminate_backend) must not crash the process:
+  // the pool drops it and opens another on the next checkout.
+  pool.on('error', (err) => log('warn', 'idle database connection lost', { err: err.message, code: (err as { code?: string }).code }));
+  pool.on('connect', (client) => {
+    // A checked-out client has no pool listener: without its own, a terminated backend between
+    // two queries (57P01) is an unhandled 'error' event, which ends the process. The query in
+    // flight, if any, fails on its own and is answered 503.
+    client.on('error', (err) => log('warn', 'database connection lost', { err: err.message, code: (err as { code?: string }).code }));
+    applyLimits(client, limits);
+  });
   return pool;
 }
 
@@ -40,6 +90,7 @@ export async function closePool(): Promise<void> {
 export async function withTx<T>(db: pg.Pool, fn: (tx: Tx) => Promise<T>, retries = 2): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const client = await db.connect();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const out = await fn(client);
@@ -47,22 +98,21 @@ export async function withTx<T>(db: pg.Pool, fn: (tx: Tx) => Promise<T>, retries
       return out;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed is destroyed, not returned to the pool.
+      if (dbFault(err) === 'unavailable') broken = err as Error;
       const code = (err as { code?: string }).code;
       if (attempt < retries && (code === '23505' || code === '40001' || code === '40P01')) continue;
       throw err;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 }
 
-/** True when the error means the database cannot be reached or is restarting (answer 503, not 500). */
+/** True when the database cannot be reached or takes no more connections (answer 503, not 500). */
 export function isUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  if (!e) return false;
-  if (e.code && /^(08|57P0[1-3]|53300)/.test(e.code)) return true;
-  if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(e.code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(e.message ?? '');
+  const f = dbFault(err);
+  return f === 'unavailable' || f === 'too_many_connections';
 }
 
 export type Dialect = 'postgresql' | 'opengauss';

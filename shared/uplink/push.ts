@@ -20,11 +20,16 @@
  *   An outage never kills rows: they wait and drain.
  */
 import type { Db, Tx } from '../db/index.js';
+import { log } from '../log/index.js';
+import { sweepOrphans, type SweepResult } from '../ingest/orphans.js';
+import { sweepMappingHolds, type MappingSweep } from '../ingest/mapping.js';
+import type { CodeCache } from '../codes/index.js';
 import { postEnvelope, type SendOutcome } from './client.js';
 import type { Destination } from './config.js';
 import { ErrorBody, EnvelopeError, sealEnvelope, verifyReceipt, type Receipt, type UplinkRecord } from './envelope.js';
 import { keyId, sm3 } from './sm.js';
 
+import { destinations, type Unconfigured } from './config.js';
 export type { Destination } from './config.js';
 export { destinations } from './config.js';
 
@@ -500,4 +505,65 @@ export async function lag(db: Db): Promise<Lag[]> {
        FROM outbox WHERE state = 'pending' GROUP BY destination, resource ORDER BY destination, resource`,
   );
   return res.rows.map((r) => ({ destination: r.destination, resource: r.resource, pending: Number(r.pending), oldestAgeS: r.oldest === null ? null : Math.round(Number(r.oldest)) }));
+}
+
+// ---- one push run: the sweeps, then every destination ----------------------------------------
+
+export interface RunStep {
+  step: string;
+  error: string;
+}
+
+export interface PushRun {
+  orphans: SweepResult;
+  mapping: MappingSweep;
+  results: PushResult[];
+  unconfigured: Unconfigured[];
+  /** Steps that threw (each logged): the others ran all the same. */
+  failedSteps: RunStep[];
+}
+
+/**
+ * One run of the push function (docs/uplink.md, docs/faults.md): the orphan sweep (cron runs only),
+ * the mapping-hold sweep, then each ready destination. Every step runs on its own: one that throws
+ * (a poisoned row, a database fault, a bug) is logged and reported, and the next step runs.
+ */
+export async function pushRun(
+  db: Db,
+  o: { orphans: boolean; codes: () => Promise<CodeCache | undefined>; push?: PushOptions },
+): Promise<PushRun> {
+  const run: PushRun = {
+    orphans: { linked: 0, expired: 0, failed: 0 },
+    mapping: { checked: 0, remapped: 0, released: 0, failed: 0 },
+    results: [],
+    unconfigured: [],
+    failedSteps: [],
+  };
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (err) {
+      const error = (err as Error).message ?? String(err);
+      run.failedSteps.push({ step: name, error: error.slice(0, 300) });
+      log('error', 'push run step failed', { step: name, err: error, code: (err as { code?: string }).code });
+      return undefined;
+    }
+  };
+  // Held children whose parent did arrive (concurrent commits) or never will (expiry) go first.
+  if (o.orphans) run.orphans = (await step('orphans', () => sweepOrphans(db))) ?? run.orphans;
+  // Records held for a code whose mapping now exists are re-mapped and released.
+  run.mapping =
+    (await step('mapping', async () => {
+      const codes = await o.codes();
+      if (!codes) return undefined;
+      await codes.refresh();
+      return sweepMappingHolds(db, codes);
+    })) ?? run.mapping;
+  const dests = await step('destinations', () => destinations(db));
+  run.unconfigured = dests?.unconfigured ?? [];
+  for (const d of dests?.ready ?? []) {
+    const r = await step(`destination ${d.name}`, () => pushDestination(db, d, o.push));
+    if (r) run.results.push(r);
+  }
+  return run;
 }
