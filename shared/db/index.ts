@@ -37,20 +37,21 @@ export function sessionLimits(env: NodeJS.ProcessEnv = process.env): SessionLimi
 // is reported once per process, then left alone.
 const unsupported = new Set<string>();
 
-function applyLimits(client: pg.PoolClient, limits: SessionLimits): void {
-  const set = (name: string, ms: number) => {
+async function applyLimits(client: pg.ClientBase, limits: SessionLimits): Promise<void> {
+  const set = async (name: string, ms: number) => {
     if (unsupported.has(name)) return;
-    // Queued on the client before any query of the caller that checked it out. Integer, not a bind
-    // parameter: SET takes none.
-    client.query(`SET ${name} = ${Math.floor(ms)}`).catch((err: { code?: string; message?: string }) => {
-      if (err.code === '42704') {
-        unsupported.add(name);
-        log('warn', 'database does not support a session limit; left unset', { setting: name });
-      } else if (!dbFault(err)) log('warn', 'session limit not set', { setting: name, err: err.message, code: err.code });
-    });
+    try {
+      // An integer, not a bind parameter: SET takes none.
+      await client.query(`SET ${name} = ${Math.floor(ms)}`);
+    } catch (err) {
+      const e = err as { code?: string };
+      if (e.code !== '42704') throw err;
+      unsupported.add(name);
+      log('warn', 'database does not support a session limit; left unset', { setting: name });
+    }
   };
-  set('statement_timeout', limits.statementTimeoutMs);
-  set('idle_in_transaction_session_timeout', limits.idleInTxTimeoutMs);
+  await set('statement_timeout', limits.statementTimeoutMs);
+  await set('idle_in_transaction_session_timeout', limits.idleInTxTimeoutMs);
 }
 
 export function openPool(databaseUrl: string, max = 10, limits: SessionLimits = sessionLimits()): pg.Pool {
@@ -61,17 +62,19 @@ export function openPool(databaseUrl: string, max = 10, limits: SessionLimits = 
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
     application_name: process.env.FUNCTION_NAME ?? 'cdc-front',
+    // Runs on each new connection before it is handed out (pg-pool awaits it; if it fails, the
+    // checkout fails and the connection is closed).
+    onConnect: async (client: pg.ClientBase) => {
+      // A checked-out client has no pool listener: without its own, a terminated backend between
+      // two queries (57P01) is an unhandled 'error' event, which ends the process. The query in
+      // flight, if any, fails on its own and is answered 503.
+      client.on('error', (err) => log('warn', 'database connection lost', { err: err.message, code: (err as { code?: string }).code }));
+      await applyLimits(client, limits);
+    },
   });
   // An idle client losing its server (restart, pg_terminate_backend) must not crash the process:
   // the pool drops it and opens another on the next checkout.
   pool.on('error', (err) => log('warn', 'idle database connection lost', { err: err.message, code: (err as { code?: string }).code }));
-  pool.on('connect', (client) => {
-    // A checked-out client has no pool listener: without its own, a terminated backend between
-    // two queries (57P01) is an unhandled 'error' event, which ends the process. The query in
-    // flight, if any, fails on its own and is answered 503.
-    client.on('error', (err) => log('warn', 'database connection lost', { err: err.message, code: (err as { code?: string }).code }));
-    applyLimits(client, limits);
-  });
   return pool;
 }
 
