@@ -38,6 +38,9 @@ export function listMigrations(dir = here): Migration[] {
 /** Applies every pending migration; returns the names applied. */
 export async function migrate(databaseUrl: string, dir = here): Promise<string[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
+  // A lost connection fails the statement in flight (and so the run); without a listener it would
+  // also be an unhandled 'error' event that ends the process.
+  client.on('error', () => undefined);
   await client.connect();
   const applied: string[] = [];
   try {

@@ -19,7 +19,7 @@
  *   refuses a batch for its content) isolate the rows and park a row refused N times as dead.
  *   An outage never kills rows: they wait and drain.
  */
-import type { Db, Tx } from '../db/index.js';
+import { dbFault, type Db, type Tx } from '../db/index.js';
 import { log } from '../log/index.js';
 import { sweepOrphans, type SweepResult } from '../ingest/orphans.js';
 import { sweepMappingHolds, type MappingSweep } from '../ingest/mapping.js';
@@ -161,6 +161,7 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
   const out: PushResult = { destination: dest.name, claimed: 0, sent: 0, rejected: 0, failed: 0, batches: 0, badReceipts: 0, skipped: 0, circuit: 'closed' };
   const client = await db.connect();
   let locked = false;
+  let broken: Error | undefined;
   try {
     const l = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [lockKey(dest.name)]);
     locked = l.rows[0]?.ok === true;
@@ -281,10 +282,12 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
     }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
+    // A connection that failed is destroyed, not returned to the pool (its session lock goes with it).
+    if (dbFault(err) === 'unavailable') broken = err as Error;
     throw err;
   } finally {
-    if (locked) await client.query('SELECT pg_advisory_unlock($1)', [lockKey(dest.name)]).catch(() => undefined);
-    client.release();
+    if (locked && !broken) await client.query('SELECT pg_advisory_unlock($1)', [lockKey(dest.name)]).catch(() => undefined);
+    client.release(broken);
   }
   return out;
 }
