@@ -20,7 +20,7 @@ export { dbFault, RETRY_AFTER_S, type DbFault } from './faults.js';
  * Session limits set on every connection (docs/faults.md): a statement running longer than
  * DB_STATEMENT_TIMEOUT_MS (default 20 s, below the receive functions' 30 s exec_timeout) is
  * cancelled (57014 → 503), and a session idle inside a transaction for DB_IDLE_TX_TIMEOUT_MS
- * (default 60 s) is ended, releasing its locks. 0 switches a limit off.
+ * (default 60 s; whole seconds) is ended, releasing its locks. 0 switches a limit off.
  */
 const SessionEnv = z.object({
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(20_000),
@@ -33,16 +33,16 @@ export function sessionLimits(env: NodeJS.ProcessEnv = process.env): SessionLimi
   return { statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS, idleInTxTimeoutMs: e.DB_IDLE_TX_TIMEOUT_MS };
 }
 
-// A parameter the server does not know (openGauss 5.0 has no idle_in_transaction_session_timeout)
-// is reported once per process, then left alone.
+// A parameter the server does not know (42704) is reported once per process, then left alone.
 const unsupported = new Set<string>();
 
 async function applyLimits(client: pg.ClientBase, limits: SessionLimits): Promise<void> {
-  const set = async (name: string, ms: number) => {
+  const set = async (name: string, value: string) => {
     if (unsupported.has(name)) return;
     try {
-      // An integer, not a bind parameter: SET takes none.
-      await client.query(`SET ${name} = ${Math.floor(ms)}`);
+      // A literal, not a bind parameter: SET takes none. The unit is always written out: openGauss
+      // counts idle_in_transaction_session_timeout in seconds where PostgreSQL counts milliseconds.
+      await client.query(`SET ${name} = '${value}'`);
     } catch (err) {
       const e = err as { code?: string };
       if (e.code !== '42704') throw err;
@@ -50,8 +50,8 @@ async function applyLimits(client: pg.ClientBase, limits: SessionLimits): Promis
       log('warn', 'database does not support a session limit; left unset', { setting: name });
     }
   };
-  await set('statement_timeout', limits.statementTimeoutMs);
-  await set('idle_in_transaction_session_timeout', limits.idleInTxTimeoutMs);
+  await set('statement_timeout', `${Math.floor(limits.statementTimeoutMs)}ms`);
+  await set('idle_in_transaction_session_timeout', `${Math.ceil(limits.idleInTxTimeoutMs / 1000)}s`);
 }
 
 export function openPool(databaseUrl: string, max = 10, limits: SessionLimits = sessionLimits()): pg.Pool {

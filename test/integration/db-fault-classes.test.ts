@@ -61,6 +61,24 @@ describe('from the real server', () => {
     expect(dbFault(await caught(closed.connect()))).toBe('unavailable');
   });
 
+  it('a role past its connection limit (53300) is too_many_connections', async () => {
+    const role = `full_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    await db.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}' CONNECTION LIMIT 0`);
+    try {
+      const u = new URL(databaseUrl());
+      u.username = role;
+      u.password = password;
+      const c = new pg.Client({ connectionString: u.toString() });
+      c.on('error', () => undefined);
+      const err = await caught(c.connect());
+      expect((err as { code: string }).code).toBe('53300');
+      expect(dbFault(err)).toBe('too_many_connections');
+    } finally {
+      await db.query(`DROP ROLE ${role}`);
+    }
+  });
+
   it('a syntax error, or any other error, is no fault: it stays a 500', async () => {
     expect(dbFault(await caught(db.query('SELEC 1')))).toBeNull();
     expect(databaseError(new Error('boom'))).toBeNull();
@@ -98,12 +116,12 @@ describe('session limits', () => {
   afterAll(async () => closePool());
 
   it('every pooled connection has statement_timeout and idle_in_transaction_session_timeout set', async () => {
-    const pool = openPool(databaseUrl(), 2, { statementTimeoutMs: 1234, idleInTxTimeoutMs: 5678 });
+    const pool = openPool(databaseUrl(), 2, { statementTimeoutMs: 1234, idleInTxTimeoutMs: 6000 });
     const clients = await Promise.all([pool.connect(), pool.connect()]);
     try {
       for (const c of clients) {
         expect((await c.query('SHOW statement_timeout')).rows[0].statement_timeout).toBe('1234ms');
-        expect((await c.query('SHOW idle_in_transaction_session_timeout')).rows[0].idle_in_transaction_session_timeout).toBe('5678ms');
+        expect((await c.query('SHOW idle_in_transaction_session_timeout')).rows[0].idle_in_transaction_session_timeout).toBe('6s');
       }
     } finally {
       for (const c of clients) c.release();
