@@ -76,7 +76,8 @@ export function errorAnswer(err: AppError): Answer {
     errorCode: err.code,
     errorName: ErrorCodes[err.code].name,
     ...(err.issues.length ? { errors: err.issues } : {}),
-    ...(err.fault ? { fault: err.fault.kind } : {}),
+    // A 503 always names its class; one raised without it (a lost connection) is 'unavailable'.
+    ...(err.code === 'UNAVAILABLE' ? { fault: err.fault?.kind ?? 'unavailable' } : {}),
   };
 }
 
