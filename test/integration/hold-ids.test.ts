@@ -62,8 +62,8 @@ describe('hostile ids and codes', () => {
     const pid = uniqueId('P');
     expect((await post('emrPatientInfo', samplePatient({ orgCode: org, id: pid }))).status).toBe(200);
 
-    // Children first, each waiting for a lab report whose id is hostile.
-    const items = HOSTILE.map((parent) => ({ parent, rec: sample('emrExLabItem', { orgCode: org, id: uniqueId('item'), parentId: parent, patientId: pid }) }));
+    // Children first, each waiting for a lab report whose id is hostile. Their own ids are hostile too.
+    const items = HOSTILE.map((parent) => ({ parent, rec: sample('emrExLabItem', { orgCode: org, id: `${uniqueId('i')} ${parent}`.slice(0, 80), parentId: parent, patientId: pid }) }));
     for (const { parent, rec } of items) {
       const r = await post('emrExLabItem', rec);
       expect(r.status, JSON.stringify(r.body)).toBe(200);
