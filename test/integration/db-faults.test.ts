@@ -12,13 +12,14 @@ import { startTestFront, tagged, type TestFront } from './front-stack.js';
 
 const tag = randomBytes(4).toString('hex');
 const app = `dbfaults_${tag}`;
+const DEST = `dbf${tag.slice(0, 6)}`;
 const db = testDb({ max: 3 });
 let sim: PlatformHandle;
 let front: TestFront;
 
 beforeAll(async () => {
   sim = await startPlatformSimulator({ role: 'national' });
-  front = await startTestFront({ functions: ['patient', 'push'], databaseUrl: tagged(databaseUrl(), app), env: { NATIONAL_URL: sim.url } });
+  front = await startTestFront({ functions: ['patient', 'push'], databaseUrl: tagged(databaseUrl(), app), destination: { name: DEST, url: sim.url } });
 }, 120_000);
 
 afterAll(async () => {

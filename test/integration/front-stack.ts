@@ -3,11 +3,17 @@
  * functions a test names (the same bundles, environment and annotations; absolute paths), on free
  * loopback ports, with its own secrets folder. Cron and autoscaler off; the push function is
  * invoked through the gateway, as the cron-connector or a nudge would.
+ *
+ * The test database is shared with other test files that run fronts of their own, whose push
+ * functions forward the `national` destination's rows to their own simulators. So, as in
+ * test/e2e/traffic.test.ts, this front forwards through a destination of its own (enabled while it
+ * runs, its URL known only to this front's push function) and leaves `national` alone.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
+import pg from 'pg';
 import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
 
@@ -22,17 +28,39 @@ export interface TestFront {
   close(): Promise<void>;
 }
 
-export async function startTestFront(o: { functions: string[]; databaseUrl: string; env?: Record<string, string> }): Promise<TestFront> {
+export async function startTestFront(o: {
+  functions: string[];
+  databaseUrl: string;
+  /** The destination this front's push forwards to: a name of its own and the platform's URL. */
+  destination: { name: string; url: string };
+  env?: Record<string, string>;
+}): Promise<TestFront> {
   const root = resolve('.');
   const dir = mkdtempSync(join(tmpdir(), 'cdc-front-it-'));
-  const stack = YAML.parse(readFileSync(join(root, 'stack.yml'), 'utf8')) as { functions: Record<string, { handler: string; environment_file?: string[] }> };
+  const stack = YAML.parse(readFileSync(join(root, 'stack.yml'), 'utf8')) as {
+    functions: Record<string, { handler: string; environment?: Record<string, string>; environment_file?: string[] }>;
+  };
   const functions = Object.fromEntries(
     o.functions.map((name) => {
       const f = stack.functions[name];
       if (!f) throw new Error(`no function ${name} in stack.yml`);
-      return [name, { ...f, handler: join(root, f.handler), environment_file: (f.environment_file ?? []).map((e) => join(root, e)) }];
+      const environment =
+        name === 'push' ? { ...f.environment, NATIONAL_URL: '', [`${o.destination.name.toUpperCase()}_URL`]: o.destination.url } : f.environment;
+      return [name, { ...f, environment, handler: join(root, f.handler), environment_file: (f.environment_file ?? []).map((e) => join(root, e)) }];
     }),
   );
+  const setDestination = async (enabled: boolean) => {
+    const c = new pg.Client({ connectionString: o.databaseUrl });
+    c.on('error', () => undefined);
+    await c.connect();
+    try {
+      const u = await c.query('UPDATE uplink_destination SET enabled = $2 WHERE name = $1', [o.destination.name, enabled]);
+      if (!u.rowCount && enabled) await c.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'simulator', true)`, [o.destination.name]);
+    } finally {
+      await c.end();
+    }
+  };
+  await setDestination(true);
   const stackFile = join(dir, 'stack.yml');
   writeFileSync(stackFile, YAML.stringify({ ...stack, functions }));
   mkdirSync(join(dir, 'secrets'));
@@ -61,6 +89,7 @@ export async function startTestFront(o: { functions: string[]; databaseUrl: stri
       build: 'missing',
     });
   } catch (err) {
+    await setDestination(false);
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -108,6 +137,7 @@ export async function startTestFront(o: { functions: string[]; databaseUrl: stri
       }
     },
     async close() {
+      await setDestination(false).catch(() => undefined);
       await rt.close();
       rmSync(dir, { recursive: true, force: true });
     },
