@@ -73,7 +73,7 @@ export default defineFunction({
   app,
   config: dayCloseConfig,
   async init() {
-    openPool(settings().database.url, 3); // parsed first: a bad setting fails the start
+    openPool(settings().database.url, 3, settings().database.limits); // parsed first: a bad setting fails the start
   },
   close: closePool,
 });

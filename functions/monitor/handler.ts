@@ -31,7 +31,8 @@ export default defineFunction({
   app,
   config: monitorConfig,
   async init() {
-    openPool(monitorConfig.parse().database.url, 2);
+    const { database } = monitorConfig.parse();
+    openPool(database.url, 2, database.limits);
   },
   close: closePool,
 });

@@ -10,11 +10,9 @@ import { AppError, handleError } from '../../shared/http/errors.js';
 import { operatorAuth } from '../../shared/http/auth.js';
 import { pushConfig, type PushSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { circuits, deadLetters, destinations, lag, pushDestination, replay, resetCircuit, type PushResult } from '../../shared/uplink/push.js';
+import { circuits, deadLetters, lag, pushRun, replay, resetCircuit } from '../../shared/uplink/push.js';
 import { log } from '../../shared/log/index.js';
-import { sweepOrphans } from '../../shared/ingest/orphans.js';
 import { checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
-import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
 
 let codes: CodeCache | undefined;
@@ -53,31 +51,36 @@ app.post('/', async (c) => {
   const db = getPool();
   const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : c.req.header('x-nudge') ? 'nudge' : 'manual';
   const started = new Date();
-  // Held children whose parent did arrive (concurrent commits) or never will (expiry) go first.
-  const orphans = trigger === 'cron' ? await sweepOrphans(db, settings().uplink.orphanReleaseAfterH) : { linked: 0, expired: 0 };
-  // Records held for a code whose mapping now exists are re-mapped and released (docs/code-mapping.md).
-  let mapping = { checked: 0, remapped: 0, released: 0 };
-  codes ??= await createCodeCache(db, { refreshMs: settings().codes.refreshMs }).catch(() => undefined);
-  if (codes) {
-    await codes.refresh();
-    mapping = await sweepMappingHolds(db, codes);
-  }
-  const { ready, unconfigured } = await destinations(db, settings().uplink.env);
-  const results: PushResult[] = [];
-  for (const d of ready) results.push(await pushDestination(db, d));
+  // The sweeps and each destination run on their own: one that fails is logged, the others run.
+  const { results, unconfigured, orphans, mapping, failedSteps } = await pushRun(db, {
+    orphans: trigger === 'cron',
+    orphanReleaseAfterH: settings().uplink.orphanReleaseAfterH,
+    env: settings().uplink.env,
+    codes: async () => (codes ??= await createCodeCache(db, { refreshMs: settings().codes.refreshMs }).catch(() => undefined)),
+  });
   const sum = (k: 'claimed' | 'sent' | 'failed') => results.reduce((n, r) => n + r[k], 0);
   // push_run.note is shown on the open status page and monitor port: error categories only, never
   // the platform's own text (it can quote a record). Operators see the full reasons on /circuits and /dead.
-  const note = [...results.filter((r) => r.error).map((r) => `${r.destination}: ${errorCategory(r.error!)}`), ...unconfigured.map((u) => `${u.name}: 未配置 (not configured)`)]
+  const note = [
+    ...failedSteps.map((f) => `${f.step}: ${errorCategory(f.error)}`),
+    ...results.filter((r) => r.error).map((r) => `${r.destination}: ${errorCategory(r.error!)}`),
+    ...unconfigured.map((u) => `${u.name}: 未配置 (not configured)`),
+  ]
     .join('; ')
     .slice(0, 480);
-  await db.query(
-    `INSERT INTO push_run (started_at, finished_at, trigger, claimed, sent, failed, note) VALUES ($1, now(), $2, $3, $4, $5, $6)`,
-    [started, trigger, sum('claimed'), sum('sent'), sum('failed'), note || null],
-  );
-  log('info', 'push run', { trigger, claimed: sum('claimed'), sent: sum('sent'), failed: sum('failed'), ms: Date.now() - started.getTime() });
+  await db
+    .query(`INSERT INTO push_run (started_at, finished_at, trigger, claimed, sent, failed, note) VALUES ($1, now(), $2, $3, $4, $5, $6)`, [
+      started,
+      trigger,
+      sum('claimed'),
+      sum('sent'),
+      sum('failed'),
+      note || null,
+    ])
+    .catch((err) => log('error', 'push run not recorded', { err: (err as Error).message }));
+  log('info', 'push run', { trigger, claimed: sum('claimed'), sent: sum('sent'), failed: sum('failed'), failedSteps: failedSteps.length, ms: Date.now() - started.getTime() });
   const alerts = await checkAlerts(db);
-  return c.json({ trigger, results, unconfigured, orphans, mapping, alerts, durationMs: Date.now() - started.getTime() });
+  return c.json({ trigger, results, unconfigured, orphans, mapping, failedSteps, alerts, durationMs: Date.now() - started.getTime() });
 });
 
 app.get('/lag', async (c) => c.json({ lag: await lag(getPool()) }));
@@ -119,7 +122,7 @@ export default defineFunction({
   config: pushConfig,
   async init() {
     const cfg = settings();
-    const pool = openPool(cfg.database.url, 4);
+    const pool = openPool(cfg.database.url, 4, cfg.database.limits);
     codes = await createCodeCache(pool, { refreshMs: cfg.codes.refreshMs }).catch(() => undefined);
   },
   async close() {

@@ -76,7 +76,7 @@ export default defineFunction({
   app,
   config: webConfig,
   async init() {
-    openPool(settings().database.url, 2);
+    openPool(settings().database.url, 2, settings().database.limits);
   },
   close: closePool,
 });

@@ -9,9 +9,15 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { convertHoldReasons } from './holds-0009.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const LOCK_KEY = 7_204_311; // arbitrary, fixed: "cdc-front migrations"
+
+/** Data conversions SQL alone cannot do, run after a migration's SQL in its transaction. */
+const FOLLOW_UPS: Record<string, (client: pg.ClientBase) => Promise<void>> = {
+  '0009_record_hold.sql': convertHoldReasons,
+};
 
 export interface Migration {
   name: string;
@@ -32,6 +38,9 @@ export function listMigrations(dir = here): Migration[] {
 /** Applies every pending migration; returns the names applied. */
 export async function migrate(databaseUrl: string, dir = here): Promise<string[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
+  // A lost connection fails the statement in flight (and so the run); without a listener it would
+  // also be an unhandled 'error' event that ends the process.
+  client.on('error', () => undefined);
   await client.connect();
   const applied: string[] = [];
   try {
@@ -58,6 +67,7 @@ export async function migrate(databaseUrl: string, dir = here): Promise<string[]
       await client.query('BEGIN');
       try {
         await client.query(m.sql);
+        await FOLLOW_UPS[m.name]?.(client);
         await client.query('INSERT INTO schema_migration (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
         await client.query('COMMIT');
         applied.push(m.name);

@@ -707,7 +707,7 @@ interface OutboxRow {
   version: number;
   state: string;
   last_error: string | null;
-  hold_reasons: string | null;
+  holds: string | null;
 }
 
 /** Where the reconciliation reads: the front's database and what the platform holds. */
@@ -793,8 +793,10 @@ export async function reconcile(
 
   const outbox = (
     await stack.db.query<OutboxRow>(
-      `SELECT o.resource, o.org_code, o.record_id, o.version, o.state, o.last_error, rc.hold_reasons
-         FROM outbox o LEFT JOIN record_receipt rc ON rc.resource = o.resource AND rc.org_code = o.org_code AND rc.record_id = o.record_id
+      `SELECT o.resource, o.org_code, o.record_id, o.version, o.state, o.last_error,
+              (SELECT string_agg(h.kind || ':' || h.target || '/' || h.value, ', ') FROM record_hold h
+                WHERE h.resource = o.resource AND h.org_code = o.org_code AND h.record_id = o.record_id) AS holds
+         FROM outbox o
         WHERE o.destination = 'national' AND o.org_code = ANY($1::varchar[])`,
       [a.orgs],
     )
@@ -808,22 +810,25 @@ export async function reconcile(
    * ever sent in requests of unknown outcome (an acknowledged parent that is absent is a loss). */
   // A parent that is stored but itself held for a parent that never came counts as absent too:
   // its children wait behind it (a lab item under a report whose patient never arrived).
-  const parentsAbsent = async (holdReasons: string | null, orgCode: string, depth = 0): Promise<boolean> => {
-    const parents = (holdReasons ?? '').split(' ').filter((t) => t.startsWith('parent:'));
+  const parentsAbsent = async (child: { resource: string; id: string }, orgCode: string, depth = 0): Promise<boolean> => {
+    const parents = (
+      await stack.db.query<{ target: string; value: string }>(
+        `SELECT target, value FROM record_hold WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND kind = 'parent'`,
+        [child.resource, orgCode, child.id],
+      )
+    ).rows;
     if (parents.length === 0 || depth > 4) return false;
-    for (const p of parents) {
-      const [res, ...rest] = p.slice('parent:'.length).split('/');
-      const id = rest.join('/');
-      const def = resources[res!];
+    for (const { target: res, value: id } of parents) {
+      const def = resources[res];
       if (!def) return false;
       const found = await stack.db.query(`SELECT 1 FROM ${def.table} WHERE org_code = $1 AND id = $2`, [orgCode, id]);
       if (found.rowCount) {
-        const rc = await stack.db.query<{ state: string; hold_reasons: string | null }>(
-          'SELECT state, hold_reasons FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3',
+        const rc = await stack.db.query<{ state: string }>(
+          'SELECT state FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3',
           [res, orgCode, id],
         );
         const r0 = rc.rows[0];
-        if (r0?.state === 'held' && (await parentsAbsent(r0.hold_reasons, orgCode, depth + 1))) continue;
+        if (r0?.state === 'held' && (await parentsAbsent({ resource: res, id }, orgCode, depth + 1))) continue;
         return false;
       }
       if (!a.obs.unknown.has(`${res}|${orgCode}|${id}`)) return false;
@@ -858,14 +863,14 @@ export async function reconcile(
       continue;
     }
     const heldRow = rows.find((x) => x.state === 'held');
-    if (heldRow && (await parentsAbsent(heldRow.hold_reasons, ack.orgCode))) {
+    if (heldRow && (await parentsAbsent({ resource: heldRow.resource, id: heldRow.record_id }, ack.orgCode))) {
       heldNoParent++;
       continue;
     }
     lost++;
     note(
       findings.lost,
-      `${k}: acknowledged${ack.held ? ' (held at ack)' : ''}, not at the platform; outbox ${rows.map((x) => `${x.state}${x.last_error ? ` (${x.last_error.slice(0, 120)})` : ''}${x.hold_reasons ? ` holds ${x.hold_reasons}` : ''}`).join(', ') || 'none'}`,
+      `${k}: acknowledged${ack.held ? ' (held at ack)' : ''}, not at the platform; outbox ${rows.map((x) => `${x.state}${x.last_error ? ` (${x.last_error.slice(0, 120)})` : ''}${x.holds ? ` holds ${x.holds}` : ''}`).join(', ') || 'none'}`,
     );
   }
 

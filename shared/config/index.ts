@@ -137,15 +137,24 @@ export const frontConcern = concern({
   build: (v) => ({ production: v.CDC_ENV === 'production', timeZone: v.TZ_LOCAL, logLevel: v.LOG_LEVEL }),
 });
 
+/**
+ * The database: its URL, and the session limits set on every connection (docs/faults.md): a
+ * statement running longer than DB_STATEMENT_TIMEOUT_MS is cancelled (answered 503), a session idle
+ * inside a transaction for DB_IDLE_TX_TIMEOUT_MS is ended, releasing its locks. 0 switches one off.
+ */
 export const databaseConcern = concern({
   name: 'database',
-  vars: { DATABASE_URL: z.string().min(1).optional() },
+  vars: {
+    DATABASE_URL: z.string().min(1).optional(),
+    DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(20_000),
+    DB_IDLE_TX_TIMEOUT_MS: z.coerce.number().int().min(0).default(60_000),
+  },
   secrets: ['cdc-database-url'],
   fromSecret: { DATABASE_URL: 'cdc-database-url' },
   build: (v, secret) => {
     const url = v.DATABASE_URL ?? secret('cdc-database-url');
     if (!url) throw new Error('DATABASE_URL or the secret file cdc-database-url is required');
-    return { url };
+    return { url, limits: { statementTimeoutMs: v.DB_STATEMENT_TIMEOUT_MS, idleInTxTimeoutMs: v.DB_IDLE_TX_TIMEOUT_MS } };
   },
 });
 

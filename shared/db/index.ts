@@ -4,6 +4,8 @@
  * (PostgreSQL in development, openGauss 5.0 in production; see docs and opengauss-sql.md).
  */
 import pg from 'pg';
+import { log } from '../log/index.js';
+import { dbFault } from './faults.js';
 
 // Return timestamptz as Date (default) and bigint (int8) as string; numeric stays string.
 export type Db = pg.Pool;
@@ -11,7 +13,40 @@ export type Tx = pg.PoolClient;
 
 let pool: pg.Pool | undefined;
 
-export function openPool(databaseUrl: string, max = 10): pg.Pool {
+export { dbFault, RETRY_AFTER_S, type DbFault } from './faults.js';
+
+/**
+ * Session limits set on every connection (docs/faults.md): a statement running longer than
+ * statementTimeoutMs is cancelled (57014 → 503), and a session idle inside a transaction for
+ * idleInTxTimeoutMs (whole seconds) is ended, releasing its locks. 0 switches a limit off. Functions
+ * take them from their configuration (DB_STATEMENT_TIMEOUT_MS, DB_IDLE_TX_TIMEOUT_MS); the defaults
+ * keep a statement below the receive functions' 30 s exec_timeout.
+ */
+export type SessionLimits = { statementTimeoutMs: number; idleInTxTimeoutMs: number };
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { statementTimeoutMs: 20_000, idleInTxTimeoutMs: 60_000 };
+
+// A parameter the server does not know (42704) is reported once per process, then left alone.
+const unsupported = new Set<string>();
+
+async function applyLimits(client: pg.ClientBase, limits: SessionLimits): Promise<void> {
+  const set = async (name: string, value: string) => {
+    if (unsupported.has(name)) return;
+    try {
+      // A literal, not a bind parameter: SET takes none. The unit is always written out: openGauss
+      // counts idle_in_transaction_session_timeout in seconds where PostgreSQL counts milliseconds.
+      await client.query(`SET ${name} = '${value}'`);
+    } catch (err) {
+      const e = err as { code?: string };
+      if (e.code !== '42704') throw err;
+      unsupported.add(name);
+      log('warn', 'database does not support a session limit; left unset', { setting: name });
+    }
+  };
+  await set('statement_timeout', `${Math.floor(limits.statementTimeoutMs)}ms`);
+  await set('idle_in_transaction_session_timeout', `${Math.ceil(limits.idleInTxTimeoutMs / 1000)}s`);
+}
+
+export function openPool(databaseUrl: string, max = 10, limits: SessionLimits = DEFAULT_SESSION_LIMITS): pg.Pool {
   if (pool) return pool;
   pool = new pg.Pool({
     connectionString: databaseUrl,
@@ -19,9 +54,19 @@ export function openPool(databaseUrl: string, max = 10): pg.Pool {
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
     application_name: process.env.FUNCTION_NAME ?? 'cdc-front',
+    // Runs on each new connection before it is handed out (pg-pool awaits it; if it fails, the
+    // checkout fails and the connection is closed).
+    onConnect: async (client: pg.ClientBase) => {
+      // A checked-out client has no pool listener: without its own, a terminated backend between
+      // two queries (57P01) is an unhandled 'error' event, which ends the process. The query in
+      // flight, if any, fails on its own and is answered 503.
+      client.on('error', (err) => log('warn', 'database connection lost', { err: err.message, code: (err as { code?: string }).code }));
+      await applyLimits(client, limits);
+    },
   });
-  // An idle client losing its server (database restart) must not crash the process.
-  pool.on('error', () => undefined);
+  // An idle client losing its server (restart, pg_terminate_backend) must not crash the process:
+  // the pool drops it and opens another on the next checkout.
+  pool.on('error', (err) => log('warn', 'idle database connection lost', { err: err.message, code: (err as { code?: string }).code }));
   return pool;
 }
 
@@ -40,6 +85,7 @@ export async function closePool(): Promise<void> {
 export async function withTx<T>(db: pg.Pool, fn: (tx: Tx) => Promise<T>, retries = 2): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const client = await db.connect();
+    let broken: Error | undefined;
     try {
       await client.query('BEGIN');
       const out = await fn(client);
@@ -47,22 +93,21 @@ export async function withTx<T>(db: pg.Pool, fn: (tx: Tx) => Promise<T>, retries
       return out;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      // A connection that failed is destroyed, not returned to the pool.
+      if (dbFault(err) === 'unavailable') broken = err as Error;
       const code = (err as { code?: string }).code;
       if (attempt < retries && (code === '23505' || code === '40001' || code === '40P01')) continue;
       throw err;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 }
 
-/** True when the error means the database cannot be reached or is restarting (answer 503, not 500). */
+/** True when the database cannot be reached or takes no more connections (answer 503, not 500). */
 export function isUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  if (!e) return false;
-  if (e.code && /^(08|57P0[1-3]|53300)/.test(e.code)) return true;
-  if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(e.code)) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(e.message ?? '');
+  const f = dbFault(err);
+  return f === 'unavailable' || f === 'too_many_connections';
 }
 
 export type Dialect = 'postgresql' | 'opengauss';

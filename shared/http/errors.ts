@@ -1,13 +1,15 @@
 /**
  * One error type and one envelope. Every answer to a HIS uses the shape the existing adapters read:
  * { result, desc, id, errorCode, errorName } — extended with `errors` (each failing field and rule)
- * and `warnings`. The code decides the HTTP status; an unknown error is logged with its call id and
+ * and `warnings`. The code decides the HTTP status; a database fault (docs/faults.md) is answered 503
+ * with Retry-After and its class in `fault`; an unknown error is logged with its call id and
  * answered with a plain 500 (no stack, no message, no patient data).
  */
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { log } from '../log/index.js';
+import { dbFault, RETRY_AFTER_S, type DbFault } from '../db/faults.js';
 
 export const ErrorCodes = {
   VALIDATION_FAILED: { status: 400, name: '数据校验不通过' },
@@ -38,6 +40,8 @@ export class AppError extends Error {
     readonly desc: string,
     readonly issues: FieldIssue[] = [],
     readonly id: string | null = null,
+    /** A database fault: its class, and the Retry-After it is answered with. */
+    readonly fault: { kind: DbFault; retryAfterS: number } | null = null,
   ) {
     super(desc);
   }
@@ -56,6 +60,10 @@ export const AnswerSchema = z
     errorName: z.string().nullable(),
     errors: z.array(FieldIssueSchema).optional(),
     warnings: z.array(FieldIssueSchema).optional(),
+    fault: z
+      .enum(['unavailable', 'disk_full', 'out_of_memory', 'too_many_connections', 'insufficient_resources', 'timeout', 'conflict'] satisfies DbFault[])
+      .optional()
+      .describe('With 503: why the database cannot take the record now (retry after Retry-After seconds) / 数据库故障类别'),
   })
   .catchall(z.unknown());
 export type Answer = z.infer<typeof AnswerSchema>;
@@ -68,7 +76,25 @@ export function errorAnswer(err: AppError): Answer {
     errorCode: err.code,
     errorName: ErrorCodes[err.code].name,
     ...(err.issues.length ? { errors: err.issues } : {}),
+    // A 503 always names its class; one raised without it (a lost connection) is 'unavailable'.
+    ...(err.code === 'UNAVAILABLE' ? { fault: err.fault?.kind ?? 'unavailable' } : {}),
   };
+}
+
+const FAULT_DESC: Record<DbFault, string> = {
+  unavailable: '数据库暂不可用，请稍后重试 (database unavailable; retry)',
+  disk_full: '数据库磁盘已满，记录未保存，请稍后重试 (database disk full; nothing stored; retry)',
+  out_of_memory: '数据库内存不足，记录未保存，请稍后重试 (database out of memory; nothing stored; retry)',
+  too_many_connections: '数据库连接已满，请稍后重试 (database connections exhausted; retry)',
+  insufficient_resources: '数据库资源不足，记录未保存，请稍后重试 (database out of resources; nothing stored; retry)',
+  timeout: '数据库处理超时，记录未保存，请稍后重试 (database statement or lock timeout; nothing stored; retry)',
+  conflict: '数据库并发冲突，记录未保存，请重试 (database serialization conflict; nothing stored; retry)',
+};
+
+/** The 503 answer of a database fault (docs/faults.md), or null when the error is none. */
+export function databaseError(err: unknown): AppError | null {
+  const kind = dbFault(err);
+  return kind ? new AppError('UNAVAILABLE', FAULT_DESC[kind], [], null, { kind, retryAfterS: RETRY_AFTER_S[kind] }) : null;
 }
 
 export function okAnswer(id: string | null, desc: string, extra: Record<string, unknown> = {}): Answer {
@@ -77,7 +103,16 @@ export function okAnswer(id: string | null, desc: string, extra: Record<string, 
 
 /** The one error handler, mounted with app.onError in every function. */
 export function handleError(err: Error, c: Context): Response {
-  if (err instanceof AppError) return c.json(errorAnswer(err), err.status);
+  if (err instanceof AppError) {
+    // Every 503 says when to come back.
+    if (err.status === 503) c.header('Retry-After', String(err.fault?.retryAfterS ?? RETRY_AFTER_S.unavailable));
+    return c.json(errorAnswer(err), err.status);
+  }
+  const fault = databaseError(err);
+  if (fault) {
+    log('warn', 'database fault', { callId: c.req.header('x-call-id'), path: c.req.path, fault: fault.fault!.kind, code: (err as { code?: string }).code });
+    return handleError(fault, c);
+  }
   log('error', 'unhandled error', {
     callId: c.req.header('x-call-id'),
     path: c.req.path,

@@ -17,15 +17,17 @@ import { TIME_ZONE } from '../../schemas/fields.js';
 import { normalizeKeys, textIssues } from './normalize.js';
 import { validateRecord } from './validate.js';
 import { qualityWarnings } from './quality.js';
-import { domainMapper, emptyMapping, parseHold, stamp, type Mapping } from './mapping.js';
+import { domainMapper, emptyMapping, stamp, type Mapping } from './mapping.js';
 import { isParent } from './parents.js';
 import type { CodeCache } from '../codes/index.js';
 import {
   appendHistory,
   enqueue,
   existingParents,
+  holdKey,
+  holdsOf,
+  holdText,
   keyOf,
-  receiptHolds,
   supersedeHeld,
   lockCurrent,
   lockMany,
@@ -36,6 +38,7 @@ import {
   writeReceipts,
   writeRecords,
   type Current,
+  type Hold,
   type Rejection,
   type Wait,
 } from './store.js';
@@ -65,7 +68,7 @@ export interface Outcome {
   orgCode: string;
   status: Status;
   version: number;
-  /** Why the record is held back from the platforms (waiting for a parent, a mapping). */
+  /** Why the record is held back from the platforms (waiting for a parent, a mapping), as display text. */
   held: string[];
   test: boolean;
   warnings: FieldIssue[];
@@ -170,19 +173,17 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
 /** Records-held counts of the unmapped queue: +1 for each code newly holding a record, −1 released. */
 type HeldDelta = Map<string, { org: string; domain: string; code: string; n: number }>;
 
-function countHolds(delta: HeldDelta, org: string, before: string[], after: string[]): void {
-  const b = new Set(before.filter((t) => t.startsWith('mapping:')));
-  const a = new Set(after.filter((t) => t.startsWith('mapping:')));
-  const bump = (t: string, n: number) => {
-    const h = parseHold(t);
-    if (!h) return;
-    const k = `${org}|${t}`;
-    const e = delta.get(k) ?? { org, domain: h.domain, code: h.code, n: 0 };
+function countHolds(delta: HeldDelta, org: string, before: Hold[], after: Hold[]): void {
+  const mappings = (hs: Hold[]) => new Map(hs.flatMap((h) => (h.kind === 'mapping' ? [[holdKey(h), h] as const] : [])));
+  const b = mappings(before);
+  const a = mappings(after);
+  const bump = (k: string, h: Extract<Hold, { kind: 'mapping' }>, n: number) => {
+    const e = delta.get(`${org}|${k}`) ?? { org, domain: h.domain, code: h.code, n: 0 };
     e.n += n;
-    delta.set(k, e);
+    delta.set(`${org}|${k}`, e);
   };
-  for (const t of a) if (!b.has(t)) bump(t, 1);
-  for (const t of b) if (!a.has(t)) bump(t, -1);
+  for (const [k, h] of a) if (!b.has(k)) bump(k, h, 1);
+  for (const [k, h] of b) if (!a.has(k)) bump(k, h, -1);
 }
 
 /**
@@ -193,7 +194,7 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
   return withTx(db, async (tx) => {
     const current = await lockMany(tx, r, wave.map((p) => [p.orgCode, p.id]));
     const outcomes: Outcome[] = [];
-    const changed: Array<{ p: Prepared; cur: Current | undefined; version: number; held: string[] }> = [];
+    const changed: Array<{ p: Prepared; cur: Current | undefined; version: number; held: Hold[] }> = [];
     for (const p of wave) {
       const cur = current.get(keyOf(p.orgCode, p.id));
       if (cur && cur.hash === p.hash && cur.retired === p.retiring) {
@@ -219,15 +220,15 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
     for (const c of changed) {
       for (const ref of c.p.parentRefs) {
         if (found.get(ref.resource)?.has(keyOf(c.p.orgCode, ref.id))) continue;
-        c.held.push(`parent:${ref.resource}/${ref.id}`);
+        c.held.push({ kind: 'parent', resource: ref.resource, id: ref.id });
         waits.push({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, parentResource: ref.resource, parentId: ref.id });
       }
     }
 
     // What held the rewritten records before, for the unmapped queue's counts.
-    const before = new Map<string, string[]>();
+    const before = new Map<string, Hold[]>();
     const updated = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-    if (updated.length) for (const [k, v] of await receiptHolds(tx, r.name, updated)) before.set(k, v);
+    if (updated.length) for (const [k, v] of await holdsOf(tx, r.name, updated)) before.set(k, v);
     // Versions still held for a reason this version no longer has are replaced by it.
     const superseded = changed.filter((c) => c.cur && c.held.length === 0 && (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0);
     await supersedeHeld(tx, r.name, superseded.map((c): [string, string] => [c.p.orgCode, c.p.id]));
@@ -260,7 +261,7 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
         version: c.version,
         state: c.held.length ? 'held' : c.p.retiring ? 'retired' : 'stored',
         retired: c.p.retiring,
-        holdReasons: c.held,
+        holds: c.held,
         flags: c.p.flags,
         businessAt: c.p.businessAt,
         businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
@@ -275,7 +276,7 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
     for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
     for (const c of changed) {
       const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
-      outcomes.push({ id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held, test: c.p.test, warnings: c.p.warnings });
+      outcomes.push({ id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held.map(holdText), test: c.p.test, warnings: c.p.warnings });
     }
     return outcomes;
   });
@@ -357,12 +358,12 @@ export async function retireRecord(db: Db, r: Resource, body: unknown, ctx: Inge
     const version = cur.version + 1;
     const payload = { id, orgCode, invalidFlag: 1 };
     const hash = digest({ payload, retired: true });
-    const rc = await tx.query<{ hold_reasons: string | null; business_at: Date | null; business_day: string | null; flags: string | null }>(
-      'SELECT hold_reasons, business_at, business_day, flags FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3',
+    const rc = await tx.query<{ business_at: Date | null; business_day: string | null; flags: string | null }>(
+      'SELECT business_at, business_day, flags FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3',
       [r.name, orgCode, id],
     );
     const prev = rc.rows[0];
-    const held = (prev?.hold_reasons ?? '').split(' ').filter(Boolean);
+    const held = (await holdsOf(tx, r.name, [[orgCode, id]])).get(keyOf(orgCode, id)) ?? [];
     await retire(tx, r, orgCode, id, version, hash, ctx.now);
     await appendHistory(tx, [{ resource: r.name, orgCode, id, version, op: 'retire', hash, raw: payload, callId: ctx.callId, at: ctx.now }]);
     await enqueue(tx, [{ resource: r.name, orgCode, id, version, op: 'retire', deadline: r.deadline, test, held: held.length > 0, payload }]);
@@ -373,13 +374,13 @@ export async function retireRecord(db: Db, r: Resource, body: unknown, ctx: Inge
       version,
       state: held.length ? 'held' : 'retired',
       retired: true,
-      holdReasons: held,
+      holds: held,
       flags: (prev?.flags ?? '').split(' ').filter(Boolean),
       businessAt: prev?.business_at ?? null,
       businessDay: prev?.business_day ?? null,
       test,
       at: ctx.now,
     }]);
-    return { id, orgCode, status: 'retired' as const, version, held, test, warnings: [] };
+    return { id, orgCode, status: 'retired' as const, version, held: held.map(holdText), test, warnings: [] };
   });
 }

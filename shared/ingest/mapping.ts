@@ -3,34 +3,28 @@
  * org's policy for the domain — national (validated), local (mapped), auto (a national code is
  * kept, anything else mapped). A mapped value is replaced by its national code (and name); what the
  * HIS sent is kept in `_local`. A value with no usable mapping is never forwarded: the record is
- * stored but held (`mapping:<domain>/<code>`), counted in the unmapped queue, and released by the
- * sweep once the mapping exists. Every forwarded record carries `_mapVersion`.
+ * stored but held (a record_hold row: domain and code), counted in the unmapped queue, and released
+ * by the sweep once the mapping exists. Every forwarded record carries `_mapVersion`.
  */
 import type { Db, Tx } from '../db/index.js';
 import { withTx } from '../db/index.js';
+import { log } from '../log/index.js';
 import type { FieldIssue } from '../http/errors.js';
 import type { Resource } from '../../schemas/resource.js';
 import { resources as registry } from '../../schemas/index.js';
 import { lookup as listEntry, nameFieldOf, nameMismatch } from '../../schemas/domains.js';
 import type { CodeCache } from '../codes/index.js';
-import { releaseChildren, releaseOutbox } from './store.js';
+import { addHolds, dropHolds, recordHolds, releaseChildren, releaseOutbox, type Hold } from './store.js';
 import { isParent } from './parents.js';
 import type { DomainMapper } from './validate.js';
 
 export interface Mapping {
-  /** Hold reasons: mapping:<domain>/<code, URI-encoded>. */
-  holds: string[];
+  /** Codes with no usable mapping: the record is held for each. */
+  holds: Hold[];
   /** What the HIS sent for each field that was mapped. */
   local: Record<string, { code: string; name?: string }>;
   observed: Array<{ domain: string; code: string; name: string | null }>;
   mapVersion: number;
-}
-
-export const holdToken = (domain: string, code: string) => `mapping:${domain}/${encodeURIComponent(code)}`;
-
-export function parseHold(token: string): { domain: string; code: string } | null {
-  const m = /^mapping:([^/]+)\/(.*)$/.exec(token);
-  return m ? { domain: m[1]!, code: decodeURIComponent(m[2]!) } : null;
 }
 
 export function emptyMapping(): Mapping {
@@ -58,7 +52,7 @@ export function domainMapper(r: Resource, orgCode: string, codes: CodeCache, out
         record[k] = res.national;
         if (nk && r.fields[nk] && res.nationalName) record[nk] = res.nationalName;
       } else {
-        out.holds.push(holdToken(d.domain, v));
+        out.holds.push({ kind: 'mapping', domain: d.domain, code: v });
         warnings.push({
           field: k,
           rule: res.status === 'unknown' ? 'unknownCode' : 'unmapped',
@@ -84,6 +78,8 @@ export interface MappingSweep {
   checked: number;
   remapped: number;
   released: number;
+  /** Records whose re-mapping failed (logged; retried on the next run). */
+  failed: number;
 }
 
 /**
@@ -92,33 +88,45 @@ export interface MappingSweep {
  * in place, then moved behind the queue as pending; the typed row and its raw copy follow.
  */
 export async function sweepMappingHolds(db: Db, codes: CodeCache, limit = 1000): Promise<MappingSweep> {
-  const out: MappingSweep = { checked: 0, remapped: 0, released: 0 };
-  const held = await db.query<{ resource: string; org_code: string; record_id: string; hold_reasons: string }>(
-    `SELECT resource, org_code, record_id, hold_reasons FROM record_receipt
-      WHERE state = 'held' AND hold_reasons LIKE '%mapping:%' ORDER BY updated_at LIMIT $1`,
-    [limit],
+  const out: MappingSweep = { checked: 0, remapped: 0, released: 0, failed: 0 };
+  // The codes records are held for, then the records of those that now resolve: a code still
+  // unmapped costs one lookup, however many records it holds.
+  const held = await db.query<{ org_code: string; target: string; value: string }>(
+    `SELECT DISTINCT org_code, target, value FROM record_hold WHERE kind = 'mapping'`,
   );
-  for (const h of held.rows) {
-    out.checked++;
-    const resolvable = h.hold_reasons
-      .split(' ')
-      .map(parseHold)
-      .filter((x): x is { domain: string; code: string } => x !== null)
-      .filter((x) => ['national', 'mapped'].includes(codes.lookup(h.org_code, x.domain, x.code).status));
-    if (resolvable.length === 0) continue;
-    const r = registry[h.resource];
-    if (!r) continue;
-    const released = await withTx(db, (tx) => remapRecord(tx, r, h.org_code, h.record_id, codes));
-    out.remapped++;
-    if (released) out.released++;
+  const resolvable = held.rows.filter((h) => ['national', 'mapped'].includes(codes.lookup(h.org_code, h.target, h.value).status));
+  const done = new Set<string>();
+  for (const h of resolvable) {
+    if (out.checked >= limit) break;
+    const records = await db.query<{ resource: string; record_id: string }>(
+      `SELECT DISTINCT resource, record_id FROM record_hold WHERE kind = 'mapping' AND org_code = $1 AND target = $2 AND value = $3 LIMIT $4`,
+      [h.org_code, h.target, h.value, limit],
+    );
+    for (const x of records.rows) {
+      const k = JSON.stringify([x.resource, h.org_code, x.record_id]);
+      if (done.has(k)) continue;
+      done.add(k);
+      out.checked++;
+      const r = registry[x.resource];
+      if (!r) continue;
+      try {
+        const released = await withTx(db, (tx) => remapRecord(tx, r, h.org_code, x.record_id, codes));
+        out.remapped++;
+        if (released) out.released++;
+      } catch (err) {
+        // One record that cannot be re-mapped must not keep the others held.
+        out.failed++;
+        log('error', 'mapping hold not re-mapped', { resource: x.resource, err: (err as Error).message, code: (err as { code?: string }).code });
+      }
+    }
   }
   return out;
 }
 
-function remapPayload(r: Resource, orgCode: string, payload: Record<string, unknown>, codes: CodeCache): { payload: Record<string, unknown>; still: string[]; fixed: Array<{ domain: string; code: string }> } {
+function remapPayload(r: Resource, orgCode: string, payload: Record<string, unknown>, codes: CodeCache): { payload: Record<string, unknown>; still: Hold[]; fixed: Array<{ domain: string; code: string }> } {
   const next: Record<string, unknown> = { ...payload };
   const local = { ...((payload._local as Record<string, unknown> | undefined) ?? {}) };
-  const still: string[] = [];
+  const still: Hold[] = [];
   const fixed: Array<{ domain: string; code: string }> = [];
   for (const [k, d] of Object.entries(r.fields)) {
     if (!d.domain) continue;
@@ -132,7 +140,7 @@ function remapPayload(r: Resource, orgCode: string, payload: Record<string, unkn
       next[k] = res.national;
       if (nk && r.fields[nk] && res.nationalName) next[nk] = res.nationalName;
       fixed.push({ domain: d.domain, code: v });
-    } else still.push(holdToken(d.domain, v));
+    } else still.push({ kind: 'mapping', domain: d.domain, code: v });
   }
   if (Object.keys(local).length) next._local = local;
   next._mapVersion = codes.version(orgCode);
@@ -140,8 +148,8 @@ function remapPayload(r: Resource, orgCode: string, payload: Record<string, unkn
 }
 
 async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, codes: CodeCache): Promise<boolean> {
-  const rc = await tx.query<{ hold_reasons: string | null; retired: boolean }>(
-    'SELECT hold_reasons, retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
+  const rc = await tx.query<{ retired: boolean }>(
+    'SELECT retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
     [r.name, orgCode, id],
   );
   const receipt = rc.rows[0];
@@ -151,7 +159,7 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
     `SELECT outbox_id, payload FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND state = 'held' ORDER BY outbox_id`,
     [r.name, orgCode, id],
   );
-  let still: string[] = [];
+  let still: Hold[] = [];
   const fixedAll = new Map<string, { domain: string; code: string }>();
   for (const row of rows.rows) {
     const m = remapPayload(r, orgCode, row.payload, codes);
@@ -181,13 +189,13 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
     }
     await tx.query(`UPDATE ${r.table} SET ${sets.join(', ')} WHERE org_code = $1 AND id = $2`, params);
   }
-  const others = (receipt.hold_reasons ?? '').split(' ').filter((t) => t && !t.startsWith('mapping:'));
-  const reasons = [...others, ...still];
-  await tx.query('UPDATE record_receipt SET hold_reasons = $4, state = $5 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
+  await dropHolds(tx, r.name, [[orgCode, id]], { kind: 'mapping' });
+  await addHolds(tx, r.name, still.map((hold) => ({ orgCode, id, hold, at: new Date() })));
+  const reasons = await recordHolds(tx, r.name, orgCode, id);
+  await tx.query('UPDATE record_receipt SET state = $4 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
     r.name,
     orgCode,
     id,
-    reasons.length ? reasons.join(' ').slice(0, 500) : null,
     reasons.length ? 'held' : receipt.retired ? 'retired' : 'stored',
   ]);
   for (const f of fixedAll.values()) codes.observe(orgCode, f.domain, f.code, null, -1);

@@ -10,7 +10,8 @@
 import type { Db } from '../db/index.js';
 import { withTx } from '../db/index.js';
 import { resources as registry } from '../../schemas/index.js';
-import { releaseChildren, releaseOutbox } from './store.js';
+import { dropHolds, recordHolds, releaseChildren, releaseOutbox } from './store.js';
+import { log } from '../log/index.js';
 import { isParent } from './parents.js';
 
 export interface Orphan {
@@ -47,10 +48,22 @@ export async function listOrphans(db: Db, o: { olderThanS?: number; orgCodes?: s
 export interface SweepResult {
   linked: number;
   expired: number;
+  /** Waits whose release failed (logged; retried on the next run). */
+  failed: number;
+}
+
+/** One release in its own transaction: a failure is logged and counted, never stops the sweep. */
+async function each(out: SweepResult, what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    out.failed++;
+    log('error', 'orphan sweep: release failed', { what, err: (err as Error).message, code: (err as { code?: string }).code });
+  }
 }
 
 export async function sweepOrphans(db: Db, releaseAfterH = 48): Promise<SweepResult> {
-  const out: SweepResult = { linked: 0, expired: 0 };
+  const out: SweepResult = { linked: 0, expired: 0, failed: 0 };
   const parents = new Set(Object.values(registry).flatMap((r) => r.parents.map((p) => p.resource)));
   for (const name of parents) {
     const p = registry[name];
@@ -63,8 +76,9 @@ export async function sweepOrphans(db: Db, releaseAfterH = 48): Promise<SweepRes
       [name],
     );
     for (const f of found.rows) {
-      await withTx(db, async (tx) => {
-        out.linked += (await releaseChildren(tx, name, [[f.org_code, f.parent_id]], isParent)) > 0 ? 1 : 0;
+      await each(out, `children of ${name}`, async () => {
+        const n = await withTx(db, (tx) => releaseChildren(tx, name, [[f.org_code, f.parent_id]], isParent));
+        out.linked += n > 0 ? 1 : 0;
       });
     }
   }
@@ -74,21 +88,21 @@ export async function sweepOrphans(db: Db, releaseAfterH = 48): Promise<SweepRes
       [releaseAfterH],
     );
     for (const w of old.rows) {
-      await withTx(db, async (tx) => {
+      await each(out, `expired wait of ${w.resource}`, () => withTx(db, async (tx) => {
         await tx.query('DELETE FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [w.resource, w.org_code, w.record_id]);
-        const rc = await tx.query<{ hold_reasons: string | null; flags: string | null; retired: boolean }>(
-          'SELECT hold_reasons, flags, retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
+        const rc = await tx.query<{ flags: string | null; retired: boolean }>(
+          'SELECT flags, retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
           [w.resource, w.org_code, w.record_id],
         );
         const row = rc.rows[0];
         if (!row) return;
-        const reasons = (row.hold_reasons ?? '').split(' ').filter((t) => t && !t.startsWith('parent:'));
+        await dropHolds(tx, w.resource, [[w.org_code, w.record_id]], { kind: 'parent' });
+        const reasons = await recordHolds(tx, w.resource, w.org_code, w.record_id);
         const flags = [...new Set([...(row.flags ?? '').split(' ').filter(Boolean), 'parentMissing'])];
-        await tx.query('UPDATE record_receipt SET hold_reasons = $4, flags = $5, state = $6 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
+        await tx.query('UPDATE record_receipt SET flags = $4, state = $5 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
           w.resource,
           w.org_code,
           w.record_id,
-          reasons.length ? reasons.join(' ') : null,
           flags.join(' '),
           reasons.length ? 'held' : row.retired ? 'retired' : 'stored',
         ]);
@@ -97,7 +111,7 @@ export async function sweepOrphans(db: Db, releaseAfterH = 48): Promise<SweepRes
           if (isParent(w.resource)) await releaseChildren(tx, w.resource, [[w.org_code, w.record_id]], isParent);
         }
         out.expired++;
-      });
+      }));
     }
   }
   return out;

@@ -6,6 +6,7 @@
  */
 import type { Db } from '../db/index.js';
 import type { Resource } from '../../schemas/resource.js';
+import { holdsOf, holdText, keyOf } from './store.js';
 
 export type Fate = 'forwarded' | 'stored' | 'held' | 'retired' | 'rejected' | 'unknown';
 
@@ -36,7 +37,6 @@ interface ReceiptDbRow {
   record_id: string;
   version: number;
   state: string;
-  hold_reasons: string | null;
   flags: string | null;
   test_mode: boolean;
   received_at: Date;
@@ -57,7 +57,7 @@ function fateOf(state: string, deliveries: Delivery[], version: number): Fate {
 export async function recordFate(db: Db, r: Resource, orgCode: string, id: string): Promise<RecordFate> {
   const [rc, ob, rj] = await Promise.all([
     db.query<ReceiptDbRow>(
-      `SELECT record_id, version, state, hold_reasons, flags, test_mode, received_at, updated_at
+      `SELECT record_id, version, state, flags, test_mode, received_at, updated_at
          FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3`,
       [r.name, orgCode, id],
     ),
@@ -88,7 +88,7 @@ export async function recordFate(db: Db, r: Resource, orgCode: string, id: strin
     id,
     fate: fateOf(row.state, deliveries, row.version),
     version: row.version,
-    held: split(row.hold_reasons),
+    held: ((await holdsOf(db, r.name, [[orgCode, id]])).get(keyOf(orgCode, id)) ?? []).map(holdText),
     flags: split(row.flags),
     test: row.test_mode,
     receivedAt: row.received_at,
@@ -114,7 +114,7 @@ export async function reconcile(db: Db, r: Resource, orgCode: string, date: stri
   const uniq = [...new Set(ids)];
   const [rc, ob, ex] = await Promise.all([
     db.query<ReceiptDbRow>(
-      `SELECT record_id, version, state, hold_reasons, flags, test_mode, received_at, updated_at
+      `SELECT record_id, version, state, flags, test_mode, received_at, updated_at
          FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = ANY($3::varchar[])`,
       [r.name, orgCode, uniq],
     ),
@@ -133,6 +133,8 @@ export async function reconcile(db: Db, r: Resource, orgCode: string, date: stri
   const sent = new Map<string, boolean>();
   for (const o of ob.rows) sent.set(`${o.record_id}|${o.version}`, Number(o.unsent) === 0 && Number(o.total) > 0);
   const byId = new Map(rc.rows.map((x) => [x.record_id, x]));
+  const heldKeys = rc.rows.filter((x) => x.state === 'held').map((x): [string, string] => [orgCode, x.record_id]);
+  const holds = await holdsOf(db, r.name, heldKeys);
   const missingIds = uniq.filter((i) => !byId.has(i));
   const rj = missingIds.length
     ? await db.query<{ record_id: string; issues: unknown }>(
@@ -150,7 +152,7 @@ export async function reconcile(db: Db, r: Resource, orgCode: string, date: stri
     let fate: Fate;
     if (row) {
       fate = row.state === 'held' ? 'held' : sent.get(`${id}|${row.version}`) ? 'forwarded' : row.state === 'retired' ? 'retired' : 'stored';
-      records.push({ id, fate, version: row.version, ...(fate === 'held' ? { held: split(row.hold_reasons) } : {}) });
+      records.push({ id, fate, version: row.version, ...(fate === 'held' ? { held: (holds.get(keyOf(orgCode, id)) ?? []).map(holdText) } : {}) });
     } else {
       fate = rejectedById.has(id) ? 'rejected' : 'unknown';
       records.push({ id, fate, version: null });

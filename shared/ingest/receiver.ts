@@ -14,10 +14,10 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { defineFunction, type FaasFunction } from '../fn/index.js';
-import { AppError, errorAnswer, handleError, okAnswer, type Answer } from '../http/errors.js';
+import { AppError, databaseError, errorAnswer, handleError, okAnswer, type Answer } from '../http/errors.js';
 import { assertOrg, callerOf, hisAuth } from '../http/auth.js';
 import { receiveConfig, type ReceiveSettings } from '../config/functions.js';
-import { closePool, getPool, isUnavailable, openPool } from '../db/index.js';
+import { closePool, getPool, openPool } from '../db/index.js';
 import { log } from '../log/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { retireRecord, upsertMany, upsertRecord, type IngestContext, type Outcome } from './index.js';
@@ -131,8 +131,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     try {
       return await fn();
     } catch (err) {
-      if (isUnavailable(err)) throw new AppError('UNAVAILABLE', '数据库暂不可用，请稍后重试 (database unavailable; retry)');
-      throw err;
+      throw databaseError(err) ?? err;
     }
   }
 
@@ -221,7 +220,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     config: receiveConfig,
     async init() {
       const cfg = settings();
-      openPool(cfg.database.url, cfg.ingest.dbPoolMax);
+      openPool(cfg.database.url, cfg.ingest.dbPoolMax, cfg.database.limits);
       nudge = nudger(cfg.ingest.pushNudgeUrl);
       await codeCache().catch((err) => log('warn', 'code mappings not loaded yet; retried on the next request', { err: String((err as Error).message) }));
     },

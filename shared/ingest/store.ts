@@ -5,6 +5,7 @@
  */
 import type { Tx } from '../db/index.js';
 import type pg from 'pg';
+import { z } from 'zod';
 import type { Resource } from '../../schemas/resource.js';
 import { sqlType } from '../../schemas/ddl.js';
 
@@ -224,7 +225,34 @@ export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
   return n;
 }
 
-// ---- receipts, holds, rejections (0005_ingest_state.sql) ----------------------------------------
+// ---- receipts, holds, rejections (0005_ingest_state.sql, 0009_record_hold.sql) ------------------
+
+/**
+ * Why a record is held back from the platforms: waiting for a parent, or for a code mapping. Stored
+ * as rows of record_hold (kind, target, value), never as joined text (docs/faults.md, "Hold storage").
+ */
+export const HoldSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('parent'), resource: z.string(), id: z.string() }),
+  z.object({ kind: z.literal('mapping'), domain: z.string(), code: z.string() }),
+]);
+export type Hold = z.infer<typeof HoldSchema>;
+
+const HoldRowSchema = z.object({ kind: z.enum(['parent', 'mapping']), target: z.string(), value: z.string() });
+
+/** How a hold reads in answers and receipts (`parent:emrExLab/L1`, `mapping:sex/M`): display only, never parsed. */
+export function holdText(h: Hold): string {
+  return h.kind === 'parent' ? `parent:${h.resource}/${h.id}` : `mapping:${h.domain}/${encodeURIComponent(h.code)}`;
+}
+
+const holdColumns = (h: Hold): [string, string, string] => (h.kind === 'parent' ? ['parent', h.resource, h.id] : ['mapping', h.domain, h.code]);
+
+/** A stable identity of a hold (for sets and counts). */
+export const holdKey = (h: Hold) => JSON.stringify(holdColumns(h));
+
+function holdOf(row: unknown): Hold {
+  const r = HoldRowSchema.parse(row);
+  return r.kind === 'parent' ? { kind: 'parent', resource: r.target, id: r.value } : { kind: 'mapping', domain: r.target, code: r.value };
+}
 
 export interface ReceiptRow {
   resource: string;
@@ -233,7 +261,7 @@ export interface ReceiptRow {
   version: number;
   state: 'stored' | 'held' | 'retired';
   retired: boolean;
-  holdReasons: string[];
+  holds: Hold[];
   flags: string[];
   businessAt: Date | null;
   businessDay: string | null;
@@ -243,43 +271,105 @@ export interface ReceiptRow {
 
 const RECEIPT_COLS: Cols = [
   ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['version', 'integer'], ['state', 'varchar'],
-  ['retired', 'boolean'], ['hold_reasons', 'varchar'], ['flags', 'varchar'], ['business_at', 'timestamptz'],
+  ['retired', 'boolean'], ['flags', 'varchar'], ['business_at', 'timestamptz'],
   ['business_day', 'varchar'], ['test_mode', 'boolean'], ['at', 'timestamptz'],
 ];
 
 const joinList = (xs: string[]) => (xs.length ? xs.join(' ').slice(0, 500) : null);
 
+/** Writes the receipts and replaces the holds of those records with the ones given. */
 export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
   const per = chunkRows(RECEIPT_COLS.length);
   for (let i = 0; i < receipts.length; i += per) {
     const src = source(
       RECEIPT_COLS,
-      receipts.slice(i, i + per).map((r) => [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.holdReasons), joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at]),
+      receipts.slice(i, i + per).map((r) => [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at]),
     );
     await exec(
       tx,
       `MERGE INTO record_receipt t USING (${src.sql}) s
          ON (t.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id)
-       WHEN MATCHED THEN UPDATE SET version = s.version, state = s.state, retired = s.retired, hold_reasons = s.hold_reasons,
+       WHEN MATCHED THEN UPDATE SET version = s.version, state = s.state, retired = s.retired,
          flags = s.flags, business_at = s.business_at, business_day = s.business_day, test_mode = s.test_mode, updated_at = s.at
-       WHEN NOT MATCHED THEN INSERT (resource, org_code, record_id, version, state, retired, hold_reasons, flags, business_at,
+       WHEN NOT MATCHED THEN INSERT (resource, org_code, record_id, version, state, retired, flags, business_at,
          business_day, test_mode, received_at, updated_at)
-         VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.hold_reasons, s.flags, s.business_at,
+         VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.flags, s.business_at,
          s.business_day, s.test_mode, s.at, s.at)`,
       src.params,
       src.params.length === RECEIPT_COLS.length && 'receipt1',
     );
   }
+  const byResource = new Map<string, ReceiptRow[]>();
+  for (const r of receipts) byResource.set(r.resource, [...(byResource.get(r.resource) ?? []), r]);
+  for (const [resource, rs] of byResource) {
+    await dropHolds(tx, resource, rs.map((r): [string, string] => [r.orgCode, r.id]));
+    await addHolds(tx, resource, rs.flatMap((r) => r.holds.map((hold) => ({ orgCode: r.orgCode, id: r.id, hold, at: r.at }))));
+  }
 }
 
-/** The current hold reasons of records (by key), from their receipts. */
-export async function receiptHolds(tx: Tx, resource: string, keys: Array<[string, string]>): Promise<Map<string, string[]>> {
+const HOLD_COLS: Cols = [
+  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['kind', 'varchar'], ['target', 'varchar'], ['value', 'varchar'], ['since', 'timestamptz'],
+];
+
+/** Adds holds to records (a hold a record already has is not added twice). */
+export async function addHolds(tx: Tx, resource: string, holds: Array<{ orgCode: string; id: string; hold: Hold; at: Date }>): Promise<void> {
+  const seen = new Set<string>();
+  const rows: unknown[][] = [];
+  for (const h of holds) {
+    const k = `${keyOf(h.orgCode, h.id)}\u0000${holdKey(h.hold)}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    rows.push([resource, h.orgCode, h.id, ...holdColumns(h.hold), h.at]);
+  }
+  const per = chunkRows(HOLD_COLS.length);
+  for (let i = 0; i < rows.length; i += per) {
+    const src = source(HOLD_COLS, rows.slice(i, i + per));
+    await tx.query(
+      `INSERT INTO record_hold (${HOLD_COLS.map(([c]) => c).join(', ')}) SELECT s.* FROM (${src.sql}) s
+        WHERE NOT EXISTS (SELECT 1 FROM record_hold h WHERE h.resource = s.resource AND h.org_code = s.org_code
+          AND h.record_id = s.record_id AND h.kind = s.kind AND h.target = s.target AND h.value = s.value)`,
+      src.params,
+    );
+  }
+}
+
+/** Drops the holds of records, all of them or those of one kind (or one hold). */
+export async function dropHolds(tx: Tx, resource: string, keys: Array<[string, string]>, only?: { kind: Hold['kind'] } | Hold): Promise<void> {
+  if (keys.length === 0) return;
   const k = keyList(['org_code', 'record_id'], keys, 1);
-  const res = await tx.query<{ org_code: string; record_id: string; hold_reasons: string | null }>(
-    `SELECT org_code, record_id, hold_reasons FROM record_receipt WHERE resource = $1 AND ${k.sql}`,
+  const params: unknown[] = [resource, ...k.params];
+  let extra = '';
+  if (only) {
+    params.push(only.kind);
+    extra = ` AND kind = $${params.length}`;
+    if ('resource' in only || 'domain' in only) {
+      const [, target, value] = holdColumns(only as Hold);
+      params.push(target, value);
+      extra += ` AND target = $${params.length - 1} AND value = $${params.length}`;
+    }
+  }
+  await tx.query(`DELETE FROM record_hold WHERE resource = $1 AND ${k.sql}${extra}`, params);
+}
+
+/** The current holds of records (by key). */
+export async function holdsOf(tx: { query: Tx['query'] }, resource: string, keys: Array<[string, string]>): Promise<Map<string, Hold[]>> {
+  const out = new Map<string, Hold[]>();
+  if (keys.length === 0) return out;
+  const k = keyList(['org_code', 'record_id'], keys, 1);
+  const res = await tx.query<{ org_code: string; record_id: string; kind: string; target: string; value: string }>(
+    `SELECT org_code, record_id, kind, target, value FROM record_hold WHERE resource = $1 AND ${k.sql} ORDER BY since, kind, target, value`,
     [resource, ...k.params],
   );
-  return new Map(res.rows.map((x) => [keyOf(x.org_code, x.record_id), (x.hold_reasons ?? '').split(' ').filter(Boolean)]));
+  for (const x of res.rows) {
+    const key = keyOf(x.org_code, x.record_id);
+    out.set(key, [...(out.get(key) ?? []), holdOf(x)]);
+  }
+  return out;
+}
+
+/** The holds of one record. */
+export async function recordHolds(tx: Tx, resource: string, orgCode: string, id: string): Promise<Hold[]> {
+  return (await holdsOf(tx, resource, [[orgCode, id]])).get(keyOf(orgCode, id)) ?? [];
 }
 
 /**
@@ -347,22 +437,19 @@ export async function releaseChildren(
   for (const w of waiting.rows) {
     const orgCode = w.org_code;
     const left = await tx.query('SELECT 1 FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [w.resource, orgCode, w.record_id]);
-    const rc = await tx.query<{ hold_reasons: string | null; retired: boolean }>(
-      'SELECT hold_reasons, retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
+    const rc = await tx.query<{ retired: boolean }>(
+      'SELECT retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
       [w.resource, orgCode, w.record_id],
     );
     const receipt = rc.rows[0];
     if (!receipt) continue;
-    const reasons = (receipt.hold_reasons ?? '')
-      .split(' ')
-      .filter(Boolean)
-      .filter((t) => !t.startsWith('parent:') || (left.rowCount !== 0 && t !== `parent:${parentResource}/${w.parent_id}`));
-    const stillHeld = left.rowCount !== 0 || reasons.length > 0;
-    await tx.query('UPDATE record_receipt SET hold_reasons = $4, state = $5 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
+    // With no wait left, no parent hold is left either; else only this parent's hold goes.
+    await dropHolds(tx, w.resource, [[orgCode, w.record_id]], left.rowCount === 0 ? { kind: 'parent' } : { kind: 'parent', resource: parentResource, id: w.parent_id });
+    const stillHeld = left.rowCount !== 0 || (await recordHolds(tx, w.resource, orgCode, w.record_id)).length > 0;
+    await tx.query('UPDATE record_receipt SET state = $4 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
       w.resource,
       orgCode,
       w.record_id,
-      joinList(reasons),
       stillHeld ? 'held' : receipt.retired ? 'retired' : 'stored',
     ]);
     if (!stillHeld) {

@@ -42,7 +42,7 @@ export interface Unconfigured {
   reason: string;
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 type DestinationRow = { name: string; kind: string; resources: string | null; accepts_test?: boolean };
 
 const httpUrl = z.url({ protocol: /^https?$/ }).optional();

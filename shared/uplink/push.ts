@@ -19,12 +19,17 @@
  *   refuses a batch for its content) isolate the rows and park a row refused N times as dead.
  *   An outage never kills rows: they wait and drain.
  */
-import type { Db, Tx } from '../db/index.js';
+import { dbFault, type Db, type Tx } from '../db/index.js';
+import { log } from '../log/index.js';
+import { sweepOrphans, type SweepResult } from '../ingest/orphans.js';
+import { sweepMappingHolds, type MappingSweep } from '../ingest/mapping.js';
+import type { CodeCache } from '../codes/index.js';
 import { postEnvelope, type SendOutcome } from './client.js';
 import type { Destination } from './config.js';
 import { ErrorBody, EnvelopeError, sealEnvelope, verifyReceipt, type Receipt, type UplinkRecord } from './envelope.js';
 import { keyId, sm3 } from './sm.js';
 
+import { destinations, type Env as DestinationEnv, type Unconfigured } from './config.js';
 export type { Destination } from './config.js';
 export { destinations } from './config.js';
 
@@ -156,6 +161,7 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
   const out: PushResult = { destination: dest.name, claimed: 0, sent: 0, rejected: 0, failed: 0, batches: 0, badReceipts: 0, skipped: 0, circuit: 'closed' };
   const client = await db.connect();
   let locked = false;
+  let broken: Error | undefined;
   try {
     const l = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [lockKey(dest.name)]);
     locked = l.rows[0]?.ok === true;
@@ -286,10 +292,12 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
     }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
+    // A connection that failed is destroyed, not returned to the pool (its session lock goes with it).
+    if (dbFault(err) === 'unavailable') broken = err as Error;
     throw err;
   } finally {
-    if (locked) await client.query('SELECT pg_advisory_unlock($1)', [lockKey(dest.name)]).catch(() => undefined);
-    client.release();
+    if (locked && !broken) await client.query('SELECT pg_advisory_unlock($1)', [lockKey(dest.name)]).catch(() => undefined);
+    client.release(broken);
   }
   return out;
 }
@@ -510,4 +518,73 @@ export async function lag(db: Db): Promise<Lag[]> {
        FROM outbox WHERE state = 'pending' GROUP BY destination, resource ORDER BY destination, resource`,
   );
   return res.rows.map((r) => ({ destination: r.destination, resource: r.resource, pending: Number(r.pending), oldestAgeS: r.oldest === null ? null : Math.round(Number(r.oldest)) }));
+}
+
+// ---- one push run: the sweeps, then every destination ----------------------------------------
+
+export interface RunStep {
+  step: string;
+  error: string;
+}
+
+export interface PushRun {
+  orphans: SweepResult;
+  mapping: MappingSweep;
+  results: PushResult[];
+  unconfigured: Unconfigured[];
+  /** Steps that threw (each logged): the others ran all the same. */
+  failedSteps: RunStep[];
+}
+
+/**
+ * One run of the push function (docs/uplink.md, docs/faults.md): the orphan sweep (cron runs only),
+ * the mapping-hold sweep, then each ready destination. Every step runs on its own: one that throws
+ * (a poisoned row, a database fault, a bug) is logged and reported, and the next step runs.
+ */
+export async function pushRun(
+  db: Db,
+  o: {
+    orphans: boolean;
+    /** Hours after which a child whose parent never came is released without it (docs/uplink.md). */
+    orphanReleaseAfterH: number;
+    /** The function's configuration variables, for the destinations' URLs and keys. */
+    env: DestinationEnv;
+    codes: () => Promise<CodeCache | undefined>;
+    push?: PushOptions;
+  },
+): Promise<PushRun> {
+  const run: PushRun = {
+    orphans: { linked: 0, expired: 0, failed: 0 },
+    mapping: { checked: 0, remapped: 0, released: 0, failed: 0 },
+    results: [],
+    unconfigured: [],
+    failedSteps: [],
+  };
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (err) {
+      const error = (err as Error).message ?? String(err);
+      run.failedSteps.push({ step: name, error: error.slice(0, 300) });
+      log('error', 'push run step failed', { step: name, err: error, code: (err as { code?: string }).code });
+      return undefined;
+    }
+  };
+  // Held children whose parent did arrive (concurrent commits) or never will (expiry) go first.
+  if (o.orphans) run.orphans = (await step('orphans', () => sweepOrphans(db, o.orphanReleaseAfterH))) ?? run.orphans;
+  // Records held for a code whose mapping now exists are re-mapped and released.
+  run.mapping =
+    (await step('mapping', async () => {
+      const codes = await o.codes();
+      if (!codes) return undefined;
+      await codes.refresh();
+      return sweepMappingHolds(db, codes);
+    })) ?? run.mapping;
+  const dests = await step('destinations', () => destinations(db, o.env));
+  run.unconfigured = dests?.unconfigured ?? [];
+  for (const d of dests?.ready ?? []) {
+    const r = await step(`destination ${d.name}`, () => pushDestination(db, d, o.push));
+    if (r) run.results.push(r);
+  }
+  return run;
 }

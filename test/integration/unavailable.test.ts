@@ -18,5 +18,6 @@ it('answers 503 with the adapters’ envelope when the database is down', async 
     body: JSON.stringify(samplePatient({ orgCode: '123456789', id: 'p-503' })),
   });
   expect(res.status).toBe(503);
-  expect(await res.json()).toMatchObject({ result: false, errorCode: 'UNAVAILABLE', id: null });
+  expect(res.headers.get('retry-after')).toBe('5');
+  expect(await res.json()).toMatchObject({ result: false, errorCode: 'UNAVAILABLE', fault: 'unavailable', id: null });
 });
