@@ -44,7 +44,15 @@ export function errorCategory(error: string): string {
   if (http) return `平台应答 HTTP ${http[1]} (platform answered HTTP ${http[1]})`;
   if (/receipt not acknowledged/.test(error)) return '回执校验失败 (receipt not verified)';
   if (/another push run holds/.test(error)) return '推送进行中 (another run in progress)';
+  if (/statement timeout/.test(error)) return '数据库语句超时 (statement timeout)';
+  if (/lock timeout|deadlock/.test(error)) return '数据库锁等待 (lock timeout)';
   return '网络错误 (network error)';
+}
+
+/** A failed step of the run (a sweep, reading the destinations): its database fault, never its text. */
+export function stepCategory(error: string): string {
+  const c = errorCategory(error);
+  return c.startsWith('网络错误') ? '步骤失败 (step failed; see the push log)' : c;
 }
 
 app.post('/', async (c) => {
@@ -62,7 +70,7 @@ app.post('/', async (c) => {
   // push_run.note is shown on the open status page and monitor port: error categories only, never
   // the platform's own text (it can quote a record). Operators see the full reasons on /circuits and /dead.
   const note = [
-    ...failedSteps.map((f) => `${f.step}: ${errorCategory(f.error)}`),
+    ...failedSteps.map((f) => `${f.step}: ${stepCategory(f.error)}`),
     ...results.filter((r) => r.error).map((r) => `${r.destination}: ${errorCategory(r.error!)}`),
     ...unconfigured.map((u) => `${u.name}: 未配置 (not configured)`),
   ]

@@ -77,6 +77,8 @@ export async function startTestFront(o: {
         MONITOR_PORT: String(await freePort()),
         WEB_PORT: String(await freePort()),
         PUSH_NUDGE_URL: `http://127.0.0.1:${gatewayPort}/async-function/push`,
+        // The development fallback: loopback callers without credentials (stack.yml leaves it empty).
+        HIS_ALLOW: '127.0.0.1/8,::1/128',
         ...o.env,
       },
       secretsDir: join(dir, 'secrets'),
