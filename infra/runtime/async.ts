@@ -13,6 +13,8 @@ interface Job {
   inv: Invocation;
   callId: string;
   callbackUrl?: string;
+  /** Gives the body's bytes back to the runtime's body budget once the job is done. */
+  release?: () => void;
 }
 
 export class AsyncQueue {
@@ -38,6 +40,7 @@ export class AsyncQueue {
       const job = this.queue.shift()!;
       this.running++;
       void this.run(job).finally(() => {
+        job.release?.();
         this.running--;
         this.pump();
         if (this.running === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();

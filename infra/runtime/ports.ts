@@ -45,6 +45,15 @@ export function resourcesOf(svc: FunctionService): string[] {
   return (svc.spec.annotations['com.cdc-front.resources'] ?? '').split(/[\s,]+/).filter(Boolean);
 }
 
+/** A percent-encoded path segment decoded; null when an escape is malformed (`%`, `%zz`, bad UTF-8). */
+export function decodePathSegment(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
 export type Route = { svc: FunctionService; path: string } | { status: number; error: string; detail: Record<string, unknown> };
 
 /** Which function serves `url` on a hospital port, and the path it sees. */
@@ -64,7 +73,8 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
   }
   const recv = /^\/hclient\/emr\/receive\/([^/]+)(\/.*)?$/.exec(pathname);
   if (recv) {
-    const resource = decodeURIComponent(recv[1]!);
+    const resource = decodePathSegment(recv[1]!);
+    if (resource === null) return { status: 400, error: 'bad_request', detail: { reason: 'malformed percent-escape in the path' } };
     const svc = mine.find((s) => resourcesOf(s).includes(resource));
     if (svc) return { svc, path: `/${recv[1]}${recv[2] ?? ''}${query}` };
     if (mine.length > 0) return { status: 404, error: 'unknown_resource', detail: { resource } };

@@ -12,7 +12,7 @@ import { freePort } from '../../infra/runtime/replica.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixtureDir = join(root, 'test/fixtures/runtime');
 export const fixtureStack = join(fixtureDir, 'stack.yml');
-const FIXTURES = ['echo', 'slow', 'crash', 'tick'];
+const FIXTURES = ['echo', 'slow', 'crash', 'tick', 'limited'];
 
 type BuildModule = { buildFunction(f: { name: string; handler: string }): Promise<string> };
 
