@@ -278,7 +278,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     const m = /^\/(function|async-function)\/([^/?]+)([^?]*)(\?.*)?$/.exec(url);
     if (!m) {
       if (closing && url.startsWith('/system/')) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
-      if (Number(req.headers['content-length'] ?? 0) > MAX_API_BODY_BYTES) return refuseBody(res, 413, `request body larger than ${MAX_API_BODY_BYTES} bytes`);
+      if (Number(req.headers['content-length'] ?? 0) > MAX_API_BODY_BYTES) return refuseBody(req, res, 413, `request body larger than ${MAX_API_BODY_BYTES} bytes`);
       continueIfExpected(req, res);
       return apiListener(req, res);
     }
@@ -289,7 +289,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     if (kind === 'function') return serveInvocation(svc, path, req, res, serveCtx);
     if (closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
     const read = await readBody(req, svc.watchdog.maxBodyBytes, budget, () => continueIfExpected(req, res));
-    if (!read.ok) return refuseBody(res, read.status, `${svc.name}: ${read.message}`, { 'x-openfaas-internal': 'gateway' });
+    if (!read.ok) return refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { 'x-openfaas-internal': 'gateway' });
     const meta = callMeta(req);
     const cb = req.headers['x-callback-url'];
     const ok = asyncQueue.enqueue({

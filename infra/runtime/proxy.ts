@@ -247,12 +247,34 @@ export function continueIfExpected(req: IncomingMessage, res: ServerResponse): v
   if (/100-continue/i.test(req.headers.expect ?? '') && !res.headersSent) res.writeContinue();
 }
 
+/** How long, and how many bytes, the unread rest of a refused body is read and dropped before the connection is cut. */
+const LINGER_MS = 2000;
+const LINGER_BYTES = 64 * 1024 * 1024;
+
 /**
- * Refuses a request whose body is not read (413, 503): the connection is closed after the answer,
- * so the unread rest of the body is never parsed as a next request nor read into memory.
+ * Refuses a request whose body is not (all) read: 413 or 503 (with Retry-After). The rest of the
+ * body is read and dropped, never kept, for at most LINGER_MS and LINGER_BYTES, then the connection is
+ * cut: a caller still sending gets to finish its write and read the answer (a connection closed on
+ * unread bytes is reset, and the reset can destroy the answer before the caller reads it).
  */
-export function refuseBody(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}): void {
-  sendError(res, status, message, { ...extra, connection: 'close', ...(status === 503 ? { 'retry-after': '1' } : {}) });
+export function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}): void {
+  sendError(res, status, message, { ...extra, ...(status === 503 ? { 'retry-after': '1' } : {}) });
+  if (req.complete) return;
+  const socket = req.socket;
+  const cut = () => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  const timer = setTimeout(cut, LINGER_MS);
+  timer.unref();
+  let dropped = 0;
+  req.on('data', (c: Buffer) => {
+    dropped += c.length;
+    if (dropped > LINGER_BYTES) cut();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
 }
 
 /** The TCP peer as functions see it in X-Forwarded-For (IPv4-mapped IPv6 shown as plain IPv4). */
@@ -333,7 +355,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   }
   const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budget, () => continueIfExpected(req, res));
   if (!read.ok) {
-    if (read.status !== 400 || !req.socket.destroyed) refuseBody(res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' });
+    if (read.status !== 400 || !req.socket.destroyed) refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' });
     return;
   }
   res.once('close', read.release);
