@@ -237,6 +237,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     isClosing: () => closing,
     onError: (f) => log.warn('invocation failed', f),
   };
+  const hospitalCtx: ServeContext = { ...serveCtx, his: true };
   const asyncQueue = new AsyncQueue(log, { router, concurrency: opts.async?.concurrency ?? 4, maxQueued: opts.async?.maxQueued ?? 1000 });
   const api = systemApi(registry, () => creds, { version: VERSION, sha: process.env.GIT_SHA ?? 'dev' });
   const apiListener = getRequestListener(api.fetch);
@@ -246,10 +247,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     active.add(res);
     res.once('close', () => active.delete(res));
   };
-  const fail = (res: ServerResponse, err: unknown) => {
+  const fail = (res: ServerResponse, err: unknown, his: boolean) => {
     log.error('request handler failed', { err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
     try {
-      sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway', connection: 'close' });
+      sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway', connection: 'close' }, his);
     } catch {
       res.destroy();
     }
@@ -260,16 +261,16 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
    * gone mid-body, a write after the socket closed) are handled. Nothing leaves the listener.
    */
   const guard =
-    (handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>) =>
+    (handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>, his = false) =>
     (req: IncomingMessage, res: ServerResponse): void => {
       req.on('error', () => undefined);
       res.on('error', () => undefined);
       track(res);
       try {
         const p = handler(req, res);
-        if (p) p.catch((e: unknown) => fail(res, e));
+        if (p) p.catch((e: unknown) => fail(res, e, his));
       } catch (e) {
-        fail(res, e);
+        fail(res, e, his);
       }
     };
 
@@ -360,10 +361,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
             }
           }
           const route = routeHospital(req.url ?? '/', spec, bound, registry.list());
-          if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, serveCtx);
+          if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, hospitalCtx);
           res.writeHead(route.status, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ error: route.error, ...route.detail }) + '\n');
-        });
+        }, true);
         let srv: Server;
         if (tls) {
           const https = createHttpsServer({ ...tls.options, connectionsCheckingInterval: CONNECTIONS_CHECK_MS, handshakeTimeout: limits.headersTimeoutMs }, handler);

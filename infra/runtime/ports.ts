@@ -5,6 +5,7 @@
  * function annotated com.cdc-front.root: "true" receives every other path unchanged (config, monitor
  * and web get the whole path).
  */
+import { hisAnswer } from './proxy.js';
 import type { FunctionService } from './service.js';
 
 export interface HospitalPortSpec {
@@ -74,7 +75,10 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
   const recv = /^\/hclient\/emr\/receive\/([^/]+)(\/.*)?$/.exec(pathname);
   if (recv) {
     const resource = decodePathSegment(recv[1]!);
-    if (resource === null) return { status: 400, error: 'bad_request', detail: { reason: 'malformed percent-escape in the path' } };
+    if (resource === null) {
+      const reason = 'malformed percent-escape in the path';
+      return { status: 400, error: 'bad_request', detail: { reason, ...hisAnswer(400, reason) } };
+    }
     const svc = mine.find((s) => resourcesOf(s).includes(resource));
     if (svc) return { svc, path: `/${recv[1]}${recv[2] ?? ''}${query}` };
     if (mine.length > 0) return { status: 404, error: 'unknown_resource', detail: { resource } };

@@ -257,8 +257,8 @@ const LINGER_BYTES = 64 * 1024 * 1024;
  * cut: a caller still sending gets to finish its write and read the answer (a connection closed on
  * unread bytes is reset, and the reset can destroy the answer before the caller reads it).
  */
-export function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}): void {
-  sendError(res, status, message, { ...extra, ...(status === 503 ? { 'retry-after': '1' } : {}) });
+export function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, his = false): void {
+  sendError(res, status, message, { ...extra, ...(status === 503 ? { 'retry-after': '1' } : {}) }, his);
   if (req.complete) return;
   const socket = req.socket;
   const cut = () => {
@@ -318,19 +318,48 @@ export function callMeta(req: IncomingMessage): CallMeta {
   return { callId, startTime };
 }
 
-export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}): void {
+export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, his = false): void {
   if (res.headersSent) {
     res.destroy();
+    return;
+  }
+  if (his) {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...extra });
+    res.end(JSON.stringify(hisAnswer(status, message)) + '\n');
     return;
   }
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
   res.end(message + '\n');
 }
 
+/** errorCode and errorName of the runtime's own answers on a hospital port, by status (docs/his-guide.md). */
+const HIS_CODES: Record<number, [string, string]> = {
+  400: ['BAD_REQUEST', '请求格式错误'],
+  404: ['NOT_FOUND', '记录或接口不存在'],
+  408: ['BAD_REQUEST', '请求发送超时'],
+  413: ['PAYLOAD_TOO_LARGE', '请求体过大'],
+  429: ['RATE_LIMITED', '前置软件繁忙，请稍后重试'],
+  500: ['INTERNAL', '前置软件内部错误'],
+  502: ['UNAVAILABLE', '前置软件暂不可用，请稍后重试'],
+  503: ['UNAVAILABLE', '前置软件暂不可用，请稍后重试'],
+  504: ['UNAVAILABLE', '前置软件处理超时，请稍后重试'],
+};
+
+/**
+ * The runtime's own answer on a hospital port: the shape HIS adapters read from the functions,
+ * `{result: false, desc, id: null, errorCode, errorName}` (docs/his-guide.md), the runtime's reason in `desc`.
+ */
+export function hisAnswer(status: number, message: string): { result: false; desc: string; id: null; errorCode: string; errorName: string } {
+  const [errorCode, errorName] = HIS_CODES[status] ?? (status >= 500 ? HIS_CODES[503]! : HIS_CODES[400]!);
+  return { result: false, desc: `${errorName} (${message})`, id: null, errorCode, errorName };
+}
+
 export interface ServeContext {
   router: RouterOptions;
   /** Request bodies in memory, across every in-flight request. */
   budget: BodyBudget;
+  /** A hospital port: the runtime's own answers are JSON in the HIS answer shape (hisAnswer). */
+  his?: boolean;
   isClosing(): boolean;
   onError?(fields: Record<string, unknown>): void;
 }
@@ -340,7 +369,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   const meta = callMeta(req);
   const common: OutgoingHttpHeaders = { 'x-call-id': meta.callId, 'x-start-time': meta.startTime };
   if (ctx.isClosing()) {
-    sendError(res, 503, 'runtime is shutting down', { ...common, connection: 'close', 'x-openfaas-internal': 'gateway' });
+    sendError(res, 503, 'runtime is shutting down', { ...common, connection: 'close', 'x-openfaas-internal': 'gateway' }, ctx.his);
     return;
   }
   const bare = path.split('?')[0];
@@ -355,7 +384,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   }
   const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budget, () => continueIfExpected(req, res));
   if (!read.ok) {
-    if (read.status !== 400 || !req.socket.destroyed) refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' });
+    if (read.status !== 400 || !req.socket.destroyed) refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);
     return;
   }
   res.once('close', read.release);
@@ -382,7 +411,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   if (!out.ok) {
     if (out.status >= 500) ctx.onError?.({ fn: svc.name, callId: meta.callId, status: out.status, msg: out.message });
     if (out.status === 499) return;
-    sendError(res, out.status, out.message, { ...common, 'x-duration-seconds': duration, 'x-openfaas-internal': out.internal });
+    sendError(res, out.status, out.message, { ...common, 'x-duration-seconds': duration, 'x-openfaas-internal': out.internal }, ctx.his);
     return;
   }
   const headers: OutgoingHttpHeaders = {};
