@@ -10,7 +10,8 @@ import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureDir, sleep, spawnRuntime, type SpawnedRuntime } from './helpers.js';
+import { runtimeLimits } from '../../infra/runtime/limits.js';
+import { fixtureDir, sleep, spawnRuntime, startFixtureRuntime, type SpawnedRuntime } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const HEADERS_TIMEOUT_S = 2;
@@ -280,41 +281,46 @@ describe('request bodies', () => {
 });
 
 describe('slow connections', () => {
-  it('2,000 slowloris connections neither stop normal traffic nor stay past the headers timeout', async () => {
-    const sockets: Socket[] = [];
+  it('2,000 slowloris connections neither stop normal traffic nor stay past the headers timeout; one host holds at most its cap', async () => {
+    const slow: Socket[] = [];
+    const oneHost: Socket[] = [];
     const closedAt = new Map<Socket, number>();
     const answers = new Map<Socket, string>();
     const t0 = Date.now();
     let trickle: NodeJS.Timeout | undefined;
+    /** Opens a connection from `from` and sends the start of a request whose headers never end. */
+    const open = (from: string, into: Socket[]) =>
+      new Promise<void>((done) => {
+        const s = connect({ host: data.hostname, port: Number(data.port), localAddress: from });
+        into.push(s);
+        s.on('error', () => undefined);
+        s.on('data', (c: Buffer) => answers.set(s, (answers.get(s) ?? '') + c.toString()));
+        s.on('close', () => closedAt.set(s, Date.now()));
+        s.once('connect', () => {
+          s.write('POST /hclient/emr/receive/emrPatientInfo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n');
+          done();
+        });
+        s.once('close', () => done());
+      });
     try {
+      // 2,000 from 20 addresses (100 each, under the per-peer cap): all held open by the runtime...
       for (let batch = 0; batch < 10; batch++) {
-        await Promise.all(
-          Array.from({ length: 200 }, () =>
-            new Promise<void>((done) => {
-              const s = connect({ host: data.hostname, port: Number(data.port) });
-              sockets.push(s);
-              s.on('error', () => undefined);
-              s.on('data', (c: Buffer) => answers.set(s, (answers.get(s) ?? '') + c.toString()));
-              s.on('close', () => closedAt.set(s, Date.now()));
-              s.once('connect', () => {
-                s.write('POST /hclient/emr/receive/emrPatientInfo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n');
-                done();
-              });
-              s.once('close', () => done());
-            }),
-          ),
-        );
+        await Promise.all(Array.from({ length: 200 }, (_, i) => open(`127.0.0.${10 + (i % 20)}`, slow)));
       }
+      // ...and 400 more from one address, beyond its cap.
+      await Promise.all(Array.from({ length: 400 }, () => open('127.0.0.3', oneHost)));
+      const all = [...slow, ...oneHost];
       trickle = setInterval(() => {
-        for (const s of sockets) if (!s.destroyed) s.write(`X-Slow-${Date.now() % 1000}: a\r\n`);
+        for (const s of all) if (!s.destroyed) s.write(`X-Slow-${Date.now() % 1000}: a\r\n`);
       }, 300);
-      await sleep(200);
-      const open = sockets.filter((s) => !s.destroyed).length;
-      // At most PER_PEER from this one address are held; the rest were closed at once.
-      expect(open).toBeLessThanOrEqual(PER_PEER);
-      expect(open).toBeGreaterThan(PER_PEER / 2);
+      await sleep(300);
+      expect(slow.filter((s) => !s.destroyed)).toHaveLength(2000);
+      const heldFromOne = oneHost.filter((s) => !s.destroyed).length;
+      expect(heldFromOne).toBeLessThanOrEqual(PER_PEER);
+      expect(heldFromOne).toBeGreaterThan(PER_PEER / 2);
+      expect(logLines().some((l) => l.msg === 'connection refused: peer at its connection cap')).toBe(true);
 
-      // Normal traffic from another address is served promptly while they are open.
+      // Normal traffic from another address is served promptly while they are all open.
       for (let i = 0; i < 5; i++) {
         const t = Date.now();
         const status = await new Promise<number>((done, fail) => {
@@ -331,20 +337,51 @@ describe('slow connections', () => {
         expect(status).toBe(200);
         expect(Date.now() - t).toBeLessThan(1000);
       }
+      expect(slow.filter((s) => !s.destroyed)).toHaveLength(2000);
 
       // The runtime closes every slow one itself (408) within the headers timeout and its check interval.
-      const deadline = t0 + (HEADERS_TIMEOUT_S + 4) * 1000;
-      while (Date.now() < deadline && sockets.some((s) => !closedAt.has(s))) await sleep(100);
-      expect(sockets.filter((s) => !closedAt.has(s)).length).toBe(0);
-      const timedOut = sockets.filter((s) => (answers.get(s) ?? '').startsWith('HTTP/1.1 408'));
-      expect(timedOut.length).toBeGreaterThan(PER_PEER / 2);
-      expect(logLines().some((l) => l.msg === 'connection refused: peer at its connection cap')).toBe(true);
+      const deadline = t0 + (HEADERS_TIMEOUT_S + 5) * 1000;
+      while (Date.now() < deadline && all.some((s) => !closedAt.has(s))) await sleep(100);
+      expect(all.filter((s) => !closedAt.has(s)).length).toBe(0);
+      expect(slow.filter((s) => (answers.get(s) ?? '').startsWith('HTTP/1.1 408')).length).toBe(2000);
     } finally {
       if (trickle) clearInterval(trickle);
-      for (const s of sockets) s.destroy();
+      for (const s of [...slow, ...oneHost]) s.destroy();
     }
     await stillServing();
   }, 60_000);
+});
+
+describe('connection cap and settings', () => {
+  it('closes connections beyond RUNTIME_MAX_CONNECTIONS at once, on the gateway too, and serves again once they go', async () => {
+    const { rt: small } = await startFixtureRuntime({ autoscaler: false, limits: { maxConnections: 20 } });
+    const gw = new URL(small.gatewayUrl);
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 40; i++) {
+        const s = connect({ host: gw.hostname, port: Number(gw.port) });
+        s.on('error', () => undefined);
+        sockets.push(s);
+      }
+      await sleep(500);
+      const open = sockets.filter((s) => !s.destroyed).length;
+      expect(open).toBeGreaterThanOrEqual(15);
+      expect(open).toBeLessThanOrEqual(20);
+      for (const s of sockets) s.destroy();
+      await sleep(200);
+      expect((await fetch(`${small.gatewayUrl}/healthz`)).status).toBe(200);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await small.close();
+    }
+  });
+
+  it('reads the limits from RUNTIME_* variables, naming a bad one', () => {
+    expect(runtimeLimits({})).toEqual({ headersTimeoutMs: 20_000, requestTimeoutMs: 120_000, maxConnections: 4096, maxConnectionsPerPeer: 256, maxBufferedBytes: 256 * MiB });
+    expect(runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: '5s', RUNTIME_MAX_CONNECTIONS: '100' }, { maxBufferedBytes: 1 })).toMatchObject({ headersTimeoutMs: 5000, maxConnections: 100, maxBufferedBytes: 1 });
+    expect(() => runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: 'soon' })).toThrow(/RUNTIME_HEADERS_TIMEOUT/);
+    expect(() => runtimeLimits({ RUNTIME_MAX_CONNECTIONS_PER_PEER: '0' })).toThrow(/RUNTIME_MAX_CONNECTIONS_PER_PEER/);
+  });
 });
 
 /** A small seeded generator: the fuzz sends the same requests on every run. */
