@@ -336,8 +336,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   try {
     const gwHost = opts.gateway?.host ?? '127.0.0.1';
     const gwPort = opts.gateway?.port ?? Number(vars.GATEWAY_PORT ?? 8080);
-    const gw = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, guard(gatewayHandler));
-    gw.on('checkContinue', guard(gatewayHandler));
+    const gwListener = guard(gatewayHandler);
+    const gw = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, gwListener);
+    // A caller that waits for "100 Continue" is answered by the same listener, which sends it only
+    // when the body is going to be read (an oversized one gets its 413 without being sent).
+    gw.on('checkContinue', gwListener);
     harden(gw, 'admin gateway', limits, log, false);
     servers.push(gw);
     const boundGw = await listen(gw, gwPort, gwHost, 'admin gateway', log);
