@@ -195,9 +195,10 @@ export type BodyResult =
 /**
  * Reads a request body into memory, bounded twice: by `max` (the target function's body limit) and
  * by `budget` (all in-flight bodies together). A declared Content-Length over `max` is refused
- * before a byte is read (413), and one that does not fit the budget too (503); a body without one
- * (chunked) is counted as it arrives and cut off as soon as it passes either bound. `accept` runs
- * once the body is going to be read (it sends "100 Continue" to a caller that waits for it).
+ * before a byte is read (413); a body without one (chunked) is counted as it arrives and cut off as
+ * soon as it passes `max` (413). The budget counts bytes as they arrive, not declared ones (a caller
+ * cannot hold it by announcing bodies it never sends): past it, 503. `accept` runs once the body is
+ * going to be read (it sends "100 Continue" to a caller that waits for it).
  */
 export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, accept: () => void = ignore): Promise<BodyResult> {
   const tooLarge: BodyResult = { ok: false, status: 413, message: `request body larger than ${max} bytes` };
@@ -206,10 +207,6 @@ export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, 
   const declared = cl === undefined ? null : Number(cl);
   if (declared !== null && declared > max) return Promise.resolve(tooLarge);
   let reserved = 0;
-  if (declared !== null) {
-    if (!budget.take(declared)) return Promise.resolve(busy);
-    reserved = declared;
-  }
   const release = () => {
     budget.give(reserved);
     reserved = 0;
@@ -228,10 +225,8 @@ export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, 
     const onData = (c: Buffer) => {
       size += c.length;
       if (size > max) return settle(tooLarge);
-      if (size > reserved) {
-        if (!budget.take(size - reserved)) return settle(busy);
-        reserved = size;
-      }
+      if (!budget.take(c.length)) return settle(busy);
+      reserved += c.length;
       chunks.push(c);
     };
     req.on('data', onData);
@@ -335,8 +330,6 @@ export function sendError(res: ServerResponse, status: number, message: string, 
 /** errorCode and errorName of the runtime's own answers on a hospital port, by status (docs/his-guide.md). */
 const HIS_CODES: Record<number, [string, string]> = {
   400: ['BAD_REQUEST', '请求格式错误'],
-  404: ['NOT_FOUND', '记录或接口不存在'],
-  408: ['BAD_REQUEST', '请求发送超时'],
   413: ['PAYLOAD_TOO_LARGE', '请求体过大'],
   429: ['RATE_LIMITED', '前置软件繁忙，请稍后重试'],
   500: ['INTERNAL', '前置软件内部错误'],

@@ -253,30 +253,49 @@ describe('request bodies', () => {
   });
 
   it('holds at most RUNTIME_MAX_BUFFERED_BYTES of bodies across requests: beyond, 503 with Retry-After', async () => {
-    // A holds 7 MiB of the 12 MiB budget while its body is still coming.
+    // A holds 7 MiB of the 12 MiB budget: all of its body but the last byte has arrived.
     const a = connect({ host: data.hostname, port: Number(data.port) });
     let aText = '';
     a.on('data', (c: Buffer) => (aText += c.toString()));
     a.on('error', () => undefined);
-    a.write(`POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: ${7 * MiB}\r\n\r\n`);
-    a.write(Buffer.alloc(MiB, 0x20));
-    await sleep(300);
+    a.write(`POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: ${7 * MiB}\r\nConnection: close\r\n\r\n`);
+    a.write(Buffer.alloc(7 * MiB - 1, 0x20));
+    await sleep(500);
     try {
+      // B's 6 MiB do not fit beside them.
       const b = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, { method: 'POST', body: Buffer.alloc(6 * MiB, 0x20) });
       expect(b.status).toBe(503);
       expect(b.headers.get('retry-after')).toBe('1');
       expect(((await b.json()) as { errorCode: string }).errorCode).toBe('UNAVAILABLE');
       // Small bodies still fit.
       await stillServing();
-      a.write(Buffer.alloc(6 * MiB, 0x20));
+      a.write(' ');
       await sleep(1000);
       expect(aText).toMatch(/^HTTP\/1\.1 200 /);
     } finally {
       a.destroy();
     }
-    // A's bytes are given back once it is answered: the same 6 MiB now fits.
+    // A's bytes are given back once it is answered: the same 6 MiB now fit.
+    await sleep(200);
     const c = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, { method: 'POST', body: Buffer.alloc(6 * MiB, 0x20) });
     expect(c.status).toBe(200);
+  });
+
+  it('does not let announced but unsent bodies hold the budget', async () => {
+    // Two callers announce 8 MiB each (16 MiB, over the 12 MiB budget) and send almost nothing.
+    const idle = [0, 1].map(() => {
+      const s = connect({ host: data.hostname, port: Number(data.port) });
+      s.on('error', () => undefined);
+      s.write(`POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: ${8 * MiB}\r\n\r\n{`);
+      return s;
+    });
+    try {
+      await sleep(300);
+      const res = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, { method: 'POST', body: Buffer.alloc(6 * MiB, 0x20) });
+      expect(res.status).toBe(200);
+    } finally {
+      for (const s of idle) s.destroy();
+    }
   });
 });
 
