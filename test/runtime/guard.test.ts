@@ -14,7 +14,7 @@ import { runtimeLimits } from '../../infra/runtime/limits.js';
 import { fixtureDir, sleep, spawnRuntime, startFixtureRuntime, type SpawnedRuntime } from './helpers.js';
 
 const MiB = 1024 * 1024;
-const HEADERS_TIMEOUT_S = 2;
+const HEADERS_TIMEOUT_S = 5;
 const PER_PEER = 300;
 let rt: SpawnedRuntime;
 let data: URL;
@@ -303,6 +303,7 @@ describe('slow connections', () => {
   it('2,000 slowloris connections neither stop normal traffic nor stay past the headers timeout; one host holds at most its cap', async () => {
     const slow: Socket[] = [];
     const oneHost: Socket[] = [];
+    const silent: Socket[] = [];
     const closedAt = new Map<Socket, number>();
     const answers = new Map<Socket, string>();
     const t0 = Date.now();
@@ -326,11 +327,19 @@ describe('slow connections', () => {
       for (let batch = 0; batch < 10; batch++) {
         await Promise.all(Array.from({ length: 200 }, (_, i) => open(`127.0.0.${10 + (i % 20)}`, slow)));
       }
-      // ...and 400 more from one address, beyond its cap.
+      // ...and 400 more from one address, beyond its cap...
       await Promise.all(Array.from({ length: 400 }, () => open('127.0.0.3', oneHost)));
-      const all = [...slow, ...oneHost];
+      // ...and 50 that connect and never send a byte.
+      for (let i = 0; i < 50; i++) {
+        const s = connect({ host: data.hostname, port: Number(data.port), localAddress: '127.0.0.4' });
+        s.on('error', () => undefined);
+        s.on('data', (c: Buffer) => answers.set(s, (answers.get(s) ?? '') + c.toString()));
+        s.on('close', () => closedAt.set(s, Date.now()));
+        silent.push(s);
+      }
+      const all = [...slow, ...oneHost, ...silent];
       trickle = setInterval(() => {
-        for (const s of all) if (!s.destroyed) s.write(`X-Slow-${Date.now() % 1000}: a\r\n`);
+        for (const s of [...slow, ...oneHost]) if (!s.destroyed) s.write(`X-Slow-${Date.now() % 1000}: a\r\n`);
       }, 300);
       await sleep(300);
       expect(slow.filter((s) => !s.destroyed)).toHaveLength(2000);
@@ -363,9 +372,10 @@ describe('slow connections', () => {
       while (Date.now() < deadline && all.some((s) => !closedAt.has(s))) await sleep(100);
       expect(all.filter((s) => !closedAt.has(s)).length).toBe(0);
       expect(slow.filter((s) => (answers.get(s) ?? '').startsWith('HTTP/1.1 408')).length).toBe(2000);
+      expect(silent.filter((s) => (answers.get(s) ?? '').startsWith('HTTP/1.1 408')).length).toBe(50);
     } finally {
       if (trickle) clearInterval(trickle);
-      for (const s of [...slow, ...oneHost]) s.destroy();
+      for (const s of [...slow, ...oneHost, ...silent]) s.destroy();
     }
     await stillServing();
   }, 60_000);
