@@ -23,7 +23,7 @@ import { CronScheduler } from './cron.js';
 import { BodyBudget, runtimeLimits, type RuntimeLimits } from './limits.js';
 import { LogStore, type RuntimeLogger, type RotationOptions } from './logs.js';
 import { defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
-import { callMeta, continueIfExpected, readBody, refuseBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
+import { callMeta, continueIfExpected, malformedPath, readBody, refuseBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
 import { Registry, type BuildPolicy } from './registry.js';
 import type { ReplicaState } from './replica.js';
 import { loadStack } from './stack.js';
@@ -276,6 +276,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
 
   const gatewayHandler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = req.url ?? '/';
+    if (malformedPath(url)) return sendError(res, 400, 'malformed percent-escape in the path');
     const m = /^\/(function|async-function)\/([^/?]+)([^?]*)(\?.*)?$/.exec(url);
     if (!m) {
       if (closing && url.startsWith('/system/')) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });

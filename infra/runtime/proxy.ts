@@ -272,6 +272,15 @@ export function refuseBody(req: IncomingMessage, res: ServerResponse, status: nu
   req.resume();
 }
 
+/**
+ * A path (the query excluded) with a `%` not followed by two hex digits: refused 400 on every port,
+ * as OpenFaaS's gateway (Go's url.ParseRequestURI) refuses it, before any routing or decoding.
+ */
+export function malformedPath(url: string): boolean {
+  const q = url.indexOf('?');
+  return /%(?![0-9A-Fa-f]{2})/.test(q >= 0 ? url.slice(0, q) : url);
+}
+
 /** The TCP peer as functions see it in X-Forwarded-For (IPv4-mapped IPv6 shown as plain IPv4). */
 export function peerAddress(req: IncomingMessage): string {
   const a = req.socket.remoteAddress ?? '';

@@ -112,6 +112,23 @@ describe('malformed requests', () => {
     await stillServing();
   });
 
+  it('answers a malformed percent-escape anywhere in a path 400 on every port, as OpenFaaS does; the query is the function\'s', async () => {
+    for (const [url, path] of [
+      [data, '/function/echo/%zz'],
+      [data, '/openapi%'],
+      [gateway, '/function/echo/a%2'],
+      [gateway, '/function/%/x'],
+      [gateway, '/system/function/%G1'],
+    ] as const) {
+      const a = await raw(url, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      expect(a.status, path).toBe(400);
+    }
+    // Well-formed escapes (even of bytes that are not UTF-8) and the query are passed on untouched.
+    const q = await fetch(`${rt.gatewayUrl}/function/echo/a%E4%B8?x=%zz`);
+    expect(q.status).toBe(200);
+    expect((await q.json()) as { query: string }).toMatchObject({ query: '?x=%zz' });
+  });
+
   it('answers bytes that are not HTTP with 400 and closes, on the data port and the gateway', async () => {
     for (const url of [data, gateway]) {
       const a = await raw(url, 'GARBAGE\x00\x01 / HTTP/9\r\n\r\n');
