@@ -46,6 +46,16 @@ describe('loadStack', () => {
   });
 });
 
+describe('body limit', () => {
+  it("takes a function's MAX_BODY_BYTES from its environment, 8 MiB without, and names a bad one", () => {
+    const spec = (env: Record<string, string>) => ({ name: 'f', image: 'f', handler: dir, environment: env, secrets: [], labels: {}, annotations: {} });
+    expect(watchdogConfig(spec({})).maxBodyBytes).toBe(8 * 1024 * 1024);
+    expect(watchdogConfig(spec({ MAX_BODY_BYTES: '1048576' })).maxBodyBytes).toBe(1024 * 1024);
+    expect(() => watchdogConfig(spec({ MAX_BODY_BYTES: '8MB' }))).toThrow(/function f: environment MAX_BODY_BYTES/);
+    expect(() => watchdogConfig(spec({ MAX_BODY_BYTES: '0' }))).toThrow(/MAX_BODY_BYTES/);
+  });
+});
+
 describe('durations', () => {
   it('reads Go durations and bare seconds', () => {
     expect(parseDuration('1m30s', 0)).toBe(90_000);
