@@ -86,7 +86,8 @@ export function systemApi(registry: Registry, creds: () => Credentials, info: Ap
     const parsed = scaleRequestSchema.safeParse(await json(c.req));
     if (!parsed.success) return c.text(badRequest(parsed.error) + '\n', 400);
     if (parsed.data.serviceName && parsed.data.serviceName !== name) return c.text('serviceName does not match the path\n', 400);
-    const replicas = svc.setReplicas(parsed.data.replicas, 'api');
+    // A floor the autoscaler keeps until the next scale by hand (docs/runtime.md, "Replicas and scaling").
+    const replicas = svc.scaleByHand(parsed.data.replicas);
     return c.json({ serviceName: name, replicas }, 202);
   });
 

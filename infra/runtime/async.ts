@@ -13,6 +13,8 @@ interface Job {
   inv: Invocation;
   callId: string;
   callbackUrl?: string;
+  /** Gives the body's bytes back to the runtime's body budget once the job is done. */
+  release?: () => void;
 }
 
 export class AsyncQueue {
@@ -37,11 +39,14 @@ export class AsyncQueue {
     while (this.running < this.opts.concurrency && this.queue.length > 0) {
       const job = this.queue.shift()!;
       this.running++;
-      void this.run(job).finally(() => {
-        this.running--;
-        this.pump();
-        if (this.running === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
-      });
+      void this.run(job)
+        .catch((err: unknown) => this.log.error('async invocation failed', { fn: job.svc.name, callId: job.callId, err: (err as Error).message }))
+        .finally(() => {
+          job.release?.();
+          this.running--;
+          this.pump();
+          if (this.running === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+        });
     }
   }
 

@@ -2,7 +2,8 @@
  * Beyond the Community Edition: for com.openfaas.scale.type=capacity with com.openfaas.scale.target=N,
  * desired = ceil(mean in-flight / N) clamped to [min, max], checked every interval. Up at once; down
  * only when every sample of the last `scaleDownWindowMs` wanted fewer (OpenFaaS Pro's stabilisation).
- * The manual scale API still works; the autoscaler corrects it on its next decision.
+ * A scale by hand (the scale API, `cdc-faas scale`) sets a floor: the autoscaler may go above it
+ * under load, never below it (docs/runtime.md, "Replicas and scaling").
  */
 import type { Registry } from './registry.js';
 
@@ -29,7 +30,7 @@ export class Autoscaler {
     for (const svc of this.registry.list()) {
       const { type, target } = svc.scale;
       if (type !== 'capacity' || !target) continue;
-      const want = svc.clampReplicas(Math.ceil(svc.takeMeanInflight() / target));
+      const want = svc.clampReplicas(Math.max(svc.floor, Math.ceil(svc.takeMeanInflight() / target)));
       const h = (this.history.get(svc.name) ?? []).filter((s) => now - s.at <= this.opts.scaleDownWindowMs);
       h.push({ at: now, want });
       this.history.set(svc.name, h);

@@ -13,7 +13,16 @@ export interface WatchdogConfig {
   writeTimeoutMs: number;
   /** Per replica; 0 = unlimited. */
   maxInflight: number;
+  /**
+   * Largest request body the function takes: its environment's MAX_BODY_BYTES, the variable the
+   * function's own body limit reads (shared/ingest/receiver.ts). The runtime refuses larger bodies
+   * with 413 before reading them (docs/runtime.md, "Limits").
+   */
+  maxBodyBytes: number;
 }
+
+/** A function's body limit when its environment sets no MAX_BODY_BYTES: the functions' own default. */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export interface ScaleConfig {
   min: number;
@@ -37,11 +46,14 @@ export function watchdogConfig(spec: FunctionSpec): WatchdogConfig {
   };
   const maxInflight = Number(env.max_inflight ?? 0);
   if (!Number.isInteger(maxInflight) || maxInflight < 0) throw new Error(`${where('max_inflight')} must be a whole number`);
+  const maxBodyBytes = env.MAX_BODY_BYTES === undefined || env.MAX_BODY_BYTES === '' ? DEFAULT_MAX_BODY_BYTES : Number(env.MAX_BODY_BYTES);
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1) throw new Error(`${where('MAX_BODY_BYTES')} must be a whole number of bytes above 0`);
   return {
     execTimeoutMs: dur('exec_timeout', 10_000),
     readTimeoutMs: dur('read_timeout', 10_000),
     writeTimeoutMs: dur('write_timeout', 10_000),
     maxInflight,
+    maxBodyBytes,
   };
 }
 

@@ -61,11 +61,16 @@ export class CronScheduler {
     if (every) {
       const ms = parseDuration(every[1]!, 0);
       if (ms < 1000) throw new Error('@every needs at least 1s');
-      const t = setInterval(() => void this.fire(fn), ms);
+      const t = setInterval(() => this.fireLogged(fn), ms);
       return { fn, schedule, stop: () => clearInterval(t) };
     }
-    const job = new Cron(schedule, { timezone: this.opts.timezone, catch: true }, () => void this.fire(fn));
+    const job = new Cron(schedule, { timezone: this.opts.timezone, catch: true }, () => this.fireLogged(fn));
     return { fn, schedule, stop: () => job.stop() };
+  }
+
+  /** A firing from a timer: whatever goes wrong is logged, never left to end the runtime. */
+  private fireLogged(fn: string): void {
+    this.fire(fn).catch((err: unknown) => this.log.error('cron firing failed', { fn, err: (err as Error).message }));
   }
 
   async fire(fn: string): Promise<number> {

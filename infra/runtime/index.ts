@@ -8,10 +8,11 @@
  *   await rt.close();
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import { dirname, resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { systemApi } from './api.js';
@@ -19,9 +20,10 @@ import { AsyncQueue } from './async.js';
 import { ensureCredentials, readCredentials, type Credentials } from './auth.js';
 import { Autoscaler, type AutoscalerOptions } from './autoscaler.js';
 import { CronScheduler } from './cron.js';
-import { LogStore, type RotationOptions } from './logs.js';
+import { BodyBudget, runtimeLimits, type RuntimeLimits } from './limits.js';
+import { LogStore, type RuntimeLogger, type RotationOptions } from './logs.js';
 import { defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
-import { callMeta, readBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
+import { callMeta, continueIfExpected, malformedPath, readBody, refuseBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
 import { Registry, type BuildPolicy } from './registry.js';
 import type { ReplicaState } from './replica.js';
 import { loadStack } from './stack.js';
@@ -31,6 +33,7 @@ export type { HospitalPortSpec } from './ports.js';
 export type { BuildPolicy } from './registry.js';
 export type { Credentials } from './auth.js';
 export type { PortTls, ClientCertMode } from './tls.js';
+export type { RuntimeLimits } from './limits.js';
 
 export interface RuntimeOptions {
   /** Path to stack.yml. */
@@ -64,6 +67,8 @@ export interface RuntimeOptions {
   waitReady?: boolean;
   /** Async queue: concurrent invocations and queued ones (beyond: 429). Defaults 4 and 1000. */
   async?: { concurrency?: number; maxQueued?: number };
+  /** Timeouts and caps of every port; default from the RUNTIME_* variables (limits.ts, docs/runtime.md "Limits"). */
+  limits?: Partial<RuntimeLimits>;
 }
 
 export interface ReplicaInfo {
@@ -114,17 +119,68 @@ function readVersion(): string {
   }
 }
 
+/** A /system request body larger than this is refused (413) before Hono reads it. */
+const MAX_API_BODY_BYTES = 1024 * 1024;
+/** How often Node checks headersTimeout and requestTimeout on open connections. */
+const CONNECTIONS_CHECK_MS = 1000;
+
 /**
- * Idle keep-alive connections are kept longer than a caller's pool keeps them (HIS HTTP clients
- * commonly evict after 30–60 s): a server-side close racing a reuse is a reset the caller sees.
+ * Timeouts and connection caps of one listening port (docs/runtime.md, "Limits"), and every error a
+ * server or its sockets can raise handled: a malformed request, a connection reset, a failed accept
+ * (EMFILE) must never end the runtime.
  */
-function keepAlive(server: Server): void {
+function harden(server: Server, role: string, limits: RuntimeLimits, log: RuntimeLogger, perPeer: boolean): void {
+  // Idle keep-alive connections are kept longer than a caller's pool keeps them (HIS HTTP clients
+  // commonly evict after 30–60 s): a server-side close racing a reuse is a reset the caller sees.
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+
+  // Bytes that are not HTTP, a header section too large, a request that took too long: answered as
+  // Node answers them by default (400, 431, 408) and closed.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    socket.on('error', () => undefined);
+    const written = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+    if (err.code === 'ECONNRESET' || !socket.writable || written) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
+
+  const noted = new Map<string, number>();
+  const note = (what: string, fields: Record<string, unknown>) => {
+    const now = Date.now();
+    if ((noted.get(what) ?? 0) > now - 60_000) return;
+    noted.set(what, now);
+    log.warn(what, { role, ...fields });
+  };
+  server.on('drop', (d?: { remoteAddress?: string }) => note('connection refused: port at its connection cap', { maxConnections: limits.maxConnections, peer: d?.remoteAddress }));
+
+  if (perPeer) {
+    // A hospital port is open to the network: one peer address cannot hold all its connections.
+    const perAddress = new Map<string, number>();
+    server.on('connection', (socket: Socket) => {
+      const peer = socket.remoteAddress ?? '';
+      const n = (perAddress.get(peer) ?? 0) + 1;
+      perAddress.set(peer, n);
+      socket.once('close', () => {
+        const left = (perAddress.get(peer) ?? 1) - 1;
+        if (left > 0) perAddress.set(peer, left);
+        else perAddress.delete(peer);
+      });
+      if (n > limits.maxConnectionsPerPeer) {
+        note('connection refused: peer at its connection cap', { peer, maxConnectionsPerPeer: limits.maxConnectionsPerPeer });
+        socket.destroy();
+      }
+    });
+  }
 }
 
-function listen(server: Server, port: number, host: string, role: string): Promise<number> {
-  keepAlive(server);
+function listen(server: Server, port: number, host: string, role: string, log: RuntimeLogger): Promise<number> {
   return new Promise((resolveListen, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') reject(new Error(`port ${port} (${role}) is already in use`));
@@ -134,6 +190,8 @@ function listen(server: Server, port: number, host: string, role: string): Promi
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);
+      // After the bind, an error is a failed accept (EMFILE: too many open files): logged, never fatal.
+      server.on('error', (err: NodeJS.ErrnoException) => log.error('server error', { port, role, code: err.code, err: err.message }));
       resolveListen((server.address() as AddressInfo).port);
     });
   });
@@ -158,6 +216,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   ensureCredentials(secretsDir);
   let creds = readCredentials(secretsDir);
 
+  const limits = runtimeLimits(vars, opts.limits);
+  const budget = new BodyBudget(limits.maxBufferedBytes);
   const router: RouterOptions = { readyWaitMs: opts.readyWaitMs ?? 10_000 };
   const registry = new Registry({
     projectDir,
@@ -173,9 +233,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   let closing = false;
   const serveCtx: ServeContext = {
     router,
+    budget,
     isClosing: () => closing,
     onError: (f) => log.warn('invocation failed', f),
   };
+  const hospitalCtx: ServeContext = { ...serveCtx, his: true };
   const asyncQueue = new AsyncQueue(log, { router, concurrency: opts.async?.concurrency ?? 4, maxQueued: opts.async?.maxQueued ?? 1000 });
   const api = systemApi(registry, () => creds, { version: VERSION, sha: process.env.GIT_SHA ?? 'dev' });
   const apiListener = getRequestListener(api.fetch);
@@ -185,40 +247,66 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     active.add(res);
     res.once('close', () => active.delete(res));
   };
-  const fail = (res: ServerResponse, err: unknown) => {
-    log.error('request handler failed', { err: (err as Error).message });
-    sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway' });
+  const fail = (res: ServerResponse, err: unknown, his: boolean) => {
+    log.error('request handler failed', { err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    try {
+      sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway', connection: 'close' }, his);
+    } catch {
+      res.destroy();
+    }
   };
+  /**
+   * Every request listener of the runtime runs inside this guard: whatever a handler throws, at once
+   * or later, is logged and answered 500, and the request's and response's stream errors (a caller
+   * gone mid-body, a write after the socket closed) are handled. Nothing leaves the listener.
+   */
+  const guard =
+    (handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>, his = false) =>
+    (req: IncomingMessage, res: ServerResponse): void => {
+      req.on('error', () => undefined);
+      res.on('error', () => undefined);
+      track(res);
+      try {
+        const p = handler(req, res);
+        if (p) p.catch((e: unknown) => fail(res, e, his));
+      } catch (e) {
+        fail(res, e, his);
+      }
+    };
 
-  const gatewayHandler = (req: IncomingMessage, res: ServerResponse) => {
-    track(res);
+  const gatewayHandler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = req.url ?? '/';
+    if (malformedPath(url)) return sendError(res, 400, 'malformed percent-escape in the path');
     const m = /^\/(function|async-function)\/([^/?]+)([^?]*)(\?.*)?$/.exec(url);
     if (!m) {
       if (closing && url.startsWith('/system/')) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
-      return void apiListener(req, res);
+      if (Number(req.headers['content-length'] ?? 0) > MAX_API_BODY_BYTES) return refuseBody(req, res, 413, `request body larger than ${MAX_API_BODY_BYTES} bytes`);
+      continueIfExpected(req, res);
+      return apiListener(req, res);
     }
     const [, kind, name, rest, query] = m;
     const svc = registry.get(name!);
     if (!svc) return sendError(res, 404, `function ${name} not found`, { 'x-openfaas-internal': 'gateway' });
     const path = (rest || '/') + (query ?? '');
-    if (kind === 'function') return void serveInvocation(svc, path, req, res, serveCtx).catch((e) => fail(res, e));
-    void (async () => {
-      if (closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
-      const body = await readBody(req);
-      if (body === null) return sendError(res, 413, 'request body too large');
-      const meta = callMeta(req);
-      const cb = req.headers['x-callback-url'];
-      const ok = asyncQueue.enqueue({
-        svc,
-        callId: meta.callId,
-        inv: { method: req.method ?? 'POST', path, headers: upstreamHeaders(req, meta), body },
-        ...(typeof cb === 'string' && /^https?:\/\//.test(cb) ? { callbackUrl: cb } : {}),
-      });
-      if (!ok) return sendError(res, 429, 'async queue full', { 'x-call-id': meta.callId, 'x-openfaas-internal': 'gateway' });
-      res.writeHead(202, { 'x-call-id': meta.callId, 'x-start-time': meta.startTime });
-      res.end();
-    })().catch((e) => fail(res, e));
+    if (kind === 'function') return serveInvocation(svc, path, req, res, serveCtx);
+    if (closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
+    const read = await readBody(req, svc.watchdog.maxBodyBytes, budget, () => continueIfExpected(req, res));
+    if (!read.ok) return refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { 'x-openfaas-internal': 'gateway' });
+    const meta = callMeta(req);
+    const cb = req.headers['x-callback-url'];
+    const ok = asyncQueue.enqueue({
+      svc,
+      callId: meta.callId,
+      inv: { method: req.method ?? 'POST', path, headers: upstreamHeaders(req, meta), body: read.body },
+      release: read.release,
+      ...(typeof cb === 'string' && /^https?:\/\//.test(cb) ? { callbackUrl: cb } : {}),
+    });
+    if (!ok) {
+      read.release();
+      return sendError(res, 429, 'async queue full', { 'x-call-id': meta.callId, 'x-openfaas-internal': 'gateway' });
+    }
+    res.writeHead(202, { 'x-call-id': meta.callId, 'x-start-time': meta.startTime });
+    res.end();
   };
 
   // Failed handshakes (no client certificate on a required port, TLS < 1.2, not TLS at all), logged
@@ -249,9 +337,14 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   try {
     const gwHost = opts.gateway?.host ?? '127.0.0.1';
     const gwPort = opts.gateway?.port ?? Number(vars.GATEWAY_PORT ?? 8080);
-    const gw = createServer(gatewayHandler);
+    const gwListener = guard(gatewayHandler);
+    const gw = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, gwListener);
+    // A caller that waits for "100 Continue" is answered by the same listener, which sends it only
+    // when the body is going to be read (an oversized one gets its 413 without being sent).
+    gw.on('checkContinue', gwListener);
+    harden(gw, 'admin gateway', limits, log, false);
     servers.push(gw);
-    const boundGw = await listen(gw, gwPort, gwHost, 'admin gateway');
+    const boundGw = await listen(gw, gwPort, gwHost, 'admin gateway', log);
     gatewayUrl = urlFor(gwHost, boundGw);
 
     if (opts.hospital !== false) {
@@ -262,8 +355,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
       for (const spec of specs) {
         let bound = 0;
         const tls = tlsByKey.get(spec.key);
-        const handler = (req: IncomingMessage, res: ServerResponse) => {
-          track(res);
+        const handler = guard((req: IncomingMessage, res: ServerResponse) => {
           if (tls?.clientCert === 'optional') {
             const bad = rejectedClientCert(req.socket as TLSSocket);
             if (bad) {
@@ -273,21 +365,23 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
             }
           }
           const route = routeHospital(req.url ?? '/', spec, bound, registry.list());
-          if ('svc' in route) return void serveInvocation(route.svc, route.path, req, res, serveCtx).catch((e) => fail(res, e));
+          if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, hospitalCtx);
           res.writeHead(route.status, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ error: route.error, ...route.detail }) + '\n');
-        };
+        }, true);
         let srv: Server;
         if (tls) {
-          const https = createHttpsServer(tls.options, handler);
+          const https = createHttpsServer({ ...tls.options, connectionsCheckingInterval: CONNECTIONS_CHECK_MS, handshakeTimeout: limits.headersTimeoutMs }, handler);
           https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => tlsFailure(spec, err, socket));
           tlsServers.set(spec.key, { spec, server: https, tls });
           srv = https;
         } else {
-          srv = createServer(handler);
+          srv = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, handler);
         }
+        srv.on('checkContinue', handler);
+        harden(srv, `${spec.role}, port ${spec.port}`, limits, log, true);
         servers.push(srv);
-        bound = await listen(srv, spec.port, host, spec.role);
+        bound = await listen(srv, spec.port, host, spec.role, log);
         portUrls[spec.key] = urlFor(host, bound, tls ? 'https' : 'http');
         if (tls) {
           log.info('tls enabled', { port: bound, role: spec.role, clientCert: tls.clientCert, minVersion: tls.minVersion, ...tls.files, certSubject: tls.cert.subject, certValidTo: tls.cert.validTo });
@@ -370,6 +464,12 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
       // the minimum version are read when the server is created.
       if (fresh.clientCert !== t.tls.clientCert) throw new Error(`${where}: ${fresh.prefix}_TLS_CLIENT_CERT changed (${t.tls.clientCert} → ${fresh.clientCert}): restart the runtime`);
       if (fresh.minVersion !== t.tls.minVersion) throw new Error(`${where}: ${fresh.prefix}_TLS_MIN_VERSION changed: restart the runtime`);
+      // Built here once so that OpenSSL's own objections come before any port has changed.
+      try {
+        createSecureContext(fresh.options);
+      } catch (err) {
+        throw new Error(`${where}: ${(err as Error).message}`);
+      }
       return { t, fresh };
     });
     for (const { t, fresh } of next) {

@@ -4,7 +4,9 @@
  *   GATEWAY_HOST (127.0.0.1), GATEWAY_PORT (8080), HOSPITAL_HOST (0.0.0.0),
  *   DATA_PORT/CONFIG_PORT/MONITOR_PORT/WEB_PORT (8881-8884), CDC_SECRETS_DIR (.data/secrets),
  *   CDC_LOGS_DIR (.data/logs), CRON_TZ (Asia/Shanghai), CRON_ENABLED (true), RUNTIME_BUILD (missing);
- *   TLS of the hospital ports: <P>_TLS_CERT, _KEY, _CLIENT_CA, _CLIENT_CERT, _MIN_VERSION (tls.ts).
+ *   TLS of the hospital ports: <P>_TLS_CERT, _KEY, _CLIENT_CA, _CLIENT_CERT, _MIN_VERSION (tls.ts);
+ *   timeouts and caps: RUNTIME_HEADERS_TIMEOUT, RUNTIME_REQUEST_TIMEOUT, RUNTIME_MAX_CONNECTIONS,
+ *   RUNTIME_MAX_CONNECTIONS_PER_PEER, RUNTIME_MAX_BUFFERED_BYTES (limits.ts, read by startRuntime).
  * SIGHUP re-reads the TLS certificate files.
  */
 import { parseArgs } from 'node:util';

@@ -5,6 +5,7 @@
  * function annotated com.cdc-front.root: "true" receives every other path unchanged (config, monitor
  * and web get the whole path).
  */
+import { hisAnswer, malformedPath } from './proxy.js';
 import type { FunctionService } from './service.js';
 
 export interface HospitalPortSpec {
@@ -45,6 +46,15 @@ export function resourcesOf(svc: FunctionService): string[] {
   return (svc.spec.annotations['com.cdc-front.resources'] ?? '').split(/[\s,]+/).filter(Boolean);
 }
 
+/** A percent-encoded path segment decoded; null when an escape is malformed (`%`, `%zz`, bad UTF-8). */
+export function decodePathSegment(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
 export type Route = { svc: FunctionService; path: string } | { status: number; error: string; detail: Record<string, unknown> };
 
 /** Which function serves `url` on a hospital port, and the path it sees. */
@@ -56,6 +66,11 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
   const q = url.indexOf('?');
   const pathname = q >= 0 ? url.slice(0, q) : url;
   const query = q >= 0 ? url.slice(q) : '';
+  const malformed = (): Route => {
+    const reason = 'malformed percent-escape in the path';
+    return { status: 400, error: 'bad_request', detail: { reason, ...hisAnswer(400, reason) } };
+  };
+  if (malformedPath(pathname)) return malformed();
 
   const fnMatch = /^\/function\/([^/]+)(\/.*)?$/.exec(pathname);
   if (fnMatch) {
@@ -64,7 +79,8 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
   }
   const recv = /^\/hclient\/emr\/receive\/([^/]+)(\/.*)?$/.exec(pathname);
   if (recv) {
-    const resource = decodeURIComponent(recv[1]!);
+    const resource = decodePathSegment(recv[1]!);
+    if (resource === null) return malformed();
     const svc = mine.find((s) => resourcesOf(s).includes(resource));
     if (svc) return { svc, path: `/${recv[1]}${recv[2] ?? ''}${query}` };
     if (mine.length > 0) return { status: 404, error: 'unknown_resource', detail: { resource } };

@@ -12,13 +12,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { parseDuration } from './duration.js';
+import type { BodyBudget } from './limits.js';
 import { clientCertHeaders } from './tls.js';
 import type { Replica } from './replica.js';
 import type { FunctionService } from './service.js';
 
-export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Not forwarded in either direction (RFC 9110 §7.6.1), plus what the gateway sets itself. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
@@ -52,6 +53,15 @@ export interface RouterOptions {
   readyWaitMs: number;
 }
 
+/**
+ * Sockets to replicas that already carry an `error` listener. Node's ClientRequest lets go of its
+ * socket's errors once the response has ended, but a replica that answered before reading the whole
+ * body (its own 413, a 401) can still make the unfinished write fail (EPIPE, ECONNRESET): without a
+ * listener of our own that error would end the runtime.
+ */
+const guardedSockets = new WeakSet<Socket>();
+const ignore = () => undefined;
+
 type Sent = { res: IncomingMessage; req: ClientRequest } | { err: NodeJS.ErrnoException; retryable: boolean; resetOnReused: boolean };
 
 function sendOnce(r: Replica, inv: Invocation, onRequest: (req: ClientRequest) => void): Promise<Sent> {
@@ -62,11 +72,18 @@ function sendOnce(r: Replica, inv: Invocation, onRequest: (req: ClientRequest) =
     let connected = false;
     let settled = false;
     req.on('socket', (s) => {
+      if (!guardedSockets.has(s)) {
+        guardedSockets.add(s);
+        s.on('error', ignore);
+      }
       if (req.reusedSocket || !s.connecting) connected = true;
       else s.once('connect', () => (connected = true));
     });
     req.once('response', (res) => {
       settled = true;
+      // Answered before the body was all written: the rest of the write may fail, and this socket
+      // must not be reused for another request.
+      if (!req.writableFinished) req.shouldKeepAlive = false;
       resolveSent({ res, req });
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
@@ -171,31 +188,97 @@ export async function invoke(svc: FunctionService, inv: Invocation, opts: Router
   return fail(502, `${svc.name}: cannot reach a replica: ${lastError}`, 'gateway');
 }
 
-/** Reads a request body, bounded; null when it is too large (the caller answers 413). */
-export function readBody(req: IncomingMessage, max = MAX_BODY_BYTES): Promise<Buffer | null> {
-  return new Promise((resolveBody, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > max) {
-      req.resume();
-      resolveBody(null);
-      return;
-    }
+export type BodyResult =
+  | { ok: true; body: Buffer; /** Gives the body's bytes back to the budget. */ release(): void }
+  | { ok: false; status: 400 | 413 | 503; message: string };
+
+/**
+ * Reads a request body into memory, bounded twice: by `max` (the target function's body limit) and
+ * by `budget` (all in-flight bodies together). A declared Content-Length over `max` is refused
+ * before a byte is read (413); a body without one (chunked) is counted as it arrives and cut off as
+ * soon as it passes `max` (413). The budget counts bytes as they arrive, not declared ones (a caller
+ * cannot hold it by announcing bodies it never sends): past it, 503. `accept` runs once the body is
+ * going to be read (it sends "100 Continue" to a caller that waits for it).
+ */
+export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, accept: () => void = ignore): Promise<BodyResult> {
+  const tooLarge: BodyResult = { ok: false, status: 413, message: `request body larger than ${max} bytes` };
+  const busy: BodyResult = { ok: false, status: 503, message: 'too many request bodies in memory, retry later' };
+  const cl = req.headers['content-length'];
+  const declared = cl === undefined ? null : Number(cl);
+  if (declared !== null && declared > max) return Promise.resolve(tooLarge);
+  let reserved = 0;
+  const release = () => {
+    budget.give(reserved);
+    reserved = 0;
+  };
+  return new Promise((resolveBody) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      if (over) return;
+    let settled = false;
+    const settle = (r: BodyResult) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      if (!r.ok) release();
+      resolveBody(r);
+    };
+    const onData = (c: Buffer) => {
       size += c.length;
-      if (size > max) {
-        over = true;
-        chunks.length = 0;
-        return;
-      }
+      if (size > max) return settle(tooLarge);
+      if (!budget.take(c.length)) return settle(busy);
+      reserved += c.length;
       chunks.push(c);
-    });
-    req.once('end', () => resolveBody(over ? null : Buffer.concat(chunks)));
-    req.once('error', reject);
+    };
+    req.on('data', onData);
+    req.once('end', () => settle({ ok: true, body: Buffer.concat(chunks, size), release }));
+    req.once('error', () => settle({ ok: false, status: 400, message: 'request body interrupted' }));
+    req.once('close', () => settle({ ok: false, status: 400, message: 'request body interrupted' }));
+    accept();
   });
+}
+
+/** Sends "100 Continue" to a caller that waits for it before sending its body. */
+export function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
+  if (/100-continue/i.test(req.headers.expect ?? '') && !res.headersSent) res.writeContinue();
+}
+
+/** How long, and how many bytes, the unread rest of a refused body is read and dropped before the connection is cut. */
+const LINGER_MS = 2000;
+const LINGER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Refuses a request whose body is not (all) read: 413 or 503 (with Retry-After). The rest of the
+ * body is read and dropped, never kept, for at most LINGER_MS and LINGER_BYTES, then the connection is
+ * cut: a caller still sending gets to finish its write and read the answer (a connection closed on
+ * unread bytes is reset, and the reset can destroy the answer before the caller reads it).
+ */
+export function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, his = false): void {
+  sendError(res, status, message, { ...extra, ...(status === 503 ? { 'retry-after': '1' } : {}) }, his);
+  if (req.complete) return;
+  const socket = req.socket;
+  const cut = () => {
+    clearTimeout(timer);
+    socket.destroy();
+  };
+  const timer = setTimeout(cut, LINGER_MS);
+  timer.unref();
+  let dropped = 0;
+  req.on('data', (c: Buffer) => {
+    dropped += c.length;
+    if (dropped > LINGER_BYTES) cut();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+/**
+ * A path (the query excluded) with a `%` not followed by two hex digits: refused 400 on every port,
+ * as OpenFaaS's gateway (Go's url.ParseRequestURI) refuses it, before any routing or decoding.
+ */
+export function malformedPath(url: string): boolean {
+  const q = url.indexOf('?');
+  return /%(?![0-9A-Fa-f]{2})/.test(q >= 0 ? url.slice(0, q) : url);
 }
 
 /** The TCP peer as functions see it in X-Forwarded-For (IPv4-mapped IPv6 shown as plain IPv4). */
@@ -251,17 +334,46 @@ export function callMeta(req: IncomingMessage): CallMeta {
   return { callId, startTime };
 }
 
-export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}): void {
+export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, his = false): void {
   if (res.headersSent) {
     res.destroy();
+    return;
+  }
+  if (his) {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...extra });
+    res.end(JSON.stringify(hisAnswer(status, message)) + '\n');
     return;
   }
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
   res.end(message + '\n');
 }
 
+/** errorCode and errorName of the runtime's own answers on a hospital port, by status (docs/his-guide.md). */
+const HIS_CODES: Record<number, [string, string]> = {
+  400: ['BAD_REQUEST', '请求格式错误'],
+  413: ['PAYLOAD_TOO_LARGE', '请求体过大'],
+  429: ['RATE_LIMITED', '前置软件繁忙，请稍后重试'],
+  500: ['INTERNAL', '前置软件内部错误'],
+  502: ['UNAVAILABLE', '前置软件暂不可用，请稍后重试'],
+  503: ['UNAVAILABLE', '前置软件暂不可用，请稍后重试'],
+  504: ['UNAVAILABLE', '前置软件处理超时，请稍后重试'],
+};
+
+/**
+ * The runtime's own answer on a hospital port: the shape HIS adapters read from the functions,
+ * `{result: false, desc, id: null, errorCode, errorName}` (docs/his-guide.md), the runtime's reason in `desc`.
+ */
+export function hisAnswer(status: number, message: string): { result: false; desc: string; id: null; errorCode: string; errorName: string } {
+  const [errorCode, errorName] = HIS_CODES[status] ?? (status >= 500 ? HIS_CODES[503]! : HIS_CODES[400]!);
+  return { result: false, desc: `${errorName} (${message})`, id: null, errorCode, errorName };
+}
+
 export interface ServeContext {
   router: RouterOptions;
+  /** Request bodies in memory, across every in-flight request. */
+  budget: BodyBudget;
+  /** A hospital port: the runtime's own answers are JSON in the HIS answer shape (hisAnswer). */
+  his?: boolean;
   isClosing(): boolean;
   onError?(fields: Record<string, unknown>): void;
 }
@@ -271,7 +383,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   const meta = callMeta(req);
   const common: OutgoingHttpHeaders = { 'x-call-id': meta.callId, 'x-start-time': meta.startTime };
   if (ctx.isClosing()) {
-    sendError(res, 503, 'runtime is shutting down', { ...common, connection: 'close', 'x-openfaas-internal': 'gateway' });
+    sendError(res, 503, 'runtime is shutting down', { ...common, connection: 'close', 'x-openfaas-internal': 'gateway' }, ctx.his);
     return;
   }
   const bare = path.split('?')[0];
@@ -284,11 +396,13 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
     res.end(status === 200 ? 'OK\n' : status === 429 ? 'Busy\n' : 'Not ready\n');
     return;
   }
-  const body = await readBody(req).catch(() => null);
-  if (body === null) {
-    sendError(res, 413, `request body larger than ${MAX_BODY_BYTES} bytes`, { ...common, 'x-openfaas-internal': 'gateway' });
+  const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budget, () => continueIfExpected(req, res));
+  if (!read.ok) {
+    if (read.status !== 400 || !req.socket.destroyed) refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);
     return;
   }
+  res.once('close', read.release);
+  const body = read.body;
   const abort = new AbortController();
   res.once('close', () => {
     if (!res.writableFinished) abort.abort();
@@ -311,7 +425,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   if (!out.ok) {
     if (out.status >= 500) ctx.onError?.({ fn: svc.name, callId: meta.callId, status: out.status, msg: out.message });
     if (out.status === 499) return;
-    sendError(res, out.status, out.message, { ...common, 'x-duration-seconds': duration, 'x-openfaas-internal': out.internal });
+    sendError(res, out.status, out.message, { ...common, 'x-duration-seconds': duration, 'x-openfaas-internal': out.internal }, ctx.his);
     return;
   }
   const headers: OutgoingHttpHeaders = {};

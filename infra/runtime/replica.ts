@@ -76,6 +76,7 @@ export class Replica {
     for (const stream of ['stdout', 'stderr'] as const) {
       const split = lineSplitter((line) => this.opts.logs.replicaLine(this.fn, this.id, stream, line));
       child[stream]!.on('data', (c: Buffer) => split.push(c));
+      child[stream]!.on('error', () => undefined);
       child[stream]!.on('end', () => split.end());
     }
     child.once('error', (err) => {

@@ -28,6 +28,11 @@ export class FunctionService {
   watchdog: WatchdogConfig;
   scale: ScaleConfig;
   desired: number;
+  /**
+   * The count last set by hand (scale API, `cdc-faas scale`), clamped to [min, max]: a floor the
+   * autoscaler keeps, as OpenFaaS keeps com.openfaas.scale.min. Starts at min.
+   */
+  floor: number;
   replicas: Replica[] = [];
   invocationCount = 0;
   readonly createdAt = new Date();
@@ -51,6 +56,7 @@ export class FunctionService {
     this.watchdog = watchdogConfig(spec);
     this.scale = scaleConfig(spec);
     this.desired = this.scale.min;
+    this.floor = this.scale.min;
     this.backoffMs = ctx.backoff.initialMs;
     this.checkDeployable(spec);
   }
@@ -162,6 +168,13 @@ export class FunctionService {
     return next;
   }
 
+  /** A scale by hand: sets the count now, and the floor the autoscaler keeps from now on. */
+  scaleByHand(n: number): number {
+    const next = this.setReplicas(n, 'api');
+    this.floor = next;
+    return next;
+  }
+
   /** Start missing replicas, retire surplus ones (newest first; out of rotation before SIGTERM). */
   reconcile(): void {
     if (this.stopped || this.restartTimer) return;
@@ -239,6 +252,7 @@ export class FunctionService {
     this.watchdog = watchdog;
     this.scale = scale;
     this.desired = this.clampReplicas(this.desired);
+    this.floor = this.clampReplicas(this.floor);
     const old = this.live();
     for (const o of old) o.outdated = true;
     const before = new Set(this.replicas);

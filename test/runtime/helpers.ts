@@ -1,7 +1,9 @@
 /**
  * Shared set-up of the runtime tests: fixture bundles built once (under a lock: vitest runs two
- * files at a time), a private secrets/logs folder, free loopback ports, a started runtime.
+ * files at a time), a private secrets/logs folder, free loopback ports, a started runtime (in the
+ * test's process, or as its own process with spawnRuntime).
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -12,7 +14,7 @@ import { freePort } from '../../infra/runtime/replica.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixtureDir = join(root, 'test/fixtures/runtime');
 export const fixtureStack = join(fixtureDir, 'stack.yml');
-const FIXTURES = ['echo', 'slow', 'crash', 'tick'];
+const FIXTURES = ['echo', 'slow', 'crash', 'tick', 'limited'];
 
 type BuildModule = { buildFunction(f: { name: string; handler: string }): Promise<string> };
 
@@ -111,4 +113,81 @@ export async function until(cond: () => boolean, ms = 10_000): Promise<boolean> 
     await sleep(25);
   }
   return cond();
+}
+
+export interface SpawnedRuntime {
+  child: ChildProcess;
+  gatewayUrl: string;
+  portUrls: Record<string, string>;
+  logsDir: string;
+  secretsDir: string;
+  /** Everything the process wrote on stderr (an uncaught error ends up here). */
+  stderr(): string;
+  /** SIGTERM and wait for the exit (SIGKILL after 15 s); removes the temp folder. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The runtime as `make up` and systemd run it: its own process (infra/runtime/main.ts), so a test
+ * can see that nothing a caller sends ends it (`child.exitCode` stays null). Fixture bundles built.
+ */
+export async function spawnRuntime(stackFile: string, env: Record<string, string> = {}): Promise<SpawnedRuntime> {
+  await buildFixtures();
+  const dir = mkdtempSync(join(tmpdir(), 'cdc-runtime-proc-'));
+  const secretsDir = join(dir, 'secrets');
+  const logsDir = join(dir, 'logs');
+  mkdirSync(secretsDir, { recursive: true });
+  writeFileSync(join(secretsDir, 'fixture-secret'), 'not-a-real-secret\n', { mode: 0o600 });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/runtime/main.ts'), '--stack', stackFile], {
+    cwd: root,
+    env: {
+      ...process.env,
+      GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_PORT: String(await freePort()),
+      HOSPITAL_HOST: '127.0.0.1',
+      DATA_PORT: String(await freePort()),
+      CONFIG_PORT: String(await freePort()),
+      MONITOR_PORT: String(await freePort()),
+      WEB_PORT: String(await freePort()),
+      CDC_SECRETS_DIR: secretsDir,
+      CDC_LOGS_DIR: logsDir,
+      CRON_ENABLED: 'false',
+      RUNTIME_BUILD: 'never',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const started = await new Promise<{ gateway: string; ports: Record<string, string> } | null>((done) => {
+    let out = '';
+    const onData = (c: Buffer) => {
+      out += c.toString();
+      for (const line of out.split('\n')) {
+        if (!line.includes('"runtime started"')) continue;
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        done(JSON.parse(line) as { gateway: string; ports: Record<string, string> });
+        return;
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', () => done(null));
+    setTimeout(() => done(null), 60_000).unref();
+  });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  if (!started) {
+    await stop();
+    throw new Error(`the runtime did not start: ${err}`);
+  }
+  return { child, gatewayUrl: started.gateway, portUrls: started.ports, logsDir, secretsDir, stderr: () => err, stop };
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../infra/runtime/cli.js';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { auth, sleep, startFixtureRuntime, until } from './helpers.js';
 
@@ -127,4 +128,53 @@ describe('capacity autoscaler', () => {
     expect(await until(() => rt.replicas('auto').length === 1, 6000)).toBe(true);
     expect((await status('auto')).replicas).toBe(1);
   });
+
+  it('keeps a scale by hand (cdc-faas scale) as a floor: above it under load, back to it, never below', async () => {
+    const deploy = await fetch(`${rt.gatewayUrl}/system/functions`, {
+      method: 'POST',
+      headers: { ...auth(rt), 'content-type': 'application/json' },
+      body: JSON.stringify({
+        service: 'floor',
+        image: 'fixture/slow:test',
+        envVars: { exec_timeout: '10s', write_timeout: '2s' },
+        labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '4', 'com.openfaas.scale.type': 'capacity', 'com.openfaas.scale.target': '1' },
+        annotations: { 'com.cdc-front.handler': 'functions/slow' },
+      }),
+    });
+    expect(deploy.status).toBe(202);
+    expect(await rt.waitForReplicas('floor', 10_000)).toBe(true);
+    const cli = async (...args: string[]) => {
+      let out = '';
+      const code = await run([...args, '--gateway', rt.gatewayUrl, '--secrets', rt.secretsDir], (s) => (out += s));
+      expect(code, out).toBe(0);
+      return out;
+    };
+    /** The fewest live replicas seen while sampling for `ms`. */
+    const lowestFor = async (ms: number) => {
+      let low = Infinity;
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        low = Math.min(low, (await status('floor')).replicas);
+        await sleep(100);
+      }
+      return low;
+    };
+
+    expect(await cli('scale', 'floor', '--replicas', '2')).toContain('scaled to 2');
+    expect(await rt.waitForReplicas('floor', 10_000)).toBe(true);
+    // Idle for more than the autoscaler's scale-down window (1.5 s here): the count set by hand stays.
+    expect(await lowestFor(3000)).toBe(2);
+    expect(rt.replicas('floor').filter((r) => r.state === 'ready')).toHaveLength(2);
+
+    // Load takes it above the floor; once the load is gone it comes back to the floor, not to min.
+    const load = Array.from({ length: 4 }, () => fetch(`${rt.gatewayUrl}/function/floor/?ms=1500`).then((r) => r.status));
+    expect(await until(() => rt.replicas('floor').length >= 3, 3000)).toBe(true);
+    expect(await Promise.all(load)).toEqual([200, 200, 200, 200]);
+    expect(await until(() => rt.replicas('floor').filter((r) => r.state === 'ready').length === 2, 8000)).toBe(true);
+    expect(await lowestFor(2500)).toBe(2);
+
+    // A new scale by hand moves the floor: down to 1, and the autoscaler keeps that too.
+    expect(await cli('scale', 'floor', '--replicas', '1')).toContain('scaled to 1');
+    expect(await until(() => rt.replicas('floor').length === 1, 8000)).toBe(true);
+  }, 40_000);
 });

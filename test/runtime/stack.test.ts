@@ -22,7 +22,7 @@ describe('loadStack', () => {
     const patient = s.functions.find((f) => f.name === 'patient')!;
     expect(patient.annotations['com.cdc-front.port']).toBe('8881');
     expect(patient.environment.TZ_LOCAL).toBe('Asia/Shanghai');
-    expect(watchdogConfig(patient)).toEqual({ execTimeoutMs: 30_000, readTimeoutMs: 30_000, writeTimeoutMs: 30_000, maxInflight: 64 });
+    expect(watchdogConfig(patient)).toEqual({ execTimeoutMs: 30_000, readTimeoutMs: 30_000, writeTimeoutMs: 30_000, maxInflight: 64, maxBodyBytes: 8 * 1024 * 1024 });
     expect(scaleConfig(patient)).toEqual({ min: 1, max: 4, type: 'capacity', target: 16 });
   });
 
@@ -43,6 +43,16 @@ describe('loadStack', () => {
     expect(() => loadStack(join(dir, 'bad.yml'), {})).toThrow(/functions\.Bad_Name.*DNS label|DNS label/);
     writeFileSync(join(dir, 'nofile.yml'), 'functions:\n  f:\n    handler: ./x\n    environment_file: [missing.yml]\n');
     expect(() => loadStack(join(dir, 'nofile.yml'), {})).toThrow(/missing\.yml/);
+  });
+});
+
+describe('body limit', () => {
+  it("takes a function's MAX_BODY_BYTES from its environment, 8 MiB without, and names a bad one", () => {
+    const spec = (env: Record<string, string>) => ({ name: 'f', image: 'f', handler: dir, environment: env, secrets: [], labels: {}, annotations: {} });
+    expect(watchdogConfig(spec({})).maxBodyBytes).toBe(8 * 1024 * 1024);
+    expect(watchdogConfig(spec({ MAX_BODY_BYTES: '1048576' })).maxBodyBytes).toBe(1024 * 1024);
+    expect(() => watchdogConfig(spec({ MAX_BODY_BYTES: '8MB' }))).toThrow(/function f: environment MAX_BODY_BYTES/);
+    expect(() => watchdogConfig(spec({ MAX_BODY_BYTES: '0' }))).toThrow(/MAX_BODY_BYTES/);
   });
 });
 

@@ -157,7 +157,7 @@ describe('errors', () => {
     expect(after.filter((p) => !before.includes(p))).toHaveLength(1);
   });
 
-  it('answers 413 to a body beyond 32 MiB', async () => {
+  it('answers 413 to a body beyond the function\'s body limit (MAX_BODY_BYTES, default 8 MiB)', async () => {
     const res = await fetch(`${rt.gatewayUrl}/function/echo`, { method: 'POST', body: new Uint8Array(33 * 1024 * 1024) });
     expect(res.status).toBe(413);
   });

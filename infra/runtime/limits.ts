@@ -1,0 +1,90 @@
+/**
+ * What bounds the runtime's own servers (docs/runtime.md, "Limits"): how long a caller may take to
+ * send its headers and its whole request, how many connections a port holds (in all, and per peer
+ * address on the hospital ports), and how many request-body bytes all in-flight requests may hold
+ * in memory together. Read once from the environment (RUNTIME_*), validated with zod; startRuntime's
+ * `limits` option wins over the environment.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+const duration = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((v, ctx) => {
+      try {
+        const ms = parseDuration(v, 0);
+        if (ms > 0) return ms;
+        ctx.addIssue({ code: 'custom', message: 'must be above 0' });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+      return z.NEVER;
+    });
+const count = (def: number) => z.coerce.number().int().min(1).default(def);
+
+export const limitsEnvSchema = z.object({
+  RUNTIME_HEADERS_TIMEOUT: duration('20s'),
+  RUNTIME_REQUEST_TIMEOUT: duration('120s'),
+  RUNTIME_MAX_CONNECTIONS: count(4096),
+  RUNTIME_MAX_CONNECTIONS_PER_PEER: count(256),
+  RUNTIME_MAX_BUFFERED_BYTES: count(256 * 1024 * 1024),
+});
+
+export interface RuntimeLimits {
+  /** Time from a request's first byte to the end of its headers (server.headersTimeout); beyond: 408, closed. */
+  headersTimeoutMs: number;
+  /** Time from a request's first byte to the end of its body (server.requestTimeout); beyond: 408, closed. */
+  requestTimeoutMs: number;
+  /** Open connections per listening port (server.maxConnections); beyond, new ones are closed at once. */
+  maxConnections: number;
+  /** Open connections from one peer address on a hospital port; beyond, new ones are closed at once. */
+  maxConnectionsPerPeer: number;
+  /** Request bodies held in memory by all in-flight requests together; beyond: 503 with Retry-After. */
+  maxBufferedBytes: number;
+}
+
+/** The limits from the environment (defaults above), `over` winning. Throws naming the variable. */
+export function runtimeLimits(vars: Record<string, string | undefined>, over: Partial<RuntimeLimits> = {}): RuntimeLimits {
+  const picked = Object.fromEntries(Object.keys(limitsEnvSchema.shape).map((k) => [k, vars[k] === '' ? undefined : vars[k]]));
+  const parsed = limitsEnvSchema.safeParse(picked);
+  if (!parsed.success) throw new Error(`runtime limits: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const e = parsed.data;
+  const limits: RuntimeLimits = {
+    headersTimeoutMs: e.RUNTIME_HEADERS_TIMEOUT,
+    requestTimeoutMs: e.RUNTIME_REQUEST_TIMEOUT,
+    maxConnections: e.RUNTIME_MAX_CONNECTIONS,
+    maxConnectionsPerPeer: e.RUNTIME_MAX_CONNECTIONS_PER_PEER,
+    maxBufferedBytes: e.RUNTIME_MAX_BUFFERED_BYTES,
+    ...over,
+  };
+  // Node requires headersTimeout <= requestTimeout.
+  limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  return limits;
+}
+
+/**
+ * Request-body bytes held in memory, across every in-flight request (bodies are buffered so that an
+ * undelivered request can be retried on another replica). A request reserves its declared length
+ * before reading, or chunk by chunk without one; a reservation that does not fit is refused.
+ */
+export class BodyBudget {
+  private used = 0;
+
+  constructor(readonly max: number) {}
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  take(n: number): boolean {
+    if (this.used + n > this.max) return false;
+    this.used += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.used = Math.max(0, this.used - n);
+  }
+}

@@ -1,0 +1,443 @@
+/**
+ * Nothing a caller sends ends the runtime, and what it holds for callers is bounded: malformed
+ * escapes, a seeded fuzz of paths, methods, headers and bodies through the real ports, bodies over a
+ * function's limit (declared or chunked), a function refusing a body before reading it, the budget of
+ * buffered bodies, and 2,000 slow connections. The runtime runs as its own process (main.ts, as
+ * `make up` runs it) so a crash shows as an exit.
+ */
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runtimeLimits } from '../../infra/runtime/limits.js';
+import { fixtureDir, sleep, spawnRuntime, startFixtureRuntime, type SpawnedRuntime } from './helpers.js';
+
+const MiB = 1024 * 1024;
+const HEADERS_TIMEOUT_S = 5;
+const PER_PEER = 300;
+let rt: SpawnedRuntime;
+let data: URL;
+let gateway: URL;
+
+beforeAll(async () => {
+  rt = await spawnRuntime(join(fixtureDir, 'limits.yml'), {
+    RUNTIME_HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_S}s`,
+    RUNTIME_REQUEST_TIMEOUT: '20s',
+    RUNTIME_MAX_CONNECTIONS_PER_PEER: String(PER_PEER),
+    RUNTIME_MAX_BUFFERED_BYTES: String(12 * MiB),
+  });
+  data = new URL(rt.portUrls.data!);
+  gateway = new URL(rt.gatewayUrl);
+});
+afterAll(async () => {
+  await rt?.stop();
+});
+
+/** The runtime process is still there, and answers a normal HIS request on the data port at once. */
+async function stillServing(): Promise<void> {
+  expect(rt.child.exitCode, rt.stderr()).toBeNull();
+  expect(rt.child.signalCode).toBeNull();
+  const t0 = Date.now();
+  const res = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrPatientInfo`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"id":"P1"}',
+    signal: AbortSignal.timeout(5000),
+  });
+  expect(res.status).toBe(200);
+  expect(((await res.json()) as { path: string }).path).toBe('/emrPatientInfo');
+  expect(Date.now() - t0).toBeLessThan(2000);
+}
+
+interface RawAnswer {
+  status: number | null;
+  text: string;
+  closed: boolean;
+}
+
+/** Raw bytes to a port (nothing normalised by an HTTP client); the answer read until close or `ms`. */
+function raw(url: URL, bytes: string | Buffer, ms = 2000): Promise<RawAnswer> {
+  return new Promise((done) => {
+    const s = connect({ host: url.hostname, port: Number(url.port) });
+    let text = '';
+    let closed = false;
+    const finish = () => {
+      clearTimeout(t);
+      s.destroy();
+      const m = /^HTTP\/1\.1 (\d{3}) /.exec(text);
+      done({ status: m ? Number(m[1]) : null, text, closed });
+    };
+    const t = setTimeout(finish, ms);
+    s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      closed = true;
+      finish();
+    });
+    s.write(bytes);
+  });
+}
+
+function logLines(): Array<{ msg: string; [k: string]: unknown }> {
+  return readFileSync(join(rt.logsDir, 'runtime.log'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { msg: string });
+}
+
+async function invocations(fn: string): Promise<number> {
+  const { user, password } = readCreds();
+  const authorization = 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
+  const res = await fetch(`${rt.gatewayUrl}/system/function/${fn}`, { headers: { authorization } });
+  return ((await res.json()) as { invocationCount: number }).invocationCount;
+}
+
+function readCreds(): { user: string; password: string } {
+  const read = (f: string) => readFileSync(join(rt.secretsDir, f), 'utf8').trim();
+  return { user: read('basic-auth-user'), password: read('basic-auth-password') };
+}
+
+describe('malformed requests', () => {
+  it('answers a malformed percent-escape in a receive path 400, on the data port, and goes on serving', async () => {
+    for (const path of ['/hclient/emr/receive/%', '/hclient/emr/receive/%zz', '/hclient/emr/receive/%E4%B8', '/hclient/emr/receive/%C0%AF/x']) {
+      const a = await raw(data, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+      expect(a.status, path).toBe(400);
+      const answer = JSON.parse(/\{.*\}/s.exec(a.text)![0]) as Record<string, unknown>;
+      // The shape HIS adapters read (docs/his-guide.md).
+      expect(answer).toMatchObject({ error: 'bad_request', result: false, id: null, errorCode: 'BAD_REQUEST' });
+    }
+    const res = await fetch(`${rt.portUrls.data}/hclient/emr/receive/%`);
+    expect(res.status).toBe(400);
+    await stillServing();
+  });
+
+  it('answers a malformed percent-escape anywhere in a path 400 on every port, as OpenFaaS does; the query is the function\'s', async () => {
+    for (const [url, path] of [
+      [data, '/function/echo/%zz'],
+      [data, '/openapi%'],
+      [gateway, '/function/echo/a%2'],
+      [gateway, '/function/%/x'],
+      [gateway, '/system/function/%G1'],
+    ] as const) {
+      const a = await raw(url, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      expect(a.status, path).toBe(400);
+    }
+    // Well-formed escapes (even of bytes that are not UTF-8) and the query are passed on untouched.
+    const q = await fetch(`${rt.gatewayUrl}/function/echo/a%E4%B8?x=%zz`);
+    expect(q.status).toBe(200);
+    expect((await q.json()) as { query: string }).toMatchObject({ query: '?x=%zz' });
+  });
+
+  it('answers bytes that are not HTTP with 400 and closes, on the data port and the gateway', async () => {
+    for (const url of [data, gateway]) {
+      const a = await raw(url, 'GARBAGE\x00\x01 / HTTP/9\r\n\r\n');
+      expect(a.status).toBe(400);
+      expect(a.closed).toBe(true);
+    }
+    await stillServing();
+  });
+
+  it('survives a seeded fuzz of paths, methods, headers and bodies on the data port and the gateway', async () => {
+    const rnd = mulberry32(20261203);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const methods = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT', 'PROPFIND', 'get', 'P0ST', 'G\tET', ''];
+    const segments = [
+      'hclient', 'emr', 'receive', 'function', 'async-function', 'system', 'functions', 'function', 'scale-function', 'logs', 'info',
+      'echo', 'limited', 'nope', 'emrPatientInfo', 'emrDailyCourse', '_', 'health', 'ready', 'healthz', 'early',
+      '%', '%2', '%zz', '%E4%B8', '%C0%AF', '%00', '%FF', '..', '.', '%2e%2e', '%2F', '', '中文', '%E4%B8%AD', '\\', '@', '*', ':',
+      'x'.repeat(2000), '?', '?a=%', '?x=1&y', '#frag', ';', '%%', '%u0041',
+    ];
+    const headers = [
+      'Content-Type: application/json', 'Content-Length: abc', 'Content-Length: -1', 'Content-Length: 1, 2', 'Content-Length: 99999999999999999999',
+      'Transfer-Encoding: chunked', 'Transfer-Encoding: gzip', 'Expect: 100-continue', 'Expect: nonsense', 'X-Call-Id: ../../etc', 'X-Call-Id: ' + 'c'.repeat(300),
+      'X-Timeout: junk', 'X-Timeout: 1ms', 'X-Timeout: -5s', 'Authorization: Basic %%%', 'Authorization: Basic YWRtaW46', 'Host:', 'Host: [::1',
+      'X-Forwarded-For: 10.0.0.1', 'X-Client-Cert: junk', 'X-Client-Verify: SUCCESS', 'Connection: upgrade', 'Upgrade: websocket', 'Connection: close',
+      'X-Callback-Url: http://127.0.0.1:1/', 'X-Callback-Url: javascript:1', 'Accept: */*', 'Bad Header: x', 'X-Long: ' + 'v'.repeat(9000), 'X-Nul: a\x00b',
+      ' Folded: x', 'X-Utf8: 中文',
+    ];
+    // Every route the runtime has, then random segments: the fuzz must reach the router, not only the parser.
+    const prefixes = [
+      '/hclient/emr/receive/', '/hclient/emr/receive/emrDailyCourse/', '/hclient/emr/', '/function/echo/', '/function/limited/', '/function/',
+      '/async-function/echo/', '/async-function/', '/system/function/', '/system/functions', '/system/scale-function/', '/system/logs?name=',
+      '/healthz', '/function/echo/_/', '/', '//', '/openapi.json',
+    ];
+    const one = (): string | Buffer => {
+      const path = pick(prefixes) + Array.from({ length: Math.floor(rnd() * 4) }, () => pick(segments)).join(pick(['/', '/', '?', '&', '']));
+      const hs = Array.from({ length: Math.floor(rnd() * 4) }, () => pick(headers));
+      let body = '';
+      const kind = rnd();
+      if (kind < 0.3) {
+        body = rnd() < 0.5 ? '{"id":"F"}' : '\x00\xff{[';
+        hs.push(`Content-Length: ${body.length + (rnd() < 0.2 ? -1 : 0)}`);
+      } else if (kind < 0.4) {
+        hs.push('Transfer-Encoding: chunked');
+        body = rnd() < 0.5 ? '5\r\nhello\r\n0\r\n\r\n' : 'zz\r\nnot a chunk\r\n';
+      }
+      if (rnd() < 0.9) hs.push('Connection: close');
+      return Buffer.from(`${pick(methods)} ${path} HTTP/1.1\r\nHost: fuzz\r\n${hs.map((h) => h + '\r\n').join('')}\r\n${body}`, 'utf8');
+    };
+    const statuses = new Map<number | null, number>();
+    const targets = [data, gateway];
+    let sent = 0;
+    const worker = async () => {
+      while (sent < 600) {
+        sent++;
+        const a = await raw(targets[sent % 2]!, one(), 1500);
+        statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+      }
+    };
+    await Promise.all(Array.from({ length: 12 }, worker));
+    // Answers of every kind came back (the fuzz reached the router, not only the HTTP parser)...
+    expect([...statuses.keys()].filter((s) => s !== null && s < 300).length).toBeGreaterThan(0);
+    expect(statuses.get(400) ?? 0).toBeGreaterThan(0);
+    // ...no handler ever threw (the guard would have answered 500 and logged it)...
+    expect(logLines().filter((l) => l.msg === 'request handler failed')).toEqual([]);
+    // ...and the process is alive and serving.
+    await stillServing();
+  }, 120_000);
+});
+
+describe('request bodies', () => {
+  it('refuses 9 MB and 50 MB bodies with 413 before reading them (over the function\'s MAX_BODY_BYTES), and goes on serving', async () => {
+    const before = await invocations('limited');
+    for (const size of [9_000_000, 50_000_000]) {
+      const res = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.alloc(size, 0x20),
+      });
+      expect(res.status).toBe(413);
+      expect(res.headers.get('x-openfaas-internal')).toBe('gateway');
+      const answer = (await res.json()) as { result: boolean; errorCode: string; desc: string };
+      expect(answer).toMatchObject({ result: false, errorCode: 'PAYLOAD_TOO_LARGE' });
+      expect(answer.desc).toContain(`larger than ${8 * MiB} bytes`);
+      await stillServing();
+    }
+    // Refused by the runtime: the function never saw them.
+    expect(await invocations('limited')).toBe(before);
+    // Under the limit, the same route takes it.
+    const ok = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, { method: 'POST', body: Buffer.alloc(7 * MiB, 0x20) });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { bodyLength: number }).bodyLength).toBe(7 * MiB);
+  });
+
+  it('answers 413 to a caller that waits for 100 Continue, without taking its body', async () => {
+    const a = await raw(data, `POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${50 * MiB}\r\nExpect: 100-continue\r\n\r\n`);
+    expect(a.status).toBe(413);
+    expect(a.text).not.toContain('100 Continue');
+    const b = await raw(data, `POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`, 1000);
+    expect(b.text).toMatch(/^HTTP\/1\.1 100 Continue/);
+  });
+
+  it('counts a chunked body as it streams and cuts it off with 413 past the limit', async () => {
+    let sentBytes = 0;
+    let sentAtAnswer = -1;
+    const status = await new Promise<number | string>((done) => {
+      const req = request({ host: data.hostname, port: data.port, method: 'POST', path: '/hclient/emr/receive/emrDailyCourse', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        sentAtAnswer = sentBytes;
+        res.resume();
+        done(res.statusCode ?? 0);
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+      const chunk = Buffer.alloc(256 * 1024, 0x20);
+      // Up to 64 MiB, but the answer must come once a little over 8 MiB has gone.
+      const pump = () => {
+        while (sentBytes < 64 * MiB && !req.destroyed) {
+          sentBytes += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    expect(status).toBe(413);
+    // Cut off: answered long before the 64 MiB were sent (not read to the end, then refused).
+    expect(sentAtAnswer).toBeGreaterThan(8 * MiB);
+    expect(sentAtAnswer).toBeLessThan(32 * MiB);
+    await stillServing();
+  });
+
+  it('survives a function that answers before reading the body and drops the connection', async () => {
+    const body = Buffer.alloc(7 * MiB, 0x20);
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${rt.gatewayUrl}/function/limited/early`, { method: 'POST', body });
+      expect([401, 502]).toContain(res.status);
+      await res.arrayBuffer();
+    }
+    await sleep(300);
+    await stillServing();
+  });
+
+  it('holds at most RUNTIME_MAX_BUFFERED_BYTES of bodies across requests: beyond, 503 with Retry-After', async () => {
+    // A holds 7 MiB of the 12 MiB budget: all of its body but the last byte has arrived.
+    const a = connect({ host: data.hostname, port: Number(data.port) });
+    let aText = '';
+    a.on('data', (c: Buffer) => (aText += c.toString()));
+    a.on('error', () => undefined);
+    a.write(`POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: ${7 * MiB}\r\nConnection: close\r\n\r\n`);
+    a.write(Buffer.alloc(7 * MiB - 1, 0x20));
+    await sleep(500);
+    try {
+      // B's 6 MiB do not fit beside them.
+      const b = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, { method: 'POST', body: Buffer.alloc(6 * MiB, 0x20) });
+      expect(b.status).toBe(503);
+      expect(b.headers.get('retry-after')).toBe('1');
+      expect(((await b.json()) as { errorCode: string }).errorCode).toBe('UNAVAILABLE');
+      // Small bodies still fit.
+      await stillServing();
+      a.write(' ');
+      await sleep(1000);
+      expect(aText).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      a.destroy();
+    }
+    // A's bytes are given back once it is answered: the same 6 MiB now fit.
+    await sleep(200);
+    const c = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, { method: 'POST', body: Buffer.alloc(6 * MiB, 0x20) });
+    expect(c.status).toBe(200);
+  });
+
+  it('does not let announced but unsent bodies hold the budget', async () => {
+    // Two callers announce 8 MiB each (16 MiB, over the 12 MiB budget) and send almost nothing.
+    const idle = [0, 1].map(() => {
+      const s = connect({ host: data.hostname, port: Number(data.port) });
+      s.on('error', () => undefined);
+      s.write(`POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: ${8 * MiB}\r\n\r\n{`);
+      return s;
+    });
+    try {
+      await sleep(300);
+      const res = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, { method: 'POST', body: Buffer.alloc(6 * MiB, 0x20) });
+      expect(res.status).toBe(200);
+    } finally {
+      for (const s of idle) s.destroy();
+    }
+  });
+});
+
+describe('slow connections', () => {
+  it('2,000 slowloris connections neither stop normal traffic nor stay past the headers timeout; one host holds at most its cap', async () => {
+    const slow: Socket[] = [];
+    const oneHost: Socket[] = [];
+    const silent: Socket[] = [];
+    const closedAt = new Map<Socket, number>();
+    const answers = new Map<Socket, string>();
+    const t0 = Date.now();
+    let trickle: NodeJS.Timeout | undefined;
+    /** Opens a connection from `from` and sends the start of a request whose headers never end. */
+    const open = (from: string, into: Socket[]) =>
+      new Promise<void>((done) => {
+        const s = connect({ host: data.hostname, port: Number(data.port), localAddress: from });
+        into.push(s);
+        s.on('error', () => undefined);
+        s.on('data', (c: Buffer) => answers.set(s, (answers.get(s) ?? '') + c.toString()));
+        s.on('close', () => closedAt.set(s, Date.now()));
+        s.once('connect', () => {
+          s.write('POST /hclient/emr/receive/emrPatientInfo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n');
+          done();
+        });
+        s.once('close', () => done());
+      });
+    try {
+      // 2,000 from 20 addresses (100 each, under the per-peer cap): all held open by the runtime...
+      for (let batch = 0; batch < 10; batch++) {
+        await Promise.all(Array.from({ length: 200 }, (_, i) => open(`127.0.0.${10 + (i % 20)}`, slow)));
+      }
+      // ...and 400 more from one address, beyond its cap...
+      await Promise.all(Array.from({ length: 400 }, () => open('127.0.0.3', oneHost)));
+      // ...and 50 that connect and never send a byte.
+      for (let i = 0; i < 50; i++) {
+        const s = connect({ host: data.hostname, port: Number(data.port), localAddress: '127.0.0.4' });
+        s.on('error', () => undefined);
+        s.on('data', (c: Buffer) => answers.set(s, (answers.get(s) ?? '') + c.toString()));
+        s.on('close', () => closedAt.set(s, Date.now()));
+        silent.push(s);
+      }
+      const all = [...slow, ...oneHost, ...silent];
+      trickle = setInterval(() => {
+        for (const s of [...slow, ...oneHost]) if (!s.destroyed) s.write(`X-Slow-${Date.now() % 1000}: a\r\n`);
+      }, 300);
+      await sleep(300);
+      expect(slow.filter((s) => !s.destroyed)).toHaveLength(2000);
+      const heldFromOne = oneHost.filter((s) => !s.destroyed).length;
+      expect(heldFromOne).toBeLessThanOrEqual(PER_PEER);
+      expect(heldFromOne).toBeGreaterThan(PER_PEER / 2);
+      expect(logLines().some((l) => l.msg === 'connection refused: peer at its connection cap')).toBe(true);
+
+      // Normal traffic from another address is served promptly while they are all open.
+      for (let i = 0; i < 5; i++) {
+        const t = Date.now();
+        const status = await new Promise<number>((done, fail) => {
+          const req = request(
+            { host: data.hostname, port: data.port, localAddress: '127.0.0.2', method: 'POST', path: '/hclient/emr/receive/emrPatientInfo', headers: { 'content-type': 'application/json' }, agent: false },
+            (res) => {
+              res.resume();
+              res.on('end', () => done(res.statusCode ?? 0));
+            },
+          );
+          req.on('error', fail);
+          req.end('{"id":"P2"}');
+        });
+        expect(status).toBe(200);
+        expect(Date.now() - t).toBeLessThan(1000);
+      }
+      expect(slow.filter((s) => !s.destroyed)).toHaveLength(2000);
+
+      // The runtime closes every slow one itself (408) within the headers timeout and its check interval.
+      const deadline = t0 + (HEADERS_TIMEOUT_S + 5) * 1000;
+      while (Date.now() < deadline && all.some((s) => !closedAt.has(s))) await sleep(100);
+      expect(all.filter((s) => !closedAt.has(s)).length).toBe(0);
+      expect(slow.filter((s) => (answers.get(s) ?? '').startsWith('HTTP/1.1 408')).length).toBe(2000);
+      expect(silent.filter((s) => (answers.get(s) ?? '').startsWith('HTTP/1.1 408')).length).toBe(50);
+    } finally {
+      if (trickle) clearInterval(trickle);
+      for (const s of [...slow, ...oneHost, ...silent]) s.destroy();
+    }
+    await stillServing();
+  }, 60_000);
+});
+
+describe('connection cap and settings', () => {
+  it('closes connections beyond RUNTIME_MAX_CONNECTIONS at once, on the gateway too, and serves again once they go', async () => {
+    const { rt: small } = await startFixtureRuntime({ autoscaler: false, limits: { maxConnections: 20 } });
+    const gw = new URL(small.gatewayUrl);
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 40; i++) {
+        const s = connect({ host: gw.hostname, port: Number(gw.port) });
+        s.on('error', () => undefined);
+        sockets.push(s);
+      }
+      await sleep(500);
+      const open = sockets.filter((s) => !s.destroyed).length;
+      expect(open).toBeGreaterThanOrEqual(15);
+      expect(open).toBeLessThanOrEqual(20);
+      for (const s of sockets) s.destroy();
+      await sleep(200);
+      expect((await fetch(`${small.gatewayUrl}/healthz`)).status).toBe(200);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await small.close();
+    }
+  });
+
+  it('reads the limits from RUNTIME_* variables, naming a bad one', () => {
+    expect(runtimeLimits({})).toEqual({ headersTimeoutMs: 20_000, requestTimeoutMs: 120_000, maxConnections: 4096, maxConnectionsPerPeer: 256, maxBufferedBytes: 256 * MiB });
+    expect(runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: '5s', RUNTIME_MAX_CONNECTIONS: '100' }, { maxBufferedBytes: 1 })).toMatchObject({ headersTimeoutMs: 5000, maxConnections: 100, maxBufferedBytes: 1 });
+    expect(() => runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: 'soon' })).toThrow(/RUNTIME_HEADERS_TIMEOUT/);
+    expect(() => runtimeLimits({ RUNTIME_MAX_CONNECTIONS_PER_PEER: '0' })).toThrow(/RUNTIME_MAX_CONNECTIONS_PER_PEER/);
+  });
+});
+
+/** A small seeded generator: the fuzz sends the same requests on every run. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
