@@ -22,7 +22,7 @@ import { Autoscaler, type AutoscalerOptions } from './autoscaler.js';
 import { CronScheduler } from './cron.js';
 import { BodyBudget, runtimeLimits, type RuntimeLimits } from './limits.js';
 import { LogStore, type RuntimeLogger, type RotationOptions } from './logs.js';
-import { defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
+import { declaredOf, defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
 import { callMeta, continueIfExpected, malformedPath, readBody, refuseBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
 import { Registry, type BuildPolicy } from './registry.js';
 import type { ReplicaState } from './replica.js';
@@ -213,6 +213,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   const logs = new LogStore(logsDir, { ...(opts.logRotation ? { rotation: opts.logRotation } : {}), stdout: opts.logToStdout ?? true });
   const log = logs.runtime;
   const stack = loadStack(stackFile, vars);
+  // What stack.yml declares: a declared function not running yet is answered 503, not 404 (ports.ts).
+  const declared = declaredOf(stack.functions);
   ensureCredentials(secretsDir);
   let creds = readCredentials(secretsDir);
 
@@ -364,9 +366,9 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
               return;
             }
           }
-          const route = routeHospital(req.url ?? '/', spec, bound, registry.list());
+          const route = routeHospital(req.url ?? '/', spec, bound, registry.list(), declared);
           if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, hospitalCtx);
-          res.writeHead(route.status, { 'content-type': 'application/json' });
+          res.writeHead(route.status, { 'content-type': 'application/json', ...(route.retryAfterS ? { 'retry-after': String(route.retryAfterS) } : {}) });
           res.end(JSON.stringify({ error: route.error, ...route.detail }) + '\n');
         }, true);
         let srv: Server;

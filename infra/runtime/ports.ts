@@ -7,6 +7,7 @@
  */
 import { hisAnswer, malformedPath } from './proxy.js';
 import type { FunctionService } from './service.js';
+import type { FunctionSpec } from './stack.js';
 
 export interface HospitalPortSpec {
   /** Key in the handle's portUrls. */
@@ -36,7 +37,10 @@ export function defaultHospitalPorts(env: Record<string, string | undefined>): H
 }
 
 export function functionPort(svc: FunctionService): number | undefined {
-  const v = svc.spec.annotations['com.cdc-front.port'];
+  return portOf(svc.spec.annotations['com.cdc-front.port']);
+}
+
+function portOf(v: string | undefined): number | undefined {
   if (v === undefined || v.trim() === '') return undefined;
   const p = Number(v);
   return Number.isInteger(p) && p > 0 ? p : undefined;
@@ -55,10 +59,34 @@ export function decodePathSegment(segment: string): string | null {
   }
 }
 
-export type Route = { svc: FunctionService; path: string } | { status: number; error: string; detail: Record<string, unknown> };
+export type Route = { svc: FunctionService; path: string } | { status: number; error: string; retryAfterS?: number; detail: Record<string, unknown> };
+
+/**
+ * What stack.yml declares for the hospital ports, deployed or not: function → its port, and
+ * resource → the function serving it. While the runtime starts or a function is redeployed, a
+ * declared resource or function that is not running yet is answered 503 with Retry-After (retry),
+ * never 404 (final for an adapter: the record would be dropped).
+ */
+export interface Declared {
+  functions: Map<string, number | undefined>;
+  resources: Map<string, string>;
+}
+
+export function declaredOf(specs: FunctionSpec[]): Declared {
+  const functions = new Map<string, number | undefined>();
+  const resources = new Map<string, string>();
+  for (const f of specs) {
+    functions.set(f.name, portOf(f.annotations['com.cdc-front.port']));
+    for (const r of (f.annotations['com.cdc-front.resources'] ?? '').split(/[\s,]+/).filter(Boolean)) resources.set(r, f.name);
+  }
+  return { functions, resources };
+}
+
+/** Seconds a caller is asked to wait for a declared function that is not running yet. */
+export const STARTING_RETRY_AFTER_S = 5;
 
 /** Which function serves `url` on a hospital port, and the path it sees. */
-export function routeHospital(url: string, port: HospitalPortSpec, boundPort: number, services: FunctionService[]): Route {
+export function routeHospital(url: string, port: HospitalPortSpec, boundPort: number, services: FunctionService[], declared?: Declared): Route {
   const mine = services.filter((s) => {
     const p = functionPort(s);
     return p !== undefined && (p === port.port || p === boundPort);
@@ -72,10 +100,20 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
   };
   if (malformedPath(pathname)) return malformed();
 
+  const onThisPort = (fn: string) => {
+    const p = declared?.functions.get(fn);
+    return p !== undefined && (p === port.port || p === boundPort);
+  };
+  const starting = (fn: string): Route => {
+    const reason = `function ${fn} is starting; retry`;
+    return { status: 503, error: 'starting', retryAfterS: STARTING_RETRY_AFTER_S, detail: { function: fn, reason, ...hisAnswer(503, reason) } };
+  };
+
   const fnMatch = /^\/function\/([^/]+)(\/.*)?$/.exec(pathname);
   if (fnMatch) {
     const svc = mine.find((s) => s.name === fnMatch[1]);
     if (svc) return { svc, path: (fnMatch[2] ?? '/') + query };
+    if (onThisPort(fnMatch[1]!)) return starting(fnMatch[1]!);
   }
   const recv = /^\/hclient\/emr\/receive\/([^/]+)(\/.*)?$/.exec(pathname);
   if (recv) {
@@ -83,6 +121,8 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
     if (resource === null) return malformed();
     const svc = mine.find((s) => resourcesOf(s).includes(resource));
     if (svc) return { svc, path: `/${recv[1]}${recv[2] ?? ''}${query}` };
+    const owner = declared?.resources.get(resource);
+    if (owner !== undefined && onThisPort(owner)) return starting(owner);
     if (mine.length > 0) return { status: 404, error: 'unknown_resource', detail: { resource } };
   }
   const root = mine.find((s) => s.spec.annotations['com.cdc-front.root'] === 'true');

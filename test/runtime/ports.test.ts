@@ -76,6 +76,29 @@ describe('hospital ports', () => {
   });
 });
 
+describe('a declared function that is not running (start, redeploy, removal)', () => {
+  it('answers 503 with Retry-After in the HIS answer shape, never 404 (adapters drop a record on 404)', async () => {
+    const own = await startFixtureRuntime();
+    try {
+      const auth = 'Basic ' + Buffer.from(`${own.rt.credentials.user}:${own.rt.credentials.password}`).toString('base64');
+      const del = await fetch(`${own.rt.gatewayUrl}/system/functions`, {
+        method: 'DELETE',
+        headers: { authorization: auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ functionName: 'echo' }),
+      });
+      expect(del.status).toBe(202);
+      for (const path of ['/hclient/emr/receive/emrPatientInfo', '/hclient/emr/receive/baseUser/x', '/function/echo/x']) {
+        const res = await fetch(`${own.rt.portUrls.data}${path}`, { method: 'POST', body: '{}' });
+        expect(res.status, path).toBe(503);
+        expect(res.headers.get('retry-after'), path).toBe('5');
+        expect(await res.json(), path).toMatchObject({ result: false, id: null, errorCode: expect.any(String), error: 'starting', function: 'echo' });
+      }
+    } finally {
+      await own.rt.close();
+    }
+  });
+});
+
 describe('cron', () => {
   it('POSTs an empty body with X-Topic and X-Connector on schedule', async () => {
     const file = join(dir, 'tick.log');
