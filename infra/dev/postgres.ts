@@ -348,7 +348,11 @@ function pipeLines(child: ChildProcess, log: (l: string) => void): void {
 /** A postmaster.pid whose process is gone (a killed run) is removed; a live server is an error. */
 function clearStalePid(dataDir: string, log: (l: string) => void): void {
   const pidFile = join(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
+  if (existsSync(pidFile)) clearStalePostmasterPid(pidFile, dataDir, log);
+  clearStaleSocketLocks(dataDir, log);
+}
+
+function clearStalePostmasterPid(pidFile: string, dataDir: string, log: (l: string) => void): void {
   const [pidLine, dirLine] = readFileSync(pidFile, 'utf8').split('\n');
   const pid = Number(pidLine);
   if (Number.isInteger(pid) && pid > 0 && isLivePostmaster(pid, dataDir, dirLine)) {
@@ -360,6 +364,20 @@ function clearStalePid(dataDir: string, log: (l: string) => void): void {
   log(`[postgres.ts] removed stale ${pidFile} (pid ${pidLine} is not running)`);
 }
 
+function clearStaleSocketLocks(dataDir: string, log: (l: string) => void): void {
+  // The unix socket's lock file names the dead postmaster too. PostgreSQL itself takes any pid
+  // that answers kill(pid, 0) as alive — a zombie does, until whatever adopted it reaps it — and
+  // would refuse to start ("lock file .s.PGSQL.<port>.lock already exists").
+  for (const f of readdirSync(dataDir)) {
+    if (!/^\.s\.PGSQL\.\d+\.lock$/.test(f)) continue;
+    const lockPid = Number(readFileSync(join(dataDir, f), 'utf8').split('\n')[0]);
+    if (Number.isInteger(lockPid) && lockPid > 0 && isLivePostmaster(lockPid, dataDir, undefined)) continue;
+    rmSync(join(dataDir, f), { force: true });
+    rmSync(join(dataDir, f.replace(/\.lock$/, '')), { force: true });
+    log(`[postgres.ts] removed stale socket lock ${f} (pid ${lockPid} is not running)`);
+  }
+}
+
 function isLivePostmaster(pid: number, dataDir: string, dirLine: string | undefined): boolean {
   try {
     process.kill(pid, 0);
@@ -367,8 +385,11 @@ function isLivePostmaster(pid: number, dataDir: string, dirLine: string | undefi
     // EPERM: alive but not ours to signal: treat as alive.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  // Alive: make sure it is a postgres on this dir, not an unrelated process that got the pid.
+  // Alive: make sure it is a postgres on this dir, not an unrelated process that got the pid, nor
+  // a zombie (state Z: dead, not yet reaped by whatever adopted it).
   try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     return /postgres|postmaster/.test(cmd) && (dirLine === undefined || resolve(dirLine) === dataDir);
   } catch {

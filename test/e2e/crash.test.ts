@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCounts, observingFetch, pendingRows, reconcile, type HisObservations } from '../../infra/soak/harness.js';
-import { freePort } from '../../infra/runtime/replica.js';
+import { stablePorts } from '../setup/ports.js';
 import type { Received } from '../../infra/simulators/platform.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { runTraffic, type TrafficSummary } from '../../infra/simulators/traffic.js';
@@ -145,17 +145,18 @@ let frontRecovered = false;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cdc-crash-'));
-  const port = async () => String(await freePort());
+  // The restart binds the same ports again: ports outside the ephemeral range.
+  const [pgPort, gatewayPort, dataPort, configPort, monitorPort, webPort, simPort] = (await stablePorts(7)).map(String);
   env = {
     ...process.env,
     CDC_DATA_DIR: dir,
-    PG_PORT: await port(),
-    GATEWAY_PORT: await port(),
-    DATA_PORT: await port(),
-    CONFIG_PORT: await port(),
-    MONITOR_PORT: await port(),
-    WEB_PORT: await port(),
-    NATIONAL_SIM_PORT: await port(),
+    PG_PORT: pgPort,
+    GATEWAY_PORT: gatewayPort,
+    DATA_PORT: dataPort,
+    CONFIG_PORT: configPort,
+    MONITOR_PORT: monitorPort,
+    WEB_PORT: webPort,
+    NATIONAL_SIM_PORT: simPort,
     HIS_ALLOW: '127.0.0.1/8,::1/128',
   };
   delete env.DATABASE_URL;

@@ -2,6 +2,7 @@
  * infra/dev/postgres.ts: the embedded database of `make up` and the tests. Starts its own cluster
  * in a fresh temp dir (not the shared test database), so it can stop and restart it.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +93,28 @@ describe('startPostgres', () => {
     server = await startPostgres({ dataDir, port: before.port, fsync: false, database: 'cdcfront_dev' });
     expect(await query(server.url, 'SELECT count(*)::int AS n FROM kept')).toEqual([{ n: 1 }]);
     expect(existsSync(pidFile)).toBe(true); // the live server's own
+  });
+
+  it('starts after a crash whose dead postmaster is a zombie not yet reaped (stale socket lock)', async () => {
+    const before = server!;
+    await before.stop();
+    // A power-cut kill of the whole front: the postmaster's parent died with it, so the dead
+    // postmaster is adopted and stays a zombie until reaped. PostgreSQL takes a zombie's pid as
+    // alive and refuses its socket lock file. Here: a real zombie (a shell's child that the exec'd
+    // sleep never waits for), named by the lock files a SIGKILLed server leaves.
+    const holder = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = Number((await new Promise<string>((ok) => holder.stdout!.once('data', (b: Buffer) => ok(b.toString())))).trim());
+      const end = Date.now() + 5_000;
+      while (!/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${zombie}/stat`, 'utf8')) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(readFileSync(`/proc/${zombie}/stat`, 'utf8')).toMatch(/\) Z /);
+      writeFileSync(join(dataDir, 'postmaster.pid'), `${zombie}\n${dataDir}\n0\n${before.port}\n${dataDir}\n127.0.0.1\n`);
+      writeFileSync(join(dataDir, `.s.PGSQL.${before.port}.lock`), `${zombie}\n${dataDir}\n0\n${before.port}\n`);
+      server = await startPostgres({ dataDir, port: before.port, fsync: false, database: 'cdcfront_dev' });
+      expect(await query(server.url, 'SELECT count(*)::int AS n FROM kept')).toEqual([{ n: 1 }]);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   it('refuses a second server on a dir that is in use', async () => {

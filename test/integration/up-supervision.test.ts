@@ -9,28 +9,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
+import { stablePorts } from '../setup/ports.js';
 
 const root = resolve(import.meta.dirname, '../..');
-
-/**
- * n free ports below the kernel's ephemeral range (32768+): the same ports are bound again after a
- * kill, and a port of that range could meanwhile become the local end of some outgoing connection.
- */
-async function stablePorts(n: number): Promise<number[]> {
-  const free = (port: number) =>
-    new Promise<boolean>((ok) => {
-      const srv = createServer();
-      srv.once('error', () => ok(false));
-      srv.listen(port, '0.0.0.0', () => srv.close(() => ok(true)));
-    });
-  const out: number[] = [];
-  while (out.length < n) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (!out.includes(port) && (await free(port))) out.push(port);
-  }
-  return out;
-}
 
 interface Up {
   child: ChildProcess;
