@@ -27,7 +27,7 @@ export async function buildFunction({ name, handler }) {
     outfile: join(outdir, 'index.js'),
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'esm',
     sourcemap: 'linked',
     legalComments: 'none',

@@ -2,8 +2,8 @@
  * The Chinese commercial algorithms the uplink envelope uses, on Node's own crypto (OpenSSL 3):
  *
  * - SM3 (GB/T 32905) and SM4-CBC (GB/T 32907) straight from OpenSSL (`sm3`, `sm4-cbc`).
- * - SM2 (GB/T 32918) implemented here on the standard's recommended curve. Node 20's OpenSSL 3.0
- *   binding cannot do what the contract needs: `crypto.publicEncrypt` refuses SM2 keys, and
+ * - SM2 (GB/T 32918) implemented here on the standard's recommended curve. Node's OpenSSL
+ *   binding (3.0 in Node 20, 3.5 in Node 24) cannot do what the contract needs: `crypto.publicEncrypt` refuses SM2 keys, and
  *   `crypto.sign` with an SM2 key hashes an *empty* distinguishing ID into Z (OpenSSL 3.0's default,
  *   with no way to pass `distid` from Node), not the standard user id "1234567812345678" that every
  *   platform and the independent implementations use (GB/T 35276 §7). So signatures (part 2) and
