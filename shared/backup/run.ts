@@ -278,7 +278,7 @@ function softwareSource(cfg: BackupConfig): Source {
     for (const f of readdirSync(fnDir).sort()) if (existsSync(join(fnDir, f, 'dist', 'index.js'))) files.push(join('functions', f, 'dist'));
   }
   if (files.length === 0) throw new Error(`software archive: nothing to archive in ${dir}`);
-  const child = runTool('tar', ['-c', '-f', '-', '-C', dir, ...files], {});
+  const child = runTool('tar', ['-c', '-f', '-', '--exclude=*.map', '-C', dir, ...files], {});
   child.stdin.end();
   return {
     tool: 'tar',
