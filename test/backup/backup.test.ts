@@ -5,7 +5,8 @@
  * runtime, tampering caught with specific messages, retention, and the store failing mid-upload.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -16,6 +17,7 @@ import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
 import {
   applyRetention,
+  checkArchive,
   checkIntegrity,
   getArchive,
   listKeys,
@@ -25,6 +27,7 @@ import {
   replaceMeta,
   runBackup,
   statArchive,
+  type Archive,
   type BackupConfig,
 } from '../../shared/backup/index.js';
 import { databaseUrl } from '../setup/db.js';
@@ -172,6 +175,47 @@ describe('tampering', () => {
     expect(await checkIntegrity(store, a)).toEqual({ ok: true, message: expect.stringMatching(/^intact:/) });
   }, 60_000);
 });
+
+describe('physical backups', () => {
+  it('pg_basebackup streams one tar to the store; pg_verifybackup checks it; a corrupted file is caught', async () => {
+    const store = openStore(cfg.store!);
+    const b = await runBackup(db, url, cfg, 'physical');
+    expect(b.ok, b.error).toBe(true);
+    const a = (await getArchive(db, b.archiveId))!;
+    expect(a.tool).toBe('pg_basebackup');
+    const checks = await checkArchive(db, store, cfg, a, { databaseUrl: url });
+    expect(checks.map((c) => [c.check, c.ok, c.message])).toEqual([
+      ['integrity', true, expect.stringMatching(/^intact/)],
+      ['verify', true, 'verify: pg_verifybackup found every file and WAL as the manifest lists them'],
+    ]);
+    // A base backup whose data file was altered, stored with a matching checksum (as if damaged
+    // before upload): integrity passes, pg_verifybackup does not.
+    const t = mkdtempSync(join(dir, 'pb-'));
+    writeFileSync(join(t, 'base.tar'), (await readSmall(store, a.objectKey))!);
+    const sh = (cmd: string) => new Promise<number | null>((ok) => spawn('sh', ['-c', cmd], { cwd: t, stdio: 'ignore' }).on('close', ok));
+    expect(await sh('mkdir x && tar -xf base.tar -C x && printf garbage >> x/PG_VERSION && tar -cf bad.tar -C x .')).toBe(0);
+    const bad = await runTarArchive(store, a, join(t, 'bad.tar'));
+    const verify = await checkArchive(db, store, cfg, bad, { databaseUrl: url });
+    expect(verify.at(-1)!.check).toBe('verify');
+    expect(verify.at(-1)!.ok).toBe(false);
+    expect(verify.at(-1)!.message).toMatch(/^verify: pg_verifybackup exited with 1: .*PG_VERSION/);
+    await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id IN ($1, $2)`, [a.archiveId, bad.archiveId]);
+  }, 120_000);
+});
+
+/** Stores a tar file as a new physical archive of the ledger (size and checksum recorded as they are). */
+async function runTarArchive(store: ReturnType<typeof openStore>, like: Archive, file: string): Promise<Archive> {
+  const body = readFileSync(file);
+  const sha = createHash('sha256').update(body).digest('hex');
+  const key = `${like.objectKey}.bad.tar`;
+  await store.client.putObject(store.bucket, key, body, body.length, { sha256: sha, size: String(body.length) });
+  const r = await db.query<{ archive_id: string }>(
+    `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at, finished_at, size_bytes, sha256)
+     VALUES ('physical', 'good', 'manual', $1, $2, 'postgresql', 'pg_basebackup', now(), now(), $3, $4) RETURNING archive_id`,
+    [store.bucket, key, body.length, sha],
+  );
+  return (await getArchive(db, String(r.rows[0]!.archive_id)))!;
+}
 
 describe('retention', () => {
   it('keeps the newest N good archives of each kind and removes exactly the others', async () => {
