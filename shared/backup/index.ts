@@ -2,14 +2,13 @@
  * Backups that prove themselves (docs/backup.md): what is due when, retention, alerts, and the
  * summary the status JSON carries.
  */
-import { z } from 'zod';
 import type { Db } from '../db/index.js';
 import { log } from '../log/index.js';
 import { formatLocal, fromLocalParts } from '../time/index.js';
 import { alertConfig, channelsOf, type Channel } from '../alerts/index.js';
 import { requireStore, type BackupConfig } from './config.js';
 import { checkArchive, checkFreshness } from './check.js';
-import { lastGood, listArchives, markRemoved, recentChecks, type Archive, type ArchiveKind, type CheckResult } from './ledger.js';
+import { listArchives, markRemoved, type ArchiveKind, type CheckResult } from './ledger.js';
 import { manifestKey, runBackup, type BackupOptions, type BackupResult } from './run.js';
 import { openStore, type Store } from './store.js';
 
@@ -18,7 +17,8 @@ export { checkArchive, checkFreshness, checkIntegrity, listTables, plainStream }
 export { ARCHIVE_KINDS, ArchiveKindSchema, getArchive, lastGood, listArchives, recentChecks, type Archive, type ArchiveKind, type CheckResult } from './ledger.js';
 export { restoreInto, type RestoreProgress, type RestoreResult } from './restore.js';
 export { manifestKey, runBackup, SYSTEM_TABLES, type BackupResult, type Manifest, type Progress } from './run.js';
-export { openStore, statArchive, readSmall, replaceMeta, listKeys, type Store } from './store.js';
+export { backupSummary, BackupSummarySchema, type BackupSummary } from './summary.js';
+export { ObjectWriter, openStore, statArchive, readSmall, replaceMeta, listKeys, type Store } from './store.js';
 
 /** Local wall-clock parts of an instant. */
 function localParts(at: Date, tz: string): { y: number; mo: number; d: number; wd: number } {
@@ -153,68 +153,3 @@ export async function raiseBackupAlert(db: Db, failures: string[], channels?: Ch
   return delivered;
 }
 
-/** What the status JSON carries about backups (shared/status reads this schema). */
-const instant = z.iso.datetime({ offset: true });
-const ArchiveBriefSchema = z.object({ archiveId: z.string(), finishedAt: instant.nullable(), sizeBytes: z.number().int().nonnegative().nullable() });
-export const BackupSummarySchema = z.object({
-  lastLogical: ArchiveBriefSchema.nullable(),
-  lastPhysical: ArchiveBriefSchema.nullable(),
-  /** The archive being taken now, with its progress. */
-  running: z
-    .object({
-      archiveId: z.string(),
-      kind: z.string(),
-      startedAt: instant,
-      bytesDone: z.number().int().nonnegative(),
-      tablesDone: z.number().int().nonnegative(),
-      tablesTotal: z.number().int().nonnegative(),
-      /** Bytes per second so far. */
-      rate: z.number().nonnegative(),
-      /** Seconds left, estimated from the tables done; null before the first. */
-      etaS: z.number().int().nonnegative().nullable(),
-    })
-    .nullable(),
-  /** The last good logical backup is younger than a day and an hour. */
-  fresh: z.boolean(),
-  lastCheck: z.object({ check: z.string(), ok: z.boolean(), message: z.string(), checkedAt: instant }).nullable(),
-  failedChecks24h: z.number().int().nonnegative(),
-});
-export type BackupSummary = z.infer<typeof BackupSummarySchema>;
-type ArchiveBrief = z.infer<typeof ArchiveBriefSchema>;
-type RunningBrief = NonNullable<BackupSummary['running']>;
-
-const brief = (a: Archive | null): ArchiveBrief | null => (a ? { archiveId: a.archiveId, finishedAt: a.finishedAt?.toISOString() ?? null, sizeBytes: a.sizeBytes } : null);
-
-export async function backupSummary(db: Db, now: Date = new Date()): Promise<BackupSummary> {
-  const [logical, physical, running, checks, failed] = await Promise.all([
-    lastGood(db, 'logical'),
-    lastGood(db, 'physical'),
-    listArchives(db, { status: 'running', limit: 1 }),
-    recentChecks(db, 1),
-    db.query<{ n: string }>(`SELECT count(*) AS n FROM backup_check WHERE ok = false AND checked_at > now() - interval '24 hours'`),
-  ]);
-  const r = running[0];
-  let run: RunningBrief | null = null;
-  if (r) {
-    const el = Math.max(1, (now.getTime() - r.startedAt.getTime()) / 1000);
-    run = {
-      archiveId: r.archiveId,
-      kind: r.kind,
-      startedAt: r.startedAt.toISOString(),
-      bytesDone: r.bytesDone,
-      tablesDone: r.tablesDone,
-      tablesTotal: r.tablesTotal,
-      rate: Math.round(r.bytesDone / el),
-      etaS: r.tablesDone > 0 && r.tablesTotal >= r.tablesDone ? Math.round((el * (r.tablesTotal - r.tablesDone)) / r.tablesDone) : null,
-    };
-  }
-  const c = checks[0];
-  return {
-    lastLogical: brief(logical),
-    lastPhysical: brief(physical),
-    running: run,
-    fresh: !!logical?.finishedAt && now.getTime() - logical.finishedAt.getTime() <= 25 * 3600_000,
-    lastCheck: c ? { check: c.check, ok: c.ok, message: c.message, checkedAt: c.checkedAt.toISOString() } : null,
-    failedChecks24h: Number(failed.rows[0]!.n),
-  };
-}

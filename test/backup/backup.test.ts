@@ -5,7 +5,6 @@
  * runtime, tampering caught with specific messages, retention, and the store failing mid-upload.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,6 +21,7 @@ import {
   getArchive,
   listKeys,
   loadBackupConfig,
+  ObjectWriter,
   openStore,
   readSmall,
   replaceMeta,
@@ -114,6 +114,7 @@ describe('round trip through make backup / make restore', () => {
     expect(b.stdout).toMatch(/check listing: ok — listing: the archive holds the data of all \d+ tables/);
     expect(b.stdout).toMatch(/check drill: ok — drill: restored \d+ tables, \d+ rows, every count as recorded/);
     expect(b.stderr).toMatch(/\[backup\] taking a logical archive/);
+    expect(b.stderr).toMatch(/\[backup\] logical: [\d.]+ MiB, tables (\d+)\/\1, [\d.]+ MiB\/s, ~0 s left/);
     expect(b.code).toBe(0);
 
     // Damage: rows deleted, a table dropped.
@@ -124,6 +125,7 @@ describe('round trip through make backup / make restore', () => {
     created.push(target);
     const r = await cli(['restore', '--target', target], env);
     expect(r.stdout).toMatch(/^restored: restored \d+ tables, \d+ rows, every count as recorded/m);
+    expect(r.stderr).toMatch(/\[backup\] restore: [\d.]+ MiB of ~[\d.]+ MiB, tables (\d+)\/\1, [\d.]+ MiB\/s, ~0 s left/);
     expect(r.code).toBe(0);
     const back = new pg.Client({ connectionString: urlOf(target) });
     await back.connect();
@@ -206,9 +208,10 @@ describe('physical backups', () => {
 /** Stores a tar file as a new physical archive of the ledger (size and checksum recorded as they are). */
 async function runTarArchive(store: ReturnType<typeof openStore>, like: Archive, file: string): Promise<Archive> {
   const body = readFileSync(file);
-  const sha = createHash('sha256').update(body).digest('hex');
   const key = `${like.objectKey}.bad.tar`;
-  await store.client.putObject(store.bucket, key, body, body.length, { sha256: sha, size: String(body.length) });
+  const w = new ObjectWriter(store, key, {}, 8 * 1024 * 1024);
+  for (let i = 0; i < body.length; i += 1 << 20) await w.write(body.subarray(i, i + (1 << 20)));
+  const { sha256: sha } = await w.finish();
   const r = await db.query<{ archive_id: string }>(
     `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at, finished_at, size_bytes, sha256)
      VALUES ('physical', 'good', 'manual', $1, $2, 'postgresql', 'pg_basebackup', now(), now(), $3, $4) RETURNING archive_id`,
@@ -281,8 +284,8 @@ describe('the store unavailable', () => {
     const a = (await getArchive(db, retry.archiveId))!;
     expect((await checkIntegrity(store, a)).ok).toBe(true);
     expect(a.rowCounts!.bk_filler).toBe(110000);
-    await db.query('DROP TABLE bk_filler');
     await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [retry.archiveId]);
+    // bk_filler stays: the function's test below watches the progress of a backup that takes seconds.
   }, 120_000);
 
   it('a store that cannot be reached at all fails at once, naming it', async () => {
@@ -324,6 +327,11 @@ describe('the backup function through the runtime', () => {
         '      BACKUP_S3_PREFIX: t-fn',
         '      TZ_LOCAL: Asia/Shanghai',
         '    secrets: [cdc-database-url]',
+        '  monitor:',
+        '    lang: hono',
+        `    handler: ${join(root, 'functions/monitor')}`,
+        '    image: cdc-front/monitor:test',
+        '    secrets: [cdc-database-url]',
         '',
       ].join('\n'),
     );
@@ -339,7 +347,21 @@ describe('the backup function through the runtime', () => {
       autoscaler: false,
       build: 'missing',
     });
-    const res = await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"logical"}' });
+    const running = fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"logical"}' });
+    // While it runs, the status JSON of the monitoring function shows its progress.
+    type Running = { kind: string; bytesDone: number; tablesDone: number; tablesTotal: number; rate: number; etaS: number | null };
+    let seen: Running | null = null;
+    let settled = false;
+    void running.finally(() => (settled = true));
+    while (!settled && !(seen && seen.bytesDone > 0)) {
+      const st = (await (await fetch(`${rt.gatewayUrl}/function/monitor/status`)).json()) as { backup: { running: Running | null } };
+      if (st.backup.running) seen = st.backup.running;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen, 'progress seen while the backup ran').toMatchObject({ kind: 'logical', bytesDone: expect.any(Number), tablesTotal: expect.any(Number), rate: expect.any(Number) });
+    expect(seen!.bytesDone).toBeGreaterThan(0);
+    expect(seen!.tablesTotal).toBeGreaterThan(40);
+    const res = await running;
     const body = (await res.json()) as { backups: Array<{ ok: boolean; objectKey: string; archiveId: string; error?: string }>; checks: Array<{ check: string; ok: boolean; message: string }> };
     expect(res.status, JSON.stringify(body)).toBe(200);
     expect(body.backups[0]!.ok).toBe(true);
@@ -360,6 +382,8 @@ describe('the backup function through the runtime', () => {
     expect(st.lastLogical.archiveId).toBe(body.backups[0]!.archiveId);
     expect(st.fresh).toBe(true);
     expect(st.running).toBeNull();
+    const monitor = (await (await fetch(`${rt.gatewayUrl}/function/monitor/status`)).json()) as { backup: { lastLogical: { archiveId: string; sizeBytes: number }; fresh: boolean; running: unknown; lastCheck: { check: string; ok: boolean } } };
+    expect(monitor.backup).toMatchObject({ lastLogical: { archiveId: body.backups[0]!.archiveId, sizeBytes: expect.any(Number) }, fresh: true, running: null, lastCheck: { check: 'freshness', ok: true } });
     const list = (await (await fetch(`${rt.gatewayUrl}/function/backup/archives?kind=logical&status=good`)).json()) as { archives: Array<{ archiveId: string; encryption: string }> };
     expect(list.archives[0]!.archiveId).toBe(body.backups[0]!.archiveId);
     expect(list.archives[0]!.encryption).toBe('sm4-ctr');
