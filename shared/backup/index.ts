@@ -5,7 +5,7 @@
 import type { Db } from '../db/index.js';
 import { log } from '../log/index.js';
 import { formatLocal, fromLocalParts } from '../time/index.js';
-import { alertConfig, channelsOf, type Channel } from '../alerts/index.js';
+import { alertConfig, channelsOf, type AlertConfig } from '../alerts/index.js';
 import { requireStore, type BackupConfig } from './config.js';
 import { checkArchive, checkFreshness } from './check.js';
 import { listArchives, markRemoved, type ArchiveKind, type CheckResult } from './ledger.js';
@@ -71,7 +71,7 @@ export interface RunReport {
  * drill), the daily freshness check, retention; failures raise an alert. Never throws for a
  * failed backup: it is reported, recorded, and retried by the next run.
  */
-export async function runDue(db: Db, databaseUrl: string, cfg: BackupConfig, opts: BackupOptions & { kinds?: ArchiveKind[]; channels?: Channel[] } = {}): Promise<RunReport> {
+export async function runDue(db: Db, databaseUrl: string, cfg: BackupConfig, opts: BackupOptions & { kinds?: ArchiveKind[]; alerts?: AlertConfig } = {}): Promise<RunReport> {
   const now = (opts.now ?? (() => new Date()))();
   const kinds = opts.kinds ?? (await dueKinds(db, cfg, now));
   const report: RunReport = { backups: [], checks: [], removed: [], alerted: [] };
@@ -92,7 +92,7 @@ export async function runDue(db: Db, databaseUrl: string, cfg: BackupConfig, opt
     ...report.backups.filter((b) => !b.ok).map((b) => `备份失败（${b.kind}）：${b.error}`),
     ...report.checks.filter((c) => !c.ok).map((c) => `备份校验失败（${c.check}${c.archiveId ? `，归档 ${c.archiveId}` : ''}）：${c.message}`),
   ];
-  if (failures.length) report.alerted = await raiseBackupAlert(db, failures, opts.channels);
+  if (failures.length) report.alerted = await raiseBackupAlert(db, failures, opts.alerts);
   return report;
 }
 
@@ -120,13 +120,13 @@ export async function applyRetention(db: Db, store: Store, cfg: BackupConfig): P
  * A failure alert through the configured channels (shared/alerts), recorded in alert_event under
  * the destination "backup". Delivery failures are logged, never thrown.
  */
-export async function raiseBackupAlert(db: Db, failures: string[], channels?: Channel[]): Promise<string[]> {
-  let chans: Channel[] = [];
+export async function raiseBackupAlert(db: Db, failures: string[], alerts?: AlertConfig): Promise<string[]> {
+  let chans: ReturnType<typeof channelsOf> = [];
   let front = 'cdc-front';
   try {
-    const cfg = alertConfig();
+    const cfg = alerts ?? alertConfig();
     front = cfg.frontName;
-    chans = channels ?? channelsOf(cfg);
+    chans = channelsOf(cfg);
   } catch (err) {
     log('error', 'backup alert: alert configuration invalid', { err: (err as Error).message });
   }

@@ -76,7 +76,7 @@ export function runTool(cmd: string, args: string[], env: Record<string, string>
       onLine?.(l);
     }
   });
-  child.tail = () => [...lines, partial].filter(Boolean).slice(-5).join(' | ').slice(0, 400);
+  child.tail = () => redact([...lines, partial].filter(Boolean).slice(-5).join(' | ')).slice(0, 400);
   child.done = new Promise((resolve) => {
     let error: Error | undefined;
     child.on('error', (e) => {
@@ -85,6 +85,20 @@ export function runTool(cmd: string, args: string[], env: Record<string, string>
     child.on('close', (code, signal) => resolve({ code, signal, ...(error ? { error } : {}) }));
   });
   return child;
+}
+
+/**
+ * A tool's error can quote a value of a row ("invalid input syntax …: \"<value>\"", a COPY line):
+ * it goes to logs, the ledger and alerts, so anything quoted that is not a plain name, and every
+ * CONTEXT / DETAIL line, is cut (no personal data in a log line).
+ */
+export function redact(text: string): string {
+  return text
+    .split(' | ')
+    .filter((l) => !/\b(CONTEXT|DETAIL):/.test(l))
+    .join(' | ')
+    .replace(/"([^"]*)"/g, (m, inner: string) => (/^[\w.$-]{1,128}$/.test(inner) ? m : '"…"'))
+    .replace(/\b(line \d+): .*$/, '$1: …');
 }
 
 /** Why a tool failed, in one line: its exit and the last thing it said. */

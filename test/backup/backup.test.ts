@@ -8,7 +8,10 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pg from 'pg';
+import { loadAlertConfig } from '../../shared/alerts/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../infra/db/migrate.js';
 import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
@@ -16,6 +19,9 @@ import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
 import {
   applyRetention,
+  dueKinds,
+  lastScheduled,
+  runDue,
   checkArchive,
   checkIntegrity,
   getArchive,
@@ -294,6 +300,64 @@ describe('the store unavailable', () => {
     expect(b.ok).toBe(false);
     expect(b.error).toMatch(/^backup store unavailable \(127\.0\.0\.1:\d+\): /);
     expect((await getArchive(db, b.archiveId))!.status).toBe('failed');
+  });
+});
+
+describe('schedule', () => {
+  it('the last scheduled instant is local time: nightly at BACKUP_LOGICAL_AT, weekly on BACKUP_PHYSICAL_DAY', () => {
+    // 2026-12-03 is a Thursday; 09:00 in Shanghai is 01:00 UTC.
+    expect(lastScheduled(new Date('2026-12-03T01:00:00Z'), 'Asia/Shanghai', '02:00').toISOString()).toBe('2026-12-02T18:00:00.000Z');
+    expect(lastScheduled(new Date('2026-12-02T17:59:00Z'), 'Asia/Shanghai', '02:00').toISOString()).toBe('2026-12-01T18:00:00.000Z');
+    expect(lastScheduled(new Date('2026-12-03T01:00:00Z'), 'Asia/Shanghai', '03:00', 0).toISOString()).toBe('2026-11-28T19:00:00.000Z');
+    expect(lastScheduled(new Date('2026-11-28T19:00:00Z'), 'Asia/Shanghai', '03:00', 0).toISOString()).toBe('2026-11-28T19:00:00.000Z');
+  });
+
+  it('an archive is due until a good one (or one still running) exists since its scheduled instant', async () => {
+    const now = new Date('2031-06-04T12:00:00Z'); // a Wednesday
+    expect(await dueKinds(db, cfg, now)).toEqual(['logical', 'system', 'software', 'physical']);
+    const since = lastScheduled(now, 'Asia/Shanghai', '02:00');
+    const ins = (kind: string, status: string, at: Date) =>
+      db.query(`INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at) VALUES ($1, $2, 'cron', 'b', 'k', 'postgresql', 't', $3)`, [kind, status, at]);
+    await ins('logical', 'failed', new Date(since.getTime() + 60_000));
+    await ins('system', 'good', new Date(since.getTime() - 60_000));
+    expect(await dueKinds(db, cfg, now)).toEqual(['logical', 'system', 'software', 'physical']);
+    await ins('logical', 'good', new Date(since.getTime() + 60_000));
+    await ins('software', 'running', new Date(since.getTime() + 60_000));
+    await ins('physical', 'good', lastScheduled(now, 'Asia/Shanghai', '03:00', 0));
+    expect(await dueKinds(db, cfg, now)).toEqual(['system']);
+    await db.query(`DELETE FROM backup_archive WHERE started_at > '2031-01-01'`);
+  });
+});
+
+describe('alerts', () => {
+  it('a failed backup raises an alert through the configured webhook and records it', async () => {
+    const got: string[] = [];
+    const server = createServer((req, res) => {
+      let b = '';
+      req.on('data', (d) => (b += d));
+      req.on('end', () => {
+        got.push(b);
+        res.setHeader('content-type', 'application/json');
+        res.end('{"errcode":0,"errmsg":"ok"}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/robot`;
+      const k = loadBackupConfig({ ...s3Env('t-alert'), BACKUP_S3_ENDPOINT: `http://127.0.0.1:${await freePort()}` }, () => undefined);
+      const report = await runDue(db, url, k, { kinds: ['system'], alerts: loadAlertConfig({ ALERT_WEBHOOK_URL: hook, ALERT_FRONT_NAME: '测试前置' }, () => undefined) });
+      expect(report.backups[0]!.ok).toBe(false);
+      expect(report.alerted).toEqual(['webhook']);
+      expect(got).toHaveLength(1);
+      const text = JSON.parse(got[0]!).text.content as string;
+      expect(text).toContain('【传染病监测前置软件告警】备份或备份校验失败');
+      expect(text).toContain('前置：测试前置');
+      expect(text).toMatch(/备份失败（system）：backup store unavailable \(127\.0\.0\.1:\d+\)/);
+      const ev = await db.query(`SELECT kind, channels, delivered_at FROM alert_event WHERE destination = 'backup' ORDER BY event_id DESC LIMIT 1`);
+      expect(ev.rows[0]).toMatchObject({ kind: 'raise', channels: 'webhook', delivered_at: expect.any(Date) });
+    } finally {
+      server.close();
+    }
   });
 });
 
