@@ -4,6 +4,7 @@
  *     with its data under .data/pg (PG_PORT, default 5432 on 127.0.0.1: the DB-sync port);
  *   - migrations;
  *   - the national platform simulator (NATIONAL_URL unless set: 127.0.0.1:18888), as its own process;
+ *   - the backup store, s3rver standing in for MinIO (BACKUP_S3_ENDPOINT unless set: 127.0.0.1:9000);
  *   - the runtime (infra/runtime) with every function of stack.yml, its gateway on 127.0.0.1:8080
  *     and the hospital ports 8881–8884.
  * Everything stops on Ctrl-C / SIGTERM, in reverse order.
@@ -14,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '../db/migrate.js';
 import { startPostgres, type RunningPostgres } from './postgres.js';
+import { startS3, type RunningS3 } from './s3.js';
 import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -50,9 +52,11 @@ async function main(): Promise<void> {
   let pg: RunningPostgres | undefined;
   let sim: ChildProcess | undefined;
   let rt: RuntimeHandle | undefined;
+  let s3: RunningS3 | undefined;
   const stop = async () => {
     say('stopping…');
     await rt?.close().catch(() => undefined);
+    await s3?.stop().catch(() => undefined);
     sim?.kill('SIGTERM');
     await pg?.stop().catch(() => undefined);
     process.exit(0);
@@ -76,6 +80,14 @@ async function main(): Promise<void> {
       sim = await startSimulator('national', port);
       env.NATIONAL_URL = `http://127.0.0.1:${port}`;
     }
+    // Backups (docs/backup.md): an embedded S3 store standing in for MinIO unless BACKUP_S3_ENDPOINT is set.
+    if (!process.env.BACKUP_S3_ENDPOINT) {
+      s3 = await startS3({ dir: join(dataDir, 's3'), port: Number(process.env.S3_PORT ?? 9000) });
+      env.BACKUP_S3_ENDPOINT = s3.endpoint;
+      writeSecret('backup-s3-access-key', s3.accessKey);
+      writeSecret('backup-s3-secret-key', s3.secretKey);
+      say(`backup store (s3rver) ${s3.endpoint}, data in ${join(dataDir, 's3')}`);
+    }
     rt = await startRuntime({
       stackFile: join(root, 'stack.yml'),
       env,
@@ -90,6 +102,7 @@ async function main(): Promise<void> {
   } catch (err) {
     process.stderr.write(`[make up] ${(err as Error).message}\n`);
     await rt?.close().catch(() => undefined);
+    await s3?.stop().catch(() => undefined);
     sim?.kill('SIGTERM');
     await pg?.stop().catch(() => undefined);
     process.exit(1);
