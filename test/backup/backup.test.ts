@@ -391,6 +391,11 @@ describe('the backup function through the runtime', () => {
         '      BACKUP_S3_PREFIX: t-fn',
         '      TZ_LOCAL: Asia/Shanghai',
         '    secrets: [cdc-database-url]',
+        '  web:',
+        '    lang: hono',
+        `    handler: ${join(root, 'functions/web')}`,
+        '    image: cdc-front/web:test',
+        '    secrets: [cdc-database-url]',
         '  monitor:',
         '    lang: hono',
         `    handler: ${join(root, 'functions/monitor')}`,
@@ -411,6 +416,11 @@ describe('the backup function through the runtime', () => {
       autoscaler: false,
       build: 'missing',
     });
+    // A backup that takes seconds, so that its progress can be watched.
+    await db.query('CREATE TABLE IF NOT EXISTS bk_filler (id integer, blob text)');
+    if (Number((await db.query('SELECT count(*) AS n FROM bk_filler')).rows[0].n) === 0) {
+      await db.query(`INSERT INTO bk_filler SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) FROM generate_series(1, 110000) g`);
+    }
     const running = fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"logical"}' });
     // While it runs, the status JSON of the monitoring function shows its progress.
     type Running = { kind: string; bytesDone: number; tablesDone: number; tablesTotal: number; rate: number; etaS: number | null };
@@ -451,6 +461,13 @@ describe('the backup function through the runtime', () => {
     const list = (await (await fetch(`${rt.gatewayUrl}/function/backup/archives?kind=logical&status=good`)).json()) as { archives: Array<{ archiveId: string; encryption: string }> };
     expect(list.archives[0]!.archiveId).toBe(body.backups[0]!.archiveId);
     expect(list.archives[0]!.encryption).toBe('sm4-ctr');
+    // The console shows it (port 8884's /status.html).
+    const page = await (await fetch(`${rt.gatewayUrl}/function/web/status.html`)).text();
+    const failed = Number((await db.query(`SELECT count(*) AS n FROM backup_check WHERE ok = false AND checked_at > now() - interval '24 hours'`)).rows[0].n);
+    expect(page).toContain(failed ? `<p class="state bad">备份：近 24 小时有 ${failed} 项校验失败</p>` : '<p class="state ok">备份：正常</p>');
+    expect(page).toMatch(/<dt>最近逻辑备份<\/dt><dd>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}（[\d.]+ MB）<\/dd>/);
+    expect(page).toContain('<dt>正在进行</dt><dd>无</dd>');
+    expect(page).toContain('时效性检查：<span class="ok">通过</span>');
     const bad = await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"everything"}' });
     expect(bad.status).toBe(400);
   }, 120_000);
