@@ -8,13 +8,13 @@ import { formatLocal, fromLocalParts } from '../time/index.js';
 import { alertConfig, channelsOf, type AlertConfig } from '../alerts/index.js';
 import { requireStore, type BackupConfig } from './config.js';
 import { checkArchive, checkFreshness } from './check.js';
-import { listArchives, markRemoved, type ArchiveKind, type CheckResult } from './ledger.js';
+import { failInterrupted, listArchives, markRemoved, type ArchiveKind, type CheckResult } from './ledger.js';
 import { manifestKey, runBackup, type BackupOptions, type BackupResult } from './run.js';
 import { openStore, type Store } from './store.js';
 
 export { loadBackupConfig, requireStore, type BackupConfig } from './config.js';
 export { checkArchive, checkFreshness, checkIntegrity, listTables, plainStream } from './check.js';
-export { ARCHIVE_KINDS, ArchiveKindSchema, getArchive, lastGood, listArchives, recentChecks, type Archive, type ArchiveKind, type CheckResult } from './ledger.js';
+export { ARCHIVE_KINDS, ArchiveKindSchema, failInterrupted, getArchive, lastGood, listArchives, recentChecks, type Archive, type ArchiveKind, type CheckResult } from './ledger.js';
 export { restoreInto, type RestoreProgress, type RestoreResult } from './restore.js';
 export { manifestKey, runBackup, SYSTEM_TABLES, type BackupResult, type Manifest, type Progress } from './run.js';
 export { backupSummary, BackupSummarySchema, type BackupSummary } from './summary.js';
@@ -73,6 +73,7 @@ export interface RunReport {
  */
 export async function runDue(db: Db, databaseUrl: string, cfg: BackupConfig, opts: BackupOptions & { kinds?: ArchiveKind[]; alerts?: AlertConfig } = {}): Promise<RunReport> {
   const now = (opts.now ?? (() => new Date()))();
+  await failInterrupted(db);
   const kinds = opts.kinds ?? (await dueKinds(db, cfg, now));
   const report: RunReport = { backups: [], checks: [], removed: [], alerted: [] };
   const store = openStore(requireStore(cfg));

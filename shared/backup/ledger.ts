@@ -114,6 +114,15 @@ export async function markFailed(db: Db, id: string, error: string): Promise<voi
   await db.query(`UPDATE backup_archive SET status = 'failed', finished_at = now(), error = $2 WHERE archive_id = $1`, [id, error.slice(0, 500)]);
 }
 
+/** A row left `running` by a process that died (6 h: longer than any backup) is failed, not trusted. */
+export async function failInterrupted(db: Db): Promise<number> {
+  const r = await db.query(
+    `UPDATE backup_archive SET status = 'failed', finished_at = now(), error = 'interrupted: the backup process stopped before finishing'
+      WHERE status = 'running' AND started_at < now() - interval '6 hours'`,
+  );
+  return r.rowCount ?? 0;
+}
+
 export async function markRemoved(db: Db, id: string): Promise<void> {
   await db.query(`UPDATE backup_archive SET status = 'removed', removed_at = now() WHERE archive_id = $1`, [id]);
 }
@@ -123,12 +132,13 @@ export async function getArchive(db: Db, id: string): Promise<Archive | null> {
   return r.rows[0] ? toArchive(r.rows[0]) : null;
 }
 
-export async function listArchives(db: Db, opts: { kind?: ArchiveKind; status?: Archive['status']; limit?: number } = {}): Promise<Archive[]> {
+export async function listArchives(db: Db, opts: { kind?: ArchiveKind; status?: Archive['status']; limit?: number; since?: Date } = {}): Promise<Archive[]> {
   const r = await db.query<ArchiveRow>(
     `SELECT ${COLS} FROM backup_archive
       WHERE ($1::varchar IS NULL OR kind = $1::varchar) AND ($2::varchar IS NULL OR status = $2::varchar)
+        AND ($4::timestamptz IS NULL OR started_at >= $4::timestamptz)
       ORDER BY started_at DESC, archive_id DESC LIMIT $3`,
-    [opts.kind ?? null, opts.status ?? null, opts.limit ?? 100],
+    [opts.kind ?? null, opts.status ?? null, opts.limit ?? 100, opts.since ?? null],
   );
   return r.rows.map(toArchive);
 }

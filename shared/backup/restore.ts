@@ -114,6 +114,11 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
       .filter(([t, n]) => got[t] !== n)
       .map(([t, n]) => `${t} ${got[t] === -1 ? 'missing' : got[t]} ≠ ${n}`);
     const rows = Object.values(got).reduce((s, n) => s + Math.max(0, n), 0);
+    // The archive's own ledger row (and any other backup then in progress) was `running` in the
+    // snapshot: in the restored database it would show as running for ever.
+    if (!opts.scratch && 'backup_archive' in expected) {
+      await adminQuery(targetUrl, `UPDATE backup_archive SET status = 'failed', error = 'in progress when the restored archive was taken' WHERE status = 'running'`);
+    }
     progress.tablesDone = progress.tablesTotal;
     opts.onProgress?.({ ...progress });
     return {

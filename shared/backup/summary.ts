@@ -43,7 +43,7 @@ export async function backupSummary(db: Db, now: Date = new Date()): Promise<Bac
   const [logical, physical, running, checks, failed] = await Promise.all([
     lastGood(db, 'logical'),
     lastGood(db, 'physical'),
-    listArchives(db, { status: 'running', limit: 1 }),
+    listArchives(db, { status: 'running', limit: 1, since: new Date(now.getTime() - 6 * 3600_000) }),
     recentChecks(db, 1),
     db.query<{ n: string }>(`SELECT count(*) AS n FROM backup_check WHERE ok = false AND checked_at > now() - interval '24 hours'`),
   ]);

@@ -19,6 +19,8 @@ import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
 import {
   applyRetention,
+  backupSummary,
+  failInterrupted,
   dueKinds,
   lastScheduled,
   runDue,
@@ -141,6 +143,9 @@ describe('round trip through make backup / make restore', () => {
       expect((await back.query('SELECT count(*)::int AS n FROM bk_second')).rows[0].n).toBe(10);
       const mig = await back.query('SELECT name FROM schema_migration');
       expect(mig.rowCount).toBeGreaterThan(8);
+      // The archive's own ledger row was `running` in its snapshot: not left so in the restored database.
+      expect((await back.query(`SELECT 1 FROM backup_archive WHERE status = 'running'`)).rowCount).toBe(0);
+      expect((await back.query(`SELECT error FROM backup_archive WHERE error = 'in progress when the restored archive was taken'`)).rowCount).toBeGreaterThan(0);
     } finally {
       await back.end();
     }
@@ -326,6 +331,24 @@ describe('schedule', () => {
     await ins('physical', 'good', lastScheduled(now, 'Asia/Shanghai', '03:00', 0));
     expect(await dueKinds(db, cfg, now)).toEqual(['system']);
     await db.query(`DELETE FROM backup_archive WHERE started_at > '2031-01-01'`);
+  });
+});
+
+describe('interrupted backups', () => {
+  it('a row left running by a process that died is failed after 6 hours, and not shown as running', async () => {
+    const ins = (hoursAgo: number) =>
+      db.query<{ archive_id: string }>(
+        `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at) VALUES ('system', 'running', 'cron', 'b', 'k', 'postgresql', 't', now() - $1 * interval '1 hour') RETURNING archive_id`,
+        [hoursAgo],
+      );
+    const old = String((await ins(7)).rows[0]!.archive_id);
+    expect((await backupSummary(db)).running).toBeNull();
+    const young = String((await ins(1)).rows[0]!.archive_id);
+    expect((await backupSummary(db)).running).toMatchObject({ archiveId: young, kind: 'system' });
+    expect(await failInterrupted(db)).toBe(1);
+    expect(await getArchive(db, old)).toMatchObject({ status: 'failed', error: 'interrupted: the backup process stopped before finishing' });
+    expect((await getArchive(db, young))!.status).toBe('running');
+    await db.query('DELETE FROM backup_archive WHERE archive_id IN ($1, $2)', [old, young]);
   });
 });
 
