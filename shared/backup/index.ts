@@ -7,8 +7,8 @@ import { log } from '../log/index.js';
 import { formatLocal, fromLocalParts } from '../time/index.js';
 import { alertConfig, channelsOf, type AlertConfig } from '../alerts/index.js';
 import { requireStore, type BackupConfig } from './config.js';
-import { checkArchive, checkFreshness } from './check.js';
-import { failInterrupted, listArchives, markRemoved, type ArchiveKind, type CheckResult } from './ledger.js';
+import { checkArchive, checkFreshness, checkIntegrity } from './check.js';
+import { failInterrupted, getArchive, listArchives, markRemoved, recordCheck, type ArchiveKind, type CheckResult } from './ledger.js';
 import { manifestKey, runBackup, type BackupOptions, type BackupResult } from './run.js';
 import { openStore, type Store } from './store.js';
 
@@ -71,7 +71,12 @@ export interface RunReport {
  * drill), the daily freshness check, retention; failures raise an alert. Never throws for a
  * failed backup: it is reported, recorded, and retried by the next run.
  */
-export async function runDue(db: Db, databaseUrl: string, cfg: BackupConfig, opts: BackupOptions & { kinds?: ArchiveKind[]; alerts?: AlertConfig } = {}): Promise<RunReport> {
+export async function runDue(
+  db: Db,
+  databaseUrl: string,
+  cfg: BackupConfig,
+  opts: BackupOptions & { kinds?: ArchiveKind[]; alerts?: AlertConfig; /** Default: when kinds are not given (the cron). */ recheck?: boolean } = {},
+): Promise<RunReport> {
   const now = (opts.now ?? (() => new Date()))();
   await failInterrupted(db);
   const kinds = opts.kinds ?? (await dueKinds(db, cfg, now));
@@ -84,6 +89,7 @@ export async function runDue(db: Db, databaseUrl: string, cfg: BackupConfig, opt
     const a = (await listArchives(db, { kind, status: 'good', limit: 1 }))[0];
     if (a) report.checks.push(...(await checkArchive(db, store, cfg, a, { databaseUrl, drill: cfg.drill && kind === 'logical' })));
   }
+  if (opts.recheck ?? !opts.kinds) report.checks.push(...(await recheckDaily(db, store)));
   if (kinds.length > 0 || !opts.kinds) report.checks.push(await checkFreshness(db, now));
   if (report.backups.some((b) => b.ok)) report.removed = await applyRetention(db, store, cfg).catch((e: Error) => {
     log('error', 'backup retention failed', { err: e.message });
@@ -95,6 +101,33 @@ export async function runDue(db: Db, databaseUrl: string, cfg: BackupConfig, opt
   ];
   if (failures.length) report.alerted = await raiseBackupAlert(db, failures, opts.alerts);
   return report;
+}
+
+/**
+ * The daily re-check of every archive kept: its integrity (exists, size, metadata and content
+ * checksums), once a day each, so an archive damaged or removed in the store after it was taken is
+ * found within a day, not on the day it is needed.
+ */
+export async function recheckDaily(db: Db, store: Store): Promise<CheckResult[]> {
+  const due = await db.query<{ archive_id: string }>(
+    `SELECT a.archive_id FROM backup_archive a
+      WHERE a.status = 'good' AND a.bucket = $1
+        AND NOT EXISTS (SELECT 1 FROM backup_check c WHERE c.archive_id = a.archive_id AND c.check_kind = 'integrity'
+                          AND c.checked_at > now() - interval '23 hours')
+      ORDER BY a.archive_id`,
+    [store.bucket],
+  );
+  const out: CheckResult[] = [];
+  for (const r of due.rows) {
+    const a = await getArchive(db, String(r.archive_id));
+    if (!a) continue;
+    const t0 = Date.now();
+    const c = await checkIntegrity(store, a).catch((e: Error) => ({ ok: false, message: `integrity failed: ${e.message}` }));
+    const result: CheckResult = { archiveId: a.archiveId, check: 'integrity', ok: c.ok, message: c.message, durationMs: Date.now() - t0 };
+    await recordCheck(db, result);
+    out.push(result);
+  }
+  return out;
 }
 
 /**

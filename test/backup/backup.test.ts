@@ -184,6 +184,34 @@ describe('tampering', () => {
     await store.client.removeObject(store.bucket, a.objectKey);
     expect((await checkIntegrity(store, a)).message).toBe(`missing: object ${a.objectKey} is not in bucket ${store.bucket}`);
 
+    // The hourly run re-checks every kept archive once a day: damage found after the backup is caught
+    // and alerted.
+    await put(flipped);
+    await db.query(`UPDATE backup_check SET checked_at = now() - interval '2 days' WHERE archive_id = $1`, [a.archiveId]);
+    const got: string[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        got.push(body);
+        res.end('{"errcode":0}');
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    try {
+      const alerts = loadAlertConfig({ ALERT_WEBHOOK_URL: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/` }, () => undefined);
+      const report = await runDue(db, url, cfg, { kinds: [], recheck: true, alerts });
+      const mine = report.checks.filter((c) => c.archiveId === a.archiveId);
+      expect(mine.map((c) => [c.check, c.ok])).toEqual([['integrity', false]]);
+      expect(mine[0]!.message).toMatch(/^content altered:/);
+      expect(JSON.parse(got[0]!).text.content).toContain(`备份校验失败（integrity，归档 ${a.archiveId}）：content altered:`);
+      // Checked today: the next hour does not read it again.
+      const next = await runDue(db, url, cfg, { kinds: [], recheck: true, alerts });
+      expect(next.checks.filter((c) => c.archiveId === a.archiveId)).toEqual([]);
+    } finally {
+      hook.close();
+    }
+
     await put(original);
     expect(await checkIntegrity(store, a)).toEqual({ ok: true, message: expect.stringMatching(/^intact:/) });
   }, 60_000);
