@@ -47,8 +47,9 @@ export interface Finished {
  * uploaded); `finish` completes it with the final metadata; `abort` leaves nothing behind.
  */
 export class ObjectWriter {
-  private part: Buffer[] = [];
-  private partBytes = 0;
+  /** The one part buffer, reused for every part: the upload's memory is this, whatever the archive. */
+  private readonly buf: Buffer;
+  private used = 0;
   private uploadId: string | undefined;
   private etags: { part: number; etag: string }[] = [];
   private hash = createHash('sha256');
@@ -58,27 +59,32 @@ export class ObjectWriter {
     private readonly store: Store,
     readonly key: string,
     private readonly meta: ArchiveMeta,
-    private readonly partSize: number,
-  ) {}
+    partSize: number,
+  ) {
+    this.buf = Buffer.allocUnsafe(partSize);
+  }
 
   async write(chunk: Buffer): Promise<void> {
     this.hash.update(chunk);
     this.size += chunk.length;
-    this.part.push(chunk);
-    this.partBytes += chunk.length;
-    if (this.partBytes >= this.partSize) await this.flushPart();
+    let at = 0;
+    while (at < chunk.length) {
+      const n = chunk.copy(this.buf, this.used, at);
+      this.used += n;
+      at += n;
+      if (this.used === this.buf.length) await this.flushPart();
+    }
   }
 
   private async flushPart(): Promise<void> {
-    const body = Buffer.concat(this.part, this.partBytes);
-    this.part = [];
-    this.partBytes = 0;
+    const body = this.buf.subarray(0, this.used);
     const { client, bucket } = this.store;
     this.uploadId ??= await client.initiateNewMultipartUpload(bucket, this.key, { 'Content-Type': 'application/octet-stream', ...metaHeaders(this.meta) });
     const n = this.etags.length + 1;
     const md5 = createHash('md5').update(body).digest('base64');
     const r = await client.uploadPart({ bucketName: bucket, objectName: this.key, uploadID: this.uploadId, partNumber: n, headers: { 'Content-Length': body.length, 'Content-MD5': md5 } }, body);
     this.etags.push({ part: n, etag: r.etag });
+    this.used = 0;
   }
 
   async finish(extra: ArchiveMeta = {}): Promise<Finished> {
@@ -86,11 +92,10 @@ export class ObjectWriter {
     const meta = { ...this.meta, ...extra, size: String(this.size), sha256 };
     const { client, bucket } = this.store;
     if (this.uploadId === undefined) {
-      const body = Buffer.concat(this.part, this.partBytes);
-      this.part = [];
+      const body = this.buf.subarray(0, this.used);
       await client.putObject(bucket, this.key, body, body.length, { 'Content-Type': 'application/octet-stream', ...meta });
     } else {
-      if (this.partBytes > 0) await this.flushPart();
+      if (this.used > 0) await this.flushPart();
       await client.completeMultipartUpload(bucket, this.key, this.uploadId, this.etags);
       this.uploadId = undefined;
       await replaceMeta(this.store, this.key, meta);
@@ -101,7 +106,6 @@ export class ObjectWriter {
   /** Best effort: the store may be the thing that failed. */
   async abort(): Promise<void> {
     const { client, bucket } = this.store;
-    this.part = [];
     if (this.uploadId) await client.abortMultipartUpload(bucket, this.key, this.uploadId).catch(() => undefined);
     await client.removeObject(bucket, this.key).catch(() => undefined);
   }
