@@ -52,3 +52,16 @@ clean:
 .PHONY: soak
 soak: $(NODE_MODULES) node build
 	node --import tsx infra/soak/run.ts
+
+# Backups (docs/backup.md): one archive now and its checks (KIND=logical|physical|system|software),
+# and a restore of an archive from the store into a NEW database (TARGET=<name>, ARCHIVE=latest|<key>).
+# Settings as the backup function's: BACKUP_S3_* (default: the store `make up` runs) and the secret
+# files in .data/secrets; the database is DATABASE_URL or .data/secrets/cdc-database-url.
+.PHONY: backup restore
+BACKUP_ENV = CDC_SECRETS_DIR=$${CDC_SECRETS_DIR:-.data/secrets} BACKUP_S3_ENDPOINT=$${BACKUP_S3_ENDPOINT:-http://127.0.0.1:$${S3_PORT:-9000}}
+backup: $(NODE_MODULES)
+	$(BACKUP_ENV) node --import tsx infra/backup/cli.ts backup --kind $${KIND:-logical}
+
+restore: $(NODE_MODULES)
+	@test -n "$$TARGET" || { echo "usage: make restore TARGET=<new database> [ARCHIVE=latest|<object key>]"; exit 2; }
+	$(BACKUP_ENV) node --import tsx infra/backup/cli.ts restore --target "$$TARGET" --archive "$${ARCHIVE:-latest}"

@@ -109,6 +109,26 @@ function lastPushSection(s: FrontStatus, timeZone: string): HtmlEscapedString {
   return html`<section id="last-push"><h2>最近一次上报</h2>${body}</section>` as HtmlEscapedString;
 }
 
+const CHECK: Record<string, string> = { integrity: '完整性校验', listing: '归档目录校验', drill: '恢复演练', verify: '物理备份校验', freshness: '时效性检查' };
+const ARCHIVE: Record<string, string> = { logical: '逻辑备份', physical: '物理备份', system: '系统数据备份', software: '软件备份' };
+
+/** Backups (docs/backup.md): the last good archives, the one running with its progress, the last check. */
+function backupSection(s: FrontStatus, timeZone: string): HtmlEscapedString {
+  const b = s.backup;
+  if (!b) return html`<section id="backup"><h2>备份</h2><p class="muted">数据库不可用，暂无记录。</p></section>` as HtmlEscapedString;
+  const size = (n: number | null) => (n === null ? '—' : `${(n / 1048576).toFixed(1)} MB`);
+  const r = b.running;
+  return html`<section id="backup"><h2>备份</h2>
+<p class="state ${b.fresh && b.failedChecks24h === 0 ? 'ok' : 'bad'}">备份：${!b.lastLogical ? '尚无成功的逻辑备份' : !b.fresh ? '逻辑备份已超过一天未更新' : b.failedChecks24h > 0 ? `近 24 小时有 ${b.failedChecks24h} 项校验失败` : '正常'}</p>
+<dl>
+<dt>最近逻辑备份</dt><dd>${b.lastLogical ? html`${local(b.lastLogical.finishedAt, timeZone)}（${size(b.lastLogical.sizeBytes)}）` : '—'}</dd>
+<dt>最近物理备份</dt><dd>${b.lastPhysical ? html`${local(b.lastPhysical.finishedAt, timeZone)}（${size(b.lastPhysical.sizeBytes)}）` : '—'}</dd>
+<dt>正在进行</dt><dd>${r ? html`${ARCHIVE[r.kind] ?? r.kind}：已写入 ${size(r.bytesDone)}，表 ${r.tablesDone}/${r.tablesTotal}，${size(r.rate)}/秒，预计剩余 ${r.etaS === null ? '—' : formatAge(r.etaS)}` : '无'}</dd>
+<dt>最近校验</dt><dd>${b.lastCheck ? html`${CHECK[b.lastCheck.check] ?? b.lastCheck.check}：<span class="${b.lastCheck.ok ? 'ok' : 'late'}">${b.lastCheck.ok ? '通过' : '失败'}</span>（${local(b.lastCheck.checkedAt, timeZone)}）<br><span class="muted">${b.lastCheck.message}</span>` : '—'}</dd>
+</dl>
+</section>` as HtmlEscapedString;
+}
+
 // A constant, inserted raw: escaping would turn the font names' quotes into entities, which CSS
 // does not decode.
 const STYLE = `
@@ -152,6 +172,7 @@ export function renderStatusPage(s: FrontStatus, timeZone: string): HtmlEscapedS
 ${databaseSection(s, timeZone)}
 ${uplinkSection(s)}
 ${lastPushSection(s, timeZone)}
+${s.backup === undefined ? '' : backupSection(s, timeZone)}
 <section id="version"><h2>软件版本</h2><p>${s.version}</p></section>
 </main>
 </body>

@@ -8,7 +8,7 @@
  *   CDC_LOGS_DIR      <data dir>/logs
  *   DATABASE_URL      unset → the secret file cdc-database-url that `make up` writes
  *   OPENFAAS_URL      unset → http://GATEWAY_HOST:GATEWAY_PORT (127.0.0.1:8080)
- *   GATEWAY_PORT, DATA_PORT, CONFIG_PORT, MONITOR_PORT, WEB_PORT, PG_PORT, NATIONAL_SIM_PORT
+ *   GATEWAY_PORT, DATA_PORT, CONFIG_PORT, MONITOR_PORT, WEB_PORT, PG_PORT, NATIONAL_SIM_PORT, S3_PORT
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -35,6 +35,8 @@ const LocationEnv = z.object({
   WEB_PORT: Port.default(8884),
   PG_PORT: Port.default(5432),
   NATIONAL_SIM_PORT: Port.default(18888),
+  /** The embedded backup store (s3rver, standing in for MinIO). */
+  S3_PORT: Port.default(9000),
 });
 
 export type Locations = ReturnType<typeof locate>;
@@ -68,6 +70,7 @@ export function locate(env: Env = process.env) {
       web: e.WEB_PORT,
       pg: e.PG_PORT,
       nationalSim: e.NATIONAL_SIM_PORT,
+      s3: e.S3_PORT,
     },
   };
 }

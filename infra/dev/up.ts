@@ -4,6 +4,7 @@
  *     with its data under .data/pg (PG_PORT, default 5432 on 127.0.0.1: the DB-sync port);
  *   - migrations;
  *   - the national platform simulator (NATIONAL_URL unless set: 127.0.0.1:18888), as its own process;
+ *   - the backup store, s3rver standing in for MinIO (BACKUP_S3_ENDPOINT unless set: 127.0.0.1:9000);
  *   - the runtime (infra/runtime) with every function of stack.yml, its gateway on 127.0.0.1:8080
  *     and the hospital ports 8881–8884.
  * Folders and ports come from infra/cli/locate.ts, the module the operator commands use too.
@@ -22,6 +23,7 @@ import { migrate } from '../db/migrate.js';
 import { locate, projectRoot as root } from '../cli/locate.js';
 import { startPostgres } from './postgres.js';
 import { processArgs, readPidFile, removePidFile, stopStale, writePidFile } from './pidfiles.js';
+import { startS3, type RunningS3 } from './s3.js';
 import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
 
 const loc = locate();
@@ -183,8 +185,10 @@ async function main(): Promise<void> {
   let pg: Supervised | undefined;
   let sim: Supervised | undefined;
   let rt: RuntimeHandle | undefined;
+  let s3: RunningS3 | undefined;
   const shutdown = async () => {
     await rt?.close().catch(() => undefined);
+    await s3?.stop().catch(() => undefined);
     await sim?.stop();
     await pg?.stop();
     removePidFile(loc.runDir, 'up', process.pid);
@@ -219,6 +223,14 @@ async function main(): Promise<void> {
       sim = new Supervised('national-simulator', 'national platform simulator', () => simulatorChild('national', port));
       await sim.start();
       env.NATIONAL_URL = `http://127.0.0.1:${port}`;
+    }
+    // Backups (docs/backup.md): an embedded S3 store standing in for MinIO unless BACKUP_S3_ENDPOINT is set.
+    if (!process.env.BACKUP_S3_ENDPOINT) {
+      s3 = await startS3({ dir: join(loc.dataDir, 's3'), port: loc.ports.s3 });
+      env.BACKUP_S3_ENDPOINT = s3.endpoint;
+      writeSecret('backup-s3-access-key', s3.accessKey);
+      writeSecret('backup-s3-secret-key', s3.secretKey);
+      say(`backup store (s3rver) ${s3.endpoint}, data in ${join(loc.dataDir, 's3')}`);
     }
     rt = await startRuntime({
       stackFile: join(root, 'stack.yml'),

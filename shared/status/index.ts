@@ -16,6 +16,7 @@ import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { detectDialect, isUnavailable, type Db } from '../db/index.js';
 import { lag } from '../uplink/push.js';
+import { backupSummary, BackupSummarySchema } from '../backup/summary.js';
 
 const count = z.number().int().nonnegative();
 const instant = z.iso.datetime({ offset: true });
@@ -77,6 +78,8 @@ export const FrontStatusSchema = z.object({
     .nullable(),
   /** The most recent push run; null before the first one or when the database is unreachable. */
   lastPushRun: PushRunSchema.nullable(),
+  /** Backups (docs/backup.md): last good archives, the one running with its progress, freshness, last check; null when the database is unreachable. */
+  backup: BackupSummarySchema.nullable().optional(),
 });
 
 export type FrontStatus = z.infer<typeof FrontStatusSchema>;
@@ -90,13 +93,14 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
   const checkedAt = now().toISOString();
   try {
     const dialect = await detectDialect(db);
-    const [serverTime, outbox, lastPushRun] = await Promise.all([dbTime(db), outboxStatus(db), lastRun(db)]);
+    const [serverTime, outbox, lastPushRun, backup] = await Promise.all([dbTime(db), outboxStatus(db), lastRun(db), backupSummary(db, now())]);
     return FrontStatusSchema.parse({
       checkedAt,
       version: softwareVersion,
       database: { reachable: true, dialect, serverTime },
       outbox,
       lastPushRun,
+      backup,
     });
   } catch (err) {
     if (!isUnavailable(err)) throw err;
@@ -106,6 +110,7 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
       database: { reachable: false, dialect: null, serverTime: null },
       outbox: null,
       lastPushRun: null,
+      backup: null,
     });
   }
 }

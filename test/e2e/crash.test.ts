@@ -146,7 +146,7 @@ let frontRecovered = false;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cdc-crash-'));
   // The restart binds the same ports again: ports outside the ephemeral range.
-  const [pgPort, gatewayPort, dataPort, configPort, monitorPort, webPort, simPort] = (await stablePorts(7)).map(String);
+  const [pgPort, gatewayPort, dataPort, configPort, monitorPort, webPort, simPort, s3Port] = (await stablePorts(8)).map(String);
   env = {
     ...process.env,
     CDC_DATA_DIR: dir,
@@ -157,6 +157,7 @@ beforeAll(async () => {
     MONITOR_PORT: monitorPort,
     WEB_PORT: webPort,
     NATIONAL_SIM_PORT: simPort,
+    S3_PORT: s3Port,
     HIS_ALLOW: '127.0.0.1/8,::1/128',
   };
   delete env.DATABASE_URL;

@@ -156,7 +156,7 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cdc-up-test-'));
-    const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort] = (await stablePorts(7)).map(String);
+    const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort, s3Port] = (await stablePorts(8)).map(String);
     env = {
       CDC_DATA_DIR: dir,
       PG_PORT: pgPort!,
@@ -166,6 +166,7 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
       CONFIG_PORT: configPort!,
       MONITOR_PORT: monitorPort!,
       WEB_PORT: webPort!,
+      S3_PORT: s3Port!,
       // The bundles are built by the test set-up; the functions only need them present.
       RUNTIME_BUILD: 'missing',
     };

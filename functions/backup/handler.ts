@@ -1,0 +1,102 @@
+// backup: backups to MinIO that prove themselves (docs/backup.md). Scheduled hourly (stack.yml);
+// the function decides in the hospital's zone what is due — the nightly logical, system and
+// software archives from BACKUP_LOGICAL_AT, the weekly physical one on BACKUP_PHYSICAL_DAY at
+// BACKUP_PHYSICAL_AT — takes it, checks it (the logical one by a restore drill), applies retention,
+// and alerts on failure. A failed archive is retried by the next hourly run.
+//   POST /          the cron (X-Topic: cron-function): what is due
+//   POST /run       {kind?: logical|physical|system|software}: one archive now, checked (operators)
+//   POST /check     {archiveId?, drill?}: checks one archive (default the last good logical) and freshness
+//   GET  /archives  ?kind=&status=&limit=: the ledger
+//   GET  /status    the summary the status JSON carries, and the latest checks
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { defineFunction } from '../../shared/fn/index.js';
+import { AppError, handleError } from '../../shared/http/errors.js';
+import { loadConfig } from '../../shared/config/index.js';
+import { closePool, getPool, openPool } from '../../shared/db/index.js';
+import {
+  ArchiveKindSchema,
+  backupSummary,
+  checkArchive,
+  checkFreshness,
+  getArchive,
+  lastGood,
+  listArchives,
+  loadBackupConfig,
+  openStore,
+  raiseBackupAlert,
+  recentChecks,
+  requireStore,
+  runDue,
+  type BackupConfig,
+} from '../../shared/backup/index.js';
+
+const app = new Hono();
+app.onError(handleError);
+
+let cfg: BackupConfig | undefined;
+const config = () => (cfg ??= loadBackupConfig());
+const databaseUrl = () => loadConfig().databaseUrl;
+const issues = (e: z.ZodError) => e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+
+app.post('/', async (c) => {
+  const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : 'manual';
+  const report = await runDue(getPool(), databaseUrl(), config(), { trigger });
+  return c.json(report);
+});
+
+const RunBody = z.object({ kind: ArchiveKindSchema.default('logical') });
+
+app.post('/run', async (c) => {
+  const parsed = RunBody.safeParse((await c.req.json().catch(() => ({}))) ?? {});
+  if (!parsed.success) throw new AppError('BAD_REQUEST', `run takes {kind?: logical|physical|system|software}: ${issues(parsed.error)}`);
+  const report = await runDue(getPool(), databaseUrl(), config(), { trigger: 'manual', kinds: [parsed.data.kind] });
+  const failed = report.backups.some((b) => !b.ok) || report.checks.some((x) => !x.ok);
+  return c.json(report, failed ? 500 : 200);
+});
+
+const CheckBody = z.object({ archiveId: z.string().regex(/^\d+$/).optional(), drill: z.boolean().default(true) });
+
+app.post('/check', async (c) => {
+  const parsed = CheckBody.safeParse((await c.req.json().catch(() => ({}))) ?? {});
+  if (!parsed.success) throw new AppError('BAD_REQUEST', `check takes {archiveId?, drill?}: ${issues(parsed.error)}`);
+  const db = getPool();
+  const k = config();
+  const a = parsed.data.archiveId ? await getArchive(db, parsed.data.archiveId) : await lastGood(db, 'logical');
+  if (!a) throw new AppError('NOT_FOUND', parsed.data.archiveId ? `no archive ${parsed.data.archiveId}` : 'no good logical archive yet');
+  if (a.status !== 'good') throw new AppError('BAD_REQUEST', `archive ${a.archiveId} is ${a.status}, not good`);
+  const checks = await checkArchive(db, openStore(requireStore(k)), k, a, { databaseUrl: databaseUrl(), drill: parsed.data.drill });
+  checks.push(await checkFreshness(db));
+  const failed = checks.filter((x) => !x.ok);
+  if (failed.length) await raiseBackupAlert(db, failed.map((x) => `备份校验失败（${x.check}，归档 ${a.archiveId}）：${x.message}`));
+  return c.json({ archiveId: a.archiveId, checks, ok: failed.length === 0 }, failed.length ? 500 : 200);
+});
+
+const ListQuery = z.object({
+  kind: ArchiveKindSchema.optional(),
+  status: z.enum(['running', 'good', 'failed', 'removed']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+});
+
+app.get('/archives', async (c) => {
+  const q = ListQuery.safeParse(c.req.query());
+  if (!q.success) throw new AppError('BAD_REQUEST', `archives takes ?kind=&status=&limit=: ${issues(q.error)}`);
+  const archives = await listArchives(getPool(), { ...(q.data.kind ? { kind: q.data.kind } : {}), ...(q.data.status ? { status: q.data.status } : {}), limit: q.data.limit });
+  return c.json({ count: archives.length, archives });
+});
+
+app.get('/status', async (c) => {
+  const db = getPool();
+  const [summary, checks] = await Promise.all([backupSummary(db), recentChecks(db, 20)]);
+  return c.json({ ...summary, checks });
+});
+
+export default defineFunction({
+  app,
+  async init() {
+    const c = loadConfig();
+    config(); // fail fast on a bad setting
+    openPool(c.databaseUrl, 3);
+  },
+  close: closePool,
+});

@@ -1,0 +1,56 @@
+/**
+ * The embedded S3-compatible store `make up` and the tests run in place of MinIO (docs/backup.md):
+ * s3rver, in this process, data under `dir`, loopback only, with the bucket created. It speaks
+ * the S3 protocol the `minio` client uses (put, multipart, copy, stat, get, list, delete).
+ *
+ *   const s3 = await startS3({ dir: '.data/s3', port: 9000 });
+ *   s3.endpoint   // 'http://127.0.0.1:9000'
+ *   await s3.stop();
+ *
+ * s3rver accepts only its fixed key pair (S3RVER / S3RVER): these are not secrets. Production
+ * points BACKUP_S3_ENDPOINT at MinIO with keys from secret files instead.
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+// s3rver ships no types: its constructor options and run/close are all this file uses.
+// @ts-expect-error no declaration file
+import S3rver from 's3rver';
+
+export const S3RVER_KEY = 'S3RVER';
+
+export interface RunningS3 {
+  endpoint: string;
+  port: number;
+  bucket: string;
+  accessKey: string;
+  secretKey: string;
+  stop(): Promise<void>;
+}
+
+export async function startS3(opts: { dir: string; port?: number; host?: string; bucket?: string }): Promise<RunningS3> {
+  mkdirSync(opts.dir, { recursive: true });
+  const bucket = opts.bucket ?? 'cdc-front-backup';
+  const host = opts.host ?? '127.0.0.1';
+  const server = new S3rver({ address: host, port: opts.port ?? 0, directory: opts.dir, silent: true, configureBuckets: [{ name: bucket }] });
+  let addr: AddressInfo;
+  try {
+    addr = (await server.run()) as AddressInfo;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') throw new Error(`port ${opts.port} (S3 store for backups) is already in use`);
+    throw err;
+  }
+  let stopped = false;
+  return {
+    endpoint: `http://${host}:${addr.port}`,
+    port: addr.port,
+    bucket,
+    accessKey: S3RVER_KEY,
+    secretKey: S3RVER_KEY,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.close();
+    },
+  };
+}

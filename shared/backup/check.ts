@@ -1,0 +1,156 @@
+/**
+ * The checks that prove an archive (docs/backup.md), each with a specific message:
+ *
+ *   integrity  the object exists; its size, its metadata's SHA-256 and the SHA-256 of its bytes all
+ *              match what the ledger recorded at backup time
+ *   listing    `pg_restore -l` reads the archive and lists the data of every table recorded
+ *   drill      the archive restored into a scratch database has, per table, the row counts recorded
+ *   verify     physical archives: unpacked and checked by `pg_verifybackup` against their manifest
+ *   freshness  the last good logical archive is younger than its period (a day, plus an hour)
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { detectDialect, type Db } from '../db/index.js';
+import type { BackupConfig } from './config.js';
+import { lastGood, recordCheck, type Archive, type CheckKind, type CheckResult } from './ledger.js';
+import { restoreInto } from './restore.js';
+import { readArchive, statArchive, type Store } from './store.js';
+import { runTool, sm4Decryptor, toolFailure, toolsOf } from './tools.js';
+
+const short = (h: string | null | undefined) => (h ? `${h.slice(0, 12)}…` : 'none');
+
+export async function sha256Of(s: Readable): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const c of s) {
+    h.update(c as Buffer);
+    size += (c as Buffer).length;
+  }
+  return { sha256: h.digest('hex'), size };
+}
+
+/** Exists, size, metadata checksum, content checksum: the first that fails names itself. */
+export async function checkIntegrity(store: Store, a: Pick<Archive, 'objectKey' | 'sizeBytes' | 'sha256'>): Promise<{ ok: boolean; message: string }> {
+  const info = await statArchive(store, a.objectKey);
+  if (!info) return { ok: false, message: `missing: object ${a.objectKey} is not in bucket ${store.bucket}` };
+  if (info.size !== a.sizeBytes) return { ok: false, message: `size mismatch: the store holds ${info.size} bytes of ${a.objectKey}, ${a.sizeBytes} were recorded (truncated or altered)` };
+  if (info.meta.sha256 !== a.sha256) return { ok: false, message: `checksum mismatch: the object's metadata says sha256 ${short(info.meta.sha256)}, ${short(a.sha256)} was recorded` };
+  const got = await sha256Of(await readArchive(store, a.objectKey));
+  if (got.sha256 !== a.sha256) return { ok: false, message: `content altered: the bytes of ${a.objectKey} hash to ${short(got.sha256)}, ${short(a.sha256)} was recorded` };
+  return { ok: true, message: `intact: ${info.size} bytes, sha256 ${short(a.sha256)}` };
+}
+
+/** The archive's plain bytes (decrypted when it was encrypted at rest). */
+export async function plainStream(store: Store, a: Pick<Archive, 'objectKey' | 'encryption'>, key: Buffer | null): Promise<Readable> {
+  const raw = await readArchive(store, a.objectKey);
+  if (!a.encryption) return raw;
+  if (!key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
+  const d = sm4Decryptor(key);
+  raw.on('error', (e) => d.destroy(e));
+  return raw.pipe(d);
+}
+
+/** Tables whose data `pg_restore -l` lists. */
+export async function listTables(restoreTool: string, input: Readable): Promise<string[]> {
+  const child = runTool(restoreTool, ['-l'], {});
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => (out += d));
+  await pipeline(input, child.stdin).catch(() => undefined); // pg_restore may stop reading early: its exit says
+  const r = await child.done;
+  if (r.code !== 0) throw new Error(toolFailure('pg_restore -l', r, child.tail()));
+  const tables: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) /.exec(line);
+    if (m) tables.push(m[2]!);
+  }
+  return tables.sort();
+}
+
+async function timed(db: Db, archiveId: string | null, check: CheckKind, fn: () => Promise<{ ok: boolean; message: string }>): Promise<CheckResult> {
+  const t0 = Date.now();
+  let r: { ok: boolean; message: string };
+  try {
+    r = await fn();
+  } catch (err) {
+    r = { ok: false, message: `${check} failed: ${(err as Error).message}` };
+  }
+  const result: CheckResult = { archiveId, check, ok: r.ok, message: r.message, durationMs: Date.now() - t0 };
+  await recordCheck(db, result);
+  return result;
+}
+
+export interface CheckOptions {
+  /** Run the restore drill too (logical and system archives). */
+  drill?: boolean;
+  databaseUrl: string;
+}
+
+/** Every check that applies to the archive; stops after a failed integrity check. */
+export async function checkArchive(db: Db, store: Store, cfg: BackupConfig, a: Archive, opts: CheckOptions): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const integrity = await timed(db, a.archiveId, 'integrity', () => checkIntegrity(store, a));
+  out.push(integrity);
+  if (!integrity.ok) return out;
+  const tools = toolsOf((await detectDialect(db)), cfg.pgBin);
+
+  if (a.kind === 'logical' || a.kind === 'system') {
+    out.push(
+      await timed(db, a.archiveId, 'listing', async () => {
+        const listed = await listTables(tools.restore, await plainStream(store, a, cfg.sm4Key));
+        const expected = Object.keys(a.rowCounts ?? {}).sort();
+        const missing = expected.filter((t) => !listed.includes(t));
+        return missing.length
+          ? { ok: false, message: `listing: ${missing.length} table(s) recorded at backup time are not in the archive: ${missing.slice(0, 10).join(', ')}` }
+          : { ok: true, message: `listing: the archive holds the data of all ${expected.length} tables` };
+      }),
+    );
+    if (opts.drill && out.every((c) => c.ok)) {
+      out.push(
+        await timed(db, a.archiveId, 'drill', async () => {
+          const r = await restoreInto(db, store, cfg, a, { databaseUrl: opts.databaseUrl, scratch: true });
+          return { ok: r.ok, message: `drill: ${r.message}` };
+        }),
+      );
+    }
+  }
+  if (a.kind === 'physical') {
+    out.push(await timed(db, a.archiveId, 'verify', () => verifyPhysical(store, cfg, a, tools.verify)));
+  }
+  return out;
+}
+
+/** Unpacks the base backup into a temp folder and runs pg_verifybackup on it. */
+async function verifyPhysical(store: Store, cfg: BackupConfig, a: Archive, verify: string | null): Promise<{ ok: boolean; message: string }> {
+  if (!verify) return { ok: true, message: 'verify: no verifier for this dialect (run gs_probackup validate; docs/backup.md)' };
+  const dir = mkdtempSync(join(tmpdir(), 'cdc-verify-'));
+  try {
+    const tar = runTool('tar', ['-x', '-f', '-', '-C', dir], {});
+    const input = await plainStream(store, a, cfg.sm4Key);
+    await pipeline(input, new PassThrough(), tar.stdin).catch(() => undefined);
+    const t = await tar.done;
+    if (t.code !== 0) return { ok: false, message: `verify: ${toolFailure('tar -x', t, tar.tail())}` };
+    const v = runTool(verify, ['--quiet', dir], {});
+    v.stdin.end();
+    const r = await v.done;
+    return r.code === 0 ? { ok: true, message: 'verify: pg_verifybackup found every file and WAL as the manifest lists them' } : { ok: false, message: `verify: ${toolFailure('pg_verifybackup', r, v.tail())}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The last good logical archive is younger than a day and an hour. */
+export async function checkFreshness(db: Db, now: Date = new Date(), periodS = 25 * 3600): Promise<CheckResult> {
+  return timed(db, null, 'freshness', async () => {
+    const last = await lastGood(db, 'logical');
+    if (!last?.finishedAt) return { ok: false, message: 'freshness: no good logical backup yet' };
+    const age = Math.round((now.getTime() - last.finishedAt.getTime()) / 1000);
+    return age <= periodS
+      ? { ok: true, message: `freshness: last good logical backup ${Math.round(age / 60)} min old` }
+      : { ok: false, message: `freshness: last good logical backup is ${Math.round(age / 3600)} h old (more than ${Math.round(periodS / 3600)} h)` };
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * Backup settings (docs/backup.md), parsed once with zod; fails fast naming the variable. The
+ * store's keys and the SM4 key come from secret files, like every secret of the project.
+ *
+ *   BACKUP_S3_ENDPOINT     the S3-compatible store (MinIO): http(s)://host:port
+ *   BACKUP_S3_BUCKET       bucket (default cdc-front-backup); BACKUP_S3_REGION (default us-east-1)
+ *   BACKUP_S3_PREFIX       key prefix of this front's archives (default cdc-front)
+ *   backup-s3-access-key, backup-s3-secret-key   secret files (or BACKUP_S3_ACCESS_KEY / _SECRET_KEY)
+ *   backup-sm4-key         secret file: 32 hex digits; when present archives are SM4-encrypted at rest
+ *   BACKUP_KEEP_DAILY      logical (and system, software) archives kept (default 7)
+ *   BACKUP_KEEP_WEEKLY     physical archives kept (default 4)
+ *   BACKUP_LOGICAL_AT      local time of the nightly logical backup (default 02:00)
+ *   BACKUP_PHYSICAL_DAY    weekday of the physical backup, 0 = Sunday (default 0)
+ *   BACKUP_PHYSICAL_AT     local time of the weekly physical backup (default 03:00)
+ *   BACKUP_PG_BIN          folder of pg_dump / pg_restore / pg_basebackup / pg_verifybackup (or gs_*)
+ *   BACKUP_PART_MB         multipart part size in MiB, the upload's memory bound (default 8, min 5)
+ *   BACKUP_SOFTWARE_DIR    the project folder whose bundles the software archive holds
+ *   BACKUP_DRILL           yes | no: run the restore drill after each logical backup (default yes)
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { readSecret } from '../config/index.js';
+
+const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:mm');
+
+const Schema = z.object({
+  BACKUP_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  BACKUP_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').default('cdc-front-backup'),
+  BACKUP_S3_REGION: z.string().default('us-east-1'),
+  BACKUP_S3_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('cdc-front'),
+  BACKUP_S3_ACCESS_KEY: z.string().optional(),
+  BACKUP_S3_SECRET_KEY: z.string().optional(),
+  BACKUP_SM4_KEY: z.string().regex(/^[0-9a-fA-F]{32}$/, '32 hex digits (128 bits)').optional(),
+  BACKUP_KEEP_DAILY: z.coerce.number().int().min(1).default(7),
+  BACKUP_KEEP_WEEKLY: z.coerce.number().int().min(1).default(4),
+  BACKUP_LOGICAL_AT: HHMM.default('02:00'),
+  BACKUP_PHYSICAL_DAY: z.coerce.number().int().min(0).max(6).default(0),
+  BACKUP_PHYSICAL_AT: HHMM.default('03:00'),
+  BACKUP_PG_BIN: z.string().default('/usr/lib/postgresql/15/bin'),
+  BACKUP_PART_MB: z.coerce.number().int().min(5).max(1024).default(8),
+  BACKUP_SOFTWARE_DIR: z.string().optional(),
+  BACKUP_DRILL: z.enum(['yes', 'no']).default('yes'),
+  TZ_LOCAL: z.string().default('Asia/Shanghai'),
+});
+
+export interface StoreSettings {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  bucket: string;
+  prefix: string;
+}
+
+export interface BackupConfig {
+  /** Null when no store is configured: the function answers, every backup fails naming the variable. */
+  store: StoreSettings | null;
+  sm4Key: Buffer | null;
+  keepDaily: number;
+  keepWeekly: number;
+  logicalAt: string;
+  physicalDay: number;
+  physicalAt: string;
+  pgBin: string;
+  partSize: number;
+  softwareDir: string | null;
+  drill: boolean;
+  timeZone: string;
+}
+
+type SecretReader = (name: string) => string | undefined;
+
+/** The project folder: the function's cwd is functions/<name> under this runtime. */
+function findSoftwareDir(): string | null {
+  for (const d of [process.cwd(), resolve(process.cwd(), '../..')]) if (existsSync(join(d, 'stack.yml'))) return d;
+  return null;
+}
+
+export function loadBackupConfig(env: NodeJS.ProcessEnv = process.env, secret: SecretReader = readSecret): BackupConfig {
+  const pick = (k: string) => (env[k] === '' ? undefined : env[k]);
+  const parsed = Schema.safeParse({
+    ...Object.fromEntries(Object.keys(Schema.shape).map((k) => [k, pick(k)])),
+    BACKUP_S3_ACCESS_KEY: pick('BACKUP_S3_ACCESS_KEY') ?? secret('backup-s3-access-key'),
+    BACKUP_S3_SECRET_KEY: pick('BACKUP_S3_SECRET_KEY') ?? secret('backup-s3-secret-key'),
+    BACKUP_SM4_KEY: secret('backup-sm4-key')?.trim(),
+  });
+  if (!parsed.success) {
+    throw new Error(`backup configuration invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const c = parsed.data;
+  let store: StoreSettings | null = null;
+  if (c.BACKUP_S3_ENDPOINT) {
+    if (!c.BACKUP_S3_ACCESS_KEY || !c.BACKUP_S3_SECRET_KEY) {
+      throw new Error('backup configuration invalid: BACKUP_S3_ENDPOINT is set but the secret files backup-s3-access-key / backup-s3-secret-key are missing');
+    }
+    const u = new URL(c.BACKUP_S3_ENDPOINT);
+    const useSSL = u.protocol === 'https:';
+    store = {
+      endPoint: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port ? Number(u.port) : useSSL ? 443 : 80,
+      useSSL,
+      accessKey: c.BACKUP_S3_ACCESS_KEY,
+      secretKey: c.BACKUP_S3_SECRET_KEY,
+      region: c.BACKUP_S3_REGION,
+      bucket: c.BACKUP_S3_BUCKET,
+      prefix: c.BACKUP_S3_PREFIX,
+    };
+  }
+  return {
+    store,
+    sm4Key: c.BACKUP_SM4_KEY ? Buffer.from(c.BACKUP_SM4_KEY, 'hex') : null,
+    keepDaily: c.BACKUP_KEEP_DAILY,
+    keepWeekly: c.BACKUP_KEEP_WEEKLY,
+    logicalAt: c.BACKUP_LOGICAL_AT,
+    physicalDay: c.BACKUP_PHYSICAL_DAY,
+    physicalAt: c.BACKUP_PHYSICAL_AT,
+    pgBin: c.BACKUP_PG_BIN,
+    partSize: c.BACKUP_PART_MB * 1024 * 1024,
+    softwareDir: c.BACKUP_SOFTWARE_DIR ? resolve(c.BACKUP_SOFTWARE_DIR) : findSoftwareDir(),
+    drill: c.BACKUP_DRILL === 'yes',
+    timeZone: c.TZ_LOCAL,
+  };
+}
+
+export function requireStore(cfg: BackupConfig): StoreSettings {
+  if (!cfg.store) throw new Error('no backup store configured: set BACKUP_S3_ENDPOINT and the secret files backup-s3-access-key / backup-s3-secret-key (docs/backup.md)');
+  return cfg.store;
+}

@@ -1,0 +1,174 @@
+/**
+ * The backup ledger in the database (migration 0019): archives and their checks (docs/backup.md).
+ */
+import { z } from 'zod';
+import type { Db } from '../db/index.js';
+
+export const ARCHIVE_KINDS = ['logical', 'physical', 'system', 'software'] as const;
+export const ArchiveKindSchema = z.enum(ARCHIVE_KINDS);
+export type ArchiveKind = z.infer<typeof ArchiveKindSchema>;
+
+export const CHECK_KINDS = ['integrity', 'listing', 'drill', 'verify', 'freshness'] as const;
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+const RowCountsSchema = z.record(z.string(), z.number().int().nonnegative());
+export type RowCounts = z.infer<typeof RowCountsSchema>;
+
+export interface Archive {
+  archiveId: string;
+  kind: ArchiveKind;
+  status: 'running' | 'good' | 'failed' | 'removed';
+  trigger: string;
+  bucket: string;
+  objectKey: string;
+  dialect: string;
+  tool: string;
+  encryption: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+  sizeBytes: number | null;
+  sha256: string | null;
+  bytesDone: number;
+  tablesTotal: number;
+  tablesDone: number;
+  rowCounts: RowCounts | null;
+  error: string | null;
+}
+
+interface ArchiveRow {
+  archive_id: string;
+  kind: ArchiveKind;
+  status: Archive['status'];
+  trigger: string;
+  bucket: string;
+  object_key: string;
+  dialect: string;
+  tool: string;
+  encryption: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  size_bytes: string | null;
+  sha256: string | null;
+  bytes_done: string;
+  tables_total: number;
+  tables_done: number;
+  row_counts: string | null;
+  error: string | null;
+}
+
+const COLS = `archive_id, kind, status, trigger, bucket, object_key, dialect, tool, encryption, started_at, finished_at,
+  size_bytes, sha256, bytes_done, tables_total, tables_done, row_counts, error`;
+
+function toArchive(r: ArchiveRow): Archive {
+  return {
+    archiveId: String(r.archive_id),
+    kind: r.kind,
+    status: r.status,
+    trigger: r.trigger,
+    bucket: r.bucket,
+    objectKey: r.object_key,
+    dialect: r.dialect,
+    tool: r.tool,
+    encryption: r.encryption,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    sizeBytes: r.size_bytes === null ? null : Number(r.size_bytes),
+    sha256: r.sha256?.trim() ?? null,
+    bytesDone: Number(r.bytes_done),
+    tablesTotal: r.tables_total,
+    tablesDone: r.tables_done,
+    rowCounts: r.row_counts ? RowCountsSchema.parse(JSON.parse(r.row_counts)) : null,
+    error: r.error,
+  };
+}
+
+export async function insertArchive(
+  db: Db,
+  a: { kind: ArchiveKind; trigger: string; bucket: string; dialect: string; tool: string; encryption: string | null; startedAt: Date },
+): Promise<string> {
+  const r = await db.query<{ archive_id: string }>(
+    `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, encryption, started_at)
+     VALUES ($1, 'running', $2, $3, '', $4, $5, $6, $7) RETURNING archive_id`,
+    [a.kind, a.trigger, a.bucket, a.dialect, a.tool, a.encryption, a.startedAt],
+  );
+  return String(r.rows[0]!.archive_id);
+}
+
+export async function setKey(db: Db, id: string, key: string, tablesTotal: number): Promise<void> {
+  await db.query('UPDATE backup_archive SET object_key = $2, tables_total = $3 WHERE archive_id = $1', [id, key, tablesTotal]);
+}
+
+export async function setProgress(db: Db, id: string, bytes: number, tablesDone: number, tablesTotal: number): Promise<void> {
+  await db.query('UPDATE backup_archive SET bytes_done = $2, tables_done = $3, tables_total = $4 WHERE archive_id = $1 AND status = $5', [id, bytes, tablesDone, tablesTotal, 'running']);
+}
+
+export async function markGood(db: Db, id: string, f: { size: number; sha256: string; rowCounts: RowCounts | null; tablesDone: number }): Promise<void> {
+  await db.query(
+    `UPDATE backup_archive SET status = 'good', finished_at = now(), size_bytes = $2, sha256 = $3, bytes_done = $2,
+            row_counts = $4, tables_done = $5, error = NULL WHERE archive_id = $1`,
+    [id, f.size, f.sha256, f.rowCounts ? JSON.stringify(f.rowCounts) : null, f.tablesDone],
+  );
+}
+
+export async function markFailed(db: Db, id: string, error: string): Promise<void> {
+  await db.query(`UPDATE backup_archive SET status = 'failed', finished_at = now(), error = $2 WHERE archive_id = $1`, [id, error.slice(0, 500)]);
+}
+
+/** A row left `running` by a process that died (6 h: longer than any backup) is failed, not trusted. */
+export async function failInterrupted(db: Db): Promise<number> {
+  const r = await db.query(
+    `UPDATE backup_archive SET status = 'failed', finished_at = now(), error = 'interrupted: the backup process stopped before finishing'
+      WHERE status = 'running' AND started_at < now() - interval '6 hours'`,
+  );
+  return r.rowCount ?? 0;
+}
+
+export async function markRemoved(db: Db, id: string): Promise<void> {
+  await db.query(`UPDATE backup_archive SET status = 'removed', removed_at = now() WHERE archive_id = $1`, [id]);
+}
+
+export async function getArchive(db: Db, id: string): Promise<Archive | null> {
+  const r = await db.query<ArchiveRow>(`SELECT ${COLS} FROM backup_archive WHERE archive_id = $1`, [id]);
+  return r.rows[0] ? toArchive(r.rows[0]) : null;
+}
+
+export async function listArchives(db: Db, opts: { kind?: ArchiveKind; status?: Archive['status']; limit?: number; since?: Date } = {}): Promise<Archive[]> {
+  const r = await db.query<ArchiveRow>(
+    `SELECT ${COLS} FROM backup_archive
+      WHERE ($1::varchar IS NULL OR kind = $1::varchar) AND ($2::varchar IS NULL OR status = $2::varchar)
+        AND ($4::timestamptz IS NULL OR started_at >= $4::timestamptz)
+      ORDER BY started_at DESC, archive_id DESC LIMIT $3`,
+    [opts.kind ?? null, opts.status ?? null, opts.limit ?? 100, opts.since ?? null],
+  );
+  return r.rows.map(toArchive);
+}
+
+export async function lastGood(db: Db, kind: ArchiveKind): Promise<Archive | null> {
+  return (await listArchives(db, { kind, status: 'good', limit: 1 }))[0] ?? null;
+}
+
+export interface CheckResult {
+  archiveId: string | null;
+  check: CheckKind;
+  ok: boolean;
+  message: string;
+  durationMs: number;
+}
+
+export async function recordCheck(db: Db, c: CheckResult): Promise<void> {
+  await db.query('INSERT INTO backup_check (archive_id, check_kind, ok, message, duration_ms) VALUES ($1, $2, $3, $4, $5)', [
+    c.archiveId,
+    c.check,
+    c.ok,
+    c.message.slice(0, 1000),
+    Math.round(c.durationMs),
+  ]);
+}
+
+export async function recentChecks(db: Db, limit = 20): Promise<Array<CheckResult & { checkedAt: Date }>> {
+  const r = await db.query<{ archive_id: string | null; check_kind: CheckKind; ok: boolean; message: string; duration_ms: number; checked_at: Date }>(
+    'SELECT archive_id, check_kind, ok, message, duration_ms, checked_at FROM backup_check ORDER BY check_id DESC LIMIT $1',
+    [limit],
+  );
+  return r.rows.map((x) => ({ archiveId: x.archive_id === null ? null : String(x.archive_id), check: x.check_kind, ok: x.ok, message: x.message, durationMs: x.duration_ms, checkedAt: x.checked_at }));
+}

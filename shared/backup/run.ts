@@ -1,0 +1,294 @@
+/**
+ * Taking one archive (docs/backup.md): the tool's output streams through (optional SM4) into the
+ * store, its size and SHA-256 computed on the way; the ledger row goes `running` → `good` only after
+ * the tool exited cleanly, the object and its manifest are complete in the store. On any failure the
+ * row is `failed` with the reason, and the object is removed: no half-recorded archive.
+ *
+ *   logical   pg_dump -Fc (gs_dump -F c) of the whole database, under an exported snapshot whose
+ *             row counts per table are recorded for the restore drill
+ *   system    the same for the configuration, code tables, mappings and callers only
+ *   physical  pg_basebackup -Ft -X fetch to stdout (gs_basebackup): one tar with the WAL and manifest
+ *   software  a tar of package.json, stack.yml and every function bundle (functions/<fn>/dist)
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import pg from 'pg';
+import { detectDialect, type Db, type Dialect } from '../db/index.js';
+import { log } from '../log/index.js';
+import pkg from '../../package.json' with { type: 'json' };
+import { requireStore, type BackupConfig } from './config.js';
+import { insertArchive, markFailed, markGood, setKey, setProgress, type ArchiveKind, type RowCounts } from './ledger.js';
+import { ensureBucket, ObjectWriter, openStore, putSmall, type Store } from './store.js';
+import { pgEnv, runTool, sm4Encryptor, toolFailure, toolsOf } from './tools.js';
+
+/** The system data: configuration, code tables, mappings and callers (those that exist). */
+export const SYSTEM_TABLES = [
+  'schema_migration',
+  'uplink_destination',
+  'his_caller',
+  'code_domain',
+  'code_national',
+  'code_mapping',
+  'code_mapping_history',
+  'code_policy',
+  'code_map_version',
+] as const;
+
+export interface Progress {
+  archiveId: string;
+  kind: ArchiveKind;
+  bytes: number;
+  tablesDone: number;
+  tablesTotal: number;
+  /** Physical backups: the server's estimate of the total, in bytes. */
+  totalBytes: number | null;
+  startedAt: Date;
+}
+
+export interface BackupOptions {
+  trigger?: 'cron' | 'manual';
+  now?: () => Date;
+  onProgress?: (p: Progress) => void;
+  /** How often progress is written to the ledger (ms). */
+  progressMs?: number;
+}
+
+export interface BackupResult {
+  archiveId: string;
+  kind: ArchiveKind;
+  ok: boolean;
+  objectKey: string;
+  size?: number;
+  sha256?: string;
+  rowCounts?: RowCounts;
+  error?: string;
+  durationMs: number;
+}
+
+/** The manifest stored beside each archive (`<key>.manifest.json`): what a restore needs without the database. */
+export interface Manifest {
+  archiveId: string;
+  kind: ArchiveKind;
+  dialect: Dialect;
+  tool: string;
+  version: string;
+  encryption: string | null;
+  startedAt: string;
+  finishedAt: string;
+  size: number;
+  sha256: string;
+  rowCounts: RowCounts | null;
+}
+
+const EXT: Record<ArchiveKind, string> = { logical: '.dump', system: '.dump', physical: '.tar', software: '.tar' };
+
+function stamp(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+export function manifestKey(objectKey: string): string {
+  return `${objectKey}.manifest.json`;
+}
+
+/** Tables of the current schema, sorted. */
+async function userTables(c: pg.ClientBase): Promise<string[]> {
+  const r = await c.query<{ t: string }>(`SELECT tablename AS t FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename`);
+  return r.rows.map((x) => x.t);
+}
+
+async function countRows(c: pg.ClientBase, tables: string[]): Promise<RowCounts> {
+  const out: RowCounts = {};
+  for (const t of tables) {
+    const r = await c.query<{ n: string }>(`SELECT count(*) AS n FROM "${t.replace(/"/g, '""')}"`);
+    out[t] = Number(r.rows[0]!.n);
+  }
+  return out;
+}
+
+interface Source {
+  tool: string;
+  stdout: Readable;
+  tablesTotal: number;
+  rowCounts: RowCounts | null;
+  /** Resolves once the producer exited; rejects with why it failed. */
+  done: Promise<void>;
+  kill(): void;
+  /** Releases what the source holds (the snapshot's transaction). */
+  release(): Promise<void>;
+}
+
+export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, kind: ArchiveKind, opts: BackupOptions = {}): Promise<BackupResult> {
+  const now = opts.now ?? (() => new Date());
+  const t0 = Date.now();
+  const settings = requireStore(cfg);
+  const dialect = await detectDialect(db);
+  const tools = toolsOf(dialect, cfg.pgBin);
+  const toolName = kind === 'software' ? 'tar' : (kind === 'physical' ? tools.basebackup : tools.dump).split('/').pop()!;
+  const startedAt = now();
+  const encryption = cfg.sm4Key ? 'sm4-ctr' : null;
+  const archiveId = await insertArchive(db, { kind, trigger: opts.trigger ?? 'manual', bucket: settings.bucket, dialect, tool: toolName, encryption, startedAt });
+  const store = openStore(settings);
+  const day = startedAt.toISOString().slice(0, 10);
+  const objectKey = `${settings.prefix}/${kind}/${day}/${kind}-${stamp(startedAt)}-${archiveId}${EXT[kind]}${encryption ? '.sm4' : ''}`;
+  const progress: Progress = { archiveId, kind, bytes: 0, tablesDone: 0, tablesTotal: 0, totalBytes: null, startedAt };
+  let writer: ObjectWriter | undefined;
+  let source: Source | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const fail = async (why: string): Promise<BackupResult> => {
+    source?.kill();
+    await writer?.abort();
+    await store.client.removeObject(store.bucket, manifestKey(objectKey)).catch(() => undefined);
+    await source?.release().catch(() => undefined);
+    await markFailed(db, archiveId, why).catch((e) => log('error', 'backup ledger update failed', { archiveId, err: (e as Error).message }));
+    log('error', 'backup failed', { archiveId, kind, err: why });
+    return { archiveId, kind, ok: false, objectKey, error: why, durationMs: Date.now() - t0 };
+  };
+  try {
+    await ensureBucket(store).catch((e) => {
+      throw new Error(`backup store unavailable (${settings.endPoint}:${settings.port}): ${(e as Error).message || (e as { code?: string }).code}`);
+    });
+    source = await openSource(kind, databaseUrl, cfg, dialect, progress);
+    await setKey(db, archiveId, objectKey, source.tablesTotal);
+    progress.tablesTotal = source.tablesTotal;
+    writer = new ObjectWriter(store, objectKey, { kind, 'archive-id': archiveId, dialect, tool: source.tool, version: pkg.version, ...(encryption ? { encryption } : {}) }, cfg.partSize);
+    timer = setInterval(() => {
+      opts.onProgress?.({ ...progress });
+      void setProgress(db, archiveId, progress.bytes, progress.tablesDone, progress.tablesTotal).catch(() => undefined);
+    }, opts.progressMs ?? 1000);
+    const stream: Readable = cfg.sm4Key ? source.stdout.pipe(sm4Encryptor(cfg.sm4Key)) : source.stdout;
+    // A failed producer also ends its stdout: its exit is awaited before anything is completed.
+    const producer = source.done.then(
+      () => null,
+      (e: Error) => e,
+    );
+    try {
+      for await (const chunk of stream) {
+        await writer.write(chunk as Buffer);
+        progress.bytes = writer.size;
+      }
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      throw new Error(/ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up/i.test(`${err.code} ${err.message}`) ? `backup store unavailable during upload: ${err.message || err.code}` : err.message);
+    }
+    const producerError = await producer;
+    if (producerError) throw producerError;
+    const finished = await writer.finish().catch((e: Error) => {
+      throw new Error(`backup store failed completing the archive: ${e.message || (e as { code?: string }).code}`);
+    });
+    await source.release();
+    const manifest: Manifest = {
+      archiveId,
+      kind,
+      dialect,
+      tool: source.tool,
+      version: pkg.version,
+      encryption,
+      startedAt: startedAt.toISOString(),
+      finishedAt: now().toISOString(),
+      size: finished.size,
+      sha256: finished.sha256,
+      rowCounts: source.rowCounts,
+    };
+    await putSmall(store, manifestKey(objectKey), JSON.stringify(manifest, null, 2));
+    clearInterval(timer);
+    progress.tablesDone = source.tablesTotal;
+    await markGood(db, archiveId, { size: finished.size, sha256: finished.sha256, rowCounts: source.rowCounts, tablesDone: source.tablesTotal });
+    opts.onProgress?.({ ...progress });
+    log('info', 'backup done', { archiveId, kind, objectKey, size: finished.size, ms: Date.now() - t0 });
+    return { archiveId, kind, ok: true, objectKey, size: finished.size, sha256: finished.sha256, ...(source.rowCounts ? { rowCounts: source.rowCounts } : {}), durationMs: Date.now() - t0 };
+  } catch (err) {
+    clearInterval(timer);
+    return fail((err as Error).message);
+  }
+}
+
+async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupConfig, dialect: Dialect, progress: Progress): Promise<Source> {
+  const tools = toolsOf(dialect, cfg.pgBin);
+  if (kind === 'software') return softwareSource(cfg);
+  if (kind === 'physical') {
+    if (!existsSync(tools.basebackup)) throw new Error(`${tools.basebackup} not found (BACKUP_PG_BIN; Debian: postgresql-client-15)`);
+    const child = runTool(tools.basebackup, ['-D', '-', '-F', 't', '-X', 'fetch', '--checkpoint=fast', '--progress', '--no-password'], pgEnv(databaseUrl), (line) => {
+      const m = /(\d+)\/(\d+) kB/.exec(line);
+      if (m) progress.totalBytes = Number(m[2]) * 1024;
+    });
+    child.stdin.end();
+    return {
+      tool: 'pg_basebackup',
+      stdout: child.stdout,
+      tablesTotal: 0,
+      rowCounts: null,
+      done: child.done.then((r) => {
+        if (r.code !== 0) throw new Error(toolFailure(tools.basebackup.split('/').pop()!, r, child.tail()));
+      }),
+      kill: () => child.kill('SIGTERM'),
+      release: async () => undefined,
+    };
+  }
+
+  if (!existsSync(tools.dump)) throw new Error(`${tools.dump} not found (BACKUP_PG_BIN; Debian: postgresql-client-15)`);
+  // One snapshot for the counts and the dump (PostgreSQL): the drill compares like with like.
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'cdc-front-backup' });
+  await client.connect();
+  client.on('error', () => undefined);
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    await client.query('COMMIT').catch(() => undefined);
+    await client.end().catch(() => undefined);
+  };
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const snapshot = dialect === 'postgresql' ? (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s : null;
+    const all = await userTables(client);
+    const tables = kind === 'system' ? all.filter((t) => (SYSTEM_TABLES as readonly string[]).includes(t)) : all;
+    const rowCounts = await countRows(client, tables);
+    const args = ['-F', 'c', '--no-password', '--verbose'];
+    if (snapshot) args.push(`--snapshot=${snapshot}`);
+    if (kind === 'system') for (const t of tables) args.push('-t', t);
+    const child = runTool(tools.dump, args, pgEnv(databaseUrl), (line) => {
+      if (/dumping contents of table/.test(line)) progress.tablesDone++;
+    });
+    child.stdin.end();
+    return {
+      tool: tools.dump.split('/').pop()!,
+      stdout: child.stdout,
+      tablesTotal: tables.length,
+      rowCounts,
+      done: child.done.then((r) => {
+        if (r.code !== 0) throw new Error(toolFailure(tools.dump.split('/').pop()!, r, child.tail()));
+      }),
+      kill: () => child.kill('SIGTERM'),
+      release,
+    };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+/** The software: package.json, stack.yml and every built bundle, as one tar (streamed by `tar`). */
+function softwareSource(cfg: BackupConfig): Source {
+  const dir = cfg.softwareDir;
+  if (!dir) throw new Error('software archive: no project folder found (set BACKUP_SOFTWARE_DIR)');
+  const files = ['package.json', 'stack.yml'].filter((f) => existsSync(join(dir, f)));
+  const fnDir = join(dir, 'functions');
+  if (existsSync(fnDir)) {
+    for (const f of readdirSync(fnDir).sort()) if (existsSync(join(fnDir, f, 'dist', 'index.js'))) files.push(join('functions', f, 'dist'));
+  }
+  if (files.length === 0) throw new Error(`software archive: nothing to archive in ${dir}`);
+  const child = runTool('tar', ['-c', '-f', '-', '--exclude=*.map', '-C', dir, ...files], {});
+  child.stdin.end();
+  return {
+    tool: 'tar',
+    stdout: child.stdout,
+    tablesTotal: 0,
+    rowCounts: null,
+    done: child.done.then((r) => {
+      if (r.code !== 0) throw new Error(toolFailure('tar', r, child.tail()));
+    }),
+    kill: () => child.kill('SIGTERM'),
+    release: async () => undefined,
+  };
+}

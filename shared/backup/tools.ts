@@ -1,0 +1,148 @@
+/**
+ * The database's own tools, chosen by dialect (docs/backup.md): pg_dump / pg_restore /
+ * pg_basebackup / pg_verifybackup on PostgreSQL, gs_dump / gs_restore / gs_basebackup on openGauss.
+ * The password goes to the child in PGPASSWORD, never on its command line (which `ps` shows).
+ * Also the SM4 stream cipher used for encryption at rest.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Transform, type Readable, type Writable } from 'node:stream';
+import type { Dialect } from '../db/index.js';
+
+export interface Tools {
+  dump: string;
+  restore: string;
+  basebackup: string;
+  /** Null on openGauss: gs_probackup validate needs its own catalogue (docs/backup.md). */
+  verify: string | null;
+}
+
+export function toolsOf(dialect: Dialect, bin: string): Tools {
+  return dialect === 'opengauss'
+    ? { dump: join(bin, 'gs_dump'), restore: join(bin, 'gs_restore'), basebackup: join(bin, 'gs_basebackup'), verify: null }
+    : { dump: join(bin, 'pg_dump'), restore: join(bin, 'pg_restore'), basebackup: join(bin, 'pg_basebackup'), verify: join(bin, 'pg_verifybackup') };
+}
+
+/** libpq's environment for a database URL: the tools connect without a password argument. */
+export function pgEnv(url: string, database?: string): Record<string, string> {
+  const u = new URL(url);
+  const env: Record<string, string> = {
+    PGHOST: decodeURIComponent(u.hostname.replace(/^\[|\]$/g, '')),
+    PGPORT: u.port || '5432',
+    PGUSER: decodeURIComponent(u.username),
+    PGDATABASE: database ?? decodeURIComponent(u.pathname.replace(/^\//, '')),
+    PGCONNECT_TIMEOUT: '10',
+  };
+  if (u.password) env.PGPASSWORD = decodeURIComponent(u.password);
+  const ssl = u.searchParams.get('sslmode');
+  if (ssl) env.PGSSLMODE = ssl;
+  return env;
+}
+
+/** A URL naming another database on the same server. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = '/' + encodeURIComponent(database);
+  return u.toString();
+}
+
+export type Tool = ChildProcessByStdio<Writable, Readable, Readable> & {
+  /** Resolves with the exit code once stdout and stderr have ended; never rejects. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>;
+  /** The last lines the tool wrote to stderr (its error, when it fails). */
+  tail(): string;
+};
+
+/**
+ * Spawns a tool; `onLine` gets every stderr line (progress). Only PATH and the libpq variables are
+ * passed: the tools need nothing else of the function's environment.
+ */
+export function runTool(cmd: string, args: string[], env: Record<string, string>, onLine?: (line: string) => void): Tool {
+  const child = spawn(cmd, args, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  }) as Tool;
+  const lines: string[] = [];
+  let partial = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => {
+    const parts = (partial + d).split(/\r?\n|\r/);
+    partial = parts.pop() ?? '';
+    for (const l of parts) {
+      if (!l) continue;
+      lines.push(l);
+      if (lines.length > 20) lines.shift();
+      onLine?.(l);
+    }
+  });
+  child.tail = () => redact([...lines, partial].filter(Boolean).slice(-5).join(' | ')).slice(0, 400);
+  child.done = new Promise((resolve) => {
+    let error: Error | undefined;
+    child.on('error', (e) => {
+      error = e;
+    });
+    child.on('close', (code, signal) => resolve({ code, signal, ...(error ? { error } : {}) }));
+  });
+  return child;
+}
+
+/**
+ * A tool's error can quote a value of a row ("invalid input syntax …: \"<value>\"", a COPY line):
+ * it goes to logs, the ledger and alerts, so anything quoted that is not a plain name, and every
+ * CONTEXT / DETAIL line, is cut (no personal data in a log line).
+ */
+export function redact(text: string): string {
+  return text
+    .split(' | ')
+    .filter((l) => !/\b(CONTEXT|DETAIL):/.test(l))
+    .join(' | ')
+    .replace(/"([^"]*)"/g, (m, inner: string) => (/^[\w.$-]{1,128}$/.test(inner) ? m : '"…"'))
+    .replace(/\b(line \d+): .*$/, '$1: …');
+}
+
+/** Why a tool failed, in one line: its exit and the last thing it said. */
+export function toolFailure(name: string, r: { code: number | null; signal: NodeJS.Signals | null; error?: Error }, tail: string): string {
+  if (r.error) return `${name} could not run: ${r.error.message}`;
+  return `${name} exited with ${r.code ?? r.signal}${tail ? `: ${tail}` : ''}`;
+}
+
+/** SM4 in CTR mode (GB/T 32907): a random 16-byte IV first, then the ciphertext; streams. */
+export function sm4Encryptor(key: Buffer): Transform {
+  const iv = randomBytes(16);
+  const cipher = createCipheriv('sm4-ctr', key, iv);
+  let first = true;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const out = cipher.update(chunk);
+      if (first) {
+        first = false;
+        cb(null, Buffer.concat([iv, out]));
+      } else cb(null, out);
+    },
+    flush(cb) {
+      const tail = cipher.final();
+      cb(null, first ? Buffer.concat([iv, tail]) : tail);
+    },
+  });
+}
+
+export function sm4Decryptor(key: Buffer): Transform {
+  let head = Buffer.alloc(0);
+  let decipher: ReturnType<typeof createDecipheriv> | undefined;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (!decipher) {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < 16) return cb();
+        decipher = createDecipheriv('sm4-ctr', key, head.subarray(0, 16));
+        chunk = head.subarray(16);
+      }
+      cb(null, decipher.update(chunk));
+    },
+    flush(cb) {
+      if (!decipher) return cb(new Error('encrypted archive shorter than its IV'));
+      cb(null, decipher.final());
+    },
+  });
+}
