@@ -12,7 +12,8 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError } from '../../shared/http/errors.js';
-import { loadConfig } from '../../shared/config/index.js';
+import { operatorAuth } from '../../shared/http/auth.js';
+import { backupConfig, type BackupSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import {
   ArchiveKindSchema,
@@ -22,26 +23,28 @@ import {
   getArchive,
   lastGood,
   listArchives,
-  loadBackupConfig,
   openStore,
   raiseBackupAlert,
   recentChecks,
   requireStore,
   runDue,
-  type BackupConfig,
 } from '../../shared/backup/index.js';
 
 const app = new Hono();
 app.onError(handleError);
 
-let cfg: BackupConfig | undefined;
-const config = () => (cfg ??= loadBackupConfig());
-const databaseUrl = () => loadConfig().databaseUrl;
+let loaded: BackupSettings | undefined;
+const settings = (): BackupSettings => (loaded ??= backupConfig.parse());
+const config = () => settings().backup;
+const databaseUrl = () => settings().database.url;
+// Everything but the cron's POST / is for operators: the gateway's credentials (docs/backup.md).
+const operator = operatorAuth(() => settings().operator);
+for (const path of ['/run', '/check', '/archives', '/status']) app.use(path, operator);
 const issues = (e: z.ZodError) => e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
 
 app.post('/', async (c) => {
   const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : 'manual';
-  const report = await runDue(getPool(), databaseUrl(), config(), { trigger });
+  const report = await runDue(getPool(), databaseUrl(), config(), { trigger, alerts: settings().alerts });
   return c.json(report);
 });
 
@@ -50,7 +53,7 @@ const RunBody = z.object({ kind: ArchiveKindSchema.default('logical') });
 app.post('/run', async (c) => {
   const parsed = RunBody.safeParse((await c.req.json().catch(() => ({}))) ?? {});
   if (!parsed.success) throw new AppError('BAD_REQUEST', `run takes {kind?: logical|physical|system|software}: ${issues(parsed.error)}`);
-  const report = await runDue(getPool(), databaseUrl(), config(), { trigger: 'manual', kinds: [parsed.data.kind] });
+  const report = await runDue(getPool(), databaseUrl(), config(), { trigger: 'manual', kinds: [parsed.data.kind], alerts: settings().alerts });
   const failed = report.backups.some((b) => !b.ok) || report.checks.some((x) => !x.ok);
   return c.json(report, failed ? 500 : 200);
 });
@@ -68,7 +71,7 @@ app.post('/check', async (c) => {
   const checks = await checkArchive(db, openStore(requireStore(k)), k, a, { databaseUrl: databaseUrl(), drill: parsed.data.drill });
   checks.push(await checkFreshness(db));
   const failed = checks.filter((x) => !x.ok);
-  if (failed.length) await raiseBackupAlert(db, failed.map((x) => `备份校验失败（${x.check}，归档 ${a.archiveId}）：${x.message}`));
+  if (failed.length) await raiseBackupAlert(db, failed.map((x) => `备份校验失败（${x.check}，归档 ${a.archiveId}）：${x.message}`), settings().alerts);
   return c.json({ archiveId: a.archiveId, checks, ok: failed.length === 0 }, failed.length ? 500 : 200);
 });
 
@@ -93,10 +96,10 @@ app.get('/status', async (c) => {
 
 export default defineFunction({
   app,
+  config: backupConfig,
   async init() {
-    const c = loadConfig();
-    config(); // fail fast on a bad setting
-    openPool(c.databaseUrl, 3);
+    const { database } = settings(); // parsed first: a bad setting fails the start
+    openPool(database.url, 3, database.limits);
   },
   close: closePool,
 });

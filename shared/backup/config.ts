@@ -20,18 +20,17 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { readSecret } from '../config/index.js';
+import { concern, parseConcern, readSecret, type SecretReader } from '../config/index.js';
 
 const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:mm');
 
-const Schema = z.object({
+const vars = {
   BACKUP_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   BACKUP_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').default('cdc-front-backup'),
   BACKUP_S3_REGION: z.string().default('us-east-1'),
   BACKUP_S3_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('cdc-front'),
   BACKUP_S3_ACCESS_KEY: z.string().optional(),
   BACKUP_S3_SECRET_KEY: z.string().optional(),
-  BACKUP_SM4_KEY: z.string().regex(/^[0-9a-fA-F]{32}$/, '32 hex digits (128 bits)').optional(),
   BACKUP_KEEP_DAILY: z.coerce.number().int().min(1).default(7),
   BACKUP_KEEP_WEEKLY: z.coerce.number().int().min(1).default(4),
   BACKUP_LOGICAL_AT: HHMM.default('02:00'),
@@ -42,7 +41,7 @@ const Schema = z.object({
   BACKUP_SOFTWARE_DIR: z.string().optional(),
   BACKUP_DRILL: z.enum(['yes', 'no']).default('yes'),
   TZ_LOCAL: z.string().default('Asia/Shanghai'),
-});
+};
 
 export interface StoreSettings {
   endPoint: string;
@@ -71,26 +70,39 @@ export interface BackupConfig {
   timeZone: string;
 }
 
-type SecretReader = (name: string) => string | undefined;
-
 /** The project folder: the function's cwd is functions/<name> under this runtime. */
 function findSoftwareDir(): string | null {
   for (const d of [process.cwd(), resolve(process.cwd(), '../..')]) if (existsSync(join(d, 'stack.yml'))) return d;
   return null;
 }
 
-export function loadBackupConfig(env: NodeJS.ProcessEnv = process.env, secret: SecretReader = readSecret): BackupConfig {
-  const pick = (k: string) => (env[k] === '' ? undefined : env[k]);
-  const parsed = Schema.safeParse({
-    ...Object.fromEntries(Object.keys(Schema.shape).map((k) => [k, pick(k)])),
-    BACKUP_S3_ACCESS_KEY: pick('BACKUP_S3_ACCESS_KEY') ?? secret('backup-s3-access-key'),
-    BACKUP_S3_SECRET_KEY: pick('BACKUP_S3_SECRET_KEY') ?? secret('backup-s3-secret-key'),
-    BACKUP_SM4_KEY: secret('backup-sm4-key')?.trim(),
-  });
-  if (!parsed.success) {
-    throw new Error(`backup configuration invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  }
-  const c = parsed.data;
+/**
+ * The backup concern of a function's configuration (docs/configuration.md): the store's keys come
+ * from the secret files backup-s3-access-key / backup-s3-secret-key (or the variables, in tests and
+ * commands), the SM4 key from backup-sm4-key when it exists.
+ */
+export const backupConcern = concern({
+  name: 'backup',
+  vars,
+  fromSecret: { BACKUP_S3_ACCESS_KEY: 'backup-s3-access-key', BACKUP_S3_SECRET_KEY: 'backup-s3-secret-key' },
+  build: (v, secret): BackupConfig => {
+    const sm4 = secret('backup-sm4-key')?.trim();
+    if (sm4 !== undefined && !/^[0-9a-fA-F]{32}$/.test(sm4)) throw new Error('backup-sm4-key: 32 hex digits (128 bits)');
+    return buildBackupConfig({
+      ...v,
+      BACKUP_S3_ACCESS_KEY: v.BACKUP_S3_ACCESS_KEY ?? secret('backup-s3-access-key'),
+      BACKUP_S3_SECRET_KEY: v.BACKUP_S3_SECRET_KEY ?? secret('backup-s3-secret-key'),
+      BACKUP_SM4_KEY: sm4,
+    });
+  },
+});
+
+/** The backup settings alone (the backup commands and tests); functions compose backupConcern. */
+export function loadBackupConfig(env: Record<string, string | undefined> = process.env, secret: SecretReader = readSecret): BackupConfig {
+  return parseConcern(backupConcern, env, secret);
+}
+
+function buildBackupConfig(c: z.output<z.ZodObject<typeof vars>> & { BACKUP_SM4_KEY: string | undefined }): BackupConfig {
   let store: StoreSettings | null = null;
   if (c.BACKUP_S3_ENDPOINT) {
     if (!c.BACKUP_S3_ACCESS_KEY || !c.BACKUP_S3_SECRET_KEY) {

@@ -5,6 +5,7 @@
  * secret of its spec.
  */
 import { alertsConcern } from '../alerts/config.js';
+import { backupConcern } from '../backup/config.js';
 import { dayCloseConcern } from '../dayclose/config.js';
 import { hisAuthConcern } from '../http/auth.js';
 import { uplinkConcern } from '../uplink/config.js';
@@ -18,9 +19,11 @@ export const pushConfig = composeConfig({ ...base, codes: codesConcern, uplink: 
 export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern, operator: operatorConcern });
 export const monitorConfig = composeConfig(base);
 export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern });
+export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
 
 export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;
 export type PushSettings = ReturnType<typeof pushConfig.parse>;
 export type DayCloseSettings = ReturnType<typeof dayCloseConfig.parse>;
 export type MonitorSettings = ReturnType<typeof monitorConfig.parse>;
 export type WebSettings = ReturnType<typeof webConfig.parse>;
+export type BackupSettings = ReturnType<typeof backupConfig.parse>;

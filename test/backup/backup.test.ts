@@ -472,7 +472,10 @@ describe('the backup function through the runtime', () => {
     if (Number((await db.query('SELECT count(*) AS n FROM bk_filler')).rows[0].n) === 0) {
       await db.query(`INSERT INTO bk_filler SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) FROM generate_series(1, 110000) g`);
     }
-    const running = fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"logical"}' });
+    // The operator routes take the gateway's credentials, like push's and day-close's.
+    const op = { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64') };
+    expect((await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"logical"}' })).status).toBe(401);
+    const running = fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { ...op, 'content-type': 'application/json' }, body: '{"kind":"logical"}' });
     // While it runs, the status JSON of the monitoring function shows its progress.
     type Running = { kind: string; bytesDone: number; tablesDone: number; tablesTotal: number; rate: number; etaS: number | null };
     let seen: Running | null = null;
@@ -503,13 +506,13 @@ describe('the backup function through the runtime', () => {
     expect(head.subarray(16, 21).toString('latin1')).not.toBe('PGDMP');
     expect((await statArchive(store, body.backups[0]!.objectKey))!.meta.encryption).toBe('sm4-ctr');
 
-    const st = (await (await fetch(`${rt.gatewayUrl}/function/backup/status`)).json()) as { lastLogical: { archiveId: string }; fresh: boolean; running: unknown; checks: unknown[] };
+    const st = (await (await fetch(`${rt.gatewayUrl}/function/backup/status`, { headers: op })).json()) as { lastLogical: { archiveId: string }; fresh: boolean; running: unknown; checks: unknown[] };
     expect(st.lastLogical.archiveId).toBe(body.backups[0]!.archiveId);
     expect(st.fresh).toBe(true);
     expect(st.running).toBeNull();
     const monitor = (await (await fetch(`${rt.gatewayUrl}/function/monitor/status`)).json()) as { backup: { lastLogical: { archiveId: string; sizeBytes: number }; fresh: boolean; running: unknown; lastCheck: { check: string; ok: boolean } } };
     expect(monitor.backup).toMatchObject({ lastLogical: { archiveId: body.backups[0]!.archiveId, sizeBytes: expect.any(Number) }, fresh: true, running: null, lastCheck: { check: 'freshness', ok: true } });
-    const list = (await (await fetch(`${rt.gatewayUrl}/function/backup/archives?kind=logical&status=good`)).json()) as { archives: Array<{ archiveId: string; encryption: string }> };
+    const list = (await (await fetch(`${rt.gatewayUrl}/function/backup/archives?kind=logical&status=good`, { headers: op })).json()) as { archives: Array<{ archiveId: string; encryption: string }> };
     expect(list.archives[0]!.archiveId).toBe(body.backups[0]!.archiveId);
     expect(list.archives[0]!.encryption).toBe('sm4-ctr');
     // The console shows it (port 8884's /status.html).
@@ -519,7 +522,7 @@ describe('the backup function through the runtime', () => {
     expect(page).toMatch(/<dt>最近逻辑备份<\/dt><dd>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}（[\d.]+ MB）<\/dd>/);
     expect(page).toContain('<dt>正在进行</dt><dd>无</dd>');
     expect(page).toContain('时效性检查：<span class="ok">通过</span>');
-    const bad = await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"everything"}' });
+    const bad = await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { ...op, 'content-type': 'application/json' }, body: '{"kind":"everything"}' });
     expect(bad.status).toBe(400);
   }, 120_000);
 });

@@ -66,6 +66,7 @@ describe('no module reads the environment on its own', () => {
     'shared/config/index.ts': 'the parser itself, and CDC_SECRETS_DIR (set by the runtime, not a setting)',
     'shared/log/index.ts': 'LOG_LEVEL at import (frontConcern checks it; infra/env/common.yml sets it)',
     'shared/db/index.ts': 'FUNCTION_NAME, only the connection label',
+    'shared/backup/tools.ts': 'PATH, handed on to the database tools it spawns (pg_dump and kin), not a setting',
     'schemas/fields.ts': 'TZ_LOCAL (frontConcern checks it; infra/env/common.yml sets it)',
   };
   const files = (dir: string): string[] =>
