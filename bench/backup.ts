@@ -61,6 +61,17 @@ function command(args: string[], env: Record<string, string>): Promise<{ ms: num
   });
 }
 
+/** The baseline: the bare tool the backup wraps, `pg_dump -Fc` to /dev/null, on the same database. */
+function barePgDump(url: string): Promise<number> {
+  return new Promise((ok, fail) => {
+    const t0 = Date.now();
+    const bin = join(process.env.BACKUP_PG_BIN ?? '/usr/lib/postgresql/15/bin', 'pg_dump');
+    const child = spawn(bin, ['-Fc', '-d', url, '-f', '/dev/null'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', fail);
+    child.on('close', (code) => (code === 0 ? ok(Date.now() - t0) : fail(new Error(`pg_dump exited ${code}`))));
+  });
+}
+
 async function load(db: pg.Pool, apps: Map<string, FaasFunction>, from: number, to: number): Promise<void> {
   const t0 = Date.now();
   const items = generate({ seed: 7, count: to - from, idPrefix: `bk${from}`, orgCodes: ['440106001', '440106002', '440106003'] });
@@ -115,6 +126,7 @@ async function main(): Promise<void> {
       await load(db, apps, loaded, target);
       loaded = target;
       const dbBytes = Number((await db.query<{ s: string }>('SELECT pg_database_size(current_database()) AS s')).rows[0]!.s);
+      const bareMs = await barePgDump(url);
       const backup = await command(['backup', '--kind', 'logical', '--no-check'], env);
       if (backup.code !== 0) throw new Error(`backup failed:\n${backup.stdout}`);
       const size = Number(/\((\d+) bytes/.exec(backup.stdout)?.[1] ?? 0);
@@ -127,6 +139,8 @@ async function main(): Promise<void> {
         'db MiB': Math.round(dbBytes / 1048576),
         'archive MiB': Number((size / 1048576).toFixed(1)),
         'backup s': Number((backup.ms / 1000).toFixed(1)),
+        'bare pg_dump s': Number((bareMs / 1000).toFixed(1)),
+        'backup / bare pg_dump': Number((backup.ms / bareMs).toFixed(2)),
         'backup peak RSS MiB': backup.peakMiB,
         'check+drill s': Number((check.ms / 1000).toFixed(1)),
         'check peak RSS MiB': check.peakMiB,
