@@ -66,7 +66,7 @@ function barePgDump(url: string): Promise<number> {
   return new Promise((ok, fail) => {
     const t0 = Date.now();
     const bin = join(process.env.BACKUP_PG_BIN ?? '/usr/lib/postgresql/15/bin', 'pg_dump');
-    const child = spawn(bin, ['-Fc', '-d', url, '-f', '/dev/null'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(bin, ['-Fc', '--no-sync', '-d', url, '-f', '/dev/null'], { stdio: ['ignore', 'ignore', 'inherit'] });
     child.on('error', fail);
     child.on('close', (code) => (code === 0 ? ok(Date.now() - t0) : fail(new Error(`pg_dump exited ${code}`))));
   });
