@@ -351,6 +351,8 @@ export function sendError(res: ServerResponse, status: number, message: string, 
 /** errorCode and errorName of the runtime's own answers on a hospital port, by status (docs/his-guide.md). */
 const HIS_CODES: Record<number, [string, string]> = {
   400: ['BAD_REQUEST', '请求格式错误'],
+  404: ['NOT_FOUND', '接口不存在，请核对地址'],
+  408: ['BAD_REQUEST', '请求未在限定时间内发送完毕'],
   413: ['PAYLOAD_TOO_LARGE', '请求体过大'],
   429: ['RATE_LIMITED', '前置软件繁忙，请稍后重试'],
   500: ['INTERNAL', '前置软件内部错误'],

@@ -14,7 +14,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { defineFunction, type FaasFunction } from '../fn/index.js';
-import { AppError, databaseError, errorAnswer, handleError, okAnswer, type Answer } from '../http/errors.js';
+import { AppError, databaseError, errorAnswer, handleError, okAnswer, validationError, type Answer } from '../http/errors.js';
 import { assertOrg, callerOf, hisAuth } from '../http/auth.js';
 import { receiveConfig, type ReceiveSettings } from '../config/functions.js';
 import { closePool, getPool, openPool } from '../db/index.js';
@@ -51,6 +51,8 @@ export interface ReceiveOptions {
   maxBatch?: number;
   /** A valid example record per resource, for the interface documents. */
   example?: (resource: string) => Record<string, unknown> | undefined;
+  /** The resource `POST /` (no resource in the path) takes when the function serves several (docs/his-guide.md). */
+  primary?: string;
 }
 
 export function receiveFunction(opts: ReceiveOptions): FaasFunction {
@@ -95,6 +97,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     const name = c.req.param('resource');
     if (name === undefined) {
       if (opts.resources.length === 1) return opts.resources[0]!;
+      const primary = opts.primary && byName.get(opts.primary.toLowerCase());
+      if (primary) return primary;
       throw new AppError('NOT_FOUND', `请在路径中指明资源：${opts.resources.map((r) => r.name).join(', ')}`);
     }
     const r = byName.get(name.toLowerCase());
@@ -161,12 +165,18 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
       if (ok) nudge();
       const all = ok === results.length;
       const summary = all ? `共 ${results.length} 条，全部成功` : `共 ${results.length} 条，成功 ${ok} 条，失败 ${results.length - ok} 条`;
-      return c.json({
-        ...okAnswer(null, summary, { results }),
-        result: all,
-        errorCode: all ? null : 'VALIDATION_FAILED',
-        errorName: all ? null : '部分记录校验不通过',
-      });
+      // A batch in which nothing was accepted is a 400 (an adapter reading only the status must not
+      // count it as delivered); a mixed one stays 200, one result per record either way.
+      const none = ok === 0 && results.length > 0;
+      return c.json(
+        {
+          ...okAnswer(null, summary, { results }),
+          result: all,
+          errorCode: all ? null : 'VALIDATION_FAILED',
+          errorName: all ? null : none ? '全部记录校验不通过' : '部分记录校验不通过',
+        },
+        none ? 400 : 200,
+      );
     }
     const o = await run(c, r, upsertRecord, input);
     if (o.status !== 'unchanged') nudge();
@@ -188,19 +198,14 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     if (orgCode) assertOrg(callerOf(c), orgCode);
     if (!orgCode) throw new AppError('VALIDATION_FAILED', '请提供 orgCode 查询参数', [{ field: 'orgCode', rule: 'required', message: '必填 (orgCode is required)' }]);
     const f = await guard(() => recordFate(getPool(), r, orgCode, c.req.param('id')!));
-    return c.json(okAnswer(f.id, `记录状态：${f.fate}`, { fate: f }), f.fate === 'unknown' ? 404 : 200);
+    if (f.fate === 'unknown') return c.json({ ...errorAnswer(new AppError('NOT_FOUND', `前置软件未收到该记录：${f.id} (unknown record)`, [], f.id)), fate: f }, 404);
+    return c.json(okAnswer(f.id, `记录状态：${f.fate}`, { fate: f }));
   };
 
   const reconcileRoute = async (c: Context) => {
     const r = resourceOf(c);
     const parsed = ReconcileRequest.safeParse(await body(c));
-    if (!parsed.success) {
-      throw new AppError(
-        'VALIDATION_FAILED',
-        '对账请求格式错误',
-        parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', rule: i.code, message: i.message })),
-      );
-    }
+    if (!parsed.success) throw validationError(parsed.error, '对账请求格式错误');
     const { orgCode, date, ids } = parsed.data;
     assertOrg(callerOf(c), orgCode);
     const rec = await guard(() => reconcile(getPool(), r, orgCode, date, ids));
