@@ -65,6 +65,24 @@ const errorResponses: Json = Object.fromEntries(
   ).map(([status, names]) => [status, { description: names.join(' / '), content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } }]),
 );
 
+/** The resources ordered so that every record's parents come before it. */
+export function parentsFirst(resources: Resource[]): Resource[] {
+  const byName = new Map(resources.map((r) => [r.name, r]));
+  const out: Resource[] = [];
+  const seen = new Set<string>();
+  const visit = (r: Resource) => {
+    if (seen.has(r.name)) return;
+    seen.add(r.name);
+    for (const p of r.parents) {
+      const parent = byName.get(p.resource);
+      if (parent) visit(parent);
+    }
+    out.push(r);
+  };
+  resources.forEach(visit);
+  return out;
+}
+
 export interface OpenApiOptions {
   version: string;
   /** A valid example record per resource (the HIS generator's samples). */
@@ -77,7 +95,8 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
     Answer: jsonSchema(AnswerSchema),
     FieldIssue: jsonSchema(FieldIssueSchema),
   };
-  for (const r of resources) {
+  // Parents before their children: the examples, posted in this order, create their own parents.
+  for (const r of parentsFirst(resources)) {
     schemas[r.name] = resourceSchema(r);
     const ref = { $ref: `#/components/schemas/${r.name}` };
     const example = o.example?.(r.name);

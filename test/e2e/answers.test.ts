@@ -139,3 +139,24 @@ describe("the runtime's own answers on the data port", () => {
     expect(a.errorCode).toBe('BAD_REQUEST');
   });
 });
+
+describe('the interface documents', () => {
+  it('their examples, posted in the documents\' order through the data port, are all stored, none held', { timeout: 60_000 }, async () => {
+    const doc = (await (await fetch(`${data}/openapi.json`)).json()) as { paths: Record<string, { post?: { requestBody: { content: Record<string, { examples?: { record?: { value: unknown } } }> } } }> };
+    const posts = Object.entries(doc.paths).filter(([path, p]) => /^\/hclient\/emr\/receive\/[^/]+$/.test(path) && p.post);
+    const missing: string[] = [];
+    const notStored: string[] = [];
+    for (const [path, p] of posts) {
+      const example = p.post!.requestBody.content['application/json']?.examples?.record?.value;
+      if (example === undefined) {
+        missing.push(path);
+        continue;
+      }
+      const { status, a } = await call('POST', path, example);
+      if (status !== 200 || !a.result || a.held) notStored.push(`${path}: ${status} ${a.desc}`);
+    }
+    expect(posts.length).toBeGreaterThan(10);
+    expect(missing, 'every resource has an example').toEqual([]);
+    expect(notStored).toEqual([]);
+  });
+});
