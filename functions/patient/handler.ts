@@ -2,4 +2,4 @@
 import { receiveFunction } from '../../shared/ingest/receiver.js';
 import { resourcesOf } from '../../schemas/index.js';
 
-export default receiveFunction({ resources: resourcesOf('patient'), primary: 'emrPatientInfo' });
+export default receiveFunction({ resources: resourcesOf('patient') });

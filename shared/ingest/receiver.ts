@@ -51,8 +51,16 @@ export interface ReceiveOptions {
   maxBatch?: number;
   /** A valid example record per resource, for the interface documents. */
   example?: (resource: string) => Record<string, unknown> | undefined;
-  /** The resource `POST /` (no resource in the path) takes when the function serves several (docs/his-guide.md). */
-  primary?: string;
+}
+
+/**
+ * The resource `POST /function/<fn>` (no resource in the path) takes when the function serves
+ * several; a function serving one takes that one (docs/his-guide.md §1).
+ */
+const PRIMARY: Record<string, string> = { patient: 'emrPatientInfo' };
+
+function isPrimary(r: Resource): boolean {
+  return PRIMARY[r.fn] === r.name || Object.values(registry).filter((x) => x.fn === r.fn).length === 1;
 }
 
 export function receiveFunction(opts: ReceiveOptions): FaasFunction {
@@ -78,7 +86,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   // at /openapi.json and /openapi.html.
   let doc: Record<string, unknown> | undefined;
   const example = opts.example ?? exampleRecord;
-  const document = () => (doc ??= openApiDocument(Object.values(registry), { version: softwareVersion, example }));
+  const document = () => (doc ??= openApiDocument(Object.values(registry), { version: softwareVersion, example, primary: isPrimary }));
   app.get('/openapi.json', (c) => c.json(document()));
   app.get('/openapi.html', (c) => c.html(referencePage(document())));
 
@@ -97,7 +105,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     const name = c.req.param('resource');
     if (name === undefined) {
       if (opts.resources.length === 1) return opts.resources[0]!;
-      const primary = opts.primary && byName.get(opts.primary.toLowerCase());
+      const primary = opts.resources.find(isPrimary);
       if (primary) return primary;
       throw new AppError('NOT_FOUND', `请在路径中指明资源：${opts.resources.map((r) => r.name).join(', ')}`);
     }
