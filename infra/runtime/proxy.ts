@@ -340,13 +340,18 @@ export function sendError(res: ServerResponse, status: number, message: string, 
     return;
   }
   if (his) {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...extra });
+    // A HIS retries 429 and every 5xx after Retry-After (docs/his-guide.md §3): say when.
+    const retry = status === 429 || status >= 500 ? { 'retry-after': String(HIS_RETRY_AFTER_S) } : {};
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...retry, ...extra });
     res.end(JSON.stringify(hisAnswer(status, message)) + '\n');
     return;
   }
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
   res.end(message + '\n');
 }
+
+/** Seconds a HIS is asked to wait before retrying the runtime's own 429 or 5xx. */
+export const HIS_RETRY_AFTER_S = 2;
 
 /** errorCode and errorName of the runtime's own answers on a hospital port, by status (docs/his-guide.md). */
 const HIS_CODES: Record<number, [string, string]> = {
