@@ -48,3 +48,28 @@ describe("the runtime's own answers on hospital ports", () => {
     expect(await envelope(res)).toMatchObject({ errorCode: 'UNAVAILABLE' });
   });
 });
+
+describe('a function restarting', () => {
+  it('its resource is answered (or 502/503 with Retry-After in the envelope), never 404, while its replica restarts', async () => {
+    const before = s.rt.replicas('echo').map((r) => r.pid).filter((p): p is number => p !== undefined);
+    expect(before.length).toBeGreaterThan(0);
+    for (const pid of before) process.kill(pid, 'SIGKILL');
+    const statuses: number[] = [];
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      const res = await fetch(`${s.rt.portUrls.data}/hclient/emr/receive/emrPatientInfo`, { method: 'POST', body: '{}' });
+      statuses.push(res.status);
+      if (res.status !== 200) {
+        // 502: the request found the dead replica's port closed (nothing delivered); 503: none ready yet.
+        expect([502, 503]).toContain(res.status);
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+        await envelope(res);
+      } else {
+        await res.arrayBuffer();
+        if (s.rt.replicas('echo').some((r) => r.pid !== undefined && !before.includes(r.pid))) break;
+      }
+    }
+    expect(statuses).not.toContain(404);
+    expect(s.rt.replicas('echo').some((r) => r.state === 'ready' && r.pid !== undefined && !before.includes(r.pid))).toBe(true);
+  });
+});
