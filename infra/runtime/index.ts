@@ -23,7 +23,7 @@ import { CronScheduler } from './cron.js';
 import { BodyBudget, runtimeLimits, type RuntimeLimits } from './limits.js';
 import { LogStore, type RuntimeLogger, type RotationOptions } from './logs.js';
 import { declaredOf, defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
-import { callMeta, continueIfExpected, malformedPath, readBody, refuseBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
+import { callMeta, continueIfExpected, hisAnswer, malformedPath, readBody, refuseBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
 import { Registry, type BuildPolicy } from './registry.js';
 import type { ReplicaState } from './replica.js';
 import { loadStack } from './stack.js';
@@ -362,7 +362,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
             const bad = rejectedClientCert(req.socket as TLSSocket);
             if (bad) {
               res.writeHead(400, { 'content-type': 'application/json', connection: 'close' });
-              res.end(JSON.stringify({ error: 'client_certificate_invalid', reason: bad, port: spec.port }) + '\n');
+              res.end(JSON.stringify({ error: 'client_certificate_invalid', reason: bad, port: spec.port, ...hisAnswer(400, `client certificate refused: ${bad}`) }) + '\n');
               return;
             }
           }

@@ -123,10 +123,16 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
     if (svc) return { svc, path: `/${recv[1]}${recv[2] ?? ''}${query}` };
     const owner = declared?.resources.get(resource);
     if (owner !== undefined && onThisPort(owner)) return starting(owner);
-    if (mine.length > 0) return { status: 404, error: 'unknown_resource', detail: { resource } };
+    if (mine.length > 0) {
+      const reason = `unknown resource ${resource}`;
+      return { status: 404, error: 'unknown_resource', detail: { resource, ...hisAnswer(404, reason) } };
+    }
   }
   const root = mine.find((s) => s.spec.annotations['com.cdc-front.root'] === 'true');
   if (root) return { svc: root, path: url };
-  if (mine.length === 0) return { status: 503, error: 'no_function', detail: { port: port.port, role: port.role, missing: port.expects } };
-  return { status: 404, error: 'not_found', detail: { path: pathname } };
+  if (mine.length === 0) {
+    const reason = `no function serves port ${port.port}; retry`;
+    return { status: 503, error: 'no_function', retryAfterS: STARTING_RETRY_AFTER_S, detail: { port: port.port, role: port.role, missing: port.expects, ...hisAnswer(503, reason) } };
+  }
+  return { status: 404, error: 'not_found', detail: { path: pathname, ...hisAnswer(404, `no such path ${pathname}`) } };
 }

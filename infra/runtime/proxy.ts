@@ -340,7 +340,9 @@ export function sendError(res: ServerResponse, status: number, message: string, 
     return;
   }
   if (his) {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...extra });
+    // A HIS retries 429 and every 5xx after Retry-After (docs/his-guide.md §3): say when.
+    const retry = status === 429 || status >= 500 ? { 'retry-after': String(HIS_RETRY_AFTER_S) } : {};
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...retry, ...extra });
     res.end(JSON.stringify(hisAnswer(status, message)) + '\n');
     return;
   }
@@ -348,9 +350,14 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   res.end(message + '\n');
 }
 
+/** Seconds a HIS is asked to wait before retrying the runtime's own 429 or 5xx. */
+export const HIS_RETRY_AFTER_S = 2;
+
 /** errorCode and errorName of the runtime's own answers on a hospital port, by status (docs/his-guide.md). */
 const HIS_CODES: Record<number, [string, string]> = {
   400: ['BAD_REQUEST', '请求格式错误'],
+  404: ['NOT_FOUND', '接口不存在，请核对地址'],
+  408: ['BAD_REQUEST', '请求未在限定时间内发送完毕'],
   413: ['PAYLOAD_TOO_LARGE', '请求体过大'],
   429: ['RATE_LIMITED', '前置软件繁忙，请稍后重试'],
   500: ['INTERNAL', '前置软件内部错误'],

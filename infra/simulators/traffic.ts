@@ -888,7 +888,8 @@ export async function runTraffic(o: RunOptions): Promise<TrafficSummary> {
     }
     latencies.push(performance.now() - started);
     s.requests++;
-    if (batch > 1 && status >= 200 && status < 300 && Array.isArray(answer?.results)) {
+    if (batch > 1 && ((status >= 200 && status < 300) || status === 400) && Array.isArray(answer?.results)) {
+      // A batch with no record accepted is 400, still one result per record (docs/his-guide.md §3).
       u.items.forEach((it, i) => settle(it, status, answer!.results![i]));
     } else {
       for (const it of u.items) settle(it, status, answer);

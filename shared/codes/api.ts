@@ -14,7 +14,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import type { Db } from '../db/index.js';
 import { OrgCodeSchema, assertOrg, callerOf, hisAuth, type Caller } from '../http/auth.js';
-import { AppError, okAnswer, type FieldIssue } from '../http/errors.js';
+import { AppError, okAnswer, validationError } from '../http/errors.js';
 import { decodeText, parseCsv, records, writeCsv } from './csv.js';
 import { DomainSchema, LocalCodeSchema, MappingInputSchema, PolicyInputSchema, type Actor } from './model.js';
 import {
@@ -51,8 +51,7 @@ export const IMPORT_MAX_BYTES = 5 * 1024 * 1024;
 function parse<T extends z.ZodType>(schema: T, data: unknown): z.output<T> {
   const r = schema.safeParse(data);
   if (r.success) return r.data;
-  const issues: FieldIssue[] = r.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', rule: 'invalid', message: i.message }));
-  throw new AppError('VALIDATION_FAILED', issues.map((i) => `${i.field}: ${i.message}`).join('; '), issues);
+  throw validationError(r.error, r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
 }
 
 /** The org of a request: ?org=, else the caller's only org. 403 when the caller is not bound to it. */

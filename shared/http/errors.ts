@@ -97,6 +97,15 @@ export function databaseError(err: unknown): AppError | null {
   return kind ? new AppError('UNAVAILABLE', FAULT_DESC[kind], [], null, { kind, retryAfterS: RETRY_AFTER_S[kind] }) : null;
 }
 
+/** A zod refusal as the 400 answer: each failing field (its JSON path) and rule. */
+export function validationError(err: z.ZodError, desc = '请求数据校验不通过 (validation failed)'): AppError {
+  return new AppError(
+    'VALIDATION_FAILED',
+    desc,
+    err.issues.map((i) => ({ field: i.path.join('.') || '(body)', rule: i.code, message: i.message })),
+  );
+}
+
 export function okAnswer(id: string | null, desc: string, extra: Record<string, unknown> = {}): Answer {
   return { result: true, desc, id, errorCode: null, errorName: null, ...extra };
 }
@@ -108,6 +117,8 @@ export function handleError(err: Error, c: Context): Response {
     if (err.status === 503) c.header('Retry-After', String(err.fault?.retryAfterS ?? RETRY_AFTER_S.unavailable));
     return c.json(errorAnswer(err), err.status);
   }
+  // A zod refusal that reached here (a route parsing its own request) names every failing field.
+  if (err instanceof z.ZodError) return handleError(validationError(err), c);
   const fault = databaseError(err);
   if (fault) {
     log('warn', 'database fault', { callId: c.req.header('x-call-id'), path: c.req.path, fault: fault.fault!.kind, code: (err as { code?: string }).code });

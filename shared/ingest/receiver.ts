@@ -14,7 +14,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { defineFunction, type FaasFunction } from '../fn/index.js';
-import { AppError, databaseError, errorAnswer, handleError, okAnswer, type Answer } from '../http/errors.js';
+import { AppError, databaseError, errorAnswer, handleError, okAnswer, validationError, type Answer } from '../http/errors.js';
 import { assertOrg, callerOf, hisAuth } from '../http/auth.js';
 import { receiveConfig, type ReceiveSettings } from '../config/functions.js';
 import { closePool, getPool, openPool } from '../db/index.js';
@@ -53,6 +53,16 @@ export interface ReceiveOptions {
   example?: (resource: string) => Record<string, unknown> | undefined;
 }
 
+/**
+ * The resource `POST /function/<fn>` (no resource in the path) takes when the function serves
+ * several; a function serving one takes that one (docs/his-guide.md §1).
+ */
+const PRIMARY: Record<string, string> = { patient: 'emrPatientInfo' };
+
+function isPrimary(r: Resource): boolean {
+  return PRIMARY[r.fn] === r.name || Object.values(registry).filter((x) => x.fn === r.fn).length === 1;
+}
+
 export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   const byName = new Map(opts.resources.map((r) => [r.name.toLowerCase(), r]));
   // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
@@ -76,7 +86,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   // at /openapi.json and /openapi.html.
   let doc: Record<string, unknown> | undefined;
   const example = opts.example ?? exampleRecord;
-  const document = () => (doc ??= openApiDocument(Object.values(registry), { version: softwareVersion, example }));
+  const document = () => (doc ??= openApiDocument(Object.values(registry), { version: softwareVersion, example, primary: isPrimary }));
   app.get('/openapi.json', (c) => c.json(document()));
   app.get('/openapi.html', (c) => c.html(referencePage(document())));
 
@@ -95,6 +105,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     const name = c.req.param('resource');
     if (name === undefined) {
       if (opts.resources.length === 1) return opts.resources[0]!;
+      const primary = opts.resources.find(isPrimary);
+      if (primary) return primary;
       throw new AppError('NOT_FOUND', `请在路径中指明资源：${opts.resources.map((r) => r.name).join(', ')}`);
     }
     const r = byName.get(name.toLowerCase());
@@ -161,12 +173,18 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
       if (ok) nudge();
       const all = ok === results.length;
       const summary = all ? `共 ${results.length} 条，全部成功` : `共 ${results.length} 条，成功 ${ok} 条，失败 ${results.length - ok} 条`;
-      return c.json({
-        ...okAnswer(null, summary, { results }),
-        result: all,
-        errorCode: all ? null : 'VALIDATION_FAILED',
-        errorName: all ? null : '部分记录校验不通过',
-      });
+      // A batch in which nothing was accepted is a 400 (an adapter reading only the status must not
+      // count it as delivered); a mixed one stays 200, one result per record either way.
+      const none = ok === 0 && results.length > 0;
+      return c.json(
+        {
+          ...okAnswer(null, summary, { results }),
+          result: all,
+          errorCode: all ? null : 'VALIDATION_FAILED',
+          errorName: all ? null : none ? '全部记录校验不通过' : '部分记录校验不通过',
+        },
+        none ? 400 : 200,
+      );
     }
     const o = await run(c, r, upsertRecord, input);
     if (o.status !== 'unchanged') nudge();
@@ -188,19 +206,14 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     if (orgCode) assertOrg(callerOf(c), orgCode);
     if (!orgCode) throw new AppError('VALIDATION_FAILED', '请提供 orgCode 查询参数', [{ field: 'orgCode', rule: 'required', message: '必填 (orgCode is required)' }]);
     const f = await guard(() => recordFate(getPool(), r, orgCode, c.req.param('id')!));
-    return c.json(okAnswer(f.id, `记录状态：${f.fate}`, { fate: f }), f.fate === 'unknown' ? 404 : 200);
+    if (f.fate === 'unknown') return c.json({ ...errorAnswer(new AppError('NOT_FOUND', `前置软件未收到该记录：${f.id} (unknown record)`, [], f.id)), fate: f }, 404);
+    return c.json(okAnswer(f.id, `记录状态：${f.fate}`, { fate: f }));
   };
 
   const reconcileRoute = async (c: Context) => {
     const r = resourceOf(c);
     const parsed = ReconcileRequest.safeParse(await body(c));
-    if (!parsed.success) {
-      throw new AppError(
-        'VALIDATION_FAILED',
-        '对账请求格式错误',
-        parsed.error.issues.map((i) => ({ field: i.path.join('.') || '(body)', rule: i.code, message: i.message })),
-      );
-    }
+    if (!parsed.success) throw validationError(parsed.error, '对账请求格式错误');
     const { orgCode, date, ids } = parsed.data;
     assertOrg(callerOf(c), orgCode);
     const rec = await guard(() => reconcile(getPool(), r, orgCode, date, ids));
@@ -233,11 +246,20 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   });
 }
 
-/** A valid, synthetic example per resource for the interface documents (no real person's data). */
+/**
+ * A valid, synthetic example per resource for the interface documents (no real person's data).
+ * The examples form a chain: each names its parents by their examples' ids, so posted in the
+ * documents' order (parents first) every one is stored, none held (docs/his-guide.md).
+ */
 function exampleRecord(resource: string): Record<string, unknown> | undefined {
+  const r = registry[resource];
   try {
-    return sample(resource, { orgCode: '123456789', id: `${resource}-0001`, seed: 7, at: new Date('2026-01-15T02:30:00Z') });
+    const rec = sample(resource, { orgCode: '123456789', id: exampleId(resource), patientId: exampleId('emrPatientInfo'), seed: 7, at: new Date('2026-01-15T02:30:00Z') });
+    for (const p of r?.parents ?? []) rec[p.field] = exampleId(p.resource);
+    return rec;
   } catch {
     return undefined;
   }
 }
+
+const exampleId = (resource: string): string => `${resource}-0001`;

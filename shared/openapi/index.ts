@@ -65,10 +65,30 @@ const errorResponses: Json = Object.fromEntries(
   ).map(([status, names]) => [status, { description: names.join(' / '), content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } }]),
 );
 
+/** The resources ordered so that every record's parents come before it. */
+export function parentsFirst(resources: Resource[]): Resource[] {
+  const byName = new Map(resources.map((r) => [r.name, r]));
+  const out: Resource[] = [];
+  const seen = new Set<string>();
+  const visit = (r: Resource) => {
+    if (seen.has(r.name)) return;
+    seen.add(r.name);
+    for (const p of r.parents) {
+      const parent = byName.get(p.resource);
+      if (parent) visit(parent);
+    }
+    out.push(r);
+  };
+  resources.forEach(visit);
+  return out;
+}
+
 export interface OpenApiOptions {
   version: string;
   /** A valid example record per resource (the HIS generator's samples). */
   example?: (resource: string) => Json | undefined;
+  /** Whether `POST /function/<fn>` without a resource takes this resource (docs/his-guide.md). */
+  primary?: (r: Resource) => boolean;
 }
 
 export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json {
@@ -77,7 +97,9 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
     Answer: jsonSchema(AnswerSchema),
     FieldIssue: jsonSchema(FieldIssueSchema),
   };
-  for (const r of resources) {
+  const primary = o.primary;
+  // Parents before their children: the examples, posted in this order, create their own parents.
+  for (const r of parentsFirst(resources)) {
     schemas[r.name] = resourceSchema(r);
     const ref = { $ref: `#/components/schemas/${r.name}` };
     const example = o.example?.(r.name);
@@ -87,7 +109,10 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
         operationId: `post_${r.name}`,
         tags: [r.fn],
         summary: `${r.title}：新增或更新 (insert or update)`,
-        description: `Also reachable as /function/${r.fn}/${r.name}. A JSON array is a batch (one result per record). Header X-Test-Mode: 1 marks test records.`,
+        description:
+          `Also reachable as /function/${r.fn}/${r.name}${primary?.(r) ? ` and as /function/${r.fn}` : ''}. ` +
+          'A JSON array is a batch (one result per record): 200 when at least one record was accepted, 400 when none was. ' +
+          'Header X-Test-Mode: 1 marks test records. The example names its parents by their examples\' ids: posted in this document\'s order, every example is stored, none held.',
         requestBody: {
           required: true,
           content: {
@@ -125,7 +150,10 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
           { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
           { name: 'orgCode', in: 'query', required: true, schema: { type: 'string' } },
         ],
-        responses: { 200: { description: 'fate' }, 404: { description: '未收到 / unknown' } },
+        responses: {
+          200: { description: 'fate', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
+          404: { description: '未收到 / unknown record (result:false, errorCode NOT_FOUND)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
+        },
       },
     };
     paths[`${base}/_reconcile`] = {

@@ -56,7 +56,7 @@ nav a{margin-right:12px;white-space:nowrap}
 <p>版本 ${doc.info.version} · 机器可读文档：<a href="openapi.json">openapi.json</a> (OpenAPI 3.1)</p>
 <p>应答格式：<code>{"result":true|false,"desc":"…","id":"…","errorCode":…,"errorName":…}</code>，校验失败时 <code>errors</code>
 逐项列出字段 (field)、规则 (rule) 和原因 (message)。HTTP 200 表示已持久保存并将上报；400 校验不通过（不保存任何部分数据）；
-401 调用方未识别；403 无权访问该机构数据；413 请求过大；415 非 JSON；429 过于频繁；503 数据库暂不可用，请稍后重试。
+401 调用方未识别；403 无权访问该机构数据；404 地址或记录不存在；413 请求过大；415 非 JSON；429 过于频繁，请稍后重试；502/503/504 前置暂不可用（启动、重启、数据库故障、超时），按 Retry-After 重试。批量中没有一条成功时 400，部分成功时 200（逐条结果见 results）。按本页顺序推送示例记录，上级记录总在前。
 时间格式：${raw('<code>yyyy-MM-dd HH:mm:ss</code>')}（北京时间）、ISO 8601 或毫秒时间戳；空字符串视为空值；字段名可用驼峰或大写下划线。</p>
 <nav>${names.map((n) => html`<a href="#${n}">${n}</a>`)}</nav>
 ${sections}

@@ -1,0 +1,162 @@
+// The answers a HIS gets through port 8881 of a running front (docs/his-guide.md "Answers"): one
+// envelope {result, desc, id, errorCode, errorName} for the functions' answers and the runtime's own,
+// a batch with nothing accepted is 400, a trace of an unknown record 404, and function URLs
+// without a resource take the function's primary resource.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
+import { freePort } from '../../infra/runtime/replica.js';
+import { sample } from '../../infra/simulators/samples.js';
+import { databaseUrl, uniqueId, uniqueOrg } from '../setup/db.js';
+
+let rt: RuntimeHandle;
+let dir: string;
+let data: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cdc-answers-'));
+  mkdirSync(join(dir, 'secrets'));
+  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
+  rt = await startRuntime({
+    stackFile: resolve('stack.yml'),
+    env: {
+      DATA_PORT: String(await freePort()),
+      CONFIG_PORT: String(await freePort()),
+      MONITOR_PORT: String(await freePort()),
+      WEB_PORT: String(await freePort()),
+      HIS_ALLOW: '127.0.0.1/8,::1/128',
+      // Nothing is pushed in this test; the push function must not reach a real platform.
+      NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
+    },
+    secretsDir: join(dir, 'secrets'),
+    logsDir: join(dir, 'logs'),
+    logToStdout: false,
+    gateway: { host: '127.0.0.1', port: await freePort() },
+    hospital: { host: '127.0.0.1' },
+    cron: false,
+    autoscaler: false,
+    build: 'missing',
+  });
+  data = rt.portUrls.data!;
+}, 120_000);
+
+afterAll(async () => {
+  await rt?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+type Envelope = { result: boolean; desc: string; id: string | null; errorCode: string | null; errorName: string | null; [k: string]: unknown };
+
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; a: Envelope; headers: Headers }> {
+  const res = await fetch(`${data}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, a: (await res.json()) as Envelope, headers: res.headers };
+}
+
+/** The envelope every adapter reads, with a Chinese description. */
+function expectEnvelope(a: Envelope, result: boolean): void {
+  expect(Object.keys(a)).toEqual(expect.arrayContaining(['result', 'desc', 'id', 'errorCode', 'errorName']));
+  expect(a.result).toBe(result);
+  expect(a.desc).toMatch(/[\u4e00-\u9fff]/);
+  if (!result) expect(a.errorName).toMatch(/[\u4e00-\u9fff]/);
+}
+
+describe('batches', () => {
+  it('a batch in which no record is accepted is 400, one result per record', async () => {
+    const org = uniqueOrg();
+    const bad = [{ orgCode: org, patientName: '无主键' }, { orgCode: org, id: uniqueId('p'), birthDate: 'not a date' }];
+    const { status, a } = await call('POST', '/hclient/emr/receive/emrPatientInfo', bad);
+    expect(status).toBe(400);
+    expectEnvelope(a, false);
+    expect(a.errorCode).toBe('VALIDATION_FAILED');
+    expect((a.results as Envelope[]).map((r) => r.result)).toEqual([false, false]);
+  });
+
+  it('a mixed batch stays 200, naming the refused record', async () => {
+    const org = uniqueOrg();
+    const good = sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed: 3 });
+    const { status, a } = await call('POST', '/hclient/emr/receive/emrPatientInfo', [good, { orgCode: org, patientName: '无主键' }]);
+    expect(status).toBe(200);
+    expectEnvelope(a, false);
+    expect((a.results as Envelope[]).map((r) => r.result)).toEqual([true, false]);
+  });
+});
+
+describe('traces', () => {
+  it('an unknown record is 404 with result:false', async () => {
+    const { status, a } = await call('GET', `/hclient/emr/receive/emrPatientInfo/${uniqueId('none')}?orgCode=${uniqueOrg()}`);
+    expect(status).toBe(404);
+    expectEnvelope(a, false);
+    expect(a.errorCode).toBe('NOT_FOUND');
+  });
+});
+
+describe('function URLs', () => {
+  it('POST /function/patient with no resource takes emrPatientInfo', async () => {
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const { status, a } = await call('POST', '/function/patient', sample('emrPatientInfo', { orgCode: org, id, seed: 5 }));
+    expect(status, a.desc).toBe(200);
+    expectEnvelope(a, true);
+    expect(a.id).toBe(id);
+    const trace = await call('GET', `/function/patient/emrPatientInfo/${id}?orgCode=${org}`);
+    expect(trace.status).toBe(200);
+    expect(trace.a.result).toBe(true);
+  });
+
+  it.each(['diagnosis', 'card', 'death'])('POST /function/%s with no resource takes its one resource (a refusal names the fields)', async (fn) => {
+    const { status, a } = await call('POST', `/function/${fn}`, { orgCode: uniqueOrg() });
+    expect(status).toBe(400);
+    expectEnvelope(a, false);
+    expect(a.errorCode).toBe('VALIDATION_FAILED');
+    expect((a.errors as Array<{ field: string }>).map((e) => e.field)).toContain('id');
+  });
+});
+
+describe("the runtime's own answers on the data port", () => {
+  it('an unknown resource is 404 in the envelope', async () => {
+    const { status, a } = await call('POST', '/hclient/emr/receive/emrNoSuchThing', {});
+    expect(status).toBe(404);
+    expectEnvelope(a, false);
+    expect(a.errorCode).toBe('NOT_FOUND');
+  });
+
+  it('an unknown function is 404 in the envelope', async () => {
+    const { status, a } = await call('POST', '/function/nosuchfn/x', {});
+    expect(status).toBe(404);
+    expectEnvelope(a, false);
+  });
+
+  it('a malformed path is 400 in the envelope', async () => {
+    const { status, a } = await call('POST', '/hclient/emr/receive/emr%zz', {});
+    expect(status).toBe(400);
+    expectEnvelope(a, false);
+    expect(a.errorCode).toBe('BAD_REQUEST');
+  });
+});
+
+describe('the interface documents', () => {
+  it('their examples, posted in the documents\' order through the data port, are all stored, none held', { timeout: 60_000 }, async () => {
+    const doc = (await (await fetch(`${data}/openapi.json`)).json()) as { paths: Record<string, { post?: { requestBody: { content: Record<string, { examples?: { record?: { value: unknown } } }> } } }> };
+    const posts = Object.entries(doc.paths).filter(([path, p]) => /^\/hclient\/emr\/receive\/[^/]+$/.test(path) && p.post);
+    const missing: string[] = [];
+    const notStored: string[] = [];
+    for (const [path, p] of posts) {
+      const example = p.post!.requestBody.content['application/json']?.examples?.record?.value;
+      if (example === undefined) {
+        missing.push(path);
+        continue;
+      }
+      const { status, a } = await call('POST', path, example);
+      if (status !== 200 || !a.result || a.held) notStored.push(`${path}: ${status} ${a.desc}`);
+    }
+    expect(posts.length).toBeGreaterThan(10);
+    expect(missing, 'every resource has an example').toEqual([]);
+    expect(notStored).toEqual([]);
+  });
+});
