@@ -29,8 +29,6 @@ const vars = {
   BACKUP_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').default('cdc-front-backup'),
   BACKUP_S3_REGION: z.string().default('us-east-1'),
   BACKUP_S3_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('cdc-front'),
-  BACKUP_S3_ACCESS_KEY: z.string().optional(),
-  BACKUP_S3_SECRET_KEY: z.string().optional(),
   BACKUP_KEEP_DAILY: z.coerce.number().int().min(1).default(7),
   BACKUP_KEEP_WEEKLY: z.coerce.number().int().min(1).default(4),
   BACKUP_LOGICAL_AT: HHMM.default('02:00'),
@@ -84,14 +82,16 @@ function findSoftwareDir(): string | null {
 export const backupConcern = concern({
   name: 'backup',
   vars,
-  fromSecret: { BACKUP_S3_ACCESS_KEY: 'backup-s3-access-key', BACKUP_S3_SECRET_KEY: 'backup-s3-secret-key' },
-  build: (v, secret): BackupConfig => {
+  // The store's keys are optional secret files (a front may run without a store: every backup then
+  // fails naming it), so they are not listed as required secrets; commands and tests may pass them as
+  // BACKUP_S3_ACCESS_KEY / BACKUP_S3_SECRET_KEY instead.
+  build: (v, secret, env): BackupConfig => {
     const sm4 = secret('backup-sm4-key')?.trim();
     if (sm4 !== undefined && !/^[0-9a-fA-F]{32}$/.test(sm4)) throw new Error('backup-sm4-key: 32 hex digits (128 bits)');
     return buildBackupConfig({
       ...v,
-      BACKUP_S3_ACCESS_KEY: v.BACKUP_S3_ACCESS_KEY ?? secret('backup-s3-access-key'),
-      BACKUP_S3_SECRET_KEY: v.BACKUP_S3_SECRET_KEY ?? secret('backup-s3-secret-key'),
+      BACKUP_S3_ACCESS_KEY: env.BACKUP_S3_ACCESS_KEY || secret('backup-s3-access-key'),
+      BACKUP_S3_SECRET_KEY: env.BACKUP_S3_SECRET_KEY || secret('backup-s3-secret-key'),
       BACKUP_SM4_KEY: sm4,
     });
   },
@@ -102,7 +102,9 @@ export function loadBackupConfig(env: Record<string, string | undefined> = proce
   return parseConcern(backupConcern, env, secret);
 }
 
-function buildBackupConfig(c: z.output<z.ZodObject<typeof vars>> & { BACKUP_SM4_KEY: string | undefined }): BackupConfig {
+function buildBackupConfig(
+  c: z.output<z.ZodObject<typeof vars>> & { BACKUP_S3_ACCESS_KEY: string | undefined; BACKUP_S3_SECRET_KEY: string | undefined; BACKUP_SM4_KEY: string | undefined },
+): BackupConfig {
   let store: StoreSettings | null = null;
   if (c.BACKUP_S3_ENDPOINT) {
     if (!c.BACKUP_S3_ACCESS_KEY || !c.BACKUP_S3_SECRET_KEY) {
