@@ -44,6 +44,19 @@ export function resourcesOf(fn: string): Resource[] {
   return all.filter((r) => r.fn === fn);
 }
 
+/**
+ * The item resource a header takes in one report document (emrExLab → emrExLabItem, linked by
+ * exLabId): an item of the same function whose parent is the header (docs/his-guide.md §1).
+ */
+export function documentItems(header: Resource): { item: Resource; link: string } | undefined {
+  for (const item of all) {
+    if (item.fn !== header.fn) continue;
+    const ref = item.parents.find((p) => p.resource === header.name);
+    if (ref) return { item, link: ref.field };
+  }
+  return undefined;
+}
+
 export * from './master.js';
 export * from './patient.js';
 export * from './diagnosis.js';

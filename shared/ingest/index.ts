@@ -7,11 +7,11 @@
  * A child whose parent has not arrived is stored but held: it leaves only after its parent.
  */
 import { createHash } from 'node:crypto';
-import type { Db } from '../db/index.js';
+import type { Db, Tx } from '../db/index.js';
 import { withTx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import type { Resource } from '../../schemas/resource.js';
-import { resources as registry } from '../../schemas/index.js';
+import { documentItems, resources as registry } from '../../schemas/index.js';
 import { formatLocal } from '../time/index.js';
 import { TIME_ZONE } from '../../schemas/fields.js';
 import { normalizeKeys, textIssues } from './normalize.js';
@@ -191,95 +191,98 @@ function countHolds(delta: HeldDelta, org: string, before: Hold[], after: Hold[]
  * a batch of 500 costs about as many round trips as a single record.
  */
 async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta): Promise<Outcome[]> {
-  return withTx(db, async (tx) => {
-    const current = await lockMany(tx, r, wave.map((p) => [p.orgCode, p.id]));
-    const outcomes: Outcome[] = [];
-    const changed: Array<{ p: Prepared; cur: Current | undefined; version: number; held: Hold[] }> = [];
-    for (const p of wave) {
-      const cur = current.get(keyOf(p.orgCode, p.id));
-      if (cur && cur.hash === p.hash && cur.retired === p.retiring) {
-        outcomes.push({ id: p.id, orgCode: p.orgCode, status: 'unchanged', version: cur.version, held: [], test: p.test, warnings: p.warnings });
-      } else {
-        changed.push({ p, cur, version: (cur?.version ?? 0) + 1, held: [...(p.mapping?.holds ?? [])] });
-      }
-    }
-    if (changed.length === 0) return outcomes;
+  return withTx(db, (tx) => writeWaveIn(tx, r, wave, ctx, delta));
+}
 
-    // Parents not (yet) stored: one query per parent resource.
-    const waits: Wait[] = [];
-    const byParent = new Map<string, { table: string; keys: Array<[string, string]> }>();
-    for (const c of changed) {
-      for (const ref of c.p.parentRefs) {
-        const e = byParent.get(ref.resource) ?? { table: ref.table, keys: [] };
-        e.keys.push([c.p.orgCode, ref.id]);
-        byParent.set(ref.resource, e);
-      }
+/** writeWave inside a transaction the caller holds (a report document: header and items together). */
+async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta): Promise<Outcome[]> {
+  const current = await lockMany(tx, r, wave.map((p) => [p.orgCode, p.id]));
+  const outcomes: Outcome[] = [];
+  const changed: Array<{ p: Prepared; cur: Current | undefined; version: number; held: Hold[] }> = [];
+  for (const p of wave) {
+    const cur = current.get(keyOf(p.orgCode, p.id));
+    if (cur && cur.hash === p.hash && cur.retired === p.retiring) {
+      outcomes.push({ id: p.id, orgCode: p.orgCode, status: 'unchanged', version: cur.version, held: [], test: p.test, warnings: p.warnings });
+    } else {
+      changed.push({ p, cur, version: (cur?.version ?? 0) + 1, held: [...(p.mapping?.holds ?? [])] });
     }
-    const found = new Map<string, Set<string>>();
-    for (const [name, e] of byParent) found.set(name, await existingParents(tx, name, e.table, e.keys));
-    for (const c of changed) {
-      for (const ref of c.p.parentRefs) {
-        if (found.get(ref.resource)?.has(keyOf(c.p.orgCode, ref.id))) continue;
-        c.held.push({ kind: 'parent', resource: ref.resource, id: ref.id });
-        waits.push({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, parentResource: ref.resource, parentId: ref.id });
-      }
-    }
+  }
+  if (changed.length === 0) return outcomes;
 
-    // What held the rewritten records before, for the unmapped queue's counts.
-    const before = new Map<string, Hold[]>();
-    const updated = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-    if (updated.length) for (const [k, v] of await holdsOf(tx, r.name, updated)) before.set(k, v);
-    // Versions still held for a reason this version no longer has are replaced by it.
-    const superseded = changed.filter((c) => c.cur && c.held.length === 0 && (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0);
-    await supersedeHeld(tx, r.name, superseded.map((c): [string, string] => [c.p.orgCode, c.p.id]));
-
-    const op = (c: (typeof changed)[number]) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
-    await writeRecords(
-      tx,
-      r,
-      changed.map((c) => ({
-        record: c.p.record,
-        b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: ctx.now, latenessS: c.p.latenessS },
-      })),
-    );
-    await appendHistory(
-      tx,
-      changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), hash: c.p.hash, raw: c.p.payload, callId: ctx.callId, at: ctx.now })),
-    );
-    await enqueue(
-      tx,
-      changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload })),
-    );
-    const rewritten = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-    if (rewritten.length || waits.length) await replaceWaits(tx, r.name, rewritten, waits, ctx.now);
-    await writeReceipts(
-      tx,
-      changed.map((c) => ({
-        resource: r.name,
-        orgCode: c.p.orgCode,
-        id: c.p.id,
-        version: c.version,
-        state: c.held.length ? 'held' : c.p.retiring ? 'retired' : 'stored',
-        retired: c.p.retiring,
-        holds: c.held,
-        flags: c.p.flags,
-        businessAt: c.p.businessAt,
-        businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
-        test: c.p.test,
-        at: ctx.now,
-      })),
-    );
-    // After these records' own outbox rows, so platforms receive parents before their children.
-    // Only a parent that is not held itself releases its children.
-    const ready = changed.filter((c) => c.held.length === 0).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-    if (ready.length && isParent(r.name)) await releaseChildren(tx, r.name, ready, isParent);
-    for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
-    for (const c of changed) {
-      const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
-      outcomes.push({ id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held.map(holdText), test: c.p.test, warnings: c.p.warnings });
+  // Parents not (yet) stored: one query per parent resource.
+  const waits: Wait[] = [];
+  const byParent = new Map<string, { table: string; keys: Array<[string, string]> }>();
+  for (const c of changed) {
+    for (const ref of c.p.parentRefs) {
+      const e = byParent.get(ref.resource) ?? { table: ref.table, keys: [] };
+      e.keys.push([c.p.orgCode, ref.id]);
+      byParent.set(ref.resource, e);
     }
-    return outcomes;
-  });
+  }
+  const found = new Map<string, Set<string>>();
+  for (const [name, e] of byParent) found.set(name, await existingParents(tx, name, e.table, e.keys));
+  for (const c of changed) {
+    for (const ref of c.p.parentRefs) {
+      if (found.get(ref.resource)?.has(keyOf(c.p.orgCode, ref.id))) continue;
+      c.held.push({ kind: 'parent', resource: ref.resource, id: ref.id });
+      waits.push({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, parentResource: ref.resource, parentId: ref.id });
+    }
+  }
+
+  // What held the rewritten records before, for the unmapped queue's counts.
+  const before = new Map<string, Hold[]>();
+  const updated = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+  if (updated.length) for (const [k, v] of await holdsOf(tx, r.name, updated)) before.set(k, v);
+  // Versions still held for a reason this version no longer has are replaced by it.
+  const superseded = changed.filter((c) => c.cur && c.held.length === 0 && (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0);
+  await supersedeHeld(tx, r.name, superseded.map((c): [string, string] => [c.p.orgCode, c.p.id]));
+
+  const op = (c: (typeof changed)[number]) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
+  await writeRecords(
+    tx,
+    r,
+    changed.map((c) => ({
+      record: c.p.record,
+      b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: ctx.now, latenessS: c.p.latenessS },
+    })),
+  );
+  await appendHistory(
+    tx,
+    changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), hash: c.p.hash, raw: c.p.payload, callId: ctx.callId, at: ctx.now })),
+  );
+  await enqueue(
+    tx,
+    changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload })),
+  );
+  const rewritten = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+  if (rewritten.length || waits.length) await replaceWaits(tx, r.name, rewritten, waits, ctx.now);
+  await writeReceipts(
+    tx,
+    changed.map((c) => ({
+      resource: r.name,
+      orgCode: c.p.orgCode,
+      id: c.p.id,
+      version: c.version,
+      state: c.held.length ? 'held' : c.p.retiring ? 'retired' : 'stored',
+      retired: c.p.retiring,
+      holds: c.held,
+      flags: c.p.flags,
+      businessAt: c.p.businessAt,
+      businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
+      test: c.p.test,
+      at: ctx.now,
+    })),
+  );
+  // After these records' own outbox rows, so platforms receive parents before their children.
+  // Only a parent that is not held itself releases its children.
+  const ready = changed.filter((c) => c.held.length === 0).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+  if (ready.length && isParent(r.name)) await releaseChildren(tx, r.name, ready, isParent);
+  for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
+  for (const c of changed) {
+    const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
+    outcomes.push({ id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held.map(holdText), test: c.p.test, warnings: c.p.warnings });
+  }
+  return outcomes;
 }
 
 /**
@@ -313,12 +316,102 @@ export async function upsertMany(db: Db, r: Resource, bodies: unknown[], ctx: In
     const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
     for (const { index, p } of wave) results[index] = { ok: true, outcome: byKey.get(keyOf(p.orgCode, p.id))! };
   }
-  // Every code seen feeds the unmapped queue and the completeness report (buffered, after commit).
-  if (ctx.codes) {
-    for (const wave of waves) for (const { p } of wave) for (const o of p.mapping?.observed ?? []) ctx.codes.observe(p.orgCode, o.domain, o.code, o.name, 0);
-    for (const d of delta.values()) if (d.n !== 0) ctx.codes.observe(d.org, d.domain, d.code, null, d.n);
-  }
+  observeCodes(ctx, waves.flatMap((w) => w.map((x) => x.p)), delta);
   return results;
+}
+
+/** Every code seen feeds the unmapped queue and the completeness report (buffered, after commit). */
+function observeCodes(ctx: IngestContext, written: Prepared[], delta: HeldDelta): void {
+  if (!ctx.codes) return;
+  for (const p of written) for (const o of p.mapping?.observed ?? []) ctx.codes.observe(p.orgCode, o.domain, o.code, o.name, 0);
+  for (const d of delta.values()) if (d.n !== 0) ctx.codes.observe(d.org, d.domain, d.code, null, d.n);
+}
+
+export interface DocumentOutcome {
+  header: Outcome;
+  items: Outcome[];
+}
+
+/**
+ * A report document: a header with its items, `{ ...header, items: [ ...item ] }` (docs/his-guide.md
+ * §1). Each item names its header by the link field (exLabId, exClinicalId, orderId) or leaves it out
+ * (the header's id is taken), and takes the header's org when it carries none. The document is
+ * validated whole — any failing field of the header or an item (named `items[i].field`) refuses it
+ * all — and stored in one transaction, the header's rows before its items', so a platform never
+ * receives an item without its header and no item waits for a header that has not arrived (items of a
+ * header that is itself held wait with it, and leave right after it).
+ */
+export async function upsertDocument(db: Db, header: Resource, body: unknown, ctx: IngestContext): Promise<DocumentOutcome> {
+  const doc = documentItems(header);
+  if (!doc) throw new AppError('BAD_REQUEST', `${header.title}不接受 items (this resource takes no items)`);
+  const { item, link } = doc;
+  const { items: rawItems, ...head } = asObject(body);
+  const issues: FieldIssue[] = [];
+  if (rawItems !== undefined && !Array.isArray(rawItems)) {
+    issues.push({ field: 'items', rule: 'type', message: '应为数组 (items must be an array)' });
+  }
+  const list = Array.isArray(rawItems) ? rawItems : [];
+  const maxItems = 5_000;
+  if (list.length > maxItems) throw new AppError('PAYLOAD_TOO_LARGE', `单个报告的条目不能超过 ${maxItems} 条 (at most ${maxItems} items per document)`);
+  const rejections: Rejection[] = [];
+  let hp: Prepared | undefined;
+  try {
+    hp = prepare(header, head, ctx, rejections);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    issues.push(...err.issues);
+  }
+  const headKnown = normalizeKeys(header, head).known;
+  const headerId = hp?.id ?? keyText(headKnown.id);
+  const headerOrg = hp?.orgCode ?? keyText(headKnown.orgCode);
+  const prepared: Prepared[] = [];
+  list.forEach((raw, i) => {
+    const at = (f: string) => `items[${i}]${f ? `.${f}` : ''}`;
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      issues.push({ field: at(''), rule: 'type', message: '条目应为 JSON 对象 (an item must be a JSON object)' });
+      return;
+    }
+    const known = normalizeKeys(item, raw as Record<string, unknown>).known;
+    const named = keyText(known[link]);
+    if (named !== null && headerId !== null && named !== headerId) {
+      issues.push({ field: at(link), rule: 'documentParent', message: `应为本报告的 ID ${headerId} (must name this document's header)` });
+      return;
+    }
+    const filled: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+    if (named === null && headerId !== null) filled[link] = headerId;
+    if (keyText(known.orgCode) === null && headerOrg !== null) filled.orgCode = headerOrg;
+    try {
+      prepared.push(prepare(item, filled, ctx, rejections));
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      issues.push(...(err.issues.length ? err.issues.map((x) => ({ ...x, field: at(x.field) })) : [{ field: at(''), rule: err.code, message: err.desc }]));
+    }
+  });
+  if (issues.length || !hp) {
+    await recordRejections(db, rejections).catch(() => undefined);
+    throw new AppError('VALIDATION_FAILED', `${header.title}校验不通过，整份报告未保存：${issues.map((x) => `${x.field}(${x.rule})`).join('，')}`, issues, headerId);
+  }
+  // Items repeated in one document keep their order, as in a batch: one wave per repetition.
+  const waves: Prepared[][] = [];
+  const waveOf: number[] = [];
+  const seen = new Map<string, number>();
+  for (const p of prepared) {
+    const w = seen.get(p.id) ?? 0;
+    seen.set(p.id, w + 1);
+    waveOf.push(w);
+    (waves[w] ??= []).push(p);
+  }
+  const delta: HeldDelta = new Map();
+  const head1 = hp;
+  const out = await withTx(db, async (tx) => {
+    delta.clear();
+    const [h] = await writeWaveIn(tx, header, [head1], ctx, delta);
+    const byKey = new Map<string, Outcome>();
+    for (const [w, wave] of waves.entries()) for (const o of await writeWaveIn(tx, item, wave, ctx, delta)) byKey.set(`${w}|${o.id}`, o);
+    return { header: h!, items: prepared.map((p, i) => byKey.get(`${waveOf[i]}|${p.id}`)!) };
+  });
+  observeCodes(ctx, [head1, ...prepared], delta);
+  return out;
 }
 
 /** POST: insert or update one record. Throws AppError (400/403) naming every failing field. */

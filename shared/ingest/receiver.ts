@@ -20,12 +20,12 @@ import { receiveConfig, type ReceiveSettings } from '../config/functions.js';
 import { closePool, getPool, openPool } from '../db/index.js';
 import { log } from '../log/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { retireRecord, upsertMany, upsertRecord, type IngestContext, type Outcome } from './index.js';
+import { retireRecord, upsertDocument, upsertMany, upsertRecord, type DocumentOutcome, type IngestContext, type Outcome } from './index.js';
 import { reconcile, recordFate } from './receipts.js';
 import { openApiDocument } from '../openapi/index.js';
 import { referencePage } from '../openapi/page.js';
 import { softwareVersion } from '../status/index.js';
-import { resources as registry } from '../../schemas/index.js';
+import { documentItems, resources as registry } from '../../schemas/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { createCodeCache, type CodeCache } from '../codes/index.js';
 import { z } from 'zod';
@@ -57,7 +57,7 @@ export interface ReceiveOptions {
  * The resource `POST /function/<fn>` (no resource in the path) takes when the function serves
  * several; a function serving one takes that one (docs/his-guide.md §1).
  */
-const PRIMARY: Record<string, string> = { patient: 'emrPatientInfo' };
+const PRIMARY: Record<string, string> = { patient: 'emrPatientInfo', lab: 'emrExLab', exam: 'emrExClinical', order: 'emrOrder' };
 
 function isPrimary(r: Resource): boolean {
   return PRIMARY[r.fn] === r.name || Object.values(registry).filter((x) => x.fn === r.fn).length === 1;
@@ -161,9 +161,25 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     });
   }
 
+  /** A header with its items in one document (docs/his-guide.md §1): one answer, one per item inside. */
+  function documentAnswer(d: DocumentOutcome): Answer {
+    const a = answer(d.header);
+    const held = d.items.filter((o) => o.held.length).length;
+    return { ...a, desc: `${a.desc}；条目 ${d.items.length} 条${held ? `，暂缓 ${held} 条` : ''}`, items: d.items.map(answer) } as Answer;
+  }
+  const isDocument = (r: Resource, input: unknown, atRoot: boolean): boolean =>
+    documentItems(r) !== undefined && input !== null && typeof input === 'object' && !Array.isArray(input) && (atRoot || 'items' in input);
+
   const post = async (c: Context) => {
     const r = resourceOf(c);
     const input = await body(c);
+    const atRoot = c.req.param('resource') === undefined;
+    if (isDocument(r, input, atRoot)) {
+      const d = await guard(async () => upsertDocument(getPool(), r, input, context(c, await codeCache())));
+      if (d.header.status !== 'unchanged' || d.items.some((o) => o.status !== 'unchanged')) nudge();
+      log('info', 'document', { resource: r.name, status: d.header.status, items: d.items.length, callId: c.req.header('x-call-id') });
+      return c.json(documentAnswer(d));
+    }
     if (Array.isArray(input)) {
       const maxBatch = opts.maxBatch ?? settings().ingest.maxBatch;
       if (input.length > maxBatch) throw new AppError('PAYLOAD_TOO_LARGE', `批量记录数不能超过 ${maxBatch} (batch limit ${maxBatch})`);

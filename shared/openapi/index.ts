@@ -4,6 +4,7 @@
  * so it cannot drift from what the pipeline validates. Served at /openapi.json on the data port,
  * with a readable reference page at /openapi.html (./page.ts).
  */
+import { documentItems } from '../../schemas/index.js';
 import { z } from 'zod';
 import type { Resource } from '../../schemas/resource.js';
 import type { FieldDef } from '../../schemas/fields.js';
@@ -36,7 +37,13 @@ function fieldSchema(schema: z.ZodType, d: FieldDef): Json {
   const extra: Json = { title: d.label, 'x-column': d.column };
   if (d.domain) extra['x-value-domain'] = d.domain;
   if (d.personal) extra['x-personal-data'] = d.personal;
-  if (d.kind === 'int' || d.kind === 'decimal') extra.description = 'number, or a string of digits';
+  if (d.kind === 'int' || d.kind === 'decimal') {
+    // The pipeline takes a number as a string of digits too (what many HIS views emit): say so.
+    extra.description = 'number, or a string of digits';
+    const digits = { type: 'string', pattern: d.kind === 'int' ? '^-?\\d+$' : '^-?\\d+(\\.\\d+)?$' };
+    const variants = (s.anyOf as Json[] | undefined) ?? [s];
+    return { anyOf: [...variants, digits], ...extra };
+  }
   return { ...s, ...extra };
 }
 
@@ -104,6 +111,22 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
     const ref = { $ref: `#/components/schemas/${r.name}` };
     const example = o.example?.(r.name);
     const base = `/hclient/emr/receive/${r.name}`;
+    // A header takes its items in one document (docs/his-guide.md §1): the items without orgCode
+    // and link, as the document supplies both.
+    const doc = documentItems(r);
+    if (doc) {
+      const itemSchema = resourceSchema(doc.item) as { required?: string[] };
+      schemas[`${r.name}Document`] = {
+        allOf: [ref, { type: 'object', properties: { items: { type: 'array', maxItems: 5000, items: { ...itemSchema, required: (itemSchema.required ?? []).filter((k) => k !== 'orgCode' && k !== doc.link) } } } }],
+        description: `${r.title}及其${doc.item.title}（一份报告，整体保存）/ a header with its items, stored together`,
+      };
+    }
+    const docSchema = doc && { $ref: `#/components/schemas/${r.name}Document` };
+    const itemExample = doc && o.example?.(doc.item.name);
+    const docExample =
+      doc && example && itemExample
+        ? { ...example, items: [Object.fromEntries(Object.entries(itemExample).filter(([k]) => k !== 'orgCode' && k !== doc.link))] }
+        : undefined;
     paths[base] = {
       post: {
         operationId: `post_${r.name}`,
@@ -111,14 +134,24 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
         summary: `${r.title}：新增或更新 (insert or update)`,
         description:
           `Also reachable as /function/${r.fn}/${r.name}${primary?.(r) ? ` and as /function/${r.fn}` : ''}. ` +
+          (doc
+            ? `A ${r.name} with an \`items\` array of ${doc.item.name} is one document: validated whole (a failing item is named items[i].field and refuses it all) and stored in one transaction; items may leave out ${doc.link} and orgCode (the header's are taken). `
+            : '') +
           'A JSON array is a batch (one result per record): 200 when at least one record was accepted, 400 when none was. ' +
           'Header X-Test-Mode: 1 marks test records. The example names its parents by their examples\' ids: posted in this document\'s order, every example is stored, none held.',
         requestBody: {
           required: true,
           content: {
             'application/json': {
-              schema: { oneOf: [ref, { type: 'array', items: ref, maxItems: 500 }] },
-              ...(example ? { examples: { record: { summary: '一条记录 (one record)', value: example } } } : {}),
+              schema: { oneOf: [ref, { type: 'array', items: ref, maxItems: 500 }, ...(docSchema ? [docSchema] : [])] },
+              ...(example
+                ? {
+                    examples: {
+                      record: { summary: '一条记录 (one record)', value: example },
+                      ...(docExample ? { document: { summary: '报告及其条目 (a header with its items)', value: docExample } } : {}),
+                    },
+                  }
+                : {}),
             },
           },
         },

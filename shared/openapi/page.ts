@@ -23,7 +23,8 @@ function typeOf(p: Json): string {
 
 export function referencePage(doc: Json): HtmlEscapedString | Promise<HtmlEscapedString> {
   const schemas: Json = doc.components.schemas;
-  const names = Object.keys(schemas).filter((k) => k !== 'Answer' && k !== 'FieldIssue');
+  // One section per resource (a report document's schema is its header's and its items').
+  const names = Object.keys(schemas).filter((k) => k !== 'Answer' && k !== 'FieldIssue' && schemas[k].properties);
   const sections = names.map((name) => {
     const s = schemas[name];
     const post = doc.paths[`/hclient/emr/receive/${name}`]?.post;
