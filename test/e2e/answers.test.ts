@@ -2,49 +2,24 @@
 // envelope {result, desc, id, errorCode, errorName} for the functions' answers and the runtime's own,
 // a batch with nothing accepted is 400, a trace of an unknown record 404, and function URLs
 // without a resource take the function's primary resource.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
-import { freePort } from '../../infra/runtime/replica.js';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { sample } from '../../infra/simulators/samples.js';
-import { databaseUrl, uniqueId, uniqueOrg } from '../setup/db.js';
+import { uniqueId, uniqueOrg } from '../setup/db.js';
+import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
 
+let front: StackRuntime;
 let rt: RuntimeHandle;
-let dir: string;
 let data: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cdc-answers-'));
-  mkdirSync(join(dir, 'secrets'));
-  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
-  rt = await startRuntime({
-    stackFile: resolve('stack.yml'),
-    env: {
-      DATA_PORT: String(await freePort()),
-      CONFIG_PORT: String(await freePort()),
-      MONITOR_PORT: String(await freePort()),
-      WEB_PORT: String(await freePort()),
-      HIS_ALLOW: '127.0.0.1/8,::1/128',
-      // Nothing is pushed in this test; the push function must not reach a real platform.
-      NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
-    },
-    secretsDir: join(dir, 'secrets'),
-    logsDir: join(dir, 'logs'),
-    logToStdout: false,
-    gateway: { host: '127.0.0.1', port: await freePort() },
-    hospital: { host: '127.0.0.1' },
-    cron: false,
-    autoscaler: false,
-    build: 'missing',
-  });
+  front = await startStackRuntime('answers');
+  rt = front.rt;
   data = rt.portUrls.data!;
 }, 120_000);
 
 afterAll(async () => {
-  await rt?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await front?.close();
 });
 
 type Envelope = { result: boolean; desc: string; id: string | null; errorCode: string | null; errorName: string | null; [k: string]: unknown };
