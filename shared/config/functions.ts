@@ -9,6 +9,7 @@ import { backupConcern } from '../backup/config.js';
 import { dayCloseConcern } from '../dayclose/config.js';
 import { hisAuthConcern } from '../http/auth.js';
 import { uplinkConcern } from '../uplink/config.js';
+import { warningConcern } from '../warning/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
 
 const base = { front: frontConcern, database: databaseConcern };
@@ -20,6 +21,7 @@ export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern
 export const monitorConfig = composeConfig(base);
 export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern });
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
+export const warningConfig = composeConfig({ ...base, warning: warningConcern, operator: operatorConcern });
 
 export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;
 export type PushSettings = ReturnType<typeof pushConfig.parse>;
@@ -27,3 +29,4 @@ export type DayCloseSettings = ReturnType<typeof dayCloseConfig.parse>;
 export type MonitorSettings = ReturnType<typeof monitorConfig.parse>;
 export type WebSettings = ReturnType<typeof webConfig.parse>;
 export type BackupSettings = ReturnType<typeof backupConfig.parse>;
+export type WarningSettings = ReturnType<typeof warningConfig.parse>;

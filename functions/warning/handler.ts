@@ -1,0 +1,61 @@
+// warning: the early-warning loop's evaluation (docs/warning.md) — every record version the receive
+// functions wrote is evaluated against the trigger lists, its evidence stored, and the pending case of
+// each (org, patient, disease) derived. Scheduled every minute (stack.yml); nothing is lost between
+// runs: the work is the record history, written in the record's own transaction.
+//   POST /            the cron (X-Topic: cron-function), or a nudge: evaluates what is pending
+//   GET  /cases       ?org=&state=&limit=: pending cases, overdue first (operators; the console's later)
+//   GET  /cases/:id   a case with its evidence and state history (operators)
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { defineFunction } from '../../shared/fn/index.js';
+import { AppError, handleError } from '../../shared/http/errors.js';
+import { operatorAuth } from '../../shared/http/auth.js';
+import { warningConfig, type WarningSettings } from '../../shared/config/functions.js';
+import { closePool, getPool, openPool } from '../../shared/db/index.js';
+import { caseDetail, listCases, runWarnings } from '../../shared/warning/store.js';
+
+const app = new Hono();
+app.onError(handleError);
+
+let parsed: WarningSettings | undefined;
+const settings = (): WarningSettings => (parsed ??= warningConfig.parse());
+
+const operator = operatorAuth(() => settings().operator);
+app.use('/cases', operator);
+app.use('/cases/*', operator);
+
+app.post('/', async (c) => {
+  const w = settings().warning;
+  // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
+  return c.json(await runWarnings(getPool(), { ...w, maxMs: 40_000 }));
+});
+
+const CaseQuery = z.object({
+  org: z.string().min(1).max(50).optional(),
+  state: z.enum(['to_confirm', 'to_diagnose', 'known', 'reported', 'closed']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+app.get('/cases', async (c) => {
+  const q = CaseQuery.safeParse(c.req.query());
+  if (!q.success) throw new AppError('BAD_REQUEST', `cases takes ?org=&state=&limit=: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const cases = await listCases(getPool(), { ...(q.data.org ? { orgCode: q.data.org } : {}), ...(q.data.state ? { state: q.data.state } : {}), limit: q.data.limit, now: new Date() });
+  return c.json({ count: cases.length, cases });
+});
+
+app.get('/cases/:id', async (c) => {
+  const id = c.req.param('id');
+  if (!/^\d{1,18}$/.test(id)) throw new AppError('BAD_REQUEST', `case id is a number: ${id}`);
+  const d = await caseDetail(getPool(), id);
+  if (!d) throw new AppError('NOT_FOUND', `no case ${id}`);
+  return c.json(d);
+});
+
+export default defineFunction({
+  app,
+  config: warningConfig,
+  async init() {
+    openPool(settings().database.url, 3, settings().database.limits); // parsed first: a bad setting fails the start
+  },
+  close: closePool,
+});

@@ -1,0 +1,303 @@
+/**
+ * The warning run (docs/warning.md "Cases"): evaluates every record version the receive functions
+ * wrote (record_history rows still `warn_pending`), replaces each record's evidence, and derives the
+ * pending case of every (org, patient, disease) the evidence touched — all in one transaction per
+ * batch, so a version is evaluated exactly once even when the run is killed half-way (its claim is
+ * rolled back and the next run takes it). One run at a time (a session advisory lock).
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { withTx, type Tx } from '../db/index.js';
+import { log } from '../log/index.js';
+import { evaluate, type Evidence } from './evaluate.js';
+import { notifiable, type TriggerSet } from './triggers.js';
+
+/** The resources whose records can carry evidence (the evaluator reads nothing else). */
+export const EVALUATED: ReadonlySet<string> = new Set([
+  'emrActivityInfo', 'emrExLab', 'emrExLabItem', 'emrExClinical', 'emrOrderItem', 'emrDeathInfo', 'emrInfReport',
+  'emrOutpatientRecord', 'emrOutpatientObs', 'emrAdmissionInfo', 'emrFirstCourse', 'emrDailyCourse', 'emrAdmissionRecord', 'emrDischargeInfo',
+]);
+
+/** Items name their header, not their patient: the header's table and the item's link field. */
+const HEADER: Record<string, { table: string; link: string }> = {
+  emrExLabItem: { table: 'emr_ex_lab', link: 'exLabId' },
+  emrOrderItem: { table: 'emr_order', link: 'orderId' },
+};
+
+export type CaseState = 'to_confirm' | 'to_diagnose' | 'known' | 'reported' | 'closed';
+
+export interface WarningOptions {
+  triggers: TriggerSet;
+  /** History rows per transaction. */
+  batch: number;
+  /** A case reported or closed longer ago than this is followed by a new one for the same disease. */
+  caseWindowDays: number;
+  /** An item whose header has not arrived waits this long before it is evaluated without a patient. */
+  orphanWaitMs: number;
+  /** Stop taking new batches after this long (the next run goes on). */
+  maxMs: number;
+  now?: () => Date;
+}
+
+export interface WarningRun {
+  skipped?: string;
+  evaluated: number;
+  /** Items left pending because their header has not arrived yet. */
+  waiting: number;
+  evidence: number;
+  casesOpened: number;
+  casesChanged: number;
+  durationMs: number;
+}
+
+const LOCK = BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update('cdc-front warning run').digest('hex').slice(0, 16)));
+
+interface HistoryRow {
+  hist_id: string;
+  resource: string;
+  org_code: string;
+  record_id: string;
+  version: number;
+  op: string;
+  raw: Record<string, unknown>;
+  received_at: Date;
+}
+
+/** Runs batches until nothing is pending (or the time budget is spent). */
+export async function runWarnings(db: pg.Pool, o: WarningOptions): Promise<WarningRun> {
+  const t0 = Date.now();
+  const out: WarningRun = { evaluated: 0, waiting: 0, evidence: 0, casesOpened: 0, casesChanged: 0, durationMs: 0 };
+  const client = await db.connect();
+  let locked = false;
+  try {
+    locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK.toString()])).rows[0]?.ok === true;
+    if (!locked) return { ...out, skipped: 'another warning run holds the lock', durationMs: Date.now() - t0 };
+    // Rows left waiting in this run are not claimed again in it: the cursor moves past them.
+    let after = '0';
+    for (;;) {
+      const b = await withTx(db, (tx) => batch(tx, after, o));
+      out.evaluated += b.evaluated;
+      out.waiting += b.waiting;
+      out.evidence += b.evidence;
+      out.casesOpened += b.opened;
+      out.casesChanged += b.changed;
+      if (b.claimed < o.batch || Date.now() - t0 > o.maxMs) break;
+      after = b.last;
+    }
+  } finally {
+    if (locked) await client.query('SELECT pg_advisory_unlock($1)', [LOCK.toString()]).catch(() => undefined);
+    client.release();
+  }
+  out.durationMs = Date.now() - t0;
+  if (out.evaluated) log('info', 'warning run', { evaluated: out.evaluated, evidence: out.evidence, opened: out.casesOpened, changed: out.casesChanged, waiting: out.waiting, ms: out.durationMs });
+  return out;
+}
+
+async function batch(tx: Tx, after: string, o: WarningOptions) {
+  const now = (o.now ?? (() => new Date()))();
+  const rows = (
+    await tx.query<HistoryRow>(
+      `SELECT hist_id, resource, org_code, record_id, version, op, raw, received_at
+         FROM record_history WHERE warn_pending = true AND hist_id > $1
+        ORDER BY hist_id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [after, o.batch],
+    )
+  ).rows;
+  const res = { claimed: rows.length, last: rows.at(-1)?.hist_id ?? after, evaluated: 0, waiting: 0, evidence: 0, opened: 0, changed: 0 };
+  const done: string[] = [];
+  const touched = new Map<string, { org: string; patient: string; disease: string }>();
+  const touch = (org: string, patient: string, disease: string) => touched.set(`${org}|${patient}|${disease}`, { org, patient, disease });
+  for (const row of rows) {
+    if (!EVALUATED.has(row.resource)) {
+      done.push(row.hist_id);
+      continue;
+    }
+    const patient = await patientOf(tx, row);
+    if (patient === null && now.getTime() - new Date(row.received_at).getTime() < o.orphanWaitMs) {
+      res.waiting++;
+      continue;
+    }
+    done.push(row.hist_id);
+    res.evaluated++;
+    const prior = await tx.query<{ source_version: number; patient_id: string; disease: string }>(
+      'SELECT source_version, patient_id, disease FROM warning_evidence WHERE org_code = $1 AND source_resource = $2 AND source_id = $3',
+      [row.org_code, row.resource, row.record_id],
+    );
+    // A newer version of the record was evaluated already: this one says nothing any more.
+    if (prior.rows.some((p) => p.source_version > row.version)) continue;
+    for (const p of prior.rows) touch(row.org_code, p.patient_id, p.disease);
+    await tx.query('DELETE FROM warning_evidence WHERE org_code = $1 AND source_resource = $2 AND source_id = $3', [row.org_code, row.resource, row.record_id]);
+    // A retired record says nothing: its evidence is gone, and the cases it supported are re-derived.
+    const evidence = row.op === 'retire' ? [] : evaluate(row.resource, row.raw, o.triggers, now).evidence;
+    for (const [seq, e] of evidence.entries()) {
+      await insertEvidence(tx, row, seq, patient ?? '', e, o.triggers.version, now);
+      touch(row.org_code, patient ?? '', e.name);
+    }
+    res.evidence += evidence.length;
+  }
+  if (done.length) await tx.query(`UPDATE record_history SET warn_pending = NULL WHERE hist_id IN (${done.map((_, i) => `$${i + 1}`).join(', ')})`, done);
+  for (const k of touched.values()) {
+    if (k.patient === '') continue;
+    const r = await deriveCase(tx, k.org, k.patient, k.disease, o.caseWindowDays, now);
+    if (r === 'opened') res.opened++;
+    else if (r === 'changed') res.changed++;
+  }
+  return res;
+}
+
+async function patientOf(tx: Tx, row: HistoryRow): Promise<string | null> {
+  const own = row.raw.patientId;
+  if (typeof own === 'string' && own) return own;
+  const h = HEADER[row.resource];
+  const link = h && row.raw[h.link];
+  if (!h) return '';
+  if (typeof link !== 'string') return '';
+  const r = await tx.query<{ patient_id: string | null }>(`SELECT patient_id FROM ${h.table} WHERE org_code = $1 AND id = $2`, [row.org_code, link]);
+  return r.rows[0]?.patient_id ?? null;
+}
+
+async function insertEvidence(tx: Tx, row: HistoryRow, seq: number, patient: string, e: Evidence, version: string, now: Date): Promise<void> {
+  await tx.query(
+    `INSERT INTO warning_evidence (org_code, source_resource, source_id, seq, source_version, patient_id, disease, subtype, syndrome,
+       kind, effect, trigger_id, field, detail, evidence_at, recorded_at, trigger_version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+    [row.org_code, row.resource, row.record_id, seq, row.version, patient, e.name, e.subtype ?? null, e.syndrome ?? null, e.kind, e.effect, e.trigger, e.field, e.detail.slice(0, 500), e.at, now, version],
+  );
+}
+
+interface CaseRow {
+  case_id: string;
+  state: CaseState;
+  updated_at: Date;
+  evidence_count: number;
+  first_at: Date | null;
+}
+
+/**
+ * The state a case's evidence gives (docs/warning.md "Cases"): a card names it → reported; a raising
+ * source → to_confirm; a screening test or a special drug not explained by another diagnosis of the
+ * patient → to_diagnose; only history → known; nothing left → closed. Evidence that closes does not
+ * cancel another source's (a negative test does not undo a diagnosis); only a newer version of the
+ * same record replaces what that record said.
+ */
+export function stateOf(effects: Array<{ effect: string; explained: boolean }>): CaseState {
+  if (effects.some((e) => e.effect === 'carded')) return 'reported';
+  if (effects.some((e) => e.effect === 'raise')) return 'to_confirm';
+  if (effects.some((e) => e.effect === 'confirm' && !e.explained)) return 'to_diagnose';
+  if (effects.some((e) => e.effect === 'known')) return 'known';
+  return 'closed';
+}
+
+async function deriveCase(tx: Tx, org: string, patient: string, disease: string, windowDays: number, now: Date): Promise<'opened' | 'changed' | 'same'> {
+  const ev = (
+    await tx.query<{ effect: string; kind: string; trigger_id: string; evidence_at: Date | null }>(
+      'SELECT effect, kind, trigger_id, evidence_at FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3',
+      [org, patient, disease],
+    )
+  ).rows;
+  // A special drug is explained by a diagnosis of the patient that its list names.
+  const diagnosed = new Set(
+    (
+      await tx.query<{ disease: string }>(
+        "SELECT DISTINCT disease FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND effect IN ('raise', 'known', 'carded') AND kind <> 'drug'",
+        [org, patient],
+      )
+    ).rows.map((r) => r.disease),
+  );
+  const state = stateOf(ev.map((e) => ({ effect: e.effect, explained: e.kind === 'drug' && diagnosed.has(disease) })));
+  const d = notifiable(disease);
+  const raising = ev.filter((e) => e.effect === 'raise' && e.evidence_at).map((e) => new Date(e.evidence_at!).getTime());
+  const firstAt = raising.length ? new Date(Math.min(...raising)) : null;
+  const dueAt = state === 'to_confirm' && firstAt ? new Date(firstAt.getTime() + d.deadlineHours * 3_600_000) : null;
+  const cur = (
+    await tx.query<CaseRow>(
+      'SELECT case_id, state, updated_at, evidence_count, first_at FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY case_id DESC LIMIT 1',
+      [org, patient, disease],
+    )
+  ).rows[0];
+  const ended = (s: CaseState) => s === 'reported' || s === 'closed';
+  const stale = cur && ended(cur.state) && now.getTime() - new Date(cur.updated_at).getTime() > windowDays * 86_400_000;
+  const reason = `evidence: ${ev.map((e) => `${e.kind}/${e.trigger_id}/${e.effect}`).join(', ') || 'none'}`.slice(0, 500);
+  if (!cur || stale) {
+    if (state === 'closed') return 'same';
+    const ins = await tx.query<{ case_id: string }>(
+      `INSERT INTO warning_case (org_code, patient_id, disease, nndrs, class_a, deadline_hours, state, first_at, due_at, evidence_count, opened_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING case_id`,
+      [org, patient, disease, d.nndrs, d.classA, d.deadlineHours, state, firstAt, dueAt, ev.length, now],
+    );
+    await event(tx, ins.rows[0]!.case_id, now, null, state, reason);
+    return 'opened';
+  }
+  if (cur.state === state && cur.evidence_count === ev.length) return 'same';
+  await tx.query('UPDATE warning_case SET state = $2, first_at = $3, due_at = $4, evidence_count = $5, updated_at = $6 WHERE case_id = $1', [cur.case_id, state, firstAt, dueAt, ev.length, now]);
+  if (cur.state !== state) await event(tx, cur.case_id, now, cur.state, state, reason);
+  return 'changed';
+}
+
+async function event(tx: Tx, caseId: string, at: Date, from: CaseState | null, to: CaseState, reason: string): Promise<void> {
+  await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)', [caseId, at, 'system', from, to, reason]);
+}
+
+export interface CaseListing {
+  caseId: string;
+  orgCode: string;
+  patientId: string;
+  disease: string;
+  classA: boolean;
+  state: CaseState;
+  firstAt: Date | null;
+  dueAt: Date | null;
+  overdue: boolean;
+  evidenceCount: number;
+  openedAt: Date;
+  updatedAt: Date;
+}
+
+/** Cases, overdue first, then the most recent. */
+export async function listCases(db: pg.Pool, q: { orgCode?: string; state?: CaseState; limit: number; now: Date }): Promise<CaseListing[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
+  if (q.state) where.push(`state = $${params.push(q.state)}`);
+  const rows = (
+    await db.query<{
+      case_id: string; org_code: string; patient_id: string; disease: string; class_a: boolean; state: CaseState;
+      first_at: Date | null; due_at: Date | null; evidence_count: number; opened_at: Date; updated_at: Date;
+    }>(
+      `SELECT case_id, org_code, patient_id, disease, class_a, state, first_at, due_at, evidence_count, opened_at, updated_at
+         FROM warning_case ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY CASE WHEN due_at IS NOT NULL AND due_at < $${params.push(q.now)} THEN 0 ELSE 1 END, updated_at DESC, case_id DESC
+        LIMIT $${params.push(q.limit)}`,
+      params,
+    )
+  ).rows;
+  return rows.map((r) => ({
+    caseId: String(r.case_id),
+    orgCode: r.org_code,
+    patientId: r.patient_id,
+    disease: r.disease,
+    classA: r.class_a,
+    state: r.state,
+    firstAt: r.first_at,
+    dueAt: r.due_at,
+    overdue: r.due_at !== null && new Date(r.due_at).getTime() < q.now.getTime(),
+    evidenceCount: r.evidence_count,
+    openedAt: r.opened_at,
+    updatedAt: r.updated_at,
+  }));
+}
+
+/** One case with its evidence and its state history. */
+export async function caseDetail(db: pg.Pool, caseId: string) {
+  const c = (await db.query('SELECT * FROM warning_case WHERE case_id = $1', [caseId])).rows[0];
+  if (!c) return null;
+  const evidence = (
+    await db.query(
+      `SELECT source_resource, source_id, source_version, kind, effect, trigger_id, field, detail, subtype, syndrome, evidence_at, recorded_at
+         FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY evidence_at NULLS LAST, source_resource, source_id, seq`,
+      [c.org_code, c.patient_id, c.disease],
+    )
+  ).rows;
+  const events = (await db.query('SELECT at, actor, from_state, to_state, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id', [caseId])).rows;
+  return { case: c, evidence, events };
+}

@@ -1,0 +1,167 @@
+// The warning run (docs/warning.md "Cases") on the real pipeline and database: records stored by the
+// ingest pipeline are evaluated once, their evidence kept per record, and the pending case of each
+// (org, patient, disease) derived — raised, awaiting a diagnosis, reported, re-derived when a record
+// is retired — with every state change audited. A run killed half-way loses and doubles nothing.
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { sample } from '../../infra/simulators/samples.js';
+import { resources } from '../../schemas/index.js';
+import { retireRecord, upsertMany, type IngestContext } from '../../shared/ingest/index.js';
+import { formatLocal } from '../../shared/time/index.js';
+import { loadTriggers } from '../../shared/warning/triggers.js';
+import { runWarnings, stateOf } from '../../shared/warning/store.js';
+import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+
+const db = testDb();
+const triggers = loadTriggers();
+const opts = { triggers, batch: 50, caseWindowDays: 90, orphanWaitMs: 60_000, maxMs: 30_000 };
+const ctx = (): IngestContext => ({ callId: null, test: false, now: new Date() });
+
+async function put(resource: string, ...bodies: Record<string, unknown>[]) {
+  const res = await upsertMany(db, resources[resource]!, bodies, ctx());
+  for (const r of res) if (!r.ok) throw new Error(`${resource}: ${r.error.desc}`);
+}
+
+const hourAgo = () => formatLocal(new Date(Date.now() - 3_600_000));
+
+/** Runs until nothing is pending (other tests' records are evaluated too: the run is global). */
+async function drain() {
+  for (let i = 0; i < 50; i++) {
+    const r = await runWarnings(db, opts);
+    if (r.skipped) {
+      await new Promise((ok) => setTimeout(ok, 100));
+      continue;
+    }
+    if (r.evaluated === 0) return;
+  }
+  throw new Error('warning runs did not drain');
+}
+
+async function cases(org: string) {
+  const r = await db.query<{ case_id: string; patient_id: string; disease: string; state: string; due_at: Date | null; first_at: Date | null }>(
+    'SELECT case_id, patient_id, disease, state, due_at, first_at FROM warning_case WHERE org_code = $1 ORDER BY patient_id, disease, case_id',
+    [org],
+  );
+  return r.rows;
+}
+
+async function patient(org: string, id: string) {
+  await put('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id, seed: 2 }));
+}
+
+describe('case states from evidence', () => {
+  it.each([
+    [[{ effect: 'raise', explained: false }, { effect: 'close', explained: false }], 'to_confirm'],
+    [[{ effect: 'confirm', explained: false }], 'to_diagnose'],
+    [[{ effect: 'confirm', explained: true }], 'closed'],
+    [[{ effect: 'known', explained: false }], 'known'],
+    [[{ effect: 'raise', explained: false }, { effect: 'carded', explained: false }], 'reported'],
+    [[{ effect: 'close', explained: false }], 'closed'],
+  ] as const)('%o → %s', (effects, state) => {
+    expect(stateOf([...effects])).toBe(state);
+  });
+});
+
+describe('the warning run', () => {
+  it('raises, asks for a diagnosis, reports and re-derives cases, each change audited', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const [p1, p2] = [uniqueId('p'), uniqueId('p')];
+    await patient(org, p1);
+    await patient(org, p2);
+    const dxTime = hourAgo();
+    const dxId = uniqueId('dx');
+    const dx = { ...sample('emrActivityInfo', { orgCode: org, id: dxId, patientId: p1, seed: 3 }), wmDiseaseCode: 'A15.0', wmDiseaseName: '肺结核', diseaseCode: '', diseaseName: '', diagnoseTime: dxTime, activityTime: dxTime };
+    await put('emrActivityInfo', dx);
+    const lab = uniqueId('lab');
+    await put('emrExLab', sample('emrExLab', { orgCode: org, id: lab, patientId: p1, seed: 4 }));
+    await put('emrExLabItem', { ...sample('emrExLabItem', { orgCode: org, id: `${lab}-1`, parentId: lab, seed: 1 }), itemName: '乙型肝炎表面抗原', examinationResultCode: '01', examinationResultName: '阳性' });
+    // Isoniazid for p1 is explained by the tuberculosis diagnosis; for p2 it asks for one.
+    for (const [p, id] of [[p1, uniqueId('ord')], [p2, uniqueId('ord')]] as const) {
+      await put('emrOrder', sample('emrOrder', { orgCode: org, id, patientId: p, seed: 5 }));
+      await put('emrOrderItem', { ...sample('emrOrderItem', { orgCode: org, id: `${id}-1`, parentId: id, seed: 1 }), drugName: '异烟肼片' });
+    }
+    await drain();
+    const c1 = await cases(org);
+    expect(c1.map((c) => [c.patient_id, c.disease, c.state])).toEqual(
+      [
+        [p1, '病毒性肝炎', 'to_confirm'],
+        [p1, '肺结核', 'to_confirm'],
+        [p2, '肺结核', 'to_diagnose'],
+      ].sort((a, b) => `${a[0]}${a[1]}`.localeCompare(`${b[0]}${b[1]}`)),
+    );
+    // The 24-hour clock runs from the diagnosis time.
+    const tb = c1.find((c) => c.patient_id === p1 && c.disease === '肺结核')!;
+    expect(new Date(tb.due_at!).getTime() - new Date(tb.first_at!).getTime()).toBe(24 * 3_600_000);
+    expect(formatLocal(new Date(tb.first_at!))).toBe(dxTime);
+
+    // A card for hepatitis B reports that case.
+    await put('emrInfReport', { ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p1, seed: 6 }), diseaseCode: '0302', diseaseName: '乙肝', caseTypeCode: '2', caseTypeName: '慢性' });
+    // The diagnosis is retired: p1's tuberculosis now rests on the drug alone.
+    await retireRecord(db, resources.emrActivityInfo!, { orgCode: org, id: dxId }, ctx());
+    await drain();
+    const c2 = await cases(org);
+    expect(c2.filter((c) => c.patient_id === p1).map((c) => [c.disease, c.state])).toEqual([
+      ['病毒性肝炎', 'reported'],
+      ['肺结核', 'to_diagnose'],
+    ]);
+    const events = await db.query<{ from_state: string | null; to_state: string; actor: string }>(
+      'SELECT e.from_state, e.to_state, e.actor FROM warning_case_event e JOIN warning_case c ON c.case_id = e.case_id WHERE c.org_code = $1 AND c.patient_id = $2 ORDER BY e.event_id',
+      [org, p1],
+    );
+    expect(events.rows.map((e) => `${e.from_state}→${e.to_state}`).sort()).toEqual(['null→to_confirm', 'null→to_confirm', 'to_confirm→reported', 'to_confirm→to_diagnose'].sort());
+    expect(new Set(events.rows.map((e) => e.actor))).toEqual(new Set(['system']));
+    // Each record version was evaluated once: nothing is pending for this org.
+    const pending = await db.query("SELECT count(*)::int AS n FROM record_history WHERE org_code = $1 AND warn_pending = true", [org]);
+    expect(pending.rows[0].n).toBe(0);
+  });
+
+  it('an item waits for its header’s patient, then is evaluated', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const p = uniqueId('p');
+    const lab = uniqueId('lab');
+    await put('emrExLabItem', { ...sample('emrExLabItem', { orgCode: org, id: `${lab}-1`, parentId: lab, seed: 1 }), itemName: 'HIV抗体确证', examinationResultCode: '01' });
+    await drain();
+    expect(await cases(org)).toEqual([]);
+    await patient(org, p);
+    await put('emrExLab', { ...sample('emrExLab', { orgCode: org, id: lab, patientId: p, seed: 4 }), examinationObjectiveDesc: '见检验项目' });
+    await drain();
+    expect((await cases(org)).map((c) => [c.patient_id, c.disease, c.state])).toEqual([[p, '艾滋病(含HIV感染)', 'to_confirm']]);
+  });
+
+  it('a run killed with SIGKILL in the middle of its transaction loses and doubles nothing', { timeout: 90_000 }, async () => {
+    await drain();
+    const org = uniqueOrg();
+    const ps = Array.from({ length: 5 }, () => uniqueId('p'));
+    for (const p of ps) {
+      await patient(org, p);
+      await put('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }), wmDiseaseCode: 'A01.0', wmDiseaseName: '伤寒', diagnoseTime: hourAgo(), activityTime: hourAgo() });
+    }
+    // Hold the evidence table so that the run blocks inside its transaction, after claiming rows.
+    const blocker = await db.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE warning_evidence IN EXCLUSIVE MODE');
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
+      import('${resolve('shared/warning/store.ts')}').then(async ({ runWarnings }) => {
+        const { loadTriggers } = await import('${resolve('shared/warning/triggers.ts')}');
+        const pg = (await import('pg')).default;
+        const pool = new pg.Pool({ connectionString: process.env.DB });
+        await runWarnings(pool, { triggers: loadTriggers(), batch: 500, caseWindowDays: 90, orphanWaitMs: 60000, maxMs: 30000 });
+      });`], { env: { ...process.env, DB: databaseUrl() }, stdio: 'ignore' });
+    // Wait until the child's transaction waits on the lock.
+    for (let i = 0; ; i++) {
+      const w = await db.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM warning_evidence WHERE org_code%' AND query LIKE 'DELETE%'");
+      if (w.rows[0].n > 0) break;
+      if (i > 300) throw new Error('the run never reached the evidence table');
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    child.kill('SIGKILL');
+    await new Promise((ok) => child.once('exit', ok));
+    await blocker.query('ROLLBACK');
+    blocker.release();
+    await drain();
+    const ev = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM warning_evidence WHERE org_code = $1", [org]);
+    expect(ev.rows[0]!.n).toBe(5);
+    expect((await cases(org)).map((c) => [c.disease, c.state])).toEqual(ps.map(() => ['伤寒和副伤寒', 'to_confirm']));
+  });
+});
