@@ -13,6 +13,7 @@ import { operatorAuth } from '../../shared/http/auth.js';
 import { warningConfig, type WarningSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { caseDetail, listCases, runWarnings } from '../../shared/warning/store.js';
+import { channelsOf } from '../../shared/alerts/index.js';
 
 const app = new Hono();
 app.onError(handleError);
@@ -25,9 +26,9 @@ app.use('/cases', operator);
 app.use('/cases/*', operator);
 
 app.post('/', async (c) => {
-  const w = settings().warning;
+  const { warning: w, alerts } = settings();
   // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
-  return c.json(await runWarnings(getPool(), { ...w, maxMs: 40_000 }));
+  return c.json(await runWarnings(getPool(), { ...w, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName }));
 });
 
 const CaseQuery = z.object({

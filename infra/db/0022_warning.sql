@@ -48,6 +48,7 @@ CREATE TABLE warning_case (
   first_at timestamptz,                      -- the earliest raising evidence (the diagnosis time)
   due_at timestamptz,                        -- first_at + deadline_hours, while the case waits for a card
   evidence_count integer NOT NULL DEFAULT 0,
+  overdue_alerted_at timestamptz,            -- when the overdue alert went out (once per case)
   opened_at timestamptz NOT NULL,
   updated_at timestamptz NOT NULL,
   CONSTRAINT warning_case_state CHECK (state IN ('to_confirm', 'to_diagnose', 'known', 'reported', 'closed'))

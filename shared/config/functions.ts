@@ -21,7 +21,7 @@ export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern
 export const monitorConfig = composeConfig(base);
 export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern });
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
-export const warningConfig = composeConfig({ ...base, warning: warningConcern, operator: operatorConcern });
+export const warningConfig = composeConfig({ ...base, warning: warningConcern, alerts: alertsConcern, operator: operatorConcern });
 
 export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;
 export type PushSettings = ReturnType<typeof pushConfig.parse>;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { withTx, type Tx } from '../db/index.js';
 import { log } from '../log/index.js';
+import type { Channel } from '../alerts/index.js';
 import { evaluate, type Evidence } from './evaluate.js';
 import { notifiable, type TriggerSet } from './triggers.js';
 
@@ -36,6 +37,10 @@ export interface WarningOptions {
   orphanWaitMs: number;
   /** Stop taking new batches after this long (the next run goes on). */
   maxMs: number;
+  /** Where overdue alerts go (the backlog alert's channels); none: kept in alert_event and logged. */
+  channels?: Channel[];
+  /** The front's name in alert messages. */
+  frontName?: string;
   now?: () => Date;
 }
 
@@ -47,6 +52,8 @@ export interface WarningRun {
   evidence: number;
   casesOpened: number;
   casesChanged: number;
+  /** Cases found past their reporting deadline in this run, alerted once each. */
+  overdue: number;
   durationMs: number;
 }
 
@@ -66,7 +73,7 @@ interface HistoryRow {
 /** Runs batches until nothing is pending (or the time budget is spent). */
 export async function runWarnings(db: pg.Pool, o: WarningOptions): Promise<WarningRun> {
   const t0 = Date.now();
-  const out: WarningRun = { evaluated: 0, waiting: 0, evidence: 0, casesOpened: 0, casesChanged: 0, durationMs: 0 };
+  const out: WarningRun = { evaluated: 0, waiting: 0, evidence: 0, casesOpened: 0, casesChanged: 0, overdue: 0, durationMs: 0 };
   const client = await db.connect();
   let locked = false;
   try {
@@ -84,6 +91,7 @@ export async function runWarnings(db: pg.Pool, o: WarningOptions): Promise<Warni
       if (b.claimed < o.batch || Date.now() - t0 > o.maxMs) break;
       after = b.last;
     }
+    out.overdue = await alertOverdue(db, o);
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock($1)', [LOCK.toString()]).catch(() => undefined);
     client.release();
@@ -300,4 +308,52 @@ export async function caseDetail(db: pg.Pool, caseId: string) {
   ).rows;
   const events = (await db.query('SELECT at, actor, from_state, to_state, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id', [caseId])).rows;
   return { case: c, evidence, events };
+}
+
+/**
+ * Cases past their reporting deadline (still to_confirm after due_at) raise one alert each through
+ * the alert channels (docs/warning.md "Deadlines"): recorded in alert_event (destination `warning`,
+ * kind `overdue`) and marked on the case once a channel took it — or at once when none is configured
+ * (logged). A channel that fails is tried again at the next run. The message names the org, the
+ * disease, the case number and the deadline; never the patient.
+ */
+async function alertOverdue(db: pg.Pool, o: WarningOptions): Promise<number> {
+  const now = (o.now ?? (() => new Date()))();
+  const due = (
+    await db.query<{ case_id: string; org_code: string; disease: string; class_a: boolean; due_at: Date }>(
+      `SELECT case_id, org_code, disease, class_a, due_at FROM warning_case
+        WHERE state = 'to_confirm' AND due_at < $1 AND overdue_alerted_at IS NULL ORDER BY due_at LIMIT 100`,
+      [now],
+    )
+  ).rows;
+  const channels = o.channels ?? [];
+  for (const c of due) {
+    const late = Math.round((now.getTime() - new Date(c.due_at).getTime()) / 60_000);
+    const subject = `${o.frontName ? `[${o.frontName}] ` : ''}传染病报告超时：${c.disease}（病例 ${c.case_id}）`;
+    const text = `${subject}\n机构 ${c.org_code}，${c.class_a ? '甲类或按甲类管理，应于诊断后 2 小时内报告' : '应于诊断后 24 小时内报告'}，已超时 ${late} 分钟。\n请在前置软件控制台或 HIS 中处理该病例。`;
+    const delivered: string[] = [];
+    const errors: string[] = [];
+    for (const ch of channels) {
+      try {
+        await ch.send(subject, text);
+        delivered.push(ch.name);
+      } catch (err) {
+        errors.push(`${ch.name}: ${(err as Error).message}`);
+      }
+    }
+    if (channels.length && !delivered.length) {
+      log('error', 'overdue case alert not delivered; retried on the next run', { caseId: c.case_id, err: errors.join('; ') });
+      continue;
+    }
+    if (!channels.length) log('warn', 'overdue case: no alert channel configured (ALERT_WEBHOOK_URL, ALERT_SMTP_URL)', { caseId: c.case_id, disease: c.disease });
+    await withTx(db, async (tx) => {
+      await tx.query(
+        `INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message, created_at, channels, delivered_at, last_error)
+         VALUES ('warning', 'overdue', 1, $1, $2, $3, $4, $5, $6)`,
+        [late * 60, text.slice(0, 2000), now, delivered.length ? delivered.join(' ') : null, delivered.length ? now : null, errors.length ? errors.join('; ').slice(0, 500) : channels.length ? null : 'no alert channel configured'],
+      );
+      await tx.query('UPDATE warning_case SET overdue_alerted_at = $2 WHERE case_id = $1', [c.case_id, now]);
+    });
+  }
+  return due.length;
 }

@@ -3,6 +3,9 @@
 // (org, patient, disease) derived — raised, awaiting a diagnosis, reported, re-derived when a record
 // is retired — with every state change audited. A run killed half-way loses and doubles nothing.
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { channelsOf } from '../../shared/alerts/index.js';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
@@ -159,9 +162,68 @@ describe('the warning run', () => {
     await new Promise((ok) => child.once('exit', ok));
     await blocker.query('ROLLBACK');
     blocker.release();
-    await drain();
+    // The dead client's transaction ends when its server process notices; until then its rows stay
+    // locked (and skipped). Every row of the org is evaluated in the end.
+    for (let i = 0; ; i++) {
+      await drain();
+      const left = await db.query("SELECT count(*)::int AS n FROM record_history WHERE org_code = $1 AND warn_pending = true", [org]);
+      if (left.rows[0].n === 0) break;
+      if (i > 100) throw new Error(`${left.rows[0].n} history rows never evaluated`);
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
     const ev = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM warning_evidence WHERE org_code = $1", [org]);
     expect(ev.rows[0]!.n).toBe(5);
     expect((await cases(org)).map((c) => [c.disease, c.state])).toEqual(ps.map(() => ['伤寒和副伤寒', 'to_confirm']));
+  });
+});
+
+describe('deadlines', () => {
+  it('a case past its deadline is alerted once through the webhook, never naming the patient; a failed delivery is retried', { timeout: 60_000 }, async () => {
+    await drain();
+    const got: string[] = [];
+    let failing = true;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        if (failing) {
+          res.writeHead(500).end();
+          return;
+        }
+        got.push(body);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"errcode":0}');
+      });
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      const channels = channelsOf({ backlogCount: 1, backlogAgeS: 1, clearRatio: 0.5, frontName: 'test', timeoutMs: 5000, webhook: { url } });
+      const org = uniqueOrg();
+      const p = uniqueId('p');
+      await patient(org, p);
+      // Plague diagnosed three hours ago: its 2-hour deadline has passed.
+      const at = formatLocal(new Date(Date.now() - 3 * 3_600_000));
+      await put('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }), wmDiseaseCode: 'A20.0', wmDiseaseName: '腺鼠疫', diagnoseTime: at, activityTime: at });
+      const run = () => runWarnings(db, { ...opts, channels, frontName: 'test' });
+      const first = await run();
+      expect(first.overdue).toBeGreaterThanOrEqual(1);
+      const c = (await cases(org))[0]!;
+      const marked = async () => (await db.query('SELECT overdue_alerted_at FROM warning_case WHERE case_id = $1', [c.case_id])).rows[0].overdue_alerted_at;
+      expect(await marked(), 'not marked while no channel took it').toBeNull();
+      failing = false;
+      await run();
+      expect(await marked()).not.toBeNull();
+      const mine = got.filter((b) => b.includes(`病例 ${c.case_id}`));
+      expect(mine).toHaveLength(1);
+      expect(mine[0]).toContain('鼠疫');
+      expect(mine[0]).toContain('2 小时');
+      expect(mine[0]).not.toContain(p);
+      await run();
+      expect(got.filter((b) => b.includes(`病例 ${c.case_id}`))).toHaveLength(1);
+      const ev = await db.query("SELECT kind, channels FROM alert_event WHERE destination = 'warning' AND message LIKE $1", [`%病例 ${c.case_id}）%`]);
+      expect(ev.rows).toEqual([{ kind: 'overdue', channels: 'webhook' }]);
+    } finally {
+      server.close();
+    }
   });
 });
