@@ -19,6 +19,8 @@ CREATE TABLE warning_evidence (
   seq integer NOT NULL,
   source_version integer NOT NULL,
   patient_id varchar(80) NOT NULL,           -- '' when the record's patient cannot be told
+  dept_code varchar(50),                     -- the department and doctor the record names (who is prompted)
+  doctor_id varchar(80),
   disease varchar(100) NOT NULL,             -- notifiable_diseases.csv name
   subtype varchar(40),
   syndrome varchar(40),
@@ -45,6 +47,10 @@ CREATE TABLE warning_case (
   class_a boolean NOT NULL,
   deadline_hours integer NOT NULL,
   state varchar(12) NOT NULL,                -- to_confirm | to_diagnose | known | reported | closed
+  dept_code varchar(50),                     -- responsible: the department and doctor of the first raising evidence
+  doctor_id varchar(80),
+  acked_at timestamptz,                      -- the HIS showed the reminder to the doctor (who: warning_case_event)
+  filled_at timestamptz,                     -- the HIS says the card was filled in its own form
   first_at timestamptz,                      -- the earliest raising evidence (the diagnosis time)
   due_at timestamptz,                        -- first_at + deadline_hours, while the case waits for a card
   evidence_count integer NOT NULL DEFAULT 0,
@@ -55,6 +61,7 @@ CREATE TABLE warning_case (
 );
 CREATE INDEX warning_case_key ON warning_case (org_code, patient_id, disease);
 CREATE INDEX warning_case_open ON warning_case (state, due_at);
+CREATE INDEX warning_case_dept ON warning_case (org_code, dept_code, state);
 
 -- Every change of a case's state: who (system, or a person), when, why.
 CREATE TABLE warning_case_event (

@@ -21,6 +21,8 @@ export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern
 export const monitorConfig = composeConfig(base);
 export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern });
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
+/** remind: the HIS's reminders on the data port (functions/remind). */
+export const remindConfig = composeConfig({ ...base, hisAuth: hisAuthConcern });
 export const warningConfig = composeConfig({ ...base, warning: warningConcern, alerts: alertsConcern, operator: operatorConcern });
 
 export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;
@@ -30,3 +32,4 @@ export type MonitorSettings = ReturnType<typeof monitorConfig.parse>;
 export type WebSettings = ReturnType<typeof webConfig.parse>;
 export type BackupSettings = ReturnType<typeof backupConfig.parse>;
 export type WarningSettings = ReturnType<typeof warningConfig.parse>;
+export type RemindSettings = ReturnType<typeof remindConfig.parse>;

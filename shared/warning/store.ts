@@ -137,8 +137,9 @@ async function batch(tx: Tx, after: string, o: WarningOptions) {
     await tx.query('DELETE FROM warning_evidence WHERE org_code = $1 AND source_resource = $2 AND source_id = $3', [row.org_code, row.resource, row.record_id]);
     // A retired record says nothing: its evidence is gone, and the cases it supported are re-derived.
     const evidence = row.op === 'retire' ? [] : evaluate(row.resource, row.raw, o.triggers, now).evidence;
+    const who = evidence.length ? await attributionOf(tx, row) : { dept: null, doctor: null };
     for (const [seq, e] of evidence.entries()) {
-      await insertEvidence(tx, row, seq, patient ?? '', e, o.triggers.version, now);
+      await insertEvidence(tx, row, seq, patient ?? '', who, e, o.triggers.version, now);
       touch(row.org_code, patient ?? '', e.name);
     }
     res.evidence += evidence.length;
@@ -153,6 +154,27 @@ async function batch(tx: Tx, after: string, o: WarningOptions) {
   return res;
 }
 
+/** Who a record's evidence prompts: its department and doctor (an item: its header's). */
+interface Attribution {
+  dept: string | null;
+  doctor: string | null;
+}
+
+const text = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v.trim() : null);
+
+async function attributionOf(tx: Tx, row: HistoryRow): Promise<Attribution> {
+  const h = HEADER[row.resource];
+  let rec = row.raw;
+  if (h && typeof row.raw[h.link] === 'string') {
+    const r = await tx.query<{ rec_raw: Record<string, unknown> }>(`SELECT rec_raw FROM ${h.table} WHERE org_code = $1 AND id = $2`, [row.org_code, row.raw[h.link]]);
+    rec = r.rows[0]?.rec_raw ?? rec;
+  }
+  return {
+    dept: text(rec.applyDeptCode) ?? text(rec.deptCode),
+    doctor: text(rec.applyPhysicianId) ?? text(rec.reportDoctorId) ?? text(rec.operatorId),
+  };
+}
+
 async function patientOf(tx: Tx, row: HistoryRow): Promise<string | null> {
   const own = row.raw.patientId;
   if (typeof own === 'string' && own) return own;
@@ -164,12 +186,12 @@ async function patientOf(tx: Tx, row: HistoryRow): Promise<string | null> {
   return r.rows[0]?.patient_id ?? null;
 }
 
-async function insertEvidence(tx: Tx, row: HistoryRow, seq: number, patient: string, e: Evidence, version: string, now: Date): Promise<void> {
+async function insertEvidence(tx: Tx, row: HistoryRow, seq: number, patient: string, who: Attribution, e: Evidence, version: string, now: Date): Promise<void> {
   await tx.query(
-    `INSERT INTO warning_evidence (org_code, source_resource, source_id, seq, source_version, patient_id, disease, subtype, syndrome,
+    `INSERT INTO warning_evidence (org_code, source_resource, source_id, seq, source_version, patient_id, dept_code, doctor_id, disease, subtype, syndrome,
        kind, effect, trigger_id, field, detail, evidence_at, recorded_at, trigger_version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-    [row.org_code, row.resource, row.record_id, seq, row.version, patient, e.name, e.subtype ?? null, e.syndrome ?? null, e.kind, e.effect, e.trigger, e.field, e.detail.slice(0, 500), e.at, now, version],
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+    [row.org_code, row.resource, row.record_id, seq, row.version, patient, who.dept?.slice(0, 50) ?? null, who.doctor?.slice(0, 80) ?? null, e.name, e.subtype ?? null, e.syndrome ?? null, e.kind, e.effect, e.trigger, e.field, e.detail.slice(0, 500), e.at, now, version],
   );
 }
 
@@ -198,8 +220,8 @@ export function stateOf(effects: Array<{ effect: string; explained: boolean }>):
 
 async function deriveCase(tx: Tx, org: string, patient: string, disease: string, windowDays: number, now: Date): Promise<'opened' | 'changed' | 'same'> {
   const ev = (
-    await tx.query<{ effect: string; kind: string; trigger_id: string; evidence_at: Date | null }>(
-      'SELECT effect, kind, trigger_id, evidence_at FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3',
+    await tx.query<{ effect: string; kind: string; trigger_id: string; evidence_at: Date | null; dept_code: string | null; doctor_id: string | null }>(
+      'SELECT effect, kind, trigger_id, evidence_at, dept_code, doctor_id FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY evidence_at NULLS LAST',
       [org, patient, disease],
     )
   ).rows;
@@ -217,6 +239,8 @@ async function deriveCase(tx: Tx, org: string, patient: string, disease: string,
   const raising = ev.filter((e) => e.effect === 'raise' && e.evidence_at).map((e) => new Date(e.evidence_at!).getTime());
   const firstAt = raising.length ? new Date(Math.min(...raising)) : null;
   const dueAt = state === 'to_confirm' && firstAt ? new Date(firstAt.getTime() + d.deadlineHours * 3_600_000) : null;
+  // The first-visit doctor is responsible: the earliest evidence that raises (or asks) and names a department.
+  const owner = ev.find((e) => (e.effect === 'raise' || e.effect === 'confirm') && e.dept_code) ?? ev.find((e) => e.dept_code);
   const cur = (
     await tx.query<CaseRow>(
       'SELECT case_id, state, updated_at, evidence_count, first_at FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY case_id DESC LIMIT 1',
@@ -229,15 +253,18 @@ async function deriveCase(tx: Tx, org: string, patient: string, disease: string,
   if (!cur || stale) {
     if (state === 'closed') return 'same';
     const ins = await tx.query<{ case_id: string }>(
-      `INSERT INTO warning_case (org_code, patient_id, disease, nndrs, class_a, deadline_hours, state, first_at, due_at, evidence_count, opened_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING case_id`,
-      [org, patient, disease, d.nndrs, d.classA, d.deadlineHours, state, firstAt, dueAt, ev.length, now],
+      `INSERT INTO warning_case (org_code, patient_id, disease, nndrs, class_a, deadline_hours, state, first_at, due_at, evidence_count, opened_at, updated_at, dept_code, doctor_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING case_id`,
+      [org, patient, disease, d.nndrs, d.classA, d.deadlineHours, state, firstAt, dueAt, ev.length, now, owner?.dept_code ?? null, owner?.doctor_id ?? null],
     );
     await event(tx, ins.rows[0]!.case_id, now, null, state, reason);
     return 'opened';
   }
   if (cur.state === state && cur.evidence_count === ev.length) return 'same';
-  await tx.query('UPDATE warning_case SET state = $2, first_at = $3, due_at = $4, evidence_count = $5, updated_at = $6 WHERE case_id = $1', [cur.case_id, state, firstAt, dueAt, ev.length, now]);
+  await tx.query(
+    'UPDATE warning_case SET state = $2, first_at = $3, due_at = $4, evidence_count = $5, updated_at = $6, dept_code = COALESCE(dept_code, $7), doctor_id = COALESCE(doctor_id, $8) WHERE case_id = $1',
+    [cur.case_id, state, firstAt, dueAt, ev.length, now, owner?.dept_code ?? null, owner?.doctor_id ?? null],
+  );
   if (cur.state !== state) await event(tx, cur.case_id, now, cur.state, state, reason);
   return 'changed';
 }

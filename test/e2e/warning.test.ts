@@ -1,6 +1,7 @@
 // The warning loop through the running front: a class-A diagnosis posted on port 8881 becomes a
 // pending case with its 2-hour clock once the warning function runs (the cron's call, made here by
-// hand through the gateway), listed for operators only.
+// hand through the gateway), listed for operators only — and a reminder the HIS reads on 8881, by
+// polling and as server-sent events, with a pre-filled card, acknowledged and marked filled.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { formatLocal } from '../../shared/time/index.js';
@@ -47,5 +48,68 @@ describe('warning through the running front', () => {
     const detail = (await (await fetch(`${gw}/function/warning/cases/${c.caseId}`, { headers: auth() })).json()) as { evidence: Array<{ kind: string; effect: string; trigger_id: string; detail: string }>; events: Array<{ to_state: string }> };
     expect(detail.evidence.map((e) => `${e.kind}/${e.effect}/${e.trigger_id}/${e.detail}`)).toEqual(['diagnosis/raise/icd10/A20.0']);
     expect(detail.events.map((e) => e.to_state)).toEqual(['to_confirm']);
+  });
+
+  it('the HIS reads reminders on 8881 (polling and server-sent events), acknowledges and marks the card filled', { timeout: 90_000 }, async () => {
+    const data = front.rt.portUrls.data!;
+    const org = uniqueOrg();
+    const p = uniqueId('p');
+    const patientRec = sample('emrPatientInfo', { orgCode: org, id: p, seed: 1 });
+    await his('emrPatientInfo', patientRec);
+    const at = formatLocal(new Date(Date.now() - 600_000));
+    await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }), deptCode: 'A16', wmDiseaseCode: 'A00.9', wmDiseaseName: '霍乱', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
+
+    // The stream is open before the case exists: the reminder arrives as an event.
+    const ctrl = new AbortController();
+    const stream = await fetch(`${data}/function/remind/reminders/stream?orgCode=${org}`, { signal: ctrl.signal });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const reader = stream.body!.getReader();
+    const seen = (async () => {
+      let buf = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error('stream ended before a reminder');
+        buf += new TextDecoder().decode(value);
+        const m = /event: reminder\ndata: (.*)\n/.exec(buf);
+        if (m) return JSON.parse(m[1]!) as { caseId: string; disease: string; classA: boolean };
+      }
+    })();
+    const runWarning = async () => {
+      for (let i = 0; i < 20; i++) {
+        const b = (await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST' })).json()) as { evaluated: number; skipped?: string };
+        if (!b.skipped && b.evaluated === 0) return;
+      }
+    };
+    await runWarning();
+    const ev = await Promise.race([seen, new Promise<never>((_, no) => setTimeout(() => no(new Error('no reminder event within 10 s')), 10_000))]);
+    ctrl.abort();
+    expect(ev).toMatchObject({ disease: '霍乱', classA: true });
+
+    type R = { caseId: string; disease: string; state: string; stateName: string; deptCode: string; overdue: boolean; acked: boolean; card: Record<string, unknown>; evidence: Array<{ kind: string; detail: string }> };
+    const poll = async (q = '') => (await (await fetch(`${data}/function/remind/reminders?orgCode=${org}${q}`)).json()) as { result: boolean; asOf: string; reminders: R[] };
+    const list = await poll();
+    expect(list.result).toBe(true);
+    expect(list.reminders.map((r) => [r.caseId, r.disease, r.state, r.stateName, r.deptCode, r.overdue, r.acked])).toEqual([[ev.caseId, '霍乱', 'to_confirm', '待确认', 'A16', false, false]]);
+    const card = list.reminders[0]!.card;
+    expect(card).toMatchObject({ orgCode: org, patientId: p, diseaseCode: '0200', diseaseName: '霍乱', diagnoseTime: at, patientName: patientRec.patientName, genderCode: patientRec.genderCode, deptCode: 'A16' });
+    expect(list.reminders[0]!.evidence.map((e) => `${e.kind}:${e.detail}`)).toEqual(['diagnosis:A00.9']);
+    // Polling from the previous answer's asOf: nothing new.
+    expect((await poll(`&since=${encodeURIComponent(list.asOf)}`)).reminders).toEqual([]);
+
+    const post = (path: string, body: unknown) => fetch(`${data}/function/remind/reminders/${ev.caseId}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await post('ack', { doctor: 'D017' })).status).toBe(200);
+    expect((await poll()).reminders[0]!.acked).toBe(true);
+    expect((await post('filled', { doctor: 'D017', note: 'HIS 卡号 88' })).status).toBe(200);
+    expect((await poll()).reminders).toEqual([]);
+    expect((await post('filled', { bogus: 1 })).status).toBe(400);
+    expect((await post('nope', {})).status).toBe(404);
+    expect((await fetch(`${data}/function/remind/reminders/999999999/ack`, { method: 'POST' })).status).toBe(404);
+
+    const detail = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases/${ev.caseId}`, { headers: auth() })).json()) as { events: Array<{ actor: string; reason: string }> };
+    expect(detail.events.slice(1).map((e) => [e.actor.replace(/^[^/]*\//, ''), e.reason.slice(0, 6)])).toEqual([
+      ['D017', '提醒已向医生'],
+      ['D017', 'HIS 已在'],
+    ]);
   });
 });

@@ -1,0 +1,103 @@
+// remind: the early-warning reminders for the HIS on the data port (docs/his-guide.md "传染病提醒",
+// docs/warning.md "Reminders"), authenticated like the receive paths (API key, certificate or
+// address rule, bound to org codes):
+//   GET  /reminders?orgCode=&dept=&doctor=&since=   open cases to act on, overdue and class A first,
+//                                                   each with its evidence and a pre-filled card
+//   GET  /reminders/stream?…                        the same as server-sent events (event: reminder),
+//                                                   new and changed cases as they appear
+//   POST /reminders/<caseId>/ack     {doctor?, note?}  the HIS showed it to the doctor
+//   POST /reminders/<caseId>/filled  {doctor?, note?}  the card was filled in the HIS's own form
+import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import { defineFunction } from '../../shared/fn/index.js';
+import { AppError, handleError, okAnswer, validationError } from '../../shared/http/errors.js';
+import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/auth.js';
+import { remindConfig, type RemindSettings } from '../../shared/config/functions.js';
+import { closePool, getPool, openPool } from '../../shared/db/index.js';
+import { listReminders, markReminder, type ReminderQuery } from '../../shared/warning/reminders.js';
+
+const app = new Hono();
+app.onError(handleError);
+
+let parsed: RemindSettings | undefined;
+const settings = (): RemindSettings => (parsed ??= remindConfig.parse());
+app.use('*', hisAuth({ config: () => settings().hisAuth }));
+
+const Query = z.object({
+  orgCode: z.string().trim().min(1).max(50).optional(),
+  dept: z.string().trim().min(1).max(50).optional(),
+  doctor: z.string().trim().min(1).max(80).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+function query(c: Context, since?: string): ReminderQuery {
+  const q = Query.safeParse(c.req.query());
+  if (!q.success) throw validationError(q.error, '提醒查询参数错误 (bad reminder query)');
+  const caller = callerOf(c);
+  if (q.data.orgCode) assertOrg(caller, q.data.orgCode);
+  const from = since ?? q.data.since;
+  return {
+    orgs: visibleOrgs(caller),
+    ...(q.data.orgCode ? { orgCode: q.data.orgCode } : {}),
+    ...(q.data.dept ? { dept: q.data.dept } : {}),
+    ...(q.data.doctor ? { doctor: q.data.doctor } : {}),
+    ...(from ? { since: new Date(from) } : {}),
+    limit: q.data.limit,
+  };
+}
+
+app.get('/reminders', async (c) => {
+  const r = await listReminders(getPool(), query(c), new Date());
+  return c.json(okAnswer(null, `待处理提醒 ${r.reminders.length} 条`, r));
+});
+
+/** How long one stream lasts; the browser's EventSource (or the HIS's client) reconnects with Last-Event-ID. */
+const STREAM_MS = 50_000;
+const POLL_MS = 500;
+
+app.get('/reminders/stream', (c) => {
+  // The event id is the instant the stream had seen up to: a reconnect resumes from it.
+  const last = c.req.header('last-event-id');
+  const first = query(c, last && !Number.isNaN(Date.parse(last)) ? last : undefined);
+  return streamSSE(c, async (stream) => {
+    let closed = false;
+    stream.onAbort(() => {
+      closed = true;
+    });
+    const end = Date.now() + STREAM_MS;
+    let since = first.since;
+    await stream.writeSSE({ event: 'open', data: JSON.stringify({ retryMs: 1000 }), retry: 1000 });
+    while (!closed && Date.now() < end) {
+      const r = await listReminders(getPool(), { ...first, ...(since ? { since } : {}) }, new Date());
+      for (const rem of r.reminders) await stream.writeSSE({ event: 'reminder', id: r.asOf, data: JSON.stringify(rem) });
+      if (r.reminders.length) since = new Date(r.asOf);
+      await stream.sleep(POLL_MS);
+    }
+  });
+});
+
+const Mark = z.object({ doctor: z.string().trim().min(1).max(80).optional(), note: z.string().trim().max(200).optional() }).strict();
+
+const mark = (what: 'ack' | 'filled') => async (c: Context) => {
+  const id = c.req.param('id')!;
+  if (!/^\d{1,18}$/.test(id)) throw new AppError('BAD_REQUEST', `提醒编号应为数字：${id} (a reminder id is a number)`);
+  const text = await c.req.text();
+  const body = Mark.safeParse(text.trim() === '' ? {} : JSON.parse(text));
+  if (!body.success) throw validationError(body.error, '请求体格式错误 (bad body)');
+  const caller = callerOf(c);
+  const r = await markReminder(getPool(), id, what, { caller: `${caller.kind}:${caller.id}`, doctor: body.data.doctor ?? null, note: body.data.note ?? null }, visibleOrgs(caller), new Date());
+  return c.json(okAnswer(id, what === 'ack' ? '已确认查看 (acknowledged)' : '已记录：报告卡已在 HIS 中填写 (card filled)', r));
+};
+app.post('/reminders/:id/ack', mark('ack'));
+app.post('/reminders/:id/filled', mark('filled'));
+
+export default defineFunction({
+  app,
+  config: remindConfig,
+  async init() {
+    openPool(settings().database.url, 4, settings().database.limits);
+  },
+  close: closePool,
+});

@@ -1,0 +1,157 @@
+/**
+ * Reminders for the HIS (docs/warning.md "Reminders"): the open cases a department or doctor must act
+ * on, each with its evidence and a pre-filled report card; the HIS's acknowledgement (shown to the
+ * doctor) and its "card filled in our own form" call, both audited with the caller and the doctor.
+ */
+import type pg from 'pg';
+import { withTx } from '../db/index.js';
+import { AppError } from '../http/errors.js';
+import { formatLocal } from '../time/index.js';
+import { resources } from '../../schemas/index.js';
+import { lists } from '../../schemas/codes/lists.js';
+import type { CaseState } from './store.js';
+
+/** States a reminder is shown in (a known case is a notice for the treating department). */
+const OPEN: CaseState[] = ['to_confirm', 'to_diagnose', 'known'];
+
+export interface ReminderQuery {
+  /** The orgs the caller may see: null = every org. */
+  orgs: string[] | null;
+  orgCode?: string;
+  dept?: string;
+  doctor?: string;
+  /** Only cases changed after this instant (polling: pass the previous answer's `asOf`). */
+  since?: Date;
+  limit: number;
+}
+
+export interface Reminder {
+  caseId: string;
+  orgCode: string;
+  patientId: string;
+  disease: string;
+  nndrs: string | null;
+  classA: boolean;
+  state: CaseState;
+  /** 待确认, 待确诊, 已知病例 */
+  stateName: string;
+  deptCode: string | null;
+  doctorId: string | null;
+  firstAt: string | null;
+  dueAt: string | null;
+  overdue: boolean;
+  acked: boolean;
+  updatedAt: string;
+  evidence: Array<{ kind: string; trigger: string; detail: string; at: string | null }>;
+  /** The report card's fields the front can fill, under the emrInfReport names. */
+  card: Record<string, unknown>;
+}
+
+const STATE_NAME: Record<CaseState, string> = { to_confirm: '待确认', to_diagnose: '待确诊', known: '已知病例', reported: '已报告', closed: '已关闭' };
+const local = (d: Date | null) => (d ? formatLocal(new Date(d)) : null);
+
+interface CaseRow {
+  case_id: string;
+  org_code: string;
+  patient_id: string;
+  disease: string;
+  nndrs: string | null;
+  class_a: boolean;
+  state: CaseState;
+  dept_code: string | null;
+  doctor_id: string | null;
+  first_at: Date | null;
+  due_at: Date | null;
+  acked_at: Date | null;
+  updated_at: Date;
+}
+
+export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date): Promise<{ asOf: string; reminders: Reminder[] }> {
+  const where = [`state IN (${OPEN.map((s) => `'${s}'`).join(', ')})`, 'filled_at IS NULL'];
+  const params: unknown[] = [];
+  if (q.orgs !== null) where.push(`org_code = ANY($${params.push(q.orgs)}::varchar[])`);
+  if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
+  if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
+  if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
+  if (q.since) where.push(`updated_at > $${params.push(q.since)}`);
+  // asOf is read before the cases: a case changed while this answer is built shows up in the next poll.
+  const asOf = now.toISOString();
+  const rows = (
+    await db.query<CaseRow>(
+      `SELECT case_id, org_code, patient_id, disease, nndrs, class_a, state, dept_code, doctor_id, first_at, due_at, acked_at, updated_at
+         FROM warning_case WHERE ${where.join(' AND ')}
+        ORDER BY CASE WHEN due_at IS NOT NULL AND due_at < $${params.push(now)} THEN 0 ELSE 1 END, class_a DESC, first_at NULLS LAST, case_id
+        LIMIT $${params.push(q.limit)}`,
+      params,
+    )
+  ).rows;
+  const reminders: Reminder[] = [];
+  for (const r of rows) reminders.push(await reminderOf(db, r, now));
+  return { asOf, reminders };
+}
+
+async function reminderOf(db: pg.Pool, r: CaseRow, now: Date): Promise<Reminder> {
+  const ev = (
+    await db.query<{ kind: string; trigger_id: string; detail: string; evidence_at: Date | null; subtype: string | null }>(
+      `SELECT kind, trigger_id, detail, evidence_at, subtype FROM warning_evidence
+        WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND effect IN ('raise', 'confirm', 'known') ORDER BY evidence_at NULLS LAST`,
+      [r.org_code, r.patient_id, r.disease],
+    )
+  ).rows;
+  return {
+    caseId: String(r.case_id),
+    orgCode: r.org_code,
+    patientId: r.patient_id,
+    disease: r.disease,
+    nndrs: r.nndrs,
+    classA: r.class_a,
+    state: r.state,
+    stateName: STATE_NAME[r.state],
+    deptCode: r.dept_code,
+    doctorId: r.doctor_id,
+    firstAt: local(r.first_at),
+    dueAt: local(r.due_at),
+    overdue: r.due_at !== null && new Date(r.due_at).getTime() < now.getTime(),
+    acked: r.acked_at !== null,
+    updatedAt: new Date(r.updated_at).toISOString(),
+    evidence: ev.map((e) => ({ kind: e.kind, trigger: e.trigger_id, detail: e.detail, at: local(e.evidence_at) })),
+    card: await prefill(db, r, ev.find((e) => e.subtype)?.subtype ?? null),
+  };
+}
+
+/** The patient's identity and demographics as the card asks for them (emrInfReport's field names). */
+const FROM_PATIENT = [
+  'patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate', 'nationalityCode', 'nationalityName',
+  'nationCode', 'nationName', 'permanentAddrCode', 'permanentAddrName', 'permanentAddrDetail', 'currentAddrCode', 'currentAddrName',
+  'currentAddrDetail', 'workunit', 'maritalStatusCode', 'maritalStatusName', 'tel', 'contacts', 'contactsTel', 'educationCode', 'educationName',
+  'nultitudeTypeCode', 'nultitudeTypeName',
+];
+
+async function prefill(db: pg.Pool, r: CaseRow, subtype: string | null): Promise<Record<string, unknown>> {
+  const card: Record<string, unknown> = { orgCode: r.org_code, patientId: r.patient_id };
+  const p = (await db.query<{ rec_raw: Record<string, unknown> }>('SELECT rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [r.org_code, r.patient_id])).rows[0];
+  for (const k of FROM_PATIENT) if (p?.rec_raw?.[k] !== undefined && p.rec_raw[k] !== null) card[k] = p.rec_raw[k];
+  // The NNDRS code of the subtype when the evidence named one (乙肝 0302), else of the disease.
+  const sub = subtype ? lists.nndrsDisease.codes.find((c) => c.name === subtype) : undefined;
+  card.diseaseCode = sub?.code ?? r.nndrs ?? undefined;
+  card.diseaseName = sub?.name ?? r.disease;
+  if (r.first_at) card.diagnoseTime = local(r.first_at);
+  if (r.dept_code) card.deptCode = r.dept_code;
+  // Only fields the card has: the HIS maps them onto its own form, or posts them back as emrInfReport.
+  const fields = resources.emrInfReport!.fields;
+  return Object.fromEntries(Object.entries(card).filter(([k, v]) => k in fields && v !== undefined));
+}
+
+/** The HIS showed the reminder (ack) or says the card was filled in its own form (filled). */
+export async function markReminder(db: pg.Pool, caseId: string, what: 'ack' | 'filled', by: { caller: string; doctor: string | null; note: string | null }, orgs: string[] | null, now: Date): Promise<{ caseId: string; state: CaseState }> {
+  return withTx(db, async (tx) => {
+    const c = (await tx.query<{ org_code: string; state: CaseState }>('SELECT org_code, state FROM warning_case WHERE case_id = $1 FOR UPDATE', [caseId])).rows[0];
+    // Another org's case is answered like a missing one: its existence is not the caller's to know.
+    if (!c || (orgs !== null && !orgs.includes(c.org_code))) throw new AppError('NOT_FOUND', `提醒不存在：${caseId} (no such reminder)`, [], caseId);
+    await tx.query(`UPDATE warning_case SET ${what === 'ack' ? 'acked_at' : 'filled_at'} = $2 WHERE case_id = $1`, [caseId, now]);
+    const actor = `${by.caller}${by.doctor ? `/${by.doctor}` : ''}`.slice(0, 80);
+    const reason = (what === 'ack' ? '提醒已向医生展示 (shown to the doctor)' : 'HIS 已在本系统表单中填写报告卡 (card filled in the HIS form)') + (by.note ? `：${by.note}` : '');
+    await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $4, $5)', [caseId, now, actor, c.state, reason.slice(0, 500)]);
+    return { caseId, state: c.state };
+  });
+}
