@@ -7,6 +7,8 @@
 //                                                   new and changed cases as they appear
 //   POST /reminders/<caseId>/ack     {doctor?, note?}  the HIS showed it to the doctor
 //   POST /reminders/<caseId>/filled  {doctor?, note?}  the card was filled in the HIS's own form
+//   POST /reminders/<caseId>/confirm {doctor, reason?} the doctor confirms the case
+//   POST /reminders/<caseId>/exclude {doctor, reason}  the doctor excludes it, saying why
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
@@ -16,6 +18,7 @@ import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/aut
 import { remindConfig, type RemindSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { listReminders, markReminder, type ReminderQuery } from '../../shared/warning/reminders.js';
+import { decideCase } from '../../shared/warning/store.js';
 
 const app = new Hono();
 app.onError(handleError);
@@ -84,7 +87,13 @@ const mark = (what: 'ack' | 'filled') => async (c: Context) => {
   const id = c.req.param('id')!;
   if (!/^\d{1,18}$/.test(id)) throw new AppError('BAD_REQUEST', `提醒编号应为数字：${id} (a reminder id is a number)`);
   const text = await c.req.text();
-  const body = Mark.safeParse(text.trim() === '' ? {} : JSON.parse(text));
+  let json: unknown;
+  try {
+    json = text.trim() === '' ? {} : JSON.parse(text);
+  } catch {
+    throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
+  }
+  const body = Mark.safeParse(json);
   if (!body.success) throw validationError(body.error, '请求体格式错误 (bad body)');
   const caller = callerOf(c);
   const r = await markReminder(getPool(), id, what, { caller: `${caller.kind}:${caller.id}`, doctor: body.data.doctor ?? null, note: body.data.note ?? null }, visibleOrgs(caller), new Date());
@@ -92,6 +101,28 @@ const mark = (what: 'ack' | 'filled') => async (c: Context) => {
 };
 app.post('/reminders/:id/ack', mark('ack'));
 app.post('/reminders/:id/filled', mark('filled'));
+
+// The doctor's decision, taken in the HIS: confirm (the reminder stays until the card arrives), or
+// exclude with a reason. Both go to the case's history with the caller and the doctor.
+const Decide = z.object({ doctor: z.string().trim().min(1).max(80), reason: z.string().trim().min(1).max(200).optional() }).strict();
+const decide = (what: 'confirm' | 'exclude') => async (c: Context) => {
+  const id = c.req.param('id')!;
+  if (!/^\d{1,18}$/.test(id)) throw new AppError('BAD_REQUEST', `提醒编号应为数字：${id} (a reminder id is a number)`);
+  const text = await c.req.text();
+  let json: unknown;
+  try {
+    json = text.trim() === '' ? {} : JSON.parse(text);
+  } catch {
+    throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
+  }
+  const body = Decide.safeParse(json);
+  if (!body.success) throw validationError(body.error, '请求体格式错误 (bad body)');
+  const caller = callerOf(c);
+  const r = await decideCase(getPool(), id, what, { actor: `${caller.kind}:${caller.id}/${body.data.doctor}`, reason: body.data.reason ?? null }, visibleOrgs(caller), { caseWindowDays: settings().warning.caseWindowDays });
+  return c.json(okAnswer(id, what === 'confirm' ? '已确认，请填写报告卡 (confirmed)' : '已排除 (excluded)', r));
+};
+app.post('/reminders/:id/confirm', decide('confirm'));
+app.post('/reminders/:id/exclude', decide('exclude'));
 
 export default defineFunction({
   app,

@@ -8,11 +8,11 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
-import { AppError, handleError } from '../../shared/http/errors.js';
+import { AppError, handleError, validationError } from '../../shared/http/errors.js';
 import { operatorAuth } from '../../shared/http/auth.js';
 import { warningConfig, type WarningSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { caseDetail, listCases, runWarnings } from '../../shared/warning/store.js';
+import { CASE_STATES, caseDetail, decideCase, listCases, runWarnings } from '../../shared/warning/store.js';
 import { channelsOf } from '../../shared/alerts/index.js';
 
 const app = new Hono();
@@ -33,7 +33,7 @@ app.post('/', async (c) => {
 
 const CaseQuery = z.object({
   org: z.string().min(1).max(50).optional(),
-  state: z.enum(['to_confirm', 'to_diagnose', 'known', 'reported', 'closed']).optional(),
+  state: z.enum(CASE_STATES).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
@@ -50,6 +50,17 @@ app.get('/cases/:id', async (c) => {
   const d = await caseDetail(getPool(), id);
   if (!d) throw new AppError('NOT_FOUND', `no case ${id}`);
   return c.json(d);
+});
+
+// Public health's verification of a case's card (operators until the console's sign-in lands).
+const Verify = z.object({ by: z.string().trim().min(1).max(80), note: z.string().trim().max(200).optional() }).strict();
+app.post('/cases/:id/verify', async (c) => {
+  const id = c.req.param('id');
+  if (!/^\d{1,18}$/.test(id)) throw new AppError('BAD_REQUEST', `case id is a number: ${id}`);
+  const body = Verify.safeParse(await c.req.json().catch(() => null));
+  if (!body.success) throw validationError(body.error, 'verify takes {by, note?}');
+  const r = await decideCase(getPool(), id, 'verify', { actor: `operator/${body.data.by}`, reason: body.data.note ?? null }, null, { caseWindowDays: settings().warning.caseWindowDays });
+  return c.json(r);
 });
 
 export default defineFunction({

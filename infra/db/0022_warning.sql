@@ -46,18 +46,21 @@ CREATE TABLE warning_case (
   nndrs varchar(4),
   class_a boolean NOT NULL,
   deadline_hours integer NOT NULL,
-  state varchar(12) NOT NULL,                -- to_confirm | to_diagnose | known | reported | closed
+  state varchar(12) NOT NULL,                -- to_confirm | to_diagnose | known | to_verify | reported | excluded | closed
   dept_code varchar(50),                     -- responsible: the department and doctor of the first raising evidence
   doctor_id varchar(80),
   acked_at timestamptz,                      -- the HIS showed the reminder to the doctor (who: warning_case_event)
   filled_at timestamptz,                     -- the HIS says the card was filled in its own form
+  confirmed_at timestamptz,                  -- the doctor confirmed the case (who and why: warning_case_event)
+  excluded_at timestamptz,                   -- the doctor excluded it (with a reason)
+  verified_at timestamptz,                   -- public health verified its card
   first_at timestamptz,                      -- the earliest raising evidence (the diagnosis time)
   due_at timestamptz,                        -- first_at + deadline_hours, while the case waits for a card
   evidence_count integer NOT NULL DEFAULT 0,
   overdue_alerted_at timestamptz,            -- when the overdue alert went out (once per case)
   opened_at timestamptz NOT NULL,
   updated_at timestamptz NOT NULL,
-  CONSTRAINT warning_case_state CHECK (state IN ('to_confirm', 'to_diagnose', 'known', 'reported', 'closed'))
+  CONSTRAINT warning_case_state CHECK (state IN ('to_confirm', 'to_diagnose', 'known', 'to_verify', 'reported', 'excluded', 'closed'))
 );
 CREATE INDEX warning_case_key ON warning_case (org_code, patient_id, disease);
 CREATE INDEX warning_case_open ON warning_case (state, due_at);

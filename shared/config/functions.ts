@@ -22,7 +22,7 @@ export const monitorConfig = composeConfig(base);
 export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern });
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
 /** remind: the HIS's reminders on the data port (functions/remind). */
-export const remindConfig = composeConfig({ ...base, hisAuth: hisAuthConcern });
+export const remindConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, warning: warningConcern });
 export const warningConfig = composeConfig({ ...base, warning: warningConcern, alerts: alertsConcern, operator: operatorConcern });
 
 export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;

@@ -18,6 +18,7 @@ export const ErrorCodes = {
   FORBIDDEN: { status: 403, name: '无权访问该机构数据' },
   NOT_FOUND: { status: 404, name: '记录或接口不存在' },
   METHOD_NOT_ALLOWED: { status: 405, name: '不支持的请求方法' },
+  CONFLICT: { status: 409, name: '当前状态下不能进行该操作' },
   PAYLOAD_TOO_LARGE: { status: 413, name: '请求体过大' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, name: '请使用 application/json' },
   RATE_LIMITED: { status: 429, name: '请求过于频繁' },

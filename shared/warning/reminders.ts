@@ -47,7 +47,7 @@ export interface Reminder {
   card: Record<string, unknown>;
 }
 
-const STATE_NAME: Record<CaseState, string> = { to_confirm: '待确认', to_diagnose: '待确诊', known: '已知病例', reported: '已报告', closed: '已关闭' };
+const STATE_NAME: Record<CaseState, string> = { to_confirm: '待确认', to_diagnose: '待确诊', known: '已知病例', to_verify: '待核查', reported: '已报告', excluded: '已排除', closed: '已关闭' };
 const local = (d: Date | null) => (d ? formatLocal(new Date(d)) : null);
 
 interface CaseRow {

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { withTx, type Tx } from '../db/index.js';
+import { AppError } from '../http/errors.js';
 import { log } from '../log/index.js';
 import type { Channel } from '../alerts/index.js';
 import { evaluate, type Evidence } from './evaluate.js';
@@ -25,7 +26,16 @@ const HEADER: Record<string, { table: string; link: string }> = {
   emrOrderItem: { table: 'emr_order', link: 'orderId' },
 };
 
-export type CaseState = 'to_confirm' | 'to_diagnose' | 'known' | 'reported' | 'closed';
+export type CaseState = 'to_confirm' | 'to_diagnose' | 'known' | 'to_verify' | 'reported' | 'excluded' | 'closed';
+export const CASE_STATES = ['to_confirm', 'to_diagnose', 'known', 'to_verify', 'reported', 'excluded', 'closed'] as const satisfies readonly CaseState[];
+
+/** What people decided about a case (docs/warning.md "Cases"): they weigh over what the evidence alone says. */
+export interface Decisions {
+  excludedAt: Date | null;
+  verifiedAt: Date | null;
+  /** When the newest raising evidence arose: evidence arising after an exclusion reopens the case. */
+  lastRaiseAt: Date | null;
+}
 
 export interface WarningOptions {
   triggers: TriggerSet;
@@ -201,27 +211,31 @@ interface CaseRow {
   updated_at: Date;
   evidence_count: number;
   first_at: Date | null;
+  excluded_at: Date | null;
+  verified_at: Date | null;
 }
 
 /**
- * The state a case's evidence gives (docs/warning.md "Cases"): a card names it → reported; a raising
- * source → to_confirm; a screening test or a special drug not explained by another diagnosis of the
- * patient → to_diagnose; only history → known; nothing left → closed. Evidence that closes does not
- * cancel another source's (a negative test does not undo a diagnosis); only a newer version of the
- * same record replaces what that record said.
+ * The state a case's evidence gives (docs/warning.md "Cases"): a card names it → to_verify (public
+ * health verifies it) or, verified, reported; a raising source → to_confirm; a screening test or a
+ * special drug not explained by another diagnosis of the patient → to_diagnose; only history → known;
+ * nothing left → closed. Evidence that closes does not cancel another source's (a negative test does
+ * not undo a diagnosis); only a newer version of the same record replaces what that record said. A
+ * doctor's exclusion holds until new raising evidence arrives after it.
  */
-export function stateOf(effects: Array<{ effect: string; explained: boolean }>): CaseState {
-  if (effects.some((e) => e.effect === 'carded')) return 'reported';
+export function stateOf(effects: Array<{ effect: string; explained: boolean }>, d: Decisions = { excludedAt: null, verifiedAt: null, lastRaiseAt: null }): CaseState {
+  if (effects.some((e) => e.effect === 'carded')) return d.verifiedAt ? 'reported' : 'to_verify';
+  if (d.excludedAt && !(d.lastRaiseAt && d.lastRaiseAt.getTime() > d.excludedAt.getTime())) return 'excluded';
   if (effects.some((e) => e.effect === 'raise')) return 'to_confirm';
   if (effects.some((e) => e.effect === 'confirm' && !e.explained)) return 'to_diagnose';
   if (effects.some((e) => e.effect === 'known')) return 'known';
   return 'closed';
 }
 
-async function deriveCase(tx: Tx, org: string, patient: string, disease: string, windowDays: number, now: Date): Promise<'opened' | 'changed' | 'same'> {
+async function deriveCase(tx: Tx, org: string, patient: string, disease: string, windowDays: number, now: Date, by?: { actor: string; reason: string }): Promise<'opened' | 'changed' | 'same'> {
   const ev = (
-    await tx.query<{ effect: string; kind: string; trigger_id: string; evidence_at: Date | null; dept_code: string | null; doctor_id: string | null }>(
-      'SELECT effect, kind, trigger_id, evidence_at, dept_code, doctor_id FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY evidence_at NULLS LAST',
+    await tx.query<{ effect: string; kind: string; trigger_id: string; evidence_at: Date | null; recorded_at: Date; dept_code: string | null; doctor_id: string | null }>(
+      'SELECT effect, kind, trigger_id, evidence_at, recorded_at, dept_code, doctor_id FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY evidence_at NULLS LAST',
       [org, patient, disease],
     )
   ).rows;
@@ -234,24 +248,31 @@ async function deriveCase(tx: Tx, org: string, patient: string, disease: string,
       )
     ).rows.map((r) => r.disease),
   );
-  const state = stateOf(ev.map((e) => ({ effect: e.effect, explained: e.kind === 'drug' && diagnosed.has(disease) })));
+  const cur = (
+    await tx.query<CaseRow>(
+      'SELECT case_id, state, updated_at, evidence_count, first_at, excluded_at, verified_at FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY case_id DESC LIMIT 1',
+      [org, patient, disease],
+    )
+  ).rows[0];
+  const ended = (s: CaseState) => s === 'reported' || s === 'closed' || s === 'excluded';
+  const stale = cur && ended(cur.state) && now.getTime() - new Date(cur.updated_at).getTime() > windowDays * 86_400_000;
+  // When the raising evidence arose (its business time: a re-sent diagnosis keeps its time), else when it was recorded.
+  const raisedAt = ev.filter((e) => e.effect === 'raise' || e.effect === 'confirm').map((e) => new Date(e.evidence_at ?? e.recorded_at).getTime());
+  const decisions: Decisions = {
+    excludedAt: cur && !stale && cur.excluded_at ? new Date(cur.excluded_at) : null,
+    verifiedAt: cur && !stale && cur.verified_at ? new Date(cur.verified_at) : null,
+    lastRaiseAt: raisedAt.length ? new Date(Math.max(...raisedAt)) : null,
+  };
+  const state = stateOf(ev.map((e) => ({ effect: e.effect, explained: e.kind === 'drug' && diagnosed.has(disease) })), decisions);
   const d = notifiable(disease);
   const raising = ev.filter((e) => e.effect === 'raise' && e.evidence_at).map((e) => new Date(e.evidence_at!).getTime());
   const firstAt = raising.length ? new Date(Math.min(...raising)) : null;
   const dueAt = state === 'to_confirm' && firstAt ? new Date(firstAt.getTime() + d.deadlineHours * 3_600_000) : null;
   // The first-visit doctor is responsible: the earliest evidence that raises (or asks) and names a department.
   const owner = ev.find((e) => (e.effect === 'raise' || e.effect === 'confirm') && e.dept_code) ?? ev.find((e) => e.dept_code);
-  const cur = (
-    await tx.query<CaseRow>(
-      'SELECT case_id, state, updated_at, evidence_count, first_at FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY case_id DESC LIMIT 1',
-      [org, patient, disease],
-    )
-  ).rows[0];
-  const ended = (s: CaseState) => s === 'reported' || s === 'closed';
-  const stale = cur && ended(cur.state) && now.getTime() - new Date(cur.updated_at).getTime() > windowDays * 86_400_000;
   const reason = `evidence: ${ev.map((e) => `${e.kind}/${e.trigger_id}/${e.effect}`).join(', ') || 'none'}`.slice(0, 500);
   if (!cur || stale) {
-    if (state === 'closed') return 'same';
+    if (state === 'closed' || state === 'excluded') return 'same';
     const ins = await tx.query<{ case_id: string }>(
       `INSERT INTO warning_case (org_code, patient_id, disease, nndrs, class_a, deadline_hours, state, first_at, due_at, evidence_count, opened_at, updated_at, dept_code, doctor_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING case_id`,
@@ -265,12 +286,56 @@ async function deriveCase(tx: Tx, org: string, patient: string, disease: string,
     'UPDATE warning_case SET state = $2, first_at = $3, due_at = $4, evidence_count = $5, updated_at = $6, dept_code = COALESCE(dept_code, $7), doctor_id = COALESCE(doctor_id, $8) WHERE case_id = $1',
     [cur.case_id, state, firstAt, dueAt, ev.length, now, owner?.dept_code ?? null, owner?.doctor_id ?? null],
   );
-  if (cur.state !== state) await event(tx, cur.case_id, now, cur.state, state, reason);
+  if (cur.state !== state) await event(tx, cur.case_id, now, cur.state, state, by?.reason ?? reason, by?.actor);
   return 'changed';
 }
 
-async function event(tx: Tx, caseId: string, at: Date, from: CaseState | null, to: CaseState, reason: string): Promise<void> {
-  await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)', [caseId, at, 'system', from, to, reason]);
+async function event(tx: Tx, caseId: string, at: Date, from: CaseState | null, to: CaseState, reason: string, actor = 'system'): Promise<void> {
+  await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)', [caseId, at, actor.slice(0, 80), from, to, reason.slice(0, 500)]);
+}
+
+export type Decision = 'confirm' | 'exclude' | 'verify';
+
+const DECISION_COLUMN: Record<Decision, string> = { confirm: 'confirmed_at', exclude: 'excluded_at', verify: 'verified_at' };
+/** The states in which each decision may be taken. */
+const DECIDABLE: Record<Decision, readonly CaseState[]> = {
+  confirm: ['to_confirm', 'to_diagnose', 'known'],
+  exclude: ['to_confirm', 'to_diagnose', 'known'],
+  verify: ['to_verify'],
+};
+
+/**
+ * A person's decision on a case (docs/warning.md "Cases"): the doctor confirms (the reminder stays
+ * until the card arrives) or excludes it with a reason; public health verifies its card. Written to
+ * the case's history with the person and the reason, and the state re-derived. `orgs` limits the cases
+ * the caller may touch (null: any); another org's case answers like a missing one.
+ */
+export async function decideCase(
+  db: pg.Pool,
+  caseId: string,
+  what: Decision,
+  by: { actor: string; reason: string | null },
+  orgs: string[] | null,
+  o: { caseWindowDays: number; now?: Date },
+): Promise<{ caseId: string; state: CaseState }> {
+  const now = o.now ?? new Date();
+  if (what === 'exclude' && !by.reason) throw new AppError('VALIDATION_FAILED', '排除病例须说明理由 (a reason is required to exclude)', [{ field: 'reason', rule: 'required', message: '必填 (reason is required)' }], caseId);
+  return withTx(db, async (tx) => {
+    const c = (await tx.query<{ org_code: string; patient_id: string; disease: string; state: CaseState }>('SELECT org_code, patient_id, disease, state FROM warning_case WHERE case_id = $1 FOR UPDATE', [caseId])).rows[0];
+    if (!c || (orgs !== null && !orgs.includes(c.org_code))) throw new AppError('NOT_FOUND', `病例不存在：${caseId} (no such case)`, [], caseId);
+    if (!DECIDABLE[what].includes(c.state)) throw new AppError('CONFLICT', `病例当前状态为 ${c.state}，不能${what === 'verify' ? '核查' : what === 'confirm' ? '确认' : '排除'} (not possible in state ${c.state})`, [], caseId);
+    await tx.query(`UPDATE warning_case SET ${DECISION_COLUMN[what]} = $2 WHERE case_id = $1`, [caseId, now]);
+    const label = { confirm: '医生确认 (confirmed)', exclude: '医生排除 (excluded)', verify: '公卫核查通过 (verified)' }[what];
+    const reason = `${label}${by.reason ? `：${by.reason}` : ''}`;
+    const r = await deriveCase(tx, c.org_code, c.patient_id, c.disease, o.caseWindowDays, now, { actor: by.actor, reason });
+    // A decision that leaves the state as it was (a confirmation) is still on the record.
+    if (r === 'same' || what === 'confirm') {
+      const st = (await tx.query<{ state: CaseState }>('SELECT state FROM warning_case WHERE case_id = $1', [caseId])).rows[0]!.state;
+      if (st === c.state) await event(tx, caseId, now, c.state, st, reason, by.actor);
+    }
+    const st = (await tx.query<{ state: CaseState }>('SELECT state FROM warning_case WHERE case_id = $1', [caseId])).rows[0]!.state;
+    return { caseId, state: st };
+  });
 }
 
 export interface CaseListing {

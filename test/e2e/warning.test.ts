@@ -112,4 +112,28 @@ describe('warning through the running front', () => {
       ['D017', 'HIS 已在'],
     ]);
   });
+
+  it('a doctor excludes a reminder in the HIS, saying why; without a reason it is refused', { timeout: 60_000 }, async () => {
+    const data = front.rt.portUrls.data!;
+    const org = uniqueOrg();
+    const p = uniqueId('p');
+    await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: p, seed: 1 }));
+    const at = formatLocal(new Date(Date.now() - 600_000));
+    await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }), wmDiseaseCode: 'B01.9', wmDiseaseName: '水痘', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
+    for (let i = 0; i < 20; i++) {
+      const b = (await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST' })).json()) as { evaluated: number; skipped?: string };
+      if (!b.skipped && b.evaluated === 0) break;
+    }
+    const list = (await (await fetch(`${data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: Array<{ caseId: string; disease: string }> };
+    expect(list.reminders.map((r) => r.disease)).toEqual(['水痘']);
+    const id = list.reminders[0]!.caseId;
+    const post = (body: unknown) => fetch(`${data}/function/remind/reminders/${id}/exclude`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const refused = await post({ doctor: 'D5' });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { errors: Array<{ field: string; rule: string }> }).errors.map((e) => `${e.field}/${e.rule}`)).toEqual(['reason/required']);
+    const ok = await post({ doctor: 'D5', reason: '带状疱疹，非水痘' });
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { state: string }).state).toBe('excluded');
+    expect(((await (await fetch(`${data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: unknown[] }).reminders).toEqual([]);
+  });
 });

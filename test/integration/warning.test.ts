@@ -13,7 +13,7 @@ import { resources } from '../../schemas/index.js';
 import { retireRecord, upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { loadTriggers } from '../../shared/warning/triggers.js';
-import { runWarnings, stateOf } from '../../shared/warning/store.js';
+import { decideCase, runWarnings, stateOf } from '../../shared/warning/store.js';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 const db = testDb();
@@ -59,7 +59,7 @@ describe('case states from evidence', () => {
     [[{ effect: 'confirm', explained: false }], 'to_diagnose'],
     [[{ effect: 'confirm', explained: true }], 'closed'],
     [[{ effect: 'known', explained: false }], 'known'],
-    [[{ effect: 'raise', explained: false }, { effect: 'carded', explained: false }], 'reported'],
+    [[{ effect: 'raise', explained: false }, { effect: 'carded', explained: false }], 'to_verify'],
     [[{ effect: 'close', explained: false }], 'closed'],
   ] as const)('%o → %s', (effects, state) => {
     expect(stateOf([...effects])).toBe(state);
@@ -105,14 +105,14 @@ describe('the warning run', () => {
     await drain();
     const c2 = await cases(org);
     expect(c2.filter((c) => c.patient_id === p1).map((c) => [c.disease, c.state])).toEqual([
-      ['病毒性肝炎', 'reported'],
+      ['病毒性肝炎', 'to_verify'],
       ['肺结核', 'to_diagnose'],
     ]);
     const events = await db.query<{ from_state: string | null; to_state: string; actor: string }>(
       'SELECT e.from_state, e.to_state, e.actor FROM warning_case_event e JOIN warning_case c ON c.case_id = e.case_id WHERE c.org_code = $1 AND c.patient_id = $2 ORDER BY e.event_id',
       [org, p1],
     );
-    expect(events.rows.map((e) => `${e.from_state}→${e.to_state}`).sort()).toEqual(['null→to_confirm', 'null→to_confirm', 'to_confirm→reported', 'to_confirm→to_diagnose'].sort());
+    expect(events.rows.map((e) => `${e.from_state}→${e.to_state}`).sort()).toEqual(['null→to_confirm', 'null→to_confirm', 'to_confirm→to_verify', 'to_confirm→to_diagnose'].sort());
     expect(new Set(events.rows.map((e) => e.actor))).toEqual(new Set(['system']));
     // Each record version was evaluated once: nothing is pending for this org.
     const pending = await db.query("SELECT count(*)::int AS n FROM record_history WHERE org_code = $1 AND warn_pending = true", [org]);
@@ -225,5 +225,48 @@ describe('deadlines', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('people decide', () => {
+  it('a doctor excludes with a reason (held until new evidence), confirms; public health verifies the card', { timeout: 60_000 }, async () => {
+    await drain();
+    const org = uniqueOrg();
+    const p = uniqueId('p');
+    await patient(org, p);
+    const dx = (id: string, t: string) => ({ ...sample('emrActivityInfo', { orgCode: org, id, patientId: p, seed: 3 }), wmDiseaseCode: 'B05.9', wmDiseaseName: '麻疹', diagnoseTime: t, activityTime: t });
+    const first = uniqueId('dx');
+    const firstAt = hourAgo();
+    await put('emrActivityInfo', dx(first, firstAt));
+    await drain();
+    const c = (await cases(org))[0]!;
+    const w = { caseWindowDays: 90 };
+    await expect(decideCase(db, c.case_id, 'exclude', { actor: 'his/D1', reason: null }, null, w)).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    await expect(decideCase(db, c.case_id, 'verify', { actor: 'op', reason: null }, null, w)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(decideCase(db, c.case_id, 'confirm', { actor: 'his/D1', reason: null }, ['999999999'], w)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await decideCase(db, c.case_id, 'exclude', { actor: 'his/D1', reason: '皮疹为药疹' }, null, w)).toEqual({ caseId: c.case_id, state: 'excluded' });
+    // A new version of the same diagnosis (its time unchanged) does not reopen it …
+    await put('emrActivityInfo', { ...dx(first, firstAt), chiefComplaint: '皮疹2天' });
+    await drain();
+    expect((await cases(org)).map((x) => x.state)).toEqual(['excluded']);
+    // … new raising evidence after the exclusion does.
+    await put('emrActivityInfo', dx(uniqueId('dx'), formatLocal(new Date(Date.now() + 2000))));
+    await drain();
+    expect((await cases(org)).map((x) => x.state)).toEqual(['to_confirm']);
+    expect((await decideCase(db, c.case_id, 'confirm', { actor: 'his/D2', reason: null }, null, w)).state).toBe('to_confirm');
+    await put('emrInfReport', { ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p, seed: 6 }), diseaseCode: '1000', diseaseName: '麻疹', caseTypeCode: '3', caseTypeName: '未分型' });
+    await drain();
+    expect((await cases(org)).map((x) => x.state)).toEqual(['to_verify']);
+    expect((await decideCase(db, c.case_id, 'verify', { actor: 'op/公卫科', reason: '已核实' }, null, w)).state).toBe('reported');
+    const ev = await db.query<{ actor: string; from_state: string | null; to_state: string; reason: string }>('SELECT actor, from_state, to_state, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id', [c.case_id]);
+    expect(ev.rows.map((e) => [e.actor, `${e.from_state}→${e.to_state}`])).toEqual([
+      ['system', 'null→to_confirm'],
+      ['his/D1', 'to_confirm→excluded'],
+      ['system', 'excluded→to_confirm'],
+      ['his/D2', 'to_confirm→to_confirm'],
+      ['system', 'to_confirm→to_verify'],
+      ['op/公卫科', 'to_verify→reported'],
+    ]);
+    expect(ev.rows[1]!.reason).toContain('皮疹为药疹');
   });
 });
