@@ -12,7 +12,8 @@ import { AppError, handleError, validationError } from '../../shared/http/errors
 import { operatorAuth } from '../../shared/http/auth.js';
 import { warningConfig, type WarningSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { CASE_STATES, caseDetail, decideCase, listCases, runWarnings } from '../../shared/warning/store.js';
+import { CASE_STATES, caseDetail, decideCase, listCases, precision, runWarnings, selfCheck } from '../../shared/warning/store.js';
+import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { channelsOf } from '../../shared/alerts/index.js';
 
 const app = new Hono();
@@ -24,11 +25,13 @@ const settings = (): WarningSettings => (parsed ??= warningConfig.parse());
 const operator = operatorAuth(() => settings().operator);
 app.use('/cases', operator);
 app.use('/cases/*', operator);
+app.use('/selfcheck', operator);
+app.use('/precision', operator);
 
 app.post('/', async (c) => {
   const { warning: w, alerts } = settings();
   // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
-  return c.json(await runWarnings(getPool(), { ...w, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName }));
+  return c.json(await runWarnings(getPool(), { ...w, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone }));
 });
 
 const CaseQuery = z.object({
@@ -50,6 +53,27 @@ app.get('/cases/:id', async (c) => {
   const d = await caseDetail(getPool(), id);
   if (!d) throw new AppError('NOT_FOUND', `no case ${id}`);
   return c.json(d);
+});
+
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day yyyy-MM-dd').refine((d) => parseTime(d) !== null, 'a real day');
+
+// The missed-report self-check of a day (default yesterday, in the hospital's zone).
+app.get('/selfcheck', async (c) => {
+  const tz = settings().front.timeZone;
+  const q = z.object({ org: z.string().min(1).max(50), day: Day.optional() }).safeParse(c.req.query());
+  if (!q.success) throw validationError(q.error, 'selfcheck takes ?org=&day=yyyy-MM-dd');
+  const day = q.data.day ?? formatLocal(new Date(Date.now() - 86_400_000), tz).slice(0, 10);
+  return c.json(await selfCheck(getPool(), { orgCode: q.data.org, day, timeZone: tz }));
+});
+
+// Precision of each trigger over the cases opened in [from, to] (default the last 30 days).
+app.get('/precision', async (c) => {
+  const tz = settings().front.timeZone;
+  const q = z.object({ org: z.string().min(1).max(50).optional(), from: Day.optional(), to: Day.optional() }).safeParse(c.req.query());
+  if (!q.success) throw validationError(q.error, 'precision takes ?org=&from=&to= (yyyy-MM-dd)');
+  const to = q.data.to ? new Date(parseTime(q.data.to, tz)!.getTime() + 86_400_000) : new Date();
+  const from = q.data.from ? parseTime(q.data.from, tz)! : new Date(to.getTime() - 30 * 86_400_000);
+  return c.json({ from: formatLocal(from, tz), to: formatLocal(to, tz), triggers: await precision(getPool(), { ...(q.data.org ? { orgCode: q.data.org } : {}), from, to }) });
 });
 
 // Public health's verification of a case's card (operators until the console's sign-in lands).

@@ -54,6 +54,7 @@ CREATE TABLE warning_case (
   confirmed_at timestamptz,                  -- the doctor confirmed the case (who and why: warning_case_event)
   excluded_at timestamptz,                   -- the doctor excluded it (with a reason)
   verified_at timestamptz,                   -- public health verified its card
+  missed_at timestamptz,                     -- the daily missed-report self-check found it still without a card
   first_at timestamptz,                      -- the earliest raising evidence (the diagnosis time)
   due_at timestamptz,                        -- first_at + deadline_hours, while the case waits for a card
   evidence_count integer NOT NULL DEFAULT 0,

@@ -41,6 +41,8 @@ export interface Reminder {
   dueAt: string | null;
   overdue: boolean;
   acked: boolean;
+  /** The daily missed-report self-check found it still without a card (漏报自查). */
+  missed: boolean;
   updatedAt: string;
   evidence: Array<{ kind: string; trigger: string; detail: string; at: string | null }>;
   /** The report card's fields the front can fill, under the emrInfReport names. */
@@ -63,6 +65,7 @@ interface CaseRow {
   first_at: Date | null;
   due_at: Date | null;
   acked_at: Date | null;
+  missed_at: Date | null;
   updated_at: Date;
 }
 
@@ -78,7 +81,7 @@ export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date): P
   const asOf = now.toISOString();
   const rows = (
     await db.query<CaseRow>(
-      `SELECT case_id, org_code, patient_id, disease, nndrs, class_a, state, dept_code, doctor_id, first_at, due_at, acked_at, updated_at
+      `SELECT case_id, org_code, patient_id, disease, nndrs, class_a, state, dept_code, doctor_id, first_at, due_at, acked_at, missed_at, updated_at
          FROM warning_case WHERE ${where.join(' AND ')}
         ORDER BY CASE WHEN due_at IS NOT NULL AND due_at < $${params.push(now)} THEN 0 ELSE 1 END, class_a DESC, first_at NULLS LAST, case_id
         LIMIT $${params.push(q.limit)}`,
@@ -113,6 +116,7 @@ async function reminderOf(db: pg.Pool, r: CaseRow, now: Date): Promise<Reminder>
     dueAt: local(r.due_at),
     overdue: r.due_at !== null && new Date(r.due_at).getTime() < now.getTime(),
     acked: r.acked_at !== null,
+    missed: r.missed_at !== null,
     updatedAt: new Date(r.updated_at).toISOString(),
     evidence: ev.map((e) => ({ kind: e.kind, trigger: e.trigger_id, detail: e.detail, at: local(e.evidence_at) })),
     card: await prefill(db, r, ev.find((e) => e.subtype)?.subtype ?? null),

@@ -13,6 +13,7 @@ import { log } from '../log/index.js';
 import type { Channel } from '../alerts/index.js';
 import { evaluate, type Evidence } from './evaluate.js';
 import { notifiable, type TriggerSet } from './triggers.js';
+import { formatLocal, parseTime } from '../time/index.js';
 
 /** The resources whose records can carry evidence (the evaluator reads nothing else). */
 export const EVALUATED: ReadonlySet<string> = new Set([
@@ -51,6 +52,8 @@ export interface WarningOptions {
   channels?: Channel[];
   /** The front's name in alert messages. */
   frontName?: string;
+  /** The hospital's zone: the self-check's days are its calendar days. */
+  timeZone?: string;
   now?: () => Date;
 }
 
@@ -64,6 +67,8 @@ export interface WarningRun {
   casesChanged: number;
   /** Cases found past their reporting deadline in this run, alerted once each. */
   overdue: number;
+  /** Cases the daily self-check found without a card at the end of their day (prompted again). */
+  missed: number;
   durationMs: number;
 }
 
@@ -83,7 +88,7 @@ interface HistoryRow {
 /** Runs batches until nothing is pending (or the time budget is spent). */
 export async function runWarnings(db: pg.Pool, o: WarningOptions): Promise<WarningRun> {
   const t0 = Date.now();
-  const out: WarningRun = { evaluated: 0, waiting: 0, evidence: 0, casesOpened: 0, casesChanged: 0, overdue: 0, durationMs: 0 };
+  const out: WarningRun = { evaluated: 0, waiting: 0, evidence: 0, casesOpened: 0, casesChanged: 0, overdue: 0, missed: 0, durationMs: 0 };
   const client = await db.connect();
   let locked = false;
   try {
@@ -102,6 +107,7 @@ export async function runWarnings(db: pg.Pool, o: WarningOptions): Promise<Warni
       after = b.last;
     }
     out.overdue = await alertOverdue(db, o);
+    out.missed = await markMissed(db, o);
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock($1)', [LOCK.toString()]).catch(() => undefined);
     client.release();
@@ -448,4 +454,118 @@ async function alertOverdue(db: pg.Pool, o: WarningOptions): Promise<number> {
     });
   }
   return due.length;
+}
+
+/** The start of the hospital's calendar day holding `at`. */
+function dayStart(at: Date, timeZone: string): Date {
+  const day = formatLocal(at, timeZone).slice(0, 10);
+  return parseTime(day, timeZone)!;
+}
+
+/**
+ * The missed-report self-check (漏报自查, docs/warning.md): once a case's day is over, a case that
+ * still waits for its card (to_confirm, to_diagnose) is marked missed, written to its history, and
+ * prompted again (its reminder changes, so polling and streams show it anew).
+ */
+async function markMissed(db: pg.Pool, o: WarningOptions): Promise<number> {
+  const now = (o.now ?? (() => new Date()))();
+  const today = dayStart(now, o.timeZone ?? 'Asia/Shanghai');
+  return withTx(db, async (tx) => {
+    const rows = (
+      await tx.query<{ case_id: string; state: CaseState }>(
+        `SELECT case_id, state FROM warning_case
+          WHERE state IN ('to_confirm', 'to_diagnose') AND missed_at IS NULL AND filled_at IS NULL AND opened_at < $1
+          ORDER BY case_id LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+        [today],
+      )
+    ).rows;
+    for (const r of rows) {
+      await tx.query('UPDATE warning_case SET missed_at = $2, updated_at = $2 WHERE case_id = $1', [r.case_id, now]);
+      await event(tx, r.case_id, now, r.state, r.state, '漏报自查：当日未报告 (missed-report self-check: no card by the end of its day)');
+    }
+    return rows.length;
+  });
+}
+
+export interface SelfCheckRow {
+  caseId: string;
+  patientId: string;
+  disease: string;
+  classA: boolean;
+  state: CaseState;
+  deptCode: string | null;
+  doctorId: string | null;
+  firstAt: string | null;
+  evidence: Array<{ kind: string; trigger: string; detail: string }>;
+}
+
+/**
+ * The self-check list of one day (docs/warning.md): every case that arose that day — a notifiable
+ * diagnosis, a positive pathogen test, an infectious death — without a card yet, with its evidence.
+ */
+export async function selfCheck(db: pg.Pool, q: { orgCode: string; day: string; timeZone: string }): Promise<{ day: string; cases: number; withoutCard: SelfCheckRow[] }> {
+  const from = parseTime(q.day, q.timeZone)!;
+  const to = new Date(from.getTime() + 86_400_000);
+  const all = (
+    await db.query<{ case_id: string; patient_id: string; disease: string; class_a: boolean; state: CaseState; dept_code: string | null; doctor_id: string | null; first_at: Date | null }>(
+      `SELECT case_id, patient_id, disease, class_a, state, dept_code, doctor_id, first_at FROM warning_case
+        WHERE org_code = $1 AND COALESCE(first_at, opened_at) >= $2 AND COALESCE(first_at, opened_at) < $3 ORDER BY class_a DESC, first_at, case_id`,
+      [q.orgCode, from, to],
+    )
+  ).rows;
+  const open = all.filter((c) => c.state === 'to_confirm' || c.state === 'to_diagnose');
+  const withoutCard: SelfCheckRow[] = [];
+  for (const c of open) {
+    const ev = (
+      await db.query<{ kind: string; trigger_id: string; detail: string }>(
+        "SELECT kind, trigger_id, detail FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND effect IN ('raise', 'confirm') ORDER BY evidence_at NULLS LAST",
+        [q.orgCode, c.patient_id, c.disease],
+      )
+    ).rows;
+    withoutCard.push({
+      caseId: String(c.case_id), patientId: c.patient_id, disease: c.disease, classA: c.class_a, state: c.state, deptCode: c.dept_code, doctorId: c.doctor_id,
+      firstAt: c.first_at ? formatLocal(new Date(c.first_at), q.timeZone) : null,
+      evidence: ev.map((e) => ({ kind: e.kind, trigger: e.trigger_id, detail: e.detail })),
+    });
+  }
+  return { day: q.day, cases: all.length, withoutCard };
+}
+
+/**
+ * Precision of each trigger (docs/warning.md "Precision"): of the cases its evidence supports, how many
+ * the doctors confirmed, excluded (with the reasons given), and how many were carded — so that a noisy
+ * rule shows itself.
+ */
+export async function precision(db: pg.Pool, q: { orgCode?: string; from: Date; to: Date }) {
+  const params: unknown[] = [q.from, q.to];
+  const org = q.orgCode ? `AND c.org_code = $${params.push(q.orgCode)}` : '';
+  const rows = (
+    await db.query<{ trigger_id: string; kind: string; cases: string; confirmed: string; excluded: string; carded: string; open: string }>(
+      `SELECT e.trigger_id, e.kind,
+              count(DISTINCT c.case_id) AS cases,
+              count(DISTINCT CASE WHEN c.confirmed_at IS NOT NULL THEN c.case_id END) AS confirmed,
+              count(DISTINCT CASE WHEN c.state = 'excluded' THEN c.case_id END) AS excluded,
+              count(DISTINCT CASE WHEN c.state IN ('to_verify', 'reported') THEN c.case_id END) AS carded,
+              count(DISTINCT CASE WHEN c.state IN ('to_confirm', 'to_diagnose') THEN c.case_id END) AS open
+         FROM warning_case c
+         JOIN warning_evidence e ON e.org_code = c.org_code AND e.patient_id = c.patient_id AND e.disease = c.disease AND e.effect IN ('raise', 'confirm')
+        WHERE c.opened_at >= $1 AND c.opened_at < $2 ${org}
+        GROUP BY e.trigger_id, e.kind ORDER BY e.kind, e.trigger_id`,
+      params,
+    )
+  ).rows;
+  return rows.map((r) => {
+    const decided = Number(r.carded) + Number(r.excluded);
+    return {
+      trigger: r.trigger_id,
+      kind: r.kind,
+      cases: Number(r.cases),
+      confirmed: Number(r.confirmed),
+      excluded: Number(r.excluded),
+      carded: Number(r.carded),
+      open: Number(r.open),
+      // Of the cases decided (carded or excluded), the share that was carded: null until any is decided.
+      precision: decided ? Number((Number(r.carded) / decided).toFixed(3)) : null,
+    };
+  });
 }

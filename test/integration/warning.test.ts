@@ -13,7 +13,7 @@ import { resources } from '../../schemas/index.js';
 import { retireRecord, upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { loadTriggers } from '../../shared/warning/triggers.js';
-import { decideCase, runWarnings, stateOf } from '../../shared/warning/store.js';
+import { decideCase, precision, runWarnings, selfCheck, stateOf } from '../../shared/warning/store.js';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 const db = testDb();
@@ -268,5 +268,46 @@ describe('people decide', () => {
       ['op/公卫科', 'to_verify→reported'],
     ]);
     expect(ev.rows[1]!.reason).toContain('皮疹为药疹');
+  });
+});
+
+describe('the self-check and precision', () => {
+  it('at the end of its day a case without a card is marked missed, listed with its evidence and prompted again; precision per trigger', { timeout: 60_000 }, async () => {
+    await drain();
+    const org = uniqueOrg();
+    const [p1, p2, p3] = [uniqueId('p'), uniqueId('p'), uniqueId('p')];
+    const at = hourAgo();
+    for (const p of [p1, p2, p3]) {
+      await patient(org, p);
+      await put('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }), wmDiseaseCode: 'A38', wmDiseaseName: '猩红热', diagnoseTime: at, activityTime: at });
+    }
+    await drain();
+    const byPatient = new Map((await cases(org)).map((c) => [c.patient_id, c.case_id]));
+    await decideCase(db, byPatient.get(p2)!, 'exclude', { actor: 'his/D1', reason: '咽峡炎' }, null, { caseWindowDays: 90 });
+    await put('emrInfReport', { ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p3, seed: 6 }), diseaseCode: '1400', diseaseName: '猩红热', caseTypeCode: '3', caseTypeName: '未分型' });
+    await drain();
+
+    const day = at.slice(0, 10);
+    const sc = await selfCheck(db, { orgCode: org, day, timeZone: 'Asia/Shanghai' });
+    expect(sc.cases).toBe(3);
+    expect(sc.withoutCard.map((c) => [c.patientId, c.disease, c.state, c.evidence.map((e) => `${e.kind}:${e.detail}`)])).toEqual([[p1, '猩红热', 'to_confirm', ['diagnosis:A38']]]);
+
+    // The next day's first run marks it missed, once, and it changes (prompted anew). The cases are
+    // moved a day back rather than the clock forward: other tests' cases (opened today) stay as they are.
+    await db.query("UPDATE warning_case SET opened_at = opened_at - interval '1 day', updated_at = updated_at - interval '1 day' WHERE org_code = $1", [org]);
+    const before = (await db.query('SELECT updated_at FROM warning_case WHERE case_id = $1', [byPatient.get(p1)])).rows[0].updated_at;
+    const r1 = await runWarnings(db, opts);
+    expect(r1.missed).toBeGreaterThanOrEqual(1);
+    const after = (await db.query('SELECT missed_at, updated_at FROM warning_case WHERE case_id = $1', [byPatient.get(p1)])).rows[0];
+    expect(after.missed_at).not.toBeNull();
+    expect(new Date(after.updated_at).getTime()).toBeGreaterThan(new Date(before).getTime());
+    const others = await db.query('SELECT count(*)::int AS n FROM warning_case WHERE org_code = $1 AND missed_at IS NOT NULL', [org]);
+    expect(others.rows[0].n).toBe(1);
+    await runWarnings(db, opts);
+    const events = await db.query("SELECT count(*)::int AS n FROM warning_case_event WHERE case_id = $1 AND reason LIKE '漏报自查%'", [byPatient.get(p1)]);
+    expect(events.rows[0].n).toBe(1);
+
+    const pr = await precision(db, { orgCode: org, from: new Date(Date.now() - 3 * 86_400_000), to: new Date(Date.now() + 86_400_000) });
+    expect(pr).toEqual([{ trigger: 'icd10', kind: 'diagnosis', cases: 3, confirmed: 0, excluded: 1, carded: 1, open: 1, precision: 0.5 }]);
   });
 });
