@@ -12,11 +12,13 @@
  *   ingest-port     — the same mix through the runtime's data port (8881, stack.yml, replicas as
  *                     child processes) at 16 and 64 clients and in batches of 50, vs bare pg at the
  *                     same concurrency; RSS and CPU of every process; profile (bench/port.ts)
+ *   ingest-warning  — the same mix through the pipeline with early warning's work list (the
+ *                     record_history index) vs without (bench/warning.ts; target: within 10 %)
  *   uplink          — push draining the outbox to the platform simulator over HTTPS with the SM
  *                     envelope vs the simulator's own ingest of the same batches, and end-to-end
  *                     latency HIS 2xx → platform receipt for the realtime class (bench/uplink.ts)
  *
- * BENCH_SCENARIOS=patient,dataset,mapping,port,uplink (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
+ * BENCH_SCENARIOS=patient,dataset,mapping,warning,port,uplink (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
  * BENCH_SEED (1). Writes bench/results/<date>-<scenario>.json and prints a table. See docs/bench.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,7 +33,7 @@ import { memory, table } from './common.js';
 const N = Number(process.env.BENCH_RECORDS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,port,uplink').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,warning,port,uplink').split(',').map((s) => s.trim()));
 
 async function main(): Promise<void> {
   let url = process.env.BENCH_DATABASE_URL;
@@ -84,6 +86,12 @@ async function main(): Promise<void> {
       const { result, file } = await benchMapping({ db, records: N, rounds: ROUNDS, seed: SEED });
       rows.push({ scenario: 'ingest-mapping', path: 'single', 'subject rec/s': result.single.subject.recordsPerS, 'bare pg rec/s': `${result.single.baseline.recordsPerS} (off)`, 'rate ratio': result.single.rateRatio, file });
       rows.push({ scenario: 'ingest-mapping', path: 'batch 50', 'subject rec/s': result.batch50.subject.recordsPerS, 'bare pg rec/s': `${result.batch50.baseline.recordsPerS} (off)`, 'rate ratio': result.batch50.rateRatio, file });
+    }
+    if (SCENARIOS.has('warning')) {
+      const { benchWarning } = await import('./warning.js');
+      const { result, file } = await benchWarning({ db, records: N, rounds: ROUNDS, seed: SEED });
+      rows.push({ scenario: 'ingest-warning', path: 'single', 'subject rec/s': result.single.subject.recordsPerS, 'bare pg rec/s': `${result.single.baseline.recordsPerS} (off)`, 'rate ratio': result.single.rateRatio, file });
+      rows.push({ scenario: 'ingest-warning', path: 'batch 50', 'subject rec/s': result.batch50.subject.recordsPerS, 'bare pg rec/s': `${result.batch50.baseline.recordsPerS} (off)`, 'rate ratio': result.batch50.rateRatio, file });
     }
     if (SCENARIOS.has('port')) {
       const { benchPort } = await import('./port.js');
