@@ -177,7 +177,7 @@ type AuditKey = 'operatorId' | 'operationTime' | 'invalidFlag' | 'dataStatus' | 
 export interface AuditOpts extends BlockOpts<AuditKey> {
   /**
    * 'added': fields.csv lost the table's operationTime (it survives in invalidFlag's comment); it
-   * is declared again, required, last and labelled as added.
+   * is declared again, last and labelled as added (optional, as everywhere: senders omit it).
    */
   operationTime?: 'added';
 }
@@ -186,7 +186,7 @@ export interface AuditOpts extends BlockOpts<AuditKey> {
 export function audit(o: AuditOpts = {}) {
   const defs: Block<AuditKey> = {
     operatorId: f.str(40, '操作人ID'),
-    operationTime: f.time('操作时间', { required: true }),
+    operationTime: f.time('操作时间'),
     invalidFlag: f.int('作废标志（1 作废，0 有效）'),
     dataStatus: f.str(2, '数据状态 0 未传输 1 已传输'),
     createDate: f.time('入库日期'),

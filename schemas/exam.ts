@@ -38,7 +38,7 @@ export const emrExClinical = defineResource({
     examinationSubjectiveDesc: f.text('检查报告结果-主观提示'),
     examinationNotes: f.text('检查报告备注'),
     examinationReportNo: f.str(50, '检查报告单编号'),
-    examinationReportDate: f.time('检查报告日期', { required: true }),
+    examinationReportDate: f.time('检查报告日期'),
     examinationReportId: f.str(80, '报告医师ID'),
     ...recordTail({ org: '检查报告机构', dept: '检查报告科室' }),
     examinationTypeCode: f.str(20, '检查类别代码'),

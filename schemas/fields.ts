@@ -27,6 +27,12 @@ export interface FieldDef {
    * when sent, is compared with the list's name and a disagreement is a warning.
    */
   domain?: DomainName;
+  /**
+   * The documented (narrower) length of an identifier-like field whose `max` was widened to admit
+   * what real senders send (32-character hex visit numbers, long department codes): above it the
+   * record is accepted with a `longerThanUsual` warning (docs/data-set.md "Lengths").
+   */
+  warnAbove?: number;
 }
 
 export type FieldMap = Record<string, FieldDef>;
@@ -54,12 +60,27 @@ export const f = {
   decimal: (label: string, o: Opts = {}) => ({ kind: 'decimal' as const, label, ...o }),
 };
 
-/** Fills in column names (snake_case of the JSON key unless given). */
+/** The hard limit of identifier-like strings (docs/data-set.md "Lengths"). */
+export const IDENTIFIER_MAX = 64;
+
+/**
+ * Identifiers senders make up — visit numbers, codes of their own, numbers of reports and
+ * prescriptions, doctors' ids — come longer than the national model's lengths (32-character hex is
+ * common): such a field without a national value domain and without personal data takes
+ * IDENTIFIER_MAX as its limit and warns above its documented length instead of refusing.
+ */
+function widened(key: string, d: Omit<FieldDef, 'column'>): Omit<FieldDef, 'column'> {
+  const identifier = key === 'serialNumber' || (/(?:Id|No|Code)$/.test(key) && key !== 'orgCode');
+  if (d.kind !== 'string' || !identifier || d.domain || d.personal || d.max === undefined || d.max >= IDENTIFIER_MAX) return d;
+  return { ...d, max: IDENTIFIER_MAX, warnAbove: d.max };
+}
+
+/** Fills in column names (snake_case of the JSON key unless given), and widens identifiers (above). */
 export function fields<T extends Record<string, Omit<FieldDef, 'column'> & { column?: string }>>(
   defs: T,
 ): { [K in keyof T]: FieldDef } {
   const out = {} as { [K in keyof T]: FieldDef };
-  for (const [k, d] of Object.entries(defs)) (out as FieldMap)[k] = { ...d, column: d.column ?? snake(k) } as FieldDef;
+  for (const [k, d] of Object.entries(defs)) (out as FieldMap)[k] = { ...widened(k, d), column: d.column ?? snake(k) } as FieldDef;
   return out;
 }
 

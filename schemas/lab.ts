@@ -17,6 +17,7 @@ export const emrExLab = defineResource({
   fn: 'lab',
   deadline: '2h',
   businessTime: 'examinationReportDate',
+  businessTimeFallbacks: ['examinationDate', 'specimenReceivingDate', 'specimenSamplingDate'],
   parents: [{ resource: 'emrPatientInfo', field: 'patientId' }],
   fields: fields({
     id: f.str(80, 'ID', { required: true }),
@@ -38,7 +39,7 @@ export const emrExLab = defineResource({
     examinationObjectiveDesc: f.text('检验报告结果-客观所见'),
     examinationSubjectiveDesc: f.text('检验报告结果-主观提示'),
     examinationNotes: f.text('检验报告备注'),
-    examinationReportDate: f.time('检验报告日期', { required: true }),
+    examinationReportDate: f.time('检验报告日期'),
     examinationReportId: f.str(80, '报告医师ID'),
     ...recordTail({ org: '检验报告机构', dept: '检验报告科室' }),
     specimenCategoryCode: f.str(20, '标本类别代码'),

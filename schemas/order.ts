@@ -26,7 +26,7 @@ export const emrOrder = defineResource({
     ...patientIdentity(),
     prescriptionNo: f.str(50, '处方编号'),
     prescriptionTypeCode: f.str(20, '处方类别代码'),
-    prescriptionIssuanceDate: f.time('处方开立日期', { required: true }),
+    prescriptionIssuanceDate: f.time('处方开立日期'),
     prescriptionValidityDays: f.int('处方有效天数'),
     excuteDate: f.time('医嘱处方执行日期'),
     prescriptionIssuanceId: f.str(80, '处方开立医师ID'),

@@ -32,6 +32,12 @@ export interface ResourceSpec<F extends FieldMap> {
   deadline: DeadlineClass;
   /** The field whose time starts the deadline clock (report time, order time, ...). */
   businessTime: keyof F & string;
+  /**
+   * Where the business time comes from when `businessTime` is not sent, in order (report time →
+   * examination time → …); operationTime ends every chain that has it (docs/data-set.md "Business
+   * time"). None sent: the lateness is unknown.
+   */
+  businessTimeFallbacks?: Array<keyof F & string>;
   fields: F;
   /** Cross-field rules (ID checksum, time order, ...), each returning the issues it finds. */
   rules?: Array<(rec: Record<string, unknown>, now: Date) => FieldIssue[]>;
@@ -50,6 +56,8 @@ export interface ResourceSpec<F extends FieldMap> {
 
 export interface Resource<F extends FieldMap = FieldMap> extends Omit<ResourceSpec<F>, 'parents'> {
   parents: ParentRef[];
+  /** businessTime, its fallbacks, then operationTime: the first one a record carries is its business time. */
+  businessTimes: string[];
   schema: z.ZodObject<ShapeOf<F>>;
   /** Key fields: every resource is keyed by (orgCode, id) — orgCode is part of every key. */
   key: readonly ['orgCode', 'id'];
@@ -64,9 +72,14 @@ export function defineResource<F extends FieldMap>(spec: ResourceSpec<F>): Resou
     if (!spec.fields[p.field]) throw new Error(`resource ${spec.name}: parent reference ${p.field} is not declared`);
   }
   if (spec.keyField && !spec.fields[spec.keyField]) throw new Error(`resource ${spec.name}: key field ${spec.keyField} is not declared`);
+  for (const k of spec.businessTimeFallbacks ?? []) {
+    if (!spec.fields[k]) throw new Error(`resource ${spec.name}: business time fallback ${k} is not declared`);
+  }
+  const chain = [spec.businessTime, ...(spec.businessTimeFallbacks ?? []), ...(spec.fields.operationTime ? ['operationTime'] : [])];
   return {
     ...spec,
     parents: spec.parents ?? [],
+    businessTimes: [...new Set(chain)],
     schema: objectOf(spec.fields),
     key: ['orgCode', 'id'] as const,
     required: Object.entries(spec.fields)

@@ -19,7 +19,7 @@ CREATE TABLE warning_evidence (
   seq integer NOT NULL,
   source_version integer NOT NULL,
   patient_id varchar(80) NOT NULL,           -- '' when the record's patient cannot be told
-  dept_code varchar(50),                     -- the department and doctor the record names (who is prompted)
+  dept_code varchar(64),                     -- the department and doctor the record names (who is prompted)
   doctor_id varchar(80),
   disease varchar(100) NOT NULL,             -- notifiable_diseases.csv name
   subtype varchar(40),
@@ -47,7 +47,7 @@ CREATE TABLE warning_case (
   class_a boolean NOT NULL,
   deadline_hours integer NOT NULL,
   state varchar(12) NOT NULL,                -- to_confirm | to_diagnose | known | to_verify | reported | excluded | closed
-  dept_code varchar(50),                     -- responsible: the department and doctor of the first raising evidence
+  dept_code varchar(64),                     -- responsible: the department and doctor of the first raising evidence
   doctor_id varchar(80),
   acked_at timestamptz,                      -- the HIS showed the reminder to the doctor (who: warning_case_event)
   filled_at timestamptz,                     -- the HIS says the card was filled in its own form

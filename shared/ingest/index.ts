@@ -144,7 +144,8 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   const retiring = record.invalidFlag === 1;
   const content = canonical(record, extra);
   if (mapping && Object.keys(mapping.local).length) content._local = mapping.local;
-  const bt = record[r.businessTime];
+  // The first time of the resource's chain the record carries (docs/data-set.md "Business time").
+  const bt = r.businessTimes.map((k) => record[k]).find((v) => v instanceof Date);
   const businessAt = bt instanceof Date ? bt : null;
   return {
     record,

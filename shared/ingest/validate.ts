@@ -48,6 +48,7 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
   // A resource keyed by another field (baseDept: deptCode) gets its id from that field.
   const known = r.keyField && isBlank(sent.id) && r.keyField in sent ? { ...sent, id: sent[r.keyField] } : sent;
   const issues: FieldIssue[] = [];
+  const lengthWarnings: FieldIssue[] = [];
   const record: Record<string, unknown> = {};
   for (const k of r.required) {
     if (isBlank(known[k])) issues.push({ field: k, rule: 'required', message: `必填 (${r.fields[k]!.label} is required)` });
@@ -58,6 +59,14 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
     const res = shape[k]!.safeParse(known[k]);
     if (res.success) {
       if (res.data !== undefined) record[k] = res.data;
+      if (def.warnAbove !== undefined && typeof res.data === 'string' && res.data.length > def.warnAbove) {
+        lengthWarnings.push({
+          field: k,
+          rule: 'longerThanUsual',
+          message: `长度 ${res.data.length} 超过常用长度 ${def.warnAbove}，已接收 (longer than the usual ${def.warnAbove} characters; accepted)`,
+          value: show(res.data),
+        });
+      }
     } else if (!r.required.includes(k) || !isBlank(known[k])) {
       const first = res.error.issues[0]!;
       issues.push({ field: k, rule: ruleOf(first), message: first.message, value: mask(def.personal, show(known[k])) });
@@ -66,7 +75,7 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
   const failed = new Set(issues.map((i) => i.field));
   const domains = mapDomains ? { issues: [], warnings: mapDomains(record) } : checkDomains(r.fields, record);
   for (const i of domains.issues) if (!failed.has(i.field)) issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
-  const warnings = domains.warnings.map((w) => ({ ...w, value: mask(r.fields[w.field]?.personal, w.value) }));
+  const warnings = [...lengthWarnings, ...domains.warnings.map((w) => ({ ...w, value: mask(r.fields[w.field]?.personal, w.value) }))];
   for (const rule of r.rules ?? []) {
     for (const i of rule(record as never, now)) {
       if (failed.has(i.field) && i.rule !== 'required') continue;

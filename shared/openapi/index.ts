@@ -55,7 +55,7 @@ export function resourceSchema(r: Resource): Json {
     type: 'object',
     title: `${r.title} (${r.name})`,
     description:
-      `Table ${r.table}; deadline class ${r.deadline}; business time ${r.businessTime}. ` +
+      `Table ${r.table}; deadline class ${r.deadline}; business time ${r.businessTimes.join(' → ')}. ` +
       'Keys may also be sent as UPPER_SNAKE or snake_case; unknown keys are kept and reported as warnings; "" is null.',
     required: r.required,
     properties,

@@ -207,7 +207,7 @@ async function insertEvidence(tx: Tx, row: HistoryRow, seq: number, patient: str
     `INSERT INTO warning_evidence (org_code, source_resource, source_id, seq, source_version, patient_id, dept_code, doctor_id, disease, subtype, syndrome,
        kind, effect, trigger_id, field, detail, evidence_at, recorded_at, trigger_version)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-    [row.org_code, row.resource, row.record_id, seq, row.version, patient, who.dept?.slice(0, 50) ?? null, who.doctor?.slice(0, 80) ?? null, e.name, e.subtype ?? null, e.syndrome ?? null, e.kind, e.effect, e.trigger, e.field, e.detail.slice(0, 500), e.at, now, version],
+    [row.org_code, row.resource, row.record_id, seq, row.version, patient, who.dept?.slice(0, 64) ?? null, who.doctor?.slice(0, 80) ?? null, e.name, e.subtype ?? null, e.syndrome ?? null, e.kind, e.effect, e.trigger, e.field, e.detail.slice(0, 500), e.at, now, version],
   );
 }
 

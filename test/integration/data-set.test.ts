@@ -124,7 +124,9 @@ const futureCases: Case[] = Object.values(resources)
   .map((r) => ({ resource: r.name, why: `${r.businessTime} in the future`, change: (rec) => ({ ...rec, [r.businessTime]: day(1) }), expect: [`${r.businessTime}:notFuture`], contains: true }));
 
 const ruleCases: Case[] = [
-  { resource: 'emrExLab', why: 'text too long', change: (rec) => ({ ...rec, specimenNo: 'x'.repeat(51) }), expect: ['specimenNo:maxLength'] },
+  { resource: 'emrExLab', why: 'text too long', change: (rec) => ({ ...rec, wardName: 'x'.repeat(101) }), expect: ['wardName:maxLength'] },
+  // An identifier takes 64 characters (docs/data-set.md "Lengths"; above its documented 50 it is a warning).
+  { resource: 'emrExLab', why: 'an identifier too long', change: (rec) => ({ ...rec, specimenNo: 'x'.repeat(65) }), expect: ['specimenNo:maxLength'] },
   { resource: 'emrOrder', why: 'a count that is not an integer', change: (rec) => ({ ...rec, prescriptionValidityDays: 'three' }), expect: ['prescriptionValidityDays:type'] },
   { resource: 'emrDeathInfo', why: 'a time that is not a time', change: (rec) => ({ ...rec, deadDate: 'yesterday' }), expect: ['deadDate:datetime'] },
   {
