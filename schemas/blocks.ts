@@ -159,7 +159,11 @@ export function org(label?: string) {
   });
 }
 
-/** orgCode where the data set lacks it (items, the report card, departments): added, required. */
+/**
+ * orgCode where the data set lacks it (items, the report card, departments): added, and part of the
+ * key — required once resolved: the pipeline takes it from the record's own org field, its parent,
+ * the caller's binding or the installation's org when the sender leaves it out (docs/his-guide.md "机构").
+ */
 export function addedOrgCode() {
   return block({ orgCode: f.str(50, '医疗机构代码（数据集中缺失，多机构部署必需，补充）', { required: true }) });
 }

@@ -23,6 +23,7 @@ export const emrInfReport = defineResource({
   deadline: 'realtime',
   businessTime: 'reportDate',
   parents: [{ resource: 'emrPatientInfo', field: 'patientId' }],
+  orgField: 'reportOrgCode',
   fields: fields({
     id: f.str(80, 'ID', { required: true }),
     ...visit(),

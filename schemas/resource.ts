@@ -52,6 +52,12 @@ export interface ResourceSpec<F extends FieldMap> {
    * keys every resource by (orgCode, id); when `id` is not sent, it is taken from this field.
    */
   keyField?: keyof F & string;
+  /**
+   * The table's own field naming its organisation, for a table without orgCode in the data set (the
+   * report card: reportOrgCode). The org of a record that sends no orgCode is taken from it first
+   * (docs/his-guide.md "机构").
+   */
+  orgField?: keyof F & string;
 }
 
 export interface Resource<F extends FieldMap = FieldMap> extends Omit<ResourceSpec<F>, 'parents'> {
@@ -72,6 +78,7 @@ export function defineResource<F extends FieldMap>(spec: ResourceSpec<F>): Resou
     if (!spec.fields[p.field]) throw new Error(`resource ${spec.name}: parent reference ${p.field} is not declared`);
   }
   if (spec.keyField && !spec.fields[spec.keyField]) throw new Error(`resource ${spec.name}: key field ${spec.keyField} is not declared`);
+  if (spec.orgField && !spec.fields[spec.orgField]) throw new Error(`resource ${spec.name}: org field ${spec.orgField} is not declared`);
   for (const k of spec.businessTimeFallbacks ?? []) {
     if (!spec.fields[k]) throw new Error(`resource ${spec.name}: business time fallback ${k} is not declared`);
   }

@@ -176,6 +176,11 @@ export const ingestConcern = concern({
     TEST_ORG_CODES: listVar,
     /** Where a receive function nudges the push function after commit (async, debounced). */
     PUSH_NUDGE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /**
+     * The installation's own organisation (a single-hospital front is activated for one org code):
+     * the org of a record that names none and whose parent and caller do not decide it.
+     */
+    FRONT_ORG_CODE: z.string().trim().regex(/^[A-Za-z0-9]{1,50}$/, 'an org code: 1–50 letters and digits').optional(),
   },
   build: (v) => ({
     maxBatch: v.MAX_BATCH,
@@ -183,6 +188,7 @@ export const ingestConcern = concern({
     dbPoolMax: v.DB_POOL_MAX,
     testOrgs: new Set(v.TEST_ORG_CODES) as ReadonlySet<string>,
     pushNudgeUrl: v.PUSH_NUDGE_URL,
+    frontOrgCode: v.FRONT_ORG_CODE || null,
   }),
 });
 

@@ -19,6 +19,8 @@ import { validateRecord } from './validate.js';
 import { qualityWarnings } from './quality.js';
 import { domainMapper, emptyMapping, stamp, type Mapping } from './mapping.js';
 import { isParent } from './parents.js';
+import { EVENT_TIMES, resolveOrgs, storedBirthDays } from './resolve.js';
+import { checkResidentId } from '../../schemas/idcard.js';
 import type { CodeCache } from '../codes/index.js';
 import {
   appendHistory,
@@ -54,6 +56,9 @@ export interface IngestContext {
   testOrgs?: ReadonlySet<string>;
   /** Throws 403 when the caller may not write the org's data (several hospitals on one front). */
   authorize?: (orgCode: string) => void;
+  /** The orgs the caller is bound to, and the installation's org: where a record's missing org comes from. */
+  callerOrgs?: '*' | readonly string[];
+  installationOrg?: string | null;
   /**
    * The hospital's code mappings. With them, a code outside its national list is mapped, or the
    * record is held (never refused); without them (tools, unit tests) it is refused (rule 'domain').
@@ -122,7 +127,7 @@ interface Prepared {
 export type ItemResult = { ok: true; outcome: Outcome } | { ok: false; error: AppError };
 
 /** Normalise, authorise and validate one record; throws AppError (400, 403) naming every failure. */
-function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rejection[]): Prepared {
+function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rejection[], births: Map<string, string> = new Map()): Prepared {
   const sent = asObject(body);
   const { known, extra, warnings } = normalizeKeys(r, sent);
   // Before validation: another org's records never reach this org's rejection log.
@@ -132,12 +137,14 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   const unstorable = textIssues(sent);
   const mapping = ctx.codes && unstorable.length === 0 ? emptyMapping() : null;
   const v = validateRecord(r, known, ctx.now, ctx.codes && mapping ? domainMapper(r, claimedOrg ?? '', ctx.codes, mapping) : undefined);
-  if (!v.ok || unstorable.length) {
-    const issues = [...unstorable, ...(v.ok ? [] : v.issues.filter((i) => !(ctx.codes && i.rule === 'domain')))];
+  // What is really wrong beyond each field's own rule: keys that are not keys, an event before birth.
+  const wrong = [...keyIssues(r, known), ...(v.ok ? birthIssues(r, v.record, births) : [])];
+  if (!v.ok || unstorable.length || wrong.length) {
+    const issues = [...unstorable, ...(v.ok ? [] : v.issues.filter((i) => !(ctx.codes && i.rule === 'domain'))), ...wrong];
     rejections.push({ resource: r.name, orgCode: claimedOrg, id: keyText(known.id), callId: ctx.callId, caller: ctx.caller ?? null, issues, test: isTest(ctx, claimedOrg) });
     throw new AppError('VALIDATION_FAILED', `${r.title}校验不通过：${issues.map((i) => `${i.field}(${i.rule})`).join('，')}`, issues, keyText(known.id));
   }
-  const record = v.record;
+  const record = (v as Extract<typeof v, { ok: true }>).record;
   if ('warnings' in v && Array.isArray(v.warnings)) warnings.push(...(v.warnings as FieldIssue[]));
   warnings.push(...qualityWarnings(record));
   const orgCode = String(record.orgCode);
@@ -169,6 +176,48 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
     flags: warnings.filter((w) => w.rule === 'garbledText' || w.rule === 'nameMismatch').map((w) => `${w.rule}:${w.field}`),
     mapping,
   };
+}
+
+const KEY_CHARS = /[\s'"`\u0000-\u001f\u007f]/;
+
+/**
+ * Keys that are not keys (docs/his-guide.md "应答"): `id`, `orgCode` and parent ids with whitespace
+ * inside, quotes or control characters (padding around them is trimmed: legacy CHAR columns), and
+ * an `orgCode` that is not letters and digits.
+ */
+function keyIssues(r: Resource, known: Record<string, unknown>): FieldIssue[] {
+  const out: FieldIssue[] = [];
+  for (const k of ['id', 'orgCode', ...r.parents.map((p) => p.field)]) {
+    const v = known[k];
+    if (typeof v !== 'string' || v.trim() === '') continue;
+    const t = v.trim();
+    if (KEY_CHARS.test(t)) out.push({ field: k, rule: 'keyFormat', message: '主键不能含空白、引号或控制字符 (a key holds whitespace, a quote or a control character)', value: t.slice(0, 64) });
+    else if (k === 'orgCode' && !/^[A-Za-z0-9]+$/.test(t)) out.push({ field: k, rule: 'orgCodeFormat', message: '机构代码只能由字母和数字组成 (an org code is letters and digits)', value: t.slice(0, 64) });
+  }
+  return out;
+}
+
+/**
+ * No visit, diagnosis, death or report before the patient's birth (by calendar day: born that day is
+ * fine). The birth date comes from the stored patient, else the record's own, else its resident ID.
+ */
+function birthIssues(r: Resource, record: Record<string, unknown>, births: Map<string, string>): FieldIssue[] {
+  const fields = EVENT_TIMES[r.name];
+  if (!fields) return [];
+  const day = (t: Date) => formatLocal(t, TIME_ZONE()).slice(0, 10);
+  let birth = births.get(`${String(record.orgCode)}|${String(record.patientId)}`) ?? null;
+  if (!birth && record.birthDate instanceof Date) birth = day(record.birthDate);
+  if (!birth && record.idCardTypeCode === '01' && typeof record.idCard === 'string') {
+    const id = checkResidentId(record.idCard);
+    if (id.ok) birth = `${id.facts.birth.y}-${String(id.facts.birth.m).padStart(2, '0')}-${String(id.facts.birth.d).padStart(2, '0')}`;
+  }
+  if (!birth) return [];
+  const out: FieldIssue[] = [];
+  for (const f of fields) {
+    const t = record[f];
+    if (t instanceof Date && day(t) < birth) out.push({ field: f, rule: 'beforeBirth', message: '不能早于患者出生日期 (before the patient was born)', value: formatLocal(t, TIME_ZONE()) });
+  }
+  return out;
 }
 
 /** Records-held counts of the unmapped queue: +1 for each code newly holding a record, −1 released. */
@@ -292,14 +341,16 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
  * keep their order. A database error fails the call (the HIS retries; what committed is then
  * "unchanged").
  */
-export async function upsertMany(db: Db, r: Resource, bodies: unknown[], ctx: IngestContext): Promise<ItemResult[]> {
+export async function upsertMany(db: Db, r: Resource, sent: unknown[], ctx: IngestContext): Promise<ItemResult[]> {
+  const bodies = await resolveOrgs(db, r, sent, ctx);
+  const births = await storedBirthDays(db, r, bodies);
   const results: ItemResult[] = new Array(bodies.length);
   const rejections: Rejection[] = [];
   const waves: Array<Array<{ index: number; p: Prepared }>> = [];
   const seen = new Map<string, number>();
   bodies.forEach((body, index) => {
     try {
-      const p = prepare(r, body, ctx, rejections);
+      const p = prepare(r, body, ctx, rejections, births);
       const k = keyOf(p.orgCode, p.id);
       const w = seen.get(k) ?? 0;
       seen.set(k, w + 1);
@@ -346,7 +397,8 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
   const doc = documentItems(header);
   if (!doc) throw new AppError('BAD_REQUEST', `${header.title}不接受 items (this resource takes no items)`);
   const { item, link } = doc;
-  const { items: rawItems, ...head } = asObject(body);
+  const { items: rawItems, ...sentHead } = asObject(body);
+  const head = (await resolveOrgs(db, header, [sentHead], ctx))[0] as Record<string, unknown>;
   const issues: FieldIssue[] = [];
   if (rawItems !== undefined && !Array.isArray(rawItems)) {
     issues.push({ field: 'items', rule: 'type', message: '应为数组 (items must be an array)' });
@@ -357,7 +409,7 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
   const rejections: Rejection[] = [];
   let hp: Prepared | undefined;
   try {
-    hp = prepare(header, head, ctx, rejections);
+    hp = prepare(header, head, ctx, rejections, await storedBirthDays(db, header, [head]));
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     issues.push(...err.issues);
@@ -429,7 +481,9 @@ async function reject(db: Db, r: Resource, known: Record<string, unknown>, err: 
 }
 
 /** DELETE with the key in the body: retires the record (a new version the platforms receive too). */
-export async function retireRecord(db: Db, r: Resource, body: unknown, ctx: IngestContext): Promise<Outcome> {
+export async function retireRecord(db: Db, r: Resource, sent: unknown, ctx: IngestContext): Promise<Outcome> {
+  // A DELETE by id alone finds its org as a POST does (the parent in the body, the caller, the installation).
+  const body = (await resolveOrgs(db, r, [asObject(sent)], ctx))[0];
   const normalized = normalizeKeys(r, asObject(body)).known;
   // A resource keyed by another field (baseDept by deptCode) may name its record by that field.
   const known = r.keyField && !keyText(normalized.id) ? { ...normalized, id: normalized[r.keyField] } : normalized;

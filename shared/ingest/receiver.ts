@@ -136,6 +136,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
       now: new Date(),
       caller: `${callerOf(c).kind}:${callerOf(c).id}`,
       authorize: (org: string) => assertOrg(callerOf(c), org),
+      callerOrgs: callerOf(c).orgs,
+      installationOrg: settings().ingest.frontOrgCode,
     };
   }
 

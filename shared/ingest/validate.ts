@@ -51,7 +51,12 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
   const lengthWarnings: FieldIssue[] = [];
   const record: Record<string, unknown> = {};
   for (const k of r.required) {
-    if (isBlank(known[k])) issues.push({ field: k, rule: 'required', message: `必填 (${r.fields[k]!.label} is required)` });
+    if (!isBlank(known[k])) continue;
+    const message =
+      k === 'orgCode'
+        ? '必填：记录未写机构代码，且上级记录、调用方绑定的机构和本前置的机构（FRONT_ORG_CODE）都不能确定 (orgCode is required: neither the record, its parent, the caller\'s binding nor the installation decides it)'
+        : `必填 (${r.fields[k]!.label} is required)`;
+    issues.push({ field: k, rule: 'required', message });
   }
   const shape = r.schema.shape as Record<string, z.ZodType>;
   for (const [k, def] of Object.entries(r.fields)) {

@@ -17,9 +17,12 @@ import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js'
 
 let front: StackRuntime;
 let data: string;
+// A single-hospital front, activated for its org code (FRONT_ORG_CODE through stack.yml): the org of
+// what the adapters send without one (departments) when neither a parent nor the caller decides it.
+const org = uniqueOrg();
 
 beforeAll(async () => {
-  front = await startStackRuntime('adapters');
+  front = await startStackRuntime('adapters', { FRONT_ORG_CODE: org });
   data = front.rt.portUrls.data!;
 }, 120_000);
 
@@ -39,7 +42,6 @@ const why = (resource: string, id: unknown, status: number, a: Answer) =>
 
 describe('records shaped as the public adapters send them, through port 8881', () => {
   it.each(TIME_FORMS)('every table, times as %s: all accepted', { timeout: 120_000 }, async (form) => {
-    const org = uniqueOrg();
     const items = [...generate({ seed: 7, count: 400, orgCodes: [org], idPrefix: `ad-${form}`, start: new Date(Date.now() - 3_600_000) })];
     const refused: string[] = [];
     const seen = new Set<string>();
@@ -63,7 +65,6 @@ describe('records shaped as the public adapters send them, through port 8881', (
 describe("the national front-end's acceptance script", () => {
   it('its records, posted in its order, are all accepted', async () => {
     const fixture = JSON.parse(readFileSync('test/fixtures/adapters/national-test-script.json', 'utf8')) as { records: Array<{ resource: string; body: Record<string, unknown> }> };
-    const org = uniqueOrg();
     const person = (sex: '1' | '2') => {
       const birth = { y: 1966 + randomInt(40), m: 1 + randomInt(12), d: 1 + randomInt(28) };
       return { id: residentId('110101', birth, sex, randomInt(1000)), birth: `${birth.y}-${String(birth.m).padStart(2, '0')}-${String(birth.d).padStart(2, '0')}` };

@@ -1,0 +1,110 @@
+/**
+ * What a record needs from outside itself before it is validated (docs/his-guide.md "机构"):
+ *
+ * - **its org**, when it sends no orgCode (lab, exam and order items, departments, report cards as
+ *   the adapters send them), taken in this order from: the table's own org field (the card's
+ *   reportOrgCode); its parent (an item's header, a record's patient) — the one org the caller may
+ *   see that holds a record with the parent's id; the caller's binding when it names exactly one org;
+ *   the installation's org (FRONT_ORG_CODE). When none decides, the record keeps no orgCode and is
+ *   refused naming it.
+ * - **the patient's birth date**, for the rule that no visit, diagnosis, death or report precedes it:
+ *   from the stored patient, else (in validation) from the record's resident ID number.
+ *
+ * One query per parent table and one for the patients, whatever the batch size.
+ */
+import type { Db } from '../db/index.js';
+import type { Resource } from '../../schemas/resource.js';
+import { resources as registry } from '../../schemas/index.js';
+import { formatLocal } from '../time/index.js';
+import { TIME_ZONE } from '../../schemas/fields.js';
+import { normalizeKeys } from './normalize.js';
+
+export interface OrgSources {
+  /** The orgs the caller is bound to ('*': every org). */
+  callerOrgs?: '*' | readonly string[];
+  /** FRONT_ORG_CODE. */
+  installationOrg?: string | null;
+}
+
+const text = (v: unknown): string | null => (typeof v === 'string' || typeof v === 'number' ? String(v).trim() || null : null);
+
+/** The bodies, each with `orgCode` filled in where the record sent none and a source decides it. */
+export async function resolveOrgs(db: Db, r: Resource, bodies: unknown[], o: OrgSources): Promise<unknown[]> {
+  const missing: Array<{ i: number; known: Record<string, unknown> }> = [];
+  bodies.forEach((b, i) => {
+    if (b === null || typeof b !== 'object' || Array.isArray(b)) return;
+    const known = normalizeKeys(r, b as Record<string, unknown>).known;
+    if (text(known.orgCode) === null) missing.push({ i, known });
+  });
+  if (missing.length === 0) return bodies;
+  const visible = o.callerOrgs === undefined || o.callerOrgs === '*' ? null : o.callerOrgs;
+  // Parents, by resource: the orgs holding each parent id (among those the caller may see).
+  const parentOrgs = new Map<string, Map<string, Set<string>>>();
+  for (const p of r.parents) {
+    const pr = registry[p.resource];
+    const ids = [...new Set(missing.map((m) => text(m.known[p.field])).filter((x): x is string => x !== null))];
+    if (!pr || ids.length === 0) continue;
+    const params: unknown[] = [ids];
+    const rows = await db.query<{ org_code: string; id: string }>(
+      `SELECT org_code, id FROM ${pr.table} WHERE id = ANY($1::varchar[])${visible ? ` AND org_code = ANY($${params.push([...visible])}::varchar[])` : ''}`,
+      params,
+    );
+    const m = new Map<string, Set<string>>();
+    for (const row of rows.rows) (m.get(row.id) ?? m.set(row.id, new Set()).get(row.id)!).add(row.org_code);
+    parentOrgs.set(p.field, m);
+  }
+  const bound = visible && visible.length === 1 ? visible[0]! : null;
+  const out = [...bodies];
+  for (const { i, known } of missing) {
+    let org = r.orgField ? text(known[r.orgField]) : null;
+    if (!org) {
+      // Items' headers first (the parent of their own function), then the patient.
+      const refs = [...r.parents].sort((a, b) => Number(a.resource === 'emrPatientInfo') - Number(b.resource === 'emrPatientInfo'));
+      for (const p of refs) {
+        const id = text(known[p.field]);
+        const orgs = id ? parentOrgs.get(p.field)?.get(id) : undefined;
+        if (orgs?.size === 1) {
+          org = [...orgs][0]!;
+          break;
+        }
+      }
+    }
+    org ??= bound ?? o.installationOrg ?? null;
+    if (org) out[i] = { ...(bodies[i] as Record<string, unknown>), orgCode: org };
+  }
+  return out;
+}
+
+/** Events that may not precede the patient's birth, per resource (docs/data-set.md "Decisions"). */
+export const EVENT_TIMES: Readonly<Record<string, readonly string[]>> = {
+  emrActivityInfo: ['activityTime', 'diagnoseTime'],
+  emrInfReport: ['onsetDate', 'diagnoseTime', 'reportDate', 'deadDate'],
+  emrDeathInfo: ['deadDate'],
+  emrOutpatientRecord: ['outpatientDate'],
+  emrOutpatientObs: ['observationDate'],
+  emrAdmissionInfo: ['admissionDate'],
+  emrAdmissionRecord: ['admissionDate', 'dischargeDate'],
+  emrDischargeInfo: ['admissionDate', 'dischargeDate'],
+};
+
+/** The stored birth days (yyyy-MM-dd, local) of the patients these records name, by `org|patientId`. */
+export async function storedBirthDays(db: Db, r: Resource, bodies: unknown[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (!EVENT_TIMES[r.name]) return out;
+  const keys: Array<[string, string]> = [];
+  for (const b of bodies) {
+    if (b === null || typeof b !== 'object' || Array.isArray(b)) continue;
+    const known = normalizeKeys(r, b as Record<string, unknown>).known;
+    const org = text(known.orgCode);
+    const pid = text(known.patientId);
+    if (org && pid) keys.push([org, pid]);
+  }
+  if (keys.length === 0) return out;
+  const uniq = [...new Map(keys.map((k) => [`${k[0]}|${k[1]}`, k])).values()];
+  const rows = await db.query<{ org_code: string; id: string; birth_date: Date | null }>(
+    `SELECT org_code, id, birth_date FROM emr_patient_info WHERE (org_code, id) IN (${uniq.map((_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')})`,
+    uniq.flat(),
+  );
+  for (const row of rows.rows) if (row.birth_date) out.set(`${row.org_code}|${row.id}`, formatLocal(new Date(row.birth_date), TIME_ZONE()).slice(0, 10));
+  return out;
+}
