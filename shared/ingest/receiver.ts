@@ -36,6 +36,21 @@ const ReconcileRequest = z.object({
   ids: z.array(z.union([z.string().min(1).max(80), z.number()]).transform(String)).max(10_000),
 });
 const TEST_HEADER = /^(1|true|yes)$/i;
+
+/**
+ * Charsets a body may declare (docs/his-guide.md §2): UTF-8 (the default; a BOM is skipped) and
+ * the Chinese GB family legacy HIS middleware sends — GBK, GB2312 and GB18030 all decode as GB18030,
+ * their superset. Bytes the charset cannot decode become U+FFFD, and the field is flagged
+ * `garbledText` (shared/ingest/quality.ts) — as the national front-end takes them, never refused.
+ */
+const CHARSETS: Record<string, string> = { 'utf-8': 'utf-8', utf8: 'utf-8', gbk: 'gb18030', gb2312: 'gb18030', gb18030: 'gb18030', cp936: 'gb18030', 'x-gbk': 'gb18030' };
+
+function decodeBody(bytes: Uint8Array, contentType: string): string {
+  const declared = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1]?.toLowerCase() ?? 'utf-8';
+  const encoding = CHARSETS[declared];
+  if (!encoding) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `不支持的字符集 ${declared}：请使用 UTF-8、GBK 或 GB18030 (unsupported charset ${declared})`);
+  return new TextDecoder(encoding).decode(bytes);
+}
 import { nudger } from './nudge.js';
 
 const DESC: Record<Outcome['status'], string> = {
@@ -119,7 +134,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     if (!/^application\/(.+\+)?json\b/i.test(type)) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type 应为 application/json（收到 ${type || '无'}）`);
     }
-    const text = await c.req.text();
+    const text = decodeBody(new Uint8Array(await c.req.arrayBuffer()), type);
     try {
       return JSON.parse(text);
     } catch {
