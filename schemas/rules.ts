@@ -1,7 +1,7 @@
 /** Cross-field rules shared by resources; each names the field, the rule and a reason. */
 import type { FieldIssue } from '../shared/http/errors.js';
 import { checkResidentId } from './idcard.js';
-import { formatLocal } from '../shared/time/index.js';
+import { compareTimes, formatLocal, formatSent } from '../shared/time/index.js';
 import { TIME_ZONE } from './fields.js';
 
 /** Times may not lie in the future; clocks of HIS servers drift, so allow 5 minutes. */
@@ -29,15 +29,16 @@ export function localDay(t: Date): number {
  * value (midnight) is not "earlier" than a time on the same day.
  */
 export function inOrder(fields: string[], o: { by?: 'instant' | 'day' } = {}) {
-  const key = o.by === 'day' ? localDay : (t: Date) => t.getTime();
+  // Times compare at the coarser precision of the two (a date-only value means its whole day).
+  const earlier = o.by === 'day' ? (a: Date, b: Date) => localDay(a) < localDay(b) : (a: Date, b: Date) => compareTimes(a, b, TIME_ZONE()) < 0;
   return (rec: Record<string, unknown>): FieldIssue[] => {
     const out: FieldIssue[] = [];
     let prev: { k: string; t: Date } | undefined;
     for (const k of fields) {
       const t = rec[k];
       if (!(t instanceof Date)) continue;
-      if (prev && key(t) < key(prev.t)) {
-        out.push({ field: k, rule: 'timeOrder', message: `不能早于 ${prev.k} (must not be earlier than ${prev.k})`, value: formatLocal(t, TIME_ZONE()) });
+      if (prev && earlier(t, prev.t)) {
+        out.push({ field: k, rule: 'timeOrder', message: `不能早于 ${prev.k} (must not be earlier than ${prev.k})`, value: formatSent(t, TIME_ZONE()) });
       }
       prev = { k, t };
     }

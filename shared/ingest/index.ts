@@ -12,7 +12,7 @@ import { withTx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import type { Resource } from '../../schemas/resource.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
-import { formatLocal } from '../time/index.js';
+import { formatLocal, formatSent, precisionOf } from '../time/index.js';
 import { TIME_ZONE } from '../../schemas/fields.js';
 import { normalizeKeys, textIssues } from './normalize.js';
 import { validateRecord } from './validate.js';
@@ -79,12 +79,16 @@ export interface Outcome {
   warnings: FieldIssue[];
 }
 
-/** Canonical JSON: sorted keys, times as local "yyyy-MM-dd HH:mm:ss" — the form sent upstream. */
+/**
+ * Canonical JSON: sorted keys, times as local "yyyy-MM-dd HH:mm:ss" — the form sent upstream — and
+ * date-only values as "yyyy-MM-dd" (docs/data-set.md "Times").
+ */
 export function canonical(record: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(record).sort()) {
     const v = record[k];
-    out[k] = v instanceof Date ? formatLocal(v, TIME_ZONE()) : v;
+    // A date-only value stays a date ("yyyy-MM-dd"); every other time in the notice's local form.
+    out[k] = v instanceof Date ? formatSent(v, TIME_ZONE()) : v;
   }
   if (Object.keys(extra).length) out._extra = extra;
   return out;
@@ -167,7 +171,10 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
     hash: digest({ payload: content, retired: retiring }),
     businessAt,
     // Seconds from business time to receipt, within the integer column.
-    latenessS: businessAt ? Math.min(2147483647, Math.max(0, Math.round((ctx.now.getTime() - businessAt.getTime()) / 1000))) : null,
+    // A business time known only to the day counts from the end of that day: never more late than it was.
+    latenessS: businessAt
+      ? Math.min(2147483647, Math.max(0, Math.round((ctx.now.getTime() - businessAt.getTime() - (precisionOf(businessAt) === 'day' ? 86_399_000 : 0)) / 1000)))
+      : null,
     parentRefs: r.parents.flatMap((p) => {
       const pid = keyText(record[p.field]);
       const pr = registry[p.resource];

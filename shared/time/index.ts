@@ -4,7 +4,53 @@
  * carry an offset or "Z" (ISO 8601) say their own zone. Java adapters also emit epoch milliseconds
  * (Jackson's default for java.util.Date) and "yyyy-MM-dd'T'HH:mm:ss.SSS" (LocalDateTime).
  * Everything is stored as timestamptz.
+ *
+ * A value keeps the precision it was sent with (docs/data-set.md "Times"): a date without a time
+ * ("2025-03-10") means that day, not its midnight, and one without seconds that minute. Such values
+ * are a PreciseDate (a Date at the start of the day or minute, carrying `precision`); every other
+ * value is a plain Date, to the second (milliseconds, when sent, are kept in storage but not
+ * compared). Comparisons between times use the coarser precision of the two (compareTimes).
  */
+
+export type Precision = 'day' | 'minute' | 'second';
+
+/** A time sent as a date ("2025-03-10") or to the minute: the start of that day or minute, with its precision. */
+export class PreciseDate extends Date {
+  constructor(
+    ms: number,
+    readonly precision: 'day' | 'minute',
+  ) {
+    super(ms);
+  }
+}
+
+export function precisionOf(t: Date): Precision {
+  return t instanceof PreciseDate ? t.precision : 'second';
+}
+
+const RANK: Record<Precision, number> = { day: 0, minute: 1, second: 2 };
+
+/**
+ * Compares two times at the coarser precision of the two, in the zone's calendar: a date-only
+ * "2025-03-10" equals every time of that day, "08:00" every second of that minute, and a time with
+ * milliseconds equals the same second sent without them. Negative, zero or positive.
+ */
+export function compareTimes(a: Date, b: Date, timeZone = 'Asia/Shanghai'): number {
+  const p = RANK[precisionOf(a)] < RANK[precisionOf(b)] ? precisionOf(a) : precisionOf(b);
+  if (p === 'day') {
+    const da = formatLocal(a, timeZone).slice(0, 10);
+    const db = formatLocal(b, timeZone).slice(0, 10);
+    return da < db ? -1 : da > db ? 1 : 0;
+  }
+  const unit = p === 'minute' ? 60_000 : 1000;
+  return Math.floor(a.getTime() / unit) - Math.floor(b.getTime() / unit);
+}
+
+/** The form a time is stored and forwarded in: "yyyy-MM-dd" for a date, else "yyyy-MM-dd HH:mm:ss". */
+export function formatSent(t: Date, timeZone = 'Asia/Shanghai'): string {
+  const s = formatLocal(t, timeZone);
+  return precisionOf(t) === 'day' ? s.slice(0, 10) : s;
+}
 
 const LOCAL_RE =
   /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?$/;
@@ -86,6 +132,14 @@ export function fromLocalParts(
 const EARLIEST = Date.UTC(1850, 0, 1);
 const LATEST = Date.UTC(2200, 0, 1);
 
+/** A day without an hour, or a time without seconds, keeps that precision. */
+function precise(t: Date | null, hour: string | undefined, second: string | undefined): Date | null {
+  if (!t) return null;
+  if (hour === undefined) return new PreciseDate(t.getTime(), 'day');
+  if (second === undefined) return new PreciseDate(t.getTime(), 'minute');
+  return t;
+}
+
 /** Parses a sender's time value; null when it is not a time we understand, or not a plausible one. */
 export function parseTime(value: unknown, timeZone = 'Asia/Shanghai'): Date | null {
   const t = parseAny(value, timeZone);
@@ -105,10 +159,10 @@ function parseAny(value: unknown, timeZone: string): Date | null {
   let m = LOCAL_RE.exec(v) ?? SLASH_RE.exec(v);
   if (m) {
     const ms = m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0;
-    return fromLocalParts(timeZone, +m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), ms);
+    return precise(fromLocalParts(timeZone, +m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), ms), m[4], m[6]);
   }
   m = COMPACT_RE.exec(v);
-  if (m) return fromLocalParts(timeZone, +m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0));
+  if (m) return precise(fromLocalParts(timeZone, +m[1]!, +m[2]!, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0)), m[4], m[6]);
   if (ZONED_RE.test(v) && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(v)) {
     const t = Date.parse(v.replace(/([+-]\d{2})(\d{2})$/, '$1:$2'));
     return Number.isNaN(t) ? null : new Date(t);

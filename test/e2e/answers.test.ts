@@ -5,9 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { sample } from '../../infra/simulators/samples.js';
-import { uniqueId, uniqueOrg } from '../setup/db.js';
+import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
 
+const db = testDb();
 let front: StackRuntime;
 let rt: RuntimeHandle;
 let data: string;
@@ -133,5 +134,17 @@ describe('the interface documents', () => {
     expect(posts.length).toBeGreaterThan(10);
     expect(missing, 'every resource has an example').toEqual([]);
     expect(notStored).toEqual([]);
+  });
+
+  it('a date-only time is stored and forwarded as the date it was sent (docs/data-set.md "Times")', async () => {
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const { status } = await call('POST', '/hclient/emr/receive/emrPatientInfo', { ...sample('emrPatientInfo', { orgCode: org, id, seed: 9 }), idCardTypeCode: '99', idCard: 'X', birthDate: '1949-12-31' });
+    expect(status).toBe(200);
+    const out = await db.query<{ payload: { birthDate: string } }>('SELECT payload FROM outbox WHERE org_code = $1 AND record_id = $2', [org, id]);
+    expect(out.rows.length).toBeGreaterThan(0);
+    for (const r of out.rows) expect(r.payload.birthDate).toBe('1949-12-31');
+    const hist = await db.query<{ raw: { birthDate: string } }>('SELECT raw FROM record_history WHERE org_code = $1 AND record_id = $2', [org, id]);
+    expect(hist.rows[0]!.raw.birthDate).toBe('1949-12-31');
   });
 });
