@@ -28,6 +28,12 @@ export interface OrgSources {
 
 const text = (v: unknown): string | null => (typeof v === 'string' || typeof v === 'number' ? String(v).trim() || null : null);
 
+/**
+ * A value the database can be asked about: text it can hold (no NUL, no half of a UTF-16 pair) —
+ * such a record is refused by validation anyway, and must not fail the lookup for its neighbours.
+ */
+const askable = (v: string | null): v is string => v !== null && !/[\u0000]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(v);
+
 /** The bodies, each with `orgCode` filled in where the record sent none and a source decides it. */
 export async function resolveOrgs(db: Db, r: Resource, bodies: unknown[], o: OrgSources): Promise<unknown[]> {
   const missing: Array<{ i: number; known: Record<string, unknown> }> = [];
@@ -42,7 +48,7 @@ export async function resolveOrgs(db: Db, r: Resource, bodies: unknown[], o: Org
   const parentOrgs = new Map<string, Map<string, Set<string>>>();
   for (const p of r.parents) {
     const pr = registry[p.resource];
-    const ids = [...new Set(missing.map((m) => text(m.known[p.field])).filter((x): x is string => x !== null))];
+    const ids = [...new Set(missing.map((m) => text(m.known[p.field])).filter(askable))];
     if (!pr || ids.length === 0) continue;
     const params: unknown[] = [ids];
     const rows = await db.query<{ org_code: string; id: string }>(
@@ -97,7 +103,7 @@ export async function storedBirthDays(db: Db, r: Resource, bodies: unknown[]): P
     const known = normalizeKeys(r, b as Record<string, unknown>).known;
     const org = text(known.orgCode);
     const pid = text(known.patientId);
-    if (org && pid) keys.push([org, pid]);
+    if (askable(org) && askable(pid)) keys.push([org, pid]);
   }
   if (keys.length === 0) return out;
   const uniq = [...new Map(keys.map((k) => [`${k[0]}|${k[1]}`, k])).values()];

@@ -20,6 +20,20 @@ afterAll(async () => {
 
 const auth = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
 
+/** Calls the warning function (as its cron does) until the org has `n` cases: other tests write meanwhile. */
+async function runWarningUntil(org: string, n: number): Promise<void> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const run = await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } });
+    expect(run.status).toBe(200);
+    await run.body?.cancel();
+    const list = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases?org=${org}`, { headers: auth() })).json()) as { count: number };
+    if (list.count >= n) return;
+    if (Date.now() > end) throw new Error(`no ${n} case(s) for ${org} within 60 s`);
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
+}
+
 async function his(resource: string, body: unknown) {
   const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   expect(res.status, await res.clone().text()).toBe(200);
@@ -34,12 +48,7 @@ describe('warning through the running front', () => {
     await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }), wmDiseaseCode: 'A20.0', wmDiseaseName: '腺鼠疫', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
 
     const gw = front.rt.gatewayUrl;
-    for (let i = 0; i < 20; i++) {
-      const run = await fetch(`${gw}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } });
-      expect(run.status).toBe(200);
-      const body = (await run.json()) as { evaluated: number; skipped?: string };
-      if (!body.skipped && body.evaluated === 0) break;
-    }
+    await runWarningUntil(org, 1);
     expect((await fetch(`${gw}/function/warning/cases?org=${org}`)).status).toBe(401);
     const list = (await (await fetch(`${gw}/function/warning/cases?org=${org}`, { headers: auth() })).json()) as { cases: Array<{ caseId: string; patientId: string; disease: string; state: string; classA: boolean; firstAt: string; dueAt: string }> };
     expect(list.cases.map((c) => [c.patientId, c.disease, c.state, c.classA])).toEqual([[p, '鼠疫', 'to_confirm', true]]);
@@ -75,13 +84,7 @@ describe('warning through the running front', () => {
         if (m) return JSON.parse(m[1]!) as { caseId: string; disease: string; classA: boolean };
       }
     })();
-    const runWarning = async () => {
-      for (let i = 0; i < 20; i++) {
-        const b = (await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST' })).json()) as { evaluated: number; skipped?: string };
-        if (!b.skipped && b.evaluated === 0) return;
-      }
-    };
-    await runWarning();
+    await runWarningUntil(org, 1);
     const ev = await Promise.race([seen, new Promise<never>((_, no) => setTimeout(() => no(new Error('no reminder event within 10 s')), 10_000))]);
     ctrl.abort();
     expect(ev).toMatchObject({ disease: '霍乱', classA: true });
@@ -120,10 +123,7 @@ describe('warning through the running front', () => {
     await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: p, seed: 1 }));
     const at = formatLocal(new Date(Date.now() - 600_000));
     await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }), wmDiseaseCode: 'B01.9', wmDiseaseName: '水痘', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
-    for (let i = 0; i < 20; i++) {
-      const b = (await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST' })).json()) as { evaluated: number; skipped?: string };
-      if (!b.skipped && b.evaluated === 0) break;
-    }
+    await runWarningUntil(org, 1);
     const list = (await (await fetch(`${data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: Array<{ caseId: string; disease: string }> };
     expect(list.reminders.map((r) => r.disease)).toEqual(['水痘']);
     const id = list.reminders[0]!.caseId;

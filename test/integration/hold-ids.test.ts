@@ -1,6 +1,7 @@
 // Hold bookkeeping no id can break, through the real runtime and its ports (docs/faults.md, "Hold
-// storage"): children of parents whose ids hold spaces, "mapping:", "parent:", "%" and quotes are
-// held and released exactly, a code like "%" is held until mapped, and meanwhile other orgs' records
+// storage"): children of parents whose ids hold "mapping:", "parent:", "%", "/", backslashes and
+// Chinese are held and released exactly (ids with whitespace inside or quotes are refused as keys,
+// docs/his-guide.md `keyFormat`), a code like "%" is held until mapped, and meanwhile other orgs' records
 // reach the platform. And a push-run step that fails (the orphan sweep, timed out on a locked
 // table) stops neither the other sweeps nor the destinations.
 import { randomBytes } from 'node:crypto';
@@ -56,7 +57,7 @@ async function pushUntil(done: () => boolean, what: string): Promise<void> {
 
 const atPlatform = (org: string, id: string) => sim.records().some((r) => r.orgCode === org && r.id === id);
 
-const HOSTILE = ['a mapping:x/% b', 'p parent:emrExLab/zz q', '%E0%A4%A', `中 文'"\\ %% mapping:`, 'x  mapping:sex/%25  y'];
+const HOSTILE = ['a_mapping:x/%_b', 'p-parent:emrExLab/zz-q', '%E0%A4%A', `中文\\%%mapping:`, 'x--mapping:sex/%25--y'];
 
 describe('hostile ids and codes', () => {
   it('are held and released exactly, and never stop other orgs’ records from reaching the platform', { timeout: 90_000 }, async () => {
@@ -66,7 +67,12 @@ describe('hostile ids and codes', () => {
     expect((await post('emrPatientInfo', samplePatient({ orgCode: org, id: pid }))).status).toBe(200);
 
     // Children first, each waiting for a lab report whose id is hostile. Their own ids are hostile too.
-    const items = HOSTILE.map((parent) => ({ parent, rec: sample('emrExLabItem', { orgCode: org, id: `${uniqueId('i')} ${parent}`.slice(0, 80), parentId: parent, patientId: pid }) }));
+    const items = HOSTILE.map((parent) => ({ parent, rec: sample('emrExLabItem', { orgCode: org, id: `${uniqueId('i')}-${parent}`.slice(0, 80), parentId: parent, patientId: pid }) }));
+    // Whitespace inside a key, or a quote, is no key at all: refused, naming the rule.
+    for (const bad of ['a mapping:x/% b', `中 文'"\\ %% mapping:`]) {
+      const r = await post('emrExLabItem', sample('emrExLabItem', { orgCode: org, id: uniqueId('i'), parentId: bad, patientId: pid }));
+      expect(r.status).toBe(400);
+    }
     for (const { parent, rec } of items) {
       const r = await post('emrExLabItem', rec);
       expect(r.status, JSON.stringify(r.body)).toBe(200);

@@ -205,6 +205,9 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
     const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
     expect(alive(pid)).toBe(true);
     process.kill(pid, 'SIGKILL');
+    // Backends of the killed postmaster may still answer for a moment: wait for the restart itself,
+    // then for a request served by the new server.
+    await waitFor('PostgreSQL to be restarted', () => (/PostgreSQL restarted \(pid \d+\)/.test(up!.out()) ? true : undefined), 90_000, up!.out);
     await waitFor('the HIS request to be stored again', async () => ((await his('UP-2')) === 200 ? true : undefined), 90_000, up!.out);
     expect(up!.out()).toMatch(new RegExp(`PostgreSQL \\(pid ${pid}\\) exited \\(signal SIGKILL\\); restarting in \\d+ ms`));
     expect(up!.out()).toMatch(/PostgreSQL restarted \(pid \d+\)/);
