@@ -25,7 +25,10 @@ app.onError(handleError);
 
 let parsed: RemindSettings | undefined;
 const settings = (): RemindSettings => (parsed ??= remindConfig.parse());
-app.use('*', hisAuth({ config: () => settings().hisAuth }));
+// The caller check guards the routes only: an unknown path is 404 without settings (the self-test).
+const auth = hisAuth({ config: () => settings().hisAuth });
+app.use('/reminders', auth);
+app.use('/reminders/*', auth);
 
 const Query = z.object({
   orgCode: z.string().trim().min(1).max(50).optional(),

@@ -105,16 +105,18 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   app.get('/openapi.json', (c) => c.json(document()));
   app.get('/openapi.html', (c) => c.html(referencePage(document())));
 
-  app.use('*', hisAuth({ config: () => settings().hisAuth }));
+  // The caller check and the body limit guard the function's own routes only: a path no route takes
+  // answers 404 without reading settings or the database (the image's self-test runs with neither,
+  // docs/runtime.md).
+  const auth = hisAuth({ config: () => settings().hisAuth });
   let limit: MiddlewareHandler | undefined;
-  app.use('*', (c, next) =>
+  const sized: MiddlewareHandler = (c, next) =>
     (limit ??= bodyLimit({
       maxSize: settings().ingest.maxBodyBytes,
       onError: () => {
         throw new AppError('PAYLOAD_TOO_LARGE', '请求体过大 (body too large)');
       },
-    }))(c, next),
-  );
+    }))(c, next);
 
   function resourceOf(c: Context): Resource {
     const name = c.req.param('resource');
@@ -253,13 +255,13 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     return c.json(okAnswer(null, `对账：列出 ${rec.counts.listed} 条，缺失 ${rec.missing.length} 条，前置多出 ${rec.extra.length} 条`, { reconciliation: rec }));
   };
 
-  app.post('/:resource/_reconcile', reconcileRoute);
-  app.get('/:resource/:id', fate);
-  app.post('/', post);
-  app.delete('/', del);
-  app.post('/:resource', post);
-  app.delete('/:resource', del);
-  app.get('/', (c) => c.json({ resources: opts.resources.map((r) => ({ name: r.name, title: r.title, deadline: r.deadline })) }));
+  app.post('/:resource/_reconcile', auth, sized, reconcileRoute);
+  app.get('/:resource/:id', auth, sized, fate);
+  app.post('/', auth, sized, post);
+  app.delete('/', auth, sized, del);
+  app.post('/:resource', auth, sized, post);
+  app.delete('/:resource', auth, sized, del);
+  app.get('/', auth, sized, (c) => c.json({ resources: opts.resources.map((r) => ({ name: r.name, title: r.title, deadline: r.deadline })) }));
 
   return defineFunction({
     app,
