@@ -38,6 +38,19 @@ export function tcpPeer(c: Context): string | undefined {
 
 const split = (v: string | undefined): string[] => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
+/**
+ * An address as a hop writes it, without brackets and port: OpenFaaS's gateway writes
+ * X-Forwarded-For entries as `ip:port` (`10.1.2.3:51234`, `[::1]:5000`); a bare IPv6 address keeps
+ * its colons.
+ */
+export function hostOf(entry: string): string {
+  const a = entry.trim();
+  const br = /^\[([^\]]+)\](?::\d+)?$/.exec(a);
+  if (br) return br[1]!;
+  if (/^\d+\.\d+\.\d+\.\d+:\d+$/.test(a)) return a.replace(/:\d+$/, '');
+  return a;
+}
+
 /** The for= addresses of a Forwarded header (RFC 7239): quotes, brackets and ports removed. */
 export function forwardedFor(v: string | undefined): string[] {
   const out: string[] = [];
@@ -45,11 +58,7 @@ export function forwardedFor(v: string | undefined): string[] {
     for (const pair of part.split(';')) {
       const m = /^\s*for\s*=\s*"?([^";]*)"?\s*$/i.exec(pair);
       if (!m) continue;
-      let a = m[1]!.trim();
-      const br = /^\[([^\]]+)\](?::\d+)?$/.exec(a);
-      if (br) a = br[1]!;
-      else if (/^\d+\.\d+\.\d+\.\d+:\d+$/.test(a)) a = a.replace(/:\d+$/, '');
-      out.push(a);
+      out.push(hostOf(m[1]!));
     }
   }
   return out;
@@ -61,7 +70,7 @@ export function forwardedFor(v: string | undefined): string[] {
  */
 export function requestSource(c: Context, trustedProxies = ''): Source {
   const peer = tcpPeer(c);
-  const xff = split(c.req.header('x-forwarded-for'));
+  const xff = split(c.req.header('x-forwarded-for')).map(hostOf);
   // Only a gateway on loopback writes X-Forwarded-For and the relay marker; from any other peer
   // (or with no gateway header) the peer is the caller. app.request() (no socket) stands for a gateway.
   if (peer && !isLoopback(peer) && !inAnyCidr(peer, trustedProxies)) return { address: peer };
@@ -72,7 +81,7 @@ export function requestSource(c: Context, trustedProxies = ''): Source {
     if (claims.length === 0) return { address: peer };
     return inAnyCidr(peer, trustedProxies) ? judge(claims, trustedProxies) : { address: null, untrustedRelay: peer };
   }
-  const hops = [...forwardedFor(c.req.header('forwarded')), ...split(c.req.header(RELAY_HEADER)), ...split(c.req.header('x-real-ip')), ...xff];
+  const hops = [...forwardedFor(c.req.header('forwarded')), ...split(c.req.header(RELAY_HEADER)).map(hostOf), ...split(c.req.header('x-real-ip')).map(hostOf), ...xff];
   return judge(hops, trustedProxies);
 }
 

@@ -22,6 +22,16 @@ describe('requestSource', () => {
     expect(await sourceOf('::ffff:127.0.0.1', { 'x-forwarded-for': '::ffff:10.1.2.3' })).toEqual({ address: '10.1.2.3' });
   });
 
+  it('reads X-Forwarded-For as OpenFaaS’s gateway writes it: ip:port, [IPv6]:port, after a client-sent value', async () => {
+    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '10.1.2.3:51234' })).toEqual({ address: '10.1.2.3' });
+    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '[2001:db8::7]:5000' })).toEqual({ address: '2001:db8::7' });
+    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '[::1]:5000' })).toEqual({ address: '::1' });
+    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '2001:db8::7' })).toEqual({ address: '2001:db8::7' });
+    // A value the client sent stays in front; only the entry the gateway added counts.
+    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '127.0.0.1, 10.1.2.3:51234' })).toEqual({ address: '10.1.2.3' });
+    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '10.9.9.9:1, 192.0.2.4:443' })).toEqual({ address: '192.0.2.4' });
+  });
+
   it('ignores every header from a remote peer that is not a trusted proxy', async () => {
     expect(await sourceOf('10.5.5.5', { 'x-forwarded-for': '127.0.0.1', 'x-cdc-relayed-for': '127.0.0.1' })).toEqual({ address: '10.5.5.5' });
   });
