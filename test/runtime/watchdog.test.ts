@@ -27,6 +27,8 @@ interface Echo {
 
 describe('health and ready', () => {
   it('answers /_/health and /_/ready itself once a replica listens', async () => {
+    // Once it listens: on a loaded machine the start may resolve before (it waits at most 30 s).
+    expect(await rt.waitForReplicas('echo', 60_000)).toBe(true);
     for (const p of ['/_/health', '/_/ready']) {
       const res = await fetch(`${rt.gatewayUrl}/function/echo${p}`);
       expect(res.status).toBe(200);
