@@ -221,6 +221,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   const limits = runtimeLimits(vars, opts.limits);
   const budget = new BodyBudget(limits.maxBufferedBytes);
   const router: RouterOptions = { readyWaitMs: opts.readyWaitMs ?? 10_000 };
+  const hosts = new Map<string, string>();
   const registry = new Registry({
     projectDir,
     build: opts.build ?? 'missing',
@@ -228,6 +229,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
       logs,
       secretsDir,
       baseEnv: vars,
+      hosts,
       backoff: { initialMs: 250, maxMs: 10_000, resetAfterMs: 10_000, ...opts.backoff },
     },
   });
@@ -348,6 +350,9 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     servers.push(gw);
     const boundGw = await listen(gw, gwPort, gwHost, 'admin gateway', log);
     gatewayUrl = urlFor(gwHost, boundGw);
+    // The gateway's names on faasd and Kubernetes lead here (service.ts resolveHosts).
+    const gwAddr = new URL(gatewayUrl).host;
+    for (const name of ['gateway', 'gateway.openfaas']) hosts.set(name, gwAddr);
 
     if (opts.hospital !== false) {
       const host = opts.hospital?.host ?? '0.0.0.0';

@@ -68,7 +68,9 @@ export class Replica {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    const env = { ...this.opts.env, http_port: String(this.port), http_host: '127.0.0.1' };
+    // healthcheck_interval 0: this runtime takes a replica out of rotation before its SIGTERM, so the
+    // function has no window of routed requests to wait out (under of-watchdog it has: docs/runtime.md).
+    const env = { ...this.opts.env, http_port: String(this.port), http_host: '127.0.0.1', healthcheck_interval: '0s' };
     const child = spawn(process.execPath, [this.opts.bundle], { cwd: this.opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.pid = child.pid;

@@ -18,6 +18,29 @@ export interface ServiceContext {
   /** Environment the runtime runs with (process.env + overrides): the inherited subset is taken from it. */
   baseEnv: Record<string, string | undefined>;
   backoff: { initialMs: number; maxMs: number; resetAfterMs: number };
+  /**
+   * Names the platform's network gives its own services, mapped to where this runtime serves them
+   * (docs/runtime.md "The gateway's name"): on faasd a function reaches the gateway as `gateway:8080`
+   * (its shared hosts file), on Kubernetes as `gateway.openfaas:8080`. Here both are the admin
+   * gateway on loopback, so an environment value naming them reaches the same place.
+   */
+  hosts?: Map<string, string>;
+}
+
+/** `value` with a URL's `gateway:8080` (or another name in `hosts`) replaced by its address here. */
+export function resolveHosts(value: string, hosts: Map<string, string> | undefined): string {
+  if (!hosts || hosts.size === 0 || !/^https?:\/\//i.test(value)) return value;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return value;
+  }
+  const to = hosts.get(url.hostname.toLowerCase());
+  if (!to || (url.port !== '' && url.port !== '8080')) return value;
+  // Only the scheme-and-authority prefix changes: path, query and fragment are kept as written.
+  const authority = value.match(/^https?:\/\/[^/?#]*/i)![0];
+  return `http://${to}${value.slice(authority.length)}`;
 }
 
 export type Pick = { replica: Replica } | { none: 'no-replicas' | 'starting' | 'full' };
@@ -81,7 +104,8 @@ export class FunctionService {
       const v = this.ctx.baseEnv[k];
       if (v !== undefined) env[k] = v;
     }
-    return { ...env, ...this.spec.environment, CDC_SECRETS_DIR: this.ctx.secretsDir };
+    for (const [k, v] of Object.entries(this.spec.environment)) env[k] = resolveHosts(v, this.ctx.hosts);
+    return { ...env, CDC_SECRETS_DIR: this.ctx.secretsDir };
   }
 
   /** Live replicas: counted against the desired number (starting or ready). */

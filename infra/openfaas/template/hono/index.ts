@@ -22,6 +22,10 @@ const fn = handler as FunctionModule;
 const port = Number(process.env.http_port ?? 3000);
 const host = process.env.http_host ?? '127.0.0.1';
 const drainMs = parseDuration(process.env.write_timeout ?? '10s');
+// of-watchdog keeps routing requests for healthcheck_interval after SIGTERM (it only marks itself
+// unhealthy so the platform stops sending), and forwards the SIGTERM to this process at once: the
+// function keeps serving for that interval, then drains. Unset, of-watchdog uses write_timeout.
+const graceMs = process.env.healthcheck_interval === undefined ? drainMs : parseDuration(process.env.healthcheck_interval);
 
 function parseDuration(v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
@@ -71,9 +75,13 @@ async function main(): Promise<void> {
     log('info', 'listening', { port: addr.port });
   });
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (signal: string, graceful = true) => {
     if (stopping) return;
     stopping = true;
+    if (graceful && graceMs > 0) {
+      log('info', 'still serving until the watchdog stops routing', { signal, ms: graceMs });
+      await new Promise((r) => setTimeout(r, graceMs));
+    }
     log('info', 'draining', { signal, inflight });
     server.close();
     const deadline = Date.now() + drainMs;
@@ -90,7 +98,7 @@ async function main(): Promise<void> {
   // signalling — SIGKILL, OOM — the function must not live on as an orphan holding connections.
   const parent = process.ppid;
   setInterval(() => {
-    if (process.ppid !== parent) void stop('parent-exit');
+    if (process.ppid !== parent) void stop('parent-exit', false);
   }, 1000).unref();
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
