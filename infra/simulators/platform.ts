@@ -140,13 +140,20 @@ export function platformApp(opts: PlatformOptions = {}, hooks: { onFault?: (f: F
     fault = f;
     await hooks.onFault?.(f);
   };
-  /** The fault for this batch request, counting down `times`. */
+  /** Counts one use of the current fault down (`times`). */
+  const consume = (f: Fault): void => {
+    if (f.mode === 'none' || f.times === undefined || fault !== f) return;
+    if (f.times <= 1) void setFault({ mode: 'none' });
+    else fault = { ...f, times: f.times - 1 };
+  };
+  /**
+   * The fault for this batch request, counting down `times` — except a partial reject, which counts
+   * only the batches it could act on (at least `every` records, not a replay): under a light load a
+   * run of one-record batches would otherwise use it up without rejecting anything.
+   */
   const take = (): Fault => {
     const f = fault;
-    if (f.mode !== 'none' && f.times !== undefined) {
-      if (f.times <= 1) void setFault({ mode: 'none' });
-      else fault = { ...f, times: f.times - 1 };
-    }
+    if (f.mode !== 'partial') consume(f);
     return f;
   };
   const refuse = (code: string, reason: string) => {
@@ -191,6 +198,7 @@ export function platformApp(opts: PlatformOptions = {}, hooks: { onFault?: (f: F
     } else {
       const receivedAt = new Date().toISOString();
       const every = f.mode === 'partial' ? (f.every ?? 2) : 0;
+      if (every && batch.records.length >= every) consume(f);
       const receipts = batch.records.map((r, i): RecordReceipt => {
         const base = { resource: r.resource, orgCode: r.orgCode, id: r.id, version: r.version };
         if (every && (i + 1) % every === 0) {

@@ -230,6 +230,23 @@ describe('fault switches', () => {
     expect((await states(dest)).every((x) => x.state === 'sent')).toBe(true);
   });
 
+  it('a partial-reject fault counts only batches it can act on: one-record batches pass untouched and leave it armed', async () => {
+    const dest = await destination();
+    const org = uniqueOrg();
+    await national.fault({ mode: 'partial', every: 2, times: 1 });
+    try {
+      await enqueue(dest, [{ org, id: 'A' }]);
+      expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 1, rejected: 0 });
+      await enqueue(dest, [{ org, id: 'B' }, { org, id: 'C' }]);
+      expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 1, rejected: 1 });
+      // Used up by the batch it acted on: the next one is whole again.
+      await enqueue(dest, [{ org, id: 'D' }, { org, id: 'E' }]);
+      expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 2, rejected: 0 });
+    } finally {
+      await national.fault({ mode: 'none' });
+    }
+  });
+
   it('a dead version whose record has since been delivered in a later version is not replayed (order per key)', async () => {
     const dest = await destination();
     const org = uniqueOrg();
