@@ -5,6 +5,8 @@
 //   GET /              redirects to /status.html
 //   GET /codes.html    代码映射: completeness, the unmapped queue, mappings, CSV import/export
 //   /api/codes/...     the code-mapping REST API (shared/codes/api.ts; docs/code-mapping.md)
+//   /sso, /popup.html, /card.html, /card, /api/card/check   the popup and report-card form opened
+//                      from the HIS by single sign-on (functions/web/card.ts; docs/card-form.md)
 // The code-mapping page and API sit behind the HIS caller authentication (address rule, API key or
 // client certificate, bound to org codes); /status.html stays open, as the notice requires.
 import { Hono } from 'hono';
@@ -18,6 +20,9 @@ import { codesApi, orgOf } from '../../shared/codes/api.js';
 import { completeness, listMappings, unmappedQueue } from '../../shared/codes/store.js';
 import { callerOf, hisAuth } from '../../shared/http/auth.js';
 import { renderCodesPage } from './codes-page.js';
+import { cardRoutes } from './card.js';
+import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
+import { nudger } from '../../shared/ingest/nudge.js';
 
 // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
 let parsed: WebSettings | undefined;
@@ -27,12 +32,15 @@ const app = new Hono();
 app.onError(handleError);
 app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `页面不存在：${c.req.path}`)), 404));
 
-// The pages carry no script and load nothing from elsewhere; the policy makes that a guarantee.
-// Only the code-mapping page has forms, and they post to this origin.
+// The pages load nothing from elsewhere; the policy makes that a guarantee. The code-mapping page
+// and the popup and card form have forms posting to this origin; only the card form runs a script,
+// this origin's /card.js (the live check).
+const FORMS = new Set(['/codes.html', '/popup.html', '/card.html', '/card']);
 app.use('*', async (c, next) => {
   await next();
-  const formAction = c.req.path === '/codes.html' ? "'self'" : "'none'";
-  c.header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action ${formAction}; frame-ancestors 'none'`);
+  const formAction = FORMS.has(c.req.path) ? "'self'" : "'none'";
+  const script = c.req.path === '/card.html' || c.req.path === '/card' ? " script-src 'self'; connect-src 'self';" : '';
+  c.header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline';${script} base-uri 'none'; form-action ${formAction}; frame-ancestors 'none'`);
   c.header('x-content-type-options', 'nosniff');
   c.header('referrer-policy', 'no-referrer');
 });
@@ -72,11 +80,38 @@ app.get('/codes.html', auth, async (c) => {
   );
 });
 
+// The code mappings a submitted card is mapped with, loaded at the first card (as the receive
+// functions do), and the push nudge after it is stored.
+let codes: Promise<CodeCache> | undefined;
+let nudge: () => void = () => undefined;
+app.route(
+  '/',
+  cardRoutes({
+    db: getPool,
+    sso: () => settings().sso,
+    codes: () =>
+      (codes ??= createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }).catch((err) => {
+        codes = undefined;
+        throw err;
+      })),
+    timeZone: () => settings().front.timeZone,
+    caseWindowDays: () => settings().warning.caseWindowDays,
+    testOrgs: () => settings().ingest.testOrgs,
+    nudge: () => nudge(),
+  }),
+);
+
 export default defineFunction({
   app,
   config: webConfig,
   async init() {
     openPool(settings().database.url, 2, settings().database.limits);
+    nudge = nudger(settings().ingest.pushNudgeUrl);
   },
-  close: closePool,
+  async close() {
+    const c = codes;
+    codes = undefined;
+    await (await c?.catch(() => undefined))?.close();
+    await closePool();
+  },
 });

@@ -1,6 +1,7 @@
 /**
  * Basic auth for /system/*, from the secret files OpenFaaS uses (basic-auth-user,
- * basic-auth-password). Created on first start when absent: user "admin", a random password, 0600.
+ * basic-auth-password). Created on first start when absent: user "admin", a random password, 0600 —
+ * and the installation's single sign-on key his-sso-key (docs/card-form.md).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,13 @@ export function ensureCredentials(secretsDir: string): Credentials {
   if (!existsSync(passFile)) {
     writeFileSync(passFile, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
     chmodSync(passFile, 0o600);
+  }
+  // The key the HIS signs its single sign-on tokens with (docs/card-form.md): made once per
+  // installation, like the gateway's password; the HIS vendor is given this file's content.
+  const ssoFile = join(secretsDir, 'his-sso-key');
+  if (!existsSync(ssoFile)) {
+    writeFileSync(ssoFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+    chmodSync(ssoFile, 0o600);
   }
   return readCredentials(secretsDir);
 }

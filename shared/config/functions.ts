@@ -9,6 +9,7 @@ import { backupConcern } from '../backup/config.js';
 import { dayCloseConcern } from '../dayclose/config.js';
 import { hisAuthConcern } from '../http/auth.js';
 import { uplinkConcern } from '../uplink/config.js';
+import { ssoConcern } from '../sso/session.js';
 import { warningConcern } from '../warning/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
 
@@ -19,7 +20,8 @@ export const receiveConfig = composeConfig({ ...base, codes: codesConcern, inges
 export const pushConfig = composeConfig({ ...base, codes: codesConcern, uplink: uplinkConcern, alerts: alertsConcern, operator: operatorConcern });
 export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern, operator: operatorConcern });
 export const monitorConfig = composeConfig(base);
-export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern });
+/** web: the console, and the popup and card form opened by single sign-on (docs/card-form.md). */
+export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, sso: ssoConcern, codes: codesConcern, ingest: ingestConcern, warning: warningConcern });
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
 /** remind: the HIS's reminders on the data port (functions/remind). */
 export const remindConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, warning: warningConcern });

@@ -20,6 +20,8 @@ export interface ReminderQuery {
   orgCode?: string;
   dept?: string;
   doctor?: string;
+  /** One patient's cases (the front's own popup, opened for a patient). */
+  patient?: string;
   /** Only cases changed after this instant (polling: pass the previous answer's `asOf`). */
   since?: Date;
   limit: number;
@@ -76,6 +78,7 @@ export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date): P
   if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
   if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
   if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
+  if (q.patient) where.push(`patient_id = $${params.push(q.patient)}`);
   if (q.since) where.push(`updated_at > $${params.push(q.since)}`);
   // asOf is read before the cases: a case changed while this answer is built shows up in the next poll.
   const asOf = now.toISOString();

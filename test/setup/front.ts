@@ -13,6 +13,8 @@ export const CHROMIUM = '/usr/bin/chromium';
 export interface TestFront {
   rt: RuntimeHandle;
   browser: Browser;
+  /** The runtime's folder: secrets/ (the database URL, the gateway's and the SSO's keys) and logs/. */
+  dir: string;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ export async function startTestFront(): Promise<TestFront> {
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
-    return { rt: front.rt, browser, close };
+    return { rt: front.rt, browser, dir: front.dir, close };
   } catch (err) {
     await close();
     throw err;

@@ -1,0 +1,241 @@
+/**
+ * The front's own popup and report-card form (deployment variant A, docs/card-form.md), opened from
+ * the HIS by single sign-on: the patient's pending cases with their evidence and clock, and the
+ * 传染病报告卡 pre-filled from the patient, the diagnosis and the lab data, checked live by the same
+ * validation and report-card rules the card function applies, submitted as an emrInfReport record.
+ * Rendered on the server with hono/html (every value escaped); the one script (/card.js) only asks
+ * the server to check the form as the doctor types and shows the answers beside the fields.
+ */
+import { html, raw } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import { lists, type DomainName } from '../../schemas/codes/lists.js';
+import { emrInfReport } from '../../schemas/card.js';
+import type { FieldMap } from '../../schemas/fields.js';
+import type { FieldIssue } from '../../shared/http/errors.js';
+import type { SsoSession } from '../../shared/sso/session.js';
+import type { Reminder } from '../../shared/warning/reminders.js';
+
+type Input = 'text' | 'date' | 'datetime' | 'textarea';
+interface FormField {
+  name: string;
+  /** A select over a national list. */
+  list?: DomainName;
+  input?: Input;
+  required?: boolean;
+  hint?: string;
+}
+
+/** The card's sections as the national form orders them; labels come from the schema. */
+export const SECTIONS: ReadonlyArray<{ title: string; fields: readonly FormField[] }> = [
+  {
+    title: '患者信息',
+    fields: [
+      { name: 'patientName', required: true },
+      { name: 'genderCode', list: 'sex', required: true },
+      { name: 'birthDate', input: 'date', required: true },
+      { name: 'idCardTypeCode', list: 'idType' },
+      { name: 'idCard', hint: '15 或 18 位；不详填 00000000000000000X' },
+      { name: 'tel', hint: '14 岁及以下必填' },
+      { name: 'contacts', hint: '14 岁及以下填家长姓名' },
+      { name: 'nultitudeTypeCode', list: 'populationClass', required: true },
+      { name: 'workunit' },
+      { name: 'currentAddrCode', hint: '到乡镇/街道的 9 位代码' },
+      { name: 'currentAddrDetail' },
+    ],
+  },
+  {
+    title: '疾病信息',
+    fields: [
+      { name: 'diseaseCode', list: 'nndrsDisease', required: true },
+      { name: 'diseaseOther', hint: '“其他”病种填写名称' },
+      { name: 'diagnoseStateCode', list: 'diagnosisStatus', required: true },
+      { name: 'caseTypeCode', list: 'caseType', hint: '乙肝、丙肝、血吸虫病须分急性/慢性' },
+      { name: 'onsetDate', input: 'date', required: true },
+      { name: 'diagnoseTime', input: 'datetime', required: true },
+      { name: 'deadDate', input: 'date' },
+    ],
+  },
+  {
+    title: '报告信息',
+    fields: [
+      { name: 'reportDate', input: 'datetime', required: true },
+      { name: 'reportZoneCode', required: true, hint: '县区级 9 位代码；沿用本院上一张报告卡' },
+      { name: 'fillDoctor', required: true },
+      { name: 'deptCode' },
+      { name: 'notes', input: 'textarea' },
+    ],
+  },
+];
+export const FORM_FIELDS: readonly FormField[] = SECTIONS.flatMap((s) => s.fields);
+
+const STYLE = `
+body{font:14px/1.5 "Microsoft YaHei","PingFang SC",sans-serif;margin:0;background:#f4f6f8;color:#1c2733}
+header{background:#8b1a1a;color:#fff;padding:8px 16px}header h1{font-size:18px;margin:0}header p{margin:0;font-size:13px}
+main{max-width:980px;margin:12px auto;padding:0 12px}
+section{background:#fff;border:1px solid #d5dbe1;border-radius:4px;margin:0 0 12px;padding:10px 14px}
+h2{font-size:15px;margin:0 0 8px;color:#8b1a1a}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:6px 16px}
+label{display:block;font-size:13px;color:#44515e}label .req{color:#c00}
+input,select,textarea{width:100%;box-sizing:border-box;padding:4px 6px;border:1px solid #aab4be;border-radius:3px;font:inherit}
+input:focus,select:focus,textarea:focus{outline:2px solid #2b6cb0}
+[aria-invalid=true]{border-color:#c00;background:#fff5f5}
+.err{color:#c00;font-size:12px;min-height:1em;display:block}.hint{color:#6b7785;font-size:12px}
+.bar{display:flex;gap:8px;align-items:center}button,.btn{padding:6px 16px;border:1px solid #2b6cb0;background:#2b6cb0;color:#fff;border-radius:3px;font:inherit;cursor:pointer;text-decoration:none}
+.btn.light{background:#fff;color:#2b6cb0}.overdue{color:#c00;font-weight:bold}.muted{color:#6b7785}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7eb;padding:4px 6px;text-align:left;font-size:13px}
+#summary{color:#c00}
+`;
+
+function page(title: string, s: SsoSession, body: HtmlEscapedString, script = false): HtmlEscapedString {
+  return html`<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>${title}</title><meta name="viewport" content="width=device-width">
+<style>${raw(STYLE)}</style></head>
+<body><header><h1>${title}</h1><p>医生：${s.doctorName ?? s.doctorId}${s.deptCode ? html`　科室：${s.deptCode}` : ''}　机构：${s.orgCode}　患者：${s.patientId}</p></header>
+<main>${body}</main>${script ? html`<script src="/card.js" defer></script>` : ''}</body></html>` as HtmlEscapedString;
+}
+
+const KIND: Record<string, string> = { diagnosis: '诊断', lab: '检验', death: '死亡', drug: '用药', keyword: '文本', card: '报告卡' };
+
+/** 剩余 1 小时 20 分 / 已超时 35 分: the reporting clock as the doctor reads it. */
+export function clock(dueAt: string | null, now: Date, due: Date | null): string {
+  if (!dueAt || !due) return '—';
+  const ms = due.getTime() - now.getTime();
+  const m = Math.floor(Math.abs(ms) / 60_000);
+  const text = m >= 60 ? `${Math.floor(m / 60)} 小时 ${m % 60} 分` : `${m} 分`;
+  return ms >= 0 ? `剩余 ${text}` : `已超时 ${text}`;
+}
+
+/** The popup: the patient's open cases, each with evidence, clock and its actions. */
+export function renderPopup(s: SsoSession, reminders: Reminder[], dueOf: (r: Reminder) => Date | null, now: Date, msg?: string): HtmlEscapedString {
+  const rows = reminders.map(
+    (r) => html`<section class="case" data-case="${r.caseId}">
+<h2>${r.disease}${r.classA ? '（甲类/按甲类管理，2 小时内报告）' : '（24 小时内报告）'}　<span class="${r.overdue ? 'overdue' : 'muted'}">${clock(r.dueAt, now, dueOf(r))}</span></h2>
+<p>状态：${r.stateName}　首次发现：${r.firstAt ?? '—'}</p>
+<table><thead><tr><th>依据</th><th>内容</th><th>时间</th></tr></thead><tbody>
+${r.evidence.map((e) => html`<tr><td>${KIND[e.kind] ?? e.kind}</td><td>${e.detail}</td><td>${e.at ?? '—'}</td></tr>`)}
+</tbody></table>
+<div class="bar" style="margin-top:8px">
+<a class="btn" href="/card.html?case=${r.caseId}" accesskey="f">填写报告卡 (F)</a>
+<form method="post" action="/popup/exclude" class="bar" style="margin:0">
+<input type="hidden" name="csrf" value="${s.csrf}"><input type="hidden" name="case" value="${r.caseId}">
+<input name="reason" placeholder="排除理由（如：复查阴性）" aria-label="排除理由" style="width:260px">
+<button type="submit" class="btn light">排除</button></form>
+</div></section>`,
+  );
+  const body = html`${msg ? html`<p id="msg">${msg}</p>` : ''}
+${reminders.length ? rows : html`<section><p>该患者暂无待处理的传染病提醒。</p></section>`}`;
+  return page('传染病报告提醒', s, body as HtmlEscapedString);
+}
+
+const CARD_FIELDS: FieldMap = emrInfReport.fields;
+const label = (name: string): string => CARD_FIELDS[name]?.label ?? name;
+
+function control(f: FormField, value: string, issue: FieldIssue | undefined, autofocus: boolean): HtmlEscapedString {
+  const id = `f-${f.name}`;
+  const common = html`id="${id}" name="${f.name}" ${f.required ? raw('required aria-required="true"') : ''} aria-invalid="${issue ? 'true' : 'false'}" aria-describedby="${id}-err" ${autofocus ? raw('autofocus') : ''}`;
+  let input: HtmlEscapedString;
+  if (f.list) {
+    const codes = lists[f.list].codes as ReadonlyArray<{ code: string; name: string }>;
+    input = html`<select ${common}><option value="">请选择</option>${codes.map((c) => html`<option value="${c.code}" ${c.code === value ? raw('selected') : ''}>${c.code} ${c.name}</option>`)}</select>` as HtmlEscapedString;
+  } else if (f.input === 'textarea') {
+    input = html`<textarea ${common} rows="2">${value}</textarea>` as HtmlEscapedString;
+  } else if (f.input === 'date') {
+    input = html`<input type="date" ${common} value="${value.slice(0, 10)}">` as HtmlEscapedString;
+  } else if (f.input === 'datetime') {
+    input = html`<input type="datetime-local" step="60" ${common} value="${value.slice(0, 16).replace(' ', 'T')}">` as HtmlEscapedString;
+  } else {
+    input = html`<input type="text" ${common} value="${value}" maxlength="${CARD_FIELDS[f.name]?.max ?? 250}">` as HtmlEscapedString;
+  }
+  return html`<div><label for="${id}">${label(f.name)}${f.required ? html`<span class="req">*</span>` : ''}</label>${input}
+<span class="err" id="${id}-err">${issue?.message ?? ''}</span>${f.hint ? html`<span class="hint">${f.hint}</span>` : ''}</div>` as HtmlEscapedString;
+}
+
+export interface CardFormView {
+  session: SsoSession;
+  caseId: string;
+  /** The card's id, fixed when the form is first shown: a second submission updates the same card. */
+  cardId: string;
+  disease: string;
+  dueText: string;
+  overdue: boolean;
+  values: Record<string, unknown>;
+  issues: FieldIssue[];
+}
+
+/** The card form: pre-filled values, the errors of the last check, the case's clock. */
+export function renderCardForm(v: CardFormView): HtmlEscapedString {
+  const byField = new Map(v.issues.map((i) => [i.field, i] as const));
+  const firstEmpty = FORM_FIELDS.find((f) => (f.required && !String(v.values[f.name] ?? '')) || byField.has(f.name))?.name;
+  const other = v.issues.filter((i) => !FORM_FIELDS.some((f) => f.name === i.field));
+  const body = html`<form method="post" action="/card" id="card" novalidate data-csrf="${v.session.csrf}" data-labels="${JSON.stringify(Object.fromEntries(Object.entries(CARD_FIELDS).map(([k, d]) => [k, d.label])))}">
+<input type="hidden" name="csrf" value="${v.session.csrf}"><input type="hidden" name="case" value="${v.caseId}"><input type="hidden" name="cardId" value="${v.cardId}">
+<section><h2>${v.disease}　<span class="${v.overdue ? 'overdue' : 'muted'}" id="clock">${v.dueText}</span></h2>
+<p id="summary" role="alert">${v.issues.length ? `还有 ${v.issues.length} 处需要修改` : ''}</p>
+<ul id="other">${other.map((i) => html`<li>${label(i.field)}：${i.message}</li>`)}</ul>
+</section>
+${SECTIONS.map(
+  (s) => html`<section><h2>${s.title}</h2><div class="grid">${s.fields.map((f) => control(f, String(v.values[f.name] ?? ''), byField.get(f.name), f.name === firstEmpty))}</div></section>`,
+)}
+<div class="bar"><button type="submit" accesskey="s">提交报告卡 (Alt+S)</button><a class="btn light" href="/popup.html">返回</a>
+<span class="muted">Tab 逐项填写，Enter 提交；修改后自动校验。</span></div>
+</form>`;
+  return page('传染病报告卡', v.session, body as HtmlEscapedString, true);
+}
+
+/** After submission: what became of the card, and the clock until it is accepted. */
+export function renderCardDone(s: SsoSession, o: { id: string; status: string; held: string[]; fate: string }): HtmlEscapedString {
+  const body = html`<section><h2>报告卡已提交</h2>
+<p>报告卡编号：<b id="card-id">${o.id}</b></p>
+<p>状态：<span id="card-fate">${o.fate}</span>${o.held.length ? html`（暂缓上报：${o.held.join('，')}）` : ''}</p>
+<p class="muted">报告卡已保存在前置软件中，并将按实时要求上报国家和省级平台。HIS 可通过 GET /hclient/emr/receive/emrInfReport/${o.id} 查询其上报结果（回传）。</p>
+<p><a class="btn light" href="/popup.html">返回提醒</a></p></section>`;
+  return page('传染病报告卡', s, body as HtmlEscapedString);
+}
+
+/** The page shown when there is no session (expired, or opened without the HIS). */
+export function renderNoSession(): string {
+  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>请从 HIS 打开</title><style>${STYLE}</style></head><body><main><section><h2>会话已过期或未登录</h2><p>请从 HIS 中重新打开传染病报告提醒（单点登录）。</p></section></main></body></html>`;
+}
+
+/**
+ * The live check (served as /card.js): on each change, the form is posted as JSON to
+ * /api/card/check and every field's message is shown beside it. Submission stays a plain form post,
+ * so the form works without the script too.
+ */
+export const CARD_SCRIPT = `(() => {
+  const form = document.getElementById('card');
+  if (!form) return;
+  const csrf = form.dataset.csrf;
+  const labels = JSON.parse(form.dataset.labels || '{}');
+  let timer = null, seq = 0;
+  const show = (issues) => {
+    for (const el of form.querySelectorAll('[name]')) {
+      const err = document.getElementById('f-' + el.name + '-err');
+      if (!err) continue;
+      const i = issues.find((x) => x.field === el.name);
+      err.textContent = i ? i.message : '';
+      el.setAttribute('aria-invalid', i ? 'true' : 'false');
+    }
+    const other = document.getElementById('other');
+    other.replaceChildren(...issues.filter((i) => !form.querySelector('[name="' + i.field + '"]')).map((i) => {
+      const li = document.createElement('li');
+      li.textContent = (labels[i.field] || i.field) + '：' + i.message;
+      return li;
+    }));
+    const s = document.getElementById('summary');
+    s.textContent = issues.length ? '还有 ' + issues.length + ' 处需要修改' : '校验通过，可以提交';
+    form.dataset.checked = String(issues.length);
+  };
+  const check = async () => {
+    const n = ++seq;
+    const body = Object.fromEntries(new FormData(form));
+    const res = await fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
+    if (n !== seq || !res.ok) return;
+    show((await res.json()).issues);
+  };
+  const later = () => { clearTimeout(timer); timer = setTimeout(check, 250); };
+  form.addEventListener('input', later);
+  form.addEventListener('change', later);
+  check();
+})();
+`;

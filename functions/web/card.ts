@@ -1,0 +1,232 @@
+/**
+ * The routes of the front's own popup and card form (docs/card-form.md): single sign-on from the
+ * HIS, the patient's pending cases, the live check, and the submitted card going through the same
+ * ingest pipeline as a card posted on port 8881 (stored, forwarded, readable by the HIS).
+ *   GET|POST /sso            token → session cookie → 303 /popup.html (or the case's card form)
+ *   GET  /popup.html         the patient's open cases with evidence and clock
+ *   POST /popup/exclude      the doctor excludes a case, with a reason (audited on the case)
+ *   GET  /card.html?case=    the pre-filled card form
+ *   POST /api/card/check     JSON → { issues, warnings } (the live check)
+ *   POST /card               submit (form post) → 303 /card/done?id= , or the form again with errors
+ *   GET  /card/done?id=      what became of the card
+ */
+import { randomBytes } from 'node:crypto';
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import type pg from 'pg';
+import { lists } from '../../schemas/codes/lists.js';
+import { emrInfReport } from '../../schemas/card.js';
+import type { CodeCache } from '../../shared/codes/cache.js';
+import { AppError, type FieldIssue } from '../../shared/http/errors.js';
+import { upsertRecord } from '../../shared/ingest/index.js';
+import { recordFate } from '../../shared/ingest/receipts.js';
+import { validateRecord } from '../../shared/ingest/validate.js';
+import { log } from '../../shared/log/index.js';
+import { noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, type SsoSettings } from '../../shared/sso/session.js';
+import { formatLocal, parseTime } from '../../shared/time/index.js';
+import { listReminders, type Reminder } from '../../shared/warning/reminders.js';
+import { decideCase } from '../../shared/warning/store.js';
+import { CARD_SCRIPT, clock, FORM_FIELDS, renderCardDone, renderCardForm, renderNoSession, renderPopup } from './card-form.js';
+
+export interface CardRoutesOptions {
+  db: () => pg.Pool;
+  sso: () => SsoSettings;
+  codes: () => Promise<CodeCache>;
+  timeZone: () => string;
+  caseWindowDays: () => number;
+  testOrgs: () => ReadonlySet<string>;
+  nudge: () => void;
+}
+
+const NAME_OF: ReadonlyArray<[string, string, keyof typeof lists]> = [
+  ['genderCode', 'genderName', 'sex'],
+  ['idCardTypeCode', 'idCardTypeName', 'idType'],
+  ['nultitudeTypeCode', 'nultitudeTypeName', 'populationClass'],
+  ['diseaseCode', 'diseaseName', 'nndrsDisease'],
+  ['diagnoseStateCode', 'diagnoseStateName', 'diagnosisStatus'],
+  ['caseTypeCode', 'caseTypeName', 'caseType'],
+];
+
+/** The card record from the pre-filled values and the form: names from the lists, times as sent. */
+export function cardRecord(s: SsoSession, cardId: string, prefill: Record<string, unknown>, form: Record<string, unknown>, now: Date, timeZone: string): Record<string, unknown> {
+  const rec: Record<string, unknown> = { ...prefill };
+  for (const f of FORM_FIELDS) {
+    const raw = typeof form[f.name] === 'string' ? (form[f.name] as string).trim() : '';
+    if (raw === '') {
+      if (f.name in form) delete rec[f.name];
+      continue;
+    }
+    // <input type="datetime-local"> sends 2026-12-03T14:05: the data set's form is 2026-12-03 14:05:00.
+    rec[f.name] = f.input === 'datetime' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(raw) ? `${raw.replace('T', ' ')}:00` : raw;
+  }
+  for (const [code, name, list] of NAME_OF) {
+    const c = rec[code];
+    const entry = typeof c === 'string' ? (lists[list].codes as ReadonlyArray<{ code: string; name: string }>).find((e) => e.code === c) : undefined;
+    if (entry) rec[name] = entry.name;
+    else delete rec[name];
+  }
+  rec.id = cardId;
+  rec.orgCode = s.orgCode;
+  rec.patientId = s.patientId;
+  rec.operatorId = s.doctorId;
+  rec.operationTime = formatLocal(now, timeZone);
+  if (s.deptCode && !rec.deptCode) rec.deptCode = s.deptCode;
+  return Object.fromEntries(Object.entries(rec).filter(([k]) => k in emrInfReport.fields));
+}
+
+export function cardRoutes(o: CardRoutesOptions): Hono {
+  const app = new Hono();
+  const now = () => new Date();
+
+  const session = async (c: Context): Promise<SsoSession | null> => sessionOf(o.db(), getCookie(c, SSO_COOKIE), now());
+  const noSession = (c: Context) => {
+    c.header('cache-control', 'no-store');
+    return c.html(renderNoSession(), 401);
+  };
+  /** The session's patient's open case `id`, or null. */
+  const caseOf = async (s: SsoSession, id: string | undefined): Promise<Reminder | null> => {
+    const all = await patientCases(s);
+    return all.find((r) => r.caseId === id) ?? null;
+  };
+  const patientCases = async (s: SsoSession): Promise<Reminder[]> =>
+    (await listReminders(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 50 }, now())).reminders;
+  const dueOf = (r: Reminder): Date | null => (r.dueAt ? parseTime(r.dueAt, o.timeZone()) : null);
+  /** The form's CSRF token: the session's, in the form field or the header. */
+  const checkCsrf = (s: SsoSession, sent: unknown) => {
+    if (typeof sent !== 'string' || sent !== s.csrf) throw new AppError('FORBIDDEN', '表单已失效，请刷新页面后重试 (CSRF token missing or wrong)');
+  };
+
+  const signIn = async (c: Context, token: string | undefined) => {
+    c.header('cache-control', 'no-store');
+    if (!token) throw new AppError('UNAUTHENTICATED', '缺少单点登录令牌 token (token is required)', [{ field: 'token', rule: 'required', message: '必填 (token is required)' }]);
+    const r = await redeem(o.db(), token, o.sso(), now());
+    const https = c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:';
+    setCookie(c, SSO_COOKIE, r.cookie, { httpOnly: true, sameSite: 'Lax', path: '/', secure: https, maxAge: o.sso().sessionS });
+    log('info', 'sso sign-in', { org: r.session.orgCode, doctor: r.session.doctorId, case: r.session.caseId });
+    return c.redirect(r.session.caseId ? `/card.html?case=${r.session.caseId}` : '/popup.html', 303);
+  };
+  app.get('/sso', (c) => signIn(c, c.req.query('token')));
+  app.post('/sso', async (c) => signIn(c, ((await c.req.parseBody()).token as string | undefined) ?? c.req.query('token')));
+  app.get('/sso/logout', (c) => {
+    deleteCookie(c, SSO_COOKIE, { path: '/' });
+    return c.html(renderNoSession());
+  });
+
+  app.get('/popup.html', async (c) => {
+    const s = await session(c);
+    if (!s) return noSession(c);
+    c.header('cache-control', 'no-store');
+    return c.html(renderPopup(s, await patientCases(s), dueOf, now(), c.req.query('msg')));
+  });
+
+  app.post('/popup/exclude', async (c) => {
+    const s = await session(c);
+    if (!s) return noSession(c);
+    const body = await c.req.parseBody();
+    checkCsrf(s, body.csrf);
+    const r = await caseOf(s, String(body.case ?? ''));
+    if (!r) throw new AppError('NOT_FOUND', `该患者没有这个待处理病例：${String(body.case ?? '')}`);
+    const reason = String(body.reason ?? '').trim().slice(0, 200);
+    await decideCase(o.db(), r.caseId, 'exclude', { actor: `sso:${s.doctorId}`, reason: reason || null }, [s.orgCode], { caseWindowDays: o.caseWindowDays() });
+    return c.redirect(`/popup.html?msg=${encodeURIComponent(`已排除：${r.disease}`)}`, 303);
+  });
+
+  const formView = (s: SsoSession, r: Reminder, cardId: string, values: Record<string, unknown>, issues: FieldIssue[]) => {
+    const due = dueOf(r);
+    return renderCardForm({ session: s, caseId: r.caseId, cardId, disease: r.disease, dueText: clock(r.dueAt, now(), due), overdue: due !== null && due < now(), values, issues });
+  };
+  const newCardId = () => `W${formatLocal(now(), o.timeZone()).replace(/\D/g, '')}${randomBytes(4).toString('hex')}`;
+  /** The reporting area and org as this hospital's last card gave them (the same for every card). */
+  const lastCardOrg = async (org: string): Promise<Record<string, unknown>> => {
+    const r = (
+      await o.db().query<{ zone: string | null; rorg: string | null }>(
+        `SELECT rec_raw->>'reportZoneCode' AS zone, rec_raw->>'reportOrgCode' AS rorg FROM emr_inf_report
+          WHERE org_code = $1 AND rec_raw->>'reportZoneCode' IS NOT NULL ORDER BY rec_updated_at DESC LIMIT 1`,
+        [org],
+      )
+    ).rows[0];
+    return r ? { reportZoneCode: r.zone ?? undefined, reportOrgCode: r.rorg ?? undefined } : {};
+  };
+  const defaults = async (s: SsoSession, r: Reminder): Promise<Record<string, unknown>> => ({
+    reportDate: formatLocal(now(), o.timeZone()),
+    fillDoctor: s.doctorName ?? s.doctorId,
+    ...(await lastCardOrg(s.orgCode)),
+    ...r.card,
+  });
+
+  app.get('/card.html', async (c) => {
+    const s = await session(c);
+    if (!s) return noSession(c);
+    const r = await caseOf(s, c.req.query('case') ?? s.caseId ?? undefined);
+    if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
+    c.header('cache-control', 'no-store');
+    return c.html(formView(s, r, newCardId(), await defaults(s, r), []));
+  });
+
+  app.get('/card.js', (c) => {
+    c.header('content-type', 'text/javascript; charset=utf-8');
+    c.header('cache-control', 'no-cache');
+    return c.body(CARD_SCRIPT);
+  });
+
+  app.post('/api/card/check', async (c) => {
+    const s = await session(c);
+    if (!s) throw new AppError('UNAUTHENTICATED', '会话已过期，请从 HIS 重新打开 (no session)');
+    checkCsrf(s, c.req.header('x-csrf-token'));
+    const form = (await c.req.json().catch(() => null)) as Record<string, unknown> | null;
+    if (!form || typeof form !== 'object') throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
+    const r = await caseOf(s, String(form.case ?? ''));
+    const rec = cardRecord(s, String(form.cardId || 'check'), r ? await defaults(s, r) : {}, form, now(), o.timeZone());
+    const v = validateRecord(emrInfReport, rec, now());
+    return c.json({ issues: v.ok ? [] : v.issues, warnings: v.warnings });
+  });
+
+  app.post('/card', async (c) => {
+    const s = await session(c);
+    if (!s) return noSession(c);
+    const form = (await c.req.parseBody()) as Record<string, unknown>;
+    checkCsrf(s, form.csrf);
+    const r = await caseOf(s, String(form.case ?? ''));
+    if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
+    const cardId = /^W\d{14}[0-9a-f]{8}$/.test(String(form.cardId ?? '')) ? String(form.cardId) : newCardId();
+    const rec = cardRecord(s, cardId, await defaults(s, r), form, now(), o.timeZone());
+    const v = validateRecord(emrInfReport, rec, now());
+    if (!v.ok) return c.html(formView(s, r, cardId, rec, v.issues), 400);
+    try {
+      await upsertRecord(o.db(), emrInfReport, rec, {
+        callId: c.req.header('x-call-id') ?? null,
+        test: false,
+        testOrgs: o.testOrgs(),
+        now: now(),
+        caller: `sso:${s.doctorId}`,
+        authorize: (org) => {
+          if (org !== s.orgCode) throw new AppError('FORBIDDEN', `无权为机构 ${org} 提交报告卡`);
+        },
+        callerOrgs: [s.orgCode],
+        installationOrg: s.orgCode,
+        codes: await o.codes(),
+      });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'VALIDATION_FAILED') return c.html(formView(s, r, cardId, rec, err.issues), 400);
+      throw err;
+    }
+    await noteCard(o.db(), getCookie(c, SSO_COOKIE)!, cardId);
+    o.nudge();
+    log('info', 'card submitted from the front form', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
+    return c.redirect(`/card/done?id=${cardId}`, 303);
+  });
+
+  app.get('/card/done', async (c) => {
+    const s = await session(c);
+    if (!s) return noSession(c);
+    const id = c.req.query('id') ?? '';
+    const fate = await recordFate(o.db(), emrInfReport, s.orgCode, id);
+    if (fate.fate === 'unknown') throw new AppError('NOT_FOUND', `报告卡不存在：${id}`);
+    const FATE: Record<string, string> = { forwarded: '已上报', stored: '已保存，等待上报', held: '已保存，暂缓上报', retired: '已作废', rejected: '未通过校验' };
+    c.header('cache-control', 'no-store');
+    return c.html(renderCardDone(s, { id, status: fate.fate, held: fate.held, fate: FATE[fate.fate] ?? fate.fate }));
+  });
+
+  return app;
+}

@@ -1,0 +1,157 @@
+// The clinician loop of deployment variant A in a real browser (Debian's Chromium, playwright-core),
+// against the front running stack.yml: a cholera diagnosis posted on 8881 becomes a pending case; the
+// HIS opens the front's popup by single sign-on (a token signed with the installation's his-sso-key);
+// the doctor sees the case and its 2-hour clock, opens the pre-filled card, is told live what is
+// missing, completes and submits it; the card is stored through the same pipeline as on 8881 (the
+// HIS reads its fate there) and the case goes to public health's verification. A token used twice, or signed with another
+// key, opens nothing. Screenshots: .data/screenshots/sso-popup.png, card-form.png, card-done.png.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sample } from '../../infra/simulators/samples.js';
+import { signToken, type SsoClaims } from '../../shared/sso/token.js';
+import { formatLocal } from '../../shared/time/index.js';
+import { uniqueId, uniqueOrg } from '../setup/db.js';
+import { startTestFront, type TestFront } from '../setup/front.js';
+
+const SHOTS = resolve('.data/screenshots');
+let front: TestFront;
+let key: Buffer;
+const org = uniqueOrg();
+const patient = uniqueId('p');
+
+const basic = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
+
+async function his(resource: string, body: unknown): Promise<void> {
+  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+/** Runs the warning function as its cron does until the patient's case is in `state`. */
+async function warnUntil(state: string): Promise<{ caseId: string; state: string }> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
+    const list = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases?org=${org}`, { headers: basic() })).json()) as { cases: Array<{ caseId: string; patientId: string; state: string }> };
+    const c = list.cases.find((x) => x.patientId === patient);
+    if (c && c.state === state) return c;
+    if (Date.now() > end) throw new Error(`case not ${state} within 60 s: ${JSON.stringify(list.cases)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
+  const now = Math.floor(Date.now() / 1000);
+  return { org, doctor: 'D042', doctorName: '王医生', dept: 'A16', patient, iat: now, exp: now + 120, nonce: randomBytes(16).toString('hex'), ...over };
+};
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  front = await startTestFront();
+  key = Buffer.from(readFileSync(join(front.dir, 'secrets', 'his-sso-key'), 'utf8').trim(), 'utf8');
+  const p = sample('emrPatientInfo', { orgCode: org, id: patient, seed: 11 });
+  await his('emrPatientInfo', p);
+  const at = formatLocal(new Date(Date.now() - 20 * 60_000));
+  await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 12 }), deptCode: 'A16', wmDiseaseCode: 'A00.9', wmDiseaseName: '霍乱', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
+  await warnUntil('to_confirm');
+}, 180_000);
+
+afterAll(async () => {
+  await front?.close();
+});
+
+describe('the popup and card form opened from the HIS by single sign-on', () => {
+  it('refuses a token signed with another key, and opens nothing without a session', async () => {
+    const web = front.rt.portUrls.web!;
+    const forged = signToken(claims(), randomBytes(32));
+    const res = await fetch(`${web}/sso?token=${encodeURIComponent(forged)}`, { redirect: 'manual' });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { desc: string }).desc).toContain('签名不符');
+    const popup = await fetch(`${web}/popup.html`, { redirect: 'manual' });
+    expect(popup.status).toBe(401);
+    expect(await popup.text()).toContain('请从 HIS 中重新打开');
+  });
+
+  it('signs in, shows the case, checks the card live, submits it, and the case goes to verification', { timeout: 120_000 }, async () => {
+    const web = front.rt.portUrls.web!;
+    const token = signToken(claims(), key);
+    const ctx = await front.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1100, height: 1300 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(10_000);
+    const scriptErrors: string[] = [];
+    page.on('pageerror', (e) => scriptErrors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') scriptErrors.push(m.text());
+    });
+    try {
+      const first = await page.goto(`${web}/sso?token=${encodeURIComponent(token)}`, { waitUntil: 'load' });
+      expect(first?.status()).toBe(200);
+      expect(new URL(page.url()).pathname).toBe('/popup.html');
+      expect(await page.title()).toBe('传染病报告提醒');
+      const header = await page.locator('header p').textContent();
+      expect(header).toContain('王医生');
+      expect(header).toContain(patient);
+      const caseBox = page.locator('section.case');
+      expect(await caseBox.count()).toBe(1);
+      expect(await caseBox.locator('h2').textContent()).toMatch(/霍乱（甲类\/按甲类管理，2 小时内报告）\s+剩余 1 小时 (39|40) 分/);
+      expect(await caseBox.locator('tbody tr td').first().textContent()).toBe('诊断');
+      await page.screenshot({ path: join(SHOTS, 'sso-popup.png'), fullPage: true });
+
+      // The same token again is a replay: refused, even in the same browser.
+      const again = await fetch(`${web}/sso?token=${encodeURIComponent(token)}`, { redirect: 'manual' });
+      expect(again.status).toBe(401);
+      expect(((await again.json()) as { desc: string }).desc).toContain('已使用过');
+
+      await page.keyboard.press('Alt+F').catch(() => undefined);
+      await caseBox.getByText('填写报告卡').click();
+      await page.waitForURL(/\/card\.html\?case=/);
+      expect(await page.title()).toBe('传染病报告卡');
+      // Pre-filled from the patient and the diagnosis.
+      expect(await page.locator('#f-diseaseCode').inputValue()).toBe('0200');
+      expect(await page.locator('#f-patientName').inputValue()).not.toBe('');
+      expect(await page.locator('#f-fillDoctor').inputValue()).toBe('王医生');
+      expect(await page.locator('#f-diagnoseTime').inputValue()).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/);
+      // The live check names what is still missing, beside the field.
+      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') !== null);
+      expect(await page.locator('#f-onsetDate-err').textContent()).toContain('必填');
+      expect(await page.locator('#f-onsetDate').getAttribute('aria-invalid')).toBe('true');
+      expect(await page.locator('#f-diagnoseStateCode-err').textContent()).toContain('必填');
+
+      // A doctor's mistake is caught as they type: an onset after the diagnosis.
+      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() + 86_400_000)).slice(0, 10));
+      await page.waitForFunction(() => (document.querySelector('#f-onsetDate-err')?.textContent ?? '').length > 0 && !document.querySelector('#f-onsetDate-err')!.textContent!.includes('必填'));
+      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 2 * 86_400_000)).slice(0, 10));
+      await page.locator('#f-diagnoseStateCode').selectOption('2');
+      await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
+      await page.locator('#f-tel').fill('13800000000');
+      await page.locator('#f-contacts').fill('王某某');
+      await page.locator('#f-reportZoneCode').fill('110101000');
+      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0', undefined, { timeout: 10_000 }).catch(() => undefined);
+      await page.screenshot({ path: join(SHOTS, 'card-form.png'), fullPage: true });
+      const remaining = await page.locator('#summary').textContent();
+      expect(remaining, (await page.locator('.err, #other li').allTextContents()).filter(Boolean).join(' | ')).toBe('校验通过，可以提交');
+
+      await page.keyboard.press('Alt+S').catch(() => undefined);
+      if (!/\/card\/done/.test(page.url())) await page.getByRole('button', { name: /提交报告卡/ }).click();
+      await page.waitForURL(/\/card\/done\?id=/);
+      const cardId = (await page.locator('#card-id').textContent())!;
+      expect(cardId).toMatch(/^W\d{14}[0-9a-f]{8}$/);
+      expect(await page.locator('#card-fate').textContent()).toMatch(/已保存|已上报/);
+      await page.screenshot({ path: join(SHOTS, 'card-done.png'), fullPage: true });
+      expect(scriptErrors).toEqual([]);
+
+      // The HIS reads the card where it reads every card it posts (回传).
+      const answer = (await (await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/emrInfReport/${cardId}?orgCode=${org}`)).json()) as { fate: { fate: string; orgCode: string; id: string } };
+      expect([answer.fate.id, answer.fate.orgCode]).toEqual([cardId, org]);
+      expect(['stored', 'forwarded']).toContain(answer.fate.fate);
+      // And the warning loop sees the card: the case waits for public health's verification (待核查),
+      // its clock stopped, and it is no longer a reminder for the doctor.
+      await warnUntil('to_verify');
+      const reminders = (await (await fetch(`${front.rt.portUrls.data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: Array<{ patientId: string }> };
+      expect(reminders.reminders.filter((r) => r.patientId === patient)).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
