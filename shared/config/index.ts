@@ -181,6 +181,12 @@ export const ingestConcern = concern({
      * the org of a record that names none and whose parent and caller do not decide it.
      */
     FRONT_ORG_CODE: z.string().trim().regex(/^[A-Za-z0-9]{1,50}$/, 'an org code: 1–50 letters and digits').optional(),
+    /** Group commit of concurrent single-record calls (docs/ingest.md): most records in one group. */
+    GROUP_COMMIT_MAX: z.coerce.number().int().min(1).max(1000).default(64),
+    /** Extra wait before a group that found its resource idle is written (ms; 0: none). */
+    GROUP_COMMIT_WAIT_MS: z.coerce.number().int().min(0).max(50).default(0),
+    /** Groups of one resource written at once per replica, each its own transaction and connection. */
+    GROUP_COMMIT_PARALLEL: z.coerce.number().int().min(1).max(32).default(2),
   },
   build: (v) => ({
     maxBatch: v.MAX_BATCH,
@@ -189,6 +195,7 @@ export const ingestConcern = concern({
     testOrgs: new Set(v.TEST_ORG_CODES) as ReadonlySet<string>,
     pushNudgeUrl: v.PUSH_NUDGE_URL,
     frontOrgCode: v.FRONT_ORG_CODE || null,
+    groupCommit: { maxGroup: v.GROUP_COMMIT_MAX, waitMs: v.GROUP_COMMIT_WAIT_MS, parallel: v.GROUP_COMMIT_PARALLEL },
   }),
 });
 

@@ -113,6 +113,9 @@ function isTest(ctx: IngestContext, orgCode: string | null): boolean {
 }
 
 interface Prepared {
+  /** When and in which call it was received (a group commit writes many calls' records together). */
+  now: Date;
+  callId: string | null;
   record: Record<string, unknown>;
   warnings: FieldIssue[];
   id: string;
@@ -159,6 +162,8 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   const bt = r.businessTimes.map((k) => record[k]).find((v) => v instanceof Date);
   const businessAt = bt instanceof Date ? bt : null;
   return {
+    now: ctx.now,
+    callId: ctx.callId,
     record,
     warnings,
     id: String(record.id),
@@ -300,12 +305,12 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     r,
     changed.map((c) => ({
       record: c.p.record,
-      b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: ctx.now, latenessS: c.p.latenessS },
+      b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: c.p.now, latenessS: c.p.latenessS },
     })),
   );
   await appendHistory(
     tx,
-    changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), hash: c.p.hash, raw: c.p.payload, callId: ctx.callId, at: ctx.now })),
+    changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now })),
   );
   await enqueue(
     tx,
@@ -327,7 +332,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
       businessAt: c.p.businessAt,
       businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
       test: c.p.test,
-      at: ctx.now,
+      at: c.p.now,
     })),
   );
   // After these records' own outbox rows, so platforms receive parents before their children.
@@ -349,7 +354,25 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
  * "unchanged").
  */
 export async function upsertMany(db: Db, r: Resource, sent: unknown[], ctx: IngestContext): Promise<ItemResult[]> {
-  const bodies = await resolveOrgs(db, r, sent, ctx);
+  return upsertGroup(db, r, sent.map((body) => ({ body, ctx })));
+}
+
+/** One record of a group: its body and the context of the call that sent it. */
+export interface GroupItem {
+  body: unknown;
+  ctx: IngestContext;
+}
+
+/**
+ * Records of one resource from one or many calls (a batch, or the group commit gathering concurrent
+ * single-record calls: shared/ingest/group.ts), each validated and authorised with its own call's
+ * context, written together as upsertMany writes a batch: waves in which no key appears twice, in
+ * the order given. The transaction's shared work (waits) is dated by the first item's call.
+ */
+export async function upsertGroup(db: Db, r: Resource, items: GroupItem[]): Promise<ItemResult[]> {
+  if (items.length === 0) return [];
+  const ctx = items[0]!.ctx;
+  const bodies = await resolveGroupOrgs(db, r, items);
   const births = await storedBirthDays(db, r, bodies);
   const results: ItemResult[] = new Array(bodies.length);
   const rejections: Rejection[] = [];
@@ -357,7 +380,7 @@ export async function upsertMany(db: Db, r: Resource, sent: unknown[], ctx: Inge
   const seen = new Map<string, number>();
   bodies.forEach((body, index) => {
     try {
-      const p = prepare(r, body, ctx, rejections, births);
+      const p = prepare(r, body, items[index]!.ctx, rejections, births);
       const k = keyOf(p.orgCode, p.id);
       const w = seen.get(k) ?? 0;
       seen.set(k, w + 1);
@@ -377,6 +400,22 @@ export async function upsertMany(db: Db, r: Resource, sent: unknown[], ctx: Inge
   }
   observeCodes(ctx, waves.flatMap((w) => w.map((x) => x.p)), delta);
   return results;
+}
+
+/** resolveOrgs per caller (a group may hold several callers' records, each with its own bindings). */
+async function resolveGroupOrgs(db: Db, r: Resource, items: GroupItem[]): Promise<unknown[]> {
+  const byCaller = new Map<IngestContext['callerOrgs'] | null, number[]>();
+  items.forEach((it, i) => {
+    const k = it.ctx.callerOrgs ?? null;
+    (byCaller.get(k) ?? byCaller.set(k, []).get(k)!).push(i);
+  });
+  const out: unknown[] = new Array(items.length);
+  for (const idx of byCaller.values()) {
+    const first = items[idx[0]!]!.ctx;
+    const resolved = await resolveOrgs(db, r, idx.map((i) => items[i]!.body), { callerOrgs: first.callerOrgs, installationOrg: first.installationOrg });
+    idx.forEach((i, j) => (out[i] = resolved[j]));
+  }
+  return out;
 }
 
 /** Every code seen feeds the unmapped queue and the completeness report (buffered, after commit). */

@@ -52,6 +52,8 @@ function decodeBody(bytes: Uint8Array, contentType: string): string {
   return new TextDecoder(encoding).decode(bytes);
 }
 import { nudger } from './nudge.js';
+import { GroupCommitter } from './group.js';
+import { Tally } from './tally.js';
 
 const DESC: Record<Outcome['status'], string> = {
   created: '接收成功 (stored)',
@@ -84,6 +86,10 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   let parsed: ReceiveSettings | undefined;
   const settings = (): ReceiveSettings => (parsed ??= receiveConfig.parse());
   let nudge: () => void = () => undefined;
+  // One log line per interval with the counts, instead of one per record (shared/ingest/tally.ts).
+  const tally = new Tally();
+  // Concurrent single-record calls of this replica, written together (shared/ingest/group.ts).
+  let committer = new GroupCommitter(getPool, { maxGroup: 64, waitMs: 0, parallel: 2 });
   // The code-mapping cache loads from the database: a replica that starts while the database is
   // down keeps trying on each request (answering 503 meanwhile), never falls back to refusing codes.
   let codes: Promise<CodeCache> | undefined;
@@ -119,7 +125,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     }))(c, next);
 
   function resourceOf(c: Context): Resource {
-    const name = c.req.param('resource');
+    // At the function's root a resource may be named by `?resource=` (faas-cli invoke has no path).
+    const name = c.req.param('resource') ?? c.req.query('resource');
     if (name === undefined) {
       if (opts.resources.length === 1) return opts.resources[0]!;
       const primary = opts.resources.find(isPrimary);
@@ -196,7 +203,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     if (isDocument(r, input, atRoot)) {
       const d = await guard(async () => upsertDocument(getPool(), r, input, context(c, await codeCache())));
       if (d.header.status !== 'unchanged' || d.items.some((o) => o.status !== 'unchanged')) nudge();
-      log('info', 'document', { resource: r.name, status: d.header.status, items: d.items.length, callId: c.req.header('x-call-id') });
+      tally.add(r.name, d.header.status);
+      log('debug', 'document', { resource: r.name, status: d.header.status, items: d.items.length, callId: c.req.header('x-call-id') });
       return c.json(documentAnswer(d));
     }
     if (Array.isArray(input)) {
@@ -204,6 +212,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
       if (input.length > maxBatch) throw new AppError('PAYLOAD_TOO_LARGE', `批量记录数不能超过 ${maxBatch} (batch limit ${maxBatch})`);
       const items = await guard(async () => upsertMany(getPool(), r, input, context(c, await codeCache())));
       const results: Answer[] = items.map((x) => (x.ok ? answer(x.outcome) : errorAnswer(x.error)));
+      for (const x of items) tally.add(r.name, x.ok ? x.outcome.status : 'rejected');
       const ok = results.filter((x) => x.result).length;
       if (ok) nudge();
       const all = ok === results.length;
@@ -221,9 +230,17 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
         none ? 400 : 200,
       );
     }
-    const o = await run(c, r, upsertRecord, input);
+    const o = await guard(async () => {
+      const res = await committer.submit(r, input, context(c, await codeCache()));
+      if (!res.ok) {
+        tally.add(r.name, 'rejected');
+        throw res.error;
+      }
+      return res.outcome;
+    });
     if (o.status !== 'unchanged') nudge();
-    log('info', 'record', { resource: r.name, status: o.status, version: o.version, callId: c.req.header('x-call-id') });
+    tally.add(r.name, o.status);
+    log('debug', 'record', { resource: r.name, status: o.status, version: o.version, callId: c.req.header('x-call-id') });
     return c.json(answer(o));
   };
 
@@ -231,7 +248,8 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     const r = resourceOf(c);
     const o = await run(c, r, retireRecord, await body(c));
     if (o.status !== 'unchanged') nudge();
-    log('info', 'record', { resource: r.name, status: o.status, version: o.version, callId: c.req.header('x-call-id') });
+    tally.add(r.name, o.status);
+    log('debug', 'record', { resource: r.name, status: o.status, version: o.version, callId: c.req.header('x-call-id') });
     return c.json(answer(o));
   };
 
@@ -270,9 +288,11 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
       const cfg = settings();
       openPool(cfg.database.url, cfg.ingest.dbPoolMax, cfg.database.limits);
       nudge = nudger(cfg.ingest.pushNudgeUrl);
+      committer = new GroupCommitter(getPool, cfg.ingest.groupCommit);
       await codeCache().catch((err) => log('warn', 'code mappings not loaded yet; retried on the next request', { err: String((err as Error).message) }));
     },
     async close() {
+      tally.flush();
       const c = codes;
       codes = undefined;
       await (await c?.catch(() => undefined))?.close();
