@@ -12,7 +12,7 @@ help:
 	@echo "make test     typecheck and run every test (real PostgreSQL, processes and sockets)"
 	@echo "make build    bundle every function of stack.yml with esbuild (functions/<name>/dist)"
 	@echo "make bench    measure against baselines; results in bench/results/"
-	@echo "make deploy   faas-cli up against \$$OPENFAAS_URL (a real OpenFaaS: faasd or Kubernetes)"
+	@echo "make deploy   faas-cli up against \$$OPENFAAS_URL (faasd or Kubernetes), or faas-cli deploy onto make up's runtime"
 
 node:
 	@bash infra/dev/node.sh
@@ -36,16 +36,13 @@ test: typecheck
 bench: $(NODE_MODULES) node build
 	node --import tsx bench/run.ts
 
-# A real OpenFaaS: faas-cli finds the Hono template under ./template (linked from infra/openfaas),
-# builds one image per function from its esbuild bundle, pushes and deploys with stack.yml.
+# faas-cli finds the Hono template under ./template (a committed link to infra/openfaas/template);
+# infra/openfaas/deploy.sh runs faas-cli up on a real OpenFaaS, faas-cli deploy on make up's runtime.
 deploy: build
-	@command -v faas-cli >/dev/null || { echo "faas-cli is not installed (see README: OpenFaaS)"; exit 2; }
-	@test -n "$$OPENFAAS_URL" || { echo "set OPENFAAS_URL to the gateway, e.g. http://127.0.0.1:8080"; exit 2; }
-	ln -sfn infra/openfaas/template template
-	faas-cli up -f stack.yml --gateway "$$OPENFAAS_URL"
+	sh infra/openfaas/deploy.sh
 
 clean:
-	rm -rf functions/*/dist template
+	rm -rf functions/*/dist
 
 # The fault suite for longer (docs/faults.md): SOAK_MINUTES (10), SOAK_RATE (30/s), SOAK_SEED.
 # Exits non-zero on a lost, duplicated or reordered record. Not run by CI.

@@ -41,6 +41,21 @@ function writeSecret(name: string, value: string): void {
   chmodSync(file, 0o600);
 }
 
+/**
+ * What `make deploy` needs to redeploy stack.yml onto this runtime with faas-cli exactly as make up
+ * started it (infra/openfaas/deploy.sh; docs/runtime.md "faas-cli against this runtime"): the gateway,
+ * the ports and the variables make up set itself. Never a secret: those stay files.
+ */
+function writeDeployEnv(gatewayUrl: string, env: Record<string, string>): void {
+  const vars: Record<string, string> = { OPENFAAS_URL: gatewayUrl, ...env };
+  for (const k of ['DATA_PORT', 'CONFIG_PORT', 'MONITOR_PORT', 'WEB_PORT', 'CDC_ENV', 'TZ_LOCAL', 'HIS_ALLOW', 'NATIONAL_URL', 'PROVINCIAL_URL', 'BACKUP_S3_ENDPOINT']) {
+    if (vars[k] === undefined && process.env[k] !== undefined) vars[k] = process.env[k]!;
+  }
+  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  const text = '# written by make up: the settings its runtime was started with (no secrets)\n' + Object.entries(vars).map(([k, v]) => `${k}=${quote(v)}`).join('\n') + '\n';
+  writeFileSync(join(loc.dataDir, 'up.env'), text, { mode: 0o600 });
+}
+
 /** A running child as the supervisor sees it. */
 interface Child {
   pid: number;
@@ -239,6 +254,7 @@ async function main(): Promise<void> {
       logsDir: loc.logsDir,
       build,
     });
+    writeDeployEnv(rt.gatewayUrl, env);
     say(`gateway ${rt.gatewayUrl} (basic auth: ${join(loc.secretsDir, 'basic-auth-user')} / basic-auth-password)`);
     for (const [k, u] of Object.entries(rt.portUrls)) say(`${k.padEnd(8)} ${u}`);
     say(`national platform simulator ${env.NATIONAL_URL ?? process.env.NATIONAL_URL}`);

@@ -2,6 +2,7 @@
  * The control plane, /system/* (basic auth) and /healthz, as the OpenFaaS gateway answers them to
  * faas-cli: FunctionStatus, FunctionDeployment, scale, info, logs. Bodies are validated with zod.
  */
+import { readdirSync } from 'node:fs';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { checkBasicAuth, type Credentials } from './auth.js';
@@ -33,7 +34,7 @@ export interface ApiInfo {
   sha: string;
 }
 
-export function systemApi(registry: Registry, creds: () => Credentials, info: ApiInfo): Hono {
+export function systemApi(registry: Registry, creds: () => Credentials, info: ApiInfo, secretsDir: () => string): Hono {
   const app = new Hono();
 
   app.get('/healthz', (c) => c.text('OK'));
@@ -93,33 +94,125 @@ export function systemApi(registry: Registry, creds: () => Credentials, info: Ap
 
   app.get('/system/info', (c) =>
     c.json({
-      provider: { provider: 'cdc-front-runtime', orchestration: 'process', version: info.version },
+      provider: { provider: 'cdc-front-runtime', orchestration: 'process', version: { release: info.version, sha: info.sha } },
       version: { release: info.version, sha: info.sha },
       arch: process.arch === 'x64' ? 'x86_64' : process.arch,
     }),
   );
 
+  // One namespace, as faasd: every function lives in openfaas-fn.
+  app.get('/system/namespaces', (c) => c.json([FUNCTION_NAMESPACE]));
+
+  // Secret names (faas-cli secret list), never values, and never the gateway's own credentials.
+  app.get('/system/secrets', (c) => {
+    const ns = c.req.query('namespace');
+    if (ns && ns !== FUNCTION_NAMESPACE) return c.text(`namespace ${ns} not found\n`, 404);
+    return c.json(listSecrets(secretsDir()).map((name) => ({ name, namespace: FUNCTION_NAMESPACE })));
+  });
+  const secretsHint = (c: import('hono').Context) =>
+    c.text(`secrets are files here: put the value in ${secretsDir()}/<name> (mode 0600) and redeploy the functions that list it (docs/runtime.md)\n`, 501);
+  app.post('/system/secrets', secretsHint);
+  app.put('/system/secrets', secretsHint);
+  app.delete('/system/secrets', secretsHint);
+
   app.get('/system/logs', (c) => {
-    const name = c.req.query('name') ?? '';
-    if (name !== 'runtime' && !registry.get(name)) return c.text(`function ${name} not found\n`, 404);
-    const tail = Math.min(100_000, Math.max(1, Number(c.req.query('tail') ?? 100) || 100));
-    const lines = registry.logs.tail(name, tail);
-    const body =
-      c.req.query('format') === 'openfaas'
-        ? lines.map((l) => JSON.stringify(toOpenFaasMessage(name, l))).join('\n')
-        : lines.join('\n');
-    return c.body(body ? body + '\n' : '', 200, { 'content-type': 'application/x-ndjson' });
+    const parsed = logsQuerySchema.safeParse(c.req.query());
+    if (!parsed.success) return c.text(badRequest(parsed.error) + '\n', 400);
+    const q = parsed.data;
+    if (q.namespace && q.namespace !== FUNCTION_NAMESPACE) return c.text(`namespace ${q.namespace} not found\n`, 404);
+    if (q.name !== 'runtime' && !registry.get(q.name)) return c.text(`function ${q.name} not found\n`, 404);
+    // faas-cli sends tail=-1 for "all" and nothing for its default; both are capped here.
+    const tail = q.tail === undefined ? 100 : q.tail < 0 || q.tail > MAX_LOG_LINES ? MAX_LOG_LINES : Math.max(1, q.tail);
+    const raw = q.format === 'raw';
+    const keep = (line: string): string | null => {
+      const m = toOpenFaasMessage(q.name, line);
+      if (q.instance && m.instance !== q.instance) return null;
+      if (q.since && !(Date.parse(m.timestamp) >= q.since.getTime())) return null;
+      return raw ? line : JSON.stringify(m);
+    };
+    const past = registry.logs.tail(q.name, tail).map(keep).filter((l): l is string => l !== null);
+    const headers = { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' };
+    if (!q.follow) return c.body(past.length ? past.join('\n') + '\n' : '', 200, headers);
+    // Follow: what there is, then each new line as it comes, until the client goes away (or
+    // FOLLOW_MAX_MS, as a gateway's write timeout would end it).
+    const enc = new TextEncoder();
+    let stop = () => undefined as void;
+    const body = new ReadableStream<Uint8Array>({
+      start(ctrl) {
+        if (past.length) ctrl.enqueue(enc.encode(past.join('\n') + '\n'));
+        const unfollow = registry.logs.follow(q.name, (line) => {
+          const out = keep(line);
+          if (out !== null) ctrl.enqueue(enc.encode(out + '\n'));
+        });
+        const timer = setTimeout(() => stop(), FOLLOW_MAX_MS);
+        timer.unref();
+        stop = () => {
+          clearTimeout(timer);
+          unfollow();
+          try {
+            ctrl.close();
+          } catch {
+            // already closed
+          }
+        };
+      },
+      cancel() {
+        stop();
+      },
+    });
+    return new Response(body, { status: 200, headers });
   });
 
   return app;
 }
 
-/** faas-cli's logs.Message shape, for `faas-cli logs` pointed at this gateway. */
-function toOpenFaasMessage(name: string, line: string): Record<string, string> {
+export const FUNCTION_NAMESPACE = 'openfaas-fn';
+const MAX_LOG_LINES = 100_000;
+const FOLLOW_MAX_MS = 10 * 60_000;
+
+/** GET /system/logs as faas-cli sends it (its logs.Request as query values), plus our `format=raw`. */
+export const logsQuerySchema = z.object({
+  name: z.string().min(1),
+  namespace: z.string().optional(),
+  instance: z.string().optional(),
+  since: z.iso.datetime({ offset: true }).transform((s) => new Date(s)).optional(),
+  tail: z.coerce.number().int().optional(),
+  follow: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional(),
+  format: z.enum(['openfaas', 'raw']).optional(),
+});
+
+export interface OpenFaasLogMessage {
+  name: string;
+  namespace: string;
+  instance: string;
+  timestamp: string;
+  text: string;
+}
+
+/**
+ * faas-provider's logs.Message for one stored line: the instance is the replica, the timestamp the
+ * line's (RFC 3339: Go's time.Time must parse it), the text the line as the function wrote it.
+ */
+export function toOpenFaasMessage(name: string, line: string): OpenFaasLogMessage {
   try {
     const o = JSON.parse(line) as Record<string, unknown>;
-    return { name, namespace: 'openfaas-fn', instance: String(o.replica ?? ''), timestamp: String(o.ts ?? ''), text: typeof o.msg === 'string' ? o.msg : line };
+    const { fn: _fn, replica, stream: _stream, ...own } = o;
+    const ts = typeof o.ts === 'string' && !Number.isNaN(Date.parse(o.ts)) ? new Date(o.ts).toISOString() : new Date(0).toISOString();
+    const text = own.source === 'runtime' || Object.keys(own).some((k) => k !== 'ts' && k !== 'level' && k !== 'msg') ? JSON.stringify(own) : String(own.msg ?? '');
+    return { name, namespace: FUNCTION_NAMESPACE, instance: String(replica ?? (name === 'runtime' ? 'runtime' : '')), timestamp: ts, text };
   } catch {
-    return { name, namespace: 'openfaas-fn', instance: '', timestamp: '', text: line };
+    return { name, namespace: FUNCTION_NAMESPACE, instance: '', timestamp: new Date(0).toISOString(), text: line };
+  }
+}
+
+/** The secret files in the folder, without the gateway's basic-auth pair. */
+function listSecrets(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isFile() && /^[A-Za-z0-9._-]+$/.test(e.name) && !e.name.startsWith('basic-auth-'))
+      .map((e) => e.name)
+      .sort();
+  } catch {
+    return [];
   }
 }

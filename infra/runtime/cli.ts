@@ -155,7 +155,7 @@ export async function run(argv: string[], out: (s: string) => void = (s) => proc
     }
     case 'logs': {
       const tail = values.tail ?? '100';
-      const res = await check(await fetch(`${gateway}/system/logs?name=${needFn()}&tail=${encodeURIComponent(tail)}`, { headers: auth }), 'logs');
+      const res = await check(await fetch(`${gateway}/system/logs?name=${needFn()}&format=raw&tail=${encodeURIComponent(tail)}`, { headers: auth }), 'logs');
       out(await res.text());
       return 0;
     }

@@ -15,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { dirname, resolve } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
-import { systemApi } from './api.js';
+import { FUNCTION_NAMESPACE, systemApi } from './api.js';
 import { AsyncQueue } from './async.js';
 import { ensureCredentials, readCredentials, type Credentials } from './auth.js';
 import { Autoscaler, type AutoscalerOptions } from './autoscaler.js';
@@ -243,7 +243,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   };
   const hospitalCtx: ServeContext = { ...serveCtx, his: true };
   const asyncQueue = new AsyncQueue(log, { router, concurrency: opts.async?.concurrency ?? 4, maxQueued: opts.async?.maxQueued ?? 1000 });
-  const api = systemApi(registry, () => creds, { version: VERSION, sha: process.env.GIT_SHA ?? 'dev' });
+  const api = systemApi(registry, () => creds, { version: VERSION, sha: process.env.GIT_SHA ?? 'dev' }, () => secretsDir);
   const apiListener = getRequestListener(api.fetch);
 
   const active = new Set<ServerResponse>();
@@ -288,8 +288,12 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
       continueIfExpected(req, res);
       return apiListener(req, res);
     }
-    const [, kind, name, rest, query] = m;
-    const svc = registry.get(name!);
+    const [, kind, qualified, rest, query] = m;
+    // `<fn>.<namespace>` as faas-cli's `invoke -n` sends it: the one namespace is openfaas-fn.
+    const dot = qualified!.indexOf('.');
+    const name = dot < 0 ? qualified! : qualified!.slice(0, dot);
+    if (dot >= 0 && qualified!.slice(dot + 1) !== FUNCTION_NAMESPACE) return sendError(res, 404, `namespace ${qualified!.slice(dot + 1)} not found`, { 'x-openfaas-internal': 'gateway' });
+    const svc = registry.get(name);
     if (!svc) return sendError(res, 404, `function ${name} not found`, { 'x-openfaas-internal': 'gateway' });
     const path = (rest || '/') + (query ?? '');
     if (kind === 'function') return serveInvocation(svc, path, req, res, serveCtx);

@@ -85,6 +85,8 @@ export interface RuntimeLogger {
 
 export class LogStore {
   private files = new Map<string, RotatingFile>();
+  /** Live readers of a log (`faas-cli logs` follows it): called with each new line. */
+  private readers = new Map<string, Set<(line: string) => void>>();
   readonly runtime: RuntimeLogger;
 
   constructor(
@@ -95,6 +97,7 @@ export class LogStore {
     const emit = (level: string) => (msg: string, fields: LogFields = {}) => {
       const line = JSON.stringify({ ts: new Date().toISOString(), level, source: 'runtime', msg, ...fields });
       this.file('runtime').write(line);
+      this.notify('runtime', line);
       if (this.opts.stdout !== false) process.stdout.write(line + '\n');
     };
     this.runtime = { info: emit('info'), warn: emit('warn'), error: emit('error') };
@@ -112,10 +115,32 @@ export class LogStore {
   /** One captured line of a replica's output, normalised to a JSON object. */
   replicaLine(fn: string, replica: string, stream: 'stdout' | 'stderr', text: string): void {
     if (text.trim() === '') return;
-    this.file(fn).write(JSON.stringify(normaliseLine(fn, replica, stream, text)));
+    const line = JSON.stringify(normaliseLine(fn, replica, stream, text));
+    this.file(fn).write(line);
+    this.notify(fn, line);
   }
 
-  /** The last `tail` lines of a function's log (current file, then the rotated ones as needed). */
+  /** Calls `onLine` with every new line of `name`'s log until the returned function is called. */
+  follow(name: string, onLine: (line: string) => void): () => void {
+    const set = this.readers.get(name) ?? this.readers.set(name, new Set()).get(name)!;
+    set.add(onLine);
+    return () => {
+      set.delete(onLine);
+      if (set.size === 0) this.readers.delete(name);
+    };
+  }
+
+  private notify(name: string, line: string): void {
+    for (const f of this.readers.get(name) ?? []) {
+      try {
+        f(line);
+      } catch {
+        // a reader's failure is its own
+      }
+    }
+  }
+
+  /** The last `tail` lines of a function's log (current file, then the rotated ones as needed; Infinity: all). */
   tail(name: string, tail: number): string[] {
     const out: string[] = [];
     this.files.get(name)?.flush();

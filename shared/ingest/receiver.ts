@@ -141,7 +141,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   async function body(c: Context): Promise<unknown> {
     const type = c.req.header('content-type') ?? '';
     if (!/^application\/(.+\+)?json\b/i.test(type)) {
-      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type 应为 application/json（收到 ${type || '无'}）`);
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type 应为 application/json（收到 ${type || '无'}；faas-cli invoke 请加 --content-type application/json）`);
     }
     const text = decodeBody(new Uint8Array(await c.req.arrayBuffer()), type);
     try {

@@ -198,6 +198,14 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
     const codes = await run(join(root, 'bin/cdc-codes'), ['domains', '--json'], env);
     expect(codes.code, codes.stderr).toBe(0);
     expect((JSON.parse(codes.stdout) as Array<{ domain: string }>).map((d) => d.domain)).toContain('sex');
+    // make deploy finds this runtime and its settings (infra/openfaas/deploy.sh): no secret in the file.
+    const upEnv = readFileSync(join(dir, 'up.env'), 'utf8');
+    expect(upEnv).toContain(`OPENFAAS_URL='http://127.0.0.1:${env.GATEWAY_PORT}'`);
+    expect(upEnv).toContain(`NATIONAL_URL='http://127.0.0.1:${env.NATIONAL_SIM_PORT}'`);
+    expect(upEnv).toContain(`HIS_ALLOW='127.0.0.1/8,::1/128'`);
+    expect(upEnv).toContain(`DATA_PORT='${env.DATA_PORT}'`);
+    expect(upEnv).not.toContain(readFileSync(join(dir, 'secrets', 'basic-auth-password'), 'utf8').trim());
+    expect(upEnv).not.toContain('postgresql://');
   });
 
   it('restarts PostgreSQL after kill -9, logged, and HIS requests are stored again', async () => {

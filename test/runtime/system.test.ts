@@ -105,11 +105,11 @@ describe('functions API', () => {
 });
 
 describe('logs', () => {
-  it('serves a replica’s output as JSON lines at /system/logs', async () => {
+  it('serves a replica’s output as our structured JSON lines at /system/logs?format=raw', async () => {
     await fetch(`${rt.gatewayUrl}/function/echo`);
     let lines: Array<Record<string, unknown>> = [];
     await sleep(100); // log lines are written in batches
-    const res = await fetch(`${rt.gatewayUrl}/system/logs?name=echo&tail=50`, { headers: auth(rt) });
+    const res = await fetch(`${rt.gatewayUrl}/system/logs?name=echo&tail=50&format=raw`, { headers: auth(rt) });
     expect(res.status).toBe(200);
     lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const listening = lines.find((l) => l.msg === 'listening');
