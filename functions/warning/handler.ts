@@ -5,6 +5,10 @@
 //   POST /            the cron (X-Topic: cron-function), or a nudge: evaluates what is pending
 //   GET  /cases       ?org=&state=&limit=: pending cases, overdue first (operators; the console's later)
 //   GET  /cases/:id   a case with its evidence and state history (operators)
+//   GET  /signals     ?org=&from=&to=&limit=: aberration signals with their series (operators)
+//   POST /aberration  ?day=yyyy-MM-dd: aberration detection now, that day recounted too (operators)
+// Aberration detection (docs/aberration.md) runs from the same cron once an hour: one function fewer
+// on faasd, whose Community Edition runs 15.
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
@@ -15,6 +19,9 @@ import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { CASE_STATES, caseDetail, decideCase, listCases, precision, runWarnings, selfCheck } from '../../shared/warning/store.js';
 import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { channelsOf } from '../../shared/alerts/index.js';
+import { aberrationDue, listSignals, runAberration } from '../../shared/aberration/run.js';
+import { addDays, localDay } from '../../shared/dayclose/day.js';
+import { notifiable } from '../../shared/warning/triggers.js';
 
 const app = new Hono();
 app.onError(handleError);
@@ -27,11 +34,46 @@ app.use('/cases', operator);
 app.use('/cases/*', operator);
 app.use('/selfcheck', operator);
 app.use('/precision', operator);
+app.use('/signals', operator);
+app.use('/aberration', operator);
+
+const classA = (name: string): boolean => {
+  try {
+    return notifiable(name).classA;
+  } catch {
+    return false;
+  }
+};
+const aberration = (days?: string[]) => {
+  const s = settings();
+  return runAberration(getPool(), { defs: s.aberration.definitions, timeZone: s.front.timeZone, backfillDays: s.aberration.backfillDays, now: new Date(), classA, ...(days ? { days } : {}) });
+};
 
 app.post('/', async (c) => {
   const { warning: w, alerts } = settings();
   // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
-  return c.json(await runWarnings(getPool(), { ...w, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone }));
+  const run = await runWarnings(getPool(), { ...w, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone });
+  // Aberration detection once an hour, by the cron (the last run's time is in the database).
+  const due = c.req.header('x-topic') === 'cron-function' && (await aberrationDue(getPool(), new Date(), 55 * 60_000));
+  return c.json(due ? { ...run, aberration: await aberration() } : run);
+});
+
+const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day yyyy-MM-dd').refine((d) => parseTime(d) !== null, 'a real day');
+
+app.post('/aberration', async (c) => {
+  const q = z.object({ day: Day.optional() }).safeParse(c.req.query());
+  if (!q.success) throw validationError(q.error, 'aberration takes ?day=yyyy-MM-dd');
+  return c.json(await aberration(q.data.day ? [q.data.day] : undefined));
+});
+
+app.get('/signals', async (c) => {
+  const tz = settings().front.timeZone;
+  const q = z.object({ org: z.string().min(1).max(50).optional(), from: Day.optional(), to: Day.optional(), limit: z.coerce.number().int().min(1).max(5000).default(500) }).safeParse(c.req.query());
+  if (!q.success) throw validationError(q.error, 'signals takes ?org=&from=&to=&limit=');
+  const to = q.data.to ?? localDay(new Date(), tz);
+  const from = q.data.from ?? addDays(to, -29);
+  const signals = await listSignals(getPool(), { ...(q.data.org ? { org: q.data.org } : {}), from, to, limit: q.data.limit });
+  return c.json({ from, to, count: signals.length, definitions: settings().aberration.definitions.version, signals });
 });
 
 const CaseQuery = z.object({
@@ -54,8 +96,6 @@ app.get('/cases/:id', async (c) => {
   if (!d) throw new AppError('NOT_FOUND', `no case ${id}`);
   return c.json(d);
 });
-
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day yyyy-MM-dd').refine((d) => parseTime(d) !== null, 'a real day');
 
 // The missed-report self-check of a day (default yesterday, in the hospital's zone).
 app.get('/selfcheck', async (c) => {

@@ -4,6 +4,7 @@
  * down; test/unit/config-stack.test.ts checks stack.yml gives each function every variable and
  * secret of its spec.
  */
+import { aberrationConcern } from '../aberration/config.js';
 import { alertsConcern } from '../alerts/config.js';
 import { backupConcern } from '../backup/config.js';
 import { dayCloseConcern } from '../dayclose/config.js';
@@ -25,7 +26,8 @@ export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, sso: 
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
 /** remind: the HIS's reminders on the data port (functions/remind). */
 export const remindConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, warning: warningConcern });
-export const warningConfig = composeConfig({ ...base, warning: warningConcern, alerts: alertsConcern, operator: operatorConcern });
+/** warning: the early-warning loop, and aberration detection from its cron (docs/aberration.md). */
+export const warningConfig = composeConfig({ ...base, warning: warningConcern, aberration: aberrationConcern, alerts: alertsConcern, operator: operatorConcern });
 
 export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;
 export type PushSettings = ReturnType<typeof pushConfig.parse>;

@@ -21,11 +21,12 @@ export const ssoConcern = concern({
     SSO_SESSION_S: z.coerce.number().int().min(60).max(43_200).default(1800),
   },
   secrets: ['his-sso-key'],
+  // Without the key the console works and single sign-on answers 503 naming the file: the status
+  // page must answer whatever else is missing.
   build: (v, secret) => {
-    const raw = secret('his-sso-key');
-    if (!raw) throw new Error('the secret file his-sso-key (the key shared with the HIS for single sign-on) is required');
-    const key = Buffer.from(raw.trim(), 'utf8');
-    if (key.length < 32) throw new Error('his-sso-key: at least 32 characters');
+    const raw = secret('his-sso-key')?.trim();
+    const key = raw ? Buffer.from(raw, 'utf8') : null;
+    if (key && key.length < 32) throw new Error('his-sso-key: at least 32 characters');
     return { key, tokenMaxAgeS: v.SSO_TOKEN_MAX_AGE_S, sessionS: v.SSO_SESSION_S };
   },
 });
@@ -46,6 +47,7 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 
 /** Verifies the token, spends its nonce, opens a session: the cookie value and the session. */
 export async function redeem(db: pg.Pool, token: string, s: SsoSettings, now: Date): Promise<{ cookie: string; session: SsoSession; claims: SsoClaims }> {
+  if (!s.key) throw new AppError('UNAVAILABLE', '单点登录未配置：缺少密钥文件 his-sso-key (single sign-on is not configured)');
   const claims = verifyToken(token, s.key, now, { maxAgeS: s.tokenMaxAgeS });
   try {
     await db.query('INSERT INTO sso_nonce (nonce, org_code, doctor_id, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)', [claims.nonce, claims.org, claims.doctor, new Date(claims.exp * 1000), now]);

@@ -136,4 +136,19 @@ describe('warning through the running front', () => {
     expect(((await ok.json()) as { state: string }).state).toBe('excluded');
     expect(((await (await fetch(`${data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: unknown[] }).reminders).toEqual([]);
   });
+
+  it('lists aberration signals for operators only, with the definitions in force', { timeout: 60_000 }, async () => {
+    const gw = front.rt.gatewayUrl;
+    expect((await fetch(`${gw}/function/warning/signals`)).status).toBe(401);
+    const run = await fetch(`${gw}/function/warning/aberration`, { method: 'POST', headers: auth() });
+    expect(run.status).toBe(200);
+    expect(await run.json()).toMatchObject({ daysCounted: expect.any(Number), signals: expect.any(Number) });
+    const res = await fetch(`${gw}/function/warning/signals?from=2026-01-01`, { headers: auth() });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { from: string; definitions: string; signals: unknown[] };
+    expect(body.from).toBe('2026-01-01');
+    expect(body.definitions).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(Array.isArray(body.signals)).toBe(true);
+    expect((await fetch(`${gw}/function/warning/signals?from=yesterday`, { headers: auth() })).status).toBe(400);
+  });
 });

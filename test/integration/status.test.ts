@@ -64,6 +64,15 @@ function rowOf(htmlText: string, dest: string): string[] {
   return [...tr.matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]!);
 }
 
+describe('the console without the single sign-on key (his-sso-key absent here)', () => {
+  it('still serves the status page, and /sso answers 503 naming the missing file', async () => {
+    expect((await web.app.request('/status.html')).status).toBe(200);
+    const res = await web.app.request('/sso?token=v1.a.b');
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { desc: string }).desc).toContain('his-sso-key');
+  });
+});
+
 describe('monitor (port 8883)', () => {
   it('GET /status reports the database, the software version and the outbox of a destination', async () => {
     const dest = destination();
