@@ -11,7 +11,7 @@
  * points BACKUP_S3_ENDPOINT at MinIO with keys from secret files instead.
  */
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 // s3rver ships no types: its constructor options and run/close are all this file uses.
 // @ts-expect-error no declaration file
 import S3rver from 's3rver';
@@ -27,10 +27,23 @@ export interface RunningS3 {
   stop(): Promise<void>;
 }
 
+function portFree(host: string, port: number): Promise<void> {
+  return new Promise((ok, fail) => {
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      fail(err.code === 'EADDRINUSE' ? new Error(`port ${port} (S3 store for backups) is already in use`) : err),
+    );
+    probe.listen(port, host, () => probe.close(() => ok()));
+  });
+}
+
 export async function startS3(opts: { dir: string; port?: number; host?: string; bucket?: string }): Promise<RunningS3> {
   mkdirSync(opts.dir, { recursive: true });
   const bucket = opts.bucket ?? 'cdc-front-backup';
   const host = opts.host ?? '127.0.0.1';
+  // s3rver emits a taken port as an unhandled 'error' event (the process dies) instead of rejecting
+  // run(): the port is tried first, so make up names it and stops cleanly.
+  if (opts.port) await portFree(host, opts.port);
   const server = new S3rver({ address: host, port: opts.port ?? 0, directory: opts.dir, silent: true, configureBuckets: [{ name: bucket }] });
   let addr: AddressInfo;
   try {
