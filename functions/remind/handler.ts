@@ -5,6 +5,9 @@
 //                                                   each with its evidence and a pre-filled card
 //   GET  /reminders/stream?…                        the same as server-sent events (event: reminder),
 //                                                   new and changed cases as they appear
+//   GET  /reminders/cards?orgCode=&dept=&doctor=&since=   the reported cases' cards and their status
+//                                                   at the platform (sent, accepted, returned for
+//                                                   correction, corrected), the clock until accepted
 //   POST /reminders/<caseId>/ack     {doctor?, note?}  the HIS showed it to the doctor
 //   POST /reminders/<caseId>/filled  {doctor?, note?}  the card was filled in the HIS's own form
 //   POST /reminders/<caseId>/confirm {doctor, reason?} the doctor confirms the case
@@ -17,7 +20,7 @@ import { AppError, handleError, okAnswer, validationError } from '../../shared/h
 import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/auth.js';
 import { remindConfig, type RemindSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { listReminders, markReminder, type ReminderQuery } from '../../shared/warning/reminders.js';
+import { listCaseCards, listReminders, markReminder, type ReminderQuery } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
 
 const app = new Hono();
@@ -57,6 +60,11 @@ function query(c: Context, since?: string): ReminderQuery {
 app.get('/reminders', async (c) => {
   const r = await listReminders(getPool(), query(c), new Date());
   return c.json(okAnswer(null, `待处理提醒 ${r.reminders.length} 条`, r));
+});
+
+app.get('/reminders/cards', async (c) => {
+  const r = await listCaseCards(getPool(), query(c), new Date());
+  return c.json(okAnswer(null, `已报告病例 ${r.cases.length} 条`, r));
 });
 
 /** How long one stream lasts; the browser's EventSource (or the HIS's client) reconnects with Last-Event-ID. */

@@ -6,6 +6,8 @@
 //   GET  /cases       ?org=&state=&limit=: pending cases, overdue first (operators; the console's later)
 //   GET  /cases/:id   a case with its evidence and state history (operators)
 //   GET  /signals     ?org=&from=&to=&limit=: aberration signals with their series (operators)
+//   GET  /duplicates  ?org=&days=: duplicate cards (which wins) and prompts the rules kept back (operators)
+//   GET|POST /snooze, DELETE /snooze/:trigger   snoozing a noisy rule, with who and why (operators)
 //   POST /aberration  ?day=yyyy-MM-dd: aberration detection now, that day recounted too (operators)
 // Aberration detection (docs/aberration.md) runs from the same cron once an hour: one function fewer
 // on faasd, whose Community Edition runs 15.
@@ -22,6 +24,7 @@ import { channelsOf } from '../../shared/alerts/index.js';
 import { aberrationDue, listSignals, runAberration } from '../../shared/aberration/run.js';
 import { addDays, localDay } from '../../shared/dayclose/day.js';
 import { notifiable } from '../../shared/warning/triggers.js';
+import { lift, listDuplicates, listSnoozes, snooze } from '../../shared/warning/snooze.js';
 
 const app = new Hono();
 app.onError(handleError);
@@ -35,6 +38,9 @@ app.use('/cases/*', operator);
 app.use('/selfcheck', operator);
 app.use('/precision', operator);
 app.use('/signals', operator);
+app.use('/duplicates', operator);
+app.use('/snooze', operator);
+app.use('/snooze/*', operator);
 app.use('/aberration', operator);
 
 const classA = (name: string): boolean => {
@@ -79,13 +85,16 @@ app.get('/signals', async (c) => {
 const CaseQuery = z.object({
   org: z.string().min(1).max(50).optional(),
   state: z.enum(CASE_STATES).optional(),
+  dept: z.string().min(1).max(64).optional(),
+  doctor: z.string().min(1).max(80).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
 app.get('/cases', async (c) => {
   const q = CaseQuery.safeParse(c.req.query());
-  if (!q.success) throw new AppError('BAD_REQUEST', `cases takes ?org=&state=&limit=: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const cases = await listCases(getPool(), { ...(q.data.org ? { orgCode: q.data.org } : {}), ...(q.data.state ? { state: q.data.state } : {}), limit: q.data.limit, now: new Date() });
+  if (!q.success) throw new AppError('BAD_REQUEST', `cases takes ?org=&state=&dept=&doctor=&limit=: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const { org, state, dept, doctor, limit } = q.data;
+  const cases = await listCases(getPool(), { ...(org ? { orgCode: org } : {}), ...(state ? { state } : {}), ...(dept ? { dept } : {}), ...(doctor ? { doctor } : {}), limit, now: new Date() });
   return c.json({ count: cases.length, cases });
 });
 
@@ -125,6 +134,31 @@ app.post('/cases/:id/verify', async (c) => {
   if (!body.success) throw validationError(body.error, 'verify takes {by, note?}');
   const r = await decideCase(getPool(), id, 'verify', { actor: `operator/${body.data.by}`, reason: body.data.note ?? null }, null, { caseWindowDays: settings().warning.caseWindowDays });
   return c.json(r);
+});
+
+app.get('/duplicates', async (c) => {
+  const q = z.object({ org: z.string().min(1).max(50).optional(), days: z.coerce.number().int().min(1).max(366).default(30) }).safeParse(c.req.query());
+  if (!q.success) throw validationError(q.error, 'duplicates takes ?org=&days=');
+  return c.json(await listDuplicates(getPool(), { ...(q.data.org ? { org: q.data.org } : {}), since: new Date(Date.now() - q.data.days * 86_400_000) }));
+});
+
+const knownTriggers = (): Set<string> => {
+  const t = settings().warning.triggers;
+  return new Set(['icd10', ...t.labTests.map((x) => x.id), ...t.specialDrugs.map((x) => x.id), ...t.keywords.map((x) => x.id)]);
+};
+const SnoozeBody = z.object({ trigger: z.string().min(1).max(60), until: z.string().min(1), reason: z.string().trim().min(2).max(300), by: z.string().trim().min(1).max(80) }).strict();
+app.get('/snooze', async (c) => c.json({ snoozes: await listSnoozes(getPool(), new Date()) }));
+app.post('/snooze', async (c) => {
+  const body = SnoozeBody.safeParse(await c.req.json().catch(() => null));
+  if (!body.success) throw validationError(body.error, 'snooze takes {trigger, until, reason, by}');
+  const until = parseTime(body.data.until, settings().front.timeZone);
+  if (!until) throw new AppError('VALIDATION_FAILED', '暂停截止时间格式不对 (until is not a time)', [{ field: 'until', rule: 'datetime', message: 'yyyy-MM-dd HH:mm:ss' }]);
+  return c.json(await snooze(getPool(), { trigger: body.data.trigger, until, reason: body.data.reason, actor: `operator/${body.data.by}`, now: new Date(), known: knownTriggers() }), 201);
+});
+app.delete('/snooze/:trigger', async (c) => {
+  const by = z.string().trim().min(1).max(80).safeParse(c.req.query('by'));
+  if (!by.success) throw validationError(by.error, 'lifting a snooze takes ?by=<who>');
+  return c.json({ trigger: c.req.param('trigger'), lifted: await lift(getPool(), c.req.param('trigger'), `operator/${by.data}`, new Date()) });
 });
 
 export default defineFunction({

@@ -208,7 +208,7 @@ export const CARD_SCRIPT = `(() => {
   const csrf = form.dataset.csrf;
   const labels = JSON.parse(form.dataset.labels || '{}');
   let timer = null, seq = 0;
-  const show = (issues) => {
+  const show = (issues, warnings) => {
     for (const el of form.querySelectorAll('[name]')) {
       const err = document.getElementById('f-' + el.name + '-err');
       if (!err) continue;
@@ -217,11 +217,16 @@ export const CARD_SCRIPT = `(() => {
       el.setAttribute('aria-invalid', i ? 'true' : 'false');
     }
     const other = document.getElementById('other');
-    other.replaceChildren(...issues.filter((i) => !form.querySelector('[name="' + i.field + '"]')).map((i) => {
+    const item = (text, cls) => {
       const li = document.createElement('li');
-      li.textContent = (labels[i.field] || i.field) + '：' + i.message;
+      li.textContent = text;
+      if (cls) li.className = cls;
       return li;
-    }));
+    };
+    other.replaceChildren(
+      ...issues.filter((i) => !form.querySelector('[name="' + i.field + '"]')).map((i) => item((labels[i.field] || i.field) + '：' + i.message)),
+      ...warnings.filter((w) => w.rule === 'duplicateCard').map((w) => item('提示：' + w.message, 'dup')),
+    );
     const s = document.getElementById('summary');
     s.textContent = issues.length ? '还有 ' + issues.length + ' 处需要修改' : '校验通过，可以提交';
     form.dataset.checked = String(issues.length);
@@ -231,7 +236,8 @@ export const CARD_SCRIPT = `(() => {
     const body = Object.fromEntries(new FormData(form));
     const res = await fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
     if (n !== seq || !res.ok) return;
-    show((await res.json()).issues);
+    const answer = await res.json();
+    show(answer.issues, answer.warnings || []);
   };
   const later = () => { clearTimeout(timer); timer = setTimeout(check, 250); };
   form.addEventListener('input', later);

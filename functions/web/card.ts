@@ -27,6 +27,7 @@ import { noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, type SsoSetti
 import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { listReminders, type Reminder } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
+import { personKey, priorCards, RULE_TEXT } from '../../shared/warning/duplicates.js';
 import { CARD_SCRIPT, clock, FORM_FIELDS, renderCardDone, renderCardForm, renderNoSession, renderPopup } from './card-form.js';
 
 export interface CardRoutesOptions {
@@ -179,7 +180,12 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     const r = await caseOf(s, String(form.case ?? ''));
     const rec = cardRecord(s, String(form.cardId || 'check'), r ? await defaults(s, r) : {}, form, now(), o.timeZone());
     const v = validateRecord(emrInfReport, rec, now());
-    return c.json({ issues: v.ok ? [] : v.issues, warnings: v.warnings });
+    // Before sending: a card for this person and disease already stored is likely a duplicate (重卡).
+    const who = personKey(rec);
+    const code = typeof rec.diseaseCode === 'string' ? rec.diseaseCode : null;
+    const prior = who && code ? await priorCards(o.db(), s.orgCode, who, code, { windowDays: o.caseWindowDays(), now: now(), exceptCard: { org: s.orgCode, id: String(rec.id) } }) : [];
+    const dup = prior.slice(0, 1).map((p) => ({ field: 'diseaseCode', rule: 'duplicateCard', message: `可能重卡：${RULE_TEXT[p.rule]}，已有报告卡 ${p.cardId}` }));
+    return c.json({ issues: v.ok ? [] : v.issues, warnings: [...v.warnings, ...dup] });
   });
 
   app.post('/card', async (c) => {

@@ -22,7 +22,7 @@ export type EvidenceKind = 'diagnosis' | 'lab' | 'death' | 'drug' | 'keyword' | 
  * negative or voided result, a ruled-out or revised diagnosis); known: the patient's history names
  * it (a known case: 全病程管理 notice, not a report prompt); carded: a report card names it.
  */
-export type Effect = 'raise' | 'confirm' | 'close' | 'known' | 'carded';
+export type Effect = 'raise' | 'confirm' | 'close' | 'known' | 'carded' | 'snoozed';
 
 export interface Evidence extends NotifiableDisease {
   subtype?: string;

@@ -10,6 +10,7 @@ import { formatLocal } from '../time/index.js';
 import { resources } from '../../schemas/index.js';
 import { lists } from '../../schemas/codes/lists.js';
 import type { CaseState } from './store.js';
+import { cardStatus, type CardStatus } from './duplicates.js';
 
 /** States a reminder is shown in (a known case is a notice for the treating department). */
 const OPEN: CaseState[] = ['to_confirm', 'to_diagnose', 'known'];
@@ -161,4 +162,82 @@ export async function markReminder(db: pg.Pool, caseId: string, what: 'ack' | 'f
     await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $4, $5)', [caseId, now, actor, c.state, reason.slice(0, 500)]);
     return { caseId, state: c.state };
   });
+}
+
+export interface CaseCard {
+  caseId: string;
+  orgCode: string;
+  patientId: string;
+  disease: string;
+  classA: boolean;
+  state: CaseState;
+  stateName: string;
+  deptCode: string | null;
+  doctorId: string | null;
+  /** The reporting clock, from the diagnosis (2 h / 24 h). */
+  firstAt: string | null;
+  deadlineAt: string | null;
+  cards: Array<{ cardId: string; status: CardStatus; statusName: string; version: number | null; reason: string | null; at: string | null; duplicateOf: string | null }>;
+  /** Still to be done: no card accepted yet by the national platform. */
+  open: boolean;
+  overdue: boolean;
+  updatedAt: string;
+}
+
+/**
+ * The cards of the cases a doctor or department reported (docs/warning.md "Card status"): each card's
+ * status at the national platform (stored, sent, accepted, returned for correction, corrected), and
+ * the case's 2 h / 24 h clock while no card is accepted.
+ */
+export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): Promise<{ asOf: string; cases: CaseCard[] }> {
+  const where = [`state IN ('to_verify', 'reported')`];
+  const params: unknown[] = [];
+  if (q.orgs !== null) where.push(`org_code = ANY($${params.push(q.orgs)}::varchar[])`);
+  if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
+  if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
+  if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
+  if (q.since) where.push(`updated_at > $${params.push(q.since)}`);
+  const asOf = now.toISOString();
+  const rows = (
+    await db.query<{ case_id: string; org_code: string; patient_id: string; disease: string; class_a: boolean; deadline_hours: number; state: CaseState; dept_code: string | null; doctor_id: string | null; first_at: Date | null; updated_at: Date }>(
+      `SELECT case_id, org_code, patient_id, disease, class_a, deadline_hours, state, dept_code, doctor_id, first_at, updated_at FROM warning_case
+        WHERE ${where.join(' AND ')} ORDER BY updated_at DESC, case_id DESC LIMIT $${params.push(q.limit)}`,
+      params,
+    )
+  ).rows;
+  const out: CaseCard[] = [];
+  for (const r of rows) {
+    const ids = (
+      await db.query<{ source_id: string }>(
+        "SELECT DISTINCT source_id FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND kind = 'card' ORDER BY source_id",
+        [r.org_code, r.patient_id, r.disease],
+      )
+    ).rows.map((x) => x.source_id);
+    const cards: CaseCard['cards'] = [];
+    for (const id of ids) {
+      const st = await cardStatus(db, r.org_code, id);
+      const dup = (await db.query<{ winner_id: string }>('SELECT winner_id FROM warning_card_duplicate WHERE org_code = $1 AND card_id = $2 AND NOT (winner_org = org_code AND winner_id = card_id) LIMIT 1', [r.org_code, id])).rows[0];
+      cards.push({ cardId: id, status: st.status, statusName: st.name, version: st.version, reason: st.reason, at: st.at ? st.at.toISOString() : null, duplicateOf: dup?.winner_id ?? null });
+    }
+    const open = !cards.some((c) => c.status === 'accepted' || c.status === 'corrected');
+    const deadline = r.first_at ? new Date(new Date(r.first_at).getTime() + r.deadline_hours * 3_600_000) : null;
+    out.push({
+      caseId: String(r.case_id),
+      orgCode: r.org_code,
+      patientId: r.patient_id,
+      disease: r.disease,
+      classA: r.class_a,
+      state: r.state,
+      stateName: STATE_NAME[r.state],
+      deptCode: r.dept_code,
+      doctorId: r.doctor_id,
+      firstAt: local(r.first_at),
+      deadlineAt: local(deadline),
+      cards,
+      open,
+      overdue: open && deadline !== null && deadline.getTime() < now.getTime(),
+      updatedAt: new Date(r.updated_at).toISOString(),
+    });
+  }
+  return { asOf, cases: out };
 }

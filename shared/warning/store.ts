@@ -11,7 +11,9 @@ import { withTx, type Tx } from '../db/index.js';
 import { AppError } from '../http/errors.js';
 import { log } from '../log/index.js';
 import type { Channel } from '../alerts/index.js';
-import { evaluate, type Evidence } from './evaluate.js';
+import { evaluate, type Effect, type Evidence } from './evaluate.js';
+import { cardStatus, levelOf, personKey, priorCards, RULE_TEXT, type PersonKey, type PriorCard } from './duplicates.js';
+import { lists } from '../../schemas/codes/lists.js';
 import { notifiable, type TriggerSet } from './triggers.js';
 import { formatLocal, parseTime } from '../time/index.js';
 
@@ -129,6 +131,7 @@ async function batch(tx: Tx, after: string, o: WarningOptions) {
   ).rows;
   const res = { claimed: rows.length, last: rows.at(-1)?.hist_id ?? after, evaluated: 0, waiting: 0, evidence: 0, opened: 0, changed: 0 };
   const done: string[] = [];
+  const snoozed = rows.length ? await snoozedTriggers(tx, now) : new Set<string>();
   const touched = new Map<string, { org: string; patient: string; disease: string }>();
   const touch = (org: string, patient: string, disease: string) => touched.set(`${org}|${patient}|${disease}`, { org, patient, disease });
   for (const row of rows) {
@@ -152,13 +155,17 @@ async function batch(tx: Tx, after: string, o: WarningOptions) {
     for (const p of prior.rows) touch(row.org_code, p.patient_id, p.disease);
     await tx.query('DELETE FROM warning_evidence WHERE org_code = $1 AND source_resource = $2 AND source_id = $3', [row.org_code, row.resource, row.record_id]);
     // A retired record says nothing: its evidence is gone, and the cases it supported are re-derived.
-    const evidence = row.op === 'retire' ? [] : evaluate(row.resource, row.raw, o.triggers, now).evidence;
+    // A snoozed rule's raising evidence is kept, as 'snoozed': it raises nothing while the snooze holds.
+    const evidence = (row.op === 'retire' ? [] : evaluate(row.resource, row.raw, o.triggers, now).evidence).map((e) =>
+      e.effect === 'raise' && snoozed.has(e.trigger) ? { ...e, effect: 'snoozed' as Effect } : e,
+    );
     const who = evidence.length ? await attributionOf(tx, row) : { dept: null, doctor: null };
     for (const [seq, e] of evidence.entries()) {
       await insertEvidence(tx, row, seq, patient ?? '', who, e, o.triggers.version, now);
       touch(row.org_code, patient ?? '', e.name);
     }
     res.evidence += evidence.length;
+    if (row.resource === 'emrInfReport') await checkCardDuplicates(tx, row, o.caseWindowDays, now);
   }
   if (done.length) await tx.query(`UPDATE record_history SET warn_pending = NULL WHERE hist_id IN (${done.map((_, i) => `$${i + 1}`).join(', ')})`, done);
   for (const k of touched.values()) {
@@ -269,14 +276,22 @@ async function deriveCase(tx: Tx, org: string, patient: string, disease: string,
     verifiedAt: cur && !stale && cur.verified_at ? new Date(cur.verified_at) : null,
     lastRaiseAt: raisedAt.length ? new Date(Math.max(...raisedAt)) : null,
   };
-  const state = stateOf(ev.map((e) => ({ effect: e.effect, explained: e.kind === 'drug' && diagnosed.has(disease) })), decisions);
+  let state = stateOf(ev.map((e) => ({ effect: e.effect, explained: e.kind === 'drug' && diagnosed.has(disease) })), decisions);
   const d = notifiable(disease);
+  // The duplicate-card rules before a prompt: a card for this person and disease already stored (in
+  // the window, or ever for a chronic disease) makes the case a known one, not a prompt to report.
+  let suppressedBy: PriorCard | null = null;
+  if (state === 'to_confirm' || state === 'to_diagnose') {
+    suppressedBy = await cardedAlready(tx, org, patient, disease, d.nndrs, windowDays, now);
+    if (suppressedBy) state = 'known';
+  }
   const raising = ev.filter((e) => e.effect === 'raise' && e.evidence_at).map((e) => new Date(e.evidence_at!).getTime());
   const firstAt = raising.length ? new Date(Math.min(...raising)) : null;
   const dueAt = state === 'to_confirm' && firstAt ? new Date(firstAt.getTime() + d.deadlineHours * 3_600_000) : null;
   // The first-visit doctor is responsible: the earliest evidence that raises (or asks) and names a department.
   const owner = ev.find((e) => (e.effect === 'raise' || e.effect === 'confirm') && e.dept_code) ?? ev.find((e) => e.dept_code);
   const reason = `evidence: ${ev.map((e) => `${e.kind}/${e.trigger_id}/${e.effect}`).join(', ') || 'none'}`.slice(0, 500);
+  if (suppressedBy) await recordSuppressed(tx, org, patient, disease, suppressedBy, now);
   if (!cur || stale) {
     if (state === 'closed' || state === 'excluded') return 'same';
     const ins = await tx.query<{ case_id: string }>(
@@ -298,6 +313,65 @@ async function deriveCase(tx: Tx, org: string, patient: string, disease: string,
 
 async function event(tx: Tx, caseId: string, at: Date, from: CaseState | null, to: CaseState, reason: string, actor = 'system'): Promise<void> {
   await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)', [caseId, at, actor.slice(0, 80), from, to, reason.slice(0, 500)]);
+}
+
+/** The patient's identity as stored, for the duplicate-card rules. */
+async function storedPerson(tx: Tx, org: string, patient: string): Promise<PersonKey | null> {
+  const p = (await tx.query<{ rec_raw: Record<string, unknown> }>('SELECT rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, patient])).rows[0];
+  return p ? personKey(p.rec_raw) : null;
+}
+
+/** The NNDRS code of the case: its subtype's when the evidence named one (乙肝 0302), else the disease's. */
+async function caseCode(tx: Tx, org: string, patient: string, disease: string, fallback: string | null): Promise<string | null> {
+  const sub = (await tx.query<{ subtype: string }>('SELECT subtype FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND subtype IS NOT NULL LIMIT 1', [org, patient, disease])).rows[0];
+  return (sub && lists.nndrsDisease.codes.find((c) => c.name === sub.subtype)?.code) ?? fallback;
+}
+
+/** A stored card that already reports this case (docs/warning.md "Duplicate cards"), or null. */
+async function cardedAlready(tx: Tx, org: string, patient: string, disease: string, nndrs: string | null, windowDays: number, now: Date): Promise<PriorCard | null> {
+  const who = await storedPerson(tx, org, patient);
+  if (!who) return null;
+  const cards = await priorCards(tx, org, who, await caseCode(tx, org, patient, disease, nndrs), { windowDays, now });
+  return cards[0] ?? null;
+}
+
+/** Logs a prompt the rules kept back, once per case and card (the console and /duplicates list it). */
+async function recordSuppressed(tx: Tx, org: string, patient: string, disease: string, card: PriorCard, now: Date): Promise<void> {
+  const seen = await tx.query('SELECT 1 FROM warning_suppressed WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND card_org = $4 AND card_id = $5', [org, patient, disease, card.orgCode, card.cardId]);
+  if (seen.rowCount) return;
+  await tx.query(
+    'INSERT INTO warning_suppressed (org_code, patient_id, disease, rule, card_org, card_id, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+    [org, patient, disease, card.rule, card.orgCode, card.cardId, `${RULE_TEXT[card.rule]}：${card.cardId}`.slice(0, 300), now],
+  );
+  log('info', 'prompt suppressed', { org, disease, rule: card.rule, card: card.cardId });
+}
+
+/**
+ * A card arrived: the other cards of the same person and disease that compete with it, each pair
+ * recorded with its winner (the higher diagnosis level, the earlier on a tie). Replaced whole per card.
+ */
+async function checkCardDuplicates(tx: Tx, row: HistoryRow, windowDays: number, now: Date): Promise<number> {
+  await tx.query('DELETE FROM warning_card_duplicate WHERE org_code = $1 AND card_id = $2', [row.org_code, row.record_id]);
+  if (row.op === 'retire') return 0;
+  const who = personKey(row.raw);
+  const code = typeof row.raw.diseaseCode === 'string' ? row.raw.diseaseCode : null;
+  if (!who || !code) return 0;
+  const others = await priorCards(tx, row.org_code, who, code, { windowDays, now, exceptCard: { org: row.org_code, id: row.record_id } });
+  const mine = { org: row.org_code, id: row.record_id, level: levelOf(row.raw.diagnoseStateCode), at: new Date(row.received_at) };
+  for (const o of others) {
+    const winner = o.level > mine.level || (o.level === mine.level && o.reportedAt.getTime() <= mine.at.getTime()) ? { org: o.orgCode, id: o.cardId } : { org: mine.org, id: mine.id };
+    await tx.query(
+      `INSERT INTO warning_card_duplicate (org_code, card_id, other_org, other_id, winner_org, winner_id, rule, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [mine.org, mine.id, o.orgCode, o.cardId, winner.org, winner.id, o.rule, `${RULE_TEXT[o.rule]}；诊断级别高者为准 (the higher diagnosis level wins)`.slice(0, 300), now],
+    );
+  }
+  if (others.length) log('info', 'duplicate card', { org: row.org_code, card: row.record_id, others: others.length });
+  return others.length;
+}
+
+/** Triggers snoozed now (public health's tuning, docs/warning.md "Precision and snoozing"). */
+async function snoozedTriggers(tx: Tx, now: Date): Promise<Set<string>> {
+  return new Set((await tx.query<{ trigger_id: string }>('SELECT DISTINCT trigger_id FROM warning_snooze WHERE until_at > $1 AND lifted_at IS NULL', [now])).rows.map((r) => r.trigger_id));
 }
 
 export type Decision = 'confirm' | 'exclude' | 'verify';
@@ -360,11 +434,14 @@ export interface CaseListing {
 }
 
 /** Cases, overdue first, then the most recent. */
-export async function listCases(db: pg.Pool, q: { orgCode?: string; state?: CaseState; limit: number; now: Date }): Promise<CaseListing[]> {
+export async function listCases(db: pg.Pool, q: { orgCode?: string; state?: CaseState; dept?: string; doctor?: string; limit: number; now: Date }): Promise<CaseListing[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
   if (q.state) where.push(`state = $${params.push(q.state)}`);
+  // Queues: a department's, a doctor's (the first-visit doctor is responsible for the card).
+  if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
+  if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
   const rows = (
     await db.query<{
       case_id: string; org_code: string; patient_id: string; disease: string; class_a: boolean; state: CaseState;
@@ -405,7 +482,14 @@ export async function caseDetail(db: pg.Pool, caseId: string) {
     )
   ).rows;
   const events = (await db.query('SELECT at, actor, from_state, to_state, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id', [caseId])).rows;
-  return { case: c, evidence, events };
+  const suppressed = (await db.query('SELECT rule, card_org, card_id, reason, at FROM warning_suppressed WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY suppressed_id', [c.org_code, c.patient_id, c.disease])).rows;
+  const cardIds = [...new Set(evidence.filter((e: { kind: string }) => e.kind === 'card').map((e: { source_id: string }) => e.source_id))];
+  const cards = [];
+  for (const id of cardIds) {
+    const duplicates = (await db.query('SELECT other_org, other_id, winner_org, winner_id, rule, reason FROM warning_card_duplicate WHERE org_code = $1 AND card_id = $2', [c.org_code, id])).rows;
+    cards.push({ cardId: id, ...(await cardStatus(db, c.org_code, id)), duplicates });
+  }
+  return { case: c, evidence, events, suppressed, cards };
 }
 
 /**

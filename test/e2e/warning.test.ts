@@ -151,4 +151,42 @@ describe('warning through the running front', () => {
     expect(Array.isArray(body.signals)).toBe(true);
     expect((await fetch(`${gw}/function/warning/signals?from=yesterday`, { headers: auth() })).status).toBe(400);
   });
+
+  it('tells the HIS the status of its cards with the clock, and lets operators snooze a rule and list duplicates', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const p = uniqueId('p');
+    const patient = sample('emrPatientInfo', { orgCode: org, id: p, seed: 29 });
+    await his('emrPatientInfo', patient);
+    const at = formatLocal(new Date(Date.now() - 600_000));
+    await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }), deptCode: 'A16', wmDiseaseCode: 'A00.9', wmDiseaseName: '霍乱', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
+    const cardId = uniqueId('card');
+    const card = { ...sample('emrInfReport', { orgCode: org, id: cardId, patientId: p, seed: 29 }), diseaseCode: '0200', diseaseName: '霍乱', diagnoseStateCode: '2', diagnoseStateName: '确诊病例', caseTypeCode: '3', caseTypeName: '未分型' };
+    await his('emrInfReport', card);
+    const gw = front.rt.gatewayUrl;
+    const data = front.rt.portUrls.data!;
+    const end = Date.now() + 60_000;
+    let cases: Array<{ caseId: string; state: string; open: boolean; deadlineAt: string | null; cards: Array<{ cardId: string; status: string; statusName: string }> }> = [];
+    while (Date.now() < end) {
+      await (await fetch(`${gw}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
+      const r = await fetch(`${data}/function/remind/reminders/cards?orgCode=${org}`);
+      expect(r.status).toBe(200);
+      cases = ((await r.json()) as { cases: typeof cases }).cases;
+      if (cases.length) break;
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
+    expect(cases).toHaveLength(1);
+    expect(cases[0]).toMatchObject({ state: 'to_verify', open: true, cards: [{ cardId, status: expect.stringMatching(/^(stored|sent)$/) }] });
+    expect(cases[0]!.deadlineAt).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    // Operators only: snooze, its audit, lift; duplicates.
+    const body = JSON.stringify({ trigger: 'sfts', until: formatLocal(new Date(Date.now() + 600_000)), reason: '演练', by: '公卫科' });
+    expect((await fetch(`${gw}/function/warning/snooze`, { method: 'POST', body })).status).toBe(401);
+    const made = await fetch(`${gw}/function/warning/snooze`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body });
+    expect(made.status, await made.clone().text()).toBe(201);
+    const list = (await (await fetch(`${gw}/function/warning/snooze`, { headers: auth() })).json()) as { snoozes: Array<{ trigger: string; active: boolean; actor: string }> };
+    expect(list.snoozes.find((x) => x.trigger === 'sfts')).toMatchObject({ active: true, actor: 'operator/公卫科' });
+    const lifted = await fetch(`${gw}/function/warning/snooze/sfts?by=${encodeURIComponent('公卫科')}`, { method: 'DELETE', headers: auth() });
+    expect(await lifted.json()).toEqual({ trigger: 'sfts', lifted: 1 });
+    const dups = await fetch(`${gw}/function/warning/duplicates?org=${org}`, { headers: auth() });
+    expect(await dups.json()).toEqual({ cards: [], suppressed: [] });
+  });
 });

@@ -1,0 +1,223 @@
+// The duplicate-card rules, card status and snoozing (docs/warning.md "Duplicate cards", "Card
+// status", "Precision and snoozing") on the real pipeline and database: a prompt for a person and
+// disease already carded is kept back and logged with its rule (same ID; same person without an ID;
+// a chronic disease once per case) while a past course of an acute disease prompts again; of two
+// competing cards the higher diagnosis level wins; a card's status follows the delivery ledger
+// (stored → returned for correction → corrected); a snoozed rule raises nothing until lifted.
+import { describe, expect, it } from 'vitest';
+import { sample } from '../../infra/simulators/samples.js';
+import { resources } from '../../schemas/index.js';
+import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
+import { formatLocal } from '../../shared/time/index.js';
+import { cardStatus } from '../../shared/warning/duplicates.js';
+import { listCaseCards } from '../../shared/warning/reminders.js';
+import { lift, listSnoozes, snooze } from '../../shared/warning/snooze.js';
+import { caseDetail, runWarnings } from '../../shared/warning/store.js';
+import { loadTriggers } from '../../shared/warning/triggers.js';
+import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+
+const db = testDb();
+const triggers = loadTriggers();
+const opts = { triggers, batch: 100, caseWindowDays: 90, orphanWaitMs: 60_000, maxMs: 30_000 };
+const ctx = (): IngestContext => ({ callId: null, test: false, now: new Date() });
+const ago = (days: number, minutes = 0) => formatLocal(new Date(Date.now() - days * 86_400_000 - minutes * 60_000));
+
+async function put(resource: string, ...bodies: Record<string, unknown>[]) {
+  const res = await upsertMany(db, resources[resource]!, bodies, ctx());
+  for (const r of res) if (!r.ok) throw new Error(`${resource}: ${r.error.desc} ${JSON.stringify(r.error.issues)}`);
+}
+
+/** Runs the warning loop until nothing of the org is pending (other tests write meanwhile). */
+async function drain(org: string) {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const r = await runWarnings(db, opts);
+    if (!r.skipped) {
+      const left = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM record_history WHERE org_code = $1 AND warn_pending = true`, [org]);
+      if (left.rows[0]!.n === 0) return;
+    }
+    if (Date.now() > end) throw new Error('warning runs did not drain');
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+}
+
+const caseOf = async (org: string, patient: string) =>
+  (await db.query<{ case_id: string; state: string; disease: string }>('SELECT case_id, state, disease FROM warning_case WHERE org_code = $1 AND patient_id = $2 ORDER BY case_id DESC', [org, patient])).rows[0];
+
+const scrubCase = async (org: string, patient: string) =>
+  (await db.query<{ state: string }>("SELECT state FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND disease = '恙虫病'", [org, patient])).rows[0];
+
+/** A person, by fields the rules read: an ID number, or none (name, sex, population, birth, address). */
+function person(org: string, id: string, seed: number, over: Record<string, unknown> = {}): Record<string, unknown> & { id: string } {
+  return { ...sample('emrPatientInfo', { orgCode: org, id, seed }), nultitudeTypeCode: '18', nultitudeTypeName: '家务及待业', ...over } as unknown as Record<string, unknown> & { id: string };
+}
+
+function card(org: string, patient: Record<string, unknown>, o: { code: string; name: string; state?: string; daysAgo?: number; id?: string; over?: Record<string, unknown> }): Record<string, unknown> & { id: string } {
+  const d = o.daysAgo ?? 0;
+  const keys = ['patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate', 'nultitudeTypeCode', 'nultitudeTypeName', 'currentAddrCode', 'currentAddrName', 'currentAddrDetail'];
+  return {
+    ...sample('emrInfReport', { orgCode: org, id: o.id ?? uniqueId('card'), patientId: String(patient.id), seed: 5 }),
+    ...Object.fromEntries(keys.filter((k) => patient[k] !== undefined).map((k) => [k, patient[k]])),
+    diseaseCode: o.code,
+    diseaseName: o.name,
+    diagnoseStateCode: o.state ?? '2',
+    diagnoseStateName: { '1': '临床诊断病例', '2': '确诊病例', '3': '疑似病例' }[o.state ?? '2'],
+    caseTypeCode: o.code === '0302' ? '2' : '3',
+    caseTypeName: o.code === '0302' ? '慢性' : '未分型',
+    onsetDate: ago(d + 2).slice(0, 10),
+    diagnoseTime: ago(d, 60),
+    reportDate: ago(d, 30),
+    operationTime: ago(d, 30),
+    ...o.over,
+  } as unknown as Record<string, unknown> & { id: string };
+}
+
+const diagnosis = (org: string, patient: string, code: string, name: string) => {
+  const at = ago(0, 20);
+  return { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 3 }), wmDiseaseCode: code, wmDiseaseName: name, diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at };
+};
+
+describe('duplicate-card rules before a prompt', () => {
+  it('same ID number and disease: the new visit is a known case, the prompt kept back and logged', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const p1 = person(org, uniqueId('p'), 21);
+    const p2 = { ...p1, id: uniqueId('p') }; // the same person under another patient record
+    const p3 = person(org, uniqueId('p'), 22); // someone else
+    await put('emrPatientInfo', p1, p2, p3);
+    const c1 = card(org, p1, { code: '0200', name: '霍乱', daysAgo: 3 });
+    await put('emrInfReport', c1);
+    await put('emrActivityInfo', diagnosis(org, String(p2.id), 'A00.9', '霍乱'), diagnosis(org, String(p3.id), 'A00.9', '霍乱'));
+    await drain(org);
+    expect((await caseOf(org, String(p2.id)))?.state).toBe('known');
+    expect((await caseOf(org, String(p3.id)))?.state).toBe('to_confirm');
+    const d = await caseDetail(db, (await caseOf(org, String(p2.id)))!.case_id);
+    expect(d!.suppressed.map((s: { rule: string; card_id: string }) => [s.rule, s.card_id])).toEqual([['same-id', c1.id]]);
+    expect(d!.suppressed[0].reason).toContain('同一身份证号');
+    // A second run logs it once.
+    await put('emrActivityInfo', diagnosis(org, String(p2.id), 'A00.9', '霍乱'));
+    await drain(org);
+    expect((await db.query('SELECT count(*)::int AS n FROM warning_suppressed WHERE org_code = $1', [org])).rows[0].n).toBe(1);
+  });
+
+  it('without an ID number: name, sex, population class, birth date and address decide', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const noId = { idCardTypeCode: '99', idCardTypeName: '其他法定有效证件', idCard: '' };
+    const a = person(org, uniqueId('p'), 23, noId);
+    const b = { ...a, id: uniqueId('p') };
+    const moved = { ...a, id: uniqueId('p'), currentAddrDetail: '另一条街1号' }; // another address: not the same person
+    await put('emrPatientInfo', a, b, moved);
+    // The card has no ID number either: the national form's placeholder for "unknown".
+    await put('emrInfReport', card(org, a, { code: '0200', name: '霍乱', daysAgo: 1, over: { idCardTypeCode: '01', idCardTypeName: '居民身份证', idCard: '00000000000000000X' } }));
+    await put('emrActivityInfo', diagnosis(org, String(b.id), 'A00.9', '霍乱'), diagnosis(org, String(moved.id), 'A00.9', '霍乱'));
+    await drain(org);
+    expect((await caseOf(org, String(b.id)))?.state).toBe('known');
+    expect((await caseOf(org, String(moved.id)))?.state).toBe('to_confirm');
+    const rules = (await db.query<{ rule: string }>('SELECT rule FROM warning_suppressed WHERE org_code = $1', [org])).rows.map((r) => r.rule);
+    expect(rules).toEqual(['same-person']);
+  });
+
+  it('a chronic disease is reported once per case; an acute one after the window is a new course', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const tb = person(org, uniqueId('p'), 29);
+    const tbAgain = { ...tb, id: uniqueId('p') };
+    const acute = person(org, uniqueId('p'), 35);
+    const acuteAgain = { ...acute, id: uniqueId('p') };
+    await put('emrPatientInfo', tb, tbAgain, acute, acuteAgain);
+    // Both cards 200 days ago: past the 90-day window.
+    await put('emrInfReport', card(org, tb, { code: '2606', name: '病原学阳性', daysAgo: 200 }), card(org, acute, { code: '0200', name: '霍乱', daysAgo: 200 }));
+    await put('emrActivityInfo', diagnosis(org, String(tbAgain.id), 'A15.0', '肺结核'), diagnosis(org, String(acuteAgain.id), 'A00.9', '霍乱'));
+    await drain(org);
+    expect((await caseOf(org, String(tbAgain.id)))?.state).toBe('known');
+    expect((await caseOf(org, String(acuteAgain.id)))?.state).toBe('to_confirm');
+    expect((await db.query<{ rule: string }>('SELECT rule FROM warning_suppressed WHERE org_code = $1', [org])).rows.map((r) => r.rule)).toEqual(['chronic-once']);
+  });
+});
+
+describe('competing cards', () => {
+  it('the higher diagnosis level wins: 确诊 over 疑似, and over a later 临床', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const p = person(org, uniqueId('p'), 26);
+    await put('emrPatientInfo', p);
+    const suspected = card(org, p, { code: '0200', name: '霍乱', state: '3', daysAgo: 2 });
+    await put('emrInfReport', suspected);
+    await drain(org);
+    const confirmed = card(org, p, { code: '0200', name: '霍乱', state: '2', daysAgo: 1 });
+    await put('emrInfReport', confirmed);
+    await drain(org);
+    const clinical = card(org, p, { code: '0200', name: '霍乱', state: '1', daysAgo: 0 });
+    await put('emrInfReport', clinical);
+    await drain(org);
+    const rows = (await db.query<{ card_id: string; other_id: string; winner_id: string }>('SELECT card_id, other_id, winner_id FROM warning_card_duplicate WHERE org_code = $1 ORDER BY card_id, other_id', [org])).rows;
+    const pair = (a: string, b: string) => rows.find((r) => r.card_id === a && r.other_id === b)?.winner_id;
+    expect(pair(String(confirmed.id), String(suspected.id))).toBe(confirmed.id);
+    expect(pair(String(clinical.id), String(confirmed.id))).toBe(confirmed.id);
+    expect(pair(String(clinical.id), String(suspected.id))).toBe(clinical.id);
+    // The case lists its cards, each with the one that wins over it.
+    const c = await caseOf(org, String(p.id));
+    const d = await caseDetail(db, c!.case_id);
+    expect(d!.cards.map((x: { cardId: string }) => x.cardId).sort()).toEqual([suspected.id, confirmed.id, clinical.id].map(String).sort());
+  });
+});
+
+describe('card status back', () => {
+  it('follows the delivery ledger: stored, returned for correction with the reason, corrected', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const p = person(org, uniqueId('p'), 27);
+    await put('emrPatientInfo', p);
+    await put('emrActivityInfo', diagnosis(org, String(p.id), 'A00.9', '霍乱'));
+    const c = card(org, p, { code: '0200', name: '霍乱', daysAgo: 0 });
+    await put('emrInfReport', c);
+    await drain(org);
+    expect((await cardStatus(db, org, String(c.id))).status).toBe('stored');
+    const ledger = (version: number, status: string, reason: string | null) =>
+      db.query(
+        `INSERT INTO uplink_delivery (batch_id, destination, outbox_id, resource, org_code, record_id, version, status, reason, receipt_sig, sent_at)
+         VALUES ($1, 'national', 0, 'emrInfReport', $2, $3, $4, $5, $6, 'test', now())`,
+        [uniqueId('b'), org, c.id, version, status, reason],
+      );
+    await ledger(1, 'rejected', '现住地址编码不存在');
+    const returned = await cardStatus(db, org, String(c.id));
+    expect(returned).toMatchObject({ status: 'returned', name: '平台退回，待修改', version: 1, reason: '现住地址编码不存在' });
+    // The HIS reads it with the case's clock still running.
+    const listed = await listCaseCards(db, { orgs: [org], orgCode: org, limit: 10 }, new Date());
+    expect(listed.cases).toHaveLength(1);
+    expect(listed.cases[0]).toMatchObject({ open: true, classA: true, cards: [{ cardId: c.id, status: 'returned', reason: '现住地址编码不存在' }] });
+    expect(listed.cases[0]!.deadlineAt).not.toBeNull();
+    // Corrected and resent: version 2 accepted.
+    await put('emrInfReport', { ...c, notes: '现住地址已更正' });
+    await ledger(2, 'accepted', null);
+    expect((await cardStatus(db, org, String(c.id))).status).toBe('corrected');
+    const after = await listCaseCards(db, { orgs: [org], orgCode: org, limit: 10 }, new Date());
+    expect(after.cases[0]).toMatchObject({ open: false, overdue: false });
+  });
+});
+
+describe('snoozing a rule', () => {
+  it('raises nothing while snoozed (the evidence kept as snoozed), raises again once lifted; audited', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const p = person(org, uniqueId('p'), 28);
+    await put('emrPatientInfo', p);
+    const known = new Set(['scrub-typhus']);
+    const s = await snooze(db, { trigger: 'scrub-typhus', until: new Date(Date.now() + 10 * 60_000), reason: '试剂批次假阳性，核查中', actor: 'operator/公卫科李', now: new Date(), known });
+    try {
+      const lab = uniqueId('lab');
+      await put('emrExLab', sample('emrExLab', { orgCode: org, id: lab, patientId: String(p.id), seed: 1 }));
+      await put('emrExLabItem', { ...sample('emrExLabItem', { orgCode: org, id: `${lab}-1`, parentId: lab, seed: 1 }), itemName: '恙虫病东方体', examinationResultCode: '01', examinationResultName: '阳性' });
+      await drain(org);
+      expect(await scrubCase(org, String(p.id))).toBeUndefined();
+      const ev = (await db.query<{ effect: string; trigger_id: string }>("SELECT effect, trigger_id FROM warning_evidence WHERE org_code = $1 AND trigger_id = 'scrub-typhus'", [org])).rows;
+      expect(ev).toEqual([{ effect: 'snoozed', trigger_id: 'scrub-typhus' }]);
+    } finally {
+      expect(await lift(db, 'scrub-typhus', 'operator/公卫科李', new Date())).toBe(1);
+    }
+    const audit = (await listSnoozes(db, new Date())).find((x) => x.snoozeId === s.snoozeId)!;
+    expect(audit).toMatchObject({ trigger: 'scrub-typhus', reason: '试剂批次假阳性，核查中', actor: 'operator/公卫科李', liftedBy: 'operator/公卫科李', active: false });
+    // Lifted: the next positive result raises a case.
+    const lab2 = uniqueId('lab');
+    await put('emrExLab', sample('emrExLab', { orgCode: org, id: lab2, patientId: String(p.id), seed: 2 }));
+    await put('emrExLabItem', { ...sample('emrExLabItem', { orgCode: org, id: `${lab2}-1`, parentId: lab2, seed: 2 }), itemName: '恙虫病东方体', examinationResultCode: '01', examinationResultName: '阳性' });
+    await drain(org);
+    expect((await scrubCase(org, String(p.id)))?.state).toBe('to_confirm');
+    await expect(snooze(db, { trigger: 'no-such-rule', until: new Date(Date.now() + 60_000), reason: 'x', actor: 'a', now: new Date(), known })).rejects.toThrow(/没有这个规则/);
+  });
+});

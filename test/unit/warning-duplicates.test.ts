@@ -1,0 +1,49 @@
+// The duplicate-card rules' pieces (shared/warning/duplicates.ts; docs/warning.md "Duplicate cards").
+import { describe, expect, it } from 'vitest';
+import { isChronic, levelOf, personKey, sameDisease } from '../../shared/warning/duplicates.js';
+
+describe('who a record is', () => {
+  const base = { patientName: '张三', genderCode: '1', nultitudeTypeCode: '18', birthDate: '1975-04-11', currentAddrCode: '440106001', currentAddrDetail: '某路1号' };
+  it('by a real resident ID number, whatever else differs', () => {
+    const a = personKey({ ...base, idCardTypeCode: '01', idCard: '440106197504117630' });
+    const b = personKey({ patientName: '張三', idCardTypeCode: '01', idCard: '440106197504117630' });
+    expect(a).toEqual({ by: 'id', key: 'id:440106197504117630', idCard: '440106197504117630' });
+    expect(b?.key).toBe(a?.key);
+    expect(personKey({ ...base, idCard: '44010619750411763x' })?.key).toBe('id:44010619750411763X');
+  });
+
+  it('without one (or the "unknown" placeholder, or another document): name, sex, population, birth date, address', () => {
+    const p = personKey({ ...base, idCardTypeCode: '01', idCard: '00000000000000000X' });
+    expect(p?.by).toBe('person');
+    expect(personKey({ ...base, idCardTypeCode: '03', idCard: 'E12345678' })?.key).toBe(p?.key);
+    expect(personKey({ ...base })?.key).toBe(p?.key);
+    for (const change of [{ patientName: '张四' }, { genderCode: '2' }, { nultitudeTypeCode: '3' }, { birthDate: '1975-04-12' }, { currentAddrDetail: '某路2号' }]) {
+      expect(personKey({ ...base, ...change })?.key, JSON.stringify(change)).not.toBe(p?.key);
+    }
+    // Anything missing: no claim that two records are one person.
+    expect(personKey({ ...base, birthDate: '' })).toBeNull();
+    expect(personKey({ ...base, currentAddrCode: '', currentAddrDetail: '' })).toBeNull();
+  });
+});
+
+describe('diseases and levels', () => {
+  it('a subtype and its family parent are one disease; two subtypes are not', () => {
+    expect(sameDisease('0302', '0300')).toBe(true);
+    expect(sameDisease('0300', '0302')).toBe(true);
+    expect(sameDisease('0301', '0302')).toBe(false);
+    expect(sameDisease('2606', '2600')).toBe(true);
+    expect(sameDisease('0200', '0200')).toBe(true);
+    expect(sameDisease('0200', null)).toBe(false);
+  });
+
+  it('chronic: tuberculosis, AIDS/HIV, hepatitis B and C, schistosomiasis; not hepatitis A', () => {
+    for (const c of ['2600', '2606', '0600', '0601', '0302', '0303', '3100']) expect(isChronic(c), c).toBe(true);
+    for (const c of ['0301', '0304', '0200', '0100', null]) expect(isChronic(c), String(c)).toBe(false);
+  });
+
+  it('diagnosis levels: 确诊 > 临床诊断 > 阳性检测/携带者 > 疑似 > 留观', () => {
+    expect(['2', '1', '5', '3', '6'].map(levelOf)).toEqual([5, 4, 3, 2, 1]);
+    expect(levelOf('4')).toBe(levelOf('5'));
+    expect(levelOf(undefined)).toBe(0);
+  });
+});
