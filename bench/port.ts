@@ -609,6 +609,8 @@ export async function benchPort(o: PortOptions) {
         HIS_ALLOW: '127.0.0.1/8,::1/128',
         // Nudges to a closed port (nothing listens there): pushes do not compete with ingest.
         PUSH_NUDGE_URL: nudge ? `http://127.0.0.1:${gatewayPort}/async-function/push` : `http://127.0.0.1:${await freePort()}/async-function/push`,
+        // Nor does early warning (its own scenario measures it: BENCH_SCENARIOS=warning).
+        WARNING_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/warning`,
         NATIONAL_URL: nudge?.platformUrl ?? `http://127.0.0.1:${await freePort()}`,
       },
     };

@@ -14,11 +14,13 @@
  *                     same concurrency; RSS and CPU of every process; profile (bench/port.ts)
  *   ingest-warning  — the same mix through the pipeline with early warning's work list (the
  *                     record_history index) vs without (bench/warning.ts; target: within 10 %)
+ *   truth           — early warning against known-truth traffic through the data port: recall,
+ *                     false prompts, duplicate-card prompts, 2xx → SSE latency (bench/truth.ts)
  *   uplink          — push draining the outbox to the platform simulator over HTTPS with the SM
  *                     envelope vs the simulator's own ingest of the same batches, and end-to-end
  *                     latency HIS 2xx → platform receipt for the realtime class (bench/uplink.ts)
  *
- * BENCH_SCENARIOS=patient,dataset,mapping,warning,port,uplink (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
+ * BENCH_SCENARIOS=patient,dataset,mapping,warning,port,uplink,truth (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
  * BENCH_SEED (1). Writes bench/results/<date>-<scenario>.json and prints a table. See docs/bench.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -33,7 +35,7 @@ import { memory, table } from './common.js';
 const N = Number(process.env.BENCH_RECORDS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,warning,port,uplink').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,warning,port,uplink,truth').split(',').map((s) => s.trim()));
 
 async function main(): Promise<void> {
   let url = process.env.BENCH_DATABASE_URL;
@@ -109,6 +111,13 @@ async function main(): Promise<void> {
       if (result.latency) {
         rows.push({ scenario: 'uplink', path: 'e2e realtime p50/p99 ms', 'subject rec/s': result.latency.p50Ms, 'bare pg rec/s': result.latency.p99Ms, 'rate ratio': result.latency.met ? 'p99 < 5 s' : 'p99 ≥ 5 s', file });
       }
+    }
+    if (SCENARIOS.has('truth')) {
+      const { benchTruth } = await import('./truth.js');
+      const { result, file } = await benchTruth({ databaseUrl: url, patients: Math.max(24, Math.round(N / 20)), rounds: ROUNDS, seed: SEED });
+      rows.push({ scenario: 'warning-truth', path: 'caught / true cases', 'subject rec/s': `${result.caught}/${result.trueCases}`, 'bare pg rec/s': '—', 'rate ratio': result.recall.toFixed(3), file });
+      rows.push({ scenario: 'warning-truth', path: 'false prompts / prompts', 'subject rec/s': `${result.falsePrompts}/${result.prompts}`, 'bare pg rec/s': '—', 'rate ratio': result.falsePromptShare.toFixed(3), file });
+      rows.push({ scenario: 'warning-truth', path: '2xx → SSE p50/p99 ms', 'subject rec/s': result.latencyMs.p50, 'bare pg rec/s': `${result.latencyMs.p99} (poll 250)`, 'rate ratio': result.latencyMs.p99 <= 1000 ? 'p99 ≤ 1 s' : 'p99 > 1 s', file });
     }
     const end = memory();
     console.log(table(rows));

@@ -236,6 +236,8 @@ async function latencyRun(
         NATIONAL_URL: '',
         HIS_ALLOW: '127.0.0.1/8,::1/128', // the development fallback: loopback callers are the HIS here
         PUSH_NUDGE_URL: `http://127.0.0.1:${gatewayPort}/async-function/push`,
+        // Early warning is measured on its own (BENCH_SCENARIOS=warning): not nudged here.
+        WARNING_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/warning`,
         DATA_PORT: String(await freePort()),
         CONFIG_PORT: String(await freePort()),
         MONITOR_PORT: String(await freePort()),

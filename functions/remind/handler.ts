@@ -69,7 +69,7 @@ app.get('/reminders/cards', async (c) => {
 
 /** How long one stream lasts; the browser's EventSource (or the HIS's client) reconnects with Last-Event-ID. */
 const STREAM_MS = 50_000;
-const POLL_MS = 500;
+const POLL_MS = 250;
 
 app.get('/reminders/stream', (c) => {
   // The event id is the instant the stream had seen up to: a reconnect resumes from it.
@@ -82,11 +82,17 @@ app.get('/reminders/stream', (c) => {
     });
     const end = Date.now() + STREAM_MS;
     let since = first.since;
+    // What this stream sent: a reminder comes again only when its case changed (the query overlaps).
+    const sent = new Map<string, string>();
     await stream.writeSSE({ event: 'open', data: JSON.stringify({ retryMs: 1000 }), retry: 1000 });
     while (!closed && Date.now() < end) {
       const r = await listReminders(getPool(), { ...first, ...(since ? { since } : {}) }, new Date());
-      for (const rem of r.reminders) await stream.writeSSE({ event: 'reminder', id: r.asOf, data: JSON.stringify(rem) });
-      if (r.reminders.length) since = new Date(r.asOf);
+      for (const rem of r.reminders) {
+        if (sent.get(rem.caseId) === rem.updatedAt) continue;
+        sent.set(rem.caseId, rem.updatedAt);
+        await stream.writeSSE({ event: 'reminder', id: r.asOf, data: JSON.stringify(rem) });
+      }
+      since = new Date(r.asOf);
       await stream.sleep(POLL_MS);
     }
   });

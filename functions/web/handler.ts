@@ -106,7 +106,12 @@ export default defineFunction({
   config: webConfig,
   async init() {
     openPool(settings().database.url, 2, settings().database.limits);
-    nudge = nudger(settings().ingest.pushNudgeUrl);
+    const push = nudger(settings().ingest.pushNudgeUrl);
+    const warning = nudger(settings().ingest.warningNudgeUrl);
+    nudge = () => {
+      push();
+      warning();
+    };
   },
   async close() {
     const c = codes;

@@ -176,6 +176,8 @@ export const ingestConcern = concern({
     TEST_ORG_CODES: listVar,
     /** Where a receive function nudges the push function after commit (async, debounced). */
     PUSH_NUDGE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** Where it nudges the warning function, so a suspected case is prompted in about a second (docs/warning.md). */
+    WARNING_NUDGE_URL: z.url({ protocol: /^https?$/ }).optional(),
     /**
      * The installation's own organisation (a single-hospital front is activated for one org code):
      * the org of a record that names none and whose parent and caller do not decide it.
@@ -194,6 +196,7 @@ export const ingestConcern = concern({
     dbPoolMax: v.DB_POOL_MAX,
     testOrgs: new Set(v.TEST_ORG_CODES) as ReadonlySet<string>,
     pushNudgeUrl: v.PUSH_NUDGE_URL,
+    warningNudgeUrl: v.WARNING_NUDGE_URL,
     frontOrgCode: v.FRONT_ORG_CODE || null,
     groupCommit: { maxGroup: v.GROUP_COMMIT_MAX, waitMs: v.GROUP_COMMIT_WAIT_MS, parallel: v.GROUP_COMMIT_PARALLEL },
   }),

@@ -287,7 +287,13 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
     async init() {
       const cfg = settings();
       openPool(cfg.database.url, cfg.ingest.dbPoolMax, cfg.database.limits);
-      nudge = nudger(cfg.ingest.pushNudgeUrl);
+      const push = nudger(cfg.ingest.pushNudgeUrl);
+      // Shorter than the push's: a prompt is due within a second of the record (docs/warning.md).
+      const warning = nudger(cfg.ingest.warningNudgeUrl, 50);
+      nudge = () => {
+        push();
+        warning();
+      };
       committer = new GroupCommitter(getPool, cfg.ingest.groupCommit);
       await codeCache().catch((err) => log('warn', 'code mappings not loaded yet; retried on the next request', { err: String((err as Error).message) }));
     },

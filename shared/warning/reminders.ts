@@ -72,6 +72,9 @@ interface CaseRow {
   updated_at: Date;
 }
 
+/** How far `since` looks back: longer than a warning run's transaction (docs/warning.md "Reminders"). */
+export const SINCE_OVERLAP_MS = 60_000;
+
 export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date): Promise<{ asOf: string; reminders: Reminder[] }> {
   const where = [`state IN (${OPEN.map((s) => `'${s}'`).join(', ')})`, 'filled_at IS NULL'];
   const params: unknown[] = [];
@@ -80,7 +83,11 @@ export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date): P
   if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
   if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
   if (q.patient) where.push(`patient_id = $${params.push(q.patient)}`);
-  if (q.since) where.push(`updated_at > $${params.push(q.since)}`);
+  // A case's updated_at is its warning run's clock, taken before that run commits: a run still open
+  // when a poll read its asOf commits rows older than it. So `since` looks back SINCE_OVERLAP_MS (a
+  // run's longest transaction) and a reminder may come again: the same caseId with the same updatedAt
+  // is the same reminder (the stream drops such repeats itself).
+  if (q.since) where.push(`updated_at > $${params.push(new Date(q.since.getTime() - SINCE_OVERLAP_MS))}`);
   // asOf is read before the cases: a case changed while this answer is built shows up in the next poll.
   const asOf = now.toISOString();
   const rows = (
@@ -196,7 +203,7 @@ export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): P
   if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
   if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
   if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
-  if (q.since) where.push(`updated_at > $${params.push(q.since)}`);
+  if (q.since) where.push(`updated_at > $${params.push(new Date(q.since.getTime() - SINCE_OVERLAP_MS))}`);
   const asOf = now.toISOString();
   const rows = (
     await db.query<{ case_id: string; org_code: string; patient_id: string; disease: string; class_a: boolean; deadline_hours: number; state: CaseState; dept_code: string | null; doctor_id: string | null; first_at: Date | null; updated_at: Date }>(

@@ -36,6 +36,8 @@ describe('the gateway by name', () => {
     for (const f of nudging) {
       const url = new URL(f.environment.PUSH_NUDGE_URL!);
       expect([f.name, url.hostname, url.port, url.pathname]).toEqual([f.name, 'gateway', '8080', '/async-function/push']);
+      const warn = new URL(f.environment.WARNING_NUDGE_URL!);
+      expect([f.name, warn.hostname, warn.port, warn.pathname]).toEqual([f.name, 'gateway', '8080', '/async-function/warning']);
     }
   });
 });
