@@ -13,7 +13,7 @@ import { emrInfReport } from '../../schemas/card.js';
 import type { FieldMap } from '../../schemas/fields.js';
 import type { FieldIssue } from '../../shared/http/errors.js';
 import type { SsoSession } from '../../shared/sso/session.js';
-import type { Reminder } from '../../shared/warning/reminders.js';
+import type { CaseCard, Reminder } from '../../shared/warning/reminders.js';
 
 type Input = 'text' | 'date' | 'datetime' | 'textarea';
 interface FormField {
@@ -106,7 +106,7 @@ export function clock(dueAt: string | null, now: Date, due: Date | null): string
 }
 
 /** The popup: the patient's open cases, each with evidence, clock and its actions. */
-export function renderPopup(s: SsoSession, reminders: Reminder[], dueOf: (r: Reminder) => Date | null, now: Date, msg?: string): HtmlEscapedString {
+export function renderPopup(s: SsoSession, reminders: Reminder[], dueOf: (r: Reminder) => Date | null, now: Date, msg?: string, reported: CaseCard[] = []): HtmlEscapedString {
   const rows = reminders.map(
     (r) => html`<section class="case" data-case="${r.caseId}">
 <h2>${r.disease}${r.classA ? '（甲类/按甲类管理，2 小时内报告）' : '（24 小时内报告）'}　<span class="${r.overdue ? 'overdue' : 'muted'}">${clock(r.dueAt, now, dueOf(r))}</span></h2>
@@ -122,8 +122,19 @@ ${r.evidence.map((e) => html`<tr><td>${KIND[e.kind] ?? e.kind}</td><td>${e.detai
 <button type="submit" class="btn light">排除</button></form>
 </div></section>`,
   );
+  // The patient's cards already sent: their status at the platform, and the clock until accepted.
+  const cards = reported.length
+    ? html`<section id="reported"><h2>已报告的报告卡</h2><table><thead><tr><th>疾病</th><th>报告卡编号</th><th>上报状态</th><th>报告时限</th></tr></thead><tbody>
+${reported.flatMap((c) =>
+  c.cards.map(
+    (k) => html`<tr data-card="${k.cardId}"><td>${c.disease}</td><td>${k.cardId}</td><td class="card-status">${k.statusName}${k.reason ? html`：${k.reason}` : ''}${k.duplicateOf ? html`（重卡，以 ${k.duplicateOf} 为准）` : ''}</td><td class="${c.overdue ? 'overdue' : 'muted'}">${c.open ? (c.overdue ? `已超时（应于 ${c.deadlineAt ?? '—'} 前）` : `应于 ${c.deadlineAt ?? '—'} 前被平台接收`) : '已完成'}</td></tr>`,
+  ),
+)}
+</tbody></table></section>`
+    : '';
   const body = html`${msg ? html`<p id="msg">${msg}</p>` : ''}
-${reminders.length ? rows : html`<section><p>该患者暂无待处理的传染病提醒。</p></section>`}`;
+${reminders.length ? rows : html`<section><p>该患者暂无待处理的传染病提醒。</p></section>`}
+${cards}`;
   return page('传染病报告提醒', s, body as HtmlEscapedString);
 }
 

@@ -25,7 +25,7 @@ import { validateRecord } from '../../shared/ingest/validate.js';
 import { log } from '../../shared/log/index.js';
 import { noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, type SsoSettings } from '../../shared/sso/session.js';
 import { formatLocal, parseTime } from '../../shared/time/index.js';
-import { listReminders, type Reminder } from '../../shared/warning/reminders.js';
+import { listCaseCards, listReminders, type Reminder } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
 import { personKey, priorCards, RULE_TEXT } from '../../shared/warning/duplicates.js';
 import { CARD_SCRIPT, clock, FORM_FIELDS, renderCardDone, renderCardForm, renderNoSession, renderPopup } from './card-form.js';
@@ -118,7 +118,8 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     const s = await session(c);
     if (!s) return noSession(c);
     c.header('cache-control', 'no-store');
-    return c.html(renderPopup(s, await patientCases(s), dueOf, now(), c.req.query('msg')));
+    const reported = (await listCaseCards(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 20 }, now())).cases;
+    return c.html(renderPopup(s, await patientCases(s), dueOf, now(), c.req.query('msg'), reported));
   });
 
   app.post('/popup/exclude', async (c) => {

@@ -203,6 +203,7 @@ export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): P
   if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
   if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
   if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
+  if (q.patient) where.push(`patient_id = $${params.push(q.patient)}`);
   if (q.since) where.push(`updated_at > $${params.push(new Date(q.since.getTime() - SINCE_OVERLAP_MS))}`);
   const asOf = now.toISOString();
   const rows = (

@@ -3,7 +3,8 @@
 // HIS opens the front's popup by single sign-on (a token signed with the installation's his-sso-key);
 // the doctor sees the case and its 2-hour clock, opens the pre-filled card, is told live what is
 // missing, completes and submits it; the card is stored through the same pipeline as on 8881 (the
-// HIS reads its fate there) and the case goes to public health's verification. A token used twice, or signed with another
+// HIS reads its fate there), reaches the national platform simulator, and the popup shows it
+// accepted; the case goes to public health's verification. A token used twice, or signed with another
 // key, opens nothing. Screenshots: .data/screenshots/sso-popup.png, card-form.png, card-done.png.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -11,12 +12,14 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { signToken, type SsoClaims } from '../../shared/sso/token.js';
+import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { uniqueId, uniqueOrg } from '../setup/db.js';
 import { startTestFront, type TestFront } from '../setup/front.js';
 
 const SHOTS = resolve('.data/screenshots');
 let front: TestFront;
+let sim: PlatformHandle;
 let key: Buffer;
 const org = uniqueOrg();
 const patient = uniqueId('p');
@@ -48,7 +51,8 @@ const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  front = await startTestFront();
+  sim = await startPlatformSimulator({ role: 'national' });
+  front = await startTestFront({ NATIONAL_URL: sim.url });
   key = Buffer.from(readFileSync(join(front.dir, 'secrets', 'his-sso-key'), 'utf8').trim(), 'utf8');
   const p = sample('emrPatientInfo', { orgCode: org, id: patient, seed: 11 });
   await his('emrPatientInfo', p);
@@ -59,6 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await front?.close();
+  await sim?.close();
 });
 
 describe('the popup and card form opened from the HIS by single sign-on', () => {
@@ -150,6 +155,21 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       await warnUntil('to_verify');
       const reminders = (await (await fetch(`${front.rt.portUrls.data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: Array<{ patientId: string }> };
       expect(reminders.reminders.filter((r) => r.patientId === patient)).toEqual([]);
+      // The card reaches the national platform (the form's submission nudged the push), and the
+      // popup shows it accepted, the clock done.
+      const end = Date.now() + 60_000;
+      while (!sim.records().some((r) => r.id === cardId) && Date.now() < end) {
+        await fetch(`${front.rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } }).then((r) => r.body?.cancel()).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const got = sim.records().find((r) => r.id === cardId);
+      expect(got).toMatchObject({ resource: 'emrInfReport', orgCode: org });
+      expect(got!.payload).toMatchObject({ diseaseCode: '0200', fillDoctor: '王医生' });
+      await page.goto(`${web}/popup.html`);
+      const row = page.locator(`#reported tr[data-card="${cardId}"]`);
+      expect(await row.locator('.card-status').textContent()).toBe('平台已接收');
+      expect(await row.locator('td').last().textContent()).toBe('已完成');
+      await page.screenshot({ path: join(SHOTS, 'sso-popup-reported.png'), fullPage: true });
     } finally {
       await ctx.close();
     }

@@ -18,7 +18,8 @@ export interface TestFront {
   close(): Promise<void>;
 }
 
-export async function startTestFront(): Promise<TestFront> {
+/** `env` is added to the runtime's (e.g. NATIONAL_URL of a platform simulator). */
+export async function startTestFront(env: Record<string, string> = {}): Promise<TestFront> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: the browser tests need Debian's Chromium (apt-get install chromium; .ci/run installs it)`);
   }
@@ -30,7 +31,7 @@ export async function startTestFront(): Promise<TestFront> {
   };
   try {
     // HIS_ALLOW's loopback rule (the development fallback) makes loopback callers the clinicians here.
-    front = await startStackRuntime('browser');
+    front = await startStackRuntime('browser', env);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
