@@ -18,7 +18,7 @@ import { AppError, handleError, validationError } from '../../shared/http/errors
 import { operatorAuth } from '../../shared/http/auth.js';
 import { warningConfig, type WarningSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { CASE_STATES, caseDetail, decideCase, listCases, precision, runWarnings, selfCheck } from '../../shared/warning/store.js';
+import { assignVerifier, CASE_STATES, caseDetail, decideCase, listCases, precision, runWarnings, selfCheck } from '../../shared/warning/store.js';
 import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { channelsOf } from '../../shared/alerts/index.js';
 import { aberrationDue, listSignals, runAberration } from '../../shared/aberration/run.js';
@@ -94,14 +94,15 @@ const CaseQuery = z.object({
   state: z.enum(CASE_STATES).optional(),
   dept: z.string().min(1).max(64).optional(),
   doctor: z.string().min(1).max(80).optional(),
+  verifier: z.string().min(1).max(80).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
 app.get('/cases', async (c) => {
   const q = CaseQuery.safeParse(c.req.query());
   if (!q.success) throw new AppError('BAD_REQUEST', `cases takes ?org=&state=&dept=&doctor=&limit=: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  const { org, state, dept, doctor, limit } = q.data;
-  const cases = await listCases(getPool(), { ...(org ? { orgCode: org } : {}), ...(state ? { state } : {}), ...(dept ? { dept } : {}), ...(doctor ? { doctor } : {}), limit, now: new Date() });
+  const { org, state, dept, doctor, verifier, limit } = q.data;
+  const cases = await listCases(getPool(), { ...(org ? { orgCode: org } : {}), ...(state ? { state } : {}), ...(dept ? { dept } : {}), ...(doctor ? { doctor } : {}), ...(verifier ? { verifier } : {}), limit, now: new Date() });
   return c.json({ count: cases.length, cases });
 });
 
@@ -141,6 +142,16 @@ app.post('/cases/:id/verify', async (c) => {
   if (!body.success) throw validationError(body.error, 'verify takes {by, note?}');
   const r = await decideCase(getPool(), id, 'verify', { actor: `operator/${body.data.by}`, reason: body.data.note ?? null }, null, { caseWindowDays: settings().warning.caseWindowDays });
   return c.json(r);
+});
+
+// Public health assigns a case's verification to a person (the verifier's queue: /cases?verifier=).
+const Assign = z.object({ verifier: z.string().trim().min(1).max(80), by: z.string().trim().min(1).max(80) }).strict();
+app.post('/cases/:id/assign', async (c) => {
+  const id = c.req.param('id');
+  if (!/^\d{1,18}$/.test(id)) throw new AppError('BAD_REQUEST', `case id is a number: ${id}`);
+  const body = Assign.safeParse(await c.req.json().catch(() => null));
+  if (!body.success) throw validationError(body.error, 'assign takes {verifier, by}');
+  return c.json(await assignVerifier(getPool(), id, body.data.verifier, `operator/${body.data.by}`, new Date()));
 });
 
 app.get('/duplicates', async (c) => {

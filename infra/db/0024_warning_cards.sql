@@ -41,3 +41,7 @@ CREATE TABLE warning_snooze (
   lifted_by varchar(80)
 );
 CREATE INDEX warning_snooze_trigger ON warning_snooze (trigger_id, until_at);
+
+-- Public health's verification queue per person: the case's verifier, assigned by public health.
+ALTER TABLE warning_case ADD COLUMN verifier varchar(80);
+CREATE INDEX warning_case_verifier ON warning_case (verifier, state);

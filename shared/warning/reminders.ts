@@ -50,6 +50,11 @@ export interface Reminder {
   evidence: Array<{ kind: string; trigger: string; detail: string; at: string | null }>;
   /** The report card's fields the front can fill, under the emrInfReport names. */
   card: Record<string, unknown>;
+  /**
+   * The front's own pre-filled card form for this case on the console port (docs/card-form.md): the
+   * HIS opens `/sso?token=…` with the token's `case` claim set to this caseId, which lands here.
+   */
+  cardForm: string;
 }
 
 const STATE_NAME: Record<CaseState, string> = { to_confirm: '待确认', to_diagnose: '待确诊', known: '已知病例', to_verify: '待核查', reported: '已报告', excluded: '已排除', closed: '已关闭' };
@@ -131,6 +136,7 @@ async function reminderOf(db: pg.Pool, r: CaseRow, now: Date): Promise<Reminder>
     updatedAt: new Date(r.updated_at).toISOString(),
     evidence: ev.map((e) => ({ kind: e.kind, trigger: e.trigger_id, detail: e.detail, at: local(e.evidence_at) })),
     card: await prefill(db, r, ev.find((e) => e.subtype)?.subtype ?? null),
+    cardForm: `/card.html?case=${r.case_id}`,
   };
 }
 

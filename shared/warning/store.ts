@@ -374,6 +374,17 @@ async function snoozedTriggers(tx: Tx, now: Date): Promise<Set<string>> {
   return new Set((await tx.query<{ trigger_id: string }>('SELECT DISTINCT trigger_id FROM warning_snooze WHERE until_at > $1 AND lifted_at IS NULL', [now])).rows.map((r) => r.trigger_id));
 }
 
+/** Public health assigns a case's verification to a person; audited on the case. */
+export async function assignVerifier(db: pg.Pool, caseId: string, verifier: string, actor: string, now: Date): Promise<{ caseId: string; verifier: string }> {
+  return withTx(db, async (tx) => {
+    const c = (await tx.query<{ state: CaseState; verifier: string | null }>('SELECT state, verifier FROM warning_case WHERE case_id = $1 FOR UPDATE', [caseId])).rows[0];
+    if (!c) throw new AppError('NOT_FOUND', `病例不存在：${caseId} (no such case)`, [], caseId);
+    await tx.query('UPDATE warning_case SET verifier = $2 WHERE case_id = $1', [caseId, verifier]);
+    await event(tx, caseId, now, c.state, c.state, `指派核查：${verifier}${c.verifier ? `（原 ${c.verifier}）` : ''} (verification assigned)`, actor);
+    return { caseId, verifier };
+  });
+}
+
 export type Decision = 'confirm' | 'exclude' | 'verify';
 
 const DECISION_COLUMN: Record<Decision, string> = { confirm: 'confirmed_at', exclude: 'excluded_at', verify: 'verified_at' };
@@ -431,10 +442,14 @@ export interface CaseListing {
   evidenceCount: number;
   openedAt: Date;
   updatedAt: Date;
+  /** The queues: the responsible department and doctor, public health's verifier. */
+  deptCode: string | null;
+  doctorId: string | null;
+  verifier: string | null;
 }
 
 /** Cases, overdue first, then the most recent. */
-export async function listCases(db: pg.Pool, q: { orgCode?: string; state?: CaseState; dept?: string; doctor?: string; limit: number; now: Date }): Promise<CaseListing[]> {
+export async function listCases(db: pg.Pool, q: { orgCode?: string; state?: CaseState; dept?: string; doctor?: string; verifier?: string; limit: number; now: Date }): Promise<CaseListing[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
@@ -442,12 +457,14 @@ export async function listCases(db: pg.Pool, q: { orgCode?: string; state?: Case
   // Queues: a department's, a doctor's (the first-visit doctor is responsible for the card).
   if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
   if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
+  if (q.verifier) where.push(`verifier = $${params.push(q.verifier)}`);
   const rows = (
     await db.query<{
       case_id: string; org_code: string; patient_id: string; disease: string; class_a: boolean; state: CaseState;
       first_at: Date | null; due_at: Date | null; evidence_count: number; opened_at: Date; updated_at: Date;
+      dept_code: string | null; doctor_id: string | null; verifier: string | null;
     }>(
-      `SELECT case_id, org_code, patient_id, disease, class_a, state, first_at, due_at, evidence_count, opened_at, updated_at
+      `SELECT case_id, org_code, patient_id, disease, class_a, state, first_at, due_at, evidence_count, opened_at, updated_at, dept_code, doctor_id, verifier
          FROM warning_case ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY CASE WHEN due_at IS NOT NULL AND due_at < $${params.push(q.now)} THEN 0 ELSE 1 END, updated_at DESC, case_id DESC
         LIMIT $${params.push(q.limit)}`,
@@ -467,6 +484,9 @@ export async function listCases(db: pg.Pool, q: { orgCode?: string; state?: Case
     evidenceCount: r.evidence_count,
     openedAt: r.opened_at,
     updatedAt: r.updated_at,
+    deptCode: r.dept_code,
+    doctorId: r.doctor_id,
+    verifier: r.verifier,
   }));
 }
 

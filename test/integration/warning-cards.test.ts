@@ -12,7 +12,7 @@ import { formatLocal } from '../../shared/time/index.js';
 import { cardStatus } from '../../shared/warning/duplicates.js';
 import { listCaseCards } from '../../shared/warning/reminders.js';
 import { lift, listSnoozes, snooze } from '../../shared/warning/snooze.js';
-import { caseDetail, runWarnings } from '../../shared/warning/store.js';
+import { assignVerifier, caseDetail, listCases, runWarnings } from '../../shared/warning/store.js';
 import { loadTriggers } from '../../shared/warning/triggers.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
@@ -219,5 +219,24 @@ describe('snoozing a rule', () => {
     await drain(org);
     expect((await scrubCase(org, String(p.id)))?.state).toBe('to_confirm');
     await expect(snooze(db, { trigger: 'no-such-rule', until: new Date(Date.now() + 60_000), reason: 'x', actor: 'a', now: new Date(), known })).rejects.toThrow(/没有这个规则/);
+  });
+});
+
+describe('queues', () => {
+  it("a doctor's and a department's cases, and public health's verification queue per person, assigned with audit", { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const p = person(org, uniqueId('p'), 41);
+    await put('emrPatientInfo', p);
+    await put('emrActivityInfo', { ...diagnosis(org, String(p.id), 'A00.9', '霍乱'), deptCode: 'K09', operatorId: 'D-77' });
+    await drain(org);
+    const c = (await caseOf(org, String(p.id)))!;
+    const mine = await listCases(db, { orgCode: org, dept: 'K09', limit: 10, now: new Date() });
+    expect(mine.map((x) => [x.caseId, x.deptCode, x.verifier])).toEqual([[c.case_id, 'K09', null]]);
+    expect(await listCases(db, { orgCode: org, dept: 'K10', limit: 10, now: new Date() })).toEqual([]);
+    await assignVerifier(db, c.case_id, '公卫科-李', 'operator/科长', new Date());
+    expect((await listCases(db, { orgCode: org, verifier: '公卫科-李', limit: 10, now: new Date() })).map((x) => x.caseId)).toEqual([c.case_id]);
+    const d = await caseDetail(db, c.case_id);
+    expect(d!.events.at(-1)).toMatchObject({ actor: 'operator/科长', reason: expect.stringContaining('指派核查：公卫科-李') });
+    await expect(assignVerifier(db, '999999999', 'x', 'y', new Date())).rejects.toThrow(/病例不存在/);
   });
 });
