@@ -4,12 +4,15 @@
  * or fails naming the bundle (opts.build = 'never').
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FunctionDeployment } from './api.js';
 import type { LogStore } from './logs.js';
 import { FunctionService, type ServiceContext } from './service.js';
 import type { FunctionSpec } from './stack.js';
+
+/** Variables a deployment may not set: each makes Node (or the loader) run other code. */
+const REFUSED_ENV = new Set(['NODE_OPTIONS', 'NODE_PATH', 'NODE_REPL_EXTERNAL_MODULE', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'CDC_SECRETS_DIR', 'HTTP_PORT', 'HTTP_HOST']);
 
 export type BuildPolicy = 'missing' | 'always' | 'never';
 
@@ -86,7 +89,14 @@ export class Registry {
   specFromDeployment(d: FunctionDeployment): FunctionSpec {
     const annotations = d.annotations ?? {};
     const h = annotations['com.cdc-front.handler'];
-    const handler = h ? (isAbsolute(h) ? h : resolve(this.opts.projectDir, h)) : join(this.opts.projectDir, 'functions', d.service);
+    const handler = h ? (isAbsolute(h) ? resolve(h) : resolve(this.opts.projectDir, h)) : join(this.opts.projectDir, 'functions', d.service);
+    // A deployment through the API runs code the project ships, nothing else (docs/runtime.md
+    // "Deployments without images"): a handler folder under <project>/functions, and no variable that
+    // makes Node load other code.
+    const functionsDir = join(this.opts.projectDir, 'functions') + sep;
+    if (!handler.startsWith(functionsDir)) throw new Error(`handler ${h}: must be a folder under ${functionsDir}`);
+    const refused = Object.keys(d.envVars ?? {}).filter((k) => REFUSED_ENV.has(k.toUpperCase()));
+    if (refused.length) throw new Error(`envVars ${refused.join(', ')}: not accepted through the API (they change what code a replica runs)`);
     return {
       name: d.service,
       image: d.image,

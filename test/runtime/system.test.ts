@@ -97,6 +97,21 @@ describe('functions API', () => {
     expect(await noSecret.text()).toContain('no-such-secret');
   });
 
+  it('runs only code the project ships: a handler under functions/, no variable that loads other code', async () => {
+    const deploy = (body: Record<string, unknown>) => fetch(`${rt.gatewayUrl}/system/functions`, { method: 'POST', headers: { ...auth(rt), ...json }, body: JSON.stringify({ image: 'x', ...body }) });
+    for (const handler of ['../../..', '/tmp', 'functions/../../..', 'functions-evil/echo']) {
+      const r = await deploy({ service: 'evil1', annotations: { 'com.cdc-front.handler': handler } });
+      expect([handler, r.status]).toEqual([handler, 400]);
+      expect(await r.text()).toContain('must be a folder under');
+    }
+    for (const k of ['NODE_OPTIONS', 'node_options', 'LD_PRELOAD', 'NODE_PATH', 'http_port']) {
+      const r = await deploy({ service: 'evil2', envVars: { [k]: '--require /tmp/x.js' }, annotations: { 'com.cdc-front.handler': 'functions/echo' } });
+      expect([k, r.status]).toEqual([k, 400]);
+      expect(await r.text()).toContain('not accepted through the API');
+    }
+    expect((await fetch(`${rt.gatewayUrl}/system/functions`, { headers: auth(rt) }).then((r) => r.json()) as Array<{ name: string }>).map((f) => f.name)).not.toContain('evil1');
+  });
+
   it('answers /system/info', async () => {
     const info = (await (await fetch(`${rt.gatewayUrl}/system/info`, { headers: auth(rt) })).json()) as Record<string, Record<string, string>>;
     expect(info.provider).toMatchObject({ provider: 'cdc-front-runtime', orchestration: 'process' });
