@@ -248,6 +248,29 @@ function countHolds(delta: HeldDelta, org: string, before: Hold[], after: Hold[]
   for (const [k, h] of b) if (!a.has(k)) bump(k, h, -1);
 }
 
+/** A 64-bit advisory-lock key for a (resource, org, id): the link between a parent and its children. */
+function linkKey(resource: string, orgCode: string, id: string): string {
+  return BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`${resource}\u0000${orgCode}\u0000${id}`).digest('hex').slice(0, 16))).toString();
+}
+
+/**
+ * A child checks whether its parent is stored (else it is held and waits), and a parent releases the
+ * children waiting for it: in two concurrent transactions each could miss the other's uncommitted row,
+ * leaving a child held behind a stored parent. Both therefore take a transaction lock on the link —
+ * the child on its parents' keys, the parent on its own — in one statement, in key order (no
+ * deadlock): whichever commits first is seen by the other (docs/ingest.md "Parents and children").
+ */
+async function lockParentLinks(tx: Tx, r: Resource, wave: Prepared[]): Promise<void> {
+  const keys = new Set<string>();
+  for (const p of wave) {
+    for (const ref of p.parentRefs) keys.add(linkKey(ref.resource, p.orgCode, ref.id));
+    if (isParent(r.name)) keys.add(linkKey(r.name, p.orgCode, p.id));
+  }
+  if (keys.size === 0) return;
+  const sorted = [...keys].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
+  await tx.query('SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY k) s', [sorted]);
+}
+
 /**
  * Writes one wave of records (no key twice) in one transaction, with one statement per table:
  * a batch of 500 costs about as many round trips as a single record.
@@ -258,6 +281,7 @@ async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestConte
 
 /** writeWave inside a transaction the caller holds (a report document: header and items together). */
 async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta): Promise<Outcome[]> {
+  await lockParentLinks(tx, r, wave);
   const current = await lockMany(tx, r, wave.map((p) => [p.orgCode, p.id]));
   const outcomes: Outcome[] = [];
   const changed: Array<{ p: Prepared; cur: Current | undefined; version: number; held: Hold[] }> = [];
