@@ -98,7 +98,7 @@ export type CardStatus = 'stored' | 'sent' | 'accepted' | 'returned' | 'correcte
 export const CARD_STATUS_NAME: Record<CardStatus, string> = { stored: '已保存，待上报', sent: '已上报，待平台回执', accepted: '平台已接收', returned: '平台退回，待修改', corrected: '已修改，平台已接收' };
 
 /**
- * A card's status at the national platform, from the delivery ledger: stored (not sent yet), sent
+ * A card's status at the national platform (the destinations of kind national), from the delivery ledger: stored (not sent yet), sent
  * (no receipt yet), accepted, returned for correction (rejected, with the platform's reason), or
  * corrected (an earlier version was returned, the latest is accepted).
  */
@@ -106,7 +106,8 @@ export async function cardStatus(tx: Pick<Tx, 'query'>, org: string, cardId: str
   const cur = (await tx.query<{ rec_version: number }>('SELECT rec_version FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, cardId])).rows[0];
   const deliveries = (
     await tx.query<{ version: number; status: string; reason: string | null; recorded_at: Date }>(
-      `SELECT version, status, reason, recorded_at FROM uplink_delivery WHERE destination = 'national' AND resource = 'emrInfReport' AND org_code = $1 AND record_id = $2 ORDER BY delivery_id`,
+      `SELECT version, status, reason, recorded_at FROM uplink_delivery
+        WHERE destination IN (SELECT name FROM uplink_destination WHERE kind = 'national') AND resource = 'emrInfReport' AND org_code = $1 AND record_id = $2 ORDER BY delivery_id`,
       [org, cardId],
     )
   ).rows;
@@ -116,6 +117,11 @@ export async function cardStatus(tx: Pick<Tx, 'query'>, org: string, cardId: str
   const make = (status: CardStatus, d?: { reason: string | null; recorded_at: Date }) => ({ status, name: CARD_STATUS_NAME[status], version, reason: d?.reason ?? null, at: d ? new Date(d.recorded_at) : null });
   if (latest?.status === 'rejected') return make('returned', latest);
   if (latest && (latest.status === 'accepted' || latest.status === 'duplicate')) return make(returnedBefore ? 'corrected' : 'accepted', latest);
-  const sent = (await tx.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE destination = 'national' AND resource = 'emrInfReport' AND org_code = $1 AND record_id = $2 AND version = $3 AND state = 'sent'`, [org, cardId, version])).rows[0];
+  const sent = (
+    await tx.query<{ n: string }>(
+      `SELECT count(*) AS n FROM outbox WHERE destination IN (SELECT name FROM uplink_destination WHERE kind = 'national') AND resource = 'emrInfReport' AND org_code = $1 AND record_id = $2 AND version = $3 AND state = 'sent'`,
+      [org, cardId, version],
+    )
+  ).rows[0];
   return make(Number(sent?.n ?? 0) > 0 ? 'sent' : 'stored');
 }

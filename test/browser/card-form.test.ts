@@ -14,12 +14,15 @@ import { sample } from '../../infra/simulators/samples.js';
 import { signToken, type SsoClaims } from '../../shared/sso/token.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { formatLocal } from '../../shared/time/index.js';
-import { uniqueId, uniqueOrg } from '../setup/db.js';
+import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { redeployPush } from '../../infra/soak/harness.js';
 import { startTestFront, type TestFront } from '../setup/front.js';
 
 const SHOTS = resolve('.data/screenshots');
 let front: TestFront;
 let sim: PlatformHandle;
+const db = testDb();
+const dest = `cf${Math.random().toString(36).slice(2, 8)}`;
 let key: Buffer;
 const org = uniqueOrg();
 const patient = uniqueId('p');
@@ -52,7 +55,11 @@ const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   sim = await startPlatformSimulator({ role: 'national' });
-  front = await startTestFront({ NATIONAL_URL: sim.url });
+  // A national destination of this test's own: the shared test database's `national` rows stay with
+  // the files that wait on them (NATIONAL_URL empty leaves that destination unconfigured here).
+  await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'national', true)`, [dest]);
+  front = await startTestFront({ NATIONAL_URL: '', PUSH_NUDGE_URL: '' });
+  await redeployPush(front.rt, { [`${dest.toUpperCase()}_URL`]: sim.url });
   key = Buffer.from(readFileSync(join(front.dir, 'secrets', 'his-sso-key'), 'utf8').trim(), 'utf8');
   const p = sample('emrPatientInfo', { orgCode: org, id: patient, seed: 11 });
   await his('emrPatientInfo', p);
@@ -64,6 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await front?.close();
   await sim?.close();
+  await db.query('UPDATE uplink_destination SET enabled = false WHERE name = $1', [dest]);
 });
 
 describe('the popup and card form opened from the HIS by single sign-on', () => {

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { databaseUrl, uniqueId, uniqueOrg } from '../setup/db.js';
+import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { redeployPush } from '../../infra/soak/harness.js';
 import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
@@ -15,9 +16,12 @@ let rt: RuntimeHandle;
 let sim: PlatformHandle;
 let dir: string;
 let data: string;
+const db = testDb();
+const dest = `hp${Math.random().toString(36).slice(2, 8)}`;
 
 beforeAll(async () => {
   sim = await startPlatformSimulator({ role: 'national' });
+  await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'national', true)`, [dest]);
   dir = mkdtempSync(join(tmpdir(), 'cdc-e2e-'));
   mkdirSync(join(dir, 'secrets'));
   writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
@@ -25,7 +29,9 @@ beforeAll(async () => {
   const env: Record<string, string> = {
     // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
     HIS_ALLOW: '127.0.0.1/8,::1/128',
-    NATIONAL_URL: sim.url,
+    // This file's own national destination (below): the shared test database's `national` rows,
+    // written by every other file, stay out of its way (and out of theirs).
+    NATIONAL_URL: '',
     PUSH_NUDGE_URL: `http://127.0.0.1:${gatewayPort}/async-function/push`,
     DATA_PORT: String(await freePort()),
     CONFIG_PORT: String(await freePort()),
@@ -43,21 +49,22 @@ beforeAll(async () => {
     cron: false,
     build: 'missing',
   });
+  await redeployPush(rt, { [`${dest.toUpperCase()}_URL`]: sim.url });
   data = rt.portUrls.data!;
 });
 
 afterAll(async () => {
+  await db.query('UPDATE uplink_destination SET enabled = false WHERE name = $1', [dest]);
   await rt?.close();
   await sim?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 /**
- * Waits for the platform to have received what `fn` looks for. The nudge starts the push; but the
- * test database is shared, and other test files' records queue for the same national destination
- * ahead of ours — a push run that ends at its deadline with rows left is followed by no other nudge
- * here (the cron is off), so the push is also called every 5 s as its cron would (the nudge alone is
- * tested in test/runtime/nudge.test.ts).
+ * Waits for the platform to have received what `fn` looks for. The nudge starts the push; rows other
+ * files write while this one runs also go to this file's destination, and a push run that ends at
+ * its deadline with rows left is followed by no other nudge here (the cron is off), so the push is
+ * also called every 5 s as its cron would (the nudge alone is tested in test/runtime/nudge.test.ts).
  */
 async function until<T>(fn: () => T | undefined, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;

@@ -45,8 +45,8 @@ describe('the gateway by name', () => {
 describe('the nudge through the running runtime', () => {
   let front: StackRuntime;
   beforeAll(async () => {
-    // No PUSH_NUDGE_URL given: stack.yml's default is what a hospital's server runs.
-    front = await startStackRuntime('nudge');
+    // PUSH_NUDGE_URL empty: stack.yml's default (gateway:8080) is what a hospital's server runs.
+    front = await startStackRuntime('nudge', { PUSH_NUDGE_URL: '' });
   }, 120_000);
   afterAll(async () => {
     await front?.close();

@@ -1,8 +1,8 @@
 /**
  * The runtime running stack.yml on free loopback ports, as on a hospital's server, for tests that
  * talk to the front the way a HIS or an operator does: the test database as its one secret, HIS
- * callers admitted from loopback, pushes to a closed port (nothing reaches a real platform), cron and
- * the autoscaler off unless asked.
+ * callers admitted from loopback, no push unless asked (nudges to a closed port; the platform URL a
+ * closed port too: nothing reaches a real platform), cron and the autoscaler off unless asked.
  *
  *   const front = await startStackRuntime('answers');          // in beforeAll
  *   await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/emrPatientInfo`, …);
@@ -40,6 +40,10 @@ export async function startStackRuntime(name: string, env: Record<string, string
         WEB_PORT: String(await freePort()),
         HIS_ALLOW: '127.0.0.1/8,::1/128',
         NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
+        // No push unless a test asks (PUSH_NUDGE_URL: '' for stack.yml's own, or its cron): the test
+        // database is shared, and a push to this closed port would put every file's pending rows of
+        // the `national` destination into backoff (test/e2e/his-to-platform.test.ts waits on them).
+        PUSH_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/push`,
         ...env,
       },
       secretsDir: join(dir, 'secrets'),
