@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
+import { withPortRetry } from '../setup/ports.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { runTraffic, type TrafficSummary } from '../../infra/simulators/traffic.js';
 import { resources } from '../../schemas/index.js';
@@ -38,8 +39,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cdc-traffic-'));
   mkdirSync(join(dir, 'secrets'));
   writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
-  const gatewayPort = await freePort();
-  rt = await startRuntime({
+  rt = await withPortRetry(async () => startRuntime({
     stackFile: resolve('stack.yml'),
     env: {
       // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
@@ -55,11 +55,11 @@ beforeAll(async () => {
     secretsDir: join(dir, 'secrets'),
     logsDir: join(dir, 'logs'),
     logToStdout: false,
-    gateway: { host: '127.0.0.1', port: gatewayPort },
+    gateway: { host: '127.0.0.1', port: await freePort() },
     hospital: { host: '127.0.0.1' },
     cron: false,
     build: 'missing',
-  });
+  }));
   // The push function, redeployed through the gateway API with this test's destination and without
   // the shared national one (faas-cli's PUT /system/functions).
   const auth = 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64');

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { startRuntime, type RuntimeHandle, type RuntimeOptions } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
 import { databaseUrl } from './db.js';
+import { withPortRetry } from './ports.js';
 
 export interface StackRuntime {
   rt: RuntimeHandle;
@@ -27,6 +28,10 @@ export interface StackRuntime {
  * runtime option (pass `autoscaler: undefined` to keep the autoscaler's defaults).
  */
 export async function startStackRuntime(name: string, env: Record<string, string> = {}, over: Partial<RuntimeOptions> = {}): Promise<StackRuntime> {
+  return withPortRetry(() => startOnce(name, env, over));
+}
+
+async function startOnce(name: string, env: Record<string, string>, over: Partial<RuntimeOptions>): Promise<StackRuntime> {
   const dir = mkdtempSync(join(tmpdir(), `cdc-${name}-`));
   mkdirSync(join(dir, 'secrets'));
   writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
