@@ -8,7 +8,8 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { log } from '../log/index.js';
+import { log, maskPath } from '../log/index.js';
+import { resources } from '../../schemas/index.js';
 import { dbFault, RETRY_AFTER_S, type DbFault } from '../db/faults.js';
 
 export const ErrorCodes = {
@@ -112,6 +113,9 @@ export function okAnswer(id: string | null, desc: string, extra: Record<string, 
 }
 
 /** The one error handler, mounted with app.onError in every function. */
+/** Resource names are route words too: a logged path keeps them (shared/log maskPath). */
+const RESOURCE_NAMES: ReadonlySet<string> = new Set(Object.keys(resources));
+
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof AppError) {
     // Every 503 says when to come back.
@@ -122,12 +126,12 @@ export function handleError(err: Error, c: Context): Response {
   if (err instanceof z.ZodError) return handleError(validationError(err), c);
   const fault = databaseError(err);
   if (fault) {
-    log('warn', 'database fault', { callId: c.req.header('x-call-id'), path: c.req.path, fault: fault.fault!.kind, code: (err as { code?: string }).code });
+    log('warn', 'database fault', { callId: c.req.header('x-call-id'), path: maskPath(c.req.path, RESOURCE_NAMES), fault: fault.fault!.kind, code: (err as { code?: string }).code });
     return handleError(fault, c);
   }
   log('error', 'unhandled error', {
     callId: c.req.header('x-call-id'),
-    path: c.req.path,
+    path: maskPath(c.req.path, RESOURCE_NAMES),
     err: err.message,
     code: (err as { code?: string }).code,
     stack: err.stack?.split('\n').slice(0, 6).join(' | '),
