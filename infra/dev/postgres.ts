@@ -1,7 +1,7 @@
 /**
  * The embedded development and test database: the machine's own PostgreSQL 15 binaries, run as a
  * child process of `make up` or of the test run. Production is openGauss 5.0 (see
- * shared/design/opengauss-sql.md); this stands in for it, so it is kept close to how the
+ * docs/opengauss.md); this stands in for it, so it is kept close to how the
  * application meets the real one: a password over TCP (no `trust`), loopback only.
  *
  *   const pg = await startPostgres({ dataDir: '.data/postgres' });

@@ -1,7 +1,7 @@
 /**
  * The data layer of code mapping (tables in infra/db/0006_codes.sql). All SQL of shared/codes is
  * here, parameterised and openGauss-safe: MERGE for upserts, UPDATE … RETURNING for the version
- * counter, no ON CONFLICT, no jsonb builders (shared/design/opengauss-sql.md).
+ * counter, no ON CONFLICT, no jsonb builders (docs/opengauss.md).
  *
  * Every change to an org's mappings or policies bumps its row of code_map_version in the same
  * transaction; every national-list import bumps the row '*'. The code caches poll that table.

@@ -1,7 +1,7 @@
 /**
  * The data-access layer's connection handling: one pool per process, opened by a function's init
  * and closed by its close (nothing connects at import time), transactions, and the dialect switch
- * (PostgreSQL in development, openGauss 5.0 in production; see docs and opengauss-sql.md).
+ * (PostgreSQL in development, openGauss 5.0 in production; docs/opengauss.md).
  */
 import pg from 'pg';
 import { log } from '../log/index.js';

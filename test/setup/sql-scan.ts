@@ -1,6 +1,6 @@
 /**
  * The openGauss guard: finds SQL that PostgreSQL 15 (development, tests) accepts but openGauss 5.0
- * (production) does not. The rules are the table in shared/design/opengauss-sql.md.
+ * (production) does not. The rules are the table in docs/opengauss.md.
  *
  * What is scanned:
  * - `.sql` files: everything but `--` and block comments and the contents of '...' literals.
@@ -19,7 +19,7 @@ import ts from 'typescript';
 export interface SqlRule {
   id: string;
   pattern: RegExp;
-  /** What to do instead (from opengauss-sql.md). */
+  /** What to do instead (from docs/opengauss.md). */
   advice: string;
   /** Allowed in a file marked as the PostgreSQL side of a dialect switch. */
   dialectSwitch?: boolean;

@@ -1,5 +1,5 @@
 /**
- * The openGauss guard (shared/design/opengauss-sql.md): no SQL in the project's source may use a
+ * The openGauss guard (docs/opengauss.md): no SQL in the project's source may use a
  * construct that PostgreSQL 15 accepts and openGauss 5.0 does not. Tests run on PostgreSQL, so
  * without this check such SQL would pass every test and fail in production.
  */
