@@ -1,0 +1,344 @@
+/**
+ * The runtime's listening ports: the admin gateway (the OpenFaaS gateway API and /function/<name>)
+ * and the hospital ports (docs/runtime.md "Hospital ports", "Limits", "TLS"). Every request listener
+ * runs inside one guard, every server is hardened the same way, and the whole set is bound before
+ * any function starts, closed together and drained together.
+ */
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createSecureContext, type TLSSocket } from 'node:tls';
+import { getRequestListener } from '@hono/node-server';
+import { FUNCTION_NAMESPACE } from './api.js';
+import type { AsyncQueue } from './async.js';
+import type { BodyBudget, RuntimeLimits } from './limits.js';
+import type { RuntimeLogger } from './logs.js';
+import { declaredOf, defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
+import { callMeta, continueIfExpected, hisAnswer, malformedPath, readBody, refuseBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
+import type { Registry } from './registry.js';
+import { hospitalTls, portTls, rejectedClientCert, type PortTls } from './tls.js';
+
+/** A /system request body larger than this is refused (413) before Hono reads it. */
+const MAX_API_BODY_BYTES = 1024 * 1024;
+/** How often Node checks headersTimeout and requestTimeout on open connections. */
+const CONNECTIONS_CHECK_MS = 1000;
+
+/**
+ * Timeouts and connection caps of one listening port (docs/runtime.md, "Limits"), and every error a
+ * server or its sockets can raise handled: a malformed request, a connection reset, a failed accept
+ * (EMFILE) must never end the runtime.
+ */
+export function harden(server: Server, role: string, limits: RuntimeLimits, log: RuntimeLogger, perPeer: boolean): void {
+  // Idle keep-alive connections are kept longer than a caller's pool keeps them (HIS HTTP clients
+  // commonly evict after 30–60 s): a server-side close racing a reuse is a reset the caller sees.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+
+  // Bytes that are not HTTP, a header section too large, a request that took too long: answered as
+  // Node answers them by default (400, 431, 408) and closed.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    socket.on('error', () => undefined);
+    const written = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+    if (err.code === 'ECONNRESET' || !socket.writable || written) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
+
+  const noted = new Map<string, number>();
+  const note = (what: string, fields: Record<string, unknown>) => {
+    const now = Date.now();
+    if ((noted.get(what) ?? 0) > now - 60_000) return;
+    noted.set(what, now);
+    log.warn(what, { role, ...fields });
+  };
+  server.on('drop', (d?: { remoteAddress?: string }) => note('connection refused: port at its connection cap', { maxConnections: limits.maxConnections, peer: d?.remoteAddress }));
+
+  if (perPeer) {
+    // A hospital port is open to the network: one peer address cannot hold all its connections.
+    const perAddress = new Map<string, number>();
+    server.on('connection', (socket: Socket) => {
+      const peer = socket.remoteAddress ?? '';
+      const n = (perAddress.get(peer) ?? 0) + 1;
+      perAddress.set(peer, n);
+      socket.once('close', () => {
+        const left = (perAddress.get(peer) ?? 1) - 1;
+        if (left > 0) perAddress.set(peer, left);
+        else perAddress.delete(peer);
+      });
+      if (n > limits.maxConnectionsPerPeer) {
+        note('connection refused: peer at its connection cap', { peer, maxConnectionsPerPeer: limits.maxConnectionsPerPeer });
+        socket.destroy();
+      }
+    });
+  }
+}
+
+function listen(server: Server, port: number, host: string, role: string, log: RuntimeLogger): Promise<number> {
+  return new Promise((resolveListen, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(new Error(`port ${port} (${role}) is already in use`));
+      else if (err.code === 'EACCES') reject(new Error(`port ${port} (${role}): permission denied`));
+      else reject(new Error(`port ${port} (${role}): ${err.message}`));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      // After the bind, an error is a failed accept (EMFILE: too many open files): logged, never fatal.
+      server.on('error', (err: NodeJS.ErrnoException) => log.error('server error', { port, role, code: err.code, err: err.message }));
+      resolveListen((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export function urlFor(host: string, port: number, scheme = 'http'): string {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `${scheme}://${h}:${port}`;
+}
+
+
+export interface ListenerDeps {
+  log: RuntimeLogger;
+  registry: Registry;
+  /** The /system API (api.ts), served on the gateway's other paths. */
+  api: { fetch: (req: Request) => Response | Promise<Response> };
+  asyncQueue: AsyncQueue;
+  budget: BodyBudget;
+  router: RouterOptions;
+  limits: RuntimeLimits;
+  /** What stack.yml declares: a declared function not running yet is answered 503, not 404. */
+  declared: ReturnType<typeof declaredOf>;
+  vars: Record<string, string | undefined>;
+  secretsDir: string;
+}
+
+interface TlsPort {
+  spec: HospitalPortSpec;
+  server: HttpsServer;
+  tls: PortTls;
+}
+
+export class Listeners {
+  /** Set when the runtime starts draining: new invocations are refused with 503. */
+  closing = false;
+  gatewayUrl = '';
+  readonly portUrls: Record<string, string> = {};
+  readonly tlsPorts = new Map<string, TlsPort>();
+  private readonly servers: Server[] = [];
+  private readonly active = new Set<ServerResponse>();
+  private readonly serveCtx: ServeContext;
+  private readonly hospitalCtx: ServeContext;
+  private readonly apiListener: ReturnType<typeof getRequestListener>;
+  // Failed handshakes, logged at most once a minute per peer address and port.
+  private readonly tlsFailuresLogged = new Map<string, number>();
+
+  constructor(private readonly d: ListenerDeps) {
+    this.serveCtx = { router: d.router, budget: d.budget, isClosing: () => this.closing, onError: (f) => d.log.warn('invocation failed', f) };
+    this.hospitalCtx = { ...this.serveCtx, his: true };
+    this.apiListener = getRequestListener(d.api.fetch);
+  }
+
+  /** Binds the admin gateway; returns its host:port (what the names `gateway` and `gateway.openfaas` lead to). */
+  async bindGateway(host: string, port: number): Promise<string> {
+    const listener = this.guard(this.gatewayHandler);
+    const gw = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, listener);
+    // A caller that waits for "100 Continue" is answered by the same listener, which sends it only
+    // when the body is going to be read (an oversized one gets its 413 without being sent).
+    gw.on('checkContinue', listener);
+    harden(gw, 'admin gateway', this.d.limits, this.d.log, false);
+    this.servers.push(gw);
+    const bound = await listen(gw, port, host, 'admin gateway', this.d.log);
+    this.gatewayUrl = urlFor(host, bound);
+    return new URL(this.gatewayUrl).host;
+  }
+
+  /** Binds every hospital port; every certificate and key is read and checked before the first is bound. */
+  async bindHospital(host: string, specs: HospitalPortSpec[] = defaultHospitalPorts(this.d.vars)): Promise<void> {
+    const tlsByKey = hospitalTls(specs, this.d.vars, this.d.secretsDir);
+    for (const spec of specs) await this.bindHospitalPort(host, spec, tlsByKey.get(spec.key));
+  }
+
+  private async bindHospitalPort(host: string, spec: HospitalPortSpec, tls: PortTls | undefined): Promise<void> {
+    let bound = 0;
+    const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), true);
+    let srv: Server;
+    if (tls) {
+      const https = createHttpsServer({ ...tls.options, connectionsCheckingInterval: CONNECTIONS_CHECK_MS, handshakeTimeout: this.d.limits.headersTimeoutMs }, handler);
+      https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => this.tlsFailure(spec, err, socket));
+      this.tlsPorts.set(spec.key, { spec, server: https, tls });
+      srv = https;
+    } else {
+      srv = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, handler);
+    }
+    srv.on('checkContinue', handler);
+    harden(srv, `${spec.role}, port ${spec.port}`, this.d.limits, this.d.log, true);
+    this.servers.push(srv);
+    bound = await listen(srv, spec.port, host, spec.role, this.d.log);
+    this.portUrls[spec.key] = urlFor(host, bound, tls ? 'https' : 'http');
+    if (tls) {
+      const log = this.d.log;
+      log.info('tls enabled', { port: bound, role: spec.role, clientCert: tls.clientCert, minVersion: tls.minVersion, ...tls.files, certSubject: tls.cert.subject, certValidTo: tls.cert.validTo });
+      if (tls.cert.expired) log.warn('tls server certificate has expired', { port: bound, cert: tls.files.cert, validTo: tls.cert.validTo });
+    }
+  }
+
+  private hospitalRequest(spec: HospitalPortSpec, tls: PortTls | undefined, bound: number, req: IncomingMessage, res: ServerResponse): void | Promise<void> {
+    if (tls?.clientCert === 'optional') {
+      const bad = rejectedClientCert(req.socket as TLSSocket);
+      if (bad) {
+        res.writeHead(400, { 'content-type': 'application/json', connection: 'close' });
+        res.end(JSON.stringify({ error: 'client_certificate_invalid', reason: bad, port: spec.port, ...hisAnswer(400, `client certificate refused: ${bad}`) }) + '\n');
+        return;
+      }
+    }
+    const route = routeHospital(req.url ?? '/', spec, bound, this.d.registry.list(), this.d.declared);
+    if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, this.hospitalCtx);
+    res.writeHead(route.status, { 'content-type': 'application/json', ...(route.retryAfterS ? { 'retry-after': String(route.retryAfterS) } : {}) });
+    res.end(JSON.stringify({ error: route.error, ...route.detail }) + '\n');
+  }
+
+  /** /function/<name>[.openfaas-fn]/…, /async-function/<name>/…, and the /system API on every other path. */
+  private readonly gatewayHandler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = req.url ?? '/';
+    if (malformedPath(url)) return sendError(res, 400, 'malformed percent-escape in the path');
+    const m = /^\/(function|async-function)\/([^/?]+)([^?]*)(\?.*)?$/.exec(url);
+    if (!m) {
+      if (this.closing && url.startsWith('/system/')) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
+      if (Number(req.headers['content-length'] ?? 0) > MAX_API_BODY_BYTES) return refuseBody(req, res, 413, `request body larger than ${MAX_API_BODY_BYTES} bytes`);
+      continueIfExpected(req, res);
+      return this.apiListener(req, res);
+    }
+    const [, kind, qualified, rest, query] = m;
+    // `<fn>.<namespace>` as faas-cli's `invoke -n` sends it: the one namespace is openfaas-fn.
+    const dot = qualified!.indexOf('.');
+    const name = dot < 0 ? qualified! : qualified!.slice(0, dot);
+    if (dot >= 0 && qualified!.slice(dot + 1) !== FUNCTION_NAMESPACE) return sendError(res, 404, `namespace ${qualified!.slice(dot + 1)} not found`, { 'x-openfaas-internal': 'gateway' });
+    const svc = this.d.registry.get(name);
+    if (!svc) return sendError(res, 404, `function ${name} not found`, { 'x-openfaas-internal': 'gateway' });
+    const path = (rest || '/') + (query ?? '');
+    if (kind === 'function') return serveInvocation(svc, path, req, res, this.serveCtx);
+    return this.enqueueAsync(svc, path, req, res);
+  };
+
+  private async enqueueAsync(svc: NonNullable<ReturnType<Registry['get']>>, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
+    const read = await readBody(req, svc.watchdog.maxBodyBytes, this.d.budget, () => continueIfExpected(req, res));
+    if (!read.ok) return refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { 'x-openfaas-internal': 'gateway' });
+    const meta = callMeta(req);
+    const cb = req.headers['x-callback-url'];
+    const ok = this.d.asyncQueue.enqueue({
+      svc,
+      callId: meta.callId,
+      inv: { method: req.method ?? 'POST', path, headers: upstreamHeaders(req, meta), body: read.body },
+      release: read.release,
+      ...(typeof cb === 'string' && /^https?:\/\//.test(cb) ? { callbackUrl: cb } : {}),
+    });
+    if (!ok) {
+      read.release();
+      return sendError(res, 429, 'async queue full', { 'x-call-id': meta.callId, 'x-openfaas-internal': 'gateway' });
+    }
+    res.writeHead(202, { 'x-call-id': meta.callId, 'x-start-time': meta.startTime });
+    res.end();
+  }
+
+  /**
+   * Every request listener of the runtime runs inside this guard: whatever a handler throws, at once
+   * or later, is logged and answered 500, and the request's and response's stream errors (a caller
+   * gone mid-body, a write after the socket closed) are handled. Nothing leaves the listener.
+   */
+  private guard(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>, his = false) {
+    return (req: IncomingMessage, res: ServerResponse): void => {
+      req.on('error', () => undefined);
+      res.on('error', () => undefined);
+      this.active.add(res);
+      res.once('close', () => this.active.delete(res));
+      try {
+        const p = handler(req, res);
+        if (p) p.catch((e: unknown) => this.fail(res, e, his));
+      } catch (e) {
+        this.fail(res, e, his);
+      }
+    };
+  }
+
+  private fail(res: ServerResponse, err: unknown, his: boolean): void {
+    this.d.log.error('request handler failed', { err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
+    try {
+      sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway', connection: 'close' }, his);
+    } catch {
+      res.destroy();
+    }
+  }
+
+  // Failed handshakes (no client certificate on a required port, TLS < 1.2, not TLS at all), logged
+  // at most once a minute per peer address and port: a scanner must not flood the log.
+  private tlsFailure(spec: HospitalPortSpec, err: NodeJS.ErrnoException, socket: TLSSocket): void {
+    const peer = socket.remoteAddress ?? '';
+    const k = `${spec.port} ${peer}`;
+    const now = Date.now();
+    if ((this.tlsFailuresLogged.get(k) ?? 0) > now - 60_000) return;
+    if (this.tlsFailuresLogged.size > 10_000) this.tlsFailuresLogged.clear();
+    this.tlsFailuresLogged.set(k, now);
+    this.d.log.warn('tls handshake failed', { port: spec.port, role: spec.role, peer, code: err.code, err: err.message.split('\n')[0] });
+  }
+
+  /** Stops accepting: every server closed, idle keep-alive connections dropped. */
+  stopAccepting(): void {
+    for (const s of this.servers) {
+      s.close();
+      s.closeIdleConnections();
+    }
+  }
+
+  /** After the replicas have stopped: waits up to 2 s for answers in flight, then closes every connection. */
+  async drain(): Promise<void> {
+    const until = Date.now() + 2000;
+    while (this.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((r) => {
+            s.closeAllConnections();
+            if (!s.listening) return r();
+            s.close(() => r());
+          }),
+      ),
+    );
+  }
+
+  /** The TLS settings of every TLS port, as RuntimeHandle.portTls reports them. */
+  tlsSummary(): Record<string, { clientCert: PortTls['clientCert']; minVersion: PortTls['minVersion']; files: PortTls['files'] }> {
+    return Object.fromEntries([...this.tlsPorts].map(([k, t]) => [k, { clientCert: t.tls.clientCert, minVersion: t.tls.minVersion, files: t.tls.files }]));
+  }
+
+  /** Re-reads every TLS port's files and applies them to new connections, all or nothing (RuntimeHandle.reloadTls). */
+  reloadTls(): void {
+    const next = [...this.tlsPorts.values()].map((t) => {
+      const fresh = portTls(t.spec, this.d.vars, this.d.secretsDir);
+      const where = `port ${t.spec.port} (${t.spec.role})`;
+      if (!fresh) throw new Error(`${where}: TLS cannot be switched off by a reload (restart the runtime)`);
+      // The certificates, key and CA bundle are the secure context; the client certificate mode and
+      // the minimum version are read when the server is created.
+      if (fresh.clientCert !== t.tls.clientCert) throw new Error(`${where}: ${fresh.prefix}_TLS_CLIENT_CERT changed (${t.tls.clientCert} → ${fresh.clientCert}): restart the runtime`);
+      if (fresh.minVersion !== t.tls.minVersion) throw new Error(`${where}: ${fresh.prefix}_TLS_MIN_VERSION changed: restart the runtime`);
+      // Built here once so that OpenSSL's own objections come before any port has changed.
+      try {
+        createSecureContext(fresh.options);
+      } catch (err) {
+        throw new Error(`${where}: ${(err as Error).message}`);
+      }
+      return { t, fresh };
+    });
+    for (const { t, fresh } of next) {
+      t.server.setSecureContext(fresh.options);
+      t.tls = fresh;
+      this.d.log.info('tls reloaded', { port: t.spec.port, ...fresh.files, certSubject: fresh.cert.subject, certValidTo: fresh.cert.validTo });
+    }
+  }
+}
