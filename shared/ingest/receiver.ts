@@ -20,7 +20,7 @@ import { receiveConfig, type ReceiveSettings } from '../config/functions.js';
 import { closePool, getPool, openPool } from '../db/index.js';
 import { log } from '../log/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { retireRecord, upsertDocument, upsertMany, upsertRecord, type DocumentOutcome, type IngestContext, type Outcome } from './index.js';
+import { retireRecord, upsertDocument, upsertMany, type DocumentOutcome, type IngestContext, type Outcome } from './index.js';
 import { reconcile, recordFate } from './receipts.js';
 import { openApiDocument } from '../openapi/index.js';
 import { referencePage } from '../openapi/page.js';
@@ -80,24 +80,165 @@ function isPrimary(r: Resource): boolean {
   return PRIMARY[r.fn] === r.name || Object.values(registry).filter((x) => x.fn === r.fn).length === 1;
 }
 
-export function receiveFunction(opts: ReceiveOptions): FaasFunction {
-  const byName = new Map(opts.resources.map((r) => [r.name.toLowerCase(), r]));
-  // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
-  let parsed: ReceiveSettings | undefined;
-  const settings = (): ReceiveSettings => (parsed ??= receiveConfig.parse());
-  let nudge: () => void = () => undefined;
+/** What each route needs: the settings, the code cache, the group committer, the tally and the nudges of one replica. */
+class Receiver {
+  private parsed: ReceiveSettings | undefined;
+  private codes: Promise<CodeCache> | undefined;
+  private readonly byName: Map<string, Resource>;
   // One log line per interval with the counts, instead of one per record (shared/ingest/tally.ts).
-  const tally = new Tally();
+  readonly tally = new Tally();
   // Concurrent single-record calls of this replica, written together (shared/ingest/group.ts).
-  let committer = new GroupCommitter(getPool, { maxGroup: 64, waitMs: 0, parallel: 2 });
-  // The code-mapping cache loads from the database: a replica that starts while the database is
-  // down keeps trying on each request (answering 503 meanwhile), never falls back to refusing codes.
-  let codes: Promise<CodeCache> | undefined;
-  const codeCache = (): Promise<CodeCache> =>
-    (codes ??= createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }).catch((err) => {
-      codes = undefined;
+  private committer = new GroupCommitter(getPool, { maxGroup: 64, waitMs: 0, parallel: 2 });
+  private nudge: () => void = () => undefined;
+
+  constructor(readonly opts: ReceiveOptions) {
+    this.byName = new Map(opts.resources.map((r) => [r.name.toLowerCase(), r]));
+  }
+
+  /** Parsed once: at start (init), or at the first request when a test drives app.request() without init. */
+  settings(): ReceiveSettings {
+    return (this.parsed ??= receiveConfig.parse());
+  }
+
+  /**
+   * The code-mapping cache loads from the database: a replica that starts while the database is
+   * down keeps trying on each request (answering 503 meanwhile), never falls back to refusing codes.
+   */
+  codeCache(): Promise<CodeCache> {
+    return (this.codes ??= createCodeCache(getPool(), { refreshMs: this.settings().codes.refreshMs }).catch((err) => {
+      this.codes = undefined;
       throw err;
     }));
+  }
+
+  async init(): Promise<void> {
+    const cfg = this.settings();
+    openPool(cfg.database.url, cfg.ingest.dbPoolMax, cfg.database.limits);
+    const push = nudger(cfg.ingest.pushNudgeUrl);
+    // Shorter than the push's: a prompt is due within a second of the record (docs/warning.md).
+    const warning = nudger(cfg.ingest.warningNudgeUrl, 50);
+    this.nudge = () => {
+      push();
+      warning();
+    };
+    this.committer = new GroupCommitter(getPool, cfg.ingest.groupCommit);
+    await this.codeCache().catch((err) => log('warn', 'code mappings not loaded yet; retried on the next request', { err: String((err as Error).message) }));
+  }
+
+  async close(): Promise<void> {
+    this.tally.flush();
+    const c = this.codes;
+    this.codes = undefined;
+    await (await c?.catch(() => undefined))?.close();
+    await closePool();
+  }
+
+  resourceOf(c: Context): Resource {
+    const { resources } = this.opts;
+    // At the function's root a resource may be named by `?resource=` (faas-cli invoke has no path).
+    const name = c.req.param('resource') ?? c.req.query('resource');
+    if (name === undefined) {
+      if (resources.length === 1) return resources[0]!;
+      const primary = resources.find(isPrimary);
+      if (primary) return primary;
+      throw new AppError('NOT_FOUND', `请在路径中指明资源：${resources.map((r) => r.name).join(', ')}`);
+    }
+    const r = this.byName.get(name.toLowerCase());
+    if (!r) throw new AppError('NOT_FOUND', `本函数不接收 ${name}（可用：${resources.map((r) => r.name).join(', ')}）`);
+    return r;
+  }
+
+  async context(c: Context): Promise<IngestContext> {
+    const cache = await this.codeCache();
+    const caller = callerOf(c);
+    const ingest = this.settings().ingest;
+    return {
+      codes: cache,
+      callId: c.req.header('x-call-id') ?? null,
+      test: TEST_HEADER.test(c.req.header('x-test-mode') ?? ''),
+      testOrgs: ingest.testOrgs,
+      now: new Date(),
+      caller: `${caller.kind}:${caller.id}`,
+      authorize: (org: string) => assertOrg(caller, org),
+      callerOrgs: caller.orgs,
+      installationOrg: ingest.frontOrgCode,
+    };
+  }
+
+  /** An outcome counted, nudged when something changed, and logged at debug. */
+  private settled(c: Context, r: Resource, o: Outcome, what = 'record'): void {
+    if (o.status !== 'unchanged') this.nudge();
+    this.tally.add(r.name, o.status);
+    log('debug', what, { resource: r.name, status: o.status, version: o.version, callId: c.req.header('x-call-id') });
+  }
+
+  readonly post = async (c: Context) => {
+    const r = this.resourceOf(c);
+    const input = await jsonBody(c);
+    if (isDocument(r, input, c.req.param('resource') === undefined)) return this.postDocument(c, r, input);
+    if (Array.isArray(input)) return this.postBatch(c, r, input);
+    const o = await dbGuard(async () => {
+      const res = await this.committer.submit(r, input, await this.context(c));
+      if (!res.ok) {
+        this.tally.add(r.name, 'rejected');
+        throw res.error;
+      }
+      return res.outcome;
+    });
+    this.settled(c, r, o);
+    return c.json(answer(o));
+  };
+
+  private async postDocument(c: Context, r: Resource, input: unknown) {
+    const d = await dbGuard(async () => upsertDocument(getPool(), r, input, await this.context(c)));
+    if (d.header.status !== 'unchanged' || d.items.some((o) => o.status !== 'unchanged')) this.nudge();
+    this.tally.add(r.name, d.header.status);
+    log('debug', 'document', { resource: r.name, status: d.header.status, items: d.items.length, callId: c.req.header('x-call-id') });
+    return c.json(documentAnswer(d));
+  }
+
+  private async postBatch(c: Context, r: Resource, input: unknown[]) {
+    const maxBatch = this.opts.maxBatch ?? this.settings().ingest.maxBatch;
+    if (input.length > maxBatch) throw new AppError('PAYLOAD_TOO_LARGE', `批量记录数不能超过 ${maxBatch} (batch limit ${maxBatch})`);
+    const items = await dbGuard(async () => upsertMany(getPool(), r, input, await this.context(c)));
+    for (const x of items) this.tally.add(r.name, x.ok ? x.outcome.status : 'rejected');
+    const results: Answer[] = items.map((x) => (x.ok ? answer(x.outcome) : errorAnswer(x.error)));
+    if (results.some((x) => x.result)) this.nudge();
+    const { body, status } = batchAnswer(results);
+    return c.json(body, status);
+  }
+
+  readonly del = async (c: Context) => {
+    const r = this.resourceOf(c);
+    const input = await jsonBody(c);
+    const o = await dbGuard(async () => retireRecord(getPool(), r, input, await this.context(c)));
+    this.settled(c, r, o);
+    return c.json(answer(o));
+  };
+
+  readonly fate = async (c: Context) => {
+    const r = this.resourceOf(c);
+    const orgCode = c.req.query('orgCode');
+    if (orgCode) assertOrg(callerOf(c), orgCode);
+    if (!orgCode) throw new AppError('VALIDATION_FAILED', '请提供 orgCode 查询参数', [{ field: 'orgCode', rule: 'required', message: '必填 (orgCode is required)' }]);
+    const f = await dbGuard(() => recordFate(getPool(), r, orgCode, c.req.param('id')!));
+    if (f.fate === 'unknown') return c.json({ ...errorAnswer(new AppError('NOT_FOUND', `前置软件未收到该记录：${f.id} (unknown record)`, [], f.id)), fate: f }, 404);
+    return c.json(okAnswer(f.id, `记录状态：${f.fate}`, { fate: f }));
+  };
+
+  readonly reconcile = async (c: Context) => {
+    const r = this.resourceOf(c);
+    const parsed = ReconcileRequest.safeParse(await jsonBody(c));
+    if (!parsed.success) throw validationError(parsed.error, '对账请求格式错误');
+    const { orgCode, date, ids } = parsed.data;
+    assertOrg(callerOf(c), orgCode);
+    const rec = await dbGuard(() => reconcile(getPool(), r, orgCode, date, ids));
+    return c.json(okAnswer(null, `对账：列出 ${rec.counts.listed} 条，缺失 ${rec.missing.length} 条，前置多出 ${rec.extra.length} 条`, { reconciliation: rec }));
+  };
+}
+
+export function receiveFunction(opts: ReceiveOptions): FaasFunction {
+  const rx = new Receiver(opts);
   const app = new Hono();
   app.onError(handleError);
   app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `接口不存在：${c.req.path}`)), 404));
@@ -114,197 +255,89 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   // The caller check and the body limit guard the function's own routes only: a path no route takes
   // answers 404 without reading settings or the database (the image's self-test runs with neither,
   // docs/runtime.md).
-  const auth = hisAuth({ config: () => settings().hisAuth });
+  const auth = hisAuth({ config: () => rx.settings().hisAuth });
   let limit: MiddlewareHandler | undefined;
   const sized: MiddlewareHandler = (c, next) =>
     (limit ??= bodyLimit({
-      maxSize: settings().ingest.maxBodyBytes,
+      maxSize: rx.settings().ingest.maxBodyBytes,
       onError: () => {
         throw new AppError('PAYLOAD_TOO_LARGE', '请求体过大 (body too large)');
       },
     }))(c, next);
 
-  function resourceOf(c: Context): Resource {
-    // At the function's root a resource may be named by `?resource=` (faas-cli invoke has no path).
-    const name = c.req.param('resource') ?? c.req.query('resource');
-    if (name === undefined) {
-      if (opts.resources.length === 1) return opts.resources[0]!;
-      const primary = opts.resources.find(isPrimary);
-      if (primary) return primary;
-      throw new AppError('NOT_FOUND', `请在路径中指明资源：${opts.resources.map((r) => r.name).join(', ')}`);
-    }
-    const r = byName.get(name.toLowerCase());
-    if (!r) throw new AppError('NOT_FOUND', `本函数不接收 ${name}（可用：${opts.resources.map((r) => r.name).join(', ')}）`);
-    return r;
-  }
-
-  async function body(c: Context): Promise<unknown> {
-    const type = c.req.header('content-type') ?? '';
-    if (!/^application\/(.+\+)?json\b/i.test(type)) {
-      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type 应为 application/json（收到 ${type || '无'}；faas-cli invoke 请加 --content-type application/json）`);
-    }
-    const text = decodeBody(new Uint8Array(await c.req.arrayBuffer()), type);
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
-    }
-  }
-
-  function context(c: Context, cache: CodeCache): IngestContext {
-    return {
-      codes: cache,
-      callId: c.req.header('x-call-id') ?? null,
-      test: TEST_HEADER.test(c.req.header('x-test-mode') ?? ''),
-      testOrgs: settings().ingest.testOrgs,
-      now: new Date(),
-      caller: `${callerOf(c).kind}:${callerOf(c).id}`,
-      authorize: (org: string) => assertOrg(callerOf(c), org),
-      callerOrgs: callerOf(c).orgs,
-      installationOrg: settings().ingest.frontOrgCode,
-    };
-  }
-
-  async function guard<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      throw databaseError(err) ?? err;
-    }
-  }
-
-  const run = (c: Context, r: Resource, op: typeof upsertRecord, input: unknown): Promise<Outcome> =>
-    guard(async () => op(getPool(), r, input, context(c, await codeCache())));
-
-  function answer(o: Outcome): Answer {
-    const desc = o.held.length ? `${DESC[o.status]}；暂缓上报，等待上级记录 (held: ${o.held.join(', ')})` : DESC[o.status];
-    return okAnswer(o.id, desc, {
-      status: o.status,
-      version: o.version,
-      ...(o.held.length ? { held: o.held } : {}),
-      ...(o.test ? { test: true } : {}),
-      ...(o.warnings.length ? { warnings: o.warnings } : {}),
-    });
-  }
-
-  /** A header with its items in one document (docs/his-guide.md §1): one answer, one per item inside. */
-  function documentAnswer(d: DocumentOutcome): Answer {
-    const a = answer(d.header);
-    const held = d.items.filter((o) => o.held.length).length;
-    return { ...a, desc: `${a.desc}；条目 ${d.items.length} 条${held ? `，暂缓 ${held} 条` : ''}`, items: d.items.map(answer) } as Answer;
-  }
-  const isDocument = (r: Resource, input: unknown, atRoot: boolean): boolean =>
-    documentItems(r) !== undefined && input !== null && typeof input === 'object' && !Array.isArray(input) && (atRoot || 'items' in input);
-
-  const post = async (c: Context) => {
-    const r = resourceOf(c);
-    const input = await body(c);
-    const atRoot = c.req.param('resource') === undefined;
-    if (isDocument(r, input, atRoot)) {
-      const d = await guard(async () => upsertDocument(getPool(), r, input, context(c, await codeCache())));
-      if (d.header.status !== 'unchanged' || d.items.some((o) => o.status !== 'unchanged')) nudge();
-      tally.add(r.name, d.header.status);
-      log('debug', 'document', { resource: r.name, status: d.header.status, items: d.items.length, callId: c.req.header('x-call-id') });
-      return c.json(documentAnswer(d));
-    }
-    if (Array.isArray(input)) {
-      const maxBatch = opts.maxBatch ?? settings().ingest.maxBatch;
-      if (input.length > maxBatch) throw new AppError('PAYLOAD_TOO_LARGE', `批量记录数不能超过 ${maxBatch} (batch limit ${maxBatch})`);
-      const items = await guard(async () => upsertMany(getPool(), r, input, context(c, await codeCache())));
-      const results: Answer[] = items.map((x) => (x.ok ? answer(x.outcome) : errorAnswer(x.error)));
-      for (const x of items) tally.add(r.name, x.ok ? x.outcome.status : 'rejected');
-      const ok = results.filter((x) => x.result).length;
-      if (ok) nudge();
-      const all = ok === results.length;
-      const summary = all ? `共 ${results.length} 条，全部成功` : `共 ${results.length} 条，成功 ${ok} 条，失败 ${results.length - ok} 条`;
-      // A batch in which nothing was accepted is a 400 (an adapter reading only the status must not
-      // count it as delivered); a mixed one stays 200, one result per record either way.
-      const none = ok === 0 && results.length > 0;
-      return c.json(
-        {
-          ...okAnswer(null, summary, { results }),
-          result: all,
-          errorCode: all ? null : 'VALIDATION_FAILED',
-          errorName: all ? null : none ? '全部记录校验不通过' : '部分记录校验不通过',
-        },
-        none ? 400 : 200,
-      );
-    }
-    const o = await guard(async () => {
-      const res = await committer.submit(r, input, context(c, await codeCache()));
-      if (!res.ok) {
-        tally.add(r.name, 'rejected');
-        throw res.error;
-      }
-      return res.outcome;
-    });
-    if (o.status !== 'unchanged') nudge();
-    tally.add(r.name, o.status);
-    log('debug', 'record', { resource: r.name, status: o.status, version: o.version, callId: c.req.header('x-call-id') });
-    return c.json(answer(o));
-  };
-
-  const del = async (c: Context) => {
-    const r = resourceOf(c);
-    const o = await run(c, r, retireRecord, await body(c));
-    if (o.status !== 'unchanged') nudge();
-    tally.add(r.name, o.status);
-    log('debug', 'record', { resource: r.name, status: o.status, version: o.version, callId: c.req.header('x-call-id') });
-    return c.json(answer(o));
-  };
-
-  const fate = async (c: Context) => {
-    const r = resourceOf(c);
-    const orgCode = c.req.query('orgCode');
-    if (orgCode) assertOrg(callerOf(c), orgCode);
-    if (!orgCode) throw new AppError('VALIDATION_FAILED', '请提供 orgCode 查询参数', [{ field: 'orgCode', rule: 'required', message: '必填 (orgCode is required)' }]);
-    const f = await guard(() => recordFate(getPool(), r, orgCode, c.req.param('id')!));
-    if (f.fate === 'unknown') return c.json({ ...errorAnswer(new AppError('NOT_FOUND', `前置软件未收到该记录：${f.id} (unknown record)`, [], f.id)), fate: f }, 404);
-    return c.json(okAnswer(f.id, `记录状态：${f.fate}`, { fate: f }));
-  };
-
-  const reconcileRoute = async (c: Context) => {
-    const r = resourceOf(c);
-    const parsed = ReconcileRequest.safeParse(await body(c));
-    if (!parsed.success) throw validationError(parsed.error, '对账请求格式错误');
-    const { orgCode, date, ids } = parsed.data;
-    assertOrg(callerOf(c), orgCode);
-    const rec = await guard(() => reconcile(getPool(), r, orgCode, date, ids));
-    return c.json(okAnswer(null, `对账：列出 ${rec.counts.listed} 条，缺失 ${rec.missing.length} 条，前置多出 ${rec.extra.length} 条`, { reconciliation: rec }));
-  };
-
-  app.post('/:resource/_reconcile', auth, sized, reconcileRoute);
-  app.get('/:resource/:id', auth, sized, fate);
-  app.post('/', auth, sized, post);
-  app.delete('/', auth, sized, del);
-  app.post('/:resource', auth, sized, post);
-  app.delete('/:resource', auth, sized, del);
+  app.post('/:resource/_reconcile', auth, sized, rx.reconcile);
+  app.get('/:resource/:id', auth, sized, rx.fate);
+  app.post('/', auth, sized, rx.post);
+  app.delete('/', auth, sized, rx.del);
+  app.post('/:resource', auth, sized, rx.post);
+  app.delete('/:resource', auth, sized, rx.del);
   app.get('/', auth, sized, (c) => c.json({ resources: opts.resources.map((r) => ({ name: r.name, title: r.title, deadline: r.deadline })) }));
 
-  return defineFunction({
-    app,
-    config: receiveConfig,
-    async init() {
-      const cfg = settings();
-      openPool(cfg.database.url, cfg.ingest.dbPoolMax, cfg.database.limits);
-      const push = nudger(cfg.ingest.pushNudgeUrl);
-      // Shorter than the push's: a prompt is due within a second of the record (docs/warning.md).
-      const warning = nudger(cfg.ingest.warningNudgeUrl, 50);
-      nudge = () => {
-        push();
-        warning();
-      };
-      committer = new GroupCommitter(getPool, cfg.ingest.groupCommit);
-      await codeCache().catch((err) => log('warn', 'code mappings not loaded yet; retried on the next request', { err: String((err as Error).message) }));
-    },
-    async close() {
-      tally.flush();
-      const c = codes;
-      codes = undefined;
-      await (await c?.catch(() => undefined))?.close();
-      await closePool();
-    },
+  return defineFunction({ app, config: receiveConfig, init: () => rx.init(), close: () => rx.close() });
+}
+
+/** The body as JSON, in the charset it declares (UTF-8 or the GB family). */
+async function jsonBody(c: Context): Promise<unknown> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/(.+\+)?json\b/i.test(type)) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type 应为 application/json（收到 ${type || '无'}；faas-cli invoke 请加 --content-type application/json）`);
+  }
+  const text = decodeBody(new Uint8Array(await c.req.arrayBuffer()), type);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
+  }
+}
+
+/** A database that is down or refusing becomes the 503 / error answer the HIS can act on. */
+async function dbGuard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw databaseError(err) ?? err;
+  }
+}
+
+function answer(o: Outcome): Answer {
+  const desc = o.held.length ? `${DESC[o.status]}；暂缓上报，等待上级记录 (held: ${o.held.join(', ')})` : DESC[o.status];
+  return okAnswer(o.id, desc, {
+    status: o.status,
+    version: o.version,
+    ...(o.held.length ? { held: o.held } : {}),
+    ...(o.test ? { test: true } : {}),
+    ...(o.warnings.length ? { warnings: o.warnings } : {}),
   });
+}
+
+/** A header with its items in one document (docs/his-guide.md §1): one answer, one per item inside. */
+function documentAnswer(d: DocumentOutcome): Answer {
+  const a = answer(d.header);
+  const held = d.items.filter((o) => o.held.length).length;
+  return { ...a, desc: `${a.desc}；条目 ${d.items.length} 条${held ? `，暂缓 ${held} 条` : ''}`, items: d.items.map(answer) } as Answer;
+}
+
+const isDocument = (r: Resource, input: unknown, atRoot: boolean): boolean =>
+  documentItems(r) !== undefined && input !== null && typeof input === 'object' && !Array.isArray(input) && (atRoot || 'items' in input);
+
+/**
+ * One result per record. A batch in which nothing was accepted is a 400 (an adapter reading only the
+ * status must not count it as delivered); a mixed one stays 200.
+ */
+function batchAnswer(results: Answer[]): { body: Answer; status: 200 | 400 } {
+  const ok = results.filter((x) => x.result).length;
+  const all = ok === results.length;
+  const none = ok === 0 && results.length > 0;
+  const summary = all ? `共 ${results.length} 条，全部成功` : `共 ${results.length} 条，成功 ${ok} 条，失败 ${results.length - ok} 条`;
+  return {
+    body: {
+      ...okAnswer(null, summary, { results }),
+      result: all,
+      errorCode: all ? null : 'VALIDATION_FAILED',
+      errorName: all ? null : none ? '全部记录校验不通过' : '部分记录校验不通过',
+    } as Answer,
+    status: none ? 400 : 200,
+  };
 }
 
 /**
