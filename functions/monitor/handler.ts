@@ -1,37 +1,61 @@
-// monitor: the monitoring port (8883), read by the national platform (requirements §2, §8).
+// monitor: the monitoring port (8883), read by the national platform (docs/monitoring.md).
 // Served as the port's root function (stack.yml com.cdc-front.root), so it sees every path as sent.
+//   GET /healthz          200 {ok:true} when the database answers, 503 {ok:false} otherwise — open,
+//                         for load balancers and the platform's reachability check
+// Everything else needs the platform's bearer token (secret file monitor-token) or a client
+// certificate listed in MONITOR_CLIENT_CERTS (shared/monitor/auth.ts):
 //   GET / , GET /status   the front's status as JSON (shared/status); 503 with the same body when
 //                         the database is unreachable, so a watcher needs only the status code
-//   GET /healthz          200 {ok:true} when the database answers, 503 {ok:false} otherwise
+//   GET /components       each component's state, error counts, the server's health, platform latency
+//   GET /metrics          Prometheus text: the front's figures and every function's, from the runtime
 import { Hono, type Context } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, errorAnswer, handleError } from '../../shared/http/errors.js';
-import { monitorConfig } from '../../shared/config/functions.js';
+import { monitorConfig, type MonitorSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
+import { monitorAuth } from '../../shared/monitor/auth.js';
+import { components } from '../../shared/monitor/components.js';
+import { metricsPage } from '../../shared/monitor/metrics.js';
 import { databaseAnswers, frontStatus } from '../../shared/status/index.js';
+
+let parsed: MonitorSettings | undefined;
+const settings = (): MonitorSettings => (parsed ??= monitorConfig.parse());
 
 const app = new Hono();
 app.onError(handleError);
 app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `接口不存在：${c.req.path}`)), 404));
-
-const status = async (c: Context) => {
-  const s = await frontStatus(getPool());
-  c.header('cache-control', 'no-store');
-  return c.json(s, s.database.reachable ? 200 : 503);
-};
-app.get('/', status);
-app.get('/status', status);
 
 app.get('/healthz', async (c) => {
   c.header('cache-control', 'no-store');
   return (await databaseAnswers(getPool())) ? c.json({ ok: true }) : c.json({ ok: false }, 503);
 });
 
+const auth = monitorAuth(() => settings().monitorAuth);
+const status = async (c: Context) => {
+  const s = await frontStatus(getPool());
+  c.header('cache-control', 'no-store');
+  return c.json(s, s.database.reachable ? 200 : 503);
+};
+app.get('/', auth, status);
+app.get('/status', auth, status);
+app.get('/components', auth, async (c) => {
+  const m = settings().monitor;
+  c.header('cache-control', 'no-store');
+  return c.json(await components(getPool(), { platforms: m.platforms, diskPath: m.diskPath }));
+});
+app.get('/metrics', auth, async (c) => {
+  const m = settings().monitor;
+  const [s, comp] = await Promise.all([frontStatus(getPool()), components(getPool(), { platforms: m.platforms, diskPath: m.diskPath })]);
+  c.header('cache-control', 'no-store');
+  c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+  return c.body(await metricsPage(s, comp, m.runtimeMetricsUrl));
+});
+
 export default defineFunction({
   app,
   config: monitorConfig,
   async init() {
-    const { database } = monitorConfig.parse();
+    const { database } = settings();
     openPool(database.url, 2, database.limits);
   },
   close: closePool,

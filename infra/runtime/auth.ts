@@ -1,7 +1,8 @@
 /**
  * Basic auth for /system/*, from the secret files OpenFaaS uses (basic-auth-user,
  * basic-auth-password). Created on first start when absent: user "admin", a random password, 0600 —
- * and the installation's single sign-on key his-sso-key (docs/card-form.md).
+ * the installation's single sign-on key his-sso-key (docs/card-form.md), and the monitoring port's
+ * token monitor-token (docs/monitoring.md).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,12 @@ export function ensureCredentials(secretsDir: string): Credentials {
   if (!existsSync(ssoFile)) {
     writeFileSync(ssoFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
     chmodSync(ssoFile, 0o600);
+  }
+  // The national platform's token for the monitoring port (docs/monitoring.md): one per installation.
+  const monitorFile = join(secretsDir, 'monitor-token');
+  if (!existsSync(monitorFile)) {
+    writeFileSync(monitorFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+    chmodSync(monitorFile, 0o600);
   }
   return readCredentials(secretsDir);
 }

@@ -21,6 +21,8 @@ export interface CronEntry {
 export interface CronOptions {
   timezone: string;
   router: RouterOptions;
+  /** Told of every firing's answer (metrics.ts: the last firing per function). */
+  onFired?(fn: string, status: number): void;
 }
 
 export class CronScheduler {
@@ -93,6 +95,7 @@ export class CronScheduler {
       },
       this.opts.router,
     );
+    this.opts.onFired?.(fn, out.status);
     const fields = { fn, callId, status: out.status, durationS: Number(out.durationS.toFixed(3)) };
     if (out.status >= 400) this.log.warn('cron fired', fields);
     else this.log.info('cron fired', fields);

@@ -16,6 +16,7 @@ import { Autoscaler, type AutoscalerOptions } from './autoscaler.js';
 import { CronScheduler } from './cron.js';
 import { BodyBudget, runtimeLimits, type RuntimeLimits } from './limits.js';
 import { Listeners } from './listeners.js';
+import { RuntimeMetrics } from './metrics.js';
 import { LogStore, type RotationOptions } from './logs.js';
 import { declaredOf, type HospitalPortSpec } from './ports.js';
 import type { RouterOptions } from './proxy.js';
@@ -134,6 +135,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   });
   const limits = runtimeLimits(vars, opts.limits);
   const router: RouterOptions = { readyWaitMs: opts.readyWaitMs ?? 10_000 };
+  const metrics = new RuntimeMetrics(registry);
   const listeners = new Listeners({
     log,
     registry,
@@ -145,6 +147,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     declared: declaredOf(stack.functions),
     vars,
     secretsDir,
+    metrics,
   });
 
   // Bind every port before starting any process: a taken port fails fast, naming itself.
@@ -168,7 +171,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     throw err;
   }
 
-  const cron = opts.cron === false ? null : new CronScheduler(registry, log, { timezone, router });
+  const cron = opts.cron === false ? null : new CronScheduler(registry, log, { timezone, router, onFired: (fn, status) => metrics.cronFired(fn, status) });
   cron?.sync();
   const autoscaler = opts.autoscaler === false ? null : new Autoscaler(registry, { intervalMs: 2000, scaleDownWindowMs: 30_000, ...opts.autoscaler });
   autoscaler?.start();

@@ -16,6 +16,7 @@ import type { BodyBudget, RuntimeLimits } from './limits.js';
 import type { RuntimeLogger } from './logs.js';
 import { declaredOf, defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
 import { callMeta, continueIfExpected, hisAnswer, malformedPath, readBody, refuseBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
+import type { RuntimeMetrics } from './metrics.js';
 import type { Registry } from './registry.js';
 import { hospitalTls, portTls, rejectedClientCert, type PortTls } from './tls.js';
 
@@ -116,6 +117,7 @@ export interface ListenerDeps {
   declared: ReturnType<typeof declaredOf>;
   vars: Record<string, string | undefined>;
   secretsDir: string;
+  metrics: RuntimeMetrics;
 }
 
 interface TlsPort {
@@ -139,7 +141,13 @@ export class Listeners {
   private readonly tlsFailuresLogged = new Map<string, number>();
 
   constructor(private readonly d: ListenerDeps) {
-    this.serveCtx = { router: d.router, budget: d.budget, isClosing: () => this.closing, onError: (f) => d.log.warn('invocation failed', f) };
+    this.serveCtx = {
+      router: d.router,
+      budget: d.budget,
+      isClosing: () => this.closing,
+      onError: (f) => d.log.warn('invocation failed', f),
+      onDone: (fn, status, s) => d.metrics.invoked(fn, status, s),
+    };
     this.hospitalCtx = { ...this.serveCtx, his: true };
     this.apiListener = getRequestListener(d.api.fetch);
   }
@@ -209,6 +217,7 @@ export class Listeners {
     if (malformedPath(url)) return sendError(res, 400, 'malformed percent-escape in the path');
     const m = /^\/(function|async-function)\/([^/?]+)([^?]*)(\?.*)?$/.exec(url);
     if (!m) {
+      if (url === '/metrics' && req.method === 'GET') return this.serveMetrics(res);
       if (this.closing && url.startsWith('/system/')) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
       if (Number(req.headers['content-length'] ?? 0) > MAX_API_BODY_BYTES) return refuseBody(req, res, 413, `request body larger than ${MAX_API_BODY_BYTES} bytes`);
       continueIfExpected(req, res);
@@ -225,6 +234,13 @@ export class Listeners {
     if (kind === 'function') return serveInvocation(svc, path, req, res, this.serveCtx);
     return this.enqueueAsync(svc, path, req, res);
   };
+
+  /** Prometheus text, unauthenticated as OpenFaaS's gateway metrics are: the admin gateway listens on loopback. */
+  private async serveMetrics(res: ServerResponse): Promise<void> {
+    const text = await this.d.metrics.text();
+    res.writeHead(200, { 'content-type': this.d.metrics.contentType, 'cache-control': 'no-store' });
+    res.end(text);
+  }
 
   private async enqueueAsync(svc: NonNullable<ReturnType<Registry['get']>>, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });

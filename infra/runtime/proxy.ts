@@ -383,6 +383,8 @@ export interface ServeContext {
   his?: boolean;
   isClosing(): boolean;
   onError?(fields: Record<string, unknown>): void;
+  /** Every invocation that reached the router, with the status the caller got (metrics.ts). */
+  onDone?(fn: string, status: number, durationS: number): void;
 }
 
 /** One HTTP invocation end to end: body, headers, router, response streamed back. */
@@ -429,6 +431,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
     ctx.router,
   );
   const duration = out.durationS.toFixed(6);
+  ctx.onDone?.(svc.name, out.status, out.durationS);
   if (!out.ok) {
     if (out.status >= 500) ctx.onError?.({ fn: svc.name, callId: meta.callId, status: out.status, msg: out.message });
     if (out.status === 499) return;

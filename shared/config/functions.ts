@@ -11,6 +11,8 @@ import { dayCloseConcern } from '../dayclose/config.js';
 import { hisAuthConcern } from '../http/auth.js';
 import { uplinkConcern } from '../uplink/config.js';
 import { ssoConcern } from '../sso/session.js';
+import { monitorAuthConcern } from '../monitor/auth.js';
+import { monitorConcern } from '../monitor/config.js';
 import { warningConcern } from '../warning/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
 
@@ -20,7 +22,7 @@ const base = { front: frontConcern, database: databaseConcern };
 export const receiveConfig = composeConfig({ ...base, codes: codesConcern, ingest: ingestConcern, hisAuth: hisAuthConcern });
 export const pushConfig = composeConfig({ ...base, codes: codesConcern, uplink: uplinkConcern, alerts: alertsConcern, operator: operatorConcern });
 export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern, operator: operatorConcern });
-export const monitorConfig = composeConfig(base);
+export const monitorConfig = composeConfig({ ...base, monitor: monitorConcern, monitorAuth: monitorAuthConcern });
 /** web: the console, and the popup and card form opened by single sign-on (docs/card-form.md). */
 export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, sso: ssoConcern, codes: codesConcern, ingest: ingestConcern, warning: warningConcern });
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });

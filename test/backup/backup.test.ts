@@ -451,7 +451,7 @@ describe('the backup function through the runtime', () => {
         '    lang: hono',
         `    handler: ${join(root, 'functions/monitor')}`,
         '    image: cdc-front/monitor:test',
-        '    secrets: [cdc-database-url]',
+        '    secrets: [cdc-database-url, monitor-token]',
         '',
       ].join('\n'),
     );
@@ -475,6 +475,8 @@ describe('the backup function through the runtime', () => {
     }
     // The operator routes take the gateway's credentials, like push's and day-close's.
     const op = { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64') };
+    // The monitoring function takes the platform's token the runtime made (docs/monitoring.md).
+    const platform = { authorization: `Bearer ${readFileSync(join(fdir, 'secrets', 'monitor-token'), 'utf8').trim()}` };
     expect((await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"logical"}' })).status).toBe(401);
     const running = fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { ...op, 'content-type': 'application/json' }, body: '{"kind":"logical"}' });
     // While it runs, the status JSON of the monitoring function shows its progress.
@@ -483,7 +485,7 @@ describe('the backup function through the runtime', () => {
     let settled = false;
     void running.finally(() => (settled = true));
     while (!settled && !(seen && seen.bytesDone > 0)) {
-      const st = (await (await fetch(`${rt.gatewayUrl}/function/monitor/status`)).json()) as { backup: { running: Running | null } };
+      const st = (await (await fetch(`${rt.gatewayUrl}/function/monitor/status`, { headers: platform })).json()) as { backup: { running: Running | null } };
       if (st.backup.running) seen = st.backup.running;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -511,7 +513,7 @@ describe('the backup function through the runtime', () => {
     expect(st.lastLogical.archiveId).toBe(body.backups[0]!.archiveId);
     expect(st.fresh).toBe(true);
     expect(st.running).toBeNull();
-    const monitor = (await (await fetch(`${rt.gatewayUrl}/function/monitor/status`)).json()) as { backup: { lastLogical: { archiveId: string; sizeBytes: number }; fresh: boolean; running: unknown; lastCheck: { check: string; ok: boolean } } };
+    const monitor = (await (await fetch(`${rt.gatewayUrl}/function/monitor/status`, { headers: platform })).json()) as { backup: { lastLogical: { archiveId: string; sizeBytes: number }; fresh: boolean; running: unknown; lastCheck: { check: string; ok: boolean } } };
     expect(monitor.backup).toMatchObject({ lastLogical: { archiveId: body.backups[0]!.archiveId, sizeBytes: expect.any(Number) }, fresh: true, running: null, lastCheck: { check: 'freshness', ok: true } });
     const list = (await (await fetch(`${rt.gatewayUrl}/function/backup/archives?kind=logical&status=good`, { headers: op })).json()) as { archives: Array<{ archiveId: string; encryption: string }> };
     expect(list.archives[0]!.archiveId).toBe(body.backups[0]!.archiveId);

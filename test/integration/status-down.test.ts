@@ -2,9 +2,11 @@
 // so, never a crash or a 500. Its own file: one process holds one configuration (DATABASE_URL).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/runtime/replica.js';
+import { monitorTokenDir } from '../setup/monitor-token.js';
 
 const port = await freePort(); // nothing listens there
 process.env.DATABASE_URL = `postgresql://nobody:secret@127.0.0.1:${port}/cdcfront`;
+const platform = monitorTokenDir();
 const { default: monitor } = await import('../../functions/monitor/handler.js');
 const { default: web } = await import('../../functions/web/handler.js');
 
@@ -32,7 +34,7 @@ describe('database down', () => {
   });
 
   it('GET /status answers 503 with the status saying the database is unreachable', async () => {
-    const res = await monitor.app.request('/status');
+    const res = await monitor.app.request('/status', { headers: platform.headers });
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ database: { reachable: false, dialect: null, serverTime: null }, outbox: null, lastPushRun: null, version: expect.any(String) });
   });

@@ -6,8 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { FrontStatusSchema, type FrontStatus } from '../../shared/status/index.js';
 import pkg from '../../package.json' with { type: 'json' };
+import { monitorTokenDir } from '../setup/monitor-token.js';
 
 process.env.DATABASE_URL = databaseUrl();
+const platform = monitorTokenDir();
 const { default: monitor } = await import('../../functions/monitor/handler.js');
 const { default: web } = await import('../../functions/web/handler.js');
 const { renderStatusPage, formatAge } = await import('../../functions/web/page.js');
@@ -46,7 +48,7 @@ async function outboxRow(dest: string, org: string, opts: { state?: 'pending' | 
 }
 
 async function statusJson(path = '/status'): Promise<FrontStatus> {
-  const res = await monitor.app.request(path);
+  const res = await monitor.app.request(path, { headers: platform.headers });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/application\/json/);
   return FrontStatusSchema.parse(await res.json());
@@ -130,7 +132,7 @@ describe('monitor (port 8883)', () => {
     const res = await monitor.app.request('/nope');
     expect(res.status).toBe(404);
     expect(await res.json()).toMatchObject({ result: false, errorCode: 'NOT_FOUND', errorName: expect.any(String) });
-    expect((await monitor.app.request('/status', { method: 'POST' })).status).toBe(404);
+    expect((await monitor.app.request('/status', { method: 'POST', headers: platform.headers })).status).toBe(404);
   });
 });
 
@@ -188,7 +190,7 @@ describe('security', () => {
     const dest = destination();
     const secret = { patientName: '张三丰测试', idCard: '11010519491231002X', tel: '13912345678' };
     await outboxRow(dest, uniqueOrg(), { payload: secret });
-    const json = JSON.stringify(await (await monitor.app.request('/status')).json());
+    const json = JSON.stringify(await (await monitor.app.request('/status', { headers: platform.headers })).json());
     const { text } = await page();
     expect(json).toContain(dest);
     for (const v of Object.values(secret)) {

@@ -1,0 +1,168 @@
+/**
+ * What the national platform watches on the monitoring port besides the status (docs/monitoring.md):
+ * each component's state (database, object store, platforms, schedules), error counts, the server's
+ * own health (CPU, memory, disk) and the latency to each platform. Read-only; never throws for an
+ * unreachable database (the database component says so instead). No personal data: counts, ages,
+ * names of destinations and functions only.
+ */
+import { statfs } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { cpus, freemem, loadavg, totalmem, uptime } from 'node:os';
+import { z } from 'zod';
+import { isUnavailable, type Db } from '../db/index.js';
+
+const State = z.enum(['ok', 'degraded', 'down', 'unknown']);
+const instant = z.iso.datetime({ offset: true }).nullable();
+
+export const ComponentSchema = z.object({ name: z.string(), state: State, detail: z.string(), lastSuccessAt: instant.optional() });
+export const ComponentsSchema = z.object({
+  checkedAt: z.iso.datetime({ offset: true }),
+  components: z.array(ComponentSchema),
+  errors: z.object({ rejectedLastHour: z.number().int(), rejectedToday: z.number().int(), deadLetters: z.number().int(), failedPushesLastHour: z.number().int() }).nullable(),
+  server: z.object({
+    cpus: z.number().int(),
+    load1: z.number(),
+    load5: z.number(),
+    memoryTotalBytes: z.number(),
+    memoryFreeBytes: z.number(),
+    disk: z.object({ path: z.string(), totalBytes: z.number(), freeBytes: z.number() }).nullable(),
+    uptimeS: z.number(),
+  }),
+  platforms: z.array(z.object({ destination: z.string(), host: z.string(), connectMs: z.number().nullable(), error: z.string().nullable() })),
+});
+export type Component = z.infer<typeof ComponentSchema>;
+export type Components = z.infer<typeof ComponentsSchema>;
+
+/** How late a scheduled function's last success may be before it is degraded (its schedule plus slack). */
+const SCHEDULES: Array<{ name: string; sql: string; dueS: number }> = [
+  { name: 'schedule:push', sql: `SELECT max(finished_at) AS t FROM push_run WHERE finished_at IS NOT NULL`, dueS: 5 * 60 },
+  { name: 'schedule:day-close', sql: `SELECT max(finished_at) AS t FROM day_close WHERE status = 'done'`, dueS: 26 * 3600 },
+  { name: 'schedule:backup', sql: `SELECT max(finished_at) AS t FROM backup_archive WHERE status = 'good'`, dueS: 26 * 3600 },
+];
+
+export interface ComponentOptions {
+  /** Platform base URLs by destination name, for the latency probe. */
+  platforms: Record<string, string>;
+  /** The disk the database and logs live on. */
+  diskPath: string;
+  now?: Date;
+}
+
+export async function components(db: Db, o: ComponentOptions): Promise<Components> {
+  const now = o.now ?? new Date();
+  const [fromDb, server, platforms] = await Promise.all([databaseParts(db, now), serverHealth(o.diskPath), probePlatforms(o.platforms)]);
+  return ComponentsSchema.parse({ checkedAt: now.toISOString(), components: fromDb.components, errors: fromDb.errors, server, platforms });
+}
+
+async function databaseParts(db: Db, now: Date): Promise<{ components: Component[]; errors: Components['errors'] }> {
+  const t0 = performance.now();
+  try {
+    await db.query('SELECT 1');
+  } catch (err) {
+    if (!isUnavailable(err)) throw err;
+    const unknown = (name: string): Component => ({ name, state: 'unknown', detail: '数据库不可用，无法判断 (database unreachable)' });
+    return { components: [{ name: 'database', state: 'down', detail: String((err as Error).message).slice(0, 200) }, unknown('object-store'), unknown('platforms')], errors: null };
+  }
+  const dbMs = Math.round(performance.now() - t0);
+  const out: Component[] = [{ name: 'database', state: 'ok', detail: `answered in ${dbMs} ms` }];
+  const [store, platforms, schedules, errors] = await Promise.all([objectStore(db), platformStates(db, now), scheduleStates(db, now), errorCounts(db, now)]);
+  out.push(store, ...platforms, ...schedules);
+  return { components: out, errors };
+}
+
+/** The object store as the backups saw it: the last archive's outcome (the monitor holds no S3 keys). */
+async function objectStore(db: Db): Promise<Component> {
+  const r = await db.query<{ status: string; finished_at: Date | null; error: string | null }>(
+    `SELECT status, finished_at, error FROM backup_archive WHERE status IN ('good', 'failed') ORDER BY archive_id DESC LIMIT 1`,
+  );
+  const last = r.rows[0];
+  if (!last) return { name: 'object-store', state: 'unknown', detail: '尚无备份 (no backup yet)' };
+  const at = last.finished_at?.toISOString() ?? null;
+  return last.status === 'good'
+    ? { name: 'object-store', state: 'ok', detail: 'last backup stored', lastSuccessAt: at }
+    : { name: 'object-store', state: 'degraded', detail: `last backup failed: ${(last.error ?? '').slice(0, 200)}` };
+}
+
+async function platformStates(db: Db, now: Date): Promise<Component[]> {
+  const r = await db.query<{ name: string; enabled: boolean; state: string | null; failures: number | null; retry_at: Date | null; last_error: string | null; last_sent: Date | null }>(
+    `SELECT d.name, d.enabled, c.state, c.failures, c.retry_at, c.last_error,
+            (SELECT max(sent_at) FROM outbox o WHERE o.destination = d.name AND o.state = 'sent') AS last_sent
+       FROM uplink_destination d LEFT JOIN uplink_circuit c ON c.destination = d.name ORDER BY d.name`,
+  );
+  return r.rows.map((d) => {
+    const name = `platform:${d.name}`;
+    const lastSuccessAt = d.last_sent?.toISOString() ?? null;
+    if (!d.enabled) return { name, state: 'unknown', detail: '未启用 (disabled)', lastSuccessAt };
+    if (d.state === 'open') {
+      const retry = d.retry_at && d.retry_at > now ? `, retry at ${d.retry_at.toISOString()}` : '';
+      return { name, state: 'down', detail: `circuit open after ${d.failures ?? 0} failures${retry}: ${(d.last_error ?? '').slice(0, 200)}`, lastSuccessAt };
+    }
+    if ((d.failures ?? 0) > 0) return { name, state: 'degraded', detail: `${d.failures} failed batches in a row: ${(d.last_error ?? '').slice(0, 200)}`, lastSuccessAt };
+    return { name, state: 'ok', detail: 'circuit closed', lastSuccessAt };
+  });
+}
+
+async function scheduleStates(db: Db, now: Date): Promise<Component[]> {
+  return Promise.all(
+    SCHEDULES.map(async (s) => {
+      const t = (await db.query<{ t: Date | null }>(s.sql)).rows[0]?.t ?? null;
+      if (!t) return { name: s.name, state: 'unknown' as const, detail: '尚未成功运行 (no successful run yet)', lastSuccessAt: null };
+      const ageS = Math.round((now.getTime() - t.getTime()) / 1000);
+      return { name: s.name, state: ageS > s.dueS ? ('degraded' as const) : ('ok' as const), detail: `last success ${ageS} s ago`, lastSuccessAt: t.toISOString() };
+    }),
+  );
+}
+
+async function errorCounts(db: Db, now: Date): Promise<NonNullable<Components['errors']>> {
+  const r = await db.query<{ hour: string; today: string; dead: string; failed: string }>(
+    `SELECT (SELECT count(*) FROM ingest_rejection WHERE test_mode = false AND received_at > $1::timestamptz - interval '1 hour') AS hour,
+            (SELECT count(*) FROM ingest_rejection WHERE test_mode = false AND received_at > date_trunc('day', $1::timestamptz)) AS today,
+            (SELECT count(*) FROM outbox WHERE state = 'dead' AND test_mode = false) AS dead,
+            (SELECT coalesce(sum(failed), 0) FROM push_run WHERE started_at > $1::timestamptz - interval '1 hour') AS failed`,
+    [now.toISOString()],
+  );
+  const x = r.rows[0]!;
+  return { rejectedLastHour: Number(x.hour), rejectedToday: Number(x.today), deadLetters: Number(x.dead), failedPushesLastHour: Number(x.failed) };
+}
+
+async function serverHealth(diskPath: string): Promise<Components['server']> {
+  const [l1, l5] = loadavg();
+  let disk: Components['server']['disk'] = null;
+  try {
+    const s = await statfs(diskPath);
+    disk = { path: diskPath, totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
+  } catch {
+    disk = null;
+  }
+  return { cpus: cpus().length, load1: l1 ?? 0, load5: l5 ?? 0, memoryTotalBytes: totalmem(), memoryFreeBytes: freemem(), disk, uptimeS: Math.round(uptime()) };
+}
+
+/** TCP connect time to each platform's host (no request is sent: nothing reaches the platform's logs). */
+async function probePlatforms(platforms: Record<string, string>): Promise<Components['platforms']> {
+  return Promise.all(
+    Object.entries(platforms).map(async ([destination, base]) => {
+      let url: URL;
+      try {
+        url = new URL(base);
+      } catch {
+        return { destination, host: '', connectMs: null, error: 'not a URL' };
+      }
+      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const t0 = performance.now();
+      const error = await new Promise<string | null>((resolve) => {
+        const s = connect({ host, port, timeout: 3000 });
+        s.once('connect', () => {
+          s.destroy();
+          resolve(null);
+        });
+        s.once('timeout', () => {
+          s.destroy();
+          resolve('timeout after 3000 ms');
+        });
+        s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+      return { destination, host: `${url.hostname}:${port}`, connectMs: error ? null : Math.round(performance.now() - t0), error };
+    }),
+  );
+}
