@@ -257,6 +257,7 @@ async function main(): Promise<void> {
     writeDeployEnv(rt.gatewayUrl, env);
     say(`gateway ${rt.gatewayUrl} (basic auth: ${join(loc.secretsDir, 'basic-auth-user')} / basic-auth-password)`);
     for (const [k, u] of Object.entries(rt.portUrls)) say(`${k.padEnd(8)} ${u}`);
+    say(`monitoring token (Authorization: Bearer …, docs/monitoring.md): ${join(loc.secretsDir, 'monitor-token')}`);
     say(`national platform simulator ${env.NATIONAL_URL ?? process.env.NATIONAL_URL}`);
     say(`functions: ${rt.functions().join(', ')}; logs in ${loc.logsDir}; Ctrl-C stops everything`);
   } catch (err) {
