@@ -14,6 +14,8 @@ import { circuits, deadLetters, lag, pushRun, replay, resetCircuit } from '../..
 import { log } from '../../shared/log/index.js';
 import { checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
+import { destinations } from '../../shared/uplink/config.js';
+import { reportToProvince, type ReportResult } from '../../shared/uplink/self-report.js';
 
 let codes: CodeCache | undefined;
 // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
@@ -34,6 +36,16 @@ async function checkAlerts(db: ReturnType<typeof getPool>): Promise<AlertCheck[]
     return await checkBacklog(db, settings().alerts);
   } catch (err) {
     log('error', 'backlog alerts not checked', { err: (err as Error).message });
+    return [];
+  }
+}
+
+async function selfReport(db: ReturnType<typeof getPool>): Promise<ReportResult[]> {
+  try {
+    const dests = await destinations(db, settings().uplink.env);
+    return await reportToProvince(db, dests.ready, settings().selfReport);
+  } catch (err) {
+    log('error', 'front report not run', { err: (err as Error).message });
     return [];
   }
 }
@@ -88,7 +100,9 @@ app.post('/', async (c) => {
     .catch((err) => log('error', 'push run not recorded', { err: (err as Error).message }));
   log('info', 'push run', { trigger, claimed: sum('claimed'), sent: sum('sent'), failed: sum('failed'), failedSteps: failedSteps.length, ms: Date.now() - started.getTime() });
   const alerts = await checkAlerts(db);
-  return c.json({ trigger, results, unconfigured, orphans, mapping, failedSteps, alerts, durationMs: Date.now() - started.getTime() });
+  // The front's report of itself to the province rides on the schedule (docs/monitoring.md).
+  const reports = trigger === 'cron' ? await selfReport(db) : [];
+  return c.json({ trigger, results, unconfigured, orphans, mapping, failedSteps, alerts, reports, durationMs: Date.now() - started.getTime() });
 });
 
 app.get('/lag', async (c) => c.json({ lag: await lag(getPool()) }));

@@ -13,6 +13,7 @@ import { uplinkConcern } from '../uplink/config.js';
 import { ssoConcern } from '../sso/session.js';
 import { monitorAuthConcern } from '../monitor/auth.js';
 import { monitorConcern } from '../monitor/config.js';
+import { selfReportConcern } from '../uplink/self-report.js';
 import { warningConcern } from '../warning/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
 
@@ -20,7 +21,7 @@ const base = { front: frontConcern, database: databaseConcern };
 
 /** patient, diagnosis, card, lab, exam, order, death, record (shared/ingest/receiver.ts). */
 export const receiveConfig = composeConfig({ ...base, codes: codesConcern, ingest: ingestConcern, hisAuth: hisAuthConcern });
-export const pushConfig = composeConfig({ ...base, codes: codesConcern, uplink: uplinkConcern, alerts: alertsConcern, operator: operatorConcern });
+export const pushConfig = composeConfig({ ...base, codes: codesConcern, uplink: uplinkConcern, alerts: alertsConcern, operator: operatorConcern, selfReport: selfReportConcern });
 export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern, operator: operatorConcern });
 export const monitorConfig = composeConfig({ ...base, monitor: monitorConcern, monitorAuth: monitorAuthConcern });
 /** web: the console, and the popup and card form opened by single sign-on (docs/card-form.md). */
