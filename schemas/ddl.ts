@@ -56,8 +56,30 @@ export function parentIndexes(r: Resource): string[] {
   });
 }
 
+/** The schema of the database-sync staging tables (docs/dbsync.md). */
+export const STAGING_SCHEMA = 'staging';
 
-if (process.argv[1]?.endsWith('ddl.ts')) {
+/**
+ * A resource's staging table for database sync (docs/dbsync.md): the same columns as the resource's
+ * table, every one `text` (so a value is judged by the same pipeline as on the API, never refused by
+ * the database with a message the HIS cannot act on), a sequence-ordered row id, and when the row
+ * was written (its receive time).
+ */
+export function stagingDdl(r: Resource): string {
+  const cols = Object.values(r.fields).map((d) => `  ${d.column} text`);
+  return [
+    `-- ${r.name} (${r.title}): database-sync staging; generated from schemas/ by schemas/ddl.ts --staging`,
+    `CREATE TABLE ${STAGING_SCHEMA}.${r.table} (`,
+    ['  row_id bigserial PRIMARY KEY', ...cols, '  inserted_at timestamptz NOT NULL DEFAULT now()'].join(',\n'),
+    `);`,
+    '',
+  ].join('\n');
+}
+
+if (process.argv[1]?.endsWith('ddl.ts') && process.argv[2] === '--staging') {
+  const { resources } = await import('./index.js');
+  for (const r of Object.values(resources)) process.stdout.write(stagingDdl(r));
+} else if (process.argv[1]?.endsWith('ddl.ts')) {
   const { resources } = await import('./index.js');
   for (const name of process.argv.slice(2)) {
     const r = resources[name];

@@ -54,6 +54,8 @@ export interface StartPostgresOptions {
   fsync?: boolean;
   /** How long to wait for the server to accept connections; default 30 s. */
   startTimeoutMs?: number;
+  /** Database sync (docs/dbsync.md): also listen on every address, for this role only (pg_hba). */
+  networkRole?: string;
 }
 
 export interface RunningPostgres {
@@ -124,12 +126,13 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Running
   }
 
   clearStalePid(dataDir, log);
+  writeHba(dataDir, runAs, opts.networkRole);
 
   // Port: the caller's, else the last one this cluster had (a stable URL), else any free one.
   let attempts = opts.port !== undefined ? 1 : 3;
   let port = opts.port ?? (creds.port !== undefined && (await portIsFree(creds.port, host)) ? creds.port : await freePort(host));
   for (;;) {
-    const child = spawnServer(bin, dataDir, host, port, fsync, runAs, log);
+    const child = spawnServer(bin, dataDir, opts.networkRole ? '*' : host, port, fsync, runAs, log);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) =>
       child.once('exit', (code, signal) => ok({ code, signal })),
     );
@@ -287,21 +290,7 @@ async function initdb(bin: string, dataDir: string, creds: Credentials, fsync: b
   } finally {
     rmSync(pwDir, { recursive: true, force: true });
   }
-  // Passwords everywhere, loopback only; replication for pg_basebackup-based backups.
-  writeFileSync(
-    join(dataDir, 'pg_hba.conf'),
-    [
-      '# Written by infra/dev/postgres.ts: password (scram-sha-256) only, loopback only, never trust.',
-      '# TYPE  DATABASE     USER  ADDRESS        METHOD',
-      'local   all          all                  scram-sha-256',
-      'host    all          all   127.0.0.1/32   scram-sha-256',
-      'host    all          all   ::1/128        scram-sha-256',
-      'host    replication  all   127.0.0.1/32   scram-sha-256',
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
-  if (runAs) chownSync(join(dataDir, 'pg_hba.conf'), runAs.uid, runAs.gid);
+  writeHba(dataDir, runAs);
 }
 
 function run(cmd: string, args: string[], runAs: RunAs | undefined, log: (l: string) => void): Promise<number> {
@@ -395,6 +384,30 @@ function isLivePostmaster(pid: number, dataDir: string, dirLine: string | undefi
   } catch {
     return true;
   }
+}
+
+/**
+ * Passwords everywhere, loopback only; replication for pg_basebackup-based backups. With
+ * `networkRole` (database sync, docs/dbsync.md) that one role — and no other — may also connect from
+ * the network, with its password. Written at every start, so switching it on or off takes effect.
+ */
+function writeHba(dataDir: string, runAs: RunAs | undefined, networkRole?: string): void {
+  if (networkRole !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(networkRole)) throw new Error(`startPostgres: ${networkRole} is not a role name`);
+  writeFileSync(
+    join(dataDir, 'pg_hba.conf'),
+    [
+      '# Written by infra/dev/postgres.ts: password (scram-sha-256) only, loopback only, never trust.',
+      '# TYPE  DATABASE     USER  ADDRESS        METHOD',
+      'local   all          all                  scram-sha-256',
+      'host    all          all   127.0.0.1/32   scram-sha-256',
+      'host    all          all   ::1/128        scram-sha-256',
+      'host    replication  all   127.0.0.1/32   scram-sha-256',
+      ...(networkRole ? [`# Database sync: the HIS's role only, from the network.`, `host    all          ${networkRole}   0.0.0.0/0   scram-sha-256`, `host    all          ${networkRole}   ::/0        scram-sha-256`] : []),
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  if (runAs) chownSync(join(dataDir, 'pg_hba.conf'), runAs.uid, runAs.gid);
 }
 
 function spawnServer(

@@ -2,7 +2,8 @@
  * `make up`: the whole front on one machine with embedded defaults.
  *   - PostgreSQL: DATABASE_URL if set (openGauss or an existing server), else a private PostgreSQL 15
  *     with its data under .data/pg (PG_PORT, default 5432 on 127.0.0.1: the DB-sync port);
- *   - migrations;
+ *   - migrations; with DBSYNC=1 the database also listens on the network for the HIS's database-sync
+ *     role alone (docs/dbsync.md);
  *   - the national platform simulator (NATIONAL_URL unless set: 127.0.0.1:18888), as its own process;
  *   - the backup store, s3rver standing in for MinIO (BACKUP_S3_ENDPOINT unless set: 127.0.0.1:9000);
  *   - the runtime (infra/runtime) with every function of stack.yml, its gateway on 127.0.0.1:8080
@@ -16,9 +17,13 @@
  * binding anything. Everything stops on Ctrl-C / SIGTERM, in reverse order. README.md §What `make up` starts.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { z } from 'zod';
+import { createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
 import { migrate } from '../db/migrate.js';
 import { locate, projectRoot as root } from '../cli/locate.js';
 import { startPostgres } from './postgres.js';
@@ -29,6 +34,13 @@ import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
 const loc = locate();
 const BACKOFF = { initialMs: 250, maxMs: 10_000, resetAfterMs: 10_000 };
 const build = z.enum(['missing', 'always', 'never']).default('always').parse(process.env.RUNTIME_BUILD || undefined);
+/**
+ * Database sync (docs/dbsync.md) only when asked (`make up DBSYNC=1`): the embedded PostgreSQL then
+ * also listens on the network for the HIS's role alone, which is created with a password kept in the
+ * secret file dbsync-his-password.
+ */
+const DBSYNC_ROLE = 'cdc_his';
+const dbsync = process.env.DBSYNC === '1';
 
 function say(msg: string): void {
   process.stdout.write(`[make up] ${msg}\n`);
@@ -129,12 +141,34 @@ class Supervised {
 const describeExit = (code: number | null, signal: NodeJS.Signals | null) => (signal ? `signal ${signal}` : `code ${code}`);
 
 function postgresChild(): Promise<Child & { url: string }> {
-  return startPostgres({ dataDir: loc.pgDataDir, port: loc.ports.pg }).then((pg) => ({
+  return startPostgres({ dataDir: loc.pgDataDir, port: loc.ports.pg, ...(dbsync ? { networkRole: DBSYNC_ROLE } : {}) }).then((pg) => ({
     pid: pg.pid,
     exited: pg.exited.then((e) => describeExit(e.code, e.signal)),
     stop: () => pg.stop(),
     url: pg.url,
   }));
+}
+
+/** The HIS's role for database sync, made once (its password in a secret file), granted at every start. */
+async function dbsyncRole(databaseUrl: string): Promise<void> {
+  const file = join(loc.secretsDir, 'dbsync-his-password');
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const exists = (await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [DBSYNC_ROLE])).rowCount === 1;
+    if (!exists || !existsSync(file)) {
+      const password = randomBytes(18).toString('base64url');
+      if (exists) await db.query(`DROP OWNED BY ${DBSYNC_ROLE}`).then(() => db.query(`DROP ROLE ${DBSYNC_ROLE}`));
+      for (const st of createRoleStatements(DBSYNC_ROLE, password)) await db.query(st);
+      writeSecret('dbsync-his-password', password);
+    } else {
+      for (const st of grantStatements(DBSYNC_ROLE)) await db.query(st);
+    }
+  } finally {
+    await db.end();
+  }
+  const url = new URL(databaseUrl);
+  say(`database sync: the HIS connects to ${hostname()}:${url.port}/${url.pathname.slice(1)} as ${DBSYNC_ROLE}, password in ${file} (docs/dbsync.md)`);
 }
 
 function simulatorStore(role: string): string {
@@ -228,6 +262,7 @@ async function main(): Promise<void> {
     const applied = await migrate(databaseUrl);
     say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema is up to date');
     writeSecret('cdc-database-url', databaseUrl);
+    if (dbsync) await dbsyncRole(databaseUrl);
 
     const env: Record<string, string> = {};
     // make up is development: loopback callers are admitted without registration (HIS_ALLOW, which

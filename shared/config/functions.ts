@@ -14,6 +14,7 @@ import { ssoConcern } from '../sso/session.js';
 import { monitorAuthConcern } from '../monitor/auth.js';
 import { monitorConcern } from '../monitor/config.js';
 import { selfReportConcern } from '../uplink/self-report.js';
+import { dbsyncConcern } from '../dbsync/index.js';
 import { warningConcern } from '../warning/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
 
@@ -29,6 +30,8 @@ export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, sso: 
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
 /** remind: the HIS's reminders on the data port (functions/remind). */
 export const remindConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, warning: warningConcern });
+/** dbsync: the staging tables through the ingest pipeline (docs/dbsync.md); its nudge is HIS-authenticated. */
+export const dbsyncConfig = composeConfig({ ...base, codes: codesConcern, hisAuth: hisAuthConcern, dbsync: dbsyncConcern });
 /** warning: the early-warning loop, and aberration detection from its cron (docs/aberration.md). */
 export const warningConfig = composeConfig({ ...base, warning: warningConcern, aberration: aberrationConcern, alerts: alertsConcern, operator: operatorConcern });
 
@@ -40,3 +43,4 @@ export type WebSettings = ReturnType<typeof webConfig.parse>;
 export type BackupSettings = ReturnType<typeof backupConfig.parse>;
 export type WarningSettings = ReturnType<typeof warningConfig.parse>;
 export type RemindSettings = ReturnType<typeof remindConfig.parse>;
+export type DbsyncFunctionSettings = ReturnType<typeof dbsyncConfig.parse>;

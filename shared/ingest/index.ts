@@ -272,14 +272,10 @@ async function lockParentLinks(tx: Tx, r: Resource, wave: Prepared[]): Promise<v
 }
 
 /**
- * Writes one wave of records (no key twice) in one transaction, with one statement per table:
- * a batch of 500 costs about as many round trips as a single record.
+ * Writes one wave of records (no key twice) inside the caller's transaction, with one statement per
+ * table: a batch of 500 costs about as many round trips as a single record. The caller holds the
+ * transaction (upsertGroup: one per wave; a report document: header and items together).
  */
-async function writeWave(db: Db, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta): Promise<Outcome[]> {
-  return withTx(db, (tx) => writeWaveIn(tx, r, wave, ctx, delta));
-}
-
-/** writeWave inside a transaction the caller holds (a report document: header and items together). */
 async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta): Promise<Outcome[]> {
   await lockParentLinks(tx, r, wave);
   const current = await lockMany(tx, r, wave.map((p) => [p.orgCode, p.id]));
@@ -393,7 +389,16 @@ export interface GroupItem {
  * context, written together as upsertMany writes a batch: waves in which no key appears twice, in
  * the order given. The transaction's shared work (waits) is dated by the first item's call.
  */
-export async function upsertGroup(db: Db, r: Resource, items: GroupItem[]): Promise<ItemResult[]> {
+export interface GroupOptions {
+  /**
+   * Runs inside each wave's transaction, after the wave's writes, with the items it wrote (index in
+   * `items`, outcome): what the caller records there commits or rolls back with the records
+   * (database sync marks its staging rows taken this way, docs/dbsync.md).
+   */
+  inWave?: (tx: Tx, written: Array<{ index: number; outcome: Outcome }>) => Promise<void>;
+}
+
+export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts: GroupOptions = {}): Promise<ItemResult[]> {
   if (items.length === 0) return [];
   const ctx = items[0]!.ctx;
   const bodies = await resolveGroupOrgs(db, r, items);
@@ -418,9 +423,14 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[]): Prom
   await recordRejections(db, rejections).catch(() => undefined);
   const delta: HeldDelta = new Map();
   for (const wave of waves) {
-    const outcomes = await writeWave(db, r, wave.map((x) => x.p), ctx, delta);
-    const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
-    for (const { index, p } of wave) results[index] = { ok: true, outcome: byKey.get(keyOf(p.orgCode, p.id))! };
+    const written = await withTx(db, async (tx) => {
+      const outcomes = await writeWaveIn(tx, r, wave.map((x) => x.p), ctx, delta);
+      const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
+      const w = wave.map(({ index, p }) => ({ index, outcome: byKey.get(keyOf(p.orgCode, p.id))! }));
+      await opts.inWave?.(tx, w);
+      return w;
+    });
+    for (const { index, outcome } of written) results[index] = { ok: true, outcome };
   }
   observeCodes(ctx, waves.flatMap((w) => w.map((x) => x.p)), delta);
   return results;

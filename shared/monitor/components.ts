@@ -10,6 +10,7 @@ import { connect } from 'node:net';
 import { cpus, freemem, loadavg, totalmem, uptime } from 'node:os';
 import { z } from 'zod';
 import { isUnavailable, type Db } from '../db/index.js';
+import { stagingLag } from '../dbsync/index.js';
 
 const State = z.enum(['ok', 'degraded', 'down', 'unknown']);
 const instant = z.iso.datetime({ offset: true }).nullable();
@@ -29,6 +30,8 @@ export const ComponentsSchema = z.object({
     uptimeS: z.number(),
   }),
   platforms: z.array(z.object({ destination: z.string(), host: z.string(), connectMs: z.number().nullable(), error: z.string().nullable() })),
+  /** Database sync: staging rows waiting per resource (docs/dbsync.md); null when the database is down. */
+  staging: z.array(z.object({ resource: z.string(), waiting: z.number().int(), oldestAgeS: z.number().int().nullable() })).nullable(),
 });
 export type Component = z.infer<typeof ComponentSchema>;
 export type Components = z.infer<typeof ComponentsSchema>;
@@ -51,23 +54,33 @@ export interface ComponentOptions {
 export async function components(db: Db, o: ComponentOptions): Promise<Components> {
   const now = o.now ?? new Date();
   const [fromDb, server, platforms] = await Promise.all([databaseParts(db, now), serverHealth(o.diskPath), probePlatforms(o.platforms)]);
-  return ComponentsSchema.parse({ checkedAt: now.toISOString(), components: fromDb.components, errors: fromDb.errors, server, platforms });
+  return ComponentsSchema.parse({ checkedAt: now.toISOString(), components: fromDb.components, errors: fromDb.errors, server, platforms, staging: fromDb.staging });
 }
 
-async function databaseParts(db: Db, now: Date): Promise<{ components: Component[]; errors: Components['errors'] }> {
+/** Staging rows older than this mean the dbsync function is not taking them (its cron runs every minute). */
+const STAGING_LATE_S = 5 * 60;
+
+async function databaseParts(db: Db, now: Date): Promise<{ components: Component[]; errors: Components['errors']; staging: Components['staging'] }> {
   const t0 = performance.now();
   try {
     await db.query('SELECT 1');
   } catch (err) {
     if (!isUnavailable(err)) throw err;
     const unknown = (name: string): Component => ({ name, state: 'unknown', detail: '数据库不可用，无法判断 (database unreachable)' });
-    return { components: [{ name: 'database', state: 'down', detail: String((err as Error).message).slice(0, 200) }, unknown('object-store'), unknown('platforms')], errors: null };
+    return { components: [{ name: 'database', state: 'down', detail: String((err as Error).message).slice(0, 200) }, unknown('object-store'), unknown('platforms')], errors: null, staging: null };
   }
   const dbMs = Math.round(performance.now() - t0);
   const out: Component[] = [{ name: 'database', state: 'ok', detail: `answered in ${dbMs} ms` }];
-  const [store, platforms, schedules, errors] = await Promise.all([objectStore(db), platformStates(db, now), scheduleStates(db, now), errorCounts(db, now)]);
-  out.push(store, ...platforms, ...schedules);
-  return { components: out, errors };
+  const [store, platforms, schedules, errors, staging] = await Promise.all([objectStore(db), platformStates(db, now), scheduleStates(db, now), errorCounts(db, now), stagingLag(db)]);
+  out.push(store, ...platforms, ...schedules, dbsyncState(staging));
+  return { components: out, errors, staging: staging.filter((l) => l.waiting > 0) };
+}
+
+function dbsyncState(staging: Awaited<ReturnType<typeof stagingLag>>): Component {
+  const oldest = Math.max(0, ...staging.map((l) => l.oldestAgeS ?? 0));
+  const waiting = staging.reduce((n, l) => n + l.waiting, 0);
+  if (waiting === 0) return { name: 'dbsync', state: 'ok', detail: 'no staging row waiting' };
+  return { name: 'dbsync', state: oldest > STAGING_LATE_S ? 'degraded' : 'ok', detail: `${waiting} staging rows waiting, the oldest ${oldest} s` };
 }
 
 /** The object store as the backups saw it: the last archive's outcome (the monitor holds no S3 keys). */

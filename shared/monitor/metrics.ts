@@ -55,6 +55,12 @@ export function frontMetrics(status: FrontStatus, comp: Components): Registry {
     gauge('cdc_server_disk_total_bytes', 'Size of the data disk', ['path']).set({ path: s.disk.path }, s.disk.totalBytes);
     gauge('cdc_server_disk_free_bytes', 'Free space on the data disk', ['path']).set({ path: s.disk.path }, s.disk.freeBytes);
   }
+  const stWait = gauge('cdc_staging_waiting', 'Database sync: staging rows not taken yet, per resource', ['resource']);
+  const stAge = gauge('cdc_staging_oldest_age_seconds', 'Database sync: age of the oldest staging row not taken, per resource', ['resource']);
+  for (const l of comp.staging ?? []) {
+    stWait.set({ resource: l.resource }, l.waiting);
+    stAge.set({ resource: l.resource }, l.oldestAgeS ?? 0);
+  }
   const connect = gauge('cdc_platform_connect_seconds', 'TCP connect time to a platform (absent when it failed)', ['destination']);
   const reach = gauge('cdc_platform_reachable', 'Whether a TCP connection to the platform opened', ['destination']);
   for (const p of comp.platforms) {

@@ -53,7 +53,7 @@ describe('monitoring port through the runtime', () => {
     expect(c.status).toBe(200);
     const comp = ComponentsSchema.parse(await c.json());
     const names = comp.components.map((x) => x.name);
-    expect(names).toEqual(expect.arrayContaining(['database', 'object-store', 'platform:national', 'schedule:push', 'schedule:day-close', 'schedule:backup']));
+    expect(names).toEqual(expect.arrayContaining(['database', 'object-store', 'platform:national', 'schedule:push', 'schedule:day-close', 'schedule:backup', 'dbsync']));
     expect(comp.components.find((x) => x.name === 'database')!.state).toBe('ok');
     expect(comp.server.cpus).toBeGreaterThan(0);
     expect(comp.server.disk?.totalBytes).toBeGreaterThan(0);

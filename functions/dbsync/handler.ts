@@ -1,0 +1,94 @@
+// dbsync: database sync (docs/dbsync.md). The HIS writes rows into the staging tables; this function
+// takes them through the same pipeline as the API. Scheduled every minute (stack.yml cron); each run
+// keeps taking batches while rows arrive (up to DBSYNC_RUN_MS). One run at a time per replica, one
+// replica at a time per staging table (shared/dbsync).
+//   POST /          the cron's run (open, as push's: it only takes what is waiting)
+//   POST /nudge     the HIS's "rows are waiting": on the data port, authenticated like the receive
+//                   paths; starts a run, or one more pass of the running one
+//   GET  /lag       rows waiting per resource and the oldest one's age (HIS-authenticated)
+import { Hono } from 'hono';
+import { defineFunction } from '../../shared/fn/index.js';
+import { handleError, okAnswer } from '../../shared/http/errors.js';
+import { hisAuth } from '../../shared/http/auth.js';
+import { dbsyncConfig, type DbsyncFunctionSettings } from '../../shared/config/functions.js';
+import { closePool, getPool, openPool } from '../../shared/db/index.js';
+import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
+import { stagingLag, syncAll, type ResourceRun } from '../../shared/dbsync/index.js';
+import { log } from '../../shared/log/index.js';
+import { nudger } from '../../shared/ingest/nudge.js';
+
+let parsed: DbsyncFunctionSettings | undefined;
+const settings = (): DbsyncFunctionSettings => (parsed ??= dbsyncConfig.parse());
+let codes: Promise<CodeCache> | undefined;
+const codeCache = (): Promise<CodeCache> =>
+  (codes ??= createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }).catch((err) => {
+    codes = undefined;
+    throw err;
+  }));
+
+let nudge: () => void = () => undefined;
+let running: Promise<ResourceRun[]> | null = null;
+let again = false;
+
+/** One run at a time; a nudge during a run makes it pass once more. */
+function runOnce(trigger: string): Promise<ResourceRun[]> {
+  if (running) {
+    again = true;
+    return running;
+  }
+  running = (async () => {
+    const started = Date.now();
+    const total: ResourceRun[] = [];
+    try {
+      do {
+        again = false;
+        const pass = await syncAll(getPool(), { settings: settings().dbsync, codes: await codeCache() });
+        total.push(...pass.filter((r) => r.taken > 0 || r.busy));
+        if (pass.some((r) => r.taken > 0)) again = true;
+      } while (again && Date.now() - started < settings().dbsync.runMs);
+      const taken = total.reduce((n, r) => n + r.taken, 0);
+      if (total.some((r) => r.created + r.updated + r.retired > 0)) nudge();
+      if (taken) log('info', 'dbsync run', { trigger, taken, rejected: total.reduce((n, r) => n + r.rejected, 0), ms: Date.now() - started });
+      return total;
+    } finally {
+      running = null;
+    }
+  })();
+  return running;
+}
+
+const app = new Hono();
+app.onError(handleError);
+const auth = hisAuth({ config: () => settings().hisAuth });
+
+app.post('/', async (c) => {
+  const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : 'manual';
+  const runs = await runOnce(trigger);
+  return c.json({ trigger, runs });
+});
+app.post('/nudge', auth, async (c) => {
+  void runOnce('nudge').catch((err) => log('error', 'dbsync run failed', { err: (err as Error).message }));
+  return c.json(okAnswer(null, '已通知前置软件读取中间表 (sync started)'), 202);
+});
+app.get('/lag', auth, async (c) => c.json(okAnswer(null, '中间表待处理情况 (staging lag)', { lag: await stagingLag(getPool()) })));
+
+export default defineFunction({
+  app,
+  config: dbsyncConfig,
+  async init() {
+    const s = settings();
+    openPool(s.database.url, 4, s.database.limits);
+    const push = nudger(s.dbsync.pushNudgeUrl);
+    const warning = nudger(s.dbsync.warningNudgeUrl, 50);
+    nudge = () => {
+      push();
+      warning();
+    };
+  },
+  async close() {
+    const c = codes;
+    codes = undefined;
+    await (await c?.catch(() => undefined))?.close();
+    await closePool();
+  },
+});

@@ -1,0 +1,77 @@
+/**
+ * cdc-dbsync: the operator command for database sync (docs/dbsync.md).
+ *
+ *   cdc-dbsync create-role --role cdc_his --password-file <file>   the HIS's role, its password from a file
+ *   cdc-dbsync grant --role cdc_his                                the grants again (after an upgrade)
+ *   cdc-dbsync print-sql --role cdc_his                            the statements, for a DBA to run by hand
+ *   cdc-dbsync lag                                                 rows waiting per resource, oldest age
+ *
+ * The database is DATABASE_URL, else the secret file cdc-database-url that `make up` wrote
+ * (infra/cli/locate.ts); create-role needs a user allowed to create roles (set DATABASE_URL to a
+ * DBA's). The password is never an argument (it would be in the shell history and `ps`); print-sql
+ * prints the CREATE ROLE with a placeholder instead.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseCommandLine, runCommand, runIfMain, textTable } from '../cli/command.js';
+import { connectDatabase } from '../cli/locate.js';
+import { closePool } from '../../shared/db/index.js';
+import { stagingLag } from '../../shared/dbsync/index.js';
+import { createRoleStatements, grantStatements, RoleName } from '../../shared/dbsync/role.js';
+
+const USAGE = `usage:
+  cdc-dbsync create-role --role <name> --password-file <file>
+  cdc-dbsync grant --role <name>
+  cdc-dbsync print-sql --role <name>
+  cdc-dbsync lag`;
+
+const CommandSchema = z.discriminatedUnion('command', [
+  z.object({ command: z.literal('create-role'), role: RoleName, 'password-file': z.string().min(1, 'required') }),
+  z.object({ command: z.literal('grant'), role: RoleName }),
+  z.object({ command: z.literal('print-sql'), role: RoleName }),
+  z.object({ command: z.literal('lag') }),
+]);
+type Command = z.output<typeof CommandSchema>;
+
+export function parseCommand(argv: string[]): Command {
+  return parseCommandLine(argv, {
+    usage: USAGE,
+    schema: CommandSchema,
+    options: { role: { type: 'string' }, 'password-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+}
+
+export async function run(cmd: Command, out: (s: string) => void): Promise<number> {
+  if (cmd.command === 'print-sql') {
+    out(`CREATE ROLE ${cmd.role} LOGIN PASSWORD '<password>';`);
+    for (const s of grantStatements(cmd.role)) out(`${s};`);
+    return 0;
+  }
+  const db = await connectDatabase(2);
+  try {
+    if (cmd.command === 'lag') {
+      const rows = (await stagingLag(db)).filter((l) => l.waiting > 0);
+      out(rows.length ? textTable([['resource', 'waiting', 'oldest (s)'], ...rows.map((l) => [l.resource, String(l.waiting), String(l.oldestAgeS ?? '')])]) : 'no staging row waiting');
+      return 0;
+    }
+    const statements = cmd.command === 'grant' ? grantStatements(cmd.role) : createRoleStatements(cmd.role, readFileSync(cmd['password-file'], 'utf8').trim());
+    const client = await db.connect();
+    try {
+      await client.query('BEGIN');
+      for (const s of statements) await client.query(s);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+    out(cmd.command === 'grant' ? `granted staging to ${cmd.role}` : `role ${cmd.role} created with its grants`);
+    return 0;
+  } finally {
+    await closePool();
+  }
+}
+
+export const main = (argv: string[]) => runCommand(argv, USAGE, parseCommand, run);
+runIfMain(import.meta.url, main);

@@ -1,0 +1,251 @@
+/**
+ * Database sync (docs/dbsync.md): the HIS writes rows into the staging tables (schema `staging`, one
+ * table per resource, schemas/ddl.ts stagingDdl) instead of calling the API; this module takes them
+ * in row order through the same pipeline as the API (upsertGroup: same validation, mapping, holds,
+ * outbox, warnings) and records each row's outcome in staging.sync_result, which the HIS may read.
+ *
+ * Exactly once, with two replicas at once and with a replica killed mid-batch:
+ * - one replica at a time per resource: a session advisory lock taken with pg_try_advisory_lock on a
+ *   connection of its own (a replica that finds it taken leaves that resource to the holder; a killed
+ *   replica's connection closes and the lock goes with it) — this also keeps one record's rows in
+ *   row order across batches;
+ * - rows are claimed in row order with FOR UPDATE SKIP LOCKED (a row the HIS is still changing in an
+ *   open transaction is taken at a later run), only rows without a result;
+ * - a row's result is written in the same transaction as the record it became (upsertGroup's inWave):
+ *   both commit or neither does, so a killed batch leaves its rows untaken, to be taken again in full.
+ *   A row the pipeline refuses writes no record: its result (the error as the API would answer it) is
+ *   written on its own, and a refusal repeated after a kill is the same refusal.
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { z } from 'zod';
+import { STAGING_SCHEMA } from '../../schemas/ddl.js';
+import { resources } from '../../schemas/index.js';
+import type { Resource } from '../../schemas/resource.js';
+import type { CodeCache } from '../codes/index.js';
+import { concern } from '../config/index.js';
+import type { Db } from '../db/index.js';
+import { AppError } from '../http/errors.js';
+import { upsertGroup, type GroupItem, type IngestContext, type Outcome } from '../ingest/index.js';
+import { log } from '../log/index.js';
+
+export const dbsyncConcern = concern({
+  name: 'dbsync',
+  vars: {
+    DBSYNC_BATCH: z.coerce.number().int().min(1).max(5000).default(500),
+    /** Org codes the HIS's rows may carry: `*` (any) or a comma-separated list. */
+    DBSYNC_ORGS: z.string().default('*'),
+    /** How long one run may keep taking batches before it leaves the rest to the next run. */
+    DBSYNC_RUN_MS: z.coerce.number().int().min(1000).default(40_000),
+    FRONT_ORG_CODE: z.string().default(''),
+    TEST_ORG_CODES: z.string().default(''),
+    /** Told after a run that changed records, as the receive functions tell them (docs/ingest.md). */
+    PUSH_NUDGE_URL: z.string().default(''),
+    WARNING_NUDGE_URL: z.string().default(''),
+  },
+  build: (v) => {
+    const orgs = v.DBSYNC_ORGS.trim() === '*' ? ('*' as const) : v.DBSYNC_ORGS.split(',').map((s) => s.trim()).filter(Boolean);
+    return {
+      batch: v.DBSYNC_BATCH,
+      orgs,
+      runMs: v.DBSYNC_RUN_MS,
+      installationOrg: v.FRONT_ORG_CODE || null,
+      testOrgs: new Set(v.TEST_ORG_CODES.split(',').map((s) => s.trim()).filter(Boolean)),
+      pushNudgeUrl: v.PUSH_NUDGE_URL,
+      warningNudgeUrl: v.WARNING_NUDGE_URL,
+    };
+  },
+});
+export type DbsyncSettings = ReturnType<typeof dbsyncConcern.build>;
+
+/** Every resource has a staging table of the same name in the staging schema. */
+export const stagingTable = (r: Resource): string => `${STAGING_SCHEMA}.${r.table}`;
+
+export interface ResourceRun {
+  resource: string;
+  /** Another replica holds this resource: left to it. */
+  busy?: boolean;
+  taken: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  retired: number;
+  rejected: number;
+}
+
+export interface SyncOptions {
+  settings: DbsyncSettings;
+  codes?: CodeCache;
+  /** Called inside each wave's transaction before it commits (tests: a kill mid-batch). */
+  beforeCommit?: () => Promise<void>;
+  now?: () => Date;
+}
+
+/** One pass over every staging table, in the data set's order (parents' resources first). */
+export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
+  const deadline = Date.now() + o.settings.runMs;
+  const out: ResourceRun[] = [];
+  for (const r of Object.values(resources)) out.push(await syncResource(db, r, o, deadline));
+  return out;
+}
+
+/** A 63-bit advisory lock key per staging table. */
+export function lockKeyOf(r: Resource): string {
+  return BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`dbsync:${r.table}`).digest('hex').slice(0, 16))).toString();
+}
+
+export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline = Date.now() + o.settings.runMs): Promise<ResourceRun> {
+  const run: ResourceRun = { resource: r.name, taken: 0, created: 0, updated: 0, unchanged: 0, retired: 0, rejected: 0 };
+  const client = await db.connect();
+  let locked = false;
+  try {
+    locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0]!.ok;
+    if (!locked) return { ...run, busy: true };
+    while (Date.now() < deadline) {
+      const rows = await claim(client, r, o.settings.batch);
+      if (rows.length === 0) break;
+      await takeBatch(db, r, rows, o, run);
+      if (rows.length < o.settings.batch) break;
+    }
+    return run;
+  } finally {
+    if (locked) await client.query('SELECT pg_advisory_unlock($1::bigint)', [lockKeyOf(r)]).catch(() => undefined);
+    client.release();
+  }
+}
+
+type StagedRow = Record<string, string | null> & { row_id: string; inserted_at: Date };
+
+/** The next rows without a result, in row order; rows locked by an open HIS transaction are skipped. */
+async function claim(client: pg.PoolClient, r: Resource, limit: number): Promise<StagedRow[]> {
+  const res = await client.query<StagedRow>(
+    `SELECT s.* FROM ${stagingTable(r)} s
+      WHERE NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $1 AND x.row_id = s.row_id)
+      ORDER BY s.row_id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
+    [r.name, limit],
+  );
+  return res.rows;
+}
+
+/** A staging row as the HIS would have posted it: each non-null column under its field's name. */
+export function recordOf(r: Resource, row: Record<string, unknown>): Record<string, unknown> {
+  const rec: Record<string, unknown> = {};
+  for (const [name, def] of Object.entries(r.fields)) {
+    const v = row[def.column];
+    if (v !== null && v !== undefined) rec[name] = v;
+  }
+  return rec;
+}
+
+async function takeBatch(db: Db, r: Resource, rows: StagedRow[], o: SyncOptions, run: ResourceRun): Promise<void> {
+  const s = o.settings;
+  const items: GroupItem[] = rows.map((row) => ({ body: recordOf(r, row), ctx: contextOf(row, s, o.codes) }));
+  const results = await upsertGroup(db, r, items, {
+    inWave: async (tx, written) => {
+      await writeResults(
+        tx,
+        written.map(({ index, outcome }) => resultOf(r, rows[index]!, outcome)),
+      );
+      await o.beforeCommit?.();
+    },
+  });
+  const refused = results.flatMap((x, i) => (x.ok ? [] : [errorResultOf(r, rows[i]!, x.error)]));
+  if (refused.length) await writeResults(db, refused);
+  run.taken += rows.length;
+  for (const x of results) {
+    if (!x.ok) run.rejected++;
+    else run[x.outcome.status]++;
+  }
+  log('debug', 'dbsync batch', { resource: r.name, taken: rows.length, rejected: refused.length });
+}
+
+function contextOf(row: StagedRow, s: DbsyncSettings, codes: CodeCache | undefined): IngestContext {
+  return {
+    callId: `dbsync-${row.row_id}`,
+    test: false,
+    testOrgs: s.testOrgs,
+    // The row's receive time is when the HIS wrote it: the deadline clock starts there.
+    now: row.inserted_at,
+    caller: 'dbsync',
+    authorize: (org: string) => {
+      if (s.orgs !== '*' && !s.orgs.includes(org)) throw new AppError('FORBIDDEN', `数据库同步不接收机构 ${org} 的数据 (DBSYNC_ORGS)`);
+    },
+    callerOrgs: s.orgs,
+    installationOrg: s.installationOrg,
+    ...(codes ? { codes } : {}),
+  };
+}
+
+interface ResultRow {
+  resource: string;
+  rowId: string;
+  status: string;
+  orgCode: string | null;
+  recordId: string | null;
+  version: number | null;
+  errorCode: string | null;
+  errorMsg: string | null;
+  issues: unknown;
+  warnings: unknown;
+}
+
+function resultOf(r: Resource, row: StagedRow, o: Outcome): ResultRow {
+  return { resource: r.name, rowId: row.row_id, status: o.status, orgCode: o.orgCode, recordId: o.id, version: o.version, errorCode: null, errorMsg: null, issues: null, warnings: o.warnings.length ? o.warnings : null };
+}
+
+function errorResultOf(r: Resource, row: StagedRow, e: AppError): ResultRow {
+  const cut = (v: string | null | undefined, n: number) => (v ? v.slice(0, n) : null);
+  return {
+    resource: r.name,
+    rowId: row.row_id,
+    status: 'rejected',
+    orgCode: cut(row.org_code, 50),
+    recordId: cut(e.id ?? row.id, 80),
+    version: null,
+    errorCode: e.code,
+    errorMsg: e.desc.slice(0, 500),
+    issues: e.issues,
+    warnings: null,
+  };
+}
+
+/** One statement for the rows' results (an INSERT … SELECT of single-row SELECTs, as the ingest store writes). */
+async function writeResults(db: Pick<pg.ClientBase, 'query'>, rows: ResultRow[]): Promise<void> {
+  if (!rows.length) return;
+  const params: unknown[] = [];
+  const selects = rows.map((x) => {
+    const base = params.length;
+    params.push(x.resource, x.rowId, x.status, x.orgCode, x.recordId, x.version, x.errorCode, x.errorMsg, x.issues === null ? null : JSON.stringify(x.issues), x.warnings === null ? null : JSON.stringify(x.warnings));
+    const p = (i: number) => `$${base + i}`;
+    return `SELECT ${p(1)}::varchar, ${p(2)}::bigint, ${p(3)}::varchar, ${p(4)}::varchar, ${p(5)}::varchar, ${p(6)}::integer, ${p(7)}::varchar, ${p(8)}::varchar, ${p(9)}::jsonb, ${p(10)}::jsonb`;
+  });
+  await db.query(
+    `INSERT INTO ${STAGING_SCHEMA}.sync_result (resource, row_id, status, org_code, record_id, version, error_code, error_msg, issues, warnings) ${selects.join(' UNION ALL ')}`,
+    params,
+  );
+}
+
+export interface StagingLag {
+  resource: string;
+  waiting: number;
+  /** Age in seconds of the oldest row not yet taken; null when none waits. */
+  oldestAgeS: number | null;
+}
+
+/** Rows waiting per resource and the oldest one's age: the lag monitoring reads (docs/monitoring.md). */
+export async function stagingLag(db: Db): Promise<StagingLag[]> {
+  const parts = Object.values(resources).map(
+    (r, i) =>
+      `SELECT $${i + 1}::varchar AS resource, count(*) AS waiting, min(s.inserted_at) AS oldest FROM ${stagingTable(r)} s
+        WHERE NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $${i + 1} AND x.row_id = s.row_id)`,
+  );
+  const res = await db.query<{ resource: string; waiting: string; oldest: Date | null; now: Date }>(
+    `SELECT l.*, now() AS now FROM (${parts.join(' UNION ALL ')}) l`,
+    Object.values(resources).map((r) => r.name),
+  );
+  return res.rows.map((x) => ({
+    resource: x.resource,
+    waiting: Number(x.waiting),
+    oldestAgeS: x.oldest ? Math.max(0, Math.round((x.now.getTime() - x.oldest.getTime()) / 1000)) : null,
+  }));
+}

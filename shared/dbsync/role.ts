@@ -1,0 +1,35 @@
+/**
+ * The HIS's database role for database sync (docs/dbsync.md "The HIS's role"): it may insert into
+ * and update the staging tables (and read them, which an UPDATE's WHERE needs), use their row-id
+ * sequences, and read staging.sync_result — its rows' outcomes and rejections. Nothing is granted on
+ * any other schema: the front's own tables stay out of its reach (test/integration/dbsync-role.test.ts
+ * proves it). The statements are plain GRANTs that PostgreSQL 15 and openGauss 5.0 both take, and
+ * idempotent: run again after an upgrade that adds a staging table.
+ */
+import { z } from 'zod';
+import { STAGING_SCHEMA } from '../../schemas/ddl.js';
+import { resources } from '../../schemas/index.js';
+
+export const RoleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a role name: lower-case letters, digits and _, at most 63');
+
+/** A literal for SQL that takes no bind parameters (CREATE ROLE … PASSWORD): quotes doubled. */
+const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** The grants, without the CREATE ROLE (the role may exist already). */
+export function grantStatements(role: string): string[] {
+  const r = RoleName.parse(role);
+  const tables = Object.values(resources).map((x) => `${STAGING_SCHEMA}.${x.table}`);
+  return [
+    `GRANT USAGE ON SCHEMA ${STAGING_SCHEMA} TO ${r}`,
+    ...tables.map((t) => `GRANT SELECT, INSERT, UPDATE ON ${t} TO ${r}`),
+    ...tables.map((t) => `GRANT USAGE ON SEQUENCE ${t}_row_id_seq TO ${r}`),
+    `GRANT SELECT ON ${STAGING_SCHEMA}.sync_result TO ${r}`,
+  ];
+}
+
+/** CREATE ROLE with a password, then the grants. */
+export function createRoleStatements(role: string, password: string): string[] {
+  const r = RoleName.parse(role);
+  if (password.length < 12) throw new Error('the role password must be at least 12 characters');
+  return [`CREATE ROLE ${r} LOGIN PASSWORD ${literal(password)}`, ...grantStatements(r)];
+}

@@ -1,0 +1,102 @@
+// The HIS's database role for database sync (shared/dbsync/role.ts): with the statements
+// bin/cdc-dbsync runs, a role that connects with its password may insert into and update the staging
+// tables and read its rows' outcomes — and is refused everything else: the front's own tables, the
+// outcome table's writes, deleting staging rows, creating objects. The statements are the ones the
+// SQL scanner reads for openGauss (test/unit/sql-dialect.test.ts covers shared/).
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { readFileSync } from 'node:fs';
+import { createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
+import { syncAll } from '../../shared/dbsync/index.js';
+
+const db = testDb();
+const role = `his_${randomBytes(4).toString('hex')}`;
+const password = randomBytes(18).toString('base64url');
+let his: pg.Client;
+
+beforeAll(async () => {
+  for (const s of createRoleStatements(role, password)) await db.query(s);
+  const url = new URL(databaseUrl());
+  url.username = role;
+  url.password = password;
+  his = new pg.Client({ connectionString: url.toString() });
+  await his.connect();
+});
+afterAll(async () => {
+  await his?.end();
+  await db.query(`DROP OWNED BY ${role}`);
+  await db.query(`DROP ROLE ${role}`);
+});
+
+const refused = async (sql: string, params: unknown[] = []) => {
+  const err = await his.query(sql, params).then(
+    () => null,
+    (e: Error & { code?: string }) => e,
+  );
+  expect(err, sql).not.toBeNull();
+  expect(err!.code, `${sql}: ${err!.message}`).toBe('42501'); // insufficient_privilege
+};
+
+describe('the HIS role', () => {
+  it('inserts and updates staging rows, and reads their outcomes', async () => {
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const ins = await his.query<{ row_id: string }>(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ($1, $2, '测试') RETURNING row_id`, [org, id]);
+    expect(ins.rows[0]!.row_id).toMatch(/^\d+$/);
+    const upd = await his.query(`UPDATE staging.emr_patient_info SET patient_name = '测试二' WHERE row_id = $1`, [ins.rows[0]!.row_id]);
+    expect(upd.rowCount).toBe(1);
+    await his.query(`SELECT status, error_code, issues FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = $1`, [ins.rows[0]!.row_id]);
+  });
+
+  it('is refused the front’s own tables, the outcomes’ writes, deletes and DDL', async () => {
+    await refused('SELECT * FROM emr_patient_info LIMIT 1');
+    await refused('SELECT * FROM outbox LIMIT 1');
+    await refused('SELECT * FROM his_caller LIMIT 1');
+    await refused(`INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, payload) VALUES ('national', 'x', 'x', 'x', 1, 'upsert', 'realtime', '{}')`);
+    await refused(`UPDATE staging.sync_result SET status = 'created'`);
+    await refused(`INSERT INTO staging.sync_result (resource, row_id, status) VALUES ('x', 1, 'created')`);
+    await refused(`DELETE FROM staging.emr_patient_info WHERE row_id = 0`);
+    await refused('CREATE TABLE staging.mine (x int)');
+    await refused('CREATE TABLE public.mine (x int)');
+  });
+
+  it('grant statements are idempotent (run again after an upgrade)', async () => {
+    for (const s of grantStatements(role)) await db.query(s);
+    await his.query(`INSERT INTO staging.emr_ex_lab (org_code, id) VALUES ('1', $1)`, [uniqueId('l')]);
+  });
+
+  it('the SQL examples of docs/dbsync.md run as the HIS role and every row they write is taken, none refused', async () => {
+    const doc = readFileSync('docs/dbsync.md', 'utf8');
+    const block = /## SQL examples\s+```sql\n([\s\S]*?)```/.exec(doc)![1]!;
+    const statements = block
+      .split(/;\s*\n/)
+      .map((x) => x.replace(/^\s*--.*$/gm, '').trim())
+      .filter(Boolean);
+    const written: Array<{ resource: string; rowId: string }> = [];
+    for (const st of statements) {
+      const res = await his.query(st.startsWith('INSERT') ? `${st} RETURNING row_id` : st);
+      const table = /^INSERT INTO staging\.(\w+)/.exec(st)?.[1];
+      if (table) written.push({ resource: table, rowId: String(res.rows[0].row_id) });
+    }
+    expect(written.length).toBeGreaterThanOrEqual(3);
+    const byTable = Object.fromEntries(Object.values((await import('../../schemas/index.js')).resources).map((r) => [r.table, r.name]));
+    const settings = { batch: 500, orgs: '*' as const, runMs: 30_000, installationOrg: null, testOrgs: new Set<string>(), pushNudgeUrl: '', warningNudgeUrl: '' };
+    let rows: Array<{ status: string; error_msg: string | null }> = [];
+    for (let i = 0; i < 50; i++) {
+      await syncAll(db, { settings });
+      rows = (
+        await db.query(
+          `SELECT r.status, r.error_msg FROM staging.sync_result r JOIN (SELECT unnest($1::varchar[]) AS resource, unnest($2::bigint[]) AS row_id) w ON w.resource = r.resource AND w.row_id = r.row_id`,
+          [written.map((w) => byTable[w.resource]), written.map((w) => w.rowId)],
+        )
+      ).rows;
+      if (rows.length === written.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(rows).toHaveLength(written.length);
+    for (const r of rows) expect(r.status, r.error_msg ?? '').not.toBe('rejected');
+  });
+});
+

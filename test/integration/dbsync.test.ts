@@ -1,0 +1,184 @@
+// Database sync (shared/dbsync, docs/dbsync.md) on the real database: rows the HIS writes into the
+// staging tables end as the same records the API makes of the same JSON (same outcome, holds,
+// outbox), refusals carry the API's error details, every row is taken exactly once with two runs at
+// once and after a run killed (SIGKILL of a real process) between two waves of one batch.
+import { spawn } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { resources } from '../../schemas/index.js';
+import type { Resource } from '../../schemas/resource.js';
+import { recordOf, stagingTable, syncAll, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
+import { sample } from '../../infra/simulators/samples.js';
+
+const db = testDb({ max: 6 });
+const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
+const R = (name: string) => resources[name]!;
+
+/** Writes a record into its staging table as a HIS would: every value as text. */
+async function stage(r: Resource, rec: Record<string, unknown>): Promise<string> {
+  const cols: string[] = [];
+  const vals: unknown[] = [];
+  for (const [name, v] of Object.entries(rec)) {
+    const def = r.fields[name];
+    if (!def || v === null || v === undefined) continue;
+    cols.push(def.column);
+    vals.push(typeof v === 'object' ? JSON.stringify(v) : String(v));
+  }
+  const res = await db.query<{ row_id: string }>(
+    `INSERT INTO ${stagingTable(r)} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING row_id`,
+    vals,
+  );
+  return res.rows[0]!.row_id;
+}
+
+type Result = { row_id: string; status: string; org_code: string | null; record_id: string | null; version: number | null; error_code: string | null; issues: Array<{ field: string; rule: string }> | null };
+
+/** Runs the sync until every given row has its result (another file's run may hold a table for a moment). */
+async function resultsOf(r: Resource, rowIds: string[], run = true): Promise<Map<string, Result>> {
+  for (let i = 0; i < 100; i++) {
+    if (run) await syncResource(db, r, { settings });
+    const res = await db.query<Result>(
+      `SELECT row_id::text AS row_id, status, org_code, record_id, version, error_code, issues FROM staging.sync_result WHERE resource = $1 AND row_id = ANY($2::bigint[])`,
+      [r.name, rowIds],
+    );
+    if (res.rows.length === rowIds.length) return new Map(res.rows.map((x) => [x.row_id, x]));
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  throw new Error(`rows of ${r.name} not taken`);
+}
+
+const apiCtx = (): IngestContext => ({ callId: null, test: false, now: new Date(), caller: 'test' });
+
+describe('the staging tables', () => {
+  it('have the columns of their resource, all text, after a sequence-ordered row id', async () => {
+    for (const r of Object.values(resources)) {
+      const cols = await db.query<{ column_name: string; data_type: string }>(
+        `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'staging' AND table_name = $1 ORDER BY ordinal_position`,
+        [r.table],
+      );
+      const byName = new Map(cols.rows.map((c) => [c.column_name, c.data_type]));
+      expect(cols.rows[0], r.name).toEqual({ column_name: 'row_id', data_type: 'bigint' });
+      for (const d of Object.values(r.fields)) expect(byName.get(d.column), `${r.name}.${d.column}`).toBe('text');
+      expect(cols.rows.length, r.name).toBe(Object.keys(r.fields).length + 2);
+    }
+  });
+});
+
+describe('a row ends as the API would have stored it', () => {
+  it('same status, version, holds, typed columns and outbox rows as the same record posted', async () => {
+    const patient = R('emrPatientInfo');
+    const visit = R('emrActivityInfo');
+    const orgA = uniqueOrg();
+    const orgB = uniqueOrg();
+    const pid = uniqueId('p');
+    const vid = uniqueId('v');
+    const pa = sample('emrPatientInfo', { orgCode: orgA, id: pid, seed: 11 });
+    const va = sample('emrActivityInfo', { orgCode: orgA, id: vid, patientId: pid, seed: 12 });
+    // The visit first: held for its patient, on both paths; then the patient releases it.
+    const rowV = await stage(visit, va);
+    const apiV = (await upsertMany(db, visit, [{ ...va, orgCode: orgB }], apiCtx()))[0]!;
+    const resV = (await resultsOf(visit, [rowV])).get(rowV)!;
+    expect(apiV.ok && apiV.outcome.held.length).toBeGreaterThan(0);
+    expect(resV).toMatchObject({ status: apiV.ok ? apiV.outcome.status : 'x', version: 1, org_code: orgA, record_id: vid });
+    const heldOf = async (org: string) => (await db.query(`SELECT kind, target, value FROM record_hold WHERE resource = $1 AND org_code = $2 AND record_id = $3 ORDER BY kind, target, value`, [visit.name, org, vid])).rows;
+    expect(await heldOf(orgA)).toEqual(await heldOf(orgB));
+
+    const rowP = await stage(patient, pa);
+    await upsertMany(db, patient, [{ ...pa, orgCode: orgB }], apiCtx());
+    expect((await resultsOf(patient, [rowP])).get(rowP)).toMatchObject({ status: 'created', version: 1 });
+    // Same typed row (but for the org and the receive bookkeeping), same outbox rows.
+    const cols = Object.values(patient.fields).map((d) => d.column).filter((c) => c !== 'org_code');
+    const typed = async (org: string) => (await db.query(`SELECT ${cols.join(', ')}, rec_version, rec_hash IS NOT NULL AS hashed FROM ${patient.table} WHERE org_code = $1 AND id = $2`, [org, pid])).rows[0];
+    expect(await typed(orgA)).toEqual(await typed(orgB));
+    const outbox = async (org: string) =>
+      (await db.query(`SELECT destination, resource, record_id, version, state FROM outbox WHERE org_code = $1 AND record_id IN ($2, $3) ORDER BY resource, destination`, [org, pid, vid])).rows;
+    expect((await outbox(orgA)).length).toBeGreaterThan(0);
+    expect(await outbox(orgA)).toEqual(await outbox(orgB));
+    expect(await heldOf(orgA)).toEqual(await heldOf(orgB));
+  });
+
+  it('a refused row carries the API’s error: code, message and every field with its rule', async () => {
+    const patient = R('emrPatientInfo');
+    const org = uniqueOrg();
+    const bad = { ...sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed: 13 }), birthDate: '2199-13-45', genderCode: '' };
+    delete (bad as Record<string, unknown>).patientName;
+    const row = await stage(patient, bad);
+    const api = (await upsertMany(db, patient, [bad], apiCtx()))[0]!;
+    expect(api.ok).toBe(false);
+    const res = (await resultsOf(patient, [row])).get(row)!;
+    if (api.ok) throw new Error('unreachable');
+    expect(res).toMatchObject({ status: 'rejected', error_code: api.error.code, version: null });
+    expect(res.issues!.map((i) => `${i.field}:${i.rule}`).sort()).toEqual(api.error.issues.map((i) => `${i.field}:${i.rule}`).sort());
+    // Nothing stored.
+    expect((await db.query(`SELECT 1 FROM ${patient.table} WHERE org_code = $1`, [org])).rowCount).toBe(0);
+  });
+
+  it('recordOf leaves out the columns the HIS left empty, as an adapter leaves out fields', () => {
+    const r = R('emrPatientInfo');
+    expect(recordOf(r, { id: 'x', org_code: '1', patient_name: null, row_id: '5', inserted_at: new Date() })).toEqual({ id: 'x', orgCode: '1' });
+  });
+});
+
+describe('each row exactly once', () => {
+  it('two runs at once take every row once, in row order per record', async () => {
+    const r = R('emrPatientInfo');
+    const org = uniqueOrg();
+    const ids = Array.from({ length: 40 }, () => uniqueId('p'));
+    const rows: string[] = [];
+    // Three versions of every record, interleaved: the last row of each record must win.
+    for (let v = 1; v <= 3; v++) for (const id of ids) rows.push(await stage(r, { ...sample('emrPatientInfo', { orgCode: org, id, seed: v }), patientName: `测试${v}` }));
+    const small = { ...settings, batch: 25 };
+    await Promise.all([syncAll(db, { settings: small }), syncAll(db, { settings: small }), syncResource(db, r, { settings: small })]);
+    const results = await resultsOf(r, rows);
+    expect(results.size).toBe(rows.length);
+    const stored = await db.query<{ id: string; patient_name: string; rec_version: number }>(`SELECT id, patient_name, rec_version FROM ${r.table} WHERE org_code = $1`, [org]);
+    expect(stored.rows).toHaveLength(ids.length);
+    for (const s of stored.rows) expect(s).toMatchObject({ patient_name: '测试3', rec_version: 3 });
+    const hist = await db.query<{ n: string }>(`SELECT count(*) AS n FROM record_history WHERE resource = $1 AND org_code = $2`, [r.name, org]);
+    expect(Number(hist.rows[0]!.n)).toBe(rows.length);
+  });
+
+  it('a run killed between two waves of a batch leaves nothing half-taken: the next run takes the rest once', async () => {
+    const r = R('emrPatientInfo');
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const others = Array.from({ length: 5 }, () => uniqueId('p'));
+    // One batch, two waves: the record's second version waits for the first's wave.
+    const rows = [await stage(r, { ...sample('emrPatientInfo', { orgCode: org, id, seed: 1 }), patientName: '第一版' })];
+    for (const o of others) rows.push(await stage(r, sample('emrPatientInfo', { orgCode: org, id: o, seed: 2 })));
+    rows.push(await stage(r, { ...sample('emrPatientInfo', { orgCode: org, id, seed: 1 }), patientName: '第二版' }));
+    // A real process runs the sync and stops inside the second wave's transaction; it is killed there.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/integration/dbsync-child.ts'], {
+      env: { ...process.env, DBSYNC_TEST_DB: databaseUrl(), DBSYNC_TEST_RESOURCE: r.name },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const inSecondWave = new Promise<void>((ok, fail) => {
+      child.stdout!.on('data', (b: Buffer) => b.toString().includes('second wave') && ok());
+      child.once('exit', (code) => fail(new Error(`child exited (${code}) before the second wave`)));
+    });
+    await inSecondWave;
+    child.kill('SIGKILL');
+    await new Promise((ok) => child.once('exit', ok));
+    // The first wave committed with its results; the second did not.
+    const after = await db.query<{ row_id: string }>(`SELECT row_id::text FROM staging.sync_result WHERE resource = $1 AND row_id = ANY($2::bigint[])`, [r.name, rows]);
+    expect(after.rows.length).toBe(rows.length - 1);
+    expect(after.rows.map((x) => x.row_id)).not.toContain(rows.at(-1));
+    const results = await resultsOf(r, rows);
+    expect([...results.values()].filter((x) => x.record_id === id).map((x) => [x.status, x.version])).toEqual([
+      ['created', 1],
+      ['updated', 2],
+    ]);
+    const stored = await db.query(`SELECT patient_name, rec_version FROM ${r.table} WHERE org_code = $1 AND id = $2`, [org, id]);
+    expect(stored.rows).toEqual([{ patient_name: '第二版', rec_version: 2 }]);
+    const hist = await db.query<{ n: string }>(`SELECT count(*) AS n FROM record_history WHERE resource = $1 AND org_code = $2`, [r.name, org]);
+    expect(Number(hist.rows[0]!.n)).toBe(rows.length);
+    const outbox = await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [r.name, org, id]);
+    const dests = await db.query<{ n: string }>(`SELECT count(*) AS n FROM uplink_destination WHERE enabled`);
+    expect(Number(outbox.rows[0]!.n)).toBe(2 * Number(dests.rows[0]!.n));
+  });
+});
+
+afterAll(async () => {
+  // Staging rows stay (their results say they were taken); nothing else to clean.
+});
