@@ -2,6 +2,7 @@
  * A deployed function: its spec, its replicas (each a child process), the desired replica count,
  * round-robin selection with max_inflight per replica, and restarts with exponential backoff.
  */
+import { OPTIONAL_SECRETS, secretView } from './secret-view.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { scaleConfig, watchdogConfig, type ScaleConfig, type WatchdogConfig } from './config.js';
@@ -105,7 +106,8 @@ export class FunctionService {
       if (v !== undefined) env[k] = v;
     }
     for (const [k, v] of Object.entries(this.spec.environment)) env[k] = resolveHosts(v, this.ctx.hosts);
-    return { ...env, CDC_SECRETS_DIR: this.ctx.secretsDir };
+    const view = secretView(this.ctx.secretsDir, this.name, this.spec.secrets, this.spec.annotations[OPTIONAL_SECRETS]);
+    return { ...env, CDC_SECRETS_DIR: view };
   }
 
   /** Live replicas: counted against the desired number (starting or ready). */

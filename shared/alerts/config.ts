@@ -53,6 +53,7 @@ const vars = {
 
 export const alertsConcern = concern({
   name: 'alert',
+  optionalSecrets: ['alert-webhook-url', 'alert-webhook-secret', 'alert-smtp-password'],
   vars,
   build: (v, secret) => buildAlertConfig(v, secret),
 });

@@ -81,6 +81,7 @@ function findSoftwareDir(): string | null {
  */
 export const backupConcern = concern({
   name: 'backup',
+  optionalSecrets: ['backup-s3-access-key', 'backup-s3-secret-key', 'backup-sm4-key'],
   vars,
   // The store's keys are optional secret files (a front may run without a store: every backup then
   // fails naming it), so they are not listed as required secrets; commands and tests may pass them as

@@ -37,6 +37,11 @@ export interface Concern<S extends z.ZodRawShape, T> {
   vars: S;
   /** Secret files the function must be given (stack.yml `secrets`). */
   secrets?: readonly string[];
+  /**
+   * Secret files read when they exist (names or `prefix*`): stack.yml names them in the function's
+   * annotation com.cdc-front.optional-secrets, or lists them under `secrets` (docs/configuration.md).
+   */
+  optionalSecrets?: readonly string[];
   /** Variables that may instead come from a listed secret file (DATABASE_URL ↔ cdc-database-url). */
   fromSecret?: Readonly<Record<string, string>>;
   /** From the parsed variables (and secret files) to the settings; throws naming what is wrong. */
@@ -56,6 +61,8 @@ export interface ConfigSpec<C extends Record<string, AnyConcern>> {
   variables: string[];
   /** Secret files that must be present. */
   secrets: string[];
+  /** Secret files read when present (names or `prefix*`). */
+  optionalSecrets: string[];
   /** Variables satisfied by a secret file instead. */
   fromSecret: Record<string, string>;
   /** Parses the environment once; throws `configuration invalid: VAR: reason; …`. */
@@ -70,16 +77,19 @@ function issuesText(error: z.ZodError): string {
 export function composeConfig<C extends Record<string, AnyConcern>>(concerns: C): ConfigSpec<C> {
   const shape: z.ZodRawShape = {};
   const secrets = new Set<string>();
+  const optional = new Set<string>();
   const fromSecret: Record<string, string> = {};
   for (const c of Object.values(concerns)) {
     Object.assign(shape, c.vars);
     for (const s of c.secrets ?? []) secrets.add(s);
+    for (const s of c.optionalSecrets ?? []) optional.add(s);
     Object.assign(fromSecret, c.fromSecret ?? {});
   }
   const schema = z.object(shape);
   return {
     variables: Object.keys(shape).sort(),
     secrets: [...secrets].sort(),
+    optionalSecrets: [...optional].sort(),
     fromSecret,
     parse(env: Env = process.env, secret: SecretReader = readSecret): Settings<C> {
       const input = Object.fromEntries(Object.keys(shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));

@@ -55,6 +55,8 @@ const httpUrl = z.url({ protocol: /^https?$/ }).optional();
  */
 export const uplinkConcern = concern({
   name: 'uplink',
+  // The hospital's keys and certificate, each destination's platform key and CA (docs/uplink.md).
+  optionalSecrets: ['uplink-*'],
   vars: {
     CDC_ENV: frontConcern.vars.CDC_ENV,
     NATIONAL_URL: httpUrl,

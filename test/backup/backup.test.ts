@@ -441,7 +441,10 @@ describe('the backup function through the runtime', () => {
         `      BACKUP_S3_BUCKET: ${s3.bucket}`,
         '      BACKUP_S3_PREFIX: t-fn',
         '      TZ_LOCAL: Asia/Shanghai',
-        '    secrets: [cdc-database-url]',
+        // As stack.yml gives them: each replica sees only its own secrets (docs/runtime.md "Secrets").
+        '    secrets: [cdc-database-url, basic-auth-user, basic-auth-password]',
+        '    annotations:',
+        '      com.cdc-front.optional-secrets: "backup-s3-access-key backup-s3-secret-key backup-sm4-key"',
         '  web:',
         '    lang: hono',
         `    handler: ${join(root, 'functions/web')}`,

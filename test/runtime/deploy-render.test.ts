@@ -34,7 +34,8 @@ describe('routes from the annotations', () => {
       expect(data.routes).toContainEqual({ match: 'prefix', path: `/hclient/emr/receive/${r}/`, to: `/function/${fn}/${r}/`, fn });
     }
     expect(data.routes.filter((r) => r.path.startsWith('/openapi')).map((r) => r.path)).toEqual(['/openapi.json', '/openapi.html']);
-    expect(data.routes.filter((r) => r.path.startsWith('/function/')).map((r) => r.path)).toEqual(['/function/remind/']);
+    // The reminders and database sync's nudge and lag (docs/dbsync.md) are the data port's functions without resources.
+    expect(data.routes.filter((r) => r.path.startsWith('/function/')).map((r) => r.path)).toEqual(['/function/dbsync/', '/function/remind/']);
     const all = ports.flatMap((p) => p.routes);
     const onNoPort = stack.functions.filter((f) => !f.annotations['com.cdc-front.port']).map((f) => f.name);
     expect(onNoPort).toEqual(expect.arrayContaining(['push', 'warning', 'day-close', 'backup']));
@@ -71,7 +72,7 @@ describe('Kubernetes renders', () => {
     for (const rule of rules) {
       expect(rule.backendRefs).toEqual([{ name: 'gateway', namespace: 'openfaas', port: 8080 }]);
       const rewrite = rule.filters[0].urlRewrite.path;
-      expect(rewrite.replaceFullPath ?? rewrite.replacePrefixMatch).toMatch(/^\/function\/(patient|diagnosis|card|lab|exam|order|death|record|remind|web|monitor)(\/|$)/);
+      expect(rewrite.replaceFullPath ?? rewrite.replacePrefixMatch).toMatch(/^\/function\/(patient|diagnosis|card|lab|exam|order|death|record|remind|dbsync|web|monitor)(\/|$)/);
     }
     const data = routes.find((r) => r.metadata.name === 'cdc-front-data');
     for (const [fn, r] of allResources) {

@@ -31,8 +31,9 @@ describe('the gateway by name', () => {
   it("stack.yml's default nudge names the gateway, never the function's own loopback", () => {
     const stack = loadStack(join(import.meta.dirname, '../../stack.yml'), {});
     const nudging = stack.functions.filter((f) => 'PUSH_NUDGE_URL' in f.environment);
-    // The receive functions, and web (the front's own card form stores cards: docs/card-form.md).
-    expect(nudging.map((f) => f.name).sort()).toEqual(['card', 'death', 'diagnosis', 'exam', 'lab', 'order', 'patient', 'record', 'web']);
+    // The receive functions, web (the front's own card form stores cards: docs/card-form.md) and
+    // dbsync (the staging tables' rows: docs/dbsync.md).
+    expect(nudging.map((f) => f.name).sort()).toEqual(['card', 'dbsync', 'death', 'diagnosis', 'exam', 'lab', 'order', 'patient', 'record', 'web']);
     for (const f of nudging) {
       const url = new URL(f.environment.PUSH_NUDGE_URL!);
       expect([f.name, url.hostname, url.port, url.pathname]).toEqual([f.name, 'gateway', '8080', '/async-function/push']);

@@ -36,6 +36,15 @@ describe('stack.yml gives each function what its configuration reads', () => {
     expect(functionVars(f).filter((v) => !cfg.variables.includes(v)), `variables stack.yml sets for ${f.name} that it never reads`).toEqual([]);
   });
 
+  it.each(stack.functions.map((f) => [f.name, f] as const))('%s: every secret it reads when present is listed or in its optional-secrets annotation', async (_, f) => {
+    const cfg = (await handlerOf(f)).config!;
+    const annotated = (f.annotations['com.cdc-front.optional-secrets'] ?? '').split(/[\s,]+/).filter(Boolean);
+    const missing = (cfg.optionalSecrets ?? []).filter((s) => !f.secrets.includes(s) && !annotated.includes(s));
+    expect(missing, `secrets ${f.name} reads when present, that the runtime would not show it (docs/runtime.md "Secrets")`).toEqual([]);
+    // And nothing annotated that it never reads: the annotation is the function's whole reach.
+    expect(annotated.filter((s) => !(cfg.optionalSecrets ?? []).includes(s)), `optional secrets ${f.name} is given but never reads`).toEqual([]);
+  });
+
   it('gives TEST_ORG_CODES to every function that stores or closes records', async () => {
     for (const f of stack.functions) {
       const cfg = (await handlerOf(f)).config!;

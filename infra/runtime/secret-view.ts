@@ -1,0 +1,40 @@
+/**
+ * Each replica sees only the secret files stack.yml lists for its function (docs/runtime.md
+ * "Secrets"), as under OpenFaaS, where a container has only its function's secrets mounted: the
+ * runtime gives it, as CDC_SECRETS_DIR, a folder of its own holding links to those files — the ones
+ * under `secrets`, and those named by the annotation `com.cdc-front.optional-secrets` (names, or
+ * `prefix*`) when they exist. Rebuilt at every replica start, so a secret added since (an alert
+ * webhook, a province's key) is seen after a restart, as on OpenFaaS after a redeploy.
+ *
+ * Under one user id this keeps a function from using another's secrets by accident, not from a
+ * malicious one reading the parent folder: that needs containers or a user per function.
+ */
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const OPTIONAL_SECRETS = 'com.cdc-front.optional-secrets';
+export const VIEWS_DIR = '.functions';
+
+/** The names an annotation value allows: exact names and `prefix*` patterns. */
+export function optionalPatterns(annotation: string | undefined): Array<(name: string) => boolean> {
+  return (annotation ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((p) => (p.endsWith('*') ? (n: string) => n.startsWith(p.slice(0, -1)) : (n: string) => n === p));
+}
+
+/**
+ * Brings the function's view up to date and returns its path. In place — links added and removed,
+ * never the folder: the function's other replicas keep reading it while one restarts.
+ */
+export function secretView(secretsDir: string, fn: string, listed: readonly string[], optionalAnnotation: string | undefined): string {
+  const dir = join(secretsDir, VIEWS_DIR, fn);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const optional = optionalPatterns(optionalAnnotation);
+  const present = readdirSync(secretsDir).filter((n) => !n.startsWith('.') && lstatSync(join(secretsDir, n)).isFile());
+  const want = new Set([...listed.filter((n) => existsSync(join(secretsDir, n))), ...present.filter((n) => optional.some((m) => m(n)))]);
+  const have = new Set(readdirSync(dir));
+  for (const n of have) if (!want.has(n)) rmSync(join(dir, n), { force: true });
+  for (const n of want) if (!have.has(n)) symlinkSync(join(secretsDir, n), join(dir, n));
+  return dir;
+}
