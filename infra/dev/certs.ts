@@ -124,6 +124,24 @@ export function ensureDevUplinkFiles(dir: string, hospitalName = 'hospital-front
   return { dir, files, read: (secret) => readFileSync(files[secret] ?? join(dir, secret), 'utf8') };
 }
 
+/**
+ * A development server certificate for the hospital ports (`make up TLS=1`, docs/security.md
+ * "In transit"), issued by the development CA (uplink-ca): front-tls-cert and front-tls-key in dir,
+ * for localhost, 127.0.0.1 and ::1. A HIS trusts it by trusting uplink-ca. Existing files are kept.
+ */
+export function ensureDevFrontTls(dir: string): { cert: string; key: string; ca: string } {
+  const up = ensureDevUplinkFiles(dir);
+  const cert = join(dir, 'front-tls-cert');
+  const key = join(dir, 'front-tls-key');
+  if (!existsSync(cert) || !existsSync(key)) {
+    const issuer = { cn: 'cdc-front development CA', key: createPrivateKey(up.read('uplink-ca-key')) };
+    const s = issue({ cn: 'localhost', issuer, usage: 'serverAuth' });
+    writeFileSync(cert, s.certPem, { mode: 0o600 });
+    writeFileSync(key, s.keyPem, { mode: 0o600 });
+  }
+  return { cert, key, ca: up.files['uplink-ca']! };
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
   const dir = resolve(process.argv[2] ?? join(root, '.data', 'secrets'));

@@ -26,6 +26,7 @@ import { z } from 'zod';
 import { createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
 import { migrate } from '../db/migrate.js';
 import { locate, projectRoot as root } from '../cli/locate.js';
+import { ensureDevFrontTls } from './certs.js';
 import { startPostgres } from './postgres.js';
 import { processArgs, readPidFile, removePidFile, stopStale, writePidFile } from './pidfiles.js';
 import { startS3, type RunningS3 } from './s3.js';
@@ -281,6 +282,15 @@ async function main(): Promise<void> {
       writeSecret('backup-s3-access-key', s3.accessKey);
       writeSecret('backup-s3-secret-key', s3.secretKey);
       say(`backup store (s3rver) ${s3.endpoint}, data in ${join(loc.dataDir, 's3')}`);
+    }
+    // TLS on the hospital ports with a development certificate (docs/security.md "In transit").
+    if (process.env.TLS === '1') {
+      const t = ensureDevFrontTls(loc.secretsDir);
+      for (const p of ['DATA', 'CONFIG', 'MONITOR', 'WEB']) {
+        env[`${p}_TLS_CERT`] = 'front-tls-cert';
+        env[`${p}_TLS_KEY`] = 'front-tls-key';
+      }
+      say(`TLS on the hospital ports with a development certificate; a client trusts ${t.ca}`);
     }
     rt = await startRuntime({
       stackFile: join(root, 'stack.yml'),

@@ -171,6 +171,17 @@ export function hospitalTls(specs: HospitalPortSpec[], vars: Record<string, stri
   const out = new Map<string, PortTls>();
   for (const spec of specs) {
     const t = portTls(spec, vars, secretsDir);
+    const prefix = tlsPrefix(spec.key);
+    const off = vars[`${prefix}_TLS`]?.trim().toLowerCase() === 'off';
+    if (t && off) throw new Error(`port ${spec.port} (${spec.role}): ${prefix}_TLS=off and ${prefix}_TLS_CERT are both set; choose one`);
+    // TLS by default outside development (docs/security.md "In transit"): a production front serves no
+    // hospital port in clear unless told that a terminator in front of it does TLS.
+    if (!t && !off && vars.CDC_ENV === 'production') {
+      throw new Error(
+        `port ${spec.port} (${spec.role}) would serve plain HTTP in production: set ${prefix}_TLS_CERT and ${prefix}_TLS_KEY, ` +
+          `or ${prefix}_TLS=off when a TLS terminator in front of it (nginx, a TLCP gateway) does TLS and is listed in HIS_TRUSTED_PROXIES`,
+      );
+    }
     if (t) out.set(spec.key, t);
   }
   return out;

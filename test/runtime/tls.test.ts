@@ -344,4 +344,29 @@ describe('TLS configuration errors', () => {
       'DATA_TLS_MIN_VERSION="TLSv1.1": expected TLSv1.2 or TLSv1.3',
     );
   });
+
+  it('in production a hospital port never serves plain HTTP, unless <P>_TLS=off says a terminator in front does TLS', async () => {
+    await expect(tryStart({ CDC_ENV: 'production' })).rejects.toThrow(
+      /^port \d+ \(data API, HIS → front\) would serve plain HTTP in production: set DATA_TLS_CERT and DATA_TLS_KEY, or DATA_TLS=off when a TLS terminator/,
+    );
+    await expect(tryStart({ CDC_ENV: 'production', DATA_TLS: 'off', DATA_TLS_CERT: file('server.crt'), DATA_TLS_KEY: file('server.key') })).rejects.toThrow(
+      'DATA_TLS=off and DATA_TLS_CERT are both set; choose one',
+    );
+    const tls = Object.fromEntries(['DATA', 'CONFIG', 'MONITOR', 'WEB'].flatMap((p) => [[`${p}_TLS_CERT`, file('server.crt')], [`${p}_TLS_KEY`, file('server.key')]]));
+    const all = await startFixtureRuntime({}, { CDC_ENV: 'production', ...tls });
+    try {
+      expect(Object.values(all.rt.portUrls).every((u) => u.startsWith('https://'))).toBe(true);
+    } finally {
+      await all.rt.close();
+    }
+    const { DATA_TLS_CERT: _c, DATA_TLS_KEY: _k, ...rest } = tls;
+    const behind = await startFixtureRuntime({}, { CDC_ENV: 'production', ...rest, DATA_TLS: 'off' });
+    try {
+      expect(behind.rt.portUrls.data).toMatch(/^http:\/\//);
+      expect(behind.rt.portUrls.web).toMatch(/^https:\/\//);
+    } finally {
+      await behind.rt.close();
+    }
+  });
 });
+
