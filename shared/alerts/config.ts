@@ -9,7 +9,10 @@
  *   ALERT_WEBHOOK_URL     a WeCom/DingTalk group robot URL (or the secret file alert-webhook-url)
  *   alert-webhook-secret  secret file: DingTalk 加签 secret (optional; adds timestamp and sign)
  *   ALERT_SMTP_URL        smtp://[user@]host[:25] or smtps://[user@]host[:465]
- *   alert-smtp-password   secret file: the password for AUTH PLAIN when the URL names a user
+ *   alert-smtp-password   secret file: the password for AUTH PLAIN when the URL names a user; sent only
+ *                         over TLS (smtps://, or STARTTLS on smtp://), never in clear
+ *   alert-smtp-ca         secret file: PEM CA(s) the relay's certificate is checked against (default:
+ *                         the system's roots and NODE_EXTRA_CA_CERTS)
  *   ALERT_MAIL_TO         recipients, comma-separated;  ALERT_MAIL_FROM  sender (default cdc-front@<host>)
  *   ALERT_FRONT_NAME      how messages name this front (default the host name)
  *   ALERT_TIMEOUT_MS      per delivery (default 10000)
@@ -25,6 +28,8 @@ export interface SmtpSettings {
   secure: boolean;
   user?: string;
   pass?: string;
+  /** Trust anchors for the relay's certificate (secret file alert-smtp-ca); the system's when absent. */
+  ca?: string;
   from: string;
   to: string[];
 }
@@ -53,7 +58,7 @@ const vars = {
 
 export const alertsConcern = concern({
   name: 'alert',
-  optionalSecrets: ['alert-webhook-url', 'alert-webhook-secret', 'alert-smtp-password'],
+  optionalSecrets: ['alert-webhook-url', 'alert-webhook-secret', 'alert-smtp-password', 'alert-smtp-ca'],
   vars,
   build: (v, secret) => buildAlertConfig(v, secret),
 });
@@ -89,6 +94,7 @@ function buildAlertConfig(parsed: z.output<z.ZodObject<typeof vars>>, secret: Se
       port: u.port ? Number(u.port) : secure ? 465 : 25,
       secure,
       ...(user ? { user, pass: pass! } : {}),
+      ...(secret('alert-smtp-ca') ? { ca: secret('alert-smtp-ca')! } : {}),
       from: c.ALERT_MAIL_FROM ?? `cdc-front@${hostname()}`,
       to,
     };

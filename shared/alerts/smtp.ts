@@ -1,9 +1,10 @@
 /**
  * A minimal SMTP client (RFC 5321) on node:net / node:tls, enough to hand one plain-text message to a
  * hospital's mail relay: EHLO (HELO when refused), optional AUTH PLAIN (RFC 4616), MAIL FROM, RCPT
- * TO, DATA, QUIT. Implicit TLS with smtps:// (port 465). No STARTTLS and no other mechanism: an
- * intranet relay takes mail from the front's address without either; a dependency was not worth it
- * for this. The body is UTF-8 in base64, the subject an RFC 2047 encoded word.
+ * TO, DATA, QUIT. Implicit TLS with smtps:// (port 465); on smtp:// STARTTLS (RFC 3207) whenever the
+ * relay offers it. A password is only ever sent over TLS: a relay that offers no STARTTLS to a front
+ * configured with a user is refused before AUTH, naming why. The relay's certificate is verified
+ * (the system's roots, or alert-smtp-ca). The body is UTF-8 in base64, the subject an RFC 2047 word.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -96,12 +97,18 @@ export function buildMessage(o: { from: string; to: string[]; subject: string; t
 
 /** Sends one message; throws SmtpError naming the step and the server's answer. */
 export async function sendMail(s: SmtpSettings, subject: string, text: string, timeoutMs = 10_000): Promise<void> {
-  const replies = new Replies();
-  const socket: net.Socket = s.secure ? tls.connect({ host: s.host, port: s.port, servername: net.isIP(s.host) ? undefined : s.host }) : net.connect({ host: s.host, port: s.port });
-  socket.setEncoding('utf8');
-  socket.on('data', (d: string) => replies.push(d));
-  socket.on('error', (e) => replies.fail(new SmtpError(`smtp ${s.host}:${s.port}: ${e.message}`)));
-  socket.on('close', () => replies.fail(new SmtpError(`smtp ${s.host}:${s.port}: connection closed`)));
+  let replies = new Replies();
+  const servername = net.isIP(s.host) ? undefined : s.host;
+  const tlsOptions = { servername, ...(s.ca ? { ca: s.ca } : {}), minVersion: 'TLSv1.2' as const };
+  const listen = (sock: net.Socket) => {
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => replies.push(d));
+    sock.on('error', (e) => replies.fail(new SmtpError(`smtp ${s.host}:${s.port}: ${e.message}`)));
+    sock.on('close', () => replies.fail(new SmtpError(`smtp ${s.host}:${s.port}: connection closed`)));
+  };
+  let socket: net.Socket = s.secure ? tls.connect({ host: s.host, port: s.port, ...tlsOptions }) : net.connect({ host: s.host, port: s.port });
+  let encrypted = s.secure;
+  listen(socket);
   const timer = setTimeout(() => {
     replies.fail(new SmtpError(`smtp ${s.host}:${s.port}: no answer within ${timeoutMs} ms`));
     socket.destroy();
@@ -117,12 +124,31 @@ export async function sendMail(s: SmtpSettings, subject: string, text: string, t
   try {
     await expect('greeting', (c) => c === 220);
     send(`EHLO ${helo}`);
-    const ehlo = await replies.next();
+    let ehlo = await replies.next();
     if (ehlo.code !== 250) {
       send(`HELO ${helo}`);
       await expect('HELO', (c) => c === 250);
     }
+    if (!encrypted && ehlo.code === 250 && /^STARTTLS\b/im.test(ehlo.text)) {
+      send('STARTTLS');
+      await expect('STARTTLS', (c) => c === 220);
+      // The clear socket is handed to TLS; replies now come from the encrypted one.
+      socket.removeAllListeners('data');
+      socket.removeAllListeners('close');
+      replies = new Replies();
+      const secured = tls.connect({ socket, ...tlsOptions });
+      await new Promise<void>((ok, fail) => {
+        secured.once('secureConnect', ok);
+        secured.once('error', (e) => fail(new SmtpError(`smtp STARTTLS ${s.host}:${s.port}: ${e.message}`)));
+      });
+      socket = secured;
+      encrypted = true;
+      listen(socket);
+      send(`EHLO ${helo}`);
+      ehlo = await expect('EHLO after STARTTLS', (c) => c === 250);
+    }
     if (s.user) {
+      if (!encrypted) throw new SmtpError(`smtp ${s.host}:${s.port}: the relay offers no STARTTLS; refusing to send the password in clear (use smtps:// or a relay with STARTTLS)`);
       send(`AUTH PLAIN ${Buffer.from(`\0${s.user}\0${s.pass ?? ''}`, 'utf8').toString('base64')}`);
       await expect('AUTH PLAIN', (c) => c === 235);
     }

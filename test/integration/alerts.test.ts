@@ -2,7 +2,12 @@
 // server, both on loopback: raised once, not repeated, cleared once (with hysteresis), a failed
 // channel retried on the next check without repeating the others.
 import { createServer, type Server } from 'node:http';
+import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { ensureDevUplinkFiles } from '../../infra/dev/certs.js';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
@@ -45,11 +50,14 @@ async function startHook(): Promise<Hook> {
   return hook;
 }
 
-// ---- a tiny SMTP server (RFC 5321 happy path, AUTH PLAIN, a switch to refuse recipients) ----------
+// ---- a tiny SMTP server (RFC 5321 happy path, AUTH PLAIN, STARTTLS when switched on, a switch to
+// refuse recipients) -------------------------------------------------------------------------------
 interface Mail {
   from: string;
   to: string[];
   auth: string | null;
+  /** Whether the mail came over TLS (after STARTTLS). */
+  tls: boolean;
   headers: Record<string, string>;
   body: string;
 }
@@ -57,21 +65,25 @@ interface Smtp {
   port: number;
   mails: Mail[];
   refuseRcpt: boolean;
+  /** Offer STARTTLS with this certificate and key (the development CA's localhost certificate). */
+  starttls: { cert: string; key: string } | null;
+  /** AUTH lines received, over whatever connection. */
+  auths: string[];
   close(): Promise<void>;
 }
 function decodeWords(s: string): string {
   return s.replace(/=\?UTF-8\?B\?([^?]*)\?=\s*/gi, (_, b: string) => Buffer.from(b, 'base64').toString('utf8')).trim();
 }
 async function startSmtp(): Promise<Smtp> {
-  const smtp = { mails: [], refuseRcpt: false } as unknown as Smtp;
-  const server = net.createServer((sock) => {
+  const smtp = { mails: [], refuseRcpt: false, starttls: null, auths: [] } as unknown as Smtp;
+  const serve = (sock: net.Socket, secured: boolean, greet: boolean) => {
     sock.setEncoding('utf8');
     let buf = '';
     let inData = false;
-    let cur: Omit<Mail, 'headers' | 'body'> = { from: '', to: [], auth: null };
+    let cur: Omit<Mail, 'headers' | 'body'> = { from: '', to: [], auth: null, tls: secured };
     const say = (s: string) => sock.write(s + '\r\n');
-    say('220 mail.hospital.test ESMTP test');
-    sock.on('data', (d: string) => {
+    if (greet) say('220 mail.hospital.test ESMTP test');
+    const onData = (d: string) => {
       buf += d;
       for (;;) {
         if (inData) {
@@ -87,7 +99,7 @@ async function startSmtp(): Promise<Smtp> {
             headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
           }
           smtp.mails.push({ ...cur, headers, body: Buffer.from(rest.join('\r\n\r\n').replace(/\s/g, ''), 'base64').toString('utf8') });
-          cur = { from: '', to: [], auth: cur.auth };
+          cur = { from: '', to: [], auth: cur.auth, tls: secured };
           say('250 2.0.0 queued');
           continue;
         }
@@ -96,10 +108,18 @@ async function startSmtp(): Promise<Smtp> {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 2);
         const cmd = line.slice(0, 4).toUpperCase();
-        if (cmd === 'EHLO') sock.write('250-mail.hospital.test\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n');
+        if (cmd === 'EHLO') sock.write(`250-mail.hospital.test\r\n250-8BITMIME\r\n${smtp.starttls && !secured ? '250-STARTTLS\r\n' : ''}250 AUTH PLAIN\r\n`);
         else if (cmd === 'HELO') say('250 mail.hospital.test');
-        else if (cmd === 'AUTH') {
+        else if (line.toUpperCase() === 'STARTTLS' && smtp.starttls && !secured) {
+          say('220 2.0.0 ready to start TLS');
+          sock.off('data', onData);
+          const t = new tls.TLSSocket(sock, { isServer: true, cert: smtp.starttls.cert, key: smtp.starttls.key });
+          t.on('error', () => undefined);
+          serve(t, true, false);
+          return;
+        } else if (cmd === 'AUTH') {
           cur.auth = Buffer.from(line.split(' ')[2] ?? '', 'base64').toString('utf8');
+          smtp.auths.push(cur.auth);
           say('235 2.7.0 ok');
         } else if (cmd === 'MAIL') {
           cur.from = /<(.*)>/.exec(line)?.[1] ?? '';
@@ -119,9 +139,11 @@ async function startSmtp(): Promise<Smtp> {
         } else if (cmd === 'RSET' || cmd === 'NOOP') say('250 ok');
         else say('502 not implemented');
       }
-    });
+    };
+    sock.on('data', onData);
     sock.on('error', () => undefined);
-  });
+  };
+  const server = net.createServer((sock) => serve(sock, false, true));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   smtp.port = (server.address() as AddressInfo).port;
   smtp.close = () => new Promise((r) => server.close(() => r()));
@@ -294,15 +316,47 @@ describe('backlog alert', () => {
     expect(mailsFor(dest)).toHaveLength(1);
   });
 
-  it('sends AUTH PLAIN when the relay URL names a user (password from the secret file)', async () => {
+  it('sends AUTH PLAIN only over TLS: STARTTLS when the relay offers it, the relay’s certificate checked', async () => {
+    const pki = ensureDevUplinkFiles(mkdtempSync(join(tmpdir(), 'cdc-smtp-')));
+    smtp.starttls = { cert: pki.read('uplink-platform-tls-cert'), key: pki.read('uplink-platform-tls-key') };
+    try {
+      const withAuth = loadAlertConfig(
+        { ALERT_BACKLOG_COUNT: '1', ALERT_SMTP_URL: `smtp://front@127.0.0.1:${smtp.port}`, ALERT_MAIL_TO: 'ops@hospital.test' },
+        (name) => (name === 'alert-smtp-password' ? 's3cret' : name === 'alert-smtp-ca' ? pki.read('uplink-ca') : undefined),
+      );
+      const dest = await destination();
+      await queue(dest, uniqueOrg(), 1);
+      const [c] = await checkBacklog(db, withAuth, { destinations: [dest] });
+      expect(c).toMatchObject({ delivered: expect.arrayContaining(['mail']) });
+      expect(mailsFor(dest)[0]).toMatchObject({ auth: '\0front\0s3cret', tls: true });
+      // Without the relay's CA the certificate does not verify: nothing is sent, the password least of all.
+      const untrusted = loadAlertConfig(
+        { ALERT_BACKLOG_COUNT: '1', ALERT_SMTP_URL: `smtp://front@127.0.0.1:${smtp.port}`, ALERT_MAIL_TO: 'ops@hospital.test' },
+        (name) => (name === 'alert-smtp-password' ? 'other-pass' : undefined),
+      );
+      const dest2 = await destination();
+      await queue(dest2, uniqueOrg(), 1);
+      const [c2] = await checkBacklog(db, untrusted, { destinations: [dest2] });
+      expect(c2).toMatchObject({ owed: ['mail'] });
+      expect(c2!.error).toMatch(/STARTTLS.*(certificate|self.signed|issuer)/i);
+      expect(smtp.auths).not.toContain('\0front\0other-pass');
+    } finally {
+      smtp.starttls = null;
+    }
+  });
+
+  it('refuses to send a password to a relay that offers no STARTTLS, naming why', async () => {
     const withAuth = loadAlertConfig(
       { ALERT_BACKLOG_COUNT: '1', ALERT_SMTP_URL: `smtp://front@127.0.0.1:${smtp.port}`, ALERT_MAIL_TO: 'ops@hospital.test' },
-      (name) => (name === 'alert-smtp-password' ? 's3cret' : undefined),
+      (name) => (name === 'alert-smtp-password' ? 'clear-pass' : undefined),
     );
     const dest = await destination();
     await queue(dest, uniqueOrg(), 1);
-    await checkBacklog(db, withAuth, { destinations: [dest] });
-    expect(mailsFor(dest)[0]!.auth).toBe('\0front\0s3cret');
+    const [c] = await checkBacklog(db, withAuth, { destinations: [dest] });
+    expect(c).toMatchObject({ owed: ['mail'] });
+    expect(c!.error).toContain('refusing to send the password in clear');
+    expect(smtp.auths).not.toContain('\0front\0clear-pass');
+    expect(mailsFor(dest)).toHaveLength(0);
   });
 });
 
