@@ -10,7 +10,7 @@ describe('resource tables', () => {
   for (const r of Object.values(resources)) {
     it(`${r.table} has a column of the declared type for every field of ${r.name}`, async () => {
       const cols = await db.query<{ column_name: string; data_type: string; character_maximum_length: number | null }>(
-        `SELECT column_name, data_type, character_maximum_length FROM information_schema.columns WHERE table_name = $1`,
+        `SELECT column_name, data_type, character_maximum_length FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
         [r.table],
       );
       const have = new Map(cols.rows.map((c) => [c.column_name, c]));
