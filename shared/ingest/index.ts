@@ -22,15 +22,14 @@ import { isParent } from './parents.js';
 import { EVENT_TIMES, resolveOrgs, storedBirthDays } from './resolve.js';
 import { checkResidentId } from '../../schemas/idcard.js';
 import type { CodeCache } from '../codes/index.js';
+import { enqueue, supersedeHeld } from '../outbox/index.js';
 import {
   appendHistory,
-  enqueue,
   existingParents,
   holdKey,
   holdsOf,
   holdText,
   keyOf,
-  supersedeHeld,
   lockCurrent,
   lockMany,
   recordRejections,

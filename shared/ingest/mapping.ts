@@ -14,7 +14,9 @@ import type { Resource } from '../../schemas/resource.js';
 import { resources as registry } from '../../schemas/index.js';
 import { lookup as listEntry, nameFieldOf, nameMismatch } from '../../schemas/domains.js';
 import type { CodeCache } from '../codes/index.js';
-import { addHolds, dropHolds, recordHolds, releaseChildren, releaseOutbox, type Hold } from './store.js';
+import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
+import { releaseHeld, rewriteHeldPayloads } from '../outbox/index.js';
+import { releaseChildren } from './store.js';
 import { isParent } from './parents.js';
 import type { DomainMapper } from './validate.js';
 
@@ -155,24 +157,20 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
   const receipt = rc.rows[0];
   if (!receipt) return false;
   // Held outbox rows: every waiting version of the record, each re-mapped on its own payload.
-  const rows = await tx.query<{ outbox_id: string; payload: Record<string, unknown> }>(
-    `SELECT outbox_id, payload FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND state = 'held' ORDER BY outbox_id`,
-    [r.name, orgCode, id],
-  );
   let still: Hold[] = [];
   const fixedAll = new Map<string, { domain: string; code: string }>();
-  for (const row of rows.rows) {
-    const m = remapPayload(r, orgCode, row.payload, codes);
+  const held = await rewriteHeldPayloads(tx, r.name, orgCode, id, (payload) => {
+    const m = remapPayload(r, orgCode, payload, codes);
     still = m.still;
     for (const f of m.fixed) fixedAll.set(`${f.domain}/${f.code}`, f);
-    await tx.query('UPDATE outbox SET payload = $2::jsonb WHERE outbox_id = $1', [row.outbox_id, JSON.stringify(m.payload)]);
-  }
+    return m.payload;
+  });
   // The typed row and its raw copy show the latest version, mapped.
   const cur = await tx.query<{ rec_raw: Record<string, unknown> }>(`SELECT rec_raw FROM ${r.table} WHERE org_code = $1 AND id = $2 FOR UPDATE`, [orgCode, id]);
   const raw = cur.rows[0]?.rec_raw;
   if (raw) {
     const m = remapPayload(r, orgCode, raw, codes);
-    if (rows.rows.length === 0) still = m.still;
+    if (held === 0) still = m.still;
     for (const f of m.fixed) fixedAll.set(`${f.domain}/${f.code}`, f);
     const sets: string[] = ['rec_raw = $3::jsonb'];
     const params: unknown[] = [orgCode, id, JSON.stringify(m.payload)];
@@ -200,7 +198,7 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
   ]);
   for (const f of fixedAll.values()) codes.observe(orgCode, f.domain, f.code, null, -1);
   if (reasons.length) return false;
-  await releaseOutbox(tx, r.name, orgCode, id);
+  await releaseHeld(tx, r.name, orgCode, id);
   // Its children that waited for it leave behind it.
   if (isParent(r.name)) await releaseChildren(tx, r.name, [[orgCode, id]], isParent);
   return true;

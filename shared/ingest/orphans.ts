@@ -10,7 +10,9 @@
 import type { Db } from '../db/index.js';
 import { withTx } from '../db/index.js';
 import { resources as registry } from '../../schemas/index.js';
-import { dropHolds, recordHolds, releaseChildren, releaseOutbox } from './store.js';
+import { dropHolds, recordHolds } from '../holds/index.js';
+import { releaseHeld } from '../outbox/index.js';
+import { releaseChildren } from './store.js';
 import { log } from '../log/index.js';
 import { isParent } from './parents.js';
 
@@ -107,7 +109,7 @@ export async function sweepOrphans(db: Db, releaseAfterH = 48): Promise<SweepRes
           reasons.length ? 'held' : row.retired ? 'retired' : 'stored',
         ]);
         if (!reasons.length) {
-          await releaseOutbox(tx, w.resource, w.org_code, w.record_id);
+          await releaseHeld(tx, w.resource, w.org_code, w.record_id);
           if (isParent(w.resource)) await releaseChildren(tx, w.resource, [[w.org_code, w.record_id]], isParent);
         }
         out.expired++;

@@ -4,54 +4,12 @@
  * the key is never updated. Statements are built once per resource from its declaration.
  */
 import type { Tx } from '../db/index.js';
-import type pg from 'pg';
-import { z } from 'zod';
+import { chunkRows, exec, keyList, source, type Cols } from '../db/sql.js';
+import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
+import { releaseHeld } from '../outbox/index.js';
+export { HoldSchema, holdText, holdKey, holdsOf, recordHolds, type Hold } from '../holds/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { sqlType } from '../../schemas/ddl.js';
-
-/** Columns of a statement source: [column, SQL type]. */
-type Cols = ReadonlyArray<readonly [string, string]>;
-
-function castOf(t: string): string {
-  return t.startsWith('varchar') || t.startsWith('char') ? 'varchar' : t.startsWith('numeric') ? 'numeric' : t;
-}
-
-/**
- * A multi-row statement source: `SELECT * FROM (VALUES ($1::t, …), …) AS v(c, …)` — accepted by both
- * dialects as a MERGE or INSERT … SELECT source, and cheap to plan (a UNION ALL of single-row
- * SELECTs costs seconds to plan at a few hundred rows). Every placeholder is typed.
- */
-function source(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
-  const params: unknown[] = [];
-  const tuples = rows.map((row, ri) => {
-    const parts = cols.map(([, t], ci) => {
-      params.push(row[ci]);
-      return `$${offset + ri * cols.length + ci + 1}::${castOf(t)}`;
-    });
-    return `(${parts.join(', ')})`;
-  });
-  return { sql: `SELECT * FROM (VALUES ${tuples.join(', ')}) AS v(${cols.map(([c]) => c).join(', ')})`, params };
-}
-
-/** `(org_code, id) IN (($1, $2), …)` for a list of keys. */
-function keyList(cols: [string, string], keys: Array<[string, string]>, offset = 0): { sql: string; params: unknown[] } {
-  const params = keys.flat();
-  const tuples = keys.map((_, i) => `($${offset + 2 * i + 1}, $${offset + 2 * i + 2})`);
-  return { sql: `(${cols[0]}, ${cols[1]}) IN (${tuples.join(', ')})`, params };
-}
-
-/**
- * Runs a statement, as a named (prepared, planned once per connection) statement when it has the
- * shape of the single-record path — the hot path — and unnamed otherwise (batch shapes vary).
- */
-function exec<R extends pg.QueryResultRow = pg.QueryResultRow>(tx: Tx, text: string, values: unknown[], single: string | false): Promise<pg.QueryResult<R>> {
-  return single ? tx.query<R>({ name: single, text, values }) : tx.query<R>(text, values);
-}
-
-/** Rows per statement, so that no statement needs more than 60 000 parameters (the protocol allows 65 535). */
-export function chunkRows(columns: number): number {
-  return Math.max(1, Math.floor(60_000 / columns));
-}
 
 const BOOK = [
   ['rec_version', 'integer'],
@@ -177,82 +135,7 @@ export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<vo
   }
 }
 
-export interface OutboxEntry {
-  resource: string;
-  orgCode: string;
-  id: string;
-  version: number;
-  op: 'upsert' | 'retire';
-  deadline: string;
-  test: boolean;
-  /** held: waits for a parent (or a mapping) before it may leave. */
-  held: boolean;
-  payload: unknown;
-}
-
-const OUTBOX_COLS: Cols = [
-  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['version', 'integer'], ['op', 'varchar'],
-  ['deadline_class', 'varchar'], ['test_mode', 'boolean'], ['payload', 'jsonb'], ['state', 'varchar'], ['seq', 'integer'],
-];
-
-/**
- * One outbox row per enabled destination that takes the resource (a provincial platform may take a
- * subset), in the records' own transaction, in the order given (outbox ids follow it, so a
- * platform receives records in that order). Test-mode records go only to destinations that accept
- * them (an acceptance simulator), never to a live platform.
- */
-export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
-  let n = 0;
-  const per = chunkRows(OUTBOX_COLS.length);
-  for (let i = 0; i < entries.length; i += per) {
-    const src = source(
-      OUTBOX_COLS,
-      entries.slice(i, i + per).map((e, j) => [e.resource, e.orgCode, e.id, e.version, e.op, e.deadline, e.test, JSON.stringify(e.payload), e.held ? 'held' : 'pending', i + j]),
-    );
-    const res = await exec(
-      tx,
-      `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
-       SELECT d.name, s.resource, s.org_code, s.record_id, s.version, s.op, s.deadline_class, s.test_mode, s.payload, s.state
-         FROM (${src.sql}) s, uplink_destination d
-        WHERE d.enabled = true AND (d.accepts_test = true OR s.test_mode = false)
-          AND (d.resources IS NULL OR (' ' || d.resources || ' ') LIKE ('% ' || s.resource || ' %'))
-        ORDER BY s.seq, d.name`,
-      src.params,
-      src.params.length === OUTBOX_COLS.length && 'outbox1',
-    );
-    n += res.rowCount ?? 0;
-  }
-  return n;
-}
-
 // ---- receipts, holds, rejections (0005_ingest_state.sql, 0009_record_hold.sql) ------------------
-
-/**
- * Why a record is held back from the platforms: waiting for a parent, or for a code mapping. Stored
- * as rows of record_hold (kind, target, value), never as joined text (docs/faults.md, "Hold storage").
- */
-export const HoldSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('parent'), resource: z.string(), id: z.string() }),
-  z.object({ kind: z.literal('mapping'), domain: z.string(), code: z.string() }),
-]);
-export type Hold = z.infer<typeof HoldSchema>;
-
-const HoldRowSchema = z.object({ kind: z.enum(['parent', 'mapping']), target: z.string(), value: z.string() });
-
-/** How a hold reads in answers and receipts (`parent:emrExLab/L1`, `mapping:sex/M`): display only, never parsed. */
-export function holdText(h: Hold): string {
-  return h.kind === 'parent' ? `parent:${h.resource}/${h.id}` : `mapping:${h.domain}/${encodeURIComponent(h.code)}`;
-}
-
-const holdColumns = (h: Hold): [string, string, string] => (h.kind === 'parent' ? ['parent', h.resource, h.id] : ['mapping', h.domain, h.code]);
-
-/** A stable identity of a hold (for sets and counts). */
-export const holdKey = (h: Hold) => JSON.stringify(holdColumns(h));
-
-function holdOf(row: unknown): Hold {
-  const r = HoldRowSchema.parse(row);
-  return r.kind === 'parent' ? { kind: 'parent', resource: r.target, id: r.value } : { kind: 'mapping', domain: r.target, code: r.value };
-}
 
 export interface ReceiptRow {
   resource: string;
@@ -305,71 +188,6 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
     await dropHolds(tx, resource, rs.map((r): [string, string] => [r.orgCode, r.id]));
     await addHolds(tx, resource, rs.flatMap((r) => r.holds.map((hold) => ({ orgCode: r.orgCode, id: r.id, hold, at: r.at }))));
   }
-}
-
-const HOLD_COLS: Cols = [
-  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['kind', 'varchar'], ['target', 'varchar'], ['value', 'varchar'], ['since', 'timestamptz'],
-];
-
-/** Adds holds to records (a hold a record already has is not added twice). */
-export async function addHolds(tx: Tx, resource: string, holds: Array<{ orgCode: string; id: string; hold: Hold; at: Date }>): Promise<void> {
-  const seen = new Set<string>();
-  const rows: unknown[][] = [];
-  for (const h of holds) {
-    const k = `${keyOf(h.orgCode, h.id)}\u0000${holdKey(h.hold)}`;
-    if (seen.has(k)) continue;
-    seen.add(k);
-    rows.push([resource, h.orgCode, h.id, ...holdColumns(h.hold), h.at]);
-  }
-  const per = chunkRows(HOLD_COLS.length);
-  for (let i = 0; i < rows.length; i += per) {
-    const src = source(HOLD_COLS, rows.slice(i, i + per));
-    await tx.query(
-      `INSERT INTO record_hold (${HOLD_COLS.map(([c]) => c).join(', ')}) SELECT s.* FROM (${src.sql}) s
-        WHERE NOT EXISTS (SELECT 1 FROM record_hold h WHERE h.resource = s.resource AND h.org_code = s.org_code
-          AND h.record_id = s.record_id AND h.kind = s.kind AND h.target = s.target AND h.value = s.value)`,
-      src.params,
-    );
-  }
-}
-
-/** Drops the holds of records, all of them or those of one kind (or one hold). */
-export async function dropHolds(tx: Tx, resource: string, keys: Array<[string, string]>, only?: { kind: Hold['kind'] } | Hold): Promise<void> {
-  if (keys.length === 0) return;
-  const k = keyList(['org_code', 'record_id'], keys, 1);
-  const params: unknown[] = [resource, ...k.params];
-  let extra = '';
-  if (only) {
-    params.push(only.kind);
-    extra = ` AND kind = $${params.length}`;
-    if ('resource' in only || 'domain' in only) {
-      const [, target, value] = holdColumns(only as Hold);
-      params.push(target, value);
-      extra += ` AND target = $${params.length - 1} AND value = $${params.length}`;
-    }
-  }
-  await tx.query(`DELETE FROM record_hold WHERE resource = $1 AND ${k.sql}${extra}`, params);
-}
-
-/** The current holds of records (by key). */
-export async function holdsOf(tx: { query: Tx['query'] }, resource: string, keys: Array<[string, string]>): Promise<Map<string, Hold[]>> {
-  const out = new Map<string, Hold[]>();
-  if (keys.length === 0) return out;
-  const k = keyList(['org_code', 'record_id'], keys, 1);
-  const res = await tx.query<{ org_code: string; record_id: string; kind: string; target: string; value: string }>(
-    `SELECT org_code, record_id, kind, target, value FROM record_hold WHERE resource = $1 AND ${k.sql} ORDER BY since, kind, target, value`,
-    [resource, ...k.params],
-  );
-  for (const x of res.rows) {
-    const key = keyOf(x.org_code, x.record_id);
-    out.set(key, [...(out.get(key) ?? []), holdOf(x)]);
-  }
-  return out;
-}
-
-/** The holds of one record. */
-export async function recordHolds(tx: Tx, resource: string, orgCode: string, id: string): Promise<Hold[]> {
-  return (await holdsOf(tx, resource, [[orgCode, id]])).get(keyOf(orgCode, id)) ?? [];
 }
 
 /**
@@ -453,34 +271,12 @@ export async function releaseChildren(
       stillHeld ? 'held' : receipt.retired ? 'retired' : 'stored',
     ]);
     if (!stillHeld) {
-      released += await releaseOutbox(tx, w.resource, orgCode, w.record_id);
+      released += await releaseHeld(tx, w.resource, orgCode, w.record_id);
       // Behind it now: its own children that waited for it (a lab item for its lab report).
       if (hasChildren(w.resource)) released += await releaseChildren(tx, w.resource, [[orgCode, w.record_id]], hasChildren, depth + 1);
     }
   }
   return released;
-}
-
-/**
- * A new version that is not held replaces versions still held (for a code since corrected, say):
- * those are never sent — the platform receives the record's current state instead.
- */
-export async function supersedeHeld(tx: Tx, resource: string, keys: Array<[string, string]>): Promise<void> {
-  if (keys.length === 0) return;
-  const k = keyList(['org_code', 'record_id'], keys, 1);
-  await tx.query(`UPDATE outbox SET state = 'superseded' WHERE resource = $1 AND ${k.sql} AND state = 'held'`, [resource, ...k.params]);
-}
-
-/** Moves a record's held outbox rows to the back of the queue as pending. */
-export async function releaseOutbox(tx: Tx, resource: string, orgCode: string, id: string): Promise<number> {
-  const moved = await tx.query(
-    `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, created_at)
-     SELECT destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, created_at
-       FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND state = 'held' ORDER BY outbox_id`,
-    [resource, orgCode, id],
-  );
-  await tx.query(`DELETE FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND state = 'held'`, [resource, orgCode, id]);
-  return moved.rowCount ?? 0;
 }
 
 export interface Rejection {

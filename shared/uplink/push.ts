@@ -1,8 +1,8 @@
 /**
  * Forwarding of outbox rows to one destination (a platform), docs/uplink.md.
  *
- * - One push run per destination at a time: a session advisory lock, and rows claimed with
- *   FOR UPDATE SKIP LOCKED inside the batch's transaction.
+ * - One push run per destination at a time: a session advisory lock; rows are claimed under it, and
+ *   no transaction is open while a batch is on the wire (each outcome is written afterwards).
  * - Order: realtime and 2-hour classes go ahead of T+0 and T+1, but a version of a record is only
  *   sent once every earlier version of the same record (resource, org, id) has left the queue
  *   (sent, or dead), so a later version never overtakes an earlier one. Parents are never of a
@@ -19,7 +19,9 @@
  *   refuses a batch for its content) isolate the rows and park a row refused N times as dead.
  *   An outage never kills rows: they wait and drain.
  */
+import type pg from 'pg';
 import { dbFault, type Db, type Tx } from '../db/index.js';
+import { deferBatch, markRejected, markSent, markSkipped, parkRefused, recordRefusal, requeueDead, skipUntaken, wakeDestination } from '../outbox/index.js';
 import { log } from '../log/index.js';
 import { sweepOrphans, type SweepResult } from '../ingest/orphans.js';
 import { sweepMappingHolds, type MappingSweep } from '../ingest/mapping.js';
@@ -144,8 +146,10 @@ export function batchIdOf(destination: string, rows: { outbox_id: string; resour
   return `${destination}-${rows[0]!.outbox_id}-${rows.length}-${digest.slice(0, 16)}`;
 }
 
-export async function pushDestination(db: Db, dest: Destination, opts: PushOptions = {}): Promise<PushResult> {
-  const o = {
+type Options = Required<Omit<PushOptions, 'budgetMs'>>;
+
+function options(opts: PushOptions): Options {
+  return {
     maxRecords: opts.maxRecords ?? 200,
     maxBytes: opts.maxBytes ?? 1024 * 1024,
     timeoutMs: opts.timeoutMs ?? 15_000,
@@ -157,6 +161,18 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
     retryAfterCapMs: opts.retryAfterCapMs ?? 3_600_000,
     random: opts.random ?? Math.random,
   };
+}
+
+/**
+ * Forwards a destination's due rows, batch by batch, until none is left, the budget is spent, or
+ * the destination fails. One run per destination at a time (a session advisory lock on this
+ * connection): that lock, not a transaction, is what makes the claimed rows this run's, so no
+ * transaction is open while a batch is on the wire — each batch's outcome is written afterwards in
+ * a short transaction of its own. A run killed mid-flight leaves its rows pending; they are sent
+ * again with the same batch id, which the platform recognises (docs/uplink.md "Idempotency").
+ */
+export async function pushDestination(db: Db, dest: Destination, opts: PushOptions = {}): Promise<PushResult> {
+  const o = options(opts);
   const deadline = Date.now() + (opts.budgetMs ?? 40_000);
   const out: PushResult = { destination: dest.name, claimed: 0, sent: 0, rejected: 0, failed: 0, batches: 0, badReceipts: 0, skipped: 0, circuit: 'closed' };
   const client = await db.connect();
@@ -166,129 +182,14 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
     const l = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [lockKey(dest.name)]);
     locked = l.rows[0]?.ok === true;
     if (!locked) return { ...out, error: 'another push run holds this destination' };
-
-    // Under the advisory lock nobody else writes this destination's circuit row.
-    await client.query(
-      `INSERT INTO uplink_circuit (destination) SELECT $1::varchar WHERE NOT EXISTS (SELECT 1 FROM uplink_circuit WHERE destination = $1::varchar)`,
-      [dest.name],
-    );
-    const c = (
-      await client.query<{ state: string; retry_at: Date | null; waiting: boolean }>(
-        `SELECT state, retry_at, coalesce(retry_at > now(), false) AS waiting FROM uplink_circuit WHERE destination = $1`,
-        [dest.name],
-      )
-    ).rows[0]!;
-    if (c.waiting) {
-      return { ...out, circuit: c.state === 'open' ? 'open' : 'closed', waitingUntil: c.retry_at!.toISOString() };
-    }
-    let probe = c.state === 'open'; // the open time is over: half-open, one record probes
-    out.circuit = probe ? 'half-open' : 'closed';
-
-    if (dest.resources) {
-      const s = await client.query(
-        `UPDATE outbox SET state = 'skipped', last_error = 'resource not taken by this destination'
-          WHERE destination = $1 AND state = 'pending' AND NOT (resource = ANY($2::varchar[]))`,
-        [dest.name, dest.resources],
-      );
-      out.skipped = s.rowCount ?? 0;
-    }
-
+    const c = await circuitOf(client, dest.name);
+    if (c.waiting) return { ...out, circuit: c.state === 'open' ? 'open' : 'closed', waitingUntil: c.retry_at!.toISOString() };
+    const state = { probe: c.state === 'open' }; // the open time is over: half-open, one record probes
+    out.circuit = state.probe ? 'half-open' : 'closed';
+    if (dest.resources) out.skipped = await skipUntaken(client, dest.name, dest.resources);
     while (Date.now() < deadline) {
-      await client.query('BEGIN');
-      let rows = await claim(client, dest.name, probe ? 1 : o.maxRecords, o.maxBytes);
-      // Second guard (enqueue is the first): a test record never leaves for a destination that does not take them.
-      const test = dest.acceptsTest ? [] : rows.filter((r) => r.test_mode).map((r) => r.outbox_id);
-      if (test.length) {
-        await client.query(`UPDATE outbox SET state = 'skipped', last_error = 'test record: destination takes no test records' WHERE outbox_id = ANY($1::bigint[])`, [test]);
-        out.skipped += test.length;
-        if ((rows = rows.filter((r) => !r.test_mode)).length === 0) {
-          await client.query('COMMIT');
-          continue;
-        }
-      }
-      if (rows.length === 0) {
-        await client.query('COMMIT');
-        break;
-      }
-      out.claimed += rows.length;
-      out.batches++;
-      const records = rows.map(toRecord);
-      const batchId = batchIdOf(dest.name, rows);
-      const { body } = sealEnvelope({ batchId, destination: dest.name, records, sender: dest.sender, recipient: dest.platformKey });
-      const sentAt = new Date();
-      const answer = await postEnvelope({ url: dest.url, ...(dest.tls ? { tls: dest.tls } : {}) }, batchId, body, o.timeoutMs);
-      const outcome = classify(answer, dest, { batchId, records }, o.retryAfterCapMs);
-      const ids = rows.map((r) => r.outbox_id);
-
-      if (outcome.kind === 'receipt') {
-        const { sent, rejected } = await acknowledge(client, dest, rows, outcome.receipt, batchId, Buffer.byteLength(body), sentAt);
-        await client.query(
-          `UPDATE uplink_circuit SET state = 'closed', failures = 0, openings = 0, retry_at = NULL, last_error = NULL, updated_at = now() WHERE destination = $1`,
-          [dest.name],
-        );
-        await client.query('COMMIT');
-        out.sent += sent;
-        out.rejected += rejected;
-        probe = false;
-        out.circuit = 'closed';
-        continue;
-      }
-
-      out.error = outcome.reason.slice(0, 480);
-      if (outcome.kind === 'refused') {
-        // Content refused: count it on the rows; a refused row is sent alone from now on, and
-        // parked as dead once refused maxRefusals times on its own.
-        await client.query(
-          `UPDATE outbox SET attempts = attempts + 1, refusals = refusals + 1, last_error = $2 WHERE outbox_id = ANY($1::bigint[])`,
-          [ids, out.error],
-        );
-        if (rows.length === 1) {
-          const r = await client.query(
-            `UPDATE outbox SET state = 'dead', dead_at = now() WHERE outbox_id = $1 AND refusals >= $2`,
-            [ids[0], o.maxRefusals],
-          );
-          out.rejected += r.rowCount ?? 0;
-          if (!r.rowCount) {
-            await client.query(`UPDATE outbox SET next_attempt_at = now() + $2 * interval '1 millisecond' WHERE outbox_id = $1`, [ids[0], backoff(rows[0]!.refusals + 1, o)]);
-          }
-        }
-        await client.query('COMMIT');
-        out.failed += rows.length;
-        continue; // the platform is up: go on with the other rows
-      }
-
-      let waitMs: number;
-      if (outcome.kind === 'rate-limited') {
-        waitMs = outcome.waitMs;
-        await client.query(`UPDATE uplink_circuit SET retry_at = now() + $2 * interval '1 millisecond', last_error = $3, updated_at = now() WHERE destination = $1`, [
-          dest.name,
-          waitMs,
-          out.error,
-        ]);
-      } else {
-        if (outcome.badReceipt) out.badReceipts++;
-        const cur = (
-          await client.query<{ failures: number; openings: number }>(`SELECT failures, openings FROM uplink_circuit WHERE destination = $1`, [dest.name])
-        ).rows[0]!;
-        const failures = cur.failures + 1;
-        const open = probe || failures >= o.breakerThreshold;
-        waitMs = open ? jitter(Math.min(o.backoffCapMs, o.openMs * 2 ** Math.min(cur.openings, 10)), o) : backoff(failures, o);
-        await client.query(
-          `UPDATE uplink_circuit SET failures = $2, state = $3, openings = openings + $4, retry_at = now() + $5 * interval '1 millisecond',
-                  bad_receipts = bad_receipts + $6, last_error = $7, updated_at = now()
-            WHERE destination = $1`,
-          [dest.name, failures, open ? 'open' : 'closed', open ? 1 : 0, waitMs, outcome.badReceipt ? 1 : 0, out.error],
-        );
-        out.circuit = open ? 'open' : 'closed';
-      }
-      await client.query(
-        `UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + $3 * interval '1 millisecond' WHERE outbox_id = ANY($1::bigint[])`,
-        [ids, out.error, waitMs],
-      );
-      await client.query('COMMIT');
-      out.failed += rows.length;
-      out.waitingUntil = new Date(Date.now() + waitMs).toISOString();
-      break; // the destination is failing or asked us to wait: let the backoff work
+      const next = await pushBatch(client, dest, o, state, out);
+      if (next === 'stop') break;
     }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -302,6 +203,109 @@ export async function pushDestination(db: Db, dest: Destination, opts: PushOptio
   return out;
 }
 
+/** The destination's circuit row (made on first use: under the advisory lock nobody else writes it). */
+async function circuitOf(client: pg.PoolClient, destination: string): Promise<{ state: string; retry_at: Date | null; waiting: boolean }> {
+  await client.query(
+    `INSERT INTO uplink_circuit (destination) SELECT $1::varchar WHERE NOT EXISTS (SELECT 1 FROM uplink_circuit WHERE destination = $1::varchar)`,
+    [destination],
+  );
+  return (
+    await client.query<{ state: string; retry_at: Date | null; waiting: boolean }>(
+      `SELECT state, retry_at, coalesce(retry_at > now(), false) AS waiting FROM uplink_circuit WHERE destination = $1`,
+      [destination],
+    )
+  ).rows[0]!;
+}
+
+/** In a short transaction of its own on the run's connection. */
+async function inTx<T>(client: pg.PoolClient, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  const r = await fn();
+  await client.query('COMMIT');
+  return r;
+}
+
+/** One batch: claim, seal, send (no transaction open), then record the outcome. 'stop' ends the run. */
+async function pushBatch(client: pg.PoolClient, dest: Destination, o: Options, state: { probe: boolean }, out: PushResult): Promise<'next' | 'stop'> {
+  let rows = await claim(client, dest.name, state.probe ? 1 : o.maxRecords, o.maxBytes);
+  // Second guard (enqueue is the first): a test record never leaves for a destination that does not take them.
+  const test = dest.acceptsTest ? [] : rows.filter((r) => r.test_mode).map((r) => r.outbox_id);
+  if (test.length) {
+    await markSkipped(client, test, 'test record: destination takes no test records');
+    out.skipped += test.length;
+    if ((rows = rows.filter((r) => !r.test_mode)).length === 0) return 'next';
+  }
+  if (rows.length === 0) return 'stop';
+  out.claimed += rows.length;
+  out.batches++;
+  const records = rows.map(toRecord);
+  const batchId = batchIdOf(dest.name, rows);
+  const { body } = sealEnvelope({ batchId, destination: dest.name, records, sender: dest.sender, recipient: dest.platformKey });
+  const sentAt = new Date();
+  const answer = await postEnvelope({ url: dest.url, ...(dest.tls ? { tls: dest.tls } : {}) }, batchId, body, o.timeoutMs);
+  const outcome = classify(answer, dest, { batchId, records }, o.retryAfterCapMs);
+  if (outcome.kind === 'receipt') {
+    const { sent, rejected } = await inTx(client, async () => {
+      const r = await acknowledge(client, dest, rows, outcome.receipt, batchId, Buffer.byteLength(body), sentAt);
+      await client.query(`UPDATE uplink_circuit SET state = 'closed', failures = 0, openings = 0, retry_at = NULL, last_error = NULL, updated_at = now() WHERE destination = $1`, [dest.name]);
+      return r;
+    });
+    out.sent += sent;
+    out.rejected += rejected;
+    state.probe = false;
+    out.circuit = 'closed';
+    return 'next';
+  }
+  out.error = outcome.reason.slice(0, 480);
+  const ids = rows.map((r) => r.outbox_id);
+  if (outcome.kind === 'refused') {
+    // Content refused: count it on the rows; a refused row is sent alone from now on, and parked
+    // as dead once refused maxRefusals times on its own. The platform is up: go on with the others.
+    await inTx(client, async () => {
+      await recordRefusal(client, ids, out.error!);
+      if (rows.length === 1 && (await parkRefused(client, ids[0]!, o.maxRefusals, backoff(rows[0]!.refusals + 1, o)))) out.rejected++;
+    });
+    out.failed += rows.length;
+    return 'next';
+  }
+  const waitMs = await inTx(client, () => recordFailure(client, dest.name, outcome, ids, state.probe, o, out));
+  out.failed += rows.length;
+  out.waitingUntil = new Date(Date.now() + waitMs).toISOString();
+  return 'stop'; // the destination is failing or asked us to wait: let the backoff work
+}
+
+/** The destination failed or asked to wait: its circuit and the batch's rows say until when. */
+async function recordFailure(
+  client: pg.PoolClient,
+  destination: string,
+  outcome: Extract<Outcome, { kind: 'transient' | 'rate-limited' }>,
+  ids: string[],
+  probe: boolean,
+  o: Options,
+  out: PushResult,
+): Promise<number> {
+  let waitMs: number;
+  if (outcome.kind === 'rate-limited') {
+    waitMs = outcome.waitMs;
+    await client.query(`UPDATE uplink_circuit SET retry_at = now() + $2 * interval '1 millisecond', last_error = $3, updated_at = now() WHERE destination = $1`, [destination, waitMs, out.error]);
+  } else {
+    if (outcome.badReceipt) out.badReceipts++;
+    const cur = (await client.query<{ failures: number; openings: number }>(`SELECT failures, openings FROM uplink_circuit WHERE destination = $1`, [destination])).rows[0]!;
+    const failures = cur.failures + 1;
+    const open = probe || failures >= o.breakerThreshold;
+    waitMs = open ? jitter(Math.min(o.backoffCapMs, o.openMs * 2 ** Math.min(cur.openings, 10)), o) : backoff(failures, o);
+    await client.query(
+      `UPDATE uplink_circuit SET failures = $2, state = $3, openings = openings + $4, retry_at = now() + $5 * interval '1 millisecond',
+              bad_receipts = bad_receipts + $6, last_error = $7, updated_at = now()
+        WHERE destination = $1`,
+      [destination, failures, open ? 'open' : 'closed', open ? 1 : 0, waitMs, outcome.badReceipt ? 1 : 0, out.error],
+    );
+    out.circuit = open ? 'open' : 'closed';
+  }
+  await deferBatch(client, ids, out.error!, waitMs);
+  return waitMs;
+}
+
 /** Equal jitter: half the delay fixed, half random, so retries of many fronts spread out. */
 function jitter(ms: number, o: { random: () => number }): number {
   return Math.round(ms / 2 + (ms / 2) * o.random());
@@ -312,10 +316,12 @@ function backoff(failures: number, o: { backoffBaseMs: number; backoffCapMs: num
 }
 
 /**
- * Claims the next batch: due pending rows in class order, then id order, locked; keeps a row only
- * when every earlier version of its record is already in the batch (or gone from the queue).
+ * Claims the next batch: due pending rows in class order, then id order; keeps a row only when every
+ * earlier version of its record is already in the batch (or gone from the queue). No row lock: the
+ * run's advisory lock makes the destination's pending rows this run's (nothing else changes a
+ * pending row's state), so no transaction need stay open while the batch is sent.
  */
-async function claim(tx: Tx, destination: string, maxRecords: number, maxBytes: number): Promise<Row[]> {
+async function claim(tx: Pick<Tx, 'query'>, destination: string, maxRecords: number, maxBytes: number): Promise<Row[]> {
   const res = await tx.query<Row>(
     `SELECT o.outbox_id, o.resource, o.org_code, o.record_id, o.version, o.op, o.deadline_class, o.test_mode, o.payload, o.refusals,
             (SELECT count(*) FROM outbox e
@@ -324,8 +330,7 @@ async function claim(tx: Tx, destination: string, maxRecords: number, maxBytes: 
        FROM outbox o
       WHERE o.destination = $1 AND o.state = 'pending' AND o.next_attempt_at <= now()
       ORDER BY CASE o.deadline_class WHEN 'realtime' THEN 0 WHEN '2h' THEN 1 WHEN 'T+0' THEN 2 ELSE 3 END, o.outbox_id
-      LIMIT $2
-      FOR UPDATE SKIP LOCKED`,
+      LIMIT $2`,
     [destination, maxRecords],
   );
   const chosen: Row[] = [];
@@ -348,24 +353,19 @@ async function claim(tx: Tx, destination: string, maxRecords: number, maxBytes: 
 }
 
 /** Applies a verified receipt: rows sent or dead, the batch and every record receipt in the ledger. */
-async function acknowledge(tx: Tx, dest: Destination, rows: Row[], receipt: Receipt, batchId: string, bytes: number, sentAt: Date): Promise<{ sent: number; rejected: number }> {
+async function acknowledge(tx: Pick<Tx, 'query'>, dest: Destination, rows: Row[], receipt: Receipt, batchId: string, bytes: number, sentAt: Date): Promise<{ sent: number; rejected: number }> {
   const ok: string[] = [];
   let rejected = 0;
   for (const [i, r] of rows.entries()) {
     const rc = receipt.receipts[i]!;
     if (rc.status === 'rejected') {
       rejected++;
-      await tx.query(
-        `UPDATE outbox SET state = 'dead', dead_at = now(), attempts = attempts + 1, last_error = $2 WHERE outbox_id = $1`,
-        [r.outbox_id, `rejected by ${dest.name}: ${rc.reason ?? ''}`.slice(0, 500)],
-      );
+      await markRejected(tx, r.outbox_id, `rejected by ${dest.name}: ${rc.reason ?? ''}`);
     } else {
       ok.push(r.outbox_id);
     }
   }
-  if (ok.length) {
-    await tx.query(`UPDATE outbox SET state = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE outbox_id = ANY($1::bigint[])`, [ok]);
-  }
+  await markSent(tx, ok);
   await tx.query(
     `INSERT INTO uplink_batch (batch_id, destination, records, bytes, replayed, platform_key_id, received_at, sent_at, receipt)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -464,14 +464,7 @@ export async function replay(db: Db, f: DeadFilter & { destination: string }): P
     );
     const replayed = res.rows.filter((r) => !r.superseded).map((r) => r.outbox_id);
     const superseded = res.rows.filter((r) => r.superseded).map((r) => r.outbox_id);
-    if (replayed.length) {
-      await client.query(
-        `UPDATE outbox SET state = 'pending', refusals = 0, dead_at = NULL, next_attempt_at = now(),
-                last_error = substr('replayed after: ' || coalesce(last_error, ''), 1, 500)
-          WHERE outbox_id = ANY($1::bigint[])`,
-        [replayed],
-      );
-    }
+    await requeueDead(client, replayed);
     await client.query('COMMIT');
     return { replayed, superseded };
   } catch (err) {
@@ -485,7 +478,7 @@ export async function replay(db: Db, f: DeadFilter & { destination: string }): P
 /** Clears a destination's backoff and closes its circuit (an operator's "retry now"). */
 export async function resetCircuit(db: Db, destination: string): Promise<void> {
   await db.query(`UPDATE uplink_circuit SET state = 'closed', failures = 0, openings = 0, retry_at = NULL, updated_at = now() WHERE destination = $1`, [destination]);
-  await db.query(`UPDATE outbox SET next_attempt_at = now() WHERE destination = $1 AND state = 'pending' AND refusals = 0`, [destination]);
+  await wakeDestination(db, destination);
 }
 
 export interface CircuitState {

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import pg from 'pg';
+import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { ensureDevUplinkFiles, type DevUplinkFiles } from '../../infra/dev/certs.js';
 import { startPlatformSimulator, type Fault, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { destinationFromEnv, type Destination } from '../../shared/uplink/config.js';
@@ -292,6 +293,69 @@ describe('fault switches', () => {
     expect(s.map((x) => [x.record_id, x.state])).toEqual([['A', 'sent'], ['P', 'dead'], ['B', 'sent']]);
     expect(s[1]!.last_error).toMatch(/invalid-batch/);
     expect((await db.query(`SELECT failures FROM uplink_circuit WHERE destination = $1`, [dest.name])).rows[0].failures).toBe(0);
+  });
+});
+
+describe('no transaction across the wire', () => {
+  it('while a batch waits for a slow platform no transaction is open, and a second run does not send the same rows', async () => {
+    const dest = await destination();
+    const org = uniqueOrg();
+    await enqueue(dest, [{ org, id: 'S1' }, { org, id: 'S2' }]);
+    // The run's connections carry a name of their own, so that pg_stat_activity shows exactly them.
+    const app = uniqueId('push').replace(/-/g, '_');
+    const named = new pg.Pool({ connectionString: databaseUrl(), max: 2, application_name: app });
+    try {
+      const states: string[] = [];
+      await withFault(national, { mode: 'slow', seconds: 1.5 }, async () => {
+        const run = pushDestination(named, dest, fast);
+        const second = (async () => {
+          await new Promise((r) => setTimeout(r, 200));
+          return pushDestination(db, dest, fast);
+        })();
+        let done = false;
+        void run.finally(() => (done = true));
+        while (!done) {
+          const a = await db.query<{ state: string }>(`SELECT state FROM pg_stat_activity WHERE application_name = $1`, [app]);
+          states.push(...a.rows.map((x) => x.state));
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(await run).toMatchObject({ sent: 2, batches: 1 });
+        expect(await second).toMatchObject({ sent: 0, claimed: 0, error: 'another push run holds this destination' });
+      });
+      expect(states.length).toBeGreaterThan(5);
+      expect(states).not.toContain('idle in transaction');
+      expect(at(national, org).map((x) => x.id)).toEqual(['S1', 'S2']);
+    } finally {
+      await named.end();
+    }
+  });
+
+  it('a run killed after sending (its connection gone) leaves the rows pending; the next run sends them again and the platform knows them', async () => {
+    const dest = await destination();
+    const org = uniqueOrg();
+    await enqueue(dest, [{ org, id: 'K1' }]);
+    // The first run's connection is terminated by the database while the platform is answering.
+    const app = uniqueId('kill').replace(/-/g, '_');
+    const named = new pg.Pool({ connectionString: databaseUrl(), max: 1, application_name: app });
+    // As the product's pool does (shared/db): a connection the server ends is an error handled, not thrown.
+    named.on('error', () => undefined);
+    named.on('connect', (c) => c.on('error', () => undefined));
+    try {
+      await withFault(national, { mode: 'slow', seconds: 1 }, async () => {
+        const run = pushDestination(named, dest, fast).catch((e: Error) => e);
+        await new Promise((r) => setTimeout(r, 400));
+        await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [app]);
+        expect(await run).toBeInstanceOf(Error);
+      });
+    } finally {
+      await named.end().catch(() => undefined);
+    }
+    expect((await states(dest)).map((x) => x.state)).toEqual(['pending']);
+    const again = await pushDestination(db, dest, fast);
+    expect(again).toMatchObject({ sent: 1 });
+    expect((await states(dest)).map((x) => x.state)).toEqual(['sent']);
+    // Received once: the second send was the same batch id, recognised by the platform.
+    expect(at(national, org).map((x) => x.id)).toEqual(['K1']);
   });
 });
 

@@ -1,0 +1,50 @@
+/**
+ * Building blocks of the data layers' SQL (docs/opengauss.md): typed multi-row sources for MERGE and
+ * INSERT … SELECT, key lists, named statements for the hot path, and the parameter cap per statement.
+ */
+import type pg from 'pg';
+import type { Tx } from './index.js';
+
+/** Columns of a statement source: [column, SQL type]. */
+export type Cols = ReadonlyArray<readonly [string, string]>;
+
+function castOf(t: string): string {
+  return t.startsWith('varchar') || t.startsWith('char') ? 'varchar' : t.startsWith('numeric') ? 'numeric' : t;
+}
+
+/**
+ * A multi-row statement source: `SELECT * FROM (VALUES ($1::t, …), …) AS v(c, …)` — accepted by both
+ * dialects as a MERGE or INSERT … SELECT source, and cheap to plan (a UNION ALL of single-row
+ * SELECTs costs seconds to plan at a few hundred rows). Every placeholder is typed.
+ */
+export function source(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const tuples = rows.map((row, ri) => {
+    const parts = cols.map(([, t], ci) => {
+      params.push(row[ci]);
+      return `$${offset + ri * cols.length + ci + 1}::${castOf(t)}`;
+    });
+    return `(${parts.join(', ')})`;
+  });
+  return { sql: `SELECT * FROM (VALUES ${tuples.join(', ')}) AS v(${cols.map(([c]) => c).join(', ')})`, params };
+}
+
+/** `(org_code, id) IN (($1, $2), …)` for a list of keys. */
+export function keyList(cols: [string, string], keys: Array<[string, string]>, offset = 0): { sql: string; params: unknown[] } {
+  const params = keys.flat();
+  const tuples = keys.map((_, i) => `($${offset + 2 * i + 1}, $${offset + 2 * i + 2})`);
+  return { sql: `(${cols[0]}, ${cols[1]}) IN (${tuples.join(', ')})`, params };
+}
+
+/**
+ * Runs a statement, as a named (prepared, planned once per connection) statement when it has the
+ * shape of the single-record path — the hot path — and unnamed otherwise (batch shapes vary).
+ */
+export function exec<R extends pg.QueryResultRow = pg.QueryResultRow>(tx: Tx, text: string, values: unknown[], single: string | false): Promise<pg.QueryResult<R>> {
+  return single ? tx.query<R>({ name: single, text, values }) : tx.query<R>(text, values);
+}
+
+/** Rows per statement, so that no statement needs more than 60 000 parameters (the protocol allows 65 535). */
+export function chunkRows(columns: number): number {
+  return Math.max(1, Math.floor(60_000 / columns));
+}
