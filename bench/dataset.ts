@@ -5,7 +5,7 @@
  * the same typed rows into unindexed copies of the tables: one transaction per record for the
  * single path, one multi-row INSERT per batch for the batch path.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { batches, generate, type TrafficItem, type Unit } from '../infra/simulators/traffic.js';
 import { resources } from '../schemas/index.js';
 import type { Resource } from '../schemas/resource.js';
@@ -52,8 +52,15 @@ export async function benchDataset(o: { db: pg.Pool; apps: Map<string, FaasFunct
   const tag = Date.now().toString(36);
   for (let round = 0; round < o.rounds; round++) {
     // Fresh org codes and ids per round and path: every record is a new insert, as in production.
-    const traffic = (path: string) =>
-      [...generate({ seed: o.seed + round, count: o.records, profile: 'default', idPrefix: `b${tag}${round}${path}`, orgCodes: [freshOrg(), freshOrg(), freshOrg()] })];
+    const traffic = (path: string) => [
+      ...generate({
+        seed: o.seed + round,
+        count: o.records,
+        profile: 'default',
+        idPrefix: `b${tag}${round}${path}`,
+        orgCodes: [freshOrg(), freshOrg(), freshOrg()],
+      }),
+    ];
     const singleItems = traffic('s');
     const batchItems = traffic('b');
     mix = {};
@@ -76,7 +83,11 @@ export async function benchDataset(o: { db: pg.Pool; apps: Map<string, FaasFunct
           const c = await db.connect();
           try {
             await c.query('BEGIN');
-            await c.query({ name: `bare1_${r.table}`, text: `INSERT INTO ${bare(r)} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, values: row });
+            await c.query({
+              name: `bare1_${r.table}`,
+              text: `INSERT INTO ${bare(r)} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+              values: row,
+            });
             await c.query('COMMIT');
           } finally {
             c.release();

@@ -20,8 +20,12 @@ export async function benchMapping(o: { db: pg.Pool; records: number; rounds: nu
   const tag = Date.now().toString(36);
   const ctx = (on: boolean): IngestContext => ({ callId: null, test: false, now: new Date(), ...(on ? { codes } : {}) });
   const run = async (on: boolean, path: string, round: number, asBatch: boolean) => {
-    const items = [...generate({ seed: o.seed + round, count: o.records, profile: 'default', idPrefix: `m${tag}${round}${path}`, orgCodes: [freshOrg(), freshOrg()] })];
-    const units = asBatch ? [...batches(items, BATCH)].map((u) => ({ resource: u.resource, records: u.items.map((i) => i.record) })) : items.map((i) => ({ resource: i.resource, records: [i.record] }));
+    const items = [
+      ...generate({ seed: o.seed + round, count: o.records, profile: 'default', idPrefix: `m${tag}${round}${path}`, orgCodes: [freshOrg(), freshOrg()] }),
+    ];
+    const units = asBatch
+      ? [...batches(items, BATCH)].map((u) => ({ resource: u.resource, records: u.items.map((i) => i.record) }))
+      : items.map((i) => ({ resource: i.resource, records: [i.record] }));
     return timed(async () => {
       for (const u of units) {
         const res = await upsertMany(o.db, resources[u.resource]!, u.records, ctx(on));

@@ -3,7 +3,7 @@
  * validate, MERGE + history + outbox in one transaction) vs the baseline: bare `pg` INSERTs of the
  * same typed rows into an unindexed copy of the table, one transaction per record.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { samplePatient } from '../infra/simulators/his.js';
 import type { FaasFunction } from '../shared/fn/index.js';
 import { compare, memory, median, timed, writeResult } from './common.js';
@@ -34,7 +34,20 @@ export async function benchPatient(o: { db: pg.Pool; patient: FaasFunction; reco
     );
     heap.push(process.memoryUsage().heapUsed);
     // Baseline: the same typed columns written with bare pg, one transaction per record.
-    const cols = ['org_code', 'id', 'patient_name', 'id_card', 'gender_code', 'birth_date', 'operation_time', 'rec_version', 'rec_hash', 'rec_raw', 'rec_received_at', 'rec_updated_at'];
+    const cols = [
+      'org_code',
+      'id',
+      'patient_name',
+      'id_card',
+      'gender_code',
+      'birth_date',
+      'operation_time',
+      'rec_version',
+      'rec_hash',
+      'rec_raw',
+      'rec_received_at',
+      'rec_updated_at',
+    ];
     const sql = `INSERT INTO bench_patient_bare (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`;
     baseline.push(
       await timed(async () => {
@@ -42,7 +55,20 @@ export async function benchPatient(o: { db: pg.Pool; patient: FaasFunction; reco
           const c = await db.connect();
           try {
             await c.query('BEGIN');
-            await c.query(sql, [r.orgCode, `${r.id}-bare`, r.patientName, r.idCard, r.genderCode, r.birthDate, r.operationTime, 1, 'x'.repeat(64), JSON.stringify(r), new Date(), new Date()]);
+            await c.query(sql, [
+              r.orgCode,
+              `${r.id}-bare`,
+              r.patientName,
+              r.idCard,
+              r.genderCode,
+              r.birthDate,
+              r.operationTime,
+              1,
+              'x'.repeat(64),
+              JSON.stringify(r),
+              new Date(),
+              new Date(),
+            ]);
             await c.query('COMMIT');
           } finally {
             c.release();

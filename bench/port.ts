@@ -212,7 +212,14 @@ function httpFetch(agent: Agent, route: (u: URL) => { port: number; path: string
       const { port, path } = route(u);
       const body = String(init?.body ?? '');
       const req = httpRequest(
-        { host: '127.0.0.1', port, path, method: init?.method ?? 'GET', agent, headers: { ...(init?.headers as Record<string, string>), 'content-length': Buffer.byteLength(body) } },
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method: init?.method ?? 'GET',
+          agent,
+          headers: { ...(init?.headers as Record<string, string>), 'content-length': Buffer.byteLength(body) },
+        },
         (r) => {
           const chunks: Buffer[] = [];
           r.on('data', (c: Buffer) => chunks.push(c));
@@ -359,7 +366,13 @@ function rssOf(p: Procs) {
     functions[fn] = rs.map((r) => rssMiB(r.pid!) ?? 0);
     total += functions[fn].reduce((a, b) => a + b, 0);
   }
-  return { runtimeMiB: rssMiB(p.runtimePid), functionsMiB: functions, functionsTotalMiB: total, replicas: Object.values(p.replicas).reduce((s, rs) => s + rs.length, 0), benchClientMiB: memory().rssMiB };
+  return {
+    runtimeMiB: rssMiB(p.runtimePid),
+    functionsMiB: functions,
+    functionsTotalMiB: total,
+    replicas: Object.values(p.replicas).reduce((s, rs) => s + rs.length, 0),
+    benchClientMiB: memory().rssMiB,
+  };
 }
 
 interface Run {
@@ -416,7 +429,8 @@ async function drive(d: Drive, t: ReturnType<typeof trafficOf>, doFetch: typeof 
     const { acknowledgedRecords: _a, ...brief } = s;
     throw new Error(`bench: ${what}: ${s.acknowledged}/${s.sent} acknowledged: ${JSON.stringify(brief).slice(0, 1500)}`);
   }
-  if (s.errors) console.error(`bench: ${what}: ${s.errors} of ${s.requests} requests failed (5xx or reset): ${s.errorSamples.slice(0, 3).join(' | ').replace(/\n/g, ' ')}`);
+  if (s.errors)
+    console.error(`bench: ${what}: ${s.errors} of ${s.requests} requests failed (5xx or reset): ${s.errorSamples.slice(0, 3).join(' | ').replace(/\n/g, ' ')}`);
   return {
     records: s.acknowledged,
     recordsPerS: Math.round(s.acknowledged / s.durationS),
@@ -461,7 +475,11 @@ function sampleWaits(db: pg.Pool) {
     async stop() {
       on = false;
       await loop;
-      return Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Number((v / Math.max(1, samples)).toFixed(2))]));
+      return Object.fromEntries(
+        Object.entries(counts)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => [k, Number((v / Math.max(1, samples)).toFixed(2))]),
+      );
     },
   };
 }
@@ -503,7 +521,11 @@ async function statementProfile(apps: Map<string, FaasFunction>, seed: number, c
     statements++;
     const t = performance.now();
     const out = original.apply(this, args) as Promise<unknown> | undefined;
-    if (out && typeof out.then === 'function') out.then(() => (dbMs += performance.now() - t), () => (dbMs += performance.now() - t));
+    if (out && typeof out.then === 'function')
+      out.then(
+        () => (dbMs += performance.now() - t),
+        () => (dbMs += performance.now() - t),
+      );
     return out;
   };
   const post = async (resource: string, body: unknown) => {
@@ -522,7 +544,8 @@ async function statementProfile(apps: Map<string, FaasFunction>, seed: number, c
   let singleCpuMs = 0;
   try {
     // Warm (named statements prepared on the pool's connections), then measure.
-    for (const it of L.traffic.generate({ ...trafficOf({ seed: seed + 50, count: 200, concurrency: 1, batch: 1, maxS: 60 }) })) await post(it.resource, it.record);
+    for (const it of L.traffic.generate({ ...trafficOf({ seed: seed + 50, count: 200, concurrency: 1, batch: 1, maxS: 60 }) }))
+      await post(it.resource, it.record);
     const cpu0 = process.cpuUsage();
     for (const it of L.traffic.generate(trafficOf({ seed: seed + 51, count, concurrency: 1, batch: 1, maxS: 60 }))) {
       const s0 = statements;
@@ -539,11 +562,17 @@ async function statementProfile(apps: Map<string, FaasFunction>, seed: number, c
     }
     const cpu1 = process.cpuUsage(cpu0);
     singleCpuMs = (cpu1.user + cpu1.system) / 1000;
-    for (const u of L.traffic.batches(L.traffic.generate(trafficOf({ seed: seed + 52, count: Math.max(count, 500), concurrency: 1, batch: 50, maxS: 60 })), 50)) {
+    for (const u of L.traffic.batches(
+      L.traffic.generate(trafficOf({ seed: seed + 52, count: Math.max(count, 500), concurrency: 1, batch: 50, maxS: 60 })),
+      50,
+    )) {
       const s0 = statements;
       const d0 = dbMs;
       const t0 = performance.now();
-      await post(u.resource, u.items.map((i) => i.record));
+      await post(
+        u.resource,
+        u.items.map((i) => i.record),
+      );
       batch.batches++;
       batch.records += u.items.length;
       batch.statements += statements - s0;
@@ -564,7 +593,11 @@ async function statementProfile(apps: Map<string, FaasFunction>, seed: number, c
   });
   return {
     note: 'in process (app.request, one request at a time), pg.Client.prototype.query counted; statements include BEGIN and COMMIT',
-    single: { ...per(total), cpuMsPerRecord: r2(singleCpuMs / total.records), cpuNote: 'this process, warm, one request at a time: generator + Hono app.request + pipeline + pg client' },
+    single: {
+      ...per(total),
+      cpuMsPerRecord: r2(singleCpuMs / total.records),
+      cpuNote: 'this process, warm, one request at a time: generator + Hono app.request + pipeline + pg client',
+    },
     singleByResource: Object.fromEntries(Object.entries(byResource).map(([k, v]) => [k, per(v)])),
     batch50: { ...per(batch), batches: batch.batches, statementsPerBatch: r2(batch.statements / batch.batches), msPerBatch: r2(batch.ms / batch.batches) },
   };
@@ -679,7 +712,8 @@ export async function benchPort(o: PortOptions) {
     await subjectRun({ name: 'warm', clients: 16, batch: 50, count: WARM }, 91);
     await baselineRun({ name: 'warm', clients: 16, batch: 1, count: Math.ceil(WARM / 3) }, 92);
   };
-  const connections = async () => Number((await o.db.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = $1', ['client backend'])).rows[0]!.n);
+  const connections = async () =>
+    Number((await o.db.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = $1', ['client backend'])).rows[0]!.n);
 
   const result: Record<string, unknown> = {
     scenario: 'ingest-port',
@@ -720,7 +754,11 @@ export async function benchPort(o: PortOptions) {
         const key = `${ph.name}-c${ph.clients}`;
         out[key] = {
           subject: { name: `through ${rt.dataUrl} (runtime proxy → ${n} replica(s) per receive function)`, ...s },
-          baseline: { name: ph.batch > 1 ? `bare pg multi-row INSERT of ${ph.batch} typed rows, pool of ${ph.clients}` : `bare pg, 1 tx per record, pool of ${ph.clients}`, ...b },
+          baseline: {
+            name:
+              ph.batch > 1 ? `bare pg multi-row INSERT of ${ph.batch} typed rows, pool of ${ph.clients}` : `bare pg, 1 tx per record, pool of ${ph.clients}`,
+            ...b,
+          },
           rateRatio: Number((s.recordsPerS / b.recordsPerS).toFixed(2)),
           ...(directRuns.length ? { direct: { name: "straight to the replicas' own ports (no runtime proxy)", ...summarise(directRuns) } } : {}),
           rssAtEnd: rss,
@@ -752,7 +790,12 @@ export async function benchPort(o: PortOptions) {
             'CPU ms/rec rt/fn/pg/cli': cpuCell(d.cpuOfMedianRound),
           });
         }
-        console.log(table(rows.slice(-1 - (directRuns.length ? 1 : 0))).split('\n').slice(2).join('\n'));
+        console.log(
+          table(rows.slice(-1 - (directRuns.length ? 1 : 0)))
+            .split('\n')
+            .slice(2)
+            .join('\n'),
+        );
       }
       byReplicas[`replicas-${n}`] = out;
     }
@@ -766,7 +809,10 @@ export async function benchPort(o: PortOptions) {
       try {
         // Wait until the simulator answers (any HTTP status will do).
         for (let i = 0; i < 150; i++) {
-          const up = await fetch(`http://127.0.0.1:${platformPort}/`).then(() => true, () => false);
+          const up = await fetch(`http://127.0.0.1:${platformPort}/`).then(
+            () => true,
+            () => false,
+          );
           if (up) break;
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -790,7 +836,18 @@ export async function benchPort(o: PortOptions) {
         }
         const s = summarise(runs);
         result.nudgeOn = { name: 'single c16 with PUSH_NUDGE_URL on (push → platform simulator)', ...s };
-        rows.push({ replicas: REPLICAS[0]!, path: 'single nudge on', clients: 16, 'subject rec/s': s.recordsPerS, 'bare pg rec/s': '-', ratio: '-', 'p50/p99 ms': `${s.p50Ms}/${s.p99Ms}`, 'bare p50/p99': '-', 'RSS rt/fns MiB': '-', 'CPU ms/rec rt/fn/pg/cli': cpuCell(s.cpuOfMedianRound) });
+        rows.push({
+          replicas: REPLICAS[0]!,
+          path: 'single nudge on',
+          clients: 16,
+          'subject rec/s': s.recordsPerS,
+          'bare pg rec/s': '-',
+          ratio: '-',
+          'p50/p99 ms': `${s.p50Ms}/${s.p99Ms}`,
+          'bare p50/p99': '-',
+          'RSS rt/fns MiB': '-',
+          'CPU ms/rec rt/fn/pg/cli': cpuCell(s.cpuOfMedianRound),
+        });
       } finally {
         sim.kill('SIGTERM');
       }

@@ -75,53 +75,149 @@ async function main(): Promise<void> {
     if (SCENARIOS.has('patient')) {
       const { benchPatient } = await import('./patient.js');
       const { result, file } = await benchPatient({ db, patient: apps.get('patient')!, records: N, rounds: ROUNDS });
-      rows.push({ scenario: 'ingest-patient', path: 'single', 'subject rec/s': result.subject.recordsPerS, 'bare pg rec/s': result.baseline.recordsPerS, 'rate ratio': result.rateRatio, file });
+      rows.push({
+        scenario: 'ingest-patient',
+        path: 'single',
+        'subject rec/s': result.subject.recordsPerS,
+        'bare pg rec/s': result.baseline.recordsPerS,
+        'rate ratio': result.rateRatio,
+        file,
+      });
     }
     if (SCENARIOS.has('dataset')) {
       const { benchDataset } = await import('./dataset.js');
       const { result, file } = await benchDataset({ db, apps, records: N, rounds: ROUNDS, seed: SEED });
-      rows.push({ scenario: 'ingest-dataset', path: 'single', 'subject rec/s': result.single.subject.recordsPerS, 'bare pg rec/s': result.single.baseline.recordsPerS, 'rate ratio': result.single.rateRatio, file });
-      rows.push({ scenario: 'ingest-dataset', path: 'batch 50', 'subject rec/s': result.batch50.subject.recordsPerS, 'bare pg rec/s': result.batch50.baseline.recordsPerS, 'rate ratio': result.batch50.rateRatio, file });
+      rows.push({
+        scenario: 'ingest-dataset',
+        path: 'single',
+        'subject rec/s': result.single.subject.recordsPerS,
+        'bare pg rec/s': result.single.baseline.recordsPerS,
+        'rate ratio': result.single.rateRatio,
+        file,
+      });
+      rows.push({
+        scenario: 'ingest-dataset',
+        path: 'batch 50',
+        'subject rec/s': result.batch50.subject.recordsPerS,
+        'bare pg rec/s': result.batch50.baseline.recordsPerS,
+        'rate ratio': result.batch50.rateRatio,
+        file,
+      });
     }
     if (SCENARIOS.has('mapping')) {
       const { benchMapping } = await import('./mapping.js');
       const { result, file } = await benchMapping({ db, records: N, rounds: ROUNDS, seed: SEED });
-      rows.push({ scenario: 'ingest-mapping', path: 'single', 'subject rec/s': result.single.subject.recordsPerS, 'bare pg rec/s': `${result.single.baseline.recordsPerS} (off)`, 'rate ratio': result.single.rateRatio, file });
-      rows.push({ scenario: 'ingest-mapping', path: 'batch 50', 'subject rec/s': result.batch50.subject.recordsPerS, 'bare pg rec/s': `${result.batch50.baseline.recordsPerS} (off)`, 'rate ratio': result.batch50.rateRatio, file });
+      rows.push({
+        scenario: 'ingest-mapping',
+        path: 'single',
+        'subject rec/s': result.single.subject.recordsPerS,
+        'bare pg rec/s': `${result.single.baseline.recordsPerS} (off)`,
+        'rate ratio': result.single.rateRatio,
+        file,
+      });
+      rows.push({
+        scenario: 'ingest-mapping',
+        path: 'batch 50',
+        'subject rec/s': result.batch50.subject.recordsPerS,
+        'bare pg rec/s': `${result.batch50.baseline.recordsPerS} (off)`,
+        'rate ratio': result.batch50.rateRatio,
+        file,
+      });
     }
     if (SCENARIOS.has('warning')) {
       const { benchWarning } = await import('./warning.js');
       const { result, file } = await benchWarning({ db, records: N, rounds: ROUNDS, seed: SEED });
-      rows.push({ scenario: 'ingest-warning', path: 'single', 'subject rec/s': result.single.subject.recordsPerS, 'bare pg rec/s': `${result.single.baseline.recordsPerS} (off)`, 'rate ratio': result.single.rateRatio, file });
-      rows.push({ scenario: 'ingest-warning', path: 'batch 50', 'subject rec/s': result.batch50.subject.recordsPerS, 'bare pg rec/s': `${result.batch50.baseline.recordsPerS} (off)`, 'rate ratio': result.batch50.rateRatio, file });
+      rows.push({
+        scenario: 'ingest-warning',
+        path: 'single',
+        'subject rec/s': result.single.subject.recordsPerS,
+        'bare pg rec/s': `${result.single.baseline.recordsPerS} (off)`,
+        'rate ratio': result.single.rateRatio,
+        file,
+      });
+      rows.push({
+        scenario: 'ingest-warning',
+        path: 'batch 50',
+        'subject rec/s': result.batch50.subject.recordsPerS,
+        'bare pg rec/s': `${result.batch50.baseline.recordsPerS} (off)`,
+        'rate ratio': result.batch50.rateRatio,
+        file,
+      });
     }
     if (SCENARIOS.has('port')) {
       const { benchPort } = await import('./port.js');
       const { result, rows: portRows, file } = await benchPort({ db, url, pgPid, apps, records: N, rounds: ROUNDS, seed: SEED });
-      const phases = Object.values(result.phases as Record<string, Record<string, { rateRatio: number; subject: { recordsPerS: number }; baseline: { recordsPerS: number } }>>)[0] ?? {};
+      const phases =
+        Object.values(
+          result.phases as Record<string, Record<string, { rateRatio: number; subject: { recordsPerS: number }; baseline: { recordsPerS: number } }>>,
+        )[0] ?? {};
       for (const [k, v] of Object.entries(phases)) {
-        rows.push({ scenario: 'ingest-port', path: k.replace('-c', ' c'), 'subject rec/s': v.subject.recordsPerS, 'bare pg rec/s': v.baseline.recordsPerS, 'rate ratio': v.rateRatio, file });
+        rows.push({
+          scenario: 'ingest-port',
+          path: k.replace('-c', ' c'),
+          'subject rec/s': v.subject.recordsPerS,
+          'bare pg rec/s': v.baseline.recordsPerS,
+          'rate ratio': v.rateRatio,
+          file,
+        });
       }
       console.log(table(portRows));
     }
     if (SCENARIOS.has('uplink')) {
       const { benchUplink } = await import('./uplink.js');
       const { result, file } = await benchUplink({ db, databaseUrl: url, records: N, rounds: ROUNDS, seed: SEED });
-      rows.push({ scenario: 'uplink', path: 'push → platform', 'subject rec/s': result.subject.recordsPerS, 'bare pg rec/s': `${result.baseline.recordsPerS} (simulator bare)`, 'rate ratio': result.rateRatio, file });
+      rows.push({
+        scenario: 'uplink',
+        path: 'push → platform',
+        'subject rec/s': result.subject.recordsPerS,
+        'bare pg rec/s': `${result.baseline.recordsPerS} (simulator bare)`,
+        'rate ratio': result.rateRatio,
+        file,
+      });
       if (result.latency) {
-        rows.push({ scenario: 'uplink', path: 'e2e realtime p50/p99 ms', 'subject rec/s': result.latency.p50Ms, 'bare pg rec/s': result.latency.p99Ms, 'rate ratio': result.latency.met ? 'p99 < 5 s' : 'p99 ≥ 5 s', file });
+        rows.push({
+          scenario: 'uplink',
+          path: 'e2e realtime p50/p99 ms',
+          'subject rec/s': result.latency.p50Ms,
+          'bare pg rec/s': result.latency.p99Ms,
+          'rate ratio': result.latency.met ? 'p99 < 5 s' : 'p99 ≥ 5 s',
+          file,
+        });
       }
     }
     if (SCENARIOS.has('truth')) {
       const { benchTruth } = await import('./truth.js');
       const { result, file } = await benchTruth({ databaseUrl: url, patients: Math.max(24, Math.round(N / 20)), rounds: ROUNDS, seed: SEED });
-      rows.push({ scenario: 'warning-truth', path: 'caught / true cases', 'subject rec/s': `${result.caught}/${result.trueCases}`, 'bare pg rec/s': '—', 'rate ratio': result.recall.toFixed(3), file });
-      rows.push({ scenario: 'warning-truth', path: 'false prompts / prompts', 'subject rec/s': `${result.falsePrompts}/${result.prompts}`, 'bare pg rec/s': '—', 'rate ratio': result.falsePromptShare.toFixed(3), file });
-      rows.push({ scenario: 'warning-truth', path: '2xx → SSE p50/p99 ms', 'subject rec/s': result.latencyMs.p50, 'bare pg rec/s': `${result.latencyMs.p99} (poll 250)`, 'rate ratio': result.latencyMs.p99 <= 1000 ? 'p99 ≤ 1 s' : 'p99 > 1 s', file });
+      rows.push({
+        scenario: 'warning-truth',
+        path: 'caught / true cases',
+        'subject rec/s': `${result.caught}/${result.trueCases}`,
+        'bare pg rec/s': '—',
+        'rate ratio': result.recall.toFixed(3),
+        file,
+      });
+      rows.push({
+        scenario: 'warning-truth',
+        path: 'false prompts / prompts',
+        'subject rec/s': `${result.falsePrompts}/${result.prompts}`,
+        'bare pg rec/s': '—',
+        'rate ratio': result.falsePromptShare.toFixed(3),
+        file,
+      });
+      rows.push({
+        scenario: 'warning-truth',
+        path: '2xx → SSE p50/p99 ms',
+        'subject rec/s': result.latencyMs.p50,
+        'bare pg rec/s': `${result.latencyMs.p99} (poll 250)`,
+        'rate ratio': result.latencyMs.p99 <= 1000 ? 'p99 ≤ 1 s' : 'p99 > 1 s',
+        file,
+      });
     }
     const end = memory();
     console.log(table(rows));
-    console.log(`memory: heap ${start.heapUsedMiB} → ${end.heapUsedMiB} MiB, RSS ${start.rssMiB} → ${end.rssMiB} MiB (${N} records × ${ROUNDS} rounds per path)`);
+    console.log(
+      `memory: heap ${start.heapUsedMiB} → ${end.heapUsedMiB} MiB, RSS ${start.rssMiB} → ${end.rssMiB} MiB (${N} records × ${ROUNDS} rounds per path)`,
+    );
     for (const f of apps.values()) await f.close?.();
     await db.end();
   } finally {

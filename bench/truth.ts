@@ -39,7 +39,15 @@ export async function benchTruth(o: { databaseUrl: string; patients: number; rou
   const rounds: TruthReport[] = [];
   try {
     for (let i = 0; i < o.rounds; i++) {
-      rounds.push(await measureTruth({ dataUrl: rt.portUrls.data!, orgCode: String(460_000_000 + i * 1000 + Math.floor(Math.random() * 999)), patients: o.patients, seed: o.seed + i, settleMs: 30_000 }));
+      rounds.push(
+        await measureTruth({
+          dataUrl: rt.portUrls.data!,
+          orgCode: String(460_000_000 + i * 1000 + Math.floor(Math.random() * 999)),
+          patients: o.patients,
+          seed: o.seed + i,
+          settleMs: 30_000,
+        }),
+      );
     }
   } finally {
     await rt.close();
@@ -52,12 +60,27 @@ export async function benchTruth(o: { databaseUrl: string; patients: number; rou
     patients: sum((r) => r.patients),
     trueCases: sum((r) => r.trueCases),
     caught: sum((r) => r.caught),
-    recall: sum((r) => r.caught) / Math.max(1, sum((r) => r.trueCases)),
+    recall:
+      sum((r) => r.caught) /
+      Math.max(
+        1,
+        sum((r) => r.trueCases),
+      ),
     prompts: sum((r) => r.prompts),
     falsePrompts: sum((r) => r.falsePrompts),
-    falsePromptShare: sum((r) => r.falsePrompts) / Math.max(1, sum((r) => r.prompts)),
+    falsePromptShare:
+      sum((r) => r.falsePrompts) /
+      Math.max(
+        1,
+        sum((r) => r.prompts),
+      ),
     duplicateCardPrompts: sum((r) => r.duplicateCardPrompts),
-    latencyMs: { p50: Math.max(...lat.map((l) => l.p50)), p99: Math.max(...lat.map((l) => l.p99)), max: Math.max(...lat.map((l) => l.max)), baselinePollMs: 250 },
+    latencyMs: {
+      p50: Math.max(...lat.map((l) => l.p50)),
+      p99: Math.max(...lat.map((l) => l.p99)),
+      max: Math.max(...lat.map((l) => l.max)),
+      baselinePollMs: 250,
+    },
     goals: { recall: 1, falsePromptShare: 0.05, duplicateCardPrompts: 0, p99Ms: 1000 },
     rounds,
   };

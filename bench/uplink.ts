@@ -27,7 +27,7 @@ import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import type pg from 'pg';
 import { ensureDevUplinkFiles, type DevUplinkFiles } from '../infra/dev/certs.js';
 import { startPlatformSimulator, type PlatformHandle } from '../infra/simulators/platform.js';
 import { generate, percentile, runTraffic } from '../infra/simulators/traffic.js';
@@ -69,7 +69,16 @@ function recordsFor(n: number, seed: number, tag: string, orgs: string[]): Uplin
     // Master data (departments, staff) keeps the hospital's own codes, the same in every run:
     // left out, so every record of the bench is new to the platform.
     if (!it.valid || !String(it.record.id).startsWith(tag)) continue;
-    out.push({ resource: it.resource, orgCode: String(it.record.orgCode), id: String(it.record.id), version: 1, op: 'upsert', deadlineClass: 'realtime', test: false, payload: it.record });
+    out.push({
+      resource: it.resource,
+      orgCode: String(it.record.orgCode),
+      id: String(it.record.id),
+      version: 1,
+      op: 'upsert',
+      deadlineClass: 'realtime',
+      test: false,
+      payload: it.record,
+    });
     if (out.length === n) break;
   }
   return out;
@@ -135,7 +144,12 @@ export async function benchUplink(o: BenchUplinkOptions) {
     await fillOutbox(db, destName, recordsFor(BATCH, seed + 1000, `bw${tag}`, orgs));
     await pushDestination(db, dest, { budgetMs: 60_000 });
     const warm = recordsFor(BATCH, seed + 1000, `bv${tag}`, orgs);
-    await postEnvelope({ url: sim.url, tls: dest.tls! }, `warm-${tag}`, sealEnvelope({ batchId: `warm-${tag}`, destination: destName, records: warm, sender: dest.sender, recipient: dest.platformKey }).body, 30_000);
+    await postEnvelope(
+      { url: sim.url, tls: dest.tls! },
+      `warm-${tag}`,
+      sealEnvelope({ batchId: `warm-${tag}`, destination: destName, records: warm, sender: dest.sender, recipient: dest.platformKey }).body,
+      30_000,
+    );
     for (let round = 0; round < rounds; round++) {
       // Subject: the outbox pre-filled, then drained by the push.
       await fillOutbox(db, destName, recordsFor(N, seed + round, `bu${tag}r${round}`, orgs));
@@ -158,7 +172,10 @@ export async function benchUplink(o: BenchUplinkOptions) {
       const bodies: Array<{ batchId: string; body: string }> = [];
       for (let i = 0; i < recs.length; i += BATCH) {
         const batchId = `bare-${tag}-${round}-${i}`;
-        bodies.push({ batchId, body: sealEnvelope({ batchId, destination: destName, records: recs.slice(i, i + BATCH), sender: dest.sender, recipient: dest.platformKey }).body });
+        bodies.push({
+          batchId,
+          body: sealEnvelope({ batchId, destination: destName, records: recs.slice(i, i + BATCH), sender: dest.sender, recipient: dest.platformKey }).body,
+        });
       }
       baseline.push(
         await timed(async () => {
@@ -178,7 +195,10 @@ export async function benchUplink(o: BenchUplinkOptions) {
     });
 
     // ---- 2. end-to-end latency, realtime class ----
-    const latency = (o.latencySeconds ?? 30) > 0 ? await latencyRun(db, databaseUrl!, dir, keys, hospitals, tls, tag, o.rate ?? 50, o.latencySeconds ?? 30, seed, sims) : null;
+    const latency =
+      (o.latencySeconds ?? 30) > 0
+        ? await latencyRun(db, databaseUrl!, dir, keys, hospitals, tls, tag, o.rate ?? 50, o.latencySeconds ?? 30, seed, sims)
+        : null;
 
     const result = {
       scenario: 'uplink',
@@ -222,7 +242,8 @@ async function latencyRun(
   mkdirSync(secrets, { recursive: true, mode: 0o700 });
   writeFileSync(join(secrets, 'cdc-database-url'), databaseUrl, { mode: 0o600 });
   writeFileSync(join(secrets, `uplink-${destName}-pubkey`), keys.read('uplink-national-pubkey'), { mode: 0o600 });
-  for (const s of ['uplink-hospital-key', 'uplink-client-cert', 'uplink-client-key', 'uplink-ca']) writeFileSync(join(secrets, s), keys.read(s), { mode: 0o600 });
+  for (const s of ['uplink-hospital-key', 'uplink-client-cert', 'uplink-client-key', 'uplink-ca'])
+    writeFileSync(join(secrets, s), keys.read(s), { mode: 0o600 });
   const gatewayPort = await freePort();
   let rt: RuntimeHandle | undefined;
   const orgs = ['440106301', '440106302', '440106303'];
@@ -267,7 +288,11 @@ async function latencyRun(
     const pending = async () =>
       Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE destination = $1 AND state = 'pending'`, [destName])).rows[0]!.n);
     while ((await pending()) > 0 && Date.now() < end) await sleep(250);
-    const realtime = new Set(Object.entries(resources).filter(([, r]) => r.deadline === 'realtime').map(([n]) => n));
+    const realtime = new Set(
+      Object.entries(resources)
+        .filter(([, r]) => r.deadline === 'realtime')
+        .map(([n]) => n),
+    );
     const lat: number[] = [];
     let unmatched = 0;
     const byClass: Record<string, number> = {};
@@ -300,7 +325,12 @@ async function latencyRun(
       targetP99Ms: 5000,
       met: lat.length > 0 && p99 < 5000,
       pushRuns: Object.fromEntries(
-        (await db.query<{ trigger: string; n: string }>(`SELECT trigger, count(*) AS n FROM push_run WHERE started_at > now() - ($1 * interval '1 second') GROUP BY trigger`, [seconds + 60])).rows.map((x) => [x.trigger, Number(x.n)]),
+        (
+          await db.query<{ trigger: string; n: string }>(
+            `SELECT trigger, count(*) AS n FROM push_run WHERE started_at > now() - ($1 * interval '1 second') GROUP BY trigger`,
+            [seconds + 60],
+          )
+        ).rows.map((x) => [x.trigger, Number(x.n)]),
       ),
     };
   } finally {

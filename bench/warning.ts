@@ -30,8 +30,12 @@ export async function benchWarning(o: { db: pg.Pool; records: number; rounds: nu
   const tag = Date.now().toString(36);
   const run = async (on: boolean, path: string, round: number, asBatch: boolean) => {
     await setWarning(o.db, on);
-    const items = [...generate({ seed: o.seed + round, count: o.records, profile: 'default', idPrefix: `w${tag}${round}${path}`, orgCodes: [freshOrg(), freshOrg()] })];
-    const units = asBatch ? [...batches(items, BATCH)].map((u) => ({ resource: u.resource, records: u.items.map((i) => i.record) })) : items.map((i) => ({ resource: i.resource, records: [i.record] }));
+    const items = [
+      ...generate({ seed: o.seed + round, count: o.records, profile: 'default', idPrefix: `w${tag}${round}${path}`, orgCodes: [freshOrg(), freshOrg()] }),
+    ];
+    const units = asBatch
+      ? [...batches(items, BATCH)].map((u) => ({ resource: u.resource, records: u.items.map((i) => i.record) }))
+      : items.map((i) => ({ resource: i.resource, records: [i.record] }));
     return timed(async () => {
       for (const u of units) {
         const res = await upsertMany(o.db, resources[u.resource]!, u.records, { callId: null, test: false, now: new Date() });
@@ -52,8 +56,23 @@ export async function benchWarning(o: { db: pg.Pool; records: number; rounds: nu
     // The bench's own rows are no work for a warning run that might follow on this database.
     await o.db.query(`UPDATE record_history SET warn_pending = NULL WHERE warn_pending = true AND record_id LIKE $1`, [`w${tag}%`]);
   }
-  const single = compare(o.records, ms.onSingle, ms.offSingle, { subject: 'warning work list on, 1 record per call', baseline: 'warning work list off, 1 record per call' });
-  const batch50 = compare(o.records, ms.onBatch, ms.offBatch, { subject: `warning work list on, batches of ${BATCH}`, baseline: `warning work list off, batches of ${BATCH}` });
-  const result = { scenario: 'ingest-warning', date: new Date().toISOString(), records: o.records, rounds: o.rounds, seed: o.seed, single, batch50, target: 'rateRatio ≥ 0.90 (the receive path slows by at most 10 %)' };
+  const single = compare(o.records, ms.onSingle, ms.offSingle, {
+    subject: 'warning work list on, 1 record per call',
+    baseline: 'warning work list off, 1 record per call',
+  });
+  const batch50 = compare(o.records, ms.onBatch, ms.offBatch, {
+    subject: `warning work list on, batches of ${BATCH}`,
+    baseline: `warning work list off, batches of ${BATCH}`,
+  });
+  const result = {
+    scenario: 'ingest-warning',
+    date: new Date().toISOString(),
+    records: o.records,
+    rounds: o.rounds,
+    seed: o.seed,
+    single,
+    batch50,
+    target: 'rateRatio ≥ 0.90 (the receive path slows by at most 10 %)',
+  };
   return { result, file: writeResult('ingest-warning', result) };
 }

@@ -98,10 +98,30 @@ export function ward() {
 }
 
 type DemographicsKey =
-  | 'genderCode' | 'genderName' | 'birthDate' | 'nationalityCode' | 'nationalityName' | 'nationCode' | 'nationName'
-  | 'permanentAddrCode' | 'permanentAddrName' | 'permanentAddrDetail' | 'currentAddrCode' | 'currentAddrName' | 'currentAddrDetail'
-  | 'workunit' | 'maritalStatusCode' | 'maritalStatusName' | 'tel' | 'contacts' | 'contactsTel'
-  | 'educationCode' | 'educationName' | 'nultitudeTypeCode' | 'nultitudeTypeName' | 'nultitudeTypeOther';
+  | 'genderCode'
+  | 'genderName'
+  | 'birthDate'
+  | 'nationalityCode'
+  | 'nationalityName'
+  | 'nationCode'
+  | 'nationName'
+  | 'permanentAddrCode'
+  | 'permanentAddrName'
+  | 'permanentAddrDetail'
+  | 'currentAddrCode'
+  | 'currentAddrName'
+  | 'currentAddrDetail'
+  | 'workunit'
+  | 'maritalStatusCode'
+  | 'maritalStatusName'
+  | 'tel'
+  | 'contacts'
+  | 'contactsTel'
+  | 'educationCode'
+  | 'educationName'
+  | 'nultitudeTypeCode'
+  | 'nultitudeTypeName'
+  | 'nultitudeTypeOther';
 
 /**
  * The patient's person: sex and birth date (required), nationality, ethnicity, addresses, work,

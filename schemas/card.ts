@@ -113,7 +113,20 @@ export const emrInfReport = defineResource({
     ...addedOrgCode(),
   }),
   rules: [
-    notInFuture(['onsetDate', 'diagnoseTime', 'deadDate', 'detectionPositiveDate', 'dtDiagnose', 'afpPalsyDate', 'afpDoctorDate', 'reportDate', 'hbsagFirst', 'createDate', 'birthDate', 'operationTime']),
+    notInFuture([
+      'onsetDate',
+      'diagnoseTime',
+      'deadDate',
+      'detectionPositiveDate',
+      'dtDiagnose',
+      'afpPalsyDate',
+      'afpDoctorDate',
+      'reportDate',
+      'hbsagFirst',
+      'createDate',
+      'birthDate',
+      'operationTime',
+    ]),
     ...reportCardRules,
   ],
 });

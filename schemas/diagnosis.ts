@@ -49,10 +49,7 @@ export const emrActivityInfo = defineResource({
     reportDiseaseCode: f.str(50, '传报卡补充的病种'),
     reportDiseaseName: f.str(250, '传报卡补充的病种名称'),
   }),
-  rules: [
-    residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }),
-    notInFuture(['activityTime', 'diagnoseTime', 'operationTime', 'createDate']),
-  ],
+  rules: [residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }), notInFuture(['activityTime', 'diagnoseTime', 'operationTime', 'createDate'])],
 });
 
 export type EmrActivityInfo = RecordOf<typeof emrActivityInfo>;

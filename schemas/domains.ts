@@ -41,7 +41,14 @@ function sameName(sent: string, listed: string): boolean {
 }
 
 /** A warning when the name sent beside code field `k` disagrees with the list's name for `code`. */
-export function nameMismatch(fields: FieldMap, record: Record<string, unknown>, k: string, code: string, listed: string, domain: DomainName): FieldIssue | null {
+export function nameMismatch(
+  fields: FieldMap,
+  record: Record<string, unknown>,
+  k: string,
+  code: string,
+  listed: string,
+  domain: DomainName,
+): FieldIssue | null {
   const nk = nameFieldOf(k);
   const name = nk ? record[nk] : undefined;
   if (!nk || !fields[nk] || typeof name !== 'string' || name === '' || sameName(name, listed)) return null;

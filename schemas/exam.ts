@@ -75,9 +75,7 @@ export const emrExClinicalItem = defineResource({
     ...audit(),
     ...addedOrgCode(),
   }),
-  rules: [
-    notInFuture(['operationTime', 'createDate']),
-  ],
+  rules: [notInFuture(['operationTime', 'createDate'])],
 });
 
 export type EmrExClinicalItem = RecordOf<typeof emrExClinicalItem>;

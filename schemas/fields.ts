@@ -76,9 +76,7 @@ function widened(key: string, d: Omit<FieldDef, 'column'>): Omit<FieldDef, 'colu
 }
 
 /** Fills in column names (snake_case of the JSON key unless given), and widens identifiers (above). */
-export function fields<T extends Record<string, Omit<FieldDef, 'column'> & { column?: string }>>(
-  defs: T,
-): { [K in keyof T]: FieldDef } {
+export function fields<T extends Record<string, Omit<FieldDef, 'column'> & { column?: string }>>(defs: T): { [K in keyof T]: FieldDef } {
   const out = {} as { [K in keyof T]: FieldDef };
   for (const [k, d] of Object.entries(defs)) (out as FieldMap)[k] = { ...widened(k, d), column: d.column ?? snake(k) } as FieldDef;
   return out;
@@ -107,14 +105,11 @@ function zodFor(d: FieldDef): z.ZodType {
       }, s.nullish());
     }
     case 'time':
-      return z.preprocess(
-        (v) => {
-          const b = blankToNull(v);
-          if (b === null || b === undefined) return b;
-          return parseTime(b, TIME_ZONE()) ?? b;
-        },
-        z.date({ error: '时间格式应为 yyyy-MM-dd HH:mm:ss 或 ISO 8601 (not a valid time)' }).nullish(),
-      );
+      return z.preprocess((v) => {
+        const b = blankToNull(v);
+        if (b === null || b === undefined) return b;
+        return parseTime(b, TIME_ZONE()) ?? b;
+      }, z.date({ error: '时间格式应为 yyyy-MM-dd HH:mm:ss 或 ISO 8601 (not a valid time)' }).nullish());
     case 'int':
       return z.preprocess(
         (v) => {

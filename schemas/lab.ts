@@ -81,9 +81,7 @@ export const emrExLabItem = defineResource({
     sourceExaminationResultName: f.str(100, '患者检验结果名称'),
     ...addedOrgCode(),
   }),
-  rules: [
-    notInFuture(['operationTime', 'createDate']),
-  ],
+  rules: [notInFuture(['operationTime', 'createDate'])],
 });
 
 export type EmrExLabItem = RecordOf<typeof emrExLabItem>;

@@ -34,10 +34,7 @@ export const baseUser = defineResource({
     userTypeCode: f.str(20, '用户类型，dd_user_type，（1公卫2临床3管理员）'),
     operationTime: f.time('操作时间（数据集中缺失，按通用约定补充；主数据可不传）'),
   }),
-  rules: [
-    residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }),
-    notInFuture(['operationTime']),
-  ],
+  rules: [residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }), notInFuture(['operationTime'])],
 });
 
 export type BaseUser = RecordOf<typeof baseUser>;
@@ -74,10 +71,7 @@ export const baseDept = defineResource({
     operationTime: f.time('操作时间（数据集中缺失，按通用约定补充；主数据可不传）'),
     invalidFlag: f.int('作废标志（1 作废，0 有效；补充）'),
   }),
-  rules: [
-    notInFuture(['operationTime']),
-    idIsDeptCode,
-  ],
+  rules: [notInFuture(['operationTime']), idIsDeptCode],
 });
 
 export type BaseDept = RecordOf<typeof baseDept>;

@@ -70,9 +70,7 @@ export const emrOrderItem = defineResource({
     ...addedOrgCode(),
     ...audit({ operationTime: 'added' }),
   }),
-  rules: [
-    notInFuture(['createDate', 'operationTime']),
-  ],
+  rules: [notInFuture(['createDate', 'operationTime'])],
 });
 
 export type EmrOrderItem = RecordOf<typeof emrOrderItem>;

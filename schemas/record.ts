@@ -52,10 +52,7 @@ export const emrOutpatientRecord = defineResource({
     treatment: f.text('治法'),
     ...recordTail(),
   }),
-  rules: [
-    residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }),
-    notInFuture(['outpatientDate', 'operationTime', 'createDate']),
-  ],
+  rules: [residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }), notInFuture(['outpatientDate', 'operationTime', 'createDate'])],
 });
 
 export type EmrOutpatientRecord = RecordOf<typeof emrOutpatientRecord>;
@@ -171,7 +168,15 @@ export const emrAdmissionInfo = defineResource({
   }),
   rules: [
     residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }),
-    notInFuture(['admissionDate', 'initalDiagnosisDate', 'revisedDiagnosisDate', 'confirmedDiagnosisDate', 'complementaryDiagnosisDate', 'operationTime', 'createDate']),
+    notInFuture([
+      'admissionDate',
+      'initalDiagnosisDate',
+      'revisedDiagnosisDate',
+      'confirmedDiagnosisDate',
+      'complementaryDiagnosisDate',
+      'operationTime',
+      'createDate',
+    ]),
     inOrder(['initalDiagnosisDate', 'revisedDiagnosisDate'], { by: 'day' }),
     inOrder(['initalDiagnosisDate', 'confirmedDiagnosisDate'], { by: 'day' }),
     inOrder(['admissionDate', 'confirmedDiagnosisDate'], { by: 'day' }),
@@ -215,10 +220,7 @@ export const emrFirstCourse = defineResource({
     ...recordTail(),
     ...diseaseProgression(),
   }),
-  rules: [
-    residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }),
-    notInFuture(['operationTime', 'createDate']),
-  ],
+  rules: [residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }), notInFuture(['operationTime', 'createDate'])],
 });
 
 export type EmrFirstCourse = RecordOf<typeof emrFirstCourse>;
@@ -243,10 +245,7 @@ export const emrDailyCourse = defineResource({
     ...recordTail(),
     ...diseaseProgression(),
   }),
-  rules: [
-    residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }),
-    notInFuture(['operationTime', 'createDate']),
-  ],
+  rules: [residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }), notInFuture(['operationTime', 'createDate'])],
 });
 
 export type EmrDailyCourse = RecordOf<typeof emrDailyCourse>;
@@ -378,10 +377,7 @@ export const emrVitalSignsRecord = defineResource({
     // No dataStatus in this table; createDate is declared above.
     ...without(recordTail(), 'dataStatus', 'createDate'),
   }),
-  rules: [
-    residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }),
-    notInFuture(['createDate', 'operationTime']),
-  ],
+  rules: [residentId({ typeField: 'idCardTypeCode', idField: 'idCard' }), notInFuture(['createDate', 'operationTime'])],
 });
 
 export type EmrVitalSignsRecord = RecordOf<typeof emrVitalSignsRecord>;

@@ -86,7 +86,12 @@ export function diseaseOf(rec: Rec): string | null {
 
 // ---- helpers --------------------------------------------------------------------------------
 
-const issue = (field: string, rule: string, message: string, value?: unknown): FieldIssue => ({ field, rule, message, ...(value !== undefined ? { value } : {}) });
+const issue = (field: string, rule: string, message: string, value?: unknown): FieldIssue => ({
+  field,
+  rule,
+  message,
+  ...(value !== undefined ? { value } : {}),
+});
 const str = (v: unknown) => (typeof v === 'string' ? v : '');
 const blank = (v: unknown) => v === undefined || v === null || v === '';
 const show = (t: Date) => formatLocal(t, TIME_ZONE());
@@ -135,7 +140,8 @@ const UNKNOWN_ID = '00000000000000000X';
 
 /** Allowed 病例分类 per disease (report_card_rules.md "病例分类"); absent = any. */
 function allowedStates(d: string): { allowed: string[]; why: string } | null {
-  if (SYPHILIS.has(d) || d === '0700') return { allowed: [STATE.confirmed, STATE.suspected], why: '梅毒、淋病只能为确诊或疑似 (syphilis, gonorrhoea: confirmed or suspected)' };
+  if (SYPHILIS.has(d) || d === '0700')
+    return { allowed: [STATE.confirmed, STATE.suspected], why: '梅毒、淋病只能为确诊或疑似 (syphilis, gonorrhoea: confirmed or suspected)' };
   if (d === '9802' || d === '9803') return { allowed: [STATE.confirmed, STATE.clinical], why: '尖锐湿疣、生殖器疱疹只能为确诊或临床 (confirmed or clinical)' };
   if (d === '9804') return { allowed: [STATE.confirmed], why: '生殖道沙眼衣原体感染只能为确诊 (confirmed only)' };
   if (d === '2605' || d === '2606') return { allowed: [STATE.confirmed], why: '利福平耐药/病原学阳性肺结核必须为确诊 (must be confirmed)' };
@@ -144,10 +150,10 @@ function allowedStates(d: string): { allowed: string[]; why: string } | null {
 function forbiddenStates(d: string): { forbidden: string[]; why: string } | null {
   const f: string[] = [];
   const why: string[] = [];
-  if (d === '9825') (f.push(STATE.confirmed), why.push('AFP 不能为确诊 (AFP cannot be confirmed)'));
-  if (['0900', '9825', '0600', '0601'].includes(d)) (f.push(STATE.suspected), why.push('脊灰、AFP、艾滋病、HIV 不能为疑似 (cannot be suspected)'));
-  if (d === '0900' || d === '0601') (f.push(STATE.clinical), why.push('脊灰、HIV 不能为临床 (cannot be clinical)'));
-  if (d === '2607' || d === '2608') (f.push(STATE.confirmed), why.push('病原学阴性/无病原学结果肺结核不能为确诊 (cannot be confirmed)'));
+  if (d === '9825') f.push(STATE.confirmed), why.push('AFP 不能为确诊 (AFP cannot be confirmed)');
+  if (['0900', '9825', '0600', '0601'].includes(d)) f.push(STATE.suspected), why.push('脊灰、AFP、艾滋病、HIV 不能为疑似 (cannot be suspected)');
+  if (d === '0900' || d === '0601') f.push(STATE.clinical), why.push('脊灰、HIV 不能为临床 (cannot be clinical)');
+  if (d === '2607' || d === '2608') f.push(STATE.confirmed), why.push('病原学阴性/无病原学结果肺结核不能为确诊 (cannot be confirmed)');
   return f.length ? { forbidden: f, why: why.join('；') } : null;
 }
 
@@ -189,7 +195,9 @@ export const cardPhone: Rule = (rec) =>
 /** 性别: the exchange uses 1 男 / 2 女 only. */
 export const cardSex: Rule = (rec) => {
   const v = rec.genderCode;
-  return typeof v === 'string' && v !== '1' && v !== '2' ? [issue('genderCode', 'cardSex', '报告卡性别只能为 1 男 或 2 女 (the card accepts 1 male or 2 female only)', v)] : [];
+  return typeof v === 'string' && v !== '1' && v !== '2'
+    ? [issue('genderCode', 'cardSex', '报告卡性别只能为 1 男 或 2 女 (the card accepts 1 male or 2 female only)', v)]
+    : [];
 };
 
 /**
@@ -203,16 +211,31 @@ export const cardIdNumber: Rule = (rec, now) => {
   if (id === UNKNOWN_ID || rec.idCardTypeCode !== '01') return [];
   const r = checkResidentId(id);
   if (!r.ok) {
-    return [issue('idCard', r.problem === 'checksum' ? 'checksum' : 'idFormat', r.problem === 'checksum' ? '居民身份证号校验位错误 (GB 11643 check digit is wrong)' : '居民身份证号应为15或18位 (must be 15 or 18 digits)', id)];
+    return [
+      issue(
+        'idCard',
+        r.problem === 'checksum' ? 'checksum' : 'idFormat',
+        r.problem === 'checksum' ? '居民身份证号校验位错误 (GB 11643 check digit is wrong)' : '居民身份证号应为15或18位 (must be 15 or 18 digits)',
+        id,
+      ),
+    ];
   }
   const out: FieldIssue[] = [];
-  if (!PROVINCES.has(id.slice(0, 2))) out.push(issue('idCard', 'idProvince', '身份证号前两位不是有效的省级行政区划代码 (first two digits are not a province code, GB/T 2260)', id));
+  if (!PROVINCES.has(id.slice(0, 2)))
+    out.push(issue('idCard', 'idProvince', '身份证号前两位不是有效的省级行政区划代码 (first two digits are not a province code, GB/T 2260)', id));
   const age = ageOf(rec, now);
   if (age !== null && age > 14) {
     const b = r.facts.birth;
     const fromId = b.y * 10000 + b.m * 100 + b.d;
     if (rec.birthDate instanceof Date && localDay(rec.birthDate) !== fromId) {
-      out.push(issue('birthDate', 'idConsistency', '14岁以上患者出生日期应与本人身份证号一致 (birth date must match the own ID for age > 14)', show(rec.birthDate).slice(0, 10)));
+      out.push(
+        issue(
+          'birthDate',
+          'idConsistency',
+          '14岁以上患者出生日期应与本人身份证号一致 (birth date must match the own ID for age > 14)',
+          show(rec.birthDate).slice(0, 10),
+        ),
+      );
     }
     const sex = rec.genderCode;
     if ((sex === '1' || sex === '2') && sex !== r.facts.sex) {
@@ -232,7 +255,9 @@ export const cardPopulation: Rule = (rec, now) => {
     out.push(issue('nultitudeTypeCode', 'populationAge', '14岁以上不能为幼托儿童或散居儿童 (over 14 cannot be a nursery or scattered child)', v));
   }
   if (age !== null && age <= 14 && v !== POP.nursery && v !== POP.scattered && v !== POP.student) {
-    out.push(issue('nultitudeTypeCode', 'populationAge', '14岁及以下只能为幼托儿童、散居儿童或学生 (age ≤ 14: nursery child, scattered child or student only)', v));
+    out.push(
+      issue('nultitudeTypeCode', 'populationAge', '14岁及以下只能为幼托儿童、散居儿童或学生 (age ≤ 14: nursery child, scattered child or student only)', v),
+    );
   }
   if (v === POP.other) {
     const o = str(rec.nultitudeTypeOther);
@@ -247,7 +272,14 @@ export const cardWorkunit: Rule = (rec) => {
   const w = str(rec.workunit);
   const pop = str(rec.nultitudeTypeCode);
   if (w && [...w].length > 50) return [issue('workunit', 'maxLength', '工作单位不超过50个字符 (at most 50 characters)', w)];
-  if (!w && NEEDS_WORKUNIT.has(pop)) return [issue('workunit', 'workunitRequired', '该人群分类须填写工作单位（幼托儿童填托幼机构，学生填学校） (work unit, school or nursery required for this population class)')];
+  if (!w && NEEDS_WORKUNIT.has(pop))
+    return [
+      issue(
+        'workunit',
+        'workunitRequired',
+        '该人群分类须填写工作单位（幼托儿童填托幼机构，学生填学校） (work unit, school or nursery required for this population class)',
+      ),
+    ];
   return [];
 };
 
@@ -256,7 +288,8 @@ export const cardAddress: Rule = (rec) => {
   const out: FieldIssue[] = [];
   const code = str(rec.currentAddrCode);
   if (!code) out.push(issue('currentAddrCode', 'required', '报告卡必须填写现住址编码 (current address code required)'));
-  else if (!/^\d{9}$/.test(code) || code.endsWith('000')) out.push(issue('currentAddrCode', 'addrTownship', '现住址编码应精确到乡镇/街道（9位） (address code must reach township level, 9 digits)', code));
+  else if (!/^\d{9}$/.test(code) || code.endsWith('000'))
+    out.push(issue('currentAddrCode', 'addrTownship', '现住址编码应精确到乡镇/街道（9位） (address code must reach township level, 9 digits)', code));
   const detail = str(rec.currentAddrDetail);
   if (detail && [...detail].length > 50) out.push(issue('currentAddrDetail', 'maxLength', '现住详细地址不超过50个字符 (at most 50 characters)', detail));
   return out;
@@ -266,7 +299,8 @@ export const cardAddress: Rule = (rec) => {
 export const cardDisease: Rule = (rec) => {
   const d = diseaseOf(rec);
   if (d === null) return [];
-  if (PARENT_CATEGORIES.has(d)) return [issue('diseaseCode', 'diseaseSubtype', `${NNDRS.get(d)}须报告到亚型 (report the sub-type of ${NNDRS.get(d)})`, rec.diseaseCode)];
+  if (PARENT_CATEGORIES.has(d))
+    return [issue('diseaseCode', 'diseaseSubtype', `${NNDRS.get(d)}须报告到亚型 (report the sub-type of ${NNDRS.get(d)})`, rec.diseaseCode)];
   if (OTHER_DISEASE.has(d)) {
     const o = str(rec.diseaseOther);
     if (!o) return [issue('diseaseOther', 'otherRequired', '疾病为“其他”时须填写疾病名称 (name the other disease)')];
@@ -281,12 +315,15 @@ export const cardDiagnosisState: Rule = (rec) => {
   const d = diseaseOf(rec);
   if (!s || d === null) return [];
   const bad = (why: string) => [issue('diagnoseStateCode', 'diagnosisState', `${NNDRS.get(d)}：${STATE_NAME[s] ?? s}不允许；${why}`, s)];
-  if (s === STATE.carrier && !CARRIER_OK.has(d)) return bad('病原携带者仅限霍乱、脊灰、乙肝、伤寒、副伤寒、间日疟、恶性疟 (carriers only for cholera, polio, hepatitis B, typhoid, paratyphoid, vivax and falciparum malaria)');
+  if (s === STATE.carrier && !CARRIER_OK.has(d))
+    return bad(
+      '病原携带者仅限霍乱、脊灰、乙肝、伤寒、副伤寒、间日疟、恶性疟 (carriers only for cholera, polio, hepatitis B, typhoid, paratyphoid, vivax and falciparum malaria)',
+    );
   if (s === STATE.ebolaObservation && d !== '9828') return bad('埃博拉留观病例仅用于埃博拉出血热 (Ebola observation case is for Ebola only)');
   const a = allowedStates(d);
   if (a && !a.allowed.includes(s)) return bad(a.why);
   const f = forbiddenStates(d);
-  if (f && f.forbidden.includes(s)) return bad(f.why);
+  if (f?.forbidden.includes(s)) return bad(f.why);
   return [];
 };
 
@@ -298,7 +335,16 @@ export const cardCaseType: Rule = (rec) => {
   if (ACUTE_CHRONIC.has(d)) {
     return v === '1' || v === '2' ? [] : [issue('caseTypeCode', 'caseType', `${NNDRS.get(d)}必须填写急性或慢性 (must be acute or chronic)`, v || undefined)];
   }
-  return v && v !== '3' ? [issue('caseTypeCode', 'caseType', '仅乙肝、丙肝、血吸虫病可分急性/慢性，其他疾病为未分型 (only hepatitis B/C and schistosomiasis are acute/chronic; others: not typed)', v)] : [];
+  return v && v !== '3'
+    ? [
+        issue(
+          'caseTypeCode',
+          'caseType',
+          '仅乙肝、丙肝、血吸虫病可分急性/慢性，其他疾病为未分型 (only hepatitis B/C and schistosomiasis are acute/chronic; others: not typed)',
+          v,
+        ),
+      ]
+    : [];
 };
 
 /** 新生儿破伤风: report date − birth date ≤ 28 days. */
@@ -308,7 +354,14 @@ export const cardNeonatalTetanus: Rule = (rec) => {
   const r = rec.reportDate;
   if (!(b instanceof Date) || !(r instanceof Date)) return [];
   return r.getTime() - b.getTime() > 28 * 86_400_000 + 86_399_999
-    ? [issue('birthDate', 'neonatalAge', '新生儿破伤风：报告日期与出生日期相差不能超过28天 (neonatal tetanus: report within 28 days of birth)', show(b).slice(0, 10))]
+    ? [
+        issue(
+          'birthDate',
+          'neonatalAge',
+          '新生儿破伤风：报告日期与出生日期相差不能超过28天 (neonatal tetanus: report within 28 days of birth)',
+          show(b).slice(0, 10),
+        ),
+      ]
     : [];
 };
 
@@ -331,7 +384,8 @@ export const cardHivDemographics: Rule = (rec) => {
     if (blank(rec[k])) out.push(issue(k, 'hivRequired', `艾滋病/HIV报告卡须填写${label} (required on AIDS/HIV cards)`));
   }
   const code = str(rec.permanentAddrCode);
-  if (code && (!/^\d{9}$/.test(code) || code.endsWith('000'))) out.push(issue('permanentAddrCode', 'addrTownship', '户籍地址编码应精确到乡镇/街道（9位） (township level, 9 digits)', code));
+  if (code && (!/^\d{9}$/.test(code) || code.endsWith('000')))
+    out.push(issue('permanentAddrCode', 'addrTownship', '户籍地址编码应精确到乡镇/街道（9位） (township level, 9 digits)', code));
   const detail = str(rec.permanentAddrDetail);
   if (detail && [...detail].length > 50) out.push(issue('permanentAddrDetail', 'maxLength', '户籍详细地址不超过50个字符 (at most 50 characters)', detail));
   return out;
@@ -362,7 +416,10 @@ const deathAfterBirth = inOrder(['birthDate', 'deadDate'], { by: 'day' });
 export const cardDates: Rule[] = [
   inOrder(['birthDate', 'onsetDate', 'diagnoseTime', 'reportDate'], { by: 'day' }),
   // Only with a death date: otherwise the first chain already said all there is.
-  (rec) => (rec.deadDate instanceof Date ? [...deathAfterBirth(rec), ...deathAfterOnset(rec)].filter((i, n, all) => all.findIndex((j) => j.field === i.field) === n) : []),
+  (rec) =>
+    rec.deadDate instanceof Date
+      ? [...deathAfterBirth(rec), ...deathAfterOnset(rec)].filter((i, n, all) => all.findIndex((j) => j.field === i.field) === n)
+      : [],
 ];
 
 /** Every report-card rule, in the order their issues are listed. */

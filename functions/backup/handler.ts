@@ -71,7 +71,12 @@ app.post('/check', async (c) => {
   const checks = await checkArchive(db, openStore(requireStore(k)), k, a, { databaseUrl: databaseUrl(), drill: parsed.data.drill });
   checks.push(await checkFreshness(db));
   const failed = checks.filter((x) => !x.ok);
-  if (failed.length) await raiseBackupAlert(db, failed.map((x) => `备份校验失败（${x.check}，归档 ${a.archiveId}）：${x.message}`), settings().alerts);
+  if (failed.length)
+    await raiseBackupAlert(
+      db,
+      failed.map((x) => `备份校验失败（${x.check}，归档 ${a.archiveId}）：${x.message}`),
+      settings().alerts,
+    );
   return c.json({ archiveId: a.archiveId, checks, ok: failed.length === 0 }, failed.length ? 500 : 200);
 });
 
@@ -84,7 +89,11 @@ const ListQuery = z.object({
 app.get('/archives', async (c) => {
   const q = ListQuery.safeParse(c.req.query());
   if (!q.success) throw new AppError('BAD_REQUEST', `archives takes ?kind=&status=&limit=: ${issues(q.error)}`);
-  const archives = await listArchives(getPool(), { ...(q.data.kind ? { kind: q.data.kind } : {}), ...(q.data.status ? { status: q.data.status } : {}), limit: q.data.limit });
+  const archives = await listArchives(getPool(), {
+    ...(q.data.kind ? { kind: q.data.kind } : {}),
+    ...(q.data.status ? { status: q.data.status } : {}),
+    limit: q.data.limit,
+  });
   return c.json({ count: archives.length, archives });
 });
 

@@ -45,7 +45,11 @@ const RunBody = z.object({
 
 app.post('/run', async (c) => {
   const parsed = RunBody.safeParse(await c.req.json().catch(() => null));
-  if (!parsed.success) throw new AppError('BAD_REQUEST', `run needs {day: yyyy-MM-dd, kind: T+0|T+1, orgCode?}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new AppError(
+      'BAD_REQUEST',
+      `run needs {day: yyyy-MM-dd, kind: T+0|T+1, orgCode?}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   const { orgCode, day, kind } = parsed.data;
   const k = config();
   const db = getPool();
@@ -62,7 +66,11 @@ app.get('/days', async (c) => {
   const q = z
     .object({ org: z.string().min(1).max(50).optional(), from: Day.optional(), to: Day.optional(), limit: z.coerce.number().int().min(1).max(5000).optional() })
     .safeParse(c.req.query());
-  if (!q.success) throw new AppError('BAD_REQUEST', `days takes ?org=&from=yyyy-MM-dd&to=yyyy-MM-dd&limit=: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!q.success)
+    throw new AppError(
+      'BAD_REQUEST',
+      `days takes ?org=&from=yyyy-MM-dd&to=yyyy-MM-dd&limit=: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   const toDay = q.data.to ?? localDay(new Date(), k.timeZone);
   const fromDay = q.data.from ?? addDays(toDay, -6);
   const days = await listDays(getPool(), { fromDay, toDay, ...(q.data.org ? { orgCode: q.data.org } : {}), ...(q.data.limit ? { limit: q.data.limit } : {}) });

@@ -98,7 +98,14 @@ app.post('/', async (c) => {
       note || null,
     ])
     .catch((err) => log('error', 'push run not recorded', { err: (err as Error).message }));
-  log('info', 'push run', { trigger, claimed: sum('claimed'), sent: sum('sent'), failed: sum('failed'), failedSteps: failedSteps.length, ms: Date.now() - started.getTime() });
+  log('info', 'push run', {
+    trigger,
+    claimed: sum('claimed'),
+    sent: sum('sent'),
+    failed: sum('failed'),
+    failedSteps: failedSteps.length,
+    ms: Date.now() - started.getTime(),
+  });
   const alerts = await checkAlerts(db);
   // The front's report of itself to the province rides on the schedule (docs/monitoring.md).
   const reports = trigger === 'cron' ? await selfReport(db) : [];
@@ -110,7 +117,11 @@ app.get('/circuits', async (c) => c.json({ circuits: await circuits(getPool()) }
 
 const Filter = z.object({
   destination: z.string().min(1).max(40),
-  outboxIds: z.array(z.union([z.number().int().positive(), z.string().regex(/^\d+$/)])).min(1).max(10_000).optional(),
+  outboxIds: z
+    .array(z.union([z.number().int().positive(), z.string().regex(/^\d+$/)]))
+    .min(1)
+    .max(10_000)
+    .optional(),
   resource: z.string().min(1).max(40).optional(),
   orgCode: z.string().min(1).max(50).optional(),
 });

@@ -113,7 +113,14 @@ const mark = (what: 'ack' | 'filled') => async (c: Context) => {
   const body = Mark.safeParse(json);
   if (!body.success) throw validationError(body.error, '请求体格式错误 (bad body)');
   const caller = callerOf(c);
-  const r = await markReminder(getPool(), id, what, { caller: `${caller.kind}:${caller.id}`, doctor: body.data.doctor ?? null, note: body.data.note ?? null }, visibleOrgs(caller), new Date());
+  const r = await markReminder(
+    getPool(),
+    id,
+    what,
+    { caller: `${caller.kind}:${caller.id}`, doctor: body.data.doctor ?? null, note: body.data.note ?? null },
+    visibleOrgs(caller),
+    new Date(),
+  );
   return c.json(okAnswer(id, what === 'ack' ? '已确认查看 (acknowledged)' : '已记录：报告卡已在 HIS 中填写 (card filled)', r));
 };
 app.post('/reminders/:id/ack', mark('ack'));
@@ -135,7 +142,14 @@ const decide = (what: 'confirm' | 'exclude') => async (c: Context) => {
   const body = Decide.safeParse(json);
   if (!body.success) throw validationError(body.error, '请求体格式错误 (bad body)');
   const caller = callerOf(c);
-  const r = await decideCase(getPool(), id, what, { actor: `${caller.kind}:${caller.id}/${body.data.doctor}`, reason: body.data.reason ?? null }, visibleOrgs(caller), { caseWindowDays: settings().warning.caseWindowDays });
+  const r = await decideCase(
+    getPool(),
+    id,
+    what,
+    { actor: `${caller.kind}:${caller.id}/${body.data.doctor}`, reason: body.data.reason ?? null },
+    visibleOrgs(caller),
+    { caseWindowDays: settings().warning.caseWindowDays },
+  );
   return c.json(okAnswer(id, what === 'confirm' ? '已确认，请填写报告卡 (confirmed)' : '已排除 (excluded)', r));
 };
 app.post('/reminders/:id/confirm', decide('confirm'));

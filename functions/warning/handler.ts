@@ -52,13 +52,21 @@ const classA = (name: string): boolean => {
 };
 const aberration = (days?: string[]) => {
   const s = settings();
-  return runAberration(getPool(), { defs: s.aberration.definitions, timeZone: s.front.timeZone, backfillDays: s.aberration.backfillDays, now: new Date(), classA, ...(days ? { days } : {}) });
+  return runAberration(getPool(), {
+    defs: s.aberration.definitions,
+    timeZone: s.front.timeZone,
+    backfillDays: s.aberration.backfillDays,
+    now: new Date(),
+    classA,
+    ...(days ? { days } : {}),
+  });
 };
 
 app.post('/', async (c) => {
   const { warning: w, alerts } = settings();
   // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
-  const once = () => runWarnings(getPool(), { ...w, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone });
+  const once = () =>
+    runWarnings(getPool(), { ...w, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone });
   let run = await once();
   // A nudge that finds another run busy waits for it and runs again: the records that nudged it may
   // have committed after that run claimed its rows (docs/warning.md "Reminders").
@@ -71,7 +79,10 @@ app.post('/', async (c) => {
   return c.json(due ? { ...run, aberration: await aberration() } : run);
 });
 
-const Day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day yyyy-MM-dd').refine((d) => parseTime(d) !== null, 'a real day');
+const Day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'a day yyyy-MM-dd')
+  .refine((d) => parseTime(d) !== null, 'a real day');
 
 app.post('/aberration', async (c) => {
   const q = z.object({ day: Day.optional() }).safeParse(c.req.query());
@@ -81,7 +92,14 @@ app.post('/aberration', async (c) => {
 
 app.get('/signals', async (c) => {
   const tz = settings().front.timeZone;
-  const q = z.object({ org: z.string().min(1).max(50).optional(), from: Day.optional(), to: Day.optional(), limit: z.coerce.number().int().min(1).max(5000).default(500) }).safeParse(c.req.query());
+  const q = z
+    .object({
+      org: z.string().min(1).max(50).optional(),
+      from: Day.optional(),
+      to: Day.optional(),
+      limit: z.coerce.number().int().min(1).max(5000).default(500),
+    })
+    .safeParse(c.req.query());
   if (!q.success) throw validationError(q.error, 'signals takes ?org=&from=&to=&limit=');
   const to = q.data.to ?? localDay(new Date(), tz);
   const from = q.data.from ?? addDays(to, -29);
@@ -100,9 +118,21 @@ const CaseQuery = z.object({
 
 app.get('/cases', async (c) => {
   const q = CaseQuery.safeParse(c.req.query());
-  if (!q.success) throw new AppError('BAD_REQUEST', `cases takes ?org=&state=&dept=&doctor=&limit=: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!q.success)
+    throw new AppError(
+      'BAD_REQUEST',
+      `cases takes ?org=&state=&dept=&doctor=&limit=: ${q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   const { org, state, dept, doctor, verifier, limit } = q.data;
-  const cases = await listCases(getPool(), { ...(org ? { orgCode: org } : {}), ...(state ? { state } : {}), ...(dept ? { dept } : {}), ...(doctor ? { doctor } : {}), ...(verifier ? { verifier } : {}), limit, now: new Date() });
+  const cases = await listCases(getPool(), {
+    ...(org ? { orgCode: org } : {}),
+    ...(state ? { state } : {}),
+    ...(dept ? { dept } : {}),
+    ...(doctor ? { doctor } : {}),
+    ...(verifier ? { verifier } : {}),
+    limit,
+    now: new Date(),
+  });
   return c.json({ count: cases.length, cases });
 });
 
@@ -130,7 +160,11 @@ app.get('/precision', async (c) => {
   if (!q.success) throw validationError(q.error, 'precision takes ?org=&from=&to= (yyyy-MM-dd)');
   const to = q.data.to ? new Date(parseTime(q.data.to, tz)!.getTime() + 86_400_000) : new Date();
   const from = q.data.from ? parseTime(q.data.from, tz)! : new Date(to.getTime() - 30 * 86_400_000);
-  return c.json({ from: formatLocal(from, tz), to: formatLocal(to, tz), triggers: await precision(getPool(), { ...(q.data.org ? { orgCode: q.data.org } : {}), from, to }) });
+  return c.json({
+    from: formatLocal(from, tz),
+    to: formatLocal(to, tz),
+    triggers: await precision(getPool(), { ...(q.data.org ? { orgCode: q.data.org } : {}), from, to }),
+  });
 });
 
 // Public health's verification of a case's card (operators until the console's sign-in lands).
@@ -140,7 +174,9 @@ app.post('/cases/:id/verify', async (c) => {
   if (!/^\d{1,18}$/.test(id)) throw new AppError('BAD_REQUEST', `case id is a number: ${id}`);
   const body = Verify.safeParse(await c.req.json().catch(() => null));
   if (!body.success) throw validationError(body.error, 'verify takes {by, note?}');
-  const r = await decideCase(getPool(), id, 'verify', { actor: `operator/${body.data.by}`, reason: body.data.note ?? null }, null, { caseWindowDays: settings().warning.caseWindowDays });
+  const r = await decideCase(getPool(), id, 'verify', { actor: `operator/${body.data.by}`, reason: body.data.note ?? null }, null, {
+    caseWindowDays: settings().warning.caseWindowDays,
+  });
   return c.json(r);
 });
 
@@ -164,14 +200,29 @@ const knownTriggers = (): Set<string> => {
   const t = settings().warning.triggers;
   return new Set(['icd10', ...t.labTests.map((x) => x.id), ...t.specialDrugs.map((x) => x.id), ...t.keywords.map((x) => x.id)]);
 };
-const SnoozeBody = z.object({ trigger: z.string().min(1).max(60), until: z.string().min(1), reason: z.string().trim().min(2).max(300), by: z.string().trim().min(1).max(80) }).strict();
+const SnoozeBody = z
+  .object({ trigger: z.string().min(1).max(60), until: z.string().min(1), reason: z.string().trim().min(2).max(300), by: z.string().trim().min(1).max(80) })
+  .strict();
 app.get('/snooze', async (c) => c.json({ snoozes: await listSnoozes(getPool(), new Date()) }));
 app.post('/snooze', async (c) => {
   const body = SnoozeBody.safeParse(await c.req.json().catch(() => null));
   if (!body.success) throw validationError(body.error, 'snooze takes {trigger, until, reason, by}');
   const until = parseTime(body.data.until, settings().front.timeZone);
-  if (!until) throw new AppError('VALIDATION_FAILED', '暂停截止时间格式不对 (until is not a time)', [{ field: 'until', rule: 'datetime', message: 'yyyy-MM-dd HH:mm:ss' }]);
-  return c.json(await snooze(getPool(), { trigger: body.data.trigger, until, reason: body.data.reason, actor: `operator/${body.data.by}`, now: new Date(), known: knownTriggers() }), 201);
+  if (!until)
+    throw new AppError('VALIDATION_FAILED', '暂停截止时间格式不对 (until is not a time)', [
+      { field: 'until', rule: 'datetime', message: 'yyyy-MM-dd HH:mm:ss' },
+    ]);
+  return c.json(
+    await snooze(getPool(), {
+      trigger: body.data.trigger,
+      until,
+      reason: body.data.reason,
+      actor: `operator/${body.data.by}`,
+      now: new Date(),
+      known: knownTriggers(),
+    }),
+    201,
+  );
 });
 app.delete('/snooze/:trigger', async (c) => {
   const by = z.string().trim().min(1).max(80).safeParse(c.req.query('by'));

@@ -106,7 +106,14 @@ export function clock(dueAt: string | null, now: Date, due: Date | null): string
 }
 
 /** The popup: the patient's open cases, each with evidence, clock and its actions. */
-export function renderPopup(s: SsoSession, reminders: Reminder[], dueOf: (r: Reminder) => Date | null, now: Date, msg?: string, reported: CaseCard[] = []): HtmlEscapedString {
+export function renderPopup(
+  s: SsoSession,
+  reminders: Reminder[],
+  dueOf: (r: Reminder) => Date | null,
+  now: Date,
+  msg?: string,
+  reported: CaseCard[] = [],
+): HtmlEscapedString {
   const rows = reminders.map(
     (r) => html`<section class="case" data-case="${r.caseId}">
 <h2>${r.disease}${r.classA ? '（甲类/按甲类管理，2 小时内报告）' : '（24 小时内报告）'}　<span class="${r.overdue ? 'overdue' : 'muted'}">${clock(r.dueAt, now, dueOf(r))}</span></h2>
@@ -127,7 +134,8 @@ ${r.evidence.map((e) => html`<tr><td>${KIND[e.kind] ?? e.kind}</td><td>${e.detai
     ? html`<section id="reported"><h2>已报告的报告卡</h2><table><thead><tr><th>疾病</th><th>报告卡编号</th><th>上报状态</th><th>报告时限</th></tr></thead><tbody>
 ${reported.flatMap((c) =>
   c.cards.map(
-    (k) => html`<tr data-card="${k.cardId}"><td>${c.disease}</td><td>${k.cardId}</td><td class="card-status">${k.statusName}${k.reason ? html`：${k.reason}` : ''}${k.duplicateOf ? html`（重卡，以 ${k.duplicateOf} 为准）` : ''}</td><td class="${c.overdue ? 'overdue' : 'muted'}">${c.open ? (c.overdue ? `已超时（应于 ${c.deadlineAt ?? '—'} 前）` : `应于 ${c.deadlineAt ?? '—'} 前被平台接收`) : '已完成'}</td></tr>`,
+    (k) =>
+      html`<tr data-card="${k.cardId}"><td>${c.disease}</td><td>${k.cardId}</td><td class="card-status">${k.statusName}${k.reason ? html`：${k.reason}` : ''}${k.duplicateOf ? html`（重卡，以 ${k.duplicateOf} 为准）` : ''}</td><td class="${c.overdue ? 'overdue' : 'muted'}">${c.open ? (c.overdue ? `已超时（应于 ${c.deadlineAt ?? '—'} 前）` : `应于 ${c.deadlineAt ?? '—'} 前被平台接收`) : '已完成'}</td></tr>`,
   ),
 )}
 </tbody></table></section>`
@@ -147,7 +155,8 @@ function control(f: FormField, value: string, issue: FieldIssue | undefined, aut
   let input: HtmlEscapedString;
   if (f.list) {
     const codes = lists[f.list].codes as ReadonlyArray<{ code: string; name: string }>;
-    input = html`<select ${common}><option value="">请选择</option>${codes.map((c) => html`<option value="${c.code}" ${c.code === value ? raw('selected') : ''}>${c.code} ${c.name}</option>`)}</select>` as HtmlEscapedString;
+    input =
+      html`<select ${common}><option value="">请选择</option>${codes.map((c) => html`<option value="${c.code}" ${c.code === value ? raw('selected') : ''}>${c.code} ${c.name}</option>`)}</select>` as HtmlEscapedString;
   } else if (f.input === 'textarea') {
     input = html`<textarea ${common} rows="2">${value}</textarea>` as HtmlEscapedString;
   } else if (f.input === 'date') {
@@ -185,7 +194,8 @@ export function renderCardForm(v: CardFormView): HtmlEscapedString {
 <ul id="other">${other.map((i) => html`<li>${label(i.field)}：${i.message}</li>`)}</ul>
 </section>
 ${SECTIONS.map(
-  (s) => html`<section><h2>${s.title}</h2><div class="grid">${s.fields.map((f) => control(f, String(v.values[f.name] ?? ''), byField.get(f.name), f.name === firstEmpty))}</div></section>`,
+  (s) =>
+    html`<section><h2>${s.title}</h2><div class="grid">${s.fields.map((f) => control(f, String(v.values[f.name] ?? ''), byField.get(f.name), f.name === firstEmpty))}</div></section>`,
 )}
 <div class="bar"><button type="submit" accesskey="s">提交报告卡 (Alt+S)</button><a class="btn light" href="/popup.html">返回</a>
 <span class="muted">Tab 逐项填写，Enter 提交；修改后自动校验。</span></div>

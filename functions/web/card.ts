@@ -50,7 +50,14 @@ const NAME_OF: ReadonlyArray<[string, string, keyof typeof lists]> = [
 ];
 
 /** The card record from the pre-filled values and the form: names from the lists, times as sent. */
-export function cardRecord(s: SsoSession, cardId: string, prefill: Record<string, unknown>, form: Record<string, unknown>, now: Date, timeZone: string): Record<string, unknown> {
+export function cardRecord(
+  s: SsoSession,
+  cardId: string,
+  prefill: Record<string, unknown>,
+  form: Record<string, unknown>,
+  now: Date,
+  timeZone: string,
+): Record<string, unknown> {
   const rec: Record<string, unknown> = { ...prefill };
   for (const f of FORM_FIELDS) {
     const raw = typeof form[f.name] === 'string' ? (form[f.name] as string).trim() : '';
@@ -100,7 +107,10 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
 
   const signIn = async (c: Context, token: string | undefined) => {
     c.header('cache-control', 'no-store');
-    if (!token) throw new AppError('UNAUTHENTICATED', '缺少单点登录令牌 token (token is required)', [{ field: 'token', rule: 'required', message: '必填 (token is required)' }]);
+    if (!token)
+      throw new AppError('UNAUTHENTICATED', '缺少单点登录令牌 token (token is required)', [
+        { field: 'token', rule: 'required', message: '必填 (token is required)' },
+      ]);
     const r = await redeem(o.db(), token, o.sso(), now());
     const https = c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:';
     setCookie(c, SSO_COOKIE, r.cookie, { httpOnly: true, sameSite: 'Lax', path: '/', secure: https, maxAge: o.sso().sessionS });
@@ -129,14 +139,25 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     checkCsrf(s, body.csrf);
     const r = await caseOf(s, String(body.case ?? ''));
     if (!r) throw new AppError('NOT_FOUND', `该患者没有这个待处理病例：${String(body.case ?? '')}`);
-    const reason = String(body.reason ?? '').trim().slice(0, 200);
+    const reason = String(body.reason ?? '')
+      .trim()
+      .slice(0, 200);
     await decideCase(o.db(), r.caseId, 'exclude', { actor: `sso:${s.doctorId}`, reason: reason || null }, [s.orgCode], { caseWindowDays: o.caseWindowDays() });
     return c.redirect(`/popup.html?msg=${encodeURIComponent(`已排除：${r.disease}`)}`, 303);
   });
 
   const formView = (s: SsoSession, r: Reminder, cardId: string, values: Record<string, unknown>, issues: FieldIssue[]) => {
     const due = dueOf(r);
-    return renderCardForm({ session: s, caseId: r.caseId, cardId, disease: r.disease, dueText: clock(r.dueAt, now(), due), overdue: due !== null && due < now(), values, issues });
+    return renderCardForm({
+      session: s,
+      caseId: r.caseId,
+      cardId,
+      disease: r.disease,
+      dueText: clock(r.dueAt, now(), due),
+      overdue: due !== null && due < now(),
+      values,
+      issues,
+    });
   };
   const newCardId = () => `W${formatLocal(now(), o.timeZone()).replace(/\D/g, '')}${randomBytes(4).toString('hex')}`;
   /** The reporting area and org as this hospital's last card gave them (the same for every card). */
@@ -184,8 +205,13 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     // Before sending: a card for this person and disease already stored is likely a duplicate (重卡).
     const who = personKey(rec);
     const code = typeof rec.diseaseCode === 'string' ? rec.diseaseCode : null;
-    const prior = who && code ? await priorCards(o.db(), s.orgCode, who, code, { windowDays: o.caseWindowDays(), now: now(), exceptCard: { org: s.orgCode, id: String(rec.id) } }) : [];
-    const dup = prior.slice(0, 1).map((p) => ({ field: 'diseaseCode', rule: 'duplicateCard', message: `可能重卡：${RULE_TEXT[p.rule]}，已有报告卡 ${p.cardId}` }));
+    const prior =
+      who && code
+        ? await priorCards(o.db(), s.orgCode, who, code, { windowDays: o.caseWindowDays(), now: now(), exceptCard: { org: s.orgCode, id: String(rec.id) } })
+        : [];
+    const dup = prior
+      .slice(0, 1)
+      .map((p) => ({ field: 'diseaseCode', rule: 'duplicateCard', message: `可能重卡：${RULE_TEXT[p.rule]}，已有报告卡 ${p.cardId}` }));
     return c.json({ issues: v.ok ? [] : v.issues, warnings: [...v.warnings, ...dup] });
   });
 
@@ -230,7 +256,13 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     const id = c.req.query('id') ?? '';
     const fate = await recordFate(o.db(), emrInfReport, s.orgCode, id);
     if (fate.fate === 'unknown') throw new AppError('NOT_FOUND', `报告卡不存在：${id}`);
-    const FATE: Record<string, string> = { forwarded: '已上报', stored: '已保存，等待上报', held: '已保存，暂缓上报', retired: '已作废', rejected: '未通过校验' };
+    const FATE: Record<string, string> = {
+      forwarded: '已上报',
+      stored: '已保存，等待上报',
+      held: '已保存，暂缓上报',
+      retired: '已作废',
+      rejected: '未通过校验',
+    };
     c.header('cache-control', 'no-store');
     return c.html(renderCardDone(s, { id, status: fate.fate, held: fate.held, fate: FATE[fate.fate] ?? fate.fate }));
   });

@@ -45,7 +45,8 @@ function orgPicker(d: CodesPageData): HtmlEscapedString {
 
 function completenessSection(r: CompletenessReport): HtmlEscapedString {
   const gaps = r.gaps.map(
-    (g) => html`<li data-domain="${g.domain}" data-kind="${g.kind}">${g.domainName}（${g.domain}）：${GAP_ZH[g.kind]}${g.codes ? html` ${num.format(g.codes)} 个本地代码` : ''}${g.recordsHeld ? html`，持有 ${num.format(g.recordsHeld)} 条记录` : ''}</li>`,
+    (g) =>
+      html`<li data-domain="${g.domain}" data-kind="${g.kind}">${g.domainName}（${g.domain}）：${GAP_ZH[g.kind]}${g.codes ? html` ${num.format(g.codes)} 个本地代码` : ''}${g.recordsHeld ? html`，持有 ${num.format(g.recordsHeld)} 条记录` : ''}</li>`,
   );
   const rows = r.domains.map(
     (d) => html`<tr data-domain="${d.domain}" class="${d.gapFree ? '' : 'gap'}">
@@ -212,9 +213,11 @@ export function renderCodesPage(d: CodesPageData): HtmlEscapedString {
 ${d.msg ? html`<p class="notice msg" role="status" id="msg">${d.msg}</p>` : ''}
 ${d.err ? html`<p class="notice err" role="alert" id="err">${d.err}</p>` : ''}
 ${orgPicker(d)}
-${d.org && d.report
+${
+  d.org && d.report
     ? html`${completenessSection(d.report)}${queueSection(d)}${addSection(d)}${mappingsSection(d)}${ioSection(d)}${policySection(d)}`
-    : html`<section><p>请选择机构。</p></section>`}
+    : html`<section><p>请选择机构。</p></section>`
+}
 </main>
 </body>
 </html>

@@ -40,7 +40,10 @@ app.use('*', async (c, next) => {
   await next();
   const formAction = FORMS.has(c.req.path) ? "'self'" : "'none'";
   const script = c.req.path === '/card.html' || c.req.path === '/card' ? " script-src 'self'; connect-src 'self';" : '';
-  c.header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline';${script} base-uri 'none'; form-action ${formAction}; frame-ancestors 'none'`);
+  c.header(
+    'content-security-policy',
+    `default-src 'none'; style-src 'unsafe-inline';${script} base-uri 'none'; form-action ${formAction}; frame-ancestors 'none'`,
+  );
   c.header('x-content-type-options', 'nosniff');
   c.header('referrer-policy', 'no-referrer');
 });

@@ -74,7 +74,8 @@ function uplinkSection(s: FrontStatus): HtmlEscapedString {
 </tr>`,
   );
   const detail = o.lag.map(
-    (l) => html`<tr><td>${l.destination}</td><td>${l.resource}</td><td class="n">${num.format(l.pending)}</td><td class="n">${formatAge(l.oldestAgeS)}</td></tr>`,
+    (l) =>
+      html`<tr><td>${l.destination}</td><td>${l.resource}</td><td class="n">${num.format(l.pending)}</td><td class="n">${formatAge(l.oldestAgeS)}</td></tr>`,
   );
   return html`<section id="uplink"><h2>数据上报</h2>
 <table>
@@ -82,13 +83,15 @@ function uplinkSection(s: FrontStatus): HtmlEscapedString {
 <tbody>${rows.length ? rows : html`<tr><td colspan="5" class="muted">未配置上报目标</td></tr>`}</tbody>
 <tfoot><tr><th scope="row">合计</th><td class="n">${num.format(o.totals.pending)}</td><td></td><td class="n">${num.format(o.totals.sent)}</td><td class="n">${num.format(o.totals.dead)}</td></tr></tfoot>
 </table>
-${detail.length
+${
+  detail.length
     ? html`<h3>待发送明细（按数据类型）</h3>
 <table class="detail">
 <thead><tr><th scope="col">上报目标</th><th scope="col">数据类型</th><th scope="col">待发送</th><th scope="col">最早未发送时长</th></tr></thead>
 <tbody>${detail}</tbody>
 </table>`
-    : html`<p class="muted">没有待发送的数据。</p>`}
+    : html`<p class="muted">没有待发送的数据。</p>`
+}
 </section>` as HtmlEscapedString;
 }
 

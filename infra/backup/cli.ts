@@ -75,7 +75,7 @@ export function progressLine(p: { bytes: number; tablesDone: number; tablesTotal
   const el = Math.max(0.001, (Date.now() - p.startedAt.getTime()) / 1000);
   const rate = p.bytes / el;
   let left: number | null = null;
-  if (p.totalBytes && p.bytes > 0) left = ((p.totalBytes - p.bytes) / rate);
+  if (p.totalBytes && p.bytes > 0) left = (p.totalBytes - p.bytes) / rate;
   else if (p.tablesTotal && p.tablesDone > 0) left = (el * (p.tablesTotal - p.tablesDone)) / p.tablesDone;
   return `${mib(p.bytes)}${p.totalBytes ? ` of ~${mib(p.totalBytes)}` : ''}${p.tablesTotal ? `, tables ${p.tablesDone}/${p.tablesTotal}` : ''}, ${mib(rate)}/s, ${left === null ? 'time left unknown' : `~${Math.max(0, Math.round(left))} s left`}`;
 }
@@ -104,7 +104,14 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     const rows: string[][] = [['KEY', 'KIND', 'FINISHED', 'SIZE', 'SHA256', 'ENC']];
     for (const k of keys) {
       const m = JSON.parse((await readSmall(store, k))?.toString('utf8') ?? '{}') as Partial<Manifest>;
-      rows.push([k.replace(/\.manifest\.json$/, ''), m.kind ?? '?', m.finishedAt ?? '?', m.size === undefined ? '?' : String(m.size), (m.sha256 ?? '').slice(0, 12), m.encryption ?? '-']);
+      rows.push([
+        k.replace(/\.manifest\.json$/, ''),
+        m.kind ?? '?',
+        m.finishedAt ?? '?',
+        m.size === undefined ? '?' : String(m.size),
+        (m.sha256 ?? '').slice(0, 12),
+        m.encryption ?? '-',
+      ]);
     }
     out(textTable(rows));
     return 0;
@@ -113,11 +120,25 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   if (cmd.command === 'restore') {
     const { key, manifest } = await findManifest(store, cmd.archive, cmd.kind);
     say(`restoring ${key} (${manifest.kind}, ${mib(manifest.size)}, taken ${manifest.finishedAt}) into a new database ${cmd.target}`);
-    const r = await restoreInto(null, store, cfg, { archiveId: manifest.archiveId, objectKey: key, encryption: manifest.encryption, rowCounts: manifest.rowCounts, sizeBytes: manifest.size, sha256: manifest.sha256, dialect: manifest.dialect }, {
-      databaseUrl,
-      target: cmd.target,
-      onProgress: (p: RestoreProgress) => say(`restore: ${progressLine(p)}`),
-    });
+    const r = await restoreInto(
+      null,
+      store,
+      cfg,
+      {
+        archiveId: manifest.archiveId,
+        objectKey: key,
+        encryption: manifest.encryption,
+        rowCounts: manifest.rowCounts,
+        sizeBytes: manifest.size,
+        sha256: manifest.sha256,
+        dialect: manifest.dialect,
+      },
+      {
+        databaseUrl,
+        target: cmd.target,
+        onProgress: (p: RestoreProgress) => say(`restore: ${progressLine(p)}`),
+      },
+    );
     out(`${r.ok ? 'restored' : 'RESTORED WITH DIFFERENCES'}: ${r.message}`);
     const u = new URL(databaseUrl);
     u.pathname = `/${r.database}`;
@@ -129,12 +150,22 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   try {
     if (cmd.command === 'backup') {
       say(`taking a ${cmd.kind} archive to ${store.bucket} …`);
-      const report = await runDue(db, databaseUrl, { ...cfg, drill: cfg.drill && !cmd['no-check'] }, {
-        trigger: 'manual',
-        kinds: [cmd.kind],
-        onProgress: (p: Progress) => say(`${p.kind}: ${progressLine(p)}`),
-      });
-      for (const b of report.backups) out(b.ok ? `archive ${b.archiveId} ${b.kind}: ${b.objectKey} (${b.size} bytes, sha256 ${b.sha256})` : `archive ${b.archiveId} ${b.kind} FAILED: ${b.error}`);
+      const report = await runDue(
+        db,
+        databaseUrl,
+        { ...cfg, drill: cfg.drill && !cmd['no-check'] },
+        {
+          trigger: 'manual',
+          kinds: [cmd.kind],
+          onProgress: (p: Progress) => say(`${p.kind}: ${progressLine(p)}`),
+        },
+      );
+      for (const b of report.backups)
+        out(
+          b.ok
+            ? `archive ${b.archiveId} ${b.kind}: ${b.objectKey} (${b.size} bytes, sha256 ${b.sha256})`
+            : `archive ${b.archiveId} ${b.kind} FAILED: ${b.error}`,
+        );
       for (const c of report.checks) out(`check ${c.check}: ${c.ok ? 'ok' : 'FAILED'} — ${c.message}`);
       for (const id of report.removed) out(`retention removed archive ${id}`);
       return report.backups.every((b) => b.ok) && report.checks.every((c) => c.ok) ? 0 : 1;

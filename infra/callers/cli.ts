@@ -87,7 +87,6 @@ function publicView(c: StoredCaller) {
   };
 }
 
-
 export async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   const db = await connectDatabase(1);
   try {
@@ -141,7 +140,17 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
         out(
           textTable([
             ['ID', 'KIND', 'NAME', 'IDENTITY', 'ORGS', 'RATE/MIN', 'CREATED', 'REVOKED', 'LAST USED'],
-            ...all.map((c) => [c.id, c.kind, c.name, identity(c), formatOrgs(c.orgs), c.ratePerMin ? String(c.ratePerMin) : 'unlimited', iso(c.createdAt), iso(c.revokedAt), iso(c.lastUsedAt)]),
+            ...all.map((c) => [
+              c.id,
+              c.kind,
+              c.name,
+              identity(c),
+              formatOrgs(c.orgs),
+              c.ratePerMin ? String(c.ratePerMin) : 'unlimited',
+              iso(c.createdAt),
+              iso(c.revokedAt),
+              iso(c.lastUsedAt),
+            ]),
           ]),
         );
         return 0;
@@ -153,7 +162,8 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
           return 1;
         }
         if (r.status === 'already-revoked') out(`caller ${cmd.id} "${r.caller.name}" was already revoked at ${iso(r.caller.revokedAt)}`);
-        else out(`revoked caller ${cmd.id} "${r.caller.name}"; running functions stop accepting it within their cache refresh (HIS_AUTH_REFRESH_S, default 10 s)`);
+        else
+          out(`revoked caller ${cmd.id} "${r.caller.name}"; running functions stop accepting it within their cache refresh (HIS_AUTH_REFRESH_S, default 10 s)`);
         return 0;
       }
     }

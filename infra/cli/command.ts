@@ -35,7 +35,12 @@ export function parseCommandLine<S extends z.ZodType>(argv: string[], spec: Comm
 }
 
 /** Parses, runs, and maps failures to exit codes: 2 usage, 1 error (AppError issues listed). */
-export async function runCommand<C>(argv: string[], usage: string, parse: (argv: string[]) => C, run: (cmd: C, out: (s: string) => void) => Promise<number>): Promise<number> {
+export async function runCommand<C>(
+  argv: string[],
+  usage: string,
+  parse: (argv: string[]) => C,
+  run: (cmd: C, out: (s: string) => void) => Promise<number>,
+): Promise<number> {
   let cmd: C;
   try {
     cmd = parse(argv);
@@ -58,7 +63,14 @@ export async function runCommand<C>(argv: string[], usage: string, parse: (argv:
 export function textTable(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
-  return rows.map((r) => r.map((cell, i) => cell + ' '.repeat(widths[i]! - [...cell].length)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell + ' '.repeat(widths[i]! - [...cell].length))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** Runs `main` when the module is the process's entry (node --import tsx <file>), setting the exit code. */

@@ -169,8 +169,7 @@ export async function connectDatabase(max: number, env: Env = process.env): Prom
     const e = err as Error & { code?: string };
     await closePool();
     throw new Error(
-      `cannot reach the database ${redactUrl(found.url)} (from ${found.from}): ${e.message || e.code}; ` +
-        'is `make up` running, or is DATABASE_URL right?',
+      `cannot reach the database ${redactUrl(found.url)} (from ${found.from}): ${e.message || e.code}; ` + 'is `make up` running, or is DATABASE_URL right?',
     );
   }
   return db;

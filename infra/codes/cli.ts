@@ -54,7 +54,13 @@ const CommandSchema = z.discriminatedUnion('command', [
     partial: z.boolean().default(false),
   }),
   z.object({ command: z.literal('import-mappings'), org: OrgCodeSchema, file: z.string().min(1), by: z.string().trim().max(100).optional() }),
-  z.object({ command: z.literal('export-mappings'), org: OrgCodeSchema, domain: DomainSchema.optional(), unmapped: z.boolean().default(false), out: z.string().min(1) }),
+  z.object({
+    command: z.literal('export-mappings'),
+    org: OrgCodeSchema,
+    domain: DomainSchema.optional(),
+    unmapped: z.boolean().default(false),
+    out: z.string().min(1),
+  }),
   z.object({ command: z.literal('completeness'), org: OrgCodeSchema, json: z.boolean().default(false) }),
   z.object({ command: z.literal('domains'), json: z.boolean().default(false) }),
 ]);
@@ -106,7 +112,9 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
           codes,
           status: cmd.partial ? 'partial' : 'loaded',
         });
-        out(`loaded ${r.codes} codes into ${r.domain} as version ${r.version} (${r.closed} codes of earlier versions closed); running caches reload within their refresh interval`);
+        out(
+          `loaded ${r.codes} codes into ${r.domain} as version ${r.version} (${r.closed} codes of earlier versions closed); running caches reload within their refresh interval`,
+        );
         return 0;
       }
       case 'import-mappings': {
@@ -114,12 +122,20 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
         const need = (['domain', 'local_code', 'national_code'] as const).filter((k) => t.missing.includes(k));
         if (need.length) throw new AppError('BAD_REQUEST', `missing columns: ${need.join(', ')}`);
         const r = await importMappings(db, cmd.org, t.records, actor(cmd.by));
-        out(`org ${r.org}: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.skipped} skipped (no national code); map version ${r.mapVersion}`);
+        out(
+          `org ${r.org}: ${r.created} created, ${r.updated} updated, ${r.unchanged} unchanged, ${r.skipped} skipped (no national code); map version ${r.mapVersion}`,
+        );
         return 0;
       }
       case 'export-mappings': {
         const rows = await exportRows(db, cmd.org, { domain: cmd.domain, unmapped: cmd.unmapped });
-        writeFileSync(cmd.out, writeCsv(exportHeader(), rows.map((r) => EXPORT_COLUMNS.map((k) => r[k]))));
+        writeFileSync(
+          cmd.out,
+          writeCsv(
+            exportHeader(),
+            rows.map((r) => EXPORT_COLUMNS.map((k) => r[k])),
+          ),
+        );
         out(`wrote ${rows.length} rows to ${cmd.out} (UTF-8 with BOM: opens in Excel)`);
         return 0;
       }
@@ -129,14 +145,21 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
           out(JSON.stringify(r));
           return 0;
         }
-        out(`org ${r.org}: ${r.gapFreeDomains}/${r.totalDomains} domains without gaps (${r.percent}%); local codes resolved ${r.resolvedCodes}/${r.seenCodes}; records held ${r.recordsHeld}; map version ${r.mapVersion}`);
-        for (const g of r.gaps) out(`  ${g.domain.padEnd(16)} ${GAP_ZH[g.kind]}${g.codes ? ` ×${g.codes}` : ''}${g.recordsHeld ? `, ${g.recordsHeld} records held` : ''}`);
+        out(
+          `org ${r.org}: ${r.gapFreeDomains}/${r.totalDomains} domains without gaps (${r.percent}%); local codes resolved ${r.resolvedCodes}/${r.seenCodes}; records held ${r.recordsHeld}; map version ${r.mapVersion}`,
+        );
+        for (const g of r.gaps)
+          out(`  ${g.domain.padEnd(16)} ${GAP_ZH[g.kind]}${g.codes ? ` ×${g.codes}` : ''}${g.recordsHeld ? `, ${g.recordsHeld} records held` : ''}`);
         return 0;
       }
       case 'domains': {
         const ds = await listDomains(db);
         if (cmd.json) out(JSON.stringify(ds));
-        else for (const d of ds) out(`${String(d.slot).padStart(2)} ${d.domain.padEnd(17)} ${d.listStatus.padEnd(8)} ${(d.listVersion ?? '-').padEnd(22)} ${String(d.codeCount).padStart(6)}  ${d.nameZh}`);
+        else
+          for (const d of ds)
+            out(
+              `${String(d.slot).padStart(2)} ${d.domain.padEnd(17)} ${d.listStatus.padEnd(8)} ${(d.listVersion ?? '-').padEnd(22)} ${String(d.codeCount).padStart(6)}  ${d.nameZh}`,
+            );
         return 0;
       }
     }

@@ -34,10 +34,14 @@ export async function convertHoldReasons(client: pg.ClientBase): Promise<void> {
       const key = `${m[1]}\u0000${code}`;
       if (code.length > 200 || seen.has(key)) continue;
       seen.add(key);
-      await client.query(
-        `INSERT INTO record_hold (resource, org_code, record_id, kind, target, value, since) VALUES ($1, $2, $3, 'mapping', $4, $5, $6)`,
-        [r.resource, r.org_code, r.record_id, m[1], code, r.updated_at],
-      );
+      await client.query(`INSERT INTO record_hold (resource, org_code, record_id, kind, target, value, since) VALUES ($1, $2, $3, 'mapping', $4, $5, $6)`, [
+        r.resource,
+        r.org_code,
+        r.record_id,
+        m[1],
+        code,
+        r.updated_at,
+      ]);
     }
   }
   await client.query('ALTER TABLE record_receipt DROP COLUMN hold_reasons');

@@ -52,9 +52,7 @@ export async function migrate(databaseUrl: string, dir = here): Promise<string[]
          applied_at timestamptz NOT NULL DEFAULT now())`,
     );
     const done = new Map<string, string>(
-      (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migration')).rows.map(
-        (r) => [r.name, r.checksum.trim()],
-      ),
+      (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migration')).rows.map((r) => [r.name, r.checksum.trim()]),
     );
     for (const m of listMigrations(dir)) {
       const seen = done.get(m.name);

@@ -51,7 +51,11 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
   try {
     if (cmd.command === 'lag') {
       const rows = (await stagingLag(db)).filter((l) => l.waiting > 0);
-      out(rows.length ? textTable([['resource', 'waiting', 'oldest (s)'], ...rows.map((l) => [l.resource, String(l.waiting), String(l.oldestAgeS ?? '')])]) : 'no staging row waiting');
+      out(
+        rows.length
+          ? textTable([['resource', 'waiting', 'oldest (s)'], ...rows.map((l) => [l.resource, String(l.waiting), String(l.oldestAgeS ?? '')])])
+          : 'no staging row waiting',
+      );
       return 0;
     }
     const statements = cmd.command === 'grant' ? grantStatements(cmd.role) : createRoleStatements(cmd.role, readFileSync(cmd['password-file'], 'utf8').trim());

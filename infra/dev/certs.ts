@@ -36,7 +36,13 @@ interface Issued {
   keyPem: string;
 }
 
-function issue(opts: { cn: string; issuer?: { cn: string; key: KeyObject }; ca?: boolean; usage?: 'serverAuth' | 'clientAuth'; days?: number }): Issued & { key: KeyObject } {
+function issue(opts: {
+  cn: string;
+  issuer?: { cn: string; key: KeyObject };
+  ca?: boolean;
+  usage?: 'serverAuth' | 'clientAuth';
+  days?: number;
+}): Issued & { key: KeyObject } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const now = Date.now();
   const extensions: Buffer[] = [];

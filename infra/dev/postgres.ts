@@ -20,18 +20,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -133,9 +122,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Running
   let port = opts.port ?? (creds.port !== undefined && (await portIsFree(creds.port, host)) ? creds.port : await freePort(host));
   for (;;) {
     const child = spawnServer(bin, dataDir, opts.networkRole ? '*' : host, port, fsync, runAs, log);
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) =>
-      child.once('exit', (code, signal) => ok({ code, signal })),
-    );
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
     try {
       await waitReady(child, { host, port, user: creds.user, password: creds.password }, timeoutMs, tail);
     } catch (err) {
@@ -275,8 +262,10 @@ async function initdb(bin: string, dataDir: string, creds: Credentials, fsync: b
   }
   try {
     const args = [
-      '-D', dataDir,
-      '-U', creds.user,
+      '-D',
+      dataDir,
+      '-U',
+      creds.user,
       `--pwfile=${pwFile}`,
       '--encoding=UTF8',
       '--locale=C',
@@ -345,9 +334,7 @@ function clearStalePostmasterPid(pidFile: string, dataDir: string, log: (l: stri
   const [pidLine, dirLine] = readFileSync(pidFile, 'utf8').split('\n');
   const pid = Number(pidLine);
   if (Number.isInteger(pid) && pid > 0 && isLivePostmaster(pid, dataDir, dirLine)) {
-    throw new Error(
-      `startPostgres: a PostgreSQL server (pid ${pid}) is already running on ${dataDir}; stop it first (kill -INT ${pid})`,
-    );
+    throw new Error(`startPostgres: a PostgreSQL server (pid ${pid}) is already running on ${dataDir}; stop it first (kill -INT ${pid})`);
   }
   rmSync(pidFile, { force: true });
   log(`[postgres.ts] removed stale ${pidFile} (pid ${pidLine} is not running)`);
@@ -402,7 +389,13 @@ function writeHba(dataDir: string, runAs: RunAs | undefined, networkRole?: strin
       'host    all          all   127.0.0.1/32   scram-sha-256',
       'host    all          all   ::1/128        scram-sha-256',
       'host    replication  all   127.0.0.1/32   scram-sha-256',
-      ...(networkRole ? [`# Database sync: the HIS's role only, from the network.`, `host    all          ${networkRole}   0.0.0.0/0   scram-sha-256`, `host    all          ${networkRole}   ::/0        scram-sha-256`] : []),
+      ...(networkRole
+        ? [
+            `# Database sync: the HIS's role only, from the network.`,
+            `host    all          ${networkRole}   0.0.0.0/0   scram-sha-256`,
+            `host    all          ${networkRole}   ::/0        scram-sha-256`,
+          ]
+        : []),
       '',
     ].join('\n'),
     { mode: 0o600 },
@@ -478,8 +471,7 @@ async function waitReady(
   child.once('error', (err) => (spawnError = err));
   const deadline = Date.now() + timeoutMs;
   let lastErr = '';
-  const fail = (why: string): Error =>
-    new Error(`startPostgres: ${why}; last server log lines:\n${tail.slice(-20).join('\n') || '(none)'}`);
+  const fail = (why: string): Error => new Error(`startPostgres: ${why}; last server log lines:\n${tail.slice(-20).join('\n') || '(none)'}`);
   for (;;) {
     if (spawnError) throw fail(`could not start postgres: ${spawnError.message}`);
     if (exited) throw fail(`postgres exited (${exited}) before accepting connections`);

@@ -34,7 +34,10 @@ import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
 
 const loc = locate();
 const BACKOFF = { initialMs: 250, maxMs: 10_000, resetAfterMs: 10_000 };
-const build = z.enum(['missing', 'always', 'never']).default('always').parse(process.env.RUNTIME_BUILD || undefined);
+const build = z
+  .enum(['missing', 'always', 'never'])
+  .default('always')
+  .parse(process.env.RUNTIME_BUILD || undefined);
 /**
  * Database sync (docs/dbsync.md) only when asked (`make up DBSYNC=1`): the embedded PostgreSQL then
  * also listens on the network for the HIS's role alone, which is created with a password kept in the
@@ -61,11 +64,27 @@ function writeSecret(name: string, value: string): void {
  */
 function writeDeployEnv(gatewayUrl: string, env: Record<string, string>): void {
   const vars: Record<string, string> = { OPENFAAS_URL: gatewayUrl, ...env };
-  for (const k of ['DATA_PORT', 'CONFIG_PORT', 'MONITOR_PORT', 'WEB_PORT', 'CDC_ENV', 'TZ_LOCAL', 'HIS_ALLOW', 'NATIONAL_URL', 'PROVINCIAL_URL', 'BACKUP_S3_ENDPOINT']) {
+  for (const k of [
+    'DATA_PORT',
+    'CONFIG_PORT',
+    'MONITOR_PORT',
+    'WEB_PORT',
+    'CDC_ENV',
+    'TZ_LOCAL',
+    'HIS_ALLOW',
+    'NATIONAL_URL',
+    'PROVINCIAL_URL',
+    'BACKUP_S3_ENDPOINT',
+  ]) {
     if (vars[k] === undefined && process.env[k] !== undefined) vars[k] = process.env[k]!;
   }
   const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  const text = '# written by make up: the settings its runtime was started with (no secrets)\n' + Object.entries(vars).map(([k, v]) => `${k}=${quote(v)}`).join('\n') + '\n';
+  const text =
+    '# written by make up: the settings its runtime was started with (no secrets)\n' +
+    Object.entries(vars)
+      .map(([k, v]) => `${k}=${quote(v)}`)
+      .join('\n') +
+    '\n';
   writeFileSync(join(loc.dataDir, 'up.env'), text, { mode: 0o600 });
 }
 

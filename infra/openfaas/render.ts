@@ -169,11 +169,20 @@ export function renderGatewayApi(ports: PortRoutes[], o: GatewayApiOptions): str
       spec: {
         parentRefs: [{ name: 'cdc-front', sectionName: p.key }],
         rules: p.routes.map((r) => ({
-          matches: [{ path: { type: r.match === 'exact' ? 'Exact' : 'PathPrefix', value: r.match === 'prefix' && r.path !== '/' ? r.path.replace(/\/$/, '') : r.path } }],
+          matches: [
+            {
+              path: { type: r.match === 'exact' ? 'Exact' : 'PathPrefix', value: r.match === 'prefix' && r.path !== '/' ? r.path.replace(/\/$/, '') : r.path },
+            },
+          ],
           filters: [
             {
               type: 'URLRewrite',
-              urlRewrite: { path: r.match === 'exact' ? { type: 'ReplaceFullPath', replaceFullPath: r.to } : { type: 'ReplacePrefixMatch', replacePrefixMatch: r.to.replace(/\/$/, '') || '/' } },
+              urlRewrite: {
+                path:
+                  r.match === 'exact'
+                    ? { type: 'ReplaceFullPath', replaceFullPath: r.to }
+                    : { type: 'ReplacePrefixMatch', replacePrefixMatch: r.to.replace(/\/$/, '') || '/' },
+              },
             },
           ],
           backendRefs: [{ name: 'gateway', namespace: o.openfaasNamespace, port: 8080 }],
@@ -191,7 +200,10 @@ export function renderGatewayApi(ports: PortRoutes[], o: GatewayApiOptions): str
       to: [{ group: '', kind: 'Service', name: 'gateway' }],
     },
   });
-  return '# Generated from stack.yml by bin/cdc-deploy render gateway-api (infra/openfaas/render.ts): do not edit.\n' + docs.map((d) => YAML.stringify(d)).join('---\n');
+  return (
+    '# Generated from stack.yml by bin/cdc-deploy render gateway-api (infra/openfaas/render.ts): do not edit.\n' +
+    docs.map((d) => YAML.stringify(d)).join('---\n')
+  );
 }
 
 /** The OpenFaaS Helm chart's (faas-netes) values this stack needs. */
@@ -233,7 +245,9 @@ export function renderSecrets(functions: FunctionSpec[], o: { namespace: string;
     if (n === 'basic-auth-user' || n === 'basic-auth-password') {
       const key = n;
       lines.push(`kubectl -n openfaas get secret basic-auth -o "jsonpath={.data.${key}}" | base64 -d > "$dir/${n}.tmp" && \\`);
-      lines.push(`  kubectl -n ${o.namespace} create secret generic ${n} --from-file=${n}="$dir/${n}.tmp" --dry-run=client -o yaml | kubectl apply -f - && rm -f "$dir/${n}.tmp"`);
+      lines.push(
+        `  kubectl -n ${o.namespace} create secret generic ${n} --from-file=${n}="$dir/${n}.tmp" --dry-run=client -o yaml | kubectl apply -f - && rm -f "$dir/${n}.tmp"`,
+      );
     } else {
       lines.push(`kubectl -n ${o.namespace} create secret generic ${n} --from-file=${n}="$dir/${n}" --dry-run=client -o yaml | kubectl apply -f -`);
     }
@@ -272,7 +286,11 @@ export function main(argv: string[], env: Record<string, string | undefined> = p
       });
       break;
     case 'gateway-api':
-      text = renderGatewayApi(ports, { namespace: opt('namespace', 'cdc-front'), gatewayClassName: opt('class', 'nginx'), openfaasNamespace: opt('openfaas-namespace', 'openfaas') });
+      text = renderGatewayApi(ports, {
+        namespace: opt('namespace', 'cdc-front'),
+        gatewayClassName: opt('class', 'nginx'),
+        openfaasNamespace: opt('openfaas-namespace', 'openfaas'),
+      });
       break;
     case 'helm-values':
       text = renderHelmValues(stack.functions);

@@ -130,13 +130,16 @@ export function systemApi(registry: Registry, creds: () => Credentials, info: Ap
       if (q.since && !(Date.parse(m.timestamp) >= q.since.getTime())) return null;
       return raw ? line : JSON.stringify(m);
     };
-    const past = registry.logs.tail(q.name, tail).map(keep).filter((l): l is string => l !== null);
+    const past = registry.logs
+      .tail(q.name, tail)
+      .map(keep)
+      .filter((l): l is string => l !== null);
     const headers = { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' };
     if (!q.follow) return c.body(past.length ? past.join('\n') + '\n' : '', 200, headers);
     // Follow: what there is, then each new line as it comes, until the client goes away (or
     // FOLLOW_MAX_MS, as a gateway's write timeout would end it).
     const enc = new TextEncoder();
-    let stop = () => undefined as void;
+    let stop = () => undefined as undefined;
     const body = new ReadableStream<Uint8Array>({
       start(ctrl) {
         if (past.length) ctrl.enqueue(enc.encode(past.join('\n') + '\n'));
@@ -175,9 +178,15 @@ export const logsQuerySchema = z.object({
   name: z.string().min(1),
   namespace: z.string().optional(),
   instance: z.string().optional(),
-  since: z.iso.datetime({ offset: true }).transform((s) => new Date(s)).optional(),
+  since: z.iso
+    .datetime({ offset: true })
+    .transform((s) => new Date(s))
+    .optional(),
   tail: z.coerce.number().int().optional(),
-  follow: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional(),
+  follow: z
+    .enum(['true', 'false', '1', '0'])
+    .transform((v) => v === 'true' || v === '1')
+    .optional(),
   format: z.enum(['openfaas', 'raw']).optional(),
 });
 
@@ -198,7 +207,8 @@ export function toOpenFaasMessage(name: string, line: string): OpenFaasLogMessag
     const o = JSON.parse(line) as Record<string, unknown>;
     const { fn: _fn, replica, stream: _stream, ...own } = o;
     const ts = typeof o.ts === 'string' && !Number.isNaN(Date.parse(o.ts)) ? new Date(o.ts).toISOString() : new Date(0).toISOString();
-    const text = own.source === 'runtime' || Object.keys(own).some((k) => k !== 'ts' && k !== 'level' && k !== 'msg') ? JSON.stringify(own) : String(own.msg ?? '');
+    const text =
+      own.source === 'runtime' || Object.keys(own).some((k) => k !== 'ts' && k !== 'level' && k !== 'msg') ? JSON.stringify(own) : String(own.msg ?? '');
     return { name, namespace: FUNCTION_NAMESPACE, instance: String(replica ?? (name === 'runtime' ? 'runtime' : '')), timestamp: ts, text };
   } catch {
     return { name, namespace: FUNCTION_NAMESPACE, instance: '', timestamp: new Date(0).toISOString(), text: line };

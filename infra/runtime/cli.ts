@@ -96,9 +96,18 @@ export async function run(argv: string[], out: (s: string) => void = (s) => proc
         out(JSON.stringify(list, null, 2) + '\n');
         return 0;
       }
-      const rows = [['Function', 'Invocations', 'Replicas', 'Image'], ...list.map((f) => [f.name, String(f.invocationCount), `${f.availableReplicas}/${f.replicas}`, f.image])];
+      const rows = [
+        ['Function', 'Invocations', 'Replicas', 'Image'],
+        ...list.map((f) => [f.name, String(f.invocationCount), `${f.availableReplicas}/${f.replicas}`, f.image]),
+      ];
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-      for (const r of rows) out(r.map((c, i) => c.padEnd(widths[i]! + 2)).join('').trimEnd() + '\n');
+      for (const r of rows)
+        out(
+          r
+            .map((c, i) => c.padEnd(widths[i]! + 2))
+            .join('')
+            .trimEnd() + '\n',
+        );
       return 0;
     }
     case 'describe': {
@@ -107,7 +116,10 @@ export async function run(argv: string[], out: (s: string) => void = (s) => proc
         out(JSON.stringify(f, null, 2) + '\n');
         return 0;
       }
-      const kv = (m: Record<string, string> | undefined) => Object.entries(m ?? {}).map(([k, v]) => `\n  ${k}: ${v}`).join('') || ' -';
+      const kv = (m: Record<string, string> | undefined) =>
+        Object.entries(m ?? {})
+          .map(([k, v]) => `\n  ${k}: ${v}`)
+          .join('') || ' -';
       out(
         `Name:               ${f.name}\nStatus:             ${f.availableReplicas > 0 ? 'Ready' : 'Not Ready'}\nReplicas:           ${f.replicas}\n` +
           `Available Replicas: ${f.availableReplicas}\nInvocations:        ${f.invocationCount}\nImage:              ${f.image}\n` +

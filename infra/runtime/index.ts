@@ -120,7 +120,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   const stackFile = resolve(opts.stackFile);
   const secretsDir = resolve(opts.secretsDir ?? '.data/secrets');
   const logsDir = resolve(opts.logsDir ?? '.data/logs');
-  const timezone = (opts.cron && opts.cron.timezone) || vars.CRON_TZ || 'Asia/Shanghai';
+  const timezone = (opts.cron ? opts.cron.timezone : undefined) || vars.CRON_TZ || 'Asia/Shanghai';
 
   const logs = new LogStore(logsDir, { ...(opts.logRotation ? { rotation: opts.logRotation } : {}), stdout: opts.logToStdout ?? true });
   const log = logs.runtime;
@@ -139,7 +139,12 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   const listeners = new Listeners({
     log,
     registry,
-    api: systemApi(registry, () => creds, { version: VERSION, sha: process.env.GIT_SHA ?? 'dev' }, () => secretsDir),
+    api: systemApi(
+      registry,
+      () => creds,
+      { version: VERSION, sha: process.env.GIT_SHA ?? 'dev' },
+      () => secretsDir,
+    ),
     asyncQueue: new AsyncQueue(log, { router, concurrency: opts.async?.concurrency ?? 4, maxQueued: opts.async?.maxQueued ?? 1000 }),
     budget: new BodyBudget(limits.maxBufferedBytes),
     router,
@@ -182,7 +187,13 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   const waitForReplicas = (fn: string, timeoutMs = 30_000) => replicasReady(registry, fn, timeoutMs);
   if (opts.waitReady !== false) {
     const ok = await Promise.all(registry.list().map((s) => waitForReplicas(s.name)));
-    if (ok.includes(false)) log.warn('some functions are not ready yet', { functions: registry.list().filter((_, i) => !ok[i]).map((s) => s.name) });
+    if (ok.includes(false))
+      log.warn('some functions are not ready yet', {
+        functions: registry
+          .list()
+          .filter((_, i) => !ok[i])
+          .map((s) => s.name),
+      });
   }
   log.info('runtime started', { gateway: listeners.gatewayUrl, ports: listeners.portUrls, functions: registry.list().map((s) => s.name), timezone });
 

@@ -14,8 +14,20 @@ import { FUNCTION_NAMESPACE } from './api.js';
 import type { AsyncQueue } from './async.js';
 import type { BodyBudget, RuntimeLimits } from './limits.js';
 import type { RuntimeLogger } from './logs.js';
-import { declaredOf, defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
-import { callMeta, continueIfExpected, hisAnswer, malformedPath, readBody, refuseBody, sendError, serveInvocation, upstreamHeaders, type RouterOptions, type ServeContext } from './proxy.js';
+import { type declaredOf, defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
+import {
+  callMeta,
+  continueIfExpected,
+  hisAnswer,
+  malformedPath,
+  readBody,
+  refuseBody,
+  sendError,
+  serveInvocation,
+  upstreamHeaders,
+  type RouterOptions,
+  type ServeContext,
+} from './proxy.js';
 import type { RuntimeMetrics } from './metrics.js';
 import type { Registry } from './registry.js';
 import { hospitalTls, portTls, rejectedClientCert, type PortTls } from './tls.js';
@@ -59,7 +71,9 @@ export function harden(server: Server, role: string, limits: RuntimeLimits, log:
     noted.set(what, now);
     log.warn(what, { role, ...fields });
   };
-  server.on('drop', (d?: { remoteAddress?: string }) => note('connection refused: port at its connection cap', { maxConnections: limits.maxConnections, peer: d?.remoteAddress }));
+  server.on('drop', (d?: { remoteAddress?: string }) =>
+    note('connection refused: port at its connection cap', { maxConnections: limits.maxConnections, peer: d?.remoteAddress }),
+  );
 
   if (perPeer) {
     // A hospital port is open to the network: one peer address cannot hold all its connections.
@@ -102,7 +116,6 @@ export function urlFor(host: string, port: number, scheme = 'http'): string {
   const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return `${scheme}://${h}:${port}`;
 }
-
 
 export interface ListenerDeps {
   log: RuntimeLogger;
@@ -177,7 +190,10 @@ export class Listeners {
     const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), true);
     let srv: Server;
     if (tls) {
-      const https = createHttpsServer({ ...tls.options, connectionsCheckingInterval: CONNECTIONS_CHECK_MS, handshakeTimeout: this.d.limits.headersTimeoutMs }, handler);
+      const https = createHttpsServer(
+        { ...tls.options, connectionsCheckingInterval: CONNECTIONS_CHECK_MS, handshakeTimeout: this.d.limits.headersTimeoutMs },
+        handler,
+      );
       https.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => this.tlsFailure(spec, err, socket));
       this.tlsPorts.set(spec.key, { spec, server: https, tls });
       srv = https;
@@ -191,7 +207,15 @@ export class Listeners {
     this.portUrls[spec.key] = urlFor(host, bound, tls ? 'https' : 'http');
     if (tls) {
       const log = this.d.log;
-      log.info('tls enabled', { port: bound, role: spec.role, clientCert: tls.clientCert, minVersion: tls.minVersion, ...tls.files, certSubject: tls.cert.subject, certValidTo: tls.cert.validTo });
+      log.info('tls enabled', {
+        port: bound,
+        role: spec.role,
+        clientCert: tls.clientCert,
+        minVersion: tls.minVersion,
+        ...tls.files,
+        certSubject: tls.cert.subject,
+        certValidTo: tls.cert.validTo,
+      });
       if (tls.cert.expired) log.warn('tls server certificate has expired', { port: bound, cert: tls.files.cert, validTo: tls.cert.validTo });
     }
   }
@@ -201,7 +225,9 @@ export class Listeners {
       const bad = rejectedClientCert(req.socket as TLSSocket);
       if (bad) {
         res.writeHead(400, { 'content-type': 'application/json', connection: 'close' });
-        res.end(JSON.stringify({ error: 'client_certificate_invalid', reason: bad, port: spec.port, ...hisAnswer(400, `client certificate refused: ${bad}`) }) + '\n');
+        res.end(
+          JSON.stringify({ error: 'client_certificate_invalid', reason: bad, port: spec.port, ...hisAnswer(400, `client certificate refused: ${bad}`) }) + '\n',
+        );
         return;
       }
     }
@@ -219,7 +245,8 @@ export class Listeners {
     if (!m) {
       if (url === '/metrics' && req.method === 'GET') return this.serveMetrics(res);
       if (this.closing && url.startsWith('/system/')) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
-      if (Number(req.headers['content-length'] ?? 0) > MAX_API_BODY_BYTES) return refuseBody(req, res, 413, `request body larger than ${MAX_API_BODY_BYTES} bytes`);
+      if (Number(req.headers['content-length'] ?? 0) > MAX_API_BODY_BYTES)
+        return refuseBody(req, res, 413, `request body larger than ${MAX_API_BODY_BYTES} bytes`);
       continueIfExpected(req, res);
       return this.apiListener(req, res);
     }
@@ -227,7 +254,8 @@ export class Listeners {
     // `<fn>.<namespace>` as faas-cli's `invoke -n` sends it: the one namespace is openfaas-fn.
     const dot = qualified!.indexOf('.');
     const name = dot < 0 ? qualified! : qualified!.slice(0, dot);
-    if (dot >= 0 && qualified!.slice(dot + 1) !== FUNCTION_NAMESPACE) return sendError(res, 404, `namespace ${qualified!.slice(dot + 1)} not found`, { 'x-openfaas-internal': 'gateway' });
+    if (dot >= 0 && qualified!.slice(dot + 1) !== FUNCTION_NAMESPACE)
+      return sendError(res, 404, `namespace ${qualified!.slice(dot + 1)} not found`, { 'x-openfaas-internal': 'gateway' });
     const svc = this.d.registry.get(name);
     if (!svc) return sendError(res, 404, `function ${name} not found`, { 'x-openfaas-internal': 'gateway' });
     const path = (rest || '/') + (query ?? '');
@@ -341,7 +369,8 @@ export class Listeners {
       if (!fresh) throw new Error(`${where}: TLS cannot be switched off by a reload (restart the runtime)`);
       // The certificates, key and CA bundle are the secure context; the client certificate mode and
       // the minimum version are read when the server is created.
-      if (fresh.clientCert !== t.tls.clientCert) throw new Error(`${where}: ${fresh.prefix}_TLS_CLIENT_CERT changed (${t.tls.clientCert} → ${fresh.clientCert}): restart the runtime`);
+      if (fresh.clientCert !== t.tls.clientCert)
+        throw new Error(`${where}: ${fresh.prefix}_TLS_CLIENT_CERT changed (${t.tls.clientCert} → ${fresh.clientCert}): restart the runtime`);
       if (fresh.minVersion !== t.tls.minVersion) throw new Error(`${where}: ${fresh.prefix}_TLS_MIN_VERSION changed: restart the runtime`);
       // Built here once so that OpenSSL's own objections come before any port has changed.
       try {

@@ -94,12 +94,14 @@ export class LogStore {
     private readonly opts: { rotation?: RotationOptions; stdout?: boolean } = {},
   ) {
     mkdirSync(dir, { recursive: true });
-    const emit = (level: string) => (msg: string, fields: LogFields = {}) => {
-      const line = JSON.stringify({ ts: new Date().toISOString(), level, source: 'runtime', msg, ...fields });
-      this.file('runtime').write(line);
-      this.notify('runtime', line);
-      if (this.opts.stdout !== false) process.stdout.write(line + '\n');
-    };
+    const emit =
+      (level: string) =>
+      (msg: string, fields: LogFields = {}) => {
+        const line = JSON.stringify({ ts: new Date().toISOString(), level, source: 'runtime', msg, ...fields });
+        this.file('runtime').write(line);
+        this.notify('runtime', line);
+        if (this.opts.stdout !== false) process.stdout.write(line + '\n');
+      };
     this.runtime = { info: emit('info'), warn: emit('warn'), error: emit('error') };
   }
 
@@ -148,7 +150,9 @@ export class LogStore {
     const candidates = [base, ...Array.from({ length: (this.opts.rotation ?? DEFAULT_ROTATION).keep }, (_, i) => `${base}.${i + 1}`)];
     for (const path of candidates) {
       if (!existsSync(path)) break;
-      const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+      const lines = readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '');
       out.unshift(...lines.slice(Math.max(0, lines.length - (tail - out.length))));
       if (out.length >= tail) break;
     }

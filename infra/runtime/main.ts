@@ -56,7 +56,15 @@ async function main(): Promise<void> {
     try {
       rt.reloadTls();
     } catch (err) {
-      process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), level: 'error', source: 'runtime', msg: 'tls reload failed, previous certificates kept', err: (err as Error).message }) + '\n');
+      process.stderr.write(
+        JSON.stringify({
+          ts: new Date().toISOString(),
+          level: 'error',
+          source: 'runtime',
+          msg: 'tls reload failed, previous certificates kept',
+          err: (err as Error).message,
+        }) + '\n',
+      );
     }
   });
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -132,7 +132,12 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
   if (root) return { svc: root, path: url };
   if (mine.length === 0) {
     const reason = `no function serves port ${port.port}; retry`;
-    return { status: 503, error: 'no_function', retryAfterS: STARTING_RETRY_AFTER_S, detail: { port: port.port, role: port.role, missing: port.expects, ...hisAnswer(503, reason) } };
+    return {
+      status: 503,
+      error: 'no_function',
+      retryAfterS: STARTING_RETRY_AFTER_S,
+      detail: { port: port.port, role: port.role, missing: port.expects, ...hisAnswer(503, reason) },
+    };
   }
   return { status: 404, error: 'not_found', detail: { path: pathname, ...hisAnswer(404, `no such path ${pathname}`) } };
 }

@@ -11,7 +11,14 @@
  * 250 ms (the request met the socket of a process that had already gone).
  */
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import {
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { parseDuration } from './duration.js';
@@ -22,14 +29,36 @@ import type { FunctionService } from './service.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Not forwarded in either direction (RFC 9110 §7.6.1), plus what the gateway sets itself. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+]);
 // Forwarded and X-Real-IP are dropped too: a caller must not be able to claim another source address.
 // Headers a caller may never set: the gateway sets them (or, for the client-certificate headers,
 // only a TLS terminator in front of the functions may), so functions can trust them.
 const SET_BY_GATEWAY = new Set([
-  'host', 'content-length', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded',
-  'x-real-ip', 'x-call-id', 'x-start-time', 'x-cdc-relayed-for',
-  'x-client-cert', 'x-client-cert-fingerprint', 'x-client-cert-subject', 'x-client-verify',
+  'host',
+  'content-length',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'forwarded',
+  'x-real-ip',
+  'x-call-id',
+  'x-start-time',
+  'x-cdc-relayed-for',
+  'x-client-cert',
+  'x-client-cert-fingerprint',
+  'x-client-cert-subject',
+  'x-client-verify',
 ]);
 
 export interface Invocation {
@@ -100,7 +129,13 @@ function sendOnce(r: Replica, inv: Invocation, onRequest: (req: ClientRequest) =
 export async function invoke(svc: FunctionService, inv: Invocation, opts: RouterOptions): Promise<Outcome> {
   const t0 = process.hrtime.bigint();
   const elapsedS = () => Number(process.hrtime.bigint() - t0) / 1e9;
-  const fail = (status: number, message: string, internal: 'of-watchdog' | 'gateway'): Outcome => ({ ok: false, status, message, internal, durationS: elapsedS() });
+  const fail = (status: number, message: string, internal: 'of-watchdog' | 'gateway'): Outcome => ({
+    ok: false,
+    status,
+    message,
+    internal,
+    durationS: elapsedS(),
+  });
   svc.invocationCount++;
 
   const exec = svc.watchdog.execTimeoutMs;
@@ -189,7 +224,7 @@ export async function invoke(svc: FunctionService, inv: Invocation, opts: Router
 }
 
 export type BodyResult =
-  | { ok: true; body: Buffer; /** Gives the body's bytes back to the budget. */ release(): void }
+  | { ok: true; body: Buffer /** Gives the body's bytes back to the budget. */; release(): void }
   | { ok: false; status: 400 | 413 | 503; message: string };
 
 /**
@@ -289,11 +324,23 @@ export function peerAddress(req: IncomingMessage): string {
 
 /** The client addresses a relaying caller claimed: Forwarded for= values, then X-Forwarded-For, then X-Real-IP. */
 function relayedFor(req: IncomingMessage): string {
-  const list = (v: string | string[] | undefined) => [v].flat().filter((x): x is string => !!x).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
-  const fwd = list(req.headers.forwarded).flatMap((part) => part.split(';')).map((p) => /^\s*for\s*=\s*"?\[?([^"\]]*?)\]?(?::\d+)?"?\s*$/i.exec(p)?.[1] ?? '').filter(Boolean);
+  const list = (v: string | string[] | undefined) =>
+    [v]
+      .flat()
+      .filter((x): x is string => !!x)
+      .flatMap((x) => x.split(','))
+      .map((x) => x.trim())
+      .filter(Boolean);
+  const fwd = list(req.headers.forwarded)
+    .flatMap((part) => part.split(';'))
+    .map((p) => /^\s*for\s*=\s*"?\[?([^"\]]*?)\]?(?::\d+)?"?\s*$/i.exec(p)?.[1] ?? '')
+    .filter(Boolean);
   const all = [...fwd, ...list(req.headers['x-forwarded-for']), ...list(req.headers['x-real-ip'])];
   // Anything that is not an address stays visible as a marker ("unknown"), so a relay is never missed.
-  return (all.length ? all : ['unknown']).map((a) => a.replace(/[^0-9A-Za-z.:_-]/g, '').slice(0, 64) || 'unknown').slice(0, 20).join(', ');
+  return (all.length ? all : ['unknown'])
+    .map((a) => a.replace(/[^0-9A-Za-z.:_-]/g, '').slice(0, 64) || 'unknown')
+    .slice(0, 20)
+    .join(', ');
 }
 
 export interface CallMeta {
@@ -407,7 +454,8 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   }
   const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budget, () => continueIfExpected(req, res));
   if (!read.ok) {
-    if (read.status !== 400 || !req.socket.destroyed) refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);
+    if (read.status !== 400 || !req.socket.destroyed)
+      refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);
     return;
   }
   res.once('close', read.release);

@@ -12,7 +12,16 @@ import { FunctionService, type ServiceContext } from './service.js';
 import type { FunctionSpec } from './stack.js';
 
 /** Variables a deployment may not set: each makes Node (or the loader) run other code. */
-const REFUSED_ENV = new Set(['NODE_OPTIONS', 'NODE_PATH', 'NODE_REPL_EXTERNAL_MODULE', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'CDC_SECRETS_DIR', 'HTTP_PORT', 'HTTP_HOST']);
+const REFUSED_ENV = new Set([
+  'NODE_OPTIONS',
+  'NODE_PATH',
+  'NODE_REPL_EXTERNAL_MODULE',
+  'LD_PRELOAD',
+  'LD_LIBRARY_PATH',
+  'CDC_SECRETS_DIR',
+  'HTTP_PORT',
+  'HTTP_HOST',
+]);
 
 export type BuildPolicy = 'missing' | 'always' | 'never';
 

@@ -126,7 +126,8 @@ export class FunctionService {
   /** Round robin over ready replicas that have a free max_inflight slot. */
   pick(exclude: ReadonlySet<Replica> = new Set()): Pick {
     const ready = this.ready().filter((r) => !exclude.has(r));
-    if (ready.length === 0) return { none: this.stopped || this.desired === 0 ? 'no-replicas' : this.live().length > 0 || this.restartTimer ? 'starting' : 'no-replicas' };
+    if (ready.length === 0)
+      return { none: this.stopped || this.desired === 0 ? 'no-replicas' : this.live().length > 0 || this.restartTimer ? 'starting' : 'no-replicas' };
     const max = this.watchdog.maxInflight;
     for (let i = 0; i < ready.length; i++) {
       const r = ready[(this.rr + i) % ready.length]!;

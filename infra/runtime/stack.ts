@@ -12,7 +12,10 @@ import { z } from 'zod';
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
 /** A map value left empty by substitution (`KEY: ${UNSET}`) parses as null: it means "". */
 const mapValue = z.union([z.string(), z.number(), z.boolean(), z.null()]).transform((v) => (v === null ? '' : String(v)));
-const stringMap = z.record(z.string(), mapValue).nullish().transform((m) => m ?? {});
+const stringMap = z
+  .record(z.string(), mapValue)
+  .nullish()
+  .transform((m) => m ?? {});
 const resources = z
   .object({ memory: scalar.optional(), cpu: scalar.optional() })
   .nullish()
@@ -24,8 +27,14 @@ export const stackFunctionSchema = z.object({
   image: z.string().optional(),
   fprocess: z.string().optional(),
   environment: stringMap,
-  environment_file: z.array(z.string()).nullish().transform((l) => l ?? []),
-  secrets: z.array(z.string().regex(/^[A-Za-z0-9._-]+$/, 'secret names are plain file names')).nullish().transform((l) => l ?? []),
+  environment_file: z
+    .array(z.string())
+    .nullish()
+    .transform((l) => l ?? []),
+  secrets: z
+    .array(z.string().regex(/^[A-Za-z0-9._-]+$/, 'secret names are plain file names'))
+    .nullish()
+    .transform((l) => l ?? []),
   labels: stringMap,
   annotations: stringMap,
   limits: resources,
@@ -94,9 +103,7 @@ export function loadStack(stackFile: string, vars: Record<string, string | undef
   }
   const parsed = stackSchema.safeParse(YAML.parse(substitute(raw, vars)));
   if (!parsed.success) throw new Error(`stack file ${file} is invalid: ${formatIssues(parsed.error)}`);
-  const functions = Object.entries(parsed.data.functions).map(([name, f]) =>
-    toSpec(name, f, dir),
-  );
+  const functions = Object.entries(parsed.data.functions).map(([name, f]) => toSpec(name, f, dir));
   return { file, dir, functions };
 }
 

@@ -72,7 +72,9 @@ export function portTls(spec: HospitalPortSpec, vars: Record<string, string | un
   if (!certPath && !keyPath) {
     const stray = [caPath && 'TLS_CLIENT_CA', modeRaw && 'TLS_CLIENT_CERT', minRaw && 'TLS_MIN_VERSION'].filter(Boolean);
     if (stray.length) {
-      throw new Error(`${where}: ${stray.map((s) => `${prefix}_${s}`).join(', ')} set but ${prefix}_TLS_CERT and ${prefix}_TLS_KEY are not: client certificates need TLS on the port`);
+      throw new Error(
+        `${where}: ${stray.map((s) => `${prefix}_${s}`).join(', ')} set but ${prefix}_TLS_CERT and ${prefix}_TLS_KEY are not: client certificates need TLS on the port`,
+      );
     }
     return null;
   }
@@ -199,7 +201,10 @@ export function canonicalFingerprint(fp: string): string {
  * OpenSSL's -nameopt RFC2253 and nginx's $ssl_client_s_dn). Always a valid HTTP header value.
  */
 export function rfc2253(subject: string): string {
-  const rdns = subject.split('\n').filter((l) => l.length > 0).map((l) => l.split(' + ').join('+'));
+  const rdns = subject
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => l.split(' + ').join('+'));
   return rdns
     .reverse()
     .join(',')

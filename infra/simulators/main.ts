@@ -40,7 +40,9 @@ const sim = await startPlatformSimulator({
   ...(values['hospital-pubkey'] ? { hospitals: [{ name: values['hospital-name']!, publicKeyPem: read(values['hospital-pubkey']) }] } : {}),
   ...(tlsGiven ? { tls: { cert: read(values['tls-cert']!), key: read(values['tls-key']!), ca: read(values.ca!) } } : {}),
 });
-console.log(JSON.stringify({ ts: new Date().toISOString(), level: 'info', msg: `${role} platform simulator listening`, url: sim.url, control: sim.controlUrl }));
+console.log(
+  JSON.stringify({ ts: new Date().toISOString(), level: 'info', msg: `${role} platform simulator listening`, url: sim.url, control: sim.controlUrl }),
+);
 const stop = () => void sim.close().then(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

@@ -174,7 +174,7 @@ export function platformApp(opts: PlatformOptions = {}, hooks: { onFault?: (f: F
     if (f.mode === 'timeout') await sleep((f.seconds ?? 30) * 1000);
     if (f.mode === 'slow') await sleep((f.seconds ?? 2) * 1000);
     const body = await c.req.json().catch(() => null);
-    let opened;
+    let opened: ReturnType<typeof openEnvelope>;
     try {
       opened = openEnvelope(body, { key, senders: (id) => senders.get(id) });
       if (c.req.header('idempotency-key') !== opened.envelope.batchId) {
@@ -236,9 +236,7 @@ export function platformApp(opts: PlatformOptions = {}, hooks: { onFault?: (f: F
   const query = new Hono();
   query.get('/uplink/v1/records', (c) => {
     const q = c.req.query();
-    const rows = received.filter(
-      (r) => (!q.resource || r.resource === q.resource) && (!q.orgCode || r.orgCode === q.orgCode) && (!q.id || r.id === q.id),
-    );
+    const rows = received.filter((r) => (!q.resource || r.resource === q.resource) && (!q.orgCode || r.orgCode === q.orgCode) && (!q.id || r.id === q.id));
     return c.json({ count: rows.length, records: rows });
   });
   query.get('/uplink/v1/stats', (c) => c.json(stats));
@@ -290,7 +288,10 @@ export async function startPlatformSimulator(opts: PlatformOptions = {}): Promis
   const sim = platformApp(opts, { onFault });
   const listener = getRequestListener(sim.app.fetch);
   main = opts.tls
-    ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, listener)
+    ? https.createServer(
+        { cert: opts.tls.cert, key: opts.tls.key, ca: opts.tls.ca, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+        listener,
+      )
     : http.createServer(listener);
   await listen(main, port, host, 'listener');
   port = (main.address() as AddressInfo).port;

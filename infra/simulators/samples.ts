@@ -149,7 +149,14 @@ const builders: Record<string, Builder> = {
     // A child (14 or younger) needs a guardian and a phone, and is a scattered child or a student (NNDRS rules).
     const who: Rec =
       age > 14
-        ? { nultitudeTypeCode: '18', nultitudeTypeName: '家务及待业', maritalStatusCode: '20', maritalStatusName: '已婚', educationCode: '20', educationName: '大学本科教育' }
+        ? {
+            nultitudeTypeCode: '18',
+            nultitudeTypeName: '家务及待业',
+            maritalStatusCode: '20',
+            maritalStatusName: '已婚',
+            educationCode: '20',
+            educationName: '大学本科教育',
+          }
         : age >= 6
           ? { nultitudeTypeCode: '3', nultitudeTypeName: '学生（大中小学）', workunit: '第一实验小学', contacts: '王秀兰', contactsTel: '13800000000' }
           : { nultitudeTypeCode: '2', nultitudeTypeName: '散居儿童', contacts: '王秀兰', contactsTel: '13800000000' };

@@ -564,7 +564,7 @@ export function* generate(opts: GenerateOptions = {}): Generator<TrafficItem> {
   const update = (): boolean => {
     const e = active.length ? pick(active) : undefined;
     // Only a patient the front has surely been sent (not one held back for out-of-order delivery).
-    if (!e || !e.visits || deferred.has(patientKey(e))) return false;
+    if (!e?.visits || deferred.has(patientKey(e))) return false;
     const rec = sample('emrPatientInfo', { orgCode: e.orgCode, id: e.patientId, seed: e.seed, at: atOf() });
     rec.tel = '139' + String(Math.floor(r() * 1e8)).padStart(8, '0');
     n++;
@@ -890,14 +890,17 @@ export async function runTraffic(o: RunOptions): Promise<TrafficSummary> {
     s.requests++;
     if (batch > 1 && ((status >= 200 && status < 300) || status === 400) && Array.isArray(answer?.results)) {
       // A batch with no record accepted is 400, still one result per record (docs/his-guide.md §3).
-      u.items.forEach((it, i) => settle(it, status, answer!.results![i]));
+      for (const [i, it] of u.items.entries()) settle(it, status, answer!.results![i]);
     } else {
       for (const it of u.items) settle(it, status, answer);
     }
   };
 
   const dispatch = async (u: Unit): Promise<void> => {
-    const deps = u.items.flatMap((i) => [...i.after, i.key]).map((k) => inflight.get(k)).filter((p): p is Promise<void> => p !== undefined);
+    const deps = u.items
+      .flatMap((i) => [...i.after, i.key])
+      .map((k) => inflight.get(k))
+      .filter((p): p is Promise<void> => p !== undefined);
     await Promise.all(deps);
     await send(u);
   };

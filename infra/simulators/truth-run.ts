@@ -61,7 +61,11 @@ function listen(dataUrl: string, orgCode: string, headers: Record<string, string
             const block = buf.slice(0, i);
             buf = buf.slice(i + 2);
             const event = /^event: (.*)$/m.exec(block)?.[1];
-            const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+            const data = block
+              .split('\n')
+              .filter((l) => l.startsWith('data: '))
+              .map((l) => l.slice(6))
+              .join('\n');
             if (event === 'open') readyOk();
             if (event === 'reminder') {
               const r = JSON.parse(data) as { patientId: string; disease: string; state: string };
@@ -84,7 +88,15 @@ function listen(dataUrl: string, orgCode: string, headers: Record<string, string
   };
 }
 
-export async function measureTruth(o: { dataUrl: string; orgCode: string; patients: number; seed?: number; headers?: Record<string, string>; settleMs?: number; concurrency?: number }): Promise<TruthReport> {
+export async function measureTruth(o: {
+  dataUrl: string;
+  orgCode: string;
+  patients: number;
+  seed?: number;
+  headers?: Record<string, string>;
+  settleMs?: number;
+  concurrency?: number;
+}): Promise<TruthReport> {
   const { patients, records } = truthTraffic({ orgCode: o.orgCode, patients: o.patients, seed: o.seed ?? 1, prefix: `gt${o.orgCode.slice(-4)}` });
   const seen: Seen[] = [];
   const headers = o.headers ?? {};
@@ -99,7 +111,11 @@ export async function measureTruth(o: { dataUrl: string; orgCode: string; patien
   const worker = async () => {
     for (let list = queue.shift(); list; list = queue.shift()) {
       for (const r of list) {
-        const res = await fetch(`${o.dataUrl}/hclient/emr/receive/${r.resource}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(r.body) });
+        const res = await fetch(`${o.dataUrl}/hclient/emr/receive/${r.resource}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify(r.body),
+        });
         const text = await res.text();
         if (res.status !== 200) throw new Error(`${r.resource} ${String(r.body.id)}: ${res.status} ${text.slice(0, 300)}`);
         if (r.raises) raisedAt.set(r.patientId, Date.now());

@@ -86,21 +86,62 @@ export function truthTraffic(o: { orgCode: string; patients: number; seed?: numb
       const id = (kind: string) => `${pid}-${kind}`;
       const dx = (code: string, name: string, raises: boolean) => {
         const at = ago(15);
-        push('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: o.orgCode, id: id('dx'), patientId: pid, seed: ps }), wmDiseaseCode: code, wmDiseaseName: name, diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at }, raises);
+        push(
+          'emrActivityInfo',
+          {
+            ...sample('emrActivityInfo', { orgCode: o.orgCode, id: id('dx'), patientId: pid, seed: ps }),
+            wmDiseaseCode: code,
+            wmDiseaseName: name,
+            diseaseCode: '',
+            diseaseName: '',
+            diagnoseTime: at,
+            activityTime: at,
+          },
+          raises,
+        );
       };
       const lab = (itemName: string, result: [string, string], raises: boolean) => {
         push('emrExLab', { ...sample('emrExLab', { orgCode: o.orgCode, id: id('lab'), patientId: pid, seed: ps }), examinationObjectiveDesc: '详见检验明细' });
-        push('emrExLabItem', { ...sample('emrExLabItem', { orgCode: o.orgCode, id: id('lab-1'), parentId: id('lab'), seed: ps }), itemName, examinationResultCode: result[0], examinationResultName: result[1] }, raises);
+        push(
+          'emrExLabItem',
+          {
+            ...sample('emrExLabItem', { orgCode: o.orgCode, id: id('lab-1'), parentId: id('lab'), seed: ps }),
+            itemName,
+            examinationResultCode: result[0],
+            examinationResultName: result[1],
+          },
+          raises,
+        );
       };
       const exam = (objective: string, subjective: string, raises: boolean) => {
-        push('emrExClinical', { ...sample('emrExClinical', { orgCode: o.orgCode, id: id('exam'), patientId: pid, seed: ps }), chiefComplaint: '体检', symptomDesc: '无不适', examinationObjectiveDesc: objective, examinationSubjectiveDesc: subjective }, raises);
+        push(
+          'emrExClinical',
+          {
+            ...sample('emrExClinical', { orgCode: o.orgCode, id: id('exam'), patientId: pid, seed: ps }),
+            chiefComplaint: '体检',
+            symptomDesc: '无不适',
+            examinationObjectiveDesc: objective,
+            examinationSubjectiveDesc: subjective,
+          },
+          raises,
+        );
       };
       if (a.case) {
         const c = a.case;
         if (c.rule === 'icd10-class-a' || c.rule === 'icd10') dx(...DX[c.disease]!, true);
         if (c.rule === 'lab') lab('乙型肝炎病毒表面抗原', ['01', '阳性'], true);
         if (c.rule === 'death') {
-          push('emrDeathInfo', { ...sample('emrDeathInfo', { orgCode: o.orgCode, id: id('death'), patientId: pid, seed: ps }), deathDiagnosisCode: 'A15.0', deathDiagnosisName: '肺结核', directCauseCode: 'J96.9', directCauseName: '呼吸衰竭' }, true);
+          push(
+            'emrDeathInfo',
+            {
+              ...sample('emrDeathInfo', { orgCode: o.orgCode, id: id('death'), patientId: pid, seed: ps }),
+              deathDiagnosisCode: 'A15.0',
+              deathDiagnosisName: '肺结核',
+              directCauseCode: 'J96.9',
+              directCauseName: '呼吸衰竭',
+            },
+            true,
+          );
         }
         if (c.rule === 'keyword') exam('右上肺见斑片状高密度影，内见厚壁空洞。', '继发性肺结核，建议痰检。', true);
       } else {
@@ -124,8 +165,20 @@ export function truthTraffic(o: { orgCode: string; patients: number; seed?: numb
           case 'chronic-known': {
             // Carded for tuberculosis 10 days ago; today another visit with the same diagnosis.
             const card = sample('emrInfReport', { orgCode: o.orgCode, id: id('card'), patientId: pid, seed: ps });
-            push('emrInfReport', { ...card, diseaseCode: '2606', diseaseName: '病原学阳性', diagnoseStateCode: '2', diagnoseStateName: '确诊病例', caseTypeCode: '3', caseTypeName: '未分型', onsetDate: ago(12 * 1440).slice(0, 10), diagnoseTime: ago(10 * 1440 + 60), reportDate: ago(10 * 1440), operationTime: ago(10 * 1440) });
-            dx(...DX['肺结核']!, false);
+            push('emrInfReport', {
+              ...card,
+              diseaseCode: '2606',
+              diseaseName: '病原学阳性',
+              diagnoseStateCode: '2',
+              diagnoseStateName: '确诊病例',
+              caseTypeCode: '3',
+              caseTypeName: '未分型',
+              onsetDate: ago(12 * 1440).slice(0, 10),
+              diagnoseTime: ago(10 * 1440 + 60),
+              reportDate: ago(10 * 1440),
+              operationTime: ago(10 * 1440),
+            });
+            dx(...DX.肺结核!, false);
             break;
           }
           default: {

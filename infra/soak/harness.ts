@@ -132,7 +132,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       const res = await fetch(`${rt.gatewayUrl}/function/push${path}`, {
         method,
         // Operator routes: the gateway's basic-auth credentials (docs/his-auth.md).
-        headers: { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64'), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64'),
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(30_000),
       });
@@ -205,7 +208,9 @@ export async function redeployPush(rt: RuntimeHandle, env: Record<string, string
   if (put.status !== 202) throw new Error(`redeploying push answered ${put.status}: ${await put.text()}`);
   const end = Date.now() + 30_000;
   for (;;) {
-    const st = (await (await fetch(`${rt.gatewayUrl}/system/function/push`, { headers: { authorization: auth } })).json()) as { envVars: Record<string, string> };
+    const st = (await (await fetch(`${rt.gatewayUrl}/system/function/push`, { headers: { authorization: auth } })).json()) as {
+      envVars: Record<string, string>;
+    };
     if (Object.entries(env).every(([k, v]) => st.envVars[k] === v) && (await rt.waitForReplicas('push', 5_000))) {
       // The old replica drains after the new one is ready: give it a moment to leave the rotation.
       await sleep(500);
@@ -306,7 +311,12 @@ export function observingFetch(obs: HisObservations): typeof fetch {
     if (res.status >= 200 && res.status < 300) {
       const at = Date.now();
       try {
-        const a = JSON.parse(await res.clone().text()) as { result?: boolean; id?: string; version?: number; results?: Array<{ result?: boolean; id?: string; version?: number }> };
+        const a = JSON.parse(await res.clone().text()) as {
+          result?: boolean;
+          id?: string;
+          version?: number;
+          results?: Array<{ result?: boolean; id?: string; version?: number }>;
+        };
         const list = Array.isArray(a.results) ? a.results : [a];
         list.forEach((x, i) => {
           if (x?.result === true) obs.ackAt.set(`${resource}|${String(items[i]?.orgCode)}|${String(x.id ?? items[i]?.id)}|${Number(x.version)}`, at);
@@ -430,15 +440,18 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
   let phase = 'load';
   let sentSoFar = 0;
   let ackedSoFar = 0;
-  const progressTimer = setInterval(() => {
-    void (async () => {
-      const pending = await pendingRows(stack.db).catch(() => NaN);
-      const st = sim.stats();
-      log(
-        `t=${at()}s [${phase}] sent ${sentSoFar} acknowledged ${ackedSoFar} unknown ${obs.unknownRecords} | platform received ${st.received} duplicates-absorbed ${st.duplicates} replays ${st.replays} rejected ${st.rejected} | outbox pending ${pending}`,
-      );
-    })();
-  }, (o.progressEveryS ?? 10) * 1000);
+  const progressTimer = setInterval(
+    () => {
+      void (async () => {
+        const pending = await pendingRows(stack.db).catch(() => NaN);
+        const st = sim.stats();
+        log(
+          `t=${at()}s [${phase}] sent ${sentSoFar} acknowledged ${ackedSoFar} unknown ${obs.unknownRecords} | platform received ${st.received} duplicates-absorbed ${st.duplicates} replays ${st.replays} rejected ${st.rejected} | outbox pending ${pending}`,
+        );
+      })();
+    },
+    (o.progressEveryS ?? 10) * 1000,
+  );
   progressTimer.unref();
 
   try {
@@ -446,7 +459,9 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
     const gapS = o.gapS ?? 2;
     const outageS = o.outageS ?? 6;
     const stepS = o.stepS ?? 30;
-    event(`load: ${o.rate} records/s for ${o.durationS} s (seed ${o.seed}); fault steps ${gapS} s apart, each platform fault waited for up to ${stepS} s, outages of ${outageS} s`);
+    event(
+      `load: ${o.rate} records/s for ${o.durationS} s (seed ${o.seed}); fault steps ${gapS} s apart, each platform fault waited for up to ${stepS} s, outages of ${outageS} s`,
+    );
     let loadOver = false;
     let cyclesRun = 0;
 
@@ -546,7 +561,7 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
     void schedule.then(() => (firstCycleDone = true));
     for (let seg = 0; ; seg++) {
       const left = o.durationS - (Date.now() - t0) / 1000;
-      if (seg > 0 && (left <= 0 && (firstCycleDone || cyclesRun > 0))) break;
+      if (seg > 0 && left <= 0 && (firstCycleDone || cyclesRun > 0)) break;
       if (seg > 0 && left <= 0) event(`load extended by 10 s: the first fault cycle is still running (segment ${seg})`);
       const before = summary;
       const part = await runTraffic({
@@ -615,13 +630,20 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
     // ---- dead letters, then the operator's replay ----
     const outboxNow = async () =>
       (
-        await stack.db.query<{ outbox_id: string; resource: string; org_code: string; record_id: string; version: number; state: string; last_error: string | null }>(
-          `SELECT outbox_id, resource, org_code, record_id, version, state, last_error FROM outbox WHERE destination = 'national' ORDER BY outbox_id`,
-        )
+        await stack.db.query<{
+          outbox_id: string;
+          resource: string;
+          org_code: string;
+          record_id: string;
+          version: number;
+          state: string;
+          last_error: string | null;
+        }>(`SELECT outbox_id, resource, org_code, record_id, version, state, last_error FROM outbox WHERE destination = 'national' ORDER BY outbox_id`)
       ).rows;
     const deadBefore = new Map<string, string>();
     for (const row of await outboxNow()) {
-      if (row.state === 'dead') deadBefore.set(keyV({ resource: row.resource, orgCode: row.org_code, id: row.record_id, version: row.version }), row.last_error ?? '');
+      if (row.state === 'dead')
+        deadBefore.set(keyV({ resource: row.resource, orgCode: row.org_code, id: row.record_id, version: row.version }), row.last_error ?? '');
     }
     const replay = { replayed: 0, superseded: 0 };
     if ((o.replayDead ?? true) && deadBefore.size > 0) {
@@ -645,7 +667,10 @@ export async function runFaultScenario(stack: Stack, o: ScenarioOptions): Promis
       { orgs, acks: [...new Map(summary.acknowledgedRecords.map((x) => [keyV(x), x])).values()], obs, deadBefore },
     );
     const pushRuns = Object.fromEntries(
-      (await stack.db.query<{ trigger: string; n: string }>(`SELECT trigger, count(*) AS n FROM push_run GROUP BY trigger`)).rows.map((x) => [x.trigger, Number(x.n)]),
+      (await stack.db.query<{ trigger: string; n: string }>(`SELECT trigger, count(*) AS n FROM push_run GROUP BY trigger`)).rows.map((x) => [
+        x.trigger,
+        Number(x.n),
+      ]),
     );
     const { acknowledgedRecords: _a, ...traffic } = summary;
     report.counts.sent = summary.sent;
@@ -693,7 +718,11 @@ function mergeSummaries(a: TrafficSummary, b: TrafficSummary): TrafficSummary {
       invalidAccepted: a.unexpected.invalidAccepted + b.unexpected.invalidAccepted,
       samples: [...a.unexpected.samples, ...b.unexpected.samples].slice(0, 20),
     },
-    latencyMs: { p50: Math.max(a.latencyMs.p50, b.latencyMs.p50), p99: Math.max(a.latencyMs.p99, b.latencyMs.p99), max: Math.max(a.latencyMs.max, b.latencyMs.max) },
+    latencyMs: {
+      p50: Math.max(a.latencyMs.p50, b.latencyMs.p50),
+      p99: Math.max(a.latencyMs.p99, b.latencyMs.p99),
+      max: Math.max(a.latencyMs.max, b.latencyMs.max),
+    },
     durationS: a.durationS + b.durationS,
     recordsPerS: Math.round((a.sent + b.sent) / Math.max(1, a.durationS + b.durationS)),
     acknowledgedRecords: [...a.acknowledgedRecords, ...b.acknowledgedRecords],
@@ -761,7 +790,10 @@ export async function reconcile(
     for (let i = 1; i < list.length; i++) {
       if (list[i]!.version <= list[i - 1]!.version) {
         outOfOrder++;
-        note(findings.outOfOrder, `${k}: v${list[i]!.version} (${list[i]!.receivedAt}, ${list[i]!.batchId}) arrived after v${list[i - 1]!.version} (${list[i - 1]!.receivedAt}, ${list[i - 1]!.batchId})`);
+        note(
+          findings.outOfOrder,
+          `${k}: v${list[i]!.version} (${list[i]!.receivedAt}, ${list[i]!.batchId}) arrived after v${list[i - 1]!.version} (${list[i - 1]!.receivedAt}, ${list[i - 1]!.batchId})`,
+        );
       } else if (strip(list[i]!.payload) === strip(list[i - 1]!.payload)) {
         // Two versions with the same content: a retried request stored twice as two versions.
         duplicates++;
@@ -786,7 +818,10 @@ export async function reconcile(
       const j = firstAt.get(pk);
       if (j !== undefined && j > i && !deadParent.has(pk)) {
         childBeforeParent++;
-        note(findings.childBeforeParent, `${k} v${x.version} (${x.receivedAt}, ${x.batchId}) arrived before its parent ${pk} v${got[j]!.version} (${got[j]!.receivedAt}, ${got[j]!.batchId})`);
+        note(
+          findings.childBeforeParent,
+          `${k} v${x.version} (${x.receivedAt}, ${x.batchId}) arrived before its parent ${pk} v${got[j]!.version} (${got[j]!.receivedAt}, ${got[j]!.batchId})`,
+        );
       }
     }
   }
@@ -823,10 +858,11 @@ export async function reconcile(
       if (!def) return false;
       const found = await stack.db.query(`SELECT 1 FROM ${def.table} WHERE org_code = $1 AND id = $2`, [orgCode, id]);
       if (found.rowCount) {
-        const rc = await stack.db.query<{ state: string }>(
-          'SELECT state FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3',
-          [res, orgCode, id],
-        );
+        const rc = await stack.db.query<{ state: string }>('SELECT state FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
+          res,
+          orgCode,
+          id,
+        ]);
         const r0 = rc.rows[0];
         if (r0?.state === 'held' && (await parentsAbsent({ resource: res, id }, orgCode, depth + 1))) continue;
         return false;

@@ -36,7 +36,9 @@ const out = (l: string) => process.stdout.write(`[soak] ${l}\n`);
 async function main(): Promise<number> {
   if (!(minutes > 0) || !(rate > 0)) throw new Error('SOAK_MINUTES and SOAK_RATE must be positive numbers');
   const dir = mkdtempSync(join(tmpdir(), 'cdc-soak-'));
-  out(`seed ${seed}, ${minutes} min at ${rate} records/s, fault steps ${gapS} s apart, outages of ${outageS} s, drain up to ${drainS} s; working folder ${dir}`);
+  out(
+    `seed ${seed}, ${minutes} min at ${rate} records/s, fault steps ${gapS} s apart, outages of ${outageS} s, drain up to ${drainS} s; working folder ${dir}`,
+  );
   let stack: Stack | undefined;
   const stop = async () => {
     await stack?.close();
@@ -49,7 +51,9 @@ async function main(): Promise<number> {
     if (process.env.SOAK_REPORT) writeFileSync(process.env.SOAK_REPORT, JSON.stringify(report, null, 2));
     const c = report.counts;
     out(`platform ${JSON.stringify(report.platform)}`);
-    out(`fault cycles ${report.faultCycles}; push runs ${JSON.stringify(report.pushRuns)}; circuit resets ${report.circuitResets}; replay ${JSON.stringify(report.replay)}; ${report.durationS} s`);
+    out(
+      `fault cycles ${report.faultCycles}; push runs ${JSON.stringify(report.pushRuns)}; circuit resets ${report.circuitResets}; replay ${JSON.stringify(report.replay)}; ${report.durationS} s`,
+    );
     for (const [kind, list] of Object.entries(report.findings)) {
       for (const f of list) out(`${kind}: ${f}`);
     }
@@ -57,7 +61,9 @@ async function main(): Promise<number> {
     const bad = c.lost + c.duplicates + c.outOfOrder + c.childBeforeParent + c.phantom;
     const accounted = c.delivered + c.deadAfterReplay + c.heldNoParent === c.acknowledged;
     if (bad > 0 || !report.drained || !accounted) {
-      out(`FAIL: ${bad} lost/duplicated/reordered/child-before-parent/phantom, drained ${report.drained} (${report.pendingLeft} pending), accounted ${accounted}. Reproduce: SOAK_SEED=${seed} SOAK_MINUTES=${minutes} SOAK_RATE=${rate} make soak`);
+      out(
+        `FAIL: ${bad} lost/duplicated/reordered/child-before-parent/phantom, drained ${report.drained} (${report.pendingLeft} pending), accounted ${accounted}. Reproduce: SOAK_SEED=${seed} SOAK_MINUTES=${minutes} SOAK_RATE=${rate} make soak`,
+      );
       return 1;
     }
     out('PASS');

@@ -36,7 +36,8 @@ export type Definitions = z.infer<typeof Definitions>;
 export function loadDefinitions(file?: string): Definitions {
   const raw: unknown = file ? JSON.parse(readFileSync(file, 'utf8')) : shipped;
   const r = Definitions.safeParse(raw);
-  if (!r.success) throw new Error(`${file ?? 'shared/aberration/definitions.json'}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new Error(`${file ?? 'shared/aberration/definitions.json'}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return r.data;
 }
 

@@ -60,7 +60,14 @@ export async function countDay(db: pg.Pool, org: string, day: string, defs: Defi
       (patients.get(k) ?? patients.set(k, new Set()).get(k)!).add(patient);
     }
   };
-  const dx = await db.query<{ patient_id: string | null; dept_code: string | null; wm_disease_code: string | null; wm_disease_name: string | null; disease_code: string | null; disease_name: string | null }>(
+  const dx = await db.query<{
+    patient_id: string | null;
+    dept_code: string | null;
+    wm_disease_code: string | null;
+    wm_disease_name: string | null;
+    disease_code: string | null;
+    disease_name: string | null;
+  }>(
     `SELECT patient_id, dept_code, wm_disease_code, wm_disease_name, disease_code, disease_name FROM emr_activity_info
       WHERE org_code = $1 AND activity_time >= $2 AND activity_time < $3 AND NOT rec_retired AND NOT rec_test`,
     [org, from, to],
@@ -94,7 +101,9 @@ export async function storeDay(db: pg.Pool, org: string, day: string, counts: Da
     for (let i = 0; i < counts.length; i += 500) {
       const chunk = counts.slice(i, i + 500);
       const params: unknown[] = [];
-      const rows = chunk.map((c) => `($${params.push(org)}, $${params.push(day)}, $${params.push(c.kind)}, $${params.push(c.key)}, $${params.push(c.dept)}, $${params.push(c.n)})`);
+      const rows = chunk.map(
+        (c) => `($${params.push(org)}, $${params.push(day)}, $${params.push(c.kind)}, $${params.push(c.key)}, $${params.push(c.dept)}, $${params.push(c.n)})`,
+      );
       await tx.query(`INSERT INTO aberration_count (org_code, day, kind, key, dept_code, n) VALUES ${rows.join(', ')}`, params);
     }
     await tx.query('DELETE FROM aberration_day WHERE org_code = $1 AND day = $2', [org, day]);
@@ -120,7 +129,13 @@ async function seriesOf(db: pg.Pool, org: string, first: string, day: string): P
   for (let d = first; d <= day; d = addDays(d, 1)) days.push(d);
   const index = new Map(days.map((d, i) => [d, i]));
   const computed = new Set(
-    (await db.query<{ day: string }>(`SELECT to_char(day, 'YYYY-MM-DD') AS day FROM aberration_day WHERE org_code = $1 AND day >= $2 AND day <= $3`, [org, first, day])).rows.map((r) => r.day),
+    (
+      await db.query<{ day: string }>(`SELECT to_char(day, 'YYYY-MM-DD') AS day FROM aberration_day WHERE org_code = $1 AND day >= $2 AND day <= $3`, [
+        org,
+        first,
+        day,
+      ])
+    ).rows.map((r) => r.day),
   );
   const rows = (
     await db.query<{ day: string; kind: string; key: string; dept_code: string; n: number }>(
@@ -160,7 +175,13 @@ export async function evaluateDay(db: pg.Pool, org: string, day: string, defs: D
       continue;
     }
     const mpm = { ...defs.mpm, percentile: defs.mpm.byDisease[key] ?? defs.mpm.percentile };
-    push('mpm', movingPercentile(s, t, mpm), { percentile: mpm.percentile, compare: mpm.compare, years: mpm.years, neighbours: mpm.neighbours, period: mpm.period });
+    push('mpm', movingPercentile(s, t, mpm), {
+      percentile: mpm.percentile,
+      compare: mpm.compare,
+      years: mpm.years,
+      neighbours: mpm.neighbours,
+      period: mpm.period,
+    });
     push('ears-c1', earsC1(s, t, defs.ears), defs.ears);
     push('ears-c2', earsC2(s, t, defs.ears), defs.ears);
     push('ears-c3', earsC3(s, t, defs.ears), defs.ears);
@@ -176,7 +197,21 @@ export async function storeSignals(db: pg.Pool, org: string, day: string, signal
       await tx.query(
         `INSERT INTO aberration_signal (org_code, day, kind, key, dept_code, algorithm, observed, expected, threshold, statistic, params, series, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-        [org, day, s.kind, s.key, s.dept, s.algorithm, s.observed, s.expected, s.threshold, s.statistic, JSON.stringify(s.params), JSON.stringify(s.series), now],
+        [
+          org,
+          day,
+          s.kind,
+          s.key,
+          s.dept,
+          s.algorithm,
+          s.observed,
+          s.expected,
+          s.threshold,
+          s.statistic,
+          JSON.stringify(s.params),
+          JSON.stringify(s.series),
+          now,
+        ],
       );
     }
   });
@@ -199,7 +234,10 @@ export interface AberrationRun {
  * A run: for each org with diagnoses or visits in the backfill window, counts the days not yet
  * computed and always yesterday and today (records may still arrive), then evaluates them.
  */
-export async function runAberration(db: pg.Pool, o: { defs: Definitions; timeZone: string; backfillDays: number; now: Date; classA: (d: string) => boolean; days?: string[] }): Promise<AberrationRun> {
+export async function runAberration(
+  db: pg.Pool,
+  o: { defs: Definitions; timeZone: string; backfillDays: number; now: Date; classA: (d: string) => boolean; days?: string[] },
+): Promise<AberrationRun> {
   const today = localDay(o.now, o.timeZone);
   const first = addDays(today, -o.backfillDays + 1);
   // One run at a time: the lock is a session's, so it is taken and given back on one connection.
@@ -220,7 +258,9 @@ export async function runAberration(db: pg.Pool, o: { defs: Definitions; timeZon
     let signals = 0;
     for (const org of orgs) {
       const done = new Set(
-        (await db.query<{ day: string }>(`SELECT to_char(day, 'YYYY-MM-DD') AS day FROM aberration_day WHERE org_code = $1 AND day >= $2`, [org, first])).rows.map((r) => r.day),
+        (
+          await db.query<{ day: string }>(`SELECT to_char(day, 'YYYY-MM-DD') AS day FROM aberration_day WHERE org_code = $1 AND day >= $2`, [org, first])
+        ).rows.map((r) => r.day),
       );
       const wanted = o.days ?? [];
       const todo: string[] = [];

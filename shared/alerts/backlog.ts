@@ -30,7 +30,7 @@ export function channelsOf(cfg: AlertConfig): Channel[] {
   const out: Channel[] = [];
   if (cfg.webhook) {
     const w = cfg.webhook;
-    out.push({ name: 'webhook', send: (subject, text) => postWebhook(w, text, cfg.timeoutMs) });
+    out.push({ name: 'webhook', send: (_subject, text) => postWebhook(w, text, cfg.timeoutMs) });
   }
   if (cfg.smtp) {
     const s = cfg.smtp;
@@ -84,7 +84,11 @@ export async function backlogs(db: Db, only?: string[]): Promise<Backlog[]> {
 export type Transition = 'raise' | 'clear';
 
 /** Raise at a threshold; clear only when both figures are below threshold × clearRatio. */
-export function decide(state: string, b: { pending: number; oldestAgeS: number | null }, cfg: Pick<AlertConfig, 'backlogCount' | 'backlogAgeS' | 'clearRatio'>): Transition | null {
+export function decide(
+  state: string,
+  b: { pending: number; oldestAgeS: number | null },
+  cfg: Pick<AlertConfig, 'backlogCount' | 'backlogAgeS' | 'clearRatio'>,
+): Transition | null {
   const age = b.oldestAgeS ?? 0;
   if (state !== 'raised') return b.pending >= cfg.backlogCount || age >= cfg.backlogAgeS ? 'raise' : null;
   return b.pending < cfg.backlogCount * cfg.clearRatio && age < cfg.backlogAgeS * cfg.clearRatio ? 'clear' : null;
@@ -101,7 +105,12 @@ export function duration(s: number): string {
 }
 
 const orgList = (orgs: Backlog['orgs']) =>
-  orgs.length === 0 ? '无' : orgs.slice(0, 5).map((o) => `${o.orgCode}（${o.pending} 条）`).join('、') + (orgs.length > 5 ? ` 等 ${orgs.length} 家` : '');
+  orgs.length === 0
+    ? '无'
+    : orgs
+        .slice(0, 5)
+        .map((o) => `${o.orgCode}（${o.pending} 条）`)
+        .join('、') + (orgs.length > 5 ? ` 等 ${orgs.length} 家` : '');
 
 export function raiseMessage(b: Backlog, cfg: AlertConfig, now: Date): { subject: string; text: string } {
   const subject = `【传染病监测前置软件告警】上报积压：${b.destination}`;
@@ -118,7 +127,12 @@ export function raiseMessage(b: Backlog, cfg: AlertConfig, now: Date): { subject
   return { subject, text };
 }
 
-export function clearMessage(b: Backlog, cfg: AlertConfig, now: Date, since: { raisedAt: Date | null; peakPending: number; peakAgeS: number }): { subject: string; text: string } {
+export function clearMessage(
+  b: Backlog,
+  cfg: AlertConfig,
+  now: Date,
+  since: { raisedAt: Date | null; peakPending: number; peakAgeS: number },
+): { subject: string; text: string } {
   const subject = `【传染病监测前置软件告警解除】上报积压已恢复：${b.destination}`;
   const text = [
     subject,
@@ -192,10 +206,7 @@ async function checkOne(db: Db, b: Backlog, cfg: AlertConfig, channels: Channel[
     let peakAge = row.state === 'raised' ? Math.max(row.peak_age_s, age) : 0;
 
     if (transition) {
-      const msg =
-        transition === 'raise'
-          ? raiseMessage(b, cfg, at)
-          : clearMessage(b, cfg, at, { raisedAt: row.raised_at, peakPending, peakAgeS: peakAge });
+      const msg = transition === 'raise' ? raiseMessage(b, cfg, at) : clearMessage(b, cfg, at, { raisedAt: row.raised_at, peakPending, peakAgeS: peakAge });
       const ev = await tx.query<{ event_id: string }>(
         `INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message, created_at, last_error)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING event_id`,
@@ -219,7 +230,8 @@ async function checkOne(db: Db, b: Backlog, cfg: AlertConfig, channels: Channel[
         oldestAgeS: b.oldestAgeS,
         channels: owed,
       });
-      if (!channels.length) log('warn', 'backlog alert not sent: no alert channel configured (ALERT_WEBHOOK_URL, ALERT_SMTP_URL)', { destination: b.destination });
+      if (!channels.length)
+        log('warn', 'backlog alert not sent: no alert channel configured (ALERT_WEBHOOK_URL, ALERT_SMTP_URL)', { destination: b.destination });
     }
 
     const delivered: string[] = [];
@@ -242,7 +254,12 @@ async function checkOne(db: Db, b: Backlog, cfg: AlertConfig, channels: Channel[
         } catch (err) {
           const e = `${name}: ${(err as Error).message}`;
           errors.push(e);
-          log('error', 'backlog alert delivery failed; retried on the next push run', { destination: b.destination, channel: name, attempt: attempts, err: (err as Error).message });
+          log('error', 'backlog alert delivery failed; retried on the next push run', {
+            destination: b.destination,
+            channel: name,
+            attempt: attempts,
+            err: (err as Error).message,
+          });
         }
       }
       owed = owed.filter((n) => !delivered.includes(n));
@@ -262,7 +279,20 @@ async function checkOne(db: Db, b: Backlog, cfg: AlertConfig, channels: Channel[
               cleared_at = CASE WHEN $7::varchar = 'clear' THEN $8::timestamptz ELSE cleared_at END,
               owed_event = $9, owed_channels = $10, attempts = $11, last_error = $12, checked_at = $8::timestamptz
         WHERE destination = $1`,
-      [b.destination, state, b.pending, b.oldestAgeS, peakPending, peakAge, transition ?? null, at, owed.length ? owedEvent : null, owed.length ? owed.join(' ') : null, attempts, errors.length ? errors.join('; ').slice(0, 500) : null],
+      [
+        b.destination,
+        state,
+        b.pending,
+        b.oldestAgeS,
+        peakPending,
+        peakAge,
+        transition ?? null,
+        at,
+        owed.length ? owedEvent : null,
+        owed.length ? owed.join(' ') : null,
+        attempts,
+        errors.length ? errors.join('; ').slice(0, 500) : null,
+      ],
     );
     return {
       ...base,

@@ -4,7 +4,20 @@
  * config.ts for the settings; docs/day-close.md §Backlog alerts.
  */
 export { loadAlertConfig, type AlertConfig, type SmtpSettings } from './config.js';
-export { backlogs, channelsOf, checkBacklog, clearMessage, decide, duration, raiseMessage, type AlertCheck, type Backlog, type Channel, type CheckOptions, type Transition } from './backlog.js';
+export {
+  backlogs,
+  channelsOf,
+  checkBacklog,
+  clearMessage,
+  decide,
+  duration,
+  raiseMessage,
+  type AlertCheck,
+  type Backlog,
+  type Channel,
+  type CheckOptions,
+  type Transition,
+} from './backlog.js';
 export { buildMessage, encodeHeader, sendMail, SmtpError } from './smtp.js';
 export { postWebhook, signedUrl, WebhookError } from './webhook.js';
 

@@ -148,7 +148,10 @@ export async function sendMail(s: SmtpSettings, subject: string, text: string, t
       ehlo = await expect('EHLO after STARTTLS', (c) => c === 250);
     }
     if (s.user) {
-      if (!encrypted) throw new SmtpError(`smtp ${s.host}:${s.port}: the relay offers no STARTTLS; refusing to send the password in clear (use smtps:// or a relay with STARTTLS)`);
+      if (!encrypted)
+        throw new SmtpError(
+          `smtp ${s.host}:${s.port}: the relay offers no STARTTLS; refusing to send the password in clear (use smtps:// or a relay with STARTTLS)`,
+        );
       send(`AUTH PLAIN ${Buffer.from(`\0${s.user}\0${s.pass ?? ''}`, 'utf8').toString('base64')}`);
       await expect('AUTH PLAIN', (c) => c === 235);
     }

@@ -39,6 +39,8 @@ export async function postWebhook(w: { url: string; secret?: string }, content: 
   }
   const code = (body as { errcode?: unknown } | null)?.errcode;
   if (code !== undefined && code !== 0 && code !== '0') {
-    throw new WebhookError(`webhook ${new URL(w.url).host} refused the message: errcode ${String(code)} ${String((body as { errmsg?: unknown }).errmsg ?? '')}`.slice(0, 300));
+    throw new WebhookError(
+      `webhook ${new URL(w.url).host} refused the message: errcode ${String(code)} ${String((body as { errmsg?: unknown }).errmsg ?? '')}`.slice(0, 300),
+    );
   }
 }

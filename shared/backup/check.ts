@@ -37,10 +37,13 @@ export async function sha256Of(s: Readable): Promise<{ sha256: string; size: num
 export async function checkIntegrity(store: Store, a: Pick<Archive, 'objectKey' | 'sizeBytes' | 'sha256'>): Promise<{ ok: boolean; message: string }> {
   const info = await statArchive(store, a.objectKey);
   if (!info) return { ok: false, message: `missing: object ${a.objectKey} is not in bucket ${store.bucket}` };
-  if (info.size !== a.sizeBytes) return { ok: false, message: `size mismatch: the store holds ${info.size} bytes of ${a.objectKey}, ${a.sizeBytes} were recorded (truncated or altered)` };
-  if (info.meta.sha256 !== a.sha256) return { ok: false, message: `checksum mismatch: the object's metadata says sha256 ${short(info.meta.sha256)}, ${short(a.sha256)} was recorded` };
+  if (info.size !== a.sizeBytes)
+    return { ok: false, message: `size mismatch: the store holds ${info.size} bytes of ${a.objectKey}, ${a.sizeBytes} were recorded (truncated or altered)` };
+  if (info.meta.sha256 !== a.sha256)
+    return { ok: false, message: `checksum mismatch: the object's metadata says sha256 ${short(info.meta.sha256)}, ${short(a.sha256)} was recorded` };
   const got = await sha256Of(await readArchive(store, a.objectKey));
-  if (got.sha256 !== a.sha256) return { ok: false, message: `content altered: the bytes of ${a.objectKey} hash to ${short(got.sha256)}, ${short(a.sha256)} was recorded` };
+  if (got.sha256 !== a.sha256)
+    return { ok: false, message: `content altered: the bytes of ${a.objectKey} hash to ${short(got.sha256)}, ${short(a.sha256)} was recorded` };
   return { ok: true, message: `intact: ${info.size} bytes, sha256 ${short(a.sha256)}` };
 }
 
@@ -96,7 +99,7 @@ export async function checkArchive(db: Db, store: Store, cfg: BackupConfig, a: A
   const integrity = await timed(db, a.archiveId, 'integrity', () => checkIntegrity(store, a));
   out.push(integrity);
   if (!integrity.ok) return out;
-  const tools = toolsOf((await detectDialect(db)), cfg.pgBin);
+  const tools = toolsOf(await detectDialect(db), cfg.pgBin);
 
   if (a.kind === 'logical' || a.kind === 'system') {
     out.push(
@@ -137,7 +140,9 @@ async function verifyPhysical(store: Store, cfg: BackupConfig, a: Archive, verif
     const v = runTool(verify, ['--quiet', dir], {});
     v.stdin.end();
     const r = await v.done;
-    return r.code === 0 ? { ok: true, message: 'verify: pg_verifybackup found every file and WAL as the manifest lists them' } : { ok: false, message: `verify: ${toolFailure('pg_verifybackup', r, v.tail())}` };
+    return r.code === 0
+      ? { ok: true, message: 'verify: pg_verifybackup found every file and WAL as the manifest lists them' }
+      : { ok: false, message: `verify: ${toolFailure('pg_verifybackup', r, v.tail())}` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

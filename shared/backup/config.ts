@@ -26,9 +26,15 @@ const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:mm');
 
 const vars = {
   BACKUP_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
-  BACKUP_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name').default('cdc-front-backup'),
+  BACKUP_S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name')
+    .default('cdc-front-backup'),
   BACKUP_S3_REGION: z.string().default('us-east-1'),
-  BACKUP_S3_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+$/).default('cdc-front'),
+  BACKUP_S3_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .default('cdc-front'),
   BACKUP_KEEP_DAILY: z.coerce.number().int().min(1).default(7),
   BACKUP_KEEP_WEEKLY: z.coerce.number().int().min(1).default(4),
   BACKUP_LOGICAL_AT: HHMM.default('02:00'),
@@ -104,7 +110,11 @@ export function loadBackupConfig(env: Record<string, string | undefined> = proce
 }
 
 function buildBackupConfig(
-  c: z.output<z.ZodObject<typeof vars>> & { BACKUP_S3_ACCESS_KEY: string | undefined; BACKUP_S3_SECRET_KEY: string | undefined; BACKUP_SM4_KEY: string | undefined },
+  c: z.output<z.ZodObject<typeof vars>> & {
+    BACKUP_S3_ACCESS_KEY: string | undefined;
+    BACKUP_S3_SECRET_KEY: string | undefined;
+    BACKUP_SM4_KEY: string | undefined;
+  },
 ): BackupConfig {
   let store: StoreSettings | null = null;
   if (c.BACKUP_S3_ENDPOINT) {
@@ -141,6 +151,7 @@ function buildBackupConfig(
 }
 
 export function requireStore(cfg: BackupConfig): StoreSettings {
-  if (!cfg.store) throw new Error('no backup store configured: set BACKUP_S3_ENDPOINT and the secret files backup-s3-access-key / backup-s3-secret-key (docs/backup.md)');
+  if (!cfg.store)
+    throw new Error('no backup store configured: set BACKUP_S3_ENDPOINT and the secret files backup-s3-access-key / backup-s3-secret-key (docs/backup.md)');
   return cfg.store;
 }

@@ -14,7 +14,18 @@ import { openStore, type Store } from './store.js';
 
 export { loadBackupConfig, requireStore, type BackupConfig } from './config.js';
 export { checkArchive, checkFreshness, checkIntegrity, listTables, plainStream } from './check.js';
-export { ARCHIVE_KINDS, ArchiveKindSchema, failInterrupted, getArchive, lastGood, listArchives, recentChecks, type Archive, type ArchiveKind, type CheckResult } from './ledger.js';
+export {
+  ARCHIVE_KINDS,
+  ArchiveKindSchema,
+  failInterrupted,
+  getArchive,
+  lastGood,
+  listArchives,
+  recentChecks,
+  type Archive,
+  type ArchiveKind,
+  type CheckResult,
+} from './ledger.js';
 export { restoreInto, type RestoreProgress, type RestoreResult } from './restore.js';
 export { manifestKey, runBackup, SYSTEM_TABLES, type BackupResult, type Manifest, type Progress } from './run.js';
 export { backupSummary, BackupSummarySchema, type BackupSummary } from './summary.js';
@@ -75,7 +86,7 @@ export async function runDue(
   db: Db,
   databaseUrl: string,
   cfg: BackupConfig,
-  opts: BackupOptions & { kinds?: ArchiveKind[]; alerts?: AlertConfig; /** Default: when kinds are not given (the cron). */ recheck?: boolean } = {},
+  opts: BackupOptions & { kinds?: ArchiveKind[]; alerts?: AlertConfig /** Default: when kinds are not given (the cron). */; recheck?: boolean } = {},
 ): Promise<RunReport> {
   const now = (opts.now ?? (() => new Date()))();
   await failInterrupted(db);
@@ -91,10 +102,11 @@ export async function runDue(
   }
   if (opts.recheck ?? !opts.kinds) report.checks.push(...(await recheckDaily(db, store)));
   if (kinds.length > 0 || !opts.kinds) report.checks.push(await checkFreshness(db, now));
-  if (report.backups.some((b) => b.ok)) report.removed = await applyRetention(db, store, cfg).catch((e: Error) => {
-    log('error', 'backup retention failed', { err: e.message });
-    return [];
-  });
+  if (report.backups.some((b) => b.ok))
+    report.removed = await applyRetention(db, store, cfg).catch((e: Error) => {
+      log('error', 'backup retention failed', { err: e.message });
+      return [];
+    });
   const failures = [
     ...report.backups.filter((b) => !b.ok).map((b) => `备份失败（${b.kind}）：${b.error}`),
     ...report.checks.filter((c) => !c.ok).map((c) => `备份校验失败（${c.check}${c.archiveId ? `，归档 ${c.archiveId}` : ''}）：${c.message}`),
@@ -165,7 +177,15 @@ export async function raiseBackupAlert(db: Db, failures: string[], alerts?: Aler
     log('error', 'backup alert: alert configuration invalid', { err: (err as Error).message });
   }
   const subject = '【传染病监测前置软件告警】备份或备份校验失败';
-  const text = [subject, `前置：${front}`, ...failures.slice(0, 10), '请检查备份存储（MinIO）与数据库，详见控制台备份状态。', `时间：${formatLocal(new Date())}`].join('\n').slice(0, 2000);
+  const text = [
+    subject,
+    `前置：${front}`,
+    ...failures.slice(0, 10),
+    '请检查备份存储（MinIO）与数据库，详见控制台备份状态。',
+    `时间：${formatLocal(new Date())}`,
+  ]
+    .join('\n')
+    .slice(0, 2000);
   const delivered: string[] = [];
   const errors: string[] = [];
   for (const ch of chans) {
@@ -181,9 +201,14 @@ export async function raiseBackupAlert(db: Db, failures: string[], alerts?: Aler
     .query(
       `INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message, channels, delivered_at, last_error)
        VALUES ('backup', 'raise', $1, NULL, $2, $3, $4, $5)`,
-      [failures.length, text, delivered.length ? delivered.join(' ') : null, chans.length && errors.length === 0 ? new Date() : null, chans.length ? (errors.join('; ').slice(0, 500) || null) : 'no alert channel configured'],
+      [
+        failures.length,
+        text,
+        delivered.length ? delivered.join(' ') : null,
+        chans.length && errors.length === 0 ? new Date() : null,
+        chans.length ? errors.join('; ').slice(0, 500) || null : 'no alert channel configured',
+      ],
     )
     .catch((e: Error) => log('error', 'backup alert not recorded', { err: e.message }));
   return delivered;
 }
-

@@ -99,7 +99,13 @@ export async function setKey(db: Db, id: string, key: string, tablesTotal: numbe
 }
 
 export async function setProgress(db: Db, id: string, bytes: number, tablesDone: number, tablesTotal: number): Promise<void> {
-  await db.query('UPDATE backup_archive SET bytes_done = $2, tables_done = $3, tables_total = $4 WHERE archive_id = $1 AND status = $5', [id, bytes, tablesDone, tablesTotal, 'running']);
+  await db.query('UPDATE backup_archive SET bytes_done = $2, tables_done = $3, tables_total = $4 WHERE archive_id = $1 AND status = $5', [
+    id,
+    bytes,
+    tablesDone,
+    tablesTotal,
+    'running',
+  ]);
 }
 
 export async function markGood(db: Db, id: string, f: { size: number; sha256: string; rowCounts: RowCounts | null; tablesDone: number }): Promise<void> {
@@ -170,5 +176,12 @@ export async function recentChecks(db: Db, limit = 20): Promise<Array<CheckResul
     'SELECT archive_id, check_kind, ok, message, duration_ms, checked_at FROM backup_check ORDER BY check_id DESC LIMIT $1',
     [limit],
   );
-  return r.rows.map((x) => ({ archiveId: x.archive_id === null ? null : String(x.archive_id), check: x.check_kind, ok: x.ok, message: x.message, durationMs: x.duration_ms, checkedAt: x.checked_at }));
+  return r.rows.map((x) => ({
+    archiveId: x.archive_id === null ? null : String(x.archive_id),
+    check: x.check_kind,
+    ok: x.ok,
+    message: x.message,
+    durationMs: x.duration_ms,
+    checkedAt: x.checked_at,
+  }));
 }

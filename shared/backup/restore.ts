@@ -85,9 +85,14 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
   const progress: RestoreProgress = { bytes: 0, totalBytes: a.sizeBytes, tablesDone: 0, tablesTotal: Object.keys(expected).length, startedAt: new Date() };
   const timer = opts.onProgress ? setInterval(() => opts.onProgress!({ ...progress }), 1000) : undefined;
   try {
-    const child = runTool(tools.restore, ['-d', name, '--no-owner', '--no-privileges', '--exit-on-error', '--verbose'], pgEnv(opts.databaseUrl, name), (line) => {
-      if (/processing data for table/.test(line)) progress.tablesDone++;
-    });
+    const child = runTool(
+      tools.restore,
+      ['-d', name, '--no-owner', '--no-privileges', '--exit-on-error', '--verbose'],
+      pgEnv(opts.databaseUrl, name),
+      (line) => {
+        if (/processing data for table/.test(line)) progress.tablesDone++;
+      },
+    );
     const hash = createHash('sha256');
     const tap = new Transform({
       transform(chunk: Buffer, _e, cb) {
@@ -117,7 +122,10 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
     // The archive's own ledger row (and any other backup then in progress) was `running` in the
     // snapshot: in the restored database it would show as running for ever.
     if (!opts.scratch && 'backup_archive' in expected) {
-      await adminQuery(targetUrl, `UPDATE backup_archive SET status = 'failed', error = 'in progress when the restored archive was taken' WHERE status = 'running'`);
+      await adminQuery(
+        targetUrl,
+        `UPDATE backup_archive SET status = 'failed', error = 'in progress when the restored archive was taken' WHERE status = 'running'`,
+      );
     }
     progress.tablesDone = progress.tablesTotal;
     opts.onProgress?.({ ...progress });

@@ -19,7 +19,7 @@ import { log } from '../log/index.js';
 import pkg from '../../package.json' with { type: 'json' };
 import { requireStore, type BackupConfig } from './config.js';
 import { insertArchive, markFailed, markGood, setKey, setProgress, type ArchiveKind, type RowCounts } from './ledger.js';
-import { ensureBucket, ObjectWriter, openStore, putSmall, type Store } from './store.js';
+import { ensureBucket, ObjectWriter, openStore, putSmall } from './store.js';
 import { pgEnv, runTool, sm4Encryptor, toolFailure, toolsOf } from './tools.js';
 
 /** The system data: configuration, code tables, mappings and callers (those that exist). */
@@ -84,7 +84,10 @@ export interface Manifest {
 const EXT: Record<ArchiveKind, string> = { logical: '.dump', system: '.dump', physical: '.tar', software: '.tar' };
 
 function stamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 export function manifestKey(objectKey: string): string {
@@ -127,7 +130,15 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
   const toolName = kind === 'software' ? 'tar' : (kind === 'physical' ? tools.basebackup : tools.dump).split('/').pop()!;
   const startedAt = now();
   const encryption = cfg.sm4Key ? 'sm4-ctr' : null;
-  const archiveId = await insertArchive(db, { kind, trigger: opts.trigger ?? 'manual', bucket: settings.bucket, dialect, tool: toolName, encryption, startedAt });
+  const archiveId = await insertArchive(db, {
+    kind,
+    trigger: opts.trigger ?? 'manual',
+    bucket: settings.bucket,
+    dialect,
+    tool: toolName,
+    encryption,
+    startedAt,
+  });
   const store = openStore(settings);
   const day = startedAt.toISOString().slice(0, 10);
   const objectKey = `${settings.prefix}/${kind}/${day}/${kind}-${stamp(startedAt)}-${archiveId}${EXT[kind]}${encryption ? '.sm4' : ''}`;
@@ -151,7 +162,12 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
     source = await openSource(kind, databaseUrl, cfg, dialect, progress);
     await setKey(db, archiveId, objectKey, source.tablesTotal);
     progress.tablesTotal = source.tablesTotal;
-    writer = new ObjectWriter(store, objectKey, { kind, 'archive-id': archiveId, dialect, tool: source.tool, version: pkg.version, ...(encryption ? { encryption } : {}) }, cfg.partSize);
+    writer = new ObjectWriter(
+      store,
+      objectKey,
+      { kind, 'archive-id': archiveId, dialect, tool: source.tool, version: pkg.version, ...(encryption ? { encryption } : {}) },
+      cfg.partSize,
+    );
     timer = setInterval(() => {
       opts.onProgress?.({ ...progress });
       void setProgress(db, archiveId, progress.bytes, progress.tablesDone, progress.tablesTotal).catch(() => undefined);
@@ -169,7 +185,11 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
       }
     } catch (e) {
       const err = e as Error & { code?: string };
-      throw new Error(/ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up/i.test(`${err.code} ${err.message}`) ? `backup store unavailable during upload: ${err.message || err.code}` : err.message);
+      throw new Error(
+        /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up/i.test(`${err.code} ${err.message}`)
+          ? `backup store unavailable during upload: ${err.message || err.code}`
+          : err.message,
+      );
     }
     const producerError = await producer;
     if (producerError) throw producerError;
@@ -196,7 +216,16 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
     await markGood(db, archiveId, { size: finished.size, sha256: finished.sha256, rowCounts: source.rowCounts, tablesDone: source.tablesTotal });
     opts.onProgress?.({ ...progress });
     log('info', 'backup done', { archiveId, kind, objectKey, size: finished.size, ms: Date.now() - t0 });
-    return { archiveId, kind, ok: true, objectKey, size: finished.size, sha256: finished.sha256, ...(source.rowCounts ? { rowCounts: source.rowCounts } : {}), durationMs: Date.now() - t0 };
+    return {
+      archiveId,
+      kind,
+      ok: true,
+      objectKey,
+      size: finished.size,
+      sha256: finished.sha256,
+      ...(source.rowCounts ? { rowCounts: source.rowCounts } : {}),
+      durationMs: Date.now() - t0,
+    };
   } catch (err) {
     clearInterval(timer);
     return fail((err as Error).message);
@@ -208,10 +237,15 @@ async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupCon
   if (kind === 'software') return softwareSource(cfg);
   if (kind === 'physical') {
     if (!existsSync(tools.basebackup)) throw new Error(`${tools.basebackup} not found (BACKUP_PG_BIN; Debian: postgresql-client-15)`);
-    const child = runTool(tools.basebackup, ['-D', '-', '-F', 't', '-X', 'fetch', '--checkpoint=fast', '--progress', '--no-password'], pgEnv(databaseUrl), (line) => {
-      const m = /(\d+)\/(\d+) kB/.exec(line);
-      if (m) progress.totalBytes = Number(m[2]) * 1024;
-    });
+    const child = runTool(
+      tools.basebackup,
+      ['-D', '-', '-F', 't', '-X', 'fetch', '--checkpoint=fast', '--progress', '--no-password'],
+      pgEnv(databaseUrl),
+      (line) => {
+        const m = /(\d+)\/(\d+) kB/.exec(line);
+        if (m) progress.totalBytes = Number(m[2]) * 1024;
+      },
+    );
     child.stdin.end();
     return {
       tool: 'pg_basebackup',

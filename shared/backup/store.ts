@@ -82,7 +82,10 @@ export class ObjectWriter {
     this.uploadId ??= await client.initiateNewMultipartUpload(bucket, this.key, { 'Content-Type': 'application/octet-stream', ...metaHeaders(this.meta) });
     const n = this.etags.length + 1;
     const md5 = createHash('md5').update(body).digest('base64');
-    const r = await client.uploadPart({ bucketName: bucket, objectName: this.key, uploadID: this.uploadId, partNumber: n, headers: { 'Content-Length': body.length, 'Content-MD5': md5 } }, body);
+    const r = await client.uploadPart(
+      { bucketName: bucket, objectName: this.key, uploadID: this.uploadId, partNumber: n, headers: { 'Content-Length': body.length, 'Content-MD5': md5 } },
+      body,
+    );
     this.etags.push({ part: n, etag: r.etag });
     this.used = 0;
   }
@@ -118,7 +121,13 @@ function metaHeaders(meta: ArchiveMeta): Record<string, string> {
 /** Replaces an object's metadata in place (a metadata-only copy onto itself). */
 export async function replaceMeta(store: Store, key: string, meta: ArchiveMeta): Promise<void> {
   const src = new Minio.CopySourceOptions({ Bucket: store.bucket, Object: key });
-  const dest = new Minio.CopyDestinationOptions({ Bucket: store.bucket, Object: key, MetadataDirective: 'REPLACE', UserMetadata: meta, Headers: { 'Content-Type': 'application/octet-stream' } });
+  const dest = new Minio.CopyDestinationOptions({
+    Bucket: store.bucket,
+    Object: key,
+    MetadataDirective: 'REPLACE',
+    UserMetadata: meta,
+    Headers: { 'Content-Type': 'application/octet-stream' },
+  });
   await store.client.copyObject(src, dest);
 }
 
@@ -147,7 +156,10 @@ export function readArchive(store: Store, key: string): Promise<Readable> {
 
 export async function putSmall(store: Store, key: string, body: Buffer | string, meta: ArchiveMeta = {}): Promise<void> {
   const b = typeof body === 'string' ? Buffer.from(body) : body;
-  await store.client.putObject(store.bucket, key, b, b.length, { 'Content-Type': key.endsWith('.json') ? 'application/json' : 'application/octet-stream', ...meta });
+  await store.client.putObject(store.bucket, key, b, b.length, {
+    'Content-Type': key.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+    ...meta,
+  });
 }
 
 export async function readSmall(store: Store, key: string): Promise<Buffer | null> {

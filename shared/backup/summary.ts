@@ -37,7 +37,8 @@ export type BackupSummary = z.infer<typeof BackupSummarySchema>;
 type ArchiveBrief = z.infer<typeof ArchiveBriefSchema>;
 type RunningBrief = NonNullable<BackupSummary['running']>;
 
-const brief = (a: Archive | null): ArchiveBrief | null => (a ? { archiveId: a.archiveId, finishedAt: a.finishedAt?.toISOString() ?? null, sizeBytes: a.sizeBytes } : null);
+const brief = (a: Archive | null): ArchiveBrief | null =>
+  a ? { archiveId: a.archiveId, finishedAt: a.finishedAt?.toISOString() ?? null, sizeBytes: a.sizeBytes } : null;
 
 export async function backupSummary(db: Db, now: Date = new Date()): Promise<BackupSummary> {
   const [logical, physical, running, checks, failed] = await Promise.all([

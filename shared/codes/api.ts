@@ -133,7 +133,12 @@ export function codesApi(opts: CodesApiOptions): Hono {
       return form ? back('msg', r.desc) : c.json(okAnswer(null, r.desc, r.extra ?? {}), r.status ?? 200);
     } catch (err) {
       if (form && err instanceof AppError && err.code !== 'FORBIDDEN' && err.code !== 'UNAUTHENTICATED') {
-        const detail = err.issues.length ? `${err.desc}：${err.issues.slice(0, 5).map((i) => `${i.field} ${i.message}`).join('；')}` : err.desc;
+        const detail = err.issues.length
+          ? `${err.desc}：${err.issues
+              .slice(0, 5)
+              .map((i) => `${i.field} ${i.message}`)
+              .join('；')}`
+          : err.desc;
         return back('err', detail);
       }
       throw err;
@@ -149,10 +154,10 @@ export function codesApi(opts: CodesApiOptions): Hono {
 
   app.get('/unmapped', async (c) => {
     const org = orgOf(c);
-    const q = parse(
-      z.object({ domain: DomainSchema.optional(), limit: z.coerce.number().int().min(1).max(1000).default(200) }),
-      { domain: c.req.query('domain') || undefined, limit: c.req.query('limit') || undefined },
-    );
+    const q = parse(z.object({ domain: DomainSchema.optional(), limit: z.coerce.number().int().min(1).max(1000).default(200) }), {
+      domain: c.req.query('domain') || undefined,
+      limit: c.req.query('limit') || undefined,
+    });
     return c.json(okAnswer(null, '待映射的本地代码', { org, items: await unmappedQueue(opts.db(), org, q) }));
   });
 
@@ -184,7 +189,12 @@ export function codesApi(opts: CodesApiOptions): Hono {
     c.header('content-type', 'text/csv; charset=utf-8');
     c.header('content-disposition', `attachment; filename="${name}"`);
     c.header('cache-control', 'no-store');
-    return c.body(writeCsv(exportHeader(), rows.map((r) => EXPORT_COLUMNS.map((k) => r[k]))));
+    return c.body(
+      writeCsv(
+        exportHeader(),
+        rows.map((r) => EXPORT_COLUMNS.map((k) => r[k])),
+      ),
+    );
   });
 
   app.post('/mappings/import', async (c) => {
@@ -223,7 +233,11 @@ export function codesApi(opts: CodesApiOptions): Hono {
       const input = parse(MappingInputSchema, { ...b, org });
       const r = await saveMapping(opts.db(), input, actorOf(callerOf(c), input.madeBy));
       const verb = { created: '已新增', updated: '已修改', unchanged: '未变化' }[r.outcome];
-      return { desc: `${verb}映射：${r.mapping.domain} ${r.mapping.localCode} → ${r.mapping.nationalCode ?? '无对应'}`, extra: r, status: r.outcome === 'created' ? 201 : 200 };
+      return {
+        desc: `${verb}映射：${r.mapping.domain} ${r.mapping.localCode} → ${r.mapping.nationalCode ?? '无对应'}`,
+        extra: r,
+        status: r.outcome === 'created' ? 201 : 200,
+      };
     });
   });
 

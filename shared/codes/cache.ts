@@ -224,4 +224,3 @@ export async function createCodeCache(db: Db, opts: CodeCacheOptions = {}): Prom
     },
   };
 }
-

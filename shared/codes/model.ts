@@ -39,12 +39,17 @@ export const DomainSchema = z
 
 export const LocalCodeSchema = z.string().trim().min(1, '本地代码不能为空 (local code required)').max(100);
 
-const equivalenceInput = z.preprocess((v) => {
-  if (typeof v !== 'string') return v;
-  const t = v.trim();
-  const byZh = (Object.entries(EQUIVALENCE_ZH) as Array<[Equivalence, string]>).find(([, zh]) => zh === t)?.[0];
-  return byZh ?? ({ 相同: 'equal', 等价: 'equivalent', 更宽: 'wider', 更窄: 'narrower', 无对应: 'unmatched' } as Record<string, string>)[t] ?? t.toLowerCase();
-}, z.enum(EQUIVALENCES, { error: '对应关系应为 equal/equivalent/wider/narrower/unmatched' }));
+const equivalenceInput = z.preprocess(
+  (v) => {
+    if (typeof v !== 'string') return v;
+    const t = v.trim();
+    const byZh = (Object.entries(EQUIVALENCE_ZH) as Array<[Equivalence, string]>).find(([, zh]) => zh === t)?.[0];
+    return (
+      byZh ?? ({ 相同: 'equal', 等价: 'equivalent', 更宽: 'wider', 更窄: 'narrower', 无对应: 'unmatched' } as Record<string, string>)[t] ?? t.toLowerCase()
+    );
+  },
+  z.enum(EQUIVALENCES, { error: '对应关系应为 equal/equivalent/wider/narrower/unmatched' }),
+);
 
 const blank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 

@@ -102,7 +102,9 @@ export const DOMAINS: readonly DomainInfo[] = [
     list: 'caseType',
     note: 'list decided by the code file (docs/data-set.md, Domain 17/18)',
   }),
-  d(19, 'bsTransmission', '传染病报告卡-血源及性传播/感染途径代码', 'report card: blood/sexual transmission route', 'bsTransmissionCode', { publicList: false }),
+  d(19, 'bsTransmission', '传染病报告卡-血源及性传播/感染途径代码', 'report card: blood/sexual transmission route', 'bsTransmissionCode', {
+    publicList: false,
+  }),
   d(20, 'deathCause', '传染病报告卡-直接死亡诊断代码', 'report card: direct cause of death', 'symptomsCode', { publicList: false, diagnosis: true }),
   d(21, 'discoveryMode', '发现方式代码', 'discovery mode', 'discoveryModeCode', { publicList: false }),
   d(22, 'contactType', '传染病报告卡-接触方式代码', 'report card: contact type', 'contactTypeCode', { publicList: false }),

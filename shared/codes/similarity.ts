@@ -23,7 +23,10 @@ export function foldName(s: string): string {
   t = t.replace(/[\s()[\]{}<>【】《》〈〉「」『』"'`“”‘’,，.。、;；:：!！·•\-_/\\|+*#~]/g, '');
   for (let i = 0; i < 2; i++) t = t.replace(QUALIFIERS, '');
   // Stages written three ways: Ⅱ期梅毒 (NFKC: ii期), 2期梅毒, 二期梅毒.
-  t = t.replace(/(?:iii|3)期/g, '三期').replace(/(?:ii|2)期/g, '二期').replace(/(?:i|1)期/g, '一期');
+  t = t
+    .replace(/(?:iii|3)期/g, '三期')
+    .replace(/(?:ii|2)期/g, '二期')
+    .replace(/(?:i|1)期/g, '一期');
   return t;
 }
 
@@ -280,7 +283,8 @@ export function notifiableLookalike(localCode: string, localName: string | null 
     const cat = icd[1]!;
     for (const r of rulesCache) {
       const hit = r.prefix ? code.startsWith(r.from) : cat >= r.from && cat <= r.to;
-      if (hit) return { disease: r.disease, nndrs: r.nndrs, by: 'icd10', score: 1, matched: r.prefix ? r.from : r.from === r.to ? r.from : `${r.from}-${r.to}` };
+      if (hit)
+        return { disease: r.disease, nndrs: r.nndrs, by: 'icd10', score: 1, matched: r.prefix ? r.from : r.from === r.to ? r.from : `${r.from}-${r.to}` };
     }
   }
   const q = foldName(localName ?? '');
@@ -289,7 +293,8 @@ export function notifiableLookalike(localCode: string, localName: string | null 
   let best: Danger | null = null;
   for (const r of refsCache) {
     const s = bestOf(qv, r.folded);
-    if (s >= DANGER_THRESHOLD && (!best || s > best.score)) best = { disease: r.disease, nndrs: r.nndrs, by: 'name', score: Math.round(s * 1000) / 1000, matched: r.name };
+    if (s >= DANGER_THRESHOLD && (!best || s > best.score))
+      best = { disease: r.disease, nndrs: r.nndrs, by: 'name', score: Math.round(s * 1000) / 1000, matched: r.name };
   }
   return best;
 }

@@ -8,16 +8,7 @@
  */
 import { withTx, type Db, type Tx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
-import {
-  DEFAULT_POLICY,
-  MappingInputSchema,
-  resolve,
-  type Actor,
-  type Equivalence,
-  type LookupStatus,
-  type MappingInput,
-  type Policy,
-} from './model.js';
+import { DEFAULT_POLICY, MappingInputSchema, resolve, type Actor, type Equivalence, type LookupStatus, type MappingInput, type Policy } from './model.js';
 import { DOMAIN_COUNT, DOMAINS, domainInfo, listDomainOf } from './registry.js';
 import { NameIndex, notifiableLookalike, type Candidate, type Danger } from './similarity.js';
 
@@ -144,7 +135,11 @@ export interface NationalImport {
 export async function importNational(db: Db, imp: NationalImport): Promise<{ domain: string; version: string; codes: number; closed: number }> {
   const info = domainInfo(imp.domain);
   if (!info) throw new AppError('BAD_REQUEST', `未知值域：${imp.domain} (unknown domain)`);
-  if (info.listOf) throw new AppError('BAD_REQUEST', `值域 ${imp.domain} 使用 ${info.listOf} 的国家代码：请导入到 ${info.listOf} (this domain takes the codes of ${info.listOf})`);
+  if (info.listOf)
+    throw new AppError(
+      'BAD_REQUEST',
+      `值域 ${imp.domain} 使用 ${info.listOf} 的国家代码：请导入到 ${info.listOf} (this domain takes the codes of ${info.listOf})`,
+    );
   if (!imp.version.trim() || imp.version.length > 50) throw new AppError('BAD_REQUEST', '版本号应为 1–50 个字符 (version: 1–50 characters)');
   const issues: FieldIssue[] = [];
   const seen = new Set<string>();
@@ -169,10 +164,13 @@ export async function importNational(db: Db, imp: NationalImport): Promise<{ dom
       });
       await tx.query(`INSERT INTO code_national (domain, code, version, name, name_en) VALUES ${values.join(', ')}`, params);
     }
-    await tx.query(
-      `UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = now() WHERE domain = $1`,
-      [imp.domain, imp.status ?? 'loaded', imp.source.slice(0, 300), imp.version, imp.codes.length],
-    );
+    await tx.query(`UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = now() WHERE domain = $1`, [
+      imp.domain,
+      imp.status ?? 'loaded',
+      imp.source.slice(0, 300),
+      imp.version,
+      imp.codes.length,
+    ]);
     await bumpVersion(tx, NATIONAL_VERSION_KEY);
     return { domain: imp.domain, version: imp.version, codes: imp.codes.length, closed: closed.rowCount ?? 0 };
   });
@@ -209,6 +207,7 @@ const MAPPING_COLS = `m.map_id, m.org_code, m.domain, m.local_code, m.local_name
 const WITH_NATIONAL_NAME = `LEFT JOIN code_domain d ON d.domain = m.domain
   LEFT JOIN code_national n ON n.domain = COALESCE(d.list_of, m.domain) AND n.code = m.national_code AND n.valid_to IS NULL`;
 
+// biome-ignore lint/suspicious/noExplicitAny: a database row, read field by field into the typed MappingRow
 function mappingOf(x: Record<string, any>): MappingRow {
   return {
     id: String(x.map_id),
@@ -358,7 +357,14 @@ export async function deleteMapping(db: Db, id: string, actor: Actor): Promise<M
     const row = r.rows[0];
     if (!row) return;
     const mv = await bumpVersion(tx, row.org_code);
-    await writeHistory(tx, 'delete', { ...row, version: row.version + 1, map_version: mv, made_by: actor.by.slice(0, 100), made_via: actor.via ?? null, made_at: new Date() });
+    await writeHistory(tx, 'delete', {
+      ...row,
+      version: row.version + 1,
+      map_version: mv,
+      made_by: actor.by.slice(0, 100),
+      made_via: actor.via ?? null,
+      made_at: new Date(),
+    });
   });
   return before;
 }
@@ -417,7 +423,11 @@ export async function importMappings(
     inputs.push(p.data);
   }
   if (issues.length) {
-    throw new AppError('VALIDATION_FAILED', `导入失败，未做任何修改：${issues.length} 处错误 (nothing imported: ${issues.length} errors)`, issues.slice(0, 100));
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `导入失败，未做任何修改：${issues.length} 处错误 (nothing imported: ${issues.length} errors)`,
+      issues.slice(0, 100),
+    );
   }
   return withTx(db, async (tx) => {
     let v: number | undefined;
@@ -468,7 +478,9 @@ export interface OrgMaps {
 /** Mappings and policies of the given orgs (all orgs when null), for the cache. */
 export async function loadOrgMaps(db: Q, orgs: string[] | null): Promise<Map<string, OrgMaps>> {
   const [versions, maps, pols] = await Promise.all([
-    db.query<{ org_code: string; version: string }>('SELECT org_code, version FROM code_map_version WHERE ($1::varchar[] IS NULL OR org_code = ANY($1))', [orgs]),
+    db.query<{ org_code: string; version: string }>('SELECT org_code, version FROM code_map_version WHERE ($1::varchar[] IS NULL OR org_code = ANY($1))', [
+      orgs,
+    ]),
     db.query<{ org_code: string; domain: string; local_code: string; national_code: string | null; equivalence: Equivalence }>(
       'SELECT org_code, domain, local_code, national_code, equivalence FROM code_mapping WHERE ($1::varchar[] IS NULL OR org_code = ANY($1))',
       [orgs],
@@ -636,9 +648,7 @@ export interface QueueItem {
  * Dangerous gaps first (by their score), then by records held, by count, by last seen.
  */
 export async function unmappedQueue(db: Q, org: string, opts: { domain?: string; limit?: number; suggestions?: number } = {}): Promise<QueueItem[]> {
-  const states = (await observedStates(db, org, opts.domain)).filter(
-    (s) => (s.status === 'unmapped' || s.status === 'unknown') && s.reason !== 'unmatched',
-  );
+  const states = (await observedStates(db, org, opts.domain)).filter((s) => (s.status === 'unmapped' || s.status === 'unknown') && s.reason !== 'unmatched');
   const items: QueueItem[] = states.map((s) => ({
     domain: s.domain,
     domainName: domainInfo(s.domain)?.nameZh ?? s.domain,
@@ -806,7 +816,11 @@ export async function completeness(db: Q, org: string): Promise<CompletenessRepo
 }
 
 /** Rows for a mapping export; with `unmapped`, the queue's codes too (national code empty: a template). */
-export async function exportRows(db: Q, org: string, opts: { domain?: string; unmapped?: boolean } = {}): Promise<Array<Record<(typeof EXPORT_COLUMNS)[number], string>>> {
+export async function exportRows(
+  db: Q,
+  org: string,
+  opts: { domain?: string; unmapped?: boolean } = {},
+): Promise<Array<Record<(typeof EXPORT_COLUMNS)[number], string>>> {
   const maps = await listMappings(db, org, opts.domain);
   const out: Array<Record<(typeof EXPORT_COLUMNS)[number], string>> = maps.map((m) => ({
     domain: m.domain,

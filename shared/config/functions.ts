@@ -22,18 +22,38 @@ const base = { front: frontConcern, database: databaseConcern };
 
 /** patient, diagnosis, card, lab, exam, order, death, record (shared/ingest/receiver.ts). */
 export const receiveConfig = composeConfig({ ...base, codes: codesConcern, ingest: ingestConcern, hisAuth: hisAuthConcern });
-export const pushConfig = composeConfig({ ...base, codes: codesConcern, uplink: uplinkConcern, alerts: alertsConcern, operator: operatorConcern, selfReport: selfReportConcern });
+export const pushConfig = composeConfig({
+  ...base,
+  codes: codesConcern,
+  uplink: uplinkConcern,
+  alerts: alertsConcern,
+  operator: operatorConcern,
+  selfReport: selfReportConcern,
+});
 export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern, operator: operatorConcern });
 export const monitorConfig = composeConfig({ ...base, monitor: monitorConcern, monitorAuth: monitorAuthConcern });
 /** web: the console, and the popup and card form opened by single sign-on (docs/card-form.md). */
-export const webConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, sso: ssoConcern, codes: codesConcern, ingest: ingestConcern, warning: warningConcern });
+export const webConfig = composeConfig({
+  ...base,
+  hisAuth: hisAuthConcern,
+  sso: ssoConcern,
+  codes: codesConcern,
+  ingest: ingestConcern,
+  warning: warningConcern,
+});
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
 /** remind: the HIS's reminders on the data port (functions/remind). */
 export const remindConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, warning: warningConcern });
 /** dbsync: the staging tables through the ingest pipeline (docs/dbsync.md); its nudge is HIS-authenticated. */
 export const dbsyncConfig = composeConfig({ ...base, codes: codesConcern, hisAuth: hisAuthConcern, dbsync: dbsyncConcern });
 /** warning: the early-warning loop, and aberration detection from its cron (docs/aberration.md). */
-export const warningConfig = composeConfig({ ...base, warning: warningConcern, aberration: aberrationConcern, alerts: alertsConcern, operator: operatorConcern });
+export const warningConfig = composeConfig({
+  ...base,
+  warning: warningConcern,
+  aberration: aberrationConcern,
+  alerts: alertsConcern,
+  operator: operatorConcern,
+});
 
 export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;
 export type PushSettings = ReturnType<typeof pushConfig.parse>;

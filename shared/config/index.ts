@@ -52,7 +52,7 @@ export function concern<S extends z.ZodRawShape, T>(c: Concern<S, T>): Concern<S
   return c;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: any concern, whatever its variables and settings (the composed type is inferred)
 type AnyConcern = Concern<any, any>;
 export type Settings<C extends Record<string, AnyConcern>> = { [K in keyof C]: ReturnType<C[K]['build']> };
 
@@ -180,7 +180,11 @@ export const ingestConcern = concern({
   name: 'ingest',
   vars: {
     MAX_BATCH: z.coerce.number().int().positive().max(100_000).default(500),
-    MAX_BODY_BYTES: z.coerce.number().int().positive().default(8 * 1024 * 1024),
+    MAX_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(8 * 1024 * 1024),
     DB_POOL_MAX: z.coerce.number().int().positive().default(10),
     /** Organisations whose records are test data: processed, never forwarded to a live platform. */
     TEST_ORG_CODES: listVar,
@@ -192,7 +196,11 @@ export const ingestConcern = concern({
      * The installation's own organisation (a single-hospital front is activated for one org code):
      * the org of a record that names none and whose parent and caller do not decide it.
      */
-    FRONT_ORG_CODE: z.string().trim().regex(/^[A-Za-z0-9]{1,50}$/, 'an org code: 1–50 letters and digits').optional(),
+    FRONT_ORG_CODE: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9]{1,50}$/, 'an org code: 1–50 letters and digits')
+      .optional(),
     /** Group commit of concurrent single-record calls (docs/ingest.md): most records in one group. */
     GROUP_COMMIT_MAX: z.coerce.number().int().min(1).max(1000).default(64),
     /** Extra wait before a group that found its resource idle is written (ms; 0: none). */

@@ -86,7 +86,12 @@ export async function closeDay(db: Db, orgCode: string, day: string, kind: Close
       const closedAt = formatLocal(now(), opts.timeZone);
       const docs = [
         { resource: SUMMARY_RESOURCE, content: canonical({ ...head, ...summary }), version: cur.summary_version, hash: cur.summary_hash?.trim() ?? null },
-        { resource: COMPLETENESS_RESOURCE, content: canonical({ ...head, ...completenessContent(completeness) }), version: cur.completeness_version, hash: cur.completeness_hash?.trim() ?? null },
+        {
+          resource: COMPLETENESS_RESOURCE,
+          content: canonical({ ...head, ...completenessContent(completeness) }),
+          version: cur.completeness_version,
+          hash: cur.completeness_hash?.trim() ?? null,
+        },
       ].map((d) => ({ ...d, newHash: digest(d.content) }));
 
       let outboxRows = 0;
@@ -121,9 +126,21 @@ export async function closeDay(db: Db, orgCode: string, day: string, kind: Close
                 completeness_version = $14, completeness_hash = $15
           WHERE org_code = $1 AND business_day = $2 AND kind = $3`,
         [
-          orgCode, day, kind, opts.trigger, started, test, completeness.gapCount,
-          changed[0], JSON.stringify(payloads[0]), versions[0], docs[0]!.newHash,
-          changed[1], JSON.stringify(payloads[1]), versions[1], docs[1]!.newHash,
+          orgCode,
+          day,
+          kind,
+          opts.trigger,
+          started,
+          test,
+          completeness.gapCount,
+          changed[0],
+          JSON.stringify(payloads[0]),
+          versions[0],
+          docs[0]!.newHash,
+          changed[1],
+          JSON.stringify(payloads[1]),
+          versions[1],
+          docs[1]!.newHash,
         ],
       );
       return { versions, changed, outboxRows, gapCount: completeness.gapCount, summary };
@@ -142,7 +159,16 @@ export async function closeDay(db: Db, orgCode: string, day: string, kind: Close
       summary: out.summary,
       durationMs: Date.now() - t0,
     };
-    log('info', 'day closed', { orgCode, day, kind, trigger: opts.trigger, gaps: out.gapCount, changed: result.changed, outboxRows: out.outboxRows, ms: result.durationMs });
+    log('info', 'day closed', {
+      orgCode,
+      day,
+      kind,
+      trigger: opts.trigger,
+      gaps: out.gapCount,
+      changed: result.changed,
+      outboxRows: out.outboxRows,
+      ms: result.durationMs,
+    });
     return result;
   } catch (err) {
     const error = (err as Error).message.slice(0, 480);
@@ -159,7 +185,20 @@ export async function closeDay(db: Db, orgCode: string, day: string, kind: Close
         [orgCode, day, kind, opts.trigger, started, error],
       )
       .catch((e: Error) => log('error', 'day close failure not recorded', { orgCode, day, kind, err: e.message }));
-    return { orgCode, day, kind, status: 'failed', id, summaryVersion: 0, completenessVersion: 0, changed: { summary: false, completeness: false }, outboxRows: 0, gapCount: 0, durationMs: Date.now() - t0, error };
+    return {
+      orgCode,
+      day,
+      kind,
+      status: 'failed',
+      id,
+      summaryVersion: 0,
+      completenessVersion: 0,
+      changed: { summary: false, completeness: false },
+      outboxRows: 0,
+      gapCount: 0,
+      durationMs: Date.now() - t0,
+      error,
+    };
   }
 }
 

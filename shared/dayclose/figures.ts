@@ -81,7 +81,14 @@ function limited(list: Gap[], limit: number): { list: Gap[]; truncated: boolean 
  * their front page and their discharge record (of any date: a differing date is another problem).
  */
 async function dischargeCheck(tx: Tx, s: DayScope): Promise<{ result: CheckResult; visits: number }> {
-  const res = await tx.query<{ src: string; id: string; patient_id: string | null; serial_number: string | null; has_front_page: boolean; has_discharge: boolean }>(
+  const res = await tx.query<{
+    src: string;
+    id: string;
+    patient_id: string | null;
+    serial_number: string | null;
+    has_front_page: boolean;
+    has_discharge: boolean;
+  }>(
     `SELECT e.src, e.id, e.patient_id, e.serial_number,
             EXISTS (SELECT 1 FROM emr_admission_record r
                      WHERE r.org_code = $1 AND r.patient_id = e.patient_id AND r.serial_number = e.serial_number AND ${live('r')}) AS has_front_page,
@@ -116,7 +123,14 @@ async function dischargeCheck(tx: Tx, s: DayScope): Promise<{ result: CheckResul
 }
 
 interface AdmissionRows {
-  activities: Array<{ id: string; patient_id: string | null; serial_number: string | null; disease_code: string | null; wm_disease_code: string | null; has_record: boolean }>;
+  activities: Array<{
+    id: string;
+    patient_id: string | null;
+    serial_number: string | null;
+    disease_code: string | null;
+    wm_disease_code: string | null;
+    has_record: boolean;
+  }>;
   records: Array<{ id: string; patient_id: string | null; serial_number: string | null; codes: Array<string | null> }>;
 }
 
@@ -135,8 +149,17 @@ async function admissionRows(tx: Tx, s: DayScope): Promise<AdmissionRows> {
       ORDER BY x.patient_id, x.serial_number, x.id`,
     params(s),
   );
-  const cols = 'i.id, i.patient_id, i.serial_number, i.wm_inital_diagnosis_code, i.wm_revised_diagnosis_code, i.wm_confirmed_diagnosis_code, i.complementary_diagnosis_code';
-  const recs = await tx.query<{ id: string; patient_id: string | null; serial_number: string | null; wm_inital_diagnosis_code: string | null; wm_revised_diagnosis_code: string | null; wm_confirmed_diagnosis_code: string | null; complementary_diagnosis_code: string | null }>(
+  const cols =
+    'i.id, i.patient_id, i.serial_number, i.wm_inital_diagnosis_code, i.wm_revised_diagnosis_code, i.wm_confirmed_diagnosis_code, i.complementary_diagnosis_code';
+  const recs = await tx.query<{
+    id: string;
+    patient_id: string | null;
+    serial_number: string | null;
+    wm_inital_diagnosis_code: string | null;
+    wm_revised_diagnosis_code: string | null;
+    wm_confirmed_diagnosis_code: string | null;
+    complementary_diagnosis_code: string | null;
+  }>(
     `SELECT ${cols} FROM emr_admission_info i
       WHERE i.org_code = $1 AND ${inDay('i.admission_date')} AND ${live('i')}
      UNION
@@ -162,7 +185,14 @@ function admissionCheck(rows: AdmissionRows, limit: number): CheckResult {
     const k = visitKey(a.patient_id, a.serial_number);
     let v = visits.get(k);
     if (!v) {
-      v = { check: 'admission', patientId: a.patient_id ?? '', serialNumber: a.serial_number ?? '', present: [], missing: a.has_record ? [] : ['emrAdmissionInfo'], ok: a.has_record };
+      v = {
+        check: 'admission',
+        patientId: a.patient_id ?? '',
+        serialNumber: a.serial_number ?? '',
+        present: [],
+        missing: a.has_record ? [] : ['emrAdmissionInfo'],
+        ok: a.has_record,
+      };
       visits.set(k, v);
     }
     v.present.push({ resource: 'emrActivityInfo', id: a.id });
@@ -205,7 +235,10 @@ async function orderCheck(tx: Tx, s: DayScope): Promise<CheckResult> {
     `SELECT count(*) AS total, sum(CASE WHEN ${itemless} THEN 1 ELSE 0 END) AS gaps FROM emr_order o WHERE ${where}`,
     params(s),
   );
-  const list = await tx.query<{ id: string }>(`SELECT o.id FROM emr_order o WHERE ${where} AND ${itemless} ORDER BY o.id LIMIT $5`, [...params(s), s.listLimit]);
+  const list = await tx.query<{ id: string }>(`SELECT o.id FROM emr_order o WHERE ${where} AND ${itemless} ORDER BY o.id LIMIT $5`, [
+    ...params(s),
+    s.listLimit,
+  ]);
   const gaps = Number(counts.rows[0]?.gaps ?? 0);
   return {
     total: Number(counts.rows[0]?.total ?? 0),
@@ -265,8 +298,22 @@ export async function computeDay(tx: Tx, s: DayScope): Promise<{ completeness: C
   const checks: Record<CheckName, CheckResult> = {
     discharge: discharge.result,
     admission: admissionCheck(adm, s.listLimit),
-    labItem: await orphanCheck(tx, s, { check: 'labItem', resource: 'emrExLabItem', table: 'emr_ex_lab_item', ref: 'ex_lab_id', parent: 'emrExLab', parentTable: 'emr_ex_lab' }),
-    examItem: await orphanCheck(tx, s, { check: 'examItem', resource: 'emrExClinicalItem', table: 'emr_ex_clinical_item', ref: 'ex_clinical_id', parent: 'emrExClinical', parentTable: 'emr_ex_clinical' }),
+    labItem: await orphanCheck(tx, s, {
+      check: 'labItem',
+      resource: 'emrExLabItem',
+      table: 'emr_ex_lab_item',
+      ref: 'ex_lab_id',
+      parent: 'emrExLab',
+      parentTable: 'emr_ex_lab',
+    }),
+    examItem: await orphanCheck(tx, s, {
+      check: 'examItem',
+      resource: 'emrExClinicalItem',
+      table: 'emr_ex_clinical_item',
+      ref: 'ex_clinical_id',
+      parent: 'emrExClinical',
+      parentTable: 'emr_ex_clinical',
+    }),
     order: await orderCheck(tx, s),
   };
   const gapCount = Object.values(checks).reduce((n, c) => n + c.gaps, 0);

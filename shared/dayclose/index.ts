@@ -91,7 +91,13 @@ export async function runDue(db: Db, opts: DueOptions): Promise<DueRun> {
     client.release();
   }
   out.durationMs = Date.now() - t0;
-  if (out.closes.length) log('info', 'day-close run', { closes: out.closes.length, failed: out.closes.filter((c) => c.status === 'failed').length, alreadyDone: out.alreadyDone, ms: out.durationMs });
+  if (out.closes.length)
+    log('info', 'day-close run', {
+      closes: out.closes.length,
+      failed: out.closes.filter((c) => c.status === 'failed').length,
+      alreadyDone: out.alreadyDone,
+      ms: out.durationMs,
+    });
   return out;
 }
 
@@ -116,8 +122,21 @@ export interface DayCloseRow {
 /** The ledger for the console: closes of [fromDay, toDay], newest first. */
 export async function listDays(db: Db, f: { orgCode?: string; fromDay: string; toDay: string; limit?: number }): Promise<DayCloseRow[]> {
   const res = await db.query<{
-    org_code: string; business_day: string; kind: CloseKind; status: string; trigger: string; runs: number; started_at: Date; finished_at: Date | null;
-    test_mode: boolean; gap_count: number; summary_version: number; completeness_version: number; summary: unknown; completeness: unknown; error: string | null;
+    org_code: string;
+    business_day: string;
+    kind: CloseKind;
+    status: string;
+    trigger: string;
+    runs: number;
+    started_at: Date;
+    finished_at: Date | null;
+    test_mode: boolean;
+    gap_count: number;
+    summary_version: number;
+    completeness_version: number;
+    summary: unknown;
+    completeness: unknown;
+    error: string | null;
   }>(
     `SELECT org_code, business_day, kind, status, trigger, runs, started_at, finished_at, test_mode, gap_count,
             summary_version, completeness_version, summary, completeness, error

@@ -25,7 +25,8 @@ export const RETRY_AFTER_S: Record<DbFault, number> = {
 };
 
 const SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const LOST = /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|not queryable|Client was closed|Cannot use a pool after calling end/i;
+const LOST =
+  /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|not queryable|Client was closed|Cannot use a pool after calling end/i;
 
 /** The fault class of an error, or null when it is no database fault (a defect: 500). */
 export function dbFault(err: unknown): DbFault | null {

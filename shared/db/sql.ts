@@ -40,7 +40,12 @@ export function keyList(cols: [string, string], keys: Array<[string, string]>, o
  * Runs a statement, as a named (prepared, planned once per connection) statement when it has the
  * shape of the single-record path — the hot path — and unnamed otherwise (batch shapes vary).
  */
-export function exec<R extends pg.QueryResultRow = pg.QueryResultRow>(tx: Tx, text: string, values: unknown[], single: string | false): Promise<pg.QueryResult<R>> {
+export function exec<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  tx: Tx,
+  text: string,
+  values: unknown[],
+  single: string | false,
+): Promise<pg.QueryResult<R>> {
   return single ? tx.query<R>({ name: single, text, values }) : tx.query<R>(text, values);
 }
 

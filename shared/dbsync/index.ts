@@ -44,13 +44,22 @@ export const dbsyncConcern = concern({
     WARNING_NUDGE_URL: z.string().default(''),
   },
   build: (v) => {
-    const orgs = v.DBSYNC_ORGS.trim() === '*' ? ('*' as const) : v.DBSYNC_ORGS.split(',').map((s) => s.trim()).filter(Boolean);
+    const orgs =
+      v.DBSYNC_ORGS.trim() === '*'
+        ? ('*' as const)
+        : v.DBSYNC_ORGS.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
     return {
       batch: v.DBSYNC_BATCH,
       orgs,
       runMs: v.DBSYNC_RUN_MS,
       installationOrg: v.FRONT_ORG_CODE || null,
-      testOrgs: new Set(v.TEST_ORG_CODES.split(',').map((s) => s.trim()).filter(Boolean)),
+      testOrgs: new Set(
+        v.TEST_ORG_CODES.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
       pushNudgeUrl: v.PUSH_NUDGE_URL,
       warningNudgeUrl: v.WARNING_NUDGE_URL,
     };
@@ -190,7 +199,18 @@ interface ResultRow {
 }
 
 function resultOf(r: Resource, row: StagedRow, o: Outcome): ResultRow {
-  return { resource: r.name, rowId: row.row_id, status: o.status, orgCode: o.orgCode, recordId: o.id, version: o.version, errorCode: null, errorMsg: null, issues: null, warnings: o.warnings.length ? o.warnings : null };
+  return {
+    resource: r.name,
+    rowId: row.row_id,
+    status: o.status,
+    orgCode: o.orgCode,
+    recordId: o.id,
+    version: o.version,
+    errorCode: null,
+    errorMsg: null,
+    issues: null,
+    warnings: o.warnings.length ? o.warnings : null,
+  };
 }
 
 function errorResultOf(r: Resource, row: StagedRow, e: AppError): ResultRow {
@@ -215,7 +235,18 @@ async function writeResults(db: Pick<pg.ClientBase, 'query'>, rows: ResultRow[])
   const params: unknown[] = [];
   const selects = rows.map((x) => {
     const base = params.length;
-    params.push(x.resource, x.rowId, x.status, x.orgCode, x.recordId, x.version, x.errorCode, x.errorMsg, x.issues === null ? null : JSON.stringify(x.issues), x.warnings === null ? null : JSON.stringify(x.warnings));
+    params.push(
+      x.resource,
+      x.rowId,
+      x.status,
+      x.orgCode,
+      x.recordId,
+      x.version,
+      x.errorCode,
+      x.errorMsg,
+      x.issues === null ? null : JSON.stringify(x.issues),
+      x.warnings === null ? null : JSON.stringify(x.warnings),
+    );
     const p = (i: number) => `$${base + i}`;
     return `SELECT ${p(1)}::varchar, ${p(2)}::bigint, ${p(3)}::varchar, ${p(4)}::varchar, ${p(5)}::varchar, ${p(6)}::integer, ${p(7)}::varchar, ${p(8)}::varchar, ${p(9)}::jsonb, ${p(10)}::jsonb`;
   });

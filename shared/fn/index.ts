@@ -9,6 +9,7 @@ import type { Hono } from 'hono';
 
 export interface FaasFunction {
   /** The Hono app: every route is relative to "/" (the gateway strips /function/<name>). */
+  // biome-ignore lint/suspicious/noExplicitAny: any Hono app, whatever its bindings, variables and routes
   app: Hono<any, any, any>;
   /** Opens what the function needs (pools, caches). Called once before the server listens. */
   init?: () => Promise<void>;

@@ -42,7 +42,13 @@ function holdOf(row: unknown): Hold {
 }
 
 const HOLD_COLS: Cols = [
-  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['kind', 'varchar'], ['target', 'varchar'], ['value', 'varchar'], ['since', 'timestamptz'],
+  ['resource', 'varchar'],
+  ['org_code', 'varchar'],
+  ['record_id', 'varchar'],
+  ['kind', 'varchar'],
+  ['target', 'varchar'],
+  ['value', 'varchar'],
+  ['since', 'timestamptz'],
 ];
 
 /** Adds holds to records (a hold a record already has is not added twice). */

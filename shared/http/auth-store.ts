@@ -21,7 +21,10 @@ export function formatOrgs(orgs: Orgs): string {
 export function parseOrgs(stored: string): Orgs {
   const s = stored.trim();
   if (s === '*') return '*';
-  return s.split(',').map((x) => x.trim()).filter(Boolean);
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 }
 
 /** A row as it crosses from the database: snake_case, bigint id as string, timestamps as Date. */
@@ -56,8 +59,7 @@ const CallerRowSchema = z
   }));
 export type StoredCaller = z.output<typeof CallerRowSchema>;
 
-const COLUMNS =
-  'id, name, kind, key_prefix, key_hash, cert_fingerprint, cidr, org_codes, rate_per_min, created_at, revoked_at, last_used_at';
+const COLUMNS = 'id, name, kind, key_prefix, key_hash, cert_fingerprint, cidr, org_codes, rate_per_min, created_at, revoked_at, last_used_at';
 
 /** What the middleware's cache needs from storage. */
 export interface CallerStore {
@@ -138,10 +140,7 @@ export async function activeCertCallers(db: Db, fingerprint: string): Promise<St
 export type RevokeResult = { status: 'revoked' | 'already-revoked'; caller: StoredCaller } | { status: 'not-found' };
 
 export async function revokeCaller(db: Db, id: string): Promise<RevokeResult> {
-  const done = await db.query(
-    `UPDATE his_caller SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`,
-    [id],
-  );
+  const done = await db.query(`UPDATE his_caller SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING ${COLUMNS}`, [id]);
   if (done.rows[0]) return { status: 'revoked', caller: CallerRowSchema.parse(done.rows[0]) };
   const seen = await db.query(`SELECT ${COLUMNS} FROM his_caller WHERE id = $1`, [id]);
   return seen.rows[0] ? { status: 'already-revoked', caller: CallerRowSchema.parse(seen.rows[0]) } : { status: 'not-found' };

@@ -29,20 +29,32 @@ import { log } from '../log/index.js';
 import { requestSource, tcpPeer } from './caller.js';
 import { concern, flagVar, frontConcern, parseConcern } from '../config/index.js';
 import { AppError } from './errors.js';
-import { inAnyCidr, inCidr, isLoopback, normalizeAddress } from './net.js';
+import { inAnyCidr, inCidr, isLoopback } from './net.js';
 import { pgCallerStore, type CallerStore, type StoredCaller } from './auth-store.js';
 
 // ---- schemas: what crosses a boundary --------------------------------------------------------
 
 /** An org code (机构编码) as senders and the records use it (org_code varchar(50)). */
-export const OrgCodeSchema = z.string().trim().regex(/^[A-Za-z0-9-]{1,50}$/, 'an org code is 1–50 letters, digits or -');
+export const OrgCodeSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9-]{1,50}$/, 'an org code is 1–50 letters, digits or -');
 
 /** '*' (every org: a single-hospital install) or a non-empty list of org codes; accepts "a,b" too. */
 export const OrgsSchema = z.union([
   z.literal('*'),
   z.preprocess(
-    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
-    z.array(OrgCodeSchema).min(1, 'at least one org code, or * for all').transform((a) => [...new Set(a)]),
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v,
+    z
+      .array(OrgCodeSchema)
+      .min(1, 'at least one org code, or * for all')
+      .transform((a) => [...new Set(a)]),
   ),
 ]);
 
@@ -118,7 +130,10 @@ export function normalizeFingerprint(input: string): string | null {
   let s = input.trim();
   const eq = s.lastIndexOf('=');
   if (eq >= 0 && /fingerprint|sha-?256/i.test(s.slice(0, eq))) s = s.slice(eq + 1);
-  s = s.replace(/^sha-?256:/i, '').replace(/[\s:]/g, '').toLowerCase();
+  s = s
+    .replace(/^sha-?256:/i, '')
+    .replace(/[\s:]/g, '')
+    .toLowerCase();
   return /^[0-9a-f]{64}$/.test(s) ? s : null;
 }
 
@@ -147,17 +162,20 @@ export function pemFingerprint(pem: string): string | null {
 // ---- CIDRs -----------------------------------------------------------------------------------
 
 /** A CIDR or a bare address ("10.1.2.3" → "10.1.2.3/32"), checked; the address part as given. */
-export const CidrSchema = z.string().trim().transform((s, ctx) => {
-  const [net, bits, extra] = s.split('/');
-  const fam = net ? isIP(net) : 0;
-  const max = fam === 4 ? 32 : 128;
-  const n = bits === undefined ? max : Number(bits);
-  if (!fam || extra !== undefined || !Number.isInteger(n) || n < 0 || n > max || (bits !== undefined && !/^\d+$/.test(bits))) {
-    ctx.addIssue({ code: 'custom', message: 'a CIDR such as 10.1.2.0/24 or fd00::/64, or one address' });
-    return z.NEVER;
-  }
-  return `${net}/${n}`;
-});
+export const CidrSchema = z
+  .string()
+  .trim()
+  .transform((s, ctx) => {
+    const [net, bits, extra] = s.split('/');
+    const fam = net ? isIP(net) : 0;
+    const max = fam === 4 ? 32 : 128;
+    const n = bits === undefined ? max : Number(bits);
+    if (!fam || extra !== undefined || !Number.isInteger(n) || n < 0 || n > max || (bits !== undefined && !/^\d+$/.test(bits))) {
+      ctx.addIssue({ code: 'custom', message: 'a CIDR such as 10.1.2.0/24 or fd00::/64, or one address' });
+      return z.NEVER;
+    }
+    return `${net}/${n}`;
+  });
 
 /** A comma/space separated list of CIDRs, each checked; unset = none. */
 const CidrListSchema = z
@@ -481,7 +499,12 @@ export function hisAuth(opts: HisAuthOptions = {}): MiddlewareHandler {
   const setup = (): { cfg: AuthConfig; cache: CallerCache } => {
     if (!cfg || !cache) {
       cfg = typeof opts.config === 'function' ? opts.config() : { ...authConfig(), ...opts.config };
-      cache = new CallerCache({ store, refreshMs: cfg.refreshS * 1000, now, ...(opts.missRefreshMs !== undefined ? { missRefreshMs: opts.missRefreshMs } : {}) });
+      cache = new CallerCache({
+        store,
+        refreshMs: cfg.refreshS * 1000,
+        now,
+        ...(opts.missRefreshMs !== undefined ? { missRefreshMs: opts.missRefreshMs } : {}),
+      });
     }
     return { cfg, cache };
   };
@@ -515,7 +538,10 @@ export function hisAuth(opts: HisAuthOptions = {}): MiddlewareHandler {
     const wait = buckets.take(caller.id, caller.ratePerMin, t);
     if (wait > 0) {
       c.header('Retry-After', String(wait));
-      throw new AppError('RATE_LIMITED', `请求过于频繁：每分钟上限 ${caller.ratePerMin} 次，请 ${wait} 秒后重试 (rate limit ${caller.ratePerMin}/min for "${caller.name}"; retry after ${wait} s)`);
+      throw new AppError(
+        'RATE_LIMITED',
+        `请求过于频繁：每分钟上限 ${caller.ratePerMin} 次，请 ${wait} 秒后重试 (rate limit ${caller.ratePerMin}/min for "${caller.name}"; retry after ${wait} s)`,
+      );
     }
     if (caller.kind !== 'dev' && t - (touched.get(caller.id) ?? -Infinity) >= TOUCH_EVERY_MS) {
       touched.set(caller.id, t);

@@ -36,7 +36,13 @@ export function tcpPeer(c: Context): string | undefined {
   return a ? normalizeAddress(a) : undefined;
 }
 
-const split = (v: string | undefined): string[] => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
+const split = (v: string | undefined): string[] =>
+  v
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 
 /**
  * An address as a hop writes it, without brackets and port: OpenFaaS's gateway writes
@@ -81,7 +87,12 @@ export function requestSource(c: Context, trustedProxies = ''): Source {
     if (claims.length === 0) return { address: peer };
     return inAnyCidr(peer, trustedProxies) ? judge(claims, trustedProxies) : { address: null, untrustedRelay: peer };
   }
-  const hops = [...forwardedFor(c.req.header('forwarded')), ...split(c.req.header(RELAY_HEADER)).map(hostOf), ...split(c.req.header('x-real-ip')).map(hostOf), ...xff];
+  const hops = [
+    ...forwardedFor(c.req.header('forwarded')),
+    ...split(c.req.header(RELAY_HEADER)).map(hostOf),
+    ...split(c.req.header('x-real-ip')).map(hostOf),
+    ...xff,
+  ];
   return judge(hops, trustedProxies);
 }
 

@@ -126,7 +126,12 @@ export function handleError(err: Error, c: Context): Response {
   if (err instanceof z.ZodError) return handleError(validationError(err), c);
   const fault = databaseError(err);
   if (fault) {
-    log('warn', 'database fault', { callId: c.req.header('x-call-id'), path: maskPath(c.req.path, RESOURCE_NAMES), fault: fault.fault!.kind, code: (err as { code?: string }).code });
+    log('warn', 'database fault', {
+      callId: c.req.header('x-call-id'),
+      path: maskPath(c.req.path, RESOURCE_NAMES),
+      fault: fault.fault!.kind,
+      code: (err as { code?: string }).code,
+    });
     return handleError(fault, c);
   }
   log('error', 'unhandled error', {

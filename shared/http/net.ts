@@ -6,7 +6,7 @@ function v4ToInt(a: string): number {
 }
 
 function v6ToBigInt(a: string): bigint {
-  let [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
   const h = head ? head.split(':') : [];
   const t = tail !== undefined ? (tail ? tail.split(':') : []) : [];
   // An embedded IPv4 tail (::ffff:10.0.0.1).
@@ -48,7 +48,10 @@ export function inCidr(address: string, cidr: string): boolean {
 }
 
 export function inAnyCidr(address: string, list: string): boolean {
-  return list.split(/[,\s]+/).filter(Boolean).some((c) => inCidr(address, c));
+  return list
+    .split(/[,\s]+/)
+    .filter(Boolean)
+    .some((c) => inCidr(address, c));
 }
 
 export const isLoopback = (a: string) => inAnyCidr(a, '127.0.0.0/8,::1/128');

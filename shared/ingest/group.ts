@@ -128,7 +128,7 @@ export class GroupCommitter {
     this.stats.largest = Math.max(this.stats.largest, group.length);
     try {
       const results = await upsertGroup(this.db(), r, group);
-      group.forEach((w, i) => w.done(results[i]!));
+      for (const [i, w] of group.entries()) w.done(results[i]!);
       return;
     } catch (err) {
       if (group.length === 1) {

@@ -106,7 +106,6 @@ function asObject(body: unknown): Record<string, unknown> {
 
 const keyText = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v).trim() || null : null);
 
-
 function isTest(ctx: IngestContext, orgCode: string | null): boolean {
   return ctx.test || (orgCode !== null && (ctx.testOrgs?.has(orgCode) ?? false));
 }
@@ -147,7 +146,15 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   const wrong = [...keyIssues(r, known), ...(v.ok ? birthIssues(r, v.record, births) : [])];
   if (!v.ok || unstorable.length || wrong.length) {
     const issues = [...unstorable, ...(v.ok ? [] : v.issues.filter((i) => !(ctx.codes && i.rule === 'domain'))), ...wrong];
-    rejections.push({ resource: r.name, orgCode: claimedOrg, id: keyText(known.id), callId: ctx.callId, caller: ctx.caller ?? null, issues, test: isTest(ctx, claimedOrg) });
+    rejections.push({
+      resource: r.name,
+      orgCode: claimedOrg,
+      id: keyText(known.id),
+      callId: ctx.callId,
+      caller: ctx.caller ?? null,
+      issues,
+      test: isTest(ctx, claimedOrg),
+    });
     throw new AppError('VALIDATION_FAILED', `${r.title}校验不通过：${issues.map((i) => `${i.field}(${i.rule})`).join('，')}`, issues, keyText(known.id));
   }
   const record = (v as Extract<typeof v, { ok: true }>).record;
@@ -189,6 +196,7 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   };
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this pattern finds in a key
 const KEY_CHARS = /[\s'"`\u0000-\u001f\u007f]/;
 
 /**
@@ -202,8 +210,15 @@ function keyIssues(r: Resource, known: Record<string, unknown>): FieldIssue[] {
     const v = known[k];
     if (typeof v !== 'string' || v.trim() === '') continue;
     const t = v.trim();
-    if (KEY_CHARS.test(t)) out.push({ field: k, rule: 'keyFormat', message: '主键不能含空白、引号或控制字符 (a key holds whitespace, a quote or a control character)', value: t.slice(0, 64) });
-    else if (k === 'orgCode' && !/^[A-Za-z0-9]+$/.test(t)) out.push({ field: k, rule: 'orgCodeFormat', message: '机构代码只能由字母和数字组成 (an org code is letters and digits)', value: t.slice(0, 64) });
+    if (KEY_CHARS.test(t))
+      out.push({
+        field: k,
+        rule: 'keyFormat',
+        message: '主键不能含空白、引号或控制字符 (a key holds whitespace, a quote or a control character)',
+        value: t.slice(0, 64),
+      });
+    else if (k === 'orgCode' && !/^[A-Za-z0-9]+$/.test(t))
+      out.push({ field: k, rule: 'orgCodeFormat', message: '机构代码只能由字母和数字组成 (an org code is letters and digits)', value: t.slice(0, 64) });
   }
   return out;
 }
@@ -226,7 +241,8 @@ function birthIssues(r: Resource, record: Record<string, unknown>, births: Map<s
   const out: FieldIssue[] = [];
   for (const f of fields) {
     const t = record[f];
-    if (t instanceof Date && day(t) < birth) out.push({ field: f, rule: 'beforeBirth', message: '不能早于患者出生日期 (before the patient was born)', value: formatLocal(t, TIME_ZONE()) });
+    if (t instanceof Date && day(t) < birth)
+      out.push({ field: f, rule: 'beforeBirth', message: '不能早于患者出生日期 (before the patient was born)', value: formatLocal(t, TIME_ZONE()) });
   }
   return out;
 }
@@ -277,7 +293,11 @@ async function lockParentLinks(tx: Tx, r: Resource, wave: Prepared[]): Promise<v
  */
 async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta): Promise<Outcome[]> {
   await lockParentLinks(tx, r, wave);
-  const current = await lockMany(tx, r, wave.map((p) => [p.orgCode, p.id]));
+  const current = await lockMany(
+    tx,
+    r,
+    wave.map((p) => [p.orgCode, p.id]),
+  );
   const outcomes: Outcome[] = [];
   const changed: Array<{ p: Prepared; cur: Current | undefined; version: number; held: Hold[] }> = [];
   for (const p of wave) {
@@ -316,7 +336,11 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
   if (updated.length) for (const [k, v] of await holdsOf(tx, r.name, updated)) before.set(k, v);
   // Versions still held for a reason this version no longer has are replaced by it.
   const superseded = changed.filter((c) => c.cur && c.held.length === 0 && (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0);
-  await supersedeHeld(tx, r.name, superseded.map((c): [string, string] => [c.p.orgCode, c.p.id]));
+  await supersedeHeld(
+    tx,
+    r.name,
+    superseded.map((c): [string, string] => [c.p.orgCode, c.p.id]),
+  );
 
   const op = (c: (typeof changed)[number]) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
   await writeRecords(
@@ -329,11 +353,31 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
   );
   await appendHistory(
     tx,
-    changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now })),
+    changed.map((c) => ({
+      resource: r.name,
+      orgCode: c.p.orgCode,
+      id: c.p.id,
+      version: c.version,
+      op: op(c),
+      hash: c.p.hash,
+      raw: c.p.payload,
+      callId: c.p.callId,
+      at: c.p.now,
+    })),
   );
   await enqueue(
     tx,
-    changed.map((c) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload })),
+    changed.map((c) => ({
+      resource: r.name,
+      orgCode: c.p.orgCode,
+      id: c.p.id,
+      version: c.version,
+      op: op(c),
+      deadline: r.deadline,
+      test: c.p.test,
+      held: c.held.length > 0,
+      payload: c.p.payload,
+    })),
   );
   const rewritten = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
   if (rewritten.length || waits.length) await replaceWaits(tx, r.name, rewritten, waits, ctx.now);
@@ -373,7 +417,11 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
  * "unchanged").
  */
 export async function upsertMany(db: Db, r: Resource, sent: unknown[], ctx: IngestContext): Promise<ItemResult[]> {
-  return upsertGroup(db, r, sent.map((body) => ({ body, ctx })));
+  return upsertGroup(
+    db,
+    r,
+    sent.map((body) => ({ body, ctx })),
+  );
 }
 
 /** One record of a group: its body and the context of the call that sent it. */
@@ -423,7 +471,13 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   const delta: HeldDelta = new Map();
   for (const wave of waves) {
     const written = await withTx(db, async (tx) => {
-      const outcomes = await writeWaveIn(tx, r, wave.map((x) => x.p), ctx, delta);
+      const outcomes = await writeWaveIn(
+        tx,
+        r,
+        wave.map((x) => x.p),
+        ctx,
+        delta,
+      );
       const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
       const w = wave.map(({ index, p }) => ({ index, outcome: byKey.get(keyOf(p.orgCode, p.id))! }));
       await opts.inWave?.(tx, w);
@@ -431,7 +485,11 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
     });
     for (const { index, outcome } of written) results[index] = { ok: true, outcome };
   }
-  observeCodes(ctx, waves.flatMap((w) => w.map((x) => x.p)), delta);
+  observeCodes(
+    ctx,
+    waves.flatMap((w) => w.map((x) => x.p)),
+    delta,
+  );
   return results;
 }
 
@@ -445,8 +503,13 @@ async function resolveGroupOrgs(db: Db, r: Resource, items: GroupItem[]): Promis
   const out: unknown[] = new Array(items.length);
   for (const idx of byCaller.values()) {
     const first = items[idx[0]!]!.ctx;
-    const resolved = await resolveOrgs(db, r, idx.map((i) => items[i]!.body), { callerOrgs: first.callerOrgs, installationOrg: first.installationOrg });
-    idx.forEach((i, j) => (out[i] = resolved[j]));
+    const resolved = await resolveOrgs(
+      db,
+      r,
+      idx.map((i) => items[i]!.body),
+      { callerOrgs: first.callerOrgs, installationOrg: first.installationOrg },
+    );
+    for (const [j, i] of idx.entries()) out[i] = resolved[j];
   }
   return out;
 }
@@ -521,7 +584,12 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
   });
   if (issues.length || !hp) {
     await recordRejections(db, rejections).catch(() => undefined);
-    throw new AppError('VALIDATION_FAILED', `${header.title}校验不通过，整份报告未保存：${issues.map((x) => `${x.field}(${x.rule})`).join('，')}`, issues, headerId);
+    throw new AppError(
+      'VALIDATION_FAILED',
+      `${header.title}校验不通过，整份报告未保存：${issues.map((x) => `${x.field}(${x.rule})`).join('，')}`,
+      issues,
+      headerId,
+    );
   }
   // Items repeated in one document keep their order, as in a batch: one wave per repetition.
   const waves: Prepared[][] = [];
@@ -555,7 +623,9 @@ export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: Inge
 
 async function reject(db: Db, r: Resource, known: Record<string, unknown>, err: AppError, ctx: IngestContext): Promise<never> {
   const orgCode = keyText(known.orgCode);
-  await recordRejections(db, [{ resource: r.name, orgCode, id: keyText(known.id), callId: ctx.callId, caller: ctx.caller ?? null, issues: err.issues, test: isTest(ctx, orgCode) }]).catch(() => undefined);
+  await recordRejections(db, [
+    { resource: r.name, orgCode, id: keyText(known.id), callId: ctx.callId, caller: ctx.caller ?? null, issues: err.issues, test: isTest(ctx, orgCode) },
+  ]).catch(() => undefined);
   throw err;
 }
 
@@ -594,20 +664,22 @@ export async function retireRecord(db: Db, r: Resource, sent: unknown, ctx: Inge
     await retire(tx, r, orgCode, id, version, hash, ctx.now);
     await appendHistory(tx, [{ resource: r.name, orgCode, id, version, op: 'retire', hash, raw: payload, callId: ctx.callId, at: ctx.now }]);
     await enqueue(tx, [{ resource: r.name, orgCode, id, version, op: 'retire', deadline: r.deadline, test, held: held.length > 0, payload }]);
-    await writeReceipts(tx, [{
-      resource: r.name,
-      orgCode,
-      id,
-      version,
-      state: held.length ? 'held' : 'retired',
-      retired: true,
-      holds: held,
-      flags: (prev?.flags ?? '').split(' ').filter(Boolean),
-      businessAt: prev?.business_at ?? null,
-      businessDay: prev?.business_day ?? null,
-      test,
-      at: ctx.now,
-    }]);
+    await writeReceipts(tx, [
+      {
+        resource: r.name,
+        orgCode,
+        id,
+        version,
+        state: held.length ? 'held' : 'retired',
+        retired: true,
+        holds: held,
+        flags: (prev?.flags ?? '').split(' ').filter(Boolean),
+        businessAt: prev?.business_at ?? null,
+        businessDay: prev?.business_day ?? null,
+        test,
+        at: ctx.now,
+      },
+    ]);
     return { id, orgCode, status: 'retired' as const, version, held: held.map(holdText), test, warnings: [] };
   });
 }

@@ -125,7 +125,12 @@ export async function sweepMappingHolds(db: Db, codes: CodeCache, limit = 1000):
   return out;
 }
 
-function remapPayload(r: Resource, orgCode: string, payload: Record<string, unknown>, codes: CodeCache): { payload: Record<string, unknown>; still: Hold[]; fixed: Array<{ domain: string; code: string }> } {
+function remapPayload(
+  r: Resource,
+  orgCode: string,
+  payload: Record<string, unknown>,
+  codes: CodeCache,
+): { payload: Record<string, unknown>; still: Hold[]; fixed: Array<{ domain: string; code: string }> } {
   const next: Record<string, unknown> = { ...payload };
   const local = { ...((payload._local as Record<string, unknown> | undefined) ?? {}) };
   const still: Hold[] = [];
@@ -150,10 +155,11 @@ function remapPayload(r: Resource, orgCode: string, payload: Record<string, unkn
 }
 
 async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, codes: CodeCache): Promise<boolean> {
-  const rc = await tx.query<{ retired: boolean }>(
-    'SELECT retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
-    [r.name, orgCode, id],
-  );
+  const rc = await tx.query<{ retired: boolean }>('SELECT retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE', [
+    r.name,
+    orgCode,
+    id,
+  ]);
   const receipt = rc.rows[0];
   if (!receipt) return false;
   // Held outbox rows: every waiting version of the record, each re-mapped on its own payload.
@@ -188,7 +194,11 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
     await tx.query(`UPDATE ${r.table} SET ${sets.join(', ')} WHERE org_code = $1 AND id = $2`, params);
   }
   await dropHolds(tx, r.name, [[orgCode, id]], { kind: 'mapping' });
-  await addHolds(tx, r.name, still.map((hold) => ({ orgCode, id, hold, at: new Date() })));
+  await addHolds(
+    tx,
+    r.name,
+    still.map((hold) => ({ orgCode, id, hold, at: new Date() })),
+  );
   const reasons = await recordHolds(tx, r.name, orgCode, id);
   await tx.query('UPDATE record_receipt SET state = $4 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
     r.name,

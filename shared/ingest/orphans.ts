@@ -90,30 +90,32 @@ export async function sweepOrphans(db: Db, releaseAfterH = 48): Promise<SweepRes
       [releaseAfterH],
     );
     for (const w of old.rows) {
-      await each(out, `expired wait of ${w.resource}`, () => withTx(db, async (tx) => {
-        await tx.query('DELETE FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [w.resource, w.org_code, w.record_id]);
-        const rc = await tx.query<{ flags: string | null; retired: boolean }>(
-          'SELECT flags, retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
-          [w.resource, w.org_code, w.record_id],
-        );
-        const row = rc.rows[0];
-        if (!row) return;
-        await dropHolds(tx, w.resource, [[w.org_code, w.record_id]], { kind: 'parent' });
-        const reasons = await recordHolds(tx, w.resource, w.org_code, w.record_id);
-        const flags = [...new Set([...(row.flags ?? '').split(' ').filter(Boolean), 'parentMissing'])];
-        await tx.query('UPDATE record_receipt SET flags = $4, state = $5 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
-          w.resource,
-          w.org_code,
-          w.record_id,
-          flags.join(' '),
-          reasons.length ? 'held' : row.retired ? 'retired' : 'stored',
-        ]);
-        if (!reasons.length) {
-          await releaseHeld(tx, w.resource, w.org_code, w.record_id);
-          if (isParent(w.resource)) await releaseChildren(tx, w.resource, [[w.org_code, w.record_id]], isParent);
-        }
-        out.expired++;
-      }));
+      await each(out, `expired wait of ${w.resource}`, () =>
+        withTx(db, async (tx) => {
+          await tx.query('DELETE FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [w.resource, w.org_code, w.record_id]);
+          const rc = await tx.query<{ flags: string | null; retired: boolean }>(
+            'SELECT flags, retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
+            [w.resource, w.org_code, w.record_id],
+          );
+          const row = rc.rows[0];
+          if (!row) return;
+          await dropHolds(tx, w.resource, [[w.org_code, w.record_id]], { kind: 'parent' });
+          const reasons = await recordHolds(tx, w.resource, w.org_code, w.record_id);
+          const flags = [...new Set([...(row.flags ?? '').split(' ').filter(Boolean), 'parentMissing'])];
+          await tx.query('UPDATE record_receipt SET flags = $4, state = $5 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
+            w.resource,
+            w.org_code,
+            w.record_id,
+            flags.join(' '),
+            reasons.length ? 'held' : row.retired ? 'retired' : 'stored',
+          ]);
+          if (!reasons.length) {
+            await releaseHeld(tx, w.resource, w.org_code, w.record_id);
+            if (isParent(w.resource)) await releaseChildren(tx, w.resource, [[w.org_code, w.record_id]], isParent);
+          }
+          out.expired++;
+        }),
+      );
     }
   }
   return out;

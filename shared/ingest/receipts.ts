@@ -75,12 +75,26 @@ export async function recordFate(db: Db, r: Resource, orgCode: string, id: strin
   // The latest row per destination tells where that platform stands.
   const latest = new Map<string, Delivery>();
   // A destination that does not take the resource ('skipped') is no delivery at all.
-  for (const o of ob.rows) if (o.state !== 'skipped') latest.set(o.destination, { destination: o.destination, state: o.state, version: o.version, sentAt: o.sent_at });
+  for (const o of ob.rows)
+    if (o.state !== 'skipped') latest.set(o.destination, { destination: o.destination, state: o.state, version: o.version, sentAt: o.sent_at });
   const deliveries = [...latest.values()];
   const rejections = rj.rows.map((x) => ({ at: x.received_at, issues: x.issues }));
   const row = rc.rows[0];
   if (!row) {
-    return { resource: r.name, orgCode, id, fate: rejections.length ? 'rejected' : 'unknown', version: null, held: [], flags: [], test: false, receivedAt: null, updatedAt: null, deliveries, rejections };
+    return {
+      resource: r.name,
+      orgCode,
+      id,
+      fate: rejections.length ? 'rejected' : 'unknown',
+      version: null,
+      held: [],
+      flags: [],
+      test: false,
+      receivedAt: null,
+      updatedAt: null,
+      deliveries,
+      rejections,
+    };
   }
   return {
     resource: r.name,

@@ -43,7 +43,15 @@ const TEST_HEADER = /^(1|true|yes)$/i;
  * their superset. Bytes the charset cannot decode become U+FFFD, and the field is flagged
  * `garbledText` (shared/ingest/quality.ts) — as the national front-end takes them, never refused.
  */
-const CHARSETS: Record<string, string> = { 'utf-8': 'utf-8', utf8: 'utf-8', gbk: 'gb18030', gb2312: 'gb18030', gb18030: 'gb18030', cp936: 'gb18030', 'x-gbk': 'gb18030' };
+const CHARSETS: Record<string, string> = {
+  'utf-8': 'utf-8',
+  utf8: 'utf-8',
+  gbk: 'gb18030',
+  gb2312: 'gb18030',
+  gb18030: 'gb18030',
+  cp936: 'gb18030',
+  'x-gbk': 'gb18030',
+};
 
 function decodeBody(bytes: Uint8Array, contentType: string): string {
   const declared = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1]?.toLowerCase() ?? 'utf-8';
@@ -220,9 +228,11 @@ class Receiver {
     const r = this.resourceOf(c);
     const orgCode = c.req.query('orgCode');
     if (orgCode) assertOrg(callerOf(c), orgCode);
-    if (!orgCode) throw new AppError('VALIDATION_FAILED', '请提供 orgCode 查询参数', [{ field: 'orgCode', rule: 'required', message: '必填 (orgCode is required)' }]);
+    if (!orgCode)
+      throw new AppError('VALIDATION_FAILED', '请提供 orgCode 查询参数', [{ field: 'orgCode', rule: 'required', message: '必填 (orgCode is required)' }]);
     const f = await dbGuard(() => recordFate(getPool(), r, orgCode, c.req.param('id')!));
-    if (f.fate === 'unknown') return c.json({ ...errorAnswer(new AppError('NOT_FOUND', `前置软件未收到该记录：${f.id} (unknown record)`, [], f.id)), fate: f }, 404);
+    if (f.fate === 'unknown')
+      return c.json({ ...errorAnswer(new AppError('NOT_FOUND', `前置软件未收到该记录：${f.id} (unknown record)`, [], f.id)), fate: f }, 404);
     return c.json(okAnswer(f.id, `记录状态：${f.fate}`, { fate: f }));
   };
 
@@ -233,7 +243,9 @@ class Receiver {
     const { orgCode, date, ids } = parsed.data;
     assertOrg(callerOf(c), orgCode);
     const rec = await dbGuard(() => reconcile(getPool(), r, orgCode, date, ids));
-    return c.json(okAnswer(null, `对账：列出 ${rec.counts.listed} 条，缺失 ${rec.missing.length} 条，前置多出 ${rec.extra.length} 条`, { reconciliation: rec }));
+    return c.json(
+      okAnswer(null, `对账：列出 ${rec.counts.listed} 条，缺失 ${rec.missing.length} 条，前置多出 ${rec.extra.length} 条`, { reconciliation: rec }),
+    );
   };
 }
 
@@ -280,7 +292,10 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
 async function jsonBody(c: Context): Promise<unknown> {
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/(.+\+)?json\b/i.test(type)) {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type 应为 application/json（收到 ${type || '无'}；faas-cli invoke 请加 --content-type application/json）`);
+    throw new AppError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Content-Type 应为 application/json（收到 ${type || '无'}；faas-cli invoke 请加 --content-type application/json）`,
+    );
   }
   const text = decodeBody(new Uint8Array(await c.req.arrayBuffer()), type);
   try {
@@ -348,7 +363,13 @@ function batchAnswer(results: Answer[]): { body: Answer; status: 200 | 400 } {
 function exampleRecord(resource: string): Record<string, unknown> | undefined {
   const r = registry[resource];
   try {
-    const rec = sample(resource, { orgCode: '123456789', id: exampleId(resource), patientId: exampleId('emrPatientInfo'), seed: 7, at: new Date('2026-01-15T02:30:00Z') });
+    const rec = sample(resource, {
+      orgCode: '123456789',
+      id: exampleId(resource),
+      patientId: exampleId('emrPatientInfo'),
+      seed: 7,
+      at: new Date('2026-01-15T02:30:00Z'),
+    });
     for (const p of r?.parents ?? []) rec[p.field] = exampleId(p.resource);
     return rec;
   } catch {

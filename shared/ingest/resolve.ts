@@ -32,6 +32,7 @@ const text = (v: unknown): string | null => (typeof v === 'string' || typeof v =
  * A value the database can be asked about: text it can hold (no NUL, no half of a UTF-16 pair) —
  * such a record is refused by validation anyway, and must not fail the lookup for its neighbours.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL and lone surrogates are what makes a value unaskable
 const askable = (v: string | null): v is string => v !== null && !/[\u0000]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(v);
 
 /** The bodies, each with `orgCode` filled in where the record sent none and a source decides it. */

@@ -83,10 +83,19 @@ export async function writeRecords(tx: Tx, r: Resource, items: Array<{ record: R
   const sh = shapeOf(r);
   const per = chunkRows(sh.cols.length);
   for (let i = 0; i < items.length; i += per) {
-    const rows = items.slice(i, i + per).map(({ record, b }) => [
-      ...sh.keys.map((k) => record[k] ?? null),
-      b.version, b.hash, JSON.stringify(b.raw), b.retired, b.test, b.receivedAt, b.receivedAt, b.latenessS,
-    ]);
+    const rows = items
+      .slice(i, i + per)
+      .map(({ record, b }) => [
+        ...sh.keys.map((k) => record[k] ?? null),
+        b.version,
+        b.hash,
+        JSON.stringify(b.raw),
+        b.retired,
+        b.test,
+        b.receivedAt,
+        b.receivedAt,
+        b.latenessS,
+      ]);
     const src = source(sh.cols, rows);
     const all = sh.cols.map(([c]) => c);
     await exec(
@@ -101,10 +110,13 @@ export async function writeRecords(tx: Tx, r: Resource, items: Array<{ record: R
 }
 
 export async function retire(tx: Tx, r: Resource, orgCode: string, id: string, version: number, hash: string, at: Date): Promise<void> {
-  await tx.query(
-    `UPDATE ${r.table} SET rec_retired = true, rec_version = $3, rec_hash = $4, rec_updated_at = $5 WHERE org_code = $1 AND id = $2`,
-    [orgCode, id, version, hash, at],
-  );
+  await tx.query(`UPDATE ${r.table} SET rec_retired = true, rec_version = $3, rec_hash = $4, rec_updated_at = $5 WHERE org_code = $1 AND id = $2`, [
+    orgCode,
+    id,
+    version,
+    hash,
+    at,
+  ]);
 }
 
 export interface HistoryEntry {
@@ -120,8 +132,15 @@ export interface HistoryEntry {
 }
 
 const HISTORY_COLS: Cols = [
-  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['version', 'integer'], ['op', 'varchar'],
-  ['rec_hash', 'varchar'], ['raw', 'jsonb'], ['call_id', 'varchar'], ['received_at', 'timestamptz'],
+  ['resource', 'varchar'],
+  ['org_code', 'varchar'],
+  ['record_id', 'varchar'],
+  ['version', 'integer'],
+  ['op', 'varchar'],
+  ['rec_hash', 'varchar'],
+  ['raw', 'jsonb'],
+  ['call_id', 'varchar'],
+  ['received_at', 'timestamptz'],
 ];
 
 export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<void> {
@@ -131,7 +150,12 @@ export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<vo
       HISTORY_COLS,
       entries.slice(i, i + per).map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, JSON.stringify(h.raw), h.callId, h.at]),
     );
-    await exec(tx, `INSERT INTO record_history (${HISTORY_COLS.map(([c]) => c).join(', ')}) ${src.sql}`, src.params, src.params.length === HISTORY_COLS.length && 'history1');
+    await exec(
+      tx,
+      `INSERT INTO record_history (${HISTORY_COLS.map(([c]) => c).join(', ')}) ${src.sql}`,
+      src.params,
+      src.params.length === HISTORY_COLS.length && 'history1',
+    );
   }
 }
 
@@ -153,9 +177,17 @@ export interface ReceiptRow {
 }
 
 const RECEIPT_COLS: Cols = [
-  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['version', 'integer'], ['state', 'varchar'],
-  ['retired', 'boolean'], ['flags', 'varchar'], ['business_at', 'timestamptz'],
-  ['business_day', 'varchar'], ['test_mode', 'boolean'], ['at', 'timestamptz'],
+  ['resource', 'varchar'],
+  ['org_code', 'varchar'],
+  ['record_id', 'varchar'],
+  ['version', 'integer'],
+  ['state', 'varchar'],
+  ['retired', 'boolean'],
+  ['flags', 'varchar'],
+  ['business_at', 'timestamptz'],
+  ['business_day', 'varchar'],
+  ['test_mode', 'boolean'],
+  ['at', 'timestamptz'],
 ];
 
 const joinList = (xs: string[]) => (xs.length ? xs.join(' ').slice(0, 500) : null);
@@ -166,7 +198,9 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
   for (let i = 0; i < receipts.length; i += per) {
     const src = source(
       RECEIPT_COLS,
-      receipts.slice(i, i + per).map((r) => [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at]),
+      receipts
+        .slice(i, i + per)
+        .map((r) => [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at]),
     );
     await exec(
       tx,
@@ -185,8 +219,16 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
   const byResource = new Map<string, ReceiptRow[]>();
   for (const r of receipts) byResource.set(r.resource, [...(byResource.get(r.resource) ?? []), r]);
   for (const [resource, rs] of byResource) {
-    await dropHolds(tx, resource, rs.map((r): [string, string] => [r.orgCode, r.id]));
-    await addHolds(tx, resource, rs.flatMap((r) => r.holds.map((hold) => ({ orgCode: r.orgCode, id: r.id, hold, at: r.at }))));
+    await dropHolds(
+      tx,
+      resource,
+      rs.map((r): [string, string] => [r.orgCode, r.id]),
+    );
+    await addHolds(
+      tx,
+      resource,
+      rs.flatMap((r) => r.holds.map((hold) => ({ orgCode: r.orgCode, id: r.id, hold, at: r.at }))),
+    );
   }
 }
 
@@ -226,8 +268,18 @@ export async function replaceWaits(tx: Tx, resource: string, rewritten: Array<[s
     await tx.query(`DELETE FROM record_parent_wait WHERE resource = $1 AND ${k.sql}`, [resource, ...k.params]);
   }
   if (waits.length) {
-    const cols: Cols = [['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['parent_resource', 'varchar'], ['parent_id', 'varchar'], ['since', 'timestamptz']];
-    const src = source(cols, waits.map((w) => [w.resource, w.orgCode, w.id, w.parentResource, w.parentId, at]));
+    const cols: Cols = [
+      ['resource', 'varchar'],
+      ['org_code', 'varchar'],
+      ['record_id', 'varchar'],
+      ['parent_resource', 'varchar'],
+      ['parent_id', 'varchar'],
+      ['since', 'timestamptz'],
+    ];
+    const src = source(
+      cols,
+      waits.map((w) => [w.resource, w.orgCode, w.id, w.parentResource, w.parentId, at]),
+    );
     await tx.query(`INSERT INTO record_parent_wait (${cols.map(([c]) => c).join(', ')}) ${src.sql}`, src.params);
   }
 }
@@ -254,15 +306,25 @@ export async function releaseChildren(
   let released = 0;
   for (const w of waiting.rows) {
     const orgCode = w.org_code;
-    const left = await tx.query('SELECT 1 FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [w.resource, orgCode, w.record_id]);
-    const rc = await tx.query<{ retired: boolean }>(
-      'SELECT retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE',
-      [w.resource, orgCode, w.record_id],
-    );
+    const left = await tx.query('SELECT 1 FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
+      w.resource,
+      orgCode,
+      w.record_id,
+    ]);
+    const rc = await tx.query<{ retired: boolean }>('SELECT retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE', [
+      w.resource,
+      orgCode,
+      w.record_id,
+    ]);
     const receipt = rc.rows[0];
     if (!receipt) continue;
     // With no wait left, no parent hold is left either; else only this parent's hold goes.
-    await dropHolds(tx, w.resource, [[orgCode, w.record_id]], left.rowCount === 0 ? { kind: 'parent' } : { kind: 'parent', resource: parentResource, id: w.parent_id });
+    await dropHolds(
+      tx,
+      w.resource,
+      [[orgCode, w.record_id]],
+      left.rowCount === 0 ? { kind: 'parent' } : { kind: 'parent', resource: parentResource, id: w.parent_id },
+    );
     const stillHeld = left.rowCount !== 0 || (await recordHolds(tx, w.resource, orgCode, w.record_id)).length > 0;
     await tx.query('UPDATE record_receipt SET state = $4 WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
       w.resource,
@@ -291,7 +353,18 @@ export interface Rejection {
 
 export async function recordRejections(db: { query: Tx['query'] }, list: Rejection[]): Promise<void> {
   if (list.length === 0) return;
-  const cols: Cols = [['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['call_id', 'varchar'], ['caller', 'varchar'], ['issues', 'jsonb'], ['test_mode', 'boolean']];
-  const src = source(cols, list.map((e) => [e.resource, e.orgCode?.slice(0, 50) ?? null, e.id?.slice(0, 80) ?? null, e.callId, e.caller, JSON.stringify(e.issues), e.test]));
+  const cols: Cols = [
+    ['resource', 'varchar'],
+    ['org_code', 'varchar'],
+    ['record_id', 'varchar'],
+    ['call_id', 'varchar'],
+    ['caller', 'varchar'],
+    ['issues', 'jsonb'],
+    ['test_mode', 'boolean'],
+  ];
+  const src = source(
+    cols,
+    list.map((e) => [e.resource, e.orgCode?.slice(0, 50) ?? null, e.id?.slice(0, 80) ?? null, e.callId, e.caller, JSON.stringify(e.issues), e.test]),
+  );
   await db.query(`INSERT INTO ingest_rejection (${cols.map(([c]) => c).join(', ')}) ${src.sql}`, src.params);
 }

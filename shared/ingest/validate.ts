@@ -33,9 +33,7 @@ function show(v: unknown): unknown {
   return v;
 }
 
-export type Validated =
-  | { ok: true; record: Record<string, unknown>; warnings: FieldIssue[] }
-  | { ok: false; issues: FieldIssue[]; warnings: FieldIssue[] };
+export type Validated = { ok: true; record: Record<string, unknown>; warnings: FieldIssue[] } | { ok: false; issues: FieldIssue[]; warnings: FieldIssue[] };
 
 /**
  * Maps the record's coded fields onto the national value domains in place, before the cross-field
@@ -54,7 +52,7 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
     if (!isBlank(known[k])) continue;
     const message =
       k === 'orgCode'
-        ? '必填：记录未写机构代码，且上级记录、调用方绑定的机构和本前置的机构（FRONT_ORG_CODE）都不能确定 (orgCode is required: neither the record, its parent, the caller\'s binding nor the installation decides it)'
+        ? "必填：记录未写机构代码，且上级记录、调用方绑定的机构和本前置的机构（FRONT_ORG_CODE）都不能确定 (orgCode is required: neither the record, its parent, the caller's binding nor the installation decides it)"
         : `必填 (${r.fields[k]!.label} is required)`;
     issues.push({ field: k, rule: 'required', message });
   }

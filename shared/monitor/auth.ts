@@ -61,6 +61,9 @@ export function monitorAuth(settings: () => MonitorAuth): MiddlewareHandler {
       if (fp && (p.cert?.verify === undefined || p.cert.verify === 'SUCCESS') && s.fingerprints.has(fp)) return next();
     }
     c.header('www-authenticate', 'Bearer realm="cdc-front monitor"');
-    throw new AppError('UNAUTHENTICATED', bearer ? '监控令牌无效 (monitor token not accepted)' : '需要监控令牌或客户端证书 (Authorization: Bearer <monitor-token> or a client certificate)');
+    throw new AppError(
+      'UNAUTHENTICATED',
+      bearer ? '监控令牌无效 (monitor token not accepted)' : '需要监控令牌或客户端证书 (Authorization: Bearer <monitor-token> or a client certificate)',
+    );
   };
 }

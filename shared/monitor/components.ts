@@ -19,7 +19,9 @@ export const ComponentSchema = z.object({ name: z.string(), state: State, detail
 export const ComponentsSchema = z.object({
   checkedAt: z.iso.datetime({ offset: true }),
   components: z.array(ComponentSchema),
-  errors: z.object({ rejectedLastHour: z.number().int(), rejectedToday: z.number().int(), deadLetters: z.number().int(), failedPushesLastHour: z.number().int() }).nullable(),
+  errors: z
+    .object({ rejectedLastHour: z.number().int(), rejectedToday: z.number().int(), deadLetters: z.number().int(), failedPushesLastHour: z.number().int() })
+    .nullable(),
   server: z.object({
     cpus: z.number().int(),
     load1: z.number(),
@@ -54,7 +56,14 @@ export interface ComponentOptions {
 export async function components(db: Db, o: ComponentOptions): Promise<Components> {
   const now = o.now ?? new Date();
   const [fromDb, server, platforms] = await Promise.all([databaseParts(db, now), serverHealth(o.diskPath), probePlatforms(o.platforms)]);
-  return ComponentsSchema.parse({ checkedAt: now.toISOString(), components: fromDb.components, errors: fromDb.errors, server, platforms, staging: fromDb.staging });
+  return ComponentsSchema.parse({
+    checkedAt: now.toISOString(),
+    components: fromDb.components,
+    errors: fromDb.errors,
+    server,
+    platforms,
+    staging: fromDb.staging,
+  });
 }
 
 /** Staging rows older than this mean the dbsync function is not taking them (its cron runs every minute). */
@@ -67,11 +76,21 @@ async function databaseParts(db: Db, now: Date): Promise<{ components: Component
   } catch (err) {
     if (!isUnavailable(err)) throw err;
     const unknown = (name: string): Component => ({ name, state: 'unknown', detail: '数据库不可用，无法判断 (database unreachable)' });
-    return { components: [{ name: 'database', state: 'down', detail: String((err as Error).message).slice(0, 200) }, unknown('object-store'), unknown('platforms')], errors: null, staging: null };
+    return {
+      components: [{ name: 'database', state: 'down', detail: String((err as Error).message).slice(0, 200) }, unknown('object-store'), unknown('platforms')],
+      errors: null,
+      staging: null,
+    };
   }
   const dbMs = Math.round(performance.now() - t0);
   const out: Component[] = [{ name: 'database', state: 'ok', detail: `answered in ${dbMs} ms` }];
-  const [store, platforms, schedules, errors, staging] = await Promise.all([objectStore(db), platformStates(db, now), scheduleStates(db, now), errorCounts(db, now), stagingLag(db)]);
+  const [store, platforms, schedules, errors, staging] = await Promise.all([
+    objectStore(db),
+    platformStates(db, now),
+    scheduleStates(db, now),
+    errorCounts(db, now),
+    stagingLag(db),
+  ]);
   out.push(store, ...platforms, ...schedules, dbsyncState(staging));
   return { components: out, errors, staging: staging.filter((l) => l.waiting > 0) };
 }
@@ -97,7 +116,15 @@ async function objectStore(db: Db): Promise<Component> {
 }
 
 async function platformStates(db: Db, now: Date): Promise<Component[]> {
-  const r = await db.query<{ name: string; enabled: boolean; state: string | null; failures: number | null; retry_at: Date | null; last_error: string | null; last_sent: Date | null }>(
+  const r = await db.query<{
+    name: string;
+    enabled: boolean;
+    state: string | null;
+    failures: number | null;
+    retry_at: Date | null;
+    last_error: string | null;
+    last_sent: Date | null;
+  }>(
     `SELECT d.name, d.enabled, c.state, c.failures, c.retry_at, c.last_error,
             (SELECT max(sent_at) FROM outbox o WHERE o.destination = d.name AND o.state = 'sent') AS last_sent
        FROM uplink_destination d LEFT JOIN uplink_circuit c ON c.destination = d.name ORDER BY d.name`,
@@ -110,7 +137,8 @@ async function platformStates(db: Db, now: Date): Promise<Component[]> {
       const retry = d.retry_at && d.retry_at > now ? `, retry at ${d.retry_at.toISOString()}` : '';
       return { name, state: 'down', detail: `circuit open after ${d.failures ?? 0} failures${retry}: ${(d.last_error ?? '').slice(0, 200)}`, lastSuccessAt };
     }
-    if ((d.failures ?? 0) > 0) return { name, state: 'degraded', detail: `${d.failures} failed batches in a row: ${(d.last_error ?? '').slice(0, 200)}`, lastSuccessAt };
+    if ((d.failures ?? 0) > 0)
+      return { name, state: 'degraded', detail: `${d.failures} failed batches in a row: ${(d.last_error ?? '').slice(0, 200)}`, lastSuccessAt };
     return { name, state: 'ok', detail: 'circuit closed', lastSuccessAt };
   });
 }
@@ -121,7 +149,12 @@ async function scheduleStates(db: Db, now: Date): Promise<Component[]> {
       const t = (await db.query<{ t: Date | null }>(s.sql)).rows[0]?.t ?? null;
       if (!t) return { name: s.name, state: 'unknown' as const, detail: '尚未成功运行 (no successful run yet)', lastSuccessAt: null };
       const ageS = Math.round((now.getTime() - t.getTime()) / 1000);
-      return { name: s.name, state: ageS > s.dueS ? ('degraded' as const) : ('ok' as const), detail: `last success ${ageS} s ago`, lastSuccessAt: t.toISOString() };
+      return {
+        name: s.name,
+        state: ageS > s.dueS ? ('degraded' as const) : ('ok' as const),
+        detail: `last success ${ageS} s ago`,
+        lastSuccessAt: t.toISOString(),
+      };
     }),
   );
 }

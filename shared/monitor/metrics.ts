@@ -36,7 +36,9 @@ export function frontMetrics(status: FrontStatus, comp: Components): Registry {
   }
 
   const state = gauge('cdc_component_state', 'Component state: 1 ok, 0.5 degraded, 0 down, -1 unknown', ['component']);
-  const last = gauge('cdc_component_last_success_timestamp_seconds', 'Last success of a component (platforms: last delivery; schedules: last run)', ['component']);
+  const last = gauge('cdc_component_last_success_timestamp_seconds', 'Last success of a component (platforms: last delivery; schedules: last run)', [
+    'component',
+  ]);
   for (const c of comp.components) {
     state.set({ component: c.name }, STATE_VALUE[c.state]);
     if (c.lastSuccessAt) last.set({ component: c.name }, Date.parse(c.lastSuccessAt) / 1000);

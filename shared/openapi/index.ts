@@ -12,8 +12,7 @@ import { AnswerSchema, ErrorCodes, FieldIssueSchema } from '../http/errors.js';
 
 type Json = Record<string, unknown>;
 
-const TIME_DOC =
-  'yyyy-MM-dd HH:mm:ss (hospital local time, Asia/Shanghai) | yyyy-MM-dd | ISO 8601 with offset | epoch milliseconds';
+const TIME_DOC = 'yyyy-MM-dd HH:mm:ss (hospital local time, Asia/Shanghai) | yyyy-MM-dd | ISO 8601 with offset | epoch milliseconds';
 
 function jsonSchema(schema: z.ZodType): Json {
   const s = z.toJSONSchema(schema, {
@@ -69,7 +68,10 @@ const errorResponses: Json = Object.fromEntries(
       (acc[e.status] ??= []).push(e.name);
       return acc;
     }, {}),
-  ).map(([status, names]) => [status, { description: names.join(' / '), content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } }]),
+  ).map(([status, names]) => [
+    status,
+    { description: names.join(' / '), content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
+  ]),
 );
 
 /** The resources ordered so that every record's parents come before it. */
@@ -117,7 +119,19 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
     if (doc) {
       const itemSchema = resourceSchema(doc.item) as { required?: string[] };
       schemas[`${r.name}Document`] = {
-        allOf: [ref, { type: 'object', properties: { items: { type: 'array', maxItems: 5000, items: { ...itemSchema, required: (itemSchema.required ?? []).filter((k) => k !== 'orgCode' && k !== doc.link) } } } }],
+        allOf: [
+          ref,
+          {
+            type: 'object',
+            properties: {
+              items: {
+                type: 'array',
+                maxItems: 5000,
+                items: { ...itemSchema, required: (itemSchema.required ?? []).filter((k) => k !== 'orgCode' && k !== doc.link) },
+              },
+            },
+          },
+        ],
         description: `${r.title}及其${doc.item.title}（一份报告，整体保存）/ a header with its items, stored together`,
       };
     }
@@ -138,7 +152,7 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
             ? `A ${r.name} with an \`items\` array of ${doc.item.name} is one document: validated whole (a failing item is named items[i].field and refuses it all) and stored in one transaction; items may leave out ${doc.link} and orgCode (the header's are taken). `
             : '') +
           'A JSON array is a batch (one result per record): 200 when at least one record was accepted, 400 when none was. ' +
-          'Header X-Test-Mode: 1 marks test records. The example names its parents by their examples\' ids: posted in this document\'s order, every example is stored, none held.',
+          "Header X-Test-Mode: 1 marks test records. The example names its parents by their examples' ids: posted in this document's order, every example is stored, none held.",
         requestBody: {
           required: true,
           content: {
@@ -169,9 +183,16 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
         summary: `${r.title}：作废 (retire)`,
         requestBody: {
           required: true,
-          content: { 'application/json': { schema: { type: 'object', required: ['orgCode', 'id'], properties: { orgCode: { type: 'string' }, id: { type: 'string' } } } } },
+          content: {
+            'application/json': {
+              schema: { type: 'object', required: ['orgCode', 'id'], properties: { orgCode: { type: 'string' }, id: { type: 'string' } } },
+            },
+          },
         },
-        responses: { 200: { description: '已作废 / retired', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } }, ...errorResponses },
+        responses: {
+          200: { description: '已作废 / retired', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
+          ...errorResponses,
+        },
       },
     };
     paths[`${base}/{id}`] = {
@@ -185,7 +206,10 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
         ],
         responses: {
           200: { description: 'fate', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
-          404: { description: '未收到 / unknown record (result:false, errorCode NOT_FOUND)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
+          404: {
+            description: '未收到 / unknown record (result:false, errorCode NOT_FOUND)',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } },
+          },
         },
       },
     };
@@ -201,7 +225,11 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
               schema: {
                 type: 'object',
                 required: ['orgCode', 'date', 'ids'],
-                properties: { orgCode: { type: 'string' }, date: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' }, ids: { type: 'array', items: { type: 'string' }, maxItems: 10000 } },
+                properties: {
+                  orgCode: { type: 'string' },
+                  date: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+                  ids: { type: 'array', items: { type: 'string' }, maxItems: 10000 },
+                },
               },
             },
           },

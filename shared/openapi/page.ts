@@ -7,6 +7,7 @@
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 
+// biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is walked as plain JSON
 type Json = Record<string, any>;
 
 const DEADLINE: Record<string, string> = { realtime: '实时', '2h': '2 小时内', 'T+0': '当日 (T+0)', 'T+1': '次日 (T+1)' };

@@ -33,8 +33,16 @@ export interface OutboxEntry {
 }
 
 const OUTBOX_COLS: Cols = [
-  ['resource', 'varchar'], ['org_code', 'varchar'], ['record_id', 'varchar'], ['version', 'integer'], ['op', 'varchar'],
-  ['deadline_class', 'varchar'], ['test_mode', 'boolean'], ['payload', 'jsonb'], ['state', 'varchar'], ['seq', 'integer'],
+  ['resource', 'varchar'],
+  ['org_code', 'varchar'],
+  ['record_id', 'varchar'],
+  ['version', 'integer'],
+  ['op', 'varchar'],
+  ['deadline_class', 'varchar'],
+  ['test_mode', 'boolean'],
+  ['payload', 'jsonb'],
+  ['state', 'varchar'],
+  ['seq', 'integer'],
 ];
 
 /**
@@ -49,7 +57,20 @@ export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
   for (let i = 0; i < entries.length; i += per) {
     const src = source(
       OUTBOX_COLS,
-      entries.slice(i, i + per).map((e, j) => [e.resource, e.orgCode, e.id, e.version, e.op, e.deadline, e.test, JSON.stringify(e.payload), e.held ? OutboxState.enum.held : OutboxState.enum.pending, i + j]),
+      entries
+        .slice(i, i + per)
+        .map((e, j) => [
+          e.resource,
+          e.orgCode,
+          e.id,
+          e.version,
+          e.op,
+          e.deadline,
+          e.test,
+          JSON.stringify(e.payload),
+          e.held ? OutboxState.enum.held : OutboxState.enum.pending,
+          i + j,
+        ]),
     );
     const res = await exec(
       tx,
@@ -155,12 +176,20 @@ export async function deferBatch(db: Query, ids: string[], error: string, waitMs
 
 /** A row the platform's receipt rejected: dead, with the platform's reason, for an operator. */
 export async function markRejected(db: Query, id: string, reason: string): Promise<void> {
-  await db.query(`UPDATE outbox SET state = $3, dead_at = now(), attempts = attempts + 1, last_error = $2 WHERE outbox_id = $1`, [id, reason.slice(0, 500), S.dead]);
+  await db.query(`UPDATE outbox SET state = $3, dead_at = now(), attempts = attempts + 1, last_error = $2 WHERE outbox_id = $1`, [
+    id,
+    reason.slice(0, 500),
+    S.dead,
+  ]);
 }
 
 /** Rows acknowledged by a verified receipt (accepted or duplicate). */
 export async function markSent(db: Query, ids: string[]): Promise<void> {
-  if (ids.length) await db.query(`UPDATE outbox SET state = $2, sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE outbox_id = ANY($1::bigint[])`, [ids, S.sent]);
+  if (ids.length)
+    await db.query(`UPDATE outbox SET state = $2, sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE outbox_id = ANY($1::bigint[])`, [
+      ids,
+      S.sent,
+    ]);
 }
 
 /** Dead rows back in the queue, due now (an operator's replay after fixing the cause). */

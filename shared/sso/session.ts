@@ -50,7 +50,13 @@ export async function redeem(db: pg.Pool, token: string, s: SsoSettings, now: Da
   if (!s.key) throw new AppError('UNAVAILABLE', '单点登录未配置：缺少密钥文件 his-sso-key (single sign-on is not configured)');
   const claims = verifyToken(token, s.key, now, { maxAgeS: s.tokenMaxAgeS });
   try {
-    await db.query('INSERT INTO sso_nonce (nonce, org_code, doctor_id, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)', [claims.nonce, claims.org, claims.doctor, new Date(claims.exp * 1000), now]);
+    await db.query('INSERT INTO sso_nonce (nonce, org_code, doctor_id, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)', [
+      claims.nonce,
+      claims.org,
+      claims.doctor,
+      new Date(claims.exp * 1000),
+      now,
+    ]);
   } catch (err) {
     if ((err as { code?: string }).code === '23505') throw new AppError('UNAUTHENTICATED', '单点登录令牌已使用过，请从 HIS 重新打开 (token already used)');
     throw err;
@@ -69,7 +75,18 @@ export async function redeem(db: pg.Pool, token: string, s: SsoSettings, now: Da
   await db.query(
     `INSERT INTO sso_session (session_hash, org_code, doctor_id, doctor_name, dept_code, patient_id, case_id, csrf, created_at, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [sha256(cookie), session.orgCode, session.doctorId, session.doctorName, session.deptCode, session.patientId, session.caseId, session.csrf, now, session.expiresAt],
+    [
+      sha256(cookie),
+      session.orgCode,
+      session.doctorId,
+      session.doctorName,
+      session.deptCode,
+      session.patientId,
+      session.caseId,
+      session.csrf,
+      now,
+      session.expiresAt,
+    ],
   );
   // Spent nonces are only needed until their token would have expired anyway.
   await db.query('DELETE FROM sso_nonce WHERE expires_at < $1', [new Date(now.getTime() - 3_600_000)]);
@@ -80,13 +97,31 @@ export async function redeem(db: pg.Pool, token: string, s: SsoSettings, now: Da
 export async function sessionOf(db: pg.Pool, cookie: string | undefined, now: Date): Promise<SsoSession | null> {
   if (!cookie || !/^[A-Za-z0-9_-]{20,100}$/.test(cookie)) return null;
   const r = (
-    await db.query<{ org_code: string; doctor_id: string; doctor_name: string | null; dept_code: string | null; patient_id: string; case_id: string | null; csrf: string; expires_at: Date }>(
+    await db.query<{
+      org_code: string;
+      doctor_id: string;
+      doctor_name: string | null;
+      dept_code: string | null;
+      patient_id: string;
+      case_id: string | null;
+      csrf: string;
+      expires_at: Date;
+    }>(
       'SELECT org_code, doctor_id, doctor_name, dept_code, patient_id, case_id, csrf, expires_at FROM sso_session WHERE session_hash = $1 AND expires_at > $2',
       [sha256(cookie), now],
     )
   ).rows[0];
   if (!r) return null;
-  return { orgCode: r.org_code, doctorId: r.doctor_id, doctorName: r.doctor_name, deptCode: r.dept_code, patientId: r.patient_id, caseId: r.case_id, csrf: r.csrf, expiresAt: new Date(r.expires_at) };
+  return {
+    orgCode: r.org_code,
+    doctorId: r.doctor_id,
+    doctorName: r.doctor_name,
+    deptCode: r.dept_code,
+    patientId: r.patient_id,
+    caseId: r.case_id,
+    csrf: r.csrf,
+    expiresAt: new Date(r.expires_at),
+  };
 }
 
 /** Remembers the card the session submitted (its audit). */

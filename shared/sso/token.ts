@@ -9,7 +9,13 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { AppError, type FieldIssue } from '../http/errors.js';
 
-const code = (max: number) => z.string().trim().min(1).max(max).regex(/^[\w.\-:]+$/, 'letters, digits and . _ - : only');
+const code = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .regex(/^[\w.\-:]+$/, 'letters, digits and . _ - : only');
 
 export const SsoClaims = z.object({
   /** The hospital's org code. */
@@ -21,7 +27,10 @@ export const SsoClaims = z.object({
   /** The patient the doctor is treating (emrPatientInfo id). */
   patient: code(80),
   /** The pending case to open directly (a reminder's caseId), if the HIS has one. */
-  case: z.string().regex(/^\d{1,18}$/, 'a caseId from the reminders').optional(),
+  case: z
+    .string()
+    .regex(/^\d{1,18}$/, 'a caseId from the reminders')
+    .optional(),
   /** Issued at, expires: Unix seconds. */
   iat: z.number().int().positive(),
   exp: z.number().int().positive(),

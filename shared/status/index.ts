@@ -170,9 +170,7 @@ async function outboxStatus(db: Db): Promise<NonNullable<FrontStatus['outbox']>>
 
   // Shown: every enabled destination, and any other that still has rows waiting or given up on
   // (a disabled destination with pending rows is data that will never leave unless someone acts).
-  const byDestination = [...rows.values()]
-    .filter((d) => d.enabled || d.pending > 0 || d.dead > 0)
-    .sort((a, b) => a.destination.localeCompare(b.destination));
+  const byDestination = [...rows.values()].filter((d) => d.enabled || d.pending > 0 || d.dead > 0).sort((a, b) => a.destination.localeCompare(b.destination));
   const sum = (k: 'pending' | 'sent' | 'dead') => [...rows.values()].reduce((n, d) => n + d[k], 0);
   return {
     totals: { pending: sum('pending'), sent: sum('sent'), dead: sum('dead') },

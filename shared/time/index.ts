@@ -52,8 +52,7 @@ export function formatSent(t: Date, timeZone = 'Asia/Shanghai'): string {
   return precisionOf(t) === 'day' ? s.slice(0, 10) : s;
 }
 
-const LOCAL_RE =
-  /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?$/;
+const LOCAL_RE = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?$/;
 const COMPACT_RE = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?$/;
 const SLASH_RE = /^(\d{4})\/(\d{1,2})\/(\d{1,2})(?: (\d{1,2}):(\d{2})(?::(\d{2}))?)?$/;
 const ZONED_RE = /(?:Z|[+-]\d{2}:?\d{2})$/i;
@@ -82,7 +81,11 @@ function formatterOf(timeZone: string): Intl.DateTimeFormat {
 
 function exactOffset(timeZone: string, ms: number): number {
   const at = Math.floor(ms / 1000) * 1000;
-  const p = Object.fromEntries(formatterOf(timeZone).formatToParts(new Date(at)).map((x) => [x.type, x.value]));
+  const p = Object.fromEntries(
+    formatterOf(timeZone)
+      .formatToParts(new Date(at))
+      .map((x) => [x.type, x.value]),
+  );
   const asUtc = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour!, +p.minute!, +p.second!);
   return Math.round((asUtc - at) / 60_000);
 }
@@ -109,16 +112,7 @@ export function zoneOffsetMinutes(timeZone: string, at: Date): number {
 }
 
 /** A wall-clock time in a zone → the instant (handles historic DST, e.g. China 1986–1991). */
-export function fromLocalParts(
-  timeZone: string,
-  y: number,
-  mo: number,
-  d: number,
-  h = 0,
-  mi = 0,
-  s = 0,
-  ms = 0,
-): Date | null {
+export function fromLocalParts(timeZone: string, y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): Date | null {
   if (y < 1000 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return null;
   const naive = Date.UTC(y, mo - 1, d, h, mi, s, ms);
   const check = new Date(naive);

@@ -20,9 +20,7 @@ export interface Transport {
   tls?: TlsClient;
 }
 
-export type SendOutcome =
-  | { kind: 'answered'; status: number; body: unknown; retryAfterMs?: number }
-  | { kind: 'network'; reason: string };
+export type SendOutcome = { kind: 'answered'; status: number; body: unknown; retryAfterMs?: number } | { kind: 'network'; reason: string };
 
 export function isLoopback(url: URL): boolean {
   const h = url.hostname.replace(/^\[|\]$/g, '');

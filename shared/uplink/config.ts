@@ -85,11 +85,7 @@ export function parseResources(text: string | null): string[] | null {
 }
 
 /** One destination's settings; throws with the name of what is missing or wrong. */
-export function destinationFromEnv(
-  row: DestinationRow,
-  env: Env,
-  secret: SecretReader = readSecret,
-): Destination {
+export function destinationFromEnv(row: DestinationRow, env: Env, secret: SecretReader = readSecret): Destination {
   const up = row.name.toUpperCase();
   const url = env[`${up}_URL`];
   if (!url) throw new Error(`${up}_URL is not set`);
@@ -106,10 +102,19 @@ export function destinationFromEnv(
   if (parsed.protocol === 'http:') {
     if (!isLoopback(parsed)) throw new Error(`${up}_URL uses plain http to ${parsed.host}: only a loopback address may skip TLS`);
     if (!pubPem && !keyPem) {
-      if (env.CDC_ENV === 'production') throw new Error(`${up}_URL: the well-known development keys are refused when CDC_ENV=production (give the key secrets)`);
+      if (env.CDC_ENV === 'production')
+        throw new Error(`${up}_URL: the well-known development keys are refused when CDC_ENV=production (give the key secrets)`);
       const role = row.kind === 'provincial' ? 'provincial' : 'national';
       log('warn', 'uplink uses the well-known development keys (plain http to loopback, no key secrets)', { destination: row.name });
-      return { name: row.name, kind: row.kind, url, platformKey: devKey(role).pub, sender: { name: env.UPLINK_SENDER || DEV_SENDER, key: devKey('hospital') }, resources, acceptsTest };
+      return {
+        name: row.name,
+        kind: row.kind,
+        url,
+        platformKey: devKey(role).pub,
+        sender: { name: env.UPLINK_SENDER || DEV_SENDER, key: devKey('hospital') },
+        resources,
+        acceptsTest,
+      };
     }
   } else if (parsed.protocol !== 'https:') {
     throw new Error(`${up}_URL must be https://`);
@@ -136,7 +141,16 @@ export function destinationFromEnv(
     const ca = secret(`uplink-${row.name}-ca`) ?? secret('uplink-ca');
     tls = { cert, key: tlsKey, ...(ca ? { ca } : {}) };
   }
-  return { name: row.name, kind: row.kind, url, platformKey, sender: { name: env.UPLINK_SENDER || 'cdc-front', key }, resources, acceptsTest, ...(tls ? { tls } : {}) };
+  return {
+    name: row.name,
+    kind: row.kind,
+    url,
+    platformKey,
+    sender: { name: env.UPLINK_SENDER || 'cdc-front', key },
+    resources,
+    acceptsTest,
+    ...(tls ? { tls } : {}),
+  };
 }
 
 /** Enabled destinations, configured or not (with the reason). */

@@ -63,7 +63,7 @@ export const bool = (v: boolean) => tlv(0x01, Buffer.from([v ? 0xff : 0]));
 export const ctx = (n: number, content: Buffer, constructed = true) => tlv((constructed ? 0xa0 : 0x80) | n, content);
 
 export function int(v: bigint | number): Buffer {
-  let n = BigInt(v);
+  const n = BigInt(v);
   if (n < 0n) throw new Error('DER: negative integers are not needed here');
   let hex = n.toString(16);
   if (hex.length % 2) hex = '0' + hex;
@@ -116,7 +116,10 @@ export function time(d: Date): Buffer {
 }
 
 export function pem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 

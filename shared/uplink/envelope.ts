@@ -14,18 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { DeadlineClass } from '../../schemas/resource.js';
-import {
-  DEFAULT_UID,
-  keyId,
-  sm2Decrypt,
-  sm2Encrypt,
-  sm2Sign,
-  sm2Verify,
-  sm4CbcDecrypt,
-  sm4CbcEncrypt,
-  type Sm2PrivateKey,
-  type Sm2PublicKey,
-} from './sm.js';
+import { DEFAULT_UID, keyId, sm2Decrypt, sm2Encrypt, sm2Sign, sm2Verify, sm4CbcDecrypt, sm4CbcEncrypt, type Sm2PrivateKey, type Sm2PublicKey } from './sm.js';
 
 export const UPLINK_VERSION = 1 as const;
 export const BATCHES_PATH = '/uplink/v1/batches';
@@ -33,7 +22,11 @@ export const BATCHES_PATH = '/uplink/v1/batches';
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64');
 const KeyId = z.string().regex(/^[0-9a-f]{64}$/, 'SM3 of the uncompressed public key, 64 lowercase hex digits');
 /** Also the Idempotency-Key header: letters, digits and . _ : - only. */
-export const BatchId = z.string().min(1).max(120).regex(/^[A-Za-z0-9._:-]+$/);
+export const BatchId = z
+  .string()
+  .min(1)
+  .max(120)
+  .regex(/^[A-Za-z0-9._:-]+$/);
 
 // ---- inside the encryption: the batch --------------------------------------------------------
 
@@ -163,7 +156,20 @@ export class EnvelopeError extends Error {
 
 export function envelopeSigningInput(e: Omit<Envelope, 'sig'>): Buffer {
   return Buffer.from(
-    JSON.stringify(['cdc-uplink-envelope/1', e.batchId, e.sender.name, e.sender.keyId, e.recipient.keyId, e.createdAt, e.count, e.enc.alg, e.enc.keyAlg, e.enc.iv, e.enc.key, e.enc.ct]),
+    JSON.stringify([
+      'cdc-uplink-envelope/1',
+      e.batchId,
+      e.sender.name,
+      e.sender.keyId,
+      e.recipient.keyId,
+      e.createdAt,
+      e.count,
+      e.enc.alg,
+      e.enc.keyAlg,
+      e.enc.iv,
+      e.enc.key,
+      e.enc.ct,
+    ]),
     'utf8',
   );
 }
@@ -225,11 +231,16 @@ export function sealEnvelope(input: SealInput): { envelope: Envelope; body: stri
  * Checks a receipt against the batch it answers: the platform's signature, the batch id, and one
  * receipt per record in order. Throws EnvelopeError('bad-receipt' | 'bad-receipt-signature').
  */
-export function verifyReceipt(body: unknown, platform: Sm2PublicKey, sent: { batchId: string; records: Pick<UplinkRecord, 'resource' | 'orgCode' | 'id' | 'version'>[] }): Receipt {
+export function verifyReceipt(
+  body: unknown,
+  platform: Sm2PublicKey,
+  sent: { batchId: string; records: Pick<UplinkRecord, 'resource' | 'orgCode' | 'id' | 'version'>[] },
+): Receipt {
   const parsed = Receipt.safeParse(body);
   if (!parsed.success) throw new EnvelopeError('bad-receipt', `the receipt does not match the v1 schema: ${issueText(parsed.error)}`);
   const r = parsed.data;
-  if (r.platform.keyId !== keyId(platform)) throw new EnvelopeError('bad-receipt-signature', 'the receipt is signed by another key than the platform configured for this destination');
+  if (r.platform.keyId !== keyId(platform))
+    throw new EnvelopeError('bad-receipt-signature', 'the receipt is signed by another key than the platform configured for this destination');
   const { sig, ...unsigned } = r;
   if (!sm2Verify(platform, receiptSigningInput(unsigned), Buffer.from(sig.value, 'base64'), sig.uid)) {
     throw new EnvelopeError('bad-receipt-signature', "the receipt's SM2 signature does not verify with the platform's public key");
@@ -265,7 +276,8 @@ export interface Opened {
 /** Verifies, unwraps, decrypts and validates an envelope, in that order; throws EnvelopeError. */
 export function openEnvelope(body: unknown, platform: { key: Sm2PrivateKey; senders: (keyId: string) => KnownSender | undefined }): Opened {
   const v = (body as { v?: unknown } | null)?.v;
-  if (v !== UPLINK_VERSION) throw new EnvelopeError('unsupported-version', `envelope version ${JSON.stringify(v ?? null)} is not supported; this platform speaks v${UPLINK_VERSION}`);
+  if (v !== UPLINK_VERSION)
+    throw new EnvelopeError('unsupported-version', `envelope version ${JSON.stringify(v ?? null)} is not supported; this platform speaks v${UPLINK_VERSION}`);
   const parsed = Envelope.safeParse(body);
   if (!parsed.success) throw new EnvelopeError('invalid-envelope', `the envelope does not match the v1 schema: ${issueText(parsed.error)}`);
   const env = parsed.data;

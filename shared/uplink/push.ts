@@ -247,7 +247,10 @@ async function pushBatch(client: pg.PoolClient, dest: Destination, o: Options, s
   if (outcome.kind === 'receipt') {
     const { sent, rejected } = await inTx(client, async () => {
       const r = await acknowledge(client, dest, rows, outcome.receipt, batchId, Buffer.byteLength(body), sentAt);
-      await client.query(`UPDATE uplink_circuit SET state = 'closed', failures = 0, openings = 0, retry_at = NULL, last_error = NULL, updated_at = now() WHERE destination = $1`, [dest.name]);
+      await client.query(
+        `UPDATE uplink_circuit SET state = 'closed', failures = 0, openings = 0, retry_at = NULL, last_error = NULL, updated_at = now() WHERE destination = $1`,
+        [dest.name],
+      );
       return r;
     });
     out.sent += sent;
@@ -287,10 +290,15 @@ async function recordFailure(
   let waitMs: number;
   if (outcome.kind === 'rate-limited') {
     waitMs = outcome.waitMs;
-    await client.query(`UPDATE uplink_circuit SET retry_at = now() + $2 * interval '1 millisecond', last_error = $3, updated_at = now() WHERE destination = $1`, [destination, waitMs, out.error]);
+    await client.query(
+      `UPDATE uplink_circuit SET retry_at = now() + $2 * interval '1 millisecond', last_error = $3, updated_at = now() WHERE destination = $1`,
+      [destination, waitMs, out.error],
+    );
   } else {
     if (outcome.badReceipt) out.badReceipts++;
-    const cur = (await client.query<{ failures: number; openings: number }>(`SELECT failures, openings FROM uplink_circuit WHERE destination = $1`, [destination])).rows[0]!;
+    const cur = (
+      await client.query<{ failures: number; openings: number }>(`SELECT failures, openings FROM uplink_circuit WHERE destination = $1`, [destination])
+    ).rows[0]!;
     const failures = cur.failures + 1;
     const open = probe || failures >= o.breakerThreshold;
     waitMs = open ? jitter(Math.min(o.backoffCapMs, o.openMs * 2 ** Math.min(cur.openings, 10)), o) : backoff(failures, o);
@@ -353,7 +361,15 @@ async function claim(tx: Pick<Tx, 'query'>, destination: string, maxRecords: num
 }
 
 /** Applies a verified receipt: rows sent or dead, the batch and every record receipt in the ledger. */
-async function acknowledge(tx: Pick<Tx, 'query'>, dest: Destination, rows: Row[], receipt: Receipt, batchId: string, bytes: number, sentAt: Date): Promise<{ sent: number; rejected: number }> {
+async function acknowledge(
+  tx: Pick<Tx, 'query'>,
+  dest: Destination,
+  rows: Row[],
+  receipt: Receipt,
+  batchId: string,
+  bytes: number,
+  sentAt: Date,
+): Promise<{ sent: number; rejected: number }> {
   const ok: string[] = [];
   let rejected = 0;
   for (const [i, r] of rows.entries()) {
@@ -425,12 +441,32 @@ export async function deadLetters(db: Db, f: DeadFilter = {}, limit = 200): Prom
   const params: unknown[] = [];
   const where = filterSql(f, params);
   params.push(limit);
-  const res = await db.query<{ outbox_id: string; destination: string; resource: string; org_code: string; record_id: string; version: number; attempts: number; last_error: string | null; dead_at: Date | null }>(
+  const res = await db.query<{
+    outbox_id: string;
+    destination: string;
+    resource: string;
+    org_code: string;
+    record_id: string;
+    version: number;
+    attempts: number;
+    last_error: string | null;
+    dead_at: Date | null;
+  }>(
     `SELECT o.outbox_id, o.destination, o.resource, o.org_code, o.record_id, o.version, o.attempts, o.last_error, o.dead_at
        FROM outbox o WHERE ${where} ORDER BY o.outbox_id LIMIT $${params.length}`,
     params,
   );
-  return res.rows.map((r) => ({ outboxId: r.outbox_id, destination: r.destination, resource: r.resource, orgCode: r.org_code, id: r.record_id, version: r.version, attempts: r.attempts, reason: r.last_error, deadAt: r.dead_at }));
+  return res.rows.map((r) => ({
+    outboxId: r.outbox_id,
+    destination: r.destination,
+    resource: r.resource,
+    orgCode: r.org_code,
+    id: r.record_id,
+    version: r.version,
+    attempts: r.attempts,
+    reason: r.last_error,
+    deadAt: r.dead_at,
+  }));
 }
 
 export interface ReplayResult {
@@ -477,7 +513,9 @@ export async function replay(db: Db, f: DeadFilter & { destination: string }): P
 
 /** Clears a destination's backoff and closes its circuit (an operator's "retry now"). */
 export async function resetCircuit(db: Db, destination: string): Promise<void> {
-  await db.query(`UPDATE uplink_circuit SET state = 'closed', failures = 0, openings = 0, retry_at = NULL, updated_at = now() WHERE destination = $1`, [destination]);
+  await db.query(`UPDATE uplink_circuit SET state = 'closed', failures = 0, openings = 0, retry_at = NULL, updated_at = now() WHERE destination = $1`, [
+    destination,
+  ]);
   await wakeDestination(db, destination);
 }
 
@@ -494,7 +532,14 @@ export async function circuits(db: Db): Promise<CircuitState[]> {
   const res = await db.query<{ destination: string; state: string; failures: number; retry_at: Date | null; bad_receipts: number; last_error: string | null }>(
     `SELECT destination, state, failures, retry_at, bad_receipts, last_error FROM uplink_circuit ORDER BY destination`,
   );
-  return res.rows.map((r) => ({ destination: r.destination, state: r.state, failures: r.failures, retryAt: r.retry_at, badReceipts: r.bad_receipts, lastError: r.last_error }));
+  return res.rows.map((r) => ({
+    destination: r.destination,
+    state: r.state,
+    failures: r.failures,
+    retryAt: r.retry_at,
+    badReceipts: r.bad_receipts,
+    lastError: r.last_error,
+  }));
 }
 
 export interface Lag {
@@ -510,7 +555,12 @@ export async function lag(db: Db): Promise<Lag[]> {
             extract(epoch FROM (now() - min(created_at))) AS oldest
        FROM outbox WHERE state = 'pending' GROUP BY destination, resource ORDER BY destination, resource`,
   );
-  return res.rows.map((r) => ({ destination: r.destination, resource: r.resource, pending: Number(r.pending), oldestAgeS: r.oldest === null ? null : Math.round(Number(r.oldest)) }));
+  return res.rows.map((r) => ({
+    destination: r.destination,
+    resource: r.resource,
+    pending: Number(r.pending),
+    oldestAgeS: r.oldest === null ? null : Math.round(Number(r.oldest)),
+  }));
 }
 
 // ---- one push run: the sweeps, then every destination ----------------------------------------

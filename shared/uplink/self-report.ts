@@ -74,13 +74,32 @@ async function reportOnce(db: Db, d: Destination, s: SelfReportSettings, now: Da
   ).rows[0];
   if (last && now.getTime() - last.reported_at.getTime() < s.intervalMin * 60_000 - 5_000) return { destination: d.name, sent: false, skipped: 'not due' };
   const faults = await currentFaults(db);
-  const lastSent = last?.ok ? last : (await db.query<{ reported_at: Date; faults: Fault[] }>('SELECT reported_at, faults FROM front_report WHERE destination = $1 AND ok ORDER BY report_id DESC LIMIT 1', [d.name])).rows[0];
+  const lastSent = last?.ok
+    ? last
+    : (
+        await db.query<{ reported_at: Date; faults: Fault[] }>(
+          'SELECT reported_at, faults FROM front_report WHERE destination = $1 AND ok ORDER BY report_id DESC LIMIT 1',
+          [d.name],
+        )
+      ).rows[0];
   const now_ = new Set(faults.map((f) => f.component));
   const fixed = (lastSent?.faults ?? []).filter((f) => !now_.has(f.component)).map((f) => ({ ...f, since: lastSent!.reported_at.toISOString() }));
   const payload = FrontReportPayload.parse({ online: true, version: softwareVersion, reportedAt: now.toISOString(), faults, fixed });
   const orgCode = s.orgCode || d.sender.name;
-  const stamp = now.toISOString().replace(/[-:T.Z]/g, '').slice(0, 14);
-  const record: UplinkRecord = { resource: FRONT_REPORT_RESOURCE, orgCode, id: `${orgCode}-${stamp}`, version: 1, op: 'upsert', deadlineClass: 'realtime', test: false, payload };
+  const stamp = now
+    .toISOString()
+    .replace(/[-:T.Z]/g, '')
+    .slice(0, 14);
+  const record: UplinkRecord = {
+    resource: FRONT_REPORT_RESOURCE,
+    orgCode,
+    id: `${orgCode}-${stamp}`,
+    version: 1,
+    op: 'upsert',
+    deadlineClass: 'realtime',
+    test: false,
+    payload,
+  };
   const batchId = `report-${d.name}-${orgCode}-${stamp}`;
   const { body } = sealEnvelope({ batchId, destination: d.name, records: [record], sender: d.sender, recipient: d.platformKey, now });
   const answer = await postEnvelope({ url: d.url, ...(d.tls ? { tls: d.tls } : {}) }, batchId, body, 15_000);
@@ -104,18 +123,27 @@ async function reportOnce(db: Db, d: Destination, s: SelfReportSettings, now: Da
     error?.slice(0, 500) ?? null,
     JSON.stringify(faults),
   ]);
-  log(error ? 'warn' : 'info', 'front report', { destination: d.name, sent: !error, faults: faults.length, fixed: fixed.length, ...(error ? { err: error } : {}) });
+  log(error ? 'warn' : 'info', 'front report', {
+    destination: d.name,
+    sent: !error,
+    faults: faults.length,
+    fixed: fixed.length,
+    ...(error ? { err: error } : {}),
+  });
   return { destination: d.name, sent: !error, faults: faults.length, fixed: fixed.length, ...(error ? { error } : {}) };
 }
 
 /** Components not ok (shared/monitor) and backlog alerts raised and not cleared since. */
 async function currentFaults(db: Db): Promise<Fault[]> {
   const comp = await components(db, { platforms: {}, diskPath: '/' });
-  const faults: Fault[] = comp.components.filter((c) => c.state === 'degraded' || c.state === 'down').map((c) => ({ component: c.name, state: c.state, detail: c.detail }));
+  const faults: Fault[] = comp.components
+    .filter((c) => c.state === 'degraded' || c.state === 'down')
+    .map((c) => ({ component: c.name, state: c.state, detail: c.detail }));
   const alerts = await db.query<{ destination: string; kind: string; message: string }>(
     `SELECT e.destination, e.kind, e.message FROM alert_event e
       WHERE e.event_id = (SELECT max(x.event_id) FROM alert_event x WHERE x.destination = e.destination)`,
   );
-  for (const a of alerts.rows) if (a.kind === 'raise') faults.push({ component: `backlog:${a.destination}`, state: 'degraded', detail: a.message.slice(0, 200) });
+  for (const a of alerts.rows)
+    if (a.kind === 'raise') faults.push({ component: `backlog:${a.destination}`, state: 'degraded', detail: a.message.slice(0, 200) });
   return faults;
 }

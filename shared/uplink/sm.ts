@@ -239,7 +239,7 @@ export function parseSm2PrivateKey(text: string): Sm2PrivateKey {
     ecPrivateKey = inner.value;
   }
   const [, d] = children(readTlv(ecPrivateKey).value);
-  if (!d || d.tag !== 0x04) throw new Error('SM2: malformed EC private key');
+  if (d?.tag !== 0x04) throw new Error('SM2: malformed EC private key');
   const key = sm2PrivateKeyFromScalar(toBig(d.value));
   return key;
 }

@@ -25,7 +25,12 @@ export const warningConcern = concern({
     WARNING_TRIGGERS_FILE: z.string().optional(),
     WARNING_BATCH: z.coerce.number().int().min(1).max(5000).default(200),
     WARNING_CASE_WINDOW_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
-    WARNING_ORPHAN_WAIT_S: z.coerce.number().int().min(0).max(30 * 86_400).default(86_400),
+    WARNING_ORPHAN_WAIT_S: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86_400)
+      .default(86_400),
   },
   build: (c): WarningConfig => ({
     triggers: loadTriggers(c.WARNING_TRIGGERS_FILE || undefined),

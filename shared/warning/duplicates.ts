@@ -63,10 +63,24 @@ export interface PriorCard {
  * duplicate: within `windowDays` before `now`, or any time for a chronic disease. Retired and test
  * cards do not count. Across hospitals the national platform's own check applies: it sees them all.
  */
-export async function priorCards(tx: Pick<Tx, 'query'>, org: string, who: PersonKey, nndrs: string | null, o: { windowDays: number; now: Date; exceptCard?: { org: string; id: string } }): Promise<PriorCard[]> {
+export async function priorCards(
+  tx: Pick<Tx, 'query'>,
+  org: string,
+  who: PersonKey,
+  nndrs: string | null,
+  o: { windowDays: number; now: Date; exceptCard?: { org: string; id: string } },
+): Promise<PriorCard[]> {
   if (!nndrs) return [];
   const rows = (
-    await tx.query<{ org_code: string; id: string; patient_id: string | null; disease_code: string | null; rec_raw: Record<string, unknown>; report_date: Date | null; rec_received_at: Date }>(
+    await tx.query<{
+      org_code: string;
+      id: string;
+      patient_id: string | null;
+      disease_code: string | null;
+      rec_raw: Record<string, unknown>;
+      report_date: Date | null;
+      rec_received_at: Date;
+    }>(
       who.by === 'id'
         ? `SELECT org_code, id, patient_id, disease_code, rec_raw, report_date, rec_received_at FROM emr_inf_report WHERE org_code = $1 AND id_card = $2 AND NOT rec_retired AND NOT rec_test`
         : `SELECT org_code, id, patient_id, disease_code, rec_raw, report_date, rec_received_at FROM emr_inf_report WHERE org_code = $1 AND patient_name = $2 AND NOT rec_retired AND NOT rec_test`,
@@ -83,7 +97,15 @@ export async function priorCards(tx: Pick<Tx, 'query'>, org: string, who: Person
     if (!k || k.key !== who.key) continue;
     const at = new Date(r.report_date ?? r.rec_received_at);
     if (!chronic && at.getTime() < since) continue; // a past course: not a duplicate
-    out.push({ orgCode: r.org_code, cardId: r.id, patientId: r.patient_id, diseaseCode: r.disease_code!, level: levelOf(r.rec_raw.diagnoseStateCode), reportedAt: at, rule: chronic ? 'chronic-once' : who.by === 'id' ? 'same-id' : 'same-person' });
+    out.push({
+      orgCode: r.org_code,
+      cardId: r.id,
+      patientId: r.patient_id,
+      diseaseCode: r.disease_code!,
+      level: levelOf(r.rec_raw.diagnoseStateCode),
+      reportedAt: at,
+      rule: chronic ? 'chronic-once' : who.by === 'id' ? 'same-id' : 'same-person',
+    });
   }
   return out.sort((a, b) => b.level - a.level || a.reportedAt.getTime() - b.reportedAt.getTime());
 }
@@ -95,14 +117,24 @@ export const RULE_TEXT: Record<PriorCard['rule'], string> = {
 };
 
 export type CardStatus = 'stored' | 'sent' | 'accepted' | 'returned' | 'corrected';
-export const CARD_STATUS_NAME: Record<CardStatus, string> = { stored: '已保存，待上报', sent: '已上报，待平台回执', accepted: '平台已接收', returned: '平台退回，待修改', corrected: '已修改，平台已接收' };
+export const CARD_STATUS_NAME: Record<CardStatus, string> = {
+  stored: '已保存，待上报',
+  sent: '已上报，待平台回执',
+  accepted: '平台已接收',
+  returned: '平台退回，待修改',
+  corrected: '已修改，平台已接收',
+};
 
 /**
  * A card's status at the national platform (the destinations of kind national), from the delivery ledger: stored (not sent yet), sent
  * (no receipt yet), accepted, returned for correction (rejected, with the platform's reason), or
  * corrected (an earlier version was returned, the latest is accepted).
  */
-export async function cardStatus(tx: Pick<Tx, 'query'>, org: string, cardId: string): Promise<{ status: CardStatus; name: string; version: number | null; reason: string | null; at: Date | null }> {
+export async function cardStatus(
+  tx: Pick<Tx, 'query'>,
+  org: string,
+  cardId: string,
+): Promise<{ status: CardStatus; name: string; version: number | null; reason: string | null; at: Date | null }> {
   const cur = (await tx.query<{ rec_version: number }>('SELECT rec_version FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, cardId])).rows[0];
   const deliveries = (
     await tx.query<{ version: number; status: string; reason: string | null; recorded_at: Date }>(
@@ -114,7 +146,13 @@ export async function cardStatus(tx: Pick<Tx, 'query'>, org: string, cardId: str
   const version = cur?.rec_version ?? null;
   const latest = deliveries.filter((d) => d.version === version).at(-1);
   const returnedBefore = deliveries.some((d) => d.status === 'rejected' && version !== null && d.version < version);
-  const make = (status: CardStatus, d?: { reason: string | null; recorded_at: Date }) => ({ status, name: CARD_STATUS_NAME[status], version, reason: d?.reason ?? null, at: d ? new Date(d.recorded_at) : null });
+  const make = (status: CardStatus, d?: { reason: string | null; recorded_at: Date }) => ({
+    status,
+    name: CARD_STATUS_NAME[status],
+    version,
+    reason: d?.reason ?? null,
+    at: d ? new Date(d.recorded_at) : null,
+  });
   if (latest?.status === 'rejected') return make('returned', latest);
   if (latest && (latest.status === 'accepted' || latest.status === 'duplicate')) return make(returnedBefore ? 'corrected' : 'accepted', latest);
   const sent = (

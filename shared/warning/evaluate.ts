@@ -58,7 +58,19 @@ const NOT_A_DIAGNOSIS = /^(?:tcm|initalDiagnosisCode$)|Diff|Primary/;
 const INITIAL = /Inital/;
 const LATER = /Revised|Confirmed/;
 
-const TIME_ORDER = ['examinationReportDate', 'diagnoseTime', 'deadDate', 'reportDate', 'activityTime', 'examinationDate', 'visitDate', 'admissionDate', 'dischargeDate', 'operationTime', 'createDate'];
+const TIME_ORDER = [
+  'examinationReportDate',
+  'diagnoseTime',
+  'deadDate',
+  'reportDate',
+  'activityTime',
+  'examinationDate',
+  'visitDate',
+  'admissionDate',
+  'dischargeDate',
+  'operationTime',
+  'createDate',
+];
 
 function businessTime(rec: Rec): Date | null {
   for (const k of TIME_ORDER) {
@@ -89,7 +101,10 @@ function codedDiagnoses(resource: string, rec: Rec, kind: EvidenceKind, at: Date
     // The national code as mapped; the hospital's own code as a fallback (a local ICD-10 code).
     const codes = [str(rec[field]), localCode(rec, field)].filter((c): c is string => c !== null);
     // Several codes in one field ("A15.0,B18.1"), as discharge summaries send other diagnoses.
-    const d = codes.flatMap((c) => c.split(/[,，;；|]/)).map(diseaseByIcd10).find((x) => x !== null);
+    const d = codes
+      .flatMap((c) => c.split(/[,，;；|]/))
+      .map(diseaseByIcd10)
+      .find((x) => x !== null);
     if (!d) continue;
     const e: Evidence = { ...d, kind, effect: 'raise', trigger: 'icd10', field, detail: codes[0]!, at };
     if (hasLater && INITIAL.test(field)) initial.push(e);
@@ -108,7 +123,11 @@ function codedDiagnoses(resource: string, rec: Rec, kind: EvidenceKind, at: Date
 function keywordEvidence(resource: string, rec: Rec, set: TriggerSet, at: Date | null, kind: EvidenceKind, onlyFields?: string[]): Evidence[] {
   const r = resources[resource];
   if (!r) return [];
-  const textFields = onlyFields ?? Object.entries(r.fields).filter(([k, d]) => d.kind === 'text' || /DiseaseName$|DiagnosisName$|CauseName$/.test(k)).map(([k]) => k);
+  const textFields =
+    onlyFields ??
+    Object.entries(r.fields)
+      .filter(([k, d]) => d.kind === 'text' || /DiseaseName$|DiagnosisName$|CauseName$/.test(k))
+      .map(([k]) => k);
   const out: Evidence[] = [];
   for (const t of set.keywords) {
     for (const field of textFields) {
@@ -116,7 +135,17 @@ function keywordEvidence(resource: string, rec: Rec, set: TriggerSet, at: Date |
       if (NOT_A_DIAGNOSIS.test(field.replace(/Name$/, 'Code'))) continue;
       for (const hit of findTerms(str(rec[field]), t.terms, t.context)) {
         const effect: Effect = hit.negated ? 'close' : hit.history ? 'known' : 'raise';
-        out.push({ ...notifiable(t.disease), subtype: t.subtype, syndrome: t.syndrome, kind, effect, trigger: t.id, field, detail: hit.clause.slice(0, 120), at });
+        out.push({
+          ...notifiable(t.disease),
+          subtype: t.subtype,
+          syndrome: t.syndrome,
+          kind,
+          effect,
+          trigger: t.id,
+          field,
+          detail: hit.clause.slice(0, 120),
+          at,
+        });
       }
     }
   }
@@ -183,7 +212,17 @@ function drugEvidence(rec: Rec, set: TriggerSet, at: Date | null): Evaluation {
   if (!drug) return { evidence, symptomDrugs };
   for (const t of set.specialDrugs) {
     if (!namesMatch(drug, t.names)) continue;
-    evidence.push({ ...notifiable(t.suspect), subtype: t.subtype, kind: 'drug', effect: 'confirm', trigger: t.id, field: 'drugName', detail: `${t.class}: ${drug}`, at, matches: t.matches });
+    evidence.push({
+      ...notifiable(t.suspect),
+      subtype: t.subtype,
+      kind: 'drug',
+      effect: 'confirm',
+      trigger: t.id,
+      field: 'drugName',
+      detail: `${t.class}: ${drug}`,
+      at,
+      matches: t.matches,
+    });
   }
   for (const c of set.symptomDrugs) if (namesMatch(drug, c.names)) symptomDrugs.push({ class: c.class, drug });
   return { evidence, symptomDrugs };
@@ -194,9 +233,14 @@ function drugEvidence(rec: Rec, set: TriggerSet, at: Date | null): Evaluation {
 function cardEvidence(rec: Rec, set: TriggerSet, at: Date | null): Evidence[] {
   const code = cardDiseaseCode(rec);
   // The NNDRS code of a subtype (0302 乙肝) belongs to its disease's row (0300 病毒性肝炎).
-  const row = code ? notifiableDiseases.find((n) => n.nndrs.startsWith(code)) ?? notifiableDiseases.find((n) => /^\d{4}/.test(n.nndrs) && n.nndrs.slice(0, 2) === code.slice(0, 2)) : undefined;
+  const row = code
+    ? (notifiableDiseases.find((n) => n.nndrs.startsWith(code)) ??
+      notifiableDiseases.find((n) => /^\d{4}/.test(n.nndrs) && n.nndrs.slice(0, 2) === code.slice(0, 2)))
+    : undefined;
   if (row) return [{ ...notifiable(row.name), kind: 'card', effect: 'carded', trigger: 'card', field: 'diseaseCode', detail: code!, at }];
-  return keywordEvidence('emrInfReport', rec, set, at, 'card', ['diseaseName']).filter((e) => e.effect === 'raise').map((e) => ({ ...e, effect: 'carded' as const, trigger: 'card' }));
+  return keywordEvidence('emrInfReport', rec, set, at, 'card', ['diseaseName'])
+    .filter((e) => e.effect === 'raise')
+    .map((e) => ({ ...e, effect: 'carded' as const, trigger: 'card' }));
 }
 
 // ---- one record -------------------------------------------------------------------------------------
@@ -220,13 +264,18 @@ export function evaluate(resource: string, rec: Rec, set: TriggerSet, now: Date)
       const coded = codedDiagnoses(resource, rec, kind, at);
       // Free text adds what no code said; a coded disease needs no keyword evidence of its own.
       const codedNames = new Set(coded.filter((e) => e.effect === 'raise').map((e) => e.name));
-      const words = keywordEvidence(resource, rec, set, at, resource === 'emrDeathInfo' ? 'death' : 'keyword').filter((e) => !(e.effect === 'raise' && codedNames.has(e.name)));
+      const words = keywordEvidence(resource, rec, set, at, resource === 'emrDeathInfo' ? 'death' : 'keyword').filter(
+        (e) => !(e.effect === 'raise' && codedNames.has(e.name)),
+      );
       result = { evidence: [...coded, ...words], symptomDrugs: [] };
     }
   }
   // A voided record closes what it raised; a result older than the window raises nothing.
   if (rec.invalidFlag === 1 || rec.invalidFlag === '1') {
-    return { evidence: result.evidence.filter((e) => e.effect !== 'close').map((e) => ({ ...e, effect: 'close' as const, detail: `${e.detail}（已作废 voided）` })), symptomDrugs: [] };
+    return {
+      evidence: result.evidence.filter((e) => e.effect !== 'close').map((e) => ({ ...e, effect: 'close' as const, detail: `${e.detail}（已作废 voided）` })),
+      symptomDrugs: [],
+    };
   }
   const windowMs = (days: number) => days * 86_400_000;
   const labWindow = (e: Evidence) => set.labTests.find((t) => t.id === e.trigger)?.windowDays ?? set.windowDays;

@@ -57,7 +57,15 @@ export interface Reminder {
   cardForm: string;
 }
 
-const STATE_NAME: Record<CaseState, string> = { to_confirm: '待确认', to_diagnose: '待确诊', known: '已知病例', to_verify: '待核查', reported: '已报告', excluded: '已排除', closed: '已关闭' };
+const STATE_NAME: Record<CaseState, string> = {
+  to_confirm: '待确认',
+  to_diagnose: '待确诊',
+  known: '已知病例',
+  to_verify: '待核查',
+  reported: '已报告',
+  excluded: '已排除',
+  closed: '已关闭',
+};
 const local = (d: Date | null) => (d ? formatLocal(new Date(d)) : null);
 
 interface CaseRow {
@@ -142,15 +150,40 @@ async function reminderOf(db: pg.Pool, r: CaseRow, now: Date): Promise<Reminder>
 
 /** The patient's identity and demographics as the card asks for them (emrInfReport's field names). */
 const FROM_PATIENT = [
-  'patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate', 'nationalityCode', 'nationalityName',
-  'nationCode', 'nationName', 'permanentAddrCode', 'permanentAddrName', 'permanentAddrDetail', 'currentAddrCode', 'currentAddrName',
-  'currentAddrDetail', 'workunit', 'maritalStatusCode', 'maritalStatusName', 'tel', 'contacts', 'contactsTel', 'educationCode', 'educationName',
-  'nultitudeTypeCode', 'nultitudeTypeName',
+  'patientName',
+  'idCardTypeCode',
+  'idCardTypeName',
+  'idCard',
+  'genderCode',
+  'genderName',
+  'birthDate',
+  'nationalityCode',
+  'nationalityName',
+  'nationCode',
+  'nationName',
+  'permanentAddrCode',
+  'permanentAddrName',
+  'permanentAddrDetail',
+  'currentAddrCode',
+  'currentAddrName',
+  'currentAddrDetail',
+  'workunit',
+  'maritalStatusCode',
+  'maritalStatusName',
+  'tel',
+  'contacts',
+  'contactsTel',
+  'educationCode',
+  'educationName',
+  'nultitudeTypeCode',
+  'nultitudeTypeName',
 ];
 
 async function prefill(db: pg.Pool, r: CaseRow, subtype: string | null): Promise<Record<string, unknown>> {
   const card: Record<string, unknown> = { orgCode: r.org_code, patientId: r.patient_id };
-  const p = (await db.query<{ rec_raw: Record<string, unknown> }>('SELECT rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [r.org_code, r.patient_id])).rows[0];
+  const p = (
+    await db.query<{ rec_raw: Record<string, unknown> }>('SELECT rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [r.org_code, r.patient_id])
+  ).rows[0];
   for (const k of FROM_PATIENT) if (p?.rec_raw?.[k] !== undefined && p.rec_raw[k] !== null) card[k] = p.rec_raw[k];
   // The NNDRS code of the subtype when the evidence named one (乙肝 0302), else of the disease.
   const sub = subtype ? lists.nndrsDisease.codes.find((c) => c.name === subtype) : undefined;
@@ -164,15 +197,31 @@ async function prefill(db: pg.Pool, r: CaseRow, subtype: string | null): Promise
 }
 
 /** The HIS showed the reminder (ack) or says the card was filled in its own form (filled). */
-export async function markReminder(db: pg.Pool, caseId: string, what: 'ack' | 'filled', by: { caller: string; doctor: string | null; note: string | null }, orgs: string[] | null, now: Date): Promise<{ caseId: string; state: CaseState }> {
+export async function markReminder(
+  db: pg.Pool,
+  caseId: string,
+  what: 'ack' | 'filled',
+  by: { caller: string; doctor: string | null; note: string | null },
+  orgs: string[] | null,
+  now: Date,
+): Promise<{ caseId: string; state: CaseState }> {
   return withTx(db, async (tx) => {
-    const c = (await tx.query<{ org_code: string; state: CaseState }>('SELECT org_code, state FROM warning_case WHERE case_id = $1 FOR UPDATE', [caseId])).rows[0];
+    const c = (await tx.query<{ org_code: string; state: CaseState }>('SELECT org_code, state FROM warning_case WHERE case_id = $1 FOR UPDATE', [caseId]))
+      .rows[0];
     // Another org's case is answered like a missing one: its existence is not the caller's to know.
     if (!c || (orgs !== null && !orgs.includes(c.org_code))) throw new AppError('NOT_FOUND', `提醒不存在：${caseId} (no such reminder)`, [], caseId);
     await tx.query(`UPDATE warning_case SET ${what === 'ack' ? 'acked_at' : 'filled_at'} = $2 WHERE case_id = $1`, [caseId, now]);
     const actor = `${by.caller}${by.doctor ? `/${by.doctor}` : ''}`.slice(0, 80);
-    const reason = (what === 'ack' ? '提醒已向医生展示 (shown to the doctor)' : 'HIS 已在本系统表单中填写报告卡 (card filled in the HIS form)') + (by.note ? `：${by.note}` : '');
-    await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $4, $5)', [caseId, now, actor, c.state, reason.slice(0, 500)]);
+    const reason =
+      (what === 'ack' ? '提醒已向医生展示 (shown to the doctor)' : 'HIS 已在本系统表单中填写报告卡 (card filled in the HIS form)') +
+      (by.note ? `：${by.note}` : '');
+    await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $4, $5)', [
+      caseId,
+      now,
+      actor,
+      c.state,
+      reason.slice(0, 500),
+    ]);
     return { caseId, state: c.state };
   });
 }
@@ -190,7 +239,15 @@ export interface CaseCard {
   /** The reporting clock, from the diagnosis (2 h / 24 h). */
   firstAt: string | null;
   deadlineAt: string | null;
-  cards: Array<{ cardId: string; status: CardStatus; statusName: string; version: number | null; reason: string | null; at: string | null; duplicateOf: string | null }>;
+  cards: Array<{
+    cardId: string;
+    status: CardStatus;
+    statusName: string;
+    version: number | null;
+    reason: string | null;
+    at: string | null;
+    duplicateOf: string | null;
+  }>;
   /** Still to be done: no card accepted yet by the national platform. */
   open: boolean;
   overdue: boolean;
@@ -213,7 +270,19 @@ export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): P
   if (q.since) where.push(`updated_at > $${params.push(new Date(q.since.getTime() - SINCE_OVERLAP_MS))}`);
   const asOf = now.toISOString();
   const rows = (
-    await db.query<{ case_id: string; org_code: string; patient_id: string; disease: string; class_a: boolean; deadline_hours: number; state: CaseState; dept_code: string | null; doctor_id: string | null; first_at: Date | null; updated_at: Date }>(
+    await db.query<{
+      case_id: string;
+      org_code: string;
+      patient_id: string;
+      disease: string;
+      class_a: boolean;
+      deadline_hours: number;
+      state: CaseState;
+      dept_code: string | null;
+      doctor_id: string | null;
+      first_at: Date | null;
+      updated_at: Date;
+    }>(
       `SELECT case_id, org_code, patient_id, disease, class_a, deadline_hours, state, dept_code, doctor_id, first_at, updated_at FROM warning_case
         WHERE ${where.join(' AND ')} ORDER BY updated_at DESC, case_id DESC LIMIT $${params.push(q.limit)}`,
       params,
@@ -230,8 +299,21 @@ export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): P
     const cards: CaseCard['cards'] = [];
     for (const id of ids) {
       const st = await cardStatus(db, r.org_code, id);
-      const dup = (await db.query<{ winner_id: string }>('SELECT winner_id FROM warning_card_duplicate WHERE org_code = $1 AND card_id = $2 AND NOT (winner_org = org_code AND winner_id = card_id) LIMIT 1', [r.org_code, id])).rows[0];
-      cards.push({ cardId: id, status: st.status, statusName: st.name, version: st.version, reason: st.reason, at: st.at ? st.at.toISOString() : null, duplicateOf: dup?.winner_id ?? null });
+      const dup = (
+        await db.query<{ winner_id: string }>(
+          'SELECT winner_id FROM warning_card_duplicate WHERE org_code = $1 AND card_id = $2 AND NOT (winner_org = org_code AND winner_id = card_id) LIMIT 1',
+          [r.org_code, id],
+        )
+      ).rows[0];
+      cards.push({
+        cardId: id,
+        status: st.status,
+        statusName: st.name,
+        version: st.version,
+        reason: st.reason,
+        at: st.at ? st.at.toISOString() : null,
+        duplicateOf: dup?.winner_id ?? null,
+      });
     }
     const open = !cards.some((c) => c.status === 'accepted' || c.status === 'corrected');
     const deadline = r.first_at ? new Date(new Date(r.first_at).getTime() + r.deadline_hours * 3_600_000) : null;

@@ -17,28 +17,54 @@ export interface Snooze {
   liftedBy: string | null;
 }
 
-export async function snooze(db: pg.Pool, o: { trigger: string; until: Date; reason: string; actor: string; now: Date; known: ReadonlySet<string> }): Promise<Snooze> {
+export async function snooze(
+  db: pg.Pool,
+  o: { trigger: string; until: Date; reason: string; actor: string; now: Date; known: ReadonlySet<string> },
+): Promise<Snooze> {
   if (!o.known.has(o.trigger)) throw new AppError('NOT_FOUND', `没有这个规则：${o.trigger} (unknown trigger)`);
-  if (o.until.getTime() <= o.now.getTime()) throw new AppError('VALIDATION_FAILED', '暂停截止时间应在将来 (until must be in the future)', [{ field: 'until', rule: 'future', message: '应在将来 (must be in the future)' }]);
+  if (o.until.getTime() <= o.now.getTime())
+    throw new AppError('VALIDATION_FAILED', '暂停截止时间应在将来 (until must be in the future)', [
+      { field: 'until', rule: 'future', message: '应在将来 (must be in the future)' },
+    ]);
   const r = await db.query<{ snooze_id: string }>(
     'INSERT INTO warning_snooze (trigger_id, until_at, reason, actor, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING snooze_id',
     [o.trigger, o.until, o.reason, o.actor, o.now],
   );
-  return { snoozeId: String(r.rows[0]!.snooze_id), trigger: o.trigger, until: o.until, reason: o.reason, actor: o.actor, createdAt: o.now, liftedAt: null, liftedBy: null };
+  return {
+    snoozeId: String(r.rows[0]!.snooze_id),
+    trigger: o.trigger,
+    until: o.until,
+    reason: o.reason,
+    actor: o.actor,
+    createdAt: o.now,
+    liftedAt: null,
+    liftedBy: null,
+  };
 }
 
 /** Lifts the trigger's active snoozes; the number lifted. */
 export async function lift(db: pg.Pool, trigger: string, actor: string, now: Date): Promise<number> {
-  const r = await db.query('UPDATE warning_snooze SET lifted_at = $3, lifted_by = $2 WHERE trigger_id = $1 AND lifted_at IS NULL AND until_at > $3', [trigger, actor, now]);
+  const r = await db.query('UPDATE warning_snooze SET lifted_at = $3, lifted_by = $2 WHERE trigger_id = $1 AND lifted_at IS NULL AND until_at > $3', [
+    trigger,
+    actor,
+    now,
+  ]);
   return r.rowCount ?? 0;
 }
 
 /** Every snooze, newest first (the audit), with whether it holds now. */
 export async function listSnoozes(db: pg.Pool, now: Date): Promise<Array<Snooze & { active: boolean }>> {
   const rows = (
-    await db.query<{ snooze_id: string; trigger_id: string; until_at: Date; reason: string; actor: string; created_at: Date; lifted_at: Date | null; lifted_by: string | null }>(
-      'SELECT snooze_id, trigger_id, until_at, reason, actor, created_at, lifted_at, lifted_by FROM warning_snooze ORDER BY snooze_id DESC LIMIT 500',
-    )
+    await db.query<{
+      snooze_id: string;
+      trigger_id: string;
+      until_at: Date;
+      reason: string;
+      actor: string;
+      created_at: Date;
+      lifted_at: Date | null;
+      lifted_by: string | null;
+    }>('SELECT snooze_id, trigger_id, until_at, reason, actor, created_at, lifted_at, lifted_by FROM warning_snooze ORDER BY snooze_id DESC LIMIT 500')
   ).rows;
   return rows.map((r) => ({
     snoozeId: String(r.snooze_id),

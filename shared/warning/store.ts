@@ -19,8 +19,20 @@ import { formatLocal, parseTime } from '../time/index.js';
 
 /** The resources whose records can carry evidence (the evaluator reads nothing else). */
 export const EVALUATED: ReadonlySet<string> = new Set([
-  'emrActivityInfo', 'emrExLab', 'emrExLabItem', 'emrExClinical', 'emrOrderItem', 'emrDeathInfo', 'emrInfReport',
-  'emrOutpatientRecord', 'emrOutpatientObs', 'emrAdmissionInfo', 'emrFirstCourse', 'emrDailyCourse', 'emrAdmissionRecord', 'emrDischargeInfo',
+  'emrActivityInfo',
+  'emrExLab',
+  'emrExLabItem',
+  'emrExClinical',
+  'emrOrderItem',
+  'emrDeathInfo',
+  'emrInfReport',
+  'emrOutpatientRecord',
+  'emrOutpatientObs',
+  'emrAdmissionInfo',
+  'emrFirstCourse',
+  'emrDailyCourse',
+  'emrAdmissionRecord',
+  'emrDischargeInfo',
 ]);
 
 /** Items name their header, not their patient: the header's table and the item's link field. */
@@ -115,7 +127,15 @@ export async function runWarnings(db: pg.Pool, o: WarningOptions): Promise<Warni
     client.release();
   }
   out.durationMs = Date.now() - t0;
-  if (out.evaluated) log('info', 'warning run', { evaluated: out.evaluated, evidence: out.evidence, opened: out.casesOpened, changed: out.casesChanged, waiting: out.waiting, ms: out.durationMs });
+  if (out.evaluated)
+    log('info', 'warning run', {
+      evaluated: out.evaluated,
+      evidence: out.evidence,
+      opened: out.casesOpened,
+      changed: out.casesChanged,
+      waiting: out.waiting,
+      ms: out.durationMs,
+    });
   return out;
 }
 
@@ -189,7 +209,10 @@ async function attributionOf(tx: Tx, row: HistoryRow): Promise<Attribution> {
   const h = HEADER[row.resource];
   let rec = row.raw;
   if (h && typeof row.raw[h.link] === 'string') {
-    const r = await tx.query<{ rec_raw: Record<string, unknown> }>(`SELECT rec_raw FROM ${h.table} WHERE org_code = $1 AND id = $2`, [row.org_code, row.raw[h.link]]);
+    const r = await tx.query<{ rec_raw: Record<string, unknown> }>(`SELECT rec_raw FROM ${h.table} WHERE org_code = $1 AND id = $2`, [
+      row.org_code,
+      row.raw[h.link],
+    ]);
     rec = r.rows[0]?.rec_raw ?? rec;
   }
   return {
@@ -214,7 +237,27 @@ async function insertEvidence(tx: Tx, row: HistoryRow, seq: number, patient: str
     `INSERT INTO warning_evidence (org_code, source_resource, source_id, seq, source_version, patient_id, dept_code, doctor_id, disease, subtype, syndrome,
        kind, effect, trigger_id, field, detail, evidence_at, recorded_at, trigger_version)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-    [row.org_code, row.resource, row.record_id, seq, row.version, patient, who.dept?.slice(0, 64) ?? null, who.doctor?.slice(0, 80) ?? null, e.name, e.subtype ?? null, e.syndrome ?? null, e.kind, e.effect, e.trigger, e.field, e.detail.slice(0, 500), e.at, now, version],
+    [
+      row.org_code,
+      row.resource,
+      row.record_id,
+      seq,
+      row.version,
+      patient,
+      who.dept?.slice(0, 64) ?? null,
+      who.doctor?.slice(0, 80) ?? null,
+      e.name,
+      e.subtype ?? null,
+      e.syndrome ?? null,
+      e.kind,
+      e.effect,
+      e.trigger,
+      e.field,
+      e.detail.slice(0, 500),
+      e.at,
+      now,
+      version,
+    ],
   );
 }
 
@@ -236,7 +279,10 @@ interface CaseRow {
  * not undo a diagnosis); only a newer version of the same record replaces what that record said. A
  * doctor's exclusion holds until new raising evidence arrives after it.
  */
-export function stateOf(effects: Array<{ effect: string; explained: boolean }>, d: Decisions = { excludedAt: null, verifiedAt: null, lastRaiseAt: null }): CaseState {
+export function stateOf(
+  effects: Array<{ effect: string; explained: boolean }>,
+  d: Decisions = { excludedAt: null, verifiedAt: null, lastRaiseAt: null },
+): CaseState {
   if (effects.some((e) => e.effect === 'carded')) return d.verifiedAt ? 'reported' : 'to_verify';
   if (d.excludedAt && !(d.lastRaiseAt && d.lastRaiseAt.getTime() > d.excludedAt.getTime())) return 'excluded';
   if (effects.some((e) => e.effect === 'raise')) return 'to_confirm';
@@ -245,9 +291,25 @@ export function stateOf(effects: Array<{ effect: string; explained: boolean }>, 
   return 'closed';
 }
 
-async function deriveCase(tx: Tx, org: string, patient: string, disease: string, windowDays: number, now: Date, by?: { actor: string; reason: string }): Promise<'opened' | 'changed' | 'same'> {
+async function deriveCase(
+  tx: Tx,
+  org: string,
+  patient: string,
+  disease: string,
+  windowDays: number,
+  now: Date,
+  by?: { actor: string; reason: string },
+): Promise<'opened' | 'changed' | 'same'> {
   const ev = (
-    await tx.query<{ effect: string; kind: string; trigger_id: string; evidence_at: Date | null; recorded_at: Date; dept_code: string | null; doctor_id: string | null }>(
+    await tx.query<{
+      effect: string;
+      kind: string;
+      trigger_id: string;
+      evidence_at: Date | null;
+      recorded_at: Date;
+      dept_code: string | null;
+      doctor_id: string | null;
+    }>(
       'SELECT effect, kind, trigger_id, evidence_at, recorded_at, dept_code, doctor_id FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY evidence_at NULLS LAST',
       [org, patient, disease],
     )
@@ -276,7 +338,10 @@ async function deriveCase(tx: Tx, org: string, patient: string, disease: string,
     verifiedAt: cur && !stale && cur.verified_at ? new Date(cur.verified_at) : null,
     lastRaiseAt: raisedAt.length ? new Date(Math.max(...raisedAt)) : null,
   };
-  let state = stateOf(ev.map((e) => ({ effect: e.effect, explained: e.kind === 'drug' && diagnosed.has(disease) })), decisions);
+  let state = stateOf(
+    ev.map((e) => ({ effect: e.effect, explained: e.kind === 'drug' && diagnosed.has(disease) })),
+    decisions,
+  );
   const d = notifiable(disease);
   // The duplicate-card rules before a prompt: a card for this person and disease already stored (in
   // the window, or ever for a chronic disease) makes the case a known one, not a prompt to report.
@@ -312,23 +377,44 @@ async function deriveCase(tx: Tx, org: string, patient: string, disease: string,
 }
 
 async function event(tx: Tx, caseId: string, at: Date, from: CaseState | null, to: CaseState, reason: string, actor = 'system'): Promise<void> {
-  await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)', [caseId, at, actor.slice(0, 80), from, to, reason.slice(0, 500)]);
+  await tx.query('INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, $2, $3, $4, $5, $6)', [
+    caseId,
+    at,
+    actor.slice(0, 80),
+    from,
+    to,
+    reason.slice(0, 500),
+  ]);
 }
 
 /** The patient's identity as stored, for the duplicate-card rules. */
 async function storedPerson(tx: Tx, org: string, patient: string): Promise<PersonKey | null> {
-  const p = (await tx.query<{ rec_raw: Record<string, unknown> }>('SELECT rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, patient])).rows[0];
+  const p = (await tx.query<{ rec_raw: Record<string, unknown> }>('SELECT rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, patient]))
+    .rows[0];
   return p ? personKey(p.rec_raw) : null;
 }
 
 /** The NNDRS code of the case: its subtype's when the evidence named one (乙肝 0302), else the disease's. */
 async function caseCode(tx: Tx, org: string, patient: string, disease: string, fallback: string | null): Promise<string | null> {
-  const sub = (await tx.query<{ subtype: string }>('SELECT subtype FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND subtype IS NOT NULL LIMIT 1', [org, patient, disease])).rows[0];
+  const sub = (
+    await tx.query<{ subtype: string }>(
+      'SELECT subtype FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND subtype IS NOT NULL LIMIT 1',
+      [org, patient, disease],
+    )
+  ).rows[0];
   return (sub && lists.nndrsDisease.codes.find((c) => c.name === sub.subtype)?.code) ?? fallback;
 }
 
 /** A stored card that already reports this case (docs/warning.md "Duplicate cards"), or null. */
-async function cardedAlready(tx: Tx, org: string, patient: string, disease: string, nndrs: string | null, windowDays: number, now: Date): Promise<PriorCard | null> {
+async function cardedAlready(
+  tx: Tx,
+  org: string,
+  patient: string,
+  disease: string,
+  nndrs: string | null,
+  windowDays: number,
+  now: Date,
+): Promise<PriorCard | null> {
   const who = await storedPerson(tx, org, patient);
   if (!who) return null;
   const cards = await priorCards(tx, org, who, await caseCode(tx, org, patient, disease, nndrs), { windowDays, now });
@@ -337,7 +423,13 @@ async function cardedAlready(tx: Tx, org: string, patient: string, disease: stri
 
 /** Logs a prompt the rules kept back, once per case and card (the console and /duplicates list it). */
 async function recordSuppressed(tx: Tx, org: string, patient: string, disease: string, card: PriorCard, now: Date): Promise<void> {
-  const seen = await tx.query('SELECT 1 FROM warning_suppressed WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND card_org = $4 AND card_id = $5', [org, patient, disease, card.orgCode, card.cardId]);
+  const seen = await tx.query('SELECT 1 FROM warning_suppressed WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND card_org = $4 AND card_id = $5', [
+    org,
+    patient,
+    disease,
+    card.orgCode,
+    card.cardId,
+  ]);
   if (seen.rowCount) return;
   await tx.query(
     'INSERT INTO warning_suppressed (org_code, patient_id, disease, rule, card_org, card_id, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
@@ -359,10 +451,23 @@ async function checkCardDuplicates(tx: Tx, row: HistoryRow, windowDays: number, 
   const others = await priorCards(tx, row.org_code, who, code, { windowDays, now, exceptCard: { org: row.org_code, id: row.record_id } });
   const mine = { org: row.org_code, id: row.record_id, level: levelOf(row.raw.diagnoseStateCode), at: new Date(row.received_at) };
   for (const o of others) {
-    const winner = o.level > mine.level || (o.level === mine.level && o.reportedAt.getTime() <= mine.at.getTime()) ? { org: o.orgCode, id: o.cardId } : { org: mine.org, id: mine.id };
+    const winner =
+      o.level > mine.level || (o.level === mine.level && o.reportedAt.getTime() <= mine.at.getTime())
+        ? { org: o.orgCode, id: o.cardId }
+        : { org: mine.org, id: mine.id };
     await tx.query(
       `INSERT INTO warning_card_duplicate (org_code, card_id, other_org, other_id, winner_org, winner_id, rule, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [mine.org, mine.id, o.orgCode, o.cardId, winner.org, winner.id, o.rule, `${RULE_TEXT[o.rule]}；诊断级别高者为准 (the higher diagnosis level wins)`.slice(0, 300), now],
+      [
+        mine.org,
+        mine.id,
+        o.orgCode,
+        o.cardId,
+        winner.org,
+        winner.id,
+        o.rule,
+        `${RULE_TEXT[o.rule]}；诊断级别高者为准 (the higher diagnosis level wins)`.slice(0, 300),
+        now,
+      ],
     );
   }
   if (others.length) log('info', 'duplicate card', { org: row.org_code, card: row.record_id, others: others.length });
@@ -371,13 +476,19 @@ async function checkCardDuplicates(tx: Tx, row: HistoryRow, windowDays: number, 
 
 /** Triggers snoozed now (public health's tuning, docs/warning.md "Precision and snoozing"). */
 async function snoozedTriggers(tx: Tx, now: Date): Promise<Set<string>> {
-  return new Set((await tx.query<{ trigger_id: string }>('SELECT DISTINCT trigger_id FROM warning_snooze WHERE until_at > $1 AND lifted_at IS NULL', [now])).rows.map((r) => r.trigger_id));
+  return new Set(
+    (await tx.query<{ trigger_id: string }>('SELECT DISTINCT trigger_id FROM warning_snooze WHERE until_at > $1 AND lifted_at IS NULL', [now])).rows.map(
+      (r) => r.trigger_id,
+    ),
+  );
 }
 
 /** Public health assigns a case's verification to a person; audited on the case. */
 export async function assignVerifier(db: pg.Pool, caseId: string, verifier: string, actor: string, now: Date): Promise<{ caseId: string; verifier: string }> {
   return withTx(db, async (tx) => {
-    const c = (await tx.query<{ state: CaseState; verifier: string | null }>('SELECT state, verifier FROM warning_case WHERE case_id = $1 FOR UPDATE', [caseId])).rows[0];
+    const c = (
+      await tx.query<{ state: CaseState; verifier: string | null }>('SELECT state, verifier FROM warning_case WHERE case_id = $1 FOR UPDATE', [caseId])
+    ).rows[0];
     if (!c) throw new AppError('NOT_FOUND', `病例不存在：${caseId} (no such case)`, [], caseId);
     await tx.query('UPDATE warning_case SET verifier = $2 WHERE case_id = $1', [caseId, verifier]);
     await event(tx, caseId, now, c.state, c.state, `指派核查：${verifier}${c.verifier ? `（原 ${c.verifier}）` : ''} (verification assigned)`, actor);
@@ -410,11 +521,28 @@ export async function decideCase(
   o: { caseWindowDays: number; now?: Date },
 ): Promise<{ caseId: string; state: CaseState }> {
   const now = o.now ?? new Date();
-  if (what === 'exclude' && !by.reason) throw new AppError('VALIDATION_FAILED', '排除病例须说明理由 (a reason is required to exclude)', [{ field: 'reason', rule: 'required', message: '必填 (reason is required)' }], caseId);
+  if (what === 'exclude' && !by.reason)
+    throw new AppError(
+      'VALIDATION_FAILED',
+      '排除病例须说明理由 (a reason is required to exclude)',
+      [{ field: 'reason', rule: 'required', message: '必填 (reason is required)' }],
+      caseId,
+    );
   return withTx(db, async (tx) => {
-    const c = (await tx.query<{ org_code: string; patient_id: string; disease: string; state: CaseState }>('SELECT org_code, patient_id, disease, state FROM warning_case WHERE case_id = $1 FOR UPDATE', [caseId])).rows[0];
+    const c = (
+      await tx.query<{ org_code: string; patient_id: string; disease: string; state: CaseState }>(
+        'SELECT org_code, patient_id, disease, state FROM warning_case WHERE case_id = $1 FOR UPDATE',
+        [caseId],
+      )
+    ).rows[0];
     if (!c || (orgs !== null && !orgs.includes(c.org_code))) throw new AppError('NOT_FOUND', `病例不存在：${caseId} (no such case)`, [], caseId);
-    if (!DECIDABLE[what].includes(c.state)) throw new AppError('CONFLICT', `病例当前状态为 ${c.state}，不能${what === 'verify' ? '核查' : what === 'confirm' ? '确认' : '排除'} (not possible in state ${c.state})`, [], caseId);
+    if (!DECIDABLE[what].includes(c.state))
+      throw new AppError(
+        'CONFLICT',
+        `病例当前状态为 ${c.state}，不能${what === 'verify' ? '核查' : what === 'confirm' ? '确认' : '排除'} (not possible in state ${c.state})`,
+        [],
+        caseId,
+      );
     await tx.query(`UPDATE warning_case SET ${DECISION_COLUMN[what]} = $2 WHERE case_id = $1`, [caseId, now]);
     const label = { confirm: '医生确认 (confirmed)', exclude: '医生排除 (excluded)', verify: '公卫核查通过 (verified)' }[what];
     const reason = `${label}${by.reason ? `：${by.reason}` : ''}`;
@@ -449,7 +577,10 @@ export interface CaseListing {
 }
 
 /** Cases, overdue first, then the most recent. */
-export async function listCases(db: pg.Pool, q: { orgCode?: string; state?: CaseState; dept?: string; doctor?: string; verifier?: string; limit: number; now: Date }): Promise<CaseListing[]> {
+export async function listCases(
+  db: pg.Pool,
+  q: { orgCode?: string; state?: CaseState; dept?: string; doctor?: string; verifier?: string; limit: number; now: Date },
+): Promise<CaseListing[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
@@ -460,9 +591,20 @@ export async function listCases(db: pg.Pool, q: { orgCode?: string; state?: Case
   if (q.verifier) where.push(`verifier = $${params.push(q.verifier)}`);
   const rows = (
     await db.query<{
-      case_id: string; org_code: string; patient_id: string; disease: string; class_a: boolean; state: CaseState;
-      first_at: Date | null; due_at: Date | null; evidence_count: number; opened_at: Date; updated_at: Date;
-      dept_code: string | null; doctor_id: string | null; verifier: string | null;
+      case_id: string;
+      org_code: string;
+      patient_id: string;
+      disease: string;
+      class_a: boolean;
+      state: CaseState;
+      first_at: Date | null;
+      due_at: Date | null;
+      evidence_count: number;
+      opened_at: Date;
+      updated_at: Date;
+      dept_code: string | null;
+      doctor_id: string | null;
+      verifier: string | null;
     }>(
       `SELECT case_id, org_code, patient_id, disease, class_a, state, first_at, due_at, evidence_count, opened_at, updated_at, dept_code, doctor_id, verifier
          FROM warning_case ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
@@ -502,11 +644,21 @@ export async function caseDetail(db: pg.Pool, caseId: string) {
     )
   ).rows;
   const events = (await db.query('SELECT at, actor, from_state, to_state, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id', [caseId])).rows;
-  const suppressed = (await db.query('SELECT rule, card_org, card_id, reason, at FROM warning_suppressed WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY suppressed_id', [c.org_code, c.patient_id, c.disease])).rows;
+  const suppressed = (
+    await db.query(
+      'SELECT rule, card_org, card_id, reason, at FROM warning_suppressed WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY suppressed_id',
+      [c.org_code, c.patient_id, c.disease],
+    )
+  ).rows;
   const cardIds = [...new Set(evidence.filter((e: { kind: string }) => e.kind === 'card').map((e: { source_id: string }) => e.source_id))];
   const cards = [];
   for (const id of cardIds) {
-    const duplicates = (await db.query('SELECT other_org, other_id, winner_org, winner_id, rule, reason FROM warning_card_duplicate WHERE org_code = $1 AND card_id = $2', [c.org_code, id])).rows;
+    const duplicates = (
+      await db.query('SELECT other_org, other_id, winner_org, winner_id, rule, reason FROM warning_card_duplicate WHERE org_code = $1 AND card_id = $2', [
+        c.org_code,
+        id,
+      ])
+    ).rows;
     cards.push({ cardId: id, ...(await cardStatus(db, c.org_code, id)), duplicates });
   }
   return { case: c, evidence, events, suppressed, cards };
@@ -547,12 +699,20 @@ async function alertOverdue(db: pg.Pool, o: WarningOptions): Promise<number> {
       log('error', 'overdue case alert not delivered; retried on the next run', { caseId: c.case_id, err: errors.join('; ') });
       continue;
     }
-    if (!channels.length) log('warn', 'overdue case: no alert channel configured (ALERT_WEBHOOK_URL, ALERT_SMTP_URL)', { caseId: c.case_id, disease: c.disease });
+    if (!channels.length)
+      log('warn', 'overdue case: no alert channel configured (ALERT_WEBHOOK_URL, ALERT_SMTP_URL)', { caseId: c.case_id, disease: c.disease });
     await withTx(db, async (tx) => {
       await tx.query(
         `INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message, created_at, channels, delivered_at, last_error)
          VALUES ('warning', 'overdue', 1, $1, $2, $3, $4, $5, $6)`,
-        [late * 60, text.slice(0, 2000), now, delivered.length ? delivered.join(' ') : null, delivered.length ? now : null, errors.length ? errors.join('; ').slice(0, 500) : channels.length ? null : 'no alert channel configured'],
+        [
+          late * 60,
+          text.slice(0, 2000),
+          now,
+          delivered.length ? delivered.join(' ') : null,
+          delivered.length ? now : null,
+          errors.length ? errors.join('; ').slice(0, 500) : channels.length ? null : 'no alert channel configured',
+        ],
       );
       await tx.query('UPDATE warning_case SET overdue_alerted_at = $2 WHERE case_id = $1', [c.case_id, now]);
     });
@@ -607,11 +767,23 @@ export interface SelfCheckRow {
  * The self-check list of one day (docs/warning.md): every case that arose that day — a notifiable
  * diagnosis, a positive pathogen test, an infectious death — without a card yet, with its evidence.
  */
-export async function selfCheck(db: pg.Pool, q: { orgCode: string; day: string; timeZone: string }): Promise<{ day: string; cases: number; withoutCard: SelfCheckRow[] }> {
+export async function selfCheck(
+  db: pg.Pool,
+  q: { orgCode: string; day: string; timeZone: string },
+): Promise<{ day: string; cases: number; withoutCard: SelfCheckRow[] }> {
   const from = parseTime(q.day, q.timeZone)!;
   const to = new Date(from.getTime() + 86_400_000);
   const all = (
-    await db.query<{ case_id: string; patient_id: string; disease: string; class_a: boolean; state: CaseState; dept_code: string | null; doctor_id: string | null; first_at: Date | null }>(
+    await db.query<{
+      case_id: string;
+      patient_id: string;
+      disease: string;
+      class_a: boolean;
+      state: CaseState;
+      dept_code: string | null;
+      doctor_id: string | null;
+      first_at: Date | null;
+    }>(
       `SELECT case_id, patient_id, disease, class_a, state, dept_code, doctor_id, first_at FROM warning_case
         WHERE org_code = $1 AND COALESCE(first_at, opened_at) >= $2 AND COALESCE(first_at, opened_at) < $3 ORDER BY class_a DESC, first_at, case_id`,
       [q.orgCode, from, to],
@@ -627,7 +799,13 @@ export async function selfCheck(db: pg.Pool, q: { orgCode: string; day: string; 
       )
     ).rows;
     withoutCard.push({
-      caseId: String(c.case_id), patientId: c.patient_id, disease: c.disease, classA: c.class_a, state: c.state, deptCode: c.dept_code, doctorId: c.doctor_id,
+      caseId: String(c.case_id),
+      patientId: c.patient_id,
+      disease: c.disease,
+      classA: c.class_a,
+      state: c.state,
+      deptCode: c.dept_code,
+      doctorId: c.doctor_id,
       firstAt: c.first_at ? formatLocal(new Date(c.first_at), q.timeZone) : null,
       evidence: ev.map((e) => ({ kind: e.kind, trigger: e.trigger_id, detail: e.detail })),
     });

@@ -22,7 +22,10 @@ export interface Hit {
   history: boolean;
 }
 
-const clausesOf = (text: string): string[] => fold(text).split(/[，,。；;！!？?\n\r]+/).filter(Boolean);
+const clausesOf = (text: string): string[] =>
+  fold(text)
+    .split(/[，,。；;！!？?\n\r]+/)
+    .filter(Boolean);
 
 function negatedBefore(clause: string, at: number): boolean {
   const before = clause.slice(0, at);

@@ -32,7 +32,6 @@ import {
   ObjectWriter,
   openStore,
   readSmall,
-  replaceMeta,
   runBackup,
   statArchive,
   type Archive,
@@ -145,7 +144,9 @@ describe('round trip through make backup / make restore', () => {
       expect(mig.rowCount).toBeGreaterThan(8);
       // The archive's own ledger row was `running` in its snapshot: not left so in the restored database.
       expect((await back.query(`SELECT 1 FROM backup_archive WHERE status = 'running'`)).rowCount).toBe(0);
-      expect((await back.query(`SELECT error FROM backup_archive WHERE error = 'in progress when the restored archive was taken'`)).rowCount).toBeGreaterThan(0);
+      expect((await back.query(`SELECT error FROM backup_archive WHERE error = 'in progress when the restored archive was taken'`)).rowCount).toBeGreaterThan(
+        0,
+      );
     } finally {
       await back.end();
     }
@@ -176,7 +177,9 @@ describe('tampering', () => {
     expect((await checkIntegrity(store, a)).message).toMatch(/^content altered: the bytes of .* hash to [0-9a-f]{12}…, [0-9a-f]{12}… was recorded$/);
 
     await put(original.subarray(0, original.length - 100));
-    expect((await checkIntegrity(store, a)).message).toMatch(new RegExp(`^size mismatch: the store holds ${original.length - 100} bytes of .*, ${original.length} were recorded`));
+    expect((await checkIntegrity(store, a)).message).toMatch(
+      new RegExp(`^size mismatch: the store holds ${original.length - 100} bytes of .*, ${original.length} were recorded`),
+    );
 
     await put(original, { ...info.meta, sha256: 'f'.repeat(64) });
     expect((await checkIntegrity(store, a)).message).toMatch(/^checksum mismatch: the object's metadata says sha256 ffffffffffff…/);
@@ -272,7 +275,10 @@ describe('retention', () => {
       ids.push(b.archiveId);
     }
     // A failed attempt counts for nothing.
-    await db.query(`INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at) VALUES ('software', 'failed', 'cron', $1, 'x', 'postgresql', 'tar', now())`, [s3.bucket]);
+    await db.query(
+      `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at) VALUES ('software', 'failed', 'cron', $1, 'x', 'postgresql', 'tar', now())`,
+      [s3.bucket],
+    );
     const removed = await applyRetention(db, store, k);
     expect(removed.sort()).toEqual(ids.slice(0, 2).sort());
     const keys = await listKeys(store, 't-ret/');
@@ -291,7 +297,9 @@ describe('the store unavailable', () => {
   it('fails the backup clearly with nothing half-recorded, and a later retry succeeds', async () => {
     // Incompressible data, so the archive needs several 5 MiB parts.
     await db.query('CREATE TABLE bk_filler (id integer, blob text)');
-    await db.query(`INSERT INTO bk_filler SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) FROM generate_series(1, 110000) g`);
+    await db.query(
+      `INSERT INTO bk_filler SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) FROM generate_series(1, 110000) g`,
+    );
     const port = s3.port;
     const k = loadBackupConfig(s3Env('t-down'), () => undefined);
     let stopped = false;
@@ -350,7 +358,10 @@ describe('schedule', () => {
     expect(await dueKinds(db, cfg, now)).toEqual(['logical', 'system', 'software', 'physical']);
     const since = lastScheduled(now, 'Asia/Shanghai', '02:00');
     const ins = (kind: string, status: string, at: Date) =>
-      db.query(`INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at) VALUES ($1, $2, 'cron', 'b', 'k', 'postgresql', 't', $3)`, [kind, status, at]);
+      db.query(
+        `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at) VALUES ($1, $2, 'cron', 'b', 'k', 'postgresql', 't', $3)`,
+        [kind, status, at],
+      );
     await ins('logical', 'failed', new Date(since.getTime() + 60_000));
     await ins('system', 'good', new Date(since.getTime() - 60_000));
     expect(await dueKinds(db, cfg, now)).toEqual(['logical', 'system', 'software', 'physical']);
@@ -396,7 +407,10 @@ describe('alerts', () => {
     try {
       const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/robot`;
       const k = loadBackupConfig({ ...s3Env('t-alert'), BACKUP_S3_ENDPOINT: `http://127.0.0.1:${await freePort()}` }, () => undefined);
-      const report = await runDue(db, url, k, { kinds: ['system'], alerts: loadAlertConfig({ ALERT_WEBHOOK_URL: hook, ALERT_FRONT_NAME: '测试前置' }, () => undefined) });
+      const report = await runDue(db, url, k, {
+        kinds: ['system'],
+        alerts: loadAlertConfig({ ALERT_WEBHOOK_URL: hook, ALERT_FRONT_NAME: '测试前置' }, () => undefined),
+      });
       expect(report.backups[0]!.ok).toBe(false);
       expect(report.alerted).toEqual(['webhook']);
       expect(got).toHaveLength(1);
@@ -474,14 +488,24 @@ describe('the backup function through the runtime', () => {
     await db.query('CREATE TABLE IF NOT EXISTS bk_filler (id integer, blob text)');
     const have = Number((await db.query('SELECT count(*) AS n FROM bk_filler')).rows[0].n);
     if (have < 250_000) {
-      await db.query(`INSERT INTO bk_filler SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) FROM generate_series($1::int + 1, 250000) g`, [have]);
+      await db.query(
+        `INSERT INTO bk_filler SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) FROM generate_series($1::int + 1, 250000) g`,
+        [have],
+      );
     }
     // The operator routes take the gateway's credentials, like push's and day-close's.
     const op = { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64') };
     // The monitoring function takes the platform's token the runtime made (docs/monitoring.md).
     const platform = { authorization: `Bearer ${readFileSync(join(fdir, 'secrets', 'monitor-token'), 'utf8').trim()}` };
-    expect((await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"logical"}' })).status).toBe(401);
-    const running = fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { ...op, 'content-type': 'application/json' }, body: '{"kind":"logical"}' });
+    expect(
+      (await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"logical"}' }))
+        .status,
+    ).toBe(401);
+    const running = fetch(`${rt.gatewayUrl}/function/backup/run`, {
+      method: 'POST',
+      headers: { ...op, 'content-type': 'application/json' },
+      body: '{"kind":"logical"}',
+    });
     // While it runs, the status JSON of the monitoring function shows its progress.
     type Running = { kind: string; bytesDone: number; tablesDone: number; tablesTotal: number; rate: number; etaS: number | null };
     let seen: Running | null = null;
@@ -492,11 +516,19 @@ describe('the backup function through the runtime', () => {
       if (st.backup.running) seen = st.backup.running;
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(seen, 'progress seen while the backup ran').toMatchObject({ kind: 'logical', bytesDone: expect.any(Number), tablesTotal: expect.any(Number), rate: expect.any(Number) });
+    expect(seen, 'progress seen while the backup ran').toMatchObject({
+      kind: 'logical',
+      bytesDone: expect.any(Number),
+      tablesTotal: expect.any(Number),
+      rate: expect.any(Number),
+    });
     expect(seen!.bytesDone).toBeGreaterThan(0);
     expect(seen!.tablesTotal).toBeGreaterThan(40);
     const res = await running;
-    const body = (await res.json()) as { backups: Array<{ ok: boolean; objectKey: string; archiveId: string; error?: string }>; checks: Array<{ check: string; ok: boolean; message: string }> };
+    const body = (await res.json()) as {
+      backups: Array<{ ok: boolean; objectKey: string; archiveId: string; error?: string }>;
+      checks: Array<{ check: string; ok: boolean; message: string }>;
+    };
     expect(res.status, JSON.stringify(body)).toBe(200);
     expect(body.backups[0]!.ok).toBe(true);
     expect(body.backups[0]!.objectKey).toMatch(/^t-fn\/logical\/\d{4}-\d{2}-\d{2}\/logical-\d{8}T\d{6}Z-\d+\.dump\.sm4$/);
@@ -512,13 +544,27 @@ describe('the backup function through the runtime', () => {
     expect(head.subarray(16, 21).toString('latin1')).not.toBe('PGDMP');
     expect((await statArchive(store, body.backups[0]!.objectKey))!.meta.encryption).toBe('sm4-ctr');
 
-    const st = (await (await fetch(`${rt.gatewayUrl}/function/backup/status`, { headers: op })).json()) as { lastLogical: { archiveId: string }; fresh: boolean; running: unknown; checks: unknown[] };
+    const st = (await (await fetch(`${rt.gatewayUrl}/function/backup/status`, { headers: op })).json()) as {
+      lastLogical: { archiveId: string };
+      fresh: boolean;
+      running: unknown;
+      checks: unknown[];
+    };
     expect(st.lastLogical.archiveId).toBe(body.backups[0]!.archiveId);
     expect(st.fresh).toBe(true);
     expect(st.running).toBeNull();
-    const monitor = (await (await fetch(`${rt.gatewayUrl}/function/monitor/status`, { headers: platform })).json()) as { backup: { lastLogical: { archiveId: string; sizeBytes: number }; fresh: boolean; running: unknown; lastCheck: { check: string; ok: boolean } } };
-    expect(monitor.backup).toMatchObject({ lastLogical: { archiveId: body.backups[0]!.archiveId, sizeBytes: expect.any(Number) }, fresh: true, running: null, lastCheck: { check: 'freshness', ok: true } });
-    const list = (await (await fetch(`${rt.gatewayUrl}/function/backup/archives?kind=logical&status=good`, { headers: op })).json()) as { archives: Array<{ archiveId: string; encryption: string }> };
+    const monitor = (await (await fetch(`${rt.gatewayUrl}/function/monitor/status`, { headers: platform })).json()) as {
+      backup: { lastLogical: { archiveId: string; sizeBytes: number }; fresh: boolean; running: unknown; lastCheck: { check: string; ok: boolean } };
+    };
+    expect(monitor.backup).toMatchObject({
+      lastLogical: { archiveId: body.backups[0]!.archiveId, sizeBytes: expect.any(Number) },
+      fresh: true,
+      running: null,
+      lastCheck: { check: 'freshness', ok: true },
+    });
+    const list = (await (await fetch(`${rt.gatewayUrl}/function/backup/archives?kind=logical&status=good`, { headers: op })).json()) as {
+      archives: Array<{ archiveId: string; encryption: string }>;
+    };
     expect(list.archives[0]!.archiveId).toBe(body.backups[0]!.archiveId);
     expect(list.archives[0]!.encryption).toBe('sm4-ctr');
     // The console shows it (port 8884's /status.html).
@@ -528,7 +574,11 @@ describe('the backup function through the runtime', () => {
     expect(page).toMatch(/<dt>最近逻辑备份<\/dt><dd>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}（[\d.]+ MB）<\/dd>/);
     expect(page).toContain('<dt>正在进行</dt><dd>无</dd>');
     expect(page).toContain('时效性检查：<span class="ok">通过</span>');
-    const bad = await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { ...op, 'content-type': 'application/json' }, body: '{"kind":"everything"}' });
+    const bad = await fetch(`${rt.gatewayUrl}/function/backup/run`, {
+      method: 'POST',
+      headers: { ...op, 'content-type': 'application/json' },
+      body: '{"kind":"everything"}',
+    });
     expect(bad.status).toBe(400);
   }, 120_000);
 });

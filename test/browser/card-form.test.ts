@@ -30,7 +30,11 @@ const patient = uniqueId('p');
 const basic = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
 
 async function his(resource: string, body: unknown): Promise<void> {
-  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   expect(res.status, await res.clone().text()).toBe(200);
 }
 
@@ -39,7 +43,9 @@ async function warnUntil(state: string): Promise<{ caseId: string; state: string
   const end = Date.now() + 60_000;
   for (;;) {
     await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
-    const list = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases?org=${org}`, { headers: basic() })).json()) as { cases: Array<{ caseId: string; patientId: string; state: string }> };
+    const list = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases?org=${org}`, { headers: basic() })).json()) as {
+      cases: Array<{ caseId: string; patientId: string; state: string }>;
+    };
     const c = list.cases.find((x) => x.patientId === patient);
     if (c && c.state === state) return c;
     if (Date.now() > end) throw new Error(`case not ${state} within 60 s: ${JSON.stringify(list.cases)}`);
@@ -64,7 +70,16 @@ beforeAll(async () => {
   const p = sample('emrPatientInfo', { orgCode: org, id: patient, seed: 11 });
   await his('emrPatientInfo', p);
   const at = formatLocal(new Date(Date.now() - 20 * 60_000));
-  await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 12 }), deptCode: 'A16', wmDiseaseCode: 'A00.9', wmDiseaseName: '霍乱', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
+  await his('emrActivityInfo', {
+    ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 12 }),
+    deptCode: 'A16',
+    wmDiseaseCode: 'A00.9',
+    wmDiseaseName: '霍乱',
+    diseaseCode: '',
+    diseaseName: '',
+    diagnoseTime: at,
+    activityTime: at,
+  });
   await warnUntil('to_confirm');
 }, 180_000);
 
@@ -133,14 +148,20 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
 
       // A doctor's mistake is caught as they type: an onset after the diagnosis.
       await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() + 86_400_000)).slice(0, 10));
-      await page.waitForFunction(() => (document.querySelector('#f-onsetDate-err')?.textContent ?? '').length > 0 && !document.querySelector('#f-onsetDate-err')!.textContent!.includes('必填'));
+      await page.waitForFunction(
+        () =>
+          (document.querySelector('#f-onsetDate-err')?.textContent ?? '').length > 0 &&
+          !document.querySelector('#f-onsetDate-err')!.textContent!.includes('必填'),
+      );
       await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 2 * 86_400_000)).slice(0, 10));
       await page.locator('#f-diagnoseStateCode').selectOption('2');
       await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
       await page.locator('#f-tel').fill('13800000000');
       await page.locator('#f-contacts').fill('王某某');
       await page.locator('#f-reportZoneCode').fill('110101000');
-      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0', undefined, { timeout: 10_000 }).catch(() => undefined);
+      await page
+        .waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0', undefined, { timeout: 10_000 })
+        .catch(() => undefined);
       await page.screenshot({ path: join(SHOTS, 'card-form.png'), fullPage: true });
       const remaining = await page.locator('#summary').textContent();
       expect(remaining, (await page.locator('.err, #other li').allTextContents()).filter(Boolean).join(' | ')).toBe('校验通过，可以提交');
@@ -155,19 +176,25 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect(scriptErrors).toEqual([]);
 
       // The HIS reads the card where it reads every card it posts (回传).
-      const answer = (await (await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/emrInfReport/${cardId}?orgCode=${org}`)).json()) as { fate: { fate: string; orgCode: string; id: string } };
+      const answer = (await (await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/emrInfReport/${cardId}?orgCode=${org}`)).json()) as {
+        fate: { fate: string; orgCode: string; id: string };
+      };
       expect([answer.fate.id, answer.fate.orgCode]).toEqual([cardId, org]);
       expect(['stored', 'forwarded']).toContain(answer.fate.fate);
       // And the warning loop sees the card: the case waits for public health's verification (待核查),
       // its clock stopped, and it is no longer a reminder for the doctor.
       await warnUntil('to_verify');
-      const reminders = (await (await fetch(`${front.rt.portUrls.data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: Array<{ patientId: string }> };
+      const reminders = (await (await fetch(`${front.rt.portUrls.data}/function/remind/reminders?orgCode=${org}`)).json()) as {
+        reminders: Array<{ patientId: string }>;
+      };
       expect(reminders.reminders.filter((r) => r.patientId === patient)).toEqual([]);
       // The card reaches the national platform (the form's submission nudged the push), and the
       // popup shows it accepted, the clock done.
       const end = Date.now() + 60_000;
       while (!sim.records().some((r) => r.id === cardId) && Date.now() < end) {
-        await fetch(`${front.rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } }).then((r) => r.body?.cancel()).catch(() => undefined);
+        await fetch(`${front.rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })
+          .then((r) => r.body?.cancel())
+          .catch(() => undefined);
         await new Promise((r) => setTimeout(r, 500));
       }
       const got = sim.records().find((r) => r.id === cardId);

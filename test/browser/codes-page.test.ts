@@ -43,7 +43,12 @@ describe('the 代码映射 page on the web port', () => {
   it('shows the gaps, adopts a suggestion and adds a mapping through its forms, and the gaps close', async () => {
     const web = rt!.portUrls.web;
     expect(web).toBeTruthy();
-    const ctx = await browser!.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1300, height: 1000 }, extraHTTPHeaders: { 'x-api-key': key.key } });
+    const ctx = await browser!.newContext({
+      locale: 'zh-CN',
+      timezoneId: 'Asia/Shanghai',
+      viewport: { width: 1300, height: 1000 },
+      extraHTTPHeaders: { 'x-api-key': key.key },
+    });
     const page = await ctx.newPage();
     page.setDefaultTimeout(8000);
     try {

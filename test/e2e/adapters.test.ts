@@ -33,7 +33,11 @@ afterAll(async () => {
 type Answer = { result?: boolean; errors?: Array<{ field: string; rule: string; message: string }>; desc?: string; held?: string[] };
 
 async function post(resource: string, body: unknown): Promise<{ status: number; a: Answer }> {
-  const res = await fetch(`${data}/hclient/emr/receive/${resource}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${data}/hclient/emr/receive/${resource}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, a: (await res.json()) as Answer };
 }
 
@@ -58,16 +62,24 @@ describe('records shaped as the public adapters send them, through port 8881', (
       const k = r.replace(/^(\S+) \S+: /, '$1: ');
       causes.set(k, (causes.get(k) ?? 0) + 1);
     }
-    expect([...causes].map(([k, n]) => `${n} × ${k}`), `${refused.length} of ${items.length} refused; first: ${refused.slice(0, 5).join(' | ')}`).toEqual([]);
+    expect(
+      [...causes].map(([k, n]) => `${n} × ${k}`),
+      `${refused.length} of ${items.length} refused; first: ${refused.slice(0, 5).join(' | ')}`,
+    ).toEqual([]);
   });
 });
 
 describe("the national front-end's acceptance script", () => {
   it('its records, posted in its order, are all accepted', async () => {
-    const fixture = JSON.parse(readFileSync('test/fixtures/adapters/national-test-script.json', 'utf8')) as { records: Array<{ resource: string; body: Record<string, unknown> }> };
+    const fixture = JSON.parse(readFileSync('test/fixtures/adapters/national-test-script.json', 'utf8')) as {
+      records: Array<{ resource: string; body: Record<string, unknown> }>;
+    };
     const person = (sex: '1' | '2') => {
       const birth = { y: 1966 + randomInt(40), m: 1 + randomInt(12), d: 1 + randomInt(28) };
-      return { id: residentId('110101', birth, sex, randomInt(1000)), birth: `${birth.y}-${String(birth.m).padStart(2, '0')}-${String(birth.d).padStart(2, '0')}` };
+      return {
+        id: residentId('110101', birth, sex, randomInt(1000)),
+        birth: `${birth.y}-${String(birth.m).padStart(2, '0')}-${String(birth.d).padStart(2, '0')}`,
+      };
     };
     const [p1, p2] = [person('2'), person('1')];
     const values: Record<string, string> = {

@@ -45,7 +45,10 @@ function expectEnvelope(a: Envelope, result: boolean): void {
 describe('batches', () => {
   it('a batch in which no record is accepted is 400, one result per record', async () => {
     const org = uniqueOrg();
-    const bad = [{ orgCode: org, patientName: '无主键' }, { orgCode: org, id: uniqueId('p'), birthDate: 'not a date' }];
+    const bad = [
+      { orgCode: org, patientName: '无主键' },
+      { orgCode: org, id: uniqueId('p'), birthDate: 'not a date' },
+    ];
     const { status, a } = await call('POST', '/hclient/emr/receive/emrPatientInfo', bad);
     expect(status).toBe(400);
     expectEnvelope(a, false);
@@ -117,8 +120,10 @@ describe("the runtime's own answers on the data port", () => {
 });
 
 describe('the interface documents', () => {
-  it('their examples, posted in the documents\' order through the data port, are all stored, none held', { timeout: 60_000 }, async () => {
-    const doc = (await (await fetch(`${data}/openapi.json`)).json()) as { paths: Record<string, { post?: { requestBody: { content: Record<string, { examples?: { record?: { value: unknown } } }> } } }> };
+  it("their examples, posted in the documents' order through the data port, are all stored, none held", { timeout: 60_000 }, async () => {
+    const doc = (await (await fetch(`${data}/openapi.json`)).json()) as {
+      paths: Record<string, { post?: { requestBody: { content: Record<string, { examples?: { record?: { value: unknown } } }> } } }>;
+    };
     const posts = Object.entries(doc.paths).filter(([path, p]) => /^\/hclient\/emr\/receive\/[^/]+$/.test(path) && p.post);
     const missing: string[] = [];
     const notStored: string[] = [];
@@ -139,7 +144,12 @@ describe('the interface documents', () => {
   it('a date-only time is stored and forwarded as the date it was sent (docs/data-set.md "Times")', async () => {
     const org = uniqueOrg();
     const id = uniqueId('p');
-    const { status } = await call('POST', '/hclient/emr/receive/emrPatientInfo', { ...sample('emrPatientInfo', { orgCode: org, id, seed: 9 }), idCardTypeCode: '99', idCard: 'X', birthDate: '1949-12-31' });
+    const { status } = await call('POST', '/hclient/emr/receive/emrPatientInfo', {
+      ...sample('emrPatientInfo', { orgCode: org, id, seed: 9 }),
+      idCardTypeCode: '99',
+      idCard: 'X',
+      birthDate: '1949-12-31',
+    });
     expect(status).toBe(200);
     const out = await db.query<{ payload: { birthDate: string } }>('SELECT payload FROM outbox WHERE org_code = $1 AND record_id = $2', [org, id]);
     expect(out.rows.length).toBeGreaterThan(0);

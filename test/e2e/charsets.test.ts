@@ -29,7 +29,8 @@ function gbk(s: string): Buffer {
       continue;
     }
     let found: number[] | undefined;
-    for (let hi = 0x81; hi <= 0xfe && !found; hi++) for (let lo = 0x40; lo <= 0xfe && !found; lo++) if (d.decode(Uint8Array.of(hi, lo)) === ch) found = [hi, lo];
+    for (let hi = 0x81; hi <= 0xfe && !found; hi++)
+      for (let lo = 0x40; lo <= 0xfe && !found; lo++) if (d.decode(Uint8Array.of(hi, lo)) === ch) found = [hi, lo];
     if (!found) throw new Error(`no GBK bytes for ${ch}`);
     out.push(...found);
   }
@@ -37,8 +38,15 @@ function gbk(s: string): Buffer {
 }
 
 async function post(body: Buffer | string, type: string) {
-  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/emrPatientInfo`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : new Uint8Array(body) });
-  return { status: res.status, a: (await res.json()) as { result: boolean; errorCode: string | null; desc: string; warnings?: Array<{ field: string; rule: string }> } };
+  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/emrPatientInfo`, {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: typeof body === 'string' ? body : new Uint8Array(body),
+  });
+  return {
+    status: res.status,
+    a: (await res.json()) as { result: boolean; errorCode: string | null; desc: string; warnings?: Array<{ field: string; rule: string }> },
+  };
 }
 
 describe('charsets', () => {

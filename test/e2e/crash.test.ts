@@ -208,7 +208,11 @@ describe(`SIGKILL of PostgreSQL and of the whole front under HIS load (seed ${SE
     // below needs a PostgreSQL that make up started again.
     await sleep(2_000);
     pgRecovered = await dataPortStores(90_000);
-    event(pgRecovered ? `data port answers again (PostgreSQL pid ${existsSync(join(dir, 'pg', 'postmaster.pid')) ? postmasterPid() : '?'})` : 'data port did not recover within 90 s');
+    event(
+      pgRecovered
+        ? `data port answers again (PostgreSQL pid ${existsSync(join(dir, 'pg', 'postmaster.pid')) ? postmasterPid() : '?'})`
+        : 'data port did not recover within 90 s',
+    );
 
     // 2. The whole front killed at once, then started again on the same folder and ports.
     await sleep(Math.min(10, SECONDS / 5) * 1000);
@@ -228,7 +232,9 @@ describe(`SIGKILL of PostgreSQL and of the whole front under HIS load (seed ${SE
     event(frontRecovered ? 'data port answers after the restart' : 'data port did not answer after the restart');
 
     summary = await traffic;
-    event(`load over: sent ${summary.sent}, acknowledged ${summary.acknowledged}, rejected ${summary.rejected} ${JSON.stringify(summary.rejectedByStatus)}, unknown ${obs.unknownRecords}`);
+    event(
+      `load over: sent ${summary.sent}, acknowledged ${summary.acknowledged}, rejected ${summary.rejected} ${JSON.stringify(summary.rejectedByStatus)}, unknown ${obs.unknownRecords}`,
+    );
     for (const x of [...summary.unexpected.samples, ...summary.errorSamples]) event(`  ${x}`);
 
     // Drain: the push runs by its cron and the nudges; nothing is done on its behalf.

@@ -20,7 +20,16 @@ afterAll(async () => {
   await front?.close();
 });
 
-type Envelope = { result: boolean; desc: string; id: string | null; errorCode: string | null; status?: string; held?: string[]; items?: Envelope[]; errors?: Array<{ field: string; rule: string }> };
+type Envelope = {
+  result: boolean;
+  desc: string;
+  id: string | null;
+  errorCode: string | null;
+  status?: string;
+  held?: string[];
+  items?: Envelope[];
+  errors?: Array<{ field: string; rule: string }>;
+};
 
 async function post(path: string, body: unknown): Promise<{ status: number; a: Envelope }> {
   const res = await fetch(`${data}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -64,7 +73,10 @@ describe('a header with its items in one document', () => {
     expect(a.held).toBeUndefined();
     expect(a.items!.map((x) => [x.id, x.result, x.status, x.held])).toEqual([1, 2, 3].map((n) => [`${id}-${n}`, true, 'created', undefined]));
 
-    const items = await db.query(`SELECT id, org_code, ${k.link.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())} AS link FROM ${k.itemTable} WHERE org_code = $1 ORDER BY id`, [org]);
+    const items = await db.query(
+      `SELECT id, org_code, ${k.link.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase())} AS link FROM ${k.itemTable} WHERE org_code = $1 ORDER BY id`,
+      [org],
+    );
     expect(items.rows).toEqual([1, 2, 3].map((n) => ({ id: `${id}-${n}`, org_code: org, link: id })));
     // Parents first on the way out: the header's outbox rows come before every item's.
     const out = await db.query<{ resource: string; first: string; last: string }>(
@@ -129,7 +141,10 @@ describe('a header with its items in one document', () => {
 
   it('items that is not an array is named', async () => {
     const org = uniqueOrg();
-    const { status, a } = await post('/function/exam', { ...sample('emrExClinical', { orgCode: org, id: uniqueId('ex'), patientId: 'p', seed: 4 }), items: { id: 'x' } });
+    const { status, a } = await post('/function/exam', {
+      ...sample('emrExClinical', { orgCode: org, id: uniqueId('ex'), patientId: 'p', seed: 4 }),
+      items: { id: 'x' },
+    });
     expect(status).toBe(400);
     expect(a.errors!.map((e) => `${e.field}/${e.rule}`)).toEqual(['items/type']);
   });

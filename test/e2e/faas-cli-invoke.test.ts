@@ -32,10 +32,18 @@ describe('faas-cli invoke on a receive function', () => {
   it('takes another of its resources by ?resource= (faas-cli invoke patient --query resource=baseDept), also as <fn>.openfaas-fn', async () => {
     const org = uniqueOrg();
     const dept = sample('baseDept', { orgCode: org, id: uniqueId('d'), seed: 5 });
-    const res = await fetch(`${front.rt.gatewayUrl}/function/patient.openfaas-fn?resource=baseDept`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(dept) });
+    const res = await fetch(`${front.rt.gatewayUrl}/function/patient.openfaas-fn?resource=baseDept`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(dept),
+    });
     expect(res.status, await res.clone().text()).toBe(200);
     expect((await db.query('SELECT count(*) FROM base_dept WHERE org_code = $1', [org])).rows[0].count).toBe('1');
-    const wrong = await fetch(`${front.rt.gatewayUrl}/function/patient?resource=emrExLab`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(dept) });
+    const wrong = await fetch(`${front.rt.gatewayUrl}/function/patient?resource=emrExLab`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(dept),
+    });
     expect(wrong.status).toBe(404);
     expect(((await wrong.json()) as { desc: string }).desc).toContain('本函数不接收 emrExLab');
   });

@@ -59,7 +59,7 @@ describe(`HIS traffic through killed replicas, a platform outage, a PostgreSQL r
     expect(c.acknowledged, why).toBeGreaterThan(RATE * SECONDS * 0.2);
     expect(report.traffic.held, why).toBeGreaterThan(0);
     // Every fault really hit: the platform saw the refusals, and a partial reject made dead letters.
-    expect(report.platform.refused['unavailable'] ?? 0, why).toBeGreaterThan(0);
+    expect(report.platform.refused.unavailable ?? 0, why).toBeGreaterThan(0);
     expect(report.platform.refused['rate-limited'] ?? 0, why).toBeGreaterThan(0);
     expect(report.platform.badReceiptsSent, why).toBeGreaterThan(0);
     expect(report.platform.rejected, why).toBeGreaterThan(0);
@@ -68,7 +68,8 @@ describe(`HIS traffic through killed replicas, a platform outage, a PostgreSQL r
   it('delivers every acknowledged version exactly once, in order per record, and nothing else', () => {
     expect(report, 'the scenario ran').toBeDefined();
     const c = report.counts;
-    const why = (kind: keyof ScenarioReport['findings']) => `seed ${SEED}: ${formatCounts(c)}\n${report.timeline.join('\n')}\n${kind}:\n${report.findings[kind].join('\n')}`;
+    const why = (kind: keyof ScenarioReport['findings']) =>
+      `seed ${SEED}: ${formatCounts(c)}\n${report.timeline.join('\n')}\n${kind}:\n${report.findings[kind].join('\n')}`;
     expect(c.lost, why('lost')).toBe(0);
     expect(c.duplicates, why('duplicates')).toBe(0);
     expect(c.outOfOrder, why('outOfOrder')).toBe(0);
@@ -78,6 +79,9 @@ describe(`HIS traffic through killed replicas, a platform outage, a PostgreSQL r
     // Everything acknowledged is accounted for: delivered, dead with the platform's reason and left
     // dead by the replay (a later version was delivered), or a child whose parent never got stored.
     expect(c.delivered + c.deadAfterReplay + c.heldNoParent, why('dead')).toBe(c.acknowledged);
-    expect(report.findings.dead.filter((d) => d.includes('without the platform')), why('dead')).toEqual([]);
+    expect(
+      report.findings.dead.filter((d) => d.includes('without the platform')),
+      why('dead'),
+    ).toEqual([]);
   });
 });

@@ -75,7 +75,9 @@ async function until<T>(fn: () => T | undefined, ms = 60_000): Promise<T> {
     if (Date.now() > end) throw new Error('condition not met in time');
     if (Date.now() > next) {
       next = Date.now() + 5_000;
-      void fetch(`${rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } }).then((r) => r.body?.cancel()).catch(() => undefined);
+      void fetch(`${rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })
+        .then((r) => r.body?.cancel())
+        .catch(() => undefined);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -86,11 +88,19 @@ describe('a HIS push on the data port', () => {
     const org = uniqueOrg();
     const a = samplePatient({ orgCode: org, id: uniqueId('e2e') });
     const b = samplePatient({ orgCode: org, id: uniqueId('e2e'), seed: 2 });
-    const ra = await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(a) });
+    const ra = await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(a),
+    });
     expect(ra.status).toBe(200);
     expect(await ra.json()).toMatchObject({ result: true, id: a.id, status: 'created' });
     expect(ra.headers.get('x-call-id')).toBeTruthy();
-    const rb = await fetch(`${data}/function/patient/emrPatientInfo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) });
+    const rb = await fetch(`${data}/function/patient/emrPatientInfo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(b),
+    });
     expect(rb.status).toBe(200);
     const got = await until(() => {
       const mine = sim.records().filter((r) => r.orgCode === org);
@@ -103,14 +113,31 @@ describe('a HIS push on the data port', () => {
   it('answers a bad record with 400 through the runtime, and it never reaches the platform', { timeout: 90_000 }, async () => {
     const org = uniqueOrg();
     const bad = { ...samplePatient({ orgCode: org, id: uniqueId('e2e') }), genderCode: 'male-ish' };
-    const res = await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bad) });
+    const res = await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(bad),
+    });
     expect(res.status).toBe(400);
     expect((await res.json()).errors).toEqual([expect.objectContaining({ field: 'genderCode', rule: 'maxLength' })]);
     // A later good record of the same org does arrive, so the bad one had its chance to show up.
     const good = samplePatient({ orgCode: org, id: uniqueId('e2e') });
-    expect((await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(good) })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(good),
+        })
+      ).status,
+    ).toBe(200);
     await until(() => (sim.records().some((r) => r.id === good.id) ? true : undefined));
-    expect(sim.records().filter((r) => r.orgCode === org).map((r) => r.id)).toEqual([good.id]);
+    expect(
+      sim
+        .records()
+        .filter((r) => r.orgCode === org)
+        .map((r) => r.id),
+    ).toEqual([good.id]);
   });
 
   it('serves the interface documents at the data port root', async () => {

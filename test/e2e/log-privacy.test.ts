@@ -36,7 +36,11 @@ describe('log lines', () => {
       }
       // One record in ten sent broken, so refusals (and their logged issues) are covered too.
       const body = i % 10 === 5 ? { ...it.record, birthDate: 'not a date', genderCode: 'bad-code-value' } : it.record;
-      const res = await fetch(`${data}/hclient/emr/receive/${it.resource}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const res = await fetch(`${data}/hclient/emr/receive/${it.resource}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       await res.arrayBuffer();
       if (res.status === 400) refused++;
     }

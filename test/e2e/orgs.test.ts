@@ -28,14 +28,25 @@ afterAll(async () => {
   await front?.close();
 });
 
-type Answer = { result: boolean; id: string | null; errorCode: string | null; status?: string; errors?: Array<{ field: string; rule: string; message: string }> };
+type Answer = {
+  result: boolean;
+  id: string | null;
+  errorCode: string | null;
+  status?: string;
+  errors?: Array<{ field: string; rule: string; message: string }>;
+};
 
 async function call(method: string, resource: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; a: Answer }> {
-  const res = await fetch(`${data}/hclient/emr/receive/${resource}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const res = await fetch(`${data}/hclient/emr/receive/${resource}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, a: (await res.json()) as Answer };
 }
 const rules = (a: Answer) => (a.errors ?? []).map((e) => `${e.field}/${e.rule}`);
-const orgOf = async (table: string, id: string) => (await db.query<{ org_code: string }>(`SELECT org_code FROM ${table} WHERE id = $1`, [id])).rows.map((r) => r.org_code);
+const orgOf = async (table: string, id: string) =>
+  (await db.query<{ org_code: string }>(`SELECT org_code FROM ${table} WHERE id = $1`, [id])).rows.map((r) => r.org_code);
 
 describe('the org of a record that names none', () => {
   it('an item takes its header’s org; DELETE by id finds it the same way', async () => {
@@ -92,7 +103,8 @@ describe('the org of a record that names none', () => {
 describe('what is really wrong is refused, naming its rule', () => {
   it('keys with whitespace inside, quotes or control characters; an org code that is not letters and digits; padding is trimmed', async () => {
     const org = uniqueOrg();
-    const p = (over: Record<string, unknown>) => call('POST', 'emrPatientInfo', { ...sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed: 3 }), ...over });
+    const p = (over: Record<string, unknown>) =>
+      call('POST', 'emrPatientInfo', { ...sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed: 3 }), ...over });
     expect(rules((await p({ id: 'P 001' })).a)).toEqual(['id/keyFormat']);
     expect(rules((await p({ id: "P'001" })).a)).toEqual(['id/keyFormat']);
     expect(rules((await p({ id: 'P\u0001001' })).a)).toEqual(['id/keyFormat']);
@@ -107,18 +119,44 @@ describe('what is really wrong is refused, naming its rule', () => {
   it('a visit, a diagnosis, a death or a card before the patient’s birth: stored patient, else the ID number', async () => {
     const org = uniqueOrg();
     const pid = uniqueId('p');
-    expect((await call('POST', 'emrPatientInfo', { ...sample('emrPatientInfo', { orgCode: org, id: pid, seed: 4 }), idCardTypeCode: '99', idCard: 'X', birthDate: '2000-05-01' })).status).toBe(200);
-    const visit = (t: string) => ({ ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('a'), patientId: pid, seed: 4 }), idCardTypeCode: '99', idCard: 'X', activityTime: t, diagnoseTime: t });
+    expect(
+      (
+        await call('POST', 'emrPatientInfo', {
+          ...sample('emrPatientInfo', { orgCode: org, id: pid, seed: 4 }),
+          idCardTypeCode: '99',
+          idCard: 'X',
+          birthDate: '2000-05-01',
+        })
+      ).status,
+    ).toBe(200);
+    const visit = (t: string) => ({
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('a'), patientId: pid, seed: 4 }),
+      idCardTypeCode: '99',
+      idCard: 'X',
+      activityTime: t,
+      diagnoseTime: t,
+    });
     const before = await call('POST', 'emrActivityInfo', visit('2000-04-30 23:00:00'));
     expect(before.status).toBe(400);
     expect(rules(before.a)).toEqual(['activityTime/beforeBirth', 'diagnoseTime/beforeBirth']);
     // Born that day: fine.
     expect((await call('POST', 'emrActivityInfo', visit('2000-05-01 08:00:00'))).status).toBe(200);
-    const death = { ...sample('emrDeathInfo', { orgCode: org, id: uniqueId('d'), patientId: pid, seed: 4 }), idCardTypeCode: '99', idCard: 'X', deadDate: '1999-01-01 10:00:00' };
+    const death = {
+      ...sample('emrDeathInfo', { orgCode: org, id: uniqueId('d'), patientId: pid, seed: 4 }),
+      idCardTypeCode: '99',
+      idCard: 'X',
+      deadDate: '1999-01-01 10:00:00',
+    };
     expect(rules((await call('POST', 'emrDeathInfo', death)).a)).toContain('deadDate/beforeBirth');
     // No stored patient: the resident ID number says when they were born.
     const id = residentId('110101', { y: 2010, m: 6, d: 15 }, '1', 7);
-    const lone = { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('a'), patientId: uniqueId('p'), seed: 5 }), idCardTypeCode: '01', idCard: id, activityTime: '2010-06-14 09:00:00', diagnoseTime: '2010-06-14 09:00:00' };
+    const lone = {
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('a'), patientId: uniqueId('p'), seed: 5 }),
+      idCardTypeCode: '01',
+      idCard: id,
+      activityTime: '2010-06-14 09:00:00',
+      diagnoseTime: '2010-06-14 09:00:00',
+    };
     expect(rules((await call('POST', 'emrActivityInfo', lone)).a)).toEqual(['activityTime/beforeBirth', 'diagnoseTime/beforeBirth']);
   });
 });

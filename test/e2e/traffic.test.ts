@@ -39,27 +39,29 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cdc-traffic-'));
   mkdirSync(join(dir, 'secrets'));
   writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
-  rt = await withPortRetry(async () => startRuntime({
-    stackFile: resolve('stack.yml'),
-    env: {
-      // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
-      HIS_ALLOW: '127.0.0.1/8,::1/128',
-      // Nudges go nowhere (a closed port): the test drives the push.
-      PUSH_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/push`,
-      NATIONAL_URL: sim.url,
-      DATA_PORT: String(await freePort()),
-      CONFIG_PORT: String(await freePort()),
-      MONITOR_PORT: String(await freePort()),
-      WEB_PORT: String(await freePort()),
-    },
-    secretsDir: join(dir, 'secrets'),
-    logsDir: join(dir, 'logs'),
-    logToStdout: false,
-    gateway: { host: '127.0.0.1', port: await freePort() },
-    hospital: { host: '127.0.0.1' },
-    cron: false,
-    build: 'missing',
-  }));
+  rt = await withPortRetry(async () =>
+    startRuntime({
+      stackFile: resolve('stack.yml'),
+      env: {
+        // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
+        HIS_ALLOW: '127.0.0.1/8,::1/128',
+        // Nudges go nowhere (a closed port): the test drives the push.
+        PUSH_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/push`,
+        NATIONAL_URL: sim.url,
+        DATA_PORT: String(await freePort()),
+        CONFIG_PORT: String(await freePort()),
+        MONITOR_PORT: String(await freePort()),
+        WEB_PORT: String(await freePort()),
+      },
+      secretsDir: join(dir, 'secrets'),
+      logsDir: join(dir, 'logs'),
+      logToStdout: false,
+      gateway: { host: '127.0.0.1', port: await freePort() },
+      hospital: { host: '127.0.0.1' },
+      cron: false,
+      build: 'missing',
+    }),
+  );
   // The push function, redeployed through the gateway API with this test's destination and without
   // the shared national one (faas-cli's PUT /system/functions).
   const auth = 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64');
@@ -73,7 +75,14 @@ beforeAll(async () => {
   const put = await fetch(`${rt.gatewayUrl}/system/functions`, {
     method: 'PUT',
     headers: { authorization: auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ service: 'push', image: current.image, envVars, labels: current.labels, annotations: current.annotations, secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password'] }),
+    body: JSON.stringify({
+      service: 'push',
+      image: current.image,
+      envVars,
+      labels: current.labels,
+      annotations: current.annotations,
+      secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password'],
+    }),
   });
   expect(put.status, await put.text()).toBe(202);
 }, 180_000);
@@ -133,9 +142,8 @@ describe(`generated HIS traffic through the data port (seed ${SEED})`, () => {
     expect(summary, 'the traffic ran').toBeDefined();
     const waiting = async () =>
       Number(
-        (
-          await db.query(`SELECT count(*) AS n FROM outbox WHERE destination = $1 AND org_code = ANY($2::varchar[]) AND state = 'pending'`, [dest, orgs])
-        ).rows[0].n,
+        (await db.query(`SELECT count(*) AS n FROM outbox WHERE destination = $1 AND org_code = ANY($2::varchar[]) AND state = 'pending'`, [dest, orgs]))
+          .rows[0].n,
       );
     const end = Date.now() + 90_000;
     let left = await waiting();

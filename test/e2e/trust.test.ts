@@ -127,11 +127,20 @@ beforeAll(async () => {
   const put = await fetch(`${rt.gatewayUrl}/system/functions`, {
     method: 'PUT',
     headers: { authorization: basic, 'content-type': 'application/json' },
-    body: JSON.stringify({ service: 'push', image: current.image, envVars, labels: current.labels, annotations: current.annotations, secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password'] }),
+    body: JSON.stringify({
+      service: 'push',
+      image: current.image,
+      envVars,
+      labels: current.labels,
+      annotations: current.annotations,
+      secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password'],
+    }),
   });
   expect(put.status, await put.text()).toBe(202);
   await until(async () => {
-    const st = (await (await fetch(`${rt.gatewayUrl}/system/function/push`, { headers: { authorization: basic } })).json()) as { envVars: Record<string, string> };
+    const st = (await (await fetch(`${rt.gatewayUrl}/system/function/push`, { headers: { authorization: basic } })).json()) as {
+      envVars: Record<string, string>;
+    };
     return st.envVars[`${dest.toUpperCase()}_URL`] === sim.url && (await rt.waitForReplicas('push', 5_000)) ? true : undefined;
   });
 }, 180_000);
@@ -208,7 +217,9 @@ describe('source addresses behind proxies', () => {
 describe('personal data in rejections', () => {
   it('masks birthDate like the other personal fields, in the value and the message', async () => {
     const p = samplePatient({ orgCode: uniqueOrg(), id: uniqueId('bd') });
-    const idBirth = String(p.idCard).slice(6, 14).replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3');
+    const idBirth = String(p.idCard)
+      .slice(6, 14)
+      .replace(/(\d{4})(\d{2})(\d{2})/, '$1-$2-$3');
     const other = idBirth.endsWith('-01') ? `${idBirth.slice(0, 8)}02` : `${idBirth.slice(0, 8)}01`;
     const r = await send(patientUrl(), { body: { ...p, birthDate: other, patientName: '张三丰' } });
     expect(r.status, JSON.stringify(r.body)).toBe(400);
@@ -234,7 +245,11 @@ describe('operator routes need the operator credentials', () => {
   ];
 
   it.each(routes)('%s %s: 401 without, wrong or HIS credentials', async (method, path, body) => {
-    for (const authorization of [undefined, 'Basic ' + Buffer.from(`${rt.credentials.user}:wrong`).toString('base64'), 'Bearer cdc_abcdefghij_' + 'x'.repeat(43)]) {
+    for (const authorization of [
+      undefined,
+      'Basic ' + Buffer.from(`${rt.credentials.user}:wrong`).toString('base64'),
+      'Bearer cdc_abcdefghij_' + 'x'.repeat(43),
+    ]) {
       const r = await send(`${rt.gatewayUrl}${path}`, { method, ...(body ? { body } : {}), headers: authorization ? { authorization } : {} });
       expect(r.status, `${authorization ?? 'none'}`).toBe(401);
       expect(r.body).toMatchObject({ errorCode: 'UNAUTHENTICATED' });

@@ -35,7 +35,11 @@ async function runWarningUntil(org: string, n: number): Promise<void> {
 }
 
 async function his(resource: string, body: unknown) {
-  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   expect(res.status, await res.clone().text()).toBe(200);
 }
 
@@ -45,16 +49,29 @@ describe('warning through the running front', () => {
     const p = uniqueId('p');
     await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: p, seed: 1 }));
     const at = formatLocal(new Date(Date.now() - 600_000));
-    await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }), wmDiseaseCode: 'A20.0', wmDiseaseName: '腺鼠疫', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
+    await his('emrActivityInfo', {
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }),
+      wmDiseaseCode: 'A20.0',
+      wmDiseaseName: '腺鼠疫',
+      diseaseCode: '',
+      diseaseName: '',
+      diagnoseTime: at,
+      activityTime: at,
+    });
 
     const gw = front.rt.gatewayUrl;
     await runWarningUntil(org, 1);
     expect((await fetch(`${gw}/function/warning/cases?org=${org}`)).status).toBe(401);
-    const list = (await (await fetch(`${gw}/function/warning/cases?org=${org}`, { headers: auth() })).json()) as { cases: Array<{ caseId: string; patientId: string; disease: string; state: string; classA: boolean; firstAt: string; dueAt: string }> };
+    const list = (await (await fetch(`${gw}/function/warning/cases?org=${org}`, { headers: auth() })).json()) as {
+      cases: Array<{ caseId: string; patientId: string; disease: string; state: string; classA: boolean; firstAt: string; dueAt: string }>;
+    };
     expect(list.cases.map((c) => [c.patientId, c.disease, c.state, c.classA])).toEqual([[p, '鼠疫', 'to_confirm', true]]);
     const c = list.cases[0]!;
     expect(new Date(c.dueAt).getTime() - new Date(c.firstAt).getTime()).toBe(2 * 3_600_000);
-    const detail = (await (await fetch(`${gw}/function/warning/cases/${c.caseId}`, { headers: auth() })).json()) as { evidence: Array<{ kind: string; effect: string; trigger_id: string; detail: string }>; events: Array<{ to_state: string }> };
+    const detail = (await (await fetch(`${gw}/function/warning/cases/${c.caseId}`, { headers: auth() })).json()) as {
+      evidence: Array<{ kind: string; effect: string; trigger_id: string; detail: string }>;
+      events: Array<{ to_state: string }>;
+    };
     expect(detail.evidence.map((e) => `${e.kind}/${e.effect}/${e.trigger_id}/${e.detail}`)).toEqual(['diagnosis/raise/icd10/A20.0']);
     expect(detail.events.map((e) => e.to_state)).toEqual(['to_confirm']);
   });
@@ -66,7 +83,16 @@ describe('warning through the running front', () => {
     const patientRec = sample('emrPatientInfo', { orgCode: org, id: p, seed: 1 });
     await his('emrPatientInfo', patientRec);
     const at = formatLocal(new Date(Date.now() - 600_000));
-    await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }), deptCode: 'A16', wmDiseaseCode: 'A00.9', wmDiseaseName: '霍乱', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
+    await his('emrActivityInfo', {
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }),
+      deptCode: 'A16',
+      wmDiseaseCode: 'A00.9',
+      wmDiseaseName: '霍乱',
+      diseaseCode: '',
+      diseaseName: '',
+      diagnoseTime: at,
+      activityTime: at,
+    });
 
     // The stream is open before the case exists: the reminder arrives as an event.
     const ctrl = new AbortController();
@@ -89,22 +115,51 @@ describe('warning through the running front', () => {
     ctrl.abort();
     expect(ev).toMatchObject({ disease: '霍乱', classA: true });
 
-    type R = { caseId: string; disease: string; state: string; stateName: string; deptCode: string; overdue: boolean; acked: boolean; card: Record<string, unknown>; evidence: Array<{ kind: string; detail: string }> };
-    const poll = async (q = '') => (await (await fetch(`${data}/function/remind/reminders?orgCode=${org}${q}`)).json()) as { result: boolean; asOf: string; reminders: R[] };
+    type R = {
+      caseId: string;
+      disease: string;
+      state: string;
+      stateName: string;
+      deptCode: string;
+      overdue: boolean;
+      acked: boolean;
+      card: Record<string, unknown>;
+      evidence: Array<{ kind: string; detail: string }>;
+    };
+    const poll = async (q = '') =>
+      (await (await fetch(`${data}/function/remind/reminders?orgCode=${org}${q}`)).json()) as { result: boolean; asOf: string; reminders: R[] };
     const list = await poll();
     expect(list.result).toBe(true);
-    expect(list.reminders.map((r) => [r.caseId, r.disease, r.state, r.stateName, r.deptCode, r.overdue, r.acked])).toEqual([[ev.caseId, '霍乱', 'to_confirm', '待确认', 'A16', false, false]]);
+    expect(list.reminders.map((r) => [r.caseId, r.disease, r.state, r.stateName, r.deptCode, r.overdue, r.acked])).toEqual([
+      [ev.caseId, '霍乱', 'to_confirm', '待确认', 'A16', false, false],
+    ]);
     const card = list.reminders[0]!.card;
-    expect(card).toMatchObject({ orgCode: org, patientId: p, diseaseCode: '0200', diseaseName: '霍乱', diagnoseTime: at, patientName: patientRec.patientName, genderCode: patientRec.genderCode, deptCode: 'A16' });
+    expect(card).toMatchObject({
+      orgCode: org,
+      patientId: p,
+      diseaseCode: '0200',
+      diseaseName: '霍乱',
+      diagnoseTime: at,
+      patientName: patientRec.patientName,
+      genderCode: patientRec.genderCode,
+      deptCode: 'A16',
+    });
     expect(list.reminders[0]!.evidence.map((e) => `${e.kind}:${e.detail}`)).toEqual(['diagnosis:A00.9']);
     // Polling from the previous answer's asOf: nothing new. The window looks back a minute (a warning
     // run commits rows stamped before a poll's asOf), so an unchanged reminder may come again — the
     // same caseId with the same updatedAt (docs/warning.md "Reminders").
     const again = (await poll(`&since=${encodeURIComponent(list.asOf)}`)).reminders as Array<R & { updatedAt: string }>;
     const before = list.reminders as Array<R & { updatedAt: string }>;
-    expect(again.map((r) => [r.caseId, r.updatedAt])).toEqual(before.filter((b) => again.some((a) => a.caseId === b.caseId)).map((r) => [r.caseId, r.updatedAt]));
+    expect(again.map((r) => [r.caseId, r.updatedAt])).toEqual(
+      before.filter((b) => again.some((a) => a.caseId === b.caseId)).map((r) => [r.caseId, r.updatedAt]),
+    );
 
-    const post = (path: string, body: unknown) => fetch(`${data}/function/remind/reminders/${ev.caseId}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (path: string, body: unknown) =>
+      fetch(`${data}/function/remind/reminders/${ev.caseId}/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     expect((await post('ack', { doctor: 'D017' })).status).toBe(200);
     expect((await poll()).reminders[0]!.acked).toBe(true);
     expect((await post('filled', { doctor: 'D017', note: 'HIS 卡号 88' })).status).toBe(200);
@@ -113,7 +168,9 @@ describe('warning through the running front', () => {
     expect((await post('nope', {})).status).toBe(404);
     expect((await fetch(`${data}/function/remind/reminders/999999999/ack`, { method: 'POST' })).status).toBe(404);
 
-    const detail = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases/${ev.caseId}`, { headers: auth() })).json()) as { events: Array<{ actor: string; reason: string }> };
+    const detail = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases/${ev.caseId}`, { headers: auth() })).json()) as {
+      events: Array<{ actor: string; reason: string }>;
+    };
     expect(detail.events.slice(1).map((e) => [e.actor.replace(/^[^/]*\//, ''), e.reason.slice(0, 6)])).toEqual([
       ['D017', '提醒已向医生'],
       ['D017', 'HIS 已在'],
@@ -126,15 +183,26 @@ describe('warning through the running front', () => {
     const p = uniqueId('p');
     await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: p, seed: 1 }));
     const at = formatLocal(new Date(Date.now() - 600_000));
-    await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }), wmDiseaseCode: 'B01.9', wmDiseaseName: '水痘', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
+    await his('emrActivityInfo', {
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }),
+      wmDiseaseCode: 'B01.9',
+      wmDiseaseName: '水痘',
+      diseaseCode: '',
+      diseaseName: '',
+      diagnoseTime: at,
+      activityTime: at,
+    });
     await runWarningUntil(org, 1);
     const list = (await (await fetch(`${data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: Array<{ caseId: string; disease: string }> };
     expect(list.reminders.map((r) => r.disease)).toEqual(['水痘']);
     const id = list.reminders[0]!.caseId;
-    const post = (body: unknown) => fetch(`${data}/function/remind/reminders/${id}/exclude`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (body: unknown) =>
+      fetch(`${data}/function/remind/reminders/${id}/exclude`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const refused = await post({ doctor: 'D5' });
     expect(refused.status).toBe(400);
-    expect(((await refused.json()) as { errors: Array<{ field: string; rule: string }> }).errors.map((e) => `${e.field}/${e.rule}`)).toEqual(['reason/required']);
+    expect(((await refused.json()) as { errors: Array<{ field: string; rule: string }> }).errors.map((e) => `${e.field}/${e.rule}`)).toEqual([
+      'reason/required',
+    ]);
     const ok = await post({ doctor: 'D5', reason: '带状疱疹，非水痘' });
     expect(ok.status).toBe(200);
     expect(((await ok.json()) as { state: string }).state).toBe('excluded');
@@ -162,14 +230,37 @@ describe('warning through the running front', () => {
     const patient = sample('emrPatientInfo', { orgCode: org, id: p, seed: 29 });
     await his('emrPatientInfo', patient);
     const at = formatLocal(new Date(Date.now() - 600_000));
-    await his('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }), deptCode: 'A16', wmDiseaseCode: 'A00.9', wmDiseaseName: '霍乱', diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at });
+    await his('emrActivityInfo', {
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }),
+      deptCode: 'A16',
+      wmDiseaseCode: 'A00.9',
+      wmDiseaseName: '霍乱',
+      diseaseCode: '',
+      diseaseName: '',
+      diagnoseTime: at,
+      activityTime: at,
+    });
     const cardId = uniqueId('card');
-    const card = { ...sample('emrInfReport', { orgCode: org, id: cardId, patientId: p, seed: 29 }), diseaseCode: '0200', diseaseName: '霍乱', diagnoseStateCode: '2', diagnoseStateName: '确诊病例', caseTypeCode: '3', caseTypeName: '未分型' };
+    const card = {
+      ...sample('emrInfReport', { orgCode: org, id: cardId, patientId: p, seed: 29 }),
+      diseaseCode: '0200',
+      diseaseName: '霍乱',
+      diagnoseStateCode: '2',
+      diagnoseStateName: '确诊病例',
+      caseTypeCode: '3',
+      caseTypeName: '未分型',
+    };
     await his('emrInfReport', card);
     const gw = front.rt.gatewayUrl;
     const data = front.rt.portUrls.data!;
     const end = Date.now() + 60_000;
-    let cases: Array<{ caseId: string; state: string; open: boolean; deadlineAt: string | null; cards: Array<{ cardId: string; status: string; statusName: string }> }> = [];
+    let cases: Array<{
+      caseId: string;
+      state: string;
+      open: boolean;
+      deadlineAt: string | null;
+      cards: Array<{ cardId: string; status: string; statusName: string }>;
+    }> = [];
     while (Date.now() < end) {
       await (await fetch(`${gw}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
       const r = await fetch(`${data}/function/remind/reminders/cards?orgCode=${org}`);
@@ -186,13 +277,18 @@ describe('warning through the running front', () => {
     expect((await fetch(`${gw}/function/warning/snooze`, { method: 'POST', body })).status).toBe(401);
     const made = await fetch(`${gw}/function/warning/snooze`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body });
     expect(made.status, await made.clone().text()).toBe(201);
-    const list = (await (await fetch(`${gw}/function/warning/snooze`, { headers: auth() })).json()) as { snoozes: Array<{ trigger: string; active: boolean; actor: string }> };
+    const list = (await (await fetch(`${gw}/function/warning/snooze`, { headers: auth() })).json()) as {
+      snoozes: Array<{ trigger: string; active: boolean; actor: string }>;
+    };
     expect(list.snoozes.find((x) => x.trigger === 'sfts')).toMatchObject({ active: true, actor: 'operator/公卫科' });
     const lifted = await fetch(`${gw}/function/warning/snooze/sfts?by=${encodeURIComponent('公卫科')}`, { method: 'DELETE', headers: auth() });
     expect(await lifted.json()).toEqual({ trigger: 'sfts', lifted: 1 });
     // One card: no competing pair. When the diagnosis was evaluated after the card had been stored,
     // its prompt was kept back as already carded — logged, naming this card.
-    const dups = (await (await fetch(`${gw}/function/warning/duplicates?org=${org}`, { headers: auth() })).json()) as { cards: unknown[]; suppressed: Array<{ rule: string; card_id: string }> };
+    const dups = (await (await fetch(`${gw}/function/warning/duplicates?org=${org}`, { headers: auth() })).json()) as {
+      cards: unknown[];
+      suppressed: Array<{ rule: string; card_id: string }>;
+    };
     expect(dups.cards).toEqual([]);
     for (const x of dups.suppressed) expect([x.rule, x.card_id]).toEqual(['same-id', cardId]);
   });

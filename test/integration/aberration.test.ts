@@ -72,7 +72,12 @@ describe('aberration detection over stored records', () => {
     const run = await runOnce();
     expect(run.orgs).toBeGreaterThanOrEqual(1);
 
-    const counts = (await db.query<{ kind: string; key: string; dept_code: string; n: number }>(`SELECT kind, key, dept_code, n FROM aberration_count WHERE org_code = $1 AND day = $2 ORDER BY kind, key, dept_code`, [org, D])).rows;
+    const counts = (
+      await db.query<{ kind: string; key: string; dept_code: string; n: number }>(
+        `SELECT kind, key, dept_code, n FROM aberration_count WHERE org_code = $1 AND day = $2 ORDER BY kind, key, dept_code`,
+        [org, D],
+      )
+    ).rows;
     const n = (kind: string, key: string, dept = '') => counts.find((c) => c.kind === kind && c.key === key && c.dept_code === dept)?.n ?? 0;
     expect(n('disease', '流行性感冒')).toBe(6);
     expect(n('disease', '流行性感冒', 'A1')).toBe(6);

@@ -249,7 +249,9 @@ describe('backlog alert', () => {
     expect(hooks[1]!.text.content).toContain('期间最高积压 9 条');
     expect(mailsFor(dest)).toHaveLength(2);
 
-    const events = (await db.query(`SELECT kind, pending, channels, delivered_at IS NOT NULL AS delivered FROM alert_event WHERE destination = $1 ORDER BY event_id`, [dest])).rows;
+    const events = (
+      await db.query(`SELECT kind, pending, channels, delivered_at IS NOT NULL AS delivered FROM alert_event WHERE destination = $1 ORDER BY event_id`, [dest])
+    ).rows;
     expect(events).toEqual([
       { kind: 'raise', pending: 6, channels: 'webhook mail', delivered: true },
       { kind: 'clear', pending: 2, channels: 'webhook mail', delivered: true },

@@ -26,7 +26,9 @@ describe('a batch', () => {
       ['updated', 2],
       ['unchanged', 2],
     ]);
-    const versions = (await db.query(`SELECT version FROM outbox WHERE destination = 'national' AND org_code = $1 AND record_id = $2 ORDER BY outbox_id`, [org, id])).rows;
+    const versions = (
+      await db.query(`SELECT version FROM outbox WHERE destination = 'national' AND org_code = $1 AND record_id = $2 ORDER BY outbox_id`, [org, id])
+    ).rows;
     expect(versions.map((v) => v.version)).toEqual([1, 2]);
     expect((await db.query('SELECT tel FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].tel).toBe('13700000000');
   });
@@ -41,11 +43,17 @@ describe('a batch', () => {
     expect(res.status).toBe(200);
     expect(body.results.filter((r: { result: boolean }) => !r.result)).toEqual([]);
     expect(Number((await db.query('SELECT count(*) AS n FROM emr_inf_report WHERE org_code = $1', [org])).rows[0].n)).toBe(500);
-    expect(Number((await db.query('SELECT count(*) AS n FROM record_receipt WHERE org_code = $1 AND resource = $2', [org, 'emrInfReport'])).rows[0].n)).toBe(500);
+    expect(Number((await db.query('SELECT count(*) AS n FROM record_receipt WHERE org_code = $1 AND resource = $2', [org, 'emrInfReport'])).rows[0].n)).toBe(
+      500,
+    );
   });
 
   it('over the limit is refused whole with 413', async () => {
-    const res = await post(patient, '/emrPatientInfo', Array.from({ length: 501 }, () => ({})));
+    const res = await post(
+      patient,
+      '/emrPatientInfo',
+      Array.from({ length: 501 }, () => ({})),
+    );
     expect(res.status).toBe(413);
   });
 });

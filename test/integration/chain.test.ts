@@ -13,7 +13,13 @@ beforeAll(async () => Promise.all([patient.init?.(), lab.init?.()]));
 afterAll(async () => Promise.all([patient.close?.(), lab.close?.()]));
 
 const post = async (fn: typeof patient, resource: string, body: unknown) =>
-  (await fn.app.request(`/${resource}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '127.0.0.1' }, body: JSON.stringify(body) })).json();
+  (
+    await fn.app.request(`/${resource}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': '127.0.0.1' },
+      body: JSON.stringify(body),
+    })
+  ).json();
 const queue = async (org: string) =>
   (await db.query(`SELECT resource, record_id, version, state FROM outbox WHERE destination = 'national' AND org_code = $1 ORDER BY outbox_id`, [org])).rows;
 

@@ -88,7 +88,14 @@ describe('org binding', () => {
 
 describe('mappings through the API', () => {
   it('JSON: create (201), update, history, delete; validation errors name the field', async () => {
-    const created = await send('POST', '/api/codes/mappings', { domain: 'maritalStatus', localCode: 'YH', localName: '已婚', nationalCode: '20', equivalence: 'equal', madeBy: '王老师' });
+    const created = await send('POST', '/api/codes/mappings', {
+      domain: 'maritalStatus',
+      localCode: 'YH',
+      localName: '已婚',
+      nationalCode: '20',
+      equivalence: 'equal',
+      madeBy: '王老师',
+    });
     expect(created.status).toBe(201);
     const { mapping } = await created.json();
     expect(mapping).toMatchObject({ org: mine, nationalName: '已婚', madeBy: '王老师', madeVia: 'apikey:信息科' });
@@ -115,12 +122,20 @@ describe('mappings through the API', () => {
   it('refuses a write from another site (CSRF)', async () => {
     const res = await form('/api/codes/mappings', { org: mine, domain: 'education', localCode: 'YJS', nationalCode: '10' }, { origin: 'http://evil.example' });
     expect(res.status).toBe(403);
-    const res2 = await form('/api/codes/mappings', { org: mine, domain: 'education', localCode: 'YJS', nationalCode: '10' }, { 'sec-fetch-site': 'cross-site' });
+    const res2 = await form(
+      '/api/codes/mappings',
+      { org: mine, domain: 'education', localCode: 'YJS', nationalCode: '10' },
+      { 'sec-fetch-site': 'cross-site' },
+    );
     expect(res2.status).toBe(403);
     const res3 = await form('/api/codes/mappings', { org: mine, domain: 'education', localCode: 'YJS', nationalCode: '10' }, { origin: 'null' });
     expect(res3.status).toBe(403);
     // A browser's own form under Referrer-Policy no-referrer: Origin null, but Sec-Fetch-Site same-origin.
-    const own = await form('/api/codes/mappings', { org: mine, domain: 'education', localCode: 'YJS', nationalCode: '10' }, { origin: 'null', 'sec-fetch-site': 'same-origin' });
+    const own = await form(
+      '/api/codes/mappings',
+      { org: mine, domain: 'education', localCode: 'YJS', nationalCode: '10' },
+      { origin: 'null', 'sec-fetch-site': 'same-origin' },
+    );
     expect(own.status).toBe(303);
   });
 });
@@ -135,7 +150,14 @@ describe('CSV round trip', () => {
       ['idType', 'SFZ', '01', 'equal'],
       ['ethnicity', '=99', '', 'unmatched'],
     ]) {
-      const r = await send('POST', '/api/codes/mappings', { domain: d, localCode: l, localName: `名称,"${l}"`, nationalCode: n || undefined, equivalence: e, note: '批量' });
+      const r = await send('POST', '/api/codes/mappings', {
+        domain: d,
+        localCode: l,
+        localName: `名称,"${l}"`,
+        nationalCode: n || undefined,
+        equivalence: e,
+        note: '批量',
+      });
       expect(r.status, `${d} ${l}`).toBeLessThan(300);
     }
     const pick = (ms: Awaited<ReturnType<typeof listMappings>>) => ms.map((m) => [m.domain, m.localCode, m.localName, m.nationalCode, m.equivalence, m.note]);
@@ -215,7 +237,18 @@ describe('the unmapped queue and the completeness report on a known data set', (
   it('counts per domain, and one figure with its list of gaps', async () => {
     const { report } = await (await call('/api/codes/completeness')).json();
     const sex = report.domains.find((d: { domain: string }) => d.domain === 'sex');
-    expect(sex).toMatchObject({ nationalCodes: 6, localSeen: 3, national: 1, mapped: 1, unmapped: 1, unmatched: 0, recordsHeld: 1, mappings: 1, gapFree: false, policy: 'auto' });
+    expect(sex).toMatchObject({
+      nationalCodes: 6,
+      localSeen: 3,
+      national: 1,
+      mapped: 1,
+      unmapped: 1,
+      unmatched: 0,
+      recordsHeld: 1,
+      mappings: 1,
+      gapFree: false,
+      policy: 'auto',
+    });
     expect(report.domains.find((d: { domain: string }) => d.domain === 'ethnicity')).toMatchObject({ localSeen: 1, unmatched: 1, gapFree: false });
     expect(report.gaps).toEqual(
       expect.arrayContaining([

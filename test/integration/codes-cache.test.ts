@@ -123,7 +123,11 @@ describe('observe', () => {
     c.observe(org, 'diagnosis', 'L01', '乙肝', 1);
     c.observe(org, 'diagnosis', 'L01', null, 1);
     c.observe(org, 'diagnosis', 'L02', '高血压');
-    const q = () => db.query('SELECT local_code, local_name, seen_count, records_held, first_seen <= last_seen AS ordered FROM code_observed WHERE org_code = $1 ORDER BY local_code', [org]);
+    const q = () =>
+      db.query(
+        'SELECT local_code, local_name, seen_count, records_held, first_seen <= last_seen AS ordered FROM code_observed WHERE org_code = $1 ORDER BY local_code',
+        [org],
+      );
     await expect.poll(async () => (await q()).rowCount, { timeout: 3000 }).toBe(2);
     expect((await q()).rows).toEqual([
       { local_code: 'L01', local_name: '乙肝', seen_count: '2', records_held: 2, ordered: true },

@@ -32,7 +32,11 @@ describe('the migration', () => {
     expect(ds.filter((d) => d.nameStatus === 'numbered').map((d) => d.no)).toEqual([...Array(33).keys()]);
     expect(ds.find((d) => d.domain === 'labVerdict')).toMatchObject({ nameStatus: 'named', nameZh: '传染病报告卡-实验室检测结论代码' });
     expect(ds.filter((d) => d.nameStatus === 'unknown').map((d) => d.slot)).toEqual([37, 38, 39]);
-    expect(ds.find((d) => d.domain === 'sex')).toMatchObject({ listStatus: 'loaded', listVersion: 'GB/T 2261.1-2003', listSource: 'schemas/codes/code_sex_GBT2261.1.csv' });
+    expect(ds.find((d) => d.domain === 'sex')).toMatchObject({
+      listStatus: 'loaded',
+      listVersion: 'GB/T 2261.1-2003',
+      listSource: 'schemas/codes/code_sex_GBT2261.1.csv',
+    });
     expect(ds.find((d) => d.domain === 'labResult')?.listStatus).toBe('partial');
     expect(ds.find((d) => d.domain === 'currentAddr')?.listOf).toBe('region');
   });
@@ -58,18 +62,48 @@ describe('national lists by import', () => {
       ],
     });
     expect(v1).toMatchObject({ codes: 2 });
-    await importNational(db, { domain: 'drug', version: 'T2', source: 'drugs-T2.csv', codes: [{ code: 'X002', name: '利福平胶囊（0.15g）' }, { code: 'X003', name: '异烟肼片' }] });
+    await importNational(db, {
+      domain: 'drug',
+      version: 'T2',
+      source: 'drugs-T2.csv',
+      codes: [
+        { code: 'X002', name: '利福平胶囊（0.15g）' },
+        { code: 'X003', name: '异烟肼片' },
+      ],
+    });
     const cur = await nationalCodes(db, 'drug');
     expect(cur.map((c) => c.code)).toEqual(['X002', 'X003']);
     expect(cur.every((c) => c.version === 'T2')).toBe(true);
     const all = await db.query("SELECT code, version, valid_to FROM code_national WHERE domain = 'drug' AND version IN ('T1', 'T2') ORDER BY version, code");
-    expect(all.rows.map((r) => `${r.version}:${r.code}:${r.valid_to === null ? 'open' : 'closed'}`)).toEqual(['T1:X001:closed', 'T1:X002:closed', 'T2:X002:open', 'T2:X003:open']);
-    expect((await listDomains(db)).find((d) => d.domain === 'drug')).toMatchObject({ listStatus: 'loaded', listVersion: 'T2', codeCount: 2, listSource: 'drugs-T2.csv' });
+    expect(all.rows.map((r) => `${r.version}:${r.code}:${r.valid_to === null ? 'open' : 'closed'}`)).toEqual([
+      'T1:X001:closed',
+      'T1:X002:closed',
+      'T2:X002:open',
+      'T2:X003:open',
+    ]);
+    expect((await listDomains(db)).find((d) => d.domain === 'drug')).toMatchObject({
+      listStatus: 'loaded',
+      listVersion: 'T2',
+      codeCount: 2,
+      listSource: 'drugs-T2.csv',
+    });
   });
 
   it('refuses duplicates and empty names, and a domain that takes another one’s codes', async () => {
-    await expect(importNational(db, { domain: 'drug', version: 'bad', source: 'x', codes: [{ code: 'A', name: 'a' }, { code: 'A', name: 'b' }] })).rejects.toThrow(AppError);
-    await expect(importNational(db, { domain: 'currentAddr', version: 'x', source: 'x', codes: [{ code: '110101', name: '东城区' }] })).rejects.toThrow(/region/);
+    await expect(
+      importNational(db, {
+        domain: 'drug',
+        version: 'bad',
+        source: 'x',
+        codes: [
+          { code: 'A', name: 'a' },
+          { code: 'A', name: 'b' },
+        ],
+      }),
+    ).rejects.toThrow(AppError);
+    await expect(importNational(db, { domain: 'currentAddr', version: 'x', source: 'x', codes: [{ code: '110101', name: '东城区' }] })).rejects.toThrow(
+      /region/,
+    );
   });
 
   it('the address domains read the region list', async () => {
@@ -84,7 +118,18 @@ describe('mappings', () => {
     expect(await mapVersion(db, org)).toBe(0);
     const a = await saveMapping(db, input({ org, domain: 'sex', localCode: 'M', localName: '男', nationalCode: '1', equivalence: 'equal' }), actor);
     expect(a.outcome).toBe('created');
-    expect(a.mapping).toMatchObject({ org, domain: 'sex', localCode: 'M', nationalCode: '1', nationalName: '男性', equivalence: 'equal', version: 1, mapVersion: 1, madeBy: '张医生', madeVia: 'test' });
+    expect(a.mapping).toMatchObject({
+      org,
+      domain: 'sex',
+      localCode: 'M',
+      nationalCode: '1',
+      nationalName: '男性',
+      equivalence: 'equal',
+      version: 1,
+      mapVersion: 1,
+      madeBy: '张医生',
+      madeVia: 'test',
+    });
     const same = await saveMapping(db, input({ org, domain: 'sex', localCode: 'M', localName: '男', nationalCode: '1', equivalence: 'equal' }), actor);
     expect(same.outcome).toBe('unchanged');
     expect(await mapVersion(db, org)).toBe(1);

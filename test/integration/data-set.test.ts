@@ -46,7 +46,9 @@ async function row(r: Resource, org: string, id: string): Promise<Record<string,
 
 async function stored(r: Resource, org: string, id: string) {
   const rows = Number((await db.query(`SELECT count(*) AS n FROM ${r.table} WHERE org_code = $1 AND id = $2`, [org, id])).rows[0].n);
-  const history = Number((await db.query(`SELECT count(*) AS n FROM record_history WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [r.name, org, id])).rows[0].n);
+  const history = Number(
+    (await db.query(`SELECT count(*) AS n FROM record_history WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [r.name, org, id])).rows[0].n,
+  );
   return { rows, history };
 }
 
@@ -121,13 +123,24 @@ const requiredCases: Case[] = Object.values(resources).map((r) => {
 /** The business time a day ahead (beyond the 5-minute tolerance), per resource that has one. */
 const futureCases: Case[] = Object.values(resources)
   .filter((r) => r.name !== 'emrInfReport' && r.name !== 'baseUser' && r.name !== 'baseDept')
-  .map((r) => ({ resource: r.name, why: `${r.businessTime} in the future`, change: (rec) => ({ ...rec, [r.businessTime]: day(1) }), expect: [`${r.businessTime}:notFuture`], contains: true }));
+  .map((r) => ({
+    resource: r.name,
+    why: `${r.businessTime} in the future`,
+    change: (rec) => ({ ...rec, [r.businessTime]: day(1) }),
+    expect: [`${r.businessTime}:notFuture`],
+    contains: true,
+  }));
 
 const ruleCases: Case[] = [
   { resource: 'emrExLab', why: 'text too long', change: (rec) => ({ ...rec, wardName: 'x'.repeat(101) }), expect: ['wardName:maxLength'] },
   // An identifier takes 64 characters (docs/data-set.md "Lengths"; above its documented 50 it is a warning).
   { resource: 'emrExLab', why: 'an identifier too long', change: (rec) => ({ ...rec, specimenNo: 'x'.repeat(65) }), expect: ['specimenNo:maxLength'] },
-  { resource: 'emrOrder', why: 'a count that is not an integer', change: (rec) => ({ ...rec, prescriptionValidityDays: 'three' }), expect: ['prescriptionValidityDays:type'] },
+  {
+    resource: 'emrOrder',
+    why: 'a count that is not an integer',
+    change: (rec) => ({ ...rec, prescriptionValidityDays: 'three' }),
+    expect: ['prescriptionValidityDays:type'],
+  },
   { resource: 'emrDeathInfo', why: 'a time that is not a time', change: (rec) => ({ ...rec, deadDate: 'yesterday' }), expect: ['deadDate:datetime'] },
   {
     resource: 'emrAdmissionInfo',
@@ -135,25 +148,70 @@ const ruleCases: Case[] = [
     change: (rec) => ({ ...rec, idCard: String(rec.idCard).slice(0, 17) + (String(rec.idCard)[17] === '0' ? '1' : '0') }),
     expect: ['idCard:checksum'],
   },
-  { resource: 'emrDischargeInfo', why: 'discharge before admission', change: (rec) => ({ ...rec, admissionDate: day(-3), dischargeDate: day(-4) }), expect: ['dischargeDate:timeOrder'] },
-  { resource: 'emrAdmissionRecord', why: 'discharge before admission (front page)', change: (rec) => ({ ...rec, admissionDate: day(-3), dischargeDate: day(-4) }), expect: ['dischargeDate:timeOrder'] },
-  { resource: 'emrExLab', why: 'report before sampling', change: (rec) => ({ ...rec, specimenSamplingDate: day(-1), specimenReceivingDate: day(-1), examinationDate: day(-2), examinationReportDate: day(-2) }), expect: ['examinationDate:timeOrder', 'examinationReportDate:timeOrder'] },
+  {
+    resource: 'emrDischargeInfo',
+    why: 'discharge before admission',
+    change: (rec) => ({ ...rec, admissionDate: day(-3), dischargeDate: day(-4) }),
+    expect: ['dischargeDate:timeOrder'],
+  },
+  {
+    resource: 'emrAdmissionRecord',
+    why: 'discharge before admission (front page)',
+    change: (rec) => ({ ...rec, admissionDate: day(-3), dischargeDate: day(-4) }),
+    expect: ['dischargeDate:timeOrder'],
+  },
+  {
+    resource: 'emrExLab',
+    why: 'report before sampling',
+    change: (rec) => ({ ...rec, specimenSamplingDate: day(-1), specimenReceivingDate: day(-1), examinationDate: day(-2), examinationReportDate: day(-2) }),
+    expect: ['examinationDate:timeOrder', 'examinationReportDate:timeOrder'],
+  },
   // The report card (report_card_rules.md); seed 11 is an adult.
-  { resource: 'emrInfReport', why: 'onset after diagnosis', change: (rec) => ({ ...rec, onsetDate: day(0).slice(0, 10), diagnoseTime: day(-2) }), expect: ['diagnoseTime:timeOrder'] },
+  {
+    resource: 'emrInfReport',
+    why: 'onset after diagnosis',
+    change: (rec) => ({ ...rec, onsetDate: day(0).slice(0, 10), diagnoseTime: day(-2) }),
+    expect: ['diagnoseTime:timeOrder'],
+  },
   { resource: 'emrInfReport', why: 'report date in the future', change: (rec) => ({ ...rec, reportDate: day(2) }), expect: ['reportDate:notFuture'] },
   { resource: 'emrInfReport', why: 'a one-character name', change: (rec) => ({ ...rec, patientName: '王' }), expect: ['patientName:cardName'] },
   { resource: 'emrInfReport', why: 'sex 9 is not on the card', change: (rec) => ({ ...rec, genderCode: '9' }), expect: ['genderCode:cardSex'] },
-  { resource: 'emrInfReport', why: 'a birth date not the ID’s (adult)', change: (rec) => ({ ...rec, birthDate: '1960-01-01' }), expect: ['birthDate:idConsistency'] },
-  { resource: 'emrInfReport', why: 'an adult as a scattered child', change: (rec) => ({ ...rec, nultitudeTypeCode: '2', nultitudeTypeName: '散居儿童' }), expect: ['nultitudeTypeCode:populationAge'] },
+  {
+    resource: 'emrInfReport',
+    why: 'a birth date not the ID’s (adult)',
+    change: (rec) => ({ ...rec, birthDate: '1960-01-01' }),
+    expect: ['birthDate:idConsistency'],
+  },
+  {
+    resource: 'emrInfReport',
+    why: 'an adult as a scattered child',
+    change: (rec) => ({ ...rec, nultitudeTypeCode: '2', nultitudeTypeName: '散居儿童' }),
+    expect: ['nultitudeTypeCode:populationAge'],
+  },
   {
     resource: 'emrInfReport',
     why: 'a carrier of influenza',
     change: (rec) => ({ ...rec, diseaseCode: '3500', diseaseName: '流行性感冒', diagnoseStateCode: '4', diagnoseStateName: '病原携带者', caseTypeCode: '3' }),
     expect: ['diagnoseStateCode:diagnosisState'],
   },
-  { resource: 'emrInfReport', why: 'hepatitis B not typed acute/chronic', change: (rec) => ({ ...rec, diseaseCode: '0302', diseaseName: '乙肝', caseTypeCode: '3', caseTypeName: '未分型' }), expect: ['caseTypeCode:caseType'] },
-  { resource: 'emrInfReport', why: '“other” disease without a name', change: (rec) => ({ ...rec, diseaseCode: '9899', diseaseName: '其它', caseTypeCode: '3' }), expect: ['diseaseOther:otherRequired'] },
-  { resource: 'emrInfReport', why: 'viral hepatitis not sub-typed', change: (rec) => ({ ...rec, diseaseCode: '0300', diseaseName: '病毒性肝炎', caseTypeCode: '3' }), expect: ['diseaseCode:diseaseSubtype'] },
+  {
+    resource: 'emrInfReport',
+    why: 'hepatitis B not typed acute/chronic',
+    change: (rec) => ({ ...rec, diseaseCode: '0302', diseaseName: '乙肝', caseTypeCode: '3', caseTypeName: '未分型' }),
+    expect: ['caseTypeCode:caseType'],
+  },
+  {
+    resource: 'emrInfReport',
+    why: '“other” disease without a name',
+    change: (rec) => ({ ...rec, diseaseCode: '9899', diseaseName: '其它', caseTypeCode: '3' }),
+    expect: ['diseaseOther:otherRequired'],
+  },
+  {
+    resource: 'emrInfReport',
+    why: 'viral hepatitis not sub-typed',
+    change: (rec) => ({ ...rec, diseaseCode: '0300', diseaseName: '病毒性肝炎', caseTypeCode: '3' }),
+    expect: ['diseaseCode:diseaseSubtype'],
+  },
 ];
 
 describe('a failing record is refused with 400 naming the field and the rule, and nothing is stored', () => {
@@ -178,11 +236,26 @@ describe('a failing record is refused with 400 naming the field and the rule, an
 // Issue 4: a code outside its national list is no longer refused — it may be the hospital's own
 // code, to be mapped. The record is stored but held: never forwarded until the code is mapped.
 const domainCases: Case[] = [
-  { resource: 'emrActivityInfo', why: 'activity type outside 前置软件值域25', change: (rec) => ({ ...rec, activityTypeCode: '99' }), expect: ['activityTypeCode:domain'] },
+  {
+    resource: 'emrActivityInfo',
+    why: 'activity type outside 前置软件值域25',
+    change: (rec) => ({ ...rec, activityTypeCode: '99' }),
+    expect: ['activityTypeCode:domain'],
+  },
   { resource: 'emrPatientInfo', why: 'ethnicity outside GB/T 3304', change: (rec) => ({ ...rec, nationCode: '60' }), expect: ['nationCode:domain'] },
-  { resource: 'emrDailyCourse', why: 'outcome outside the list', change: (rec) => ({ ...rec, diseaseProgressionCode: '0' }), expect: ['diseaseProgressionCode:domain'] },
+  {
+    resource: 'emrDailyCourse',
+    why: 'outcome outside the list',
+    change: (rec) => ({ ...rec, diseaseProgressionCode: '0' }),
+    expect: ['diseaseProgressionCode:domain'],
+  },
   { resource: 'emrExClinical', why: 'ID type outside CV02.01.101', change: (rec) => ({ ...rec, idCardTypeCode: '1' }), expect: ['idCardTypeCode:domain'] },
-  { resource: 'emrInfReport', why: 'diagnosis status outside the list', change: (rec) => ({ ...rec, diagnoseStateCode: '9' }), expect: ['diagnoseStateCode:domain'] },
+  {
+    resource: 'emrInfReport',
+    why: 'diagnosis status outside the list',
+    change: (rec) => ({ ...rec, diagnoseStateCode: '9' }),
+    expect: ['diagnoseStateCode:domain'],
+  },
 ];
 
 describe('a code outside its national list is stored but held, never forwarded', () => {

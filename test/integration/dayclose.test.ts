@@ -45,7 +45,17 @@ const rec = (resource: string, org: string, id: string, seed: number, over: Rec)
   return Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined));
 };
 const activity = (org: string, id: string, patientId: string, serialNumber: string, type: string, time: string, code = 'J06.9') =>
-  rec('emrActivityInfo', org, id, 11, { patientId, serialNumber, activityTypeCode: type, activityTypeName: undefined, activityTime: time, diagnoseTime: time, wmDiseaseCode: code, diseaseCode: undefined, diseaseName: undefined });
+  rec('emrActivityInfo', org, id, 11, {
+    patientId,
+    serialNumber,
+    activityTypeCode: type,
+    activityTypeName: undefined,
+    activityTime: time,
+    diagnoseTime: time,
+    wmDiseaseCode: code,
+    diseaseCode: undefined,
+    diseaseName: undefined,
+  });
 
 /**
  * The known day: 2 outpatient visits (3 activities), 1 emergency visit, 3 admissions (2 with a
@@ -56,7 +66,10 @@ const activity = (org: string, id: string, patientId: string, serialNumber: stri
 async function knownDay(org: string) {
   const ids = { v: uniqueId('v') };
   const a = (n: string) => `${ids.v}-${n}`;
-  await put('emrPatientInfo', Array.from({ length: 12 }, (_, i) => rec('emrPatientInfo', org, `P${i + 1}`, i + 1, {})));
+  await put(
+    'emrPatientInfo',
+    Array.from({ length: 12 }, (_, i) => rec('emrPatientInfo', org, `P${i + 1}`, i + 1, {})),
+  );
   await put('emrActivityInfo', [
     activity(org, a('o1'), 'P1', 'MZ1', '1', `${DAY} 10:00:00`),
     activity(org, a('o2'), 'P1', 'MZ1', '1', `${DAY} 10:30:00`), // the same visit
@@ -71,8 +84,23 @@ async function knownDay(org: string) {
   ]);
   await retireRecord(db, resources.emrActivityInfo!, { orgCode: org, id: a('o6') }, ctx());
   await put('emrAdmissionInfo', [
-    rec('emrAdmissionInfo', org, a('ai5'), 5, { patientId: 'P5', serialNumber: 'ZY5', admissionDate: `${DAY} 09:00:00`, initalDiagnosisDate: `${DAY} 09:30:00`, confirmedDiagnosisDate: `${DAY} 20:00:00`, wmInitalDiagnosisCode: 'A15.0' }),
-    rec('emrAdmissionInfo', org, a('ai7'), 7, { patientId: 'P7', serialNumber: 'ZY7', admissionDate: `${DAY} 16:00:00`, initalDiagnosisDate: `${DAY} 16:30:00`, confirmedDiagnosisDate: `${DAY} 20:00:00`, wmInitalDiagnosisCode: 'I10', wmConfirmedDiagnosisCode: 'I10' }),
+    rec('emrAdmissionInfo', org, a('ai5'), 5, {
+      patientId: 'P5',
+      serialNumber: 'ZY5',
+      admissionDate: `${DAY} 09:00:00`,
+      initalDiagnosisDate: `${DAY} 09:30:00`,
+      confirmedDiagnosisDate: `${DAY} 20:00:00`,
+      wmInitalDiagnosisCode: 'A15.0',
+    }),
+    rec('emrAdmissionInfo', org, a('ai7'), 7, {
+      patientId: 'P7',
+      serialNumber: 'ZY7',
+      admissionDate: `${DAY} 16:00:00`,
+      initalDiagnosisDate: `${DAY} 16:30:00`,
+      confirmedDiagnosisDate: `${DAY} 20:00:00`,
+      wmInitalDiagnosisCode: 'I10',
+      wmConfirmedDiagnosisCode: 'I10',
+    }),
   ]);
   const stay = (over: Rec): Rec => ({ admissionDate: '2025-06-01 10:00:00', ...over });
   await put('emrDischargeInfo', [
@@ -135,7 +163,8 @@ describe('day boundaries', () => {
       const next = await closeDay(odd, org, '2025-06-11', 'T+1', opts);
       expect(day.summary!.outpatientVisits).toBe(2);
       expect(next.summary!.outpatientVisits).toBe(1);
-      const row = (await db.query(`SELECT summary ->> 'from' AS f, summary ->> 'to' AS t FROM day_close WHERE org_code = $1 AND business_day = $2`, [org, DAY])).rows[0];
+      const row = (await db.query(`SELECT summary ->> 'from' AS f, summary ->> 'to' AS t FROM day_close WHERE org_code = $1 AND business_day = $2`, [org, DAY]))
+        .rows[0];
       expect(row).toEqual({ f: `${DAY} 00:00:00`, t: '2025-06-11 00:00:00' });
     } finally {
       if (saved === undefined) delete process.env.TZ;
@@ -174,7 +203,8 @@ describe('a close of a known day', () => {
 
   it('finds and lists the completeness gaps, with ids and no personal data', async () => {
     await closeDay(db, org, DAY, 'T+1', opts);
-    const row = (await db.query(`SELECT completeness, gap_count FROM day_close WHERE org_code = $1 AND business_day = $2 AND kind = 'T+1'`, [org, DAY])).rows[0];
+    const row = (await db.query(`SELECT completeness, gap_count FROM day_close WHERE org_code = $1 AND business_day = $2 AND kind = 'T+1'`, [org, DAY]))
+      .rows[0];
     const c = row.completeness;
     expect(row.gap_count).toBe(6);
     expect(c).toMatchObject({ gapCount: 6, complete: false, gapsTruncated: false, id: recordIdOf(org, DAY, 'T+1'), orgCode: org, day: DAY, kind: 'T+1' });
@@ -185,7 +215,13 @@ describe('a close of a known day', () => {
       examItem: { total: 0, gaps: 0, missing: { emrExClinical: 0 } },
       order: { total: 2, gaps: 1, missing: { emrOrderItem: 1 } },
     });
-    const gaps = c.gaps as Array<{ check: string; serialNumber?: string; parentId?: string; missing: string[]; present: Array<{ resource: string; id: string }> }>;
+    const gaps = c.gaps as Array<{
+      check: string;
+      serialNumber?: string;
+      parentId?: string;
+      missing: string[];
+      present: Array<{ resource: string; id: string }>;
+    }>;
     const discharge = gaps.filter((g) => g.check === 'discharge').map((g) => [g.serialNumber, g.missing]);
     expect(discharge.sort()).toEqual([
       ['ZY10', ['emrAdmissionRecord', 'emrDischargeInfo']],
@@ -194,7 +230,9 @@ describe('a close of a known day', () => {
     ]);
     expect(gaps.find((g) => g.check === 'discharge' && g.serialNumber === 'ZY10')!.present).toEqual([{ resource: 'emrActivityInfo', id: a('d3') }]);
     expect(gaps.filter((g) => g.check === 'admission').map((g) => g.serialNumber)).toEqual(['ZY6']);
-    expect(gaps.filter((g) => g.check === 'labItem')).toEqual([{ check: 'labItem', parentId: a('L-missing'), present: [{ resource: 'emrExLabItem', id: a('i3') }], missing: ['emrExLab'] }]);
+    expect(gaps.filter((g) => g.check === 'labItem')).toEqual([
+      { check: 'labItem', parentId: a('L-missing'), present: [{ resource: 'emrExLabItem', id: a('i3') }], missing: ['emrExLab'] },
+    ]);
     expect(gaps.filter((g) => g.check === 'order')).toEqual([{ check: 'order', present: [{ resource: 'emrOrder', id: a('O2') }], missing: ['emrOrderItem'] }]);
     const text = JSON.stringify(c);
     for (const p of personal) expect(text).not.toContain(p);
@@ -233,7 +271,15 @@ describe('a close of a known day', () => {
     expect(before.changed).toEqual({ summary: false, completeness: false });
     expect(before.outboxRows).toBe(0);
     const count = async () =>
-      Number((await db.query(`SELECT count(*) AS n FROM outbox WHERE org_code = $1 AND resource IN ($2, $3) AND destination = 'national'`, [org, SUMMARY_RESOURCE, COMPLETENESS_RESOURCE])).rows[0].n);
+      Number(
+        (
+          await db.query(`SELECT count(*) AS n FROM outbox WHERE org_code = $1 AND resource IN ($2, $3) AND destination = 'national'`, [
+            org,
+            SUMMARY_RESOURCE,
+            COMPLETENESS_RESOURCE,
+          ])
+        ).rows[0].n,
+      );
     const n0 = await count();
 
     // The missing order item arrives: the completeness changes, the summary does not.
@@ -247,7 +293,12 @@ describe('a close of a known day', () => {
     const again = await closeDay(db, org, DAY, 'T+1', opts);
     expect(again.changed).toEqual({ summary: false, completeness: false });
     expect(await count()).toBe(n0 + 1);
-    const row = (await db.query(`SELECT status, runs, gap_count, completeness_version, completeness ->> 'gapCount' AS g FROM day_close WHERE org_code = $1 AND business_day = $2 AND kind = 'T+1'`, [org, DAY])).rows[0];
+    const row = (
+      await db.query(
+        `SELECT status, runs, gap_count, completeness_version, completeness ->> 'gapCount' AS g FROM day_close WHERE org_code = $1 AND business_day = $2 AND kind = 'T+1'`,
+        [org, DAY],
+      )
+    ).rows[0];
     expect(row).toMatchObject({ status: 'done', gap_count: 5, completeness_version: 2, g: '5' });
     expect(row.runs).toBeGreaterThanOrEqual(5);
   });
@@ -294,7 +345,7 @@ describe('what is due', () => {
 });
 
 describe('the day-close function', () => {
-  let fn: (typeof import('../../functions/day-close/handler.js'))['default'];
+  let fn: typeof import('../../functions/day-close/handler.js')['default'];
   const org = uniqueOrg();
   // /run and /days are operator routes: the gateway's basic-auth credentials, from the secret files.
   const operator = { authorization: 'Basic ' + Buffer.from('ops:day-close-test').toString('base64') };
@@ -323,7 +374,11 @@ describe('the day-close function', () => {
   });
 
   it('refuses a malformed run with the one error envelope', async () => {
-    const res = await fn.app.request('/run', { method: 'POST', headers: { 'content-type': 'application/json', ...operator }, body: JSON.stringify({ day: '2025-13-01', kind: 'T+2' }) });
+    const res = await fn.app.request('/run', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...operator },
+      body: JSON.stringify({ day: '2025-13-01', kind: 'T+2' }),
+    });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ result: false, errorCode: 'BAD_REQUEST' });
     const bad = await fn.app.request('/days?from=yesterday', { headers: operator });

@@ -11,7 +11,11 @@ import { closePool, openPool } from '../../shared/db/index.js';
 import { databaseError } from '../../shared/http/errors.js';
 
 const db = testDb({ max: 3 });
-const caught = async (p: Promise<unknown>): Promise<unknown> => p.then(() => expect.fail('expected an error'), (e: unknown) => e);
+const caught = async (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => expect.fail('expected an error'),
+    (e: unknown) => e,
+  );
 
 describe('from the real server', () => {
   it('statement timeout (57014) and lock timeout (55P03) are timeouts', async () => {

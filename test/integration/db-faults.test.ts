@@ -95,7 +95,10 @@ describe('pg_terminate_backend of every session of the front, under traffic', ()
     process.stdout.write(`[db-faults] ${seen}\n`);
     expect(terminated, seen).toBeGreaterThan(10);
     expect(dropped, seen).toEqual([]);
-    expect([...statuses.keys()].filter((s) => s !== 200 && s !== 503), seen).toEqual([]);
+    expect(
+      [...statuses.keys()].filter((s) => s !== 200 && s !== 503),
+      seen,
+    ).toEqual([]);
     expect(statuses.get(200) ?? 0, seen).toBeGreaterThan(0);
     expect(bad503, seen).toEqual([]);
     // The same processes: nothing crashed and was restarted.

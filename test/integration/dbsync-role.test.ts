@@ -43,7 +43,10 @@ describe('the HIS role', () => {
   it('inserts and updates staging rows, and reads their outcomes', async () => {
     const org = uniqueOrg();
     const id = uniqueId('p');
-    const ins = await his.query<{ row_id: string }>(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ($1, $2, '测试') RETURNING row_id`, [org, id]);
+    const ins = await his.query<{ row_id: string }>(
+      `INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ($1, $2, '测试') RETURNING row_id`,
+      [org, id],
+    );
     expect(ins.rows[0]!.row_id).toMatch(/^\d+$/);
     const upd = await his.query(`UPDATE staging.emr_patient_info SET patient_name = '测试二' WHERE row_id = $1`, [ins.rows[0]!.row_id]);
     expect(upd.rowCount).toBe(1);
@@ -54,7 +57,9 @@ describe('the HIS role', () => {
     await refused('SELECT * FROM emr_patient_info LIMIT 1');
     await refused('SELECT * FROM outbox LIMIT 1');
     await refused('SELECT * FROM his_caller LIMIT 1');
-    await refused(`INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, payload) VALUES ('national', 'x', 'x', 'x', 1, 'upsert', 'realtime', '{}')`);
+    await refused(
+      `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, payload) VALUES ('national', 'x', 'x', 'x', 1, 'upsert', 'realtime', '{}')`,
+    );
     await refused(`UPDATE staging.sync_result SET status = 'created'`);
     await refused(`INSERT INTO staging.sync_result (resource, row_id, status) VALUES ('x', 1, 'created')`);
     await refused(`DELETE FROM staging.emr_patient_info WHERE row_id = 0`);
@@ -82,7 +87,15 @@ describe('the HIS role', () => {
     }
     expect(written.length).toBeGreaterThanOrEqual(3);
     const byTable = Object.fromEntries(Object.values((await import('../../schemas/index.js')).resources).map((r) => [r.table, r.name]));
-    const settings = { batch: 500, orgs: '*' as const, runMs: 30_000, installationOrg: null, testOrgs: new Set<string>(), pushNudgeUrl: '', warningNudgeUrl: '' };
+    const settings = {
+      batch: 500,
+      orgs: '*' as const,
+      runMs: 30_000,
+      installationOrg: null,
+      testOrgs: new Set<string>(),
+      pushNudgeUrl: '',
+      warningNudgeUrl: '',
+    };
     let rows: Array<{ status: string; error_msg: string | null }> = [];
     for (let i = 0; i < 50; i++) {
       await syncAll(db, { settings });
@@ -99,4 +112,3 @@ describe('the HIS role', () => {
     for (const r of rows) expect(r.status, r.error_msg ?? '').not.toBe('rejected');
   });
 });
-

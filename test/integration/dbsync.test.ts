@@ -32,7 +32,15 @@ async function stage(r: Resource, rec: Record<string, unknown>): Promise<string>
   return res.rows[0]!.row_id;
 }
 
-type Result = { row_id: string; status: string; org_code: string | null; record_id: string | null; version: number | null; error_code: string | null; issues: Array<{ field: string; rule: string }> | null };
+type Result = {
+  row_id: string;
+  status: string;
+  org_code: string | null;
+  record_id: string | null;
+  version: number | null;
+  error_code: string | null;
+  issues: Array<{ field: string; rule: string }> | null;
+};
 
 /** Runs the sync until every given row has its result (another file's run may hold a table for a moment). */
 async function resultsOf(r: Resource, rowIds: string[], run = true): Promise<Map<string, Result>> {
@@ -81,18 +89,38 @@ describe('a row ends as the API would have stored it', () => {
     const resV = (await resultsOf(visit, [rowV])).get(rowV)!;
     expect(apiV.ok && apiV.outcome.held.length).toBeGreaterThan(0);
     expect(resV).toMatchObject({ status: apiV.ok ? apiV.outcome.status : 'x', version: 1, org_code: orgA, record_id: vid });
-    const heldOf = async (org: string) => (await db.query(`SELECT kind, target, value FROM record_hold WHERE resource = $1 AND org_code = $2 AND record_id = $3 ORDER BY kind, target, value`, [visit.name, org, vid])).rows;
+    const heldOf = async (org: string) =>
+      (
+        await db.query(`SELECT kind, target, value FROM record_hold WHERE resource = $1 AND org_code = $2 AND record_id = $3 ORDER BY kind, target, value`, [
+          visit.name,
+          org,
+          vid,
+        ])
+      ).rows;
     expect(await heldOf(orgA)).toEqual(await heldOf(orgB));
 
     const rowP = await stage(patient, pa);
     await upsertMany(db, patient, [{ ...pa, orgCode: orgB }], apiCtx());
     expect((await resultsOf(patient, [rowP])).get(rowP)).toMatchObject({ status: 'created', version: 1 });
     // Same typed row (but for the org and the receive bookkeeping), same outbox rows.
-    const cols = Object.values(patient.fields).map((d) => d.column).filter((c) => c !== 'org_code');
-    const typed = async (org: string) => (await db.query(`SELECT ${cols.join(', ')}, rec_version, rec_hash IS NOT NULL AS hashed FROM ${patient.table} WHERE org_code = $1 AND id = $2`, [org, pid])).rows[0];
+    const cols = Object.values(patient.fields)
+      .map((d) => d.column)
+      .filter((c) => c !== 'org_code');
+    const typed = async (org: string) =>
+      (
+        await db.query(`SELECT ${cols.join(', ')}, rec_version, rec_hash IS NOT NULL AS hashed FROM ${patient.table} WHERE org_code = $1 AND id = $2`, [
+          org,
+          pid,
+        ])
+      ).rows[0];
     expect(await typed(orgA)).toEqual(await typed(orgB));
     const outbox = async (org: string) =>
-      (await db.query(`SELECT destination, resource, record_id, version, state FROM outbox WHERE org_code = $1 AND record_id IN ($2, $3) ORDER BY resource, destination`, [org, pid, vid])).rows;
+      (
+        await db.query(
+          `SELECT destination, resource, record_id, version, state FROM outbox WHERE org_code = $1 AND record_id IN ($2, $3) ORDER BY resource, destination`,
+          [org, pid, vid],
+        )
+      ).rows;
     expect((await outbox(orgA)).length).toBeGreaterThan(0);
     expect(await outbox(orgA)).toEqual(await outbox(orgB));
     expect(await heldOf(orgA)).toEqual(await heldOf(orgB));
@@ -127,12 +155,16 @@ describe('each row exactly once', () => {
     const ids = Array.from({ length: 40 }, () => uniqueId('p'));
     const rows: string[] = [];
     // Three versions of every record, interleaved: the last row of each record must win.
-    for (let v = 1; v <= 3; v++) for (const id of ids) rows.push(await stage(r, { ...sample('emrPatientInfo', { orgCode: org, id, seed: v }), patientName: `测试${v}` }));
+    for (let v = 1; v <= 3; v++)
+      for (const id of ids) rows.push(await stage(r, { ...sample('emrPatientInfo', { orgCode: org, id, seed: v }), patientName: `测试${v}` }));
     const small = { ...settings, batch: 25 };
     await Promise.all([syncAll(db, { settings: small }), syncAll(db, { settings: small }), syncResource(db, r, { settings: small })]);
     const results = await resultsOf(r, rows);
     expect(results.size).toBe(rows.length);
-    const stored = await db.query<{ id: string; patient_name: string; rec_version: number }>(`SELECT id, patient_name, rec_version FROM ${r.table} WHERE org_code = $1`, [org]);
+    const stored = await db.query<{ id: string; patient_name: string; rec_version: number }>(
+      `SELECT id, patient_name, rec_version FROM ${r.table} WHERE org_code = $1`,
+      [org],
+    );
     expect(stored.rows).toHaveLength(ids.length);
     for (const s of stored.rows) expect(s).toMatchObject({ patient_name: '测试3', rec_version: 3 });
     const hist = await db.query<{ n: string }>(`SELECT count(*) AS n FROM record_history WHERE resource = $1 AND org_code = $2`, [r.name, org]);
@@ -161,7 +193,10 @@ describe('each row exactly once', () => {
     child.kill('SIGKILL');
     await new Promise((ok) => child.once('exit', ok));
     // The first wave committed with its results; the second did not.
-    const after = await db.query<{ row_id: string }>(`SELECT row_id::text FROM staging.sync_result WHERE resource = $1 AND row_id = ANY($2::bigint[])`, [r.name, rows]);
+    const after = await db.query<{ row_id: string }>(`SELECT row_id::text FROM staging.sync_result WHERE resource = $1 AND row_id = ANY($2::bigint[])`, [
+      r.name,
+      rows,
+    ]);
     expect(after.rows.length).toBe(rows.length - 1);
     expect(after.rows.map((x) => x.row_id)).not.toContain(rows.at(-1));
     const results = await resultsOf(r, rows);
@@ -173,7 +208,11 @@ describe('each row exactly once', () => {
     expect(stored.rows).toEqual([{ patient_name: '第二版', rec_version: 2 }]);
     const hist = await db.query<{ n: string }>(`SELECT count(*) AS n FROM record_history WHERE resource = $1 AND org_code = $2`, [r.name, org]);
     expect(Number(hist.rows[0]!.n)).toBe(rows.length);
-    const outbox = await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [r.name, org, id]);
+    const outbox = await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [
+      r.name,
+      org,
+      id,
+    ]);
     const dests = await db.query<{ n: string }>(`SELECT count(*) AS n FROM uplink_destination WHERE enabled`);
     expect(Number(outbox.rows[0]!.n)).toBe(2 * Number(dests.rows[0]!.n));
   });

@@ -135,7 +135,14 @@ export async function startTestFront(o: {
       const put = await fetch(`${rt.gatewayUrl}/system/functions`, {
         method: 'PUT',
         headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify({ service: fn, image: current.image, envVars: { ...current.envVars, ...env }, labels: current.labels, annotations: current.annotations, secrets: ['cdc-database-url'] }),
+        body: JSON.stringify({
+          service: fn,
+          image: current.image,
+          envVars: { ...current.envVars, ...env },
+          labels: current.labels,
+          annotations: current.annotations,
+          secrets: ['cdc-database-url'],
+        }),
       });
       if (put.status !== 202) throw new Error(`redeploying ${fn} answered ${put.status}: ${await put.text()}`);
       // Done when every replica is a new one, and ready (the old ones have drained and left).

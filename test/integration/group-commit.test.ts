@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources as registry } from '../../schemas/index.js';
-import { AppError } from '../../shared/http/errors.js';
+import type { AppError } from '../../shared/http/errors.js';
 import { GroupCommitter } from '../../shared/ingest/group.js';
 import type { IngestContext, ItemResult } from '../../shared/ingest/index.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
@@ -38,12 +38,22 @@ describe('group commit', () => {
     expect(g.stats.groups).toBeLessThanOrEqual(3);
     expect(g.stats.largest).toBeGreaterThanOrEqual(20);
     // Each record's history names the call that sent it.
-    const hist = (await db.query<{ record_id: string; version: number; call_id: string }>('SELECT record_id, version, call_id FROM record_history WHERE org_code = $1 AND record_id = $2 ORDER BY version', [org, ids[0]])).rows;
+    const hist = (
+      await db.query<{ record_id: string; version: number; call_id: string }>(
+        'SELECT record_id, version, call_id FROM record_history WHERE org_code = $1 AND record_id = $2 ORDER BY version',
+        [org, ids[0]],
+      )
+    ).rows;
     expect(hist.map((h) => [h.version, h.call_id])).toEqual([
       [1, 'c0'],
       [2, 'again'],
     ]);
-    const out = (await db.query<{ version: number }>(`SELECT version FROM outbox WHERE destination = 'national' AND org_code = $1 AND record_id = $2 ORDER BY outbox_id`, [org, ids[0]])).rows;
+    const out = (
+      await db.query<{ version: number }>(`SELECT version FROM outbox WHERE destination = 'national' AND org_code = $1 AND record_id = $2 ORDER BY outbox_id`, [
+        org,
+        ids[0],
+      ])
+    ).rows;
     expect(out.map((o) => o.version)).toEqual([1, 2]);
   });
 
@@ -52,7 +62,11 @@ describe('group commit', () => {
     const org = uniqueOrg();
     const good = Array.from({ length: 5 }, (_, i) => sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed: i + 1 }));
     const bad = { ...sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed: 9 }), genderCode: undefined, birthDate: 'yesterday' };
-    const results = await Promise.all([g.submit(patient, good[0], ctx('g0')), ...good.slice(1).map((b, i) => g.submit(patient, b, ctx(`g${i + 1}`))), g.submit(patient, bad, ctx('bad'))]);
+    const results = await Promise.all([
+      g.submit(patient, good[0], ctx('g0')),
+      ...good.slice(1).map((b, i) => g.submit(patient, b, ctx(`g${i + 1}`))),
+      g.submit(patient, bad, ctx('bad')),
+    ]);
     expect(results.map(outcome)).toEqual([...good.map(() => ['created', 1]), ['error', 'VALIDATION_FAILED']]);
     const fields = (results[5] as { ok: false; error: AppError }).error.issues.map((i) => i.field).sort();
     expect(fields).toEqual(['birthDate', 'genderCode']);
@@ -66,10 +80,14 @@ describe('group commit', () => {
     const poison = uniqueId('poison');
     // A row the database refuses though validation passed it (a constraint the schema cannot see).
     const fn = `refuse_${poison.replace(/\W/g, '_')}`;
-    await db.query(`CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN IF NEW.id = '${poison}' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+    await db.query(
+      `CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN IF NEW.id = '${poison}' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+    );
     await db.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON emr_patient_info FOR EACH ROW EXECUTE PROCEDURE ${fn}()`);
     try {
-      const recs = [uniqueId('p'), uniqueId('p'), poison, uniqueId('p'), uniqueId('p')].map((id, i) => sample('emrPatientInfo', { orgCode: org, id, seed: i + 1 }));
+      const recs = [uniqueId('p'), uniqueId('p'), poison, uniqueId('p'), uniqueId('p')].map((id, i) =>
+        sample('emrPatientInfo', { orgCode: org, id, seed: i + 1 }),
+      );
       // The first call flushes alone (idle); the other four form the group the poison row is in.
       const results = await Promise.all(recs.map((b, i) => g.submit(patient, b, ctx(`r${i}`)).catch((err: Error) => ({ thrown: err.message }))));
       expect(results.map((r) => ('thrown' in r ? ['thrown', r.thrown] : outcome(r)))).toEqual([
@@ -81,7 +99,12 @@ describe('group commit', () => {
       ]);
       expect(g.stats.retriedGroups).toBe(1);
       const stored = (await db.query<{ id: string }>('SELECT id FROM emr_patient_info WHERE org_code = $1 ORDER BY id', [org])).rows.map((r) => r.id);
-      expect(stored).toEqual(recs.filter((r) => r.id !== poison).map((r) => String(r.id)).sort());
+      expect(stored).toEqual(
+        recs
+          .filter((r) => r.id !== poison)
+          .map((r) => String(r.id))
+          .sort(),
+      );
       // Nothing of the refused record was half-stored: no history, no outbox row.
       expect(Number((await db.query('SELECT count(*) FROM record_history WHERE org_code = $1 AND record_id = $2', [org, poison])).rows[0].count)).toBe(0);
       expect(Number((await db.query('SELECT count(*) FROM outbox WHERE org_code = $1 AND record_id = $2', [org, poison])).rows[0].count)).toBe(0);
@@ -97,12 +120,19 @@ describe('group commit', () => {
     const ids = Array.from({ length: 6 }, () => uniqueId('p'));
     // Six records, each sent five times with a different phone, interleaved: 30 calls at once.
     const calls: Array<Promise<ItemResult>> = [];
-    for (let v = 1; v <= 5; v++) for (const [i, id] of ids.entries()) calls.push(g.submit(patient, { ...sample('emrPatientInfo', { orgCode: org, id, seed: i + 1 }), tel: `1370000000${v}` }, ctx(`${id}-${v}`)));
+    for (let v = 1; v <= 5; v++)
+      for (const [i, id] of ids.entries())
+        calls.push(g.submit(patient, { ...sample('emrPatientInfo', { orgCode: org, id, seed: i + 1 }), tel: `1370000000${v}` }, ctx(`${id}-${v}`)));
     const results = await Promise.all(calls);
     expect(results.every((r) => r.ok)).toBe(true);
     expect(g.stats.groups).toBeGreaterThan(1);
     for (const id of ids) {
-      const hist = (await db.query<{ version: number; call_id: string }>('SELECT version, call_id FROM record_history WHERE org_code = $1 AND record_id = $2 ORDER BY version', [org, id])).rows;
+      const hist = (
+        await db.query<{ version: number; call_id: string }>(
+          'SELECT version, call_id FROM record_history WHERE org_code = $1 AND record_id = $2 ORDER BY version',
+          [org, id],
+        )
+      ).rows;
       expect(hist.map((h) => h.call_id)).toEqual([1, 2, 3, 4, 5].map((v) => `${id}-${v}`));
       expect((await db.query('SELECT tel FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].tel).toBe('13700000005');
     }

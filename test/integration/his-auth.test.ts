@@ -256,7 +256,9 @@ describe('cdc-callers (a real process)', { timeout: 90_000 }, () => {
     expect(listed.stdout).not.toContain(stored);
     const json = await cli('list', '--json');
     expect(json.stdout).not.toContain(stored);
-    expect(JSON.parse(json.stdout)).toContainEqual(expect.objectContaining({ id, kind: 'apikey', orgs: [org, expect.any(String)], ratePerMin: 100, revokedAt: null }));
+    expect(JSON.parse(json.stdout)).toContainEqual(
+      expect.objectContaining({ id, kind: 'apikey', orgs: [org, expect.any(String)], ratePerMin: 100, revokedAt: null }),
+    );
 
     const revoked = await cli('revoke', id);
     expect(revoked, revoked.stderr).toMatchObject({ code: 0 });

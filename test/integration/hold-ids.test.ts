@@ -38,7 +38,11 @@ afterAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function post(resource: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${front.data}/hclient/emr/receive/${resource}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${front.data}/hclient/emr/receive/${resource}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -67,7 +71,10 @@ describe('hostile ids and codes', () => {
     expect((await post('emrPatientInfo', samplePatient({ orgCode: org, id: pid }))).status).toBe(200);
 
     // Children first, each waiting for a lab report whose id is hostile. Their own ids are hostile too.
-    const items = HOSTILE.map((parent) => ({ parent, rec: sample('emrExLabItem', { orgCode: org, id: `${uniqueId('i')}-${parent}`.slice(0, 80), parentId: parent, patientId: pid }) }));
+    const items = HOSTILE.map((parent) => ({
+      parent,
+      rec: sample('emrExLabItem', { orgCode: org, id: `${uniqueId('i')}-${parent}`.slice(0, 80), parentId: parent, patientId: pid }),
+    }));
     // Whitespace inside a key, or a quote, is no key at all: refused, naming the rule.
     for (const bad of ['a mapping:x/% b', `中 文'"\\ %% mapping:`]) {
       const r = await post('emrExLabItem', sample('emrExLabItem', { orgCode: org, id: uniqueId('i'), parentId: bad, patientId: pid }));
@@ -114,7 +121,10 @@ describe('hostile ids and codes', () => {
       expect(r.body.held).toBeUndefined();
     }
     await pushUntil(() => items.every(({ rec }) => atPlatform(org, rec.id as string)), 'the released children');
-    const order = sim.records().filter((r) => r.orgCode === org).map((r) => `${r.resource}/${r.id}`);
+    const order = sim
+      .records()
+      .filter((r) => r.orgCode === org)
+      .map((r) => `${r.resource}/${r.id}`);
     for (const { parent, rec } of items) {
       expect(order.indexOf(`emrExLab/${parent}`)).toBeGreaterThanOrEqual(0);
       expect(order.indexOf(`emrExLab/${parent}`)).toBeLessThan(order.indexOf(`emrExLabItem/${rec.id}`));

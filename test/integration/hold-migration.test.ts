@@ -42,10 +42,12 @@ it('turns hold_reasons into record_hold rows, keeps only real mapping holds, and
       [resource, id, holds ? 'held' : 'stored', holds],
     );
   const wait = (resource: string, id: string, parentResource: string, parentId: string) =>
-    db.query(
-      `INSERT INTO record_parent_wait (resource, org_code, record_id, parent_resource, parent_id, since) VALUES ($1, '123456789', $2, $3, $4, now())`,
-      [resource, id, parentResource, parentId],
-    );
+    db.query(`INSERT INTO record_parent_wait (resource, org_code, record_id, parent_resource, parent_id, since) VALUES ($1, '123456789', $2, $3, $4, now())`, [
+      resource,
+      id,
+      parentResource,
+      parentId,
+    ]);
   // A child of a parent whose id held " mapping:x/% " (the old format split it into three tokens).
   await receipt('emrExLabItem', 'i1', 'parent:emrExLab/a mapping:x/% b');
   await wait('emrExLabItem', 'i1', 'emrExLab', 'a mapping:x/% b');

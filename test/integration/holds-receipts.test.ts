@@ -33,19 +33,19 @@ const header = defineResource({
   }),
 });
 const item = defineResource({
-    name: `tItem${tag}`,
-    table: `t_item_${tag}`,
-    title: '测试项目',
-    fn: 'test',
-    deadline: 'realtime',
-    businessTime: 'reportTime',
-    fields: fields({
-      id: f.str(80, 'ID', { required: true }),
-      orgCode: f.str(50, '机构', { required: true }),
-      headerId: f.str(80, '报告ID', { required: true }),
-      reportTime: f.time('报告时间', { required: true }),
-      value: f.str(50, '结果'),
-    }),
+  name: `tItem${tag}`,
+  table: `t_item_${tag}`,
+  title: '测试项目',
+  fn: 'test',
+  deadline: 'realtime',
+  businessTime: 'reportTime',
+  fields: fields({
+    id: f.str(80, 'ID', { required: true }),
+    orgCode: f.str(50, '机构', { required: true }),
+    headerId: f.str(80, '报告ID', { required: true }),
+    reportTime: f.time('报告时间', { required: true }),
+    value: f.str(50, '结果'),
+  }),
   parents: [{ resource: `tHeader${tag}`, field: 'headerId' }],
 });
 (resources as Record<string, unknown>)[header.name] = header;
@@ -98,12 +98,18 @@ describe('a child before its parent', () => {
 
     // An update of the child while it waits is held too, and stays in order.
     await post(item.name, { id: iid, orgCode: org, headerId: hid, reportTime: now(), value: '阴性' });
-    expect((await outbox(item.name, org, iid)).map((o) => [o.version, o.state])).toEqual([[1, 'held'], [2, 'held']]);
+    expect((await outbox(item.name, org, iid)).map((o) => [o.version, o.state])).toEqual([
+      [1, 'held'],
+      [2, 'held'],
+    ]);
 
     expect((await post(header.name, { id: hid, orgCode: org, reportTime: now() })).status).toBe(200);
     const parentRow = (await outbox(header.name, org, hid))[0];
     const childRows = await outbox(item.name, org, iid);
-    expect(childRows.map((o) => [o.version, o.state])).toEqual([[1, 'pending'], [2, 'pending']]);
+    expect(childRows.map((o) => [o.version, o.state])).toEqual([
+      [1, 'pending'],
+      [2, 'pending'],
+    ]);
     expect(Number(childRows[0].outbox_id)).toBeGreaterThan(Number(parentRow.outbox_id));
     expect((await (await get(`/${item.name}/${iid}?orgCode=${org}`)).json()).fate).toMatchObject({ fate: 'stored', held: [] });
     expect(await listOrphans(db, { orgCodes: [org] })).toEqual([]);
@@ -125,7 +131,10 @@ describe('a child before its parent', () => {
     await post(item.name, { id: late, orgCode: org, headerId: hid, reportTime: now() });
     await post(item.name, { id: lost, orgCode: org, headerId: uniqueId('never'), reportTime: now() });
     // The parent row appears without passing through the pipeline's release (as in a race).
-    await db.query(`INSERT INTO t_header_${tag} (id, org_code, rec_version, rec_hash, rec_raw, rec_received_at, rec_updated_at) VALUES ($1, $2, 1, $3, '{}', now(), now())`, [hid, org, 'x'.repeat(64)]);
+    await db.query(
+      `INSERT INTO t_header_${tag} (id, org_code, rec_version, rec_hash, rec_raw, rec_received_at, rec_updated_at) VALUES ($1, $2, 1, $3, '{}', now(), now())`,
+      [hid, org, 'x'.repeat(64)],
+    );
     await db.query(`UPDATE record_parent_wait SET since = now() - interval '49 hours' WHERE org_code = $1 AND record_id = $2`, [org, lost]);
     const swept = await sweepOrphans(db, 48);
     expect(swept.linked).toBeGreaterThanOrEqual(1);

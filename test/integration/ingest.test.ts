@@ -41,7 +41,12 @@ describe('a valid record', () => {
     const body = await res.json();
     expect(body).toMatchObject({ result: true, id, errorCode: null, errorName: null, status: 'created', version: 1 });
     expect(await counts(org, id)).toEqual({ rows: 1, history: 1, outbox: 1 });
-    const row = (await db.query('SELECT patient_name, id_card, birth_date, operation_time, rec_lateness_s FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0];
+    const row = (
+      await db.query('SELECT patient_name, id_card, birth_date, operation_time, rec_lateness_s FROM emr_patient_info WHERE org_code = $1 AND id = $2', [
+        org,
+        id,
+      ])
+    ).rows[0];
     expect(row.patient_name).toBe(rec.patientName);
     expect(row.id_card).toBe(rec.idCard);
     // "yyyy-MM-dd HH:mm:ss" is the hospital's local time (Asia/Shanghai, UTC+8).
@@ -100,7 +105,9 @@ describe('DELETE', () => {
     expect(await res.json()).toMatchObject({ result: true, status: 'retired', version: 2 });
     const row = (await db.query('SELECT rec_retired FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0];
     expect(row.rec_retired).toBe(true);
-    const ops = (await db.query(`SELECT op FROM outbox WHERE destination = 'national' AND org_code = $1 AND record_id = $2 ORDER BY version`, [org, id])).rows.map((r) => r.op);
+    const ops = (
+      await db.query(`SELECT op FROM outbox WHERE destination = 'national' AND org_code = $1 AND record_id = $2 ORDER BY version`, [org, id])
+    ).rows.map((r) => r.op);
     expect(ops).toEqual(['upsert', 'retire']);
   });
 

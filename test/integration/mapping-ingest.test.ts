@@ -24,7 +24,13 @@ afterAll(async () => {
 });
 
 const post = async (body: unknown) =>
-  (await patient.app.request('/emrPatientInfo', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '127.0.0.1' }, body: JSON.stringify(body) })).json();
+  (
+    await patient.app.request('/emrPatientInfo', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': '127.0.0.1' },
+      body: JSON.stringify(body),
+    })
+  ).json();
 const outbox = async (org: string, id: string) =>
   (await db.query(`SELECT state, payload FROM outbox WHERE destination = 'national' AND org_code = $1 AND record_id = $2 ORDER BY outbox_id`, [org, id])).rows;
 const map = (org: string, domain: string, localCode: string, nationalCode: string, localName?: string) =>

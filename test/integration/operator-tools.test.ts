@@ -19,9 +19,7 @@ const root = resolve(import.meta.dirname, '../..');
 
 /** A command with only the given variables of the kind make up reads (none inherited from this process). */
 function cmd(name: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|CDC_|OPENFAAS_|GATEWAY_|PG_PORT)/.test(k)),
-  );
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(DATABASE_URL|CDC_|OPENFAAS_|GATEWAY_|PG_PORT)/.test(k)));
   return new Promise((ok, fail) => {
     const child = spawn(join(root, 'bin', name), args, { cwd: root, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -41,7 +39,13 @@ describe('where make up and the operator commands look (infra/cli/locate.ts)', (
     expect(l.logsDir).toBe(join(root, '.data', 'logs'));
     expect(l.ports).toEqual({ gateway: 8080, data: 8881, config: 8882, monitor: 8883, web: 8884, pg: 5432, nationalSim: 18888, s3: 9000 });
     const moved = locate({ CDC_DATA_DIR: '/srv/front', CDC_LOGS_DIR: '/var/log/front', GATEWAY_PORT: '9080' });
-    expect(moved).toMatchObject({ dataDir: '/srv/front', secretsDir: '/srv/front/secrets', logsDir: '/var/log/front', runDir: '/srv/front/run', pgDataDir: '/srv/front/pg' });
+    expect(moved).toMatchObject({
+      dataDir: '/srv/front',
+      secretsDir: '/srv/front/secrets',
+      logsDir: '/var/log/front',
+      runDir: '/srv/front/run',
+      pgDataDir: '/srv/front/pg',
+    });
     expect(moved.ports.gateway).toBe(9080);
     expect(() => locate({ GATEWAY_PORT: 'eighty' })).toThrow(/GATEWAY_PORT/);
   });
@@ -106,7 +110,9 @@ describe('the operator commands as processes', { timeout: 120_000 }, () => {
       for (const name of ['cdc-callers', 'cdc-codes']) {
         const r = await cmd(name, name === 'cdc-callers' ? ['list'] : ['domains'], { CDC_DATA_DIR: empty });
         expect(r.code).toBe(1);
-        expect(r.stderr).toContain(`no database: tried DATABASE_URL (unset), ${join(empty, 'secrets', 'cdc-database-url')} (missing; folder from CDC_DATA_DIR)`);
+        expect(r.stderr).toContain(
+          `no database: tried DATABASE_URL (unset), ${join(empty, 'secrets', 'cdc-database-url')} (missing; folder from CDC_DATA_DIR)`,
+        );
       }
       mkdirSync(join(empty, 'secrets'));
       const r = await cmd('cdc-callers', ['list'], { CDC_DATA_DIR: empty, CDC_SECRETS_DIR: join(empty, 'secrets') });

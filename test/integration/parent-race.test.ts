@@ -18,7 +18,9 @@ describe('a parent and its child at the same moment', () => {
     // The window made wide on purpose: the child's transaction pauses 300 ms after writing its wait
     // (a trigger on this org's rows only), while its parent is written and committed meanwhile.
     const fn = `slow_wait_${org}`;
-    await db.query(`CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN IF NEW.org_code = '${org}' THEN PERFORM pg_sleep(0.3); END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+    await db.query(
+      `CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN IF NEW.org_code = '${org}' THEN PERFORM pg_sleep(0.3); END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+    );
     await db.query(`CREATE TRIGGER ${fn} AFTER INSERT ON record_parent_wait FOR EACH ROW EXECUTE PROCEDURE ${fn}()`);
     try {
       await race(org);

@@ -48,7 +48,12 @@ describe('a test record and a destination that takes none', () => {
     expect(r).toMatchObject({ failed: 0 });
     expect(r.sent).toBeGreaterThanOrEqual(1);
     expect(r.skipped).toBeGreaterThanOrEqual(1);
-    expect(sim.records().filter((x) => x.orgCode === org).map((x) => x.id)).toEqual([live.id]);
+    expect(
+      sim
+        .records()
+        .filter((x) => x.orgCode === org)
+        .map((x) => x.id),
+    ).toEqual([live.id]);
     const rows = await db.query<{ record_id: string; state: string; test_mode: boolean }>(
       `SELECT record_id, state, test_mode FROM outbox WHERE destination = $1 AND org_code = $2 ORDER BY outbox_id`,
       [dest, org],

@@ -1,6 +1,6 @@
 // The push function's forwarding against the platform simulator on loopback, on the real database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { pushDestination, lockKey, resetCircuit } from '../../shared/uplink/push.js';
 import { destinationFromEnv, type Destination } from '../../shared/uplink/config.js';
@@ -20,7 +20,8 @@ async function destination(): Promise<string> {
 }
 const ctx = () => ({ callId: null, test: false, now: new Date() });
 // Plain http to the loopback simulator with no key secrets: the development keys (config.ts).
-const to = (name: string): Destination => destinationFromEnv({ name, kind: 'national', resources: null }, { [`${name.toUpperCase()}_URL`]: sim.url }, () => undefined);
+const to = (name: string): Destination =>
+  destinationFromEnv({ name, kind: 'national', resources: null }, { [`${name.toUpperCase()}_URL`]: sim.url }, () => undefined);
 
 beforeAll(async () => {
   sim = await startPlatformSimulator({ role: 'national' });
@@ -47,7 +48,11 @@ describe('push', () => {
     expect(r).toMatchObject({ failed: 0 });
     expect(r.sent).toBeGreaterThanOrEqual(3);
     const got = sim.records().filter((x) => x.orgCode === org && x.id === id);
-    expect(got.map((x) => [x.version, x.op])).toEqual([[1, 'upsert'], [2, 'upsert'], [3, 'retire']]);
+    expect(got.map((x) => [x.version, x.op])).toEqual([
+      [1, 'upsert'],
+      [2, 'upsert'],
+      [3, 'retire'],
+    ]);
     const q = await fetch(`${sim.url}/uplink/v1/records?orgCode=${org}&id=${id}`);
     expect((await q.json()).count).toBe(3);
     const states = (await db.query(`SELECT state FROM outbox WHERE destination = $1 AND org_code = $2`, [dest, org])).rows.map((x) => x.state);
@@ -64,7 +69,9 @@ describe('push', () => {
       const r = await pushDestination(db, to(dest));
       expect(r).toMatchObject({ sent: 0 });
       expect(r.failed).toBeGreaterThanOrEqual(1);
-      const row = (await db.query(`SELECT state, attempts, next_attempt_at > now() AS later, last_error FROM outbox WHERE destination = $1 AND org_code = $2`, [dest, org])).rows[0];
+      const row = (
+        await db.query(`SELECT state, attempts, next_attempt_at > now() AS later, last_error FROM outbox WHERE destination = $1 AND org_code = $2`, [dest, org])
+      ).rows[0];
       expect(row).toMatchObject({ state: 'pending', attempts: 1, later: true });
       expect(row.last_error).toContain('500');
       // Nothing is due yet: a second run sends nothing, and a later version waits behind it.

@@ -41,7 +41,9 @@ async function destination(kind: 'national' | 'provincial'): Promise<Destination
   const name = uniqueId('rp').replace(/-/g, '_').slice(0, 40);
   names.push(name);
   await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, $2, false)`, [name, kind]);
-  const row = (await db.query<{ name: string; kind: string; resources: string | null }>(`SELECT name, kind, resources FROM uplink_destination WHERE name = $1`, [name])).rows[0]!;
+  const row = (
+    await db.query<{ name: string; kind: string; resources: string | null }>(`SELECT name, kind, resources FROM uplink_destination WHERE name = $1`, [name])
+  ).rows[0]!;
   const sim = kind === 'national' ? national : provincial;
   const secret = (s: string) => {
     if (s === `uplink-${name}-pubkey`) return keys.read(`uplink-${kind}-pubkey`);
@@ -63,7 +65,9 @@ describe('the front reports itself to the province', () => {
     const nat = await destination('national');
     const org = uniqueId('org').slice(0, 30);
     // A backlog alert raised for this test's destination: a fault the report must name.
-    await db.query(`INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message) VALUES ($1, 'raise', 1500, 7200, 'backlog of 1500 records')`, [prov.name]);
+    await db.query(`INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message) VALUES ($1, 'raise', 1500, 7200, 'backlog of 1500 records')`, [
+      prov.name,
+    ]);
     const t0 = new Date();
     const first = await reportToProvince(db, [nat, prov], { intervalMin: 5, orgCode: org }, t0);
     expect(first).toEqual([{ destination: prov.name, sent: true, faults: expect.any(Number), fixed: expect.any(Number) }]);
@@ -76,7 +80,9 @@ describe('the front reports itself to the province', () => {
     expect(reports(national, org)).toHaveLength(0);
 
     // Within the interval: nothing sent.
-    expect(await reportToProvince(db, [prov], { intervalMin: 5, orgCode: org }, new Date(t0.getTime() + 60_000))).toEqual([{ destination: prov.name, sent: false, skipped: 'not due' }]);
+    expect(await reportToProvince(db, [prov], { intervalMin: 5, orgCode: org }, new Date(t0.getTime() + 60_000))).toEqual([
+      { destination: prov.name, sent: false, skipped: 'not due' },
+    ]);
     expect(reports(provincial, org)).toHaveLength(1);
 
     // The alert clears; the next report names it as fixed since the first report.

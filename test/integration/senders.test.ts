@@ -18,13 +18,23 @@ describe('identifier lengths', () => {
   it('a 32-character hex visit number is stored with a longerThanUsual warning; 65 characters are refused', async () => {
     const org = uniqueOrg();
     const serial = hex(32);
-    const [ok] = await upsertMany(db, resources.emrActivityInfo!, [{ ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('a'), patientId: 'p', seed: 1 }), serialNumber: serial }], ctx());
+    const [ok] = await upsertMany(
+      db,
+      resources.emrActivityInfo!,
+      [{ ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('a'), patientId: 'p', seed: 1 }), serialNumber: serial }],
+      ctx(),
+    );
     expect(ok!.ok).toBe(true);
     if (!ok!.ok) return;
     expect(ok!.outcome.warnings.map((w) => `${w.field}/${w.rule}`)).toContain('serialNumber/longerThanUsual');
     const row = await db.query('SELECT serial_number FROM emr_activity_info WHERE org_code = $1', [org]);
     expect(row.rows[0].serial_number).toBe(serial);
-    const [bad] = await upsertMany(db, resources.emrActivityInfo!, [{ ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('a'), patientId: 'p', seed: 1 }), serialNumber: hex(65) }], ctx());
+    const [bad] = await upsertMany(
+      db,
+      resources.emrActivityInfo!,
+      [{ ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('a'), patientId: 'p', seed: 1 }), serialNumber: hex(65) }],
+      ctx(),
+    );
     expect(bad!.ok).toBe(false);
     if (bad!.ok) return;
     expect(bad!.error.issues.map((i) => `${i.field}/${i.rule}`)).toEqual(['serialNumber/maxLength']);
@@ -50,7 +60,10 @@ describe('business time', () => {
     delete recB.specimenReceivingDate;
     const res = await upsertMany(db, resources.emrExLab!, [recA, recB], ctx());
     expect(res.map((r) => r.ok)).toEqual([true, true]);
-    const rows = await db.query<{ record_id: string; business_at: Date }>('SELECT record_id, business_at FROM record_receipt WHERE resource = $1 AND org_code = $2 ORDER BY record_id', ['emrExLab', org]);
+    const rows = await db.query<{ record_id: string; business_at: Date }>(
+      'SELECT record_id, business_at FROM record_receipt WHERE resource = $1 AND org_code = $2 ORDER BY record_id',
+      ['emrExLab', org],
+    );
     const at = Object.fromEntries(rows.rows.map((r) => [r.record_id, formatLocal(new Date(r.business_at))]));
     expect(at).toEqual({ [a]: t(3), [b]: t(2) });
   });

@@ -36,7 +36,12 @@ describe('database down', () => {
   it('GET /status answers 503 with the status saying the database is unreachable', async () => {
     const res = await monitor.app.request('/status', { headers: platform.headers });
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ database: { reachable: false, dialect: null, serverTime: null }, outbox: null, lastPushRun: null, version: expect.any(String) });
+    expect(await res.json()).toMatchObject({
+      database: { reachable: false, dialect: null, serverTime: null },
+      outbox: null,
+      lastPushRun: null,
+      version: expect.any(String),
+    });
   });
 
   it('GET /healthz answers 503 {ok:false}', async () => {

@@ -116,7 +116,10 @@ describe('monitor (port 8883)', () => {
     const note = uniqueId('note');
     notes.push(note);
     const started = new Date(Date.now() - 2000);
-    await db.query(`INSERT INTO push_run (started_at, finished_at, trigger, claimed, sent, failed, note) VALUES ($1, now(), 'manual', 3, 2, 1, $2)`, [started, note]);
+    await db.query(`INSERT INTO push_run (started_at, finished_at, trigger, claimed, sent, failed, note) VALUES ($1, now(), 'manual', 3, 2, 1, $2)`, [
+      started,
+      note,
+    ]);
     const run = (await statusJson()).lastPushRun!;
     if (run.note === note) expect(run).toMatchObject({ trigger: 'manual', claimed: 3, sent: 2, failed: 1, startedAt: started.toISOString() });
     else expect(new Date(run.startedAt).getTime()).toBeGreaterThanOrEqual(started.getTime() - 60_000); // another file's push ran since
@@ -223,6 +226,15 @@ describe('the page rendering (no database)', () => {
   });
 
   it('writes ages as a doctor reads them', () => {
-    expect([null, 0, 59, 61, 3599, 3600, 7260, 90_000].map(formatAge)).toEqual(['—', '0 秒', '59 秒', '1 分 1 秒', '59 分 59 秒', '1 小时 0 分', '2 小时 1 分', '1 天 1 小时']);
+    expect([null, 0, 59, 61, 3599, 3600, 7260, 90_000].map(formatAge)).toEqual([
+      '—',
+      '0 秒',
+      '59 秒',
+      '1 分 1 秒',
+      '59 分 59 秒',
+      '1 小时 0 分',
+      '2 小时 1 分',
+      '1 天 1 小时',
+    ]);
   });
 });

@@ -96,7 +96,7 @@ function descendants(pid: number): number[] {
   }
   const out: number[] = [];
   const walk = (p: number) => {
-    for (const [c, pp] of parent) if (pp === p) (out.push(c), walk(c));
+    for (const [c, pp] of parent) if (pp === p) out.push(c), walk(c);
   };
   walk(pid);
   return out;
@@ -230,7 +230,12 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
     expect(sim).toBeDefined();
     process.kill(sim!, 'SIGKILL');
     const again = await waitFor('a new simulator', () => pidsWith(store).find((p) => p !== sim && alive(p)), 60_000, up!.out);
-    await waitFor('the simulator to serve', async () => ((await fetch(`http://127.0.0.1:${env.NATIONAL_SIM_PORT}/healthz`).catch(() => undefined))?.ok ? true : undefined), 30_000, up!.out);
+    await waitFor(
+      'the simulator to serve',
+      async () => ((await fetch(`http://127.0.0.1:${env.NATIONAL_SIM_PORT}/healthz`).catch(() => undefined))?.ok ? true : undefined),
+      30_000,
+      up!.out,
+    );
     expect(up!.out()).toMatch(new RegExp(`national platform simulator \\(pid ${sim}\\) exited \\(signal SIGKILL\\)`));
     expect(alive(again)).toBe(true);
   });

@@ -28,7 +28,13 @@ beforeAll(async () => {
   keys = ensureDevUplinkFiles(join(dir, 'secrets'), 'h-test');
   const tls = { cert: keys.read('uplink-platform-tls-cert'), key: keys.read('uplink-platform-tls-key'), ca: keys.read('uplink-ca') };
   const hospitals = [{ name: 'h-test', publicKeyPem: keys.read('uplink-hospital-pubkey') }];
-  national = await startPlatformSimulator({ role: 'national', keyPem: keys.read('uplink-national-key'), hospitals, tls, storeFile: join(dir, 'national.ndjson') });
+  national = await startPlatformSimulator({
+    role: 'national',
+    keyPem: keys.read('uplink-national-key'),
+    hospitals,
+    tls,
+    storeFile: join(dir, 'national.ndjson'),
+  });
   provincial = await startPlatformSimulator({ role: 'provincial', keyPem: keys.read('uplink-provincial-key'), hospitals, tls });
 });
 afterAll(async () => {
@@ -42,9 +48,12 @@ async function destination(kind: 'national' | 'provincial' = 'national', resourc
   const name = uniqueId('up').replace(/-/g, '_').slice(0, 40);
   // Disabled: other test files enqueue for every enabled destination; this one gets only its own rows.
   await db.query(`INSERT INTO uplink_destination (name, kind, enabled, resources) VALUES ($1, $2, false, $3)`, [name, kind, resources]);
-  const row = (await db.query<{ name: string; kind: string; resources: string | null }>(`SELECT name, kind, resources FROM uplink_destination WHERE name = $1`, [name])).rows[0]!;
+  const row = (
+    await db.query<{ name: string; kind: string; resources: string | null }>(`SELECT name, kind, resources FROM uplink_destination WHERE name = $1`, [name])
+  ).rows[0]!;
   const sim = kind === 'national' ? national : provincial;
-  const secret = (s: string) => (s === `uplink-${name}-pubkey` ? keys.read(`uplink-${kind}-pubkey`) : s.startsWith(`uplink-${name}-`) ? undefined : safeRead(s));
+  const secret = (s: string) =>
+    s === `uplink-${name}-pubkey` ? keys.read(`uplink-${kind}-pubkey`) : s.startsWith(`uplink-${name}-`) ? undefined : safeRead(s);
   return destinationFromEnv(row, { [`${name.toUpperCase()}_URL`]: sim.url, UPLINK_SENDER: 'h-test' }, secret);
 }
 function safeRead(s: string): string | undefined {
@@ -75,7 +84,12 @@ async function enqueue(dest: Destination, rows: Row[]): Promise<string[]> {
   return ids;
 }
 const states = async (dest: Destination) =>
-  (await db.query<{ record_id: string; version: number; state: string; last_error: string | null }>(`SELECT record_id, version, state, last_error FROM outbox WHERE destination = $1 ORDER BY outbox_id`, [dest.name])).rows;
+  (
+    await db.query<{ record_id: string; version: number; state: string; last_error: string | null }>(
+      `SELECT record_id, version, state, last_error FROM outbox WHERE destination = $1 ORDER BY outbox_id`,
+      [dest.name],
+    )
+  ).rows;
 const at = (sim: PlatformHandle, org: string) => sim.records().filter((r) => r.orgCode === org);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fast: PushOptions = { backoffBaseMs: 200, openMs: 300, random: () => 0, timeoutMs: 5_000 };
@@ -92,12 +106,26 @@ describe('a batch, signed and encrypted, over HTTPS with the client certificate'
   it('reaches the platform and comes back with verified receipts in the delivery ledger', async () => {
     const dest = await destination();
     const org = uniqueOrg();
-    await enqueue(dest, [{ org, id: 'A' }, { org, id: 'B' }, { org, id: 'A', version: 2 }]);
+    await enqueue(dest, [
+      { org, id: 'A' },
+      { org, id: 'B' },
+      { org, id: 'A', version: 2 },
+    ]);
     const r = await pushDestination(db, dest, fast);
     expect(r).toMatchObject({ sent: 3, failed: 0, rejected: 0, batches: 1, circuit: 'closed' });
-    expect(at(national, org).map((x) => [x.id, x.version, x.sender])).toEqual([['A', 1, 'h-test'], ['B', 1, 'h-test'], ['A', 2, 'h-test']]);
-    const ledger = (await db.query(`SELECT record_id, version, status, reason, receipt_sig FROM uplink_delivery WHERE destination = $1 ORDER BY delivery_id`, [dest.name])).rows;
-    expect(ledger.map((x) => [x.record_id, x.version, x.status])).toEqual([['A', 1, 'accepted'], ['B', 1, 'accepted'], ['A', 2, 'accepted']]);
+    expect(at(national, org).map((x) => [x.id, x.version, x.sender])).toEqual([
+      ['A', 1, 'h-test'],
+      ['B', 1, 'h-test'],
+      ['A', 2, 'h-test'],
+    ]);
+    const ledger = (
+      await db.query(`SELECT record_id, version, status, reason, receipt_sig FROM uplink_delivery WHERE destination = $1 ORDER BY delivery_id`, [dest.name])
+    ).rows;
+    expect(ledger.map((x) => [x.record_id, x.version, x.status])).toEqual([
+      ['A', 1, 'accepted'],
+      ['B', 1, 'accepted'],
+      ['A', 2, 'accepted'],
+    ]);
     // The stored receipt still verifies with the platform's key: the front can prove delivery.
     const batch = (await db.query(`SELECT batch_id, receipt, replayed FROM uplink_batch WHERE destination = $1`, [dest.name])).rows[0];
     const pub = parseSm2PublicKey(keys.read('uplink-national-pubkey'));
@@ -111,13 +139,22 @@ describe('a batch, signed and encrypted, over HTTPS with the client certificate'
     const noCert = await postEnvelope({ url: national.url, tls: { cert: '', key: '', ca: keys.read('uplink-ca') } }, 'x-1', '{}', 3000);
     expect(noCert.kind).toBe('network');
     const other = ensureDevUplinkFiles(join(dir, 'other'), 'stranger');
-    const foreign = await postEnvelope({ url: national.url, tls: { cert: other.read('uplink-client-cert'), key: other.read('uplink-client-key'), ca: keys.read('uplink-ca') } }, 'x-2', '{}', 3000);
+    const foreign = await postEnvelope(
+      { url: national.url, tls: { cert: other.read('uplink-client-cert'), key: other.read('uplink-client-key'), ca: keys.read('uplink-ca') } },
+      'x-2',
+      '{}',
+      3000,
+    );
     expect(foreign.kind).toBe('network');
   });
 
   it('refuses plain http to anything but loopback', () => {
-    expect(() => destinationFromEnv({ name: 'national', kind: 'national', resources: null }, { NATIONAL_URL: 'http://10.0.0.8:443' }, () => undefined)).toThrow(/only a loopback address may skip TLS/);
-    expect(() => destinationFromEnv({ name: 'national', kind: 'national', resources: null }, { NATIONAL_URL: 'https://nat.example' }, () => undefined)).toThrow(/uplink-national-pubkey/);
+    expect(() => destinationFromEnv({ name: 'national', kind: 'national', resources: null }, { NATIONAL_URL: 'http://10.0.0.8:443' }, () => undefined)).toThrow(
+      /only a loopback address may skip TLS/,
+    );
+    expect(() => destinationFromEnv({ name: 'national', kind: 'national', resources: null }, { NATIONAL_URL: 'https://nat.example' }, () => undefined)).toThrow(
+      /uplink-national-pubkey/,
+    );
   });
 });
 
@@ -142,7 +179,11 @@ describe('fault switches', () => {
   it('500: exponential backoff, the circuit opens after K failures, a single record probes it, then all drain', async () => {
     const dest = await destination();
     const org = uniqueOrg();
-    await enqueue(dest, [{ org, id: 'A' }, { org, id: 'B' }, { org, id: 'C' }]);
+    await enqueue(dest, [
+      { org, id: 'A' },
+      { org, id: 'B' },
+      { org, id: 'C' },
+    ]);
     const opts = { ...fast, breakerThreshold: 2, backoffBaseMs: 100, openMs: 400 };
     await withFault(national, { mode: 'down500' }, async () => {
       const r1 = await pushDestination(db, dest, opts);
@@ -160,7 +201,10 @@ describe('fault switches', () => {
     expect(probe.batches).toBeGreaterThanOrEqual(2); // one record probes, then the rest goes
     expect(probe).toMatchObject({ sent: 3, circuit: 'closed' });
     expect(at(national, org).map((x) => x.id)).toEqual(['A', 'B', 'C']);
-    expect((await db.query(`SELECT state, failures FROM uplink_circuit WHERE destination = $1`, [dest.name])).rows[0]).toEqual({ state: 'closed', failures: 0 });
+    expect((await db.query(`SELECT state, failures FROM uplink_circuit WHERE destination = $1`, [dest.name])).rows[0]).toEqual({
+      state: 'closed',
+      failures: 0,
+    });
   });
 
   it('429: Retry-After is honoured', async () => {
@@ -183,7 +227,10 @@ describe('fault switches', () => {
   it('timeout: the front gives up, retries the same batch id, and the platform answers the original outcome once', async () => {
     const dest = await destination();
     const org = uniqueOrg();
-    await enqueue(dest, [{ org, id: 'A' }, { org, id: 'B' }]);
+    await enqueue(dest, [
+      { org, id: 'A' },
+      { org, id: 'B' },
+    ]);
     await national.fault({ mode: 'timeout', seconds: 1, times: 1 });
     const r = await pushDestination(db, dest, { ...fast, timeoutMs: 300 });
     expect(r).toMatchObject({ sent: 0, failed: 2 });
@@ -194,7 +241,10 @@ describe('fault switches', () => {
     expect(again).toMatchObject({ sent: 2 });
     expect(at(national, org)).toHaveLength(2);
     expect((await db.query(`SELECT replayed FROM uplink_batch WHERE destination = $1`, [dest.name])).rows).toEqual([{ replayed: true }]);
-    expect((await db.query(`SELECT status FROM uplink_delivery WHERE destination = $1 ORDER BY delivery_id`, [dest.name])).rows.map((x) => x.status)).toEqual(['accepted', 'accepted']);
+    expect((await db.query(`SELECT status FROM uplink_delivery WHERE destination = $1 ORDER BY delivery_id`, [dest.name])).rows.map((x) => x.status)).toEqual([
+      'accepted',
+      'accepted',
+    ]);
   });
 
   it('slow answers within the timeout are fine', async () => {
@@ -211,23 +261,37 @@ describe('fault switches', () => {
   it('partial rejection: those rows are dead with the reason, the rest sent; a replay after the fix delivers them', async () => {
     const dest = await destination();
     const org = uniqueOrg();
-    await enqueue(dest, ['A', 'B', 'C', 'D'].map((id) => ({ org, id })));
+    await enqueue(
+      dest,
+      ['A', 'B', 'C', 'D'].map((id) => ({ org, id })),
+    );
     await withFault(national, { mode: 'partial', every: 2 }, async () => {
       expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 2, rejected: 2, failed: 0 });
     });
     const s = await states(dest);
-    expect(s.map((x) => [x.record_id, x.state])).toEqual([['A', 'sent'], ['B', 'dead'], ['C', 'sent'], ['D', 'dead']]);
+    expect(s.map((x) => [x.record_id, x.state])).toEqual([
+      ['A', 'sent'],
+      ['B', 'dead'],
+      ['C', 'sent'],
+      ['D', 'dead'],
+    ]);
     expect(s[1]!.last_error).toBe(`rejected by ${dest.name}: simulated rejection: every 2th record of a batch is refused`);
     const dead = await deadLetters(db, { destination: dest.name });
     expect(dead.map((d) => d.id)).toEqual(['B', 'D']);
-    const ledger = (await db.query(`SELECT record_id, status, reason FROM uplink_delivery WHERE destination = $1 AND status = 'rejected' ORDER BY record_id`, [dest.name])).rows;
+    const ledger = (
+      await db.query(`SELECT record_id, status, reason FROM uplink_delivery WHERE destination = $1 AND status = 'rejected' ORDER BY record_id`, [dest.name])
+    ).rows;
     expect(ledger.map((x) => x.record_id)).toEqual(['B', 'D']);
     expect(ledger[0].reason).toMatch(/simulated rejection/);
     // The fault is fixed (switched off): the operator replays.
     const rep = await replay(db, { destination: dest.name, outboxIds: dead.map((d) => d.outboxId) });
     expect(rep).toEqual({ replayed: dead.map((d) => d.outboxId), superseded: [] });
     expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 2, rejected: 0 });
-    expect(at(national, org).map((x) => x.id).sort()).toEqual(['A', 'B', 'C', 'D']);
+    expect(
+      at(national, org)
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual(['A', 'B', 'C', 'D']);
     expect((await states(dest)).every((x) => x.state === 'sent')).toBe(true);
   });
 
@@ -238,10 +302,16 @@ describe('fault switches', () => {
     try {
       await enqueue(dest, [{ org, id: 'A' }]);
       expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 1, rejected: 0 });
-      await enqueue(dest, [{ org, id: 'B' }, { org, id: 'C' }]);
+      await enqueue(dest, [
+        { org, id: 'B' },
+        { org, id: 'C' },
+      ]);
       expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 1, rejected: 1 });
       // Used up by the batch it acted on: the next one is whole again.
-      await enqueue(dest, [{ org, id: 'D' }, { org, id: 'E' }]);
+      await enqueue(dest, [
+        { org, id: 'D' },
+        { org, id: 'E' },
+      ]);
       expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 2, rejected: 0 });
     } finally {
       await national.fault({ mode: 'none' });
@@ -251,7 +321,10 @@ describe('fault switches', () => {
   it('a dead version whose record has since been delivered in a later version is not replayed (order per key)', async () => {
     const dest = await destination();
     const org = uniqueOrg();
-    await enqueue(dest, [{ org, id: 'A', version: 1 }, { org, id: 'X' }]);
+    await enqueue(dest, [
+      { org, id: 'A', version: 1 },
+      { org, id: 'X' },
+    ]);
     await withFault(national, { mode: 'partial', every: 1, times: 1 }, () => pushDestination(db, dest, fast));
     await enqueue(dest, [{ org, id: 'A', version: 2 }]);
     expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 1 });
@@ -281,7 +354,11 @@ describe('fault switches', () => {
     const dest = await destination();
     const org = uniqueOrg();
     // version 0 breaks the contract's schema: the platform refuses the whole batch with 422.
-    await enqueue(dest, [{ org, id: 'A' }, { org, id: 'P', version: 0 }, { org, id: 'B' }]);
+    await enqueue(dest, [
+      { org, id: 'A' },
+      { org, id: 'P', version: 0 },
+      { org, id: 'B' },
+    ]);
     const opts = { ...fast, maxRefusals: 2, backoffBaseMs: 20 };
     const r1 = await pushDestination(db, dest, opts);
     expect(r1.error).toMatch(/HTTP 422 \(invalid-batch/);
@@ -290,7 +367,11 @@ describe('fault switches', () => {
     await sleep(40);
     await pushDestination(db, dest, opts);
     const s = await states(dest);
-    expect(s.map((x) => [x.record_id, x.state])).toEqual([['A', 'sent'], ['P', 'dead'], ['B', 'sent']]);
+    expect(s.map((x) => [x.record_id, x.state])).toEqual([
+      ['A', 'sent'],
+      ['P', 'dead'],
+      ['B', 'sent'],
+    ]);
     expect(s[1]!.last_error).toMatch(/invalid-batch/);
     expect((await db.query(`SELECT failures FROM uplink_circuit WHERE destination = $1`, [dest.name])).rows[0].failures).toBe(0);
   });
@@ -300,7 +381,10 @@ describe('no transaction across the wire', () => {
   it('while a batch waits for a slow platform no transaction is open, and a second run does not send the same rows', async () => {
     const dest = await destination();
     const org = uniqueOrg();
-    await enqueue(dest, [{ org, id: 'S1' }, { org, id: 'S2' }]);
+    await enqueue(dest, [
+      { org, id: 'S1' },
+      { org, id: 'S2' },
+    ]);
     // The run's connections carry a name of their own, so that pg_stat_activity shows exactly them.
     const app = uniqueId('push').replace(/-/g, '_');
     const named = new pg.Pool({ connectionString: databaseUrl(), max: 2, application_name: app });
@@ -384,7 +468,10 @@ describe('order and classes', () => {
   it('batches are cut by bytes as well as by count', async () => {
     const dest = await destination();
     const org = uniqueOrg();
-    await enqueue(dest, ['A', 'B', 'C', 'D', 'E'].map((id) => ({ org, id })));
+    await enqueue(
+      dest,
+      ['A', 'B', 'C', 'D', 'E'].map((id) => ({ org, id })),
+    );
     const r = await pushDestination(db, dest, { ...fast, maxRecords: 100, maxBytes: 120 });
     expect(r.sent).toBe(5);
     expect(r.batches).toBeGreaterThanOrEqual(3);
@@ -405,7 +492,11 @@ describe('the provincial platform', () => {
     ]);
     const r = await pushDestination(db, dest, fast);
     expect(r).toMatchObject({ sent: 2, skipped: 1 });
-    expect(at(provincial, org).map((x) => x.resource).sort()).toEqual(['emrInfReport', 'emrPatientInfo']);
+    expect(
+      at(provincial, org)
+        .map((x) => x.resource)
+        .sort(),
+    ).toEqual(['emrInfReport', 'emrPatientInfo']);
     expect(at(national, org)).toEqual([]);
     const s = await states(dest);
     expect(s.find((x) => x.record_id === 'L1')).toMatchObject({ state: 'skipped', last_error: 'resource not taken by this destination' });

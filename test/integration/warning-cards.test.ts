@@ -42,19 +42,44 @@ async function drain(org: string) {
 }
 
 const caseOf = async (org: string, patient: string) =>
-  (await db.query<{ case_id: string; state: string; disease: string }>('SELECT case_id, state, disease FROM warning_case WHERE org_code = $1 AND patient_id = $2 ORDER BY case_id DESC', [org, patient])).rows[0];
+  (
+    await db.query<{ case_id: string; state: string; disease: string }>(
+      'SELECT case_id, state, disease FROM warning_case WHERE org_code = $1 AND patient_id = $2 ORDER BY case_id DESC',
+      [org, patient],
+    )
+  ).rows[0];
 
 const scrubCase = async (org: string, patient: string) =>
   (await db.query<{ state: string }>("SELECT state FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND disease = '恙虫病'", [org, patient])).rows[0];
 
 /** A person, by fields the rules read: an ID number, or none (name, sex, population, birth, address). */
 function person(org: string, id: string, seed: number, over: Record<string, unknown> = {}): Record<string, unknown> & { id: string } {
-  return { ...sample('emrPatientInfo', { orgCode: org, id, seed }), nultitudeTypeCode: '18', nultitudeTypeName: '家务及待业', ...over } as unknown as Record<string, unknown> & { id: string };
+  return { ...sample('emrPatientInfo', { orgCode: org, id, seed }), nultitudeTypeCode: '18', nultitudeTypeName: '家务及待业', ...over } as unknown as Record<
+    string,
+    unknown
+  > & { id: string };
 }
 
-function card(org: string, patient: Record<string, unknown>, o: { code: string; name: string; state?: string; daysAgo?: number; id?: string; over?: Record<string, unknown> }): Record<string, unknown> & { id: string } {
+function card(
+  org: string,
+  patient: Record<string, unknown>,
+  o: { code: string; name: string; state?: string; daysAgo?: number; id?: string; over?: Record<string, unknown> },
+): Record<string, unknown> & { id: string } {
   const d = o.daysAgo ?? 0;
-  const keys = ['patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate', 'nultitudeTypeCode', 'nultitudeTypeName', 'currentAddrCode', 'currentAddrName', 'currentAddrDetail'];
+  const keys = [
+    'patientName',
+    'idCardTypeCode',
+    'idCardTypeName',
+    'idCard',
+    'genderCode',
+    'genderName',
+    'birthDate',
+    'nultitudeTypeCode',
+    'nultitudeTypeName',
+    'currentAddrCode',
+    'currentAddrName',
+    'currentAddrDetail',
+  ];
   return {
     ...sample('emrInfReport', { orgCode: org, id: o.id ?? uniqueId('card'), patientId: String(patient.id), seed: 5 }),
     ...Object.fromEntries(keys.filter((k) => patient[k] !== undefined).map((k) => [k, patient[k]])),
@@ -74,7 +99,15 @@ function card(org: string, patient: Record<string, unknown>, o: { code: string; 
 
 const diagnosis = (org: string, patient: string, code: string, name: string) => {
   const at = ago(0, 20);
-  return { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 3 }), wmDiseaseCode: code, wmDiseaseName: name, diseaseCode: '', diseaseName: '', diagnoseTime: at, activityTime: at };
+  return {
+    ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 3 }),
+    wmDiseaseCode: code,
+    wmDiseaseName: name,
+    diseaseCode: '',
+    diseaseName: '',
+    diagnoseTime: at,
+    activityTime: at,
+  };
 };
 
 describe('duplicate-card rules before a prompt', () => {
@@ -107,7 +140,10 @@ describe('duplicate-card rules before a prompt', () => {
     const moved = { ...a, id: uniqueId('p'), currentAddrDetail: '另一条街1号' }; // another address: not the same person
     await put('emrPatientInfo', a, b, moved);
     // The card has no ID number either: the national form's placeholder for "unknown".
-    await put('emrInfReport', card(org, a, { code: '0200', name: '霍乱', daysAgo: 1, over: { idCardTypeCode: '01', idCardTypeName: '居民身份证', idCard: '00000000000000000X' } }));
+    await put(
+      'emrInfReport',
+      card(org, a, { code: '0200', name: '霍乱', daysAgo: 1, over: { idCardTypeCode: '01', idCardTypeName: '居民身份证', idCard: '00000000000000000X' } }),
+    );
     await put('emrActivityInfo', diagnosis(org, String(b.id), 'A00.9', '霍乱'), diagnosis(org, String(moved.id), 'A00.9', '霍乱'));
     await drain(org);
     expect((await caseOf(org, String(b.id)))?.state).toBe('known');
@@ -124,12 +160,18 @@ describe('duplicate-card rules before a prompt', () => {
     const acuteAgain = { ...acute, id: uniqueId('p') };
     await put('emrPatientInfo', tb, tbAgain, acute, acuteAgain);
     // Both cards 200 days ago: past the 90-day window.
-    await put('emrInfReport', card(org, tb, { code: '2606', name: '病原学阳性', daysAgo: 200 }), card(org, acute, { code: '0200', name: '霍乱', daysAgo: 200 }));
+    await put(
+      'emrInfReport',
+      card(org, tb, { code: '2606', name: '病原学阳性', daysAgo: 200 }),
+      card(org, acute, { code: '0200', name: '霍乱', daysAgo: 200 }),
+    );
     await put('emrActivityInfo', diagnosis(org, String(tbAgain.id), 'A15.0', '肺结核'), diagnosis(org, String(acuteAgain.id), 'A00.9', '霍乱'));
     await drain(org);
     expect((await caseOf(org, String(tbAgain.id)))?.state).toBe('known');
     expect((await caseOf(org, String(acuteAgain.id)))?.state).toBe('to_confirm');
-    expect((await db.query<{ rule: string }>('SELECT rule FROM warning_suppressed WHERE org_code = $1', [org])).rows.map((r) => r.rule)).toEqual(['chronic-once']);
+    expect((await db.query<{ rule: string }>('SELECT rule FROM warning_suppressed WHERE org_code = $1', [org])).rows.map((r) => r.rule)).toEqual([
+      'chronic-once',
+    ]);
   });
 });
 
@@ -147,7 +189,12 @@ describe('competing cards', () => {
     const clinical = card(org, p, { code: '0200', name: '霍乱', state: '1', daysAgo: 0 });
     await put('emrInfReport', clinical);
     await drain(org);
-    const rows = (await db.query<{ card_id: string; other_id: string; winner_id: string }>('SELECT card_id, other_id, winner_id FROM warning_card_duplicate WHERE org_code = $1 ORDER BY card_id, other_id', [org])).rows;
+    const rows = (
+      await db.query<{ card_id: string; other_id: string; winner_id: string }>(
+        'SELECT card_id, other_id, winner_id FROM warning_card_duplicate WHERE org_code = $1 ORDER BY card_id, other_id',
+        [org],
+      )
+    ).rows;
     const pair = (a: string, b: string) => rows.find((r) => r.card_id === a && r.other_id === b)?.winner_id;
     expect(pair(String(confirmed.id), String(suspected.id))).toBe(confirmed.id);
     expect(pair(String(clinical.id), String(confirmed.id))).toBe(confirmed.id);
@@ -198,27 +245,57 @@ describe('snoozing a rule', () => {
     const p = person(org, uniqueId('p'), 28);
     await put('emrPatientInfo', p);
     const known = new Set(['scrub-typhus']);
-    const s = await snooze(db, { trigger: 'scrub-typhus', until: new Date(Date.now() + 10 * 60_000), reason: '试剂批次假阳性，核查中', actor: 'operator/公卫科李', now: new Date(), known });
+    const s = await snooze(db, {
+      trigger: 'scrub-typhus',
+      until: new Date(Date.now() + 10 * 60_000),
+      reason: '试剂批次假阳性，核查中',
+      actor: 'operator/公卫科李',
+      now: new Date(),
+      known,
+    });
     try {
       const lab = uniqueId('lab');
       await put('emrExLab', sample('emrExLab', { orgCode: org, id: lab, patientId: String(p.id), seed: 1 }));
-      await put('emrExLabItem', { ...sample('emrExLabItem', { orgCode: org, id: `${lab}-1`, parentId: lab, seed: 1 }), itemName: '恙虫病东方体', examinationResultCode: '01', examinationResultName: '阳性' });
+      await put('emrExLabItem', {
+        ...sample('emrExLabItem', { orgCode: org, id: `${lab}-1`, parentId: lab, seed: 1 }),
+        itemName: '恙虫病东方体',
+        examinationResultCode: '01',
+        examinationResultName: '阳性',
+      });
       await drain(org);
       expect(await scrubCase(org, String(p.id))).toBeUndefined();
-      const ev = (await db.query<{ effect: string; trigger_id: string }>("SELECT effect, trigger_id FROM warning_evidence WHERE org_code = $1 AND trigger_id = 'scrub-typhus'", [org])).rows;
+      const ev = (
+        await db.query<{ effect: string; trigger_id: string }>(
+          "SELECT effect, trigger_id FROM warning_evidence WHERE org_code = $1 AND trigger_id = 'scrub-typhus'",
+          [org],
+        )
+      ).rows;
       expect(ev).toEqual([{ effect: 'snoozed', trigger_id: 'scrub-typhus' }]);
     } finally {
       expect(await lift(db, 'scrub-typhus', 'operator/公卫科李', new Date())).toBe(1);
     }
     const audit = (await listSnoozes(db, new Date())).find((x) => x.snoozeId === s.snoozeId)!;
-    expect(audit).toMatchObject({ trigger: 'scrub-typhus', reason: '试剂批次假阳性，核查中', actor: 'operator/公卫科李', liftedBy: 'operator/公卫科李', active: false });
+    expect(audit).toMatchObject({
+      trigger: 'scrub-typhus',
+      reason: '试剂批次假阳性，核查中',
+      actor: 'operator/公卫科李',
+      liftedBy: 'operator/公卫科李',
+      active: false,
+    });
     // Lifted: the next positive result raises a case.
     const lab2 = uniqueId('lab');
     await put('emrExLab', sample('emrExLab', { orgCode: org, id: lab2, patientId: String(p.id), seed: 2 }));
-    await put('emrExLabItem', { ...sample('emrExLabItem', { orgCode: org, id: `${lab2}-1`, parentId: lab2, seed: 2 }), itemName: '恙虫病东方体', examinationResultCode: '01', examinationResultName: '阳性' });
+    await put('emrExLabItem', {
+      ...sample('emrExLabItem', { orgCode: org, id: `${lab2}-1`, parentId: lab2, seed: 2 }),
+      itemName: '恙虫病东方体',
+      examinationResultCode: '01',
+      examinationResultName: '阳性',
+    });
     await drain(org);
     expect((await scrubCase(org, String(p.id)))?.state).toBe('to_confirm');
-    await expect(snooze(db, { trigger: 'no-such-rule', until: new Date(Date.now() + 60_000), reason: 'x', actor: 'a', now: new Date(), known })).rejects.toThrow(/没有这个规则/);
+    await expect(
+      snooze(db, { trigger: 'no-such-rule', until: new Date(Date.now() + 60_000), reason: 'x', actor: 'a', now: new Date(), known }),
+    ).rejects.toThrow(/没有这个规则/);
   });
 });
 

@@ -73,11 +73,23 @@ async function patient(org: string, id: string) {
 
 describe('case states from evidence', () => {
   it.each([
-    [[{ effect: 'raise', explained: false }, { effect: 'close', explained: false }], 'to_confirm'],
+    [
+      [
+        { effect: 'raise', explained: false },
+        { effect: 'close', explained: false },
+      ],
+      'to_confirm',
+    ],
     [[{ effect: 'confirm', explained: false }], 'to_diagnose'],
     [[{ effect: 'confirm', explained: true }], 'closed'],
     [[{ effect: 'known', explained: false }], 'known'],
-    [[{ effect: 'raise', explained: false }, { effect: 'carded', explained: false }], 'to_verify'],
+    [
+      [
+        { effect: 'raise', explained: false },
+        { effect: 'carded', explained: false },
+      ],
+      'to_verify',
+    ],
     [[{ effect: 'close', explained: false }], 'closed'],
   ] as const)('%o → %s', (effects, state) => {
     expect(stateOf([...effects])).toBe(state);
@@ -92,13 +104,29 @@ describe('the warning run', () => {
     await patient(org, p2);
     const dxTime = hourAgo();
     const dxId = uniqueId('dx');
-    const dx = { ...sample('emrActivityInfo', { orgCode: org, id: dxId, patientId: p1, seed: 3 }), wmDiseaseCode: 'A15.0', wmDiseaseName: '肺结核', diseaseCode: '', diseaseName: '', diagnoseTime: dxTime, activityTime: dxTime };
+    const dx = {
+      ...sample('emrActivityInfo', { orgCode: org, id: dxId, patientId: p1, seed: 3 }),
+      wmDiseaseCode: 'A15.0',
+      wmDiseaseName: '肺结核',
+      diseaseCode: '',
+      diseaseName: '',
+      diagnoseTime: dxTime,
+      activityTime: dxTime,
+    };
     await put('emrActivityInfo', dx);
     const lab = uniqueId('lab');
     await put('emrExLab', sample('emrExLab', { orgCode: org, id: lab, patientId: p1, seed: 4 }));
-    await put('emrExLabItem', { ...sample('emrExLabItem', { orgCode: org, id: `${lab}-1`, parentId: lab, seed: 1 }), itemName: '乙型肝炎表面抗原', examinationResultCode: '01', examinationResultName: '阳性' });
+    await put('emrExLabItem', {
+      ...sample('emrExLabItem', { orgCode: org, id: `${lab}-1`, parentId: lab, seed: 1 }),
+      itemName: '乙型肝炎表面抗原',
+      examinationResultCode: '01',
+      examinationResultName: '阳性',
+    });
     // Isoniazid for p1 is explained by the tuberculosis diagnosis; for p2 it asks for one.
-    for (const [p, id] of [[p1, uniqueId('ord')], [p2, uniqueId('ord')]] as const) {
+    for (const [p, id] of [
+      [p1, uniqueId('ord')],
+      [p2, uniqueId('ord')],
+    ] as const) {
       await put('emrOrder', sample('emrOrder', { orgCode: org, id, patientId: p, seed: 5 }));
       await put('emrOrderItem', { ...sample('emrOrderItem', { orgCode: org, id: `${id}-1`, parentId: id, seed: 1 }), drugName: '异烟肼片' });
     }
@@ -117,7 +145,13 @@ describe('the warning run', () => {
     expect(formatLocal(new Date(tb.first_at!))).toBe(dxTime);
 
     // A card for hepatitis B reports that case.
-    await put('emrInfReport', { ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p1, seed: 6 }), diseaseCode: '0302', diseaseName: '乙肝', caseTypeCode: '2', caseTypeName: '慢性' });
+    await put('emrInfReport', {
+      ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p1, seed: 6 }),
+      diseaseCode: '0302',
+      diseaseName: '乙肝',
+      caseTypeCode: '2',
+      caseTypeName: '慢性',
+    });
     // The diagnosis is retired: p1's tuberculosis now rests on the drug alone.
     await retireRecord(db, resources.emrActivityInfo!, { orgCode: org, id: dxId }, ctx());
     await drain(org);
@@ -130,10 +164,12 @@ describe('the warning run', () => {
       'SELECT e.from_state, e.to_state, e.actor FROM warning_case_event e JOIN warning_case c ON c.case_id = e.case_id WHERE c.org_code = $1 AND c.patient_id = $2 ORDER BY e.event_id',
       [org, p1],
     );
-    expect(events.rows.map((e) => `${e.from_state}→${e.to_state}`).sort()).toEqual(['null→to_confirm', 'null→to_confirm', 'to_confirm→to_verify', 'to_confirm→to_diagnose'].sort());
+    expect(events.rows.map((e) => `${e.from_state}→${e.to_state}`).sort()).toEqual(
+      ['null→to_confirm', 'null→to_confirm', 'to_confirm→to_verify', 'to_confirm→to_diagnose'].sort(),
+    );
     expect(new Set(events.rows.map((e) => e.actor))).toEqual(new Set(['system']));
     // Each record version was evaluated once: nothing is pending for this org.
-    const pending = await db.query("SELECT count(*)::int AS n FROM record_history WHERE org_code = $1 AND warn_pending = true", [org]);
+    const pending = await db.query('SELECT count(*)::int AS n FROM record_history WHERE org_code = $1 AND warn_pending = true', [org]);
     expect(pending.rows[0].n).toBe(0);
   });
 
@@ -141,7 +177,11 @@ describe('the warning run', () => {
     const org = uniqueOrg();
     const p = uniqueId('p');
     const lab = uniqueId('lab');
-    await put('emrExLabItem', { ...sample('emrExLabItem', { orgCode: org, id: `${lab}-1`, parentId: lab, seed: 1 }), itemName: 'HIV抗体确证', examinationResultCode: '01' });
+    await put('emrExLabItem', {
+      ...sample('emrExLabItem', { orgCode: org, id: `${lab}-1`, parentId: lab, seed: 1 }),
+      itemName: 'HIV抗体确证',
+      examinationResultCode: '01',
+    });
     await drain(org);
     expect(await cases(org)).toEqual([]);
     await patient(org, p);
@@ -156,22 +196,39 @@ describe('the warning run', () => {
     const ps = Array.from({ length: 5 }, () => uniqueId('p'));
     for (const p of ps) {
       await patient(org, p);
-      await put('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }), wmDiseaseCode: 'A01.0', wmDiseaseName: '伤寒', diagnoseTime: hourAgo(), activityTime: hourAgo() });
+      await put('emrActivityInfo', {
+        ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }),
+        wmDiseaseCode: 'A01.0',
+        wmDiseaseName: '伤寒',
+        diagnoseTime: hourAgo(),
+        activityTime: hourAgo(),
+      });
     }
     // Hold the evidence table so that the run blocks inside its transaction, after claiming rows.
     const blocker = await db.connect();
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE warning_evidence IN EXCLUSIVE MODE');
-    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        `
       import('${resolve('shared/warning/store.ts')}').then(async ({ runWarnings }) => {
         const { loadTriggers } = await import('${resolve('shared/warning/triggers.ts')}');
         const pg = (await import('pg')).default;
         const pool = new pg.Pool({ connectionString: process.env.DB });
         await runWarnings(pool, { triggers: loadTriggers(), batch: 500, caseWindowDays: 90, orphanWaitMs: 60000, maxMs: 30000 });
-      });`], { env: { ...process.env, DB: databaseUrl() }, stdio: 'ignore' });
+      });`,
+      ],
+      { env: { ...process.env, DB: databaseUrl() }, stdio: 'ignore' },
+    );
     // Wait until the child's transaction waits on the lock.
     for (let i = 0; ; i++) {
-      const w = await db.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM warning_evidence WHERE org_code%' AND query LIKE 'DELETE%'");
+      const w = await db.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM warning_evidence WHERE org_code%' AND query LIKE 'DELETE%'",
+      );
       if (w.rows[0].n > 0) break;
       if (i > 300) throw new Error('the run never reached the evidence table');
       await new Promise((ok) => setTimeout(ok, 50));
@@ -184,12 +241,12 @@ describe('the warning run', () => {
     // locked (and skipped). Every row of the org is evaluated in the end.
     for (let i = 0; ; i++) {
       await drain(org);
-      const left = await db.query("SELECT count(*)::int AS n FROM record_history WHERE org_code = $1 AND warn_pending = true", [org]);
+      const left = await db.query('SELECT count(*)::int AS n FROM record_history WHERE org_code = $1 AND warn_pending = true', [org]);
       if (left.rows[0].n === 0) break;
       if (i > 100) throw new Error(`${left.rows[0].n} history rows never evaluated`);
       await new Promise((ok) => setTimeout(ok, 100));
     }
-    const ev = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM warning_evidence WHERE org_code = $1", [org]);
+    const ev = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM warning_evidence WHERE org_code = $1', [org]);
     expect(ev.rows[0]!.n).toBe(5);
     expect((await cases(org)).map((c) => [c.disease, c.state])).toEqual(ps.map(() => ['伤寒和副伤寒', 'to_confirm']));
   });
@@ -221,7 +278,13 @@ describe('deadlines', () => {
       await patient(org, p);
       // Plague diagnosed three hours ago: its 2-hour deadline has passed.
       const at = formatLocal(new Date(Date.now() - 3 * 3_600_000));
-      await put('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }), wmDiseaseCode: 'A20.0', wmDiseaseName: '腺鼠疫', diagnoseTime: at, activityTime: at });
+      await put('emrActivityInfo', {
+        ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }),
+        wmDiseaseCode: 'A20.0',
+        wmDiseaseName: '腺鼠疫',
+        diagnoseTime: at,
+        activityTime: at,
+      });
       const run = () => runWarnings(db, { ...opts, channels, frontName: 'test' });
       const first = await run();
       expect(first.overdue).toBeGreaterThanOrEqual(1);
@@ -252,7 +315,13 @@ describe('people decide', () => {
     const org = uniqueOrg();
     const p = uniqueId('p');
     await patient(org, p);
-    const dx = (id: string, t: string) => ({ ...sample('emrActivityInfo', { orgCode: org, id, patientId: p, seed: 3 }), wmDiseaseCode: 'B05.9', wmDiseaseName: '麻疹', diagnoseTime: t, activityTime: t });
+    const dx = (id: string, t: string) => ({
+      ...sample('emrActivityInfo', { orgCode: org, id, patientId: p, seed: 3 }),
+      wmDiseaseCode: 'B05.9',
+      wmDiseaseName: '麻疹',
+      diagnoseTime: t,
+      activityTime: t,
+    });
     const first = uniqueId('dx');
     const firstAt = hourAgo();
     await put('emrActivityInfo', dx(first, firstAt));
@@ -272,11 +341,20 @@ describe('people decide', () => {
     await drain(org);
     expect((await cases(org)).map((x) => x.state)).toEqual(['to_confirm']);
     expect((await decideCase(db, c.case_id, 'confirm', { actor: 'his/D2', reason: null }, null, w)).state).toBe('to_confirm');
-    await put('emrInfReport', { ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p, seed: 6 }), diseaseCode: '1000', diseaseName: '麻疹', caseTypeCode: '3', caseTypeName: '未分型' });
+    await put('emrInfReport', {
+      ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p, seed: 6 }),
+      diseaseCode: '1000',
+      diseaseName: '麻疹',
+      caseTypeCode: '3',
+      caseTypeName: '未分型',
+    });
     await drain(org);
     expect((await cases(org)).map((x) => x.state)).toEqual(['to_verify']);
     expect((await decideCase(db, c.case_id, 'verify', { actor: 'op/公卫科', reason: '已核实' }, null, w)).state).toBe('reported');
-    const ev = await db.query<{ actor: string; from_state: string | null; to_state: string; reason: string }>('SELECT actor, from_state, to_state, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id', [c.case_id]);
+    const ev = await db.query<{ actor: string; from_state: string | null; to_state: string; reason: string }>(
+      'SELECT actor, from_state, to_state, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id',
+      [c.case_id],
+    );
     expect(ev.rows.map((e) => [e.actor, `${e.from_state}→${e.to_state}`])).toEqual([
       ['system', 'null→to_confirm'],
       ['his/D1', 'to_confirm→excluded'],
@@ -290,25 +368,41 @@ describe('people decide', () => {
 });
 
 describe('the self-check and precision', () => {
-  it('at the end of its day a case without a card is marked missed, listed with its evidence and prompted again; precision per trigger', { timeout: 60_000 }, async () => {
+  it('at the end of its day a case without a card is marked missed, listed with its evidence and prompted again; precision per trigger', {
+    timeout: 60_000,
+  }, async () => {
     await drain();
     const org = uniqueOrg();
     const [p1, p2, p3] = [uniqueId('p'), uniqueId('p'), uniqueId('p')];
     const at = hourAgo();
     for (const p of [p1, p2, p3]) {
       await patient(org, p);
-      await put('emrActivityInfo', { ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }), wmDiseaseCode: 'A38', wmDiseaseName: '猩红热', diagnoseTime: at, activityTime: at });
+      await put('emrActivityInfo', {
+        ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }),
+        wmDiseaseCode: 'A38',
+        wmDiseaseName: '猩红热',
+        diagnoseTime: at,
+        activityTime: at,
+      });
     }
     await drain(org);
     const byPatient = new Map((await cases(org)).map((c) => [c.patient_id, c.case_id]));
     await decideCase(db, byPatient.get(p2)!, 'exclude', { actor: 'his/D1', reason: '咽峡炎' }, null, { caseWindowDays: 90 });
-    await put('emrInfReport', { ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p3, seed: 6 }), diseaseCode: '1400', diseaseName: '猩红热', caseTypeCode: '3', caseTypeName: '未分型' });
+    await put('emrInfReport', {
+      ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p3, seed: 6 }),
+      diseaseCode: '1400',
+      diseaseName: '猩红热',
+      caseTypeCode: '3',
+      caseTypeName: '未分型',
+    });
     await drain(org);
 
     const day = at.slice(0, 10);
     const sc = await selfCheck(db, { orgCode: org, day, timeZone: 'Asia/Shanghai' });
     expect(sc.cases).toBe(3);
-    expect(sc.withoutCard.map((c) => [c.patientId, c.disease, c.state, c.evidence.map((e) => `${e.kind}:${e.detail}`)])).toEqual([[p1, '猩红热', 'to_confirm', ['diagnosis:A38']]]);
+    expect(sc.withoutCard.map((c) => [c.patientId, c.disease, c.state, c.evidence.map((e) => `${e.kind}:${e.detail}`)])).toEqual([
+      [p1, '猩红热', 'to_confirm', ['diagnosis:A38']],
+    ]);
 
     // The next day's first run marks it missed, once, and it changes (prompted anew). The cases are
     // moved a day back rather than the clock forward: other tests' cases (opened today) stay as they are.

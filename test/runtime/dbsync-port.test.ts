@@ -29,7 +29,8 @@ describe('dbsync on the data port', () => {
     expect(nudge.status).toBe(202);
     let result: { status: string; version: number } | undefined;
     for (let i = 0; i < 100 && !result; i++) {
-      result = (await db.query(`SELECT status, version FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = $1`, [ins.rows[0]!.row_id])).rows[0];
+      result = (await db.query(`SELECT status, version FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = $1`, [ins.rows[0]!.row_id]))
+        .rows[0];
       if (!result) await new Promise((r) => setTimeout(r, 100));
     }
     expect(result).toEqual({ status: 'created', version: 1 });

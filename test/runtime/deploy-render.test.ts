@@ -23,7 +23,11 @@ const NGINX = '/usr/sbin/nginx';
 const stack = loadStack(resolve('stack.yml'), {});
 const ports = hospitalRoutes(stack.functions, {});
 const receiveFns = stack.functions.filter((f) => f.annotations['com.cdc-front.resources']);
-const allResources = receiveFns.flatMap((f) => f.annotations['com.cdc-front.resources']!.split(/\s+/).filter(Boolean).map((r) => [f.name, r] as const));
+const allResources = receiveFns.flatMap((f) =>
+  f.annotations['com.cdc-front.resources']!.split(/\s+/)
+    .filter(Boolean)
+    .map((r) => [f.name, r] as const),
+);
 
 describe('routes from the annotations', () => {
   it('route every receive resource on the data port to its function, and nothing of /system or the functions on no port', () => {
@@ -58,28 +62,40 @@ describe('routes from the annotations', () => {
     expect(nginx).toContain('listen 0.0.0.0:9881;');
     expect(nginx).toContain('listen 0.0.0.0:9884;');
     expect(nginx).not.toContain(':8881;');
-    const k8s = YAML.parseAllDocuments(renderGatewayApi(moved, { namespace: 'cdc-front', gatewayClassName: 'nginx', openfaasNamespace: 'openfaas' })).map((d) => d.toJSON());
+    const k8s = YAML.parseAllDocuments(renderGatewayApi(moved, { namespace: 'cdc-front', gatewayClassName: 'nginx', openfaasNamespace: 'openfaas' })).map((d) =>
+      d.toJSON(),
+    );
     expect(k8s[0].spec.listeners.map((l: { port: number }) => l.port)).toEqual([9881, 8882, 8883, 9884]);
   });
 });
 
 describe('Kubernetes renders', () => {
   it('Gateway API: a Gateway with the four listeners, an HTTPRoute per served port rewriting to /function/<fn>, a ReferenceGrant', () => {
-    const docs = YAML.parseAllDocuments(renderGatewayApi(ports, { namespace: 'cdc-front', gatewayClassName: 'nginx', openfaasNamespace: 'openfaas' })).map((d) => d.toJSON());
+    const docs = YAML.parseAllDocuments(renderGatewayApi(ports, { namespace: 'cdc-front', gatewayClassName: 'nginx', openfaasNamespace: 'openfaas' })).map(
+      (d) => d.toJSON(),
+    );
     expect(docs.map((d) => d.kind)).toEqual(['Gateway', 'HTTPRoute', 'HTTPRoute', 'HTTPRoute', 'ReferenceGrant']);
     const routes = docs.filter((d) => d.kind === 'HTTPRoute');
     const rules = routes.flatMap((r) => r.spec.rules);
     for (const rule of rules) {
       expect(rule.backendRefs).toEqual([{ name: 'gateway', namespace: 'openfaas', port: 8080 }]);
       const rewrite = rule.filters[0].urlRewrite.path;
-      expect(rewrite.replaceFullPath ?? rewrite.replacePrefixMatch).toMatch(/^\/function\/(patient|diagnosis|card|lab|exam|order|death|record|remind|dbsync|web|monitor)(\/|$)/);
+      expect(rewrite.replaceFullPath ?? rewrite.replacePrefixMatch).toMatch(
+        /^\/function\/(patient|diagnosis|card|lab|exam|order|death|record|remind|dbsync|web|monitor)(\/|$)/,
+      );
     }
     const data = routes.find((r) => r.metadata.name === 'cdc-front-data');
     for (const [fn, r] of allResources) {
-      expect(data.spec.rules).toContainEqual(expect.objectContaining({ matches: [{ path: { type: 'Exact', value: `/hclient/emr/receive/${r}` } }], filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplaceFullPath', replaceFullPath: `/function/${fn}/${r}` } } }] }));
+      expect(data.spec.rules).toContainEqual(
+        expect.objectContaining({
+          matches: [{ path: { type: 'Exact', value: `/hclient/emr/receive/${r}` } }],
+          filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplaceFullPath', replaceFullPath: `/function/${fn}/${r}` } } }],
+        }),
+      );
     }
     const text = JSON.stringify(docs);
-    for (const never of ['/system', '/async-function', '/ui', '/function/warning', '/function/push', '/function/backup', '/function/day-close']) expect(text).not.toContain(never);
+    for (const never of ['/system', '/async-function', '/ui', '/function/warning', '/function/push', '/function/backup', '/function/day-close'])
+      expect(text).not.toContain(never);
     expect(docs[4].spec.to).toEqual([{ group: '', kind: 'Service', name: 'gateway' }]);
   });
 
@@ -137,8 +153,18 @@ describe('nginx for faasd, run in front of the runtime', () => {
     // (docs/his-auth.md; on faasd, the address the gateway sees nginx from: docs/deploy.md).
     front = await startStackRuntime('nginx', { HIS_TRUSTED_PROXIES: '127.0.0.1/32' });
     dir = mkdtempSync(join(tmpdir(), 'cdc-nginx-'));
-    const env = { DATA_PORT: String(await freePort()), CONFIG_PORT: String(await freePort()), MONITOR_PORT: String(await freePort()), WEB_PORT: String(await freePort()) };
-    base = { data: `http://127.0.0.1:${env.DATA_PORT}`, web: `http://127.0.0.1:${env.WEB_PORT}`, monitor: `http://127.0.0.1:${env.MONITOR_PORT}`, config: `http://127.0.0.1:${env.CONFIG_PORT}` };
+    const env = {
+      DATA_PORT: String(await freePort()),
+      CONFIG_PORT: String(await freePort()),
+      MONITOR_PORT: String(await freePort()),
+      WEB_PORT: String(await freePort()),
+    };
+    base = {
+      data: `http://127.0.0.1:${env.DATA_PORT}`,
+      web: `http://127.0.0.1:${env.WEB_PORT}`,
+      monitor: `http://127.0.0.1:${env.MONITOR_PORT}`,
+      config: `http://127.0.0.1:${env.CONFIG_PORT}`,
+    };
     const routes = hospitalRoutes(loadStack(resolve('stack.yml'), env).functions, env);
     writeFileSync(join(dir, 'cdc-front.conf'), renderNginx(routes, { upstream: new URL(front.rt.gatewayUrl).host, listen: '127.0.0.1' }));
     for (const t of ['body', 'proxy']) mkdirSync(join(dir, t));
@@ -164,14 +190,20 @@ describe('nginx for faasd, run in front of the runtime', () => {
     nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: 'ignore' });
     const end = Date.now() + 10_000;
     while (Date.now() < end) {
-      const ok = await fetch(`${base.data}/openapi.json`).then((r) => r.status === 200).catch(() => false);
+      const ok = await fetch(`${base.data}/openapi.json`)
+        .then((r) => r.status === 200)
+        .catch(() => false);
       if (ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     // A record, as an adapter posts it.
     const org = uniqueOrg();
     const id = uniqueId('p');
-    const res = await fetch(`${base.data}/hclient/emr/receive/emrPatientInfo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(sample('emrPatientInfo', { orgCode: org, id, seed: 8 })) });
+    const res = await fetch(`${base.data}/hclient/emr/receive/emrPatientInfo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(sample('emrPatientInfo', { orgCode: org, id, seed: 8 })),
+    });
     expect(res.status, await res.clone().text()).toBe(200);
     expect((await db.query('SELECT count(*) FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].count).toBe('1');
     // Its fate, a path below the resource.

@@ -30,7 +30,10 @@ function setup(): { bin: string; data: string; calls: string } {
   );
   writeFileSync(join(data, 'secrets', 'basic-auth-user'), 'admin\n');
   writeFileSync(join(data, 'secrets', 'basic-auth-password'), 'pw-123\n');
-  writeFileSync(join(data, 'up.env'), "# written by make up\nOPENFAAS_URL='http://127.0.0.1:18080'\nHIS_ALLOW='127.0.0.1/8,::1/128'\nNATIONAL_URL='http://127.0.0.1:18090'\nDATA_PORT='18881'\n");
+  writeFileSync(
+    join(data, 'up.env'),
+    "# written by make up\nOPENFAAS_URL='http://127.0.0.1:18080'\nHIS_ALLOW='127.0.0.1/8,::1/128'\nNATIONAL_URL='http://127.0.0.1:18090'\nDATA_PORT='18881'\n",
+  );
   return { bin, data, calls };
 }
 
@@ -53,7 +56,9 @@ describe('make deploy', () => {
     const { bin, data, calls } = setup();
     const r = deploy({ BIN: bin, CDC_DATA_DIR: data, OPENFAAS_URL: 'http://10.0.0.8:8080' });
     expect(r.status, r.stderr).toBe(0);
-    expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual(['ARGS up -f stack.yml --gateway http://10.0.0.8:8080 | STDIN  | HIS_ALLOW= NATIONAL_URL= DATA_PORT=']);
+    expect(readFileSync(calls, 'utf8').trim().split('\n')).toEqual([
+      'ARGS up -f stack.yml --gateway http://10.0.0.8:8080 | STDIN  | HIS_ALLOW= NATIONAL_URL= DATA_PORT=',
+    ]);
   });
 
   it('says what is missing: faas-cli, a gateway', () => {
@@ -75,7 +80,10 @@ describe('make deploy', () => {
     expect(tracked.stdout).toMatch(/^120000 /); // a symbolic link in git, not a copied folder
     const template = parse(readFileSync(join(link, 'hono', 'template.yml'), 'utf8')) as { language: string };
     expect(template.language).toBe('hono');
-    const stack = parse(readFileSync(join(root, 'stack.yml'), 'utf8')) as { configuration: { templates: Array<{ name: string; source?: string }> }; functions: Record<string, { lang: string }> };
+    const stack = parse(readFileSync(join(root, 'stack.yml'), 'utf8')) as {
+      configuration: { templates: Array<{ name: string; source?: string }> };
+      functions: Record<string, { lang: string }>;
+    };
     expect(stack.configuration.templates.map((t) => t.name)).toEqual(['hono']);
     expect(new Set(Object.values(stack.functions).map((f) => f.lang))).toEqual(new Set(['hono']));
   });

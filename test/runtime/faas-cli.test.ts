@@ -113,7 +113,9 @@ describe('faas-cli logs', () => {
     expect(listening).toMatchObject({ name: 'echo', namespace: 'openfaas-fn' });
     expect(listening!.instance).toMatch(/^echo-\d+$/);
     // instance and since filter as faas-cli asks.
-    const one = decodeMessages(await (await fetch(`${rt.gatewayUrl}/system/logs?name=echo&follow=false&tail=-1&instance=${listening!.instance}`, { headers: auth(rt) })).text());
+    const one = decodeMessages(
+      await (await fetch(`${rt.gatewayUrl}/system/logs?name=echo&follow=false&tail=-1&instance=${listening!.instance}`, { headers: auth(rt) })).text(),
+    );
     expect(one.length).toBeGreaterThan(0);
     expect(one.every((m) => m.instance === listening!.instance)).toBe(true);
     expect(await (await fetch(`${rt.gatewayUrl}/system/logs?name=echo&follow=false&tail=-1&instance=echo-999`, { headers: auth(rt) })).text()).toBe('');
@@ -130,7 +132,11 @@ describe('faas-cli logs', () => {
     const dec = new TextDecoder();
     let seen = '';
     // A second replica starts and logs "listening" while we read.
-    const scale = await fetch(`${rt.gatewayUrl}/system/scale-function/echo`, { method: 'POST', headers: auth(rt), body: JSON.stringify({ serviceName: 'echo', replicas: 2 }) });
+    const scale = await fetch(`${rt.gatewayUrl}/system/scale-function/echo`, {
+      method: 'POST',
+      headers: auth(rt),
+      body: JSON.stringify({ serviceName: 'echo', replicas: 2 }),
+    });
     expect(scale.status).toBe(202);
     const complete = () => decodeMessages(seen.slice(0, seen.lastIndexOf('\n') + 1));
     const started = () => complete().some((m) => m.instance === 'echo-2' && m.text.includes('listening'));
@@ -143,6 +149,10 @@ describe('faas-cli logs', () => {
     }
     ctrl.abort();
     expect(started(), seen).toBe(true);
-    await fetch(`${rt.gatewayUrl}/system/scale-function/echo`, { method: 'POST', headers: auth(rt), body: JSON.stringify({ serviceName: 'echo', replicas: 1 }) });
+    await fetch(`${rt.gatewayUrl}/system/scale-function/echo`, {
+      method: 'POST',
+      headers: auth(rt),
+      body: JSON.stringify({ serviceName: 'echo', replicas: 1 }),
+    });
   });
 });

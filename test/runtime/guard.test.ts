@@ -112,7 +112,7 @@ describe('malformed requests', () => {
     await stillServing();
   });
 
-  it('answers a malformed percent-escape anywhere in a path 400 on every port, as OpenFaaS does; the query is the function\'s', async () => {
+  it("answers a malformed percent-escape anywhere in a path 400 on every port, as OpenFaaS does; the query is the function's", async () => {
     for (const [url, path] of [
       [data, '/function/echo/%zz'],
       [data, '/openapi%'],
@@ -143,24 +143,107 @@ describe('malformed requests', () => {
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
     const methods = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT', 'PROPFIND', 'get', 'P0ST', 'G\tET', ''];
     const segments = [
-      'hclient', 'emr', 'receive', 'function', 'async-function', 'system', 'functions', 'function', 'scale-function', 'logs', 'info',
-      'echo', 'limited', 'nope', 'emrPatientInfo', 'emrDailyCourse', '_', 'health', 'ready', 'healthz', 'early',
-      '%', '%2', '%zz', '%E4%B8', '%C0%AF', '%00', '%FF', '..', '.', '%2e%2e', '%2F', '', '中文', '%E4%B8%AD', '\\', '@', '*', ':',
-      'x'.repeat(2000), '?', '?a=%', '?x=1&y', '#frag', ';', '%%', '%u0041',
+      'hclient',
+      'emr',
+      'receive',
+      'function',
+      'async-function',
+      'system',
+      'functions',
+      'function',
+      'scale-function',
+      'logs',
+      'info',
+      'echo',
+      'limited',
+      'nope',
+      'emrPatientInfo',
+      'emrDailyCourse',
+      '_',
+      'health',
+      'ready',
+      'healthz',
+      'early',
+      '%',
+      '%2',
+      '%zz',
+      '%E4%B8',
+      '%C0%AF',
+      '%00',
+      '%FF',
+      '..',
+      '.',
+      '%2e%2e',
+      '%2F',
+      '',
+      '中文',
+      '%E4%B8%AD',
+      '\\',
+      '@',
+      '*',
+      ':',
+      'x'.repeat(2000),
+      '?',
+      '?a=%',
+      '?x=1&y',
+      '#frag',
+      ';',
+      '%%',
+      '%u0041',
     ];
     const headers = [
-      'Content-Type: application/json', 'Content-Length: abc', 'Content-Length: -1', 'Content-Length: 1, 2', 'Content-Length: 99999999999999999999',
-      'Transfer-Encoding: chunked', 'Transfer-Encoding: gzip', 'Expect: 100-continue', 'Expect: nonsense', 'X-Call-Id: ../../etc', 'X-Call-Id: ' + 'c'.repeat(300),
-      'X-Timeout: junk', 'X-Timeout: 1ms', 'X-Timeout: -5s', 'Authorization: Basic %%%', 'Authorization: Basic YWRtaW46', 'Host:', 'Host: [::1',
-      'X-Forwarded-For: 10.0.0.1', 'X-Client-Cert: junk', 'X-Client-Verify: SUCCESS', 'Connection: upgrade', 'Upgrade: websocket', 'Connection: close',
-      'X-Callback-Url: http://127.0.0.1:1/', 'X-Callback-Url: javascript:1', 'Accept: */*', 'Bad Header: x', 'X-Long: ' + 'v'.repeat(9000), 'X-Nul: a\x00b',
-      ' Folded: x', 'X-Utf8: 中文',
+      'Content-Type: application/json',
+      'Content-Length: abc',
+      'Content-Length: -1',
+      'Content-Length: 1, 2',
+      'Content-Length: 99999999999999999999',
+      'Transfer-Encoding: chunked',
+      'Transfer-Encoding: gzip',
+      'Expect: 100-continue',
+      'Expect: nonsense',
+      'X-Call-Id: ../../etc',
+      'X-Call-Id: ' + 'c'.repeat(300),
+      'X-Timeout: junk',
+      'X-Timeout: 1ms',
+      'X-Timeout: -5s',
+      'Authorization: Basic %%%',
+      'Authorization: Basic YWRtaW46',
+      'Host:',
+      'Host: [::1',
+      'X-Forwarded-For: 10.0.0.1',
+      'X-Client-Cert: junk',
+      'X-Client-Verify: SUCCESS',
+      'Connection: upgrade',
+      'Upgrade: websocket',
+      'Connection: close',
+      'X-Callback-Url: http://127.0.0.1:1/',
+      'X-Callback-Url: javascript:1',
+      'Accept: */*',
+      'Bad Header: x',
+      'X-Long: ' + 'v'.repeat(9000),
+      'X-Nul: a\x00b',
+      ' Folded: x',
+      'X-Utf8: 中文',
     ];
     // Every route the runtime has, then random segments: the fuzz must reach the router, not only the parser.
     const prefixes = [
-      '/hclient/emr/receive/', '/hclient/emr/receive/emrDailyCourse/', '/hclient/emr/', '/function/echo/', '/function/limited/', '/function/',
-      '/async-function/echo/', '/async-function/', '/system/function/', '/system/functions', '/system/scale-function/', '/system/logs?name=',
-      '/healthz', '/function/echo/_/', '/', '//', '/openapi.json',
+      '/hclient/emr/receive/',
+      '/hclient/emr/receive/emrDailyCourse/',
+      '/hclient/emr/',
+      '/function/echo/',
+      '/function/limited/',
+      '/function/',
+      '/async-function/echo/',
+      '/async-function/',
+      '/system/function/',
+      '/system/functions',
+      '/system/scale-function/',
+      '/system/logs?name=',
+      '/healthz',
+      '/function/echo/_/',
+      '/',
+      '//',
+      '/openapi.json',
     ];
     const one = (): string | Buffer => {
       const path = pick(prefixes) + Array.from({ length: Math.floor(rnd() * 4) }, () => pick(segments)).join(pick(['/', '/', '?', '&', '']));
@@ -199,7 +282,7 @@ describe('malformed requests', () => {
 });
 
 describe('request bodies', () => {
-  it('refuses 9 MB and 50 MB bodies with 413 before reading them (over the function\'s MAX_BODY_BYTES), and goes on serving', async () => {
+  it("refuses 9 MB and 50 MB bodies with 413 before reading them (over the function's MAX_BODY_BYTES), and goes on serving", async () => {
     const before = await invocations('limited');
     for (const size of [9_000_000, 50_000_000]) {
       const res = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, {
@@ -223,10 +306,17 @@ describe('request bodies', () => {
   });
 
   it('answers 413 to a caller that waits for 100 Continue, without taking its body', async () => {
-    const a = await raw(data, `POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${50 * MiB}\r\nExpect: 100-continue\r\n\r\n`);
+    const a = await raw(
+      data,
+      `POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${50 * MiB}\r\nExpect: 100-continue\r\n\r\n`,
+    );
     expect(a.status).toBe(413);
     expect(a.text).not.toContain('100 Continue');
-    const b = await raw(data, `POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`, 1000);
+    const b = await raw(
+      data,
+      `POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
+      1000,
+    );
     expect(b.text).toMatch(/^HTTP\/1\.1 100 Continue/);
   });
 
@@ -234,11 +324,14 @@ describe('request bodies', () => {
     let sentBytes = 0;
     let sentAtAnswer = -1;
     const status = await new Promise<number | string>((done) => {
-      const req = request({ host: data.hostname, port: data.port, method: 'POST', path: '/hclient/emr/receive/emrDailyCourse', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        sentAtAnswer = sentBytes;
-        res.resume();
-        done(res.statusCode ?? 0);
-      });
+      const req = request(
+        { host: data.hostname, port: data.port, method: 'POST', path: '/hclient/emr/receive/emrDailyCourse', headers: { 'transfer-encoding': 'chunked' } },
+        (res) => {
+          sentAtAnswer = sentBytes;
+          res.resume();
+          done(res.statusCode ?? 0);
+        },
+      );
       req.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
       const chunk = Buffer.alloc(256 * 1024, 0x20);
       // Up to 64 MiB, but the answer must come once a little over 8 MiB has gone.
@@ -370,7 +463,15 @@ describe('slow connections', () => {
         const t = Date.now();
         const status = await new Promise<number>((done, fail) => {
           const req = request(
-            { host: data.hostname, port: data.port, localAddress: '127.0.0.2', method: 'POST', path: '/hclient/emr/receive/emrPatientInfo', headers: { 'content-type': 'application/json' }, agent: false },
+            {
+              host: data.hostname,
+              port: data.port,
+              localAddress: '127.0.0.2',
+              method: 'POST',
+              path: '/hclient/emr/receive/emrPatientInfo',
+              headers: { 'content-type': 'application/json' },
+              agent: false,
+            },
             (res) => {
               res.resume();
               res.on('end', () => done(res.statusCode ?? 0));
@@ -423,8 +524,18 @@ describe('connection cap and settings', () => {
   });
 
   it('reads the limits from RUNTIME_* variables, naming a bad one', () => {
-    expect(runtimeLimits({})).toEqual({ headersTimeoutMs: 20_000, requestTimeoutMs: 120_000, maxConnections: 4096, maxConnectionsPerPeer: 256, maxBufferedBytes: 256 * MiB });
-    expect(runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: '5s', RUNTIME_MAX_CONNECTIONS: '100' }, { maxBufferedBytes: 1 })).toMatchObject({ headersTimeoutMs: 5000, maxConnections: 100, maxBufferedBytes: 1 });
+    expect(runtimeLimits({})).toEqual({
+      headersTimeoutMs: 20_000,
+      requestTimeoutMs: 120_000,
+      maxConnections: 4096,
+      maxConnectionsPerPeer: 256,
+      maxBufferedBytes: 256 * MiB,
+    });
+    expect(runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: '5s', RUNTIME_MAX_CONNECTIONS: '100' }, { maxBufferedBytes: 1 })).toMatchObject({
+      headersTimeoutMs: 5000,
+      maxConnections: 100,
+      maxBufferedBytes: 1,
+    });
     expect(() => runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: 'soon' })).toThrow(/RUNTIME_HEADERS_TIMEOUT/);
     expect(() => runtimeLimits({ RUNTIME_MAX_CONNECTIONS_PER_PEER: '0' })).toThrow(/RUNTIME_MAX_CONNECTIONS_PER_PEER/);
   });

@@ -51,7 +51,10 @@ describe("the runtime's own answers on hospital ports", () => {
 
 describe('a function restarting', () => {
   it('its resource is answered (or 502/503 with Retry-After in the envelope), never 404, while its replica restarts', async () => {
-    const before = s.rt.replicas('echo').map((r) => r.pid).filter((p): p is number => p !== undefined);
+    const before = s.rt
+      .replicas('echo')
+      .map((r) => r.pid)
+      .filter((p): p is number => p !== undefined);
     expect(before.length).toBeGreaterThan(0);
     for (const pid of before) process.kill(pid, 'SIGKILL');
     const statuses: number[] = [];

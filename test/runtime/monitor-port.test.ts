@@ -53,7 +53,9 @@ describe('monitoring port through the runtime', () => {
     expect(c.status).toBe(200);
     const comp = ComponentsSchema.parse(await c.json());
     const names = comp.components.map((x) => x.name);
-    expect(names).toEqual(expect.arrayContaining(['database', 'object-store', 'platform:national', 'schedule:push', 'schedule:day-close', 'schedule:backup', 'dbsync']));
+    expect(names).toEqual(
+      expect.arrayContaining(['database', 'object-store', 'platform:national', 'schedule:push', 'schedule:day-close', 'schedule:backup', 'dbsync']),
+    );
     expect(comp.components.find((x) => x.name === 'database')!.state).toBe('ok');
     expect(comp.server.cpus).toBeGreaterThan(0);
     expect(comp.server.disk?.totalBytes).toBeGreaterThan(0);
@@ -68,7 +70,15 @@ describe('monitoring port through the runtime', () => {
     const rec = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/emrPatientInfo`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ orgCode: org, id: uniqueId('mon'), patientName: '测试', genderCode: '1', birthDate: '1980-01-01', idCardTypeCode: '01', idCard: '110101198001010011' }),
+      body: JSON.stringify({
+        orgCode: org,
+        id: uniqueId('mon'),
+        patientName: '测试',
+        genderCode: '1',
+        birthDate: '1980-01-01',
+        idCardTypeCode: '01',
+        idCard: '110101198001010011',
+      }),
     });
     expect(rec.status).toBeLessThan(500);
     const res = await fetch(`${monitor}/metrics`, { headers: bearer(token) });

@@ -54,7 +54,8 @@ describe('the nudge through the running runtime', () => {
   });
 
   const auth = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
-  const pushInvocations = async () => ((await (await fetch(`${front.rt.gatewayUrl}/system/function/push`, { headers: auth() })).json()) as { invocationCount: number }).invocationCount;
+  const pushInvocations = async () =>
+    ((await (await fetch(`${front.rt.gatewayUrl}/system/function/push`, { headers: auth() })).json()) as { invocationCount: number }).invocationCount;
 
   it('a record accepted on 8881 invokes the push function (cron off: only the nudge can)', { timeout: 60_000 }, async () => {
     const before = await pushInvocations();

@@ -30,7 +30,11 @@ interface Echo {
 describe('hospital ports', () => {
   it('routes /hclient/emr/receive/<resource> to the function owning the resource', async () => {
     for (const resource of ['emrPatientInfo', 'baseUser']) {
-      const res = await fetch(`${rt.portUrls.data}/hclient/emr/receive/${resource}/batch?dry=1`, { method: 'POST', body: '[]', headers: { 'x-forwarded-for': '6.6.6.6' } });
+      const res = await fetch(`${rt.portUrls.data}/hclient/emr/receive/${resource}/batch?dry=1`, {
+        method: 'POST',
+        body: '[]',
+        headers: { 'x-forwarded-for': '6.6.6.6' },
+      });
       expect(res.status).toBe(200);
       const body = (await res.json()) as Echo;
       expect(body.path).toBe(`/${resource}/batch`);
@@ -103,7 +107,10 @@ describe('cron', () => {
   it('POSTs an empty body with X-Topic and X-Connector on schedule', async () => {
     const file = join(dir, 'tick.log');
     expect(await until(() => existsSync(file) && readFileSync(file, 'utf8').trim().split('\n').length >= 2, 5000)).toBe(true);
-    const calls = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const calls = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const c of calls) expect(c).toMatchObject({ method: 'POST', bodyLength: 0, topic: 'cron-function', connector: 'cron-connector' });
     const runtimeLog = readFileSync(join(rt.logsDir, 'runtime.log'), 'utf8');
     expect(runtimeLog).toContain('"msg":"cron fired","fn":"tick"');

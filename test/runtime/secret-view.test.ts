@@ -15,7 +15,8 @@ afterAll(async () => {
   await s?.rt.close();
 });
 
-const seen = async (): Promise<{ pid: number; secretNames: string[] }> => (await fetch(`${s.rt.gatewayUrl}/function/echo/`)).json() as Promise<{ pid: number; secretNames: string[] }>;
+const seen = async (): Promise<{ pid: number; secretNames: string[] }> =>
+  (await fetch(`${s.rt.gatewayUrl}/function/echo/`)).json() as Promise<{ pid: number; secretNames: string[] }>;
 
 describe('secret view', () => {
   it('a replica sees its listed secret and nothing of the runtime’s own', async () => {

@@ -19,7 +19,12 @@ describe('the image self-test of every function in stack.yml', () => {
   it.each(names)('%s: 404 for an unknown route, exit 0, with no environment', (name) => {
     const bundle = join(stack.functions.find((f) => f.name === name)!.handler, 'dist', 'index.js');
     expect(existsSync(bundle), bundle).toBe(true);
-    const r = spawnSync(process.execPath, ['index.js', '--self-test'], { cwd: dirname(bundle), env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, ['index.js', '--self-test'], {
+      cwd: dirname(bundle),
+      env: { PATH: process.env.PATH ?? '' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/"self-test passed","status":404/);
   });

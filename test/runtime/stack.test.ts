@@ -22,7 +22,13 @@ describe('loadStack', () => {
     const patient = s.functions.find((f) => f.name === 'patient')!;
     expect(patient.annotations['com.cdc-front.port']).toBe('8881');
     expect(patient.environment.TZ_LOCAL).toBe('Asia/Shanghai');
-    expect(watchdogConfig(patient)).toEqual({ execTimeoutMs: 30_000, readTimeoutMs: 30_000, writeTimeoutMs: 35_000, maxInflight: 64, maxBodyBytes: 8 * 1024 * 1024 });
+    expect(watchdogConfig(patient)).toEqual({
+      execTimeoutMs: 30_000,
+      readTimeoutMs: 30_000,
+      writeTimeoutMs: 35_000,
+      maxInflight: 64,
+      maxBodyBytes: 8 * 1024 * 1024,
+    });
     expect(scaleConfig(patient)).toEqual({ min: 1, max: 4, type: 'capacity', target: 16 });
   });
 

@@ -48,14 +48,30 @@ describe('functions API', () => {
     expect(list.map((f) => f.name).sort()).toEqual(['crash', 'echo', 'slow', 'tick']);
     const echo = list.find((f) => f.name === 'echo')!;
     expect(Object.keys(echo).sort()).toEqual(
-      ['annotations', 'availableReplicas', 'createdAt', 'envProcess', 'envVars', 'image', 'invocationCount', 'labels', 'limits', 'name', 'namespace', 'replicas', 'requests', 'usage'].sort(),
+      [
+        'annotations',
+        'availableReplicas',
+        'createdAt',
+        'envProcess',
+        'envVars',
+        'image',
+        'invocationCount',
+        'labels',
+        'limits',
+        'name',
+        'namespace',
+        'replicas',
+        'requests',
+        'usage',
+      ].sort(),
     );
     expect(echo).toMatchObject({ image: 'fixture/echo:test', namespace: 'openfaas-fn', replicas: 1, availableReplicas: 1 });
     expect((echo.labels as Record<string, string>)['com.openfaas.scale.max']).toBe('4');
   });
 
   it('counts invocations', async () => {
-    const get = async () => ((await (await fetch(`${rt.gatewayUrl}/system/function/echo`, { headers: auth(rt) })).json()) as { invocationCount: number }).invocationCount;
+    const get = async () =>
+      ((await (await fetch(`${rt.gatewayUrl}/system/function/echo`, { headers: auth(rt) })).json()) as { invocationCount: number }).invocationCount;
     const before = await get();
     await fetch(`${rt.gatewayUrl}/function/echo`);
     expect(await get()).toBe(before + 1);
@@ -75,18 +91,28 @@ describe('functions API', () => {
 
     const updated = await fetch(`${rt.gatewayUrl}/system/functions`, { method: 'PUT', headers: { ...auth(rt), ...json }, body: body({ GREETING: 'two' }) });
     expect(updated.status).toBe(202);
-    expect(await until(() => rt.replicas('echo2').length === 1 && rt.replicas('echo2')[0]!.pid !== r1.pid && rt.replicas('echo2')[0]!.state === 'ready')).toBe(true);
+    expect(await until(() => rt.replicas('echo2').length === 1 && rt.replicas('echo2')[0]!.pid !== r1.pid && rt.replicas('echo2')[0]!.state === 'ready')).toBe(
+      true,
+    );
     const r2 = (await (await fetch(`${rt.gatewayUrl}/function/echo2/x`)).json()) as { env: { GREETING: string } };
     expect(r2.env.GREETING).toBe('two');
 
-    const removed = await fetch(`${rt.gatewayUrl}/system/functions`, { method: 'DELETE', headers: { ...auth(rt), ...json }, body: JSON.stringify({ functionName: 'echo2' }) });
+    const removed = await fetch(`${rt.gatewayUrl}/system/functions`, {
+      method: 'DELETE',
+      headers: { ...auth(rt), ...json },
+      body: JSON.stringify({ functionName: 'echo2' }),
+    });
     expect(removed.status).toBe(202);
     expect((await fetch(`${rt.gatewayUrl}/function/echo2/x`)).status).toBe(404);
     expect(rt.functions()).not.toContain('echo2');
   });
 
   it('rejects an invalid deployment and one whose secret is missing, naming it', async () => {
-    const bad = await fetch(`${rt.gatewayUrl}/system/functions`, { method: 'POST', headers: { ...auth(rt), ...json }, body: JSON.stringify({ service: 'Bad Name' }) });
+    const bad = await fetch(`${rt.gatewayUrl}/system/functions`, {
+      method: 'POST',
+      headers: { ...auth(rt), ...json },
+      body: JSON.stringify({ service: 'Bad Name' }),
+    });
     expect(bad.status).toBe(400);
     const noSecret = await fetch(`${rt.gatewayUrl}/system/functions`, {
       method: 'POST',
@@ -98,7 +124,8 @@ describe('functions API', () => {
   });
 
   it('runs only code the project ships: a handler under functions/, no variable that loads other code', async () => {
-    const deploy = (body: Record<string, unknown>) => fetch(`${rt.gatewayUrl}/system/functions`, { method: 'POST', headers: { ...auth(rt), ...json }, body: JSON.stringify({ image: 'x', ...body }) });
+    const deploy = (body: Record<string, unknown>) =>
+      fetch(`${rt.gatewayUrl}/system/functions`, { method: 'POST', headers: { ...auth(rt), ...json }, body: JSON.stringify({ image: 'x', ...body }) });
     for (const handler of ['../../..', '/tmp', 'functions/../../..', 'functions-evil/echo']) {
       const r = await deploy({ service: 'evil1', annotations: { 'com.cdc-front.handler': handler } });
       expect([handler, r.status]).toEqual([handler, 400]);
@@ -109,7 +136,9 @@ describe('functions API', () => {
       expect([k, r.status]).toEqual([k, 400]);
       expect(await r.text()).toContain('not accepted through the API');
     }
-    expect((await fetch(`${rt.gatewayUrl}/system/functions`, { headers: auth(rt) }).then((r) => r.json()) as Array<{ name: string }>).map((f) => f.name)).not.toContain('evil1');
+    expect(
+      ((await fetch(`${rt.gatewayUrl}/system/functions`, { headers: auth(rt) }).then((r) => r.json())) as Array<{ name: string }>).map((f) => f.name),
+    ).not.toContain('evil1');
   });
 
   it('answers /system/info', async () => {
@@ -126,7 +155,10 @@ describe('logs', () => {
     await sleep(100); // log lines are written in batches
     const res = await fetch(`${rt.gatewayUrl}/system/logs?name=echo&tail=50&format=raw`, { headers: auth(rt) });
     expect(res.status).toBe(200);
-    lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    lines = (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const listening = lines.find((l) => l.msg === 'listening');
     expect(listening).toMatchObject({ fn: 'echo', stream: 'stdout', level: 'info' });
     expect(String(listening!.replica)).toMatch(/^echo-\d+$/);

@@ -51,12 +51,48 @@ function openssl(args: string[]): string {
 const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 
 function makeCa(name: string, subject: string): void {
-  openssl(['req', '-x509', '-config', 'openssl.cnf', '-extensions', 'ca', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', subject, '-utf8']);
+  openssl([
+    'req',
+    '-x509',
+    '-config',
+    'openssl.cnf',
+    '-extensions',
+    'ca',
+    ...newKey,
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-subj',
+    subject,
+    '-utf8',
+  ]);
 }
 
 function makeLeaf(name: string, ca: string, subject: string, ext: 'server' | 'client'): void {
   openssl(['req', '-new', '-config', 'openssl.cnf', ...newKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject, '-utf8']);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-set_serial', String(serial++), '-days', '2', '-extfile', 'openssl.cnf', '-extensions', ext, '-out', `${name}.crt`]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-set_serial',
+    String(serial++),
+    '-days',
+    '2',
+    '-extfile',
+    'openssl.cnf',
+    '-extensions',
+    ext,
+    '-out',
+    `${name}.crt`,
+  ]);
 }
 
 const file = (name: string) => join(pki, name);
@@ -179,9 +215,13 @@ describe('TLS with required client certificates (data) and server-only TLS (web)
     expect(h['x-client-cert-fingerprint']).toBe(expected);
     expect(h['x-client-verify']).toBe('SUCCESS');
     // The same string as openssl's RFC 2253 form (nginx's $ssl_client_s_dn).
-    const rfc2253 = openssl(['x509', '-in', 'his.crt', '-noout', '-subject', '-nameopt', 'RFC2253']).trim().replace(/^subject=/, '');
+    const rfc2253 = openssl(['x509', '-in', 'his.crt', '-noout', '-subject', '-nameopt', 'RFC2253'])
+      .trim()
+      .replace(/^subject=/, '');
     expect(h['x-client-cert-subject']).toBe(rfc2253);
-    expect(h['x-client-cert-subject']).toBe('CN=his-adapter-01,O=\\E6\\B5\\8B\\E8\\AF\\95\\E5\\8C\\BB\\E9\\99\\A2\\, \\E4\\BF\\A1\\E6\\81\\AF\\E7\\A7\\91,C=CN');
+    expect(h['x-client-cert-subject']).toBe(
+      'CN=his-adapter-01,O=\\E6\\B5\\8B\\E8\\AF\\95\\E5\\8C\\BB\\E9\\99\\A2\\, \\E4\\BF\\A1\\E6\\81\\AF\\E7\\A7\\91,C=CN',
+    );
     // URL-encoded PEM, as nginx's $ssl_client_escaped_cert: what auth.ts decodes and fingerprints.
     const decoded = decodeURIComponent(h['x-client-cert']!);
     expect(new X509Certificate(decoded).raw.equals(new X509Certificate(pem('his.crt')).raw)).toBe(true);
@@ -310,10 +350,11 @@ describe('TLS with optional client certificates, files named relative to the sec
 // ---- configuration errors --------------------------------------------------------------------
 
 describe('TLS configuration errors', () => {
-  const tryStart = (env: Record<string, string>) => startFixtureRuntime({}, env).then(async (s) => {
-    await s.rt.close();
-    throw new Error('started');
-  });
+  const tryStart = (env: Record<string, string>) =>
+    startFixtureRuntime({}, env).then(async (s) => {
+      await s.rt.close();
+      throw new Error('started');
+    });
 
   it('names the port, the variable and the file that is missing', async () => {
     const missing = join(tmpdir(), 'cdc-no-such-dir', 'front.crt');
@@ -323,9 +364,9 @@ describe('TLS configuration errors', () => {
     await expect(tryStart({ MONITOR_TLS_CERT: file('server.crt'), MONITOR_TLS_KEY: file('nope.key') })).rejects.toThrow(
       /^port \d+ \(monitor\): cannot read MONITOR_TLS_KEY file .*nope\.key: no such file$/,
     );
-    await expect(
-      tryStart({ DATA_TLS_CERT: file('server.crt'), DATA_TLS_KEY: file('server.key'), DATA_TLS_CLIENT_CA: file('missing-ca.crt') }),
-    ).rejects.toThrow(/cannot read DATA_TLS_CLIENT_CA file .*missing-ca\.crt: no such file/);
+    await expect(tryStart({ DATA_TLS_CERT: file('server.crt'), DATA_TLS_KEY: file('server.key'), DATA_TLS_CLIENT_CA: file('missing-ca.crt') })).rejects.toThrow(
+      /cannot read DATA_TLS_CLIENT_CA file .*missing-ca\.crt: no such file/,
+    );
   });
 
   it('refuses a key of another certificate, half a pair, and client settings without TLS', async () => {
@@ -352,7 +393,12 @@ describe('TLS configuration errors', () => {
     await expect(tryStart({ CDC_ENV: 'production', DATA_TLS: 'off', DATA_TLS_CERT: file('server.crt'), DATA_TLS_KEY: file('server.key') })).rejects.toThrow(
       'DATA_TLS=off and DATA_TLS_CERT are both set; choose one',
     );
-    const tls = Object.fromEntries(['DATA', 'CONFIG', 'MONITOR', 'WEB'].flatMap((p) => [[`${p}_TLS_CERT`, file('server.crt')], [`${p}_TLS_KEY`, file('server.key')]]));
+    const tls = Object.fromEntries(
+      ['DATA', 'CONFIG', 'MONITOR', 'WEB'].flatMap((p) => [
+        [`${p}_TLS_CERT`, file('server.crt')],
+        [`${p}_TLS_KEY`, file('server.key')],
+      ]),
+    );
     const all = await startFixtureRuntime({}, { CDC_ENV: 'production', ...tls });
     try {
       expect(Object.values(all.rt.portUrls).every((u) => u.startsWith('https://'))).toBe(true);
@@ -369,4 +415,3 @@ describe('TLS configuration errors', () => {
     }
   });
 });
-

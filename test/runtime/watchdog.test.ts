@@ -70,7 +70,9 @@ describe('forwarding', () => {
   });
 
   it('sets X-Forwarded-For to the TCP peer, whatever the caller claims', async () => {
-    const res = await fetch(`${rt.gatewayUrl}/function/echo`, { headers: { 'x-forwarded-for': '10.9.9.9', forwarded: 'for=10.9.9.9', 'x-real-ip': '10.9.9.9' } });
+    const res = await fetch(`${rt.gatewayUrl}/function/echo`, {
+      headers: { 'x-forwarded-for': '10.9.9.9', forwarded: 'for=10.9.9.9', 'x-real-ip': '10.9.9.9' },
+    });
     const body = (await res.json()) as Echo;
     expect(body.headers['x-forwarded-for']).toBe('127.0.0.1');
     expect(body.headers.forwarded).toBeUndefined();
@@ -159,7 +161,7 @@ describe('errors', () => {
     expect(after.filter((p) => !before.includes(p))).toHaveLength(1);
   });
 
-  it('answers 413 to a body beyond the function\'s body limit (MAX_BODY_BYTES, default 8 MiB)', async () => {
+  it("answers 413 to a body beyond the function's body limit (MAX_BODY_BYTES, default 8 MiB)", async () => {
     const res = await fetch(`${rt.gatewayUrl}/function/echo`, { method: 'POST', body: new Uint8Array(33 * 1024 * 1024) });
     expect(res.status).toBe(413);
   });

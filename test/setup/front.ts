@@ -34,7 +34,16 @@ export async function startTestFront(env: Record<string, string> = {}): Promise<
     front = await startStackRuntime('browser', env);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     return { rt: front.rt, browser, dir: front.dir, close };
   } catch (err) {

@@ -73,9 +73,7 @@ async function buildFunctions(): Promise<string[]> {
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0 ? resolvePromise() : reject(new Error(`node infra/build/build.mjs failed (exit ${code}):\n${output}`)),
-    );
+    child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`node infra/build/build.mjs failed (exit ${code}):\n${output}`))));
   });
   return ready;
 }

@@ -2,7 +2,18 @@
 // computed by hand here — the arithmetic is in the comments — including zero-variance baselines,
 // missing days, baselines too short, the guard band, and the cluster rule.
 import { describe, expect, it } from 'vitest';
-import { cluster, EARS_DEFAULTS, earsC1, earsC2, earsC3, fixedThreshold, meanSd, movingPercentile, MPM_DEFAULTS, percentile } from '../../shared/aberration/algorithms.js';
+import {
+  cluster,
+  EARS_DEFAULTS,
+  earsC1,
+  earsC2,
+  earsC3,
+  fixedThreshold,
+  meanSd,
+  movingPercentile,
+  MPM_DEFAULTS,
+  percentile,
+} from '../../shared/aberration/algorithms.js';
 
 describe('building blocks', () => {
   it('sample mean and sd (n − 1); null with a missing value or one value', () => {
@@ -88,7 +99,7 @@ describe('moving percentile (MPM)', () => {
     const s: Array<number | null> = new Array(length).fill(0);
     let i = 0;
     for (let y = 1; y <= 3; y++) for (let k = -2; k <= 2; k++) s[t - 364 * y + 7 * k] = values[i++]!;
-    today.forEach((v, j) => (s[t - j] = v));
+    for (const [j, v] of today.entries()) s[t - j] = v;
     return s;
   };
   const fifteen = Array.from({ length: 15 }, (_, i) => i + 1); // the 15 period sums 1..15: P50 = 8

@@ -6,8 +6,7 @@ import { MAPPING_COLUMNS, exportHeader } from '../../shared/codes/store.js';
 
 // "值域,本地代码,本地名称,国家代码\r\ndiagnosis,L01,乙型病毒性肝炎,0302\r\n" as Excel saves it on a
 // Chinese Windows ("CSV (逗号分隔)", code page 936), bytes from Python's gbk codec.
-const GBK_HEX =
-  'd6b5d3f22cb1beb5d8b4fac2eb2cb1beb5d8c3fbb3c62cb9fabcd2b4fac2eb0d0a646961676e6f7369732c4c30312cd2d2d0cdb2a1b6bed0d4b8ced1d72c303330320d0a';
+const GBK_HEX = 'd6b5d3f22cb1beb5d8b4fac2eb2cb1beb5d8c3fbb3c62cb9fabcd2b4fac2eb0d0a646961676e6f7369732c4c30312cd2d2d0cdb2a1b6bed0d4b8ced1d72c303330320d0a';
 
 describe('decoding', () => {
   it('reads GBK (Excel on a Chinese Windows) by falling back from strict UTF-8', () => {
@@ -50,7 +49,10 @@ describe('writing and reading back', () => {
     const r = records(rows, MAPPING_COLUMNS);
     expect(r.missing).toEqual([]);
     expect(r.unknownHeaders).toEqual(['多余']);
-    expect(r.records[0]).toEqual({ line: 2, values: { domain: 'diagnosis', local_code: 'L01', local_name: '乙肝', national_code: '0302', national_name: '乙肝', equivalence: 'equal' } });
+    expect(r.records[0]).toEqual({
+      line: 2,
+      values: { domain: 'diagnosis', local_code: 'L01', local_name: '乙肝', national_code: '0302', national_name: '乙肝', equivalence: 'equal' },
+    });
     const zh = records(parseCsv('值域,本地代码,国家代码\nsex,M,1\n'), MAPPING_COLUMNS);
     expect(zh.records[0]?.values).toEqual({ domain: 'sex', local_code: 'M', national_code: '1' });
   });

@@ -32,18 +32,30 @@ describe('stack.yml gives each function what its configuration reads', () => {
     const given = new Set(Object.keys(f.environment));
     const notGiven = cfg.variables.filter((v) => !given.has(v) && !(cfg.fromSecret[v] && f.secrets.includes(cfg.fromSecret[v]!)));
     expect(notGiven, `variables ${f.name} reads that stack.yml does not set for it`).toEqual([]);
-    expect(cfg.secrets.filter((s) => !f.secrets.includes(s)), `secrets ${f.name} needs that stack.yml does not list`).toEqual([]);
-    expect(functionVars(f).filter((v) => !cfg.variables.includes(v)), `variables stack.yml sets for ${f.name} that it never reads`).toEqual([]);
+    expect(
+      cfg.secrets.filter((s) => !f.secrets.includes(s)),
+      `secrets ${f.name} needs that stack.yml does not list`,
+    ).toEqual([]);
+    expect(
+      functionVars(f).filter((v) => !cfg.variables.includes(v)),
+      `variables stack.yml sets for ${f.name} that it never reads`,
+    ).toEqual([]);
   });
 
-  it.each(stack.functions.map((f) => [f.name, f] as const))('%s: every secret it reads when present is listed or in its optional-secrets annotation', async (_, f) => {
-    const cfg = (await handlerOf(f)).config!;
-    const annotated = (f.annotations['com.cdc-front.optional-secrets'] ?? '').split(/[\s,]+/).filter(Boolean);
-    const missing = (cfg.optionalSecrets ?? []).filter((s) => !f.secrets.includes(s) && !annotated.includes(s));
-    expect(missing, `secrets ${f.name} reads when present, that the runtime would not show it (docs/runtime.md "Secrets")`).toEqual([]);
-    // And nothing annotated that it never reads: the annotation is the function's whole reach.
-    expect(annotated.filter((s) => !(cfg.optionalSecrets ?? []).includes(s)), `optional secrets ${f.name} is given but never reads`).toEqual([]);
-  });
+  it.each(stack.functions.map((f) => [f.name, f] as const))(
+    '%s: every secret it reads when present is listed or in its optional-secrets annotation',
+    async (_, f) => {
+      const cfg = (await handlerOf(f)).config!;
+      const annotated = (f.annotations['com.cdc-front.optional-secrets'] ?? '').split(/[\s,]+/).filter(Boolean);
+      const missing = (cfg.optionalSecrets ?? []).filter((s) => !f.secrets.includes(s) && !annotated.includes(s));
+      expect(missing, `secrets ${f.name} reads when present, that the runtime would not show it (docs/runtime.md "Secrets")`).toEqual([]);
+      // And nothing annotated that it never reads: the annotation is the function's whole reach.
+      expect(
+        annotated.filter((s) => !(cfg.optionalSecrets ?? []).includes(s)),
+        `optional secrets ${f.name} is given but never reads`,
+      ).toEqual([]);
+    },
+  );
 
   it('gives TEST_ORG_CODES to every function that stores or closes records', async () => {
     for (const f of stack.functions) {
@@ -123,8 +135,15 @@ describe('resource routing is stated once', () => {
   it('routes each resource to the function schemas/ assigns it to', () => {
     for (const { fn, resource } of served) expect(resources[resource]!.fn, resource).toBe(fn);
     for (const f of stack.functions) {
-      const annotated = (f.annotations['com.cdc-front.resources'] ?? '').split(/[\s,]+/).filter(Boolean).sort();
-      expect(annotated, f.name).toEqual(resourcesOf(f.name).map((r) => r.name).sort());
+      const annotated = (f.annotations['com.cdc-front.resources'] ?? '')
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .sort();
+      expect(annotated, f.name).toEqual(
+        resourcesOf(f.name)
+          .map((r) => r.name)
+          .sort(),
+      );
     }
   });
 });

@@ -43,8 +43,17 @@ describe('value domains', () => {
   });
 
   it('are checked by the pipeline for every declared domain field of every resource', () => {
-    const withDomains = Object.values(resources).flatMap((r) => Object.entries(r.fields).filter(([, x]) => x.domain).map(([k, x]) => `${r.name}.${k}:${x.domain}`));
-    for (const k of ['emrPatientInfo.genderCode:sex', 'emrInfReport.caseTypeCode:caseType', 'emrDischargeInfo.diseaseProgressionCode:outcome', 'baseUser.idCardTypeCode:idType']) {
+    const withDomains = Object.values(resources).flatMap((r) =>
+      Object.entries(r.fields)
+        .filter(([, x]) => x.domain)
+        .map(([k, x]) => `${r.name}.${k}:${x.domain}`),
+    );
+    for (const k of [
+      'emrPatientInfo.genderCode:sex',
+      'emrInfReport.caseTypeCode:caseType',
+      'emrDischargeInfo.diseaseProgressionCode:outcome',
+      'baseUser.idCardTypeCode:idType',
+    ]) {
       expect(withDomains).toContain(k);
     }
     const r = resources.emrPatientInfo!;
@@ -91,7 +100,14 @@ function adult(over: Record<string, unknown> = {}): Record<string, unknown> {
   };
 }
 const child = (over: Record<string, unknown> = {}) =>
-  adult({ birthDate: d('2018-03-04'), idCard: residentId('440103', { y: 1985, m: 1, d: 2 }, '2', 5), nultitudeTypeCode: '2', contacts: '李娜', tel: '13800000000', ...over });
+  adult({
+    birthDate: d('2018-03-04'),
+    idCard: residentId('440103', { y: 1985, m: 1, d: 2 }, '2', 5),
+    nultitudeTypeCode: '2',
+    contacts: '李娜',
+    tel: '13800000000',
+    ...over,
+  });
 const run = (rec: Record<string, unknown>) =>
   card.reportCardRules
     .flatMap((r) => r(rec, now))
@@ -161,18 +177,38 @@ describe('report-card rules (report_card_rules.md)', () => {
     expect(run(adult({ onsetDate: d('2025-01-03') }))).toEqual(['diagnoseTime:timeOrder']);
     expect(run(adult({ deadDate: d('2025-01-03') }))).toEqual(['reportDate:timeOrder']);
     expect(run(adult({ deadDate: d('2025-01-02') }))).toEqual([]);
-    const baby = { birthDate: d('2024-11-01'), idCard: '00000000000000000X', nultitudeTypeCode: '2', contacts: '李娜', tel: '13800000000', diseaseCode: '2500', diagnoseStateCode: '1' };
+    const baby = {
+      birthDate: d('2024-11-01'),
+      idCard: '00000000000000000X',
+      nultitudeTypeCode: '2',
+      contacts: '李娜',
+      tel: '13800000000',
+      diseaseCode: '2500',
+      diagnoseStateCode: '1',
+    };
     expect(run(adult(baby))).toEqual(['birthDate:neonatalAge']);
     expect(run(adult({ ...baby, birthDate: d('2024-12-20') }))).toEqual([]);
   });
 
   it('AIDS/HIV cards need demographics and a township-level registered address', () => {
     const hiv = adult({ diseaseCode: '0601', diagnoseStateCode: '2' });
-    expect(run(hiv)).toEqual(['educationCode:hivRequired', 'maritalStatusCode:hivRequired', 'nationCode:hivRequired', 'permanentAddrCode:hivRequired', 'permanentAddrDetail:hivRequired']);
-    expect(run({ ...hiv, nationCode: '01', maritalStatusCode: '20', educationCode: '20', permanentAddrCode: '440103002', permanentAddrDetail: '某路1号' })).toEqual([]);
+    expect(run(hiv)).toEqual([
+      'educationCode:hivRequired',
+      'maritalStatusCode:hivRequired',
+      'nationCode:hivRequired',
+      'permanentAddrCode:hivRequired',
+      'permanentAddrDetail:hivRequired',
+    ]);
+    expect(
+      run({ ...hiv, nationCode: '01', maritalStatusCode: '20', educationCode: '20', permanentAddrCode: '440103002', permanentAddrDetail: '某路1号' }),
+    ).toEqual([]);
   });
 
   it('reporter 2–20 characters and reporting area required; notes at most 50 characters', () => {
-    expect(run(adult({ fillDoctor: undefined, reportZoneCode: undefined, notes: 'x'.repeat(51) }))).toEqual(['fillDoctor:required', 'notes:maxLength', 'reportZoneCode:required']);
+    expect(run(adult({ fillDoctor: undefined, reportZoneCode: undefined, notes: 'x'.repeat(51) }))).toEqual([
+      'fillDoctor:required',
+      'notes:maxLength',
+      'reportZoneCode:required',
+    ]);
   });
 });

@@ -2,7 +2,16 @@
 // tampering refused with its own code and reason; receipts signed by the platform and checked by
 // the front. The platform side is the simulator's Hono app, called without a port.
 import { describe, expect, it } from 'vitest';
-import { EnvelopeError, envelopeSigningInput, openEnvelope, sealEnvelope, signReceipt, verifyReceipt, type Envelope, type UplinkRecord } from '../../shared/uplink/envelope.js';
+import {
+  EnvelopeError,
+  envelopeSigningInput,
+  openEnvelope,
+  sealEnvelope,
+  signReceipt,
+  verifyReceipt,
+  type Envelope,
+  type UplinkRecord,
+} from '../../shared/uplink/envelope.js';
 import { DEFAULT_UID, generateSm2KeyPair, keyId, parseSm2PrivateKey, sm2Sign, type Sm2PrivateKey } from '../../shared/uplink/sm.js';
 import { platformApp } from '../../infra/simulators/platform.js';
 import { batchIdOf, CLASS_ORDER } from '../../shared/uplink/push.js';
@@ -80,7 +89,13 @@ describe('tampering is refused with a clear reason', () => {
   });
   it('a signature by another key, or a damaged signature', () => {
     const other = newKey();
-    const forged = sealEnvelope({ batchId: 'x-1', destination: 'national', records: [record('P1')], sender: { name: 'h1', key: other }, recipient: platform.pub }).envelope;
+    const forged = sealEnvelope({
+      batchId: 'x-1',
+      destination: 'national',
+      records: [record('P1')],
+      sender: { name: 'h1', key: other },
+      recipient: platform.pub,
+    }).envelope;
     forged.sender.keyId = keyId(hospital.pub); // claims to be h1
     expect(refusal(() => openEnvelope(forged, { key: platform, senders })).code).toBe('bad-signature');
     const e = reparse(seal().envelope);
@@ -88,7 +103,13 @@ describe('tampering is refused with a clear reason', () => {
     expect(refusal(() => openEnvelope(e, { key: platform, senders })).code).toBe('bad-signature');
   });
   it('an unknown sender', () => {
-    const stranger = sealEnvelope({ batchId: 'x-1', destination: 'national', records: [record('P1')], sender: { name: 'h9', key: newKey() }, recipient: platform.pub }).envelope;
+    const stranger = sealEnvelope({
+      batchId: 'x-1',
+      destination: 'national',
+      records: [record('P1')],
+      sender: { name: 'h9', key: newKey() },
+      recipient: platform.pub,
+    }).envelope;
     const err = refusal(() => openEnvelope(stranger, { key: platform, senders }));
     expect(err.code).toBe('unknown-sender');
     expect(err.reason).toMatch(/no hospital front is registered with key/);
@@ -100,7 +121,13 @@ describe('tampering is refused with a clear reason', () => {
     expect(err.code).toBe('wrong-recipient');
     expect(err.reason).toMatch(/addressed to key .* not to this platform's key/);
     // A sender who signs an envelope naming this platform but wraps the key for another one.
-    const misWrapped = sealEnvelope({ batchId: 'x-2', destination: 'national', records: [record('P1')], sender: { name: 'h1', key: hospital }, recipient: elsewhere.pub }).envelope;
+    const misWrapped = sealEnvelope({
+      batchId: 'x-2',
+      destination: 'national',
+      records: [record('P1')],
+      sender: { name: 'h1', key: hospital },
+      recipient: elsewhere.pub,
+    }).envelope;
     const relabelled = { ...misWrapped, recipient: { keyId: keyId(platform.pub) } };
     const resigned = sealLike(relabelled);
     const err2 = refusal(() => openEnvelope(resigned, { key: platform, senders }));
@@ -147,7 +174,9 @@ describe('receipts', () => {
   });
   it('a receipt for another batch or missing a record is refused', () => {
     expect(refusal(() => verifyReceipt(signReceipt({ ...unsigned, batchId: 'other' }, platform), platform.pub, sent)).code).toBe('bad-receipt');
-    expect(refusal(() => verifyReceipt(signReceipt({ ...unsigned, receipts: unsigned.receipts.slice(0, 1) }, platform), platform.pub, sent)).code).toBe('bad-receipt');
+    expect(refusal(() => verifyReceipt(signReceipt({ ...unsigned, receipts: unsigned.receipts.slice(0, 1) }, platform), platform.pub, sent)).code).toBe(
+      'bad-receipt',
+    );
   });
 });
 
@@ -197,7 +226,13 @@ describe('the platform simulator (no port)', () => {
     const bad = await post(sim.app, JSON.stringify(e), 'b-20');
     expect(bad.status).toBe(401);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('bad-signature');
-    const wrong = sealEnvelope({ batchId: 'b-21', destination: 'national', records: [record('P1')], sender: { name: 'h1', key: h }, recipient: newKey().pub }).body;
+    const wrong = sealEnvelope({
+      batchId: 'b-21',
+      destination: 'national',
+      records: [record('P1')],
+      sender: { name: 'h1', key: h },
+      recipient: newKey().pub,
+    }).body;
     expect((await post(sim.app, wrong, 'b-21')).status).toBe(400);
     const invalid = sealFor([{ ...record('P1'), version: 0 }], 'b-22');
     const r = await post(sim.app, invalid, 'b-22');

@@ -103,7 +103,11 @@ function selfSigned(): { pem: string; opensslFingerprint: string } | null {
   const dir = mkdtempSync(join(tmpdir(), 'his-auth-cert-'));
   try {
     const [key, crt] = [join(dir, 'k.pem'), join(dir, 'c.pem')];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=his.example'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=his.example'],
+      { stdio: 'ignore' },
+    );
     const fp = execFileSync('openssl', ['x509', '-in', crt, '-noout', '-fingerprint', '-sha256'], { encoding: 'utf8' }).trim();
     return { pem: readFileSync(crt, 'utf8'), opensslFingerprint: fp };
   } catch {
@@ -176,7 +180,10 @@ describe('resolution order', () => {
     expect(idOf(at({ cert: { fingerprint: FP } }))).toBe(cert.id);
     expect(at({ cert: { fingerprint: 'cd'.repeat(32) } })).toMatchObject({ ok: false, reason: expect.stringMatching(/not registered/) });
     expect(at({ cert: { fingerprint: null } })).toMatchObject({ ok: false });
-    expect(at({ cert: { fingerprint: FP, verify: 'FAILED:certificate has expired' } })).toMatchObject({ ok: false, reason: expect.stringMatching(/not verified/) });
+    expect(at({ cert: { fingerprint: FP, verify: 'FAILED:certificate has expired' } })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/not verified/),
+    });
     expect(idOf(at({ cert: { fingerprint: FP, verify: 'SUCCESS' } }))).toBe(cert.id);
   });
 
@@ -259,7 +266,9 @@ describe('assertOrg and visibleOrgs', () => {
   it('let a caller through for its own orgs, 403 naming the org otherwise', () => {
     expect(() => assertOrg(bound, '111111111')).not.toThrow();
     expect(() => assertOrg(all, '999999999')).not.toThrow();
-    expect(() => assertOrg(bound, '999999999')).toThrow(expect.objectContaining({ code: 'FORBIDDEN', status: 403, desc: expect.stringContaining('999999999') }));
+    expect(() => assertOrg(bound, '999999999')).toThrow(
+      expect.objectContaining({ code: 'FORBIDDEN', status: 403, desc: expect.stringContaining('999999999') }),
+    );
   });
 
   it('give null (every org) or the list', () => {
@@ -328,7 +337,10 @@ describe('hisAuth over the in-memory store', () => {
     const res = await a.request('/111111111', { method: 'POST', headers: { 'x-client-cert': encodeURIComponent(cert!.pem), 'x-client-verify': 'SUCCESS' } });
     expect(res.status).toBe(200);
     expect((await res.json()).caller).toBe(c.id);
-    const failed = await a.request('/111111111', { method: 'POST', headers: { 'x-client-cert': encodeURIComponent(cert!.pem), 'x-client-verify': 'FAILED:unable to verify' } });
+    const failed = await a.request('/111111111', {
+      method: 'POST',
+      headers: { 'x-client-cert': encodeURIComponent(cert!.pem), 'x-client-verify': 'FAILED:unable to verify' },
+    });
     expect(failed.status).toBe(401);
   });
 

@@ -59,13 +59,19 @@ describe('examples', () => {
     const { default: patient } = await import('../../functions/patient/handler.js');
     const served = (await (await patient.app.request('/openapi.json')).json()) as Record<string, any>;
     const ajv = new Ajv2020({ strict: false, allErrors: true });
-    for (const [header, link] of [['emrExLab', 'exLabId'], ['emrExClinical', 'exClinicalId'], ['emrOrder', 'orderId']] as const) {
+    for (const [header, link] of [
+      ['emrExLab', 'exLabId'],
+      ['emrExClinical', 'exClinicalId'],
+      ['emrOrder', 'orderId'],
+    ] as const) {
       const ex = served.paths[`/hclient/emr/receive/${header}`].post.requestBody.content['application/json'].examples.document?.value;
       expect(ex?.items?.length, header).toBe(1);
       expect(Object.keys(ex.items[0])).not.toContain(link);
       expect(Object.keys(ex.items[0])).not.toContain('orgCode');
       // The document schema with its references resolved inside one standalone JSON Schema.
-      const standalone = JSON.parse(JSON.stringify({ $defs: served.components.schemas, $ref: `#/components/schemas/${header}Document` }).replaceAll('#/components/schemas/', '#/$defs/'));
+      const standalone = JSON.parse(
+        JSON.stringify({ $defs: served.components.schemas, $ref: `#/components/schemas/${header}Document` }).replaceAll('#/components/schemas/', '#/$defs/'),
+      );
       const check = ajv.compile(standalone);
       expect(check(ex), `${header}: ${JSON.stringify(check.errors)}`).toBe(true);
       expect(check({ ...ex, items: [{ ...ex.items[0], id: undefined }] }), 'an item without id fails').toBe(false);

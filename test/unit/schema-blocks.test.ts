@@ -13,10 +13,7 @@ import { audit, patientIdentity, recordTail, visit, without } from '../../schema
 import { listMigrations } from '../../infra/db/migrate.js';
 
 const root = new URL('../../', import.meta.url);
-const before = JSON.parse(readFileSync(new URL('test/fixtures/schema-fields.json', root), 'utf8')) as Record<
-  string,
-  Record<string, Omit<FieldDef, 'label'>>
->;
+const before = JSON.parse(readFileSync(new URL('test/fixtures/schema-fields.json', root), 'utf8')) as Record<string, Record<string, Omit<FieldDef, 'label'>>>;
 
 /** What the storage and the pipeline depend on: everything of a FieldDef but its label. */
 function structure(d: FieldDef): Omit<FieldDef, 'label'> {
@@ -119,7 +116,13 @@ describe('the blocks', () => {
     expect(t.orgName.label).toBe('检验报告机构');
     expect(t.deptCode.label).toBe('检验报告科室');
     expect(Object.keys(without(recordTail(), 'dataStatus', 'createDate'))).toEqual([
-      'orgCode', 'orgName', 'deptCode', 'deptName', 'operatorId', 'operationTime', 'invalidFlag',
+      'orgCode',
+      'orgName',
+      'deptCode',
+      'deptName',
+      'operatorId',
+      'operationTime',
+      'invalidFlag',
     ]);
   });
 });

@@ -38,13 +38,18 @@ describe('requestSource', () => {
 
   it('judges a remote relaying hop as itself, a loopback one as no address', async () => {
     expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '10.5.5.5', 'x-cdc-relayed-for': '10.9.9.9' })).toEqual({ address: '10.5.5.5' });
-    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '127.0.0.1', 'x-cdc-relayed-for': '10.9.9.9' })).toEqual({ address: null, untrustedRelay: '127.0.0.1' });
+    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '127.0.0.1', 'x-cdc-relayed-for': '10.9.9.9' })).toEqual({
+      address: null,
+      untrustedRelay: '127.0.0.1',
+    });
     expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '::1', 'x-cdc-relayed-for': '10.9.9.9' })).toEqual({ address: null, untrustedRelay: '::1' });
   });
 
   it('hands over to the hop before a trusted proxy', async () => {
     const trusted = '127.0.0.1/32,10.0.0.0/24';
-    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '127.0.0.1', 'x-cdc-relayed-for': '192.0.2.7, 10.0.0.4' }, trusted)).toEqual({ address: '192.0.2.7' });
+    expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '127.0.0.1', 'x-cdc-relayed-for': '192.0.2.7, 10.0.0.4' }, trusted)).toEqual({
+      address: '192.0.2.7',
+    });
     // Every hop trusted: the farthest is the client.
     expect(await sourceOf('127.0.0.1', { 'x-forwarded-for': '127.0.0.1', 'x-cdc-relayed-for': '10.0.0.9' }, trusted)).toEqual({ address: '10.0.0.9' });
     // A claim that is not an address: no address, named as the relay.

@@ -98,7 +98,10 @@ describe('scanner: catches each forbidden construct', () => {
 
 describe('scanner: leaves alone what openGauss accepts', () => {
   it.each([
-    ['a MERGE upsert', 'MERGE INTO patient p USING (SELECT $1 AS id) s ON (p.id = s.id) WHEN MATCHED THEN UPDATE SET name = $2 WHEN NOT MATCHED THEN INSERT (id, name) VALUES (s.id, $2)'],
+    [
+      'a MERGE upsert',
+      'MERGE INTO patient p USING (SELECT $1 AS id) s ON (p.id = s.id) WHEN MATCHED THEN UPDATE SET name = $2 WHEN NOT MATCHED THEN INSERT (id, name) VALUES (s.id, $2)',
+    ],
     ['a window PARTITION BY', 'SELECT id, row_number() OVER (PARTITION BY org_code ORDER BY at) FROM delivery'],
     ['a column named notify', 'CREATE TABLE rule (id int,\n  notify boolean NOT NULL,\n  listen text)'],
     ['jsonb operators', "SELECT body ->> 'status', body @> $1::jsonb FROM report_card WHERE body ? 'id'"],

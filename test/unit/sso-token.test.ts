@@ -8,7 +8,15 @@ import { signToken, verifyToken, type SsoClaims } from '../../shared/sso/token.j
 const key = Buffer.from('k'.repeat(40));
 const now = new Date('2026-12-03T08:00:00Z');
 const t = Math.floor(now.getTime() / 1000);
-const claims = (over: Partial<SsoClaims> = {}): SsoClaims => ({ org: '123456789', doctor: 'D042', patient: 'P0001', iat: t - 5, exp: t + 115, nonce: 'n'.repeat(16), ...over });
+const claims = (over: Partial<SsoClaims> = {}): SsoClaims => ({
+  org: '123456789',
+  doctor: 'D042',
+  patient: 'P0001',
+  iat: t - 5,
+  exp: t + 115,
+  nonce: 'n'.repeat(16),
+  ...over,
+});
 const refused = (token: string, maxAgeS = 300): string => {
   try {
     verifyToken(token, key, now, { maxAgeS });

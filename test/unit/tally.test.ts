@@ -24,7 +24,11 @@ describe('the records tally', () => {
     await new Promise((r) => setTimeout(r, 120));
     expect(lines).toHaveLength(1);
     const line = JSON.parse(lines[0]!);
-    expect([line.level, line.msg, line.counts]).toEqual(['info', 'records', { emrPatientInfo: { updated: 100, created: 200 }, emrActivityInfo: { rejected: 1 } }]);
+    expect([line.level, line.msg, line.counts]).toEqual([
+      'info',
+      'records',
+      { emrPatientInfo: { updated: 100, created: 200 }, emrActivityInfo: { rejected: 1 } },
+    ]);
     // Idle: nothing more.
     await new Promise((r) => setTimeout(r, 120));
     expect(lines).toHaveLength(1);

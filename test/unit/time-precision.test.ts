@@ -45,9 +45,17 @@ describe('in the pipeline', () => {
   const lab = resources.emrExLab!;
   const base = { id: 'L1', orgCode: '123456789', patientId: 'P1', examinationReportDate: '2025-03-10 10:00:00' };
   it('a date-only receiving date of the sampling day is not "before" the sampling time', () => {
-    const v = validateRecord(lab, { ...base, specimenSamplingDate: '2025-03-10 09:00:00', specimenReceivingDate: '2025-03-10' }, new Date('2025-04-01T00:00:00Z'));
+    const v = validateRecord(
+      lab,
+      { ...base, specimenSamplingDate: '2025-03-10 09:00:00', specimenReceivingDate: '2025-03-10' },
+      new Date('2025-04-01T00:00:00Z'),
+    );
     expect(v.ok, JSON.stringify(v.ok ? [] : v.issues)).toBe(true);
-    const before = validateRecord(lab, { ...base, specimenSamplingDate: '2025-03-10 09:00:00', specimenReceivingDate: '2025-03-09' }, new Date('2025-04-01T00:00:00Z'));
+    const before = validateRecord(
+      lab,
+      { ...base, specimenSamplingDate: '2025-03-10 09:00:00', specimenReceivingDate: '2025-03-09' },
+      new Date('2025-04-01T00:00:00Z'),
+    );
     expect(before.ok ? [] : before.issues.map((i) => `${i.field}/${i.rule}`)).toEqual(['specimenReceivingDate/timeOrder']);
   });
 
@@ -60,7 +68,11 @@ describe('in the pipeline', () => {
   it('today’s date is not in the future; the canonical record keeps the date', () => {
     const p = resources.emrPatientInfo!;
     const today = new Date().toISOString().slice(0, 10);
-    const v = validateRecord(p, { id: 'P1', orgCode: '123456789', patientName: '张三', genderCode: '1', birthDate: '1949-12-31', operationTime: today }, new Date());
+    const v = validateRecord(
+      p,
+      { id: 'P1', orgCode: '123456789', patientName: '张三', genderCode: '1', birthDate: '1949-12-31', operationTime: today },
+      new Date(),
+    );
     expect(v.ok, JSON.stringify(v.ok ? [] : v.issues)).toBe(true);
     if (!v.ok) return;
     expect(canonical(v.record)).toMatchObject({ birthDate: '1949-12-31', operationTime: today });

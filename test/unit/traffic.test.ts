@@ -45,7 +45,9 @@ describe('mix', () => {
   }
 
   it('weights per resource replace the profile, and a resource at weight 0 never appears', () => {
-    const items = [...generate({ seed: 3, count: 2000, mix: { emrExLabItem: 3, emrExLab: 1, emrPatientInfo: 1, emrActivityInfo: 1, emrDeathInfo: 0 }, start: START })];
+    const items = [
+      ...generate({ seed: 3, count: 2000, mix: { emrExLabItem: 3, emrExLab: 1, emrPatientInfo: 1, emrActivityInfo: 1, emrDeathInfo: 0 }, start: START }),
+    ];
     const share = items.filter((i) => i.resource === 'emrExLabItem').length / items.length;
     expect(Math.abs(share - 0.5)).toBeLessThan(0.03);
     expect(items.some((i) => i.resource === 'emrDeathInfo')).toBe(false);
@@ -159,9 +161,12 @@ describe('runTraffic bounds', () => {
       const body = JSON.parse(String(init.body)) as Record<string, unknown>;
       calls.push({ url, body });
       const bad = String(body.id).endsWith('-bad');
-      return new Response(JSON.stringify(bad ? { result: false, id: body.id, errorCode: 'VALIDATION_FAILED' } : { result: true, id: body.id, status: 'created', version: 1 }), {
-        status: bad ? 400 : 200,
-      });
+      return new Response(
+        JSON.stringify(bad ? { result: false, id: body.id, errorCode: 'VALIDATION_FAILED' } : { result: true, id: body.id, status: 'created', version: 1 }),
+        {
+          status: bad ? 400 : 200,
+        },
+      );
     }) as unknown as typeof fetch;
     const s = await runTraffic({ baseUrl: 'http://127.0.0.1:9', rate: 2000, count: 60, seed: 2, invalidShare: 0.1, fetch: fakeFetch, concurrency: 4 });
     expect(s.sent).toBe(60);

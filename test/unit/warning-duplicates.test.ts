@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { isChronic, levelOf, personKey, sameDisease } from '../../shared/warning/duplicates.js';
 
 describe('who a record is', () => {
-  const base = { patientName: '张三', genderCode: '1', nultitudeTypeCode: '18', birthDate: '1975-04-11', currentAddrCode: '440106001', currentAddrDetail: '某路1号' };
+  const base = {
+    patientName: '张三',
+    genderCode: '1',
+    nultitudeTypeCode: '18',
+    birthDate: '1975-04-11',
+    currentAddrCode: '440106001',
+    currentAddrDetail: '某路1号',
+  };
   it('by a real resident ID number, whatever else differs', () => {
     const a = personKey({ ...base, idCardTypeCode: '01', idCard: '440106197504117630' });
     const b = personKey({ patientName: '張三', idCardTypeCode: '01', idCard: '440106197504117630' });
@@ -17,7 +24,13 @@ describe('who a record is', () => {
     expect(p?.by).toBe('person');
     expect(personKey({ ...base, idCardTypeCode: '03', idCard: 'E12345678' })?.key).toBe(p?.key);
     expect(personKey({ ...base })?.key).toBe(p?.key);
-    for (const change of [{ patientName: '张四' }, { genderCode: '2' }, { nultitudeTypeCode: '3' }, { birthDate: '1975-04-12' }, { currentAddrDetail: '某路2号' }]) {
+    for (const change of [
+      { patientName: '张四' },
+      { genderCode: '2' },
+      { nultitudeTypeCode: '3' },
+      { birthDate: '1975-04-12' },
+      { currentAddrDetail: '某路2号' },
+    ]) {
       expect(personKey({ ...base, ...change })?.key, JSON.stringify(change)).not.toBe(p?.key);
     }
     // Anything missing: no claim that two records are one person.

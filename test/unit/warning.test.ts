@@ -63,12 +63,16 @@ describe('negation in free text', () => {
 describe('a diagnosis', () => {
   it('raises by its ICD-10 code, national or the hospital’s own', () => {
     expect(ev('emrActivityInfo', { wmDiseaseCode: 'A15.0', wmDiseaseName: '肺结核', diagnoseTime: recent })).toEqual(['肺结核:diagnosis:raise:icd10']);
-    expect(ev('emrActivityInfo', { wmDiseaseCode: 'HOSP-77', _local: { diseaseCode: { code: 'B18.1' } }, diagnoseTime: recent })).toEqual(['病毒性肝炎:diagnosis:raise:icd10']);
+    expect(ev('emrActivityInfo', { wmDiseaseCode: 'HOSP-77', _local: { diseaseCode: { code: 'B18.1' } }, diagnoseTime: recent })).toEqual([
+      '病毒性肝炎:diagnosis:raise:icd10',
+    ]);
   });
 
   it('raises by name when no code says it, and closes when the name rules it out', () => {
     expect(ev('emrActivityInfo', { wmDiseaseCode: 'FR001', wmDiseaseName: '手足口病', diagnoseTime: recent })).toEqual(['手足口病:keyword:raise:kw-hfmd']);
-    expect(ev('emrActivityInfo', { wmDiseaseCode: 'X1', wmDiseaseName: '肺部感染（排除肺结核）', diagnoseTime: recent })).toEqual(['肺结核:keyword:close:kw-tb']);
+    expect(ev('emrActivityInfo', { wmDiseaseCode: 'X1', wmDiseaseName: '肺部感染（排除肺结核）', diagnoseTime: recent })).toEqual([
+      '肺结核:keyword:close:kw-tb',
+    ]);
   });
 
   it('a differential diagnosis or a TCM name raises nothing', () => {
@@ -112,7 +116,9 @@ describe('a lab result', () => {
   });
 
   it('a cancelled (voided) positive closes; an old positive raises nothing', () => {
-    expect(ev('emrExLabItem', { itemName: 'HBsAg', examinationResultCode: '01', invalidFlag: 1, operationTime: recent })).toEqual(['病毒性肝炎/乙肝:lab:close:hbsag']);
+    expect(ev('emrExLabItem', { itemName: 'HBsAg', examinationResultCode: '01', invalidFlag: 1, operationTime: recent })).toEqual([
+      '病毒性肝炎/乙肝:lab:close:hbsag',
+    ]);
     expect(ev('emrExLabItem', { itemName: 'HBsAg', examinationResultCode: '01', operationTime: '2025-01-01 08:00:00' })).toEqual([]);
   });
 });
@@ -129,13 +135,17 @@ describe('orders, exams, deaths and cards', () => {
   });
 
   it('a cavity on a chest CT suggests tuberculosis; a cavity elsewhere does not', () => {
-    expect(ev('emrExClinical', { examinationObjectiveDesc: '右肺上叶见厚壁空洞，周围见卫星灶。', examinationReportDate: recent })).toEqual(['肺结核:keyword:raise:kw-tb-cavity']);
+    expect(ev('emrExClinical', { examinationObjectiveDesc: '右肺上叶见厚壁空洞，周围见卫星灶。', examinationReportDate: recent })).toEqual([
+      '肺结核:keyword:raise:kw-tb-cavity',
+    ]);
     expect(ev('emrExClinical', { examinationObjectiveDesc: '鼻窦空洞样改变。', examinationReportDate: recent })).toEqual([]);
     expect(ev('emrExClinical', { examinationObjectiveDesc: '双肺未见空洞。', examinationReportDate: recent })).toEqual(['肺结核:keyword:close:kw-tb-cavity']);
   });
 
   it('a death from an infectious cause, and an unexplained death', () => {
-    expect(ev('emrDeathInfo', { directCauseCode: 'A39.2', directCauseName: '脑膜炎球菌败血症', deadDate: recent })).toEqual(['流行性脑脊髓膜炎:death:raise:icd10']);
+    expect(ev('emrDeathInfo', { directCauseCode: 'A39.2', directCauseName: '脑膜炎球菌败血症', deadDate: recent })).toEqual([
+      '流行性脑脊髓膜炎:death:raise:icd10',
+    ]);
     const unexplained = evaluate('emrDeathInfo', { directCauseName: '不明原因死亡', deadDate: recent }, set, now).evidence;
     expect(unexplained.map(brief)).toEqual(['新发传染病/突发原因不明的传染病:death:raise:kw-unexplained-death']);
     expect(unexplained[0]!.syndrome).toBe('不明原因死亡');
@@ -152,11 +162,19 @@ describe('the trigger list as data', () => {
     expect(set.version).toMatch(/^\d{4}\./);
     const dir = mkdtempSync(join(tmpdir(), 'cdc-triggers-'));
     const own = join(dir, 'own.json');
-    writeFileSync(own, JSON.stringify({ version: 'h-1', labTests: [{ id: 'x', disease: '霍乱', names: ['霍乱快检'] }], specialDrugs: [], symptomDrugs: [], keywords: [] }));
+    writeFileSync(
+      own,
+      JSON.stringify({ version: 'h-1', labTests: [{ id: 'x', disease: '霍乱', names: ['霍乱快检'] }], specialDrugs: [], symptomDrugs: [], keywords: [] }),
+    );
     const mine = loadTriggers(own);
     expect(mine.version).toBe('h-1');
-    expect(evaluate('emrExLabItem', { itemName: '霍乱快检', examinationResultCode: '01', operationTime: recent }, mine, now).evidence.map(brief)).toEqual(['霍乱:lab:raise:x']);
-    writeFileSync(own, JSON.stringify({ version: 'h-2', labTests: [{ id: 'x', disease: '感冒', names: [] }], specialDrugs: [], symptomDrugs: [], keywords: [] }));
+    expect(evaluate('emrExLabItem', { itemName: '霍乱快检', examinationResultCode: '01', operationTime: recent }, mine, now).evidence.map(brief)).toEqual([
+      '霍乱:lab:raise:x',
+    ]);
+    writeFileSync(
+      own,
+      JSON.stringify({ version: 'h-2', labTests: [{ id: 'x', disease: '感冒', names: [] }], specialDrugs: [], symptomDrugs: [], keywords: [] }),
+    );
     expect(() => loadTriggers(own)).toThrow(/labTests\.0\.disease: not a disease of notifiable_diseases\.csv; labTests\.0\.names/);
   });
 });
