@@ -23,6 +23,7 @@
  * BENCH_PORT_NUDGE=1 adds a phase with the nudge on, the push function forwarding to a platform
  * simulator in its own process. The autoscaler is off so replica counts stay as set.
  */
+import { headline, proxyOverhead, startToReady, type ProxyOverhead } from './headline.js';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
@@ -729,6 +730,8 @@ export async function benchPort(o: PortOptions) {
   };
   const rows: Array<Record<string, string | number>> = [];
   const byReplicas: Record<string, unknown> = {};
+  let p3: ProxyOverhead | null = null;
+  let p7: Awaited<ReturnType<typeof startToReady>> | null = null;
   try {
     for (const [ri, n] of REPLICAS.entries()) {
       await rt.scaleReceive(n);
@@ -801,6 +804,34 @@ export async function benchPort(o: PortOptions) {
     }
     result.phases = byReplicas;
 
+    // P3 and P7 (bench/headline.ts): the proxy on a no-op, and a replica's start, on the same runtime.
+    const P3_COUNT = Number(process.env.BENCH_P3_REQUESTS ?? 6000);
+    const patient = replicas.patient?.[0];
+    if (patient && P3_COUNT > 0) {
+      p3 = await proxyOverhead({
+        replicaPort: patient.port,
+        gatewayPort: Number(new URL(rt.gatewayUrl).port),
+        dataPort: Number(new URL(rt.dataUrl).port),
+        fn: 'patient',
+        count: P3_COUNT,
+        clients: 16,
+        rounds: o.rounds,
+      });
+      console.log(
+        `P3 no-op at 16 clients: direct ${p3.direct.perS}/s, gateway ${p3.gateway.perS}/s (${p3.gatewayFactor}×), port ${p3.port.perS}/s (${p3.portFactor}×)`,
+      );
+    }
+    p7 = await startToReady({
+      projectDir: process.cwd(),
+      fn: 'patient',
+      secretsDir: join(dir, 'secrets'),
+      env: {},
+      starts: Number(process.env.BENCH_P7_STARTS ?? 10),
+    });
+    console.log(`P7 patient replica start to ready: median ${p7.msMedian} ms, max ${p7.msMax} ms`);
+    result.proxyOverhead = p3;
+    result.startToReady = p7;
+
     if (NUDGE) {
       // The nudge on: the push function forwarding the outbox to a platform simulator (own process).
       await rt.close();
@@ -864,7 +895,18 @@ export async function benchPort(o: PortOptions) {
     'rateRatio = subject records/s ÷ baseline records/s (median round of each); p50/p99 per round, median over rounds; CPU from /proc/<pid>/stat ' +
     '(runtime = the runtime process; receiveFunctions = every receive replica; postgres = postmaster + backends; client = this process: the load generator and the pg baseline)';
   const file = writeResult('ingest-port', result);
-  return { result, rows, file };
+  // The headline table (docs/bench.md "Headline"): the first replica count's phases, P3, P6, P7.
+  const h = headline(byReplicas[`replicas-${REPLICAS[0]}`] as Parameters<typeof headline>[0], p3, p7);
+  console.log(`\nheadline (${REPLICAS[0]} replica(s) per receive function):\n${h.text}`);
+  const headlineFile = writeResult('headline', {
+    date: new Date().toISOString(),
+    machine: result.machine,
+    load: loadavg(),
+    replicas: REPLICAS[0],
+    rows: h.rows,
+    sources: { phases: file },
+  });
+  return { result, rows, file, headlineFile };
 }
 
 function cpuCell(c: ReturnType<typeof cpuDelta>): string {

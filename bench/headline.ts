@@ -1,0 +1,215 @@
+/**
+ * The headline figures of `make bench` in one table (docs/bench.md "Headline"), each against its
+ * baseline in the same run:
+ *   P1  single records through 8881 at 16 and 64 clients vs bare pg single transactions (bench/port.ts)
+ *   P2  batches of 50 through 8881 vs bare multi-row statements (bench/port.ts)
+ *   P3  the runtime's proxy on a no-op (a path the function answers 404 without any work): through the
+ *       gateway and through the hospital port, each against the same request straight to the replica
+ *   P6  RSS of the runtime and every function process at load (after the single c16 phase)
+ *   P7  replica start to ready: the bundle spawned as the runtime spawns it until its port accepts
+ */
+import { spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { freePort } from '../infra/runtime/replica.js';
+import { median, table } from './common.js';
+
+export interface NoopRun {
+  perS: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** `count` GETs of `path` on 127.0.0.1:port by `clients` closed-loop clients over keep-alive sockets. */
+export async function noopLoad(port: number, path: string, count: number, clients: number): Promise<NoopRun> {
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const lat: number[] = [];
+  let next = 0;
+  const one = () =>
+    new Promise<void>((ok, fail) => {
+      const t0 = performance.now();
+      const req = request({ host: '127.0.0.1', port, path, agent, method: 'GET' }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          lat.push(performance.now() - t0);
+          ok();
+        });
+      });
+      req.on('error', fail);
+      req.end();
+    });
+  const t0 = performance.now();
+  try {
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (next++ < count) await one();
+      }),
+    );
+  } finally {
+    agent.destroy();
+  }
+  const ms = performance.now() - t0;
+  lat.sort((a, b) => a - b);
+  const q = (p: number) => Number(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]!.toFixed(2));
+  return { perS: Math.round((count / ms) * 1000), p50Ms: q(0.5), p99Ms: q(0.99) };
+}
+
+export interface ProxyOverhead {
+  path: string;
+  clients: number;
+  requests: number;
+  direct: NoopRun;
+  gateway: NoopRun;
+  port: NoopRun;
+  /** direct rate ÷ proxied rate: 1.0 is no overhead; the goal is ≤ 1.3. */
+  gatewayFactor: number;
+  portFactor: number;
+}
+
+/** P3: rounds alternate which path goes first; the median round of each is compared. */
+export async function proxyOverhead(o: {
+  replicaPort: number;
+  gatewayPort: number;
+  dataPort: number;
+  fn: string;
+  count: number;
+  clients: number;
+  rounds: number;
+}): Promise<ProxyOverhead> {
+  const noop = '/__bench_noop__';
+  const via = { direct: [] as NoopRun[], gateway: [] as NoopRun[], port: [] as NoopRun[] };
+  const runs: Array<[keyof typeof via, number, string]> = [
+    ['direct', o.replicaPort, noop],
+    ['gateway', o.gatewayPort, `/function/${o.fn}${noop}`],
+    ['port', o.dataPort, `/function/${o.fn}${noop}`],
+  ];
+  for (const [, port, path] of runs) await noopLoad(port, path, Math.min(2000, o.count), o.clients); // warm each path
+  for (let r = 0; r < o.rounds; r++) {
+    const order = r % 2 === 0 ? runs : [...runs].reverse();
+    for (const [k, port, path] of order) via[k].push(await noopLoad(port, path, o.count, o.clients));
+  }
+  const med = (xs: NoopRun[]): NoopRun => {
+    const m = median(xs.map((x) => x.perS));
+    return xs.find((x) => x.perS === m)!;
+  };
+  const direct = med(via.direct);
+  const gateway = med(via.gateway);
+  const port = med(via.port);
+  return {
+    path: noop,
+    clients: o.clients,
+    requests: o.count,
+    direct,
+    gateway,
+    port,
+    gatewayFactor: Number((direct.perS / gateway.perS).toFixed(2)),
+    portFactor: Number((direct.perS / port.perS).toFixed(2)),
+  };
+}
+
+/** P7: the bundle started as the runtime starts a replica (node dist/index.js, its port and secrets), timed until its port accepts. */
+export async function startToReady(o: {
+  projectDir: string;
+  fn: string;
+  secretsDir: string;
+  env: Record<string, string>;
+  starts: number;
+}): Promise<{ msMedian: number; msMax: number; starts: number[] }> {
+  const bundle = join(o.projectDir, 'functions', o.fn, 'dist', 'index.js');
+  const starts: number[] = [];
+  for (let i = 0; i < o.starts; i++) {
+    const port = await freePort();
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [bundle], {
+      cwd: join(o.projectDir, 'functions', o.fn),
+      env: { PATH: process.env.PATH ?? '', ...o.env, http_port: String(port), http_host: '127.0.0.1', CDC_SECRETS_DIR: o.secretsDir },
+      stdio: 'ignore',
+    });
+    try {
+      for (;;) {
+        const up = await new Promise<boolean>((r) => {
+          const s = createConnection({ host: '127.0.0.1', port });
+          s.once('connect', () => {
+            s.destroy();
+            r(true);
+          });
+          s.once('error', () => r(false));
+        });
+        if (up) break;
+        if (child.exitCode !== null) throw new Error(`bench: ${o.fn} exited (${child.exitCode}) before it was ready`);
+        if (performance.now() - t0 > 30_000) throw new Error(`bench: ${o.fn} not ready within 30 s`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      starts.push(Number((performance.now() - t0).toFixed(1)));
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+    }
+  }
+  return { msMedian: median(starts), msMax: Math.max(...starts), starts };
+}
+
+interface PhaseResult {
+  rateRatio: number;
+  subject: { recordsPerS: number; p50Ms: number; p99Ms: number };
+  baseline: { recordsPerS: number; p50Ms: number; p99Ms: number };
+  rssAtEnd?: { runtimeMiB: number | null; functionsTotalMiB: number };
+}
+
+/** The one table: every headline figure, its baseline, its goal, whether it is met. */
+export function headline(phases: Record<string, PhaseResult> | undefined, p3: ProxyOverhead | null, p7: { msMedian: number; msMax: number } | null) {
+  const rows: Array<Record<string, string | number>> = [];
+  const p = (key: string, name: string, goal: string, met: (x: PhaseResult) => boolean) => {
+    const x = phases?.[key];
+    if (!x) return;
+    rows.push({
+      figure: name,
+      subject: `${x.subject.recordsPerS} rec/s, p50 ${x.subject.p50Ms} / p99 ${x.subject.p99Ms} ms`,
+      baseline: `${x.baseline.recordsPerS} rec/s, p50 ${x.baseline.p50Ms} / p99 ${x.baseline.p99Ms} ms`,
+      ratio: x.rateRatio,
+      goal,
+      met: met(x) ? 'yes' : 'no',
+    });
+  };
+  p('single-c16', 'P1 single, 16 clients', '≥ 0.5, p99 < 50 ms', (x) => x.rateRatio >= 0.5 && x.subject.p99Ms < 50);
+  p('single-c64', 'P1 single, 64 clients', '≥ 0.5', (x) => x.rateRatio >= 0.5);
+  p('batch50-c16', 'P2 batches of 50, 16 clients', '≥ 0.5', (x) => x.rateRatio >= 0.5);
+  if (p3) {
+    for (const [k, run, factor] of [
+      ['gateway', p3.gateway, p3.gatewayFactor],
+      ['hospital port', p3.port, p3.portFactor],
+    ] as const) {
+      rows.push({
+        figure: `P3 proxy on a no-op, ${k}`,
+        subject: `${run.perS} req/s, p50 ${run.p50Ms} / p99 ${run.p99Ms} ms`,
+        baseline: `${p3.direct.perS} req/s straight to the replica, p50 ${p3.direct.p50Ms} / p99 ${p3.direct.p99Ms} ms`,
+        ratio: factor,
+        goal: '≤ 1.3× (direct ÷ proxied)',
+        met: factor <= 1.3 ? 'yes' : 'no',
+      });
+    }
+  }
+  const rss = phases?.['single-c16']?.rssAtEnd;
+  if (rss) {
+    const total = (rss.runtimeMiB ?? 0) + rss.functionsTotalMiB;
+    rows.push({
+      figure: 'P6 RSS at load',
+      subject: `${total} MiB (runtime ${rss.runtimeMiB}, functions ${rss.functionsTotalMiB})`,
+      baseline: '-',
+      ratio: '-',
+      goal: '≤ 1024 MiB',
+      met: total <= 1024 ? 'yes' : 'no',
+    });
+  }
+  if (p7)
+    rows.push({
+      figure: 'P7 replica start to ready',
+      subject: `median ${p7.msMedian} ms, max ${p7.msMax} ms`,
+      baseline: '-',
+      ratio: '-',
+      goal: '≤ 300 ms',
+      met: p7.msMax <= 300 ? 'yes' : 'no',
+    });
+  return { rows, text: table(rows) };
+}
