@@ -6,36 +6,14 @@
  * person already carded (goal 0), and the time from the raising record's 2xx to its reminder on the
  * stream (goal p99 ≤ 1 s). The baseline of the latency is the stream's own poll interval (250 ms).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { startRuntime } from '../infra/runtime/index.js';
-import { freePort } from '../infra/runtime/replica.js';
+import { bootStack } from '../infra/runtime/boot.js';
 import { measureTruth, type TruthReport } from '../infra/simulators/truth-run.js';
 import { writeResult } from './common.js';
 
 export async function benchTruth(o: { databaseUrl: string; patients: number; rounds: number; seed: number }) {
-  const dir = mkdtempSync(join(tmpdir(), 'cdc-bench-truth-'));
-  mkdirSync(join(dir, 'secrets'));
-  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), o.databaseUrl, { mode: 0o600 });
-  const rt = await startRuntime({
-    stackFile: resolve('stack.yml'),
-    env: {
-      HIS_ALLOW: '127.0.0.1/8,::1/128',
-      NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
-      DATA_PORT: String(await freePort()),
-      CONFIG_PORT: String(await freePort()),
-      MONITOR_PORT: String(await freePort()),
-      WEB_PORT: String(await freePort()),
-    },
-    secretsDir: join(dir, 'secrets'),
-    logsDir: join(dir, 'logs'),
-    logToStdout: false,
-    gateway: { host: '127.0.0.1', port: await freePort() },
-    hospital: { host: '127.0.0.1' },
-    cron: false,
-    build: 'missing',
-  });
+  // Records nudge the push as deployed ('' is stack.yml's own); the platform is a closed port.
+  const front = await bootStack({ name: 'bench-truth', databaseUrl: o.databaseUrl, env: { PUSH_NUDGE_URL: '' }, runtime: { autoscaler: undefined } });
+  const rt = front.rt;
   const rounds: TruthReport[] = [];
   try {
     for (let i = 0; i < o.rounds; i++) {
@@ -50,8 +28,7 @@ export async function benchTruth(o: { databaseUrl: string; patients: number; rou
       );
     }
   } finally {
-    await rt.close();
-    rmSync(dir, { recursive: true, force: true });
+    await front.close();
   }
   const sum = (f: (r: TruthReport) => number) => rounds.reduce((a, r) => a + f(r), 0);
   const lat = rounds.map((r) => r.latencyMs);

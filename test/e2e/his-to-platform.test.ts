@@ -2,19 +2,16 @@
 // patient replica (the same bundle OpenFaaS would run), is stored in PostgreSQL, and the push
 // function — nudged after commit — delivers it to the national platform simulator.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
 import { redeployPush } from '../../infra/soak/harness.js';
-import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
-import { freePort } from '../../infra/runtime/replica.js';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 
 let rt: RuntimeHandle;
 let sim: PlatformHandle;
-let dir: string;
+let front: StackRuntime | undefined;
 let data: string;
 const db = testDb();
 const dest = `hp${Math.random().toString(36).slice(2, 8)}`;
@@ -22,42 +19,26 @@ const dest = `hp${Math.random().toString(36).slice(2, 8)}`;
 beforeAll(async () => {
   sim = await startPlatformSimulator({ role: 'national' });
   await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'national', true)`, [dest]);
-  dir = mkdtempSync(join(tmpdir(), 'cdc-e2e-'));
-  mkdirSync(join(dir, 'secrets'));
-  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
-  const gatewayPort = await freePort();
-  const env: Record<string, string> = {
-    // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
-    HIS_ALLOW: '127.0.0.1/8,::1/128',
-    // This file's own national destination (below): the shared test database's `national` rows,
-    // written by every other file, stay out of its way (and out of theirs).
-    NATIONAL_URL: '',
-    PUSH_NUDGE_URL: `http://127.0.0.1:${gatewayPort}/async-function/push`,
-    DATA_PORT: String(await freePort()),
-    CONFIG_PORT: String(await freePort()),
-    MONITOR_PORT: String(await freePort()),
-    WEB_PORT: String(await freePort()),
-  };
-  rt = await startRuntime({
-    stackFile: resolve('stack.yml'),
-    env,
-    secretsDir: join(dir, 'secrets'),
-    logsDir: join(dir, 'logs'),
-    logToStdout: false,
-    gateway: { host: '127.0.0.1', port: gatewayPort },
-    hospital: { host: '127.0.0.1' },
-    cron: false,
-    build: 'missing',
-  });
+  front = await startStackRuntime(
+    'e2e',
+    {
+      // This file's own national destination (below): the shared test database's `national` rows,
+      // written by every other file, stay out of its way (and out of theirs).
+      NATIONAL_URL: '',
+      // Records nudge the push, as deployed ('' is stack.yml's own: the gateway by name).
+      PUSH_NUDGE_URL: '',
+    },
+    { autoscaler: undefined },
+  );
+  rt = front.rt;
   await redeployPush(rt, { [`${dest.toUpperCase()}_URL`]: sim.url });
   data = rt.portUrls.data!;
 });
 
 afterAll(async () => {
   await db.query('UPDATE uplink_destination SET enabled = false WHERE name = $1', [dest]);
-  await rt?.close();
+  await front?.close();
   await sim?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /**

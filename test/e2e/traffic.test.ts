@@ -8,14 +8,10 @@
 // runtime's push function) and this runtime's push leaves `national` alone (no NATIONAL_URL).
 // Nudges and the cron are off: the test invokes the push itself until its rows have drained.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
-import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
-import { freePort } from '../../infra/runtime/replica.js';
-import { withPortRetry } from '../setup/ports.js';
+import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
+import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { runTraffic, type TrafficSummary } from '../../infra/simulators/traffic.js';
 import { resources } from '../../schemas/index.js';
@@ -28,7 +24,7 @@ const db = testDb();
 
 let rt: RuntimeHandle;
 let sim: PlatformHandle;
-let dir: string;
+let front: StackRuntime | undefined;
 let summary: TrafficSummary;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -36,32 +32,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 beforeAll(async () => {
   sim = await startPlatformSimulator({ role: 'national' });
   await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'simulator', true)`, [dest]);
-  dir = mkdtempSync(join(tmpdir(), 'cdc-traffic-'));
-  mkdirSync(join(dir, 'secrets'));
-  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
-  rt = await withPortRetry(async () =>
-    startRuntime({
-      stackFile: resolve('stack.yml'),
-      env: {
-        // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
-        HIS_ALLOW: '127.0.0.1/8,::1/128',
-        // Nudges go nowhere (a closed port): the test drives the push.
-        PUSH_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/push`,
-        NATIONAL_URL: sim.url,
-        DATA_PORT: String(await freePort()),
-        CONFIG_PORT: String(await freePort()),
-        MONITOR_PORT: String(await freePort()),
-        WEB_PORT: String(await freePort()),
-      },
-      secretsDir: join(dir, 'secrets'),
-      logsDir: join(dir, 'logs'),
-      logToStdout: false,
-      gateway: { host: '127.0.0.1', port: await freePort() },
-      hospital: { host: '127.0.0.1' },
-      cron: false,
-      build: 'missing',
-    }),
-  );
+  // The test drives the push (nudges go to a closed port); the autoscaler keeps its defaults.
+  front = await startStackRuntime('traffic', { NATIONAL_URL: sim.url }, { autoscaler: undefined });
+  rt = front.rt;
   // The push function, redeployed through the gateway API with this test's destination and without
   // the shared national one (faas-cli's PUT /system/functions).
   const auth = 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64');
@@ -89,9 +62,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db.query(`UPDATE uplink_destination SET enabled = false WHERE name = $1`, [dest]).catch(() => undefined);
-  await rt?.close();
+  await front?.close();
   await sim?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe(`generated HIS traffic through the data port (seed ${SEED})`, () => {

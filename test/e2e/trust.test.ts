@@ -12,13 +12,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
-import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
-import { freePort } from '../../infra/runtime/replica.js';
+import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { emrPatientInfo } from '../../schemas/index.js';
@@ -30,6 +28,7 @@ const db = testDb();
 let rt: RuntimeHandle;
 let sim: PlatformHandle;
 let dir: string;
+let front: StackRuntime | undefined;
 let basic: string;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -87,34 +86,17 @@ beforeAll(async () => {
   sim = await startPlatformSimulator({ role: 'national' });
   // A live platform: takes no test records (accepts_test false, the default).
   await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'simulator', true)`, [dest]);
-  dir = mkdtempSync(join(tmpdir(), 'cdc-trust-'));
-  mkdirSync(join(dir, 'secrets'));
-  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), databaseUrl());
-  rt = await startRuntime({
-    stackFile: resolve('stack.yml'),
-    env: {
-      TEST_ORG_CODES: `${testOrg},TESTONLY-1`,
-      // Loopback (as make up) and one remote network, the development fallback.
-      HIS_ALLOW: '127.0.0.0/8,::1/128,10.9.9.0/24',
-      // The local proxy of these tests connects from 127.0.0.2.
-      HIS_TRUSTED_PROXIES: '127.0.0.2/32',
-      // Nudges go nowhere (a closed port): the test drives the push.
-      PUSH_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/push`,
-      NATIONAL_URL: '',
-      DATA_PORT: String(await freePort()),
-      CONFIG_PORT: String(await freePort()),
-      MONITOR_PORT: String(await freePort()),
-      WEB_PORT: String(await freePort()),
-    },
-    secretsDir: join(dir, 'secrets'),
-    logsDir: join(dir, 'logs'),
-    logToStdout: false,
-    gateway: { host: '127.0.0.1', port: await freePort() },
-    hospital: { host: '127.0.0.1' },
-    cron: false,
-    autoscaler: false,
-    build: 'missing',
+  front = await startStackRuntime('trust', {
+    TEST_ORG_CODES: `${testOrg},TESTONLY-1`,
+    // Loopback (as make up) and one remote network, the development fallback.
+    HIS_ALLOW: '127.0.0.0/8,::1/128,10.9.9.0/24',
+    // The local proxy of these tests connects from 127.0.0.2.
+    HIS_TRUSTED_PROXIES: '127.0.0.2/32',
+    // The test drives the push (the nudge goes to a closed port).
+    NATIONAL_URL: '',
   });
+  rt = front.rt;
+  dir = front.dir;
   basic = 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64');
   // The push function with this file's destination URL (faas-cli's PUT /system/functions).
   const current = (await (await fetch(`${rt.gatewayUrl}/system/function/push`, { headers: { authorization: basic } })).json()) as {
@@ -147,9 +129,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db.query(`UPDATE uplink_destination SET enabled = false WHERE name = $1`, [dest]).catch(() => undefined);
-  await rt?.close();
+  await front?.close();
   await sim?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('TEST_ORG_CODES reaches the receive functions', () => {
