@@ -75,6 +75,7 @@ app.post('/', async (c) => {
   const { results, unconfigured, orphans, mapping, failedSteps } = await pushRun(db, {
     orphans: trigger === 'cron',
     orphanReleaseAfterH: settings().uplink.orphanReleaseAfterH,
+    outboxRetentionDays: settings().uplink.outboxRetentionDays,
     env: settings().uplink.env,
     codes: async () => (codes ??= await createCodeCache(db, { refreshMs: settings().codes.refreshMs }).catch(() => undefined)),
   });

@@ -207,3 +207,21 @@ export async function requeueDead(db: Query, ids: string[]): Promise<void> {
 export async function wakeDestination(db: Query, destination: string): Promise<void> {
   await db.query(`UPDATE outbox SET next_attempt_at = now() WHERE destination = $1 AND state = $2 AND refusals = 0`, [destination, S.pending]);
 }
+
+/**
+ * Payloads of rows that are done — sent (acknowledged), skipped or superseded — and older than the
+ * retention lose the record's content: the platform has it, and the front keeps the row's keys, state
+ * and times (and the delivery ledger its receipts) but no longer the patient's data (docs/security.md
+ * "Data at rest"). Dead and pending rows keep theirs: they may still be sent. Bounded per call.
+ */
+export async function scrubDelivered(db: Query, retentionDays: number, limit = 5000): Promise<number> {
+  const r = await db.query(
+    `UPDATE outbox SET payload = '{}'::jsonb
+      WHERE outbox_id IN (
+        SELECT outbox_id FROM outbox
+         WHERE state IN ($1, $2, $3) AND coalesce(sent_at, created_at) < now() - $4 * interval '1 day' AND payload <> '{}'::jsonb
+         LIMIT $5)`,
+    [S.sent, S.skipped, S.superseded, retentionDays, limit],
+  );
+  return r.rowCount ?? 0;
+}

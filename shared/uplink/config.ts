@@ -64,6 +64,8 @@ export const uplinkConcern = concern({
     UPLINK_SENDER: z.string().min(1).max(100).optional(),
     /** Hours after which a child still held for its parent is released alone (shared/ingest/orphans.ts); 0 = never. */
     ORPHAN_RELEASE_AFTER_H: z.coerce.number().nonnegative().default(48),
+    /** Days after delivery after which an outbox row's payload is scrubbed (docs/security.md); 0 = never. */
+    OUTBOX_RETENTION_DAYS: z.coerce.number().nonnegative().default(30),
   },
   build: (v, _secret, env) => ({
     /** What destinationFromEnv reads: the two URLs as parsed, and any other destination's <NAME>_URL as given. */
@@ -75,6 +77,7 @@ export const uplinkConcern = concern({
       ...(v.UPLINK_SENDER ? { UPLINK_SENDER: v.UPLINK_SENDER } : {}),
     } as Env,
     orphanReleaseAfterH: v.ORPHAN_RELEASE_AFTER_H,
+    outboxRetentionDays: v.OUTBOX_RETENTION_DAYS,
   }),
 });
 

@@ -21,7 +21,7 @@
  */
 import type pg from 'pg';
 import { dbFault, type Db, type Tx } from '../db/index.js';
-import { deferBatch, markRejected, markSent, markSkipped, parkRefused, recordRefusal, requeueDead, skipUntaken, wakeDestination } from '../outbox/index.js';
+import { deferBatch, markRejected, scrubDelivered, markSent, markSkipped, parkRefused, recordRefusal, requeueDead, skipUntaken, wakeDestination } from '../outbox/index.js';
 import { log } from '../log/index.js';
 import { sweepOrphans, type SweepResult } from '../ingest/orphans.js';
 import { sweepMappingHolds, type MappingSweep } from '../ingest/mapping.js';
@@ -577,6 +577,8 @@ export interface PushRun {
   unconfigured: Unconfigured[];
   /** Steps that threw (each logged): the others ran all the same. */
   failedSteps: RunStep[];
+  /** Delivered rows whose payload was scrubbed in this run. */
+  scrubbed: number;
 }
 
 /**
@@ -590,6 +592,8 @@ export async function pushRun(
     orphans: boolean;
     /** Hours after which a child whose parent never came is released without it (docs/uplink.md). */
     orphanReleaseAfterH: number;
+    /** Days after delivery after which payloads are scrubbed (cron runs; 0 = never). */
+    outboxRetentionDays?: number;
     /** The function's configuration variables, for the destinations' URLs and keys. */
     env: DestinationEnv;
     codes: () => Promise<CodeCache | undefined>;
@@ -602,6 +606,7 @@ export async function pushRun(
     results: [],
     unconfigured: [],
     failedSteps: [],
+    scrubbed: 0,
   };
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
     try {
@@ -629,5 +634,7 @@ export async function pushRun(
     const r = await step(`destination ${d.name}`, () => pushDestination(db, d, o.push));
     if (r) run.results.push(r);
   }
+  // Delivered payloads past their retention lose the record's content (docs/security.md).
+  if (o.orphans && (o.outboxRetentionDays ?? 0) > 0) run.scrubbed = (await step('retention', () => scrubDelivered(db, o.outboxRetentionDays!))) ?? 0;
   return run;
 }
