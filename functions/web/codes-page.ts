@@ -22,6 +22,10 @@ export interface CodesPageData {
   msg?: string | undefined;
   err?: string | undefined;
   timeZone: string;
+  /** The session's CSRF token, put into every form that posts (docs/console.md). */
+  csrf: string;
+  /** Who is signed in: the author of every change made here. */
+  user: string;
 }
 
 const num = new Intl.NumberFormat('zh-CN');
@@ -115,7 +119,7 @@ function addSection(d: CodesPageData): HtmlEscapedString {
 <label for="f-national">国家代码</label><input id="f-national" name="nationalCode" maxlength="50" placeholder="“无对应”时留空">
 <label for="f-eq">对应关系</label><select id="f-eq" name="equivalence">${EQUIVALENCES.map((e) => html`<option value="${e}"${e === 'equivalent' ? raw(' selected') : ''}>${EQUIVALENCE_ZH[e]}（${e}）</option>`)}</select>
 <label for="f-note">备注</label><input id="f-note" name="note" maxlength="500">
-<label for="f-by">操作人</label><input id="f-by" name="madeBy" maxlength="100">
+<label for="f-by">操作人</label><input id="f-by" name="madeBy" maxlength="100" value="${d.user}" readonly>
 <span></span><button type="submit">保存映射</button>
 </form>
 </section>`);
@@ -146,7 +150,7 @@ function ioSection(d: CodesPageData): HtmlEscapedString {
 <form method="post" action="/api/codes/mappings/import" enctype="multipart/form-data" class="inline">
 <input type="hidden" name="org" value="${d.org}">
 <label for="f-file">导入 CSV</label> <input type="file" id="f-file" name="file" accept=".csv,.txt,text/csv" required>
-<label for="f-import-by">操作人</label> <input id="f-import-by" name="madeBy" maxlength="100">
+<label for="f-import-by">操作人</label> <input id="f-import-by" name="madeBy" maxlength="100" value="${d.user}" readonly>
 <button type="submit">导入</button>
 </form>
 <p class="muted">UTF-8 或 GBK（Excel“CSV（逗号分隔）”）均可。列：值域(domain)、本地代码(local_code)、本地名称(local_name)、国家代码(national_code)、对应关系(equivalence)、备注(note)。有错误时整份文件不导入，并列出行号。</p>
@@ -196,6 +200,13 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace}
 `;
 
 export function renderCodesPage(d: CodesPageData): HtmlEscapedString {
+  const page = String(pageOf(d));
+  // Every form that posts carries the session's CSRF token (base64url: nothing to escape).
+  const token = d.csrf.replace(/[^A-Za-z0-9_-]/g, '');
+  return raw(page.replace(/(<form method="post"[^>]*>)/g, `$1<input type="hidden" name="_csrf" value="${token}">`)) as HtmlEscapedString;
+}
+
+function pageOf(d: CodesPageData): HtmlEscapedString {
   return h(html`<!doctype html>
 <html lang="zh-CN">
 <head>
@@ -207,7 +218,8 @@ export function renderCodesPage(d: CodesPageData): HtmlEscapedString {
 <body>
 <header>
 <h1>代码映射</h1>
-<p>${d.org ? html`机构 ${d.org} · ` : ''}40 种值域代码一一映射到国家值域，无缺漏方可上线 · <a href="/status.html">运行状态</a></p>
+<p>${d.org ? html`机构 ${d.org} · ` : ''}40 种值域代码一一映射到国家值域，无缺漏方可上线 · <a href="/status.html">运行状态</a>
+ · 当前用户 ${d.user} <form method="post" action="/logout" class="inline"><button class="link">退出登录</button></form></p>
 </header>
 <main>
 ${d.msg ? html`<p class="notice msg" role="status" id="msg">${d.msg}</p>` : ''}

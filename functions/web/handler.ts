@@ -7,8 +7,11 @@
 //   /api/codes/...     the code-mapping REST API (shared/codes/api.ts; docs/code-mapping.md)
 //   /sso, /popup.html, /card.html, /card, /api/card/check   the popup and report-card form opened
 //                      from the HIS by single sign-on (functions/web/card.ts; docs/card-form.md)
-// The code-mapping page and API sit behind the HIS caller authentication (address rule, API key or
-// client certificate, bound to org codes); /status.html stays open, as the notice requires.
+//   GET /login, POST /login, POST /logout   sign-in for people (functions/web/people.ts; docs/console.md)
+// The code-mapping page needs a signed-in public-health doctor or admin; its API takes the same
+// session (with its CSRF token) or a machine credential (API key, client certificate) — never an
+// address rule, which is no person. /status.html stays open, as the notice requires. Every route
+// answers only to the hosts of WEB_ALLOWED_HOSTS.
 import { Hono } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, errorAnswer, handleError } from '../../shared/http/errors.js';
@@ -19,6 +22,9 @@ import { renderStatusPage } from './page.js';
 import { codesApi, orgOf } from '../../shared/codes/api.js';
 import { completeness, listMappings, unmappedQueue } from '../../shared/codes/store.js';
 import { callerOf, hisAuth } from '../../shared/http/auth.js';
+import { getCookie } from 'hono/cookie';
+import type { MiddlewareHandler } from 'hono';
+import { COOKIE, hostCheck, peopleRoutes, person, type PeopleOptions } from './people.js';
 import { renderCodesPage } from './codes-page.js';
 import { cardRoutes } from './card.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
@@ -35,7 +41,7 @@ app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `页面不存�
 // The pages load nothing from elsewhere; the policy makes that a guarantee. The code-mapping page
 // and the popup and card form have forms posting to this origin; only the card form runs a script,
 // this origin's /card.js (the live check).
-const FORMS = new Set(['/codes.html', '/popup.html', '/card.html', '/card']);
+const FORMS = new Set(['/codes.html', '/popup.html', '/card.html', '/card', '/login']);
 app.use('*', async (c, next) => {
   await next();
   const formAction = FORMS.has(c.req.path) ? "'self'" : "'none'";
@@ -48,7 +54,19 @@ app.use('*', async (c, next) => {
   c.header('referrer-policy', 'no-referrer');
 });
 
+// Strict-Transport-Security on every answer that came over HTTPS (the runtime or the terminator says so).
+app.use('*', async (c, next) => {
+  await next();
+  if (c.req.header('x-forwarded-proto') === 'https') c.header('strict-transport-security', 'max-age=31536000');
+});
+
+const people: PeopleOptions = { db: getPool, settings: () => settings().console, trustedProxies: () => settings().hisAuth.trustedProxies };
+app.use('*', hostCheck(people));
 app.get('/', (c) => c.redirect('/status.html', 302));
+app.route('/', peopleRoutes(people));
+
+// Code mapping is public health's and the admin's (docs/console.md "Roles").
+const mappers = person(people, ['public_health', 'admin']);
 
 app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());
@@ -56,10 +74,19 @@ app.get('/status.html', async (c) => {
   return c.html(renderStatusPage(s, settings().front.timeZone), s.database.reachable ? 200 : 503);
 });
 
-const auth = hisAuth({ config: () => settings().hisAuth });
-app.route('/api/codes', codesApi({ db: getPool, auth }));
+const his = hisAuth({ config: () => settings().hisAuth });
+/** A signed-in person (cookie), or else a machine credential of a HIS caller — not an address rule. */
+const codesAuth: MiddlewareHandler = async (c, next) => {
+  if (getCookie(c, COOKIE)) return mappers(c, next);
+  return his(c, async () => {
+    const kind = callerOf(c).kind;
+    if (kind === 'address' || kind === 'dev') throw new AppError('UNAUTHENTICATED', '代码映射需登录控制台，或使用 API 密钥或客户端证书 (sign in, or use an API key or client certificate)');
+    await next();
+  });
+};
+app.route('/api/codes', codesApi({ db: getPool, auth: codesAuth }));
 
-app.get('/codes.html', auth, async (c) => {
+app.get('/codes.html', mappers, async (c) => {
   const caller = callerOf(c);
   const q = c.req.query('org');
   const org = q || (caller.orgs !== '*' && caller.orgs.length === 1 ? caller.orgs[0]! : null);
@@ -78,6 +105,8 @@ app.get('/codes.html', auth, async (c) => {
       mappings,
       msg: c.req.query('msg'),
       err: c.req.query('err'),
+      csrf: c.get('person').csrf,
+      user: c.get('person').user.username,
       timeZone: settings().front.timeZone,
     }),
   );

@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
@@ -75,6 +75,7 @@ function writeDeployEnv(gatewayUrl: string, env: Record<string, string>): void {
     'NATIONAL_URL',
     'PROVINCIAL_URL',
     'BACKUP_S3_ENDPOINT',
+    'WEB_ALLOWED_HOSTS',
   ]) {
     if (vars[k] === undefined && process.env[k] !== undefined) vars[k] = process.env[k]!;
   }
@@ -302,6 +303,14 @@ async function main(): Promise<void> {
       writeSecret('backup-s3-secret-key', s3.secretKey);
       say(`backup store (s3rver) ${s3.endpoint}, data in ${join(loc.dataDir, 's3')}`);
     }
+    // The console answers to this machine's names too, so that it can be tried from the LAN.
+    if (!process.env.WEB_ALLOWED_HOSTS) {
+      const addrs = Object.values(networkInterfaces())
+        .flat()
+        .filter((a) => a && !a.internal)
+        .map((a) => (a!.family === 'IPv6' ? `[${a!.address}]` : a!.address));
+      env.WEB_ALLOWED_HOSTS = ['localhost', '127.0.0.1', '[::1]', hostname(), ...addrs].join(',');
+    }
     // TLS on the hospital ports with a development certificate (docs/security.md "In transit").
     if (process.env.TLS === '1') {
       const t = ensureDevFrontTls(loc.secretsDir);
@@ -322,6 +331,7 @@ async function main(): Promise<void> {
     say(`gateway ${rt.gatewayUrl} (basic auth: ${join(loc.secretsDir, 'basic-auth-user')} / basic-auth-password)`);
     for (const [k, u] of Object.entries(rt.portUrls)) say(`${k.padEnd(8)} ${u}`);
     say(`monitoring token (Authorization: Bearer …, docs/monitoring.md): ${join(loc.secretsDir, 'monitor-token')}`);
+    say(`console ${rt.portUrls.web}/login — first admin: bin/cdc-users create-admin --username admin (password on stdin; docs/console.md)`);
     say(`national platform simulator ${env.NATIONAL_URL ?? process.env.NATIONAL_URL}`);
     say(`functions: ${rt.functions().join(', ')}; logs in ${loc.logsDir}; Ctrl-C stops everything`);
   } catch (err) {

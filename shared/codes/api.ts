@@ -67,6 +67,9 @@ export function orgOf(c: Context, given?: string | null): string {
 }
 
 export function actorOf(caller: Caller, person?: string): Actor {
+  // A signed-in person is the author, whatever a form says (docs/console.md); a machine caller may
+  // name the person it acts for.
+  if (caller.kind === 'person') return { by: caller.name, via: `person:${caller.name}`.slice(0, 120) };
   return { by: person || caller.name, via: `${caller.kind}:${caller.name}`.slice(0, 120) };
 }
 
@@ -102,7 +105,20 @@ export const sameOrigin: MiddlewareHandler = async (c, next) => {
   await next();
 };
 
+/** The person a change is made by: a signed-in person always themselves, a machine caller as it says. */
+function authorOf(c: Context, said: unknown): string | undefined {
+  const caller = callerOf(c);
+  if (caller.kind === 'person') return caller.name;
+  return typeof said === 'string' && said.trim() ? said.trim().slice(0, 100) : undefined;
+}
+
 async function body(c: Context): Promise<Record<string, unknown>> {
+  const b = await rawBody(c);
+  const by = authorOf(c, b.madeBy);
+  return by === undefined ? b : { ...b, madeBy: by };
+}
+
+async function rawBody(c: Context): Promise<Record<string, unknown>> {
   if (isForm(c)) return (await c.req.parseBody()) as Record<string, unknown>;
   try {
     const b = await c.req.json();
@@ -209,7 +225,7 @@ export function codesApi(opts: CodesApiOptions): Hono {
         if (!(f instanceof File)) throw new AppError('BAD_REQUEST', '请选择要导入的 CSV 文件 (no file)');
         if (f.size > IMPORT_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', '文件超过 5 MB');
         bytes = new Uint8Array(await f.arrayBuffer());
-        person = typeof b.madeBy === 'string' && b.madeBy.trim() ? b.madeBy.trim().slice(0, 100) : undefined;
+        person = authorOf(c, b.madeBy);
       } else {
         const buf = await c.req.arrayBuffer();
         if (buf.byteLength > IMPORT_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', '文件超过 5 MB');
@@ -267,9 +283,9 @@ export function codesApi(opts: CodesApiOptions): Hono {
 
   const remove = async (c: Context) => {
     const m = await mine(c);
-    const person = isForm(c) ? ((await c.req.parseBody()).madeBy as string | undefined) : undefined;
+    const person = authorOf(c, isForm(c) ? (await c.req.parseBody()).madeBy : undefined);
     return write(c, m.org, async () => {
-      await deleteMapping(opts.db(), m.id, actorOf(callerOf(c), person?.trim() || undefined));
+      await deleteMapping(opts.db(), m.id, actorOf(callerOf(c), person));
       return { desc: `已删除映射：${m.domain} ${m.localCode}`, extra: { deleted: m } };
     });
   };

@@ -15,6 +15,7 @@ import { monitorAuthConcern } from '../monitor/auth.js';
 import { monitorConcern } from '../monitor/config.js';
 import { selfReportConcern } from '../uplink/self-report.js';
 import { dbsyncConcern } from '../dbsync/index.js';
+import { consoleConcern } from '../console/index.js';
 import { warningConcern } from '../warning/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
 
@@ -40,6 +41,7 @@ export const webConfig = composeConfig({
   codes: codesConcern,
   ingest: ingestConcern,
   warning: warningConcern,
+  console: consoleConcern,
 });
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
 /** remind: the HIS's reminders on the data port (functions/remind). */

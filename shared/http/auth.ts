@@ -61,7 +61,8 @@ export const OrgsSchema = z.union([
 export const CallerSchema = z.object({
   id: z.string(),
   name: z.string(),
-  kind: z.enum(['apikey', 'cert', 'address', 'dev']),
+  /** person: a signed-in user of the console (docs/console.md), never a HIS caller. */
+  kind: z.enum(['apikey', 'cert', 'address', 'dev', 'person']),
   orgs: OrgsSchema,
   /** Requests per minute in this process; 0 = unlimited. */
   ratePerMin: z.number().int().nonnegative(),

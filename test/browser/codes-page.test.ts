@@ -1,8 +1,9 @@
 // The 代码映射 page in a real browser (Debian's Chromium, driven by playwright-core), served by the
-// web function under the runtime as in production: a hospital sees its gaps, adopts a suggestion and
-// adds a mapping through the page's forms, and sees the gaps close. The browser presents an API key
-// bound to one org (a console PC would be admitted by an address rule; the test must not add one,
-// since address rules are global to the database). Screenshot: .data/screenshots/codes.png.
+// web function under the runtime as in production: a public-health doctor signs in (docs/console.md),
+// sees the hospital's gaps, adopts a suggestion and adds a mapping through the page's forms (each
+// carrying the session's CSRF token), and sees the gaps close, every change authored by the signed-in
+// user. A HIS API key alone no longer opens the page. Screenshots: .data/screenshots/login.png,
+// .data/screenshots/codes.png.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,11 +14,14 @@ import { startTestFront, type TestFront } from '../setup/front.js';
 import { generateApiKey } from '../../shared/http/auth.js';
 import { insertCaller } from '../../shared/http/auth-store.js';
 import { listMappings, recordObserved } from '../../shared/codes/store.js';
+import { createUser } from '../../shared/console/index.js';
 
 const SCREENSHOT = resolve('.data/screenshots/codes.png');
 const db = testDb();
 const org = uniqueOrg();
 const key = generateApiKey();
+const username = `gw${Math.random().toString(36).slice(2, 8)}`;
+const password = 'a-long-browser-password';
 
 let rt: RuntimeHandle | undefined;
 let browser: Browser | undefined;
@@ -25,6 +29,7 @@ let front: TestFront | undefined;
 
 beforeAll(async () => {
   await insertCaller(db, { kind: 'apikey', name: '信息科 浏览器', orgs: [org], ratePerMin: 0, keyPrefix: key.prefix, keyHash: key.hash });
+  await createUser(db, { username, role: 'public_health', password, displayName: '张医生', orgs: [org] }, 'test');
   const at = (d: string) => new Date(d);
   await recordObserved(db, [
     { org, domain: 'nndrsDisease', local: 'SZK', name: '手足口', count: 4, first: at('2026-11-01T01:00:00Z'), last: at('2026-11-02T01:00:00Z'), held: 2 },
@@ -47,13 +52,24 @@ describe('the 代码映射 page on the web port', () => {
       locale: 'zh-CN',
       timezoneId: 'Asia/Shanghai',
       viewport: { width: 1300, height: 1000 },
+      // A HIS key is sent with every request, and opens nothing on the console.
       extraHTTPHeaders: { 'x-api-key': key.key },
     });
     const page = await ctx.newPage();
     page.setDefaultTimeout(8000);
     try {
-      const res = await page.goto(`${web}/codes.html`, { waitUntil: 'load' });
-      expect(res?.status()).toBe(200);
+      // No session: the sign-in page, which brings the doctor back to the page asked for.
+      await page.goto(`${web}/codes.html`, { waitUntil: 'load' });
+      expect(new URL(page.url()).pathname).toBe('/login');
+      expect(await page.locator('h1').textContent()).toBe('前置软件控制台登录');
+      await page.fill('#username', username);
+      await page.fill('#password', 'wrong-password-123');
+      await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: '登录' }).click()]);
+      expect(await page.locator('.err').textContent()).toBe('用户名或密码错误');
+      await page.fill('#password', password);
+      mkdirSync(resolve('.data/screenshots'), { recursive: true });
+      await page.screenshot({ path: resolve('.data/screenshots/login.png') });
+      await Promise.all([page.waitForURL(/\/codes\.html/), page.getByRole('button', { name: '登录' }).click()]);
       expect(await page.title()).toBe('代码映射');
       const queue = page.locator('section#queue tbody tr');
       expect(await queue.count()).toBe(2);
@@ -76,20 +92,25 @@ describe('the 代码映射 page on the web port', () => {
       await page.fill('#f-local-name', '不详');
       await page.fill('#f-national', '9');
       await page.selectOption('#f-eq', 'equal');
-      await page.fill('#f-by', '张医生');
+      // The author is the signed-in user, shown and not editable.
+      expect(await page.inputValue('#f-by')).toBe(username);
       await Promise.all([page.waitForURL(/msg=/), page.getByRole('button', { name: '保存映射' }).click()]);
       expect(await page.locator('section#queue tbody tr[data-code="X"]').count()).toBe(0);
       expect(await page.locator('#gaps li[data-domain="sex"]').count()).toBe(0);
       expect(await page.locator('#domains tr[data-domain="sex"] .state-cell').textContent()).toBe('无缺漏');
       // Both domains had one gap each (the disease code and the sex code): both are gap-free now.
       expect(Number((await figure()).split('/')[0])).toBe(before + 2);
-      expect(await page.locator('section#mappings tbody tr[data-code="X"]').textContent()).toContain('张医生');
+      expect(await page.locator('section#mappings tbody tr[data-code="X"]').textContent()).toContain(username);
 
       const stored = await listMappings(db, org);
       expect(stored.map((m) => `${m.domain}:${m.localCode}→${m.nationalCode}`).sort()).toEqual(['nndrsDisease:SZK→4000', 'sex:X→9']);
 
-      mkdirSync(resolve('.data/screenshots'), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+      // Signing out ends the session: the page asks for sign-in again.
+      await Promise.all([page.waitForURL(/\/login/), page.getByRole('button', { name: '退出登录' }).click()]);
+      await page.goto(`${web}/codes.html`, { waitUntil: 'load' });
+      expect(new URL(page.url()).pathname).toBe('/login');
     } finally {
       await ctx.close();
     }

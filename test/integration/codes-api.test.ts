@@ -7,8 +7,24 @@ import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
 import { generateApiKey } from '../../shared/http/auth.js';
 import { insertCaller } from '../../shared/http/auth-store.js';
 import { listDomains, listMappings, recordObserved, type Observation } from '../../shared/codes/store.js';
+import { createUser } from '../../shared/console/index.js';
+
+/** A person signed in to the console, bound to `orgs`: the session cookie (the page needs a person, not a HIS key). */
+async function signedIn(orgs: string[]): Promise<string> {
+  const username = `u${Math.random().toString(36).slice(2, 10)}`;
+  await createUser(db, { username, role: 'public_health', password: 'a-long-test-password', orgs }, 'test');
+  const res = await web.app.request('/login', {
+    method: 'POST',
+    headers: { host: 'front.local:8884', 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password: 'a-long-test-password', next: '/codes.html' }).toString(),
+  });
+  expect(res.status).toBe(303);
+  return /cdc_console=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!;
+}
 
 process.env.DATABASE_URL = databaseUrl();
+// The console answers to these names only (docs/console.md); the tests' Host is front.local.
+process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
 const { default: web } = await import('../../functions/web/handler.js');
 const db = testDb();
 
@@ -52,11 +68,20 @@ describe('org binding', () => {
     ['GET', `/api/codes/mappings/export.csv?org=${other}`],
     ['GET', `/api/codes/policies?org=${other}`],
     ['GET', `/api/codes/history?org=${other}`],
-    ['GET', `/codes.html?org=${other}`],
   ])('%s %s → 403', async (method, path) => {
     const res = await web.app.request(path, { method, headers: headers() });
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ result: false, errorCode: 'FORBIDDEN' });
+  });
+
+  it('the page for another org is 403 to a person bound to this one; a HIS key does not open the page at all', async () => {
+    const cookie = await signedIn([mine]);
+    const res = await web.app.request(`/codes.html?org=${other}`, { headers: { host: 'front.local:8884', cookie: `cdc_console=${cookie}` } });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ result: false, errorCode: 'FORBIDDEN' });
+    const withKey = await web.app.request(`/codes.html?org=${mine}`, { headers: headers() });
+    expect(withKey.status).toBe(302);
+    expect(withKey.headers.get('location')).toBe(`/login?next=${encodeURIComponent(`/codes.html?org=${mine}`)}`);
   });
 
   it('writes for another org are 403, nothing stored; another org’s mapping by id is 403', async () => {
@@ -73,9 +98,11 @@ describe('org binding', () => {
     expect((await listMappings(db, other))[0]?.nationalCode).toBe('2');
   });
 
-  it('no credentials: 401; the status page stays open', async () => {
+  it('no credentials: 401 on the API, the sign-in page for the page; the status page stays open', async () => {
     expect((await web.app.request(`/api/codes/mappings?org=${mine}`)).status).toBe(401);
-    expect((await web.app.request('/codes.html')).status).toBe(401);
+    const page = await web.app.request('/codes.html');
+    expect(page.status).toBe(302);
+    expect(page.headers.get('location')).toBe('/login?next=%2Fcodes.html');
     expect([200, 503]).toContain((await web.app.request('/status.html')).status);
   });
 
@@ -279,7 +306,8 @@ describe('the unmapped queue and the completeness report on a known data set', (
 
   it('renders the page: figure, dangerous rows highlighted, suggestion buttons, escaped values', async () => {
     await recordObserved(db, [obs(org, 'diagnosis', '<b>x</b>', '<script>alert(1)</script>', 1)]);
-    const res = await call('/codes.html');
+    const cookie = await signedIn([org]);
+    const res = await web.app.request('/codes.html', { headers: { cookie: `cdc_console=${cookie}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).toContain("form-action 'self'");
     const page = await res.text();

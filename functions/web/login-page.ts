@@ -1,0 +1,41 @@
+/**
+ * The console's sign-in page and its refusals (docs/console.md), in Chinese, server-rendered, no
+ * script: a form posting username and password to /login, and the page a signed-in person sees for a
+ * page their role does not open.
+ */
+import { html } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+
+const STYLE = `body{font-family:"Microsoft YaHei","PingFang SC",sans-serif;margin:0;background:#f4f6f8;color:#222}
+main{max-width:360px;margin:12vh auto;background:#fff;padding:28px 32px;border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.12)}
+h1{font-size:20px;margin:0 0 18px}label{display:block;margin:12px 0 4px}input{width:100%;box-sizing:border-box;padding:8px;font-size:15px}
+button{margin-top:18px;width:100%;padding:9px;font-size:15px;background:#1f6feb;color:#fff;border:0;border-radius:4px}
+.err{color:#b42318;background:#fef3f2;padding:8px 10px;border-radius:4px}.note{color:#667;font-size:13px;margin-top:16px}`;
+
+export function renderLoginPage(o: { next: string; error?: string | undefined; username?: string | undefined }): HtmlEscapedString {
+  return html`<!doctype html>
+<html lang="zh-CN">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>登录 - 传染病监测预警前置软件</title><style>${STYLE}</style></head>
+<body><main>
+<h1>前置软件控制台登录</h1>
+${o.error ? html`<p class="err" role="alert">${o.error}</p>` : ''}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="${o.next}">
+<label for="username">用户名</label><input id="username" name="username" autocomplete="username" required value="${o.username ?? ''}">
+<label for="password">密码</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">登录</button>
+</form>
+<p class="note">账号由前置软件管理员创建（bin/cdc-users）。连续输错密码会暂时锁定账号。</p>
+</main></body></html>` as HtmlEscapedString;
+}
+
+export function renderForbiddenPage(o: { username: string; role: string; need: string[] }): HtmlEscapedString {
+  return html`<!doctype html>
+<html lang="zh-CN">
+<head><meta charset="utf-8"><title>无权访问</title><style>${STYLE}</style></head>
+<body><main>
+<h1>无权访问此页面</h1>
+<p>当前用户 ${o.username}（${o.role}）不能打开此页面；需要的角色：${o.need.join('、')}。</p>
+<p><a href="/status.html">返回运行状态</a></p>
+</main></body></html>` as HtmlEscapedString;
+}

@@ -1,0 +1,223 @@
+/**
+ * People on the web console (docs/console.md): users with a role, passwords hashed with scrypt,
+ * sessions with idle and absolute expiry, lockout after failed attempts, a CSRF token per session,
+ * the Host allow-list, and the audit of every sign-in and change. Never a password, a token or a
+ * hash in a log line or an answer.
+ */
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+import { z } from 'zod';
+import { concern } from '../config/index.js';
+import type { Db } from '../db/index.js';
+import { AppError } from '../http/errors.js';
+
+const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, keylen: number, o: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+
+export const Role = z.enum(['clinician', 'public_health', 'operator', 'admin']);
+export type Role = z.infer<typeof Role>;
+export const ROLE_NAMES: Record<Role, string> = { clinician: '临床医生', public_health: '公共卫生医师', operator: '运维人员', admin: '管理员' };
+
+export const Username = z.string().trim().regex(/^[A-Za-z0-9_.@-]{2,64}$/, '2–64 letters, digits or _ . @ -');
+export const Password = z.string().min(10, 'at least 10 characters').max(200);
+
+export const consoleConcern = concern({
+  name: 'console',
+  vars: {
+    /** Host names (and host:port) the console answers to; anything else is 421 (DNS rebinding). */
+    WEB_ALLOWED_HOSTS: z.string().default('localhost,127.0.0.1,[::1]'),
+    CONSOLE_IDLE_MIN: z.coerce.number().int().min(1).max(24 * 60).default(30),
+    CONSOLE_SESSION_H: z.coerce.number().int().min(1).max(72).default(12),
+    CONSOLE_LOCKOUT_AFTER: z.coerce.number().int().min(1).max(100).default(5),
+    CONSOLE_LOCKOUT_MIN: z.coerce.number().int().min(1).max(24 * 60).default(15),
+  },
+  build: (v) => ({
+    allowedHosts: new Set(
+      v.WEB_ALLOWED_HOSTS.split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+    idleMs: v.CONSOLE_IDLE_MIN * 60_000,
+    sessionMs: v.CONSOLE_SESSION_H * 3_600_000,
+    lockoutAfter: v.CONSOLE_LOCKOUT_AFTER,
+    lockoutMs: v.CONSOLE_LOCKOUT_MIN * 60_000,
+  }),
+});
+export type ConsoleSettings = ReturnType<typeof consoleConcern.build>;
+
+/** Whether the request's Host (with or without its port) is on the list. */
+export function hostAllowed(host: string | undefined, s: ConsoleSettings): boolean {
+  if (!host) return false;
+  const h = host.trim().toLowerCase();
+  if (s.allowedHosts.has(h)) return true;
+  const bare = h.startsWith('[') ? h.slice(0, h.indexOf(']') + 1) : h.replace(/:\d+$/, '');
+  return s.allowedHosts.has(bare);
+}
+
+// ---- passwords --------------------------------------------------------------------------------
+
+const N = 16384;
+const R = 8;
+const P = 1;
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(password, salt, 32, { N, r: R, p: P, maxmem: 64 * 1024 * 1024 });
+  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([^$]+)\$([^$]+)$/.exec(stored);
+  if (!m) return false;
+  const expected = Buffer.from(m[5]!, 'base64');
+  const got = await scrypt(password, Buffer.from(m[4]!, 'base64'), expected.length, { N: Number(m[1]), r: Number(m[2]), p: Number(m[3]), maxmem: 64 * 1024 * 1024 });
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+// ---- users ------------------------------------------------------------------------------------
+
+export interface ConsoleUser {
+  userId: string;
+  username: string;
+  displayName: string | null;
+  role: Role;
+  orgs: '*' | string[];
+  lockedUntil: Date | null;
+  disabled: boolean;
+}
+
+type UserRow = { user_id: string; username: string; display_name: string | null; role: Role; orgs: string; locked_until: Date | null; disabled: boolean };
+const userOf = (r: UserRow): ConsoleUser => ({
+  userId: r.user_id,
+  username: r.username,
+  displayName: r.display_name,
+  role: r.role,
+  orgs: r.orgs === '*' ? '*' : r.orgs.split(',').filter(Boolean),
+  lockedUntil: r.locked_until,
+  disabled: r.disabled,
+});
+
+export async function audit(db: Pick<Db, 'query'>, action: string, username: string | null, detail: string | null, address: string | null = null): Promise<void> {
+  await db.query('INSERT INTO console_audit (username, action, detail, address) VALUES ($1, $2, $3, $4)', [username, action, detail?.slice(0, 1000) ?? null, address]);
+}
+
+export async function createUser(
+  db: Db,
+  u: { username: string; role: Role; password: string; displayName?: string | null; orgs?: '*' | string[] },
+  by: string,
+): Promise<ConsoleUser> {
+  const username = Username.parse(u.username);
+  Password.parse(u.password);
+  const exists = await db.query('SELECT 1 FROM console_user WHERE username = $1', [username]);
+  if (exists.rowCount) throw new AppError('CONFLICT', `用户 ${username} 已存在 (user exists)`);
+  const orgs = u.orgs === undefined || u.orgs === '*' ? '*' : u.orgs.join(',');
+  const r = await db.query<UserRow>(
+    `INSERT INTO console_user (username, display_name, role, orgs, password_hash) VALUES ($1, $2, $3, $4, $5)
+     RETURNING user_id, username, display_name, role, orgs, locked_until, disabled`,
+    [username, u.displayName ?? null, Role.parse(u.role), orgs, await hashPassword(u.password)],
+  );
+  await audit(db, 'user-created', by, `${username} as ${u.role}`);
+  return userOf(r.rows[0]!);
+}
+
+export async function listUsers(db: Db): Promise<ConsoleUser[]> {
+  const r = await db.query<UserRow>('SELECT user_id, username, display_name, role, orgs, locked_until, disabled FROM console_user ORDER BY username');
+  return r.rows.map(userOf);
+}
+
+async function updateUser(db: Db, username: string, set: string, params: unknown[], action: string, by: string, detail: string): Promise<void> {
+  const r = await db.query(`UPDATE console_user SET ${set} WHERE username = $1`, [username, ...params]);
+  if (!r.rowCount) throw new AppError('NOT_FOUND', `用户 ${username} 不存在 (no such user)`);
+  await audit(db, action, by, `${username}: ${detail}`);
+}
+
+export const setRole = (db: Db, username: string, role: Role, by: string) => updateUser(db, username, 'role = $2', [Role.parse(role)], 'role-changed', by, role);
+export const unlock = (db: Db, username: string, by: string) => updateUser(db, username, 'failed_count = 0, locked_until = NULL', [], 'unlocked', by, 'unlocked');
+export const setDisabled = (db: Db, username: string, disabled: boolean, by: string) =>
+  updateUser(db, username, 'disabled = $2', [disabled], disabled ? 'disabled' : 'enabled', by, String(disabled));
+export async function resetPassword(db: Db, username: string, password: string, by: string): Promise<void> {
+  Password.parse(password);
+  await updateUser(db, username, 'password_hash = $2, password_changed_at = now(), failed_count = 0, locked_until = NULL', [await hashPassword(password)], 'password-reset', by, 'password set');
+  // Every session of the user ends with the old password.
+  await db.query('UPDATE console_session SET ended_at = now() WHERE ended_at IS NULL AND user_id = (SELECT user_id FROM console_user WHERE username = $1)', [username]);
+}
+
+// ---- sign-in and sessions -----------------------------------------------------------------------
+
+const tokenHash = (t: string) => createHash('sha256').update(t).digest('hex');
+
+export type SignIn = { ok: true; token: string; csrf: string; user: ConsoleUser } | { ok: false; locked: boolean; until?: Date };
+
+/** One attempt. A wrong password counts toward the lockout; a locked or disabled user is refused without checking it. */
+export async function signIn(db: Db, username: string, password: string, s: ConsoleSettings, address: string | null): Promise<SignIn> {
+  const r = await db.query<UserRow & { password_hash: string; failed_count: number; locked_now: boolean }>(
+    `SELECT user_id, username, display_name, role, orgs, locked_until, disabled, password_hash, failed_count,
+            coalesce(locked_until > now(), false) AS locked_now
+       FROM console_user WHERE username = $1`,
+    [username.trim()],
+  );
+  const row = r.rows[0];
+  if (!row || row.disabled) {
+    // The same work as a real check, so that timing does not tell which usernames exist.
+    await verifyPassword(password, 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+    await audit(db, 'signin-failed', username.slice(0, 64), row ? 'disabled user' : 'unknown user', address);
+    return { ok: false, locked: false };
+  }
+  if (row.locked_now) {
+    await audit(db, 'signin-refused', row.username, 'locked', address);
+    return { ok: false, locked: true, until: row.locked_until! };
+  }
+  if (!(await verifyPassword(password, row.password_hash))) {
+    const failed = row.failed_count + 1;
+    const lock = failed >= s.lockoutAfter;
+    await db.query(
+      `UPDATE console_user SET failed_count = $2, locked_until = CASE WHEN $3 THEN now() + $4 * interval '1 millisecond' ELSE locked_until END WHERE user_id = $1`,
+      [row.user_id, lock ? 0 : failed, lock, s.lockoutMs],
+    );
+    await audit(db, lock ? 'lockout' : 'signin-failed', row.username, lock ? `after ${failed} failed attempts` : `failed attempt ${failed}`, address);
+    return lock ? { ok: false, locked: true, until: new Date(Date.now() + s.lockoutMs) } : { ok: false, locked: false };
+  }
+  await db.query('UPDATE console_user SET failed_count = 0, locked_until = NULL WHERE user_id = $1', [row.user_id]);
+  const token = randomBytes(32).toString('base64url');
+  const csrf = randomBytes(24).toString('base64url');
+  await db.query(
+    `INSERT INTO console_session (token_hash, user_id, csrf, expires_at, address) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond', $5)`,
+    [tokenHash(token), row.user_id, csrf, s.sessionMs, address],
+  );
+  await audit(db, 'signin', row.username, null, address);
+  return { ok: true, token, csrf, user: userOf(row) };
+}
+
+export interface Session {
+  user: ConsoleUser;
+  csrf: string;
+}
+
+/** The session a cookie names, if it is still open (not ended, not idle too long, not past its end); touches it. */
+export async function sessionOf(db: Db, token: string | undefined, s: ConsoleSettings): Promise<Session | null> {
+  if (!token || token.length > 100) return null;
+  const r = await db.query<UserRow & { csrf: string; touch: boolean }>(
+    `SELECT u.user_id, u.username, u.display_name, u.role, u.orgs, u.locked_until, u.disabled, s.csrf,
+            s.last_seen_at < now() - interval '1 minute' AS touch
+       FROM console_session s JOIN console_user u ON u.user_id = s.user_id
+      WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now()
+        AND s.last_seen_at > now() - $2 * interval '1 millisecond' AND u.disabled = false`,
+    [tokenHash(token), s.idleMs],
+  );
+  const row = r.rows[0];
+  if (!row) return null;
+  if (row.touch) await db.query('UPDATE console_session SET last_seen_at = now() WHERE token_hash = $1', [tokenHash(token)]);
+  return { user: userOf(row), csrf: row.csrf };
+}
+
+export async function signOut(db: Db, token: string, username: string, address: string | null): Promise<void> {
+  await db.query('UPDATE console_session SET ended_at = now() WHERE token_hash = $1 AND ended_at IS NULL', [tokenHash(token)]);
+  await audit(db, 'signout', username, null, address);
+}
+
+/** Constant-time comparison of a submitted CSRF token with the session's. */
+export function csrfMatches(sent: string | undefined, expected: string): boolean {
+  if (!sent) return false;
+  const a = createHash('sha256').update(sent).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
