@@ -80,7 +80,8 @@ const codesAuth: MiddlewareHandler = async (c, next) => {
   if (getCookie(c, COOKIE)) return mappers(c, next);
   return his(c, async () => {
     const kind = callerOf(c).kind;
-    if (kind === 'address' || kind === 'dev') throw new AppError('UNAUTHENTICATED', '代码映射需登录控制台，或使用 API 密钥或客户端证书 (sign in, or use an API key or client certificate)');
+    if (kind === 'address' || kind === 'dev')
+      throw new AppError('UNAUTHENTICATED', '代码映射需登录控制台，或使用 API 密钥或客户端证书 (sign in, or use an API key or client certificate)');
     await next();
   });
 };

@@ -46,7 +46,13 @@ export function parseCommand(argv: string[]): Command {
   return parseCommandLine(argv, {
     usage: USAGE,
     schema: CommandSchema,
-    options: { username: { type: 'string' }, role: { type: 'string' }, orgs: { type: 'string' }, name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      username: { type: 'string' },
+      role: { type: 'string' },
+      orgs: { type: 'string' },
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
 }
 
@@ -76,7 +82,13 @@ export async function run(cmd: Command, out: (s: string) => void, read: () => Pr
         const role = cmd.command === 'add' ? cmd.role : 'admin';
         const u = await createUser(
           db,
-          { username: cmd.username, role, password: await passwordFromStdin(read), displayName: cmd.command === 'add' ? (cmd.name ?? null) : null, orgs: cmd.command === 'add' ? cmd.orgs : '*' },
+          {
+            username: cmd.username,
+            role,
+            password: await passwordFromStdin(read),
+            displayName: cmd.command === 'add' ? (cmd.name ?? null) : null,
+            orgs: cmd.command === 'add' ? cmd.orgs : '*',
+          },
           by,
         );
         out(`user ${u.username} created (${ROLE_NAMES[u.role]})`);
@@ -105,7 +117,12 @@ export async function run(cmd: Command, out: (s: string) => void, read: () => Pr
           users.length
             ? textTable([
                 ['username', 'role', 'orgs', 'state'],
-                ...users.map((u) => [u.username, u.role, u.orgs === '*' ? '*' : u.orgs.join(','), u.disabled ? 'disabled' : u.lockedUntil && u.lockedUntil > new Date() ? 'locked' : 'active']),
+                ...users.map((u) => [
+                  u.username,
+                  u.role,
+                  u.orgs === '*' ? '*' : u.orgs.join(','),
+                  u.disabled ? 'disabled' : u.lockedUntil && u.lockedUntil > new Date() ? 'locked' : 'active',
+                ]),
               ])
             : 'no console user yet: cdc-users create-admin --username admin',
         );

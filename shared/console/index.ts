@@ -17,7 +17,10 @@ export const Role = z.enum(['clinician', 'public_health', 'operator', 'admin']);
 export type Role = z.infer<typeof Role>;
 export const ROLE_NAMES: Record<Role, string> = { clinician: '临床医生', public_health: '公共卫生医师', operator: '运维人员', admin: '管理员' };
 
-export const Username = z.string().trim().regex(/^[A-Za-z0-9_.@-]{2,64}$/, '2–64 letters, digits or _ . @ -');
+export const Username = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9_.@-]{2,64}$/, '2–64 letters, digits or _ . @ -');
 export const Password = z.string().min(10, 'at least 10 characters').max(200);
 
 export const consoleConcern = concern({
@@ -25,10 +28,20 @@ export const consoleConcern = concern({
   vars: {
     /** Host names (and host:port) the console answers to; anything else is 421 (DNS rebinding). */
     WEB_ALLOWED_HOSTS: z.string().default('localhost,127.0.0.1,[::1]'),
-    CONSOLE_IDLE_MIN: z.coerce.number().int().min(1).max(24 * 60).default(30),
+    CONSOLE_IDLE_MIN: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .default(30),
     CONSOLE_SESSION_H: z.coerce.number().int().min(1).max(72).default(12),
     CONSOLE_LOCKOUT_AFTER: z.coerce.number().int().min(1).max(100).default(5),
-    CONSOLE_LOCKOUT_MIN: z.coerce.number().int().min(1).max(24 * 60).default(15),
+    CONSOLE_LOCKOUT_MIN: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .default(15),
   },
   build: (v) => ({
     allowedHosts: new Set(
@@ -69,7 +82,12 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([^$]+)\$([^$]+)$/.exec(stored);
   if (!m) return false;
   const expected = Buffer.from(m[5]!, 'base64');
-  const got = await scrypt(password, Buffer.from(m[4]!, 'base64'), expected.length, { N: Number(m[1]), r: Number(m[2]), p: Number(m[3]), maxmem: 64 * 1024 * 1024 });
+  const got = await scrypt(password, Buffer.from(m[4]!, 'base64'), expected.length, {
+    N: Number(m[1]),
+    r: Number(m[2]),
+    p: Number(m[3]),
+    maxmem: 64 * 1024 * 1024,
+  });
   return got.length === expected.length && timingSafeEqual(got, expected);
 }
 
@@ -96,8 +114,19 @@ const userOf = (r: UserRow): ConsoleUser => ({
   disabled: r.disabled,
 });
 
-export async function audit(db: Pick<Db, 'query'>, action: string, username: string | null, detail: string | null, address: string | null = null): Promise<void> {
-  await db.query('INSERT INTO console_audit (username, action, detail, address) VALUES ($1, $2, $3, $4)', [username, action, detail?.slice(0, 1000) ?? null, address]);
+export async function audit(
+  db: Pick<Db, 'query'>,
+  action: string,
+  username: string | null,
+  detail: string | null,
+  address: string | null = null,
+): Promise<void> {
+  await db.query('INSERT INTO console_audit (username, action, detail, address) VALUES ($1, $2, $3, $4)', [
+    username,
+    action,
+    detail?.slice(0, 1000) ?? null,
+    address,
+  ]);
 }
 
 export async function createUser(
@@ -130,15 +159,27 @@ async function updateUser(db: Db, username: string, set: string, params: unknown
   await audit(db, action, by, `${username}: ${detail}`);
 }
 
-export const setRole = (db: Db, username: string, role: Role, by: string) => updateUser(db, username, 'role = $2', [Role.parse(role)], 'role-changed', by, role);
-export const unlock = (db: Db, username: string, by: string) => updateUser(db, username, 'failed_count = 0, locked_until = NULL', [], 'unlocked', by, 'unlocked');
+export const setRole = (db: Db, username: string, role: Role, by: string) =>
+  updateUser(db, username, 'role = $2', [Role.parse(role)], 'role-changed', by, role);
+export const unlock = (db: Db, username: string, by: string) =>
+  updateUser(db, username, 'failed_count = 0, locked_until = NULL', [], 'unlocked', by, 'unlocked');
 export const setDisabled = (db: Db, username: string, disabled: boolean, by: string) =>
   updateUser(db, username, 'disabled = $2', [disabled], disabled ? 'disabled' : 'enabled', by, String(disabled));
 export async function resetPassword(db: Db, username: string, password: string, by: string): Promise<void> {
   Password.parse(password);
-  await updateUser(db, username, 'password_hash = $2, password_changed_at = now(), failed_count = 0, locked_until = NULL', [await hashPassword(password)], 'password-reset', by, 'password set');
+  await updateUser(
+    db,
+    username,
+    'password_hash = $2, password_changed_at = now(), failed_count = 0, locked_until = NULL',
+    [await hashPassword(password)],
+    'password-reset',
+    by,
+    'password set',
+  );
   // Every session of the user ends with the old password.
-  await db.query('UPDATE console_session SET ended_at = now() WHERE ended_at IS NULL AND user_id = (SELECT user_id FROM console_user WHERE username = $1)', [username]);
+  await db.query('UPDATE console_session SET ended_at = now() WHERE ended_at IS NULL AND user_id = (SELECT user_id FROM console_user WHERE username = $1)', [
+    username,
+  ]);
 }
 
 // ---- sign-in and sessions -----------------------------------------------------------------------

@@ -21,7 +21,18 @@
  */
 import type pg from 'pg';
 import { dbFault, type Db, type Tx } from '../db/index.js';
-import { deferBatch, markRejected, scrubDelivered, markSent, markSkipped, parkRefused, recordRefusal, requeueDead, skipUntaken, wakeDestination } from '../outbox/index.js';
+import {
+  deferBatch,
+  markRejected,
+  scrubDelivered,
+  markSent,
+  markSkipped,
+  parkRefused,
+  recordRefusal,
+  requeueDead,
+  skipUntaken,
+  wakeDestination,
+} from '../outbox/index.js';
 import { log } from '../log/index.js';
 import { sweepOrphans, type SweepResult } from '../ingest/orphans.js';
 import { sweepMappingHolds, type MappingSweep } from '../ingest/mapping.js';
