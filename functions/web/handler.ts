@@ -25,6 +25,8 @@ import { callerOf, hisAuth } from '../../shared/http/auth.js';
 import { getCookie } from 'hono/cookie';
 import type { MiddlewareHandler } from 'hono';
 import { COOKIE, hostCheck, peopleRoutes, person, type PeopleOptions } from './people.js';
+import { consoleConcern, type ConsoleSettings } from '../../shared/console/index.js';
+import { parseConcern } from '../../shared/config/index.js';
 import { renderCodesPage } from './codes-page.js';
 import { cardRoutes } from './card.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
@@ -60,7 +62,11 @@ app.use('*', async (c, next) => {
   if (c.req.header('x-forwarded-proto') === 'https') c.header('strict-transport-security', 'max-age=31536000');
 });
 
-const people: PeopleOptions = { db: getPool, settings: () => settings().console, trustedProxies: () => settings().hisAuth.trustedProxies };
+// The console's own settings, parsed alone: the Host check runs before any route, and a path no route
+// takes must answer 404 without the database's settings (the image's self-test, docs/runtime.md).
+let consoleParsed: ConsoleSettings | undefined;
+const consoleSettings = (): ConsoleSettings => (consoleParsed ??= parseConcern(consoleConcern));
+const people: PeopleOptions = { db: getPool, settings: consoleSettings, trustedProxies: () => settings().hisAuth.trustedProxies };
 app.use('*', hostCheck(people));
 app.get('/', (c) => c.redirect('/status.html', 302));
 app.route('/', peopleRoutes(people));

@@ -279,7 +279,7 @@ export class Listeners {
     const ok = this.d.asyncQueue.enqueue({
       svc,
       callId: meta.callId,
-      inv: { method: req.method ?? 'POST', path, headers: upstreamHeaders(req, meta), body: read.body },
+      inv: { method: req.method ?? 'POST', path, headers: upstreamHeaders(req, meta, { gateway: true }), body: read.body },
       release: read.release,
       ...(typeof cb === 'string' && /^https?:\/\//.test(cb) ? { callbackUrl: cb } : {}),
     });

@@ -354,7 +354,7 @@ export interface CallMeta {
  * X-Forwarded-Proto https on a TLS port, and the X-Client-Cert* / X-Client-Verify headers only from a
  * client certificate this runtime verified (a caller's own copies are always dropped).
  */
-export function upstreamHeaders(req: IncomingMessage, meta: CallMeta): OutgoingHttpHeaders {
+export function upstreamHeaders(req: IncomingMessage, meta: CallMeta, opts: { gateway?: boolean } = {}): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v === undefined || HOP_BY_HOP.has(k) || SET_BY_GATEWAY.has(k) || k.startsWith('x-client-cert')) continue;
@@ -364,7 +364,12 @@ export function upstreamHeaders(req: IncomingMessage, meta: CallMeta): OutgoingH
   // The relay marker: the caller is itself a proxy (it sent forwarding headers). Functions believe
   // the addresses it claims only when it is a trusted proxy (shared/http/caller.ts, docs/his-auth.md).
   if (req.headers.forwarded || req.headers['x-forwarded-for'] || req.headers['x-real-ip']) out['x-cdc-relayed-for'] = relayedFor(req);
-  if (req.headers.host) out['x-forwarded-host'] = req.headers.host;
+  // On the admin gateway (loopback: nginx in front of it under faasd, faas-cli) an X-Forwarded-Host
+  // already set is kept, as OpenFaaS's gateway keeps it, so a function sees the Host its caller used;
+  // on a hospital port it is always the Host this runtime received (docs/runtime.md "Host").
+  const given = req.headers['x-forwarded-host'];
+  if (opts.gateway && typeof given === 'string' && given) out['x-forwarded-host'] = given;
+  else if (req.headers.host) out['x-forwarded-host'] = req.headers.host;
   const tls = (req.socket as Partial<TLSSocket>).encrypted ? (req.socket as TLSSocket) : null;
   out['x-forwarded-proto'] = tls ? 'https' : 'http';
   // Only a hospital port that terminated TLS and verified a client certificate sets these (tls.ts).
@@ -475,7 +480,14 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   }
   const out = await invoke(
     svc,
-    { method: req.method ?? 'GET', path, headers: upstreamHeaders(req, meta), body, signal: abort.signal, ...(timeoutMs ? { timeoutMs } : {}) },
+    {
+      method: req.method ?? 'GET',
+      path,
+      headers: upstreamHeaders(req, meta, { gateway: !ctx.his }),
+      body,
+      signal: abort.signal,
+      ...(timeoutMs ? { timeoutMs } : {}),
+    },
     ctx.router,
   );
   const duration = out.durationS.toFixed(6);

@@ -80,6 +80,14 @@ describe('forwarding', () => {
     expect(body.headers['x-forwarded-host']).toBe(new URL(rt.gatewayUrl).host);
   });
 
+  it('keeps an X-Forwarded-Host set before the gateway (nginx in front, as OpenFaaS does), never one sent to a hospital port', async () => {
+    const viaGateway = (await (await fetch(`${rt.gatewayUrl}/function/echo`, { headers: { 'x-forwarded-host': 'front.hospital:8884' } })).json()) as Echo;
+    expect(viaGateway.headers['x-forwarded-host']).toBe('front.hospital:8884');
+    const data = rt.portUrls.data!;
+    const viaPort = (await (await fetch(`${data}/function/echo`, { headers: { 'x-forwarded-host': 'forged.example' } })).json()) as Echo;
+    expect(viaPort.headers['x-forwarded-host']).toBe(new URL(data).host);
+  });
+
   it('gives the function its environment, environment_file winning over inline values', async () => {
     const body = (await (await fetch(`${rt.gatewayUrl}/function/echo`)).json()) as Echo;
     expect(body.env).toEqual({ GREETING: 'file-wins', FROM_FILE: 'from-env-file' });
