@@ -88,10 +88,13 @@ describe('policy auto (the default)', () => {
   it('maps a local code that has a mapping on the way in, keeps what was sent, and stamps the map version', async () => {
     const org = uniqueOrg();
     await map(org, 'sex', 'F', '2', '女');
-    const id = uniqueId('p');
-    // The receive function's own cache polls every 100 ms here.
-    await new Promise((r) => setTimeout(r, 300));
-    const body = await post(patientOf(org, id, { genderCode: 'F', genderName: '女' }));
+    // The receive function's own cache polls every 100 ms here; on a loaded machine a poll can come
+    // late, so records are sent (each its own id) until one finds the mapping — at most 5 s.
+    const { id, body } = await waitFor(async () => {
+      const id = uniqueId('p');
+      const body = await post(patientOf(org, id, { genderCode: 'F', genderName: '女' }));
+      return body.held === undefined ? { id, body } : undefined;
+    });
     expect(body.held).toBeUndefined();
     const [row] = await outbox(org, id);
     expect(row.state).toBe('pending');
