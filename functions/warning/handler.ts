@@ -11,6 +11,8 @@
 //   POST /aberration  ?day=yyyy-MM-dd: aberration detection now, that day recounted too (operators)
 // Aberration detection (docs/aberration.md) runs from the same cron once an hour: one function fewer
 // on faasd, whose Community Edition runs 15.
+// The trigger lists, algorithm parameters and syndrome definitions in force are a configuration
+// bundle's when the national platform sent them (docs/config-bundles.md), else the settings' own.
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
@@ -25,6 +27,7 @@ import { aberrationDue, listSignals, runAberration } from '../../shared/aberrati
 import { addDays, localDay } from '../../shared/dayclose/day.js';
 import { notifiable } from '../../shared/warning/triggers.js';
 import { lift, listDuplicates, listSnoozes, snooze } from '../../shared/warning/snooze.js';
+import { definitionsInForce, triggersInForce } from '../../shared/configbundle/active.js';
 
 const app = new Hono();
 app.onError(handleError);
@@ -50,10 +53,10 @@ const classA = (name: string): boolean => {
     return false;
   }
 };
-const aberration = (days?: string[]) => {
+const aberration = async (days?: string[]) => {
   const s = settings();
   return runAberration(getPool(), {
-    defs: s.aberration.definitions,
+    defs: await definitionsInForce(getPool(), s.aberration.definitions),
     timeZone: s.front.timeZone,
     backfillDays: s.aberration.backfillDays,
     now: new Date(),
@@ -65,8 +68,9 @@ const aberration = (days?: string[]) => {
 app.post('/', async (c) => {
   const { warning: w, alerts } = settings();
   // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
+  const triggers = await triggersInForce(getPool(), w.triggers);
   const once = () =>
-    runWarnings(getPool(), { ...w, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone });
+    runWarnings(getPool(), { ...w, triggers, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone });
   let run = await once();
   // A nudge that finds another run busy waits for it and runs again: the records that nudged it may
   // have committed after that run claimed its rows (docs/warning.md "Reminders").
@@ -104,7 +108,8 @@ app.get('/signals', async (c) => {
   const to = q.data.to ?? localDay(new Date(), tz);
   const from = q.data.from ?? addDays(to, -29);
   const signals = await listSignals(getPool(), { ...(q.data.org ? { org: q.data.org } : {}), from, to, limit: q.data.limit });
-  return c.json({ from, to, count: signals.length, definitions: settings().aberration.definitions.version, signals });
+  const definitions = (await definitionsInForce(getPool(), settings().aberration.definitions)).version;
+  return c.json({ from, to, count: signals.length, definitions, signals });
 });
 
 const CaseQuery = z.object({
@@ -196,8 +201,8 @@ app.get('/duplicates', async (c) => {
   return c.json(await listDuplicates(getPool(), { ...(q.data.org ? { org: q.data.org } : {}), since: new Date(Date.now() - q.data.days * 86_400_000) }));
 });
 
-const knownTriggers = (): Set<string> => {
-  const t = settings().warning.triggers;
+const knownTriggers = async (): Promise<Set<string>> => {
+  const t = await triggersInForce(getPool(), settings().warning.triggers);
   return new Set(['icd10', ...t.labTests.map((x) => x.id), ...t.specialDrugs.map((x) => x.id), ...t.keywords.map((x) => x.id)]);
 };
 const SnoozeBody = z
@@ -219,7 +224,7 @@ app.post('/snooze', async (c) => {
       reason: body.data.reason,
       actor: `operator/${body.data.by}`,
       now: new Date(),
-      known: knownTriggers(),
+      known: await knownTriggers(),
     }),
     201,
   );

@@ -27,6 +27,7 @@ import { createRoleStatements, grantStatements } from '../../shared/dbsync/role.
 import { migrate } from '../db/migrate.js';
 import { locate, projectRoot as root } from '../cli/locate.js';
 import { ensureDevFrontTls } from './certs.js';
+import { ensureDevConfigKey } from '../config/dev-key.js';
 import { startPostgres } from './postgres.js';
 import { processArgs, readPidFile, removePidFile, stopStale, writePidFile } from './pidfiles.js';
 import { startS3, type RunningS3 } from './s3.js';
@@ -320,6 +321,9 @@ async function main(): Promise<void> {
       }
       say(`TLS on the hospital ports with a development certificate; a client trusts ${t.ca}`);
     }
+    // Configuration bundles (docs/config-bundles.md): a development platform key the front trusts,
+    // made once per data folder; bin/cdc-config push signs with its private half.
+    const configKey = process.env.CDC_ENV === 'production' ? undefined : ensureDevConfigKey(loc.secretsDir, loc.dataDir);
     rt = await startRuntime({
       stackFile: join(root, 'stack.yml'),
       env,
@@ -331,6 +335,10 @@ async function main(): Promise<void> {
     say(`gateway ${rt.gatewayUrl} (basic auth: ${join(loc.secretsDir, 'basic-auth-user')} / basic-auth-password)`);
     for (const [k, u] of Object.entries(rt.portUrls)) say(`${k.padEnd(8)} ${u}`);
     say(`monitoring token (Authorization: Bearer …, docs/monitoring.md): ${join(loc.secretsDir, 'monitor-token')}`);
+    if (configKey?.keyFile)
+      say(
+        `configuration bundles: signed with the development platform key ${configKey.keyFile}; bin/cdc-config push --file <bundle.json> (docs/config-bundles.md)`,
+      );
     say(`console ${rt.portUrls.web}/login — first admin: bin/cdc-users create-admin --username admin (password on stdin; docs/console.md)`);
     say(`national platform simulator ${env.NATIONAL_URL ?? process.env.NATIONAL_URL}`);
     say(`functions: ${rt.functions().join(', ')}; logs in ${loc.logsDir}; Ctrl-C stops everything`);

@@ -2,7 +2,8 @@
  * Basic auth for /system/*, from the secret files OpenFaaS uses (basic-auth-user,
  * basic-auth-password). Created on first start when absent: user "admin", a random password, 0600 —
  * the installation's single sign-on key his-sso-key (docs/card-form.md), and the monitoring port's
- * token monitor-token (docs/monitoring.md).
+ * token monitor-token (docs/monitoring.md) and the configuration port's config-token
+ * (docs/config-bundles.md).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,12 @@ export function ensureCredentials(secretsDir: string): Credentials {
   if (!existsSync(monitorFile)) {
     writeFileSync(monitorFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
     chmodSync(monitorFile, 0o600);
+  }
+  // The national platform's token for the configuration port (docs/config-bundles.md): one per installation.
+  const configFile = join(secretsDir, 'config-token');
+  if (!existsSync(configFile)) {
+    writeFileSync(configFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+    chmodSync(configFile, 0o600);
   }
   return readCredentials(secretsDir);
 }

@@ -127,12 +127,8 @@ export interface NationalImport {
   status?: 'loaded' | 'partial';
 }
 
-/**
- * Loads a version of a national list (lists that are not public arrive this way: drugs, region and
- * org codes, the full ICD-10 list). The version's rows become the current list; the rows of earlier
- * versions are closed (valid_to = now), never deleted. Importing the same version again replaces it.
- */
-export async function importNational(db: Db, imp: NationalImport): Promise<{ domain: string; version: string; codes: number; closed: number }> {
+/** The checks of a national-list import, the same for a CSV file and a configuration bundle; throws AppError. */
+export function checkNationalImport(imp: NationalImport): void {
   const info = domainInfo(imp.domain);
   if (!info) throw new AppError('BAD_REQUEST', `未知值域：${imp.domain} (unknown domain)`);
   if (info.listOf)
@@ -151,29 +147,106 @@ export async function importNational(db: Db, imp: NationalImport): Promise<{ dom
   });
   if (imp.codes.length === 0) issues.push({ field: 'codes', rule: 'required', message: '文件中没有代码 (no codes)' });
   if (issues.length) throw new AppError('VALIDATION_FAILED', `国家值域 ${imp.domain} 导入失败：${issues.length} 处错误`, issues.slice(0, 50));
-  return withTx(db, async (tx) => {
-    await tx.query('DELETE FROM code_national WHERE domain = $1 AND version = $2', [imp.domain, imp.version]);
-    const closed = await tx.query('UPDATE code_national SET valid_to = now() WHERE domain = $1 AND valid_to IS NULL', [imp.domain]);
-    for (let i = 0; i < imp.codes.length; i += 500) {
-      const chunk = imp.codes.slice(i, i + 500);
-      const params: unknown[] = [];
-      const values = chunk.map((c) => {
-        params.push(imp.domain, c.code, imp.version, c.name, c.nameEn ?? null);
-        const b = params.length - 5;
-        return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
-      });
-      await tx.query(`INSERT INTO code_national (domain, code, version, name, name_en) VALUES ${values.join(', ')}`, params);
-    }
-    await tx.query(`UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = now() WHERE domain = $1`, [
-      imp.domain,
-      imp.status ?? 'loaded',
-      imp.source.slice(0, 300),
-      imp.version,
-      imp.codes.length,
-    ]);
-    await bumpVersion(tx, NATIONAL_VERSION_KEY);
-    return { domain: imp.domain, version: imp.version, codes: imp.codes.length, closed: closed.rowCount ?? 0 };
-  });
+}
+
+async function insertNationalCodes(
+  tx: Tx,
+  domain: string,
+  codes: Array<{ code: string; name: string; nameEn?: string | null; version: string }>,
+): Promise<void> {
+  for (let i = 0; i < codes.length; i += 500) {
+    const chunk = codes.slice(i, i + 500);
+    const params: unknown[] = [];
+    const values = chunk.map((c) => {
+      params.push(domain, c.code, c.version, c.name, c.nameEn ?? null);
+      const b = params.length - 5;
+      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
+    });
+    await tx.query(`INSERT INTO code_national (domain, code, version, name, name_en) VALUES ${values.join(', ')}`, params);
+  }
+}
+
+/**
+ * Writes a checked national list (checkNationalImport) in the caller's transaction: the version's
+ * rows become the current list, earlier rows are closed, the domain's row and the '*' map version
+ * are updated (so every code cache reloads).
+ */
+export async function writeNationalList(tx: Tx, imp: NationalImport): Promise<{ domain: string; version: string; codes: number; closed: number }> {
+  await tx.query('DELETE FROM code_national WHERE domain = $1 AND version = $2', [imp.domain, imp.version]);
+  const closed = await tx.query('UPDATE code_national SET valid_to = now() WHERE domain = $1 AND valid_to IS NULL', [imp.domain]);
+  await insertNationalCodes(
+    tx,
+    imp.domain,
+    imp.codes.map((c) => ({ ...c, version: imp.version })),
+  );
+  await tx.query(`UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = now() WHERE domain = $1`, [
+    imp.domain,
+    imp.status ?? 'loaded',
+    imp.source.slice(0, 300),
+    imp.version,
+    imp.codes.length,
+  ]);
+  await bumpVersion(tx, NATIONAL_VERSION_KEY);
+  return { domain: imp.domain, version: imp.version, codes: imp.codes.length, closed: closed.rowCount ?? 0 };
+}
+
+/**
+ * Loads a version of a national list (lists that are not public arrive this way: drugs, region and
+ * org codes, the full ICD-10 list). The version's rows become the current list; the rows of earlier
+ * versions are closed (valid_to = now), never deleted. Importing the same version again replaces it.
+ */
+export async function importNational(db: Db, imp: NationalImport): Promise<{ domain: string; version: string; codes: number; closed: number }> {
+  checkNationalImport(imp);
+  return withTx(db, (tx) => writeNationalList(tx, imp));
+}
+
+/** A domain's current national list and its row in code_domain: what a configuration bundle replaces. */
+export interface NationalListState {
+  listStatus: string;
+  listSource: string | null;
+  listVersion: string | null;
+  codeCount: number;
+  loadedAt: string | null;
+  codes: Array<{ code: string; name: string; nameEn: string | null; version: string }>;
+}
+
+export async function nationalListState(q: Q, domain: string): Promise<NationalListState> {
+  const d = await q.query('SELECT list_status, list_source, list_version, code_count, loaded_at FROM code_domain WHERE domain = $1', [domain]);
+  const row = d.rows[0];
+  if (!row) throw new AppError('BAD_REQUEST', `未知值域：${domain} (unknown domain)`);
+  const codes = await q.query<{ code: string; name: string; name_en: string | null; version: string }>(
+    'SELECT code, name, name_en, version FROM code_national WHERE domain = $1 AND valid_to IS NULL ORDER BY code',
+    [domain],
+  );
+  return {
+    listStatus: row.list_status,
+    listSource: row.list_source,
+    listVersion: row.list_version,
+    codeCount: row.code_count,
+    loadedAt: row.loaded_at ? new Date(row.loaded_at).toISOString() : null,
+    codes: codes.rows.map((c) => ({ code: c.code, name: c.name, nameEn: c.name_en, version: c.version })),
+  };
+}
+
+/**
+ * Puts a domain's list back as nationalListState saw it, in the caller's transaction: the current
+ * rows are closed, the saved rows become current again (their versions' closed rows replaced), the
+ * domain's row is restored and the '*' map version bumped.
+ */
+export async function restoreNationalList(tx: Tx, domain: string, state: NationalListState): Promise<void> {
+  await tx.query('UPDATE code_national SET valid_to = now() WHERE domain = $1 AND valid_to IS NULL', [domain]);
+  const versions = [...new Set(state.codes.map((c) => c.version))];
+  if (versions.length) await tx.query('DELETE FROM code_national WHERE domain = $1 AND version = ANY($2::varchar[])', [domain, versions]);
+  await insertNationalCodes(tx, domain, state.codes);
+  await tx.query(`UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = $6 WHERE domain = $1`, [
+    domain,
+    state.listStatus,
+    state.listSource,
+    state.listVersion,
+    state.codeCount,
+    state.loadedAt,
+  ]);
+  await bumpVersion(tx, NATIONAL_VERSION_KEY);
 }
 
 // ---- mappings ---------------------------------------------------------------------------------

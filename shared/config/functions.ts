@@ -16,6 +16,7 @@ import { monitorConcern } from '../monitor/config.js';
 import { selfReportConcern } from '../uplink/self-report.js';
 import { dbsyncConcern } from '../dbsync/index.js';
 import { consoleConcern } from '../console/index.js';
+import { bundlesConcern } from '../configbundle/settings.js';
 import { warningConcern } from '../warning/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
 
@@ -57,6 +58,9 @@ export const warningConfig = composeConfig({
   operator: operatorConcern,
 });
 
+/** config: configuration bundles from the national platform on the config port (docs/config-bundles.md). */
+export const configConfig = composeConfig({ ...base, bundles: bundlesConcern });
+
 export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;
 export type PushSettings = ReturnType<typeof pushConfig.parse>;
 export type DayCloseSettings = ReturnType<typeof dayCloseConfig.parse>;
@@ -66,3 +70,4 @@ export type BackupSettings = ReturnType<typeof backupConfig.parse>;
 export type WarningSettings = ReturnType<typeof warningConfig.parse>;
 export type RemindSettings = ReturnType<typeof remindConfig.parse>;
 export type DbsyncFunctionSettings = ReturnType<typeof dbsyncConfig.parse>;
+export type ConfigSettings = ReturnType<typeof configConfig.parse>;

@@ -48,6 +48,7 @@ describe('routes from the annotations', () => {
       expect(onNoPort).not.toContain(r.fn);
     }
     expect(ports.find((p) => p.key === 'web')!.routes).toEqual([{ match: 'prefix', path: '/', to: '/function/web/', fn: 'web' }]);
+    expect(ports.find((p) => p.key === 'config')!.routes).toEqual([{ match: 'prefix', path: '/', to: '/function/config/', fn: 'config' }]);
     expect(ports.find((p) => p.key === 'monitor')!.routes).toEqual([{ match: 'prefix', path: '/', to: '/function/monitor/', fn: 'monitor' }]);
     // Body limit and timeouts from the functions themselves.
     expect(data.maxBodyBytes).toBe(8_388_608);
@@ -74,14 +75,15 @@ describe('Kubernetes renders', () => {
     const docs = YAML.parseAllDocuments(renderGatewayApi(ports, { namespace: 'cdc-front', gatewayClassName: 'nginx', openfaasNamespace: 'openfaas' })).map(
       (d) => d.toJSON(),
     );
-    expect(docs.map((d) => d.kind)).toEqual(['Gateway', 'HTTPRoute', 'HTTPRoute', 'HTTPRoute', 'ReferenceGrant']);
+    // One HTTPRoute per served port: data, config, monitor, web.
+    expect(docs.map((d) => d.kind)).toEqual(['Gateway', 'HTTPRoute', 'HTTPRoute', 'HTTPRoute', 'HTTPRoute', 'ReferenceGrant']);
     const routes = docs.filter((d) => d.kind === 'HTTPRoute');
     const rules = routes.flatMap((r) => r.spec.rules);
     for (const rule of rules) {
       expect(rule.backendRefs).toEqual([{ name: 'gateway', namespace: 'openfaas', port: 8080 }]);
       const rewrite = rule.filters[0].urlRewrite.path;
       expect(rewrite.replaceFullPath ?? rewrite.replacePrefixMatch).toMatch(
-        /^\/function\/(patient|diagnosis|card|lab|exam|order|death|record|remind|dbsync|web|monitor)(\/|$)/,
+        /^\/function\/(patient|diagnosis|card|lab|exam|order|death|record|remind|dbsync|web|monitor|config)(\/|$)/,
       );
     }
     const data = routes.find((r) => r.metadata.name === 'cdc-front-data');
@@ -96,7 +98,7 @@ describe('Kubernetes renders', () => {
     const text = JSON.stringify(docs);
     for (const never of ['/system', '/async-function', '/ui', '/function/warning', '/function/push', '/function/backup', '/function/day-close'])
       expect(text).not.toContain(never);
-    expect(docs[4].spec.to).toEqual([{ group: '', kind: 'Service', name: 'gateway' }]);
+    expect(docs[5].spec.to).toEqual([{ group: '', kind: 'Service', name: 'gateway' }]);
   });
 
   it("the chart's values: timeouts above the longest function write_timeout, basic auth, no NodePort", () => {
@@ -210,6 +212,9 @@ describe('nginx for faasd, run in front of the runtime', () => {
     expect((await fetch(`${base.data}/hclient/emr/receive/emrPatientInfo/${id}?orgCode=${org}`)).status).toBe(200);
     expect((await fetch(`${base.data}/openapi.html`)).status).toBe(200);
     expect((await fetch(`${base.data}/function/remind/reminders?orgCode=${org}`)).status).toBe(200);
+    // The configuration port reaches the config function (its open health check; the rest wants its token).
+    expect((await fetch(`${base.config}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base.config}/bundles`)).status).toBe(401);
     expect((await fetch(`${base.web}/status.html`)).status).toBe(200);
     expect((await fetch(`${base.monitor}/healthz`)).status).not.toBe(404);
     // Never the control plane, the async queue, the UI, or a function on no port (operator routes).

@@ -1,0 +1,156 @@
+// config: the configuration port (8882), where the national platform configures the front with
+// bundles signed by its SM2 key (docs/config-bundles.md). Served as the port's root function (stack.yml
+// com.cdc-front.root), so it sees every path as sent.
+//   GET  /healthz                      200 {ok:true} when the database answers — open
+// Everything else needs the platform's bearer token (secret file config-token):
+//   POST /bundles                      {bundle, sig}: signature checked first, then the document, then
+//                                      every section applied in one transaction (201), or nothing
+//   GET  /bundles                      ?limit=: every step (apply, rollback), newest first
+//   GET  /bundles/current              the step in force and its bundle (404 before the first)
+//   POST /bundles/:version/rollback    {reason?}: back to what that version left, in one transaction
+//   GET  /version-check                this front's release against the latest one announced
+// Refusals are {error: {code, reason, issues?}} with the status of docs/config-bundles.md "Answers".
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import pkg from '../../package.json' with { type: 'json' };
+import { configConfig, type ConfigSettings } from '../../shared/config/functions.js';
+import { activeArea, applyBundle, BundleError, current, history, parseBundle, rollbackTo, RollbackBody } from '../../shared/configbundle/store.js';
+import { Release, SignedBundle } from '../../shared/configbundle/schema.js';
+import { SignatureError, verifyBundleSignature } from '../../shared/configbundle/sign.js';
+import { bundleAuth } from '../../shared/configbundle/settings.js';
+import { compareReleases, fetchRelease } from '../../shared/configbundle/release.js';
+import { closePool, getPool, openPool } from '../../shared/db/index.js';
+import { defineFunction } from '../../shared/fn/index.js';
+import { handleError } from '../../shared/http/errors.js';
+import { databaseAnswers } from '../../shared/status/index.js';
+import { log } from '../../shared/log/index.js';
+
+let parsed: ConfigSettings | undefined;
+const settings = (): ConfigSettings => (parsed ??= configConfig.parse());
+
+type Env = { Variables: { caller: string; callerAddress: string | null } };
+const app = new Hono<Env>();
+
+const refuse = (c: Context, e: BundleError) =>
+  c.json({ error: { code: e.code, reason: e.reason, ...(e.issues.length ? { issues: e.issues } : {}) }, applied: false }, e.status);
+
+app.onError((err, c) => {
+  if (err instanceof BundleError) return refuse(c, err);
+  if (err instanceof SignatureError) return refuse(c, new BundleError(err.code === 'no-platform-key' ? 503 : 422, err.code, `${err.reason} (nothing applied)`));
+  return handleError(err, c);
+});
+app.notFound((c) => refuse(c, new BundleError(404, 'not-found', `no such path on the configuration port: ${c.req.method} ${c.req.path}`)));
+
+app.get('/healthz', async (c) => {
+  c.header('cache-control', 'no-store');
+  return (await databaseAnswers(getPool())) ? c.json({ ok: true }) : c.json({ ok: false }, 503);
+});
+
+const auth = bundleAuth(() => settings().bundles);
+app.use('/bundles', auth);
+app.use('/bundles/*', auth);
+app.use('/version-check', auth);
+
+app.post('/bundles', async (c) => {
+  const text = await c.req.text();
+  if (Buffer.byteLength(text) > settings().bundles.maxBodyBytes)
+    throw new BundleError(413, 'too-large', `the request is over ${settings().bundles.maxBodyBytes} bytes`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new BundleError(400, 'invalid-request', 'the request is not JSON: POST {"bundle": "<the document>", "sig": {...}}');
+  }
+  if (body && typeof body === 'object' && !('sig' in body))
+    throw new BundleError(
+      422,
+      'missing-signature',
+      'the bundle carries no signature: POST {"bundle": "<the document>", "sig": {"alg", "uid", "keyId", "value"}} (nothing applied)',
+    );
+  const w = SignedBundle.safeParse(body);
+  if (!w.success)
+    throw new BundleError(
+      400,
+      'invalid-request',
+      `the request is not {bundle, sig}: ${w.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
+    );
+  // 1. The signature, over the document's exact bytes, before anything in it is read.
+  const keyId = verifyBundleSignature(w.data, settings().bundles.platformKeys);
+  // 2. The document and every section (zod), 3. all sections in one transaction.
+  const bundle = parseBundle(w.data.bundle);
+  const done = await applyBundle(
+    getPool(),
+    { text: w.data.bundle, signature: w.data.sig.value, keyId, bundle },
+    { by: c.get('caller'), via: c.get('callerAddress') },
+  );
+  log('info', 'configuration bundle applied', { version: bundle.version, issuer: bundle.issuer, areas: done.changed.join(' '), by: c.get('caller') });
+  return c.json({ applied: true, version: bundle.version, seq: done.step.seq, changed: done.changed, effective: done.step.effective }, 201);
+});
+
+app.get('/bundles', async (c) => {
+  const q = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).safeParse(c.req.query());
+  if (!q.success) throw new BundleError(400, 'invalid-request', 'GET /bundles takes ?limit=1..1000');
+  const steps = await history(getPool(), q.data.limit);
+  c.header('cache-control', 'no-store');
+  return c.json({ count: steps.length, steps });
+});
+
+app.get('/bundles/current', async (c) => {
+  const cur = await current(getPool());
+  if (!cur) throw new BundleError(404, 'no-bundle', 'no configuration bundle has been applied on this front yet');
+  c.header('cache-control', 'no-store');
+  return c.json(cur);
+});
+
+app.post('/bundles/:version/rollback', async (c) => {
+  const version = c.req.param('version');
+  if (!/^\d{1,15}$/.test(version)) throw new BundleError(400, 'invalid-request', `a version is a number: ${version}`);
+  const raw = (await c.req.text()).trim();
+  let json: unknown = {};
+  try {
+    if (raw) json = JSON.parse(raw);
+  } catch {
+    throw new BundleError(400, 'invalid-request', 'the body is not JSON: {"reason": "…"}');
+  }
+  const body = RollbackBody.safeParse(json);
+  if (!body.success) throw new BundleError(400, 'invalid-request', 'rollback takes {"reason": "…"} (optional)');
+  const done = await rollbackTo(getPool(), Number(version), { by: c.get('caller'), via: c.get('callerAddress') }, body.data.reason ?? null);
+  log('info', 'configuration rolled back', { version: Number(version), areas: done.changed.join(' '), by: c.get('caller') });
+  return c.json({ rolledBack: true, version: Number(version), seq: done.step.seq, changed: done.changed, effective: done.step.effective });
+});
+
+app.get('/version-check', async (c) => {
+  const running = pkg.version;
+  const candidates: Array<Release & { source: string }> = [];
+  const problems: string[] = [];
+  const announced = await activeArea(getPool(), 'release');
+  if (announced) {
+    const r = Release.safeParse(announced.content);
+    if (r.success) candidates.push({ ...r.data, source: `bundle v${announced.version}` });
+  }
+  const url = settings().bundles.releaseUrl;
+  if (url) {
+    const got = await fetchRelease(url);
+    if ('release' in got) candidates.push({ ...got.release, source: url });
+    else problems.push(`${url}: ${got.error}`);
+  }
+  const latest = candidates.sort((a, b) => compareReleases(b.version, a.version))[0] ?? null;
+  const newer = latest !== null && compareReleases(latest.version, running) > 0;
+  const message = !latest
+    ? `未获得最新版本信息 (no release announced${problems.length ? `; ${problems.join('; ')}` : ''})`
+    : newer
+      ? `有新版本 ${latest.version}，当前运行 ${running}，请安排升级 (a newer release exists${latest.url ? `: ${latest.url}` : ''})`
+      : `当前版本 ${running} 已是最新 (up to date)`;
+  c.header('cache-control', 'no-store');
+  return c.json({ running, latest, newer, message, ...(problems.length ? { problems } : {}) });
+});
+
+export default defineFunction({
+  app,
+  config: configConfig,
+  async init() {
+    const { database } = settings();
+    openPool(database.url, 2, database.limits);
+  },
+  close: closePool,
+});

@@ -1,0 +1,83 @@
+/**
+ * The config function's settings (a concern of shared/config; docs/config-bundles.md "Settings"):
+ *
+ *   config-token             secret  the national platform's bearer token(s), one per line (made by this
+ *                                    project's runtime on first start, like monitor-token)
+ *   config-platform-pubkey   secret, optional  the platform's SM2 public key(s) that sign bundles (PEM;
+ *                                    several blocks while the platform changes keys). Absent: bundles
+ *                                    are refused (503 no-platform-key); `make up` makes a development one
+ *   CONFIG_RELEASE_URL       env     where the latest release is announced (JSON {version, url?, notes?}),
+ *                                    besides the current bundle's `release` section (GET /version-check)
+ *   MAX_BODY_BYTES           env     the largest bundle taken (the runtime refuses larger ones first)
+ */
+import type { MiddlewareHandler } from 'hono';
+import { z } from 'zod';
+import { concern } from '../config/index.js';
+import { sourceAddress } from '../http/caller.js';
+import { tokenMatches } from '../monitor/auth.js';
+import { createHash } from 'node:crypto';
+import type { Sm2PublicKey } from '../uplink/sm.js';
+import { parseTrustedKeys } from './sign.js';
+import { BundleError, tokenLabel } from './store.js';
+
+export const bundlesConcern = concern({
+  name: 'bundles',
+  vars: {
+    CONFIG_RELEASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    MAX_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(32 * 1024 * 1024),
+  },
+  secrets: ['config-token'],
+  optionalSecrets: ['config-platform-pubkey'],
+  build: (v, secret) => {
+    const tokens = (secret('config-token') ?? '')
+      .split(/\r?\n/)
+      .map((t) => t.trim())
+      .filter((t) => t.length > 0);
+    if (!tokens.length) throw new Error('the secret file config-token is empty: the configuration port would be open to nobody');
+    if (tokens.some((t) => t.length < 24)) throw new Error('config-token: every token must be at least 24 characters');
+    const pem = secret('config-platform-pubkey');
+    let platformKeys: Sm2PublicKey[] = [];
+    if (pem !== undefined) {
+      try {
+        platformKeys = parseTrustedKeys(pem);
+      } catch (err) {
+        throw new Error(`secret config-platform-pubkey: ${(err as Error).message}`);
+      }
+    }
+    return {
+      tokens: tokens.map((t) => ({ digest: createHash('sha256').update(t).digest(), label: tokenLabel(t) })),
+      platformKeys,
+      releaseUrl: v.CONFIG_RELEASE_URL ?? null,
+      maxBodyBytes: v.MAX_BODY_BYTES,
+    };
+  },
+});
+export type BundleSettings = ReturnType<typeof bundlesConcern.build>;
+
+/**
+ * The national platform's client identity on the configuration port: a bearer token of config-token.
+ * Sets `caller` (the token's label, never the token) and `callerAddress` for the audit.
+ */
+export function bundleAuth(settings: () => BundleSettings): MiddlewareHandler<{ Variables: { caller: string; callerAddress: string | null } }> {
+  return async (c, next) => {
+    const s = settings();
+    const auth = c.req.header('authorization')?.trim() ?? '';
+    const bearer = /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '').trim() : '';
+    const match = bearer ? s.tokens.filter((t) => tokenMatches(bearer, [t.digest]))[0] : undefined; // every token compared
+    if (!match) {
+      c.header('www-authenticate', 'Bearer realm="cdc-front config"');
+      throw new BundleError(
+        401,
+        'unauthenticated',
+        bearer ? '配置令牌无效 (config token not accepted)' : '需要配置令牌 (Authorization: Bearer <config-token>, docs/config-bundles.md)',
+      );
+    }
+    c.set('caller', match.label);
+    c.set('callerAddress', sourceAddress(c));
+    return next();
+  };
+}

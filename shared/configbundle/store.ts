@@ -1,0 +1,367 @@
+/**
+ * Applying, reverting and listing configuration bundles (docs/config-bundles.md); tables in
+ * infra/db/0030_config_bundles.sql. Every step runs in one transaction under one advisory lock: the
+ * areas it changes are written where their readers read them (code tables into code_national through
+ * shared/codes, everything else into config_active), their former state is kept in the step's row, and
+ * any failure — a check that only the database can make, a lost connection — leaves nothing changed.
+ *
+ * An "area" is one unit a bundle replaces whole: `triggers`, `algorithms`, `syndromes`, `platforms`,
+ * `schedules`, `release`, and `codeTable:<domain>` per national list. Each step's row records, for every
+ * area bundles have ever set, the version whose content is in force (`effective`), so that a rollback
+ * to version V writes exactly the areas whose content differs from what V left, and an area that V
+ * left untouched returns to the state it had before any bundle set it.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { withTx, type Db, type Tx } from '../db/index.js';
+import { AppError, type FieldIssue } from '../http/errors.js';
+import { checkNationalImport, nationalListState, restoreNationalList, writeNationalList, type NationalListState } from '../codes/store.js';
+import { sm3 } from '../uplink/sm.js';
+import { areasOf, Bundle, CODE_TABLE, type CodeTable } from './schema.js';
+
+type Q = Db | Tx;
+
+/** A refusal: HTTP status, a stable code, words an operator can act on, and the failing fields. */
+export class BundleError extends Error {
+  constructor(
+    readonly status: 400 | 401 | 404 | 409 | 413 | 422 | 503,
+    readonly code: string,
+    readonly reason: string,
+    readonly issues: FieldIssue[] = [],
+  ) {
+    super(reason);
+  }
+}
+
+const LOCK_KEY = 7_204_330; // fixed: "cdc-front configuration bundles"
+
+export interface Actor {
+  by: string;
+  via?: string | null;
+}
+
+type Effective = Record<string, number>;
+type Previous = Record<string, unknown>;
+
+/** A bundle whose signature was checked, with the document parsed and validated. */
+export interface VerifiedBundle {
+  text: string;
+  signature: string;
+  keyId: string;
+  bundle: Bundle;
+}
+
+/** Parses and validates a bundle document (after its signature was checked). */
+export function parseBundle(text: string): Bundle {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new BundleError(422, 'invalid-bundle', `the bundle is not JSON: ${(err as Error).message}`);
+  }
+  const r = Bundle.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => ({ field: i.path.join('.') || '(bundle)', rule: i.code, message: i.message }));
+    throw new BundleError(
+      422,
+      'invalid-bundle',
+      `the bundle does not match the format (nothing applied): ${issues
+        .slice(0, 5)
+        .map((i) => `${i.field}: ${i.message}`)
+        .join('; ')}`,
+      issues.slice(0, 100),
+    );
+  }
+  return r.data;
+}
+
+// ---- one area: its state, writing it, putting it back ----------------------------------------------
+
+async function snapshot(tx: Tx, area: string): Promise<unknown> {
+  if (area.startsWith(CODE_TABLE)) return nationalListState(tx, area.slice(CODE_TABLE.length));
+  const r = await tx.query<{ version: string; content: string }>('SELECT version, content FROM config_active WHERE area = $1', [area]);
+  const row = r.rows[0];
+  return row ? { version: Number(row.version), content: JSON.parse(row.content) } : null;
+}
+
+async function writeActive(tx: Tx, area: string, version: number, content: unknown): Promise<void> {
+  await tx.query('DELETE FROM config_active WHERE area = $1', [area]);
+  await tx.query('INSERT INTO config_active (area, version, content, changed_at) VALUES ($1, $2, $3, now())', [area, version, JSON.stringify(content)]);
+}
+
+async function write(tx: Tx, area: string, content: unknown, b: Pick<Bundle, 'version' | 'issuer'>): Promise<void> {
+  if (!area.startsWith(CODE_TABLE)) return writeActive(tx, area, b.version, content);
+  const t = content as CodeTable;
+  const imp = {
+    domain: t.domain,
+    version: t.version,
+    source: t.source ?? `配置包 v${b.version} (${b.issuer})`,
+    status: t.status,
+    codes: t.codes.map((c) => ({ code: c.code, name: c.name, nameEn: c.nameEn ?? null })),
+  };
+  try {
+    // The same checks as a CSV import (bin/cdc-codes import-national), made here, inside the transaction.
+    checkNationalImport(imp);
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    const at = `sections.codeTables[${t.domain}]`;
+    throw new BundleError(
+      422,
+      'invalid-bundle',
+      `${at}: ${err.desc} (nothing applied)`,
+      err.issues.length ? err.issues.map((i) => ({ ...i, field: `${at}.${i.field}` })) : [{ field: at, rule: 'codes', message: err.desc }],
+    );
+  }
+  await writeNationalList(tx, imp);
+}
+
+async function restore(tx: Tx, area: string, state: unknown, version: number): Promise<void> {
+  if (area.startsWith(CODE_TABLE)) return restoreNationalList(tx, area.slice(CODE_TABLE.length), state as NationalListState);
+  if (state === null || state === undefined) {
+    await tx.query('DELETE FROM config_active WHERE area = $1', [area]);
+    return;
+  }
+  const s = state as { version: number; content: unknown };
+  await writeActive(tx, area, s.version ?? version, s.content);
+}
+
+// ---- steps ---------------------------------------------------------------------------------------
+
+interface StepRow {
+  seq: string;
+  action: 'apply' | 'rollback';
+  version: string;
+  issuer: string;
+  issued_at: Date;
+  areas: string;
+  effective: string;
+  applied_by: string;
+  applied_via: string | null;
+  applied_at: Date;
+  reason: string | null;
+}
+const STEP_COLUMNS = 'seq, action, version, issuer, issued_at, areas, effective, applied_by, applied_via, applied_at, reason';
+
+export interface Step {
+  seq: number;
+  action: 'apply' | 'rollback';
+  /** apply: the bundle's version; rollback: the version returned to. */
+  version: number;
+  issuer: string;
+  issuedAt: string;
+  /** The areas this step changed. */
+  areas: string[];
+  /** Every area bundles manage → the version whose content is in force after this step. */
+  effective: Effective;
+  appliedBy: string;
+  appliedVia: string | null;
+  appliedAt: string;
+  reason: string | null;
+}
+
+const stepOf = (r: StepRow): Step => ({
+  seq: Number(r.seq),
+  action: r.action,
+  version: Number(r.version),
+  issuer: r.issuer,
+  issuedAt: new Date(r.issued_at).toISOString(),
+  areas: r.areas.split(' ').filter(Boolean),
+  effective: JSON.parse(r.effective) as Effective,
+  appliedBy: r.applied_by,
+  appliedVia: r.applied_via,
+  appliedAt: new Date(r.applied_at).toISOString(),
+  reason: r.reason,
+});
+
+async function lastStep(q: Q): Promise<Step | null> {
+  const r = await q.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM config_bundle ORDER BY seq DESC LIMIT 1`);
+  return r.rows[0] ? stepOf(r.rows[0]) : null;
+}
+
+export interface Applied {
+  step: Step;
+  /** The areas written, in order. */
+  changed: string[];
+}
+
+/**
+ * Applies a verified bundle: refuses a version not above every version applied before (409), then
+ * writes every area and the step's row in one transaction.
+ */
+export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor): Promise<Applied> {
+  const b = v.bundle;
+  return withTx(
+    db,
+    async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+      const max = await tx.query<{ v: string | null }>("SELECT max(version) AS v FROM config_bundle WHERE action = 'apply'");
+      const highest = max.rows[0]?.v === null || max.rows[0]?.v === undefined ? 0 : Number(max.rows[0].v);
+      if (b.version <= highest) {
+        throw new BundleError(
+          409,
+          'stale-version',
+          `version ${b.version} is not above the highest version applied (${highest}): a replayed or older bundle is refused; to return to an applied version use POST /bundles/<version>/rollback`,
+        );
+      }
+      const current = (await lastStep(tx))?.effective ?? {};
+      const previous: Previous = {};
+      const changed: string[] = [];
+      for (const { area, content } of areasOf(b)) {
+        previous[area] = await snapshot(tx, area);
+        await write(tx, area, content, b);
+        changed.push(area);
+      }
+      const effective: Effective = { ...current, ...Object.fromEntries(changed.map((a) => [a, b.version])) };
+      const r = await tx.query<StepRow>(
+        `INSERT INTO config_bundle (action, version, issuer, issued_at, bundle, signature, key_id, digest, areas, effective, previous, applied_by, applied_via, applied_at)
+         VALUES ('apply', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) RETURNING ${STEP_COLUMNS}`,
+        [
+          b.version,
+          b.issuer,
+          b.issuedAt,
+          v.text,
+          v.signature,
+          v.keyId,
+          sm3(v.text).toString('hex'),
+          changed.join(' ').slice(0, 4000),
+          JSON.stringify(effective),
+          JSON.stringify(previous),
+          actor.by.slice(0, 200),
+          actor.via?.slice(0, 200) ?? null,
+        ],
+      );
+      return { step: stepOf(r.rows[0]!), changed };
+    },
+    0,
+  );
+}
+
+/** The content an applied version gave an area (from the bundle as stored). */
+async function contentOf(tx: Tx, version: number, area: string): Promise<unknown> {
+  const r = await tx.query<{ bundle: string }>("SELECT bundle FROM config_bundle WHERE action = 'apply' AND version = $1", [version]);
+  const text = r.rows[0]?.bundle;
+  if (!text) throw new Error(`config_bundle has no applied version ${version}`);
+  const found = areasOf(Bundle.parse(JSON.parse(text))).find((a) => a.area === area);
+  if (!found) throw new Error(`version ${version} does not carry ${area}`);
+  return found.content;
+}
+
+/** The state an area had before any bundle set it: the `previous` of the first step that changed it. */
+async function baselineOf(tx: Tx, area: string): Promise<unknown> {
+  const r = await tx.query<{ seq: string; areas: string }>('SELECT seq, areas FROM config_bundle ORDER BY seq');
+  const first = r.rows.find((x) => x.areas.split(' ').includes(area));
+  if (!first) return null;
+  const p = await tx.query<{ previous: string }>('SELECT previous FROM config_bundle WHERE seq = $1', [first.seq]);
+  return (JSON.parse(p.rows[0]!.previous) as Previous)[area] ?? null;
+}
+
+/**
+ * Returns the configuration to what applying `version` left: every area whose content in force
+ * differs is written again (from that version's bundle, or its state before bundles), in one
+ * transaction, recorded as a step of its own with who, when, why and what it replaced.
+ */
+export async function rollbackTo(db: Db, version: number, actor: Actor, reason: string | null): Promise<Applied> {
+  return withTx(
+    db,
+    async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+      const t = await tx.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM config_bundle WHERE action = 'apply' AND version = $1`, [version]);
+      if (!t.rows[0]) throw new BundleError(404, 'unknown-version', `version ${version} was never applied on this front (GET /bundles lists them)`);
+      const target = stepOf(t.rows[0]);
+      const current = (await lastStep(tx))!.effective;
+      const areas = [...new Set([...Object.keys(current), ...Object.keys(target.effective)])];
+      const differs = areas.filter((a) => current[a] !== target.effective[a]);
+      if (!differs.length) throw new BundleError(409, 'already-current', `the configuration in force is already what version ${version} left`);
+      // Written in the order a bundle writes them (code tables last).
+      differs.sort((a, b) => Number(a.startsWith(CODE_TABLE)) - Number(b.startsWith(CODE_TABLE)));
+      const previous: Previous = {};
+      for (const area of differs) {
+        previous[area] = await snapshot(tx, area);
+        const source = target.effective[area];
+        if (source !== undefined) await write(tx, area, await contentOf(tx, source, area), { version: source, issuer: target.issuer });
+        else await restore(tx, area, await baselineOf(tx, area), version);
+      }
+      const r = await tx.query<StepRow>(
+        `INSERT INTO config_bundle (action, version, issuer, issued_at, areas, effective, previous, applied_by, applied_via, applied_at, reason)
+         VALUES ('rollback', $1, $2, $3, $4, $5, $6, $7, $8, now(), $9) RETURNING ${STEP_COLUMNS}`,
+        [
+          version,
+          target.issuer,
+          target.issuedAt,
+          differs.join(' ').slice(0, 4000),
+          JSON.stringify(target.effective),
+          JSON.stringify(previous),
+          actor.by.slice(0, 200),
+          actor.via?.slice(0, 200) ?? null,
+          reason?.slice(0, 500) ?? null,
+        ],
+      );
+      return { step: stepOf(r.rows[0]!), changed: differs };
+    },
+    0,
+  );
+}
+
+/** Every step, newest first. */
+export async function history(db: Q, limit = 100): Promise<Step[]> {
+  const r = await db.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM config_bundle ORDER BY seq DESC LIMIT $1`, [limit]);
+  return r.rows.map(stepOf);
+}
+
+export interface Current {
+  step: Step;
+  /** The bundle of the version in force (the one returned to, after a rollback). */
+  bundle: Bundle;
+  digest: string;
+  keyId: string;
+}
+
+/** The step in force and its bundle; null before any bundle. */
+export async function current(db: Q): Promise<Current | null> {
+  const step = await lastStep(db);
+  if (!step) return null;
+  const r = await db.query<{ bundle: string; digest: string; key_id: string }>(
+    "SELECT bundle, digest, key_id FROM config_bundle WHERE action = 'apply' AND version = $1",
+    [step.version],
+  );
+  const row = r.rows[0]!;
+  return { step, bundle: Bundle.parse(JSON.parse(row.bundle)), digest: row.digest.trim(), keyId: row.key_id.trim() };
+}
+
+// ---- what the functions read -------------------------------------------------------------------------
+
+/** An area's content in force (config_active), or null when no bundle set it. */
+export async function activeArea(db: Q, area: string): Promise<{ version: number; content: unknown } | null> {
+  const r = await db.query<{ version: string; content: string }>('SELECT version, content FROM config_active WHERE area = $1', [area]);
+  const row = r.rows[0];
+  return row ? { version: Number(row.version), content: JSON.parse(row.content) } : null;
+}
+
+/**
+ * A reader of one area for a long-running function: reads the row's version on every call (one
+ * small query) and parses the content only when it changed. `fallback` is the function's own
+ * setting (a shipped file, or the one its environment names), in force while no bundle set the area.
+ */
+export function areaReader<T>(area: string, parse: (content: unknown) => T): (db: Q) => Promise<{ value: T; version: number } | null> {
+  let cached: { version: number; changed: string; value: T } | undefined;
+  return async (db) => {
+    const r = await db.query<{ version: string; changed_at: Date }>('SELECT version, changed_at FROM config_active WHERE area = $1', [area]);
+    const row = r.rows[0];
+    if (!row) {
+      cached = undefined;
+      return null;
+    }
+    const changed = new Date(row.changed_at).toISOString();
+    if (!cached || cached.version !== Number(row.version) || cached.changed !== changed) {
+      const a = await activeArea(db, area);
+      if (!a) return null;
+      cached = { version: a.version, changed, value: parse(a.content) };
+    }
+    return { value: cached.value, version: cached.version };
+  };
+}
+
+/** SHA-256 prefix naming a token in the audit without revealing it. */
+export const tokenLabel = (token: string): string => `platform-token:${createHash('sha256').update(token).digest('hex').slice(0, 8)}`;
+
+export const RollbackBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();

@@ -1,0 +1,66 @@
+/**
+ * Configuration bundles for tests (docs/config-bundles.md): a private database per file (a bundle
+ * changes settings every function reads, so it must never touch the shared test database), bundle
+ * documents built from the shipped trigger list and aberration definitions, and their signing.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { migrate } from '../../infra/db/migrate.js';
+import shippedDefs from '../../shared/aberration/definitions.json' with { type: 'json' };
+import shippedTriggers from '../../shared/warning/triggers.json' with { type: 'json' };
+import { signBundle } from '../../shared/configbundle/sign.js';
+import { BUNDLE_FORMAT } from '../../shared/configbundle/schema.js';
+import { generateSm2KeyPair, parseSm2PrivateKey, type Sm2PrivateKey } from '../../shared/uplink/sm.js';
+import { databaseUrl } from '../setup/db.js';
+
+/** A fresh, migrated database; drop() removes it. */
+export async function privateDatabase(prefix: string): Promise<{ url: string; db: pg.Pool; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: databaseUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(databaseUrl());
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  await migrate(url);
+  const db = new pg.Pool({ connectionString: url, max: 3 });
+  return {
+    url,
+    db,
+    drop: async () => {
+      await db.end();
+      const a = new pg.Client({ connectionString: databaseUrl() });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => a.query(`DROP DATABASE IF EXISTS ${name}`));
+      await a.end();
+    },
+  };
+}
+
+export function platformKey(): { key: Sm2PrivateKey; publicKeyPem: string } {
+  const pair = generateSm2KeyPair();
+  return { key: parseSm2PrivateKey(pair.privateKeyPem), publicKeyPem: pair.publicKeyPem };
+}
+
+/** The shipped trigger list with one keyword trigger of our own added (its id shows which list is in force). */
+export function triggersWith(keywordId: string, version: string): unknown {
+  const t = structuredClone(shippedTriggers) as { version: string; keywords: unknown[] };
+  t.version = version;
+  t.keywords.push({ id: keywordId, disease: '肺结核', terms: [`${keywordId}术语`] });
+  return t;
+}
+
+/** The shipped algorithm parameters with EARS's limit changed. */
+export function algorithms(earsLimit: number, version: string): unknown {
+  const { syndromes: _s, ...rest } = structuredClone(shippedDefs) as Record<string, unknown> & { ears: { limit: number } };
+  rest.ears.limit = earsLimit;
+  rest.version = version;
+  return rest;
+}
+
+export function bundleDoc(version: number, sections: Record<string, unknown>): string {
+  return JSON.stringify({ format: BUNDLE_FORMAT, version, issuedAt: new Date().toISOString(), issuer: '国家平台(测试)', sections }, null, 1);
+}
+
+export const signed = (doc: string, key: Sm2PrivateKey): string => JSON.stringify(signBundle(doc, key));

@@ -1,0 +1,97 @@
+// The configuration port (8882) as the national platform meets it, through the running runtime with
+// stack.yml on a private database: the token the runtime made opens it; a signed bundle is applied and
+// another function (warning, through the gateway) works with the trigger list it carried; a bundle
+// with a bad signature is refused and changes nothing; history, the bundle in force, the version check
+// and a rollback answer on the port.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootStack, type Booted } from '../../infra/runtime/boot.js';
+import { withPortRetry } from '../setup/ports.js';
+import { bundleDoc, platformKey, privateDatabase, signed, triggersWith } from '../integration/config-bundles-helpers.js';
+import type pg from 'pg';
+
+const platform = platformKey();
+let front: Booted;
+let db: pg.Pool;
+let drop: () => Promise<void>;
+let token: string;
+let port: string;
+
+beforeAll(async () => {
+  const p = await privateDatabase('cfgport');
+  db = p.db;
+  drop = p.drop;
+  front = await withPortRetry(() => bootStack({ name: 'config-port', databaseUrl: p.url, secrets: { 'config-platform-pubkey': platform.publicKeyPem } }));
+  token = readFileSync(join(front.rt.secretsDir, 'config-token'), 'utf8').trim();
+  port = front.rt.portUrls.config!;
+}, 180_000);
+afterAll(async () => {
+  await front?.close();
+  await drop?.();
+});
+
+const bearer = () => ({ authorization: `Bearer ${token}` });
+const push = (body: string) => fetch(`${port}/bundles`, { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json' }, body });
+const snoozeNew = () =>
+  fetch(`${front.rt.gatewayUrl}/function/warning/snooze`, {
+    method: 'POST',
+    headers: {
+      authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64'),
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ trigger: 'cfg-kw-port', until: '2099-01-01 00:00:00', reason: '测试规则', by: 'tester' }),
+  });
+const rows = async () => ({
+  steps: (await db.query('SELECT seq, action, version FROM config_bundle ORDER BY seq')).rows,
+  active: (await db.query('SELECT area, version, content, changed_at FROM config_active ORDER BY area')).rows,
+});
+
+describe('configuration port through the runtime', () => {
+  it('is served by the config function: /healthz open, the rest behind the token the runtime made', async () => {
+    expect(token.length).toBeGreaterThanOrEqual(32);
+    expect((await fetch(`${port}/healthz`)).status).toBe(200);
+    const none = await fetch(`${port}/bundles`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await fetch(`${port}/bundles`, { headers: { 'x-api-key': 'anything' } })).status).toBe(401);
+  });
+
+  it('applies a signed bundle, and the warning function works with its trigger list', async () => {
+    expect((await snoozeNew()).status).toBe(404); // unknown before the bundle
+    const res = await push(signed(bundleDoc(1, { triggers: triggersWith('cfg-kw-port', 'port-1'), release: { version: '99.0.0' } }), platform.key));
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(await res.json()).toMatchObject({ applied: true, version: 1, changed: ['release', 'triggers'] });
+    expect((await snoozeNew()).status).toBe(201);
+  });
+
+  it('refuses a bundle with a bad signature, naming the reason, and changes nothing', async () => {
+    const before = await rows();
+    const good = JSON.parse(signed(bundleDoc(2, { triggers: triggersWith('cfg-kw-bad', 'port-bad') }), platform.key)) as { bundle: string };
+    const res = await push(JSON.stringify({ ...good, bundle: good.bundle.replace('port-bad', 'port-b4d') }));
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as { error: { code: string; reason: string }; applied: boolean };
+    expect(body.error.code).toBe('bad-signature');
+    expect(body.error.reason).toMatch(/does not verify/);
+    expect(body.applied).toBe(false);
+    expect(await rows()).toEqual(before);
+  });
+
+  it('answers history, the bundle in force, the version check, and rolls back', async () => {
+    const h = (await (await fetch(`${port}/bundles`, { headers: bearer() })).json()) as { count: number };
+    expect(h.count).toBe(1);
+    const cur = (await (await fetch(`${port}/bundles/current`, { headers: bearer() })).json()) as { step: { version: number }; bundle: { issuer: string } };
+    expect(cur).toMatchObject({ step: { version: 1 }, bundle: { issuer: '国家平台(测试)' } });
+    const vc = (await (await fetch(`${port}/version-check`, { headers: bearer() })).json()) as { newer: boolean; latest: { version: string } };
+    expect(vc).toMatchObject({ newer: true, latest: { version: '99.0.0' } });
+    expect((await push(signed(bundleDoc(2, { triggers: triggersWith('cfg-kw-two', 'port-2') }), platform.key))).status).toBe(201);
+    const rb = await fetch(`${port}/bundles/1/rollback`, {
+      method: 'POST',
+      headers: { ...bearer(), 'content-type': 'application/json' },
+      body: '{"reason":"测试回退"}',
+    });
+    expect(rb.status, await rb.clone().text()).toBe(200);
+    expect(await rb.json()).toMatchObject({ rolledBack: true, version: 1, changed: ['triggers'] });
+    expect((await db.query("SELECT content FROM config_active WHERE area = 'triggers'")).rows[0].content).toContain('port-1');
+  });
+});
