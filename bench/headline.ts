@@ -5,7 +5,8 @@
  *   P2  batches of 50 through 8881 vs bare multi-row statements (bench/port.ts)
  *   P3  the runtime's proxy on a no-op (a path the function answers 404 without any work): through the
  *       gateway and through the hospital port, each against the same request straight to the replica
- *   P6  RSS of the runtime and every function process at load (after the single c16 phase)
+ *   P6  RSS of the runtime and every function process at load: their sum sampled every 250 ms while
+ *       records go through the port, the highest of any phase
  *   P7  replica start to ready: the bundle spawned as the runtime spawns it until its port accepts
  */
 import { spawn } from 'node:child_process';
@@ -154,7 +155,14 @@ interface PhaseResult {
   rateRatio: number;
   subject: { recordsPerS: number; p50Ms: number; p99Ms: number };
   baseline: { recordsPerS: number; p50Ms: number; p99Ms: number };
-  rssAtEnd?: { runtimeMiB: number | null; functionsTotalMiB: number };
+  rssAtEnd?: Rss;
+  rssPeak?: Rss | null;
+}
+
+interface Rss {
+  runtimeMiB: number | null;
+  functionsTotalMiB: number;
+  replicas?: number;
 }
 
 /** The one table: every headline figure, its baseline, its goal, whether it is met. */
@@ -190,12 +198,18 @@ export function headline(phases: Record<string, PhaseResult> | undefined, p3: Pr
       });
     }
   }
-  const rss = phases?.['single-c16']?.rssAtEnd;
+  const sum = (r: Rss) => (r.runtimeMiB ?? 0) + r.functionsTotalMiB;
+  let rss: Rss | undefined;
+  let during = '';
+  for (const [key, x] of Object.entries(phases ?? {})) {
+    const r = x.rssPeak ?? x.rssAtEnd;
+    if (r && (!rss || sum(r) > sum(rss))) [rss, during] = [r, key];
+  }
   if (rss) {
-    const total = (rss.runtimeMiB ?? 0) + rss.functionsTotalMiB;
+    const total = sum(rss);
     rows.push({
       figure: 'P6 RSS at load',
-      subject: `${total} MiB (runtime ${rss.runtimeMiB}, functions ${rss.functionsTotalMiB})`,
+      subject: `${total} MiB (runtime ${rss.runtimeMiB}, ${rss.replicas ?? '?'} function processes ${rss.functionsTotalMiB}; peak, during ${during})`,
       baseline: '-',
       ratio: '-',
       goal: '≤ 1024 MiB',

@@ -25,13 +25,15 @@
  */
 import { headline, proxyOverhead, startToReady, type ProxyOverhead } from './headline.js';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-import { startRuntime, type ReplicaInfo } from '../infra/runtime/index.js';
+import { bootStack } from '../infra/runtime/boot.js';
+import type { ReplicaInfo } from '../infra/runtime/index.js';
+import { loadStack } from '../infra/runtime/stack.js';
 import { freePort } from '../infra/runtime/replica.js';
 import type { TrafficSummary } from '../infra/simulators/traffic.js';
 import type { Resource } from '../schemas/resource.js';
@@ -67,36 +69,27 @@ const CHILD_FLAG = '--bench-port-runtime';
 // ---- the runtime, in a child process ------------------------------------------------------------
 
 interface ChildOptions {
+  databaseUrl: string;
+  /** Over infra/runtime/boot.ts's defaults. */
   env: Record<string, string>;
-  gatewayPort: number;
-  secretsDir: string;
+  /** PUSH_NUDGE_URL at the runtime's own gateway (else a closed port: pushes do not compete). */
+  nudge: boolean;
   logsDir: string;
 }
 
 type ToChild = { type: 'replicas'; id: number } | { type: 'wait'; id: number; fn: string } | { type: 'close' };
 type FromChild =
-  | { type: 'ready'; gatewayUrl: string; portUrls: Record<string, string>; user: string; password: string; pid: number }
+  | { type: 'ready'; gatewayUrl: string; portUrls: Record<string, string>; secretsDir: string; user: string; password: string; pid: number }
   | { type: 'replicas'; id: number; replicas: Record<string, ReplicaInfo[]> }
   | { type: 'wait'; id: number; ok: boolean }
   | { type: 'error'; message: string };
 
-/** The child: startRuntime with stack.yml, answering the parent's questions over IPC. */
+/** The child: the runtime with stack.yml (infra/runtime/boot.ts), answering the parent's questions over IPC. */
 async function runtimeChild(): Promise<void> {
   const o = JSON.parse(process.env.BENCH_PORT_CHILD ?? '{}') as ChildOptions;
   const send = (m: FromChild) => process.send?.(m);
   try {
-    const rt = await startRuntime({
-      stackFile: resolve('stack.yml'),
-      env: o.env,
-      secretsDir: o.secretsDir,
-      logsDir: o.logsDir,
-      logToStdout: false,
-      gateway: { host: '127.0.0.1', port: o.gatewayPort },
-      hospital: { host: '127.0.0.1' },
-      cron: false,
-      autoscaler: false,
-      build: 'missing',
-    });
+    const { rt, secretsDir } = await bootStack({ name: 'bench-port', databaseUrl: o.databaseUrl, nudge: o.nudge, env: o.env, runtime: { logsDir: o.logsDir } });
     let closing = false;
     const close = async () => {
       if (closing) return;
@@ -110,7 +103,15 @@ async function runtimeChild(): Promise<void> {
       else if (m.type === 'wait') void rt.waitForReplicas(m.fn, 60_000).then((ok) => send({ type: 'wait', id: m.id, ok }));
       else if (m.type === 'close') void close();
     });
-    send({ type: 'ready', gatewayUrl: rt.gatewayUrl, portUrls: rt.portUrls, user: rt.credentials.user, password: rt.credentials.password, pid: process.pid });
+    send({
+      type: 'ready',
+      gatewayUrl: rt.gatewayUrl,
+      portUrls: rt.portUrls,
+      secretsDir,
+      user: rt.credentials.user,
+      password: rt.credentials.password,
+      pid: process.pid,
+    });
   } catch (err) {
     send({ type: 'error', message: (err as Error).stack ?? String(err) });
     process.exit(1);
@@ -128,6 +129,7 @@ class RuntimeProcess {
     readonly pid: number,
     readonly gatewayUrl: string,
     readonly dataUrl: string,
+    readonly secretsDir: string,
     private readonly auth: string,
   ) {
     child.on('message', (m: FromChild) => {
@@ -153,7 +155,7 @@ class RuntimeProcess {
       throw new Error(`bench: the runtime did not start: ${ready.type === 'error' ? ready.message : ready.type}`);
     }
     const auth = 'Basic ' + Buffer.from(`${ready.user}:${ready.password}`).toString('base64');
-    return new RuntimeProcess(child, ready.pid, ready.gatewayUrl, ready.portUrls.data!, auth);
+    return new RuntimeProcess(child, ready.pid, ready.gatewayUrl, ready.portUrls.data!, ready.secretsDir, auth);
   }
 
   private ask<T extends FromChild>(m: ToChild & { id: number }): Promise<T> {
@@ -359,6 +361,8 @@ function cpuDelta(a: CpuReading, b: CpuReading, records: number, wallS: number) 
     loadavg1: Number(loadavg()[0]!.toFixed(1)),
   };
 }
+
+const totalRss = (r: ReturnType<typeof rssOf>) => (r.runtimeMiB ?? 0) + r.functionsTotalMiB;
 
 function rssOf(p: Procs) {
   const functions: Record<string, number[]> = {};
@@ -615,40 +619,39 @@ export interface PortOptions {
   records: number;
   rounds: number;
   seed: number;
+  /**
+   * Only what the headline table needs (BENCH_SCENARIOS=headline without port): one replica count
+   * (BENCH_HEADLINE_REPLICAS, default 1: stack.yml's com.openfaas.scale.min), no runs straight to the
+   * replicas, no nudge phase, no statement profile; writes only <date>-headline.json.
+   */
+  headlineOnly?: boolean;
 }
 
 export async function benchPort(o: PortOptions) {
   const N = Number(process.env.BENCH_PORT_RECORDS ?? o.records);
   const NB = Number(process.env.BENCH_PORT_BATCH_RECORDS ?? N * 2);
   const MAX_S = Number(process.env.BENCH_PORT_MAX_S ?? 60);
-  const REPLICAS = (process.env.BENCH_PORT_REPLICAS ?? '2,1').split(',').map(Number);
-  const NUDGE = /^(1|true|yes)$/i.test(process.env.BENCH_PORT_NUDGE ?? '');
+  const REPLICAS = o.headlineOnly ? [Number(process.env.BENCH_HEADLINE_REPLICAS ?? 1)] : (process.env.BENCH_PORT_REPLICAS ?? '2,1').split(',').map(Number);
+  const NUDGE = !o.headlineOnly && /^(1|true|yes)$/i.test(process.env.BENCH_PORT_NUDGE ?? '');
   L = await loadLibs();
+  const loadAtStart = loadavg();
   for (const r of Object.values(L.resources)) await o.db.query(`CREATE TABLE IF NOT EXISTS ${L.dataset.bare(r)} (LIKE ${r.table} INCLUDING DEFAULTS)`);
 
+  // The runtime's logs (kept with BENCH_PORT_KEEP_LOGS); its secrets are boot.ts's own folder.
   const dir = mkdtempSync(join(tmpdir(), 'cdc-bench-port-'));
-  mkdirSync(join(dir, 'secrets'));
-  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), o.url);
-  const childOptions = async (nudge?: { platformUrl: string }): Promise<ChildOptions> => {
-    const gatewayPort = await freePort();
-    return {
-      gatewayPort,
-      secretsDir: join(dir, 'secrets'),
-      logsDir: join(dir, `logs-${++runSeq}`),
-      env: {
-        DATA_PORT: String(await freePort()),
-        CONFIG_PORT: String(await freePort()),
-        MONITOR_PORT: String(await freePort()),
-        WEB_PORT: String(await freePort()),
-        HIS_ALLOW: '127.0.0.1/8,::1/128',
-        // Nudges to a closed port (nothing listens there): pushes do not compete with ingest.
-        PUSH_NUDGE_URL: nudge ? `http://127.0.0.1:${gatewayPort}/async-function/push` : `http://127.0.0.1:${await freePort()}/async-function/push`,
-        // Nor does early warning (its own scenario measures it: BENCH_SCENARIOS=warning).
-        WARNING_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/warning`,
-        NATIONAL_URL: nudge?.platformUrl ?? `http://127.0.0.1:${await freePort()}`,
-      },
-    };
-  };
+  let logSeq = 0;
+  // boot.ts's defaults: loopback HIS, the push nudge and the platform on closed ports (pushes do not
+  // compete with ingest) unless the nudge phase asks for them.
+  const childOptions = async (nudge?: { platformUrl: string }): Promise<ChildOptions> => ({
+    databaseUrl: o.url,
+    nudge: !!nudge,
+    logsDir: join(dir, `logs-${++logSeq}`),
+    env: {
+      // Nor does early warning compete (its own scenario measures it: BENCH_SCENARIOS=warning).
+      WARNING_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/warning`,
+      ...(nudge ? { NATIONAL_URL: nudge.platformUrl } : {}),
+    },
+  });
   // The functions read the database URL from the secret file, as deployed.
   const savedUrl = process.env.DATABASE_URL;
   delete process.env.DATABASE_URL;
@@ -683,12 +686,22 @@ export async function benchPort(o: PortOptions) {
     { name: 'single', clients: 64, batch: 1, count: N },
     { name: 'batch50', clients: 16, batch: 50, count: NB },
   ].filter((ph) => !only || only.includes(`${ph.name}-c${ph.clients}`));
+  // P6: the runtime's and every function process's RSS summed, sampled every 250 ms while load runs
+  // through the port; the highest sum of the phase is kept (reset per phase).
+  let peak: ReturnType<typeof rssOf> | null = null;
   const subjectRun = async (ph: (typeof phases)[number], round: number, via: 'port' | 'direct' = 'port') => {
     const agent = new Agent({ keepAlive: true, maxSockets: ph.clients });
+    const sample = () => {
+      const r = rssOf(procs());
+      if (!peak || totalRss(r) > totalRss(peak)) peak = r;
+    };
+    const sampler = setInterval(sample, 250);
     try {
       const d = { count: ph.count, concurrency: ph.clients, batch: ph.batch, seed: o.seed + round, maxS: MAX_S };
       return await drive(d, trafficOf(d), via === 'port' ? through8881(agent) : direct(agent), procs, `${ph.name} c${ph.clients} ${via}`, o.db);
     } finally {
+      clearInterval(sampler);
+      sample();
       agent.destroy();
     }
   };
@@ -742,13 +755,14 @@ export async function benchPort(o: PortOptions) {
         const subject: Run[] = [];
         const baseline: Run[] = [];
         const directRuns: Run[] = [];
+        peak = null;
         // The baseline runs in every round of the first replica count, once per phase after that (drift check).
         const baselineRounds = ri === 0 ? o.rounds : 1;
         for (let round = 0; round < o.rounds; round++) {
           const withBaseline = round < baselineRounds;
           if (round % 2 === 1 && withBaseline) baseline.push(await baselineRun(ph, round));
           subject.push(await subjectRun(ph, round));
-          if (ri === 0 && ph.batch === 1 && ph.clients === 16) directRuns.push(await subjectRun(ph, round, 'direct'));
+          if (!o.headlineOnly && ri === 0 && ph.batch === 1 && ph.clients === 16) directRuns.push(await subjectRun(ph, round, 'direct'));
           if (round % 2 === 0 && withBaseline) baseline.push(await baselineRun(ph, round));
         }
         const rss = { ...rssOf(procs()), pgConnections: await connections() };
@@ -765,6 +779,7 @@ export async function benchPort(o: PortOptions) {
           rateRatio: Number((s.recordsPerS / b.recordsPerS).toFixed(2)),
           ...(directRuns.length ? { direct: { name: "straight to the replicas' own ports (no runtime proxy)", ...summarise(directRuns) } } : {}),
           rssAtEnd: rss,
+          rssPeak: peak,
         };
         rows.push({
           replicas: n,
@@ -821,11 +836,13 @@ export async function benchPort(o: PortOptions) {
         `P3 no-op at 16 clients: direct ${p3.direct.perS}/s, gateway ${p3.gateway.perS}/s (${p3.gatewayFactor}×), port ${p3.port.perS}/s (${p3.portFactor}×)`,
       );
     }
+    // With the environment stack.yml gives the function, as the runtime spawns a replica (replica.ts).
+    const patientSpec = loadStack(resolve('stack.yml'), process.env).functions.find((f) => f.name === 'patient');
     p7 = await startToReady({
       projectDir: process.cwd(),
       fn: 'patient',
-      secretsDir: join(dir, 'secrets'),
-      env: {},
+      secretsDir: rt.secretsDir,
+      env: { ...patientSpec?.environment, healthcheck_interval: '0s' },
       starts: Number(process.env.BENCH_P7_STARTS ?? 10),
     });
     console.log(`P7 patient replica start to ready: median ${p7.msMedian} ms, max ${p7.msMax} ms`);
@@ -889,24 +906,32 @@ export async function benchPort(o: PortOptions) {
     else rmSync(dir, { recursive: true, force: true });
   }
 
-  result.statements = await statementProfile(o.apps, o.seed, Number(process.env.BENCH_PORT_PROFILE_RECORDS ?? 600));
-  result.targets = targets(byReplicas[`replicas-${REPLICAS[0]}`] as Record<string, { rateRatio: number; subject: { p99Ms: number } }>);
   result.note =
     'rateRatio = subject records/s ÷ baseline records/s (median round of each); p50/p99 per round, median over rounds; CPU from /proc/<pid>/stat ' +
     '(runtime = the runtime process; receiveFunctions = every receive replica; postgres = postmaster + backends; client = this process: the load generator and the pg baseline)';
-  const file = writeResult('ingest-port', result);
+  let file: string | null = null;
+  if (!o.headlineOnly) {
+    result.statements = await statementProfile(o.apps, o.seed, Number(process.env.BENCH_PORT_PROFILE_RECORDS ?? 600));
+    result.targets = targets(byReplicas[`replicas-${REPLICAS[0]}`] as Record<string, { rateRatio: number; subject: { p99Ms: number } }>);
+    file = writeResult('ingest-port', result);
+  }
   // The headline table (docs/bench.md "Headline"): the first replica count's phases, P3, P6, P7.
   const h = headline(byReplicas[`replicas-${REPLICAS[0]}`] as Parameters<typeof headline>[0], p3, p7);
-  console.log(`\nheadline (${REPLICAS[0]} replica(s) per receive function):\n${h.text}`);
+  h.text = `headline (${REPLICAS[0]} replica(s) per receive function; load average ${loadAtStart.map((x) => x.toFixed(1)).join(' ')} at the start, ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} at the end):\n${h.text}`;
   const headlineFile = writeResult('headline', {
     date: new Date().toISOString(),
     machine: result.machine,
-    load: loadavg(),
+    load: { atStart: loadAtStart, atEnd: loadavg() },
     replicas: REPLICAS[0],
+    records: result.records,
+    rounds: o.rounds,
     rows: h.rows,
-    sources: { phases: file },
+    // Everything measured, when the port scenario's own file is not written (BENCH_SCENARIOS=headline).
+    ...(file ? { sources: { phases: file } } : { phases: byReplicas, proxyOverhead: p3, startToReady: p7 }),
   });
-  return { result, rows, file, headlineFile };
+  return { result, rows, file, headlineFile, headline: h };
 }
 
 function cpuCell(c: ReturnType<typeof cpuDelta>): string {

@@ -19,8 +19,13 @@
  *   uplink          — push draining the outbox to the platform simulator over HTTPS with the SM
  *                     envelope vs the simulator's own ingest of the same batches, and end-to-end
  *                     latency HIS 2xx → platform receipt for the realtime class (bench/uplink.ts)
+ *   headline        — the headline figures in one table, each against its baseline in the same run
+ *                     (bench/headline.ts; docs/bench.md "Headline"): P1 and P2 through 8881, P3
+ *                     the runtime's proxy on a no-op, P6 RSS at load, P7 replica start to ready.
+ *                     Taken from the port scenario when it runs in the same process; alone, only
+ *                     what the table needs (one replica count, a few minutes). Printed last.
  *
- * BENCH_SCENARIOS=patient,dataset,mapping,warning,port,uplink,truth (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
+ * BENCH_SCENARIOS=patient,dataset,mapping,warning,port,uplink,truth,headline (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
  * BENCH_SEED (1). Writes bench/results/<date>-<scenario>.json and prints a table. See docs/bench.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -35,7 +40,7 @@ import { memory, table } from './common.js';
 const N = Number(process.env.BENCH_RECORDS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,warning,port,uplink,truth').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,warning,port,uplink,truth,headline').split(',').map((s) => s.trim()));
 
 async function main(): Promise<void> {
   let url = process.env.BENCH_DATABASE_URL;
@@ -72,6 +77,7 @@ async function main(): Promise<void> {
     const db = new pg.Pool({ connectionString: url, max: 2 });
     db.on('error', () => undefined);
     const rows: Array<Record<string, string | number>> = [];
+    let headlineText: string | undefined;
     if (SCENARIOS.has('patient')) {
       const { benchPatient } = await import('./patient.js');
       const { result, file } = await benchPatient({ db, patient: apps.get('patient')!, records: N, rounds: ROUNDS });
@@ -146,7 +152,8 @@ async function main(): Promise<void> {
     }
     if (SCENARIOS.has('port')) {
       const { benchPort } = await import('./port.js');
-      const { result, rows: portRows, file } = await benchPort({ db, url, pgPid, apps, records: N, rounds: ROUNDS, seed: SEED });
+      const { result, rows: portRows, file, headline } = await benchPort({ db, url, pgPid, apps, records: N, rounds: ROUNDS, seed: SEED });
+      headlineText = headline.text;
       const phases =
         Object.values(
           result.phases as Record<string, Record<string, { rateRatio: number; subject: { recordsPerS: number }; baseline: { recordsPerS: number } }>>,
@@ -158,10 +165,14 @@ async function main(): Promise<void> {
           'subject rec/s': v.subject.recordsPerS,
           'bare pg rec/s': v.baseline.recordsPerS,
           'rate ratio': v.rateRatio,
-          file,
+          file: file ?? '-',
         });
       }
       console.log(table(portRows));
+    } else if (SCENARIOS.has('headline')) {
+      const { benchPort } = await import('./port.js');
+      const { headline } = await benchPort({ db, url, pgPid, apps, records: N, rounds: ROUNDS, seed: SEED, headlineOnly: true });
+      headlineText = headline.text;
     }
     if (SCENARIOS.has('uplink')) {
       const { benchUplink } = await import('./uplink.js');
@@ -214,10 +225,12 @@ async function main(): Promise<void> {
       });
     }
     const end = memory();
-    console.log(table(rows));
+    if (rows.length) console.log(table(rows));
     console.log(
       `memory: heap ${start.heapUsedMiB} → ${end.heapUsedMiB} MiB, RSS ${start.rssMiB} → ${end.rssMiB} MiB (${N} records × ${ROUNDS} rounds per path)`,
     );
+    // The headline table last, where it is seen (also in bench/results/<date>-headline.json).
+    if (headlineText) console.log(`\n${headlineText}`);
     for (const f of apps.values()) await f.close?.();
     await db.end();
   } finally {

@@ -22,7 +22,7 @@
  * Uses its own destinations (a disabled one for 1; one enabled only during 2, so the receive
  * functions enqueue for it), never `national`.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -31,7 +31,8 @@ import type pg from 'pg';
 import { ensureDevUplinkFiles, type DevUplinkFiles } from '../infra/dev/certs.js';
 import { startPlatformSimulator, type PlatformHandle } from '../infra/simulators/platform.js';
 import { generate, percentile, runTraffic } from '../infra/simulators/traffic.js';
-import { startRuntime, type RuntimeHandle } from '../infra/runtime/index.js';
+import { bootStack } from '../infra/runtime/boot.js';
+import type { RuntimeHandle } from '../infra/runtime/index.js';
 import { freePort } from '../infra/runtime/replica.js';
 import { observingFetch, redeployPush, type HisObservations } from '../infra/soak/harness.js';
 import { resources } from '../schemas/index.js';
@@ -196,9 +197,7 @@ export async function benchUplink(o: BenchUplinkOptions) {
 
     // ---- 2. end-to-end latency, realtime class ----
     const latency =
-      (o.latencySeconds ?? 30) > 0
-        ? await latencyRun(db, databaseUrl!, dir, keys, hospitals, tls, tag, o.rate ?? 50, o.latencySeconds ?? 30, seed, sims)
-        : null;
+      (o.latencySeconds ?? 30) > 0 ? await latencyRun(db, databaseUrl!, keys, hospitals, tls, tag, o.rate ?? 50, o.latencySeconds ?? 30, seed, sims) : null;
 
     const result = {
       scenario: 'uplink',
@@ -225,7 +224,6 @@ export async function benchUplink(o: BenchUplinkOptions) {
 async function latencyRun(
   db: pg.Pool,
   databaseUrl: string,
-  dir: string,
   keys: DevUplinkFiles,
   hospitals: Array<{ name: string; publicKeyPem: string }>,
   tls: { cert: string; key: string; ca: string },
@@ -238,40 +236,28 @@ async function latencyRun(
   const sim = await startPlatformSimulator({ role: 'national', keyPem: keys.read('uplink-national-key'), hospitals, tls });
   sims.push(sim);
   const destName = `bul${tag}`;
-  const secrets = join(dir, 'secrets');
-  mkdirSync(secrets, { recursive: true, mode: 0o700 });
-  writeFileSync(join(secrets, 'cdc-database-url'), databaseUrl, { mode: 0o600 });
-  writeFileSync(join(secrets, `uplink-${destName}-pubkey`), keys.read('uplink-national-pubkey'), { mode: 0o600 });
-  for (const s of ['uplink-hospital-key', 'uplink-client-cert', 'uplink-client-key', 'uplink-ca'])
-    writeFileSync(join(secrets, s), keys.read(s), { mode: 0o600 });
-  const gatewayPort = await freePort();
+  const secrets: Record<string, string> = { [`uplink-${destName}-pubkey`]: keys.read('uplink-national-pubkey') };
+  for (const s of ['uplink-hospital-key', 'uplink-client-cert', 'uplink-client-key', 'uplink-ca']) secrets[s] = keys.read(s);
   let rt: RuntimeHandle | undefined;
   const orgs = ['440106301', '440106302', '440106303'];
   await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'national', true)`, [destName]);
   try {
-    rt = await startRuntime({
-      stackFile: join(root, 'stack.yml'),
+    // infra/runtime/boot.ts, with this run's keys, the cron on and the autoscaler's defaults.
+    ({ rt } = await bootStack({
+      name: 'bench-uplink',
+      databaseUrl,
+      secrets,
+      nudge: true,
       env: {
         // The shared `national` destination stays unconfigured for this runtime's push (other
         // scenarios' rows wait there); only this run's destination is sent.
         NATIONAL_URL: '',
-        HIS_ALLOW: '127.0.0.1/8,::1/128', // the development fallback: loopback callers are the HIS here
-        PUSH_NUDGE_URL: `http://127.0.0.1:${gatewayPort}/async-function/push`,
         // Early warning is measured on its own (BENCH_SCENARIOS=warning): not nudged here.
         WARNING_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/warning`,
-        DATA_PORT: String(await freePort()),
-        CONFIG_PORT: String(await freePort()),
-        MONITOR_PORT: String(await freePort()),
-        WEB_PORT: String(await freePort()),
       },
-      secretsDir: secrets,
-      logsDir: join(dir, 'logs'),
-      logToStdout: false,
-      gateway: { host: '127.0.0.1', port: gatewayPort },
-      hospital: { host: '127.0.0.1' },
-      cron: { timezone: 'Asia/Shanghai' },
-      build: 'missing',
-    });
+      stackFile: join(root, 'stack.yml'),
+      runtime: { cron: { timezone: 'Asia/Shanghai' }, autoscaler: undefined },
+    }));
     await redeployPush(rt, { [`${destName.toUpperCase()}_URL`]: sim.url, UPLINK_SENDER: SENDER });
     const obs: HisObservations = { unknown: new Map(), unknownRecords: 0, ackAt: new Map() };
     const summary = await runTraffic({

@@ -13,7 +13,6 @@
  * Nothing here fixes or retries anything on the front's behalf except what an operator would do
  * (POST /circuits/reset when the open circuit would outlast the drain, POST /replay of dead letters).
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +20,8 @@ import pg from 'pg';
 import { startPostgres, type RunningPostgres } from '../dev/postgres.js';
 import { migrate } from '../db/migrate.js';
 import { ensureDevUplinkFiles } from '../dev/certs.js';
-import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
-import { freePort } from '../runtime/replica.js';
+import { bootStack } from '../runtime/boot.js';
+import type { RuntimeHandle } from '../runtime/index.js';
 import { startPlatformSimulator, type Fault, type PlatformHandle, type Received } from '../simulators/platform.js';
 import { runTraffic, type Acknowledged, type TrafficSummary } from '../simulators/traffic.js';
 import { resources } from '../../schemas/index.js';
@@ -73,14 +72,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const db = new pg.Pool({ connectionString: pgServer.url, max: 3, connectionTimeoutMillis: 5_000 });
   db.on('error', () => undefined);
 
-  // Keys and certificates: the platform's in keys/, only what the front may hold in secrets/.
+  // Keys and certificates: the platform's in keys/, only what the front may hold in its secrets.
   const keys = ensureDevUplinkFiles(join(dir, 'keys'), SENDER);
-  const secrets = join(dir, 'secrets');
-  mkdirSync(secrets, { recursive: true, mode: 0o700 });
-  for (const s of ['uplink-national-pubkey', 'uplink-hospital-key', 'uplink-client-cert', 'uplink-client-key', 'uplink-ca']) {
-    copyFileSync(keys.files[s]!, join(secrets, s));
-  }
-  writeFileSync(join(secrets, 'cdc-database-url'), pgServer.url, { mode: 0o600 });
+  const secrets: Record<string, string> = {};
+  for (const s of ['uplink-national-pubkey', 'uplink-hospital-key', 'uplink-client-cert', 'uplink-client-key', 'uplink-ca']) secrets[s] = keys.read(s);
 
   const sim = await startPlatformSimulator({
     role: 'national',
@@ -90,26 +85,16 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     storeFile: join(dir, 'national.ndjson'),
   });
 
-  const gatewayPort = await freePort();
-  const rt = await startRuntime({
+  // infra/runtime/boot.ts: pushes nudged through this runtime's gateway (or stack.yml's own nudge
+  // URL with nudge: false), the cron and the autoscaler on, the logs kept in the working folder.
+  const { rt } = await bootStack({
+    name: 'soak',
+    databaseUrl: pgServer.url,
+    secrets,
     stackFile: join(root, 'stack.yml'),
-    env: {
-      // The development fallback (stack.yml leaves it empty): loopback callers are the HIS here.
-      HIS_ALLOW: '127.0.0.1/8,::1/128',
-      NATIONAL_URL: sim.url,
-      PUSH_NUDGE_URL: o.nudge === false ? '' : `http://127.0.0.1:${gatewayPort}/async-function/push`,
-      DATA_PORT: String(await freePort()),
-      CONFIG_PORT: String(await freePort()),
-      MONITOR_PORT: String(await freePort()),
-      WEB_PORT: String(await freePort()),
-    },
-    secretsDir: secrets,
-    logsDir: join(dir, 'logs'),
-    logToStdout: false,
-    gateway: { host: '127.0.0.1', port: gatewayPort },
-    hospital: { host: '127.0.0.1' },
-    cron: { timezone: 'Asia/Shanghai' },
-    build: 'missing',
+    nudge: o.nudge !== false,
+    env: { NATIONAL_URL: sim.url, ...(o.nudge === false ? { PUSH_NUDGE_URL: '' } : {}) },
+    runtime: { logsDir: join(dir, 'logs'), cron: { timezone: 'Asia/Shanghai' }, autoscaler: undefined },
   });
   await redeployPush(rt, { UPLINK_SENDER: SENDER }, { schedule: o.pushSchedule ?? '@every 3s' });
   log(`stack up: postgres ${pgServer.port}, gateway ${rt.gatewayUrl}, data ${rt.portUrls.data}, platform ${sim.url} (control ${sim.controlUrl})`);

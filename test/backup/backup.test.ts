@@ -5,7 +5,7 @@
  * runtime, tampering caught with specific messages, retention, and the store failing mid-upload.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:http';
@@ -15,7 +15,8 @@ import { loadAlertConfig } from '../../shared/alerts/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../infra/db/migrate.js';
 import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
-import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
+import { bootStack } from '../../infra/runtime/boot.js';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
 import {
   applyRetention,
@@ -433,15 +434,16 @@ describe('the backup function through the runtime', () => {
   });
 
   it('POST /run takes, checks and drills an SM4-encrypted archive; /status and /archives show it', async () => {
-    const fdir = join(dir, 'fn');
-    mkdirSync(join(fdir, 'secrets'), { recursive: true });
-    writeFileSync(join(fdir, 'secrets', 'cdc-database-url'), url);
-    writeFileSync(join(fdir, 'secrets', 'backup-s3-access-key'), s3.accessKey);
-    writeFileSync(join(fdir, 'secrets', 'backup-s3-secret-key'), s3.secretKey);
-    writeFileSync(join(fdir, 'secrets', 'backup-sm4-key'), '0123456789abcdeffedcba9876543210\n');
-    writeFileSync(
-      join(fdir, 'stack.yml'),
-      [
+    // infra/runtime/boot.ts: its own stack file and secrets, no hospital ports.
+    const front = await bootStack({
+      name: 'backup-fn',
+      databaseUrl: url,
+      secrets: {
+        'backup-s3-access-key': s3.accessKey,
+        'backup-s3-secret-key': s3.secretKey,
+        'backup-sm4-key': '0123456789abcdeffedcba9876543210\n',
+      },
+      stackYaml: [
         'version: 1.0',
         'provider: { name: openfaas, gateway: "http://127.0.0.1:8080" }',
         'functions:',
@@ -471,19 +473,10 @@ describe('the backup function through the runtime', () => {
         '    secrets: [cdc-database-url, monitor-token]',
         '',
       ].join('\n'),
-    );
-    rt = await startRuntime({
-      stackFile: join(fdir, 'stack.yml'),
-      projectDir: root,
-      secretsDir: join(fdir, 'secrets'),
-      logsDir: join(fdir, 'logs'),
-      logToStdout: false,
-      gateway: { host: '127.0.0.1', port: 0 },
-      hospital: false,
-      cron: false,
-      autoscaler: false,
-      build: 'missing',
+      frontDefaults: false,
+      runtime: { projectDir: root, gateway: { host: '127.0.0.1', port: 0 }, hospital: false },
     });
+    rt = front.rt;
     // A backup that takes seconds, so that its progress can be watched (on a quiet machine too).
     await db.query('CREATE TABLE IF NOT EXISTS bk_filler (id integer, blob text)');
     const have = Number((await db.query('SELECT count(*) AS n FROM bk_filler')).rows[0].n);
@@ -496,7 +489,7 @@ describe('the backup function through the runtime', () => {
     // The operator routes take the gateway's credentials, like push's and day-close's.
     const op = { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64') };
     // The monitoring function takes the platform's token the runtime made (docs/monitoring.md).
-    const platform = { authorization: `Bearer ${readFileSync(join(fdir, 'secrets', 'monitor-token'), 'utf8').trim()}` };
+    const platform = { authorization: `Bearer ${readFileSync(join(front.secretsDir, 'monitor-token'), 'utf8').trim()}` };
     expect(
       (await fetch(`${rt.gatewayUrl}/function/backup/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kind":"logical"}' }))
         .status,

@@ -9,13 +9,12 @@
  * test/e2e/traffic.test.ts, this front forwards through a destination of its own (enabled while it
  * runs, its URL known only to this front's push function) and leaves `national` alone.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import pg from 'pg';
-import { startRuntime, type RuntimeHandle } from '../../infra/runtime/index.js';
-import { freePort } from '../../infra/runtime/replica.js';
+import { bootStack } from '../../infra/runtime/boot.js';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
 
 export interface TestFront {
   rt: RuntimeHandle;
@@ -36,7 +35,6 @@ export async function startTestFront(o: {
   env?: Record<string, string>;
 }): Promise<TestFront> {
   const root = resolve('.');
-  const dir = mkdtempSync(join(tmpdir(), 'cdc-front-it-'));
   const stack = YAML.parse(readFileSync(join(root, 'stack.yml'), 'utf8')) as {
     functions: Record<string, { handler: string; environment?: Record<string, string>; environment_file?: string[] }>;
   };
@@ -61,38 +59,20 @@ export async function startTestFront(o: {
     }
   };
   await setDestination(true);
-  const stackFile = join(dir, 'stack.yml');
-  writeFileSync(stackFile, YAML.stringify({ ...stack, functions }));
-  mkdirSync(join(dir, 'secrets'));
-  writeFileSync(join(dir, 'secrets', 'cdc-database-url'), o.databaseUrl);
-  const gatewayPort = await freePort();
   let rt: RuntimeHandle;
   try {
-    rt = await startRuntime({
-      stackFile,
-      projectDir: root,
-      env: {
-        DATA_PORT: String(await freePort()),
-        CONFIG_PORT: String(await freePort()),
-        MONITOR_PORT: String(await freePort()),
-        WEB_PORT: String(await freePort()),
-        PUSH_NUDGE_URL: `http://127.0.0.1:${gatewayPort}/async-function/push`,
-        // The development fallback: loopback callers without credentials (stack.yml leaves it empty).
-        HIS_ALLOW: '127.0.0.1/8,::1/128',
-        ...o.env,
-      },
-      secretsDir: join(dir, 'secrets'),
-      logsDir: join(dir, 'logs'),
-      logToStdout: false,
-      gateway: { host: '127.0.0.1', port: gatewayPort },
-      hospital: { host: '127.0.0.1' },
-      cron: false,
-      autoscaler: false,
-      build: 'missing',
-    });
+    // infra/runtime/boot.ts; NATIONAL_URL '' keeps stack.yml's own for the other functions (push's
+    // is emptied above), and pushes are nudged through this front's own gateway.
+    ({ rt } = await bootStack({
+      name: 'front-it',
+      databaseUrl: o.databaseUrl,
+      stackYaml: YAML.stringify({ ...stack, functions }),
+      nudge: true,
+      env: { NATIONAL_URL: '', ...o.env },
+      runtime: { projectDir: root },
+    }));
   } catch (err) {
     await setDestination(false);
-    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   const auth = { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64') };
@@ -157,7 +137,6 @@ export async function startTestFront(o: {
     async close() {
       await setDestination(false).catch(() => undefined);
       await rt.close();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, statSync, writeF
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startRuntime, type RuntimeHandle, type RuntimeOptions } from '../../infra/runtime/index.js';
+import { bootStack } from '../../infra/runtime/boot.js';
+import type { RuntimeHandle, RuntimeOptions } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -59,44 +60,18 @@ export interface Started {
 
 export async function startFixtureRuntime(over: Partial<RuntimeOptions> = {}, env: Record<string, string> = {}): Promise<Started> {
   await buildFixtures();
-  const dir = mkdtempSync(join(tmpdir(), 'cdc-runtime-test-'));
-  const secretsDir = join(dir, 'secrets');
-  mkdirSync(secretsDir, { recursive: true });
-  writeFileSync(join(secretsDir, 'fixture-secret'), 'not-a-real-secret\n', { mode: 0o600 });
-  const fullEnv: Record<string, string> = {
-    DATA_PORT: String(await freePort()),
-    CONFIG_PORT: String(await freePort()),
-    MONITOR_PORT: String(await freePort()),
-    WEB_PORT: String(await freePort()),
-    TICK_LOG: join(dir, 'tick.log'),
-    ...env,
-  };
-  const start = startRuntime({
+  // The fixture stack is not the front's: none of the front's defaults, the fixtures' own secret,
+  // the autoscaler left on (infra/runtime/boot.ts). The folder goes with rt.close().
+  const booted = await bootStack({
+    name: 'runtime-test',
     stackFile: fixtureStack,
-    env: fullEnv,
-    secretsDir,
-    logsDir: join(dir, 'logs'),
-    gateway: { host: '127.0.0.1', port: 0 },
-    hospital: { host: '127.0.0.1' },
-    cron: false,
-    build: 'never',
-    logToStdout: false,
-    ...over,
+    frontDefaults: false,
+    secrets: { 'fixture-secret': 'not-a-real-secret\n' },
+    env,
+    runtime: { gateway: { host: '127.0.0.1', port: 0 }, autoscaler: undefined, build: 'never', ...over },
+    envFrom: (dir) => ({ TICK_LOG: join(dir, 'tick.log') }),
   });
-  let rt: RuntimeHandle;
-  try {
-    rt = await start;
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
-  // The temp folder goes with the runtime.
-  const close = rt.close;
-  rt.close = async () => {
-    await close();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  return { rt, dir, env: fullEnv };
+  return { rt: booted.rt, dir: booted.dir, env: booted.env };
 }
 
 export function auth(rt: RuntimeHandle): Record<string, string> {

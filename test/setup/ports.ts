@@ -19,18 +19,3 @@ export async function stablePorts(n: number): Promise<number[]> {
   }
   return out;
 }
-
-/**
- * Runs `start` (which picks its ports with freePort) again when a port it picked was taken by
- * another process before it could bind it: "already in use" is a race of the shared test machine, not
- * the code under test. Any other failure is thrown at once.
- */
-export async function withPortRetry<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await start();
-    } catch (err) {
-      if (i >= attempts || !/already in use/.test((err as Error).message)) throw err;
-    }
-  }
-}

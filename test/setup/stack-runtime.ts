@@ -1,7 +1,7 @@
 /**
  * The runtime running stack.yml on free loopback ports, as on a hospital's server, for tests that
- * talk to the front the way a HIS or an operator does: infra/runtime/boot.ts on the test database,
- * retried on the rare port taken between choosing it and binding it.
+ * talk to the front the way a HIS or an operator does: infra/runtime/boot.ts on the test database
+ * (which tries again on the rare port taken between choosing it and binding it).
  *
  *   const front = await startStackRuntime('answers');          // in beforeAll
  *   await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/emrPatientInfo`, …);
@@ -10,7 +10,6 @@
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
 import type { RuntimeOptions } from '../../infra/runtime/index.js';
 import { databaseUrl } from './db.js';
-import { withPortRetry } from './ports.js';
 
 export type StackRuntime = Booted;
 
@@ -19,5 +18,5 @@ export type StackRuntime = Booted;
  * any runtime option (pass `autoscaler: undefined` to keep the autoscaler's defaults).
  */
 export async function startStackRuntime(name: string, env: Record<string, string> = {}, over: Partial<RuntimeOptions> = {}): Promise<StackRuntime> {
-  return withPortRetry(() => bootStack({ name, databaseUrl: databaseUrl(), env, runtime: over }));
+  return bootStack({ name, databaseUrl: databaseUrl(), env, runtime: over });
 }
