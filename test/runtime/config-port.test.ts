@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
-import { withPortRetry } from '../setup/ports.js';
 import { bundleDoc, platformKey, privateDatabase, signed, triggersWith } from '../integration/config-bundles-helpers.js';
 import type pg from 'pg';
 
@@ -22,7 +21,7 @@ beforeAll(async () => {
   const p = await privateDatabase('cfgport');
   db = p.db;
   drop = p.drop;
-  front = await withPortRetry(() => bootStack({ name: 'config-port', databaseUrl: p.url, secrets: { 'config-platform-pubkey': platform.publicKeyPem } }));
+  front = await bootStack({ name: 'config-port', databaseUrl: p.url, secrets: { 'config-platform-pubkey': platform.publicKeyPem } });
   token = readFileSync(join(front.rt.secretsDir, 'config-token'), 'utf8').trim();
   port = front.rt.portUrls.config!;
 }, 180_000);
