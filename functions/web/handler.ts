@@ -56,7 +56,11 @@ app.use('*', async (c, next) => {
     `default-src 'none'; style-src 'unsafe-inline';${script} base-uri 'none'; form-action ${formAction}; frame-ancestors 'none'`,
   );
   c.header('x-content-type-options', 'nosniff');
-  c.header('referrer-policy', 'no-referrer');
+  // same-origin, not no-referrer: over plain HTTP on a hospital LAN a browser sends no
+  // Sec-Fetch-Site (not a secure context), and under no-referrer its own form posts would carry
+  // "Origin: null" and no Referer — nothing to tell them from a forged post by (docs/console.md
+  // "Changes"). Other sites still get no Referer.
+  c.header('referrer-policy', 'same-origin');
 });
 
 // Strict-Transport-Security on every answer that came over HTTPS (the runtime or the terminator says so).

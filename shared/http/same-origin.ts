@@ -2,11 +2,12 @@
  * Refuses a change a browser was made to send from another site (CSRF), over plain HTTP as over
  * HTTPS (docs/console.md "Changes"). It backs the session's CSRF token, never replaces it.
  *
- * Browsers that send Sec-Fetch-Site are judged by it (same-origin, or none: typed by the user).
- * Others by Origin, whose host must be the one asked for; without Origin, by Referer the same way. A
- * page under Referrer-Policy no-referrer (this console) makes the browser send "Origin: null" and no
- * Referer even for its own forms, so Sec-Fetch-Site decides first, and "Origin: null" alone is
- * refused. A client that sends none of them (curl, the CLI, a HIS) is no browser and is not at risk.
+ * Browsers that send Sec-Fetch-Site are judged by it (same-origin, or none: typed by the user) — only
+ * over HTTPS or to localhost: a secure context. Over plain HTTP on a LAN they send none, and are
+ * judged by Origin, whose host must be the one asked for; without Origin, by Referer the same way.
+ * "Origin: null" is refused: the console's pages answer with Referrer-Policy same-origin, so a
+ * browser's own forms carry their real Origin (under no-referrer they would say null). A client that
+ * sends none of them (curl, the CLI, a HIS) is no browser and is not at risk.
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { AppError } from './errors.js';

@@ -258,6 +258,9 @@ describe('the sign-in form and changes from another site', () => {
       expect(res.status, JSON.stringify(h)).toBe(403);
     }
     expect((await page()).status).toBe(200);
+    // What a browser on a hospital PC sends for the console's own form over plain HTTP: no
+    // Sec-Fetch-Site (no secure context), its real Origin and Referer — which the pages' policy allows.
+    expect((await page()).headers.get('referrer-policy')).toBe('same-origin');
     expect((await logout({ origin: 'http://front.local:8884', referer: 'http://front.local:8884/codes.html' })).status).toBe(303);
     expect((await page()).status).toBe(302);
   });
