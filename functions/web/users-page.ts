@@ -20,6 +20,21 @@ th{background:#f0f3f6}.inline{display:inline}.link{background:none;border:0;colo
 
 type AuditRow = Awaited<ReturnType<typeof recentAudit>>[number];
 
+/** The audit's actions (console_audit.action, docs/console.md "Audit") in Chinese; the code kept beside. */
+const ACTIONS: Record<string, string> = {
+  signin: '登录',
+  'signin-failed': '登录失败',
+  'signin-refused': '拒绝登录',
+  lockout: '账号锁定',
+  signout: '退出登录',
+  'user-created': '新增用户',
+  'role-changed': '修改角色',
+  'password-reset': '重置密码',
+  unlocked: '解锁',
+  disabled: '停用',
+  enabled: '启用',
+};
+
 function state(u: ConsoleUser, now: Date, tz: string): HtmlEscapedString {
   if (u.disabled) return html`<span class="muted">已停用</span>` as HtmlEscapedString;
   if (u.lockedUntil && u.lockedUntil > now) return html`<span class="locked">锁定至 ${formatLocal(u.lockedUntil, tz)}</span>` as HtmlEscapedString;
@@ -41,8 +56,8 @@ export function renderUsersPage(d: {
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>用户管理</title><style>${STYLE}</style></head>
 <body>
 <header><h1>用户管理</h1>
-<p><a href="/status.html">运行状态</a> · <a href="/codes.html">代码映射</a> · 当前用户 ${d.me}
-<form method="post" action="/logout" class="inline">${csrf}<button class="link">退出登录</button></form></p></header>
+<div><a href="/status.html">运行状态</a> · <a href="/codes.html">代码映射</a> · 当前用户 ${d.me}
+<form method="post" action="/logout" class="inline">${csrf}<button class="link">退出登录</button></form></div></header>
 ${d.msg ? html`<p class="msg" role="status" id="msg">${d.msg}</p>` : ''}
 <section><h2>用户</h2>
 <table id="users"><thead><tr><th>用户名</th><th>姓名</th><th>角色</th><th>机构</th><th>来源</th><th>状态</th><th></th></tr></thead><tbody>
@@ -62,7 +77,7 @@ ${d.users.map(
 <table id="audit"><thead><tr><th>时间</th><th>用户</th><th>动作</th><th>说明</th><th>地址</th></tr></thead><tbody>
 ${d.audit.map(
   (a) =>
-    html`<tr><td>${formatLocal(a.at, d.timeZone)}</td><td>${a.username ?? ''}</td><td>${a.action}</td><td>${a.detail ?? ''}</td><td>${a.address ?? ''}</td></tr>`,
+    html`<tr><td>${formatLocal(a.at, d.timeZone)}</td><td>${a.username ?? ''}</td><td>${ACTIONS[a.action] ?? a.action} <span class="muted">${a.action}</span></td><td>${a.detail ?? ''}</td><td>${a.address ?? ''}</td></tr>`,
 )}
 </tbody></table></section>
 </body></html>` as HtmlEscapedString;
