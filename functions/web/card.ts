@@ -2,7 +2,8 @@
  * The routes of the front's own popup and card form (docs/card-form.md): single sign-on from the
  * HIS, the patient's pending cases, the live check, and the submitted card going through the same
  * ingest pipeline as a card posted on port 8881 (stored, forwarded, readable by the HIS).
- *   GET|POST /sso            token → session cookie → 303 /popup.html (or the case's card form)
+ *   GET|POST /sso            token → session cookie (and a clinician's console session) → 303 /popup.html
+ *                            (or the case's card form)
  *   GET  /popup.html         the patient's open cases with evidence and clock
  *   POST /popup/exclude      the doctor excludes a case, with a reason (audited on the case)
  *   GET  /card.html?case=    the pre-filled card form
@@ -38,6 +39,8 @@ export interface CardRoutesOptions {
   caseWindowDays: () => number;
   testOrgs: () => ReadonlySet<string>;
   nudge: () => void;
+  /** Also opens the doctor's clinician session on the console (docs/console.md "Single sign-on"). */
+  person?: (c: Context, doctor: { org: string; doctor: string; name: string | null }) => Promise<void>;
 }
 
 const NAME_OF: ReadonlyArray<[string, string, keyof typeof lists]> = [
@@ -114,6 +117,12 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     const r = await redeem(o.db(), token, o.sso(), now());
     const https = c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:';
     setCookie(c, SSO_COOKIE, r.cookie, { httpOnly: true, sameSite: 'Lax', path: '/', secure: https, maxAge: o.sso().sessionS });
+    try {
+      await o.person?.(c, { org: r.session.orgCode, doctor: r.session.doctorId, name: r.session.doctorName });
+    } catch (err) {
+      // The popup and card form stand on their own session; the console's is a convenience.
+      log('warn', 'sso: no console session', { org: r.session.orgCode, err: err instanceof Error ? err.message : String(err) });
+    }
     log('info', 'sso sign-in', { org: r.session.orgCode, doctor: r.session.doctorId, case: r.session.caseId });
     return c.redirect(r.session.caseId ? `/card.html?case=${r.session.caseId}` : '/popup.html', 303);
   };

@@ -8,7 +8,9 @@
 //   /sso, /popup.html, /card.html, /card, /api/card/check   the popup and report-card form opened
 //                      from the HIS by single sign-on (functions/web/card.ts; docs/card-form.md)
 //   GET /login, POST /login, POST /logout   sign-in for people (functions/web/people.ts; docs/console.md)
-// The code-mapping page needs a signed-in public-health doctor or admin; its API takes the same
+//   GET /users.html, POST /users/unlock      用户管理, the admin's (functions/web/users-page.ts)
+// The code-mapping page needs a signed-in public-health doctor or admin, the users page an admin; a
+// doctor arriving by the HIS's single sign-on also gets a clinician's session. The mapping API takes the same
 // session (with its CSRF token) or a machine credential (API key, client certificate) — never an
 // address rule, which is no person. /status.html stays open, as the notice requires. Every route
 // answers only to the hosts of WEB_ALLOWED_HOSTS.
@@ -24,10 +26,11 @@ import { completeness, listMappings, unmappedQueue } from '../../shared/codes/st
 import { callerOf, hisAuth } from '../../shared/http/auth.js';
 import { getCookie } from 'hono/cookie';
 import type { MiddlewareHandler } from 'hono';
-import { COOKIE, hostCheck, peopleRoutes, person, type PeopleOptions } from './people.js';
+import { COOKIE, hostCheck, peopleRoutes, person, ssoPerson, type PeopleOptions } from './people.js';
 import { consoleConcern, type ConsoleSettings } from '../../shared/console/index.js';
 import { parseConcern } from '../../shared/config/index.js';
 import { renderCodesPage } from './codes-page.js';
+import { usersRoutes } from './users-page.js';
 import { cardRoutes } from './card.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
 import { nudger } from '../../shared/ingest/nudge.js';
@@ -43,7 +46,7 @@ app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `页面不存�
 // The pages load nothing from elsewhere; the policy makes that a guarantee. The code-mapping page
 // and the popup and card form have forms posting to this origin; only the card form runs a script,
 // this origin's /card.js (the live check).
-const FORMS = new Set(['/codes.html', '/popup.html', '/card.html', '/card', '/login']);
+const FORMS = new Set(['/codes.html', '/users.html', '/popup.html', '/card.html', '/card', '/login']);
 app.use('*', async (c, next) => {
   await next();
   const formAction = FORMS.has(c.req.path) ? "'self'" : "'none'";
@@ -53,7 +56,11 @@ app.use('*', async (c, next) => {
     `default-src 'none'; style-src 'unsafe-inline';${script} base-uri 'none'; form-action ${formAction}; frame-ancestors 'none'`,
   );
   c.header('x-content-type-options', 'nosniff');
-  c.header('referrer-policy', 'no-referrer');
+  // same-origin, not no-referrer: over plain HTTP on a hospital LAN a browser sends no
+  // Sec-Fetch-Site (not a secure context), and under no-referrer its own form posts would carry
+  // "Origin: null" and no Referer — nothing to tell them from a forged post by (docs/console.md
+  // "Changes"). Other sites still get no Referer.
+  c.header('referrer-policy', 'same-origin');
 });
 
 // Strict-Transport-Security on every answer that came over HTTPS (the runtime or the terminator says so).
@@ -71,8 +78,9 @@ app.use('*', hostCheck(people));
 app.get('/', (c) => c.redirect('/status.html', 302));
 app.route('/', peopleRoutes(people));
 
-// Code mapping is public health's and the admin's (docs/console.md "Roles").
+// Code mapping is public health's and the admin's; the users page the admin's (docs/console.md "Roles").
 const mappers = person(people, ['public_health', 'admin']);
+app.route('/', usersRoutes({ db: getPool, admin: person(people, ['admin']), timeZone: () => settings().front.timeZone }));
 
 app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());
@@ -137,6 +145,7 @@ app.route(
     caseWindowDays: () => settings().warning.caseWindowDays,
     testOrgs: () => settings().ingest.testOrgs,
     nudge: () => nudge(),
+    person: (c, doctor) => ssoPerson(people, c, doctor),
   }),
 );
 

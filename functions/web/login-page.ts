@@ -12,7 +12,7 @@ h1{font-size:20px;margin:0 0 18px}label{display:block;margin:12px 0 4px}input{wi
 button{margin-top:18px;width:100%;padding:9px;font-size:15px;background:#1f6feb;color:#fff;border:0;border-radius:4px}
 .err{color:#b42318;background:#fef3f2;padding:8px 10px;border-radius:4px}.note{color:#667;font-size:13px;margin-top:16px}`;
 
-export function renderLoginPage(o: { next: string; error?: string | undefined; username?: string | undefined }): HtmlEscapedString {
+export function renderLoginPage(o: { next: string; csrf: string; error?: string | undefined; username?: string | undefined }): HtmlEscapedString {
   return html`<!doctype html>
 <html lang="zh-CN">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>登录 - 传染病监测预警前置软件</title><style>${STYLE}</style></head>
@@ -20,6 +20,7 @@ export function renderLoginPage(o: { next: string; error?: string | undefined; u
 <h1>前置软件控制台登录</h1>
 ${o.error ? html`<p class="err" role="alert">${o.error}</p>` : ''}
 <form method="post" action="/login">
+<input type="hidden" name="_csrf" value="${o.csrf}">
 <input type="hidden" name="next" value="${o.next}">
 <label for="username">用户名</label><input id="username" name="username" autocomplete="username" required value="${o.username ?? ''}">
 <label for="password">密码</label><input id="password" name="password" type="password" autocomplete="current-password" required>

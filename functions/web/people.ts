@@ -5,13 +5,28 @@
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { csrfMatches, hostAllowed, ROLE_NAMES, sessionOf, signIn, signOut, type ConsoleSettings, type Role, type Session } from '../../shared/console/index.js';
+import { randomBytes } from 'node:crypto';
+import {
+  csrfMatches,
+  hostAllowed,
+  ROLE_NAMES,
+  sessionOf,
+  signIn,
+  signOut,
+  ssoSignIn,
+  type ConsoleSettings,
+  type Role,
+  type Session,
+} from '../../shared/console/index.js';
 import type { Db } from '../../shared/db/index.js';
 import { requestSource } from '../../shared/http/caller.js';
 import { AppError } from '../../shared/http/errors.js';
+import { crossSite } from '../../shared/http/same-origin.js';
 import { renderForbiddenPage, renderLoginPage } from './login-page.js';
 
 export const COOKIE = 'cdc_console';
+/** The sign-in form's own CSRF token, before any session (docs/console.md "Sign-in"). */
+export const LOGIN_COOKIE = 'cdc_login';
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -25,7 +40,8 @@ export interface PeopleOptions {
   trustedProxies: () => string;
 }
 
-const https = (c: Context) => c.req.header('x-forwarded-proto') === 'https';
+const https = (c: Context) => c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:';
+const CROSS_SITE = '拒绝来自其他网站的请求 (cross-site request refused)';
 const address = (c: Context, o: PeopleOptions) => requestSource(c, o.trustedProxies()).address;
 /** Only a path of this console, never another site: `/x`, not `//x` or `http://…`. */
 const safeNext = (n: unknown) => (typeof n === 'string' && /^\/(?![/\\])[^\s]*$/.test(n) ? n : '/status.html');
@@ -63,6 +79,7 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
       return c.html(renderForbiddenPage({ username: s.user.username, role: ROLE_NAMES[s.user.role], need: roles.map((r) => ROLE_NAMES[r]) }), 403);
     }
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      if (crossSite(c)) throw new AppError('FORBIDDEN', CROSS_SITE);
       let sent = c.req.header('x-csrf-token');
       if (!sent && /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(c.req.header('content-type') ?? '')) {
         const v = (await c.req.parseBody())._csrf;
@@ -78,22 +95,36 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
 
 export function peopleRoutes(o: PeopleOptions): Hono {
   const app = new Hono();
-  app.get('/login', (c) => {
+  /**
+   * The sign-in form carries a token of its own, also set in a SameSite=Strict cookie: a form on
+   * another site can make a browser post a username and password (signing the doctor in as someone
+   * else), never read or send that cookie — so it is refused, over plain HTTP as over HTTPS.
+   */
+  const loginForm = (c: Context, o2: { next: string; error?: string; username?: string }, status: 200 | 401 | 403 | 423) => {
+    const token = randomBytes(24).toString('base64url');
+    setCookie(c, LOGIN_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/login', secure: https(c), maxAge: 3600 });
     c.header('cache-control', 'no-store');
-    return c.html(renderLoginPage({ next: safeNext(c.req.query('next')) }));
-  });
+    return c.html(renderLoginPage({ ...o2, csrf: token }), status);
+  };
+  app.get('/login', (c) => loginForm(c, { next: safeNext(c.req.query('next')) }, 200));
   app.post('/login', async (c) => {
     const body = await c.req.parseBody();
     const username = typeof body.username === 'string' ? body.username : '';
     const password = typeof body.password === 'string' ? body.password : '';
     const next = safeNext(body.next);
+    const sent = typeof body._csrf === 'string' ? body._csrf : undefined;
+    const expected = getCookie(c, LOGIN_COOKIE);
+    if (crossSite(c) || !expected || !csrfMatches(sent, expected)) {
+      return loginForm(c, { next, error: '登录页面已过期或请求来自其他网站，请重新登录 (sign-in form expired or cross-site)' }, 403);
+    }
     const r = await signIn(o.db(), username, password, o.settings(), address(c, o));
-    c.header('cache-control', 'no-store');
     if (!r.ok) {
       const error = r.locked ? `账号已锁定，请于 ${r.until ? r.until.toISOString().slice(11, 16) : '稍后'}（UTC）后再试，或请管理员解锁` : '用户名或密码错误';
-      return c.html(renderLoginPage({ next, error, username }), r.locked ? 423 : 401);
+      return loginForm(c, { next, error, username }, r.locked ? 423 : 401);
     }
+    deleteCookie(c, LOGIN_COOKIE, { path: '/login' });
     setCookie(c, COOKIE, r.token, { httpOnly: true, sameSite: 'Strict', path: '/', secure: https(c) });
+    c.header('cache-control', 'no-store');
     return c.redirect(next, 303);
   });
   app.post('/logout', person(o, ['clinician', 'public_health', 'operator', 'admin']), async (c) => {
@@ -103,4 +134,14 @@ export function peopleRoutes(o: PeopleOptions): Hono {
     return c.redirect('/login', 303);
   });
   return app;
+}
+
+/**
+ * Opens a clinician's console session for the doctor a verified HIS single-sign-on token names (the
+ * popup's /sso, docs/console.md "Single sign-on"), beside the popup's own session. A disabled user
+ * gets none; the popup works either way.
+ */
+export async function ssoPerson(o: PeopleOptions, c: Context, doctor: { org: string; doctor: string; name: string | null }): Promise<void> {
+  const r = await ssoSignIn(o.db(), doctor, o.settings(), address(c, o));
+  if (r) setCookie(c, COOKIE, r.token, { httpOnly: true, sameSite: 'Strict', path: '/', secure: https(c) });
 }

@@ -116,12 +116,14 @@ export async function run(cmd: Command, out: (s: string) => void, read: () => Pr
         out(
           users.length
             ? textTable([
-                ['username', 'role', 'orgs', 'state'],
+                ['username', 'role', 'orgs', 'state', 'sign-in'],
                 ...users.map((u) => [
                   u.username,
                   u.role,
                   u.orgs === '*' ? '*' : u.orgs.join(','),
                   u.disabled ? 'disabled' : u.lockedUntil && u.lockedUntil > new Date() ? 'locked' : 'active',
+                  // A user made by the HIS's single sign-on has no password until one is reset.
+                  u.his ? 'HIS single sign-on' : 'password',
                 ]),
               ])
             : 'no console user yet: cdc-users create-admin --username admin',

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import type { Db } from '../db/index.js';
 import { OrgCodeSchema, assertOrg, callerOf, hisAuth, type Caller } from '../http/auth.js';
 import { AppError, okAnswer, validationError } from '../http/errors.js';
+import { sameOrigin } from '../http/same-origin.js';
 import { decodeText, parseCsv, records, writeCsv } from './csv.js';
 import { DomainSchema, LocalCodeSchema, MappingInputSchema, PolicyInputSchema, type Actor } from './model.js';
 import {
@@ -74,36 +75,6 @@ export function actorOf(caller: Caller, person?: string): Actor {
 }
 
 const isForm = (c: Context) => /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(c.req.header('content-type') ?? '');
-
-/**
- * Refuses writes a browser was made to send from another site (CSRF). Browsers that send
- * Sec-Fetch-Site are judged by it (same-origin, or none: typed by the user); others by Origin, whose
- * host must be the one asked for. A page under Referrer-Policy no-referrer (this console) makes the
- * browser send "Origin: null" even for its own forms, so Sec-Fetch-Site decides first. A client that
- * sends neither (curl, the CLI, a HIS) is no browser and is not at risk.
- */
-export const sameOrigin: MiddlewareHandler = async (c, next) => {
-  if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
-    const site = c.req.header('sec-fetch-site');
-    const origin = c.req.header('origin');
-    let foreign: boolean;
-    if (site) foreign = site !== 'same-origin' && site !== 'none';
-    else if (!origin) foreign = false;
-    else if (origin === 'null') foreign = true;
-    else {
-      try {
-        // Behind the gateway, Host names the replica; X-Forwarded-Host (set by the gateway, never
-        // taken from the caller: infra/runtime/proxy.ts) names what the browser asked for.
-        const host = c.req.header('x-forwarded-host') ?? c.req.header('host') ?? new URL(c.req.url).host;
-        foreign = new URL(origin).host !== host;
-      } catch {
-        foreign = true;
-      }
-    }
-    if (foreign) throw new AppError('FORBIDDEN', '拒绝来自其他网站的请求 (cross-site request refused)');
-  }
-  await next();
-};
 
 /** The person a change is made by: a signed-in person always themselves, a machine caller as it says. */
 function authorOf(c: Context, said: unknown): string | undefined {

@@ -80,7 +80,11 @@ export async function hashPassword(password: string): Promise<string> {
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([^$]+)\$([^$]+)$/.exec(stored);
-  if (!m) return false;
+  if (!m) {
+    // No password (a user made by single sign-on): the same work, so that timing tells nothing.
+    await scrypt(password, Buffer.alloc(16), 32, { N, r: R, p: P, maxmem: 64 * 1024 * 1024 });
+    return false;
+  }
   const expected = Buffer.from(m[5]!, 'base64');
   const got = await scrypt(password, Buffer.from(m[4]!, 'base64'), expected.length, {
     N: Number(m[1]),
@@ -101,9 +105,22 @@ export interface ConsoleUser {
   orgs: '*' | string[];
   lockedUntil: Date | null;
   disabled: boolean;
+  /** The HIS doctor this user is, when they arrive by single sign-on (docs/console.md "Single sign-on"). */
+  his: { org: string; doctor: string } | null;
 }
 
-type UserRow = { user_id: string; username: string; display_name: string | null; role: Role; orgs: string; locked_until: Date | null; disabled: boolean };
+type UserRow = {
+  user_id: string;
+  username: string;
+  display_name: string | null;
+  role: Role;
+  orgs: string;
+  locked_until: Date | null;
+  disabled: boolean;
+  his_org: string | null;
+  his_doctor: string | null;
+};
+const USER_COLUMNS = 'user_id, username, display_name, role, orgs, locked_until, disabled, his_org, his_doctor';
 const userOf = (r: UserRow): ConsoleUser => ({
   userId: r.user_id,
   username: r.username,
@@ -112,6 +129,7 @@ const userOf = (r: UserRow): ConsoleUser => ({
   orgs: r.orgs === '*' ? '*' : r.orgs.split(',').filter(Boolean),
   lockedUntil: r.locked_until,
   disabled: r.disabled,
+  his: r.his_org && r.his_doctor ? { org: r.his_org, doctor: r.his_doctor } : null,
 });
 
 export async function audit(
@@ -141,7 +159,7 @@ export async function createUser(
   const orgs = u.orgs === undefined || u.orgs === '*' ? '*' : u.orgs.join(',');
   const r = await db.query<UserRow>(
     `INSERT INTO console_user (username, display_name, role, orgs, password_hash) VALUES ($1, $2, $3, $4, $5)
-     RETURNING user_id, username, display_name, role, orgs, locked_until, disabled`,
+     RETURNING ${USER_COLUMNS}`,
     [username, u.displayName ?? null, Role.parse(u.role), orgs, await hashPassword(u.password)],
   );
   await audit(db, 'user-created', by, `${username} as ${u.role}`);
@@ -149,7 +167,7 @@ export async function createUser(
 }
 
 export async function listUsers(db: Db): Promise<ConsoleUser[]> {
-  const r = await db.query<UserRow>('SELECT user_id, username, display_name, role, orgs, locked_until, disabled FROM console_user ORDER BY username');
+  const r = await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM console_user ORDER BY username`);
   return r.rows.map(userOf);
 }
 
@@ -191,7 +209,7 @@ export type SignIn = { ok: true; token: string; csrf: string; user: ConsoleUser 
 /** One attempt. A wrong password counts toward the lockout; a locked or disabled user is refused without checking it. */
 export async function signIn(db: Db, username: string, password: string, s: ConsoleSettings, address: string | null): Promise<SignIn> {
   const r = await db.query<UserRow & { password_hash: string; failed_count: number; locked_now: boolean }>(
-    `SELECT user_id, username, display_name, role, orgs, locked_until, disabled, password_hash, failed_count,
+    `SELECT ${USER_COLUMNS}, password_hash, failed_count,
             coalesce(locked_until > now(), false) AS locked_now
        FROM console_user WHERE username = $1`,
     [username.trim()],
@@ -218,26 +236,102 @@ export async function signIn(db: Db, username: string, password: string, s: Cons
     return lock ? { ok: false, locked: true, until: new Date(Date.now() + s.lockoutMs) } : { ok: false, locked: false };
   }
   await db.query('UPDATE console_user SET failed_count = 0, locked_until = NULL WHERE user_id = $1', [row.user_id]);
+  const opened = await openSession(db, row.user_id, 'password', s, address);
+  await audit(db, 'signin', row.username, null, address);
+  return { ok: true, ...opened, user: userOf(row) };
+}
+
+async function openSession(db: Db, userId: string, via: Session['via'], s: ConsoleSettings, address: string | null): Promise<{ token: string; csrf: string }> {
   const token = randomBytes(32).toString('base64url');
   const csrf = randomBytes(24).toString('base64url');
   await db.query(
-    `INSERT INTO console_session (token_hash, user_id, csrf, expires_at, address) VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond', $5)`,
-    [tokenHash(token), row.user_id, csrf, s.sessionMs, address],
+    `INSERT INTO console_session (token_hash, user_id, csrf, expires_at, address, via)
+     VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond', $5, $6)`,
+    [tokenHash(token), userId, csrf, s.sessionMs, address, via],
   );
-  await audit(db, 'signin', row.username, null, address);
-  return { ok: true, token, csrf, user: userOf(row) };
+  return { token, csrf };
+}
+
+/** The password hash of a user made by single sign-on: no password verifies against it. */
+const NO_PASSWORD = '!sso';
+
+/** The username of a HIS doctor's console user: `<doctor>@<org>` when that is a valid name, else a digest. */
+function hisUsername(org: string, doctor: string, digest = false): string {
+  const plain = `${doctor}@${org}`;
+  if (!digest && Username.safeParse(plain).success) return plain;
+  return `his-${createHash('sha256').update(`${org}\u0000${doctor}`).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * A console session for the doctor a verified HIS single-sign-on token names (docs/console.md
+ * "Single sign-on"): the console user linked to that org and doctor, made the first time as a
+ * clinician bound to the org, without a password. The session acts as a clinician whatever the
+ * user's role. A disabled user gets none (audited); null then.
+ */
+export async function ssoSignIn(
+  db: Db,
+  doctor: { org: string; doctor: string; name: string | null },
+  s: ConsoleSettings,
+  address: string | null,
+): Promise<{ token: string; csrf: string; user: ConsoleUser } | null> {
+  const find = async () =>
+    (await db.query<UserRow>(`SELECT ${USER_COLUMNS} FROM console_user WHERE his_org = $1 AND his_doctor = $2`, [doctor.org, doctor.doctor])).rows[0];
+  let row = await find();
+  for (let attempt = 0; !row && attempt < 3; attempt++) {
+    // A local user may already have the plain name: the digest then.
+    const taken = (await db.query('SELECT 1 FROM console_user WHERE username = $1', [hisUsername(doctor.org, doctor.doctor)])).rowCount;
+    const username = hisUsername(doctor.org, doctor.doctor, Boolean(taken));
+    try {
+      row = (
+        await db.query<UserRow>(
+          `INSERT INTO console_user (username, display_name, role, orgs, password_hash, his_org, his_doctor)
+           VALUES ($1, $2, 'clinician', $3, $4, $3, $5) RETURNING ${USER_COLUMNS}`,
+          [username, doctor.name?.slice(0, 100) ?? null, doctor.org, NO_PASSWORD, doctor.doctor],
+        )
+      ).rows[0];
+      await audit(db, 'user-created', 'sso', `${username} as clinician (single sign-on)`, address);
+    } catch (err) {
+      // Two first sign-ins of the same doctor at once: the other one made the user.
+      if ((err as { code?: string }).code !== '23505') throw err;
+      row = await find();
+    }
+  }
+  if (!row) throw new AppError('CONFLICT', '无法为该医生建立控制台账号 (no console user for the doctor)');
+  if (row.disabled) {
+    await audit(db, 'signin-refused', row.username, 'disabled user (single sign-on)', address);
+    return null;
+  }
+  const opened = await openSession(db, row.user_id, 'sso', s, address);
+  await audit(db, 'signin', row.username, 'single sign-on', address);
+  return { ...opened, user: { ...userOf(row), role: 'clinician' } };
+}
+
+/** The latest audit rows, newest first (the users page). */
+export async function recentAudit(
+  db: Db,
+  limit = 50,
+): Promise<Array<{ at: Date; username: string | null; action: string; detail: string | null; address: string | null }>> {
+  return (
+    await db.query<{ at: Date; username: string | null; action: string; detail: string | null; address: string | null }>(
+      'SELECT at, username, action, detail, address FROM console_audit ORDER BY audit_id DESC LIMIT $1',
+      [limit],
+    )
+  ).rows;
 }
 
 export interface Session {
+  /** The user, with the role the session acts in: a clinician's for a session opened by a HIS token. */
   user: ConsoleUser;
   csrf: string;
+  /** How the session was opened: a password on /login, or a HIS single-sign-on token. */
+  via: 'password' | 'sso';
 }
 
 /** The session a cookie names, if it is still open (not ended, not idle too long, not past its end); touches it. */
 export async function sessionOf(db: Db, token: string | undefined, s: ConsoleSettings): Promise<Session | null> {
   if (!token || token.length > 100) return null;
-  const r = await db.query<UserRow & { csrf: string; touch: boolean }>(
-    `SELECT u.user_id, u.username, u.display_name, u.role, u.orgs, u.locked_until, u.disabled, s.csrf,
+  const r = await db.query<UserRow & { csrf: string; via: string; touch: boolean }>(
+    `SELECT u.user_id, u.username, u.display_name, u.role, u.orgs, u.locked_until, u.disabled, u.his_org, u.his_doctor, s.csrf, s.via,
             s.last_seen_at < now() - interval '1 minute' AS touch
        FROM console_session s JOIN console_user u ON u.user_id = s.user_id
       WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now()
@@ -247,7 +341,10 @@ export async function sessionOf(db: Db, token: string | undefined, s: ConsoleSet
   const row = r.rows[0];
   if (!row) return null;
   if (row.touch) await db.query('UPDATE console_session SET last_seen_at = now() WHERE token_hash = $1', [tokenHash(token)]);
-  return { user: userOf(row), csrf: row.csrf };
+  // A HIS token proves a doctor of the HIS, no more: its session is a clinician's whatever the role.
+  const via = row.via === 'sso' ? 'sso' : 'password';
+  const user = userOf(row);
+  return { user: via === 'sso' ? { ...user, role: 'clinician' } : user, csrf: row.csrf, via };
 }
 
 export async function signOut(db: Db, token: string, username: string, address: string | null): Promise<void> {

@@ -2,8 +2,9 @@
 // web function under the runtime as in production: a public-health doctor signs in (docs/console.md),
 // sees the hospital's gaps, adopts a suggestion and adds a mapping through the page's forms (each
 // carrying the session's CSRF token), and sees the gaps close, every change authored by the signed-in
-// user. A HIS API key alone no longer opens the page. Screenshots: .data/screenshots/login.png,
-// .data/screenshots/codes.png.
+// user. A HIS API key alone no longer opens the page. An admin signs in to the 用户管理 page and
+// unlocks a locked account with a click; the public-health doctor gets the 403 page there.
+// Screenshots: .data/screenshots/login.png, .data/screenshots/codes.png, .data/screenshots/users.png.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -14,7 +15,7 @@ import { startTestFront, type TestFront } from '../setup/front.js';
 import { generateApiKey } from '../../shared/http/auth.js';
 import { insertCaller } from '../../shared/http/auth-store.js';
 import { listMappings, recordObserved } from '../../shared/codes/store.js';
-import { createUser } from '../../shared/console/index.js';
+import { createUser, signIn, type ConsoleSettings } from '../../shared/console/index.js';
 
 const SCREENSHOT = resolve('.data/screenshots/codes.png');
 const db = testDb();
@@ -26,6 +27,8 @@ const password = 'a-long-browser-password';
 let rt: RuntimeHandle | undefined;
 let browser: Browser | undefined;
 let front: TestFront | undefined;
+/** The web port by its LAN name (front.lan, mapped to loopback in the browser alone). */
+let lan = '';
 
 beforeAll(async () => {
   await insertCaller(db, { kind: 'apikey', name: '信息科 浏览器', orgs: [org], ratePerMin: 0, keyPrefix: key.prefix, keyHash: key.hash });
@@ -35,8 +38,14 @@ beforeAll(async () => {
     { org, domain: 'nndrsDisease', local: 'SZK', name: '手足口', count: 4, first: at('2026-11-01T01:00:00Z'), last: at('2026-11-02T01:00:00Z'), held: 2 },
     { org, domain: 'sex', local: 'X', name: '不详', count: 9, first: at('2026-11-01T01:00:00Z'), last: at('2026-11-02T01:00:00Z'), held: 0 },
   ]);
-  front = await startTestFront();
+  // The browser reaches the console by a LAN name over plain HTTP, as a hospital PC does: no secure
+  // context, so no Sec-Fetch-Site header — Origin and Referer are all the browser says.
+  front = await startTestFront(
+    { WEB_ALLOWED_HOSTS: 'localhost,127.0.0.1,[::1],front.lan' },
+    { chromiumArgs: ['--host-resolver-rules=MAP front.lan 127.0.0.1'] },
+  );
   rt = front.rt;
+  lan = rt.portUrls.web!.replace('127.0.0.1', 'front.lan');
   browser = front.browser;
 });
 
@@ -46,8 +55,8 @@ afterAll(async () => {
 
 describe('the 代码映射 page on the web port', () => {
   it('shows the gaps, adopts a suggestion and adds a mapping through its forms, and the gaps close', async () => {
-    const web = rt!.portUrls.web;
-    expect(web).toBeTruthy();
+    const web = lan;
+    expect(web).toMatch(/^http:\/\/front\.lan:\d+$/);
     const ctx = await browser!.newContext({
       locale: 'zh-CN',
       timezoneId: 'Asia/Shanghai',
@@ -111,6 +120,46 @@ describe('the 代码映射 page on the web port', () => {
       await Promise.all([page.waitForURL(/\/login/), page.getByRole('button', { name: '退出登录' }).click()]);
       await page.goto(`${web}/codes.html`, { waitUntil: 'load' });
       expect(new URL(page.url()).pathname).toBe('/login');
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('the 用户管理 page: an admin unlocks a locked account with a click; a public-health doctor is refused it', async () => {
+    const web = lan;
+    const admin = `ad${Math.random().toString(36).slice(2, 8)}`;
+    const locked = `lk${Math.random().toString(36).slice(2, 8)}`;
+    await createUser(db, { username: admin, role: 'admin', password }, 'test');
+    await createUser(db, { username: locked, role: 'public_health', password, displayName: '王医生' }, 'test');
+    // Five wrong passwords lock the account (the stack's default).
+    const s = { lockoutAfter: 5, lockoutMs: 15 * 60_000, sessionMs: 3_600_000, idleMs: 1_800_000, allowedHosts: new Set<string>() } as ConsoleSettings;
+    for (let i = 0; i < 5; i++) await signIn(db, locked, 'wrong-password-x', s, null);
+    const ctx = await browser!.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1300, height: 900 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(8000);
+    try {
+      await page.goto(`${web}/users.html`, { waitUntil: 'load' });
+      expect(new URL(page.url()).pathname).toBe('/login');
+      await page.fill('#username', admin);
+      await page.fill('#password', password);
+      await Promise.all([page.waitForURL(/\/users\.html/), page.getByRole('button', { name: '登录' }).click()]);
+      expect(await page.title()).toBe('用户管理');
+      const row = page.locator('#users tr', { hasText: locked });
+      expect(await row.textContent()).toContain('锁定至');
+      await page.screenshot({ path: resolve('.data/screenshots/users.png'), fullPage: true });
+      await Promise.all([page.waitForURL(/msg=/), row.getByRole('button', { name: '解锁' }).click()]);
+      expect(await page.locator('#msg').textContent()).toBe(`已解锁：${locked}`);
+      expect(await page.locator('#users tr', { hasText: locked }).textContent()).toContain('正常');
+      expect(await page.locator('#audit tbody tr').first().textContent()).toContain('unlocked');
+      await Promise.all([page.waitForURL(/\/login/), page.getByRole('button', { name: '退出登录' }).click()]);
+      // The unlocked doctor signs in, and the admin's page is not theirs.
+      await page.goto(`${web}/login?next=/users.html`, { waitUntil: 'load' });
+      await page.fill('#username', locked);
+      await page.fill('#password', password);
+      const [res] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/users.html')), page.getByRole('button', { name: '登录' }).click()]);
+      expect(res.status()).toBe(403);
+      await page.waitForLoadState('load');
+      expect(await page.locator('h1').textContent()).toBe('无权访问此页面');
     } finally {
       await ctx.close();
     }

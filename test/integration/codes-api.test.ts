@@ -13,10 +13,14 @@ import { createUser } from '../../shared/console/index.js';
 async function signedIn(orgs: string[]): Promise<string> {
   const username = `u${Math.random().toString(36).slice(2, 10)}`;
   await createUser(db, { username, role: 'public_health', password: 'a-long-test-password', orgs }, 'test');
+  // The sign-in form first: its CSRF token and the cookie that goes with it (docs/console.md).
+  const form = await web.app.request('/login', { headers: { host: 'front.local:8884' } });
+  const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+  const formCookie = /cdc_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
   const res = await web.app.request('/login', {
     method: 'POST',
-    headers: { host: 'front.local:8884', 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: 'a-long-test-password', next: '/codes.html' }).toString(),
+    headers: { host: 'front.local:8884', cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password: 'a-long-test-password', next: '/codes.html', _csrf: token }).toString(),
   });
   expect(res.status).toBe(303);
   return /cdc_console=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!;

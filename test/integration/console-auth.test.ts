@@ -2,11 +2,23 @@
 // database: scrypt hashes, sign-in and its audit, lockout after failed attempts, idle and absolute
 // expiry, sign-out, a password reset ending sessions, roles (a clinician cannot open the mapping
 // page), no session → the sign-in page, a change without the session's CSRF token refused, the Host
-// allow-list, and bin/cdc-users with its password on stdin.
+// allow-list, and bin/cdc-users with its password on stdin; the sign-in form's own CSRF token, a
+// change from another site refused even with the session's token, a clinician's session from the
+// HIS's single sign-on, and the admin's users page (unlock, authored by the admin).
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
-import { createUser, hashPassword, resetPassword, verifyPassword } from '../../shared/console/index.js';
+import { createUser, hashPassword, resetPassword, setDisabled, setRole, verifyPassword } from '../../shared/console/index.js';
+import { signToken } from '../../shared/sso/token.js';
 
+// The single sign-on key the HIS shares with the front (docs/card-form.md), in a secrets folder of this test's own.
+const secrets = mkdtempSync(join(tmpdir(), 'console-auth-'));
+const ssoKey = randomBytes(24).toString('hex');
+writeFileSync(join(secrets, 'his-sso-key'), ssoKey);
+process.env.CDC_SECRETS_DIR = secrets;
 process.env.DATABASE_URL = databaseUrl();
 process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
 process.env.CONSOLE_LOCKOUT_AFTER = '3';
@@ -22,14 +34,25 @@ beforeAll(async () => {
 afterAll(async () => web.close?.());
 
 const host = { host: 'front.local:8884' };
-async function login(username: string, password = PW): Promise<Response> {
+/** The sign-in form as a browser gets it: its CSRF token and the cookie that goes with it. */
+async function loginForm(headers: Record<string, string> = {}): Promise<{ token: string; cookie: string }> {
+  const res = await web.app.request('/login', { headers: { ...host, ...headers } });
+  const token = /name="_csrf" value="([^"]+)"/.exec(await res.text())![1]!;
+  const cookie = /cdc_login=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!;
+  return { token, cookie };
+}
+/** Signs in through the form, as a browser does. */
+async function login(username: string, password = PW, headers: Record<string, string> = {}): Promise<Response> {
+  const f = await loginForm(headers);
   return web.app.request('/login', {
     method: 'POST',
-    headers: { ...host, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password, next: '/codes.html' }).toString(),
+    headers: { ...host, cookie: `cdc_login=${f.cookie}`, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams({ username, password, next: '/codes.html', _csrf: f.token }).toString(),
   });
 }
 const cookieOf = (res: Response) => /cdc_console=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+/** The Set-Cookie of the session cookie alone (the response also clears the sign-in form's). */
+const sessionCookie = (res: Response) => res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '';
 /** What was audited of a user's own doing (their creation is audited under its author). */
 const audits = async (username: string) =>
   (await db.query<{ action: string }>('SELECT action FROM console_audit WHERE username = $1 ORDER BY audit_id', [username])).rows.map((r) => r.action);
@@ -56,16 +79,12 @@ describe('sign-in', () => {
     const res = await login(u);
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/codes.html');
-    const set = res.headers.get('set-cookie')!;
+    const set = sessionCookie(res);
     expect(set).toMatch(/HttpOnly/);
     expect(set).toMatch(/SameSite=Strict/);
     expect(set).not.toMatch(/Secure/);
-    const secure = await web.app.request('/login', {
-      method: 'POST',
-      headers: { ...host, 'x-forwarded-proto': 'https', 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: u, password: PW }).toString(),
-    });
-    expect(secure.headers.get('set-cookie')).toMatch(/Secure/);
+    const secure = await login(u, PW, { 'x-forwarded-proto': 'https' });
+    expect(sessionCookie(secure)).toMatch(/Secure/);
     expect(secure.headers.get('strict-transport-security')).toBe('max-age=31536000');
     const page = await web.app.request('/codes.html', { headers: { ...host, cookie: `cdc_console=${cookieOf(res)}` } });
     expect(page.status).toBe(200);
@@ -185,5 +204,161 @@ describe('roles, CSRF and the Host list', () => {
     expect(res.headers.get('location')).toBe('/login?next=%2Fcodes.html%3Forg%3D1');
     const login = await (await web.app.request('/login?next=//evil.example/x', { headers: host })).text();
     expect(login).toContain('name="next" value="/status.html"');
+  });
+});
+
+describe('the sign-in form and changes from another site', () => {
+  it('a sign-in posted without the form’s own token and cookie (as another site would) opens no session', async () => {
+    const u = uname('f');
+    await createUser(db, { username: u, role: 'public_health', password: PW }, 'test');
+    const post = (headers: Record<string, string>, fields: Record<string, string>) =>
+      web.app.request('/login', {
+        method: 'POST',
+        headers: { ...host, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams({ username: u, password: PW, ...fields }).toString(),
+      });
+    // Another site's form: right username and password, no cookie, no token (plain HTTP).
+    const forged = await post({ origin: 'http://evil.example' }, {});
+    expect(forged.status).toBe(403);
+    expect(cookieOf(forged)).toBeUndefined();
+    expect(await forged.text()).toContain('登录页面已过期或请求来自其他网站');
+    // A token from another form than this browser's own cookie.
+    const a = await loginForm();
+    const b = await loginForm();
+    expect((await post({ cookie: `cdc_login=${a.cookie}` }, { _csrf: b.token })).status).toBe(403);
+    // The right pair, from another site: refused too.
+    expect((await post({ cookie: `cdc_login=${a.cookie}`, 'sec-fetch-site': 'cross-site' }, { _csrf: a.token })).status).toBe(403);
+    expect(await audits(u)).toEqual([]);
+    // The right pair from the page itself.
+    const ok = await post({ cookie: `cdc_login=${a.cookie}`, 'sec-fetch-site': 'same-origin' }, { _csrf: a.token });
+    expect(ok.status).toBe(303);
+    expect(sessionCookie(ok)).toMatch(/HttpOnly/);
+    expect(await audits(u)).toEqual(['signin']);
+  });
+
+  it('a change carrying the session’s token is still refused when Origin, Referer or Sec-Fetch-Site say another site', async () => {
+    const u = uname('x');
+    await createUser(db, { username: u, role: 'public_health', password: PW }, 'test');
+    const c = cookieOf(await login(u))!;
+    const page = () => web.app.request('/codes.html', { headers: { ...host, cookie: `cdc_console=${c}` } });
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await page()).text())![1]!;
+    const logout = (headers: Record<string, string>) =>
+      web.app.request('/logout', {
+        method: 'POST',
+        headers: { ...host, cookie: `cdc_console=${c}`, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams({ _csrf: csrf }).toString(),
+      });
+    for (const h of [
+      { origin: 'http://evil.example' },
+      { referer: 'http://evil.example/page' },
+      { 'sec-fetch-site': 'cross-site' },
+      { origin: 'null' },
+    ] as Record<string, string>[]) {
+      const res = await logout(h);
+      expect(res.status, JSON.stringify(h)).toBe(403);
+    }
+    expect((await page()).status).toBe(200);
+    // What a browser on a hospital PC sends for the console's own form over plain HTTP: no
+    // Sec-Fetch-Site (no secure context), its real Origin and Referer — which the pages' policy allows.
+    expect((await page()).headers.get('referrer-policy')).toBe('same-origin');
+    expect((await logout({ origin: 'http://front.local:8884', referer: 'http://front.local:8884/codes.html' })).status).toBe(303);
+    expect((await page()).status).toBe(302);
+  });
+});
+
+describe('single sign-on from the HIS', () => {
+  const sso = (org: string, doctor: string) => {
+    const now = Math.floor(Date.now() / 1000);
+    return signToken(
+      { org, doctor, doctorName: '李医生', patient: 'P1', iat: now, exp: now + 60, nonce: randomBytes(12).toString('base64url') },
+      Buffer.from(ssoKey, 'utf8'),
+    );
+  };
+  const open = (token: string) => web.app.request(`/sso?token=${encodeURIComponent(token)}`, { headers: host });
+
+  it('gives the doctor a clinician’s console session beside the popup’s, the user made once and linked to the org and doctor', async () => {
+    const o = uniqueOrg();
+    const doctor = uname('D');
+    const res = await open(sso(o, doctor));
+    expect(res.status).toBe(303);
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('cdc_sso='))).toBe(true);
+    const set = sessionCookie(res);
+    expect(set).toMatch(/HttpOnly/);
+    expect(set).toMatch(/SameSite=Strict/);
+    const c = cookieOf(res)!;
+    const users = await db.query<{ username: string; role: string; orgs: string; his_org: string; his_doctor: string; display_name: string }>(
+      'SELECT username, role, orgs, his_org, his_doctor, display_name FROM console_user WHERE his_org = $1',
+      [o],
+    );
+    expect(users.rows).toEqual([{ username: `${doctor}@${o}`, role: 'clinician', orgs: o, his_org: o, his_doctor: doctor, display_name: '李医生' }]);
+    expect(await audits(`${doctor}@${o}`)).toEqual(['signin']);
+    // A session the console knows (403, not the sign-in page), a clinician's.
+    const codes = await web.app.request('/codes.html', { headers: { ...host, cookie: `cdc_console=${c}` } });
+    expect(codes.status).toBe(403);
+    expect(await codes.text()).toContain('临床医生');
+    // The same doctor again: the same user.
+    expect((await open(sso(o, doctor))).status).toBe(303);
+    expect((await db.query('SELECT 1 FROM console_user WHERE his_org = $1', [o])).rowCount).toBe(1);
+    // No password opens it.
+    expect((await login(`${doctor}@${o}`, 'any-password-at-all')).status).toBe(401);
+  });
+
+  it('a HIS token never gives more than a clinician’s session, and a disabled user gets none (the popup still opens)', async () => {
+    const o = uniqueOrg();
+    const doctor = uname('E');
+    await open(sso(o, doctor));
+    const name = `${doctor}@${o}`;
+    await setRole(db, name, 'admin', 'test');
+    const c = cookieOf(await open(sso(o, doctor)))!;
+    expect((await web.app.request('/users.html', { headers: { ...host, cookie: `cdc_console=${c}` } })).status).toBe(403);
+    expect((await web.app.request('/codes.html', { headers: { ...host, cookie: `cdc_console=${c}` } })).status).toBe(403);
+    await setDisabled(db, name, true, 'test');
+    const off = await open(sso(o, doctor));
+    expect(off.status).toBe(303);
+    expect(cookieOf(off)).toBeUndefined();
+    expect((await web.app.request('/users.html', { headers: { ...host, cookie: `cdc_console=${c}` } })).status).toBe(302);
+    expect((await audits(name)).slice(-1)).toEqual(['signin-refused']);
+  });
+});
+
+describe('the users page (用户管理)', () => {
+  it('is the admin’s: a clinician and a public-health doctor get the 403 page, no session the sign-in page', async () => {
+    for (const role of ['clinician', 'public_health', 'operator'] as const) {
+      const u = uname('r');
+      await createUser(db, { username: u, role, password: PW }, 'test');
+      const res = await web.app.request('/users.html', { headers: { ...host, cookie: `cdc_console=${cookieOf(await login(u))}` } });
+      expect(res.status, role).toBe(403);
+      expect(await res.text()).toContain('无权访问此页面');
+    }
+    const none = await web.app.request('/users.html', { headers: host });
+    expect(none.status).toBe(302);
+    expect(none.headers.get('location')).toBe('/login?next=%2Fusers.html');
+  });
+
+  it('lists the users and unlocks a locked one with the session’s token, the admin as the author', async () => {
+    const admin = uname('adm');
+    const locked = uname('lk');
+    await createUser(db, { username: admin, role: 'admin', password: PW }, 'test');
+    await createUser(db, { username: locked, role: 'public_health', password: PW, displayName: '王医生' }, 'test');
+    for (let i = 0; i < 3; i++) await login(locked, 'wrong-password-x');
+    expect((await login(locked)).status).toBe(423);
+    const c = cookieOf(await login(admin))!;
+    const html = await (await web.app.request('/users.html', { headers: { ...host, cookie: `cdc_console=${c}` } })).text();
+    expect(html).toContain('用户管理');
+    expect(html).toContain('王医生');
+    expect(html).toMatch(new RegExp(`${locked}[\\s\\S]*?锁定至`));
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
+    const unlock = (fields: Record<string, string>) =>
+      web.app.request('/users/unlock', {
+        method: 'POST',
+        headers: { ...host, cookie: `cdc_console=${c}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: locked, ...fields }).toString(),
+      });
+    expect((await unlock({})).status).toBe(403);
+    expect((await login(locked)).status).toBe(423);
+    expect((await unlock({ _csrf: csrf })).status).toBe(303);
+    const by = await db.query<{ username: string }>(`SELECT username FROM console_audit WHERE action = 'unlocked' AND detail = $1`, [`${locked}: unlocked`]);
+    expect(by.rows.map((r) => r.username)).toEqual([admin]);
+    expect((await login(locked)).status).toBe(303);
   });
 });

@@ -1,12 +1,18 @@
 // The console's sign-in through the running front (stack.yml's web function on its port, plain HTTP
 // as on a hospital LAN): bin/cdc-users makes the first admin with the password on stdin, the admin
-// signs in on the web port, a forged cross-site POST carrying the cookie is refused, the same change
-// with the session's token goes through, and a Host that is not the console's is refused.
+// signs in on the web port (a sign-in posted by another site is refused), a forged cross-site POST
+// carrying the cookie is refused, the same change with the session's token goes through, a doctor
+// arriving by the HIS's single sign-on gets a clinician's session, and a Host that is not the
+// console's is refused.
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
+import { signToken } from '../../shared/sso/token.js';
 
 let front: StackRuntime;
 let web: string;
@@ -42,12 +48,22 @@ describe('console sign-in on the web port', () => {
   });
 
   it('signs in over plain HTTP; a forged cross-site POST with the cookie is refused, the real one goes through', async () => {
-    const res = await fetch(`${web}/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: admin, password, next: '/codes.html' }),
-    });
+    const signIn = (headers: Record<string, string>, fields: Record<string, string>) =>
+      fetch(`${web}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams({ username: admin, password, next: '/codes.html', ...fields }),
+      });
+    // Another site's form posting the right password: no form token, no form cookie — no session.
+    const forged = await signIn({ origin: 'http://evil.example' }, {});
+    expect(forged.status).toBe(403);
+    expect(forged.headers.getSetCookie().some((c) => c.startsWith('cdc_console='))).toBe(false);
+    // The sign-in page's form, as a browser posts it.
+    const form = await fetch(`${web}/login?next=/codes.html`);
+    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+    const formCookie = /cdc_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
+    const res = await signIn({ cookie: formCookie }, { _csrf: token });
     expect(res.status).toBe(303);
     const cookie = /cdc_console=[^;]+/.exec(res.headers.get('set-cookie') ?? '')![0];
     const org = uniqueOrg();
@@ -64,6 +80,23 @@ describe('console sign-in on the web port', () => {
     const page = await (await fetch(`${web}/codes.html?org=${org}`, { headers: { cookie } })).text();
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page)![1]!;
     expect((await change({ _csrf: csrf })).status).toBe(303);
+  });
+
+  it('a doctor opening the popup by single sign-on gets a clinician’s console session', async () => {
+    const key = Buffer.from(readFileSync(join(front.dir, 'secrets', 'his-sso-key'), 'utf8').trim(), 'utf8');
+    const now = Math.floor(Date.now() / 1000);
+    const org = uniqueOrg();
+    const token = signToken({ org, doctor: 'D0042', patient: 'P42', iat: now, exp: now + 60, nonce: randomBytes(12).toString('base64url') }, key);
+    const res = await fetch(`${web}/sso?token=${encodeURIComponent(token)}`, { redirect: 'manual' });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/popup.html');
+    const cookie = /cdc_console=[^;]+/.exec(res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '')![0];
+    const users = spawnSync('bin/cdc-users', ['list'], { env: { ...process.env, DATABASE_URL: databaseUrl() }, encoding: 'utf8' });
+    expect(users.stdout).toMatch(new RegExp(`D0042@${org}\\s+clinician\\s+${org}\\s+active\\s+HIS single sign-on`));
+    // Known to the console (not sent to sign in), and a clinician's: the admin's page is refused.
+    const page = await fetch(`${web}/users.html`, { headers: { cookie }, redirect: 'manual' });
+    expect(page.status).toBe(403);
+    expect(await page.text()).toContain('临床医生');
   });
 
   it('answers 421 to a Host that is not on WEB_ALLOWED_HOSTS', async () => {

@@ -18,8 +18,12 @@ export interface TestFront {
   close(): Promise<void>;
 }
 
-/** `env` is added to the runtime's (e.g. NATIONAL_URL of a platform simulator). */
-export async function startTestFront(env: Record<string, string> = {}): Promise<TestFront> {
+/**
+ * `env` is added to the runtime's (e.g. NATIONAL_URL of a platform simulator); `chromiumArgs` to the
+ * browser's (e.g. `--host-resolver-rules=MAP front.lan 127.0.0.1`: a name the browser does not take
+ * for a secure context, as a hospital PC reaching the front by its LAN name over plain HTTP).
+ */
+export async function startTestFront(env: Record<string, string> = {}, o: { chromiumArgs?: string[] } = {}): Promise<TestFront> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: the browser tests need Debian's Chromium (apt-get install chromium; .ci/run installs it)`);
   }
@@ -43,6 +47,7 @@ export async function startTestFront(env: Record<string, string> = {}): Promise<
         '--disable-background-networking',
         '--disable-component-update',
         '--disable-sync',
+        ...(o.chromiumArgs ?? []),
       ],
     });
     return { rt: front.rt, browser, dir: front.dir, close };

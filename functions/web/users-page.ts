@@ -1,0 +1,103 @@
+/**
+ * 用户管理 — the console's people, for the admin (docs/console.md "The users page"): every user with
+ * role, orgs and state, an unlock button for a locked account (a change: the session's CSRF token,
+ * the admin as its author in the audit), and the latest audit rows. Adding users, roles and
+ * passwords stay with bin/cdc-users, where no password crosses a form.
+ */
+import { Hono } from 'hono';
+import { html } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import { z } from 'zod';
+import { listUsers, recentAudit, ROLE_NAMES, unlock, Username, type ConsoleUser } from '../../shared/console/index.js';
+import type { Db } from '../../shared/db/index.js';
+import { validationError } from '../../shared/http/errors.js';
+import { formatLocal } from '../../shared/time/index.js';
+
+const STYLE = `body{font-family:"Microsoft YaHei","PingFang SC",sans-serif;margin:0 24px 40px;color:#222}
+table{border-collapse:collapse;margin:8px 0 24px}th,td{border:1px solid #ccd;padding:4px 8px;text-align:left;font-size:14px}
+th{background:#f0f3f6}.inline{display:inline}.link{background:none;border:0;color:#1f6feb;cursor:pointer;padding:0;font:inherit}
+.locked{color:#b42318}.muted{color:#667}.msg{background:#ecfdf3;padding:8px 10px}`;
+
+type AuditRow = Awaited<ReturnType<typeof recentAudit>>[number];
+
+/** The audit's actions (console_audit.action, docs/console.md "Audit") in Chinese; the code kept beside. */
+const ACTIONS: Record<string, string> = {
+  signin: '登录',
+  'signin-failed': '登录失败',
+  'signin-refused': '拒绝登录',
+  lockout: '账号锁定',
+  signout: '退出登录',
+  'user-created': '新增用户',
+  'role-changed': '修改角色',
+  'password-reset': '重置密码',
+  unlocked: '解锁',
+  disabled: '停用',
+  enabled: '启用',
+};
+
+function state(u: ConsoleUser, now: Date, tz: string): HtmlEscapedString {
+  if (u.disabled) return html`<span class="muted">已停用</span>` as HtmlEscapedString;
+  if (u.lockedUntil && u.lockedUntil > now) return html`<span class="locked">锁定至 ${formatLocal(u.lockedUntil, tz)}</span>` as HtmlEscapedString;
+  return html`正常` as HtmlEscapedString;
+}
+
+export function renderUsersPage(d: {
+  me: string;
+  csrf: string;
+  users: ConsoleUser[];
+  audit: AuditRow[];
+  msg?: string | undefined;
+  now: Date;
+  timeZone: string;
+}): HtmlEscapedString {
+  const csrf = html`<input type="hidden" name="_csrf" value="${d.csrf}">`;
+  return html`<!doctype html>
+<html lang="zh-CN">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>用户管理</title><style>${STYLE}</style></head>
+<body>
+<header><h1>用户管理</h1>
+<div><a href="/status.html">运行状态</a> · <a href="/codes.html">代码映射</a> · 当前用户 ${d.me}
+<form method="post" action="/logout" class="inline">${csrf}<button class="link">退出登录</button></form></div></header>
+${d.msg ? html`<p class="msg" role="status" id="msg">${d.msg}</p>` : ''}
+<section><h2>用户</h2>
+<table id="users"><thead><tr><th>用户名</th><th>姓名</th><th>角色</th><th>机构</th><th>来源</th><th>状态</th><th></th></tr></thead><tbody>
+${d.users.map(
+  (u) => html`<tr><td>${u.username}</td><td>${u.displayName ?? ''}</td><td>${ROLE_NAMES[u.role]}</td><td>${u.orgs === '*' ? '全部' : u.orgs.join(', ')}</td>
+<td>${u.his ? 'HIS 单点登录' : '本地账号'}</td><td>${state(u, d.now, d.timeZone)}</td>
+<td>${
+    u.lockedUntil && u.lockedUntil > d.now
+      ? html`<form method="post" action="/users/unlock" class="inline">${csrf}<input type="hidden" name="username" value="${u.username}"><button>解锁</button></form>`
+      : ''
+  }</td></tr>`,
+)}
+</tbody></table>
+<p class="muted">新增用户、修改角色、重置密码请在服务器上使用 bin/cdc-users（密码从标准输入读入，不经网页）。</p>
+</section>
+<section><h2>最近的审计记录</h2>
+<table id="audit"><thead><tr><th>时间</th><th>用户</th><th>动作</th><th>说明</th><th>地址</th></tr></thead><tbody>
+${d.audit.map(
+  (a) =>
+    html`<tr><td>${formatLocal(a.at, d.timeZone)}</td><td>${a.username ?? ''}</td><td>${ACTIONS[a.action] ?? a.action} <span class="muted">${a.action}</span></td><td>${a.detail ?? ''}</td><td>${a.address ?? ''}</td></tr>`,
+)}
+</tbody></table></section>
+</body></html>` as HtmlEscapedString;
+}
+
+/** GET /users.html and POST /users/unlock; `admin` admits a signed-in admin (functions/web/people.ts). */
+export function usersRoutes(o: { db: () => Db; admin: import('hono').MiddlewareHandler; timeZone: () => string }): Hono {
+  const app = new Hono();
+  app.get('/users.html', o.admin, async (c) => {
+    const s = c.get('person');
+    const [users, audit] = await Promise.all([listUsers(o.db()), recentAudit(o.db(), 50)]);
+    c.header('cache-control', 'no-store');
+    return c.html(renderUsersPage({ me: s.user.username, csrf: s.csrf, users, audit, msg: c.req.query('msg'), now: new Date(), timeZone: o.timeZone() }));
+  });
+  app.post('/users/unlock', o.admin, async (c) => {
+    const parsed = z.object({ username: Username }).safeParse(await c.req.parseBody());
+    if (!parsed.success) throw validationError(parsed.error, 'username: 用户名不合法 (invalid username)');
+    // The author is the signed-in admin (docs/console.md "Changes").
+    await unlock(o.db(), parsed.data.username, c.get('person').user.username);
+    return c.redirect(`/users.html?msg=${encodeURIComponent(`已解锁：${parsed.data.username}`)}`, 303);
+  });
+  return app;
+}
