@@ -12,19 +12,14 @@ import { handleError, okAnswer } from '../../shared/http/errors.js';
 import { hisAuth } from '../../shared/http/auth.js';
 import { dbsyncConfig, type DbsyncFunctionSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
+import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { stagingLag, syncAll, type ResourceRun } from '../../shared/dbsync/index.js';
 import { log } from '../../shared/log/index.js';
 import { nudger } from '../../shared/ingest/nudge.js';
 
 let parsed: DbsyncFunctionSettings | undefined;
 const settings = (): DbsyncFunctionSettings => (parsed ??= dbsyncConfig.parse());
-let codes: Promise<CodeCache> | undefined;
-const codeCache = (): Promise<CodeCache> =>
-  (codes ??= createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }).catch((err) => {
-    codes = undefined;
-    throw err;
-  }));
+const codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }));
 
 let nudge: () => void = () => undefined;
 let running: Promise<ResourceRun[]> | null = null;
@@ -42,7 +37,7 @@ function runOnce(trigger: string): Promise<ResourceRun[]> {
     try {
       do {
         again = false;
-        const pass = await syncAll(getPool(), { settings: settings().dbsync, codes: await codeCache() });
+        const pass = await syncAll(getPool(), { settings: settings().dbsync, codes: await codes.get() });
         total.push(...pass.filter((r) => r.taken > 0 || r.busy));
         if (pass.some((r) => r.taken > 0)) again = true;
       } while (again && Date.now() - started < settings().dbsync.runMs);
@@ -86,9 +81,7 @@ export default defineFunction({
     };
   },
   async close() {
-    const c = codes;
-    codes = undefined;
-    await (await c?.catch(() => undefined))?.close();
+    await codes.close();
     await closePool();
   },
 });

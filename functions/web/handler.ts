@@ -32,7 +32,7 @@ import { parseConcern } from '../../shared/config/index.js';
 import { renderCodesPage } from './codes-page.js';
 import { usersRoutes } from './users-page.js';
 import { cardRoutes } from './card.js';
-import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
+import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { nudger } from '../../shared/ingest/nudge.js';
 
 // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
@@ -129,18 +129,14 @@ app.get('/codes.html', mappers, async (c) => {
 
 // The code mappings a submitted card is mapped with, loaded at the first card (as the receive
 // functions do), and the push nudge after it is stored.
-let codes: Promise<CodeCache> | undefined;
+const codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }));
 let nudge: () => void = () => undefined;
 app.route(
   '/',
   cardRoutes({
     db: getPool,
     sso: () => settings().sso,
-    codes: () =>
-      (codes ??= createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }).catch((err) => {
-        codes = undefined;
-        throw err;
-      })),
+    codes: () => codes.get(),
     timeZone: () => settings().front.timeZone,
     caseWindowDays: () => settings().warning.caseWindowDays,
     testOrgs: () => settings().ingest.testOrgs,
@@ -162,9 +158,7 @@ export default defineFunction({
     };
   },
   async close() {
-    const c = codes;
-    codes = undefined;
-    await (await c?.catch(() => undefined))?.close();
+    await codes.close();
     await closePool();
   },
 });

@@ -19,30 +19,22 @@ export function ensureCredentials(secretsDir: string): Credentials {
   const userFile = join(secretsDir, 'basic-auth-user');
   const passFile = join(secretsDir, 'basic-auth-password');
   if (!existsSync(userFile)) writeFileSync(userFile, 'admin\n', { mode: 0o600 });
-  if (!existsSync(passFile)) {
-    writeFileSync(passFile, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
-    chmodSync(passFile, 0o600);
-  }
+  randomSecret(passFile, 24);
   // The key the HIS signs its single sign-on tokens with (docs/card-form.md): made once per
   // installation, like the gateway's password; the HIS vendor is given this file's content.
-  const ssoFile = join(secretsDir, 'his-sso-key');
-  if (!existsSync(ssoFile)) {
-    writeFileSync(ssoFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
-    chmodSync(ssoFile, 0o600);
-  }
-  // The national platform's token for the monitoring port (docs/monitoring.md): one per installation.
-  const monitorFile = join(secretsDir, 'monitor-token');
-  if (!existsSync(monitorFile)) {
-    writeFileSync(monitorFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
-    chmodSync(monitorFile, 0o600);
-  }
-  // The national platform's token for the configuration port (docs/config-bundles.md): one per installation.
-  const configFile = join(secretsDir, 'config-token');
-  if (!existsSync(configFile)) {
-    writeFileSync(configFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
-    chmodSync(configFile, 0o600);
-  }
+  randomSecret(join(secretsDir, 'his-sso-key'));
+  // The national platform's tokens for the monitoring port (docs/monitoring.md) and the configuration
+  // port (docs/config-bundles.md): one each per installation.
+  randomSecret(join(secretsDir, 'monitor-token'));
+  randomSecret(join(secretsDir, 'config-token'));
   return readCredentials(secretsDir);
+}
+
+/** A random secret file (base64url, mode 0600), made once: an existing one is kept. */
+function randomSecret(file: string, bytes = 32): void {
+  if (existsSync(file)) return;
+  writeFileSync(file, randomBytes(bytes).toString('base64url') + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
 }
 
 export function readCredentials(secretsDir: string): Credentials {

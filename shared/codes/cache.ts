@@ -224,3 +224,24 @@ export async function createCodeCache(db: Db, opts: CodeCacheOptions = {}): Prom
     },
   };
 }
+
+/**
+ * A code cache opened at its first use — and opened again at the next use if that failed (a replica
+ * started while the database was down answers 503 meanwhile, never refuses codes); close() closes
+ * whatever was opened. What the functions that take records hold (receive, web, dbsync).
+ */
+export function lazyCodeCache(open: () => Promise<CodeCache>): { get(): Promise<CodeCache>; close(): Promise<void> } {
+  let cache: Promise<CodeCache> | undefined;
+  return {
+    get: () =>
+      (cache ??= open().catch((err) => {
+        cache = undefined;
+        throw err;
+      })),
+    async close() {
+      const c = cache;
+      cache = undefined;
+      await (await c?.catch(() => undefined))?.close();
+    },
+  };
+}

@@ -27,7 +27,7 @@ import { referencePage } from '../openapi/page.js';
 import { softwareVersion } from '../status/index.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
 import { sample } from '../../infra/simulators/samples.js';
-import { createCodeCache, type CodeCache } from '../codes/index.js';
+import { createCodeCache, lazyCodeCache, type CodeCache } from '../codes/cache.js';
 import { z } from 'zod';
 
 const ReconcileRequest = z.object({
@@ -91,7 +91,9 @@ function isPrimary(r: Resource): boolean {
 /** What each route needs: the settings, the code cache, the group committer, the tally and the nudges of one replica. */
 class Receiver {
   private parsed: ReceiveSettings | undefined;
-  private codes: Promise<CodeCache> | undefined;
+  // The code-mapping cache loads from the database: a replica that starts while the database is
+  // down keeps trying on each request (answering 503 meanwhile), never falls back to refusing codes.
+  private readonly codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: this.settings().codes.refreshMs }));
   private readonly byName: Map<string, Resource>;
   // One log line per interval with the counts, instead of one per record (shared/ingest/tally.ts).
   readonly tally = new Tally();
@@ -108,15 +110,8 @@ class Receiver {
     return (this.parsed ??= receiveConfig.parse());
   }
 
-  /**
-   * The code-mapping cache loads from the database: a replica that starts while the database is
-   * down keeps trying on each request (answering 503 meanwhile), never falls back to refusing codes.
-   */
   codeCache(): Promise<CodeCache> {
-    return (this.codes ??= createCodeCache(getPool(), { refreshMs: this.settings().codes.refreshMs }).catch((err) => {
-      this.codes = undefined;
-      throw err;
-    }));
+    return this.codes.get();
   }
 
   async init(): Promise<void> {
@@ -135,9 +130,7 @@ class Receiver {
 
   async close(): Promise<void> {
     this.tally.flush();
-    const c = this.codes;
-    this.codes = undefined;
-    await (await c?.catch(() => undefined))?.close();
+    await this.codes.close();
     await closePool();
   }
 
