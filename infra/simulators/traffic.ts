@@ -786,10 +786,14 @@ interface AnswerLike {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** How far past the end of a bounded run the parents owed to early children are looked for. */
+const MAX_OWED_SCAN = 5000;
+
 /**
  * Posts the traffic to a front's data port at `rate` records/s with at most `concurrency` requests in
  * flight; a record waits for the answers to the records it must follow (its parents, or — for a
- * parent sent late on purpose — its child). Bounded by `count` and/or `durationS`.
+ * parent sent late on purpose — its child). Bounded by `count` and/or `durationS`; a child sent early
+ * on purpose still gets its parent when the bound falls between them.
  */
 export async function runTraffic(o: RunOptions): Promise<TrafficSummary> {
   if (!o.allowRemote && !isLoopbackUrl(o.baseUrl)) {
@@ -905,15 +909,7 @@ export async function runTraffic(o: RunOptions): Promise<TrafficSummary> {
     await send(u);
   };
 
-  let progressAt = t0 + 1000;
-  const units = batches(generate({ ...o, count, start: new Date(t0), rate: o.rate }), batch);
-  for (const u of units) {
-    // Pacing: the unit leaves when its last record's slot has come.
-    const due = t0 + ((s.sent + u.items.length) * 1000) / o.rate;
-    const now = Date.now();
-    if (due - t0 > durationMs) break;
-    if (due > now) await sleep(due - now);
-    if (Date.now() - t0 > durationMs) break;
+  const start = async (u: Unit) => {
     while (running >= concurrency) await new Promise<void>((r) => slotFreed.push(r));
     running++;
     s.sent += u.items.length;
@@ -923,10 +919,40 @@ export async function runTraffic(o: RunOptions): Promise<TrafficSummary> {
       slotFreed.shift()?.();
     });
     for (const it of u.items) inflight.set(it.key, p);
+  };
+
+  let progressAt = t0 + 1000;
+  const units = batches(generate({ ...o, count, start: new Date(t0), rate: o.rate }), batch);
+  /** Children sent before their parent on purpose: each is owed its parent, even when time is up. */
+  const owed = new Set<string>();
+  for (const u of units) {
+    // Pacing: the unit leaves when its last record's slot has come.
+    const due = t0 + ((s.sent + u.items.length) * 1000) / o.rate;
+    const now = Date.now();
+    if (due - t0 > durationMs) break;
+    if (due > now) await sleep(due - now);
+    if (Date.now() - t0 > durationMs) break;
+    for (const it of u.items) if (it.outOfOrder) owed.add(it.key);
+    for (const it of u.items) for (const k of it.after) owed.delete(k);
+    await start(u);
     if (o.onProgress && Date.now() >= progressAt) {
       progressAt = Date.now() + 1000;
       o.onProgress({ elapsedS: (Date.now() - t0) / 1000, sent: s.sent, acknowledged: s.acknowledged, rejected: s.rejected, errors: s.errors });
     }
+  }
+  // Time is up, but a child sent early on purpose has its parent behind it, as a real HIS would: the
+  // parents it is owed leave now (alone; whatever else shared their batch stays unsent), so a bounded
+  // run never leaves a child held for a parent that was never sent.
+  let scanned = 0;
+  while (owed.size > 0 && scanned < MAX_OWED_SCAN) {
+    const next = units.next();
+    if (next.done) break;
+    const u = next.value;
+    scanned += u.items.length;
+    const parents = u.items.filter((it) => it.after.some((k) => owed.has(k)));
+    if (parents.length === 0) continue;
+    for (const it of parents) for (const k of it.after) owed.delete(k);
+    await start({ resource: u.resource, items: parents });
   }
   await Promise.all([...new Set(inflight.values())]);
   latencies.sort((a, b) => a - b);

@@ -85,15 +85,15 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     storeFile: join(dir, 'national.ndjson'),
   });
 
-  // infra/runtime/boot.ts: pushes nudged through this runtime's gateway (or stack.yml's own nudge
-  // URL with nudge: false), the cron and the autoscaler on, the logs kept in the working folder.
+  // infra/runtime/boot.ts: pushes nudged through this runtime's gateway (with nudge: false, at a
+  // closed port: only the cron pushes), the cron and the autoscaler on, the logs in the working folder.
   const { rt } = await bootStack({
     name: 'soak',
     databaseUrl: pgServer.url,
     secrets,
     stackFile: join(root, 'stack.yml'),
     nudge: o.nudge !== false,
-    env: { NATIONAL_URL: sim.url, ...(o.nudge === false ? { PUSH_NUDGE_URL: '' } : {}) },
+    env: { NATIONAL_URL: sim.url },
     runtime: { logsDir: join(dir, 'logs'), cron: { timezone: 'Asia/Shanghai' }, autoscaler: undefined },
   });
   await redeployPush(rt, { UPLINK_SENDER: SENDER }, { schedule: o.pushSchedule ?? '@every 3s' });

@@ -179,3 +179,46 @@ describe('runTraffic bounds', () => {
     expect(s.acknowledgedRecords[0]).toMatchObject({ version: 1, held: false });
   });
 });
+
+describe('runTraffic stopped by its duration', () => {
+  it('still sends the parent owed to a child it sent early on purpose', async () => {
+    // A fake front that remembers what it got. A run bounded by time stops wherever the clock says,
+    // often between an early child and the parent right behind it.
+    let earlyChildren = 0;
+    for (const records of [12, 17, 23, 31, 40, 52]) {
+      const sent: Array<{ resource: string; rec: TrafficItem['record'] }> = [];
+      const fakeFetch = (async (url: string, init: RequestInit) => {
+        const rec = JSON.parse(String(init.body)) as TrafficItem['record'];
+        sent.push({ resource: url.split('/').at(-1)!, rec });
+        return new Response(JSON.stringify({ result: true, id: rec.id, status: 'created', version: 1 }), { status: 200 });
+      }) as unknown as typeof fetch;
+      const rate = 400;
+      await runTraffic({
+        baseUrl: 'http://127.0.0.1:9',
+        rate,
+        durationS: (records + 0.5) / rate,
+        seed: 7,
+        outOfOrderShare: 0.6,
+        fetch: fakeFetch,
+        concurrency: 1,
+      });
+      const keyOf = (resource: string, rec: TrafficItem['record']) => {
+        const def = resources[resource]!;
+        return `${resource}|${rec.orgCode}|${rec.id ?? (def.keyField ? rec[def.keyField] : '')}`;
+      };
+      const all = new Set(sent.map((x) => keyOf(x.resource, x.rec)));
+      const before = new Set<string>();
+      for (const { resource, rec } of sent) {
+        for (const p of resources[resource]!.parents) {
+          const parent = `${p.resource}|${rec.orgCode}|${rec[p.field]}`;
+          if (!before.has(parent)) earlyChildren++;
+          // Every parent named by a record sent is sent too: before it, or right after an early child.
+          expect(all.has(parent), `${keyOf(resource, rec)} was sent, its parent ${parent} never (run of ${records} records)`).toBe(true);
+        }
+        before.add(keyOf(resource, rec));
+      }
+    }
+    // The runs did stop between an early child and its parent at least once (else this proves nothing).
+    expect(earlyChildren).toBeGreaterThan(0);
+  });
+});
