@@ -391,6 +391,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
       state: c.held.length ? 'held' : c.p.retiring ? 'retired' : 'stored',
       retired: c.p.retiring,
       holds: c.held,
+      hadHolds: (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0,
       flags: c.p.flags,
       businessAt: c.p.businessAt,
       businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,

@@ -169,6 +169,11 @@ export interface ReceiptRow {
   state: 'stored' | 'held' | 'retired';
   retired: boolean;
   holds: Hold[];
+  /**
+   * false when the record is known to have held nothing before this write (a new record, or one
+   * whose holds were read under its row lock in this transaction): no old holds to drop.
+   */
+  hadHolds?: boolean;
   flags: string[];
   businessAt: Date | null;
   businessDay: string | null;
@@ -222,7 +227,7 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
     await dropHolds(
       tx,
       resource,
-      rs.map((r): [string, string] => [r.orgCode, r.id]),
+      rs.filter((r) => r.hadHolds !== false).map((r): [string, string] => [r.orgCode, r.id]),
     );
     await addHolds(
       tx,
