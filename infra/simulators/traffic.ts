@@ -925,13 +925,23 @@ export async function runTraffic(o: RunOptions): Promise<TrafficSummary> {
   const units = batches(generate({ ...o, count, start: new Date(t0), rate: o.rate }), batch);
   /** Children sent before their parent on purpose: each is owed its parent, even when time is up. */
   const owed = new Set<string>();
-  for (const u of units) {
+  /** The unit taken from the generator when time ran out: the first place to look for them. */
+  let unsent: Unit | undefined;
+  // Not for…of: leaving such a loop closes the generator, and the owed parents below come from it.
+  for (let next = units.next(); !next.done; next = units.next()) {
+    const u = next.value;
     // Pacing: the unit leaves when its last record's slot has come.
     const due = t0 + ((s.sent + u.items.length) * 1000) / o.rate;
     const now = Date.now();
-    if (due - t0 > durationMs) break;
+    if (due - t0 > durationMs) {
+      unsent = u;
+      break;
+    }
     if (due > now) await sleep(due - now);
-    if (Date.now() - t0 > durationMs) break;
+    if (Date.now() - t0 > durationMs) {
+      unsent = u;
+      break;
+    }
     for (const it of u.items) if (it.outOfOrder) owed.add(it.key);
     for (const it of u.items) for (const k of it.after) owed.delete(k);
     await start(u);
@@ -945,9 +955,13 @@ export async function runTraffic(o: RunOptions): Promise<TrafficSummary> {
   // run never leaves a child held for a parent that was never sent.
   let scanned = 0;
   while (owed.size > 0 && scanned < MAX_OWED_SCAN) {
-    const next = units.next();
-    if (next.done) break;
-    const u = next.value;
+    let u = unsent;
+    unsent = undefined;
+    if (!u) {
+      const next = units.next();
+      if (next.done) break;
+      u = next.value;
+    }
     scanned += u.items.length;
     const parents = u.items.filter((it) => it.after.some((k) => owed.has(k)));
     if (parents.length === 0) continue;
