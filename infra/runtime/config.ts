@@ -29,7 +29,15 @@ export interface ScaleConfig {
   max: number;
   type?: 'rps' | 'capacity' | 'cpu';
   target?: number;
+  /**
+   * com.openfaas.scale.zero=true: after this long with nothing invoked the function has no replica
+   * (com.openfaas.scale.zero-duration, default 15m, as OpenFaaS's idler); the next call wakes it.
+   */
+  zeroAfterMs?: number;
 }
+
+/** How long a function with com.openfaas.scale.zero waits idle before it is scaled to zero (OpenFaaS's default). */
+export const DEFAULT_ZERO_DURATION_MS = 15 * 60_000;
 
 /** The ceiling when com.openfaas.scale.max is absent (OpenFaaS CE's gateway clamps to 5; we allow more on request). */
 export const DEFAULT_SCALE_MAX = 20;
@@ -73,5 +81,14 @@ export function scaleConfig(spec: FunctionSpec): ScaleConfig {
   const out: ScaleConfig = { min, max };
   if (type === 'rps' || type === 'capacity' || type === 'cpu') out.type = type;
   if (target > 0) out.target = target;
+  const zero = l['com.openfaas.scale.zero'] ?? spec.annotations['com.openfaas.scale.zero'];
+  if (zero !== undefined && zero !== 'true' && zero !== 'false')
+    throw new Error(`function ${spec.name}: label com.openfaas.scale.zero must be "true" or "false", got "${zero}"`);
+  if (zero === 'true') {
+    const d = l['com.openfaas.scale.zero-duration'] ?? spec.annotations['com.openfaas.scale.zero-duration'];
+    const ms = parseDuration(d, DEFAULT_ZERO_DURATION_MS);
+    if (!(ms > 0)) throw new Error(`function ${spec.name}: label com.openfaas.scale.zero-duration must be above 0, got "${d}"`);
+    out.zeroAfterMs = ms;
+  }
   return out;
 }

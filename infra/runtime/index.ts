@@ -57,6 +57,8 @@ export interface RuntimeOptions {
   build?: BuildPolicy;
   /** Restart backoff of a dead replica. Defaults: 250 ms doubling to 10 s, reset after 10 s up. */
   backoff?: Partial<{ initialMs: number; maxMs: number; resetAfterMs: number }>;
+  /** How often functions with com.openfaas.scale.zero are checked for idleness (ms). Default 5000. */
+  idleCheckMs?: number;
   /** How long a request waits for a starting replica. Default 10 s (never beyond the timeout). */
   readyWaitMs?: number;
   /** Wait for every function's replicas to be ready before resolving (default true, bounded by 30 s). */
@@ -180,6 +182,12 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   cron?.sync();
   const autoscaler = opts.autoscaler === false ? null : new Autoscaler(registry, { intervalMs: 2000, scaleDownWindowMs: 30_000, ...opts.autoscaler });
   autoscaler?.start();
+  // The idler (OpenFaaS's faas-idler): functions labelled com.openfaas.scale.zero give up their
+  // replicas after their zero-duration with nothing invoked; the next call wakes them (proxy.ts).
+  const idler = setInterval(() => {
+    for (const svc of registry.list()) svc.sleepIfIdle();
+  }, opts.idleCheckMs ?? 5000);
+  idler.unref();
   // Deployments through the API can add or change schedules.
   const cronSync = cron ? setInterval(() => cron.sync(), 1000) : null;
   cronSync?.unref();
@@ -205,6 +213,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
       cron?.stop();
       if (cronSync) clearInterval(cronSync);
       autoscaler?.stop();
+      clearInterval(idler);
       listeners.stopAccepting();
       await registry.stopAll();
       await listeners.drain();

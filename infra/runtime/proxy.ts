@@ -165,6 +165,8 @@ export async function invoke(svc: FunctionService, inv: Invocation, opts: Router
   for (let attempt = 0; attempt < 6; attempt++) {
     if (timedOut) break;
     let p = svc.pick(tried);
+    // Scaled to zero: this call wakes it and waits for the replica, as OpenFaaS's gateway does.
+    if ('none' in p && p.none === 'no-replicas' && tried.size === 0 && svc.wake()) p = { none: 'starting' };
     if ('none' in p && p.none === 'starting') {
       const waitMs = Math.min(opts.readyWaitMs, deadline - Date.now());
       if (waitMs > 0) await svc.waitReady(waitMs);

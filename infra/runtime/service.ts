@@ -60,6 +60,8 @@ export class FunctionService {
   replicas: Replica[] = [];
   invocationCount = 0;
   readonly createdAt = new Date();
+  /** When a call last took a replica (or the service started): the idler's clock. */
+  lastUsedAt = Date.now();
   /** Time-weighted in-flight integral, for the autoscaler. */
   private inflightArea = 0;
   private areaSince = Date.now();
@@ -154,6 +156,7 @@ export class FunctionService {
   }
 
   acquire(r: Replica): void {
+    this.lastUsedAt = Date.now();
     this.account();
     r.inflight++;
     r.served++;
@@ -200,6 +203,40 @@ export class FunctionService {
     const next = this.setReplicas(n, 'api');
     this.floor = next;
     return next;
+  }
+
+  /** Whether the idler took every replica away (com.openfaas.scale.zero): the next call wakes it. */
+  get asleep(): boolean {
+    return this.desired === 0 && !this.stopped && this.scale.zeroAfterMs !== undefined;
+  }
+
+  /**
+   * Scale to zero (docs/runtime.md "Scale to zero"): a function with com.openfaas.scale.zero and
+   * nothing in flight or invoked for its zero-duration gives up its replicas. True if it did.
+   */
+  sleepIfIdle(now = Date.now()): boolean {
+    const after = this.scale.zeroAfterMs;
+    if (after === undefined || this.stopped || this.desired === 0 || this.inflight() > 0) return false;
+    if (now - this.lastUsedAt < after) return false;
+    this.ctx.logs.runtime.info('scale', {
+      fn: this.name,
+      from: this.desired,
+      to: 0,
+      reason: `idle for ${Math.round((now - this.lastUsedAt) / 1000)} s: scale to zero`,
+    });
+    this.desired = 0;
+    this.reconcile();
+    return true;
+  }
+
+  /** A call for a function scaled to zero: its floor of replicas starts again. True if it was asleep. */
+  wake(): boolean {
+    if (!this.asleep) return false;
+    this.lastUsedAt = Date.now();
+    this.ctx.logs.runtime.info('scale', { fn: this.name, from: 0, to: this.floor, reason: 'called while scaled to zero' });
+    this.desired = this.floor;
+    this.reconcile();
+    return true;
   }
 
   /** Start missing replicas, retire surplus ones (newest first; out of rotation before SIGTERM). */

@@ -1,0 +1,93 @@
+/**
+ * Scale to zero (docs/runtime.md "Scale to zero"): a function labelled com.openfaas.scale.zero gives
+ * up its replica after its zero-duration with nothing invoked — the process is gone — and the next
+ * call wakes it and is answered, as OpenFaaS's idler and gateway do. A function called more often
+ * than that, or busy with a long call, keeps its replica. Through the runtime's real gateway.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RuntimeHandle } from '../../infra/runtime/index.js';
+import { auth, sleep, startFixtureRuntime, until } from './helpers.js';
+
+let rt: RuntimeHandle;
+
+beforeAll(async () => {
+  ({ rt } = await startFixtureRuntime({ idleCheckMs: 100 }));
+});
+afterAll(async () => {
+  await rt?.close();
+});
+
+const json = { 'content-type': 'application/json' };
+async function deploy(service: string, handler: string, labels: Record<string, string>): Promise<Response> {
+  return fetch(`${rt.gatewayUrl}/system/functions`, {
+    method: 'POST',
+    headers: { ...auth(rt), ...json },
+    body: JSON.stringify({ service, image: `fixture/${service}:test`, labels, annotations: { 'com.cdc-front.handler': handler } }),
+  });
+}
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const pidOf = async (fn: string) => {
+  const res = await fetch(`${rt.gatewayUrl}/function/${fn}/x`);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { pid: number }).pid;
+};
+
+describe('scale to zero', () => {
+  it('an idle function loses its process, and the next call wakes it and is answered', async () => {
+    expect((await deploy('nap', 'functions/echo', { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' })).status).toBe(202);
+    expect(await rt.waitForReplicas('nap', 10_000)).toBe(true);
+    const first = await pidOf('nap');
+    expect(alive(first)).toBe(true);
+    // Idle for its zero-duration: no replica, no process.
+    expect(await until(() => rt.replicas('nap').length === 0 && !alive(first), 10_000)).toBe(true);
+    const status = (await (await fetch(`${rt.gatewayUrl}/system/function/nap`, { headers: auth(rt) })).json()) as {
+      replicas: number;
+      availableReplicas: number;
+    };
+    expect(status).toMatchObject({ replicas: 0, availableReplicas: 0 });
+    // The next call is held until a new replica is ready, then answered.
+    const second = await pidOf('nap');
+    expect(second).not.toBe(first);
+    expect(rt.replicas('nap')).toHaveLength(1);
+  });
+
+  it('a function called more often than its zero-duration keeps its replica', async () => {
+    expect((await deploy('busy', 'functions/echo', { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' })).status).toBe(202);
+    expect(await rt.waitForReplicas('busy', 10_000)).toBe(true);
+    const pids = new Set<number>();
+    for (let i = 0; i < 8; i++) {
+      pids.add(await pidOf('busy'));
+      await sleep(300);
+    }
+    expect(pids.size).toBe(1);
+  });
+
+  it('a call longer than the zero-duration is not cut off: the replica sleeps only after it', async () => {
+    expect((await deploy('long', 'functions/slow', { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' })).status).toBe(202);
+    expect(await rt.waitForReplicas('long', 10_000)).toBe(true);
+    const res = await fetch(`${rt.gatewayUrl}/function/long/x?ms=2500`);
+    expect(res.status).toBe(200);
+    const { pid, slept } = (await res.json()) as { pid: number; slept: number };
+    expect(slept).toBe(2500);
+    expect(await until(() => rt.replicas('long').length === 0 && !alive(pid), 10_000)).toBe(true);
+  });
+
+  it('a function without the label never sleeps', async () => {
+    const pid = await pidOf('echo');
+    await sleep(1500);
+    expect(await pidOf('echo')).toBe(pid);
+  });
+
+  it('refuses a label it cannot read', async () => {
+    const res = await deploy('odd', 'functions/echo', { 'com.openfaas.scale.zero': 'yes' });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/com\.openfaas\.scale\.zero/);
+  });
+});
