@@ -11,18 +11,18 @@ import { auth, sleep, startFixtureRuntime, until } from './helpers.js';
 let rt: RuntimeHandle;
 
 beforeAll(async () => {
-  ({ rt } = await startFixtureRuntime({ idleCheckMs: 100 }));
+  ({ rt } = await startFixtureRuntime({ idleCheckMs: 100, cron: { timezone: 'Asia/Shanghai' } }));
 });
 afterAll(async () => {
   await rt?.close();
 });
 
 const json = { 'content-type': 'application/json' };
-async function deploy(service: string, handler: string, labels: Record<string, string>): Promise<Response> {
+async function deploy(service: string, handler: string, labels: Record<string, string>, annotations: Record<string, string> = {}): Promise<Response> {
   return fetch(`${rt.gatewayUrl}/system/functions`, {
     method: 'POST',
     headers: { ...auth(rt), ...json },
-    body: JSON.stringify({ service, image: `fixture/${service}:test`, labels, annotations: { 'com.cdc-front.handler': handler } }),
+    body: JSON.stringify({ service, image: `fixture/${service}:test`, labels, annotations: { 'com.cdc-front.handler': handler, ...annotations } }),
   });
 }
 const alive = (pid: number) => {
@@ -77,6 +77,26 @@ describe('scale to zero', () => {
     const { pid, slept } = (await res.json()) as { pid: number; slept: number };
     expect(slept).toBe(2500);
     expect(await until(() => rt.replicas('long').length === 0 && !alive(pid), 10_000)).toBe(true);
+  });
+
+  it('the cron wakes a sleeping function at each firing', async () => {
+    const labels = { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' };
+    expect((await deploy('tock', 'functions/echo', labels, { topic: 'cron-function', schedule: '*/4 * * * * *' })).status).toBe(202);
+    const pids = new Set<number>();
+    let slept = false;
+    const count = async () =>
+      ((await (await fetch(`${rt.gatewayUrl}/system/function/tock`, { headers: auth(rt) })).json()) as { invocationCount: number }).invocationCount;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && !(pids.size >= 2 && slept)) {
+      const rs = rt.replicas('tock');
+      if (rs.length === 0) slept = true;
+      for (const r of rs) if (r.pid) pids.add(r.pid);
+      await sleep(100);
+    }
+    // Asleep between firings, a new process at a later firing, and the firings were answered.
+    expect(slept).toBe(true);
+    expect(pids.size).toBeGreaterThanOrEqual(2);
+    expect(await count()).toBeGreaterThanOrEqual(1);
   });
 
   it('a function without the label never sleeps', async () => {
