@@ -7,7 +7,8 @@
 import type { Db, Tx } from '../db/index.js';
 import type { Definitions } from '../aberration/config.js';
 import { parseTriggers, type TriggerSet } from '../warning/triggers.js';
-import { Algorithms, Syndromes } from './schema.js';
+import { Algorithms, Platform, Syndromes } from './schema.js';
+import { z } from 'zod';
 import { areaReader } from './store.js';
 
 type Q = Db | Tx;
@@ -36,4 +37,12 @@ export async function definitionsInForce(db: Q, fallback: Definitions): Promise<
     syndromes: s?.syndromes ?? fallback.syndromes,
     version: [a?.version ?? fallback.version, ...(s ? [s.version] : [])].join('+'),
   };
+}
+
+const platformsArea = areaReader('platforms', (c) => z.array(Platform).parse(c));
+
+/** The platforms a bundle put in force (address and SM2 key per destination name), or null: each destination's own settings. */
+export async function platformsInForce(db: Q): Promise<Map<string, Platform> | null> {
+  const a = await platformsArea(db);
+  return a ? new Map(a.value.map((p) => [p.name, p])) : null;
 }

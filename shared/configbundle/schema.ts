@@ -59,6 +59,7 @@ export const Platform = z
     enabled: z.boolean().default(true),
   })
   .strict();
+export type Platform = z.infer<typeof Platform>;
 
 const cronField = String.raw`(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*`;
 /** A function's schedule: a five-field cron expression in the hospital's zone. */

@@ -17,7 +17,7 @@ import { withTx, type Db, type Tx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import { checkNationalImport, nationalListState, restoreNationalList, writeNationalList, type NationalListState } from '../codes/store.js';
 import { sm3 } from '../uplink/sm.js';
-import { areasOf, Bundle, CODE_TABLE, type CodeTable } from './schema.js';
+import { areasOf, Bundle, CODE_TABLE, type CodeTable, Platform } from './schema.js';
 
 type Q = Db | Tx;
 
@@ -81,8 +81,52 @@ async function snapshot(tx: Tx, area: string): Promise<unknown> {
   if (area.startsWith(CODE_TABLE)) return nationalListState(tx, area.slice(CODE_TABLE.length));
   const r = await tx.query<{ version: string; content: string }>('SELECT version, content FROM config_active WHERE area = $1', [area]);
   const row = r.rows[0];
-  return row ? { version: Number(row.version), content: JSON.parse(row.content) } : null;
+  const active = row ? { version: Number(row.version), content: JSON.parse(row.content) } : null;
+  // The platforms also decide which destinations are enabled: their rows are part of the state.
+  if (area === PLATFORMS) return { active, destinations: await destinationRows(tx) };
+  return active;
 }
+
+// ---- the platforms area: the destinations the outbox fills (docs/config-bundles.md §5) -------------
+
+const PLATFORMS = 'platforms';
+const DestinationState = z.object({
+  name: z.string(),
+  kind: z.string(),
+  enabled: z.boolean(),
+  resources: z.string().nullable(),
+  accepts_test: z.boolean(),
+});
+type DestinationState = z.infer<typeof DestinationState>;
+const PlatformsState = z.object({ active: z.unknown(), destinations: z.array(DestinationState) });
+
+async function destinationRows(tx: Tx): Promise<DestinationState[]> {
+  const r = await tx.query('SELECT name, kind, enabled, resources, accepts_test FROM uplink_destination ORDER BY name');
+  return r.rows.map((x) => DestinationState.parse(x));
+}
+
+/** Writes destination rows as given (by name); every destination not among them is disabled, never deleted (the outbox names it). */
+async function writeDestinations(tx: Tx, rows: Array<Omit<DestinationState, 'accepts_test'> & { accepts_test?: boolean }>): Promise<void> {
+  for (const d of rows) {
+    await tx.query(
+      `MERGE INTO uplink_destination t USING (SELECT $1::varchar AS name) s ON (t.name = s.name)
+       WHEN MATCHED THEN UPDATE SET kind = $2, enabled = $3, resources = $4${d.accepts_test === undefined ? '' : ', accepts_test = $5'}
+       WHEN NOT MATCHED THEN INSERT (name, kind, enabled, resources, accepts_test) VALUES ($1, $2, $3, $4, $5)`,
+      [d.name, d.kind, d.enabled, d.resources, d.accepts_test ?? false],
+    );
+  }
+  await tx.query('UPDATE uplink_destination SET enabled = false WHERE enabled = true AND NOT (name = ANY($1::varchar[]))', [rows.map((d) => d.name)]);
+}
+
+/** A platforms section in force: its platforms are the destinations (a platform's test-data setting stays the front's own). */
+const syncPlatforms = (tx: Tx, content: unknown) =>
+  writeDestinations(
+    tx,
+    z
+      .array(Platform)
+      .parse(content)
+      .map((p) => ({ name: p.name, kind: p.kind, enabled: p.enabled, resources: p.resources?.join(',') ?? null })),
+  );
 
 async function writeActive(tx: Tx, area: string, version: number, content: unknown): Promise<void> {
   await tx.query('DELETE FROM config_active WHERE area = $1', [area]);
@@ -90,6 +134,7 @@ async function writeActive(tx: Tx, area: string, version: number, content: unkno
 }
 
 async function write(tx: Tx, area: string, content: unknown, b: Pick<Bundle, 'version' | 'issuer'>): Promise<void> {
+  if (area === PLATFORMS) await syncPlatforms(tx, content);
   if (!area.startsWith(CODE_TABLE)) return writeActive(tx, area, b.version, content);
   const t = content as CodeTable;
   const imp = {
@@ -117,6 +162,13 @@ async function write(tx: Tx, area: string, content: unknown, b: Pick<Bundle, 've
 
 async function restore(tx: Tx, area: string, state: unknown, version: number): Promise<void> {
   if (area.startsWith(CODE_TABLE)) return restoreNationalList(tx, area.slice(CODE_TABLE.length), state as NationalListState);
+  if (area === PLATFORMS) {
+    const p = PlatformsState.safeParse(state);
+    if (p.success) {
+      await writeDestinations(tx, p.data.destinations);
+      state = p.data.active;
+    }
+  }
   if (state === null || state === undefined) {
     await tx.query('DELETE FROM config_active WHERE area = $1', [area]);
     return;

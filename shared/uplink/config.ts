@@ -21,6 +21,7 @@ import { log } from '../log/index.js';
 import { isLoopback, type TlsClient } from './client.js';
 import { DEV_SENDER, devKey } from './dev-keys.js';
 import { parseSm2PrivateKey, parseSm2PublicKey, type Sm2PrivateKey, type Sm2PublicKey } from './sm.js';
+import { platformsInForce } from '../configbundle/active.js';
 
 export interface Destination {
   name: string;
@@ -87,23 +88,47 @@ export function parseResources(text: string | null): string[] | null {
   return list.length ? list : null;
 }
 
-/** One destination's settings; throws with the name of what is missing or wrong. */
-export function destinationFromEnv(row: DestinationRow, env: Env, secret: SecretReader = readSecret): Destination {
+/**
+ * One destination's settings; throws with the name of what is missing or wrong. The platform's address
+ * and SM2 key come from a configuration bundle's platforms section when one is in force (`fromBundle`),
+ * else from `<NAME>_URL` and the secret file uplink-<name>-pubkey; the hospital's own keys and
+ * certificates always from its secret files.
+ */
+export function destinationFromEnv(
+  row: DestinationRow,
+  env: Env,
+  secret: SecretReader = readSecret,
+  fromBundle?: { url: string; publicKey: string },
+): Destination {
   const up = row.name.toUpperCase();
-  const url = env[`${up}_URL`];
+  const where = fromBundle ? `the configuration bundle's platform ${row.name}` : `${up}_URL`;
+  const url = fromBundle?.url ?? env[`${up}_URL`];
   if (!url) throw new Error(`${up}_URL is not set`);
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new Error(`${up}_URL is not a URL`);
+    throw new Error(`${where} is not a URL`);
   }
-  const pubPem = secret(`uplink-${row.name}-pubkey`);
+  const pubPem = fromBundle?.publicKey ?? secret(`uplink-${row.name}-pubkey`);
   const keyPem = secret('uplink-hospital-key');
   const resources = parseResources(row.resources);
   const acceptsTest = row.accepts_test === true;
   if (parsed.protocol === 'http:') {
-    if (!isLoopback(parsed)) throw new Error(`${up}_URL uses plain http to ${parsed.host}: only a loopback address may skip TLS`);
+    if (!isLoopback(parsed)) throw new Error(`${where} uses plain http to ${parsed.host}: only a loopback address may skip TLS`);
+    if (fromBundle && !keyPem && env.CDC_ENV !== 'production') {
+      // A development platform named by a bundle (plain http to loopback): its key, our development one.
+      log('warn', 'uplink uses the development hospital key (plain http to loopback, no uplink-hospital-key)', { destination: row.name });
+      return {
+        name: row.name,
+        kind: row.kind,
+        url,
+        platformKey: parseSm2PublicKey(fromBundle.publicKey),
+        sender: { name: env.UPLINK_SENDER || DEV_SENDER, key: devKey('hospital') },
+        resources: parseResources(row.resources),
+        acceptsTest: row.accepts_test === true,
+      };
+    }
     if (!pubPem && !keyPem) {
       if (env.CDC_ENV === 'production')
         throw new Error(`${up}_URL: the well-known development keys are refused when CDC_ENV=production (give the key secrets)`);
@@ -120,7 +145,7 @@ export function destinationFromEnv(row: DestinationRow, env: Env, secret: Secret
       };
     }
   } else if (parsed.protocol !== 'https:') {
-    throw new Error(`${up}_URL must be https://`);
+    throw new Error(`${where} must be https://`);
   }
   if (!pubPem) throw new Error(`secret uplink-${row.name}-pubkey (the platform's SM2 public key) is missing`);
   if (!keyPem) throw new Error('secret uplink-hospital-key (the hospital SM2 private key) is missing');
@@ -159,11 +184,13 @@ export function destinationFromEnv(row: DestinationRow, env: Env, secret: Secret
 /** Enabled destinations, configured or not (with the reason). */
 export async function destinations(db: Db, env: Env, secret: SecretReader = readSecret): Promise<{ ready: Destination[]; unconfigured: Unconfigured[] }> {
   const res = await db.query<DestinationRow>('SELECT name, kind, resources, accepts_test FROM uplink_destination WHERE enabled = true ORDER BY name');
+  const bundle = await platformsInForce(db);
   const ready: Destination[] = [];
   const unconfigured: Unconfigured[] = [];
   for (const row of res.rows) {
     try {
-      ready.push(destinationFromEnv(row, env, secret));
+      const p = bundle?.get(row.name);
+      ready.push(destinationFromEnv(row, env, secret, p ? { url: p.url, publicKey: p.publicKey } : undefined));
     } catch (err) {
       unconfigured.push({ name: row.name, reason: (err as Error).message });
     }
