@@ -15,6 +15,7 @@ import { log } from '../../shared/log/index.js';
 import { checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
 import { destinations } from '../../shared/uplink/config.js';
+import { probePlatform } from '../../shared/uplink/client.js';
 import { reportToProvince, type ReportResult } from '../../shared/uplink/self-report.js';
 
 let codes: CodeCache | undefined;
@@ -111,6 +112,21 @@ app.post('/', async (c) => {
   // The front's report of itself to the province rides on the schedule (docs/monitoring.md).
   const reports = trigger === 'cron' ? await selfReport(db) : [];
   return c.json({ trigger, results, unconfigured, orphans, mapping, failedSteps, alerts, reports, durationMs: Date.now() - started.getTime() });
+});
+
+// The uplink handshake of the acceptance self-test (docs/acceptance.md): each
+// enabled platform probed with the hospital's TLS client certificate, no data sent; open like the
+// function's root (the admin gateway), one run at a time.
+let probing: Promise<unknown> | undefined;
+app.get('/handshake', async (c) => {
+  probing ??= (async () => {
+    const dests = await destinations(getPool(), settings().uplink.env);
+    const platforms = await Promise.all(dests.ready.map(async (d) => ({ name: d.name, kind: d.kind, url: d.url, ...(await probePlatform(d, 5000)) })));
+    return { platforms, unconfigured: dests.unconfigured };
+  })().finally(() => {
+    probing = undefined;
+  });
+  return c.json(await probing);
 });
 
 app.get('/lag', async (c) => c.json({ lag: await lag(getPool()) }));

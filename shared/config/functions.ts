@@ -16,6 +16,7 @@ import { monitorConcern } from '../monitor/config.js';
 import { selfReportConcern } from '../uplink/self-report.js';
 import { dbsyncConcern } from '../dbsync/index.js';
 import { consoleConcern } from '../console/index.js';
+import { acceptanceConcern } from '../console/acceptance.js';
 import { bundlesConcern } from '../configbundle/settings.js';
 import { warningConcern } from '../warning/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
@@ -43,6 +44,7 @@ export const webConfig = composeConfig({
   ingest: ingestConcern,
   warning: warningConcern,
   console: consoleConcern,
+  acceptance: acceptanceConcern,
 });
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
 /** remind: the HIS's reminders on the data port (functions/remind). */

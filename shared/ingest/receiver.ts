@@ -26,7 +26,7 @@ import { openApiDocument } from '../openapi/index.js';
 import { referencePage } from '../openapi/page.js';
 import { softwareVersion } from '../status/index.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
-import { sample } from '../../infra/simulators/samples.js';
+import { exampleRecord } from './examples.js';
 import { createCodeCache, lazyCodeCache, type CodeCache } from '../codes/cache.js';
 import { z } from 'zod';
 
@@ -347,27 +347,3 @@ function batchAnswer(results: Answer[]): { body: Answer; status: 200 | 400 } {
     status: none ? 400 : 200,
   };
 }
-
-/**
- * A valid, synthetic example per resource for the interface documents (no real person's data).
- * The examples form a chain: each names its parents by their examples' ids, so posted in the
- * documents' order (parents first) every one is stored, none held (docs/his-guide.md).
- */
-function exampleRecord(resource: string): Record<string, unknown> | undefined {
-  const r = registry[resource];
-  try {
-    const rec = sample(resource, {
-      orgCode: '123456789',
-      id: exampleId(resource),
-      patientId: exampleId('emrPatientInfo'),
-      seed: 7,
-      at: new Date('2026-01-15T02:30:00Z'),
-    });
-    for (const p of r?.parents ?? []) rec[p.field] = exampleId(p.resource);
-    return rec;
-  } catch {
-    return undefined;
-  }
-}
-
-const exampleId = (resource: string): string => `${resource}-0001`;

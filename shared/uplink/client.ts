@@ -84,3 +84,63 @@ export function postEnvelope(t: Transport, batchId: string, body: string, timeou
     req.end(payload);
   });
 }
+
+/** What a probe of a platform learnt (docs/acceptance.md). */
+export interface Probe {
+  /** An HTTP answer came back over the connection (TLS verified when https). */
+  ok: boolean;
+  status?: number;
+  ms: number;
+  /** The platform's clock (its Date header) minus ours at the answer, in ms. */
+  clockOffsetMs?: number;
+  tls?: { protocol: string | null; subject: string; validTo: string };
+  reason?: string;
+}
+
+/**
+ * The uplink handshake: a GET of the batches path with the hospital's client certificate, no data
+ * sent. Any HTTP answer proves the address, the platform's certificate, ours, and the route; the
+ * answer's Date header gives the clock offset.
+ */
+export function probePlatform(t: Transport, timeoutMs: number): Promise<Probe> {
+  const url = new URL(BATCHES_PATH, t.url);
+  const secure = url.protocol === 'https:';
+  const t0 = Date.now();
+  if (!secure && !isLoopback(url)) return Promise.resolve({ ok: false, ms: 0, reason: `refusing plain HTTP to ${url.host}: only loopback may skip TLS` });
+  const options: https.RequestOptions = {
+    method: 'GET',
+    headers: { 'x-uplink-version': String(UPLINK_VERSION), 'x-uplink-probe': '1' },
+    agent: false,
+    ...(secure && t.tls ? { cert: t.tls.cert, key: t.tls.key, ...(t.tls.ca ? { ca: t.tls.ca } : {}), minVersion: 'TLSv1.2' as const } : {}),
+  };
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (p: Omit<Probe, 'ms'>) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ ...p, ms: Date.now() - t0 });
+    };
+    const req = (secure ? https : http).request(url, options, (res) => {
+      const date = Date.parse(String(res.headers.date ?? ''));
+      const socket = res.socket as import('node:tls').TLSSocket;
+      const cert = secure ? socket.getPeerCertificate?.() : undefined;
+      res.resume();
+      res.on('end', () =>
+        finish({
+          ok: true,
+          status: res.statusCode ?? 0,
+          // The Date header has whole seconds: the offset is known to ±1 s.
+          ...(Number.isNaN(date) ? {} : { clockOffsetMs: date - Date.now() }),
+          ...(cert?.subject ? { tls: { protocol: socket.getProtocol?.() ?? null, subject: String(cert.subject.CN ?? ''), validTo: cert.valid_to } } : {}),
+        }),
+      );
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      finish({ ok: false, reason: `no answer within ${timeoutMs} ms` });
+    }, timeoutMs);
+    req.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, reason: `${err.code ?? 'error'}: ${err.message}` }));
+    req.end();
+  });
+}
