@@ -68,6 +68,8 @@ export interface PushOptions {
   retryAfterCapMs?: number;
   /** Source of jitter in [0, 1) (tests pin it). */
   random?: () => number;
+  /** A batch leases its destination for timeoutMs plus this (default 5 s): the gap between answer and outcome. */
+  leaseMarginMs?: number;
 }
 
 export interface PushResult {
@@ -171,6 +173,7 @@ function options(opts: PushOptions): Options {
     openMs: opts.openMs ?? 60_000,
     retryAfterCapMs: opts.retryAfterCapMs ?? 3_600_000,
     random: opts.random ?? Math.random,
+    leaseMarginMs: opts.leaseMarginMs ?? 5_000,
   };
 }
 
@@ -249,6 +252,13 @@ async function pushBatch(client: pg.PoolClient, dest: Destination, o: Options, s
   if (rows.length === 0) return 'stop';
   out.claimed += rows.length;
   out.batches++;
+  // Belt and braces with the advisory lock (docs/uplink.md "Leases"): the destination is leased for
+  // as long as the batch may be on the wire, so a run that takes the lock after this run's connection
+  // was lost waits — for the whole destination, which keeps the rows' order. Every outcome ends it.
+  await client.query(`UPDATE uplink_circuit SET retry_at = now() + $2 * interval '1 millisecond' WHERE destination = $1`, [
+    dest.name,
+    o.timeoutMs + o.leaseMarginMs,
+  ]);
   const records = rows.map(toRecord);
   const batchId = batchIdOf(dest.name, rows);
   const { body } = sealEnvelope({ batchId, destination: dest.name, records, sender: dest.sender, recipient: dest.platformKey });
@@ -276,6 +286,7 @@ async function pushBatch(client: pg.PoolClient, dest: Destination, o: Options, s
     // Content refused: count it on the rows; a refused row is sent alone from now on, and parked
     // as dead once refused maxRefusals times on its own. The platform is up: go on with the others.
     await inTx(client, async () => {
+      await client.query(`UPDATE uplink_circuit SET retry_at = NULL WHERE destination = $1`, [dest.name]);
       await recordRefusal(client, ids, out.error!);
       if (rows.length === 1 && (await parkRefused(client, ids[0]!, o.maxRefusals, backoff(rows[0]!.refusals + 1, o)))) out.rejected++;
     });

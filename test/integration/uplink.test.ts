@@ -421,10 +421,11 @@ describe('no transaction across the wire', () => {
     }
   });
 
-  it('a run killed after sending (its connection gone) leaves the rows pending; the next run sends them again and the platform knows them', async () => {
+  it('a run killed after sending (its connection gone) leaves the rows pending and the destination leased; once the lease is over the next run sends them again and the platform knows them', async () => {
     const dest = await destination();
     const org = uniqueOrg();
     await enqueue(dest, [{ org, id: 'K1' }]);
+    const leased = { ...fast, timeoutMs: 2000, leaseMarginMs: 0 };
     // The first run's connection is terminated by the database while the platform is answering.
     const app = uniqueId('kill').replace(/-/g, '_');
     const named = new pg.Pool({ connectionString: databaseUrl(), max: 1, application_name: app });
@@ -433,16 +434,27 @@ describe('no transaction across the wire', () => {
     named.on('connect', (c) => c.on('error', () => undefined));
     try {
       await withFault(national, { mode: 'slow', seconds: 1 }, async () => {
-        const run = pushDestination(named, dest, fast).catch((e: Error) => e);
+        const run = pushDestination(named, dest, leased).catch((e: Error) => e);
         await new Promise((r) => setTimeout(r, 400));
         await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [app]);
+        // The first run's lock went with its connection, but the batch may still be on the wire: a
+        // second run takes the lock and claims nothing under the lease.
+        expect(await pushDestination(db, dest, leased)).toMatchObject({ claimed: 0, sent: 0 });
         expect(await run).toBeInstanceOf(Error);
       });
     } finally {
       await named.end().catch(() => undefined);
     }
     expect((await states(dest)).map((x) => x.state)).toEqual(['pending']);
-    const again = await pushDestination(db, dest, fast);
+    // The destination's lease (the exchange's timeout) runs out; then the rows leave again.
+    const due = await db.query<{ ms: number }>(
+      `SELECT greatest(0, extract(epoch FROM retry_at - now()) * 1000)::float8 AS ms FROM uplink_circuit WHERE destination = $1`,
+      [dest.name],
+    );
+    expect(due.rows[0]!.ms).toBeGreaterThan(0);
+    expect(due.rows[0]!.ms).toBeLessThanOrEqual(2000);
+    await new Promise((r) => setTimeout(r, due.rows[0]!.ms + 50));
+    const again = await pushDestination(db, dest, leased);
     expect(again).toMatchObject({ sent: 1 });
     expect((await states(dest)).map((x) => x.state)).toEqual(['sent']);
     // Received once: the second send was the same batch id, recognised by the platform.
