@@ -96,6 +96,16 @@ export interface ParsedExport {
 export function parseExport(bytes: Uint8Array, timeZone: string): ParsedExport {
   const schema = exportRowSchema(timeZone);
   if (bytes.length > COMPARE_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', `文件超过 ${COMPARE_MAX_BYTES / 1024 / 1024} MB 上限 (file too large)`);
+  // An Excel workbook (.xlsx is a zip, .xls an OLE file) is not the CSV export.
+  if (
+    (bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) ||
+    (bytes[0] === 0xd0 && bytes[1] === 0xcf && bytes[2] === 0x11 && bytes[3] === 0xe0)
+  ) {
+    throw new AppError(
+      'BAD_REQUEST',
+      '这是 Excel 工作簿（.xlsx/.xls），不是 CSV：请在直报系统导出 CSV，或在 Excel 中“另存为 CSV（逗号分隔）”后上传 (an Excel workbook, not CSV)',
+    );
+  }
   const { text: body, encoding } = decodeText(bytes);
   const table = records(parseCsv(body), EXPORT_COLUMNS);
   const columns = (Object.keys(EXPORT_COLUMNS) as ExportColumn[]).filter((k) => !table.missing.includes(k));
@@ -330,12 +340,13 @@ export async function compareExport(db: Db, exp: ParsedExport, o: CompareOptions
       pairs.push({ e, f, by: 'card' });
     } else pending.push(e);
   }
+  const byIdCard = new Map<string, FrontCard[]>();
+  for (const c of cards) if (c.id_card) byIdCard.set(c.id_card.toUpperCase(), [...(byIdCard.get(c.id_card.toUpperCase()) ?? []), c]);
   for (const e of pending) {
     const f = e.idCard
-      ? cards.find(
+      ? (byIdCard.get(e.idCard) ?? []).find(
           (c) =>
             !taken.has(c) &&
-            (c.id_card ?? '').toUpperCase() === e.idCard &&
             (e.nndrs && c.nndrs ? sameDisease(e.nndrs, c.nndrs) : norm(e.diseaseName) === norm(c.disease_name)) &&
             c.diagnose_time !== null &&
             localDay(c.diagnose_time, tz) === e.diagnoseDate,
@@ -403,7 +414,7 @@ export async function compareExport(db: Db, exp: ParsedExport, o: CompareOptions
         idCard: maskId(p.e.idCard ?? p.f.id_card),
         disease: diseaseText(p.e.nndrs, p.e.diseaseName),
         fields,
-        causes: [...(fields.length ? st.map((c) => (c.cause === 'accepted_not_exported' ? changedInExport(c.detail) : c)) : []), ...dups],
+        causes: [...(fields.length ? st.map((c) => (c.cause === 'accepted_not_exported' ? changedInExport(p.f!) : c)) : []), ...dups],
       });
     } else {
       add({
@@ -454,9 +465,9 @@ export async function compareExport(db: Db, exp: ParsedExport, o: CompareOptions
 }
 
 const key = (c: { org_code: string; id: string }) => `${c.org_code}\u0000${c.id}`;
-const changedInExport = (detail: string) => ({
+const changedInExport = (f: FrontCard) => ({
   cause: 'changed_in_export' as const,
-  detail: `前置最新版本${detail.replace(/^.*?：/, '：')}，差异出自直报系统一侧的录入或订正`,
+  detail: `卡片 ${f.id} 的最新版本（第 ${f.rec_version} 版）已被国家平台接收，差异出自直报系统一侧的录入或订正`,
 });
 
 const HoldRow = z.object({ org_code: z.string(), record_id: z.string(), kind: z.string(), target: z.string(), value: z.string() });

@@ -195,17 +195,23 @@ beforeAll(async () => {
   // A: forwarded and accepted; B: not yet forwarded; C: held for an unmapped sex code; H: returned by
   // the platform; D: a card the front refused; E: a diagnosis (a warning case) but no card; F: known
   // nowhere; G: two export rows for one person and disease.
-  for (const k of ['A', 'B', 'C', 'H', 'D', 'E']) people[k] = person();
+  // I: accepted by the platform, not in the export; J: accepted, another doctor in the export;
+  // K: a card whose patient record never arrived (held for its parent).
+  for (const k of ['A', 'B', 'C', 'H', 'D', 'E', 'I', 'J']) people[k] = person();
   people.F = person(); // never sent to the front
   people.G = person(); // never sent to the front
+  people.K = person(); // its card only
   await put(
     'emrPatientInfo',
-    ['A', 'B', 'C', 'H', 'D', 'E'].map((k) => people[k]!),
+    ['A', 'B', 'C', 'H', 'D', 'E', 'I', 'J'].map((k) => people[k]!),
   );
   cards.A = card(people.A!);
   cards.B = card(people.B!);
   cards.H = card(people.H!);
-  await put('emrInfReport', [cards.A, cards.B, cards.H]);
+  cards.I = card(people.I!);
+  cards.J = card(people.J!);
+  cards.K = card(people.K!);
+  await put('emrInfReport', [cards.A, cards.B, cards.H, cards.I, cards.J, cards.K]);
   cards.C = card(people.C!, { maritalStatusCode: 'M9', maritalStatusName: '本院自定义' });
   await put('emrInfReport', [cards.C], { codes });
   // The front refuses D's card (its ID number's check digit is wrong): a rejection, no card.
@@ -235,6 +241,8 @@ beforeAll(async () => {
     );
   await ledger(cards.A!, 'accepted', null);
   await ledger(cards.H!, 'rejected', '现住地址编码不存在');
+  await ledger(cards.I!, 'accepted', null);
+  await ledger(cards.J!, 'accepted', null);
   // The warning loop, until nothing of the org waits.
   const triggers = loadTriggers();
   const end = Date.now() + 90_000;
@@ -263,6 +271,7 @@ beforeAll(async () => {
       exportRow({ p: people.F!, disease: '肺结核' }), // line 6
       exportRow({ p: people.G!, disease: '乙肝' }), // line 7
       exportRow({ p: people.G!, disease: '乙型肝炎' }), // line 8
+      exportRow({ cardNo: cards.J!.id, p: people.J!, disease: '霍乱', c: { ...cards.J!, fillDoctor: '另一位医生' } }), // line 9
     ]),
   );
   ph = await signIn(phUser);
@@ -274,13 +283,13 @@ afterAll(async () => {
 });
 
 function expectTheComparison(page: string) {
-  expect(count(page, 'n-export')).toBe(7);
-  expect(count(page, 'n-front')).toBe(4); // A, B, C, H
-  expect(count(page, 'n-matched')).toBe(2);
+  expect(count(page, 'n-export')).toBe(8);
+  expect(count(page, 'n-front')).toBe(7); // A, B, C, H, I, J, K
+  expect(count(page, 'n-matched')).toBe(3);
   expect(count(page, 'n-identical')).toBe(1);
-  expect(count(page, 'n-differing')).toBe(1);
+  expect(count(page, 'n-differing')).toBe(2);
   expect(count(page, 'n-export-only')).toBe(5);
-  expect(count(page, 'n-front-only')).toBe(2);
+  expect(count(page, 'n-front-only')).toBe(4);
   // B: matched by ID number + disease + diagnosis day; the onset differs; its card is not yet forwarded.
   expect(causesOf(page, 'line', '3')).toEqual(['not_forwarded']);
   expect(page).toMatch(new RegExp(`data-line="3" data-card="${cards.B!.id}"`));
@@ -299,6 +308,12 @@ function expectTheComparison(page: string) {
   expect(page).toContain('因代码未映射暂缓上报：maritalStatus 代码 M9');
   expect(causesOf(page, 'card', cards.H!.id)).toEqual(['rejected_platform']);
   expect(page).toContain('被国家平台退回：现住地址编码不存在');
+  expect(causesOf(page, 'card', cards.I!.id)).toEqual(['accepted_not_exported']);
+  expect(causesOf(page, 'card', cards.K!.id)).toEqual(['held_parent']);
+  expect(page).toContain(`等待 emrPatientInfo ${people.K!.id} 到达后上报`);
+  // J: matched by its card number; the platform has its latest version, so the change is the export's.
+  expect(causesOf(page, 'line', '9')).toEqual(['changed_in_export']);
+  expect(page).toMatch(new RegExp(`data-line="9" data-card="${cards.J!.id}"[\\s\\S]*?<li data-field="填卡医生">填卡医生：直报 另\\*+ ／ 前置 `));
   // Per cause, the differences it explains.
   expect(page).toMatch(/<li data-cause="hand_only">[^<]*<span class="n">3<\/span>/);
   expect(page).toMatch(/<li data-cause="duplicate">[^<]*<span class="n">2<\/span>/);
@@ -341,7 +356,7 @@ describe('the comparison page', () => {
       uploaded_by: string;
     }>('SELECT * FROM compare_run WHERE uploaded_by = $1 ORDER BY compare_id', [phUserName]);
     expect(runs.rows).toHaveLength(1);
-    expect(runs.rows[0]).toMatchObject({ export_rows: 7, front_cards: 4, matched: 2, differing: 1, export_only: 5, front_only: 2 });
+    expect(runs.rows[0]).toMatchObject({ export_rows: 8, front_cards: 7, matched: 3, differing: 2, export_only: 5, front_only: 4 });
     expect(JSON.parse(runs.rows[0]!.causes)).toEqual({
       not_forwarded: 1,
       rejected_front: 1,
@@ -350,13 +365,16 @@ describe('the comparison page', () => {
       duplicate: 2,
       held_mapping: 1,
       rejected_platform: 1,
+      accepted_not_exported: 1,
+      held_parent: 1,
+      changed_in_export: 1,
     });
     const audit = await db.query<{ action: string; detail: string }>('SELECT action, detail FROM console_audit WHERE username = $1 AND action = $2', [
       phUserName,
       'compare-upload',
     ]);
     expect(audit.rows).toHaveLength(1);
-    expect(audit.rows[0]!.detail).toContain('export 7, front 4, matched 2');
+    expect(audit.rows[0]!.detail).toContain('export 8, front 7, matched 3');
     // Listed under the form afterwards.
     const page = await (await web.app.request('/compare.html', { headers: { ...host, cookie: ph.cookie } })).text();
     expect(page).toMatch(/<tr data-run="\d+"><td>[^<]+<\/td><td>ph/);
@@ -370,7 +388,7 @@ describe('the comparison page', () => {
     expect(r.html).toContain('编码 GBK');
     expectTheComparison(r.html);
     const day = (d: string) => new RegExp(`<tr data-day="${d}">(.*?)</tr>`).exec(r.html)?.[1] ?? '';
-    expect(day(D)).toMatch(/<td>[^<]+<\/td><td class="n">1<\/td><td class="n">0<\/td><td class="n">0<\/td><td class="n">4<\/td><td>T\+1<\/td>/);
+    expect(day(D)).toMatch(/<td>[^<]+<\/td><td class="n">1<\/td><td class="n">0<\/td><td class="n">0<\/td><td class="n">7<\/td><td>T\+1<\/td>/);
     expect(day(addDays(D, -1))).toContain('暂无数据');
     expect(day(addDays(D, -1))).toContain('未日终');
   });
@@ -385,6 +403,9 @@ describe('the comparison page', () => {
     expect(bad.status).toBe(400);
     expect(bad.html).toContain('第 3 行 诊断日期：不是日期');
     expect(bad.html).not.toContain(String(people.G!.idCard));
+    const xlsx = await upload(ph, new Uint8Array([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00]));
+    expect(xlsx.status).toBe(400);
+    expect(xlsx.html).toContain('这是 Excel 工作簿（.xlsx/.xls），不是 CSV');
     const big = await upload(ph, new Uint8Array(COMPARE_MAX_BYTES + 1).fill(0x41));
     expect(big.status).toBe(413);
     expect(big.html).toContain('文件超过 5 MB 上限');
