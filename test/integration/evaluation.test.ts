@@ -1,6 +1,6 @@
 // 评估 (shared/console/evaluation.ts, functions/web/evaluation-page.ts; docs/console.md "The evaluation
-// page") on the real database: rows put into the tables the figures are read from — history,
-// rejections, holds, receipts with their business times, the outbox, push runs, alerts, mapping
+// page") on the real database: rows put into the tables the figures are read from — receipts
+// with their business times, rejections, holds, the outbox, push runs, alerts, mapping
 // history, configuration bundles — on chosen days, and each dimension's figure for those days is the
 // count those rows make: test records, the front's own day-close records, skipped and superseded
 // outbox rows left out; a business time known to the day counted from the day's end; rows not yet due
@@ -60,7 +60,7 @@ beforeAll(async () => {
   await receipt('emrAdmissionRecord', uniqueId('a'), at(x0, 0), at(x0, 30)); // T+1, known to the day: before the next day's end
   await receipt('emrOutpatientRecord', uniqueId('r'), at(x0, 12), at(x0, 25)); // T+0, arrived the next day: late
   await receipt('emrPatientInfo', uniqueId('t'), at(x0, 9), at(x0, 9, 1), true); // a test record: not counted
-  await history('dailySummary', `${org}-${X}-T+1`, at(x0, 23)); // the front's own: not counted
+  await receipt('dailySummary', `${org}-${X}-T+1`, at(x0, 23), at(x0, 23)); // the front's own: not counted
   for (const test of [false, false, true])
     await db.query(
       `INSERT INTO ingest_rejection (resource, org_code, record_id, issues, test_mode, received_at) VALUES ('emrPatientInfo', $1, $2, '[]', $3, $4)`,
@@ -122,8 +122,8 @@ describe('the figures', () => {
     expect(e.mapping.map((m) => m.org)).toEqual([org]);
   });
 
-  it('correctness: versions stored against rejections, test and day-close records aside; records still held for a mapping', () => {
-    // Two of the five records arrived the next day: their versions count on that day.
+  it('correctness: records stored (by first receipt) against rejections, test and day-close records aside; records still held for a mapping', () => {
+    // Two of the five records arrived the next day: they count on that day.
     expect(day(X).correctness).toEqual({ received: 3, rejected: 2, acceptedShare: 3 / 5, stillHeldForMapping: 1 });
     expect(day(addDays(X, -1)).correctness).toEqual({ received: 0, rejected: 0, acceptedShare: null, stillHeldForMapping: 0 });
   });
