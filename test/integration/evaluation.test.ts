@@ -156,6 +156,28 @@ describe('the figures', () => {
   });
 });
 
+describe('a zone with daylight saving', () => {
+  it('counts by each day’s own bounds when a day of the window is not 24 hours (New York, 2026-11-01: 25 hours)', async () => {
+    const other = uniqueOrg();
+    const put = (id: string, t: string) =>
+      db.query(
+        `INSERT INTO record_receipt (resource, org_code, record_id, version, state, business_at, business_day, test_mode, received_at, updated_at)
+         VALUES ('emrPatientInfo', $1, $2, 1, 'stored', $3, '2026-10-31', false, $3, $3)`,
+        [other, id, new Date(t)],
+      );
+    await put(uniqueId('n'), '2026-10-31T16:00:00Z'); // 10-31 12:00 EDT
+    await put(uniqueId('n'), '2026-11-01T16:00:00Z'); // 11-01 11:00 EST
+    await put(uniqueId('n'), '2026-11-02T04:30:00Z'); // 11-01 23:30 EST: the 25th hour's day, not 11-02
+    const ny = await evaluate(db, { orgs: [other], timeZone: 'America/New_York', now: new Date('2026-11-10T17:00:00Z') });
+    const got = (d: string) => ny.days.find((x) => x.day === d)!.correctness.received;
+    expect([got('2026-10-31'), got('2026-11-01'), got('2026-11-02')]).toEqual([1, 2, 0]);
+    // The same rows in Shanghai's days (all 24 hours: the equality join).
+    const sh = await evaluate(db, { orgs: [other], timeZone: TZ, now: new Date('2026-11-10T04:00:00Z') });
+    const gotSh = (d: string) => sh.days.find((x) => x.day === d)!.correctness.received;
+    expect([gotSh('2026-11-01'), gotSh('2026-11-02')]).toEqual([1, 2]);
+  });
+});
+
 describe('the page', () => {
   async function signIn(username: string): Promise<string> {
     const form = await web.app.request('/login', { headers: host });
