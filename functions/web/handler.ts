@@ -32,6 +32,8 @@ import { parseConcern } from '../../shared/config/index.js';
 import { renderCodesPage } from './codes-page.js';
 import { usersRoutes } from './users-page.js';
 import { acceptanceRoutes } from './acceptance-page.js';
+import { compareRoutes } from './compare-page.js';
+import { evaluationRoutes } from './evaluation-page.js';
 import { cardRoutes } from './card.js';
 import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { nudger } from '../../shared/ingest/nudge.js';
@@ -47,7 +49,7 @@ app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `页面不存�
 // The pages load nothing from elsewhere; the policy makes that a guarantee. The code-mapping page
 // and the popup and card form have forms posting to this origin; only the card form runs a script,
 // this origin's /card.js (the live check).
-const FORMS = new Set(['/codes.html', '/users.html', '/popup.html', '/card.html', '/card', '/login', '/acceptance.html']);
+const FORMS = new Set(['/codes.html', '/users.html', '/popup.html', '/card.html', '/card', '/login', '/acceptance.html', '/compare.html', '/evaluation.html']);
 app.use('*', async (c, next) => {
   await next();
   const formAction = FORMS.has(c.req.path) ? "'self'" : "'none'";
@@ -91,6 +93,8 @@ app.route(
     settings: () => ({ ...settings().acceptance, frontOrgCode: settings().ingest.frontOrgCode, version: softwareVersion, timeZone: settings().front.timeZone }),
   }),
 );
+app.route('/', compareRoutes(people, settings));
+app.route('/', evaluationRoutes(people, settings));
 
 app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());

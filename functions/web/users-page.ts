@@ -33,6 +33,7 @@ const ACTIONS: Record<string, string> = {
   unlocked: '解锁',
   disabled: '停用',
   enabled: '启用',
+  'compare-upload': '上传比对',
 };
 
 function state(u: ConsoleUser, now: Date, tz: string): HtmlEscapedString {
