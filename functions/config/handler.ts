@@ -9,6 +9,9 @@
 //   GET  /bundles/current              the step in force and its bundle (404 before the first)
 //   POST /bundles/:version/rollback    {reason?}: back to what that version left, in one transaction
 //   GET  /version-check                this front's release against the latest one announced
+//   POST /activation                   an authorization code file {bundle, sig}: the front activated on
+//                                      the test or production network (docs/activation.md), 201
+//   GET  /activation                   the activation in force and every code applied
 // Refusals are {error: {code, reason, issues?}} with the status of docs/config-bundles.md "Answers".
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -24,6 +27,7 @@ import { defineFunction } from '../../shared/fn/index.js';
 import { handleError } from '../../shared/http/errors.js';
 import { databaseAnswers } from '../../shared/status/index.js';
 import { log } from '../../shared/log/index.js';
+import { activate, activation, ActivationError, activationHistory, verifyCode } from '../../shared/activation/index.js';
 
 let parsed: ConfigSettings | undefined;
 const settings = (): ConfigSettings => (parsed ??= configConfig.parse());
@@ -36,6 +40,7 @@ const refuse = (c: Context, e: BundleError) =>
 
 app.onError((err, c) => {
   if (err instanceof BundleError) return refuse(c, err);
+  if (err instanceof ActivationError) return refuse(c, new BundleError(err.status, err.code, `${err.reason} (nothing applied)`));
   if (err instanceof SignatureError) return refuse(c, new BundleError(err.code === 'no-platform-key' ? 503 : 422, err.code, `${err.reason} (nothing applied)`));
   return handleError(err, c);
 });
@@ -50,6 +55,7 @@ const auth = bundleAuth(() => settings().bundles);
 app.use('/bundles', auth);
 app.use('/bundles/*', auth);
 app.use('/version-check', auth);
+app.use('/activation', auth);
 
 app.post('/bundles', async (c) => {
   const text = await c.req.text();
@@ -85,6 +91,26 @@ app.post('/bundles', async (c) => {
   );
   log('info', 'configuration bundle applied', { version: bundle.version, issuer: bundle.issuer, areas: done.changed.join(' '), by: c.get('caller') });
   return c.json({ applied: true, version: bundle.version, seq: done.step.seq, changed: done.changed, effective: done.step.effective }, 201);
+});
+
+app.post('/activation', async (c) => {
+  const text = await c.req.text();
+  if (Buffer.byteLength(text) > 64 * 1024) throw new BundleError(413, 'too-large', 'an authorization code file is a few hundred bytes; this is over 64 KiB');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new BundleError(400, 'invalid-request', 'the request is not JSON: POST the authorization code file {"bundle": "<the code>", "sig": {...}}');
+  }
+  const v = verifyCode(body, settings().bundles.platformKeys);
+  const a = await activate(getPool(), v, c.get('caller'));
+  log('info', 'front activated', { org: a.orgCode, front: a.frontId, network: a.network, by: c.get('caller') });
+  return c.json({ activated: true, activation: a }, 201);
+});
+
+app.get('/activation', async (c) => {
+  c.header('cache-control', 'no-store');
+  return c.json({ activation: await activation(getPool()), history: await activationHistory(getPool()) });
 });
 
 app.get('/bundles', async (c) => {

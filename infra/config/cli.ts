@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { parseCommandLine, runCommand, runIfMain } from '../cli/command.js';
 import { locate } from '../cli/locate.js';
 import { signBundle } from '../../shared/configbundle/sign.js';
+import { CODE_FORMAT } from '../../shared/activation/index.js';
 import { generateSm2KeyPair, parseSm2PrivateKey } from '../../shared/uplink/sm.js';
 import { devSigningKeyFile, PLATFORM_PUBKEY_SECRET } from './dev-key.js';
 
@@ -28,7 +29,10 @@ const USAGE = `usage:
   cdc-config sign --file <bundle.json> [--key <private key pem>] [--out <signed.json>]
   cdc-config push --file <bundle.json> [--key <pem>] [--url <http://host:8882>] [--token-file <file>]
   cdc-config history | current | version-check [--url …] [--token-file …]
-  cdc-config rollback --version <n> [--reason <text>] [--url …] [--token-file …]`;
+  cdc-config rollback --version <n> [--reason <text>] [--url …] [--token-file …]
+  cdc-config activate --file <authorization code file> [--url …] [--token-file …]   (docs/activation.md)
+  cdc-config activation [--url …] [--token-file …]
+  cdc-config sign-code --file <code.json> [--key <pem>] [--out <file>]   (a development authorization code)`;
 
 const remote = { url: z.url().optional(), 'token-file': z.string().optional() };
 const CommandSchema = z.discriminatedUnion('command', [
@@ -39,6 +43,9 @@ const CommandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('current'), ...remote }),
   z.object({ command: z.literal('version-check'), ...remote }),
   z.object({ command: z.literal('rollback'), version: z.coerce.number().int().positive(), reason: z.string().max(500).optional(), ...remote }),
+  z.object({ command: z.literal('activate'), file: z.string().min(1), ...remote }),
+  z.object({ command: z.literal('activation'), ...remote }),
+  z.object({ command: z.literal('sign-code'), file: z.string().min(1), key: z.string().optional(), out: z.string().optional() }),
 ]);
 type Command = z.output<typeof CommandSchema>;
 
@@ -59,9 +66,9 @@ export function parseCommand(argv: string[]): Command {
   });
 }
 
-function signed(file: string, keyFile?: string): string {
+function signed(file: string, keyFile?: string, tag?: string): string {
   const key = parseSm2PrivateKey(readFileSync(keyFile ?? devSigningKeyFile(locate().dataDir), 'utf8'));
-  return JSON.stringify(signBundle(readFileSync(file, 'utf8'), key));
+  return JSON.stringify(signBundle(readFileSync(file, 'utf8'), key, tag));
 }
 
 async function call(
@@ -93,8 +100,9 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
       out(`wrote ${join(cmd.out, 'config-platform-key.pem')} (keep it at the platform) and ${join(cmd.out, PLATFORM_PUBKEY_SECRET)} (the front's secret file)`);
       return 0;
     }
-    case 'sign': {
-      const text = signed(cmd.file, cmd.key);
+    case 'sign':
+    case 'sign-code': {
+      const text = signed(cmd.file, cmd.key, cmd.command === 'sign-code' ? CODE_FORMAT : undefined);
       if (cmd.out) writeFileSync(cmd.out, text + '\n');
       else out(text);
       return 0;
@@ -103,9 +111,15 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
       const r =
         cmd.command === 'push'
           ? await call(cmd, 'POST', '/bundles', signed(cmd.file, cmd.key))
-          : cmd.command === 'rollback'
-            ? await call(cmd, 'POST', `/bundles/${cmd.version}/rollback`, JSON.stringify(cmd.reason ? { reason: cmd.reason } : {}))
-            : await call(cmd, 'GET', { history: '/bundles', current: '/bundles/current', 'version-check': '/version-check' }[cmd.command]);
+          : cmd.command === 'activate'
+            ? await call(cmd, 'POST', '/activation', readFileSync(cmd.file, 'utf8'))
+            : cmd.command === 'rollback'
+              ? await call(cmd, 'POST', `/bundles/${cmd.version}/rollback`, JSON.stringify(cmd.reason ? { reason: cmd.reason } : {}))
+              : await call(
+                  cmd,
+                  'GET',
+                  { history: '/bundles', current: '/bundles/current', 'version-check': '/version-check', activation: '/activation' }[cmd.command],
+                );
       out(JSON.stringify(r.json, null, 2));
       return r.status < 300 ? 0 : 1;
     }

@@ -9,15 +9,19 @@ import { DEFAULT_UID, keyId, parseSm2PublicKey, sm2Sign, sm2Verify, type Sm2Priv
 
 export const SIGNATURE_ALG = 'SM2-SM3';
 
-export function bundleSigningInput(bundleText: string): Buffer {
-  return Buffer.from(JSON.stringify([BUNDLE_FORMAT, bundleText]), 'utf8');
+/**
+ * The bytes signed: the document's kind (`tag`, its format name) and the document as sent. The tag
+ * keeps a signature made for one kind (a bundle, an authorization code) from verifying as another.
+ */
+export function bundleSigningInput(bundleText: string, tag: string = BUNDLE_FORMAT): Buffer {
+  return Buffer.from(JSON.stringify([tag, bundleText]), 'utf8');
 }
 
 /** Signs a bundle document (the platform's side; the simulator and bin/cdc-config use it). */
-export function signBundle(bundleText: string, key: Sm2PrivateKey): SignedBundle {
+export function signBundle(bundleText: string, key: Sm2PrivateKey, tag: string = BUNDLE_FORMAT): SignedBundle {
   return {
     bundle: bundleText,
-    sig: { alg: SIGNATURE_ALG, uid: DEFAULT_UID, keyId: keyId(key.pub), value: sm2Sign(key, bundleSigningInput(bundleText)).toString('base64') },
+    sig: { alg: SIGNATURE_ALG, uid: DEFAULT_UID, keyId: keyId(key.pub), value: sm2Sign(key, bundleSigningInput(bundleText, tag)).toString('base64') },
   };
 }
 
@@ -39,7 +43,7 @@ export function parseTrustedKeys(text: string): Sm2PublicKey[] {
 }
 
 /** Checks the signature of a signed bundle with the trusted keys; returns the key id that signed. Throws SignatureError. */
-export function verifyBundleSignature(signed: SignedBundle, trusted: Sm2PublicKey[]): string {
+export function verifyBundleSignature(signed: SignedBundle, trusted: Sm2PublicKey[], tag: string = BUNDLE_FORMAT): string {
   if (!trusted.length)
     throw new SignatureError(
       'no-platform-key',
@@ -58,7 +62,7 @@ export function verifyBundleSignature(signed: SignedBundle, trusted: Sm2PublicKe
   } catch {
     throw new SignatureError('bad-signature', 'the signature is not base64');
   }
-  if (!sm2Verify(key, bundleSigningInput(signed.bundle), value, signed.sig.uid))
+  if (!sm2Verify(key, bundleSigningInput(signed.bundle, tag), value, signed.sig.uid))
     throw new SignatureError(
       'bad-signature',
       `the SM2 signature does not verify with the platform key ${signed.sig.keyId.slice(0, 16)}…: the bundle was altered or signed over other bytes`,
