@@ -34,6 +34,8 @@ import { usersRoutes } from './users-page.js';
 import { cardRoutes } from './card.js';
 import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { nudger } from '../../shared/ingest/nudge.js';
+import { VIEWERS } from './console-layout.js';
+import { dashboardRoutes } from './dashboard-page.js';
 
 // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
 let parsed: WebSettings | undefined;
@@ -46,7 +48,18 @@ app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `页面不存�
 // The pages load nothing from elsewhere; the policy makes that a guarantee. The code-mapping page
 // and the popup and card form have forms posting to this origin; only the card form runs a script,
 // this origin's /card.js (the live check).
-const FORMS = new Set(['/codes.html', '/users.html', '/popup.html', '/card.html', '/card', '/login']);
+const FORMS = new Set([
+  '/codes.html',
+  '/users.html',
+  '/popup.html',
+  '/card.html',
+  '/card',
+  '/login',
+  '/dashboard.html',
+  '/quality.html',
+  '/delivery.html',
+  '/settings.html',
+]);
 app.use('*', async (c, next) => {
   await next();
   const formAction = FORMS.has(c.req.path) ? "'self'" : "'none'";
@@ -81,6 +94,9 @@ app.route('/', peopleRoutes(people));
 // Code mapping is public health's and the admin's; the users page the admin's (docs/console.md "Roles").
 const mappers = person(people, ['public_health', 'admin']);
 app.route('/', usersRoutes({ db: getPool, admin: person(people, ['admin']), timeZone: () => settings().front.timeZone }));
+// The figure pages (docs/console.md "Pages"): public health, operators, admins; a replay only operators and admins.
+const viewers = person(people, VIEWERS);
+app.route('/', dashboardRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
 
 app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());

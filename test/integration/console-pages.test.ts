@@ -1,0 +1,173 @@
+// The console's figure pages (functions/web/*-page.ts, shared/console/figures.ts; docs/console.md
+// "Pages") on the real database, with data put in through the product's own paths: HIS records
+// through the ingest pipeline (upsertMany, as the receive functions call it — accepted, refused,
+// held), outbox transitions through shared/outbox (a delivery, a platform's rejection), a day's
+// close through closeDay and a backlog alert through checkBacklog. Every user here is bound to an
+// organisation of this file's own, so the figures are exactly what this file put in, whatever
+// other test files write meanwhile. Roles: a clinician is refused, no session goes to the sign-in.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { createUser } from '../../shared/console/index.js';
+import { upsertMany } from '../../shared/ingest/index.js';
+import { resources } from '../../schemas/index.js';
+import { sample } from '../../infra/simulators/samples.js';
+import { markRejected, markSent } from '../../shared/outbox/index.js';
+import { addDays, localDay } from '../../shared/dayclose/day.js';
+
+process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'console-pages-'));
+process.env.DATABASE_URL = databaseUrl();
+process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
+const { default: web } = await import('../../functions/web/handler.js');
+const db = testDb();
+const TZ = 'Asia/Shanghai';
+const org = uniqueOrg();
+const uname = (p: string) => `${p}${Math.random().toString(36).slice(2, 9)}`;
+const PW = 'a-long-test-password';
+const host = { host: 'front.local:8884' };
+
+beforeAll(async () => {
+  await web.init?.();
+});
+afterAll(async () => web.close?.());
+
+async function loginForm(): Promise<{ token: string; cookie: string }> {
+  const res = await web.app.request('/login', { headers: host });
+  const token = /name="_csrf" value="([^"]+)"/.exec(await res.text())![1]!;
+  const cookie = /cdc_login=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!;
+  return { token, cookie };
+}
+/** A user of `role` bound to this file's org, signed in through the form; the session cookie. */
+async function signedIn(
+  role: 'clinician' | 'public_health' | 'operator' | 'admin',
+  orgs: '*' | string[] = [org],
+): Promise<{ cookie: string; username: string }> {
+  const username = uname(role.slice(0, 3));
+  await createUser(db, { username, role, password: PW, orgs }, 'test');
+  const f = await loginForm();
+  const res = await web.app.request('/login', {
+    method: 'POST',
+    headers: { ...host, cookie: `cdc_login=${f.cookie}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password: PW, next: '/dashboard.html', _csrf: f.token }).toString(),
+  });
+  expect(res.status).toBe(303);
+  return { cookie: /cdc_console=([^;]+)/.exec(res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '')![1]!, username };
+}
+const get = (path: string, cookie?: string) => web.app.request(path, { headers: { ...host, ...(cookie ? { cookie: `cdc_console=${cookie}` } : {}) } });
+
+type Rec = Record<string, unknown>;
+/** Records through the real pipeline, received at `now`; the outcome of each. */
+async function put(resource: string, records: Rec[], now = new Date()) {
+  return upsertMany(db, resources[resource]!, records, { callId: null, test: false, now });
+}
+const rec = (resource: string, id: string, seed: number, at: Date, over: Rec = {}): Rec => ({ ...sample(resource, { orgCode: org, id, seed, at }), ...over });
+const outboxId = async (id: string) =>
+  (await db.query<{ outbox_id: string }>(`SELECT outbox_id FROM outbox WHERE org_code = $1 AND record_id = $2 AND destination = 'national'`, [org, id]))
+    .rows[0]!.outbox_id;
+
+/** The cell `k` of the row of `resource` in the page's figures table, as text without markup. */
+function cell(page: string, resource: string, k: string): string {
+  const row = new RegExp(`<tr data-resource="${resource.replace(/[*]/g, '\\*')}">([\\s\\S]*?)</tr>`).exec(page)?.[1];
+  if (!row) throw new Error(`no row ${resource}`);
+  const td = new RegExp(`data-k="${k}">([\\s\\S]*?)</td>`).exec(row)?.[1];
+  if (td === undefined) throw new Error(`no cell ${k} in ${resource}`);
+  return td
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+const now = Date.now();
+const ids = { p1: uniqueId('p'), p2: uniqueId('p'), p3: uniqueId('p'), old: uniqueId('p'), item: uniqueId('li'), bad: uniqueId('p') };
+let badName = '';
+let badIdCard = '';
+const threeDaysAgo = new Date(now - 3 * 86_400_000);
+
+beforeAll(async () => {
+  // Three days ago: one patient record, for the trend (counted into console_day_figure at the first page).
+  const old = await put('emrPatientInfo', [rec('emrPatientInfo', ids.old, 40, new Date(threeDaysAgo.getTime() - 60_000))], threeDaysAgo);
+  expect(old.every((r) => r.ok)).toBe(true);
+  // Today: two patients a minute after their business time (in time: realtime), one an hour after (late).
+  const ok = await put('emrPatientInfo', [
+    rec('emrPatientInfo', ids.p1, 41, new Date(now - 60_000)),
+    rec('emrPatientInfo', ids.p2, 42, new Date(now - 60_000)),
+    rec('emrPatientInfo', ids.p3, 43, new Date(now - 3_600_000)),
+  ]);
+  expect(ok.every((r) => r.ok)).toBe(true);
+  // A refused one: a resident ID number whose check digit is wrong.
+  const bad = rec('emrPatientInfo', ids.bad, 44, new Date(now - 60_000));
+  badName = String(bad.patientName);
+  badIdCard = String(bad.idCard).slice(0, 17) + (String(bad.idCard).endsWith('1') ? '2' : '1');
+  const refused = await put('emrPatientInfo', [{ ...bad, idCard: badIdCard }]);
+  expect(refused.map((r) => r.ok)).toEqual([false]);
+  // A lab item whose report never came: held, waiting for its parent.
+  const item = await put('emrExLabItem', [{ ...sample('emrExLabItem', { orgCode: org, id: ids.item, seed: 45, parentId: uniqueId('lab') }) }]);
+  expect(item.every((r) => r.ok)).toBe(true);
+  // The national platform acknowledged p1 and rejected p2 (a dead letter), through the outbox module.
+  await markSent(db, [await outboxId(ids.p1)]);
+  await markRejected(db, await outboxId(ids.p2), 'rejected by national: 证件号码 110105194912310021 与姓名不符');
+});
+
+describe('the dashboard (仪表盘)', () => {
+  it('is for public health, operators and admins: a clinician gets 403, no session the sign-in page', async () => {
+    const none = await get('/dashboard.html');
+    expect(none.status).toBe(302);
+    expect(none.headers.get('location')).toBe('/login?next=%2Fdashboard.html');
+    const clin = await get('/dashboard.html', (await signedIn('clinician')).cookie);
+    expect(clin.status).toBe(403);
+    expect(await clin.text()).toContain('无权访问此页面');
+    for (const role of ['public_health', 'operator', 'admin'] as const)
+      expect((await get('/dashboard.html', (await signedIn(role)).cookie)).status, role).toBe(200);
+  });
+
+  it('shows today’s figures per resource as the data holds them', async () => {
+    const { cookie } = await signedIn('public_health');
+    const res = await get('/dashboard.html', cookie);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const page = await res.text();
+    // Twenty resources, each a row.
+    expect(page.match(/<tr data-resource="(?!\*)/g)).toHaveLength(20);
+    const pending = Number(
+      (await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE org_code = $1 AND resource = 'emrPatientInfo' AND state = 'pending'`, [org]))
+        .rows[0]!.n,
+    );
+    expect(pending).toBeGreaterThanOrEqual(1);
+    const p = (k: string) => cell(page, 'emrPatientInfo', k);
+    expect([p('received'), p('rejected'), p('held'), p('queued'), p('sent'), p('failed')]).toEqual(['3', '1', '0', String(pending), '1', '1']);
+    expect(p('lag')).toMatch(/秒|分/);
+    // p1 and p2 a minute after their business time, p3 an hour after: 2 of 3 in time.
+    expect(p('arrival')).toBe('66.6% 2/3');
+    // p1 delivered in time; p3 past its deadline undelivered; p2 (dead) still within it: not counted yet.
+    expect(p('delivery-national')).toBe('50% 1/2');
+    const l = (k: string) => cell(page, 'emrExLabItem', k);
+    expect([l('received'), l('held'), l('queued'), l('sent')]).toEqual(['1', '1', '0', '0']);
+    // Nothing arrived of a resource: its shares say so rather than a made-up 0% or 100%.
+    expect(cell(page, 'emrDeathInfo', 'arrival')).toBe('暂无数据');
+    expect(cell(page, 'emrDeathInfo', 'delivery-national')).toBe('暂无数据');
+    expect(cell(page, '*', 'received')).toBe('4');
+    // No personal data of the refused record, in clear or otherwise.
+    expect(page).not.toContain(badName);
+    expect(page).not.toContain(badIdCard);
+  });
+
+  it('draws the 30-day trends as inline SVG, with the day three days ago counted once', async () => {
+    const { cookie } = await signedIn('operator');
+    const page = await (await get('/dashboard.html', cookie)).text();
+    expect(page).toContain('<svg class="chart"');
+    expect(page).not.toMatch(/<script/i);
+    const day = localDay(threeDaysAgo, TZ).slice(5);
+    expect(page).toContain(`<title>${day} 接收 1</title>`);
+    const today = localDay(new Date(now), TZ);
+    expect(page).toContain(`<title>${today.slice(5)} 接收 4</title>`);
+    const counted = await db.query(`SELECT 1 FROM console_day_figure WHERE fig_day = $1 AND org_code = '*' AND resource = '*'`, [localDay(threeDaysAgo, TZ)]);
+    expect(counted.rowCount).toBe(1);
+    // Counted once: a record arriving later for that day moves nothing.
+    await put('emrPatientInfo', [rec('emrPatientInfo', uniqueId('late'), 46, new Date(threeDaysAgo.getTime() - 120_000))], threeDaysAgo);
+    const again = await (await get('/dashboard.html', cookie)).text();
+    expect(again).toContain(`<title>${day} 接收 1</title>`);
+    expect(addDays(today, -29) <= localDay(threeDaysAgo, TZ)).toBe(true);
+  });
+});
