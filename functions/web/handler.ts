@@ -36,6 +36,7 @@ import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { nudger } from '../../shared/ingest/nudge.js';
 import { VIEWERS } from './console-layout.js';
 import { dashboardRoutes } from './dashboard-page.js';
+import { qualityRoutes } from './quality-page.js';
 
 // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
 let parsed: WebSettings | undefined;
@@ -97,6 +98,7 @@ app.route('/', usersRoutes({ db: getPool, admin: person(people, ['admin']), time
 // The figure pages (docs/console.md "Pages"): public health, operators, admins; a replay only operators and admins.
 const viewers = person(people, VIEWERS);
 app.route('/', dashboardRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
+app.route('/', qualityRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
 
 app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());

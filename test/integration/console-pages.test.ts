@@ -16,6 +16,7 @@ import { resources } from '../../schemas/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { markRejected, markSent } from '../../shared/outbox/index.js';
 import { addDays, localDay } from '../../shared/dayclose/day.js';
+import { mask } from '../../shared/ingest/mask.js';
 
 process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'console-pages-'));
 process.env.DATABASE_URL = databaseUrl();
@@ -169,5 +170,36 @@ describe('the dashboard (仪表盘)', () => {
     const again = await (await get('/dashboard.html', cookie)).text();
     expect(again).toContain(`<title>${day} 接收 1</title>`);
     expect(addDays(today, -29) <= localDay(threeDaysAgo, TZ)).toBe(true);
+  });
+});
+
+describe('data quality (数据质量)', () => {
+  it('is for public health, operators and admins', async () => {
+    expect((await get('/quality.html')).headers.get('location')).toBe('/login?next=%2Fquality.html');
+    expect((await get('/quality.html', (await signedIn('clinician')).cookie)).status).toBe(403);
+  });
+
+  it('counts refusals by resource and by field and rule, shows them masked, and the held records by kind', async () => {
+    const { cookie } = await signedIn('public_health');
+    const res = await get('/quality.html', cookie);
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    const section = (id: string) => new RegExp(`<section id="${id}">([\\s\\S]*?)</section>`).exec(page)![1]!;
+    for (const id of ['today', 'month']) {
+      expect(section(id)).toMatch(/<h2>[^<]*：1 条<\/h2>/);
+      expect(section(id)).toMatch(
+        /<tr data-resource="emrPatientInfo"><th scope="row">[^<]*<span class="muted">emrPatientInfo<\/span><\/th><td class="n">1<\/td><\/tr>/,
+      );
+      expect(section(id)).toMatch(/<tr data-resource="emrPatientInfo" data-field="idCard" data-rule="checksum">[\s\S]*?<td class="n">1<\/td><\/tr>/);
+    }
+    // The example: the ID number masked as the project masks it, never in clear; no name.
+    const ex = section('examples');
+    expect(ex).toContain(ids.bad);
+    expect(ex).toContain(String(mask('idno', badIdCard)));
+    expect(page).not.toContain(badIdCard);
+    expect(page).not.toContain(badName);
+    // The lab item waiting for its report: one record held for a parent, and listed as an orphan.
+    expect(section('holds')).toMatch(/<tr data-kind="parent" data-resource="emrExLabItem">[\s\S]*?data-k="records">1<\/td>/);
+    expect(section('orphans')).toContain(ids.item);
   });
 });
