@@ -34,9 +34,10 @@ import { usersRoutes } from './users-page.js';
 import { cardRoutes } from './card.js';
 import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { nudger } from '../../shared/ingest/nudge.js';
-import { VIEWERS } from './console-layout.js';
+import { OPERATORS, VIEWERS } from './console-layout.js';
 import { dashboardRoutes } from './dashboard-page.js';
 import { qualityRoutes } from './quality-page.js';
+import { deliveryRoutes } from './delivery-page.js';
 
 // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
 let parsed: WebSettings | undefined;
@@ -99,6 +100,16 @@ app.route('/', usersRoutes({ db: getPool, admin: person(people, ['admin']), time
 const viewers = person(people, VIEWERS);
 app.route('/', dashboardRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
 app.route('/', qualityRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
+app.route(
+  '/',
+  deliveryRoutes({
+    db: getPool,
+    viewer: viewers,
+    operator: person(people, OPERATORS),
+    timeZone: () => settings().front.timeZone,
+    trustedProxies: () => settings().hisAuth.trustedProxies,
+  }),
+);
 
 app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());

@@ -33,6 +33,8 @@ const ACTIONS: Record<string, string> = {
   unlocked: '解锁',
   disabled: '停用',
   enabled: '启用',
+  replay: '重发死信',
+  'retry-now': '立即重试',
 };
 
 function state(u: ConsoleUser, now: Date, tz: string): HtmlEscapedString {

@@ -17,6 +17,8 @@ import { sample } from '../../infra/simulators/samples.js';
 import { markRejected, markSent } from '../../shared/outbox/index.js';
 import { addDays, localDay } from '../../shared/dayclose/day.js';
 import { mask } from '../../shared/ingest/mask.js';
+import { closeDay } from '../../shared/dayclose/index.js';
+import { checkBacklog, type AlertConfig } from '../../shared/alerts/index.js';
 
 process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'console-pages-'));
 process.env.DATABASE_URL = databaseUrl();
@@ -201,5 +203,94 @@ describe('data quality (数据质量)', () => {
     // The lab item waiting for its report: one record held for a parent, and listed as an orphan.
     expect(section('holds')).toMatch(/<tr data-kind="parent" data-resource="emrExLabItem">[\s\S]*?data-k="records">1<\/td>/);
     expect(section('orphans')).toContain(ids.item);
+  });
+});
+
+describe('delivery (数据上报)', () => {
+  const alertCfg = (backlogCount: number): AlertConfig => ({
+    backlogCount,
+    backlogAgeS: 86_400 * 365,
+    clearRatio: 0.5,
+    frontName: '测试前置',
+    timeoutMs: 1000,
+  });
+  const csrfOf = (page: string) => /name="_csrf" value="([^"]+)"/.exec(page)![1]!;
+  const post = (path: string, cookie: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+    web.app.request(path, {
+      method: 'POST',
+      headers: { ...host, cookie: `cdc_console=${cookie}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://front.local:8884', ...headers },
+      body: new URLSearchParams(fields).toString(),
+    });
+  const stateOf = async (id: string) => (await db.query<{ state: string }>('SELECT state FROM outbox WHERE outbox_id = $1', [id])).rows[0]!.state;
+
+  beforeAll(async () => {
+    // Today's close of this org, through the day-close module: the lab item without its report is a gap.
+    const r = await closeDay(db, org, localDay(new Date(), TZ), 'T+0', { timeZone: TZ, trigger: 'manual' });
+    expect(r.status).toBe('done');
+    // A backlog alert on the national platform through the alert module (a threshold of 1 raises it).
+    const [raised] = await checkBacklog(db, alertCfg(1), { destinations: ['national'], channels: [] });
+    expect(raised).toMatchObject({ transition: 'raise' });
+  });
+  afterAll(async () => {
+    // Cleared again, so that no other test finds the national platform in alarm.
+    await checkBacklog(db, alertCfg(1_000_000_000), { destinations: ['national'], channels: [] });
+  });
+
+  it('is for public health, operators and admins; a replay only for operators and admins', async () => {
+    expect((await get('/delivery.html')).headers.get('location')).toBe('/login?next=%2Fdelivery.html');
+    expect((await get('/delivery.html', (await signedIn('clinician')).cookie)).status).toBe(403);
+    const ph = await signedIn('public_health');
+    const page = await (await get('/delivery.html', ph.cookie)).text();
+    expect(page).toContain(`<tr data-outbox="${await outboxId(ids.p2)}">`);
+    expect(page).not.toContain('action="/delivery/replay"');
+    const refused = await post('/delivery/replay', ph.cookie, { outboxId: await outboxId(ids.p2), _csrf: csrfOf(page) });
+    expect(refused.status).toBe(403);
+    expect(await stateOf(await outboxId(ids.p2))).toBe('dead');
+  });
+
+  it('shows each platform’s queue, circuit, sent, failed and dead letters, the day’s close and the alert', async () => {
+    const { cookie } = await signedIn('operator');
+    const page = await (await get('/delivery.html', cookie)).text();
+    const row = /<tr data-destination="national">([\s\S]*?)<\/tr>/.exec(page)![1]!;
+    const k = (name: string) => new RegExp(`data-k="${name}">([^<]*)<`).exec(row)![1];
+    const pending = Number(
+      (await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE org_code = $1 AND destination = 'national' AND state = 'pending'`, [org])).rows[0]!
+        .n,
+    );
+    expect([k('queued'), k('sent'), k('failed'), k('dead')]).toEqual([String(pending), '1', '1', '1']);
+    // The platform's reason, its ID-number-like digits masked.
+    expect(page).toContain(String(mask('idno', '110105194912310021')));
+    expect(page).not.toContain('110105194912310021');
+    const close = new RegExp(`<tr data-day="${localDay(new Date(), TZ)}" data-org="${org}" data-kind="T\\+0">([\\s\\S]*?)</tr>`).exec(page)![1]!;
+    expect(close).toMatch(/data-k="status">完成/);
+    expect(close).toMatch(/data-k="gaps">1</);
+    const event = (await db.query<{ event_id: string }>(`SELECT max(event_id) AS event_id FROM alert_event WHERE destination = 'national' AND kind = 'raise'`))
+      .rows[0]!;
+    expect(page).toMatch(new RegExp(`<tr data-event="${event.event_id}"><td>[^<]*</td><td>national</td><td class="bad">告警</td>`));
+  });
+
+  it('replays a dead letter with the session’s token: back in the queue, audited with the user; a forged post is refused', async () => {
+    const { cookie, username } = await signedIn('operator');
+    const id = await outboxId(ids.p2);
+    const page = await (await get('/delivery.html', cookie)).text();
+    expect(page).toContain('action="/delivery/replay"');
+    // Without the token (a forged form from another site carries the cookie, never the token): refused, still dead.
+    const forged = await post('/delivery/replay', cookie, { outboxId: id });
+    expect(forged.status).toBe(403);
+    expect(await forged.text()).toContain('CSRF');
+    expect(await stateOf(id)).toBe('dead');
+    const ok = await post('/delivery/replay', cookie, { outboxId: id, _csrf: csrfOf(page) });
+    expect(ok.status).toBe(303);
+    expect(decodeURIComponent(ok.headers.get('location')!)).toContain('已重发');
+    expect(await stateOf(id)).toBe('pending');
+    const a = await db.query<{ username: string; detail: string }>(`SELECT username, detail FROM console_audit WHERE action = 'replay' AND detail LIKE $1`, [
+      `national outbox ${id} %`,
+    ]);
+    expect(a.rows).toEqual([{ username, detail: `national outbox ${id} emrPatientInfo/${org}/${ids.p2} v1: requeued` }]);
+    // Again: no longer a dead letter.
+    const again = await post('/delivery/replay', cookie, { outboxId: id, _csrf: csrfOf(page) });
+    expect(decodeURIComponent(again.headers.get('location')!)).toContain('没有可重发的死信');
+    const after = await (await get('/delivery.html', cookie)).text();
+    expect(after).not.toContain(`<tr data-outbox="${id}">`);
   });
 });
