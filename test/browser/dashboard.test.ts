@@ -1,0 +1,101 @@
+// The console's 仪表盘 and 数据上报 pages in a real browser (Debian's Chromium, driven by
+// playwright-core), served by the web function under the runtime as in production and reached by a
+// LAN name over plain HTTP, as a hospital PC does (no secure context: Origin and Referer are all the
+// browser says). An operator bound to an org of this file signs in, reads today's figures and the
+// charts, opens the delivery page and replays a dead letter with a click: the row goes back to the
+// queue and the replay is audited with the operator. Records go in through the ingest pipeline, the
+// dead letter through shared/outbox. Screenshots: .data/screenshots/dashboard.png, delivery.png,
+// quality.png.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { startTestFront, type TestFront } from '../setup/front.js';
+import { createUser } from '../../shared/console/index.js';
+import { upsertMany } from '../../shared/ingest/index.js';
+import { resources } from '../../schemas/index.js';
+import { sample } from '../../infra/simulators/samples.js';
+import { markRejected } from '../../shared/outbox/index.js';
+
+const db = testDb();
+const org = uniqueOrg();
+const username = `op${Math.random().toString(36).slice(2, 8)}`;
+const password = 'a-long-browser-password';
+const ids = [uniqueId('bp'), uniqueId('bp')];
+let dead = '';
+
+let browser: Browser | undefined;
+let front: TestFront | undefined;
+let lan = '';
+
+beforeAll(async () => {
+  await createUser(db, { username, role: 'operator', password, displayName: '运维', orgs: [org] }, 'test');
+  const res = await upsertMany(
+    db,
+    resources.emrPatientInfo!,
+    ids.map((id, i) => sample('emrPatientInfo', { orgCode: org, id, seed: 60 + i, at: new Date(Date.now() - 60_000) })),
+    { callId: null, test: false, now: new Date() },
+  );
+  expect(res.every((r) => r.ok)).toBe(true);
+  dead = (
+    await db.query<{ outbox_id: string }>(`SELECT outbox_id FROM outbox WHERE org_code = $1 AND record_id = $2 AND destination = 'national'`, [org, ids[1]])
+  ).rows[0]!.outbox_id;
+  await markRejected(db, dead, 'rejected by national: 测试拒收');
+  front = await startTestFront(
+    { WEB_ALLOWED_HOSTS: 'localhost,127.0.0.1,[::1],front.lan' },
+    { chromiumArgs: ['--host-resolver-rules=MAP front.lan 127.0.0.1'] },
+  );
+  lan = front.rt.portUrls.web!.replace('127.0.0.1', 'front.lan');
+  browser = front.browser;
+});
+
+afterAll(async () => {
+  await front?.close();
+});
+
+describe('the dashboard and delivery pages on the web port', () => {
+  it('an operator reads today’s figures and replays a dead letter with a click', async () => {
+    expect(lan).toMatch(/^http:\/\/front\.lan:\d+$/);
+    const ctx = await browser!.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1400, height: 1000 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(8000);
+    try {
+      await page.goto(`${lan}/dashboard.html`, { waitUntil: 'load' });
+      expect(new URL(page.url()).pathname).toBe('/login');
+      await page.fill('#username', username);
+      await page.fill('#password', password);
+      await Promise.all([page.waitForURL(/\/dashboard\.html/), page.getByRole('button', { name: '登录' }).click()]);
+      expect(await page.title()).toBe('仪表盘 · 前置软件控制台');
+      const row = page.locator('#figures tr[data-resource="emrPatientInfo"]');
+      expect(await row.locator('[data-k="received"]').textContent()).toBe('2');
+      expect(await row.locator('[data-k="failed"]').textContent()).toBe('1');
+      expect(await page.locator('#figures tr[data-resource="emrDeathInfo"] [data-k="arrival"]').textContent()).toBe('暂无数据');
+      // The charts are drawn (inline SVG, no script on the page).
+      expect(await page.locator('svg.chart').count()).toBeGreaterThan(20);
+      expect(await page.locator('script').count()).toBe(0);
+      // The navigation shows an operator's pages, not the mapping or users pages.
+      expect(await page.locator('nav a').allTextContents()).toEqual(['运行状态', '仪表盘', '数据质量', '数据上报', '设置']);
+      mkdirSync(resolve('.data/screenshots'), { recursive: true });
+      await page.screenshot({ path: resolve('.data/screenshots/dashboard.png'), fullPage: true });
+
+      await Promise.all([page.waitForURL(/\/quality\.html/), page.getByRole('link', { name: '数据质量' }).click()]);
+      await page.screenshot({ path: resolve('.data/screenshots/quality.png'), fullPage: true });
+
+      await Promise.all([page.waitForURL(/\/delivery\.html/), page.getByRole('link', { name: '数据上报' }).click()]);
+      const letter = page.locator(`#dead tr[data-outbox="${dead}"]`);
+      expect(await letter.textContent()).toContain('测试拒收');
+      await Promise.all([page.waitForURL(/msg=/), letter.getByRole('button', { name: '重发' }).click()]);
+      expect(await page.locator('#msg').textContent()).toContain('已重发');
+      expect(await page.locator(`#dead tr[data-outbox="${dead}"]`).count()).toBe(0);
+      const state = (await db.query<{ state: string }>('SELECT state FROM outbox WHERE outbox_id = $1', [dead])).rows[0]!.state;
+      // Back in the queue (or, if the push function's cron took it meanwhile, on its way or sent).
+      expect(state).not.toBe('dead');
+      const a = await db.query<{ username: string }>(`SELECT username FROM console_audit WHERE action = 'replay' AND detail LIKE $1`, [`national outbox ${dead} %`]);
+      expect(a.rows.map((r) => r.username)).toEqual([username]);
+      await page.screenshot({ path: resolve('.data/screenshots/delivery.png'), fullPage: true });
+    } finally {
+      await ctx.close();
+    }
+  });
+});
