@@ -38,6 +38,7 @@ import { OPERATORS, VIEWERS } from './console-layout.js';
 import { dashboardRoutes } from './dashboard-page.js';
 import { qualityRoutes } from './quality-page.js';
 import { deliveryRoutes } from './delivery-page.js';
+import { settingsRoutes } from './settings-page.js';
 
 // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
 let parsed: WebSettings | undefined;
@@ -108,6 +109,23 @@ app.route(
     operator: person(people, OPERATORS),
     timeZone: () => settings().front.timeZone,
     trustedProxies: () => settings().hisAuth.trustedProxies,
+  }),
+);
+app.route(
+  '/',
+  settingsRoutes({
+    db: getPool,
+    viewer: viewers,
+    known: () => ({
+      timeZone: settings().front.timeZone,
+      allowedHosts: [...consoleSettings().allowedHosts],
+      idleMin: consoleSettings().idleMs / 60_000,
+      sessionH: consoleSettings().sessionMs / 3_600_000,
+      lockoutAfter: consoleSettings().lockoutAfter,
+      lockoutMin: consoleSettings().lockoutMs / 60_000,
+      pushNudgeUrl: settings().ingest.pushNudgeUrl,
+      production: settings().front.production,
+    }),
   }),
 );
 

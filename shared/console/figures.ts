@@ -763,3 +763,122 @@ export async function alertEvents(db: Db, limit = 30): Promise<AlertEvent[]> {
       lastError: r.last_error,
     }));
 }
+
+// ---- settings (read-only) ---------------------------------------------------------------------------
+
+export interface PlatformSetting {
+  name: string;
+  kind: string;
+  enabled: boolean;
+  resources: string | null;
+  acceptsTest: boolean;
+  /** The URL a configuration bundle gave (config_active 'platforms'); null: only the push function's settings know it. */
+  url: string | null;
+  /** The last batch the platform acknowledged (uplink_batch_dest). */
+  lastSentAt: Date | null;
+  lastReport: { at: Date; ok: boolean } | null;
+}
+
+export interface ScheduleSetting {
+  function: string;
+  /** Five-field cron from a configuration bundle (config_active 'schedules'); null: stack.yml's, not known here. */
+  cron: string | null;
+  bundleVersion: number | null;
+  lastRunAt: Date | null;
+}
+
+export interface SettingsFacts {
+  platforms: PlatformSetting[];
+  schedules: ScheduleSetting[];
+  /** The configuration bundle in force (config_active), if any. */
+  bundleVersion: number | null;
+}
+
+const BundlePlatform = z.object({ name: z.string(), url: z.string() }).passthrough();
+const BundleSchedule = z.object({ function: z.string(), schedule: z.string() }).passthrough();
+
+/** The scheduled functions whose last run the database records, and where. */
+const RUNS: Array<{ fn: string; sql: string }> = [
+  { fn: 'push', sql: `SELECT max(started_at) AS t FROM push_run WHERE trigger = 'cron'` },
+  { fn: 'day-close', sql: `SELECT max(finished_at) AS t FROM day_close WHERE trigger = 'cron'` },
+  { fn: 'backup', sql: `SELECT max(finished_at) AS t FROM backup_archive WHERE status = 'good'` },
+];
+
+/**
+ * What the database knows of the front's settings: the platforms (uplink_destination, their last
+ * acknowledged batch, the last self-report), the platform URLs and schedules a
+ * configuration bundle stored (stored only: docs/config-bundles.md §5), and the last scheduled runs.
+ * Never a key or a secret: a bundle's platform carries a public key, which is not read here.
+ */
+export async function settingsFacts(db: Db): Promise<SettingsFacts> {
+  const [dests, areas, reports, ...runs] = await Promise.all([
+    db.query(
+      `SELECT d.name, d.kind, d.enabled, d.resources, d.accepts_test,
+              (SELECT max(b.answered_at) FROM uplink_batch b WHERE b.destination = d.name) AS last_sent
+         FROM uplink_destination d ORDER BY d.name`,
+    ),
+    db.query(`SELECT area, version, content FROM config_active WHERE area IN ('platforms', 'schedules')`),
+    db.query(
+      `SELECT r.destination, r.reported_at, r.ok FROM front_report r
+        WHERE r.report_id IN (SELECT max(report_id) FROM front_report GROUP BY destination)`,
+    ),
+    ...RUNS.map((r) => db.query(r.sql)),
+  ]);
+  const area = new Map(
+    z
+      .array(z.object({ area: z.string(), version: z.coerce.number().int(), content: z.string() }))
+      .parse(areas.rows)
+      .map((a) => [a.area, a]),
+  );
+  const parsedArea = <T>(name: string, schema: z.ZodType<T>): T[] => {
+    const a = area.get(name);
+    if (!a) return [];
+    try {
+      const r = z.array(schema).safeParse(JSON.parse(a.content));
+      return r.success ? r.data : [];
+    } catch {
+      return [];
+    }
+  };
+  const platformUrls = new Map(parsedArea('platforms', BundlePlatform).map((p) => [p.name, p.url]));
+  const cron = new Map(parsedArea('schedules', BundleSchedule).map((s) => [s.function, s.schedule]));
+  const reportOf = new Map(
+    z
+      .array(z.object({ destination: z.string(), reported_at: instant, ok: z.boolean() }))
+      .parse(reports.rows)
+      .map((r) => [r.destination, { at: r.reported_at, ok: r.ok }]),
+  );
+  const lastRun = new Map(RUNS.map((r, i) => [r.fn, z.object({ t: instant.nullable() }).parse(runs[i]!.rows[0] ?? { t: null }).t]));
+  const fns = [...new Set([...RUNS.map((r) => r.fn), ...cron.keys()])];
+  return {
+    platforms: z
+      .array(
+        z.object({
+          name: z.string(),
+          kind: z.string(),
+          enabled: z.boolean(),
+          resources: z.string().nullable(),
+          accepts_test: z.boolean(),
+          last_sent: instant.nullable(),
+        }),
+      )
+      .parse(dests.rows)
+      .map((d) => ({
+        name: d.name,
+        kind: d.kind,
+        enabled: d.enabled,
+        resources: d.resources,
+        acceptsTest: d.accepts_test,
+        url: platformUrls.get(d.name) ?? null,
+        lastSentAt: d.last_sent,
+        lastReport: reportOf.get(d.name) ?? null,
+      })),
+    schedules: fns.map((fn) => ({
+      function: fn,
+      cron: cron.get(fn) ?? null,
+      bundleVersion: cron.has(fn) ? (area.get('schedules')?.version ?? null) : null,
+      lastRunAt: lastRun.get(fn) ?? null,
+    })),
+    bundleVersion: Math.max(0, ...[...area.values()].map((a) => a.version)) || null,
+  };
+}

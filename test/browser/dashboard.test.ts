@@ -91,7 +91,9 @@ describe('the dashboard and delivery pages on the web port', () => {
       const state = (await db.query<{ state: string }>('SELECT state FROM outbox WHERE outbox_id = $1', [dead])).rows[0]!.state;
       // Back in the queue (or, if the push function's cron took it meanwhile, on its way or sent).
       expect(state).not.toBe('dead');
-      const a = await db.query<{ username: string }>(`SELECT username FROM console_audit WHERE action = 'replay' AND detail LIKE $1`, [`national outbox ${dead} %`]);
+      const a = await db.query<{ username: string }>(`SELECT username FROM console_audit WHERE action = 'replay' AND detail LIKE $1`, [
+        `national outbox ${dead} %`,
+      ]);
       expect(a.rows.map((r) => r.username)).toEqual([username]);
       await page.screenshot({ path: resolve('.data/screenshots/delivery.png'), fullPage: true });
     } finally {

@@ -294,3 +294,33 @@ describe('delivery (数据上报)', () => {
     expect(after).not.toContain(`<tr data-outbox="${id}">`);
   });
 });
+
+describe('settings (设置), read-only', () => {
+  it('is for public health, operators and admins', async () => {
+    expect((await get('/settings.html')).headers.get('location')).toBe('/login?next=%2Fsettings.html');
+    expect((await get('/settings.html', (await signedIn('clinician')).cookie)).status).toBe(403);
+  });
+
+  it('says what this function knows — its own address and settings, the platforms and last runs the database holds — and 暂无数据 for the rest, with no secret', async () => {
+    const { cookie } = await signedIn('admin', '*');
+    const res = await get('/settings.html', cookie);
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toMatch(/<tr data-env="WEB_PORT">[\s\S]*?data-k="here">front\.local:8884</);
+    expect(page).toMatch(/<tr data-env="DATA_PORT">[\s\S]*?暂无数据[\s\S]*?默认 8881/);
+    expect(page).toContain('data-k="hosts">front.local，localhost<');
+    // The national platform is configured in the database; its URL only in the push function's settings.
+    expect(page).toMatch(/<tr data-destination="national">[\s\S]*?data-k="url"><span class="nodata">暂无数据<\/span>[\s\S]*?NATIONAL_URL/);
+    // The schedules: stack.yml's cron is not known here; the last day close run by cron is, when there is one.
+    const lastClose = (await db.query<{ t: Date | null }>(`SELECT max(finished_at) AS t FROM day_close WHERE trigger = 'cron'`)).rows[0]!.t;
+    const dayClose = /<tr data-function="day-close">([\s\S]*?)<\/tr>/.exec(page)![1]!;
+    expect(dayClose).toMatch(/data-k="cron"><span class="nodata">暂无数据/);
+    if (lastClose === null) expect(dayClose).toMatch(/data-k="last"><span class="nodata">暂无数据/);
+    else expect(dayClose).not.toMatch(/data-k="last"><span class="nodata">/);
+    expect(page).toContain('data-k="network">暂未启用<');
+    expect(page).toContain('data-k="activation">暂未启用<');
+    const password = decodeURIComponent(new URL(databaseUrl()).password);
+    if (password) expect(page).not.toContain(password);
+    expect(page).not.toMatch(/<form method="post" action="(?!\/logout)/);
+  });
+});
