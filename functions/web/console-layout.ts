@@ -87,11 +87,16 @@ export interface Frame {
   body: HtmlEscapedString | Promise<HtmlEscapedString>;
 }
 
+/** The navigation's links for a role, the current page marked: every signed-in page shows the same. */
+export function navLinks(role: Role, path: string): HtmlEscapedString[] {
+  return NAV.filter((n) => n.roles.includes(role)).map((n) =>
+    h(html`<a href="${n.path}"${n.path === path ? raw(' class="on" aria-current="page"') : ''}>${n.name}</a>`),
+  );
+}
+
 export function consolePage(f: Frame): HtmlEscapedString {
   const role = f.session.user.role;
-  const links = NAV.filter((n) => n.roles.includes(role)).map(
-    (n) => html`<a href="${n.path}"${n.path === f.path ? raw(' class="on" aria-current="page"') : ''}>${n.name}</a>`,
-  );
+  const links = navLinks(role, f.path);
   return h(html`<!doctype html>
 <html lang="zh-CN">
 <head>

@@ -169,6 +169,7 @@ app.get('/codes.html', mappers, async (c) => {
       err: c.req.query('err'),
       csrf: c.get('person').csrf,
       user: c.get('person').user.username,
+      role: c.get('person').user.role,
       timeZone: settings().front.timeZone,
     }),
   );
