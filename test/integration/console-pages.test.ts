@@ -19,6 +19,11 @@ import { addDays, localDay } from '../../shared/dayclose/day.js';
 import { mask } from '../../shared/ingest/mask.js';
 import { closeDay } from '../../shared/dayclose/index.js';
 import { checkBacklog, type AlertConfig } from '../../shared/alerts/index.js';
+import { bundleDoc, platformKey, privateDatabase } from './config-bundles-helpers.js';
+import { signBundle, verifyBundleSignature } from '../../shared/configbundle/sign.js';
+import { applyBundle, parseBundle } from '../../shared/configbundle/store.js';
+import { settingsFacts } from '../../shared/console/figures.js';
+import { renderSettings } from '../../functions/web/settings-page.js';
 
 process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'console-pages-'));
 process.env.DATABASE_URL = databaseUrl();
@@ -325,5 +330,46 @@ describe('settings (设置), read-only', () => {
     const password = decodeURIComponent(new URL(databaseUrl()).password);
     if (password) expect(page).not.toContain(password);
     expect(page).not.toMatch(/<form method="post" action="(?!\/logout)/);
+  });
+});
+
+describe('settings from a configuration bundle', () => {
+  it('shows the platform URL and schedule a bundle stored (as stored only), never the platform’s key', async () => {
+    // A bundle changes what every function reads: a database of this test's own (config-bundles-helpers).
+    const p = await privateDatabase('console_settings');
+    try {
+      const signer = platformKey();
+      const platform = platformKey();
+      const doc = bundleDoc(1, {
+        platforms: [{ name: 'national', kind: 'national', url: 'https://platform.example.cn/uplink', publicKey: platform.publicKeyPem }],
+        schedules: [{ function: 'push', schedule: '*/2 * * * *' }],
+      });
+      const signed = signBundle(doc, signer.key);
+      verifyBundleSignature(signed, [signer.key.pub]);
+      await applyBundle(p.db, { text: doc, signature: signed.sig.value, keyId: signed.sig.keyId, bundle: parseBundle(doc) }, { by: 'test' });
+      const facts = await settingsFacts(p.db);
+      expect(facts.platforms.find((x) => x.name === 'national')).toMatchObject({ url: 'https://platform.example.cn/uplink', enabled: true });
+      expect(facts.schedules.find((x) => x.function === 'push')).toMatchObject({ cron: '*/2 * * * *', bundleVersion: 1 });
+      expect(facts.schedules.find((x) => x.function === 'day-close')).toMatchObject({ cron: null, lastRunAt: null });
+      expect(facts.bundleVersion).toBe(1);
+      const known = {
+        timeZone: TZ,
+        allowedHosts: ['front.local'],
+        idleMin: 30,
+        sessionH: 12,
+        lockoutAfter: 5,
+        lockoutMin: 15,
+        pushNudgeUrl: undefined,
+        production: false,
+      };
+      const page = String(renderSettings(facts, known, 'front.local:8884', TZ));
+      expect(page).toMatch(/<tr data-destination="national">[\s\S]*?data-k="url"><code>https:\/\/platform\.example\.cn\/uplink<\/code>/);
+      expect(page).toMatch(/<tr data-function="push">[\s\S]*?data-k="cron"><code>\*\/2 \* \* \* \*<\/code>/);
+      const keyBody = platform.publicKeyPem.split('\n')[1]!;
+      expect(keyBody.length).toBeGreaterThan(20);
+      expect(page).not.toContain(keyBody);
+    } finally {
+      await p.drop();
+    }
   });
 });
