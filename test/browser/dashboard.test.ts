@@ -4,8 +4,8 @@
 // browser says). An operator bound to an org of this file signs in, reads today's figures and the
 // charts, opens the delivery page and replays a dead letter with a click: the row goes back to the
 // queue and the replay is audited with the operator. Records go in through the ingest pipeline, the
-// dead letter through shared/outbox. Screenshots: .data/screenshots/dashboard.png, delivery.png,
-// quality.png.
+// dead letter through shared/outbox. Screenshots: .data/screenshots/dashboard.png, quality.png,
+// delivery-dead.png (before the replay), delivery.png (after).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -17,6 +17,7 @@ import { upsertMany } from '../../shared/ingest/index.js';
 import { resources } from '../../schemas/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { markRejected } from '../../shared/outbox/index.js';
+import { mask } from '../../shared/ingest/mask.js';
 
 const db = testDb();
 const org = uniqueOrg();
@@ -24,6 +25,7 @@ const username = `op${Math.random().toString(36).slice(2, 8)}`;
 const password = 'a-long-browser-password';
 const ids = [uniqueId('bp'), uniqueId('bp')];
 let dead = '';
+let badId = '';
 
 let browser: Browser | undefined;
 let front: TestFront | undefined;
@@ -38,6 +40,22 @@ beforeAll(async () => {
     { callId: null, test: false, now: new Date() },
   );
   expect(res.every((r) => r.ok)).toBe(true);
+  // A refused record (a resident ID number whose check digit is wrong) and a lab item whose report never came.
+  const bad = sample('emrPatientInfo', { orgCode: org, id: uniqueId('bad'), seed: 70 });
+  badId = String(bad.idCard).slice(0, 17) + (String(bad.idCard).endsWith('1') ? '2' : '1');
+  const refused = await upsertMany(db, resources.emrPatientInfo!, [{ ...bad, idCard: badId }], { callId: null, test: false, now: new Date() });
+  expect(refused.map((r) => r.ok)).toEqual([false]);
+  const item = await upsertMany(
+    db,
+    resources.emrExLabItem!,
+    [sample('emrExLabItem', { orgCode: org, id: uniqueId('li'), seed: 71, parentId: uniqueId('lab') })],
+    {
+      callId: null,
+      test: false,
+      now: new Date(),
+    },
+  );
+  expect(item.every((r) => r.ok)).toBe(true);
   dead = (
     await db.query<{ outbox_id: string }>(`SELECT outbox_id FROM outbox WHERE org_code = $1 AND record_id = $2 AND destination = 'national'`, [org, ids[1]])
   ).rows[0]!.outbox_id;
@@ -80,11 +98,16 @@ describe('the dashboard and delivery pages on the web port', () => {
       await page.screenshot({ path: resolve('.data/screenshots/dashboard.png'), fullPage: true });
 
       await Promise.all([page.waitForURL(/\/quality\.html/), page.getByRole('link', { name: '数据质量' }).click()]);
+      // The refusal's ID number masked as the project masks it; the held lab item by its kind.
+      expect(await page.locator('#examples').textContent()).toContain(String(mask('idno', badId)));
+      expect(await page.content()).not.toContain(badId);
+      expect(await page.locator('#holds tr[data-kind="parent"][data-resource="emrExLabItem"] [data-k="records"]').textContent()).toBe('1');
       await page.screenshot({ path: resolve('.data/screenshots/quality.png'), fullPage: true });
 
       await Promise.all([page.waitForURL(/\/delivery\.html/), page.getByRole('link', { name: '数据上报' }).click()]);
       const letter = page.locator(`#dead tr[data-outbox="${dead}"]`);
       expect(await letter.textContent()).toContain('测试拒收');
+      await page.screenshot({ path: resolve('.data/screenshots/delivery-dead.png'), fullPage: true });
       await Promise.all([page.waitForURL(/msg=/), letter.getByRole('button', { name: '重发' }).click()]);
       expect(await page.locator('#msg').textContent()).toContain('已重发');
       expect(await page.locator(`#dead tr[data-outbox="${dead}"]`).count()).toBe(0);
