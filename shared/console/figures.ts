@@ -837,9 +837,12 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
          FROM uplink_destination d ORDER BY d.name`,
     ),
     db.query(`SELECT area, version, content FROM config_active WHERE area IN ('platforms', 'schedules')`),
+    // The last self-report per platform: one probe of front_report_dest each, not a scan of the reports.
     db.query(
-      `SELECT r.destination, r.reported_at, r.ok FROM front_report r
-        WHERE r.report_id IN (SELECT max(report_id) FROM front_report GROUP BY destination)`,
+      `SELECT d.name AS destination,
+              (SELECT max(r.reported_at) FROM front_report r WHERE r.destination = d.name) AS reported_at,
+              (SELECT r.ok FROM front_report r WHERE r.destination = d.name ORDER BY r.reported_at DESC LIMIT 1) AS ok
+         FROM uplink_destination d`,
     ),
     ...RUNS.map((r) => db.query(r.sql)),
   ]);
@@ -863,9 +866,9 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
   const cron = new Map(parsedArea('schedules', BundleSchedule).map((s) => [s.function, s.schedule]));
   const reportOf = new Map(
     z
-      .array(z.object({ destination: z.string(), reported_at: instant, ok: z.boolean() }))
+      .array(z.object({ destination: z.string(), reported_at: instant.nullable(), ok: z.boolean().nullable() }))
       .parse(reports.rows)
-      .map((r) => [r.destination, { at: r.reported_at, ok: r.ok }]),
+      .flatMap((r) => (r.reported_at ? [[r.destination, { at: r.reported_at, ok: r.ok === true }] as const] : [])),
   );
   const lastRun = new Map(RUNS.map((r, i) => [r.fn, z.object({ t: instant.nullable() }).parse(runs[i]!.rows[0] ?? { t: null }).t]));
   const fns = [...new Set([...RUNS.map((r) => r.fn), ...cron.keys()])];
