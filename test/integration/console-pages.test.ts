@@ -104,6 +104,9 @@ beforeAll(async () => {
     rec('emrPatientInfo', ids.p3, 43, new Date(now - 3_600_000)),
   ]);
   expect(ok.every((r) => r.ok)).toBe(true);
+  // p1 posted again unchanged: no new version, not counted again.
+  const again = await put('emrPatientInfo', [rec('emrPatientInfo', ids.p1, 41, new Date(now - 60_000))]);
+  expect(again.map((r) => r.ok && r.outcome.status)).toEqual(['unchanged']);
   // A refused one: a resident ID number whose check digit is wrong.
   const bad = rec('emrPatientInfo', ids.bad, 44, new Date(now - 60_000));
   badName = String(bad.patientName);
