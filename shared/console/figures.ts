@@ -255,7 +255,7 @@ async function deliveryShares(db: Db, day: string, to: Date, dests: string[], s:
                 AND r.test_mode = false${p.orgs('r.org_code', s.orgs)}) x
        JOIN outbox o ON o.destination = ANY(${p.add(dests, 'varchar[]')}) AND o.resource = x.resource AND o.org_code = x.org_code
                     AND o.record_id = x.record_id AND o.version = x.version
-      WHERE x.dl IS NOT NULL AND o.state NOT IN ('skipped', 'superseded') AND (o.sent_at IS NOT NULL OR x.dl < now())
+      WHERE x.dl IS NOT NULL AND o.state NOT IN ('skipped', 'superseded') AND (o.sent_at IS NOT NULL OR x.dl < ${p.add(to, 'timestamptz')})
       GROUP BY o.destination, x.resource`,
     p.list,
   );

@@ -15,14 +15,14 @@ import { upsertMany } from '../../shared/ingest/index.js';
 import { resources } from '../../schemas/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { markRejected, markSent } from '../../shared/outbox/index.js';
-import { addDays, localDay } from '../../shared/dayclose/day.js';
+import { addDays, dayBounds, localDay } from '../../shared/dayclose/day.js';
 import { mask } from '../../shared/ingest/mask.js';
 import { closeDay } from '../../shared/dayclose/index.js';
 import { checkBacklog, type AlertConfig } from '../../shared/alerts/index.js';
 import { bundleDoc, platformKey, privateDatabase } from './config-bundles-helpers.js';
 import { signBundle, verifyBundleSignature } from '../../shared/configbundle/sign.js';
 import { applyBundle, parseBundle } from '../../shared/configbundle/store.js';
-import { settingsFacts } from '../../shared/console/figures.js';
+import { dashboard, settingsFacts } from '../../shared/console/figures.js';
 import { renderSettings } from '../../functions/web/settings-page.js';
 
 process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'console-pages-'));
@@ -374,5 +374,41 @@ describe('settings from a configuration bundle', () => {
     } finally {
       await p.drop();
     }
+  });
+});
+
+describe('the deadline classes T+0 and T+1', () => {
+  it('count a record on time by the end of its business day (T+0) or of the next day (T+1), at the page’s own now', async () => {
+    // Five days ago, seen from 23:00 that evening; records of an org of this test alone.
+    const o2 = uniqueOrg();
+    const D = addDays(localDay(new Date(), TZ), -5);
+    const at = (day: string, hour: number) => new Date(dayBounds(day, TZ).from.getTime() + hour * 3_600_000);
+    const arrival = at(D, 21);
+    const r = (resource: string, id: string, seed: number, businessDay: string) => ({
+      ...sample(resource, { orgCode: o2, id, seed, at: at(businessDay, 20) }),
+    });
+    // The samples' business times: a death 6 h before `at` (14:00), a discharge 12 h before (08:00).
+    const deaths = await upsertMany(
+      db,
+      resources.emrDeathInfo!,
+      [r('emrDeathInfo', uniqueId('d'), 80, D), r('emrDeathInfo', uniqueId('d'), 81, addDays(D, -1))],
+      { callId: null, test: false, now: arrival },
+    );
+    const discharges = await upsertMany(
+      db,
+      resources.emrDischargeInfo!,
+      [r('emrDischargeInfo', uniqueId('c'), 82, addDays(D, -1)), r('emrDischargeInfo', uniqueId('c'), 83, addDays(D, -2))],
+      { callId: null, test: false, now: arrival },
+    );
+    expect([...deaths, ...discharges].every((x) => x.ok)).toBe(true);
+    const d = await dashboard(db, { orgs: [o2], timeZone: TZ, now: at(D, 23) });
+    const of = (name: string) => d.resources.find((x) => x.resource === name)!;
+    // T+0: the death of the same day in time, the one of the day before late.
+    expect(of('emrDeathInfo')).toMatchObject({ received: 2, timely: 1, timed: 2 });
+    // T+1: the discharge of the day before in time, the one of two days before late.
+    expect(of('emrDischargeInfo')).toMatchObject({ received: 2, timely: 1, timed: 2 });
+    // Delivery at 23:00: the two late ones are past their deadline undelivered; the two in time are not due yet.
+    expect(of('emrDeathInfo').delivery.national).toEqual({ timely: 0, of: 1 });
+    expect(of('emrDischargeInfo').delivery.national).toEqual({ timely: 0, of: 1 });
   });
 });
