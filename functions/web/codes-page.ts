@@ -11,6 +11,8 @@ import { DOMAINS } from '../../shared/codes/registry.js';
 import { EQUIVALENCES, EQUIVALENCE_ZH, POLICIES, POLICY_ZH } from '../../shared/codes/model.js';
 import { GAP_ZH, type CompletenessReport, type MappingRow, type QueueItem } from '../../shared/codes/store.js';
 import { formatLocal } from '../../shared/time/index.js';
+import type { Role } from '../../shared/console/index.js';
+import { navLinks } from './console-layout.js';
 
 export interface CodesPageData {
   org: string | null;
@@ -26,6 +28,8 @@ export interface CodesPageData {
   csrf: string;
   /** Who is signed in: the author of every change made here. */
   user: string;
+  /** The session's role, for the console's navigation (public health when not given). */
+  role?: Role;
 }
 
 const num = new Intl.NumberFormat('zh-CN');
@@ -174,6 +178,7 @@ header{background:#12467a;color:#fff;padding:16px 24px}
 h1{margin:0;font-size:22px;font-weight:600}
 header p{margin:4px 0 0;color:#cfe0f1;font-size:13px}
 header a{color:#fff}
+.console-nav{margin-top:4px}.console-nav a{color:#cfe0f1;margin-right:14px;text-decoration:none}.console-nav a.on{color:#fff;font-weight:600}
 main{max-width:1280px;margin:0 auto;padding:16px 24px 32px}
 section{background:#fff;border:1px solid #d9e0e7;border-radius:6px;margin:16px 0;padding:12px 20px 16px;overflow-x:auto}
 h2{font-size:17px;margin:4px 0 10px;border-left:4px solid #12467a;padding-left:8px}
@@ -218,8 +223,8 @@ function pageOf(d: CodesPageData): HtmlEscapedString {
 <body>
 <header>
 <h1>代码映射</h1>
-<p>${d.org ? html`机构 ${d.org} · ` : ''}40 种值域代码一一映射到国家值域，无缺漏方可上线 · <a href="/status.html">运行状态</a>
- · 当前用户 ${d.user} <form method="post" action="/logout" class="inline"><button class="link">退出登录</button></form></p>
+<p>${d.org ? html`机构 ${d.org} · ` : ''}40 种值域代码一一映射到国家值域，无缺漏方可上线 · 当前用户 ${d.user} <form method="post" action="/logout" class="inline"><button class="link">退出登录</button></form></p>
+<nav aria-label="控制台" class="console-nav">${navLinks(d.role ?? 'public_health', '/codes.html')}</nav>
 </header>
 <main>
 ${d.msg ? html`<p class="notice msg" role="status" id="msg">${d.msg}</p>` : ''}

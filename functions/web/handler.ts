@@ -37,6 +37,11 @@ import { evaluationRoutes } from './evaluation-page.js';
 import { cardRoutes } from './card.js';
 import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { nudger } from '../../shared/ingest/nudge.js';
+import { OPERATORS, VIEWERS } from './console-layout.js';
+import { dashboardRoutes } from './dashboard-page.js';
+import { qualityRoutes } from './quality-page.js';
+import { deliveryRoutes } from './delivery-page.js';
+import { settingsRoutes } from './settings-page.js';
 
 // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
 let parsed: WebSettings | undefined;
@@ -49,7 +54,21 @@ app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `页面不存�
 // The pages load nothing from elsewhere; the policy makes that a guarantee. The code-mapping page
 // and the popup and card form have forms posting to this origin; only the card form runs a script,
 // this origin's /card.js (the live check).
-const FORMS = new Set(['/codes.html', '/users.html', '/popup.html', '/card.html', '/card', '/login', '/acceptance.html', '/compare.html', '/evaluation.html']);
+const FORMS = new Set([
+  '/codes.html',
+  '/users.html',
+  '/popup.html',
+  '/card.html',
+  '/card',
+  '/login',
+  '/dashboard.html',
+  '/quality.html',
+  '/delivery.html',
+  '/settings.html',
+  '/acceptance.html',
+  '/compare.html',
+  '/evaluation.html',
+]);
 app.use('*', async (c, next) => {
   await next();
   const formAction = FORMS.has(c.req.path) ? "'self'" : "'none'";
@@ -84,6 +103,37 @@ app.route('/', peopleRoutes(people));
 // Code mapping is public health's and the admin's; the users page the admin's (docs/console.md "Roles").
 const mappers = person(people, ['public_health', 'admin']);
 app.route('/', usersRoutes({ db: getPool, admin: person(people, ['admin']), timeZone: () => settings().front.timeZone }));
+// The figure pages (docs/console.md "Pages"): public health, operators, admins; a replay only operators and admins.
+const viewers = person(people, VIEWERS);
+app.route('/', dashboardRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
+app.route('/', qualityRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
+app.route(
+  '/',
+  deliveryRoutes({
+    db: getPool,
+    viewer: viewers,
+    operator: person(people, OPERATORS),
+    timeZone: () => settings().front.timeZone,
+    trustedProxies: () => settings().hisAuth.trustedProxies,
+  }),
+);
+app.route(
+  '/',
+  settingsRoutes({
+    db: getPool,
+    viewer: viewers,
+    known: () => ({
+      timeZone: settings().front.timeZone,
+      allowedHosts: [...consoleSettings().allowedHosts],
+      idleMin: consoleSettings().idleMs / 60_000,
+      sessionH: consoleSettings().sessionMs / 3_600_000,
+      lockoutAfter: consoleSettings().lockoutAfter,
+      lockoutMin: consoleSettings().lockoutMs / 60_000,
+      pushNudgeUrl: settings().ingest.pushNudgeUrl,
+      production: settings().front.production,
+    }),
+  }),
+);
 app.route(
   '/',
   acceptanceRoutes({
@@ -136,6 +186,7 @@ app.get('/codes.html', mappers, async (c) => {
       err: c.req.query('err'),
       csrf: c.get('person').csrf,
       user: c.get('person').user.username,
+      role: c.get('person').user.role,
       timeZone: settings().front.timeZone,
     }),
   );

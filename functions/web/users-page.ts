@@ -12,11 +12,12 @@ import { listUsers, recentAudit, ROLE_NAMES, unlock, Username, type ConsoleUser 
 import type { Db } from '../../shared/db/index.js';
 import { validationError } from '../../shared/http/errors.js';
 import { formatLocal } from '../../shared/time/index.js';
+import { navLinks } from './console-layout.js';
 
 const STYLE = `body{font-family:"Microsoft YaHei","PingFang SC",sans-serif;margin:0 24px 40px;color:#222}
 table{border-collapse:collapse;margin:8px 0 24px}th,td{border:1px solid #ccd;padding:4px 8px;text-align:left;font-size:14px}
 th{background:#f0f3f6}.inline{display:inline}.link{background:none;border:0;color:#1f6feb;cursor:pointer;padding:0;font:inherit}
-.locked{color:#b42318}.muted{color:#667}.msg{background:#ecfdf3;padding:8px 10px}`;
+.console-nav a{margin-right:14px}.console-nav a.on{font-weight:600}.locked{color:#b42318}.muted{color:#667}.msg{background:#ecfdf3;padding:8px 10px}`;
 
 type AuditRow = Awaited<ReturnType<typeof recentAudit>>[number];
 
@@ -34,6 +35,8 @@ const ACTIONS: Record<string, string> = {
   disabled: '停用',
   enabled: '启用',
   'compare-upload': '上传比对',
+  replay: '重发死信',
+  'retry-now': '立即重试',
 };
 
 function state(u: ConsoleUser, now: Date, tz: string): HtmlEscapedString {
@@ -57,7 +60,8 @@ export function renderUsersPage(d: {
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>用户管理</title><style>${STYLE}</style></head>
 <body>
 <header><h1>用户管理</h1>
-<div><a href="/status.html">运行状态</a> · <a href="/codes.html">代码映射</a> · 当前用户 ${d.me}
+<nav aria-label="控制台" class="console-nav">${navLinks('admin', '/users.html')}</nav>
+<div>当前用户 ${d.me}
 <form method="post" action="/logout" class="inline">${csrf}<button class="link">退出登录</button></form></div></header>
 ${d.msg ? html`<p class="msg" role="status" id="msg">${d.msg}</p>` : ''}
 <section><h2>用户</h2>

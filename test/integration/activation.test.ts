@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CODE_FORMAT } from '../../shared/activation/index.js';
+import { activation, CODE_FORMAT } from '../../shared/activation/index.js';
+import { settingsFacts } from '../../shared/console/figures.js';
+import { renderSettings } from '../../functions/web/settings-page.js';
 import { signBundle } from '../../shared/configbundle/sign.js';
 import type { FaasFunction } from '../../shared/fn/index.js';
 import { platformKey, privateDatabase } from './config-bundles-helpers.js';
@@ -102,6 +104,20 @@ describe('activation', () => {
     expect(a.acceptanceRun).toMatch(/^\d+$/);
     const audit = await db.query("SELECT detail FROM console_audit WHERE action = 'activation' ORDER BY audit_id DESC LIMIT 1");
     expect(audit.rows[0].detail).toMatch(/test → production（验收自检 #\d+）/);
+    // The console's settings page shows the network in force and the self-test it relied on.
+    const known = {
+      timeZone: 'Asia/Shanghai',
+      allowedHosts: ['localhost'],
+      idleMin: 30,
+      sessionH: 12,
+      lockoutAfter: 5,
+      lockoutMin: 15,
+      pushNudgeUrl: undefined,
+      production: false,
+    };
+    const page = String(renderSettings(await settingsFacts(db as never), known, 'localhost:8884', 'Asia/Shanghai', await activation(db)));
+    expect(page).toContain('data-k="network">正式网<');
+    expect(page).toMatch(new RegExp(`机构 ${ORG}，前置 FRONT-01[\\s\\S]*?依据验收自检 <a href="/acceptance/${a.acceptanceRun}">`));
   });
 
   it('a test code never takes a production front back', async () => {
