@@ -5,6 +5,7 @@
  * page says 暂无数据) and docs/console.md says why; nothing is estimated.
  */
 import { z } from 'zod';
+import { REALTIME_S } from './figures.js';
 import type { Db } from '../db/index.js';
 import { source } from '../db/sql.js';
 import { addDays, dayBounds, localDay } from '../dayclose/day.js';
@@ -13,10 +14,11 @@ import { resources } from '../../schemas/index.js';
 import type { DeadlineClass } from '../../schemas/resource.js';
 
 /**
- * How late "realtime" may be: the notice names the class without a number; the front reads it as
- * within 10 minutes of the business time (HIS → front) or of being stored (front → platform).
+ * How late "realtime" may be: the notice names the class without a number; the console reads it as
+ * REALTIME_S (shared/console/figures.ts, one figure for the dashboard and the evaluation) after the
+ * business time (HIS → front) or after being stored (front → platform).
  */
-export const REALTIME_S = 600;
+export { REALTIME_S };
 /** The 2-hour class. T+0: before the end of the business (stored) day; T+1: before the end of the next. */
 export const TWO_HOURS_S = 7200;
 /** Resources the front writes itself (day close): not data from the HIS. */
