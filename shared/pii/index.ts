@@ -22,7 +22,7 @@ import { z } from 'zod';
 import { AT_REST, hmacColumn, isHashed, isSealed, type Personal } from '../../schemas/fields.js';
 import type { Resource } from '../../schemas/resource.js';
 import { resources } from '../../schemas/index.js';
-import { readSecret, type SecretReader } from '../config/index.js';
+import { frontConcern, parseConcern, readSecret, type SecretReader } from '../config/index.js';
 import { hmacSm3, sm3, sm4GcmDecrypt, sm4GcmEncrypt } from '../uplink/sm.js';
 
 export const FIELD_KEYS_SECRET = 'pii-field-keys';
@@ -241,7 +241,7 @@ let installed: Pii | undefined;
  * else read from the secret files ($CDC_SECRETS_DIR) on first use.
  */
 export function pii(): Pii {
-  return (installed ??= new Pii(() => keysFromSecrets(readSecret, process.env.CDC_ENV === 'production')));
+  return (installed ??= new Pii(() => keysFromSecrets(readSecret, parseConcern(frontConcern).production)));
 }
 
 /** Installs the process's keys (undefined: back to reading the secret files). */
