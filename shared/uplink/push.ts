@@ -41,6 +41,7 @@ import { postEnvelope, type SendOutcome } from './client.js';
 import type { Destination } from './config.js';
 import { ErrorBody, EnvelopeError, sealEnvelope, verifyReceipt, type Receipt, type UplinkRecord } from './envelope.js';
 import { keyId, sm3 } from './sm.js';
+import { openRecord } from '../pii/index.js';
 
 import { destinations, type Env as DestinationEnv, type Unconfigured } from './config.js';
 export type { Destination } from './config.js';
@@ -140,6 +141,11 @@ function classify(o: SendOutcome, dest: Destination, sent: { batchId: string; re
   return { kind: 'transient', reason: what };
 }
 
+/**
+ * The record as the platform receives it: the personal fields the outbox holds sealed are opened
+ * here, just before the batch is sealed for the platform (docs/keys.md). A key id the key file no
+ * longer holds stops the run with an error naming it (nothing is sent in its place).
+ */
 const toRecord = (r: Row): UplinkRecord => ({
   resource: r.resource,
   orgCode: r.org_code,
@@ -148,7 +154,7 @@ const toRecord = (r: Row): UplinkRecord => ({
   op: r.op,
   deadlineClass: r.deadline_class,
   test: r.test_mode,
-  payload: r.payload,
+  payload: openRecord(r.resource, r.payload),
 });
 
 /** The idempotency key: the same rows give the same id, so a retry is recognised as one. */
