@@ -170,6 +170,26 @@ export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<vo
   }
 }
 
+/**
+ * Key rotation (shared/pii rotate.ts): a typed row's sealed columns, HMAC columns and rec_raw
+ * rewritten with the same content re-sealed; its version, hash and times are unchanged.
+ */
+export async function rewriteSealed(tx: Tx, r: Resource, orgCode: string, id: string, columns: Record<string, unknown>, raw: unknown): Promise<void> {
+  const params: unknown[] = [orgCode, id, JSON.stringify(raw)];
+  const sets = ['rec_raw = $3::jsonb'];
+  for (const [c, v] of Object.entries(columns)) {
+    if (!/^[a-z][a-z0-9_]*$/.test(c)) throw new Error(`not a column name: ${c}`);
+    params.push(v);
+    sets.push(`${c} = $${params.length}`);
+  }
+  await tx.query(`UPDATE ${r.table} SET ${sets.join(', ')} WHERE org_code = $1 AND id = $2`, params);
+}
+
+/** Key rotation: history entries' raw copies rewritten with the same content re-sealed. */
+export async function rewriteHistoryRaw(tx: Tx, rows: Array<{ histId: string; raw: unknown }>): Promise<void> {
+  for (const h of rows) await tx.query('UPDATE record_history SET raw = $2::jsonb WHERE hist_id = $1', [h.histId, JSON.stringify(h.raw)]);
+}
+
 // ---- receipts, holds, rejections (0005_ingest_state.sql, 0009_record_hold.sql) ------------------
 
 export interface ReceiptRow {
