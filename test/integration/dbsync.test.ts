@@ -134,6 +134,10 @@ describe('a row ends as the API would have stored it', () => {
     expect((await outbox(orgA)).length).toBeGreaterThan(0);
     expect(await outbox(orgA)).toEqual(await outbox(orgB));
     expect(await heldOf(orgA)).toEqual(await heldOf(orgB));
+    // The taken staging row keeps no ID number, phone or address (docs/keys.md); the rest stays.
+    const staged = (await db.query(`SELECT id_card, tel, current_addr_detail, patient_name FROM staging.${patient.table} WHERE row_id = $1`, [rowP])).rows[0];
+    expect(staged).toEqual({ id_card: null, tel: null, current_addr_detail: null, patient_name: pa.patientName });
+    expect(pa.idCard).toBeTruthy();
   });
 
   it('a refused row carries the API’s error: code, message and every field with its rule', async () => {
