@@ -41,7 +41,7 @@ import { postEnvelope, type SendOutcome } from './client.js';
 import type { Destination } from './config.js';
 import { ErrorBody, EnvelopeError, sealEnvelope, verifyReceipt, type Receipt, type UplinkRecord } from './envelope.js';
 import { keyId, sm3 } from './sm.js';
-import { openRecord } from '../pii/index.js';
+import { openRecord, PiiKeyError, PiiValueError } from '../pii/index.js';
 
 import { destinations, type Env as DestinationEnv, type Unconfigured } from './config.js';
 export type { Destination } from './config.js';
@@ -254,8 +254,30 @@ async function pushBatch(client: pg.PoolClient, dest: Destination, o: Options, s
   }
   if (rows.length === 0) return 'stop';
   out.claimed += rows.length;
+  // The personal fields are opened here; a row that cannot be (its key id is not in the key file, or
+  // the value does not verify) is parked as dead with the reason naming the key id, for an operator
+  // to fix the key file and replay (docs/keys.md); the others go on.
+  const records: UplinkRecord[] = [];
+  const unopened: Array<{ id: string; reason: string }> = [];
+  const sendable: Row[] = [];
+  for (const r of rows) {
+    try {
+      records.push(toRecord(r));
+      sendable.push(r);
+    } catch (err) {
+      if (!(err instanceof PiiKeyError || err instanceof PiiValueError)) throw err;
+      unopened.push({ id: r.outbox_id, reason: `cannot open the record's personal data: ${err.message}` });
+    }
+  }
+  if (unopened.length) {
+    await inTx(client, async () => {
+      for (const u of unopened) await markRejected(client, u.id, u.reason);
+    });
+    out.rejected += unopened.length;
+    log('error', 'push: rows parked, their personal data cannot be opened', { destination: dest.name, rows: unopened.length, reason: unopened[0]!.reason });
+    if ((rows = sendable).length === 0) return 'next';
+  }
   out.batches++;
-  const records = rows.map(toRecord);
   const batchId = batchIdOf(dest.name, rows);
   const { body } = sealEnvelope({ batchId, destination: dest.name, records, sender: dest.sender, recipient: dest.platformKey });
   const sentAt = new Date();

@@ -235,12 +235,28 @@ describe('key rotation', () => {
     expect(got.payload).toMatchObject({ idCard: late.idCard, tel: late.tel });
   });
 
-  it('a value under a key id the key file does not hold is an error naming the key id, never garbage', async () => {
+  it('a value under a key id the key file does not hold is an error naming the key id, never garbage', { timeout: 60_000 }, async () => {
     const k2 = keys.seal('11010519491231002X');
     const foreign = k2.replace(/^sm4:k2:/, 'sm4:k7:');
     expect(() => keys.open(foreign)).toThrow(PiiKeyError);
     expect(() => keys.open(foreign)).toThrow(/key id k7, which is not in pii-field-keys/);
     expect(() => openRecord('emrPatientInfo', { idCard: foreign }, keys)).toThrow(/key id k7/);
+
+    // In the outbox: push parks that row as dead, naming the key id, and the others still leave.
+    const org = uniqueOrg();
+    const lost = uniqueId('pii');
+    await db.query(
+      `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, payload)
+       VALUES ($1, 'emrPatientInfo', $2, $3, 1, 'upsert', 'realtime', $4::jsonb)`,
+      [DEST, org, lost, JSON.stringify({ id: lost, orgCode: org, idCard: foreign })],
+    );
+    const good = person(org, uniqueId('pii'));
+    await post('emrPatientInfo', good);
+    await pushUntil(() => sim.records().find((x) => x.id === good.id));
+    const row = (await db.query('SELECT state, last_error FROM outbox WHERE destination = $1 AND record_id = $2', [DEST, lost])).rows[0];
+    expect(row.state).toBe('dead');
+    expect(row.last_error).toMatch(/cannot open the record's personal data: .*key id k7/);
+    expect(sim.records().some((x) => x.id === lost)).toBe(false);
   });
 });
 
