@@ -9,7 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Tx } from '../db/index.js';
-import { pii } from '../pii/index.js';
+import { log } from '../log/index.js';
+import { pii, PiiKeyError, PiiValueError } from '../pii/index.js';
 
 /**
  * Diseases reported once per case (a chronic infection is not re-reported at each visit), by NNDRS
@@ -35,8 +36,21 @@ const PLACEHOLDER_ID = /^0{14,17}[0-9X]?$/i;
 /** By ID number the person is its HMAC (shared/pii): the rules compare and look up hashes, never the number. */
 export type PersonKey = { by: 'id'; key: string; idHash: string } | { by: 'person'; key: string; name: string };
 
-/** A personal field as stored (sealed: opened here) or as sent (clear). */
-const clearText = (v: unknown): string => (typeof v === 'string' ? pii().open(v).trim() : text(v));
+/**
+ * A personal field as stored (sealed: opened here) or as sent (clear). A value that cannot be opened
+ * (its key id is not in the key file: docs/keys.md) counts as missing — no match is claimed on it —
+ * and is logged (the key id only), so that one record never stops the warning loop.
+ */
+const clearText = (v: unknown): string => {
+  if (typeof v !== 'string') return text(v);
+  try {
+    return pii().open(v).trim();
+  } catch (err) {
+    if (!(err instanceof PiiKeyError || err instanceof PiiValueError)) throw err;
+    log('error', 'duplicate cards: a stored value cannot be opened', { keyId: err.keyId });
+    return '';
+  }
+};
 
 /**
  * Who a record is, for the rules: the resident ID number when it has a real one (by its HMAC), else

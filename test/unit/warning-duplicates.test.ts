@@ -1,7 +1,7 @@
 // The duplicate-card rules' pieces (shared/warning/duplicates.ts; docs/warning.md "Duplicate cards").
 import { describe, expect, it } from 'vitest';
 import { isChronic, levelOf, personKey, sameDisease } from '../../shared/warning/duplicates.js';
-import { pii } from '../../shared/pii/index.js';
+import { keysOf, Pii, pii } from '../../shared/pii/index.js';
 
 describe('who a record is', () => {
   const base = {
@@ -22,6 +22,12 @@ describe('who a record is', () => {
     expect(b?.key).toBe(a?.key);
     expect(personKey({ ...base, idCard: '44010619750411763x' })?.key).toBe(`id:${pii().hash('idno', '44010619750411763X')}`);
     expect(personKey({ ...base, idCard: '440106197504117631' })?.key).not.toBe(a?.key);
+  });
+
+  it('claims no match on a stored value that cannot be opened (its key id is not in the key file)', () => {
+    const other = new Pii(() => keysOf({ current: 'k9', keys: [{ id: 'k9', key: Buffer.alloc(16, 9).toString('base64') }] }, Buffer.alloc(32, 1), 'test'));
+    expect(personKey({ idCardTypeCode: '01', idCard: other.seal('440106197504117630') })).toBeNull();
+    expect(personKey({ ...base, idCardTypeCode: '01', idCard: other.seal('440106197504117630') })?.by).toBe('person');
   });
 
   it('the same from a stored record, its ID number and address sealed', () => {
