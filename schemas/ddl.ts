@@ -47,8 +47,16 @@ export function hmacColumnsOf(r: Resource): string[] {
     .map((d) => hmacColumn(d.column));
 }
 
-/** One index per ID number's HMAC column (org_code, column): the duplicate-card lookup. */
+/**
+ * The resources looked up by ID number: report cards (the duplicate-card rules) and patients. Their
+ * ID number's HMAC column is indexed; the other tables' are not (an index more on every clinical
+ * record's write, for no lookup: the write-path bench, docs/keys.md).
+ */
+export const LOOKED_UP_BY_ID = new Set(['emrInfReport', 'emrPatientInfo']);
+
+/** One index per looked-up ID number's HMAC column (org_code, column). */
 export function hmacIndexes(r: Resource): string[] {
+  if (!LOOKED_UP_BY_ID.has(r.name)) return [];
   return Object.values(r.fields)
     .filter((d) => isHashed(d) && d.personal === 'idno')
     .map((d) => `CREATE INDEX ${r.table}_${hmacColumn(d.column)} ON ${r.table} (org_code, ${hmacColumn(d.column)});`);
