@@ -5,9 +5,14 @@
  * openGauss-safe: plain types, no identity columns.
  */
 import type { Resource } from './resource.js';
-import type { FieldDef } from './fields.js';
+import { hmacColumn, isHashed, isSealed, type FieldDef } from './fields.js';
 
+/**
+ * A field's column type. A sealed field (AT_REST: ID numbers, phones, addresses) holds its protected
+ * form, longer than the value and checked for length before it is sealed: `text`.
+ */
 export function sqlType(d: FieldDef): string {
+  if (isSealed(d)) return 'text';
   switch (d.kind) {
     case 'string':
       return `varchar(${d.max ?? 250})`;
@@ -32,11 +37,37 @@ export const BOOKKEEPING = `  rec_version integer NOT NULL,
   rec_updated_at timestamptz NOT NULL,
   rec_lateness_s integer`;
 
+/** The HMAC-SM3 column of a hashed field (64 hex digits; shared/pii). */
+export const HMAC_TYPE = 'char(64)';
+
+/** The lookup columns of a resource's hashed fields (ID numbers, phones), after its fields. */
+export function hmacColumnsOf(r: Resource): string[] {
+  return Object.values(r.fields)
+    .filter(isHashed)
+    .map((d) => hmacColumn(d.column));
+}
+
+/**
+ * The resources looked up by ID number: report cards (the duplicate-card rules) and patients. Their
+ * ID number's HMAC column is indexed; the other tables' are not (an index more on every clinical
+ * record's write, for no lookup: the write-path bench, docs/keys.md).
+ */
+export const LOOKED_UP_BY_ID = new Set(['emrInfReport', 'emrPatientInfo']);
+
+/** One index per looked-up ID number's HMAC column (org_code, column). */
+export function hmacIndexes(r: Resource): string[] {
+  if (!LOOKED_UP_BY_ID.has(r.name)) return [];
+  return Object.values(r.fields)
+    .filter((d) => isHashed(d) && d.personal === 'idno')
+    .map((d) => `CREATE INDEX ${r.table}_${hmacColumn(d.column)} ON ${r.table} (org_code, ${hmacColumn(d.column)});`);
+}
+
 export function tableDdl(r: Resource): string {
   const cols = Object.values(r.fields).map((d) => {
     const notNull = d.column === 'id' || d.column === 'org_code' ? ' NOT NULL' : '';
     return `  ${d.column} ${sqlType(d)}${notNull}`;
   });
+  cols.push(...hmacColumnsOf(r).map((c) => `  ${c} ${HMAC_TYPE}`));
   return [
     `-- ${r.name} (${r.title}); generated from schemas/ by schemas/ddl.ts`,
     `CREATE TABLE ${r.table} (`,
@@ -44,8 +75,26 @@ export function tableDdl(r: Resource): string {
     `);`,
     `CREATE INDEX ${r.table}_updated ON ${r.table} (rec_updated_at);`,
     ...parentIndexes(r),
+    ...hmacIndexes(r),
     '',
   ].join('\n');
+}
+
+/**
+ * Migration 0032 (personal data at rest): every sealed column becomes text, every hashed field gets
+ * its HMAC column, every ID number's HMAC column its index (`npx tsx schemas/ddl.ts --pii`).
+ */
+export function piiMigration(all: Resource[]): string {
+  const out: string[] = [];
+  for (const r of all) {
+    const sealed = Object.values(r.fields).filter(isSealed);
+    if (sealed.length === 0) continue;
+    out.push(`-- ${r.name} (${r.title})`);
+    for (const d of sealed) out.push(`ALTER TABLE ${r.table} ALTER COLUMN ${d.column} TYPE text;`);
+    for (const c of hmacColumnsOf(r)) out.push(`ALTER TABLE ${r.table} ADD COLUMN ${c} ${HMAC_TYPE};`);
+    out.push(...hmacIndexes(r));
+  }
+  return out.join('\n') + '\n';
 }
 
 /** One index per parent reference (org_code, column): finding a parent's children, and orphans. */
@@ -76,7 +125,10 @@ export function stagingDdl(r: Resource): string {
   ].join('\n');
 }
 
-if (process.argv[1]?.endsWith('ddl.ts') && process.argv[2] === '--staging') {
+if (process.argv[1]?.endsWith('ddl.ts') && process.argv[2] === '--pii') {
+  const { resources } = await import('./index.js');
+  process.stdout.write(piiMigration(Object.values(resources)));
+} else if (process.argv[1]?.endsWith('ddl.ts') && process.argv[2] === '--staging') {
   const { resources } = await import('./index.js');
   for (const r of Object.values(resources)) process.stdout.write(stagingDdl(r));
 } else if (process.argv[1]?.endsWith('ddl.ts')) {

@@ -14,6 +14,29 @@ export type FieldKind = 'string' | 'text' | 'time' | 'int' | 'decimal';
 /** What kind of personal data a field holds (GB/T 35273 personal information), for masking. */
 export type Personal = 'name' | 'idno' | 'phone' | 'address' | 'birthdate' | 'text';
 
+/**
+ * The one list of what each kind of personal data gets, besides masking in answers and screens
+ * (shared/ingest/mask.ts) and never being logged: how it is kept at rest (docs/security.md "Data at
+ * rest"). `sealed`: SM4-encrypted under a key id in every stored copy (the typed column, rec_raw,
+ * record_history.raw, outbox.payload; shared/pii); `sealed+hash`: also an HMAC-SM3 of the value in
+ * the column `<column>_hmac`, for equality lookups (duplicate cards); `clear`: stored as sent.
+ */
+export const AT_REST: Readonly<Record<Personal, 'clear' | 'sealed' | 'sealed+hash'>> = {
+  name: 'clear',
+  idno: 'sealed+hash',
+  phone: 'sealed+hash',
+  address: 'sealed',
+  birthdate: 'clear',
+  text: 'clear',
+};
+
+/** Whether a field's values are stored encrypted (AT_REST). */
+export const isSealed = (d: { personal?: Personal }): boolean => d.personal !== undefined && AT_REST[d.personal] !== 'clear';
+/** Whether a field also has an HMAC column for lookups (AT_REST). */
+export const isHashed = (d: { personal?: Personal }): boolean => d.personal !== undefined && AT_REST[d.personal] === 'sealed+hash';
+/** The HMAC column of a hashed field. */
+export const hmacColumn = (column: string): string => `${column}_hmac`;
+
 export interface FieldDef {
   kind: FieldKind;
   column: string;

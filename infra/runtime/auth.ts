@@ -3,7 +3,8 @@
  * basic-auth-password). Created on first start when absent: user "admin", a random password, 0600 —
  * the installation's single sign-on key his-sso-key (docs/card-form.md), and the monitoring port's
  * token monitor-token (docs/monitoring.md) and the configuration port's config-token
- * (docs/config-bundles.md).
+ * (docs/config-bundles.md); in development also the personal-data keys pii-field-keys and
+ * pii-hash-key (docs/keys.md).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ export interface Credentials {
   password: string;
 }
 
-export function ensureCredentials(secretsDir: string): Credentials {
+export function ensureCredentials(secretsDir: string, o: { development?: boolean } = {}): Credentials {
   mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
   const userFile = join(secretsDir, 'basic-auth-user');
   const passFile = join(secretsDir, 'basic-auth-password');
@@ -27,7 +28,21 @@ export function ensureCredentials(secretsDir: string): Credentials {
   // port (docs/config-bundles.md): one each per installation.
   randomSecret(join(secretsDir, 'monitor-token'));
   randomSecret(join(secretsDir, 'config-token'));
+  // Development only: the personal-data field keys and hash key (docs/keys.md). In production the
+  // operator makes them (bin/cdc-keys init) and keeps a copy; a function started without them fails.
+  if (o.development) {
+    fieldKeys(join(secretsDir, 'pii-field-keys'));
+    randomSecret(join(secretsDir, 'pii-hash-key'));
+  }
   return readCredentials(secretsDir);
+}
+
+/** A field key file with one random SM4 key, id k1 (the format of shared/pii FieldKeyFile), made once. */
+function fieldKeys(file: string): void {
+  if (existsSync(file)) return;
+  const key = { id: 'k1', key: randomBytes(16).toString('base64'), created: new Date().toISOString() };
+  writeFileSync(file, JSON.stringify({ current: 'k1', keys: [key] }, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
 }
 
 /** A random secret file (base64url, mode 0600), made once: an existing one is kept. */

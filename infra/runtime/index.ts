@@ -127,7 +127,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   const logs = new LogStore(logsDir, { ...(opts.logRotation ? { rotation: opts.logRotation } : {}), stdout: opts.logToStdout ?? true });
   const log = logs.runtime;
   const stack = loadStack(stackFile, vars);
-  ensureCredentials(secretsDir);
+  ensureCredentials(secretsDir, { development: vars.CDC_ENV !== 'production' });
   const creds = readCredentials(secretsDir);
   const hosts = new Map<string, string>();
   const registry = new Registry({

@@ -187,7 +187,8 @@ export async function redeployPush(rt: RuntimeHandle, env: Record<string, string
       envVars: { ...current.envVars, ...env },
       labels: current.labels,
       annotations: { ...current.annotations, ...annotations },
-      secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password'],
+      // stack.yml's secrets for push, the personal-data keys among them (docs/keys.md).
+      secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password', 'pii-field-keys', 'pii-hash-key'],
     }),
   });
   if (put.status !== 202) throw new Error(`redeploying push answered ${put.status}: ${await put.text()}`);

@@ -19,12 +19,13 @@ import { consoleConcern } from '../console/index.js';
 import { acceptanceConcern } from '../console/acceptance.js';
 import { bundlesConcern } from '../configbundle/settings.js';
 import { warningConcern } from '../warning/config.js';
+import { piiConcern } from '../pii/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
 
 const base = { front: frontConcern, database: databaseConcern };
 
 /** patient, diagnosis, card, lab, exam, order, death, record (shared/ingest/receiver.ts). */
-export const receiveConfig = composeConfig({ ...base, codes: codesConcern, ingest: ingestConcern, hisAuth: hisAuthConcern });
+export const receiveConfig = composeConfig({ ...base, codes: codesConcern, ingest: ingestConcern, hisAuth: hisAuthConcern, pii: piiConcern });
 export const pushConfig = composeConfig({
   ...base,
   codes: codesConcern,
@@ -32,6 +33,7 @@ export const pushConfig = composeConfig({
   alerts: alertsConcern,
   operator: operatorConcern,
   selfReport: selfReportConcern,
+  pii: piiConcern,
 });
 export const dayCloseConfig = composeConfig({ ...base, dayClose: dayCloseConcern, operator: operatorConcern });
 export const monitorConfig = composeConfig({ ...base, monitor: monitorConcern, monitorAuth: monitorAuthConcern });
@@ -45,12 +47,13 @@ export const webConfig = composeConfig({
   warning: warningConcern,
   console: consoleConcern,
   acceptance: acceptanceConcern,
+  pii: piiConcern,
 });
 export const backupConfig = composeConfig({ ...base, backup: backupConcern, alerts: alertsConcern, operator: operatorConcern });
 /** remind: the HIS's reminders on the data port (functions/remind). */
-export const remindConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, warning: warningConcern });
+export const remindConfig = composeConfig({ ...base, hisAuth: hisAuthConcern, warning: warningConcern, pii: piiConcern });
 /** dbsync: the staging tables through the ingest pipeline (docs/dbsync.md); its nudge is HIS-authenticated. */
-export const dbsyncConfig = composeConfig({ ...base, codes: codesConcern, hisAuth: hisAuthConcern, dbsync: dbsyncConcern });
+export const dbsyncConfig = composeConfig({ ...base, codes: codesConcern, hisAuth: hisAuthConcern, dbsync: dbsyncConcern, pii: piiConcern });
 /** warning: the early-warning loop, and aberration detection from its cron (docs/aberration.md). */
 export const warningConfig = composeConfig({
   ...base,
@@ -58,6 +61,7 @@ export const warningConfig = composeConfig({
   aberration: aberrationConcern,
   alerts: alertsConcern,
   operator: operatorConcern,
+  pii: piiConcern,
 });
 
 /** config: configuration bundles from the national platform on the config port (docs/config-bundles.md). */

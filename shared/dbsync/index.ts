@@ -24,10 +24,11 @@ import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import type { CodeCache } from '../codes/index.js';
 import { concern } from '../config/index.js';
-import type { Db } from '../db/index.js';
+import { withTx, type Db } from '../db/index.js';
 import { AppError } from '../http/errors.js';
 import { upsertGroup, type GroupItem, type IngestContext, type Outcome } from '../ingest/index.js';
 import { log } from '../log/index.js';
+import { sealedFields } from '../pii/index.js';
 
 export const dbsyncConcern = concern({
   name: 'dbsync',
@@ -155,17 +156,42 @@ async function takeBatch(db: Db, r: Resource, rows: StagedRow[], o: SyncOptions,
         tx,
         written.map(({ index, outcome }) => resultOf(r, rows[index]!, outcome)),
       );
+      await scrubTaken(
+        tx,
+        r,
+        written.map(({ index }) => rows[index]!.row_id),
+      );
       await o.beforeCommit?.();
     },
   });
   const refused = results.flatMap((x, i) => (x.ok ? [] : [errorResultOf(r, rows[i]!, x.error)]));
-  if (refused.length) await writeResults(db, refused);
+  if (refused.length) {
+    await withTx(db, async (tx) => {
+      await writeResults(tx, refused);
+      await scrubTaken(
+        tx,
+        r,
+        refused.map((x) => x.rowId),
+      );
+    });
+  }
   run.taken += rows.length;
   for (const x of results) {
     if (!x.ok) run.rejected++;
     else run[x.outcome.status]++;
   }
   log('debug', 'dbsync batch', { resource: r.name, taken: rows.length, rejected: refused.length });
+}
+
+/**
+ * A staging row taken (stored, or refused with its result written) keeps no ID number, phone or
+ * address: its sealed fields' columns are emptied in the transaction that records its outcome — the
+ * record's own copies are sealed (docs/keys.md), and a refused row is corrected by a new row.
+ */
+async function scrubTaken(tx: Pick<pg.ClientBase, 'query'>, r: Resource, rowIds: string[]): Promise<void> {
+  const cols = sealedFields(r).map((f) => f.column);
+  if (cols.length === 0 || rowIds.length === 0) return;
+  await tx.query(`UPDATE ${stagingTable(r)} SET ${cols.map((c) => `${c} = NULL`).join(', ')} WHERE row_id = ANY($1::bigint[])`, [rowIds]);
 }
 
 function contextOf(row: StagedRow, s: DbsyncSettings, codes: CodeCache | undefined): IngestContext {

@@ -23,6 +23,7 @@ import { EVENT_TIMES, resolveOrgs, storedBirthDays } from './resolve.js';
 import { checkResidentId } from '../../schemas/idcard.js';
 import type { CodeCache } from '../codes/index.js';
 import { enqueue, supersedeHeld } from '../outbox/index.js';
+import { sealRecord } from '../pii/index.js';
 import {
   appendHistory,
   existingParents,
@@ -114,7 +115,9 @@ interface Prepared {
   /** When and in which call it was received (a group commit writes many calls' records together). */
   now: Date;
   callId: string | null;
+  /** The typed record, its personal fields sealed (shared/pii); `hashes` their HMACs by column. */
   record: Record<string, unknown>;
+  hashes: Record<string, string | null>;
   warnings: FieldIssue[];
   id: string;
   orgCode: string;
@@ -167,10 +170,15 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   // The first time of the resource's chain the record carries (docs/data-set.md "Business time").
   const bt = r.businessTimes.map((k) => record[k]).find((v) => v instanceof Date);
   const businessAt = bt instanceof Date ? bt : null;
+  // Every stored copy — the typed row, rec_raw, history, outbox — holds the same protected forms of
+  // the personal fields (docs/keys.md); the content hash below is of the clear content, so posting
+  // the same record again is still 'unchanged'. Sealed here, before any transaction is open.
+  const sealed = sealRecord(r, record, stamp(content, mapping));
   return {
     now: ctx.now,
     callId: ctx.callId,
-    record,
+    record: sealed.record,
+    hashes: sealed.hashes,
     warnings,
     id: String(record.id),
     orgCode,
@@ -178,7 +186,7 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
     retiring,
     // The hash covers what was sent and what it maps to, not the map version: an unrelated mapping
     // change is no new version, a corrected mapping of this record's codes is.
-    payload: stamp(content, mapping),
+    payload: sealed.payload,
     hash: digest({ payload: content, retired: retiring }),
     businessAt,
     // Seconds from business time to receipt, within the integer column.
@@ -348,6 +356,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     r,
     changed.map((c) => ({
       record: c.p.record,
+      hashes: c.p.hashes,
       b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: c.p.now, latenessS: c.p.latenessS },
     })),
   );

@@ -9,7 +9,7 @@ import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
 import { releaseHeld } from '../outbox/index.js';
 export { HoldSchema, holdText, holdKey, holdsOf, recordHolds, type Hold } from '../holds/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { sqlType } from '../../schemas/ddl.js';
+import { HMAC_TYPE, hmacColumnsOf, sqlType } from '../../schemas/ddl.js';
 
 const BOOK = [
   ['rec_version', 'integer'],
@@ -24,6 +24,8 @@ const BOOK = [
 
 interface Shape {
   keys: string[];
+  /** The HMAC columns of the hashed fields (shared/pii), written from each record's hashes. */
+  hmacs: string[];
   cols: Cols;
   updatable: string[];
 }
@@ -34,8 +36,9 @@ export function shapeOf(r: Resource): Shape {
   let s = shapes.get(r);
   if (!s) {
     const keys = Object.keys(r.fields);
-    const cols: Cols = [...keys.map((k) => [r.fields[k]!.column, sqlType(r.fields[k]!)] as const), ...BOOK];
-    s = { keys, cols, updatable: cols.map(([c]) => c).filter((c) => c !== 'org_code' && c !== 'id' && c !== 'rec_received_at') };
+    const hmacs = hmacColumnsOf(r);
+    const cols: Cols = [...keys.map((k) => [r.fields[k]!.column, sqlType(r.fields[k]!)] as const), ...hmacs.map((c) => [c, HMAC_TYPE] as const), ...BOOK];
+    s = { keys, hmacs, cols, updatable: cols.map(([c]) => c).filter((c) => c !== 'org_code' && c !== 'id' && c !== 'rec_received_at') };
     shapes.set(r, s);
   }
   return s;
@@ -78,15 +81,23 @@ export interface Bookkeeping {
   latenessS: number | null;
 }
 
-/** Inserts or updates typed rows with one MERGE per chunk; the key is never updated. */
-export async function writeRecords(tx: Tx, r: Resource, items: Array<{ record: Record<string, unknown>; b: Bookkeeping }>): Promise<void> {
+/**
+ * Inserts or updates typed rows with one MERGE per chunk; the key is never updated. The record's
+ * personal fields come sealed (shared/pii sealRecord), with their HMACs by column in `hashes`.
+ */
+export async function writeRecords(
+  tx: Tx,
+  r: Resource,
+  items: Array<{ record: Record<string, unknown>; hashes?: Record<string, string | null>; b: Bookkeeping }>,
+): Promise<void> {
   const sh = shapeOf(r);
   const per = chunkRows(sh.cols.length);
   for (let i = 0; i < items.length; i += per) {
     const rows = items
       .slice(i, i + per)
-      .map(({ record, b }) => [
+      .map(({ record, hashes, b }) => [
         ...sh.keys.map((k) => record[k] ?? null),
+        ...sh.hmacs.map((c) => hashes?.[c] ?? null),
         b.version,
         b.hash,
         JSON.stringify(b.raw),
@@ -157,6 +168,26 @@ export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<vo
       src.params.length === HISTORY_COLS.length && 'history1',
     );
   }
+}
+
+/**
+ * Key rotation (shared/pii rotate.ts): a typed row's sealed columns, HMAC columns and rec_raw
+ * rewritten with the same content re-sealed; its version, hash and times are unchanged.
+ */
+export async function rewriteSealed(tx: Tx, r: Resource, orgCode: string, id: string, columns: Record<string, unknown>, raw: unknown): Promise<void> {
+  const params: unknown[] = [orgCode, id, JSON.stringify(raw)];
+  const sets = ['rec_raw = $3::jsonb'];
+  for (const [c, v] of Object.entries(columns)) {
+    if (!/^[a-z][a-z0-9_]*$/.test(c)) throw new Error(`not a column name: ${c}`);
+    params.push(v);
+    sets.push(`${c} = $${params.length}`);
+  }
+  await tx.query(`UPDATE ${r.table} SET ${sets.join(', ')} WHERE org_code = $1 AND id = $2`, params);
+}
+
+/** Key rotation: history entries' raw copies rewritten with the same content re-sealed. */
+export async function rewriteHistoryRaw(tx: Tx, rows: Array<{ histId: string; raw: unknown }>): Promise<void> {
+  for (const h of rows) await tx.query('UPDATE record_history SET raw = $2::jsonb WHERE hist_id = $1', [h.histId, JSON.stringify(h.raw)]);
 }
 
 // ---- receipts, holds, rejections (0005_ingest_state.sql, 0009_record_hold.sql) ------------------

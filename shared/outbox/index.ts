@@ -225,3 +225,11 @@ export async function scrubDelivered(db: Query, retentionDays: number, limit = 5
   );
   return r.rowCount ?? 0;
 }
+
+/**
+ * Replaces the payloads of the given rows (key rotation re-seals their personal fields, shared/pii
+ * rotate.ts; the content is the same once opened). Inside the caller's transaction.
+ */
+export async function replacePayloads(tx: Pick<Tx, 'query'>, rows: Array<{ outboxId: string; payload: unknown }>): Promise<void> {
+  for (const r of rows) await tx.query('UPDATE outbox SET payload = $2::jsonb WHERE outbox_id = $1', [r.outboxId, JSON.stringify(r.payload)]);
+}

@@ -41,6 +41,7 @@ import { postEnvelope, type SendOutcome } from './client.js';
 import type { Destination } from './config.js';
 import { ErrorBody, EnvelopeError, sealEnvelope, verifyReceipt, type Receipt, type UplinkRecord } from './envelope.js';
 import { keyId, sm3 } from './sm.js';
+import { openRecord, PiiKeyError, PiiValueError } from '../pii/index.js';
 
 import { destinations, type Env as DestinationEnv, type Unconfigured } from './config.js';
 export type { Destination } from './config.js';
@@ -142,6 +143,11 @@ function classify(o: SendOutcome, dest: Destination, sent: { batchId: string; re
   return { kind: 'transient', reason: what };
 }
 
+/**
+ * The record as the platform receives it: the personal fields the outbox holds sealed are opened
+ * here, just before the batch is sealed for the platform (docs/keys.md). A key id the key file no
+ * longer holds stops the run with an error naming it (nothing is sent in its place).
+ */
 const toRecord = (r: Row): UplinkRecord => ({
   resource: r.resource,
   orgCode: r.org_code,
@@ -150,7 +156,7 @@ const toRecord = (r: Row): UplinkRecord => ({
   op: r.op,
   deadlineClass: r.deadline_class,
   test: r.test_mode,
-  payload: r.payload,
+  payload: openRecord(r.resource, r.payload),
 });
 
 /** The idempotency key: the same rows give the same id, so a retry is recognised as one. */
@@ -251,6 +257,29 @@ async function pushBatch(client: pg.PoolClient, dest: Destination, o: Options, s
   }
   if (rows.length === 0) return 'stop';
   out.claimed += rows.length;
+  // The personal fields are opened here; a row that cannot be (its key id is not in the key file, or
+  // the value does not verify) is parked as dead with the reason naming the key id, for an operator
+  // to fix the key file and replay (docs/keys.md); the others go on.
+  const records: UplinkRecord[] = [];
+  const unopened: Array<{ id: string; reason: string }> = [];
+  const sendable: Row[] = [];
+  for (const r of rows) {
+    try {
+      records.push(toRecord(r));
+      sendable.push(r);
+    } catch (err) {
+      if (!(err instanceof PiiKeyError || err instanceof PiiValueError)) throw err;
+      unopened.push({ id: r.outbox_id, reason: `cannot open the record's personal data: ${err.message}` });
+    }
+  }
+  if (unopened.length) {
+    await inTx(client, async () => {
+      for (const u of unopened) await markRejected(client, u.id, u.reason);
+    });
+    out.rejected += unopened.length;
+    log('error', 'push: rows parked, their personal data cannot be opened', { destination: dest.name, rows: unopened.length, reason: unopened[0]!.reason });
+    if ((rows = sendable).length === 0) return 'next';
+  }
   out.batches++;
   // Belt and braces with the advisory lock (docs/uplink.md "Leases"): the destination is leased for
   // as long as the batch may be on the wire, so a run that takes the lock after this run's connection
@@ -259,7 +288,6 @@ async function pushBatch(client: pg.PoolClient, dest: Destination, o: Options, s
     dest.name,
     o.timeoutMs + o.leaseMarginMs,
   ]);
-  const records = rows.map(toRecord);
   const batchId = batchIdOf(dest.name, rows);
   const { body } = sealEnvelope({ batchId, destination: dest.name, records, sender: dest.sender, recipient: dest.platformKey });
   const sentAt = new Date();

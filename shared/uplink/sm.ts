@@ -18,7 +18,17 @@
  * Keys are stored in the standard formats (PKCS#8 / SubjectPublicKeyInfo PEM with
  * id-ecPublicKey and the SM2 curve OID 1.2.156.10197.1.301), which `openssl` and Node produce.
  */
-import { createCipheriv, createDecipheriv, createECDH, createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import {
+  type CipherGCM,
+  createCipheriv,
+  createDecipheriv,
+  createECDH,
+  createHash,
+  createHmac,
+  type DecipherGCM,
+  generateKeyPairSync,
+  randomBytes,
+} from 'node:crypto';
 import { bitString, children, ctx, int, octets, oid, pem, readInt, readOid, readTlv, seq, unpem } from './der.js';
 
 // ---- SM3, SM4 --------------------------------------------------------------------------------
@@ -38,6 +48,32 @@ export function sm4CbcEncrypt(key: Buffer, iv: Buffer, plaintext: Buffer): Buffe
 export function sm4CbcDecrypt(key: Buffer, iv: Buffer, ciphertext: Buffer): Buffer {
   const d = createDecipheriv('sm4-cbc', key, iv);
   return Buffer.concat([d.update(ciphertext), d.final()]);
+}
+
+/** HMAC (RFC 2104) with SM3 (GB/T 32905): a keyed hash, 32 bytes. */
+export function hmacSm3(key: Buffer, ...parts: (Buffer | Uint8Array | string)[]): Buffer {
+  const h = createHmac('sm3', key);
+  for (const p of parts) h.update(p);
+  return h.digest();
+}
+
+/**
+ * SM4 in GCM mode (authenticated encryption, GB/T 36624): 16-byte key, 12-byte nonce, a 16-byte tag
+ * over the ciphertext and `aad`. Returns ciphertext ‖ tag.
+ */
+export function sm4GcmEncrypt(key: Buffer, nonce: Buffer, plaintext: Buffer, aad?: Buffer): Buffer {
+  const c = createCipheriv('sm4-gcm', key, nonce) as CipherGCM; // GCM's tag is 16 bytes by default
+  if (aad) c.setAAD(aad);
+  return Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
+}
+
+/** The inverse of sm4GcmEncrypt; throws when the tag does not verify (a changed value or another key). */
+export function sm4GcmDecrypt(key: Buffer, nonce: Buffer, sealed: Buffer, aad?: Buffer): Buffer {
+  if (sealed.length < 16) throw new Error('SM4-GCM: shorter than its tag');
+  const d = createDecipheriv('sm4-gcm', key, nonce) as DecipherGCM;
+  if (aad) d.setAAD(aad);
+  d.setAuthTag(sealed.subarray(sealed.length - 16));
+  return Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()]);
 }
 
 // ---- the SM2 curve (GB/T 32918.5) -----------------------------------------------------------

@@ -9,6 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Tx } from '../db/index.js';
+import { log } from '../log/index.js';
+import { pii, PiiKeyError, PiiValueError } from '../pii/index.js';
 
 /**
  * Diseases reported once per case (a chronic infection is not re-reported at each visit), by NNDRS
@@ -31,18 +33,39 @@ export const levelOf = (code: unknown): number => (typeof code === 'string' ? (L
 const text = (v: unknown): string => (typeof v === 'string' ? v.trim() : v instanceof Date ? v.toISOString().slice(0, 10) : '');
 const PLACEHOLDER_ID = /^0{14,17}[0-9X]?$/i;
 
-export type PersonKey = { by: 'id'; key: string; idCard: string } | { by: 'person'; key: string; name: string };
+/** By ID number the person is its HMAC (shared/pii): the rules compare and look up hashes, never the number. */
+export type PersonKey = { by: 'id'; key: string; idHash: string } | { by: 'person'; key: string; name: string };
 
 /**
- * Who a record is, for the rules: the resident ID number when it has a real one, else name, sex,
- * population class, birth date and address (all needed: without them no match is claimed).
+ * A personal field as stored (sealed: opened here) or as sent (clear). A value that cannot be opened
+ * (its key id is not in the key file: docs/keys.md) counts as missing — no match is claimed on it —
+ * and is logged (the key id only), so that one record never stops the warning loop.
+ */
+const clearText = (v: unknown): string => {
+  if (typeof v !== 'string') return text(v);
+  try {
+    return pii().open(v).trim();
+  } catch (err) {
+    if (!(err instanceof PiiKeyError || err instanceof PiiValueError)) throw err;
+    log('error', 'duplicate cards: a stored value cannot be opened', { keyId: err.keyId });
+    return '';
+  }
+};
+
+/**
+ * Who a record is, for the rules: the resident ID number when it has a real one (by its HMAC), else
+ * name, sex, population class, birth date and address (all needed: without them no match is
+ * claimed). The record may be stored (its ID number and address sealed) or as sent.
  */
 export function personKey(rec: Record<string, unknown>): PersonKey | null {
-  const id = text(rec.idCard).toUpperCase();
+  const id = clearText(rec.idCard).toUpperCase();
   const idType = text(rec.idCardTypeCode);
-  if ((idType === '01' || idType === '') && /^(\d{15}|\d{17}[\dX])$/.test(id) && !PLACEHOLDER_ID.test(id)) return { by: 'id', key: `id:${id}`, idCard: id };
+  if ((idType === '01' || idType === '') && /^(\d{15}|\d{17}[\dX])$/.test(id) && !PLACEHOLDER_ID.test(id)) {
+    const idHash = pii().hash('idno', id);
+    return { by: 'id', key: `id:${idHash}`, idHash };
+  }
   const name = text(rec.patientName);
-  const address = `${text(rec.currentAddrCode)} ${text(rec.currentAddrDetail)}`.trim();
+  const address = `${text(rec.currentAddrCode)} ${clearText(rec.currentAddrDetail)}`.trim();
   const parts = [name, text(rec.genderCode), text(rec.nultitudeTypeCode), text(rec.birthDate).slice(0, 10), address];
   if (parts.some((p) => p === '')) return null;
   return { by: 'person', key: `person:${createHash('sha256').update(parts.join('\u0001')).digest('hex')}`, name };
@@ -82,9 +105,9 @@ export async function priorCards(
       rec_received_at: Date;
     }>(
       who.by === 'id'
-        ? `SELECT org_code, id, patient_id, disease_code, rec_raw, report_date, rec_received_at FROM emr_inf_report WHERE org_code = $1 AND id_card = $2 AND NOT rec_retired AND NOT rec_test`
+        ? `SELECT org_code, id, patient_id, disease_code, rec_raw, report_date, rec_received_at FROM emr_inf_report WHERE org_code = $1 AND id_card_hmac = $2 AND NOT rec_retired AND NOT rec_test`
         : `SELECT org_code, id, patient_id, disease_code, rec_raw, report_date, rec_received_at FROM emr_inf_report WHERE org_code = $1 AND patient_name = $2 AND NOT rec_retired AND NOT rec_test`,
-      [org, who.by === 'id' ? who.idCard : who.name],
+      [org, who.by === 'id' ? who.idHash : who.name],
     )
   ).rows;
   const chronic = isChronic(nndrs);

@@ -7,6 +7,8 @@ import type pg from 'pg';
 import { withTx } from '../db/index.js';
 import { AppError } from '../http/errors.js';
 import { formatLocal } from '../time/index.js';
+import { openRecord, PiiKeyError, PiiValueError } from '../pii/index.js';
+import { log } from '../log/index.js';
 import { resources } from '../../schemas/index.js';
 import { lists } from '../../schemas/codes/lists.js';
 import type { CaseState } from './store.js';
@@ -184,7 +186,17 @@ async function prefill(db: pg.Pool, r: CaseRow, subtype: string | null): Promise
   const p = (
     await db.query<{ rec_raw: Record<string, unknown> }>('SELECT rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [r.org_code, r.patient_id])
   ).rows[0];
-  for (const k of FROM_PATIENT) if (p?.rec_raw?.[k] !== undefined && p.rec_raw[k] !== null) card[k] = p.rec_raw[k];
+  // The card shows the patient's own values (the doctor's form, the HIS's reminder): opened here.
+  let raw: Record<string, unknown> | undefined;
+  try {
+    raw = p?.rec_raw ? openRecord('emrPatientInfo', p.rec_raw) : undefined;
+  } catch (err) {
+    if (!(err instanceof PiiKeyError || err instanceof PiiValueError)) throw err;
+    // Its key is missing (docs/keys.md): the card is prefilled without the patient's identity.
+    log('error', 'reminder: the patient record cannot be opened', { keyId: err.keyId });
+    raw = undefined;
+  }
+  for (const k of FROM_PATIENT) if (raw?.[k] !== undefined && raw[k] !== null) card[k] = raw[k];
   // The NNDRS code of the subtype when the evidence named one (乙肝 0302), else of the disease.
   const sub = subtype ? lists.nndrsDisease.codes.find((c) => c.name === subtype) : undefined;
   card.diseaseCode = sub?.code ?? r.nndrs ?? undefined;

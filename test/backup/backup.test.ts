@@ -4,7 +4,7 @@
  * operator's command (make backup / make restore) with the data compared, the function through the
  * runtime, tampering caught with specific messages, retention, and the store failing mid-upload.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,6 +39,9 @@ import {
   type BackupConfig,
 } from '../../shared/backup/index.js';
 import { databaseUrl } from '../setup/db.js';
+import { samplePatient } from '../../infra/simulators/his.js';
+import { resources } from '../../schemas/index.js';
+import { upsertMany } from '../../shared/ingest/index.js';
 
 const root = resolve('.');
 let dir: string;
@@ -156,6 +159,29 @@ describe('round trip through make backup / make restore', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/cannot create database .*already exists/);
   }, 120_000);
+});
+
+describe('personal data in an archive', () => {
+  it('a logical archive holds the protected forms of the records sent, never a clear ID number or phone', async () => {
+    const org = `BKPII${process.pid}`;
+    const sent = [1, 2, 3].map((i) => samplePatient({ orgCode: org, id: `bkpii-${Date.now().toString(36)}-${i}`, seed: 900 + i }) as Record<string, string>);
+    const res = await upsertMany(db, resources.emrPatientInfo!, sent, { callId: null, test: false, now: new Date() });
+    expect(res.every((r) => r.ok)).toBe(true);
+    const b = await runBackup(db, url, cfg, 'logical');
+    expect(b.ok, b.error).toBe(true);
+    const a = (await getArchive(db, b.archiveId))!;
+    expect(a.encryption).toBeNull(); // not the whole-archive SM4 (backup-sm4-key): the fields alone protect them
+    const file = join(dir, 'pii.dump');
+    writeFileSync(file, (await readSmall(openStore(cfg.store!), a.objectKey))!);
+    // The archive as the SQL a restore would run (pg_restore to standard output, no database).
+    const sql = spawnSync(join(cfg.pgBin, 'pg_restore'), ['-f', '-', file], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    expect(sql.status, sql.stderr).toBe(0);
+    for (const p of sent) {
+      expect(sql.stdout).toContain(p.id); // the records are in it
+      for (const clear of [p.idCard, p.tel, p.currentAddrDetail]) expect(sql.stdout.includes(clear!), `${p.id}: a clear value`).toBe(false);
+    }
+    expect(sql.stdout).toMatch(/sm4:[a-z][a-z0-9]*:[A-Za-z0-9_-]{38,}/);
+  });
 });
 
 describe('tampering', () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
+import { keyIdOf, piiFromDir } from '../../shared/pii/index.js';
 
 const db = testDb();
 let front: StackRuntime;
@@ -57,8 +58,13 @@ describe('charsets', () => {
     const { status, a } = await post(gbk(JSON.stringify(rec)), `application/json; charset=${cs}`);
     expect(status, JSON.stringify(a)).toBe(200);
     expect(a.warnings ?? []).toEqual([]);
-    const row = await db.query('SELECT patient_name, current_addr_detail FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id]);
-    expect(row.rows[0]).toEqual({ patient_name: '欧阳娜娜', current_addr_detail: '广州市越秀区中山二路1号' });
+    const row = (await db.query('SELECT patient_name, current_addr_detail FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0];
+    // The address is stored sealed under this front's key (docs/keys.md): the same text once opened.
+    expect(keyIdOf(row.current_addr_detail)).not.toBeNull();
+    expect({ ...row, current_addr_detail: piiFromDir(front.secretsDir).open(row.current_addr_detail) }).toEqual({
+      patient_name: '欧阳娜娜',
+      current_addr_detail: '广州市越秀区中山二路1号',
+    });
   });
 
   it('an unknown charset is 415 naming it; a UTF-8 BOM is fine', async () => {

@@ -11,20 +11,27 @@ import { databaseUrl, uniqueId, uniqueOrg } from '../setup/db.js';
 import { loadStack, type FunctionSpec } from '../../infra/runtime/stack.js';
 import { freePort } from '../../infra/runtime/replica.js';
 import { samplePatient } from '../../infra/simulators/his.js';
+import { initKeys } from '../../shared/pii/rotate.js';
 
 const stack = loadStack(resolve('stack.yml'), {});
 const spec = (name: string): FunctionSpec => stack.functions.find((f) => f.name === name)!;
 let secrets: string;
+let bare: string;
 const running: ChildProcess[] = [];
 
 beforeAll(() => {
   secrets = mkdtempSync(join(tmpdir(), 'cdc-fnstart-'));
   mkdirSync(secrets, { recursive: true });
   writeFileSync(join(secrets, 'cdc-database-url'), databaseUrl());
+  // The personal-data keys production must be given (docs/keys.md); the last test goes without them.
+  initKeys(secrets);
+  bare = mkdtempSync(join(tmpdir(), 'cdc-fnstart-bare-'));
+  writeFileSync(join(bare, 'cdc-database-url'), databaseUrl());
 });
 afterAll(() => {
   for (const c of running) c.kill('SIGKILL');
   rmSync(secrets, { recursive: true, force: true });
+  rmSync(bare, { recursive: true, force: true });
 });
 
 interface Started {
@@ -34,10 +41,10 @@ interface Started {
   outcome: Promise<{ listening: number } | { exited: number | null }>;
 }
 
-function start(name: string, extra: Record<string, string> = {}, port?: number): Started {
+function start(name: string, extra: Record<string, string> = {}, port?: number, secretsDir = secrets): Started {
   const f = spec(name);
   const child = spawn(process.execPath, [join(f.handler, 'dist/index.js')], {
-    env: { PATH: process.env.PATH ?? '', ...f.environment, CDC_SECRETS_DIR: secrets, http_port: String(port ?? 0), ...extra },
+    env: { PATH: process.env.PATH ?? '', ...f.environment, CDC_SECRETS_DIR: secretsDir, http_port: String(port ?? 0), ...extra },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.push(child);
@@ -83,6 +90,17 @@ describe('stack.yml as deployed', () => {
     expect(await s.outcome, s.output()).toHaveProperty('listening');
     s.child.kill('SIGTERM');
   });
+
+  it.each(['patient', 'push', 'web'])(
+    '%s: CDC_ENV=production without the personal-data keys fails the start, naming the files',
+    { timeout: 30_000 },
+    async (name) => {
+      const s = start(name, { CDC_ENV: 'production' }, undefined, bare);
+      expect(await s.outcome, s.output()).toEqual({ exited: 1 });
+      expect(s.output()).toMatch(/function failed to start/);
+      expect(s.output()).toMatch(/pii-field-keys and pii-hash-key are required when CDC_ENV=production/);
+    },
+  );
 
   it('names a bad setting when it fails the start', { timeout: 30_000 }, async () => {
     const s = start('patient', { HIS_TRUSTED_PROXIES: 'nginx.local' });

@@ -115,7 +115,8 @@ beforeAll(async () => {
       envVars,
       labels: current.labels,
       annotations: current.annotations,
-      secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password'],
+      // stack.yml's secrets for push, the personal-data keys among them (docs/keys.md).
+      secrets: ['cdc-database-url', 'basic-auth-user', 'basic-auth-password', 'pii-field-keys', 'pii-hash-key'],
     }),
   });
   expect(put.status, await put.text()).toBe(202);

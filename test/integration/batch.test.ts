@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { sample } from '../../infra/simulators/samples.js';
+import { keyIdOf, pii } from '../../shared/pii/index.js';
 
 process.env.DATABASE_URL = databaseUrl();
 process.env.HIS_ALLOW = '127.0.0.1/8';
@@ -30,7 +31,9 @@ describe('a batch', () => {
       await db.query(`SELECT version FROM outbox WHERE destination = 'national' AND org_code = $1 AND record_id = $2 ORDER BY outbox_id`, [org, id])
     ).rows;
     expect(versions.map((v) => v.version)).toEqual([1, 2]);
-    expect((await db.query('SELECT tel FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].tel).toBe('13700000000');
+    const tel = (await db.query('SELECT tel FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].tel;
+    expect(keyIdOf(tel)).not.toBeNull();
+    expect(pii().open(tel)).toBe('13700000000');
   });
 
   it('of 500 report cards (over 100 columns each) is written in chunks under the parameter limit', async () => {

@@ -10,6 +10,7 @@ import type { Resource } from '../../schemas/resource.js';
 import { recordOf, stagingTable, syncAll, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { sample } from '../../infra/simulators/samples.js';
+import { hmacColumns, keyIdOf, pii, sealedFields } from '../../shared/pii/index.js';
 
 const db = testDb({ max: 6 });
 const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
@@ -106,13 +107,22 @@ describe('a row ends as the API would have stored it', () => {
     const cols = Object.values(patient.fields)
       .map((d) => d.column)
       .filter((c) => c !== 'org_code');
-    const typed = async (org: string) =>
-      (
-        await db.query(`SELECT ${cols.join(', ')}, rec_version, rec_hash IS NOT NULL AS hashed FROM ${patient.table} WHERE org_code = $1 AND id = $2`, [
-          org,
-          pid,
-        ])
+    // Personal fields sealed on both paths (a fresh nonce each: compared opened), their HMACs equal.
+    const typed = async (org: string) => {
+      const row = (
+        await db.query(
+          `SELECT ${[...cols, ...hmacColumns(patient)].join(', ')}, rec_version, rec_hash IS NOT NULL AS hashed FROM ${patient.table} WHERE org_code = $1 AND id = $2`,
+          [org, pid],
+        )
       ).rows[0];
+      for (const f of sealedFields(patient)) {
+        if (row[f.column] === null) continue;
+        expect(keyIdOf(row[f.column]), f.column).not.toBeNull();
+        row[f.column] = pii().open(row[f.column]);
+      }
+      return row;
+    };
+    expect((await typed(orgA)).id_card_hmac).toMatch(/^[0-9a-f]{64}$/);
     expect(await typed(orgA)).toEqual(await typed(orgB));
     const outbox = async (org: string) =>
       (
@@ -124,6 +134,10 @@ describe('a row ends as the API would have stored it', () => {
     expect((await outbox(orgA)).length).toBeGreaterThan(0);
     expect(await outbox(orgA)).toEqual(await outbox(orgB));
     expect(await heldOf(orgA)).toEqual(await heldOf(orgB));
+    // The taken staging row keeps no ID number, phone or address (docs/keys.md); the rest stays.
+    const staged = (await db.query(`SELECT id_card, tel, current_addr_detail, patient_name FROM staging.${patient.table} WHERE row_id = $1`, [rowP])).rows[0];
+    expect(staged).toEqual({ id_card: null, tel: null, current_addr_detail: null, patient_name: pa.patientName });
+    expect(pa.idCard).toBeTruthy();
   });
 
   it('a refused row carries the API’s error: code, message and every field with its rule', async () => {

@@ -121,7 +121,8 @@ export async function startTestFront(o: {
           envVars: { ...current.envVars, ...env },
           labels: current.labels,
           annotations: current.annotations,
-          secrets: ['cdc-database-url'],
+          // The personal-data keys (docs/keys.md): a replica without them would seal under other keys.
+          secrets: ['cdc-database-url', 'pii-field-keys', 'pii-hash-key'],
         }),
       });
       if (put.status !== 202) throw new Error(`redeploying ${fn} answered ${put.status}: ${await put.text()}`);

@@ -9,6 +9,7 @@ import type { AppError } from '../../shared/http/errors.js';
 import { GroupCommitter } from '../../shared/ingest/group.js';
 import type { IngestContext, ItemResult } from '../../shared/ingest/index.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { keyIdOf, pii } from '../../shared/pii/index.js';
 
 const db = testDb();
 const patient = registry.emrPatientInfo!;
@@ -134,7 +135,9 @@ describe('group commit', () => {
         )
       ).rows;
       expect(hist.map((h) => h.call_id)).toEqual([1, 2, 3, 4, 5].map((v) => `${id}-${v}`));
-      expect((await db.query('SELECT tel FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].tel).toBe('13700000005');
+      const tel = (await db.query('SELECT tel FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].tel;
+      expect(keyIdOf(tel)).not.toBeNull();
+      expect(pii().open(tel)).toBe('13700000005');
     }
   });
 

@@ -2,6 +2,7 @@
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { samplePatient } from '../../infra/simulators/his.js';
+import { keyIdOf, pii } from '../../shared/pii/index.js';
 
 process.env.DATABASE_URL = databaseUrl();
 process.env.HIS_ALLOW = '127.0.0.1/8,::1/128';
@@ -48,7 +49,9 @@ describe('a valid record', () => {
       ])
     ).rows[0];
     expect(row.patient_name).toBe(rec.patientName);
-    expect(row.id_card).toBe(rec.idCard);
+    // Stored sealed under a key id (docs/keys.md), the same value once opened.
+    expect(keyIdOf(row.id_card)).not.toBeNull();
+    expect(pii().open(row.id_card)).toBe(rec.idCard);
     // "yyyy-MM-dd HH:mm:ss" is the hospital's local time (Asia/Shanghai, UTC+8).
     const [d, t] = String(rec.operationTime).split(' ');
     expect(row.operation_time.toISOString()).toBe(new Date(`${d}T${t}+08:00`).toISOString());
@@ -87,7 +90,8 @@ describe('the same record twice', () => {
     expect(second).toMatchObject({ status: 'updated', version: 2 });
     expect(await counts(org, id)).toEqual({ rows: 1, history: 2, outbox: 2 });
     const row = (await db.query('SELECT tel, rec_version FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0];
-    expect(row).toEqual({ tel: '13900000000', rec_version: 2 });
+    expect({ ...row, tel: pii().open(row.tel) }).toEqual({ tel: '13900000000', rec_version: 2 });
+    expect(keyIdOf(row.tel)).not.toBeNull();
   });
 });
 

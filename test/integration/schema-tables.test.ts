@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { testDb } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
-import { sqlType } from '../../schemas/ddl.js';
+import { hmacColumnsOf, sqlType } from '../../schemas/ddl.js';
 
 const db = testDb();
 
@@ -23,6 +23,13 @@ describe('resource tables', () => {
           expect(c!.character_maximum_length, `${d.column} length`).toBe(d.max);
         } else if (want === 'timestamptz') expect(c!.data_type).toBe('timestamp with time zone');
         else if (want === 'integer') expect(c!.data_type).toBe('integer');
+        else if (want === 'text') expect(c!.data_type, `${d.column} type`).toBe('text');
+      }
+      // The HMAC-SM3 lookup column of every ID number and phone (0032_pii.sql, shared/pii).
+      for (const h of hmacColumnsOf(r)) {
+        expect(have.get(h), `${r.table}.${h}`).toBeDefined();
+        expect(have.get(h)!.data_type).toBe('character');
+        expect(have.get(h)!.character_maximum_length).toBe(64);
       }
     });
   }

@@ -79,7 +79,16 @@ describe('stack.yml gives each function what its configuration reads', () => {
     for (const f of stack.functions) {
       const cfg = (await handlerOf(f)).config as { parse?: (env: Record<string, string>, secret: (n: string) => string | undefined) => unknown };
       // Given the secret files it lists (the database URL, and keys such as his-sso-key), nothing else.
-      const secret = (n: string) => (n === 'cdc-database-url' ? 'postgresql://x@127.0.0.1/db' : f.secrets.includes(n) ? 'k'.repeat(43) : undefined);
+      // The field key file is JSON (shared/pii FieldKeyFile).
+      const fieldKeys = JSON.stringify({ current: 'k1', keys: [{ id: 'k1', key: Buffer.alloc(16, 7).toString('base64') }] });
+      const secret = (n: string) =>
+        n === 'cdc-database-url'
+          ? 'postgresql://x@127.0.0.1/db'
+          : n === 'pii-field-keys' && f.secrets.includes(n)
+            ? fieldKeys
+            : f.secrets.includes(n)
+              ? 'k'.repeat(43)
+              : undefined;
       expect(() => cfg.parse!(f.environment, secret), f.name).not.toThrow();
     }
   });

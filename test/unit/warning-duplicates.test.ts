@@ -1,6 +1,7 @@
 // The duplicate-card rules' pieces (shared/warning/duplicates.ts; docs/warning.md "Duplicate cards").
 import { describe, expect, it } from 'vitest';
 import { isChronic, levelOf, personKey, sameDisease } from '../../shared/warning/duplicates.js';
+import { keysOf, Pii, pii } from '../../shared/pii/index.js';
 
 describe('who a record is', () => {
   const base = {
@@ -14,9 +15,26 @@ describe('who a record is', () => {
   it('by a real resident ID number, whatever else differs', () => {
     const a = personKey({ ...base, idCardTypeCode: '01', idCard: '440106197504117630' });
     const b = personKey({ patientName: '張三', idCardTypeCode: '01', idCard: '440106197504117630' });
-    expect(a).toEqual({ by: 'id', key: 'id:440106197504117630', idCard: '440106197504117630' });
+    // By the ID number's HMAC-SM3 (shared/pii), never the number itself.
+    const h = pii().hash('idno', '440106197504117630');
+    expect(a).toEqual({ by: 'id', key: `id:${h}`, idHash: h });
+    expect(JSON.stringify(a)).not.toContain('440106197504117630');
     expect(b?.key).toBe(a?.key);
-    expect(personKey({ ...base, idCard: '44010619750411763x' })?.key).toBe('id:44010619750411763X');
+    expect(personKey({ ...base, idCard: '44010619750411763x' })?.key).toBe(`id:${pii().hash('idno', '44010619750411763X')}`);
+    expect(personKey({ ...base, idCard: '440106197504117631' })?.key).not.toBe(a?.key);
+  });
+
+  it('claims no match on a stored value that cannot be opened (its key id is not in the key file)', () => {
+    const other = new Pii(() => keysOf({ current: 'k9', keys: [{ id: 'k9', key: Buffer.alloc(16, 9).toString('base64') }] }, Buffer.alloc(32, 1), 'test'));
+    expect(personKey({ idCardTypeCode: '01', idCard: other.seal('440106197504117630') })).toBeNull();
+    expect(personKey({ ...base, idCardTypeCode: '01', idCard: other.seal('440106197504117630') })?.by).toBe('person');
+  });
+
+  it('the same from a stored record, its ID number and address sealed', () => {
+    const clear = { ...base, idCardTypeCode: '01', idCard: '440106197504117630' };
+    expect(personKey({ ...clear, idCard: pii().seal(clear.idCard) })).toEqual(personKey(clear));
+    const noId = { ...base, idCardTypeCode: '01', idCard: '00000000000000000X' };
+    expect(personKey({ ...noId, idCard: pii().seal(noId.idCard), currentAddrDetail: pii().seal(base.currentAddrDetail) })).toEqual(personKey(noId));
   });
 
   it('without one (or the "unknown" placeholder, or another document): name, sex, population, birth date, address', () => {

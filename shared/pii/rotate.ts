@@ -1,0 +1,244 @@
+/**
+ * Key rotation (docs/keys.md): the key files' changes (init, rotate, retire) and the batch job that
+ * re-seals stored values under the current key — in the typed tables (with rec_raw and the HMAC
+ * columns), record_history.raw and outbox.payload. Values under another key id and clear values
+ * (stored before migration 0032: "no key id" is a key to retire) are re-sealed; missing HMACs are
+ * filled. Each batch is its own short transaction and the work is found by what is stored, so a job
+ * stopped anywhere is resumed by running it again. `status` counts the values per key id.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Db, Tx } from '../db/index.js';
+import { withTx } from '../db/index.js';
+import { rewriteHistoryRaw, rewriteSealed } from '../ingest/store.js';
+import { replacePayloads } from '../outbox/index.js';
+import { resources } from '../../schemas/index.js';
+import { hmacColumn } from '../../schemas/fields.js';
+import type { Resource } from '../../schemas/resource.js';
+import { FIELD_KEYS_SECRET, HASH_KEY_SECRET, keyIdOf, parseFieldKeyFile, type FieldKeyFile, type Pii, sealedFields } from './index.js';
+
+// ---- the key files --------------------------------------------------------------------------------
+
+function writeSecretFile(file: string, text: string): void {
+  // Written beside and renamed over: a reader sees the old file or the new one, never half of one.
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, file);
+}
+
+const newKey = (id: string) => ({ id, key: randomBytes(16).toString('base64'), created: new Date().toISOString() });
+
+export function readKeyFile(dir: string): FieldKeyFile {
+  const f = join(dir, FIELD_KEYS_SECRET);
+  if (!existsSync(f)) throw new Error(`no ${f} (cdc-keys init makes it)`);
+  return parseFieldKeyFile(readFileSync(f, 'utf8'), f);
+}
+
+function writeKeyFile(dir: string, file: FieldKeyFile): void {
+  writeSecretFile(join(dir, FIELD_KEYS_SECRET), JSON.stringify(file, null, 2) + '\n');
+}
+
+/** Makes the two key files (k1 and a hash key) where none is; refuses to replace an existing one. */
+export function initKeys(dir: string): { made: string[] } {
+  const made: string[] = [];
+  const fk = join(dir, FIELD_KEYS_SECRET);
+  const hk = join(dir, HASH_KEY_SECRET);
+  if (existsSync(fk) || existsSync(hk)) {
+    throw new Error(`${existsSync(fk) ? fk : hk} exists already: keys are never replaced (cdc-keys rotate adds a key)`);
+  }
+  writeKeyFile(dir, { current: 'k1', keys: [newKey('k1')] });
+  made.push(fk);
+  writeSecretFile(hk, randomBytes(32).toString('base64url') + '\n');
+  made.push(hk);
+  return { made };
+}
+
+/** Adds a new key and makes it current for writes; every older key stays until retired. */
+export function rotateKey(dir: string, id?: string): { previous: string; current: string } {
+  const file = readKeyFile(dir);
+  const taken = new Set(file.keys.map((k) => k.id));
+  let next = id;
+  if (!next) {
+    const n = Math.max(0, ...file.keys.map((k) => Number(/^k(\d+)$/.exec(k.id)?.[1] ?? 0)));
+    next = `k${n + 1}`;
+  }
+  if (taken.has(next)) throw new Error(`key id ${next} is in ${FIELD_KEYS_SECRET} already (a key id is never reused)`);
+  const updated = parseFieldKeyFile(JSON.stringify({ current: next, keys: [...file.keys, newKey(next)] }));
+  writeKeyFile(dir, updated);
+  return { previous: file.current, current: next };
+}
+
+/** Removes a key that no stored value uses any more (status shows none); never the current one. */
+export async function retireKey(db: Db, dir: string, id: string): Promise<void> {
+  const file = readKeyFile(dir);
+  if (!file.keys.some((k) => k.id === id)) throw new Error(`key id ${id} is not in ${FIELD_KEYS_SECRET}`);
+  if (file.current === id) throw new Error(`key id ${id} is the current key: rotate first`);
+  const left = (await keyStatus(db)).filter((s) => s.keyId === id).reduce((n, s) => n + s.values, 0);
+  if (left > 0) throw new Error(`${left} stored value(s) are still under key id ${id}: run cdc-keys reencrypt first`);
+  writeKeyFile(dir, { ...file, keys: file.keys.filter((k) => k.id !== id) });
+}
+
+// ---- where sealed values are ----------------------------------------------------------------------
+
+const sealedResources = (): Resource[] => Object.values(resources).filter((r) => sealedFields(r).length > 0);
+
+/** SQL text of the stored value's key id ('clear' for a value that is not a protected form). */
+const keyIdSql = (expr: string) => `CASE WHEN ${expr} LIKE 'sm4:%' THEN split_part(${expr}, ':', 2) ELSE 'clear' END`;
+
+/** The JSON key of a field in a stored payload, as a jsonb text read (an operator only: docs/opengauss.md). */
+const jsonText = (col: string, key: string) => `(${col}->>'${key.replace(/'/g, "''")}')`;
+
+export interface KeyCount {
+  /** `table.column`, `record_history.raw` or `outbox.payload`. */
+  place: string;
+  keyId: string;
+  values: number;
+}
+
+/** How many stored values each key id (or 'clear') holds, per place. */
+export async function keyStatus(db: Db): Promise<KeyCount[]> {
+  const out = new Map<string, KeyCount>();
+  const add = (place: string, keyId: string, n: number) => {
+    const k = `${place}|${keyId}`;
+    const e = out.get(k) ?? { place, keyId, values: 0 };
+    e.values += n;
+    out.set(k, e);
+  };
+  for (const r of sealedResources()) {
+    for (const f of sealedFields(r)) {
+      for (const [place, from, expr] of [
+        [`${r.table}.${f.column}`, r.table, f.column],
+        [`${r.table}.rec_raw`, r.table, jsonText('rec_raw', f.key)],
+        ['record_history.raw', `record_history WHERE resource = '${r.name}'`, jsonText('raw', f.key)],
+        ['outbox.payload', `outbox WHERE resource = '${r.name}'`, jsonText('payload', f.key)],
+      ] as const) {
+        const where = from.includes(' WHERE ') ? `${from} AND ${expr} IS NOT NULL` : `${from} WHERE ${expr} IS NOT NULL`;
+        const res = await db.query<{ k: string; n: string }>(`SELECT ${keyIdSql(expr)} AS k, count(*) AS n FROM ${where} GROUP BY 1`);
+        for (const row of res.rows) add(place, row.k, Number(row.n));
+      }
+    }
+  }
+  return [...out.values()].sort((a, b) => a.place.localeCompare(b.place) || a.keyId.localeCompare(b.keyId));
+}
+
+// ---- the re-encryption job ------------------------------------------------------------------------
+
+export interface ReencryptResult {
+  /** Rows rewritten, per place. */
+  rows: Record<string, number>;
+  /** Values re-sealed (other key ids and clear values). */
+  values: number;
+  /** HMACs filled where missing. */
+  hashes: number;
+}
+
+export interface ReencryptOptions {
+  batch?: number;
+  /** Called after each batch (progress for the command). */
+  progress?: (place: string, done: number) => void;
+}
+
+/** Re-seals every stored value not under the current key, filling missing HMACs; resumable. */
+export async function reencrypt(db: Db, p: Pii, o: ReencryptOptions = {}): Promise<ReencryptResult> {
+  const batch = o.batch ?? 200;
+  const current = p.keys(true).current; // the key file as it is now (a rotation just made)
+  const like = `sm4:${current}:%`;
+  const res: ReencryptResult = { rows: {}, values: 0, hashes: 0 };
+  const count = (place: string, n: number) => {
+    res.rows[place] = (res.rows[place] ?? 0) + n;
+    if (n) o.progress?.(place, res.rows[place]!);
+  };
+  /** A value under the current key stays; anything else is opened (clear passes through) and sealed again. */
+  const reseal = (v: unknown): unknown => {
+    if (typeof v !== 'string' || keyIdOf(v) === current) return v;
+    res.values++;
+    return p.seal(p.open(v));
+  };
+
+  for (const r of sealedResources()) {
+    const fields = sealedFields(r);
+    // Typed rows: a sealed column or its rec_raw copy not under the current key, or a missing HMAC.
+    const stale = fields.flatMap((f) => [
+      `${f.column} NOT LIKE $1`,
+      `${jsonText('rec_raw', f.key)} NOT LIKE $1`,
+      ...(f.hashed ? [`(${f.column} IS NOT NULL AND ${hmacColumn(f.column)} IS NULL)`] : []),
+    ]);
+    const cols = [...fields.map((f) => f.column), ...fields.filter((f) => f.hashed).map((f) => hmacColumn(f.column))];
+    let after: [string, string] = ['', ''];
+    for (;;) {
+      const n = await withTx(db, async (tx: Tx) => {
+        const rows = (
+          await tx.query<Record<string, unknown> & { org_code: string; id: string; rec_raw: Record<string, unknown> }>(
+            `SELECT org_code, id, rec_raw, ${cols.join(', ')} FROM ${r.table}
+              WHERE (org_code, id) > ($2, $3) AND (${stale.join(' OR ')})
+              ORDER BY org_code, id LIMIT ${batch} FOR UPDATE`,
+            [like, after[0], after[1]],
+          )
+        ).rows;
+        for (const row of rows) {
+          const raw = { ...row.rec_raw };
+          const columns: Record<string, unknown> = {};
+          for (const f of fields) {
+            const v = row[f.column];
+            const next = reseal(v);
+            if (next !== v) columns[f.column] = next;
+            // The rec_raw copy gets the column's new form when it held the same value.
+            if (typeof raw[f.key] === 'string') raw[f.key] = raw[f.key] === v ? next : reseal(raw[f.key]);
+            if (f.hashed && typeof v === 'string' && row[hmacColumn(f.column)] === null) {
+              columns[hmacColumn(f.column)] = p.hash(f.kind, p.open(v));
+              res.hashes++;
+            }
+          }
+          await rewriteSealed(tx, r, row.org_code, row.id, columns, raw);
+        }
+        if (rows.length) after = [rows.at(-1)!.org_code, rows.at(-1)!.id];
+        return rows.length;
+      });
+      count(r.table, n);
+      if (n < batch) break;
+    }
+
+    // History and outbox copies of this resource's records.
+    for (const [table, idCol, col] of [
+      ['record_history', 'hist_id', 'raw'],
+      ['outbox', 'outbox_id', 'payload'],
+    ] as const) {
+      const staleJson = fields.map((f) => `${jsonText(col, f.key)} NOT LIKE $1`);
+      let last = '0';
+      for (;;) {
+        const n = await withTx(db, async (tx: Tx) => {
+          const rows = (
+            await tx.query<{ rid: string; doc: Record<string, unknown> }>(
+              `SELECT ${idCol} AS rid, ${col} AS doc FROM ${table}
+                WHERE resource = $2 AND ${idCol} > $3 AND (${staleJson.join(' OR ')})
+                ORDER BY ${idCol} LIMIT ${batch} FOR UPDATE`,
+              [like, r.name, last],
+            )
+          ).rows;
+          const docs = rows.map((row) => {
+            const doc = { ...row.doc };
+            for (const f of fields) if (f.key in doc) doc[f.key] = reseal(doc[f.key]);
+            return { id: row.rid, doc };
+          });
+          if (table === 'outbox')
+            await replacePayloads(
+              tx,
+              docs.map((d) => ({ outboxId: d.id, payload: d.doc })),
+            );
+          else
+            await rewriteHistoryRaw(
+              tx,
+              docs.map((d) => ({ histId: d.id, raw: d.doc })),
+            );
+          if (rows.length) last = rows.at(-1)!.rid;
+          return rows.length;
+        });
+        count(`${table}.${col}`, n);
+        if (n < batch) break;
+      }
+    }
+  }
+  return res;
+}
