@@ -8,6 +8,7 @@
  * ledger, rejections, warning cases) — never guessed. Only a summary of each upload is kept
  * (compare_run), with its author; the file itself is not.
  */
+import { pii, PiiKeyError, PiiValueError } from '../pii/index.js';
 import { z } from 'zod';
 import { decodeText, parseCsv, records, type Encoding } from '../codes/csv.js';
 import type { Db } from '../db/index.js';
@@ -313,12 +314,14 @@ export async function compareExport(db: Db, exp: ParsedExport, o: CompareOptions
        FROM emr_inf_report c
       WHERE NOT c.rec_retired AND NOT c.rec_test AND ${of.sql}
         AND ((coalesce(c.report_date, c.operation_time) >= $1 AND coalesce(c.report_date, c.operation_time) < $2)
-             OR c.id = ANY($3::varchar[]) OR upper(c.id_card) = ANY($4::varchar[]))
+             OR c.id = ANY($3::varchar[]) OR c.id_card_hmac = ANY($4::varchar[]))
       ORDER BY c.org_code, c.id`,
-    [start, end, ids, idCards, ...of.params],
+    // ID numbers are stored sealed (docs/keys.md): found by their HMAC, opened to compare.
+    [start, end, ids, idCards.map((x) => pii().hash('idno', x)), ...of.params],
   );
   const cards: FrontCard[] = res.rows.map((row) => {
-    const r = FrontCardRow.parse(row);
+    const parsed = FrontCardRow.parse(row);
+    const r = { ...parsed, id_card: openOrNull(parsed.id_card) };
     const at = r.report_at?.getTime();
     return {
       ...r,
@@ -470,6 +473,17 @@ const changedInExport = (f: FrontCard) => ({
   detail: `卡片 ${f.id} 的最新版本（第 ${f.rec_version} 版）已被国家平台接收，差异出自直报系统一侧的录入或订正`,
 });
 
+/** A stored ID number opened for comparison; one that cannot be opened (its key id is gone) compares as absent. */
+function openOrNull(sealed: string | null): string | null {
+  if (!sealed) return null;
+  try {
+    return pii().open(sealed);
+  } catch (err) {
+    if (err instanceof PiiKeyError || err instanceof PiiValueError) return null;
+    throw err;
+  }
+}
+
 const HoldRow = z.object({ org_code: z.string(), record_id: z.string(), kind: z.string(), target: z.string(), value: z.string() });
 const RejectionRow = z.object({ org_code: z.string().nullable(), record_id: z.string().nullable(), received_at: z.date(), issues: z.unknown() });
 const CaseRow = z.object({ id_card: z.string(), nndrs: z.string().nullable(), disease: z.string(), state: z.string() });
@@ -572,12 +586,14 @@ async function causesOf(
   const cases = idCards.length
     ? (
         await db.query(
-          `SELECT upper(p.id_card) AS id_card, w.nndrs, w.disease, w.state FROM emr_patient_info p
+          `SELECT p.id_card, w.nndrs, w.disease, w.state FROM emr_patient_info p
              JOIN warning_case w ON w.org_code = p.org_code AND w.patient_id = p.id
-            WHERE upper(p.id_card) = ANY($1::varchar[]) AND ${pof.sql} ORDER BY w.case_id DESC`,
-          [idCards, ...pof.params],
+            WHERE p.id_card_hmac = ANY($1::varchar[]) AND ${pof.sql} ORDER BY w.case_id DESC`,
+          [idCards.map((x) => pii().hash('idno', x)), ...pof.params],
         )
-      ).rows.map((r) => CaseRow.parse(r))
+      ).rows
+        .map((r) => CaseRow.parse(r))
+        .map((r) => ({ ...r, id_card: (openOrNull(r.id_card) ?? '').toUpperCase() }))
     : [];
   for (const r of rows) {
     const list: Array<{ cause: Cause; detail: string }> = [];
