@@ -25,7 +25,7 @@
  *                     Taken from the port scenario when it runs in the same process; alone, only
  *                     what the table needs (one replica count, a few minutes). Printed last.
  *
- * BENCH_SCENARIOS=patient,dataset,mapping,warning,port,uplink,truth,headline (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
+ * BENCH_SCENARIOS=patient,dataset,pii,mapping,warning,port,uplink,truth,headline (default all), BENCH_RECORDS (2000), BENCH_ROUNDS (3),
  * BENCH_SEED (1). Writes bench/results/<date>-<scenario>.json and prints a table. See docs/bench.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -40,7 +40,7 @@ import { memory, table } from './common.js';
 const N = Number(process.env.BENCH_RECORDS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEED = Number(process.env.BENCH_SEED ?? 1);
-const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,mapping,warning,port,uplink,truth,headline').split(',').map((s) => s.trim()));
+const SCENARIOS = new Set((process.env.BENCH_SCENARIOS ?? 'patient,dataset,pii,mapping,warning,port,uplink,truth,headline').split(',').map((s) => s.trim()));
 
 async function main(): Promise<void> {
   let url = process.env.BENCH_DATABASE_URL;
@@ -109,6 +109,23 @@ async function main(): Promise<void> {
         'rate ratio': result.batch50.rateRatio,
         file,
       });
+    }
+    if (SCENARIOS.has('pii')) {
+      // The cost of sealing personal data on the write path (docs/bench.md "ingest-pii"; goal ≤ 10 %).
+      const { benchPii } = await import('./pii.js');
+      const { result, file } = await benchPii({ db, records: N, rounds: ROUNDS, seed: SEED });
+      for (const [path, c] of [
+        ['single', result.single],
+        ['batch 50', result.batch50],
+      ] as const)
+        rows.push({
+          scenario: 'ingest-pii',
+          path,
+          'subject rec/s': c.subject.recordsPerS,
+          'bare pg rec/s': `${c.baseline.recordsPerS} (sealing off)`,
+          'rate ratio': c.rateRatio,
+          file,
+        });
     }
     if (SCENARIOS.has('mapping')) {
       const { benchMapping } = await import('./mapping.js');
