@@ -32,6 +32,7 @@ import { parseConcern } from '../../shared/config/index.js';
 import { renderCodesPage } from './codes-page.js';
 import { usersRoutes } from './users-page.js';
 import { acceptanceRoutes } from './acceptance-page.js';
+import { casesRoutes } from './cases-page.js';
 import { compareRoutes } from './compare-page.js';
 import { evaluationRoutes } from './evaluation-page.js';
 import { cardRoutes } from './card.js';
@@ -68,10 +69,11 @@ const FORMS = new Set([
   '/acceptance.html',
   '/compare.html',
   '/evaluation.html',
+  '/cases.html',
 ]);
 app.use('*', async (c, next) => {
   await next();
-  const formAction = FORMS.has(c.req.path) ? "'self'" : "'none'";
+  const formAction = FORMS.has(c.req.path) || c.req.path.startsWith('/cases/') ? "'self'" : "'none'";
   const script = c.req.path === '/card.html' || c.req.path === '/card' ? " script-src 'self'; connect-src 'self';" : '';
   c.header(
     'content-security-policy',
@@ -143,6 +145,8 @@ app.route(
     settings: () => ({ ...settings().acceptance, frontOrgCode: settings().ingest.frontOrgCode, version: softwareVersion, timeZone: settings().front.timeZone }),
   }),
 );
+// The pending cases show patients (masked; a reveal needs a reason): public health and the admin.
+app.route('/', casesRoutes({ db: getPool, viewer: person(people, ['public_health', 'admin']), timeZone: () => settings().front.timeZone }));
 app.route('/', compareRoutes(people, settings));
 app.route('/', evaluationRoutes(people, settings));
 

@@ -35,6 +35,8 @@ const ACTIONS: Record<string, string> = {
   disabled: '停用',
   enabled: '启用',
   'compare-upload': '上传比对',
+  'view-case': '查看病例',
+  reveal: '显示个人信息',
   replay: '重发死信',
   'retry-now': '立即重试',
 };

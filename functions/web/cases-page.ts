@@ -1,0 +1,174 @@
+/**
+ * 病例 — the pending cases and their report cards (docs/console.md "Cases"): the early-warning queue
+ * by state, overdue first, searchable; a case's evidence, history and cards. The patient is shown
+ * masked; revealing the name, ID number, phone or address needs a reason, and every view of a case
+ * and every reveal is audited with the signed-in user (docs/console.md "Audit").
+ */
+import { Hono, type MiddlewareHandler } from 'hono';
+import { html } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
+import { z } from 'zod';
+import { audit, type Session } from '../../shared/console/index.js';
+import type { Db } from '../../shared/db/index.js';
+import { AppError, validationError } from '../../shared/http/errors.js';
+import { mask } from '../../shared/ingest/mask.js';
+import { pii, PiiKeyError, PiiValueError } from '../../shared/pii/index.js';
+import { CASE_STATES, caseDetail, listCases, type CaseListing, type CaseState } from '../../shared/warning/store.js';
+import { consolePage, h, when } from './console-layout.js';
+import type pg from 'pg';
+
+export const STATE_ZH: Record<CaseState, string> = {
+  to_confirm: '待确认',
+  to_diagnose: '待确诊',
+  known: '已报告（既往）',
+  to_verify: '待核查',
+  reported: '已报告',
+  excluded: '已排除',
+  closed: '已关闭',
+};
+
+/** The patient as the case page shows it: the personal fields, masked unless revealed. */
+interface Patient {
+  name: string | null;
+  idCard: string | null;
+  tel: string | null;
+  address: string | null;
+}
+
+const open = (v: string | null): string | null => {
+  if (!v) return null;
+  try {
+    return pii().open(v);
+  } catch (err) {
+    if (err instanceof PiiKeyError || err instanceof PiiValueError) return `（无法解密：${err.message}）`;
+    throw err;
+  }
+};
+
+async function patientOf(db: Db, org: string, patientId: string): Promise<Patient | null> {
+  const r = await db.query<{ patient_name: string | null; id_card: string | null; tel: string | null; current_addr_detail: string | null }>(
+    'SELECT patient_name, id_card, tel, current_addr_detail FROM emr_patient_info WHERE org_code = $1 AND id = $2',
+    [org, patientId],
+  );
+  const p = r.rows[0];
+  return p ? { name: p.patient_name, idCard: open(p.id_card), tel: open(p.tel), address: open(p.current_addr_detail) } : null;
+}
+
+const masked = (p: Patient): Patient => ({
+  name: p.name ? String(mask('name', p.name)) : null,
+  idCard: p.idCard ? String(mask('idno', p.idCard)) : null,
+  tel: p.tel ? String(mask('phone', p.tel)) : null,
+  address: p.address ? String(mask('address', p.address)) : null,
+});
+
+const inScope = (s: Session, org: string) => s.user.orgs === '*' || s.user.orgs.includes(org);
+
+function renderList(rows: CaseListing[], q: { state: string; search: string }, tz: string): HtmlEscapedString {
+  return h(html`<form method="get" action="/cases.html" class="filters">
+<label>状态 <select name="state"><option value="">全部待处理</option>${CASE_STATES.map(
+    (s) => html`<option value="${s}"${q.state === s ? html` selected` : ''}>${STATE_ZH[s]}</option>`,
+  )}</select></label>
+<label>搜索 <input name="q" value="${q.search}" placeholder="病种、患者编号、病例号"></label> <button>查询</button></form>
+<p class="muted">共 ${rows.length} 例，超时的在前。</p>
+<table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>证据</th><th>更新</th></tr></thead><tbody>
+${rows.map(
+  (c) => html`<tr data-case="${c.caseId}"${c.overdue ? html` class="late"` : ''}><td><a href="/cases/${c.caseId}">${c.caseId}</a></td>
+<td>${c.disease}${c.classA ? html` <span class="bad">甲类</span>` : ''}</td><td>${STATE_ZH[c.state]}</td>
+<td>${c.dueAt ? html`${when(c.dueAt, tz)}${c.overdue ? html` <span class="bad">已超时</span>` : ''}` : '—'}</td>
+<td>${c.orgCode}</td><td>${c.patientId}</td><td>${c.deptCode ?? '—'}</td><td>${c.doctorId ?? '—'}</td><td class="n">${c.evidenceCount}</td><td>${when(c.updatedAt, tz)}</td></tr>`,
+)}
+</tbody></table>`);
+}
+
+type Detail = NonNullable<Awaited<ReturnType<typeof caseDetail>>>;
+
+function renderDetail(d: Detail, p: Patient | null, revealed: boolean, csrf: string, tz: string): HtmlEscapedString {
+  const c = d.case as { case_id: string; org_code: string; patient_id: string; disease: string; state: CaseState; due_at: Date | null; class_a: boolean };
+  const row = (label: string, v: string | null) => html`<dt>${label}</dt><dd>${v ?? '—'}</dd>`;
+  return h(html`<p><a href="/cases.html">← 返回病例列表</a></p>
+<section><h2>病例 ${c.case_id}：${c.disease}${c.class_a ? '（甲类或按甲类管理）' : ''}</h2>
+<dl><dt>状态</dt><dd id="state">${STATE_ZH[c.state]}</dd><dt>报告时限</dt><dd>${when(c.due_at, tz)}</dd><dt>机构</dt><dd>${c.org_code}</dd><dt>患者编号</dt><dd>${c.patient_id}</dd></dl></section>
+<section id="patient"><h2>患者${revealed ? '（已显示，已记录审计）' : '（已脱敏）'}</h2>
+${p ? html`<dl>${row('姓名', p.name)}${row('身份证件号', p.idCard)}${row('联系电话', p.tel)}${row('现住址', p.address)}</dl>` : html`<p class="muted">前置尚未收到该患者的基本信息。</p>`}
+${
+  p && !revealed
+    ? html`<form method="post" action="/cases/${c.case_id}/reveal" id="reveal"><input type="hidden" name="_csrf" value="${csrf}">
+<label>显示完整信息的原因 <input name="reason" required minlength="4" maxlength="200" placeholder="例如：核实报告卡身份证号"></label> <button>显示</button>
+<span class="muted">显示个人信息须说明原因，将记入审计。</span></form>`
+    : ''
+}</section>
+<section><h2>证据</h2><table id="evidence"><thead><tr><th>时间</th><th>来源</th><th>类型</th><th>作用</th><th>说明</th></tr></thead><tbody>
+${(d.evidence as Array<{ evidence_at: Date | null; source_resource: string; source_id: string; kind: string; effect: string; detail: string | null }>).map(
+  (e) =>
+    html`<tr><td>${when(e.evidence_at, tz)}</td><td>${e.source_resource} ${e.source_id}</td><td>${e.kind}</td><td>${e.effect}</td><td>${e.detail ?? ''}</td></tr>`,
+)}</tbody></table></section>
+<section><h2>报告卡</h2>${
+    d.cards.length
+      ? html`<table id="cards"><thead><tr><th>卡片</th><th>状态</th></tr></thead><tbody>${d.cards.map(
+          (k) => html`<tr><td>${k.cardId}</td><td>${(k as { status?: string }).status ?? ''}</td></tr>`,
+        )}</tbody></table>`
+      : html`<p class="muted">尚无报告卡。</p>`
+  }</section>
+<section><h2>处理记录</h2><table id="events"><thead><tr><th>时间</th><th>操作人</th><th>状态变化</th><th>说明</th></tr></thead><tbody>
+${(d.events as Array<{ at: Date; actor: string | null; from_state: CaseState | null; to_state: CaseState; reason: string | null }>).map(
+  (e) =>
+    html`<tr><td>${when(e.at, tz)}</td><td>${e.actor ?? ''}</td><td>${e.from_state ? STATE_ZH[e.from_state] : '—'} → ${STATE_ZH[e.to_state]}</td><td>${e.reason ?? ''}</td></tr>`,
+)}</tbody></table></section>`);
+}
+
+export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZone: () => string }): Hono {
+  const app = new Hono();
+  const page = (s: Session, title: string, path: string, body: HtmlEscapedString, msg?: string) =>
+    consolePage({ title, path, session: s, timeZone: o.timeZone(), now: new Date(), body, msg });
+
+  app.get('/cases.html', o.viewer, async (c) => {
+    const s = c.get('person');
+    const state = z
+      .enum(CASE_STATES)
+      .optional()
+      .catch(undefined)
+      .parse(c.req.query('state') || undefined);
+    const search = (c.req.query('q') ?? '').trim().slice(0, 60);
+    const orgs = s.user.orgs === '*' ? [undefined] : s.user.orgs;
+    const now = new Date();
+    const lists = await Promise.all(orgs.map((org) => listCases(o.db() as pg.Pool, { orgCode: org, state, limit: 500, now })));
+    let rows = lists.flat();
+    // Without a state asked, the queue is what still needs someone: not reported, excluded or closed.
+    if (!state) rows = rows.filter((r) => r.state === 'to_confirm' || r.state === 'to_diagnose' || r.state === 'to_verify');
+    if (search) rows = rows.filter((r) => r.caseId === search || r.patientId.includes(search) || r.disease.includes(search));
+    rows.sort((a, b) => Number(b.overdue) - Number(a.overdue) || b.updatedAt.getTime() - a.updatedAt.getTime());
+    c.header('cache-control', 'no-store');
+    return c.html(page(s, '病例', '/cases.html', renderList(rows.slice(0, 500), { state: state ?? '', search }, o.timeZone())));
+  });
+
+  const detail = async (s: Session, id: string) => {
+    if (!/^\d{1,18}$/.test(id)) throw new AppError('NOT_FOUND', `没有这个病例：${id}`);
+    const d = await caseDetail(o.db() as pg.Pool, id);
+    const c = d?.case as { org_code: string; patient_id: string } | undefined;
+    if (!d || !c || !inScope(s, c.org_code)) throw new AppError('NOT_FOUND', `没有这个病例：${id}`);
+    return { d, org: c.org_code, patientId: c.patient_id };
+  };
+
+  app.get('/cases/:id', o.viewer, async (c) => {
+    const s = c.get('person');
+    const { d, org, patientId } = await detail(s, c.req.param('id'));
+    const p = await patientOf(o.db(), org, patientId);
+    // A view of a case shows personal data (masked): audited all the same.
+    await audit(o.db(), 'view-case', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）`);
+    c.header('cache-control', 'no-store');
+    return c.html(page(s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s.csrf, o.timeZone())));
+  });
+
+  app.post('/cases/:id/reveal', o.viewer, async (c) => {
+    const s = c.get('person');
+    const body = z.object({ reason: z.string().trim().min(4, '原因至少 4 个字 (at least 4 characters)').max(200) }).safeParse(await c.req.parseBody());
+    if (!body.success) throw validationError(body.error, 'reason: 显示个人信息须说明原因 (a reason is required)');
+    const { d, org, patientId } = await detail(s, c.req.param('id'));
+    const p = await patientOf(o.db(), org, patientId);
+    await audit(o.db(), 'reveal', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）显示患者个人信息，原因：${body.data.reason}`);
+    // Shown once, in this answer: never cached, never in a URL.
+    c.header('cache-control', 'no-store');
+    return c.html(page(s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone()), '已显示完整信息，本次操作已记入审计'));
+  });
+  return app;
+}
