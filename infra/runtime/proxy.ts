@@ -169,7 +169,15 @@ export async function invoke(svc: FunctionService, inv: Invocation, opts: Router
     if ('none' in p && p.none === 'no-replicas' && tried.size === 0 && svc.wake()) p = { none: 'starting' };
     if ('none' in p && p.none === 'starting') {
       const waitMs = Math.min(opts.readyWaitMs, deadline - Date.now());
-      if (waitMs > 0) await svc.waitReady(waitMs);
+      if (waitMs > 0) {
+        // A waiting call keeps the function awake: the idler must not take back the replica it waits for.
+        svc.waiting++;
+        try {
+          await svc.waitReady(waitMs);
+        } finally {
+          svc.waiting--;
+        }
+      }
       if (timedOut || inv.signal?.aborted) break;
       p = svc.pick(tried);
     }

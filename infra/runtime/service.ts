@@ -62,6 +62,8 @@ export class FunctionService {
   readonly createdAt = new Date();
   /** When a call last took a replica (or the service started): the idler's clock. */
   lastUsedAt = Date.now();
+  /** Calls waiting for a replica to be ready (a wake from zero, a restart): never idle while any waits. */
+  waiting = 0;
   /** Time-weighted in-flight integral, for the autoscaler. */
   private inflightArea = 0;
   private areaSince = Date.now();
@@ -216,7 +218,7 @@ export class FunctionService {
    */
   sleepIfIdle(now = Date.now()): boolean {
     const after = this.scale.zeroAfterMs;
-    if (after === undefined || this.stopped || this.desired === 0 || this.inflight() > 0) return false;
+    if (after === undefined || this.stopped || this.desired === 0 || this.inflight() > 0 || this.waiting > 0) return false;
     if (now - this.lastUsedAt < after) return false;
     this.ctx.logs.runtime.info('scale', {
       fn: this.name,

@@ -58,6 +58,26 @@ describe('scale to zero', () => {
     expect(rt.replicas('nap')).toHaveLength(1);
   });
 
+  it('a replica slower to start than the zero-duration is not taken back while a call waits for it', async () => {
+    const res = await fetch(`${rt.gatewayUrl}/system/functions`, {
+      method: 'POST',
+      headers: { ...auth(rt), ...json },
+      body: JSON.stringify({
+        service: 'drowsy',
+        image: 'fixture/drowsy:test',
+        envVars: { START_DELAY_MS: '2500' },
+        labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' },
+        annotations: { 'com.cdc-front.handler': 'functions/echo' },
+      }),
+    });
+    expect(res.status).toBe(202);
+    expect(await rt.waitForReplicas('drowsy', 15_000)).toBe(true);
+    expect(await until(() => rt.replicas('drowsy').length === 0, 10_000)).toBe(true);
+    // Woken, the replica takes 2.5 s to be ready — longer than the 1 s idle limit — and the call waits.
+    const first = await pidOf('drowsy');
+    expect(alive(first)).toBe(true);
+  });
+
   it('a function called more often than its zero-duration keeps its replica', async () => {
     expect((await deploy('busy', 'functions/echo', { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' })).status).toBe(202);
     expect(await rt.waitForReplicas('busy', 10_000)).toBe(true);
