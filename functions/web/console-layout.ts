@@ -16,6 +16,7 @@ export const NAV: ReadonlyArray<{ path: string; name: string; roles: readonly Ro
   { path: '/cases.html', name: '病例', roles: ['public_health', 'admin'] },
   { path: '/quality.html', name: '数据质量', roles: ['public_health', 'operator', 'admin'] },
   { path: '/delivery.html', name: '数据上报', roles: ['public_health', 'operator', 'admin'] },
+  { path: '/backups.html', name: '备份', roles: ['public_health', 'operator', 'admin'] },
   { path: '/settings.html', name: '设置', roles: ['public_health', 'operator', 'admin'] },
   { path: '/codes.html', name: '代码映射', roles: ['public_health', 'admin'] },
   { path: '/compare.html', name: '每日比对', roles: ['public_health', 'admin'] },

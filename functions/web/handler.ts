@@ -33,6 +33,7 @@ import { renderCodesPage } from './codes-page.js';
 import { usersRoutes } from './users-page.js';
 import { acceptanceRoutes } from './acceptance-page.js';
 import { casesRoutes } from './cases-page.js';
+import { backupsRoutes } from './backups-page.js';
 import { compareRoutes } from './compare-page.js';
 import { evaluationRoutes } from './evaluation-page.js';
 import { cardRoutes } from './card.js';
@@ -70,6 +71,7 @@ const FORMS = new Set([
   '/compare.html',
   '/evaluation.html',
   '/cases.html',
+  '/backups.html',
 ]);
 app.use('*', async (c, next) => {
   await next();
@@ -147,6 +149,7 @@ app.route(
 );
 // The pending cases show patients (masked; a reveal needs a reason): public health and the admin.
 app.route('/', casesRoutes({ db: getPool, viewer: person(people, ['public_health', 'admin']), timeZone: () => settings().front.timeZone }));
+app.route('/', backupsRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
 app.route('/', compareRoutes(people, settings));
 app.route('/', evaluationRoutes(people, settings));
 

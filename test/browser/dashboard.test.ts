@@ -93,7 +93,7 @@ describe('the dashboard and delivery pages on the web port', () => {
       expect(await page.locator('svg.chart').count()).toBeGreaterThan(20);
       expect(await page.locator('script').count()).toBe(0);
       // The navigation shows an operator's pages, not the mapping or users pages.
-      expect(await page.locator('nav a').allTextContents()).toEqual(['运行状态', '仪表盘', '数据质量', '数据上报', '设置', '评估', '验收自检']);
+      expect(await page.locator('nav a').allTextContents()).toEqual(['运行状态', '仪表盘', '数据质量', '数据上报', '备份', '设置', '评估', '验收自检']);
       mkdirSync(resolve('.data/screenshots'), { recursive: true });
       await page.screenshot({ path: resolve('.data/screenshots/dashboard.png'), fullPage: true });
 

@@ -1,0 +1,89 @@
+// The 备份 page (docs/console.md "Backups") through the web function with a signed-in user: the
+// archives and checks the backup function writes (its ledger, shared/backup/ledger.ts) — the last
+// good archive of each kind, a failed one with its reason, the latest checks with their results —
+// and the roles: public health, operators and admins read it, a clinician gets 403, no session the
+// sign-in page. Read-only: the page has no form but sign-out.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertArchive, lastGood, markFailed, markGood, recordCheck } from '../../shared/backup/ledger.js';
+import { createUser } from '../../shared/console/index.js';
+import { databaseUrl, testDb, uniqueId } from '../setup/db.js';
+
+process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'backups-page-'));
+process.env.DATABASE_URL = databaseUrl();
+process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
+const { default: web } = await import('../../functions/web/handler.js');
+const db = testDb();
+const host = { host: 'front.local:8884' };
+const PW = 'a-long-test-password';
+
+beforeAll(async () => {
+  await web.init?.();
+});
+afterAll(async () => web.close?.());
+
+async function signedIn(role: 'clinician' | 'public_health' | 'operator'): Promise<string> {
+  const username = `${role.slice(0, 3)}${Math.random().toString(36).slice(2, 9)}`;
+  await createUser(db, { username, role, password: PW }, 'test');
+  const form = await web.app.request('/login', { headers: host });
+  const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+  const loginCookie = /cdc_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]!;
+  const res = await web.app.request('/login', {
+    method: 'POST',
+    headers: { ...host, cookie: `cdc_login=${loginCookie}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password: PW, next: '/backups.html', _csrf: token }).toString(),
+  });
+  expect(res.status).toBe(303);
+  return /cdc_console=([^;]+)/.exec(res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '')![1]!;
+}
+const get = (cookie?: string) => web.app.request('/backups.html', { headers: { ...host, ...(cookie ? { cookie: `cdc_console=${cookie}` } : {}) } });
+
+describe('the 备份 page', () => {
+  it('shows the last good archive of each kind, a failed one with its reason, and the latest checks', async () => {
+    const now = new Date();
+    const good = await insertArchive(db, {
+      kind: 'logical',
+      trigger: 'cron',
+      bucket: 'cdc-backups',
+      dialect: 'postgres',
+      tool: 'pg_dump',
+      encryption: 'SM4',
+      startedAt: now,
+    });
+    await markGood(db, good, { size: 3 * 1024 * 1024, sha256: 'a'.repeat(64), rowCounts: null, tablesDone: 10 });
+    const reason = `磁盘已满 ${uniqueId('x')}`;
+    const failed = await insertArchive(db, {
+      kind: 'physical',
+      trigger: 'cron',
+      bucket: 'cdc-backups',
+      dialect: 'postgres',
+      tool: 'pg_basebackup',
+      encryption: null,
+      startedAt: now,
+    });
+    await markFailed(db, failed, reason);
+    const drill = `drill ${uniqueId('d')}: 12 tables restored, row counts equal`;
+    await recordCheck(db, { archiveId: good, check: 'drill', ok: true, message: drill, durationMs: 1234 });
+
+    const page = await (await get(await signedIn('public_health'))).text();
+    // The newest good logical archive is this one, or one another test file's backup made since: fresh either way.
+    expect(page).toMatch(/<tr data-kind="logical"><td>逻辑备份<\/td>[\s\S]*?class="ok">正常<\/td>/);
+    expect((await lastGood(db, 'logical'))?.finishedAt).toBeTruthy();
+    expect(page).toMatch(new RegExp(`<tr data-archive="${failed}">[\\s\\S]*?失败[\\s\\S]*?${reason}`));
+    expect(page).toMatch(
+      new RegExp(`<tr data-check="drill">[\\s\\S]*?恢复演练[\\s\\S]*?${good}[\\s\\S]*?通过[\\s\\S]*?${drill.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
+    // Read-only: the only form is the sign-out.
+    expect(page.match(/<form method="post" action="([^"]+)"/g)).toEqual(['<form method="post" action="/logout"']);
+  });
+
+  it('operators read it; a clinician gets 403; no session, the sign-in page', async () => {
+    expect((await get(await signedIn('operator'))).status).toBe(200);
+    expect((await get(await signedIn('clinician'))).status).toBe(403);
+    const anon = await get();
+    expect(anon.status).toBe(302);
+    expect(anon.headers.get('location')).toMatch(/^\/login\?next=%2Fbackups\.html/);
+  });
+});
