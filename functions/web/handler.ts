@@ -34,6 +34,7 @@ import { usersRoutes } from './users-page.js';
 import { acceptanceRoutes } from './acceptance-page.js';
 import { casesRoutes } from './cases-page.js';
 import { backupsRoutes } from './backups-page.js';
+import { signalsRoutes } from './signals-page.js';
 import { compareRoutes } from './compare-page.js';
 import { evaluationRoutes } from './evaluation-page.js';
 import { cardRoutes } from './card.js';
@@ -72,6 +73,7 @@ const FORMS = new Set([
   '/evaluation.html',
   '/cases.html',
   '/backups.html',
+  '/signals.html',
 ]);
 app.use('*', async (c, next) => {
   await next();
@@ -149,6 +151,7 @@ app.route(
 );
 // The pending cases show patients (masked; a reveal needs a reason): public health and the admin.
 app.route('/', casesRoutes({ db: getPool, viewer: person(people, ['public_health', 'admin']), timeZone: () => settings().front.timeZone }));
+app.route('/', signalsRoutes({ db: getPool, viewer: person(people, ['public_health', 'admin']), timeZone: () => settings().front.timeZone }));
 app.route('/', backupsRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
 app.route('/', compareRoutes(people, settings));
 app.route('/', evaluationRoutes(people, settings));
