@@ -65,9 +65,16 @@ type Person = Record<string, unknown> & {
   currentAddrDetail: string;
 };
 function person(org: string, id: string): Person {
-  const n = Number.parseInt(randomBytes(3).toString('hex'), 16);
+  // A random seed for unique phones and addresses, drawn until the patient is an adult: the card the
+  // duplicate test files for them is an adult's (no guardian, an adult's population group).
+  let n: number;
+  let base: Record<string, unknown>;
+  do {
+    n = Number.parseInt(randomBytes(3).toString('hex'), 16);
+    base = samplePatient({ orgCode: org, id, seed: n });
+  } while (Date.now() - Date.parse(String(base.birthDate).slice(0, 10)) < 15 * 366 * 86_400_000);
   return {
-    ...samplePatient({ orgCode: org, id, seed: n }),
+    ...base,
     contactsTel: `137${String(n).padStart(8, '0').slice(-8)}`,
     permanentAddrDetail: `户籍测试路${n}号`,
     currentAddrDetail: `现住测试街${n}号`,
