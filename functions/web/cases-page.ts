@@ -14,6 +14,9 @@ import { AppError, validationError } from '../../shared/http/errors.js';
 import { mask } from '../../shared/ingest/mask.js';
 import { pii, PiiKeyError, PiiValueError } from '../../shared/pii/index.js';
 import { CASE_STATES, caseDetail, listCases, type CaseListing, type CaseState } from '../../shared/warning/store.js';
+import { cardStatus } from '../../shared/warning/duplicates.js';
+import { resources } from '../../schemas/index.js';
+import { formatLocal } from '../../shared/time/index.js';
 import { consolePage, h, when } from './console-layout.js';
 import type pg from 'pg';
 
@@ -105,7 +108,8 @@ ${(d.evidence as Array<{ evidence_at: Date | null; source_resource: string; sour
 <section><h2>报告卡</h2>${
     d.cards.length
       ? html`<table id="cards"><thead><tr><th>卡片</th><th>状态</th></tr></thead><tbody>${d.cards.map(
-          (k) => html`<tr><td>${k.cardId}</td><td>${(k as { status?: string }).status ?? ''}</td></tr>`,
+          (k) =>
+            html`<tr><td><a href="/cards/${encodeURIComponent(c.org_code)}/${encodeURIComponent(k.cardId)}?case=${c.case_id}">${k.cardId}</a></td><td>${(k as { name?: string }).name ?? ''}</td></tr>`,
         )}</tbody></table>`
       : html`<p class="muted">尚无报告卡。</p>`
   }</section>
@@ -114,6 +118,52 @@ ${(d.events as Array<{ at: Date; actor: string | null; from_state: CaseState | n
   (e) =>
     html`<tr><td>${when(e.at, tz)}</td><td>${e.actor ?? ''}</td><td>${e.from_state ? STATE_ZH[e.from_state] : '—'} → ${STATE_ZH[e.to_state]}</td><td>${e.reason ?? ''}</td></tr>`,
 )}</tbody></table></section>`);
+}
+
+type CardField = { label: string; value: string; personal: boolean };
+
+/** A report card's fields with their labels, personal ones opened and (unless revealed) masked. */
+async function cardFields(db: Db, org: string, id: string, revealed: boolean, tz: string): Promise<CardField[] | null> {
+  const r = resources.emrInfReport!;
+  const row = (await db.query<Record<string, unknown>>('SELECT * FROM emr_inf_report WHERE org_code = $1 AND id = $2 AND NOT rec_retired', [org, id])).rows[0];
+  if (!row) return null;
+  const out: CardField[] = [];
+  for (const def of Object.values(r.fields as Record<string, { column: string; label: string; personal?: Parameters<typeof mask>[0] }>)) {
+    const raw = row[def.column];
+    if (raw === null || raw === undefined || raw === '') continue;
+    let value = raw instanceof Date ? formatLocal(raw, tz) : String(raw);
+    if (def.personal) {
+      value = open(value) ?? '';
+      if (!revealed) value = String(mask(def.personal, value));
+    }
+    out.push({ label: def.label, value, personal: def.personal !== undefined });
+  }
+  return out;
+}
+
+function renderCard(
+  org: string,
+  id: string,
+  fields: CardField[],
+  status: Awaited<ReturnType<typeof cardStatus>>,
+  caseId: string | null,
+  revealed: boolean,
+  csrf: string,
+  tz: string,
+): HtmlEscapedString {
+  const back = caseId ? `/cases/${caseId}` : '/cases.html';
+  return h(html`<p><a href="${back}">← 返回${caseId ? `病例 ${caseId}` : '病例列表'}</a></p>
+<section><h2>报告卡 ${id}</h2><dl><dt>机构</dt><dd>${org}</dd><dt>国家平台</dt><dd id="card-status">${status.name}${status.reason ? `：${status.reason}` : ''}${
+    status.at ? `（${when(status.at, tz)}）` : ''
+  }</dd><dt>版本</dt><dd>${status.version ?? '—'}</dd></dl></section>
+<section id="card"><h2>卡片内容${revealed ? '（已显示，已记录审计）' : '（个人信息已脱敏）'}</h2>
+<table><tbody>${fields.map((f) => html`<tr${f.personal ? html` class="personal"` : ''}><th>${f.label}</th><td>${f.value}</td></tr>`)}</tbody></table>
+${
+  revealed
+    ? ''
+    : html`<form method="post" action="/cards/${encodeURIComponent(org)}/${encodeURIComponent(id)}/reveal${caseId ? `?case=${caseId}` : ''}" id="reveal"><input type="hidden" name="_csrf" value="${csrf}">
+<label>显示完整信息的原因 <input name="reason" required minlength="4" maxlength="200"></label> <button>显示</button> <span class="muted">将记入审计。</span></form>`
+}</section>`);
 }
 
 export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZone: () => string }): Hono {
@@ -169,6 +219,33 @@ export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZo
     // Shown once, in this answer: never cached, never in a URL.
     c.header('cache-control', 'no-store');
     return c.html(page(s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone()), '已显示完整信息，本次操作已记入审计'));
+  });
+  // A report card, from its case (docs/console.md "Cases"): every field with its label, the personal
+  // ones masked; its state at the national platform. Viewed and revealed as a case is, audited.
+  const card = async (s: Session, org: string, id: string, revealed: boolean, caseId: string | null) => {
+    if (!inScope(s, org)) throw new AppError('NOT_FOUND', `没有这张报告卡：${id}`);
+    const fields = await cardFields(o.db(), org, id, revealed, o.timeZone());
+    if (!fields) throw new AppError('NOT_FOUND', `没有这张报告卡：${id}`);
+    const status = await cardStatus(o.db(), org, id);
+    return renderCard(org, id, fields, status, caseId && /^\d{1,18}$/.test(caseId) ? caseId : null, revealed, s.csrf, o.timeZone());
+  };
+  app.get('/cards/:org/:id', o.viewer, async (c) => {
+    const s = c.get('person');
+    const { org, id } = c.req.param();
+    const body = await card(s, org, id, false, c.req.query('case') ?? null);
+    await audit(o.db(), 'view-card', s.user.username, `报告卡 ${id}（机构 ${org}）`);
+    c.header('cache-control', 'no-store');
+    return c.html(page(s, `报告卡 ${id}`, '/cases.html', body));
+  });
+  app.post('/cards/:org/:id/reveal', o.viewer, async (c) => {
+    const s = c.get('person');
+    const { org, id } = c.req.param();
+    const reason = z.object({ reason: z.string().trim().min(4, '原因至少 4 个字 (at least 4 characters)').max(200) }).safeParse(await c.req.parseBody());
+    if (!reason.success) throw validationError(reason.error, 'reason: 显示个人信息须说明原因 (a reason is required)');
+    const body = await card(s, org, id, true, c.req.query('case') ?? null);
+    await audit(o.db(), 'reveal', s.user.username, `报告卡 ${id}（机构 ${org}）显示个人信息，原因：${reason.data.reason}`);
+    c.header('cache-control', 'no-store');
+    return c.html(page(s, `报告卡 ${id}`, '/cases.html', body, '已显示完整信息，本次操作已记入审计'));
   });
   return app;
 }

@@ -77,7 +77,7 @@ const FORMS = new Set([
 ]);
 app.use('*', async (c, next) => {
   await next();
-  const formAction = FORMS.has(c.req.path) || c.req.path.startsWith('/cases/') ? "'self'" : "'none'";
+  const formAction = FORMS.has(c.req.path) || c.req.path.startsWith('/cases/') || c.req.path.startsWith('/cards/') ? "'self'" : "'none'";
   const script = c.req.path === '/card.html' || c.req.path === '/card' ? " script-src 'self'; connect-src 'self';" : '';
   c.header(
     'content-security-policy',

@@ -36,6 +36,7 @@ const ACTIONS: Record<string, string> = {
   enabled: '启用',
   'compare-upload': '上传比对',
   'view-case': '查看病例',
+  'view-card': '查看报告卡',
   reveal: '显示个人信息',
   replay: '重发死信',
   'retry-now': '立即重试',

@@ -124,6 +124,39 @@ describe('the 病例 page', () => {
     }
   });
 
+  it('shows a report card the HIS sent with its personal fields masked, and reveals them with a reason, audited', async () => {
+    // The card through the data port, for the same (adult) patient.
+    const patient = sample('emrPatientInfo', { orgCode: org, id: patientId, seed: 81 });
+    const cardId = uniqueId('card');
+    const card = {
+      ...sample('emrInfReport', { orgCode: org, id: cardId, patientId, seed: 3 }),
+      ...Object.fromEntries(['patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate'].map((k) => [k, patient[k]])),
+    };
+    const res = await fetch(`${front!.rt.portUrls.data}/hclient/emr/receive/emrInfReport`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(card),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const { ctx, page } = await signIn(doctor);
+    try {
+      await page.goto(`${lan}/cards/${org}/${cardId}`, { waitUntil: 'load' });
+      expect(await page.locator('#card-status').textContent()).toMatch(/已保存|已上报|平台已接收/);
+      expect(await page.content()).not.toContain(idCard);
+      expect(await page.locator('#card').textContent()).toContain(String(mask('idno', idCard)));
+      await page.fill('#reveal input[name="reason"]', '核对报告卡与病例');
+      await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: '显示' }).click()]);
+      expect(await page.locator('#card').textContent()).toContain(idCard);
+      const audit = await db.query<{ action: string }>('SELECT action FROM console_audit WHERE username = $1 AND detail LIKE $2 ORDER BY audit_id', [
+        doctor,
+        `%${cardId}%`,
+      ]);
+      expect(audit.rows.map((r) => r.action)).toEqual(['view-card', 'reveal']);
+    } finally {
+      await ctx.close();
+    }
+  });
+
   it('a clinician cannot open the cases', async () => {
     const { ctx, page } = await signIn(clinician);
     try {
