@@ -15,6 +15,7 @@ import { resources } from '../../schemas/index.js';
 import type { DeadlineClass } from '../../schemas/resource.js';
 import { addDays, dayBounds, localDay } from '../dayclose/day.js';
 import { mask } from '../ingest/mask.js';
+import type { DeadLetter } from '../uplink/push.js';
 
 /** Whose figures: every organisation, or those a user is bound to. */
 export type Orgs = '*' | string[];
@@ -618,18 +619,8 @@ export async function destinationFigures(db: Db, s: Scope): Promise<DestinationF
   });
 }
 
-export interface DeadLetterRow {
-  outboxId: string;
-  destination: string;
-  resource: string;
-  orgCode: string;
-  id: string;
-  version: number;
-  attempts: number;
-  /** The platform's reason, long digit runs masked. */
-  reason: string | null;
-  deadAt: Date | null;
-}
+/** A dead letter as the delivery page lists it: push's DeadLetter, its reason's long digit runs masked. */
+export type DeadLetterRow = DeadLetter;
 
 /** The newest dead letters (outbox_dead), at most `limit`. */
 export async function deadLetterRows(db: Db, orgs: Orgs, limit = 100): Promise<DeadLetterRow[]> {

@@ -3,9 +3,6 @@
 // a production code is refused until the org's latest acceptance self-test passed, then moves the
 // front to production in one audited step; a code with a bad signature, one signed as a configuration
 // bundle, an expired one and a replay are refused and change nothing; production never goes back to test.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activation, CODE_FORMAT } from '../../shared/activation/index.js';
@@ -13,7 +10,7 @@ import { settingsFacts } from '../../shared/console/figures.js';
 import { renderSettings } from '../../functions/web/settings-page.js';
 import { signBundle } from '../../shared/configbundle/sign.js';
 import type { FaasFunction } from '../../shared/fn/index.js';
-import { platformKey, privateDatabase } from './config-bundles-helpers.js';
+import { configFunctionOn, platformKey } from './config-bundles-helpers.js';
 
 const TOKEN = 'activation-test-token-0123456789abc';
 const platform = platformKey();
@@ -21,24 +18,13 @@ const stranger = platformKey();
 const ORG = '440106777';
 let fn: FaasFunction;
 let db: pg.Pool;
-let drop: () => Promise<void>;
-const dir = mkdtempSync(join(tmpdir(), 'cdc-act-'));
+let close: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  const p = await privateDatabase('act');
-  db = p.db;
-  drop = p.drop;
-  writeFileSync(join(dir, 'cdc-database-url'), p.url);
-  writeFileSync(join(dir, 'config-token'), `${TOKEN}\n`);
-  writeFileSync(join(dir, 'config-platform-pubkey'), platform.publicKeyPem);
-  process.env.CDC_SECRETS_DIR = dir;
-  fn = ((await import('../../functions/config/handler.js')) as { default: FaasFunction }).default;
-  await fn.init!();
+  ({ fn, db, close } = await configFunctionOn('act', TOKEN, platform.publicKeyPem));
 });
 afterAll(async () => {
-  await fn?.close?.();
-  await drop?.();
-  rmSync(dir, { recursive: true, force: true });
+  await close?.();
 });
 
 const auth = { authorization: `Bearer ${TOKEN}` };

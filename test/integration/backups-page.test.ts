@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertArchive, lastGood, markFailed, markGood, recordCheck } from '../../shared/backup/ledger.js';
-import { createUser } from '../../shared/console/index.js';
+import { signedInToWeb } from '../setup/console-session.js';
 import { databaseUrl, testDb, uniqueId } from '../setup/db.js';
 
 process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'backups-page-'));
@@ -17,27 +17,13 @@ process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
 const { default: web } = await import('../../functions/web/handler.js');
 const db = testDb();
 const host = { host: 'front.local:8884' };
-const PW = 'a-long-test-password';
 
 beforeAll(async () => {
   await web.init?.();
 });
 afterAll(async () => web.close?.());
 
-async function signedIn(role: 'clinician' | 'public_health' | 'operator'): Promise<string> {
-  const username = `${role.slice(0, 3)}${Math.random().toString(36).slice(2, 9)}`;
-  await createUser(db, { username, role, password: PW }, 'test');
-  const form = await web.app.request('/login', { headers: host });
-  const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-  const loginCookie = /cdc_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]!;
-  const res = await web.app.request('/login', {
-    method: 'POST',
-    headers: { ...host, cookie: `cdc_login=${loginCookie}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: PW, next: '/backups.html', _csrf: token }).toString(),
-  });
-  expect(res.status).toBe(303);
-  return /cdc_console=([^;]+)/.exec(res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '')![1]!;
-}
+const signedIn = (role: 'clinician' | 'public_health' | 'operator') => signedInToWeb(web, db, { role, host, next: '/backups.html' });
 const get = (cookie?: string) => web.app.request('/backups.html', { headers: { ...host, ...(cookie ? { cookie: `cdc_console=${cookie}` } : {}) } });
 
 describe('the 备份 page', () => {

@@ -4,6 +4,10 @@
  * documents built from the shipped trigger list and aberration definitions, and their signing.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FaasFunction } from '../../shared/fn/index.js';
 import pg from 'pg';
 import { migrate } from '../../infra/db/migrate.js';
 import shippedDefs from '../../shared/aberration/definitions.json' with { type: 'json' };
@@ -64,3 +68,31 @@ export function bundleDoc(version: number, sections: Record<string, unknown>): s
 }
 
 export const signed = (doc: string, key: Sm2PrivateKey): string => JSON.stringify(signBundle(doc, key));
+
+/**
+ * The config function as port 8882 runs it, on a private, migrated database: the platform's bearer
+ * token and its SM2 public key as secret files. close() closes the function and drops the database.
+ */
+export async function configFunctionOn(
+  prefix: string,
+  token: string,
+  platformPublicKeyPem: string,
+): Promise<{ fn: FaasFunction; db: pg.Pool; close: () => Promise<void> }> {
+  const p = await privateDatabase(prefix);
+  const dir = mkdtempSync(join(tmpdir(), `cdc-${prefix}-`));
+  writeFileSync(join(dir, 'cdc-database-url'), p.url);
+  writeFileSync(join(dir, 'config-token'), `${token}\n`);
+  writeFileSync(join(dir, 'config-platform-pubkey'), platformPublicKeyPem);
+  process.env.CDC_SECRETS_DIR = dir;
+  const fn = ((await import('../../functions/config/handler.js')) as { default: FaasFunction }).default;
+  await fn.init!();
+  return {
+    fn,
+    db: p.db,
+    close: async () => {
+      await fn.close?.();
+      await p.drop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -4,9 +4,6 @@
 // bad signature, a section that fails its checks — before any write or halfway through the writes —
 // and a replayed version change nothing (the database compared before and after); rollback returns
 // to what a version left, audited; history and the version check answer.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import shippedDefs from '../../shared/aberration/definitions.json' with { type: 'json' };
@@ -16,33 +13,22 @@ import { compareReleases } from '../../shared/configbundle/release.js';
 import type { Definitions } from '../../shared/aberration/config.js';
 import type { FaasFunction } from '../../shared/fn/index.js';
 import { loadTriggers } from '../../shared/warning/triggers.js';
-import { algorithms, bundleDoc, platformKey, privateDatabase, signed, triggersWith } from './config-bundles-helpers.js';
+import { algorithms, bundleDoc, configFunctionOn, platformKey, signed, triggersWith } from './config-bundles-helpers.js';
 
 const TOKEN = 'cfg-test-token-0123456789abcdefghij';
 const platform = platformKey();
 const stranger = platformKey();
 let fn: FaasFunction;
 let db: pg.Pool;
-let drop: () => Promise<void>;
-const dir = mkdtempSync(join(tmpdir(), 'cdc-cfgb-'));
+let close: (() => Promise<void>) | undefined;
 const shippedTriggers = loadTriggers();
 const defs = shippedDefs as Definitions;
 
 beforeAll(async () => {
-  const p = await privateDatabase('cfgb');
-  db = p.db;
-  drop = p.drop;
-  writeFileSync(join(dir, 'cdc-database-url'), p.url);
-  writeFileSync(join(dir, 'config-token'), `${TOKEN}\n`);
-  writeFileSync(join(dir, 'config-platform-pubkey'), platform.publicKeyPem);
-  process.env.CDC_SECRETS_DIR = dir;
-  fn = ((await import('../../functions/config/handler.js')) as { default: FaasFunction }).default;
-  await fn.init!();
+  ({ fn, db, close } = await configFunctionOn('cfgb', TOKEN, platform.publicKeyPem));
 });
 afterAll(async () => {
-  await fn?.close?.();
-  await drop?.();
-  rmSync(dir, { recursive: true, force: true });
+  await close?.();
 });
 
 const auth = { authorization: `Bearer ${TOKEN}` };

@@ -4,9 +4,6 @@
 // <NAME>_URL and the key files say — a platform the bundle leaves out is disabled (its rows kept), and
 // a rollback brings the former destinations back. Two platform simulators on loopback, each with a key
 // of its own, receive what the push sends.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
@@ -17,7 +14,7 @@ import { upsertRecord } from '../../shared/ingest/index.js';
 import { destinations } from '../../shared/uplink/config.js';
 import { pushDestination } from '../../shared/uplink/push.js';
 import { generateSm2KeyPair } from '../../shared/uplink/sm.js';
-import { bundleDoc, platformKey, privateDatabase, signed } from './config-bundles-helpers.js';
+import { bundleDoc, configFunctionOn, platformKey, signed } from './config-bundles-helpers.js';
 
 const TOKEN = 'cfg-platforms-token-0123456789abcdef';
 const signer = platformKey();
@@ -25,33 +22,22 @@ const keyA = generateSm2KeyPair();
 const keyB = generateSm2KeyPair();
 let fn: FaasFunction;
 let db: pg.Pool;
-let drop: () => Promise<void>;
+let close: (() => Promise<void>) | undefined;
 let national: PlatformHandle;
 let province: PlatformHandle;
-const dir = mkdtempSync(join(tmpdir(), 'cdc-cfgp-'));
 // No <NAME>_URL and no key files: whatever a destination gets, it gets from the bundle.
 const env = { CDC_ENV: 'development' };
 const noSecrets = () => undefined;
 
 beforeAll(async () => {
-  const p = await privateDatabase('cfgp');
-  db = p.db;
-  drop = p.drop;
+  ({ fn, db, close } = await configFunctionOn('cfgp', TOKEN, signer.publicKeyPem));
   national = await startPlatformSimulator({ role: 'national', keyPem: keyA.privateKeyPem });
   province = await startPlatformSimulator({ role: 'provincial', keyPem: keyB.privateKeyPem });
-  writeFileSync(join(dir, 'cdc-database-url'), p.url);
-  writeFileSync(join(dir, 'config-token'), `${TOKEN}\n`);
-  writeFileSync(join(dir, 'config-platform-pubkey'), signer.publicKeyPem);
-  process.env.CDC_SECRETS_DIR = dir;
-  fn = ((await import('../../functions/config/handler.js')) as { default: FaasFunction }).default;
-  await fn.init!();
 });
 afterAll(async () => {
-  await fn?.close?.();
   await national?.close();
   await province?.close();
-  await drop?.();
-  rmSync(dir, { recursive: true, force: true });
+  await close?.();
 });
 
 const auth = { authorization: `Bearer ${TOKEN}` };

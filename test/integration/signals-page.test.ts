@@ -11,10 +11,10 @@ import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { loadDefinitions } from '../../shared/aberration/config.js';
 import { runAberration } from '../../shared/aberration/run.js';
-import { createUser } from '../../shared/console/index.js';
 import { addDays, localDay } from '../../shared/dayclose/day.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { notifiable } from '../../shared/warning/triggers.js';
+import { signedInToWeb } from '../setup/console-session.js';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'signals-page-'));
@@ -23,7 +23,6 @@ process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
 const { default: web } = await import('../../functions/web/handler.js');
 const db = testDb();
 const host = { host: 'front.local:8884' };
-const PW = 'a-long-test-password';
 const TZ = 'Asia/Shanghai';
 const org = uniqueOrg();
 const D = addDays(localDay(new Date(), TZ), -1);
@@ -66,20 +65,7 @@ beforeAll(async () => {
 }, 90_000);
 afterAll(async () => web.close?.());
 
-async function signedIn(role: 'clinician' | 'public_health' | 'operator', orgs: string[]): Promise<string> {
-  const username = `${role.slice(0, 3)}${Math.random().toString(36).slice(2, 9)}`;
-  await createUser(db, { username, role, password: PW, orgs }, 'test');
-  const form = await web.app.request('/login', { headers: host });
-  const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-  const loginCookie = /cdc_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]!;
-  const res = await web.app.request('/login', {
-    method: 'POST',
-    headers: { ...host, cookie: `cdc_login=${loginCookie}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: PW, next: '/signals.html', _csrf: token }).toString(),
-  });
-  expect(res.status).toBe(303);
-  return /cdc_console=([^;]+)/.exec(res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '')![1]!;
-}
+const signedIn = (role: 'clinician' | 'public_health' | 'operator', orgs: string[]) => signedInToWeb(web, db, { role, host, next: '/signals.html', orgs });
 const get = (cookie: string) => web.app.request('/signals.html', { headers: { ...host, cookie: `cdc_console=${cookie}` } });
 
 describe('the 预警信号 page', () => {
