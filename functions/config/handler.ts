@@ -12,6 +12,10 @@
 //   POST /activation                   an authorization code file {bundle, sig}: the front activated on
 //                                      the test or production network (docs/activation.md), 201
 //   GET  /activation                   the activation in force and every code applied
+//   GET  /schedules                    the scheduled functions and what fires them: a bundle's
+//                                      schedules are written into their annotations at the gateway
+//                                      (shared/configbundle/schedules.ts) after each apply or rollback,
+//                                      at start and every few minutes
 // Refusals are {error: {code, reason, issues?}} with the status of docs/config-bundles.md "Answers".
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
@@ -27,10 +31,36 @@ import { defineFunction } from '../../shared/fn/index.js';
 import { handleError } from '../../shared/http/errors.js';
 import { databaseAnswers } from '../../shared/status/index.js';
 import { log } from '../../shared/log/index.js';
+import { reconcileSchedules, scheduleIssues, type ScheduleOutcome } from '../../shared/configbundle/schedules.js';
 import { activate, activation, ActivationError, activationHistory, verifyCode } from '../../shared/activation/index.js';
 
 let parsed: ConfigSettings | undefined;
 const settings = (): ConfigSettings => (parsed ??= configConfig.parse());
+
+/**
+ * One pass over the scheduled functions at a time (apply, rollback and the timer may meet). A pass
+ * that cannot reach the gateway is logged and answered as an error; the bundle stays applied.
+ */
+let pass: Promise<unknown> = Promise.resolve();
+function schedulesPass(why: string): Promise<ScheduleOutcome[] | { error: string }> {
+  const run = async () => {
+    const s = settings();
+    try {
+      const out = await reconcileSchedules(getPool(), s.gateway, { timeZone: s.front.timeZone });
+      const problems = out.filter((o) => o.problem);
+      if (problems.length) log('warn', 'schedules not applied', { why, functions: problems.map((p) => `${p.function}: ${p.problem}`).join('; ') });
+      return out;
+    } catch (err) {
+      log('warn', 'schedules pass failed', { why, err: (err as Error).message });
+      return { error: (err as Error).message };
+    }
+  };
+  const next = pass.then(run, run);
+  pass = next;
+  return next;
+}
+const RECHECK_MS = 5 * 60_000;
+let recheck: NodeJS.Timeout | null = null;
 
 type Env = { Variables: { caller: string; callerAddress: string | null } };
 const app = new Hono<Env>();
@@ -84,13 +114,16 @@ app.post('/bundles', async (c) => {
   const keyId = verifyBundleSignature(w.data, settings().bundles.platformKeys);
   // 2. The document and every section (zod), 3. all sections in one transaction.
   const bundle = parseBundle(w.data.bundle);
+  const badCron = scheduleIssues(bundle);
+  if (badCron.length) throw new BundleError(422, 'invalid-bundle', 'a schedule is not a cron expression the connector can run (nothing applied)', badCron);
   const done = await applyBundle(
     getPool(),
     { text: w.data.bundle, signature: w.data.sig.value, keyId, bundle },
     { by: c.get('caller'), via: c.get('callerAddress') },
   );
   log('info', 'configuration bundle applied', { version: bundle.version, issuer: bundle.issuer, areas: done.changed.join(' '), by: c.get('caller') });
-  return c.json({ applied: true, version: bundle.version, seq: done.step.seq, changed: done.changed, effective: done.step.effective }, 201);
+  const schedules = done.changed.includes('schedules') ? await schedulesPass(`bundle v${bundle.version}`) : undefined;
+  return c.json({ applied: true, version: bundle.version, seq: done.step.seq, changed: done.changed, effective: done.step.effective, schedules }, 201);
 });
 
 app.post('/activation', async (c) => {
@@ -142,7 +175,15 @@ app.post('/bundles/:version/rollback', async (c) => {
   if (!body.success) throw new BundleError(400, 'invalid-request', 'rollback takes {"reason": "…"} (optional)');
   const done = await rollbackTo(getPool(), Number(version), { by: c.get('caller'), via: c.get('callerAddress') }, body.data.reason ?? null);
   log('info', 'configuration rolled back', { version: Number(version), areas: done.changed.join(' '), by: c.get('caller') });
-  return c.json({ rolledBack: true, version: Number(version), seq: done.step.seq, changed: done.changed, effective: done.step.effective });
+  const schedules = done.changed.includes('schedules') ? await schedulesPass(`rollback to v${version}`) : undefined;
+  return c.json({ rolledBack: true, version: Number(version), seq: done.step.seq, changed: done.changed, effective: done.step.effective, schedules });
+});
+
+app.use('/schedules', auth);
+app.get('/schedules', async (c) => {
+  c.header('cache-control', 'no-store');
+  const out = await schedulesPass('asked');
+  return 'error' in out ? c.json({ error: { code: 'gateway', reason: out.error } }, 502) : c.json({ count: out.length, schedules: out });
 });
 
 app.get('/version-check', async (c) => {
@@ -177,6 +218,20 @@ export default defineFunction({
   async init() {
     const { database } = settings();
     openPool(database.url, 2, database.limits);
+    // A redeploy or a runtime restart puts stack.yml's schedules back: the bundle's are written again
+    // at start (once the gateway answers), then every few minutes while this function runs.
+    const tick = (ms: number) => {
+      recheck = setTimeout(async () => {
+        const out = await schedulesPass(ms === RECHECK_MS ? 'recheck' : 'start');
+        tick('error' in out && ms < RECHECK_MS ? Math.min(ms * 2, RECHECK_MS) : RECHECK_MS);
+      }, ms);
+      recheck.unref();
+    };
+    tick(1000);
   },
-  close: closePool,
+  async close() {
+    if (recheck) clearTimeout(recheck);
+    await pass;
+    await closePool();
+  },
 });

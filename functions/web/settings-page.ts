@@ -27,7 +27,13 @@ export interface KnownSettings {
 }
 
 const KIND_ZH: Record<string, string> = { national: '国家平台', provincial: '省级平台' };
-const FN_ZH: Record<string, string> = { push: '数据上报（push）', 'day-close': '日终处理（day-close）', backup: '备份（backup）' };
+const FN_ZH: Record<string, string> = {
+  push: '数据上报（push）',
+  'day-close': '日终处理（day-close）',
+  backup: '备份（backup）',
+  warning: '预警（warning）',
+  dbsync: '中间表同步（dbsync）',
+};
 /** The ports the stack declares (stack.yml com.cdc-front.port) and their defaults: the deployment may change them. */
 const PORTS = [
   { role: '数据接收接口（HIS/EMR 推送）', fns: 'patient、diagnosis、card、lab、exam、order、death、record、dbsync', env: 'DATA_PORT', def: 8881 },
@@ -77,13 +83,29 @@ ${f.platforms.map(
 <p class="muted">不显示任何密钥与证书。</p>
 </section>
 <section id="schedules"><h2>定时任务</h2>
-<table><thead><tr><th scope="col">函数</th><th scope="col">计划（cron）</th><th scope="col">最近一次运行</th></tr></thead><tbody>
+<table><thead><tr><th scope="col">函数</th><th scope="col">计划（cron，本地时间）</th><th scope="col">配置包要求</th><th scope="col">最近一次运行</th></tr></thead><tbody>
 ${f.schedules.map(
   (s) => html`<tr data-function="${s.function}"><td>${FN_ZH[s.function] ?? s.function}</td>
-<td data-k="cron">${s.cron ? html`<code>${s.cron}</code> <span class="muted">配置包 v${s.bundleVersion ?? ''}（仅保存，尚未生效）</span>` : html`<span class="nodata">${NO_DATA}</span><br><span class="muted">由 stack.yml 的 cron 注解决定，运行时未告知控制台</span>`}</td>
+<td data-k="cron">${
+    s.cron
+      ? html`<code>${s.cron}</code> <span class="muted">${s.source === 'bundle' ? `配置包 v${s.bundleVersion ?? ''}` : 'stack.yml'}${s.checkedAt ? `，${when(s.checkedAt, tz)} 核对` : ''}</span>`
+      : html`<span class="nodata">${NO_DATA}</span><br><span class="muted">配置函数尚未核对网关上的定时注解</span>`
+  }</td>
+<td data-k="requested">${
+    s.requested
+      ? html`<code>${s.requested}</code> <span class="muted">v${s.bundleVersion ?? ''}</span>${
+          s.problem
+            ? html`<br><span class="late">未生效：${s.problem}</span>`
+            : s.source === 'bundle' && s.cron === s.requested
+              ? html` <span class="ok">已生效</span>`
+              : html` <span class="muted">待配置函数写入</span>`
+        }`
+      : '—'
+  }</td>
 <td data-k="last">${s.lastRunAt ? when(s.lastRunAt, tz) : html`<span class="nodata">${NO_DATA}</span>`}</td></tr>`,
 )}
 </tbody></table>
+<p class="muted">配置包中的定时计划由配置函数写入网关上各函数的 schedule 注解（docs/config-bundles.md），回滚后恢复 stack.yml 的计划。</p>
 </section>
 <section id="network"><h2>入网与激活</h2>
 <dl><dt>所在网络</dt><dd data-k="network">${act ? NETWORK_ZH[act.network] : '未激活'}</dd>

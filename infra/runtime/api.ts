@@ -32,6 +32,8 @@ export const deleteRequestSchema = z.object({ functionName: z.string().min(1) })
 export interface ApiInfo {
   version: string;
   sha: string;
+  /** The zone the cron-connector reads schedules in (OpenFaaS's connector: UTC, and says nothing). */
+  cronTimezone?: string;
 }
 
 export function systemApi(registry: Registry, creds: () => Credentials, info: ApiInfo, secretsDir: () => string): Hono {
@@ -63,7 +65,7 @@ export function systemApi(registry: Registry, creds: () => Credentials, info: Ap
     if (mode === 'create' && exists) return c.text(`function ${parsed.data.service} already exists\n`, 409);
     if (mode === 'update' && !exists) return c.text(`function ${parsed.data.service} not found\n`, 404);
     try {
-      await registry.apply(registry.specFromDeployment(parsed.data));
+      await registry.apply(registry.specFromDeployment(parsed.data, registry.get(parsed.data.service)?.spec));
     } catch (err) {
       return c.text(`${(err as Error).message}\n`, 400);
     }
@@ -97,6 +99,7 @@ export function systemApi(registry: Registry, creds: () => Credentials, info: Ap
       provider: { provider: 'cdc-front-runtime', orchestration: 'process', version: { release: info.version, sha: info.sha } },
       version: { release: info.version, sha: info.sha },
       arch: process.arch === 'x64' ? 'x86_64' : process.arch,
+      ...(info.cronTimezone ? { cronTimezone: info.cronTimezone } : {}),
     }),
   );
 

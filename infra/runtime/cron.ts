@@ -75,6 +75,11 @@ export class CronScheduler {
     this.fire(fn).catch((err: unknown) => this.log.error('cron firing failed', { fn, err: (err as Error).message }));
   }
 
+  /** What fires when: each scheduled function and its expression, as the connector runs them now. */
+  list(): Record<string, string> {
+    return Object.fromEntries([...this.entries].map(([fn, e]) => [fn, e.schedule]));
+  }
+
   async fire(fn: string): Promise<number> {
     const svc = this.registry.get(fn);
     if (!svc) return 404;

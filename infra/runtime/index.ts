@@ -99,6 +99,8 @@ export interface RuntimeHandle {
   timezone: string;
   /** Names of the deployed functions. */
   functions(): string[];
+  /** The cron-connector's schedules by function (empty with cron off). */
+  schedules(): Record<string, string>;
   /** A function's replicas (for operators and tests). */
   replicas(fn: string): ReplicaInfo[];
   /** Waits until `fn` has exactly its desired number of ready replicas. */
@@ -144,7 +146,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     api: systemApi(
       registry,
       () => creds,
-      { version: VERSION, sha: process.env.GIT_SHA ?? 'dev' },
+      { version: VERSION, sha: process.env.GIT_SHA ?? 'dev', cronTimezone: timezone },
       () => secretsDir,
     ),
     asyncQueue: new AsyncQueue(log, { router, concurrency: opts.async?.concurrency ?? 4, maxQueued: opts.async?.maxQueued ?? 1000 }),
@@ -231,6 +233,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     logsDir,
     timezone,
     functions: () => registry.list().map((s) => s.name),
+    schedules: () => cron?.list() ?? {},
     replicas: (fn) =>
       (registry.get(fn)?.replicas ?? []).map((r) => ({ id: r.id, pid: r.pid, port: r.port, state: r.state, inflight: r.inflight, served: r.served })),
     waitForReplicas,

@@ -93,17 +93,19 @@ export class Registry {
 
   /**
    * Images cannot be pulled here: a deployment's bundle is found through the annotation
-   * com.cdc-front.handler (a handler folder, relative to the project) or, by default, functions/<service>.
+   * com.cdc-front.handler (a handler folder, relative to the project) or, by default, the handler
+   * the function already has (an update) or functions/<service>.
    */
-  specFromDeployment(d: FunctionDeployment): FunctionSpec {
+  specFromDeployment(d: FunctionDeployment, existing?: FunctionSpec): FunctionSpec {
     const annotations = d.annotations ?? {};
     const h = annotations['com.cdc-front.handler'];
-    const handler = h ? (isAbsolute(h) ? resolve(h) : resolve(this.opts.projectDir, h)) : join(this.opts.projectDir, 'functions', d.service);
+    const kept = !h && existing ? existing.handler : null; // trusted already: stack.yml's, or checked below before
+    const handler = kept ?? (h ? (isAbsolute(h) ? resolve(h) : resolve(this.opts.projectDir, h)) : join(this.opts.projectDir, 'functions', d.service));
     // A deployment through the API runs code the project ships, nothing else (docs/runtime.md
     // "Deployments without images"): a handler folder under <project>/functions, and no variable that
     // makes Node load other code.
     const functionsDir = join(this.opts.projectDir, 'functions') + sep;
-    if (!handler.startsWith(functionsDir)) throw new Error(`handler ${h}: must be a folder under ${functionsDir}`);
+    if (!kept && !handler.startsWith(functionsDir)) throw new Error(`handler ${h}: must be a folder under ${functionsDir}`);
     const refused = Object.keys(d.envVars ?? {}).filter((k) => REFUSED_ENV.has(k.toUpperCase()));
     if (refused.length) throw new Error(`envVars ${refused.join(', ')}: not accepted through the API (they change what code a replica runs)`);
     return {
@@ -128,6 +130,7 @@ export class Registry {
       namespace: 'openfaas-fn',
       envProcess: `node ${svc.bundle}`,
       envVars: s.environment,
+      secrets: s.secrets,
       labels: s.labels,
       annotations: s.annotations,
       limits: s.limits ?? null,

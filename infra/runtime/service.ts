@@ -312,6 +312,12 @@ export class FunctionService {
   /** Replace the spec; replicas are replaced one by one (new one ready, then the old one retired). */
   update(spec: FunctionSpec): void {
     this.checkDeployable(spec);
+    if (sameButSchedule(this.spec, spec)) {
+      // Only when the cron-connector fires it changed (a configuration bundle's schedule, docs/config-bundles.md):
+      // the replicas run the same code with the same settings, so none is replaced.
+      this.spec = spec;
+      return;
+    }
     const watchdog = watchdogConfig(spec);
     const scale = scaleConfig(spec);
     this.spec = spec;
@@ -334,4 +340,23 @@ export class FunctionService {
     for (const w of [...this.readyWaiters]) w();
     await Promise.all(this.replicas.map((r) => this.retire(r, 'shutdown')));
   }
+}
+
+/** Annotations read by the cron-connector only: changing them changes no replica. */
+const CRON_ANNOTATIONS = new Set(['topic', 'schedule', 'com.cdc-front.schedule.base']);
+
+/** The two specs differ at most in the cron-connector's annotations. */
+export function sameButSchedule(a: FunctionSpec, b: FunctionSpec): boolean {
+  const strip = (s: FunctionSpec) => ({
+    ...s,
+    annotations: Object.fromEntries(
+      Object.entries(s.annotations)
+        .filter(([k]) => !CRON_ANNOTATIONS.has(k))
+        .sort(([x], [y]) => x.localeCompare(y)),
+    ),
+    environment: Object.fromEntries(Object.entries(s.environment).sort(([x], [y]) => x.localeCompare(y))),
+    labels: Object.fromEntries(Object.entries(s.labels).sort(([x], [y]) => x.localeCompare(y))),
+    secrets: [...s.secrets].sort(),
+  });
+  return JSON.stringify(strip(a)) === JSON.stringify(strip(b));
 }

@@ -17,7 +17,7 @@ import { selfReportConcern } from '../uplink/self-report.js';
 import { dbsyncConcern } from '../dbsync/index.js';
 import { consoleConcern } from '../console/index.js';
 import { acceptanceConcern } from '../console/acceptance.js';
-import { bundlesConcern } from '../configbundle/settings.js';
+import { bundlesConcern, gatewayConcern } from '../configbundle/settings.js';
 import { warningConcern } from '../warning/config.js';
 import { piiConcern } from '../pii/config.js';
 import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern, operatorConcern } from './index.js';
@@ -65,7 +65,7 @@ export const warningConfig = composeConfig({
 });
 
 /** config: configuration bundles from the national platform on the config port (docs/config-bundles.md). */
-export const configConfig = composeConfig({ ...base, bundles: bundlesConcern });
+export const configConfig = composeConfig({ ...base, bundles: bundlesConcern, gateway: gatewayConcern });
 
 export type ReceiveSettings = ReturnType<typeof receiveConfig.parse>;
 export type PushSettings = ReturnType<typeof pushConfig.parse>;

@@ -18,6 +18,7 @@ import { tokenMatches } from '../monitor/auth.js';
 import { createHash } from 'node:crypto';
 import type { Sm2PublicKey } from '../uplink/sm.js';
 import { parseTrustedKeys } from './sign.js';
+import type { GatewayAccess } from './schedules.js';
 import { BundleError, tokenLabel } from './store.js';
 
 export const bundlesConcern = concern({
@@ -57,6 +58,23 @@ export const bundlesConcern = concern({
   },
 });
 export type BundleSettings = ReturnType<typeof bundlesConcern.build>;
+
+/**
+ * The gateway the config function writes a bundle's schedules through (shared/configbundle/schedules.ts):
+ * GATEWAY_URL (stack.yml: http://gateway:8080, which this project's runtime leads to its own gateway)
+ * and the gateway's basic-auth secret files. Missing: schedules are recorded as not applied, with the
+ * reason; nothing else stops.
+ */
+export const gatewayConcern = concern({
+  name: 'gateway',
+  vars: { GATEWAY_URL: z.url({ protocol: /^https?$/ }).optional() },
+  secrets: ['basic-auth-user', 'basic-auth-password'],
+  build: (v, secret): GatewayAccess | null => {
+    const user = secret('basic-auth-user')?.trim();
+    const password = secret('basic-auth-password')?.trim();
+    return v.GATEWAY_URL && user && password ? { url: v.GATEWAY_URL, user, password } : null;
+  },
+});
 
 /**
  * The national platform's client identity on the configuration port: a bearer token of config-token.

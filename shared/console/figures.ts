@@ -791,9 +791,19 @@ export interface PlatformSetting {
 
 export interface ScheduleSetting {
   function: string;
-  /** Five-field cron from a configuration bundle (config_active 'schedules'); null: stack.yml's, not known here. */
+  /**
+   * The cron in force at the connector, in the hospital's zone, as the config function's last pass
+   * found or wrote it (schedule_state, docs/config-bundles.md "Schedules"); null: no pass yet.
+   */
   cron: string | null;
+  /** Who set it: a configuration bundle, or stack.yml. */
+  source: 'bundle' | 'stack' | null;
+  /** The bundle's own expression for this function (config_active 'schedules'), in force or not. */
+  requested: string | null;
   bundleVersion: number | null;
+  /** Why the bundle's expression is not in force. */
+  problem: string | null;
+  checkedAt: Date | null;
   lastRunAt: Date | null;
 }
 
@@ -816,12 +826,13 @@ const RUNS: Array<{ fn: string; sql: string }> = [
 
 /**
  * What the database knows of the front's settings: the platforms (uplink_destination, their last
- * acknowledged batch, the last self-report), the platform URLs and schedules a
- * configuration bundle stored (stored only: docs/config-bundles.md §5), and the last scheduled runs.
+ * acknowledged batch, the last self-report), the platform URLs a configuration bundle gave, the
+ * schedules in force (the config function's last pass, docs/config-bundles.md "Schedules") beside
+ * those a bundle asked for, and the last scheduled runs.
  * Never a key or a secret: a bundle's platform carries a public key, which is not read here.
  */
 export async function settingsFacts(db: Db): Promise<SettingsFacts> {
-  const [dests, areas, reports, ...runs] = await Promise.all([
+  const [dests, areas, reports, states, ...runs] = await Promise.all([
     db.query(
       `SELECT d.name, d.kind, d.enabled, d.resources, d.accepts_test,
               (SELECT max(b.answered_at) FROM uplink_batch b WHERE b.destination = d.name) AS last_sent
@@ -835,6 +846,7 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
               (SELECT r.ok FROM front_report r WHERE r.destination = d.name ORDER BY r.reported_at DESC LIMIT 1) AS ok
          FROM uplink_destination d`,
     ),
+    db.query(`SELECT function_name, schedule, source, problem, checked_at FROM schedule_state`),
     ...RUNS.map((r) => db.query(r.sql)),
   ]);
   const area = new Map(
@@ -862,7 +874,21 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
       .flatMap((r) => (r.reported_at ? [[r.destination, { at: r.reported_at, ok: r.ok === true }] as const] : [])),
   );
   const lastRun = new Map(RUNS.map((r, i) => [r.fn, z.object({ t: instant.nullable() }).parse(runs[i]!.rows[0] ?? { t: null }).t]));
-  const fns = [...new Set([...RUNS.map((r) => r.fn), ...cron.keys()])];
+  const state = new Map(
+    z
+      .array(
+        z.object({
+          function_name: z.string(),
+          schedule: z.string().nullable(),
+          source: z.enum(['bundle', 'stack']),
+          problem: z.string().nullable(),
+          checked_at: instant,
+        }),
+      )
+      .parse(states!.rows)
+      .map((r) => [r.function_name, r]),
+  );
+  const fns = [...new Set([...RUNS.map((r) => r.fn), ...state.keys(), ...cron.keys()])].sort();
   return {
     platforms: z
       .array(
@@ -888,8 +914,12 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
       })),
     schedules: fns.map((fn) => ({
       function: fn,
-      cron: cron.get(fn) ?? null,
+      cron: state.get(fn)?.schedule ?? null,
+      source: state.get(fn)?.source ?? null,
+      requested: cron.get(fn) ?? null,
       bundleVersion: cron.has(fn) ? (area.get('schedules')?.version ?? null) : null,
+      problem: state.get(fn)?.problem ?? null,
+      checkedAt: state.get(fn)?.checked_at ?? null,
       lastRunAt: lastRun.get(fn) ?? null,
     })),
     bundleVersion: Math.max(0, ...[...area.values()].map((a) => a.version)) || null,

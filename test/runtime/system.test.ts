@@ -62,6 +62,8 @@ describe('functions API', () => {
         'namespace',
         'replicas',
         'requests',
+        // Names only, as OpenFaaS's FunctionStatus: an update read back from here keeps them (docs/runtime.md).
+        'secrets',
         'usage',
       ].sort(),
     );
