@@ -6,7 +6,7 @@
  *   cdc-config keygen --out <dir>                         an SM2 pair: config-platform-key.pem, config-platform-pubkey
  *   cdc-config sign --file bundle.json [--key <pem>] [--out signed.json]
  *   cdc-config push --file bundle.json [--key <pem>] [--url <config port>] [--token-file <file>]
- *   cdc-config history | current | version-check [--url …] [--token-file …]
+ *   cdc-config history | current | version-check | schedules [--url …] [--token-file …]
  *   cdc-config rollback --version <n> [--reason <text>] [--url …] [--token-file …]
  *
  * Defaults come from where `make up` put things (infra/cli/locate.ts): the key is the development
@@ -28,7 +28,7 @@ const USAGE = `usage:
   cdc-config keygen --out <dir>
   cdc-config sign --file <bundle.json> [--key <private key pem>] [--out <signed.json>]
   cdc-config push --file <bundle.json> [--key <pem>] [--url <http://host:8882>] [--token-file <file>]
-  cdc-config history | current | version-check [--url …] [--token-file …]
+  cdc-config history | current | version-check | schedules [--url …] [--token-file …]
   cdc-config rollback --version <n> [--reason <text>] [--url …] [--token-file …]
   cdc-config activate --file <authorization code file> [--url …] [--token-file …]   (docs/activation.md)
   cdc-config activation [--url …] [--token-file …]
@@ -42,6 +42,7 @@ const CommandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('history'), ...remote }),
   z.object({ command: z.literal('current'), ...remote }),
   z.object({ command: z.literal('version-check'), ...remote }),
+  z.object({ command: z.literal('schedules'), ...remote }),
   z.object({ command: z.literal('rollback'), version: z.coerce.number().int().positive(), reason: z.string().max(500).optional(), ...remote }),
   z.object({ command: z.literal('activate'), file: z.string().min(1), ...remote }),
   z.object({ command: z.literal('activation'), ...remote }),
@@ -118,7 +119,9 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
               : await call(
                   cmd,
                   'GET',
-                  { history: '/bundles', current: '/bundles/current', 'version-check': '/version-check', activation: '/activation' }[cmd.command],
+                  { history: '/bundles', current: '/bundles/current', 'version-check': '/version-check', schedules: '/schedules', activation: '/activation' }[
+                    cmd.command
+                  ],
                 );
       out(JSON.stringify(r.json, null, 2));
       return r.status < 300 ? 0 : 1;

@@ -5,7 +5,9 @@
 // scheduled and one that does not exist are named, not applied; a bad cron refuses the whole bundle;
 // a redeploy's stack.yml schedule is written over again; a rollback puts stack.yml's back. No replica
 // is replaced for a schedule.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,9 +147,11 @@ describe('schedules from a configuration bundle', () => {
         5000,
       ),
     ).toBe(STACK_DAY_CLOSE);
-    // The config function's next pass (every few minutes, or asked for on the port) writes it again.
-    const res = await fetch(`${port}/schedules`, { headers: bearer() });
-    expect(res.status).toBe(200);
+    // The config function's next pass (every few minutes, or asked for on the port: here by the
+    // operator's command) writes it again.
+    const { stdout } = await promisify(execFile)('bin/cdc-config', ['schedules', '--url', port, '--token-file', join(front.rt.secretsDir, 'config-token')]);
+    const answer = JSON.parse(stdout) as { schedules: Array<{ function: string; schedule: string; written: string }> };
+    expect(answer.schedules.find((s) => s.function === 'day-close')).toMatchObject({ schedule: '20 2 * * *', written: '20 18 * * *' });
     expect((await annotations('day-close')).schedule).toBe('20 18 * * *');
     expect(
       await until(
