@@ -7,6 +7,8 @@
  */
 import { Hono, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
+import pkg from '../../package.json' with { type: 'json' };
+import { compareReleases } from '../../shared/configbundle/release.js';
 import { settingsFacts, type SettingsFacts } from '../../shared/console/figures.js';
 import type { Db } from '../../shared/db/index.js';
 import { consolePage, h, NO_DATA, when } from './console-layout.js';
@@ -106,6 +108,16 @@ ${f.schedules.map(
 )}
 </tbody></table>
 <p class="muted">配置包中的定时计划由配置函数写入网关上各函数的 schedule 注解（docs/config-bundles.md），回滚后恢复 stack.yml 的计划。</p>
+</section>
+<section id="release"><h2>软件版本</h2>
+<dl><dt>当前运行</dt><dd data-k="running">${pkg.version}</dd>
+<dt>最新版本</dt><dd data-k="latest">${
+    f.release
+      ? compareReleases(f.release.version, pkg.version) > 0
+        ? html`<span class="late">有新版本 ${f.release.version}，请安排升级</span>${f.release.url ? html`：<a href="${f.release.url}" rel="noreferrer">${f.release.url}</a>` : ''}${f.release.notes ? html`<br><span class="muted">${f.release.notes}</span>` : ''}`
+        : html`<span class="ok">已是最新</span> <span class="muted">（配置包 v${f.release.bundleVersion} 通告 ${f.release.version}）</span>`
+      : html`<span class="nodata">${NO_DATA}</span> <span class="muted">国家平台尚未通过配置包通告版本</span>`
+  }</dd></dl>
 </section>
 <section id="network"><h2>入网与激活</h2>
 <dl><dt>所在网络</dt><dd data-k="network">${act ? NETWORK_ZH[act.network] : '未激活'}</dd>

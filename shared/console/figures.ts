@@ -812,10 +812,24 @@ export interface SettingsFacts {
   schedules: ScheduleSetting[];
   /** The configuration bundle in force (config_active), if any. */
   bundleVersion: number | null;
+  /** The latest release a bundle announced (config_active 'release'), and the bundle's version. */
+  release: { version: string; url: string | null; notes: string | null; bundleVersion: number } | null;
 }
 
 const BundlePlatform = z.object({ name: z.string(), url: z.string() }).passthrough();
 const BundleSchedule = z.object({ function: z.string(), schedule: z.string() }).passthrough();
+
+const BundleRelease = z.object({ version: z.string(), url: z.string().optional(), notes: z.string().optional() }).passthrough();
+
+function releaseOf(a: { version: number; content: string } | undefined): SettingsFacts['release'] {
+  if (!a) return null;
+  try {
+    const r = BundleRelease.safeParse(JSON.parse(a.content));
+    return r.success ? { version: r.data.version, url: r.data.url ?? null, notes: r.data.notes ?? null, bundleVersion: a.version } : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The scheduled functions whose last run the database records, and where. */
 const RUNS: Array<{ fn: string; sql: string }> = [
@@ -838,7 +852,7 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
               (SELECT max(b.answered_at) FROM uplink_batch b WHERE b.destination = d.name) AS last_sent
          FROM uplink_destination d ORDER BY d.name`,
     ),
-    db.query(`SELECT area, version, content FROM config_active WHERE area IN ('platforms', 'schedules')`),
+    db.query(`SELECT area, version, content FROM config_active WHERE area IN ('platforms', 'schedules', 'release')`),
     // The last self-report per platform: one probe of front_report_dest each, not a scan of the reports.
     db.query(
       `SELECT d.name AS destination,
@@ -923,5 +937,6 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
       lastRunAt: lastRun.get(fn) ?? null,
     })),
     bundleVersion: Math.max(0, ...[...area.values()].map((a) => a.version)) || null,
+    release: releaseOf(area.get('release')),
   };
 }

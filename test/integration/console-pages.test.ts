@@ -329,6 +329,7 @@ describe('settings (设置), read-only', () => {
     if (lastClose === null) expect(dayClose).toMatch(/data-k="last"><span class="nodata">暂无数据/);
     else expect(dayClose).not.toMatch(/data-k="last"><span class="nodata">/);
     // The shared test database was never activated (test/integration/activation.test.ts uses its own).
+    expect(page).toMatch(/data-k="latest"><span class="nodata">暂无数据<\/span>/);
     expect(page).toContain('data-k="network">未激活<');
     expect(page).toContain('data-k="activation">未激活<');
     const password = decodeURIComponent(new URL(databaseUrl()).password);
@@ -347,6 +348,7 @@ describe('settings from a configuration bundle', () => {
       const doc = bundleDoc(1, {
         platforms: [{ name: 'national', kind: 'national', url: 'https://platform.example.cn/uplink', publicKey: platform.publicKeyPem }],
         schedules: [{ function: 'push', schedule: '*/2 * * * *' }],
+        release: { version: '99.0.0', url: 'https://platform.example.cn/releases/99.0.0', notes: '修复若干问题' },
       });
       const signed = signBundle(doc, signer.key);
       verifyBundleSignature(signed, [signer.key.pub]);
@@ -358,6 +360,7 @@ describe('settings from a configuration bundle', () => {
       expect(facts.schedules.find((x) => x.function === 'push')).toMatchObject({ requested: '*/2 * * * *', bundleVersion: 1, cron: null, source: null });
       expect(facts.schedules.find((x) => x.function === 'day-close')).toMatchObject({ requested: null, cron: null, lastRunAt: null });
       expect(facts.bundleVersion).toBe(1);
+      expect(facts.release).toEqual({ version: '99.0.0', url: 'https://platform.example.cn/releases/99.0.0', notes: '修复若干问题', bundleVersion: 1 });
       const known = {
         timeZone: TZ,
         allowedHosts: ['front.local'],
@@ -373,6 +376,11 @@ describe('settings from a configuration bundle', () => {
       expect(page).toMatch(/<tr data-function="push">[\s\S]*?data-k="cron"><span class="nodata">暂无数据/);
       expect(page).toMatch(
         /<tr data-function="push">[\s\S]*?data-k="requested"><code>\*\/2 \* \* \* \*<\/code> <span class="muted">v1<\/span> <span class="muted">待配置函数写入/,
+      );
+      // The version check, for the operator: a newer release than the one running is announced.
+      expect(page).toMatch(/data-k="running">\d+\.\d+\.\d+</);
+      expect(page).toMatch(
+        /data-k="latest"><span class="late">有新版本 99\.0\.0，请安排升级<\/span>：<a href="https:\/\/platform\.example\.cn\/releases\/99\.0\.0"/,
       );
       const keyBody = platform.publicKeyPem.split('\n')[1]!;
       expect(keyBody.length).toBeGreaterThan(20);
