@@ -106,7 +106,10 @@ export class Registry {
     // makes Node load other code.
     const functionsDir = join(this.opts.projectDir, 'functions') + sep;
     if (!kept && !handler.startsWith(functionsDir)) throw new Error(`handler ${h}: must be a folder under ${functionsDir}`);
-    const refused = Object.keys(d.envVars ?? {}).filter((k) => REFUSED_ENV.has(k.toUpperCase()));
+    // …unless the function has the same value already (an update that reads the function and writes it back).
+    const refused = Object.entries(d.envVars ?? {})
+      .filter(([k, v]) => REFUSED_ENV.has(k.toUpperCase()) && existing?.environment[k] !== v)
+      .map(([k]) => k);
     if (refused.length) throw new Error(`envVars ${refused.join(', ')}: not accepted through the API (they change what code a replica runs)`);
     return {
       name: d.service,

@@ -138,6 +138,15 @@ describe('functions API', () => {
       expect([k, r.status]).toEqual([k, 400]);
       expect(await r.text()).toContain('not accepted through the API');
     }
+    // An update may write back what the function has (test/runtime/config-schedules.test.ts), never a new value.
+    const echo = (await (await fetch(`${rt.gatewayUrl}/system/function/echo`, { headers: auth(rt) })).json()) as { envVars: Record<string, string> };
+    const update = await fetch(`${rt.gatewayUrl}/system/functions`, {
+      method: 'PUT',
+      headers: { ...auth(rt), ...json },
+      body: JSON.stringify({ service: 'echo', image: 'x', envVars: { ...echo.envVars, NODE_OPTIONS: '--require /tmp/x.js' } }),
+    });
+    expect(update.status).toBe(400);
+    expect(await update.text()).toContain('NODE_OPTIONS: not accepted through the API');
     expect(
       ((await fetch(`${rt.gatewayUrl}/system/functions`, { headers: auth(rt) }).then((r) => r.json())) as Array<{ name: string }>).map((f) => f.name),
     ).not.toContain('evil1');
