@@ -31,7 +31,7 @@ import { defineFunction } from '../../shared/fn/index.js';
 import { handleError } from '../../shared/http/errors.js';
 import { databaseAnswers } from '../../shared/status/index.js';
 import { log } from '../../shared/log/index.js';
-import { reconcileSchedules, scheduleIssues, type ScheduleOutcome } from '../../shared/configbundle/schedules.js';
+import { NO_SUCH_FUNCTION, reconcileSchedules, scheduleIssues, type ScheduleOutcome } from '../../shared/configbundle/schedules.js';
 import { activate, activation, ActivationError, activationHistory, verifyCode } from '../../shared/activation/index.js';
 
 let parsed: ConfigSettings | undefined;
@@ -219,11 +219,14 @@ export default defineFunction({
     const { database } = settings();
     openPool(database.url, 2, database.limits);
     // A redeploy or a runtime restart puts stack.yml's schedules back: the bundle's are written again
-    // at start (once the gateway answers), then every few minutes while this function runs.
+    // at start, then every few minutes while this function runs. At start the gateway may not answer
+    // yet, or not list every function yet (the runtime deploys them one after another): until a pass
+    // finds every function the bundle names, the next comes soon (1 s, doubling up to the recheck).
     const tick = (ms: number) => {
       recheck = setTimeout(async () => {
         const out = await schedulesPass(ms === RECHECK_MS ? 'recheck' : 'start');
-        tick('error' in out && ms < RECHECK_MS ? Math.min(ms * 2, RECHECK_MS) : RECHECK_MS);
+        const incomplete = 'error' in out || out.some((o) => o.problem === NO_SUCH_FUNCTION);
+        tick(incomplete && ms < RECHECK_MS ? Math.min(ms * 2, RECHECK_MS) : RECHECK_MS);
       }, ms);
       recheck.unref();
     };

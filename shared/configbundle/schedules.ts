@@ -24,6 +24,9 @@ import { zoneOffsetMinutes } from '../time/index.js';
 import { Schedule, type Bundle } from './schema.js';
 import { activeArea } from './store.js';
 
+/** The problem of a function the bundle names and the gateway does not list (yet: the config function retries soon). */
+export const NO_SUCH_FUNCTION = 'no such function at the gateway';
+
 /** Where stack.yml's own schedule is kept while a bundle's is in force. */
 export const BASE_ANNOTATION = 'com.cdc-front.schedule.base';
 const CRON_TOPIC = 'cron-function';
@@ -233,7 +236,7 @@ export async function reconcileSchedules(db: Db, gateway: GatewayAccess | null, 
       });
     }
   }
-  for (const fn of wanted.keys()) if (!seen.has(fn)) out.push(problem(fn, 'no such function at the gateway'));
+  for (const fn of wanted.keys()) if (!seen.has(fn)) out.push(problem(fn, NO_SUCH_FUNCTION));
   await record(db, out);
   return out;
 }

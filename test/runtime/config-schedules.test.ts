@@ -20,6 +20,7 @@ let db: pg.Pool;
 let drop: () => Promise<void>;
 let token: string;
 let port: string;
+let databaseUrl: string;
 
 const STACK_DAY_CLOSE = '*/15 * * * *'; // stack.yml's
 
@@ -27,13 +28,9 @@ beforeAll(async () => {
   const p = await privateDatabase('cfgsched');
   db = p.db;
   drop = p.drop;
+  databaseUrl = p.url;
   // The connector in UTC, as OpenFaaS's; the hospital in Asia/Shanghai (stack.yml's TZ_LOCAL default).
-  front = await bootStack({
-    name: 'config-schedules',
-    databaseUrl: p.url,
-    secrets: { 'config-platform-pubkey': platform.publicKeyPem },
-    runtime: { cron: { timezone: 'UTC' } },
-  });
+  front = await boot();
   token = readFileSync(join(front.rt.secretsDir, 'config-token'), 'utf8').trim();
   port = front.rt.portUrls.config!;
 }, 180_000);
@@ -42,6 +39,13 @@ afterAll(async () => {
   await drop?.();
 });
 
+const boot = () =>
+  bootStack({
+    name: 'config-schedules',
+    databaseUrl,
+    secrets: { 'config-platform-pubkey': platform.publicKeyPem },
+    runtime: { cron: { timezone: 'UTC' } },
+  });
 const bearer = () => ({ authorization: `Bearer ${token}` });
 const basic = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
 const post = (path: string, body: string) => fetch(`${port}${path}`, { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json' }, body });
@@ -179,4 +183,26 @@ describe('schedules from a configuration bundle', () => {
     expect(s['day-close']).toEqual({ schedule: STACK_DAY_CLOSE, source: 'stack', problem: null });
     expect(s['no-such-fn']).toBeUndefined();
   });
+
+  it('writes the bundle’s schedules again when the front restarts from stack.yml', async () => {
+    const res = await post(
+      '/bundles',
+      signed(
+        bundleDoc(3, {
+          schedules: [
+            { function: 'day-close', schedule: '20 2 * * *' },
+            { function: 'backup', schedule: '30 9 * * *' }, // backup comes after config in stack.yml
+          ],
+        }),
+        platform.key,
+      ),
+    );
+    expect(res.status, await res.clone().text()).toBe(201);
+    await front.close();
+    front = await boot();
+    token = readFileSync(join(front.rt.secretsDir, 'config-token'), 'utf8').trim();
+    port = front.rt.portUrls.config!;
+    const both = (v: Record<string, string>) => v['day-close'] === '20 18 * * *' && v.backup === '30 1 * * *';
+    expect(await until(() => front.rt.schedules(), both, 30_000)).toMatchObject({ 'day-close': '20 18 * * *', backup: '30 1 * * *' });
+  }, 120_000);
 });
