@@ -4,7 +4,8 @@
 // page), no session → the sign-in page, a change without the session's CSRF token refused, the Host
 // allow-list, and bin/cdc-users with its password on stdin; the sign-in form's own CSRF token, a
 // change from another site refused even with the session's token, a clinician's session from the
-// HIS's single sign-on, and the admin's users page (unlock, authored by the admin).
+// HIS's single sign-on, and the admin's users page (unlock, authored by the admin) in the console's
+// frame; the 403 page with the person's own navigation.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
 import { createUser, hashPassword, resetPassword, setDisabled, setRole, verifyPassword } from '../../shared/console/index.js';
 import { signToken } from '../../shared/sso/token.js';
+import { NAV } from '../../functions/web/console-layout.js';
+import { consoleFrame, expectConsoleFrame } from '../setup/console-session.js';
 
 // The single sign-on key the HIS shares with the front (docs/card-form.md), in a secrets folder of this test's own.
 const secrets = mkdtempSync(join(tmpdir(), 'console-auth-'));
@@ -328,7 +331,12 @@ describe('the users page (用户管理)', () => {
       await createUser(db, { username: u, role, password: PW }, 'test');
       const res = await web.app.request('/users.html', { headers: { ...host, cookie: `cdc_console=${cookieOf(await login(u))}` } });
       expect(res.status, role).toBe(403);
-      expect(await res.text()).toContain('无权访问此页面');
+      const page = await res.text();
+      expect(page).toContain('无权访问此页面');
+      // The 403 page keeps the person's own navigation (never the admin's page) and the sign-out.
+      expectConsoleFrame(page, role, '/users.html');
+      expect(consoleFrame(page).links).not.toContain('/users.html');
+      if (role === 'clinician') expect(consoleFrame(page).links).toEqual(['/status.html']);
     }
     const none = await web.app.request('/users.html', { headers: host });
     expect(none.status).toBe(302);
@@ -345,6 +353,9 @@ describe('the users page (用户管理)', () => {
     const c = cookieOf(await login(admin))!;
     const html = await (await web.app.request('/users.html', { headers: { ...host, cookie: `cdc_console=${c}` } })).text();
     expect(html).toContain('用户管理');
+    // In the console's frame: the admin's navigation — every page — with this one marked, the sign-out.
+    expectConsoleFrame(html, 'admin', '/users.html');
+    expect(consoleFrame(html).links).toHaveLength(NAV.length);
     expect(html).toContain('王医生');
     expect(html).toMatch(new RegExp(`${locked}[\\s\\S]*?锁定至`));
     const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
