@@ -223,6 +223,7 @@ app.route(
     testOrgs: () => settings().ingest.testOrgs,
     nudge: () => nudge(),
     person: (c, doctor) => ssoPerson(people, c, doctor),
+    trustedProxies: () => settings().hisAuth.trustedProxies,
   }),
 );
 

@@ -36,6 +36,8 @@ const ACTIONS: Record<string, string> = {
   'view-case': '查看病例',
   'view-card': '查看报告卡',
   reveal: '显示个人信息',
+  'view-popup': '查看报告提醒（HIS）',
+  'view-card-form': '打开报告卡表单（HIS）',
   'acceptance-run': '验收自检',
   activation: '激活',
   replay: '重发死信',
