@@ -4,9 +4,9 @@
  * ingest pipeline as a card posted on port 8881 (stored, forwarded, readable by the HIS).
  *   GET|POST /sso            token → session cookie (and a clinician's console session) → 303 /popup.html
  *                            (or the case's card form)
- *   GET  /popup.html         the patient's open cases with evidence and clock
+ *   GET  /popup.html         the patient's open cases with evidence and clock (each view audited)
  *   POST /popup/exclude      the doctor excludes a case, with a reason (audited on the case)
- *   GET  /card.html?case=    the pre-filled card form
+ *   GET  /card.html?case=    the pre-filled card form (each view audited)
  *   POST /api/card/check     JSON → { issues, warnings } (the live check)
  *   POST /card               submit (form post) → 303 /card/done?id= , or the form again with errors
  *   GET  /card/done?id=      what became of the card
@@ -19,6 +19,8 @@ import type pg from 'pg';
 import { lists } from '../../schemas/codes/lists.js';
 import { emrInfReport } from '../../schemas/card.js';
 import type { CodeCache } from '../../shared/codes/cache.js';
+import { audit } from '../../shared/console/index.js';
+import { requestSource } from '../../shared/http/caller.js';
 import { AppError, type FieldIssue } from '../../shared/http/errors.js';
 import { upsertRecord } from '../../shared/ingest/index.js';
 import { recordFate } from '../../shared/ingest/receipts.js';
@@ -41,6 +43,23 @@ export interface CardRoutesOptions {
   nudge: () => void;
   /** Also opens the doctor's clinician session on the console (docs/console.md "Single sign-on"). */
   person?: (c: Context, doctor: { org: string; doctor: string; name: string | null }) => Promise<void>;
+  /** The proxies whose forwarding headers are believed (HIS_TRUSTED_PROXIES): the audit's address. */
+  trustedProxies: () => string;
+}
+
+/**
+ * The audit row of a view of the patient (docs/card-form.md "Audit"), in the console's audit
+ * (console_audit, docs/console.md "Audit"): the doctor as `sso:<doctor>`, the org, the patient's and
+ * the case's ids — references only, never the personal data the page shows.
+ */
+function viewAudit(s: SsoSession, what: string, note = ''): { actor: string; detail: string } {
+  const actor = `sso:${s.doctorId}`;
+  // console_audit.username holds 64 characters; a longer HIS doctor id is kept whole in the detail.
+  const long = actor.length > 64;
+  return {
+    actor: long ? actor.slice(0, 64) : actor,
+    detail: `${what}（机构 ${s.orgCode}，患者 ${s.patientId}${long ? `，医生 ${s.doctorId}` : ''}）${note}`,
+  };
 }
 
 const NAME_OF: ReadonlyArray<[string, string, keyof typeof lists]> = [
@@ -103,6 +122,10 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
   const patientCases = async (s: SsoSession): Promise<Reminder[]> =>
     (await listReminders(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 50 }, now())).reminders;
   const dueOf = (r: Reminder): Date | null => (r.dueAt ? parseTime(r.dueAt, o.timeZone()) : null);
+  const viewed = async (c: Context, action: 'view-popup' | 'view-card-form', s: SsoSession, what: string, note?: string) => {
+    const a = viewAudit(s, what, note);
+    await audit(o.db(), action, a.actor, a.detail, requestSource(c, o.trustedProxies()).address);
+  };
   /** The form's CSRF token: the session's, in the form field or the header. */
   const checkCsrf = (s: SsoSession, sent: unknown) => {
     if (typeof sent !== 'string' || sent !== s.csrf) throw new AppError('FORBIDDEN', '表单已失效，请刷新页面后重试 (CSRF token missing or wrong)');
@@ -138,7 +161,10 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     if (!s) return noSession(c);
     c.header('cache-control', 'no-store');
     const reported = (await listCaseCards(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 20 }, now())).cases;
-    return c.html(renderPopup(s, await patientCases(s), dueOf, now(), c.req.query('msg'), reported));
+    const cases = await patientCases(s);
+    // The popup shows the patient's cases and evidence: audited before it is answered.
+    await viewed(c, 'view-popup', s, `报告提醒${cases.length ? ` 病例 ${cases.map((r) => r.caseId).join(',')}` : ''}`);
+    return c.html(renderPopup(s, cases, dueOf, now(), c.req.query('msg'), reported));
   });
 
   app.post('/popup/exclude', async (c) => {
@@ -193,7 +219,10 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     const r = await caseOf(s, c.req.query('case') ?? s.caseId ?? undefined);
     if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
     c.header('cache-control', 'no-store');
-    return c.html(formView(s, r, newCardId(), await defaults(s, r), []));
+    const values = await defaults(s, r);
+    // The form shows the patient's identity, pre-filled: every view audited, as the console's are.
+    await viewed(c, 'view-card-form', s, `报告卡表单 病例 ${r.caseId}`);
+    return c.html(formView(s, r, newCardId(), values, []));
   });
 
   app.get('/card.js', (c) => {
@@ -234,7 +263,12 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     const cardId = /^W\d{14}[0-9a-f]{8}$/.test(String(form.cardId ?? '')) ? String(form.cardId) : newCardId();
     const rec = cardRecord(s, cardId, await defaults(s, r), form, now(), o.timeZone());
     const v = validateRecord(emrInfReport, rec, now());
-    if (!v.ok) return c.html(formView(s, r, cardId, rec, v.issues), 400);
+    // A card refused is the form shown again, with the patient's data: a view, audited.
+    const again = async (issues: FieldIssue[]) => {
+      await viewed(c, 'view-card-form', s, `报告卡表单 病例 ${r.caseId} 报告卡 ${cardId}`, '未通过校验，重新显示');
+      return c.html(formView(s, r, cardId, rec, issues), 400);
+    };
+    if (!v.ok) return again(v.issues);
     try {
       await upsertRecord(o.db(), emrInfReport, rec, {
         callId: c.req.header('x-call-id') ?? null,
@@ -250,7 +284,7 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
         codes: await o.codes(),
       });
     } catch (err) {
-      if (err instanceof AppError && err.code === 'VALIDATION_FAILED') return c.html(formView(s, r, cardId, rec, err.issues), 400);
+      if (err instanceof AppError && err.code === 'VALIDATION_FAILED') return again(err.issues);
       throw err;
     }
     await noteCard(o.db(), getCookie(c, SSO_COOKIE)!, cardId);

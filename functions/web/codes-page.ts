@@ -1,9 +1,10 @@
 /**
- * 代码映射: the code-mapping page of the web console (/codes.html), server-rendered like the status
- * page: no script, nothing loaded from elsewhere, every value escaped by hono/html. It shows the
- * completeness figure and its gaps per domain, the unmapped queue with the dangerous gaps first and
- * one-click suggestions, a form to add a mapping, the mappings in force, and CSV import/export.
- * Every form posts to /api/codes/…, which answers a form with 303 back here (?msg= or ?err=).
+ * 代码映射: the code-mapping page of the web console (/codes.html), in the console's frame
+ * (functions/web/console-layout.ts), server-rendered: no script, nothing loaded from elsewhere,
+ * every value escaped by hono/html. It shows the completeness figure and its gaps per domain, the
+ * unmapped queue with the dangerous gaps first and one-click suggestions, a form to add a mapping,
+ * the mappings in force, and CSV import/export. Every form posts to /api/codes/…, which answers a
+ * form with 303 back here (?msg= or ?err=).
  */
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
@@ -11,8 +12,8 @@ import { DOMAINS } from '../../shared/codes/registry.js';
 import { EQUIVALENCES, EQUIVALENCE_ZH, POLICIES, POLICY_ZH } from '../../shared/codes/model.js';
 import { GAP_ZH, type CompletenessReport, type MappingRow, type QueueItem } from '../../shared/codes/store.js';
 import { formatLocal } from '../../shared/time/index.js';
-import type { Role } from '../../shared/console/index.js';
-import { navLinks } from './console-layout.js';
+import type { Session } from '../../shared/console/index.js';
+import { consolePage } from './console-layout.js';
 
 export interface CodesPageData {
   org: string | null;
@@ -24,12 +25,10 @@ export interface CodesPageData {
   msg?: string | undefined;
   err?: string | undefined;
   timeZone: string;
-  /** The session's CSRF token, put into every form that posts (docs/console.md). */
-  csrf: string;
-  /** Who is signed in: the author of every change made here. */
-  user: string;
-  /** The session's role, for the console's navigation (public health when not given). */
-  role?: Role;
+  now: Date;
+  /** Who is signed in — the author of every change made here —, with the CSRF token every form that
+   * posts carries (docs/console.md), and the role the navigation is for. */
+  session: Session;
 }
 
 const num = new Intl.NumberFormat('zh-CN');
@@ -123,7 +122,7 @@ function addSection(d: CodesPageData): HtmlEscapedString {
 <label for="f-national">国家代码</label><input id="f-national" name="nationalCode" maxlength="50" placeholder="“无对应”时留空">
 <label for="f-eq">对应关系</label><select id="f-eq" name="equivalence">${EQUIVALENCES.map((e) => html`<option value="${e}"${e === 'equivalent' ? raw(' selected') : ''}>${EQUIVALENCE_ZH[e]}（${e}）</option>`)}</select>
 <label for="f-note">备注</label><input id="f-note" name="note" maxlength="500">
-<label for="f-by">操作人</label><input id="f-by" name="madeBy" maxlength="100" value="${d.user}" readonly>
+<label for="f-by">操作人</label><input id="f-by" name="madeBy" maxlength="100" value="${d.session.user.username}" readonly>
 <span></span><button type="submit">保存映射</button>
 </form>
 </section>`);
@@ -154,7 +153,7 @@ function ioSection(d: CodesPageData): HtmlEscapedString {
 <form method="post" action="/api/codes/mappings/import" enctype="multipart/form-data" class="inline">
 <input type="hidden" name="org" value="${d.org}">
 <label for="f-file">导入 CSV</label> <input type="file" id="f-file" name="file" accept=".csv,.txt,text/csv" required>
-<label for="f-import-by">操作人</label> <input id="f-import-by" name="madeBy" maxlength="100" value="${d.user}" readonly>
+<label for="f-import-by">操作人</label> <input id="f-import-by" name="madeBy" maxlength="100" value="${d.session.user.username}" readonly>
 <button type="submit">导入</button>
 </form>
 <p class="muted">UTF-8 或 GBK（Excel“CSV（逗号分隔）”）均可。列：值域(domain)、本地代码(local_code)、本地名称(local_name)、国家代码(national_code)、对应关系(equivalence)、备注(note)。有错误时整份文件不导入，并列出行号。</p>
@@ -172,71 +171,45 @@ function policySection(d: CodesPageData): HtmlEscapedString {
 </section>`);
 }
 
+/** The page's own rules, after the console's sheet (functions/web/console-layout.ts). */
 const STYLE = `
-body{margin:0;background:#f4f6f8;color:#1f2933;font:14px/1.6 "Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif}
-header{background:#12467a;color:#fff;padding:16px 24px}
-h1{margin:0;font-size:22px;font-weight:600}
-header p{margin:4px 0 0;color:#cfe0f1;font-size:13px}
-header a{color:#fff}
-.console-nav{margin-top:4px}.console-nav a{color:#cfe0f1;margin-right:14px;text-decoration:none}.console-nav a.on{color:#fff;font-weight:600}
-main{max-width:1280px;margin:0 auto;padding:16px 24px 32px}
-section{background:#fff;border:1px solid #d9e0e7;border-radius:6px;margin:16px 0;padding:12px 20px 16px;overflow-x:auto}
-h2{font-size:17px;margin:4px 0 10px;border-left:4px solid #12467a;padding-left:8px}
 .figure{font-size:16px}.figure strong{font-size:24px;color:#12467a}
-.ok{color:#1b7f3b}.bad{color:#b42318;font-weight:600}.late{color:#b42318;font-weight:600}
-.muted{color:#6b7785;font-size:12px}
-.notice{padding:8px 12px;border-radius:4px;margin:12px 0}
-.notice.msg{background:#e7f5ec;border:1px solid #9fd3b1}.notice.err{background:#fdecea;border:1px solid #f2b8b5}
-table{border-collapse:collapse;width:100%}
-th,td{border-bottom:1px solid #e4e9ee;padding:5px 8px;text-align:left;font-weight:normal;vertical-align:top}
-thead th{background:#eef2f6;font-weight:600;white-space:nowrap}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
 .state-cell{white-space:nowrap}
 tr.gap th{color:#7a2e0e}
 tr.danger{background:#fdecea}
 .flag{color:#b42318;font-weight:600}
-form.inline{display:inline-block;margin:2px 4px 2px 0}
+main form.inline{display:inline-block;margin:2px 4px 2px 0}
 form.grid{display:grid;grid-template-columns:8em minmax(12em,28em);gap:6px 12px;align-items:center}
-button{font:inherit;padding:2px 10px;border:1px solid #12467a;background:#12467a;color:#fff;border-radius:3px;cursor:pointer}
 .suggestion button{background:#fff;color:#12467a}
-button.link{background:none;border:none;color:#b42318;padding:0}
+main button.link{color:#b42318;text-decoration:none}
 input,select{font:inherit;padding:2px 4px}
-code{font-family:ui-monospace,Menlo,Consolas,monospace}
 `;
 
 export function renderCodesPage(d: CodesPageData): HtmlEscapedString {
-  const page = String(pageOf(d));
-  // Every form that posts carries the session's CSRF token (base64url: nothing to escape).
-  const token = d.csrf.replace(/[^A-Za-z0-9_-]/g, '');
-  return raw(page.replace(/(<form method="post"[^>]*>)/g, `$1<input type="hidden" name="_csrf" value="${token}">`)) as HtmlEscapedString;
+  // Every form of the page that posts carries the session's CSRF token (base64url: nothing to
+  // escape); the frame's sign-out form has its own.
+  const token = d.session.csrf.replace(/[^A-Za-z0-9_-]/g, '');
+  const body = String(bodyOf(d)).replace(/(<form method="post"[^>]*>)/g, `$1<input type="hidden" name="_csrf" value="${token}">`);
+  return consolePage({
+    title: '代码映射',
+    path: '/codes.html',
+    session: d.session,
+    timeZone: d.timeZone,
+    now: d.now,
+    msg: d.msg,
+    err: d.err,
+    style: STYLE,
+    body: raw(body) as HtmlEscapedString,
+  });
 }
 
-function pageOf(d: CodesPageData): HtmlEscapedString {
-  return h(html`<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>代码映射</title>
-<style>${raw(STYLE)}</style>
-</head>
-<body>
-<header>
-<h1>代码映射</h1>
-<p>${d.org ? html`机构 ${d.org} · ` : ''}40 种值域代码一一映射到国家值域，无缺漏方可上线 · 当前用户 ${d.user} <form method="post" action="/logout" class="inline"><button class="link">退出登录</button></form></p>
-<nav aria-label="控制台" class="console-nav">${navLinks(d.role ?? 'public_health', '/codes.html')}</nav>
-</header>
-<main>
-${d.msg ? html`<p class="notice msg" role="status" id="msg">${d.msg}</p>` : ''}
-${d.err ? html`<p class="notice err" role="alert" id="err">${d.err}</p>` : ''}
+function bodyOf(d: CodesPageData): HtmlEscapedString {
+  return h(html`<p class="muted">${d.org ? html`机构 ${d.org} · ` : ''}40 种值域代码一一映射到国家值域，无缺漏方可上线</p>
 ${orgPicker(d)}
 ${
   d.org && d.report
     ? html`${completenessSection(d.report)}${queueSection(d)}${addSection(d)}${mappingsSection(d)}${ioSection(d)}${policySection(d)}`
     : html`<section><p>请选择机构。</p></section>`
 }
-</main>
-</body>
-</html>
 `);
 }

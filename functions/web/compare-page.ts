@@ -7,7 +7,7 @@
  * (compare_run) and the upload audited; past comparisons are listed under the form.
  */
 import { Hono, type MiddlewareHandler } from 'hono';
-import { html, raw } from 'hono/html';
+import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { z } from 'zod';
 import { audit, type Session } from '../../shared/console/index.js';
@@ -28,25 +28,15 @@ import {
 import { requestSource } from '../../shared/http/caller.js';
 import { AppError } from '../../shared/http/errors.js';
 import { formatLocal } from '../../shared/time/index.js';
+import { consolePage } from './console-layout.js';
 import { person, type PeopleOptions } from './people.js';
 
+/** The page's own rules, after the console's sheet (functions/web/console-layout.ts). */
 const STYLE = `
-body{margin:0;background:#f4f6f8;color:#1f2933;font:14px/1.6 "Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif}
-header{background:#12467a;color:#fff;padding:16px 24px}header h1{margin:0;font-size:22px;font-weight:600}
-header p{margin:4px 0 0;color:#cfe0f1;font-size:13px}header a{color:#fff}
-main{max-width:1280px;margin:0 auto;padding:16px 24px 32px}
-section{background:#fff;border:1px solid #d9e0e7;border-radius:6px;margin:16px 0;padding:12px 20px 16px;overflow-x:auto}
-h2{font-size:17px;margin:4px 0 10px;border-left:4px solid #12467a;padding-left:8px}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e4e9ee;padding:5px 8px;text-align:left;vertical-align:top}
-thead th{background:#eef2f6;font-weight:600;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.muted{color:#6b7785;font-size:12px}.notice{padding:8px 12px;border-radius:4px;margin:12px 0}
-.notice.err{background:#fdecea;border:1px solid #f2b8b5}.notice.msg{background:#e7f5ec;border:1px solid #9fd3b1}
 .counts{display:flex;flex-wrap:wrap;gap:12px}.counts div{border:1px solid #d9e0e7;border-radius:4px;padding:6px 14px;min-width:7em}
 .counts strong{display:block;font-size:22px;color:#12467a}
 .cause{display:inline-block;background:#fff4e5;border:1px solid #f3c27a;border-radius:3px;padding:0 6px;margin:1px 4px 1px 0;font-size:12px}
-ul.fields{margin:0;padding-left:18px}form.inline{display:inline}
-button{font:inherit;padding:2px 10px;border:1px solid #12467a;background:#12467a;color:#fff;border-radius:3px;cursor:pointer}
-button.link{background:none;border:none;color:#fff;text-decoration:underline;padding:0}
+ul.fields{margin:0;padding-left:18px}
 form.grid{display:grid;grid-template-columns:9em minmax(12em,28em);gap:6px 12px;align-items:center}input,select{font:inherit;padding:2px 4px}
 `;
 
@@ -55,8 +45,9 @@ const num = new Intl.NumberFormat('zh-CN');
 const h = (x: unknown) => x as HtmlEscapedString;
 
 export interface ComparePageData {
-  user: string;
-  csrf: string;
+  /** Who is signed in: the navigation's role, and the CSRF token the upload form carries. */
+  session: Session;
+  now: Date;
   /** The orgs the user may pick (null: any, typed). */
   orgChoices: string[] | null;
   result?: Comparison | undefined;
@@ -74,7 +65,7 @@ function uploadForm(d: ComparePageData): HtmlEscapedString {
     : html`<input id="c-org" name="org" placeholder="留空：全部机构" pattern="[A-Za-z0-9-]{1,50}">`;
   return h(html`<section id="upload"><h2>上传直报系统导出的报告卡</h2>
 <form method="post" action="/compare.html" enctype="multipart/form-data" class="grid">
-<input type="hidden" name="_csrf" value="${d.csrf}">
+<input type="hidden" name="_csrf" value="${d.session.csrf}">
 <label for="c-file">导出文件（CSV）</label><input type="file" id="c-file" name="file" accept=".csv,.txt,text/csv" required>
 <label for="c-org">机构</label>${org}
 <label for="c-from">报告日期 自</label><input type="date" id="c-from" name="from">
@@ -147,19 +138,19 @@ ${
 }
 
 export function renderComparePage(d: ComparePageData): HtmlEscapedString {
-  return h(html`<!doctype html>
-<html lang="zh-CN">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>每日比对</title><style>${raw(STYLE)}</style></head>
-<body>
-<header><h1>每日比对</h1>
-<p>直报系统（中国疾病预防控制信息系统）导出的报告卡与前置软件的报告卡逐张比对 · <a href="/status.html">运行状态</a> · <a href="/evaluation.html">评估</a>
- · 当前用户 ${d.user} <form method="post" action="/logout" class="inline"><input type="hidden" name="_csrf" value="${d.csrf}"><button class="link">退出登录</button></form></p></header>
-<main>
-${d.err ? html`<p class="notice err" role="alert" id="err">${d.err}</p>` : ''}
+  return consolePage({
+    title: '每日比对',
+    path: '/compare.html',
+    session: d.session,
+    timeZone: d.timeZone,
+    now: d.now,
+    err: d.err,
+    style: STYLE,
+    body: h(html`<p class="muted">直报系统（中国疾病预防控制信息系统）导出的报告卡与前置软件的报告卡逐张比对</p>
 ${d.result ? resultSection(d.result, d.fileName) : ''}
 ${uploadForm(d)}
-${runsSection(d.runs, d.timeZone)}
-</main></body></html>`);
+${runsSection(d.runs, d.timeZone)}`),
+  });
 }
 
 /** The org field of the form: one of the user's orgs, or none (all of them). */
@@ -178,8 +169,8 @@ export function compareRoutes(people: PeopleOptions, settings: () => { front: { 
   const app = new Hono();
   const page = async (s: Session, extra: Partial<ComparePageData>) =>
     renderComparePage({
-      user: s.user.username,
-      csrf: s.csrf,
+      session: s,
+      now: new Date(),
       orgChoices: s.user.orgs === '*' ? null : s.user.orgs,
       runs: await listComparisons(o.db(), s.user.orgs),
       timeZone: o.timeZone(),

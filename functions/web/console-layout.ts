@@ -2,7 +2,8 @@
  * The frame every signed-in console page shares (docs/console.md "Pages"): the header with the
  * navigation — only the pages the user's role may open —, who is signed in and the sign-out form
  * (with the session's CSRF token), and one style sheet inlined (no file to fetch: the CSP allows
- * nothing from elsewhere, and a hospital's old PC gets the page in one answer).
+ * nothing from elsewhere, and a hospital's old PC gets the page in one answer) — a page's own rules
+ * appended to it. Printed, a page leaves out the navigation and the sign-out.
  */
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
@@ -77,6 +78,7 @@ button{font:inherit;padding:1px 10px;border:1px solid #12467a;background:#12467a
 button.link{background:none;border:none;color:#cfe0f1;padding:0;text-decoration:underline}
 dl{display:grid;grid-template-columns:10em 1fr;gap:3px 12px;margin:0}dt{color:#6b7785}dd{margin:0}
 code{font-family:ui-monospace,Menlo,Consolas,monospace}
+@media print{body{background:#fff}header{background:none;color:#000;padding:0}nav,.who{display:none}section{border:none}}
 `;
 
 export interface Frame {
@@ -90,6 +92,8 @@ export interface Frame {
   err?: string | undefined;
   /** Seconds between automatic reloads (a meta refresh: no script); none when absent. */
   refreshS?: number;
+  /** The page's own style rules, after the shared sheet (so they may refine it). */
+  style?: string;
   body: HtmlEscapedString | Promise<HtmlEscapedString>;
 }
 
@@ -110,7 +114,7 @@ export function consolePage(f: Frame): HtmlEscapedString {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 ${f.refreshS ? html`<meta http-equiv="refresh" content="${f.refreshS}">` : ''}
 <title>${f.title} · 前置软件控制台</title>
-<style>${raw(STYLE)}</style>
+<style>${raw(STYLE)}${f.style ? raw(f.style) : ''}</style>
 </head>
 <body>
 <header>

@@ -1,27 +1,19 @@
 /**
  * 评估 — the notice's four dimensions of the front per day for the last 30 days (/evaluation.html;
- * docs/console.md "The evaluation page"), for public health, operators and the admin. Server-rendered,
- * no script, no form but sign-out: each dimension's definition above its table; a figure the stored
- * data cannot give is 暂无数据, never an estimate.
+ * docs/console.md "The evaluation page"), for public health, operators and the admin, in the
+ * console's frame. Server-rendered, no script, no form but sign-out: each dimension's definition
+ * above its table; a figure the stored data cannot give is 暂无数据, never an estimate.
  */
 import { Hono } from 'hono';
-import { html, raw } from 'hono/html';
+import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
+import type { Session } from '../../shared/console/index.js';
 import { evaluate, REALTIME_S, type Evaluation, type EvaluationDay } from '../../shared/console/evaluation.js';
+import { consolePage } from './console-layout.js';
 import { person, type PeopleOptions } from './people.js';
 
-const STYLE = `
-body{margin:0;background:#f4f6f8;color:#1f2933;font:14px/1.6 "Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif}
-header{background:#12467a;color:#fff;padding:16px 24px}header h1{margin:0;font-size:22px;font-weight:600}
-header p{margin:4px 0 0;color:#cfe0f1;font-size:13px}header a{color:#fff}
-main{max-width:1280px;margin:0 auto;padding:16px 24px 32px}
-section{background:#fff;border:1px solid #d9e0e7;border-radius:6px;margin:16px 0;padding:12px 20px 16px;overflow-x:auto}
-h2{font-size:17px;margin:4px 0 10px;border-left:4px solid #12467a;padding-left:8px}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e4e9ee;padding:4px 8px;text-align:left;vertical-align:top}
-thead th{background:#eef2f6;font-weight:600;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.muted{color:#6b7785;font-size:12px}.def{color:#3d4b5c;font-size:13px;margin:0 0 8px}
-form.inline{display:inline}button.link{background:none;border:none;color:#fff;text-decoration:underline;padding:0;font:inherit;cursor:pointer}
-`;
+/** The page's own rules, after the console's sheet (functions/web/console-layout.ts). */
+const STYLE = '.def{color:#3d4b5c;font-size:13px;margin:0 0 8px}';
 
 const num = new Intl.NumberFormat('zh-CN');
 const h = (x: unknown) => x as HtmlEscapedString;
@@ -35,16 +27,16 @@ ${days.map((d) => html`<tr data-day="${d.day}"><td>${d.day}</td>${rows(d).map((c
 </tbody></table>`);
 }
 
-export function renderEvaluationPage(e: Evaluation, me: { user: string; csrf: string }): HtmlEscapedString {
+export function renderEvaluationPage(e: Evaluation, f: { session: Session; timeZone: string; now: Date }): HtmlEscapedString {
   const mins = REALTIME_S / 60;
-  return h(html`<!doctype html>
-<html lang="zh-CN">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>评估</title><style>${raw(STYLE)}</style></head>
-<body>
-<header><h1>评估</h1>
-<p>正确性、及时性、稳定性、适应性，按日统计（${e.from} 至 ${e.to}）· <a href="/status.html">运行状态</a> · <a href="/compare.html">每日比对</a>
- · 当前用户 ${me.user} <form method="post" action="/logout" class="inline"><input type="hidden" name="_csrf" value="${me.csrf}"><button class="link">退出登录</button></form></p></header>
-<main>
+  return consolePage({
+    title: '评估',
+    path: '/evaluation.html',
+    session: f.session,
+    timeZone: f.timeZone,
+    now: f.now,
+    style: STYLE,
+    body: h(html`<p class="muted">正确性、及时性、稳定性、适应性，按日统计（${e.from} 至 ${e.to}）</p>
 <section id="correctness"><h2>正确性</h2>
 <p class="def">接收正确率 = 当日存入的记录版本数 ÷（存入数 + 因校验不通过被拒收的记录数），不含测试数据和前置自己生成的日终记录。“仍因映射暂缓”为当日收到、至今仍因本院代码未映射而暂缓上报的记录数。映射完整性只有当前值（不按日保存），见下表。</p>
 ${table('t-correctness', ['存入', '拒收', '接收正确率', '仍因映射暂缓'], (d) => [n(d.correctness.received), n(d.correctness.rejected), pct(d.correctness.acceptedShare), n(d.correctness.stillHeldForMapping)], e.days)}
@@ -96,8 +88,8 @@ ${table(
   (d) => [n(d.adaptability.mappingsCreated), n(d.adaptability.mappingsChanged), n(d.adaptability.bundlesApplied), n(d.adaptability.rollbacks)],
   e.days,
 )}
-</section>
-</main></body></html>`);
+</section>`),
+  });
 }
 
 /** Who may read the evaluation: public health, operators and the admin (docs/console.md "Users and roles"). */
@@ -110,7 +102,7 @@ export function evaluationRoutes(people: PeopleOptions, settings: () => { front:
     const s = c.get('person');
     const e = await evaluate(people.db(), { orgs: s.user.orgs, timeZone: settings().front.timeZone });
     c.header('cache-control', 'no-store');
-    return c.html(renderEvaluationPage(e, { user: s.user.username, csrf: s.csrf }));
+    return c.html(renderEvaluationPage(e, { session: s, timeZone: settings().front.timeZone, now: new Date() }));
   });
   return app;
 }

@@ -77,7 +77,9 @@ const FORMS = new Set([
 ]);
 app.use('*', async (c, next) => {
   await next();
-  const formAction = FORMS.has(c.req.path) || c.req.path.startsWith('/cases/') || c.req.path.startsWith('/cards/') ? "'self'" : "'none'";
+  // A 403 page is in the console's frame, with its sign-out form, whatever the path asked.
+  const formAction =
+    FORMS.has(c.req.path) || c.req.path.startsWith('/cases/') || c.req.path.startsWith('/cards/') || c.res.status === 403 ? "'self'" : "'none'";
   const script = c.req.path === '/card.html' || c.req.path === '/card' ? " script-src 'self'; connect-src 'self';" : '';
   c.header(
     'content-security-policy',
@@ -101,7 +103,12 @@ app.use('*', async (c, next) => {
 // takes must answer 404 without the database's settings (the image's self-test, docs/runtime.md).
 let consoleParsed: ConsoleSettings | undefined;
 const consoleSettings = (): ConsoleSettings => (consoleParsed ??= parseConcern(consoleConcern));
-const people: PeopleOptions = { db: getPool, settings: consoleSettings, trustedProxies: () => settings().hisAuth.trustedProxies };
+const people: PeopleOptions = {
+  db: getPool,
+  settings: consoleSettings,
+  trustedProxies: () => settings().hisAuth.trustedProxies,
+  timeZone: () => settings().front.timeZone,
+};
 app.use('*', hostCheck(people));
 app.get('/', (c) => c.redirect('/status.html', 302));
 app.route('/', peopleRoutes(people));
@@ -194,10 +201,9 @@ app.get('/codes.html', mappers, async (c) => {
       mappings,
       msg: c.req.query('msg'),
       err: c.req.query('err'),
-      csrf: c.get('person').csrf,
-      user: c.get('person').user.username,
-      role: c.get('person').user.role,
+      session: c.get('person'),
       timeZone: settings().front.timeZone,
+      now: new Date(),
     }),
   );
 });
@@ -217,6 +223,7 @@ app.route(
     testOrgs: () => settings().ingest.testOrgs,
     nudge: () => nudge(),
     person: (c, doctor) => ssoPerson(people, c, doctor),
+    trustedProxies: () => settings().hisAuth.trustedProxies,
   }),
 );
 

@@ -1,10 +1,12 @@
 /**
  * The console's sign-in page and its refusals (docs/console.md), in Chinese, server-rendered, no
- * script: a form posting username and password to /login, and the page a signed-in person sees for a
- * page their role does not open.
+ * script: a form posting username and password to /login (a page of its own), and the page a
+ * signed-in person sees for a page their role does not open (in the console's frame).
  */
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
+import { ROLE_NAMES, type Session } from '../../shared/console/index.js';
+import { consolePage } from './console-layout.js';
 
 const STYLE = `body{font-family:"Microsoft YaHei","PingFang SC",sans-serif;margin:0;background:#f4f6f8;color:#222}
 main{max-width:360px;margin:12vh auto;background:#fff;padding:28px 32px;border-radius:6px;box-shadow:0 1px 4px rgba(0,0,0,.12)}
@@ -30,13 +32,16 @@ ${o.error ? html`<p class="err" role="alert">${o.error}</p>` : ''}
 </main></body></html>` as HtmlEscapedString;
 }
 
-export function renderForbiddenPage(o: { username: string; role: string; need: string[] }): HtmlEscapedString {
-  return html`<!doctype html>
-<html lang="zh-CN">
-<head><meta charset="utf-8"><title>无权访问</title><style>${STYLE}</style></head>
-<body><main>
-<h1>无权访问此页面</h1>
-<p>当前用户 ${o.username}（${o.role}）不能打开此页面；需要的角色：${o.need.join('、')}。</p>
-<p><a href="/status.html">返回运行状态</a></p>
-</main></body></html>` as HtmlEscapedString;
+/** The 403 page: in the console's frame, so the person still has their navigation and sign-out. */
+export function renderForbiddenPage(o: { session: Session; path: string; need: string[]; timeZone: string; now: Date }): HtmlEscapedString {
+  const u = o.session.user;
+  return consolePage({
+    title: '无权访问此页面',
+    path: o.path,
+    session: o.session,
+    timeZone: o.timeZone,
+    now: o.now,
+    body: html`<section id="forbidden"><p>当前用户 ${u.username}（${ROLE_NAMES[u.role]}）不能打开此页面；需要的角色：${o.need.join('、')}。</p>
+<p class="muted">请从上方导航打开您可以使用的页面。</p></section>` as HtmlEscapedString,
+  });
 }

@@ -38,6 +38,8 @@ export interface PeopleOptions {
   db: () => Db;
   settings: () => ConsoleSettings;
   trustedProxies: () => string;
+  /** The hospital's zone (TZ_LOCAL), for the time in the console's header. */
+  timeZone: () => string;
 }
 
 const https = (c: Context) => c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:';
@@ -76,7 +78,7 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
     }
     if (!roles.includes(s.user.role)) {
       if (api) throw new AppError('FORBIDDEN', `角色 ${ROLE_NAMES[s.user.role]} 无权进行此操作 (role not allowed)`);
-      return c.html(renderForbiddenPage({ username: s.user.username, role: ROLE_NAMES[s.user.role], need: roles.map((r) => ROLE_NAMES[r]) }), 403);
+      return c.html(renderForbiddenPage({ session: s, path: c.req.path, need: roles.map((r) => ROLE_NAMES[r]), timeZone: o.timeZone(), now: new Date() }), 403);
     }
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       if (crossSite(c)) throw new AppError('FORBIDDEN', CROSS_SITE);

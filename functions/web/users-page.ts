@@ -8,16 +8,14 @@ import { Hono } from 'hono';
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { z } from 'zod';
-import { listUsers, recentAudit, ROLE_NAMES, unlock, Username, type ConsoleUser } from '../../shared/console/index.js';
+import { listUsers, recentAudit, ROLE_NAMES, unlock, Username, type ConsoleUser, type Session } from '../../shared/console/index.js';
 import type { Db } from '../../shared/db/index.js';
 import { validationError } from '../../shared/http/errors.js';
 import { formatLocal } from '../../shared/time/index.js';
-import { navLinks } from './console-layout.js';
+import { consolePage } from './console-layout.js';
 
-const STYLE = `body{font-family:"Microsoft YaHei","PingFang SC",sans-serif;margin:0 24px 40px;color:#222}
-table{border-collapse:collapse;margin:8px 0 24px}th,td{border:1px solid #ccd;padding:4px 8px;text-align:left;font-size:14px}
-th{background:#f0f3f6}.inline{display:inline}.link{background:none;border:0;color:#1f6feb;cursor:pointer;padding:0;font:inherit}
-.console-nav a{margin-right:14px}.console-nav a.on{font-weight:600}.locked{color:#b42318}.muted{color:#667}.msg{background:#ecfdf3;padding:8px 10px}`;
+/** The page's own rules, after the console's sheet (functions/web/console-layout.ts). */
+const STYLE = '.locked{color:#b42318}';
 
 type AuditRow = Awaited<ReturnType<typeof recentAudit>>[number];
 
@@ -38,6 +36,10 @@ const ACTIONS: Record<string, string> = {
   'view-case': '查看病例',
   'view-card': '查看报告卡',
   reveal: '显示个人信息',
+  'view-popup': '查看报告提醒（HIS）',
+  'view-card-form': '打开报告卡表单（HIS）',
+  'acceptance-run': '验收自检',
+  activation: '激活',
   replay: '重发死信',
   'retry-now': '立即重试',
 };
@@ -49,25 +51,15 @@ function state(u: ConsoleUser, now: Date, tz: string): HtmlEscapedString {
 }
 
 export function renderUsersPage(d: {
-  me: string;
-  csrf: string;
+  session: Session;
   users: ConsoleUser[];
   audit: AuditRow[];
   msg?: string | undefined;
   now: Date;
   timeZone: string;
 }): HtmlEscapedString {
-  const csrf = html`<input type="hidden" name="_csrf" value="${d.csrf}">`;
-  return html`<!doctype html>
-<html lang="zh-CN">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>用户管理</title><style>${STYLE}</style></head>
-<body>
-<header><h1>用户管理</h1>
-<nav aria-label="控制台" class="console-nav">${navLinks('admin', '/users.html')}</nav>
-<div>当前用户 ${d.me}
-<form method="post" action="/logout" class="inline">${csrf}<button class="link">退出登录</button></form></div></header>
-${d.msg ? html`<p class="msg" role="status" id="msg">${d.msg}</p>` : ''}
-<section><h2>用户</h2>
+  const csrf = html`<input type="hidden" name="_csrf" value="${d.session.csrf}">`;
+  const body = html`<section><h2>用户</h2>
 <table id="users"><thead><tr><th>用户名</th><th>姓名</th><th>角色</th><th>机构</th><th>来源</th><th>状态</th><th></th></tr></thead><tbody>
 ${d.users.map(
   (u) => html`<tr><td>${u.username}</td><td>${u.displayName ?? ''}</td><td>${ROLE_NAMES[u.role]}</td><td>${u.orgs === '*' ? '全部' : u.orgs.join(', ')}</td>
@@ -87,8 +79,8 @@ ${d.audit.map(
   (a) =>
     html`<tr><td>${formatLocal(a.at, d.timeZone)}</td><td>${a.username ?? ''}</td><td>${ACTIONS[a.action] ?? a.action} <span class="muted">${a.action}</span></td><td>${a.detail ?? ''}</td><td>${a.address ?? ''}</td></tr>`,
 )}
-</tbody></table></section>
-</body></html>` as HtmlEscapedString;
+</tbody></table></section>` as HtmlEscapedString;
+  return consolePage({ title: '用户管理', path: '/users.html', session: d.session, timeZone: d.timeZone, now: d.now, msg: d.msg, style: STYLE, body });
 }
 
 /** GET /users.html and POST /users/unlock; `admin` admits a signed-in admin (functions/web/people.ts). */
@@ -98,7 +90,7 @@ export function usersRoutes(o: { db: () => Db; admin: import('hono').MiddlewareH
     const s = c.get('person');
     const [users, audit] = await Promise.all([listUsers(o.db()), recentAudit(o.db(), 50)]);
     c.header('cache-control', 'no-store');
-    return c.html(renderUsersPage({ me: s.user.username, csrf: s.csrf, users, audit, msg: c.req.query('msg'), now: new Date(), timeZone: o.timeZone() }));
+    return c.html(renderUsersPage({ session: s, users, audit, msg: c.req.query('msg'), now: new Date(), timeZone: o.timeZone() }));
   });
   app.post('/users/unlock', o.admin, async (c) => {
     const parsed = z.object({ username: Username }).safeParse(await c.req.parseBody());

@@ -1,12 +1,14 @@
 // The 验收自检 page in Debian's Chromium (playwright-core), served by the web function under the
 // runtime: an operator signs in over plain HTTP by the console's LAN name, starts the acceptance
-// self-test with one click and gets the printable report of what the running front did; the report
-// prints (print media hides the navigation and the form). Screenshot: .data/screenshots/acceptance.png.
+// self-test with one click and gets the printable report of what the running front did. The page is
+// in the console's frame (the operator's navigation) and, like the report, prints without the
+// navigation and the form. Screenshot: .data/screenshots/acceptance.png.
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { createUser } from '../../shared/console/index.js';
+import { expectConsoleFrame } from '../setup/console-session.js';
 import { resources } from '../../schemas/index.js';
 import { testDb, uniqueOrg } from '../setup/db.js';
 import { startTestFront, type TestFront } from '../setup/front.js';
@@ -46,6 +48,18 @@ describe('the 验收自检 page', () => {
       await Promise.all([page.waitForURL(/\/acceptance\.html/), page.getByRole('button', { name: '登录' }).click()]);
       // The org is the installation's (FRONT_ORG_CODE), filled in.
       expect(await page.inputValue('input[name="org"]')).toBe(org);
+      // The page is in the console's frame — the operator's navigation, the sign-out — and prints
+      // without them (and without the run form), its title and the runs kept.
+      expectConsoleFrame(await page.content(), 'operator', '/acceptance.html');
+      expect(await page.locator('header nav').isVisible()).toBe(true);
+      await page.emulateMedia({ media: 'print' });
+      expect(await page.locator('header nav').isVisible()).toBe(false);
+      expect(await page.getByRole('button', { name: '退出登录' }).isVisible()).toBe(false);
+      expect(await page.locator('#run').isVisible()).toBe(false);
+      expect(await page.locator('h1').isVisible()).toBe(true);
+      expect(await page.locator('h1').evaluate((e) => getComputedStyle(e).color)).toBe('rgb(0, 0, 0)');
+      expect(await page.locator('#runs').isVisible()).toBe(true);
+      await page.emulateMedia({ media: 'screen' });
       await Promise.all([page.waitForURL(/\/acceptance\/\d+$/), page.click('#run')]);
       expect(await page.title()).toMatch(/^验收自检报告 #\d+$/);
       const n = Object.keys(resources).length;

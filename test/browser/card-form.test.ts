@@ -4,13 +4,16 @@
 // the doctor sees the case and its 2-hour clock, opens the pre-filled card, is told live what is
 // missing, completes and submits it; the card is stored through the same pipeline as on 8881 (the
 // HIS reads its fate there), reaches the national platform simulator, and the popup shows it
-// accepted; the case goes to public health's verification. A token used twice, or signed with another
-// key, opens nothing. Screenshots: .data/screenshots/sso-popup.png, card-form.png, card-done.png.
+// accepted; the case goes to public health's verification. Each view of the popup and of the form
+// leaves one audit row (`sso:<doctor>`, the org, case and patient ids), and neither the audit nor any
+// log line holds the patient's personal data. A token used twice, or signed with another key, opens
+// nothing. Screenshots: .data/screenshots/sso-popup.png, card-form.png, card-done.png.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
+import { resources } from '../../schemas/index.js';
 import { signToken, type SsoClaims } from '../../shared/sso/token.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { formatLocal } from '../../shared/time/index.js';
@@ -26,6 +29,18 @@ const dest = `cf${Math.random().toString(36).slice(2, 8)}`;
 let key: Buffer;
 const org = uniqueOrg();
 const patient = uniqueId('p');
+let caseId = '';
+let patientRecord: Record<string, unknown> = {};
+const personal = new Set<string>();
+
+/** The audit rows of the doctor's views of this org's patient (docs/card-form.md "Audit"). */
+async function views(): Promise<Array<{ username: string; action: string; detail: string }>> {
+  const r = await db.query<{ username: string; action: string; detail: string }>(
+    `SELECT username, action, detail FROM console_audit WHERE action IN ('view-popup', 'view-card-form') AND detail LIKE $1 ORDER BY audit_id`,
+    [`%机构 ${org}，%`],
+  );
+  return r.rows;
+}
 
 const basic = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
 
@@ -68,6 +83,13 @@ beforeAll(async () => {
   await redeployPush(front.rt, { [`${dest.toUpperCase()}_URL`]: sim.url });
   key = Buffer.from(readFileSync(join(front.dir, 'secrets', 'his-sso-key'), 'utf8').trim(), 'utf8');
   const p = sample('emrPatientInfo', { orgCode: org, id: patient, seed: 11 });
+  patientRecord = p;
+  // The patient's personal values, to look for where they must not be (the audit, the logs): names of
+  // three characters or more, other values of six or more (shorter ones occur in ordinary text).
+  for (const [k, def] of Object.entries(resources.emrPatientInfo!.fields)) {
+    const v = p[k];
+    if (def.personal && typeof v === 'string' && v.length >= (def.personal === 'name' ? 3 : 6)) personal.add(v);
+  }
   await his('emrPatientInfo', p);
   const at = formatLocal(new Date(Date.now() - 20 * 60_000));
   await his('emrActivityInfo', {
@@ -80,7 +102,7 @@ beforeAll(async () => {
     diagnoseTime: at,
     activityTime: at,
   });
-  await warnUntil('to_confirm');
+  caseId = (await warnUntil('to_confirm')).caseId;
 }, 180_000);
 
 afterAll(async () => {
@@ -125,6 +147,8 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect(await caseBox.locator('h2').textContent()).toMatch(/霍乱（甲类\/按甲类管理，2 小时内报告）\s+剩余 1 小时 (39|40) 分/);
       expect(await caseBox.locator('tbody tr td').first().textContent()).toBe('诊断');
       await page.screenshot({ path: join(SHOTS, 'sso-popup.png'), fullPage: true });
+      // The view is audited once, as the doctor's, by reference: the org, the case, the patient's id.
+      expect(await views()).toEqual([{ username: 'sso:D042', action: 'view-popup', detail: `报告提醒 病例 ${caseId}（机构 ${org}，患者 ${patient}）` }]);
 
       // The same token again is a replay: refused, even in the same browser.
       const again = await fetch(`${web}/sso?token=${encodeURIComponent(token)}`, { redirect: 'manual' });
@@ -145,6 +169,15 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect(await page.locator('#f-onsetDate-err').textContent()).toContain('必填');
       expect(await page.locator('#f-onsetDate').getAttribute('aria-invalid')).toBe('true');
       expect(await page.locator('#f-diagnoseStateCode-err').textContent()).toContain('必填');
+      // The form shows the patient in full: its view is one more audit row, without any of it.
+      expect(await views()).toEqual([
+        { username: 'sso:D042', action: 'view-popup', detail: `报告提醒 病例 ${caseId}（机构 ${org}，患者 ${patient}）` },
+        { username: 'sso:D042', action: 'view-card-form', detail: `报告卡表单 病例 ${caseId}（机构 ${org}，患者 ${patient}）` },
+      ]);
+      expect(personal.size).toBeGreaterThan(2);
+      expect(await page.locator('#f-patientName').inputValue()).toBe(patientRecord.patientName);
+      expect(await page.locator('#f-idCard').inputValue()).toBe(patientRecord.idCard);
+      expect(personal.has(String(patientRecord.idCard))).toBe(true);
 
       // A doctor's mistake is caught as they type: an onset after the diagnosis.
       await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() + 86_400_000)).slice(0, 10));
@@ -205,6 +238,22 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect(await row.locator('.card-status').textContent()).toBe('平台已接收');
       expect(await row.locator('td').last().textContent()).toBe('已完成');
       await page.screenshot({ path: join(SHOTS, 'sso-popup-reported.png'), fullPage: true });
+      // Three views (popup, form, popup), all audited; none of the patient's personal data in any
+      // audit row of the org, nor in any log line the front wrote (the runtime's and each function's).
+      expect((await views()).map((v) => v.action)).toEqual(['view-popup', 'view-card-form', 'view-popup']);
+      const rows = (await db.query<{ detail: string | null }>('SELECT detail FROM console_audit WHERE detail LIKE $1', [`%${org}%`])).rows;
+      const leaks = rows.flatMap((r) => [...personal].filter((v) => r.detail?.includes(v)));
+      await new Promise((r) => setTimeout(r, 500)); // log lines are written in batches
+      const logs = join(front.dir, 'logs');
+      let lines = 0;
+      for (const f of readdirSync(logs))
+        for (const line of readFileSync(join(logs, f), 'utf8').split('\n')) {
+          if (!line) continue;
+          lines++;
+          for (const v of personal) if (line.includes(v)) leaks.push(`${f}: ${line.slice(0, 200)}`);
+        }
+      expect(lines).toBeGreaterThan(20);
+      expect(leaks).toEqual([]);
     } finally {
       await ctx.close();
     }

@@ -3,7 +3,8 @@
 // sees the hospital's gaps, adopts a suggestion and adds a mapping through the page's forms (each
 // carrying the session's CSRF token), and sees the gaps close, every change authored by the signed-in
 // user. A HIS API key alone no longer opens the page. An admin signs in to the 用户管理 page and
-// unlocks a locked account with a click; the public-health doctor gets the 403 page there.
+// unlocks a locked account with a click; the public-health doctor gets the 403 page there, with their
+// own navigation. Each page is in the console's frame (the role's navigation, the sign-out).
 // Screenshots: .data/screenshots/login.png, .data/screenshots/codes.png, .data/screenshots/users.png.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { generateApiKey } from '../../shared/http/auth.js';
 import { insertCaller } from '../../shared/http/auth-store.js';
 import { listMappings, recordObserved } from '../../shared/codes/store.js';
 import { createUser, signIn, type ConsoleSettings } from '../../shared/console/index.js';
+import { expectConsoleFrame } from '../setup/console-session.js';
 
 const SCREENSHOT = resolve('.data/screenshots/codes.png');
 const db = testDb();
@@ -79,7 +81,10 @@ describe('the 代码映射 page on the web port', () => {
       mkdirSync(resolve('.data/screenshots'), { recursive: true });
       await page.screenshot({ path: resolve('.data/screenshots/login.png') });
       await Promise.all([page.waitForURL(/\/codes\.html/), page.getByRole('button', { name: '登录' }).click()]);
-      expect(await page.title()).toBe('代码映射');
+      expect(await page.title()).toBe('代码映射 · 前置软件控制台');
+      // The console's header: public health's navigation, this page marked, the sign-out.
+      expectConsoleFrame(await page.content(), 'public_health', '/codes.html');
+      expect(await page.locator('header nav a[aria-current="page"]').textContent()).toBe('代码映射');
       const queue = page.locator('section#queue tbody tr');
       expect(await queue.count()).toBe(2);
       // The notifiable look-alike is first and flagged.
@@ -143,7 +148,8 @@ describe('the 代码映射 page on the web port', () => {
       await page.fill('#username', admin);
       await page.fill('#password', password);
       await Promise.all([page.waitForURL(/\/users\.html/), page.getByRole('button', { name: '登录' }).click()]);
-      expect(await page.title()).toBe('用户管理');
+      expect(await page.title()).toBe('用户管理 · 前置软件控制台');
+      expectConsoleFrame(await page.content(), 'admin', '/users.html');
       const row = page.locator('#users tr', { hasText: locked });
       expect(await row.textContent()).toContain('锁定至');
       await page.screenshot({ path: resolve('.data/screenshots/users.png'), fullPage: true });
@@ -160,6 +166,10 @@ describe('the 代码映射 page on the web port', () => {
       expect(res.status()).toBe(403);
       await page.waitForLoadState('load');
       expect(await page.locator('h1').textContent()).toBe('无权访问此页面');
+      // Refused, the doctor keeps their own navigation and can go on from it.
+      expectConsoleFrame(await page.content(), 'public_health', '/users.html');
+      await Promise.all([page.waitForURL(/\/codes\.html/), page.locator('header nav').getByRole('link', { name: '代码映射' }).click()]);
+      expect(await page.title()).toBe('代码映射 · 前置软件控制台');
     } finally {
       await ctx.close();
     }

@@ -11,6 +11,7 @@ import type { Browser } from 'playwright-core';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startTestFront, type TestFront } from '../setup/front.js';
 import { createUser } from '../../shared/console/index.js';
+import { expectConsoleFrame } from '../setup/console-session.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';
@@ -106,7 +107,8 @@ describe('the 每日比对 page on the web port', () => {
       await page.fill('#username', username);
       await page.fill('#password', password);
       await Promise.all([page.waitForURL(/\/compare\.html/), page.getByRole('button', { name: '登录' }).click()]);
-      expect(await page.title()).toBe('每日比对');
+      expect(await page.title()).toBe('每日比对 · 前置软件控制台');
+      expectConsoleFrame(await page.content(), 'public_health', '/compare.html');
 
       const csv = [
         '卡片编号,患者姓名,有效证件号,性别,出生日期,疾病名称,发病日期,诊断时间,报告单位,报告卡录入时间',

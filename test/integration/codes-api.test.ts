@@ -7,24 +7,10 @@ import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
 import { generateApiKey } from '../../shared/http/auth.js';
 import { insertCaller } from '../../shared/http/auth-store.js';
 import { listDomains, listMappings, recordObserved, type Observation } from '../../shared/codes/store.js';
-import { createUser } from '../../shared/console/index.js';
+import { expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
 
-/** A person signed in to the console, bound to `orgs`: the session cookie (the page needs a person, not a HIS key). */
-async function signedIn(orgs: string[]): Promise<string> {
-  const username = `u${Math.random().toString(36).slice(2, 10)}`;
-  await createUser(db, { username, role: 'public_health', password: 'a-long-test-password', orgs }, 'test');
-  // The sign-in form first: its CSRF token and the cookie that goes with it (docs/console.md).
-  const form = await web.app.request('/login', { headers: { host: 'front.local:8884' } });
-  const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-  const formCookie = /cdc_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
-  const res = await web.app.request('/login', {
-    method: 'POST',
-    headers: { host: 'front.local:8884', cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: 'a-long-test-password', next: '/codes.html', _csrf: token }).toString(),
-  });
-  expect(res.status).toBe(303);
-  return /cdc_console=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')![1]!;
-}
+/** A public-health doctor signed in to the console, bound to `orgs`: the session cookie (the page needs a person, not a HIS key). */
+const signedIn = (orgs: string[]) => signedInToWeb(web, db, { role: 'public_health', host: { host: 'front.local:8884' }, next: '/codes.html', orgs });
 
 process.env.DATABASE_URL = databaseUrl();
 // The console answers to these names only (docs/console.md); the tests' Host is front.local.
@@ -316,6 +302,12 @@ describe('the unmapped queue and the completeness report on a known data set', (
     expect(res.headers.get('content-security-policy')).toContain("form-action 'self'");
     const page = await res.text();
     expect(page).toContain('<h1>代码映射</h1>');
+    // In the console's frame: public health's navigation with this page marked, the sign-out; every
+    // form of the page that posts carries the session's token once — the sign-out's too.
+    expectConsoleFrame(page, 'public_health', '/codes.html');
+    const posts = [...page.matchAll(/<form method="post"[^>]*>((?:<input type="hidden" name="_csrf" value="[^"]+">)*)/g)];
+    expect(posts.length).toBeGreaterThan(3);
+    for (const [form, tokens] of posts) expect(tokens!.match(/name="_csrf"/g)?.length, form).toBe(1);
     expect(page).toMatch(/<tr class="danger" data-domain="diagnosis" data-code="D143">/);
     expect(page).toContain('采用 4000 手足口病');
     expect(page).not.toContain('<script>alert(1)</script>');

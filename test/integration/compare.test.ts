@@ -7,18 +7,19 @@
 // card, reported by hand only, duplicates — with the counts, the summary kept with its author and the
 // audit row; the clear ID numbers never reach the page. A file with wrong headers, a bad date or too
 // many bytes is refused naming the problem; a POST without the CSRF token is refused; a clinician
-// gets 403 and no session the sign-in page.
+// gets 403 and no session the sign-in page. The page, and the 403 page, are in the console's frame
+// with the user's navigation (docs/console.md "Pages").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
-import { createUser } from '../../shared/console/index.js';
 import { readFileSync } from 'node:fs';
 import { COMPARE_MAX_BYTES, EXPORT_COLUMNS, parseExport } from '../../shared/console/compare.js';
 import { addDays, closeDay, localDay } from '../../shared/dayclose/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { runWarnings } from '../../shared/warning/store.js';
 import { loadTriggers } from '../../shared/warning/triggers.js';
+import { consoleFrame, expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 process.env.DATABASE_URL = databaseUrl();
@@ -138,21 +139,12 @@ function gbk(text: string): Uint8Array {
   return new Uint8Array(out);
 }
 
-/** Signs in through the form, as a browser does; the session cookie and the page's CSRF token. */
-async function signIn(username: string): Promise<{ cookie: string; csrf: string }> {
-  const form = await web.app.request('/login', { headers: host });
-  const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-  const loginCookie = /cdc_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]!;
-  const res = await web.app.request('/login', {
-    method: 'POST',
-    headers: { ...host, cookie: `cdc_login=${loginCookie}`, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ username, password: PW, next: '/compare.html', _csrf: token }).toString(),
-  });
-  expect(res.status).toBe(303);
-  const cookie = `cdc_console=${/cdc_console=([^;]+)/.exec(res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '')![1]!}`;
+/** A user of `role` signed in through the form (test/setup/console-session.ts); the session cookie and the page's CSRF token. */
+async function signIn(role: 'public_health' | 'clinician', username?: string): Promise<{ cookie: string; csrf: string; page: Response }> {
+  const cookie = `cdc_console=${await signedInToWeb(web, db, { role, host, next: '/compare.html', orgs: [org], password: PW, ...(username ? { username } : {}) })}`;
   const page = await web.app.request('/compare.html', { headers: { ...host, cookie } });
-  expect(page.status).toBe(200);
-  return { cookie, csrf: /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]! };
+  const csrf = consoleFrame(await page.clone().text()).signOutCsrf ?? '';
+  return { cookie, csrf, page };
 }
 
 async function upload(
@@ -189,7 +181,6 @@ beforeAll(async () => {
   await web.init?.();
   codes = await createCodeCache(db, { refreshMs: 100 });
   const phUser = uname('ph');
-  await createUser(db, { username: phUser, role: 'public_health', password: PW, orgs: [org] }, 'test');
   phUserName = phUser;
 
   // A: forwarded and accepted; B: not yet forwarded; C: held for an unmapped sex code; H: returned by
@@ -274,7 +265,9 @@ beforeAll(async () => {
       exportRow({ cardNo: cards.J!.id, p: people.J!, disease: '霍乱', c: { ...cards.J!, fillDoctor: '另一位医生' } }), // line 9
     ]),
   );
-  ph = await signIn(phUser);
+  const signedIn = await signIn('public_health', phUser);
+  expect(signedIn.page.status).toBe(200);
+  ph = signedIn;
 }, 180_000);
 
 afterAll(async () => {
@@ -375,9 +368,12 @@ describe('the comparison page', () => {
     ]);
     expect(audit.rows).toHaveLength(1);
     expect(audit.rows[0]!.detail).toContain('export 8, front 7, matched 3');
-    // Listed under the form afterwards.
+    // Listed under the form afterwards, the page in the console's frame: public health's navigation,
+    // this page marked, the sign-out with the session's token.
     const page = await (await web.app.request('/compare.html', { headers: { ...host, cookie: ph.cookie } })).text();
     expect(page).toMatch(/<tr data-run="\d+"><td>[^<]+<\/td><td>ph/);
+    expectConsoleFrame(page, 'public_health', '/compare.html', ph.csrf);
+    expect(consoleFrame(page).links).not.toContain('/users.html');
   });
 
   it('reads the same export in GBK alike, and shows the day close of each day (暂无数据 for a day not closed)', { timeout: 60_000 }, async () => {
@@ -418,20 +414,13 @@ describe('the comparison page', () => {
     const forged = await upload(ph, utf8Bytes, {}, false);
     expect(forged.status).toBe(403);
     expect(forged.html).toContain('CSRF');
-    const clinician = uname('cl');
-    await createUser(db, { username: clinician, role: 'clinician', password: PW, orgs: [org] }, 'test');
-    const form = await web.app.request('/login', { headers: host });
-    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-    const loginCookie = /cdc_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]!;
-    const res = await web.app.request('/login', {
-      method: 'POST',
-      headers: { ...host, cookie: `cdc_login=${loginCookie}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: clinician, password: PW, next: '/compare.html', _csrf: token }).toString(),
-    });
-    const cookie = `cdc_console=${/cdc_console=([^;]+)/.exec(res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '')![1]!}`;
-    const page = await web.app.request('/compare.html', { headers: { ...host, cookie } });
-    expect(page.status).toBe(403);
-    expect(await page.text()).toContain('无权访问此页面');
+    const cl = await signIn('clinician');
+    expect(cl.page.status).toBe(403);
+    const forbidden = await cl.page.text();
+    expect(forbidden).toContain('无权访问此页面');
+    // The 403 page in the console's frame: the clinician's navigation holds only what NAV opens to them.
+    expectConsoleFrame(forbidden, 'clinician', '/compare.html');
+    expect(consoleFrame(forbidden).links).toEqual(['/status.html']);
     const none = await web.app.request('/compare.html', { headers: host });
     expect(none.status).toBe(302);
     expect(none.headers.get('location')).toBe('/login?next=%2Fcompare.html');

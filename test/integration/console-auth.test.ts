@@ -4,7 +4,9 @@
 // page), no session → the sign-in page, a change without the session's CSRF token refused, the Host
 // allow-list, and bin/cdc-users with its password on stdin; the sign-in form's own CSRF token, a
 // change from another site refused even with the session's token, a clinician's session from the
-// HIS's single sign-on, and the admin's users page (unlock, authored by the admin).
+// HIS's single sign-on (each view of its popup audited as the doctor's), and the admin's users page
+// (unlock, authored by the admin) in the console's frame; the 403 page with the person's own
+// navigation.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
 import { createUser, hashPassword, resetPassword, setDisabled, setRole, verifyPassword } from '../../shared/console/index.js';
 import { signToken } from '../../shared/sso/token.js';
+import { NAV } from '../../functions/web/console-layout.js';
+import { consoleFrame, expectConsoleFrame } from '../setup/console-session.js';
 
 // The single sign-on key the HIS shares with the front (docs/card-form.md), in a secrets folder of this test's own.
 const secrets = mkdtempSync(join(tmpdir(), 'console-auth-'));
@@ -319,6 +323,55 @@ describe('single sign-on from the HIS', () => {
     expect((await web.app.request('/users.html', { headers: { ...host, cookie: `cdc_console=${c}` } })).status).toBe(302);
     expect((await audits(name)).slice(-1)).toEqual(['signin-refused']);
   });
+
+  it('audits each view of the popup in the console’s audit: the doctor as sso:<doctor>, the org and patient, nothing personal', async () => {
+    const o = uniqueOrg();
+    const doctor = uname('V');
+    const ssoCookie = (res: Response) =>
+      res.headers
+        .getSetCookie()
+        .find((c) => c.startsWith('cdc_sso='))!
+        .split(';')[0]!;
+    const views = async () =>
+      (
+        await db.query<{ username: string; action: string; detail: string; address: string | null }>(
+          `SELECT username, action, detail, address FROM console_audit WHERE action IN ('view-popup', 'view-card-form') AND detail LIKE $1 ORDER BY audit_id`,
+          [`%机构 ${o}，%`],
+        )
+      ).rows;
+    const cookie = ssoCookie(await open(sso(o, doctor)));
+    expect(await views()).toEqual([]);
+    const popup = await web.app.request('/popup.html', { headers: { ...host, cookie } });
+    expect(popup.status).toBe(200);
+    expect(await popup.text()).toContain('传染病报告提醒');
+    const one = await views();
+    expect(one.map(({ username, action, detail }) => ({ username, action, detail }))).toEqual([
+      { username: `sso:${doctor}`, action: 'view-popup', detail: `报告提醒（机构 ${o}，患者 P1）` },
+    ]);
+    // The doctor's name the token carried is not in it either.
+    expect(one[0]!.detail).not.toContain('李医生');
+    // Each view is one more row; no session, no page and no row.
+    await web.app.request('/popup.html', { headers: { ...host, cookie } });
+    expect((await views()).map((r) => r.action)).toEqual(['view-popup', 'view-popup']);
+    expect((await web.app.request('/popup.html', { headers: host })).status).toBe(401);
+    expect(await views()).toHaveLength(2);
+
+    // A HIS doctor id longer than the audit's 64-character author: cut there, kept whole in the detail.
+    const o2 = uniqueOrg();
+    const long = `L${'d'.repeat(78)}9`;
+    const now = Math.floor(Date.now() / 1000);
+    const token = signToken(
+      { org: o2, doctor: long, patient: 'P2', iat: now, exp: now + 60, nonce: randomBytes(12).toString('base64url') },
+      Buffer.from(ssoKey, 'utf8'),
+    );
+    const c2 = ssoCookie(await open(token));
+    expect((await web.app.request('/popup.html', { headers: { ...host, cookie: c2 } })).status).toBe(200);
+    const row = await db.query<{ username: string; detail: string }>(
+      `SELECT username, detail FROM console_audit WHERE action = 'view-popup' AND detail LIKE $1`,
+      [`%机构 ${o2}，%`],
+    );
+    expect(row.rows).toEqual([{ username: `sso:${long}`.slice(0, 64), detail: `报告提醒（机构 ${o2}，患者 P2，医生 ${long}）` }]);
+  });
 });
 
 describe('the users page (用户管理)', () => {
@@ -328,7 +381,12 @@ describe('the users page (用户管理)', () => {
       await createUser(db, { username: u, role, password: PW }, 'test');
       const res = await web.app.request('/users.html', { headers: { ...host, cookie: `cdc_console=${cookieOf(await login(u))}` } });
       expect(res.status, role).toBe(403);
-      expect(await res.text()).toContain('无权访问此页面');
+      const page = await res.text();
+      expect(page).toContain('无权访问此页面');
+      // The 403 page keeps the person's own navigation (never the admin's page) and the sign-out.
+      expectConsoleFrame(page, role, '/users.html');
+      expect(consoleFrame(page).links).not.toContain('/users.html');
+      if (role === 'clinician') expect(consoleFrame(page).links).toEqual(['/status.html']);
     }
     const none = await web.app.request('/users.html', { headers: host });
     expect(none.status).toBe(302);
@@ -345,6 +403,9 @@ describe('the users page (用户管理)', () => {
     const c = cookieOf(await login(admin))!;
     const html = await (await web.app.request('/users.html', { headers: { ...host, cookie: `cdc_console=${c}` } })).text();
     expect(html).toContain('用户管理');
+    // In the console's frame: the admin's navigation — every page — with this one marked, the sign-out.
+    expectConsoleFrame(html, 'admin', '/users.html');
+    expect(consoleFrame(html).links).toHaveLength(NAV.length);
     expect(html).toContain('王医生');
     expect(html).toMatch(new RegExp(`${locked}[\\s\\S]*?锁定至`));
     const csrf = /name="_csrf" value="([^"]+)"/.exec(html)![1]!;

@@ -5,11 +5,12 @@
 // count those rows make: test records, the front's own day-close records, skipped and superseded
 // outbox rows left out; a business time known to the day counted from the day's end; rows not yet due
 // pending; the days before the first push run ever, and circuit openings, 暂无数据. The page: an
-// operator reads it; a clinician gets 403; no session, the sign-in page.
+// operator reads it in the console's frame (the operator's navigation); a clinician gets the 403
+// page with only the clinician's navigation; no session, the sign-in page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser } from '../../shared/console/index.js';
 import { evaluate, type EvaluationDay } from '../../shared/console/evaluation.js';
 import { addDays, dayBounds, localDay } from '../../shared/dayclose/index.js';
+import { consoleFrame, expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 process.env.DATABASE_URL = databaseUrl();
@@ -18,7 +19,6 @@ const { default: web } = await import('../../functions/web/handler.js');
 const db = testDb();
 const TZ = 'Asia/Shanghai';
 const org = uniqueOrg();
-const PW = 'a-long-evaluation-password';
 const host = { host: 'front.local:8884' };
 
 // Day X (five days ago) holds the org's rows; day Y (twenty days ago) the front-wide ones.
@@ -179,25 +179,17 @@ describe('a zone with daylight saving', () => {
 });
 
 describe('the page', () => {
-  async function signIn(username: string): Promise<string> {
-    const form = await web.app.request('/login', { headers: host });
-    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-    const loginCookie = /cdc_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]!;
-    const res = await web.app.request('/login', {
-      method: 'POST',
-      headers: { ...host, cookie: `cdc_login=${loginCookie}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username, password: PW, next: '/evaluation.html', _csrf: token }).toString(),
-    });
-    return `cdc_console=${/cdc_console=([^;]+)/.exec(res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '')![1]!}`;
-  }
+  const signIn = async (role: 'operator' | 'clinician') => `cdc_console=${await signedInToWeb(web, db, { role, host, next: '/evaluation.html', orgs: [org] })}`;
 
-  it('an operator reads the four dimensions with their definitions; a clinician gets 403; no session, the sign-in page', async () => {
-    const op = `op${Math.random().toString(36).slice(2, 8)}`;
-    await createUser(db, { username: op, role: 'operator', password: PW, orgs: [org] }, 'test');
-    const res = await web.app.request('/evaluation.html', { headers: { ...host, cookie: await signIn(op) } });
+  it('an operator reads the four dimensions with their definitions in the console’s frame; a clinician gets 403; no session, the sign-in page', async () => {
+    const res = await web.app.request('/evaluation.html', { headers: { ...host, cookie: await signIn('operator') } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).toContain("form-action 'self'");
     const page = await res.text();
+    // The console's header: the operator's navigation, this page marked, the sign-out.
+    expectConsoleFrame(page, 'operator', '/evaluation.html');
+    expect(consoleFrame(page).links).toContain('/evaluation.html');
+    expect(consoleFrame(page).links).not.toContain('/users.html');
     for (const h of ['正确性', '及时性', '稳定性', '适应性']) expect(page).toContain(`<h2>${h}</h2>`);
     expect(page).toContain('接收正确率 = 当日存入的记录版本数');
     const row = (table: string, d: string) => new RegExp(`<table id="${table}">[\\s\\S]*?<tr data-day="${d}">(.*?)</tr>`).exec(page)?.[1] ?? '';
@@ -205,10 +197,13 @@ describe('the page', () => {
     expect(row('t-stability', X)).toContain('<span class="muted">暂无数据</span></td>');
     expect(page).toContain(`<tr data-org="${org}">`);
 
-    const cl = `cl${Math.random().toString(36).slice(2, 8)}`;
-    await createUser(db, { username: cl, role: 'clinician', password: PW, orgs: [org] }, 'test');
-    const refused = await web.app.request('/evaluation.html', { headers: { ...host, cookie: await signIn(cl) } });
+    const refused = await web.app.request('/evaluation.html', { headers: { ...host, cookie: await signIn('clinician') } });
     expect(refused.status).toBe(403);
+    // The 403 page keeps the clinician's navigation: the one page NAV opens to them.
+    const forbidden = await refused.text();
+    expectConsoleFrame(forbidden, 'clinician', '/evaluation.html');
+    expect(consoleFrame(forbidden).links).toEqual(['/status.html']);
+    expect(forbidden).toContain('无权访问此页面');
     const none = await web.app.request('/evaluation.html', { headers: host });
     expect(none.status).toBe(302);
     expect(none.headers.get('location')).toBe('/login?next=%2Fevaluation.html');
