@@ -4,12 +4,13 @@
  * masked; revealing the name, ID number, phone or address needs a reason, and every view of a case
  * and every reveal is audited with the signed-in user (docs/console.md "Audit").
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { z } from 'zod';
 import { audit, type Session } from '../../shared/console/index.js';
 import type { Db } from '../../shared/db/index.js';
+import { requestSource } from '../../shared/http/caller.js';
 import { AppError, validationError } from '../../shared/http/errors.js';
 import { mask } from '../../shared/ingest/mask.js';
 import { pii, PiiKeyError, PiiValueError } from '../../shared/pii/index.js';
@@ -166,8 +167,13 @@ ${
 }</section>`);
 }
 
-export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZone: () => string }): Hono {
+/** The queue's states: a case still waiting for someone (docs/console.md "Cases"). */
+const PENDING: readonly CaseState[] = ['to_confirm', 'to_diagnose', 'to_verify'];
+
+export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZone: () => string; trustedProxies: () => string }): Hono {
   const app = new Hono();
+  // Every view and reveal is audited with the browser's address (docs/console.md "Audit").
+  const address = (c: Context) => requestSource(c, o.trustedProxies()).address;
   const page = (s: Session, title: string, path: string, body: HtmlEscapedString, msg?: string) =>
     consolePage({ title, path, session: s, timeZone: o.timeZone(), now: new Date(), body, msg });
 
@@ -181,11 +187,13 @@ export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZo
     const search = (c.req.query('q') ?? '').trim().slice(0, 60);
     const orgs = s.user.orgs === '*' ? [undefined] : s.user.orgs;
     const now = new Date();
-    const lists = await Promise.all(orgs.map((org) => listCases(o.db() as pg.Pool, { orgCode: org, state, limit: 500, now })));
-    let rows = lists.flat();
     // Without a state asked, the queue is what still needs someone: not reported, excluded or closed.
-    if (!state) rows = rows.filter((r) => r.state === 'to_confirm' || r.state === 'to_diagnose' || r.state === 'to_verify');
-    if (search) rows = rows.filter((r) => r.caseId === search || r.patientId.includes(search) || r.disease.includes(search));
+    // States and search are the query's, so a busy org's many closed cases never push a pending one out.
+    const which = state ? { state } : { states: PENDING };
+    const lists = await Promise.all(
+      orgs.map((org) => listCases(o.db() as pg.Pool, { orgCode: org, ...which, ...(search ? { search } : {}), limit: 500, now })),
+    );
+    const rows = lists.flat();
     rows.sort((a, b) => Number(b.overdue) - Number(a.overdue) || b.updatedAt.getTime() - a.updatedAt.getTime());
     c.header('cache-control', 'no-store');
     return c.html(page(s, '病例', '/cases.html', renderList(rows.slice(0, 500), { state: state ?? '', search }, o.timeZone())));
@@ -204,7 +212,7 @@ export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZo
     const { d, org, patientId } = await detail(s, c.req.param('id'));
     const p = await patientOf(o.db(), org, patientId);
     // A view of a case shows personal data (masked): audited all the same.
-    await audit(o.db(), 'view-case', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）`);
+    await audit(o.db(), 'view-case', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）`, address(c));
     c.header('cache-control', 'no-store');
     return c.html(page(s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s.csrf, o.timeZone())));
   });
@@ -215,7 +223,7 @@ export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZo
     if (!body.success) throw validationError(body.error, 'reason: 显示个人信息须说明原因 (a reason is required)');
     const { d, org, patientId } = await detail(s, c.req.param('id'));
     const p = await patientOf(o.db(), org, patientId);
-    await audit(o.db(), 'reveal', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）显示患者个人信息，原因：${body.data.reason}`);
+    await audit(o.db(), 'reveal', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）显示患者个人信息，原因：${body.data.reason}`, address(c));
     // Shown once, in this answer: never cached, never in a URL.
     c.header('cache-control', 'no-store');
     return c.html(page(s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone()), '已显示完整信息，本次操作已记入审计'));
@@ -233,7 +241,7 @@ export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZo
     const s = c.get('person');
     const { org, id } = c.req.param();
     const body = await card(s, org, id, false, c.req.query('case') ?? null);
-    await audit(o.db(), 'view-card', s.user.username, `报告卡 ${id}（机构 ${org}）`);
+    await audit(o.db(), 'view-card', s.user.username, `报告卡 ${id}（机构 ${org}）`, address(c));
     c.header('cache-control', 'no-store');
     return c.html(page(s, `报告卡 ${id}`, '/cases.html', body));
   });
@@ -243,7 +251,7 @@ export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZo
     const reason = z.object({ reason: z.string().trim().min(4, '原因至少 4 个字 (at least 4 characters)').max(200) }).safeParse(await c.req.parseBody());
     if (!reason.success) throw validationError(reason.error, 'reason: 显示个人信息须说明原因 (a reason is required)');
     const body = await card(s, org, id, true, c.req.query('case') ?? null);
-    await audit(o.db(), 'reveal', s.user.username, `报告卡 ${id}（机构 ${org}）显示个人信息，原因：${reason.data.reason}`);
+    await audit(o.db(), 'reveal', s.user.username, `报告卡 ${id}（机构 ${org}）显示个人信息，原因：${reason.data.reason}`, address(c));
     c.header('cache-control', 'no-store');
     return c.html(page(s, `报告卡 ${id}`, '/cases.html', body, '已显示完整信息，本次操作已记入审计'));
   });

@@ -157,7 +157,15 @@ app.route(
   }),
 );
 // The pending cases show patients (masked; a reveal needs a reason): public health and the admin.
-app.route('/', casesRoutes({ db: getPool, viewer: person(people, ['public_health', 'admin']), timeZone: () => settings().front.timeZone }));
+app.route(
+  '/',
+  casesRoutes({
+    db: getPool,
+    viewer: person(people, ['public_health', 'admin']),
+    timeZone: () => settings().front.timeZone,
+    trustedProxies: () => settings().hisAuth.trustedProxies,
+  }),
+);
 app.route('/', signalsRoutes({ db: getPool, viewer: person(people, ['public_health', 'admin']), timeZone: () => settings().front.timeZone }));
 app.route('/', backupsRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));
 app.route('/', compareRoutes(people, settings));

@@ -3,6 +3,7 @@
  * admits a signed-in person of the right role to a page or API — with the session's CSRF token on
  * every change, over plain HTTP on a hospital LAN as over HTTPS — and the Host allow-list.
  */
+import { formatLocal } from '../../shared/time/index.js';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { randomBytes } from 'node:crypto';
@@ -121,7 +122,9 @@ export function peopleRoutes(o: PeopleOptions): Hono {
     }
     const r = await signIn(o.db(), username, password, o.settings(), address(c, o));
     if (!r.ok) {
-      const error = r.locked ? `账号已锁定，请于 ${r.until ? r.until.toISOString().slice(11, 16) : '稍后'}（UTC）后再试，或请管理员解锁` : '用户名或密码错误';
+      const error = r.locked
+        ? `账号已锁定，请于 ${r.until ? formatLocal(r.until, o.timeZone()).slice(11, 16) : '稍后'} 后再试，或请管理员解锁`
+        : '用户名或密码错误';
       return loginForm(c, { next, error, username }, r.locked ? 423 : 401);
     }
     deleteCookie(c, LOGIN_COOKIE, { path: '/login' });

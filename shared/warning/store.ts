@@ -579,12 +579,29 @@ export interface CaseListing {
 /** Cases, overdue first, then the most recent. */
 export async function listCases(
   db: pg.Pool,
-  q: { orgCode?: string; state?: CaseState; dept?: string; doctor?: string; verifier?: string; limit: number; now: Date },
+  q: {
+    orgCode?: string;
+    state?: CaseState;
+    /** Any of these states (the console's queue: what still needs someone). */
+    states?: readonly CaseState[];
+    /** A case id, or part of a patient id or a disease name. */
+    search?: string;
+    dept?: string;
+    doctor?: string;
+    verifier?: string;
+    limit: number;
+    now: Date;
+  },
 ): Promise<CaseListing[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
   if (q.state) where.push(`state = $${params.push(q.state)}`);
+  if (q.states) where.push(`state = ANY($${params.push(q.states)}::varchar[])`);
+  if (q.search) {
+    const n = params.push(q.search);
+    where.push(`(CAST(case_id AS varchar) = $${n} OR position($${n}::varchar in patient_id) > 0 OR position($${n}::varchar in disease) > 0)`);
+  }
   // Queues: a department's, a doctor's (the first-visit doctor is responsible for the card).
   if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
   if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);

@@ -112,11 +112,13 @@ describe('the 病例 page', () => {
       expect(await page.locator('#patient').textContent()).toContain(idCard);
       mkdirSync(resolve('.data/screenshots'), { recursive: true });
       await page.screenshot({ path: resolve('.data/screenshots/cases.png'), fullPage: true });
-      const audit = await db.query<{ action: string; detail: string }>(
-        "SELECT action, detail FROM console_audit WHERE username = $1 AND action IN ('view-case', 'reveal') ORDER BY audit_id",
+      const audit = await db.query<{ action: string; detail: string; address: string | null }>(
+        "SELECT action, detail, address FROM console_audit WHERE username = $1 AND action IN ('view-case', 'reveal') ORDER BY audit_id",
         [doctor],
       );
       expect(audit.rows.map((r) => r.action)).toEqual(['view-case', 'view-case', 'reveal']);
+      // Each with the browser's address (here loopback).
+      expect(audit.rows.map((r) => r.address)).toEqual(['127.0.0.1', '127.0.0.1', '127.0.0.1']);
       expect(audit.rows[2]!.detail).toContain('核实报告卡身份证号');
       expect(audit.rows.map((r) => r.detail).join(' ')).not.toContain(idCard);
     } finally {

@@ -7,6 +7,7 @@
 // HIS's single sign-on (each view of its popup audited as the doctor's), and the admin's users page
 // (unlock, authored by the admin) in the console's frame; the 403 page with the person's own
 // navigation.
+import { formatLocal } from '../../shared/time/index.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,7 +108,11 @@ describe('sign-in', () => {
     for (let i = 0; i < 2; i++) expect((await login(u, 'wrong-password-x')).status).toBe(401);
     const third = await login(u, 'wrong-password-x');
     expect(third.status).toBe(423);
-    expect(await third.text()).toContain('账号已锁定');
+    // The time it opens again, as the doctor's clock reads it (TZ_LOCAL), not UTC.
+    const until = (await db.query<{ t: Date }>('SELECT locked_until AS t FROM console_user WHERE username = $1', [u])).rows[0]!.t;
+    const text = await third.text();
+    expect(text).toContain(`账号已锁定，请于 ${formatLocal(until, 'Asia/Shanghai').slice(11, 16)} 后再试`);
+    expect(text).not.toContain('UTC');
     expect((await login(u)).status).toBe(423);
     expect(await audits(u)).toEqual(['signin-failed', 'signin-failed', 'lockout', 'signin-refused']);
     await db.query(`UPDATE console_user SET locked_until = now() - interval '1 second' WHERE username = $1`, [u]);
