@@ -15,7 +15,7 @@ import { AppError, validationError } from '../../shared/http/errors.js';
 import { mask } from '../../shared/ingest/mask.js';
 import { pii, PiiKeyError, PiiValueError } from '../../shared/pii/index.js';
 import { CASE_STATES, caseDetail, listCases, type CaseListing, type CaseState } from '../../shared/warning/store.js';
-import { cardStatus } from '../../shared/warning/duplicates.js';
+import { CARD_STATUS_NAME, cardStatus, listCards, type CardListing, type CardStatus } from '../../shared/warning/duplicates.js';
 import { resources } from '../../schemas/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { consolePage, h, when } from './console-layout.js';
@@ -80,6 +80,29 @@ ${rows.map(
 <td>${c.disease}${c.classA ? html` <span class="bad">甲类</span>` : ''}</td><td>${STATE_ZH[c.state]}</td>
 <td>${c.dueAt ? html`${when(c.dueAt, tz)}${c.overdue ? html` <span class="bad">已超时</span>` : ''}` : '—'}</td>
 <td>${c.orgCode}</td><td>${c.patientId}</td><td>${c.deptCode ?? '—'}</td><td>${c.doctorId ?? '—'}</td><td class="n">${c.evidenceCount}</td><td>${when(c.updatedAt, tz)}</td></tr>`,
+)}
+</tbody></table>`);
+}
+
+/** The card statuses, in the order the list shows them. */
+const CARD_STATUSES: readonly CardStatus[] = ['returned', 'stored', 'sent', 'accepted', 'corrected'];
+/** How far back the card list reaches (a returned card older than this is still found by its id). */
+const CARD_DAYS = 90;
+
+function renderCards(rows: CardListing[], q: { status: string; search: string }, tz: string): HtmlEscapedString {
+  return h(html`<form method="get" action="/cards.html" class="filters">
+<label>状态 <select name="status"><option value="">全部</option>${CARD_STATUSES.map(
+    (s) => html`<option value="${s}"${q.status === s ? html` selected` : ''}>${CARD_STATUS_NAME[s]}</option>`,
+  )}</select></label>
+<label>搜索 <input name="q" value="${q.search}" placeholder="卡片编号、患者编号、疾病名称"></label> <button>查询</button></form>
+<p class="muted">近 ${CARD_DAYS} 天收到的报告卡共 ${rows.length} 张：平台退回的在前，其次待上报、待回执；个人信息不在列表中显示，打开卡片查看（脱敏）。</p>
+<table id="cards"><thead><tr><th>卡片编号</th><th>疾病</th><th>国家平台状态</th><th>报告时间</th><th>机构</th><th>患者编号</th><th>收到时间</th></tr></thead><tbody>
+${rows.map(
+  (
+    c,
+  ) => html`<tr data-card="${c.id}" data-status="${c.status}"${c.status === 'returned' ? html` class="late"` : ''}><td><a href="/cards/${encodeURIComponent(c.orgCode)}/${encodeURIComponent(c.id)}">${c.id}</a></td>
+<td>${c.disease}</td><td>${c.name}${c.reason ? html`<br><span class="bad">${c.reason}</span>` : ''}</td>
+<td>${c.reportedAt ? when(c.reportedAt, tz) : '—'}</td><td>${c.orgCode}</td><td>${c.patientId ?? '—'}</td><td>${when(c.receivedAt, tz)}</td></tr>`,
 )}
 </tbody></table>`);
 }
@@ -228,7 +251,27 @@ export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZo
     c.header('cache-control', 'no-store');
     return c.html(page(s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone()), '已显示完整信息，本次操作已记入审计'));
   });
-  // A report card, from its case (docs/console.md "Cases"): every field with its label, the personal
+  // The report cards (docs/console.md "Report cards"): the ones that need someone first.
+  app.get('/cards.html', o.viewer, async (c) => {
+    const s = c.get('person');
+    const status = z
+      .enum(CARD_STATUSES as [CardStatus, ...CardStatus[]])
+      .optional()
+      .catch(undefined)
+      .parse(c.req.query('status') || undefined);
+    const search = (c.req.query('q') ?? '').trim().slice(0, 80);
+    const rows = await listCards(o.db(), {
+      orgs: s.user.orgs === '*' ? null : s.user.orgs,
+      ...(status ? { status } : {}),
+      ...(search ? { search } : {}),
+      days: CARD_DAYS,
+      limit: 500,
+      now: new Date(),
+    });
+    c.header('cache-control', 'no-store');
+    return c.html(page(s, '报告卡', '/cards.html', renderCards(rows, { status: status ?? '', search }, o.timeZone())));
+  });
+  // A report card, from its case or the card list (docs/console.md "Cases"): every field with its label, the personal
   // ones masked; its state at the national platform. Viewed and revealed as a case is, audited.
   const card = async (s: Session, org: string, id: string, revealed: boolean, caseId: string | null) => {
     if (!inScope(s, org)) throw new AppError('NOT_FOUND', `没有这张报告卡：${id}`);
@@ -243,7 +286,7 @@ export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZo
     const body = await card(s, org, id, false, c.req.query('case') ?? null);
     await audit(o.db(), 'view-card', s.user.username, `报告卡 ${id}（机构 ${org}）`, address(c));
     c.header('cache-control', 'no-store');
-    return c.html(page(s, `报告卡 ${id}`, '/cases.html', body));
+    return c.html(page(s, `报告卡 ${id}`, '/cards.html', body));
   });
   app.post('/cards/:org/:id/reveal', o.viewer, async (c) => {
     const s = c.get('person');
@@ -253,7 +296,7 @@ export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZo
     const body = await card(s, org, id, true, c.req.query('case') ?? null);
     await audit(o.db(), 'reveal', s.user.username, `报告卡 ${id}（机构 ${org}）显示个人信息，原因：${reason.data.reason}`, address(c));
     c.header('cache-control', 'no-store');
-    return c.html(page(s, `报告卡 ${id}`, '/cases.html', body, '已显示完整信息，本次操作已记入审计'));
+    return c.html(page(s, `报告卡 ${id}`, '/cards.html', body, '已显示完整信息，本次操作已记入审计'));
   });
   return app;
 }

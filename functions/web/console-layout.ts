@@ -15,6 +15,7 @@ export const NAV: ReadonlyArray<{ path: string; name: string; roles: readonly Ro
   { path: '/status.html', name: '运行状态', roles: ['clinician', 'public_health', 'operator', 'admin'] },
   { path: '/dashboard.html', name: '仪表盘', roles: ['public_health', 'operator', 'admin'] },
   { path: '/cases.html', name: '病例', roles: ['public_health', 'admin'] },
+  { path: '/cards.html', name: '报告卡', roles: ['public_health', 'admin'] },
   { path: '/signals.html', name: '预警信号', roles: ['public_health', 'admin'] },
   { path: '/quality.html', name: '数据质量', roles: ['public_health', 'operator', 'admin'] },
   { path: '/delivery.html', name: '数据上报', roles: ['public_health', 'operator', 'admin'] },

@@ -149,40 +149,112 @@ export const CARD_STATUS_NAME: Record<CardStatus, string> = {
 };
 
 /**
- * A card's status at the national platform (the destinations of kind national), from the delivery ledger: stored (not sent yet), sent
- * (no receipt yet), accepted, returned for correction (rejected, with the platform's reason), or
- * corrected (an earlier version was returned, the latest is accepted).
+ * A card's status at the national platform (the destinations of kind national), from the delivery
+ * ledger: stored (not sent yet), sent (no receipt yet), accepted, returned for correction (rejected,
+ * with the platform's reason), or corrected (an earlier version was returned, the latest is
+ * accepted). The one rule, in SQL, for one card and for the console's list of cards (listCards).
  */
+const NATIONAL = `SELECT name FROM uplink_destination WHERE kind = 'national'`;
+const LATEST = (col: string) =>
+  `(SELECT d.${col} FROM uplink_delivery d WHERE d.destination IN (${NATIONAL}) AND d.resource = 'emrInfReport'
+       AND d.org_code = r.org_code AND d.record_id = r.id AND d.version = r.rec_version ORDER BY d.delivery_id DESC LIMIT 1)`;
+/** Cards of emr_inf_report matching `where` (on `r`), with their status; scalar subqueries only (docs/opengauss.md). */
+const cardStatusSql = (where: string) => `
+  SELECT x.*, CASE WHEN x.latest = 'rejected' THEN 'returned'
+                   WHEN x.latest IN ('accepted', 'duplicate') THEN CASE WHEN x.returned_before THEN 'corrected' ELSE 'accepted' END
+                   WHEN x.sent THEN 'sent' ELSE 'stored' END AS status
+    FROM (SELECT r.org_code, r.id, r.rec_version, r.patient_id, r.disease_code, r.disease_name, r.report_date, r.rec_received_at,
+                 ${LATEST('status')} AS latest, ${LATEST('reason')} AS reason, ${LATEST('recorded_at')} AS at,
+                 EXISTS (SELECT 1 FROM uplink_delivery d WHERE d.destination IN (${NATIONAL}) AND d.resource = 'emrInfReport'
+                            AND d.org_code = r.org_code AND d.record_id = r.id AND d.status = 'rejected' AND d.version < r.rec_version) AS returned_before,
+                 EXISTS (SELECT 1 FROM outbox o WHERE o.destination IN (${NATIONAL}) AND o.resource = 'emrInfReport'
+                            AND o.org_code = r.org_code AND o.record_id = r.id AND o.version = r.rec_version AND o.state = 'sent') AS sent
+            FROM emr_inf_report r WHERE ${where}) x`;
+
+interface CardStatusRow {
+  org_code: string;
+  id: string;
+  rec_version: number;
+  patient_id: string | null;
+  disease_code: string | null;
+  disease_name: string | null;
+  report_date: Date | null;
+  rec_received_at: Date;
+  reason: string | null;
+  at: Date | null;
+  status: CardStatus;
+}
+
 export async function cardStatus(
   tx: Pick<Tx, 'query'>,
   org: string,
   cardId: string,
 ): Promise<{ status: CardStatus; name: string; version: number | null; reason: string | null; at: Date | null }> {
-  const cur = (await tx.query<{ rec_version: number }>('SELECT rec_version FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, cardId])).rows[0];
-  const deliveries = (
-    await tx.query<{ version: number; status: string; reason: string | null; recorded_at: Date }>(
-      `SELECT version, status, reason, recorded_at FROM uplink_delivery
-        WHERE destination IN (SELECT name FROM uplink_destination WHERE kind = 'national') AND resource = 'emrInfReport' AND org_code = $1 AND record_id = $2 ORDER BY delivery_id`,
-      [org, cardId],
+  const row = (await tx.query<CardStatusRow>(cardStatusSql('r.org_code = $1 AND r.id = $2'), [org, cardId])).rows[0];
+  if (!row) return { status: 'stored', name: CARD_STATUS_NAME.stored, version: null, reason: null, at: null };
+  const returned = row.status === 'returned' || row.status === 'accepted' || row.status === 'corrected';
+  return {
+    status: row.status,
+    name: CARD_STATUS_NAME[row.status],
+    version: row.rec_version,
+    reason: returned ? row.reason : null,
+    at: returned && row.at ? new Date(row.at) : null,
+  };
+}
+
+export interface CardListing {
+  orgCode: string;
+  id: string;
+  version: number;
+  patientId: string | null;
+  disease: string;
+  reportedAt: Date | null;
+  receivedAt: Date;
+  status: CardStatus;
+  name: string;
+  reason: string | null;
+}
+
+/** Which cards need someone first: returned by the platform, then not yet sent, then waiting for a receipt. */
+const CARD_ORDER = `CASE status WHEN 'returned' THEN 0 WHEN 'stored' THEN 1 WHEN 'sent' THEN 2 ELSE 3 END`;
+
+/**
+ * The report cards of the orgs (null: every org) received in the last `days`, with their status at
+ * the national platform, the ones that need someone first: returned, then not yet sent, then sent
+ * without a receipt, then accepted — the newest first within each. A status and a search (the card
+ * id, or part of the patient id or the disease) are the query's, so old accepted cards never push
+ * a returned one off the list.
+ */
+export async function listCards(
+  db: Pick<Tx, 'query'>,
+  q: { orgs: readonly string[] | null; status?: CardStatus; search?: string; days: number; limit: number; now: Date },
+): Promise<CardListing[]> {
+  const where = [`r.rec_retired = false`];
+  const params: unknown[] = [];
+  if (q.orgs) where.push(`r.org_code = ANY($${params.push(q.orgs)}::varchar[])`);
+  where.push(`r.rec_received_at > $${params.push(new Date(q.now.getTime() - q.days * 86_400_000))}`);
+  if (q.search) {
+    const n = params.push(q.search);
+    where.push(`(r.id = $${n} OR position($${n}::varchar in coalesce(r.patient_id, '')) > 0 OR position($${n}::varchar in coalesce(r.disease_name, '')) > 0)`);
+  }
+  const status = q.status ? `WHERE status = $${params.push(q.status)}` : '';
+  const rows = (
+    await db.query<CardStatusRow>(
+      `SELECT * FROM (${cardStatusSql(where.join(' AND '))}) c ${status}
+        ORDER BY ${CARD_ORDER}, rec_received_at DESC, id LIMIT $${params.push(q.limit)}`,
+      params,
     )
   ).rows;
-  const version = cur?.rec_version ?? null;
-  const latest = deliveries.filter((d) => d.version === version).at(-1);
-  const returnedBefore = deliveries.some((d) => d.status === 'rejected' && version !== null && d.version < version);
-  const make = (status: CardStatus, d?: { reason: string | null; recorded_at: Date }) => ({
-    status,
-    name: CARD_STATUS_NAME[status],
-    version,
-    reason: d?.reason ?? null,
-    at: d ? new Date(d.recorded_at) : null,
-  });
-  if (latest?.status === 'rejected') return make('returned', latest);
-  if (latest && (latest.status === 'accepted' || latest.status === 'duplicate')) return make(returnedBefore ? 'corrected' : 'accepted', latest);
-  const sent = (
-    await tx.query<{ n: string }>(
-      `SELECT count(*) AS n FROM outbox WHERE destination IN (SELECT name FROM uplink_destination WHERE kind = 'national') AND resource = 'emrInfReport' AND org_code = $1 AND record_id = $2 AND version = $3 AND state = 'sent'`,
-      [org, cardId, version],
-    )
-  ).rows[0];
-  return make(Number(sent?.n ?? 0) > 0 ? 'sent' : 'stored');
+  return rows.map((r) => ({
+    orgCode: r.org_code,
+    id: r.id,
+    version: r.rec_version,
+    patientId: r.patient_id,
+    disease: r.disease_name || r.disease_code || '',
+    reportedAt: r.report_date,
+    receivedAt: r.rec_received_at,
+    status: r.status,
+    name: CARD_STATUS_NAME[r.status],
+    reason: r.status === 'returned' ? r.reason : null,
+  }));
 }

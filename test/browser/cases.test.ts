@@ -142,7 +142,12 @@ describe('the 病例 page', () => {
     expect(res.status, await res.clone().text()).toBe(200);
     const { ctx, page } = await signIn(doctor);
     try {
-      await page.goto(`${lan}/cards/${org}/${cardId}`, { waitUntil: 'load' });
+      // From the card list (报告卡) by a click, as a doctor works it.
+      await page.goto(`${lan}/cards.html?q=${encodeURIComponent(cardId)}`, { waitUntil: 'load' });
+      expect(await page.locator(`#cards tr[data-card="${cardId}"]`).count()).toBe(1);
+      mkdirSync(resolve('.data/screenshots'), { recursive: true });
+      await page.screenshot({ path: resolve('.data/screenshots/cards.png'), fullPage: true });
+      await Promise.all([page.waitForURL(`**/cards/${org}/${cardId}`), page.locator(`#cards tr[data-card="${cardId}"] a`).click()]);
       expect(await page.locator('#card-status').textContent()).toMatch(/已保存|已上报|平台已接收/);
       expect(await page.content()).not.toContain(idCard);
       expect(await page.locator('#card').textContent()).toContain(String(mask('idno', idCard)));

@@ -1,12 +1,17 @@
-// The 病例 queue (docs/console.md "Cases") through the web function: the pending cases of the
-// doctor's org, overdue first, with the states and the search done by the query — an org with more
-// than the page's 500 closed and reported cases still shows the one case that waits, and finds it by
-// patient id or disease; another org's case never appears.
+// The 病例 queue and the 报告卡 list (docs/console.md "Cases", "Report cards") through the web
+// function: the pending cases of the doctor's org, overdue first, with the states and the search done
+// by the query — an org with more than the page's 500 closed and reported cases still shows the one
+// case that waits, and finds it by patient id or disease; another org's case never appears. The
+// cards: returned by the platform first (with its reason), then not yet sent, then accepted; a status
+// filter and a search by card id; another org's card never appears.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signedInToWeb } from '../setup/console-session.js';
+import { sample } from '../../infra/simulators/samples.js';
+import { resources } from '../../schemas/index.js';
+import { upsertMany } from '../../shared/ingest/index.js';
+import { expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'cases-page-'));
@@ -59,8 +64,8 @@ afterAll(async () => {
   await web.close?.();
 });
 
-const page = async (cookie: string, q = '') => {
-  const res = await web.app.request(`/cases.html${q}`, { headers: { ...host, cookie: `cdc_console=${cookie}` } });
+const page = async (cookie: string, q = '', path = '/cases.html') => {
+  const res = await web.app.request(`${path}${q}`, { headers: { ...host, cookie: `cdc_console=${cookie}` } });
   expect(res.status).toBe(200);
   return res.text();
 };
@@ -88,5 +93,60 @@ describe('the cases queue', () => {
     expect(listed(await page(cookie, `?q=${encodeURIComponent(waiting.slice(-6))}`)).length).toBe(1);
     expect(listed(await page(cookie, `?q=${encodeURIComponent('肺结核')}`)).length).toBe(1);
     expect(listed(await page(cookie, `?q=${encodeURIComponent('流行性感冒')}`))).toEqual([]); // none waiting
+  });
+});
+
+describe('the report cards', () => {
+  const [returned, stored, accepted, foreign] = [uniqueId('cr'), uniqueId('cs'), uniqueId('ca'), uniqueId('cf')];
+  beforeAll(async () => {
+    const now = new Date();
+    const card = (o: string, id: string, seed: number) => sample('emrInfReport', { orgCode: o, id, patientId: uniqueId('pp'), seed });
+    for (const [o, id, seed] of [
+      [org, returned, 3],
+      [org, stored, 3],
+      [org, accepted, 3],
+      [other, foreign, 3],
+    ] as const) {
+      const r = await upsertMany(db, resources.emrInfReport!, [card(o, id, seed)], { callId: null, test: false, now });
+      expect(
+        r.every((x) => x.ok),
+        JSON.stringify(r),
+      ).toBe(true);
+    }
+    // The platform's receipts, as push records them (uplink_delivery): one card returned, one accepted.
+    const national = (await db.query<{ name: string }>(`SELECT name FROM uplink_destination WHERE kind = 'national' LIMIT 1`)).rows[0]!.name;
+    for (const [id, status, reason] of [
+      [returned, 'rejected', '现住址不完整，请补充'],
+      [accepted, 'accepted', null],
+    ] as const)
+      await db.query(
+        `INSERT INTO uplink_delivery (batch_id, destination, outbox_id, resource, org_code, record_id, version, status, reason, receipt_sig, sent_at)
+         VALUES ($1, $2, 0, 'emrInfReport', $3, $4, 1, $5, $6, 'test', now())`,
+        [uniqueId('b'), national, org, id, status, reason],
+      );
+  }, 60_000);
+
+  it('lists the org’s cards, returned first with the platform’s reason, then not yet sent, then accepted', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cards.html', orgs: [org] });
+    const html = await page(cookie, '', '/cards.html');
+    expectConsoleFrame(html, 'public_health', '/cards.html');
+    const rows = [...html.matchAll(/<tr data-card="([^"]+)" data-status="([^"]+)"/g)].map((m) => [m[1], m[2]]);
+    expect(rows).toEqual([
+      [returned, 'returned'],
+      [stored, 'stored'],
+      [accepted, 'accepted'],
+    ]);
+    expect(html).toContain('现住址不完整，请补充');
+    const only = await page(cookie, '?status=returned', '/cards.html');
+    expect([...only.matchAll(/<tr data-card="([^"]+)"/g)].map((m) => m[1])).toEqual([returned]);
+    const found = await page(cookie, `?q=${encodeURIComponent(accepted)}`, '/cards.html');
+    expect([...found.matchAll(/<tr data-card="([^"]+)"/g)].map((m) => m[1])).toEqual([accepted]);
+    expect(html).not.toContain(foreign);
+  });
+
+  it('is not for clinicians', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'clinician', host, next: '/status.html', orgs: [org] });
+    const res = await web.app.request('/cards.html', { headers: { ...host, cookie: `cdc_console=${cookie}` } });
+    expect(res.status).toBe(403);
   });
 });
