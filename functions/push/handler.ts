@@ -15,7 +15,7 @@ import { log } from '../../shared/log/index.js';
 import { checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
 import { destinations } from '../../shared/uplink/config.js';
-import { probePlatform } from '../../shared/uplink/client.js';
+import { handshakePlatform } from '../../shared/uplink/handshake.js';
 import { reportToProvince, type ReportResult } from '../../shared/uplink/self-report.js';
 
 let codes: CodeCache | undefined;
@@ -115,13 +115,14 @@ app.post('/', async (c) => {
 });
 
 // The uplink handshake of the acceptance self-test (docs/acceptance.md): each
-// enabled platform probed with the hospital's TLS client certificate, no data sent; open like the
+// enabled platform probed with the hospital's TLS client certificate, then sent a batch of no records
+// whose signed receipt proves the keys both ways (shared/uplink/handshake.ts); open like the
 // function's root (the admin gateway), one run at a time.
 let probing: Promise<unknown> | undefined;
 app.get('/handshake', async (c) => {
   probing ??= (async () => {
     const dests = await destinations(getPool(), settings().uplink.env);
-    const platforms = await Promise.all(dests.ready.map(async (d) => ({ name: d.name, kind: d.kind, url: d.url, ...(await probePlatform(d, 5000)) })));
+    const platforms = await Promise.all(dests.ready.map(async (d) => ({ name: d.name, kind: d.kind, url: d.url, ...(await handshakePlatform(d, 5000)) })));
     return { platforms, unconfigured: dests.unconfigured };
   })().finally(() => {
     probing = undefined;

@@ -153,6 +153,8 @@ const Handshake = z.object({
       clockOffsetMs: z.number().optional(),
       tls: z.object({ protocol: z.string().nullable(), subject: z.string(), validTo: z.string() }).optional(),
       reason: z.string().optional(),
+      /** The batch of no records and its signed receipt (shared/uplink/handshake.ts). */
+      signed: z.object({ ok: z.boolean(), reason: z.string().optional() }),
     }),
   ),
   unconfigured: z.array(z.object({ name: z.string(), reason: z.string() })),
@@ -171,20 +173,22 @@ async function handshake(o: AcceptanceOptions): Promise<Handshake | string> {
 }
 
 function uplinkCheck(h: Handshake | string): Check {
-  const head = ['平台', '地址', '结果', 'HTTP', '耗时', 'TLS'];
+  const head = ['平台', '地址', '结果', 'HTTP', '耗时', 'TLS', '签名回执'];
   if (typeof h === 'string') return { id: 'uplink', title: '与平台握手', ok: false, summary: h, head, rows: [] };
-  // Any answer but a refusal of our certificate or credentials (401, 403) or a server error.
-  const passed = (p: Handshake['platforms'][number]) => p.ok && p.status !== undefined && p.status < 500 && p.status !== 401 && p.status !== 403;
+  // The probe answered (not a refusal of our certificate, 401/403, nor a server error), and the
+  // platform opened a sealed batch of no records and signed its receipt with the key we have for it.
+  const passed = (p: Handshake['platforms'][number]) => p.ok && p.status !== undefined && p.status < 500 && p.status !== 401 && p.status !== 403 && p.signed.ok;
   const rows = [
     ...h.platforms.map((p) => [
       `${p.name}（${p.kind === 'national' ? '国家' : '省级'}）`,
       p.url,
-      passed(p) ? '通过' : `失败：${p.reason ?? `HTTP ${p.status}`}`,
+      passed(p) ? '通过' : `失败：${p.reason ?? (p.signed.ok ? `HTTP ${p.status}` : (p.signed.reason ?? '签名回执未通过'))}`,
       p.status ? String(p.status) : '—',
       `${p.ms} ms`,
       p.tls ? `${p.tls.protocol ?? ''} ${p.tls.subject}，有效期至 ${p.tls.validTo}` : p.url.startsWith('http:') ? '明文（仅本机开发）' : '—',
+      p.signed.ok ? '平台验签、解密并签回执，已验证' : `未通过：${p.signed.reason ?? ''}`,
     ]),
-    ...h.unconfigured.map((u) => [u.name, '—', `未配置：${u.reason}`, '—', '—', '—']),
+    ...h.unconfigured.map((u) => [u.name, '—', `未配置：${u.reason}`, '—', '—', '—', '—']),
   ];
   const ok = h.platforms.length > 0 && h.platforms.every(passed) && h.unconfigured.length === 0;
   return {

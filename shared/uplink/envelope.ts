@@ -54,7 +54,8 @@ export const Batch = z.object({
   batchId: BatchId,
   /** The destination's name at the front (national, provincial, ...). */
   destination: z.string().min(1).max(40),
-  records: z.array(UplinkRecord).min(1),
+  /** Empty only for the handshake (docs/uplink.md "Handshake"): answered with a signed receipt of no records. */
+  records: z.array(UplinkRecord),
 });
 export type Batch = z.infer<typeof Batch>;
 
@@ -81,7 +82,8 @@ export const Envelope = z.object({
   /** When the envelope was sealed (ISO 8601, UTC). */
   createdAt: z.iso.datetime(),
   /** Number of records inside. */
-  count: z.number().int().positive(),
+  /** Records in the batch; 0 only for the handshake (docs/uplink.md "Handshake"). */
+  count: z.number().int().nonnegative(),
   enc: z.object({
     alg: z.literal('SM4-CBC'),
     keyAlg: z.literal('SM2-ENC'),

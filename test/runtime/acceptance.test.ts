@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { createUser } from '../../shared/console/index.js';
+import { generateSm2KeyPair } from '../../shared/uplink/sm.js';
 import { resources } from '../../schemas/index.js';
 import { databaseUrl, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
@@ -75,6 +76,9 @@ describe('acceptance self-test on the web port', () => {
     // The handshake reached the simulator; no backup exists in this database's test run: not passed.
     expect(section(page, 'uplink')).toMatch(/check-uplink">.*通过/s);
     expect(section(page, 'uplink')).toContain(sim.url);
+    // …and the platform opened a sealed batch of no records and signed its receipt.
+    expect(section(page, 'uplink')).toContain('平台验签、解密并签回执，已验证');
+    expect(((await (await fetch(`${sim.controlUrl}/uplink/v1/records`)).json()) as { count: number }).count).toBe(0); // stored nothing
     expect(section(page, 'time')).toContain('数据库');
     expect(page).toMatch(/id="check-backups"><h2>[^<]*<span class="bad">未通过/);
     expect(page).toMatch(/id="overall"><span class="bad">未通过/);
@@ -83,6 +87,16 @@ describe('acceptance self-test on the web port', () => {
     expect(list).toContain(org);
     const audit = await db.query("SELECT username FROM console_audit WHERE action = 'acceptance-run' AND detail LIKE $1", [`%${org}%`]);
     expect(audit.rows.map((r) => r.username)).toContain(operator);
+  });
+
+  it('a platform holding another key answers the probe but fails the signed exchange', async () => {
+    // The same address, another platform key: it cannot open the hospital's sealed batch.
+    const port = Number(new URL(sim.url).port);
+    await sim.close();
+    sim = await startPlatformSimulator({ role: 'national', port, keyPem: generateSm2KeyPair().privateKeyPem });
+    const page = await run();
+    expect(section(page, 'uplink')).toMatch(/check-uplink"><h2>[^<]*<span class="bad">未通过/);
+    expect(section(page, 'uplink')).toMatch(/未通过：HTTP 4\d\d [a-z-]+:/);
   });
 
   it('a platform that does not answer fails the handshake check', async () => {
