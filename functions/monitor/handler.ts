@@ -7,6 +7,7 @@
 //   GET / , GET /status   the front's status as JSON (shared/status); 503 with the same body when
 //                         the database is unreachable, so a watcher needs only the status code
 //   GET /components       each component's state, error counts, the server's health, platform latency
+//                         at the addresses push sends to (docs/monitoring.md "Platforms")
 //   GET /metrics          Prometheus text: the front's figures and every function's, from the runtime
 import { Hono, type Context } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';

@@ -56,7 +56,7 @@ export async function reportToProvince(db: Db, dests: Destination[], s: SelfRepo
   const out: ReportResult[] = [];
   for (const d of dests.filter((x) => x.kind === 'provincial')) {
     try {
-      out.push(await reportOnce(db, d, s, now));
+      out.push(await reportOnce(db, d, dests, s, now));
     } catch (err) {
       log('error', 'front report not sent', { destination: d.name, err: (err as Error).message });
       out.push({ destination: d.name, sent: false, error: (err as Error).message.slice(0, 300) });
@@ -65,7 +65,7 @@ export async function reportToProvince(db: Db, dests: Destination[], s: SelfRepo
   return out;
 }
 
-async function reportOnce(db: Db, d: Destination, s: SelfReportSettings, now: Date): Promise<ReportResult> {
+async function reportOnce(db: Db, d: Destination, dests: Destination[], s: SelfReportSettings, now: Date): Promise<ReportResult> {
   const last = (
     await db.query<{ reported_at: Date; ok: boolean; faults: Fault[] }>(
       'SELECT reported_at, ok, faults FROM front_report WHERE destination = $1 ORDER BY report_id DESC LIMIT 1',
@@ -73,7 +73,7 @@ async function reportOnce(db: Db, d: Destination, s: SelfReportSettings, now: Da
     )
   ).rows[0];
   if (last && now.getTime() - last.reported_at.getTime() < s.intervalMin * 60_000 - 5_000) return { destination: d.name, sent: false, skipped: 'not due' };
-  const faults = await currentFaults(db);
+  const faults = await currentFaults(db, dests);
   const lastSent = last?.ok
     ? last
     : (
@@ -133,9 +133,12 @@ async function reportOnce(db: Db, d: Destination, s: SelfReportSettings, now: Da
   return { destination: d.name, sent: !error, faults: faults.length, fixed: fixed.length, ...(error ? { error } : {}) };
 }
 
-/** Components not ok (shared/monitor) and backlog alerts raised and not cleared since. */
-async function currentFaults(db: Db): Promise<Fault[]> {
-  const comp = await components(db, { platforms: {}, diskPath: '/' });
+/**
+ * Components not ok (shared/monitor; each platform named with the address push sends it to, its
+ * latency not probed) and backlog alerts raised and not cleared since.
+ */
+async function currentFaults(db: Db, dests: Destination[]): Promise<Fault[]> {
+  const comp = await components(db, { platforms: Object.fromEntries(dests.map((x) => [x.name, x.url])), diskPath: '/', probe: false });
   const faults: Fault[] = comp.components
     .filter((c) => c.state === 'degraded' || c.state === 'down')
     .map((c) => ({ component: c.name, state: c.state, detail: c.detail }));
