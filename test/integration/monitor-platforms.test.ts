@@ -2,15 +2,17 @@
 // changes what every function reads: config-bundles-helpers): the platforms it names and probes are
 // the ones push sends to — each enabled destination at its NATIONAL_URL / PROVINCIAL_URL setting
 // until a configuration bundle's platforms section moves it, then at the bundle's address; a disabled
-// destination is not probed. Real sockets: two small HTTP servers on loopback stand for the platforms
-// and count the connections they get.
+// destination is not probed. And the activation in force is in its status answer. Real sockets: two
+// small HTTP servers on loopback stand for the platforms and count the connections they get.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/runtime/replica.js';
+import { activate, CODE_FORMAT, verifyCode } from '../../shared/activation/index.js';
 import { signBundle, verifyBundleSignature } from '../../shared/configbundle/sign.js';
 import { applyBundle, parseBundle } from '../../shared/configbundle/store.js';
 import { ComponentsSchema, type Components } from '../../shared/monitor/components.js';
+import { FrontStatusSchema, type FrontStatus } from '../../shared/status/index.js';
 import { monitorTokenDir } from '../setup/monitor-token.js';
 import { bundleDoc, platformKey, privateDatabase } from './config-bundles-helpers.js';
 
@@ -53,6 +55,7 @@ async function get(path: string): Promise<Response> {
   return res;
 }
 const comps = async (): Promise<Components> => ComponentsSchema.parse(await (await get('/components')).json());
+const status = async (): Promise<FrontStatus> => FrontStatusSchema.parse(await (await get('/status')).json());
 const detail = (c: Components, name: string) => c.components.find((x) => x.name === name)?.detail;
 
 describe('platforms the monitor probes', () => {
@@ -119,5 +122,23 @@ describe('platforms the monitor probes', () => {
     } finally {
       await p.db.query(`DELETE FROM uplink_destination WHERE name = 'city'`);
     }
+  });
+});
+
+describe('the activation in the status answer', () => {
+  it('none, then the test network with the org and the front id of the code applied', async () => {
+    expect((await status()).activation).toEqual({ network: 'none', orgCode: null, frontId: null, activatedAt: null });
+    const key = platformKey();
+    const text = JSON.stringify({
+      format: CODE_FORMAT,
+      orgCode: '440106888',
+      frontId: 'FRONT-MON',
+      network: 'test',
+      issuedAt: new Date().toISOString(),
+      issuer: '国家平台(测试)',
+    });
+    const a = await activate(p.db, verifyCode(signBundle(text, key.key, CODE_FORMAT), [key.key.pub]), 'test');
+    const s = await status();
+    expect(s.activation).toEqual({ network: 'test', orgCode: '440106888', frontId: 'FRONT-MON', activatedAt: a.activatedAt.toISOString() });
   });
 });

@@ -43,6 +43,7 @@ describe('database down', () => {
       database: { reachable: false, dialect: null, serverTime: null },
       outbox: null,
       lastPushRun: null,
+      activation: null,
       version: expect.any(String),
     });
   });
