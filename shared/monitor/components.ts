@@ -1,14 +1,16 @@
 /**
  * What the national platform watches on the monitoring port besides the status (docs/monitoring.md):
  * each component's state (database, object store, platforms, schedules), error counts, the server's
- * own health (CPU, memory, disk) and the latency to each platform. Read-only; never throws for an
- * unreachable database (the database component says so instead). No personal data: counts, ages,
- * names of destinations and functions only.
+ * own health (CPU, memory, disk) and the latency to each platform — to the address the push function
+ * sends to (docs/monitoring.md "Platforms"). Read-only; never throws for an unreachable database (the
+ * database component says so instead). No personal data: counts, ages, names of destinations and
+ * functions, platform addresses only.
  */
 import { statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, freemem, loadavg, totalmem, uptime } from 'node:os';
 import { z } from 'zod';
+import { platformsInForce } from '../configbundle/active.js';
 import { isUnavailable, type Db } from '../db/index.js';
 import { stagingLag } from '../dbsync/index.js';
 
@@ -31,7 +33,19 @@ export const ComponentsSchema = z.object({
     disk: z.object({ path: z.string(), totalBytes: z.number(), freeBytes: z.number() }).nullable(),
     uptimeS: z.number(),
   }),
-  platforms: z.array(z.object({ destination: z.string(), host: z.string(), connectMs: z.number().nullable(), error: z.string().nullable() })),
+  /** One per enabled destination, probed at the address push sends to (docs/monitoring.md "Platforms"). */
+  platforms: z.array(
+    z.object({
+      destination: z.string(),
+      host: z.string(),
+      /** The address probed (no user, password, query): null when neither a bundle nor a setting gives one. */
+      url: z.string().nullable(),
+      /** Where the address came from: the configuration bundle in force, or the `<NAME>_URL` setting. */
+      source: z.enum(['bundle', 'setting']).nullable(),
+      connectMs: z.number().nullable(),
+      error: z.string().nullable(),
+    }),
+  ),
   /** Database sync: staging rows waiting per resource (docs/dbsync.md); null when the database is down. */
   staging: z.array(z.object({ resource: z.string(), waiting: z.number().int(), oldestAgeS: z.number().int().nullable() })).nullable(),
 });
@@ -46,16 +60,24 @@ const SCHEDULES: Array<{ name: string; sql: string; dueS: number }> = [
 ];
 
 export interface ComponentOptions {
-  /** Platform base URLs by destination name, for the latency probe. */
+  /** Each destination's own `<NAME>_URL` setting by destination name: its address when no bundle gives one. */
   platforms: Record<string, string>;
   /** The disk the database and logs live on. */
   diskPath: string;
+  /** False: no latency probe (`platforms` is then empty), for a caller that wants the states alone. */
+  probe?: boolean;
   now?: Date;
 }
 
 export async function components(db: Db, o: ComponentOptions): Promise<Components> {
   const now = o.now ?? new Date();
-  const [fromDb, server, platforms] = await Promise.all([databaseParts(db, now), serverHealth(o.diskPath), probePlatforms(o.platforms)]);
+  const targets = platformTargets(db, o.platforms);
+  targets.catch(() => undefined); // awaited below, or left unread when the database is down
+  const [fromDb, server, platforms] = await Promise.all([
+    databaseParts(db, now, targets),
+    serverHealth(o.diskPath),
+    o.probe === false ? [] : targets.then(probePlatforms),
+  ]);
   return ComponentsSchema.parse({
     checkedAt: now.toISOString(),
     components: fromDb.components,
@@ -69,7 +91,67 @@ export async function components(db: Db, o: ComponentOptions): Promise<Component
 /** Staging rows older than this mean the dbsync function is not taking them (its cron runs every minute). */
 const STAGING_LATE_S = 5 * 60;
 
-async function databaseParts(db: Db, now: Date): Promise<{ components: Component[]; errors: Components['errors']; staging: Components['staging'] }> {
+/** Where a destination's batches go, as the push function picks it (docs/uplink.md, docs/config-bundles.md §5). */
+export interface PlatformTarget {
+  destination: string;
+  enabled: boolean;
+  /** The address as given (may carry what the answer must not: see `shown`); null when none is known. */
+  url: string | null;
+  source: 'bundle' | 'setting' | null;
+}
+
+/**
+ * Every destination of uplink_destination with the address push sends it to: the platforms section
+ * of the configuration bundle in force when it names the destination, else the `<NAME>_URL` setting.
+ * With the database unreachable the destinations are not known: the settings stand in (each one
+ * enabled), so the platforms' reachability is still reported.
+ */
+export async function platformTargets(db: Db, settings: Record<string, string>): Promise<PlatformTarget[]> {
+  try {
+    const [rows, bundle] = await Promise.all([
+      db.query<{ name: string; enabled: boolean }>('SELECT name, enabled FROM uplink_destination ORDER BY name'),
+      platformsInForce(db),
+    ]);
+    return rows.rows.map((d) => {
+      const p = bundle?.get(d.name);
+      const setting = settings[d.name];
+      return {
+        destination: d.name,
+        enabled: d.enabled,
+        url: p ? p.url : (setting ?? null),
+        source: p ? ('bundle' as const) : setting ? ('setting' as const) : null,
+      };
+    });
+  } catch (err) {
+    if (!isUnavailable(err)) throw err;
+    // The two the monitor's environment is given for this (stack.yml); any other `*_URL` there may
+    // name no platform at all.
+    return Object.entries(settings)
+      .filter(([name]) => name === 'national' || name === 'provincial')
+      .map(([destination, url]) => ({ destination, enabled: true, url, source: 'setting' as const }));
+  }
+}
+
+/** An address as the answer shows it: scheme, host, port and path; never a user, password or query. */
+export function shown(url: string): string | null {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return null;
+  }
+}
+
+const whence = (t: PlatformTarget): string =>
+  t.url === null
+    ? `no address: no configuration bundle names it and ${t.destination.toUpperCase()}_URL is not set here`
+    : `sends to ${shown(t.url) ?? '(not a URL)'} (${t.source === 'bundle' ? 'configuration bundle' : `${t.destination.toUpperCase()}_URL`})`;
+
+async function databaseParts(
+  db: Db,
+  now: Date,
+  targets: Promise<PlatformTarget[]>,
+): Promise<{ components: Component[]; errors: Components['errors']; staging: Components['staging'] }> {
   const t0 = performance.now();
   try {
     await db.query('SELECT 1');
@@ -86,7 +168,7 @@ async function databaseParts(db: Db, now: Date): Promise<{ components: Component
   const out: Component[] = [{ name: 'database', state: 'ok', detail: `answered in ${dbMs} ms` }];
   const [store, platforms, schedules, errors, staging] = await Promise.all([
     objectStore(db),
-    platformStates(db, now),
+    targets.then((t) => platformStates(db, now, t)),
     scheduleStates(db, now),
     errorCounts(db, now),
     stagingLag(db),
@@ -115,7 +197,8 @@ async function objectStore(db: Db): Promise<Component> {
     : { name: 'object-store', state: 'degraded', detail: `last backup failed: ${(last.error ?? '').slice(0, 200)}` };
 }
 
-async function platformStates(db: Db, now: Date): Promise<Component[]> {
+async function platformStates(db: Db, now: Date, targets: PlatformTarget[]): Promise<Component[]> {
+  const where = new Map(targets.map((t) => [t.destination, whence(t)]));
   const r = await db.query<{
     name: string;
     enabled: boolean;
@@ -129,17 +212,23 @@ async function platformStates(db: Db, now: Date): Promise<Component[]> {
             (SELECT max(sent_at) FROM outbox o WHERE o.destination = d.name AND o.state = 'sent') AS last_sent
        FROM uplink_destination d LEFT JOIN uplink_circuit c ON c.destination = d.name ORDER BY d.name`,
   );
-  return r.rows.map((d) => {
+  return r.rows.map((d): Component => {
     const name = `platform:${d.name}`;
     const lastSuccessAt = d.last_sent?.toISOString() ?? null;
     if (!d.enabled) return { name, state: 'unknown', detail: '未启用 (disabled)', lastSuccessAt };
+    const to = `; ${where.get(d.name) ?? whence({ destination: d.name, enabled: true, url: null, source: null })}`;
     if (d.state === 'open') {
       const retry = d.retry_at && d.retry_at > now ? `, retry at ${d.retry_at.toISOString()}` : '';
-      return { name, state: 'down', detail: `circuit open after ${d.failures ?? 0} failures${retry}: ${(d.last_error ?? '').slice(0, 200)}`, lastSuccessAt };
+      return {
+        name,
+        state: 'down',
+        detail: `circuit open after ${d.failures ?? 0} failures${retry}: ${(d.last_error ?? '').slice(0, 200)}${to}`,
+        lastSuccessAt,
+      };
     }
     if ((d.failures ?? 0) > 0)
-      return { name, state: 'degraded', detail: `${d.failures} failed batches in a row: ${(d.last_error ?? '').slice(0, 200)}`, lastSuccessAt };
-    return { name, state: 'ok', detail: 'circuit closed', lastSuccessAt };
+      return { name, state: 'degraded', detail: `${d.failures} failed batches in a row: ${(d.last_error ?? '').slice(0, 200)}${to}`, lastSuccessAt };
+    return { name, state: 'ok', detail: `circuit closed${to}`, lastSuccessAt };
   });
 }
 
@@ -183,32 +272,46 @@ async function serverHealth(diskPath: string): Promise<Components['server']> {
   return { cpus: cpus().length, load1: l1 ?? 0, load5: l5 ?? 0, memoryTotalBytes: totalmem(), memoryFreeBytes: freemem(), disk, uptimeS: Math.round(uptime()) };
 }
 
-/** TCP connect time to each platform's host (no request is sent: nothing reaches the platform's logs). */
-async function probePlatforms(platforms: Record<string, string>): Promise<Components['platforms']> {
+/**
+ * TCP connect time to each enabled destination's host, at the address push sends to (no request is
+ * sent: nothing reaches the platform's logs). A disabled destination is not probed.
+ */
+async function probePlatforms(targets: PlatformTarget[]): Promise<Components['platforms']> {
   return Promise.all(
-    Object.entries(platforms).map(async ([destination, base]) => {
-      let url: URL;
-      try {
-        url = new URL(base);
-      } catch {
-        return { destination, host: '', connectMs: null, error: 'not a URL' };
-      }
-      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
-      const host = url.hostname.replace(/^\[|\]$/g, '');
-      const t0 = performance.now();
-      const error = await new Promise<string | null>((resolve) => {
-        const s = connect({ host, port, timeout: 3000 });
-        s.once('connect', () => {
-          s.destroy();
-          resolve(null);
+    targets
+      .filter((t) => t.enabled)
+      .map(async ({ destination, url: base, source }) => {
+        if (base === null)
+          return { destination, host: '', url: null, source, connectMs: null, error: whence({ destination, enabled: true, url: null, source }) };
+        let url: URL;
+        try {
+          url = new URL(base);
+        } catch {
+          return { destination, host: '', url: null, source, connectMs: null, error: 'not a URL' };
+        }
+        const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+        const host = url.hostname.replace(/^\[|\]$/g, '');
+        const t0 = performance.now();
+        const error = await new Promise<string | null>((resolve) => {
+          const s = connect({ host, port, timeout: 3000 });
+          s.once('connect', () => {
+            s.destroy();
+            resolve(null);
+          });
+          s.once('timeout', () => {
+            s.destroy();
+            resolve('timeout after 3000 ms');
+          });
+          s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
         });
-        s.once('timeout', () => {
-          s.destroy();
-          resolve('timeout after 3000 ms');
-        });
-        s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
-      });
-      return { destination, host: `${url.hostname}:${port}`, connectMs: error ? null : Math.round(performance.now() - t0), error };
-    }),
+        return {
+          destination,
+          host: `${url.hostname}:${port}`,
+          url: shown(base),
+          source,
+          connectMs: error ? null : Math.round(performance.now() - t0),
+          error,
+        };
+      }),
   );
 }

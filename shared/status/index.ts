@@ -17,6 +17,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { detectDialect, isUnavailable, type Db } from '../db/index.js';
 import { lag } from '../uplink/push.js';
 import { backupSummary, BackupSummarySchema } from '../backup/summary.js';
+import { activation, Network } from '../activation/index.js';
 
 const count = z.number().int().nonnegative();
 const instant = z.iso.datetime({ offset: true });
@@ -56,6 +57,25 @@ export const PushRunSchema = z.object({
   note: z.string().nullable(),
 });
 
+/** The activation in force (docs/activation.md): the network the front is on, for which org, as which front. */
+export const ActivationStatusSchema = z.object({
+  /** none: not activated yet; test: 测试网（试运行）; production: 正式网. */
+  network: z.enum(['none', ...Network.options]),
+  orgCode: z.string().nullable(),
+  frontId: z.string().nullable(),
+  /** When the authorization code in force was applied. */
+  activatedAt: instant.nullable(),
+});
+export type ActivationStatus = z.infer<typeof ActivationStatusSchema>;
+
+/** The activation in force, as the monitoring port and the report to the province carry it. */
+export async function activationStatus(db: Pick<Db, 'query'>): Promise<ActivationStatus> {
+  const a = await activation(db);
+  return a
+    ? { network: a.network, orgCode: a.orgCode, frontId: a.frontId, activatedAt: a.activatedAt.toISOString() }
+    : { network: 'none', orgCode: null, frontId: null, activatedAt: null };
+}
+
 export const FrontStatusSchema = z.object({
   /** When this status was computed, by the front's clock. */
   checkedAt: instant,
@@ -80,6 +100,8 @@ export const FrontStatusSchema = z.object({
   lastPushRun: PushRunSchema.nullable(),
   /** Backups (docs/backup.md): last good archives, the one running with its progress, freshness, last check; null when the database is unreachable. */
   backup: BackupSummarySchema.nullable().optional(),
+  /** The activation in force (docs/activation.md); null when the database is unreachable. */
+  activation: ActivationStatusSchema.nullable(),
 });
 
 export type FrontStatus = z.infer<typeof FrontStatusSchema>;
@@ -93,7 +115,13 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
   const checkedAt = now().toISOString();
   try {
     const dialect = await detectDialect(db);
-    const [serverTime, outbox, lastPushRun, backup] = await Promise.all([dbTime(db), outboxStatus(db), lastRun(db), backupSummary(db, now())]);
+    const [serverTime, outbox, lastPushRun, backup, act] = await Promise.all([
+      dbTime(db),
+      outboxStatus(db),
+      lastRun(db),
+      backupSummary(db, now()),
+      activationStatus(db),
+    ]);
     return FrontStatusSchema.parse({
       checkedAt,
       version: softwareVersion,
@@ -101,6 +129,7 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
       outbox,
       lastPushRun,
       backup,
+      activation: act,
     });
   } catch (err) {
     if (!isUnavailable(err)) throw err;
@@ -111,6 +140,7 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
       outbox: null,
       lastPushRun: null,
       backup: null,
+      activation: null,
     });
   }
 }

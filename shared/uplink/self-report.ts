@@ -2,8 +2,9 @@
  * The front's report of itself to the provincial platform (docs/monitoring.md "Reporting to the
  * province"), so that the province sees which hospitals' fronts are up: every
  * FRONT_REPORT_INTERVAL_MIN minutes (run from push's cron), one record `frontStatusReport` in its own
- * sealed, signed batch — online, software version, the faults now (components not ok, backlog alerts
- * raised and not cleared) and the faults of the last report that are gone (fixed). It does not go
+ * sealed, signed batch — online, software version, the activation in force (network, org, front id),
+ * the faults now (components not ok, backlog alerts raised and not cleared) and the faults of the
+ * last report that are gone (fixed). It does not go
  * through the outbox: a report that fails is recorded and the next one supersedes it.
  */
 import { z } from 'zod';
@@ -11,7 +12,7 @@ import { concern } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import { log } from '../log/index.js';
 import { components } from '../monitor/components.js';
-import { softwareVersion } from '../status/index.js';
+import { activationStatus, ActivationStatusSchema, softwareVersion } from '../status/index.js';
 import { postEnvelope } from './client.js';
 import type { Destination } from './config.js';
 import { sealEnvelope, verifyReceipt, type UplinkRecord } from './envelope.js';
@@ -34,6 +35,8 @@ export type Fault = z.infer<typeof Fault>;
 export const FrontReportPayload = z.object({
   online: z.literal(true),
   version: z.string(),
+  /** The activation in force (docs/activation.md): network none | test | production, org, front id. */
+  activation: ActivationStatusSchema,
   reportedAt: z.iso.datetime({ offset: true }),
   faults: z.array(Fault),
   /** Faults named by the previous report that are gone now. */
@@ -56,7 +59,7 @@ export async function reportToProvince(db: Db, dests: Destination[], s: SelfRepo
   const out: ReportResult[] = [];
   for (const d of dests.filter((x) => x.kind === 'provincial')) {
     try {
-      out.push(await reportOnce(db, d, s, now));
+      out.push(await reportOnce(db, d, dests, s, now));
     } catch (err) {
       log('error', 'front report not sent', { destination: d.name, err: (err as Error).message });
       out.push({ destination: d.name, sent: false, error: (err as Error).message.slice(0, 300) });
@@ -65,7 +68,7 @@ export async function reportToProvince(db: Db, dests: Destination[], s: SelfRepo
   return out;
 }
 
-async function reportOnce(db: Db, d: Destination, s: SelfReportSettings, now: Date): Promise<ReportResult> {
+async function reportOnce(db: Db, d: Destination, dests: Destination[], s: SelfReportSettings, now: Date): Promise<ReportResult> {
   const last = (
     await db.query<{ reported_at: Date; ok: boolean; faults: Fault[] }>(
       'SELECT reported_at, ok, faults FROM front_report WHERE destination = $1 ORDER BY report_id DESC LIMIT 1',
@@ -73,7 +76,7 @@ async function reportOnce(db: Db, d: Destination, s: SelfReportSettings, now: Da
     )
   ).rows[0];
   if (last && now.getTime() - last.reported_at.getTime() < s.intervalMin * 60_000 - 5_000) return { destination: d.name, sent: false, skipped: 'not due' };
-  const faults = await currentFaults(db);
+  const [faults, act] = await Promise.all([currentFaults(db, dests), activationStatus(db)]);
   const lastSent = last?.ok
     ? last
     : (
@@ -84,7 +87,7 @@ async function reportOnce(db: Db, d: Destination, s: SelfReportSettings, now: Da
       ).rows[0];
   const now_ = new Set(faults.map((f) => f.component));
   const fixed = (lastSent?.faults ?? []).filter((f) => !now_.has(f.component)).map((f) => ({ ...f, since: lastSent!.reported_at.toISOString() }));
-  const payload = FrontReportPayload.parse({ online: true, version: softwareVersion, reportedAt: now.toISOString(), faults, fixed });
+  const payload = FrontReportPayload.parse({ online: true, version: softwareVersion, activation: act, reportedAt: now.toISOString(), faults, fixed });
   const orgCode = s.orgCode || d.sender.name;
   const stamp = now
     .toISOString()
@@ -133,9 +136,12 @@ async function reportOnce(db: Db, d: Destination, s: SelfReportSettings, now: Da
   return { destination: d.name, sent: !error, faults: faults.length, fixed: fixed.length, ...(error ? { error } : {}) };
 }
 
-/** Components not ok (shared/monitor) and backlog alerts raised and not cleared since. */
-async function currentFaults(db: Db): Promise<Fault[]> {
-  const comp = await components(db, { platforms: {}, diskPath: '/' });
+/**
+ * Components not ok (shared/monitor; each platform named with the address push sends it to, its
+ * latency not probed) and backlog alerts raised and not cleared since.
+ */
+async function currentFaults(db: Db, dests: Destination[]): Promise<Fault[]> {
+  const comp = await components(db, { platforms: Object.fromEntries(dests.map((x) => [x.name, x.url])), diskPath: '/', probe: false });
   const faults: Fault[] = comp.components
     .filter((c) => c.state === 'degraded' || c.state === 'down')
     .map((c) => ({ component: c.name, state: c.state, detail: c.detail }));

@@ -2,7 +2,8 @@
 // sockets and the real database: sealed and signed like any batch, over HTTPS with the hospital's
 // client certificate to the provincial simulator; the faults it names, and on the next report the
 // ones fixed since; not before its interval; a platform outage is recorded, never thrown; the
-// national platform gets none.
+// national platform gets none. It carries the activation in force: none on the shared test database
+// (never activated), the network, org and front id on a private one a test code activated.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,9 @@ import { ensureDevUplinkFiles, type DevUplinkFiles } from '../../infra/dev/certs
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { destinationFromEnv, type Destination } from '../../shared/uplink/config.js';
 import { FRONT_REPORT_RESOURCE, FrontReportPayload, reportToProvince } from '../../shared/uplink/self-report.js';
+import { activate, CODE_FORMAT, verifyCode } from '../../shared/activation/index.js';
+import { signBundle } from '../../shared/configbundle/sign.js';
+import { platformKey, privateDatabase } from './config-bundles-helpers.js';
 
 const db = testDb({ max: 4 });
 let dir: string;
@@ -37,12 +41,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function destination(kind: 'national' | 'provincial'): Promise<Destination> {
+async function destination(kind: 'national' | 'provincial', on: Pick<typeof db, 'query'> = db): Promise<Destination> {
   const name = uniqueId('rp').replace(/-/g, '_').slice(0, 40);
   names.push(name);
-  await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, $2, false)`, [name, kind]);
+  await on.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, $2, false)`, [name, kind]);
   const row = (
-    await db.query<{ name: string; kind: string; resources: string | null }>(`SELECT name, kind, resources FROM uplink_destination WHERE name = $1`, [name])
+    await on.query<{ name: string; kind: string; resources: string | null }>(`SELECT name, kind, resources FROM uplink_destination WHERE name = $1`, [name])
   ).rows[0]!;
   const sim = kind === 'national' ? national : provincial;
   const secret = (s: string) => {
@@ -75,6 +79,7 @@ describe('the front reports itself to the province', () => {
     expect(got).toHaveLength(1);
     const p1 = FrontReportPayload.parse(got[0]!.payload);
     expect(p1).toMatchObject({ online: true, version: expect.any(String), reportedAt: t0.toISOString() });
+    expect(p1.activation).toEqual({ network: 'none', orgCode: null, frontId: null, activatedAt: null });
     expect(p1.faults).toContainEqual({ component: `backlog:${prov.name}`, state: 'degraded', detail: 'backlog of 1500 records' });
     expect(got[0]!.sender).toBe('h-test');
     expect(reports(national, org)).toHaveLength(0);
@@ -109,6 +114,36 @@ describe('the front reports itself to the province', () => {
     const later = await reportToProvince(db, [prov], { intervalMin: 5, orgCode: org }, new Date(t0.getTime() + 5 * 60_000));
     expect(later[0]).toMatchObject({ sent: true });
     expect(reports(provincial, org)).toHaveLength(1);
+  });
+
+  it('names the network, org and front id of the activation in force', async () => {
+    // Activation changes what every function reads: a database of this test's own.
+    const p = await privateDatabase('self_report_act');
+    try {
+      const prov = await destination('provincial', p.db);
+      const key = platformKey();
+      const text = JSON.stringify({
+        format: CODE_FORMAT,
+        orgCode: '440106999',
+        frontId: 'FRONT-RP',
+        network: 'test',
+        issuedAt: new Date().toISOString(),
+        issuer: '国家平台(测试)',
+      });
+      const a = await activate(p.db, verifyCode(signBundle(text, key.key, CODE_FORMAT), [key.key.pub]), 'test');
+      const org = uniqueId('org').slice(0, 30);
+      expect(await reportToProvince(p.db, [prov], { intervalMin: 5, orgCode: org })).toMatchObject([{ destination: prov.name, sent: true }]);
+      const got = reports(provincial, org);
+      expect(got).toHaveLength(1);
+      expect(FrontReportPayload.parse(got[0]!.payload).activation).toEqual({
+        network: 'test',
+        orgCode: '440106999',
+        frontId: 'FRONT-RP',
+        activatedAt: a.activatedAt.toISOString(),
+      });
+    } finally {
+      await p.drop();
+    }
   });
 
   it('interval 0 switches it off', async () => {

@@ -3,9 +3,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/runtime/replica.js';
 import { monitorTokenDir } from '../setup/monitor-token.js';
+import { ComponentsSchema } from '../../shared/monitor/components.js';
 
 const port = await freePort(); // nothing listens there
 process.env.DATABASE_URL = `postgresql://nobody:secret@127.0.0.1:${port}/cdcfront`;
+const nationalPort = await freePort(); // the national platform's setting: nothing listens there either
+process.env.NATIONAL_URL = `http://127.0.0.1:${nationalPort}/`;
 const platform = monitorTokenDir();
 const { default: monitor } = await import('../../functions/monitor/handler.js');
 const { default: web } = await import('../../functions/web/handler.js');
@@ -40,8 +43,32 @@ describe('database down', () => {
       database: { reachable: false, dialect: null, serverTime: null },
       outbox: null,
       lastPushRun: null,
+      activation: null,
       version: expect.any(String),
     });
+  });
+
+  it('GET /components answers: the database down, the others unknown, the platforms at their settings still probed', async () => {
+    const res = await monitor.app.request('/components', { headers: platform.headers });
+    expect(res.status).toBe(200);
+    const c = ComponentsSchema.parse(await res.json());
+    expect(c.components.map((x) => [x.name, x.state])).toEqual([
+      ['database', 'down'],
+      ['object-store', 'unknown'],
+      ['platforms', 'unknown'],
+    ]);
+    // The destinations are not known without the database: the settings stand in.
+    expect(c.platforms).toEqual([
+      {
+        destination: 'national',
+        host: `127.0.0.1:${nationalPort}`,
+        url: `http://127.0.0.1:${nationalPort}/`,
+        source: 'setting',
+        connectMs: null,
+        error: 'ECONNREFUSED',
+      },
+    ]);
+    expect(JSON.stringify(c)).not.toMatch(/nobody|secret/);
   });
 
   it('GET /healthz answers 503 {ok:false}', async () => {

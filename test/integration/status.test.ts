@@ -98,6 +98,13 @@ describe('monitor (port 8883)', () => {
     expect(s.outbox!.totals.dead).toBeGreaterThanOrEqual(1);
   });
 
+  it('GET /status carries the activation in force: none on the shared test database, never activated', async () => {
+    // test/integration/activation.test.ts activates a database of its own; test/integration/monitor-platforms.test.ts
+    // sees a test activation through this same answer.
+    const s = await statusJson();
+    expect(s.activation).toEqual({ network: 'none', orgCode: null, frontId: null, activatedAt: null });
+  });
+
   it('GET / answers the same status', async () => {
     const s = await statusJson('/');
     expect(s.database.reachable).toBe(true);
@@ -210,6 +217,7 @@ describe('the page rendering (no database)', () => {
     database: { reachable: true, dialect: 'opengauss', serverTime: '2025-03-01T02:03:05.000Z' },
     outbox: { totals: { pending: 0, sent: 0, dead: 0 }, byDestination: [], lag: [] },
     lastPushRun: { startedAt: '2025-02-28T16:30:00.000Z', finishedAt: null, trigger: 'nudge', claimed: 5, sent: 5, failed: 0, note: null },
+    activation: { network: 'none', orgCode: null, frontId: null, activatedAt: null },
   };
 
   it('shows times in the hospital’s zone in local format (Asia/Shanghai, UTC+8)', () => {

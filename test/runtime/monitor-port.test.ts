@@ -48,7 +48,8 @@ describe('monitoring port through the runtime', () => {
   it('answers the status and the components with the token', async () => {
     const s = await fetch(`${monitor}/status`, { headers: bearer(token) });
     expect(s.status).toBe(200);
-    expect(await s.json()).toMatchObject({ database: { reachable: true } });
+    // A fresh installation: not activated yet (docs/activation.md).
+    expect(await s.json()).toMatchObject({ database: { reachable: true }, activation: { network: 'none', orgCode: null, frontId: null } });
     const c = await fetch(`${monitor}/components`, { headers: bearer(token) });
     expect(c.status).toBe(200);
     const comp = ComponentsSchema.parse(await c.json());
@@ -63,6 +64,10 @@ describe('monitoring port through the runtime', () => {
     const national = comp.platforms.find((p) => p.destination === 'national')!;
     expect(national.connectMs).toBeNull();
     expect(national.error).toBe('ECONNREFUSED');
+    // No configuration bundle here: the address is NATIONAL_URL, as push's, and its component names it.
+    expect(national.source).toBe('setting');
+    expect(national.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+    expect(comp.components.find((x) => x.name === 'platform:national')!.detail).toContain(`sends to ${national.url} (NATIONAL_URL)`);
   });
 
   it('serves Prometheus text with the front’s figures and every function’s invocations from the runtime', async () => {
