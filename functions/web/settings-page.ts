@@ -38,11 +38,21 @@ const FN_ZH: Record<string, string> = {
 };
 /** The ports the stack declares (stack.yml com.cdc-front.port) and their defaults: the deployment may change them. */
 const PORTS = [
-  { role: '数据接收接口（HIS/EMR 推送）', fns: 'patient、diagnosis、card、lab、exam、order、death、record、dbsync', env: 'DATA_PORT', def: 8881 },
-  { role: '配置接口（国家平台下发配置包）', fns: 'config', env: 'CONFIG_PORT', def: 8882 },
-  { role: '监控接口（国家平台监控）', fns: 'monitor', env: 'MONITOR_PORT', def: 8883 },
-  { role: 'Web 控制台（本页面）', fns: 'web', env: 'WEB_PORT', def: 8884 },
+  {
+    role: '数据接收接口（HIS/EMR 推送）',
+    fns: ['patient', 'diagnosis', 'card', 'lab', 'exam', 'order', 'death', 'record', 'dbsync', 'remind'],
+    env: 'DATA_PORT',
+    def: 8881,
+  },
+  { role: '配置接口（国家平台下发配置包）', fns: ['config'], env: 'CONFIG_PORT', def: 8882 },
+  { role: '监控接口（国家平台监控）', fns: ['monitor'], env: 'MONITOR_PORT', def: 8883 },
+  { role: 'Web 控制台（本页面）', fns: ['web'], env: 'WEB_PORT', def: 8884 },
 ];
+
+/** The port(s) the gateway lists for a role's functions (the config function's last pass). */
+function portsOfRole(f: SettingsFacts, fns: readonly string[]): number[] {
+  return [...new Set(f.ports.filter((p) => fns.includes(p.function)).map((p) => p.port))].sort((a, b) => a - b);
+}
 
 function gatewayOf(url: string | undefined): string {
   if (!url) return NO_DATA;
@@ -57,14 +67,22 @@ export function renderSettings(f: SettingsFacts, k: KnownSettings, here: string,
   return h(html`<p class="muted">只读。修改请由运维在服务器上调整部署配置（stack.yml、环境变量）或由国家平台下发配置包。</p>
 <section id="ports"><h2>端口与服务</h2>
 <table><thead><tr><th scope="col">用途</th><th scope="col">函数</th><th scope="col">端口</th></tr></thead><tbody>
-${PORTS.map(
-  (p) =>
-    html`<tr data-env="${p.env}"><td>${p.role}</td><td>${p.fns}</td><td>${
-      p.env === 'WEB_PORT' ? html`<strong data-k="here">${here}</strong>（本次访问的地址）` : html`<span class="nodata">${NO_DATA}</span>`
-    }<br><span class="muted">默认 ${p.def}，由 ${p.env} 设置</span></td></tr>`,
-)}
+${PORTS.map((p) => {
+  const at = portsOfRole(f, p.fns);
+  return html`<tr data-env="${p.env}"><td>${p.role}</td><td>${p.fns.join('、')}</td><td>${
+    at.length
+      ? html`<strong data-k="port">${at.join('、')}</strong>${p.env === 'WEB_PORT' ? html`（本次访问：<span data-k="here">${here}</span>）` : ''}`
+      : p.env === 'WEB_PORT'
+        ? html`<strong data-k="here">${here}</strong>（本次访问的地址）`
+        : html`<span class="nodata">${NO_DATA}</span>`
+  }<br><span class="muted">默认 ${p.def}，由 ${p.env} 设置</span></td></tr>`;
+})}
 </tbody></table>
-<p class="muted">控制台所在函数无法得知运行时为其他函数绑定的实际端口（端口由运行时按 stack.yml 的 com.cdc-front.port 设置，make up 启动时打印）；管理网关：${gatewayOf(k.pushNudgeUrl)}（仅本机）。</p>
+<p class="muted">${
+    f.ports.length
+      ? `端口为网关上各函数的 com.cdc-front.port 注解（部署时由 DATA_PORT 等设置），由配置函数于 ${when(f.ports[0]!.checkedAt, tz)} 核对。`
+      : '配置函数尚未核对网关上的端口（端口由 stack.yml 的 com.cdc-front.port 设置，make up 启动时打印）。'
+  }管理网关：${gatewayOf(k.pushNudgeUrl)}（仅本机）。</p>
 <dl>
 <dt>允许的访问地址</dt><dd data-k="hosts">${k.allowedHosts.join('，')}</dd>
 <dt>时区</dt><dd>${k.timeZone}</dd>

@@ -11,8 +11,9 @@
  * field is moved by the difference, and an expression that would then cross midnight on a restricted
  * day, month or weekday is not applied (it cannot be said in the connector's zone), with the reason.
  *
- * The outcome of every pass is kept in `schedule_state` (infra/db/0037_schedule_state.sql), which the
- * console's settings page shows. A pass runs after each apply or rollback, when the config function
+ * The outcome of every pass is kept in `schedule_state` (infra/db/0037_schedule_state.sql), and the
+ * hospital port each function is served on (its `com.cdc-front.port` annotation) in `gateway_port`
+ * (infra/db/0038_gateway_port.sql): the console's settings page shows both. A pass runs after each apply or rollback, when the config function
  * starts (a redeploy or a runtime restart puts stack.yml's schedules back) and every few minutes while
  * it runs.
  */
@@ -188,7 +189,7 @@ export async function reconcileSchedules(db: Db, gateway: GatewayAccess | null, 
 
   if (!gateway) {
     for (const fn of wanted.keys()) out.push(problem(fn, 'the config function has no gateway credentials (basic-auth-user, basic-auth-password)'));
-    await record(db, out);
+    await record(db, out, null);
     return out;
   }
   const gw = new Gateway(gateway);
@@ -196,7 +197,8 @@ export async function reconcileSchedules(db: Db, gateway: GatewayAccess | null, 
   const zone = await gw.connectorZone();
   const offset = zoneOffsetMinutes(o.timeZone, now) - zoneOffsetMinutes(zone, now);
   const seen = new Set<string>();
-  for (const s of await gw.functions()) {
+  const listed = await gw.functions();
+  for (const s of listed) {
     const a = { ...(s.annotations ?? {}) };
     const cron = a.topic === CRON_TOPIC;
     const want = wanted.get(s.name);
@@ -237,12 +239,26 @@ export async function reconcileSchedules(db: Db, gateway: GatewayAccess | null, 
     }
   }
   for (const fn of wanted.keys()) if (!seen.has(fn)) out.push(problem(fn, NO_SUCH_FUNCTION));
-  await record(db, out);
+  await record(db, out, portsOf(listed));
   return out;
 }
 
-async function record(db: Db, rows: ScheduleOutcome[]): Promise<void> {
+/** Each function's hospital port (com.cdc-front.port) and whether it is the port's root function. */
+function portsOf(listed: Status[]): Array<{ fn: string; port: number; root: boolean }> {
+  return listed.flatMap((s) => {
+    const port = Number(s.annotations?.['com.cdc-front.port']);
+    return Number.isInteger(port) && port > 0 && port < 65536 ? [{ fn: s.name, port, root: s.annotations?.['com.cdc-front.root'] === 'true' }] : [];
+  });
+}
+
+/** One pass's findings, replacing the last (ports: null when the gateway was not asked). */
+async function record(db: Db, rows: ScheduleOutcome[], ports: Array<{ fn: string; port: number; root: boolean }> | null): Promise<void> {
   await withTx(db, async (tx) => {
+    if (ports) {
+      await tx.query('DELETE FROM gateway_port');
+      for (const p of ports)
+        await tx.query('INSERT INTO gateway_port (function_name, port, root, checked_at) VALUES ($1, $2, $3, now())', [p.fn, p.port, p.root]);
+    }
     await tx.query('DELETE FROM schedule_state');
     for (const r of rows)
       await tx.query(

@@ -812,6 +812,8 @@ export interface SettingsFacts {
   schedules: ScheduleSetting[];
   /** The configuration bundle in force (config_active), if any. */
   bundleVersion: number | null;
+  /** The hospital port of each function, as the config function last read them at the gateway (gateway_port). */
+  ports: Array<{ function: string; port: number; root: boolean; checkedAt: Date }>;
   /** The latest release a bundle announced (config_active 'release'), and the bundle's version. */
   release: { version: string; url: string | null; notes: string | null; bundleVersion: number } | null;
 }
@@ -846,7 +848,7 @@ const RUNS: Array<{ fn: string; sql: string }> = [
  * Never a key or a secret: a bundle's platform carries a public key, which is not read here.
  */
 export async function settingsFacts(db: Db): Promise<SettingsFacts> {
-  const [dests, areas, reports, states, ...runs] = await Promise.all([
+  const [dests, areas, reports, states, portRows, ...runs] = await Promise.all([
     db.query(
       `SELECT d.name, d.kind, d.enabled, d.resources, d.accepts_test,
               (SELECT max(b.answered_at) FROM uplink_batch b WHERE b.destination = d.name) AS last_sent
@@ -861,6 +863,7 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
          FROM uplink_destination d`,
     ),
     db.query(`SELECT function_name, schedule, source, problem, checked_at FROM schedule_state`),
+    db.query(`SELECT function_name, port, root, checked_at FROM gateway_port ORDER BY port, function_name`),
     ...RUNS.map((r) => db.query(r.sql)),
   ]);
   const area = new Map(
@@ -938,5 +941,9 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
     })),
     bundleVersion: Math.max(0, ...[...area.values()].map((a) => a.version)) || null,
     release: releaseOf(area.get('release')),
+    ports: z
+      .array(z.object({ function_name: z.string(), port: z.coerce.number().int(), root: z.boolean(), checked_at: instant }))
+      .parse(portRows!.rows)
+      .map((p) => ({ function: p.function_name, port: p.port, root: p.root, checkedAt: p.checked_at })),
   };
 }

@@ -318,7 +318,11 @@ describe('settings (设置), read-only', () => {
     expect(res.status).toBe(200);
     const page = await res.text();
     expect(page).toMatch(/<tr data-env="WEB_PORT">[\s\S]*?data-k="here">front\.local:8884</);
-    expect(page).toMatch(/<tr data-env="DATA_PORT">[\s\S]*?暂无数据[\s\S]*?默认 8881/);
+    // The data port as the config function last read it at the gateway (a runtime test's front on this
+    // database may have recorded one), else 暂无数据.
+    const dataPort = (await db.query<{ port: number }>(`SELECT port FROM gateway_port WHERE function_name = 'patient'`)).rows[0]?.port;
+    if (dataPort) expect(page).toMatch(new RegExp(`<tr data-env="DATA_PORT">[\\s\\S]*?data-k="port">${dataPort}<[\\s\\S]*?默认 8881`));
+    else expect(page).toMatch(/<tr data-env="DATA_PORT">[\s\S]*?暂无数据[\s\S]*?默认 8881/);
     expect(page).toContain('data-k="hosts">front.local，localhost<');
     // The national platform is configured in the database; its URL only in the push function's settings.
     expect(page).toMatch(/<tr data-destination="national">[\s\S]*?data-k="url"><span class="nodata">暂无数据<\/span>[\s\S]*?NATIONAL_URL/);
@@ -353,6 +357,10 @@ describe('settings from a configuration bundle', () => {
       const signed = signBundle(doc, signer.key);
       verifyBundleSignature(signed, [signer.key.pub]);
       await applyBundle(p.db, { text: doc, signature: signed.sig.value, keyId: signed.sig.keyId, bundle: parseBundle(doc) }, { by: 'test' });
+      // The ports as the config function's pass records them (shared/configbundle/schedules.ts): remapped.
+      await p.db.query(
+        `INSERT INTO gateway_port (function_name, port, root, checked_at) VALUES ('patient', 18881, false, now()), ('record', 18881, false, now()), ('config', 18882, true, now())`,
+      );
       const facts = await settingsFacts(p.db);
       expect(facts.platforms.find((x) => x.name === 'national')).toMatchObject({ url: 'https://platform.example.cn/uplink', enabled: true });
       // Asked for by the bundle; in force only once the config function wrote it at the gateway
@@ -382,6 +390,9 @@ describe('settings from a configuration bundle', () => {
       expect(page).toMatch(
         /data-k="latest"><span class="late">有新版本 99\.0\.0，请安排升级<\/span>：<a href="https:\/\/platform\.example\.cn\/releases\/99\.0\.0"/,
       );
+      expect(page).toMatch(/<tr data-env="DATA_PORT">[\s\S]*?data-k="port">18881<\/strong>/);
+      expect(page).toMatch(/<tr data-env="CONFIG_PORT">[\s\S]*?data-k="port">18882<\/strong>/);
+      expect(page).toMatch(/<tr data-env="MONITOR_PORT">[\s\S]*?暂无数据/);
       const keyBody = platform.publicKeyPem.split('\n')[1]!;
       expect(keyBody.length).toBeGreaterThan(20);
       expect(page).not.toContain(keyBody);

@@ -74,6 +74,17 @@ describe('schedules from a configuration bundle', () => {
     expect(s['day-close']).toEqual({ schedule: STACK_DAY_CLOSE, source: 'stack', problem: null });
     expect(s.push).toMatchObject({ schedule: '* * * * *', source: 'stack' });
     expect(front.rt.schedules()['day-close']).toBe(STACK_DAY_CLOSE);
+    // …and the hospital port each function is served on, as the runtime bound them (free ports here).
+    const ports = Object.fromEntries(
+      (await db.query<{ function_name: string; port: number; root: boolean }>('SELECT function_name, port, root FROM gateway_port')).rows.map((r) => [
+        r.function_name,
+        r,
+      ]),
+    );
+    expect(ports.patient).toMatchObject({ port: Number(new URL(front.rt.portUrls.data!).port), root: true });
+    expect(ports.record).toMatchObject({ port: Number(new URL(front.rt.portUrls.data!).port), root: false });
+    expect(ports.config).toMatchObject({ port: Number(new URL(front.rt.portUrls.config!).port), root: true });
+    expect(ports.push).toBeUndefined(); // on no hospital port
   });
 
   it('refuses a bundle whose cron the connector could not run, naming it, and changes nothing', async () => {
