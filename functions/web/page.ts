@@ -155,6 +155,22 @@ tfoot th,tfoot td{font-weight:600;border-bottom:none}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 `;
 
+const NETWORK: Record<string, string> = { none: '未激活', test: '测试网（试运行）', production: '正式网' };
+
+/** The network the front is on (docs/activation.md): 未激活 until an authorization code is applied. */
+function networkSection(s: FrontStatus, timeZone: string): HtmlEscapedString {
+  const a = s.activation;
+  return html`<section id="network"><h2>入网状态</h2>${
+    a === null
+      ? html`<p class="bad">数据库不可达，无法读取</p>`
+      : html`<p data-k="network" class="${a.network === 'none' ? 'late' : ''}">${NETWORK[a.network]}</p>${
+          a.network === 'none'
+            ? html`<p>尚未导入国家平台签发的授权码文件（docs/activation.md）。</p>`
+            : html`<dl><dt>机构</dt><dd>${a.orgCode}</dd><dt>前置编号</dt><dd>${a.frontId}</dd><dt>激活时间</dt><dd>${a.activatedAt ? local(a.activatedAt, timeZone) : '—'}</dd></dl>`
+        }`
+  }</section>` as HtmlEscapedString;
+}
+
 /** The whole page; times are shown in `timeZone` (the hospital's, config TZ_LOCAL). */
 export function renderStatusPage(s: FrontStatus, timeZone: string): HtmlEscapedString {
   return html`<!doctype html>
@@ -176,6 +192,7 @@ ${databaseSection(s, timeZone)}
 ${uplinkSection(s)}
 ${lastPushSection(s, timeZone)}
 ${s.backup === undefined ? '' : backupSection(s, timeZone)}
+${networkSection(s, timeZone)}
 <section id="version"><h2>软件版本</h2><p>${s.version}</p></section>
 </main>
 </body>

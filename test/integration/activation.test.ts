@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activation, CODE_FORMAT } from '../../shared/activation/index.js';
 import { settingsFacts } from '../../shared/console/figures.js';
 import { renderSettings } from '../../functions/web/settings-page.js';
+import { renderStatusPage } from '../../functions/web/page.js';
+import { frontStatus } from '../../shared/status/index.js';
 import { signBundle } from '../../shared/configbundle/sign.js';
 import type { FaasFunction } from '../../shared/fn/index.js';
 import { configFunctionOn, platformKey } from './config-bundles-helpers.js';
@@ -53,6 +55,9 @@ describe('activation', () => {
     const got = (await (await fn.app.request('/activation', { headers: auth })).json()) as { activation: { network: string; orgCode: string } };
     expect(got.activation).toMatchObject({ network: 'test', orgCode: ORG });
     expect((await state()).audit).toBe(1);
+    // The status page (运行状态, every role and the HIS's IT staff) says which network.
+    const status = String(renderStatusPage(await frontStatus(db), 'Asia/Shanghai'));
+    expect(status).toMatch(/<p data-k="network" class="">测试网（试运行）<\/p><dl><dt>机构<\/dt><dd>[^<]+<\/dd><dt>前置编号<\/dt>/);
   });
 
   it('refuses a bad signature, a bundle signature, an unknown key, an expired code and a replay — nothing changes', async () => {

@@ -164,7 +164,9 @@ describe('web console (port 8884)', () => {
     expect(headers.get('content-type')).toMatch(/^text\/html; charset=UTF-8/i);
     expect(text).toContain('<title>前置软件运行状态</title>');
     expect(text).toContain('<h1>前置软件运行状态</h1>');
-    for (const h of ['数据库', '数据上报', '最近一次上报', '软件版本']) expect(text).toContain(`<h2>${h}</h2>`);
+    for (const h of ['数据库', '数据上报', '最近一次上报', '入网状态', '软件版本']) expect(text).toContain(`<h2>${h}</h2>`);
+    // The shared test database was never activated (test/integration/activation.test.ts uses its own).
+    expect(text).toContain('<p data-k="network" class="late">未激活</p>');
     expect(text).toContain('数据库：正常');
     expect(text).toContain(`<p>${pkg.version}</p>`);
     // 上报目标 | 待发送 | 最早未发送时长 | 已发送 | 已放弃 ; over 2 h waiting is highlighted
