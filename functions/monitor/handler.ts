@@ -43,11 +43,14 @@ app.get('/status', auth, status);
 app.get('/components', auth, async (c) => {
   const m = settings().monitor;
   c.header('cache-control', 'no-store');
-  return c.json(await components(getPool(), { platforms: m.platforms, diskPath: m.diskPath }));
+  return c.json(await components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetricsUrl: m.runtimeMetricsUrl }));
 });
 app.get('/metrics', auth, async (c) => {
   const m = settings().monitor;
-  const [s, comp] = await Promise.all([frontStatus(getPool()), components(getPool(), { platforms: m.platforms, diskPath: m.diskPath })]);
+  const [s, comp] = await Promise.all([
+    frontStatus(getPool()),
+    components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetricsUrl: m.runtimeMetricsUrl }),
+  ]);
   c.header('cache-control', 'no-store');
   c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
   return c.body(await metricsPage(s, comp, m.runtimeMetricsUrl));

@@ -6,6 +6,7 @@
  * database component says so instead). No personal data: counts, ages, names of destinations and
  * functions, platform addresses only.
  */
+import { runtimeMetrics } from './metrics.js';
 import { statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, freemem, loadavg, totalmem, uptime } from 'node:os';
@@ -66,21 +67,60 @@ export interface ComponentOptions {
   diskPath: string;
   /** False: no latency probe (`platforms` is then empty), for a caller that wants the states alone. */
   probe?: boolean;
+  /** The runtime's metrics (RUNTIME_METRICS_URL): the cron connector's firings of the scheduled functions the database keeps no run of. */
+  runtimeMetricsUrl?: string;
   now?: Date;
+}
+
+/**
+ * The scheduled functions whose runs the database does not record (warning, dbsync, …), from the
+ * cron connector's last firing per outcome (the runtime's `cdc_cron_last_fired_timestamp_seconds`):
+ * ok when the latest firing succeeded, degraded when it failed. Unknown after a runtime restart until
+ * the first firing.
+ */
+export function cronStates(metricsText: string, now: Date, skip: ReadonlySet<string>): Component[] {
+  const last = new Map<string, { ok?: number; failed?: number }>();
+  const line = /^cdc_cron_last_fired_timestamp_seconds\{([^}]*)\}\s+([0-9.eE+-]+)$/;
+  for (const l of metricsText.split('\n')) {
+    const m = line.exec(l.trim());
+    if (!m) continue;
+    const labels: Record<string, string> = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
+    const fn = labels.function_name;
+    const outcome = labels.outcome;
+    if (!fn || skip.has(`schedule:${fn}`) || (outcome !== 'ok' && outcome !== 'failed')) continue;
+    const e = last.get(fn) ?? {};
+    if (outcome === 'ok') e.ok = Number(m[2]) * 1000;
+    else e.failed = Number(m[2]) * 1000;
+    last.set(fn, e);
+  }
+  return [...last]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([fn, e]) => {
+      const failedLast = e.failed !== undefined && (e.ok === undefined || e.failed > e.ok);
+      const ageS = e.ok === undefined ? null : Math.max(0, Math.round((now.getTime() - e.ok) / 1000));
+      return {
+        name: `schedule:${fn}`,
+        state: failedLast ? ('degraded' as const) : ('ok' as const),
+        detail: `${failedLast ? 'the last firing failed; ' : ''}${ageS === null ? 'no successful firing since the runtime started' : `last success ${ageS} s ago`} (cron connector)`,
+        lastSuccessAt: e.ok === undefined ? null : new Date(e.ok).toISOString(),
+      };
+    });
 }
 
 export async function components(db: Db, o: ComponentOptions): Promise<Components> {
   const now = o.now ?? new Date();
   const targets = platformTargets(db, o.platforms);
   targets.catch(() => undefined); // awaited below, or left unread when the database is down
-  const [fromDb, server, platforms] = await Promise.all([
+  const [fromDb, server, platforms, rtMetrics] = await Promise.all([
     databaseParts(db, now, targets),
     serverHealth(o.diskPath),
     o.probe === false ? [] : targets.then(probePlatforms),
+    o.runtimeMetricsUrl ? runtimeMetrics(o.runtimeMetricsUrl) : null,
   ]);
+  const known = new Set(SCHEDULES.map((x) => x.name));
   return ComponentsSchema.parse({
     checkedAt: now.toISOString(),
-    components: fromDb.components,
+    components: rtMetrics ? [...fromDb.components, ...cronStates(rtMetrics, now, known)] : fromDb.components,
     errors: fromDb.errors,
     server,
     platforms,
