@@ -26,6 +26,7 @@ export const NAV: ReadonlyArray<{ path: string; name: string; roles: readonly Ro
   { path: '/evaluation.html', name: '评估', roles: ['public_health', 'operator', 'admin'] },
   { path: '/acceptance.html', name: '验收自检', roles: ['public_health', 'operator', 'admin'] },
   { path: '/users.html', name: '用户管理', roles: ['admin'] },
+  { path: '/audit.html', name: '审计日志', roles: ['admin'] },
 ];
 
 /** Who may open the figure pages (dashboard, quality, delivery, settings). */

@@ -30,6 +30,7 @@ import { COOKIE, hostCheck, peopleRoutes, person, ssoPerson, type PeopleOptions 
 import { consoleConcern, type ConsoleSettings } from '../../shared/console/index.js';
 import { parseConcern } from '../../shared/config/index.js';
 import { renderCodesPage } from './codes-page.js';
+import { auditRoutes } from './audit-page.js';
 import { usersRoutes } from './users-page.js';
 import { acceptanceRoutes } from './acceptance-page.js';
 import { casesRoutes } from './cases-page.js';
@@ -116,6 +117,7 @@ app.route('/', peopleRoutes(people));
 // Code mapping is public health's and the admin's; the users page the admin's (docs/console.md "Roles").
 const mappers = person(people, ['public_health', 'admin']);
 app.route('/', usersRoutes({ db: getPool, admin: person(people, ['admin']), timeZone: () => settings().front.timeZone }));
+app.route('/', auditRoutes({ db: getPool, admin: person(people, ['admin']), timeZone: () => settings().front.timeZone }));
 // The figure pages (docs/console.md "Pages"): public health, operators, admins; a replay only operators and admins.
 const viewers = person(people, VIEWERS);
 app.route('/', dashboardRoutes({ db: getPool, viewer: viewers, timeZone: () => settings().front.timeZone }));

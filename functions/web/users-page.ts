@@ -20,7 +20,7 @@ const STYLE = '.locked{color:#b42318}';
 type AuditRow = Awaited<ReturnType<typeof recentAudit>>[number];
 
 /** The audit's actions (console_audit.action, docs/console.md "Audit") in Chinese; the code kept beside. */
-const ACTIONS: Record<string, string> = {
+export const ACTIONS: Record<string, string> = {
   signin: '登录',
   'signin-failed': '登录失败',
   'signin-refused': '拒绝登录',
@@ -42,6 +42,11 @@ const ACTIONS: Record<string, string> = {
   activation: '激活',
   replay: '重发死信',
   'retry-now': '立即重试',
+  'mapping-create': '新增代码映射',
+  'mapping-update': '修改代码映射',
+  'mapping-delete': '删除代码映射',
+  'bundle-apply': '应用配置包',
+  'bundle-rollback': '回退配置包',
 };
 
 function state(u: ConsoleUser, now: Date, tz: string): HtmlEscapedString {
@@ -79,7 +84,7 @@ ${d.audit.map(
   (a) =>
     html`<tr><td>${formatLocal(a.at, d.timeZone)}</td><td>${a.username ?? ''}</td><td>${ACTIONS[a.action] ?? a.action} <span class="muted">${a.action}</span></td><td>${a.detail ?? ''}</td><td>${a.address ?? ''}</td></tr>`,
 )}
-</tbody></table></section>` as HtmlEscapedString;
+</tbody></table><p><a href="/audit.html">查看全部审计日志（含代码映射与配置包），可按日期、用户、操作筛选</a></p></section>` as HtmlEscapedString;
   return consolePage({ title: '用户管理', path: '/users.html', session: d.session, timeZone: d.timeZone, now: d.now, msg: d.msg, style: STYLE, body });
 }
 

@@ -1,0 +1,83 @@
+// 审计日志 (docs/console.md "Audit") through the web function: an admin sees the console's own rows
+// (here their own sign-in, with the address), code-mapping changes and configuration bundle steps in
+// one trail, filtered by user, source, action and text; other roles get 403. The bundle step is
+// applied on a private database (a bundle changes what every function reads) and read with the same
+// query the page uses.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditTrail } from '../../shared/console/audit.js';
+import { MappingInputSchema } from '../../shared/codes/model.js';
+import { saveMapping } from '../../shared/codes/store.js';
+import { applyBundle, parseBundle } from '../../shared/configbundle/store.js';
+import { signBundle } from '../../shared/configbundle/sign.js';
+import { expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
+import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
+import { bundleDoc, platformKey, privateDatabase } from './config-bundles-helpers.js';
+
+process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'audit-page-'));
+process.env.DATABASE_URL = databaseUrl();
+process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
+const { default: web } = await import('../../functions/web/handler.js');
+const db = testDb();
+const host = { host: 'front.local:8884' };
+const org = uniqueOrg();
+const admin = `adm${Math.random().toString(36).slice(2, 9)}`;
+
+beforeAll(async () => {
+  await web.init?.();
+  await saveMapping(db, MappingInputSchema.parse({ org, domain: 'sex', localCode: 'F', nationalCode: '2', note: '女' }), { by: 'mapper-1', via: '10.0.0.7' });
+});
+afterAll(async () => {
+  await web.close?.();
+});
+
+const rowsOf = (html: string) =>
+  [...html.matchAll(/<tr data-action="([^"]+)"><td>[^<]*<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td>/g)].map((m) => ({ action: m[1], source: m[2], user: m[3] }));
+
+describe('the audit trail page', () => {
+  it('shows an admin the console’s rows and the mapping changes, filtered', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'admin', host, next: '/audit.html', username: admin });
+    const get = async (q: string) => {
+      const res = await web.app.request(`/audit.html${q}`, { headers: { ...host, cookie: `cdc_console=${cookie}` } });
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    const mine = await get(`?user=${admin}`);
+    expectConsoleFrame(mine, 'admin', '/audit.html');
+    expect(rowsOf(mine)).toEqual([{ action: 'signin', source: '控制台与访问', user: admin }]);
+    const mapping = await get(`?source=mapping&text=${org}`);
+    expect(rowsOf(mapping)).toEqual([{ action: 'mapping-create', source: '代码映射', user: 'mapper-1' }]);
+    expect(mapping).toMatch(new RegExp(`${org} sex F → 2（equivalent，第 1 版）：女</td><td>10\\.0\\.0\\.7<`));
+    // A day range that holds nothing, and an action filter.
+    expect(rowsOf(await get(`?user=${admin}&from=2020-01-01&to=2020-01-02`))).toEqual([]);
+    expect(rowsOf(await get(`?user=${admin}&action=signout`))).toEqual([]);
+  });
+
+  it('is for admins only', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/status.html' });
+    const res = await web.app.request('/audit.html', { headers: { ...host, cookie: `cdc_console=${cookie}` } });
+    expect(res.status).toBe(403);
+  });
+
+  it('holds the configuration bundle steps, with who applied them from where', async () => {
+    const p = await privateDatabase('audit_trail');
+    try {
+      const signer = platformKey();
+      const doc = bundleDoc(1, { release: { version: '9.0.0' } });
+      const signed = signBundle(doc, signer.key);
+      await applyBundle(
+        p.db,
+        { text: doc, signature: signed.sig.value, keyId: signed.sig.keyId, bundle: parseBundle(doc) },
+        { by: 'platform-token:abcd1234', via: '10.1.2.3' },
+      );
+      const rows = await auditTrail(p.db, { from: new Date(Date.now() - 60_000), to: new Date(Date.now() + 60_000), source: 'bundle', limit: 10 });
+      expect(rows).toEqual([
+        { source: 'bundle', at: expect.any(Date), username: 'platform-token:abcd1234', action: 'bundle-apply', detail: 'v1 release', address: '10.1.2.3' },
+      ]);
+    } finally {
+      await p.drop();
+    }
+  });
+});
