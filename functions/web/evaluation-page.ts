@@ -72,11 +72,18 @@ ${table(
 )}
 </section>
 <section id="stability"><h2>稳定性</h2>
-<p class="def">运行率 = 有上报调度运行记录（每分钟一次）的分钟数 ÷ 当日分钟数（今日为已过的分钟数），是前置在线时间的下限；首次运行之前的日期为“暂无数据”。上报失败 = 当日各次上报中发送失败的记录数；出错的运行 = 记有错误类别的上报运行次数；告警 = 当日发出的积压与超时告警。熔断次数不逐次保存（只保存当前状态），为“暂无数据”。全前置统计，不分机构。</p>
+<p class="def">运行率 = 有上报调度运行记录（每分钟一次）的分钟数 ÷ 当日分钟数（今日为已过的分钟数），是前置在线时间的下限；首次运行之前的日期为“暂无数据”。上报失败 = 当日各次上报中发送失败的记录数；出错的运行 = 记有错误类别的上报运行次数；告警 = 当日发出的积压与超时告警；熔断次数 = 当日各上报平台熔断器打开的次数（连续失败达到阈值，或熔断后的试探仍失败）。全前置统计，不分机构。</p>
 ${table(
   't-stability',
   ['运行分钟', '运行率', '上报失败', '出错的运行', '告警', '熔断次数'],
-  (d) => [n(d.stability.runMinutes), pct(d.stability.uptimeShare), n(d.stability.failedPushes), n(d.stability.runsWithErrors), n(d.stability.alerts), NONE],
+  (d) => [
+    n(d.stability.runMinutes),
+    pct(d.stability.uptimeShare),
+    n(d.stability.failedPushes),
+    n(d.stability.runsWithErrors),
+    n(d.stability.alerts),
+    n(d.stability.circuitOpens),
+  ],
   e.days,
 )}
 </section>

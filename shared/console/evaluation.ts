@@ -50,8 +50,8 @@ export interface EvaluationDay {
     failedPushes: number;
     runsWithErrors: number;
     alerts: number;
-    /** Not stored per event (uplink_circuit holds only the current state): always null. */
-    circuitOpens: null;
+    /** Openings of any platform's circuit breaker that day (uplink_circuit_event). */
+    circuitOpens: number;
   };
   adaptability: {
     mappingsCreated: number;
@@ -207,6 +207,7 @@ export async function evaluate(db: Db, o: { orgs: '*' | string[]; timeZone: stri
     `SELECT d.day, count(*) AS n FROM alert_event a JOIN (${days.sql}) d ON ${inDay('a.created_at')}
       WHERE a.kind <> 'clear' GROUP BY d.day`,
   );
+  const opens = await q(DayN, `SELECT d.day, count(*) AS n FROM uplink_circuit_event e JOIN (${days.sql}) d ON ${inDay('e.opened_at')} GROUP BY d.day`);
 
   const om = orgs(o.orgs, 'm.org_code', p + 1);
   const mappings = await q(
@@ -254,7 +255,7 @@ export async function evaluate(db: Db, o: { orgs: '*' | string[]; timeZone: stri
         failedPushes: run?.failed ?? 0,
         runsWithErrors: run?.errors ?? 0,
         alerts: of(alerts, b.day),
-        circuitOpens: null,
+        circuitOpens: of(opens, b.day),
       },
       adaptability: {
         mappingsCreated: act(mappings, b.day, 'create'),

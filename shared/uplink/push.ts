@@ -358,6 +358,13 @@ async function recordFailure(
         WHERE destination = $1`,
       [destination, failures, open ? 'open' : 'closed', open ? 1 : 0, waitMs, outcome.badReceipt ? 1 : 0, out.error],
     );
+    // Each opening is kept as an event too (the evaluation counts them per day).
+    if (open)
+      await client.query('INSERT INTO uplink_circuit_event (destination, failures, error) VALUES ($1, $2, $3)', [
+        destination,
+        failures,
+        out.error?.slice(0, 500) ?? null,
+      ]);
     out.circuit = open ? 'open' : 'closed';
   }
   await deferBatch(client, ids, out.error!, waitMs);

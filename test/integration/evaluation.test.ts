@@ -100,6 +100,9 @@ beforeAll(async () => {
     ]);
   for (const kind of ['raise', 'raise', 'clear'])
     await db.query(`INSERT INTO alert_event (destination, kind, pending, message, created_at) VALUES ('national', $1, 1, 'test', $2)`, [kind, at(y0, 3)]);
+  // Two openings of a circuit breaker that day, as push records them (shared/uplink/push.ts).
+  for (const failures of [5, 6])
+    await db.query(`INSERT INTO uplink_circuit_event (destination, opened_at, failures, error) VALUES ('national', $1, $2, 'HTTP 503')`, [at(y0, 5), failures]);
   for (const action of ['apply', 'rollback'])
     await db.query(
       `INSERT INTO config_bundle (action, version, issuer, issued_at, bundle, signature, key_id, areas, effective, previous, applied_by, applied_at)
@@ -133,7 +136,7 @@ describe('the figures', () => {
     expect(day(X).timeliness.frontToPlatform).toEqual({ rows: 4, onTime: 1, late: 2, pending: 1, share: 1 / 3 });
   });
 
-  it('stability: minutes with a push run, failures, runs with errors, alerts; 暂无数据 before the first run and for circuit openings', () => {
+  it('stability: minutes with a push run, failures, runs with errors, alerts, circuit openings; 暂无数据 before the first run', () => {
     expect(day(Y).stability).toEqual({
       runMinutes: 3,
       minutes: 1440,
@@ -141,7 +144,7 @@ describe('the figures', () => {
       failedPushes: 3,
       runsWithErrors: 1,
       alerts: 2,
-      circuitOpens: null,
+      circuitOpens: 2,
     });
     expect(day(addDays(Y, -1)).stability.runMinutes).toBeNull();
     expect(day(addDays(Y, -1)).stability.uptimeShare).toBeNull();
@@ -194,7 +197,9 @@ describe('the page', () => {
     expect(page).toContain('接收正确率 = 当日存入的记录版本数');
     const row = (table: string, d: string) => new RegExp(`<table id="${table}">[\\s\\S]*?<tr data-day="${d}">(.*?)</tr>`).exec(page)?.[1] ?? '';
     expect(row('t-correctness', X)).toBe(`<td>${X}</td><td class="n">3</td><td class="n">2</td><td class="n">60.0%</td><td class="n">1</td>`);
-    expect(row('t-stability', X)).toContain('<span class="muted">暂无数据</span></td>');
+    // The last column: the circuit breaker's openings that day (two on Y, none on X).
+    expect(row('t-stability', Y)).toMatch(/<td class="n">2<\/td>$/);
+    expect(row('t-stability', X)).toMatch(/<td class="n">0<\/td>$/);
     expect(page).toContain(`<tr data-org="${org}">`);
 
     const refused = await web.app.request('/evaluation.html', { headers: { ...host, cookie: await signIn('clinician') } });

@@ -194,6 +194,9 @@ describe('fault switches', () => {
       expect(r2).toMatchObject({ failed: 3, circuit: 'open' });
       const c = (await db.query(`SELECT state, failures, openings, retry_at - now() AS wait FROM uplink_circuit WHERE destination = $1`, [dest.name])).rows[0];
       expect(c).toMatchObject({ state: 'open', failures: 2, openings: 1 });
+      // The opening is kept as an event, with the failure that caused it (the evaluation counts them).
+      const events = (await db.query(`SELECT failures, error FROM uplink_circuit_event WHERE destination = $1`, [dest.name])).rows;
+      expect(events).toEqual([{ failures: 2, error: expect.stringMatching(/HTTP 500/) }]);
       expect(await pushDestination(db, dest, opts)).toMatchObject({ claimed: 0, circuit: 'open' });
     });
     await sleep(250);
