@@ -3,14 +3,16 @@
  * province"), so that the province sees which hospitals' fronts are up: every
  * FRONT_REPORT_INTERVAL_MIN minutes (run from push's cron), one record `frontStatusReport` in its own
  * sealed, signed batch — online, software version, the activation in force (network, org, front id),
- * the faults now (components not ok, backlog alerts raised and not cleared) and the faults of the
- * last report that are gone (fixed). It does not go
+ * the faults now (components not ok, backlog alerts raised and not cleared), the faults of the
+ * last report that are gone (fixed: automatically, or after the operators' changes) and those changes
+ * by action. It does not go
  * through the outbox: a report that fails is recorded and the next one supersedes it.
  */
 import { z } from 'zod';
 import { concern } from '../config/index.js';
 import type { Db } from '../db/index.js';
 import { log } from '../log/index.js';
+import { auditTrail } from '../console/audit.js';
 import { components } from '../monitor/components.js';
 import { activationStatus, ActivationStatusSchema, softwareVersion } from '../status/index.js';
 import { postEnvelope } from './client.js';
@@ -39,10 +41,48 @@ export const FrontReportPayload = z.object({
   activation: ActivationStatusSchema,
   reportedAt: z.iso.datetime({ offset: true }),
   faults: z.array(Fault),
-  /** Faults named by the previous report that are gone now. */
-  fixed: z.array(Fault.extend({ since: z.iso.datetime({ offset: true }) })),
+  /**
+   * Faults named by the previous report that are gone now, and how: `operator` when the hospital's
+   * operators changed something in between (listed in `actions`), else `automatic` (it recovered).
+   */
+  fixed: z.array(Fault.extend({ since: z.iso.datetime({ offset: true }), fixedBy: z.enum(['automatic', 'operator']) })),
+  /** What the operators changed since the previous report, by action (the audit trail; never who or on what). */
+  actions: z.array(z.object({ action: z.string(), count: z.number().int().positive(), lastAt: z.iso.datetime({ offset: true }) })),
 });
 export type FrontReportPayload = z.infer<typeof FrontReportPayload>;
+
+/** The audit trail's changes (not views, sign-ins or uploads) that can fix a fault. */
+const CHANGES = new Set([
+  'replay',
+  'retry-now',
+  'unlocked',
+  'password-reset',
+  'role-changed',
+  'user-created',
+  'disabled',
+  'enabled',
+  'activation',
+  'acceptance-run',
+  'mapping-create',
+  'mapping-update',
+  'mapping-delete',
+  'bundle-apply',
+  'bundle-rollback',
+]);
+
+/** The operators' changes in [from, to), by action with their count and the latest time. */
+async function operatorActions(db: Db, from: Date, to: Date): Promise<FrontReportPayload['actions']> {
+  const rows = await auditTrail(db, { from, to, limit: 5000 });
+  const by = new Map<string, { count: number; last: Date }>();
+  for (const r of rows) {
+    if (!CHANGES.has(r.action)) continue;
+    const e = by.get(r.action) ?? { count: 0, last: r.at };
+    e.count++;
+    if (r.at > e.last) e.last = r.at;
+    by.set(r.action, e);
+  }
+  return [...by].sort(([a], [b]) => a.localeCompare(b)).map(([action, e]) => ({ action, count: e.count, lastAt: e.last.toISOString() }));
+}
 
 export interface ReportResult {
   destination: string;
@@ -86,8 +126,10 @@ async function reportOnce(db: Db, d: Destination, dests: Destination[], s: SelfR
         )
       ).rows[0];
   const now_ = new Set(faults.map((f) => f.component));
-  const fixed = (lastSent?.faults ?? []).filter((f) => !now_.has(f.component)).map((f) => ({ ...f, since: lastSent!.reported_at.toISOString() }));
-  const payload = FrontReportPayload.parse({ online: true, version: softwareVersion, activation: act, reportedAt: now.toISOString(), faults, fixed });
+  const actions = await operatorActions(db, lastSent?.reported_at ?? new Date(now.getTime() - s.intervalMin * 60_000), now);
+  const fixedBy = actions.length ? ('operator' as const) : ('automatic' as const);
+  const fixed = (lastSent?.faults ?? []).filter((f) => !now_.has(f.component)).map((f) => ({ ...f, since: lastSent!.reported_at.toISOString(), fixedBy }));
+  const payload = FrontReportPayload.parse({ online: true, version: softwareVersion, activation: act, reportedAt: now.toISOString(), faults, fixed, actions });
   const orgCode = s.orgCode || d.sender.name;
   const stamp = now
     .toISOString()

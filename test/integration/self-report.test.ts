@@ -90,14 +90,27 @@ describe('the front reports itself to the province', () => {
     ]);
     expect(reports(provincial, org)).toHaveLength(1);
 
-    // The alert clears; the next report names it as fixed since the first report.
+    // An operator wakes the platform ("retry now", audited), the alert clears; the next report names
+    // it as fixed since the first report, by the operator, and says what was done.
+    await db.query(`INSERT INTO console_audit (at, username, action, detail) VALUES ($1, 'op-report', 'retry-now', $2)`, [
+      new Date(t0.getTime() + 2 * 60_000),
+      prov.name,
+    ]);
     await db.query(`INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message) VALUES ($1, 'clear', 0, NULL, 'backlog cleared')`, [prov.name]);
     const t1 = new Date(t0.getTime() + 6 * 60_000);
     const second = await reportToProvince(db, [prov], { intervalMin: 5, orgCode: org }, t1);
     expect(second[0]).toMatchObject({ sent: true });
     const p2 = FrontReportPayload.parse(reports(provincial, org)[1]!.payload);
     expect(p2.faults.map((f) => f.component)).not.toContain(`backlog:${prov.name}`);
-    expect(p2.fixed).toContainEqual({ component: `backlog:${prov.name}`, state: 'degraded', detail: 'backlog of 1500 records', since: t0.toISOString() });
+    expect(p2.fixed).toContainEqual({
+      component: `backlog:${prov.name}`,
+      state: 'degraded',
+      detail: 'backlog of 1500 records',
+      since: t0.toISOString(),
+      fixedBy: 'operator',
+    });
+    expect(p2.actions).toContainEqual({ action: 'retry-now', count: expect.any(Number), lastAt: expect.any(String) });
+    expect(JSON.stringify(p2.actions)).not.toContain('op-report'); // never who
   });
 
   it('a platform outage is recorded and returned, never thrown; the next report goes after the interval', async () => {
