@@ -5,10 +5,11 @@
  * above its table; a figure the stored data cannot give is 暂无数据, never an estimate.
  */
 import { Hono } from 'hono';
-import { html } from 'hono/html';
+import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { Session } from '../../shared/console/index.js';
 import { evaluate, REALTIME_S, type Evaluation, type EvaluationDay } from '../../shared/console/evaluation.js';
+import { sparkline } from '../../shared/console/svg-chart.js';
 import { consolePage } from './console-layout.js';
 import { person, type PeopleOptions } from './people.js';
 
@@ -27,6 +28,14 @@ ${days.map((d) => html`<tr data-day="${d.day}"><td>${d.day}</td>${rows(d).map((c
 </tbody></table>`);
 }
 
+/** The four dimensions' daily shares, drawn as lines over the 30 days (shared/console/svg-chart.ts). */
+const TRENDS: ReadonlyArray<{ id: string; name: string; color: string; value: (d: EvaluationDay) => number | null }> = [
+  { id: 'accepted', name: '接收正确率', color: '#12467a', value: (d) => d.correctness.acceptedShare },
+  { id: 'his', name: 'HIS→前置 按时率', color: '#1b7f3b', value: (d) => d.timeliness.hisToFront.share },
+  { id: 'platform', name: '前置→平台 按时率', color: '#7a4b12', value: (d) => d.timeliness.frontToPlatform.share },
+  { id: 'uptime', name: '运行率', color: '#5b2a86', value: (d) => d.stability.uptimeShare },
+];
+
 export function renderEvaluationPage(e: Evaluation, f: { session: Session; timeZone: string; now: Date }): HtmlEscapedString {
   const mins = REALTIME_S / 60;
   return consolePage({
@@ -37,6 +46,17 @@ export function renderEvaluationPage(e: Evaluation, f: { session: Session; timeZ
     now: f.now,
     style: STYLE,
     body: h(html`<p class="muted">正确性、及时性、稳定性、适应性，按日统计（${e.from} 至 ${e.to}）</p>
+<section id="trends"><h2>趋势</h2>
+<table id="t-trends"><tbody>
+${TRENDS.map((t) => {
+  const values = e.days.map(t.value);
+  const known = values.filter((v): v is number => v !== null);
+  return html`<tr data-trend="${t.id}"><th scope="row">${t.name}</th><td>${raw(sparkline(values, { label: `${t.name}（${e.from} 至 ${e.to}）`, width: 600, height: 36, max: 1, color: t.color }))}</td>
+<td class="n">${known.length ? html`最低 ${pct(Math.min(...known))}，最近 ${pct(known.at(-1)!)}` : NONE}</td></tr>`;
+})}
+</tbody></table>
+<p class="muted">每日一点，无数据的日子留空；定义见下方各表。</p>
+</section>
 <section id="correctness"><h2>正确性</h2>
 <p class="def">接收正确率 = 当日存入的记录版本数 ÷（存入数 + 因校验不通过被拒收的记录数），不含测试数据和前置自己生成的日终记录。“仍因映射暂缓”为当日收到、至今仍因本院代码未映射而暂缓上报的记录数。映射完整性只有当前值（不按日保存），见下表。</p>
 ${table('t-correctness', ['存入', '拒收', '接收正确率', '仍因映射暂缓'], (d) => [n(d.correctness.received), n(d.correctness.rejected), pct(d.correctness.acceptedShare), n(d.correctness.stillHeldForMapping)], e.days)}

@@ -197,6 +197,14 @@ describe('the page', () => {
     expect(page).toContain('接收正确率 = 当日存入的记录版本数');
     const row = (table: string, d: string) => new RegExp(`<table id="${table}">[\\s\\S]*?<tr data-day="${d}">(.*?)</tr>`).exec(page)?.[1] ?? '';
     expect(row('t-correctness', X)).toBe(`<td>${X}</td><td class="n">3</td><td class="n">2</td><td class="n">60.0%</td><td class="n">1</td>`);
+    // The four dimensions' daily shares as lines over the 30 days, each with its lowest and latest.
+    expect([...page.matchAll(/<tr data-trend="(\w+)"><th scope="row">[^<]+<\/th><td><svg /g)].map((m) => m[1])).toEqual([
+      'accepted',
+      'his',
+      'platform',
+      'uptime',
+    ]);
+    expect(page).toMatch(/<tr data-trend="accepted">[\s\S]*?最低 [\d.]+%，最近 [\d.]+%/);
     // The last column: the circuit breaker's openings that day (two on Y, none on X).
     expect(row('t-stability', Y)).toMatch(/<td class="n">2<\/td>$/);
     expect(row('t-stability', X)).toMatch(/<td class="n">0<\/td>$/);
