@@ -17,12 +17,12 @@ import { CronScheduler } from './cron.js';
 import { BodyBudget, runtimeLimits, type RuntimeLimits } from './limits.js';
 import { Listeners } from './listeners.js';
 import { RuntimeMetrics } from './metrics.js';
-import { LogStore, type RotationOptions } from './logs.js';
+import { LogStore, type RotationOptions, type RuntimeLogger } from './logs.js';
 import { declaredOf, type HospitalPortSpec } from './ports.js';
 import type { RouterOptions } from './proxy.js';
 import { Registry, type BuildPolicy } from './registry.js';
 import type { ReplicaState } from './replica.js';
-import { loadStack } from './stack.js';
+import { loadStack, type FunctionSpec } from './stack.js';
 import type { PortTls } from './tls.js';
 
 export type { HospitalPortSpec } from './ports.js';
@@ -159,52 +159,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     metrics,
   });
 
-  // Bind every port before starting any process: a taken port fails fast, naming itself.
-  try {
-    const gwAddr = await listeners.bindGateway(opts.gateway?.host ?? '127.0.0.1', opts.gateway?.port ?? Number(vars.GATEWAY_PORT ?? 8080));
-    // The gateway's names on faasd and Kubernetes lead here (service.ts resolveHosts).
-    for (const name of ['gateway', 'gateway.openfaas']) hosts.set(name, gwAddr);
-    if (opts.hospital !== false) await listeners.bindHospital(opts.hospital?.host ?? '0.0.0.0', opts.hospital?.ports);
-  } catch (err) {
-    listeners.stopAccepting();
-    logs.close();
-    throw err;
-  }
-  try {
-    for (const spec of stack.functions) await registry.apply(spec);
-  } catch (err) {
-    listeners.closing = true;
-    listeners.stopAccepting();
-    await registry.stopAll();
-    logs.close();
-    throw err;
-  }
-
-  const cron = opts.cron === false ? null : new CronScheduler(registry, log, { timezone, router, onFired: (fn, status) => metrics.cronFired(fn, status) });
-  cron?.sync();
-  const autoscaler = opts.autoscaler === false ? null : new Autoscaler(registry, { intervalMs: 2000, scaleDownWindowMs: 30_000, ...opts.autoscaler });
-  autoscaler?.start();
-  // The idler (OpenFaaS's faas-idler): functions labelled com.openfaas.scale.zero give up their
-  // replicas after their zero-duration with nothing invoked; the next call wakes them (proxy.ts).
-  const idler = setInterval(() => {
-    for (const svc of registry.list()) svc.sleepIfIdle();
-  }, opts.idleCheckMs ?? 5000);
-  idler.unref();
-  // Deployments through the API can add or change schedules.
-  const cronSync = cron ? setInterval(() => cron.sync(), 1000) : null;
-  cronSync?.unref();
-
+  await bindPorts(listeners, hosts, opts, vars, logs);
+  await deployStack(stack.functions, registry, listeners, logs);
+  const bg = startBackground(registry, log, { timezone, router, metrics, opts });
   const waitForReplicas = (fn: string, timeoutMs = 30_000) => replicasReady(registry, fn, timeoutMs);
-  if (opts.waitReady !== false) {
-    const ok = await Promise.all(registry.list().map((s) => waitForReplicas(s.name)));
-    if (ok.includes(false))
-      log.warn('some functions are not ready yet', {
-        functions: registry
-          .list()
-          .filter((_, i) => !ok[i])
-          .map((s) => s.name),
-      });
-  }
+  if (opts.waitReady !== false) await awaitReady(registry, log, waitForReplicas);
   log.info('runtime started', { gateway: listeners.gatewayUrl, ports: listeners.portUrls, functions: registry.list().map((s) => s.name), timezone });
 
   let closed: Promise<void> | null = null;
@@ -212,10 +171,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     (closed ??= (async () => {
       listeners.closing = true;
       log.info('runtime draining');
-      cron?.stop();
-      if (cronSync) clearInterval(cronSync);
-      autoscaler?.stop();
-      clearInterval(idler);
+      bg.stop();
       listeners.stopAccepting();
       await registry.stopAll();
       await listeners.drain();
@@ -233,12 +189,84 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
     logsDir,
     timezone,
     functions: () => registry.list().map((s) => s.name),
-    schedules: () => cron?.list() ?? {},
+    schedules: () => bg.cron?.list() ?? {},
     replicas: (fn) =>
       (registry.get(fn)?.replicas ?? []).map((r) => ({ id: r.id, pid: r.pid, port: r.port, state: r.state, inflight: r.inflight, served: r.served })),
     waitForReplicas,
     close,
   };
+}
+
+/** Binds every port before starting any process: a taken port fails fast, naming itself. */
+async function bindPorts(listeners: Listeners, hosts: Map<string, string>, opts: RuntimeOptions, vars: Record<string, string | undefined>, logs: LogStore) {
+  try {
+    const gwAddr = await listeners.bindGateway(opts.gateway?.host ?? '127.0.0.1', opts.gateway?.port ?? Number(vars.GATEWAY_PORT ?? 8080));
+    // The gateway's names on faasd and Kubernetes lead here (service.ts resolveHosts).
+    for (const name of ['gateway', 'gateway.openfaas']) hosts.set(name, gwAddr);
+    if (opts.hospital !== false) await listeners.bindHospital(opts.hospital?.host ?? '0.0.0.0', opts.hospital?.ports);
+  } catch (err) {
+    listeners.stopAccepting();
+    logs.close();
+    throw err;
+  }
+}
+
+/** Deploys the stack's functions, one after another; a failure stops what started and closes the ports. */
+async function deployStack(functions: FunctionSpec[], registry: Registry, listeners: Listeners, logs: LogStore) {
+  try {
+    for (const spec of functions) await registry.apply(spec);
+  } catch (err) {
+    listeners.closing = true;
+    listeners.stopAccepting();
+    await registry.stopAll();
+    logs.close();
+    throw err;
+  }
+}
+
+/** The cron-connector, the autoscaler and the idler; stop() ends all three. */
+function startBackground(
+  registry: Registry,
+  log: RuntimeLogger,
+  o: { timezone: string; router: RouterOptions; metrics: RuntimeMetrics; opts: RuntimeOptions },
+): { cron: CronScheduler | null; stop(): void } {
+  const cron =
+    o.opts.cron === false
+      ? null
+      : new CronScheduler(registry, log, { timezone: o.timezone, router: o.router, onFired: (fn, status) => o.metrics.cronFired(fn, status) });
+  cron?.sync();
+  const autoscaler = o.opts.autoscaler === false ? null : new Autoscaler(registry, { intervalMs: 2000, scaleDownWindowMs: 30_000, ...o.opts.autoscaler });
+  autoscaler?.start();
+  // The idler (OpenFaaS's faas-idler): functions labelled com.openfaas.scale.zero give up their
+  // replicas after their zero-duration with nothing invoked; the next call wakes them (proxy.ts).
+  const idler = setInterval(() => {
+    for (const svc of registry.list()) svc.sleepIfIdle();
+  }, o.opts.idleCheckMs ?? 5000);
+  idler.unref();
+  // Deployments through the API can add or change schedules.
+  const cronSync = cron ? setInterval(() => cron.sync(), 1000) : null;
+  cronSync?.unref();
+  return {
+    cron,
+    stop() {
+      cron?.stop();
+      if (cronSync) clearInterval(cronSync);
+      autoscaler?.stop();
+      clearInterval(idler);
+    },
+  };
+}
+
+/** Waits for every function's replicas; the ones not ready in time are logged, not fatal. */
+async function awaitReady(registry: Registry, log: RuntimeLogger, waitForReplicas: (fn: string) => Promise<boolean>) {
+  const ok = await Promise.all(registry.list().map((s) => waitForReplicas(s.name)));
+  if (ok.includes(false))
+    log.warn('some functions are not ready yet', {
+      functions: registry
+        .list()
+        .filter((_, i) => !ok[i])
+        .map((s) => s.name),
+    });
 }
 
 /** Until `fn` has exactly its desired number of replicas, all ready (false after the timeout). */
