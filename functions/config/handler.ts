@@ -220,13 +220,14 @@ export default defineFunction({
     openPool(database.url, 2, database.limits);
     // A redeploy or a runtime restart puts stack.yml's schedules back: the bundle's are written again
     // at start, then every few minutes while this function runs. At start the gateway may not answer
-    // yet, or not list every function yet (the runtime deploys them one after another): until a pass
-    // finds every function the bundle names, the next comes soon (1 s, doubling up to the recheck).
+    // yet, or not list every function yet (the runtime deploys them one after another, and this one
+    // may come first): the first passes come soon — 1 s, doubling up to the recheck — and a pass
+    // that could not ask the gateway, or missed a function the bundle names, starts that over.
     const tick = (ms: number) => {
       recheck = setTimeout(async () => {
         const out = await schedulesPass(ms === RECHECK_MS ? 'recheck' : 'start');
         const incomplete = 'error' in out || out.some((o) => o.problem === NO_SUCH_FUNCTION);
-        tick(incomplete && ms < RECHECK_MS ? Math.min(ms * 2, RECHECK_MS) : RECHECK_MS);
+        tick(incomplete && ms >= RECHECK_MS ? 1000 : Math.min(ms * 2, RECHECK_MS));
       }, ms);
       recheck.unref();
     };

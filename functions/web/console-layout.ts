@@ -59,10 +59,10 @@ export const when = (d: Date | null, tz: string) => (d ? formatLocal(d, tz).slic
 
 const STYLE = `
 body{margin:0;background:#f4f6f8;color:#1f2933;font:14px/1.6 "Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif}
-header{background:#12467a;color:#fff;padding:10px 24px}
-h1{margin:0;font-size:20px;font-weight:600;display:inline-block;margin-right:24px}
-nav{display:inline-block}nav a{color:#cfe0f1;margin-right:14px;text-decoration:none}nav a.on{color:#fff;font-weight:600;border-bottom:2px solid #fff}
-.who{float:right;color:#cfe0f1;font-size:13px;margin-top:4px}
+header{background:#12467a;color:#fff;padding:10px 24px;display:flex;flex-wrap:wrap;align-items:baseline;column-gap:24px;row-gap:4px}
+h1{margin:0;font-size:20px;font-weight:600}
+nav a{color:#cfe0f1;margin-right:14px;text-decoration:none;white-space:nowrap}nav a.on{color:#fff;font-weight:600;border-bottom:2px solid #fff}
+.who{margin-left:auto;color:#cfe0f1;font-size:13px;white-space:nowrap}
 main{max-width:1400px;margin:0 auto;padding:8px 24px 32px}
 section{background:#fff;border:1px solid #d9e0e7;border-radius:6px;margin:14px 0;padding:10px 18px 14px;overflow-x:auto}
 h2{font-size:16px;margin:4px 0 8px;border-left:4px solid #12467a;padding-left:8px}

@@ -49,7 +49,8 @@ export function renderEvaluationPage(e: Evaluation, f: { session: Session; timeZ
 <section id="trends"><h2>趋势</h2>
 <table id="t-trends"><tbody>
 ${TRENDS.map((t) => {
-  const values = e.days.map(t.value);
+  // Oldest to newest, left to right (the tables list the newest day first).
+  const values = [...e.days].sort((a, b) => a.day.localeCompare(b.day)).map(t.value);
   const known = values.filter((v): v is number => v !== null);
   return html`<tr data-trend="${t.id}"><th scope="row">${t.name}</th><td>${raw(sparkline(values, { label: `${t.name}（${e.from} 至 ${e.to}）`, width: 600, height: 36, max: 1, color: t.color }))}</td>
 <td class="n">${known.length ? html`最低 ${pct(Math.min(...known))}，最近 ${pct(known.at(-1)!)}` : NONE}</td></tr>`;

@@ -20,8 +20,8 @@ export interface SparkOptions {
 }
 
 /**
- * A line over the values (null: no data that day, a gap), the last point marked. An all-zero or
- * empty series draws a flat line at the bottom.
+ * A line over the values (null: no data that day, a gap; a lone day between gaps a dot), the last
+ * point marked. An all-zero or empty series draws a flat line at the bottom.
  */
 export function sparkline(values: Array<number | null>, o: SparkOptions): string {
   const w = o.width ?? 120;
@@ -41,7 +41,14 @@ export function sparkline(values: Array<number | null>, o: SparkOptions): string
   });
   if (current.length) segments.push(current.join(' '));
   const color = o.color ?? '#12467a';
-  const lines = segments.map((pts) => `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts}"/>`).join('');
+  // A day between two gaps has no line to draw: a dot shows it.
+  const lines = segments
+    .map((pts) => {
+      if (pts.includes(' ')) return `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts}"/>`;
+      const [cx, cy] = pts.split(',');
+      return `<circle cx="${cx}" cy="${cy}" r="1.5" fill="${color}"/>`;
+    })
+    .join('');
   const lastI = values.length - 1;
   const last = lastI >= 0 && values[lastI] !== null ? `<circle cx="${fix(x(lastI))}" cy="${fix(y(values[lastI]!))}" r="2" fill="${color}"/>` : '';
   return `<svg class="chart" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(o.label)}"><title>${esc(o.label)}</title>${lines}${last}</svg>`;

@@ -4,20 +4,21 @@ import { describe, expect, it } from 'vitest';
 import { bars, sparkline } from '../../shared/console/svg-chart.js';
 
 describe('sparkline', () => {
-  it('draws one line per run of known values, gaps for null, the last point marked, scaled to the largest', () => {
+  it('draws one line per run of known values, gaps for null, a lone day as a dot, the last point marked, scaled to the largest', () => {
     const svg = sparkline([0, 2, null, 4], { label: '接收', width: 32, height: 12 });
     expect(svg).toMatch(/^<svg class="chart" width="32" height="12" viewBox="0 0 32 12" role="img" aria-label="接收"><title>接收<\/title>/);
-    expect(svg.match(/<polyline/g)).toHaveLength(2);
+    expect(svg.match(/<polyline/g)).toHaveLength(1);
     // x from 2 to 30 over 4 points; y from 10 (0) to 2 (the largest, 4).
     expect(svg).toContain('points="2,10 11.3,6"');
-    expect(svg).toContain('points="30,2"');
+    // The 4 after the gap has no neighbour: a dot, and the last point's mark.
+    expect(svg).toContain('<circle cx="30" cy="2" r="1.5"');
     expect(svg).toContain('<circle cx="30" cy="2" r="2"');
   });
 
   it('a series without data is a flat line or nothing, never a made-up value; a share is scaled to 1', () => {
     expect(sparkline([0, 0], { label: 'x', width: 10, height: 10 })).toContain('points="2,8 8,8"');
     expect(sparkline([null, null], { label: 'x' })).not.toMatch(/<polyline|<circle/);
-    expect(sparkline([0.5], { label: 'x', width: 10, height: 10, max: 1 })).toContain('points="2,5"');
+    expect(sparkline([0.5], { label: 'x', width: 10, height: 10, max: 1 })).toContain('<circle cx="2" cy="5" r="1.5"');
   });
 
   it('escapes its label', () => {
