@@ -113,6 +113,22 @@ describe('the front reports itself to the province', () => {
     expect(JSON.stringify(p2.actions)).not.toContain('op-report'); // never who
   });
 
+  it('a fault that went away with no operator change in between is fixed automatically', async () => {
+    const prov = await destination('provincial');
+    const org = uniqueId('org').slice(0, 30);
+    await db.query(`INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message) VALUES ($1, 'raise', 1200, 7200, 'backlog of 1200 records')`, [
+      prov.name,
+    ]);
+    // Reports a day ahead: no audit row of any other test falls between them.
+    const t0 = new Date(Date.now() + 86_400_000);
+    expect((await reportToProvince(db, [prov], { intervalMin: 5, orgCode: org }, t0))[0]).toMatchObject({ sent: true });
+    await db.query(`INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message) VALUES ($1, 'clear', 0, NULL, 'backlog cleared')`, [prov.name]);
+    expect((await reportToProvince(db, [prov], { intervalMin: 5, orgCode: org }, new Date(t0.getTime() + 6 * 60_000)))[0]).toMatchObject({ sent: true });
+    const p2 = FrontReportPayload.parse(reports(provincial, org)[1]!.payload);
+    expect(p2.fixed).toContainEqual(expect.objectContaining({ component: `backlog:${prov.name}`, fixedBy: 'automatic' }));
+    expect(p2.actions).toEqual([]);
+  });
+
   it('a platform outage is recorded and returned, never thrown; the next report goes after the interval', async () => {
     const prov = await destination('provincial');
     const org = uniqueId('org').slice(0, 30);
