@@ -34,6 +34,7 @@ import {
   lockCurrent,
   lockMany,
   recordRejections,
+  lockLinks,
   releaseChildren,
   replaceWaits,
   retire,
@@ -271,11 +272,6 @@ function countHolds(delta: HeldDelta, org: string, before: Hold[], after: Hold[]
   for (const [k, h] of b) if (!a.has(k)) bump(k, h, -1);
 }
 
-/** A 64-bit advisory-lock key for a (resource, org, id): the link between a parent and its children. */
-function linkKey(resource: string, orgCode: string, id: string): string {
-  return BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`${resource}\u0000${orgCode}\u0000${id}`).digest('hex').slice(0, 16))).toString();
-}
-
 /**
  * A child checks whether its parent is stored (else it is held and waits), and a parent releases the
  * children waiting for it: in two concurrent transactions each could miss the other's uncommitted row,
@@ -284,14 +280,12 @@ function linkKey(resource: string, orgCode: string, id: string): string {
  * deadlock): whichever commits first is seen by the other (docs/ingest.md "Parents and children").
  */
 async function lockParentLinks(tx: Tx, r: Resource, wave: Prepared[]): Promise<void> {
-  const keys = new Set<string>();
+  const links: Array<[string, string, string]> = [];
   for (const p of wave) {
-    for (const ref of p.parentRefs) keys.add(linkKey(ref.resource, p.orgCode, ref.id));
-    if (isParent(r.name)) keys.add(linkKey(r.name, p.orgCode, p.id));
+    for (const ref of p.parentRefs) links.push([ref.resource, p.orgCode, ref.id]);
+    if (isParent(r.name)) links.push([r.name, p.orgCode, p.id]);
   }
-  if (keys.size === 0) return;
-  const sorted = [...keys].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
-  await tx.query('SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY k) s', [sorted]);
+  await lockLinks(tx, links);
 }
 
 /**

@@ -3,6 +3,7 @@
  * Upserts use MERGE (PostgreSQL 15 and openGauss 5.0 both have it; openGauss lacks ON CONFLICT);
  * the key is never updated. Statements are built once per resource from its declaration.
  */
+import { createHash } from 'node:crypto';
 import type { Tx } from '../db/index.js';
 import { chunkRows, exec, keyList, source, type Cols } from '../db/sql.js';
 import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
@@ -320,6 +321,22 @@ export async function replaceWaits(tx: Tx, resource: string, rewritten: Array<[s
   }
 }
 
+/** A 64-bit advisory-lock key for a (resource, org, id): the link between a parent and its children. */
+function linkKey(resource: string, orgCode: string, id: string): string {
+  return BigInt.asIntN(64, BigInt('0x' + createHash('sha256').update(`${resource}\u0000${orgCode}\u0000${id}`).digest('hex').slice(0, 16))).toString();
+}
+
+/**
+ * Takes the transaction locks on parent links (resource, org, id), all in one statement in key order
+ * (docs/ingest.md "Parents and children"). A lock the transaction already holds is taken again at no cost.
+ */
+export async function lockLinks(tx: Tx, links: Array<[string, string, string]>): Promise<void> {
+  const keys = [...new Set(links.map(([resource, orgCode, id]) => linkKey(resource, orgCode, id)))];
+  if (keys.length === 0) return;
+  keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
+  await tx.query('SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY k) s', [keys]);
+}
+
 /**
  * A parent arrived: its waiting children lose that hold. A child with no hold left is released:
  * its held outbox rows are enqueued again behind the parent's own (new ids), so every platform
@@ -334,6 +351,15 @@ export async function releaseChildren(
   depth = 0,
 ): Promise<number> {
   if (parents.length === 0 || depth > 4) return 0;
+  // The parents' link locks before their waits are read: a child being written at this moment
+  // (which found its parent still held, as this transaction has not committed) has either committed
+  // its wait, seen below, or waits for this transaction and then finds its parent stored. The
+  // writer of a parent holds these already; a release by mapping, by the orphan sweep or one level
+  // down (a header released with its patient) takes them here.
+  await lockLinks(
+    tx,
+    parents.map(([orgCode, id]): [string, string, string] => [parentResource, orgCode, id]),
+  );
   const k = keyList(['org_code', 'parent_id'], parents, 1);
   const waiting = await tx.query<{ resource: string; org_code: string; record_id: string; parent_id: string }>(
     `DELETE FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql} RETURNING resource, org_code, record_id, parent_id`,

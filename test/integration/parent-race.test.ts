@@ -13,7 +13,7 @@ const db = testDb({ max: 24 });
 const ctx = (): IngestContext => ({ callId: null, test: false, now: new Date() });
 
 describe('a parent and its child at the same moment', () => {
-  it('never leaves the child held behind a stored parent', { timeout: 120_000 }, async () => {
+  it('never leaves the child held behind a stored parent, nor a grandchild behind a released parent', { timeout: 120_000 }, async () => {
     const org = uniqueOrg();
     // The window made wide on purpose: the child's transaction pauses 300 ms after writing its wait
     // (a trigger on this org's rows only), while its parent is written and committed meanwhile.
@@ -24,6 +24,7 @@ describe('a parent and its child at the same moment', () => {
     await db.query(`CREATE TRIGGER ${fn} AFTER INSERT ON record_parent_wait FOR EACH ROW EXECUTE PROCEDURE ${fn}()`);
     try {
       await race(org);
+      await cascade(org);
     } finally {
       await db.query(`DROP TRIGGER ${fn} ON record_parent_wait`);
       await db.query(`DROP FUNCTION ${fn}()`);
@@ -58,4 +59,43 @@ async function race(org: string): Promise<void> {
     );
     expect(stuck.rows).toEqual([]);
   }
+}
+
+/**
+ * The same race one level down: a report header held for its patient, its item arriving while the
+ * patient's arrival releases the header and, behind it, the header's waiting children. The item
+ * finds its header still held (the patient's transaction has not committed), so it waits; the
+ * release, unless it takes the header's link lock too, finds no waiting item and leaves it held
+ * behind a stored header.
+ */
+async function cascade(org: string): Promise<void> {
+  const chains = Array.from({ length: 8 }, (_, i) => {
+    const pid = uniqueId('p');
+    const hid = uniqueId('ec');
+    return {
+      patient: sample('emrPatientInfo', { orgCode: org, id: pid, seed: i + 11 }),
+      header: sample('emrExClinical', { orgCode: org, id: hid, patientId: pid, seed: i + 11 }),
+      item: sample('emrExClinicalItem', { orgCode: org, id: uniqueId('eci'), patientId: pid, parentId: hid, seed: i + 11 }),
+    };
+  });
+  // The headers first: each is stored and held, waiting for its patient.
+  for (const c of chains) expect((await upsertMany(db, resources.emrExClinical!, [c.header], ctx()))[0]!.ok).toBe(true);
+  await Promise.all(
+    chains.map(async (c, i) => {
+      // The item's transaction sleeps on its wait row while the patient arrives and releases the header.
+      const item = upsertMany(db, resources.emrExClinicalItem!, [c.item], ctx());
+      const patient = new Promise((r) => setTimeout(r, 100 + (i % 3) * 20)).then(() => upsertMany(db, resources.emrPatientInfo!, [c.patient], ctx()));
+      const [a, b] = await Promise.all([item, patient]);
+      expect(a[0]!.ok && b[0]!.ok).toBe(true);
+    }),
+  );
+  const headers = await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE org_code = $1 AND resource = 'emrExClinical' AND state = 'held'`, [
+    org,
+  ]);
+  expect(headers.rows[0]!.n).toBe('0');
+  const stuck = await db.query<{ record_id: string }>(
+    `SELECT o.record_id FROM outbox o WHERE o.org_code = $1 AND o.resource = 'emrExClinicalItem' AND o.state = 'held'`,
+    [org],
+  );
+  expect(stuck.rows).toEqual([]);
 }
