@@ -69,7 +69,3 @@ export function checkBasicAuth(header: string | undefined, creds: Credentials): 
   const passOk = timingSafeEqual(digest(decoded.slice(i + 1)), digest(creds.password));
   return userOk && passOk;
 }
-
-export function basicAuthHeader(creds: Credentials): string {
-  return 'Basic ' + Buffer.from(`${creds.user}:${creds.password}`).toString('base64');
-}

@@ -13,7 +13,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { basicAuthHeader, readCredentials } from './auth.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
+import { readCredentials } from './auth.js';
 
 const USAGE = `usage: cdc-faas <list|describe|scale|invoke|logs> [fn] [options]
   --gateway URL      gateway (env OPENFAAS_URL, default http://127.0.0.1:8080)

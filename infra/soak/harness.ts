@@ -25,6 +25,7 @@ import type { RuntimeHandle } from '../runtime/index.js';
 import { startPlatformSimulator, type Fault, type PlatformHandle, type Received } from '../simulators/platform.js';
 import { runTraffic, type Acknowledged, type TrafficSummary } from '../simulators/traffic.js';
 import { resources } from '../../schemas/index.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -118,7 +119,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         method,
         // Operator routes: the gateway's basic-auth credentials (docs/his-auth.md).
         headers: {
-          authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64'),
+          authorization: basicAuthHeader(rt.credentials),
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -171,7 +172,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
  * environment and annotations, and waits until the replica that answers runs with them.
  */
 export async function redeployPush(rt: RuntimeHandle, env: Record<string, string>, annotations: Record<string, string> = {}): Promise<void> {
-  const auth = 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64');
+  const auth = basicAuthHeader(rt.credentials);
   const current = (await (await fetch(`${rt.gatewayUrl}/system/function/push`, { headers: { authorization: auth } })).json()) as {
     image: string;
     envVars: Record<string, string>;

@@ -21,6 +21,7 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { withTx, type Db } from '../db/index.js';
 import type { FieldIssue } from '../http/errors.js';
+import { basicAuthHeader } from '../http/basic.js';
 import { zoneOffsetMinutes } from '../time/index.js';
 import { Schedule, type Bundle } from './schema.js';
 import { activeArea } from './store.js';
@@ -127,7 +128,7 @@ class Gateway {
     const res = await fetch(new URL(path, this.g.url), {
       method,
       headers: {
-        authorization: `Basic ${Buffer.from(`${this.g.user}:${this.g.password}`).toString('base64')}`,
+        authorization: basicAuthHeader(this.g),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

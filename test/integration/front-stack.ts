@@ -15,6 +15,7 @@ import YAML from 'yaml';
 import pg from 'pg';
 import { bootStack } from '../../infra/runtime/boot.js';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 export interface TestFront {
   rt: RuntimeHandle;
@@ -75,7 +76,7 @@ export async function startTestFront(o: {
     await setDestination(false);
     throw err;
   }
-  const auth = { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64') };
+  const auth = { authorization: basicAuthHeader(rt.credentials) };
   return {
     rt,
     data: rt.portUrls.data!,

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { bootStack } from '../../infra/runtime/boot.js';
 import type { RuntimeHandle, RuntimeOptions } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const fixtureDir = join(root, 'test/fixtures/runtime');
@@ -75,7 +76,7 @@ export async function startFixtureRuntime(over: Partial<RuntimeOptions> = {}, en
 }
 
 export function auth(rt: RuntimeHandle): Record<string, string> {
-  return { authorization: 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64') };
+  return { authorization: basicAuthHeader(rt.credentials) };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
