@@ -17,7 +17,7 @@ import { monitorConfig, type MonitorSettings } from '../../shared/config/functio
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { monitorAuth } from '../../shared/monitor/auth.js';
 import { components } from '../../shared/monitor/components.js';
-import { metricsPage } from '../../shared/monitor/metrics.js';
+import { metricsPage, runtimeMetrics } from '../../shared/monitor/metrics.js';
 import { databaseAnswers, frontStatus } from '../../shared/status/index.js';
 
 let parsed: MonitorSettings | undefined;
@@ -43,17 +43,16 @@ app.get('/status', auth, status);
 app.get('/components', auth, async (c) => {
   const m = settings().monitor;
   c.header('cache-control', 'no-store');
-  return c.json(await components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetricsUrl: m.runtimeMetricsUrl }));
+  return c.json(await components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetrics: runtimeMetrics(m.runtimeMetricsUrl) }));
 });
 app.get('/metrics', auth, async (c) => {
   const m = settings().monitor;
-  const [s, comp] = await Promise.all([
-    frontStatus(getPool()),
-    components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetricsUrl: m.runtimeMetricsUrl }),
-  ]);
+  // The runtime's page is read once: for the schedules' states and appended to this page.
+  const rt = runtimeMetrics(m.runtimeMetricsUrl);
+  const [s, comp] = await Promise.all([frontStatus(getPool()), components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetrics: rt })]);
   c.header('cache-control', 'no-store');
   c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
-  return c.body(await metricsPage(s, comp, m.runtimeMetricsUrl));
+  return c.body(await metricsPage(s, comp, await rt));
 });
 
 export default defineFunction({

@@ -6,7 +6,6 @@
  * database component says so instead). No personal data: counts, ages, names of destinations and
  * functions, platform addresses only.
  */
-import { runtimeMetrics } from './metrics.js';
 import { statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, freemem, loadavg, totalmem, uptime } from 'node:os';
@@ -67,8 +66,11 @@ export interface ComponentOptions {
   diskPath: string;
   /** False: no latency probe (`platforms` is then empty), for a caller that wants the states alone. */
   probe?: boolean;
-  /** The runtime's metrics (RUNTIME_METRICS_URL): the cron connector's firings of the scheduled functions the database keeps no run of. */
-  runtimeMetricsUrl?: string;
+  /**
+   * The runtime's metrics text (read from RUNTIME_METRICS_URL by `runtimeMetrics`, once per request):
+   * the cron connector's firings of the scheduled functions the database keeps no run of.
+   */
+  runtimeMetrics?: Promise<string | null>;
   now?: Date;
 }
 
@@ -115,7 +117,7 @@ export async function components(db: Db, o: ComponentOptions): Promise<Component
     databaseParts(db, now, targets),
     serverHealth(o.diskPath),
     o.probe === false ? [] : targets.then(probePlatforms),
-    o.runtimeMetricsUrl ? runtimeMetrics(o.runtimeMetricsUrl) : null,
+    o.runtimeMetrics ?? null,
   ]);
   const known = new Set(SCHEDULES.map((x) => x.name));
   return ComponentsSchema.parse({

@@ -84,9 +84,8 @@ export async function runtimeMetrics(url: string): Promise<string | null> {
 }
 
 /** Both in one page; `cdc_runtime_metrics_up` says whether the runtime's part is there. */
-export async function metricsPage(status: FrontStatus, comp: Components, runtimeUrl: string): Promise<string> {
+export async function metricsPage(status: FrontStatus, comp: Components, rt: string | null): Promise<string> {
   const own = await frontMetrics(status, comp).metrics();
-  const rt = await runtimeMetrics(runtimeUrl);
   const up = `# HELP cdc_runtime_metrics_up Whether the runtime's metrics (every function, all replicas) were read\n# TYPE cdc_runtime_metrics_up gauge\ncdc_runtime_metrics_up ${rt === null ? 0 : 1}\n`;
   return own + up + (rt ?? '');
 }
