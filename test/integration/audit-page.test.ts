@@ -13,24 +13,16 @@ import { saveMapping } from '../../shared/codes/store.js';
 import { applyBundle, parseBundle } from '../../shared/configbundle/store.js';
 import { signBundle } from '../../shared/configbundle/sign.js';
 import { expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
-import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
+import { uniqueOrg } from '../setup/db.js';
+import { webInProcess } from '../setup/web-function.js';
 import { bundleDoc, platformKey, privateDatabase } from './config-bundles-helpers.js';
 
-process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'audit-page-'));
-process.env.DATABASE_URL = databaseUrl();
-process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
-const { default: web } = await import('../../functions/web/handler.js');
-const db = testDb();
-const host = { host: 'front.local:8884' };
+const { web, db, host } = await webInProcess('audit-page');
 const org = uniqueOrg();
 const admin = `adm${Math.random().toString(36).slice(2, 9)}`;
 
 beforeAll(async () => {
-  await web.init?.();
   await saveMapping(db, MappingInputSchema.parse({ org, domain: 'sex', localCode: 'F', nationalCode: '2', note: '女' }), { by: 'mapper-1', via: '10.0.0.7' });
-});
-afterAll(async () => {
-  await web.close?.();
 });
 
 const rowsOf = (html: string) =>

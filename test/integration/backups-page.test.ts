@@ -9,19 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertArchive, lastGood, markFailed, markGood, recordCheck } from '../../shared/backup/ledger.js';
 import { signedInToWeb } from '../setup/console-session.js';
-import { databaseUrl, testDb, uniqueId } from '../setup/db.js';
+import { uniqueId } from '../setup/db.js';
+import { webInProcess } from '../setup/web-function.js';
 
-process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'backups-page-'));
-process.env.DATABASE_URL = databaseUrl();
-process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
-const { default: web } = await import('../../functions/web/handler.js');
-const db = testDb();
-const host = { host: 'front.local:8884' };
-
-beforeAll(async () => {
-  await web.init?.();
-});
-afterAll(async () => web.close?.());
+const { web, db, host } = await webInProcess('backups-page');
 
 const signedIn = (role: 'clinician' | 'public_health' | 'operator') => signedInToWeb(web, db, { role, host, next: '/backups.html' });
 const get = (cookie?: string) => web.app.request('/backups.html', { headers: { ...host, ...(cookie ? { cookie: `cdc_console=${cookie}` } : {}) } });

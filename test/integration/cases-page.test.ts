@@ -12,14 +12,10 @@ import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { uniqueId, uniqueOrg } from '../setup/db.js';
+import { webInProcess } from '../setup/web-function.js';
 
-process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'cases-page-'));
-process.env.DATABASE_URL = databaseUrl();
-process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
-const { default: web } = await import('../../functions/web/handler.js');
-const db = testDb();
-const host = { host: 'front.local:8884' };
+const { web, db, host } = await webInProcess('cases-page');
 const org = uniqueOrg();
 const other = uniqueOrg();
 const waiting = uniqueId('pw');
@@ -44,7 +40,6 @@ async function cases(rows: Array<{ org: string; patient: string; disease: string
 }
 
 beforeAll(async () => {
-  await web.init?.();
   // The waiting cases are the oldest; 600 cases updated since, none of them waiting for anyone.
   await cases([
     { org, patient: waiting, disease: '肺结核', state: 'to_diagnose', dueMinutes: 600, updatedMinutes: -600 },
@@ -60,9 +55,6 @@ beforeAll(async () => {
     { org: other, patient: uniqueId('px'), disease: '肺结核', state: 'to_diagnose', dueMinutes: 600, updatedMinutes: 0 },
   ]);
 }, 60_000);
-afterAll(async () => {
-  await web.close?.();
-});
 
 const page = async (cookie: string, q = '', path = '/cases.html') => {
   const res = await web.app.request(`${path}${q}`, { headers: { ...host, cookie: `cdc_console=${cookie}` } });

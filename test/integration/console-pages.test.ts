@@ -9,7 +9,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { databaseUrl, uniqueId, uniqueOrg } from '../setup/db.js';
+import { webInProcess } from '../setup/web-function.js';
 import { createUser } from '../../shared/console/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { resources } from '../../schemas/index.js';
@@ -25,21 +26,11 @@ import { applyBundle, parseBundle } from '../../shared/configbundle/store.js';
 import { dashboard, settingsFacts } from '../../shared/console/figures.js';
 import { renderSettings } from '../../functions/web/settings-page.js';
 
-process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'console-pages-'));
-process.env.DATABASE_URL = databaseUrl();
-process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
-const { default: web } = await import('../../functions/web/handler.js');
-const db = testDb();
+const { web, db, host } = await webInProcess('console-pages');
 const TZ = 'Asia/Shanghai';
 const org = uniqueOrg();
 const uname = (p: string) => `${p}${Math.random().toString(36).slice(2, 9)}`;
 const PW = 'a-long-test-password';
-const host = { host: 'front.local:8884' };
-
-beforeAll(async () => {
-  await web.init?.();
-});
-afterAll(async () => web.close?.());
 
 async function loginForm(): Promise<{ token: string; cookie: string }> {
   const res = await web.app.request('/login', { headers: host });

@@ -11,15 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, type EvaluationDay } from '../../shared/console/evaluation.js';
 import { addDays, dayBounds, localDay } from '../../shared/dayclose/index.js';
 import { consoleFrame, expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { uniqueId, uniqueOrg } from '../setup/db.js';
+import { webInProcess } from '../setup/web-function.js';
 
-process.env.DATABASE_URL = databaseUrl();
-process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
-const { default: web } = await import('../../functions/web/handler.js');
-const db = testDb();
+const { web, db, host } = await webInProcess('evaluation');
 const TZ = 'Asia/Shanghai';
 const org = uniqueOrg();
-const host = { host: 'front.local:8884' };
 
 // Day X (five days ago) holds the org's rows; day Y (twenty days ago) the front-wide ones.
 const X = localDay(new Date(Date.now() - 5 * 86_400_000), TZ);
@@ -52,7 +49,6 @@ async function outbox(o: { cls: string; created: Date; sent?: Date; state?: stri
 }
 
 beforeAll(async () => {
-  await web.init?.();
   // Correctness and HIS → front timeliness (day X).
   await receipt('emrPatientInfo', uniqueId('p'), at(x0, 9), at(x0, 9, 5)); // realtime, 5 min: on time
   await receipt('emrPatientInfo', uniqueId('p'), at(x0, 9), at(x0, 10)); // realtime, 1 h: late
@@ -110,8 +106,6 @@ beforeAll(async () => {
       [action, at(y0, 4), '0'.repeat(64)],
     );
 }, 60_000);
-
-afterAll(async () => web.close?.());
 
 describe('the figures', () => {
   let days: EvaluationDay[];

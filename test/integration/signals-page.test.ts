@@ -15,20 +15,15 @@ import { addDays, localDay } from '../../shared/dayclose/day.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { notifiable } from '../../shared/warning/triggers.js';
 import { signedInToWeb } from '../setup/console-session.js';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { uniqueId, uniqueOrg } from '../setup/db.js';
+import { webInProcess } from '../setup/web-function.js';
 
-process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'signals-page-'));
-process.env.DATABASE_URL = databaseUrl();
-process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
-const { default: web } = await import('../../functions/web/handler.js');
-const db = testDb();
-const host = { host: 'front.local:8884' };
+const { web, db, host } = await webInProcess('signals-page');
 const TZ = 'Asia/Shanghai';
 const org = uniqueOrg();
 const D = addDays(localDay(new Date(), TZ), -1);
 
 beforeAll(async () => {
-  await web.init?.();
   const dx = (day: string, code: string, name: string) => ({
     ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: uniqueId('p'), seed: 3 }),
     wmDiseaseCode: code,
@@ -63,7 +58,6 @@ beforeAll(async () => {
     await new Promise((ok) => setTimeout(ok, 200));
   }
 }, 90_000);
-afterAll(async () => web.close?.());
 
 const signedIn = (role: 'clinician' | 'public_health' | 'operator', orgs: string[]) => signedInToWeb(web, db, { role, host, next: '/signals.html', orgs });
 const get = (cookie: string) => web.app.request('/signals.html', { headers: { ...host, cookie: `cdc_console=${cookie}` } });
