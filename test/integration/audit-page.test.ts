@@ -3,10 +3,7 @@
 // one trail, filtered by user, source, action and text; other roles get 403. The bundle step is
 // applied on a private database (a bundle changes what every function reads) and read with the same
 // query the page uses.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditTrail } from '../../shared/console/audit.js';
 import { MappingInputSchema } from '../../shared/codes/model.js';
 import { saveMapping } from '../../shared/codes/store.js';

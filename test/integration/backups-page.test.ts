@@ -3,10 +3,7 @@
 // good archive of each kind, a failed one with its reason, the latest checks with their results —
 // and the roles: public health, operators and admins read it, a clinician gets 403, no session the
 // sign-in page. Read-only: the page has no form but sign-out.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { insertArchive, lastGood, markFailed, markGood, recordCheck } from '../../shared/backup/ledger.js';
 import { signedInToWeb } from '../setup/console-session.js';
 import { uniqueId } from '../setup/db.js';

@@ -4,10 +4,7 @@
 // case that waits, and finds it by patient id or disease; another org's case never appears. The
 // cards: returned by the platform first (with its reason), then not yet sent, then accepted; a status
 // filter and a search by card id; another org's card never appears.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';

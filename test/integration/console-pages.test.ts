@@ -5,9 +5,6 @@
 // close through closeDay and a backlog alert through checkBacklog. Every user here is bound to an
 // organisation of this file's own, so the figures are exactly what this file put in, whatever
 // other test files write meanwhile. Roles: a clinician is refused, no session goes to the sign-in.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, uniqueId, uniqueOrg } from '../setup/db.js';
 import { webInProcess } from '../setup/web-function.js';

@@ -7,7 +7,7 @@
 // pending; the days before the first push run ever, and circuit openings, 暂无数据. The page: an
 // operator reads it in the console's frame (the operator's navigation); a clinician gets the 403
 // page with only the clinician's navigation; no session, the sign-in page.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, type EvaluationDay } from '../../shared/console/evaluation.js';
 import { addDays, dayBounds, localDay } from '../../shared/dayclose/index.js';
 import { consoleFrame, expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';

@@ -3,10 +3,7 @@
 // function's cron runs it), and the page lists what it raised for the doctor's org — the influenza
 // spike by EARS C1 with its count, expectation and trend line, cholera by the fixed threshold — and
 // nothing of another org; operators and clinicians get 403.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { loadDefinitions } from '../../shared/aberration/config.js';
