@@ -81,13 +81,17 @@ export async function closePool(): Promise<void> {
   await p?.end();
 }
 
-/** Runs fn in a transaction; retries the whole transaction on serialization failure or a unique race. */
-export async function withTx<T>(db: pg.Pool, fn: (tx: Tx) => Promise<T>, retries = 2): Promise<T> {
+/**
+ * Runs fn in a transaction; retries the whole transaction on serialization failure or a unique race.
+ * `begin`, if given, is the transaction's first statements, sent with BEGIN in one round trip (the
+ * simple protocol: literal SQL only, never a value from a request; docs/ingest.md "Round trips").
+ */
+export async function withTx<T>(db: pg.Pool, fn: (tx: Tx) => Promise<T>, retries = 2, begin?: string): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const client = await db.connect();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      await client.query(begin ? `BEGIN; ${begin}` : 'BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       return out;

@@ -53,3 +53,37 @@ export function exec<R extends pg.QueryResultRow = pg.QueryResultRow>(
 export function chunkRows(columns: number): number {
   return Math.max(1, Math.floor(60_000 / columns));
 }
+
+/**
+ * One part of a composed write (`composeWrites`): named WITH queries, each a data-modifying
+ * statement ending in RETURNING, with placeholders numbered from `offset` + 1. The part is built by
+ * the module that owns the table (docs/ingest.md "Who writes what"); only the composing is shared.
+ */
+export type WritePart = (offset: number) => { ctes: Array<{ name: string; sql: string }>; params: unknown[] };
+
+/**
+ * Several owners' writes in one statement, one round trip (docs/opengauss.md "Composed writes"):
+ * `WITH a AS (INSERT … RETURNING …), b AS (UPDATE … RETURNING …) SELECT …`. All of them see the
+ * snapshot taken at the statement's start, not each other's rows, so only writes to different rows
+ * are composed. The statement returns the rows of the WITH query named `outrows` (if a part defines
+ * it), and one last row of NULLs that counts every part: each part is referenced by the main query,
+ * so no dialect may skip one.
+ */
+export async function composeWrites<R extends pg.QueryResultRow>(tx: Tx, parts: WritePart[], rowsColumns: string[], single: string | false): Promise<R[]> {
+  const ctes: Array<{ name: string; sql: string }> = [];
+  const params: unknown[] = [];
+  for (const part of parts) {
+    const p = part(params.length);
+    ctes.push(...p.ctes);
+    params.push(...p.params);
+  }
+  if (ctes.length === 0) return [];
+  const hasRows = ctes.some((c) => c.name === 'outrows');
+  const counted = ctes.map((c) => `(SELECT count(*) FROM ${c.name}) AS n_${c.name}`).join(', ');
+  const nulls = rowsColumns.map((c) => `NULL AS ${c}`).join(', ');
+  const main =
+    (hasRows ? `SELECT ${rowsColumns.join(', ')}, 0 AS n_all FROM outrows UNION ALL ` : '') +
+    `SELECT ${nulls}${nulls ? ', ' : ''}1 AS n_all FROM (SELECT ${counted}) counted`;
+  const res = await exec<R & { n_all: number }>(tx, `WITH ${ctes.map((c) => `${c.name} AS (${c.sql})`).join(',\n')}\n${main}`, params, single);
+  return res.rows.filter((r) => Number(r.n_all) === 0);
+}

@@ -22,7 +22,8 @@ import { isParent } from './parents.js';
 import { EVENT_TIMES, resolveOrgs, storedBirthDays } from './resolve.js';
 import { checkResidentId } from '../../schemas/idcard.js';
 import type { CodeCache } from '../codes/index.js';
-import { enqueue, supersedeHeld } from '../outbox/index.js';
+import { enqueue, enqueuePart, supersedeHeld } from '../outbox/index.js';
+import { composeWrites } from '../db/sql.js';
 import { sealRecord } from '../pii/index.js';
 import {
   appendHistory,
@@ -34,17 +35,28 @@ import {
   lockCurrent,
   lockMany,
   recordRejections,
+  linkLockSql,
   lockLinks,
-  releaseChildren,
+  historyPart,
+  receiptHolds,
+  receiptPart,
+  releaseWaiting,
+  releaseWaitsPart,
   replaceWaits,
   retire,
+  WAITING_COLUMNS,
   writeReceipts,
   writeRecords,
   type Current,
   type Hold,
+  type ReceiptRow,
   type Rejection,
   type Wait,
+  type WaitingRow,
 } from './store.js';
+
+/** Records per composed write: about 32 parameters each, well under the protocol's 65 535 per statement. */
+const COMPOSE_RECORDS = 1000;
 
 export interface IngestContext {
   callId: string | null;
@@ -279,13 +291,13 @@ function countHolds(delta: HeldDelta, org: string, before: Hold[], after: Hold[]
  * the child on its parents' keys, the parent on its own — in one statement, in key order (no
  * deadlock): whichever commits first is seen by the other (docs/ingest.md "Parents and children").
  */
-async function lockParentLinks(tx: Tx, r: Resource, wave: Prepared[]): Promise<void> {
+function parentLinks(r: Resource, wave: Prepared[]): Array<[string, string, string]> {
   const links: Array<[string, string, string]> = [];
   for (const p of wave) {
     for (const ref of p.parentRefs) links.push([ref.resource, p.orgCode, ref.id]);
     if (isParent(r.name)) links.push([r.name, p.orgCode, p.id]);
   }
-  await lockLinks(tx, links);
+  return links;
 }
 
 /**
@@ -293,8 +305,8 @@ async function lockParentLinks(tx: Tx, r: Resource, wave: Prepared[]): Promise<v
  * table: a batch of 500 costs about as many round trips as a single record. The caller holds the
  * transaction (upsertGroup: one per wave; a report document: header and items together).
  */
-async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta): Promise<Outcome[]> {
-  await lockParentLinks(tx, r, wave);
+async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta, linksLocked = false): Promise<Outcome[]> {
+  if (!linksLocked) await lockLinks(tx, parentLinks(r, wave));
   const current = await lockMany(
     tx,
     r,
@@ -354,58 +366,71 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
       b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: c.p.now, latenessS: c.p.latenessS },
     })),
   );
-  await appendHistory(
-    tx,
-    changed.map((c) => ({
-      resource: r.name,
-      orgCode: c.p.orgCode,
-      id: c.p.id,
-      version: c.version,
-      op: op(c),
-      hash: c.p.hash,
-      raw: c.p.payload,
-      callId: c.p.callId,
-      at: c.p.now,
-    })),
-  );
-  await enqueue(
-    tx,
-    changed.map((c) => ({
-      resource: r.name,
-      orgCode: c.p.orgCode,
-      id: c.p.id,
-      version: c.version,
-      op: op(c),
-      deadline: r.deadline,
-      test: c.p.test,
-      held: c.held.length > 0,
-      payload: c.p.payload,
-    })),
-  );
   const rewritten = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
   if (rewritten.length || waits.length) await replaceWaits(tx, r.name, rewritten, waits, ctx.now);
-  await writeReceipts(
-    tx,
-    changed.map((c) => ({
-      resource: r.name,
-      orgCode: c.p.orgCode,
-      id: c.p.id,
-      version: c.version,
-      state: c.held.length ? 'held' : c.p.retiring ? 'retired' : 'stored',
-      retired: c.p.retiring,
-      holds: c.held,
-      hadHolds: (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0,
-      flags: c.p.flags,
-      businessAt: c.p.businessAt,
-      businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
-      test: c.p.test,
-      at: c.p.now,
-    })),
-  );
-  // After these records' own outbox rows, so platforms receive parents before their children.
   // Only a parent that is not held itself releases its children.
-  const ready = changed.filter((c) => c.held.length === 0).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-  if (ready.length && isParent(r.name)) await releaseChildren(tx, r.name, ready, isParent);
+  const releases = isParent(r.name);
+  // History, outbox rows, receipts and (for a parent) the waits of its children in one statement
+  // per chunk (docs/ingest.md "Round trips"); the parent's own outbox rows come first, so platforms
+  // receive parents before their children.
+  for (let i = 0; i < changed.length; i += COMPOSE_RECORDS) {
+    const chunk = changed.slice(i, i + COMPOSE_RECORDS);
+    const ready = releases ? chunk.filter((c) => c.held.length === 0).map((c): [string, string] => [c.p.orgCode, c.p.id]) : [];
+    const receipts = chunk.map(
+      (c): ReceiptRow => ({
+        resource: r.name,
+        orgCode: c.p.orgCode,
+        id: c.p.id,
+        version: c.version,
+        state: c.held.length ? 'held' : c.p.retiring ? 'retired' : 'stored',
+        retired: c.p.retiring,
+        holds: c.held,
+        hadHolds: (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0,
+        flags: c.p.flags,
+        businessAt: c.p.businessAt,
+        businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
+        test: c.p.test,
+        at: c.p.now,
+      }),
+    );
+    const waiting = await composeWrites<WaitingRow>(
+      tx,
+      [
+        historyPart(
+          chunk.map((c) => ({
+            resource: r.name,
+            orgCode: c.p.orgCode,
+            id: c.p.id,
+            version: c.version,
+            op: op(c),
+            hash: c.p.hash,
+            raw: c.p.payload,
+            callId: c.p.callId,
+            at: c.p.now,
+          })),
+        ),
+        enqueuePart(
+          chunk.map((c) => ({
+            resource: r.name,
+            orgCode: c.p.orgCode,
+            id: c.p.id,
+            version: c.version,
+            op: op(c),
+            deadline: r.deadline,
+            test: c.p.test,
+            held: c.held.length > 0,
+            payload: c.p.payload,
+          })),
+        ),
+        receiptPart(receipts),
+        ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
+      ],
+      ready.length ? WAITING_COLUMNS : [],
+      chunk.length === 1 && (ready.length ? 'side1_release' : 'side1'),
+    );
+    await receiptHolds(tx, receipts);
+    if (waiting.length) await releaseWaiting(tx, r.name, waiting, isParent);
+  }
   for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
   for (const c of changed) {
     const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
@@ -474,19 +499,32 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   await recordRejections(db, rejections).catch(() => undefined);
   const delta: HeldDelta = new Map();
   for (const wave of waves) {
-    const written = await withTx(db, async (tx) => {
-      const outcomes = await writeWaveIn(
-        tx,
+    // The wave's link locks go with its BEGIN: one round trip less per transaction.
+    const locks = linkLockSql(
+      parentLinks(
         r,
         wave.map((x) => x.p),
-        ctx,
-        delta,
-      );
-      const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
-      const w = wave.map(({ index, p }) => ({ index, outcome: byKey.get(keyOf(p.orgCode, p.id))! }));
-      await opts.inWave?.(tx, w);
-      return w;
-    });
+      ),
+    );
+    const written = await withTx(
+      db,
+      async (tx) => {
+        const outcomes = await writeWaveIn(
+          tx,
+          r,
+          wave.map((x) => x.p),
+          ctx,
+          delta,
+          true,
+        );
+        const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
+        const w = wave.map(({ index, p }) => ({ index, outcome: byKey.get(keyOf(p.orgCode, p.id))! }));
+        await opts.inWave?.(tx, w);
+        return w;
+      },
+      undefined,
+      locks ?? undefined,
+    );
     for (const { index, outcome } of written) results[index] = { ok: true, outcome };
   }
   observeCodes(

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Tx } from '../db/index.js';
-import { chunkRows, exec, keyList, source, type Cols } from '../db/sql.js';
+import { chunkRows, exec, keyList, source, type Cols, type WritePart } from '../db/sql.js';
 import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
 import { releaseHeld } from '../outbox/index.js';
 export { HoldSchema, holdText, holdKey, holdsOf, recordHolds, type Hold } from '../holds/index.js';
@@ -155,20 +155,29 @@ const HISTORY_COLS: Cols = [
   ['received_at', 'timestamptz'],
 ];
 
+function historySql(entries: HistoryEntry[], offset: number): { sql: string; params: unknown[] } {
+  const src = source(
+    HISTORY_COLS,
+    entries.map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, JSON.stringify(h.raw), h.callId, h.at]),
+    offset,
+  );
+  return { sql: `INSERT INTO record_history (${HISTORY_COLS.map(([c]) => c).join(', ')}) ${src.sql}`, params: src.params };
+}
+
 export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<void> {
   const per = chunkRows(HISTORY_COLS.length);
   for (let i = 0; i < entries.length; i += per) {
-    const src = source(
-      HISTORY_COLS,
-      entries.slice(i, i + per).map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, JSON.stringify(h.raw), h.callId, h.at]),
-    );
-    await exec(
-      tx,
-      `INSERT INTO record_history (${HISTORY_COLS.map(([c]) => c).join(', ')}) ${src.sql}`,
-      src.params,
-      src.params.length === HISTORY_COLS.length && 'history1',
-    );
+    const q = historySql(entries.slice(i, i + per), 0);
+    await exec(tx, q.sql, q.params, q.params.length === HISTORY_COLS.length && 'history1');
   }
+}
+
+/** What `appendHistory` writes, as one part of a composed write (shared/db/sql.ts composeWrites). */
+export function historyPart(entries: HistoryEntry[]): WritePart {
+  return (offset) => {
+    const q = historySql(entries, offset);
+    return { ctes: [{ name: 'history_rows', sql: `${q.sql} RETURNING 1` }], params: q.params };
+  };
 }
 
 /**
@@ -229,30 +238,15 @@ const RECEIPT_COLS: Cols = [
 
 const joinList = (xs: string[]) => (xs.length ? xs.join(' ').slice(0, 500) : null);
 
-/** Writes the receipts and replaces the holds of those records with the ones given. */
-export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
-  const per = chunkRows(RECEIPT_COLS.length);
-  for (let i = 0; i < receipts.length; i += per) {
-    const src = source(
-      RECEIPT_COLS,
-      receipts
-        .slice(i, i + per)
-        .map((r) => [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at]),
-    );
-    await exec(
-      tx,
-      `MERGE INTO record_receipt t USING (${src.sql}) s
-         ON (t.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id)
-       WHEN MATCHED THEN UPDATE SET version = s.version, state = s.state, retired = s.retired,
-         flags = s.flags, business_at = s.business_at, business_day = s.business_day, test_mode = s.test_mode, updated_at = s.at
-       WHEN NOT MATCHED THEN INSERT (resource, org_code, record_id, version, state, retired, flags, business_at,
-         business_day, test_mode, received_at, updated_at)
-         VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.flags, s.business_at,
-         s.business_day, s.test_mode, s.at, s.at)`,
-      src.params,
-      src.params.length === RECEIPT_COLS.length && 'receipt1',
-    );
-  }
+const receiptValues = (receipts: ReceiptRow[], offset: number) =>
+  source(
+    RECEIPT_COLS,
+    receipts.map((r) => [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at]),
+    offset,
+  );
+
+/** Replaces the holds of those records with the ones given (after their receipts are written). */
+async function replaceHolds(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
   const byResource = new Map<string, ReceiptRow[]>();
   for (const r of receipts) byResource.set(r.resource, [...(byResource.get(r.resource) ?? []), r]);
   for (const [resource, rs] of byResource) {
@@ -267,6 +261,70 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
       rs.flatMap((r) => r.holds.map((hold) => ({ orgCode: r.orgCode, id: r.id, hold, at: r.at }))),
     );
   }
+}
+
+/** Writes the receipts and replaces the holds of those records with the ones given. */
+export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
+  const per = chunkRows(RECEIPT_COLS.length);
+  for (let i = 0; i < receipts.length; i += per) {
+    const src = receiptValues(receipts.slice(i, i + per), 0);
+    await exec(
+      tx,
+      `MERGE INTO record_receipt t USING (${src.sql}) s
+         ON (t.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id)
+       WHEN MATCHED THEN UPDATE SET version = s.version, state = s.state, retired = s.retired,
+         flags = s.flags, business_at = s.business_at, business_day = s.business_day, test_mode = s.test_mode, updated_at = s.at
+       WHEN NOT MATCHED THEN INSERT (resource, org_code, record_id, version, state, retired, flags, business_at,
+         business_day, test_mode, received_at, updated_at)
+         VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.flags, s.business_at,
+         s.business_day, s.test_mode, s.at, s.at)`,
+      src.params,
+      src.params.length === RECEIPT_COLS.length && 'receipt1',
+    );
+  }
+  await replaceHolds(tx, receipts);
+}
+
+/**
+ * The receipts as one part of a composed write: MERGE cannot be a WITH query (on either dialect),
+ * so the same upsert is an UPDATE of the rows that exist and an INSERT of those that do not — both
+ * judged on the statement's snapshot, so each receipt is written once. Two writers of one new
+ * record meet on the unique key and the transaction is retried (withTx), as with MERGE. The holds
+ * are not part of it: `receiptHolds` replaces them after the statement.
+ */
+export function receiptPart(receipts: ReceiptRow[]): WritePart {
+  return (offset) => {
+    const src = receiptValues(receipts, offset);
+    const match = 't.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id';
+    return {
+      ctes: [
+        { name: 'receipt_src', sql: src.sql },
+        {
+          name: 'receipt_upd',
+          sql: `UPDATE record_receipt t SET version = s.version, state = s.state, retired = s.retired, flags = s.flags,
+                  business_at = s.business_at, business_day = s.business_day, test_mode = s.test_mode, updated_at = s.at
+                  FROM receipt_src s WHERE ${match} RETURNING 1`,
+        },
+        {
+          name: 'receipt_ins',
+          sql: `INSERT INTO record_receipt (resource, org_code, record_id, version, state, retired, flags, business_at,
+                  business_day, test_mode, received_at, updated_at)
+                SELECT s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.flags, s.business_at,
+                  s.business_day, s.test_mode, s.at, s.at
+                  FROM receipt_src s WHERE NOT EXISTS (SELECT 1 FROM record_receipt t WHERE ${match}) RETURNING 1`,
+        },
+      ],
+      params: src.params,
+    };
+  };
+}
+
+/** The holds of receipts written by `receiptPart` (nothing to do for a record that had none and has none). */
+export async function receiptHolds(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
+  await replaceHolds(
+    tx,
+    receipts.filter((r) => r.hadHolds !== false || r.holds.length > 0),
+  );
 }
 
 /**
@@ -331,10 +389,26 @@ function linkKey(resource: string, orgCode: string, id: string): string {
  * (docs/ingest.md "Parents and children"). A lock the transaction already holds is taken again at no cost.
  */
 export async function lockLinks(tx: Tx, links: Array<[string, string, string]>): Promise<void> {
-  const keys = [...new Set(links.map(([resource, orgCode, id]) => linkKey(resource, orgCode, id)))];
+  const keys = linkKeys(links);
   if (keys.length === 0) return;
-  keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
   await tx.query('SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY k) s', [keys]);
+}
+
+function linkKeys(links: Array<[string, string, string]>): string[] {
+  const keys = [...new Set(links.map(([resource, orgCode, id]) => linkKey(resource, orgCode, id)))];
+  return keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
+}
+
+/**
+ * The same locks as literal SQL, to be sent with the transaction's BEGIN in one round trip (withTx
+ * `begin`); null when there is none. The keys are numbers this module computed from a hash, never
+ * text from a request.
+ */
+export function linkLockSql(links: Array<[string, string, string]>): string | null {
+  const keys = linkKeys(links);
+  if (keys.length === 0) return null;
+  if (!keys.every((k) => /^-?\d{1,20}$/.test(k))) throw new Error('link lock keys must be integers');
+  return `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(ARRAY[${keys.join(', ')}]::bigint[]) AS k ORDER BY k) s`;
 }
 
 /**
@@ -360,13 +434,50 @@ export async function releaseChildren(
     tx,
     parents.map(([orgCode, id]): [string, string, string] => [parentResource, orgCode, id]),
   );
-  const k = keyList(['org_code', 'parent_id'], parents, 1);
-  const waiting = await tx.query<{ resource: string; org_code: string; record_id: string; parent_id: string }>(
-    `DELETE FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql} RETURNING resource, org_code, record_id, parent_id`,
-    [parentResource, ...k.params],
-  );
+  const q = waitsSql(parentResource, parents, 0);
+  const waiting = await tx.query<WaitingRow>(q.sql, q.params);
+  return releaseWaiting(tx, parentResource, waiting.rows, hasChildren, depth);
+}
+
+/** A child's wait for a parent, as the release takes it away. */
+export interface WaitingRow {
+  resource: string;
+  org_code: string;
+  record_id: string;
+  parent_id: string;
+}
+export const WAITING_COLUMNS = ['resource', 'org_code', 'record_id', 'parent_id'];
+
+function waitsSql(parentResource: string, parents: Array<[string, string]>, offset: number): { sql: string; params: unknown[] } {
+  const k = keyList(['org_code', 'parent_id'], parents, offset + 1);
+  return {
+    sql: `DELETE FROM record_parent_wait WHERE parent_resource = $${offset + 1} AND ${k.sql} RETURNING ${WAITING_COLUMNS.join(', ')}`,
+    params: [parentResource, ...k.params],
+  };
+}
+
+/**
+ * The waits for these parents taken away, as one part of a composed write (its rows are the
+ * statement's `outrows`); `releaseWaiting` then releases the children. The caller holds the
+ * parents' link locks already (the writer of a parent takes them first: docs/ingest.md).
+ */
+export function releaseWaitsPart(parentResource: string, parents: Array<[string, string]>): WritePart {
+  return (offset) => {
+    const q = waitsSql(parentResource, parents, offset);
+    return { ctes: [{ name: 'outrows', sql: q.sql }], params: q.params };
+  };
+}
+
+/** The children whose waits for a parent were taken away lose that hold; those with none left are released. */
+export async function releaseWaiting(
+  tx: Tx,
+  parentResource: string,
+  waiting: WaitingRow[],
+  hasChildren: (resource: string) => boolean = () => false,
+  depth = 0,
+): Promise<number> {
   let released = 0;
-  for (const w of waiting.rows) {
+  for (const w of waiting) {
     const orgCode = w.org_code;
     const left = await tx.query('SELECT 1 FROM record_parent_wait WHERE resource = $1 AND org_code = $2 AND record_id = $3', [
       w.resource,

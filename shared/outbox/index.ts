@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import type { Tx } from '../db/index.js';
-import { chunkRows, exec, keyList, source, type Cols } from '../db/sql.js';
+import { chunkRows, exec, keyList, source, type Cols, type WritePart } from '../db/sql.js';
 
 export const OutboxState = z.enum(['pending', 'held', 'sent', 'dead', 'skipped', 'superseded']);
 export type OutboxState = z.infer<typeof OutboxState>;
@@ -51,41 +51,51 @@ const OUTBOX_COLS: Cols = [
  * platform receives records in that order). Test-mode records go only to destinations that accept
  * them (an acceptance simulator), never to a live platform.
  */
-export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
-  let n = 0;
-  const per = chunkRows(OUTBOX_COLS.length);
-  for (let i = 0; i < entries.length; i += per) {
-    const src = source(
-      OUTBOX_COLS,
-      entries
-        .slice(i, i + per)
-        .map((e, j) => [
-          e.resource,
-          e.orgCode,
-          e.id,
-          e.version,
-          e.op,
-          e.deadline,
-          e.test,
-          JSON.stringify(e.payload),
-          e.held ? OutboxState.enum.held : OutboxState.enum.pending,
-          i + j,
-        ]),
-    );
-    const res = await exec(
-      tx,
-      `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
+function enqueueSql(entries: OutboxEntry[], offset: number, seqFrom = 0): { sql: string; params: unknown[] } {
+  const src = source(
+    OUTBOX_COLS,
+    entries.map((e, j) => [
+      e.resource,
+      e.orgCode,
+      e.id,
+      e.version,
+      e.op,
+      e.deadline,
+      e.test,
+      JSON.stringify(e.payload),
+      e.held ? OutboxState.enum.held : OutboxState.enum.pending,
+      seqFrom + j,
+    ]),
+    offset,
+  );
+  return {
+    sql: `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
        SELECT d.name, s.resource, s.org_code, s.record_id, s.version, s.op, s.deadline_class, s.test_mode, s.payload, s.state
          FROM (${src.sql}) s, uplink_destination d
         WHERE d.enabled = true AND (d.accepts_test = true OR s.test_mode = false)
           AND (d.resources IS NULL OR (' ' || d.resources || ' ') LIKE ('% ' || s.resource || ' %'))
         ORDER BY s.seq, d.name`,
-      src.params,
-      src.params.length === OUTBOX_COLS.length && 'outbox1',
-    );
+    params: src.params,
+  };
+}
+
+export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
+  let n = 0;
+  const per = chunkRows(OUTBOX_COLS.length);
+  for (let i = 0; i < entries.length; i += per) {
+    const q = enqueueSql(entries.slice(i, i + per), 0, i);
+    const res = await exec(tx, q.sql, q.params, q.params.length === OUTBOX_COLS.length && 'outbox1');
     n += res.rowCount ?? 0;
   }
   return n;
+}
+
+/** What `enqueue` writes, as one part of a composed write (shared/db/sql.ts composeWrites). */
+export function enqueuePart(entries: OutboxEntry[]): WritePart {
+  return (offset) => {
+    const q = enqueueSql(entries, offset);
+    return { ctes: [{ name: 'outbox_rows', sql: `${q.sql} RETURNING 1` }], params: q.params };
+  };
 }
 
 /**

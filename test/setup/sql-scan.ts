@@ -89,6 +89,12 @@ export const SQL_RULES: readonly SqlRule[] = [
     dialectSwitch: true,
   },
   {
+    id: 'merge-in-with',
+    pattern: /\bAS\s*\(\s*MERGE\b/gi,
+    advice:
+      'MERGE cannot be a WITH query on PostgreSQL 15 nor on openGauss 5.0: compose an UPDATE and an INSERT ... WHERE NOT EXISTS instead (docs/opengauss.md "Composed writes")',
+  },
+  {
     id: 'returning-after-on-duplicate-key',
     pattern: /\bON\s+DUPLICATE\s+KEY\b[^;]*?\bRETURNING\b/gi,
     advice: 'openGauss 5.0 allows no RETURNING with ON DUPLICATE KEY UPDATE: use MERGE, then SELECT',

@@ -42,6 +42,7 @@ describe('scanner: catches each forbidden construct', () => {
     'declarative-partitioning': 'CREATE TABLE delivery (id bigint, at timestamptz) PARTITION BY RANGE (at)',
     'wal-function': 'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)',
     'returning-after-on-duplicate-key': 'INSERT INTO t (k, v) VALUES (1, 2) ON DUPLICATE KEY UPDATE v = 2 RETURNING k',
+    'merge-in-with': 'WITH m AS (MERGE INTO t USING s ON (t.k = s.k) WHEN MATCHED THEN UPDATE SET v = s.v) SELECT 1',
   };
 
   it('has a sample for every rule', () => {
