@@ -65,18 +65,41 @@ const aberration = async (days?: string[]) => {
   });
 };
 
+/**
+ * Nudges in this process (docs/warning.md "Reminders"): one is served at a time; a nudge arriving
+ * meanwhile is folded into it — the one being served runs once more after its run — and is answered
+ * at once, so that a burst of nudges never holds the function's max_inflight slots that the cron,
+ * the console and the HIS's reminder calls need.
+ */
+let nudgeServed = false;
+let nudgedAgain = false;
+
 app.post('/', async (c) => {
   const { warning: w, alerts } = settings();
   // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
   const triggers = await triggersInForce(getPool(), w.triggers);
   const once = () =>
     runWarnings(getPool(), { ...w, triggers, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone });
-  let run = await once();
-  // A nudge that finds another run busy waits for it and runs again: the records that nudged it may
-  // have committed after that run claimed its rows (docs/warning.md "Reminders").
-  for (let i = 0; run.skipped && c.req.header('x-nudge') && i < 20; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    run = await once();
+  const nudge = !!c.req.header('x-nudge');
+  if (nudge && nudgeServed) {
+    nudgedAgain = true;
+    return c.json({ skipped: 'folded into the nudge being served', evaluated: 0 });
+  }
+  let run: Awaited<ReturnType<typeof once>>;
+  if (nudge) nudgeServed = true;
+  try {
+    do {
+      nudgedAgain = false;
+      run = await once();
+      // A nudge that finds another run busy (the cron's, or another replica's) waits for it and runs
+      // again: the records that nudged it may have committed after that run claimed its rows.
+      for (let i = 0; run.skipped && nudge && i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        run = await once();
+      }
+    } while (nudge && nudgedAgain);
+  } finally {
+    if (nudge) nudgeServed = false;
   }
   // Aberration detection once an hour, by the cron (the last run's time is in the database).
   const due = c.req.header('x-topic') === 'cron-function' && (await aberrationDue(getPool(), new Date(), 55 * 60_000));
