@@ -45,9 +45,9 @@ export function writeResult(scenario: string, result: Record<string, unknown>): 
 export function table(rows: Array<Record<string, string | number>>): string {
   if (rows.length === 0) return '';
   const cols = Object.keys(rows[0]!);
-  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '-').length)));
   const line = (cells: string[]) => cells.map((s, i) => s.padEnd(width[i]!)).join('  ');
-  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => String(r[c]))))].join('\n');
+  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? '-'))))].join('\n');
 }
 
 // ---- other processes, from /proc (Linux): RSS and CPU time of the runtime, replicas, PostgreSQL ----

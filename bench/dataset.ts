@@ -13,6 +13,8 @@ import { normalizeKeys } from '../shared/ingest/normalize.js';
 import { validateRecord } from '../shared/ingest/validate.js';
 import type { FaasFunction } from '../shared/fn/index.js';
 import { compare, memory, timed, writeResult } from './common.js';
+import { source, type Cols } from '../shared/db/sql.js';
+import { sqlType } from '../schemas/ddl.js';
 
 const BATCH = 50;
 const BOOK = ['rec_version', 'rec_hash', 'rec_raw', 'rec_retired', 'rec_test', 'rec_received_at', 'rec_updated_at', 'rec_lateness_s'];
@@ -29,6 +31,76 @@ export function typedRow(it: TrafficItem, now: Date): unknown[] {
   return row;
 }
 export const columnsOf = (r: Resource) => [...Object.values(r.fields).map((d) => d.column), ...BOOK];
+
+// ---- the "same writes" baseline (docs/bench.md "Headline") ---------------------------------------
+// What the front writes per record, as bare pg would write it with nothing else: the typed row
+// merged into a copy of its table with the same indexes, one history row and one outbox row per
+// enabled destination, in one transaction (prepared statements for single records).
+
+export const same = (r: Resource) => `bench_same_${r.table}`;
+const BOOK_TYPES = ['integer', 'char(64)', 'jsonb', 'boolean', 'boolean', 'timestamptz', 'timestamptz', 'integer'];
+
+/** The copies the baseline writes into: the typed tables, the history and the outbox, with all their indexes. */
+export async function prepareSameWrites(db: pg.Pool): Promise<void> {
+  for (const r of Object.values(resources)) await db.query(`CREATE TABLE IF NOT EXISTS ${same(r)} (LIKE ${r.table} INCLUDING ALL)`);
+  await db.query('CREATE TABLE IF NOT EXISTS bench_same_history (LIKE record_history INCLUDING ALL)');
+  await db.query('CREATE TABLE IF NOT EXISTS bench_same_outbox (LIKE outbox INCLUDING ALL)');
+}
+
+/** The three statements of the baseline for typed rows of one resource (`typedRow`'s shape). */
+export function sameWrites(r: Resource, rows: unknown[][]): Array<{ text: string; values: unknown[]; name?: string }> {
+  const cols: Cols = [...Object.values(r.fields).map((d) => [d.column, sqlType(d)] as const), ...BOOK.map((c, i) => [c, BOOK_TYPES[i]!] as const)];
+  const names = cols.map(([c]) => c);
+  const at = (c: string) => names.indexOf(c);
+  const typed = source(cols, rows);
+  const one = rows.length === 1;
+  const hist = source(
+    [
+      ['resource', 'varchar'],
+      ['org_code', 'varchar'],
+      ['record_id', 'varchar'],
+      ['version', 'integer'],
+      ['rec_hash', 'varchar'],
+      ['raw', 'jsonb'],
+      ['received_at', 'timestamptz'],
+    ],
+    rows.map((x) => [r.name, x[at('org_code')], x[at('id')], 1, x[at('rec_hash')], x[at('rec_raw')], x[at('rec_received_at')]]),
+  );
+  const out = source(
+    [
+      ['resource', 'varchar'],
+      ['org_code', 'varchar'],
+      ['record_id', 'varchar'],
+      ['payload', 'jsonb'],
+      ['seq', 'integer'],
+    ],
+    rows.map((x, i) => [r.name, x[at('org_code')], x[at('id')], x[at('rec_raw')], i]),
+  );
+  const update = names.filter((c) => c !== 'org_code' && c !== 'id');
+  return [
+    {
+      text:
+        `MERGE INTO ${same(r)} t USING (${typed.sql}) s ON (t.org_code = s.org_code AND t.id = s.id) ` +
+        `WHEN MATCHED THEN UPDATE SET ${update.map((c) => `${c} = s.${c}`).join(', ')} ` +
+        `WHEN NOT MATCHED THEN INSERT (${names.join(', ')}) VALUES (${names.map((c) => `s.${c}`).join(', ')})`,
+      values: typed.params,
+      ...(one ? { name: `same1_${r.table}` } : {}),
+    },
+    {
+      text: `INSERT INTO bench_same_history (resource, org_code, record_id, version, op, rec_hash, raw, received_at)
+             SELECT s.resource, s.org_code, s.record_id, s.version, 'upsert', s.rec_hash, s.raw, s.received_at FROM (${hist.sql}) s`,
+      values: hist.params,
+      ...(one ? { name: 'same1_history' } : {}),
+    },
+    {
+      text: `INSERT INTO bench_same_outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
+             SELECT d.name, s.resource, s.org_code, s.record_id, 1, 'upsert', '${r.deadline}', false, s.payload, 'pending'
+               FROM (${out.sql}) s, uplink_destination d WHERE d.enabled = true ORDER BY s.seq, d.name`,
+      values: out.params,
+      ...(one ? { name: `same1_outbox_${r.table}` } : {}),
+    },
+  ];
+}
 
 async function postUnit(apps: Map<string, FaasFunction>, u: Unit, asBatch: boolean): Promise<number> {
   const fn = resources[u.resource]!.fn;

@@ -293,6 +293,38 @@ function pgFetch(pool: pg.Pool, rows: Map<string, unknown[]>): typeof fetch {
   }) as typeof fetch;
 }
 
+/**
+ * The "same writes" baseline (docs/bench.md "Headline"): bare pg doing what the front writes per
+ * record — the typed row merged into an indexed copy of its table, its history row and its outbox
+ * rows — in one transaction per POST (a record, or a batch of 50 as multi-row statements).
+ */
+function pgSameFetch(pool: pg.Pool, rows: Map<string, unknown[]>): typeof fetch {
+  return (async (input: string | URL, init?: RequestInit) => {
+    const url = String(input);
+    const r = L.resources[url.slice(url.lastIndexOf('/') + 1)]!;
+    const body = JSON.parse(String(init?.body)) as Rec | Rec[];
+    const recs = Array.isArray(body) ? body : [body];
+    const statements = L.dataset.sameWrites(
+      r,
+      recs.map((rec) => {
+        const row = rows.get(keyOfRecord(r, rec));
+        if (!row) throw new Error(`bench: no typed row for ${keyOfRecord(r, rec)}`);
+        return row;
+      }),
+    );
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      for (const q of statements) await c.query(q);
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+    const one = (rec: Rec) => ({ result: true, id: rec.id ?? null, version: 1, status: 'created' });
+    return json(Array.isArray(body) ? { result: true, results: body.map(one) } : one(body));
+  }) as typeof fetch;
+}
+
 // ---- measuring a run -----------------------------------------------------------------------------
 
 interface Procs {
@@ -636,6 +668,7 @@ export async function benchPort(o: PortOptions) {
   L = await loadLibs();
   const loadAtStart = loadavg();
   for (const r of Object.values(L.resources)) await o.db.query(`CREATE TABLE IF NOT EXISTS ${L.dataset.bare(r)} (LIKE ${r.table} INCLUDING DEFAULTS)`);
+  await L.dataset.prepareSameWrites(o.db);
 
   // The runtime's logs (kept with BENCH_PORT_KEEP_LOGS); its secrets are boot.ts's own folder.
   const dir = mkdtempSync(join(tmpdir(), 'cdc-bench-port-'));
@@ -705,7 +738,7 @@ export async function benchPort(o: PortOptions) {
       agent.destroy();
     }
   };
-  const baselineRun = async (ph: (typeof phases)[number], round: number) => {
+  const baselineRun = async (ph: (typeof phases)[number], round: number, kind: 'same' | 'insert' = 'same') => {
     const pool = new L.Pool({ connectionString: o.url, max: ph.clients });
     pool.on('error', () => undefined);
     try {
@@ -714,7 +747,8 @@ export async function benchPort(o: PortOptions) {
       const rows = rowsOf(t);
       // Open the pool's connections before the clock starts (the runtime's replicas keep theirs open).
       await Promise.all(Array.from({ length: ph.clients }, async () => (await pool.connect()).release()));
-      return await drive(d, t, pgFetch(pool, rows), procs, `${ph.name} c${ph.clients} bare pg`, o.db);
+      const doFetch = kind === 'same' ? pgSameFetch(pool, rows) : pgFetch(pool, rows);
+      return await drive(d, t, doFetch, procs, `${ph.name} c${ph.clients} bare pg (${kind === 'same' ? 'same writes' : 'typed INSERT'})`, o.db);
     } finally {
       await pool.end();
     }
@@ -725,6 +759,7 @@ export async function benchPort(o: PortOptions) {
     await subjectRun({ name: 'warm', clients: 16, batch: 1, count: WARM }, 90);
     await subjectRun({ name: 'warm', clients: 16, batch: 50, count: WARM }, 91);
     await baselineRun({ name: 'warm', clients: 16, batch: 1, count: Math.ceil(WARM / 3) }, 92);
+    await baselineRun({ name: 'warm', clients: 16, batch: 1, count: Math.ceil(WARM / 3) }, 93, 'insert');
   };
   const connections = async () =>
     Number((await o.db.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = $1', ['client backend'])).rows[0]!.n);
@@ -754,6 +789,7 @@ export async function benchPort(o: PortOptions) {
       for (const ph of phases) {
         const subject: Run[] = [];
         const baseline: Run[] = [];
+        const insertOnly: Run[] = [];
         const directRuns: Run[] = [];
         peak = null;
         // The baseline runs in every round of the first replica count, once per phase after that (drift check).
@@ -761,22 +797,35 @@ export async function benchPort(o: PortOptions) {
         for (let round = 0; round < o.rounds; round++) {
           const withBaseline = round < baselineRounds;
           if (round % 2 === 1 && withBaseline) baseline.push(await baselineRun(ph, round));
+          if (round % 2 === 0 && withBaseline) insertOnly.push(await baselineRun(ph, round, 'insert'));
           subject.push(await subjectRun(ph, round));
           if (!o.headlineOnly && ri === 0 && ph.batch === 1 && ph.clients === 16) directRuns.push(await subjectRun(ph, round, 'direct'));
           if (round % 2 === 0 && withBaseline) baseline.push(await baselineRun(ph, round));
+          if (round % 2 === 1 && withBaseline) insertOnly.push(await baselineRun(ph, round, 'insert'));
         }
         const rss = { ...rssOf(procs()), pgConnections: await connections() };
         const s = summarise(subject);
         const b = summarise(baseline);
+        const bi = summarise(insertOnly);
         const key = `${ph.name}-c${ph.clients}`;
         out[key] = {
           subject: { name: `through ${rt.dataUrl} (runtime proxy → ${n} replica(s) per receive function)`, ...s },
           baseline: {
             name:
-              ph.batch > 1 ? `bare pg multi-row INSERT of ${ph.batch} typed rows, pool of ${ph.clients}` : `bare pg, 1 tx per record, pool of ${ph.clients}`,
+              ph.batch > 1
+                ? `bare pg, the same writes as multi-row statements (typed MERGE into an indexed copy, history, outbox), 1 tx per ${ph.batch}, pool of ${ph.clients}`
+                : `bare pg, the same writes (typed MERGE into an indexed copy, history, outbox), 1 tx per record, pool of ${ph.clients}`,
             ...b,
           },
           rateRatio: Number((s.recordsPerS / b.recordsPerS).toFixed(2)),
+          insertOnly: {
+            name:
+              ph.batch > 1
+                ? `bare pg multi-row INSERT of ${ph.batch} typed rows into an unindexed copy, pool of ${ph.clients}`
+                : `bare pg INSERT of the typed row into an unindexed copy, 1 tx per record, pool of ${ph.clients}`,
+            ...bi,
+          },
+          rateRatioInsertOnly: Number((s.recordsPerS / bi.recordsPerS).toFixed(2)),
           ...(directRuns.length ? { direct: { name: "straight to the replicas' own ports (no runtime proxy)", ...summarise(directRuns) } } : {}),
           rssAtEnd: rss,
           rssPeak: peak,
@@ -788,6 +837,8 @@ export async function benchPort(o: PortOptions) {
           'subject rec/s': s.recordsPerS,
           'bare pg rec/s': b.recordsPerS,
           ratio: Number((s.recordsPerS / b.recordsPerS).toFixed(2)),
+          'INSERT-only rec/s': bi.recordsPerS,
+          'ratio vs INSERT': Number((s.recordsPerS / bi.recordsPerS).toFixed(2)),
           'p50/p99 ms': `${s.p50Ms}/${s.p99Ms}`,
           'bare p50/p99': `${b.p50Ms}/${b.p99Ms}`,
           'RSS rt/fns MiB': `${rss.runtimeMiB}/${rss.functionsTotalMiB}`,
