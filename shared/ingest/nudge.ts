@@ -3,18 +3,45 @@
  * gateway), so realtime data leaves in seconds; the per-minute cron is the safety net. Debounced:
  * at most one nudge in flight and one per interval per process. Failures are ignored on purpose —
  * the outbox row is durable and the cron will pick it up.
+ *
+ * A nudge is a bare `node:http(s)` POST over a kept-alive socket, not `fetch`: a receive replica
+ * sends up to twenty a second under load, and fetch's request and stream objects cost it CPU that
+ * the records need (docs/bench.md, "Where the replica's time goes").
  */
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
 export function nudger(url: string | undefined, intervalMs = 250): () => void {
   if (!url) return () => undefined;
+  const target = new URL(url);
+  const tls = target.protocol === 'https:';
+  const agent = tls ? new HttpsAgent({ keepAlive: true, maxSockets: 1 }) : new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  const send = (done: () => void) => {
+    const req = (tls ? httpsRequest : httpRequest)(
+      target,
+      { method: 'POST', agent, headers: { 'x-nudge': 'ingest', 'content-length': '0' }, timeout: 2000 },
+      (res) => {
+        res.resume();
+        res.on('end', done);
+        res.on('error', done);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('nudge timed out')));
+    req.on('error', done);
+    // Whatever ends the exchange, the next nudge may go.
+    req.on('close', done);
+    req.end();
+  };
   let timer: NodeJS.Timeout | undefined;
   return () => {
     if (timer) return;
     timer = setTimeout(() => {
-      fetch(url, { method: 'POST', headers: { 'x-nudge': 'ingest' }, body: '', signal: AbortSignal.timeout(2000) })
-        .catch(() => undefined)
-        .finally(() => {
-          timer = undefined;
-        });
+      let finished = false;
+      send(() => {
+        if (finished) return;
+        finished = true;
+        timer = undefined;
+      });
     }, intervalMs);
     timer.unref?.();
   };
