@@ -83,11 +83,17 @@ export function defineResource<F extends FieldMap>(spec: ResourceSpec<F>): Resou
     if (!spec.fields[k]) throw new Error(`resource ${spec.name}: business time fallback ${k} is not declared`);
   }
   const chain = [spec.businessTime, ...(spec.businessTimeFallbacks ?? []), ...(spec.fields.operationTime ? ['operationTime'] : [])];
+  // Built at first use: a function validates only the resources it receives, and building the zod
+  // schemas of all twenty at load cost every function's start tens of milliseconds (docs/bench.md "P7").
+  let schema: z.ZodObject<ShapeOf<F>> | undefined;
   return {
     ...spec,
     parents: spec.parents ?? [],
     businessTimes: [...new Set(chain)],
-    schema: objectOf(spec.fields),
+    get schema() {
+      schema ??= objectOf(spec.fields);
+      return schema;
+    },
     key: ['orgCode', 'id'] as const,
     required: Object.entries(spec.fields)
       .filter(([, d]) => d.required)
