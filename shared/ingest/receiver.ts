@@ -125,7 +125,9 @@ class Receiver {
       warning();
     };
     this.committer = new GroupCommitter(getPool, cfg.ingest.groupCommit);
-    await this.codeCache().catch((err) => log('warn', 'code mappings not loaded yet; retried on the next request', { err: String((err as Error).message) }));
+    // Loaded while the replica starts listening, not before: a request that comes first waits for
+    // the same load (lazyCodeCache), and the replica is ready sooner (docs/bench.md "P7").
+    void this.codeCache().catch((err) => log('warn', 'code mappings not loaded yet; retried on the next request', { err: String((err as Error).message) }));
   }
 
   async close(): Promise<void> {
