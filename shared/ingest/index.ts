@@ -38,9 +38,9 @@ import {
   linkLockSql,
   lockLinks,
   historyPart,
-  receiptHolds,
   receiptPart,
   releaseWaiting,
+  replaceHolds,
   releaseWaitsPart,
   replaceWaits,
   retire,
@@ -357,6 +357,8 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
   );
 
   const op = (c: (typeof changed)[number]) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
+  /** Which version of which record a history row or an outbox row is. */
+  const versionOf = (c: (typeof changed)[number]) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c) });
   await writeRecords(
     tx,
     r,
@@ -396,26 +398,10 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     const waiting = await composeWrites<WaitingRow>(
       tx,
       [
-        historyPart(
-          chunk.map((c) => ({
-            resource: r.name,
-            orgCode: c.p.orgCode,
-            id: c.p.id,
-            version: c.version,
-            op: op(c),
-            hash: c.p.hash,
-            raw: c.p.payload,
-            callId: c.p.callId,
-            at: c.p.now,
-          })),
-        ),
+        historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
         enqueuePart(
           chunk.map((c) => ({
-            resource: r.name,
-            orgCode: c.p.orgCode,
-            id: c.p.id,
-            version: c.version,
-            op: op(c),
+            ...versionOf(c),
             deadline: r.deadline,
             test: c.p.test,
             held: c.held.length > 0,
@@ -428,7 +414,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
       ready.length ? WAITING_COLUMNS : [],
       chunk.length === 1 && (ready.length ? 'side1_release' : 'side1'),
     );
-    await receiptHolds(tx, receipts);
+    await replaceHolds(tx, receipts);
     if (waiting.length) await releaseWaiting(tx, r.name, waiting, isParent);
   }
   for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);

@@ -245,8 +245,11 @@ const receiptValues = (receipts: ReceiptRow[], offset: number) =>
     offset,
   );
 
-/** Replaces the holds of those records with the ones given (after their receipts are written). */
-async function replaceHolds(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
+/**
+ * Replaces the holds of those records with the ones given (after their receipts are written): no
+ * statement for a record that had none and has none.
+ */
+export async function replaceHolds(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
   const byResource = new Map<string, ReceiptRow[]>();
   for (const r of receipts) byResource.set(r.resource, [...(byResource.get(r.resource) ?? []), r]);
   for (const [resource, rs] of byResource) {
@@ -290,7 +293,7 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
  * so the same upsert is an UPDATE of the rows that exist and an INSERT of those that do not — both
  * judged on the statement's snapshot, so each receipt is written once. Two writers of one new
  * record meet on the unique key and the transaction is retried (withTx), as with MERGE. The holds
- * are not part of it: `receiptHolds` replaces them after the statement.
+ * are not part of it: `replaceHolds` replaces them after the statement.
  */
 export function receiptPart(receipts: ReceiptRow[]): WritePart {
   return (offset) => {
@@ -317,14 +320,6 @@ export function receiptPart(receipts: ReceiptRow[]): WritePart {
       params: src.params,
     };
   };
-}
-
-/** The holds of receipts written by `receiptPart` (nothing to do for a record that had none and has none). */
-export async function receiptHolds(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
-  await replaceHolds(
-    tx,
-    receipts.filter((r) => r.hadHolds !== false || r.holds.length > 0),
-  );
 }
 
 /**
