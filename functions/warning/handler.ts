@@ -68,8 +68,8 @@ const aberration = async (days?: string[]) => {
 /**
  * Nudges in this process (docs/warning.md "Reminders"): one is served at a time; a nudge arriving
  * meanwhile is folded into it — the one being served runs once more after its run — and is answered
- * at once, so that a burst of nudges never holds the function's max_inflight slots that the cron,
- * the console and the HIS's reminder calls need.
+ * at once, so that a burst of nudges never holds the function's max_inflight slots that the cron's
+ * run and the operators' calls (cases, signals, snooze) need.
  */
 let nudgeServed = false;
 let nudgedAgain = false;

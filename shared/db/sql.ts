@@ -55,8 +55,9 @@ export function chunkRows(columns: number): number {
 }
 
 /**
- * One part of a composed write (`composeWrites`): named WITH queries, each a data-modifying
- * statement ending in RETURNING, with placeholders numbered from `offset` + 1. The part is built by
+ * One part of a composed write (`composeWrites`): named WITH queries (a data-modifying one ends in
+ * RETURNING; a part may also name a plain SELECT its statements share), with placeholders numbered
+ * from `offset` + 1. The part is built by
  * the module that owns the table (docs/ingest.md "Who writes what"); only the composing is shared.
  */
 export type WritePart = (offset: number) => { ctes: Array<{ name: string; sql: string }>; params: unknown[] };
@@ -66,8 +67,8 @@ export type WritePart = (offset: number) => { ctes: Array<{ name: string; sql: s
  * `WITH a AS (INSERT … RETURNING …), b AS (UPDATE … RETURNING …) SELECT …`. All of them see the
  * snapshot taken at the statement's start, not each other's rows, so only writes to different rows
  * are composed. The statement returns the rows of the WITH query named `outrows` (if a part defines
- * it), and one last row of NULLs that counts every part: each part is referenced by the main query,
- * so no dialect may skip one.
+ * it), and one last row of NULLs that counts every WITH query: each is referenced by the main
+ * query, so no dialect may skip one.
  */
 export async function composeWrites<R extends pg.QueryResultRow>(tx: Tx, parts: WritePart[], rowsColumns: string[], single: string | false): Promise<R[]> {
   const ctes: Array<{ name: string; sql: string }> = [];
