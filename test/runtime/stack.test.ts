@@ -44,6 +44,19 @@ describe('loadStack', () => {
     expect(f!.annotations['com.cdc-front.port']).toBe('9999');
   });
 
+  it('lets a later environment_file win over an earlier one; the receive functions get the larger young generation', () => {
+    writeFileSync(join(dir, 'first.yml'), 'environment:\n  A: first\n  B: first\n');
+    writeFileSync(join(dir, 'second.yml'), 'environment:\n  B: second\n');
+    writeFileSync(join(dir, 'two.yml'), 'version: 1.0\nfunctions:\n  f:\n    handler: ./f\n    environment_file: [first.yml, second.yml]\n');
+    expect(loadStack(join(dir, 'two.yml'), {}).functions[0]!.environment).toEqual({ A: 'first', B: 'second' });
+    // The project's stack: infra/env/receive.yml after common.yml for the eight receive functions (docs/bench.md "A/B of one replica").
+    const fns = loadStack(join(import.meta.dirname, '../../stack.yml'), {}).functions;
+    const options = Object.fromEntries(fns.map((f) => [f.name, f.environment.NODE_OPTIONS]));
+    const receive = ['patient', 'diagnosis', 'card', 'lab', 'exam', 'order', 'death', 'record'];
+    for (const [name, o] of Object.entries(options)) expect(o, name).toBe(receive.includes(name) ? '--max-semi-space-size=2' : '--max-semi-space-size=1');
+    expect(Object.keys(options)).toEqual(expect.arrayContaining(receive));
+  });
+
   it('fails naming what is wrong', () => {
     writeFileSync(join(dir, 'bad.yml'), 'functions:\n  Bad_Name:\n    handler: ./x\n');
     expect(() => loadStack(join(dir, 'bad.yml'), {})).toThrow(/functions\.Bad_Name.*DNS label|DNS label/);
