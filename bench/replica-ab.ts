@@ -1,0 +1,179 @@
+/**
+ * One receive replica's CPU per record, variant against variant in one run (docs/bench.md "A/B of
+ * one replica"). Each variant is a function bundle with its NODE_OPTIONS, started as the runtime starts a
+ * replica (its own process and port, a private PostgreSQL shared by all); single records go to each
+ * in turn, round after round, so the machine's drift hits every variant alike. The figure is the
+ * replica's own CPU (utime + stime from /proc) per record, median over the rounds: on a shared
+ * machine a rate moves with the neighbours, CPU per record much less.
+ *
+ *   AB_VARIANTS='before|/tmp/lab-before.js|--max-semi-space-size=1;after|functions/lab/dist/index.js|--max-semi-space-size=1' \
+ *   AB_RESOURCES=emrExLab,emrExLabItem AB_CLIENTS=16 node --import tsx bench/replica-ab.ts
+ *
+ * AB_RECORDS (2000) per round and variant, AB_ROUNDS (5), AB_CLIENTS (4: concurrent keep-alive
+ * clients), AB_RESOURCES (emrExLab; the records are the interface documents' examples with fresh ids).
+ * Writes bench/results/<date>-replica-ab.json.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { migrate } from '../infra/db/migrate.js';
+import { startPostgres } from '../infra/dev/postgres.js';
+import { freePort } from '../infra/runtime/replica.js';
+import { exampleRecord } from '../shared/ingest/examples.js';
+import { median } from './common.js';
+
+const Settings = z.object({
+  AB_VARIANTS: z.string().min(1, 'AB_VARIANTS is required: label|bundle|node options;…'),
+  AB_RECORDS: z.coerce.number().int().positive().default(2000),
+  AB_ROUNDS: z.coerce.number().int().positive().default(5),
+  AB_CLIENTS: z.coerce.number().int().positive().default(4),
+  AB_RESOURCES: z.string().default('emrExLab'),
+});
+const s = Settings.parse(process.env);
+
+interface Variant {
+  label: string;
+  bundle: string;
+  nodeOptions: string;
+  port: number;
+  child?: ChildProcess;
+  msPerRecord: number[];
+  sysMsPerRecord: number[];
+}
+
+/** utime and stime of a process, seconds (USER_HZ 100). */
+function cpuOf(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
+}
+
+async function waitListening(port: number, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`replica on ${port} exited with ${child.exitCode}`);
+    const up = await new Promise<boolean>((ok) => {
+      const q = request({ port, path: '/', method: 'GET' }, (r) => {
+        r.resume();
+        ok(true);
+      });
+      q.on('error', () => ok(false));
+      q.end();
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`replica on ${port} did not listen`);
+}
+
+async function main(): Promise<void> {
+  const resources = s.AB_RESOURCES.split(',').map((x) => x.trim());
+  const examples = resources.map((r) => {
+    const e = exampleRecord(r);
+    if (!e) throw new Error(`no example record for ${r}`);
+    return e;
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'cdc-ab-'));
+  const pg = await startPostgres({ dataDir: join(dir, 'pg') });
+  const variants: Variant[] = [];
+  try {
+    await migrate(pg.url);
+    for (const v of s.AB_VARIANTS.split(';')) {
+      const [label, bundle, nodeOptions] = v.split('|');
+      if (!label || !bundle) throw new Error(`AB_VARIANTS entry "${v}": label|bundle|node options`);
+      variants.push({ label, bundle: resolve(bundle), nodeOptions: nodeOptions ?? '', port: await freePort(), msPerRecord: [], sysMsPerRecord: [] });
+    }
+    for (const v of variants) {
+      // As a replica gets it from the runtime: the database, loopback callers, no nudges, no grace at stop.
+      const env = {
+        PATH: process.env.PATH ?? '',
+        DATABASE_URL: pg.url,
+        HIS_ALLOW: '127.0.0.1/8',
+        LOG_LEVEL: 'warn',
+        PUSH_NUDGE_URL: '',
+        WARNING_NUDGE_URL: '',
+        http_port: String(v.port),
+        healthcheck_interval: '0s',
+        NODE_OPTIONS: v.nodeOptions,
+      };
+      v.child = spawn(process.execPath, [v.bundle], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      await waitListening(v.port, v.child);
+    }
+    const agent = new Agent({ keepAlive: true, maxSockets: s.AB_CLIENTS });
+    let seq = 0;
+    const post = (port: number, tag: string) => {
+      const i = seq++ % resources.length;
+      const body = JSON.stringify({ ...examples[i], id: `${tag}-${seq}` });
+      return new Promise<number>((ok, fail) => {
+        const q = request(
+          { agent, port, path: `/${resources[i]}`, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+          (r) => {
+            r.resume();
+            r.on('end', () => ok(r.statusCode ?? 0));
+          },
+        );
+        q.on('error', fail);
+        q.end(body);
+      });
+    };
+    const drive = async (v: Variant, tag: string, n: number) => {
+      let sent = 0;
+      await Promise.all(
+        Array.from({ length: s.AB_CLIENTS }, async () => {
+          while (sent++ < n) {
+            const status = await post(v.port, tag);
+            if (status !== 200) throw new Error(`${v.label}: status ${status}`);
+          }
+        }),
+      );
+    };
+    // Every variant warmed (optimised by V8) before the first measured round.
+    for (const v of variants) await drive(v, `warm-${v.label}`, s.AB_RECORDS);
+    for (let round = 0; round < s.AB_ROUNDS; round++) {
+      for (const v of variants) {
+        const a = cpuOf(v.child!.pid!);
+        const t0 = performance.now();
+        await drive(v, `r${round}-${v.label}`, s.AB_RECORDS);
+        const t1 = performance.now();
+        const b = cpuOf(v.child!.pid!);
+        const ms = (1000 * (b.user + b.sys - a.user - a.sys)) / s.AB_RECORDS;
+        v.msPerRecord.push(ms);
+        v.sysMsPerRecord.push((1000 * (b.sys - a.sys)) / s.AB_RECORDS);
+        console.log(`${v.label.padEnd(16)} round ${round}: ${ms.toFixed(3)} ms/record, ${(s.AB_RECORDS / ((t1 - t0) / 1000)).toFixed(0)} records/s`);
+      }
+    }
+    agent.destroy();
+    const first = median(variants[0]!.msPerRecord);
+    const rows = variants.map((v) => ({
+      variant: v.label,
+      bundle: v.bundle,
+      nodeOptions: v.nodeOptions,
+      msPerRecord: Number(median(v.msPerRecord).toFixed(3)),
+      sysMsPerRecord: Number(median(v.sysMsPerRecord).toFixed(3)),
+      vsFirst: Number((median(v.msPerRecord) / first).toFixed(2)),
+      rounds: v.msPerRecord.map((x) => Number(x.toFixed(3))),
+    }));
+    console.table(rows.map(({ rounds: _r, bundle: _b, ...r }) => r));
+    mkdirSync('bench/results', { recursive: true });
+    const file = `bench/results/${new Date().toISOString().slice(0, 10)}-replica-ab.json`;
+    writeFileSync(
+      file,
+      `${JSON.stringify({ scenario: 'replica-ab', date: new Date().toISOString(), records: s.AB_RECORDS, rounds: s.AB_ROUNDS, clients: s.AB_CLIENTS, resources, rows }, null, 2)}\n`,
+    );
+    console.log(`written ${file}`);
+  } finally {
+    for (const v of variants) v.child?.kill('SIGKILL');
+    await pg.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
