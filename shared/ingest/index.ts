@@ -39,6 +39,8 @@ import {
   lockLinks,
   historyPart,
   receiptPart,
+  recordsComposable,
+  recordsPart,
   releaseWaiting,
   replaceHolds,
   releaseWaitsPart,
@@ -50,6 +52,7 @@ import {
   type Current,
   type Hold,
   type ReceiptRow,
+  type RecordItem,
   type Rejection,
   type Wait,
   type WaitingRow,
@@ -346,7 +349,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
 
   // What held the rewritten records before, for the unmapped queue's counts.
   const before = new Map<string, Hold[]>();
-  const updated = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+  const updated = changed.filter((c) => c.cur?.mayBeHeld).map((c): [string, string] => [c.p.orgCode, c.p.id]);
   if (updated.length) for (const [k, v] of await holdsOf(tx, r.name, updated)) before.set(k, v);
   // Versions still held for a reason this version no longer has are replaced by it.
   const superseded = changed.filter((c) => c.cur && c.held.length === 0 && (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0);
@@ -359,24 +362,25 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
   const op = (c: (typeof changed)[number]) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
   /** Which version of which record a history row or an outbox row is. */
   const versionOf = (c: (typeof changed)[number]) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c) });
-  await writeRecords(
-    tx,
-    r,
-    changed.map((c) => ({
-      record: c.p.record,
-      hashes: c.p.hashes,
-      b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: c.p.now, latenessS: c.p.latenessS },
-    })),
-  );
-  const rewritten = changed.filter((c) => c.cur).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+  const typed = (c: (typeof changed)[number]): RecordItem => ({
+    record: c.p.record,
+    hashes: c.p.hashes,
+    b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: c.p.now, latenessS: c.p.latenessS },
+  });
+  // Only a record that may have been held can have waits to drop.
+  const rewritten = changed.filter((c) => c.cur?.mayBeHeld).map((c): [string, string] => [c.p.orgCode, c.p.id]);
   if (rewritten.length || waits.length) await replaceWaits(tx, r.name, rewritten, waits, ctx.now);
   // Only a parent that is not held itself releases its children.
   const releases = isParent(r.name);
-  // History, outbox rows, receipts and (for a parent) the waits of its children in one statement
-  // per chunk (docs/ingest.md "Round trips"); the parent's own outbox rows come first, so platforms
-  // receive parents before their children.
+  // The typed rows, history, outbox rows, receipts and (for a parent) the waits of its children in
+  // one statement per chunk (docs/ingest.md "Round trips"); the parent's own outbox rows come first,
+  // so platforms receive parents before their children.
   for (let i = 0; i < changed.length; i += COMPOSE_RECORDS) {
     const chunk = changed.slice(i, i + COMPOSE_RECORDS);
+    // The typed rows go in the same statement unless they are too wide for it (a large batch of a
+    // wide table): then a MERGE of their own first.
+    const composed = recordsComposable(r, chunk.length);
+    if (!composed) await writeRecords(tx, r, chunk.map(typed));
     const ready = releases ? chunk.filter((c) => c.held.length === 0).map((c): [string, string] => [c.p.orgCode, c.p.id]) : [];
     const receipts = chunk.map(
       (c): ReceiptRow => ({
@@ -395,9 +399,11 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
         at: c.p.now,
       }),
     );
+    const single = chunk.length === 1 && composed && `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}`;
     const waiting = await composeWrites<WaitingRow>(
       tx,
       [
+        ...(composed ? [recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed))] : []),
         historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
         enqueuePart(
           chunk.map((c) => ({
@@ -412,7 +418,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
         ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
       ],
       ready.length ? WAITING_COLUMNS : [],
-      chunk.length === 1 && (ready.length ? 'side1_release' : 'side1'),
+      single,
     );
     await replaceHolds(tx, receipts);
     if (waiting.length) await releaseWaiting(tx, r.name, waiting, isParent);

@@ -52,10 +52,9 @@ export async function resolveOrgs(db: Db, r: Resource, bodies: unknown[], o: Org
     const ids = [...new Set(missing.map((m) => text(m.known[p.field])).filter(askable))];
     if (!pr || ids.length === 0) continue;
     const params: unknown[] = [ids];
-    const rows = await db.query<{ org_code: string; id: string }>(
-      `SELECT org_code, id FROM ${pr.table} WHERE id = ANY($1::varchar[])${visible ? ` AND org_code = ANY($${params.push([...visible])}::varchar[])` : ''}`,
-      params,
-    );
+    const sql = `SELECT org_code, id FROM ${pr.table} WHERE id = ANY($1::varchar[])${visible ? ` AND org_code = ANY($${params.push([...visible])}::varchar[])` : ''}`;
+    // One text per table and caller kind, whatever the number of ids: prepared once per connection.
+    const rows = await db.query<{ org_code: string; id: string }>({ name: `org_of_${pr.table}${visible ? '_bound' : ''}`, text: sql, values: params });
     const m = new Map<string, Set<string>>();
     for (const row of rows.rows) (m.get(row.id) ?? m.set(row.id, new Set()).get(row.id)!).add(row.org_code);
     parentOrgs.set(p.field, m);
@@ -108,9 +107,10 @@ export async function storedBirthDays(db: Db, r: Resource, bodies: unknown[]): P
   }
   if (keys.length === 0) return out;
   const uniq = [...new Map(keys.map((k) => [`${k[0]}|${k[1]}`, k])).values()];
+  const sql = `SELECT org_code, id, birth_date FROM emr_patient_info WHERE (org_code, id) IN (${uniq.map((_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')})`;
+  // A single record's shape (one patient) is prepared once per connection; other shapes vary.
   const rows = await db.query<{ org_code: string; id: string; birth_date: Date | null }>(
-    `SELECT org_code, id, birth_date FROM emr_patient_info WHERE (org_code, id) IN (${uniq.map((_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')})`,
-    uniq.flat(),
+    uniq.length === 1 ? { name: 'birth_days1', text: sql, values: uniq.flat() } : { text: sql, values: uniq.flat() },
   );
   for (const row of rows.rows) if (row.birth_date) out.set(`${row.org_code}|${row.id}`, formatLocal(new Date(row.birth_date), TIME_ZONE()).slice(0, 10));
   return out;

@@ -49,22 +49,50 @@ export interface Current {
   version: number;
   hash: string;
   retired: boolean;
+  /**
+   * False only when the receipt of this very version says it is stored or retired: then the record
+   * has no holds and no parent waits (both are written with the receipt, docs/ingest.md "Who writes
+   * what"), and rewriting it need not look for them. The receipt is read in the row lock's statement
+   * but not locked: a version committed while the lock was awaited is seen in the row and not in the
+   * receipt, and the versions differing keeps this true.
+   */
+  mayBeHeld: boolean;
 }
 
 export const keyOf = (orgCode: string, id: string) => `${orgCode}\u0000${id}`;
 
-/** Locks the current rows of the given keys (FOR UPDATE); absent keys are new records. */
+/**
+ * Locks the current rows of the given keys (FOR UPDATE); absent keys are new records. Each comes
+ * with its receipt's state, read in the same statement (the receipt row is not locked: its writers
+ * hold this row's lock first).
+ */
 export async function lockMany(tx: Tx, r: Resource, keys: Array<[string, string]>): Promise<Map<string, Current>> {
   const out = new Map<string, Current>();
   if (keys.length === 0) return out;
-  const k = keyList(['org_code', 'id'], keys);
-  const res = await exec<{ org_code: string; id: string; rec_version: number; rec_hash: string; rec_retired: boolean }>(
+  const k = keyList(['t.org_code', 't.id'], keys, 1);
+  const receipt = (col: string) => `(SELECT c.${col} FROM record_receipt c WHERE c.resource = $1 AND c.org_code = t.org_code AND c.record_id = t.id)`;
+  const res = await exec<{
+    org_code: string;
+    id: string;
+    rec_version: number;
+    rec_hash: string;
+    rec_retired: boolean;
+    receipt_state: string | null;
+    receipt_version: number | null;
+  }>(
     tx,
-    `SELECT org_code, id, rec_version, rec_hash, rec_retired FROM ${r.table} WHERE ${k.sql} FOR UPDATE`,
-    k.params,
+    `SELECT t.org_code, t.id, t.rec_version, t.rec_hash, t.rec_retired, ${receipt('state')} AS receipt_state, ${receipt('version')} AS receipt_version
+       FROM ${r.table} t WHERE ${k.sql} FOR UPDATE`,
+    [r.name, ...k.params],
     keys.length === 1 && `lock1_${r.table}`,
   );
-  for (const row of res.rows) out.set(keyOf(row.org_code, row.id), { version: row.rec_version, hash: row.rec_hash.trim(), retired: row.rec_retired });
+  for (const row of res.rows)
+    out.set(keyOf(row.org_code, row.id), {
+      version: row.rec_version,
+      hash: row.rec_hash.trim(),
+      retired: row.rec_retired,
+      mayBeHeld: row.receipt_version !== row.rec_version || (row.receipt_state !== 'stored' && row.receipt_state !== 'retired'),
+    });
   return out;
 }
 
@@ -82,32 +110,38 @@ export interface Bookkeeping {
   latenessS: number | null;
 }
 
+/** A typed row to write: the record's columns, its personal fields' HMACs by column, its bookkeeping. */
+export interface RecordItem {
+  record: Record<string, unknown>;
+  hashes?: Record<string, string | null>;
+  b: Bookkeeping;
+}
+
+/** A typed row's values in the order of shapeOf(r).cols. */
+function typedRow(sh: Shape, { record, hashes, b }: RecordItem): unknown[] {
+  return [
+    ...sh.keys.map((k) => record[k] ?? null),
+    ...sh.hmacs.map((c) => hashes?.[c] ?? null),
+    b.version,
+    b.hash,
+    JSON.stringify(b.raw),
+    b.retired,
+    b.test,
+    b.receivedAt,
+    b.receivedAt,
+    b.latenessS,
+  ];
+}
+
 /**
  * Inserts or updates typed rows with one MERGE per chunk; the key is never updated. The record's
  * personal fields come sealed (shared/pii sealRecord), with their HMACs by column in `hashes`.
  */
-export async function writeRecords(
-  tx: Tx,
-  r: Resource,
-  items: Array<{ record: Record<string, unknown>; hashes?: Record<string, string | null>; b: Bookkeeping }>,
-): Promise<void> {
+export async function writeRecords(tx: Tx, r: Resource, items: RecordItem[]): Promise<void> {
   const sh = shapeOf(r);
   const per = chunkRows(sh.cols.length);
   for (let i = 0; i < items.length; i += per) {
-    const rows = items
-      .slice(i, i + per)
-      .map(({ record, hashes, b }) => [
-        ...sh.keys.map((k) => record[k] ?? null),
-        ...sh.hmacs.map((c) => hashes?.[c] ?? null),
-        b.version,
-        b.hash,
-        JSON.stringify(b.raw),
-        b.retired,
-        b.test,
-        b.receivedAt,
-        b.receivedAt,
-        b.latenessS,
-      ]);
+    const rows = items.slice(i, i + per).map((it) => typedRow(sh, it));
     const src = source(sh.cols, rows);
     const all = sh.cols.map(([c]) => c);
     await exec(
@@ -119,6 +153,55 @@ export async function writeRecords(
       rows.length === 1 && `merge1_${r.table}`,
     );
   }
+}
+
+/** Parameters the typed rows of one composed write may take; beyond them, writeRecords' MERGE. */
+const COMPOSED_RECORD_PARAMS = 20_000;
+
+/** Whether `n` typed rows of `r` fit in a composed write beside its other parts. */
+export const recordsComposable = (r: Resource, n: number): boolean => n * shapeOf(r).cols.length <= COMPOSED_RECORD_PARAMS;
+
+/**
+ * The typed rows as part of a composed write (docs/ingest.md "Round trips"): records not yet stored
+ * are INSERTed, stored ones UPDATEd. Which is which is known before the statement — the stored rows
+ * are locked by lockMany in the same transaction — so no MERGE has to find out (and MERGE cannot be
+ * a WITH query, docs/opengauss.md). The same columns as writeRecords.
+ */
+export function recordsPart(r: Resource, fresh: RecordItem[], stored: RecordItem[]): WritePart {
+  const sh = shapeOf(r);
+  const all = sh.cols.map(([c]) => c);
+  return (offset) => {
+    const ctes: Array<{ name: string; sql: string }> = [];
+    const params: unknown[] = [];
+    if (fresh.length) {
+      const src = source(
+        sh.cols,
+        fresh.map((it) => typedRow(sh, it)),
+        offset,
+      );
+      params.push(...src.params);
+      ctes.push(
+        { name: 'rec_new_src', sql: src.sql },
+        { name: 'rec_new', sql: `INSERT INTO ${r.table} (${all.join(', ')}) SELECT ${all.map((c) => `s.${c}`).join(', ')} FROM rec_new_src s RETURNING 1` },
+      );
+    }
+    if (stored.length) {
+      const src = source(
+        sh.cols,
+        stored.map((it) => typedRow(sh, it)),
+        offset + params.length,
+      );
+      params.push(...src.params);
+      ctes.push(
+        { name: 'rec_old_src', sql: src.sql },
+        {
+          name: 'rec_old',
+          sql: `UPDATE ${r.table} t SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} FROM rec_old_src s WHERE t.org_code = s.org_code AND t.id = s.id RETURNING 1`,
+        },
+      );
+    }
+    return { ctes, params };
+  };
 }
 
 export async function retire(tx: Tx, r: Resource, orgCode: string, id: string, version: number, hash: string, at: Date): Promise<void> {
