@@ -3,18 +3,19 @@
  * one replica"). Each variant is a function bundle with its NODE_OPTIONS, started as the runtime starts a
  * replica (its own process and port, a private PostgreSQL shared by all); single records go to each
  * in turn, round after round, so the machine's drift hits every variant alike. The figure is the
- * replica's own CPU (utime + stime from /proc) per record, median over the rounds: on a shared
- * machine a rate moves with the neighbours, CPU per record much less.
+ * replica's own CPU (utime + stime from /proc) per record, median over the rounds — and the
+ * database's (every PostgreSQL process, while only that variant runs): on a shared machine a rate
+ * moves with the neighbours, CPU per record much less.
  *
  *   AB_VARIANTS='before|/tmp/lab-before.js|--max-semi-space-size=1;after|functions/lab/dist/index.js|--max-semi-space-size=1' \
  *   AB_RESOURCES=emrExLab,emrExLabItem AB_CLIENTS=16 node --import tsx bench/replica-ab.ts
  *
  * AB_RECORDS (2000) per round and variant, AB_ROUNDS (5), AB_CLIENTS (4: concurrent keep-alive
  * clients), AB_RESOURCES (emrExLab; the records are the interface documents' examples with fresh ids).
- * Writes bench/results/<date>-replica-ab.json.
+ * Writes bench/results/<date>-replica-ab[-AB_NAME].json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,6 +32,10 @@ const Settings = z.object({
   AB_ROUNDS: z.coerce.number().int().positive().default(5),
   AB_CLIENTS: z.coerce.number().int().positive().default(4),
   AB_RESOURCES: z.string().default('emrExLab'),
+  AB_NAME: z
+    .string()
+    .regex(/^[a-z0-9-]*$/, 'lower-case letters, digits and dashes')
+    .default(''),
 });
 const s = Settings.parse(process.env);
 
@@ -42,6 +47,7 @@ interface Variant {
   child?: ChildProcess;
   msPerRecord: number[];
   sysMsPerRecord: number[];
+  pgMsPerRecord: number[];
 }
 
 /** utime and stime of a process, seconds (USER_HZ 100). */
@@ -49,6 +55,27 @@ function cpuOf(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
+}
+
+/** CPU seconds of the PostgreSQL server: the process started for it and every descendant (postmaster, backends). */
+function postgresCpu(root: number): number {
+  const procs = new Map<number, { ppid: number; cpu: number }>();
+  for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(pid), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / 100 });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p: number | undefined = pid, hops = 0; p !== undefined && p > 1 && hops < 8; p = procs.get(p)?.ppid, hops++) if (p === root) return true;
+    return false;
+  };
+  let total = 0;
+  for (const [pid, p] of procs) if (inTree(pid)) total += p.cpu;
+  return total;
 }
 
 async function waitListening(port: number, child: ChildProcess): Promise<void> {
@@ -83,7 +110,15 @@ async function main(): Promise<void> {
     for (const v of s.AB_VARIANTS.split(';')) {
       const [label, bundle, nodeOptions] = v.split('|');
       if (!label || !bundle) throw new Error(`AB_VARIANTS entry "${v}": label|bundle|node options`);
-      variants.push({ label, bundle: resolve(bundle), nodeOptions: nodeOptions ?? '', port: await freePort(), msPerRecord: [], sysMsPerRecord: [] });
+      variants.push({
+        label,
+        bundle: resolve(bundle),
+        nodeOptions: nodeOptions ?? '',
+        port: await freePort(),
+        msPerRecord: [],
+        sysMsPerRecord: [],
+        pgMsPerRecord: [],
+      });
     }
     for (const v of variants) {
       // As a replica gets it from the runtime: the database, loopback callers, no nudges, no grace at stop.
@@ -134,14 +169,19 @@ async function main(): Promise<void> {
     for (let round = 0; round < s.AB_ROUNDS; round++) {
       for (const v of variants) {
         const a = cpuOf(v.child!.pid!);
+        const pa = postgresCpu(pg.pid);
         const t0 = performance.now();
         await drive(v, `r${round}-${v.label}`, s.AB_RECORDS);
         const t1 = performance.now();
         const b = cpuOf(v.child!.pid!);
+        const pgMs = (1000 * (postgresCpu(pg.pid) - pa)) / s.AB_RECORDS;
+        v.pgMsPerRecord.push(pgMs);
         const ms = (1000 * (b.user + b.sys - a.user - a.sys)) / s.AB_RECORDS;
         v.msPerRecord.push(ms);
         v.sysMsPerRecord.push((1000 * (b.sys - a.sys)) / s.AB_RECORDS);
-        console.log(`${v.label.padEnd(16)} round ${round}: ${ms.toFixed(3)} ms/record, ${(s.AB_RECORDS / ((t1 - t0) / 1000)).toFixed(0)} records/s`);
+        console.log(
+          `${v.label.padEnd(16)} round ${round}: ${ms.toFixed(3)} ms/record (PostgreSQL ${pgMs.toFixed(3)}), ${(s.AB_RECORDS / ((t1 - t0) / 1000)).toFixed(0)} records/s`,
+        );
       }
     }
     agent.destroy();
@@ -152,12 +192,13 @@ async function main(): Promise<void> {
       nodeOptions: v.nodeOptions,
       msPerRecord: Number(median(v.msPerRecord).toFixed(3)),
       sysMsPerRecord: Number(median(v.sysMsPerRecord).toFixed(3)),
+      postgresMsPerRecord: Number(median(v.pgMsPerRecord).toFixed(3)),
       vsFirst: Number((median(v.msPerRecord) / first).toFixed(2)),
       rounds: v.msPerRecord.map((x) => Number(x.toFixed(3))),
     }));
     console.table(rows.map(({ rounds: _r, bundle: _b, ...r }) => r));
     mkdirSync('bench/results', { recursive: true });
-    const file = `bench/results/${new Date().toISOString().slice(0, 10)}-replica-ab.json`;
+    const file = `bench/results/${new Date().toISOString().slice(0, 10)}-replica-ab${s.AB_NAME ? `-${s.AB_NAME}` : ''}.json`;
     writeFileSync(
       file,
       `${JSON.stringify({ scenario: 'replica-ab', date: new Date().toISOString(), records: s.AB_RECORDS, rounds: s.AB_ROUNDS, clients: s.AB_CLIENTS, resources, rows }, null, 2)}\n`,
