@@ -1,6 +1,7 @@
 /**
  * Beyond the Community Edition: for com.openfaas.scale.type=capacity with com.openfaas.scale.target=N,
- * desired = ceil(mean in-flight / N) clamped to [min, max], checked every interval. Up at once; down
+ * desired = ceil(mean in-flight / N) clamped to [min, max] and to the ceiling (RUNTIME_AUTOSCALE_CEILING,
+ * the server's cores by default), checked every interval. Up at once; down
  * only when every sample of the last `scaleDownWindowMs` wanted fewer (OpenFaaS Pro's stabilisation).
  * A scale by hand (the scale API, `cdc-faas scale`) sets a floor: the autoscaler may go above it
  * under load, never below it (docs/runtime.md, "Replicas and scaling").
@@ -10,6 +11,12 @@ import type { Registry } from './registry.js';
 export interface AutoscalerOptions {
   intervalMs: number;
   scaleDownWindowMs: number;
+  /**
+   * Most replicas it gives a function, below com.openfaas.scale.max (never below a scale by hand):
+   * on a server with few cores a second replica of a CPU-bound function adds processes, not
+   * throughput (docs/bench.md "Replicas and pools").
+   */
+  ceiling?: number;
 }
 
 export class Autoscaler {
@@ -30,7 +37,8 @@ export class Autoscaler {
     for (const svc of this.registry.list()) {
       const { type, target } = svc.scale;
       if (type !== 'capacity' || !target) continue;
-      const want = svc.clampReplicas(Math.max(svc.floor, Math.ceil(svc.takeMeanInflight() / target)));
+      const asked = Math.min(Math.ceil(svc.takeMeanInflight() / target), this.opts.ceiling ?? Number.POSITIVE_INFINITY);
+      const want = svc.clampReplicas(Math.max(svc.floor, asked));
       const h = (this.history.get(svc.name) ?? []).filter((s) => now - s.at <= this.opts.scaleDownWindowMs);
       h.push({ at: now, want });
       this.history.set(svc.name, h);

@@ -161,7 +161,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
 
   await bindPorts(listeners, hosts, opts, vars, logs);
   await deployStack(stack.functions, registry, listeners, logs);
-  const bg = startBackground(registry, log, { timezone, router, metrics, opts });
+  const bg = startBackground(registry, log, { timezone, router, metrics, opts, autoscaleCeiling: limits.autoscaleCeiling });
   const waitForReplicas = (fn: string, timeoutMs = 30_000) => replicasReady(registry, fn, timeoutMs);
   if (opts.waitReady !== false) await awaitReady(registry, log, waitForReplicas);
   log.info('runtime started', { gateway: listeners.gatewayUrl, ports: listeners.portUrls, functions: registry.list().map((s) => s.name), timezone });
@@ -228,14 +228,17 @@ async function deployStack(functions: FunctionSpec[], registry: Registry, listen
 function startBackground(
   registry: Registry,
   log: RuntimeLogger,
-  o: { timezone: string; router: RouterOptions; metrics: RuntimeMetrics; opts: RuntimeOptions },
+  o: { timezone: string; router: RouterOptions; metrics: RuntimeMetrics; opts: RuntimeOptions; autoscaleCeiling: number },
 ): { cron: CronScheduler | null; stop(): void } {
   const cron =
     o.opts.cron === false
       ? null
       : new CronScheduler(registry, log, { timezone: o.timezone, router: o.router, onFired: (fn, status) => o.metrics.cronFired(fn, status) });
   cron?.sync();
-  const autoscaler = o.opts.autoscaler === false ? null : new Autoscaler(registry, { intervalMs: 2000, scaleDownWindowMs: 30_000, ...o.opts.autoscaler });
+  const autoscaler =
+    o.opts.autoscaler === false
+      ? null
+      : new Autoscaler(registry, { intervalMs: 2000, scaleDownWindowMs: 30_000, ceiling: o.autoscaleCeiling, ...o.opts.autoscaler });
   autoscaler?.start();
   // The idler (OpenFaaS's faas-idler): functions labelled com.openfaas.scale.zero give up their
   // replicas after their zero-duration with nothing invoked; the next call wakes them (proxy.ts).

@@ -1,10 +1,11 @@
 /**
  * What bounds the runtime's own servers (docs/runtime.md, "Limits"): how long a caller may take to
  * send its headers and its whole request, how many connections a port holds (in all, and per peer
- * address on the hospital ports), and how many request-body bytes all in-flight requests may hold
- * in memory together. Read once from the environment (RUNTIME_*), validated with zod; startRuntime's
+ * address on the hospital ports), how many request-body bytes all in-flight requests may hold
+ * in memory together, and how many replicas the autoscaler may give a function. Read once from the environment (RUNTIME_*), validated with zod; startRuntime's
  * `limits` option wins over the environment.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 
@@ -30,6 +31,7 @@ export const limitsEnvSchema = z.object({
   RUNTIME_MAX_CONNECTIONS: count(4096),
   RUNTIME_MAX_CONNECTIONS_PER_PEER: count(256),
   RUNTIME_MAX_BUFFERED_BYTES: count(256 * 1024 * 1024),
+  RUNTIME_AUTOSCALE_CEILING: z.coerce.number().int().min(1).optional(),
 });
 
 export interface RuntimeLimits {
@@ -43,6 +45,11 @@ export interface RuntimeLimits {
   maxConnectionsPerPeer: number;
   /** Request bodies held in memory by all in-flight requests together; beyond: 503 with Retry-After. */
   maxBufferedBytes: number;
+  /**
+   * Most replicas the capacity autoscaler gives a function, whatever its com.openfaas.scale.max says:
+   * by default the server's cores (docs/runtime.md "Replicas and scaling"). A scale by hand is not capped.
+   */
+  autoscaleCeiling: number;
 }
 
 /** The limits from the environment (defaults above), `over` winning. Throws naming the variable. */
@@ -57,6 +64,7 @@ export function runtimeLimits(vars: Record<string, string | undefined>, over: Pa
     maxConnections: e.RUNTIME_MAX_CONNECTIONS,
     maxConnectionsPerPeer: e.RUNTIME_MAX_CONNECTIONS_PER_PEER,
     maxBufferedBytes: e.RUNTIME_MAX_BUFFERED_BYTES,
+    autoscaleCeiling: e.RUNTIME_AUTOSCALE_CEILING ?? availableParallelism(),
     ...over,
   };
   // Node requires headersTimeout <= requestTimeout.

@@ -6,7 +6,8 @@
  *   CDC_LOGS_DIR (.data/logs), CRON_TZ (Asia/Shanghai), CRON_ENABLED (true), RUNTIME_BUILD (missing);
  *   TLS of the hospital ports: <P>_TLS_CERT, _KEY, _CLIENT_CA, _CLIENT_CERT, _MIN_VERSION (tls.ts);
  *   timeouts and caps: RUNTIME_HEADERS_TIMEOUT, RUNTIME_REQUEST_TIMEOUT, RUNTIME_MAX_CONNECTIONS,
- *   RUNTIME_MAX_CONNECTIONS_PER_PEER, RUNTIME_MAX_BUFFERED_BYTES (limits.ts, read by startRuntime).
+ *   RUNTIME_MAX_CONNECTIONS_PER_PEER, RUNTIME_MAX_BUFFERED_BYTES, RUNTIME_AUTOSCALE_CEILING (limits.ts,
+ *   read by startRuntime).
  * SIGHUP re-reads the TLS certificate files.
  */
 import { parseArgs } from 'node:util';

@@ -12,7 +12,9 @@ import { auth, sleep, startFixtureRuntime, until } from './helpers.js';
 let rt: RuntimeHandle;
 
 beforeAll(async () => {
-  ({ rt } = await startFixtureRuntime({ autoscaler: { intervalMs: 200, scaleDownWindowMs: 1500 } }));
+  // The autoscaler's ceiling defaults to the server's cores; these tests scale past that on purpose
+  // (the ceiling has its own test below).
+  ({ rt } = await startFixtureRuntime({ autoscaler: { intervalMs: 200, scaleDownWindowMs: 1500 } }, { RUNTIME_AUTOSCALE_CEILING: '8' }));
 });
 afterAll(async () => {
   await rt?.close();
@@ -176,5 +178,46 @@ describe('capacity autoscaler', () => {
     // A new scale by hand moves the floor: down to 1, and the autoscaler keeps that too.
     expect(await cli('scale', 'floor', '--replicas', '1')).toContain('scaled to 1');
     expect(await until(() => rt.replicas('floor').length === 1, 8000)).toBe(true);
+  }, 40_000);
+});
+
+describe('the autoscaler ceiling (RUNTIME_AUTOSCALE_CEILING)', () => {
+  it('holds a capacity function below its scale.max under load; a scale by hand may go above it', async () => {
+    const { rt: capped } = await startFixtureRuntime({ autoscaler: { intervalMs: 200, scaleDownWindowMs: 1500 } }, { RUNTIME_AUTOSCALE_CEILING: '2' });
+    try {
+      const deploy = await fetch(`${capped.gatewayUrl}/system/functions`, {
+        method: 'POST',
+        headers: { ...auth(capped), 'content-type': 'application/json' },
+        body: JSON.stringify({
+          service: 'capped',
+          image: 'fixture/slow:test',
+          envVars: { exec_timeout: '10s', write_timeout: '2s' },
+          labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '4', 'com.openfaas.scale.type': 'capacity', 'com.openfaas.scale.target': '1' },
+          annotations: { 'com.cdc-front.handler': 'functions/slow' },
+        }),
+      });
+      expect(deploy.status).toBe(202);
+      expect(await capped.waitForReplicas('capped', 10_000)).toBe(true);
+      // Four calls in flight, one per replica wanted: the autoscaler goes to the ceiling, not to 4.
+      let most = 0;
+      const load = Array.from({ length: 4 }, () => fetch(`${capped.gatewayUrl}/function/capped/?ms=2000`).then((r) => r.status));
+      const end = Date.now() + 1800;
+      while (Date.now() < end) {
+        most = Math.max(most, capped.replicas('capped').length);
+        await sleep(50);
+      }
+      expect(await Promise.all(load)).toEqual([200, 200, 200, 200]);
+      expect(most).toBe(2);
+      // By hand, above the ceiling.
+      const res = await fetch(`${capped.gatewayUrl}/system/scale-function/capped`, {
+        method: 'POST',
+        headers: { ...auth(capped), 'content-type': 'application/json' },
+        body: JSON.stringify({ serviceName: 'capped', replicas: 3 }),
+      });
+      expect(res.status).toBeLessThan(300);
+      expect(await until(() => capped.replicas('capped').length === 3, 8000)).toBe(true);
+    } finally {
+      await capped.close();
+    }
   }, 40_000);
 });
