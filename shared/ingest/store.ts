@@ -63,8 +63,8 @@ export const keyOf = (orgCode: string, id: string) => `${orgCode}\u0000${id}`;
 
 /**
  * Locks the current rows of the given keys (FOR UPDATE); absent keys are new records. Each comes
- * with its receipt's state, read in the same statement (the receipt row is not locked: its writers
- * hold this row's lock first).
+ * with its receipt's state and version, read in the same statement but not locked (what that read
+ * may miss, and why it is safe: Current.mayBeHeld).
  */
 export async function lockMany(tx: Tx, r: Resource, keys: Array<[string, string]>): Promise<Map<string, Current>> {
   const out = new Map<string, Current>();
