@@ -8,6 +8,7 @@
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runtimeLimits } from '../../infra/runtime/limits.js';
@@ -530,14 +531,19 @@ describe('connection cap and settings', () => {
       maxConnections: 4096,
       maxConnectionsPerPeer: 256,
       maxBufferedBytes: 256 * MiB,
+      autoscaleCeiling: availableParallelism(),
     });
-    expect(runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: '5s', RUNTIME_MAX_CONNECTIONS: '100' }, { maxBufferedBytes: 1 })).toMatchObject({
+    expect(
+      runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: '5s', RUNTIME_MAX_CONNECTIONS: '100', RUNTIME_AUTOSCALE_CEILING: '3' }, { maxBufferedBytes: 1 }),
+    ).toMatchObject({
       headersTimeoutMs: 5000,
       maxConnections: 100,
       maxBufferedBytes: 1,
+      autoscaleCeiling: 3,
     });
     expect(() => runtimeLimits({ RUNTIME_HEADERS_TIMEOUT: 'soon' })).toThrow(/RUNTIME_HEADERS_TIMEOUT/);
     expect(() => runtimeLimits({ RUNTIME_MAX_CONNECTIONS_PER_PEER: '0' })).toThrow(/RUNTIME_MAX_CONNECTIONS_PER_PEER/);
+    expect(() => runtimeLimits({ RUNTIME_AUTOSCALE_CEILING: '0' })).toThrow(/RUNTIME_AUTOSCALE_CEILING/);
   });
 });
 
