@@ -41,7 +41,7 @@ export function keyList(cols: [string, string], keys: Array<[string, string]>, o
  * shape of the single-record path — the hot path — and unnamed otherwise (batch shapes vary).
  */
 export function exec<R extends pg.QueryResultRow = pg.QueryResultRow>(
-  tx: Tx,
+  tx: { query: Tx['query'] },
   text: string,
   values: unknown[],
   single: string | false,

@@ -347,10 +347,11 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     }
   }
 
+  // Rewritten records that may have been held: only they can have holds to count and waits to drop.
+  const wasHeld = changed.filter((c) => c.cur?.mayBeHeld).map((c): [string, string] => [c.p.orgCode, c.p.id]);
   // What held the rewritten records before, for the unmapped queue's counts.
   const before = new Map<string, Hold[]>();
-  const updated = changed.filter((c) => c.cur?.mayBeHeld).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-  if (updated.length) for (const [k, v] of await holdsOf(tx, r.name, updated)) before.set(k, v);
+  if (wasHeld.length) for (const [k, v] of await holdsOf(tx, r.name, wasHeld)) before.set(k, v);
   // Versions still held for a reason this version no longer has are replaced by it.
   const superseded = changed.filter((c) => c.cur && c.held.length === 0 && (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0);
   await supersedeHeld(
@@ -367,9 +368,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     hashes: c.p.hashes,
     b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: c.p.now, latenessS: c.p.latenessS },
   });
-  // Only a record that may have been held can have waits to drop.
-  const rewritten = changed.filter((c) => c.cur?.mayBeHeld).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-  if (rewritten.length || waits.length) await replaceWaits(tx, r.name, rewritten, waits, ctx.now);
+  if (wasHeld.length || waits.length) await replaceWaits(tx, r.name, wasHeld, waits, ctx.now);
   // Only a parent that is not held itself releases its children.
   const releases = isParent(r.name);
   // The typed rows, history, outbox rows, receipts and (for a parent) the waits of its children in

@@ -60,6 +60,10 @@ function decodeBody(bytes: Uint8Array, contentType: string): string {
   return decoderOf(encoding).decode(bytes);
 }
 
+import { nudger } from './nudge.js';
+import { GroupCommitter } from './group.js';
+import { Tally } from './tally.js';
+
 const decoders = new Map<string, TextDecoder>();
 /** One decoder per charset: a TextDecoder decoding whole bodies (no `stream` option) keeps no state between calls. */
 const decoderOf = (encoding: string): TextDecoder => {
@@ -67,9 +71,6 @@ const decoderOf = (encoding: string): TextDecoder => {
   if (!d) decoders.set(encoding, (d = new TextDecoder(encoding)));
   return d;
 };
-import { nudger } from './nudge.js';
-import { GroupCommitter } from './group.js';
-import { Tally } from './tally.js';
 
 const DESC: Record<Outcome['status'], string> = {
   created: '接收成功 (stored)',

@@ -13,6 +13,7 @@
  * One query per parent table and one for the patients, whatever the batch size.
  */
 import type { Db } from '../db/index.js';
+import { exec } from '../db/sql.js';
 import type { Resource } from '../../schemas/resource.js';
 import { resources as registry } from '../../schemas/index.js';
 import { formatLocal } from '../time/index.js';
@@ -54,7 +55,7 @@ export async function resolveOrgs(db: Db, r: Resource, bodies: unknown[], o: Org
     const params: unknown[] = [ids];
     const sql = `SELECT org_code, id FROM ${pr.table} WHERE id = ANY($1::varchar[])${visible ? ` AND org_code = ANY($${params.push([...visible])}::varchar[])` : ''}`;
     // One text per table and caller kind, whatever the number of ids: prepared once per connection.
-    const rows = await db.query<{ org_code: string; id: string }>({ name: `org_of_${pr.table}${visible ? '_bound' : ''}`, text: sql, values: params });
+    const rows = await exec<{ org_code: string; id: string }>(db, sql, params, `org_of_${pr.table}${visible ? '_bound' : ''}`);
     const m = new Map<string, Set<string>>();
     for (const row of rows.rows) (m.get(row.id) ?? m.set(row.id, new Set()).get(row.id)!).add(row.org_code);
     parentOrgs.set(p.field, m);
@@ -109,9 +110,7 @@ export async function storedBirthDays(db: Db, r: Resource, bodies: unknown[]): P
   const uniq = [...new Map(keys.map((k) => [`${k[0]}|${k[1]}`, k])).values()];
   const sql = `SELECT org_code, id, birth_date FROM emr_patient_info WHERE (org_code, id) IN (${uniq.map((_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')})`;
   // A single record's shape (one patient) is prepared once per connection; other shapes vary.
-  const rows = await db.query<{ org_code: string; id: string; birth_date: Date | null }>(
-    uniq.length === 1 ? { name: 'birth_days1', text: sql, values: uniq.flat() } : { text: sql, values: uniq.flat() },
-  );
+  const rows = await exec<{ org_code: string; id: string; birth_date: Date | null }>(db, sql, uniq.flat(), uniq.length === 1 && 'birth_days1');
   for (const row of rows.rows) if (row.birth_date) out.set(`${row.org_code}|${row.id}`, formatLocal(new Date(row.birth_date), TIME_ZONE()).slice(0, 10));
   return out;
 }

@@ -170,35 +170,32 @@ export const recordsComposable = (r: Resource, n: number): boolean => n * shapeO
 export function recordsPart(r: Resource, fresh: RecordItem[], stored: RecordItem[]): WritePart {
   const sh = shapeOf(r);
   const all = sh.cols.map(([c]) => c);
+  const writes = [
+    {
+      items: fresh,
+      src: 'rec_new_src',
+      name: 'rec_new',
+      sql: `INSERT INTO ${r.table} (${all.join(', ')}) SELECT ${all.map((c) => `s.${c}`).join(', ')} FROM rec_new_src s RETURNING 1`,
+    },
+    {
+      items: stored,
+      src: 'rec_old_src',
+      name: 'rec_old',
+      sql: `UPDATE ${r.table} t SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} FROM rec_old_src s WHERE t.org_code = s.org_code AND t.id = s.id RETURNING 1`,
+    },
+  ];
   return (offset) => {
     const ctes: Array<{ name: string; sql: string }> = [];
     const params: unknown[] = [];
-    if (fresh.length) {
+    for (const w of writes) {
+      if (w.items.length === 0) continue;
       const src = source(
         sh.cols,
-        fresh.map((it) => typedRow(sh, it)),
-        offset,
-      );
-      params.push(...src.params);
-      ctes.push(
-        { name: 'rec_new_src', sql: src.sql },
-        { name: 'rec_new', sql: `INSERT INTO ${r.table} (${all.join(', ')}) SELECT ${all.map((c) => `s.${c}`).join(', ')} FROM rec_new_src s RETURNING 1` },
-      );
-    }
-    if (stored.length) {
-      const src = source(
-        sh.cols,
-        stored.map((it) => typedRow(sh, it)),
+        w.items.map((it) => typedRow(sh, it)),
         offset + params.length,
       );
       params.push(...src.params);
-      ctes.push(
-        { name: 'rec_old_src', sql: src.sql },
-        {
-          name: 'rec_old',
-          sql: `UPDATE ${r.table} t SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} FROM rec_old_src s WHERE t.org_code = s.org_code AND t.id = s.id RETURNING 1`,
-        },
-      );
+      ctes.push({ name: w.src, sql: src.sql }, { name: w.name, sql: w.sql });
     }
     return { ctes, params };
   };
