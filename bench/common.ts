@@ -69,6 +69,8 @@ export interface ProcStat {
   ppid: number;
   /** utime + stime of the process itself, seconds. */
   selfS: number;
+  /** stime alone: the part of selfS spent in the kernel. */
+  sysS: number;
   /** cutime + cstime: its children that have exited and been waited for, seconds. */
   childrenS: number;
 }
@@ -78,7 +80,13 @@ export function procStat(pid: number): ProcStat | null {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { pid, ppid: Number(f[1]), selfS: (Number(f[11]) + Number(f[12])) / TICKS_PER_S, childrenS: (Number(f[13]) + Number(f[14])) / TICKS_PER_S };
+    return {
+      pid,
+      ppid: Number(f[1]),
+      selfS: (Number(f[11]) + Number(f[12])) / TICKS_PER_S,
+      sysS: Number(f[12]) / TICKS_PER_S,
+      childrenS: (Number(f[13]) + Number(f[14])) / TICKS_PER_S,
+    };
   } catch {
     return null;
   }

@@ -4,7 +4,7 @@
  * replica (its own process and port, a private PostgreSQL shared by all); single records go to each
  * in turn, round after round, so the machine's drift hits every variant alike. The figure is the
  * replica's own CPU (utime + stime from /proc) per record, median over the rounds — and the
- * database's (every PostgreSQL process, while only that variant runs): on a shared machine a rate
+ * database's (the postmaster and its backends, bench/common.ts treeCpuS, while only that variant runs): on a shared machine a rate
  * moves with the neighbours, CPU per record much less.
  *
  *   AB_VARIANTS='before|/tmp/lab-before.js|--max-semi-space-size=1;after|functions/lab/dist/index.js|--max-semi-space-size=1' \
@@ -15,7 +15,7 @@
  * Writes bench/results/<date>-replica-ab[-AB_NAME].json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -24,7 +24,7 @@ import { migrate } from '../infra/db/migrate.js';
 import { startPostgres } from '../infra/dev/postgres.js';
 import { freePort } from '../infra/runtime/replica.js';
 import { exampleRecord } from '../shared/ingest/examples.js';
-import { median } from './common.js';
+import { median, procStat, treeCpuS } from './common.js';
 
 const Settings = z.object({
   AB_VARIANTS: z.string().min(1, 'AB_VARIANTS is required: label|bundle|node options;…'),
@@ -50,32 +50,11 @@ interface Variant {
   pgMsPerRecord: number[];
 }
 
-/** utime and stime of a process, seconds (USER_HZ 100). */
-function cpuOf(pid: number): { user: number; sys: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(f[11]) / 100, sys: Number(f[12]) / 100 };
-}
-
-/** CPU seconds of the PostgreSQL server: the process started for it and every descendant (postmaster, backends). */
-function postgresCpu(root: number): number {
-  const procs = new Map<number, { ppid: number; cpu: number }>();
-  for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      procs.set(Number(pid), { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / 100 });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const inTree = (pid: number): boolean => {
-    for (let p: number | undefined = pid, hops = 0; p !== undefined && p > 1 && hops < 8; p = procs.get(p)?.ppid, hops++) if (p === root) return true;
-    return false;
-  };
-  let total = 0;
-  for (const [pid, p] of procs) if (inTree(pid)) total += p.cpu;
-  return total;
+/** The replica's own CPU seconds, and the kernel's part of them. */
+function cpuOf(pid: number): { all: number; sys: number } {
+  const st = procStat(pid);
+  if (!st) throw new Error(`process ${pid} is gone`);
+  return { all: st.selfS, sys: st.sysS };
 }
 
 async function waitListening(port: number, child: ChildProcess): Promise<void> {
@@ -169,14 +148,14 @@ async function main(): Promise<void> {
     for (let round = 0; round < s.AB_ROUNDS; round++) {
       for (const v of variants) {
         const a = cpuOf(v.child!.pid!);
-        const pa = postgresCpu(pg.pid);
+        const pa = treeCpuS(pg.pid) ?? 0;
         const t0 = performance.now();
         await drive(v, `r${round}-${v.label}`, s.AB_RECORDS);
         const t1 = performance.now();
         const b = cpuOf(v.child!.pid!);
-        const pgMs = (1000 * (postgresCpu(pg.pid) - pa)) / s.AB_RECORDS;
+        const pgMs = (1000 * ((treeCpuS(pg.pid) ?? 0) - pa)) / s.AB_RECORDS;
         v.pgMsPerRecord.push(pgMs);
-        const ms = (1000 * (b.user + b.sys - a.user - a.sys)) / s.AB_RECORDS;
+        const ms = (1000 * (b.all - a.all)) / s.AB_RECORDS;
         v.msPerRecord.push(ms);
         v.sysMsPerRecord.push((1000 * (b.sys - a.sys)) / s.AB_RECORDS);
         console.log(
