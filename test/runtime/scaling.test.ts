@@ -28,6 +28,22 @@ async function scale(fn: string, replicas: number): Promise<Response> {
   });
 }
 
+/** Deploys the slow fixture as a capacity function (one call in flight per replica wanted) with scale.max `max`. */
+async function deployCapacity(on: RuntimeHandle, service: string, max: number): Promise<number> {
+  const res = await fetch(`${on.gatewayUrl}/system/functions`, {
+    method: 'POST',
+    headers: { ...auth(on), 'content-type': 'application/json' },
+    body: JSON.stringify({
+      service,
+      image: 'fixture/slow:test',
+      envVars: { exec_timeout: '10s', write_timeout: '2s' },
+      labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': String(max), 'com.openfaas.scale.type': 'capacity', 'com.openfaas.scale.target': '1' },
+      annotations: { 'com.cdc-front.handler': 'functions/slow' },
+    }),
+  });
+  return res.status;
+}
+
 async function status(fn: string): Promise<{ replicas: number; availableReplicas: number; invocationCount: number }> {
   const res = await fetch(`${rt.gatewayUrl}/system/function/${fn}`, { headers: auth(rt) });
   return (await res.json()) as { replicas: number; availableReplicas: number; invocationCount: number };
@@ -111,18 +127,7 @@ describe('scaling', () => {
 
 describe('capacity autoscaler', () => {
   it('scales a capacity function up on in-flight requests and back down when the load is gone', async () => {
-    const deploy = await fetch(`${rt.gatewayUrl}/system/functions`, {
-      method: 'POST',
-      headers: { ...auth(rt), 'content-type': 'application/json' },
-      body: JSON.stringify({
-        service: 'auto',
-        image: 'fixture/slow:test',
-        envVars: { exec_timeout: '10s', write_timeout: '2s' },
-        labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '3', 'com.openfaas.scale.type': 'capacity', 'com.openfaas.scale.target': '1' },
-        annotations: { 'com.cdc-front.handler': 'functions/slow' },
-      }),
-    });
-    expect(deploy.status).toBe(202);
+    expect(await deployCapacity(rt, 'auto', 3)).toBe(202);
     expect(await rt.waitForReplicas('auto', 10_000)).toBe(true);
     const load = Array.from({ length: 4 }, () => fetch(`${rt.gatewayUrl}/function/auto/?ms=1500`).then((r) => r.status));
     expect(await until(() => rt.replicas('auto').length === 3, 3000)).toBe(true);
@@ -132,18 +137,7 @@ describe('capacity autoscaler', () => {
   });
 
   it('keeps a scale by hand (cdc-faas scale) as a floor: above it under load, back to it, never below', async () => {
-    const deploy = await fetch(`${rt.gatewayUrl}/system/functions`, {
-      method: 'POST',
-      headers: { ...auth(rt), 'content-type': 'application/json' },
-      body: JSON.stringify({
-        service: 'floor',
-        image: 'fixture/slow:test',
-        envVars: { exec_timeout: '10s', write_timeout: '2s' },
-        labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '4', 'com.openfaas.scale.type': 'capacity', 'com.openfaas.scale.target': '1' },
-        annotations: { 'com.cdc-front.handler': 'functions/slow' },
-      }),
-    });
-    expect(deploy.status).toBe(202);
+    expect(await deployCapacity(rt, 'floor', 4)).toBe(202);
     expect(await rt.waitForReplicas('floor', 10_000)).toBe(true);
     const cli = async (...args: string[]) => {
       let out = '';
@@ -185,18 +179,7 @@ describe('the autoscaler ceiling (RUNTIME_AUTOSCALE_CEILING)', () => {
   it('holds a capacity function below its scale.max under load; a scale by hand may go above it', async () => {
     const { rt: capped } = await startFixtureRuntime({ autoscaler: { intervalMs: 200, scaleDownWindowMs: 1500 } }, { RUNTIME_AUTOSCALE_CEILING: '2' });
     try {
-      const deploy = await fetch(`${capped.gatewayUrl}/system/functions`, {
-        method: 'POST',
-        headers: { ...auth(capped), 'content-type': 'application/json' },
-        body: JSON.stringify({
-          service: 'capped',
-          image: 'fixture/slow:test',
-          envVars: { exec_timeout: '10s', write_timeout: '2s' },
-          labels: { 'com.openfaas.scale.min': '1', 'com.openfaas.scale.max': '4', 'com.openfaas.scale.type': 'capacity', 'com.openfaas.scale.target': '1' },
-          annotations: { 'com.cdc-front.handler': 'functions/slow' },
-        }),
-      });
-      expect(deploy.status).toBe(202);
+      expect(await deployCapacity(capped, 'capped', 4)).toBe(202);
       expect(await capped.waitForReplicas('capped', 10_000)).toBe(true);
       // Four calls in flight, one per replica wanted: the autoscaler goes to the ceiling, not to 4.
       let most = 0;
