@@ -12,6 +12,8 @@
  *
  * AB_RECORDS (2000) per round and variant, AB_ROUNDS (5), AB_CLIENTS (4: concurrent keep-alive
  * clients), AB_RESOURCES (emrExLab; the records are the interface documents' examples with fresh ids).
+ * AB_PROFILE=<dir>: each replica also writes a V8 CPU profile there (`--cpu-prof`), stopped with SIGTERM
+ * at the end so the profile is written (open it in Chrome's DevTools or `bench/profile-top.ts`).
  * Writes bench/results/<date>-replica-ab[-AB_NAME].json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -36,6 +38,7 @@ const Settings = z.object({
     .string()
     .regex(/^[a-z0-9-]*$/, 'lower-case letters, digits and dashes')
     .default(''),
+  AB_PROFILE: z.string().default(''),
 });
 const s = Settings.parse(process.env);
 
@@ -43,6 +46,8 @@ interface Variant {
   label: string;
   bundle: string;
   nodeOptions: string;
+  /** More environment for this variant's replica (`$PGUNIX`: the private cluster's URL over its Unix socket). */
+  env: Record<string, string>;
   port: number;
   child?: ChildProcess;
   msPerRecord: number[];
@@ -74,6 +79,14 @@ async function waitListening(port: number, child: ChildProcess): Promise<void> {
   throw new Error(`replica on ${port} did not listen`);
 }
 
+function stopGracefully(child: ChildProcess): Promise<void> {
+  return new Promise((done) => {
+    if (child.exitCode !== null) return done();
+    child.once('exit', () => done());
+    child.kill('SIGTERM');
+  });
+}
+
 async function main(): Promise<void> {
   const resources = s.AB_RESOURCES.split(',').map((x) => x.trim());
   const examples = resources.map((r) => {
@@ -86,13 +99,20 @@ async function main(): Promise<void> {
   const variants: Variant[] = [];
   try {
     await migrate(pg.url);
+    const unixUrl = `postgresql://${encodeURIComponent(pg.user)}:${encodeURIComponent(pg.password)}@localhost:${pg.port}/${encodeURIComponent(pg.database)}?host=${encodeURIComponent(pg.dataDir)}`;
     for (const v of s.AB_VARIANTS.split(';')) {
-      const [label, bundle, nodeOptions] = v.split('|');
+      const [label, bundle, nodeOptions, extraEnv] = v.split('|');
       if (!label || !bundle) throw new Error(`AB_VARIANTS entry "${v}": label|bundle|node options`);
       variants.push({
         label,
         bundle: resolve(bundle),
         nodeOptions: nodeOptions ?? '',
+        env: Object.fromEntries(
+          (extraEnv ?? '')
+            .split(' ')
+            .filter(Boolean)
+            .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1).replaceAll('$PGUNIX', unixUrl)]),
+        ),
         port: await freePort(),
         msPerRecord: [],
         sysMsPerRecord: [],
@@ -111,8 +131,10 @@ async function main(): Promise<void> {
         http_port: String(v.port),
         healthcheck_interval: '0s',
         NODE_OPTIONS: v.nodeOptions,
+        ...v.env,
       };
-      v.child = spawn(process.execPath, [v.bundle], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      const prof = s.AB_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(s.AB_PROFILE)}`, `--cpu-prof-name=${v.label}.cpuprofile`] : [];
+      v.child = spawn(process.execPath, [...prof, v.bundle], { env, stdio: ['ignore', 'ignore', 'inherit'] });
       await waitListening(v.port, v.child);
     }
     const agent = new Agent({ keepAlive: true, maxSockets: s.AB_CLIENTS });
@@ -183,6 +205,8 @@ async function main(): Promise<void> {
       `${JSON.stringify({ scenario: 'replica-ab', date: new Date().toISOString(), records: s.AB_RECORDS, rounds: s.AB_ROUNDS, clients: s.AB_CLIENTS, resources, rows }, null, 2)}\n`,
     );
     console.log(`written ${file}`);
+    // A profile is written at a graceful exit: SIGTERM, and wait for it.
+    if (s.AB_PROFILE) await Promise.all(variants.map((v) => stopGracefully(v.child!)));
   } finally {
     for (const v of variants) v.child?.kill('SIGKILL');
     await pg.stop();
