@@ -3,8 +3,9 @@
  * by source file or package and by function, mapped through the bundle's source map, plus the
  * inclusive time of the functions named on the command line.
  *
- *   node --import tsx bench/profile-top.ts /tmp/prof/after.cpuprofile [upsertGroup sealRecord …]
+ *   node --import tsx bench/profile-top.ts /tmp/prof/after.cpuprofile […more.cpuprofile] [upsertGroup sealRecord …]
  *
+ * Several profiles (the replicas of a whole-front run) are summed.
  * Idle time (the event loop waiting) is left out of the shares.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -25,9 +26,10 @@ const Profile = z.object({
 });
 type Frame = z.infer<typeof CallFrame>;
 
-const [file, ...named] = process.argv.slice(2);
-if (!file) throw new Error('usage: profile-top.ts <file.cpuprofile> [function names…]');
-const prof = Profile.parse(JSON.parse(readFileSync(file, 'utf8')));
+const args = process.argv.slice(2);
+const files = args.filter((a) => a.endsWith('.cpuprofile'));
+const named = args.filter((a) => !a.endsWith('.cpuprofile'));
+if (files.length === 0) throw new Error('usage: profile-top.ts <file.cpuprofile>… [function names…]');
 
 const maps = new Map<string, SourceMap | null>();
 function sourceMapOf(url: string): SourceMap | null {
@@ -57,32 +59,34 @@ function placeOf(f: Frame): string {
   return own ? own[0] : src;
 }
 
-const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-const parent = new Map<number, number>();
-for (const n of prof.nodes) for (const c of n.children) parent.set(c, n.id);
-// Sampled time per node (µs), from the samples and their deltas.
-const selfUs = new Map<number, number>();
-for (const [i, id] of prof.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i + 1] ?? 0));
-
 let busy = 0;
 const place = new Map<string, number>();
 const fn = new Map<string, number>();
 const inclusive = new Map<string, number>(named.map((n) => [n, 0]));
-for (const [id, us] of selfUs) {
-  const n = byId.get(id)!;
-  if (n.callFrame.functionName === '(idle)' || n.callFrame.functionName === '(program)') continue;
-  busy += us;
-  const p = placeOf(n.callFrame);
-  place.set(p, (place.get(p) ?? 0) + us);
-  const key = `${n.callFrame.functionName || '(anonymous)'}  ${p}`;
-  fn.set(key, (fn.get(key) ?? 0) + us);
-  // Inclusive: once per sample for each named function on its stack.
-  const seen = new Set<string>();
-  for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-    const name = byId.get(at)!.callFrame.functionName;
-    if (inclusive.has(name) && !seen.has(name)) {
-      seen.add(name);
-      inclusive.set(name, inclusive.get(name)! + us);
+for (const file of files) {
+  const prof = Profile.parse(JSON.parse(readFileSync(file, 'utf8')));
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of prof.nodes) for (const c of n.children) parent.set(c, n.id);
+  // Sampled time per node (µs), from the samples and their deltas.
+  const selfUs = new Map<number, number>();
+  for (const [i, id] of prof.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i + 1] ?? 0));
+  for (const [id, us] of selfUs) {
+    const n = byId.get(id)!;
+    if (n.callFrame.functionName === '(idle)' || n.callFrame.functionName === '(program)') continue;
+    busy += us;
+    const p = placeOf(n.callFrame);
+    place.set(p, (place.get(p) ?? 0) + us);
+    const key = `${n.callFrame.functionName || '(anonymous)'}  ${p}`;
+    fn.set(key, (fn.get(key) ?? 0) + us);
+    // Inclusive: once per sample for each named function on its stack.
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const name = byId.get(at)!.callFrame.functionName;
+      if (inclusive.has(name) && !seen.has(name)) {
+        seen.add(name);
+        inclusive.set(name, inclusive.get(name)! + us);
+      }
     }
   }
 }

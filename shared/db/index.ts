@@ -53,6 +53,9 @@ export function openPool(databaseUrl: string, max = 10, limits: SessionLimits = 
     max,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
+    // Statements go out without waiting for the ones before them (withTx `pipelined`): the server
+    // runs them in order, so a sequence that awaits each is unchanged (docs/ingest.md "Round trips").
+    pipeline: true,
     application_name: process.env.FUNCTION_NAME ?? 'cdc-front',
     // Runs on each new connection before it is handed out (pg-pool awaits it; if it fails, the
     // checkout fails and the connection is closed).
@@ -82,18 +85,75 @@ export async function closePool(): Promise<void> {
 }
 
 /**
+ * What a pipelined transaction's body may do beyond statements (`withTx`'s `pipelined`; docs/ingest.md
+ * "Round trips"). On a connection in pipeline mode (openPool's) statements are sent without waiting
+ * for the ones before them, and the server runs them in order; on any other connection these
+ * degrade to the plain sequence (BEGIN awaited first, COMMIT after the body).
+ */
+export interface TxPipeline {
+  /**
+   * The BEGIN (with `begin`'s statements), sent ahead of the body's first statements and not
+   * awaited: the body awaits it with its first reads, before it writes anything.
+   */
+  began: Promise<unknown>;
+  /**
+   * Sends `last` — a function that sends the transaction's last statement and returns its result —
+   * with COMMIT right behind it, in one write. After it the body sends nothing more; withTx waits for
+   * the COMMIT before it returns. Should `last` fail, the server turns the COMMIT into a rollback.
+   */
+  commitWith<R>(last: () => Promise<R>): Promise<R>;
+}
+
+type Stream = { cork?: () => void; uncork?: () => void };
+/** The client's socket, to send several messages in one write (what pg does for one statement's). */
+const streamOf = (client: Tx): Stream | undefined => (client as unknown as { connection?: { stream?: Stream } }).connection?.stream;
+const pipelining = (client: Tx): boolean => (client as unknown as { pipeline?: boolean }).pipeline === true;
+
+/**
  * Runs fn in a transaction; retries the whole transaction on serialization failure or a unique race.
  * `begin`, if given, is the transaction's first statements, sent with BEGIN in one round trip (the
  * simple protocol: literal SQL only, never a value from a request; docs/ingest.md "Round trips").
+ * `pipelined`: BEGIN is not awaited before fn, and the statements fn sends before its first await go
+ * out with it in one write; fn gets a TxPipeline to await the BEGIN and to send COMMIT behind its
+ * last statement.
  */
-export async function withTx<T>(db: pg.Pool, fn: (tx: Tx) => Promise<T>, retries = 2, begin?: string): Promise<T> {
+export async function withTx<T>(db: pg.Pool, fn: (tx: Tx, pipe: TxPipeline) => Promise<T>, retries = 2, begin?: string, pipelined = false): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const client = await db.connect();
     let broken: Error | undefined;
+    const piped = pipelined && pipelining(client);
+    let committed: Promise<unknown> | undefined;
+    const stream = piped ? streamOf(client) : undefined;
     try {
-      await client.query(begin ? `BEGIN; ${begin}` : 'BEGIN');
-      const out = await fn(client);
-      await client.query('COMMIT');
+      stream?.cork?.();
+      let began: Promise<unknown>;
+      let body: Promise<T>;
+      try {
+        began = client.query(begin ? `BEGIN; ${begin}` : 'BEGIN');
+        // Settled by the body's first reads; its failure is thrown below, not left unhandled.
+        began.catch(() => undefined);
+        if (!piped) await began;
+        body = fn(client, {
+          began,
+          commitWith: <R>(last: () => Promise<R>): Promise<R> => {
+            if (!piped) return last();
+            stream?.cork?.();
+            try {
+              const out = last();
+              committed = client.query('COMMIT');
+              committed.catch(() => undefined);
+              return out;
+            } finally {
+              stream?.uncork?.();
+            }
+          },
+        });
+      } finally {
+        stream?.uncork?.();
+      }
+      const out = await body;
+      await began;
+      await (committed ?? client.query('COMMIT'));
       return out;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);

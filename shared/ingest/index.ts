@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Db, Tx } from '../db/index.js';
-import { withTx } from '../db/index.js';
+import { type TxPipeline, withTx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import type { Resource } from '../../schemas/resource.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
@@ -27,6 +27,7 @@ import { composeWrites } from '../db/sql.js';
 import { sealRecord } from '../pii/index.js';
 import {
   appendHistory,
+  awaitedParents,
   existingParents,
   holdKey,
   holdsOf,
@@ -303,18 +304,45 @@ function parentLinks(r: Resource, wave: Prepared[]): Array<[string, string, stri
   return links;
 }
 
+/** How writeWaveIn meets its transaction (withTx's TxPipeline; docs/ingest.md "Round trips"). */
+interface WaveTx {
+  /** The caller sent the wave's link locks with BEGIN. */
+  linksLocked?: boolean;
+  /** BEGIN was sent without waiting: awaited with the wave's first reads. */
+  pipe?: TxPipeline;
+  /** The wave is the transaction's last work: its last statement goes with COMMIT when it can. */
+  last?: boolean;
+}
+
 /**
  * Writes one wave of records (no key twice) inside the caller's transaction, with one statement per
  * table: a batch of 500 costs about as many round trips as a single record. The caller holds the
- * transaction (upsertGroup: one per wave; a report document: header and items together).
+ * transaction (upsertGroup: one per wave; a report document: header and items together). The reads
+ * go out together (the row locks, the parents, for a parent whether children wait for it), then the
+ * composed write — with COMMIT behind it when nothing is left to do after it.
  */
-async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta, linksLocked = false): Promise<Outcome[]> {
-  if (!linksLocked) await lockLinks(tx, parentLinks(r, wave));
-  const current = await lockMany(
-    tx,
-    r,
-    wave.map((p) => [p.orgCode, p.id]),
-  );
+async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta, o: WaveTx = {}): Promise<Outcome[]> {
+  if (!o.linksLocked) await lockLinks(tx, parentLinks(r, wave));
+  // Parents not (yet) stored: one query per parent resource, for every record of the wave (those
+  // found unchanged below ignore the answer).
+  const byParent = new Map<string, { table: string; keys: Array<[string, string]> }>();
+  for (const p of wave) {
+    for (const ref of p.parentRefs) {
+      const e = byParent.get(ref.resource) ?? { table: ref.table, keys: [] };
+      e.keys.push([p.orgCode, ref.id]);
+      byParent.set(ref.resource, e);
+    }
+  }
+  const keys = wave.map((p): [string, string] => [p.orgCode, p.id]);
+  // Only a parent releases children, and only those waiting for it: known before the write, as no
+  // child can add a wait while this transaction holds the parent's link lock (docs/ingest.md).
+  const releases = isParent(r.name);
+  const [current, found, awaited] = await Promise.all([
+    lockMany(tx, r, keys),
+    Promise.all([...byParent].map(async ([name, e]) => [name, await existingParents(tx, name, e.table, e.keys)] as const)).then((x) => new Map(x)),
+    releases ? awaitedParents(tx, r.name, keys) : new Set<string>(),
+    o.pipe?.began,
+  ]);
   const outcomes: Outcome[] = [];
   const changed: Array<{ p: Prepared; cur: Current | undefined; version: number; held: Hold[] }> = [];
   for (const p of wave) {
@@ -327,18 +355,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
   }
   if (changed.length === 0) return outcomes;
 
-  // Parents not (yet) stored: one query per parent resource.
   const waits: Wait[] = [];
-  const byParent = new Map<string, { table: string; keys: Array<[string, string]> }>();
-  for (const c of changed) {
-    for (const ref of c.p.parentRefs) {
-      const e = byParent.get(ref.resource) ?? { table: ref.table, keys: [] };
-      e.keys.push([c.p.orgCode, ref.id]);
-      byParent.set(ref.resource, e);
-    }
-  }
-  const found = new Map<string, Set<string>>();
-  for (const [name, e] of byParent) found.set(name, await existingParents(tx, name, e.table, e.keys));
   for (const c of changed) {
     for (const ref of c.p.parentRefs) {
       if (found.get(ref.resource)?.has(keyOf(c.p.orgCode, ref.id))) continue;
@@ -369,8 +386,6 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: c.p.now, latenessS: c.p.latenessS },
   });
   if (wasHeld.length || waits.length) await replaceWaits(tx, r.name, wasHeld, waits, ctx.now);
-  // Only a parent that is not held itself releases its children.
-  const releases = isParent(r.name);
   // The typed rows, history, outbox rows, receipts and (for a parent) the waits of its children in
   // one statement per chunk (docs/ingest.md "Round trips"); the parent's own outbox rows come first,
   // so platforms receive parents before their children.
@@ -380,7 +395,8 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     // wide table): then a MERGE of their own first.
     const composed = recordsComposable(r, chunk.length);
     if (!composed) await writeRecords(tx, r, chunk.map(typed));
-    const ready = releases ? chunk.filter((c) => c.held.length === 0).map((c): [string, string] => [c.p.orgCode, c.p.id]) : [];
+    // A parent that is not held itself releases the children waiting for it.
+    const ready = chunk.filter((c) => c.held.length === 0 && awaited.has(keyOf(c.p.orgCode, c.p.id))).map((c): [string, string] => [c.p.orgCode, c.p.id]);
     const receipts = chunk.map(
       (c): ReceiptRow => ({
         resource: r.name,
@@ -399,26 +415,35 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
       }),
     );
     const single = chunk.length === 1 && composed && `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}`;
-    const waiting = await composeWrites<WaitingRow>(
-      tx,
-      [
-        ...(composed ? [recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed))] : []),
-        historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
-        enqueuePart(
-          chunk.map((c) => ({
-            ...versionOf(c),
-            deadline: r.deadline,
-            test: c.p.test,
-            held: c.held.length > 0,
-            payload: c.p.payload,
-          })),
-        ),
-        receiptPart(receipts),
-        ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
-      ],
-      ready.length ? WAITING_COLUMNS : [],
-      single,
-    );
+    // Nothing after this statement (no children to release, no holds to replace, no more chunks):
+    // COMMIT goes with it.
+    const tail = o.last && o.pipe && i + COMPOSE_RECORDS >= changed.length && ready.length === 0 && receipts.every((x) => !x.hadHolds && x.holds.length === 0);
+    const compose = () =>
+      composeWrites<WaitingRow>(
+        tx,
+        [
+          ...(composed ? [recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed))] : []),
+          historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
+          enqueuePart(
+            chunk.map((c) => ({
+              ...versionOf(c),
+              deadline: r.deadline,
+              test: c.p.test,
+              held: c.held.length > 0,
+              payload: c.p.payload,
+            })),
+          ),
+          receiptPart(receipts),
+          ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
+        ],
+        ready.length ? WAITING_COLUMNS : [],
+        single,
+      );
+    if (tail) {
+      await o.pipe!.commitWith(compose);
+      break;
+    }
+    const waiting = await compose();
     await replaceHolds(tx, receipts);
     if (waiting.length) await releaseWaiting(tx, r.name, waiting, isParent);
   }
@@ -499,14 +524,14 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
     );
     const written = await withTx(
       db,
-      async (tx) => {
+      async (tx, pipe) => {
         const outcomes = await writeWaveIn(
           tx,
           r,
           wave.map((x) => x.p),
           ctx,
           delta,
-          true,
+          { linksLocked: true, pipe, last: !opts.inWave },
         );
         const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
         const w = wave.map(({ index, p }) => ({ index, outcome: byKey.get(keyOf(p.orgCode, p.id))! }));
@@ -515,6 +540,7 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
       },
       undefined,
       locks ?? undefined,
+      true,
     );
     for (const { index, outcome } of written) results[index] = { ok: true, outcome };
   }

@@ -423,6 +423,25 @@ export async function existingParents(tx: Tx, parentResource: string, table: str
   return found;
 }
 
+/**
+ * Which of these parents have children waiting for them. Read under the parents' link locks, which a
+ * child takes before it adds a wait (docs/ingest.md "Parents and children"), so the answer holds until
+ * the transaction ends: a parent with none need not take waits away in its write.
+ */
+export async function awaitedParents(tx: Tx, parentResource: string, parents: Array<[string, string]>): Promise<Set<string>> {
+  const found = new Set<string>();
+  if (parents.length === 0) return found;
+  const k = keyList(['org_code', 'parent_id'], parents, 1);
+  const res = await exec<{ org_code: string; parent_id: string }>(
+    tx,
+    `SELECT DISTINCT org_code, parent_id FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql}`,
+    [parentResource, ...k.params],
+    parents.length === 1 && 'awaited1',
+  );
+  for (const row of res.rows) found.add(keyOf(row.org_code, row.parent_id));
+  return found;
+}
+
 export interface Wait {
   resource: string;
   orgCode: string;

@@ -1,9 +1,10 @@
-// The statements of a single record's write (docs/ingest.md "Round trips"), counted on the driver:
-// a new patient is BEGIN with its link lock, the row lock, one composed statement (the typed row,
-// history, outbox rows, receipt and the waits of its children) and COMMIT; a diagnosis whose
-// patient is stored adds only the parent check; a new version of a stored record is the same four,
-// its typed row an UPDATE instead of an INSERT. A patient written after a held child releases it
-// in the same transaction, the child's outbox rows behind the patient's.
+// The round trips of a single record's write (docs/ingest.md "Round trips"), counted on the driver:
+// statements sent while none is awaited start a round trip, those sent behind them share it. A new
+// patient is two: BEGIN with its link lock, the row lock and whether children wait for it; then one
+// composed statement (the typed row, history, outbox rows, receipt) with COMMIT behind it. A
+// diagnosis whose patient is stored asks for the patient in the first; a new version of a stored
+// record is the same two, its typed row an UPDATE. A patient written after a held child releases it
+// in the same transaction, the child's outbox rows behind the patient's: COMMIT waits for that.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
@@ -18,59 +19,65 @@ const org = uniqueOrg();
 type Query = (...a: unknown[]) => unknown;
 const proto = pg.Client.prototype as unknown as { query: Query };
 const original = proto.query;
-let seen: string[] = [];
+/** Statements in the order sent, each round trip a list. */
+let trips: string[][] = [];
+let inFlight = 0;
 beforeAll(() => {
   proto.query = function (this: unknown, ...args: unknown[]) {
     const q = args[0];
-    seen.push(typeof q === 'string' ? q : ((q as { text?: string })?.text ?? ''));
-    return original.apply(this, args);
+    const text = typeof q === 'string' ? q : ((q as { text?: string })?.text ?? '');
+    const out = original.apply(this, args) as Promise<unknown> | undefined;
+    // The pool's own queries (look-ups outside the transaction) take a callback and return nothing.
+    if (!out) return out;
+    if (inFlight === 0 || trips.length === 0) trips.push([]);
+    trips.at(-1)!.push(text);
+    inFlight++;
+    // Registered before the caller's await, so it runs before anything the caller sends next.
+    const settled = () => {
+      inFlight--;
+    };
+    out.then(settled, settled);
+    return out;
   };
 });
 afterAll(() => {
   proto.query = original;
 });
 
-/** The statements of the call's transaction, each named by its first words. */
-async function statementsOf(run: () => Promise<unknown>): Promise<string[]> {
-  seen = [];
+/** The round trips of the call's transaction, each statement named by its first words. */
+async function tripsOf(run: () => Promise<unknown>): Promise<string[][]> {
+  trips = [];
   await run();
-  const begin = seen.findIndex((s) => s.startsWith('BEGIN'));
-  const commit = seen.indexOf('COMMIT');
-  return seen.slice(begin, commit + 1).map((s) => s.replace(/\s+/g, ' ').trim().split(' ').slice(0, 4).join(' '));
+  const begin = trips.findIndex((t) => t[0]!.startsWith('BEGIN'));
+  const commit = trips.findIndex((t) => t.includes('COMMIT'));
+  return trips.slice(begin, commit + 1).map((t) => t.map((s) => s.replace(/\s+/g, ' ').trim().split(' ').slice(0, 4).join(' ')));
 }
 
 describe('round trips of a single record', () => {
-  it('a new patient: four statements, a diagnosis of a stored patient: five', async () => {
+  it('a new patient: two round trips, a diagnosis of a stored patient: two', async () => {
     const pid = uniqueId('p');
-    const patient = await statementsOf(() => upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 1 })], ctx()));
+    const patient = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 1 })], ctx()));
     expect(patient).toEqual([
-      'BEGIN; SELECT count(pg_advisory_xact_lock(k)) FROM',
-      'SELECT t.org_code, t.id, t.rec_version,',
-      'WITH rec_new_src AS (SELECT',
-      'COMMIT',
+      ['BEGIN; SELECT count(pg_advisory_xact_lock(k)) FROM', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
+      ['WITH rec_new_src AS (SELECT', 'COMMIT'],
     ]);
-    const dx = await statementsOf(() =>
+    const dx = await tripsOf(() =>
       upsertMany(db, resources.emrActivityInfo!, [sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: pid, seed: 1 })], ctx()),
     );
     expect(dx).toEqual([
-      'BEGIN; SELECT count(pg_advisory_xact_lock(k)) FROM',
-      'SELECT t.org_code, t.id, t.rec_version,',
-      'SELECT p.org_code, p.id FROM',
-      'WITH rec_new_src AS (SELECT',
-      'COMMIT',
+      ['BEGIN; SELECT count(pg_advisory_xact_lock(k)) FROM', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM'],
+      ['WITH rec_new_src AS (SELECT', 'COMMIT'],
     ]);
   });
 
-  it('a new version of a stored patient: the same four, its row UPDATEd in the composed statement', async () => {
+  it('a new version of a stored patient: the same two round trips, its row UPDATEd in the composed statement', async () => {
     const pid = uniqueId('p');
     const v1 = sample('emrPatientInfo', { orgCode: org, id: pid, seed: 3 });
     await upsertMany(db, resources.emrPatientInfo!, [v1], ctx());
-    const v2 = await statementsOf(() => upsertMany(db, resources.emrPatientInfo!, [{ ...v1, tel: '13700000001' }], ctx()));
+    const v2 = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [{ ...v1, tel: '13700000001' }], ctx()));
     expect(v2).toEqual([
-      'BEGIN; SELECT count(pg_advisory_xact_lock(k)) FROM',
-      'SELECT t.org_code, t.id, t.rec_version,',
-      'WITH rec_old_src AS (SELECT',
-      'COMMIT',
+      ['BEGIN; SELECT count(pg_advisory_xact_lock(k)) FROM', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
+      ['WITH rec_old_src AS (SELECT', 'COMMIT'],
     ]);
     const row = await db.query<{ rec_version: number; n: string }>(
       'SELECT rec_version, (SELECT count(*) FROM record_history WHERE resource = $3 AND org_code = $1 AND record_id = $2) AS n FROM emr_patient_info WHERE org_code = $1 AND id = $2',
@@ -83,18 +90,16 @@ describe('round trips of a single record', () => {
     const dx = sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: uniqueId('p'), seed: 4 });
     const [first] = await upsertMany(db, resources.emrActivityInfo!, [dx], ctx());
     expect(first!.ok && first!.outcome.held.length).toBe(1);
-    const again = await statementsOf(() => upsertMany(db, resources.emrActivityInfo!, [{ ...dx, diagnoseTime: '2026-01-15 10:31:00' }], ctx()));
+    const again = await tripsOf(() => upsertMany(db, resources.emrActivityInfo!, [{ ...dx, diagnoseTime: '2026-01-15 10:31:00' }], ctx()));
     expect(again).toEqual([
-      'BEGIN; SELECT count(pg_advisory_xact_lock(k)) FROM',
-      'SELECT t.org_code, t.id, t.rec_version,',
-      'SELECT p.org_code, p.id FROM',
-      'SELECT org_code, record_id, kind,',
-      'DELETE FROM record_parent_wait WHERE',
-      'INSERT INTO record_parent_wait (resource,',
-      'WITH rec_old_src AS (SELECT',
-      'DELETE FROM record_hold WHERE',
-      'INSERT INTO record_hold (resource,',
-      'COMMIT',
+      ['BEGIN; SELECT count(pg_advisory_xact_lock(k)) FROM', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM'],
+      ['SELECT org_code, record_id, kind,'],
+      ['DELETE FROM record_parent_wait WHERE'],
+      ['INSERT INTO record_parent_wait (resource,'],
+      ['WITH rec_old_src AS (SELECT'],
+      ['DELETE FROM record_hold WHERE'],
+      ['INSERT INTO record_hold (resource,'],
+      ['COMMIT'],
     ]);
   });
 
@@ -103,7 +108,14 @@ describe('round trips of a single record', () => {
     const dxId = uniqueId('dx');
     const [held] = await upsertMany(db, resources.emrActivityInfo!, [sample('emrActivityInfo', { orgCode: org, id: dxId, patientId: pid, seed: 2 })], ctx());
     expect(held!.ok && held!.outcome.held).toEqual([`parent:emrPatientInfo/${pid}`]);
-    await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 2 })], ctx());
+    const patient = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 2 })], ctx()));
+    // The waits are taken away in the composed statement; COMMIT only after the child is released.
+    expect(patient.slice(0, 2)).toEqual([
+      ['BEGIN; SELECT count(pg_advisory_xact_lock(k)) FROM', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
+      ['WITH rec_new_src AS (SELECT'],
+    ]);
+    expect(patient.length).toBeGreaterThan(3);
+    expect(patient.at(-1)).toEqual(['COMMIT']);
     const rows = await db.query<{ resource: string; state: string }>(
       `SELECT resource, state FROM outbox WHERE org_code = $1 AND record_id IN ($2, $3) ORDER BY outbox_id`,
       [org, pid, dxId],

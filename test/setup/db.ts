@@ -21,7 +21,8 @@ export function databaseUrl(): string {
 
 /** A pg Pool on the test database, ended in afterAll of the calling file or describe block. */
 export function testDb(options: Omit<pg.PoolConfig, 'connectionString'> = {}): pg.Pool {
-  const pool = new pg.Pool({ max: 4, ...options, connectionString: databaseUrl() });
+  // As the functions' pool (shared/db openPool): statements pipelined.
+  const pool = new pg.Pool({ max: 4, pipeline: true, ...options, connectionString: databaseUrl() });
   afterAll(async () => {
     await pool.end();
   });
