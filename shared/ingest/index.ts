@@ -314,37 +314,26 @@ interface WaveTx {
   last?: boolean;
 }
 
+/** A record of the wave that is written: not unchanged. */
+interface Changed {
+  p: Prepared;
+  cur: Current | undefined;
+  version: number;
+  held: Hold[];
+}
+
 /**
  * Writes one wave of records (no key twice) inside the caller's transaction, with one statement per
  * table: a batch of 500 costs about as many round trips as a single record. The caller holds the
  * transaction (upsertGroup: one per wave; a report document: header and items together). The reads
- * go out together (the row locks, the parents, for a parent whether children wait for it), then the
- * composed write — with COMMIT behind it when nothing is left to do after it.
+ * go out together (readWave), then the composed write per chunk — the last with COMMIT behind it
+ * when nothing is left to do after it (docs/ingest.md "Round trips").
  */
 async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta, o: WaveTx = {}): Promise<Outcome[]> {
   if (!o.linksLocked) await lockLinks(tx, parentLinks(r, wave));
-  // Parents not (yet) stored: one query per parent resource, for every record of the wave (those
-  // found unchanged below ignore the answer).
-  const byParent = new Map<string, { table: string; keys: Array<[string, string]> }>();
-  for (const p of wave) {
-    for (const ref of p.parentRefs) {
-      const e = byParent.get(ref.resource) ?? { table: ref.table, keys: [] };
-      e.keys.push([p.orgCode, ref.id]);
-      byParent.set(ref.resource, e);
-    }
-  }
-  const keys = wave.map((p): [string, string] => [p.orgCode, p.id]);
-  // Only a parent releases children, and only those waiting for it: known before the write, as no
-  // child can add a wait while this transaction holds the parent's link lock (docs/ingest.md).
-  const releases = isParent(r.name);
-  const [current, found, awaited] = await Promise.all([
-    lockMany(tx, r, keys),
-    Promise.all([...byParent].map(async ([name, e]) => [name, await existingParents(tx, name, e.table, e.keys)] as const)).then((x) => new Map(x)),
-    releases ? awaitedParents(tx, r.name, keys) : new Set<string>(),
-    o.pipe?.began,
-  ]);
+  const { current, found, awaited } = await readWave(tx, r, wave, o.pipe);
   const outcomes: Outcome[] = [];
-  const changed: Array<{ p: Prepared; cur: Current | undefined; version: number; held: Hold[] }> = [];
+  const changed: Changed[] = [];
   for (const p of wave) {
     const cur = current.get(keyOf(p.orgCode, p.id));
     if (cur && cur.hash === p.hash && cur.retired === p.retiring) {
@@ -354,7 +343,54 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     }
   }
   if (changed.length === 0) return outcomes;
+  const before = await settleWaits(tx, r, changed, found, ctx.now);
+  // One statement per chunk; the parent's own outbox rows come first, so platforms receive parents
+  // before their children.
+  for (let i = 0; i < changed.length; i += COMPOSE_RECORDS) {
+    const last = i + COMPOSE_RECORDS >= changed.length;
+    await writeChunk(tx, r, changed.slice(i, i + COMPOSE_RECORDS), before, awaited, last && o.last ? o.pipe : undefined);
+  }
+  for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
+  for (const c of changed) {
+    const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
+    outcomes.push({ id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held.map(holdText), test: c.p.test, warnings: c.p.warnings });
+  }
+  return outcomes;
+}
 
+/**
+ * A wave's first round trip, sent together (and behind the BEGIN when it was not awaited): the
+ * current versions, locked; which parents are stored — one query per parent resource, for every
+ * record of the wave (those found unchanged ignore the answer); and, for a parent resource, which of
+ * these parents have children waiting for them — known before the write, as no child can add a wait
+ * while this transaction holds the parent's link lock (docs/ingest.md "Parents and children").
+ */
+async function readWave(tx: Tx, r: Resource, wave: Prepared[], pipe: TxPipeline | undefined) {
+  const byParent = new Map<string, { table: string; keys: Array<[string, string]> }>();
+  for (const p of wave) {
+    for (const ref of p.parentRefs) {
+      const e = byParent.get(ref.resource) ?? { table: ref.table, keys: [] };
+      e.keys.push([p.orgCode, ref.id]);
+      byParent.set(ref.resource, e);
+    }
+  }
+  const keys = wave.map((p): [string, string] => [p.orgCode, p.id]);
+  const [current, found, awaited] = await Promise.all([
+    lockMany(tx, r, keys),
+    Promise.all([...byParent].map(async ([name, e]) => [name, await existingParents(tx, name, e.table, e.keys)] as const)).then((x) => new Map(x)),
+    isParent(r.name) ? awaitedParents(tx, r.name, keys) : new Set<string>(),
+    // Nothing is written before the BEGIN is known to have started the transaction.
+    pipe?.began,
+  ]);
+  return { current, found, awaited };
+}
+
+/**
+ * The changed records' parent holds (a parent not stored yet), the holds their previous versions had
+ * (returned, for the unmapped queue's counts), held versions that this one replaces, and their waits
+ * replaced. Only rewritten records whose receipt says they may have been held are looked up.
+ */
+async function settleWaits(tx: Tx, r: Resource, changed: Changed[], found: Map<string, Set<string>>, now: Date): Promise<Map<string, Hold[]>> {
   const waits: Wait[] = [];
   for (const c of changed) {
     for (const ref of c.p.parentRefs) {
@@ -363,10 +399,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
       waits.push({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, parentResource: ref.resource, parentId: ref.id });
     }
   }
-
-  // Rewritten records that may have been held: only they can have holds to count and waits to drop.
   const wasHeld = changed.filter((c) => c.cur?.mayBeHeld).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-  // What held the rewritten records before, for the unmapped queue's counts.
   const before = new Map<string, Hold[]>();
   if (wasHeld.length) for (const [k, v] of await holdsOf(tx, r.name, wasHeld)) before.set(k, v);
   // Versions still held for a reason this version no longer has are replaced by it.
@@ -376,83 +409,76 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     r.name,
     superseded.map((c): [string, string] => [c.p.orgCode, c.p.id]),
   );
+  if (wasHeld.length || waits.length) await replaceWaits(tx, r.name, wasHeld, waits, now);
+  return before;
+}
 
-  const op = (c: (typeof changed)[number]) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
+/**
+ * One chunk's typed rows, history, outbox rows, receipts and (for a parent) its waiting children's
+ * waits in one composed statement; then its holds, and the children released. `pipe`, for the
+ * transaction's last chunk: when nothing follows the statement, COMMIT goes with it.
+ */
+async function writeChunk(
+  tx: Tx,
+  r: Resource,
+  chunk: Changed[],
+  before: Map<string, Hold[]>,
+  awaited: Set<string>,
+  pipe: TxPipeline | undefined,
+): Promise<void> {
+  const op = (c: Changed) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
   /** Which version of which record a history row or an outbox row is. */
-  const versionOf = (c: (typeof changed)[number]) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c) });
-  const typed = (c: (typeof changed)[number]): RecordItem => ({
+  const versionOf = (c: Changed) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c) });
+  const typed = (c: Changed): RecordItem => ({
     record: c.p.record,
     hashes: c.p.hashes,
     b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: c.p.now, latenessS: c.p.latenessS },
   });
-  if (wasHeld.length || waits.length) await replaceWaits(tx, r.name, wasHeld, waits, ctx.now);
-  // The typed rows, history, outbox rows, receipts and (for a parent) the waits of its children in
-  // one statement per chunk (docs/ingest.md "Round trips"); the parent's own outbox rows come first,
-  // so platforms receive parents before their children.
-  for (let i = 0; i < changed.length; i += COMPOSE_RECORDS) {
-    const chunk = changed.slice(i, i + COMPOSE_RECORDS);
-    // The typed rows go in the same statement unless they are too wide for it (a large batch of a
-    // wide table): then a MERGE of their own first.
-    const composed = recordsComposable(r, chunk.length);
-    if (!composed) await writeRecords(tx, r, chunk.map(typed));
-    // A parent that is not held itself releases the children waiting for it.
-    const ready = chunk.filter((c) => c.held.length === 0 && awaited.has(keyOf(c.p.orgCode, c.p.id))).map((c): [string, string] => [c.p.orgCode, c.p.id]);
-    const receipts = chunk.map(
-      (c): ReceiptRow => ({
-        resource: r.name,
-        orgCode: c.p.orgCode,
-        id: c.p.id,
-        version: c.version,
-        state: c.held.length ? 'held' : c.p.retiring ? 'retired' : 'stored',
-        retired: c.p.retiring,
-        holds: c.held,
-        hadHolds: (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0,
-        flags: c.p.flags,
-        businessAt: c.p.businessAt,
-        businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
-        test: c.p.test,
-        at: c.p.now,
-      }),
+  // The typed rows go in the same statement unless they are too wide for it (a large batch of a
+  // wide table): then a MERGE of their own first.
+  const composed = recordsComposable(r, chunk.length);
+  if (!composed) await writeRecords(tx, r, chunk.map(typed));
+  // A parent that is not held itself releases the children waiting for it.
+  const ready = chunk.filter((c) => c.held.length === 0 && awaited.has(keyOf(c.p.orgCode, c.p.id))).map((c): [string, string] => [c.p.orgCode, c.p.id]);
+  const receipts = chunk.map(
+    (c): ReceiptRow => ({
+      resource: r.name,
+      orgCode: c.p.orgCode,
+      id: c.p.id,
+      version: c.version,
+      state: c.held.length ? 'held' : c.p.retiring ? 'retired' : 'stored',
+      retired: c.p.retiring,
+      holds: c.held,
+      hadHolds: (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0,
+      flags: c.p.flags,
+      businessAt: c.p.businessAt,
+      businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
+      test: c.p.test,
+      at: c.p.now,
+    }),
+  );
+  const single = chunk.length === 1 && composed && `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}`;
+  const compose = () =>
+    composeWrites<WaitingRow>(
+      tx,
+      [
+        ...(composed ? [recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed))] : []),
+        historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
+        enqueuePart(chunk.map((c) => ({ ...versionOf(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload }))),
+        receiptPart(receipts),
+        ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
+      ],
+      ready.length ? WAITING_COLUMNS : [],
+      single,
     );
-    const single = chunk.length === 1 && composed && `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}`;
-    // Nothing after this statement (no children to release, no holds to replace, no more chunks):
-    // COMMIT goes with it.
-    const tail = o.last && o.pipe && i + COMPOSE_RECORDS >= changed.length && ready.length === 0 && receipts.every((x) => !x.hadHolds && x.holds.length === 0);
-    const compose = () =>
-      composeWrites<WaitingRow>(
-        tx,
-        [
-          ...(composed ? [recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed))] : []),
-          historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
-          enqueuePart(
-            chunk.map((c) => ({
-              ...versionOf(c),
-              deadline: r.deadline,
-              test: c.p.test,
-              held: c.held.length > 0,
-              payload: c.p.payload,
-            })),
-          ),
-          receiptPart(receipts),
-          ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
-        ],
-        ready.length ? WAITING_COLUMNS : [],
-        single,
-      );
-    if (tail) {
-      await o.pipe!.commitWith(compose);
-      break;
-    }
-    const waiting = await compose();
-    await replaceHolds(tx, receipts);
-    if (waiting.length) await releaseWaiting(tx, r.name, waiting, isParent);
+  // Nothing after this statement (no children to release, no holds to replace): COMMIT goes with it.
+  if (pipe && ready.length === 0 && receipts.every((x) => !x.hadHolds && x.holds.length === 0)) {
+    await pipe.commitWith(compose);
+    return;
   }
-  for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
-  for (const c of changed) {
-    const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
-    outcomes.push({ id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held.map(holdText), test: c.p.test, warnings: c.p.warnings });
-  }
-  return outcomes;
+  const waiting = await compose();
+  await replaceHolds(tx, receipts);
+  if (waiting.length) await releaseWaiting(tx, r.name, waiting, isParent);
 }
 
 /**
