@@ -50,7 +50,7 @@ export function table(rows: Array<Record<string, string | number>>): string {
   return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? '-'))))].join('\n');
 }
 
-// ---- other processes, from /proc (Linux): RSS and CPU time of the runtime, replicas, PostgreSQL ----
+// ---- other processes, from /proc (Linux): RSS, PSS and CPU time of the runtime, replicas, PostgreSQL ----
 
 const TICKS_PER_S = 100; // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK)
 
@@ -58,6 +58,21 @@ const TICKS_PER_S = 100; // USER_HZ: 100 on every Linux this runs on (getconf CL
 export function rssMiB(pid: number): number | null {
   try {
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Proportional set size of a process in MiB (null when it is gone or unreadable): its private pages
+ * plus each shared page divided by the number of processes mapping it — node's own binary text,
+ * mapped by every function process, is counted once across them rather than once per process
+ * (docs/bench.md "Headline", P6). From /proc/<pid>/smaps_rollup (Linux 4.14+).
+ */
+export function pssMiB(pid: number): number | null {
+  try {
+    const m = /^Pss:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
     return m ? Math.round(Number(m[1]) / 1024) : null;
   } catch {
     return null;

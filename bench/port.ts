@@ -38,7 +38,7 @@ import { freePort } from '../infra/runtime/replica.js';
 import type { TrafficSummary } from '../infra/simulators/traffic.js';
 import type { Resource } from '../schemas/resource.js';
 import type { FaasFunction } from '../shared/fn/index.js';
-import { childPids, machineBusyS, median, memory, procStat, rssMiB, table, treeCpuS, writeResult } from './common.js';
+import { childPids, machineBusyS, median, memory, procStat, pssMiB, rssMiB, table, treeCpuS, writeResult } from './common.js';
 
 // The runtime child loads only the runtime (its RSS is the runtime's own): everything the parent
 // alone needs — pg, the generator, the schemas, the typed rows — is imported when the scenario runs.
@@ -396,19 +396,29 @@ function cpuDelta(a: CpuReading, b: CpuReading, records: number, wallS: number) 
 
 const totalRss = (r: ReturnType<typeof rssOf>) => (r.runtimeMiB ?? 0) + r.functionsTotalMiB;
 
+// RSS (the figure P6 is judged on) and, from the same sample, PSS: RSS counts every page a process
+// maps in full, so node's own binary text, shared by all of them, once per process; PSS divides each
+// shared page among its sharers (docs/bench.md "Headline", P6).
 function rssOf(p: Procs) {
   const functions: Record<string, number[]> = {};
+  const functionsPss: Record<string, number[]> = {};
   let total = 0;
+  let totalPss = 0;
   for (const [fn, rs] of Object.entries(p.replicas)) {
     functions[fn] = rs.map((r) => rssMiB(r.pid!) ?? 0);
     total += functions[fn].reduce((a, b) => a + b, 0);
+    functionsPss[fn] = rs.map((r) => pssMiB(r.pid!) ?? 0);
+    totalPss += functionsPss[fn].reduce((a, b) => a + b, 0);
   }
+  const runtimePss = pssMiB(p.runtimePid);
   return {
     runtimeMiB: rssMiB(p.runtimePid),
     functionsMiB: functions,
     functionsTotalMiB: total,
     replicas: Object.values(p.replicas).reduce((s, rs) => s + rs.length, 0),
     benchClientMiB: memory().rssMiB,
+    // null where smaps_rollup cannot be read (then it is unreadable for the replicas too)
+    pss: runtimePss === null ? null : { runtimeMiB: runtimePss, functionsMiB: functionsPss, functionsTotalMiB: totalPss, totalMiB: runtimePss + totalPss },
   };
 }
 
@@ -720,7 +730,8 @@ export async function benchPort(o: PortOptions) {
     { name: 'batch50', clients: 16, batch: 50, count: NB },
   ].filter((ph) => !only || only.includes(`${ph.name}-c${ph.clients}`));
   // P6: the runtime's and every function process's RSS summed, sampled every 250 ms while load runs
-  // through the port; the highest sum of the phase is kept (reset per phase).
+  // through the port; the highest sum of the phase is kept (reset per phase), with the PSS of that
+  // same sample beside it.
   let peak: ReturnType<typeof rssOf> | null = null;
   const subjectRun = async (ph: (typeof phases)[number], round: number, via: 'port' | 'direct' = 'port') => {
     const agent = new Agent({ keepAlive: true, maxSockets: ph.clients });
@@ -842,6 +853,7 @@ export async function benchPort(o: PortOptions) {
           'p50/p99 ms': `${s.p50Ms}/${s.p99Ms}`,
           'bare p50/p99': `${b.p50Ms}/${b.p99Ms}`,
           'RSS rt/fns MiB': `${rss.runtimeMiB}/${rss.functionsTotalMiB}`,
+          'PSS rt/fns MiB': rss.pss ? `${rss.pss.runtimeMiB}/${rss.pss.functionsTotalMiB}` : '-',
           'CPU ms/rec rt/fn/pg/cli': cpuCell(s.cpuOfMedianRound),
         });
         if (directRuns.length) {
@@ -856,6 +868,7 @@ export async function benchPort(o: PortOptions) {
             'p50/p99 ms': `${d.p50Ms}/${d.p99Ms}`,
             'bare p50/p99': `${b.p50Ms}/${b.p99Ms}`,
             'RSS rt/fns MiB': '-',
+            'PSS rt/fns MiB': '-',
             'CPU ms/rec rt/fn/pg/cli': cpuCell(d.cpuOfMedianRound),
           });
         }
@@ -949,6 +962,7 @@ export async function benchPort(o: PortOptions) {
           'p50/p99 ms': `${s.p50Ms}/${s.p99Ms}`,
           'bare p50/p99': '-',
           'RSS rt/fns MiB': '-',
+          'PSS rt/fns MiB': '-',
           'CPU ms/rec rt/fn/pg/cli': cpuCell(s.cpuOfMedianRound),
         });
       } finally {
