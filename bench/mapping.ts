@@ -1,5 +1,5 @@
 /**
- * ingest-mapping — issue 4's speed rule: the data-set run with code mapping on (every coded field
+ * ingest-mapping — code mapping's speed rule (docs/bench.md): the data-set run with code mapping on (every coded field
  * looked up in the in-process cache under its org's policy, observed for the unmapped queue) beside
  * the same run with mapping off (codes checked against the national lists only), through the one
  * pipeline (`upsertMany`), single records and batches of 50. Target: on within 10 % of off.

@@ -1,5 +1,5 @@
 /**
- * ingest-port — issue 3 item 14: the traffic generator's default mix through the data port (8881)
+ * ingest-port (docs/bench.md): the traffic generator's default mix through the data port (8881)
  * of the project's runtime, started with stack.yml in a child process of its own (so its RSS and CPU
  * are its own), with every receive function at 2 replicas (and again at 1, to compare):
  *

@@ -1,5 +1,5 @@
 /**
- * uplink — forwarding to the platform (issue 5, item 7), two measurements in one run:
+ * uplink — forwarding to the platform (docs/bench.md), two measurements in one run:
  *
  * 1. Throughput with batching. Per round the outbox of a bench destination is pre-filled with N
  *    records (the traffic generator's default mix, version 1, realtime class), and

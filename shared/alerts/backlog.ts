@@ -1,5 +1,5 @@
 /**
- * Backlog alerts (issue 5 item 3): when a destination's backlog — its pending outbox rows — or the
+ * Backlog alerts (docs/day-close.md): when a destination's backlog — its pending outbox rows — or the
  * age of its oldest unsent row passes a threshold (an extranet or VPN outage, a platform down), the
  * front raises ONE alert for that destination through the configured channels, and one "cleared"
  * message when the backlog is back below the thresholds × ALERT_CLEAR_RATIO (hysteresis: a backlog

@@ -1,5 +1,5 @@
 /**
- * The code cache ingest reads codes through (issue 4 items 3 and 8): national lists, the orgs'
+ * The code cache ingest reads codes through (docs/code-mapping.md): national lists, the orgs'
  * mappings and policies held in Maps in this process, so a lookup is a few Map reads and never a
  * database round trip. It stays current by polling code_map_version every `refreshMs` (openGauss 5.0
  * has no LISTEN): an org whose version moved is reloaded whole, the row '*' (national-list imports)
@@ -31,7 +31,7 @@ export interface LookupResult {
   equivalence?: Equivalence;
   /** Why a mapped value is still 'unmapped': reviewed as unmatched, or its target left the national list. */
   reason?: 'unmatched' | 'retiredTarget';
-  /** The org's map version the answer was made from: stamp it on the forwarded record (issue 4 item 7). */
+  /** The org's map version the answer was made from: stamp it on the forwarded record (docs/code-mapping.md). */
   mapVersion: number;
 }
 

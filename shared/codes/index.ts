@@ -1,5 +1,5 @@
 /**
- * Code mapping (值域代码映射; issue 4, docs/code-mapping.md): the forty national value domains, the
+ * Code mapping (值域代码映射; docs/code-mapping.md): the forty national value domains, the
  * hospitals' mappings onto them, the cache ingest reads through, the unmapped queue, suggestions and
  * the completeness report. The console's REST routes are in ./api.ts.
  */

@@ -107,7 +107,7 @@ export interface Resolution {
 }
 
 /**
- * How a value is read (issue 4 item 3):
+ * How a value is read (docs/code-mapping.md):
  *   national — the value must be a current national code ('national'), else 'unknown';
  *   local    — the value is mapped ('mapped'), else 'unmapped';
  *   auto     — a current national code is kept ('national'), anything else mapped or 'unmapped'.

@@ -1,7 +1,7 @@
 /**
  * Chinese name similarity for code mapping: suggestions (national candidates for a local code, so a
  * person confirms rather than searches) and the dangerous-gap check (an unmapped local diagnosis whose
- * name looks like a notifiable disease; issue 4 items 4–5).
+ * name looks like a notifiable disease; docs/code-mapping.md).
  *
  * Chinese disease names are matched on characters, not words (no segmenter needed), and three things
  * carry most of the signal:

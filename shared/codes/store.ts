@@ -814,7 +814,7 @@ export interface CompletenessReport {
 }
 
 /**
- * The completeness report of an org (issue 4 item 6): per domain, national codes, local codes seen in
+ * The completeness report of an org (docs/code-mapping.md): per domain, national codes, local codes seen in
  * real data, mapped, unmapped, records held; reduced to one figure — domains without a gap, of the
  * forty — and its list of gaps. A domain has a gap when its name is unknown, its national list is not
  * loaded or is incomplete, or a local code seen in data does not resolve under its policy.

@@ -1,5 +1,5 @@
 /**
- * Code mapping in the pipeline (requirements §5, issue 4): every coded field is read under its
+ * Code mapping in the pipeline (requirements §5, docs/code-mapping.md): every coded field is read under its
  * org's policy for the domain — national (validated), local (mapped), auto (a national code is
  * kept, anything else mapped). A mapped value is replaced by its national code (and name); what the
  * HIS sent is kept in `_local`. A value with no usable mapping is never forwarded: the record is

@@ -1,4 +1,4 @@
-// The fault suite (issue 5, item 6): under load from the HIS generator, kill function replicas with
+// The fault suite (docs/faults.md): under load from the HIS generator, kill function replicas with
 // SIGKILL, take the platform down and bring it back, restart PostgreSQL, inject every simulator
 // fault; then drain and check that every record version acknowledged to the HIS with a 2xx is at
 // the platform exactly once, in order per record, and that nothing else is. docs/faults.md.

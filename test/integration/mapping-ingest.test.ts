@@ -1,4 +1,4 @@
-// Code mapping in the pipeline (issue 4): per policy, held and released by themselves, the map
+// Code mapping in the pipeline (docs/code-mapping.md): per policy, held and released by themselves, the map
 // version stamped — through the patient function on the real database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
