@@ -126,111 +126,145 @@ function sendOnce(r: Replica, inv: Invocation, onRequest: (req: ClientRequest) =
   });
 }
 
-export async function invoke(svc: FunctionService, inv: Invocation, opts: RouterOptions): Promise<Outcome> {
-  const t0 = process.hrtime.bigint();
-  const elapsedS = () => Number(process.hrtime.bigint() - t0) / 1e9;
-  const fail = (status: number, message: string, internal: 'of-watchdog' | 'gateway'): Outcome => ({
-    ok: false,
-    status,
-    message,
-    internal,
-    durationS: elapsedS(),
+/**
+ * One call's clock and caller: exec_timeout (or a shorter X-Timeout) and the caller going away cut
+ * the request or response in flight; every outcome carries the call's duration.
+ */
+class Call {
+  private readonly t0 = process.hrtime.bigint();
+  readonly timeoutMs: number;
+  readonly deadline: number;
+  timedOut = false;
+  current: ClientRequest | null = null;
+  response: IncomingMessage | null = null;
+  private readonly timer: NodeJS.Timeout | null;
+  private readonly onAbort = () => {
+    this.current?.destroy(new Error('caller went away'));
+    this.response?.destroy(new Error('caller went away'));
+  };
+
+  constructor(
+    svc: FunctionService,
+    private readonly inv: Invocation,
+  ) {
+    const exec = svc.watchdog.execTimeoutMs;
+    this.timeoutMs = inv.timeoutMs && inv.timeoutMs > 0 ? (exec > 0 ? Math.min(exec, inv.timeoutMs) : inv.timeoutMs) : exec;
+    this.deadline = this.timeoutMs > 0 ? Date.now() + this.timeoutMs : Infinity;
+    this.timer =
+      this.timeoutMs > 0
+        ? setTimeout(() => {
+            this.timedOut = true;
+            this.current?.destroy(new Error('exec_timeout'));
+            this.response?.destroy(new Error('exec_timeout'));
+          }, this.timeoutMs)
+        : null;
+    inv.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  get aborted(): boolean {
+    return this.inv.signal?.aborted === true;
+  }
+
+  elapsedS(): number {
+    return Number(process.hrtime.bigint() - this.t0) / 1e9;
+  }
+
+  /** The call is over (answered, or failed): its timer and its caller's listener go. */
+  finish(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.inv.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  fail(status: number, message: string, internal: 'of-watchdog' | 'gateway'): Outcome {
+    this.finish();
+    return { ok: false, status, message, internal, durationS: this.elapsedS() };
+  }
+}
+
+/**
+ * A replica not tried yet for this call. A function scaled to zero is woken by its first call,
+ * which waits for the replica, as OpenFaaS's gateway does; a call finding replicas still starting
+ * waits for one (opts.readyWaitMs, within its deadline). null: the call ran out of time or its
+ * caller went away while it waited.
+ */
+async function pickReplica(svc: FunctionService, tried: Set<Replica>, call: Call, opts: RouterOptions): Promise<ReturnType<FunctionService['pick']> | null> {
+  let p = svc.pick(tried);
+  if ('none' in p && p.none === 'no-replicas' && tried.size === 0 && svc.wake()) p = { none: 'starting' };
+  if (!('none' in p) || p.none !== 'starting') return p;
+  const waitMs = Math.min(opts.readyWaitMs, call.deadline - Date.now());
+  if (waitMs > 0) {
+    // A waiting call keeps the function awake: the idler must not take back the replica it waits for.
+    svc.waiting++;
+    try {
+      await svc.waitReady(waitMs);
+    } finally {
+      svc.waiting--;
+    }
+  }
+  if (call.timedOut || call.aborted) return null;
+  return svc.pick(tried);
+}
+
+/** The replica's answer, streamed to the caller: the replica's slot is freed when the response closes. */
+function answered(svc: FunctionService, r: Replica, sent: { res: IncomingMessage; req: ClientRequest }, call: Call): Outcome {
+  const res = sent.res;
+  call.response = res;
+  let released = false;
+  res.once('close', () => {
+    if (!released) {
+      released = true;
+      svc.release(r);
+    }
+    call.finish();
   });
+  sent.req.on('error', () => undefined);
+  if (call.timedOut) res.destroy(new Error('exec_timeout'));
+  return { ok: true, status: res.statusCode ?? 502, headers: res.headers, body: res, durationS: call.elapsedS(), replica: r };
+}
+
+/**
+ * After a send that got no answer: whether another replica may be tried. A kept-alive connection
+ * reset before any response byte, by a replica that turns out to have just died, met a socket the
+ * dead process no longer read: retried elsewhere. The replica is out of rotation until it answers a
+ * probe again (or its exit is seen), so the next requests go elsewhere.
+ */
+async function mayRetry(r: Replica, sent: { retryable: boolean; resetOnReused: boolean }): Promise<boolean> {
+  if (!sent.retryable && sent.resetOnReused) {
+    await Promise.race([r.exited, new Promise((w) => setTimeout(w, 250))]);
+    if (r.state === 'exited') sent.retryable = true;
+  }
+  r.suspect();
+  return sent.retryable;
+}
+
+export async function invoke(svc: FunctionService, inv: Invocation, opts: RouterOptions): Promise<Outcome> {
+  const call = new Call(svc, inv);
   svc.invocationCount++;
-
-  const exec = svc.watchdog.execTimeoutMs;
-  const timeoutMs = inv.timeoutMs && inv.timeoutMs > 0 ? (exec > 0 ? Math.min(exec, inv.timeoutMs) : inv.timeoutMs) : exec;
-  const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
-  let timedOut = false;
-  let current: ClientRequest | null = null;
-  let response: IncomingMessage | null = null;
-  const onTimeout = () => {
-    timedOut = true;
-    current?.destroy(new Error('exec_timeout'));
-    response?.destroy(new Error('exec_timeout'));
-  };
-  const timer = timeoutMs > 0 ? setTimeout(onTimeout, timeoutMs) : null;
-  const onAbort = () => {
-    current?.destroy(new Error('caller went away'));
-    response?.destroy(new Error('caller went away'));
-  };
-  inv.signal?.addEventListener('abort', onAbort, { once: true });
-  const finish = () => {
-    if (timer) clearTimeout(timer);
-    inv.signal?.removeEventListener('abort', onAbort);
-  };
-
   const tried = new Set<Replica>();
   let lastError = '';
-  for (let attempt = 0; attempt < 6; attempt++) {
-    if (timedOut) break;
-    let p = svc.pick(tried);
-    // Scaled to zero: this call wakes it and waits for the replica, as OpenFaaS's gateway does.
-    if ('none' in p && p.none === 'no-replicas' && tried.size === 0 && svc.wake()) p = { none: 'starting' };
-    if ('none' in p && p.none === 'starting') {
-      const waitMs = Math.min(opts.readyWaitMs, deadline - Date.now());
-      if (waitMs > 0) {
-        // A waiting call keeps the function awake: the idler must not take back the replica it waits for.
-        svc.waiting++;
-        try {
-          await svc.waitReady(waitMs);
-        } finally {
-          svc.waiting--;
-        }
-      }
-      if (timedOut || inv.signal?.aborted) break;
-      p = svc.pick(tried);
-    }
+  for (let attempt = 0; attempt < 6 && !call.timedOut; attempt++) {
+    const p = await pickReplica(svc, tried, call, opts);
+    if (p === null) break;
     if ('none' in p) {
-      finish();
-      if (p.none === 'full') return fail(429, `${svc.name}: concurrent request limit (max_inflight=${svc.watchdog.maxInflight}) reached`, 'of-watchdog');
-      if (tried.size > 0) return fail(502, `${svc.name}: cannot reach a replica: ${lastError}`, 'gateway');
-      return fail(503, `${svc.name}: no replicas available`, 'gateway');
+      if (p.none === 'full') return call.fail(429, `${svc.name}: concurrent request limit (max_inflight=${svc.watchdog.maxInflight}) reached`, 'of-watchdog');
+      if (tried.size > 0) return call.fail(502, `${svc.name}: cannot reach a replica: ${lastError}`, 'gateway');
+      return call.fail(503, `${svc.name}: no replicas available`, 'gateway');
     }
     const r = p.replica;
     tried.add(r);
     svc.acquire(r);
-    const sent = await sendOnce(r, inv, (req) => (current = req));
-    current = null;
-    if ('res' in sent) {
-      const res = sent.res;
-      response = res;
-      let released = false;
-      res.once('close', () => {
-        if (!released) {
-          released = true;
-          svc.release(r);
-        }
-        finish();
-      });
-      sent.req.on('error', () => undefined);
-      if (timedOut) res.destroy(new Error('exec_timeout'));
-      return { ok: true, status: res.statusCode ?? 502, headers: res.headers, body: res, durationS: elapsedS(), replica: r };
-    }
+    const sent = await sendOnce(r, inv, (req) => (call.current = req));
+    call.current = null;
+    if ('res' in sent) return answered(svc, r, sent, call);
     svc.release(r);
     lastError = sent.err.code ?? sent.err.message;
-    if (timedOut) break;
-    if (inv.signal?.aborted) {
-      finish();
-      return fail(499, 'caller went away', 'gateway');
-    }
-    if (!sent.retryable && sent.resetOnReused) {
-      // A kept-alive connection reset before any response byte, by a replica that turns out to have
-      // just died: the request went to a socket the dead process no longer read. Retry elsewhere.
-      await Promise.race([r.exited, new Promise((w) => setTimeout(w, 250))]);
-      if (r.state === 'exited') sent.retryable = true;
-    }
-    // Out of rotation until it answers a probe again (or its exit is seen): the next requests go elsewhere.
-    r.suspect();
-    if (!sent.retryable) {
-      finish();
-      return fail(502, `${svc.name}: replica ${r.id} failed before answering: ${lastError}`, 'gateway');
-    }
+    if (call.timedOut) break;
+    if (call.aborted) return call.fail(499, 'caller went away', 'gateway');
+    if (!(await mayRetry(r, sent))) return call.fail(502, `${svc.name}: replica ${r.id} failed before answering: ${lastError}`, 'gateway');
   }
-  finish();
-  if (timedOut) return fail(504, `${svc.name}: exec_timeout (${timeoutMs} ms) exceeded`, 'of-watchdog');
-  if (inv.signal?.aborted) return fail(499, 'caller went away', 'gateway');
-  return fail(502, `${svc.name}: cannot reach a replica: ${lastError}`, 'gateway');
+  if (call.timedOut) return call.fail(504, `${svc.name}: exec_timeout (${call.timeoutMs} ms) exceeded`, 'of-watchdog');
+  if (call.aborted) return call.fail(499, 'caller went away', 'gateway');
+  return call.fail(502, `${svc.name}: cannot reach a replica: ${lastError}`, 'gateway');
 }
 
 export type BodyResult =
