@@ -36,6 +36,7 @@ import {
   lockCurrent,
   lockMany,
   recordRejections,
+  type Link,
   linkLockSql,
   lockLinks,
   historyPart,
@@ -292,14 +293,15 @@ function countHolds(delta: HeldDelta, org: string, before: Hold[], after: Hold[]
  * A child checks whether its parent is stored (else it is held and waits), and a parent releases the
  * children waiting for it: in two concurrent transactions each could miss the other's uncommitted row,
  * leaving a child held behind a stored parent. Both therefore take a transaction lock on the link —
- * the child on its parents' keys, the parent on its own — in one statement, in key order (no
- * deadlock): whichever commits first is seen by the other (docs/ingest.md "Parents and children").
+ * the child a shared one on its parents' keys, the parent an exclusive one on its own — in one
+ * statement, in key order (no deadlock): whichever commits first is seen by the other, and children
+ * of one parent do not wait for each other (docs/ingest.md "Parents and children").
  */
-function parentLinks(r: Resource, wave: Prepared[]): Array<[string, string, string]> {
-  const links: Array<[string, string, string]> = [];
+function parentLinks(r: Resource, wave: Prepared[]): Link[] {
+  const links: Link[] = [];
   for (const p of wave) {
-    for (const ref of p.parentRefs) links.push([ref.resource, p.orgCode, ref.id]);
-    if (isParent(r.name)) links.push([r.name, p.orgCode, p.id]);
+    for (const ref of p.parentRefs) links.push([ref.resource, p.orgCode, ref.id, 'shared']);
+    if (isParent(r.name)) links.push([r.name, p.orgCode, p.id, 'exclusive']);
   }
   return links;
 }

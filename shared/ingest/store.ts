@@ -479,30 +479,43 @@ function linkKey(resource: string, orgCode: string, id: string): string {
 }
 
 /**
- * Takes the transaction locks on parent links (resource, org, id), all in one statement in key order
- * (docs/ingest.md "Parents and children"). A lock the transaction already holds is taken again at no cost.
+ * A link between a parent and its children, locked by a transaction that writes either side
+ * (docs/ingest.md "Parents and children"): `shared` by a child (children of one parent do not
+ * exclude each other), `exclusive` by the parent's writer and by whoever releases its children.
  */
-export async function lockLinks(tx: Tx, links: Array<[string, string, string]>): Promise<void> {
-  const keys = linkKeys(links);
-  if (keys.length === 0) return;
-  await tx.query('SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY k) s', [keys]);
+export type Link = [resource: string, orgCode: string, id: string, mode: 'shared' | 'exclusive'];
+
+/**
+ * Takes the transaction locks on parent links, all in one statement in key order (docs/ingest.md
+ * "Parents and children"). A lock the transaction already holds is taken again at no cost.
+ */
+export async function lockLinks(tx: Tx, links: Link[]): Promise<void> {
+  const sql = linkLockSql(links);
+  if (sql) await tx.query(sql);
 }
 
-function linkKeys(links: Array<[string, string, string]>): string[] {
-  const keys = [...new Set(links.map(([resource, orgCode, id]) => linkKey(resource, orgCode, id)))];
-  return keys.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
+/** The links' lock keys in key order, each exclusive when any of its links is. */
+function linkKeys(links: Link[]): Array<[string, boolean]> {
+  const keys = new Map<string, boolean>();
+  for (const [resource, orgCode, id, mode] of links) {
+    const k = linkKey(resource, orgCode, id);
+    keys.set(k, keys.get(k) === true || mode === 'exclusive');
+  }
+  return [...keys].sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
 }
 
 /**
- * The same locks as literal SQL, to be sent with the transaction's BEGIN in one round trip (withTx
- * `begin`); null when there is none. The keys are numbers this module computed from a hash, never
- * text from a request.
+ * The locks as literal SQL, sent with the transaction's BEGIN in one round trip (withTx `begin`) or
+ * alone (lockLinks); null when there is none. The keys are numbers this module computed from a
+ * hash, never text from a request. Shared and exclusive locks are taken in one pass in key order,
+ * so no two such statements deadlock.
  */
-export function linkLockSql(links: Array<[string, string, string]>): string | null {
+export function linkLockSql(links: Link[]): string | null {
   const keys = linkKeys(links);
   if (keys.length === 0) return null;
-  if (!keys.every((k) => /^-?\d{1,20}$/.test(k))) throw new Error('link lock keys must be integers');
-  return `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(ARRAY[${keys.join(', ')}]::bigint[]) AS k ORDER BY k) s`;
+  if (!keys.every(([k]) => /^-?\d{1,20}$/.test(k))) throw new Error('link lock keys must be integers');
+  const rows = keys.map(([k, x]) => `((${k})::bigint, ${x ? 'true' : 'false'})`).join(', ');
+  return `SELECT count(CASE WHEN s.x THEN pg_advisory_xact_lock(s.k) ELSE pg_advisory_xact_lock_shared(s.k) END) FROM (SELECT v.k, v.x FROM (VALUES ${rows}) AS v(k, x) ORDER BY v.k) s`;
 }
 
 /**
@@ -526,7 +539,7 @@ export async function releaseChildren(
   // down (a header released with its patient) takes them here.
   await lockLinks(
     tx,
-    parents.map(([orgCode, id]): [string, string, string] => [parentResource, orgCode, id]),
+    parents.map(([orgCode, id]): Link => [parentResource, orgCode, id, 'exclusive']),
   );
   const q = waitsSql(parentResource, parents, 0);
   const waiting = await tx.query<WaitingRow>(q.sql, q.params);

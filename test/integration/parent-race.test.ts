@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
+import { linkLockSql } from '../../shared/ingest/store.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 const db = testDb({ max: 24 });
@@ -29,6 +30,35 @@ describe('a parent and its child at the same moment', () => {
       await db.query(`DROP TRIGGER ${fn} ON record_parent_wait`);
       await db.query(`DROP FUNCTION ${fn}()`);
     }
+  });
+
+  it('children of one parent do not wait for each other; the parent waits for them', { timeout: 30_000 }, async () => {
+    const org = uniqueOrg();
+    const pid = uniqueId('p');
+    const dxId = uniqueId('dx');
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // Another child's transaction in progress, holding the patient's link as a child holds it.
+    const holder = await db.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(linkLockSql([['emrPatientInfo', org, pid, 'shared']])!);
+      const dx = upsertMany(db, resources.emrActivityInfo!, [sample('emrActivityInfo', { orgCode: org, id: dxId, patientId: pid, seed: 5 })], ctx());
+      expect(await Promise.race([dx.then(() => 'written'), sleep(5_000).then(() => 'blocked')])).toBe('written');
+      // The patient's writer takes the link exclusively: it waits for the child's transaction.
+      const patient = upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 5 })], ctx());
+      expect(await Promise.race([patient.then(() => 'written'), sleep(500).then(() => 'waiting')])).toBe('waiting');
+      await holder.query('COMMIT');
+      const [p] = await patient;
+      expect(p!.ok).toBe(true);
+    } finally {
+      holder.release();
+    }
+    // The diagnosis, held for its patient, was released by it.
+    const receipt = await db.query<{ state: string }>(
+      `SELECT state FROM record_receipt WHERE resource = 'emrActivityInfo' AND org_code = $1 AND record_id = $2`,
+      [org, dxId],
+    );
+    expect(receipt.rows).toEqual([{ state: 'stored' }]);
   });
 });
 
