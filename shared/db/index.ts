@@ -110,6 +110,19 @@ const streamOf = (client: Tx): Stream | undefined => (client as unknown as { con
 const pipelining = (client: Tx): boolean => (client as unknown as { pipeline?: boolean }).pipeline === true;
 
 /**
+ * Sends independent statements together on one connection and waits for all their answers: at once
+ * on a connection in pipeline mode (openPool's), one after the other on any other (node-postgres
+ * would otherwise queue them itself, which it deprecates). Each function sends its statement when
+ * called (docs/opengauss.md "Pipelining").
+ */
+export async function together<T extends readonly unknown[]>(client: Tx, sends: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
+  if (pipelining(client)) return (await Promise.all(sends.map((send) => send()))) as unknown as T;
+  const out: unknown[] = [];
+  for (const send of sends) out.push(await send());
+  return out as unknown as T;
+}
+
+/**
  * Runs fn in a transaction; retries the whole transaction on serialization failure or a unique race.
  * `begin`, if given, is the transaction's first statements, sent with BEGIN in one round trip (the
  * simple protocol: literal SQL only, never a value from a request; docs/ingest.md "Round trips").

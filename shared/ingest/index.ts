@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Db, Tx } from '../db/index.js';
-import { type TxPipeline, withTx } from '../db/index.js';
+import { together, type TxPipeline, withTx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import type { Resource } from '../../schemas/resource.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
@@ -377,14 +377,22 @@ async function readWave(tx: Tx, r: Resource, wave: Prepared[], pipe: TxPipeline 
     }
   }
   const keys = wave.map((p): [string, string] => [p.orgCode, p.id]);
-  const [current, found, awaited] = await Promise.all([
-    lockMany(tx, r, keys),
-    Promise.all([...byParent].map(async ([name, e]) => [name, await existingParents(tx, name, e.table, e.keys)] as const)).then((x) => new Map(x)),
-    isParent(r.name) ? awaitedParents(tx, r.name, keys) : new Set<string>(),
-    // Nothing is written before the BEGIN is known to have started the transaction.
+  const parents = [...byParent];
+  // Nothing is written before the BEGIN is known to have started the transaction; awaited beside the
+  // reads, its failure (a deadlock on the link locks: retried by withTx) is the one reported.
+  const [, [current, awaited, ...found]] = await Promise.all([
     pipe?.began,
+    together(tx, [
+      () => lockMany(tx, r, keys),
+      () => (isParent(r.name) ? awaitedParents(tx, r.name, keys) : Promise.resolve(new Set<string>())),
+      ...parents.map(
+        ([name, e]) =>
+          () =>
+            existingParents(tx, name, e.table, e.keys),
+      ),
+    ] as [() => Promise<Map<string, Current>>, () => Promise<Set<string>>, ...Array<() => Promise<Set<string>>>]),
   ]);
-  return { current, found, awaited };
+  return { current, awaited, found: new Map(parents.map(([name], i) => [name, found[i]!])) };
 }
 
 /**
