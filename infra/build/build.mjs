@@ -37,6 +37,19 @@ export async function buildFunction({ name, handler }) {
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
     plugins: [
       {
+        // zod's API re-exports all of its 64 message locales (`z.locales`), and esbuild keeps them
+        // all: a quarter of every bundle, read and parsed at every start. The front never selects a
+        // locale; zod registers its English one from its own module, which stays. The re-export
+        // becomes an empty module (docs/runtime.md "Bundles").
+        name: 'zod-without-locales',
+        setup(b) {
+          b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+            /[\\/]zod[\\/]/.test(args.importer) ? { path: 'zod-locales', namespace: 'empty-module' } : undefined,
+          );
+          b.onLoad({ filter: /.*/, namespace: 'empty-module' }, () => ({ contents: 'export {};', loader: 'js' }));
+        },
+      },
+      {
         name: 'function-handler',
         setup(b) {
           b.onResolve({ filter: /^\.\/function\/handler(\.js)?$/ }, () => ({ path: handlerFile }));

@@ -3,7 +3,7 @@
 // - the development fallback is off: a loopback caller without credentials is refused;
 // - CDC_ENV=production with HIS_ALLOW set fails the start, naming both.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +101,24 @@ describe('stack.yml as deployed', () => {
       expect(s.output()).toMatch(/pii-field-keys and pii-hash-key are required when CDC_ENV=production/);
     },
   );
+
+  it('validates as before without zod\'s other locales, its English one kept (docs/runtime.md "Bundles")', { timeout: 30_000 }, async () => {
+    const bundle = readFileSync(join(spec('patient').handler, 'dist/index.js'), 'utf8');
+    expect(bundle).toContain('zod/v4/locales/en.js');
+    expect(bundle).not.toContain('zod/v4/locales/zh-CN.js');
+    const s = start('patient', { HIS_ALLOW: '127.0.0.1/8' }, await freePort());
+    const o = await s.outcome;
+    expect(o, s.output()).toHaveProperty('listening');
+    const res = await fetch(`http://127.0.0.1:${(o as { listening: number }).listening}/emrPatientInfo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...samplePatient({ orgCode: uniqueOrg(), id: uniqueId('fs') }), qzrjDataType: { a: 1 } }),
+    });
+    const body = (await res.json()) as { errors?: Array<{ field: string; rule: string; message: string }> };
+    expect(res.status, JSON.stringify(body)).toBe(400);
+    expect(body.errors).toEqual([{ field: 'qzrjDataType', rule: 'type', message: '应为文本 (must be text)', value: '[object]' }]);
+    s.child.kill('SIGTERM');
+  });
 
   it('names a bad setting when it fails the start', { timeout: 30_000 }, async () => {
     const s = start('patient', { HIS_TRUSTED_PROXIES: 'nginx.local' });
