@@ -54,15 +54,18 @@ export function table(rows: Array<Record<string, string | number>>): string {
 
 const TICKS_PER_S = 100; // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK)
 
-/** VmRSS of a process in MiB (null when it is gone or /proc is not there). */
-export function rssMiB(pid: number): number | null {
+/** A `<field>: N kB` line of a /proc file of the process, in MiB (null when it is gone or unreadable). */
+function procKbMiB(pid: number, file: string, field: string): number | null {
   try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
     return m ? Math.round(Number(m[1]) / 1024) : null;
   } catch {
     return null;
   }
 }
+
+/** VmRSS of a process in MiB (null when it is gone or /proc is not there). */
+export const rssMiB = (pid: number) => procKbMiB(pid, 'status', 'VmRSS');
 
 /**
  * Proportional set size of a process in MiB (null when it is gone or unreadable): its private pages
@@ -70,14 +73,7 @@ export function rssMiB(pid: number): number | null {
  * mapped by every function process, is counted once across them rather than once per process
  * (docs/bench.md "Headline", P6). From /proc/<pid>/smaps_rollup (Linux 4.14+).
  */
-export function pssMiB(pid: number): number | null {
-  try {
-    const m = /^Pss:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return m ? Math.round(Number(m[1]) / 1024) : null;
-  } catch {
-    return null;
-  }
-}
+export const pssMiB = (pid: number) => procKbMiB(pid, 'smaps_rollup', 'Pss');
 
 export interface ProcStat {
   pid: number;

@@ -380,19 +380,23 @@ async function readWave(tx: Tx, r: Resource, wave: Prepared[], pipe: TxPipeline 
   const parents = [...byParent];
   // Nothing is written before the BEGIN is known to have started the transaction; awaited beside the
   // reads, its failure (a deadlock on the link locks: retried by withTx) is the one reported.
-  const [, [current, awaited, ...found]] = await Promise.all([
+  const [, [current, awaited, found]] = await Promise.all([
     pipe?.began,
     together(tx, [
       () => lockMany(tx, r, keys),
       () => (isParent(r.name) ? awaitedParents(tx, r.name, keys) : Promise.resolve(new Set<string>())),
-      ...parents.map(
-        ([name, e]) =>
-          () =>
-            existingParents(tx, name, e.table, e.keys),
-      ),
-    ] as [() => Promise<Map<string, Current>>, () => Promise<Set<string>>, ...Array<() => Promise<Set<string>>>]),
+      () =>
+        together(
+          tx,
+          parents.map(
+            ([name, e]) =>
+              () =>
+                existingParents(tx, name, e.table, e.keys),
+          ),
+        ).then((sets) => new Map(parents.map(([name], i) => [name, sets[i]!]))),
+    ] as const),
   ]);
-  return { current, awaited, found: new Map(parents.map(([name], i) => [name, found[i]!])) };
+  return { current, awaited, found };
 }
 
 /**

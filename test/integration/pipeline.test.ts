@@ -18,38 +18,28 @@ afterAll(async () => {
   await db.query(`DROP TABLE ${table}`);
 });
 
+/** withTx with the BEGIN pipelined, no retry. */
+const pipelined = (fn: Parameters<typeof withTx<void>>[1], begin?: string) => withTx(db, fn, 0, begin, true);
 const stored = async (id: number) => (await db.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id])).rowCount;
 
 describe('a pipelined transaction', () => {
   it('commits the last statement sent with COMMIT behind it', async () => {
     const a = next++;
     const b = next++;
-    await withTx(
-      db,
-      async (tx, pipe) => {
-        await Promise.all([pipe.began, tx.query(`INSERT INTO ${table} VALUES ($1)`, [a])]);
-        await pipe.commitWith(() => tx.query(`INSERT INTO ${table} VALUES ($1)`, [b]));
-      },
-      0,
-      undefined,
-      true,
-    );
+    await pipelined(async (tx, pipe) => {
+      await Promise.all([pipe.began, tx.query(`INSERT INTO ${table} VALUES ($1)`, [a])]);
+      await pipe.commitWith(() => tx.query(`INSERT INTO ${table} VALUES ($1)`, [b]));
+    });
     expect([await stored(a), await stored(b)]).toEqual([1, 1]);
   });
 
   it('commits nothing when the statement COMMIT was sent behind fails, and reports that statement', async () => {
     const a = next++;
-    const failed = withTx(
-      db,
-      async (tx, pipe) => {
-        await Promise.all([pipe.began, tx.query(`INSERT INTO ${table} VALUES ($1)`, [a])]);
-        // The same key again: a unique violation, with COMMIT already on the wire behind it.
-        await pipe.commitWith(() => tx.query(`INSERT INTO ${table} VALUES ($1)`, [a]));
-      },
-      0,
-      undefined,
-      true,
-    );
+    const failed = pipelined(async (tx, pipe) => {
+      await Promise.all([pipe.began, tx.query(`INSERT INTO ${table} VALUES ($1)`, [a])]);
+      // The same key again: a unique violation, with COMMIT already on the wire behind it.
+      await pipe.commitWith(() => tx.query(`INSERT INTO ${table} VALUES ($1)`, [a]));
+    });
     await expect(failed).rejects.toMatchObject({ code: '23505' });
     expect(await stored(a)).toBe(0);
   });
@@ -57,18 +47,12 @@ describe('a pipelined transaction', () => {
   it('writes nothing when the statements sent with BEGIN fail, and reports their error', async () => {
     const a = next++;
     let wrote = false;
-    const failed = withTx(
-      db,
-      async (tx, pipe) => {
-        // A read sent behind the failed BEGIN, then the write the body would do after it.
-        await Promise.all([pipe.began, tx.query('SELECT 1')]);
-        wrote = true;
-        await tx.query(`INSERT INTO ${table} VALUES ($1)`, [a]);
-      },
-      0,
-      'SELECT 1 / 0',
-      true,
-    );
+    const failed = pipelined(async (tx, pipe) => {
+      // A read sent behind the failed BEGIN, then the write the body would do after it.
+      await Promise.all([pipe.began, tx.query('SELECT 1')]);
+      wrote = true;
+      await tx.query(`INSERT INTO ${table} VALUES ($1)`, [a]);
+    }, 'SELECT 1 / 0');
     await expect(failed).rejects.toMatchObject({ code: '22012' });
     expect(wrote).toBe(false);
     expect(await stored(a)).toBe(0);
