@@ -20,7 +20,17 @@ import { AppError, handleError, validationError } from '../../shared/http/errors
 import { operatorAuth } from '../../shared/http/auth.js';
 import { warningConfig, type WarningSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { assignVerifier, CASE_STATES, caseDetail, decideCase, listCases, precision, runWarnings, selfCheck } from '../../shared/warning/store.js';
+import {
+  assignVerifier,
+  CASE_STATES,
+  caseDetail,
+  decideCase,
+  listCases,
+  precision,
+  runWarnings,
+  selfCheck,
+  type WarningRun,
+} from '../../shared/warning/store.js';
 import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { channelsOf } from '../../shared/alerts/index.js';
 import { aberrationDue, listSignals, runAberration } from '../../shared/aberration/run.js';
@@ -75,19 +85,21 @@ let nudgeServed = false;
 let nudgedAgain = false;
 
 app.post('/', async (c) => {
-  const { warning: w, alerts } = settings();
-  // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
-  const triggers = await triggersInForce(getPool(), w.triggers);
-  const once = () =>
-    runWarnings(getPool(), { ...w, triggers, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone });
+  // Folded or served is decided before anything is awaited: nudges arriving together must not all
+  // find none being served while the first one still reads its settings.
   const nudge = !!c.req.header('x-nudge');
   if (nudge && nudgeServed) {
     nudgedAgain = true;
     return c.json({ skipped: 'folded into the nudge being served', evaluated: 0 });
   }
-  let run: Awaited<ReturnType<typeof once>>;
   if (nudge) nudgeServed = true;
+  let run: WarningRun;
   try {
+    const { warning: w, alerts } = settings();
+    // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
+    const triggers = await triggersInForce(getPool(), w.triggers);
+    const once = () =>
+      runWarnings(getPool(), { ...w, triggers, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone });
     do {
       nudgedAgain = false;
       run = await once();
