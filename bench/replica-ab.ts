@@ -11,7 +11,8 @@
  *   AB_RESOURCES=emrExLab,emrExLabItem AB_CLIENTS=16 node --import tsx bench/replica-ab.ts
  *
  * AB_RECORDS (2000) per round and variant, AB_ROUNDS (5), AB_CLIENTS (4: concurrent keep-alive
- * clients), AB_RESOURCES (emrExLab; the records are the interface documents' examples with fresh ids).
+ * clients), AB_RESOURCES (emrExLab; the records are the interface documents' examples with fresh ids,
+ * whose parents are stored before the first round: the path a HIS's records take, not the waiting one).
  * AB_PROFILE=<dir>: each replica also writes a V8 CPU profile there (`--cpu-prof`), stopped with SIGTERM
  * at the end so the profile is written (open it in Chrome's DevTools or `bench/profile-top.ts`).
  * Writes bench/results/<date>-replica-ab[-AB_NAME].json.
@@ -25,7 +26,10 @@ import { z } from 'zod';
 import { migrate } from '../infra/db/migrate.js';
 import { startPostgres } from '../infra/dev/postgres.js';
 import { freePort } from '../infra/runtime/replica.js';
+import { openPool } from '../shared/db/index.js';
 import { exampleRecord } from '../shared/ingest/examples.js';
+import { upsertRecord } from '../shared/ingest/index.js';
+import { resources as registry } from '../schemas/index.js';
 import { median, procStat, treeCpuS } from './common.js';
 
 const Settings = z.object({
@@ -87,6 +91,31 @@ function stopGracefully(child: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * Stores the examples the posted records name as parents — the resources' ancestors and the
+ * resources' own examples (an item's header), parents first — so each posted record is written as a
+ * HIS's usually is, its parents already stored, not held for them.
+ */
+async function storeParents(url: string, names: string[]): Promise<void> {
+  const order: string[] = [];
+  const visit = (name: string) => {
+    if (order.includes(name)) return;
+    for (const p of registry[name]?.parents ?? []) visit(p.resource);
+    order.push(name);
+  };
+  for (const n of names) visit(n);
+  const db = openPool(url, 2);
+  try {
+    for (const name of order) {
+      const r = registry[name]!;
+      const out = await upsertRecord(db, r, exampleRecord(name), { callId: null, test: false, now: new Date() });
+      if (out.status !== 'created' || out.held.length) throw new Error(`${name}'s example not stored: ${out.status} ${out.held.join(', ')}`);
+    }
+  } finally {
+    await db.end();
+  }
+}
+
 async function main(): Promise<void> {
   const resources = s.AB_RESOURCES.split(',').map((x) => x.trim());
   const examples = resources.map((r) => {
@@ -99,6 +128,7 @@ async function main(): Promise<void> {
   const variants: Variant[] = [];
   try {
     await migrate(pg.url);
+    await storeParents(pg.url, resources);
     const unixUrl = `postgresql://${encodeURIComponent(pg.user)}:${encodeURIComponent(pg.password)}@localhost:${pg.port}/${encodeURIComponent(pg.database)}?host=${encodeURIComponent(pg.dataDir)}`;
     for (const v of s.AB_VARIANTS.split(';')) {
       const [label, bundle, nodeOptions, extraEnv] = v.split('|');
