@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from '../infra/runtime/replica.js';
+import { compileCache, freePort } from '../infra/runtime/replica.js';
 import { median, table } from './common.js';
 
 export interface NoopRun {
@@ -110,7 +110,7 @@ export async function proxyOverhead(o: {
   };
 }
 
-/** P7: the bundle started as the runtime starts a replica (node dist/index.js, its port and secrets), timed until its port accepts. */
+/** P7: the bundle started as the runtime starts a replica (node dist/index.js, its port, secrets and compile cache), timed until its port accepts. */
 export async function startToReady(o: {
   projectDir: string;
   fn: string;
@@ -125,7 +125,7 @@ export async function startToReady(o: {
     const t0 = performance.now();
     const child = spawn(process.execPath, [bundle], {
       cwd: join(o.projectDir, 'functions', o.fn),
-      env: { PATH: process.env.PATH ?? '', ...o.env, http_port: String(port), http_host: '127.0.0.1', CDC_SECRETS_DIR: o.secretsDir },
+      env: { PATH: process.env.PATH ?? '', ...compileCache(bundle), ...o.env, http_port: String(port), http_host: '127.0.0.1', CDC_SECRETS_DIR: o.secretsDir },
       stdio: 'ignore',
     });
     try {

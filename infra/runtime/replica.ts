@@ -4,9 +4,21 @@
  * accepts connections; stopped by SIGTERM, a drain of up to write_timeout, then SIGKILL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { createConnection, createServer } from 'node:net';
+import { dirname, join } from 'node:path';
 import { lineSplitter, type LogStore } from './logs.js';
+
+/**
+ * NODE_COMPILE_CACHE for a replica of this bundle: the cache infra/build/build.mjs primed beside it
+ * (`dist/compile-cache`), when there is one — the replica starts from compiled code (docs/runtime.md
+ * "Bundles"). A function's own NODE_COMPILE_CACHE in stack.yml wins.
+ */
+export function compileCache(bundle: string): { NODE_COMPILE_CACHE?: string } {
+  const dir = join(dirname(bundle), 'compile-cache');
+  return existsSync(dir) ? { NODE_COMPILE_CACHE: dir } : {};
+}
 
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -70,7 +82,7 @@ export class Replica {
     this.port = await freePort();
     // healthcheck_interval 0: this runtime takes a replica out of rotation before its SIGTERM, so the
     // function has no window of routed requests to wait out (under of-watchdog it has: docs/runtime.md).
-    const env = { ...this.opts.env, http_port: String(this.port), http_host: '127.0.0.1', healthcheck_interval: '0s' };
+    const env = { ...compileCache(this.opts.bundle), ...this.opts.env, http_port: String(this.port), http_host: '127.0.0.1', healthcheck_interval: '0s' };
     const child = spawn(process.execPath, [this.opts.bundle], { cwd: this.opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.pid = child.pid;

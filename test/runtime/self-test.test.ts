@@ -28,4 +28,19 @@ describe('the image self-test of every function in stack.yml', () => {
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/"self-test passed","status":404/);
   });
+
+  // The cache infra/build/build.mjs primed beside the bundle, which the runtime hands its replicas
+  // (docs/runtime.md "Bundles"): this Node.js takes it for this bundle instead of compiling it.
+  it.each(names)('%s: starts from the compile cache primed at build', (name) => {
+    const dir = join(stack.functions.find((f) => f.name === name)!.handler, 'dist');
+    const r = spawnSync(process.execPath, ['index.js', '--self-test'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', NODE_COMPILE_CACHE: join(dir, 'compile-cache'), NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/V8 code cache for ESM file:\/\/\S+\/dist\/index\.js was accepted/);
+    expect(r.stderr).not.toMatch(/writing cache/);
+  });
 });

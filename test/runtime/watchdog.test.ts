@@ -2,9 +2,11 @@
  * The watchdog contract per function: health and ready, exec_timeout → 504, max_inflight → 429,
  * X-Duration-Seconds, the gateway headers, and what a function sees of its request and environment.
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
-import { startFixtureRuntime, until } from './helpers.js';
+import { fixtureDir, startFixtureRuntime, until } from './helpers.js';
 
 let rt: RuntimeHandle;
 
@@ -91,6 +93,18 @@ describe('forwarding', () => {
   it('gives the function its environment, environment_file winning over inline values', async () => {
     const body = (await (await fetch(`${rt.gatewayUrl}/function/echo`)).json()) as Echo;
     expect(body.env).toEqual({ GREETING: 'file-wins', FROM_FILE: 'from-env-file' });
+  });
+
+  it('starts a replica from the compile cache primed beside its bundle (docs/runtime.md "Bundles")', async () => {
+    const { pid } = (await (await fetch(`${rt.gatewayUrl}/function/echo`)).json()) as Echo;
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    const cache = join(fixtureDir, 'functions/echo/dist/compile-cache');
+    expect(environ).toContain(`NODE_COMPILE_CACHE=${cache}`);
+    // The build's self-test run filled it: one folder for this Node.js, holding the bundle's entry.
+    expect(existsSync(cache)).toBe(true);
+    const [version] = readdirSync(cache);
+    expect(version).toContain(process.version);
+    expect(readdirSync(join(cache, version!)).length).toBeGreaterThan(0);
   });
 });
 
