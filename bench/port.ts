@@ -337,6 +337,8 @@ interface Procs {
 interface CpuReading {
   runtime: number;
   receive: number;
+  /** The receive functions' CPU seconds each (all their replicas): where the receive part goes. */
+  receiveByFunction: Record<string, number>;
   otherFunctions: number;
   postgres: number | null;
   platform: number | null;
@@ -347,17 +349,21 @@ interface CpuReading {
 function readCpu(p: Procs): CpuReading {
   let receive = 0;
   let other = 0;
+  const receiveByFunction: Record<string, number> = {};
   for (const [fn, rs] of Object.entries(p.replicas)) {
     for (const r of rs) {
       const s = procStat(r.pid!)?.selfS ?? 0;
-      if (L.RECEIVE.includes(fn)) receive += s;
-      else other += s;
+      if (L.RECEIVE.includes(fn)) {
+        receive += s;
+        receiveByFunction[fn] = (receiveByFunction[fn] ?? 0) + s;
+      } else other += s;
     }
   }
   const me = process.cpuUsage();
   return {
     runtime: procStat(p.runtimePid)?.selfS ?? 0,
     receive,
+    receiveByFunction,
     otherFunctions: other,
     postgres: p.pgPid ? treeCpuS(p.pgPid) : null,
     platform: p.platformPid ? treeCpuS(p.platformPid) : null,
@@ -384,6 +390,8 @@ function cpuDelta(a: CpuReading, b: CpuReading, records: number, wallS: number) 
     seconds: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v === null ? null : Number(v.toFixed(2))])),
     /** CPU milliseconds per record. */
     msPerRecord: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, per(v)])),
+    /** CPU seconds of each receive function over the run (a replica started during the run counts from its start). */
+    receiveByFunction: Object.fromEntries(Object.entries(b.receiveByFunction).map(([fn, v]) => [fn, Number((v - (a.receiveByFunction[fn] ?? 0)).toFixed(2))])),
     /** Share of all CPU used during the run. */
     share: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v === null ? null : Number((v / total).toFixed(3))])),
     /** Cores busy on average with the bench's processes (the machine's count is the ceiling). */

@@ -13,6 +13,8 @@
  * AB_RECORDS (2000) per round and variant, AB_ROUNDS (5), AB_CLIENTS (4: concurrent keep-alive
  * clients), AB_RESOURCES (emrExLab; the records are the interface documents' examples with fresh ids,
  * whose parents are stored before the first round: the path a HIS's records take, not the waiting one).
+ * AB_GAP_MS (0): each client waits this long after an answer before its next record — a replica that
+ * sees a record now and then, as one of eight does in the whole front, instead of one driven flat out.
  * AB_PROFILE=<dir>: each replica also writes a V8 CPU profile there (`--cpu-prof`), stopped with SIGTERM
  * at the end so the profile is written (open it in Chrome's DevTools or `bench/profile-top.ts`).
  * Writes bench/results/<date>-replica-ab[-AB_NAME].json.
@@ -43,6 +45,7 @@ const Settings = z.object({
     .regex(/^[a-z0-9-]*$/, 'lower-case letters, digits and dashes')
     .default(''),
   AB_PROFILE: z.string().default(''),
+  AB_GAP_MS: z.coerce.number().nonnegative().default(0),
 });
 const s = Settings.parse(process.env);
 
@@ -191,6 +194,7 @@ async function main(): Promise<void> {
           while (sent++ < n) {
             const status = await post(v.port, tag);
             if (status !== 200) throw new Error(`${v.label}: status ${status}`);
+            if (s.AB_GAP_MS > 0) await new Promise((r) => setTimeout(r, s.AB_GAP_MS));
           }
         }),
       );
