@@ -313,6 +313,60 @@ describe('a close of a known day', () => {
     ]);
     expect(days[0]!.summary).toMatchObject({ outpatientVisits: 2, kind: 'T+0' });
   });
+
+  it('records a failed run and keeps what the last good run forwarded; a day never closed gets a failed row', async () => {
+    // A clock that fails inside the close's transaction, after the ledger row is taken: its first
+    // reading starts the run, the next (the close time written into the records) is no time at all.
+    const failing = (): CloseOptions['now'] => {
+      let reads = 0;
+      return () => (reads++ === 0 ? new Date() : new Date(Number.NaN));
+    };
+    const ledger = async (day: string) =>
+      (
+        await db.query(
+          `SELECT status, runs, error, gap_count, summary_version, completeness_version, summary::text AS summary
+             FROM day_close WHERE org_code = $1 AND business_day = $2 AND kind = 'T+1'`,
+          [org, day],
+        )
+      ).rows;
+    const written = async () =>
+      (
+        await db.query(
+          `SELECT (SELECT count(*) FROM outbox WHERE org_code = $1 AND resource IN ($2, $3)) AS outbox,
+                  (SELECT count(*) FROM record_history WHERE org_code = $1 AND resource IN ($2, $3)) AS history`,
+          [org, SUMMARY_RESOURCE, COMPLETENESS_RESOURCE],
+        )
+      ).rows[0];
+    const [good] = await ledger(DAY);
+    const before = await written();
+
+    const r = await closeDay(db, org, DAY, 'T+1', { ...opts, now: failing() });
+    expect(r).toMatchObject({ status: 'failed', outboxRows: 0, summaryVersion: 0, completenessVersion: 0 });
+    expect(r.error).toMatch(/invalid time value/i);
+    const [failed] = await ledger(DAY);
+    expect(failed).toMatchObject({
+      status: 'failed',
+      runs: good.runs + 1,
+      gap_count: good.gap_count,
+      summary_version: good.summary_version,
+      completeness_version: good.completeness_version,
+      summary: good.summary,
+    });
+    expect(failed.error).toMatch(/invalid time value/i);
+    expect(await written()).toEqual(before);
+
+    // A day with no ledger row: the failure inserts one, and nothing of the rolled-back run stays.
+    const other = '2025-06-12';
+    expect(await ledger(other)).toEqual([]);
+    expect((await closeDay(db, org, other, 'T+1', { ...opts, now: failing() })).status).toBe('failed');
+    expect(await ledger(other)).toMatchObject([{ status: 'failed', runs: 1, summary_version: 0, completeness_version: 0, summary: null }]);
+    expect(await written()).toEqual(before);
+
+    // The next good run closes both.
+    expect((await closeDay(db, org, DAY, 'T+1', opts)).status).toBe('done');
+    expect((await closeDay(db, org, other, 'T+1', opts)).status).toBe('done');
+    expect(await ledger(other)).toMatchObject([{ status: 'done', runs: 2, error: null }]);
+  });
 });
 
 describe('what is due', () => {
