@@ -17,10 +17,10 @@ import pg from 'pg';
 import { detectDialect, type Db, type Dialect } from '../db/index.js';
 import { log } from '../log/index.js';
 import pkg from '../../package.json' with { type: 'json' };
-import { requireStore, type BackupConfig } from './config.js';
+import { requireStore, type BackupConfig, type StoreSettings } from './config.js';
 import { insertArchive, markFailed, markGood, setKey, setProgress, type ArchiveKind, type RowCounts } from './ledger.js';
-import { ensureBucket, ObjectWriter, openStore, putSmall } from './store.js';
-import { pgEnv, runTool, sm4Encryptor, toolFailure, toolsOf } from './tools.js';
+import { ensureBucket, type Finished, ObjectWriter, openStore, putSmall, type Store } from './store.js';
+import { pgEnv, runTool, sm4Encryptor, toolFailure, toolsOf, type Tools } from './tools.js';
 
 /** The system data: configuration, code tables, mappings and callers (those that exist). */
 export const SYSTEM_TABLES = [
@@ -126,8 +126,7 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
   const t0 = Date.now();
   const settings = requireStore(cfg);
   const dialect = await detectDialect(db);
-  const tools = toolsOf(dialect, cfg.pgBin);
-  const toolName = kind === 'software' ? 'tar' : (kind === 'physical' ? tools.basebackup : tools.dump).split('/').pop()!;
+  const toolName = toolNameOf(kind, toolsOf(dialect, cfg.pgBin));
   const startedAt = now();
   const encryption = cfg.sm4Key ? 'sm4-ctr' : null;
   const archiveId = await insertArchive(db, {
@@ -140,25 +139,14 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
     startedAt,
   });
   const store = openStore(settings);
-  const day = startedAt.toISOString().slice(0, 10);
-  const objectKey = `${settings.prefix}/${kind}/${day}/${kind}-${stamp(startedAt)}-${archiveId}${EXT[kind]}${encryption ? '.sm4' : ''}`;
+  const objectKey = archiveKey(settings.prefix, kind, startedAt, archiveId, encryption);
+  const run: Run = { db, store, archiveId, kind, dialect, encryption, startedAt, objectKey, t0 };
   const progress: Progress = { archiveId, kind, bytes: 0, tablesDone: 0, tablesTotal: 0, totalBytes: null, startedAt };
   let writer: ObjectWriter | undefined;
   let source: Source | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const fail = async (why: string): Promise<BackupResult> => {
-    source?.kill();
-    await writer?.abort();
-    await store.client.removeObject(store.bucket, manifestKey(objectKey)).catch(() => undefined);
-    await source?.release().catch(() => undefined);
-    await markFailed(db, archiveId, why).catch((e) => log('error', 'backup ledger update failed', { archiveId, err: (e as Error).message }));
-    log('error', 'backup failed', { archiveId, kind, err: why });
-    return { archiveId, kind, ok: false, objectKey, error: why, durationMs: Date.now() - t0 };
-  };
   try {
-    await ensureBucket(store).catch((e) => {
-      throw new Error(`backup store unavailable (${settings.endPoint}:${settings.port}): ${(e as Error).message || (e as { code?: string }).code}`);
-    });
+    await ensureStore(store, settings);
     source = await openSource(kind, databaseUrl, cfg, dialect, progress);
     await setKey(db, archiveId, objectKey, source.tablesTotal);
     progress.tablesTotal = source.tablesTotal;
@@ -168,68 +156,144 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
       { kind, 'archive-id': archiveId, dialect, tool: source.tool, version: pkg.version, ...(encryption ? { encryption } : {}) },
       cfg.partSize,
     );
-    timer = setInterval(() => {
-      opts.onProgress?.({ ...progress });
-      void setProgress(db, archiveId, progress.bytes, progress.tablesDone, progress.tablesTotal).catch(() => undefined);
-    }, opts.progressMs ?? 1000);
-    const stream: Readable = cfg.sm4Key ? source.stdout.pipe(sm4Encryptor(cfg.sm4Key)) : source.stdout;
-    // A failed producer also ends its stdout: its exit is awaited before anything is completed.
-    const producer = source.done.then(
-      () => null,
-      (e: Error) => e,
-    );
-    try {
-      for await (const chunk of stream) {
-        await writer.write(chunk as Buffer);
-        progress.bytes = writer.size;
-      }
-    } catch (e) {
-      const err = e as Error & { code?: string };
-      throw new Error(
-        /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up/i.test(`${err.code} ${err.message}`)
-          ? `backup store unavailable during upload: ${err.message || err.code}`
-          : err.message,
-      );
-    }
-    const producerError = await producer;
-    if (producerError) throw producerError;
-    const finished = await writer.finish().catch((e: Error) => {
-      throw new Error(`backup store failed completing the archive: ${e.message || (e as { code?: string }).code}`);
-    });
+    timer = reportProgress(db, progress, opts);
+    await upload(source, writer, cfg.sm4Key, progress);
+    const finished = await complete(writer);
     await source.release();
-    const manifest: Manifest = {
-      archiveId,
-      kind,
-      dialect,
-      tool: source.tool,
-      version: pkg.version,
-      encryption,
-      startedAt: startedAt.toISOString(),
-      finishedAt: now().toISOString(),
-      size: finished.size,
-      sha256: finished.sha256,
-      rowCounts: source.rowCounts,
-    };
-    await putSmall(store, manifestKey(objectKey), JSON.stringify(manifest, null, 2));
+    await putSmall(store, manifestKey(objectKey), JSON.stringify(manifestOf(run, source, finished, now()), null, 2));
     clearInterval(timer);
-    progress.tablesDone = source.tablesTotal;
-    await markGood(db, archiveId, { size: finished.size, sha256: finished.sha256, rowCounts: source.rowCounts, tablesDone: source.tablesTotal });
-    opts.onProgress?.({ ...progress });
-    log('info', 'backup done', { archiveId, kind, objectKey, size: finished.size, ms: Date.now() - t0 });
-    return {
-      archiveId,
-      kind,
-      ok: true,
-      objectKey,
-      size: finished.size,
-      sha256: finished.sha256,
-      ...(source.rowCounts ? { rowCounts: source.rowCounts } : {}),
-      durationMs: Date.now() - t0,
-    };
+    return await recordGood(run, source, finished, progress, opts);
   } catch (err) {
     clearInterval(timer);
-    return fail((err as Error).message);
+    return recordFailed(run, source, writer, (err as Error).message);
   }
+}
+
+/** One archive's fixed facts, shared by the steps of runBackup. */
+interface Run {
+  db: Db;
+  store: Store;
+  archiveId: string;
+  kind: ArchiveKind;
+  dialect: Dialect;
+  encryption: string | null;
+  startedAt: Date;
+  objectKey: string;
+  /** When the run began (Date.now()), for its duration. */
+  t0: number;
+}
+
+/** The tool named in the ledger row: `tar`, or the file name of the base-backup or dump tool. */
+function toolNameOf(kind: ArchiveKind, tools: Tools): string {
+  return kind === 'software' ? 'tar' : (kind === 'physical' ? tools.basebackup : tools.dump).split('/').pop()!;
+}
+
+/** The object's key (docs/backup.md): `<prefix>/<kind>/<UTC day>/<kind>-<UTC stamp>-<archive id><ext>[.sm4]`. */
+function archiveKey(prefix: string, kind: ArchiveKind, startedAt: Date, archiveId: string, encryption: string | null): string {
+  const day = startedAt.toISOString().slice(0, 10);
+  return `${prefix}/${kind}/${day}/${kind}-${stamp(startedAt)}-${archiveId}${EXT[kind]}${encryption ? '.sm4' : ''}`;
+}
+
+/** Makes sure the bucket exists: a store that cannot be reached fails at once, naming it (docs/backup.md). */
+async function ensureStore(store: Store, settings: StoreSettings): Promise<void> {
+  await ensureBucket(store).catch((e) => {
+    throw new Error(`backup store unavailable (${settings.endPoint}:${settings.port}): ${(e as Error).message || (e as { code?: string }).code}`);
+  });
+}
+
+/** Hands progress to the caller and writes it to the ledger row every `progressMs` (a failed write is skipped). */
+function reportProgress(db: Db, progress: Progress, opts: BackupOptions): NodeJS.Timeout {
+  return setInterval(() => {
+    opts.onProgress?.({ ...progress });
+    void setProgress(db, progress.archiveId, progress.bytes, progress.tablesDone, progress.tablesTotal).catch(() => undefined);
+  }, opts.progressMs ?? 1000);
+}
+
+/**
+ * Streams the tool's output (through SM4 when a key is set) into the store, counting the bytes, then
+ * waits for the tool's exit: a failed tool fails the archive. A connection the store drops is named
+ * as the store's failure (docs/backup.md).
+ */
+async function upload(source: Source, writer: ObjectWriter, sm4Key: Buffer | null, progress: Progress): Promise<void> {
+  const stream: Readable = sm4Key ? source.stdout.pipe(sm4Encryptor(sm4Key)) : source.stdout;
+  // A failed producer also ends its stdout: its exit is awaited before anything is completed.
+  const producer = source.done.then(
+    () => null,
+    (e: Error) => e,
+  );
+  try {
+    for await (const chunk of stream) {
+      await writer.write(chunk as Buffer);
+      progress.bytes = writer.size;
+    }
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    throw new Error(
+      /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up/i.test(`${err.code} ${err.message}`)
+        ? `backup store unavailable during upload: ${err.message || err.code}`
+        : err.message,
+    );
+  }
+  const producerError = await producer;
+  if (producerError) throw producerError;
+}
+
+/** Completes the object in the store: its size and SHA-256. */
+async function complete(writer: ObjectWriter): Promise<Finished> {
+  return writer.finish().catch((e: Error) => {
+    throw new Error(`backup store failed completing the archive: ${e.message || (e as { code?: string }).code}`);
+  });
+}
+
+/** The manifest stored beside the archive (docs/backup.md). */
+function manifestOf(run: Run, source: Source, finished: Finished, finishedAt: Date): Manifest {
+  return {
+    archiveId: run.archiveId,
+    kind: run.kind,
+    dialect: run.dialect,
+    tool: source.tool,
+    version: pkg.version,
+    encryption: run.encryption,
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    size: finished.size,
+    sha256: finished.sha256,
+    rowCounts: source.rowCounts,
+  };
+}
+
+/** Marks the ledger row `good` with the size, SHA-256 and row counts, reports the last progress and logs it. */
+async function recordGood(run: Run, source: Source, finished: Finished, progress: Progress, opts: BackupOptions): Promise<BackupResult> {
+  const { archiveId, kind, objectKey } = run;
+  progress.tablesDone = source.tablesTotal;
+  await markGood(run.db, archiveId, { size: finished.size, sha256: finished.sha256, rowCounts: source.rowCounts, tablesDone: source.tablesTotal });
+  opts.onProgress?.({ ...progress });
+  log('info', 'backup done', { archiveId, kind, objectKey, size: finished.size, ms: Date.now() - run.t0 });
+  return {
+    archiveId,
+    kind,
+    ok: true,
+    objectKey,
+    size: finished.size,
+    sha256: finished.sha256,
+    ...(source.rowCounts ? { rowCounts: source.rowCounts } : {}),
+    durationMs: Date.now() - run.t0,
+  };
+}
+
+/**
+ * Leaves nothing half-recorded (docs/backup.md): the tool stopped, the upload aborted, the manifest
+ * removed, the snapshot released, and the ledger row `failed` with the reason.
+ */
+async function recordFailed(run: Run, source: Source | undefined, writer: ObjectWriter | undefined, why: string): Promise<BackupResult> {
+  const { archiveId, kind, objectKey } = run;
+  source?.kill();
+  await writer?.abort();
+  await run.store.client.removeObject(run.store.bucket, manifestKey(objectKey)).catch(() => undefined);
+  await source?.release().catch(() => undefined);
+  await markFailed(run.db, archiveId, why).catch((e) => log('error', 'backup ledger update failed', { archiveId, err: (e as Error).message }));
+  log('error', 'backup failed', { archiveId, kind, err: why });
+  return { archiveId, kind, ok: false, objectKey, error: why, durationMs: Date.now() - run.t0 };
 }
 
 async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupConfig, dialect: Dialect, progress: Progress): Promise<Source> {
