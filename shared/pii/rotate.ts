@@ -142,103 +142,139 @@ export interface ReencryptOptions {
 
 /** Re-seals every stored value not under the current key, filling missing HMACs; resumable. */
 export async function reencrypt(db: Db, p: Pii, o: ReencryptOptions = {}): Promise<ReencryptResult> {
-  const batch = o.batch ?? 200;
   const current = p.keys(true).current; // the key file as it is now (a rotation just made)
-  const like = `sm4:${current}:%`;
-  const res: ReencryptResult = { rows: {}, values: 0, hashes: 0 };
-  const count = (place: string, n: number) => {
-    res.rows[place] = (res.rows[place] ?? 0) + n;
-    if (n) o.progress?.(place, res.rows[place]!);
-  };
-  /** A value under the current key stays; anything else is opened (clear passes through) and sealed again. */
-  const reseal = (v: unknown): unknown => {
-    if (typeof v !== 'string' || keyIdOf(v) === current) return v;
-    res.values++;
-    return p.seal(p.open(v));
-  };
-
+  const job: Job = { db, p, batch: o.batch ?? 200, current, like: `sm4:${current}:%`, res: { rows: {}, values: 0, hashes: 0 }, progress: o.progress };
   for (const r of sealedResources()) {
-    const fields = sealedFields(r);
-    // Typed rows: a sealed column or its rec_raw copy not under the current key, or a missing HMAC.
-    const stale = fields.flatMap((f) => [
-      `${f.column} NOT LIKE $1`,
-      `${jsonText('rec_raw', f.key)} NOT LIKE $1`,
-      ...(f.hashed ? [`(${f.column} IS NOT NULL AND ${hmacColumn(f.column)} IS NULL)`] : []),
-    ]);
-    const cols = [...fields.map((f) => f.column), ...fields.filter((f) => f.hashed).map((f) => hmacColumn(f.column))];
-    let after: [string, string] = ['', ''];
-    for (;;) {
-      const n = await withTx(db, async (tx: Tx) => {
-        const rows = (
-          await tx.query<Record<string, unknown> & { org_code: string; id: string; rec_raw: Record<string, unknown> }>(
-            `SELECT org_code, id, rec_raw, ${cols.join(', ')} FROM ${r.table}
+    await reencryptTyped(job, r);
+    // History and outbox copies of this resource's records.
+    for (const copy of COPIES) await reencryptCopies(job, r, copy);
+  }
+  return job.res;
+}
+
+/** One run of the re-encryption job: its settings and what it has done so far. */
+interface Job {
+  db: Db;
+  p: Pii;
+  batch: number;
+  /** The key id values are sealed under; a value under it stays. */
+  current: string;
+  /** `sm4:<current>:%`, the LIKE pattern of a value under the current key ($1 of every batch). */
+  like: string;
+  res: ReencryptResult;
+  progress?: (place: string, done: number) => void;
+}
+
+/** Adds a batch's rows to the place's count and reports the total (after a batch that did something). */
+function count(job: Job, place: string, n: number): void {
+  job.res.rows[place] = (job.res.rows[place] ?? 0) + n;
+  if (n) job.progress?.(place, job.res.rows[place]!);
+}
+
+/** A value under the current key stays; anything else is opened (clear passes through) and sealed again. */
+function reseal(job: Job, v: unknown): unknown {
+  if (typeof v !== 'string' || keyIdOf(v) === job.current) return v;
+  job.res.values++;
+  return job.p.seal(job.p.open(v));
+}
+
+/**
+ * Runs `step` in its own short transaction until a batch comes back short, counting its rows under
+ * `place`. Each step finds its work by what is stored, so a run stopped anywhere is resumed by
+ * running it again (docs/keys.md).
+ */
+async function inBatches(job: Job, place: string, step: (tx: Tx) => Promise<number>): Promise<void> {
+  for (;;) {
+    const n = await withTx(job.db, step);
+    count(job, place, n);
+    if (n < job.batch) break;
+  }
+}
+
+type TypedRow = Record<string, unknown> & { org_code: string; id: string; rec_raw: Record<string, unknown> };
+
+/** A resource's typed table, in (org_code, id) order from where the last batch ended. */
+async function reencryptTyped(job: Job, r: Resource): Promise<void> {
+  const fields = sealedFields(r);
+  // Typed rows: a sealed column or its rec_raw copy not under the current key, or a missing HMAC.
+  const stale = fields.flatMap((f) => [
+    `${f.column} NOT LIKE $1`,
+    `${jsonText('rec_raw', f.key)} NOT LIKE $1`,
+    ...(f.hashed ? [`(${f.column} IS NOT NULL AND ${hmacColumn(f.column)} IS NULL)`] : []),
+  ]);
+  const cols = [...fields.map((f) => f.column), ...fields.filter((f) => f.hashed).map((f) => hmacColumn(f.column))];
+  const batch = job.batch;
+  let after: [string, string] = ['', ''];
+  await inBatches(job, r.table, async (tx: Tx) => {
+    const rows = (
+      await tx.query<TypedRow>(
+        `SELECT org_code, id, rec_raw, ${cols.join(', ')} FROM ${r.table}
               WHERE (org_code, id) > ($2, $3) AND (${stale.join(' OR ')})
               ORDER BY org_code, id LIMIT ${batch} FOR UPDATE`,
-            [like, after[0], after[1]],
-          )
-        ).rows;
-        for (const row of rows) {
-          const raw = { ...row.rec_raw };
-          const columns: Record<string, unknown> = {};
-          for (const f of fields) {
-            const v = row[f.column];
-            const next = reseal(v);
-            if (next !== v) columns[f.column] = next;
-            // The rec_raw copy gets the column's new form when it held the same value.
-            if (typeof raw[f.key] === 'string') raw[f.key] = raw[f.key] === v ? next : reseal(raw[f.key]);
-            if (f.hashed && typeof v === 'string' && row[hmacColumn(f.column)] === null) {
-              columns[hmacColumn(f.column)] = p.hash(f.kind, p.open(v));
-              res.hashes++;
-            }
-          }
-          await rewriteSealed(tx, r, row.org_code, row.id, columns, raw);
-        }
-        if (rows.length) after = [rows.at(-1)!.org_code, rows.at(-1)!.id];
-        return rows.length;
-      });
-      count(r.table, n);
-      if (n < batch) break;
-    }
+        [job.like, after[0], after[1]],
+      )
+    ).rows;
+    for (const row of rows) await resealRow(job, tx, r, fields, row);
+    if (rows.length) after = [rows.at(-1)!.org_code, rows.at(-1)!.id];
+    return rows.length;
+  });
+}
 
-    // History and outbox copies of this resource's records.
-    for (const [table, idCol, col] of [
-      ['record_history', 'hist_id', 'raw'],
-      ['outbox', 'outbox_id', 'payload'],
-    ] as const) {
-      const staleJson = fields.map((f) => `${jsonText(col, f.key)} NOT LIKE $1`);
-      let last = '0';
-      for (;;) {
-        const n = await withTx(db, async (tx: Tx) => {
-          const rows = (
-            await tx.query<{ rid: string; doc: Record<string, unknown> }>(
-              `SELECT ${idCol} AS rid, ${col} AS doc FROM ${table}
-                WHERE resource = $2 AND ${idCol} > $3 AND (${staleJson.join(' OR ')})
-                ORDER BY ${idCol} LIMIT ${batch} FOR UPDATE`,
-              [like, r.name, last],
-            )
-          ).rows;
-          const docs = rows.map((row) => {
-            const doc = { ...row.doc };
-            for (const f of fields) if (f.key in doc) doc[f.key] = reseal(doc[f.key]);
-            return { id: row.rid, doc };
-          });
-          if (table === 'outbox')
-            await replacePayloads(
-              tx,
-              docs.map((d) => ({ outboxId: d.id, payload: d.doc })),
-            );
-          else
-            await rewriteHistoryRaw(
-              tx,
-              docs.map((d) => ({ histId: d.id, raw: d.doc })),
-            );
-          if (rows.length) last = rows.at(-1)!.rid;
-          return rows.length;
-        });
-        count(`${table}.${col}`, n);
-        if (n < batch) break;
-      }
+/** One typed row re-sealed: its changed columns, its rec_raw copy, and the HMACs it lacks. */
+async function resealRow(job: Job, tx: Tx, r: Resource, fields: ReturnType<typeof sealedFields>, row: TypedRow): Promise<void> {
+  const raw = { ...row.rec_raw };
+  const columns: Record<string, unknown> = {};
+  for (const f of fields) {
+    const v = row[f.column];
+    const next = reseal(job, v);
+    if (next !== v) columns[f.column] = next;
+    // The rec_raw copy gets the column's new form when it held the same value.
+    if (typeof raw[f.key] === 'string') raw[f.key] = raw[f.key] === v ? next : reseal(job, raw[f.key]);
+    if (f.hashed && typeof v === 'string' && row[hmacColumn(f.column)] === null) {
+      columns[hmacColumn(f.column)] = job.p.hash(f.kind, job.p.open(v));
+      job.res.hashes++;
     }
   }
-  return res;
+  await rewriteSealed(tx, r, row.org_code, row.id, columns, raw);
+}
+
+/** Where a resource's records are copied as JSON: the table, its id column and the document column. */
+const COPIES = [
+  ['record_history', 'hist_id', 'raw'],
+  ['outbox', 'outbox_id', 'payload'],
+] as const;
+
+/** A resource's history entries or outbox payloads with a sealed field not under the current key, in id order. */
+async function reencryptCopies(job: Job, r: Resource, [table, idCol, col]: (typeof COPIES)[number]): Promise<void> {
+  const fields = sealedFields(r);
+  const staleJson = fields.map((f) => `${jsonText(col, f.key)} NOT LIKE $1`);
+  const batch = job.batch;
+  let last = '0';
+  await inBatches(job, `${table}.${col}`, async (tx: Tx) => {
+    const rows = (
+      await tx.query<{ rid: string; doc: Record<string, unknown> }>(
+        `SELECT ${idCol} AS rid, ${col} AS doc FROM ${table}
+                WHERE resource = $2 AND ${idCol} > $3 AND (${staleJson.join(' OR ')})
+                ORDER BY ${idCol} LIMIT ${batch} FOR UPDATE`,
+        [job.like, r.name, last],
+      )
+    ).rows;
+    const docs = rows.map((row) => {
+      const doc = { ...row.doc };
+      for (const f of fields) if (f.key in doc) doc[f.key] = reseal(job, doc[f.key]);
+      return { id: row.rid, doc };
+    });
+    if (table === 'outbox')
+      await replacePayloads(
+        tx,
+        docs.map((d) => ({ outboxId: d.id, payload: d.doc })),
+      );
+    else
+      await rewriteHistoryRaw(
+        tx,
+        docs.map((d) => ({ histId: d.id, raw: d.doc })),
+      );
+    if (rows.length) last = rows.at(-1)!.rid;
+    return rows.length;
+  });
 }
