@@ -5,7 +5,7 @@
  * runtime, tampering caught with specific messages, retention, and the store failing mid-upload.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:http';
@@ -368,6 +368,28 @@ describe('the store unavailable', () => {
     expect(b.ok).toBe(false);
     expect(b.error).toMatch(/^backup store unavailable \(127\.0\.0\.1:\d+\): /);
     expect((await getArchive(db, b.archiveId))!.status).toBe('failed');
+  });
+});
+
+describe('the tool failing', () => {
+  it('a dump that exits with an error after streaming more than a part fails the archive, naming the tool, and leaves no object', async () => {
+    // The real pg_dump, then 6 MB more (a multipart upload is under way), then an error exit: as a dump cut off mid-way.
+    const bin = join(dir, 'failing-bin');
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, 'pg_dump'),
+      `#!/bin/sh\n'${join(cfg.pgBin, 'pg_dump')}' "$@" || exit $?\nhead -c 6000000 /dev/urandom\necho 'pg_dump: error: connection to server lost' >&2\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    const k = { ...loadBackupConfig(s3Env('t-tool'), () => undefined), pgBin: bin };
+    const b = await runBackup(db, url, k, 'system');
+    expect(b.ok).toBe(false);
+    expect(b.error).toMatch(/^pg_dump exited with 1: .*connection to server lost/);
+    const row = (await getArchive(db, b.archiveId))!;
+    expect(row.status).toBe('failed');
+    expect(row.sha256).toBeNull();
+    expect(row.error).toBe(b.error);
+    expect(await listKeys(openStore(k.store!), 't-tool/')).toEqual([]);
   });
 });
 
