@@ -78,52 +78,98 @@ interface Buffered {
 
 const EMPTY_ORG: OrgMaps = { version: 0, policies: new Map(), maps: new Map() };
 
-export async function createCodeCache(db: Db, opts: CodeCacheOptions = {}): Promise<CodeCache> {
-  const refreshMs = opts.refreshMs ?? 5000;
-  const flushMs = opts.flushMs ?? 1000;
-  const maxBuffer = opts.maxBuffer ?? 1000;
+type Listener = (orgs: string[]) => void | Promise<void>;
+/** Per list domain, its current national codes and their names (store.ts loadNational). */
+type National = Awaited<ReturnType<typeof loadNational>>;
 
-  let national = await loadNational(db);
-  let orgs = await loadOrgMaps(db, null);
-  let versions = await loadVersions(db);
-  const listeners = new Set<(orgs: string[]) => void | Promise<void>>();
+/** What the cache holds in memory: the national lists, every org's mappings and policies, and the versions they were read at. */
+interface Lists {
+  national: National;
+  orgs: Map<string, OrgMaps>;
+  versions: Map<string, number>;
+}
+
+/** Reads everything the cache holds, before its first lookup (docs/code-mapping.md, "The cache ingest reads through"). */
+async function loadLists(db: Db): Promise<Lists> {
+  const national = await loadNational(db);
+  const orgs = await loadOrgMaps(db, null);
+  const versions = await loadVersions(db);
+  return { national, orgs, versions };
+}
+
+/**
+ * One poll of code_map_version (openGauss has no LISTEN: docs/opengauss.md): reloads the national
+ * lists when '*' moved and every other org whose version moved, whole, then takes the new versions.
+ * Returns the keys that moved (none: nothing was reloaded). A failure leaves the versions as they were,
+ * so the next poll reloads again.
+ */
+async function pollLists(db: Db, lists: Lists): Promise<string[]> {
+  const now = await loadVersions(db);
+  const changed: string[] = [];
+  for (const [org, v] of now) if (lists.versions.get(org) !== v) changed.push(org);
+  if (changed.length === 0) return changed;
+  if (changed.includes(NATIONAL_VERSION_KEY)) lists.national = await loadNational(db);
+  const orgChanges = changed.filter((o) => o !== NATIONAL_VERSION_KEY);
+  if (orgChanges.length) {
+    const fresh = await loadOrgMaps(db, orgChanges);
+    const next = new Map(lists.orgs);
+    for (const [o, m] of fresh) next.set(o, m);
+    lists.orgs = next;
+  }
+  lists.versions = now;
+  return changed;
+}
+
+/** Runs the change listeners one after another; a failing one is logged and the others still run. */
+async function notify(listeners: Iterable<Listener>, changed: string[]): Promise<void> {
+  for (const l of listeners) {
+    try {
+      await l(changed);
+    } catch (err) {
+      log('error', 'code cache change listener failed', { err: (err as Error).message });
+    }
+  }
+}
+
+/** How `value` of `domain` reads for an org's maps under its policy (model.ts `resolve`), with the national name. */
+function lookupIn(national: National, o: OrgMaps, domain: string, value: string): LookupResult {
+  const v = value.trim();
+  const codes = national.get(listDomainOf(domain));
+  const res = resolve(o.policies.get(domain) ?? DEFAULT_POLICY, v, (c) => codes?.has(c) ?? false, o.maps.get(domain)?.get(v));
+  const out: LookupResult = { status: res.status, mapVersion: o.version };
+  if (res.national !== undefined) {
+    out.national = res.national;
+    const name = codes?.get(res.national);
+    if (name !== undefined) out.nationalName = name;
+  }
+  if (res.equivalence) out.equivalence = res.equivalence;
+  if (res.reason) out.reason = res.reason;
+  return out;
+}
+
+/** Adds an observation to the buffer: a code already waiting gets the counts, the time span and a name sample merged in. */
+function mergeObservation(buffer: Map<string, Buffered>, key: string, b: Buffered): void {
+  const cur = buffer.get(key);
+  if (!cur) {
+    buffer.set(key, b);
+    return;
+  }
+  cur.count += b.count;
+  cur.first = Math.min(cur.first, b.first);
+  cur.last = Math.max(cur.last, b.last);
+  cur.held += b.held;
+  cur.name ??= b.name;
+}
+
+/**
+ * Observations waiting to be written, merged per (org, domain, code) (docs/code-mapping.md): `write`
+ * sends them with one MERGE per batch (store.ts recordObserved); a failed write is merged back under
+ * what arrived meanwhile, for the next one.
+ */
+function observationBuffer(db: Db) {
   let buffer = new Map<string, Buffered>();
-  let closed = false;
-  let refreshing: Promise<boolean> | null = null;
-  let flushing: Promise<void> | null = null;
 
-  async function poll(): Promise<boolean> {
-    const now = await loadVersions(db);
-    const changed: string[] = [];
-    for (const [org, v] of now) if (versions.get(org) !== v) changed.push(org);
-    if (changed.length === 0) return false;
-    if (changed.includes(NATIONAL_VERSION_KEY)) national = await loadNational(db);
-    const orgChanges = changed.filter((o) => o !== NATIONAL_VERSION_KEY);
-    if (orgChanges.length) {
-      const fresh = await loadOrgMaps(db, orgChanges);
-      const next = new Map(orgs);
-      for (const [o, m] of fresh) next.set(o, m);
-      orgs = next;
-    }
-    versions = now;
-    for (const l of listeners) {
-      try {
-        await l(changed);
-      } catch (err) {
-        log('error', 'code cache change listener failed', { err: (err as Error).message });
-      }
-    }
-    return true;
-  }
-
-  function refresh(): Promise<boolean> {
-    refreshing ??= poll().finally(() => {
-      refreshing = null;
-    });
-    return refreshing;
-  }
-
-  async function writeBuffer(): Promise<void> {
+  async function write(): Promise<void> {
     if (buffer.size === 0) return;
     const batch = buffer;
     buffer = new Map();
@@ -132,95 +178,111 @@ export async function createCodeCache(db: Db, opts: CodeCacheOptions = {}): Prom
       await recordObserved(db, rows);
     } catch (err) {
       // Keep the batch: merge it back under what arrived meanwhile, and try again at the next flush.
-      for (const [k, b] of batch) merge(k, b);
+      for (const [k, b] of batch) mergeObservation(buffer, k, b);
       log('warn', 'code observations not written yet; kept for the next flush', { codes: batch.size, err: (err as Error).message });
     }
   }
 
-  function flush(): Promise<void> {
-    flushing ??= writeBuffer().finally(() => {
-      flushing = null;
-    });
-    return flushing;
-  }
-
-  function merge(key: string, b: Buffered): void {
-    const cur = buffer.get(key);
-    if (!cur) {
-      buffer.set(key, b);
-      return;
-    }
-    cur.count += b.count;
-    cur.first = Math.min(cur.first, b.first);
-    cur.last = Math.max(cur.last, b.last);
-    cur.held += b.held;
-    cur.name ??= b.name;
-  }
-
-  let pollTimer: NodeJS.Timeout | undefined;
-  let flushTimer: NodeJS.Timeout | undefined;
-  const schedulePoll = () => {
-    if (closed) return;
-    pollTimer = setTimeout(() => {
-      refresh()
-        .catch((err: Error) => log('warn', 'code cache refresh failed; serving the last lists', { err: err.message }))
-        .finally(schedulePoll);
-    }, refreshMs);
-    pollTimer.unref();
+  return {
+    /** Distinct codes waiting. */
+    size: () => buffer.size,
+    /** One sighting of `code` (trimmed, non-empty) now. */
+    add(org: string, domain: string, code: string, name: string | null, held: number): void {
+      const t = Date.now();
+      mergeObservation(buffer, `${org}\u0000${domain}\u0000${code}`, { org, domain, local: code, name, count: 1, first: t, last: t, held });
+    },
+    write,
   };
-  const scheduleFlush = () => {
-    if (closed) return;
-    flushTimer = setTimeout(() => {
-      flush().finally(scheduleFlush);
-    }, flushMs);
-    flushTimer.unref();
+}
+
+/** Runs `fn` one call at a time: a call while one runs gets that run's promise; `running()` is it, or null. */
+function oneAtATime<T>(fn: () => Promise<T>): { run: () => Promise<T>; running: () => Promise<T> | null } {
+  let current: Promise<T> | null = null;
+  return {
+    run: () =>
+      (current ??= fn().finally(() => {
+        current = null;
+      })),
+    running: () => current,
   };
-  schedulePoll();
-  scheduleFlush();
+}
+
+/**
+ * Runs `tick` `ms` after start and again `ms` after each run has settled (never two at once), on an
+ * unref'd timer; stop() ends it — a run under way finishes, and none follows.
+ */
+function repeat(ms: number, tick: () => Promise<unknown>): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      tick().finally(schedule);
+    }, ms);
+    timer.unref();
+  };
+  schedule();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export async function createCodeCache(db: Db, opts: CodeCacheOptions = {}): Promise<CodeCache> {
+  const refreshMs = opts.refreshMs ?? 5000;
+  const flushMs = opts.flushMs ?? 1000;
+  const maxBuffer = opts.maxBuffer ?? 1000;
+
+  const lists = await loadLists(db);
+  const listeners = new Set<Listener>();
+  const observed = observationBuffer(db);
+  let closed = false;
+
+  const refresh = oneAtATime(async (): Promise<boolean> => {
+    const changed = await pollLists(db, lists);
+    if (changed.length === 0) return false;
+    await notify(listeners, changed);
+    return true;
+  });
+  const flush = oneAtATime(observed.write);
+
+  const pollTimer = repeat(refreshMs, () =>
+    refresh.run().catch((err: Error) => log('warn', 'code cache refresh failed; serving the last lists', { err: err.message })),
+  );
+  const flushTimer = repeat(flushMs, flush.run);
 
   return {
     lookup(org, domain, value) {
-      const o = orgs.get(org) ?? EMPTY_ORG;
-      const v = value.trim();
-      const codes = national.get(listDomainOf(domain));
-      const res = resolve(o.policies.get(domain) ?? DEFAULT_POLICY, v, (c) => codes?.has(c) ?? false, o.maps.get(domain)?.get(v));
-      const out: LookupResult = { status: res.status, mapVersion: o.version };
-      if (res.national !== undefined) {
-        out.national = res.national;
-        const name = codes?.get(res.national);
-        if (name !== undefined) out.nationalName = name;
-      }
-      if (res.equivalence) out.equivalence = res.equivalence;
-      if (res.reason) out.reason = res.reason;
-      return out;
+      return lookupIn(lists.national, lists.orgs.get(org) ?? EMPTY_ORG, domain, value);
     },
     policy(org, domain) {
-      return orgs.get(org)?.policies.get(domain) ?? DEFAULT_POLICY;
+      return lists.orgs.get(org)?.policies.get(domain) ?? DEFAULT_POLICY;
     },
     observe(org, domain, local, name, held = 0) {
       if (closed) return;
       const code = local.trim();
       if (!code) return;
-      const t = Date.now();
-      merge(`${org}\u0000${domain}\u0000${code}`, { org, domain, local: code, name: name?.trim() || null, count: 1, first: t, last: t, held });
-      if (buffer.size >= maxBuffer) void flush();
+      observed.add(org, domain, code, name?.trim() || null, held);
+      if (observed.size() >= maxBuffer) void flush.run();
     },
     version(org) {
-      return orgs.get(org)?.version ?? 0;
+      return lists.orgs.get(org)?.version ?? 0;
     },
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    refresh,
-    flush,
+    refresh: refresh.run,
+    flush: flush.run,
     async close() {
       closed = true;
-      clearTimeout(pollTimer);
-      clearTimeout(flushTimer);
-      await refreshing?.catch(() => undefined);
-      await flushing;
-      await writeBuffer();
+      pollTimer.stop();
+      flushTimer.stop();
+      await refresh.running()?.catch(() => undefined);
+      await flush.running();
+      await observed.write();
     },
   };
 }
