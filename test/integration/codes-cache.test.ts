@@ -114,6 +114,34 @@ describe('refresh by polling the version counter', () => {
     expect(c.policy(org, 'sex')).toBe('national');
     expect(await c.refresh()).toBe(false);
   });
+
+  it('logs a failing listener and still tells the others', async () => {
+    const org = uniqueOrg();
+    const c = await cache();
+    const heard: string[][] = [];
+    c.onChange(() => {
+      throw new Error('listener broke');
+    });
+    c.onChange((orgs) => {
+      heard.push(orgs);
+    });
+    await map(org, 'sex', 'W', '2');
+    let out = '';
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+    try {
+      expect(await c.refresh()).toBe(true);
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(heard.flat()).toContain(org);
+    expect(c.lookup(org, 'sex', 'W').status).toBe('mapped');
+    const lines = out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toContainEqual(expect.objectContaining({ level: 'error', msg: 'code cache change listener failed', err: 'listener broke' }));
+  });
 });
 
 describe('observe', () => {
@@ -136,6 +164,19 @@ describe('observe', () => {
     c.observe(org, 'diagnosis', 'L01', '乙型肝炎', -2);
     await c.flush();
     expect((await q()).rows[0]).toMatchObject({ local_name: '乙型肝炎', seen_count: '3', records_held: 0 });
+  });
+
+  it('writes at once when maxBuffer distinct codes wait, not only every flushMs', async () => {
+    const org = uniqueOrg();
+    const c = await createCodeCache(db, { refreshMs: 60_000, flushMs: 60_000, maxBuffer: 2 });
+    caches.push(c);
+    const count = async () => (await db.query('SELECT local_code FROM code_observed WHERE org_code = $1', [org])).rowCount;
+    c.observe(org, 'sex', 'M', '男');
+    c.observe(org, 'sex', 'M', '男'); // the same code again: still one waiting
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await count()).toBe(0);
+    c.observe(org, 'sex', 'F', '女');
+    await expect.poll(count, { timeout: 3000, interval: 20 }).toBe(2);
   });
 
   it('close() writes what is buffered', async () => {
