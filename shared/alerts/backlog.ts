@@ -11,7 +11,7 @@
  * did not take stays owed to that channel and is retried by the next check (each push run); a
  * failure is logged and never reaches the caller — an alert must not break the push.
  */
-import type { Db } from '../db/index.js';
+import type { Db, Tx } from '../db/index.js';
 import { withTx } from '../db/index.js';
 import { log } from '../log/index.js';
 import { formatLocal } from '../time/index.js';
@@ -179,127 +179,188 @@ export interface CheckOptions {
   now?: () => Date;
 }
 
-async function checkOne(db: Db, b: Backlog, cfg: AlertConfig, channels: Channel[], now: () => Date): Promise<AlertCheck> {
-  return withTx(db, async (tx) => {
-    await tx.query(
-      `INSERT INTO backlog_alert (destination) SELECT $1::varchar WHERE NOT EXISTS (SELECT 1 FROM backlog_alert WHERE destination = $1::varchar)`,
-      [b.destination],
-    );
-    const row = (
-      await tx.query<StateRow>(
-        `SELECT state, raised_at, peak_pending, peak_age_s, owed_event, owed_channels, attempts
+/** What every step of one destination's check names: its transaction, backlog, settings, channels and time. */
+interface Check {
+  tx: Tx;
+  b: Backlog;
+  cfg: AlertConfig;
+  channels: Channel[];
+  at: Date;
+}
+
+/** The alert as the check goes: its state, the message owed and the channels still owed it, the attempts, the peaks. */
+interface Working {
+  state: 'ok' | 'raised';
+  owedEvent: string | null;
+  owed: string[];
+  attempts: number;
+  peakPending: number;
+  peakAge: number;
+}
+
+/**
+ * The destination's `backlog_alert` row, created if missing and locked for this transaction; none
+ * when another check holds it (FOR UPDATE SKIP LOCKED, docs/day-close.md "Backlog alerts").
+ */
+async function lockAlertRow(tx: Tx, destination: string): Promise<StateRow | undefined> {
+  await tx.query(`INSERT INTO backlog_alert (destination) SELECT $1::varchar WHERE NOT EXISTS (SELECT 1 FROM backlog_alert WHERE destination = $1::varchar)`, [
+    destination,
+  ]);
+  return (
+    await tx.query<StateRow>(
+      `SELECT state, raised_at, peak_pending, peak_age_s, owed_event, owed_channels, attempts
            FROM backlog_alert WHERE destination = $1 FOR UPDATE SKIP LOCKED`,
-        [b.destination],
-      )
-    ).rows[0];
-    const base = { destination: b.destination, pending: b.pending, oldestAgeS: b.oldestAgeS };
-    if (!row) return { ...base, state: 'ok' as const, skipped: true };
+      [destination],
+    )
+  ).rows[0];
+}
 
-    const at = now();
-    const age = b.oldestAgeS ?? 0;
-    const transition = decide(row.state, b, cfg);
-    let state = row.state === 'raised' ? ('raised' as const) : ('ok' as const);
-    let owedEvent = row.owed_event;
-    let owed = (row.owed_channels ?? '').split(' ').filter(Boolean);
-    let attempts = row.attempts;
-    let peakPending = row.state === 'raised' ? Math.max(row.peak_pending, b.pending) : 0;
-    let peakAge = row.state === 'raised' ? Math.max(row.peak_age_s, age) : 0;
+/** The alert as the row left it; while raised, the peaks take in the backlog seen now. */
+function fromRow(row: StateRow, b: Backlog): Working {
+  const age = b.oldestAgeS ?? 0;
+  return {
+    state: row.state === 'raised' ? 'raised' : 'ok',
+    owedEvent: row.owed_event,
+    owed: (row.owed_channels ?? '').split(' ').filter(Boolean),
+    attempts: row.attempts,
+    peakPending: row.state === 'raised' ? Math.max(row.peak_pending, b.pending) : 0,
+    peakAge: row.state === 'raised' ? Math.max(row.peak_age_s, age) : 0,
+  };
+}
 
-    if (transition) {
-      const msg = transition === 'raise' ? raiseMessage(b, cfg, at) : clearMessage(b, cfg, at, { raisedAt: row.raised_at, peakPending, peakAgeS: peakAge });
-      const ev = await tx.query<{ event_id: string }>(
-        `INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message, created_at, last_error)
+/**
+ * A raise or a clear: its message fixed in `alert_event` and owed to every configured channel, the
+ * new state taken (a raise starts the peaks afresh), and the change logged.
+ */
+async function recordTransition(c: Check, w: Working, transition: Transition, raisedAt: Date | null): Promise<void> {
+  const { tx, b, cfg, channels, at } = c;
+  const age = b.oldestAgeS ?? 0;
+  const msg = transition === 'raise' ? raiseMessage(b, cfg, at) : clearMessage(b, cfg, at, { raisedAt, peakPending: w.peakPending, peakAgeS: w.peakAge });
+  const ev = await tx.query<{ event_id: string }>(
+    `INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message, created_at, last_error)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING event_id`,
-        [b.destination, transition, b.pending, b.oldestAgeS, msg.text.slice(0, 2000), at, channels.length ? null : 'no alert channel configured'],
-      );
-      owedEvent = ev.rows[0]!.event_id;
-      // A new message replaces one still owed: the clear message carries the peak figures, so
-      // nothing the raise would have said is lost.
-      owed = channels.map((c) => c.name);
-      attempts = 0;
-      if (transition === 'raise') {
-        state = 'raised';
-        peakPending = b.pending;
-        peakAge = age;
-      } else {
-        state = 'ok';
-      }
-      log(transition === 'raise' ? 'warn' : 'info', transition === 'raise' ? 'backlog alert raised' : 'backlog alert cleared', {
-        destination: b.destination,
-        pending: b.pending,
-        oldestAgeS: b.oldestAgeS,
-        channels: owed,
-      });
-      if (!channels.length)
-        log('warn', 'backlog alert not sent: no alert channel configured (ALERT_WEBHOOK_URL, ALERT_SMTP_URL)', { destination: b.destination });
-    }
+    [b.destination, transition, b.pending, b.oldestAgeS, msg.text.slice(0, 2000), at, channels.length ? null : 'no alert channel configured'],
+  );
+  w.owedEvent = ev.rows[0]!.event_id;
+  // A new message replaces one still owed: the clear message carries the peak figures, so
+  // nothing the raise would have said is lost.
+  w.owed = channels.map((ch) => ch.name);
+  w.attempts = 0;
+  if (transition === 'raise') {
+    w.state = 'raised';
+    w.peakPending = b.pending;
+    w.peakAge = age;
+  } else {
+    w.state = 'ok';
+  }
+  log(transition === 'raise' ? 'warn' : 'info', transition === 'raise' ? 'backlog alert raised' : 'backlog alert cleared', {
+    destination: b.destination,
+    pending: b.pending,
+    oldestAgeS: b.oldestAgeS,
+    channels: w.owed,
+  });
+  if (!channels.length) log('warn', 'backlog alert not sent: no alert channel configured (ALERT_WEBHOOK_URL, ALERT_SMTP_URL)', { destination: b.destination });
+}
 
-    const delivered: string[] = [];
-    const errors: string[] = [];
-    if (owed.length && owedEvent) {
-      const ev = (await tx.query<{ kind: string; message: string }>('SELECT kind, message FROM alert_event WHERE event_id = $1', [owedEvent])).rows[0];
-      const text = ev?.message ?? '';
-      const subject = text.split('\n')[0] ?? '';
-      attempts++;
-      for (const name of owed) {
-        const ch = channels.find((c) => c.name === name);
-        if (!ch) {
-          errors.push(`${name}: no longer configured`);
-          delivered.push(name); // nothing left to retry it with
-          continue;
-        }
-        try {
-          await ch.send(subject, text);
-          delivered.push(name);
-        } catch (err) {
-          const e = `${name}: ${(err as Error).message}`;
-          errors.push(e);
-          log('error', 'backlog alert delivery failed; retried on the next push run', {
-            destination: b.destination,
-            channel: name,
-            attempt: attempts,
-            err: (err as Error).message,
-          });
-        }
-      }
-      owed = owed.filter((n) => !delivered.includes(n));
-      await tx.query(
-        `UPDATE alert_event SET channels = CASE WHEN $2::varchar IS NULL THEN channels WHEN channels IS NULL THEN $2::varchar ELSE channels || ' ' || $2::varchar END,
+/**
+ * Sends the message to each channel named in `owed`, in order. A failure is logged and leaves that
+ * channel owed; a channel no longer configured counts as delivered (nothing is left to retry it with).
+ */
+async function sendToChannels(c: Check, owed: string[], subject: string, text: string, attempt: number): Promise<{ delivered: string[]; errors: string[] }> {
+  const delivered: string[] = [];
+  const errors: string[] = [];
+  for (const name of owed) {
+    const ch = c.channels.find((x) => x.name === name);
+    if (!ch) {
+      errors.push(`${name}: no longer configured`);
+      delivered.push(name); // nothing left to retry it with
+      continue;
+    }
+    try {
+      await ch.send(subject, text);
+      delivered.push(name);
+    } catch (err) {
+      const e = `${name}: ${(err as Error).message}`;
+      errors.push(e);
+      log('error', 'backlog alert delivery failed; retried on the next push run', {
+        destination: c.b.destination,
+        channel: name,
+        attempt,
+        err: (err as Error).message,
+      });
+    }
+  }
+  return { delivered, errors };
+}
+
+/**
+ * One attempt at the owed message (as `alert_event` keeps it, its first line the subject): the
+ * channels that took it leave `w.owed`, and the event records them and the errors.
+ */
+async function deliverOwed(c: Check, w: Working, owedEvent: string): Promise<{ delivered: string[]; errors: string[] }> {
+  const { tx } = c;
+  const ev = (await tx.query<{ kind: string; message: string }>('SELECT kind, message FROM alert_event WHERE event_id = $1', [owedEvent])).rows[0];
+  const text = ev?.message ?? '';
+  const subject = text.split('\n')[0] ?? '';
+  w.attempts++;
+  const { delivered, errors } = await sendToChannels(c, w.owed, subject, text, w.attempts);
+  w.owed = w.owed.filter((n) => !delivered.includes(n));
+  await tx.query(
+    `UPDATE alert_event SET channels = CASE WHEN $2::varchar IS NULL THEN channels WHEN channels IS NULL THEN $2::varchar ELSE channels || ' ' || $2::varchar END,
                 delivered_at = CASE WHEN $3 THEN now() ELSE delivered_at END, last_error = $4
           WHERE event_id = $1`,
-        // NULL, never '' (openGauss's A mode reads '' as NULL: the SQL must not tell them apart).
-        [owedEvent, delivered.length ? delivered.join(' ') : null, owed.length === 0, errors.length ? errors.join('; ').slice(0, 500) : null],
-      );
-    }
+    // NULL, never '' (openGauss's A mode reads '' as NULL: the SQL must not tell them apart).
+    [owedEvent, delivered.length ? delivered.join(' ') : null, w.owed.length === 0, errors.length ? errors.join('; ').slice(0, 500) : null],
+  );
+  return { delivered, errors };
+}
 
-    await tx.query(
-      `UPDATE backlog_alert
+/** Writes the check's outcome to the destination's `backlog_alert` row (raised_at / cleared_at on a transition). */
+async function saveAlertRow(c: Check, w: Working, transition: Transition | null, errors: string[]): Promise<void> {
+  const { b, at } = c;
+  await c.tx.query(
+    `UPDATE backlog_alert
           SET state = $2, pending = $3, oldest_age_s = $4, peak_pending = $5, peak_age_s = $6,
               raised_at = CASE WHEN $7::varchar = 'raise' THEN $8::timestamptz ELSE raised_at END,
               cleared_at = CASE WHEN $7::varchar = 'clear' THEN $8::timestamptz ELSE cleared_at END,
               owed_event = $9, owed_channels = $10, attempts = $11, last_error = $12, checked_at = $8::timestamptz
         WHERE destination = $1`,
-      [
-        b.destination,
-        state,
-        b.pending,
-        b.oldestAgeS,
-        peakPending,
-        peakAge,
-        transition ?? null,
-        at,
-        owed.length ? owedEvent : null,
-        owed.length ? owed.join(' ') : null,
-        attempts,
-        errors.length ? errors.join('; ').slice(0, 500) : null,
-      ],
-    );
+    [
+      b.destination,
+      w.state,
+      b.pending,
+      b.oldestAgeS,
+      w.peakPending,
+      w.peakAge,
+      transition ?? null,
+      at,
+      w.owed.length ? w.owedEvent : null,
+      w.owed.length ? w.owed.join(' ') : null,
+      w.attempts,
+      errors.length ? errors.join('; ').slice(0, 500) : null,
+    ],
+  );
+}
+
+/** One destination's check, in one transaction (docs/day-close.md "Backlog alerts"). */
+async function checkOne(db: Db, b: Backlog, cfg: AlertConfig, channels: Channel[], now: () => Date): Promise<AlertCheck> {
+  return withTx(db, async (tx) => {
+    const row = await lockAlertRow(tx, b.destination);
+    const base = { destination: b.destination, pending: b.pending, oldestAgeS: b.oldestAgeS };
+    if (!row) return { ...base, state: 'ok' as const, skipped: true };
+
+    const c: Check = { tx, b, cfg, channels, at: now() };
+    const transition = decide(row.state, b, cfg);
+    const w = fromRow(row, b);
+    if (transition) await recordTransition(c, w, transition, row.raised_at);
+    const { delivered, errors } = w.owed.length && w.owedEvent ? await deliverOwed(c, w, w.owedEvent) : { delivered: [], errors: [] };
+    await saveAlertRow(c, w, transition, errors);
     return {
       ...base,
-      state,
+      state: w.state,
       ...(transition ? { transition } : {}),
       ...(delivered.length ? { delivered } : {}),
-      ...(owed.length ? { owed } : {}),
+      ...(w.owed.length ? { owed: w.owed } : {}),
       ...(errors.length ? { error: errors.join('; ') } : {}),
     };
   });
