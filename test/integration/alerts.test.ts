@@ -11,7 +11,7 @@ import { ensureDevUplinkFiles } from '../../infra/dev/certs.js';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
-import { checkBacklog, decide, duration, loadAlertConfig, signedUrl, type AlertConfig } from '../../shared/alerts/index.js';
+import { channelsOf, checkBacklog, decide, duration, loadAlertConfig, signedUrl, type AlertConfig } from '../../shared/alerts/index.js';
 
 const db = testDb({ max: 6 });
 
@@ -359,6 +359,48 @@ describe('backlog alert', () => {
     expect(c!.error).toContain('refusing to send the password in clear');
     expect(smtp.auths).not.toContain('\0front\0clear-pass');
     expect(mailsFor(dest)).toHaveLength(0);
+  });
+
+  it('stops owing a channel no longer configured, naming it, and keeps the others', async () => {
+    const dest = await destination();
+    await queue(dest, uniqueOrg(), 5);
+    hook.mode = '500';
+    try {
+      const [c] = await checkBacklog(db, cfg, { destinations: [dest] });
+      expect(c).toMatchObject({ transition: 'raise', delivered: ['mail'], owed: ['webhook'] });
+    } finally {
+      hook.mode = 'ok';
+    }
+    const mailOnly = channelsOf(cfg).filter((ch) => ch.name !== 'webhook');
+    const [c2] = await checkBacklog(db, cfg, { destinations: [dest], channels: mailOnly });
+    expect(c2).toMatchObject({ state: 'raised', delivered: ['webhook'], error: 'webhook: no longer configured' });
+    expect(c2!.owed).toBeUndefined();
+    expect(c2!.transition).toBeUndefined();
+    expect(hooksFor(dest)).toHaveLength(0);
+    expect(mailsFor(dest)).toHaveLength(1);
+    const row = (await db.query(`SELECT owed_event, owed_channels, attempts, last_error FROM backlog_alert WHERE destination = $1`, [dest])).rows[0];
+    expect(row).toEqual({ owed_event: null, owed_channels: null, attempts: 2, last_error: 'webhook: no longer configured' });
+    const events = (await db.query(`SELECT channels, delivered_at IS NOT NULL AS delivered FROM alert_event WHERE destination = $1`, [dest])).rows;
+    expect(events).toEqual([{ channels: 'mail webhook', delivered: true }]);
+  });
+
+  it('skips a destination whose row another check holds, deciding nothing', async () => {
+    const dest = await destination();
+    await checkBacklog(db, cfg, { destinations: [dest] }); // the row, state ok
+    await queue(dest, uniqueOrg(), 5);
+    const holder = await db.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM backlog_alert WHERE destination = $1 FOR UPDATE', [dest]);
+      const [c] = await checkBacklog(db, cfg, { destinations: [dest] });
+      expect(c).toEqual({ destination: dest, pending: 5, oldestAgeS: expect.any(Number), state: 'ok', skipped: true });
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    expect(hooksFor(dest)).toHaveLength(0);
+    expect((await db.query(`SELECT count(*)::int AS n FROM alert_event WHERE destination = $1`, [dest])).rows[0]).toEqual({ n: 0 });
+    expect((await checkBacklog(db, cfg, { destinations: [dest] }))[0]).toMatchObject({ transition: 'raise', delivered: ['webhook', 'mail'] });
   });
 });
 
