@@ -74,7 +74,7 @@ export default defineFunction({
     const s = settings();
     openPool(s.database.url, 4, s.database.limits);
     const push = nudger(s.dbsync.pushNudgeUrl);
-    const warning = nudger(s.dbsync.warningNudgeUrl, 50);
+    const warning = nudger(s.dbsync.warningNudgeUrl);
     nudge = () => {
       push();
       warning();

@@ -1,8 +1,10 @@
 /**
  * After a commit, a receive function nudges the push function (an async invocation through the
- * gateway), so realtime data leaves in seconds; the per-minute cron is the safety net. Debounced:
- * at most one nudge in flight and one per interval per process. Failures are ignored on purpose —
- * the outbox row is durable and the cron will pick it up.
+ * gateway), so realtime data leaves in seconds; the per-minute cron is the safety net. The first
+ * commit after a quiet spell nudges at once; commits while a nudge is in flight or within the
+ * interval after it are folded into one more nudge at the interval's end — at most one in flight and
+ * one per interval per process, and no commit left without a nudge after it. Failures are ignored on
+ * purpose — the outbox row is durable and the cron will pick it up.
  *
  * A nudge is a bare `node:http(s)` POST over a kept-alive socket, not `fetch`: a receive replica
  * sends up to twenty a second under load, and fetch's request and stream objects cost it CPU that
@@ -32,17 +34,25 @@ export function nudger(url: string | undefined, intervalMs = 250): () => void {
     req.on('close', done);
     req.end();
   };
-  let timer: NodeJS.Timeout | undefined;
+  // cooling: a nudge is in flight or its interval has not passed; pending: a commit came meanwhile.
+  let cooling = false;
+  let pending = false;
+  const fire = () => {
+    cooling = true;
+    pending = false;
+    let finished = false;
+    send(() => {
+      if (finished) return;
+      finished = true;
+      const timer = setTimeout(() => {
+        cooling = false;
+        if (pending) fire();
+      }, intervalMs);
+      timer.unref?.();
+    });
+  };
   return () => {
-    if (timer) return;
-    timer = setTimeout(() => {
-      let finished = false;
-      send(() => {
-        if (finished) return;
-        finished = true;
-        timer = undefined;
-      });
-    }, intervalMs);
-    timer.unref?.();
+    if (cooling) pending = true;
+    else fire();
   };
 }

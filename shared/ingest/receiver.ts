@@ -126,9 +126,10 @@ class Receiver {
   async init(): Promise<void> {
     const cfg = this.settings();
     openPool(cfg.database.url, cfg.ingest.dbPoolMax, cfg.database.limits);
+    // The first commit after a quiet spell nudges at once, so a prompt is due within a second of the
+    // record (docs/warning.md); under load one nudge per 250 ms per replica (shared/ingest/nudge.ts).
     const push = nudger(cfg.ingest.pushNudgeUrl);
-    // Shorter than the push's: a prompt is due within a second of the record (docs/warning.md).
-    const warning = nudger(cfg.ingest.warningNudgeUrl, 50);
+    const warning = nudger(cfg.ingest.warningNudgeUrl);
     this.nudge = () => {
       push();
       warning();
