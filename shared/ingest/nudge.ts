@@ -7,7 +7,7 @@
  * purpose — the outbox row is durable and the cron will pick it up.
  *
  * A nudge is a bare `node:http(s)` POST over a kept-alive socket, not `fetch`: a receive replica
- * sends up to twenty a second under load, and fetch's request and stream objects cost it CPU that
+ * sends a few a second under load, and fetch's request and stream objects cost it CPU that
  * the records need (docs/bench.md, "Where the replica's time goes").
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
@@ -41,7 +41,7 @@ export function nudger(url: string | undefined, intervalMs = 250): () => void {
     cooling = true;
     pending = false;
     let finished = false;
-    send(() => {
+    const done = () => {
       if (finished) return;
       finished = true;
       const timer = setTimeout(() => {
@@ -49,7 +49,13 @@ export function nudger(url: string | undefined, intervalMs = 250): () => void {
         if (pending) fire();
       }, intervalMs);
       timer.unref?.();
-    });
+    };
+    // A request that cannot even be made (a bad URL at run time) must not stop every later nudge.
+    try {
+      send(done);
+    } catch {
+      done();
+    }
   };
   return () => {
     if (cooling) pending = true;
