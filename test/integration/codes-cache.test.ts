@@ -1,8 +1,12 @@
 // The code cache ingest reads through (shared/codes/cache.ts), on the real database: mapping per
 // policy, no database round trip per lookup, a change seen within the refresh interval by polling,
-// onChange, and buffered observations written by MERGE.
-import { afterEach, describe, expect, it } from 'vitest';
-import { testDb, uniqueOrg } from '../setup/db.js';
+// onChange, and buffered observations written by MERGE; and what it does when the database fails it
+// (a role of its own whose privileges or connections are taken away): a refused write is kept and
+// written later, a failed poll keeps the last lists, and close() waits for work under way.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
 import { MappingInputSchema } from '../../shared/codes/model.js';
 import { deleteMapping, saveMapping, setPolicy } from '../../shared/codes/store.js';
@@ -185,5 +189,229 @@ describe('observe', () => {
     c.observe(org, 'sex', 'M', '男');
     await c.close();
     expect((await db.query('SELECT seen_count FROM code_observed WHERE org_code = $1', [org])).rows).toEqual([{ seen_count: '1' }]);
+  });
+});
+
+// The cache on a pool of its own, logged in as a role of its own with just the privileges the cache
+// needs: the test takes a privilege or the role's connections away — the real server then refuses the
+// cache's statements — and gives them back.
+describe('when the database fails the cache', () => {
+  const role = `codecache_${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(12).toString('hex');
+  let rolePool: pg.Pool;
+  beforeAll(async () => {
+    await db.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    await db.query(`GRANT SELECT ON code_national, code_map_version, code_mapping, code_policy TO ${role}`);
+    await db.query(`GRANT SELECT, INSERT, UPDATE ON code_observed TO ${role}`);
+    const u = new URL(databaseUrl());
+    u.username = role;
+    u.password = password;
+    rolePool = new pg.Pool({ connectionString: u.toString(), max: 2 });
+    // As openPool (shared/db): an idle connection whose backend is terminated must not end the process.
+    rolePool.on('error', () => undefined);
+  });
+  afterEach(async () => {
+    // Whatever a test took away, given back (before the outer afterEach closes the caches).
+    await db.query(`GRANT SELECT ON code_national, code_map_version, code_mapping, code_policy TO ${role}`);
+    await db.query(`GRANT SELECT, INSERT, UPDATE ON code_observed TO ${role}`);
+    await db.query(`ALTER ROLE ${role} CONNECTION LIMIT -1`);
+  });
+  afterAll(async () => {
+    await Promise.all(caches.splice(0).map((c) => c.close()));
+    await rolePool?.end();
+    await db.query(`DROP OWNED BY ${role}`);
+    await db.query(`DROP ROLE ${role}`);
+  });
+
+  const roleCache = async (refreshMs = 60_000, flushMs = 60_000) => {
+    const c = await createCodeCache(rolePool, { refreshMs, flushMs });
+    caches.push(c);
+    return c;
+  };
+  const observed = async (org: string) =>
+    (await db.query('SELECT local_code, local_name, seen_count, records_held FROM code_observed WHERE org_code = $1 ORDER BY local_code', [org])).rows;
+
+  /** The JSON log lines written to stdout from now until restore() (log lines carry no personal data). */
+  function captureLog() {
+    let out = '';
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string | Uint8Array) => ((out += String(s)), true)) as typeof process.stdout.write;
+    const lines = () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    return {
+      lines,
+      count: (msg: string) => lines().filter((l) => l.msg === msg).length,
+      restore: () => {
+        process.stdout.write = write;
+      },
+    };
+  }
+  const REFRESH_FAILED = 'code cache refresh failed; serving the last lists';
+  const NOT_WRITTEN = 'code observations not written yet; kept for the next flush';
+
+  it('a write the database refuses is kept, merged with what came meanwhile, and written by a later flush: nothing is lost, counts add up', async () => {
+    const org = uniqueOrg();
+    const c = await roleCache();
+    c.observe(org, 'diagnosis', 'L01', '乙肝', 1);
+    await c.flush();
+    expect(await observed(org)).toEqual([{ local_code: 'L01', local_name: '乙肝', seen_count: '1', records_held: 1 }]);
+
+    await db.query(`REVOKE INSERT, UPDATE ON code_observed FROM ${role}`);
+    const log = captureLog();
+    try {
+      c.observe(org, 'diagnosis', 'L01', null, 1);
+      c.observe(org, 'diagnosis', 'L01', null, 1);
+      c.observe(org, 'diagnosis', 'L02', '高血压');
+      const failing = c.flush();
+      // Seen while the refused write is under way: buffered apart from its batch, merged with it after.
+      c.observe(org, 'diagnosis', 'L01', '乙型肝炎', -1);
+      c.observe(org, 'diagnosis', 'L03', null);
+      await failing;
+      expect(await observed(org)).toHaveLength(1);
+      await c.flush(); // refused again: still kept
+      expect(await observed(org)).toEqual([{ local_code: 'L01', local_name: '乙肝', seen_count: '1', records_held: 1 }]);
+    } finally {
+      log.restore();
+    }
+    const warned = log.lines().filter((l) => l.msg === NOT_WRITTEN);
+    expect(warned).toEqual([
+      expect.objectContaining({ level: 'warn', codes: 2, err: expect.stringMatching(/permission denied/) }),
+      expect.objectContaining({ level: 'warn', codes: 3, err: expect.stringMatching(/permission denied/) }),
+    ]);
+
+    await db.query(`GRANT SELECT, INSERT, UPDATE ON code_observed TO ${role}`);
+    await c.flush();
+    expect(await observed(org)).toEqual([
+      { local_code: 'L01', local_name: '乙型肝炎', seen_count: '4', records_held: 2 },
+      { local_code: 'L02', local_name: '高血压', seen_count: '1', records_held: 0 },
+      { local_code: 'L03', local_name: null, seen_count: '1', records_held: 0 },
+    ]);
+    await c.flush(); // nothing left over to write twice
+    expect((await observed(org))[0]).toMatchObject({ seen_count: '4', records_held: 2 });
+  });
+
+  it('a timed poll that fails half-way (versions read, mappings refused) is logged, the last lists keep serving, and the next poll that works reloads', async () => {
+    const org = uniqueOrg();
+    await map(org, 'sex', 'M', '1');
+    const c = await roleCache(50);
+    const heard: string[] = [];
+    c.onChange((orgs) => {
+      heard.push(...orgs);
+    });
+    await db.query(`REVOKE SELECT ON code_mapping FROM ${role}`);
+    const log = captureLog();
+    try {
+      await map(org, 'sex', 'W', '2');
+      // Polls run one after another: of two failures logged from now, the second began after the change.
+      const before = log.count(REFRESH_FAILED);
+      await expect.poll(() => log.count(REFRESH_FAILED), { timeout: 5000, interval: 10 }).toBeGreaterThanOrEqual(before + 2);
+      expect(c.lookup(org, 'sex', 'M')).toMatchObject({ status: 'mapped', national: '1', mapVersion: 1 });
+      expect(c.lookup(org, 'sex', 'W')).toEqual({ status: 'unmapped', mapVersion: 1 });
+      expect(c.version(org)).toBe(1);
+      expect(heard).not.toContain(org);
+    } finally {
+      log.restore();
+    }
+    expect(log.lines()).toContainEqual(expect.objectContaining({ level: 'warn', msg: REFRESH_FAILED, err: expect.stringMatching(/permission denied/) }));
+
+    await db.query(`GRANT SELECT ON code_mapping TO ${role}`);
+    await expect.poll(() => c.lookup(org, 'sex', 'W').status, { timeout: 5000, interval: 10 }).toBe('mapped');
+    expect(c.version(org)).toBe(2);
+    expect(heard).toContain(org);
+  });
+
+  it('a timed poll that cannot reach the database is logged, the last lists keep serving, and polling goes on until it can', async () => {
+    const org = uniqueOrg();
+    await map(org, 'sex', 'M', '1');
+    const c = await roleCache(50);
+    // The role may not connect, and its connections are ended: every poll now fails to connect or
+    // finds its connection gone.
+    await db.query(`ALTER ROLE ${role} CONNECTION LIMIT 0`);
+    await db.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [role]);
+    const log = captureLog();
+    try {
+      await map(org, 'sex', 'W', '2');
+      const before = log.count(REFRESH_FAILED);
+      await expect.poll(() => log.count(REFRESH_FAILED), { timeout: 5000, interval: 10 }).toBeGreaterThanOrEqual(before + 2);
+      expect(c.lookup(org, 'sex', 'M')).toMatchObject({ status: 'mapped', national: '1', mapVersion: 1 });
+      expect(c.lookup(org, 'sex', 'W')).toEqual({ status: 'unmapped', mapVersion: 1 });
+    } finally {
+      log.restore();
+    }
+    await db.query(`ALTER ROLE ${role} CONNECTION LIMIT -1`);
+    await expect.poll(() => c.lookup(org, 'sex', 'W').status, { timeout: 5000, interval: 10 }).toBe('mapped');
+    expect(c.version(org)).toBe(2);
+  });
+
+  it('close() waits for a flush under way: when it returns, the write is done', async () => {
+    const org = uniqueOrg();
+    const c = await roleCache();
+    c.observe(org, 'sex', 'M', '男');
+    await c.flush();
+    // Another session holds the row: the cache's next MERGE waits on it.
+    const holder = await db.connect();
+    let closed = false;
+    try {
+      await holder.query('BEGIN');
+      await holder.query("SELECT 1 FROM code_observed WHERE org_code = $1 AND domain = 'sex' AND local_code = 'M' FOR UPDATE", [org]);
+      c.observe(org, 'sex', 'M', '男');
+      const flushing = c.flush();
+      await expect
+        .poll(async () => (await db.query("SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND wait_event_type = 'Lock'", [role])).rowCount, {
+          timeout: 5000,
+          interval: 10,
+        })
+        .toBe(1);
+      const closing = c.close().then(() => {
+        closed = true;
+      });
+      await db.query('SELECT 1'); // a round trip: close() had time to return if it did not wait
+      expect(closed).toBe(false);
+      await holder.query('ROLLBACK');
+      await closing;
+      expect(await observed(org)).toEqual([{ local_code: 'M', local_name: '男', seen_count: '2', records_held: 0 }]);
+      await flushing;
+    } finally {
+      if (!closed) await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+    }
+  });
+
+  it('close() waits for a timed refresh under way, its listeners included', async () => {
+    const org = uniqueOrg();
+    const c = await roleCache(50);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let entered = false;
+    let finished = false;
+    c.onChange(async (orgs) => {
+      if (!orgs.includes(org)) return;
+      entered = true;
+      await gate;
+      finished = true;
+    });
+    await map(org, 'sex', 'W', '2');
+    await expect.poll(() => entered, { timeout: 5000, interval: 10 }).toBe(true);
+    let closed = false;
+    const closing = c.close().then(() => {
+      closed = true;
+    });
+    await db.query('SELECT 1');
+    expect(closed).toBe(false);
+    open();
+    await closing;
+    expect(finished).toBe(true);
+  });
+
+  it('close() waiting for a refresh that fails still returns (no rejection), while the refresh’s caller gets the error', async () => {
+    const c = await roleCache();
+    await db.query(`REVOKE SELECT ON code_map_version FROM ${role}`);
+    const refreshing = c.refresh();
+    const closing = c.close();
+    await expect(refreshing).rejects.toThrow(/permission denied/);
+    await expect(closing).resolves.toBeUndefined();
   });
 });
