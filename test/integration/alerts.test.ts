@@ -298,6 +298,50 @@ describe('backlog alert', () => {
     expect(hooksFor(dest)).toHaveLength(1);
   });
 
+  it('replaces a raise still owed to a channel with the clear: the channel gets the clear, never the stale raise', async () => {
+    const dest = await destination();
+    await queue(dest, uniqueOrg(), 5);
+    hook.mode = '500';
+    try {
+      const [c] = await checkBacklog(db, cfg, { destinations: [dest] });
+      expect(c).toMatchObject({ transition: 'raise', delivered: ['mail'], owed: ['webhook'] });
+      const [c2] = await checkBacklog(db, cfg, { destinations: [dest] }); // the retry fails too
+      expect(c2).toMatchObject({ state: 'raised', owed: ['webhook'] });
+    } finally {
+      hook.mode = 'ok';
+    }
+    const raiseEvent = (await db.query(`SELECT owed_event, attempts FROM backlog_alert WHERE destination = $1`, [dest])).rows[0];
+    expect(raiseEvent.attempts).toBe(2);
+
+    // The platform is back before the webhook is: the next check clears, and the clear is what every channel is owed.
+    await drainTo(dest, 0);
+    const [cleared] = await checkBacklog(db, cfg, { destinations: [dest] });
+    expect(cleared).toMatchObject({ state: 'ok', transition: 'clear', delivered: ['webhook', 'mail'] });
+    expect(cleared!.owed).toBeUndefined();
+    const hooks = hooksFor(dest);
+    expect(hooks).toHaveLength(1);
+    expect(hooks[0]!.text.content).toContain('告警解除');
+    expect(hooks[0]!.text.content).not.toContain('【传染病监测前置软件告警】上报积压');
+    expect(hooks[0]!.text.content).toContain('期间最高积压 5 条'); // what the raise would have said, carried by the clear
+    const mails = mailsFor(dest).map((m) => decodeWords(m.headers.subject!));
+    expect(mails).toEqual([`【传染病监测前置软件告警】上报积压：${dest}`, `【传染病监测前置软件告警解除】上报积压已恢复：${dest}`]);
+
+    // Nothing is owed any more: later checks send nothing, the stale raise least of all.
+    const row = (await db.query(`SELECT state, owed_event, owed_channels, attempts, last_error FROM backlog_alert WHERE destination = $1`, [dest])).rows[0];
+    expect(row).toEqual({ state: 'ok', owed_event: null, owed_channels: null, attempts: 1, last_error: null });
+    expect((await checkBacklog(db, cfg, { destinations: [dest] }))[0]).toEqual({ destination: dest, pending: 0, oldestAgeS: null, state: 'ok' });
+    expect(hooksFor(dest)).toHaveLength(1);
+    expect(mailsFor(dest)).toHaveLength(2);
+    const events = (
+      await db.query(`SELECT event_id, kind, channels, delivered_at IS NOT NULL AS delivered FROM alert_event WHERE destination = $1 ORDER BY event_id`, [dest])
+    ).rows;
+    expect(events.map(({ event_id: _, ...e }) => e)).toEqual([
+      { kind: 'raise', channels: 'mail', delivered: false }, // never to the webhook: replaced, not retried
+      { kind: 'clear', channels: 'webhook mail', delivered: true },
+    ]);
+    expect(events[0]!.event_id).toBe(raiseEvent.owed_event);
+  });
+
   it('keeps a refused mail owed, and never throws to the caller', async () => {
     const dest = await destination();
     await queue(dest, uniqueOrg(), 5);
