@@ -391,6 +391,51 @@ describe('the tool failing', () => {
     expect(row.error).toBe(b.error);
     expect(await listKeys(openStore(k.store!), 't-tool/')).toEqual([]);
   });
+
+  /** Runs `body` and returns what reached the process as an unhandled rejection or uncaught exception meanwhile. */
+  async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
+    const seen: unknown[] = [];
+    const on = (e: unknown) => seen.push(e);
+    process.on('unhandledRejection', on);
+    process.on('uncaughtException', on);
+    try {
+      await body();
+      // A rejection left without a handler is reported once the microtasks have run, before the next macrotask.
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('unhandledRejection', on);
+      process.off('uncaughtException', on);
+    }
+    return seen;
+  }
+
+  it('a tool that cannot be found fails the archive at once, naming it: no object, no snapshot held, nothing thrown', async () => {
+    const empty = join(dir, 'empty-bin'); // BACKUP_PG_BIN pointing at a folder without the tools
+    mkdirSync(empty);
+    const k = { ...loadBackupConfig(s3Env('t-notool'), () => undefined), pgBin: empty };
+    const cases = [
+      ['logical', 'pg_dump'],
+      ['system', 'pg_dump'],
+      ['physical', 'pg_basebackup'],
+    ] as const;
+    const unhandled = await unhandledDuring(async () => {
+      for (const [kind, tool] of cases) {
+        const b = await runBackup(db, url, k, kind);
+        expect(b.ok, kind).toBe(false);
+        expect(b.error).toBe(`${join(empty, tool)} not found (BACKUP_PG_BIN; Debian: postgresql-client-15)`);
+        const row = (await getArchive(db, b.archiveId))!;
+        expect(row).toMatchObject({ kind, status: 'failed', tool, error: b.error, sha256: null, sizeBytes: null });
+        expect(row.finishedAt).not.toBeNull();
+        expect(await statArchive(openStore(k.store!), b.objectKey)).toBeNull();
+      }
+    });
+    expect(unhandled).toEqual([]);
+    expect(await listKeys(openStore(k.store!), 't-notool/')).toEqual([]);
+    // The logical kinds' snapshot connection is not left open.
+    const held = await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'cdc-front-backup'`);
+    expect(held.rows[0].n).toBe(0);
+  });
 });
 
 describe('schedule', () => {
