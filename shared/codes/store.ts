@@ -596,8 +596,16 @@ export interface Observation {
 }
 
 /** Adds a batch of observations (at most one per org, domain and code) with one MERGE per 200. */
-export async function recordObserved(db: Q, batch: Observation[]): Promise<void> {
+export async function recordObserved(db: Db, batch: Observation[]): Promise<void> {
   const sorted = [...batch].sort((a, b) => (a.org + a.domain + a.local < b.org + b.domain + b.local ? -1 : 1));
+  // All of a batch or none of it: the cache puts a batch whose write failed back whole, for the next
+  // flush (docs/code-mapping.md), so chunks already written would be counted twice. Sorted, two
+  // replicas' batches lock their common codes in the same order.
+  await withTx(db, (tx) => writeObserved(tx, sorted));
+}
+
+/** One MERGE per 200 codes, in the caller's transaction. */
+async function writeObserved(db: Tx, sorted: Observation[]): Promise<void> {
   for (let i = 0; i < sorted.length; i += 200) {
     const chunk = sorted.slice(i, i + 200);
     const params: unknown[] = [];

@@ -414,4 +414,38 @@ describe('when the database fails the cache', () => {
     await expect(refreshing).rejects.toThrow(/permission denied/);
     await expect(closing).resolves.toBeUndefined();
   });
+
+  // More than 200 codes go out as one MERGE per 200 (store.ts recordObserved), each its own statement.
+  const impatient = testDb({ max: 2, options: '-c lock_timeout=100' });
+  it('a write that fails after its first 200 codes were written counts none of them twice', async () => {
+    const org = uniqueOrg();
+    const c = await createCodeCache(impatient, { refreshMs: 60_000, flushMs: 60_000 });
+    caches.push(c);
+    const codes = Array.from({ length: 250 }, (_, i) => `C${String(i).padStart(3, '0')}`);
+    for (const code of codes) c.observe(org, 'drug', code, null);
+    await c.flush();
+    // Another session holds a row of the second MERGE: the first commits, the second gives up (55P03).
+    const holder = await db.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query("SELECT 1 FROM code_observed WHERE org_code = $1 AND domain = 'drug' AND local_code = 'C249' FOR UPDATE", [org]);
+      for (const code of codes) c.observe(org, 'drug', code, null);
+      const log = captureLog();
+      try {
+        await c.flush();
+      } finally {
+        log.restore();
+      }
+      expect(log.lines()).toContainEqual(expect.objectContaining({ level: 'warn', msg: NOT_WRITTEN, codes: 250 }));
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    await c.flush();
+    const counts = await db.query<{ seen_count: string; n: string }>(
+      'SELECT seen_count, count(*) AS n FROM code_observed WHERE org_code = $1 GROUP BY seen_count ORDER BY seen_count',
+      [org],
+    );
+    expect(counts.rows).toEqual([{ seen_count: '2', n: '250' }]);
+  });
 });
