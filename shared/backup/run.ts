@@ -148,6 +148,10 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
   try {
     await ensureStore(store, settings);
     source = await openSource(kind, databaseUrl, cfg, dialect, progress);
+    // The tool's failure is read by upload(); until then it counts as handled here, or a tool that
+    // fails at once (not runnable, or exiting early) while the ledger is written would be an
+    // unhandled rejection, which ends the process instead of recording the archive as failed.
+    source.done.catch(() => undefined);
     await setKey(db, archiveId, objectKey, source.tablesTotal);
     progress.tablesTotal = source.tablesTotal;
     writer = new ObjectWriter(

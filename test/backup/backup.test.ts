@@ -436,6 +436,51 @@ describe('the tool failing', () => {
     const held = await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'cdc-front-backup'`);
     expect(held.rows[0].n).toBe(0);
   });
+
+  it('a tool that is there but cannot be run fails the archive, naming it, with nothing thrown', async () => {
+    // Not executable: the spawn fails at once, before the upload has begun to wait for the tool.
+    const noexec = join(dir, 'noexec-bin');
+    mkdirSync(noexec);
+    writeFileSync(join(noexec, 'pg_dump'), '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    const k = { ...loadBackupConfig(s3Env('t-noexec'), () => undefined), pgBin: noexec };
+    // The tool's failure must be handled however soon it comes: the ledger's next write (the object key)
+    // is held until the failed spawn's pipes have closed, so the failure lands before the upload starts.
+    const lock = 727_271;
+    await db.query(`CREATE FUNCTION bk_hold_update() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN PERFORM pg_advisory_xact_lock(${lock}); RETURN NEW; END $$`);
+    await db.query('CREATE TRIGGER bk_hold BEFORE UPDATE ON backup_archive FOR EACH ROW EXECUTE FUNCTION bk_hold_update()');
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    const pipes = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;
+    let b: Awaited<ReturnType<typeof runBackup>> | undefined;
+    try {
+      await holder.query('SELECT pg_advisory_lock($1)', [lock]);
+      const baseline = pipes();
+      const unhandled = await unhandledDuring(async () => {
+        const run = runBackup(db, url, k, 'logical');
+        let held = false;
+        for (let i = 0; i < 500 && !held; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+          held = (await holder.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'`)).rowCount === 1;
+        }
+        expect(held, 'the ledger write waits on the lock').toBe(true);
+        for (let i = 0; i < 500 && pipes() > baseline; i++) await new Promise((r) => setTimeout(r, 10));
+        expect(pipes(), "the failed tool's pipes closed").toBe(baseline);
+        await new Promise((r) => setImmediate(r));
+        await holder.query('SELECT pg_advisory_unlock($1)', [lock]);
+        b = await run;
+      });
+      expect(unhandled).toEqual([]);
+    } finally {
+      await holder.end();
+      await db.query('DROP TRIGGER IF EXISTS bk_hold ON backup_archive');
+      await db.query('DROP FUNCTION IF EXISTS bk_hold_update()');
+    }
+    expect(b!.ok).toBe(false);
+    expect(b!.error).toMatch(/^pg_dump could not run: spawn .*pg_dump EACCES$/);
+    expect(await getArchive(db, b!.archiveId)).toMatchObject({ status: 'failed', error: b!.error, sha256: null });
+    expect(await listKeys(openStore(k.store!), 't-noexec/')).toEqual([]);
+  });
 });
 
 describe('schedule', () => {
