@@ -565,18 +565,51 @@ const CASE_STATE_NAMES: Record<string, string> = {
  * shared/warning/duplicates.ts cardStatus); a row's rejections (ingest_rejection of an
  * emrInfReport of its card id) and the warning cases of its ID number and disease.
  */
-async function causesOf(
-  db: Db,
-  orgs: '*' | string[],
-  cards: FrontCard[],
-  rows: ExportRow[],
-): Promise<{ cards: Map<string, Array<{ cause: Cause; detail: string }>>; rows: Map<number, Array<{ cause: Cause; detail: string }>> }> {
-  const out = { cards: new Map<string, Array<{ cause: Cause; detail: string }>>(), rows: new Map<number, Array<{ cause: Cause; detail: string }>>() };
+async function causesOf(db: Db, orgs: '*' | string[], cards: FrontCard[], rows: ExportRow[]): Promise<Causes> {
+  const byCard = await cardCauses(db, cards);
+  const byRow = await rowCauses(db, orgs, rows);
+  return { cards: byCard, rows: byRow };
+}
+
+/** Each card's causes, by key: its holds, else its status at the national platform. */
+async function cardCauses(db: Db, cards: FrontCard[]): Promise<Map<string, Because[]>> {
+  const out = new Map<string, Because[]>();
   const unique = [...new Map(cards.map((c) => [key(c), c])).values()];
+  const { holds, dead } = await holdsAndDeadLetters(db, unique);
+  for (const c of unique) {
+    const list: Because[] = [];
+    const hs = holds.get(key(c)) ?? [];
+    const mapping = hs.filter((h) => h.kind === 'mapping');
+    const parent = hs.filter((h) => h.kind === 'parent');
+    if (mapping.length)
+      list.push({
+        cause: 'held_mapping',
+        detail: `卡片 ${c.id} 已保存，因代码未映射暂缓上报：${mapping.map((h) => `${h.target} 代码 ${h.value}`).join('、')}`,
+      });
+    if (parent.length)
+      list.push({ cause: 'held_parent', detail: `卡片 ${c.id} 已保存，等待 ${parent.map((h) => `${h.target} ${h.value}`).join('、')} 到达后上报` });
+    if (!hs.length) {
+      const s = await cardStatus(db, c.org_code, c.id);
+      if (s.status === 'returned')
+        list.push({ cause: 'rejected_platform', detail: `卡片 ${c.id} 第 ${s.version} 版被国家平台退回：${s.reason ?? '（无原因）'}` });
+      else if (s.status === 'stored' || s.status === 'sent')
+        list.push({
+          cause: 'not_forwarded',
+          detail: `卡片 ${c.id}：${s.name}${dead.has(key(c)) ? '（已停止重试，待运维重放）' : ''}`,
+        });
+      else list.push({ cause: 'accepted_not_exported', detail: `卡片 ${c.id}：${s.name}（第 ${s.version} 版）` });
+    }
+    out.set(key(c), list);
+  }
+  return out;
+}
+
+/** The cards' holds (record_hold), and which of them are dead letters to the national platform; 500 cards a query. */
+async function holdsAndDeadLetters(db: Db, cards: FrontCard[]): Promise<{ holds: Map<string, z.infer<typeof HoldRow>[]>; dead: Set<string> }> {
   const holds = new Map<string, z.infer<typeof HoldRow>[]>();
   const dead = new Set<string>();
-  for (let i = 0; i < unique.length; i += 500) {
-    const chunk = unique.slice(i, i + 500);
+  for (let i = 0; i < cards.length; i += 500) {
+    const chunk = cards.slice(i, i + 500);
     const k = keyList(
       ['org_code', 'record_id'],
       chunk.map((c) => [c.org_code, c.id]),
@@ -603,70 +636,18 @@ async function causesOf(
       dead.add(key({ org_code: r.org_code, id: r.record_id }));
     }
   }
-  for (const c of unique) {
-    const list: Array<{ cause: Cause; detail: string }> = [];
-    const hs = holds.get(key(c)) ?? [];
-    const mapping = hs.filter((h) => h.kind === 'mapping');
-    const parent = hs.filter((h) => h.kind === 'parent');
-    if (mapping.length)
-      list.push({
-        cause: 'held_mapping',
-        detail: `卡片 ${c.id} 已保存，因代码未映射暂缓上报：${mapping.map((h) => `${h.target} 代码 ${h.value}`).join('、')}`,
-      });
-    if (parent.length)
-      list.push({ cause: 'held_parent', detail: `卡片 ${c.id} 已保存，等待 ${parent.map((h) => `${h.target} ${h.value}`).join('、')} 到达后上报` });
-    if (!hs.length) {
-      const s = await cardStatus(db, c.org_code, c.id);
-      if (s.status === 'returned')
-        list.push({ cause: 'rejected_platform', detail: `卡片 ${c.id} 第 ${s.version} 版被国家平台退回：${s.reason ?? '（无原因）'}` });
-      else if (s.status === 'stored' || s.status === 'sent')
-        list.push({
-          cause: 'not_forwarded',
-          detail: `卡片 ${c.id}：${s.name}${dead.has(key(c)) ? '（已停止重试，待运维重放）' : ''}`,
-        });
-      else list.push({ cause: 'accepted_not_exported', detail: `卡片 ${c.id}：${s.name}（第 ${s.version} 版）` });
-    }
-    out.cards.set(key(c), list);
-  }
+  return { holds, dead };
+}
 
-  // Rows without a card: a rejection of their card id, else a warning case of their ID number and disease.
-  const ids = [...new Set(rows.flatMap((r) => [r.cardNo, r.cardId].filter((x): x is string => !!x)))];
-  const of = orgFilter(orgs, 'org_code', 2);
-  const rejections = ids.length
-    ? (
-        await db.query(
-          `SELECT org_code, record_id, received_at, issues FROM ingest_rejection
-            WHERE resource = 'emrInfReport' AND record_id = ANY($1::varchar[]) AND ${of.sql} ORDER BY rej_id DESC`,
-          [ids, ...of.params],
-        )
-      ).rows.map((r) => RejectionRow.parse(r))
-    : [];
-  const idCards = [...new Set(rows.map((r) => r.idCard).filter((x): x is string => !!x))];
-  const pof = orgFilter(orgs, 'p.org_code', 2);
-  const cases = idCards.length
-    ? (
-        await db.query(
-          `SELECT p.id_card, w.nndrs, w.disease, w.state FROM emr_patient_info p
-             JOIN warning_case w ON w.org_code = p.org_code AND w.patient_id = p.id
-            WHERE p.id_card_hmac = ANY($1::varchar[]) AND ${pof.sql} ORDER BY w.case_id DESC`,
-          [idCards.map((x) => pii().hash('idno', x)), ...pof.params],
-        )
-      ).rows
-        .map((r) => CaseRow.parse(r))
-        .map((r) => ({ ...r, id_card: (openOrNull(r.id_card) ?? '').toUpperCase() }))
-    : [];
+/** Each row without a card, by line: a rejection of its card id, else a warning case of its ID number and disease. */
+async function rowCauses(db: Db, orgs: '*' | string[], rows: ExportRow[]): Promise<Map<number, Because[]>> {
+  const out = new Map<number, Because[]>();
+  const rejections = await rejectionsOf(db, orgs, rows);
+  const cases = await warningCasesOf(db, orgs, rows);
   for (const r of rows) {
-    const list: Array<{ cause: Cause; detail: string }> = [];
+    const list: Because[] = [];
     const rej = rejections.find((x) => x.record_id === r.cardNo || x.record_id === r.cardId);
-    const fieldsOf = (issues: unknown) =>
-      Array.isArray(issues)
-        ? issues
-            .slice(0, 5)
-            .map((i) => (i && typeof i === 'object' ? `${String((i as FieldIssue).field)}（${String((i as FieldIssue).rule)}）` : ''))
-            .filter(Boolean)
-            .join('、')
-        : '';
-    if (rej) list.push({ cause: 'rejected_front', detail: `卡片 ${rej.record_id} 由 HIS 推送时被前置拒收：${fieldsOf(rej.issues) || '见接收记录'}` });
+    if (rej) list.push({ cause: 'rejected_front', detail: `卡片 ${rej.record_id} 由 HIS 推送时被前置拒收：${issueFields(rej.issues) || '见接收记录'}` });
     else {
       const c = r.idCard
         ? cases.find((x) => x.id_card === r.idCard && (r.nndrs && x.nndrs ? sameDisease(r.nndrs, x.nndrs) : norm(x.disease) === norm(r.diseaseName)))
@@ -678,10 +659,53 @@ async function causesOf(
           detail: r.idCard ? '前置没有该卡，也没有该患者该病种的源记录（诊断、检验等）' : '前置没有该卡；导出行无证件号，无法按患者查找源记录',
         });
     }
-    out.rows.set(r.line, list);
+    out.set(r.line, list);
   }
   return out;
 }
+
+/** The front's rejections (ingest_rejection) of an emrInfReport of the rows' card ids, newest first. */
+async function rejectionsOf(db: Db, orgs: '*' | string[], rows: ExportRow[]): Promise<z.infer<typeof RejectionRow>[]> {
+  const ids = [...new Set(rows.flatMap((r) => [r.cardNo, r.cardId].filter((x): x is string => !!x)))];
+  const of = orgFilter(orgs, 'org_code', 2);
+  return ids.length
+    ? (
+        await db.query(
+          `SELECT org_code, record_id, received_at, issues FROM ingest_rejection
+            WHERE resource = 'emrInfReport' AND record_id = ANY($1::varchar[]) AND ${of.sql} ORDER BY rej_id DESC`,
+          [ids, ...of.params],
+        )
+      ).rows.map((r) => RejectionRow.parse(r))
+    : [];
+}
+
+/** The warning cases of the rows' ID numbers (found by their HMAC, opened to compare), newest first. */
+async function warningCasesOf(db: Db, orgs: '*' | string[], rows: ExportRow[]): Promise<z.infer<typeof CaseRow>[]> {
+  const idCards = [...new Set(rows.map((r) => r.idCard).filter((x): x is string => !!x))];
+  const pof = orgFilter(orgs, 'p.org_code', 2);
+  return idCards.length
+    ? (
+        await db.query(
+          `SELECT p.id_card, w.nndrs, w.disease, w.state FROM emr_patient_info p
+             JOIN warning_case w ON w.org_code = p.org_code AND w.patient_id = p.id
+            WHERE p.id_card_hmac = ANY($1::varchar[]) AND ${pof.sql} ORDER BY w.case_id DESC`,
+          [idCards.map((x) => pii().hash('idno', x)), ...pof.params],
+        )
+      ).rows
+        .map((r) => CaseRow.parse(r))
+        .map((r) => ({ ...r, id_card: (openOrNull(r.id_card) ?? '').toUpperCase() }))
+    : [];
+}
+
+/** A rejection's first five failing fields, as field（rule）. */
+const issueFields = (issues: unknown) =>
+  Array.isArray(issues)
+    ? issues
+        .slice(0, 5)
+        .map((i) => (i && typeof i === 'object' ? `${String((i as FieldIssue).field)}（${String((i as FieldIssue).rule)}）` : ''))
+        .filter(Boolean)
+        .join('、')
+    : '';
 
 const SummaryFigures = z.object({
   outpatientVisits: z.number().optional(),
