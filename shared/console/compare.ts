@@ -293,21 +293,74 @@ export interface CompareOptions {
 const orgFilter = (orgs: '*' | string[], col: string, at: number) =>
   orgs === '*' ? { sql: 'true', params: [] as unknown[] } : { sql: `${col} = ANY($${at}::varchar[])`, params: [orgs] as unknown[] };
 
+/** A cause of a difference, with what the front's tables say of it. */
+type Because = { cause: Cause; detail: string };
+/** An export row and the front's card it matched, if any, and how. */
+type Pair = { e: ExportRow; f: FrontCard | null; by: 'card' | 'identity' | null };
+/** The duplicate causes of an export row and of a front card. */
+interface Duplicates {
+  ofExport: (e: ExportRow) => Because[];
+  ofFront: (f: FrontCard) => Because[];
+}
+/** The causes of each card (by key) and of each unmatched export row (by line). */
+interface Causes {
+  cards: Map<string, Because[]>;
+  rows: Map<number, Because[]>;
+}
+
 /** Compares a parsed export with the front's cards of the same orgs and days. */
 export async function compareExport(db: Db, exp: ParsedExport, o: CompareOptions): Promise<Comparison> {
   const tz = o.timeZone;
+  const { from, to } = periodOf(exp, o);
+  const start = dayBounds(from, tz).from;
+  const end = dayBounds(to, tz).to;
+  const cards = await frontCards(db, exp.rows, o.orgs, start, end);
+  const { pairs, taken } = matchRows(exp.rows, cards, tz);
+  const frontOnly = cards.filter((c) => c.inPeriod && !taken.has(c));
+  const dup = duplicatesOf(exp.rows, cards, taken);
+  const why = await causesOf(
+    db,
+    o.orgs,
+    [...pairs.flatMap((p) => (p.f ? [p.f] : [])), ...frontOnly],
+    pairs.filter((p) => !p.f).map((p) => p.e),
+  );
+  const { differences, causeCount, identical } = differencesOf(pairs, frontOnly, why, dup, tz);
+  const matched = pairs.filter((p) => p.f).length;
+  return {
+    encoding: exp.encoding,
+    orgs: o.orgs,
+    from,
+    to,
+    counts: {
+      exportRows: exp.rows.length,
+      frontCards: cards.filter((c) => c.inPeriod).length,
+      matched,
+      identical,
+      differing: matched - identical,
+      exportOnly: pairs.length - matched,
+      frontOnly: frontOnly.length,
+    },
+    causes: causeCount,
+    differences,
+    days: await dayFigures(db, o.orgs, from, to),
+  };
+}
+
+/** The report days compared: those asked for, else the export's report days (else its diagnosis days); at most 92 days. */
+function periodOf(exp: ParsedExport, o: CompareOptions): { from: string; to: string } {
   const days = exp.rows.map((r) => r.reportDate ?? r.diagnoseDate).sort();
   const from = o.from ?? days[0]!;
   const to = o.to ?? days.at(-1)!;
   if (!isDay(from) || !isDay(to) || from > to) throw new AppError('BAD_REQUEST', `比对日期不合法：${from} 至 ${to} (from/to: yyyy-MM-dd, from ≤ to)`);
   if (addDays(from, 92) < to) throw new AppError('BAD_REQUEST', '比对日期范围不能超过 92 天 (at most 92 days)');
-  const start = dayBounds(from, tz).from;
-  const end = dayBounds(to, tz).to;
-  const ids = [...new Set(exp.rows.flatMap((r) => [r.cardNo, r.cardId].filter((x): x is string => !!x)))];
-  const idCards = [...new Set(exp.rows.map((r) => r.idCard).filter((x): x is string => !!x))];
+  return { from, to };
+}
 
-  // The front's cards: those reported in the period, and any other its rows name (by card id or ID number).
-  const of = orgFilter(o.orgs, 'c.org_code', 5);
+/** The front's cards: those reported in the period [start, end), and any other the rows name (by card id or ID number). */
+async function frontCards(db: Db, rows: ExportRow[], orgs: '*' | string[], start: Date, end: Date): Promise<FrontCard[]> {
+  const ids = [...new Set(rows.flatMap((r) => [r.cardNo, r.cardId].filter((x): x is string => !!x)))];
+  const idCards = [...new Set(rows.map((r) => r.idCard).filter((x): x is string => !!x))];
+  const of = orgFilter(orgs, 'c.org_code', 5);
   const res = await db.query(
     `SELECT c.org_code, c.id, c.patient_name, c.id_card, c.gender_code, c.birth_date, c.disease_code, c.disease_name, c.onset_date,
             c.diagnose_time, coalesce(c.report_date, c.operation_time) AS report_at, c.report_org_name, c.fill_doctor, c.rec_version
@@ -319,7 +372,7 @@ export async function compareExport(db: Db, exp: ParsedExport, o: CompareOptions
     // ID numbers are stored sealed (docs/keys.md): found by their HMAC, opened to compare.
     [start, end, ids, idCards.map((x) => pii().hash('idno', x)), ...of.params],
   );
-  const cards: FrontCard[] = res.rows.map((row) => {
+  return res.rows.map((row) => {
     const parsed = FrontCardRow.parse(row);
     const r = { ...parsed, id_card: openOrNull(parsed.id_card) };
     const at = r.report_at?.getTime();
@@ -329,14 +382,19 @@ export async function compareExport(db: Db, exp: ParsedExport, o: CompareOptions
       inPeriod: at !== undefined && at >= start.getTime() && at < end.getTime(),
     };
   });
+}
 
-  // Matching: the card id first, then ID number + disease + diagnosis day.
+/**
+ * Matching: the card id first, then ID number + disease + diagnosis day; each card matches one row
+ * at most (`taken`). The pairs are in the export's order; a row without a card has f null.
+ */
+function matchRows(rows: ExportRow[], cards: FrontCard[], tz: string): { pairs: Pair[]; taken: Set<FrontCard> } {
   const byId = new Map<string, FrontCard[]>();
   for (const c of cards) byId.set(c.id, [...(byId.get(c.id) ?? []), c]);
   const taken = new Set<FrontCard>();
-  const pairs: Array<{ e: ExportRow; f: FrontCard | null; by: 'card' | 'identity' | null }> = [];
+  const pairs: Pair[] = [];
   const pending: ExportRow[] = [];
-  for (const e of exp.rows) {
+  for (const e of rows) {
     const f = [e.cardNo, e.cardId].flatMap((k) => (k ? (byId.get(k) ?? []) : [])).find((c) => !taken.has(c));
     if (f) {
       taken.add(f);
@@ -359,11 +417,13 @@ export async function compareExport(db: Db, exp: ParsedExport, o: CompareOptions
     pairs.push({ e, f: f ?? null, by: f ? 'identity' : null });
   }
   pairs.sort((a, b) => a.e.line - b.e.line);
-  const frontOnly = cards.filter((c) => c.inPeriod && !taken.has(c));
+  return { pairs, taken };
+}
 
-  // Duplicates: two export rows, or two front cards, for one person (ID number) and disease.
+/** Duplicates: two export rows, or two front cards (of the period or matched), for one person (ID number) and disease. */
+function duplicatesOf(rows: ExportRow[], cards: FrontCard[], taken: Set<FrontCard>): Duplicates {
   const exportDup = new Map<string, number>();
-  for (const e of exp.rows) {
+  for (const e of rows) {
     const k = identityKey(e.idCard, e.nndrs);
     if (k) exportDup.set(k, (exportDup.get(k) ?? 0) + 1);
   }
@@ -373,97 +433,97 @@ export async function compareExport(db: Db, exp: ParsedExport, o: CompareOptions
     const k = identityKey(c.id_card, c.nndrs);
     if (k) frontDup.set(k, [...(frontDup.get(k) ?? []), c]);
   }
+  return {
+    ofExport: (e) => {
+      const k = identityKey(e.idCard, e.nndrs);
+      const n = k ? (exportDup.get(k) ?? 0) : 0;
+      return n > 1 ? [{ cause: 'duplicate' as const, detail: `导出中同一证件号、同一病种有 ${n} 张卡` }] : [];
+    },
+    ofFront: (f) => {
+      const k = identityKey(f.id_card, f.nndrs);
+      const same = k ? (frontDup.get(k) ?? []) : [];
+      return same.length > 1
+        ? [{ cause: 'duplicate' as const, detail: `前置中同一证件号、同一病种有 ${same.length} 张卡：${same.map((c) => c.id).join('、')}` }]
+        : [];
+    },
+  };
+}
 
-  const why = await causesOf(
-    db,
-    o.orgs,
-    [...pairs.flatMap((p) => (p.f ? [p.f] : [])), ...frontOnly],
-    pairs.filter((p) => !p.f).map((p) => p.e),
-  );
+/**
+ * The differences — the pairs in the export's order, then the front's unmatched cards — with the
+ * number of differences naming each cause, and the number of matched pairs found identical.
+ */
+function differencesOf(
+  pairs: Pair[],
+  frontOnly: FrontCard[],
+  why: Causes,
+  dup: Duplicates,
+  tz: string,
+): { differences: Difference[]; causeCount: Partial<Record<Cause, number>>; identical: number } {
   const differences: Difference[] = [];
   const causeCount: Partial<Record<Cause, number>> = {};
   const add = (d: Difference) => {
     differences.push(d);
     for (const c of new Set(d.causes.map((x) => x.cause))) causeCount[c] = (causeCount[c] ?? 0) + 1;
   };
-  const dupOfExport = (e: ExportRow) => {
-    const k = identityKey(e.idCard, e.nndrs);
-    const n = k ? (exportDup.get(k) ?? 0) : 0;
-    return n > 1 ? [{ cause: 'duplicate' as const, detail: `导出中同一证件号、同一病种有 ${n} 张卡` }] : [];
-  };
-  const dupOfFront = (f: FrontCard) => {
-    const k = identityKey(f.id_card, f.nndrs);
-    const same = k ? (frontDup.get(k) ?? []) : [];
-    return same.length > 1
-      ? [{ cause: 'duplicate' as const, detail: `前置中同一证件号、同一病种有 ${same.length} 张卡：${same.map((c) => c.id).join('、')}` }]
-      : [];
-  };
   let identical = 0;
   for (const p of pairs) {
     if (p.f) {
-      const fields = fieldDiffs(p.e, p.f, tz);
-      const dups = [...dupOfExport(p.e), ...dupOfFront(p.f)];
-      if (fields.length === 0 && dups.length === 0) {
-        identical++;
-        continue;
-      }
-      const st = why.cards.get(key(p.f))!;
-      add({
-        kind: 'matched',
-        line: p.e.line,
-        card: { org: p.f.org_code, id: p.f.id },
-        matchedBy: p.by,
-        patient: maskName(p.e.patientName),
-        idCard: maskId(p.e.idCard ?? p.f.id_card),
-        disease: diseaseText(p.e.nndrs, p.e.diseaseName),
-        fields,
-        causes: [...(fields.length ? st.map((c) => (c.cause === 'accepted_not_exported' ? changedInExport(p.f!) : c)) : []), ...dups],
-      });
-    } else {
-      add({
-        kind: 'export_only',
-        line: p.e.line,
-        card: null,
-        matchedBy: null,
-        patient: maskName(p.e.patientName),
-        idCard: maskId(p.e.idCard),
-        disease: diseaseText(p.e.nndrs, p.e.diseaseName),
-        fields: [],
-        causes: [...why.rows.get(p.e.line)!, ...dupOfExport(p.e)],
-      });
-    }
+      const d = matchedDifference(p.e, p.f, p.by, why, dup, tz);
+      if (d) add(d);
+      else identical++;
+    } else add(exportOnlyDifference(p.e, why, dup));
   }
-  for (const f of frontOnly) {
-    add({
-      kind: 'front_only',
-      line: null,
-      card: { org: f.org_code, id: f.id },
-      matchedBy: null,
-      patient: maskName(f.patient_name),
-      idCard: maskId(f.id_card),
-      disease: diseaseText(f.nndrs, f.disease_name),
-      fields: [],
-      causes: [...why.cards.get(key(f))!, ...dupOfFront(f)],
-    });
-  }
-  const matched = pairs.filter((p) => p.f).length;
+  for (const f of frontOnly) add(frontOnlyDifference(f, why, dup));
+  return { differences, causeCount, identical };
+}
+
+/** A matched pair's difference: its fields that differ, and duplicates; null when there is neither. */
+function matchedDifference(e: ExportRow, f: FrontCard, by: Pair['by'], why: Causes, dup: Duplicates, tz: string): Difference | null {
+  const fields = fieldDiffs(e, f, tz);
+  const dups = [...dup.ofExport(e), ...dup.ofFront(f)];
+  if (fields.length === 0 && dups.length === 0) return null;
+  const st = why.cards.get(key(f))!;
   return {
-    encoding: exp.encoding,
-    orgs: o.orgs,
-    from,
-    to,
-    counts: {
-      exportRows: exp.rows.length,
-      frontCards: cards.filter((c) => c.inPeriod).length,
-      matched,
-      identical,
-      differing: matched - identical,
-      exportOnly: pairs.length - matched,
-      frontOnly: frontOnly.length,
-    },
-    causes: causeCount,
-    differences,
-    days: await dayFigures(db, o.orgs, from, to),
+    kind: 'matched',
+    line: e.line,
+    card: { org: f.org_code, id: f.id },
+    matchedBy: by,
+    patient: maskName(e.patientName),
+    idCard: maskId(e.idCard ?? f.id_card),
+    disease: diseaseText(e.nndrs, e.diseaseName),
+    fields,
+    causes: [...(fields.length ? st.map((c) => (c.cause === 'accepted_not_exported' ? changedInExport(f) : c)) : []), ...dups],
+  };
+}
+
+/** An export row no card of the front matched. */
+function exportOnlyDifference(e: ExportRow, why: Causes, dup: Duplicates): Difference {
+  return {
+    kind: 'export_only',
+    line: e.line,
+    card: null,
+    matchedBy: null,
+    patient: maskName(e.patientName),
+    idCard: maskId(e.idCard),
+    disease: diseaseText(e.nndrs, e.diseaseName),
+    fields: [],
+    causes: [...why.rows.get(e.line)!, ...dup.ofExport(e)],
+  };
+}
+
+/** A card of the period that no export row matched. */
+function frontOnlyDifference(f: FrontCard, why: Causes, dup: Duplicates): Difference {
+  return {
+    kind: 'front_only',
+    line: null,
+    card: { org: f.org_code, id: f.id },
+    matchedBy: null,
+    patient: maskName(f.patient_name),
+    idCard: maskId(f.id_card),
+    disease: diseaseText(f.nndrs, f.disease_name),
+    fields: [],
+    causes: [...why.cards.get(key(f))!, ...dup.ofFront(f)],
   };
 }
 
@@ -505,18 +565,51 @@ const CASE_STATE_NAMES: Record<string, string> = {
  * shared/warning/duplicates.ts cardStatus); a row's rejections (ingest_rejection of an
  * emrInfReport of its card id) and the warning cases of its ID number and disease.
  */
-async function causesOf(
-  db: Db,
-  orgs: '*' | string[],
-  cards: FrontCard[],
-  rows: ExportRow[],
-): Promise<{ cards: Map<string, Array<{ cause: Cause; detail: string }>>; rows: Map<number, Array<{ cause: Cause; detail: string }>> }> {
-  const out = { cards: new Map<string, Array<{ cause: Cause; detail: string }>>(), rows: new Map<number, Array<{ cause: Cause; detail: string }>>() };
+async function causesOf(db: Db, orgs: '*' | string[], cards: FrontCard[], rows: ExportRow[]): Promise<Causes> {
+  const byCard = await cardCauses(db, cards);
+  const byRow = await rowCauses(db, orgs, rows);
+  return { cards: byCard, rows: byRow };
+}
+
+/** Each card's causes, by key: its holds, else its status at the national platform. */
+async function cardCauses(db: Db, cards: FrontCard[]): Promise<Map<string, Because[]>> {
+  const out = new Map<string, Because[]>();
   const unique = [...new Map(cards.map((c) => [key(c), c])).values()];
+  const { holds, dead } = await holdsAndDeadLetters(db, unique);
+  for (const c of unique) {
+    const list: Because[] = [];
+    const hs = holds.get(key(c)) ?? [];
+    const mapping = hs.filter((h) => h.kind === 'mapping');
+    const parent = hs.filter((h) => h.kind === 'parent');
+    if (mapping.length)
+      list.push({
+        cause: 'held_mapping',
+        detail: `卡片 ${c.id} 已保存，因代码未映射暂缓上报：${mapping.map((h) => `${h.target} 代码 ${h.value}`).join('、')}`,
+      });
+    if (parent.length)
+      list.push({ cause: 'held_parent', detail: `卡片 ${c.id} 已保存，等待 ${parent.map((h) => `${h.target} ${h.value}`).join('、')} 到达后上报` });
+    if (!hs.length) {
+      const s = await cardStatus(db, c.org_code, c.id);
+      if (s.status === 'returned')
+        list.push({ cause: 'rejected_platform', detail: `卡片 ${c.id} 第 ${s.version} 版被国家平台退回：${s.reason ?? '（无原因）'}` });
+      else if (s.status === 'stored' || s.status === 'sent')
+        list.push({
+          cause: 'not_forwarded',
+          detail: `卡片 ${c.id}：${s.name}${dead.has(key(c)) ? '（已停止重试，待运维重放）' : ''}`,
+        });
+      else list.push({ cause: 'accepted_not_exported', detail: `卡片 ${c.id}：${s.name}（第 ${s.version} 版）` });
+    }
+    out.set(key(c), list);
+  }
+  return out;
+}
+
+/** The cards' holds (record_hold), and which of them are dead letters to the national platform; 500 cards a query. */
+async function holdsAndDeadLetters(db: Db, cards: FrontCard[]): Promise<{ holds: Map<string, z.infer<typeof HoldRow>[]>; dead: Set<string> }> {
   const holds = new Map<string, z.infer<typeof HoldRow>[]>();
   const dead = new Set<string>();
-  for (let i = 0; i < unique.length; i += 500) {
-    const chunk = unique.slice(i, i + 500);
+  for (let i = 0; i < cards.length; i += 500) {
+    const chunk = cards.slice(i, i + 500);
     const k = keyList(
       ['org_code', 'record_id'],
       chunk.map((c) => [c.org_code, c.id]),
@@ -543,70 +636,18 @@ async function causesOf(
       dead.add(key({ org_code: r.org_code, id: r.record_id }));
     }
   }
-  for (const c of unique) {
-    const list: Array<{ cause: Cause; detail: string }> = [];
-    const hs = holds.get(key(c)) ?? [];
-    const mapping = hs.filter((h) => h.kind === 'mapping');
-    const parent = hs.filter((h) => h.kind === 'parent');
-    if (mapping.length)
-      list.push({
-        cause: 'held_mapping',
-        detail: `卡片 ${c.id} 已保存，因代码未映射暂缓上报：${mapping.map((h) => `${h.target} 代码 ${h.value}`).join('、')}`,
-      });
-    if (parent.length)
-      list.push({ cause: 'held_parent', detail: `卡片 ${c.id} 已保存，等待 ${parent.map((h) => `${h.target} ${h.value}`).join('、')} 到达后上报` });
-    if (!hs.length) {
-      const s = await cardStatus(db, c.org_code, c.id);
-      if (s.status === 'returned')
-        list.push({ cause: 'rejected_platform', detail: `卡片 ${c.id} 第 ${s.version} 版被国家平台退回：${s.reason ?? '（无原因）'}` });
-      else if (s.status === 'stored' || s.status === 'sent')
-        list.push({
-          cause: 'not_forwarded',
-          detail: `卡片 ${c.id}：${s.name}${dead.has(key(c)) ? '（已停止重试，待运维重放）' : ''}`,
-        });
-      else list.push({ cause: 'accepted_not_exported', detail: `卡片 ${c.id}：${s.name}（第 ${s.version} 版）` });
-    }
-    out.cards.set(key(c), list);
-  }
+  return { holds, dead };
+}
 
-  // Rows without a card: a rejection of their card id, else a warning case of their ID number and disease.
-  const ids = [...new Set(rows.flatMap((r) => [r.cardNo, r.cardId].filter((x): x is string => !!x)))];
-  const of = orgFilter(orgs, 'org_code', 2);
-  const rejections = ids.length
-    ? (
-        await db.query(
-          `SELECT org_code, record_id, received_at, issues FROM ingest_rejection
-            WHERE resource = 'emrInfReport' AND record_id = ANY($1::varchar[]) AND ${of.sql} ORDER BY rej_id DESC`,
-          [ids, ...of.params],
-        )
-      ).rows.map((r) => RejectionRow.parse(r))
-    : [];
-  const idCards = [...new Set(rows.map((r) => r.idCard).filter((x): x is string => !!x))];
-  const pof = orgFilter(orgs, 'p.org_code', 2);
-  const cases = idCards.length
-    ? (
-        await db.query(
-          `SELECT p.id_card, w.nndrs, w.disease, w.state FROM emr_patient_info p
-             JOIN warning_case w ON w.org_code = p.org_code AND w.patient_id = p.id
-            WHERE p.id_card_hmac = ANY($1::varchar[]) AND ${pof.sql} ORDER BY w.case_id DESC`,
-          [idCards.map((x) => pii().hash('idno', x)), ...pof.params],
-        )
-      ).rows
-        .map((r) => CaseRow.parse(r))
-        .map((r) => ({ ...r, id_card: (openOrNull(r.id_card) ?? '').toUpperCase() }))
-    : [];
+/** Each row without a card, by line: a rejection of its card id, else a warning case of its ID number and disease. */
+async function rowCauses(db: Db, orgs: '*' | string[], rows: ExportRow[]): Promise<Map<number, Because[]>> {
+  const out = new Map<number, Because[]>();
+  const rejections = await rejectionsOf(db, orgs, rows);
+  const cases = await warningCasesOf(db, orgs, rows);
   for (const r of rows) {
-    const list: Array<{ cause: Cause; detail: string }> = [];
+    const list: Because[] = [];
     const rej = rejections.find((x) => x.record_id === r.cardNo || x.record_id === r.cardId);
-    const fieldsOf = (issues: unknown) =>
-      Array.isArray(issues)
-        ? issues
-            .slice(0, 5)
-            .map((i) => (i && typeof i === 'object' ? `${String((i as FieldIssue).field)}（${String((i as FieldIssue).rule)}）` : ''))
-            .filter(Boolean)
-            .join('、')
-        : '';
-    if (rej) list.push({ cause: 'rejected_front', detail: `卡片 ${rej.record_id} 由 HIS 推送时被前置拒收：${fieldsOf(rej.issues) || '见接收记录'}` });
+    if (rej) list.push({ cause: 'rejected_front', detail: `卡片 ${rej.record_id} 由 HIS 推送时被前置拒收：${issueFields(rej.issues) || '见接收记录'}` });
     else {
       const c = r.idCard
         ? cases.find((x) => x.id_card === r.idCard && (r.nndrs && x.nndrs ? sameDisease(r.nndrs, x.nndrs) : norm(x.disease) === norm(r.diseaseName)))
@@ -618,10 +659,53 @@ async function causesOf(
           detail: r.idCard ? '前置没有该卡，也没有该患者该病种的源记录（诊断、检验等）' : '前置没有该卡；导出行无证件号，无法按患者查找源记录',
         });
     }
-    out.rows.set(r.line, list);
+    out.set(r.line, list);
   }
   return out;
 }
+
+/** The front's rejections (ingest_rejection) of an emrInfReport of the rows' card ids, newest first. */
+async function rejectionsOf(db: Db, orgs: '*' | string[], rows: ExportRow[]): Promise<z.infer<typeof RejectionRow>[]> {
+  const ids = [...new Set(rows.flatMap((r) => [r.cardNo, r.cardId].filter((x): x is string => !!x)))];
+  const of = orgFilter(orgs, 'org_code', 2);
+  return ids.length
+    ? (
+        await db.query(
+          `SELECT org_code, record_id, received_at, issues FROM ingest_rejection
+            WHERE resource = 'emrInfReport' AND record_id = ANY($1::varchar[]) AND ${of.sql} ORDER BY rej_id DESC`,
+          [ids, ...of.params],
+        )
+      ).rows.map((r) => RejectionRow.parse(r))
+    : [];
+}
+
+/** The warning cases of the rows' ID numbers (found by their HMAC, opened to compare), newest first. */
+async function warningCasesOf(db: Db, orgs: '*' | string[], rows: ExportRow[]): Promise<z.infer<typeof CaseRow>[]> {
+  const idCards = [...new Set(rows.map((r) => r.idCard).filter((x): x is string => !!x))];
+  const pof = orgFilter(orgs, 'p.org_code', 2);
+  return idCards.length
+    ? (
+        await db.query(
+          `SELECT p.id_card, w.nndrs, w.disease, w.state FROM emr_patient_info p
+             JOIN warning_case w ON w.org_code = p.org_code AND w.patient_id = p.id
+            WHERE p.id_card_hmac = ANY($1::varchar[]) AND ${pof.sql} ORDER BY w.case_id DESC`,
+          [idCards.map((x) => pii().hash('idno', x)), ...pof.params],
+        )
+      ).rows
+        .map((r) => CaseRow.parse(r))
+        .map((r) => ({ ...r, id_card: (openOrNull(r.id_card) ?? '').toUpperCase() }))
+    : [];
+}
+
+/** A rejection's first five failing fields, as field（rule）. */
+const issueFields = (issues: unknown) =>
+  Array.isArray(issues)
+    ? issues
+        .slice(0, 5)
+        .map((i) => (i && typeof i === 'object' ? `${String((i as FieldIssue).field)}（${String((i as FieldIssue).rule)}）` : ''))
+        .filter(Boolean)
+        .join('、')
+    : '';
 
 const SummaryFigures = z.object({
   outpatientVisits: z.number().optional(),

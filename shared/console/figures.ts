@@ -840,6 +840,27 @@ const RUNS: Array<{ fn: string; sql: string }> = [
   { fn: 'backup', sql: `SELECT max(finished_at) AS t FROM backup_archive WHERE status = 'good'` },
 ];
 
+/** The rows settingsFacts reads. */
+const AreaRow = z.object({ area: z.string(), version: z.coerce.number().int(), content: z.string() });
+const LastReportRow = z.object({ destination: z.string(), reported_at: instant.nullable(), ok: z.boolean().nullable() });
+const LastRunRow = z.object({ t: instant.nullable() });
+const ScheduleStateRow = z.object({
+  function_name: z.string(),
+  schedule: z.string().nullable(),
+  source: z.enum(['bundle', 'stack']),
+  problem: z.string().nullable(),
+  checked_at: instant,
+});
+const DestinationRow = z.object({
+  name: z.string(),
+  kind: z.string(),
+  enabled: z.boolean(),
+  resources: z.string().nullable(),
+  accepts_test: z.boolean(),
+  last_sent: instant.nullable(),
+});
+const PortRow = z.object({ function_name: z.string(), port: z.coerce.number().int(), root: z.boolean(), checked_at: instant });
+
 /**
  * What the database knows of the front's settings: the platforms (uplink_destination, their last
  * acknowledged batch, the last self-report), the platform URLs a configuration bundle gave, the
@@ -868,82 +889,85 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
   ]);
   const area = new Map(
     z
-      .array(z.object({ area: z.string(), version: z.coerce.number().int(), content: z.string() }))
+      .array(AreaRow)
       .parse(areas.rows)
       .map((a) => [a.area, a]),
   );
-  const parsedArea = <T>(name: string, schema: z.ZodType<T>): T[] => {
-    const a = area.get(name);
-    if (!a) return [];
-    try {
-      const r = z.array(schema).safeParse(JSON.parse(a.content));
-      return r.success ? r.data : [];
-    } catch {
-      return [];
-    }
-  };
-  const platformUrls = new Map(parsedArea('platforms', BundlePlatform).map((p) => [p.name, p.url]));
-  const cron = new Map(parsedArea('schedules', BundleSchedule).map((s) => [s.function, s.schedule]));
+  const platformUrls = new Map(parsedArea(area, 'platforms', BundlePlatform).map((p) => [p.name, p.url]));
+  const cron = new Map(parsedArea(area, 'schedules', BundleSchedule).map((s) => [s.function, s.schedule]));
   const reportOf = new Map(
     z
-      .array(z.object({ destination: z.string(), reported_at: instant.nullable(), ok: z.boolean().nullable() }))
+      .array(LastReportRow)
       .parse(reports.rows)
       .flatMap((r) => (r.reported_at ? [[r.destination, { at: r.reported_at, ok: r.ok === true }] as const] : [])),
   );
-  const lastRun = new Map(RUNS.map((r, i) => [r.fn, z.object({ t: instant.nullable() }).parse(runs[i]!.rows[0] ?? { t: null }).t]));
+  const lastRun = new Map(RUNS.map((r, i) => [r.fn, LastRunRow.parse(runs[i]!.rows[0] ?? { t: null }).t]));
   const state = new Map(
     z
-      .array(
-        z.object({
-          function_name: z.string(),
-          schedule: z.string().nullable(),
-          source: z.enum(['bundle', 'stack']),
-          problem: z.string().nullable(),
-          checked_at: instant,
-        }),
-      )
+      .array(ScheduleStateRow)
       .parse(states!.rows)
       .map((r) => [r.function_name, r]),
   );
-  const fns = [...new Set([...RUNS.map((r) => r.fn), ...state.keys(), ...cron.keys()])].sort();
   return {
-    platforms: z
-      .array(
-        z.object({
-          name: z.string(),
-          kind: z.string(),
-          enabled: z.boolean(),
-          resources: z.string().nullable(),
-          accepts_test: z.boolean(),
-          last_sent: instant.nullable(),
-        }),
-      )
-      .parse(dests.rows)
-      .map((d) => ({
-        name: d.name,
-        kind: d.kind,
-        enabled: d.enabled,
-        resources: d.resources,
-        acceptsTest: d.accepts_test,
-        url: platformUrls.get(d.name) ?? null,
-        lastSentAt: d.last_sent,
-        lastReport: reportOf.get(d.name) ?? null,
-      })),
-    schedules: fns.map((fn) => ({
-      function: fn,
-      cron: state.get(fn)?.schedule ?? null,
-      source: state.get(fn)?.source ?? null,
-      requested: cron.get(fn) ?? null,
-      bundleVersion: cron.has(fn) ? (area.get('schedules')?.version ?? null) : null,
-      problem: state.get(fn)?.problem ?? null,
-      checkedAt: state.get(fn)?.checked_at ?? null,
-      lastRunAt: lastRun.get(fn) ?? null,
-    })),
+    platforms: platformsOf(dests.rows, platformUrls, reportOf),
+    schedules: schedulesOf(state, cron, lastRun, area.get('schedules')),
     bundleVersion: Math.max(0, ...[...area.values()].map((a) => a.version)) || null,
     release: releaseOf(area.get('release')),
     ports: z
-      .array(z.object({ function_name: z.string(), port: z.coerce.number().int(), root: z.boolean(), checked_at: instant }))
+      .array(PortRow)
       .parse(portRows!.rows)
       .map((p) => ({ function: p.function_name, port: p.port, root: p.root, checkedAt: p.checked_at })),
   };
+}
+
+/** A bundle area's content as a list of `schema`; none when the bundle has no such area, or it is not such a list. */
+function parsedArea<T>(area: Map<string, z.infer<typeof AreaRow>>, name: string, schema: z.ZodType<T>): T[] {
+  const a = area.get(name);
+  if (!a) return [];
+  try {
+    const r = z.array(schema).safeParse(JSON.parse(a.content));
+    return r.success ? r.data : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The platforms (uplink_destination rows), each with the URL a bundle gave and its last self-report. */
+function platformsOf(rows: unknown[], urls: Map<string, string>, reportOf: Map<string, NonNullable<PlatformSetting['lastReport']>>): PlatformSetting[] {
+  return z
+    .array(DestinationRow)
+    .parse(rows)
+    .map((d) => ({
+      name: d.name,
+      kind: d.kind,
+      enabled: d.enabled,
+      resources: d.resources,
+      acceptsTest: d.accepts_test,
+      url: urls.get(d.name) ?? null,
+      lastSentAt: d.last_sent,
+      lastReport: reportOf.get(d.name) ?? null,
+    }));
+}
+
+/**
+ * The schedule of each function that has a recorded run (RUNS), a state at the gateway, or a
+ * bundle's expression (`schedules`, the bundle's area), in name order.
+ */
+function schedulesOf(
+  state: Map<string, z.infer<typeof ScheduleStateRow>>,
+  cron: Map<string, string>,
+  lastRun: Map<string, Date | null>,
+  schedules: z.infer<typeof AreaRow> | undefined,
+): ScheduleSetting[] {
+  const fns = [...new Set([...RUNS.map((r) => r.fn), ...state.keys(), ...cron.keys()])].sort();
+  return fns.map((fn) => ({
+    function: fn,
+    cron: state.get(fn)?.schedule ?? null,
+    source: state.get(fn)?.source ?? null,
+    requested: cron.get(fn) ?? null,
+    bundleVersion: cron.has(fn) ? (schedules?.version ?? null) : null,
+    problem: state.get(fn)?.problem ?? null,
+    checkedAt: state.get(fn)?.checked_at ?? null,
+    lastRunAt: lastRun.get(fn) ?? null,
+  }));
 }

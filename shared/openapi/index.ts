@@ -106,137 +106,26 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
     Answer: jsonSchema(AnswerSchema),
     FieldIssue: jsonSchema(FieldIssueSchema),
   };
-  const primary = o.primary;
   // Parents before their children: the examples, posted in this order, create their own parents.
   for (const r of parentsFirst(resources)) {
     schemas[r.name] = resourceSchema(r);
-    const ref = { $ref: `#/components/schemas/${r.name}` };
     const example = o.example?.(r.name);
-    const base = `/hclient/emr/receive/${r.name}`;
     // A header takes its items in one document (docs/his-guide.md §1): the items without orgCode
     // and link, as the document supplies both.
     const doc = documentItems(r);
-    if (doc) {
-      const itemSchema = resourceSchema(doc.item) as { required?: string[] };
-      schemas[`${r.name}Document`] = {
-        allOf: [
-          ref,
-          {
-            type: 'object',
-            properties: {
-              items: {
-                type: 'array',
-                maxItems: 5000,
-                items: { ...itemSchema, required: (itemSchema.required ?? []).filter((k) => k !== 'orgCode' && k !== doc.link) },
-              },
-            },
-          },
-        ],
-        description: `${r.title}及其${doc.item.title}（一份报告，整体保存）/ a header with its items, stored together`,
-      };
-    }
-    const docSchema = doc && { $ref: `#/components/schemas/${r.name}Document` };
+    if (doc) schemas[`${r.name}Document`] = documentSchema(r, doc);
     const itemExample = doc && o.example?.(doc.item.name);
     const docExample =
       doc && example && itemExample
         ? { ...example, items: [Object.fromEntries(Object.entries(itemExample).filter(([k]) => k !== 'orgCode' && k !== doc.link))] }
         : undefined;
+    const base = `/hclient/emr/receive/${r.name}`;
     paths[base] = {
-      post: {
-        operationId: `post_${r.name}`,
-        tags: [r.fn],
-        summary: `${r.title}：新增或更新 (insert or update)`,
-        description:
-          `Also reachable as /function/${r.fn}/${r.name}${primary?.(r) ? ` and as /function/${r.fn}` : ''}. ` +
-          (doc
-            ? `A ${r.name} with an \`items\` array of ${doc.item.name} is one document: validated whole (a failing item is named items[i].field and refuses it all) and stored in one transaction; items may leave out ${doc.link} and orgCode (the header's are taken). `
-            : '') +
-          'A JSON array is a batch (one result per record): 200 when at least one record was accepted, 400 when none was. ' +
-          "Header X-Test-Mode: 1 marks test records. The example names its parents by their examples' ids: posted in this document's order, every example is stored, none held.",
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: { oneOf: [ref, { type: 'array', items: ref, maxItems: 500 }, ...(docSchema ? [docSchema] : [])] },
-              ...(example
-                ? {
-                    examples: {
-                      record: { summary: '一条记录 (one record)', value: example },
-                      ...(docExample ? { document: { summary: '报告及其条目 (a header with its items)', value: docExample } } : {}),
-                    },
-                  }
-                : {}),
-            },
-          },
-        },
-        responses: {
-          200: {
-            description: '已保存（持久化，将上报至每个平台）/ stored: durable, will reach every platform',
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } },
-          },
-          ...errorResponses,
-        },
-      },
-      delete: {
-        operationId: `delete_${r.name}`,
-        tags: [r.fn],
-        summary: `${r.title}：作废 (retire)`,
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: { type: 'object', required: ['orgCode', 'id'], properties: { orgCode: { type: 'string' }, id: { type: 'string' } } },
-            },
-          },
-        },
-        responses: {
-          200: { description: '已作废 / retired', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
-          ...errorResponses,
-        },
-      },
+      post: postOperation(r, doc, example, docExample, o.primary),
+      delete: deleteOperation(r),
     };
-    paths[`${base}/{id}`] = {
-      get: {
-        operationId: `fate_${r.name}`,
-        tags: [r.fn],
-        summary: `${r.title}：查询记录状态 (the record's fate: stored, held, forwarded, rejected)`,
-        parameters: [
-          { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
-          { name: 'orgCode', in: 'query', required: true, schema: { type: 'string' } },
-        ],
-        responses: {
-          200: { description: 'fate', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
-          404: {
-            description: '未收到 / unknown record (result:false, errorCode NOT_FOUND)',
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } },
-          },
-        },
-      },
-    };
-    paths[`${base}/_reconcile`] = {
-      post: {
-        operationId: `reconcile_${r.name}`,
-        tags: [r.fn],
-        summary: `${r.title}：对账 (reconcile ids of a day)`,
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['orgCode', 'date', 'ids'],
-                properties: {
-                  orgCode: { type: 'string' },
-                  date: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
-                  ids: { type: 'array', items: { type: 'string' }, maxItems: 10000 },
-                },
-              },
-            },
-          },
-        },
-        responses: { 200: { description: 'held / missing / extra' }, 400: { description: 'bad request' } },
-      },
-    };
+    paths[`${base}/{id}`] = { get: fateOperation(r) };
+    paths[`${base}/_reconcile`] = { post: reconcileOperation(r) };
   }
   return {
     openapi: '3.1.0',
@@ -252,5 +141,143 @@ export function openApiDocument(resources: Resource[], o: OpenApiOptions): Json 
     tags: [...new Set(resources.map((r) => r.fn))].map((name) => ({ name })),
     paths,
     components: { schemas },
+  };
+}
+
+/** A header with its items (documentItems), in one document. */
+type DocumentItems = NonNullable<ReturnType<typeof documentItems>>;
+
+/** The schema of a header's document: the header with an `items` array of its items, each without orgCode and link. */
+function documentSchema(r: Resource, doc: DocumentItems): Json {
+  const itemSchema = resourceSchema(doc.item) as { required?: string[] };
+  return {
+    allOf: [
+      { $ref: `#/components/schemas/${r.name}` },
+      {
+        type: 'object',
+        properties: {
+          items: {
+            type: 'array',
+            maxItems: 5000,
+            items: { ...itemSchema, required: (itemSchema.required ?? []).filter((k) => k !== 'orgCode' && k !== doc.link) },
+          },
+        },
+      },
+    ],
+    description: `${r.title}及其${doc.item.title}（一份报告，整体保存）/ a header with its items, stored together`,
+  };
+}
+
+/** POST of a record, a batch, or (for a header) a document: insert or update. */
+function postOperation(
+  r: Resource,
+  doc: DocumentItems | undefined,
+  example: Json | undefined,
+  docExample: Json | undefined,
+  primary: OpenApiOptions['primary'],
+): Json {
+  const ref = { $ref: `#/components/schemas/${r.name}` };
+  const docSchema = doc && { $ref: `#/components/schemas/${r.name}Document` };
+  return {
+    operationId: `post_${r.name}`,
+    tags: [r.fn],
+    summary: `${r.title}：新增或更新 (insert or update)`,
+    description:
+      `Also reachable as /function/${r.fn}/${r.name}${primary?.(r) ? ` and as /function/${r.fn}` : ''}. ` +
+      (doc
+        ? `A ${r.name} with an \`items\` array of ${doc.item.name} is one document: validated whole (a failing item is named items[i].field and refuses it all) and stored in one transaction; items may leave out ${doc.link} and orgCode (the header's are taken). `
+        : '') +
+      'A JSON array is a batch (one result per record): 200 when at least one record was accepted, 400 when none was. ' +
+      "Header X-Test-Mode: 1 marks test records. The example names its parents by their examples' ids: posted in this document's order, every example is stored, none held.",
+    requestBody: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: { oneOf: [ref, { type: 'array', items: ref, maxItems: 500 }, ...(docSchema ? [docSchema] : [])] },
+          ...(example
+            ? {
+                examples: {
+                  record: { summary: '一条记录 (one record)', value: example },
+                  ...(docExample ? { document: { summary: '报告及其条目 (a header with its items)', value: docExample } } : {}),
+                },
+              }
+            : {}),
+        },
+      },
+    },
+    responses: {
+      200: {
+        description: '已保存（持久化，将上报至每个平台）/ stored: durable, will reach every platform',
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } },
+      },
+      ...errorResponses,
+    },
+  };
+}
+
+/** DELETE of a record by orgCode and id: retire. */
+function deleteOperation(r: Resource): Json {
+  return {
+    operationId: `delete_${r.name}`,
+    tags: [r.fn],
+    summary: `${r.title}：作废 (retire)`,
+    requestBody: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: { type: 'object', required: ['orgCode', 'id'], properties: { orgCode: { type: 'string' }, id: { type: 'string' } } },
+        },
+      },
+    },
+    responses: {
+      200: { description: '已作废 / retired', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
+      ...errorResponses,
+    },
+  };
+}
+
+/** GET of a record's fate: stored, held, forwarded, rejected. */
+function fateOperation(r: Resource): Json {
+  return {
+    operationId: `fate_${r.name}`,
+    tags: [r.fn],
+    summary: `${r.title}：查询记录状态 (the record's fate: stored, held, forwarded, rejected)`,
+    parameters: [
+      { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+      { name: 'orgCode', in: 'query', required: true, schema: { type: 'string' } },
+    ],
+    responses: {
+      200: { description: 'fate', content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } } },
+      404: {
+        description: '未收到 / unknown record (result:false, errorCode NOT_FOUND)',
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Answer' } } },
+      },
+    },
+  };
+}
+
+/** POST of a day's ids to reconcile: which are held, missing or extra. */
+function reconcileOperation(r: Resource): Json {
+  return {
+    operationId: `reconcile_${r.name}`,
+    tags: [r.fn],
+    summary: `${r.title}：对账 (reconcile ids of a day)`,
+    requestBody: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: {
+            type: 'object',
+            required: ['orgCode', 'date', 'ids'],
+            properties: {
+              orgCode: { type: 'string' },
+              date: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+              ids: { type: 'array', items: { type: 'string' }, maxItems: 10000 },
+            },
+          },
+        },
+      },
+    },
+    responses: { 200: { description: 'held / missing / extra' }, 400: { description: 'bad request' } },
   };
 }
