@@ -3,7 +3,7 @@
  * faas-cli: FunctionStatus, FunctionDeployment, scale, info, logs. Bodies are validated with zod.
  */
 import { readdirSync } from 'node:fs';
-import { Hono } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import { checkBasicAuth, type Credentials } from './auth.js';
 import type { Registry } from './registry.js';
@@ -38,19 +38,32 @@ export interface ApiInfo {
 
 export function systemApi(registry: Registry, creds: () => Credentials, info: ApiInfo, secretsDir: () => string): Hono {
   const app = new Hono();
-
   app.get('/healthz', (c) => c.text('OK'));
+  app.use('/system/*', basicAuth(creds));
+  functionRoutes(app, registry);
+  infoRoutes(app, info);
+  secretRoutes(app, secretsDir);
+  app.get('/system/logs', (c) => logsAnswer(c, registry));
+  return app;
+}
 
-  app.use('/system/*', async (c, next) => {
+/** /system/* answers 401 without the gateway's basic-auth pair. */
+function basicAuth(creds: () => Credentials): MiddlewareHandler {
+  return async (c, next) => {
     if (!checkBasicAuth(c.req.header('authorization'), creds())) {
       return c.text('Unauthorized\n', 401, { 'WWW-Authenticate': 'Basic realm="cdc-front-runtime"' });
     }
     await next();
-  });
+  };
+}
 
-  const badRequest = (err: z.ZodError) => err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-  const json = async (req: { json(): Promise<unknown> }) => req.json().catch(() => undefined);
+/** A zod error as the text of a 400 answer. */
+const badRequest = (err: z.ZodError) => err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+/** The request's JSON body; undefined when it is not JSON (the schema then says what is wrong). */
+const json = async (req: { json(): Promise<unknown> }) => req.json().catch(() => undefined);
 
+/** The functions: list, status, deploy (create, update), delete, scale. */
+function functionRoutes(app: Hono, registry: Registry): void {
   app.get('/system/functions', (c) => c.json(registry.list().map((s) => registry.status(s))));
 
   app.get('/system/function/:name', (c) => {
@@ -58,7 +71,7 @@ export function systemApi(registry: Registry, creds: () => Credentials, info: Ap
     return svc ? c.json(registry.status(svc)) : c.text(`function ${c.req.param('name')} not found\n`, 404);
   });
 
-  const deploy = (mode: 'create' | 'update') => async (c: import('hono').Context) => {
+  const deploy = (mode: 'create' | 'update') => async (c: Context) => {
     const parsed = functionDeploymentSchema.safeParse(await json(c.req));
     if (!parsed.success) return c.text(badRequest(parsed.error) + '\n', 400);
     const exists = registry.get(parsed.data.service) !== undefined;
@@ -93,7 +106,10 @@ export function systemApi(registry: Registry, creds: () => Credentials, info: Ap
     const replicas = svc.scaleByHand(parsed.data.replicas);
     return c.json({ serviceName: name, replicas }, 202);
   });
+}
 
+/** The gateway's info and its one namespace. */
+function infoRoutes(app: Hono, info: ApiInfo): void {
   app.get('/system/info', (c) =>
     c.json({
       provider: { provider: 'cdc-front-runtime', orchestration: 'process', version: { release: info.version, sha: info.sha } },
@@ -105,71 +121,82 @@ export function systemApi(registry: Registry, creds: () => Credentials, info: Ap
 
   // One namespace, as faasd: every function lives in openfaas-fn.
   app.get('/system/namespaces', (c) => c.json([FUNCTION_NAMESPACE]));
+}
 
-  // Secret names (faas-cli secret list), never values, and never the gateway's own credentials.
+/** Secret names (faas-cli secret list), never values, and never the gateway's own credentials. */
+function secretRoutes(app: Hono, secretsDir: () => string): void {
   app.get('/system/secrets', (c) => {
     const ns = c.req.query('namespace');
     if (ns && ns !== FUNCTION_NAMESPACE) return c.text(`namespace ${ns} not found\n`, 404);
     return c.json(listSecrets(secretsDir()).map((name) => ({ name, namespace: FUNCTION_NAMESPACE })));
   });
-  const secretsHint = (c: import('hono').Context) =>
+  const secretsHint = (c: Context) =>
     c.text(`secrets are files here: put the value in ${secretsDir()}/<name> (mode 0600) and redeploy the functions that list it (docs/runtime.md)\n`, 501);
   app.post('/system/secrets', secretsHint);
   app.put('/system/secrets', secretsHint);
   app.delete('/system/secrets', secretsHint);
+}
 
-  app.get('/system/logs', (c) => {
-    const parsed = logsQuerySchema.safeParse(c.req.query());
-    if (!parsed.success) return c.text(badRequest(parsed.error) + '\n', 400);
-    const q = parsed.data;
-    if (q.namespace && q.namespace !== FUNCTION_NAMESPACE) return c.text(`namespace ${q.namespace} not found\n`, 404);
-    if (q.name !== 'runtime' && !registry.get(q.name)) return c.text(`function ${q.name} not found\n`, 404);
-    // faas-cli sends tail=-1 for "all" and nothing for its default; both are capped here.
-    const tail = q.tail === undefined ? 100 : q.tail < 0 || q.tail > MAX_LOG_LINES ? MAX_LOG_LINES : Math.max(1, q.tail);
-    const raw = q.format === 'raw';
-    const keep = (line: string): string | null => {
-      const m = toOpenFaasMessage(q.name, line);
-      if (q.instance && m.instance !== q.instance) return null;
-      if (q.since && !(Date.parse(m.timestamp) >= q.since.getTime())) return null;
-      return raw ? line : JSON.stringify(m);
-    };
-    const past = registry.logs
-      .tail(q.name, tail)
-      .map(keep)
-      .filter((l): l is string => l !== null);
-    const headers = { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' };
-    if (!q.follow) return c.body(past.length ? past.join('\n') + '\n' : '', 200, headers);
-    // Follow: what there is, then each new line as it comes, until the client goes away (or
-    // FOLLOW_MAX_MS, as a gateway's write timeout would end it).
-    const enc = new TextEncoder();
-    let stop = () => undefined as undefined;
-    const body = new ReadableStream<Uint8Array>({
-      start(ctrl) {
-        if (past.length) ctrl.enqueue(enc.encode(past.join('\n') + '\n'));
-        const unfollow = registry.logs.follow(q.name, (line) => {
-          const out = keep(line);
-          if (out !== null) ctrl.enqueue(enc.encode(out + '\n'));
-        });
-        const timer = setTimeout(() => stop(), FOLLOW_MAX_MS);
-        timer.unref();
-        stop = () => {
-          clearTimeout(timer);
-          unfollow();
-          try {
-            ctrl.close();
-          } catch {
-            // already closed
-          }
-        };
-      },
-      cancel() {
-        stop();
-      },
-    });
-    return new Response(body, { status: 200, headers });
+/** GET /system/logs: a function's (or the runtime's) stored lines, then, with follow, each new one. */
+function logsAnswer(c: Context, registry: Registry): Response {
+  const parsed = logsQuerySchema.safeParse(c.req.query());
+  if (!parsed.success) return c.text(badRequest(parsed.error) + '\n', 400);
+  const q = parsed.data;
+  if (q.namespace && q.namespace !== FUNCTION_NAMESPACE) return c.text(`namespace ${q.namespace} not found\n`, 404);
+  if (q.name !== 'runtime' && !registry.get(q.name)) return c.text(`function ${q.name} not found\n`, 404);
+  // faas-cli sends tail=-1 for "all" and nothing for its default; both are capped here.
+  const tail = q.tail === undefined ? 100 : q.tail < 0 || q.tail > MAX_LOG_LINES ? MAX_LOG_LINES : Math.max(1, q.tail);
+  const keep = logLineFilter(q);
+  const past = registry.logs
+    .tail(q.name, tail)
+    .map(keep)
+    .filter((l): l is string => l !== null);
+  const headers = { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' };
+  if (!q.follow) return c.body(past.length ? past.join('\n') + '\n' : '', 200, headers);
+  return new Response(followLogs(registry, q.name, past, keep), { status: 200, headers });
+}
+
+/** A stored line as answered (OpenFaaS's message, or the line itself with format=raw); null when the query leaves it out. */
+function logLineFilter(q: z.output<typeof logsQuerySchema>): (line: string) => string | null {
+  const raw = q.format === 'raw';
+  return (line: string): string | null => {
+    const m = toOpenFaasMessage(q.name, line);
+    if (q.instance && m.instance !== q.instance) return null;
+    if (q.since && !(Date.parse(m.timestamp) >= q.since.getTime())) return null;
+    return raw ? line : JSON.stringify(m);
+  };
+}
+
+/**
+ * Follow: what there is, then each new line as it comes, until the client goes away (or
+ * FOLLOW_MAX_MS, as a gateway's write timeout would end it).
+ */
+function followLogs(registry: Registry, name: string, past: string[], keep: (line: string) => string | null): ReadableStream<Uint8Array> {
+  const enc = new TextEncoder();
+  let stop = () => undefined as undefined;
+  return new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      if (past.length) ctrl.enqueue(enc.encode(past.join('\n') + '\n'));
+      const unfollow = registry.logs.follow(name, (line) => {
+        const out = keep(line);
+        if (out !== null) ctrl.enqueue(enc.encode(out + '\n'));
+      });
+      const timer = setTimeout(() => stop(), FOLLOW_MAX_MS);
+      timer.unref();
+      stop = () => {
+        clearTimeout(timer);
+        unfollow();
+        try {
+          ctrl.close();
+        } catch {
+          // already closed
+        }
+      };
+    },
+    cancel() {
+      stop();
+    },
   });
-
-  return app;
 }
 
 export const FUNCTION_NAMESPACE = 'openfaas-fn';

@@ -59,6 +59,7 @@ const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 export function portTls(spec: HospitalPortSpec, vars: Record<string, string | undefined>, secretsDir: string): PortTls | null {
   const prefix = tlsPrefix(spec.key);
   const where = `port ${spec.port} (${spec.role})`;
+  const port: PortAt = { where, prefix };
   const get = (name: string) => {
     const v = vars[`${prefix}_${name}`]?.trim();
     return v ? v : undefined;
@@ -70,75 +71,19 @@ export function portTls(spec: HospitalPortSpec, vars: Record<string, string | un
   const minRaw = get('TLS_MIN_VERSION');
 
   if (!certPath && !keyPath) {
-    const stray = [caPath && 'TLS_CLIENT_CA', modeRaw && 'TLS_CLIENT_CERT', minRaw && 'TLS_MIN_VERSION'].filter(Boolean);
-    if (stray.length) {
-      throw new Error(
-        `${where}: ${stray.map((s) => `${prefix}_${s}`).join(', ')} set but ${prefix}_TLS_CERT and ${prefix}_TLS_KEY are not: client certificates need TLS on the port`,
-      );
-    }
+    assertNoStrayClientSettings(port, caPath, modeRaw, minRaw);
     return null;
   }
   if (!certPath) throw new Error(`${where}: ${prefix}_TLS_KEY is set but ${prefix}_TLS_CERT is not (both or neither)`);
   if (!keyPath) throw new Error(`${where}: ${prefix}_TLS_CERT is set but ${prefix}_TLS_KEY is not (both or neither)`);
 
-  let clientCert: ClientCertMode;
-  if (modeRaw === undefined) clientCert = caPath ? 'required' : 'off';
-  else if (modeRaw === 'required' || modeRaw === 'optional') clientCert = modeRaw;
-  else if (modeRaw === 'off' || modeRaw === 'none') clientCert = 'off';
-  else throw new Error(`${where}: ${prefix}_TLS_CLIENT_CERT="${modeRaw}": expected required, optional or off`);
-  if (clientCert !== 'off' && !caPath) {
-    throw new Error(`${where}: ${prefix}_TLS_CLIENT_CERT=${clientCert} needs ${prefix}_TLS_CLIENT_CA (the CA bundle that signs client certificates)`);
-  }
-
-  let minVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.2';
-  if (minRaw !== undefined) {
-    const m = /^(?:tls)?v?1\.([23])$/i.exec(minRaw);
-    if (!m) throw new Error(`${where}: ${prefix}_TLS_MIN_VERSION="${minRaw}": expected TLSv1.2 or TLSv1.3 (nothing older is offered)`);
-    minVersion = m[1] === '3' ? 'TLSv1.3' : 'TLSv1.2';
-  }
-
-  const read = (name: string, p: string) => {
-    const file = isAbsolute(p) ? p : resolve(secretsDir, p);
-    try {
-      return { file, text: readFileSync(file, 'utf8') };
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a folder' : e.message;
-      throw new Error(`${where}: cannot read ${prefix}_${name} file ${file}: ${why}`);
-    }
-  };
-
-  const cert = read('TLS_CERT', certPath);
-  const certs = cert.text.match(PEM_CERT) ?? [];
-  let leaf: X509Certificate;
-  try {
-    if (!certs.length) throw new Error('no -----BEGIN CERTIFICATE----- block');
-    leaf = new X509Certificate(certs[0]!);
-    for (const c of certs.slice(1)) new X509Certificate(c);
-  } catch (err) {
-    throw new Error(`${where}: ${prefix}_TLS_CERT file ${cert.file} is not a PEM certificate: ${(err as Error).message}`);
-  }
-
-  const key = read('TLS_KEY', keyPath);
-  try {
-    const k = createPrivateKey(key.text);
-    if (!leaf.checkPrivateKey(k)) throw new Error(`it does not belong to the certificate in ${cert.file}`);
-  } catch (err) {
-    const msg = (err as Error).message;
-    throw new Error(`${where}: ${prefix}_TLS_KEY file ${key.file}: ${/passphrase/i.test(msg) ? 'an encrypted key (give an unencrypted one, mode 0600)' : msg}`);
-  }
-
-  let ca: { file: string; text: string } | undefined;
-  if (caPath && clientCert !== 'off') {
-    ca = read('TLS_CLIENT_CA', caPath);
-    const blocks = ca.text.match(PEM_CERT) ?? [];
-    try {
-      if (!blocks.length) throw new Error('no -----BEGIN CERTIFICATE----- block');
-      for (const b of blocks) new X509Certificate(b);
-    } catch (err) {
-      throw new Error(`${where}: ${prefix}_TLS_CLIENT_CA file ${ca.file} is not a PEM certificate bundle: ${(err as Error).message}`);
-    }
-  }
+  const clientCert = clientCertMode(port, modeRaw, caPath);
+  const minVersion = tlsMinVersion(port, minRaw);
+  const cert = readPem(port, secretsDir, 'TLS_CERT', certPath);
+  const leaf = leafCertificate(port, cert);
+  const key = readPem(port, secretsDir, 'TLS_KEY', keyPath);
+  checkPrivateKey(port, key, leaf, cert);
+  const ca = caPath && clientCert !== 'off' ? clientCaBundle(port, readPem(port, secretsDir, 'TLS_CLIENT_CA', caPath)) : undefined;
 
   const validTo = new Date(leaf.validTo);
   return {
@@ -166,6 +111,97 @@ export function portTls(spec: HospitalPortSpec, vars: Record<string, string | un
       honorCipherOrder: true,
     },
   };
+}
+
+/** The port an error names: "port 8443 (data)", and its variables' prefix. */
+interface PortAt {
+  where: string;
+  prefix: string;
+}
+
+/** A PEM file as read: its resolved path and its text. */
+interface PemFile {
+  file: string;
+  text: string;
+}
+
+/** A plain-HTTP port has no client-certificate settings: any of them set is an error. */
+function assertNoStrayClientSettings({ where, prefix }: PortAt, caPath?: string, modeRaw?: string, minRaw?: string): void {
+  const stray = [caPath && 'TLS_CLIENT_CA', modeRaw && 'TLS_CLIENT_CERT', minRaw && 'TLS_MIN_VERSION'].filter(Boolean);
+  if (stray.length) {
+    throw new Error(
+      `${where}: ${stray.map((s) => `${prefix}_${s}`).join(', ')} set but ${prefix}_TLS_CERT and ${prefix}_TLS_KEY are not: client certificates need TLS on the port`,
+    );
+  }
+}
+
+/** <P>_TLS_CLIENT_CERT: required by default when a client CA is set, else off; a mode other than off needs the CA. */
+function clientCertMode({ where, prefix }: PortAt, modeRaw: string | undefined, caPath: string | undefined): ClientCertMode {
+  let clientCert: ClientCertMode;
+  if (modeRaw === undefined) clientCert = caPath ? 'required' : 'off';
+  else if (modeRaw === 'required' || modeRaw === 'optional') clientCert = modeRaw;
+  else if (modeRaw === 'off' || modeRaw === 'none') clientCert = 'off';
+  else throw new Error(`${where}: ${prefix}_TLS_CLIENT_CERT="${modeRaw}": expected required, optional or off`);
+  if (clientCert !== 'off' && !caPath) {
+    throw new Error(`${where}: ${prefix}_TLS_CLIENT_CERT=${clientCert} needs ${prefix}_TLS_CLIENT_CA (the CA bundle that signs client certificates)`);
+  }
+  return clientCert;
+}
+
+/** <P>_TLS_MIN_VERSION: TLSv1.2 (default) or TLSv1.3. */
+function tlsMinVersion({ where, prefix }: PortAt, minRaw: string | undefined): 'TLSv1.2' | 'TLSv1.3' {
+  if (minRaw === undefined) return 'TLSv1.2';
+  const m = /^(?:tls)?v?1\.([23])$/i.exec(minRaw);
+  if (!m) throw new Error(`${where}: ${prefix}_TLS_MIN_VERSION="${minRaw}": expected TLSv1.2 or TLSv1.3 (nothing older is offered)`);
+  return m[1] === '3' ? 'TLSv1.3' : 'TLSv1.2';
+}
+
+/** A PEM file named by <P>_<name>: a relative path is read from the secrets folder, an absolute one as given. */
+function readPem({ where, prefix }: PortAt, secretsDir: string, name: string, p: string): PemFile {
+  const file = isAbsolute(p) ? p : resolve(secretsDir, p);
+  try {
+    return { file, text: readFileSync(file, 'utf8') };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a folder' : e.message;
+    throw new Error(`${where}: cannot read ${prefix}_${name} file ${file}: ${why}`);
+  }
+}
+
+/** The server certificate (the chain's first block); every block of the chain must parse. */
+function leafCertificate({ where, prefix }: PortAt, cert: PemFile): X509Certificate {
+  const certs = cert.text.match(PEM_CERT) ?? [];
+  try {
+    if (!certs.length) throw new Error('no -----BEGIN CERTIFICATE----- block');
+    const leaf = new X509Certificate(certs[0]!);
+    for (const c of certs.slice(1)) new X509Certificate(c);
+    return leaf;
+  } catch (err) {
+    throw new Error(`${where}: ${prefix}_TLS_CERT file ${cert.file} is not a PEM certificate: ${(err as Error).message}`);
+  }
+}
+
+/** The private key must parse, be unencrypted, and belong to the server certificate. */
+function checkPrivateKey({ where, prefix }: PortAt, key: PemFile, leaf: X509Certificate, cert: PemFile): void {
+  try {
+    const k = createPrivateKey(key.text);
+    if (!leaf.checkPrivateKey(k)) throw new Error(`it does not belong to the certificate in ${cert.file}`);
+  } catch (err) {
+    const msg = (err as Error).message;
+    throw new Error(`${where}: ${prefix}_TLS_KEY file ${key.file}: ${/passphrase/i.test(msg) ? 'an encrypted key (give an unencrypted one, mode 0600)' : msg}`);
+  }
+}
+
+/** The client CA bundle: at least one certificate, every block parsing. */
+function clientCaBundle({ where, prefix }: PortAt, ca: PemFile): PemFile {
+  const blocks = ca.text.match(PEM_CERT) ?? [];
+  try {
+    if (!blocks.length) throw new Error('no -----BEGIN CERTIFICATE----- block');
+    for (const b of blocks) new X509Certificate(b);
+  } catch (err) {
+    throw new Error(`${where}: ${prefix}_TLS_CLIENT_CA file ${ca.file} is not a PEM certificate bundle: ${(err as Error).message}`);
+  }
+  return ca;
 }
 
 /** Every hospital port's TLS settings by key (plain-HTTP ports absent). */

@@ -100,14 +100,27 @@ async function rawBody(c: Context): Promise<Record<string, unknown>> {
   throw new AppError('BAD_REQUEST', '请求体应为 JSON 对象或表单 (body: a JSON object or a form)');
 }
 
+/** What a write answers: the message, the envelope's extra fields, and a status other than 200. */
+type WriteResult = { desc: string; extra?: Record<string, unknown>; status?: 200 | 201 };
+/** Runs a write for a route (formWrite's answer). */
+type Write = (c: Context, org: string | null, fn: () => Promise<WriteResult>) => Promise<Response>;
+
 export function codesApi(opts: CodesApiOptions): Hono {
   const app = new Hono();
-  const page = opts.page ?? '/codes.html';
   app.use('*', opts.auth ?? hisAuth());
   app.use('*', sameOrigin);
+  const write = formWrite(opts.page ?? '/codes.html');
+  // Hono answers with the first matching route registered: /mappings/export.csv stays before /mappings/:id.
+  registerRoutes(app, opts);
+  mappingTableRoutes(app, opts, write);
+  mappingRoutes(app, opts, write);
+  policyRoutes(app, opts, write);
+  return app;
+}
 
-  /** Runs a write; a form post gets 303 back to the page with the message or the error. */
-  const write = async (c: Context, org: string | null, fn: () => Promise<{ desc: string; extra?: Record<string, unknown>; status?: 200 | 201 }>) => {
+/** Runs a write; a form post gets 303 back to the page with the message or the error. */
+function formWrite(page: string): Write {
+  return async (c, org, fn) => {
     const form = isForm(c);
     const back = (key: 'msg' | 'err', text: string) => {
       const u = new URLSearchParams();
@@ -131,7 +144,10 @@ export function codesApi(opts: CodesApiOptions): Hono {
       throw err;
     }
   };
+}
 
+/** The registers and the work queue: value domains, completeness, unmapped codes, suggestions, national codes. */
+function registerRoutes(app: Hono, opts: CodesApiOptions): void {
   app.get('/domains', async (c) => c.json(okAnswer(null, '值域登记', { domains: await listDomains(opts.db()) })));
 
   app.get('/completeness', async (c) => {
@@ -161,7 +177,10 @@ export function codesApi(opts: CodesApiOptions): Hono {
     const domain = parse(DomainSchema, c.req.param('domain'));
     return c.json(okAnswer(null, '国家值域', { domain, codes: await nationalCodes(opts.db(), domain) }));
   });
+}
 
+/** An org's mappings as a whole: the list, the CSV export and the CSV import. */
+function mappingTableRoutes(app: Hono, opts: CodesApiOptions, write: Write): void {
   app.get('/mappings', async (c) => {
     const org = orgOf(c);
     const domain = c.req.query('domain') ? parse(DomainSchema, c.req.query('domain')) : undefined;
@@ -188,20 +207,7 @@ export function codesApi(opts: CodesApiOptions): Hono {
     const form = isForm(c);
     const org = orgOf(c, form ? (((await c.req.parseBody()).org as string | undefined) ?? null) : null);
     return write(c, org, async () => {
-      let bytes: Uint8Array;
-      let person: string | undefined;
-      if (form) {
-        const b = await c.req.parseBody();
-        const f = b.file;
-        if (!(f instanceof File)) throw new AppError('BAD_REQUEST', '请选择要导入的 CSV 文件 (no file)');
-        if (f.size > IMPORT_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', '文件超过 5 MB');
-        bytes = new Uint8Array(await f.arrayBuffer());
-        person = authorOf(c, b.madeBy);
-      } else {
-        const buf = await c.req.arrayBuffer();
-        if (buf.byteLength > IMPORT_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', '文件超过 5 MB');
-        bytes = new Uint8Array(buf);
-      }
+      const { bytes, person } = await importFile(c, form);
       const table = records(parseCsv(decodeText(bytes).text), MAPPING_COLUMNS);
       const need = (['domain', 'local_code', 'national_code'] as const).filter((k) => table.missing.includes(k));
       if (need.length) throw new AppError('BAD_REQUEST', `文件缺少列：${need.map((k) => `${MAPPING_COLUMNS[k][0]}(${k})`).join('、')}`);
@@ -212,7 +218,32 @@ export function codesApi(opts: CodesApiOptions): Hono {
       };
     });
   });
+}
 
+/** The CSV file of an import: a form's file field (and its author), else the request body itself. */
+async function importFile(c: Context, form: boolean): Promise<{ bytes: Uint8Array; person: string | undefined }> {
+  if (form) {
+    const b = await c.req.parseBody();
+    const f = b.file;
+    if (!(f instanceof File)) throw new AppError('BAD_REQUEST', '请选择要导入的 CSV 文件 (no file)');
+    if (f.size > IMPORT_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', '文件超过 5 MB');
+    return { bytes: new Uint8Array(await f.arrayBuffer()), person: authorOf(c, b.madeBy) };
+  }
+  const buf = await c.req.arrayBuffer();
+  if (buf.byteLength > IMPORT_MAX_BYTES) throw new AppError('PAYLOAD_TOO_LARGE', '文件超过 5 MB');
+  return { bytes: new Uint8Array(buf), person: undefined };
+}
+
+/** The mapping of the request's :id; 404 when there is none, 403 when it is another org's. */
+async function ownMapping(opts: CodesApiOptions, c: Context) {
+  const m = await getMapping(opts.db(), c.req.param('id') ?? '');
+  if (!m) throw new AppError('NOT_FOUND', `映射不存在：${c.req.param('id')}`);
+  assertOrg(callerOf(c), m.org);
+  return m;
+}
+
+/** One mapping: create, read, its history, change, delete (DELETE, or POST …/delete from a form). */
+function mappingRoutes(app: Hono, opts: CodesApiOptions, write: Write): void {
   app.post('/mappings', async (c) => {
     const b = await body(c);
     const org = orgOf(c, typeof b.org === 'string' ? b.org : null);
@@ -228,22 +259,15 @@ export function codesApi(opts: CodesApiOptions): Hono {
     });
   });
 
-  const mine = async (c: Context) => {
-    const m = await getMapping(opts.db(), c.req.param('id') ?? '');
-    if (!m) throw new AppError('NOT_FOUND', `映射不存在：${c.req.param('id')}`);
-    assertOrg(callerOf(c), m.org);
-    return m;
-  };
-
-  app.get('/mappings/:id', async (c) => c.json(okAnswer(null, '映射', { mapping: await mine(c) })));
+  app.get('/mappings/:id', async (c) => c.json(okAnswer(null, '映射', { mapping: await ownMapping(opts, c) })));
 
   app.get('/mappings/:id/history', async (c) => {
-    const m = await mine(c);
+    const m = await ownMapping(opts, c);
     return c.json(okAnswer(null, '映射历史', { history: await mappingHistory(opts.db(), m.org, { id: m.id }) }));
   });
 
   app.put('/mappings/:id', async (c) => {
-    const m = await mine(c);
+    const m = await ownMapping(opts, c);
     const b = await body(c);
     return write(c, m.org, async () => {
       const input = parse(MappingInputSchema, { localName: m.localName ?? undefined, ...b, org: m.org, domain: m.domain, localCode: m.localCode });
@@ -253,7 +277,7 @@ export function codesApi(opts: CodesApiOptions): Hono {
   });
 
   const remove = async (c: Context) => {
-    const m = await mine(c);
+    const m = await ownMapping(opts, c);
     const person = authorOf(c, isForm(c) ? (await c.req.parseBody()).madeBy : undefined);
     return write(c, m.org, async () => {
       await deleteMapping(opts.db(), m.id, actorOf(callerOf(c), person));
@@ -262,7 +286,10 @@ export function codesApi(opts: CodesApiOptions): Hono {
   };
   app.delete('/mappings/:id', remove);
   app.post('/mappings/:id/delete', remove);
+}
 
+/** An org's mapping history and its per-domain mapping policies. */
+function policyRoutes(app: Hono, opts: CodesApiOptions, write: Write): void {
   app.get('/history', async (c) => {
     const org = orgOf(c);
     const q = parse(z.object({ domain: DomainSchema.optional(), localCode: LocalCodeSchema.optional() }), {
@@ -288,6 +315,4 @@ export function codesApi(opts: CodesApiOptions): Hono {
   };
   app.put('/policies', putPolicy);
   app.post('/policies', putPolicy);
-
-  return app;
 }

@@ -147,6 +147,22 @@ export function destinationFromEnv(
   } else if (parsed.protocol !== 'https:') {
     throw new Error(`${where} must be https://`);
   }
+  const { platformKey, key } = signingKeys(row, pubPem, keyPem);
+  const tls = parsed.protocol === 'https:' ? hospitalTlsClient(row, secret) : undefined;
+  return {
+    name: row.name,
+    kind: row.kind,
+    url,
+    platformKey,
+    sender: { name: env.UPLINK_SENDER || 'cdc-front', key },
+    resources,
+    acceptsTest,
+    ...(tls ? { tls } : {}),
+  };
+}
+
+/** The platform's SM2 public key and the hospital's SM2 private key, both required and parsed. */
+function signingKeys(row: DestinationRow, pubPem: string | undefined, keyPem: string | undefined): { platformKey: Sm2PublicKey; key: Sm2PrivateKey } {
   if (!pubPem) throw new Error(`secret uplink-${row.name}-pubkey (the platform's SM2 public key) is missing`);
   if (!keyPem) throw new Error('secret uplink-hospital-key (the hospital SM2 private key) is missing');
   let platformKey: Sm2PublicKey;
@@ -161,24 +177,16 @@ export function destinationFromEnv(
   } catch (err) {
     throw new Error(`secret uplink-hospital-key: ${(err as Error).message}`);
   }
-  let tls: TlsClient | undefined;
-  if (parsed.protocol === 'https:') {
-    const cert = secret('uplink-client-cert');
-    const tlsKey = secret('uplink-client-key');
-    if (!cert || !tlsKey) throw new Error('secrets uplink-client-cert and uplink-client-key (the hospital TLS client certificate) are missing');
-    const ca = secret(`uplink-${row.name}-ca`) ?? secret('uplink-ca');
-    tls = { cert, key: tlsKey, ...(ca ? { ca } : {}) };
-  }
-  return {
-    name: row.name,
-    kind: row.kind,
-    url,
-    platformKey,
-    sender: { name: env.UPLINK_SENDER || 'cdc-front', key },
-    resources,
-    acceptsTest,
-    ...(tls ? { tls } : {}),
-  };
+  return { platformKey, key };
+}
+
+/** The hospital's TLS client certificate for an https destination, with the destination's CA (else uplink-ca) when given. */
+function hospitalTlsClient(row: DestinationRow, secret: SecretReader): TlsClient {
+  const cert = secret('uplink-client-cert');
+  const tlsKey = secret('uplink-client-key');
+  if (!cert || !tlsKey) throw new Error('secrets uplink-client-cert and uplink-client-key (the hospital TLS client certificate) are missing');
+  const ca = secret(`uplink-${row.name}-ca`) ?? secret('uplink-ca');
+  return { cert, key: tlsKey, ...(ca ? { ca } : {}) };
 }
 
 /** Enabled destinations, configured or not (with the reason). */
