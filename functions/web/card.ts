@@ -105,210 +105,240 @@ export function cardRecord(
   return Object.fromEntries(Object.entries(rec).filter(([k]) => k in emrInfReport.fields));
 }
 
-export function cardRoutes(o: CardRoutesOptions): Hono {
-  const app = new Hono();
-  const now = () => new Date();
+const now = () => new Date();
 
-  const session = async (c: Context): Promise<SsoSession | null> => sessionOf(o.db(), getCookie(c, SSO_COOKIE), now());
-  const noSession = (c: Context) => {
-    c.header('cache-control', 'no-store');
-    return c.html(renderNoSession(), 401);
-  };
-  /** The session's patient's open case `id`, or null. */
-  const caseOf = async (s: SsoSession, id: string | undefined): Promise<Reminder | null> => {
-    const all = await patientCases(s);
-    return all.find((r) => r.caseId === id) ?? null;
-  };
-  const patientCases = async (s: SsoSession): Promise<Reminder[]> =>
-    (await listReminders(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 50 }, now())).reminders;
-  const dueOf = (r: Reminder): Date | null => (r.dueAt ? parseTime(r.dueAt, o.timeZone()) : null);
-  const viewed = async (c: Context, action: 'view-popup' | 'view-card-form', s: SsoSession, what: string, note?: string) => {
-    const a = viewAudit(s, what, note);
-    await audit(o.db(), action, a.actor, a.detail, requestSource(c, o.trustedProxies()).address);
-  };
-  /** The form's CSRF token: the session's, in the form field or the header. */
-  const checkCsrf = (s: SsoSession, sent: unknown) => {
-    if (typeof sent !== 'string' || sent !== s.csrf) throw new AppError('FORBIDDEN', '表单已失效，请刷新页面后重试 (CSRF token missing or wrong)');
-  };
+// What every route shares: the session, the patient's open cases, the audit of a view, the CSRF check.
 
-  const signIn = async (c: Context, token: string | undefined) => {
-    c.header('cache-control', 'no-store');
-    if (!token)
-      throw new AppError('UNAUTHENTICATED', '缺少单点登录令牌 token (token is required)', [
-        { field: 'token', rule: 'required', message: '必填 (token is required)' },
-      ]);
-    const r = await redeem(o.db(), token, o.sso(), now());
-    const https = c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:';
-    setCookie(c, SSO_COOKIE, r.cookie, { httpOnly: true, sameSite: 'Lax', path: '/', secure: https, maxAge: o.sso().sessionS });
-    try {
-      await o.person?.(c, { org: r.session.orgCode, doctor: r.session.doctorId, name: r.session.doctorName });
-    } catch (err) {
-      // The popup and card form stand on their own session; the console's is a convenience.
-      log('warn', 'sso: no console session', { org: r.session.orgCode, err: err instanceof Error ? err.message : String(err) });
-    }
-    log('info', 'sso sign-in', { org: r.session.orgCode, doctor: r.session.doctorId, case: r.session.caseId });
-    return c.redirect(r.session.caseId ? `/card.html?case=${r.session.caseId}` : '/popup.html', 303);
-  };
-  app.get('/sso', (c) => signIn(c, c.req.query('token')));
-  app.post('/sso', async (c) => signIn(c, ((await c.req.parseBody()).token as string | undefined) ?? c.req.query('token')));
-  app.get('/sso/logout', (c) => {
-    deleteCookie(c, SSO_COOKIE, { path: '/' });
-    return c.html(renderNoSession());
+const session = async (o: CardRoutesOptions, c: Context): Promise<SsoSession | null> => sessionOf(o.db(), getCookie(c, SSO_COOKIE), now());
+
+function noSession(c: Context) {
+  c.header('cache-control', 'no-store');
+  return c.html(renderNoSession(), 401);
+}
+
+/** The session's patient's open case `id`, or null. */
+async function caseOf(o: CardRoutesOptions, s: SsoSession, id: string | undefined): Promise<Reminder | null> {
+  const all = await patientCases(o, s);
+  return all.find((r) => r.caseId === id) ?? null;
+}
+
+async function patientCases(o: CardRoutesOptions, s: SsoSession): Promise<Reminder[]> {
+  return (await listReminders(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 50 }, now())).reminders;
+}
+
+const dueOf = (o: CardRoutesOptions, r: Reminder): Date | null => (r.dueAt ? parseTime(r.dueAt, o.timeZone()) : null);
+
+async function viewed(o: CardRoutesOptions, c: Context, action: 'view-popup' | 'view-card-form', s: SsoSession, what: string, note?: string) {
+  const a = viewAudit(s, what, note);
+  await audit(o.db(), action, a.actor, a.detail, requestSource(c, o.trustedProxies()).address);
+}
+
+/** The form's CSRF token: the session's, in the form field or the header. */
+function checkCsrf(s: SsoSession, sent: unknown) {
+  if (typeof sent !== 'string' || sent !== s.csrf) throw new AppError('FORBIDDEN', '表单已失效，请刷新页面后重试 (CSRF token missing or wrong)');
+}
+
+// Sign-in and the popup.
+
+async function signIn(o: CardRoutesOptions, c: Context, token: string | undefined) {
+  c.header('cache-control', 'no-store');
+  if (!token)
+    throw new AppError('UNAUTHENTICATED', '缺少单点登录令牌 token (token is required)', [
+      { field: 'token', rule: 'required', message: '必填 (token is required)' },
+    ]);
+  const r = await redeem(o.db(), token, o.sso(), now());
+  const https = c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:';
+  setCookie(c, SSO_COOKIE, r.cookie, { httpOnly: true, sameSite: 'Lax', path: '/', secure: https, maxAge: o.sso().sessionS });
+  try {
+    await o.person?.(c, { org: r.session.orgCode, doctor: r.session.doctorId, name: r.session.doctorName });
+  } catch (err) {
+    // The popup and card form stand on their own session; the console's is a convenience.
+    log('warn', 'sso: no console session', { org: r.session.orgCode, err: err instanceof Error ? err.message : String(err) });
+  }
+  log('info', 'sso sign-in', { org: r.session.orgCode, doctor: r.session.doctorId, case: r.session.caseId });
+  return c.redirect(r.session.caseId ? `/card.html?case=${r.session.caseId}` : '/popup.html', 303);
+}
+
+function signOut(c: Context) {
+  deleteCookie(c, SSO_COOKIE, { path: '/' });
+  return c.html(renderNoSession());
+}
+
+async function showPopup(o: CardRoutesOptions, c: Context) {
+  const s = await session(o, c);
+  if (!s) return noSession(c);
+  c.header('cache-control', 'no-store');
+  const reported = (await listCaseCards(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 20 }, now())).cases;
+  const cases = await patientCases(o, s);
+  // The popup shows the patient's cases and evidence: audited before it is answered.
+  await viewed(o, c, 'view-popup', s, `报告提醒${cases.length ? ` 病例 ${cases.map((r) => r.caseId).join(',')}` : ''}`);
+  return c.html(renderPopup(s, cases, (r) => dueOf(o, r), now(), c.req.query('msg'), reported));
+}
+
+async function excludeCase(o: CardRoutesOptions, c: Context) {
+  const s = await session(o, c);
+  if (!s) return noSession(c);
+  const body = await c.req.parseBody();
+  checkCsrf(s, body.csrf);
+  const r = await caseOf(o, s, String(body.case ?? ''));
+  if (!r) throw new AppError('NOT_FOUND', `该患者没有这个待处理病例：${String(body.case ?? '')}`);
+  const reason = String(body.reason ?? '')
+    .trim()
+    .slice(0, 200);
+  await decideCase(o.db(), r.caseId, 'exclude', { actor: `sso:${s.doctorId}`, reason: reason || null }, [s.orgCode], { caseWindowDays: o.caseWindowDays() });
+  return c.redirect(`/popup.html?msg=${encodeURIComponent(`已排除：${r.disease}`)}`, 303);
+}
+
+// The card form: its pre-filled values, the form itself, the live check, the submission and its fate.
+
+function formView(o: CardRoutesOptions, s: SsoSession, r: Reminder, cardId: string, values: Record<string, unknown>, issues: FieldIssue[]) {
+  const due = dueOf(o, r);
+  return renderCardForm({
+    session: s,
+    caseId: r.caseId,
+    cardId,
+    disease: r.disease,
+    dueText: clock(r.dueAt, now(), due),
+    overdue: due !== null && due < now(),
+    values,
+    issues,
   });
+}
 
-  app.get('/popup.html', async (c) => {
-    const s = await session(c);
-    if (!s) return noSession(c);
-    c.header('cache-control', 'no-store');
-    const reported = (await listCaseCards(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 20 }, now())).cases;
-    const cases = await patientCases(s);
-    // The popup shows the patient's cases and evidence: audited before it is answered.
-    await viewed(c, 'view-popup', s, `报告提醒${cases.length ? ` 病例 ${cases.map((r) => r.caseId).join(',')}` : ''}`);
-    return c.html(renderPopup(s, cases, dueOf, now(), c.req.query('msg'), reported));
-  });
+const newCardId = (o: CardRoutesOptions) => `W${formatLocal(now(), o.timeZone()).replace(/\D/g, '')}${randomBytes(4).toString('hex')}`;
 
-  app.post('/popup/exclude', async (c) => {
-    const s = await session(c);
-    if (!s) return noSession(c);
-    const body = await c.req.parseBody();
-    checkCsrf(s, body.csrf);
-    const r = await caseOf(s, String(body.case ?? ''));
-    if (!r) throw new AppError('NOT_FOUND', `该患者没有这个待处理病例：${String(body.case ?? '')}`);
-    const reason = String(body.reason ?? '')
-      .trim()
-      .slice(0, 200);
-    await decideCase(o.db(), r.caseId, 'exclude', { actor: `sso:${s.doctorId}`, reason: reason || null }, [s.orgCode], { caseWindowDays: o.caseWindowDays() });
-    return c.redirect(`/popup.html?msg=${encodeURIComponent(`已排除：${r.disease}`)}`, 303);
-  });
-
-  const formView = (s: SsoSession, r: Reminder, cardId: string, values: Record<string, unknown>, issues: FieldIssue[]) => {
-    const due = dueOf(r);
-    return renderCardForm({
-      session: s,
-      caseId: r.caseId,
-      cardId,
-      disease: r.disease,
-      dueText: clock(r.dueAt, now(), due),
-      overdue: due !== null && due < now(),
-      values,
-      issues,
-    });
-  };
-  const newCardId = () => `W${formatLocal(now(), o.timeZone()).replace(/\D/g, '')}${randomBytes(4).toString('hex')}`;
-  /** The reporting area and org as this hospital's last card gave them (the same for every card). */
-  const lastCardOrg = async (org: string): Promise<Record<string, unknown>> => {
-    const r = (
-      await o.db().query<{ zone: string | null; rorg: string | null }>(
-        `SELECT rec_raw->>'reportZoneCode' AS zone, rec_raw->>'reportOrgCode' AS rorg FROM emr_inf_report
+/** The reporting area and org as this hospital's last card gave them (the same for every card). */
+async function lastCardOrg(o: CardRoutesOptions, org: string): Promise<Record<string, unknown>> {
+  const r = (
+    await o.db().query<{ zone: string | null; rorg: string | null }>(
+      `SELECT rec_raw->>'reportZoneCode' AS zone, rec_raw->>'reportOrgCode' AS rorg FROM emr_inf_report
           WHERE org_code = $1 AND rec_raw->>'reportZoneCode' IS NOT NULL ORDER BY rec_updated_at DESC LIMIT 1`,
-        [org],
-      )
-    ).rows[0];
-    return r ? { reportZoneCode: r.zone ?? undefined, reportOrgCode: r.rorg ?? undefined } : {};
-  };
-  const defaults = async (s: SsoSession, r: Reminder): Promise<Record<string, unknown>> => ({
+      [org],
+    )
+  ).rows[0];
+  return r ? { reportZoneCode: r.zone ?? undefined, reportOrgCode: r.rorg ?? undefined } : {};
+}
+
+async function defaults(o: CardRoutesOptions, s: SsoSession, r: Reminder): Promise<Record<string, unknown>> {
+  return {
     reportDate: formatLocal(now(), o.timeZone()),
     fillDoctor: s.doctorName ?? s.doctorId,
-    ...(await lastCardOrg(s.orgCode)),
+    ...(await lastCardOrg(o, s.orgCode)),
     ...r.card,
-  });
+  };
+}
 
-  app.get('/card.html', async (c) => {
-    const s = await session(c);
-    if (!s) return noSession(c);
-    const r = await caseOf(s, c.req.query('case') ?? s.caseId ?? undefined);
-    if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
-    c.header('cache-control', 'no-store');
-    const values = await defaults(s, r);
-    // The form shows the patient's identity, pre-filled: every view audited, as the console's are.
-    await viewed(c, 'view-card-form', s, `报告卡表单 病例 ${r.caseId}`);
-    return c.html(formView(s, r, newCardId(), values, []));
-  });
+async function showCardForm(o: CardRoutesOptions, c: Context) {
+  const s = await session(o, c);
+  if (!s) return noSession(c);
+  const r = await caseOf(o, s, c.req.query('case') ?? s.caseId ?? undefined);
+  if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
+  c.header('cache-control', 'no-store');
+  const values = await defaults(o, s, r);
+  // The form shows the patient's identity, pre-filled: every view audited, as the console's are.
+  await viewed(o, c, 'view-card-form', s, `报告卡表单 病例 ${r.caseId}`);
+  return c.html(formView(o, s, r, newCardId(o), values, []));
+}
 
-  app.get('/card.js', (c) => {
-    c.header('content-type', 'text/javascript; charset=utf-8');
-    c.header('cache-control', 'no-cache');
-    return c.body(CARD_SCRIPT);
-  });
+function cardScript(c: Context) {
+  c.header('content-type', 'text/javascript; charset=utf-8');
+  c.header('cache-control', 'no-cache');
+  return c.body(CARD_SCRIPT);
+}
 
-  app.post('/api/card/check', async (c) => {
-    const s = await session(c);
-    if (!s) throw new AppError('UNAUTHENTICATED', '会话已过期，请从 HIS 重新打开 (no session)');
-    checkCsrf(s, c.req.header('x-csrf-token'));
-    const form = (await c.req.json().catch(() => null)) as Record<string, unknown> | null;
-    if (!form || typeof form !== 'object') throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
-    const r = await caseOf(s, String(form.case ?? ''));
-    const rec = cardRecord(s, String(form.cardId || 'check'), r ? await defaults(s, r) : {}, form, now(), o.timeZone());
-    const v = validateRecord(emrInfReport, rec, now());
-    // Before sending: a card for this person and disease already stored is likely a duplicate (重卡).
-    const who = personKey(rec);
-    const code = typeof rec.diseaseCode === 'string' ? rec.diseaseCode : null;
-    const prior =
-      who && code
-        ? await priorCards(o.db(), s.orgCode, who, code, { windowDays: o.caseWindowDays(), now: now(), exceptCard: { org: s.orgCode, id: String(rec.id) } })
-        : [];
-    const dup = prior
-      .slice(0, 1)
-      .map((p) => ({ field: 'diseaseCode', rule: 'duplicateCard', message: `可能重卡：${RULE_TEXT[p.rule]}，已有报告卡 ${p.cardId}` }));
-    return c.json({ issues: v.ok ? [] : v.issues, warnings: [...v.warnings, ...dup] });
-  });
+async function checkCard(o: CardRoutesOptions, c: Context) {
+  const s = await session(o, c);
+  if (!s) throw new AppError('UNAUTHENTICATED', '会话已过期，请从 HIS 重新打开 (no session)');
+  checkCsrf(s, c.req.header('x-csrf-token'));
+  const form = (await c.req.json().catch(() => null)) as Record<string, unknown> | null;
+  if (!form || typeof form !== 'object') throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
+  const r = await caseOf(o, s, String(form.case ?? ''));
+  const rec = cardRecord(s, String(form.cardId || 'check'), r ? await defaults(o, s, r) : {}, form, now(), o.timeZone());
+  const v = validateRecord(emrInfReport, rec, now());
+  // Before sending: a card for this person and disease already stored is likely a duplicate (重卡).
+  const who = personKey(rec);
+  const code = typeof rec.diseaseCode === 'string' ? rec.diseaseCode : null;
+  const prior =
+    who && code
+      ? await priorCards(o.db(), s.orgCode, who, code, { windowDays: o.caseWindowDays(), now: now(), exceptCard: { org: s.orgCode, id: String(rec.id) } })
+      : [];
+  const dup = prior
+    .slice(0, 1)
+    .map((p) => ({ field: 'diseaseCode', rule: 'duplicateCard', message: `可能重卡：${RULE_TEXT[p.rule]}，已有报告卡 ${p.cardId}` }));
+  return c.json({ issues: v.ok ? [] : v.issues, warnings: [...v.warnings, ...dup] });
+}
 
-  app.post('/card', async (c) => {
-    const s = await session(c);
-    if (!s) return noSession(c);
-    const form = (await c.req.parseBody()) as Record<string, unknown>;
-    checkCsrf(s, form.csrf);
-    const r = await caseOf(s, String(form.case ?? ''));
-    if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
-    const cardId = /^W\d{14}[0-9a-f]{8}$/.test(String(form.cardId ?? '')) ? String(form.cardId) : newCardId();
-    const rec = cardRecord(s, cardId, await defaults(s, r), form, now(), o.timeZone());
-    const v = validateRecord(emrInfReport, rec, now());
-    // A card refused is the form shown again, with the patient's data: a view, audited.
-    const again = async (issues: FieldIssue[]) => {
-      await viewed(c, 'view-card-form', s, `报告卡表单 病例 ${r.caseId} 报告卡 ${cardId}`, '未通过校验，重新显示');
-      return c.html(formView(s, r, cardId, rec, issues), 400);
-    };
-    if (!v.ok) return again(v.issues);
-    try {
-      await upsertRecord(o.db(), emrInfReport, rec, {
-        callId: c.req.header('x-call-id') ?? null,
-        test: false,
-        testOrgs: o.testOrgs(),
-        now: now(),
-        caller: `sso:${s.doctorId}`,
-        authorize: (org) => {
-          if (org !== s.orgCode) throw new AppError('FORBIDDEN', `无权为机构 ${org} 提交报告卡`);
-        },
-        callerOrgs: [s.orgCode],
-        installationOrg: s.orgCode,
-        codes: await o.codes(),
-      });
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'VALIDATION_FAILED') return again(err.issues);
-      throw err;
-    }
-    await noteCard(o.db(), getCookie(c, SSO_COOKIE)!, cardId);
-    o.nudge();
-    log('info', 'card submitted from the front form', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
-    return c.redirect(`/card/done?id=${cardId}`, 303);
-  });
+async function submitCard(o: CardRoutesOptions, c: Context) {
+  const s = await session(o, c);
+  if (!s) return noSession(c);
+  const form = (await c.req.parseBody()) as Record<string, unknown>;
+  checkCsrf(s, form.csrf);
+  const r = await caseOf(o, s, String(form.case ?? ''));
+  if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
+  const cardId = /^W\d{14}[0-9a-f]{8}$/.test(String(form.cardId ?? '')) ? String(form.cardId) : newCardId(o);
+  const rec = cardRecord(s, cardId, await defaults(o, s, r), form, now(), o.timeZone());
+  const v = validateRecord(emrInfReport, rec, now());
+  // A card refused is the form shown again, with the patient's data: a view, audited.
+  const again = async (issues: FieldIssue[]) => {
+    await viewed(o, c, 'view-card-form', s, `报告卡表单 病例 ${r.caseId} 报告卡 ${cardId}`, '未通过校验，重新显示');
+    return c.html(formView(o, s, r, cardId, rec, issues), 400);
+  };
+  if (!v.ok) return again(v.issues);
+  try {
+    await upsertRecord(o.db(), emrInfReport, rec, {
+      callId: c.req.header('x-call-id') ?? null,
+      test: false,
+      testOrgs: o.testOrgs(),
+      now: now(),
+      caller: `sso:${s.doctorId}`,
+      authorize: (org) => {
+        if (org !== s.orgCode) throw new AppError('FORBIDDEN', `无权为机构 ${org} 提交报告卡`);
+      },
+      callerOrgs: [s.orgCode],
+      installationOrg: s.orgCode,
+      codes: await o.codes(),
+    });
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'VALIDATION_FAILED') return again(err.issues);
+    throw err;
+  }
+  await noteCard(o.db(), getCookie(c, SSO_COOKIE)!, cardId);
+  o.nudge();
+  log('info', 'card submitted from the front form', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
+  return c.redirect(`/card/done?id=${cardId}`, 303);
+}
 
-  app.get('/card/done', async (c) => {
-    const s = await session(c);
-    if (!s) return noSession(c);
-    const id = c.req.query('id') ?? '';
-    const fate = await recordFate(o.db(), emrInfReport, s.orgCode, id);
-    if (fate.fate === 'unknown') throw new AppError('NOT_FOUND', `报告卡不存在：${id}`);
-    const FATE: Record<string, string> = {
-      forwarded: '已上报',
-      stored: '已保存，等待上报',
-      held: '已保存，暂缓上报',
-      retired: '已作废',
-      rejected: '未通过校验',
-    };
-    c.header('cache-control', 'no-store');
-    return c.html(renderCardDone(s, { id, status: fate.fate, held: fate.held, fate: FATE[fate.fate] ?? fate.fate }));
-  });
+/** A card's fate as the done page names it. */
+const FATE: Record<string, string> = {
+  forwarded: '已上报',
+  stored: '已保存，等待上报',
+  held: '已保存，暂缓上报',
+  retired: '已作废',
+  rejected: '未通过校验',
+};
 
+async function cardDone(o: CardRoutesOptions, c: Context) {
+  const s = await session(o, c);
+  if (!s) return noSession(c);
+  const id = c.req.query('id') ?? '';
+  const fate = await recordFate(o.db(), emrInfReport, s.orgCode, id);
+  if (fate.fate === 'unknown') throw new AppError('NOT_FOUND', `报告卡不存在：${id}`);
+  c.header('cache-control', 'no-store');
+  return c.html(renderCardDone(s, { id, status: fate.fate, held: fate.held, fate: FATE[fate.fate] ?? fate.fate }));
+}
+
+/** The routes of the header comment, each its own handler above. */
+export function cardRoutes(o: CardRoutesOptions): Hono {
+  const app = new Hono();
+  app.get('/sso', (c) => signIn(o, c, c.req.query('token')));
+  app.post('/sso', async (c) => signIn(o, c, ((await c.req.parseBody()).token as string | undefined) ?? c.req.query('token')));
+  app.get('/sso/logout', (c) => signOut(c));
+  app.get('/popup.html', (c) => showPopup(o, c));
+  app.post('/popup/exclude', (c) => excludeCase(o, c));
+  app.get('/card.html', (c) => showCardForm(o, c));
+  app.get('/card.js', (c) => cardScript(c));
+  app.post('/api/card/check', (c) => checkCard(o, c));
+  app.post('/card', (c) => submitCard(o, c));
+  app.get('/card/done', (c) => cardDone(o, c));
   return app;
 }

@@ -4,7 +4,7 @@
  * masked; revealing the name, ID number, phone or address needs a reason, and every view of a case
  * and every reveal is audited with the signed-in user (docs/console.md "Audit").
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type Context, type Env, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { z } from 'zod';
@@ -193,110 +193,129 @@ ${
 /** The queue's states: a case still waiting for someone (docs/console.md "Cases"). */
 const PENDING: readonly CaseState[] = ['to_confirm', 'to_diagnose', 'to_verify'];
 
-export function casesRoutes(o: { db: () => Db; viewer: MiddlewareHandler; timeZone: () => string; trustedProxies: () => string }): Hono {
+export interface CasesRoutesOptions {
+  db: () => Db;
+  viewer: MiddlewareHandler;
+  timeZone: () => string;
+  trustedProxies: () => string;
+}
+
+// Every view and reveal is audited with the browser's address (docs/console.md "Audit").
+const address = (o: CasesRoutesOptions, c: Context) => requestSource(c, o.trustedProxies()).address;
+
+const page = (o: CasesRoutesOptions, s: Session, title: string, path: string, body: HtmlEscapedString, msg?: string) =>
+  consolePage({ title, path, session: s, timeZone: o.timeZone(), now: new Date(), body, msg });
+
+async function listPage(o: CasesRoutesOptions, c: Context) {
+  const s = c.get('person');
+  const state = z
+    .enum(CASE_STATES)
+    .optional()
+    .catch(undefined)
+    .parse(c.req.query('state') || undefined);
+  const search = (c.req.query('q') ?? '').trim().slice(0, 60);
+  const orgs = s.user.orgs === '*' ? [undefined] : s.user.orgs;
+  const now = new Date();
+  // Without a state asked, the queue is what still needs someone: not reported, excluded or closed.
+  // States and search are the query's, so a busy org's many closed cases never push a pending one out.
+  const which = state ? { state } : { states: PENDING };
+  const lists = await Promise.all(orgs.map((org) => listCases(o.db() as pg.Pool, { orgCode: org, ...which, ...(search ? { search } : {}), limit: 500, now })));
+  const rows = lists.flat();
+  rows.sort((a, b) => Number(b.overdue) - Number(a.overdue) || b.updatedAt.getTime() - a.updatedAt.getTime());
+  c.header('cache-control', 'no-store');
+  return c.html(page(o, s, '病例', '/cases.html', renderList(rows.slice(0, 500), { state: state ?? '', search }, o.timeZone())));
+}
+
+/** Case `id` if the user's orgs hold it, or NOT_FOUND. */
+async function detail(o: CasesRoutesOptions, s: Session, id: string) {
+  if (!/^\d{1,18}$/.test(id)) throw new AppError('NOT_FOUND', `没有这个病例：${id}`);
+  const d = await caseDetail(o.db() as pg.Pool, id);
+  const c = d?.case as { org_code: string; patient_id: string } | undefined;
+  if (!d || !c || !inScope(s, c.org_code)) throw new AppError('NOT_FOUND', `没有这个病例：${id}`);
+  return { d, org: c.org_code, patientId: c.patient_id };
+}
+
+async function casePage(o: CasesRoutesOptions, c: Context<Env, '/cases/:id'>) {
+  const s = c.get('person');
+  const { d, org, patientId } = await detail(o, s, c.req.param('id'));
+  const p = await patientOf(o.db(), org, patientId);
+  // A view of a case shows personal data (masked): audited all the same.
+  await audit(o.db(), 'view-case', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）`, address(o, c));
+  c.header('cache-control', 'no-store');
+  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s.csrf, o.timeZone())));
+}
+
+async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/reveal'>) {
+  const s = c.get('person');
+  const body = z.object({ reason: z.string().trim().min(4, '原因至少 4 个字 (at least 4 characters)').max(200) }).safeParse(await c.req.parseBody());
+  if (!body.success) throw validationError(body.error, 'reason: 显示个人信息须说明原因 (a reason is required)');
+  const { d, org, patientId } = await detail(o, s, c.req.param('id'));
+  const p = await patientOf(o.db(), org, patientId);
+  await audit(o.db(), 'reveal', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）显示患者个人信息，原因：${body.data.reason}`, address(o, c));
+  // Shown once, in this answer: never cached, never in a URL.
+  c.header('cache-control', 'no-store');
+  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone()), '已显示完整信息，本次操作已记入审计'));
+}
+
+// The report cards (docs/console.md "Report cards"): the ones that need someone first.
+async function cardsPage(o: CasesRoutesOptions, c: Context) {
+  const s = c.get('person');
+  const status = z
+    .enum(CARD_STATUSES as [CardStatus, ...CardStatus[]])
+    .optional()
+    .catch(undefined)
+    .parse(c.req.query('status') || undefined);
+  const search = (c.req.query('q') ?? '').trim().slice(0, 80);
+  const rows = await listCards(o.db(), {
+    orgs: s.user.orgs === '*' ? null : s.user.orgs,
+    ...(status ? { status } : {}),
+    ...(search ? { search } : {}),
+    days: CARD_DAYS,
+    limit: 500,
+    now: new Date(),
+  });
+  c.header('cache-control', 'no-store');
+  return c.html(page(o, s, '报告卡', '/cards.html', renderCards(rows, { status: status ?? '', search }, o.timeZone())));
+}
+
+// A report card, from its case or the card list (docs/console.md "Cases"): every field with its label, the personal
+// ones masked; its state at the national platform. Viewed and revealed as a case is, audited.
+async function card(o: CasesRoutesOptions, s: Session, org: string, id: string, revealed: boolean, caseId: string | null) {
+  if (!inScope(s, org)) throw new AppError('NOT_FOUND', `没有这张报告卡：${id}`);
+  const fields = await cardFields(o.db(), org, id, revealed, o.timeZone());
+  if (!fields) throw new AppError('NOT_FOUND', `没有这张报告卡：${id}`);
+  const status = await cardStatus(o.db(), org, id);
+  return renderCard(org, id, fields, status, caseId && /^\d{1,18}$/.test(caseId) ? caseId : null, revealed, s.csrf, o.timeZone());
+}
+
+async function cardPage(o: CasesRoutesOptions, c: Context<Env, '/cards/:org/:id'>) {
+  const s = c.get('person');
+  const { org, id } = c.req.param();
+  const body = await card(o, s, org, id, false, c.req.query('case') ?? null);
+  await audit(o.db(), 'view-card', s.user.username, `报告卡 ${id}（机构 ${org}）`, address(o, c));
+  c.header('cache-control', 'no-store');
+  return c.html(page(o, s, `报告卡 ${id}`, '/cards.html', body));
+}
+
+async function revealCard(o: CasesRoutesOptions, c: Context<Env, '/cards/:org/:id/reveal'>) {
+  const s = c.get('person');
+  const { org, id } = c.req.param();
+  const reason = z.object({ reason: z.string().trim().min(4, '原因至少 4 个字 (at least 4 characters)').max(200) }).safeParse(await c.req.parseBody());
+  if (!reason.success) throw validationError(reason.error, 'reason: 显示个人信息须说明原因 (a reason is required)');
+  const body = await card(o, s, org, id, true, c.req.query('case') ?? null);
+  await audit(o.db(), 'reveal', s.user.username, `报告卡 ${id}（机构 ${org}）显示个人信息，原因：${reason.data.reason}`, address(o, c));
+  c.header('cache-control', 'no-store');
+  return c.html(page(o, s, `报告卡 ${id}`, '/cards.html', body, '已显示完整信息，本次操作已记入审计'));
+}
+
+/** The cases and report cards, each route its own handler above, every one for a signed-in viewer. */
+export function casesRoutes(o: CasesRoutesOptions): Hono {
   const app = new Hono();
-  // Every view and reveal is audited with the browser's address (docs/console.md "Audit").
-  const address = (c: Context) => requestSource(c, o.trustedProxies()).address;
-  const page = (s: Session, title: string, path: string, body: HtmlEscapedString, msg?: string) =>
-    consolePage({ title, path, session: s, timeZone: o.timeZone(), now: new Date(), body, msg });
-
-  app.get('/cases.html', o.viewer, async (c) => {
-    const s = c.get('person');
-    const state = z
-      .enum(CASE_STATES)
-      .optional()
-      .catch(undefined)
-      .parse(c.req.query('state') || undefined);
-    const search = (c.req.query('q') ?? '').trim().slice(0, 60);
-    const orgs = s.user.orgs === '*' ? [undefined] : s.user.orgs;
-    const now = new Date();
-    // Without a state asked, the queue is what still needs someone: not reported, excluded or closed.
-    // States and search are the query's, so a busy org's many closed cases never push a pending one out.
-    const which = state ? { state } : { states: PENDING };
-    const lists = await Promise.all(
-      orgs.map((org) => listCases(o.db() as pg.Pool, { orgCode: org, ...which, ...(search ? { search } : {}), limit: 500, now })),
-    );
-    const rows = lists.flat();
-    rows.sort((a, b) => Number(b.overdue) - Number(a.overdue) || b.updatedAt.getTime() - a.updatedAt.getTime());
-    c.header('cache-control', 'no-store');
-    return c.html(page(s, '病例', '/cases.html', renderList(rows.slice(0, 500), { state: state ?? '', search }, o.timeZone())));
-  });
-
-  const detail = async (s: Session, id: string) => {
-    if (!/^\d{1,18}$/.test(id)) throw new AppError('NOT_FOUND', `没有这个病例：${id}`);
-    const d = await caseDetail(o.db() as pg.Pool, id);
-    const c = d?.case as { org_code: string; patient_id: string } | undefined;
-    if (!d || !c || !inScope(s, c.org_code)) throw new AppError('NOT_FOUND', `没有这个病例：${id}`);
-    return { d, org: c.org_code, patientId: c.patient_id };
-  };
-
-  app.get('/cases/:id', o.viewer, async (c) => {
-    const s = c.get('person');
-    const { d, org, patientId } = await detail(s, c.req.param('id'));
-    const p = await patientOf(o.db(), org, patientId);
-    // A view of a case shows personal data (masked): audited all the same.
-    await audit(o.db(), 'view-case', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）`, address(c));
-    c.header('cache-control', 'no-store');
-    return c.html(page(s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s.csrf, o.timeZone())));
-  });
-
-  app.post('/cases/:id/reveal', o.viewer, async (c) => {
-    const s = c.get('person');
-    const body = z.object({ reason: z.string().trim().min(4, '原因至少 4 个字 (at least 4 characters)').max(200) }).safeParse(await c.req.parseBody());
-    if (!body.success) throw validationError(body.error, 'reason: 显示个人信息须说明原因 (a reason is required)');
-    const { d, org, patientId } = await detail(s, c.req.param('id'));
-    const p = await patientOf(o.db(), org, patientId);
-    await audit(o.db(), 'reveal', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）显示患者个人信息，原因：${body.data.reason}`, address(c));
-    // Shown once, in this answer: never cached, never in a URL.
-    c.header('cache-control', 'no-store');
-    return c.html(page(s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone()), '已显示完整信息，本次操作已记入审计'));
-  });
-  // The report cards (docs/console.md "Report cards"): the ones that need someone first.
-  app.get('/cards.html', o.viewer, async (c) => {
-    const s = c.get('person');
-    const status = z
-      .enum(CARD_STATUSES as [CardStatus, ...CardStatus[]])
-      .optional()
-      .catch(undefined)
-      .parse(c.req.query('status') || undefined);
-    const search = (c.req.query('q') ?? '').trim().slice(0, 80);
-    const rows = await listCards(o.db(), {
-      orgs: s.user.orgs === '*' ? null : s.user.orgs,
-      ...(status ? { status } : {}),
-      ...(search ? { search } : {}),
-      days: CARD_DAYS,
-      limit: 500,
-      now: new Date(),
-    });
-    c.header('cache-control', 'no-store');
-    return c.html(page(s, '报告卡', '/cards.html', renderCards(rows, { status: status ?? '', search }, o.timeZone())));
-  });
-  // A report card, from its case or the card list (docs/console.md "Cases"): every field with its label, the personal
-  // ones masked; its state at the national platform. Viewed and revealed as a case is, audited.
-  const card = async (s: Session, org: string, id: string, revealed: boolean, caseId: string | null) => {
-    if (!inScope(s, org)) throw new AppError('NOT_FOUND', `没有这张报告卡：${id}`);
-    const fields = await cardFields(o.db(), org, id, revealed, o.timeZone());
-    if (!fields) throw new AppError('NOT_FOUND', `没有这张报告卡：${id}`);
-    const status = await cardStatus(o.db(), org, id);
-    return renderCard(org, id, fields, status, caseId && /^\d{1,18}$/.test(caseId) ? caseId : null, revealed, s.csrf, o.timeZone());
-  };
-  app.get('/cards/:org/:id', o.viewer, async (c) => {
-    const s = c.get('person');
-    const { org, id } = c.req.param();
-    const body = await card(s, org, id, false, c.req.query('case') ?? null);
-    await audit(o.db(), 'view-card', s.user.username, `报告卡 ${id}（机构 ${org}）`, address(c));
-    c.header('cache-control', 'no-store');
-    return c.html(page(s, `报告卡 ${id}`, '/cards.html', body));
-  });
-  app.post('/cards/:org/:id/reveal', o.viewer, async (c) => {
-    const s = c.get('person');
-    const { org, id } = c.req.param();
-    const reason = z.object({ reason: z.string().trim().min(4, '原因至少 4 个字 (at least 4 characters)').max(200) }).safeParse(await c.req.parseBody());
-    if (!reason.success) throw validationError(reason.error, 'reason: 显示个人信息须说明原因 (a reason is required)');
-    const body = await card(s, org, id, true, c.req.query('case') ?? null);
-    await audit(o.db(), 'reveal', s.user.username, `报告卡 ${id}（机构 ${org}）显示个人信息，原因：${reason.data.reason}`, address(c));
-    c.header('cache-control', 'no-store');
-    return c.html(page(s, `报告卡 ${id}`, '/cards.html', body, '已显示完整信息，本次操作已记入审计'));
-  });
+  app.get('/cases.html', o.viewer, (c) => listPage(o, c));
+  app.get('/cases/:id', o.viewer, (c) => casePage(o, c));
+  app.post('/cases/:id/reveal', o.viewer, (c) => revealCase(o, c));
+  app.get('/cards.html', o.viewer, (c) => cardsPage(o, c));
+  app.get('/cards/:org/:id', o.viewer, (c) => cardPage(o, c));
+  app.post('/cards/:org/:id/reveal', o.viewer, (c) => revealCard(o, c));
   return app;
 }

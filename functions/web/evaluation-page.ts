@@ -36,17 +36,8 @@ const TRENDS: ReadonlyArray<{ id: string; name: string; color: string; value: (d
   { id: 'uptime', name: '运行率', color: '#5b2a86', value: (d) => d.stability.uptimeShare },
 ];
 
-export function renderEvaluationPage(e: Evaluation, f: { session: Session; timeZone: string; now: Date }): HtmlEscapedString {
-  const mins = REALTIME_S / 60;
-  return consolePage({
-    title: '评估',
-    path: '/evaluation.html',
-    session: f.session,
-    timeZone: f.timeZone,
-    now: f.now,
-    style: STYLE,
-    body: h(html`<p class="muted">正确性、及时性、稳定性、适应性，按日统计（${e.from} 至 ${e.to}）</p>
-<section id="trends"><h2>趋势</h2>
+function trendsSection(e: Evaluation): HtmlEscapedString {
+  return h(html`<section id="trends"><h2>趋势</h2>
 <table id="t-trends"><tbody>
 ${TRENDS.map((t) => {
   // Oldest to newest, left to right (the tables list the newest day first).
@@ -57,8 +48,11 @@ ${TRENDS.map((t) => {
 })}
 </tbody></table>
 <p class="muted">每日一点，无数据的日子留空；定义见下方各表。</p>
-</section>
-<section id="correctness"><h2>正确性</h2>
+</section>`);
+}
+
+function correctnessSection(e: Evaluation): HtmlEscapedString {
+  return h(html`<section id="correctness"><h2>正确性</h2>
 <p class="def">接收正确率 = 当日存入的记录版本数 ÷（存入数 + 因校验不通过被拒收的记录数），不含测试数据和前置自己生成的日终记录。“仍因映射暂缓”为当日收到、至今仍因本院代码未映射而暂缓上报的记录数。映射完整性只有当前值（不按日保存），见下表。</p>
 ${table('t-correctness', ['存入', '拒收', '接收正确率', '仍因映射暂缓'], (d) => [n(d.correctness.received), n(d.correctness.rejected), pct(d.correctness.acceptedShare), n(d.correctness.stillHeldForMapping)], e.days)}
 <h3>映射完整性（当前）</h3>
@@ -72,8 +66,12 @@ ${
     : html`<tr><td colspan="4">${NONE}</td></tr>`
 }
 </tbody></table>
-</section>
-<section id="timeliness"><h2>及时性</h2>
+</section>`);
+}
+
+function timelinessSection(e: Evaluation): HtmlEscapedString {
+  const mins = REALTIME_S / 60;
+  return h(html`<section id="timeliness"><h2>及时性</h2>
 <p class="def">HIS → 前置：业务日期为当日的记录，首次收到的时间是否在其资源的时限类别内——实时：业务时间后 ${mins} 分钟内；2 小时：2 小时内；T+0：业务日结束前；T+1：次日结束前（只有日期的业务时间从当日结束起算）。没有业务时间的记录不计。
 前置 → 平台：当日写入发送队列的记录，在同一时限内（从存入前置起算）送达平台的比例；未到时限、尚未送达的记为“未到期”，不计入比例；超过时限仍未送达（暂缓、重试、死信）记为超时。</p>
 ${table(
@@ -91,8 +89,11 @@ ${table(
   ],
   e.days,
 )}
-</section>
-<section id="stability"><h2>稳定性</h2>
+</section>`);
+}
+
+function stabilitySection(e: Evaluation): HtmlEscapedString {
+  return h(html`<section id="stability"><h2>稳定性</h2>
 <p class="def">运行率 = 有上报调度运行记录（每分钟一次）的分钟数 ÷ 当日分钟数（今日为已过的分钟数），是前置在线时间的下限；首次运行之前的日期为“暂无数据”。上报失败 = 当日各次上报中发送失败的记录数；出错的运行 = 记有错误类别的上报运行次数；告警 = 当日发出的积压与超时告警；熔断次数 = 当日各上报平台熔断器打开的次数（连续失败达到阈值，或熔断后的试探仍失败）。全前置统计，不分机构。</p>
 ${table(
   't-stability',
@@ -107,8 +108,11 @@ ${table(
   ],
   e.days,
 )}
-</section>
-<section id="adaptability"><h2>适应性</h2>
+</section>`);
+}
+
+function adaptabilitySection(e: Evaluation): HtmlEscapedString {
+  return h(html`<section id="adaptability"><h2>适应性</h2>
 <p class="def">新建映射 = 当日为本院代码新建的映射（解决未映射代码）；修改映射 = 修改或删除；配置包 = 当日应用的国家平台配置包与回退次数（全前置）。映射完整性的当前值见“正确性”。</p>
 ${table(
   't-adaptability',
@@ -116,7 +120,24 @@ ${table(
   (d) => [n(d.adaptability.mappingsCreated), n(d.adaptability.mappingsChanged), n(d.adaptability.bundlesApplied), n(d.adaptability.rollbacks)],
   e.days,
 )}
-</section>`),
+</section>`);
+}
+
+/** The page: one section per dimension, after the trends, each with its definition above its table. */
+export function renderEvaluationPage(e: Evaluation, f: { session: Session; timeZone: string; now: Date }): HtmlEscapedString {
+  return consolePage({
+    title: '评估',
+    path: '/evaluation.html',
+    session: f.session,
+    timeZone: f.timeZone,
+    now: f.now,
+    style: STYLE,
+    body: h(html`<p class="muted">正确性、及时性、稳定性、适应性，按日统计（${e.from} 至 ${e.to}）</p>
+${trendsSection(e)}
+${correctnessSection(e)}
+${timelinessSection(e)}
+${stabilitySection(e)}
+${adaptabilitySection(e)}`),
   });
 }
 

@@ -7,6 +7,7 @@
  */
 import { Hono, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
+import type { HtmlEscapedString } from 'hono/utils/html';
 import pkg from '../../package.json' with { type: 'json' };
 import { compareReleases } from '../../shared/configbundle/release.js';
 import { settingsFacts, type SettingsFacts } from '../../shared/console/figures.js';
@@ -63,9 +64,8 @@ function gatewayOf(url: string | undefined): string {
   }
 }
 
-export function renderSettings(f: SettingsFacts, k: KnownSettings, here: string, tz: string, act: Activation | null = null) {
-  return h(html`<p class="muted">只读。修改请由运维在服务器上调整部署配置（stack.yml、环境变量）或由国家平台下发配置包。</p>
-<section id="ports"><h2>端口与服务</h2>
+function portsSection(f: SettingsFacts, k: KnownSettings, here: string, tz: string): HtmlEscapedString {
+  return h(html`<section id="ports"><h2>端口与服务</h2>
 <table><thead><tr><th scope="col">用途</th><th scope="col">函数</th><th scope="col">端口</th></tr></thead><tbody>
 ${PORTS.map((p) => {
   const at = portsOfRole(f, p.fns);
@@ -89,8 +89,11 @@ ${PORTS.map((p) => {
 <dt>会话</dt><dd>空闲 ${k.idleMin} 分钟或登录 ${k.sessionH} 小时后失效；连续 ${k.lockoutAfter} 次密码错误锁定 ${k.lockoutMin} 分钟</dd>
 <dt>运行环境</dt><dd>${k.production ? '生产（production）' : '开发或测试'}</dd>
 </dl>
-</section>
-<section id="platforms"><h2>上报目标</h2>
+</section>`);
+}
+
+function platformsSection(f: SettingsFacts, tz: string): HtmlEscapedString {
+  return h(html`<section id="platforms"><h2>上报目标</h2>
 <table><thead><tr><th scope="col">名称</th><th scope="col">类型</th><th scope="col">状态</th><th scope="col">地址</th><th scope="col">接收的数据类型</th><th scope="col">最近一次确认</th><th scope="col">最近一次自报</th></tr></thead><tbody>
 ${f.platforms.map(
   (
@@ -101,8 +104,11 @@ ${f.platforms.map(
 )}
 </tbody></table>
 <p class="muted">不显示任何密钥与证书。</p>
-</section>
-<section id="schedules"><h2>定时任务</h2>
+</section>`);
+}
+
+function schedulesSection(f: SettingsFacts, tz: string): HtmlEscapedString {
+  return h(html`<section id="schedules"><h2>定时任务</h2>
 <table><thead><tr><th scope="col">函数</th><th scope="col">计划（cron，本地时间）</th><th scope="col">配置包要求</th><th scope="col">最近一次运行</th></tr></thead><tbody>
 ${f.schedules.map(
   (s) => html`<tr data-function="${s.function}"><td>${FN_ZH[s.function] ?? s.function}</td>
@@ -126,8 +132,11 @@ ${f.schedules.map(
 )}
 </tbody></table>
 <p class="muted">配置包中的定时计划由配置函数写入网关上各函数的 schedule 注解（docs/config-bundles.md），回滚后恢复 stack.yml 的计划。</p>
-</section>
-<section id="release"><h2>软件版本</h2>
+</section>`);
+}
+
+function releaseSection(f: SettingsFacts): HtmlEscapedString {
+  return h(html`<section id="release"><h2>软件版本</h2>
 <dl><dt>当前运行</dt><dd data-k="running">${pkg.version}</dd>
 <dt>最新版本</dt><dd data-k="latest">${
     f.release
@@ -136,8 +145,11 @@ ${f.schedules.map(
         : html`<span class="ok">已是最新</span> <span class="muted">（配置包 v${f.release.bundleVersion} 通告 ${f.release.version}）</span>`
       : html`<span class="nodata">${NO_DATA}</span> <span class="muted">国家平台尚未通过配置包通告版本</span>`
   }</dd></dl>
-</section>
-<section id="network"><h2>入网与激活</h2>
+</section>`);
+}
+
+function networkSection(f: SettingsFacts, tz: string, act: Activation | null): HtmlEscapedString {
+  return h(html`<section id="network"><h2>入网与激活</h2>
 <dl><dt>所在网络</dt><dd data-k="network">${act ? NETWORK_ZH[act.network] : '未激活'}</dd>
 <dt>激活状态</dt><dd data-k="activation">${
     act
@@ -147,6 +159,16 @@ ${f.schedules.map(
 <dt>配置包</dt><dd>${f.bundleVersion ? `v${f.bundleVersion}` : '尚未收到'}</dd></dl>
 <p class="muted">授权码文件由国家平台签发：试运行期间为测试网（双轨：正式网仍手工报卡），验收自检通过后导入正式授权码转入正式网（docs/activation.md）。</p>
 </section>`);
+}
+
+/** The page's body: one section per heading, top to bottom. */
+export function renderSettings(f: SettingsFacts, k: KnownSettings, here: string, tz: string, act: Activation | null = null) {
+  return h(html`<p class="muted">只读。修改请由运维在服务器上调整部署配置（stack.yml、环境变量）或由国家平台下发配置包。</p>
+${portsSection(f, k, here, tz)}
+${platformsSection(f, tz)}
+${schedulesSection(f, tz)}
+${releaseSection(f)}
+${networkSection(f, tz, act)}`);
 }
 
 export function settingsRoutes(o: { db: () => Db; viewer: MiddlewareHandler; known: () => KnownSettings }): Hono {
