@@ -4,6 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,6 +63,32 @@ describe('cdc-faas', () => {
 
   it('fails clearly without credentials', async () => {
     await expect(run(['list', '--gateway', rt.gatewayUrl, '--secrets', '/nonexistent'], () => undefined)).rejects.toThrow(/unauthorized/);
+  });
+
+  it("prints the gateway's own JSON with --json, fields the verbs do not read included", async () => {
+    const { code, out } = await cli('list', '--json');
+    expect(code).toBe(0);
+    const echo = (JSON.parse(out) as Array<Record<string, unknown>>).find((f) => f.name === 'echo');
+    expect(echo).toMatchObject({ name: 'echo', namespace: 'openfaas-fn', availableReplicas: 1 });
+    expect(echo).toHaveProperty('usage.totalMemoryBytes');
+  });
+
+  it("names what is wrong in a gateway answer that is not OpenFaaS's", async () => {
+    // A server on the gateway's address that answers 200 with another shape (a proxy's page, an old API).
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify([{ name: 'echo', replicas: '1' }]));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const gateway = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const err = await run(['list', '--gateway', gateway, '--secrets', '/nonexistent'], () => undefined).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/^list: the gateway's answer is not an OpenFaaS one/);
+      for (const field of ['image', 'invocationCount', 'replicas', 'availableReplicas']) expect((err as Error).message).toContain(field);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('invokes a function with the body from stdin (bin/cdc-faas, a real process)', async () => {
