@@ -20,6 +20,7 @@ import { formatLocal } from '../../shared/time/index.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { redeployPush } from '../../infra/soak/harness.js';
 import { startTestFront, type TestFront } from '../setup/front.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const SHOTS = resolve('.data/screenshots');
 let front: TestFront;
@@ -42,7 +43,7 @@ async function views(): Promise<Array<{ username: string; action: string; detail
   return r.rows;
 }
 
-const basic = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
+const basic = () => ({ authorization: basicAuthHeader(front.rt.credentials) });
 
 async function his(resource: string, body: unknown): Promise<void> {
   const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, {

@@ -15,6 +15,7 @@ import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js'
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { runTraffic, type TrafficSummary } from '../../infra/simulators/traffic.js';
 import { resources } from '../../schemas/index.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const SEED = Number(process.env.TRAFFIC_SEED ?? 20261126);
 const COUNT = 300;
@@ -37,7 +38,7 @@ beforeAll(async () => {
   rt = front.rt;
   // The push function, redeployed through the gateway API with this test's destination and without
   // the shared national one (faas-cli's PUT /system/functions).
-  const auth = 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64');
+  const auth = basicAuthHeader(rt.credentials);
   const current = (await (await fetch(`${rt.gatewayUrl}/system/function/push`, { headers: { authorization: auth } })).json()) as {
     image: string;
     envVars: Record<string, string>;

@@ -20,6 +20,7 @@ import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { emrPatientInfo } from '../../schemas/index.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const dest = `tru${randomInt(36 ** 5, 36 ** 6).toString(36)}`;
 const testOrg = uniqueOrg();
@@ -97,7 +98,7 @@ beforeAll(async () => {
   });
   rt = front.rt;
   dir = front.dir;
-  basic = 'Basic ' + Buffer.from(`${rt.credentials.user}:${rt.credentials.password}`).toString('base64');
+  basic = basicAuthHeader(rt.credentials);
   // The push function with this file's destination URL (faas-cli's PUT /system/functions).
   const current = (await (await fetch(`${rt.gatewayUrl}/system/function/push`, { headers: { authorization: basic } })).json()) as {
     image: string;
@@ -227,11 +228,7 @@ describe('operator routes need the operator credentials', () => {
   ];
 
   it.each(routes)('%s %s: 401 without, wrong or HIS credentials', async (method, path, body) => {
-    for (const authorization of [
-      undefined,
-      'Basic ' + Buffer.from(`${rt.credentials.user}:wrong`).toString('base64'),
-      'Bearer cdc_abcdefghij_' + 'x'.repeat(43),
-    ]) {
+    for (const authorization of [undefined, basicAuthHeader({ user: rt.credentials.user, password: 'wrong' }), 'Bearer cdc_abcdefghij_' + 'x'.repeat(43)]) {
       const r = await send(`${rt.gatewayUrl}${path}`, { method, ...(body ? { body } : {}), headers: authorization ? { authorization } : {} });
       expect(r.status, `${authorization ?? 'none'}`).toBe(401);
       expect(r.body).toMatchObject({ errorCode: 'UNAUTHENTICATED' });

@@ -7,6 +7,7 @@ import { sample } from '../../infra/simulators/samples.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { uniqueId, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 let front: StackRuntime;
 
@@ -18,7 +19,7 @@ afterAll(async () => {
   await front?.close();
 });
 
-const auth = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
+const auth = () => ({ authorization: basicAuthHeader(front.rt.credentials) });
 
 /** Calls the warning function (as its cron does) until the org has `n` cases: other tests write meanwhile. */
 async function runWarningUntil(org: string, n: number): Promise<void> {

@@ -19,6 +19,7 @@ import {
   SUMMARY_RESOURCE,
   type CloseOptions,
 } from '../../shared/dayclose/index.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const db = testDb({ max: 6 });
 const TZ = 'Asia/Shanghai';
@@ -402,7 +403,7 @@ describe('the day-close function', () => {
   let fn: typeof import('../../functions/day-close/handler.js')['default'];
   const org = uniqueOrg();
   // /run and /days are operator routes: the gateway's basic-auth credentials, from the secret files.
-  const operator = { authorization: 'Basic ' + Buffer.from('ops:day-close-test').toString('base64') };
+  const operator = { authorization: basicAuthHeader({ user: 'ops', password: 'day-close-test' }) };
   beforeAll(async () => {
     process.env.DATABASE_URL = databaseUrl();
     process.env.DAYCLOSE_ORGS = org;

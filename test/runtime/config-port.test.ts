@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
 import { bundleDoc, platformKey, privateDatabase, signed, triggersWith } from '../integration/config-bundles-helpers.js';
 import type pg from 'pg';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const platform = platformKey();
 let front: Booted;
@@ -36,7 +37,7 @@ const snoozeNew = () =>
   fetch(`${front.rt.gatewayUrl}/function/warning/snooze`, {
     method: 'POST',
     headers: {
-      authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64'),
+      authorization: basicAuthHeader(front.rt.credentials),
       'content-type': 'application/json',
     },
     body: JSON.stringify({ trigger: 'cfg-kw-port', until: '2099-01-01 00:00:00', reason: '测试规则', by: 'tester' }),

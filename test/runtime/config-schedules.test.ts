@@ -13,6 +13,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
 import { bundleDoc, platformKey, privateDatabase, signed } from '../integration/config-bundles-helpers.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const platform = platformKey();
 let front: Booted;
@@ -47,7 +48,7 @@ const boot = () =>
     runtime: { cron: { timezone: 'UTC' } },
   });
 const bearer = () => ({ authorization: `Bearer ${token}` });
-const basic = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
+const basic = () => ({ authorization: basicAuthHeader(front.rt.credentials) });
 const post = (path: string, body: string) => fetch(`${port}${path}`, { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json' }, body });
 const annotations = async (fn: string) =>
   ((await (await fetch(`${front.rt.gatewayUrl}/system/function/${fn}`, { headers: basic() })).json()) as { annotations: Record<string, string> }).annotations;

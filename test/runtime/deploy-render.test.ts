@@ -18,6 +18,7 @@ import { loadStack } from '../../infra/runtime/stack.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const NGINX = '/usr/sbin/nginx';
 const stack = loadStack(resolve('stack.yml'), {});
@@ -218,7 +219,7 @@ describe('nginx for faasd, run in front of the runtime', () => {
     expect((await fetch(`${base.web}/status.html`)).status).toBe(200);
     expect((await fetch(`${base.monitor}/healthz`)).status).not.toBe(404);
     // Never the control plane, the async queue, the UI, or a function on no port (operator routes).
-    const auth = { authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') };
+    const auth = { authorization: basicAuthHeader(front.rt.credentials) };
     for (const [port, path] of [
       ['data', '/system/functions'],
       ['data', '/async-function/push'],

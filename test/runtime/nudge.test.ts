@@ -9,6 +9,7 @@ import { resolveHosts } from '../../infra/runtime/service.js';
 import { loadStack } from '../../infra/runtime/stack.js';
 import { uniqueId, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 describe('the gateway by name', () => {
   const hosts = new Map([
@@ -53,7 +54,7 @@ describe('the nudge through the running runtime', () => {
     await front?.close();
   });
 
-  const auth = () => ({ authorization: 'Basic ' + Buffer.from(`${front.rt.credentials.user}:${front.rt.credentials.password}`).toString('base64') });
+  const auth = () => ({ authorization: basicAuthHeader(front.rt.credentials) });
   const pushInvocations = async () =>
     ((await (await fetch(`${front.rt.gatewayUrl}/system/function/push`, { headers: auth() })).json()) as { invocationCount: number }).invocationCount;
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
 import { sleep, startFixtureRuntime, until } from './helpers.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 let rt: RuntimeHandle;
 let dir: string;
@@ -84,7 +85,7 @@ describe('a declared function that is not running (start, redeploy, removal)', (
   it('answers 503 with Retry-After in the HIS answer shape, never 404 (adapters drop a record on 404)', async () => {
     const own = await startFixtureRuntime();
     try {
-      const auth = 'Basic ' + Buffer.from(`${own.rt.credentials.user}:${own.rt.credentials.password}`).toString('base64');
+      const auth = basicAuthHeader(own.rt.credentials);
       const del = await fetch(`${own.rt.gatewayUrl}/system/functions`, {
         method: 'DELETE',
         headers: { authorization: auth, 'content-type': 'application/json' },

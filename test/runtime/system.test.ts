@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { auth, sleep, startFixtureRuntime, until } from './helpers.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
 
 let rt: RuntimeHandle;
 
@@ -26,7 +27,7 @@ describe('basic auth on /system', () => {
     const none = await fetch(url);
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toMatch(/^Basic/);
-    const wrong = await fetch(url, { headers: { authorization: 'Basic ' + Buffer.from('admin:nope').toString('base64') } });
+    const wrong = await fetch(url, { headers: { authorization: basicAuthHeader({ user: 'admin', password: 'nope' }) } });
     expect(wrong.status).toBe(401);
     expect((await fetch(url, { headers: auth(rt) })).status).toBe(200);
   });
