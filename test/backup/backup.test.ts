@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { loadAlertConfig } from '../../shared/alerts/index.js';
+import { type AlertConfig, loadAlertConfig } from '../../shared/alerts/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../infra/db/migrate.js';
 import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
@@ -116,6 +116,41 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Runs `body` and returns what reached the process as an unhandled rejection or uncaught exception meanwhile. */
+async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const on = (e: unknown) => seen.push(e);
+  process.on('unhandledRejection', on);
+  process.on('uncaughtException', on);
+  try {
+    await body();
+    // A rejection left without a handler is reported once the microtasks have run, before the next macrotask.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    process.off('unhandledRejection', on);
+    process.off('uncaughtException', on);
+  }
+  return seen;
+}
+
+/** A webhook alert channel on a loopback port: the bodies it received. */
+async function alertHook(): Promise<{ alerts: AlertConfig; got: string[]; close(): void }> {
+  const got: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      got.push(body);
+      res.setHeader('content-type', 'application/json');
+      res.end('{"errcode":0,"errmsg":"ok"}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/robot`;
+  return { alerts: loadAlertConfig({ ALERT_WEBHOOK_URL: hook, ALERT_FRONT_NAME: '测试前置' }, () => undefined), got, close: () => server.close() };
+}
+
 describe('round trip through make backup / make restore', () => {
   it('backs up, the data is damaged, the archive restores into a new database with the data as it was', async () => {
     const before = (await db.query<{ id: number; note: string }>('SELECT id, note FROM bk_fixture ORDER BY id')).rows;
@@ -218,18 +253,8 @@ describe('tampering', () => {
     // and alerted.
     await put(flipped);
     await db.query(`UPDATE backup_check SET checked_at = now() - interval '2 days' WHERE archive_id = $1`, [a.archiveId]);
-    const got: string[] = [];
-    const hook = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        got.push(body);
-        res.end('{"errcode":0}');
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const { alerts, got, close } = await alertHook();
     try {
-      const alerts = loadAlertConfig({ ALERT_WEBHOOK_URL: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/` }, () => undefined);
       const report = await runDue(db, url, cfg, { kinds: [], recheck: true, alerts });
       const mine = report.checks.filter((c) => c.archiveId === a.archiveId);
       expect(mine.map((c) => [c.check, c.ok])).toEqual([['integrity', false]]);
@@ -239,7 +264,7 @@ describe('tampering', () => {
       const next = await runDue(db, url, cfg, { kinds: [], recheck: true, alerts });
       expect(next.checks.filter((c) => c.archiveId === a.archiveId)).toEqual([]);
     } finally {
-      hook.close();
+      close();
     }
 
     await put(original);
@@ -392,24 +417,6 @@ describe('the tool failing', () => {
     expect(await listKeys(openStore(k.store!), 't-tool/')).toEqual([]);
   });
 
-  /** Runs `body` and returns what reached the process as an unhandled rejection or uncaught exception meanwhile. */
-  async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
-    const seen: unknown[] = [];
-    const on = (e: unknown) => seen.push(e);
-    process.on('unhandledRejection', on);
-    process.on('uncaughtException', on);
-    try {
-      await body();
-      // A rejection left without a handler is reported once the microtasks have run, before the next macrotask.
-      await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setImmediate(r));
-    } finally {
-      process.off('unhandledRejection', on);
-      process.off('uncaughtException', on);
-    }
-    return seen;
-  }
-
   it('a tool that cannot be found fails the archive at once, naming it: no object, no snapshot held, nothing thrown', async () => {
     const empty = join(dir, 'empty-bin'); // BACKUP_PG_BIN pointing at a folder without the tools
     mkdirSync(empty);
@@ -532,24 +539,10 @@ describe('interrupted backups', () => {
 
 describe('alerts', () => {
   it('a failed backup raises an alert through the configured webhook and records it', async () => {
-    const got: string[] = [];
-    const server = createServer((req, res) => {
-      let b = '';
-      req.on('data', (d) => (b += d));
-      req.on('end', () => {
-        got.push(b);
-        res.setHeader('content-type', 'application/json');
-        res.end('{"errcode":0,"errmsg":"ok"}');
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { alerts, got, close } = await alertHook();
     try {
-      const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/robot`;
       const k = loadBackupConfig({ ...s3Env('t-alert'), BACKUP_S3_ENDPOINT: `http://127.0.0.1:${await freePort()}` }, () => undefined);
-      const report = await runDue(db, url, k, {
-        kinds: ['system'],
-        alerts: loadAlertConfig({ ALERT_WEBHOOK_URL: hook, ALERT_FRONT_NAME: '测试前置' }, () => undefined),
-      });
+      const report = await runDue(db, url, k, { kinds: ['system'], alerts });
       expect(report.backups[0]!.ok).toBe(false);
       expect(report.alerted).toEqual(['webhook']);
       expect(got).toHaveLength(1);
@@ -560,7 +553,7 @@ describe('alerts', () => {
       const ev = await db.query(`SELECT kind, channels, delivered_at FROM alert_event WHERE destination = 'backup' ORDER BY event_id DESC LIMIT 1`);
       expect(ev.rows[0]).toMatchObject({ kind: 'raise', channels: 'webhook', delivered_at: expect.any(Date) });
     } finally {
-      server.close();
+      close();
     }
   });
 });
