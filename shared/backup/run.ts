@@ -270,7 +270,17 @@ function manifestOf(run: Run, source: Source, finished: Finished, finishedAt: Da
 async function recordGood(run: Run, source: Source, finished: Finished, progress: Progress, opts: BackupOptions): Promise<BackupResult> {
   const { archiveId, kind, objectKey } = run;
   progress.tablesDone = source.tablesTotal;
-  await markGood(run.db, archiveId, { size: finished.size, sha256: finished.sha256, rowCounts: source.rowCounts, tablesDone: source.tablesTotal });
+  // The archive is good only once the ledger says so: an update the database refuses, or one that
+  // finds the row gone, fails the archive (recordFailed removes it from the store; docs/backup.md).
+  const recorded = await markGood(run.db, archiveId, {
+    size: finished.size,
+    sha256: finished.sha256,
+    rowCounts: source.rowCounts,
+    tablesDone: source.tablesTotal,
+  }).catch((e: Error) => {
+    throw new Error(`backup ledger update failed: ${e.message}`);
+  });
+  if (!recorded) throw new Error(`backup ledger update failed: archive ${archiveId} is no longer in the ledger`);
   opts.onProgress?.({ ...progress });
   log('info', 'backup done', { archiveId, kind, objectKey, size: finished.size, ms: Date.now() - run.t0 });
   return {

@@ -28,6 +28,7 @@ import {
   checkArchive,
   checkIntegrity,
   getArchive,
+  lastGood,
   listKeys,
   loadBackupConfig,
   ObjectWriter,
@@ -149,6 +150,22 @@ async function alertHook(): Promise<{ alerts: AlertConfig; got: string[]; close(
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/robot`;
   return { alerts: loadAlertConfig({ ALERT_WEBHOOK_URL: hook, ALERT_FRONT_NAME: '测试前置' }, () => undefined), got, close: () => server.close() };
+}
+
+/** The JSON log lines (shared/log: stdout) written while `body` runs. */
+async function logDuring(body: () => Promise<void>): Promise<Array<Record<string, unknown>>> {
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string | Uint8Array) => ((out += String(s)), true)) as typeof process.stdout.write;
+  try {
+    await body();
+  } finally {
+    process.stdout.write = write;
+  }
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('round trip through make backup / make restore', () => {
@@ -487,6 +504,107 @@ describe('the tool failing', () => {
     expect(b!.error).toMatch(/^pg_dump could not run: spawn .*pg_dump EACCES$/);
     expect(await getArchive(db, b!.archiveId)).toMatchObject({ status: 'failed', error: b!.error, sha256: null });
     expect(await listKeys(openStore(k.store!), 't-noexec/')).toEqual([]);
+  });
+});
+
+describe('the ledger failing', () => {
+  /** A trigger that makes the database refuse (raise on) an update of a ledger row to one of `statuses`. */
+  async function ledgerRefuses(statuses: string[]): Promise<() => Promise<void>> {
+    await db.query(`CREATE FUNCTION bk_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'the ledger refuses status %', NEW.status; END $$`);
+    const list = statuses.map((x) => `'${x}'`).join(', ');
+    await db.query(`CREATE TRIGGER bk_refuse BEFORE UPDATE ON backup_archive FOR EACH ROW WHEN (NEW.status IN (${list})) EXECUTE FUNCTION bk_refuse()`);
+    return async () => {
+      await db.query('DROP TRIGGER IF EXISTS bk_refuse ON backup_archive');
+      await db.query('DROP FUNCTION IF EXISTS bk_refuse()');
+    };
+  }
+
+  /** Connections of the backup's snapshot (logical and system archives) still open. */
+  const snapshotsHeld = async () =>
+    (await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'cdc-front-backup'`)).rows[0].n as number;
+
+  it('the archive written, its row refused `good`: reported failed, nothing left in the store, the row failed naming the ledger, alerted', async () => {
+    const k = loadBackupConfig(s3Env('t-ledger'), () => undefined);
+    const { alerts, got, close } = await alertHook();
+    const restore = await ledgerRefuses(['good']);
+    let report: Awaited<ReturnType<typeof runDue>> | undefined;
+    let lines: Array<Record<string, unknown>> = [];
+    try {
+      const unhandled = await unhandledDuring(async () => {
+        lines = await logDuring(async () => {
+          report = await runDue(db, url, k, { kinds: ['system'], alerts });
+        });
+      });
+      expect(unhandled).toEqual([]);
+    } finally {
+      await restore();
+      close();
+    }
+    const b = report!.backups[0]!;
+    expect(b.ok).toBe(false);
+    expect(b.error).toBe('backup ledger update failed: the ledger refuses status good');
+    expect(b.size).toBeUndefined();
+    // The ledger took the `failed` update: the row says why, with no checksum or size of an archive that is not kept.
+    expect(await getArchive(db, b.archiveId)).toMatchObject({ status: 'failed', error: b.error, sha256: null, sizeBytes: null });
+    expect((await lastGood(db, 'system'))?.archiveId).not.toBe(b.archiveId);
+    // Neither the archive nor its manifest stays in the store: `make restore` (which finds archives by
+    // their manifests) cannot take an archive the ledger does not hold as good.
+    expect(await listKeys(openStore(k.store!), 't-ledger/')).toEqual([]);
+    // Not checked (there is no archive) but alerted, and logged as failed, never as done.
+    expect(report!.checks.filter((c) => c.archiveId === b.archiveId)).toEqual([]);
+    expect(report!.alerted).toEqual(['webhook']);
+    expect(JSON.parse(got[0]!).text.content).toContain('备份失败（system）：backup ledger update failed: the ledger refuses status good');
+    const mine = lines.filter((l) => l.archiveId === b.archiveId);
+    expect(mine.map((l) => [l.level, l.msg])).toEqual([['error', 'backup failed']]);
+    expect(await snapshotsHeld()).toBe(0);
+  });
+
+  it('the ledger refusing `failed` too: still reported failed and removed from the store, the refused update logged', async () => {
+    const k = loadBackupConfig(s3Env('t-ledger2'), () => undefined);
+    const restore = await ledgerRefuses(['good', 'failed']);
+    let b: Awaited<ReturnType<typeof runBackup>> | undefined;
+    let lines: Array<Record<string, unknown>> = [];
+    try {
+      const unhandled = await unhandledDuring(async () => {
+        lines = await logDuring(async () => {
+          b = await runBackup(db, url, k, 'system');
+        });
+      });
+      expect(unhandled).toEqual([]);
+    } finally {
+      await restore();
+    }
+    expect(b!.ok).toBe(false);
+    expect(b!.error).toBe('backup ledger update failed: the ledger refuses status good');
+    // The row could not be ended: it stays `running` until the 6-hour rule fails it (docs/backup.md), never `good`.
+    expect(await getArchive(db, b!.archiveId)).toMatchObject({ status: 'running', sha256: null, sizeBytes: null });
+    expect(await listKeys(openStore(k.store!), 't-ledger2/')).toEqual([]);
+    const mine = lines.filter((l) => l.archiveId === b!.archiveId);
+    expect(mine.map((l) => [l.level, l.msg, l.err])).toEqual([
+      ['error', 'backup ledger update failed', 'the ledger refuses status failed'],
+      ['error', 'backup failed', b!.error],
+    ]);
+    expect(await snapshotsHeld()).toBe(0);
+    await db.query(`UPDATE backup_archive SET status = 'failed' WHERE archive_id = $1`, [b!.archiveId]);
+  });
+
+  it('the row removed while the archive was taken: the final update finds nothing, so the archive is failed, not reported good', async () => {
+    const k = loadBackupConfig(s3Env('t-ledger3'), () => undefined);
+    let removed: Promise<unknown> | undefined;
+    const b = await runBackup(db, url, k, 'system', {
+      progressMs: 20,
+      // Someone clears the ledger row while the dump runs (pg_dump takes far longer than 20 ms).
+      onProgress: (p) => {
+        removed ??= db.query('DELETE FROM backup_archive WHERE archive_id = $1', [p.archiveId]);
+      },
+    });
+    expect(removed, 'the row was removed mid-way').toBeDefined();
+    await removed;
+    expect(b.ok).toBe(false);
+    expect(b.error).toBe(`backup ledger update failed: archive ${b.archiveId} is no longer in the ledger`);
+    expect(await getArchive(db, b.archiveId)).toBeNull();
+    expect(await listKeys(openStore(k.store!), 't-ledger3/')).toEqual([]);
   });
 });
 
