@@ -380,16 +380,26 @@ async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupCon
   }
 }
 
-/** The software: package.json, stack.yml and every built bundle, as one tar (streamed by `tar`). */
+/**
+ * The software: package.json, stack.yml and every built bundle, as one tar (streamed by `tar`). A
+ * folder with no built bundle fails the archive (docs/backup.md): a tar of the manifests alone
+ * cannot bring the functions back, and must not be recorded as a good software archive.
+ */
 function softwareSource(cfg: BackupConfig): Source {
   const dir = cfg.softwareDir;
   if (!dir) throw new Error('software archive: no project folder found (set BACKUP_SOFTWARE_DIR)');
-  const files = ['package.json', 'stack.yml'].filter((f) => existsSync(join(dir, f)));
+  if (!existsSync(dir)) throw new Error(`software archive: ${dir} does not exist (BACKUP_SOFTWARE_DIR)`);
   const fnDir = join(dir, 'functions');
-  if (existsSync(fnDir)) {
-    for (const f of readdirSync(fnDir).sort()) if (existsSync(join(fnDir, f, 'dist', 'index.js'))) files.push(join('functions', f, 'dist'));
+  const bundles = existsSync(fnDir)
+    ? readdirSync(fnDir)
+        .sort()
+        .filter((f) => existsSync(join(fnDir, f, 'dist', 'index.js')))
+        .map((f) => join('functions', f, 'dist'))
+    : [];
+  if (bundles.length === 0) {
+    throw new Error(`software archive: no built function bundle in ${dir} (functions/<fn>/dist/index.js: node infra/build/build.mjs builds them)`);
   }
-  if (files.length === 0) throw new Error(`software archive: nothing to archive in ${dir}`);
+  const files = [...['package.json', 'stack.yml'].filter((f) => existsSync(join(dir, f))), ...bundles];
   const child = runTool('tar', ['-c', '-f', '-', '--exclude=*.map', '-C', dir, ...files], {});
   child.stdin.end();
   return {

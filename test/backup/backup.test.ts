@@ -608,6 +608,64 @@ describe('the ledger failing', () => {
   });
 });
 
+describe('the software archive', () => {
+  /** A project folder: the given files (path → content) under a new temp folder. */
+  function project(files: Record<string, string>): string {
+    const d = mkdtempSync(join(dir, 'sw-'));
+    for (const [f, text] of Object.entries(files)) {
+      mkdirSync(join(d, f, '..'), { recursive: true });
+      writeFileSync(join(d, f), text);
+    }
+    return d;
+  }
+
+  it('a folder without a built function bundle fails the archive, naming the folder; nothing is stored', async () => {
+    const k = loadBackupConfig(s3Env('t-sw-none'), () => undefined);
+    const empty = project({});
+    const unbuilt = project({
+      'package.json': '{}',
+      'stack.yml': 'version: 1.0\n',
+      'functions/patient/handler.ts': '',
+      'functions/patient/dist/index.js.map': '{}',
+    });
+    const absent = join(dir, 'no-such-project');
+    const cases = [
+      [empty, `software archive: no built function bundle in ${empty} (functions/<fn>/dist/index.js: node infra/build/build.mjs builds them)`],
+      [unbuilt, `software archive: no built function bundle in ${unbuilt} (functions/<fn>/dist/index.js: node infra/build/build.mjs builds them)`],
+      [absent, `software archive: ${absent} does not exist (BACKUP_SOFTWARE_DIR)`],
+    ] as const;
+    const unhandled = await unhandledDuring(async () => {
+      for (const [softwareDir, why] of cases) {
+        const b = await runBackup(db, url, { ...k, softwareDir }, 'software');
+        expect(b.ok, softwareDir).toBe(false);
+        expect(b.error).toBe(why);
+        expect(await getArchive(db, b.archiveId)).toMatchObject({ kind: 'software', status: 'failed', error: why, sha256: null, sizeBytes: null });
+      }
+    });
+    expect(unhandled).toEqual([]);
+    expect(await listKeys(openStore(k.store!), 't-sw-none/')).toEqual([]);
+  });
+
+  it('holds package.json, stack.yml and the built bundles, without source maps or sources', async () => {
+    const k = loadBackupConfig(s3Env('t-sw-one'), () => undefined);
+    const softwareDir = project({
+      'package.json': '{}',
+      'stack.yml': 'version: 1.0\n',
+      'functions/patient/handler.ts': 'source',
+      'functions/patient/dist/index.js': 'bundle',
+      'functions/patient/dist/index.js.map': '{}',
+      'functions/unbuilt/handler.ts': 'source',
+    });
+    const b = await runBackup(db, url, { ...k, softwareDir }, 'software');
+    expect(b.ok, b.error).toBe(true);
+    const file = join(softwareDir, 'got.tar');
+    writeFileSync(file, (await readSmall(openStore(k.store!), b.objectKey))!);
+    const list = spawnSync('tar', ['-tf', file], { encoding: 'utf8' });
+    expect(list.stdout.split('\n').filter(Boolean).sort()).toEqual(['functions/patient/dist/', 'functions/patient/dist/index.js', 'package.json', 'stack.yml']);
+    await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [b.archiveId]);
+  });
+});
+
 describe('schedule', () => {
   it('the last scheduled instant is local time: nightly at BACKUP_LOGICAL_AT, weekly on BACKUP_PHYSICAL_DAY', () => {
     // 2026-12-03 is a Thursday; 09:00 in Shanghai is 01:00 UTC.
