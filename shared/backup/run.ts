@@ -20,7 +20,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { requireStore, type BackupConfig, type StoreSettings } from './config.js';
 import { insertArchive, markFailed, markGood, setKey, setProgress, type ArchiveKind, type RowCounts } from './ledger.js';
 import { ensureBucket, type Finished, ObjectWriter, openStore, putSmall, type Store } from './store.js';
-import { pgEnv, runTool, sm4Encryptor, toolFailure, toolsOf, type Tools } from './tools.js';
+import { heldOutput, pgEnv, runTool, sm4Encryptor, toolFailure, toolsOf, type Tools } from './tools.js';
 
 /** The system data: configuration, code tables, mappings and callers (those that exist). */
 export const SYSTEM_TABLES = [
@@ -327,7 +327,7 @@ async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupCon
     child.stdin.end();
     return {
       tool: 'pg_basebackup',
-      stdout: child.stdout,
+      stdout: heldOutput(child),
       tablesTotal: 0,
       rowCounts: null,
       done: child.done.then((r) => {
@@ -365,7 +365,7 @@ async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupCon
     child.stdin.end();
     return {
       tool: tools.dump.split('/').pop()!,
-      stdout: child.stdout,
+      stdout: heldOutput(child),
       tablesTotal: tables.length,
       rowCounts,
       done: child.done.then((r) => {
@@ -404,7 +404,7 @@ function softwareSource(cfg: BackupConfig): Source {
   child.stdin.end();
   return {
     tool: 'tar',
-    stdout: child.stdout,
+    stdout: heldOutput(child),
     tablesTotal: 0,
     rowCounts: null,
     done: child.done.then((r) => {

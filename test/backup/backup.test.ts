@@ -168,6 +168,42 @@ async function logDuring(body: () => Promise<void>): Promise<Array<Record<string
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/**
+ * Runs `start` (a backup) with every update of a ledger row held on an advisory lock (a trigger)
+ * until the tool the backup started has ended — its pipes closed — then lets the updates go and
+ * returns what `start` resolved to. The archive's next ledger write (its object key) comes before
+ * the upload reads the tool, so the tool has finished, or failed, before anything reads it.
+ */
+async function afterToolEnded<T>(start: () => Promise<T>): Promise<T> {
+  const lock = 727_271;
+  await db.query(`CREATE FUNCTION bk_hold_update() RETURNS trigger LANGUAGE plpgsql AS $$
+                  BEGIN PERFORM pg_advisory_xact_lock(${lock}); RETURN NEW; END $$`);
+  await db.query('CREATE TRIGGER bk_hold BEFORE UPDATE ON backup_archive FOR EACH ROW EXECUTE FUNCTION bk_hold_update()');
+  const holder = new pg.Client({ connectionString: url });
+  await holder.connect();
+  const pipes = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;
+  try {
+    await holder.query('SELECT pg_advisory_lock($1)', [lock]);
+    const baseline = pipes();
+    const run = start();
+    let held = false;
+    for (let i = 0; i < 500 && !held; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      held = (await holder.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'`)).rowCount === 1;
+    }
+    expect(held, 'the ledger write waits on the lock').toBe(true);
+    for (let i = 0; i < 500 && pipes() > baseline; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(pipes(), "the tool's pipes closed").toBe(baseline);
+    await new Promise((r) => setImmediate(r));
+    await holder.query('SELECT pg_advisory_unlock($1)', [lock]);
+    return await run;
+  } finally {
+    await holder.end();
+    await db.query('DROP TRIGGER IF EXISTS bk_hold ON backup_archive');
+    await db.query('DROP FUNCTION IF EXISTS bk_hold_update()');
+  }
+}
+
 describe('round trip through make backup / make restore', () => {
   it('backs up, the data is damaged, the archive restores into a new database with the data as it was', async () => {
     const before = (await db.query<{ id: number; note: string }>('SELECT id, note FROM bk_fixture ORDER BY id')).rows;
@@ -467,39 +503,12 @@ describe('the tool failing', () => {
     mkdirSync(noexec);
     writeFileSync(join(noexec, 'pg_dump'), '#!/bin/sh\nexit 0\n', { mode: 0o644 });
     const k = { ...loadBackupConfig(s3Env('t-noexec'), () => undefined), pgBin: noexec };
-    // The tool's failure must be handled however soon it comes: the ledger's next write (the object key)
-    // is held until the failed spawn's pipes have closed, so the failure lands before the upload starts.
-    const lock = 727_271;
-    await db.query(`CREATE FUNCTION bk_hold_update() RETURNS trigger LANGUAGE plpgsql AS $$
-                    BEGIN PERFORM pg_advisory_xact_lock(${lock}); RETURN NEW; END $$`);
-    await db.query('CREATE TRIGGER bk_hold BEFORE UPDATE ON backup_archive FOR EACH ROW EXECUTE FUNCTION bk_hold_update()');
-    const holder = new pg.Client({ connectionString: url });
-    await holder.connect();
-    const pipes = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;
+    // The tool's failure must be handled however soon it comes: it lands before the upload starts.
     let b: Awaited<ReturnType<typeof runBackup>> | undefined;
-    try {
-      await holder.query('SELECT pg_advisory_lock($1)', [lock]);
-      const baseline = pipes();
-      const unhandled = await unhandledDuring(async () => {
-        const run = runBackup(db, url, k, 'logical');
-        let held = false;
-        for (let i = 0; i < 500 && !held; i++) {
-          await new Promise((r) => setTimeout(r, 10));
-          held = (await holder.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'`)).rowCount === 1;
-        }
-        expect(held, 'the ledger write waits on the lock').toBe(true);
-        for (let i = 0; i < 500 && pipes() > baseline; i++) await new Promise((r) => setTimeout(r, 10));
-        expect(pipes(), "the failed tool's pipes closed").toBe(baseline);
-        await new Promise((r) => setImmediate(r));
-        await holder.query('SELECT pg_advisory_unlock($1)', [lock]);
-        b = await run;
-      });
-      expect(unhandled).toEqual([]);
-    } finally {
-      await holder.end();
-      await db.query('DROP TRIGGER IF EXISTS bk_hold ON backup_archive');
-      await db.query('DROP FUNCTION IF EXISTS bk_hold_update()');
-    }
+    const unhandled = await unhandledDuring(async () => {
+      b = await afterToolEnded(() => runBackup(db, url, k, 'logical'));
+    });
+    expect(unhandled).toEqual([]);
     expect(b!.ok).toBe(false);
     expect(b!.error).toMatch(/^pg_dump could not run: spawn .*pg_dump EACCES$/);
     expect(await getArchive(db, b!.archiveId)).toMatchObject({ status: 'failed', error: b!.error, sha256: null });
@@ -619,6 +628,15 @@ describe('the software archive', () => {
     return d;
   }
 
+  /** The names in a stored (unencrypted) tar archive, sorted. */
+  async function tarList(k: BackupConfig, key: string): Promise<string[]> {
+    const file = join(mkdtempSync(join(dir, 'tar-')), 'got.tar');
+    writeFileSync(file, (await readSmall(openStore(k.store!), key))!);
+    const list = spawnSync('tar', ['-tf', file], { encoding: 'utf8' });
+    expect(list.status, list.stderr).toBe(0);
+    return list.stdout.split('\n').filter(Boolean).sort();
+  }
+
   it('a folder without a built function bundle fails the archive, naming the folder; nothing is stored', async () => {
     const k = loadBackupConfig(s3Env('t-sw-none'), () => undefined);
     const empty = project({});
@@ -658,10 +676,18 @@ describe('the software archive', () => {
     });
     const b = await runBackup(db, url, { ...k, softwareDir }, 'software');
     expect(b.ok, b.error).toBe(true);
-    const file = join(softwareDir, 'got.tar');
-    writeFileSync(file, (await readSmall(openStore(k.store!), b.objectKey))!);
-    const list = spawnSync('tar', ['-tf', file], { encoding: 'utf8' });
-    expect(list.stdout.split('\n').filter(Boolean).sort()).toEqual(['functions/patient/dist/', 'functions/patient/dist/index.js', 'package.json', 'stack.yml']);
+    expect(await tarList(k, b.objectKey)).toEqual(['functions/patient/dist/', 'functions/patient/dist/index.js', 'package.json', 'stack.yml']);
+    await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [b.archiveId]);
+  });
+
+  it('a tar that has ended before the upload reads it is archived whole, never as an empty archive', async () => {
+    const k = loadBackupConfig(s3Env('t-sw-quick'), () => undefined);
+    const softwareDir = project({ 'package.json': '{}', 'functions/patient/dist/index.js': 'bundle' });
+    // tar takes milliseconds: it can end while the ledger is still being written. Here it does, always.
+    const b = await afterToolEnded(() => runBackup(db, url, { ...k, softwareDir }, 'software'));
+    expect(b.ok, b.error).toBe(true);
+    expect(b.size).toBeGreaterThan(0);
+    expect(await tarList(k, b.objectKey)).toEqual(['functions/patient/dist/', 'functions/patient/dist/index.js', 'package.json']);
     await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [b.archiveId]);
   });
 });
