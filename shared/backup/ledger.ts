@@ -108,12 +108,14 @@ export async function setProgress(db: Db, id: string, bytes: number, tablesDone:
   ]);
 }
 
-export async function markGood(db: Db, id: string, f: { size: number; sha256: string; rowCounts: RowCounts | null; tablesDone: number }): Promise<void> {
-  await db.query(
+/** Records the archive as good; false when its row is no longer in the ledger (nothing was updated). */
+export async function markGood(db: Db, id: string, f: { size: number; sha256: string; rowCounts: RowCounts | null; tablesDone: number }): Promise<boolean> {
+  const r = await db.query(
     `UPDATE backup_archive SET status = 'good', finished_at = now(), size_bytes = $2, sha256 = $3, bytes_done = $2,
             row_counts = $4, tables_done = $5, error = NULL WHERE archive_id = $1`,
     [id, f.size, f.sha256, f.rowCounts ? JSON.stringify(f.rowCounts) : null, f.tablesDone],
   );
+  return (r.rowCount ?? 0) > 0;
 }
 
 export async function markFailed(db: Db, id: string, error: string): Promise<void> {

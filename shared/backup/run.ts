@@ -20,7 +20,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { requireStore, type BackupConfig, type StoreSettings } from './config.js';
 import { insertArchive, markFailed, markGood, setKey, setProgress, type ArchiveKind, type RowCounts } from './ledger.js';
 import { ensureBucket, type Finished, ObjectWriter, openStore, putSmall, type Store } from './store.js';
-import { pgEnv, runTool, sm4Encryptor, toolFailure, toolsOf, type Tools } from './tools.js';
+import { heldOutput, pgEnv, runTool, sm4Encryptor, toolFailure, toolsOf, type Tools } from './tools.js';
 
 /** The system data: configuration, code tables, mappings and callers (those that exist). */
 export const SYSTEM_TABLES = [
@@ -270,7 +270,17 @@ function manifestOf(run: Run, source: Source, finished: Finished, finishedAt: Da
 async function recordGood(run: Run, source: Source, finished: Finished, progress: Progress, opts: BackupOptions): Promise<BackupResult> {
   const { archiveId, kind, objectKey } = run;
   progress.tablesDone = source.tablesTotal;
-  await markGood(run.db, archiveId, { size: finished.size, sha256: finished.sha256, rowCounts: source.rowCounts, tablesDone: source.tablesTotal });
+  // The archive is good only once the ledger says so: an update the database refuses, or one that
+  // finds the row gone, fails the archive (recordFailed removes it from the store; docs/backup.md).
+  const recorded = await markGood(run.db, archiveId, {
+    size: finished.size,
+    sha256: finished.sha256,
+    rowCounts: source.rowCounts,
+    tablesDone: source.tablesTotal,
+  }).catch((e: Error) => {
+    throw new Error(`backup ledger update failed: ${e.message}`);
+  });
+  if (!recorded) throw new Error(`backup ledger update failed: archive ${archiveId} is no longer in the ledger`);
   opts.onProgress?.({ ...progress });
   log('info', 'backup done', { archiveId, kind, objectKey, size: finished.size, ms: Date.now() - run.t0 });
   return {
@@ -317,7 +327,7 @@ async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupCon
     child.stdin.end();
     return {
       tool: 'pg_basebackup',
-      stdout: child.stdout,
+      stdout: heldOutput(child),
       tablesTotal: 0,
       rowCounts: null,
       done: child.done.then((r) => {
@@ -355,7 +365,7 @@ async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupCon
     child.stdin.end();
     return {
       tool: tools.dump.split('/').pop()!,
-      stdout: child.stdout,
+      stdout: heldOutput(child),
       tablesTotal: tables.length,
       rowCounts,
       done: child.done.then((r) => {
@@ -370,21 +380,31 @@ async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupCon
   }
 }
 
-/** The software: package.json, stack.yml and every built bundle, as one tar (streamed by `tar`). */
+/**
+ * The software: package.json, stack.yml and every built bundle, as one tar (streamed by `tar`). A
+ * folder with no built bundle fails the archive (docs/backup.md): a tar of the manifests alone
+ * cannot bring the functions back, and must not be recorded as a good software archive.
+ */
 function softwareSource(cfg: BackupConfig): Source {
   const dir = cfg.softwareDir;
   if (!dir) throw new Error('software archive: no project folder found (set BACKUP_SOFTWARE_DIR)');
-  const files = ['package.json', 'stack.yml'].filter((f) => existsSync(join(dir, f)));
+  if (!existsSync(dir)) throw new Error(`software archive: ${dir} does not exist (BACKUP_SOFTWARE_DIR)`);
   const fnDir = join(dir, 'functions');
-  if (existsSync(fnDir)) {
-    for (const f of readdirSync(fnDir).sort()) if (existsSync(join(fnDir, f, 'dist', 'index.js'))) files.push(join('functions', f, 'dist'));
+  const bundles = existsSync(fnDir)
+    ? readdirSync(fnDir)
+        .sort()
+        .filter((f) => existsSync(join(fnDir, f, 'dist', 'index.js')))
+        .map((f) => join('functions', f, 'dist'))
+    : [];
+  if (bundles.length === 0) {
+    throw new Error(`software archive: no built function bundle in ${dir} (functions/<fn>/dist/index.js: node infra/build/build.mjs builds them)`);
   }
-  if (files.length === 0) throw new Error(`software archive: nothing to archive in ${dir}`);
+  const files = [...['package.json', 'stack.yml'].filter((f) => existsSync(join(dir, f))), ...bundles];
   const child = runTool('tar', ['-c', '-f', '-', '--exclude=*.map', '-C', dir, ...files], {});
   child.stdin.end();
   return {
     tool: 'tar',
-    stdout: child.stdout,
+    stdout: heldOutput(child),
     tablesTotal: 0,
     rowCounts: null,
     done: child.done.then((r) => {

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { PassThrough, pipeline, Transform, type Readable, type Writable } from 'node:stream';
 import type { Dialect } from '../db/index.js';
 
 export interface Tools {
@@ -85,6 +85,17 @@ export function runTool(cmd: string, args: string[], env: Record<string, string>
     child.on('close', (code, signal) => resolve({ code, signal, ...(error ? { error } : {}) }));
   });
   return child;
+}
+
+/**
+ * The tool's stdout, read from the moment it starts, for a reader that comes later (docs/backup.md).
+ * Node resumes — and so discards — the output of a child that exits while nothing reads it: a quick
+ * tool (a tar of a few bundles) could end while the ledger row was still being written, before the
+ * upload read it, and be stored as an empty archive recorded good. Read through this, the output
+ * waits for its reader with the same backpressure; a read error ends it with that error.
+ */
+export function heldOutput(child: Tool): Readable {
+  return pipeline(child.stdout, new PassThrough(), () => undefined);
 }
 
 /**

@@ -128,7 +128,7 @@ export async function keyStatus(db: Db): Promise<KeyCount[]> {
 export interface ReencryptResult {
   /** Rows rewritten, per place. */
   rows: Record<string, number>;
-  /** Values re-sealed (other key ids and clear values). */
+  /** Stored values re-sealed (other key ids and clear values), counted as `keyStatus` counts them: a typed column and its rec_raw copy are two. */
   values: number;
   /** HMACs filled where missing. */
   hashes: number;
@@ -143,7 +143,16 @@ export interface ReencryptOptions {
 /** Re-seals every stored value not under the current key, filling missing HMACs; resumable. */
 export async function reencrypt(db: Db, p: Pii, o: ReencryptOptions = {}): Promise<ReencryptResult> {
   const current = p.keys(true).current; // the key file as it is now (a rotation just made)
-  const job: Job = { db, p, batch: o.batch ?? 200, current, like: `sm4:${current}:%`, res: { rows: {}, values: 0, hashes: 0 }, progress: o.progress };
+  const job: Job = {
+    db,
+    p,
+    batch: o.batch ?? 200,
+    current,
+    like: `sm4:${current}:%`,
+    res: { rows: {}, values: 0, hashes: 0 },
+    attempt: { values: 0, hashes: 0 },
+    progress: o.progress,
+  };
   for (const r of sealedResources()) {
     await reencryptTyped(job, r);
     // History and outbox copies of this resource's records.
@@ -162,6 +171,8 @@ interface Job {
   /** `sm4:<current>:%`, the LIKE pattern of a value under the current key ($1 of every batch). */
   like: string;
   res: ReencryptResult;
+  /** What the batch being written has re-sealed and filled: added to `res` once it committed. */
+  attempt: { values: number; hashes: number };
   progress?: (place: string, done: number) => void;
 }
 
@@ -174,18 +185,24 @@ function count(job: Job, place: string, n: number): void {
 /** A value under the current key stays; anything else is opened (clear passes through) and sealed again. */
 function reseal(job: Job, v: unknown): unknown {
   if (typeof v !== 'string' || keyIdOf(v) === job.current) return v;
-  job.res.values++;
+  job.attempt.values++;
   return job.p.seal(job.p.open(v));
 }
 
 /**
  * Runs `step` in its own short transaction until a batch comes back short, counting its rows under
  * `place`. Each step finds its work by what is stored, so a run stopped anywhere is resumed by
- * running it again (docs/keys.md).
+ * running it again (docs/keys.md). A batch counts once it committed: an attempt the database failed
+ * (a deadlock with a writer, which withTx retries) re-sealed nothing that stays, and counts nothing.
  */
 async function inBatches(job: Job, place: string, step: (tx: Tx) => Promise<number>): Promise<void> {
   for (;;) {
-    const n = await withTx(job.db, step);
+    const n = await withTx(job.db, (tx) => {
+      job.attempt = { values: 0, hashes: 0 };
+      return step(tx);
+    });
+    job.res.values += job.attempt.values;
+    job.res.hashes += job.attempt.hashes;
     count(job, place, n);
     if (n < job.batch) break;
   }
@@ -228,11 +245,14 @@ async function resealRow(job: Job, tx: Tx, r: Resource, fields: ReturnType<typeo
     const v = row[f.column];
     const next = reseal(job, v);
     if (next !== v) columns[f.column] = next;
-    // The rec_raw copy gets the column's new form when it held the same value.
-    if (typeof raw[f.key] === 'string') raw[f.key] = raw[f.key] === v ? next : reseal(job, raw[f.key]);
+    // The rec_raw copy gets the column's new form when it held the same value: one more value moved.
+    if (typeof raw[f.key] === 'string' && raw[f.key] === v) {
+      raw[f.key] = next;
+      if (next !== v) job.attempt.values++;
+    } else if (typeof raw[f.key] === 'string') raw[f.key] = reseal(job, raw[f.key]);
     if (f.hashed && typeof v === 'string' && row[hmacColumn(f.column)] === null) {
       columns[hmacColumn(f.column)] = job.p.hash(f.kind, job.p.open(v));
-      job.res.hashes++;
+      job.attempt.hashes++;
     }
   }
   await rewriteSealed(tx, r, row.org_code, row.id, columns, raw);

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { loadAlertConfig } from '../../shared/alerts/index.js';
+import { type AlertConfig, loadAlertConfig } from '../../shared/alerts/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../infra/db/migrate.js';
 import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
@@ -28,6 +28,7 @@ import {
   checkArchive,
   checkIntegrity,
   getArchive,
+  lastGood,
   listKeys,
   loadBackupConfig,
   ObjectWriter,
@@ -115,6 +116,93 @@ afterAll(async () => {
   await s3?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** Runs `body` and returns what reached the process as an unhandled rejection or uncaught exception meanwhile. */
+async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const on = (e: unknown) => seen.push(e);
+  process.on('unhandledRejection', on);
+  process.on('uncaughtException', on);
+  try {
+    await body();
+    // A rejection left without a handler is reported once the microtasks have run, before the next macrotask.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    process.off('unhandledRejection', on);
+    process.off('uncaughtException', on);
+  }
+  return seen;
+}
+
+/** A webhook alert channel on a loopback port: the bodies it received. */
+async function alertHook(): Promise<{ alerts: AlertConfig; got: string[]; close(): void }> {
+  const got: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      got.push(body);
+      res.setHeader('content-type', 'application/json');
+      res.end('{"errcode":0,"errmsg":"ok"}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/robot`;
+  return { alerts: loadAlertConfig({ ALERT_WEBHOOK_URL: hook, ALERT_FRONT_NAME: '测试前置' }, () => undefined), got, close: () => server.close() };
+}
+
+/** The JSON log lines (shared/log: stdout) written while `body` runs. */
+async function logDuring(body: () => Promise<void>): Promise<Array<Record<string, unknown>>> {
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((s: string | Uint8Array) => ((out += String(s)), true)) as typeof process.stdout.write;
+  try {
+    await body();
+  } finally {
+    process.stdout.write = write;
+  }
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/**
+ * Runs `start` (a backup) with every update of a ledger row held on an advisory lock (a trigger)
+ * until the tool the backup started has ended — its pipes closed — then lets the updates go and
+ * returns what `start` resolved to. The archive's next ledger write (its object key) comes before
+ * the upload reads the tool, so the tool has finished, or failed, before anything reads it.
+ */
+async function afterToolEnded<T>(start: () => Promise<T>): Promise<T> {
+  const lock = 727_271;
+  await db.query(`CREATE FUNCTION bk_hold_update() RETURNS trigger LANGUAGE plpgsql AS $$
+                  BEGIN PERFORM pg_advisory_xact_lock(${lock}); RETURN NEW; END $$`);
+  await db.query('CREATE TRIGGER bk_hold BEFORE UPDATE ON backup_archive FOR EACH ROW EXECUTE FUNCTION bk_hold_update()');
+  const holder = new pg.Client({ connectionString: url });
+  await holder.connect();
+  const pipes = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;
+  try {
+    await holder.query('SELECT pg_advisory_lock($1)', [lock]);
+    const baseline = pipes();
+    const run = start();
+    let held = false;
+    for (let i = 0; i < 500 && !held; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      held = (await holder.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'`)).rowCount === 1;
+    }
+    expect(held, 'the ledger write waits on the lock').toBe(true);
+    for (let i = 0; i < 500 && pipes() > baseline; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(pipes(), "the tool's pipes closed").toBe(baseline);
+    await new Promise((r) => setImmediate(r));
+    await holder.query('SELECT pg_advisory_unlock($1)', [lock]);
+    return await run;
+  } finally {
+    await holder.end();
+    await db.query('DROP TRIGGER IF EXISTS bk_hold ON backup_archive');
+    await db.query('DROP FUNCTION IF EXISTS bk_hold_update()');
+  }
+}
 
 describe('round trip through make backup / make restore', () => {
   it('backs up, the data is damaged, the archive restores into a new database with the data as it was', async () => {
@@ -218,18 +306,8 @@ describe('tampering', () => {
     // and alerted.
     await put(flipped);
     await db.query(`UPDATE backup_check SET checked_at = now() - interval '2 days' WHERE archive_id = $1`, [a.archiveId]);
-    const got: string[] = [];
-    const hook = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => (body += d));
-      req.on('end', () => {
-        got.push(body);
-        res.end('{"errcode":0}');
-      });
-    });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const { alerts, got, close } = await alertHook();
     try {
-      const alerts = loadAlertConfig({ ALERT_WEBHOOK_URL: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/` }, () => undefined);
       const report = await runDue(db, url, cfg, { kinds: [], recheck: true, alerts });
       const mine = report.checks.filter((c) => c.archiveId === a.archiveId);
       expect(mine.map((c) => [c.check, c.ok])).toEqual([['integrity', false]]);
@@ -239,7 +317,7 @@ describe('tampering', () => {
       const next = await runDue(db, url, cfg, { kinds: [], recheck: true, alerts });
       expect(next.checks.filter((c) => c.archiveId === a.archiveId)).toEqual([]);
     } finally {
-      hook.close();
+      close();
     }
 
     await put(original);
@@ -392,24 +470,6 @@ describe('the tool failing', () => {
     expect(await listKeys(openStore(k.store!), 't-tool/')).toEqual([]);
   });
 
-  /** Runs `body` and returns what reached the process as an unhandled rejection or uncaught exception meanwhile. */
-  async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
-    const seen: unknown[] = [];
-    const on = (e: unknown) => seen.push(e);
-    process.on('unhandledRejection', on);
-    process.on('uncaughtException', on);
-    try {
-      await body();
-      // A rejection left without a handler is reported once the microtasks have run, before the next macrotask.
-      await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setImmediate(r));
-    } finally {
-      process.off('unhandledRejection', on);
-      process.off('uncaughtException', on);
-    }
-    return seen;
-  }
-
   it('a tool that cannot be found fails the archive at once, naming it: no object, no snapshot held, nothing thrown', async () => {
     const empty = join(dir, 'empty-bin'); // BACKUP_PG_BIN pointing at a folder without the tools
     mkdirSync(empty);
@@ -443,43 +503,192 @@ describe('the tool failing', () => {
     mkdirSync(noexec);
     writeFileSync(join(noexec, 'pg_dump'), '#!/bin/sh\nexit 0\n', { mode: 0o644 });
     const k = { ...loadBackupConfig(s3Env('t-noexec'), () => undefined), pgBin: noexec };
-    // The tool's failure must be handled however soon it comes: the ledger's next write (the object key)
-    // is held until the failed spawn's pipes have closed, so the failure lands before the upload starts.
-    const lock = 727_271;
-    await db.query(`CREATE FUNCTION bk_hold_update() RETURNS trigger LANGUAGE plpgsql AS $$
-                    BEGIN PERFORM pg_advisory_xact_lock(${lock}); RETURN NEW; END $$`);
-    await db.query('CREATE TRIGGER bk_hold BEFORE UPDATE ON backup_archive FOR EACH ROW EXECUTE FUNCTION bk_hold_update()');
-    const holder = new pg.Client({ connectionString: url });
-    await holder.connect();
-    const pipes = () => process.getActiveResourcesInfo().filter((r) => r === 'PipeWrap').length;
+    // The tool's failure must be handled however soon it comes: it lands before the upload starts.
     let b: Awaited<ReturnType<typeof runBackup>> | undefined;
-    try {
-      await holder.query('SELECT pg_advisory_lock($1)', [lock]);
-      const baseline = pipes();
-      const unhandled = await unhandledDuring(async () => {
-        const run = runBackup(db, url, k, 'logical');
-        let held = false;
-        for (let i = 0; i < 500 && !held; i++) {
-          await new Promise((r) => setTimeout(r, 10));
-          held = (await holder.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'`)).rowCount === 1;
-        }
-        expect(held, 'the ledger write waits on the lock').toBe(true);
-        for (let i = 0; i < 500 && pipes() > baseline; i++) await new Promise((r) => setTimeout(r, 10));
-        expect(pipes(), "the failed tool's pipes closed").toBe(baseline);
-        await new Promise((r) => setImmediate(r));
-        await holder.query('SELECT pg_advisory_unlock($1)', [lock]);
-        b = await run;
-      });
-      expect(unhandled).toEqual([]);
-    } finally {
-      await holder.end();
-      await db.query('DROP TRIGGER IF EXISTS bk_hold ON backup_archive');
-      await db.query('DROP FUNCTION IF EXISTS bk_hold_update()');
-    }
+    const unhandled = await unhandledDuring(async () => {
+      b = await afterToolEnded(() => runBackup(db, url, k, 'logical'));
+    });
+    expect(unhandled).toEqual([]);
     expect(b!.ok).toBe(false);
     expect(b!.error).toMatch(/^pg_dump could not run: spawn .*pg_dump EACCES$/);
     expect(await getArchive(db, b!.archiveId)).toMatchObject({ status: 'failed', error: b!.error, sha256: null });
     expect(await listKeys(openStore(k.store!), 't-noexec/')).toEqual([]);
+  });
+});
+
+describe('the ledger failing', () => {
+  /** A trigger that makes the database refuse (raise on) an update of a ledger row to one of `statuses`. */
+  async function ledgerRefuses(statuses: string[]): Promise<() => Promise<void>> {
+    await db.query(`CREATE FUNCTION bk_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'the ledger refuses status %', NEW.status; END $$`);
+    const list = statuses.map((x) => `'${x}'`).join(', ');
+    await db.query(`CREATE TRIGGER bk_refuse BEFORE UPDATE ON backup_archive FOR EACH ROW WHEN (NEW.status IN (${list})) EXECUTE FUNCTION bk_refuse()`);
+    return async () => {
+      await db.query('DROP TRIGGER IF EXISTS bk_refuse ON backup_archive');
+      await db.query('DROP FUNCTION IF EXISTS bk_refuse()');
+    };
+  }
+
+  /** Connections of the backup's snapshot (logical and system archives) still open. */
+  const snapshotsHeld = async () =>
+    (await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'cdc-front-backup'`)).rows[0].n as number;
+
+  it('the archive written, its row refused `good`: reported failed, nothing left in the store, the row failed naming the ledger, alerted', async () => {
+    const k = loadBackupConfig(s3Env('t-ledger'), () => undefined);
+    const { alerts, got, close } = await alertHook();
+    const restore = await ledgerRefuses(['good']);
+    let report: Awaited<ReturnType<typeof runDue>> | undefined;
+    let lines: Array<Record<string, unknown>> = [];
+    try {
+      const unhandled = await unhandledDuring(async () => {
+        lines = await logDuring(async () => {
+          report = await runDue(db, url, k, { kinds: ['system'], alerts });
+        });
+      });
+      expect(unhandled).toEqual([]);
+    } finally {
+      await restore();
+      close();
+    }
+    const b = report!.backups[0]!;
+    expect(b.ok).toBe(false);
+    expect(b.error).toBe('backup ledger update failed: the ledger refuses status good');
+    expect(b.size).toBeUndefined();
+    // The ledger took the `failed` update: the row says why, with no checksum or size of an archive that is not kept.
+    expect(await getArchive(db, b.archiveId)).toMatchObject({ status: 'failed', error: b.error, sha256: null, sizeBytes: null });
+    expect((await lastGood(db, 'system'))?.archiveId).not.toBe(b.archiveId);
+    // Neither the archive nor its manifest stays in the store: `make restore` (which finds archives by
+    // their manifests) cannot take an archive the ledger does not hold as good.
+    expect(await listKeys(openStore(k.store!), 't-ledger/')).toEqual([]);
+    // Not checked (there is no archive) but alerted, and logged as failed, never as done.
+    expect(report!.checks.filter((c) => c.archiveId === b.archiveId)).toEqual([]);
+    expect(report!.alerted).toEqual(['webhook']);
+    expect(JSON.parse(got[0]!).text.content).toContain('备份失败（system）：backup ledger update failed: the ledger refuses status good');
+    const mine = lines.filter((l) => l.archiveId === b.archiveId);
+    expect(mine.map((l) => [l.level, l.msg])).toEqual([['error', 'backup failed']]);
+    expect(await snapshotsHeld()).toBe(0);
+  });
+
+  it('the ledger refusing `failed` too: still reported failed and removed from the store, the refused update logged', async () => {
+    const k = loadBackupConfig(s3Env('t-ledger2'), () => undefined);
+    const restore = await ledgerRefuses(['good', 'failed']);
+    let b: Awaited<ReturnType<typeof runBackup>> | undefined;
+    let lines: Array<Record<string, unknown>> = [];
+    try {
+      const unhandled = await unhandledDuring(async () => {
+        lines = await logDuring(async () => {
+          b = await runBackup(db, url, k, 'system');
+        });
+      });
+      expect(unhandled).toEqual([]);
+    } finally {
+      await restore();
+    }
+    expect(b!.ok).toBe(false);
+    expect(b!.error).toBe('backup ledger update failed: the ledger refuses status good');
+    // The row could not be ended: it stays `running` until the 6-hour rule fails it (docs/backup.md), never `good`.
+    expect(await getArchive(db, b!.archiveId)).toMatchObject({ status: 'running', sha256: null, sizeBytes: null });
+    expect(await listKeys(openStore(k.store!), 't-ledger2/')).toEqual([]);
+    const mine = lines.filter((l) => l.archiveId === b!.archiveId);
+    expect(mine.map((l) => [l.level, l.msg, l.err])).toEqual([
+      ['error', 'backup ledger update failed', 'the ledger refuses status failed'],
+      ['error', 'backup failed', b!.error],
+    ]);
+    expect(await snapshotsHeld()).toBe(0);
+    await db.query(`UPDATE backup_archive SET status = 'failed' WHERE archive_id = $1`, [b!.archiveId]);
+  });
+
+  it('the row removed while the archive was taken: the final update finds nothing, so the archive is failed, not reported good', async () => {
+    const k = loadBackupConfig(s3Env('t-ledger3'), () => undefined);
+    let removed: Promise<unknown> | undefined;
+    const b = await runBackup(db, url, k, 'system', {
+      progressMs: 20,
+      // Someone clears the ledger row while the dump runs (pg_dump takes far longer than 20 ms).
+      onProgress: (p) => {
+        removed ??= db.query('DELETE FROM backup_archive WHERE archive_id = $1', [p.archiveId]);
+      },
+    });
+    expect(removed, 'the row was removed mid-way').toBeDefined();
+    await removed;
+    expect(b.ok).toBe(false);
+    expect(b.error).toBe(`backup ledger update failed: archive ${b.archiveId} is no longer in the ledger`);
+    expect(await getArchive(db, b.archiveId)).toBeNull();
+    expect(await listKeys(openStore(k.store!), 't-ledger3/')).toEqual([]);
+  });
+});
+
+describe('the software archive', () => {
+  /** A project folder: the given files (path → content) under a new temp folder. */
+  function project(files: Record<string, string>): string {
+    const d = mkdtempSync(join(dir, 'sw-'));
+    for (const [f, text] of Object.entries(files)) {
+      mkdirSync(join(d, f, '..'), { recursive: true });
+      writeFileSync(join(d, f), text);
+    }
+    return d;
+  }
+
+  /** The names in a stored (unencrypted) tar archive, sorted. */
+  async function tarList(k: BackupConfig, key: string): Promise<string[]> {
+    const file = join(mkdtempSync(join(dir, 'tar-')), 'got.tar');
+    writeFileSync(file, (await readSmall(openStore(k.store!), key))!);
+    const list = spawnSync('tar', ['-tf', file], { encoding: 'utf8' });
+    expect(list.status, list.stderr).toBe(0);
+    return list.stdout.split('\n').filter(Boolean).sort();
+  }
+
+  it('a folder without a built function bundle fails the archive, naming the folder; nothing is stored', async () => {
+    const k = loadBackupConfig(s3Env('t-sw-none'), () => undefined);
+    const empty = project({});
+    const unbuilt = project({
+      'package.json': '{}',
+      'stack.yml': 'version: 1.0\n',
+      'functions/patient/handler.ts': '',
+      'functions/patient/dist/index.js.map': '{}',
+    });
+    const absent = join(dir, 'no-such-project');
+    const cases = [
+      [empty, `software archive: no built function bundle in ${empty} (functions/<fn>/dist/index.js: node infra/build/build.mjs builds them)`],
+      [unbuilt, `software archive: no built function bundle in ${unbuilt} (functions/<fn>/dist/index.js: node infra/build/build.mjs builds them)`],
+      [absent, `software archive: ${absent} does not exist (BACKUP_SOFTWARE_DIR)`],
+    ] as const;
+    const unhandled = await unhandledDuring(async () => {
+      for (const [softwareDir, why] of cases) {
+        const b = await runBackup(db, url, { ...k, softwareDir }, 'software');
+        expect(b.ok, softwareDir).toBe(false);
+        expect(b.error).toBe(why);
+        expect(await getArchive(db, b.archiveId)).toMatchObject({ kind: 'software', status: 'failed', error: why, sha256: null, sizeBytes: null });
+      }
+    });
+    expect(unhandled).toEqual([]);
+    expect(await listKeys(openStore(k.store!), 't-sw-none/')).toEqual([]);
+  });
+
+  it('holds package.json, stack.yml and the built bundles, without source maps or sources', async () => {
+    const k = loadBackupConfig(s3Env('t-sw-one'), () => undefined);
+    const softwareDir = project({
+      'package.json': '{}',
+      'stack.yml': 'version: 1.0\n',
+      'functions/patient/handler.ts': 'source',
+      'functions/patient/dist/index.js': 'bundle',
+      'functions/patient/dist/index.js.map': '{}',
+      'functions/unbuilt/handler.ts': 'source',
+    });
+    const b = await runBackup(db, url, { ...k, softwareDir }, 'software');
+    expect(b.ok, b.error).toBe(true);
+    expect(await tarList(k, b.objectKey)).toEqual(['functions/patient/dist/', 'functions/patient/dist/index.js', 'package.json', 'stack.yml']);
+    await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [b.archiveId]);
+  });
+
+  it('a tar that has ended before the upload reads it is archived whole, never as an empty archive', async () => {
+    const k = loadBackupConfig(s3Env('t-sw-quick'), () => undefined);
+    const softwareDir = project({ 'package.json': '{}', 'functions/patient/dist/index.js': 'bundle' });
+    // tar takes milliseconds: it can end while the ledger is still being written. Here it does, always.
+    const b = await afterToolEnded(() => runBackup(db, url, { ...k, softwareDir }, 'software'));
+    expect(b.ok, b.error).toBe(true);
+    expect(b.size).toBeGreaterThan(0);
+    expect(await tarList(k, b.objectKey)).toEqual(['functions/patient/dist/', 'functions/patient/dist/index.js', 'package.json']);
+    await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [b.archiveId]);
   });
 });
 
@@ -532,24 +741,10 @@ describe('interrupted backups', () => {
 
 describe('alerts', () => {
   it('a failed backup raises an alert through the configured webhook and records it', async () => {
-    const got: string[] = [];
-    const server = createServer((req, res) => {
-      let b = '';
-      req.on('data', (d) => (b += d));
-      req.on('end', () => {
-        got.push(b);
-        res.setHeader('content-type', 'application/json');
-        res.end('{"errcode":0,"errmsg":"ok"}');
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { alerts, got, close } = await alertHook();
     try {
-      const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/robot`;
       const k = loadBackupConfig({ ...s3Env('t-alert'), BACKUP_S3_ENDPOINT: `http://127.0.0.1:${await freePort()}` }, () => undefined);
-      const report = await runDue(db, url, k, {
-        kinds: ['system'],
-        alerts: loadAlertConfig({ ALERT_WEBHOOK_URL: hook, ALERT_FRONT_NAME: '测试前置' }, () => undefined),
-      });
+      const report = await runDue(db, url, k, { kinds: ['system'], alerts });
       expect(report.backups[0]!.ok).toBe(false);
       expect(report.alerted).toEqual(['webhook']);
       expect(got).toHaveLength(1);
@@ -560,7 +755,7 @@ describe('alerts', () => {
       const ev = await db.query(`SELECT kind, channels, delivered_at FROM alert_event WHERE destination = 'backup' ORDER BY event_id DESC LIMIT 1`);
       expect(ev.rows[0]).toMatchObject({ kind: 'raise', channels: 'webhook', delivered_at: expect.any(Date) });
     } finally {
-      server.close();
+      close();
     }
   });
 });
