@@ -192,20 +192,28 @@ function reseal(job: Job, v: unknown): unknown {
 /**
  * Runs `step` in its own short transaction until a batch comes back short, counting its rows under
  * `place`. Each step finds its work by what is stored, so a run stopped anywhere is resumed by
- * running it again (docs/keys.md). A batch counts once it committed: an attempt the database failed
- * (a deadlock with a writer, which withTx retries) re-sealed nothing that stays, and counts nothing.
+ * running it again (docs/keys.md). A batch counts, and the job's position moves past it, once it
+ * committed: an attempt the database failed (a deadlock with a writer, or a COMMIT refused, which
+ * withTx retries) re-sealed nothing that stays, counts nothing, and is read again from where it began.
  */
-async function inBatches(job: Job, place: string, step: (tx: Tx) => Promise<number>): Promise<void> {
+async function inBatches(job: Job, place: string, step: (tx: Tx) => Promise<Batch>): Promise<void> {
   for (;;) {
-    const n = await withTx(job.db, (tx) => {
+    const b = await withTx(job.db, (tx) => {
       job.attempt = { values: 0, hashes: 0 };
       return step(tx);
     });
+    b.moveOn();
     job.res.values += job.attempt.values;
     job.res.hashes += job.attempt.hashes;
-    count(job, place, n);
-    if (n < job.batch) break;
+    count(job, place, b.rows);
+    if (b.rows < job.batch) break;
   }
+}
+
+/** A batch written: its row count, and how the job's position moves past it (once it committed). */
+interface Batch {
+  rows: number;
+  moveOn: () => void;
 }
 
 type TypedRow = Record<string, unknown> & { org_code: string; id: string; rec_raw: Record<string, unknown> };
@@ -232,8 +240,12 @@ async function reencryptTyped(job: Job, r: Resource): Promise<void> {
       )
     ).rows;
     for (const row of rows) await resealRow(job, tx, r, fields, row);
-    if (rows.length) after = [rows.at(-1)!.org_code, rows.at(-1)!.id];
-    return rows.length;
+    return {
+      rows: rows.length,
+      moveOn: () => {
+        if (rows.length) after = [rows.at(-1)!.org_code, rows.at(-1)!.id];
+      },
+    };
   });
 }
 
@@ -294,7 +306,11 @@ async function reencryptCopies(job: Job, r: Resource, [table, idCol, col]: (type
         tx,
         docs.map((d) => ({ histId: d.id, raw: d.doc })),
       );
-    if (rows.length) last = rows.at(-1)!.rid;
-    return rows.length;
+    return {
+      rows: rows.length,
+      moveOn: () => {
+        if (rows.length) last = rows.at(-1)!.rid;
+      },
+    };
   });
 }

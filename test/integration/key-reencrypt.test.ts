@@ -202,4 +202,33 @@ describe('re-encryption stopped part-way and run again', () => {
     const third = await reencrypt(db, keys);
     expect({ values: third.values, hashes: third.hashes }).toEqual({ values: 0, hashes: 0 });
   });
+
+  it('reads a batch whose COMMIT the database refused again from where it began', { timeout: 120_000 }, async () => {
+    // The rows the test before stored (or none: then these), rotated once more.
+    const org = uniqueOrg();
+    const sent = Array.from({ length: 5 }, (_, i) => samplePatient({ orgCode: org, id: `rc-${i + 1}`, seed: 900 + i }));
+    expect((await upsertMany(db, patients, sent, { callId: null, test: false, now: new Date() })).every((x) => x.ok)).toBe(true);
+    const { current } = rotateKey(secrets);
+    expect(await staleValues(current)).toBeGreaterThan(0);
+    // The first transaction that rewrites a typed row is refused at its COMMIT with a serialization
+    // failure (40001), raised by a deferred constraint trigger; withTx retries the batch.
+    await db.query('CREATE SEQUENCE rc_commits');
+    await db.query(`CREATE FUNCTION rc_refuse_first_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF nextval('rc_commits') = 1 THEN RAISE EXCEPTION 'refused at commit' USING ERRCODE = '40001'; END IF;
+        RETURN NULL;
+      END $$`);
+    await db.query(`CREATE CONSTRAINT TRIGGER rc_refuse_first_commit AFTER UPDATE ON emr_patient_info
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rc_refuse_first_commit()`);
+    try {
+      const run = await reencrypt(db, keys, { batch: 2 });
+      expect(Number((await db.query('SELECT last_value FROM rc_commits')).rows[0].last_value)).toBeGreaterThan(1);
+      // Nothing left under an older key: the refused batch was written again, not skipped.
+      expect(await staleValues(current)).toBe(0);
+      const rows = Number((await db.query('SELECT count(*) AS n FROM emr_patient_info')).rows[0].n);
+      expect(run.rows.emr_patient_info).toBe(rows);
+    } finally {
+      await db.query('DROP TRIGGER IF EXISTS rc_refuse_first_commit ON emr_patient_info');
+    }
+  });
 });
