@@ -90,6 +90,13 @@ const states = async (dest: Destination) =>
       [dest.name],
     )
   ).rows;
+const circuitRow = async (dest: Destination) =>
+  (
+    await db.query<{ state: string; failures: number; retry_at: Date; updated_at: Date; waiting: boolean }>(
+      `SELECT state, failures, retry_at, updated_at, retry_at > now() AS waiting FROM uplink_circuit WHERE destination = $1`,
+      [dest.name],
+    )
+  ).rows[0]!;
 const at = (sim: PlatformHandle, org: string) => sim.records().filter((r) => r.orgCode === org);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fast: PushOptions = { backoffBaseMs: 200, openMs: 300, random: () => 0, timeoutMs: 5_000 };
@@ -169,9 +176,30 @@ describe('fault switches', () => {
       expect(r.error).toMatch(/ECONNREFUSED/);
       expect(r.waitingUntil).toBeDefined();
       expect((await states(dest))[0]).toMatchObject({ state: 'pending' });
+      // Still backing off: a run that comes before the destination's retry time takes nothing. How
+      // soon the next run comes is the machine's business — a file running beside this one
+      // (test/backup, dumping and copying the cluster) has stalled the database past the 100 ms
+      // backoff — so a run that came too late is seen for what it is: it tried again, was refused
+      // again, and the backoff doubled (recordFailure). The check is then made inside the longer
+      // backoff; by the fourth failure (800 ms) it must have been made, the fifth would open the
+      // circuit.
+      for (let failures = 1; ; failures++) {
+        const c = await circuitRow(dest);
+        expect(c).toMatchObject({ failures, state: 'closed' });
+        expect(c.retry_at.getTime() - c.updated_at.getTime()).toBe(100 * 2 ** (failures - 1));
+        expect((await states(dest))[0]).toMatchObject({ state: 'pending' });
+        const again = await pushDestination(db, dest, fast);
+        if (again.claimed === 0) {
+          expect(again).toMatchObject({ sent: 0, failed: 0, waitingUntil: c.retry_at.toISOString() });
+          break;
+        }
+        expect(failures, 'no run came within a backoff of 100, 200, 400 or 800 ms').toBeLessThan(4);
+        expect(again).toMatchObject({ sent: 0, failed: 1, circuit: 'closed' });
+        expect(again.error).toMatch(/ECONNREFUSED/);
+      }
     });
-    expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 0, claimed: 0 }); // still backing off
-    await sleep(150);
+    // Once the backoff is over by the database's clock (the one the push reads), the row goes.
+    while ((await circuitRow(dest)).waiting) await sleep(10);
     expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 1, failed: 0 });
     expect(at(national, org)).toHaveLength(1);
   });

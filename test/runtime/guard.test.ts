@@ -415,9 +415,9 @@ describe('slow connections', () => {
     const slow: Socket[] = [];
     const oneHost: Socket[] = [];
     const silent: Socket[] = [];
+    const connectedAt = new Map<Socket, number>();
     const closedAt = new Map<Socket, number>();
     const answers = new Map<Socket, string>();
-    const t0 = Date.now();
     let trickle: NodeJS.Timeout | undefined;
     /** Opens a connection from `from` and sends the start of a request whose headers never end. */
     const open = (from: string, into: Socket[]) =>
@@ -428,6 +428,7 @@ describe('slow connections', () => {
         s.on('data', (c: Buffer) => answers.set(s, (answers.get(s) ?? '') + c.toString()));
         s.on('close', () => closedAt.set(s, Date.now()));
         s.once('connect', () => {
+          connectedAt.set(s, Date.now());
           s.write('POST /hclient/emr/receive/emrPatientInfo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n');
           done();
         });
@@ -446,6 +447,7 @@ describe('slow connections', () => {
         s.on('error', () => undefined);
         s.on('data', (c: Buffer) => answers.set(s, (answers.get(s) ?? '') + c.toString()));
         s.on('close', () => closedAt.set(s, Date.now()));
+        s.once('connect', () => connectedAt.set(s, Date.now()));
         silent.push(s);
       }
       const all = [...slow, ...oneHost, ...silent];
@@ -454,10 +456,16 @@ describe('slow connections', () => {
       }, 300);
       await sleep(300);
       expect(slow.filter((s) => !s.destroyed)).toHaveLength(2000);
-      const heldFromOne = oneHost.filter((s) => !s.destroyed).length;
+      // A connection over the address's cap is closed without an answer when the runtime accepts it,
+      // which can be well after the caller saw it connect: a runtime behind on its accept queue (a
+      // busy machine) has not yet taken them all. So the refusals are waited for, not a fixed time
+      // — until the ones beyond the cap are refused, or every connection of the address is closed
+      // (a runtime without the cap answers them all 408 at the headers timeout: none refused).
+      const refused = () => oneHost.filter((s) => closedAt.has(s) && !answers.has(s)).length;
+      while (refused() < oneHost.length - PER_PEER && oneHost.some((s) => !closedAt.has(s))) await sleep(50);
+      const heldFromOne = oneHost.length - refused();
       expect(heldFromOne).toBeLessThanOrEqual(PER_PEER);
       expect(heldFromOne).toBeGreaterThan(PER_PEER / 2);
-      expect(logLines().some((l) => l.msg === 'connection refused: peer at its connection cap')).toBe(true);
 
       // Normal traffic from another address is served promptly while they are all open.
       for (let i = 0; i < 5; i++) {
@@ -486,12 +494,18 @@ describe('slow connections', () => {
       }
       expect(slow.filter((s) => !s.destroyed)).toHaveLength(2000);
 
-      // The runtime closes every slow one itself (408) within the headers timeout and its check interval.
-      const deadline = t0 + (HEADERS_TIMEOUT_S + 5) * 1000;
-      while (Date.now() < deadline && all.some((s) => !closedAt.has(s))) await sleep(100);
+      // The runtime closes every slow one itself (408) within the headers timeout and its check
+      // interval, counted from each connection's own opening (docs/runtime.md "Limits"), not from
+      // the test's start: opening 2,450 sockets takes seconds when the runtime is behind on its
+      // accept queue (connections it has no room for yet are retried by the kernel a second later).
+      const bound = (HEADERS_TIMEOUT_S + 5) * 1000;
+      const lastOpened = Math.max(...connectedAt.values());
+      while (Date.now() < lastOpened + bound && all.some((s) => !closedAt.has(s))) await sleep(100);
       expect(all.filter((s) => !closedAt.has(s)).length).toBe(0);
+      expect(all.filter((s) => closedAt.get(s)! - connectedAt.get(s)! > bound).length).toBe(0);
       expect(slow.filter((s) => (answers.get(s) ?? '').startsWith('HTTP/1.1 408')).length).toBe(2000);
       expect(silent.filter((s) => (answers.get(s) ?? '').startsWith('HTTP/1.1 408')).length).toBe(50);
+      expect(logLines().some((l) => l.msg === 'connection refused: peer at its connection cap')).toBe(true);
     } finally {
       if (trickle) clearInterval(trickle);
       for (const s of [...slow, ...oneHost, ...silent]) s.destroy();
