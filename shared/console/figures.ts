@@ -851,14 +851,7 @@ const ScheduleStateRow = z.object({
   problem: z.string().nullable(),
   checked_at: instant,
 });
-const DestinationRow = z.object({
-  name: z.string(),
-  kind: z.string(),
-  enabled: z.boolean(),
-  resources: z.string().nullable(),
-  accepts_test: z.boolean(),
-  last_sent: instant.nullable(),
-});
+const DestinationRow = DestRow.pick({ name: true, kind: true, enabled: true, resources: true, accepts_test: true }).extend({ last_sent: instant.nullable() });
 const PortRow = z.object({ function_name: z.string(), port: z.coerce.number().int(), root: z.boolean(), checked_at: instant });
 
 /**

@@ -10,14 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../infra/db/migrate.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { resources } from '../../schemas/index.js';
 import { hmacColumn } from '../../schemas/fields.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { keyIdOf, openRecord, type Pii, piiFromDir, sealedFields, setPii } from '../../shared/pii/index.js';
 import { initKeys, keyStatus, reencrypt, rotateKey } from '../../shared/pii/rotate.js';
-import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
+import { privateDatabase, testDb, uniqueOrg } from '../setup/db.js';
 
 const admin = testDb({ max: 1 });
 const name = `rk_${randomBytes(4).toString('hex')}`;
@@ -28,11 +27,7 @@ let secrets: string;
 let keys: Pii;
 
 beforeAll(async () => {
-  await admin.query(`CREATE DATABASE ${name}`);
-  const u = new URL(databaseUrl());
-  u.pathname = `/${name}`;
-  url = u.toString();
-  await migrate(url);
+  url = await privateDatabase(admin, name);
   db = new pg.Pool({ connectionString: url, max: 3 });
   secrets = mkdtempSync(join(tmpdir(), 'cdc-rk-'));
   initKeys(secrets);

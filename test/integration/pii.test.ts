@@ -13,14 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../infra/db/migrate.js';
 import { residentId, samplePatient } from '../../infra/simulators/his.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { keyIdOf, openRecord, type Pii, PiiKeyError, piiFromDir, setPii } from '../../shared/pii/index.js';
 import { keyStatus, readKeyFile, reencrypt, retireKey, rotateKey } from '../../shared/pii/rotate.js';
 import { personKey, priorCards } from '../../shared/warning/duplicates.js';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { privateDatabase, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startTestFront, type TestFront } from './front-stack.js';
 
 const admin = testDb({ max: 1 });
@@ -33,11 +32,7 @@ let front: TestFront;
 let keys: Pii;
 
 beforeAll(async () => {
-  await admin.query(`CREATE DATABASE ${name}`);
-  const u = new URL(databaseUrl());
-  u.pathname = `/${name}`;
-  url = u.toString();
-  await migrate(url);
+  url = await privateDatabase(admin, name);
   db = new pg.Pool({ connectionString: url, max: 3 });
   sim = await startPlatformSimulator({ role: 'national' });
   front = await startTestFront({ functions: ['patient', 'card', 'push'], databaseUrl: url, destination: { name: DEST, url: sim.url } });

@@ -11,11 +11,26 @@
 import { randomInt } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
+import { migrate } from '../../infra/db/migrate.js';
 
 /** URL of the migrated test database. */
 export function databaseUrl(): string {
   const url = inject('databaseUrl') ?? process.env.TEST_DATABASE_URL;
   if (!url) throw new Error('no test database: vitest must run with test/setup/global.ts as globalSetup (see vitest.config.ts)');
+  return url;
+}
+
+/**
+ * A database of the calling file's own beside the test database, created through `admin` and
+ * migrated: for a test that works on every row there is (a key rotation, a dump). Its URL; the
+ * caller drops it.
+ */
+export async function privateDatabase(admin: pg.Pool, name: string): Promise<string> {
+  await admin.query(`CREATE DATABASE ${name}`);
+  const u = new URL(databaseUrl());
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  await migrate(url);
   return url;
 }
 
