@@ -381,8 +381,9 @@ async function openSource(kind: ArchiveKind, databaseUrl: string, cfg: BackupCon
 }
 
 /**
- * The software: package.json, stack.yml and every built bundle, as one tar (streamed by `tar`). A
- * folder with no built bundle fails the archive (docs/backup.md): a tar of the manifests alone
+ * The software: package.json, stack.yml and every built bundle, as one tar (streamed by `tar`),
+ * without source maps or the bundles' compile caches (derived and specific to one Node.js build: the
+ * build primes them again, and a replica without one compiles its bundle, docs/runtime.md "Bundles"). A folder with no built bundle fails the archive (docs/backup.md): a tar of the manifests alone
  * cannot bring the functions back, and must not be recorded as a good software archive.
  */
 function softwareSource(cfg: BackupConfig): Source {
@@ -400,7 +401,7 @@ function softwareSource(cfg: BackupConfig): Source {
     throw new Error(`software archive: no built function bundle in ${dir} (functions/<fn>/dist/index.js: node infra/build/build.mjs builds them)`);
   }
   const files = [...['package.json', 'stack.yml'].filter((f) => existsSync(join(dir, f))), ...bundles];
-  const child = runTool('tar', ['-c', '-f', '-', '--exclude=*.map', '-C', dir, ...files], {});
+  const child = runTool('tar', ['-c', '-f', '-', '--exclude=*.map', '--exclude=compile-cache', '-C', dir, ...files], {});
   child.stdin.end();
   return {
     tool: 'tar',

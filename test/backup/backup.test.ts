@@ -664,7 +664,7 @@ describe('the software archive', () => {
     expect(await listKeys(openStore(k.store!), 't-sw-none/')).toEqual([]);
   });
 
-  it('holds package.json, stack.yml and the built bundles, without source maps or sources', async () => {
+  it('holds package.json, stack.yml and the built bundles, without source maps, compile caches or sources', async () => {
     const k = loadBackupConfig(s3Env('t-sw-one'), () => undefined);
     const softwareDir = project({
       'package.json': '{}',
@@ -672,6 +672,7 @@ describe('the software archive', () => {
       'functions/patient/handler.ts': 'source',
       'functions/patient/dist/index.js': 'bundle',
       'functions/patient/dist/index.js.map': '{}',
+      'functions/patient/dist/compile-cache/v24.22.3-x64-5e2a-0/8a1b2c3d': 'code cache',
       'functions/unbuilt/handler.ts': 'source',
     });
     const b = await runBackup(db, url, { ...k, softwareDir }, 'software');
