@@ -10,9 +10,9 @@ import { saveMapping } from '../../shared/codes/store.js';
 import { applyBundle, parseBundle } from '../../shared/configbundle/store.js';
 import { signBundle } from '../../shared/configbundle/sign.js';
 import { expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
-import { uniqueOrg } from '../setup/db.js';
+import { uniqueOrg, privateDatabase } from '../setup/db.js';
 import { webInProcess } from '../setup/web-function.js';
-import { bundleDoc, platformKey, privateDatabase } from './config-bundles-helpers.js';
+import { bundleDoc, platformKey } from './config-bundles-helpers.js';
 
 const { web, db, host } = await webInProcess('audit-page');
 const org = uniqueOrg();

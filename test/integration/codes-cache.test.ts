@@ -1,15 +1,15 @@
 // The code cache ingest reads through (shared/codes/cache.ts), on the real database: mapping per
-// policy, no database round trip per lookup, a change seen within the refresh interval by polling,
-// onChange, and buffered observations written by MERGE; and what it does when the database fails it
+// policy, no database round trip per lookup, a change seen within the refresh interval by polling
+// (a national list's new version included), onChange, and buffered observations written by MERGE; and what it does when the database fails it
 // (a role of its own whose privileges or connections are taken away): a refused write is kept and
 // written later, a failed poll keeps the last lists, and close() waits for work under way.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
+import { databaseUrl, privateDatabase, testDb, uniqueOrg } from '../setup/db.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
 import { MappingInputSchema } from '../../shared/codes/model.js';
-import { deleteMapping, saveMapping, setPolicy } from '../../shared/codes/store.js';
+import { deleteMapping, importNational, saveMapping, setPolicy } from '../../shared/codes/store.js';
 
 const db = testDb({ max: 6 });
 const actor = { by: 'test' };
@@ -145,6 +145,35 @@ describe('refresh by polling the version counter', () => {
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toContainEqual(expect.objectContaining({ level: 'error', msg: 'code cache change listener failed', err: 'listener broke' }));
+  });
+});
+
+describe('national lists', () => {
+  it('a new version of a national list is seen by the next poll: its codes pass, codes it dropped no longer do, listeners hear "*"', async () => {
+    // On a database of its own: a national list is every org's, and a new version replaces it.
+    const priv = await privateDatabase('codes_national');
+    const c = await createCodeCache(priv.db, { refreshMs: 60_000, flushMs: 60_000 });
+    try {
+      const org = uniqueOrg();
+      const heard: string[][] = [];
+      c.onChange((orgs) => {
+        heard.push(orgs);
+      });
+      expect(c.lookup(org, 'drug', 'X001')).toEqual({ status: 'unmapped', mapVersion: 0 });
+      await importNational(priv.db, { domain: 'drug', version: 'T1', source: 'drugs-T1.csv', codes: [{ code: 'X001', name: '阿莫西林胶囊' }] });
+      expect(c.lookup(org, 'drug', 'X001').status).toBe('unmapped'); // from memory until the poll
+      expect(await c.refresh()).toBe(true);
+      expect(heard).toEqual([['*']]);
+      expect(c.lookup(org, 'drug', 'X001')).toEqual({ status: 'national', national: 'X001', nationalName: '阿莫西林胶囊', mapVersion: 0 });
+      await importNational(priv.db, { domain: 'drug', version: 'T2', source: 'drugs-T2.csv', codes: [{ code: 'X002', name: '异烟肼片' }] });
+      expect(await c.refresh()).toBe(true);
+      expect(c.lookup(org, 'drug', 'X002')).toMatchObject({ status: 'national', national: 'X002' });
+      expect(c.lookup(org, 'drug', 'X001')).toEqual({ status: 'unmapped', mapVersion: 0 });
+      expect(await c.refresh()).toBe(false);
+    } finally {
+      await c.close();
+      await priv.drop();
+    }
   });
 });
 

@@ -3,47 +3,17 @@
  * changes settings every function reads, so it must never touch the shared test database), bundle
  * documents built from the shipped trigger list and aberration definitions, and their signing.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FaasFunction } from '../../shared/fn/index.js';
-import pg from 'pg';
-import { migrate } from '../../infra/db/migrate.js';
+import type pg from 'pg';
 import shippedDefs from '../../shared/aberration/definitions.json' with { type: 'json' };
 import shippedTriggers from '../../shared/warning/triggers.json' with { type: 'json' };
 import { signBundle } from '../../shared/configbundle/sign.js';
 import { BUNDLE_FORMAT } from '../../shared/configbundle/schema.js';
 import { generateSm2KeyPair, parseSm2PrivateKey, type Sm2PrivateKey } from '../../shared/uplink/sm.js';
-import { databaseUrl } from '../setup/db.js';
-
-/** A fresh, migrated database; drop() removes it. */
-export async function privateDatabase(prefix: string): Promise<{ url: string; db: pg.Pool; drop: () => Promise<void> }> {
-  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: databaseUrl() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(databaseUrl());
-  u.pathname = `/${name}`;
-  const url = u.toString();
-  await migrate(url);
-  const db = new pg.Pool({ connectionString: url, max: 3 });
-  // The drop ends the pool, then forces the database away: a connection still closing is terminated
-  // (57P01), which is expected here and must not surface as an unhandled error of the test run.
-  db.on('error', () => undefined);
-  return {
-    url,
-    db,
-    drop: async () => {
-      await db.end();
-      const a = new pg.Client({ connectionString: databaseUrl() });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => a.query(`DROP DATABASE IF EXISTS ${name}`));
-      await a.end();
-    },
-  };
-}
+import { privateDatabase } from '../setup/db.js';
 
 export function platformKey(): { key: Sm2PrivateKey; publicKeyPem: string } {
   const pair = generateSm2KeyPair();

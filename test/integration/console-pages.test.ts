@@ -6,7 +6,7 @@
 // organisation of this file's own, so the figures are exactly what this file put in, whatever
 // other test files write meanwhile. Roles: a clinician is refused, no session goes to the sign-in.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl, uniqueId, uniqueOrg } from '../setup/db.js';
+import { databaseUrl, uniqueId, uniqueOrg, privateDatabase } from '../setup/db.js';
 import { webInProcess } from '../setup/web-function.js';
 import { createUser } from '../../shared/console/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';
@@ -17,7 +17,7 @@ import { addDays, dayBounds, localDay } from '../../shared/dayclose/day.js';
 import { mask } from '../../shared/ingest/mask.js';
 import { closeDay } from '../../shared/dayclose/index.js';
 import { checkBacklog, type AlertConfig } from '../../shared/alerts/index.js';
-import { bundleDoc, platformKey, privateDatabase } from './config-bundles-helpers.js';
+import { bundleDoc, platformKey } from './config-bundles-helpers.js';
 import { signBundle, verifyBundleSignature } from '../../shared/configbundle/sign.js';
 import { applyBundle, parseBundle } from '../../shared/configbundle/store.js';
 import { dashboard, settingsFacts } from '../../shared/console/figures.js';

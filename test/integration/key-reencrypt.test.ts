@@ -4,7 +4,6 @@
 // ended by a real deadlock after it had re-sealed values and is retried. Every stored value must end
 // under the new key, each row rewritten exactly once (an audit trigger counts the committed
 // rewrites), and the run's counts must be the values and HMACs it really changed.
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,10 +15,9 @@ import { hmacColumn } from '../../schemas/fields.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { keyIdOf, openRecord, type Pii, piiFromDir, sealedFields, setPii } from '../../shared/pii/index.js';
 import { initKeys, keyStatus, reencrypt, rotateKey } from '../../shared/pii/rotate.js';
-import { privateDatabase, testDb, uniqueOrg } from '../setup/db.js';
+import { privateDatabase, uniqueOrg } from '../setup/db.js';
 
-const admin = testDb({ max: 1 });
-const name = `rk_${randomBytes(4).toString('hex')}`;
+let priv: Awaited<ReturnType<typeof privateDatabase>>;
 const patients = resources.emrPatientInfo!;
 let url: string;
 let db: pg.Pool;
@@ -27,8 +25,8 @@ let secrets: string;
 let keys: Pii;
 
 beforeAll(async () => {
-  url = await privateDatabase(admin, name);
-  db = new pg.Pool({ connectionString: url, max: 3 });
+  priv = await privateDatabase('rk');
+  ({ url, db } = priv);
   secrets = mkdtempSync(join(tmpdir(), 'cdc-rk-'));
   initKeys(secrets);
   keys = piiFromDir(secrets);
@@ -37,8 +35,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   setPii(undefined);
-  await db?.end();
-  await admin.query(`DROP DATABASE IF EXISTS ${name}`).catch(() => undefined);
+  await priv?.drop();
   rmSync(secrets, { recursive: true, force: true });
 });
 

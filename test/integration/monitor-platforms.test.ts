@@ -14,7 +14,8 @@ import { applyBundle, parseBundle } from '../../shared/configbundle/store.js';
 import { ComponentsSchema, type Components } from '../../shared/monitor/components.js';
 import { FrontStatusSchema, type FrontStatus } from '../../shared/status/index.js';
 import { monitorTokenDir } from '../setup/monitor-token.js';
-import { bundleDoc, platformKey, privateDatabase } from './config-bundles-helpers.js';
+import { privateDatabase } from '../setup/db.js';
+import { bundleDoc, platformKey } from './config-bundles-helpers.js';
 
 /** A loopback HTTP server that counts the TCP connections it accepted (the probe sends no request). */
 async function countingServer(): Promise<{ server: Server; url: string; connections: () => number }> {

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { residentId, samplePatient } from '../../infra/simulators/his.js';
 import { sample } from '../../infra/simulators/samples.js';
@@ -19,11 +19,10 @@ import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulat
 import { keyIdOf, openRecord, type Pii, PiiKeyError, piiFromDir, setPii } from '../../shared/pii/index.js';
 import { keyStatus, readKeyFile, reencrypt, retireKey, rotateKey } from '../../shared/pii/rotate.js';
 import { personKey, priorCards } from '../../shared/warning/duplicates.js';
-import { privateDatabase, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startTestFront, type TestFront } from './front-stack.js';
 
-const admin = testDb({ max: 1 });
-const name = `pii_${randomBytes(4).toString('hex')}`;
+let priv: Awaited<ReturnType<typeof privateDatabase>>;
 const DEST = `pii${randomBytes(3).toString('hex')}`;
 let url: string;
 let db: pg.Pool;
@@ -32,8 +31,8 @@ let front: TestFront;
 let keys: Pii;
 
 beforeAll(async () => {
-  url = await privateDatabase(admin, name);
-  db = new pg.Pool({ connectionString: url, max: 3 });
+  priv = await privateDatabase('pii');
+  ({ url, db } = priv);
   sim = await startPlatformSimulator({ role: 'national' });
   front = await startTestFront({ functions: ['patient', 'card', 'push'], databaseUrl: url, destination: { name: DEST, url: sim.url } });
   // The runtime made this front's keys (development); this process reads the same files.
@@ -45,8 +44,7 @@ afterAll(async () => {
   setPii(undefined);
   await front?.close();
   await sim?.close();
-  await db?.end();
-  await admin.query(`DROP DATABASE IF EXISTS ${name}`).catch(() => undefined);
+  await priv?.drop();
 });
 
 /** A person of this file's own: a fresh seed, addresses and a contact phone no other record holds. */

@@ -8,14 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDb, uniqueId } from '../setup/db.js';
+import { testDb, uniqueId, privateDatabase } from '../setup/db.js';
 import { ensureDevUplinkFiles, type DevUplinkFiles } from '../../infra/dev/certs.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { destinationFromEnv, type Destination } from '../../shared/uplink/config.js';
 import { FRONT_REPORT_RESOURCE, FrontReportPayload, reportToProvince } from '../../shared/uplink/self-report.js';
 import { activate, CODE_FORMAT, verifyCode } from '../../shared/activation/index.js';
 import { signBundle } from '../../shared/configbundle/sign.js';
-import { platformKey, privateDatabase } from './config-bundles-helpers.js';
+import { platformKey } from './config-bundles-helpers.js';
 
 const db = testDb({ max: 4 });
 let dir: string;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { privateDatabase } from './config-bundles-helpers.js';
+import { privateDatabase } from '../setup/db.js';
 
 const priv = await privateDatabase('nudges');
 process.env.CDC_SECRETS_DIR = mkdtempSync(join(tmpdir(), 'warning-nudges-'));

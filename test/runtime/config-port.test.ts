@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
-import { bundleDoc, platformKey, privateDatabase, signed, triggersWith } from '../integration/config-bundles-helpers.js';
+import { privateDatabase } from '../setup/db.js';
+import { bundleDoc, platformKey, signed, triggersWith } from '../integration/config-bundles-helpers.js';
 import type pg from 'pg';
 import { basicAuthHeader } from '../../shared/http/basic.js';
 

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
-import { bundleDoc, platformKey, privateDatabase, signed } from '../integration/config-bundles-helpers.js';
+import { privateDatabase } from '../setup/db.js';
+import { bundleDoc, platformKey, signed } from '../integration/config-bundles-helpers.js';
 import { basicAuthHeader } from '../../shared/http/basic.js';
 
 const platform = platformKey();

@@ -8,7 +8,7 @@
  *     await db.query('INSERT ... VALUES ($1, $2)', [org, uniqueId('patient')]);
  *   });
  */
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
 import { migrate } from '../../infra/db/migrate.js';
@@ -21,17 +21,35 @@ export function databaseUrl(): string {
 }
 
 /**
- * A database of the calling file's own beside the test database, created through `admin` and
- * migrated: for a test that works on every row there is (a key rotation, a dump). Its URL; the
- * caller drops it.
+ * A database of the calling file's own beside the test database, migrated: for a test that works on
+ * every row there is (a key rotation, a dump) or changes settings every function reads (a
+ * configuration bundle). Its URL, a small pool on it, and drop(), which ends the pool and removes it.
  */
-export async function privateDatabase(admin: pg.Pool, name: string): Promise<string> {
+export async function privateDatabase(prefix: string): Promise<{ url: string; db: pg.Pool; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: databaseUrl() });
+  await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
   const u = new URL(databaseUrl());
   u.pathname = `/${name}`;
   const url = u.toString();
   await migrate(url);
-  return url;
+  const db = new pg.Pool({ connectionString: url, max: 3 });
+  // The drop ends the pool, then forces the database away: a connection still closing is terminated
+  // (57P01), which is expected here and must not surface as an unhandled error of the test run.
+  db.on('error', () => undefined);
+  return {
+    url,
+    db,
+    drop: async () => {
+      await db.end();
+      const a = new pg.Client({ connectionString: databaseUrl() });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => a.query(`DROP DATABASE IF EXISTS ${name}`));
+      await a.end();
+    },
+  };
 }
 
 /** A pg Pool on the test database, ended in afterAll of the calling file or describe block. */
