@@ -197,11 +197,34 @@ function simulatorStore(role: string): string {
   return join(loc.dataDir, 'simulators', `${role}.ndjson`);
 }
 
+/**
+ * The simulator's keys: the development key files in the secrets folder when they are there (TLS=1
+ * makes them, and a later run keeps them; the push function then uses them, shared/uplink/config.ts),
+ * else none — the simulator and the push function both take the well-known development keys.
+ */
+function simulatorKeys(role: 'national' | 'provincial'): string[] {
+  const key = join(loc.secretsDir, `uplink-${role}-key`);
+  const hospital = join(loc.secretsDir, 'uplink-hospital-pubkey');
+  if (!existsSync(key) || !existsSync(hospital)) return [];
+  return ['--key', key, '--hospital-pubkey', hospital, '--hospital-name', process.env.UPLINK_SENDER || 'cdc-front'];
+}
+
 async function simulatorChild(role: 'national' | 'provincial', port: number): Promise<Child> {
   mkdirSync(join(loc.dataDir, 'simulators'), { recursive: true });
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(root, 'infra/simulators/main.ts'), '--role', role, '--port', String(port), '--store', simulatorStore(role)],
+    [
+      '--import',
+      'tsx',
+      join(root, 'infra/simulators/main.ts'),
+      '--role',
+      role,
+      '--port',
+      String(port),
+      '--store',
+      simulatorStore(role),
+      ...simulatorKeys(role),
+    ],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise<string>((ok) => child.once('exit', (code, signal) => ok(describeExit(code, signal))));
@@ -290,6 +313,9 @@ async function main(): Promise<void> {
     // make up is development: loopback callers are admitted without registration (HIS_ALLOW, which
     // stack.yml leaves empty), unless set otherwise or CDC_ENV=production (docs/his-auth.md).
     if (process.env.HIS_ALLOW === undefined && process.env.CDC_ENV !== 'production') env.HIS_ALLOW = '127.0.0.1/8,::1/128';
+    // The development certificates of TLS=1 come with the uplink's SM2 key files, which the push
+    // function then signs and encrypts with: made before the simulator starts, which must use them too.
+    const frontTls = process.env.TLS === '1' ? ensureDevFrontTls(loc.secretsDir) : undefined;
     if (!process.env.NATIONAL_URL) {
       const port = loc.ports.nationalSim;
       sim = new Supervised('national-simulator', 'national platform simulator', () => simulatorChild('national', port));
@@ -313,13 +339,12 @@ async function main(): Promise<void> {
       env.WEB_ALLOWED_HOSTS = ['localhost', '127.0.0.1', '[::1]', hostname(), ...addrs].join(',');
     }
     // TLS on the hospital ports with a development certificate (docs/security.md "In transit").
-    if (process.env.TLS === '1') {
-      const t = ensureDevFrontTls(loc.secretsDir);
+    if (frontTls) {
       for (const p of ['DATA', 'CONFIG', 'MONITOR', 'WEB']) {
         env[`${p}_TLS_CERT`] = 'front-tls-cert';
         env[`${p}_TLS_KEY`] = 'front-tls-key';
       }
-      say(`TLS on the hospital ports with a development certificate; a client trusts ${t.ca}`);
+      say(`TLS on the hospital ports with a development certificate; a client trusts ${frontTls.ca}`);
     }
     // Configuration bundles (docs/config-bundles.md): a development platform key the front trusts,
     // made once per data folder; bin/cdc-config push signs with its private half.

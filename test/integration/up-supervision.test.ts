@@ -2,10 +2,12 @@
  * `make up` (infra/dev/up.ts, the real entry, as its own process) on free loopback ports in a
  * private data dir: it restarts its PostgreSQL after kill -9, a new run after kill -9 of `make up`
  * itself stops the simulator the dead one left and starts on the same ports, and the operator
- * commands find its gateway and database from the same variables (infra/cli/locate.ts).
+ * commands find its gateway and database from the same variables (infra/cli/locate.ts); with TLS=1
+ * the hospital ports speak HTTPS and records still reach the platform simulator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -289,5 +291,38 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
     expect(await second.exited).toBe(1);
     expect(second.out()).toMatch(/make up is already running on .* \(pid \d+\)/);
     expect(await his('UP-4')).toBe(200);
+  });
+
+  it('with TLS=1: a HIS record over HTTPS reaches the national simulator, which takes the uplink keys TLS=1 made', async () => {
+    const running = up!;
+    remember(running.child.pid!);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    up = startUp({ ...env, TLS: '1' });
+    await ready(up);
+    expect(up.out()).toContain('TLS on the hospital ports with a development certificate');
+    const ca = readFileSync(join(dir, 'secrets', 'uplink-ca'));
+    const status = await new Promise<number>((ok, fail) => {
+      const req = httpsRequest(
+        `https://127.0.0.1:${env.DATA_PORT}/hclient/emr/receive/emrPatientInfo`,
+        { method: 'POST', ca, headers: { 'content-type': 'application/json' }, timeout: 10_000 },
+        (res) => {
+          res.resume();
+          res.on('end', () => ok(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', fail);
+      req.end(JSON.stringify(patient('UP-TLS-1')));
+    });
+    expect(status).toBe(200);
+    // Signed and sealed with the key files TLS=1 wrote: the simulator opens it (before, it held the
+    // well-known development key and answered wrong-recipient to every push).
+    const store = join(dir, 'simulators', 'national.ndjson');
+    await waitFor(
+      'the record at the national simulator',
+      () => (existsSync(store) && readFileSync(store, 'utf8').includes('"UP-TLS-1"') ? true : undefined),
+      90_000,
+      up.out,
+    );
   });
 });
