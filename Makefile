@@ -78,10 +78,10 @@ soak: $(NODE_MODULES) node build
 # Settings as the backup function's: BACKUP_S3_* (default: the store `make up` runs) and the secret
 # files in .data/secrets; the database is DATABASE_URL or .data/secrets/cdc-database-url.
 .PHONY: backup restore
-BACKUP_ENV = CDC_SECRETS_DIR=$${CDC_SECRETS_DIR:-.data/secrets} BACKUP_S3_ENDPOINT=$${BACKUP_S3_ENDPOINT:-http://127.0.0.1:$${S3_PORT:-9000}}
+# The command finds make up's secrets and store as the other operator commands do (infra/cli/locate.ts).
 backup: $(NODE_MODULES)
-	$(BACKUP_ENV) node --import tsx infra/backup/cli.ts backup --kind $${KIND:-logical}
+	node --import tsx infra/backup/cli.ts backup --kind $${KIND:-logical}
 
 restore: $(NODE_MODULES)
 	@test -n "$$TARGET" || { echo "usage: make restore TARGET=<new database> [ARCHIVE=latest|<object key>]"; exit 2; }
-	$(BACKUP_ENV) node --import tsx infra/backup/cli.ts restore --target "$$TARGET" --archive "$${ARCHIVE:-latest}"
+	node --import tsx infra/backup/cli.ts restore --target "$$TARGET" --archive "$${ARCHIVE:-latest}"

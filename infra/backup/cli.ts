@@ -8,12 +8,13 @@
  *
  * `restore` needs only the store and a server to restore to: it reads the archive's manifest from
  * the store, not the (possibly lost) database. Settings as the function's: BACKUP_S3_* and the
- * secret files in CDC_SECRETS_DIR (make: .data/secrets); the database is DATABASE_URL or the secret
- * file cdc-database-url. Progress (bytes, tables, rate, time left) goes to stderr every second.
+ * secret files in CDC_SECRETS_DIR; unset, make up's (infra/cli/locate.ts: <CDC_DATA_DIR>/secrets and
+ * the store on 127.0.0.1:S3_PORT). The database is DATABASE_URL or the secret file cdc-database-url. Progress (bytes, tables, rate, time left) goes to stderr every second.
  * Exit codes: 0 done, 1 failed, 2 bad arguments.
  */
 import { z } from 'zod';
 import { parseCommandLine, runCommand, runIfMain, textTable } from '../cli/command.js';
+import { locate } from '../cli/locate.js';
 import { loadConfig } from '../../shared/config/index.js';
 import { closePool, openPool } from '../../shared/db/index.js';
 import {
@@ -143,7 +144,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     const u = new URL(databaseUrl);
     u.pathname = `/${r.database}`;
     u.password = u.password ? '***' : '';
-    out(`database: ${u.toString()} — point DATABASE_URL (or the secret file cdc-database-url) at it and start the front (README: Restore)`);
+    out(`database: ${u.toString()} — start the front on it (docs/backup.md "Restore": DATABASE_URL, or PG_DATABASE=${r.database} under make up)`);
     return r.ok ? 0 : 1;
   }
   const db = openPool(databaseUrl, 3);
@@ -180,8 +181,58 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   }
 }
 
+/**
+ * A refused connection to the store or the database, said as what to do: under `make up` both run
+ * inside it (the embedded PostgreSQL and backup store), so with `make up` stopped there is nothing to
+ * back up from or restore to (docs/backup.md "Restore").
+ */
+export function explainRefused(err: unknown, store: { endPoint: string; port: number } | null, databaseUrl: string | undefined): Error | undefined {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.code !== 'ECONNREFUSED') return undefined;
+  const at = `${e.address ?? '?'}:${e.port ?? '?'}`;
+  const underMakeUp = 'under make up the backup store and PostgreSQL run inside it: run this while make up is running';
+  if (store && e.port === store.port)
+    return new Error(`the backup store at ${at} refused the connection — ${underMakeUp}; otherwise check BACKUP_S3_ENDPOINT (docs/backup.md "Restore")`);
+  let dbPort: number | undefined;
+  try {
+    dbPort = databaseUrl ? Number(new URL(databaseUrl).port || 5432) : undefined;
+  } catch {
+    dbPort = undefined;
+  }
+  if (e.port === dbPort)
+    return new Error(`the database server at ${at} refused the connection — ${underMakeUp}; otherwise check DATABASE_URL (docs/backup.md "Restore")`);
+  return undefined;
+}
+
+async function runExplained(cmd: Command, out: (s: string) => void): Promise<number> {
+  try {
+    return await run(cmd, out);
+  } catch (err) {
+    let store: { endPoint: string; port: number } | null = null;
+    let databaseUrl: string | undefined;
+    try {
+      store = loadBackupConfig().store;
+      databaseUrl = loadConfig().databaseUrl;
+    } catch {
+      // The settings themselves failed: the original error says so.
+    }
+    throw explainRefused(err, store, databaseUrl) ?? err;
+  }
+}
+
+/**
+ * Where the command looks when nothing is set, as the other operator commands (infra/cli/locate.ts):
+ * `make up`'s secrets folder (CDC_DATA_DIR, CDC_SECRETS_DIR) and its backup store (S3_PORT).
+ */
+function operatorDefaults(env: NodeJS.ProcessEnv): void {
+  const loc = locate(env);
+  env.CDC_SECRETS_DIR ||= loc.secretsDir;
+  env.BACKUP_S3_ENDPOINT ||= `http://127.0.0.1:${loc.ports.s3}`;
+}
+
 export function main(argv: string[]): Promise<number> {
-  return runCommand(argv, USAGE, parseCommand, run);
+  operatorDefaults(process.env);
+  return runCommand(argv, USAGE, parseCommand, runExplained);
 }
 
 runIfMain(import.meta.url, main);

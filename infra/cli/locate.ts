@@ -9,6 +9,7 @@
  *   DATABASE_URL      unset → the secret file cdc-database-url that `make up` writes
  *   OPENFAAS_URL      unset → http://GATEWAY_HOST:GATEWAY_PORT (127.0.0.1:8080)
  *   GATEWAY_PORT, DATA_PORT, CONFIG_PORT, MONITOR_PORT, WEB_PORT, PG_PORT, NATIONAL_SIM_PORT, S3_PORT
+ *   PG_DATABASE       cdcfront                  the embedded PostgreSQL's database of the front
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -34,6 +35,11 @@ const LocationEnv = z.object({
   MONITOR_PORT: Port.default(8883),
   WEB_PORT: Port.default(8884),
   PG_PORT: Port.default(5432),
+  /** The embedded server's database the front uses (docs/backup.md "Restore": one `make restore` brought back). */
+  PG_DATABASE: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits and _')
+    .default('cdcfront'),
   NATIONAL_SIM_PORT: Port.default(18888),
   /** The embedded backup store (s3rver, standing in for MinIO). */
   S3_PORT: Port.default(9000),
@@ -61,6 +67,7 @@ export function locate(env: Env = process.env) {
     /** Pid files of the children of `make up` (infra/dev/up.ts). */
     runDir: join(dataDir, 'run'),
     pgDataDir: join(dataDir, 'pg'),
+    pgDatabase: e.PG_DATABASE,
     gatewayHost: e.GATEWAY_HOST,
     ports: {
       gateway: e.GATEWAY_PORT,

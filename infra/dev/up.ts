@@ -163,12 +163,14 @@ class Supervised {
 const describeExit = (code: number | null, signal: NodeJS.Signals | null) => (signal ? `signal ${signal}` : `code ${code}`);
 
 function postgresChild(): Promise<Child & { url: string }> {
-  return startPostgres({ dataDir: loc.pgDataDir, port: loc.ports.pg, ...(dbsync ? { networkRole: DBSYNC_ROLE } : {}) }).then((pg) => ({
-    pid: pg.pid,
-    exited: pg.exited.then((e) => describeExit(e.code, e.signal)),
-    stop: () => pg.stop(),
-    url: pg.url,
-  }));
+  return startPostgres({ dataDir: loc.pgDataDir, port: loc.ports.pg, database: loc.pgDatabase, ...(dbsync ? { networkRole: DBSYNC_ROLE } : {}) }).then(
+    (pg) => ({
+      pid: pg.pid,
+      exited: pg.exited.then((e) => describeExit(e.code, e.signal)),
+      stop: () => pg.stop(),
+      url: pg.url,
+    }),
+  );
 }
 
 /** The HIS's role for database sync, made once (its password in a secret file), granted at every start. */
@@ -275,6 +277,22 @@ async function cleanUpAfterEarlierRun(): Promise<void> {
   if (pg) say(`stopped the PostgreSQL server (pid ${pg}) left by an earlier make up`);
 }
 
+/**
+ * CDC_ENV=production: make up's stand-ins are development fallbacks (docs/configuration.md
+ * "Production") — a PostgreSQL of its own instead of the hospital's openGauss, the platform simulator
+ * instead of the national platform (records would never reach it), a backup store on this server's
+ * own disk. Refused before anything starts, naming what to set.
+ */
+function refuseStandInsInProduction(env: NodeJS.ProcessEnv): void {
+  if (env.CDC_ENV !== 'production') return;
+  const missing = [
+    env.DATABASE_URL ? '' : "DATABASE_URL (the hospital's openGauss; make up would start a PostgreSQL of its own)",
+    env.NATIONAL_URL ? '' : 'NATIONAL_URL (the national platform; make up would send every record to its simulator)',
+    env.BACKUP_S3_ENDPOINT ? '' : "BACKUP_S3_ENDPOINT (the MinIO on other storage; make up would keep the backups on this server's own disk)",
+  ].filter(Boolean);
+  if (missing.length) throw new Error(`CDC_ENV=production starts no development stand-in: set ${missing.join('; ')}`);
+}
+
 async function main(): Promise<void> {
   let pg: Supervised | undefined;
   let sim: Supervised | undefined;
@@ -290,6 +308,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void (say('stopping…'), shutdown().then(() => process.exit(0))));
   process.on('SIGTERM', () => void (say('stopping…'), shutdown().then(() => process.exit(0))));
   try {
+    refuseStandInsInProduction(process.env);
     await cleanUpAfterEarlierRun();
     let databaseUrl = process.env.DATABASE_URL;
     if (!databaseUrl) {

@@ -249,6 +249,25 @@ describe('round trip through make backup / make restore', () => {
   }, 120_000);
 });
 
+describe('make backup / make restore with nothing listening', () => {
+  it('a store or a database that refuses the connection is named, with what to do (make up not running)', async () => {
+    // Ports just freed: nothing listens on them (as the embedded store and PostgreSQL with make up stopped).
+    const [storePort, dbPort] = await Promise.all([freePort(), freePort()]);
+    const env = { ...s3Env('t-refused'), BACKUP_S3_ENDPOINT: `http://127.0.0.1:${storePort}` };
+    const r = await cli(['restore', '--target', 'never_made'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `error: the backup store at 127.0.0.1:${storePort} refused the connection — under make up the backup store and PostgreSQL run inside it: run this while make up is running; otherwise check BACKUP_S3_ENDPOINT (docs/backup.md "Restore")`,
+    );
+    const dead = new URL(url);
+    dead.port = String(dbPort);
+    const b = await cli(['backup', '--kind', 'logical'], { ...s3Env('t-refused'), DATABASE_URL: dead.toString() });
+    expect(b.code).toBe(1);
+    expect(b.stderr).toContain(`error: the database server at 127.0.0.1:${dbPort} refused the connection`);
+    expect(b.stderr).toContain('otherwise check DATABASE_URL');
+  }, 60_000);
+});
+
 describe('personal data in an archive', () => {
   it('a logical archive holds the protected forms of the records sent, never a clear ID number or phone', async () => {
     const org = `BKPII${process.pid}`;

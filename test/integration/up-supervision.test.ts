@@ -104,10 +104,10 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-function run(cmd: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(cmd: string, args: string[], env: Record<string, string>, cwd = tmpdir()): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { DATABASE_URL: _d, CDC_SECRETS_DIR: _s, OPENFAAS_URL: _o, OPENFAAS_USER: _u, OPENFAAS_PASSWORD: _p, ...base } = process.env;
   return new Promise((ok, fail) => {
-    const child = spawn(cmd, args, { cwd: tmpdir(), env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -293,6 +293,34 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
     expect(await his('UP-4')).toBe(200);
   });
 
+  it('the restore runbook under make up: restored beside the running front, then make up PG_DATABASE=<restored> serves what the archive holds', async () => {
+    // make backup / make restore as the runbook gives them (docs/backup.md "Restore"): while make up runs,
+    // since the embedded store and PostgreSQL live inside it; with make up's variables only, as an operator.
+    const backupCli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', join(root, 'infra/backup/cli.ts'), ...args], env, root);
+    expect(await his('UP-6')).toBe(200);
+    const b = await backupCli('backup', '--kind', 'logical', '--no-check');
+    expect(b.code, b.stderr).toBe(0);
+    const r = await backupCli('restore', '--target', 'cdcfront_restored');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('/cdcfront_restored');
+    expect(await his('UP-7')).toBe(200); // after the archive: in the old database only
+
+    const running = up!;
+    remember(running.child.pid!);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    up = startUp({ ...env, PG_DATABASE: 'cdcfront_restored' });
+    await ready(up);
+    expect(readFileSync(join(dir, 'secrets', 'cdc-database-url'), 'utf8')).toMatch(/\/cdcfront_restored\s*$/);
+    const trace = (id: string) =>
+      fetch(`http://127.0.0.1:${env.DATA_PORT}/hclient/emr/receive/emrPatientInfo/${id}?orgCode=123456789`).then(
+        async (res) => (await res.arrayBuffer(), res.status),
+      );
+    expect(await trace('UP-6')).toBe(200);
+    expect(await trace('UP-7')).toBe(404);
+    expect(await his('UP-8')).toBe(200);
+  });
+
   it('with TLS=1: a HIS record over HTTPS reaches the national simulator, which takes the uplink keys TLS=1 made', async () => {
     const running = up!;
     remember(running.child.pid!);
@@ -324,5 +352,32 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
       90_000,
       up.out,
     );
+  });
+  it('with CDC_ENV=production it starts no stand-in: refused before anything starts, naming what to set', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'cdc-up-prod-'));
+    try {
+      const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort, s3Port] = (await stablePorts(8)).map(String);
+      const prod = startUp({
+        CDC_ENV: 'production',
+        CDC_DATA_DIR: other,
+        PG_PORT: pgPort!,
+        NATIONAL_SIM_PORT: simPort!,
+        GATEWAY_PORT: gatewayPort!,
+        DATA_PORT: dataPort!,
+        CONFIG_PORT: configPort!,
+        MONITOR_PORT: monitorPort!,
+        WEB_PORT: webPort!,
+        S3_PORT: s3Port!,
+        RUNTIME_BUILD: 'missing',
+      });
+      expect(await prod.exited).toBe(1);
+      expect(prod.out()).toContain('CDC_ENV=production starts no development stand-in: set DATABASE_URL');
+      expect(prod.out()).toContain('NATIONAL_URL (the national platform; make up would send every record to its simulator)');
+      expect(prod.out()).toContain('BACKUP_S3_ENDPOINT');
+      expect(pidsWith(other)).toEqual([]);
+      expect(existsSync(join(other, 'pg'))).toBe(false);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });
