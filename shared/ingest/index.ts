@@ -227,8 +227,8 @@ const KEY_CHARS = /[\s'"`\u0000-\u001f\u007f]/;
 
 /**
  * Keys that are not keys (docs/his-guide.md "应答"): `id`, `orgCode` and parent ids with whitespace
- * inside, quotes or control characters (padding around them is trimmed: legacy CHAR columns), and
- * an `orgCode` that is not letters and digits.
+ * inside, quotes or control characters (padding around them is trimmed: legacy CHAR columns) or
+ * that are `.` or `..` (a URL resolves them away), and an `orgCode` that is not letters and digits.
  */
 function keyIssues(r: Resource, known: Record<string, unknown>): FieldIssue[] {
   const out: FieldIssue[] = [];
@@ -243,6 +243,9 @@ function keyIssues(r: Resource, known: Record<string, unknown>): FieldIssue[] {
         message: '主键不能含空白、引号或控制字符 (a key holds whitespace, a quote or a control character)',
         value: t.slice(0, 64),
       });
+    else if (t === '.' || t === '..')
+      // A URL's dot segment: clients resolve it away, so the record could never be traced or deleted by its id.
+      out.push({ field: k, rule: 'keyFormat', message: '主键不能是 . 或 ..（无法在地址中查询或删除） (a key that is a URL dot segment)', value: t });
     else if (k === 'orgCode' && !/^[A-Za-z0-9]+$/.test(t))
       out.push({ field: k, rule: 'orgCodeFormat', message: '机构代码只能由字母和数字组成 (an org code is letters and digits)', value: t.slice(0, 64) });
   }

@@ -101,13 +101,17 @@ describe('the org of a record that names none', () => {
 });
 
 describe('what is really wrong is refused, naming its rule', () => {
-  it('keys with whitespace inside, quotes or control characters; an org code that is not letters and digits; padding is trimmed', async () => {
+  it('keys with whitespace inside, quotes or control characters, or a URL dot segment; an org code that is not letters and digits; padding is trimmed', async () => {
     const org = uniqueOrg();
     const p = (over: Record<string, unknown>) =>
       call('POST', 'emrPatientInfo', { ...sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed: 3 }), ...over });
     expect(rules((await p({ id: 'P 001' })).a)).toEqual(['id/keyFormat']);
     expect(rules((await p({ id: "P'001" })).a)).toEqual(['id/keyFormat']);
     expect(rules((await p({ id: 'P\u0001001' })).a)).toEqual(['id/keyFormat']);
+    // A URL's dot segments: GET or DELETE …/emrPatientInfo/.. would never reach the record.
+    expect(rules((await p({ id: '..' })).a)).toEqual(['id/keyFormat']);
+    expect(rules((await p({ id: ' . ' })).a)).toEqual(['id/keyFormat']);
+    expect((await p({ id: `${uniqueId('p')}..x` })).status).toBe(200);
     expect(rules((await p({ orgCode: '4401-06' })).a)).toEqual(['orgCode/orgCodeFormat']);
     const padded = await p({ id: `  ${uniqueId('p')}  ` });
     expect(padded.status).toBe(200);
