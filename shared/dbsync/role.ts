@@ -1,7 +1,10 @@
 /**
  * The HIS's database role for database sync (docs/dbsync.md "The HIS's role"): it may insert into
- * and update the staging tables (and read them, which an UPDATE's WHERE needs), use their row-id
- * sequences, and read staging.sync_result — its rows' outcomes and rejections. Nothing is granted on
+ * and update the staging tables' data columns (and read them, which an UPDATE's WHERE needs), use
+ * their row-id sequences, and read staging.sync_result — its rows' outcomes and rejections. It may
+ * not write `row_id` or `inserted_at`: the database sets them — the receive time, where a record's
+ * deadline clock starts, is not the sender's to choose, and a row id written ahead of the sequence
+ * would make every other writer's next row fail on a duplicate key. Nothing is granted on
  * any other schema: the front's own tables stay out of its reach (test/integration/dbsync-role.test.ts
  * proves it). The statements are plain GRANTs that PostgreSQL 15 and openGauss 5.0 both take, and
  * idempotent: run again after an upgrade that adds a staging table.
@@ -18,11 +21,18 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 /** The grants, without the CREATE ROLE (the role may exist already). */
 export function grantStatements(role: string): string[] {
   const r = RoleName.parse(role);
-  const tables = Object.values(resources).map((x) => `${STAGING_SCHEMA}.${x.table}`);
+  const tables = Object.values(resources).map((x) => ({
+    t: `${STAGING_SCHEMA}.${x.table}`,
+    cols: Object.values(x.fields)
+      .map((d) => d.column)
+      .join(', '),
+  }));
   return [
     `GRANT USAGE ON SCHEMA ${STAGING_SCHEMA} TO ${r}`,
-    ...tables.map((t) => `GRANT SELECT, INSERT, UPDATE ON ${t} TO ${r}`),
-    ...tables.map((t) => `GRANT USAGE ON SEQUENCE ${t}_row_id_seq TO ${r}`),
+    // A table-wide INSERT or UPDATE (as earlier versions granted) would cover row_id and inserted_at.
+    ...tables.map(({ t }) => `REVOKE INSERT, UPDATE ON ${t} FROM ${r}`),
+    ...tables.map(({ t, cols }) => `GRANT SELECT, INSERT (${cols}), UPDATE (${cols}) ON ${t} TO ${r}`),
+    ...tables.map(({ t }) => `GRANT USAGE ON SEQUENCE ${t}_row_id_seq TO ${r}`),
     `GRANT SELECT ON ${STAGING_SCHEMA}.sync_result TO ${r}`,
   ];
 }

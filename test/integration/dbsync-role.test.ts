@@ -67,6 +67,33 @@ describe('the HIS role', () => {
     await refused('CREATE TABLE public.mine (x int)');
   });
 
+  it('cannot set a row’s row id or receive time: the database sets them (docs/dbsync.md)', async () => {
+    const org = uniqueOrg();
+    // inserted_at is the record's receive time, where its deadline clock starts; a HIS that could
+    // write it would date its own lateness. A row id written ahead of the sequence would make the
+    // next row of every other HIS writing the table fail with a duplicate key.
+    await refused(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name, inserted_at) VALUES ($1, $2, '测试', '2300-01-01')`, [
+      org,
+      uniqueId('p'),
+    ]);
+    const next = await db.query<{ n: string }>(`SELECT last_value + 5 AS n FROM staging.emr_patient_info_row_id_seq`);
+    await refused(`INSERT INTO staging.emr_patient_info (row_id, org_code, id, patient_name) VALUES ($1, $2, $3, '测试')`, [next.rows[0]!.n, org, uniqueId('p')]);
+    const ins = await his.query<{ row_id: string }>(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ($1, $2, '测试') RETURNING row_id`, [
+      org,
+      uniqueId('p'),
+    ]);
+    await refused(`UPDATE staging.emr_patient_info SET inserted_at = '2000-01-01' WHERE row_id = $1`, [ins.rows[0]!.row_id]);
+    await refused(`UPDATE staging.emr_patient_info SET row_id = row_id + 1000000 WHERE row_id = $1`, [ins.rows[0]!.row_id]);
+  });
+
+  it('a role granted by an earlier version (table-wide INSERT, UPDATE) loses the two columns when granted again', async () => {
+    await db.query(`GRANT INSERT, UPDATE ON staging.emr_ex_lab TO ${role}`);
+    await his.query(`INSERT INTO staging.emr_ex_lab (org_code, id, inserted_at) VALUES ('1', $1, now())`, [uniqueId('l')]);
+    for (const s of grantStatements(role)) await db.query(s);
+    await refused(`INSERT INTO staging.emr_ex_lab (org_code, id, inserted_at) VALUES ('1', $1, now())`, [uniqueId('l')]);
+    await his.query(`INSERT INTO staging.emr_ex_lab (org_code, id) VALUES ('1', $1)`, [uniqueId('l')]);
+  });
+
   it('grant statements are idempotent (run again after an upgrade)', async () => {
     for (const s of grantStatements(role)) await db.query(s);
     await his.query(`INSERT INTO staging.emr_ex_lab (org_code, id) VALUES ('1', $1)`, [uniqueId('l')]);
