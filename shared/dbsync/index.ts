@@ -25,7 +25,7 @@ import type { Resource } from '../../schemas/resource.js';
 import type { CodeCache } from '../codes/index.js';
 import { concern } from '../config/index.js';
 import { withTx, type Db } from '../db/index.js';
-import { AppError } from '../http/errors.js';
+import { AppError, type FieldIssue } from '../http/errors.js';
 import { upsertGroup, type GroupItem, type IngestContext, type Outcome } from '../ingest/index.js';
 import { log } from '../log/index.js';
 import { sealedFields } from '../pii/index.js';
@@ -89,6 +89,8 @@ export interface SyncOptions {
   /** Called inside each wave's transaction before it commits (tests: a kill mid-batch). */
   beforeCommit?: () => Promise<void>;
   now?: () => Date;
+  /** The values one batch reads at most; default BATCH_MAX_BYTES (tests: smaller). */
+  batchBytes?: number;
 }
 
 /** One pass over every staging table, in the data set's order (parents' resources first). */
@@ -112,10 +114,10 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
     locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0]!.ok;
     if (!locked) return { ...run, busy: true };
     while (Date.now() < deadline) {
-      const rows = await claim(client, r, o.settings.batch);
-      if (rows.length === 0) break;
-      await takeBatch(db, r, rows, o, run);
-      if (rows.length < o.settings.batch) break;
+      const claimed = await claim(client, r, o.settings.batch, o.batchBytes);
+      if (claimed.seen === 0) break;
+      await takeBatch(db, r, claimed, o, run);
+      if (claimed.seen < o.settings.batch) break;
     }
     return run;
   } finally {
@@ -125,16 +127,101 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
 }
 
 type StagedRow = Record<string, string | null> & { row_id: string; inserted_at: Date };
+/** What a refusal names of its row. */
+type RowKey = { row_id: string; org_code?: string | null; id?: string | null };
 
-/** The next rows without a result, in row order; rows locked by an open HIS transaction are skipped. */
-async function claim(client: pg.PoolClient, r: Resource, limit: number): Promise<StagedRow[]> {
-  const res = await client.query<StagedRow>(
-    `SELECT s.* FROM ${stagingTable(r)} s
+/**
+ * A staging row whose values together are larger than this is refused (PAYLOAD_TOO_LARGE) without
+ * being read: the API refuses a body over its default MAX_BODY_BYTES, 8 MiB (docs/runtime.md), and
+ * a text column has no length limit of its own — one row of hundreds of MiB read into the function
+ * would end it, run after run, and every row behind it would wait (docs/dbsync.md).
+ */
+export const ROW_MAX_BYTES = 8 * 1024 * 1024;
+/** The values one batch reads at most (the first row of a batch is always taken). */
+export const BATCH_MAX_BYTES = 16 * 1024 * 1024;
+
+/** What a claim hands over: rows read in full, and rows too large to read (their sizes by column). */
+export interface Claimed {
+  rows: StagedRow[];
+  tooLarge: Array<{ row: RowKey; bytes: number; columns: Record<string, number> }>;
+  /** Rows looked at (taken now or refused): fewer than the batch means nothing else waits. */
+  seen: number;
+}
+
+/**
+ * The next rows without a result, in row order; rows locked by an open HIS transaction are skipped.
+ * Their sizes are read first (octet_length, no values), so a batch holds at most BATCH_MAX_BYTES of
+ * values and a row over ROW_MAX_BYTES is never read whole: only its org, id and column sizes.
+ */
+export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, limit: number, batchBytes = BATCH_MAX_BYTES): Promise<Claimed> {
+  const cols = Object.values(r.fields).map((d) => d.column);
+  const size = cols.map((c) => `coalesce(octet_length(s.${c}), 0)`).join(' + ');
+  const sized = await client.query<{ row_id: string; bytes: string }>(
+    `SELECT s.row_id::text AS row_id, (${size})::bigint AS bytes FROM ${stagingTable(r)} s
       WHERE NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $1 AND x.row_id = s.row_id)
       ORDER BY s.row_id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
     [r.name, limit],
   );
-  return res.rows;
+  const whole: string[] = [];
+  const large: string[] = [];
+  let total = 0;
+  let seen = 0;
+  for (const x of sized.rows) {
+    const bytes = Number(x.bytes);
+    if (bytes > ROW_MAX_BYTES) large.push(x.row_id);
+    else {
+      if (whole.length > 0 && total + bytes > batchBytes) break;
+      whole.push(x.row_id);
+      total += bytes;
+    }
+    seen++;
+  }
+  // A batch cut short by its bytes is not the end of the table: seen < limit only when nothing waits.
+  if (seen < sized.rows.length) seen = limit;
+  const rows = whole.length
+    ? (await client.query<StagedRow>(`SELECT s.* FROM ${stagingTable(r)} s WHERE s.row_id = ANY($1::bigint[]) ORDER BY s.row_id`, [whole])).rows
+    : [];
+  const tooLarge: Claimed['tooLarge'] = [];
+  if (large.length) {
+    const res = await client.query<Record<string, string | null> & { row_id: string }>(
+      `SELECT s.row_id::text AS row_id, left(s.org_code, 50) AS org_code, left(s.id, 80) AS id,
+              ${cols.map((c) => `coalesce(octet_length(s.${c}), 0) AS "size:${c}"`).join(', ')}
+         FROM ${stagingTable(r)} s WHERE s.row_id = ANY($1::bigint[]) ORDER BY s.row_id`,
+      [large],
+    );
+    for (const x of res.rows) {
+      const columns: Record<string, number> = {};
+      for (const c of cols) columns[c] = Number(x[`size:${c}`]);
+      const bytes = Object.values(columns).reduce((a, b) => a + b, 0);
+      tooLarge.push({ row: { row_id: x.row_id, org_code: x.org_code ?? null, id: x.id ?? null }, bytes, columns });
+    }
+  }
+  return { rows, tooLarge, seen };
+}
+
+/**
+ * The refusal of a row too large to read: the largest columns that take it over ROW_MAX_BYTES are
+ * named, each with its size, as the API names a field (docs/dbsync.md).
+ */
+export function tooLargeError(r: Resource, x: Claimed['tooLarge'][number]): AppError {
+  const names = new Map(Object.entries(r.fields).map(([name, d]) => [d.column, name]));
+  const issues: FieldIssue[] = [];
+  let rest = x.bytes;
+  for (const [col, bytes] of Object.entries(x.columns).sort((a, b) => b[1] - a[1])) {
+    if (rest <= ROW_MAX_BYTES) break;
+    issues.push({
+      field: names.get(col) ?? col,
+      rule: 'tooLarge',
+      message: `数据过大：该列 ${bytes} 字节，整行 ${x.bytes} 字节，超过 ${ROW_MAX_BYTES} 字节 (column of ${bytes} bytes; the row's values exceed ${ROW_MAX_BYTES} bytes)`,
+    });
+    rest -= bytes;
+  }
+  return new AppError(
+    'PAYLOAD_TOO_LARGE',
+    `中间表行数据过大（${x.bytes} 字节，上限 ${ROW_MAX_BYTES}），未读取 (row values of ${x.bytes} bytes exceed ${ROW_MAX_BYTES}; not read)`,
+    issues,
+    x.row.id,
+  );
 }
 
 /** A staging row as the HIS would have posted it: each non-null column under its field's name. */
@@ -147,24 +234,30 @@ export function recordOf(r: Resource, row: Record<string, unknown>): Record<stri
   return rec;
 }
 
-async function takeBatch(db: Db, r: Resource, rows: StagedRow[], o: SyncOptions, run: ResourceRun): Promise<void> {
+async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, run: ResourceRun): Promise<void> {
   const s = o.settings;
+  const { rows } = claimed;
   const items: GroupItem[] = rows.map((row) => ({ body: recordOf(r, row), ctx: contextOf(row, s, o.codes) }));
-  const results = await upsertGroup(db, r, items, {
-    inWave: async (tx, written) => {
-      await writeResults(
-        tx,
-        written.map(({ index, outcome }) => resultOf(r, rows[index]!, outcome)),
-      );
-      await scrubTaken(
-        tx,
-        r,
-        written.map(({ index }) => rows[index]!.row_id),
-      );
-      await o.beforeCommit?.();
-    },
-  });
-  const refused = results.flatMap((x, i) => (x.ok ? [] : [errorResultOf(r, rows[i]!, x.error)]));
+  const results = rows.length
+    ? await upsertGroup(db, r, items, {
+        inWave: async (tx, written) => {
+          await writeResults(
+            tx,
+            written.map(({ index, outcome }) => resultOf(r, rows[index]!, outcome)),
+          );
+          await scrubTaken(
+            tx,
+            r,
+            written.map(({ index }) => rows[index]!.row_id),
+          );
+          await o.beforeCommit?.();
+        },
+      })
+    : [];
+  const refused = [
+    ...results.flatMap((x, i) => (x.ok ? [] : [errorResultOf(r, rows[i]!, x.error)])),
+    ...claimed.tooLarge.map((x) => errorResultOf(r, x.row, tooLargeError(r, x))),
+  ];
   if (refused.length) {
     await withTx(db, async (tx) => {
       await writeResults(tx, refused);
@@ -175,12 +268,13 @@ async function takeBatch(db: Db, r: Resource, rows: StagedRow[], o: SyncOptions,
       );
     });
   }
-  run.taken += rows.length;
+  run.taken += rows.length + claimed.tooLarge.length;
+  run.rejected += claimed.tooLarge.length;
   for (const x of results) {
     if (!x.ok) run.rejected++;
     else run[x.outcome.status]++;
   }
-  log('debug', 'dbsync batch', { resource: r.name, taken: rows.length, rejected: refused.length });
+  log('debug', 'dbsync batch', { resource: r.name, taken: rows.length + claimed.tooLarge.length, rejected: refused.length });
 }
 
 /**
@@ -239,7 +333,7 @@ function resultOf(r: Resource, row: StagedRow, o: Outcome): ResultRow {
   };
 }
 
-function errorResultOf(r: Resource, row: StagedRow, e: AppError): ResultRow {
+function errorResultOf(r: Resource, row: RowKey, e: AppError): ResultRow {
   const cut = (v: string | null | undefined, n: number) => (v ? v.slice(0, n) : null);
   return {
     resource: r.name,

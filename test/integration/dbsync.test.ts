@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { recordOf, stagingTable, syncAll, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import { BATCH_MAX_BYTES, claim, recordOf, ROW_MAX_BYTES, stagingTable, syncAll, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { hmacColumns, keyIdOf, pii, sealedFields } from '../../shared/pii/index.js';
@@ -229,6 +229,71 @@ describe('each row exactly once', () => {
     ]);
     const dests = await db.query<{ n: string }>(`SELECT count(*) AS n FROM uplink_destination WHERE enabled`);
     expect(Number(outbox.rows[0]!.n)).toBe(2 * Number(dests.rows[0]!.n));
+  });
+});
+
+describe('nothing a row holds stops the sync', () => {
+  /** Runs the sync of one table in a real process with the function's heap; its exit code and run. */
+  const runChild = (r: Resource) =>
+    new Promise<{ code: number | null; out: string }>((ok) => {
+      const child = spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', 'test/integration/dbsync-run-child.ts'], {
+        env: { ...process.env, DBSYNC_TEST_DB: databaseUrl(), DBSYNC_TEST_RESOURCE: r.name },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr!.on('data', () => undefined);
+      child.once('exit', (code) => ok({ code, out }));
+    });
+
+  it('rows far over the API’s 8 MiB are refused unread, naming the field; the run goes on to the rows behind them', { timeout: 120_000 }, async () => {
+    const r = R('emrOutpatientRecord');
+    const org = uniqueOrg();
+    const before = await stage(r, sample('emrOutpatientRecord', { orgCode: org, id: uniqueId('o'), seed: 21 }));
+    // As a HIS's bulk copy writes a blob into a text column (which has no length of its own): three
+    // rows of 60 MiB each, 180 MiB together — read at once they end a process of the function's heap.
+    const big: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const rec = sample('emrOutpatientRecord', { orgCode: org, id: uniqueId('big'), seed: 22 + i });
+      const id = await stage(r, rec);
+      await db.query(`UPDATE ${stagingTable(r)} SET present_illness_his = repeat('咳', 20 * 1024 * 1024) WHERE row_id = $1`, [id]);
+      big.push(id);
+    }
+    const after = await stage(r, sample('emrOutpatientRecord', { orgCode: org, id: uniqueId('o'), seed: 25 }));
+    const child = await runChild(r);
+    expect(child.code, child.out).toBe(0);
+    const res = await resultsOf(r, [before, ...big, after], false);
+    expect(res.get(before)!.status).toBe('created');
+    expect(res.get(after)!.status).toBe('created');
+    for (const id of big) {
+      expect(res.get(id)).toMatchObject({ status: 'rejected', error_code: 'PAYLOAD_TOO_LARGE', org_code: org, version: null });
+      expect(res.get(id)!.issues!.map((i) => `${i.field}:${i.rule}`)).toEqual(['presentIllnessHis:tooLarge']);
+    }
+    expect((await db.query(`SELECT 1 FROM ${r.table} WHERE org_code = $1`, [org])).rowCount).toBe(2);
+  });
+
+  it('a batch reads at most its bytes of values; every row is still taken, in order', async () => {
+    const r = R('emrDailyCourse');
+    const org = uniqueOrg();
+    const rows: string[] = [];
+    // 300 KB each (100 000 three-byte characters): three fit a 1 MiB batch.
+    for (let i = 0; i < 8; i++)
+      rows.push(await stage(r, { ...sample('emrDailyCourse', { orgCode: org, id: uniqueId('d'), seed: 30 + i }), course: '病'.repeat(100_000) }));
+    const budget = 1024 * 1024;
+    const client = await db.connect();
+    try {
+      const c = await claim(client, r, 500, budget);
+      const sizes = c.rows.map((x) => Object.values(x).reduce<number>((n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0));
+      expect(c.rows.length).toBeGreaterThan(0);
+      if (c.rows.length > 1) expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(budget + 200);
+      expect(c.rows.length).toBeLessThan(8);
+    } finally {
+      client.release();
+    }
+    await syncResource(db, r, { settings, batchBytes: budget });
+    const res = await resultsOf(r, rows);
+    for (const id of rows) expect(res.get(id)!.status).toBe('created');
+    expect(BATCH_MAX_BYTES).toBeGreaterThanOrEqual(ROW_MAX_BYTES);
   });
 });
 
