@@ -72,16 +72,17 @@ describe('the HIS role', () => {
     // inserted_at is the record's receive time, where its deadline clock starts; a HIS that could
     // write it would date its own lateness. A row id written ahead of the sequence would make the
     // next row of every other HIS writing the table fail with a duplicate key.
-    await refused(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name, inserted_at) VALUES ($1, $2, '测试', '2300-01-01')`, [
-      org,
-      uniqueId('p'),
-    ]);
+    await refused(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name, inserted_at) VALUES ($1, $2, '测试', '2300-01-01')`, [org, uniqueId('p')]);
     const next = await db.query<{ n: string }>(`SELECT last_value + 5 AS n FROM staging.emr_patient_info_row_id_seq`);
-    await refused(`INSERT INTO staging.emr_patient_info (row_id, org_code, id, patient_name) VALUES ($1, $2, $3, '测试')`, [next.rows[0]!.n, org, uniqueId('p')]);
-    const ins = await his.query<{ row_id: string }>(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ($1, $2, '测试') RETURNING row_id`, [
+    await refused(`INSERT INTO staging.emr_patient_info (row_id, org_code, id, patient_name) VALUES ($1, $2, $3, '测试')`, [
+      next.rows[0]!.n,
       org,
       uniqueId('p'),
     ]);
+    const ins = await his.query<{ row_id: string }>(
+      `INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ($1, $2, '测试') RETURNING row_id`,
+      [org, uniqueId('p')],
+    );
     await refused(`UPDATE staging.emr_patient_info SET inserted_at = '2000-01-01' WHERE row_id = $1`, [ins.rows[0]!.row_id]);
     await refused(`UPDATE staging.emr_patient_info SET row_id = row_id + 1000000 WHERE row_id = $1`, [ins.rows[0]!.row_id]);
   });
