@@ -224,12 +224,25 @@ export function tooLargeError(r: Resource, x: Claimed['tooLarge'][number]): AppE
   );
 }
 
+/**
+ * PostgreSQL and openGauss write a timestamp with time zone as text with an offset of hours alone
+ * ("2026-12-05 10:42:11.123456+08"): what a HIS gets in a text column when it inserts a timestamptz
+ * value (`now()`, or a time column of its own). That is the instant ISO 8601 writes as
+ * "2026-12-05T10:42:11.123456+08:00", which the API takes; the row is read as that.
+ */
+const PG_TIMESTAMPTZ = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([+-]\d{2})(?::?(\d{2}))?$/;
+export function isoOfPgTime(v: string): string {
+  const m = PG_TIMESTAMPTZ.exec(v.trim());
+  return m ? `${m[1]}T${m[2]}${m[3]}:${m[4] ?? '00'}` : v;
+}
+
 /** A staging row as the HIS would have posted it: each non-null column under its field's name. */
 export function recordOf(r: Resource, row: Record<string, unknown>): Record<string, unknown> {
   const rec: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(r.fields)) {
     const v = row[def.column];
-    if (v !== null && v !== undefined) rec[name] = v;
+    if (v === null || v === undefined) continue;
+    rec[name] = def.kind === 'time' && typeof v === 'string' ? isoOfPgTime(v) : v;
   }
   return rec;
 }

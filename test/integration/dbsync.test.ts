@@ -295,6 +295,37 @@ describe('nothing a row holds stops the sync', () => {
     for (const id of rows) expect(res.get(id)!.status).toBe('created');
     expect(BATCH_MAX_BYTES).toBeGreaterThanOrEqual(ROW_MAX_BYTES);
   });
+
+  it('a time the HIS inserts as a timestamptz value (its text has an offset of hours) is that instant', async () => {
+    const r = R('emrPatientInfo');
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const ids: string[] = [];
+    for (const zone of ['Asia/Shanghai', 'UTC']) {
+      const client = await db.connect();
+      try {
+        await client.query(`SET TIME ZONE '${zone}'`);
+        const res = await client.query<{ row_id: string; operation_time: string }>(
+          `INSERT INTO ${stagingTable(r)} (org_code, id, patient_name, gender_code, birth_date, operation_time)
+           VALUES ($1, $2, '测试', '1', DATE '1980-02-03', now() - interval '1 minute') RETURNING row_id, operation_time`,
+          [org, `${id}-${zone === 'UTC' ? 'u' : 's'}`],
+        );
+        expect(res.rows[0]!.operation_time).toMatch(/[+-]\d{2}$/);
+        ids.push(res.rows[0]!.row_id);
+      } finally {
+        await client.query('RESET TIME ZONE');
+        client.release();
+      }
+    }
+    const res = await resultsOf(r, ids);
+    for (const x of ids) expect(res.get(x), JSON.stringify(res.get(x)?.issues)).toMatchObject({ status: 'created' });
+    const stored = await db.query<{ ok: boolean }>(
+      `SELECT abs(extract(epoch FROM p.operation_time - s.inserted_at) - -60) < 1 AS ok
+         FROM ${r.table} p JOIN ${stagingTable(r)} s ON s.org_code = p.org_code AND s.id = p.id WHERE p.org_code = $1`,
+      [org],
+    );
+    expect(stored.rows).toEqual([{ ok: true }, { ok: true }]);
+  });
 });
 
 afterAll(async () => {
