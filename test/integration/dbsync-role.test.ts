@@ -87,6 +87,25 @@ describe('the HIS role', () => {
     await refused(`UPDATE staging.emr_patient_info SET row_id = row_id + 1000000 WHERE row_id = $1`, [ins.rows[0]!.row_id]);
   });
 
+  it('reads no staging value but a row’s bookkeeping: no name, ID number, phone or address — its own org’s or another’s', async () => {
+    const org = uniqueOrg();
+    const ins = await his.query<{ row_id: string }>(
+      `INSERT INTO staging.emr_patient_info (org_code, id, patient_name, id_card, tel) VALUES ($1, $2, '测试', '11010519491231002X', '13800000000') RETURNING row_id`,
+      [org, uniqueId('p')],
+    );
+    const rowId = ins.rows[0]!.row_id;
+    for (const col of ['patient_name', 'id_card', 'tel', 'current_addr_detail', 'contacts_tel'])
+      await refused(`SELECT ${col} FROM staging.emr_patient_info WHERE row_id = $1`, [rowId]);
+    await refused('SELECT * FROM staging.emr_inf_report LIMIT 1');
+    // A HIS reading every staging row's content is what the grant must not allow: one front often
+    // serves several hospitals, and a row keeps its name after it is taken.
+    await refused(`SELECT patient_name FROM staging.emr_patient_info WHERE org_code <> $1 LIMIT 1`, [org]);
+    // What the docs' queries need: the row id, its org and record id, its receive time.
+    const own = await his.query(`SELECT row_id, org_code, id, inserted_at FROM staging.emr_patient_info WHERE row_id = $1`, [rowId]);
+    expect(own.rows).toHaveLength(1);
+    expect((await his.query(`UPDATE staging.emr_patient_info SET tel = NULL WHERE row_id = $1 AND id IS NOT NULL`, [rowId])).rowCount).toBe(1);
+  });
+
   it('a role granted by an earlier version (table-wide INSERT, UPDATE) loses the two columns when granted again', async () => {
     await db.query(`GRANT INSERT, UPDATE ON staging.emr_ex_lab TO ${role}`);
     await his.query(`INSERT INTO staging.emr_ex_lab (org_code, id, inserted_at) VALUES ('1', $1, now())`, [uniqueId('l')]);
