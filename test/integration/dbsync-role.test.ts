@@ -106,6 +106,19 @@ describe('the HIS role', () => {
     expect((await his.query(`UPDATE staging.emr_patient_info SET tel = NULL WHERE row_id = $1 AND id IS NOT NULL`, [rowId])).rowCount).toBe(1);
   });
 
+  it('cannot lock a staging table: a lock held in an open transaction would stall every sync run and the lag query', async () => {
+    await his.query('BEGIN');
+    try {
+      for (const mode of ['ACCESS EXCLUSIVE', 'EXCLUSIVE', 'SHARE']) {
+        await refused(`LOCK TABLE staging.emr_patient_info IN ${mode} MODE`);
+        await his.query('ROLLBACK');
+        await his.query('BEGIN');
+      }
+    } finally {
+      await his.query('ROLLBACK');
+    }
+  });
+
   it('a role granted by an earlier version (table-wide INSERT, UPDATE) loses the two columns when granted again', async () => {
     await db.query(`GRANT INSERT, UPDATE ON staging.emr_ex_lab TO ${role}`);
     await his.query(`INSERT INTO staging.emr_ex_lab (org_code, id, inserted_at) VALUES ('1', $1, now())`, [uniqueId('l')]);
