@@ -148,6 +148,17 @@ export interface Claimed {
   seen: number;
 }
 
+/** The claim's first statement ($1 the resource, $2 the batch): the next waiting rows' ids and sizes. */
+export function claimSql(r: Resource): string {
+  const size = Object.values(r.fields)
+    .map((d) => `coalesce(octet_length(s.${d.column}), 0)`)
+    .join(' + ');
+  return `SELECT s.row_id::text AS row_id, (${size})::bigint AS bytes FROM ${stagingTable(r)} s
+      WHERE s.taken_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $1 AND x.row_id = s.row_id)
+      ORDER BY s.row_id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`;
+}
+
 /**
  * The next rows without a result, in row order; rows locked by an open HIS transaction are skipped.
  * Their sizes are read first (octet_length, no values), so a batch holds at most BATCH_MAX_BYTES of
@@ -155,13 +166,7 @@ export interface Claimed {
  */
 export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, limit: number, batchBytes = BATCH_MAX_BYTES): Promise<Claimed> {
   const cols = Object.values(r.fields).map((d) => d.column);
-  const size = cols.map((c) => `coalesce(octet_length(s.${c}), 0)`).join(' + ');
-  const sized = await client.query<{ row_id: string; bytes: string }>(
-    `SELECT s.row_id::text AS row_id, (${size})::bigint AS bytes FROM ${stagingTable(r)} s
-      WHERE NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $1 AND x.row_id = s.row_id)
-      ORDER BY s.row_id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
-    [r.name, limit],
-  );
+  const sized = await client.query<{ row_id: string; bytes: string }>(claimSql(r), [r.name, limit]);
   const whole: string[] = [];
   const large: string[] = [];
   let total = 0;
@@ -291,14 +296,16 @@ async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, 
 }
 
 /**
- * A staging row taken (stored, or refused with its result written) keeps no ID number, phone or
- * address: its sealed fields' columns are emptied in the transaction that records its outcome — the
- * record's own copies are sealed (docs/keys.md), and a refused row is corrected by a new row.
+ * A staging row taken (stored, or refused with its result written) is marked taken (taken_at: the
+ * claim and the lag read only the rows waiting, by a partial index, infra/db/0900_staging_taken.sql)
+ * and keeps no ID number, phone or address: its sealed fields' columns are emptied — both in the
+ * transaction that records its outcome. The record's own copies are sealed (docs/keys.md), and a
+ * refused row is corrected by a new row.
  */
 async function scrubTaken(tx: Pick<pg.ClientBase, 'query'>, r: Resource, rowIds: string[]): Promise<void> {
-  const cols = sealedFields(r).map((f) => f.column);
-  if (cols.length === 0 || rowIds.length === 0) return;
-  await tx.query(`UPDATE ${stagingTable(r)} SET ${cols.map((c) => `${c} = NULL`).join(', ')} WHERE row_id = ANY($1::bigint[])`, [rowIds]);
+  if (rowIds.length === 0) return;
+  const sets = ['taken_at = now()', ...sealedFields(r).map((f) => `${f.column} = NULL`)];
+  await tx.query(`UPDATE ${stagingTable(r)} SET ${sets.join(', ')} WHERE row_id = ANY($1::bigint[])`, [rowIds]);
 }
 
 function contextOf(row: StagedRow, s: DbsyncSettings, codes: CodeCache | undefined): IngestContext {
@@ -396,13 +403,16 @@ export interface StagingLag {
   oldestAgeS: number | null;
 }
 
+/** One resource's part of the lag query; `$<param>` is its name. */
+export function lagSqlOf(r: Resource, param = 1): string {
+  return `SELECT $${param}::varchar AS resource, count(*) AS waiting, min(s.inserted_at) AS oldest FROM ${stagingTable(r)} s
+        WHERE s.taken_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $${param} AND x.row_id = s.row_id)`;
+}
+
 /** Rows waiting per resource and the oldest one's age: the lag monitoring reads (docs/monitoring.md). */
 export async function stagingLag(db: Db): Promise<StagingLag[]> {
-  const parts = Object.values(resources).map(
-    (r, i) =>
-      `SELECT $${i + 1}::varchar AS resource, count(*) AS waiting, min(s.inserted_at) AS oldest FROM ${stagingTable(r)} s
-        WHERE NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $${i + 1} AND x.row_id = s.row_id)`,
-  );
+  const parts = Object.values(resources).map((r, i) => lagSqlOf(r, i + 1));
   const res = await db.query<{ resource: string; waiting: string; oldest: Date | null; now: Date }>(
     `SELECT l.*, now() AS now FROM (${parts.join(' UNION ALL ')}) l`,
     Object.values(resources).map((r) => r.name),

@@ -23,7 +23,7 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * WHERE and the docs' queries need — never a value of the record (a name, an ID number, a phone):
  * one front may serve several hospitals, and a row keeps its name after it is taken.
  */
-export const READABLE = ['row_id', 'inserted_at', 'org_code', 'id'] as const;
+export const READABLE = ['row_id', 'inserted_at', 'taken_at', 'org_code', 'id'] as const;
 
 /** The grants, without the CREATE ROLE (the role may exist already). */
 export function grantStatements(role: string): string[] {

@@ -85,6 +85,9 @@ describe('the HIS role', () => {
     );
     await refused(`UPDATE staging.emr_patient_info SET inserted_at = '2000-01-01' WHERE row_id = $1`, [ins.rows[0]!.row_id]);
     await refused(`UPDATE staging.emr_patient_info SET row_id = row_id + 1000000 WHERE row_id = $1`, [ins.rows[0]!.row_id]);
+    // taken_at is the front's: a row the HIS marked taken would never be taken.
+    await refused(`UPDATE staging.emr_patient_info SET taken_at = now() WHERE row_id = $1`, [ins.rows[0]!.row_id]);
+    await refused(`UPDATE staging.emr_patient_info SET taken_at = NULL WHERE row_id = $1`, [ins.rows[0]!.row_id]);
   });
 
   it('reads no staging value but a row’s bookkeeping: no name, ID number, phone or address — its own org’s or another’s', async () => {

@@ -7,7 +7,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { BATCH_MAX_BYTES, claim, recordOf, ROW_MAX_BYTES, stagingTable, syncAll, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import {
+  BATCH_MAX_BYTES,
+  claim,
+  claimSql,
+  lagSqlOf,
+  recordOf,
+  ROW_MAX_BYTES,
+  stagingLag,
+  stagingTable,
+  syncAll,
+  syncResource,
+  type DbsyncSettings,
+} from '../../shared/dbsync/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { hmacColumns, keyIdOf, pii, sealedFields } from '../../shared/pii/index.js';
@@ -69,7 +81,10 @@ describe('the staging tables', () => {
       const byName = new Map(cols.rows.map((c) => [c.column_name, c.data_type]));
       expect(cols.rows[0], r.name).toEqual({ column_name: 'row_id', data_type: 'bigint' });
       for (const d of Object.values(r.fields)) expect(byName.get(d.column), `${r.name}.${d.column}`).toBe('text');
-      expect(cols.rows.length, r.name).toBe(Object.keys(r.fields).length + 2);
+      // Besides the data: the row id, its receive time, when the front took it.
+      expect(cols.rows.length, r.name).toBe(Object.keys(r.fields).length + 3);
+      expect(byName.get('inserted_at'), r.name).toBe('timestamp with time zone');
+      expect(byName.get('taken_at'), r.name).toBe('timestamp with time zone');
     }
   });
 });
@@ -325,6 +340,31 @@ describe('nothing a row holds stops the sync', () => {
       [org],
     );
     expect(stored.rows).toEqual([{ ok: true }, { ok: true }]);
+  });
+});
+
+describe('a year of rows', () => {
+  type PlanNode = { 'Node Type': string; 'Relation Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: PlanNode[] };
+  /** Rows the plan read from the staging table itself (every scan node on it). */
+  const stagingRowsRead = (n: PlanNode, table: string): number =>
+    (n['Relation Name'] === table && /Scan/.test(n['Node Type']) ? n['Actual Rows'] * n['Actual Loops'] : 0) +
+    (n.Plans ?? []).reduce((a, p) => a + stagingRowsRead(p, table), 0);
+
+  it('the claim and the lag read the rows waiting, not every row ever taken', { timeout: 120_000 }, async () => {
+    const r = R('emrExClinicalItem');
+    const org = uniqueOrg();
+    // 2000 rows taken (refused: no parent id, no item name) as runs leave them, then 2 waiting.
+    await db.query(`INSERT INTO ${stagingTable(r)} (org_code, id) SELECT $1, 'old-' || g FROM generate_series(1, 2000) g`, [org]);
+    await syncResource(db, r, { settings });
+    const waiting = [await stage(r, { orgCode: org, id: uniqueId('c') }), await stage(r, { orgCode: org, id: uniqueId('c') })];
+    await db.query(`ANALYZE ${stagingTable(r)}`);
+    const explain = async (sql: string, params: unknown[]) =>
+      (await db.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params)).rows[0]!['QUERY PLAN'][0]!.Plan;
+    expect(stagingRowsRead(await explain(claimSql(r), [r.name, 500]), r.table)).toBeLessThan(100);
+    expect((await stagingLag(db)).find((l) => l.resource === r.name)!.waiting).toBeGreaterThanOrEqual(waiting.length);
+    const lag = await explain(lagSqlOf(r), [r.name]);
+    expect(stagingRowsRead(lag, r.table)).toBeLessThan(100);
+    await resultsOf(r, waiting);
   });
 });
 
