@@ -369,8 +369,17 @@ function errorResultOf(r: Resource, row: RowKey, e: AppError): ResultRow {
   };
 }
 
-/** One statement for the rows' results (an INSERT … SELECT of single-row SELECTs, as the ingest store writes). */
+/**
+ * The rows' results, an INSERT … SELECT of single-row SELECTs (as the ingest store writes) per
+ * RESULTS_PER_STATEMENT rows: the cost of one such statement grows with the square of its branches
+ * (2000 took 7 s, the 5000 DBSYNC_BATCH allows would pass the 20 s statement timeout at every run).
+ */
+export const RESULTS_PER_STATEMENT = 250;
 async function writeResults(db: Pick<pg.ClientBase, 'query'>, rows: ResultRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += RESULTS_PER_STATEMENT) await writeResultsOnce(db, rows.slice(i, i + RESULTS_PER_STATEMENT));
+}
+
+async function writeResultsOnce(db: Pick<pg.ClientBase, 'query'>, rows: ResultRow[]): Promise<void> {
   if (!rows.length) return;
   const params: unknown[] = [];
   const selects = rows.map((x) => {

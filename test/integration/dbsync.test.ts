@@ -3,6 +3,7 @@
 // outbox), refusals carry the API's error details, every row is taken exactly once with two runs at
 // once and after a run killed (SIGKILL of a real process) between two waves of one batch.
 import { spawn } from 'node:child_process';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
@@ -349,6 +350,28 @@ describe('a year of rows', () => {
   const stagingRowsRead = (n: PlanNode, table: string): number =>
     (n['Relation Name'] === table && /Scan/.test(n['Node Type']) ? n['Actual Rows'] * n['Actual Loops'] : 0) +
     (n.Plans ?? []).reduce((a, p) => a + stagingRowsRead(p, table), 0);
+
+  it('a batch as large as DBSYNC_BATCH allows writes its outcomes in statements of bounded cost', { timeout: 120_000 }, async () => {
+    const r = R('emrExClinicalItem');
+    const org = uniqueOrg();
+    // 3000 rows, all refused (no parent id, no item name), in one batch. Their outcomes written as
+    // one INSERT of 3000 UNION ALL branches took ~16 s (7 s at 2000: the cost grows with the square)
+    // — past the functions' 20 s statement timeout at the 5000 DBSYNC_BATCH allows, and cancelled
+    // at every run after. Here the session's timeout is 3 s.
+    await db.query(`INSERT INTO ${stagingTable(r)} (org_code, id) SELECT $1, 'many-' || g FROM generate_series(1, 3000) g`, [org]);
+    const strict = new pg.Pool({ connectionString: databaseUrl(), max: 4, options: '-c statement_timeout=3000' });
+    try {
+      const run = await syncResource(strict, r, { settings: { ...settings, batch: 3000 } });
+      expect(run.rejected).toBeGreaterThanOrEqual(3000);
+    } finally {
+      await strict.end();
+    }
+    const n = await db.query<{ n: string }>(`SELECT count(*) AS n FROM staging.sync_result WHERE resource = $1 AND org_code = $2 AND status = 'rejected'`, [
+      r.name,
+      org,
+    ]);
+    expect(Number(n.rows[0]!.n)).toBe(3000);
+  });
 
   it('the claim and the lag read the rows waiting, not every row ever taken', { timeout: 120_000 }, async () => {
     const r = R('emrExClinicalItem');
