@@ -111,16 +111,18 @@ export const STAGING_SCHEMA = 'staging';
 /**
  * A resource's staging table for database sync (docs/dbsync.md): the same columns as the resource's
  * table, every one `text` (so a value is judged by the same pipeline as on the API, never refused by
- * the database with a message the HIS cannot act on), a sequence-ordered row id, and when the row
- * was written (its receive time).
+ * the database with a message the HIS cannot act on), a sequence-ordered row id, when the row
+ * was written (its receive time), and when the dbsync function took it (null while it waits: the
+ * partial index the claim reads; infra/db/0900_staging_taken.sql added both to the first tables).
  */
 export function stagingDdl(r: Resource): string {
   const cols = Object.values(r.fields).map((d) => `  ${d.column} text`);
   return [
     `-- ${r.name} (${r.title}): database-sync staging; generated from schemas/ by schemas/ddl.ts --staging`,
     `CREATE TABLE ${STAGING_SCHEMA}.${r.table} (`,
-    ['  row_id bigserial PRIMARY KEY', ...cols, '  inserted_at timestamptz NOT NULL DEFAULT now()'].join(',\n'),
+    ['  row_id bigserial PRIMARY KEY', ...cols, '  inserted_at timestamptz NOT NULL DEFAULT now()', '  taken_at timestamptz'].join(',\n'),
     `);`,
+    `CREATE INDEX ${r.table}_waiting ON ${STAGING_SCHEMA}.${r.table} (row_id) WHERE taken_at IS NULL;`,
     '',
   ].join('\n');
 }

@@ -25,7 +25,7 @@ import type { Resource } from '../../schemas/resource.js';
 import type { CodeCache } from '../codes/index.js';
 import { concern } from '../config/index.js';
 import { withTx, type Db } from '../db/index.js';
-import { AppError } from '../http/errors.js';
+import { AppError, type FieldIssue } from '../http/errors.js';
 import { upsertGroup, type GroupItem, type IngestContext, type Outcome } from '../ingest/index.js';
 import { log } from '../log/index.js';
 import { sealedFields } from '../pii/index.js';
@@ -89,6 +89,8 @@ export interface SyncOptions {
   /** Called inside each wave's transaction before it commits (tests: a kill mid-batch). */
   beforeCommit?: () => Promise<void>;
   now?: () => Date;
+  /** The values one batch reads at most; default BATCH_MAX_BYTES (tests: smaller). */
+  batchBytes?: number;
 }
 
 /** One pass over every staging table, in the data set's order (parents' resources first). */
@@ -112,10 +114,10 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
     locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0]!.ok;
     if (!locked) return { ...run, busy: true };
     while (Date.now() < deadline) {
-      const rows = await claim(client, r, o.settings.batch);
-      if (rows.length === 0) break;
-      await takeBatch(db, r, rows, o, run);
-      if (rows.length < o.settings.batch) break;
+      const claimed = await claim(client, r, o.settings.batch, o.batchBytes);
+      if (claimed.seen === 0) break;
+      await takeBatch(db, r, claimed, o, run);
+      if (claimed.seen < o.settings.batch) break;
     }
     return run;
   } finally {
@@ -125,16 +127,118 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
 }
 
 type StagedRow = Record<string, string | null> & { row_id: string; inserted_at: Date };
+/** What a refusal names of its row. */
+type RowKey = { row_id: string; org_code?: string | null; id?: string | null };
 
-/** The next rows without a result, in row order; rows locked by an open HIS transaction are skipped. */
-async function claim(client: pg.PoolClient, r: Resource, limit: number): Promise<StagedRow[]> {
-  const res = await client.query<StagedRow>(
-    `SELECT s.* FROM ${stagingTable(r)} s
-      WHERE NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $1 AND x.row_id = s.row_id)
-      ORDER BY s.row_id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`,
-    [r.name, limit],
+/**
+ * A staging row whose values together are larger than this is refused (PAYLOAD_TOO_LARGE) without
+ * being read: the API refuses a body over its default MAX_BODY_BYTES, 8 MiB (docs/runtime.md), and
+ * a text column has no length limit of its own — one row of hundreds of MiB read into the function
+ * would end it, run after run, and every row behind it would wait (docs/dbsync.md).
+ */
+export const ROW_MAX_BYTES = 8 * 1024 * 1024;
+/** The values one batch reads at most (the first row of a batch is always taken). */
+export const BATCH_MAX_BYTES = 16 * 1024 * 1024;
+
+/** What a claim hands over: rows read in full, and rows too large to read (their sizes by column). */
+export interface Claimed {
+  rows: StagedRow[];
+  tooLarge: Array<{ row: RowKey; bytes: number; columns: Record<string, number> }>;
+  /** Rows looked at (taken now or refused): fewer than the batch means nothing else waits. */
+  seen: number;
+}
+
+/** The claim's first statement ($1 the resource, $2 the batch): the next waiting rows' ids and sizes. */
+export function claimSql(r: Resource): string {
+  const size = Object.values(r.fields)
+    .map((d) => `coalesce(octet_length(s.${d.column}), 0)`)
+    .join(' + ');
+  return `SELECT s.row_id::text AS row_id, (${size})::bigint AS bytes FROM ${stagingTable(r)} s
+      WHERE s.taken_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $1 AND x.row_id = s.row_id)
+      ORDER BY s.row_id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`;
+}
+
+/**
+ * The next rows without a result, in row order; rows locked by an open HIS transaction are skipped.
+ * Their sizes are read first (octet_length, no values), so a batch holds at most BATCH_MAX_BYTES of
+ * values and a row over ROW_MAX_BYTES is never read whole: only its org, id and column sizes.
+ */
+export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, limit: number, batchBytes = BATCH_MAX_BYTES): Promise<Claimed> {
+  const cols = Object.values(r.fields).map((d) => d.column);
+  const sized = await client.query<{ row_id: string; bytes: string }>(claimSql(r), [r.name, limit]);
+  const whole: string[] = [];
+  const large: string[] = [];
+  let total = 0;
+  let seen = 0;
+  for (const x of sized.rows) {
+    const bytes = Number(x.bytes);
+    if (bytes > ROW_MAX_BYTES) large.push(x.row_id);
+    else {
+      if (whole.length > 0 && total + bytes > batchBytes) break;
+      whole.push(x.row_id);
+      total += bytes;
+    }
+    seen++;
+  }
+  // A batch cut short by its bytes is not the end of the table: seen < limit only when nothing waits.
+  if (seen < sized.rows.length) seen = limit;
+  const rows = whole.length
+    ? (await client.query<StagedRow>(`SELECT s.* FROM ${stagingTable(r)} s WHERE s.row_id = ANY($1::bigint[]) ORDER BY s.row_id`, [whole])).rows
+    : [];
+  const tooLarge: Claimed['tooLarge'] = [];
+  if (large.length) {
+    const res = await client.query<Record<string, string | null> & { row_id: string }>(
+      `SELECT s.row_id::text AS row_id, left(s.org_code, 50) AS org_code, left(s.id, 80) AS id,
+              ${cols.map((c) => `coalesce(octet_length(s.${c}), 0) AS "size:${c}"`).join(', ')}
+         FROM ${stagingTable(r)} s WHERE s.row_id = ANY($1::bigint[]) ORDER BY s.row_id`,
+      [large],
+    );
+    for (const x of res.rows) {
+      const columns: Record<string, number> = {};
+      for (const c of cols) columns[c] = Number(x[`size:${c}`]);
+      const bytes = Object.values(columns).reduce((a, b) => a + b, 0);
+      tooLarge.push({ row: { row_id: x.row_id, org_code: x.org_code ?? null, id: x.id ?? null }, bytes, columns });
+    }
+  }
+  return { rows, tooLarge, seen };
+}
+
+/**
+ * The refusal of a row too large to read: the largest columns that take it over ROW_MAX_BYTES are
+ * named, each with its size, as the API names a field (docs/dbsync.md).
+ */
+export function tooLargeError(r: Resource, x: Claimed['tooLarge'][number]): AppError {
+  const names = new Map(Object.entries(r.fields).map(([name, d]) => [d.column, name]));
+  const issues: FieldIssue[] = [];
+  let rest = x.bytes;
+  for (const [col, bytes] of Object.entries(x.columns).sort((a, b) => b[1] - a[1])) {
+    if (rest <= ROW_MAX_BYTES) break;
+    issues.push({
+      field: names.get(col) ?? col,
+      rule: 'tooLarge',
+      message: `数据过大：该列 ${bytes} 字节，整行 ${x.bytes} 字节，超过 ${ROW_MAX_BYTES} 字节 (column of ${bytes} bytes; the row's values exceed ${ROW_MAX_BYTES} bytes)`,
+    });
+    rest -= bytes;
+  }
+  return new AppError(
+    'PAYLOAD_TOO_LARGE',
+    `中间表行数据过大（${x.bytes} 字节，上限 ${ROW_MAX_BYTES}），未读取 (row values of ${x.bytes} bytes exceed ${ROW_MAX_BYTES}; not read)`,
+    issues,
+    x.row.id,
   );
-  return res.rows;
+}
+
+/**
+ * PostgreSQL and openGauss write a timestamp with time zone as text with an offset of hours alone
+ * ("2026-12-05 10:42:11.123456+08"): what a HIS gets in a text column when it inserts a timestamptz
+ * value (`now()`, or a time column of its own). That is the instant ISO 8601 writes as
+ * "2026-12-05T10:42:11.123456+08:00", which the API takes; the row is read as that.
+ */
+const PG_TIMESTAMPTZ = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([+-]\d{2})(?::?(\d{2}))?$/;
+export function isoOfPgTime(v: string): string {
+  const m = PG_TIMESTAMPTZ.exec(v.trim());
+  return m ? `${m[1]}T${m[2]}${m[3]}:${m[4] ?? '00'}` : v;
 }
 
 /** A staging row as the HIS would have posted it: each non-null column under its field's name. */
@@ -142,29 +246,36 @@ export function recordOf(r: Resource, row: Record<string, unknown>): Record<stri
   const rec: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(r.fields)) {
     const v = row[def.column];
-    if (v !== null && v !== undefined) rec[name] = v;
+    if (v === null || v === undefined) continue;
+    rec[name] = def.kind === 'time' && typeof v === 'string' ? isoOfPgTime(v) : v;
   }
   return rec;
 }
 
-async function takeBatch(db: Db, r: Resource, rows: StagedRow[], o: SyncOptions, run: ResourceRun): Promise<void> {
+async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, run: ResourceRun): Promise<void> {
   const s = o.settings;
+  const { rows } = claimed;
   const items: GroupItem[] = rows.map((row) => ({ body: recordOf(r, row), ctx: contextOf(row, s, o.codes) }));
-  const results = await upsertGroup(db, r, items, {
-    inWave: async (tx, written) => {
-      await writeResults(
-        tx,
-        written.map(({ index, outcome }) => resultOf(r, rows[index]!, outcome)),
-      );
-      await scrubTaken(
-        tx,
-        r,
-        written.map(({ index }) => rows[index]!.row_id),
-      );
-      await o.beforeCommit?.();
-    },
-  });
-  const refused = results.flatMap((x, i) => (x.ok ? [] : [errorResultOf(r, rows[i]!, x.error)]));
+  const results = rows.length
+    ? await upsertGroup(db, r, items, {
+        inWave: async (tx, written) => {
+          await writeResults(
+            tx,
+            written.map(({ index, outcome }) => resultOf(r, rows[index]!, outcome)),
+          );
+          await scrubTaken(
+            tx,
+            r,
+            written.map(({ index }) => rows[index]!.row_id),
+          );
+          await o.beforeCommit?.();
+        },
+      })
+    : [];
+  const refused = [
+    ...results.flatMap((x, i) => (x.ok ? [] : [errorResultOf(r, rows[i]!, x.error)])),
+    ...claimed.tooLarge.map((x) => errorResultOf(r, x.row, tooLargeError(r, x))),
+  ];
   if (refused.length) {
     await withTx(db, async (tx) => {
       await writeResults(tx, refused);
@@ -175,23 +286,26 @@ async function takeBatch(db: Db, r: Resource, rows: StagedRow[], o: SyncOptions,
       );
     });
   }
-  run.taken += rows.length;
+  run.taken += rows.length + claimed.tooLarge.length;
+  run.rejected += claimed.tooLarge.length;
   for (const x of results) {
     if (!x.ok) run.rejected++;
     else run[x.outcome.status]++;
   }
-  log('debug', 'dbsync batch', { resource: r.name, taken: rows.length, rejected: refused.length });
+  log('debug', 'dbsync batch', { resource: r.name, taken: rows.length + claimed.tooLarge.length, rejected: refused.length });
 }
 
 /**
- * A staging row taken (stored, or refused with its result written) keeps no ID number, phone or
- * address: its sealed fields' columns are emptied in the transaction that records its outcome — the
- * record's own copies are sealed (docs/keys.md), and a refused row is corrected by a new row.
+ * A staging row taken (stored, or refused with its result written) is marked taken (taken_at: the
+ * claim and the lag read only the rows waiting, by a partial index, infra/db/0900_staging_taken.sql)
+ * and keeps no ID number, phone or address: its sealed fields' columns are emptied — both in the
+ * transaction that records its outcome. The record's own copies are sealed (docs/keys.md), and a
+ * refused row is corrected by a new row.
  */
 async function scrubTaken(tx: Pick<pg.ClientBase, 'query'>, r: Resource, rowIds: string[]): Promise<void> {
-  const cols = sealedFields(r).map((f) => f.column);
-  if (cols.length === 0 || rowIds.length === 0) return;
-  await tx.query(`UPDATE ${stagingTable(r)} SET ${cols.map((c) => `${c} = NULL`).join(', ')} WHERE row_id = ANY($1::bigint[])`, [rowIds]);
+  if (rowIds.length === 0) return;
+  const sets = ['taken_at = now()', ...sealedFields(r).map((f) => `${f.column} = NULL`)];
+  await tx.query(`UPDATE ${stagingTable(r)} SET ${sets.join(', ')} WHERE row_id = ANY($1::bigint[])`, [rowIds]);
 }
 
 function contextOf(row: StagedRow, s: DbsyncSettings, codes: CodeCache | undefined): IngestContext {
@@ -239,7 +353,7 @@ function resultOf(r: Resource, row: StagedRow, o: Outcome): ResultRow {
   };
 }
 
-function errorResultOf(r: Resource, row: StagedRow, e: AppError): ResultRow {
+function errorResultOf(r: Resource, row: RowKey, e: AppError): ResultRow {
   const cut = (v: string | null | undefined, n: number) => (v ? v.slice(0, n) : null);
   return {
     resource: r.name,
@@ -255,8 +369,17 @@ function errorResultOf(r: Resource, row: StagedRow, e: AppError): ResultRow {
   };
 }
 
-/** One statement for the rows' results (an INSERT … SELECT of single-row SELECTs, as the ingest store writes). */
+/**
+ * The rows' results, an INSERT … SELECT of single-row SELECTs (as the ingest store writes) per
+ * RESULTS_PER_STATEMENT rows: the cost of one such statement grows with the square of its branches
+ * (2000 took 7 s, the 5000 DBSYNC_BATCH allows would pass the 20 s statement timeout at every run).
+ */
+export const RESULTS_PER_STATEMENT = 250;
 async function writeResults(db: Pick<pg.ClientBase, 'query'>, rows: ResultRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += RESULTS_PER_STATEMENT) await writeResultsOnce(db, rows.slice(i, i + RESULTS_PER_STATEMENT));
+}
+
+async function writeResultsOnce(db: Pick<pg.ClientBase, 'query'>, rows: ResultRow[]): Promise<void> {
   if (!rows.length) return;
   const params: unknown[] = [];
   const selects = rows.map((x) => {
@@ -289,13 +412,16 @@ export interface StagingLag {
   oldestAgeS: number | null;
 }
 
+/** One resource's part of the lag query; `$<param>` is its name. */
+export function lagSqlOf(r: Resource, param = 1): string {
+  return `SELECT $${param}::varchar AS resource, count(*) AS waiting, min(s.inserted_at) AS oldest FROM ${stagingTable(r)} s
+        WHERE s.taken_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $${param} AND x.row_id = s.row_id)`;
+}
+
 /** Rows waiting per resource and the oldest one's age: the lag monitoring reads (docs/monitoring.md). */
 export async function stagingLag(db: Db): Promise<StagingLag[]> {
-  const parts = Object.values(resources).map(
-    (r, i) =>
-      `SELECT $${i + 1}::varchar AS resource, count(*) AS waiting, min(s.inserted_at) AS oldest FROM ${stagingTable(r)} s
-        WHERE NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $${i + 1} AND x.row_id = s.row_id)`,
-  );
+  const parts = Object.values(resources).map((r, i) => lagSqlOf(r, i + 1));
   const res = await db.query<{ resource: string; waiting: string; oldest: Date | null; now: Date }>(
     `SELECT l.*, now() AS now FROM (${parts.join(' UNION ALL ')}) l`,
     Object.values(resources).map((r) => r.name),

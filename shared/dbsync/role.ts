@@ -1,7 +1,10 @@
 /**
  * The HIS's database role for database sync (docs/dbsync.md "The HIS's role"): it may insert into
- * and update the staging tables (and read them, which an UPDATE's WHERE needs), use their row-id
- * sequences, and read staging.sync_result — its rows' outcomes and rejections. Nothing is granted on
+ * and update the staging tables' data columns (and read a row's bookkeeping, READABLE), use
+ * their row-id sequences, and read staging.sync_result — its rows' outcomes and rejections. It may
+ * not write `row_id` or `inserted_at`: the database sets them — the receive time, where a record's
+ * deadline clock starts, is not the sender's to choose, and a row id written ahead of the sequence
+ * would make every other writer's next row fail on a duplicate key. Nothing is granted on
  * any other schema: the front's own tables stay out of its reach (test/integration/dbsync-role.test.ts
  * proves it). The statements are plain GRANTs that PostgreSQL 15 and openGauss 5.0 both take, and
  * idempotent: run again after an upgrade that adds a staging table.
@@ -15,14 +18,29 @@ export const RoleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a role name
 /** A literal for SQL that takes no bind parameters (CREATE ROLE … PASSWORD): quotes doubled. */
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
+/**
+ * The columns of a staging row the HIS may read: its bookkeeping, what RETURNING row_id, an UPDATE's
+ * WHERE and the docs' queries need — never a value of the record (a name, an ID number, a phone):
+ * one front may serve several hospitals, and a row keeps its name after it is taken.
+ */
+export const READABLE = ['row_id', 'inserted_at', 'taken_at', 'org_code', 'id'] as const;
+
 /** The grants, without the CREATE ROLE (the role may exist already). */
 export function grantStatements(role: string): string[] {
   const r = RoleName.parse(role);
-  const tables = Object.values(resources).map((x) => `${STAGING_SCHEMA}.${x.table}`);
+  const tables = Object.values(resources).map((x) => ({
+    t: `${STAGING_SCHEMA}.${x.table}`,
+    cols: Object.values(x.fields)
+      .map((d) => d.column)
+      .join(', '),
+  }));
   return [
     `GRANT USAGE ON SCHEMA ${STAGING_SCHEMA} TO ${r}`,
-    ...tables.map((t) => `GRANT SELECT, INSERT, UPDATE ON ${t} TO ${r}`),
-    ...tables.map((t) => `GRANT USAGE ON SEQUENCE ${t}_row_id_seq TO ${r}`),
+    // A table-wide INSERT or UPDATE (as earlier versions granted) would cover row_id and inserted_at.
+    // A table-wide SELECT (as earlier versions granted) would show every org's names and ID numbers.
+    ...tables.map(({ t }) => `REVOKE SELECT, INSERT, UPDATE ON ${t} FROM ${r}`),
+    ...tables.map(({ t, cols }) => `GRANT SELECT (${READABLE.join(', ')}), INSERT (${cols}), UPDATE (${cols}) ON ${t} TO ${r}`),
+    ...tables.map(({ t }) => `GRANT USAGE ON SEQUENCE ${t}_row_id_seq TO ${r}`),
     `GRANT SELECT ON ${STAGING_SCHEMA}.sync_result TO ${r}`,
   ];
 }

@@ -67,6 +67,69 @@ describe('the HIS role', () => {
     await refused('CREATE TABLE public.mine (x int)');
   });
 
+  it('cannot set a row’s row id or receive time: the database sets them (docs/dbsync.md)', async () => {
+    const org = uniqueOrg();
+    // inserted_at is the record's receive time, where its deadline clock starts; a HIS that could
+    // write it would date its own lateness. A row id written ahead of the sequence would make the
+    // next row of every other HIS writing the table fail with a duplicate key.
+    await refused(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name, inserted_at) VALUES ($1, $2, '测试', '2300-01-01')`, [org, uniqueId('p')]);
+    const next = await db.query<{ n: string }>(`SELECT last_value + 5 AS n FROM staging.emr_patient_info_row_id_seq`);
+    await refused(`INSERT INTO staging.emr_patient_info (row_id, org_code, id, patient_name) VALUES ($1, $2, $3, '测试')`, [
+      next.rows[0]!.n,
+      org,
+      uniqueId('p'),
+    ]);
+    const ins = await his.query<{ row_id: string }>(
+      `INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ($1, $2, '测试') RETURNING row_id`,
+      [org, uniqueId('p')],
+    );
+    await refused(`UPDATE staging.emr_patient_info SET inserted_at = '2000-01-01' WHERE row_id = $1`, [ins.rows[0]!.row_id]);
+    await refused(`UPDATE staging.emr_patient_info SET row_id = row_id + 1000000 WHERE row_id = $1`, [ins.rows[0]!.row_id]);
+    // taken_at is the front's: a row the HIS marked taken would never be taken.
+    await refused(`UPDATE staging.emr_patient_info SET taken_at = now() WHERE row_id = $1`, [ins.rows[0]!.row_id]);
+    await refused(`UPDATE staging.emr_patient_info SET taken_at = NULL WHERE row_id = $1`, [ins.rows[0]!.row_id]);
+  });
+
+  it('reads no staging value but a row’s bookkeeping: no name, ID number, phone or address — its own org’s or another’s', async () => {
+    const org = uniqueOrg();
+    const ins = await his.query<{ row_id: string }>(
+      `INSERT INTO staging.emr_patient_info (org_code, id, patient_name, id_card, tel) VALUES ($1, $2, '测试', '11010519491231002X', '13800000000') RETURNING row_id`,
+      [org, uniqueId('p')],
+    );
+    const rowId = ins.rows[0]!.row_id;
+    for (const col of ['patient_name', 'id_card', 'tel', 'current_addr_detail', 'contacts_tel'])
+      await refused(`SELECT ${col} FROM staging.emr_patient_info WHERE row_id = $1`, [rowId]);
+    await refused('SELECT * FROM staging.emr_inf_report LIMIT 1');
+    // A HIS reading every staging row's content is what the grant must not allow: one front often
+    // serves several hospitals, and a row keeps its name after it is taken.
+    await refused(`SELECT patient_name FROM staging.emr_patient_info WHERE org_code <> $1 LIMIT 1`, [org]);
+    // What the docs' queries need: the row id, its org and record id, its receive time.
+    const own = await his.query(`SELECT row_id, org_code, id, inserted_at FROM staging.emr_patient_info WHERE row_id = $1`, [rowId]);
+    expect(own.rows).toHaveLength(1);
+    expect((await his.query(`UPDATE staging.emr_patient_info SET tel = NULL WHERE row_id = $1 AND id IS NOT NULL`, [rowId])).rowCount).toBe(1);
+  });
+
+  it('cannot lock a staging table: a lock held in an open transaction would stall every sync run and the lag query', async () => {
+    await his.query('BEGIN');
+    try {
+      for (const mode of ['ACCESS EXCLUSIVE', 'EXCLUSIVE', 'SHARE']) {
+        await refused(`LOCK TABLE staging.emr_patient_info IN ${mode} MODE`);
+        await his.query('ROLLBACK');
+        await his.query('BEGIN');
+      }
+    } finally {
+      await his.query('ROLLBACK');
+    }
+  });
+
+  it('a role granted by an earlier version (table-wide INSERT, UPDATE) loses the two columns when granted again', async () => {
+    await db.query(`GRANT INSERT, UPDATE ON staging.emr_ex_lab TO ${role}`);
+    await his.query(`INSERT INTO staging.emr_ex_lab (org_code, id, inserted_at) VALUES ('1', $1, now())`, [uniqueId('l')]);
+    for (const s of grantStatements(role)) await db.query(s);
+    await refused(`INSERT INTO staging.emr_ex_lab (org_code, id, inserted_at) VALUES ('1', $1, now())`, [uniqueId('l')]);
+    await his.query(`INSERT INTO staging.emr_ex_lab (org_code, id) VALUES ('1', $1)`, [uniqueId('l')]);
+  });
+
   it('grant statements are idempotent (run again after an upgrade)', async () => {
     for (const s of grantStatements(role)) await db.query(s);
     await his.query(`INSERT INTO staging.emr_ex_lab (org_code, id) VALUES ('1', $1)`, [uniqueId('l')]);

@@ -3,11 +3,24 @@
 // outbox), refusals carry the API's error details, every row is taken exactly once with two runs at
 // once and after a run killed (SIGKILL of a real process) between two waves of one batch.
 import { spawn } from 'node:child_process';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { recordOf, stagingTable, syncAll, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import {
+  BATCH_MAX_BYTES,
+  claim,
+  claimSql,
+  lagSqlOf,
+  recordOf,
+  ROW_MAX_BYTES,
+  stagingLag,
+  stagingTable,
+  syncAll,
+  syncResource,
+  type DbsyncSettings,
+} from '../../shared/dbsync/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { hmacColumns, keyIdOf, pii, sealedFields } from '../../shared/pii/index.js';
@@ -69,7 +82,10 @@ describe('the staging tables', () => {
       const byName = new Map(cols.rows.map((c) => [c.column_name, c.data_type]));
       expect(cols.rows[0], r.name).toEqual({ column_name: 'row_id', data_type: 'bigint' });
       for (const d of Object.values(r.fields)) expect(byName.get(d.column), `${r.name}.${d.column}`).toBe('text');
-      expect(cols.rows.length, r.name).toBe(Object.keys(r.fields).length + 2);
+      // Besides the data: the row id, its receive time, when the front took it.
+      expect(cols.rows.length, r.name).toBe(Object.keys(r.fields).length + 3);
+      expect(byName.get('inserted_at'), r.name).toBe('timestamp with time zone');
+      expect(byName.get('taken_at'), r.name).toBe('timestamp with time zone');
     }
   });
 });
@@ -229,6 +245,149 @@ describe('each row exactly once', () => {
     ]);
     const dests = await db.query<{ n: string }>(`SELECT count(*) AS n FROM uplink_destination WHERE enabled`);
     expect(Number(outbox.rows[0]!.n)).toBe(2 * Number(dests.rows[0]!.n));
+  });
+});
+
+describe('nothing a row holds stops the sync', () => {
+  /** Runs the sync of one table in a real process with the function's heap; its exit code and run. */
+  const runChild = (r: Resource) =>
+    new Promise<{ code: number | null; out: string }>((ok) => {
+      const child = spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', 'test/integration/dbsync-run-child.ts'], {
+        env: { ...process.env, DBSYNC_TEST_DB: databaseUrl(), DBSYNC_TEST_RESOURCE: r.name },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr!.on('data', () => undefined);
+      child.once('exit', (code) => ok({ code, out }));
+    });
+
+  it('rows far over the API’s 8 MiB are refused unread, naming the field; the run goes on to the rows behind them', { timeout: 120_000 }, async () => {
+    const r = R('emrOutpatientRecord');
+    const org = uniqueOrg();
+    const before = await stage(r, sample('emrOutpatientRecord', { orgCode: org, id: uniqueId('o'), seed: 21 }));
+    // As a HIS's bulk copy writes a blob into a text column (which has no length of its own): three
+    // rows of 60 MiB each, 180 MiB together — read at once they end a process of the function's heap.
+    const big: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const rec = sample('emrOutpatientRecord', { orgCode: org, id: uniqueId('big'), seed: 22 + i });
+      const id = await stage(r, rec);
+      await db.query(`UPDATE ${stagingTable(r)} SET present_illness_his = repeat('咳', 20 * 1024 * 1024) WHERE row_id = $1`, [id]);
+      big.push(id);
+    }
+    const after = await stage(r, sample('emrOutpatientRecord', { orgCode: org, id: uniqueId('o'), seed: 25 }));
+    const child = await runChild(r);
+    expect(child.code, child.out).toBe(0);
+    const res = await resultsOf(r, [before, ...big, after], false);
+    expect(res.get(before)!.status).toBe('created');
+    expect(res.get(after)!.status).toBe('created');
+    for (const id of big) {
+      expect(res.get(id)).toMatchObject({ status: 'rejected', error_code: 'PAYLOAD_TOO_LARGE', org_code: org, version: null });
+      expect(res.get(id)!.issues!.map((i) => `${i.field}:${i.rule}`)).toEqual(['presentIllnessHis:tooLarge']);
+    }
+    expect((await db.query(`SELECT 1 FROM ${r.table} WHERE org_code = $1`, [org])).rowCount).toBe(2);
+  });
+
+  it('a batch reads at most its bytes of values; every row is still taken, in order', async () => {
+    const r = R('emrDailyCourse');
+    const org = uniqueOrg();
+    const rows: string[] = [];
+    // 300 KB each (100 000 three-byte characters): three fit a 1 MiB batch.
+    for (let i = 0; i < 8; i++)
+      rows.push(await stage(r, { ...sample('emrDailyCourse', { orgCode: org, id: uniqueId('d'), seed: 30 + i }), course: '病'.repeat(100_000) }));
+    const budget = 1024 * 1024;
+    const client = await db.connect();
+    try {
+      const c = await claim(client, r, 500, budget);
+      const sizes = c.rows.map((x) => Object.values(x).reduce<number>((n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0));
+      expect(c.rows.length).toBeGreaterThan(0);
+      if (c.rows.length > 1) expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(budget + 200);
+      expect(c.rows.length).toBeLessThan(8);
+    } finally {
+      client.release();
+    }
+    await syncResource(db, r, { settings, batchBytes: budget });
+    const res = await resultsOf(r, rows);
+    for (const id of rows) expect(res.get(id)!.status).toBe('created');
+    expect(BATCH_MAX_BYTES).toBeGreaterThanOrEqual(ROW_MAX_BYTES);
+  });
+
+  it('a time the HIS inserts as a timestamptz value (its text has an offset of hours) is that instant', async () => {
+    const r = R('emrPatientInfo');
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const ids: string[] = [];
+    for (const zone of ['Asia/Shanghai', 'UTC']) {
+      const client = await db.connect();
+      try {
+        await client.query(`SET TIME ZONE '${zone}'`);
+        const res = await client.query<{ row_id: string; operation_time: string }>(
+          `INSERT INTO ${stagingTable(r)} (org_code, id, patient_name, gender_code, birth_date, operation_time)
+           VALUES ($1, $2, '测试', '1', DATE '1980-02-03', now() - interval '1 minute') RETURNING row_id, operation_time`,
+          [org, `${id}-${zone === 'UTC' ? 'u' : 's'}`],
+        );
+        expect(res.rows[0]!.operation_time).toMatch(/[+-]\d{2}$/);
+        ids.push(res.rows[0]!.row_id);
+      } finally {
+        await client.query('RESET TIME ZONE');
+        client.release();
+      }
+    }
+    const res = await resultsOf(r, ids);
+    for (const x of ids) expect(res.get(x), JSON.stringify(res.get(x)?.issues)).toMatchObject({ status: 'created' });
+    const stored = await db.query<{ ok: boolean }>(
+      `SELECT abs(extract(epoch FROM p.operation_time - s.inserted_at) - -60) < 1 AS ok
+         FROM ${r.table} p JOIN ${stagingTable(r)} s ON s.org_code = p.org_code AND s.id = p.id WHERE p.org_code = $1`,
+      [org],
+    );
+    expect(stored.rows).toEqual([{ ok: true }, { ok: true }]);
+  });
+});
+
+describe('a year of rows', () => {
+  type PlanNode = { 'Node Type': string; 'Relation Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: PlanNode[] };
+  /** Rows the plan read from the staging table itself (every scan node on it). */
+  const stagingRowsRead = (n: PlanNode, table: string): number =>
+    (n['Relation Name'] === table && /Scan/.test(n['Node Type']) ? n['Actual Rows'] * n['Actual Loops'] : 0) +
+    (n.Plans ?? []).reduce((a, p) => a + stagingRowsRead(p, table), 0);
+
+  it('a batch as large as DBSYNC_BATCH allows writes its outcomes in statements of bounded cost', { timeout: 120_000 }, async () => {
+    const r = R('emrExClinicalItem');
+    const org = uniqueOrg();
+    // 3000 rows, all refused (no parent id, no item name), in one batch. Their outcomes written as
+    // one INSERT of 3000 UNION ALL branches took ~16 s (7 s at 2000: the cost grows with the square)
+    // — past the functions' 20 s statement timeout at the 5000 DBSYNC_BATCH allows, and cancelled
+    // at every run after. Here the session's timeout is 3 s.
+    await db.query(`INSERT INTO ${stagingTable(r)} (org_code, id) SELECT $1, 'many-' || g FROM generate_series(1, 3000) g`, [org]);
+    const strict = new pg.Pool({ connectionString: databaseUrl(), max: 4, options: '-c statement_timeout=3000' });
+    try {
+      const run = await syncResource(strict, r, { settings: { ...settings, batch: 3000 } });
+      expect(run.rejected).toBeGreaterThanOrEqual(3000);
+    } finally {
+      await strict.end();
+    }
+    const n = await db.query<{ n: string }>(`SELECT count(*) AS n FROM staging.sync_result WHERE resource = $1 AND org_code = $2 AND status = 'rejected'`, [
+      r.name,
+      org,
+    ]);
+    expect(Number(n.rows[0]!.n)).toBe(3000);
+  });
+
+  it('the claim and the lag read the rows waiting, not every row ever taken', { timeout: 120_000 }, async () => {
+    const r = R('emrExClinicalItem');
+    const org = uniqueOrg();
+    // 2000 rows taken (refused: no parent id, no item name) as runs leave them, then 2 waiting.
+    await db.query(`INSERT INTO ${stagingTable(r)} (org_code, id) SELECT $1, 'old-' || g FROM generate_series(1, 2000) g`, [org]);
+    await syncResource(db, r, { settings });
+    const waiting = [await stage(r, { orgCode: org, id: uniqueId('c') }), await stage(r, { orgCode: org, id: uniqueId('c') })];
+    await db.query(`ANALYZE ${stagingTable(r)}`);
+    const explain = async (sql: string, params: unknown[]) =>
+      (await db.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, params)).rows[0]!['QUERY PLAN'][0]!.Plan;
+    expect(stagingRowsRead(await explain(claimSql(r), [r.name, 500]), r.table)).toBeLessThan(100);
+    expect((await stagingLag(db)).find((l) => l.resource === r.name)!.waiting).toBeGreaterThanOrEqual(waiting.length);
+    const lag = await explain(lagSqlOf(r), [r.name]);
+    expect(stagingRowsRead(lag, r.table)).toBeLessThan(100);
+    await resultsOf(r, waiting);
   });
 });
 
