@@ -191,6 +191,7 @@ export function renderCardForm(v: CardFormView): HtmlEscapedString {
 <input type="hidden" name="csrf" value="${v.session.csrf}"><input type="hidden" name="case" value="${v.caseId}"><input type="hidden" name="cardId" value="${v.cardId}">
 <section><h2>${v.disease}　<span class="${v.overdue ? 'overdue' : 'muted'}" id="clock">${v.dueText}</span></h2>
 <p id="summary" role="alert">${v.issues.length ? `还有 ${v.issues.length} 处需要修改` : ''}</p>
+<p id="expired" class="overdue" role="alert" hidden></p>
 <ul id="other">${other.map((i) => html`<li>${label(i.field)}：${i.message}</li>`)}</ul>
 </section>
 ${SECTIONS.map(
@@ -214,8 +215,9 @@ export function renderCardDone(s: SsoSession, o: { id: string; status: string; h
 }
 
 /** The page shown when there is no session (expired, or opened without the HIS). */
-export function renderNoSession(): string {
-  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>请从 HIS 打开</title><style>${STYLE}</style></head><body><main><section><h2>会话已过期或未登录</h2><p>请从 HIS 中重新打开传染病报告提醒（单点登录）。</p></section></main></body></html>`;
+export function renderNoSession(note = ''): string {
+  const more = note ? `<p class="overdue" id="not-sent">${note}</p>` : '';
+  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>请从 HIS 打开</title><style>${STYLE}</style></head><body><main><section><h2>会话已过期或未登录</h2>${more}<p>请从 HIS 中重新打开传染病报告提醒（单点登录）。</p></section></main></body></html>`;
 }
 
 /**
@@ -226,7 +228,7 @@ export function renderNoSession(): string {
 export const CARD_SCRIPT = `(() => {
   const form = document.getElementById('card');
   if (!form) return;
-  const csrf = form.dataset.csrf;
+  let csrf = form.dataset.csrf;
   const labels = JSON.parse(form.dataset.labels || '{}');
   let timer = null, seq = 0;
   const show = (issues, warnings) => {
@@ -252,17 +254,71 @@ export const CARD_SCRIPT = `(() => {
     s.textContent = issues.length ? '还有 ' + issues.length + ' 处需要修改' : '校验通过，可以提交';
     form.dataset.checked = String(issues.length);
   };
+  // The session ended (SSO_SESSION_S) or another patient was opened from the HIS: the doctor is told at
+  // once, and the typing stays on this page (docs/card-form.md "Session ending while typing").
+  const expired = document.getElementById('expired');
+  const EXPIRED = '会话已过期，报告卡尚未提交。请不要关闭本页：在 HIS 中重新打开本患者的传染病报告提醒（单点登录）后，回到本页点击“提交报告卡”，已填写的内容将一并提交。';
+  const OTHER = '报告卡尚未提交：HIS 中最近打开的是另一位患者，或此病例已处理（已有报告卡或已排除）。请在 HIS 中重新打开本患者的传染病报告提醒后，回到本页点击“提交报告卡”。';
+  const lost = (text, submitting) => {
+    expired.textContent = text;
+    expired.hidden = false;
+    if (submitting) expired.scrollIntoView({ block: 'center' });
+    document.getElementById('summary').textContent = '';
+    form.dataset.checked = 'expired';
+  };
+  // The session in force for this page's case: its CSRF token is taken (a new session has a new
+  // one), or the reason it cannot submit this card is shown. True when the card can be submitted.
+  const renew = async (submitting) => {
+    let res;
+    try {
+      res = await fetch('/api/card/session?case=' + encodeURIComponent(form.elements['case'].value), { headers: { accept: 'application/json' }, cache: 'no-store' });
+    } catch {
+      lost('无法连接前置软件，报告卡尚未提交；请检查网络后再点击“提交报告卡”。', submitting);
+      return false;
+    }
+    if (res.status === 401) { lost(EXPIRED, submitting); return false; }
+    if (res.status === 409) { lost(OTHER, submitting); return false; }
+    if (!res.ok) return true; // let the server answer the submission itself
+    const s = await res.json();
+    if (s.csrf !== csrf) {
+      csrf = s.csrf;
+      form.dataset.csrf = csrf;
+      form.elements['csrf'].value = csrf;
+    }
+    expired.hidden = true;
+    expired.textContent = '';
+    return true;
+  };
   const check = async () => {
     const n = ++seq;
     const body = Object.fromEntries(new FormData(form));
-    const res = await fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
-    if (n !== seq || !res.ok) return;
+    let res = await fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
+    if (n !== seq) return;
+    if (res.status === 401 || res.status === 403) {
+      if (!(await renew()) || n !== seq) return;
+      res = await fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
+      if (n !== seq) return;
+    }
+    if (!res.ok) return;
     const answer = await res.json();
     show(answer.issues, answer.warnings || []);
   };
   const later = () => { clearTimeout(timer); timer = setTimeout(check, 250); };
   form.addEventListener('input', later);
   form.addEventListener('change', later);
+  // A plain form post with an ended session would leave this page for one that holds nothing typed:
+  // the session is checked first, and the post goes with its current token.
+  let sending = false;
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (sending) return;
+    sending = true;
+    try {
+      if (await renew(true)) form.submit();
+    } finally {
+      sending = false;
+    }
+  });
   check();
 })();
 `;

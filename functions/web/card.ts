@@ -8,6 +8,7 @@
  *   POST /popup/exclude      the doctor excludes a case, with a reason (audited on the case)
  *   GET  /card.html?case=    the pre-filled card form (each view audited)
  *   POST /api/card/check     JSON → { issues, warnings } (the live check)
+ *   GET  /api/card/session?case=   the form's session: { csrf }, 401 none, 409 another patient's
  *   POST /card               submit (form post) → 303 /card/done?id= , or the form again with errors
  *   GET  /card/done?id=      what became of the card
  */
@@ -111,9 +112,9 @@ const now = () => new Date();
 
 const session = async (o: CardRoutesOptions, c: Context): Promise<SsoSession | null> => sessionOf(o.db(), getCookie(c, SSO_COOKIE), now());
 
-function noSession(c: Context) {
+function noSession(c: Context, note?: string) {
   c.header('cache-control', 'no-store');
-  return c.html(renderNoSession(), 401);
+  return c.html(renderNoSession(note), 401);
 }
 
 /** The session's patient's open case `id`, or null. */
@@ -268,9 +269,25 @@ async function checkCard(o: CardRoutesOptions, c: Context) {
   return c.json({ issues: v.ok ? [] : v.issues, warnings: [...v.warnings, ...dup] });
 }
 
+/**
+ * The session in force for the form of case `?case=` (the form's script asks before a submission and
+ * when a check is refused): its CSRF token (a session opened since by the HIS has its own), 401 when
+ * there is none, 409 when it is another patient's (docs/card-form.md "Session ending while typing").
+ * Read by this origin's script only: no CORS, so another site's page cannot read the token.
+ */
+async function formSession(o: CardRoutesOptions, c: Context) {
+  c.header('cache-control', 'no-store');
+  const s = await session(o, c);
+  if (!s) throw new AppError('UNAUTHENTICATED', '会话已过期，请从 HIS 重新打开 (no session)');
+  if (!(await caseOf(o, s, c.req.query('case') ?? '')))
+    throw new AppError('CONFLICT', '当前会话不是此病例的患者 (the session is for another patient or the case is closed)');
+  return c.json({ csrf: s.csrf });
+}
+
 async function submitCard(o: CardRoutesOptions, c: Context) {
   const s = await session(o, c);
-  if (!s) return noSession(c);
+  // Without the form's script (which checks the session first and keeps the page): say what was lost.
+  if (!s) return noSession(c, '会话已过期，本次填写的报告卡未提交。');
   const form = (await c.req.parseBody()) as Record<string, unknown>;
   checkCsrf(s, form.csrf);
   const r = await caseOf(o, s, String(form.case ?? ''));
@@ -337,6 +354,7 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
   app.post('/popup/exclude', (c) => excludeCase(o, c));
   app.get('/card.html', (c) => showCardForm(o, c));
   app.get('/card.js', (c) => cardScript(c));
+  app.get('/api/card/session', (c) => formSession(o, c));
   app.post('/api/card/check', (c) => checkCard(o, c));
   app.post('/card', (c) => submitCard(o, c));
   app.get('/card/done', (c) => cardDone(o, c));

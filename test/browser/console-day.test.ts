@@ -1,0 +1,144 @@
+// A doctor's day on the console in Chromium, over plain HTTP by a LAN name (front.lan), against the
+// front running stack.yml — what broke when it was tried from outside (docs/console.md, docs/card-form.md):
+// - the clinician's card form whose single-sign-on session ends while the doctor types: the page
+//   says so at once, a submission keeps the typing on the page, and after the HIS opens the patient
+//   again the same page submits the card with everything typed (another patient's session refused).
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sample } from '../../infra/simulators/samples.js';
+import { signToken, type SsoClaims } from '../../shared/sso/token.js';
+import { formatLocal } from '../../shared/time/index.js';
+import { basicAuthHeader } from '../../shared/http/basic.js';
+import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { startTestFront, type TestFront } from '../setup/front.js';
+
+const SHOTS = resolve('.data/screenshots');
+const db = testDb();
+const org = uniqueOrg();
+const patient = uniqueId('p');
+let front: TestFront;
+let lan = '';
+let key: Buffer;
+let caseId = '';
+
+const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
+  const now = Math.floor(Date.now() / 1000);
+  return { org, doctor: 'D077', doctorName: '刘医生', dept: 'A16', patient, iat: now, exp: now + 120, nonce: randomBytes(16).toString('hex'), ...over };
+};
+
+async function his(resource: string, body: unknown): Promise<void> {
+  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  front = await startTestFront(
+    { WEB_ALLOWED_HOSTS: 'localhost,127.0.0.1,[::1],front.lan' },
+    { chromiumArgs: ['--host-resolver-rules=MAP front.lan 127.0.0.1'] },
+  );
+  lan = front.rt.portUrls.web!.replace('127.0.0.1', 'front.lan');
+  key = Buffer.from(readFileSync(join(front.dir, 'secrets', 'his-sso-key'), 'utf8').trim(), 'utf8');
+  await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: patient, seed: 41 }));
+  const at = formatLocal(new Date(Date.now() - 30 * 60_000));
+  await his('emrActivityInfo', {
+    ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 42 }),
+    deptCode: 'A16',
+    wmDiseaseCode: 'B01.9',
+    wmDiseaseName: '水痘，无并发症',
+    diseaseCode: '',
+    diseaseName: '',
+    diagnoseTime: at,
+    activityTime: at,
+  });
+  const auth = { authorization: basicAuthHeader(front.rt.credentials) };
+  const end = Date.now() + 90_000;
+  for (;;) {
+    await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
+    const list = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases?org=${org}`, { headers: auth })).json()) as {
+      cases: Array<{ caseId: string; patientId: string; state: string }>;
+    };
+    const c = list.cases.find((x) => x.patientId === patient && x.state === 'to_confirm');
+    if (c) {
+      caseId = c.caseId;
+      break;
+    }
+    if (Date.now() > end) throw new Error(`no case within 90 s: ${JSON.stringify(list.cases)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await front?.close();
+});
+
+describe("the card form when the doctor's single-sign-on session ends while typing", () => {
+  it('says so at once, keeps the typing on a submission, and submits it all after the HIS opens the patient again', { timeout: 120_000 }, async () => {
+    const ctx = await front.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1366, height: 768 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(10_000);
+    const scriptErrors: string[] = [];
+    page.on('pageerror', (e) => scriptErrors.push(e.message));
+    try {
+      await page.goto(`${lan}/sso?token=${encodeURIComponent(signToken(claims({ case: caseId }), key))}`);
+      await page.waitForURL(/\/card\.html\?case=/);
+      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') !== null);
+      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 2 * 86_400_000)).slice(0, 10));
+      await page.locator('#f-diagnoseStateCode').selectOption('2');
+      await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
+      await page.locator('#f-tel').fill('13800000000');
+      await page.locator('#f-contacts').fill('刘某某');
+      await page.locator('#f-reportZoneCode').fill('110101000');
+      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0');
+      expect(await page.locator('#expired').isVisible()).toBe(false);
+
+      // The session ends (SSO_SESSION_S) while the doctor is still typing.
+      await db.query(`UPDATE sso_session SET expires_at = now() - interval '1 second' WHERE org_code = $1 AND patient_id = $2`, [org, patient]);
+      await page.locator('#f-notes').fill('发热三天已隔离');
+      await page.locator('#expired').waitFor({ state: 'visible' });
+      const said = await page.locator('#expired').textContent();
+      expect(said).toContain('会话已过期');
+      expect(said).toContain('尚未提交');
+      expect(await page.locator('#summary').textContent()).not.toBe('校验通过，可以提交');
+      // Submitting now keeps the doctor on the page with everything typed; nothing is stored.
+      await page.getByRole('button', { name: /提交报告卡/ }).click();
+      await page.waitForTimeout(500);
+      expect(new URL(page.url()).pathname).toBe('/card.html');
+      expect(await page.locator('#f-notes').inputValue()).toBe('发热三天已隔离');
+      expect(await page.locator('#expired').isVisible()).toBe(true);
+      await page.screenshot({ path: join(SHOTS, 'card-form-expired.png'), fullPage: true });
+      const none = await db.query('SELECT id FROM emr_inf_report WHERE org_code = $1', [org]);
+      expect(none.rows).toEqual([]);
+
+      // The HIS opens another patient in the same browser: this card is not that session's.
+      const other = await ctx.newPage();
+      await other.goto(`${lan}/sso?token=${encodeURIComponent(signToken(claims({ patient: uniqueId('p') }), key))}`);
+      await page.getByRole('button', { name: /提交报告卡/ }).click();
+      await page.waitForFunction(() => (document.querySelector('#expired')?.textContent ?? '').includes('另一位患者'));
+      expect(new URL(page.url()).pathname).toBe('/card.html');
+      expect(await page.locator('#f-notes').inputValue()).toBe('发热三天已隔离');
+
+      // The HIS opens this patient again: the same page now submits the card, all typing in it.
+      await other.goto(`${lan}/sso?token=${encodeURIComponent(signToken(claims(), key))}`);
+      await other.close();
+      await page.getByRole('button', { name: /提交报告卡/ }).click();
+      await page.waitForURL(/\/card\/done\?id=/);
+      const cardId = (await page.locator('#card-id').textContent())!;
+      const stored = await db.query<{ notes: string | null; zone: string | null }>(
+        `SELECT rec_raw->>'notes' AS notes, rec_raw->>'reportZoneCode' AS zone FROM emr_inf_report WHERE org_code = $1 AND id = $2`,
+        [org, cardId],
+      );
+      expect(stored.rows).toHaveLength(1);
+      expect(stored.rows[0]!.notes).toBe('发热三天已隔离');
+      expect(scriptErrors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
