@@ -49,6 +49,25 @@ const address = (c: Context, o: PeopleOptions) => requestSource(c, o.trustedProx
 /** Only a path of this console, never another site: `/x`, not `//x` or `http://…`. */
 const safeNext = (n: unknown) => (typeof n === 'string' && /^\/(?![/\\])[^\s]*$/.test(n) ? n : '/status.html');
 
+const FORM_POST = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i;
+
+/** A browser's own request for a page (it asks for HTML), not a script's or the HIS's. */
+export const wantsPage = (c: Context): boolean => !c.req.path.startsWith('/api/') && /\btext\/html\b/i.test(c.req.header('accept') ?? '');
+
+/** The path (and query) of the Referer when it is a page of this console (the same host), else null. */
+export function refererPath(c: Context): string | null {
+  const ref = c.req.header('referer');
+  if (!ref) return null;
+  try {
+    const u = new URL(ref);
+    const host = c.req.header('x-forwarded-host') ?? c.req.header('host') ?? new URL(c.req.url).host;
+    const path = u.pathname + u.search;
+    return u.host === host && safeNext(path) === path ? path : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Refuses a request whose Host is not on WEB_ALLOWED_HOSTS (421), as DNS rebinding would send it. */
 export function hostCheck(o: PeopleOptions): MiddlewareHandler {
   return async (c, next) => {
@@ -74,6 +93,12 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
     const s = await sessionOf(o.db(), getCookie(c, COOKIE), o.settings());
     const api = c.req.path.startsWith('/api/');
     if (!s) {
+      // A page's own form posted after the session ended (idle, signed out elsewhere): the sign-in
+      // page, then back to the page it was posted from — not an answer for scripts (docs/console.md
+      // "Sign-in"). Nothing of the post is done.
+      if (!api && c.req.method === 'POST' && FORM_POST.test(c.req.header('content-type') ?? '') && wantsPage(c)) {
+        return c.redirect(`/login?expired=1&next=${encodeURIComponent(refererPath(c) ?? '/status.html')}`, 303);
+      }
       if (api || c.req.method !== 'GET') throw new AppError('UNAUTHENTICATED', '请先登录控制台 (sign in first: /login)');
       return c.redirect(`/login?next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search || ''))}`, 302);
     }
@@ -84,7 +109,7 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       if (crossSite(c)) throw new AppError('FORBIDDEN', CROSS_SITE);
       let sent = c.req.header('x-csrf-token');
-      if (!sent && /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(c.req.header('content-type') ?? '')) {
+      if (!sent && FORM_POST.test(c.req.header('content-type') ?? '')) {
         const v = (await c.req.parseBody())._csrf;
         sent = typeof v === 'string' ? v : undefined;
       }
@@ -109,7 +134,13 @@ export function peopleRoutes(o: PeopleOptions): Hono {
     c.header('cache-control', 'no-store');
     return c.html(renderLoginPage({ ...o2, csrf: token }), status);
   };
-  app.get('/login', (c) => loginForm(c, { next: safeNext(c.req.query('next')) }, 200));
+  app.get('/login', (c) =>
+    loginForm(
+      c,
+      { next: safeNext(c.req.query('next')), ...(c.req.query('expired') ? { error: '会话已过期，请重新登录；刚才的操作未完成，登录后请再做一次' } : {}) },
+      200,
+    ),
+  );
   app.post('/login', async (c) => {
     const body = await c.req.parseBody();
     const username = typeof body.username === 'string' ? body.username : '';

@@ -2,13 +2,18 @@
 // front running stack.yml — what broke when it was tried from outside (docs/console.md, docs/card-form.md):
 // - the clinician's card form whose single-sign-on session ends while the doctor types: the page
 //   says so at once, a submission keeps the typing on the page, and after the HIS opens the patient
-//   again the same page submits the card with everything typed (another patient's session refused).
+//   again the same page submits the card with everything typed (another patient's session refused);
+// - a public-health doctor signed in lands on 运行状态 with the console's navigation and sign-out;
+// - a console form posted after the session ended goes to the sign-in page and back to the page it
+//   was posted from, not a JSON answer; a page that does not exist is a page, not JSON.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
 import { sample } from '../../infra/simulators/samples.js';
 import { signToken, type SsoClaims } from '../../shared/sso/token.js';
+import { createUser } from '../../shared/console/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { basicAuthHeader } from '../../shared/http/basic.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
@@ -18,6 +23,8 @@ const SHOTS = resolve('.data/screenshots');
 const db = testDb();
 const org = uniqueOrg();
 const patient = uniqueId('p');
+const doctor = `ph${Math.random().toString(36).slice(2, 8)}`;
+const password = 'console-day-password';
 let front: TestFront;
 let lan = '';
 let key: Buffer;
@@ -37,8 +44,16 @@ async function his(resource: string, body: unknown): Promise<void> {
   expect(res.status, await res.clone().text()).toBe(200);
 }
 
+async function signIn(page: Page, next = ''): Promise<void> {
+  await page.goto(`${lan}/login${next ? `?next=${encodeURIComponent(next)}` : ''}`);
+  await page.locator('#username').fill(doctor);
+  await page.locator('#password').fill(password);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: '登录' }).click()]);
+}
+
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
+  await createUser(db, { username: doctor, role: 'public_health', password, orgs: [org] }, 'test');
   front = await startTestFront(
     { WEB_ALLOWED_HOSTS: 'localhost,127.0.0.1,[::1],front.lan' },
     { chromiumArgs: ['--host-resolver-rules=MAP front.lan 127.0.0.1'] },
@@ -137,6 +152,82 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       expect(stored.rows).toHaveLength(1);
       expect(stored.rows[0]!.notes).toBe('发热三天已隔离');
       expect(scriptErrors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('the console for a public-health doctor', () => {
+  it('lands on 运行状态 with the navigation and sign-out, and goes on by the navigation', async () => {
+    const ctx = await front.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1366, height: 768 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(10_000);
+    try {
+      await signIn(page);
+      expect(new URL(page.url()).pathname).toBe('/status.html');
+      const nav = page.getByRole('navigation', { name: '控制台' });
+      expect(await nav.getByRole('link').allTextContents()).toContain('病例');
+      expect(await nav.getByRole('link', { name: '运行状态' }).getAttribute('aria-current')).toBe('page');
+      expect(await page.getByRole('button', { name: '退出登录' }).isVisible()).toBe(true);
+      await page.screenshot({ path: join(SHOTS, 'status-signed-in.png') });
+      await nav.getByRole('link', { name: '病例' }).click();
+      await page.waitForURL(/\/cases\.html/);
+      await page.getByRole('navigation', { name: '控制台' }).getByRole('link', { name: '运行状态' }).click();
+      await page.waitForURL(/\/status\.html/);
+      await Promise.all([page.waitForURL(/\/login/), page.getByRole('button', { name: '退出登录' }).click()]);
+      // Signed out, the status page is the public one again: no navigation.
+      await page.goto(`${lan}/status.html`);
+      expect(await page.getByRole('navigation', { name: '控制台' }).count()).toBe(0);
+      expect(await page.title()).toBe('前置软件运行状态');
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('a form posted after the session ended goes to the sign-in page and back; an unknown page is a page', async () => {
+    const ctx = await front.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1366, height: 768 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(10_000);
+    try {
+      await signIn(page, `/cases/${caseId}`);
+      expect(new URL(page.url()).pathname).toBe(`/cases/${caseId}`);
+      // The session ends (idle, or signed out elsewhere) while the page is open.
+      await db.query('DELETE FROM console_session WHERE user_id = (SELECT user_id FROM console_user WHERE username = $1)', [doctor]);
+      await page.locator('#reveal input[name=reason]').fill('流调核实身份');
+      await page.locator('#reveal button').click();
+      await page.waitForURL(/\/login/);
+      expect(await page.title()).toContain('登录');
+      expect(await page.locator('.err').textContent()).toContain('会话已过期');
+      await page.locator('#username').fill(doctor);
+      await page.locator('#password').fill(password);
+      await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: '登录' }).click()]);
+      expect(new URL(page.url()).pathname).toBe(`/cases/${caseId}`);
+
+      // A stale page's form (the session's token changed: signed in again elsewhere) is a page too.
+      const stale = await page.locator('#reveal input[name=_csrf]').getAttribute('value');
+      await db.query('UPDATE console_session SET csrf = $2 WHERE user_id = (SELECT user_id FROM console_user WHERE username = $1)', [
+        doctor,
+        randomBytes(24).toString('base64url'),
+      ]);
+      expect(stale).toBeTruthy();
+      await page.locator('#reveal input[name=reason]').fill('流调核实身份');
+      const res = await Promise.all([page.waitForNavigation(), page.locator('#reveal button').click()]).then(([r]) => r);
+      expect(res?.status()).toBe(403);
+      expect(res?.headers()['content-type']).toContain('text/html');
+      expect(await page.locator('#error').textContent()).toContain('页面已过期');
+      expect(await page.getByRole('navigation', { name: '控制台' }).count()).toBe(1);
+
+      const missing = await page.goto(`${lan}/cases/99999999`);
+      expect(missing?.status()).toBe(404);
+      expect(missing?.headers()['content-type']).toContain('text/html');
+      expect(await page.locator('#error').textContent()).toContain('没有这个病例');
+      const nowhere = await page.goto(`${lan}/nope.html`);
+      expect(nowhere?.status()).toBe(404);
+      expect(await page.locator('#error').textContent()).toContain('页面不存在');
+      // A script or the HIS (no text/html in Accept) still gets the JSON answer.
+      const api = await fetch(`${front.rt.portUrls.web}/nope.html`);
+      expect(api.headers.get('content-type')).toContain('application/json');
     } finally {
       await ctx.close();
     }
