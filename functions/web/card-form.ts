@@ -80,7 +80,7 @@ input,select,textarea{width:100%;box-sizing:border-box;padding:4px 6px;border:1p
 input:focus,select:focus,textarea:focus{outline:2px solid #2b6cb0}
 [aria-invalid=true]{border-color:#c00;background:#fff5f5}
 .err{color:#c00;font-size:12px;min-height:1em;display:block}.hint{color:#6b7785;font-size:12px}
-.bar{display:flex;gap:8px;align-items:center}button,.btn{padding:6px 16px;border:1px solid #2b6cb0;background:#2b6cb0;color:#fff;border-radius:3px;font:inherit;cursor:pointer;text-decoration:none}
+.bar{display:flex;flex-wrap:wrap;gap:8px;align-items:center}button,.btn{padding:6px 16px;border:1px solid #2b6cb0;background:#2b6cb0;color:#fff;border-radius:3px;font:inherit;cursor:pointer;text-decoration:none}
 .btn.light{background:#fff;color:#2b6cb0}.overdue{color:#c00;font-weight:bold}.muted{color:#6b7785}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7eb;padding:4px 6px;text-align:left;font-size:13px}
 #summary{color:#c00}
@@ -125,7 +125,7 @@ ${r.evidence.map((e) => html`<tr><td>${KIND[e.kind] ?? e.kind}</td><td>${e.detai
 <a class="btn" href="/card.html?case=${r.caseId}" accesskey="f">填写报告卡 (F)</a>
 <form method="post" action="/popup/exclude" class="bar" style="margin:0">
 <input type="hidden" name="csrf" value="${s.csrf}"><input type="hidden" name="case" value="${r.caseId}">
-<input name="reason" placeholder="排除理由（如：复查阴性）" aria-label="排除理由" style="width:260px">
+<input name="reason" placeholder="排除理由（如：复查阴性）" aria-label="排除理由" style="width:260px;max-width:100%">
 <button type="submit" class="btn light">排除</button></form>
 </div></section>`,
   );

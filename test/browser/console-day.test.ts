@@ -101,6 +101,16 @@ describe("the card form when the doctor's single-sign-on session ends while typi
     const scriptErrors: string[] = [];
     page.on('pageerror', (e) => scriptErrors.push(e.message));
     try {
+      // The popup the HIS opens may be a small window: nothing runs off its side.
+      await page.setViewportSize({ width: 390, height: 700 });
+      await page.goto(`${lan}/sso?token=${encodeURIComponent(signToken(claims(), key))}`);
+      await page.waitForURL(/\/popup\.html/);
+      for (const path of ['/popup.html', `/card.html?case=${caseId}`]) {
+        await page.goto(`${lan}${path}`);
+        const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+        expect(scroll, `${path} at 390 px`).toBeLessThanOrEqual(client!);
+      }
+      await page.setViewportSize({ width: 1366, height: 768 });
       await page.goto(`${lan}/sso?token=${encodeURIComponent(signToken(claims({ case: caseId }), key))}`);
       await page.waitForURL(/\/card\.html\?case=/);
       await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') !== null);
@@ -175,6 +185,17 @@ describe('the console for a public-health doctor', () => {
       await page.waitForURL(/\/cases\.html/);
       await page.getByRole('navigation', { name: '控制台' }).getByRole('link', { name: '运行状态' }).click();
       await page.waitForURL(/\/status\.html/);
+      // A narrow window (a phone, half a 1366 screen): the lists scroll inside the page, never the page sideways.
+      for (const width of [683, 390]) {
+        await page.setViewportSize({ width, height: 768 });
+        for (const path of ['/cases.html', '/cards.html', '/status.html']) {
+          await page.goto(`${lan}${path}`);
+          const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+          expect(scroll, `${path} at ${width} px`).toBeLessThanOrEqual(client!);
+        }
+      }
+      await page.screenshot({ path: join(SHOTS, 'status-narrow.png') });
+      await page.setViewportSize({ width: 1366, height: 768 });
       await Promise.all([page.waitForURL(/\/login/), page.getByRole('button', { name: '退出登录' }).click()]);
       // Signed out, the status page is the public one again: no navigation.
       await page.goto(`${lan}/status.html`);
