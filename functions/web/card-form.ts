@@ -258,7 +258,8 @@ export const CARD_SCRIPT = `(() => {
   // once, and the typing stays on this page (docs/card-form.md "Session ending while typing").
   const expired = document.getElementById('expired');
   const EXPIRED = '会话已过期，报告卡尚未提交。请不要关闭本页：在 HIS 中重新打开本患者的传染病报告提醒（单点登录）后，回到本页点击“提交报告卡”，已填写的内容将一并提交。';
-  const OTHER = '报告卡尚未提交：HIS 中最近打开的是另一位患者，或此病例已处理（已有报告卡或已排除）。请在 HIS 中重新打开本患者的传染病报告提醒后，回到本页点击“提交报告卡”。';
+  const OTHER = '报告卡尚未提交：HIS 中最近打开的是另一位患者。请在 HIS 中重新打开本患者的传染病报告提醒后，回到本页点击“提交报告卡”。';
+  const CLOSED = '报告卡未提交：此病例已处理（其他医生已提交报告卡，或已排除），为避免重复报告，本页不再提交。请点击“返回”查看该患者的报告卡。';
   const lost = (text, submitting) => {
     expired.textContent = text;
     expired.hidden = false;
@@ -277,7 +278,11 @@ export const CARD_SCRIPT = `(() => {
       return false;
     }
     if (res.status === 401) { lost(EXPIRED, submitting); return false; }
-    if (res.status === 409) { lost(OTHER, submitting); return false; }
+    if (res.status === 409) {
+      const why = await res.json().catch(() => ({}));
+      lost(why.id === 'closed' ? CLOSED : OTHER, submitting);
+      return false;
+    }
     if (!res.ok) return true; // let the server answer the submission itself
     const s = await res.json();
     if (s.csrf !== csrf) {

@@ -22,7 +22,7 @@ import { emrInfReport } from '../../schemas/card.js';
 import type { CodeCache } from '../../shared/codes/cache.js';
 import { audit } from '../../shared/console/index.js';
 import { requestSource } from '../../shared/http/caller.js';
-import { AppError, type FieldIssue } from '../../shared/http/errors.js';
+import { AppError, errorAnswer, type FieldIssue } from '../../shared/http/errors.js';
 import { upsertRecord } from '../../shared/ingest/index.js';
 import { recordFate } from '../../shared/ingest/receipts.js';
 import { validateRecord } from '../../shared/ingest/validate.js';
@@ -272,16 +272,25 @@ async function checkCard(o: CardRoutesOptions, c: Context) {
 /**
  * The session in force for the form of case `?case=` (the form's script asks before a submission and
  * when a check is refused): its CSRF token (a session opened since by the HIS has its own), 401 when
- * there is none, 409 when it is another patient's (docs/card-form.md "Session ending while typing").
+ * there is none, 409 when it is another patient's (`id` other-patient) or the case is no longer open
+ * (`id` closed: carded by another doctor, excluded) (docs/card-form.md "Session ending while typing").
  * Read by this origin's script only: no CORS, so another site's page cannot read the token.
  */
 async function formSession(o: CardRoutesOptions, c: Context) {
   c.header('cache-control', 'no-store');
   const s = await session(o, c);
   if (!s) throw new AppError('UNAUTHENTICATED', '会话已过期，请从 HIS 重新打开 (no session)');
-  if (!(await caseOf(o, s, c.req.query('case') ?? '')))
-    throw new AppError('CONFLICT', '当前会话不是此病例的患者 (the session is for another patient or the case is closed)');
-  return c.json({ csrf: s.csrf });
+  const id = c.req.query('case') ?? '';
+  if (await caseOf(o, s, id)) return c.json({ csrf: s.csrf });
+  // Not open for this session: the session's patient's case handled since (a card by another doctor,
+  // an exclusion) — submitting would be a duplicate report —, or another patient's.
+  const mine =
+    /^\d{1,18}$/.test(id) &&
+    (await o.db().query('SELECT 1 FROM warning_case WHERE case_id = $1 AND org_code = $2 AND patient_id = $3', [id, s.orgCode, s.patientId])).rowCount! > 0;
+  const refusal = mine
+    ? new AppError('CONFLICT', '此病例已处理 (the case is no longer open)', [], 'closed')
+    : new AppError('CONFLICT', '当前会话是另一位患者的 (the session is for another patient)', [], 'other-patient');
+  return c.json(errorAnswer(refusal), 409);
 }
 
 async function submitCard(o: CardRoutesOptions, c: Context) {

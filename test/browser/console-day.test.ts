@@ -23,12 +23,15 @@ const SHOTS = resolve('.data/screenshots');
 const db = testDb();
 const org = uniqueOrg();
 const patient = uniqueId('p');
+/** A second patient's case, which two doctors open at once. */
+const patient2 = uniqueId('p');
 const doctor = `ph${Math.random().toString(36).slice(2, 8)}`;
 const password = 'console-day-password';
 let front: TestFront;
 let lan = '';
 let key: Buffer;
 let caseId = '';
+let case2 = '';
 
 const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
   const now = Math.floor(Date.now() / 1000);
@@ -60,18 +63,20 @@ beforeAll(async () => {
   );
   lan = front.rt.portUrls.web!.replace('127.0.0.1', 'front.lan');
   key = Buffer.from(readFileSync(join(front.dir, 'secrets', 'his-sso-key'), 'utf8').trim(), 'utf8');
-  await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: patient, seed: 41 }));
   const at = formatLocal(new Date(Date.now() - 30 * 60_000));
-  await his('emrActivityInfo', {
-    ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 42 }),
-    deptCode: 'A16',
-    wmDiseaseCode: 'B01.9',
-    wmDiseaseName: '水痘，无并发症',
-    diseaseCode: '',
-    diseaseName: '',
-    diagnoseTime: at,
-    activityTime: at,
-  });
+  for (const [i, p] of [patient, patient2].entries()) {
+    await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: p, seed: 41 + 10 * i }));
+    await his('emrActivityInfo', {
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 42 + 10 * i }),
+      deptCode: 'A16',
+      wmDiseaseCode: 'B01.9',
+      wmDiseaseName: '水痘，无并发症',
+      diseaseCode: '',
+      diseaseName: '',
+      diagnoseTime: at,
+      activityTime: at,
+    });
+  }
   const auth = { authorization: basicAuthHeader(front.rt.credentials) };
   const end = Date.now() + 90_000;
   for (;;) {
@@ -80,8 +85,10 @@ beforeAll(async () => {
       cases: Array<{ caseId: string; patientId: string; state: string }>;
     };
     const c = list.cases.find((x) => x.patientId === patient && x.state === 'to_confirm');
-    if (c) {
+    const c2 = list.cases.find((x) => x.patientId === patient2 && x.state === 'to_confirm');
+    if (c && c2) {
       caseId = c.caseId;
+      case2 = c2.caseId;
       break;
     }
     if (Date.now() > end) throw new Error(`no case within 90 s: ${JSON.stringify(list.cases)}`);
@@ -164,6 +171,54 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       expect(scriptErrors).toEqual([]);
     } finally {
       await ctx.close();
+    }
+  });
+
+  it('two doctors with the same case open: the second submission is stopped, with the typing, and no second card is made', { timeout: 120_000 }, async () => {
+    const open = async (doctorId: string) => {
+      const ctx = await front.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1366, height: 768 } });
+      const page = await ctx.newPage();
+      page.setDefaultTimeout(10_000);
+      await page.goto(
+        `${lan}/sso?token=${encodeURIComponent(signToken(claims({ patient: patient2, case: case2, doctor: doctorId, doctorName: doctorId }), key))}`,
+      );
+      await page.waitForURL(/\/card\.html\?case=/);
+      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') !== null);
+      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 86_400_000)).slice(0, 10));
+      await page.locator('#f-diagnoseStateCode').selectOption('2');
+      await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
+      await page.locator('#f-tel').fill('13800000000');
+      await page.locator('#f-contacts').fill('赵某某');
+      await page.locator('#f-reportZoneCode').fill('110101000');
+      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0');
+      return { ctx, page };
+    };
+    const a = await open('DA1');
+    const b = await open('DB2');
+    try {
+      await a.page.getByRole('button', { name: /提交报告卡/ }).click();
+      await a.page.waitForURL(/\/card\/done\?id=/);
+      // The warning loop sees A's card (the submission nudged it): the case is no longer open.
+      const end = Date.now() + 60_000;
+      while (Date.now() < end) {
+        await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
+        const r = await db.query<{ state: string }>('SELECT state FROM warning_case WHERE case_id = $1', [case2]);
+        if (r.rows[0]?.state !== 'to_confirm') break;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await b.page.locator('#f-notes').fill('同一病例');
+      await b.page.getByRole('button', { name: /提交报告卡/ }).click();
+      await b.page.waitForFunction(() => (document.querySelector('#expired')?.textContent ?? '').includes('已处理'));
+      const said = (await b.page.locator('#expired').textContent())!;
+      expect(said).toContain('重复报告');
+      expect(said).not.toContain('另一位患者');
+      expect(new URL(b.page.url()).pathname).toBe('/card.html');
+      expect(await b.page.locator('#f-notes').inputValue()).toBe('同一病例');
+      const cards = await db.query<{ operator_id: string }>('SELECT operator_id FROM emr_inf_report WHERE org_code = $1 AND patient_id = $2', [org, patient2]);
+      expect(cards.rows.map((r) => r.operator_id)).toEqual(['DA1']);
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
     }
   });
 });
