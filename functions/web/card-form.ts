@@ -170,6 +170,23 @@ function control(f: FormField, value: string, issue: FieldIssue | undefined, aut
 <span class="err" id="${id}-err">${issue?.message ?? ''}</span>${f.hint ? html`<span class="hint">${f.hint}</span>` : ''}</div>` as HtmlEscapedString;
 }
 
+const FIELD_CODE = new RegExp(`\\b(${Object.keys(CARD_FIELDS).join('|')})\\b`, 'g');
+
+/**
+ * The checks' messages as the doctor reads them beside the form: a field named by the data set's code
+ * (`不能早于 onsetDate`, schemas/rules.ts) is named by its label (不能早于 发病日期), and a date the
+ * picker sent that is no time the data set takes (a year before 1850) says so instead of asking for
+ * the exchange format (yyyy-MM-dd HH:mm:ss), which the doctor never types.
+ */
+export function forDoctor(issues: FieldIssue[]): FieldIssue[] {
+  return issues.map((i) => {
+    const f = FORM_FIELDS.find((x) => x.name === i.field);
+    if (i.rule === 'datetime' && (f?.input === 'date' || f?.input === 'datetime'))
+      return { ...i, message: `不是有效的${f.input === 'date' ? '日期' : '时间'}，请检查年份 (not a valid date)` };
+    return { ...i, message: i.message.replace(FIELD_CODE, (code) => label(code)) };
+  });
+}
+
 export interface CardFormView {
   session: SsoSession;
   caseId: string;

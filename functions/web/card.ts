@@ -32,7 +32,7 @@ import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { listCaseCards, listReminders, type Reminder } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
 import { personKey, priorCards, RULE_TEXT } from '../../shared/warning/duplicates.js';
-import { CARD_SCRIPT, clock, FORM_FIELDS, renderCardDone, renderCardForm, renderNoSession, renderPopup } from './card-form.js';
+import { CARD_SCRIPT, clock, FORM_FIELDS, forDoctor, renderCardDone, renderCardForm, renderNoSession, renderPopup } from './card-form.js';
 
 export interface CardRoutesOptions {
   db: () => pg.Pool;
@@ -266,7 +266,7 @@ async function checkCard(o: CardRoutesOptions, c: Context) {
   const dup = prior
     .slice(0, 1)
     .map((p) => ({ field: 'diseaseCode', rule: 'duplicateCard', message: `可能重卡：${RULE_TEXT[p.rule]}，已有报告卡 ${p.cardId}` }));
-  return c.json({ issues: v.ok ? [] : v.issues, warnings: [...v.warnings, ...dup] });
+  return c.json({ issues: forDoctor(v.ok ? [] : v.issues), warnings: forDoctor([...v.warnings, ...dup]) });
 }
 
 /**
@@ -307,7 +307,7 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   // A card refused is the form shown again, with the patient's data: a view, audited.
   const again = async (issues: FieldIssue[]) => {
     await viewed(o, c, 'view-card-form', s, `报告卡表单 病例 ${r.caseId} 报告卡 ${cardId}`, '未通过校验，重新显示');
-    return c.html(formView(o, s, r, cardId, rec, issues), 400);
+    return c.html(formView(o, s, r, cardId, rec, forDoctor(issues)), 400);
   };
   if (!v.ok) return again(v.issues);
   try {

@@ -121,6 +121,18 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       await page.goto(`${lan}/sso?token=${encodeURIComponent(signToken(claims({ case: caseId }), key))}`);
       await page.waitForURL(/\/card\.html\?case=/);
       await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') !== null);
+      // Wrong dates are named in the doctor's words: the field's label, never the data set's code.
+      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() + 86_400_000)).slice(0, 10));
+      await page.locator('#f-birthDate').fill('1800-01-01');
+      await page.waitForFunction(() => (document.querySelector('#f-diagnoseTime-err')?.textContent ?? '') !== '');
+      const order = (await page.locator('#f-diagnoseTime-err').textContent())!;
+      expect(order).toContain('发病日期');
+      expect(order).not.toMatch(/[a-z]{4,}[A-Z]/);
+      const birth = (await page.locator('#f-birthDate-err').textContent())!;
+      expect(birth).toContain('日期');
+      expect(birth).not.toContain('yyyy');
+      expect(await page.locator('#f-onsetDate-err').textContent()).toContain('晚于当前时间');
+      await page.locator('#f-birthDate').fill('1980-08-16');
       await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 2 * 86_400_000)).slice(0, 10));
       await page.locator('#f-diagnoseStateCode').selectOption('2');
       await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
