@@ -51,8 +51,14 @@ const safeNext = (n: unknown) => (typeof n === 'string' && /^\/(?![/\\])[^\s]*$/
 
 const FORM_POST = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i;
 
-/** A browser's own request for a page (it asks for HTML), not a script's or the HIS's. */
-export const wantsPage = (c: Context): boolean => !c.req.path.startsWith('/api/') && /\btext\/html\b/i.test(c.req.header('accept') ?? '');
+const ACCEPTS_HTML = /\btext\/html\b/i;
+
+/**
+ * A browser's own request for a page (it asks for HTML), not a script's or the HIS's: a page, or a
+ * page's form posted (also to an API path, as 代码映射's forms post to /api/codes).
+ */
+export const wantsPage = (c: Context): boolean =>
+  ACCEPTS_HTML.test(c.req.header('accept') ?? '') && (!c.req.path.startsWith('/api/') || FORM_POST.test(c.req.header('content-type') ?? ''));
 
 /** The path (and query) of the Referer when it is a page of this console (the same host), else null. */
 export function refererPath(c: Context): string | null {
@@ -93,10 +99,11 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
     const s = await sessionOf(o.db(), getCookie(c, COOKIE), o.settings());
     const api = c.req.path.startsWith('/api/');
     if (!s) {
-      // A page's own form posted after the session ended (idle, signed out elsewhere): the sign-in
-      // page, then back to the page it was posted from — not an answer for scripts (docs/console.md
-      // "Sign-in"). Nothing of the post is done.
-      if (!api && c.req.method === 'POST' && FORM_POST.test(c.req.header('content-type') ?? '') && wantsPage(c)) {
+      // A page's own form posted after the session ended (idle, signed out elsewhere) — a browser's
+      // form navigation, also to an API path the page posts to (代码映射 → /api/codes/mappings): the
+      // sign-in page, then back to the page it was posted from; scripts still get 401
+      // (docs/console.md "Sign-in"). Nothing of the post is done.
+      if (c.req.method === 'POST' && FORM_POST.test(c.req.header('content-type') ?? '') && wantsPage(c)) {
         return c.redirect(`/login?expired=1&next=${encodeURIComponent(refererPath(c) ?? '/status.html')}`, 303);
       }
       if (api || c.req.method !== 'GET') throw new AppError('UNAUTHENTICATED', '请先登录控制台 (sign in first: /login)');

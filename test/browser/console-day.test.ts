@@ -292,6 +292,24 @@ describe('the console for a public-health doctor', () => {
       await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: '登录' }).click()]);
       expect(new URL(page.url()).pathname).toBe(`/cases/${caseId}`);
 
+      // So does the code-mapping page's form, which posts to the mapping API (/api/codes/mappings).
+      await page.goto(`${lan}/codes.html?org=${org}`);
+      await db.query('DELETE FROM console_session WHERE user_id = (SELECT user_id FROM console_user WHERE username = $1)', [doctor]);
+      const mapping = page.locator('form[action="/api/codes/mappings"]');
+      await mapping.locator('[name=domain]').selectOption('sex');
+      await mapping.locator('[name=localCode]').fill('M');
+      await mapping.locator('[name=nationalCode]').fill('1');
+      await mapping.getByRole('button').first().click();
+      await page.waitForURL(/\/login/);
+      expect(await page.locator('.err').textContent()).toContain('会话已过期');
+      await page.locator('#username').fill(doctor);
+      await page.locator('#password').fill(password);
+      await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: '登录' }).click()]);
+      expect(new URL(page.url()).pathname + new URL(page.url()).search).toBe(`/codes.html?org=${org}`);
+      const made = await db.query('SELECT 1 FROM code_mapping WHERE org_code = $1', [org]);
+      expect(made.rows).toEqual([]);
+      await page.goto(`${lan}/cases/${caseId}`);
+
       // A stale page's form (the session's token changed: signed in again elsewhere) is a page too.
       const stale = await page.locator('#reveal input[name=_csrf]').getAttribute('value');
       await db.query('UPDATE console_session SET csrf = $2 WHERE user_id = (SELECT user_id FROM console_user WHERE username = $1)', [
@@ -305,6 +323,20 @@ describe('the console for a public-health doctor', () => {
       expect(res?.headers()['content-type']).toContain('text/html');
       expect(await page.locator('#error').textContent()).toContain('页面已过期');
       expect(await page.getByRole('navigation', { name: '控制台' }).count()).toBe(1);
+
+      // The same on the code-mapping page, whose form posts to the mapping API.
+      await page.goto(`${lan}/codes.html?org=${org}`);
+      await db.query('UPDATE console_session SET csrf = $2 WHERE user_id = (SELECT user_id FROM console_user WHERE username = $1)', [
+        doctor,
+        randomBytes(24).toString('base64url'),
+      ]);
+      await mapping.locator('[name=domain]').selectOption('sex');
+      await mapping.locator('[name=localCode]').fill('M');
+      await mapping.locator('[name=nationalCode]').fill('1');
+      const refused = await Promise.all([page.waitForNavigation(), mapping.getByRole('button').first().click()]).then(([r]) => r);
+      expect(refused?.status()).toBe(403);
+      expect(await page.locator('#error').textContent()).toContain('页面已过期');
+      expect(await page.getByRole('link', { name: '返回上一页' }).getAttribute('href')).toBe(`/codes.html?org=${org}`);
 
       const missing = await page.goto(`${lan}/cases/99999999`);
       expect(missing?.status()).toBe(404);
