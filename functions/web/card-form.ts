@@ -125,7 +125,7 @@ ${r.evidence.map((e) => html`<tr><td>${KIND[e.kind] ?? e.kind}</td><td>${e.detai
 <a class="btn" href="/card.html?case=${r.caseId}" accesskey="f">填写报告卡 (F)</a>
 <form method="post" action="/popup/exclude" class="bar" style="margin:0">
 <input type="hidden" name="csrf" value="${s.csrf}"><input type="hidden" name="case" value="${r.caseId}">
-<input name="reason" placeholder="排除理由（如：复查阴性）" aria-label="排除理由" style="width:260px;max-width:100%">
+<input name="reason" required maxlength="200" placeholder="排除理由（如：复查阴性）" aria-label="排除理由" style="width:260px;max-width:100%">
 <button type="submit" class="btn light">排除</button></form>
 </div></section>`,
   );

@@ -186,6 +186,8 @@ async function excludeCase(o: CardRoutesOptions, c: Context) {
   const reason = String(body.reason ?? '')
     .trim()
     .slice(0, 200);
+  // An exclusion needs a reason (docs/warning.md): back to the popup saying so, nothing changed.
+  if (!reason) return c.redirect(`/popup.html?msg=${encodeURIComponent(`请填写排除理由：${r.disease} 未排除`)}`, 303);
   await decideCase(o.db(), r.caseId, 'exclude', { actor: `sso:${s.doctorId}`, reason: reason || null }, [s.orgCode], { caseWindowDays: o.caseWindowDays() });
   return c.redirect(`/popup.html?msg=${encodeURIComponent(`已排除：${r.disease}`)}`, 303);
 }

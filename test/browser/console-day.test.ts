@@ -112,6 +112,14 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       await page.setViewportSize({ width: 390, height: 700 });
       await page.goto(`${lan}/sso?token=${encodeURIComponent(signToken(claims(), key))}`);
       await page.waitForURL(/\/popup\.html/);
+      // 排除 without a reason: the browser asks for one; posted anyway, the popup says so, the case still open.
+      expect(await page.locator('section.case input[name=reason]').getAttribute('required')).not.toBeNull();
+      await page.locator('section.case form').evaluate((f) => {
+        (f as HTMLFormElement).noValidate = true;
+      });
+      await Promise.all([page.waitForURL(/\/popup\.html\?msg=/), page.locator('section.case button', { hasText: '排除' }).click()]);
+      expect(await page.locator('#msg').textContent()).toContain('请填写排除理由');
+      expect(await page.locator(`section.case[data-case="${caseId}"]`).count()).toBe(1);
       for (const path of ['/popup.html', `/card.html?case=${caseId}`]) {
         await page.goto(`${lan}${path}`);
         const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
