@@ -175,8 +175,9 @@ function renderCard(
   csrf: string,
   tz: string,
 ): HtmlEscapedString {
-  const back = caseId ? `/cases/${caseId}` : '/cases.html';
-  return h(html`<p><a href="${back}">← 返回${caseId ? `病例 ${caseId}` : '病例列表'}</a></p>
+  // Opened from its case, back to the case; else from 报告卡, back to the card list.
+  const back = caseId ? `/cases/${caseId}` : '/cards.html';
+  return h(html`<p><a href="${back}">← 返回${caseId ? `病例 ${caseId}` : '报告卡列表'}</a></p>
 <section><h2>报告卡 ${id}</h2><dl><dt>机构</dt><dd>${org}</dd><dt>国家平台</dt><dd id="card-status">${status.name}${status.reason ? `：${status.reason}` : ''}${
     status.at ? `（${when(status.at, tz)}）` : ''
   }</dd><dt>版本</dt><dd>${status.version ?? '—'}</dd></dl></section>

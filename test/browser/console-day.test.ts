@@ -258,6 +258,12 @@ describe('the console for a public-health doctor', () => {
       await page.screenshot({ path: join(SHOTS, 'status-signed-in.png') });
       await nav.getByRole('link', { name: '病例' }).click();
       await page.waitForURL(/\/cases\.html/);
+      // A card opened from 报告卡 leads back to 报告卡, not to the cases.
+      await page.getByRole('navigation', { name: '控制台' }).getByRole('link', { name: '报告卡' }).click();
+      await page.waitForURL(/\/cards\.html/);
+      await page.locator('#cards tbody a').first().click();
+      await page.waitForURL(/\/cards\/[^/]+\/W/);
+      await Promise.all([page.waitForURL(/\/cards\.html$/), page.getByRole('link', { name: '← 返回报告卡列表' }).click()]);
       await page.getByRole('navigation', { name: '控制台' }).getByRole('link', { name: '运行状态' }).click();
       await page.waitForURL(/\/status\.html/);
       // A narrow window (a phone, half a 1366 screen): the lists scroll inside the page, never the page sideways.
