@@ -31,7 +31,7 @@ import { noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, type SsoSetti
 import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { listCaseCards, listReminders, type Reminder } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
-import { personKey, priorCards, RULE_TEXT } from '../../shared/warning/duplicates.js';
+import { personKey, priorCards, RULE_TEXT, sameDisease } from '../../shared/warning/duplicates.js';
 import { CARD_SCRIPT, clock, FORM_FIELDS, forDoctor, renderCardDone, renderCardForm, renderNoSession, renderPopup } from './card-form.js';
 
 export interface CardRoutesOptions {
@@ -268,7 +268,9 @@ async function checkCard(o: CardRoutesOptions, c: Context) {
   const dup = prior
     .slice(0, 1)
     .map((p) => ({ field: 'diseaseCode', rule: 'duplicateCard', message: `可能重卡：${RULE_TEXT[p.rule]}，已有报告卡 ${p.cardId}` }));
-  return c.json({ issues: forDoctor(v.ok ? [] : v.issues), warnings: forDoctor([...v.warnings, ...dup]) });
+  const since = await reportedSince(o, s, String(rec.id), rec);
+  const issues = [...(v.ok ? [] : v.issues), ...(since ? [sinceIssue(since)] : [])];
+  return c.json({ issues: forDoctor(issues), warnings: forDoctor([...v.warnings, ...dup]) });
 }
 
 /**
@@ -312,6 +314,10 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
     return c.html(formView(o, s, r, cardId, rec, forDoctor(issues)), 400);
   };
   if (!v.ok) return again(v.issues);
+  // Another doctor's card for this patient and disease stored since this form was shown (two had the
+  // case open; the warning loop has not closed it yet): a second card would be a duplicate report.
+  const since = await reportedSince(o, s, cardId, rec);
+  if (since) return again([sinceIssue(since)]);
   try {
     await upsertRecord(o.db(), emrInfReport, rec, {
       callId: c.req.header('x-call-id') ?? null,
@@ -335,6 +341,32 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   log('info', 'card submitted from the front form', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
   return c.redirect(`/card/done?id=${cardId}`, 303);
 }
+
+/**
+ * A card of the session's patient and the card's disease (a subtype and its family as one) stored
+ * after this form was shown — its id says when: W<yyyyMMddHHmmss> — other than this form's own.
+ */
+async function reportedSince(o: CardRoutesOptions, s: SsoSession, cardId: string, rec: Record<string, unknown>): Promise<{ id: string; at: string } | null> {
+  const shown = /^W(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/.exec(cardId);
+  const code = typeof rec.diseaseCode === 'string' ? rec.diseaseCode : null;
+  const from = shown ? parseTime(`${shown[1]}-${shown[2]}-${shown[3]} ${shown[4]}:${shown[5]}:${shown[6]}`, o.timeZone()) : null;
+  if (!from || !code) return null;
+  const rows = (
+    await o.db().query<{ id: string; disease_code: string | null; rec_received_at: Date }>(
+      `SELECT id, disease_code, rec_received_at FROM emr_inf_report
+        WHERE org_code = $1 AND patient_id = $2 AND id <> $3 AND rec_received_at >= $4 AND NOT rec_retired AND NOT rec_test`,
+      [s.orgCode, s.patientId, cardId, from],
+    )
+  ).rows;
+  const hit = rows.find((r) => sameDisease(r.disease_code, code));
+  return hit ? { id: hit.id, at: formatLocal(hit.rec_received_at, o.timeZone()).slice(11, 16) } : null;
+}
+
+const sinceIssue = (since: { id: string; at: string }): FieldIssue => ({
+  field: 'diseaseCode',
+  rule: 'duplicateCard',
+  message: `本病例已有报告卡 ${since.id}（${since.at} 由其他医生提交），为避免重复报告，本卡不能提交`,
+});
 
 /** A card's fate as the done page names it. */
 const FATE: Record<string, string> = {

@@ -215,9 +215,22 @@ describe("the card form when the doctor's single-sign-on session ends while typi
     };
     const a = await open('DA1');
     const b = await open('DB2');
+    const c = await open('DC3');
+    // The warning loop is held off the case (a row lock) so that it is still open when C submits
+    // right after A: the moment before the loop has seen A's card.
+    const hold = await db.connect();
     try {
+      await hold.query('BEGIN');
+      await hold.query('SELECT 1 FROM warning_case WHERE case_id = $1 FOR UPDATE', [case2]);
       await a.page.getByRole('button', { name: /提交报告卡/ }).click();
       await a.page.waitForURL(/\/card\/done\?id=/);
+      const first = new URL(a.page.url()).searchParams.get('id');
+      await c.page.locator('#f-notes').fill('同时提交');
+      const res = await Promise.all([c.page.waitForNavigation(), c.page.getByRole('button', { name: /提交报告卡/ }).click()]).then(([r]) => r);
+      expect(res?.status()).toBe(400);
+      expect(await c.page.locator('#f-diseaseCode-err').textContent()).toContain(`已有报告卡 ${first}`);
+      expect(await c.page.locator('#f-notes').inputValue()).toBe('同时提交');
+      await hold.query('COMMIT');
       // The warning loop sees A's card (the submission nudged it): the case is no longer open.
       const end = Date.now() + 60_000;
       while (Date.now() < end) {
@@ -237,8 +250,11 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       const cards = await db.query<{ operator_id: string }>('SELECT operator_id FROM emr_inf_report WHERE org_code = $1 AND patient_id = $2', [org, patient2]);
       expect(cards.rows.map((r) => r.operator_id)).toEqual(['DA1']);
     } finally {
+      await hold.query('ROLLBACK').catch(() => undefined);
+      hold.release();
       await a.ctx.close();
       await b.ctx.close();
+      await c.ctx.close();
     }
   });
 });
