@@ -291,7 +291,7 @@ export const CARD_SCRIPT = `(() => {
     try {
       res = await fetch('/api/card/session?case=' + encodeURIComponent(form.elements['case'].value), { headers: { accept: 'application/json' }, cache: 'no-store' });
     } catch {
-      lost('无法连接前置软件，报告卡尚未提交；请检查网络后再点击“提交报告卡”。', submitting);
+      lost('无法连接前置软件，报告卡尚未提交；已填写的内容仍在本页，请检查网络后再点击“提交报告卡”。', submitting);
       return false;
     }
     if (res.status === 401) { lost(EXPIRED, submitting); return false; }
@@ -311,19 +311,28 @@ export const CARD_SCRIPT = `(() => {
     expired.textContent = '';
     return true;
   };
+  const NET = '无法连接前置软件，暂时不能校验或提交；已填写的内容仍在本页，请勿关闭。网络恢复后修改任一项即重新校验。';
+  const post = (body) => fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
   const check = async () => {
     const n = ++seq;
     const body = Object.fromEntries(new FormData(form));
-    let res = await fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
-    if (n !== seq) return;
-    if (res.status === 401 || res.status === 403) {
-      if (!(await renew()) || n !== seq) return;
-      res = await fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
+    try {
+      let res = await post(body);
       if (n !== seq) return;
+      if (res.status === 401 || res.status === 403) {
+        if (!(await renew()) || n !== seq) return;
+        res = await post(body);
+        if (n !== seq) return;
+      }
+      if (!res.ok) return;
+      const answer = await res.json();
+      if (n !== seq) return;
+      expired.hidden = true;
+      expired.textContent = '';
+      show(answer.issues, answer.warnings || []);
+    } catch {
+      if (n === seq) lost(NET);
     }
-    if (!res.ok) return;
-    const answer = await res.json();
-    show(answer.issues, answer.warnings || []);
   };
   const later = () => { clearTimeout(timer); timer = setTimeout(check, 250); };
   form.addEventListener('input', later);

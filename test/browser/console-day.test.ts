@@ -150,6 +150,22 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0');
       expect(await page.locator('#expired').isVisible()).toBe(false);
 
+      // The network drops (the front restarts): the page says the form cannot be checked or sent,
+      // a submission stays on the page; back on line, the next change checks again.
+      await ctx.setOffline(true);
+      await page.locator('#f-workunit').fill('某小学');
+      await page.locator('#expired').waitFor({ state: 'visible' });
+      expect(await page.locator('#expired').textContent()).toContain('无法连接前置软件');
+      expect(await page.locator('#summary').textContent()).not.toBe('校验通过，可以提交');
+      await page.getByRole('button', { name: /提交报告卡/ }).click();
+      await page.waitForTimeout(300);
+      expect(new URL(page.url()).pathname).toBe('/card.html');
+      await ctx.setOffline(false);
+      await page.locator('#f-workunit').fill('某小学二部');
+      await page.locator('#expired').waitFor({ state: 'hidden' });
+      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0');
+      expect(await page.locator('#summary').textContent()).toBe('校验通过，可以提交');
+
       // The session ends (SSO_SESSION_S) while the doctor is still typing.
       await db.query(`UPDATE sso_session SET expires_at = now() - interval '1 second' WHERE org_code = $1 AND patient_id = $2`, [org, patient]);
       await page.locator('#f-notes').fill('发热三天已隔离');
