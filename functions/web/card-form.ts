@@ -84,13 +84,15 @@ input:focus,select:focus,textarea:focus{outline:2px solid #2b6cb0}
 .btn.light{background:#fff;color:#2b6cb0}.overdue{color:#c00;font-weight:bold}.muted{color:#6b7785}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7eb;padding:4px 6px;text-align:left;font-size:13px}
 #summary{color:#c00}
+form.out{display:inline;margin-left:12px}button.link{background:none;border:none;color:#fff;padding:0;text-decoration:underline;cursor:pointer;font:inherit}
 `;
 
 function page(title: string, s: SsoSession, body: HtmlEscapedString, script = false): HtmlEscapedString {
   return html`<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>${title}</title><meta name="viewport" content="width=device-width">
 <style>${raw(STYLE)}</style></head>
-<body><header><h1>${title}</h1><p>医生：${s.doctorName ?? s.doctorId}${s.deptCode ? html`　科室：${s.deptCode}` : ''}　机构：${s.orgCode}　患者：${s.patientId}</p></header>
+<body><header><h1>${title}</h1><p>医生：${s.doctorName ?? s.doctorId}${s.deptCode ? html`　科室：${s.deptCode}` : ''}　机构：${s.orgCode}　患者：${s.patientId}
+<form method="post" action="/sso/logout" class="out"><input type="hidden" name="csrf" value="${s.csrf}"><button type="submit" class="link">退出</button></form></p></header>
 <main>${body}</main>${script ? html`<script src="/card.js" defer></script>` : ''}</body></html>` as HtmlEscapedString;
 }
 
@@ -229,6 +231,11 @@ export function renderCardDone(s: SsoSession, o: { id: string; status: string; h
 <p class="muted">报告卡已保存在前置软件中，并将按实时要求上报国家和省级平台。HIS 可通过 GET /hclient/emr/receive/emrInfReport/${o.id} 查询其上报结果（回传）。</p>
 <p><a class="btn light" href="/popup.html">返回提醒</a></p></section>`;
   return page('传染病报告卡', s, body as HtmlEscapedString);
+}
+
+/** After 退出: nothing of the patient, and how to come back. */
+export function renderSignedOut(): string {
+  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>已退出</title><style>${STYLE}</style></head><body><main><section><h2>已退出</h2><p>传染病报告提醒和控制台均已退出。需要时请从 HIS 中重新打开。</p></section></main></body></html>`;
 }
 
 /** The page shown when there is no session (expired, or opened without the HIS). */

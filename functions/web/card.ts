@@ -11,6 +11,7 @@
  *   GET  /api/card/session?case=   the form's session: { csrf }, 401 none, 409 another patient's
  *   POST /card               submit (form post) → 303 /card/done?id= , or the form again with errors
  *   GET  /card/done?id=      what became of the card
+ *   POST /sso/logout         退出: ends the popup's session and the console session of the same token
  */
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'hono';
@@ -27,12 +28,12 @@ import { upsertRecord } from '../../shared/ingest/index.js';
 import { recordFate } from '../../shared/ingest/receipts.js';
 import { validateRecord } from '../../shared/ingest/validate.js';
 import { log } from '../../shared/log/index.js';
-import { noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, type SsoSettings } from '../../shared/sso/session.js';
+import { endSession, noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, type SsoSettings } from '../../shared/sso/session.js';
 import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { listCaseCards, listReminders, type Reminder } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
 import { personKey, priorCards, RULE_TEXT, sameDisease } from '../../shared/warning/duplicates.js';
-import { CARD_SCRIPT, clock, FORM_FIELDS, forDoctor, renderCardDone, renderCardForm, renderNoSession, renderPopup } from './card-form.js';
+import { CARD_SCRIPT, clock, FORM_FIELDS, forDoctor, renderCardDone, renderCardForm, renderNoSession, renderPopup, renderSignedOut } from './card-form.js';
 
 export interface CardRoutesOptions {
   db: () => pg.Pool;
@@ -44,6 +45,8 @@ export interface CardRoutesOptions {
   nudge: () => void;
   /** Also opens the doctor's clinician session on the console (docs/console.md "Single sign-on"). */
   person?: (c: Context, doctor: { org: string; doctor: string; name: string | null }) => Promise<void>;
+  /** Ends that console session at 退出. */
+  personOut?: (c: Context) => Promise<void>;
   /** The proxies whose forwarding headers are believed (HIS_TRUSTED_PROXIES): the audit's address. */
   trustedProxies: () => string;
 }
@@ -163,6 +166,23 @@ async function signIn(o: CardRoutesOptions, c: Context, token: string | undefine
 function signOut(c: Context) {
   deleteCookie(c, SSO_COOKIE, { path: '/' });
   return c.html(renderNoSession());
+}
+
+/**
+ * 退出 on the popup and card pages (a shared PC): the popup's session ends in the database, and the
+ * console session the same token opened (docs/card-form.md "Signing out").
+ */
+async function signOutPost(o: CardRoutesOptions, c: Context) {
+  const s = await session(o, c);
+  const cookie = getCookie(c, SSO_COOKIE);
+  if (s && cookie) {
+    checkCsrf(s, (await c.req.parseBody()).csrf);
+    await endSession(o.db(), cookie, now());
+  }
+  await o.personOut?.(c);
+  deleteCookie(c, SSO_COOKIE, { path: '/' });
+  c.header('cache-control', 'no-store');
+  return c.html(renderSignedOut());
 }
 
 async function showPopup(o: CardRoutesOptions, c: Context) {
@@ -393,6 +413,7 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
   app.get('/sso', (c) => signIn(o, c, c.req.query('token')));
   app.post('/sso', async (c) => signIn(o, c, ((await c.req.parseBody()).token as string | undefined) ?? c.req.query('token')));
   app.get('/sso/logout', (c) => signOut(c));
+  app.post('/sso/logout', (c) => signOutPost(o, c));
   app.get('/popup.html', (c) => showPopup(o, c));
   app.post('/popup/exclude', (c) => excludeCase(o, c));
   app.get('/card.html', (c) => showCardForm(o, c));

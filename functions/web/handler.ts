@@ -26,7 +26,7 @@ import { completeness, listMappings, unmappedQueue } from '../../shared/codes/st
 import { callerOf, hisAuth } from '../../shared/http/auth.js';
 import { getCookie } from 'hono/cookie';
 import type { Context, MiddlewareHandler } from 'hono';
-import { COOKIE, hostCheck, peopleRoutes, person, refererPath, ssoPerson, wantsPage, type PeopleOptions } from './people.js';
+import { COOKIE, hostCheck, peopleRoutes, person, refererPath, ssoPerson, ssoPersonOut, wantsPage, type PeopleOptions } from './people.js';
 import { renderErrorPage } from './login-page.js';
 import { consoleConcern, sessionOf, type ConsoleSettings } from '../../shared/console/index.js';
 import { parseConcern } from '../../shared/config/index.js';
@@ -95,6 +95,7 @@ const FORMS = new Set([
   '/popup.html',
   '/card.html',
   '/card',
+  '/card/done',
   '/login',
   '/dashboard.html',
   '/quality.html',
@@ -268,6 +269,7 @@ app.route(
     testOrgs: () => settings().ingest.testOrgs,
     nudge: () => nudge(),
     person: (c, doctor) => ssoPerson(people, c, doctor),
+    personOut: (c) => ssoPersonOut(people, c),
     trustedProxies: () => settings().hisAuth.trustedProxies,
   }),
 );

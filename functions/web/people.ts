@@ -184,6 +184,14 @@ export function peopleRoutes(o: PeopleOptions): Hono {
  * popup's /sso, docs/console.md "Single sign-on"), beside the popup's own session. A disabled user
  * gets none; the popup works either way.
  */
+/** Ends the console session of this browser (退出 on the HIS's popup), if one is open. */
+export async function ssoPersonOut(o: PeopleOptions, c: Context): Promise<void> {
+  const token = getCookie(c, COOKIE);
+  const s = await sessionOf(o.db(), token, o.settings(), { touch: false });
+  if (s && token) await signOut(o.db(), token, s.user.username, address(c, o));
+  deleteCookie(c, COOKIE, { path: '/' });
+}
+
 export async function ssoPerson(o: PeopleOptions, c: Context, doctor: { org: string; doctor: string; name: string | null }): Promise<void> {
   const r = await ssoSignIn(o.db(), doctor, o.settings(), address(c, o));
   if (r) setCookie(c, COOKIE, r.token, { httpOnly: true, sameSite: 'Strict', path: '/', secure: https(c) });

@@ -205,6 +205,18 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       expect(stored.rows).toHaveLength(1);
       expect(stored.rows[0]!.notes).toBe('发热三天已隔离');
       expect(scriptErrors).toEqual([]);
+
+      // On a shared PC the doctor signs out when done: the popup's session and the console session
+      // the HIS's token opened both end, in the database too (a copied cookie opens nothing).
+      const ssoCookie = (await ctx.cookies()).find((k) => k.name === 'cdc_sso')!.value;
+      await Promise.all([page.waitForURL(/\/sso\/logout/), page.getByRole('button', { name: '退出' }).click()]);
+      expect(await page.locator('body').textContent()).toContain('已退出');
+      const popup = await page.goto(`${lan}/popup.html`);
+      expect(popup?.status()).toBe(401);
+      await page.goto(`${lan}/status.html`);
+      expect(await page.getByRole('navigation', { name: '控制台' }).count()).toBe(0);
+      const replay = await fetch(`${front.rt.portUrls.web}/popup.html`, { headers: { cookie: `cdc_sso=${ssoCookie}` } });
+      expect(replay.status).toBe(401);
     } finally {
       await ctx.close();
     }
