@@ -84,15 +84,15 @@ input:focus,select:focus,textarea:focus{outline:2px solid #2b6cb0}
 .btn.light{background:#fff;color:#2b6cb0}.overdue{color:#c00;font-weight:bold}.muted{color:#6b7785}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7eb;padding:4px 6px;text-align:left;font-size:13px}
 #summary{color:#c00}
-form.out{display:inline;margin-left:12px}button.link{background:none;border:none;color:#fff;padding:0;text-decoration:underline;cursor:pointer;font:inherit}
+header{display:flex;flex-wrap:wrap;align-items:baseline;column-gap:16px}header h1{flex-basis:100%}form.out{margin:0 0 0 auto}button.link{background:none;border:none;color:#fff;padding:0;text-decoration:underline;cursor:pointer;font:inherit}
 `;
 
 function page(title: string, s: SsoSession, body: HtmlEscapedString, script = false): HtmlEscapedString {
   return html`<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>${title}</title><meta name="viewport" content="width=device-width">
 <style>${raw(STYLE)}</style></head>
-<body><header><h1>${title}</h1><p>医生：${s.doctorName ?? s.doctorId}${s.deptCode ? html`　科室：${s.deptCode}` : ''}　机构：${s.orgCode}　患者：${s.patientId}
-<form method="post" action="/sso/logout" class="out"><input type="hidden" name="csrf" value="${s.csrf}"><button type="submit" class="link">退出</button></form></p></header>
+<body><header><h1>${title}</h1><p>医生：${s.doctorName ?? s.doctorId}${s.deptCode ? html`　科室：${s.deptCode}` : ''}　机构：${s.orgCode}　患者：${s.patientId}</p>
+<form method="post" action="/sso/logout" class="out"><input type="hidden" name="csrf" value="${s.csrf}"><button type="submit" class="link">退出</button></form></header>
 <main>${body}</main>${script ? html`<script src="/card.js" defer></script>` : ''}</body></html>` as HtmlEscapedString;
 }
 

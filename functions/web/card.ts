@@ -175,11 +175,12 @@ function signOut(c: Context) {
 async function signOutPost(o: CardRoutesOptions, c: Context) {
   const s = await session(o, c);
   const cookie = getCookie(c, SSO_COOKIE);
+  // Only with the session's token: another site's form cannot sign the doctor out of the console.
   if (s && cookie) {
     checkCsrf(s, (await c.req.parseBody()).csrf);
     await endSession(o.db(), cookie, now());
+    await o.personOut?.(c);
   }
-  await o.personOut?.(c);
   deleteCookie(c, SSO_COOKIE, { path: '/' });
   c.header('cache-control', 'no-store');
   return c.html(renderSignedOut());
