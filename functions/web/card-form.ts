@@ -80,17 +80,19 @@ input,select,textarea{width:100%;box-sizing:border-box;padding:4px 6px;border:1p
 input:focus,select:focus,textarea:focus{outline:2px solid #2b6cb0}
 [aria-invalid=true]{border-color:#c00;background:#fff5f5}
 .err{color:#c00;font-size:12px;min-height:1em;display:block}.hint{color:#6b7785;font-size:12px}
-.bar{display:flex;gap:8px;align-items:center}button,.btn{padding:6px 16px;border:1px solid #2b6cb0;background:#2b6cb0;color:#fff;border-radius:3px;font:inherit;cursor:pointer;text-decoration:none}
+.bar{display:flex;flex-wrap:wrap;gap:8px;align-items:center}button,.btn{padding:6px 16px;border:1px solid #2b6cb0;background:#2b6cb0;color:#fff;border-radius:3px;font:inherit;cursor:pointer;text-decoration:none}
 .btn.light{background:#fff;color:#2b6cb0}.overdue{color:#c00;font-weight:bold}.muted{color:#6b7785}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7eb;padding:4px 6px;text-align:left;font-size:13px}
 #summary{color:#c00}
+header{display:flex;flex-wrap:wrap;align-items:baseline;column-gap:16px}header h1{flex-basis:100%}form.out{margin:0 0 0 auto}button.link{background:none;border:none;color:#fff;padding:0;text-decoration:underline;cursor:pointer;font:inherit}
 `;
 
 function page(title: string, s: SsoSession, body: HtmlEscapedString, script = false): HtmlEscapedString {
   return html`<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>${title}</title><meta name="viewport" content="width=device-width">
 <style>${raw(STYLE)}</style></head>
-<body><header><h1>${title}</h1><p>医生：${s.doctorName ?? s.doctorId}${s.deptCode ? html`　科室：${s.deptCode}` : ''}　机构：${s.orgCode}　患者：${s.patientId}</p></header>
+<body><header><h1>${title}</h1><p>医生：${s.doctorName ?? s.doctorId}${s.deptCode ? html`　科室：${s.deptCode}` : ''}　机构：${s.orgCode}　患者：${s.patientId}</p>
+<form method="post" action="/sso/logout" class="out"><input type="hidden" name="csrf" value="${s.csrf}"><button type="submit" class="link">退出</button></form></header>
 <main>${body}</main>${script ? html`<script src="/card.js" defer></script>` : ''}</body></html>` as HtmlEscapedString;
 }
 
@@ -125,7 +127,7 @@ ${r.evidence.map((e) => html`<tr><td>${KIND[e.kind] ?? e.kind}</td><td>${e.detai
 <a class="btn" href="/card.html?case=${r.caseId}" accesskey="f">填写报告卡 (F)</a>
 <form method="post" action="/popup/exclude" class="bar" style="margin:0">
 <input type="hidden" name="csrf" value="${s.csrf}"><input type="hidden" name="case" value="${r.caseId}">
-<input name="reason" placeholder="排除理由（如：复查阴性）" aria-label="排除理由" style="width:260px">
+<input name="reason" required maxlength="200" placeholder="排除理由（如：复查阴性）" aria-label="排除理由" style="width:260px;max-width:100%">
 <button type="submit" class="btn light">排除</button></form>
 </div></section>`,
   );
@@ -170,6 +172,23 @@ function control(f: FormField, value: string, issue: FieldIssue | undefined, aut
 <span class="err" id="${id}-err">${issue?.message ?? ''}</span>${f.hint ? html`<span class="hint">${f.hint}</span>` : ''}</div>` as HtmlEscapedString;
 }
 
+const FIELD_CODE = new RegExp(`\\b(${Object.keys(CARD_FIELDS).join('|')})\\b`, 'g');
+
+/**
+ * The checks' messages as the doctor reads them beside the form: a field named by the data set's code
+ * (`不能早于 onsetDate`, schemas/rules.ts) is named by its label (不能早于 发病日期), and a date the
+ * picker sent that is no time the data set takes (a year before 1850) says so instead of asking for
+ * the exchange format (yyyy-MM-dd HH:mm:ss), which the doctor never types.
+ */
+export function forDoctor(issues: FieldIssue[]): FieldIssue[] {
+  return issues.map((i) => {
+    const f = FORM_FIELDS.find((x) => x.name === i.field);
+    if (i.rule === 'datetime' && (f?.input === 'date' || f?.input === 'datetime'))
+      return { ...i, message: `不是有效的${f.input === 'date' ? '日期' : '时间'}，请检查年份 (not a valid date)` };
+    return { ...i, message: i.message.replace(FIELD_CODE, (code) => label(code)) };
+  });
+}
+
 export interface CardFormView {
   session: SsoSession;
   caseId: string;
@@ -191,6 +210,7 @@ export function renderCardForm(v: CardFormView): HtmlEscapedString {
 <input type="hidden" name="csrf" value="${v.session.csrf}"><input type="hidden" name="case" value="${v.caseId}"><input type="hidden" name="cardId" value="${v.cardId}">
 <section><h2>${v.disease}　<span class="${v.overdue ? 'overdue' : 'muted'}" id="clock">${v.dueText}</span></h2>
 <p id="summary" role="alert">${v.issues.length ? `还有 ${v.issues.length} 处需要修改` : ''}</p>
+<p id="expired" class="overdue" role="alert" hidden></p>
 <ul id="other">${other.map((i) => html`<li>${label(i.field)}：${i.message}</li>`)}</ul>
 </section>
 ${SECTIONS.map(
@@ -213,9 +233,15 @@ export function renderCardDone(s: SsoSession, o: { id: string; status: string; h
   return page('传染病报告卡', s, body as HtmlEscapedString);
 }
 
+/** After 退出: nothing of the patient, and how to come back. */
+export function renderSignedOut(): string {
+  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>已退出</title><style>${STYLE}</style></head><body><main><section><h2>已退出</h2><p>传染病报告提醒和控制台均已退出。需要时请从 HIS 中重新打开。</p></section></main></body></html>`;
+}
+
 /** The page shown when there is no session (expired, or opened without the HIS). */
-export function renderNoSession(): string {
-  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>请从 HIS 打开</title><style>${STYLE}</style></head><body><main><section><h2>会话已过期或未登录</h2><p>请从 HIS 中重新打开传染病报告提醒（单点登录）。</p></section></main></body></html>`;
+export function renderNoSession(note = ''): string {
+  const more = note ? `<p class="overdue" id="not-sent">${note}</p>` : '';
+  return `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>请从 HIS 打开</title><style>${STYLE}</style></head><body><main><section><h2>会话已过期或未登录</h2>${more}<p>请从 HIS 中重新打开传染病报告提醒（单点登录）。</p></section></main></body></html>`;
 }
 
 /**
@@ -226,7 +252,7 @@ export function renderNoSession(): string {
 export const CARD_SCRIPT = `(() => {
   const form = document.getElementById('card');
   if (!form) return;
-  const csrf = form.dataset.csrf;
+  let csrf = form.dataset.csrf;
   const labels = JSON.parse(form.dataset.labels || '{}');
   let timer = null, seq = 0;
   const show = (issues, warnings) => {
@@ -252,17 +278,85 @@ export const CARD_SCRIPT = `(() => {
     s.textContent = issues.length ? '还有 ' + issues.length + ' 处需要修改' : '校验通过，可以提交';
     form.dataset.checked = String(issues.length);
   };
+  // The session ended (SSO_SESSION_S) or another patient was opened from the HIS: the doctor is told at
+  // once, and the typing stays on this page (docs/card-form.md "Session ending while typing").
+  const expired = document.getElementById('expired');
+  const EXPIRED = '会话已过期，报告卡尚未提交。请不要关闭本页：在 HIS 中重新打开本患者的传染病报告提醒（单点登录）后，回到本页点击“提交报告卡”，已填写的内容将一并提交。';
+  const OTHER = '报告卡尚未提交：HIS 中最近打开的是另一位患者。请在 HIS 中重新打开本患者的传染病报告提醒后，回到本页点击“提交报告卡”。';
+  const CLOSED = '报告卡未提交：此病例已处理（其他医生已提交报告卡，或已排除），为避免重复报告，本页不再提交。请点击“返回”查看该患者的报告卡。';
+  const lost = (text, submitting) => {
+    expired.textContent = text;
+    expired.hidden = false;
+    if (submitting) expired.scrollIntoView({ block: 'center' });
+    document.getElementById('summary').textContent = '';
+    form.dataset.checked = 'expired';
+  };
+  // The session in force for this page's case: its CSRF token is taken (a new session has a new
+  // one), or the reason it cannot submit this card is shown. True when the card can be submitted.
+  const renew = async (submitting) => {
+    let res;
+    try {
+      res = await fetch('/api/card/session?case=' + encodeURIComponent(form.elements['case'].value), { headers: { accept: 'application/json' }, cache: 'no-store' });
+    } catch {
+      lost('无法连接前置软件，报告卡尚未提交；已填写的内容仍在本页，请检查网络后再点击“提交报告卡”。', submitting);
+      return false;
+    }
+    if (res.status === 401) { lost(EXPIRED, submitting); return false; }
+    if (res.status === 409) {
+      const why = await res.json().catch(() => ({}));
+      lost(why.id === 'closed' ? CLOSED : OTHER, submitting);
+      return false;
+    }
+    if (!res.ok) return true; // let the server answer the submission itself
+    const s = await res.json();
+    if (s.csrf !== csrf) {
+      csrf = s.csrf;
+      form.dataset.csrf = csrf;
+      form.elements['csrf'].value = csrf;
+    }
+    expired.hidden = true;
+    expired.textContent = '';
+    return true;
+  };
+  const NET = '无法连接前置软件，暂时不能校验或提交；已填写的内容仍在本页，请勿关闭。网络恢复后修改任一项即重新校验。';
+  const post = (body) => fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
   const check = async () => {
     const n = ++seq;
     const body = Object.fromEntries(new FormData(form));
-    const res = await fetch('/api/card/check', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body) });
-    if (n !== seq || !res.ok) return;
-    const answer = await res.json();
-    show(answer.issues, answer.warnings || []);
+    try {
+      let res = await post(body);
+      if (n !== seq) return;
+      if (res.status === 401 || res.status === 403) {
+        if (!(await renew()) || n !== seq) return;
+        res = await post(body);
+        if (n !== seq) return;
+      }
+      if (!res.ok) return;
+      const answer = await res.json();
+      if (n !== seq) return;
+      expired.hidden = true;
+      expired.textContent = '';
+      show(answer.issues, answer.warnings || []);
+    } catch {
+      if (n === seq) lost(NET);
+    }
   };
   const later = () => { clearTimeout(timer); timer = setTimeout(check, 250); };
   form.addEventListener('input', later);
   form.addEventListener('change', later);
+  // A plain form post with an ended session would leave this page for one that holds nothing typed:
+  // the session is checked first, and the post goes with its current token.
+  let sending = false;
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (sending) return;
+    sending = true;
+    try {
+      if (await renew(true)) form.submit();
+    } finally {
+      sending = false;
+    }
+  });
   check();
 })();
 `;

@@ -8,8 +8,10 @@
  *   POST /popup/exclude      the doctor excludes a case, with a reason (audited on the case)
  *   GET  /card.html?case=    the pre-filled card form (each view audited)
  *   POST /api/card/check     JSON → { issues, warnings } (the live check)
+ *   GET  /api/card/session?case=   the form's session: { csrf }, 401 none, 409 another patient's
  *   POST /card               submit (form post) → 303 /card/done?id= , or the form again with errors
  *   GET  /card/done?id=      what became of the card
+ *   POST /sso/logout         退出: ends the popup's session and the console session of the same token
  */
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'hono';
@@ -21,17 +23,17 @@ import { emrInfReport } from '../../schemas/card.js';
 import type { CodeCache } from '../../shared/codes/cache.js';
 import { audit } from '../../shared/console/index.js';
 import { requestSource } from '../../shared/http/caller.js';
-import { AppError, type FieldIssue } from '../../shared/http/errors.js';
+import { AppError, errorAnswer, type FieldIssue } from '../../shared/http/errors.js';
 import { upsertRecord } from '../../shared/ingest/index.js';
 import { recordFate } from '../../shared/ingest/receipts.js';
 import { validateRecord } from '../../shared/ingest/validate.js';
 import { log } from '../../shared/log/index.js';
-import { noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, type SsoSettings } from '../../shared/sso/session.js';
+import { endSession, noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, type SsoSettings } from '../../shared/sso/session.js';
 import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { listCaseCards, listReminders, type Reminder } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
-import { personKey, priorCards, RULE_TEXT } from '../../shared/warning/duplicates.js';
-import { CARD_SCRIPT, clock, FORM_FIELDS, renderCardDone, renderCardForm, renderNoSession, renderPopup } from './card-form.js';
+import { personKey, priorCards, RULE_TEXT, sameDisease } from '../../shared/warning/duplicates.js';
+import { CARD_SCRIPT, clock, FORM_FIELDS, forDoctor, renderCardDone, renderCardForm, renderNoSession, renderPopup, renderSignedOut } from './card-form.js';
 
 export interface CardRoutesOptions {
   db: () => pg.Pool;
@@ -43,6 +45,8 @@ export interface CardRoutesOptions {
   nudge: () => void;
   /** Also opens the doctor's clinician session on the console (docs/console.md "Single sign-on"). */
   person?: (c: Context, doctor: { org: string; doctor: string; name: string | null }) => Promise<void>;
+  /** Ends that console session at 退出. */
+  personOut?: (c: Context) => Promise<void>;
   /** The proxies whose forwarding headers are believed (HIS_TRUSTED_PROXIES): the audit's address. */
   trustedProxies: () => string;
 }
@@ -111,9 +115,9 @@ const now = () => new Date();
 
 const session = async (o: CardRoutesOptions, c: Context): Promise<SsoSession | null> => sessionOf(o.db(), getCookie(c, SSO_COOKIE), now());
 
-function noSession(c: Context) {
+function noSession(c: Context, note?: string) {
   c.header('cache-control', 'no-store');
-  return c.html(renderNoSession(), 401);
+  return c.html(renderNoSession(note), 401);
 }
 
 /** The session's patient's open case `id`, or null. */
@@ -164,6 +168,24 @@ function signOut(c: Context) {
   return c.html(renderNoSession());
 }
 
+/**
+ * 退出 on the popup and card pages (a shared PC): the popup's session ends in the database, and the
+ * console session the same token opened (docs/card-form.md "Signing out").
+ */
+async function signOutPost(o: CardRoutesOptions, c: Context) {
+  const s = await session(o, c);
+  const cookie = getCookie(c, SSO_COOKIE);
+  // Only with the session's token: another site's form cannot sign the doctor out of the console.
+  if (s && cookie) {
+    checkCsrf(s, (await c.req.parseBody()).csrf);
+    await endSession(o.db(), cookie, now());
+    await o.personOut?.(c);
+  }
+  deleteCookie(c, SSO_COOKIE, { path: '/' });
+  c.header('cache-control', 'no-store');
+  return c.html(renderSignedOut());
+}
+
 async function showPopup(o: CardRoutesOptions, c: Context) {
   const s = await session(o, c);
   if (!s) return noSession(c);
@@ -185,6 +207,8 @@ async function excludeCase(o: CardRoutesOptions, c: Context) {
   const reason = String(body.reason ?? '')
     .trim()
     .slice(0, 200);
+  // An exclusion needs a reason (docs/warning.md): back to the popup saying so, nothing changed.
+  if (!reason) return c.redirect(`/popup.html?msg=${encodeURIComponent(`请填写排除理由：${r.disease} 未排除`)}`, 303);
   await decideCase(o.db(), r.caseId, 'exclude', { actor: `sso:${s.doctorId}`, reason: reason || null }, [s.orgCode], { caseWindowDays: o.caseWindowDays() });
   return c.redirect(`/popup.html?msg=${encodeURIComponent(`已排除：${r.disease}`)}`, 303);
 }
@@ -265,12 +289,39 @@ async function checkCard(o: CardRoutesOptions, c: Context) {
   const dup = prior
     .slice(0, 1)
     .map((p) => ({ field: 'diseaseCode', rule: 'duplicateCard', message: `可能重卡：${RULE_TEXT[p.rule]}，已有报告卡 ${p.cardId}` }));
-  return c.json({ issues: v.ok ? [] : v.issues, warnings: [...v.warnings, ...dup] });
+  const since = await reportedSince(o, s, String(rec.id), rec);
+  const issues = [...(v.ok ? [] : v.issues), ...(since ? [sinceIssue(since)] : [])];
+  return c.json({ issues: forDoctor(issues), warnings: forDoctor([...v.warnings, ...dup]) });
+}
+
+/**
+ * The session in force for the form of case `?case=` (the form's script asks before a submission and
+ * when a check is refused): its CSRF token (a session opened since by the HIS has its own), 401 when
+ * there is none, 409 when it is another patient's (`id` other-patient) or the case is no longer open
+ * (`id` closed: carded by another doctor, excluded) (docs/card-form.md "Session ending while typing").
+ * Read by this origin's script only: no CORS, so another site's page cannot read the token.
+ */
+async function formSession(o: CardRoutesOptions, c: Context) {
+  c.header('cache-control', 'no-store');
+  const s = await session(o, c);
+  if (!s) throw new AppError('UNAUTHENTICATED', '会话已过期，请从 HIS 重新打开 (no session)');
+  const id = c.req.query('case') ?? '';
+  if (await caseOf(o, s, id)) return c.json({ csrf: s.csrf });
+  // Not open for this session: the session's patient's case handled since (a card by another doctor,
+  // an exclusion) — submitting would be a duplicate report —, or another patient's.
+  const mine =
+    /^\d{1,18}$/.test(id) &&
+    (await o.db().query('SELECT 1 FROM warning_case WHERE case_id = $1 AND org_code = $2 AND patient_id = $3', [id, s.orgCode, s.patientId])).rowCount! > 0;
+  const refusal = mine
+    ? new AppError('CONFLICT', '此病例已处理 (the case is no longer open)', [], 'closed')
+    : new AppError('CONFLICT', '当前会话是另一位患者的 (the session is for another patient)', [], 'other-patient');
+  return c.json(errorAnswer(refusal), 409);
 }
 
 async function submitCard(o: CardRoutesOptions, c: Context) {
   const s = await session(o, c);
-  if (!s) return noSession(c);
+  // Without the form's script (which checks the session first and keeps the page): say what was lost.
+  if (!s) return noSession(c, '会话已过期，本次填写的报告卡未提交。');
   const form = (await c.req.parseBody()) as Record<string, unknown>;
   checkCsrf(s, form.csrf);
   const r = await caseOf(o, s, String(form.case ?? ''));
@@ -281,9 +332,13 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   // A card refused is the form shown again, with the patient's data: a view, audited.
   const again = async (issues: FieldIssue[]) => {
     await viewed(o, c, 'view-card-form', s, `报告卡表单 病例 ${r.caseId} 报告卡 ${cardId}`, '未通过校验，重新显示');
-    return c.html(formView(o, s, r, cardId, rec, issues), 400);
+    return c.html(formView(o, s, r, cardId, rec, forDoctor(issues)), 400);
   };
   if (!v.ok) return again(v.issues);
+  // Another doctor's card for this patient and disease stored since this form was shown (two had the
+  // case open; the warning loop has not closed it yet): a second card would be a duplicate report.
+  const since = await reportedSince(o, s, cardId, rec);
+  if (since) return again([sinceIssue(since)]);
   try {
     await upsertRecord(o.db(), emrInfReport, rec, {
       callId: c.req.header('x-call-id') ?? null,
@@ -307,6 +362,32 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   log('info', 'card submitted from the front form', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
   return c.redirect(`/card/done?id=${cardId}`, 303);
 }
+
+/**
+ * A card of the session's patient and the card's disease (a subtype and its family as one) stored
+ * after this form was shown — its id says when: W<yyyyMMddHHmmss> — other than this form's own.
+ */
+async function reportedSince(o: CardRoutesOptions, s: SsoSession, cardId: string, rec: Record<string, unknown>): Promise<{ id: string; at: string } | null> {
+  const shown = /^W(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/.exec(cardId);
+  const code = typeof rec.diseaseCode === 'string' ? rec.diseaseCode : null;
+  const from = shown ? parseTime(`${shown[1]}-${shown[2]}-${shown[3]} ${shown[4]}:${shown[5]}:${shown[6]}`, o.timeZone()) : null;
+  if (!from || !code) return null;
+  const rows = (
+    await o.db().query<{ id: string; disease_code: string | null; rec_received_at: Date }>(
+      `SELECT id, disease_code, rec_received_at FROM emr_inf_report
+        WHERE org_code = $1 AND patient_id = $2 AND id <> $3 AND rec_received_at >= $4 AND NOT rec_retired AND NOT rec_test`,
+      [s.orgCode, s.patientId, cardId, from],
+    )
+  ).rows;
+  const hit = rows.find((r) => sameDisease(r.disease_code, code));
+  return hit ? { id: hit.id, at: formatLocal(hit.rec_received_at, o.timeZone()).slice(11, 16) } : null;
+}
+
+const sinceIssue = (since: { id: string; at: string }): FieldIssue => ({
+  field: 'diseaseCode',
+  rule: 'duplicateCard',
+  message: `本病例已有报告卡 ${since.id}（${since.at} 由其他医生提交），为避免重复报告，本卡不能提交`,
+});
 
 /** A card's fate as the done page names it. */
 const FATE: Record<string, string> = {
@@ -333,10 +414,12 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
   app.get('/sso', (c) => signIn(o, c, c.req.query('token')));
   app.post('/sso', async (c) => signIn(o, c, ((await c.req.parseBody()).token as string | undefined) ?? c.req.query('token')));
   app.get('/sso/logout', (c) => signOut(c));
+  app.post('/sso/logout', (c) => signOutPost(o, c));
   app.get('/popup.html', (c) => showPopup(o, c));
   app.post('/popup/exclude', (c) => excludeCase(o, c));
   app.get('/card.html', (c) => showCardForm(o, c));
   app.get('/card.js', (c) => cardScript(c));
+  app.get('/api/card/session', (c) => formSession(o, c));
   app.post('/api/card/check', (c) => checkCard(o, c));
   app.post('/card', (c) => submitCard(o, c));
   app.get('/card/done', (c) => cardDone(o, c));

@@ -74,14 +74,14 @@ function renderList(rows: CaseListing[], q: { state: string; search: string }, t
   )}</select></label>
 <label>搜索 <input name="q" value="${q.search}" placeholder="病种、患者编号、病例号"></label> <button>查询</button></form>
 <p class="muted">共 ${rows.length} 例，超时的在前。</p>
-<table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>证据</th><th>更新</th></tr></thead><tbody>
+<div class="scroll"><table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>证据</th><th>更新</th></tr></thead><tbody>
 ${rows.map(
   (c) => html`<tr data-case="${c.caseId}"${c.overdue ? html` class="late"` : ''}><td><a href="/cases/${c.caseId}">${c.caseId}</a></td>
 <td>${c.disease}${c.classA ? html` <span class="bad">甲类</span>` : ''}</td><td>${STATE_ZH[c.state]}</td>
 <td>${c.dueAt ? html`${when(c.dueAt, tz)}${c.overdue ? html` <span class="bad">已超时</span>` : ''}` : '—'}</td>
 <td>${c.orgCode}</td><td>${c.patientId}</td><td>${c.deptCode ?? '—'}</td><td>${c.doctorId ?? '—'}</td><td class="n">${c.evidenceCount}</td><td>${when(c.updatedAt, tz)}</td></tr>`,
 )}
-</tbody></table>`);
+</tbody></table></div>`);
 }
 
 /** The card statuses, in the order the list shows them. */
@@ -96,7 +96,7 @@ function renderCards(rows: CardListing[], q: { status: string; search: string },
   )}</select></label>
 <label>搜索 <input name="q" value="${q.search}" placeholder="卡片编号、患者编号、疾病名称"></label> <button>查询</button></form>
 <p class="muted">近 ${CARD_DAYS} 天收到的报告卡共 ${rows.length} 张：平台退回的在前，其次待上报、待回执；个人信息不在列表中显示，打开卡片查看（脱敏）。</p>
-<table id="cards"><thead><tr><th>卡片编号</th><th>疾病</th><th>国家平台状态</th><th>报告时间</th><th>机构</th><th>患者编号</th><th>收到时间</th></tr></thead><tbody>
+<div class="scroll"><table id="cards"><thead><tr><th>卡片编号</th><th>疾病</th><th>国家平台状态</th><th>报告时间</th><th>机构</th><th>患者编号</th><th>收到时间</th></tr></thead><tbody>
 ${rows.map(
   (
     c,
@@ -104,7 +104,7 @@ ${rows.map(
 <td>${c.disease}</td><td>${c.name}${c.reason ? html`<br><span class="bad">${c.reason}</span>` : ''}</td>
 <td>${c.reportedAt ? when(c.reportedAt, tz) : '—'}</td><td>${c.orgCode}</td><td>${c.patientId ?? '—'}</td><td>${when(c.receivedAt, tz)}</td></tr>`,
 )}
-</tbody></table>`);
+</tbody></table></div>`);
 }
 
 type Detail = NonNullable<Awaited<ReturnType<typeof caseDetail>>>;
@@ -175,8 +175,9 @@ function renderCard(
   csrf: string,
   tz: string,
 ): HtmlEscapedString {
-  const back = caseId ? `/cases/${caseId}` : '/cases.html';
-  return h(html`<p><a href="${back}">← 返回${caseId ? `病例 ${caseId}` : '病例列表'}</a></p>
+  // Opened from its case, back to the case; else from 报告卡, back to the card list.
+  const back = caseId ? `/cases/${caseId}` : '/cards.html';
+  return h(html`<p><a href="${back}">← 返回${caseId ? `病例 ${caseId}` : '报告卡列表'}</a></p>
 <section><h2>报告卡 ${id}</h2><dl><dt>机构</dt><dd>${org}</dd><dt>国家平台</dt><dd id="card-status">${status.name}${status.reason ? `：${status.reason}` : ''}${
     status.at ? `（${when(status.at, tz)}）` : ''
   }</dd><dt>版本</dt><dd>${status.version ?? '—'}</dd></dl></section>

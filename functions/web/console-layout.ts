@@ -70,6 +70,7 @@ h3{font-size:14px;margin:12px 0 4px}
 .ok{color:#1b7f3b}.bad,.late{color:#b42318;font-weight:600}.muted{color:#6b7785;font-size:12px}
 .notice{padding:8px 12px;border-radius:4px;margin:12px 0}.notice.msg{background:#e7f5ec;border:1px solid #9fd3b1}.notice.err{background:#fdecea;border:1px solid #f2b8b5}
 table{border-collapse:collapse;width:100%}
+.scroll{overflow-x:auto}
 th,td{border-bottom:1px solid #e4e9ee;padding:4px 7px;text-align:left;font-weight:normal;vertical-align:top}
 thead th{background:#eef2f6;font-weight:600;white-space:nowrap}
 tfoot th,tfoot td{font-weight:600;border-bottom:none}

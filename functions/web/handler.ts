@@ -16,7 +16,7 @@
 // answers only to the hosts of WEB_ALLOWED_HOSTS.
 import { Hono } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
-import { AppError, errorAnswer, handleError } from '../../shared/http/errors.js';
+import { AnswerSchema, AppError, errorAnswer, handleError } from '../../shared/http/errors.js';
 import { webConfig, type WebSettings } from '../../shared/config/functions.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { frontStatus, softwareVersion } from '../../shared/status/index.js';
@@ -25,9 +25,10 @@ import { codesApi, orgOf } from '../../shared/codes/api.js';
 import { completeness, listMappings, unmappedQueue } from '../../shared/codes/store.js';
 import { callerOf, hisAuth } from '../../shared/http/auth.js';
 import { getCookie } from 'hono/cookie';
-import type { MiddlewareHandler } from 'hono';
-import { COOKIE, hostCheck, peopleRoutes, person, ssoPerson, type PeopleOptions } from './people.js';
-import { consoleConcern, type ConsoleSettings } from '../../shared/console/index.js';
+import type { Context, MiddlewareHandler } from 'hono';
+import { COOKIE, hostCheck, peopleRoutes, person, refererPath, ssoPerson, ssoPersonOut, wantsPage, type PeopleOptions } from './people.js';
+import { renderErrorPage } from './login-page.js';
+import { consoleConcern, sessionOf, type ConsoleSettings } from '../../shared/console/index.js';
 import { parseConcern } from '../../shared/config/index.js';
 import { renderCodesPage } from './codes-page.js';
 import { auditRoutes } from './audit-page.js';
@@ -52,18 +53,49 @@ let parsed: WebSettings | undefined;
 const settings = (): WebSettings => (parsed ??= webConfig.parse());
 
 const app = new Hono();
-app.onError(handleError);
-app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `页面不存在：${c.req.path}`)), 404));
+/**
+ * A browser's own page request (Accept: text/html) refused or failed gets a page saying why, with
+ * a way back (docs/console.md "Errors"); scripts, the HIS and the APIs keep the JSON answer, whose
+ * status, headers and logging stay handleError's.
+ */
+async function answer(c: Context, res: Response): Promise<Response> {
+  if (!wantsPage(c)) return res;
+  const a = AnswerSchema.safeParse(
+    await res
+      .clone()
+      .json()
+      .catch(() => null),
+  );
+  if (!a.success) return res;
+  const signed = await sessionOf(getPool(), getCookie(c, COOKIE), consoleSettings(), { touch: false }).catch(() => null);
+  const page = renderErrorPage({
+    status: res.status,
+    desc: a.data.desc,
+    issues: a.data.errors ?? [],
+    back: refererPath(c),
+    session: signed,
+    timeZone: settings().front.timeZone,
+    now: new Date(),
+  });
+  const out = new Response(await Promise.resolve(page).then(String), { status: res.status, headers: res.headers });
+  out.headers.set('content-type', 'text/html; charset=UTF-8');
+  out.headers.set('cache-control', 'no-store');
+  return out;
+}
+app.onError((err, c) => answer(c, handleError(err, c)));
+app.notFound((c) => answer(c, c.json(errorAnswer(new AppError('NOT_FOUND', `页面不存在：${c.req.path}`)), 404)));
 
 // The pages load nothing from elsewhere; the policy makes that a guarantee. The code-mapping page
 // and the popup and card form have forms posting to this origin; only the card form runs a script,
 // this origin's /card.js (the live check).
 const FORMS = new Set([
+  '/status.html',
   '/codes.html',
   '/users.html',
   '/popup.html',
   '/card.html',
   '/card',
+  '/card/done',
   '/login',
   '/dashboard.html',
   '/quality.html',
@@ -78,9 +110,9 @@ const FORMS = new Set([
 ]);
 app.use('*', async (c, next) => {
   await next();
-  // A 403 page is in the console's frame, with its sign-out form, whatever the path asked.
-  const formAction =
-    FORMS.has(c.req.path) || c.req.path.startsWith('/cases/') || c.req.path.startsWith('/cards/') || c.res.status === 403 ? "'self'" : "'none'";
+  // A refusal's page (403, and any error page of a signed-in person) is in the console's frame, with
+  // its sign-out form, whatever the path asked.
+  const formAction = FORMS.has(c.req.path) || c.req.path.startsWith('/cases/') || c.req.path.startsWith('/cards/') || c.res.status >= 400 ? "'self'" : "'none'";
   const script = c.req.path === '/card.html' || c.req.path === '/card' ? " script-src 'self'; connect-src 'self';" : '';
   c.header(
     'content-security-policy',
@@ -175,8 +207,12 @@ app.route('/', evaluationRoutes(people, settings));
 
 app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());
+  // Open to all; a signed-in person also gets the console's navigation and sign-out (docs/console.md
+  // "Pages"). The page answers even when the database, and so the session, cannot be read; its
+  // 30-second reload does not keep the session from ending when idle.
+  const signed = s.database.reachable ? await sessionOf(getPool(), getCookie(c, COOKIE), consoleSettings(), { touch: false }).catch(() => null) : null;
   c.header('cache-control', 'no-store');
-  return c.html(renderStatusPage(s, settings().front.timeZone), s.database.reachable ? 200 : 503);
+  return c.html(renderStatusPage(s, settings().front.timeZone, signed), s.database.reachable ? 200 : 503);
 });
 
 const his = hisAuth({ config: () => settings().hisAuth });
@@ -233,6 +269,7 @@ app.route(
     testOrgs: () => settings().ingest.testOrgs,
     nudge: () => nudge(),
     person: (c, doctor) => ssoPerson(people, c, doctor),
+    personOut: (c) => ssoPersonOut(people, c),
     trustedProxies: () => settings().hisAuth.trustedProxies,
   }),
 );

@@ -6,6 +6,7 @@
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { ROLE_NAMES, type Session } from '../../shared/console/index.js';
+import type { FieldIssue } from '../../shared/http/errors.js';
 import { consolePage } from './console-layout.js';
 
 const STYLE = `body{font-family:"Microsoft YaHei","PingFang SC",sans-serif;margin:0;background:#f4f6f8;color:#222}
@@ -44,4 +45,29 @@ export function renderForbiddenPage(o: { session: Session; path: string; need: s
     body: html`<section id="forbidden"><p>当前用户 ${u.username}（${ROLE_NAMES[u.role]}）不能打开此页面；需要的角色：${o.need.join('、')}。</p>
 <p class="muted">请从上方导航打开您可以使用的页面。</p></section>` as HtmlEscapedString,
   });
+}
+
+/**
+ * A refusal or failure answered to a browser's own page request (docs/console.md "Errors"): the
+ * message and each field's issue, a way back (the page the request came from, when it is this
+ * console's) — in the console's frame when the person is signed in, else a page of its own.
+ */
+export function renderErrorPage(o: {
+  status: number;
+  desc: string;
+  issues: FieldIssue[];
+  back: string | null;
+  session: Session | null;
+  timeZone: string;
+  now: Date;
+}): HtmlEscapedString {
+  const title = o.status === 404 ? '页面不存在' : o.status >= 500 ? '出错了' : '操作未完成';
+  const body = html`<section id="error-page"><p id="error" role="alert" class="bad">${o.desc}</p>
+${o.issues.length ? html`<ul id="issues">${o.issues.map((i) => html`<li>${i.field}：${i.message}</li>`)}</ul>` : ''}
+<p>${o.back ? html`<a href="${o.back}">返回上一页</a>　` : ''}<a href="/status.html">运行状态</a></p></section>` as HtmlEscapedString;
+  if (o.session) return consolePage({ title, path: '', session: o.session, timeZone: o.timeZone, now: o.now, body });
+  return html`<!doctype html>
+<html lang="zh-CN">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title} - 传染病监测预警前置软件</title><style>${STYLE}.bad{color:#b42318}</style></head>
+<body><main><h1>${title}</h1>${body}</main></body></html>` as HtmlEscapedString;
 }

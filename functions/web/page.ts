@@ -9,6 +9,8 @@ import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import type { DestinationStatus, FrontStatus } from '../../shared/status/index.js';
 import { formatLocal } from '../../shared/time/index.js';
+import { ROLE_NAMES, type Session } from '../../shared/console/index.js';
+import { navLinks } from './console-layout.js';
 
 export const REFRESH_SECONDS = 30;
 
@@ -136,9 +138,13 @@ function backupSection(s: FrontStatus, timeZone: string): HtmlEscapedString {
 // does not decode.
 const STYLE = `
 body{margin:0;background:#f4f6f8;color:#1f2933;font:15px/1.6 "Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif}
-header{background:#12467a;color:#fff;padding:16px 24px}
+header{background:#12467a;color:#fff;padding:16px 24px;display:flex;flex-wrap:wrap;align-items:baseline;column-gap:24px;row-gap:4px}
 h1{margin:0;font-size:22px;font-weight:600}
-header p{margin:4px 0 0;color:#cfe0f1;font-size:13px}
+header p{margin:4px 0 0;color:#cfe0f1;font-size:13px;flex-basis:100%}
+nav a{color:#cfe0f1;margin-right:14px;text-decoration:none;white-space:nowrap}nav a.on{color:#fff;font-weight:600;border-bottom:2px solid #fff}
+.who{margin-left:auto;color:#cfe0f1;font-size:13px;white-space:nowrap}
+form.inline{display:inline;margin:0}button.link{font:inherit;background:none;border:none;color:#cfe0f1;padding:0;text-decoration:underline;cursor:pointer}
+@media print{nav,.who{display:none}}
 main{max-width:960px;margin:0 auto;padding:16px 24px 32px}
 section{background:#fff;border:1px solid #d9e0e7;border-radius:6px;margin:16px 0;padding:12px 20px 16px}
 h2{font-size:17px;margin:4px 0 10px;border-left:4px solid #12467a;padding-left:8px}
@@ -172,7 +178,19 @@ function networkSection(s: FrontStatus, timeZone: string): HtmlEscapedString {
 }
 
 /** The whole page; times are shown in `timeZone` (the hospital's, config TZ_LOCAL). */
-export function renderStatusPage(s: FrontStatus, timeZone: string): HtmlEscapedString {
+/**
+ * What a signed-in person gets on the status page beside the public one: the console's navigation
+ * (运行状态 marked) and who is signed in with the sign-out form (docs/console.md "Pages") — the page
+ * is every role's first page after sign-in, and must not be a dead end.
+ */
+function signedIn(frame: Session, timeZone: string, now: Date): HtmlEscapedString {
+  const role = frame.user.role;
+  return html`<nav aria-label="控制台">${navLinks(role, '/status.html')}</nav>
+<span class="who">${frame.user.username}（${ROLE_NAMES[role]}）· ${formatLocal(now, timeZone).slice(0, 16)}
+<form method="post" action="/logout" class="inline"><input type="hidden" name="_csrf" value="${frame.csrf}"><button class="link">退出登录</button></form></span>` as HtmlEscapedString;
+}
+
+export function renderStatusPage(s: FrontStatus, timeZone: string, session: Session | null = null, now = new Date()): HtmlEscapedString {
   return html`<!doctype html>
 <html lang="zh-CN">
 <head>
@@ -185,6 +203,7 @@ export function renderStatusPage(s: FrontStatus, timeZone: string): HtmlEscapedS
 <body>
 <header>
 <h1>前置软件运行状态</h1>
+${session ? signedIn(session, timeZone, now) : ''}
 <p>更新时间：${local(s.checkedAt, timeZone)}（${timeZone}）· 每 ${REFRESH_SECONDS} 秒自动刷新</p>
 </header>
 <main>

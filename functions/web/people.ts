@@ -49,6 +49,31 @@ const address = (c: Context, o: PeopleOptions) => requestSource(c, o.trustedProx
 /** Only a path of this console, never another site: `/x`, not `//x` or `http://…`. */
 const safeNext = (n: unknown) => (typeof n === 'string' && /^\/(?![/\\])[^\s]*$/.test(n) ? n : '/status.html');
 
+const FORM_POST = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i;
+
+const ACCEPTS_HTML = /\btext\/html\b/i;
+
+/**
+ * A browser's own request for a page (it asks for HTML), not a script's or the HIS's: a page, or a
+ * page's form posted (also to an API path, as 代码映射's forms post to /api/codes).
+ */
+export const wantsPage = (c: Context): boolean =>
+  ACCEPTS_HTML.test(c.req.header('accept') ?? '') && (!c.req.path.startsWith('/api/') || FORM_POST.test(c.req.header('content-type') ?? ''));
+
+/** The path (and query) of the Referer when it is a page of this console (the same host), else null. */
+export function refererPath(c: Context): string | null {
+  const ref = c.req.header('referer');
+  if (!ref) return null;
+  try {
+    const u = new URL(ref);
+    const host = c.req.header('x-forwarded-host') ?? c.req.header('host') ?? new URL(c.req.url).host;
+    const path = u.pathname + u.search;
+    return u.host === host && safeNext(path) === path ? path : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Refuses a request whose Host is not on WEB_ALLOWED_HOSTS (421), as DNS rebinding would send it. */
 export function hostCheck(o: PeopleOptions): MiddlewareHandler {
   return async (c, next) => {
@@ -74,6 +99,13 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
     const s = await sessionOf(o.db(), getCookie(c, COOKIE), o.settings());
     const api = c.req.path.startsWith('/api/');
     if (!s) {
+      // A page's own form posted after the session ended (idle, signed out elsewhere) — a browser's
+      // form navigation, also to an API path the page posts to (代码映射 → /api/codes/mappings): the
+      // sign-in page, then back to the page it was posted from; scripts still get 401
+      // (docs/console.md "Sign-in"). Nothing of the post is done.
+      if (c.req.method === 'POST' && FORM_POST.test(c.req.header('content-type') ?? '') && wantsPage(c)) {
+        return c.redirect(`/login?expired=1&next=${encodeURIComponent(refererPath(c) ?? '/status.html')}`, 303);
+      }
       if (api || c.req.method !== 'GET') throw new AppError('UNAUTHENTICATED', '请先登录控制台 (sign in first: /login)');
       return c.redirect(`/login?next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search || ''))}`, 302);
     }
@@ -84,7 +116,7 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       if (crossSite(c)) throw new AppError('FORBIDDEN', CROSS_SITE);
       let sent = c.req.header('x-csrf-token');
-      if (!sent && /^(application\/x-www-form-urlencoded|multipart\/form-data)/i.test(c.req.header('content-type') ?? '')) {
+      if (!sent && FORM_POST.test(c.req.header('content-type') ?? '')) {
         const v = (await c.req.parseBody())._csrf;
         sent = typeof v === 'string' ? v : undefined;
       }
@@ -109,7 +141,13 @@ export function peopleRoutes(o: PeopleOptions): Hono {
     c.header('cache-control', 'no-store');
     return c.html(renderLoginPage({ ...o2, csrf: token }), status);
   };
-  app.get('/login', (c) => loginForm(c, { next: safeNext(c.req.query('next')) }, 200));
+  app.get('/login', (c) =>
+    loginForm(
+      c,
+      { next: safeNext(c.req.query('next')), ...(c.req.query('expired') ? { error: '会话已过期，请重新登录；刚才的操作未完成，登录后请再做一次' } : {}) },
+      200,
+    ),
+  );
   app.post('/login', async (c) => {
     const body = await c.req.parseBody();
     const username = typeof body.username === 'string' ? body.username : '';
@@ -146,6 +184,14 @@ export function peopleRoutes(o: PeopleOptions): Hono {
  * popup's /sso, docs/console.md "Single sign-on"), beside the popup's own session. A disabled user
  * gets none; the popup works either way.
  */
+/** Ends the console session of this browser (退出 on the HIS's popup), if one is open. */
+export async function ssoPersonOut(o: PeopleOptions, c: Context): Promise<void> {
+  const token = getCookie(c, COOKIE);
+  const s = await sessionOf(o.db(), token, o.settings(), { touch: false });
+  if (s && token) await signOut(o.db(), token, s.user.username, address(c, o));
+  deleteCookie(c, COOKIE, { path: '/' });
+}
+
 export async function ssoPerson(o: PeopleOptions, c: Context, doctor: { org: string; doctor: string; name: string | null }): Promise<void> {
   const r = await ssoSignIn(o.db(), doctor, o.settings(), address(c, o));
   if (r) setCookie(c, COOKIE, r.token, { httpOnly: true, sameSite: 'Strict', path: '/', secure: https(c) });

@@ -327,8 +327,12 @@ export interface Session {
   via: 'password' | 'sso';
 }
 
-/** The session a cookie names, if it is still open (not ended, not idle too long, not past its end); touches it. */
-export async function sessionOf(db: Db, token: string | undefined, s: ConsoleSettings): Promise<Session | null> {
+/**
+ * The session a cookie names, if it is still open (not ended, not idle too long, not past its end);
+ * touches it, unless `touch` is false (a page that reloads itself, as 运行状态 does every 30 s, must
+ * not keep an unattended PC's session open past CONSOLE_IDLE_MIN).
+ */
+export async function sessionOf(db: Db, token: string | undefined, s: ConsoleSettings, o: { touch?: boolean } = {}): Promise<Session | null> {
   if (!token || token.length > 100) return null;
   const r = await db.query<UserRow & { csrf: string; via: string; touch: boolean }>(
     `SELECT u.user_id, u.username, u.display_name, u.role, u.orgs, u.locked_until, u.disabled, u.his_org, u.his_doctor, s.csrf, s.via,
@@ -340,7 +344,7 @@ export async function sessionOf(db: Db, token: string | undefined, s: ConsoleSet
   );
   const row = r.rows[0];
   if (!row) return null;
-  if (row.touch) await db.query('UPDATE console_session SET last_seen_at = now() WHERE token_hash = $1', [tokenHash(token)]);
+  if (row.touch && o.touch !== false) await db.query('UPDATE console_session SET last_seen_at = now() WHERE token_hash = $1', [tokenHash(token)]);
   // A HIS token proves a doctor of the HIS, no more: its session is a clinician's whatever the role.
   const via = row.via === 'sso' ? 'sso' : 'password';
   const user = userOf(row);

@@ -128,3 +128,8 @@ export async function sessionOf(db: pg.Pool, cookie: string | undefined, now: Da
 export async function noteCard(db: pg.Pool, cookie: string, cardId: string): Promise<void> {
   await db.query('UPDATE sso_session SET last_card_id = $2 WHERE session_hash = $1', [sha256(cookie), cardId]);
 }
+
+/** Ends the session a cookie names (the doctor signed out): the cookie, copied or kept, opens nothing more. */
+export async function endSession(db: pg.Pool, cookie: string, now: Date): Promise<void> {
+  await db.query('UPDATE sso_session SET expires_at = $2 WHERE session_hash = $1 AND expires_at > $2', [sha256(cookie), now]);
+}
