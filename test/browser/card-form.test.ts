@@ -19,6 +19,7 @@ import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulat
 import { formatLocal } from '../../shared/time/index.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { redeployPush } from '../../infra/soak/harness.js';
+import { hisPost } from '../setup/stack-runtime.js';
 import { startTestFront, type TestFront } from '../setup/front.js';
 import { basicAuthHeader } from '../../shared/http/basic.js';
 
@@ -45,14 +46,7 @@ async function views(): Promise<Array<{ username: string; action: string; detail
 
 const basic = () => ({ authorization: basicAuthHeader(front.rt.credentials) });
 
-async function his(resource: string, body: unknown): Promise<void> {
-  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(res.status, await res.clone().text()).toBe(200);
-}
+const his = (resource: string, body: unknown) => hisPost(front.rt, resource, body);
 
 /** Runs the warning function as its cron does until the patient's case is in `state`. */
 async function warnUntil(state: string): Promise<{ caseId: string; state: string }> {

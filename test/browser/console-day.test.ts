@@ -17,6 +17,7 @@ import { createUser } from '../../shared/console/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { basicAuthHeader } from '../../shared/http/basic.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { hisPost } from '../setup/stack-runtime.js';
 import { startTestFront, type TestFront } from '../setup/front.js';
 
 const SHOTS = resolve('.data/screenshots');
@@ -38,13 +39,17 @@ const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
   return { org, doctor: 'D077', doctorName: '刘医生', dept: 'A16', patient, iat: now, exp: now + 120, nonce: randomBytes(16).toString('hex'), ...over };
 };
 
-async function his(resource: string, body: unknown): Promise<void> {
-  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(res.status, await res.clone().text()).toBe(200);
+const his = (resource: string, body: unknown) => hisPost(front.rt, resource, body);
+
+/** The card form's fields the pre-fill leaves to the doctor, filled; waits until the live check passes. */
+async function fillCard(page: Page, onsetDaysAgo: number, contacts: string): Promise<void> {
+  await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - onsetDaysAgo * 86_400_000)).slice(0, 10));
+  await page.locator('#f-diagnoseStateCode').selectOption('2');
+  await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
+  await page.locator('#f-tel').fill('13800000000');
+  await page.locator('#f-contacts').fill(contacts);
+  await page.locator('#f-reportZoneCode').fill('110101000');
+  await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0');
 }
 
 async function signIn(page: Page, next = ''): Promise<void> {
@@ -141,13 +146,7 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       expect(birth).not.toContain('yyyy');
       expect(await page.locator('#f-onsetDate-err').textContent()).toContain('晚于当前时间');
       await page.locator('#f-birthDate').fill('1980-08-16');
-      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 2 * 86_400_000)).slice(0, 10));
-      await page.locator('#f-diagnoseStateCode').selectOption('2');
-      await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
-      await page.locator('#f-tel').fill('13800000000');
-      await page.locator('#f-contacts').fill('刘某某');
-      await page.locator('#f-reportZoneCode').fill('110101000');
-      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0');
+      await fillCard(page, 2, '刘某某');
       expect(await page.locator('#expired').isVisible()).toBe(false);
 
       // The network drops (the front restarts): the page says the form cannot be checked or sent,
@@ -232,13 +231,7 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       );
       await page.waitForURL(/\/card\.html\?case=/);
       await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') !== null);
-      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 86_400_000)).slice(0, 10));
-      await page.locator('#f-diagnoseStateCode').selectOption('2');
-      await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
-      await page.locator('#f-tel').fill('13800000000');
-      await page.locator('#f-contacts').fill('赵某某');
-      await page.locator('#f-reportZoneCode').fill('110101000');
-      await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0');
+      await fillCard(page, 1, '赵某某');
       return { ctx, page };
     };
     const a = await open('DA1');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { uniqueId, uniqueOrg } from '../setup/db.js';
-import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
+import { startStackRuntime, type StackRuntime, hisPost } from '../setup/stack-runtime.js';
 import { basicAuthHeader } from '../../shared/http/basic.js';
 
 let front: StackRuntime;
@@ -35,14 +35,7 @@ async function runWarningUntil(org: string, n: number): Promise<void> {
   }
 }
 
-async function his(resource: string, body: unknown) {
-  const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(res.status, await res.clone().text()).toBe(200);
-}
+const his = (resource: string, body: unknown) => hisPost(front.rt, resource, body);
 
 describe('warning through the running front', () => {
   it('a plague diagnosis on 8881 becomes a class-A case due 2 hours after the diagnosis', { timeout: 60_000 }, async () => {

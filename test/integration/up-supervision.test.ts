@@ -36,6 +36,24 @@ function startUp(env: Record<string, string>): Up {
   return { child, out: () => out, exited };
 }
 
+/** make up's variables for a data dir of its own on free loopback ports (infra/cli/locate.ts). */
+async function upEnv(dataDir: string): Promise<Record<string, string>> {
+  const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort, s3Port] = (await stablePorts(8)).map(String);
+  return {
+    CDC_DATA_DIR: dataDir,
+    PG_PORT: pgPort!,
+    NATIONAL_SIM_PORT: simPort!,
+    GATEWAY_PORT: gatewayPort!,
+    DATA_PORT: dataPort!,
+    CONFIG_PORT: configPort!,
+    MONITOR_PORT: monitorPort!,
+    WEB_PORT: webPort!,
+    S3_PORT: s3Port!,
+    // The bundles are built by the test set-up; the functions only need them present.
+    RUNTIME_BUILD: 'missing',
+  };
+}
+
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms: number, context = () => ''): Promise<T> {
   const until = Date.now() + ms;
   for (;;) {
@@ -158,20 +176,7 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cdc-up-test-'));
-    const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort, s3Port] = (await stablePorts(8)).map(String);
-    env = {
-      CDC_DATA_DIR: dir,
-      PG_PORT: pgPort!,
-      NATIONAL_SIM_PORT: simPort!,
-      GATEWAY_PORT: gatewayPort!,
-      DATA_PORT: dataPort!,
-      CONFIG_PORT: configPort!,
-      MONITOR_PORT: monitorPort!,
-      WEB_PORT: webPort!,
-      S3_PORT: s3Port!,
-      // The bundles are built by the test set-up; the functions only need them present.
-      RUNTIME_BUILD: 'missing',
-    };
+    env = await upEnv(dir);
     up = startUp(env);
     await ready(up);
   });
@@ -356,20 +361,7 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
   it('with CDC_ENV=production it starts no stand-in: refused before anything starts, naming what to set', async () => {
     const other = mkdtempSync(join(tmpdir(), 'cdc-up-prod-'));
     try {
-      const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort, s3Port] = (await stablePorts(8)).map(String);
-      const prod = startUp({
-        CDC_ENV: 'production',
-        CDC_DATA_DIR: other,
-        PG_PORT: pgPort!,
-        NATIONAL_SIM_PORT: simPort!,
-        GATEWAY_PORT: gatewayPort!,
-        DATA_PORT: dataPort!,
-        CONFIG_PORT: configPort!,
-        MONITOR_PORT: monitorPort!,
-        WEB_PORT: webPort!,
-        S3_PORT: s3Port!,
-        RUNTIME_BUILD: 'missing',
-      });
+      const prod = startUp({ ...(await upEnv(other)), CDC_ENV: 'production' });
       expect(await prod.exited).toBe(1);
       expect(prod.out()).toContain('CDC_ENV=production starts no development stand-in: set DATABASE_URL');
       expect(prod.out()).toContain('NATIONAL_URL (the national platform; make up would send every record to its simulator)');

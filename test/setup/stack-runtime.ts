@@ -8,7 +8,8 @@
  *   await front.close();                                       // in afterAll
  */
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
-import type { RuntimeOptions } from '../../infra/runtime/index.js';
+import type { RuntimeHandle, RuntimeOptions } from '../../infra/runtime/index.js';
+import { expect } from 'vitest';
 import { databaseUrl } from './db.js';
 
 export type StackRuntime = Booted;
@@ -19,4 +20,14 @@ export type StackRuntime = Booted;
  */
 export async function startStackRuntime(name: string, env: Record<string, string> = {}, over: Partial<RuntimeOptions> = {}): Promise<StackRuntime> {
   return bootStack({ name, databaseUrl: databaseUrl(), env, runtime: over });
+}
+
+/** A record posted as a HIS does, through the running front's data port: it must be accepted (200). */
+export async function hisPost(rt: RuntimeHandle, resource: string, body: unknown): Promise<void> {
+  const res = await fetch(`${rt.portUrls.data}/hclient/emr/receive/${resource}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
 }
