@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError } from '../../shared/http/errors.js';
 import { operatorAuth } from '../../shared/http/auth.js';
-import { backupConfig, type BackupSettings } from '../../shared/config/functions.js';
+import { backupConfig, type BackupSettings } from '../../shared/config/functions/backup.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import {
   ArchiveKindSchema,

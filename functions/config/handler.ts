@@ -20,7 +20,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
-import { configConfig, type ConfigSettings } from '../../shared/config/functions.js';
+import { configConfig, type ConfigSettings } from '../../shared/config/functions/config.js';
 import { activeArea, applyBundle, BundleError, current, history, parseBundle, rollbackTo, RollbackBody } from '../../shared/configbundle/store.js';
 import { Release, SignedBundle } from '../../shared/configbundle/schema.js';
 import { SignatureError, verifyBundleSignature } from '../../shared/configbundle/sign.js';

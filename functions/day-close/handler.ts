@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError } from '../../shared/http/errors.js';
 import { operatorAuth } from '../../shared/http/auth.js';
-import { dayCloseConfig, type DayCloseSettings } from '../../shared/config/functions.js';
+import { dayCloseConfig, type DayCloseSettings } from '../../shared/config/functions/day-close.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { activeOrgs, addDays, closeDay, isDay, listDays, localDay, runDue } from '../../shared/dayclose/index.js';
 

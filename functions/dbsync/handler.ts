@@ -10,7 +10,7 @@ import { Hono } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
 import { handleError, okAnswer } from '../../shared/http/errors.js';
 import { hisAuth } from '../../shared/http/auth.js';
-import { dbsyncConfig, type DbsyncFunctionSettings } from '../../shared/config/functions.js';
+import { dbsyncConfig, type DbsyncFunctionSettings } from '../../shared/config/functions/dbsync.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { stagingLag, syncAll, type ResourceRun } from '../../shared/dbsync/index.js';

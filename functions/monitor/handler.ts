@@ -13,7 +13,7 @@
 import { Hono, type Context } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, errorAnswer, handleError } from '../../shared/http/errors.js';
-import { monitorConfig, type MonitorSettings } from '../../shared/config/functions.js';
+import { monitorConfig, type MonitorSettings } from '../../shared/config/functions/monitor.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { monitorAuth } from '../../shared/monitor/auth.js';
 import { components } from '../../shared/monitor/components.js';

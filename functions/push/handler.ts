@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError } from '../../shared/http/errors.js';
 import { operatorAuth } from '../../shared/http/auth.js';
-import { pushConfig, type PushSettings } from '../../shared/config/functions.js';
+import { pushConfig, type PushSettings } from '../../shared/config/functions/push.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { circuits, deadLetters, lag, pushRun, replay, resetCircuit } from '../../shared/uplink/push.js';
 import { log } from '../../shared/log/index.js';

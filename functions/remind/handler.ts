@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError, okAnswer, validationError } from '../../shared/http/errors.js';
 import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/auth.js';
-import { remindConfig, type RemindSettings } from '../../shared/config/functions.js';
+import { remindConfig, type RemindSettings } from '../../shared/config/functions/remind.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { listCaseCards, listReminders, markReminder, type ReminderQuery } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError, validationError } from '../../shared/http/errors.js';
 import { operatorAuth } from '../../shared/http/auth.js';
-import { warningConfig, type WarningSettings } from '../../shared/config/functions.js';
+import { warningConfig, type WarningSettings } from '../../shared/config/functions/warning.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import {
   assignVerifier,

@@ -17,7 +17,7 @@
 import { Hono } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AnswerSchema, AppError, errorAnswer, handleError } from '../../shared/http/errors.js';
-import { webConfig, type WebSettings } from '../../shared/config/functions.js';
+import { webConfig, type WebSettings } from '../../shared/config/functions/web.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { frontStatus, softwareVersion } from '../../shared/status/index.js';
 import { renderStatusPage } from './page.js';

@@ -2,7 +2,7 @@
  * Configuration of a function process (docs/configuration.md). One zod schema per concern (the
  * front itself, the database, code mappings, ingest, HIS authentication, operator credentials,
  * uplink, alerts, day-close), each keyed by the environment variable names it reads; a function
- * composes the concerns it needs into one schema (shared/config/functions.ts), parses it once at
+ * composes the concerns it needs into one schema (shared/config/functions/, one module per function), parses it once at
  * start and passes the result down. A bad value fails the start, naming the variable.
  *
  * Secrets come from files: `$CDC_SECRETS_DIR/<name>` (this project's runtime) or

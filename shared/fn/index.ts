@@ -15,7 +15,7 @@ export interface FaasFunction {
   init?: () => Promise<void>;
   /** Closes what init opened. Called after the server has drained on SIGTERM. */
   close?: () => Promise<void>;
-  /** What the function reads from its environment and secret files (shared/config/functions.ts), parsed in init. */
+  /** What the function reads from its environment and secret files (shared/config/functions/, one module per function), parsed in init. */
   config?: { variables: string[]; secrets: string[]; optionalSecrets?: string[]; fromSecret: Record<string, string> };
 }
 

@@ -8,7 +8,7 @@
  *   GET    /<resource>/<id>?orgCode=…        the record's fate (stored, held, forwarded, rejected …)
  *   POST   /<resource>/_reconcile            {orgCode, date, ids} → held / missing / extra
  * Test mode: header `X-Test-Mode: 1`, or an org code listed in TEST_ORG_CODES — such records are
- * processed like any other but never leave for a live platform. Settings: shared/config/functions.ts
+ * processed like any other but never leave for a live platform. Settings: shared/config/functions/receive.ts
  * receiveConfig, parsed once at start (docs/configuration.md).
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
@@ -16,7 +16,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { defineFunction, type FaasFunction } from '../fn/index.js';
 import { AppError, databaseError, errorAnswer, handleError, okAnswer, validationError, type Answer } from '../http/errors.js';
 import { assertOrg, callerOf, hisAuth } from '../http/auth.js';
-import { receiveConfig, type ReceiveSettings } from '../config/functions.js';
+import { receiveConfig, type ReceiveSettings } from '../config/functions/receive.js';
 import { closePool, getPool, openPool } from '../db/index.js';
 import { log } from '../log/index.js';
 import type { Resource } from '../../schemas/resource.js';
@@ -24,7 +24,7 @@ import { retireRecord, upsertDocument, upsertMany, type DocumentOutcome, type In
 import { reconcile, recordFate } from './receipts.js';
 import { openApiDocument } from '../openapi/index.js';
 import { referencePage } from '../openapi/page.js';
-import { softwareVersion } from '../status/index.js';
+import { softwareVersion } from '../status/version.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
 import { exampleRecord } from './examples.js';
 import { createCodeCache, lazyCodeCache, type CodeCache } from '../codes/cache.js';

@@ -12,8 +12,7 @@
  * a bug and is thrown.
  */
 import { z } from 'zod';
-// Inlined by esbuild into the bundle (the image does not carry package.json).
-import pkg from '../../package.json' with { type: 'json' };
+import { softwareVersion } from './version.js';
 import { detectDialect, isUnavailable, type Db } from '../db/index.js';
 import { lag } from '../uplink/push.js';
 import { backupSummary, BackupSummarySchema } from '../backup/summary.js';
@@ -108,7 +107,7 @@ export type FrontStatus = z.infer<typeof FrontStatusSchema>;
 export type DestinationStatus = z.infer<typeof DestinationStatusSchema>;
 export type PushRun = z.infer<typeof PushRunSchema>;
 
-export const softwareVersion: string = pkg.version;
+export { softwareVersion };
 
 /** Reads the status; never throws for an unreachable database (see the module comment). */
 export async function frontStatus(db: Db, now: () => Date = () => new Date()): Promise<FrontStatus> {

@@ -1,0 +1,10 @@
+/**
+ * The config function's configuration — config: configuration bundles from the national platform on the config port (docs/config-bundles.md).
+ * One module per function, so that a bundle evaluates only the concerns its own function reads
+ * (docs/configuration.md).
+ */
+import { composeConfig, databaseConcern, frontConcern } from '../index.js';
+import { bundlesConcern, gatewayConcern } from '../../configbundle/settings.js';
+
+export const configConfig = composeConfig({ front: frontConcern, database: databaseConcern, bundles: bundlesConcern, gateway: gatewayConcern });
+export type ConfigSettings = ReturnType<typeof configConfig.parse>;

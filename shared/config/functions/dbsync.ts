@@ -1,0 +1,19 @@
+/**
+ * The dbsync function's configuration — dbsync: the staging tables through the ingest pipeline (docs/dbsync.md); its nudge is HIS-authenticated.
+ * One module per function, so that a bundle evaluates only the concerns its own function reads
+ * (docs/configuration.md).
+ */
+import { codesConcern, composeConfig, databaseConcern, frontConcern } from '../index.js';
+import { dbsyncConcern } from '../../dbsync/index.js';
+import { hisAuthConcern } from '../../http/auth.js';
+import { piiConcern } from '../../pii/config.js';
+
+export const dbsyncConfig = composeConfig({
+  front: frontConcern,
+  database: databaseConcern,
+  codes: codesConcern,
+  hisAuth: hisAuthConcern,
+  dbsync: dbsyncConcern,
+  pii: piiConcern,
+});
+export type DbsyncFunctionSettings = ReturnType<typeof dbsyncConfig.parse>;

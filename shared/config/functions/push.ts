@@ -1,0 +1,22 @@
+/**
+ * The push function's configuration — push: forwarding to the platforms (docs/uplink.md).
+ * One module per function, so that a bundle evaluates only the concerns its own function reads
+ * (docs/configuration.md).
+ */
+import { codesConcern, composeConfig, databaseConcern, frontConcern, operatorConcern } from '../index.js';
+import { alertsConcern } from '../../alerts/config.js';
+import { piiConcern } from '../../pii/config.js';
+import { uplinkConcern } from '../../uplink/config.js';
+import { selfReportConcern } from '../../uplink/self-report.js';
+
+export const pushConfig = composeConfig({
+  front: frontConcern,
+  database: databaseConcern,
+  codes: codesConcern,
+  uplink: uplinkConcern,
+  alerts: alertsConcern,
+  operator: operatorConcern,
+  selfReport: selfReportConcern,
+  pii: piiConcern,
+});
+export type PushSettings = ReturnType<typeof pushConfig.parse>;

@@ -1,0 +1,21 @@
+/**
+ * The warning function's configuration — warning: the early-warning loop, and aberration detection from its cron (docs/aberration.md).
+ * One module per function, so that a bundle evaluates only the concerns its own function reads
+ * (docs/configuration.md).
+ */
+import { composeConfig, databaseConcern, frontConcern, operatorConcern } from '../index.js';
+import { aberrationConcern } from '../../aberration/config.js';
+import { alertsConcern } from '../../alerts/config.js';
+import { piiConcern } from '../../pii/config.js';
+import { warningConcern } from '../../warning/config.js';
+
+export const warningConfig = composeConfig({
+  front: frontConcern,
+  database: databaseConcern,
+  warning: warningConcern,
+  aberration: aberrationConcern,
+  alerts: alertsConcern,
+  operator: operatorConcern,
+  pii: piiConcern,
+});
+export type WarningSettings = ReturnType<typeof warningConfig.parse>;
