@@ -22,11 +22,8 @@ import { log } from '../log/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { retireRecord, upsertDocument, upsertMany, type DocumentOutcome, type IngestContext, type Outcome } from './index.js';
 import { reconcile, recordFate } from './receipts.js';
-import { openApiDocument } from '../openapi/index.js';
-import { referencePage } from '../openapi/page.js';
 import { softwareVersion } from '../status/version.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
-import { exampleRecord } from './examples.js';
 import { createCodeCache, lazyCodeCache, type CodeCache } from '../codes/cache.js';
 import { z } from 'zod';
 
@@ -263,11 +260,22 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   // The interface documents are public on the data port (before the caller check): every receive
   // function answers them for the whole data set, and the data port's root function serves them
   // at /openapi.json and /openapi.html.
-  let doc: Record<string, unknown> | undefined;
-  const example = opts.example ?? exampleRecord;
-  const document = () => (doc ??= openApiDocument(Object.values(registry), { version: softwareVersion, example, primary: isPrimary }));
-  app.get('/openapi.json', (c) => c.json(document()));
-  app.get('/openapi.html', (c) => c.html(referencePage(document())));
+  // The documents' builder and their example records are loaded at the first request for them, not
+  // at every start: a replica that never serves them never builds them (docs/runtime.md "Bundles").
+  let doc: Promise<Record<string, unknown>> | undefined;
+  const document = () =>
+    (doc ??= (async () => {
+      const [{ openApiDocument }, { exampleRecord }] = await Promise.all([import('../openapi/index.js'), import('./examples.js')]);
+      return openApiDocument(Object.values(registry), { version: softwareVersion, example: opts.example ?? exampleRecord, primary: isPrimary });
+    })().catch((e: unknown) => {
+      doc = undefined;
+      throw e;
+    }));
+  app.get('/openapi.json', async (c) => c.json(await document()));
+  app.get('/openapi.html', async (c) => {
+    const [{ referencePage }, d] = await Promise.all([import('../openapi/page.js'), document()]);
+    return c.html(referencePage(d));
+  });
 
   // The caller check and the body limit guard the function's own routes only: a path no route takes
   // answers 404 without reading settings or the database (the image's self-test runs with neither,
