@@ -101,7 +101,9 @@ export async function runDue(
     if (a) report.checks.push(...(await checkArchive(db, store, cfg, a, { databaseUrl, drill: cfg.drill && kind === 'logical' })));
   }
   if (opts.recheck ?? !opts.kinds) report.checks.push(...(await recheckDaily(db, store)));
-  if (kinds.length > 0 || !opts.kinds) report.checks.push(await checkFreshness(db, now));
+  // Freshness is the logical archive's: judged by the cron, and by a run that took a logical archive.
+  // An operator's run of another kind on a fresh front (no logical archive yet) is not failed for it.
+  if (!opts.kinds || kinds.includes('logical')) report.checks.push(await checkFreshness(db, now));
   if (report.backups.some((b) => b.ok))
     report.removed = await applyRetention(db, store, cfg).catch((e: Error) => {
       log('error', 'backup retention failed', { err: e.message });

@@ -39,7 +39,7 @@ import {
   type Archive,
   type BackupConfig,
 } from '../../shared/backup/index.js';
-import { databaseUrl } from '../setup/db.js';
+import { databaseUrl, privateDatabase } from '../setup/db.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';
@@ -776,6 +776,27 @@ describe('alerts', () => {
       expect(ev.rows[0]).toMatchObject({ kind: 'raise', channels: 'webhook', delivered_at: expect.any(Date) });
     } finally {
       close();
+    }
+  });
+});
+
+describe('a fresh front', () => {
+  it("an operator's run of another kind before the first logical archive: done, not failed for the logical archive's freshness, no alert", async () => {
+    const fresh = await privateDatabase('cdc_bk_fresh');
+    const { alerts, got, close } = await alertHook();
+    try {
+      expect(await lastGood(fresh.db, 'logical')).toBeNull();
+      const k = loadBackupConfig(s3Env('t-fresh'), () => undefined);
+      const report = await runDue(fresh.db, fresh.url, k, { kinds: ['system'], alerts });
+      expect(report.backups.map((b) => [b.kind, b.ok])).toEqual([['system', true]]);
+      expect(report.checks.length).toBeGreaterThan(0); // the system archive was checked
+      expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(report.checks.map((c) => c.check)).not.toContain('freshness');
+      expect(report.alerted).toEqual([]);
+      expect(got).toEqual([]);
+    } finally {
+      close();
+      await fresh.drop();
     }
   });
 });
