@@ -1,5 +1,5 @@
 /**
- * The backup function's configuration — backup (docs/backup.md).
+ * The backup function's configuration (docs/backup.md).
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */

@@ -1,5 +1,5 @@
 /**
- * The config function's configuration — config: configuration bundles from the national platform on the config port (docs/config-bundles.md).
+ * The config function's configuration: configuration bundles from the national platform on the config port (docs/config-bundles.md).
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */

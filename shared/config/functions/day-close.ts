@@ -1,5 +1,5 @@
 /**
- * The day-close function's configuration — day-close (docs/day-close.md).
+ * The day-close function's configuration (docs/day-close.md).
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */

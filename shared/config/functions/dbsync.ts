@@ -1,5 +1,5 @@
 /**
- * The dbsync function's configuration — dbsync: the staging tables through the ingest pipeline (docs/dbsync.md); its nudge is HIS-authenticated.
+ * The dbsync function's configuration: the staging tables through the ingest pipeline (docs/dbsync.md); its nudge is HIS-authenticated.
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */

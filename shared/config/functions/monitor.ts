@@ -1,5 +1,5 @@
 /**
- * The monitor function's configuration — monitor: the monitor port (docs/monitor.md).
+ * The monitor function's configuration: the monitor port (docs/monitoring.md).
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */

@@ -1,5 +1,5 @@
 /**
- * The push function's configuration — push: forwarding to the platforms (docs/uplink.md).
+ * The push function's configuration: forwarding to the platforms (docs/uplink.md).
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */

@@ -1,5 +1,5 @@
 /**
- * The receive function's configuration — patient, diagnosis, card, lab, exam, order, death, record (shared/ingest/receiver.ts).
+ * The receive functions' configuration: patient, diagnosis, card, lab, exam, order, death, record (shared/ingest/receiver.ts).
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */

@@ -1,5 +1,5 @@
 /**
- * The remind function's configuration — remind: the HIS's reminders on the data port (functions/remind).
+ * The remind function's configuration: the HIS's reminders on the data port (functions/remind).
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */

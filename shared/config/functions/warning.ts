@@ -1,5 +1,5 @@
 /**
- * The warning function's configuration — warning: the early-warning loop, and aberration detection from its cron (docs/aberration.md).
+ * The warning function's configuration: the early-warning loop, and aberration detection from its cron (docs/aberration.md).
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */

@@ -1,5 +1,5 @@
 /**
- * The web function's configuration — web: the console, and the popup and card form opened by single sign-on (docs/card-form.md).
+ * The web function's configuration: the console, and the popup and card form opened by single sign-on (docs/card-form.md).
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */
