@@ -19,19 +19,18 @@ export function stackFunctions(stackFile = join(root, 'stack.yml')) {
   return Object.entries(doc.functions ?? {}).map(([name, f]) => ({ name, handler: resolve(root, f.handler) }));
 }
 
-export async function buildFunction({ name, handler }) {
-  const handlerFile = join(handler, 'handler.ts');
-  if (!existsSync(handlerFile)) throw new Error(`function ${name}: ${handlerFile} not found`);
-  const outdir = join(handler, 'dist');
-  mkdirSync(outdir, { recursive: true });
-  await build({
+/**
+ * What esbuild is told for a function's bundle, but where it goes: the template's server with the
+ * function's handler.ts as "./function/handler.js". test/unit/bundle-rooms.test.ts reads the import
+ * graph of these same options.
+ */
+export function bundleOptions(handlerFile) {
+  return {
     entryPoints: [entry],
-    outfile: join(outdir, 'index.js'),
     bundle: true,
     platform: 'node',
     target: 'node24',
     format: 'esm',
-    sourcemap: 'linked',
     legalComments: 'none',
     logLevel: 'warning',
     // pg tries pg-native optionally; it is never installed.
@@ -58,7 +57,15 @@ export async function buildFunction({ name, handler }) {
         },
       },
     ],
-  });
+  };
+}
+
+export async function buildFunction({ name, handler }) {
+  const handlerFile = join(handler, 'handler.ts');
+  if (!existsSync(handlerFile)) throw new Error(`function ${name}: ${handlerFile} not found`);
+  const outdir = join(handler, 'dist');
+  mkdirSync(outdir, { recursive: true });
+  await build({ ...bundleOptions(handlerFile), outfile: join(outdir, 'index.js'), sourcemap: 'linked' });
   writeFileSync(join(outdir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }, null, 2) + '\n');
   await primeCompileCache(join(outdir, 'index.js'));
   return join(outdir, 'index.js');

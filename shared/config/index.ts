@@ -168,6 +168,9 @@ export const databaseConcern = concern({
   },
 });
 
+/** What every function reads: the front's own settings and its database (shared/config/functions/). */
+export const baseConcerns = { front: frontConcern, database: databaseConcern };
+
 /** How often the code-mapping cache polls for a changed mapping (ms). */
 export const codesConcern = concern({
   name: 'codes',

@@ -1,29 +1,27 @@
 // A bundle carries every module its imports reach, and runs each one's top level (its zod schemas
 // above all) at every start (docs/runtime.md "Bundles"): a function's bundle must not reach the rooms
-// it never uses. Checked on the import graph esbuild builds, for the bundles of stack.yml.
-import { build } from 'esbuild';
+// it never uses. Checked on the import graph esbuild builds with the build's own options, for the
+// bundles of stack.yml.
+import { build, type BuildOptions } from 'esbuild';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadStack } from '../../infra/runtime/stack.js';
 
 const root = resolve('.');
 const stack = loadStack(join(root, 'stack.yml'), {});
+/** The build's own esbuild options (infra/build/build.mjs), so the graph read is the one bundled. */
+const build_ = (await import(join(root, 'infra/build/build.mjs'))) as { bundleOptions: (handlerFile: string) => BuildOptions };
 
 /** The project's own modules a function's bundle reaches (paths relative to the project). */
 async function modulesOf(fn: string): Promise<string[]> {
   const handler = stack.functions.find((f) => f.name === fn)?.handler;
   if (!handler) throw new Error(`no function ${fn} in stack.yml`);
   const r = await build({
-    entryPoints: [join(root, 'infra/openfaas/template/hono/index.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
+    ...build_.bundleOptions(join(handler, 'handler.ts')),
     write: false,
     metafile: true,
     outfile: join(root, 'bundle-rooms.out.js'),
-    external: ['pg-native'],
     logLevel: 'silent',
-    plugins: [{ name: 'handler', setup: (b) => b.onResolve({ filter: /^\.\/function\/handler(\.js)?$/ }, () => ({ path: join(handler, 'handler.ts') })) }],
   });
   return Object.keys(r.metafile.inputs).filter((f) => !f.includes('node_modules'));
 }

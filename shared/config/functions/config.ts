@@ -3,8 +3,8 @@
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */
-import { composeConfig, databaseConcern, frontConcern } from '../index.js';
+import { baseConcerns, composeConfig } from '../index.js';
 import { bundlesConcern, gatewayConcern } from '../../configbundle/settings.js';
 
-export const configConfig = composeConfig({ front: frontConcern, database: databaseConcern, bundles: bundlesConcern, gateway: gatewayConcern });
+export const configConfig = composeConfig({ ...baseConcerns, bundles: bundlesConcern, gateway: gatewayConcern });
 export type ConfigSettings = ReturnType<typeof configConfig.parse>;

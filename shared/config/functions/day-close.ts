@@ -3,8 +3,8 @@
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */
-import { composeConfig, databaseConcern, frontConcern, operatorConcern } from '../index.js';
+import { baseConcerns, composeConfig, operatorConcern } from '../index.js';
 import { dayCloseConcern } from '../../dayclose/config.js';
 
-export const dayCloseConfig = composeConfig({ front: frontConcern, database: databaseConcern, dayClose: dayCloseConcern, operator: operatorConcern });
+export const dayCloseConfig = composeConfig({ ...baseConcerns, dayClose: dayCloseConcern, operator: operatorConcern });
 export type DayCloseSettings = ReturnType<typeof dayCloseConfig.parse>;

@@ -3,14 +3,13 @@
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */
-import { codesConcern, composeConfig, databaseConcern, frontConcern } from '../index.js';
+import { baseConcerns, codesConcern, composeConfig } from '../index.js';
 import { dbsyncConcern } from '../../dbsync/index.js';
 import { hisAuthConcern } from '../../http/auth.js';
 import { piiConcern } from '../../pii/config.js';
 
 export const dbsyncConfig = composeConfig({
-  front: frontConcern,
-  database: databaseConcern,
+  ...baseConcerns,
   codes: codesConcern,
   hisAuth: hisAuthConcern,
   dbsync: dbsyncConcern,

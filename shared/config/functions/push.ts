@@ -3,15 +3,14 @@
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */
-import { codesConcern, composeConfig, databaseConcern, frontConcern, operatorConcern } from '../index.js';
+import { baseConcerns, codesConcern, composeConfig, operatorConcern } from '../index.js';
 import { alertsConcern } from '../../alerts/config.js';
 import { piiConcern } from '../../pii/config.js';
 import { uplinkConcern } from '../../uplink/config.js';
 import { selfReportConcern } from '../../uplink/self-report.js';
 
 export const pushConfig = composeConfig({
-  front: frontConcern,
-  database: databaseConcern,
+  ...baseConcerns,
   codes: codesConcern,
   uplink: uplinkConcern,
   alerts: alertsConcern,

@@ -3,13 +3,12 @@
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */
-import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern } from '../index.js';
+import { baseConcerns, codesConcern, composeConfig, ingestConcern } from '../index.js';
 import { hisAuthConcern } from '../../http/auth.js';
 import { piiConcern } from '../../pii/config.js';
 
 export const receiveConfig = composeConfig({
-  front: frontConcern,
-  database: databaseConcern,
+  ...baseConcerns,
   codes: codesConcern,
   ingest: ingestConcern,
   hisAuth: hisAuthConcern,

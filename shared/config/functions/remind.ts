@@ -3,14 +3,13 @@
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */
-import { composeConfig, databaseConcern, frontConcern } from '../index.js';
+import { baseConcerns, composeConfig } from '../index.js';
 import { hisAuthConcern } from '../../http/auth.js';
 import { piiConcern } from '../../pii/config.js';
 import { warningConcern } from '../../warning/config.js';
 
 export const remindConfig = composeConfig({
-  front: frontConcern,
-  database: databaseConcern,
+  ...baseConcerns,
   hisAuth: hisAuthConcern,
   warning: warningConcern,
   pii: piiConcern,

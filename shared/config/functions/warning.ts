@@ -3,15 +3,14 @@
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */
-import { composeConfig, databaseConcern, frontConcern, operatorConcern } from '../index.js';
+import { baseConcerns, composeConfig, operatorConcern } from '../index.js';
 import { aberrationConcern } from '../../aberration/config.js';
 import { alertsConcern } from '../../alerts/config.js';
 import { piiConcern } from '../../pii/config.js';
 import { warningConcern } from '../../warning/config.js';
 
 export const warningConfig = composeConfig({
-  front: frontConcern,
-  database: databaseConcern,
+  ...baseConcerns,
   warning: warningConcern,
   aberration: aberrationConcern,
   alerts: alertsConcern,

@@ -3,7 +3,7 @@
  * One module per function, so that a bundle evaluates only the concerns its own function reads
  * (docs/configuration.md).
  */
-import { codesConcern, composeConfig, databaseConcern, frontConcern, ingestConcern } from '../index.js';
+import { baseConcerns, codesConcern, composeConfig, ingestConcern } from '../index.js';
 import { acceptanceConcern } from '../../console/acceptance.js';
 import { consoleConcern } from '../../console/index.js';
 import { hisAuthConcern } from '../../http/auth.js';
@@ -12,8 +12,7 @@ import { ssoConcern } from '../../sso/session.js';
 import { warningConcern } from '../../warning/config.js';
 
 export const webConfig = composeConfig({
-  front: frontConcern,
-  database: databaseConcern,
+  ...baseConcerns,
   hisAuth: hisAuthConcern,
   sso: ssoConcern,
   codes: codesConcern,
