@@ -185,9 +185,18 @@ export function keysOf(file: FieldKeyFile, hashKey: Buffer, source: string): Pii
 
 /** The well-known development keys (key id `dev`): public, used only outside production without key files. */
 export function devKeys(): PiiKeys {
+  const f = devKeyFiles();
+  return keysOf(parseFieldKeyFile(f[FIELD_KEYS_SECRET]), parseHashKey(f[HASH_KEY_SECRET]), 'development keys');
+}
+
+/**
+ * The development keys as the texts of the two secret files: for fronts that share one database
+ * (tests, the bench), which must open each other's sealed values as one front's processes do.
+ */
+export function devKeyFiles(): Record<typeof FIELD_KEYS_SECRET | typeof HASH_KEY_SECRET, string> {
   const key = sm3('cdc-front development field key, NOT SECRET').subarray(0, 16);
   const file: FieldKeyFile = { current: 'dev', keys: [{ id: 'dev', key: key.toString('base64') }] };
-  return keysOf(file, Buffer.from(sm3('cdc-front development hash key, NOT SECRET').toString('hex')), 'development keys');
+  return { [FIELD_KEYS_SECRET]: JSON.stringify(file), [HASH_KEY_SECRET]: sm3('cdc-front development hash key, NOT SECRET').toString('hex') };
 }
 
 /**

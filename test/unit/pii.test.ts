@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { emrPatientInfo } from '../../schemas/patient.js';
 import {
+  devKeyFiles,
   devKeys,
   FieldKeyFile,
   keyIdOf,
@@ -141,6 +142,15 @@ describe('the key files', () => {
     expect(() => keysFromSecrets(only, false)).toThrow(/pii-hash-key is missing/);
     const short = (n: string) => (n === 'pii-field-keys' ? JSON.stringify(fileWith('k1', ['k1'])) : 'short');
     expect(() => keysFromSecrets(short, false)).toThrow(/pii-hash-key: at least 32 characters/);
+  });
+
+  it('the development keys written as files (fronts sharing a test database) seal and hash as a process without files does', () => {
+    const files = devKeyFiles();
+    const fromFiles = new Pii(() => keysFromSecrets((n) => files[n as keyof typeof files], true));
+    const fallback = new Pii(() => keysFromSecrets(() => undefined, false));
+    expect(fromFiles.open(fallback.seal(ID))).toBe(ID);
+    expect(fallback.open(fromFiles.seal(ID))).toBe(ID);
+    expect(fromFiles.hash('idno', ID)).toBe(fallback.hash('idno', ID));
   });
 
   it('the configuration refuses to start in production without them, and installs them otherwise', () => {
