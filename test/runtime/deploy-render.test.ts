@@ -210,14 +210,25 @@ describe('nginx for faasd, run in front of the runtime', () => {
     expect(res.status, await res.clone().text()).toBe(200);
     expect((await db.query('SELECT count(*) FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].count).toBe('1');
     // Its fate, a path below the resource.
-    expect((await fetch(`${base.data}/hclient/emr/receive/emrPatientInfo/${id}?orgCode=${org}`)).status).toBe(200);
-    expect((await fetch(`${base.data}/openapi.html`)).status).toBe(200);
-    expect((await fetch(`${base.data}/function/remind/reminders?orgCode=${org}`)).status).toBe(200);
+    // Each answer's status, with its headers and the start of its body when it is not the one expected.
+    const status = async (url: string) => {
+      const r = await fetch(url);
+      const body = await r.text();
+      return { status: r.status, told: `${url} → ${r.status} ${JSON.stringify(Object.fromEntries(r.headers))} ${body.slice(0, 300)}` };
+    };
+    const expectStatus = async (url: string, want: number) => {
+      const got = await status(url);
+      expect(got.status, got.told).toBe(want);
+    };
+    await expectStatus(`${base.data}/hclient/emr/receive/emrPatientInfo/${id}?orgCode=${org}`, 200);
+    await expectStatus(`${base.data}/openapi.html`, 200);
+    await expectStatus(`${base.data}/function/remind/reminders?orgCode=${org}`, 200);
     // The configuration port reaches the config function (its open health check; the rest wants its token).
-    expect((await fetch(`${base.config}/healthz`)).status).toBe(200);
-    expect((await fetch(`${base.config}/bundles`)).status).toBe(401);
-    expect((await fetch(`${base.web}/status.html`)).status).toBe(200);
-    expect((await fetch(`${base.monitor}/healthz`)).status).not.toBe(404);
+    await expectStatus(`${base.config}/healthz`, 200);
+    await expectStatus(`${base.config}/bundles`, 401);
+    await expectStatus(`${base.web}/status.html`, 200);
+    const monitor = await status(`${base.monitor}/healthz`);
+    expect(monitor.status, monitor.told).not.toBe(404);
     // Never the control plane, the async queue, the UI, or a function on no port (operator routes).
     const auth = { authorization: basicAuthHeader(front.rt.credentials) };
     for (const [port, path] of [
