@@ -113,16 +113,25 @@ export const STAGING_SCHEMA = 'staging';
  * table, every one `text` (so a value is judged by the same pipeline as on the API, never refused by
  * the database with a message the HIS cannot act on), a sequence-ordered row id, when the row
  * was written (its receive time), and when the dbsync function took it (null while it waits: the
- * partial index the claim reads; infra/db/0900_staging_taken.sql added both to the first tables).
+ * partial index the claim reads; infra/db/0900_staging_taken.sql added both to the first tables),
+ * and the role that wrote it, with the trigger that lets only that role or the front change it
+ * (infra/db/0920_staging_writer.sql added both to the first tables, with the trigger's function).
  */
 export function stagingDdl(r: Resource): string {
   const cols = Object.values(r.fields).map((d) => `  ${d.column} text`);
   return [
     `-- ${r.name} (${r.title}): database-sync staging; generated from schemas/ by schemas/ddl.ts --staging`,
     `CREATE TABLE ${STAGING_SCHEMA}.${r.table} (`,
-    ['  row_id bigserial PRIMARY KEY', ...cols, '  inserted_at timestamptz NOT NULL DEFAULT now()', '  taken_at timestamptz'].join(',\n'),
+    [
+      '  row_id bigserial PRIMARY KEY',
+      ...cols,
+      '  inserted_at timestamptz NOT NULL DEFAULT now()',
+      '  taken_at timestamptz',
+      '  inserted_by text DEFAULT current_user',
+    ].join(',\n'),
     `);`,
     `CREATE INDEX ${r.table}_waiting ON ${STAGING_SCHEMA}.${r.table} (row_id) WHERE taken_at IS NULL;`,
+    `CREATE TRIGGER ${r.table}_writer BEFORE UPDATE ON ${STAGING_SCHEMA}.${r.table} FOR EACH ROW EXECUTE PROCEDURE staging_row_writer();`,
     '',
   ].join('\n');
 }

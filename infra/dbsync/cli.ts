@@ -1,15 +1,17 @@
 /**
  * cdc-dbsync: the operator command for database sync (docs/dbsync.md).
  *
- *   cdc-dbsync create-role --role cdc_his --password-file <file>   the HIS's role, its password from a file
- *   cdc-dbsync grant --role cdc_his                                the grants again (after an upgrade)
- *   cdc-dbsync print-sql --role cdc_his                            the statements, for a DBA to run by hand
+ *   cdc-dbsync create-role --role cdc_his --password-file <file> [--orgs <code,…|*>]   the HIS's role, its password from a file
+ *   cdc-dbsync grant --role cdc_his [--orgs <code,…|*>]              the grants again (after an upgrade); --orgs rebinds
+ *   cdc-dbsync print-sql --role cdc_his [--orgs <code,…|*>]          the statements, for a DBA to run by hand
  *   cdc-dbsync lag                                                 rows waiting per resource, oldest age
  *
  * The database is DATABASE_URL, else the secret file cdc-database-url that `make up` wrote
  * (infra/cli/locate.ts); create-role needs a user allowed to create roles (set DATABASE_URL to a
  * DBA's). The password is never an argument (it would be in the shell history and `ps`); print-sql
- * prints the CREATE ROLE with a placeholder instead.
+ * prints the CREATE ROLE with a placeholder instead. --orgs binds the role to the orgs its rows may
+ * carry (a front serving several hospitals: one role per HIS, docs/dbsync.md "Several hospitals");
+ * without it create-role leaves the role unbound and grant leaves the binding as it was.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -17,18 +19,21 @@ import { parseCommandLine, runCommand, runIfMain, textTable } from '../cli/comma
 import { connectDatabase } from '../cli/locate.js';
 import { closePool } from '../../shared/db/index.js';
 import { stagingLag } from '../../shared/dbsync/index.js';
-import { createRoleStatements, grantStatements, RoleName } from '../../shared/dbsync/role.js';
+import { bindStatements, createRoleStatements, grantStatements, RoleName } from '../../shared/dbsync/role.js';
+import { OrgsSchema } from '../../shared/http/auth.js';
 
 const USAGE = `usage:
-  cdc-dbsync create-role --role <name> --password-file <file>
-  cdc-dbsync grant --role <name>
-  cdc-dbsync print-sql --role <name>
-  cdc-dbsync lag`;
+  cdc-dbsync create-role --role <name> --password-file <file> [--orgs <code,code,…|*>]
+  cdc-dbsync grant --role <name> [--orgs <code,code,…|*>]
+  cdc-dbsync print-sql --role <name> [--orgs <code,code,…|*>]
+  cdc-dbsync lag
+--orgs binds the role to the orgs its rows may carry (one role per HIS on a front for several
+hospitals); * unbinds it.`;
 
 const CommandSchema = z.discriminatedUnion('command', [
-  z.object({ command: z.literal('create-role'), role: RoleName, 'password-file': z.string().min(1, 'required') }),
-  z.object({ command: z.literal('grant'), role: RoleName }),
-  z.object({ command: z.literal('print-sql'), role: RoleName }),
+  z.object({ command: z.literal('create-role'), role: RoleName, 'password-file': z.string().min(1, 'required'), orgs: OrgsSchema.optional() }),
+  z.object({ command: z.literal('grant'), role: RoleName, orgs: OrgsSchema.optional() }),
+  z.object({ command: z.literal('print-sql'), role: RoleName, orgs: OrgsSchema.optional() }),
   z.object({ command: z.literal('lag') }),
 ]);
 type Command = z.output<typeof CommandSchema>;
@@ -37,14 +42,15 @@ export function parseCommand(argv: string[]): Command {
   return parseCommandLine(argv, {
     usage: USAGE,
     schema: CommandSchema,
-    options: { role: { type: 'string' }, 'password-file': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { role: { type: 'string' }, 'password-file': { type: 'string' }, orgs: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
 }
 
 export async function run(cmd: Command, out: (s: string) => void): Promise<number> {
+  const binding = cmd.command !== 'lag' && cmd.orgs !== undefined ? bindStatements(cmd.role, cmd.orgs) : [];
   if (cmd.command === 'print-sql') {
     out(`CREATE ROLE ${cmd.role} LOGIN PASSWORD '<password>';`);
-    for (const s of grantStatements(cmd.role)) out(`${s};`);
+    for (const s of [...grantStatements(cmd.role), ...binding]) out(`${s};`);
     return 0;
   }
   const db = await connectDatabase(2);
@@ -58,7 +64,10 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
       );
       return 0;
     }
-    const statements = cmd.command === 'grant' ? grantStatements(cmd.role) : createRoleStatements(cmd.role, readFileSync(cmd['password-file'], 'utf8').trim());
+    const statements = [
+      ...(cmd.command === 'grant' ? grantStatements(cmd.role) : createRoleStatements(cmd.role, readFileSync(cmd['password-file'], 'utf8').trim())),
+      ...binding,
+    ];
     const client = await db.connect();
     try {
       await client.query('BEGIN');
@@ -70,7 +79,8 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
     } finally {
       client.release();
     }
-    out(cmd.command === 'grant' ? `granted staging to ${cmd.role}` : `role ${cmd.role} created with its grants`);
+    const bound = cmd.orgs === undefined ? '' : cmd.orgs === '*' ? ', any org' : `, bound to ${cmd.orgs.join(', ')}`;
+    out(cmd.command === 'grant' ? `granted staging to ${cmd.role}${bound}` : `role ${cmd.role} created with its grants${bound}`);
     return 0;
   } finally {
     await closePool();

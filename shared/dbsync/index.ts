@@ -91,13 +91,30 @@ export interface SyncOptions {
   now?: () => Date;
   /** The values one batch reads at most; default BATCH_MAX_BYTES (tests: smaller). */
   batchBytes?: number;
+  /** The HIS roles' bound orgs (default: read from dbsync_role_org at the start of the run). */
+  roles?: RoleOrgs;
+}
+
+/**
+ * The orgs each HIS role may write rows for (docs/dbsync.md "Several hospitals"), by role name, as
+ * bin/cdc-dbsync --orgs recorded them in dbsync_role_org. A role absent here is not bound: its rows
+ * may carry any org DBSYNC_ORGS allows (one hospital per front, or rows written before the binding).
+ */
+export type RoleOrgs = ReadonlyMap<string, readonly string[]>;
+
+export async function readRoleOrgs(db: Pick<pg.ClientBase, 'query'>): Promise<RoleOrgs> {
+  const res = await db.query<{ role_name: string; org_code: string }>('SELECT role_name, org_code FROM dbsync_role_org ORDER BY role_name, org_code');
+  const out = new Map<string, string[]>();
+  for (const x of res.rows) (out.get(x.role_name) ?? out.set(x.role_name, []).get(x.role_name)!).push(x.org_code);
+  return out;
 }
 
 /** One pass over every staging table, in the data set's order (parents' resources first). */
 export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
   const deadline = Date.now() + o.settings.runMs;
+  const withRoles = { ...o, roles: o.roles ?? (await readRoleOrgs(db)) };
   const out: ResourceRun[] = [];
-  for (const r of Object.values(resources)) out.push(await syncResource(db, r, o, deadline));
+  for (const r of Object.values(resources)) out.push(await syncResource(db, r, withRoles, deadline));
   return out;
 }
 
@@ -113,10 +130,11 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
   try {
     locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0]!.ok;
     if (!locked) return { ...run, busy: true };
+    const callers = callersOf(o.settings, o.roles ?? (await readRoleOrgs(client)));
     while (Date.now() < deadline) {
       const claimed = await claim(client, r, o.settings.batch, o.batchBytes);
       if (claimed.seen === 0) break;
-      await takeBatch(db, r, claimed, o, run);
+      await takeBatch(db, r, claimed, o, callers, run);
       if (claimed.seen < o.settings.batch) break;
     }
     return run;
@@ -252,10 +270,10 @@ export function recordOf(r: Resource, row: Record<string, unknown>): Record<stri
   return rec;
 }
 
-async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, run: ResourceRun): Promise<void> {
+async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, callers: Callers, run: ResourceRun): Promise<void> {
   const s = o.settings;
   const { rows } = claimed;
-  const items: GroupItem[] = rows.map((row) => ({ body: recordOf(r, row), ctx: contextOf(row, s, o.codes) }));
+  const items: GroupItem[] = rows.map((row) => ({ body: recordOf(r, row), ctx: contextOf(row, s, callers, o.codes) }));
   const results = rows.length
     ? await upsertGroup(db, r, items, {
         inWave: async (tx, written) => {
@@ -308,7 +326,28 @@ async function scrubTaken(tx: Pick<pg.ClientBase, 'query'>, r: Resource, rowIds:
   await tx.query(`UPDATE ${stagingTable(r)} SET ${sets.join(', ')} WHERE row_id = ANY($1::bigint[])`, [rowIds]);
 }
 
-function contextOf(row: StagedRow, s: DbsyncSettings, codes: CodeCache | undefined): IngestContext {
+/** Who may write which orgs: DBSYNC_ORGS for every row, and a bound role's own orgs within it. */
+interface Callers {
+  orgs(role: string | null): '*' | readonly string[];
+  authorize(role: string | null, org: string): void;
+}
+
+function callersOf(s: DbsyncSettings, roles: RoleOrgs): Callers {
+  // One array per role, so that the pipeline groups a role's rows as one caller's (resolveGroupOrgs).
+  const bound = new Map([...roles].map(([role, orgs]) => [role, s.orgs === '*' ? orgs : orgs.filter((x) => s.orgs.includes(x))]));
+  return {
+    orgs: (role) => (role !== null && bound.get(role)) || s.orgs,
+    authorize: (role, org) => {
+      if (s.orgs !== '*' && !s.orgs.includes(org)) throw new AppError('FORBIDDEN', `数据库同步不接收机构 ${org} 的数据 (DBSYNC_ORGS)`);
+      const mine = role === null ? undefined : roles.get(role);
+      if (mine && !mine.includes(org))
+        throw new AppError('FORBIDDEN', `数据库角色 ${role} 未获准提交机构 ${org} 的数据 (role ${role} is bound to other orgs: bin/cdc-dbsync --orgs)`);
+    },
+  };
+}
+
+function contextOf(row: StagedRow, s: DbsyncSettings, callers: Callers, codes: CodeCache | undefined): IngestContext {
+  const role = row.inserted_by ?? null;
   return {
     callId: `dbsync-${row.row_id}`,
     test: false,
@@ -316,10 +355,8 @@ function contextOf(row: StagedRow, s: DbsyncSettings, codes: CodeCache | undefin
     // The row's receive time is when the HIS wrote it: the deadline clock starts there.
     now: row.inserted_at,
     caller: 'dbsync',
-    authorize: (org: string) => {
-      if (s.orgs !== '*' && !s.orgs.includes(org)) throw new AppError('FORBIDDEN', `数据库同步不接收机构 ${org} 的数据 (DBSYNC_ORGS)`);
-    },
-    callerOrgs: s.orgs,
+    authorize: (org: string) => callers.authorize(role, org),
+    callerOrgs: callers.orgs(role),
     installationOrg: s.installationOrg,
     ...(codes ? { codes } : {}),
   };

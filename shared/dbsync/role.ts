@@ -8,10 +8,15 @@
  * any other schema: the front's own tables stay out of its reach (test/integration/dbsync-role.test.ts
  * proves it). The statements are plain GRANTs that PostgreSQL 15 and openGauss 5.0 both take, and
  * idempotent: run again after an upgrade that adds a staging table.
+ *
+ * On a front serving several hospitals each HIS has a role of its own, bound to its orgs
+ * (bindStatements, dbsync_role_org): the dbsync function refuses a row of another org, and a row
+ * can be changed only by the role that wrote it (infra/db/0920_staging_writer.sql).
  */
 import { z } from 'zod';
 import { STAGING_SCHEMA } from '../../schemas/ddl.js';
 import { resources } from '../../schemas/index.js';
+import { OrgsSchema } from '../http/auth.js';
 
 export const RoleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a role name: lower-case letters, digits and _, at most 63');
 
@@ -50,4 +55,17 @@ export function createRoleStatements(role: string, password: string): string[] {
   const r = RoleName.parse(role);
   if (password.length < 12) throw new Error('the role password must be at least 12 characters');
   return [`CREATE ROLE ${r} LOGIN PASSWORD ${literal(password)}`, ...grantStatements(r)];
+}
+
+/**
+ * The statements that bind a role to the orgs its rows may carry, replacing an earlier binding;
+ * '*' leaves it unbound (any org DBSYNC_ORGS allows: a front for one hospital).
+ */
+export function bindStatements(role: string, orgs: unknown): string[] {
+  const r = RoleName.parse(role);
+  const list = OrgsSchema.parse(orgs);
+  return [
+    `DELETE FROM dbsync_role_org WHERE role_name = ${literal(r)}`,
+    ...(list === '*' ? [] : [`INSERT INTO dbsync_role_org (role_name, org_code) VALUES ${list.map((o) => `(${literal(r)}, ${literal(o)})`).join(', ')}`]),
+  ];
 }

@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { databaseUrl, privateDatabase, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { readFileSync } from 'node:fs';
-import { createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
+import { bindStatements, createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
 import { syncAll } from '../../shared/dbsync/index.js';
 
 const db = testDb();
@@ -173,5 +173,121 @@ describe('the HIS role', () => {
     }
     expect(rows).toHaveLength(written.length);
     for (const r of rows) expect(r.status, r.error_msg ?? '').not.toBe('rejected');
+  });
+});
+
+describe('a front serving several hospitals: one role per HIS, bound to its orgs (docs/dbsync.md "Several hospitals")', () => {
+  const orgA = uniqueOrg();
+  const orgB = uniqueOrg();
+  // A database of its own: the sync runs here take every waiting row, other files' rows included.
+  let priv: Awaited<ReturnType<typeof privateDatabase>>;
+  const made: Array<{ name: string; client: pg.Client }> = [];
+  const connectAs = async (orgs: string[]) => {
+    const name = `his_${randomBytes(4).toString('hex')}`;
+    const pw = randomBytes(18).toString('base64url');
+    for (const s of [...createRoleStatements(name, pw), ...bindStatements(name, orgs)]) await priv.db.query(s);
+    const url = new URL(priv.url);
+    url.username = name;
+    url.password = pw;
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    made.push({ name, client });
+    return { name, client };
+  };
+  let a: { name: string; client: pg.Client };
+  let b: { name: string; client: pg.Client };
+  beforeAll(async () => {
+    priv = await privateDatabase('dbsync_roles');
+    a = await connectAs([orgA]);
+    b = await connectAs([orgB]);
+  });
+  afterAll(async () => {
+    for (const m of made) await m.client.end();
+    await priv?.drop();
+    for (const m of made) await db.query(`DROP ROLE ${m.name}`);
+  });
+  const insert = async (c: pg.Client, org: string | null, id: string) =>
+    (
+      await c.query<{ row_id: string }>(
+        `INSERT INTO staging.emr_patient_info (org_code, id, patient_name, gender_code, birth_date, operation_time) VALUES ($1, $2, '测试', '1', '1980-01-01', '2026-12-04 08:00:00') RETURNING row_id`,
+        [org, id],
+      )
+    ).rows[0]!.row_id;
+  const outcomes = async (rowIds: string[]) => {
+    const settings = {
+      batch: 500,
+      orgs: '*' as const,
+      runMs: 30_000,
+      installationOrg: null,
+      testOrgs: new Set<string>(),
+      pushNudgeUrl: '',
+      warningNudgeUrl: '',
+    };
+    for (let i = 0; i < 50; i++) {
+      await syncAll(priv.db, { settings });
+      const rows = (
+        await priv.db.query<{ row_id: string; status: string; org_code: string | null; error_code: string | null; error_msg: string | null }>(
+          `SELECT row_id::text, status, org_code, error_code, error_msg FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = ANY($1::bigint[]) ORDER BY row_id`,
+          [rowIds],
+        )
+      ).rows;
+      if (rows.length === rowIds.length) return new Map(rows.map((r) => [r.row_id, r]));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('rows not taken');
+  };
+
+  it('takes a role’s rows for its own orgs, and refuses a row it writes for another org, naming the role', async () => {
+    const own = await insert(a.client, orgA, uniqueId('p'));
+    const other = await insert(a.client, orgB, uniqueId('p'));
+    const theirs = await insert(b.client, orgB, uniqueId('p'));
+    // No org: a role bound to one org writes for it, as an API caller bound to one org does.
+    const none = await insert(a.client, null, uniqueId('p'));
+    const got = await outcomes([own, other, theirs, none]);
+    expect(got.get(own)).toMatchObject({ status: 'created', org_code: orgA });
+    expect(got.get(theirs)).toMatchObject({ status: 'created', org_code: orgB });
+    expect(got.get(none)).toMatchObject({ status: 'created', org_code: orgA });
+    expect(got.get(other)).toMatchObject({ status: 'rejected', error_code: 'FORBIDDEN' });
+    expect(got.get(other)!.error_msg).toContain(a.name);
+    expect(got.get(other)!.error_msg).toContain(orgB);
+    expect(
+      (
+        await priv.db.query(
+          'SELECT count(*)::int AS n FROM emr_patient_info WHERE org_code = $1 AND id IN (SELECT id FROM staging.emr_patient_info WHERE row_id = $2)',
+          [orgB, other],
+        )
+      ).rows[0].n,
+    ).toBe(0);
+  });
+
+  it('lets only the role that wrote a row change it, and no role name who wrote it', async () => {
+    const theirs = await insert(b.client, orgB, uniqueId('p'));
+    const err = await a.client.query(`UPDATE staging.emr_patient_info SET patient_name = '改写' WHERE row_id = $1`, [theirs]).then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(err?.code, err?.message).toBe('42501');
+    expect((await b.client.query(`UPDATE staging.emr_patient_info SET patient_name = '测试二' WHERE row_id = $1`, [theirs])).rowCount).toBe(1);
+    for (const sql of [
+      `INSERT INTO staging.emr_patient_info (org_code, id, inserted_by) VALUES ('${orgA}', '${uniqueId('p')}', '${b.name}')`,
+      `UPDATE staging.emr_patient_info SET inserted_by = '${a.name}' WHERE row_id = ${theirs}`,
+    ]) {
+      const e = await b.client.query(sql).then(
+        () => null,
+        (x: Error & { code?: string }) => x,
+      );
+      expect(e?.code, sql).toBe('42501');
+    }
+    const row = (await priv.db.query('SELECT inserted_by, patient_name FROM staging.emr_patient_info WHERE row_id = $1', [theirs])).rows[0];
+    expect(row).toEqual({ inserted_by: b.name, patient_name: '测试二' });
+  });
+
+  it('rebinding replaces the orgs; * unbinds', async () => {
+    for (const s of bindStatements(a.name, `${orgA},${orgB}`)) await priv.db.query(s);
+    const both = await insert(a.client, orgB, uniqueId('p'));
+    expect((await outcomes([both])).get(both)).toMatchObject({ status: 'created', org_code: orgB });
+    for (const s of bindStatements(a.name, '*')) await priv.db.query(s);
+    expect((await priv.db.query('SELECT count(*)::int AS n FROM dbsync_role_org WHERE role_name = $1', [a.name])).rows[0].n).toBe(0);
+    expect(() => bindStatements(a.name, 'bad code!')).toThrow(/org code/);
   });
 });

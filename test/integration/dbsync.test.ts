@@ -82,10 +82,11 @@ describe('the staging tables', () => {
       const byName = new Map(cols.rows.map((c) => [c.column_name, c.data_type]));
       expect(cols.rows[0], r.name).toEqual({ column_name: 'row_id', data_type: 'bigint' });
       for (const d of Object.values(r.fields)) expect(byName.get(d.column), `${r.name}.${d.column}`).toBe('text');
-      // Besides the data: the row id, its receive time, when the front took it.
-      expect(cols.rows.length, r.name).toBe(Object.keys(r.fields).length + 3);
+      // Besides the data: the row id, its receive time, when the front took it, the role that wrote it.
+      expect(cols.rows.length, r.name).toBe(Object.keys(r.fields).length + 4);
       expect(byName.get('inserted_at'), r.name).toBe('timestamp with time zone');
       expect(byName.get('taken_at'), r.name).toBe('timestamp with time zone');
+      expect(byName.get('inserted_by'), r.name).toBe('text');
     }
   });
 });

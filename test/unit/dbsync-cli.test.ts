@@ -1,0 +1,27 @@
+// bin/cdc-dbsync's arguments and the statements print-sql shows a DBA (infra/dbsync/cli.ts): --orgs
+// binds the HIS's role to the orgs its rows may carry (docs/dbsync.md "Several hospitals").
+import { describe, expect, it } from 'vitest';
+import { parseCommand, run } from '../../infra/dbsync/cli.js';
+
+const printed = async (argv: string[]) => {
+  const lines: string[] = [];
+  expect(await run(parseCommand(argv), (s) => lines.push(s))).toBe(0);
+  return lines;
+};
+
+describe('cdc-dbsync', () => {
+  it('print-sql --orgs adds the binding after the grants; without --orgs there is none', async () => {
+    const bound = await printed(['print-sql', '--role', 'his_a', '--orgs', '123456789, 987654321']);
+    expect(bound[0]).toBe("CREATE ROLE his_a LOGIN PASSWORD '<password>';");
+    expect(bound.slice(-2)).toEqual([
+      "DELETE FROM dbsync_role_org WHERE role_name = 'his_a';",
+      "INSERT INTO dbsync_role_org (role_name, org_code) VALUES ('his_a', '123456789'), ('his_a', '987654321');",
+    ]);
+    expect((await printed(['print-sql', '--role', 'his_a', '--orgs', '*'])).at(-1)).toBe("DELETE FROM dbsync_role_org WHERE role_name = 'his_a';");
+    expect((await printed(['print-sql', '--role', 'his_a'])).some((l) => l.includes('dbsync_role_org'))).toBe(false);
+  });
+
+  it('refuses an org code that is not one, naming the option', () => {
+    expect(() => parseCommand(['grant', '--role', 'his_a', '--orgs', "1'; DROP TABLE x; --"])).toThrow(/orgs/);
+  });
+});
