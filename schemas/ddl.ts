@@ -114,8 +114,8 @@ export const STAGING_SCHEMA = 'staging';
  * the database with a message the HIS cannot act on), a sequence-ordered row id, when the row
  * was written (its receive time), and when the dbsync function took it (null while it waits: the
  * partial index the claim reads; infra/db/0900_staging_taken.sql added both to the first tables),
- * and the role that wrote it, with the trigger that lets only that role or the front change it
- * (infra/db/0920_staging_writer.sql added both to the first tables, with the trigger's function).
+ * and the role that wrote it, which alone (besides the front, the tables' owner) sees and changes it
+ * (row-level security; infra/db/0920_staging_roles.sql added both to the first tables).
  */
 export function stagingDdl(r: Resource): string {
   const cols = Object.values(r.fields).map((d) => `  ${d.column} text`);
@@ -131,7 +131,8 @@ export function stagingDdl(r: Resource): string {
     ].join(',\n'),
     `);`,
     `CREATE INDEX ${r.table}_waiting ON ${STAGING_SCHEMA}.${r.table} (row_id) WHERE taken_at IS NULL;`,
-    `CREATE TRIGGER ${r.table}_writer BEFORE UPDATE ON ${STAGING_SCHEMA}.${r.table} FOR EACH ROW EXECUTE PROCEDURE staging_row_writer();`,
+    `ALTER TABLE ${STAGING_SCHEMA}.${r.table} ENABLE ROW LEVEL SECURITY;`,
+    `CREATE POLICY own_rows ON ${STAGING_SCHEMA}.${r.table} USING (inserted_by IS NULL OR inserted_by = current_user);`,
     '',
   ].join('\n');
 }

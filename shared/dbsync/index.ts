@@ -112,10 +112,29 @@ export async function readRoleOrgs(db: Pick<pg.ClientBase, 'query'>): Promise<Ro
 /** One pass over every staging table, in the data set's order (parents' resources first). */
 export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
   const deadline = Date.now() + o.settings.runMs;
+  await assertSeesEveryRow(db);
   const withRoles = { ...o, roles: o.roles ?? (await readRoleOrgs(db)) };
   const out: ResourceRun[] = [];
   for (const r of Object.values(resources)) out.push(await syncResource(db, r, withRoles, deadline));
   return out;
+}
+
+/**
+ * The front's user must own the staging tables (the migrations ran as it) or be a superuser: row-level
+ * security shows any other role only the rows it wrote itself (docs/dbsync.md "Several hospitals"),
+ * and a front that saw none of the HIS's rows would take nothing, silently. Said loudly instead.
+ */
+export async function assertSeesEveryRow(db: Pick<pg.ClientBase, 'query'>): Promise<void> {
+  const r = await db.query<{ owner: string; me: string; sup: boolean | null }>(
+    `SELECT pg_get_userbyid(c.relowner) AS owner, current_user AS me, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS sup
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'sync_result'`,
+    [STAGING_SCHEMA],
+  );
+  const x = r.rows[0];
+  if (x && x.owner !== x.me && !x.sup)
+    throw new Error(
+      `the front's database user ${x.me} does not own the staging tables (${x.owner} does): row-level security would hide the HIS's rows from it; run the migrations as ${x.me} (docs/dbsync.md)`,
+    );
 }
 
 /** A 63-bit advisory lock key per staging table. */
@@ -146,7 +165,7 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
 
 type StagedRow = Record<string, string | null> & { row_id: string; inserted_at: Date };
 /** What a refusal names of its row. */
-type RowKey = { row_id: string; org_code?: string | null; id?: string | null };
+type RowKey = { row_id: string; org_code?: string | null; id?: string | null; inserted_by?: string | null };
 
 /**
  * A staging row whose values together are larger than this is refused (PAYLOAD_TOO_LARGE) without
@@ -207,7 +226,7 @@ export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, l
   const tooLarge: Claimed['tooLarge'] = [];
   if (large.length) {
     const res = await client.query<Record<string, string | null> & { row_id: string }>(
-      `SELECT s.row_id::text AS row_id, left(s.org_code, 50) AS org_code, left(s.id, 80) AS id,
+      `SELECT s.row_id::text AS row_id, left(s.org_code, 50) AS org_code, left(s.id, 80) AS id, s.inserted_by,
               ${cols.map((c) => `coalesce(octet_length(s.${c}), 0) AS "size:${c}"`).join(', ')}
          FROM ${stagingTable(r)} s WHERE s.row_id = ANY($1::bigint[]) ORDER BY s.row_id`,
       [large],
@@ -216,7 +235,7 @@ export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, l
       const columns: Record<string, number> = {};
       for (const c of cols) columns[c] = Number(x[`size:${c}`]);
       const bytes = Object.values(columns).reduce((a, b) => a + b, 0);
-      tooLarge.push({ row: { row_id: x.row_id, org_code: x.org_code ?? null, id: x.id ?? null }, bytes, columns });
+      tooLarge.push({ row: { row_id: x.row_id, org_code: x.org_code ?? null, id: x.id ?? null, inserted_by: x.inserted_by ?? null }, bytes, columns });
     }
   }
   return { rows, tooLarge, seen };
@@ -365,6 +384,8 @@ function contextOf(row: StagedRow, s: DbsyncSettings, callers: Callers, codes: C
 interface ResultRow {
   resource: string;
   rowId: string;
+  /** The role that wrote the row: the outcome is that role's to read (row-level security). */
+  insertedBy: string | null;
   status: string;
   orgCode: string | null;
   recordId: string | null;
@@ -379,6 +400,7 @@ function resultOf(r: Resource, row: StagedRow, o: Outcome): ResultRow {
   return {
     resource: r.name,
     rowId: row.row_id,
+    insertedBy: row.inserted_by ?? null,
     status: o.status,
     orgCode: o.orgCode,
     recordId: o.id,
@@ -395,6 +417,7 @@ function errorResultOf(r: Resource, row: RowKey, e: AppError): ResultRow {
   return {
     resource: r.name,
     rowId: row.row_id,
+    insertedBy: row.inserted_by ?? null,
     status: 'rejected',
     orgCode: cut(row.org_code, 50),
     recordId: cut(e.id ?? row.id, 80),
@@ -432,12 +455,13 @@ async function writeResultsOnce(db: Pick<pg.ClientBase, 'query'>, rows: ResultRo
       x.errorMsg,
       x.issues === null ? null : JSON.stringify(x.issues),
       x.warnings === null ? null : JSON.stringify(x.warnings),
+      x.insertedBy,
     );
     const p = (i: number) => `$${base + i}`;
-    return `SELECT ${p(1)}::varchar, ${p(2)}::bigint, ${p(3)}::varchar, ${p(4)}::varchar, ${p(5)}::varchar, ${p(6)}::integer, ${p(7)}::varchar, ${p(8)}::varchar, ${p(9)}::jsonb, ${p(10)}::jsonb`;
+    return `SELECT ${p(1)}::varchar, ${p(2)}::bigint, ${p(3)}::varchar, ${p(4)}::varchar, ${p(5)}::varchar, ${p(6)}::integer, ${p(7)}::varchar, ${p(8)}::varchar, ${p(9)}::jsonb, ${p(10)}::jsonb, ${p(11)}::text`;
   });
   await db.query(
-    `INSERT INTO ${STAGING_SCHEMA}.sync_result (resource, row_id, status, org_code, record_id, version, error_code, error_msg, issues, warnings) ${selects.join(' UNION ALL ')}`,
+    `INSERT INTO ${STAGING_SCHEMA}.sync_result (resource, row_id, status, org_code, record_id, version, error_code, error_msg, issues, warnings, inserted_by) ${selects.join(' UNION ALL ')}`,
     params,
   );
 }

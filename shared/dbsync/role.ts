@@ -10,8 +10,8 @@
  * idempotent: run again after an upgrade that adds a staging table.
  *
  * On a front serving several hospitals each HIS has a role of its own, bound to its orgs
- * (bindStatements, dbsync_role_org): the dbsync function refuses a row of another org, and a row
- * can be changed only by the role that wrote it (infra/db/0920_staging_writer.sql).
+ * (bindStatements, dbsync_role_org): the dbsync function refuses a row of another org, and a role
+ * sees and changes its own rows and outcomes only (row-level security, infra/db/0920_staging_roles.sql).
  */
 import { z } from 'zod';
 import { STAGING_SCHEMA } from '../../schemas/ddl.js';

@@ -260,13 +260,12 @@ describe('a front serving several hospitals: one role per HIS, bound to its orgs
     ).toBe(0);
   });
 
-  it('lets only the role that wrote a row change it, and no role name who wrote it', async () => {
+  it('shows a role, and lets it change, only its own rows and their outcomes; no role names who wrote a row', async () => {
     const theirs = await insert(b.client, orgB, uniqueId('p'));
-    const err = await a.client.query(`UPDATE staging.emr_patient_info SET patient_name = '改写' WHERE row_id = $1`, [theirs]).then(
-      () => null,
-      (e: Error & { code?: string }) => e,
-    );
-    expect(err?.code, err?.message).toBe('42501');
+    const mine = await insert(a.client, orgA, uniqueId('p'));
+    // Another HIS's row: not seen, not changed (row-level security), whatever the WHERE.
+    expect((await a.client.query('SELECT row_id FROM staging.emr_patient_info WHERE row_id = $1', [theirs])).rows).toEqual([]);
+    expect((await a.client.query(`UPDATE staging.emr_patient_info SET patient_name = '改写' WHERE row_id = $1`, [theirs])).rowCount).toBe(0);
     expect((await b.client.query(`UPDATE staging.emr_patient_info SET patient_name = '测试二' WHERE row_id = $1`, [theirs])).rowCount).toBe(1);
     for (const sql of [
       `INSERT INTO staging.emr_patient_info (org_code, id, inserted_by) VALUES ('${orgA}', '${uniqueId('p')}', '${b.name}')`,
@@ -280,6 +279,26 @@ describe('a front serving several hospitals: one role per HIS, bound to its orgs
     }
     const row = (await priv.db.query('SELECT inserted_by, patient_name FROM staging.emr_patient_info WHERE row_id = $1', [theirs])).rows[0];
     expect(row).toEqual({ inserted_by: b.name, patient_name: '测试二' });
+    // The outcomes: each role reads its own rows' only.
+    await outcomes([theirs, mine]);
+    const seen = async (c: pg.Client) =>
+      (
+        await c.query<{ row_id: string }>(`SELECT row_id::text FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = ANY($1::bigint[])`, [
+          [theirs, mine],
+        ])
+      ).rows.map((x) => x.row_id);
+    expect(await seen(a.client)).toEqual([mine]);
+    expect(await seen(b.client)).toEqual([theirs]);
+  });
+
+  it('the sync refuses to run as a user that does not own the staging tables: it would see no HIS row', async () => {
+    const e = await syncAll(a.client as unknown as pg.Pool, {
+      settings: { batch: 500, orgs: '*', runMs: 1000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' },
+    }).then(
+      () => null,
+      (x: Error) => x,
+    );
+    expect(e?.message).toMatch(new RegExp(`database user ${a.name} does not own the staging tables`));
   });
 
   it('rebinding replaces the orgs; * unbinds', async () => {
