@@ -6,11 +6,7 @@
  * ports (a start that loses a chosen port to another process before binding it is tried again);
  * cron and the autoscaler are off. For the front's stack.yml (`frontDefaults`, the default) HIS
  * callers are admitted from loopback (the development fallback) and nothing is pushed unless asked:
- * the platform and the push nudge point at closed ports. A front booted on a database (`databaseUrl`)
- * seals personal data with the public development keys (docs/keys.md) unless `secrets` names its
- * own: tests and the bench boot several fronts on one database, and a front that could not open
- * another's sealed values would judge them missing (the duplicate-card rules would match a person
- * by name instead of ID number).
+ * the platform and the push nudge point at closed ports.
  *
  * Bundles are built once, before: by `make build` (the bench) or the tests' global setup; a start
  * builds only a bundle still missing (build: 'missing'), never one per start.
@@ -22,7 +18,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { devKeyFiles } from '../../shared/pii/index.js';
 import { startRuntime, type RuntimeHandle, type RuntimeOptions } from './index.js';
 import { freePort } from './replica.js';
 
@@ -88,8 +83,7 @@ async function bootOnce(o: BootOptions): Promise<Booted> {
   const secretsDir = join(dir, 'secrets');
   mkdirSync(secretsDir);
   if (o.databaseUrl !== undefined) writeFileSync(join(secretsDir, 'cdc-database-url'), o.databaseUrl);
-  const secrets = { ...(o.databaseUrl !== undefined ? devKeyFiles() : {}), ...o.secrets };
-  for (const [name, text] of Object.entries(secrets)) writeFileSync(join(secretsDir, name), text, { mode: 0o600 });
+  for (const [name, text] of Object.entries(o.secrets ?? {})) writeFileSync(join(secretsDir, name), text, { mode: 0o600 });
   let stackFile = resolve(o.stackFile ?? 'stack.yml');
   if (o.stackYaml !== undefined) writeFileSync((stackFile = join(dir, 'stack.yml')), o.stackYaml);
   try {

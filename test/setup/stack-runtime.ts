@@ -11,15 +11,20 @@ import { bootStack, type Booted } from '../../infra/runtime/boot.js';
 import type { RuntimeHandle, RuntimeOptions } from '../../infra/runtime/index.js';
 import { expect } from 'vitest';
 import { databaseUrl } from './db.js';
+import { devKeyFiles } from '../../shared/pii/index.js';
 
 export type StackRuntime = Booted;
 
 /**
  * Starts the runtime; `env` is added to (and overrides) the defaults of bootStack, `over` overrides
- * any runtime option (pass `autoscaler: undefined` to keep the autoscaler's defaults).
+ * any runtime option (pass `autoscaler: undefined` to keep the autoscaler's defaults). Every front
+ * started here seals personal data with the public development keys (docs/keys.md), as the test
+ * processes themselves do: they share the test database, and a front whose keys could not open
+ * another's sealed ID numbers would judge them missing (the duplicate-card rules would then match a
+ * person by name, not by ID number, when its warning run evaluates another file's records).
  */
 export async function startStackRuntime(name: string, env: Record<string, string> = {}, over: Partial<RuntimeOptions> = {}): Promise<StackRuntime> {
-  return bootStack({ name, databaseUrl: databaseUrl(), env, runtime: over });
+  return bootStack({ name, databaseUrl: databaseUrl(), env, runtime: over, secrets: devKeyFiles() });
 }
 
 /** A record posted as a HIS does, through the running front's data port: it must be accepted (200). */
