@@ -9,7 +9,9 @@
  *   DATABASE_URL      unset → the secret file cdc-database-url that `make up` writes
  *   OPENFAAS_URL      unset → http://GATEWAY_HOST:GATEWAY_PORT (127.0.0.1:8080)
  *   GATEWAY_PORT, DATA_PORT, CONFIG_PORT, MONITOR_PORT, WEB_PORT, PG_PORT, NATIONAL_SIM_PORT, S3_PORT
- *   PG_DATABASE       cdcfront                  the embedded PostgreSQL's database of the front
+ *   PG_DATABASE       the one given last, else cdcfront   the embedded PostgreSQL's database of the front:
+ *                     make up remembers a PG_DATABASE it was given (<data dir>/pg-database), so that a
+ *                     start without it stays on a restored database (docs/backup.md "Restore")
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -39,13 +41,26 @@ const LocationEnv = z.object({
   PG_DATABASE: z
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits and _')
-    .default('cdcfront'),
+    .optional(),
   NATIONAL_SIM_PORT: Port.default(18888),
   /** The embedded backup store (s3rver, standing in for MinIO). */
   S3_PORT: Port.default(9000),
 });
 
 export type Locations = ReturnType<typeof locate>;
+
+/** Where make up remembers the embedded server's database it was last given (PG_DATABASE). */
+export const PG_DATABASE_FILE = 'pg-database';
+
+/** The database PG_DATABASE names, else the one make up remembered, else cdcfront; and which it was. */
+function pgDatabaseOf(given: string | undefined, dataDir: string): { name: string; from: 'PG_DATABASE' | 'remembered' | 'default' } {
+  if (given) return { name: given, from: 'PG_DATABASE' };
+  const file = join(dataDir, PG_DATABASE_FILE);
+  const kept = existsSync(file) ? LocationEnv.shape.PG_DATABASE.safeParse(readFileSync(file, 'utf8').trim()) : undefined;
+  if (kept?.success && kept.data) return { name: kept.data, from: 'remembered' };
+  if (kept) throw new Error(`${file}: not a database name (remove it, or set PG_DATABASE)`);
+  return { name: 'cdcfront', from: 'default' };
+}
 
 /** Empty variables count as unset (as a shell's `VAR=` does for the project's own defaults). */
 function defined(env: Env): Env {
@@ -60,6 +75,7 @@ export function locate(env: Env = process.env) {
   }
   const e = parsed.data;
   const dataDir = resolve(e.CDC_DATA_DIR ?? join(projectRoot, '.data'));
+  const db = pgDatabaseOf(e.PG_DATABASE, dataDir);
   return {
     dataDir,
     secretsDir: resolve(e.CDC_SECRETS_DIR ?? join(dataDir, 'secrets')),
@@ -67,7 +83,9 @@ export function locate(env: Env = process.env) {
     /** Pid files of the children of `make up` (infra/dev/up.ts). */
     runDir: join(dataDir, 'run'),
     pgDataDir: join(dataDir, 'pg'),
-    pgDatabase: e.PG_DATABASE,
+    pgDatabase: db.name,
+    /** Whether PG_DATABASE named it, make up remembered it, or it is the default. */
+    pgDatabaseFrom: db.from,
     gatewayHost: e.GATEWAY_HOST,
     ports: {
       gateway: e.GATEWAY_PORT,

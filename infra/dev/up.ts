@@ -25,7 +25,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import { createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
 import { migrate } from '../db/migrate.js';
-import { locate, projectRoot as root } from '../cli/locate.js';
+import { locate, PG_DATABASE_FILE, projectRoot as root } from '../cli/locate.js';
 import { ensureDevFrontTls } from './certs.js';
 import { ensureDevConfigKey } from '../config/dev-key.js';
 import { startPostgres } from './postgres.js';
@@ -161,6 +161,19 @@ class Supervised {
 }
 
 const describeExit = (code: number | null, signal: NodeJS.Signals | null) => (signal ? `signal ${signal}` : `code ${code}`);
+
+/**
+ * The embedded server's database, said, and remembered when PG_DATABASE named it: a later start
+ * without the variable stays on it (after a restore, docs/backup.md "Restore"), never silently
+ * back on the database as it was before.
+ */
+function rememberDatabase(): void {
+  if (loc.pgDatabaseFrom === 'PG_DATABASE') writeFileSync(join(loc.dataDir, PG_DATABASE_FILE), `${loc.pgDatabase}\n`);
+  if (loc.pgDatabaseFrom !== 'default')
+    say(
+      `database ${loc.pgDatabase}${loc.pgDatabaseFrom === 'remembered' ? ` (remembered in ${join(loc.dataDir, PG_DATABASE_FILE)}; PG_DATABASE=<name> make up changes it)` : ', kept for the next starts'}`,
+    );
+}
 
 function postgresChild(): Promise<Child & { url: string }> {
   return startPostgres({ dataDir: loc.pgDataDir, port: loc.ports.pg, database: loc.pgDatabase, ...(dbsync ? { networkRole: DBSYNC_ROLE } : {}) }).then(
@@ -322,6 +335,7 @@ async function main(): Promise<void> {
       await pg.start();
       databaseUrl = url;
       say(`PostgreSQL 127.0.0.1:${loc.ports.pg} (data in ${loc.pgDataDir}; restarted if it dies)`);
+      rememberDatabase();
     }
     const applied = await migrate(databaseUrl);
     say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema is up to date');

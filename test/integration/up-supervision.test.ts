@@ -298,7 +298,7 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
     expect(await his('UP-4')).toBe(200);
   });
 
-  it('the restore runbook under make up: restored beside the running front, then make up PG_DATABASE=<restored> serves what the archive holds', async () => {
+  it('the restore runbook under make up: restored beside the running front, then make up PG_DATABASE=<restored> serves what the archive holds, and so does every later start', async () => {
     // make backup / make restore as the runbook gives them (docs/backup.md "Restore"): while make up runs,
     // since the embedded store and PostgreSQL live inside it; with make up's variables only, as an operator.
     const backupCli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', join(root, 'infra/backup/cli.ts'), ...args], env, root);
@@ -324,6 +324,19 @@ describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { ti
     expect(await trace('UP-6')).toBe(200);
     expect(await trace('UP-7')).toBe(404);
     expect(await his('UP-8')).toBe(200);
+
+    // Started again without the variable (a reboot, a shell without it): still the restored database,
+    // never silently back on the one as it was.
+    const restored = up!;
+    remember(restored.child.pid!);
+    restored.child.kill('SIGTERM');
+    expect(await restored.exited).toBe(0);
+    up = startUp(env);
+    await ready(up);
+    expect(up.out()).toMatch(/database cdcfront_restored \(remembered in /);
+    expect(readFileSync(join(dir, 'secrets', 'cdc-database-url'), 'utf8')).toMatch(/\/cdcfront_restored\s*$/);
+    expect(await trace('UP-8')).toBe(200);
+    expect(await trace('UP-7')).toBe(404);
   });
 
   it('with TLS=1: a HIS record over HTTPS reaches the national simulator, which takes the uplink keys TLS=1 made', async () => {
