@@ -9,6 +9,9 @@ import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { z } from 'zod';
 import { audit, type Session } from '../../shared/console/index.js';
+import { loadSearch, saveSearch, type SearchPage } from '../../shared/console/search.js';
+import { getCookie } from 'hono/cookie';
+import { COOKIE } from './people.js';
 import type { Db } from '../../shared/db/index.js';
 import { requestSource } from '../../shared/http/caller.js';
 import { AppError, validationError } from '../../shared/http/errors.js';
@@ -67,12 +70,22 @@ const masked = (p: Patient): Patient => ({
 
 const inScope = (s: Session, org: string) => s.user.orgs === '*' || s.user.orgs.includes(org);
 
-function renderList(rows: CaseListing[], q: { state: string; search: string }, tz: string): HtmlEscapedString {
-  return h(html`<form method="get" action="/cases.html" class="filters">
-<label>状态 <select name="state"><option value="">全部待处理</option>${CASE_STATES.map(
-    (s) => html`<option value="${s}"${q.state === s ? html` selected` : ''}>${STATE_ZH[s]}</option>`,
-  )}</select></label>
-<label>搜索 <input name="q" value="${q.search}" placeholder="病种、患者编号、病例号"></label> <button>查询</button></form>
+/**
+ * A list's search form: posted with the session's token, never a GET — what is typed (a name, an ID
+ * number) is kept server-side and the list's URL names it by an opaque id (docs/console.md "Cases").
+ */
+const searchForm = (action: string, csrf: string, filter: HtmlEscapedString, search: string, placeholder: string) =>
+  h(html`<form method="post" action="${action}" class="filters" id="search"><input type="hidden" name="_csrf" value="${csrf}">
+${filter}
+<label>搜索 <input name="q" value="${search}" placeholder="${placeholder}" autocomplete="off"></label> <button>查询</button></form>`);
+
+function renderList(rows: CaseListing[], q: { state: string; search: string }, tz: string, csrf: string): HtmlEscapedString {
+  const filter = h(
+    html`<label>状态 <select name="state"><option value="">全部待处理</option>${CASE_STATES.map(
+      (s) => html`<option value="${s}"${q.state === s ? html` selected` : ''}>${STATE_ZH[s]}</option>`,
+    )}</select></label>`,
+  );
+  return h(html`${searchForm('/cases.html', csrf, filter, q.search, '病种、患者编号、病例号')}
 <p class="muted">共 ${rows.length} 例，超时的在前。</p>
 <div class="scroll"><table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>证据</th><th>更新</th></tr></thead><tbody>
 ${rows.map(
@@ -89,12 +102,13 @@ const CARD_STATUSES: readonly CardStatus[] = ['returned', 'stored', 'sent', 'acc
 /** How far back the card list reaches (a returned card older than this is still found by its id). */
 const CARD_DAYS = 90;
 
-function renderCards(rows: CardListing[], q: { status: string; search: string }, tz: string): HtmlEscapedString {
-  return h(html`<form method="get" action="/cards.html" class="filters">
-<label>状态 <select name="status"><option value="">全部</option>${CARD_STATUSES.map(
-    (s) => html`<option value="${s}"${q.status === s ? html` selected` : ''}>${CARD_STATUS_NAME[s]}</option>`,
-  )}</select></label>
-<label>搜索 <input name="q" value="${q.search}" placeholder="卡片编号、患者编号、疾病名称"></label> <button>查询</button></form>
+function renderCards(rows: CardListing[], q: { status: string; search: string }, tz: string, csrf: string): HtmlEscapedString {
+  const filter = h(
+    html`<label>状态 <select name="status"><option value="">全部</option>${CARD_STATUSES.map(
+      (s) => html`<option value="${s}"${q.status === s ? html` selected` : ''}>${CARD_STATUS_NAME[s]}</option>`,
+    )}</select></label>`,
+  );
+  return h(html`${searchForm('/cards.html', csrf, filter, q.search, '卡片编号、患者编号、疾病名称')}
 <p class="muted">近 ${CARD_DAYS} 天收到的报告卡共 ${rows.length} 张：平台退回的在前，其次待上报、待回执；个人信息不在列表中显示，打开卡片查看（脱敏）。</p>
 <div class="scroll"><table id="cards"><thead><tr><th>卡片编号</th><th>疾病</th><th>国家平台状态</th><th>报告时间</th><th>机构</th><th>患者编号</th><th>收到时间</th></tr></thead><tbody>
 ${rows.map(
@@ -207,6 +221,49 @@ const address = (o: CasesRoutesOptions, c: Context) => requestSource(c, o.truste
 const page = (o: CasesRoutesOptions, s: Session, title: string, path: string, body: HtmlEscapedString, msg?: string) =>
   consolePage({ title, path, session: s, timeZone: o.timeZone(), now: new Date(), body, msg });
 
+/** The case list's search as posted and as kept (shared/console/search.ts). */
+const CaseSearch = z.object({
+  state: z.enum(CASE_STATES).or(z.literal('')).default(''),
+  q: z.string().trim().max(60, '搜索最多 60 个字 (at most 60 characters)').default(''),
+});
+/** The card list's search as posted and as kept. */
+const CardSearch = z.object({
+  status: z
+    .enum(CARD_STATUSES as [CardStatus, ...CardStatus[]])
+    .or(z.literal(''))
+    .default(''),
+  q: z.string().trim().max(80, '搜索最多 80 个字 (at most 80 characters)').default(''),
+});
+const EXPIRED_SEARCH = '该查询已失效（已退出登录或已过期），请重新查询';
+
+/**
+ * The search a list's URL names (`?s=`, this session's), else only the filter of the URL (a state or
+ * status: no personal data); `lost` when the URL names a search this session no longer has.
+ */
+async function searchOf<T extends Record<string, string>>(
+  o: CasesRoutesOptions,
+  c: Context,
+  page: SearchPage,
+  schema: z.ZodType<T>,
+  fromUrl: T,
+): Promise<{ query: T; id: string | null; lost: boolean }> {
+  const id = c.req.query('s');
+  if (!id) return { query: fromUrl, id: null, lost: false };
+  const query = await loadSearch(o.db(), getCookie(c, COOKIE) ?? '', page, id, schema);
+  return query ? { query, id, lost: false } : { query: fromUrl, id: null, lost: true };
+}
+
+/** A posted search: kept, and the list shown at a URL that names it only by its id (303, so that reload and back work). */
+async function postSearch<T extends { q: string }>(o: CasesRoutesOptions, c: Context, page: SearchPage, schema: z.ZodType<T>, filter: keyof T & string) {
+  const body = schema.safeParse(await c.req.parseBody());
+  if (!body.success) throw validationError(body.error, 'q: 搜索条件不合法 (invalid search)');
+  const path = `/${page}.html`;
+  const f = String(body.data[filter] ?? '');
+  if (!body.data.q) return c.redirect(f ? `${path}?${filter}=${encodeURIComponent(f)}` : path, 303);
+  const id = await saveSearch(o.db(), getCookie(c, COOKIE) ?? '', page, { ...(body.data as Record<string, string>) });
+  return c.redirect(`${path}?s=${id}`, 303);
+}
+
 async function listPage(o: CasesRoutesOptions, c: Context) {
   const s = c.get('person');
   const state = z
@@ -214,17 +271,20 @@ async function listPage(o: CasesRoutesOptions, c: Context) {
     .optional()
     .catch(undefined)
     .parse(c.req.query('state') || undefined);
-  const search = (c.req.query('q') ?? '').trim().slice(0, 60);
+  const { query, lost } = await searchOf<z.infer<typeof CaseSearch>>(o, c, 'cases', CaseSearch, { state: state ?? '', q: '' });
+  const asked = query.state || undefined;
+  const search = query.q;
   const orgs = s.user.orgs === '*' ? [undefined] : s.user.orgs;
   const now = new Date();
   // Without a state asked, the queue is what still needs someone: not reported, excluded or closed.
   // States and search are the query's, so a busy org's many closed cases never push a pending one out.
-  const which = state ? { state } : { states: PENDING };
+  const which = asked ? { state: asked } : { states: PENDING };
   const lists = await Promise.all(orgs.map((org) => listCases(o.db() as pg.Pool, { orgCode: org, ...which, ...(search ? { search } : {}), limit: 500, now })));
   const rows = lists.flat();
   rows.sort((a, b) => Number(b.overdue) - Number(a.overdue) || b.updatedAt.getTime() - a.updatedAt.getTime());
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, '病例', '/cases.html', renderList(rows.slice(0, 500), { state: state ?? '', search }, o.timeZone())));
+  const body = renderList(rows.slice(0, 500), { state: asked ?? '', search }, o.timeZone(), s.csrf);
+  return c.html(consolePage({ title: '病例', path: '/cases.html', session: s, timeZone: o.timeZone(), now, body, err: lost ? EXPIRED_SEARCH : undefined }));
 }
 
 /** Case `id` if the user's orgs hold it, or NOT_FOUND. */
@@ -266,17 +326,21 @@ async function cardsPage(o: CasesRoutesOptions, c: Context) {
     .optional()
     .catch(undefined)
     .parse(c.req.query('status') || undefined);
-  const search = (c.req.query('q') ?? '').trim().slice(0, 80);
+  const { query, lost } = await searchOf<z.infer<typeof CardSearch>>(o, c, 'cards', CardSearch, { status: status ?? '', q: '' });
+  const asked = query.status || undefined;
   const rows = await listCards(o.db(), {
     orgs: s.user.orgs === '*' ? null : s.user.orgs,
-    ...(status ? { status } : {}),
-    ...(search ? { search } : {}),
+    ...(asked ? { status: asked } : {}),
+    ...(query.q ? { search: query.q } : {}),
     days: CARD_DAYS,
     limit: 500,
     now: new Date(),
   });
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, '报告卡', '/cards.html', renderCards(rows, { status: status ?? '', search }, o.timeZone())));
+  const body = renderCards(rows, { status: asked ?? '', search: query.q }, o.timeZone(), s.csrf);
+  return c.html(
+    consolePage({ title: '报告卡', path: '/cards.html', session: s, timeZone: o.timeZone(), now: new Date(), body, err: lost ? EXPIRED_SEARCH : undefined }),
+  );
 }
 
 // A report card, from its case or the card list (docs/console.md "Cases"): every field with its label, the personal
@@ -313,9 +377,11 @@ async function revealCard(o: CasesRoutesOptions, c: Context<Env, '/cards/:org/:i
 export function casesRoutes(o: CasesRoutesOptions): Hono {
   const app = new Hono();
   app.get('/cases.html', o.viewer, (c) => listPage(o, c));
+  app.post('/cases.html', o.viewer, (c) => postSearch(o, c, 'cases', CaseSearch, 'state'));
   app.get('/cases/:id', o.viewer, (c) => casePage(o, c));
   app.post('/cases/:id/reveal', o.viewer, (c) => revealCase(o, c));
   app.get('/cards.html', o.viewer, (c) => cardsPage(o, c));
+  app.post('/cards.html', o.viewer, (c) => postSearch(o, c, 'cards', CardSearch, 'status'));
   app.get('/cards/:org/:id', o.viewer, (c) => cardPage(o, c));
   app.post('/cards/:org/:id/reveal', o.viewer, (c) => revealCard(o, c));
   return app;

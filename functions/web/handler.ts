@@ -105,6 +105,7 @@ const FORMS = new Set([
   '/compare.html',
   '/evaluation.html',
   '/cases.html',
+  '/cards.html',
   '/backups.html',
   '/signals.html',
 ]);

@@ -202,7 +202,7 @@ export async function resetPassword(db: Db, username: string, password: string, 
 
 // ---- sign-in and sessions -----------------------------------------------------------------------
 
-const tokenHash = (t: string) => createHash('sha256').update(t).digest('hex');
+export const tokenHash = (t: string) => createHash('sha256').update(t).digest('hex');
 
 export type SignIn = { ok: true; token: string; csrf: string; user: ConsoleUser } | { ok: false; locked: boolean; until?: Date };
 
@@ -354,6 +354,8 @@ export async function sessionOf(db: Db, token: string | undefined, s: ConsoleSet
 
 export async function signOut(db: Db, token: string, username: string, address: string | null): Promise<void> {
   await db.query('UPDATE console_session SET ended_at = now() WHERE token_hash = $1 AND ended_at IS NULL', [tokenHash(token)]);
+  // The session's searches (shared/console/search.ts) go with it.
+  await db.query('DELETE FROM console_search WHERE session_hash = $1', [tokenHash(token)]);
   await audit(db, 'signout', username, null, address);
 }
 
