@@ -72,6 +72,19 @@ describe('the automatic reload of a page', () => {
   });
 });
 
+describe('运行状态 (/status.html), open to all', () => {
+  it('reloads itself marked, which does not extend a signed-in session; opening it by a click does', async () => {
+    const token = await signIn();
+    const first = await get('/status.html', token);
+    expect(/<meta http-equiv="refresh" content="30; url=([^"]+)">/.exec(await first.text())?.[1]).toBe('/status.html?_refresh=auto');
+    await elapse(token, 100);
+    await get('/status.html?_refresh=auto', token);
+    expect(await idleFor(token)).toBeGreaterThanOrEqual(100);
+    await get('/status.html', token);
+    expect(await idleFor(token)).toBeLessThan(5);
+  });
+});
+
 describe('the idle check with CONSOLE_IDLE_MIN=1', () => {
   it('touches a session used within the minute, so that a person at work is not signed out every minute', async () => {
     const token = await signIn();
