@@ -79,7 +79,18 @@ const searchForm = (action: string, csrf: string, filter: HtmlEscapedString, sea
 ${filter}
 <label>搜索 <input name="q" value="${search}" placeholder="${placeholder}" autocomplete="off"></label> <button>查询</button></form>`);
 
-function renderList(rows: CaseListing[], q: { state: string; search: string }, tz: string, csrf: string): HtmlEscapedString {
+/** `?s=<id>` of a list's search (an opaque id, no personal data), carried to a case and back; '' without one. */
+const searchParam = (id: string | null) => (id ? `?s=${id}` : '');
+/** A search id as a URL may carry it; anything else is dropped. */
+const searchIdOf = (c: Context) =>
+  z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .nullable()
+    .catch(null)
+    .parse(c.req.query('s') ?? null);
+
+function renderList(rows: CaseListing[], q: { state: string; search: string; id: string | null }, tz: string, csrf: string): HtmlEscapedString {
   const filter = h(
     html`<label>状态 <select name="state"><option value="">全部待处理</option>${CASE_STATES.map(
       (s) => html`<option value="${s}"${q.state === s ? html` selected` : ''}>${STATE_ZH[s]}</option>`,
@@ -89,7 +100,7 @@ function renderList(rows: CaseListing[], q: { state: string; search: string }, t
 <p class="muted">共 ${rows.length} 例，超时的在前。</p>
 <div class="scroll"><table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>证据</th><th>更新</th></tr></thead><tbody>
 ${rows.map(
-  (c) => html`<tr data-case="${c.caseId}"${c.overdue ? html` class="late"` : ''}><td><a href="/cases/${c.caseId}">${c.caseId}</a></td>
+  (c) => html`<tr data-case="${c.caseId}"${c.overdue ? html` class="late"` : ''}><td><a href="/cases/${c.caseId}${searchParam(q.id)}">${c.caseId}</a></td>
 <td>${c.disease}${c.classA ? html` <span class="bad">甲类</span>` : ''}</td><td>${STATE_ZH[c.state]}</td>
 <td>${c.dueAt ? html`${when(c.dueAt, tz)}${c.overdue ? html` <span class="bad">已超时</span>` : ''}` : '—'}</td>
 <td>${c.orgCode}</td><td>${c.patientId}</td><td>${c.deptCode ?? '—'}</td><td>${c.doctorId ?? '—'}</td><td class="n">${c.evidenceCount}</td><td>${when(c.updatedAt, tz)}</td></tr>`,
@@ -123,17 +134,17 @@ ${rows.map(
 
 type Detail = NonNullable<Awaited<ReturnType<typeof caseDetail>>>;
 
-function renderDetail(d: Detail, p: Patient | null, revealed: boolean, csrf: string, tz: string): HtmlEscapedString {
+function renderDetail(d: Detail, p: Patient | null, revealed: boolean, csrf: string, tz: string, searchId: string | null): HtmlEscapedString {
   const c = d.case as { case_id: string; org_code: string; patient_id: string; disease: string; state: CaseState; due_at: Date | null; class_a: boolean };
   const row = (label: string, v: string | null) => html`<dt>${label}</dt><dd>${v ?? '—'}</dd>`;
-  return h(html`<p><a href="/cases.html">← 返回病例列表</a></p>
+  return h(html`<p><a href="/cases.html${searchParam(searchId)}" id="back">← 返回病例列表</a></p>
 <section><h2>病例 ${c.case_id}：${c.disease}${c.class_a ? '（甲类或按甲类管理）' : ''}</h2>
 <dl><dt>状态</dt><dd id="state">${STATE_ZH[c.state]}</dd><dt>报告时限</dt><dd>${when(c.due_at, tz)}</dd><dt>机构</dt><dd>${c.org_code}</dd><dt>患者编号</dt><dd>${c.patient_id}</dd></dl></section>
 <section id="patient"><h2>患者${revealed ? '（已显示，已记录审计）' : '（已脱敏）'}</h2>
 ${p ? html`<dl>${row('姓名', p.name)}${row('身份证件号', p.idCard)}${row('联系电话', p.tel)}${row('现住址', p.address)}</dl>` : html`<p class="muted">前置尚未收到该患者的基本信息。</p>`}
 ${
   p && !revealed
-    ? html`<form method="post" action="/cases/${c.case_id}/reveal" id="reveal"><input type="hidden" name="_csrf" value="${csrf}">
+    ? html`<form method="post" action="/cases/${c.case_id}/reveal${searchParam(searchId)}" id="reveal"><input type="hidden" name="_csrf" value="${csrf}">
 <label>显示完整信息的原因 <input name="reason" required minlength="4" maxlength="200" placeholder="例如：核实报告卡身份证号"></label> <button>显示</button>
 <span class="muted">显示个人信息须说明原因，将记入审计。</span></form>`
     : ''
@@ -271,7 +282,7 @@ async function listPage(o: CasesRoutesOptions, c: Context) {
     .optional()
     .catch(undefined)
     .parse(c.req.query('state') || undefined);
-  const { query, lost } = await searchOf<z.infer<typeof CaseSearch>>(o, c, 'cases', CaseSearch, { state: state ?? '', q: '' });
+  const { query, id, lost } = await searchOf<z.infer<typeof CaseSearch>>(o, c, 'cases', CaseSearch, { state: state ?? '', q: '' });
   const asked = query.state || undefined;
   const search = query.q;
   const orgs = s.user.orgs === '*' ? [undefined] : s.user.orgs;
@@ -283,7 +294,7 @@ async function listPage(o: CasesRoutesOptions, c: Context) {
   const rows = lists.flat();
   rows.sort((a, b) => Number(b.overdue) - Number(a.overdue) || b.updatedAt.getTime() - a.updatedAt.getTime());
   c.header('cache-control', 'no-store');
-  const body = renderList(rows.slice(0, 500), { state: asked ?? '', search }, o.timeZone(), s.csrf);
+  const body = renderList(rows.slice(0, 500), { state: asked ?? '', search, id }, o.timeZone(), s.csrf);
   return c.html(consolePage({ title: '病例', path: '/cases.html', session: s, timeZone: o.timeZone(), now, body, err: lost ? EXPIRED_SEARCH : undefined }));
 }
 
@@ -303,7 +314,7 @@ async function casePage(o: CasesRoutesOptions, c: Context<Env, '/cases/:id'>) {
   // A view of a case shows personal data (masked): audited all the same.
   await audit(o.db(), 'view-case', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）`, address(o, c));
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s.csrf, o.timeZone())));
+  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s.csrf, o.timeZone(), searchIdOf(c))));
 }
 
 async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/reveal'>) {
@@ -315,7 +326,9 @@ async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/rev
   await audit(o.db(), 'reveal', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）显示患者个人信息，原因：${body.data.reason}`, address(o, c));
   // Shown once, in this answer: never cached, never in a URL.
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone()), '已显示完整信息，本次操作已记入审计'));
+  return c.html(
+    page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone(), searchIdOf(c)), '已显示完整信息，本次操作已记入审计'),
+  );
 }
 
 // The report cards (docs/console.md "Report cards"): the ones that need someone first.

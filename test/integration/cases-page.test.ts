@@ -127,6 +127,18 @@ describe('the cases queue', () => {
     expect(listed(await page(cookie, `?q=${encodeURIComponent('肺结核')}`)).length).toBe(2);
   });
 
+  it('carries the search’s id (only) to a case opened from the list and back: 返回病例列表 shows the same results', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const found = await search(cookie, { q: '肺结核' });
+    const sid = found.location.slice(-32);
+    const [id] = listed(found.html);
+    expect(found.html).toContain(`<a href="/cases/${id}?s=${sid}">`);
+    const detail = await page(cookie, `?s=${sid}`, `/cases/${id}`);
+    expect(detail).toContain(`<a href="/cases.html?s=${sid}" id="back">`);
+    // Anything but a search id is dropped.
+    expect(await page(cookie, '?s=%3Cx%3E', `/cases/${id}`)).toContain('<a href="/cases.html" id="back">');
+  });
+
   it('refuses a search without the session’s token, and one too long naming the field', async () => {
     const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
     const post = (body: Record<string, string>) =>
