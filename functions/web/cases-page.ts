@@ -9,6 +9,9 @@ import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { z } from 'zod';
 import { audit, type Session } from '../../shared/console/index.js';
+import { loadSearch, saveSearch, type SearchPage } from '../../shared/console/search.js';
+import { getCookie } from 'hono/cookie';
+import { COOKIE } from './people.js';
 import type { Db } from '../../shared/db/index.js';
 import { requestSource } from '../../shared/http/caller.js';
 import { AppError, validationError } from '../../shared/http/errors.js';
@@ -67,16 +70,37 @@ const masked = (p: Patient): Patient => ({
 
 const inScope = (s: Session, org: string) => s.user.orgs === '*' || s.user.orgs.includes(org);
 
-function renderList(rows: CaseListing[], q: { state: string; search: string }, tz: string): HtmlEscapedString {
-  return h(html`<form method="get" action="/cases.html" class="filters">
-<label>状态 <select name="state"><option value="">全部待处理</option>${CASE_STATES.map(
-    (s) => html`<option value="${s}"${q.state === s ? html` selected` : ''}>${STATE_ZH[s]}</option>`,
-  )}</select></label>
-<label>搜索 <input name="q" value="${q.search}" placeholder="病种、患者编号、病例号"></label> <button>查询</button></form>
+/**
+ * A list's search form: posted with the session's token, never a GET — what is typed (a name, an ID
+ * number) is kept server-side and the list's URL names it by an opaque id (docs/console.md "Cases").
+ */
+const searchForm = (action: string, csrf: string, filter: HtmlEscapedString, search: string, placeholder: string) =>
+  h(html`<form method="post" action="${action}" class="filters" id="search"><input type="hidden" name="_csrf" value="${csrf}">
+${filter}
+<label>搜索 <input name="q" value="${search}" placeholder="${placeholder}" autocomplete="off"></label> <button>查询</button></form>`);
+
+/** `?s=<id>` of a list's search (an opaque id, no personal data), carried to a case and back; '' without one. */
+const searchParam = (id: string | null) => (id ? `?s=${id}` : '');
+/** A search id as a URL may carry it; anything else is dropped. */
+const searchIdOf = (c: Context) =>
+  z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .nullable()
+    .catch(null)
+    .parse(c.req.query('s') ?? null);
+
+function renderList(rows: CaseListing[], q: { state: string; search: string; id: string | null }, tz: string, csrf: string): HtmlEscapedString {
+  const filter = h(
+    html`<label>状态 <select name="state"><option value="">全部待处理</option>${CASE_STATES.map(
+      (s) => html`<option value="${s}"${q.state === s ? html` selected` : ''}>${STATE_ZH[s]}</option>`,
+    )}</select></label>`,
+  );
+  return h(html`${searchForm('/cases.html', csrf, filter, q.search, '病种、患者编号、病例号')}
 <p class="muted">共 ${rows.length} 例，超时的在前。</p>
 <div class="scroll"><table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>证据</th><th>更新</th></tr></thead><tbody>
 ${rows.map(
-  (c) => html`<tr data-case="${c.caseId}"${c.overdue ? html` class="late"` : ''}><td><a href="/cases/${c.caseId}">${c.caseId}</a></td>
+  (c) => html`<tr data-case="${c.caseId}"${c.overdue ? html` class="late"` : ''}><td><a href="/cases/${c.caseId}${searchParam(q.id)}">${c.caseId}</a></td>
 <td>${c.disease}${c.classA ? html` <span class="bad">甲类</span>` : ''}</td><td>${STATE_ZH[c.state]}</td>
 <td>${c.dueAt ? html`${when(c.dueAt, tz)}${c.overdue ? html` <span class="bad">已超时</span>` : ''}` : '—'}</td>
 <td>${c.orgCode}</td><td>${c.patientId}</td><td>${c.deptCode ?? '—'}</td><td>${c.doctorId ?? '—'}</td><td class="n">${c.evidenceCount}</td><td>${when(c.updatedAt, tz)}</td></tr>`,
@@ -89,12 +113,13 @@ const CARD_STATUSES: readonly CardStatus[] = ['returned', 'stored', 'sent', 'acc
 /** How far back the card list reaches (a returned card older than this is still found by its id). */
 const CARD_DAYS = 90;
 
-function renderCards(rows: CardListing[], q: { status: string; search: string }, tz: string): HtmlEscapedString {
-  return h(html`<form method="get" action="/cards.html" class="filters">
-<label>状态 <select name="status"><option value="">全部</option>${CARD_STATUSES.map(
-    (s) => html`<option value="${s}"${q.status === s ? html` selected` : ''}>${CARD_STATUS_NAME[s]}</option>`,
-  )}</select></label>
-<label>搜索 <input name="q" value="${q.search}" placeholder="卡片编号、患者编号、疾病名称"></label> <button>查询</button></form>
+function renderCards(rows: CardListing[], q: { status: string; search: string }, tz: string, csrf: string): HtmlEscapedString {
+  const filter = h(
+    html`<label>状态 <select name="status"><option value="">全部</option>${CARD_STATUSES.map(
+      (s) => html`<option value="${s}"${q.status === s ? html` selected` : ''}>${CARD_STATUS_NAME[s]}</option>`,
+    )}</select></label>`,
+  );
+  return h(html`${searchForm('/cards.html', csrf, filter, q.search, '卡片编号、患者编号、疾病名称')}
 <p class="muted">近 ${CARD_DAYS} 天收到的报告卡共 ${rows.length} 张：平台退回的在前，其次待上报、待回执；个人信息不在列表中显示，打开卡片查看（脱敏）。</p>
 <div class="scroll"><table id="cards"><thead><tr><th>卡片编号</th><th>疾病</th><th>国家平台状态</th><th>报告时间</th><th>机构</th><th>患者编号</th><th>收到时间</th></tr></thead><tbody>
 ${rows.map(
@@ -109,17 +134,17 @@ ${rows.map(
 
 type Detail = NonNullable<Awaited<ReturnType<typeof caseDetail>>>;
 
-function renderDetail(d: Detail, p: Patient | null, revealed: boolean, csrf: string, tz: string): HtmlEscapedString {
+function renderDetail(d: Detail, p: Patient | null, revealed: boolean, csrf: string, tz: string, searchId: string | null): HtmlEscapedString {
   const c = d.case as { case_id: string; org_code: string; patient_id: string; disease: string; state: CaseState; due_at: Date | null; class_a: boolean };
   const row = (label: string, v: string | null) => html`<dt>${label}</dt><dd>${v ?? '—'}</dd>`;
-  return h(html`<p><a href="/cases.html">← 返回病例列表</a></p>
+  return h(html`<p><a href="/cases.html${searchParam(searchId)}" id="back">← 返回病例列表</a></p>
 <section><h2>病例 ${c.case_id}：${c.disease}${c.class_a ? '（甲类或按甲类管理）' : ''}</h2>
 <dl><dt>状态</dt><dd id="state">${STATE_ZH[c.state]}</dd><dt>报告时限</dt><dd>${when(c.due_at, tz)}</dd><dt>机构</dt><dd>${c.org_code}</dd><dt>患者编号</dt><dd>${c.patient_id}</dd></dl></section>
 <section id="patient"><h2>患者${revealed ? '（已显示，已记录审计）' : '（已脱敏）'}</h2>
 ${p ? html`<dl>${row('姓名', p.name)}${row('身份证件号', p.idCard)}${row('联系电话', p.tel)}${row('现住址', p.address)}</dl>` : html`<p class="muted">前置尚未收到该患者的基本信息。</p>`}
 ${
   p && !revealed
-    ? html`<form method="post" action="/cases/${c.case_id}/reveal" id="reveal"><input type="hidden" name="_csrf" value="${csrf}">
+    ? html`<form method="post" action="/cases/${c.case_id}/reveal${searchParam(searchId)}" id="reveal"><input type="hidden" name="_csrf" value="${csrf}">
 <label>显示完整信息的原因 <input name="reason" required minlength="4" maxlength="200" placeholder="例如：核实报告卡身份证号"></label> <button>显示</button>
 <span class="muted">显示个人信息须说明原因，将记入审计。</span></form>`
     : ''
@@ -207,6 +232,49 @@ const address = (o: CasesRoutesOptions, c: Context) => requestSource(c, o.truste
 const page = (o: CasesRoutesOptions, s: Session, title: string, path: string, body: HtmlEscapedString, msg?: string) =>
   consolePage({ title, path, session: s, timeZone: o.timeZone(), now: new Date(), body, msg });
 
+/** The case list's search as posted and as kept (shared/console/search.ts). */
+const CaseSearch = z.object({
+  state: z.enum(CASE_STATES).or(z.literal('')).default(''),
+  q: z.string().trim().max(60, '搜索最多 60 个字 (at most 60 characters)').default(''),
+});
+/** The card list's search as posted and as kept. */
+const CardSearch = z.object({
+  status: z
+    .enum(CARD_STATUSES as [CardStatus, ...CardStatus[]])
+    .or(z.literal(''))
+    .default(''),
+  q: z.string().trim().max(80, '搜索最多 80 个字 (at most 80 characters)').default(''),
+});
+const EXPIRED_SEARCH = '该查询已失效（已退出登录或已过期），请重新查询';
+
+/**
+ * The search a list's URL names (`?s=`, this session's), else only the filter of the URL (a state or
+ * status: no personal data); `lost` when the URL names a search this session no longer has.
+ */
+async function searchOf<T extends Record<string, string>>(
+  o: CasesRoutesOptions,
+  c: Context,
+  page: SearchPage,
+  schema: z.ZodType<T>,
+  fromUrl: T,
+): Promise<{ query: T; id: string | null; lost: boolean }> {
+  const id = c.req.query('s');
+  if (!id) return { query: fromUrl, id: null, lost: false };
+  const query = await loadSearch(o.db(), getCookie(c, COOKIE) ?? '', page, id, schema);
+  return query ? { query, id, lost: false } : { query: fromUrl, id: null, lost: true };
+}
+
+/** A posted search: kept, and the list shown at a URL that names it only by its id (303, so that reload and back work). */
+async function postSearch<T extends { q: string }>(o: CasesRoutesOptions, c: Context, page: SearchPage, schema: z.ZodType<T>, filter: keyof T & string) {
+  const body = schema.safeParse(await c.req.parseBody());
+  if (!body.success) throw validationError(body.error, 'q: 搜索条件不合法 (invalid search)');
+  const path = `/${page}.html`;
+  const f = String(body.data[filter] ?? '');
+  if (!body.data.q) return c.redirect(f ? `${path}?${filter}=${encodeURIComponent(f)}` : path, 303);
+  const id = await saveSearch(o.db(), getCookie(c, COOKIE) ?? '', page, { ...(body.data as Record<string, string>) });
+  return c.redirect(`${path}?s=${id}`, 303);
+}
+
 async function listPage(o: CasesRoutesOptions, c: Context) {
   const s = c.get('person');
   const state = z
@@ -214,17 +282,20 @@ async function listPage(o: CasesRoutesOptions, c: Context) {
     .optional()
     .catch(undefined)
     .parse(c.req.query('state') || undefined);
-  const search = (c.req.query('q') ?? '').trim().slice(0, 60);
+  const { query, id, lost } = await searchOf<z.infer<typeof CaseSearch>>(o, c, 'cases', CaseSearch, { state: state ?? '', q: '' });
+  const asked = query.state || undefined;
+  const search = query.q;
   const orgs = s.user.orgs === '*' ? [undefined] : s.user.orgs;
   const now = new Date();
   // Without a state asked, the queue is what still needs someone: not reported, excluded or closed.
   // States and search are the query's, so a busy org's many closed cases never push a pending one out.
-  const which = state ? { state } : { states: PENDING };
+  const which = asked ? { state: asked } : { states: PENDING };
   const lists = await Promise.all(orgs.map((org) => listCases(o.db() as pg.Pool, { orgCode: org, ...which, ...(search ? { search } : {}), limit: 500, now })));
   const rows = lists.flat();
   rows.sort((a, b) => Number(b.overdue) - Number(a.overdue) || b.updatedAt.getTime() - a.updatedAt.getTime());
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, '病例', '/cases.html', renderList(rows.slice(0, 500), { state: state ?? '', search }, o.timeZone())));
+  const body = renderList(rows.slice(0, 500), { state: asked ?? '', search, id }, o.timeZone(), s.csrf);
+  return c.html(consolePage({ title: '病例', path: '/cases.html', session: s, timeZone: o.timeZone(), now, body, err: lost ? EXPIRED_SEARCH : undefined }));
 }
 
 /** Case `id` if the user's orgs hold it, or NOT_FOUND. */
@@ -243,7 +314,7 @@ async function casePage(o: CasesRoutesOptions, c: Context<Env, '/cases/:id'>) {
   // A view of a case shows personal data (masked): audited all the same.
   await audit(o.db(), 'view-case', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）`, address(o, c));
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s.csrf, o.timeZone())));
+  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s.csrf, o.timeZone(), searchIdOf(c))));
 }
 
 async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/reveal'>) {
@@ -255,7 +326,9 @@ async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/rev
   await audit(o.db(), 'reveal', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）显示患者个人信息，原因：${body.data.reason}`, address(o, c));
   // Shown once, in this answer: never cached, never in a URL.
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone()), '已显示完整信息，本次操作已记入审计'));
+  return c.html(
+    page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone(), searchIdOf(c)), '已显示完整信息，本次操作已记入审计'),
+  );
 }
 
 // The report cards (docs/console.md "Report cards"): the ones that need someone first.
@@ -266,17 +339,21 @@ async function cardsPage(o: CasesRoutesOptions, c: Context) {
     .optional()
     .catch(undefined)
     .parse(c.req.query('status') || undefined);
-  const search = (c.req.query('q') ?? '').trim().slice(0, 80);
+  const { query, lost } = await searchOf<z.infer<typeof CardSearch>>(o, c, 'cards', CardSearch, { status: status ?? '', q: '' });
+  const asked = query.status || undefined;
   const rows = await listCards(o.db(), {
     orgs: s.user.orgs === '*' ? null : s.user.orgs,
-    ...(status ? { status } : {}),
-    ...(search ? { search } : {}),
+    ...(asked ? { status: asked } : {}),
+    ...(query.q ? { search: query.q } : {}),
     days: CARD_DAYS,
     limit: 500,
     now: new Date(),
   });
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, '报告卡', '/cards.html', renderCards(rows, { status: status ?? '', search }, o.timeZone())));
+  const body = renderCards(rows, { status: asked ?? '', search: query.q }, o.timeZone(), s.csrf);
+  return c.html(
+    consolePage({ title: '报告卡', path: '/cards.html', session: s, timeZone: o.timeZone(), now: new Date(), body, err: lost ? EXPIRED_SEARCH : undefined }),
+  );
 }
 
 // A report card, from its case or the card list (docs/console.md "Cases"): every field with its label, the personal
@@ -313,9 +390,11 @@ async function revealCard(o: CasesRoutesOptions, c: Context<Env, '/cards/:org/:i
 export function casesRoutes(o: CasesRoutesOptions): Hono {
   const app = new Hono();
   app.get('/cases.html', o.viewer, (c) => listPage(o, c));
+  app.post('/cases.html', o.viewer, (c) => postSearch(o, c, 'cases', CaseSearch, 'state'));
   app.get('/cases/:id', o.viewer, (c) => casePage(o, c));
   app.post('/cases/:id/reveal', o.viewer, (c) => revealCase(o, c));
   app.get('/cards.html', o.viewer, (c) => cardsPage(o, c));
+  app.post('/cards.html', o.viewer, (c) => postSearch(o, c, 'cards', CardSearch, 'status'));
   app.get('/cards/:org/:id', o.viewer, (c) => cardPage(o, c));
   app.post('/cards/:org/:id/reveal', o.viewer, (c) => revealCard(o, c));
   return app;

@@ -84,6 +84,42 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace}
 @media print{body{background:#fff}header{background:none;color:#000;padding:0}nav,.who{display:none}section{border:none}}
 `;
 
+/**
+ * The query marker of a page's automatic reload (docs/console.md "Sign-in, sessions, lockout"): the
+ * meta refresh asks for the page's own URL with `_refresh=auto` added, and a request carrying it does
+ * not count as the person's activity — an unattended dashboard must not keep its session open past
+ * CONSOLE_IDLE_MIN. A query marker, not a header: a meta refresh (the pages run no script) can send
+ * nothing else, and Sec-Fetch-User is not sent over plain HTTP. A click on a link or a form of the
+ * page leads to a URL without it, and so counts.
+ */
+export const AUTO_REFRESH = { param: '_refresh', value: 'auto' } as const;
+
+export interface AutoRefresh {
+  seconds: number;
+  /** The page's path and query, with the marker. */
+  url: string;
+}
+
+/** The reload of the page at `url` (path and query as asked) every `seconds`, marked as automatic. */
+export function autoRefresh(url: string, seconds: number): AutoRefresh {
+  const u = new URL(url, 'http://console.invalid');
+  u.searchParams.set(AUTO_REFRESH.param, AUTO_REFRESH.value);
+  return { seconds, url: u.pathname + u.search };
+}
+
+/** Whether a request is a page's automatic reload (a GET or HEAD with the marker), not the person's. */
+export function isAutoRefresh(method: string, url: string): boolean {
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  return new URL(url, 'http://console.invalid').searchParams.get(AUTO_REFRESH.param) === AUTO_REFRESH.value;
+}
+
+/** A path and query without the automatic reload's marker (where to return after signing in again). */
+export function withoutAutoRefresh(url: string): string {
+  const u = new URL(url, 'http://console.invalid');
+  if (u.searchParams.has(AUTO_REFRESH.param)) u.searchParams.delete(AUTO_REFRESH.param);
+  return u.pathname + u.search;
+}
+
 export interface Frame {
   title: string;
   /** The page's path, marked in the navigation. */
@@ -93,8 +129,8 @@ export interface Frame {
   now: Date;
   msg?: string | undefined;
   err?: string | undefined;
-  /** Seconds between automatic reloads (a meta refresh: no script); none when absent. */
-  refreshS?: number;
+  /** The page's automatic reload (a meta refresh: no script), from `autoRefresh`; none when absent. */
+  refresh?: AutoRefresh;
   /** The page's own style rules, after the shared sheet (so they may refine it). */
   style?: string;
   body: HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -115,7 +151,7 @@ export function consolePage(f: Frame): HtmlEscapedString {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-${f.refreshS ? html`<meta http-equiv="refresh" content="${f.refreshS}">` : ''}
+${f.refresh ? html`<meta http-equiv="refresh" content="${f.refresh.seconds}; url=${f.refresh.url}">` : ''}
 <title>${f.title} · 前置软件控制台</title>
 <style>${raw(STYLE)}${f.style ? raw(f.style) : ''}</style>
 </head>

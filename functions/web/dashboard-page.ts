@@ -10,7 +10,7 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import { DEADLINE_ZH, dashboard, type Dashboard, type ResourceFigures } from '../../shared/console/figures.js';
 import { bars, sparkline } from '../../shared/console/svg-chart.js';
 import type { Db } from '../../shared/db/index.js';
-import { age, consolePage, h, num, orgsOf, share } from './console-layout.js';
+import { autoRefresh, age, consolePage, h, num, orgsOf, share } from './console-layout.js';
 
 const DEST_ZH: Record<string, string> = { national: '国家平台', provincial: '省级平台' };
 const destName = (d: string) => DEST_ZH[d] ?? d;
@@ -89,7 +89,7 @@ export function dashboardRoutes(o: { db: () => Db; viewer: MiddlewareHandler; ti
         session,
         timeZone: o.timeZone(),
         now,
-        refreshS: 60,
+        refresh: autoRefresh(c.req.url, 60),
         body: renderDashboard(d, orgs, session.user.orgs),
       }),
     );

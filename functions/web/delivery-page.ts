@@ -27,7 +27,7 @@ import type { Db } from '../../shared/db/index.js';
 import { requestSource } from '../../shared/http/caller.js';
 import { validationError } from '../../shared/http/errors.js';
 import { replay, resetCircuit } from '../../shared/uplink/push.js';
-import { age, consolePage, h, NO_DATA, num, OPERATORS, orgsOf, when } from './console-layout.js';
+import { autoRefresh, age, consolePage, h, NO_DATA, num, OPERATORS, orgsOf, when } from './console-layout.js';
 
 const KIND_ZH: Record<string, string> = { national: '国家平台', provincial: '省级平台' };
 const title = (r: string) => resources[r]?.title ?? r;
@@ -161,7 +161,7 @@ export function deliveryRoutes(o: DeliveryOptions): Hono {
         now,
         msg: c.req.query('msg'),
         err: c.req.query('err'),
-        refreshS: 60,
+        refresh: autoRefresh(c.req.url, 60),
         body: h(html`<p class="muted">范围：${orgs === '*' ? '全部机构' : orgs.join('，')} · 每 60 秒自动刷新</p>
 ${destinationsSection(dests, session, now, tz)}${deadSection(dead, session, tz)}${closesSection(closes, tz)}${alertsSection(alerts, tz)}`),
       }),

@@ -42,7 +42,7 @@ import { evaluationRoutes } from './evaluation-page.js';
 import { cardRoutes } from './card.js';
 import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { nudger } from '../../shared/ingest/nudge.js';
-import { OPERATORS, VIEWERS } from './console-layout.js';
+import { isAutoRefresh, OPERATORS, VIEWERS } from './console-layout.js';
 import { dashboardRoutes } from './dashboard-page.js';
 import { qualityRoutes } from './quality-page.js';
 import { deliveryRoutes } from './delivery-page.js';
@@ -105,6 +105,7 @@ const FORMS = new Set([
   '/compare.html',
   '/evaluation.html',
   '/cases.html',
+  '/cards.html',
   '/backups.html',
   '/signals.html',
 ]);
@@ -209,8 +210,9 @@ app.get('/status.html', async (c) => {
   const s = await frontStatus(getPool());
   // Open to all; a signed-in person also gets the console's navigation and sign-out (docs/console.md
   // "Pages"). The page answers even when the database, and so the session, cannot be read; its
-  // 30-second reload does not keep the session from ending when idle.
-  const signed = s.database.reachable ? await sessionOf(getPool(), getCookie(c, COOKIE), consoleSettings(), { touch: false }).catch(() => null) : null;
+  // 30-second reload (marked _refresh=auto) does not keep the session from ending when idle, a click does.
+  const touch = !isAutoRefresh(c.req.method, c.req.url);
+  const signed = s.database.reachable ? await sessionOf(getPool(), getCookie(c, COOKIE), consoleSettings(), { touch }).catch(() => null) : null;
   c.header('cache-control', 'no-store');
   return c.html(renderStatusPage(s, settings().front.timeZone, signed), s.database.reachable ? 200 : 503);
 });

@@ -10,7 +10,7 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import type { DestinationStatus, FrontStatus } from '../../shared/status/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { ROLE_NAMES, type Session } from '../../shared/console/index.js';
-import { navLinks } from './console-layout.js';
+import { autoRefresh, navLinks } from './console-layout.js';
 
 export const REFRESH_SECONDS = 30;
 
@@ -195,7 +195,7 @@ export function renderStatusPage(s: FrontStatus, timeZone: string, session: Sess
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="refresh" content="${REFRESH_SECONDS}">
+<meta http-equiv="refresh" content="${REFRESH_SECONDS}; url=${autoRefresh('/status.html', REFRESH_SECONDS).url}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>前置软件运行状态</title>
 <style>${raw(STYLE)}</style>

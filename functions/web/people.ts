@@ -24,6 +24,7 @@ import { requestSource } from '../../shared/http/caller.js';
 import { AppError } from '../../shared/http/errors.js';
 import { crossSite } from '../../shared/http/same-origin.js';
 import { renderForbiddenPage, renderLoginPage } from './login-page.js';
+import { isAutoRefresh, withoutAutoRefresh } from './console-layout.js';
 
 export const COOKIE = 'cdc_console';
 /** The sign-in form's own CSRF token, before any session (docs/console.md "Sign-in"). */
@@ -96,7 +97,8 @@ export function hostCheck(o: PeopleOptions): MiddlewareHandler {
  */
 export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHandler {
   return async (c, next) => {
-    const s = await sessionOf(o.db(), getCookie(c, COOKIE), o.settings());
+    // A page's automatic reload is not the person's activity (docs/console.md "Sign-in, sessions, lockout").
+    const s = await sessionOf(o.db(), getCookie(c, COOKIE), o.settings(), { touch: !isAutoRefresh(c.req.method, c.req.url) });
     const api = c.req.path.startsWith('/api/');
     if (!s) {
       // A page's own form posted after the session ended (idle, signed out elsewhere) — a browser's
@@ -107,7 +109,7 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
         return c.redirect(`/login?expired=1&next=${encodeURIComponent(refererPath(c) ?? '/status.html')}`, 303);
       }
       if (api || c.req.method !== 'GET') throw new AppError('UNAUTHENTICATED', '请先登录控制台 (sign in first: /login)');
-      return c.redirect(`/login?next=${encodeURIComponent(c.req.path + (new URL(c.req.url).search || ''))}`, 302);
+      return c.redirect(`/login?next=${encodeURIComponent(withoutAutoRefresh(c.req.url))}`, 302);
     }
     if (!roles.includes(s.user.role)) {
       if (api) throw new AppError('FORBIDDEN', `角色 ${ROLE_NAMES[s.user.role]} 无权进行此操作 (role not allowed)`);

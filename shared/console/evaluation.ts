@@ -45,6 +45,7 @@ export interface EvaluationDay {
   stability: {
     /** Minutes of the day with a push run (the per-minute schedule ran): null before the first run ever. */
     runMinutes: number | null;
+    /** The minutes counted: the day's, from the first run's minute on its day, up to now today. */
     minutes: number;
     uptimeShare: number | null;
     failedPushes: number;
@@ -274,6 +275,18 @@ type Rows = Awaited<ReturnType<typeof readCorrectness>> &
   Awaited<ReturnType<typeof readStability>> &
   Awaited<ReturnType<typeof readAdaptability>>;
 
+/**
+ * The minutes a day's run rate is counted over (docs/console.md "The evaluation page"): from the
+ * day's start — or, on the day of the front's first push run, from that run's minute, as the hours
+ * before it the front was not yet installed — to the day's end, or to `now` today.
+ */
+function dayMinutes(b: DayBounds, firstRun: Date | null, now: Date): number {
+  const first = firstRun ? Math.floor(firstRun.getTime() / 60_000) * 60_000 : null;
+  const start = first !== null && first > b.from.getTime() ? first : b.from.getTime();
+  const end = Math.min(b.to.getTime(), now.getTime());
+  return Math.max(0, Math.floor((end - start) / 60_000));
+}
+
 /** One day's four dimensions from the window's rows; today's minutes end at `now`. */
 function dayOf(b: DayBounds, rows: Rows, now: Date): EvaluationDay {
   const rec = of(rows.received, b.day);
@@ -288,8 +301,7 @@ function dayOf(b: DayBounds, rows: Rows, now: Date): EvaluationDay {
   }
   const ob = rows.out.find((x) => x.day === b.day) ?? { n: 0, on_time: 0, late: 0, pending: 0 };
   const run = rows.runs.find((x) => x.day === b.day);
-  const end = Math.min(b.to.getTime(), now.getTime());
-  const minutes = Math.max(0, Math.floor((end - b.from.getTime()) / 60_000));
+  const minutes = dayMinutes(b, rows.firstRun, now);
   const ran = rows.firstRun && rows.firstRun.getTime() < b.to.getTime() ? (run?.minutes ?? 0) : null;
   return {
     day: b.day,

@@ -202,7 +202,7 @@ export async function resetPassword(db: Db, username: string, password: string, 
 
 // ---- sign-in and sessions -----------------------------------------------------------------------
 
-const tokenHash = (t: string) => createHash('sha256').update(t).digest('hex');
+export const tokenHash = (t: string) => createHash('sha256').update(t).digest('hex');
 
 export type SignIn = { ok: true; token: string; csrf: string; user: ConsoleUser } | { ok: false; locked: boolean; until?: Date };
 
@@ -336,11 +336,12 @@ export async function sessionOf(db: Db, token: string | undefined, s: ConsoleSet
   if (!token || token.length > 100) return null;
   const r = await db.query<UserRow & { csrf: string; via: string; touch: boolean }>(
     `SELECT u.user_id, u.username, u.display_name, u.role, u.orgs, u.locked_until, u.disabled, u.his_org, u.his_doctor, s.csrf, s.via,
-            s.last_seen_at < now() - interval '1 minute' AS touch
+            s.last_seen_at < now() - $3 * interval '1 millisecond' AS touch
        FROM console_session s JOIN console_user u ON u.user_id = s.user_id
       WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now()
         AND s.last_seen_at > now() - $2 * interval '1 millisecond' AND u.disabled = false`,
-    [tokenHash(token), s.idleMs],
+    // Touched when its last touch is over a minute old, or half the idle period when that is less (CONSOLE_IDLE_MIN may be 1).
+    [tokenHash(token), s.idleMs, Math.min(60_000, s.idleMs / 2)],
   );
   const row = r.rows[0];
   if (!row) return null;
@@ -353,6 +354,8 @@ export async function sessionOf(db: Db, token: string | undefined, s: ConsoleSet
 
 export async function signOut(db: Db, token: string, username: string, address: string | null): Promise<void> {
   await db.query('UPDATE console_session SET ended_at = now() WHERE token_hash = $1 AND ended_at IS NULL', [tokenHash(token)]);
+  // The session's searches (shared/console/search.ts) go with it.
+  await db.query('DELETE FROM console_search WHERE session_hash = $1', [tokenHash(token)]);
   await audit(db, 'signout', username, null, address);
 }
 

@@ -4,7 +4,7 @@
 // never in clear in the page), reveals it with a reason and sees it in full; every view and the reveal
 // are audited with the doctor; a reveal without a reason is refused; a clinician gets 403. Screenshot:
 // .data/screenshots/cases.png.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
@@ -20,6 +20,7 @@ const clinician = `cl${Math.random().toString(36).slice(2, 8)}`;
 const password = 'cases-browser-password';
 const patientId = uniqueId('pt');
 let idCard = '';
+let patientName = '';
 let caseId = '';
 let front: TestFront | undefined;
 let lan = '';
@@ -35,6 +36,7 @@ beforeAll(async () => {
   // The HIS's records through the data port (the front seals the ID number with its own keys).
   const patient = sample('emrPatientInfo', { orgCode: org, id: patientId, seed: 81 });
   idCard = String(patient.idCard);
+  patientName = String(patient.patientName);
   const dx = {
     ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId, seed: 82 }),
     activityTypeCode: '1',
@@ -95,7 +97,7 @@ describe('the 病例 page', () => {
       await page.fill('input[name="q"]', patientId);
       await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: '查询' }).click()]);
       expect(await page.locator('#cases tbody tr').count()).toBe(1);
-      await Promise.all([page.waitForURL(new RegExp(`/cases/${caseId}$`)), row.locator('a').click()]);
+      await Promise.all([page.waitForURL(new RegExp(`/cases/${caseId}(\\?s=[0-9a-f]{32})?$`)), row.locator('a').click()]);
       const masked = await page.content();
       expect(masked).not.toContain(idCard);
       expect(await page.locator('#patient').textContent()).toContain(String(mask('idno', idCard)));
@@ -103,7 +105,7 @@ describe('the 病例 page', () => {
       const reason = page.locator('#reveal input[name="reason"]');
       await reason.evaluate((el) => el.removeAttribute('minlength'));
       await reason.fill('x');
-      const [bare] = await Promise.all([page.waitForResponse(/\/reveal$/), page.getByRole('button', { name: '显示' }).click()]);
+      const [bare] = await Promise.all([page.waitForResponse(/\/reveal(\?s=[0-9a-f]{32})?$/), page.getByRole('button', { name: '显示' }).click()]);
       expect(bare.status()).toBe(400);
       expect(await page.content()).not.toContain(idCard);
       await page.goto(`${lan}/cases/${caseId}`, { waitUntil: 'load' });
@@ -143,7 +145,9 @@ describe('the 病例 page', () => {
     const { ctx, page } = await signIn(doctor);
     try {
       // From the card list (报告卡) by a click, as a doctor works it.
-      await page.goto(`${lan}/cards.html?q=${encodeURIComponent(cardId)}`, { waitUntil: 'load' });
+      await page.goto(`${lan}/cards.html`, { waitUntil: 'load' });
+      await page.fill('#search input[name="q"]', cardId);
+      await Promise.all([page.waitForURL(/\/cards\.html\?s=[0-9a-f]{32}$/), page.getByRole('button', { name: '查询' }).click()]);
       expect(await page.locator(`#cards tr[data-card="${cardId}"]`).count()).toBe(1);
       mkdirSync(resolve('.data/screenshots'), { recursive: true });
       await page.screenshot({ path: resolve('.data/screenshots/cards.png'), fullPage: true });
@@ -162,6 +166,61 @@ describe('the 病例 page', () => {
     } finally {
       await ctx.close();
     }
+  });
+
+  it('a search never puts what was typed (a name, an ID number) in a URL or a log; back and reload show the same results', async () => {
+    const { ctx, page } = await signIn(doctor);
+    const urls: string[] = [];
+    page.on('request', (r) => {
+      urls.push(r.url());
+      const referer = r.headers().referer;
+      if (referer) urls.push(referer);
+    });
+    try {
+      // What a doctor types: the patient's name and ID number (no match: the search reads ids and diseases).
+      await page.fill('#search input[name="q"]', `${patientName} ${idCard}`.slice(0, 60));
+      await Promise.all([page.waitForURL(/\/cases\.html\?s=[0-9a-f]{32}$/), page.getByRole('button', { name: '查询' }).click()]);
+      expect(await page.locator('#search input[name="q"]').inputValue()).toContain(patientName);
+      // A search that finds the case (its number; other patients' ids may hold the digits too), opened
+      // from the list, then back to it: the same list, no resubmission.
+      await page.fill('#search input[name="q"]', caseId);
+      await Promise.all([page.waitForURL(/\/cases\.html\?s=[0-9a-f]{32}$/), page.getByRole('button', { name: '查询' }).click()]);
+      const listUrl = page.url();
+      const rows = await page.locator('#cases tbody tr').allTextContents();
+      expect(await page.locator(`#cases tr[data-case="${caseId}"]`).count()).toBe(1);
+      const open = () =>
+        Promise.all([page.waitForURL(new RegExp(`/cases/${caseId}\\?s=[0-9a-f]{32}$`)), page.locator(`#cases tr[data-case="${caseId}"] a`).click()]);
+      await open();
+      await page.goBack({ waitUntil: 'load' });
+      expect(page.url()).toBe(listUrl);
+      expect(await page.locator('#search input[name="q"]').inputValue()).toBe(caseId);
+      expect(await page.locator('#cases tbody tr').allTextContents()).toEqual(rows);
+      await page.reload({ waitUntil: 'load' });
+      expect(await page.locator('#cases tbody tr').allTextContents()).toEqual(rows);
+      // 返回病例列表 on the case, also after a reveal, leads back to the same list.
+      await open();
+      await page.fill('#reveal input[name="reason"]', '核实患者身份信息');
+      await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: '显示' }).click()]);
+      await Promise.all([page.waitForURL(listUrl), page.locator('#back').click()]);
+      expect(await page.locator('#cases tbody tr').allTextContents()).toEqual(rows);
+    } finally {
+      await ctx.close();
+    }
+    expect(urls.length).toBeGreaterThan(5);
+    for (const needle of [patientName, encodeURIComponent(patientName), idCard, patientId]) {
+      expect(
+        urls.filter((u) => u.includes(needle) || decodeURIComponent(u.replaceAll('+', ' ')).includes(needle)),
+        needle,
+      ).toEqual([]);
+    }
+    // Nor in any log of the front (the runtime's and every function's).
+    const logs = readdirSync(resolve(front!.dir, 'logs'), { recursive: true, withFileTypes: true })
+      .filter((f) => f.isFile())
+      .map((f) => readFileSync(resolve(f.parentPath, f.name), 'utf8'))
+      .join('\n');
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs).not.toContain(patientName);
+    expect(logs).not.toContain(idCard);
   });
 
   it('a clinician cannot open the cases', async () => {

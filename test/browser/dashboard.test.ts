@@ -5,7 +5,8 @@
 // charts, opens the delivery page and replays a dead letter with a click: the row goes back to the
 // queue and the replay is audited with the operator. Records go in through the ingest pipeline, the
 // dead letter through shared/outbox. Screenshots: .data/screenshots/dashboard.png, quality.png,
-// delivery-dead.png (before the replay), delivery.png (after).
+// delivery-dead.png (before the replay), delivery.png (after). The dashboard's own reload (every 60 s)
+// asks for its URL with the marker _refresh=auto and does not keep the session open; a click does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -123,4 +124,42 @@ describe('the dashboard and delivery pages on the web port', () => {
       await ctx.close();
     }
   });
+
+  it('reloads itself every 60 s with the marker _refresh=auto, which does not keep the session open; a click does', async () => {
+    const ctx = await browser!.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(8000);
+    const idle = async () =>
+      Number(
+        (
+          await db.query<{ s: string }>(
+            `SELECT min(extract(epoch FROM now() - s.last_seen_at)) AS s FROM console_session s JOIN console_user u ON u.user_id = s.user_id
+              WHERE u.username = $1 AND s.ended_at IS NULL`,
+            [username],
+          )
+        ).rows[0]!.s,
+      );
+    try {
+      await page.goto(`${lan}/login?next=%2Fdashboard.html`, { waitUntil: 'load' });
+      await page.fill('#username', username);
+      await page.fill('#password', password);
+      await Promise.all([page.waitForURL(/\/dashboard\.html$/), page.getByRole('button', { name: '登录' }).click()]);
+      const reload = page.waitForRequest((r) => r.url().includes('/dashboard.html?'), { timeout: 75_000 });
+      // The person's last request 90 s ago; the page is left alone.
+      await db.query(
+        `UPDATE console_session SET last_seen_at = now() - interval '90 seconds' WHERE ended_at IS NULL AND user_id = (SELECT user_id FROM console_user WHERE username = $1)`,
+        [username],
+      );
+      const req = await reload;
+      expect(new URL(req.url()).pathname + new URL(req.url()).search).toBe('/dashboard.html?_refresh=auto');
+      await page.waitForURL(/\/dashboard\.html\?_refresh=auto$/, { waitUntil: 'load' });
+      expect(await page.title()).toBe('仪表盘 · 前置软件控制台');
+      // The reload did not mark the session used: still 90 s + the 60 s of the reload.
+      expect(await idle()).toBeGreaterThanOrEqual(140);
+      await Promise.all([page.waitForURL(/\/quality\.html$/), page.getByRole('link', { name: '数据质量' }).click()]);
+      expect(await idle()).toBeLessThan(10);
+    } finally {
+      await ctx.close();
+    }
+  }, 120_000);
 });

@@ -58,6 +58,22 @@ const page = async (cookie: string, q = '', path = '/cases.html') => {
   expect(res.status).toBe(200);
   return res.text();
 };
+/**
+ * A search posted as the list's form posts it (with the session's token): the 303's Location, and the
+ * list found there.
+ */
+const search = async (cookie: string, fields: Record<string, string>, path = '/cases.html') => {
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(await page(cookie, '', path))![1]!;
+  const res = await web.app.request(path, {
+    method: 'POST',
+    headers: { ...host, cookie: `cdc_console=${cookie}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://front.local:8884' },
+    body: new URLSearchParams({ ...fields, _csrf: csrf }).toString(),
+  });
+  expect(res.status, await res.clone().text()).toBe(303);
+  const location = res.headers.get('location')!;
+  expect(location.startsWith(`${path}`)).toBe(true);
+  return { location, html: await page(cookie, location.slice(path.length), path) };
+};
 const listed = (html: string) => [...html.matchAll(/<tr data-case="(\d+)"/g)].map((m) => m[1]!);
 
 describe('the cases queue', () => {
@@ -79,9 +95,78 @@ describe('the cases queue', () => {
 
   it('finds a waiting case by part of its patient id or by its disease, and not another org’s', async () => {
     const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
-    expect(listed(await page(cookie, `?q=${encodeURIComponent(waiting.slice(-6))}`)).length).toBe(1);
-    expect(listed(await page(cookie, `?q=${encodeURIComponent('肺结核')}`)).length).toBe(1);
-    expect(listed(await page(cookie, `?q=${encodeURIComponent('流行性感冒')}`))).toEqual([]); // none waiting
+    expect(listed((await search(cookie, { q: waiting.slice(-6) })).html).length).toBe(1);
+    expect(listed((await search(cookie, { q: '肺结核' })).html).length).toBe(1);
+    expect(listed((await search(cookie, { q: '流行性感冒' })).html)).toEqual([]); // none waiting
+    expect(listed((await search(cookie, { q: '流行性感冒', state: 'closed' })).html).length).toBe(300);
+  });
+
+  it('keeps what was typed out of every URL: the form posts, the list is at ?s=<random id> of this session only, and reloads', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const form = await page(cookie);
+    expect(form).toMatch(/<form method="post" action="\/cases.html" class="filters" id="search"><input type="hidden" name="_csrf"/);
+    const typed = '张三丰 110101199003077777';
+    const found = await search(cookie, { q: typed });
+    expect(found.location).toMatch(/^\/cases.html\?s=[0-9a-f]{32}$/);
+    // The list shows the search in its box (the page, not the URL), and again on reload.
+    expect(found.html).toContain('value="张三丰 110101199003077777"');
+    expect(await page(cookie, found.location.slice('/cases.html'.length))).toContain('value="张三丰 110101199003077777"');
+    // Kept sealed, never in clear.
+    const kept = await db.query<{ query: string }>('SELECT query FROM console_search WHERE search_id = $1', [found.location.slice(-32)]);
+    expect(kept.rows[0]!.query).toMatch(/^sm4:/);
+    expect(kept.rows[0]!.query).not.toContain('110101199003077777');
+    // Another session (even the same user's) cannot read it: the list unfiltered, and why.
+    const other = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const theirs = await page(other, found.location.slice('/cases.html'.length));
+    expect(theirs).not.toContain('张三丰');
+    expect(theirs).toContain('该查询已失效');
+    // A state alone (no personal data) stays a plain filter in the URL; an empty search is the queue.
+    expect((await search(cookie, { q: '', state: 'closed' })).location).toBe('/cases.html?state=closed');
+    expect((await search(cookie, { q: '' })).location).toBe('/cases.html');
+    // A GET with ?q= no longer searches.
+    expect(listed(await page(cookie, `?q=${encodeURIComponent('肺结核')}`)).length).toBe(2);
+  });
+
+  it('carries the search’s id (only) to a case opened from the list and back: 返回病例列表 shows the same results', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const found = await search(cookie, { q: '肺结核' });
+    const sid = found.location.slice(-32);
+    const [id] = listed(found.html);
+    expect(found.html).toContain(`<a href="/cases/${id}?s=${sid}">`);
+    const detail = await page(cookie, `?s=${sid}`, `/cases/${id}`);
+    expect(detail).toContain(`<a href="/cases.html?s=${sid}" id="back">`);
+    // Anything but a search id is dropped.
+    expect(await page(cookie, '?s=%3Cx%3E', `/cases/${id}`)).toContain('<a href="/cases.html" id="back">');
+  });
+
+  it('refuses a search without the session’s token, and one too long naming the field', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const post = (body: Record<string, string>) =>
+      web.app.request('/cases.html', {
+        method: 'POST',
+        headers: { ...host, cookie: `cdc_console=${cookie}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://front.local:8884' },
+        body: new URLSearchParams(body).toString(),
+      });
+    expect((await post({ q: '肺结核' })).status).toBe(403);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await page(cookie))![1]!;
+    const long = await post({ q: '肺'.repeat(61), _csrf: csrf });
+    expect(long.status).toBe(400);
+    expect(await long.text()).toContain('q');
+    expect((await db.query('SELECT 1 FROM console_search WHERE query LIKE $1', ['%肺肺肺%'])).rowCount).toBe(0);
+  });
+
+  it('ends the session’s searches at sign-out', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const found = await search(cookie, { q: '肺结核' });
+    const id = found.location.slice(-32);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(found.html)![1]!;
+    const out = await web.app.request('/logout', {
+      method: 'POST',
+      headers: { ...host, cookie: `cdc_console=${cookie}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://front.local:8884' },
+      body: new URLSearchParams({ _csrf: csrf }).toString(),
+    });
+    expect(out.status).toBe(303);
+    expect((await db.query('SELECT 1 FROM console_search WHERE search_id = $1', [id])).rowCount).toBe(0);
   });
 });
 
@@ -128,7 +213,8 @@ describe('the report cards', () => {
     expect(html).toContain('现住址不完整，请补充');
     const only = await page(cookie, '?status=returned', '/cards.html');
     expect([...only.matchAll(/<tr data-card="([^"]+)"/g)].map((m) => m[1])).toEqual([returned]);
-    const found = await page(cookie, `?q=${encodeURIComponent(accepted)}`, '/cards.html');
+    const { location, html: found } = await search(cookie, { q: accepted }, '/cards.html');
+    expect(location).toMatch(/^\/cards.html\?s=[0-9a-f]{32}$/);
     expect([...found.matchAll(/<tr data-card="([^"]+)"/g)].map((m) => m[1])).toEqual([accepted]);
     expect(html).not.toContain(foreign);
   });

@@ -131,10 +131,11 @@ describe('the figures', () => {
   });
 
   it('stability: minutes with a push run, failures, runs with errors, alerts, circuit openings; 暂无数据 before the first run', () => {
+    // Day Y is the install day: the first run ever is at 01:00, so its rate counts from then (23 h).
     expect(day(Y).stability).toEqual({
       runMinutes: 3,
-      minutes: 1440,
-      uptimeShare: 3 / 1440,
+      minutes: 23 * 60,
+      uptimeShare: 3 / (23 * 60),
       failedPushes: 3,
       runsWithErrors: 1,
       alerts: 2,
@@ -145,6 +146,21 @@ describe('the figures', () => {
     // Today (13:00 of X) counts the minutes so far.
     expect(day(X).stability.minutes).toBe(13 * 60);
     expect(day(X).stability.runMinutes).toBe(0);
+  });
+
+  it('the run rate of the install day counts from the minute of the first run, not from midnight; later days count whole', async () => {
+    // A later day with runs in 720 of its minutes: 50%, its whole 1440 minutes counted.
+    const z0 = dayBounds(addDays(Y, 1), TZ).from.getTime();
+    await db.query(
+      `INSERT INTO push_run (started_at, finished_at, trigger) SELECT t, t, 'cron' FROM generate_series($1::timestamptz, $2::timestamptz, interval '1 minute') t`,
+      [at(z0, 0), at(z0, 11, 59)],
+    );
+    const e = await evaluate(db, { orgs: [org], timeZone: TZ, now: NOW });
+    const first = e.days.find((d) => d.day === Y)!.stability;
+    expect([first.minutes, first.uptimeShare]).toEqual([23 * 60, 3 / (23 * 60)]);
+    const next = e.days.find((d) => d.day === addDays(Y, 1))!.stability;
+    expect([next.runMinutes, next.minutes, next.uptimeShare]).toEqual([720, 1440, 0.5]);
+    await db.query('DELETE FROM push_run WHERE started_at >= $1 AND started_at < $2', [at(z0, 0), at(z0, 24)]);
   });
 
   it('adaptability: mappings made and changed; bundles applied and rolled back', () => {
