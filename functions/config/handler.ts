@@ -22,7 +22,7 @@ import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { configConfig, type ConfigSettings } from '../../shared/config/functions/config.js';
 import { activeArea, applyBundle, BundleError, current, history, parseBundle, rollbackTo, RollbackBody } from '../../shared/configbundle/store.js';
-import { Release, SignedBundle } from '../../shared/configbundle/schema.js';
+import { Release, SignedBundle, type Bundle } from '../../shared/configbundle/schema.js';
 import { SignatureError, verifyBundleSignature } from '../../shared/configbundle/sign.js';
 import { bundleAuth } from '../../shared/configbundle/settings.js';
 import { compareReleases, fetchRelease } from '../../shared/configbundle/release.js';
@@ -31,7 +31,7 @@ import { defineFunction } from '../../shared/fn/index.js';
 import { handleError } from '../../shared/http/errors.js';
 import { databaseAnswers } from '../../shared/status/index.js';
 import { log } from '../../shared/log/index.js';
-import { NO_SUCH_FUNCTION, reconcileSchedules, scheduleIssues, type ScheduleOutcome } from '../../shared/configbundle/schedules.js';
+import { NO_SUCH_FUNCTION, rawScheduleIssues, reconcileSchedules, scheduleIssues, type ScheduleOutcome } from '../../shared/configbundle/schedules.js';
 import { activate, activation, ActivationError, activationHistory, verifyCode } from '../../shared/activation/index.js';
 
 let parsed: ConfigSettings | undefined;
@@ -87,6 +87,21 @@ app.use('/bundles/*', auth);
 app.use('/version-check', auth);
 app.use('/activation', auth);
 
+/**
+ * The document checked (parseBundle); a refusal of its format also names each schedule the connector
+ * could not run, so that the platform mends everything in one round (docs/config-bundles.md "Answers").
+ */
+function parseWhole(text: string): Bundle {
+  try {
+    return parseBundle(text);
+  } catch (err) {
+    if (!(err instanceof BundleError) || err.code !== 'invalid-bundle' || err.issues.length === 0) throw err;
+    const named = new Set(err.issues.map((i) => i.field));
+    const cron = rawScheduleIssues(JSON.parse(text)).filter((i) => !named.has(i.field));
+    throw cron.length ? new BundleError(err.status, err.code, err.reason, [...err.issues, ...cron]) : err;
+  }
+}
+
 app.post('/bundles', async (c) => {
   const text = await c.req.text();
   if (Buffer.byteLength(text) > settings().bundles.maxBodyBytes)
@@ -97,7 +112,8 @@ app.post('/bundles', async (c) => {
   } catch {
     throw new BundleError(400, 'invalid-request', 'the request is not JSON: POST {"bundle": "<the document>", "sig": {...}}');
   }
-  if (body && typeof body === 'object' && !('sig' in body))
+  // An object without a signature; any other JSON (an array, a number, null) is not {bundle, sig}: 400 below.
+  if (body && typeof body === 'object' && !Array.isArray(body) && !('sig' in body))
     throw new BundleError(
       422,
       'missing-signature',
@@ -113,7 +129,7 @@ app.post('/bundles', async (c) => {
   // 1. The signature, over the document's exact bytes, before anything in it is read.
   const keyId = verifyBundleSignature(w.data, settings().bundles.platformKeys);
   // 2. The document and every section (zod), 3. all sections in one transaction.
-  const bundle = parseBundle(w.data.bundle);
+  const bundle = parseWhole(w.data.bundle);
   const badCron = scheduleIssues(bundle);
   if (badCron.length) throw new BundleError(422, 'invalid-bundle', 'a schedule is not a cron expression the connector can run (nothing applied)', badCron);
   const done = await applyBundle(

@@ -14,7 +14,7 @@ import { FUNCTION_NAMESPACE } from './api.js';
 import type { AsyncQueue } from './async.js';
 import type { BodyBudget, RuntimeLimits } from './limits.js';
 import type { RuntimeLogger } from './logs.js';
-import { type declaredOf, defaultHospitalPorts, routeHospital, type HospitalPortSpec } from './ports.js';
+import { type declaredOf, defaultHospitalPorts, refusalBody, routeHospital, type HospitalPortSpec } from './ports.js';
 import {
   callMeta,
   continueIfExpected,
@@ -234,7 +234,7 @@ export class Listeners {
     const route = routeHospital(req.url ?? '/', spec, bound, this.d.registry.list(), this.d.declared);
     if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, this.hospitalCtx);
     res.writeHead(route.status, { 'content-type': 'application/json', ...(route.retryAfterS ? { 'retry-after': String(route.retryAfterS) } : {}) });
-    res.end(JSON.stringify({ error: route.error, ...route.detail }) + '\n');
+    res.end(JSON.stringify(refusalBody(spec, route)) + '\n');
   }
 
   /** /function/<name>[.openfaas-fn]/…, /async-function/<name>/…, and the /system API on every other path. */

@@ -85,6 +85,19 @@ export function declaredOf(specs: FunctionSpec[]): Declared {
 /** Seconds a caller is asked to wait for a declared function that is not running yet. */
 export const STARTING_RETRY_AFTER_S = 5;
 
+/**
+ * The body of a refusal the runtime makes itself on a hospital port (a malformed path, a function
+ * still starting, no such path), in the shape the port's callers read: on the configuration port
+ * the platform's `{"error": {"code", "reason"}, "applied": false}` (docs/config-bundles.md
+ * "Answers"), on the others the runtime's code with the HIS answer beside it.
+ */
+export function refusalBody(port: HospitalPortSpec, route: Extract<Route, { status: number }>): Record<string, unknown> {
+  if (port.key !== 'config') return { error: route.error, ...route.detail };
+  const code = route.error === 'bad_request' ? 'invalid-request' : route.error.replaceAll('_', '-');
+  const reason = String(route.detail.reason ?? route.detail.desc ?? route.error);
+  return { error: { code, reason }, applied: false };
+}
+
 /** Which function serves `url` on a hospital port, and the path it sees. */
 export function routeHospital(url: string, port: HospitalPortSpec, boundPort: number, services: FunctionService[], declared?: Declared): Route {
   const mine = services.filter((s) => {

@@ -59,15 +59,34 @@ export type ScheduleOutcome = z.infer<typeof ScheduleOutcome>;
  * only the shape. Returns the failing fields (empty: all good).
  */
 export function scheduleIssues(b: Bundle): FieldIssue[] {
-  const out: FieldIssue[] = [];
-  (b.sections.schedules ?? []).forEach((s, i) => {
-    try {
-      new Cron(s.schedule, { paused: true }).stop();
-    } catch (err) {
-      out.push({ field: `sections.schedules[${i}].schedule`, rule: 'cron', message: `${s.schedule}: ${(err as Error).message}` });
-    }
+  return (b.sections.schedules ?? []).flatMap((s, i) => cronIssues(s.schedule, i));
+}
+
+/** The schedules of a document as far as they can be read: the entries that name an expression. */
+const LooseSchedules = z.object({ sections: z.object({ schedules: z.array(z.unknown()) }) });
+const LooseEntry = z.object({ schedule: z.string() });
+
+/**
+ * The cron issues of a document that failed its format check, so that one refusal names every
+ * problem (docs/config-bundles.md "Answers"): each entry that has an expression is tried, whatever
+ * else is wrong with the document.
+ */
+export function rawScheduleIssues(json: unknown): FieldIssue[] {
+  const doc = LooseSchedules.safeParse(json);
+  if (!doc.success) return [];
+  return doc.data.sections.schedules.flatMap((e, i) => {
+    const entry = LooseEntry.safeParse(e);
+    return entry.success ? cronIssues(entry.data.schedule, i) : [];
   });
-  return out;
+}
+
+function cronIssues(expr: string, i: number): FieldIssue[] {
+  try {
+    new Cron(expr, { paused: true }).stop();
+    return [];
+  } catch (err) {
+    return [{ field: `sections.schedules[${i}].schedule`, rule: 'cron', message: `${expr}: ${(err as Error).message}` }];
+  }
 }
 
 /** The hour field's values ("*", "5", "1-4", "*\/6", "8-18/2", lists of these), or null if not one. */

@@ -58,6 +58,16 @@ describe('configuration port through the runtime', () => {
     expect((await fetch(`${port}/bundles`, { headers: { 'x-api-key': 'anything' } })).status).toBe(401);
   });
 
+  it('answers a malformed percent-escape in the path 400 in the port’s own shape, and goes on serving', async () => {
+    for (const path of ['/bundles/%E0%A4%A', '/bundles/%zz/rollback', '/%']) {
+      const res = await fetch(`${port}${path}`, { headers: bearer() });
+      const body = (await res.json()) as { error: { code: string; reason: string }; applied: boolean };
+      expect([path, res.status, body.error.code, body.applied]).toEqual([path, 400, 'invalid-request', false]);
+      expect(body.error.reason).toMatch(/malformed percent-escape/);
+    }
+    expect((await fetch(`${port}/bundles`, { headers: bearer() })).status).toBe(200);
+  });
+
   it('applies a signed bundle, and the warning function works with its trigger list', async () => {
     expect((await snoozeNew()).status).toBe(404); // unknown before the bundle
     const res = await push(signed(bundleDoc(1, { triggers: triggersWith('cfg-kw-port', 'port-1'), release: { version: '99.0.0' } }), platform.key));

@@ -98,6 +98,27 @@ describe('schedules from a configuration bundle', () => {
     expect((await annotations('day-close')).schedule).toBe(STACK_DAY_CLOSE);
   });
 
+  it('names a schedule the connector could not run in the same refusal as the document’s format issues', async () => {
+    // Entry 0's cron cannot run, entry 1 names no function: the platform learns both at once.
+    const doc = bundleDoc(1, { schedules: [{ function: 'day-close', schedule: '61 * * * *' }, { schedule: '5 * * * *' }] });
+    const res = await post('/bundles', signed(doc, platform.key));
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as { error: { code: string; issues: Array<{ field: string; rule: string }> } };
+    expect(body.error.code).toBe('invalid-bundle');
+    expect(body.error.issues.map((i) => i.field)).toEqual(expect.arrayContaining(['sections.schedules.1.function', 'sections.schedules[0].schedule']));
+    expect(body.error.issues.find((i) => i.field === 'sections.schedules[0].schedule')?.rule).toBe('cron');
+    expect((await db.query('SELECT count(*)::int AS n FROM config_bundle')).rows[0].n).toBe(0);
+  });
+
+  it('answers a JSON body that is not an object (an array, a number, null) 400 invalid-request, through the port', async () => {
+    for (const body of ['[]', '[{"bundle": "x"}]', '42', 'null', '"x"']) {
+      const res = await post('/bundles', body);
+      const r = (await res.json()) as { error: { code: string }; applied: boolean };
+      expect([body, res.status, r.error.code]).toEqual([body, 400, 'invalid-request']);
+      expect(r.applied).toBe(false);
+    }
+  });
+
   it('writes a bundle’s schedules at the gateway in the connector’s zone; the connector follows, no replica replaced', async () => {
     expect((await post('/bundles', signed(bundleDoc(1, { release: { version: '0.0.1' } }), platform.key))).status).toBe(201);
     const before = pids('day-close');
