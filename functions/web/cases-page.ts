@@ -96,7 +96,7 @@ function renderList(rows: CaseListing[], q: { state: string; search: string; id:
       (s) => html`<option value="${s}"${q.state === s ? html` selected` : ''}>${STATE_ZH[s]}</option>`,
     )}</select></label>`,
   );
-  return h(html`${searchForm('/cases.html', csrf, filter, q.search, '病种、患者编号、病例号')}
+  return h(html`${searchForm('/cases.html', csrf, filter, q.search, '病种、患者编号、病例号、姓名、身份证号')}
 <p class="muted">共 ${rows.length} 例，超时的在前。</p>
 <div class="scroll"><table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>证据</th><th>更新</th></tr></thead><tbody>
 ${rows.map(
@@ -119,7 +119,7 @@ function renderCards(rows: CardListing[], q: { status: string; search: string },
       (s) => html`<option value="${s}"${q.status === s ? html` selected` : ''}>${CARD_STATUS_NAME[s]}</option>`,
     )}</select></label>`,
   );
-  return h(html`${searchForm('/cards.html', csrf, filter, q.search, '卡片编号、患者编号、疾病名称')}
+  return h(html`${searchForm('/cards.html', csrf, filter, q.search, '卡片编号、患者编号、疾病名称、姓名、身份证号')}
 <p class="muted">近 ${CARD_DAYS} 天收到的报告卡共 ${rows.length} 张：平台退回的在前，其次待上报、待回执；个人信息不在列表中显示，打开卡片查看（脱敏）。</p>
 <div class="scroll"><table id="cards"><thead><tr><th>卡片编号</th><th>疾病</th><th>国家平台状态</th><th>报告时间</th><th>机构</th><th>患者编号</th><th>收到时间</th></tr></thead><tbody>
 ${rows.map(

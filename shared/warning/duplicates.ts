@@ -71,6 +71,18 @@ export function personKey(rec: Record<string, unknown>): PersonKey | null {
   return { by: 'person', key: `person:${createHash('sha256').update(parts.join('\u0001')).digest('hex')}`, name };
 }
 
+/**
+ * Who a console search may name (docs/console.md "Cases"): a resident ID number, looked up by its HMAC
+ * (the number itself is stored sealed), or a name — text with a letter or a Chinese character, matched
+ * exactly against the stored name. Digits alone are an id, not a person.
+ */
+export function searchedPerson(search: string): { idHash: string | null; name: string | null } {
+  const s = search.trim();
+  const id = s.toUpperCase();
+  if (/^(\d{15}|\d{17}[\dX])$/.test(id) && !PLACEHOLDER_ID.test(id)) return { idHash: pii().hash('idno', id), name: null };
+  return { idHash: null, name: /[\p{L}]/u.test(s) && s.length <= 50 ? s : null };
+}
+
 export interface PriorCard {
   orgCode: string;
   cardId: string;
@@ -235,7 +247,14 @@ export async function listCards(
   where.push(`r.rec_received_at > $${params.push(new Date(q.now.getTime() - q.days * 86_400_000))}`);
   if (q.search) {
     const n = params.push(q.search);
-    where.push(`(r.id = $${n} OR position($${n}::varchar in coalesce(r.patient_id, '')) > 0 OR position($${n}::varchar in coalesce(r.disease_name, '')) > 0)`);
+    const who = searchedPerson(q.search);
+    const person = [
+      ...(who.name ? [`r.patient_name = $${params.push(who.name)}`] : []),
+      ...(who.idHash ? [`r.id_card_hmac = $${params.push(who.idHash)}`] : []),
+    ];
+    where.push(
+      `(r.id = $${n} OR position($${n}::varchar in coalesce(r.patient_id, '')) > 0 OR position($${n}::varchar in coalesce(r.disease_name, '')) > 0${person.map((x) => ` OR ${x}`).join('')})`,
+    );
   }
   const status = q.status ? `WHERE status = $${params.push(q.status)}` : '';
   const rows = (

@@ -12,7 +12,7 @@ import { AppError } from '../http/errors.js';
 import { log } from '../log/index.js';
 import type { Channel } from '../alerts/index.js';
 import { evaluate, type Effect, type Evidence } from './evaluate.js';
-import { cardStatus, levelOf, personKey, priorCards, RULE_TEXT, type PersonKey, type PriorCard } from './duplicates.js';
+import { cardStatus, levelOf, personKey, priorCards, RULE_TEXT, searchedPerson, type PersonKey, type PriorCard } from './duplicates.js';
 import { lists } from '../../schemas/codes/lists.js';
 import { notifiable, type TriggerSet } from './triggers.js';
 import { formatLocal, parseTime } from '../time/index.js';
@@ -584,7 +584,7 @@ export async function listCases(
     state?: CaseState;
     /** Any of these states (the console's queue: what still needs someone). */
     states?: readonly CaseState[];
-    /** A case id, or part of a patient id or a disease name. */
+    /** A case id, part of a patient id or a disease name, or a patient's name or resident ID number. */
     search?: string;
     dept?: string;
     doctor?: string;
@@ -600,7 +600,14 @@ export async function listCases(
   if (q.states) where.push(`state = ANY($${params.push(q.states)}::varchar[])`);
   if (q.search) {
     const n = params.push(q.search);
-    where.push(`(CAST(case_id AS varchar) = $${n} OR position($${n}::varchar in patient_id) > 0 OR position($${n}::varchar in disease) > 0)`);
+    // A name or a resident ID number: the org's patients of that name or number (docs/console.md "Cases").
+    const who = searchedPerson(q.search);
+    const person = [
+      ...(who.name ? [`p.patient_name = $${params.push(who.name)}`] : []),
+      ...(who.idHash ? [`p.id_card_hmac = $${params.push(who.idHash)}`] : []),
+    ];
+    const byPerson = person.length ? ` OR (org_code, patient_id) IN (SELECT p.org_code, p.id FROM emr_patient_info p WHERE ${person.join(' OR ')})` : '';
+    where.push(`(CAST(case_id AS varchar) = $${n} OR position($${n}::varchar in patient_id) > 0 OR position($${n}::varchar in disease) > 0${byPerson})`);
   }
   // Queues: a department's, a doctor's (the first-visit doctor is responsible for the card).
   if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);

@@ -9,7 +9,7 @@ import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { formatLocal } from '../../shared/time/index.js';
-import { cardStatus } from '../../shared/warning/duplicates.js';
+import { cardStatus, listCards } from '../../shared/warning/duplicates.js';
 import { listCaseCards } from '../../shared/warning/reminders.js';
 import { lift, listSnoozes, snooze } from '../../shared/warning/snooze.js';
 import { assignVerifier, caseDetail, listCases, runWarnings } from '../../shared/warning/store.js';
@@ -315,5 +315,31 @@ describe('queues', () => {
     const d = await caseDetail(db, c.case_id);
     expect(d!.events.at(-1)).toMatchObject({ actor: 'operator/科长', reason: expect.stringContaining('指派核查：公卫科-李') });
     await expect(assignVerifier(db, '999999999', 'x', 'y', new Date())).rejects.toThrow(/病例不存在/);
+  });
+});
+
+describe('the console’s search (docs/console.md "Cases")', () => {
+  it('finds a case and a card by the patient’s name or resident ID number, and nothing by another person’s', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const p = person(org, uniqueId('p'), 43);
+    const other = person(org, uniqueId('p'), 44);
+    await put('emrPatientInfo', p, other);
+    await put('emrActivityInfo', diagnosis(org, String(p.id), 'A00.9', '霍乱'));
+    await drain(org);
+    const c = (await caseOf(org, String(p.id)))!;
+    const filed = card(org, p, { code: '0200', name: '霍乱' });
+    await put('emrInfReport', filed);
+    const now = new Date();
+    const cases = async (search: string) => (await listCases(db, { orgCode: org, search, limit: 10, now })).map((x) => x.caseId);
+    const cards = async (search: string) => (await listCards(db, { orgs: [org], search, days: 30, limit: 10, now })).map((x) => x.id);
+    for (const search of [String(p.patientName), String(p.idCard), String(p.idCard).toLowerCase()]) {
+      expect(await cases(search), search).toEqual([c.case_id]);
+      expect(await cards(search), search).toEqual([filed.id]);
+    }
+    // Another person of the org, a part of the name, an unknown number: nothing.
+    for (const search of [String(other.patientName), String(p.patientName).slice(0, 1), String(other.idCard)]) {
+      expect(await cases(search), search).toEqual([]);
+      expect(await cards(search), search).toEqual([]);
+    }
   });
 });
