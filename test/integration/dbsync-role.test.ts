@@ -30,6 +30,17 @@ afterAll(async () => {
   await db.query(`DROP ROLE ${role}`);
 });
 
+/** The dbsync function's settings for a test run: every org, a batch of 500, nothing nudged. */
+const syncSettings = () => ({
+  batch: 500,
+  orgs: '*' as const,
+  runMs: 30_000,
+  installationOrg: null,
+  testOrgs: new Set<string>(),
+  pushNudgeUrl: '',
+  warningNudgeUrl: '',
+});
+
 const refused = async (sql: string, params: unknown[] = []) => {
   const err = await his.query(sql, params).then(
     () => null,
@@ -150,15 +161,7 @@ describe('the HIS role', () => {
     }
     expect(written.length).toBeGreaterThanOrEqual(3);
     const byTable = Object.fromEntries(Object.values((await import('../../schemas/index.js')).resources).map((r) => [r.table, r.name]));
-    const settings = {
-      batch: 500,
-      orgs: '*' as const,
-      runMs: 30_000,
-      installationOrg: null,
-      testOrgs: new Set<string>(),
-      pushNudgeUrl: '',
-      warningNudgeUrl: '',
-    };
+    const settings = syncSettings();
     let rows: Array<{ status: string; error_msg: string | null }> = [];
     for (let i = 0; i < 50; i++) {
       await syncAll(db, { settings });
@@ -214,15 +217,7 @@ describe('a front serving several hospitals: one role per HIS, bound to its orgs
       )
     ).rows[0]!.row_id;
   const outcomes = async (rowIds: string[]) => {
-    const settings = {
-      batch: 500,
-      orgs: '*' as const,
-      runMs: 30_000,
-      installationOrg: null,
-      testOrgs: new Set<string>(),
-      pushNudgeUrl: '',
-      warningNudgeUrl: '',
-    };
+    const settings = syncSettings();
     for (let i = 0; i < 50; i++) {
       await syncAll(priv.db, { settings });
       const rows = (
@@ -293,7 +288,7 @@ describe('a front serving several hospitals: one role per HIS, bound to its orgs
 
   it('the sync refuses to run as a user that does not own the staging tables: it would see no HIS row', async () => {
     const e = await syncAll(a.client as unknown as pg.Pool, {
-      settings: { batch: 500, orgs: '*', runMs: 1000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' },
+      settings: { ...syncSettings(), runMs: 1000 },
     }).then(
       () => null,
       (x: Error) => x,
