@@ -86,13 +86,14 @@ export function declaredOf(specs: FunctionSpec[]): Declared {
 export const STARTING_RETRY_AFTER_S = 5;
 
 /**
- * The body of a refusal the runtime makes itself on a hospital port (a malformed path, a function
- * still starting, no such path), in the shape the port's callers read: on the configuration port
- * the platform's `{"error": {"code", "reason"}, "applied": false}` (docs/config-bundles.md
- * "Answers"), on the others the runtime's code with the HIS answer beside it.
+ * The body of a refusal the runtime makes itself on a hospital port, in the shape the port's callers
+ * read: the runtime's code with the HIS answer beside it — except on the configuration port for what
+ * its function would have answered (a malformed path, the function still starting), which is the
+ * platform's `{"error": {"code", "reason"}, "applied": false}` (docs/config-bundles.md "Answers"). A
+ * port no function serves at all (a stack without one) has no such contract: the runtime's own.
  */
 export function refusalBody(port: HospitalPortSpec, route: Extract<Route, { status: number }>): Record<string, unknown> {
-  if (port.key !== 'config') return { error: route.error, ...route.detail };
+  if (port.key !== 'config' || route.error === 'no_function') return { error: route.error, ...route.detail };
   const code = route.error === 'bad_request' ? 'invalid-request' : route.error.replaceAll('_', '-');
   const reason = String(route.detail.reason ?? route.detail.desc ?? route.error);
   return { error: { code, reason }, applied: false };
