@@ -115,7 +115,9 @@ export const STAGING_SCHEMA = 'staging';
  * was written (its receive time), and when the dbsync function took it (null while it waits: the
  * partial index the claim reads; infra/db/0900_staging_taken.sql added both to the first tables),
  * and the role that wrote it, which alone (besides the front, the tables' owner) sees and changes it
- * (row-level security; infra/db/0920_staging_roles.sql added both to the first tables).
+ * (row-level security; infra/db/0920_staging_roles.sql added both to the first tables); and the
+ * rows taken by taken_at, which the retention purge reads (infra/db/0940_staging_purge.sql added it
+ * to the first tables; docs/dbsync.md "Retention").
  */
 export function stagingDdl(r: Resource): string {
   const cols = Object.values(r.fields).map((d) => `  ${d.column} text`);
@@ -131,6 +133,7 @@ export function stagingDdl(r: Resource): string {
     ].join(',\n'),
     `);`,
     `CREATE INDEX ${r.table}_waiting ON ${STAGING_SCHEMA}.${r.table} (row_id) WHERE taken_at IS NULL;`,
+    `CREATE INDEX ${r.table}_taken ON ${STAGING_SCHEMA}.${r.table} (taken_at) WHERE taken_at IS NOT NULL;`,
     `ALTER TABLE ${STAGING_SCHEMA}.${r.table} ENABLE ROW LEVEL SECURITY;`,
     `CREATE POLICY own_rows ON ${STAGING_SCHEMA}.${r.table} USING (inserted_by IS NULL OR inserted_by = current_user);`,
     '',

@@ -1,8 +1,10 @@
 // dbsync: database sync (docs/dbsync.md). The HIS writes rows into the staging tables; this function
 // takes them through the same pipeline as the API. Scheduled every minute (stack.yml cron); each run
 // keeps taking batches while rows arrive (up to DBSYNC_RUN_MS). One run at a time per replica, one
-// replica at a time per staging table (shared/dbsync).
-//   POST /          the cron's run (open, as push's: it only takes what is waiting)
+// replica at a time per staging table (shared/dbsync). After taking rows, a run deletes the staging
+// rows and outcomes past DBSYNC_RETAIN_DAYS, within DBSYNC_PURGE_MS (docs/dbsync.md "Retention").
+//   POST /          the cron's run (open, as push's: it only takes what is waiting); answers the
+//                   resources' runs and what the purge deleted per table
 //   POST /nudge     the HIS's "rows are waiting": on the data port, authenticated like the receive
 //                   paths; starts a run, or one more pass of the running one
 //   GET  /lag       rows waiting per resource and the oldest one's age (HIS-authenticated)
@@ -14,6 +16,7 @@ import { dbsyncConfig, type DbsyncFunctionSettings } from '../../shared/config/f
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
 import { stagingLag, syncAll, type ResourceRun } from '../../shared/dbsync/index.js';
+import { purgeStaging, type PurgeRun } from '../../shared/dbsync/purge.js';
 import { log } from '../../shared/log/index.js';
 import { nudger } from '../../shared/ingest/nudge.js';
 
@@ -22,34 +25,53 @@ const settings = (): DbsyncFunctionSettings => (parsed ??= dbsyncConfig.parse())
 const codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }));
 
 let nudge: () => void = () => undefined;
-let running: Promise<ResourceRun[]> | null = null;
+type Run = { runs: ResourceRun[]; purge: PurgeRun | { failed: string } };
+let running: Promise<Run> | null = null;
 let again = false;
 
-/** One run at a time; a nudge during a run makes it pass once more. */
-function runOnce(trigger: string): Promise<ResourceRun[]> {
+/** One run at a time; a nudge during a run makes it pass once more. Then the purge. */
+function runOnce(trigger: string): Promise<Run> {
   if (running) {
     again = true;
     return running;
   }
   running = (async () => {
-    const started = Date.now();
-    const total: ResourceRun[] = [];
     try {
-      do {
-        again = false;
-        const pass = await syncAll(getPool(), { settings: settings().dbsync, codes: await codes.get() });
-        total.push(...pass.filter((r) => r.taken > 0 || r.busy));
-        if (pass.some((r) => r.taken > 0)) again = true;
-      } while (again && Date.now() - started < settings().dbsync.runMs);
-      const taken = total.reduce((n, r) => n + r.taken, 0);
-      if (total.some((r) => r.created + r.updated + r.retired > 0)) nudge();
-      if (taken) log('info', 'dbsync run', { trigger, taken, rejected: total.reduce((n, r) => n + r.rejected, 0), ms: Date.now() - started });
-      return total;
+      const runs = await takeWhileArriving(trigger);
+      return { runs, purge: await purge() };
     } finally {
       running = null;
     }
   })();
   return running;
+}
+
+async function takeWhileArriving(trigger: string): Promise<ResourceRun[]> {
+  const started = Date.now();
+  const total: ResourceRun[] = [];
+  do {
+    again = false;
+    const pass = await syncAll(getPool(), { settings: settings().dbsync, codes: await codes.get() });
+    total.push(...pass.filter((r) => r.taken > 0 || r.busy));
+    if (pass.some((r) => r.taken > 0)) again = true;
+  } while (again && Date.now() - started < settings().dbsync.runMs);
+  const taken = total.reduce((n, r) => n + r.taken, 0);
+  if (total.some((r) => r.created + r.updated + r.retired > 0)) nudge();
+  if (taken) log('info', 'dbsync run', { trigger, taken, rejected: total.reduce((n, r) => n + r.rejected, 0), ms: Date.now() - started });
+  return total;
+}
+
+/** The retention purge: counts per table only in its log line. A failure is logged, the run's rows stay taken. */
+async function purge(): Promise<PurgeRun | { failed: string }> {
+  const started = Date.now();
+  try {
+    const p = await purgeStaging(getPool(), settings().purge);
+    if (Object.keys(p.purged).length || !p.complete) log('info', 'dbsync purge', { ...p, ms: Date.now() - started });
+    return p;
+  } catch (err) {
+    log('error', 'dbsync purge failed', { err: (err as Error).message });
+    return { failed: (err as Error).message };
+  }
 }
 
 const app = new Hono();
@@ -58,8 +80,8 @@ const auth = hisAuth({ config: () => settings().hisAuth });
 
 app.post('/', async (c) => {
   const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : 'manual';
-  const runs = await runOnce(trigger);
-  return c.json({ trigger, runs });
+  const { runs, purge } = await runOnce(trigger);
+  return c.json({ trigger, runs, purge });
 });
 app.post('/nudge', auth, async (c) => {
   void runOnce('nudge').catch((err) => log('error', 'dbsync run failed', { err: (err as Error).message }));

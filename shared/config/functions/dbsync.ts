@@ -5,6 +5,7 @@
  */
 import { baseConcerns, codesConcern, composeConfig } from '../index.js';
 import { dbsyncConcern } from '../../dbsync/index.js';
+import { dbsyncPurgeConcern } from '../../dbsync/purge.js';
 import { hisAuthConcern } from '../../http/auth.js';
 import { piiConcern } from '../../pii/config.js';
 
@@ -13,6 +14,7 @@ export const dbsyncConfig = composeConfig({
   codes: codesConcern,
   hisAuth: hisAuthConcern,
   dbsync: dbsyncConcern,
+  purge: dbsyncPurgeConcern,
   pii: piiConcern,
 });
 export type DbsyncFunctionSettings = ReturnType<typeof dbsyncConfig.parse>;
