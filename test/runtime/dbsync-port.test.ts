@@ -1,6 +1,8 @@
 // Database sync through the running front (stack.yml's dbsync function under the runtime): a row
 // written into a staging table is taken after the HIS's nudge on the data port, and its outcome is
 // readable; the lag route answers on the data port too.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
@@ -39,5 +41,39 @@ describe('dbsync on the data port', () => {
     expect(lag.status).toBe(200);
     const body = (await lag.json()) as { lag: Array<{ resource: string; waiting: number }> };
     expect(body.lag.map((l) => l.resource)).toContain('emrPatientInfo');
+  });
+
+  it('the scheduled run purges what is past the retention and answers it per table; its log line has counts only', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const name = `留存测试${id.slice(-6)}`;
+    const ins = await db.query<{ row_id: string }>(
+      `INSERT INTO staging.emr_patient_info (org_code, id, patient_name, gender_code, birth_date) VALUES ($1, $2, $3, '1', '1980-01-01') RETURNING row_id`,
+      [org, id, name],
+    );
+    const rowId = ins.rows[0]!.row_id;
+    const run = () => fetch(`${front.rt.gatewayUrl}/function/dbsync`, { method: 'POST', headers: { 'x-topic': 'cron-function' } });
+    expect((await run()).status).toBe(200);
+    const outcome = await db.query(`SELECT status FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = $1`, [rowId]);
+    expect(outcome.rows).toEqual([{ status: 'created' }]);
+    // Taken eight days ago, as far as the purge can tell (the default DBSYNC_RETAIN_DAYS is 7).
+    await db.query(`UPDATE staging.emr_patient_info SET taken_at = taken_at - interval '8 days' WHERE row_id = $1`, [rowId]);
+    await db.query(`UPDATE staging.sync_result SET processed_at = processed_at - interval '8 days' WHERE resource = 'emrPatientInfo' AND row_id = $1`, [rowId]);
+    const res = await run();
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { purge: { retainDays: number; purged: Record<string, number>; complete: boolean } };
+    expect(body.purge).toMatchObject({ retainDays: 7, complete: true });
+    expect(body.purge.purged.emr_patient_info).toBeGreaterThanOrEqual(1);
+    expect(body.purge.purged.sync_result).toBeGreaterThanOrEqual(1);
+    expect((await db.query('SELECT 1 FROM staging.emr_patient_info WHERE row_id = $1', [rowId])).rows).toEqual([]);
+    expect((await db.query(`SELECT 1 FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = $1`, [rowId])).rows).toEqual([]);
+    // The record it became stays.
+    expect((await db.query('SELECT count(*)::int AS n FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].n).toBe(1);
+    await new Promise((r) => setTimeout(r, 500)); // log lines are written in batches
+    const logs = readdirSync(join(front.dir, 'logs'))
+      .map((f) => readFileSync(join(front.dir, 'logs', f), 'utf8'))
+      .join('\n');
+    expect(logs).toMatch(/"msg":"dbsync purge"/);
+    expect(logs).not.toContain(name);
   });
 });
