@@ -32,6 +32,8 @@ export const levelOf = (code: unknown): number => (typeof code === 'string' ? (L
 
 const text = (v: unknown): string => (typeof v === 'string' ? v.trim() : v instanceof Date ? v.toISOString().slice(0, 10) : '');
 const PLACEHOLDER_ID = /^0{14,17}[0-9X]?$/i;
+/** A real resident ID number (15 or 18 characters, not a run of zeros), upper-cased. */
+const isResidentId = (id: string): boolean => /^(\d{15}|\d{17}[\dX])$/.test(id) && !PLACEHOLDER_ID.test(id);
 
 /** By ID number the person is its HMAC (shared/pii): the rules compare and look up hashes, never the number. */
 export type PersonKey = { by: 'id'; key: string; idHash: string } | { by: 'person'; key: string; name: string };
@@ -60,7 +62,7 @@ const clearText = (v: unknown): string => {
 export function personKey(rec: Record<string, unknown>): PersonKey | null {
   const id = clearText(rec.idCard).toUpperCase();
   const idType = text(rec.idCardTypeCode);
-  if ((idType === '01' || idType === '') && /^(\d{15}|\d{17}[\dX])$/.test(id) && !PLACEHOLDER_ID.test(id)) {
+  if ((idType === '01' || idType === '') && isResidentId(id)) {
     const idHash = pii().hash('idno', id);
     return { by: 'id', key: `id:${idHash}`, idHash };
   }
@@ -72,15 +74,15 @@ export function personKey(rec: Record<string, unknown>): PersonKey | null {
 }
 
 /**
- * Who a console search may name (docs/console.md "Cases"): a resident ID number, looked up by its HMAC
- * (the number itself is stored sealed), or a name — text with a letter or a Chinese character, matched
- * exactly against the stored name. Digits alone are an id, not a person.
+ * What a console search matches of a person (docs/console.md "Cases"), as conditions on a table with
+ * `patient_name` and `id_card_hmac` under `alias`, its values pushed onto `params`: a resident ID
+ * number by its HMAC (the number itself is stored sealed), or a name — text with a letter or a Chinese
+ * character, matched exactly against the stored name. Digits alone are an id, not a person: none.
  */
-export function searchedPerson(search: string): { idHash: string | null; name: string | null } {
+export function searchedPerson(search: string, params: unknown[], alias: string): string[] {
   const s = search.trim();
-  const id = s.toUpperCase();
-  if (/^(\d{15}|\d{17}[\dX])$/.test(id) && !PLACEHOLDER_ID.test(id)) return { idHash: pii().hash('idno', id), name: null };
-  return { idHash: null, name: /[\p{L}]/u.test(s) && s.length <= 50 ? s : null };
+  if (isResidentId(s.toUpperCase())) return [`${alias}.id_card_hmac = $${params.push(pii().hash('idno', s.toUpperCase()))}`];
+  return /[\p{L}]/u.test(s) && s.length <= 50 ? [`${alias}.patient_name = $${params.push(s)}`] : [];
 }
 
 export interface PriorCard {
@@ -247,11 +249,7 @@ export async function listCards(
   where.push(`r.rec_received_at > $${params.push(new Date(q.now.getTime() - q.days * 86_400_000))}`);
   if (q.search) {
     const n = params.push(q.search);
-    const who = searchedPerson(q.search);
-    const person = [
-      ...(who.name ? [`r.patient_name = $${params.push(who.name)}`] : []),
-      ...(who.idHash ? [`r.id_card_hmac = $${params.push(who.idHash)}`] : []),
-    ];
+    const person = searchedPerson(q.search, params, 'r');
     where.push(
       `(r.id = $${n} OR position($${n}::varchar in coalesce(r.patient_id, '')) > 0 OR position($${n}::varchar in coalesce(r.disease_name, '')) > 0${person.map((x) => ` OR ${x}`).join('')})`,
     );

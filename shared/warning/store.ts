@@ -601,11 +601,7 @@ export async function listCases(
   if (q.search) {
     const n = params.push(q.search);
     // A name or a resident ID number: the org's patients of that name or number (docs/console.md "Cases").
-    const who = searchedPerson(q.search);
-    const person = [
-      ...(who.name ? [`p.patient_name = $${params.push(who.name)}`] : []),
-      ...(who.idHash ? [`p.id_card_hmac = $${params.push(who.idHash)}`] : []),
-    ];
+    const person = searchedPerson(q.search, params, 'p');
     const byPerson = person.length ? ` OR (org_code, patient_id) IN (SELECT p.org_code, p.id FROM emr_patient_info p WHERE ${person.join(' OR ')})` : '';
     where.push(`(CAST(case_id AS varchar) = $${n} OR position($${n}::varchar in patient_id) > 0 OR position($${n}::varchar in disease) > 0${byPerson})`);
   }
