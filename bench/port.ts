@@ -143,7 +143,7 @@ class RuntimeProcess {
   static async start(o: ChildOptions): Promise<RuntimeProcess> {
     const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG], {
       env: { ...process.env, BENCH_PORT_CHILD: JSON.stringify(o) },
-      execArgv: process.execArgv,
+      execArgv: [...process.execArgv, ...(process.env.BENCH_RUNTIME_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RUNTIME_PROFILE}`] : [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const ready = await new Promise<FromChild>((res, rej) => {

@@ -15,6 +15,7 @@
  * whose parents are stored before the first round: the path a HIS's records take, not the waiting one).
  * AB_GAP_MS (0): each client waits this long after an answer before its next record — a replica that
  * sees a record now and then, as one of eight does in the whole front, instead of one driven flat out.
+ * AB_BATCH (1): records per POST; over 1, each POST is a JSON array of that many records (the batch path).
  * AB_PROFILE=<dir>: each replica also writes a V8 CPU profile there (`--cpu-prof`), stopped with SIGTERM
  * at the end so the profile is written (open it in Chrome's DevTools or `bench/profile-top.ts`).
  * Writes bench/results/<date>-replica-ab[-AB_NAME].json.
@@ -46,6 +47,7 @@ const Settings = z.object({
     .default(''),
   AB_PROFILE: z.string().default(''),
   AB_GAP_MS: z.coerce.number().nonnegative().default(0),
+  AB_BATCH: z.coerce.number().int().positive().default(1),
 });
 const s = Settings.parse(process.env);
 
@@ -174,7 +176,9 @@ async function main(): Promise<void> {
     let seq = 0;
     const post = (port: number, tag: string) => {
       const i = seq++ % resources.length;
-      const body = JSON.stringify({ ...examples[i], id: `${tag}-${seq}` });
+      // A batch is a JSON array of records of one resource, as the batch path takes it (docs/ingest.md).
+      const one = () => ({ ...examples[i], id: `${tag}-${seq++}` });
+      const body = JSON.stringify(s.AB_BATCH > 1 ? Array.from({ length: s.AB_BATCH }, one) : one());
       return new Promise<number>((ok, fail) => {
         const q = request(
           { agent, port, path: `/${resources[i]}`, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
@@ -191,7 +195,7 @@ async function main(): Promise<void> {
       let sent = 0;
       await Promise.all(
         Array.from({ length: s.AB_CLIENTS }, async () => {
-          while (sent++ < n) {
+          while ((sent += s.AB_BATCH) <= n) {
             const status = await post(v.port, tag);
             if (status !== 200) throw new Error(`${v.label}: status ${status}`);
             if (s.AB_GAP_MS > 0) await new Promise((r) => setTimeout(r, s.AB_GAP_MS));
