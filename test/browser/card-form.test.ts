@@ -174,8 +174,10 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect(await page.locator('#f-idCard').inputValue()).toBe(patientRecord.idCard);
       expect(personal.has(String(patientRecord.idCard))).toBe(true);
 
-      // A doctor's mistake is caught as they type: an onset after the diagnosis.
-      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() + 86_400_000)).slice(0, 10));
+      // A doctor's mistake is caught as they type: an onset in the future. Two days ahead, not one:
+      // minutes before the hospital's midnight, tomorrow's date starts within the 5 minutes a clock
+      // may run ahead (FUTURE_TOLERANCE_MS, schemas/rules.ts) and is rightly not refused.
+      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() + 2 * 86_400_000)).slice(0, 10));
       await page.waitForFunction(
         () =>
           (document.querySelector('#f-onsetDate-err')?.textContent ?? '').length > 0 &&
