@@ -32,6 +32,7 @@ import { startPostgres } from './postgres.js';
 import { processArgs, readPidFile, removePidFile, stopStale, writePidFile } from './pidfiles.js';
 import { startS3, type RunningS3 } from './s3.js';
 import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
+import { assertPlatform } from '../../shared/platform/index.js';
 
 const loc = locate();
 const BACKOFF = { initialMs: 250, maxMs: 10_000, resetAfterMs: 10_000 };
@@ -307,6 +308,14 @@ function refuseStandInsInProduction(env: NodeJS.ProcessEnv): void {
 }
 
 async function main(): Promise<void> {
+  // Before PostgreSQL or anything else starts: a node that cannot run the functions is named at once
+  // (docs/runtime.md "Node.js and its OpenSSL").
+  try {
+    assertPlatform();
+  } catch (err) {
+    process.stderr.write(`[make up] ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   let pg: Supervised | undefined;
   let sim: Supervised | undefined;
   let rt: RuntimeHandle | undefined;

@@ -7,6 +7,7 @@
  *   … rt.gatewayUrl, rt.portUrls.data …
  *   await rt.close();
  */
+import { assertPlatform } from '../../shared/platform/index.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { systemApi } from './api.js';
@@ -120,6 +121,9 @@ function readVersion(): string {
 }
 
 export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle> {
+  // Replicas run on this same node (process.execPath): one that cannot run them is refused here,
+  // before anything listens (docs/runtime.md "Node.js and its OpenSSL").
+  assertPlatform();
   const vars: Record<string, string | undefined> = { ...process.env, ...opts.env };
   const stackFile = resolve(opts.stackFile);
   const secretsDir = resolve(opts.secretsDir ?? '.data/secrets');

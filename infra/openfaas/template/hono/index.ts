@@ -9,6 +9,7 @@
  */
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
+import { assertPlatform } from '../../../../shared/platform/index.js';
 import handler from './function/handler.js';
 
 /** What a handler exports (shared/fn defineFunction): the Hono app and an optional init/close pair. */
@@ -40,6 +41,8 @@ function log(level: string, msg: string, extra: Record<string, unknown> = {}): v
 }
 
 async function selfTest(): Promise<void> {
+  // An image whose base node cannot run the front fails its build here (docs/runtime.md "Node.js and its OpenSSL").
+  assertPlatform();
   if (!fn || typeof fn.app?.fetch !== 'function') throw new Error('handler does not export a Hono app');
   const res = await fn.app.request('/__self_test_unknown_route__');
   if (res.status >= 500) throw new Error(`unknown route answered ${res.status}`);
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
     await selfTest();
     return;
   }
+  assertPlatform();
   await fn.init?.();
   let inflight = 0;
   const server = serve({
