@@ -141,9 +141,14 @@ describe('faas-cli logs', () => {
     const complete = () => decodeMessages(seen.slice(0, seen.lastIndexOf('\n') + 1));
     const started = () => complete().some((m) => m.instance === 'echo-2' && m.text.includes('listening'));
     const end = Date.now() + 20_000;
+    // One read in flight at a time: a read left behind by a timed-out wait would take the next chunk
+    // and drop it (the reader answers queued reads in order).
+    let reading: ReturnType<typeof reader.read> | null = null;
     while (Date.now() < end && !started()) {
-      const chunk = await Promise.race([reader.read(), sleep(1000).then(() => null)]);
+      reading ??= reader.read();
+      const chunk = await Promise.race([reading, sleep(1000).then(() => null)]);
       if (chunk === null) continue;
+      reading = null;
       if (chunk.done) break;
       seen += dec.decode(chunk.value, { stream: true });
     }
