@@ -64,10 +64,11 @@ async function audited(): Promise<Record<string, number>> {
 }
 
 /** Waits until a backend of this database waits on an advisory lock. */
-async function waitingOnAdvisory(watch: pg.Client): Promise<boolean> {
+/** Whether a session waits for advisory lock `key` (pg_locks: a bigint key under 2^32 is objid, objsubid 1). */
+async function waitingOnAdvisory(watch: pg.Client, key: number): Promise<boolean> {
   for (let i = 0; i < 1000; i++) {
-    const r = await watch.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'`);
-    if (r.rowCount === 1) return true;
+    const r = await watch.query(`SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = 0 AND objid = $1 AND objsubid = 1`, [key]);
+    if (r.rowCount! > 0) return true;
     await new Promise((ok) => setTimeout(ok, 10));
   }
   return false;
@@ -136,20 +137,26 @@ describe('re-encryption stopped part-way and run again', () => {
     await db.query('CREATE TRIGGER rk_writer_first BEFORE UPDATE ON emr_patient_info FOR EACH ROW EXECUTE FUNCTION rk_writer_first()');
     const before = await audited();
     let second: Awaited<ReturnType<typeof reencrypt>>;
+    // PostgreSQL looks for a cycle once per wait, deadlock_timeout after the wait began, and the
+    // session that finds it is the one failed. The job looks 3 s into its wait — after the writer
+    // has closed the cycle, even on a loaded machine — and the writer, 60 s into its own, never first.
+    await holder.query("SET deadlock_timeout = '60s'");
+    const jobPool = new pg.Pool({ connectionString: url, max: 2, options: '-c deadlock_timeout=3000' });
     try {
       await holder.query('BEGIN');
       await holder.query('SELECT pg_advisory_xact_lock($1)', [lock]);
-      const run = reencrypt(db, keys, { batch: 2 });
+      const run = reencrypt(jobPool, keys, { batch: 2 });
       run.catch(() => undefined);
-      expect(await waitingOnAdvisory(holder), 'the job waits on the writer').toBe(true);
-      // The writer now wants the row the job holds: the cycle. The job waited first, so its deadlock
-      // check (deadlock_timeout after its wait began) finds it and fails the job's batch.
+      expect(await waitingOnAdvisory(holder, lock), 'the job waits on the writer').toBe(true);
+      // The writer now wants the row the job holds: the cycle, which the job's check finds and
+      // ends by failing the job's batch.
       await holder.query('SELECT 1 FROM emr_patient_info WHERE org_code = $1 AND id = $2 FOR UPDATE', [org, 'rk-08']);
       await holder.query('COMMIT');
       second = await run;
     } finally {
       await holder.query('ROLLBACK').catch(() => undefined);
       await holder.end();
+      await jobPool.end();
       await db.query('DROP TRIGGER IF EXISTS rk_writer_first ON emr_patient_info');
     }
     // The batch ran twice: failed by the deadlock, then done.
