@@ -53,8 +53,15 @@ describe('dbsync on the data port', () => {
     );
     const rowId = ins.rows[0]!.row_id;
     const run = () => fetch(`${front.rt.gatewayUrl}/function/dbsync`, { method: 'POST', headers: { 'x-topic': 'cron-function' } });
-    expect((await run()).status).toBe(200);
-    const outcome = await db.query(`SELECT status FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = $1`, [rowId]);
+    // The staging tables are shared by every test file's front: another front's run may have taken
+    // the row (FOR UPDATE SKIP LOCKED) while this one skipped it. Run again until its outcome is in.
+    const outcomeOf = () => db.query(`SELECT status FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = $1`, [rowId]);
+    let outcome = await outcomeOf();
+    for (let i = 0; i < 50 && outcome.rows.length === 0; i++) {
+      expect((await run()).status).toBe(200);
+      outcome = await outcomeOf();
+      if (outcome.rows.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
     expect(outcome.rows).toEqual([{ status: 'created' }]);
     // Taken eight days ago, as far as the purge can tell (the default DBSYNC_RETAIN_DAYS is 7).
     await db.query(`UPDATE staging.emr_patient_info SET taken_at = taken_at - interval '8 days' WHERE row_id = $1`, [rowId]);
