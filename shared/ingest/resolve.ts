@@ -13,7 +13,7 @@
  * One query per parent table and one for the patients, whatever the batch size.
  */
 import type { Db } from '../db/index.js';
-import { exec } from '../db/sql.js';
+import { exec, keyList } from '../db/sql.js';
 import type { Resource } from '../../schemas/resource.js';
 import { resources as registry } from '../../schemas/index.js';
 import { formatLocal } from '../time/index.js';
@@ -108,9 +108,14 @@ export async function storedBirthDays(db: Db, r: Resource, bodies: unknown[]): P
   }
   if (keys.length === 0) return out;
   const uniq = [...new Map(keys.map((k) => [`${k[0]}|${k[1]}`, k])).values()];
-  const sql = `SELECT org_code, id, birth_date FROM emr_patient_info WHERE (org_code, id) IN (${uniq.map((_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ')})`;
+  const k = keyList(['org_code', 'id'], uniq);
   // A single record's shape (one patient) is prepared once per connection; other shapes vary.
-  const rows = await exec<{ org_code: string; id: string; birth_date: Date | null }>(db, sql, uniq.flat(), uniq.length === 1 && 'birth_days1');
+  const rows = await exec<{ org_code: string; id: string; birth_date: Date | null }>(
+    db,
+    `SELECT org_code, id, birth_date FROM emr_patient_info WHERE ${k.sql}`,
+    k.params,
+    uniq.length === 1 && 'birth_days1',
+  );
   for (const row of rows.rows) if (row.birth_date) out.set(`${row.org_code}|${row.id}`, formatLocal(new Date(row.birth_date), TIME_ZONE()).slice(0, 10));
   return out;
 }
