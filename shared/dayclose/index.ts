@@ -17,15 +17,16 @@ export const DAYCLOSE_LOCK = 7_204_508;
 
 /**
  * Organisations to close: those with a record whose business day is on or after `sinceDay`. The
- * organisations are found by a loose index scan of record_receipt (org_code leads its day index),
- * so the cost is one probe per organisation, not a scan of the receipts.
+ * organisations are found by a loose index scan of record_receipt (org_code leads its day index,
+ * which holds the receipts with a business day: infra/db/0950_receipt_day_partial.sql), so the
+ * cost is one probe per organisation, not a scan of the receipts.
  */
 export async function activeOrgs(db: Db, sinceDay: string): Promise<string[]> {
   const res = await db.query<{ org_code: string }>(
     `WITH RECURSIVE o (org_code) AS (
-       SELECT min(org_code) FROM record_receipt
+       SELECT min(org_code) FROM record_receipt WHERE business_day IS NOT NULL
        UNION ALL
-       SELECT (SELECT min(r.org_code) FROM record_receipt r WHERE r.org_code > o.org_code) FROM o WHERE o.org_code IS NOT NULL
+       SELECT (SELECT min(r.org_code) FROM record_receipt r WHERE r.org_code > o.org_code AND r.business_day IS NOT NULL) FROM o WHERE o.org_code IS NOT NULL
      )
      SELECT o.org_code FROM o
       WHERE o.org_code IS NOT NULL
