@@ -59,7 +59,16 @@ export function hmacIndexes(r: Resource): string[] {
   if (!LOOKED_UP_BY_ID.has(r.name)) return [];
   return Object.values(r.fields)
     .filter((d) => isHashed(d) && d.personal === 'idno')
-    .map((d) => `CREATE INDEX ${r.table}_${hmacColumn(d.column)} ON ${r.table} (org_code, ${hmacColumn(d.column)});`);
+    .map((d) => orgIndex(r.table, hmacColumn(d.column), hmacColumn(d.column)));
+}
+
+/**
+ * An index on (org_code, column) for the rows that have the column: partial, so that only a query
+ * naming the column can use it and a look-up by key always takes the primary key (docs/opengauss.md
+ * "Key lists").
+ */
+export function orgIndex(table: string, suffix: string, col: string): string {
+  return `CREATE INDEX ${table}_${suffix} ON ${table} (org_code, ${col}) WHERE ${col} IS NOT NULL;`;
 }
 
 export function tableDdl(r: Resource): string {
@@ -101,7 +110,7 @@ export function piiMigration(all: Resource[]): string {
 export function parentIndexes(r: Resource): string[] {
   return r.parents.map((p) => {
     const col = r.fields[p.field]!.column;
-    return `CREATE INDEX ${r.table}_${col} ON ${r.table} (org_code, ${col});`;
+    return orgIndex(r.table, col, col);
   });
 }
 
