@@ -25,7 +25,7 @@
  */
 import { headline, proxyOverhead, startToReady, type ProxyOverhead } from './headline.js';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -445,6 +445,30 @@ interface Run {
   cpu: ReturnType<typeof cpuDelta>;
 }
 
+/**
+ * BENCH_LATENCY_DUMP=<dir>: every request of a run as `start_ms duration_ms path` lines, one file
+ * per run, to see whether a latency tail clusters in time (a periodic stall) or spreads (CPU).
+ */
+function latencyDump(doFetch: typeof fetch, t0: number) {
+  const lines: string[] = [];
+  return {
+    fetch: (async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+      const t = performance.now();
+      try {
+        return await doFetch(input, init);
+      } finally {
+        lines.push(`${(t - t0).toFixed(1)} ${(performance.now() - t).toFixed(1)} ${String(input).replace(/^https?:\/\/[^/]+/, '')}`);
+      }
+    }) as typeof fetch,
+    write(what: string) {
+      const dir = resolve(process.env.BENCH_LATENCY_DUMP!);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `${what.replace(/[^a-z0-9]+/gi, '-')}-${++dumpSeq}.txt`), lines.join('\n') + '\n');
+    },
+  };
+}
+let dumpSeq = 0;
+
 let runSeq = 0;
 const tag = Date.now().toString(36);
 const freshOrg = () => String(700_000_000 + Math.floor(Math.random() * 299_000_000));
@@ -467,6 +491,8 @@ async function drive(d: Drive, t: ReturnType<typeof trafficOf>, doFetch: typeof 
   const waits = sampler ? sampleWaits(sampler) : undefined;
   const before = readCpu(p);
   const t0 = performance.now();
+  const dump = process.env.BENCH_LATENCY_DUMP ? latencyDump(doFetch, t0) : null;
+  if (dump) doFetch = dump.fetch;
   const s: TrafficSummary = await L.traffic.runTraffic({
     ...t,
     baseUrl: 'http://127.0.0.1:8881', // the fetch decides where requests really go
@@ -477,6 +503,7 @@ async function drive(d: Drive, t: ReturnType<typeof trafficOf>, doFetch: typeof 
     fetch: doFetch,
   });
   const wallS = (performance.now() - t0) / 1000;
+  dump?.write(`${what}`);
   const after = readCpu(p);
   // A refusal is a bug (the generator sends valid records only); 5xx and resets are findings, kept
   // and counted, unless there are so many that the rate would mean nothing.
