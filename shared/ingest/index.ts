@@ -482,7 +482,10 @@ async function writeChunk(
         ...(composed ? [recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed))] : []),
         historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
         enqueuePart(chunk.map((c) => ({ ...versionOf(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload }))),
-        receiptPart(receipts),
+        receiptPart(
+          receipts.filter((_, i) => !chunk[i]!.cur),
+          receipts.filter((_, i) => chunk[i]!.cur),
+        ),
         ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
       ],
       ready.length ? WAITING_COLUMNS : [],

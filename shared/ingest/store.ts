@@ -368,19 +368,35 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
   await replaceHolds(tx, receipts);
 }
 
+const RECEIPT_INSERT = `INSERT INTO record_receipt (resource, org_code, record_id, version, state, retired, flags, business_at,
+                  business_day, test_mode, received_at, updated_at)
+                SELECT s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.flags, s.business_at,
+                  s.business_day, s.test_mode, s.at, s.at`;
+
 /**
- * The receipts as one part of a composed write: MERGE cannot be a WITH query (on either dialect),
- * so the same upsert is an UPDATE of the rows that exist and an INSERT of those that do not — both
- * judged on the statement's snapshot, so each receipt is written once. Two writers of one new
+ * The receipts as one part of a composed write. A record not stored yet (no typed row under the
+ * row lock) has no receipt either — both are written in one transaction and neither is ever deleted
+ * (docs/ingest.md "Who writes what") — so its receipt is a plain INSERT: no statement looks for
+ * what is known to be absent. A stored record's receipt is an UPDATE and, should it lack one, an
+ * INSERT of the rows that do not exist: MERGE cannot be a WITH query (on either dialect), and both
+ * are judged on the statement's snapshot, so each receipt is written once. Two writers of one new
  * record meet on the unique key and the transaction is retried (withTx), as with MERGE. The holds
  * are not part of it: `replaceHolds` replaces them after the statement.
  */
-export function receiptPart(receipts: ReceiptRow[]): WritePart {
+export function receiptPart(fresh: ReceiptRow[], stored: ReceiptRow[]): WritePart {
   return (offset) => {
-    const src = receiptValues(receipts, offset);
-    const match = 't.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id';
-    return {
-      ctes: [
+    const ctes: Array<{ name: string; sql: string }> = [];
+    const params: unknown[] = [];
+    if (fresh.length) {
+      const src = receiptValues(fresh, offset);
+      params.push(...src.params);
+      ctes.push({ name: 'receipt_new_src', sql: src.sql }, { name: 'receipt_new', sql: `${RECEIPT_INSERT} FROM receipt_new_src s RETURNING 1` });
+    }
+    if (stored.length) {
+      const src = receiptValues(stored, offset + params.length);
+      params.push(...src.params);
+      const match = 't.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id';
+      ctes.push(
         { name: 'receipt_src', sql: src.sql },
         {
           name: 'receipt_upd',
@@ -388,17 +404,10 @@ export function receiptPart(receipts: ReceiptRow[]): WritePart {
                   business_at = s.business_at, business_day = s.business_day, test_mode = s.test_mode, updated_at = s.at
                   FROM receipt_src s WHERE ${match} RETURNING 1`,
         },
-        {
-          name: 'receipt_ins',
-          sql: `INSERT INTO record_receipt (resource, org_code, record_id, version, state, retired, flags, business_at,
-                  business_day, test_mode, received_at, updated_at)
-                SELECT s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.flags, s.business_at,
-                  s.business_day, s.test_mode, s.at, s.at
-                  FROM receipt_src s WHERE NOT EXISTS (SELECT 1 FROM record_receipt t WHERE ${match}) RETURNING 1`,
-        },
-      ],
-      params: src.params,
-    };
+        { name: 'receipt_ins', sql: `${RECEIPT_INSERT} FROM receipt_src s WHERE NOT EXISTS (SELECT 1 FROM record_receipt t WHERE ${match}) RETURNING 1` },
+      );
+    }
+    return { ctes, params };
   };
 }
 

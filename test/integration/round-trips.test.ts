@@ -86,6 +86,35 @@ describe('round trips of a single record', () => {
     expect(row.rows).toEqual([{ rec_version: 2, n: '2' }]);
   });
 
+  it("a new record's receipt is inserted without being looked for; a stored one's is updated, or inserted if it lacks one", async () => {
+    const composedOf = async (run: () => Promise<unknown>): Promise<string> => {
+      trips = [];
+      await run();
+      return trips.flat().find((t) => t.startsWith('WITH rec_')) ?? '';
+    };
+    const pid = uniqueId('p');
+    const v1 = sample('emrPatientInfo', { orgCode: org, id: pid, seed: 5 });
+    const fresh = await composedOf(() => upsertMany(db, resources.emrPatientInfo!, [v1], ctx()));
+    expect(fresh).toMatch(/receipt_new AS \(INSERT INTO record_receipt/);
+    expect(fresh).not.toMatch(/receipt_upd|NOT EXISTS/);
+    // A stored record without a receipt (none is ever deleted; made here by hand) gets one on its next version.
+    await db.query(`DELETE FROM record_receipt WHERE resource = 'emrPatientInfo' AND org_code = $1 AND record_id = $2`, [org, pid]);
+    const stored = await composedOf(() => upsertMany(db, resources.emrPatientInfo!, [{ ...v1, tel: '13700000002' }], ctx()));
+    expect(stored).toMatch(/receipt_upd AS \(UPDATE record_receipt/);
+    expect(stored).not.toMatch(/receipt_new/);
+    const receipt = await db.query<{ version: number; state: string }>(
+      `SELECT version, state FROM record_receipt WHERE resource = 'emrPatientInfo' AND org_code = $1 AND record_id = $2`,
+      [org, pid],
+    );
+    expect(receipt.rows).toEqual([{ version: 2, state: 'stored' }]);
+    await upsertMany(db, resources.emrPatientInfo!, [{ ...v1, tel: '13700000003' }], ctx());
+    const again = await db.query<{ version: number }>(
+      `SELECT version FROM record_receipt WHERE resource = 'emrPatientInfo' AND org_code = $1 AND record_id = $2`,
+      [org, pid],
+    );
+    expect(again.rows).toEqual([{ version: 3 }]);
+  });
+
   it('a new version of a held record still looks for its holds and drops its waits', async () => {
     const dx = sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: uniqueId('p'), seed: 4 });
     const [first] = await upsertMany(db, resources.emrActivityInfo!, [dx], ctx());
