@@ -18,6 +18,9 @@
  * AB_BATCH (1): records per POST; over 1, each POST is a JSON array of that many records (the batch path).
  * AB_PROFILE=<dir>: each replica also writes a V8 CPU profile there (`--cpu-prof`), stopped with SIGTERM
  * at the end so the profile is written (open it in Chrome's DevTools or `bench/profile-top.ts`).
+ * AB_STATEMENTS=<n>: the private PostgreSQL runs with pg_stat_statements, and the n statements that took
+ * the most of its time during the rounds are printed and kept in the result (calls, rows, ms per call;
+ * parameters only, never values): how the planner served a change, beside the CPU it cost.
  * Writes bench/results/<date>-replica-ab[-AB_NAME].json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -25,6 +28,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
 import { z } from 'zod';
 import { migrate } from '../infra/db/migrate.js';
 import { startPostgres } from '../infra/dev/postgres.js';
@@ -48,6 +52,7 @@ const Settings = z.object({
   AB_PROFILE: z.string().default(''),
   AB_GAP_MS: z.coerce.number().nonnegative().default(0),
   AB_BATCH: z.coerce.number().int().positive().default(1),
+  AB_STATEMENTS: z.coerce.number().int().nonnegative().default(0),
 });
 const s = Settings.parse(process.env);
 
@@ -129,11 +134,15 @@ async function main(): Promise<void> {
     return e;
   });
   const dir = mkdtempSync(join(tmpdir(), 'cdc-ab-'));
-  const pg = await startPostgres({ dataDir: join(dir, 'pg') });
+  const pg = await startPostgres({
+    dataDir: join(dir, 'pg'),
+    ...(s.AB_STATEMENTS ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' } } : {}),
+  });
   const variants: Variant[] = [];
   try {
     await migrate(pg.url);
     await storeParents(pg.url, resources);
+    if (s.AB_STATEMENTS) await statements(pg.url, 'start');
     const unixUrl = `postgresql://${encodeURIComponent(pg.user)}:${encodeURIComponent(pg.password)}@localhost:${pg.port}/${encodeURIComponent(pg.database)}?host=${encodeURIComponent(pg.dataDir)}`;
     for (const v of s.AB_VARIANTS.split(';')) {
       const [label, bundle, nodeOptions, extraEnv] = v.split('|');
@@ -236,11 +245,13 @@ async function main(): Promise<void> {
       rounds: v.msPerRecord.map((x) => Number(x.toFixed(3))),
     }));
     console.table(rows.map(({ rounds: _r, bundle: _b, ...r }) => r));
+    const top = s.AB_STATEMENTS ? await statements(pg.url, s.AB_STATEMENTS) : undefined;
+    if (top) console.table(top.map((t) => ({ ...t, query: t.query.slice(0, 100) })));
     mkdirSync('bench/results', { recursive: true });
     const file = `bench/results/${new Date().toISOString().slice(0, 10)}-replica-ab${s.AB_NAME ? `-${s.AB_NAME}` : ''}.json`;
     writeFileSync(
       file,
-      `${JSON.stringify({ scenario: 'replica-ab', date: new Date().toISOString(), records: s.AB_RECORDS, rounds: s.AB_ROUNDS, clients: s.AB_CLIENTS, resources, rows }, null, 2)}\n`,
+      `${JSON.stringify({ scenario: 'replica-ab', date: new Date().toISOString(), records: s.AB_RECORDS, rounds: s.AB_ROUNDS, clients: s.AB_CLIENTS, resources, rows, ...(top ? { statements: top } : {}) }, null, 2)}\n`,
     );
     console.log(`written ${file}`);
     // A profile is written at a graceful exit: SIGTERM, and wait for it.
@@ -249,6 +260,34 @@ async function main(): Promise<void> {
     for (const v of variants) v.child?.kill('SIGKILL');
     await pg.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** pg_stat_statements (AB_STATEMENTS): 'start' creates it and forgets what came before; n reads the top n. */
+async function statements(url: string, what: 'start'): Promise<undefined>;
+async function statements(url: string, what: number): Promise<Array<{ ms: number; calls: number; rows: number; msPerCall: number; query: string }>>;
+async function statements(url: string, what: 'start' | number) {
+  const pool = new pg.Client({ connectionString: url });
+  await pool.connect();
+  try {
+    if (what === 'start') {
+      await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+      await pool.query('SELECT pg_stat_statements_reset()');
+      return undefined;
+    }
+    const res = await pool.query<{ ms: string; calls: string; rows: string; query: string }>(
+      `SELECT total_exec_time AS ms, calls, rows, query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1`,
+      [what],
+    );
+    return res.rows.map((r) => ({
+      ms: Math.round(Number(r.ms)),
+      calls: Number(r.calls),
+      rows: Number(r.rows),
+      msPerCall: Number((Number(r.ms) / Math.max(1, Number(r.calls))).toFixed(3)),
+      query: r.query.replace(/\s+/g, ' ').slice(0, 400),
+    }));
+  } finally {
+    await pool.end();
   }
 }
 

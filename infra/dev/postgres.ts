@@ -45,6 +45,11 @@ export interface StartPostgresOptions {
   startTimeoutMs?: number;
   /** Database sync (docs/dbsync.md): also listen on every address, for this role only (pg_hba). */
   networkRole?: string;
+  /**
+   * More server settings, given on the command line after the defaults (which they override): a
+   * diagnostic run's `shared_preload_libraries: 'pg_stat_statements'` (bench/replica-ab.ts).
+   */
+  settings?: Record<string, string>;
 }
 
 export interface RunningPostgres {
@@ -121,7 +126,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Running
   let attempts = opts.port !== undefined ? 1 : 3;
   let port = opts.port ?? (creds.port !== undefined && (await portIsFree(creds.port, host)) ? creds.port : await freePort(host));
   for (;;) {
-    const child = spawnServer(bin, dataDir, opts.networkRole ? '*' : host, port, fsync, runAs, log);
+    const child = spawnServer(bin, dataDir, opts.networkRole ? '*' : host, port, fsync, runAs, log, opts.settings);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
     try {
       await waitReady(child, { host, port, user: creds.user, password: creds.password }, timeoutMs, tail);
@@ -411,6 +416,7 @@ function spawnServer(
   fsync: boolean,
   runAs: RunAs | undefined,
   log: (l: string) => void,
+  extra: Record<string, string> = {},
 ): ChildProcess {
   // The unix socket lives in the data dir (never /var/run/postgresql), unless the path is too long.
   const socketDir = join(dataDir, `.s.PGSQL.${port}`).length <= MAX_SOCKET_PATH ? dataDir : '';
@@ -427,6 +433,7 @@ function spawnServer(
     fsync: fsync ? 'on' : 'off',
     synchronous_commit: fsync ? 'on' : 'off',
     full_page_writes: fsync ? 'on' : 'off',
+    ...extra,
   };
   const args = ['-D', dataDir];
   for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);

@@ -84,6 +84,16 @@ describe('startPostgres', () => {
     expect(server.port).toBe(before.port);
   });
 
+  it('runs with the extra settings given, over the defaults, and without them on the next start', async () => {
+    const before = server!;
+    await before.stop();
+    server = await startPostgres({ dataDir, port: before.port, fsync: false, database: 'cdcfront_dev', settings: { work_mem: '7MB', shared_buffers: '64MB' } });
+    expect(await query(server.url, "SELECT current_setting('work_mem') AS w, current_setting('shared_buffers') AS b")).toEqual([{ w: '7MB', b: '64MB' }]);
+    await server.stop();
+    server = await startPostgres({ dataDir, port: before.port, fsync: false, database: 'cdcfront_dev' });
+    expect(await query(server.url, "SELECT current_setting('work_mem') AS w, current_setting('shared_buffers') AS b")).toEqual([{ w: '4MB', b: '128MB' }]);
+  });
+
   it('starts after a run that left a stale postmaster.pid behind', async () => {
     const before = server!;
     await before.stop();
