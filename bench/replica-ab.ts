@@ -136,7 +136,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cdc-ab-'));
   const pg = await startPostgres({
     dataDir: join(dir, 'pg'),
-    ...(s.AB_STATEMENTS ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top' } } : {}),
+    ...(s.AB_STATEMENTS
+      ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'top', 'pg_stat_statements.track_planning': 'on' } }
+      : {}),
   });
   const variants: Variant[] = [];
   try {
@@ -265,7 +267,10 @@ async function main(): Promise<void> {
 
 /** pg_stat_statements (AB_STATEMENTS): 'start' creates it and forgets what came before; n reads the top n. */
 async function statements(url: string, what: 'start'): Promise<undefined>;
-async function statements(url: string, what: number): Promise<Array<{ ms: number; calls: number; rows: number; msPerCall: number; query: string }>>;
+async function statements(
+  url: string,
+  what: number,
+): Promise<Array<{ ms: number; calls: number; rows: number; msPerCall: number; planMsPerCall: number; query: string }>>;
 async function statements(url: string, what: 'start' | number) {
   const pool = new pg.Client({ connectionString: url });
   await pool.connect();
@@ -275,8 +280,8 @@ async function statements(url: string, what: 'start' | number) {
       await pool.query('SELECT pg_stat_statements_reset()');
       return undefined;
     }
-    const res = await pool.query<{ ms: string; calls: string; rows: string; query: string }>(
-      `SELECT total_exec_time AS ms, calls, rows, query FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1`,
+    const res = await pool.query<{ ms: string; plan: string; calls: string; rows: string; query: string }>(
+      `SELECT total_exec_time AS ms, total_plan_time AS plan, calls, rows, query FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT $1`,
       [what],
     );
     return res.rows.map((r) => ({
@@ -284,6 +289,7 @@ async function statements(url: string, what: 'start' | number) {
       calls: Number(r.calls),
       rows: Number(r.rows),
       msPerCall: Number((Number(r.ms) / Math.max(1, Number(r.calls))).toFixed(3)),
+      planMsPerCall: Number((Number(r.plan) / Math.max(1, Number(r.calls))).toFixed(3)),
       query: r.query.replace(/\s+/g, ' ').slice(0, 400),
     }));
   } finally {
