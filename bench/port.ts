@@ -503,7 +503,7 @@ async function drive(d: Drive, t: ReturnType<typeof trafficOf>, doFetch: typeof 
     fetch: doFetch,
   });
   const wallS = (performance.now() - t0) / 1000;
-  dump?.write(`${what}`);
+  dump?.write(what);
   const after = readCpu(p);
   // A refusal is a bug (the generator sends valid records only); 5xx and resets are findings, kept
   // and counted, unless there are so many that the rate would mean nothing.

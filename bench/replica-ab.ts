@@ -28,12 +28,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import pg from 'pg';
 import { z } from 'zod';
 import { migrate } from '../infra/db/migrate.js';
 import { startPostgres } from '../infra/dev/postgres.js';
 import { freePort } from '../infra/runtime/replica.js';
-import { openPool } from '../shared/db/index.js';
+import { closePool, openPool } from '../shared/db/index.js';
 import { exampleRecord } from '../shared/ingest/examples.js';
 import { upsertRecord } from '../shared/ingest/index.js';
 import { resources as registry } from '../schemas/index.js';
@@ -122,7 +121,7 @@ async function storeParents(url: string, names: string[]): Promise<void> {
       if (out.status !== 'created' || out.held.length) throw new Error(`${name}'s example not stored: ${out.status} ${out.held.join(', ')}`);
     }
   } finally {
-    await db.end();
+    await closePool();
   }
 }
 
@@ -144,7 +143,7 @@ async function main(): Promise<void> {
   try {
     await migrate(pg.url);
     await storeParents(pg.url, resources);
-    if (s.AB_STATEMENTS) await statements(pg.url, 'start');
+    if (s.AB_STATEMENTS) await resetStatements(pg.url);
     const unixUrl = `postgresql://${encodeURIComponent(pg.user)}:${encodeURIComponent(pg.password)}@localhost:${pg.port}/${encodeURIComponent(pg.database)}?host=${encodeURIComponent(pg.dataDir)}`;
     for (const v of s.AB_VARIANTS.split(';')) {
       const [label, bundle, nodeOptions, extraEnv] = v.split('|');
@@ -247,7 +246,7 @@ async function main(): Promise<void> {
       rounds: v.msPerRecord.map((x) => Number(x.toFixed(3))),
     }));
     console.table(rows.map(({ rounds: _r, bundle: _b, ...r }) => r));
-    const top = s.AB_STATEMENTS ? await statements(pg.url, s.AB_STATEMENTS) : undefined;
+    const top = s.AB_STATEMENTS ? await topStatements(pg.url, s.AB_STATEMENTS) : undefined;
     if (top) console.table(top.map((t) => ({ ...t, query: t.query.slice(0, 100) })));
     mkdirSync('bench/results', { recursive: true });
     const file = `bench/results/${new Date().toISOString().slice(0, 10)}-replica-ab${s.AB_NAME ? `-${s.AB_NAME}` : ''}.json`;
@@ -265,24 +264,24 @@ async function main(): Promise<void> {
   }
 }
 
-/** pg_stat_statements (AB_STATEMENTS): 'start' creates it and forgets what came before; n reads the top n. */
-async function statements(url: string, what: 'start'): Promise<undefined>;
-async function statements(
-  url: string,
-  what: number,
-): Promise<Array<{ ms: number; calls: number; rows: number; msPerCall: number; planMsPerCall: number; query: string }>>;
-async function statements(url: string, what: 'start' | number) {
-  const pool = new pg.Client({ connectionString: url });
-  await pool.connect();
+/** AB_STATEMENTS: pg_stat_statements created, and what came before the rounds forgotten. */
+async function resetStatements(url: string): Promise<void> {
+  const db = openPool(url, 1);
   try {
-    if (what === 'start') {
-      await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-      await pool.query('SELECT pg_stat_statements_reset()');
-      return undefined;
-    }
-    const res = await pool.query<{ ms: string; plan: string; calls: string; rows: string; query: string }>(
+    await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await db.query('SELECT pg_stat_statements_reset()');
+  } finally {
+    await closePool();
+  }
+}
+
+/** AB_STATEMENTS: the n statements that took most of PostgreSQL's time, executing and planning. */
+async function topStatements(url: string, n: number) {
+  const db = openPool(url, 1);
+  try {
+    const res = await db.query<{ ms: string; plan: string; calls: string; rows: string; query: string }>(
       `SELECT total_exec_time AS ms, total_plan_time AS plan, calls, rows, query FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT $1`,
-      [what],
+      [n],
     );
     return res.rows.map((r) => ({
       ms: Math.round(Number(r.ms)),
@@ -293,7 +292,7 @@ async function statements(url: string, what: 'start' | number) {
       query: r.query.replace(/\s+/g, ' ').slice(0, 400),
     }));
   } finally {
-    await pool.end();
+    await closePool();
   }
 }
 

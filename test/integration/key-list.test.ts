@@ -4,7 +4,7 @@
 // table.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyList } from '../../shared/db/sql.js';
-import { testDb, uniqueId } from '../setup/db.js';
+import { planText, testDb, uniqueId } from '../setup/db.js';
 
 const db = testDb();
 const table = `key_list_${uniqueId('t')
@@ -50,8 +50,7 @@ describe('a key list', () => {
   it('is looked up in the key index, not by scanning the table, though its statistics are missing', async () => {
     const keys = Array.from({ length: 50 }, (_, i): [string, string] => [`org${(i * 7) % 3}`, `id${i * 7 + 6000}`]);
     const k = keyList(['t.org_code', 't.id'], keys, 0);
-    const plan = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN SELECT t.org_code FROM ${table} t WHERE ${k.sql} FOR UPDATE`, k.params);
-    const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+    const text = await planText(db, `SELECT t.org_code FROM ${table} t WHERE ${k.sql} FOR UPDATE`, k.params);
     expect(text).not.toMatch(/Seq Scan/);
     expect(text).toMatch(new RegExp(`Index Scan using ${table}_pkey|Bitmap Index Scan on ${table}_pkey`));
   });

@@ -3,7 +3,7 @@
 // its equal while a table or an org is new to the statistics, would read every receipt of the org
 // and resource for each look-up. The day's own questions still use the day index.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDb, uniqueId } from '../setup/db.js';
+import { planText, testDb, uniqueId } from '../setup/db.js';
 
 const db = testDb();
 // A copy of record_receipt with its indexes as migrated, filled but never analysed: what the planner
@@ -11,8 +11,7 @@ const db = testDb();
 const copy = `receipt_plan_${uniqueId('t')
   .toLowerCase()
   .replace(/[^a-z0-9]/g, '')}`;
-const plan = async (sql: string, params: unknown[]): Promise<string> =>
-  (await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
+const plan = (sql: string, params: unknown[]) => planText(db, sql, params);
 
 beforeAll(async () => {
   await db.query(`CREATE TABLE ${copy} (LIKE record_receipt INCLUDING INDEXES INCLUDING DEFAULTS)`);

@@ -4,7 +4,7 @@
 // org for each look-up. The look-ups those indexes are for still use them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyList } from '../../shared/db/sql.js';
-import { testDb, uniqueId } from '../setup/db.js';
+import { planText, testDb, uniqueId } from '../setup/db.js';
 
 const db = testDb();
 // Copies of two typed tables with their indexes as migrated, filled but never analysed.
@@ -13,8 +13,7 @@ const tag = uniqueId('t')
   .replace(/[^a-z0-9]/g, '');
 const items = `typed_plan_items_${tag}`;
 const reports = `typed_plan_reports_${tag}`;
-const plan = async (sql: string, params: unknown[]): Promise<string> =>
-  (await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
+const plan = (sql: string, params: unknown[]) => planText(db, sql, params);
 
 beforeAll(async () => {
   await db.query(`CREATE TABLE ${items} (LIKE emr_ex_lab_item INCLUDING INDEXES INCLUDING DEFAULTS)`);

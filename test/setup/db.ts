@@ -62,6 +62,11 @@ export function testDb(options: Omit<pg.PoolConfig, 'connectionString'> = {}): p
   return pool;
 }
 
+/** The text of a statement's plan (EXPLAIN, not run), one line per node: which index it takes. */
+export async function planText(db: pg.Pool, sql: string, params: unknown[] = []): Promise<string> {
+  return (await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${sql}`, params)).rows.map((r) => r['QUERY PLAN']).join('\n');
+}
+
 // Each worker process takes a random starting point and counts up from it, so codes never repeat
 // within a process and two processes (or two runs on one kept database) collide only if their
 // starting points fall within a few hundred of each other (about 1 in 10^6 per pair).
