@@ -47,6 +47,19 @@ describe('a key list', () => {
     ).toEqual(['org0/id3', 'org1/id1', 'org1/id4', 'org2/id2']);
   });
 
+  it('takes ids as they are, whatever characters an array literal treats specially', async () => {
+    const odd = ['a"b', 'c\\d', '{e,f}', 'NULL', ' g ', "h'i"];
+    await db.query(`INSERT INTO ${table} (org_code, id) SELECT 'orgX', unnest($1::varchar[])`, [odd]);
+    expect(await found(odd.map((id): [string, string] => ['orgX', id]))).toEqual(odd.map((id) => `orgX/${id}`).sort());
+    expect(
+      await found([
+        ['orgX', 'NULL'],
+        ['orgX', 'null'],
+        ['orgX', '{e'],
+      ]),
+    ).toEqual(['orgX/NULL']);
+  });
+
   it('is looked up in the key index, not by scanning the table, though its statistics are missing', async () => {
     const keys = Array.from({ length: 50 }, (_, i): [string, string] => [`org${(i * 7) % 3}`, `id${i * 7 + 6000}`]);
     const k = keyList(['t.org_code', 't.id'], keys, 0);
