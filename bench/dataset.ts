@@ -13,7 +13,8 @@ import { normalizeKeys } from '../shared/ingest/normalize.js';
 import { validateRecord } from '../shared/ingest/validate.js';
 import type { FaasFunction } from '../shared/fn/index.js';
 import { compare, memory, timed, writeResult } from './common.js';
-import { source, type Cols } from '../shared/db/sql.js';
+import { source, valuesSource, type Cols } from '../shared/db/sql.js';
+import { z } from 'zod';
 import { sqlType } from '../schemas/ddl.js';
 
 const BATCH = 50;
@@ -47,14 +48,27 @@ export async function prepareSameWrites(db: pg.Pool): Promise<void> {
   await db.query('CREATE TABLE IF NOT EXISTS bench_same_outbox (LIKE outbox INCLUDING ALL)');
 }
 
+/**
+ * How the baseline's batches give their rows (BENCH_SAME_SOURCE): `values` (the default), multi-row
+ * VALUES lists sent unnamed — bare multi-row statements as bare `pg` code writes them; `columns`, one
+ * array per column in statements prepared once per connection, as the front writes its batches
+ * (docs/opengauss.md "Statement sources"): what the same technique gives the database alone.
+ */
+const SAME_SOURCE = z
+  .enum(['values', 'columns'])
+  .default('values')
+  .parse(process.env.BENCH_SAME_SOURCE || undefined);
+
 /** The three statements of the baseline for typed rows of one resource (`typedRow`'s shape). */
 export function sameWrites(r: Resource, rows: unknown[][]): Array<{ text: string; values: unknown[]; name?: string }> {
   const cols: Cols = [...Object.values(r.fields).map((d) => [d.column, sqlType(d)] as const), ...BOOK.map((c, i) => [c, BOOK_TYPES[i]!] as const)];
   const names = cols.map(([c]) => c);
   const at = (c: string) => names.indexOf(c);
-  const typed = source(cols, rows);
   const one = rows.length === 1;
-  const hist = source(
+  const columns = SAME_SOURCE === 'columns' && !one;
+  const src = columns ? source : valuesSource;
+  const typed = src(cols, rows);
+  const hist = src(
     [
       ['resource', 'varchar'],
       ['org_code', 'varchar'],
@@ -66,7 +80,7 @@ export function sameWrites(r: Resource, rows: unknown[][]): Array<{ text: string
     ],
     rows.map((x) => [r.name, x[at('org_code')], x[at('id')], 1, x[at('rec_hash')], x[at('rec_raw')], x[at('rec_received_at')]]),
   );
-  const out = source(
+  const out = src(
     [
       ['resource', 'varchar'],
       ['org_code', 'varchar'],
@@ -84,20 +98,20 @@ export function sameWrites(r: Resource, rows: unknown[][]): Array<{ text: string
         `WHEN MATCHED THEN UPDATE SET ${update.map((c) => `${c} = s.${c}`).join(', ')} ` +
         `WHEN NOT MATCHED THEN INSERT (${names.join(', ')}) VALUES (${names.map((c) => `s.${c}`).join(', ')})`,
       values: typed.params,
-      ...(one ? { name: `same1_${r.table}` } : {}),
+      ...(one ? { name: `same1_${r.table}` } : columns ? { name: `samen_${r.table}` } : {}),
     },
     {
       text: `INSERT INTO bench_same_history (resource, org_code, record_id, version, op, rec_hash, raw, received_at)
              SELECT s.resource, s.org_code, s.record_id, s.version, 'upsert', s.rec_hash, s.raw, s.received_at FROM (${hist.sql}) s`,
       values: hist.params,
-      ...(one ? { name: 'same1_history' } : {}),
+      ...(one ? { name: 'same1_history' } : columns ? { name: 'samen_history' } : {}),
     },
     {
       text: `INSERT INTO bench_same_outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
              SELECT d.name, s.resource, s.org_code, s.record_id, 1, 'upsert', '${r.deadline}', false, s.payload, 'pending'
                FROM (${out.sql}) s, uplink_destination d WHERE d.enabled = true ORDER BY s.seq, d.name`,
       values: out.params,
-      ...(one ? { name: `same1_outbox_${r.table}` } : {}),
+      ...(one ? { name: `same1_outbox_${r.table}` } : columns ? { name: `samen_outbox_${r.table}` } : {}),
     },
   ];
 }

@@ -2,6 +2,7 @@
  * Building blocks of the data layers' SQL (docs/opengauss.md): typed multi-row sources for MERGE and
  * INSERT … SELECT, key lists, named statements for the hot path, and the parameter cap per statement.
  */
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Tx } from './index.js';
 
@@ -13,11 +14,22 @@ function castOf(t: string): string {
 }
 
 /**
- * A multi-row statement source: `SELECT * FROM (VALUES ($1::t, …), …) AS v(c, …)` — accepted by both
- * dialects as a MERGE or INSERT … SELECT source, and cheap to plan (a UNION ALL of single-row
- * SELECTs costs seconds to plan at a few hundred rows). Every placeholder is typed.
+ * A statement source of typed rows, for MERGE and INSERT … SELECT (docs/opengauss.md "Statement
+ * sources"): one row as `valuesSource`, several as `columnSource` — whose text does not depend on
+ * how many rows there are, so a batch's statement is prepared once per connection (`nameOf`) instead
+ * of parsed and planned with a placeholder per value every time.
  */
 export function source(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
+  return rows.length === 1 ? valuesSource(cols, rows, offset) : columnSource(cols, rows, offset);
+}
+
+/**
+ * `SELECT * FROM (VALUES ($1::t, …), …) AS v(c, …)` — accepted by both dialects as a MERGE or
+ * INSERT … SELECT source, every placeholder typed. The single-record path's named statements use it
+ * (planned once, a generic plan, whatever the row); for many rows it is a placeholder per value,
+ * parsed and planned at every execution.
+ */
+export function valuesSource(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const tuples = rows.map((row, ri) => {
     const parts = cols.map(([, t], ci) => {
@@ -27,6 +39,41 @@ export function source(cols: Cols, rows: unknown[][], offset = 0): { sql: string
     return `(${parts.join(', ')})`;
   });
   return { sql: `SELECT * FROM (VALUES ${tuples.join(', ')}) AS v(${cols.map(([c]) => c).join(', ')})`, params };
+}
+
+/**
+ * `SELECT unnest($1::t[]) AS c, unnest($2::u[]) AS d, …` — one array parameter per column, the rows
+ * in step (every array has one element per row). Set-returning functions in the select list run in
+ * step on both dialects when the arrays are equally long (openGauss's `unnest` takes one array, so
+ * `FROM unnest(a, b)` is not used); jsonb goes as text and is cast per element.
+ */
+export function columnSource(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
+  const params = cols.map((_, ci) => rows.map((row) => row[ci] ?? null));
+  const list = cols.map(([c, t], ci) => {
+    const cast = castOf(t);
+    const p = `$${offset + ci + 1}`;
+    return cast === 'jsonb' ? `unnest(${p}::text[])::jsonb AS ${c}` : `unnest(${p}::${cast}[]) AS ${c}`;
+  });
+  return { sql: `SELECT ${list.join(', ')}`, params };
+}
+
+/** Statement texts given a name (at most MAX_NAMED per process, so each connection prepares a bounded set). */
+const named = new Map<string, string>();
+const MAX_NAMED = 64;
+
+/**
+ * The name under which a statement whose text does not depend on its row count (a `columnSource`
+ * batch) is prepared once per connection; `false` (sent unnamed) once MAX_NAMED texts have names.
+ * PostgreSQL still plans each execution for its own arrays while that is cheaper than a generic
+ * plan (a custom plan of a few dozen array parameters, where the VALUES list had thousands).
+ */
+export function nameOf(text: string): string | false {
+  const known = named.get(text);
+  if (known) return known;
+  if (named.size >= MAX_NAMED) return false;
+  const name = `c${named.size}_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+  named.set(text, name);
+  return name;
 }
 
 /**
@@ -97,6 +144,7 @@ export async function composeWrites<R extends pg.QueryResultRow>(tx: Tx, parts: 
   const main =
     (hasRows ? `SELECT ${rowsColumns.join(', ')}, 0 AS n_all FROM outrows UNION ALL ` : '') +
     `SELECT ${nulls}${nulls ? ', ' : ''}1 AS n_all FROM (SELECT ${counted}) counted`;
-  const res = await exec<R & { n_all: number }>(tx, `WITH ${ctes.map((c) => `${c.name} AS (${c.sql})`).join(',\n')}\n${main}`, params, single);
+  const text = `WITH ${ctes.map((c) => `${c.name} AS (${c.sql})`).join(',\n')}\n${main}`;
+  const res = await exec<R & { n_all: number }>(tx, text, params, single || nameOf(text));
   return res.rows.filter((r) => Number(r.n_all) === 0);
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Tx } from '../db/index.js';
-import { chunkRows, exec, keyList, source, type Cols, type WritePart } from '../db/sql.js';
+import { chunkRows, exec, keyList, nameOf, source, type Cols, type WritePart } from '../db/sql.js';
 import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
 import { releaseHeld } from '../outbox/index.js';
 export { HoldSchema, holdText, holdKey, holdsOf, recordHolds, type Hold } from '../holds/index.js';
@@ -144,14 +144,11 @@ export async function writeRecords(tx: Tx, r: Resource, items: RecordItem[]): Pr
     const rows = items.slice(i, i + per).map((it) => typedRow(sh, it));
     const src = source(sh.cols, rows);
     const all = sh.cols.map(([c]) => c);
-    await exec(
-      tx,
+    const text =
       `MERGE INTO ${r.table} t USING (${src.sql}) s ON (t.org_code = s.org_code AND t.id = s.id) ` +
-        `WHEN MATCHED THEN UPDATE SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} ` +
-        `WHEN NOT MATCHED THEN INSERT (${all.join(', ')}) VALUES (${all.map((c) => `s.${c}`).join(', ')})`,
-      src.params,
-      rows.length === 1 && `merge1_${r.table}`,
-    );
+      `WHEN MATCHED THEN UPDATE SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} ` +
+      `WHEN NOT MATCHED THEN INSERT (${all.join(', ')}) VALUES (${all.map((c) => `s.${c}`).join(', ')})`;
+    await exec(tx, text, src.params, rows.length === 1 ? `merge1_${r.table}` : nameOf(text));
   }
 }
 
@@ -247,8 +244,9 @@ function historySql(entries: HistoryEntry[], offset: number): { sql: string; par
 export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<void> {
   const per = chunkRows(HISTORY_COLS.length);
   for (let i = 0; i < entries.length; i += per) {
-    const q = historySql(entries.slice(i, i + per), 0);
-    await exec(tx, q.sql, q.params, q.params.length === HISTORY_COLS.length && 'history1');
+    const part = entries.slice(i, i + per);
+    const q = historySql(part, 0);
+    await exec(tx, q.sql, q.params, part.length === 1 ? 'history1' : nameOf(q.sql));
   }
 }
 
@@ -350,20 +348,17 @@ export async function replaceHolds(tx: Tx, receipts: ReceiptRow[]): Promise<void
 export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
   const per = chunkRows(RECEIPT_COLS.length);
   for (let i = 0; i < receipts.length; i += per) {
-    const src = receiptValues(receipts.slice(i, i + per), 0);
-    await exec(
-      tx,
-      `MERGE INTO record_receipt t USING (${src.sql}) s
+    const part = receipts.slice(i, i + per);
+    const src = receiptValues(part, 0);
+    const text = `MERGE INTO record_receipt t USING (${src.sql}) s
          ON (t.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id)
        WHEN MATCHED THEN UPDATE SET version = s.version, state = s.state, retired = s.retired,
          flags = s.flags, business_at = s.business_at, business_day = s.business_day, test_mode = s.test_mode, updated_at = s.at
        WHEN NOT MATCHED THEN INSERT (resource, org_code, record_id, version, state, retired, flags, business_at,
          business_day, test_mode, received_at, updated_at)
          VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.flags, s.business_at,
-         s.business_day, s.test_mode, s.at, s.at)`,
-      src.params,
-      src.params.length === RECEIPT_COLS.length && 'receipt1',
-    );
+         s.business_day, s.test_mode, s.at, s.at)`;
+    await exec(tx, text, src.params, part.length === 1 ? 'receipt1' : nameOf(text));
   }
   await replaceHolds(tx, receipts);
 }

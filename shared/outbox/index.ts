@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import type { Tx } from '../db/index.js';
-import { chunkRows, exec, keyList, source, type Cols, type WritePart } from '../db/sql.js';
+import { chunkRows, exec, keyList, nameOf, source, type Cols, type WritePart } from '../db/sql.js';
 
 export const OutboxState = z.enum(['pending', 'held', 'sent', 'dead', 'skipped', 'superseded']);
 export type OutboxState = z.infer<typeof OutboxState>;
@@ -83,8 +83,9 @@ export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
   let n = 0;
   const per = chunkRows(OUTBOX_COLS.length);
   for (let i = 0; i < entries.length; i += per) {
-    const q = enqueueSql(entries.slice(i, i + per), 0, i);
-    const res = await exec(tx, q.sql, q.params, q.params.length === OUTBOX_COLS.length && 'outbox1');
+    const part = entries.slice(i, i + per);
+    const q = enqueueSql(part, 0, i);
+    const res = await exec(tx, q.sql, q.params, part.length === 1 ? 'outbox1' : nameOf(q.sql));
     n += res.rowCount ?? 0;
   }
   return n;

@@ -95,6 +95,13 @@ export const SQL_RULES: readonly SqlRule[] = [
       'MERGE cannot be a WITH query on PostgreSQL 15 nor on openGauss 5.0: compose an UPDATE and an INSERT ... WHERE NOT EXISTS instead (docs/opengauss.md "Composed writes")',
   },
   {
+    id: 'unnest-several-arrays',
+    // `unnest(` with a comma at its own level (balanced parentheses inside are skipped), or ROWS FROM.
+    pattern: /\bunnest\s*\((?:[^(),]|\([^()]*\))*,|\bROWS\s+FROM\s*\(/gi,
+    advice:
+      'openGauss 5.0\'s unnest takes one array (no FROM unnest(a, b) / ROWS FROM): one unnest per column in the select list, SELECT unnest($1::t[]) AS a, unnest($2::u[]) AS b (docs/opengauss.md "Statement sources")',
+  },
+  {
     id: 'returning-after-on-duplicate-key',
     pattern: /\bON\s+DUPLICATE\s+KEY\b[^;]*?\bRETURNING\b/gi,
     advice: 'openGauss 5.0 allows no RETURNING with ON DUPLICATE KEY UPDATE: use MERGE, then SELECT',

@@ -43,6 +43,7 @@ describe('scanner: catches each forbidden construct', () => {
     'wal-function': 'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)',
     'returning-after-on-duplicate-key': 'INSERT INTO t (k, v) VALUES (1, 2) ON DUPLICATE KEY UPDATE v = 2 RETURNING k',
     'merge-in-with': 'WITH m AS (MERGE INTO t USING s ON (t.k = s.k) WHEN MATCHED THEN UPDATE SET v = s.v) SELECT 1',
+    'unnest-several-arrays': 'INSERT INTO t (a, b) SELECT * FROM unnest($1::varchar[], $2::int[]) AS s(a, b)',
   };
 
   it('has a sample for every rule', () => {
@@ -61,6 +62,13 @@ describe('scanner: catches each forbidden construct', () => {
 
   it.each(['NOTIFY outbox', 'UNLISTEN *', 'BEGIN NOTIFY outbox; END'])('flags the statement %s', (sql) => {
     expect(rulesHit(sql)).toEqual(['listen-notify']);
+  });
+
+  it('tells one array per unnest from several', () => {
+    expect(rulesHit('SELECT unnest($1::varchar[]) AS a, unnest($2::integer[]) AS b')).toEqual([]);
+    expect(rulesHit("SELECT unnest($7::text[])::jsonb AS doc, unnest(string_to_array($1, ',')) AS x")).toEqual([]);
+    expect(rulesHit('SELECT * FROM UNNEST(array_agg(x), ARRAY[1, 2])')).toEqual(['unnest-several-arrays']);
+    expect(rulesHit('SELECT * FROM ROWS FROM (generate_series(1, 3), unnest($1::int[]))')).toEqual(['unnest-several-arrays']);
   });
 
   it('is case-insensitive and tolerates line breaks', () => {
