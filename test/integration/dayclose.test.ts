@@ -131,9 +131,14 @@ async function knownDay(org: string) {
 let ownDest: string;
 beforeAll(async () => {
   // A destination of this file's own, beside the default national one: the summaries go to every
-  // enabled destination. Disabled again at the end (other files enqueue to every enabled one).
+  // enabled destination. It takes the day's two documents only — files running beside this one
+  // count their records' deliveries, which an enabled destination taking everything would join —
+  // and is disabled again at the end.
   ownDest = uniqueId('dc').replace(/-/g, '_').slice(0, 40);
-  await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'provincial', true)`, [ownDest]);
+  await db.query(`INSERT INTO uplink_destination (name, kind, enabled, resources) VALUES ($1, 'provincial', true, $2)`, [
+    ownDest,
+    `${SUMMARY_RESOURCE} ${COMPLETENESS_RESOURCE}`,
+  ]);
 });
 afterAll(async () => {
   await db.query(`UPDATE uplink_destination SET enabled = false WHERE name = $1`, [ownDest]);
