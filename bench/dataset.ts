@@ -13,7 +13,7 @@ import { normalizeKeys } from '../shared/ingest/normalize.js';
 import { validateRecord } from '../shared/ingest/validate.js';
 import type { FaasFunction } from '../shared/fn/index.js';
 import { compare, memory, timed, writeResult } from './common.js';
-import { source, valuesSource, type Cols } from '../shared/db/sql.js';
+import { columnSource, valuesSource, type Cols } from '../shared/db/sql.js';
 import { z } from 'zod';
 import { sqlType } from '../schemas/ddl.js';
 
@@ -66,7 +66,7 @@ export function sameWrites(r: Resource, rows: unknown[][]): Array<{ text: string
   const at = (c: string) => names.indexOf(c);
   const one = rows.length === 1;
   const columns = SAME_SOURCE === 'columns' && !one;
-  const src = columns ? source : valuesSource;
+  const src = columns ? columnSource : valuesSource;
   const typed = src(cols, rows);
   const hist = src(
     [
