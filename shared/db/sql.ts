@@ -77,6 +77,14 @@ export function nameOf(text: string): string | false {
 }
 
 /**
+ * The name of a multi-row statement built on `source`: `one` (the single-record path's own name) for
+ * one row, else its text's name (`nameOf`).
+ */
+export function statementName(rows: number, one: string, text: string): string | false {
+  return rows === 1 ? one : nameOf(text);
+}
+
+/**
  * A condition that the pair of columns is one of the keys (docs/opengauss.md "Key lists"): one key
  * is an equality; several are, per value of the first column (an org code), that value and the
  * second column `= ANY` of an array — one index scan per org whatever the table's statistics say.
@@ -86,7 +94,11 @@ export function nameOf(text: string): string | false {
 export function keyList(cols: [string, string], keys: Array<[string, string]>, offset = 0): { sql: string; params: unknown[] } {
   if (keys.length === 1) return { sql: `(${cols[0]}, ${cols[1]}) = ($${offset + 1}, $${offset + 2})`, params: [...keys[0]!] };
   const byFirst = new Map<string, string[]>();
-  for (const [a, b] of keys) byFirst.set(a, [...(byFirst.get(a) ?? []), b]);
+  for (const [a, b] of keys) {
+    const ids = byFirst.get(a);
+    if (ids) ids.push(b);
+    else byFirst.set(a, [b]);
+  }
   const params: unknown[] = [];
   const terms = [...byFirst].map(([a, bs]) => {
     params.push(a, bs);
@@ -108,7 +120,11 @@ export function exec<R extends pg.QueryResultRow = pg.QueryResultRow>(
   return single ? tx.query<R>({ name: single, text, values }) : tx.query<R>(text, values);
 }
 
-/** Rows per statement, so that no statement needs more than 60 000 parameters (the protocol allows 65 535). */
+/**
+ * Rows per statement, for a table of `columns` columns: at most 60 000 values, so that a statement and
+ * its arrays stay bounded (it was the parameter cap of the VALUES form, the protocol allowing 65 535;
+ * `columnSource` takes one parameter per column).
+ */
 export function chunkRows(columns: number): number {
   return Math.max(1, Math.floor(60_000 / columns));
 }

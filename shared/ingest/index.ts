@@ -60,7 +60,7 @@ import {
   type WaitingRow,
 } from './store.js';
 
-/** Records per composed write: about 32 parameters each, well under the protocol's 65 535 per statement. */
+/** Records per composed write: a bound on one statement's size (its arrays; one row's VALUES form for a single record). */
 const COMPOSE_RECORDS = 1000;
 
 export interface IngestContext {

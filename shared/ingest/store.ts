@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Tx } from '../db/index.js';
-import { chunkRows, exec, keyList, nameOf, source, type Cols, type WritePart } from '../db/sql.js';
+import { chunkRows, exec, keyList, source, statementName, type Cols, type WritePart } from '../db/sql.js';
 import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
 import { releaseHeld } from '../outbox/index.js';
 export { HoldSchema, holdText, holdKey, holdsOf, recordHolds, type Hold } from '../holds/index.js';
@@ -148,11 +148,11 @@ export async function writeRecords(tx: Tx, r: Resource, items: RecordItem[]): Pr
       `MERGE INTO ${r.table} t USING (${src.sql}) s ON (t.org_code = s.org_code AND t.id = s.id) ` +
       `WHEN MATCHED THEN UPDATE SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} ` +
       `WHEN NOT MATCHED THEN INSERT (${all.join(', ')}) VALUES (${all.map((c) => `s.${c}`).join(', ')})`;
-    await exec(tx, text, src.params, rows.length === 1 ? `merge1_${r.table}` : nameOf(text));
+    await exec(tx, text, src.params, statementName(rows.length, `merge1_${r.table}`, text));
   }
 }
 
-/** Parameters the typed rows of one composed write may take; beyond them, writeRecords' MERGE. */
+/** Values the typed rows of one composed write may carry (rows × columns); beyond them, writeRecords' MERGE. */
 const COMPOSED_RECORD_PARAMS = 20_000;
 
 /** Whether `n` typed rows of `r` fit in a composed write beside its other parts. */
@@ -246,7 +246,7 @@ export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<vo
   for (let i = 0; i < entries.length; i += per) {
     const part = entries.slice(i, i + per);
     const q = historySql(part, 0);
-    await exec(tx, q.sql, q.params, part.length === 1 ? 'history1' : nameOf(q.sql));
+    await exec(tx, q.sql, q.params, statementName(part.length, 'history1', q.sql));
   }
 }
 
@@ -358,7 +358,7 @@ export async function writeReceipts(tx: Tx, receipts: ReceiptRow[]): Promise<voi
          business_day, test_mode, received_at, updated_at)
          VALUES (s.resource, s.org_code, s.record_id, s.version, s.state, s.retired, s.flags, s.business_at,
          s.business_day, s.test_mode, s.at, s.at)`;
-    await exec(tx, text, src.params, part.length === 1 ? 'receipt1' : nameOf(text));
+    await exec(tx, text, src.params, statementName(part.length, 'receipt1', text));
   }
   await replaceHolds(tx, receipts);
 }

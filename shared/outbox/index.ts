@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import type { Tx } from '../db/index.js';
-import { chunkRows, exec, keyList, nameOf, source, type Cols, type WritePart } from '../db/sql.js';
+import { chunkRows, exec, keyList, source, statementName, type Cols, type WritePart } from '../db/sql.js';
 
 export const OutboxState = z.enum(['pending', 'held', 'sent', 'dead', 'skipped', 'superseded']);
 export type OutboxState = z.infer<typeof OutboxState>;
@@ -85,7 +85,7 @@ export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
   for (let i = 0; i < entries.length; i += per) {
     const part = entries.slice(i, i + per);
     const q = enqueueSql(part, 0, i);
-    const res = await exec(tx, q.sql, q.params, part.length === 1 ? 'outbox1' : nameOf(q.sql));
+    const res = await exec(tx, q.sql, q.params, statementName(part.length, 'outbox1', q.sql));
     n += res.rowCount ?? 0;
   }
   return n;
