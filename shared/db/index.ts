@@ -92,7 +92,7 @@ export async function closePool(): Promise<void> {
  */
 export interface TxPipeline {
   /**
-   * The BEGIN (with `begin`'s statements), sent ahead of the body's first statements and not
+   * The BEGIN, sent ahead of the body's first statements and not
    * awaited: the body awaits it with its first reads, before it writes anything.
    */
   began: Promise<unknown>;
@@ -124,13 +124,11 @@ export async function together<T extends readonly unknown[]>(client: Tx, sends: 
 
 /**
  * Runs fn in a transaction; retries the whole transaction on serialization failure or a unique race.
- * `begin`, if given, is the transaction's first statements, sent with BEGIN in one round trip (the
- * simple protocol: literal SQL only, never a value from a request; docs/ingest.md "Round trips").
  * `pipelined`: BEGIN is not awaited before fn, and the statements fn sends before its first await go
  * out with it in one write; fn gets a TxPipeline to await the BEGIN and to send COMMIT behind its
  * last statement.
  */
-export async function withTx<T>(db: pg.Pool, fn: (tx: Tx, pipe: TxPipeline) => Promise<T>, retries = 2, begin?: string, pipelined = false): Promise<T> {
+export async function withTx<T>(db: pg.Pool, fn: (tx: Tx, pipe: TxPipeline) => Promise<T>, retries = 2, pipelined = false): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const client = await db.connect();
     let broken: Error | undefined;
@@ -142,7 +140,7 @@ export async function withTx<T>(db: pg.Pool, fn: (tx: Tx, pipe: TxPipeline) => P
       let began: Promise<unknown>;
       let body: Promise<T>;
       try {
-        began = client.query(begin ? `BEGIN; ${begin}` : 'BEGIN');
+        began = client.query('BEGIN');
         // Settled by the body's first reads; its failure is thrown below, not left unhandled.
         began.catch(() => undefined);
         if (!piped) await began;

@@ -37,7 +37,6 @@ import {
   lockMany,
   recordRejections,
   type Link,
-  linkLockSql,
   lockLinks,
   historyPart,
   receiptPart,
@@ -311,8 +310,6 @@ function parentLinks(r: Resource, wave: Prepared[]): Link[] {
 
 /** How writeWaveIn meets its transaction (withTx's TxPipeline; docs/ingest.md "Round trips"). */
 interface WaveTx {
-  /** The caller sent the wave's link locks with BEGIN. */
-  linksLocked?: boolean;
   /** BEGIN was sent without waiting: awaited with the wave's first reads. */
   pipe?: TxPipeline;
   /** The wave is the transaction's last work: its last statement goes with COMMIT when it can. */
@@ -335,7 +332,6 @@ interface Changed {
  * when nothing is left to do after it (docs/ingest.md "Round trips").
  */
 async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta, o: WaveTx = {}): Promise<Outcome[]> {
-  if (!o.linksLocked) await lockLinks(tx, parentLinks(r, wave));
   const { current, found, awaited } = await readWave(tx, r, wave, o.pipe);
   const outcomes: Outcome[] = [];
   const changed: Changed[] = [];
@@ -365,7 +361,8 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
 
 /**
  * A wave's first round trip, sent together (and behind the BEGIN when it was not awaited): the
- * current versions, locked; which parents are stored — one query per parent resource, for every
+ * wave's parent-link locks, first, so the server takes them before anything below; the current
+ * versions, locked; which parents are stored — one query per parent resource, for every
  * record of the wave (those found unchanged ignore the answer); and, for a parent resource, which of
  * these parents have children waiting for them — known before the write, as no child can add a wait
  * while this transaction holds the parent's link lock (docs/ingest.md "Parents and children").
@@ -381,11 +378,13 @@ async function readWave(tx: Tx, r: Resource, wave: Prepared[], pipe: TxPipeline 
   }
   const keys = wave.map((p): [string, string] => [p.orgCode, p.id]);
   const parents = [...byParent];
-  // Nothing is written before the BEGIN is known to have started the transaction; awaited beside the
-  // reads, its failure (a deadlock on the link locks: retried by withTx) is the one reported.
-  const [, [current, awaited, found]] = await Promise.all([
+  // Nothing is written before the BEGIN and the link locks are known to have been taken; awaited
+  // beside the reads. The server answers in order, so the first failure is the one reported (a
+  // deadlock on the link locks: retried by withTx), not the aborted statements behind it.
+  const [, [, current, awaited, found]] = await Promise.all([
     pipe?.began,
     together(tx, [
+      () => lockLinks(tx, parentLinks(r, wave)),
       () => lockMany(tx, r, keys),
       () => (isParent(r.name) ? awaitedParents(tx, r.name, keys) : Promise.resolve(new Set<string>())),
       () =>
@@ -561,13 +560,6 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   await recordRejections(db, rejections).catch(() => undefined);
   const delta: HeldDelta = new Map();
   for (const wave of waves) {
-    // The wave's link locks go with its BEGIN: one round trip less per transaction.
-    const locks = linkLockSql(
-      parentLinks(
-        r,
-        wave.map((x) => x.p),
-      ),
-    );
     const written = await withTx(
       db,
       async (tx, pipe) => {
@@ -577,7 +569,7 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
           wave.map((x) => x.p),
           ctx,
           delta,
-          { linksLocked: true, pipe, last: !opts.inWave },
+          { pipe, last: !opts.inWave },
         );
         const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
         const w = wave.map(({ index, p }) => ({ index, outcome: byKey.get(keyOf(p.orgCode, p.id))! }));
@@ -585,7 +577,6 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
         return w;
       },
       undefined,
-      locks ?? undefined,
       true,
     );
     for (const { index, outcome } of written) results[index] = { ok: true, outcome };

@@ -4,7 +4,7 @@
  * the key is never updated. Statements are built once per resource from its declaration.
  */
 import { createHash } from 'node:crypto';
-import type { Tx } from '../db/index.js';
+import { together, type Tx } from '../db/index.js';
 import { chunkRows, exec, keyList, source, statementName, type Cols, type WritePart } from '../db/sql.js';
 import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
 import { releaseHeld } from '../outbox/index.js';
@@ -62,6 +62,29 @@ export interface Current {
 export const keyOf = (orgCode: string, id: string) => `${orgCode}\u0000${id}`;
 
 /**
+ * Up to this many keys (a group commit's few records) are looked up one statement each, all sent
+ * together in one round trip: each an equality on the whole primary key, a prepared statement that
+ * every plan serves with one index probe. More keys (a batch) go in one statement (`keyList`),
+ * planned for its own values at each execution — prepared once with an array of unknown length, its
+ * generic plan scanned a whole org's rows whenever the statistics thought the org small
+ * (docs/opengauss.md "Key lists").
+ */
+const KEYWISE = 8;
+
+/** Keys in one order for every transaction, so two that lock rows one key at a time never deadlock. */
+const keyOrder = ([a, b]: [string, string], [c, d]: [string, string]): number => (a < c ? -1 : a > c ? 1 : b < d ? -1 : b > d ? 1 : 0);
+
+/** `one` for each key alone, sent together; their answers merged. */
+async function keywise<T>(tx: Tx, keys: Array<[string, string]>, one: (key: [string, string]) => Promise<Iterable<T>>): Promise<T[]> {
+  const sorted = [...keys].sort(keyOrder);
+  const parts = await together(
+    tx,
+    sorted.map((k) => () => one(k)),
+  );
+  return parts.flatMap((p) => [...p]);
+}
+
+/**
  * Locks the current rows of the given keys (FOR UPDATE); absent keys are new records. Each comes
  * with its receipt's state and version, read in the same statement but not locked (what that read
  * may miss, and why it is safe: Current.mayBeHeld).
@@ -69,8 +92,11 @@ export const keyOf = (orgCode: string, id: string) => `${orgCode}\u0000${id}`;
 export async function lockMany(tx: Tx, r: Resource, keys: Array<[string, string]>): Promise<Map<string, Current>> {
   const out = new Map<string, Current>();
   if (keys.length === 0) return out;
+  if (keys.length > 1 && keys.length <= KEYWISE) return new Map(await keywise(tx, keys, (key) => lockMany(tx, r, [key])));
   const k = keyList(['t.org_code', 't.id'], keys, 1);
   const receipt = (col: string) => `(SELECT c.${col} FROM record_receipt c WHERE c.resource = $1 AND c.org_code = t.org_code AND c.record_id = t.id)`;
+  const text = `SELECT t.org_code, t.id, t.rec_version, t.rec_hash, t.rec_retired, ${receipt('state')} AS receipt_state, ${receipt('version')} AS receipt_version
+       FROM ${r.table} t WHERE ${k.sql} FOR UPDATE`;
   const res = await exec<{
     org_code: string;
     id: string;
@@ -79,13 +105,7 @@ export async function lockMany(tx: Tx, r: Resource, keys: Array<[string, string]
     rec_retired: boolean;
     receipt_state: string | null;
     receipt_version: number | null;
-  }>(
-    tx,
-    `SELECT t.org_code, t.id, t.rec_version, t.rec_hash, t.rec_retired, ${receipt('state')} AS receipt_state, ${receipt('version')} AS receipt_version
-       FROM ${r.table} t WHERE ${k.sql} FOR UPDATE`,
-    [r.name, ...k.params],
-    keys.length === 1 && `lock1_${r.table}`,
-  );
+  }>(tx, text, [r.name, ...k.params], keys.length === 1 && `lock1_${r.table}`);
   for (const row of res.rows)
     out.set(keyOf(row.org_code, row.id), {
       version: row.rec_version,
@@ -414,15 +434,12 @@ export function receiptPart(fresh: ReceiptRow[], stored: ReceiptRow[]): WritePar
 export async function existingParents(tx: Tx, parentResource: string, table: string, keys: Array<[string, string]>): Promise<Set<string>> {
   const found = new Set<string>();
   if (keys.length === 0) return found;
+  if (keys.length > 1 && keys.length <= KEYWISE) return new Set(await keywise(tx, keys, (key) => existingParents(tx, parentResource, table, [key])));
   const k = keyList(['p.org_code', 'p.id'], keys, 1);
-  const res = await exec<{ org_code: string; id: string }>(
-    tx,
-    `SELECT p.org_code, p.id FROM ${table} p
+  const text = `SELECT p.org_code, p.id FROM ${table} p
        LEFT JOIN record_receipt r ON r.resource = $1 AND r.org_code = p.org_code AND r.record_id = p.id
-      WHERE ${k.sql} AND (r.state IS NULL OR r.state <> 'held')`,
-    [parentResource, ...k.params],
-    keys.length === 1 && `parent1_${table}`,
-  );
+      WHERE ${k.sql} AND (r.state IS NULL OR r.state <> 'held')`;
+  const res = await exec<{ org_code: string; id: string }>(tx, text, [parentResource, ...k.params], keys.length === 1 && `parent1_${table}`);
   for (const row of res.rows) found.add(keyOf(row.org_code, row.id));
   return found;
 }
@@ -435,13 +452,10 @@ export async function existingParents(tx: Tx, parentResource: string, table: str
 export async function awaitedParents(tx: Tx, parentResource: string, parents: Array<[string, string]>): Promise<Set<string>> {
   const found = new Set<string>();
   if (parents.length === 0) return found;
+  if (parents.length > 1 && parents.length <= KEYWISE) return new Set(await keywise(tx, parents, (key) => awaitedParents(tx, parentResource, [key])));
   const k = keyList(['org_code', 'parent_id'], parents, 1);
-  const res = await exec<{ org_code: string; parent_id: string }>(
-    tx,
-    `SELECT DISTINCT org_code, parent_id FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql}`,
-    [parentResource, ...k.params],
-    parents.length === 1 && 'awaited1',
-  );
+  const text = `SELECT DISTINCT org_code, parent_id FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql}`;
+  const res = await exec<{ org_code: string; parent_id: string }>(tx, text, [parentResource, ...k.params], parents.length === 1 && 'awaited1');
   for (const row of res.rows) found.add(keyOf(row.org_code, row.parent_id));
   return found;
 }
@@ -490,12 +504,23 @@ function linkKey(resource: string, orgCode: string, id: string): string {
 export type Link = [resource: string, orgCode: string, id: string, mode: 'shared' | 'exclusive'];
 
 /**
- * Takes the transaction locks on parent links, all in one statement in key order (docs/ingest.md
- * "Parents and children"). A lock the transaction already holds is taken again at no cost.
+ * The link locks' statement: every key and its mode as two arrays in key order, so its text is one
+ * for any number of links and it is prepared once per connection (`link_locks`). Shared and
+ * exclusive locks are taken in one pass in key order, so no two such statements deadlock. The keys
+ * are numbers this module computed from a hash, never text from a request.
  */
-export async function lockLinks(tx: Tx, links: Link[]): Promise<void> {
-  const sql = linkLockSql(links);
-  if (sql) await tx.query(sql);
+const LINK_LOCKS =
+  'SELECT count(CASE WHEN s.x THEN pg_advisory_xact_lock(s.k) ELSE pg_advisory_xact_lock_shared(s.k) END) FROM (SELECT unnest($1::bigint[]) AS k, unnest($2::boolean[]) AS x ORDER BY 1) s';
+
+/**
+ * Takes the transaction locks on parent links, all in one statement in key order (docs/ingest.md
+ * "Parents and children"). A lock the transaction already holds is taken again at no cost. A wave
+ * sends it first among its reads, in one round trip with them (docs/ingest.md "Round trips").
+ */
+export async function lockLinks(tx: { query: Tx['query'] }, links: Link[]): Promise<void> {
+  const keys = linkKeys(links);
+  if (keys.length === 0) return;
+  await tx.query({ name: 'link_locks', text: LINK_LOCKS, values: [keys.map(([k]) => k), keys.map(([, x]) => x)] });
 }
 
 /** The links' lock keys in key order, each exclusive when any of its links is. */
@@ -506,20 +531,6 @@ function linkKeys(links: Link[]): Array<[string, boolean]> {
     keys.set(k, keys.get(k) === true || mode === 'exclusive');
   }
   return [...keys].sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
-}
-
-/**
- * The locks as literal SQL, sent with the transaction's BEGIN in one round trip (withTx `begin`) or
- * alone (lockLinks); null when there is none. The keys are numbers this module computed from a
- * hash, never text from a request. Shared and exclusive locks are taken in one pass in key order,
- * so no two such statements deadlock.
- */
-export function linkLockSql(links: Link[]): string | null {
-  const keys = linkKeys(links);
-  if (keys.length === 0) return null;
-  if (!keys.every(([k]) => /^-?\d{1,20}$/.test(k))) throw new Error('link lock keys must be integers');
-  const rows = keys.map(([k, x]) => `((${k})::bigint, ${x ? 'true' : 'false'})`).join(', ');
-  return `SELECT count(CASE WHEN s.x THEN pg_advisory_xact_lock(s.k) ELSE pg_advisory_xact_lock_shared(s.k) END) FROM (SELECT v.k, v.x FROM (VALUES ${rows}) AS v(k, x) ORDER BY v.k) s`;
 }
 
 /**

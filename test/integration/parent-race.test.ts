@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
-import { linkLockSql } from '../../shared/ingest/store.js';
+import { lockLinks } from '../../shared/ingest/store.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 const db = testDb({ max: 24 });
@@ -41,7 +41,7 @@ describe('a parent and its child at the same moment', () => {
     const holder = await db.connect();
     try {
       await holder.query('BEGIN');
-      await holder.query(linkLockSql([['emrPatientInfo', org, pid, 'shared']])!);
+      await lockLinks(holder, [['emrPatientInfo', org, pid, 'shared']]);
       const dx = upsertMany(db, resources.emrActivityInfo!, [sample('emrActivityInfo', { orgCode: org, id: dxId, patientId: pid, seed: 5 })], ctx());
       expect(await Promise.race([dx.then(() => 'written'), sleep(5_000).then(() => 'blocked')])).toBe('written');
       // The patient's writer takes the link exclusively: it waits for the child's transaction.

@@ -1,6 +1,6 @@
 // The round trips of a single record's write (docs/ingest.md "Round trips"), counted on the driver:
 // statements sent while none is awaited start a round trip, those sent behind them share it. A new
-// patient is two: BEGIN with its link lock, the row lock and whether children wait for it; then one
+// patient is two: BEGIN, its link lock (first), the row lock and whether children wait for it; then one
 // composed statement (the typed row, history, outbox rows, receipt) with COMMIT behind it. A
 // diagnosis whose patient is stored asks for the patient in the first; a new version of a stored
 // record is the same two, its typed row an UPDATE. A patient written after a held child releases it
@@ -21,6 +21,8 @@ const proto = pg.Client.prototype as unknown as { query: Query };
 const original = proto.query;
 /** Statements in the order sent, each round trip a list. */
 let trips: string[][] = [];
+/** The prepared statements' names, in the order sent (unnamed ones: none). */
+let names: string[] = [];
 let inFlight = 0;
 beforeAll(() => {
   proto.query = function (this: unknown, ...args: unknown[]) {
@@ -31,6 +33,8 @@ beforeAll(() => {
     if (!out) return out;
     if (inFlight === 0 || trips.length === 0) trips.push([]);
     trips.at(-1)!.push(text);
+    const name = typeof q === 'object' && q !== null ? (q as { name?: string }).name : undefined;
+    if (name) names.push(name);
     inFlight++;
     // Registered before the caller's await, so it runs before anything the caller sends next.
     const settled = () => {
@@ -47,6 +51,7 @@ afterAll(() => {
 /** The round trips of the call's transaction, each statement named by its first words. */
 async function tripsOf(run: () => Promise<unknown>): Promise<string[][]> {
   trips = [];
+  names = [];
   await run();
   const begin = trips.findIndex((t) => t[0]!.startsWith('BEGIN'));
   const commit = trips.findIndex((t) => t.includes('COMMIT'));
@@ -58,16 +63,47 @@ describe('round trips of a single record', () => {
     const pid = uniqueId('p');
     const patient = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 1 })], ctx()));
     expect(patient).toEqual([
-      ['BEGIN; SELECT count(CASE WHEN', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
+      ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
       ['WITH rec_new_src AS (SELECT', 'COMMIT'],
     ]);
     const dx = await tripsOf(() =>
       upsertMany(db, resources.emrActivityInfo!, [sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: pid, seed: 1 })], ctx()),
     );
     expect(dx).toEqual([
-      ['BEGIN; SELECT count(CASE WHEN', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM'],
+      ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM'],
       ['WITH rec_new_src AS (SELECT', 'COMMIT'],
     ]);
+  });
+
+  it("a group of three diagnoses: the same two round trips, each key's look-ups its own prepared statement", async () => {
+    const pids = [uniqueId('p'), uniqueId('p'), uniqueId('p')];
+    await upsertMany(
+      db,
+      resources.emrPatientInfo!,
+      pids.map((id, i) => sample('emrPatientInfo', { orgCode: org, id, seed: 10 + i })),
+      ctx(),
+    );
+    const dxs = pids.map((patientId, i) => sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId, seed: 10 + i }));
+    const group = await tripsOf(() => upsertMany(db, resources.emrActivityInfo!, dxs, ctx()));
+    const lock = 'SELECT t.org_code, t.id, t.rec_version,';
+    const parent = 'SELECT p.org_code, p.id FROM';
+    expect(group).toEqual([
+      ['BEGIN', 'SELECT count(CASE WHEN s.x', lock, lock, lock, parent, parent, parent],
+      ['WITH rec_new_src AS (SELECT', 'COMMIT'],
+    ]);
+    // An equality on the whole key, prepared once per connection, for every record of the group:
+    // no plan of an array of unknown length (docs/opengauss.md "Key lists").
+    expect(names.filter((n) => n.startsWith('lock1_') || n.startsWith('parent1_')).sort()).toEqual([
+      'lock1_emr_activity_info',
+      'lock1_emr_activity_info',
+      'lock1_emr_activity_info',
+      'parent1_emr_patient_info',
+      'parent1_emr_patient_info',
+      'parent1_emr_patient_info',
+    ]);
+    expect(names).toContain('link_locks');
+    const stored = await db.query('SELECT id FROM emr_activity_info WHERE org_code = $1 AND id = ANY($2::varchar[])', [org, dxs.map((d) => d.id)]);
+    expect(stored.rowCount).toBe(3);
   });
 
   it('a new version of a stored patient: the same two round trips, its row UPDATEd in the composed statement', async () => {
@@ -76,7 +112,7 @@ describe('round trips of a single record', () => {
     await upsertMany(db, resources.emrPatientInfo!, [v1], ctx());
     const v2 = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [{ ...v1, tel: '13700000001' }], ctx()));
     expect(v2).toEqual([
-      ['BEGIN; SELECT count(CASE WHEN', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
+      ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
       ['WITH rec_old_src AS (SELECT', 'COMMIT'],
     ]);
     const row = await db.query<{ rec_version: number; n: string }>(
@@ -121,7 +157,7 @@ describe('round trips of a single record', () => {
     expect(first!.ok && first!.outcome.held.length).toBe(1);
     const again = await tripsOf(() => upsertMany(db, resources.emrActivityInfo!, [{ ...dx, diagnoseTime: '2026-01-15 10:31:00' }], ctx()));
     expect(again).toEqual([
-      ['BEGIN; SELECT count(CASE WHEN', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM'],
+      ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM'],
       ['SELECT org_code, record_id, kind,'],
       ['DELETE FROM record_parent_wait WHERE'],
       ['INSERT INTO record_parent_wait (resource,'],
@@ -140,7 +176,7 @@ describe('round trips of a single record', () => {
     const patient = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 2 })], ctx()));
     // The waits are taken away in the composed statement; COMMIT only after the child is released.
     expect(patient.slice(0, 2)).toEqual([
-      ['BEGIN; SELECT count(CASE WHEN', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
+      ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
       ['WITH rec_new_src AS (SELECT'],
     ]);
     expect(patient.length).toBeGreaterThan(3);
