@@ -74,6 +74,10 @@ const KEYWISE = 8;
 /** Keys in one order for every transaction, so two that lock rows one key at a time never deadlock. */
 const keyOrder = ([a, b]: [string, string], [c, d]: [string, string]): number => (a < c ? -1 : a > c ? 1 : b < d ? -1 : b > d ? 1 : 0);
 
+/** The keys without repeats (several children of one parent name it once each). */
+const distinct = (keys: Array<[string, string]>): Array<[string, string]> =>
+  keys.length < 2 ? keys : [...new Map(keys.map((k) => [keyOf(...k), k])).values()];
+
 /** `one` for each key alone, sent together; their answers merged. */
 async function keywise<T>(tx: Tx, keys: Array<[string, string]>, one: (key: [string, string]) => Promise<Iterable<T>>): Promise<T[]> {
   const sorted = [...keys].sort(keyOrder);
@@ -89,8 +93,9 @@ async function keywise<T>(tx: Tx, keys: Array<[string, string]>, one: (key: [str
  * with its receipt's state and version, read in the same statement but not locked (what that read
  * may miss, and why it is safe: Current.mayBeHeld).
  */
-export async function lockMany(tx: Tx, r: Resource, keys: Array<[string, string]>): Promise<Map<string, Current>> {
+export async function lockMany(tx: Tx, r: Resource, given: Array<[string, string]>): Promise<Map<string, Current>> {
   const out = new Map<string, Current>();
+  const keys = distinct(given);
   if (keys.length === 0) return out;
   if (keys.length > 1 && keys.length <= KEYWISE) return new Map(await keywise(tx, keys, (key) => lockMany(tx, r, [key])));
   const k = keyList(['t.org_code', 't.id'], keys, 1);
@@ -431,8 +436,9 @@ export function receiptPart(fresh: ReceiptRow[], stored: ReceiptRow[]): WritePar
  * its own parent or a mapping has not left yet, so neither may its children). One query per parent
  * resource.
  */
-export async function existingParents(tx: Tx, parentResource: string, table: string, keys: Array<[string, string]>): Promise<Set<string>> {
+export async function existingParents(tx: Tx, parentResource: string, table: string, given: Array<[string, string]>): Promise<Set<string>> {
   const found = new Set<string>();
+  const keys = distinct(given);
   if (keys.length === 0) return found;
   if (keys.length > 1 && keys.length <= KEYWISE) return new Set(await keywise(tx, keys, (key) => existingParents(tx, parentResource, table, [key])));
   const k = keyList(['p.org_code', 'p.id'], keys, 1);
@@ -449,8 +455,9 @@ export async function existingParents(tx: Tx, parentResource: string, table: str
  * child takes before it adds a wait (docs/ingest.md "Parents and children"), so the answer holds until
  * the transaction ends: a parent with none need not take waits away in its write.
  */
-export async function awaitedParents(tx: Tx, parentResource: string, parents: Array<[string, string]>): Promise<Set<string>> {
+export async function awaitedParents(tx: Tx, parentResource: string, given: Array<[string, string]>): Promise<Set<string>> {
   const found = new Set<string>();
+  const parents = distinct(given);
   if (parents.length === 0) return found;
   if (parents.length > 1 && parents.length <= KEYWISE) return new Set(await keywise(tx, parents, (key) => awaitedParents(tx, parentResource, [key])));
   const k = keyList(['org_code', 'parent_id'], parents, 1);

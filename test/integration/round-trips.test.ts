@@ -106,6 +106,23 @@ describe('round trips of a single record', () => {
     expect(stored.rowCount).toBe(3);
   });
 
+  it('a group of three items of one report: their report is looked up once', async () => {
+    const pid = uniqueId('p');
+    const labId = uniqueId('lab');
+    await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 20 })], ctx());
+    await upsertMany(db, resources.emrExLab!, [sample('emrExLab', { orgCode: org, id: labId, patientId: pid, seed: 20 })], ctx());
+    const items = [0, 1, 2].map((i) => sample('emrExLabItem', { orgCode: org, id: uniqueId('item'), patientId: pid, parentId: labId, seed: 20 + i }));
+    const group = await tripsOf(() => upsertMany(db, resources.emrExLabItem!, items, ctx()));
+    const lock = 'SELECT t.org_code, t.id, t.rec_version,';
+    expect(group).toEqual([
+      ['BEGIN', 'SELECT count(CASE WHEN s.x', lock, lock, lock, 'SELECT p.org_code, p.id FROM'],
+      ['WITH rec_new_src AS (SELECT', 'COMMIT'],
+    ]);
+    expect(names.filter((n) => n.startsWith('parent1_'))).toEqual(['parent1_emr_ex_lab']);
+    const stored = await db.query('SELECT count(*)::int AS n FROM emr_ex_lab_item WHERE org_code = $1 AND ex_lab_id = $2', [org, labId]);
+    expect(stored.rows[0]).toEqual({ n: 3 });
+  });
+
   it('a new version of a stored patient: the same two round trips, its row UPDATEd in the composed statement', async () => {
     const pid = uniqueId('p');
     const v1 = sample('emrPatientInfo', { orgCode: org, id: pid, seed: 3 });
