@@ -40,7 +40,6 @@ import {
   lockLinks,
   historyPart,
   receiptPart,
-  recordsComposable,
   recordsPart,
   releaseWaiting,
   replaceHolds,
@@ -49,7 +48,6 @@ import {
   retire,
   WAITING_COLUMNS,
   writeReceipts,
-  writeRecords,
   type Current,
   type Hold,
   type ReceiptRow,
@@ -450,10 +448,6 @@ async function writeChunk(
     hashes: c.p.hashes,
     b: { version: c.version, hash: c.p.hash, raw: c.p.payload, retired: c.p.retiring, test: c.p.test, receivedAt: c.p.now, latenessS: c.p.latenessS },
   });
-  // The typed rows go in the same statement unless they are too wide for it (a large batch of a
-  // wide table): then a MERGE of their own first.
-  const composed = recordsComposable(r, chunk.length);
-  if (!composed) await writeRecords(tx, r, chunk.map(typed));
   // A parent that is not held itself releases the children waiting for it.
   const ready = chunk.filter((c) => c.held.length === 0 && awaited.has(keyOf(c.p.orgCode, c.p.id))).map((c): [string, string] => [c.p.orgCode, c.p.id]);
   const receipts = chunk.map(
@@ -473,12 +467,12 @@ async function writeChunk(
       at: c.p.now,
     }),
   );
-  const single = chunk.length === 1 && composed && `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}`;
+  const single = chunk.length === 1 && `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}`;
   const compose = () =>
     composeWrites<WaitingRow>(
       tx,
       [
-        ...(composed ? [recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed))] : []),
+        recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed)),
         historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
         enqueuePart(chunk.map((c) => ({ ...versionOf(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload }))),
         receiptPart(

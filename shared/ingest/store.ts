@@ -159,35 +159,12 @@ function typedRow(sh: Shape, { record, hashes, b }: RecordItem): unknown[] {
 }
 
 /**
- * Inserts or updates typed rows with one MERGE per chunk; the key is never updated. The record's
- * personal fields come sealed (shared/pii sealRecord), with their HMACs by column in `hashes`.
- */
-export async function writeRecords(tx: Tx, r: Resource, items: RecordItem[]): Promise<void> {
-  const sh = shapeOf(r);
-  const per = chunkRows(sh.cols.length);
-  for (let i = 0; i < items.length; i += per) {
-    const rows = items.slice(i, i + per).map((it) => typedRow(sh, it));
-    const src = source(sh.cols, rows);
-    const all = sh.cols.map(([c]) => c);
-    const text =
-      `MERGE INTO ${r.table} t USING (${src.sql}) s ON (t.org_code = s.org_code AND t.id = s.id) ` +
-      `WHEN MATCHED THEN UPDATE SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} ` +
-      `WHEN NOT MATCHED THEN INSERT (${all.join(', ')}) VALUES (${all.map((c) => `s.${c}`).join(', ')})`;
-    await exec(tx, text, src.params, statementName(rows.length, `merge1_${r.table}`, text));
-  }
-}
-
-/** Values the typed rows of one composed write may carry (rows × columns); beyond them, writeRecords' MERGE. */
-const COMPOSED_RECORD_PARAMS = 20_000;
-
-/** Whether `n` typed rows of `r` fit in a composed write beside its other parts. */
-export const recordsComposable = (r: Resource, n: number): boolean => n * shapeOf(r).cols.length <= COMPOSED_RECORD_PARAMS;
-
-/**
  * The typed rows as part of a composed write (docs/ingest.md "Round trips"): records not yet stored
  * are INSERTed, stored ones UPDATEd. Which is which is known before the statement — the stored rows
  * are locked by lockMany in the same transaction — so no MERGE has to find out (and MERGE cannot be
- * a WITH query, docs/opengauss.md). The same columns as writeRecords.
+ * a WITH query, docs/opengauss.md). The record's personal fields come sealed (shared/pii
+ * sealRecord), with their HMACs by column in `hashes`. Rows go as one array per column
+ * (docs/opengauss.md "Statement sources"), so a batch of any width takes one parameter per column.
  */
 export function recordsPart(r: Resource, fresh: RecordItem[], stored: RecordItem[]): WritePart {
   const sh = shapeOf(r);

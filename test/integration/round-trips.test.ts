@@ -123,6 +123,31 @@ describe('round trips of a single record', () => {
     expect(stored.rows[0]).toEqual({ n: 3 });
   });
 
+  it('a batch of 450 lab reports (49 columns, 22 050 values): its typed rows in the composed statement, no MERGE first', async () => {
+    const pid = uniqueId('p');
+    await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 30 })], ctx());
+    const labs = Array.from({ length: 450 }, (_, i) => sample('emrExLab', { orgCode: org, id: uniqueId(`lab${i}`), patientId: pid, seed: 30 + i }));
+    const batch = await tripsOf(() => upsertMany(db, resources.emrExLab!, labs, ctx()));
+    expect(batch).toEqual([
+      ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id', 'SELECT p.org_code, p.id FROM'],
+      ['WITH rec_new_src AS (SELECT', 'COMMIT'],
+    ]);
+    const stored = await db.query<{ n: number; v: number }>(
+      'SELECT count(*)::int AS n, max(rec_version) AS v FROM emr_ex_lab WHERE org_code = $1 AND id = ANY($2::varchar[]) AND rec_raw->>$3 = patient_id',
+      [org, labs.map((l) => l.id), 'patientId'],
+    );
+    expect(stored.rows[0]).toEqual({ n: 450, v: 1 });
+    // The same 450 corrected: a new version of each, UPDATEd in the composed statement.
+    const corrected = labs.map((l) => ({ ...l, specimenNo: `${String(l.specimenNo)}-2` }));
+    const again = await tripsOf(() => upsertMany(db, resources.emrExLab!, corrected, ctx()));
+    expect(again[1]).toEqual(['WITH rec_old_src AS (SELECT', 'COMMIT']);
+    const updated = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM emr_ex_lab WHERE org_code = $1 AND id = ANY($2::varchar[]) AND rec_version = 2 AND specimen_no LIKE '%-2'",
+      [org, labs.map((l) => l.id)],
+    );
+    expect(updated.rows[0]).toEqual({ n: 450 });
+  });
+
   it('a new version of a stored patient: the same two round trips, its row UPDATEd in the composed statement', async () => {
     const pid = uniqueId('p');
     const v1 = sample('emrPatientInfo', { orgCode: org, id: pid, seed: 3 });
