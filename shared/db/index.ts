@@ -110,13 +110,27 @@ const streamOf = (client: Tx): Stream | undefined => (client as unknown as { con
 const pipelining = (client: Tx): boolean => (client as unknown as { pipeline?: boolean }).pipeline === true;
 
 /**
+ * Waits for all the promises and fails with the first failure in their order, not in the order they
+ * settle. For statements sent together the order given is the order sent, so the failure reported
+ * is the cause (a deadlock, a lock timeout), not a statement behind it that failed because of it
+ * ("current transaction is aborted", 25P02), whose promise may settle first when it has fewer
+ * steps to go through (docs/opengauss.md "Pipelining").
+ */
+export async function inOrder<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises as readonly Promise<unknown>[]);
+  const failed = settled.find((x) => x.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((x) => (x as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/**
  * Sends independent statements together on one connection and waits for all their answers: at once
  * on a connection in pipeline mode (openPool's), one after the other on any other (node-postgres
  * would otherwise queue them itself, which it deprecates). Each function sends its statement when
- * called (docs/opengauss.md "Pipelining").
+ * called (docs/opengauss.md "Pipelining"). A failure is the first in the order given (`inOrder`).
  */
 export async function together<T extends readonly unknown[]>(client: Tx, sends: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
-  if (pipelining(client)) return (await Promise.all(sends.map((send) => send()))) as unknown as T;
+  if (pipelining(client)) return (await inOrder(sends.map((send) => send()))) as unknown as T;
   const out: unknown[] = [];
   for (const send of sends) out.push(await send());
   return out as unknown as T;

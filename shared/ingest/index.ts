@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Db, Tx } from '../db/index.js';
-import { together, type TxPipeline, withTx } from '../db/index.js';
+import { inOrder, together, type TxPipeline, withTx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import type { Resource } from '../../schemas/resource.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
@@ -377,10 +377,10 @@ async function readWave(tx: Tx, r: Resource, wave: Prepared[], pipe: TxPipeline 
   const keys = wave.map((p): [string, string] => [p.orgCode, p.id]);
   const parents = [...byParent];
   // Nothing is written before the BEGIN and the link locks are known to have been taken; awaited
-  // beside the reads. The server answers in order, so the first failure is the one reported (a
-  // deadlock on the link locks: retried by withTx), not the aborted statements behind it.
-  const [, [, current, awaited, found]] = await Promise.all([
-    pipe?.began,
+  // beside the reads. The first failure in the order sent is the one reported (a deadlock on the
+  // link locks or the row locks: retried by withTx), not the aborted statements behind it (inOrder).
+  const [, [, current, awaited, found]] = await inOrder([
+    pipe?.began ?? Promise.resolve(),
     together(tx, [
       () => lockLinks(tx, parentLinks(r, wave)),
       () => lockMany(tx, r, keys),

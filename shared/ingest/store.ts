@@ -1,7 +1,8 @@
 /**
  * The data layer of the ingest pipeline: SQL for a resource's table, its history and the outbox.
- * Upserts use MERGE (PostgreSQL 15 and openGauss 5.0 both have it; openGauss lacks ON CONFLICT);
- * the key is never updated. Statements are built once per resource from its declaration.
+ * No ON CONFLICT (openGauss 5.0 lacks it): a record's typed row is INSERTed or UPDATEd in the
+ * composed write, which knows which from the row lock taken before it; the key is never updated.
+ * Statements are built once per resource from its declaration.
  */
 import { createHash } from 'node:crypto';
 import { together, type Tx } from '../db/index.js';
@@ -71,7 +72,11 @@ export const keyOf = (orgCode: string, id: string) => `${orgCode}\u0000${id}`;
  */
 const KEYWISE = 8;
 
-/** Keys in one order for every transaction, so two that lock rows one key at a time never deadlock. */
+/**
+ * Keys in one order for every group, so two groups locking rows one key at a time never deadlock
+ * each other. A batch locks in its index's order, which under a collation other than C may differ:
+ * a deadlock between a group and a batch sharing keys is detected by the server and retried (withTx).
+ */
 const keyOrder = ([a, b]: [string, string], [c, d]: [string, string]): number => (a < c ? -1 : a > c ? 1 : b < d ? -1 : b > d ? 1 : 0);
 
 /** The keys without repeats (several children of one parent name it once each). */

@@ -86,4 +86,21 @@ describe('together', () => {
       await plain.end();
     }
   });
+
+  it('fails with the first failure in the order sent, though the statements behind it settle first', async () => {
+    const a = next++;
+    const failed = pipelined(async (tx, pipe) => {
+      // The cause goes first but reaches its caller late (as a group's row lock does through more
+      // awaits than the single look-ups behind it); the statements behind it fail as aborted (25P02)
+      // and settle at once.
+      const late = () =>
+        tx.query('SELECT 1 / 0').catch(async (err: unknown) => {
+          await new Promise((r) => setTimeout(r, 30));
+          throw err;
+        });
+      await Promise.all([pipe.began, together(tx, [late, () => tx.query('SELECT 1'), () => tx.query(`INSERT INTO ${table} VALUES ($1)`, [a])])]);
+    });
+    await expect(failed).rejects.toMatchObject({ code: '22012' });
+    expect(await stored(a)).toBe(0);
+  });
 });

@@ -123,6 +123,29 @@ describe('round trips of a single record', () => {
     expect(stored.rows[0]).toEqual({ n: 3 });
   });
 
+  it('a group whose row lock fails reports that failure, not the aborted look-ups sent behind it', async () => {
+    const pid = uniqueId('p');
+    const labId = uniqueId('lab');
+    await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 40 })], ctx());
+    await upsertMany(db, resources.emrExLab!, [sample('emrExLab', { orgCode: org, id: labId, patientId: pid, seed: 40 })], ctx());
+    const items = [0, 1, 2].map((i) => sample('emrExLabItem', { orgCode: org, id: uniqueId(`item${i}`), patientId: pid, parentId: labId, seed: 40 + i }));
+    await upsertMany(db, resources.emrExLabItem!, items, ctx());
+    // Another transaction holds the middle item's row; this pool gives up waiting after 300 ms.
+    const holder = await db.connect();
+    const impatient = testDb({ options: '-c lock_timeout=300' });
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM emr_ex_lab_item WHERE org_code = $1 AND id = $2 FOR UPDATE', [org, items[1]!.id]);
+      const corrected = items.map((it) => ({ ...it, itemName: `${String(it.itemName)}（复核）` }));
+      // The row lock's 55P03, not the 25P02 of the parent look-up behind it (whose answer settles first).
+      await expect(upsertMany(impatient, resources.emrExLabItem!, corrected, ctx())).rejects.toMatchObject({ code: '55P03' });
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+      await impatient.end();
+    }
+  });
+
   it('a batch of 450 lab reports (49 columns, 22 050 values): its typed rows in the composed statement, no MERGE first', async () => {
     const pid = uniqueId('p');
     await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 30 })], ctx());
