@@ -68,6 +68,8 @@ export function sameWrites(r: Resource, rows: unknown[][]): Array<{ text: string
   const columns = SAME_SOURCE === 'columns' && !one;
   const src = columns ? columnSource : valuesSource;
   const typed = src(cols, rows);
+  /** Prepared once per connection: a single record's statements, and the column-array batches'. */
+  const named = (single: string, batch: string) => (one ? { name: single } : columns ? { name: batch } : {});
   const hist = src(
     [
       ['resource', 'varchar'],
@@ -98,20 +100,20 @@ export function sameWrites(r: Resource, rows: unknown[][]): Array<{ text: string
         `WHEN MATCHED THEN UPDATE SET ${update.map((c) => `${c} = s.${c}`).join(', ')} ` +
         `WHEN NOT MATCHED THEN INSERT (${names.join(', ')}) VALUES (${names.map((c) => `s.${c}`).join(', ')})`,
       values: typed.params,
-      ...(one ? { name: `same1_${r.table}` } : columns ? { name: `samen_${r.table}` } : {}),
+      ...named(`same1_${r.table}`, `samen_${r.table}`),
     },
     {
       text: `INSERT INTO bench_same_history (resource, org_code, record_id, version, op, rec_hash, raw, received_at)
              SELECT s.resource, s.org_code, s.record_id, s.version, 'upsert', s.rec_hash, s.raw, s.received_at FROM (${hist.sql}) s`,
       values: hist.params,
-      ...(one ? { name: 'same1_history' } : columns ? { name: 'samen_history' } : {}),
+      ...named('same1_history', 'samen_history'),
     },
     {
       text: `INSERT INTO bench_same_outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
              SELECT d.name, s.resource, s.org_code, s.record_id, 1, 'upsert', '${r.deadline}', false, s.payload, 'pending'
                FROM (${out.sql}) s, uplink_destination d WHERE d.enabled = true ORDER BY s.seq, d.name`,
       values: out.params,
-      ...(one ? { name: `same1_outbox_${r.table}` } : columns ? { name: `samen_outbox_${r.table}` } : {}),
+      ...named(`same1_outbox_${r.table}`, `samen_outbox_${r.table}`),
     },
   ];
 }

@@ -83,14 +83,20 @@ const keyOrder = ([a, b]: [string, string], [c, d]: [string, string]): number =>
 const distinct = (keys: Array<[string, string]>): Array<[string, string]> =>
   keys.length < 2 ? keys : [...new Map(keys.map((k) => [keyOf(...k), k])).values()];
 
-/** `one` for each key alone, sent together; their answers merged. */
-async function keywise<T>(tx: Tx, keys: Array<[string, string]>, one: (key: [string, string]) => Promise<Iterable<T>>): Promise<T[]> {
-  const sorted = [...keys].sort(keyOrder);
+/**
+ * The rows a look-up by key finds (docs/opengauss.md "Key lists"), each distinct key asked once:
+ * `ask` of one key, or of all of them (a batch), or — for 2 to KEYWISE keys — of each key alone, all
+ * sent together in key order.
+ */
+async function byKeys<T>(tx: Tx, given: Array<[string, string]>, ask: (keys: Array<[string, string]>) => Promise<T[]>): Promise<T[]> {
+  const keys = distinct(given);
+  if (keys.length === 0) return [];
+  if (keys.length === 1 || keys.length > KEYWISE) return ask(keys);
   const parts = await together(
     tx,
-    sorted.map((k) => () => one(k)),
+    [...keys].sort(keyOrder).map((k) => () => ask([k])),
   );
-  return parts.flatMap((p) => [...p]);
+  return parts.flat();
 }
 
 /**
@@ -99,31 +105,33 @@ async function keywise<T>(tx: Tx, keys: Array<[string, string]>, one: (key: [str
  * may miss, and why it is safe: Current.mayBeHeld).
  */
 export async function lockMany(tx: Tx, r: Resource, given: Array<[string, string]>): Promise<Map<string, Current>> {
-  const out = new Map<string, Current>();
-  const keys = distinct(given);
-  if (keys.length === 0) return out;
-  if (keys.length > 1 && keys.length <= KEYWISE) return new Map(await keywise(tx, keys, (key) => lockMany(tx, r, [key])));
-  const k = keyList(['t.org_code', 't.id'], keys, 1);
   const receipt = (col: string) => `(SELECT c.${col} FROM record_receipt c WHERE c.resource = $1 AND c.org_code = t.org_code AND c.record_id = t.id)`;
-  const text = `SELECT t.org_code, t.id, t.rec_version, t.rec_hash, t.rec_retired, ${receipt('state')} AS receipt_state, ${receipt('version')} AS receipt_version
+  const rows = await byKeys(tx, given, async (keys) => {
+    const k = keyList(['t.org_code', 't.id'], keys, 1);
+    const text = `SELECT t.org_code, t.id, t.rec_version, t.rec_hash, t.rec_retired, ${receipt('state')} AS receipt_state, ${receipt('version')} AS receipt_version
        FROM ${r.table} t WHERE ${k.sql} FOR UPDATE`;
-  const res = await exec<{
-    org_code: string;
-    id: string;
-    rec_version: number;
-    rec_hash: string;
-    rec_retired: boolean;
-    receipt_state: string | null;
-    receipt_version: number | null;
-  }>(tx, text, [r.name, ...k.params], keys.length === 1 && `lock1_${r.table}`);
-  for (const row of res.rows)
-    out.set(keyOf(row.org_code, row.id), {
-      version: row.rec_version,
-      hash: row.rec_hash.trim(),
-      retired: row.rec_retired,
-      mayBeHeld: row.receipt_version !== row.rec_version || (row.receipt_state !== 'stored' && row.receipt_state !== 'retired'),
-    });
-  return out;
+    const res = await exec<{
+      org_code: string;
+      id: string;
+      rec_version: number;
+      rec_hash: string;
+      rec_retired: boolean;
+      receipt_state: string | null;
+      receipt_version: number | null;
+    }>(tx, text, [r.name, ...k.params], keys.length === 1 && `lock1_${r.table}`);
+    return res.rows;
+  });
+  return new Map(
+    rows.map((row): [string, Current] => [
+      keyOf(row.org_code, row.id),
+      {
+        version: row.rec_version,
+        hash: row.rec_hash.trim(),
+        retired: row.rec_retired,
+        mayBeHeld: row.receipt_version !== row.rec_version || (row.receipt_state !== 'stored' && row.receipt_state !== 'retired'),
+      },
+    ]),
+  );
 }
 
 export async function lockCurrent(tx: Tx, r: Resource, orgCode: string, id: string): Promise<Current | null> {
@@ -419,17 +427,14 @@ export function receiptPart(fresh: ReceiptRow[], stored: ReceiptRow[]): WritePar
  * resource.
  */
 export async function existingParents(tx: Tx, parentResource: string, table: string, given: Array<[string, string]>): Promise<Set<string>> {
-  const found = new Set<string>();
-  const keys = distinct(given);
-  if (keys.length === 0) return found;
-  if (keys.length > 1 && keys.length <= KEYWISE) return new Set(await keywise(tx, keys, (key) => existingParents(tx, parentResource, table, [key])));
-  const k = keyList(['p.org_code', 'p.id'], keys, 1);
-  const text = `SELECT p.org_code, p.id FROM ${table} p
+  const rows = await byKeys(tx, given, async (keys) => {
+    const k = keyList(['p.org_code', 'p.id'], keys, 1);
+    const text = `SELECT p.org_code, p.id FROM ${table} p
        LEFT JOIN record_receipt r ON r.resource = $1 AND r.org_code = p.org_code AND r.record_id = p.id
       WHERE ${k.sql} AND (r.state IS NULL OR r.state <> 'held')`;
-  const res = await exec<{ org_code: string; id: string }>(tx, text, [parentResource, ...k.params], keys.length === 1 && `parent1_${table}`);
-  for (const row of res.rows) found.add(keyOf(row.org_code, row.id));
-  return found;
+    return (await exec<{ org_code: string; id: string }>(tx, text, [parentResource, ...k.params], keys.length === 1 && `parent1_${table}`)).rows;
+  });
+  return new Set(rows.map((row) => keyOf(row.org_code, row.id)));
 }
 
 /**
@@ -438,15 +443,12 @@ export async function existingParents(tx: Tx, parentResource: string, table: str
  * the transaction ends: a parent with none need not take waits away in its write.
  */
 export async function awaitedParents(tx: Tx, parentResource: string, given: Array<[string, string]>): Promise<Set<string>> {
-  const found = new Set<string>();
-  const parents = distinct(given);
-  if (parents.length === 0) return found;
-  if (parents.length > 1 && parents.length <= KEYWISE) return new Set(await keywise(tx, parents, (key) => awaitedParents(tx, parentResource, [key])));
-  const k = keyList(['org_code', 'parent_id'], parents, 1);
-  const text = `SELECT DISTINCT org_code, parent_id FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql}`;
-  const res = await exec<{ org_code: string; parent_id: string }>(tx, text, [parentResource, ...k.params], parents.length === 1 && 'awaited1');
-  for (const row of res.rows) found.add(keyOf(row.org_code, row.parent_id));
-  return found;
+  const rows = await byKeys(tx, given, async (parents) => {
+    const k = keyList(['org_code', 'parent_id'], parents, 1);
+    const text = `SELECT DISTINCT org_code, parent_id FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql}`;
+    return (await exec<{ org_code: string; parent_id: string }>(tx, text, [parentResource, ...k.params], parents.length === 1 && 'awaited1')).rows;
+  });
+  return new Set(rows.map((row) => keyOf(row.org_code, row.parent_id)));
 }
 
 export interface Wait {
