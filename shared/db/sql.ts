@@ -135,18 +135,20 @@ export function chunkRows(columns: number): number {
  * from `offset` + 1. The part is built by
  * the module that owns the table (docs/ingest.md "Who writes what"); only the composing is shared.
  */
-export type WritePart = (offset: number) => { ctes: Array<{ name: string; sql: string }>; params: unknown[] };
+export type WritePart = (offset: number) => { ctes: Array<{ name: string; sql: string; guard?: boolean }>; params: unknown[] };
 
 /**
  * Several owners' writes in one statement, one round trip (docs/opengauss.md "Composed writes"):
  * `WITH a AS (INSERT … RETURNING …), b AS (UPDATE … RETURNING …) SELECT …`. All of them see the
  * snapshot taken at the statement's start, not each other's rows, so only writes to different rows
  * are composed. The statement returns the rows of the WITH query named `outrows` (if a part defines
- * it), and one last row of NULLs that counts every WITH query: each is referenced by the main
- * query, so no dialect may skip one.
+ * it), and one last row of NULLs that counts every WITH query. A data-modifying WITH query runs
+ * whether or not its rows are used; a plain SELECT runs only when they are — PostgreSQL drops a
+ * count that nothing reads — so a guard's count (a WITH query that fails the statement when its
+ * condition is not met) filters the last row, which makes it run.
  */
 export async function composeWrites<R extends pg.QueryResultRow>(tx: Tx, parts: WritePart[], rowsColumns: string[], single: string | false): Promise<R[]> {
-  const ctes: Array<{ name: string; sql: string }> = [];
+  const ctes: Array<{ name: string; sql: string; guard?: boolean }> = [];
   const params: unknown[] = [];
   for (const part of parts) {
     const p = part(params.length);
@@ -155,11 +157,13 @@ export async function composeWrites<R extends pg.QueryResultRow>(tx: Tx, parts: 
   }
   if (ctes.length === 0) return [];
   const hasRows = ctes.some((c) => c.name === 'outrows');
+  const guards = ctes.filter((c) => c.guard);
   const counted = ctes.map((c) => `(SELECT count(*) FROM ${c.name}) AS n_${c.name}`).join(', ');
   const nulls = rowsColumns.map((c) => `NULL AS ${c}`).join(', ');
   const main =
     (hasRows ? `SELECT ${rowsColumns.join(', ')}, 0 AS n_all FROM outrows UNION ALL ` : '') +
-    `SELECT ${nulls}${nulls ? ', ' : ''}1 AS n_all FROM (SELECT ${counted}) counted`;
+    `SELECT ${nulls}${nulls ? ', ' : ''}1 AS n_all FROM (SELECT ${counted}) counted` +
+    (guards.length ? ` WHERE ${guards.map((c) => `n_${c.name} >= 0`).join(' AND ')}` : '');
   const text = `WITH ${ctes.map((c) => `${c.name} AS (${c.sql})`).join(',\n')}\n${main}`;
   const res = await exec<R & { n_all: number }>(tx, text, params, single || nameOf(text));
   return res.rows.filter((r) => Number(r.n_all) === 0);

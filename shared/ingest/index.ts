@@ -19,11 +19,12 @@ import { validateRecord } from './validate.js';
 import { qualityWarnings } from './quality.js';
 import { domainMapper, emptyMapping, stamp, type Mapping } from './mapping.js';
 import { isParent } from './parents.js';
+import { newRecordOdds } from './new-records.js';
 import { EVENT_TIMES, resolveOrgs, storedBirthDays } from './resolve.js';
 import { checkResidentId } from '../../schemas/idcard.js';
 import type { CodeCache } from '../codes/index.js';
 import { enqueue, enqueuePart, supersedeHeld } from '../outbox/index.js';
-import { composeWrites } from '../db/sql.js';
+import { composeWrites, type WritePart } from '../db/sql.js';
 import { sealRecord } from '../pii/index.js';
 import {
   appendHistory,
@@ -38,6 +39,7 @@ import {
   recordRejections,
   type Link,
   lockLinks,
+  newRecordsGuardPart,
   historyPart,
   receiptPart,
   recordsPart,
@@ -439,6 +441,7 @@ async function writeChunk(
   before: Map<string, Hold[]>,
   awaited: Set<string>,
   pipe: TxPipeline | undefined,
+  guard: WritePart | null = null,
 ): Promise<void> {
   const op = (c: Changed) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
   /** Which version of which record a history row or an outbox row is. */
@@ -467,7 +470,7 @@ async function writeChunk(
       at: c.p.now,
     }),
   );
-  const single = chunk.length === 1 && `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}`;
+  const single = chunk.length === 1 && `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}${guard ? '_new' : ''}`;
   const compose = () =>
     composeWrites<WaitingRow>(
       tx,
@@ -480,6 +483,7 @@ async function writeChunk(
           receipts.filter((_, i) => chunk[i]!.cur),
         ),
         ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
+        ...(guard ? [guard] : []),
       ],
       ready.length ? WAITING_COLUMNS : [],
       single,
@@ -554,25 +558,27 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   await recordRejections(db, rejections).catch(() => undefined);
   const delta: HeldDelta = new Map();
   for (const wave of waves) {
-    const written = await withTx(
-      db,
-      async (tx, pipe) => {
-        const outcomes = await writeWaveIn(
-          tx,
-          r,
-          wave.map((x) => x.p),
-          ctx,
-          delta,
-          { pipe, last: !opts.inWave },
-        );
-        const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
-        const w = wave.map(({ index, p }) => ({ index, outcome: byKey.get(keyOf(p.orgCode, p.id))! }));
-        await opts.inWave?.(tx, w);
-        return w;
-      },
-      undefined,
-      true,
-    );
+    const written =
+      (!opts.inWave && (await writeNewWave(db, r, wave))) ||
+      (await withTx(
+        db,
+        async (tx, pipe) => {
+          const outcomes = await writeWaveIn(
+            tx,
+            r,
+            wave.map((x) => x.p),
+            ctx,
+            delta,
+            { pipe, last: !opts.inWave },
+          );
+          const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
+          const w = wave.map(({ index, p }) => ({ index, outcome: byKey.get(keyOf(p.orgCode, p.id))! }));
+          await opts.inWave?.(tx, w);
+          return w;
+        },
+        undefined,
+        true,
+      ));
     for (const { index, outcome } of written) results[index] = { ok: true, outcome };
   }
   observeCodes(
@@ -581,6 +587,48 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
     delta,
   );
   return results;
+}
+
+/** Waves of at most this many records try to be written as new (one guard condition per key). */
+const NEW_WAVE_MAX = 8;
+
+/** Why a try at writing as new fell back: a guard not met, a record that exists, a deadlock. */
+const NEW_MISS = new Set(['22012', '23505', '40P01', '40001']);
+
+/**
+ * A wave written as new records in one round trip — BEGIN, its link locks, the composed write with
+ * its guard, COMMIT — when every record may be new: not a retirement, held by no mapping
+ * (docs/ingest.md "New records in one round trip"). Null when the wave does not try, or tried and
+ * missed (nothing of it was written): it is then written the usual way.
+ */
+async function writeNewWave(db: Db, r: Resource, wave: Array<{ index: number; p: Prepared }>): Promise<Array<{ index: number; outcome: Outcome }> | null> {
+  const ps = wave.map((x) => x.p);
+  if (ps.length > NEW_WAVE_MAX || ps.some((p) => p.retiring || (p.mapping?.holds.length ?? 0) > 0)) return null;
+  const odds = newRecordOdds(db);
+  if (!odds.shouldTry(r.name)) return null;
+  const changed: Changed[] = ps.map((p) => ({ p, cur: undefined, version: 1, held: [] }));
+  const guard = newRecordsGuardPart(
+    ps.flatMap((p) => p.parentRefs.map((ref) => ({ resource: ref.resource, table: ref.table, orgCode: p.orgCode, id: ref.id }))),
+    isParent(r.name) ? { resource: r.name, keys: ps.map((p): [string, string] => [p.orgCode, p.id]) } : null,
+  );
+  try {
+    await withTx(
+      db,
+      // The link locks first, the guarded write behind them with COMMIT: one round trip.
+      (tx, pipe) => inOrder([pipe.began, lockLinks(tx, parentLinks(r, ps)), writeChunk(tx, r, changed, new Map(), new Set(), pipe, guard)]),
+      0,
+      true,
+    );
+  } catch (err) {
+    if (!NEW_MISS.has((err as { code?: string }).code ?? '')) throw err;
+    odds.saw(r.name, false);
+    return null;
+  }
+  odds.saw(r.name, true);
+  return wave.map(({ index, p }) => ({
+    index,
+    outcome: { id: p.id, orgCode: p.orgCode, status: 'created', version: 1, held: [], test: p.test, warnings: p.warnings },
+  }));
 }
 
 /** resolveOrgs per caller (a group may hold several callers' records, each with its own bindings). */

@@ -429,12 +429,48 @@ export function receiptPart(fresh: ReceiptRow[], stored: ReceiptRow[]): WritePar
 export async function existingParents(tx: Tx, parentResource: string, table: string, given: Array<[string, string]>): Promise<Set<string>> {
   const rows = await byKeys(tx, given, async (keys) => {
     const k = keyList(['p.org_code', 'p.id'], keys, 1);
-    const text = `SELECT p.org_code, p.id FROM ${table} p
-       LEFT JOIN record_receipt r ON r.resource = $1 AND r.org_code = p.org_code AND r.record_id = p.id
-      WHERE ${k.sql} AND (r.state IS NULL OR r.state <> 'held')`;
+    const text = storedParentsSql(table, '$1', k.sql);
     return (await exec<{ org_code: string; id: string }>(tx, text, [parentResource, ...k.params], keys.length === 1 && `parent1_${table}`)).rows;
   });
   return new Set(rows.map((row) => keyOf(row.org_code, row.id)));
+}
+
+/** The stored parents among `keys` (an SQL condition on p.org_code, p.id): in `table`, and not held. */
+const storedParentsSql = (table: string, resource: string, keys: string) => `SELECT p.org_code, p.id FROM ${table} p
+       LEFT JOIN record_receipt r ON r.resource = ${resource} AND r.org_code = p.org_code AND r.record_id = p.id
+      WHERE ${keys} AND (r.state IS NULL OR r.state <> 'held')`;
+
+/** The waits of children for the parents among `keys` (an SQL condition on org_code, parent_id). */
+const waitsForSql = (resource: string, keys: string) =>
+  `SELECT DISTINCT org_code, parent_id FROM record_parent_wait WHERE parent_resource = ${resource} AND ${keys}`;
+
+/**
+ * The guard of records written as new without being looked for first (docs/ingest.md "New records
+ * in one round trip"): a WITH query that fails the whole statement — division by zero, SQLSTATE
+ * 22012, which no other part of a composed write can raise — unless every parent named is stored
+ * and not held and, when the records are parents themselves, no child waits for any of them.
+ * That a record is new needs no guard: its typed row's and its receipt's primary keys refuse a
+ * second one (23505). Read after the transaction's link locks, like the look-ups it replaces, so
+ * its answer holds until COMMIT. Null when there is nothing to check.
+ */
+export function newRecordsGuardPart(
+  parents: Array<{ resource: string; table: string; orgCode: string; id: string }>,
+  awaited: { resource: string; keys: Array<[string, string]> } | null,
+): WritePart | null {
+  const uniqueParents = [...new Map(parents.map((p) => [`${p.resource}|${keyOf(p.orgCode, p.id)}`, p])).values()];
+  const own = awaited ? distinct(awaited.keys) : [];
+  if (uniqueParents.length === 0 && own.length === 0) return null;
+  return (offset) => {
+    const params: unknown[] = [];
+    const $ = (v: unknown) => `$${offset + params.push(v)}`;
+    const checks = [
+      ...uniqueParents.map((p) => `EXISTS (${storedParentsSql(p.table, $(p.resource), `(p.org_code, p.id) = (${$(p.orgCode)}, ${$(p.id)})`)})`),
+      ...own.map(([org, id]) => `NOT EXISTS (${waitsForSql($(awaited!.resource), `(org_code, parent_id) = (${$(org)}, ${$(id)})`)})`),
+    ];
+    // A guard: composeWrites makes it run. The CASE is not a constant, so no planner folds the
+    // division before the checks have run.
+    return { ctes: [{ name: 'new_guard', sql: `SELECT 1 AS ok WHERE 1 / (CASE WHEN ${checks.join(' AND ')} THEN 1 ELSE 0 END) = 1`, guard: true }], params };
+  };
 }
 
 /**
@@ -445,7 +481,7 @@ export async function existingParents(tx: Tx, parentResource: string, table: str
 export async function awaitedParents(tx: Tx, parentResource: string, given: Array<[string, string]>): Promise<Set<string>> {
   const rows = await byKeys(tx, given, async (parents) => {
     const k = keyList(['org_code', 'parent_id'], parents, 1);
-    const text = `SELECT DISTINCT org_code, parent_id FROM record_parent_wait WHERE parent_resource = $1 AND ${k.sql}`;
+    const text = waitsForSql('$1', k.sql);
     return (await exec<{ org_code: string; parent_id: string }>(tx, text, [parentResource, ...k.params], parents.length === 1 && 'awaited1')).rows;
   });
   return new Set(rows.map((row) => keyOf(row.org_code, row.parent_id)));

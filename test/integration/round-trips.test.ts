@@ -1,15 +1,19 @@
 // The round trips of a single record's write (docs/ingest.md "Round trips"), counted on the driver:
 // statements sent while none is awaited start a round trip, those sent behind them share it. A new
-// patient is two: BEGIN, its link lock (first), the row lock and whether children wait for it; then one
-// composed statement (the typed row, history, outbox rows, receipt) with COMMIT behind it. A
-// diagnosis whose patient is stored asks for the patient in the first; a new version of a stored
-// record is the same two, its typed row an UPDATE. A patient written after a held child releases it
-// in the same transaction, the child's outbox rows behind the patient's: COMMIT waits for that.
+// record is one: BEGIN, its link locks, the composed statement (the typed row, history, outbox rows,
+// receipt) guarded by its parents being stored and, for a parent, no child waiting — and COMMIT
+// (docs/ingest.md "New records in one round trip"). When that try misses (the record exists, a
+// parent is missing, a child waits), nothing of it is written and the usual two follow: BEGIN, the
+// link locks, the row lock and the look-ups; then the composed statement with COMMIT behind it. A
+// new version of a stored record is the usual two after its try, its typed row an UPDATE. A patient
+// written after a held child releases it in the same transaction, the child's outbox rows behind
+// the patient's: COMMIT waits for that.
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
+import { newRecordOdds } from '../../shared/ingest/new-records.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 const db = testDb();
@@ -23,6 +27,8 @@ const original = proto.query;
 let trips: string[][] = [];
 /** The prepared statements' names, in the order sent (unnamed ones: none). */
 let names: string[] = [];
+/** The statements' texts, in the order sent. */
+let texts: string[] = [];
 let inFlight = 0;
 beforeAll(() => {
   proto.query = function (this: unknown, ...args: unknown[]) {
@@ -33,6 +39,7 @@ beforeAll(() => {
     if (!out) return out;
     if (inFlight === 0 || trips.length === 0) trips.push([]);
     trips.at(-1)!.push(text);
+    texts.push(text);
     const name = typeof q === 'object' && q !== null ? (q as { name?: string }).name : undefined;
     if (name) names.push(name);
     inFlight++;
@@ -48,34 +55,71 @@ afterAll(() => {
   proto.query = original;
 });
 
-/** The round trips of the call's transaction, each statement named by its first words. */
-async function tripsOf(run: () => Promise<unknown>): Promise<string[][]> {
+/** Each statement named by its first words. */
+const brief = (t: string[]) => t.map((x) => x.replace(/\s+/g, ' ').trim().split(' ').slice(0, 4).join(' '));
+
+/** The round trips of the call's transactions, one list per transaction (each starts with BEGIN). */
+async function transactionsOf(run: () => Promise<unknown>): Promise<string[][][]> {
   trips = [];
   names = [];
+  texts = [];
   await run();
-  const begin = trips.findIndex((t) => t[0]!.startsWith('BEGIN'));
-  const commit = trips.findIndex((t) => t.includes('COMMIT'));
-  return trips.slice(begin, commit + 1).map((t) => t.map((s) => s.replace(/\s+/g, ' ').trim().split(' ').slice(0, 4).join(' ')));
+  const txs: string[][][] = [];
+  for (const t of trips) {
+    if (t[0]!.startsWith('BEGIN')) txs.push([]);
+    txs.at(-1)?.push(brief(t));
+  }
+  return txs;
 }
 
+/** The round trips of the call's one transaction. */
+async function tripsOf(run: () => Promise<unknown>): Promise<string[][]> {
+  const txs = await transactionsOf(run);
+  expect(txs).toHaveLength(1);
+  return txs[0]!;
+}
+
+const newRecord = (composed: string) => [['BEGIN', 'SELECT count(CASE WHEN s.x', composed, 'COMMIT']];
+/**
+ * A try that missed: one round trip whose statement failed, so COMMIT ended it as a rollback; then
+ * ROLLBACK (in a round trip of its own, or behind COMMIT's answer if it is sent before that settles).
+ */
+function expectMissed(tx: string[][] | undefined, composed = 'WITH rec_new_src AS (SELECT'): void {
+  expect(tx![0]!.slice(0, 4)).toEqual(['BEGIN', 'SELECT count(CASE WHEN s.x', composed, 'COMMIT']);
+  expect(tx!.flat()).toEqual(['BEGIN', 'SELECT count(CASE WHEN s.x', composed, 'COMMIT', 'ROLLBACK']);
+}
+
+/** The text of the last composed statement sent. */
+const composed = () => [...texts].reverse().find((t) => t.startsWith('WITH ')) ?? '';
+
+// Each test starts as a process whose tries have hit: every wave of new records tries.
+beforeEach(() => {
+  for (const name of Object.keys(resources)) newRecordOdds(db).saw(name, true);
+});
+
 describe('round trips of a single record', () => {
-  it('a new patient: two round trips, a diagnosis of a stored patient: two', async () => {
+  it('a new patient: one round trip, guarded by no child waiting; a diagnosis of a stored patient: one, guarded by its patient', async () => {
     const pid = uniqueId('p');
     const patient = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 1 })], ctx()));
-    expect(patient).toEqual([
-      ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
-      ['WITH rec_new_src AS (SELECT', 'COMMIT'],
-    ]);
+    expect(patient).toEqual(newRecord('WITH rec_new_src AS (SELECT'));
+    expect(names).toEqual(['link_locks', 'side1_emr_patient_info_ins_new']);
+    expect(composed()).toMatch(/new_guard AS \(SELECT 1 AS ok WHERE 1 \/ \(CASE WHEN NOT EXISTS \(SELECT DISTINCT org_code, parent_id FROM record_parent_wait/);
+    const dxId = uniqueId('dx');
     const dx = await tripsOf(() =>
-      upsertMany(db, resources.emrActivityInfo!, [sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: pid, seed: 1 })], ctx()),
+      upsertMany(db, resources.emrActivityInfo!, [sample('emrActivityInfo', { orgCode: org, id: dxId, patientId: pid, seed: 1 })], ctx()),
     );
-    expect(dx).toEqual([
-      ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM'],
-      ['WITH rec_new_src AS (SELECT', 'COMMIT'],
-    ]);
+    expect(dx).toEqual(newRecord('WITH rec_new_src AS (SELECT'));
+    expect(composed()).toMatch(/new_guard AS \(SELECT 1 AS ok WHERE 1 \/ \(CASE WHEN EXISTS \(SELECT p.org_code, p.id FROM emr_patient_info p/);
+    const stored = await db.query(
+      `SELECT (SELECT count(*)::int FROM emr_activity_info WHERE org_code = $1 AND id = $2) AS typed,
+              (SELECT count(*)::int FROM record_history WHERE org_code = $1 AND record_id = $2) AS history,
+              (SELECT state FROM record_receipt WHERE org_code = $1 AND record_id = $2) AS receipt`,
+      [org, dxId],
+    );
+    expect(stored.rows).toEqual([{ typed: 1, history: 1, receipt: 'stored' }]);
   });
 
-  it("a group of three diagnoses: the same two round trips, each key's look-ups its own prepared statement", async () => {
+  it("a group of three new diagnoses: one round trip; their corrections: the try, then two, each key's look-ups its own prepared statement", async () => {
     const pids = [uniqueId('p'), uniqueId('p'), uniqueId('p')];
     await upsertMany(
       db,
@@ -84,12 +128,17 @@ describe('round trips of a single record', () => {
       ctx(),
     );
     const dxs = pids.map((patientId, i) => sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId, seed: 10 + i }));
-    const group = await tripsOf(() => upsertMany(db, resources.emrActivityInfo!, dxs, ctx()));
+    expect(await tripsOf(() => upsertMany(db, resources.emrActivityInfo!, dxs, ctx()))).toEqual(newRecord('WITH rec_new_src AS (SELECT'));
+    // One guard condition per patient, each an equality on the whole key.
+    expect(composed().match(/EXISTS \(SELECT p\.org_code, p\.id FROM emr_patient_info p/g)).toHaveLength(3);
+    const corrected = dxs.map((d) => ({ ...d, diagnoseTime: '2026-01-15 10:31:00' }));
+    const [tried, usual] = await transactionsOf(() => upsertMany(db, resources.emrActivityInfo!, corrected, ctx()));
     const lock = 'SELECT t.org_code, t.id, t.rec_version,';
     const parent = 'SELECT p.org_code, p.id FROM';
-    expect(group).toEqual([
+    expectMissed(tried);
+    expect(usual).toEqual([
       ['BEGIN', 'SELECT count(CASE WHEN s.x', lock, lock, lock, parent, parent, parent],
-      ['WITH rec_new_src AS (SELECT', 'COMMIT'],
+      ['WITH rec_old_src AS (SELECT', 'COMMIT'],
     ]);
     // An equality on the whole key, prepared once per connection, for every record of the group:
     // no plan of an array of unknown length (docs/opengauss.md "Key lists").
@@ -106,17 +155,21 @@ describe('round trips of a single record', () => {
     expect(stored.rowCount).toBe(3);
   });
 
-  it('a group of three items of one report: their report is looked up once', async () => {
+  it('a group of three items of one report: their report is checked once, and looked up once', async () => {
     const pid = uniqueId('p');
     const labId = uniqueId('lab');
     await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 20 })], ctx());
     await upsertMany(db, resources.emrExLab!, [sample('emrExLab', { orgCode: org, id: labId, patientId: pid, seed: 20 })], ctx());
     const items = [0, 1, 2].map((i) => sample('emrExLabItem', { orgCode: org, id: uniqueId('item'), patientId: pid, parentId: labId, seed: 20 + i }));
-    const group = await tripsOf(() => upsertMany(db, resources.emrExLabItem!, items, ctx()));
+    expect(await tripsOf(() => upsertMany(db, resources.emrExLabItem!, items, ctx()))).toEqual(newRecord('WITH rec_new_src AS (SELECT'));
+    expect(composed().match(/EXISTS \(SELECT p\.org_code, p\.id FROM emr_ex_lab p/g)).toHaveLength(1);
+    const corrected = items.map((it) => ({ ...it, itemName: `${String(it.itemName)}（复核）` }));
+    const [tried, usual] = await transactionsOf(() => upsertMany(db, resources.emrExLabItem!, corrected, ctx()));
     const lock = 'SELECT t.org_code, t.id, t.rec_version,';
-    expect(group).toEqual([
+    expectMissed(tried);
+    expect(usual).toEqual([
       ['BEGIN', 'SELECT count(CASE WHEN s.x', lock, lock, lock, 'SELECT p.org_code, p.id FROM'],
-      ['WITH rec_new_src AS (SELECT', 'COMMIT'],
+      ['WITH rec_old_src AS (SELECT', 'COMMIT'],
     ]);
     expect(names.filter((n) => n.startsWith('parent1_'))).toEqual(['parent1_emr_ex_lab']);
     const stored = await db.query('SELECT count(*)::int AS n FROM emr_ex_lab_item WHERE org_code = $1 AND ex_lab_id = $2', [org, labId]);
@@ -171,33 +224,39 @@ describe('round trips of a single record', () => {
     expect(updated.rows[0]).toEqual({ n: 450 });
   });
 
-  it('a new version of a stored patient: the same two round trips, its row UPDATEd in the composed statement', async () => {
+  it('a new version of a stored patient: the try misses on its key, then the usual two round trips, its row UPDATEd in the composed statement', async () => {
     const pid = uniqueId('p');
     const v1 = sample('emrPatientInfo', { orgCode: org, id: pid, seed: 3 });
     await upsertMany(db, resources.emrPatientInfo!, [v1], ctx());
-    const v2 = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [{ ...v1, tel: '13700000001' }], ctx()));
-    expect(v2).toEqual([
+    const v2 = await transactionsOf(() => upsertMany(db, resources.emrPatientInfo!, [{ ...v1, tel: '13700000001' }], ctx()));
+    expect(v2).toHaveLength(2);
+    expectMissed(v2[0]);
+    expect(v2[1]).toEqual([
       ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
       ['WITH rec_old_src AS (SELECT', 'COMMIT'],
     ]);
+    // The try missed: the next wave of patients does not try (shared/ingest/new-records.ts).
+    const v3 = await transactionsOf(() => upsertMany(db, resources.emrPatientInfo!, [{ ...v1, tel: '13700000009' }], ctx()));
+    expect(v3).toHaveLength(1);
+    expect(v3[0]![1]).toEqual(['WITH rec_old_src AS (SELECT', 'COMMIT']);
     const row = await db.query<{ rec_version: number; n: string }>(
       'SELECT rec_version, (SELECT count(*) FROM record_history WHERE resource = $3 AND org_code = $1 AND record_id = $2) AS n FROM emr_patient_info WHERE org_code = $1 AND id = $2',
       [org, pid, 'emrPatientInfo'],
     );
-    expect(row.rows).toEqual([{ rec_version: 2, n: '2' }]);
+    expect(row.rows).toEqual([{ rec_version: 3, n: '3' }]);
   });
 
   it("a new record's receipt is inserted without being looked for; a stored one's is updated, or inserted if it lacks one", async () => {
     const composedOf = async (run: () => Promise<unknown>): Promise<string> => {
-      trips = [];
+      texts = [];
       await run();
-      return trips.flat().find((t) => t.startsWith('WITH rec_')) ?? '';
+      return composed();
     };
     const pid = uniqueId('p');
     const v1 = sample('emrPatientInfo', { orgCode: org, id: pid, seed: 5 });
     const fresh = await composedOf(() => upsertMany(db, resources.emrPatientInfo!, [v1], ctx()));
     expect(fresh).toMatch(/receipt_new AS \(INSERT INTO record_receipt/);
-    expect(fresh).not.toMatch(/receipt_upd|NOT EXISTS/);
+    expect(fresh).not.toMatch(/receipt_upd|FROM record_receipt c/);
     // A stored record without a receipt (none is ever deleted; made here by hand) gets one on its next version.
     await db.query(`DELETE FROM record_receipt WHERE resource = 'emrPatientInfo' AND org_code = $1 AND record_id = $2`, [org, pid]);
     const stored = await composedOf(() => upsertMany(db, resources.emrPatientInfo!, [{ ...v1, tel: '13700000002' }], ctx()));
@@ -218,8 +277,15 @@ describe('round trips of a single record', () => {
 
   it('a new version of a held record still looks for its holds and drops its waits', async () => {
     const dx = sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: uniqueId('p'), seed: 4 });
-    const [first] = await upsertMany(db, resources.emrActivityInfo!, [dx], ctx());
-    expect(first!.ok && first!.outcome.held.length).toBe(1);
+    // Its patient is not stored: the try's guard fails the statement, nothing of it is written, and
+    // the usual path holds the record.
+    const [tried, usual] = await transactionsOf(async () => {
+      const [first] = await upsertMany(db, resources.emrActivityInfo!, [dx], ctx());
+      expect(first!.ok && first!.outcome.held.length).toBe(1);
+    });
+    expectMissed(tried);
+    expect(usual![0]).toEqual(['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM']);
+    // That try missed, so the next diagnosis does not try (shared/ingest/new-records.ts).
     const again = await tripsOf(() => upsertMany(db, resources.emrActivityInfo!, [{ ...dx, diagnoseTime: '2026-01-15 10:31:00' }], ctx()));
     expect(again).toEqual([
       ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM'],
@@ -231,6 +297,12 @@ describe('round trips of a single record', () => {
       ['INSERT INTO record_hold (resource,'],
       ['COMMIT'],
     ]);
+    const history = await db.query('SELECT version FROM record_history WHERE resource = $1 AND org_code = $2 AND record_id = $3 ORDER BY hist_id', [
+      'emrActivityInfo',
+      org,
+      dx.id,
+    ]);
+    expect(history.rows).toEqual([{ version: 1 }, { version: 2 }]);
   });
 
   it('a patient arriving after its held child releases it, the child behind the patient', async () => {
@@ -238,14 +310,18 @@ describe('round trips of a single record', () => {
     const dxId = uniqueId('dx');
     const [held] = await upsertMany(db, resources.emrActivityInfo!, [sample('emrActivityInfo', { orgCode: org, id: dxId, patientId: pid, seed: 2 })], ctx());
     expect(held!.ok && held!.outcome.held).toEqual([`parent:emrPatientInfo/${pid}`]);
-    const patient = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 2 })], ctx()));
+    // A child waits for this patient: the try misses; the usual path releases the child.
+    const [tried, patient] = await transactionsOf(() =>
+      upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 2 })], ctx()),
+    );
+    expectMissed(tried);
     // The waits are taken away in the composed statement; COMMIT only after the child is released.
-    expect(patient.slice(0, 2)).toEqual([
+    expect(patient!.slice(0, 2)).toEqual([
       ['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT DISTINCT org_code, parent_id'],
       ['WITH rec_new_src AS (SELECT'],
     ]);
-    expect(patient.length).toBeGreaterThan(3);
-    expect(patient.at(-1)).toEqual(['COMMIT']);
+    expect(patient!.length).toBeGreaterThan(3);
+    expect(patient!.at(-1)).toEqual(['COMMIT']);
     const rows = await db.query<{ resource: string; state: string }>(
       `SELECT resource, state FROM outbox WHERE org_code = $1 AND record_id IN ($2, $3) ORDER BY outbox_id`,
       [org, pid, dxId],
@@ -262,5 +338,36 @@ describe('round trips of a single record', () => {
       [org, dxId],
     );
     expect(receipt.rows[0]!.state).toBe('stored');
+  });
+});
+
+describe('new records racing', () => {
+  it('two calls creating one record at once: one creates it, the other its next version; nothing twice, nothing lost', async () => {
+    const other = testDb();
+    const pid = uniqueId('p');
+    await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 50 })], ctx());
+    for (let round = 0; round < 10; round++) {
+      for (const pool of [db, other]) newRecordOdds(pool).saw('emrActivityInfo', true);
+      const dx = sample('emrActivityInfo', { orgCode: org, id: uniqueId('race'), patientId: pid, seed: 50 + round });
+      const results = await Promise.all([
+        upsertMany(db, resources.emrActivityInfo!, [dx], ctx()),
+        upsertMany(other, resources.emrActivityInfo!, [{ ...dx, diagnoseTime: '2026-01-15 10:31:00' }], ctx()),
+      ]);
+      const outcomes = results.map(([x]) => (x?.ok ? `${x.outcome.status}:${x.outcome.version}` : String(x?.ok === false && x.error.message))).sort();
+      expect(outcomes).toEqual(['created:1', 'updated:2']);
+      const stored = await db.query(
+        `SELECT (SELECT rec_version FROM emr_activity_info WHERE org_code = $1 AND id = $2) AS typed,
+                (SELECT version FROM record_receipt WHERE resource = 'emrActivityInfo' AND org_code = $1 AND record_id = $2) AS receipt,
+                (SELECT string_agg(version::text, ',' ORDER BY hist_id) FROM record_history WHERE resource = 'emrActivityInfo' AND org_code = $1 AND record_id = $2) AS history,
+                (SELECT count(DISTINCT destination)::int FROM outbox WHERE resource = 'emrActivityInfo' AND org_code = $1 AND record_id = $2 AND version = 1) AS v1,
+                (SELECT count(*)::int FROM outbox WHERE resource = 'emrActivityInfo' AND org_code = $1 AND record_id = $2 AND version = 1) AS v1rows,
+                (SELECT count(*)::int FROM outbox WHERE resource = 'emrActivityInfo' AND org_code = $1 AND record_id = $2 AND version = 2) AS v2rows`,
+        [org, dx.id],
+      );
+      const row = stored.rows[0]!;
+      expect({ typed: row.typed, receipt: row.receipt, history: row.history }).toEqual({ typed: 2, receipt: 2, history: '1,2' });
+      expect(row.v1).toBeGreaterThan(0);
+      expect([row.v1rows, row.v2rows]).toEqual([row.v1, row.v1]);
+    }
   });
 });
