@@ -441,7 +441,7 @@ async function writeChunk(
   before: Map<string, Hold[]>,
   awaited: Set<string>,
   pipe: TxPipeline | undefined,
-  guard: WritePart | null = null,
+  guard: { part: WritePart; shape: string } | null = null,
 ): Promise<void> {
   const op = (c: Changed) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
   /** Which version of which record a history row or an outbox row is. */
@@ -470,7 +470,10 @@ async function writeChunk(
       at: c.p.now,
     }),
   );
-  const single = chunk.length === 1 && `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}${guard ? '_new' : ''}`;
+  // A guarded statement's text also depends on what its guard checks; a name past PostgreSQL's 63
+  // characters would be cut, so such a one is named by its text (nameOf).
+  const name = `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}${guard ? `_new_${guard.shape}` : ''}`;
+  const single = chunk.length === 1 && name.length <= 63 && name;
   const compose = () =>
     composeWrites<WaitingRow>(
       tx,
@@ -483,7 +486,7 @@ async function writeChunk(
           receipts.filter((_, i) => chunk[i]!.cur),
         ),
         ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
-        ...(guard ? [guard] : []),
+        ...(guard ? [guard.part] : []),
       ],
       ready.length ? WAITING_COLUMNS : [],
       single,

@@ -451,16 +451,19 @@ const waitsForSql = (resource: string, keys: string) =>
  * and not held and, when the records are parents themselves, no child waits for any of them.
  * That a record is new needs no guard: its typed row's and its receipt's primary keys refuse a
  * second one (23505). Read after the transaction's link locks, like the look-ups it replaces, so
- * its answer holds until COMMIT. Null when there is nothing to check.
+ * its answer holds until COMMIT. With the part, the shape its text depends on (for the statement's
+ * name). Null when there is nothing to check.
  */
 export function newRecordsGuardPart(
   parents: Array<{ resource: string; table: string; orgCode: string; id: string }>,
   awaited: { resource: string; keys: Array<[string, string]> } | null,
-): WritePart | null {
+): { part: WritePart; shape: string } | null {
   const uniqueParents = [...new Map(parents.map((p) => [`${p.resource}|${keyOf(p.orgCode, p.id)}`, p])).values()];
   const own = awaited ? distinct(awaited.keys) : [];
   if (uniqueParents.length === 0 && own.length === 0) return null;
-  return (offset) => {
+  // What the text depends on: the parents' tables in order, and how many waits are checked.
+  const shape = `${uniqueParents.map((p) => p.table).join('.')}_${own.length}`;
+  const part: WritePart = (offset) => {
     const params: unknown[] = [];
     const $ = (v: unknown) => `$${offset + params.push(v)}`;
     const checks = [
@@ -471,6 +474,7 @@ export function newRecordsGuardPart(
     // division before the checks have run.
     return { ctes: [{ name: 'new_guard', sql: `SELECT 1 AS ok WHERE 1 / (CASE WHEN ${checks.join(' AND ')} THEN 1 ELSE 0 END) = 1`, guard: true }], params };
   };
+  return { part, shape };
 }
 
 /**

@@ -102,7 +102,7 @@ describe('round trips of a single record', () => {
     const pid = uniqueId('p');
     const patient = await tripsOf(() => upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 1 })], ctx()));
     expect(patient).toEqual(newRecord('WITH rec_new_src AS (SELECT'));
-    expect(names).toEqual(['link_locks', 'side1_emr_patient_info_ins_new']);
+    expect(names).toEqual(['link_locks', 'side1_emr_patient_info_ins_new__1']);
     expect(composed()).toMatch(/new_guard AS \(SELECT 1 AS ok WHERE 1 \/ \(CASE WHEN NOT EXISTS \(SELECT DISTINCT org_code, parent_id FROM record_parent_wait/);
     const dxId = uniqueId('dx');
     const dx = await tripsOf(() =>
