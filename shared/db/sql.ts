@@ -19,8 +19,10 @@ function castOf(t: string): string {
  * how many rows there are, so a batch's statement is prepared once per connection (`nameOf`) instead
  * of parsed and planned with a placeholder per value every time.
  */
-export function source(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
-  return rows.length === 1 ? valuesSource(cols, rows, offset) : columnSource(cols, rows, offset);
+export function source(cols: Cols, rows: unknown[][], offset = 0, only?: string): { sql: string; params: unknown[] } {
+  const src = rows.length === 1 ? valuesSource(cols, rows, offset) : columnSource(cols, rows, offset);
+  // A guard's condition (composeWrites): the source has its rows only while it holds.
+  return only ? { sql: `${src.sql} WHERE ${only}`, params: src.params } : src;
 }
 
 /**
@@ -132,39 +134,54 @@ export function chunkRows(columns: number): number {
 /**
  * One part of a composed write (`composeWrites`): named WITH queries (a data-modifying one ends in
  * RETURNING; a part may also name a plain SELECT its statements share), with placeholders numbered
- * from `offset` + 1. The part is built by
- * the module that owns the table (docs/ingest.md "Who writes what"); only the composing is shared.
+ * from `offset` + 1. `only`, when given, is a condition every row source of the part carries
+ * (`source`'s last argument): a guard's, so that the part writes nothing unless the guard holds. A
+ * part whose writes have no row source (a DELETE by key) is never composed with a guard. The part
+ * is built by the module that owns the table (docs/ingest.md "Who writes what"); only the composing
+ * is shared.
  */
-export type WritePart = (offset: number) => { ctes: Array<{ name: string; sql: string; guard?: boolean }>; params: unknown[] };
+export type WritePart = (offset: number, only?: string) => { ctes: Array<{ name: string; sql: string; guard?: boolean }>; params: unknown[] };
 
 /**
  * Several owners' writes in one statement, one round trip (docs/opengauss.md "Composed writes"):
  * `WITH a AS (INSERT … RETURNING …), b AS (UPDATE … RETURNING …) SELECT …`. All of them see the
  * snapshot taken at the statement's start, not each other's rows, so only writes to different rows
  * are composed. The statement returns the rows of the WITH query named `outrows` (if a part defines
- * it), and one last row of NULLs that counts every WITH query. A data-modifying WITH query runs
- * whether or not its rows are used; a plain SELECT runs only when they are — PostgreSQL drops a
- * count that nothing reads — so a guard's count (a WITH query that fails the statement when its
- * condition is not met) filters the last row, which makes it run.
+ * it), and one last row of NULLs that counts every WITH query.
+ *
+ * A guard — a plain SELECT marked `guard`, in the first part — returns a row when the write may go
+ * ahead: every later part's row sources carry `EXISTS (SELECT 1 FROM <guard>)`, so when it returns
+ * none nothing is written and `passed` is false. Its count is in the last row, so it runs.
  */
-export async function composeWrites<R extends pg.QueryResultRow>(tx: Tx, parts: WritePart[], rowsColumns: string[], single: string | false): Promise<R[]> {
+export async function composeWrites<R extends pg.QueryResultRow>(
+  tx: Tx,
+  parts: WritePart[],
+  rowsColumns: string[],
+  single: string | false,
+): Promise<{ rows: R[]; passed: boolean }> {
   const ctes: Array<{ name: string; sql: string; guard?: boolean }> = [];
   const params: unknown[] = [];
+  let only: string | undefined;
   for (const part of parts) {
-    const p = part(params.length);
+    const p = part(params.length, only);
     ctes.push(...p.ctes);
     params.push(...p.params);
+    const guard = p.ctes.find((c) => c.guard);
+    if (guard) {
+      if (ctes.length !== p.ctes.length) throw new Error(`composeWrites: the guard ${guard.name} must be in the first part`);
+      only = `EXISTS (SELECT 1 FROM ${guard.name})`;
+    }
   }
-  if (ctes.length === 0) return [];
+  if (ctes.length === 0) return { rows: [], passed: true };
   const hasRows = ctes.some((c) => c.name === 'outrows');
-  const guards = ctes.filter((c) => c.guard);
+  const guard = ctes.find((c) => c.guard);
   const counted = ctes.map((c) => `(SELECT count(*) FROM ${c.name}) AS n_${c.name}`).join(', ');
   const nulls = rowsColumns.map((c) => `NULL AS ${c}`).join(', ');
   const main =
-    (hasRows ? `SELECT ${rowsColumns.join(', ')}, 0 AS n_all FROM outrows UNION ALL ` : '') +
-    `SELECT ${nulls}${nulls ? ', ' : ''}1 AS n_all FROM (SELECT ${counted}) counted` +
-    (guards.length ? ` WHERE ${guards.map((c) => `n_${c.name} >= 0`).join(' AND ')}` : '');
+    (hasRows ? `SELECT ${rowsColumns.join(', ')}, 0 AS n_all${guard ? ', NULL AS n_guard' : ''} FROM outrows UNION ALL ` : '') +
+    `SELECT ${nulls}${nulls ? ', ' : ''}1 AS n_all${guard ? `, n_${guard.name} AS n_guard` : ''} FROM (SELECT ${counted}) counted`;
   const text = `WITH ${ctes.map((c) => `${c.name} AS (${c.sql})`).join(',\n')}\n${main}`;
-  const res = await exec<R & { n_all: number }>(tx, text, params, single || nameOf(text));
-  return res.rows.filter((r) => Number(r.n_all) === 0);
+  const res = await exec<R & { n_all: number; n_guard?: number | string | null }>(tx, text, params, single || nameOf(text));
+  const last = res.rows.find((r) => Number(r.n_all) === 1);
+  return { rows: res.rows.filter((r) => Number(r.n_all) === 0), passed: !guard || Number(last?.n_guard ?? 0) > 0 };
 }

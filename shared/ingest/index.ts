@@ -432,7 +432,8 @@ async function settleWaits(tx: Tx, r: Resource, changed: Changed[], found: Map<s
 /**
  * One chunk's typed rows, history, outbox rows, receipts and (for a parent) its waiting children's
  * waits in one composed statement; then its holds, and the children released. `pipe`, for the
- * transaction's last chunk: when nothing follows the statement, COMMIT goes with it.
+ * transaction's last chunk: when nothing follows the statement, COMMIT goes with it. `guard`: the
+ * chunk is written only if it holds (newRecordsGuardPart); false when it did not, and nothing was.
  */
 async function writeChunk(
   tx: Tx,
@@ -442,7 +443,7 @@ async function writeChunk(
   awaited: Set<string>,
   pipe: TxPipeline | undefined,
   guard: { part: WritePart; shape: string } | null = null,
-): Promise<void> {
+): Promise<boolean> {
   const op = (c: Changed) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
   /** Which version of which record a history row or an outbox row is. */
   const versionOf = (c: Changed) => ({ resource: r.name, orgCode: c.p.orgCode, id: c.p.id, version: c.version, op: op(c) });
@@ -478,6 +479,7 @@ async function writeChunk(
     composeWrites<WaitingRow>(
       tx,
       [
+        ...(guard ? [guard.part] : []),
         recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed)),
         historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
         enqueuePart(chunk.map((c) => ({ ...versionOf(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload }))),
@@ -486,19 +488,19 @@ async function writeChunk(
           receipts.filter((_, i) => chunk[i]!.cur),
         ),
         ...(ready.length ? [releaseWaitsPart(r.name, ready)] : []),
-        ...(guard ? [guard.part] : []),
       ],
       ready.length ? WAITING_COLUMNS : [],
       single,
     );
   // Nothing after this statement (no children to release, no holds to replace): COMMIT goes with it.
   if (pipe && ready.length === 0 && receipts.every((x) => !x.hadHolds && x.holds.length === 0)) {
-    await pipe.commitWith(compose);
-    return;
+    return (await pipe.commitWith(compose)).passed;
   }
-  const waiting = await compose();
+  // A guard comes only with new records that hold nothing and release nothing: the branch above.
+  const waiting = (await compose()).rows;
   await replaceHolds(tx, receipts);
   if (waiting.length) await releaseWaiting(tx, r.name, waiting, isParent);
+  return true;
 }
 
 /**
@@ -592,17 +594,17 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   return results;
 }
 
-/** Waves of at most this many records try to be written as new (one guard condition per key). */
+/** Waves of at most this many records try to be written as new (a few guard conditions per key). */
 const NEW_WAVE_MAX = 8;
 
-/** Why a try at writing as new fell back: a guard not met, a record that exists, a deadlock. */
-const NEW_MISS = new Set(['22012', '23505', '40P01', '40001']);
+/** A try at writing as new that raced another transaction: a key created meanwhile, a deadlock. */
+const NEW_RACE = new Set(['23505', '40P01', '40001']);
 
 /**
- * A wave written as new records in one round trip — BEGIN, its link locks, the composed write with
- * its guard, COMMIT — when every record may be new: not a retirement, held by no mapping
- * (docs/ingest.md "New records in one round trip"). Null when the wave does not try, or tried and
- * missed (nothing of it was written): it is then written the usual way.
+ * A wave written as new records in one round trip — BEGIN, its link locks, the composed write of
+ * new records behind its guard, COMMIT — when every record may be new: not a retirement, held by no
+ * mapping (docs/ingest.md "New records in one round trip"). Null when the wave does not try, or
+ * tried and missed (nothing of it was written): it is then written the usual way.
  */
 async function writeNewWave(db: Db, r: Resource, wave: Array<{ index: number; p: Prepared }>): Promise<Array<{ index: number; outcome: Outcome }> | null> {
   const ps = wave.map((x) => x.p);
@@ -611,23 +613,26 @@ async function writeNewWave(db: Db, r: Resource, wave: Array<{ index: number; p:
   if (!odds.shouldTry(r.name)) return null;
   const changed: Changed[] = ps.map((p) => ({ p, cur: undefined, version: 1, held: [] }));
   const guard = newRecordsGuardPart(
+    r,
+    ps.map((p): [string, string] => [p.orgCode, p.id]),
     ps.flatMap((p) => p.parentRefs.map((ref) => ({ resource: ref.resource, table: ref.table, orgCode: p.orgCode, id: ref.id }))),
-    isParent(r.name) ? { resource: r.name, keys: ps.map((p): [string, string] => [p.orgCode, p.id]) } : null,
+    isParent(r.name),
   );
+  let written: boolean;
   try {
-    await withTx(
+    written = await withTx(
       db,
       // The link locks first, the guarded write behind them with COMMIT: one round trip.
-      (tx, pipe) => inOrder([pipe.began, lockLinks(tx, parentLinks(r, ps)), writeChunk(tx, r, changed, new Map(), new Set(), pipe, guard)]),
+      async (tx, pipe) => (await inOrder([pipe.began, lockLinks(tx, parentLinks(r, ps)), writeChunk(tx, r, changed, new Map(), new Set(), pipe, guard)]))[2],
       0,
       true,
     );
   } catch (err) {
-    if (!NEW_MISS.has((err as { code?: string }).code ?? '')) throw err;
-    odds.saw(r.name, false);
-    return null;
+    if (!NEW_RACE.has((err as { code?: string }).code ?? '')) throw err;
+    written = false;
   }
-  odds.saw(r.name, true);
+  odds.saw(r.name, written);
+  if (!written) return null;
   return wave.map(({ index, p }) => ({
     index,
     outcome: { id: p.id, orgCode: p.orgCode, status: 'created', version: 1, held: [], test: p.test, warnings: p.warnings },

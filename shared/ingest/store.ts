@@ -196,7 +196,7 @@ export function recordsPart(r: Resource, fresh: RecordItem[], stored: RecordItem
       sql: `UPDATE ${r.table} t SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} FROM rec_old_src s WHERE t.org_code = s.org_code AND t.id = s.id RETURNING 1`,
     },
   ];
-  return (offset) => {
+  return (offset, only) => {
     const ctes: Array<{ name: string; sql: string }> = [];
     const params: unknown[] = [];
     for (const w of writes) {
@@ -205,6 +205,7 @@ export function recordsPart(r: Resource, fresh: RecordItem[], stored: RecordItem
         sh.cols,
         w.items.map((it) => typedRow(sh, it)),
         offset + params.length,
+        only,
       );
       params.push(...src.params);
       ctes.push({ name: w.src, sql: src.sql }, { name: w.name, sql: w.sql });
@@ -247,11 +248,12 @@ const HISTORY_COLS: Cols = [
   ['received_at', 'timestamptz'],
 ];
 
-function historySql(entries: HistoryEntry[], offset: number): { sql: string; params: unknown[] } {
+function historySql(entries: HistoryEntry[], offset: number, only?: string): { sql: string; params: unknown[] } {
   const src = source(
     HISTORY_COLS,
     entries.map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, JSON.stringify(h.raw), h.callId, h.at]),
     offset,
+    only,
   );
   return { sql: `INSERT INTO record_history (${HISTORY_COLS.map(([c]) => c).join(', ')}) ${src.sql}`, params: src.params };
 }
@@ -267,8 +269,8 @@ export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<vo
 
 /** What `appendHistory` writes, as one part of a composed write (shared/db/sql.ts composeWrites). */
 export function historyPart(entries: HistoryEntry[]): WritePart {
-  return (offset) => {
-    const q = historySql(entries, offset);
+  return (offset, only) => {
+    const q = historySql(entries, offset, only);
     return { ctes: [{ name: 'history_rows', sql: `${q.sql} RETURNING 1` }], params: q.params };
   };
 }
@@ -331,11 +333,12 @@ const RECEIPT_COLS: Cols = [
 
 const joinList = (xs: string[]) => (xs.length ? xs.join(' ').slice(0, 500) : null);
 
-const receiptValues = (receipts: ReceiptRow[], offset: number) =>
+const receiptValues = (receipts: ReceiptRow[], offset: number, only?: string) =>
   source(
     RECEIPT_COLS,
     receipts.map((r) => [r.resource, r.orgCode, r.id, r.version, r.state, r.retired, joinList(r.flags), r.businessAt, r.businessDay, r.test, r.at]),
     offset,
+    only,
   );
 
 /**
@@ -394,16 +397,16 @@ const RECEIPT_INSERT = `INSERT INTO record_receipt (resource, org_code, record_i
  * are not part of it: `replaceHolds` replaces them after the statement.
  */
 export function receiptPart(fresh: ReceiptRow[], stored: ReceiptRow[]): WritePart {
-  return (offset) => {
+  return (offset, only) => {
     const ctes: Array<{ name: string; sql: string }> = [];
     const params: unknown[] = [];
     if (fresh.length) {
-      const src = receiptValues(fresh, offset);
+      const src = receiptValues(fresh, offset, only);
       params.push(...src.params);
       ctes.push({ name: 'receipt_new_src', sql: src.sql }, { name: 'receipt_new', sql: `${RECEIPT_INSERT} FROM receipt_new_src s RETURNING 1` });
     }
     if (stored.length) {
-      const src = receiptValues(stored, offset + params.length);
+      const src = receiptValues(stored, offset + params.length, only);
       params.push(...src.params);
       const match = 't.resource = s.resource AND t.org_code = s.org_code AND t.record_id = s.record_id';
       ctes.push(
@@ -446,33 +449,40 @@ const waitsForSql = (resource: string, keys: string) =>
 
 /**
  * The guard of records written as new without being looked for first (docs/ingest.md "New records
- * in one round trip"): a WITH query that fails the whole statement — division by zero, SQLSTATE
- * 22012, which no other part of a composed write can raise — unless every parent named is stored
- * and not held and, when the records are parents themselves, no child waits for any of them.
- * That a record is new needs no guard: its typed row's and its receipt's primary keys refuse a
- * second one (23505). Read after the transaction's link locks, like the look-ups it replaces, so
- * its answer holds until COMMIT. With the part, the shape its text depends on (for the statement's
- * name). Null when there is nothing to check.
+ * in one round trip"): a WITH query that returns a row only when none of the records is stored or
+ * has a receipt, every parent named is stored and not held, and, for a parent resource, no child
+ * waits for any of the records. It goes first in the composed write, whose other parts then write
+ * nothing unless it returned its row (composeWrites). Read after the transaction's link locks, like
+ * the look-ups it replaces, so what it says of parents and waits holds until COMMIT; a record
+ * created by another transaction after the statement began fails the INSERT on its key (23505).
+ * With the part, the shape its text depends on (for the statement's name).
  */
 export function newRecordsGuardPart(
+  r: { name: string; table: string },
+  keys: Array<[string, string]>,
   parents: Array<{ resource: string; table: string; orgCode: string; id: string }>,
-  awaited: { resource: string; keys: Array<[string, string]> } | null,
-): { part: WritePart; shape: string } | null {
+  isParent: boolean,
+): { part: WritePart; shape: string } {
+  const own = distinct(keys);
   const uniqueParents = [...new Map(parents.map((p) => [`${p.resource}|${keyOf(p.orgCode, p.id)}`, p])).values()];
-  const own = awaited ? distinct(awaited.keys) : [];
-  if (uniqueParents.length === 0 && own.length === 0) return null;
-  // What the text depends on: the parents' tables in order, and how many waits are checked.
-  const shape = `${uniqueParents.map((p) => p.table).join('.')}_${own.length}`;
+  // What the text depends on: how many records, the parents' tables in order, and whether waits are checked.
+  const shape = `${own.length}${isParent ? 'w' : ''}_${uniqueParents.map((p) => p.table).join('.')}`;
   const part: WritePart = (offset) => {
     const params: unknown[] = [];
     const $ = (v: unknown) => `$${offset + params.push(v)}`;
+    const resource = $(r.name);
     const checks = [
+      ...own.flatMap(([org, id]) => {
+        const [o, i] = [$(org), $(id)];
+        return [
+          `NOT EXISTS (SELECT 1 FROM ${r.table} t WHERE (t.org_code, t.id) = (${o}, ${i}))`,
+          `NOT EXISTS (SELECT 1 FROM record_receipt c WHERE c.resource = ${resource} AND (c.org_code, c.record_id) = (${o}, ${i}))`,
+          ...(isParent ? [`NOT EXISTS (${waitsForSql(resource, `(org_code, parent_id) = (${o}, ${i})`)})`] : []),
+        ];
+      }),
       ...uniqueParents.map((p) => `EXISTS (${storedParentsSql(p.table, $(p.resource), `(p.org_code, p.id) = (${$(p.orgCode)}, ${$(p.id)})`)})`),
-      ...own.map(([org, id]) => `NOT EXISTS (${waitsForSql($(awaited!.resource), `(org_code, parent_id) = (${$(org)}, ${$(id)})`)})`),
     ];
-    // A guard: composeWrites makes it run. The CASE is not a constant, so no planner folds the
-    // division before the checks have run.
-    return { ctes: [{ name: 'new_guard', sql: `SELECT 1 AS ok WHERE 1 / (CASE WHEN ${checks.join(' AND ')} THEN 1 ELSE 0 END) = 1`, guard: true }], params };
+    return { ctes: [{ name: 'new_guard', sql: `SELECT 1 AS ok WHERE ${checks.join('\n  AND ')}`, guard: true }], params };
   };
   return { part, shape };
 }

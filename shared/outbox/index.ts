@@ -51,7 +51,7 @@ const OUTBOX_COLS: Cols = [
  * platform receives records in that order). Test-mode records go only to destinations that accept
  * them (an acceptance simulator), never to a live platform.
  */
-function enqueueSql(entries: OutboxEntry[], offset: number, seqFrom = 0): { sql: string; params: unknown[] } {
+function enqueueSql(entries: OutboxEntry[], offset: number, seqFrom = 0, only?: string): { sql: string; params: unknown[] } {
   const src = source(
     OUTBOX_COLS,
     entries.map((e, j) => [
@@ -67,6 +67,7 @@ function enqueueSql(entries: OutboxEntry[], offset: number, seqFrom = 0): { sql:
       seqFrom + j,
     ]),
     offset,
+    only,
   );
   return {
     sql: `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
@@ -93,8 +94,8 @@ export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
 
 /** What `enqueue` writes, as one part of a composed write (shared/db/sql.ts composeWrites). */
 export function enqueuePart(entries: OutboxEntry[]): WritePart {
-  return (offset) => {
-    const q = enqueueSql(entries, offset);
+  return (offset, only) => {
+    const q = enqueueSql(entries, offset, 0, only);
     return { ctes: [{ name: 'outbox_rows', sql: `${q.sql} RETURNING 1` }], params: q.params };
   };
 }
