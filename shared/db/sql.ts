@@ -170,6 +170,9 @@ export async function composeWrites<R extends pg.QueryResultRow>(
     if (guard) {
       if (ctes.length !== p.ctes.length) throw new Error(`composeWrites: the guard ${guard.name} must be in the first part`);
       only = `EXISTS (SELECT 1 FROM ${guard.name})`;
+    } else if (only && !p.ctes.some((c) => c.sql.includes(only!))) {
+      // A part that ignores the guard (a DELETE by key) would write on a miss.
+      throw new Error(`composeWrites: ${p.ctes.map((c) => c.name).join(', ')} cannot be written behind a guard`);
     }
   }
   if (ctes.length === 0) return { rows: [], passed: true };

@@ -497,6 +497,7 @@ async function writeChunk(
     return (await pipe.commitWith(compose)).passed;
   }
   // A guard comes only with new records that hold nothing and release nothing: the branch above.
+  if (guard) throw new Error("writeChunk: a guarded write must be the transaction's last statement");
   const waiting = (await compose()).rows;
   await replaceHolds(tx, receipts);
   if (waiting.length) await releaseWaiting(tx, r.name, waiting, isParent);
@@ -562,9 +563,10 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   // Best effort: a rejection log that cannot be written must not turn a 400 into a 500.
   await recordRejections(db, rejections).catch(() => undefined);
   const delta: HeldDelta = new Map();
-  for (const wave of waves) {
+  for (const [w, wave] of waves.entries()) {
+    // Only the first wave may be new: a later one holds keys an earlier wave of this call wrote.
     const written =
-      (!opts.inWave && (await writeNewWave(db, r, wave))) ||
+      (w === 0 && !opts.inWave && (await writeNewWave(db, r, wave))) ||
       (await withTx(
         db,
         async (tx, pipe) => {
@@ -597,7 +599,7 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
 /** Waves of at most this many records try to be written as new (a few guard conditions per key). */
 const NEW_WAVE_MAX = 8;
 
-/** A try at writing as new that raced another transaction: a key created meanwhile, a deadlock. */
+/** A try at writing as new that raced another transaction: a key created meanwhile, a deadlock, a serialization failure. */
 const NEW_RACE = new Set(['23505', '40P01', '40001']);
 
 /**
@@ -623,7 +625,13 @@ async function writeNewWave(db: Db, r: Resource, wave: Array<{ index: number; p:
     written = await withTx(
       db,
       // The link locks first, the guarded write behind them with COMMIT: one round trip.
-      async (tx, pipe) => (await inOrder([pipe.began, lockLinks(tx, parentLinks(r, ps)), writeChunk(tx, r, changed, new Map(), new Set(), pipe, guard)]))[2],
+      async (tx, pipe) =>
+        (
+          await inOrder([
+            pipe.began,
+            together(tx, [() => lockLinks(tx, parentLinks(r, ps)), () => writeChunk(tx, r, changed, new Map(), new Set(), pipe, guard)] as const),
+          ])
+        )[1][1],
       0,
       true,
     );

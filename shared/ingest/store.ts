@@ -464,9 +464,10 @@ export function newRecordsGuardPart(
   isParent: boolean,
 ): { part: WritePart; shape: string } {
   const own = distinct(keys);
-  const uniqueParents = [...new Map(parents.map((p) => [`${p.resource}|${keyOf(p.orgCode, p.id)}`, p])).values()];
-  // What the text depends on: how many records, the parents' tables in order, and whether waits are checked.
-  const shape = `${own.length}${isParent ? 'w' : ''}_${uniqueParents.map((p) => p.table).join('.')}`;
+  // One condition per record's parent, repeated parents too: the text then depends on the records'
+  // shape alone (a few texts per resource, each prepared once per connection), not on which of them
+  // share a parent. What it depends on: how many records, whether waits are checked, the parents' tables.
+  const shape = `${own.length}${isParent ? 'w' : ''}_${[...new Set(parents.map((p) => p.table))].join('.')}${parents.length > own.length ? `x${parents.length}` : ''}`;
   const part: WritePart = (offset) => {
     const params: unknown[] = [];
     const $ = (v: unknown) => `$${offset + params.push(v)}`;
@@ -480,7 +481,7 @@ export function newRecordsGuardPart(
           ...(isParent ? [`NOT EXISTS (${waitsForSql(resource, `(org_code, parent_id) = (${o}, ${i})`)})`] : []),
         ];
       }),
-      ...uniqueParents.map((p) => `EXISTS (${storedParentsSql(p.table, $(p.resource), `(p.org_code, p.id) = (${$(p.orgCode)}, ${$(p.id)})`)})`),
+      ...parents.map((p) => `EXISTS (${storedParentsSql(p.table, $(p.resource), `(p.org_code, p.id) = (${$(p.orgCode)}, ${$(p.id)})`)})`),
     ];
     return { ctes: [{ name: 'new_guard', sql: `SELECT 1 AS ok WHERE ${checks.join('\n  AND ')}`, guard: true }], params };
   };

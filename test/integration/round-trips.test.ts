@@ -157,14 +157,14 @@ describe('round trips of a single record', () => {
     expect(stored.rowCount).toBe(3);
   });
 
-  it('a group of three items of one report: their report is checked once, and looked up once', async () => {
+  it('a group of three items of one report: their report is checked per item (one text per group size), and looked up once', async () => {
     const pid = uniqueId('p');
     const labId = uniqueId('lab');
     await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 20 })], ctx());
     await upsertMany(db, resources.emrExLab!, [sample('emrExLab', { orgCode: org, id: labId, patientId: pid, seed: 20 })], ctx());
     const items = [0, 1, 2].map((i) => sample('emrExLabItem', { orgCode: org, id: uniqueId('item'), patientId: pid, parentId: labId, seed: 20 + i }));
     expect(await tripsOf(() => upsertMany(db, resources.emrExLabItem!, items, ctx()))).toEqual(newRecord);
-    expect(composed().match(/EXISTS \(SELECT p\.org_code, p\.id FROM emr_ex_lab p/g)).toHaveLength(1);
+    expect(composed().match(/EXISTS \(SELECT p\.org_code, p\.id FROM emr_ex_lab p/g)).toHaveLength(3);
     const corrected = items.map((it) => ({ ...it, itemName: `${String(it.itemName)}（复核）` }));
     const [tried, usual] = await transactionsOf(() => upsertMany(db, resources.emrExLabItem!, corrected, ctx()));
     const lock = 'SELECT t.org_code, t.id, t.rec_version,';
@@ -283,8 +283,8 @@ describe('round trips of a single record', () => {
 
   it('a new version of a held record still looks for its holds and drops its waits', async () => {
     const dx = sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: uniqueId('p'), seed: 4 });
-    // Its patient is not stored: the try's guard fails the statement, nothing of it is written, and
-    // the usual path holds the record.
+    // Its patient is not stored: the try's guard returns no row, nothing of it is written, and the
+    // usual path holds the record.
     const [tried, usual] = await transactionsOf(async () => {
       const [first] = await upsertMany(db, resources.emrActivityInfo!, [dx], ctx());
       expect(first!.ok && first!.outcome.held.length).toBe(1);
@@ -309,6 +309,41 @@ describe('round trips of a single record', () => {
       dx.id,
     ]);
     expect(history.rows).toEqual([{ version: 1 }, { version: 2 }]);
+  });
+
+  it('a try misses when its parent is stored but held: the child is held behind it, and the try wrote no outbox row', async () => {
+    const pid = uniqueId('p');
+    const labId = uniqueId('lab');
+    // The report's patient is not stored: the report is stored held.
+    const [lab] = await upsertMany(db, resources.emrExLab!, [sample('emrExLab', { orgCode: org, id: labId, patientId: pid, seed: 60 })], ctx());
+    expect(lab!.ok && lab!.outcome.held).toEqual([`parent:emrPatientInfo/${pid}`]);
+    newRecordOdds(db).saw('emrExLabItem', true);
+    const item = sample('emrExLabItem', { orgCode: org, id: uniqueId('item'), patientId: pid, parentId: labId, seed: 60 });
+    const [tried, usual] = await transactionsOf(async () => {
+      const [x] = await upsertMany(db, resources.emrExLabItem!, [item], ctx());
+      expect(x!.ok && x!.outcome.held).toEqual([`parent:emrExLab/${labId}`]);
+    });
+    expect(tried).toEqual(missed);
+    expect(usual![0]).toEqual(['BEGIN', 'SELECT count(CASE WHEN s.x', 'SELECT t.org_code, t.id, t.rec_version,', 'SELECT p.org_code, p.id FROM']);
+    const rows = await db.query<{ state: string; n: number }>(
+      `SELECT state, count(*)::int AS n FROM outbox WHERE resource = 'emrExLabItem' AND org_code = $1 AND record_id = $2 GROUP BY state`,
+      [org, item.id],
+    );
+    const dest = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM uplink_destination WHERE enabled');
+    expect(rows.rows).toEqual([{ state: 'held', n: dest.rows[0]!.n }]);
+  });
+
+  it("only a call's first wave tries: a record sent twice in one call tries once", async () => {
+    const pid = uniqueId('p');
+    const v1 = sample('emrPatientInfo', { orgCode: org, id: pid, seed: 61 });
+    const txs = await transactionsOf(async () => {
+      const out = await upsertMany(db, resources.emrPatientInfo!, [v1, { ...v1, tel: '13700000061' }], ctx());
+      expect(out.map((x) => x.ok && `${x.outcome.status}:${x.outcome.version}`)).toEqual(['created:1', 'updated:2']);
+    });
+    // The first wave in one round trip; the second the usual two, without a try before them.
+    expect(txs).toHaveLength(2);
+    expect(txs[0]).toEqual(newRecord);
+    expect(txs[1]![1]).toEqual(['WITH rec_old_src AS (SELECT', 'COMMIT']);
   });
 
   it('a patient arriving after its held child releases it, the child behind the patient', async () => {
