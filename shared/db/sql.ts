@@ -161,15 +161,17 @@ export async function composeWrites<R extends pg.QueryResultRow>(
 ): Promise<{ rows: R[]; passed: boolean }> {
   const ctes: Array<{ name: string; sql: string; guard?: boolean }> = [];
   const params: unknown[] = [];
+  let guard: { name: string } | undefined;
   let only: string | undefined;
   for (const part of parts) {
     const p = part(params.length, only);
     ctes.push(...p.ctes);
     params.push(...p.params);
-    const guard = p.ctes.find((c) => c.guard);
-    if (guard) {
-      if (ctes.length !== p.ctes.length) throw new Error(`composeWrites: the guard ${guard.name} must be in the first part`);
-      only = `EXISTS (SELECT 1 FROM ${guard.name})`;
+    const g = p.ctes.find((c) => c.guard);
+    if (g) {
+      if (ctes.length !== p.ctes.length) throw new Error(`composeWrites: the guard ${g.name} must be in the first part`);
+      guard = g;
+      only = `EXISTS (SELECT 1 FROM ${g.name})`;
     } else if (only && !p.ctes.some((c) => c.sql.includes(only!))) {
       // A part that ignores the guard (a DELETE by key) would write on a miss.
       throw new Error(`composeWrites: ${p.ctes.map((c) => c.name).join(', ')} cannot be written behind a guard`);
@@ -177,7 +179,6 @@ export async function composeWrites<R extends pg.QueryResultRow>(
   }
   if (ctes.length === 0) return { rows: [], passed: true };
   const hasRows = ctes.some((c) => c.name === 'outrows');
-  const guard = ctes.find((c) => c.guard);
   const counted = ctes.map((c) => `(SELECT count(*) FROM ${c.name}) AS n_${c.name}`).join(', ');
   const nulls = rowsColumns.map((c) => `NULL AS ${c}`).join(', ');
   const main =

@@ -352,11 +352,14 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     await writeChunk(tx, r, changed.slice(i, i + COMPOSE_RECORDS), before, awaited, last && o.last ? o.pipe : undefined);
   }
   for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
-  for (const c of changed) {
-    const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
-    outcomes.push({ id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held.map(holdText), test: c.p.test, warnings: c.p.warnings });
-  }
+  for (const c of changed) outcomes.push(writtenOutcome(c));
   return outcomes;
+}
+
+/** What the call is answered for a record that was written. */
+function writtenOutcome(c: Changed): Outcome {
+  const status: Status = c.p.retiring ? 'retired' : c.cur ? 'updated' : 'created';
+  return { id: c.p.id, orgCode: c.p.orgCode, status, version: c.version, held: c.held.map(holdText), test: c.p.test, warnings: c.p.warnings };
 }
 
 /**
@@ -641,10 +644,7 @@ async function writeNewWave(db: Db, r: Resource, wave: Array<{ index: number; p:
   }
   odds.saw(r.name, written);
   if (!written) return null;
-  return wave.map(({ index, p }) => ({
-    index,
-    outcome: { id: p.id, orgCode: p.orgCode, status: 'created', version: 1, held: [], test: p.test, warnings: p.warnings },
-  }));
+  return wave.map(({ index }, i) => ({ index, outcome: writtenOutcome(changed[i]!) }));
 }
 
 /** resolveOrgs per caller (a group may hold several callers' records, each with its own bindings). */

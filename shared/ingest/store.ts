@@ -463,17 +463,16 @@ export function newRecordsGuardPart(
   parents: Array<{ resource: string; table: string; orgCode: string; id: string }>,
   isParent: boolean,
 ): { part: WritePart; shape: string } {
-  const own = distinct(keys);
-  // One condition per record's parent, repeated parents too: the text then depends on the records'
+  // A wave holds each key once. One condition per record's parent, repeated parents too: the text then depends on the records'
   // shape alone (a few texts per resource, each prepared once per connection), not on which of them
   // share a parent. What it depends on: how many records, whether waits are checked, the parents' tables.
-  const shape = `${own.length}${isParent ? 'w' : ''}_${[...new Set(parents.map((p) => p.table))].join('.')}${parents.length > own.length ? `x${parents.length}` : ''}`;
+  const shape = `${keys.length}${isParent ? 'w' : ''}_${[...new Set(parents.map((p) => p.table))].join('.')}${parents.length > keys.length ? `x${parents.length}` : ''}`;
   const part: WritePart = (offset) => {
     const params: unknown[] = [];
     const $ = (v: unknown) => `$${offset + params.push(v)}`;
     const resource = $(r.name);
     const checks = [
-      ...own.flatMap(([org, id]) => {
+      ...keys.flatMap(([org, id]) => {
         const [o, i] = [$(org), $(id)];
         return [
           `NOT EXISTS (SELECT 1 FROM ${r.table} t WHERE (t.org_code, t.id) = (${o}, ${i}))`,
