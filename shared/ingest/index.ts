@@ -12,7 +12,7 @@ import { inOrder, together, type TxPipeline, withTx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import type { Resource } from '../../schemas/resource.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
-import { formatLocal, formatSent, precisionOf } from '../time/index.js';
+import { formatLocal, formatSent, fromLocalParts, precisionOf } from '../time/index.js';
 import { TIME_ZONE } from '../../schemas/fields.js';
 import { normalizeKeys, textIssues } from './normalize.js';
 import { validateRecord } from './validate.js';
@@ -163,20 +163,13 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   const mapping = ctx.codes && unstorable.length === 0 ? emptyMapping() : null;
   const v = validateRecord(r, known, ctx.now, ctx.codes && mapping ? domainMapper(r, claimedOrg ?? '', ctx.codes, mapping) : undefined);
   // What is really wrong beyond each field's own rule: keys that are not keys, an event before birth.
-  const wrong = [...keyIssues(r, known), ...(v.ok ? birthIssues(r, v.record, births) : [])];
-  if (!v.ok || unstorable.length || wrong.length) {
-    const issues = [...unstorable, ...(v.ok ? [] : v.issues.filter((i) => !(ctx.codes && i.rule === 'domain'))), ...wrong];
-    rejections.push({
-      resource: r.name,
-      orgCode: claimedOrg,
-      id: keyText(known.id),
-      callId: ctx.callId,
-      caller: ctx.caller ?? null,
-      issues,
-      test: isTest(ctx, claimedOrg),
-    });
-    throw new AppError('VALIDATION_FAILED', `${r.title}校验不通过：${issues.map((i) => `${i.field}(${i.rule})`).join('，')}`, issues, keyText(known.id));
-  }
+  const wrong = [...keyIssues(r, known), ...(v.ok ? beforeBirth(r, v.record, birthOf(v.record, births)) : [])];
+  if (!v.ok || unstorable.length || wrong.length)
+    throw refusal(r, ctx, rejections, claimedOrg, keyText(known.id), [
+      ...unstorable,
+      ...(v.ok ? [] : v.issues.filter((i) => !(ctx.codes && i.rule === 'domain'))),
+      ...wrong,
+    ]);
   const record = (v as Extract<typeof v, { ok: true }>).record;
   if ('warnings' in v && Array.isArray(v.warnings)) warnings.push(...(v.warnings as FieldIssue[]));
   warnings.push(...qualityWarnings(record));
@@ -251,28 +244,59 @@ function keyIssues(r: Resource, known: Record<string, unknown>): FieldIssue[] {
   return out;
 }
 
+/** A record refused: its rejection for the log, and the error naming every issue. */
+function refusal(r: Resource, ctx: IngestContext, rejections: Rejection[], orgCode: string | null, id: string | null, issues: FieldIssue[]): AppError {
+  rejections.push({ resource: r.name, orgCode, id, callId: ctx.callId, caller: ctx.caller ?? null, issues, test: isTest(ctx, orgCode) });
+  return new AppError('VALIDATION_FAILED', `${r.title}校验不通过：${issues.map((i) => `${i.field}(${i.rule})`).join('，')}`, issues, id);
+}
+
+const localDay = (t: Date) => formatLocal(t, TIME_ZONE()).slice(0, 10);
+
 /**
- * No visit, diagnosis, death or report before the patient's birth (by calendar day: born that day is
- * fine). The birth date comes from the stored patient, else the record's own, else its resident ID.
+ * The patient's birth day (yyyy-MM-dd, local) for the rule that no visit, diagnosis, death or report
+ * precedes it: from the stored patient, else the record's own birth date, else its resident ID.
  */
-function birthIssues(r: Resource, record: Record<string, unknown>, births: Map<string, string>): FieldIssue[] {
-  const fields = EVENT_TIMES[r.name];
-  if (!fields) return [];
-  const day = (t: Date) => formatLocal(t, TIME_ZONE()).slice(0, 10);
-  let birth = births.get(`${String(record.orgCode)}|${String(record.patientId)}`) ?? null;
-  if (!birth && record.birthDate instanceof Date) birth = day(record.birthDate);
-  if (!birth && record.idCardTypeCode === '01' && typeof record.idCard === 'string') {
+function birthOf(record: Record<string, unknown>, births: Map<string, string>): string | null {
+  const stored = births.get(`${String(record.orgCode)}|${String(record.patientId)}`);
+  if (stored) return stored;
+  if (record.birthDate instanceof Date) return localDay(record.birthDate);
+  if (record.idCardTypeCode === '01' && typeof record.idCard === 'string') {
     const id = checkResidentId(record.idCard);
-    if (id.ok) birth = `${id.facts.birth.y}-${String(id.facts.birth.m).padStart(2, '0')}-${String(id.facts.birth.d).padStart(2, '0')}`;
+    if (id.ok) return `${id.facts.birth.y}-${String(id.facts.birth.m).padStart(2, '0')}-${String(id.facts.birth.d).padStart(2, '0')}`;
   }
-  if (!birth) return [];
+  return null;
+}
+
+/** The record's event times before the birth day, by calendar day (born that day is fine). */
+function beforeBirth(r: Resource, record: Record<string, unknown>, birth: string | null): FieldIssue[] {
+  const fields = EVENT_TIMES[r.name];
+  if (!fields || !birth) return [];
   const out: FieldIssue[] = [];
   for (const f of fields) {
     const t = record[f];
-    if (t instanceof Date && day(t) < birth)
+    if (t instanceof Date && localDay(t) < birth)
       out.push({ field: f, rule: 'beforeBirth', message: '不能早于患者出生日期 (before the patient was born)', value: formatLocal(t, TIME_ZONE()) });
   }
   return out;
+}
+
+/**
+ * For a record validated before the stored birth days were read (a call trying to write its records
+ * as new): the patient and the first local day of its event times, which the try's guard checks
+ * against the stored birth date (docs/ingest.md "New records in one round trip"). Null when there is
+ * nothing to check.
+ */
+function birthCheck(r: Resource, p: Prepared): { orgCode: string; patientId: string; bornFrom: Date } | null {
+  const fields = EVENT_TIMES[r.name];
+  const patientId = keyText(p.record.patientId);
+  if (!fields || !patientId) return null;
+  const days = fields.flatMap((f) => (p.record[f] instanceof Date ? [localDay(p.record[f] as Date)] : []));
+  if (days.length === 0) return null;
+  const [y, m, d] = days.sort()[0]!.split('-').map(Number) as [number, number, number];
+  // A birth day after the first event day is a birth on or after the start of the next local day.
+  const next = new Date(Date.UTC(y, m - 1, d + 1));
+  const bornFrom = fromLocalParts(TIME_ZONE(), next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate());
+  return bornFrom ? { orgCode: p.orgCode, patientId, bornFrom } : null;
 }
 
 /** Records-held counts of the unmapped queue: +1 for each code newly holding a record, −1 released. */
@@ -546,30 +570,25 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   if (items.length === 0) return [];
   const ctx = items[0]!.ctx;
   const bodies = await resolveGroupOrgs(db, r, items);
-  const births = await storedBirthDays(db, r, bodies);
-  const results: ItemResult[] = new Array(bodies.length);
-  const rejections: Rejection[] = [];
-  const waves: Array<Array<{ index: number; p: Prepared }>> = [];
-  const seen = new Map<string, number>();
-  bodies.forEach((body, index) => {
-    try {
-      const p = prepare(r, body, items[index]!.ctx, rejections, births);
-      const k = keyOf(p.orgCode, p.id);
-      const w = seen.get(k) ?? 0;
-      seen.set(k, w + 1);
-      (waves[w] ??= []).push({ index, p });
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      results[index] = { ok: false, error: err };
-    }
-  });
+  // A call that may try to write its records as new leaves the stored birth days to the try's guard
+  // and reads them only when the try is not made or misses (docs/ingest.md "New records in one round trip").
+  const mayTry = !opts.inWave && bodies.length <= NEW_WAVE_MAX && EVENT_TIMES[r.name] !== undefined && newRecordOdds(db).wouldTry(r.name);
+  let births = mayTry ? null : await storedBirthDays(db, r, bodies);
+  let g = prepareGroup(r, items, bodies, births ?? new Map());
+  // Refused without them, a record may be fine by its stored patient's birth date (it comes before
+  // the record's own): the whole call is validated again with them.
+  if (births === null && g.results.some(Boolean)) g = prepareGroup(r, items, bodies, (births = await storedBirthDays(db, r, bodies)));
+  const { results, rejections, waves } = g;
+  const first = waves.length > 0 && !opts.inWave ? await writeNewWave(db, r, waves[0]!, births === null) : null;
+  if (births === null && !first) refuseBeforeBirth(r, items, waves, results, rejections, await storedBirthDays(db, r, bodies));
   // Best effort: a rejection log that cannot be written must not turn a 400 into a 500.
   await recordRejections(db, rejections).catch(() => undefined);
   const delta: HeldDelta = new Map();
   for (const [w, wave] of waves.entries()) {
+    if (wave.length === 0) continue;
     // Only the first wave may be new: a later one holds keys an earlier wave of this call wrote.
     const written =
-      (w === 0 && !opts.inWave && (await writeNewWave(db, r, wave))) ||
+      (w === 0 && first) ||
       (await withTx(
         db,
         async (tx, pipe) => {
@@ -599,6 +618,53 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   return results;
 }
 
+type Wave = Array<{ index: number; p: Prepared }>;
+
+/** A call's records normalised, authorised and validated (each with its own call's context), in waves in which no key appears twice. */
+function prepareGroup(
+  r: Resource,
+  items: GroupItem[],
+  bodies: unknown[],
+  births: Map<string, string>,
+): { results: ItemResult[]; rejections: Rejection[]; waves: Wave[] } {
+  const results: ItemResult[] = new Array(bodies.length);
+  const rejections: Rejection[] = [];
+  const waves: Wave[] = [];
+  const seen = new Map<string, number>();
+  bodies.forEach((body, index) => {
+    try {
+      const p = prepare(r, body, items[index]!.ctx, rejections, births);
+      const k = keyOf(p.orgCode, p.id);
+      const w = seen.get(k) ?? 0;
+      seen.set(k, w + 1);
+      (waves[w] ??= []).push({ index, p });
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      results[index] = { ok: false, error: err };
+    }
+  });
+  return { results, rejections, waves };
+}
+
+/**
+ * Records validated before the stored birth days were read, checked against them now: one whose
+ * event times precede its stored patient's birth day is refused (and leaves its wave), as validation
+ * would have refused it with them.
+ */
+function refuseBeforeBirth(r: Resource, items: GroupItem[], waves: Wave[], results: ItemResult[], rejections: Rejection[], births: Map<string, string>): void {
+  if (births.size === 0) return;
+  for (const wave of waves) {
+    const kept = wave.filter(({ index, p }) => {
+      const stored = births.get(`${p.orgCode}|${keyText(p.record.patientId)}`);
+      const issues = stored ? beforeBirth(r, p.record, stored) : [];
+      if (issues.length === 0) return true;
+      results[index] = { ok: false, error: refusal(r, items[index]!.ctx, rejections, p.orgCode, p.id, issues) };
+      return false;
+    });
+    wave.splice(0, wave.length, ...kept);
+  }
+}
+
 /** Waves of at most this many records try to be written as new (a few guard conditions per key). */
 const NEW_WAVE_MAX = 8;
 
@@ -611,7 +677,7 @@ const NEW_RACE = new Set(['23505', '40P01', '40001']);
  * mapping (docs/ingest.md "New records in one round trip"). Null when the wave does not try, or
  * tried and missed (nothing of it was written): it is then written the usual way.
  */
-async function writeNewWave(db: Db, r: Resource, wave: Array<{ index: number; p: Prepared }>): Promise<Array<{ index: number; outcome: Outcome }> | null> {
+async function writeNewWave(db: Db, r: Resource, wave: Wave, checkBirths: boolean): Promise<Array<{ index: number; outcome: Outcome }> | null> {
   const ps = wave.map((x) => x.p);
   if (ps.length > NEW_WAVE_MAX || ps.some((p) => p.retiring || (p.mapping?.holds.length ?? 0) > 0)) return null;
   const odds = newRecordOdds(db);
@@ -622,6 +688,7 @@ async function writeNewWave(db: Db, r: Resource, wave: Array<{ index: number; p:
     ps.map((p): [string, string] => [p.orgCode, p.id]),
     ps.flatMap((p) => p.parentRefs.map((ref) => ({ resource: ref.resource, table: ref.table, orgCode: p.orgCode, id: ref.id }))),
     isParent(r.name),
+    checkBirths ? ps.flatMap((p) => birthCheck(r, p) ?? []) : [],
   );
   let written: boolean;
   try {

@@ -14,6 +14,11 @@ export class NewRecordOdds {
   private readonly skip = new Map<string, number>();
   private readonly penalty = new Map<string, number>();
 
+  /** Whether the next wave of `resource` would try (nothing counted). */
+  wouldTry(resource: string): boolean {
+    return (this.skip.get(resource) ?? 0) === 0;
+  }
+
   /** Whether this wave of `resource` should try; a wave that does not try counts down the skip. */
   shouldTry(resource: string): boolean {
     const s = this.skip.get(resource) ?? 0;

@@ -450,8 +450,9 @@ const waitsForSql = (resource: string, keys: string) =>
 /**
  * The guard of records written as new without being looked for first (docs/ingest.md "New records
  * in one round trip"): a WITH query that returns a row only when none of the records is stored or
- * has a receipt, every parent named is stored and not held, and, for a parent resource, no child
- * waits for any of the records. It goes first in the composed write, whose other parts then write
+ * has a receipt, every parent named is stored and not held, for a parent resource no child waits for
+ * any of the records, and (records validated before their patients' stored birth dates were read) no
+ * patient was born after a record's first event day. It goes first in the composed write, whose other parts then write
  * nothing unless it returned its row (composeWrites). Read after the transaction's link locks, like
  * the look-ups it replaces, so what it says of parents and waits holds until COMMIT; a record
  * created by another transaction after the statement began fails the INSERT on its key (23505).
@@ -462,11 +463,13 @@ export function newRecordsGuardPart(
   keys: Array<[string, string]>,
   parents: Array<{ resource: string; table: string; orgCode: string; id: string }>,
   isParent: boolean,
+  /** Records validated before their patients' stored birth dates were read: none may be born on or after `bornFrom`. */
+  births: Array<{ orgCode: string; patientId: string; bornFrom: Date }> = [],
 ): { part: WritePart; shape: string } {
   // A wave holds each key once. One condition per record's parent, repeated parents too: the text then depends on the records'
   // shape alone (a few texts per resource, each prepared once per connection), not on which of them
   // share a parent. What it depends on: how many records, whether waits are checked, the parents' tables.
-  const shape = `${keys.length}${isParent ? 'w' : ''}_${[...new Set(parents.map((p) => p.table))].join('.')}${parents.length > keys.length ? `x${parents.length}` : ''}`;
+  const shape = `${keys.length}${isParent ? 'w' : ''}_${[...new Set(parents.map((p) => p.table))].join('.')}${parents.length > keys.length ? `x${parents.length}` : ''}${births.length ? `_b${births.length}` : ''}`;
   const part: WritePart = (offset) => {
     const params: unknown[] = [];
     const $ = (v: unknown) => `$${offset + params.push(v)}`;
@@ -481,6 +484,11 @@ export function newRecordsGuardPart(
         ];
       }),
       ...parents.map((p) => `EXISTS (${storedParentsSql(p.table, $(p.resource), `(p.org_code, p.id) = (${$(p.orgCode)}, ${$(p.id)})`)})`),
+      // The same rows storedBirthDays reads (shared/ingest/resolve.ts).
+      ...births.map(
+        (b) =>
+          `NOT EXISTS (SELECT 1 FROM emr_patient_info b WHERE (b.org_code, b.id) = (${$(b.orgCode)}, ${$(b.patientId)}) AND b.birth_date >= ${$(b.bornFrom)})`,
+      ),
     ];
     return { ctes: [{ name: 'new_guard', sql: `SELECT 1 AS ok WHERE ${checks.join('\n  AND ')}`, guard: true }], params };
   };

@@ -15,6 +15,7 @@ import { resources } from '../../schemas/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { newRecordOdds } from '../../shared/ingest/new-records.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { residentId } from '../../infra/simulators/his.js';
 
 const db = testDb();
 const ctx = (): IngestContext => ({ callId: null, test: false, now: new Date() });
@@ -29,12 +30,15 @@ let trips: string[][] = [];
 let names: string[] = [];
 /** The statements' texts, in the order sent. */
 let texts: string[] = [];
+/** Every statement's text, those the pool sends outside a transaction too. */
+let all: string[] = [];
 let inFlight = 0;
 beforeAll(() => {
   proto.query = function (this: unknown, ...args: unknown[]) {
     const q = args[0];
     const text = typeof q === 'string' ? q : ((q as { text?: string })?.text ?? '');
     const out = original.apply(this, args) as Promise<unknown> | undefined;
+    all.push(text);
     // The pool's own queries (look-ups outside the transaction) take a callback and return nothing.
     if (!out) return out;
     if (inFlight === 0 || trips.length === 0) trips.push([]);
@@ -63,6 +67,7 @@ async function transactionsOf(run: () => Promise<unknown>): Promise<string[][][]
   trips = [];
   names = [];
   texts = [];
+  all = [];
   await run();
   const txs: string[][][] = [];
   for (const t of trips) {
@@ -119,6 +124,107 @@ describe('round trips of a single record', () => {
       [org, dxId],
     );
     expect(stored.rows).toEqual([{ typed: 1, history: 1, receipt: 'stored' }]);
+  });
+
+  it("a new diagnosis: its patient's birth date is checked by the try's guard, not looked up first; one before the birth is refused after the try", async () => {
+    const pid = uniqueId('p');
+    // Born 2000-05-01 (Beijing time); the diagnoses carry no birth date or resident ID of their own.
+    await upsertMany(
+      db,
+      resources.emrPatientInfo!,
+      [{ ...sample('emrPatientInfo', { orgCode: org, id: pid, seed: 70 }), birthDate: '2000-05-01', idCardTypeCode: '99', idCard: 'X' }],
+      ctx(),
+    );
+    const dx = (at: string) => ({
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: pid, seed: 70 }),
+      id: uniqueId('dx'),
+      idCardTypeCode: '99',
+      idCard: 'X',
+      activityTime: at,
+      diagnoseTime: at,
+    });
+    const lookUp = (t: string) => t.includes('birth_date FROM emr_patient_info');
+    // Born that day: one round trip, no look-up before it; the guard says who may not be born after which instant.
+    const sameDay = await tripsOf(() => upsertMany(db, resources.emrActivityInfo!, [dx('2000-05-01 00:00:00')], ctx()));
+    expect(sameDay).toEqual(newRecord);
+    expect(all.filter(lookUp)).toEqual([]);
+    expect(names).toContain('side1_emr_activity_info_ins_new_1_emr_patient_info_b1');
+    expect(composed()).toMatch(
+      /AND NOT EXISTS \(SELECT 1 FROM emr_patient_info b WHERE \(b\.org_code, b\.id\) = \(\$\d+, \$\d+\) AND b\.birth_date >= \$\d+\)/,
+    );
+    // The day before: the try misses on the birth date, the look-up follows, the record is refused naming both times.
+    newRecordOdds(db).saw('emrActivityInfo', true);
+    const early = dx('2000-04-30 23:59:59');
+    const txs = await transactionsOf(async () => {
+      const [x] = await upsertMany(db, resources.emrActivityInfo!, [early], ctx());
+      expect(x!.ok).toBe(false);
+      expect(!x!.ok && x!.error.issues?.map((i) => `${i.field}/${i.rule}`)).toEqual(['activityTime/beforeBirth', 'diagnoseTime/beforeBirth']);
+    });
+    expect(txs).toEqual([missed]);
+    expect(all.filter(lookUp)).toHaveLength(1);
+    const stored = await db.query(
+      `SELECT (SELECT count(*)::int FROM emr_activity_info WHERE org_code = $1 AND id = $2) AS typed,
+              (SELECT count(*)::int FROM record_history WHERE org_code = $1 AND record_id = $2) AS history,
+              (SELECT count(*)::int FROM ingest_rejection WHERE org_code = $1 AND record_id = $2) AS rejected`,
+      [org, early.id],
+    );
+    expect(stored.rows).toEqual([{ typed: 0, history: 0, rejected: 1 }]);
+  });
+
+  it('a diagnosis whose own resident ID says born after it, of a patient stored as born before it: the stored birth date wins, the record is stored', async () => {
+    const pid = uniqueId('p');
+    await upsertMany(
+      db,
+      resources.emrPatientInfo!,
+      [{ ...sample('emrPatientInfo', { orgCode: org, id: pid, seed: 71 }), birthDate: '1990-03-02', idCardTypeCode: '99', idCard: 'X' }],
+      ctx(),
+    );
+    const dx = {
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: pid, seed: 71 }),
+      id: uniqueId('dx'),
+      idCardTypeCode: '01',
+      idCard: residentId('110101', { y: 2010, m: 6, d: 15 }, '1', 7),
+      activityTime: '2001-01-01 09:00:00',
+      diagnoseTime: '2001-01-01 09:00:00',
+    };
+    await transactionsOf(async () => {
+      const [x] = await upsertMany(db, resources.emrActivityInfo!, [dx], ctx());
+      expect(x!.ok && x!.outcome.status).toBe('created');
+    });
+    // Refused by its own ID number alone, it was validated again with the stored birth date, and nothing was logged as refused.
+    expect(all.filter((t) => t.includes('birth_date FROM emr_patient_info'))).toHaveLength(1);
+    const rejected = await db.query('SELECT count(*)::int AS n FROM ingest_rejection WHERE org_code = $1 AND record_id = $2', [org, dx.id]);
+    expect(rejected.rows).toEqual([{ n: 0 }]);
+  });
+
+  it('a group of three diagnoses, one before its patient was born: the try misses, that one is refused, the other two are stored', async () => {
+    const pids = [uniqueId('p'), uniqueId('p'), uniqueId('p')];
+    await upsertMany(
+      db,
+      resources.emrPatientInfo!,
+      pids.map((id, i) => ({ ...sample('emrPatientInfo', { orgCode: org, id, seed: 72 + i }), birthDate: '2005-07-01', idCardTypeCode: '99', idCard: 'X' })),
+      ctx(),
+    );
+    const dxs = pids.map((patientId, i) => ({
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId, seed: 72 + i }),
+      id: uniqueId('dx'),
+      idCardTypeCode: '99',
+      idCard: 'X',
+      activityTime: i === 1 ? '2005-06-30 10:00:00' : '2006-01-01 10:00:00',
+      diagnoseTime: '2006-01-01 10:00:00',
+    }));
+    const txs = await transactionsOf(async () => {
+      const out = await upsertMany(db, resources.emrActivityInfo!, dxs, ctx());
+      expect(out.map((x) => (x.ok ? x.outcome.status : x.error.issues?.map((i) => `${i.field}/${i.rule}`).join()))).toEqual([
+        'created',
+        'activityTime/beforeBirth',
+        'created',
+      ]);
+    });
+    expect(txs[0]).toEqual(missed);
+    expect(txs).toHaveLength(2);
+    const stored = await db.query('SELECT id FROM emr_activity_info WHERE org_code = $1 AND id = ANY($2::varchar[]) ORDER BY id', [org, dxs.map((d) => d.id)]);
+    expect(stored.rows.map((r) => r.id)).toEqual([dxs[0]!.id, dxs[2]!.id].sort());
   });
 
   it("a group of three new diagnoses: one round trip; their corrections: the try, then two, each key's look-ups its own prepared statement", async () => {
