@@ -181,7 +181,9 @@ export async function withTx<T>(db: pg.Pool, fn: (tx: Tx, pipe: TxPipeline) => P
       await (committed ?? client.query('COMMIT'));
       return out;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // A COMMIT sent behind the failed statement has ended the transaction already (as a
+      // rollback): a ROLLBACK after it would only earn a warning in the server's log.
+      await (committed ?? client.query('ROLLBACK')).catch(() => undefined);
       // A connection that failed is destroyed, not returned to the pool.
       if (dbFault(err) === 'unavailable') broken = err as Error;
       const code = (err as { code?: string }).code;

@@ -439,6 +439,63 @@ describe('round trips of a single record', () => {
     expect(rows.rows).toEqual([{ state: 'held', n: dest.rows[0]!.n }]);
   });
 
+  it("a try failing on a race (23505, 40P01, 40001) is a miss: the record is written once the usual way; any other failure is the call's", async () => {
+    // A trigger makes the first INSERT of this org's patients fail with the code given (a sequence
+    // counts the INSERTs: it is not rolled back with the failed try).
+    const force = async (code: string, o: string) => {
+      const t = `force_${code.toLowerCase()}`;
+      await db.query(`CREATE SEQUENCE ${t}_n`);
+      await db.query(`CREATE FUNCTION ${t}() RETURNS trigger LANGUAGE plpgsql AS $f$
+        BEGIN IF nextval('${t}_n') = 1 THEN RAISE EXCEPTION 'forced %', '${code}' USING ERRCODE = '${code}'; END IF; RETURN NEW; END $f$`);
+      await db.query(`CREATE TRIGGER ${t} BEFORE INSERT ON emr_patient_info FOR EACH ROW WHEN (NEW.org_code = '${o}') EXECUTE PROCEDURE ${t}()`);
+      return async () => {
+        await db.query(`DROP TRIGGER ${t} ON emr_patient_info`);
+        await db.query(`DROP FUNCTION ${t}()`);
+        await db.query(`DROP SEQUENCE ${t}_n`);
+      };
+    };
+    const dest = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM uplink_destination WHERE enabled')).rows[0]!.n;
+    for (const code of ['23505', '40P01', '40001']) {
+      const o = uniqueOrg();
+      const drop = await force(code, o);
+      try {
+        const pid = uniqueId('p');
+        newRecordOdds(db).saw('emrPatientInfo', true);
+        const txs = await transactionsOf(async () => {
+          const [x] = await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: o, id: pid, seed: 80 })], ctx());
+          expect(x!.ok && `${x!.outcome.status}:${x!.outcome.version}`).toBe('created:1');
+        });
+        // The try (its statement failed, its COMMIT a rollback), then the usual two.
+        expect(txs).toHaveLength(2);
+        expect(txs[0]).toEqual(newRecord);
+        expect(txs[1]![1]).toEqual(['WITH rec_new_src AS (SELECT', 'COMMIT']);
+        const stored = await db.query(
+          `SELECT (SELECT count(*)::int FROM emr_patient_info WHERE org_code = $1 AND id = $2) AS typed,
+                  (SELECT count(*)::int FROM record_history WHERE org_code = $1 AND record_id = $2) AS history,
+                  (SELECT count(*)::int FROM outbox WHERE org_code = $1 AND record_id = $2) AS outbox`,
+          [o, pid],
+        );
+        expect(stored.rows).toEqual([{ typed: 1, history: 1, outbox: dest }]);
+      } finally {
+        await drop();
+      }
+    }
+    // Not a race: the call fails with it, and nothing of the record is stored.
+    const o = uniqueOrg();
+    const drop = await force('22012', o);
+    try {
+      const pid = uniqueId('p');
+      newRecordOdds(db).saw('emrPatientInfo', true);
+      await expect(upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: o, id: pid, seed: 81 })], ctx())).rejects.toMatchObject({
+        code: '22012',
+      });
+      const stored = await db.query('SELECT count(*)::int AS n FROM record_history WHERE org_code = $1 AND record_id = $2', [o, pid]);
+      expect(stored.rows).toEqual([{ n: 0 }]);
+    } finally {
+      await drop();
+    }
+  });
+
   it("only a call's first wave tries: a record sent twice in one call tries once", async () => {
     const pid = uniqueId('p');
     const v1 = sample('emrPatientInfo', { orgCode: org, id: pid, seed: 61 });
