@@ -10,7 +10,8 @@
  * - **the patient's birth date**, for the rule that no visit, diagnosis, death or report precedes it:
  *   from the stored patient, else (in validation) from the record's resident ID number.
  *
- * One query per parent table and one for the patients, whatever the batch size.
+ * One query per parent table (none for a caller bound to one org) and one for the patients, whatever
+ * the batch size.
  */
 import type { Db } from '../db/index.js';
 import { exec, keyList } from '../db/sql.js';
@@ -46,9 +47,12 @@ export async function resolveOrgs(db: Db, r: Resource, bodies: unknown[], o: Org
   });
   if (missing.length === 0) return bodies;
   const visible = o.callerOrgs === undefined || o.callerOrgs === '*' ? null : o.callerOrgs;
-  // Parents, by resource: the orgs holding each parent id (among those the caller may see).
+  const bound = visible && visible.length === 1 ? visible[0]! : null;
+  // Parents, by resource: the orgs holding each parent id (among those the caller may see). A
+  // caller bound to one org is not asked for: its parents could only be found in that org, which
+  // is the org such a record gets anyway — no look-up.
   const parentOrgs = new Map<string, Map<string, Set<string>>>();
-  for (const p of r.parents) {
+  for (const p of bound ? [] : r.parents) {
     const pr = registry[p.resource];
     const ids = [...new Set(missing.map((m) => text(m.known[p.field])).filter(askable))];
     if (!pr || ids.length === 0) continue;
@@ -60,7 +64,6 @@ export async function resolveOrgs(db: Db, r: Resource, bodies: unknown[], o: Org
     for (const row of rows.rows) (m.get(row.id) ?? m.set(row.id, new Set()).get(row.id)!).add(row.org_code);
     parentOrgs.set(p.field, m);
   }
-  const bound = visible && visible.length === 1 ? visible[0]! : null;
   const out = [...bodies];
   for (const { i, known } of missing) {
     let org = r.orgField ? text(known[r.orgField]) : null;

@@ -496,6 +496,29 @@ describe('round trips of a single record', () => {
     }
   });
 
+  it("an item without an org from a caller bound to one org takes that org without a look-up; a caller of every org looks up its header's", async () => {
+    const pid = uniqueId('p');
+    const labId = uniqueId('lab');
+    await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 90 })], ctx());
+    await upsertMany(db, resources.emrExLab!, [sample('emrExLab', { orgCode: org, id: labId, patientId: pid, seed: 90 })], ctx());
+    const item = (i: number) => {
+      const { orgCode: _o, ...rest } = sample('emrExLabItem', { orgCode: org, id: uniqueId(`item${i}`), patientId: pid, parentId: labId, seed: 90 + i });
+      return rest;
+    };
+    const orgLookUps = () => all.filter((t) => / FROM emr_ex_lab WHERE id = ANY/.test(t));
+    for (const [callerOrgs, lookUps] of [[[org], 0] as const, ['*', 1] as const]) {
+      const it = item(lookUps);
+      const txs = await transactionsOf(async () => {
+        const [x] = await upsertMany(db, resources.emrExLabItem!, [it], { ...ctx(), callerOrgs });
+        expect(x!.ok && x!.outcome.status).toBe('created');
+      });
+      expect(txs).toEqual([newRecord]);
+      expect(orgLookUps()).toHaveLength(lookUps);
+      const stored = await db.query('SELECT org_code FROM emr_ex_lab_item WHERE id = $1', [it.id]);
+      expect(stored.rows).toEqual([{ org_code: org }]);
+    }
+  });
+
   it("only a call's first wave tries: a record sent twice in one call tries once", async () => {
     const pid = uniqueId('p');
     const v1 = sample('emrPatientInfo', { orgCode: org, id: pid, seed: 61 });
