@@ -217,7 +217,7 @@ async function main(): Promise<void> {
     for (const v of variants) await drive(v, `warm-${v.label}`, s.AB_RECORDS);
     for (let round = 0; round < s.AB_ROUNDS; round++) {
       // Each round starts with the next variant: the one going first in a round was favoured (two
-      // runs of one pair, each order once: the first won 3 of 5 and 6 of 8 rounds).
+      // runs of one pair, each order once: the first won 3 of 5 and 5 of 8 rounds).
       for (const v of [...variants.slice(round % variants.length), ...variants.slice(0, round % variants.length)]) {
         const a = cpuOf(v.child!.pid!);
         const pa = treeCpuS(pg.pid) ?? 0;

@@ -181,8 +181,8 @@ export async function withTx<T>(db: pg.Pool, fn: (tx: Tx, pipe: TxPipeline) => P
       await (committed ?? client.query('COMMIT'));
       return out;
     } catch (err) {
-      // A COMMIT sent behind the failed statement has ended the transaction already (as a
-      // rollback): a ROLLBACK after it would only earn a warning in the server's log.
+      // A COMMIT sent behind the last statement ends the transaction whatever failed (a statement
+      // before it: as a rollback): a ROLLBACK after it would only earn a warning in the server's log.
       await (committed ?? client.query('ROLLBACK')).catch(() => undefined);
       // A connection that failed is destroyed, not returned to the pool.
       if (dbFault(err) === 'unavailable') broken = err as Error;

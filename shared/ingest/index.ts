@@ -575,18 +575,33 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   const mayTry = !opts.inWave && bodies.length <= NEW_WAVE_MAX && EVENT_TIMES[r.name] !== undefined && newRecordOdds(db).wouldTry(r.name);
   let births = mayTry ? null : await storedBirthDays(db, r, bodies);
   let g = prepareGroup(r, items, bodies, births ?? new Map());
-  // Refused without them, a record may be fine by its stored patient's birth date (it comes before
-  // the record's own): the whole call is validated again with them.
+  // Refused without them, a record may be judged otherwise with its stored patient's birth date (it
+  // comes before the record's own; it may add an issue to a record refused for another): the whole
+  // call is validated again with them.
   if (births === null && g.results.some(Boolean)) g = prepareGroup(r, items, bodies, (births = await storedBirthDays(db, r, bodies)));
   const { results, rejections, waves } = g;
-  const first = waves.length > 0 && !opts.inWave ? await writeNewWave(db, r, waves[0]!, births === null) : null;
-  if (births === null && !first) refuseBeforeBirth(r, items, waves, results, rejections, await storedBirthDays(db, r, bodies));
+  // A key sent twice: only the first wave tries, so the stored birth dates are read now for all.
+  if (births === null && waves.length > 1) refuseBeforeBirth(r, items, waves, results, rejections, (births = await storedBirthDays(db, r, bodies)));
   // Best effort: a rejection log that cannot be written must not turn a 400 into a 500.
   await recordRejections(db, rejections).catch(() => undefined);
+  // Read after the try (it missed, was not made, or failed): the records they refuse are refused and logged as if read first.
+  const refuseLate = async () => {
+    const late: Rejection[] = [];
+    refuseBeforeBirth(r, items, waves, results, late, await storedBirthDays(db, r, bodies));
+    await recordRejections(db, late).catch(() => undefined);
+  };
+  let first: Awaited<ReturnType<typeof writeNewWave>> = null;
+  try {
+    if (waves.length > 0 && !opts.inWave) first = await writeNewWave(db, r, waves[0]!, births === null);
+  } catch (err) {
+    if (births === null) await refuseLate().catch(() => undefined);
+    throw err;
+  }
+  if (births === null && !first) await refuseLate();
   const delta: HeldDelta = new Map();
   for (const [w, wave] of waves.entries()) {
     if (wave.length === 0) continue;
-    // Only the first wave may be new: a later one holds keys an earlier wave of this call wrote.
+    // Only the first wave may be new: a later one holds keys sent again in this call.
     const written =
       (w === 0 && first) ||
       (await withTx(

@@ -10,8 +10,8 @@
  * - **the patient's birth date**, for the rule that no visit, diagnosis, death or report precedes it:
  *   from the stored patient, else (in validation) from the record's resident ID number.
  *
- * One query per parent table (none for a caller bound to one org) and one for the patients, whatever
- * the batch size.
+ * One query per parent table (none for a caller bound to one org) and one for the patients (none
+ * when the call's try at writing new records checks them, docs/ingest.md), whatever the batch size.
  */
 import type { Db } from '../db/index.js';
 import { exec, keyList } from '../db/sql.js';

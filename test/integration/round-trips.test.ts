@@ -93,6 +93,23 @@ const missed = newRecord;
 /** The text of the last composed statement sent. */
 const composed = () => [...texts].reverse().find((t) => t.startsWith('WITH ')) ?? '';
 
+/**
+ * A trigger failing the first INSERT of an org's rows into `table` with `code` (a sequence counts the
+ * INSERTs: it is not rolled back with the failed statement); the function returned drops it.
+ */
+async function failFirstInsert(table: string, code: string, o: string): Promise<() => Promise<void>> {
+  const t = `fail_${table}_${code.toLowerCase()}`;
+  await db.query(`CREATE SEQUENCE ${t}_n`);
+  await db.query(`CREATE FUNCTION ${t}() RETURNS trigger LANGUAGE plpgsql AS $f$
+    BEGIN IF nextval('${t}_n') = 1 THEN RAISE EXCEPTION 'forced %', '${code}' USING ERRCODE = '${code}'; END IF; RETURN NEW; END $f$`);
+  await db.query(`CREATE TRIGGER ${t} BEFORE INSERT ON ${table} FOR EACH ROW WHEN (NEW.org_code = '${o}') EXECUTE PROCEDURE ${t}()`);
+  return async () => {
+    await db.query(`DROP TRIGGER ${t} ON ${table}`);
+    await db.query(`DROP FUNCTION ${t}()`);
+    await db.query(`DROP SEQUENCE ${t}_n`);
+  };
+}
+
 // Each test starts as a process whose tries have hit: every wave of new records tries.
 beforeEach(() => {
   for (const name of Object.keys(resources)) newRecordOdds(db).saw(name, true);
@@ -169,6 +186,51 @@ describe('round trips of a single record', () => {
       [org, early.id],
     );
     expect(stored.rows).toEqual([{ typed: 0, history: 0, rejected: 1 }]);
+  });
+
+  it('a diagnosis sent twice in one call, the second copy before its stored patient was born: the first stored, the second refused and logged', async () => {
+    const pid = uniqueId('p');
+    await upsertMany(
+      db,
+      resources.emrPatientInfo!,
+      [{ ...sample('emrPatientInfo', { orgCode: org, id: pid, seed: 73 }), birthDate: '2000-05-01', idCardTypeCode: '99', idCard: 'X' }],
+      ctx(),
+    );
+    const id = uniqueId('dx');
+    const copy = (at: string) => ({
+      ...sample('emrActivityInfo', { orgCode: org, id, patientId: pid, seed: 73 }),
+      id,
+      idCardTypeCode: '99',
+      idCard: 'X',
+      activityTime: at,
+      diagnoseTime: at,
+    });
+    const out = await upsertMany(db, resources.emrActivityInfo!, [copy('2001-01-01 10:00:00'), copy('1999-01-01 10:00:00')], ctx());
+    expect(out.map((x) => (x.ok ? `${x.outcome.status}:${x.outcome.version}` : x.error.issues?.map((i) => `${i.field}/${i.rule}`).join()))).toEqual([
+      'created:1',
+      'activityTime/beforeBirth,diagnoseTime/beforeBirth',
+    ]);
+    const stored = await db.query(
+      `SELECT (SELECT max(rec_version) FROM emr_activity_info WHERE org_code = $1 AND id = $2) AS version,
+              (SELECT count(*)::int FROM ingest_rejection WHERE org_code = $1 AND record_id = $2) AS rejected`,
+      [org, id],
+    );
+    expect(stored.rows).toEqual([{ version: 1, rejected: 1 }]);
+  });
+
+  it("a call's refused records are logged before its try: a try that fails leaves their rejections logged", async () => {
+    const o = uniqueOrg();
+    const drop = await failFirstInsert('emr_patient_info', '57014', o);
+    try {
+      const good = sample('emrPatientInfo', { orgCode: o, id: uniqueId('p'), seed: 74 });
+      // A key with a quote in it: refused (keyFormat).
+      const bad = sample('emrPatientInfo', { orgCode: o, id: `q'${uniqueId('p')}`, seed: 75 });
+      await expect(upsertMany(db, resources.emrPatientInfo!, [bad, good], ctx())).rejects.toMatchObject({ code: '57014' });
+      const logged = await db.query('SELECT record_id FROM ingest_rejection WHERE org_code = $1', [o]);
+      expect(logged.rows).toEqual([{ record_id: bad.id }]);
+    } finally {
+      await drop();
+    }
   });
 
   it('a diagnosis whose own resident ID says born after it, of a patient stored as born before it: the stored birth date wins, the record is stored', async () => {
@@ -440,24 +502,10 @@ describe('round trips of a single record', () => {
   });
 
   it("a try failing on a race (23505, 40P01, 40001) is a miss: the record is written once the usual way; any other failure is the call's", async () => {
-    // A trigger makes the first INSERT of this org's patients fail with the code given (a sequence
-    // counts the INSERTs: it is not rolled back with the failed try).
-    const force = async (code: string, o: string) => {
-      const t = `force_${code.toLowerCase()}`;
-      await db.query(`CREATE SEQUENCE ${t}_n`);
-      await db.query(`CREATE FUNCTION ${t}() RETURNS trigger LANGUAGE plpgsql AS $f$
-        BEGIN IF nextval('${t}_n') = 1 THEN RAISE EXCEPTION 'forced %', '${code}' USING ERRCODE = '${code}'; END IF; RETURN NEW; END $f$`);
-      await db.query(`CREATE TRIGGER ${t} BEFORE INSERT ON emr_patient_info FOR EACH ROW WHEN (NEW.org_code = '${o}') EXECUTE PROCEDURE ${t}()`);
-      return async () => {
-        await db.query(`DROP TRIGGER ${t} ON emr_patient_info`);
-        await db.query(`DROP FUNCTION ${t}()`);
-        await db.query(`DROP SEQUENCE ${t}_n`);
-      };
-    };
     const dest = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM uplink_destination WHERE enabled')).rows[0]!.n;
     for (const code of ['23505', '40P01', '40001']) {
       const o = uniqueOrg();
-      const drop = await force(code, o);
+      const drop = await failFirstInsert('emr_patient_info', code, o);
       try {
         const pid = uniqueId('p');
         newRecordOdds(db).saw('emrPatientInfo', true);
@@ -482,7 +530,7 @@ describe('round trips of a single record', () => {
     }
     // Not a race: the call fails with it, and nothing of the record is stored.
     const o = uniqueOrg();
-    const drop = await force('22012', o);
+    const drop = await failFirstInsert('emr_patient_info', '22012', o);
     try {
       const pid = uniqueId('p');
       newRecordOdds(db).saw('emrPatientInfo', true);
