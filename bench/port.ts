@@ -919,7 +919,8 @@ export async function benchPort(o: PortOptions) {
     result.phases = byReplicas;
 
     // P3 and P7 (bench/headline.ts): the proxy on a no-op, and a replica's start, on the same runtime.
-    const P3_COUNT = Number(process.env.BENCH_P3_REQUESTS ?? 6000);
+    // 30 000 per path: at 6 000 (half a second a path) one figure spread ±40 % between runs of the same code (docs/bench.md).
+    const P3_COUNT = Number(process.env.BENCH_P3_REQUESTS ?? 30000);
     const patient = replicas.patient?.[0];
     if (patient && P3_COUNT > 0) {
       p3 = await proxyOverhead({
