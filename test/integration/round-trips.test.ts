@@ -110,6 +110,27 @@ async function failFirstInsert(table: string, code: string, o: string): Promise<
   };
 }
 
+/** Patients stored with a birth date and no resident ID (nothing else says when they were born). */
+async function patientsBornOn(birthDate: string, pids: string[], seed: number): Promise<void> {
+  await upsertMany(
+    db,
+    resources.emrPatientInfo!,
+    pids.map((id, i) => ({ ...sample('emrPatientInfo', { orgCode: org, id, seed: seed + i }), birthDate, idCardTypeCode: '99', idCard: 'X' })),
+    ctx(),
+  );
+}
+
+/** A diagnosis of a patient at a time, carrying no birth date or resident ID of its own (unless `own` gives one). */
+const diagnosisAt = (patientId: string, seed: number, activityTime: string, diagnoseTime = activityTime, own: Record<string, unknown> = {}) => ({
+  ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId, seed }),
+  id: uniqueId('dx'),
+  idCardTypeCode: '99',
+  idCard: 'X',
+  activityTime,
+  diagnoseTime,
+  ...own,
+});
+
 // Each test starts as a process whose tries have hit: every wave of new records tries.
 beforeEach(() => {
   for (const name of Object.keys(resources)) newRecordOdds(db).saw(name, true);
@@ -146,20 +167,8 @@ describe('round trips of a single record', () => {
   it("a new diagnosis: its patient's birth date is checked by the try's guard, not looked up first; one before the birth is refused after the try", async () => {
     const pid = uniqueId('p');
     // Born 2000-05-01 (Beijing time); the diagnoses carry no birth date or resident ID of their own.
-    await upsertMany(
-      db,
-      resources.emrPatientInfo!,
-      [{ ...sample('emrPatientInfo', { orgCode: org, id: pid, seed: 70 }), birthDate: '2000-05-01', idCardTypeCode: '99', idCard: 'X' }],
-      ctx(),
-    );
-    const dx = (at: string) => ({
-      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: pid, seed: 70 }),
-      id: uniqueId('dx'),
-      idCardTypeCode: '99',
-      idCard: 'X',
-      activityTime: at,
-      diagnoseTime: at,
-    });
+    await patientsBornOn('2000-05-01', [pid], 70);
+    const dx = (at: string) => diagnosisAt(pid, 70, at);
     const lookUp = (t: string) => t.includes('birth_date FROM emr_patient_info');
     // Born that day: one round trip, no look-up before it; the guard says who may not be born after which instant.
     const sameDay = await tripsOf(() => upsertMany(db, resources.emrActivityInfo!, [dx('2000-05-01 00:00:00')], ctx()));
@@ -190,21 +199,9 @@ describe('round trips of a single record', () => {
 
   it('a diagnosis sent twice in one call, the second copy before its stored patient was born: the first stored, the second refused and logged', async () => {
     const pid = uniqueId('p');
-    await upsertMany(
-      db,
-      resources.emrPatientInfo!,
-      [{ ...sample('emrPatientInfo', { orgCode: org, id: pid, seed: 73 }), birthDate: '2000-05-01', idCardTypeCode: '99', idCard: 'X' }],
-      ctx(),
-    );
+    await patientsBornOn('2000-05-01', [pid], 73);
     const id = uniqueId('dx');
-    const copy = (at: string) => ({
-      ...sample('emrActivityInfo', { orgCode: org, id, patientId: pid, seed: 73 }),
-      id,
-      idCardTypeCode: '99',
-      idCard: 'X',
-      activityTime: at,
-      diagnoseTime: at,
-    });
+    const copy = (at: string) => diagnosisAt(pid, 73, at, at, { id });
     const out = await upsertMany(db, resources.emrActivityInfo!, [copy('2001-01-01 10:00:00'), copy('1999-01-01 10:00:00')], ctx());
     expect(out.map((x) => (x.ok ? `${x.outcome.status}:${x.outcome.version}` : x.error.issues?.map((i) => `${i.field}/${i.rule}`).join()))).toEqual([
       'created:1',
@@ -235,20 +232,11 @@ describe('round trips of a single record', () => {
 
   it('a diagnosis whose own resident ID says born after it, of a patient stored as born before it: the stored birth date wins, the record is stored', async () => {
     const pid = uniqueId('p');
-    await upsertMany(
-      db,
-      resources.emrPatientInfo!,
-      [{ ...sample('emrPatientInfo', { orgCode: org, id: pid, seed: 71 }), birthDate: '1990-03-02', idCardTypeCode: '99', idCard: 'X' }],
-      ctx(),
-    );
-    const dx = {
-      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: pid, seed: 71 }),
-      id: uniqueId('dx'),
+    await patientsBornOn('1990-03-02', [pid], 71);
+    const dx = diagnosisAt(pid, 71, '2001-01-01 09:00:00', '2001-01-01 09:00:00', {
       idCardTypeCode: '01',
       idCard: residentId('110101', { y: 2010, m: 6, d: 15 }, '1', 7),
-      activityTime: '2001-01-01 09:00:00',
-      diagnoseTime: '2001-01-01 09:00:00',
-    };
+    });
     await transactionsOf(async () => {
       const [x] = await upsertMany(db, resources.emrActivityInfo!, [dx], ctx());
       expect(x!.ok && x!.outcome.status).toBe('created');
@@ -261,20 +249,8 @@ describe('round trips of a single record', () => {
 
   it('a group of three diagnoses, one before its patient was born: the try misses, that one is refused, the other two are stored', async () => {
     const pids = [uniqueId('p'), uniqueId('p'), uniqueId('p')];
-    await upsertMany(
-      db,
-      resources.emrPatientInfo!,
-      pids.map((id, i) => ({ ...sample('emrPatientInfo', { orgCode: org, id, seed: 72 + i }), birthDate: '2005-07-01', idCardTypeCode: '99', idCard: 'X' })),
-      ctx(),
-    );
-    const dxs = pids.map((patientId, i) => ({
-      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId, seed: 72 + i }),
-      id: uniqueId('dx'),
-      idCardTypeCode: '99',
-      idCard: 'X',
-      activityTime: i === 1 ? '2005-06-30 10:00:00' : '2006-01-01 10:00:00',
-      diagnoseTime: '2006-01-01 10:00:00',
-    }));
+    await patientsBornOn('2005-07-01', pids, 72);
+    const dxs = pids.map((patientId, i) => diagnosisAt(patientId, 72 + i, i === 1 ? '2005-06-30 10:00:00' : '2006-01-01 10:00:00', '2006-01-01 10:00:00'));
     const txs = await transactionsOf(async () => {
       const out = await upsertMany(db, resources.emrActivityInfo!, dxs, ctx());
       expect(out.map((x) => (x.ok ? x.outcome.status : x.error.issues?.map((i) => `${i.field}/${i.rule}`).join()))).toEqual([
