@@ -694,7 +694,7 @@ const NEW_RACE = new Set(['23505', '40P01', '40001']);
  */
 async function writeNewWave(db: Db, r: Resource, wave: Wave, checkBirths: boolean): Promise<Array<{ index: number; outcome: Outcome }> | null> {
   const ps = wave.map((x) => x.p);
-  if (ps.length > NEW_WAVE_MAX || ps.some((p) => p.retiring || (p.mapping?.holds.length ?? 0) > 0)) return null;
+  if (ps.length === 0 || ps.length > NEW_WAVE_MAX || ps.some((p) => p.retiring || (p.mapping?.holds.length ?? 0) > 0)) return null;
   const odds = newRecordOdds(db);
   if (!odds.shouldTry(r.name)) return null;
   const changed: Changed[] = ps.map((p) => ({ p, cur: undefined, version: 1, held: [] }));
