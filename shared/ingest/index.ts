@@ -163,7 +163,7 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   const mapping = ctx.codes && unstorable.length === 0 ? emptyMapping() : null;
   const v = validateRecord(r, known, ctx.now, ctx.codes && mapping ? domainMapper(r, claimedOrg ?? '', ctx.codes, mapping) : undefined);
   // What is really wrong beyond each field's own rule: keys that are not keys, an event before birth.
-  const wrong = [...keyIssues(r, known), ...(v.ok ? beforeBirth(r, v.record, birthOf(v.record, births)) : [])];
+  const wrong = [...keyIssues(r, known), ...(v.ok && EVENT_TIMES[r.name] ? beforeBirth(r, v.record, birthOf(v.record, births)) : [])];
   if (!v.ok || unstorable.length || wrong.length)
     throw refusal(r, ctx, rejections, claimedOrg, keyText(known.id), [
       ...unstorable,
@@ -578,10 +578,10 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   // Refused without them, a record may be judged otherwise with its stored patient's birth date (it
   // comes before the record's own; it may add an issue to a record refused for another): the whole
   // call is validated again with them.
-  if (births === null && g.results.some(Boolean)) g = prepareGroup(r, items, bodies, (births = await storedBirthDays(db, r, bodies)));
+  // So is a call with a key sent twice (only its first wave tries), so that a copy refused by them
+  // leaves the next copy of its key in the wave it had (the waves are the same as when read first).
+  if (births === null && (g.results.some(Boolean) || g.waves.length > 1)) g = prepareGroup(r, items, bodies, (births = await storedBirthDays(db, r, bodies)));
   const { results, rejections, waves } = g;
-  // A key sent twice: only the first wave tries, so the stored birth dates are read now for all.
-  if (births === null && waves.length > 1) refuseBeforeBirth(r, items, waves, results, rejections, (births = await storedBirthDays(db, r, bodies)));
   // Best effort: a rejection log that cannot be written must not turn a 400 into a 500.
   await recordRejections(db, rejections).catch(() => undefined);
   // Read after the try (it missed, was not made, or failed): the records they refuse are refused and logged as if read first.
@@ -662,9 +662,9 @@ function prepareGroup(
 }
 
 /**
- * Records validated before the stored birth days were read, checked against them now: one whose
- * event times precede its stored patient's birth day is refused (and leaves its wave), as validation
- * would have refused it with them.
+ * Records validated before the stored birth days were read (a call of one wave), checked against
+ * them now: one whose event times precede its stored patient's birth day is refused (and leaves its
+ * wave), as validation would have refused it with them.
  */
 function refuseBeforeBirth(r: Resource, items: GroupItem[], waves: Wave[], results: ItemResult[], rejections: Rejection[], births: Map<string, string>): void {
   if (births.size === 0) return;

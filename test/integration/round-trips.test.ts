@@ -245,6 +245,27 @@ describe('round trips of a single record', () => {
     }
   });
 
+  it("a key's first copy refused by its stored patient's birth date: its next copy is written with the call's other records, in one round trip", async () => {
+    const [p1, p2] = [uniqueId('p'), uniqueId('p')];
+    await patientsBornOn('2000-05-01', [p1, p2], 76);
+    const id = uniqueId('dx');
+    const calls = [
+      diagnosisAt(p1, 76, '1999-01-01 10:00:00', '1999-01-01 10:00:00', { id }),
+      diagnosisAt(p1, 76, '2001-01-01 10:00:00', '2001-01-01 10:00:00', { id }),
+      diagnosisAt(p2, 77, '2001-02-01 10:00:00'),
+    ];
+    const txs = await transactionsOf(async () => {
+      const out = await upsertMany(db, resources.emrActivityInfo!, calls, ctx());
+      expect(out.map((x) => (x.ok ? `${x.outcome.status}:${x.outcome.version}` : x.error.issues?.[0]?.rule))).toEqual([
+        'beforeBirth',
+        'created:1',
+        'created:1',
+      ]);
+    });
+    // As when the birth dates are read first: the second copy and the other diagnosis are one wave, written as new in one round trip.
+    expect(txs).toEqual([newRecord]);
+  });
+
   it('a diagnosis whose own resident ID says born after it, of a patient stored as born before it: the stored birth date wins, the record is stored', async () => {
     const pid = uniqueId('p');
     await patientsBornOn('1990-03-02', [pid], 71);
