@@ -48,6 +48,8 @@ interface Libs {
   traffic: typeof import('../infra/simulators/traffic.js');
   resources: Record<string, Resource>;
   dataset: typeof import('./dataset.js');
+  adapter: typeof import('../infra/simulators/adapter.js');
+  auth: { generateApiKey: typeof import('../shared/http/auth.js').generateApiKey; insertCaller: typeof import('../shared/http/auth-store.js').insertCaller };
   RECEIVE: string[];
 }
 let L!: Libs;
@@ -60,6 +62,11 @@ async function loadLibs(): Promise<Libs> {
     traffic: await import('../infra/simulators/traffic.js'),
     resources,
     dataset: await import('./dataset.js'),
+    adapter: await import('../infra/simulators/adapter.js'),
+    auth: {
+      generateApiKey: (await import('../shared/http/auth.js')).generateApiKey,
+      insertCaller: (await import('../shared/http/auth-store.js')).insertCaller,
+    },
     RECEIVE: [...new Set(Object.values(resources).map((r) => r.fn))],
   };
 }
@@ -481,8 +488,32 @@ interface Drive {
   maxS: number;
 }
 
+/**
+ * BENCH_SHAPE: `generator` (default) posts the generator's records as they are, three fresh orgs a
+ * run, the callers admitted by address (every org); `adapter` posts them as the HIS adapters send
+ * them (infra/simulators/adapter.ts: no orgCode on items, only the fields fields.csv lists), one org,
+ * with the API key of a caller bound to it — what a hospital's HIS is; `adapter-any` the same records
+ * from callers of every org, the front's FRONT_ORG_CODE that org (a single hospital's front: the org
+ * of an item is then looked up by its header's, a department takes the front's).
+ */
+const SHAPES = ['generator', 'adapter', 'adapter-any'] as const;
+const SHAPE = SHAPES.find((x) => x === (process.env.BENCH_SHAPE ?? 'generator'));
+let shapeOrg = '';
+
 function trafficOf(d: Drive) {
-  return { seed: d.seed, count: d.count, profile: 'default' as const, idPrefix: `q${tag}r${++runSeq}`, orgCodes: [freshOrg(), freshOrg(), freshOrg()] };
+  const orgCodes = SHAPE === 'generator' ? [freshOrg(), freshOrg(), freshOrg()] : [shapeOrg];
+  return { seed: d.seed, count: d.count, profile: 'default' as const, idPrefix: `q${tag}r${++runSeq}`, orgCodes };
+}
+
+/** The records of each request as the adapters send them (BENCH_SHAPE), the resource read from the path. */
+function adapterShaped(inner: typeof fetch): typeof fetch {
+  return ((input: string | URL, init?: RequestInit) => {
+    const path = new URL(String(input)).pathname;
+    const resource = path.slice(path.lastIndexOf('/') + 1);
+    const sent = JSON.parse(String(init?.body ?? 'null')) as Rec | Rec[];
+    const shaped = Array.isArray(sent) ? sent.map((r) => L.adapter.adapterShape(resource, r)) : L.adapter.adapterShape(resource, sent);
+    return inner(input, { ...init, body: JSON.stringify(shaped) });
+  }) as typeof fetch;
 }
 
 /** One run through runTraffic with the given fetch; fails loudly on any error or refusal. */
@@ -714,6 +745,22 @@ export async function benchPort(o: PortOptions) {
   const loadAtStart = loadavg();
   for (const r of Object.values(L.resources)) await o.db.query(`CREATE TABLE IF NOT EXISTS ${L.dataset.bare(r)} (LIKE ${r.table} INCLUDING DEFAULTS)`);
   await L.dataset.prepareSameWrites(o.db);
+  if (!SHAPE) throw new Error(`BENCH_SHAPE="${process.env.BENCH_SHAPE}": one of ${SHAPES.join(', ')}`);
+  // The HIS's API key (BENCH_SHAPE=adapter), registered before the functions start and read their callers.
+  let apiKey: string | undefined;
+  if (SHAPE !== 'generator') shapeOrg = freshOrg();
+  if (SHAPE === 'adapter') {
+    const key = L.auth.generateApiKey();
+    await L.auth.insertCaller(o.db, {
+      kind: 'apikey',
+      name: 'bench HIS',
+      orgs: [shapeOrg],
+      ratePerMin: 0,
+      keyPrefix: key.prefix,
+      keyHash: key.hash,
+    });
+    apiKey = key.key;
+  }
 
   // The runtime's logs (kept with BENCH_PORT_KEEP_LOGS); its secrets are boot.ts's own folder.
   const dir = mkdtempSync(join(tmpdir(), 'cdc-bench-port-'));
@@ -727,6 +774,8 @@ export async function benchPort(o: PortOptions) {
     env: {
       // Nor does early warning compete (its own scenario measures it: BENCH_SCENARIOS=warning).
       WARNING_NUDGE_URL: `http://127.0.0.1:${await freePort()}/async-function/warning`,
+      // A single hospital's front (BENCH_SHAPE=adapter-any): its own org for a department that names none.
+      ...(SHAPE === 'adapter-any' ? { FRONT_ORG_CODE: shapeOrg } : {}),
       ...(nudge ? { NATIONAL_URL: nudge.platformUrl } : {}),
     },
   });
@@ -777,7 +826,9 @@ export async function benchPort(o: PortOptions) {
     const sampler = setInterval(sample, 250);
     try {
       const d = { count: ph.count, concurrency: ph.clients, batch: ph.batch, seed: o.seed + round, maxS: MAX_S };
-      return await drive(d, trafficOf(d), via === 'port' ? through8881(agent) : direct(agent), procs, `${ph.name} c${ph.clients} ${via}`, o.db);
+      const transport = via === 'port' ? through8881(agent) : direct(agent);
+      const t = { ...trafficOf(d), ...(apiKey ? { apiKey } : {}) };
+      return await drive(d, t, SHAPE === 'generator' ? transport : adapterShaped(transport), procs, `${ph.name} c${ph.clients} ${via}`, o.db);
     } finally {
       clearInterval(sampler);
       sample();
@@ -818,6 +869,7 @@ export async function benchPort(o: PortOptions) {
     rounds: o.rounds,
     seed: o.seed,
     profile: 'default',
+    shape: SHAPE,
     setup:
       'runtime (stack.yml) in its own process, cron off, autoscaler off, PUSH_NUDGE_URL to a closed port; receive functions scaled by POST /system/scale-function; ' +
       'clients: runTraffic (closed loop, no pacing, parents answered before children) with a keep-alive node:http agent; baseline: the same driver writing through a pg pool of the same size',
@@ -983,7 +1035,9 @@ export async function benchPort(o: PortOptions) {
         for (let round = 0; round < o.rounds; round++) {
           const agent = new Agent({ keepAlive: true, maxSockets: ph.clients });
           const d = { count: ph.count, concurrency: ph.clients, batch: 1, seed: o.seed + round, maxS: MAX_S };
-          runs.push(await drive(d, trafficOf(d), through8881(agent), withPlatform, 'single c16 nudge on'));
+          const transport = through8881(agent);
+          const t = { ...trafficOf(d), ...(apiKey ? { apiKey } : {}) };
+          runs.push(await drive(d, t, SHAPE === 'generator' ? transport : adapterShaped(transport), withPlatform, 'single c16 nudge on'));
           agent.destroy();
         }
         const s = summarise(runs);
@@ -1022,7 +1076,7 @@ export async function benchPort(o: PortOptions) {
   }
   // The headline table (docs/bench.md "Headline"): the first replica count's phases, P3, P6, P7.
   const h = headline(byReplicas[`replicas-${REPLICAS[0]}`] as Parameters<typeof headline>[0], p3, p7);
-  h.text = `headline (${REPLICAS[0]} replica(s) per receive function; load average ${loadAtStart.map((x) => x.toFixed(1)).join(' ')} at the start, ${loadavg()
+  h.text = `headline (${REPLICAS[0]} replica(s) per receive function; records shaped by the ${SHAPE}${apiKey ? ', an API key bound to one org' : ''}; load average ${loadAtStart.map((x) => x.toFixed(1)).join(' ')} at the start, ${loadavg()
     .map((x) => x.toFixed(1))
     .join(' ')} at the end):\n${h.text}`;
   const headlineFile = writeResult('headline', {
@@ -1030,6 +1084,7 @@ export async function benchPort(o: PortOptions) {
     machine: result.machine,
     load: { atStart: loadAtStart, atEnd: loadavg() },
     replicas: REPLICAS[0],
+    shape: SHAPE,
     records: result.records,
     rounds: o.rounds,
     rows: h.rows,
