@@ -790,6 +790,11 @@ export async function benchPort(o: PortOptions) {
   }
   let replicas: Record<string, ReplicaInfo[]> = {};
   const procs = (): Procs => ({ runtimePid: rt!.pid, pgPid: o.pgPid, replicas });
+  /** The subject's traffic and transport as BENCH_SHAPE sends them (its records' shape, the HIS's key). */
+  const asSent = (d: Drive, transport: typeof fetch) => ({
+    traffic: { ...trafficOf(d), ...(apiKey ? { apiKey } : {}) },
+    fetch: SHAPE === 'generator' ? transport : adapterShaped(transport),
+  });
   const through8881 = (agent: Agent) => {
     const port = Number(new URL(rt!.dataUrl).port);
     return httpFetch(agent, (u) => ({ port, path: u.pathname }));
@@ -826,9 +831,8 @@ export async function benchPort(o: PortOptions) {
     const sampler = setInterval(sample, 250);
     try {
       const d = { count: ph.count, concurrency: ph.clients, batch: ph.batch, seed: o.seed + round, maxS: MAX_S };
-      const transport = via === 'port' ? through8881(agent) : direct(agent);
-      const t = { ...trafficOf(d), ...(apiKey ? { apiKey } : {}) };
-      return await drive(d, t, SHAPE === 'generator' ? transport : adapterShaped(transport), procs, `${ph.name} c${ph.clients} ${via}`, o.db);
+      const s = asSent(d, via === 'port' ? through8881(agent) : direct(agent));
+      return await drive(d, s.traffic, s.fetch, procs, `${ph.name} c${ph.clients} ${via}`, o.db);
     } finally {
       clearInterval(sampler);
       sample();
@@ -1035,9 +1039,8 @@ export async function benchPort(o: PortOptions) {
         for (let round = 0; round < o.rounds; round++) {
           const agent = new Agent({ keepAlive: true, maxSockets: ph.clients });
           const d = { count: ph.count, concurrency: ph.clients, batch: 1, seed: o.seed + round, maxS: MAX_S };
-          const transport = through8881(agent);
-          const t = { ...trafficOf(d), ...(apiKey ? { apiKey } : {}) };
-          runs.push(await drive(d, t, SHAPE === 'generator' ? transport : adapterShaped(transport), withPlatform, 'single c16 nudge on'));
+          const s = asSent(d, through8881(agent));
+          runs.push(await drive(d, s.traffic, s.fetch, withPlatform, 'single c16 nudge on'));
           agent.destroy();
         }
         const s = summarise(runs);

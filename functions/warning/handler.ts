@@ -34,7 +34,7 @@ import {
 import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { channelsOf } from '../../shared/alerts/index.js';
 import { aberrationDue, listSignals, runAberration } from '../../shared/aberration/run.js';
-import { addDays, localDay } from '../../shared/dayclose/day.js';
+import { addDays, localDay } from '../../shared/time/day.js';
 import { notifiable } from '../../shared/warning/triggers.js';
 import { lift, listDuplicates, listSnoozes, snooze } from '../../shared/warning/snooze.js';
 import { definitionsInForce, triggersInForce } from '../../shared/configbundle/active.js';

@@ -9,7 +9,7 @@ import { html } from 'hono/html';
 import { z } from 'zod';
 import { AUDIT_SOURCES, auditTrail, type AuditRow } from '../../shared/console/audit.js';
 import type { Db } from '../../shared/db/index.js';
-import { addDays, dayBounds, isDay, localDay } from '../../shared/dayclose/day.js';
+import { addDays, dayBounds, isDay, localDay } from '../../shared/time/day.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { consolePage, h } from './console-layout.js';
 import { ACTIONS } from './users-page.js';

@@ -18,7 +18,7 @@ import {
   type RejectionExample,
   type Rejections,
 } from '../../shared/console/figures.js';
-import { addDays, dayBounds, localDay } from '../../shared/dayclose/day.js';
+import { addDays, dayBounds, localDay } from '../../shared/time/day.js';
 import type { Db } from '../../shared/db/index.js';
 import { listOrphans, type Orphan } from '../../shared/ingest/orphans.js';
 import { age, consolePage, h, NO_DATA, num, orgsOf, when } from './console-layout.js';

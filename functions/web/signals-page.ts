@@ -11,7 +11,7 @@ import type pg from 'pg';
 import { loadDefinitions } from '../../shared/aberration/config.js';
 import { listSignals, type SignalRow } from '../../shared/aberration/run.js';
 import { sparkline } from '../../shared/console/svg-chart.js';
-import { addDays, localDay } from '../../shared/dayclose/day.js';
+import { addDays, localDay } from '../../shared/time/day.js';
 import type { Db } from '../../shared/db/index.js';
 import { consolePage, h, orgsOf } from './console-layout.js';
 

@@ -7,7 +7,7 @@
  * algorithms run on each series, and the day's signals are replaced whole: a rerun never duplicates.
  */
 import type pg from 'pg';
-import { addDays, dayBounds, localDay } from '../dayclose/day.js';
+import { addDays, dayBounds, localDay } from '../time/day.js';
 import { withTx } from '../db/index.js';
 import { findTerms } from '../warning/text.js';
 import { diseaseByIcd10, fold } from '../warning/triggers.js';

@@ -16,7 +16,7 @@ import { keyList } from '../db/sql.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import { mask } from '../ingest/mask.js';
 import { cardStatus, sameDisease } from '../warning/duplicates.js';
-import { addDays, dayBounds, isDay, localDay } from '../dayclose/day.js';
+import { addDays, dayBounds, isDay, localDay } from '../time/day.js';
 import { parseTime } from '../time/index.js';
 import { diseaseOf } from '../../schemas/report-card.js';
 import { lists } from '../../schemas/codes/lists.js';

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { REALTIME_S } from './figures.js';
 import type { Db } from '../db/index.js';
 import { source } from '../db/sql.js';
-import { addDays, dayBounds, localDay } from '../dayclose/day.js';
+import { addDays, dayBounds, localDay } from '../time/day.js';
 import { completeness } from '../codes/store.js';
 import { resources } from '../../schemas/index.js';
 import type { DeadlineClass } from '../../schemas/resource.js';

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { Db } from '../db/index.js';
 import { resources } from '../../schemas/index.js';
 import type { DeadlineClass } from '../../schemas/resource.js';
-import { addDays, dayBounds, localDay } from '../dayclose/day.js';
+import { addDays, dayBounds, localDay } from '../time/day.js';
 import { mask } from '../ingest/mask.js';
 import type { DeadLetter } from '../uplink/push.js';
 

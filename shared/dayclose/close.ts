@@ -17,7 +17,8 @@ import { appendHistory } from '../ingest/store.js';
 import { enqueue } from '../outbox/index.js';
 import { log } from '../log/index.js';
 import { formatLocal } from '../time/index.js';
-import { dayBounds, type CloseKind } from './day.js';
+import { dayBounds } from '../time/day.js';
+import type { CloseKind } from './day.js';
 import { computeDay, type Completeness, type Summary } from './figures.js';
 
 /** The synthetic resources a close forwards (their wire names). */

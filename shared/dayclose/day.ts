@@ -1,41 +1,12 @@
 /**
- * Days as the hospital counts them: a local day "yyyy-MM-dd" in the hospital's zone (Asia/Shanghai
- * unless TZ_LOCAL says otherwise) is the half-open range [00:00, next day 00:00) of instants, computed
- * with the zone's own rules — never the machine's zone, never the database session's.
+ * The day closes due, by the hospital's clock: its days are shared/time/day.ts's, local days
+ * "yyyy-MM-dd" in the hospital's zone (Asia/Shanghai unless TZ_LOCAL says otherwise).
  */
-import { formatLocal, fromLocalParts } from '../time/index.js';
+import { formatLocal } from '../time/index.js';
+import { addDays } from '../time/day.js';
 
 export type CloseKind = 'T+0' | 'T+1';
 export const CLOSE_KINDS: readonly CloseKind[] = ['T+0', 'T+1'];
-
-const DAY_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
-
-export function isDay(s: string): boolean {
-  const m = DAY_RE.exec(s);
-  return !!m && fromLocalParts('UTC', +m[1]!, +m[2]!, +m[3]!) !== null;
-}
-
-/** The instants [from, to) of a local day. Throws on a malformed day. */
-export function dayBounds(day: string, timeZone: string): { from: Date; to: Date } {
-  const m = DAY_RE.exec(day);
-  const from = m ? fromLocalParts(timeZone, +m[1]!, +m[2]!, +m[3]!) : null;
-  if (!m || !from) throw new Error(`not a day: ${day} (yyyy-MM-dd)`);
-  const next = addDays(day, 1);
-  const n = DAY_RE.exec(next)!;
-  return { from, to: fromLocalParts(timeZone, +n[1]!, +n[2]!, +n[3]!)! };
-}
-
-/** Calendar arithmetic on "yyyy-MM-dd" (zone-free: a calendar day is a calendar day). */
-export function addDays(day: string, n: number): string {
-  const m = DAY_RE.exec(day);
-  if (!m) throw new Error(`not a day: ${day} (yyyy-MM-dd)`);
-  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]! + n)).toISOString().slice(0, 10);
-}
-
-/** The local day of an instant. */
-export function localDay(at: Date, timeZone: string): string {
-  return formatLocal(at, timeZone).slice(0, 10);
-}
 
 export interface Schedule {
   /** Local "HH:mm" from which today's T+0 close is due (default 23:30). */

@@ -5,10 +5,12 @@
 import type { Db } from '../db/index.js';
 import { log } from '../log/index.js';
 import { closeDay, type CloseOptions, type CloseResult } from './close.js';
-import { addDays, dueCloses, localDay, type CloseKind, type Schedule } from './day.js';
+import { addDays, localDay } from '../time/day.js';
+import { dueCloses, type CloseKind, type Schedule } from './day.js';
 
 export { closeDay, recordIdOf, SUMMARY_RESOURCE, COMPLETENESS_RESOURCE, type CloseOptions, type CloseResult } from './close.js';
-export { addDays, dayBounds, dueCloses, isDay, localDay, DEFAULT_SCHEDULE, CLOSE_KINDS, type CloseKind, type Schedule } from './day.js';
+export { addDays, dayBounds, isDay, localDay } from '../time/day.js';
+export { dueCloses, DEFAULT_SCHEDULE, CLOSE_KINDS, type CloseKind, type Schedule } from './day.js';
 export { loadDayCloseConfig, type DayCloseConfig } from './config.js';
 export { computeDay, notifiableByIcd10, type Completeness, type Summary, type Gap } from './figures.js';
 

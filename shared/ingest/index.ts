@@ -12,7 +12,8 @@ import { inOrder, together, type TxPipeline, withTx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import type { Resource } from '../../schemas/resource.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
-import { formatLocal, formatSent, fromLocalParts, precisionOf } from '../time/index.js';
+import { formatLocal, formatSent, precisionOf } from '../time/index.js';
+import { dayBounds, localDay } from '../time/day.js';
 import { TIME_ZONE } from '../../schemas/fields.js';
 import { normalizeKeys, textIssues } from './normalize.js';
 import { validateRecord } from './validate.js';
@@ -20,7 +21,7 @@ import { qualityWarnings } from './quality.js';
 import { domainMapper, emptyMapping, stamp, type Mapping } from './mapping.js';
 import { isParent } from './parents.js';
 import { newRecordOdds } from './new-records.js';
-import { EVENT_TIMES, resolveOrgs, storedBirthDays } from './resolve.js';
+import { birthKey, EVENT_TIMES, resolveOrgs, storedBirthDays } from './resolve.js';
 import { checkResidentId } from '../../schemas/idcard.js';
 import type { CodeCache } from '../codes/index.js';
 import { enqueue, enqueuePart, supersedeHeld } from '../outbox/index.js';
@@ -250,16 +251,16 @@ function refusal(r: Resource, ctx: IngestContext, rejections: Rejection[], orgCo
   return new AppError('VALIDATION_FAILED', `${r.title}校验不通过：${issues.map((i) => `${i.field}(${i.rule})`).join('，')}`, issues, id);
 }
 
-const localDay = (t: Date) => formatLocal(t, TIME_ZONE()).slice(0, 10);
+const dayOf = (t: Date) => localDay(t, TIME_ZONE());
 
 /**
  * The patient's birth day (yyyy-MM-dd, local) for the rule that no visit, diagnosis, death or report
  * precedes it: from the stored patient, else the record's own birth date, else its resident ID.
  */
 function birthOf(record: Record<string, unknown>, births: Map<string, string>): string | null {
-  const stored = births.get(`${String(record.orgCode)}|${String(record.patientId)}`);
+  const stored = births.get(birthKey(String(record.orgCode), String(record.patientId)));
   if (stored) return stored;
-  if (record.birthDate instanceof Date) return localDay(record.birthDate);
+  if (record.birthDate instanceof Date) return dayOf(record.birthDate);
   if (record.idCardTypeCode === '01' && typeof record.idCard === 'string') {
     const id = checkResidentId(record.idCard);
     if (id.ok) return `${id.facts.birth.y}-${String(id.facts.birth.m).padStart(2, '0')}-${String(id.facts.birth.d).padStart(2, '0')}`;
@@ -274,7 +275,7 @@ function beforeBirth(r: Resource, record: Record<string, unknown>, birth: string
   const out: FieldIssue[] = [];
   for (const f of fields) {
     const t = record[f];
-    if (t instanceof Date && localDay(t) < birth)
+    if (t instanceof Date && dayOf(t) < birth)
       out.push({ field: f, rule: 'beforeBirth', message: '不能早于患者出生日期 (before the patient was born)', value: formatLocal(t, TIME_ZONE()) });
   }
   return out;
@@ -290,13 +291,10 @@ function birthCheck(r: Resource, p: Prepared): { orgCode: string; patientId: str
   const fields = EVENT_TIMES[r.name];
   const patientId = keyText(p.record.patientId);
   if (!fields || !patientId) return null;
-  const days = fields.flatMap((f) => (p.record[f] instanceof Date ? [localDay(p.record[f] as Date)] : []));
+  const days = fields.flatMap((f) => (p.record[f] instanceof Date ? [dayOf(p.record[f] as Date)] : []));
   if (days.length === 0) return null;
-  const [y, m, d] = days.sort()[0]!.split('-').map(Number) as [number, number, number];
-  // A birth day after the first event day is a birth on or after the start of the next local day.
-  const next = new Date(Date.UTC(y, m - 1, d + 1));
-  const bornFrom = fromLocalParts(TIME_ZONE(), next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate());
-  return bornFrom ? { orgCode: p.orgCode, patientId, bornFrom } : null;
+  // A birth day after the first event day is a birth on or after the end of that local day.
+  return { orgCode: p.orgCode, patientId, bornFrom: dayBounds(days.sort()[0]!, TIME_ZONE()).to };
 }
 
 /** Records-held counts of the unmapped queue: +1 for each code newly holding a record, −1 released. */
@@ -670,7 +668,7 @@ function refuseBeforeBirth(r: Resource, items: GroupItem[], waves: Wave[], resul
   if (births.size === 0) return;
   for (const wave of waves) {
     const kept = wave.filter(({ index, p }) => {
-      const stored = births.get(`${p.orgCode}|${keyText(p.record.patientId)}`);
+      const stored = births.get(birthKey(p.orgCode, keyText(p.record.patientId)));
       const issues = stored ? beforeBirth(r, p.record, stored) : [];
       if (issues.length === 0) return true;
       results[index] = { ok: false, error: refusal(r, items[index]!.ctx, rejections, p.orgCode, p.id, issues) };

@@ -17,7 +17,7 @@ import type { Db } from '../db/index.js';
 import { exec, keyList } from '../db/sql.js';
 import type { Resource } from '../../schemas/resource.js';
 import { resources as registry } from '../../schemas/index.js';
-import { formatLocal } from '../time/index.js';
+import { localDay } from '../time/day.js';
 import { TIME_ZONE } from '../../schemas/fields.js';
 import { normalizeKeys } from './normalize.js';
 
@@ -97,7 +97,10 @@ export const EVENT_TIMES: Readonly<Record<string, readonly string[]>> = {
   emrDischargeInfo: ['admissionDate', 'dischargeDate'],
 };
 
-/** The stored birth days (yyyy-MM-dd, local) of the patients these records name, by `org|patientId`. */
+/** The key of a patient's birth day in `storedBirthDays`' answer. */
+export const birthKey = (orgCode: string, patientId: string | null) => `${orgCode}|${patientId}`;
+
+/** The stored birth days (yyyy-MM-dd, local) of the patients these records name, by `birthKey`. */
 export async function storedBirthDays(db: Db, r: Resource, bodies: unknown[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (!EVENT_TIMES[r.name]) return out;
@@ -119,6 +122,6 @@ export async function storedBirthDays(db: Db, r: Resource, bodies: unknown[]): P
     k.params,
     uniq.length === 1 && 'birth_days1',
   );
-  for (const row of rows.rows) if (row.birth_date) out.set(`${row.org_code}|${row.id}`, formatLocal(new Date(row.birth_date), TIME_ZONE()).slice(0, 10));
+  for (const row of rows.rows) if (row.birth_date) out.set(birthKey(row.org_code, row.id), localDay(new Date(row.birth_date), TIME_ZONE()));
   return out;
 }

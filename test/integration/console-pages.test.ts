@@ -13,7 +13,7 @@ import { upsertMany } from '../../shared/ingest/index.js';
 import { resources } from '../../schemas/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { markRejected, markSent } from '../../shared/outbox/index.js';
-import { addDays, dayBounds, localDay } from '../../shared/dayclose/day.js';
+import { addDays, dayBounds, localDay } from '../../shared/time/day.js';
 import { mask } from '../../shared/ingest/mask.js';
 import { closeDay } from '../../shared/dayclose/index.js';
 import { checkBacklog, type AlertConfig } from '../../shared/alerts/index.js';

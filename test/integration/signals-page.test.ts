@@ -8,7 +8,7 @@ import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { loadDefinitions } from '../../shared/aberration/config.js';
 import { runAberration } from '../../shared/aberration/run.js';
-import { addDays, localDay } from '../../shared/dayclose/day.js';
+import { addDays, localDay } from '../../shared/time/day.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { notifiable } from '../../shared/warning/triggers.js';
 import { signedInToWeb } from '../setup/console-session.js';
