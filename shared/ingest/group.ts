@@ -126,8 +126,10 @@ export class GroupCommitter {
     this.stats.groups++;
     this.stats.records += group.length;
     this.stats.largest = Math.max(this.stats.largest, group.length);
+    // Refused in the group's attempt (logged then): answered so again, not validated and logged twice.
+    const refused = new Map<number, ItemResult>();
     try {
-      const results = await upsertGroup(this.db(), r, group);
+      const results = await upsertGroup(this.db(), r, group, { onRefused: (i, res) => refused.set(i, res) });
       for (const [i, w] of group.entries()) w.done(results[i]!);
       return;
     } catch (err) {
@@ -138,7 +140,12 @@ export class GroupCommitter {
     }
     // One bad row must not fail its neighbours: each alone, in arrival order.
     this.stats.retriedGroups++;
-    for (const w of group) {
+    for (const [i, w] of group.entries()) {
+      const known = refused.get(i);
+      if (known) {
+        w.done(known);
+        continue;
+      }
       try {
         w.done((await upsertGroup(this.db(), r, [w]))[0]!);
       } catch (err) {

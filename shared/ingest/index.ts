@@ -562,6 +562,11 @@ export interface GroupOptions {
    * (database sync marks its staging rows taken this way, docs/dbsync.md).
    */
   inWave?: (tx: Tx, written: Array<{ index: number; outcome: Outcome }>) => Promise<void>;
+  /**
+   * Told, when the write fails, of each record the call refused (its rejection logged): a retry of
+   * the call record by record (shared/ingest/group.ts) answers those without refusing and logging them again.
+   */
+  onRefused?: (index: number, result: ItemResult) => void;
 }
 
 export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts: GroupOptions = {}): Promise<ItemResult[]> {
@@ -588,14 +593,35 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
     refuseBeforeBirth(r, items, waves, results, late, await storedBirthDays(db, r, bodies));
     await recordRejections(db, late).catch(() => undefined);
   };
-  let first: Awaited<ReturnType<typeof writeNewWave>> = null;
   try {
-    if (waves.length > 0 && !opts.inWave) first = await writeNewWave(db, r, waves[0]!, births === null);
+    await writeWaves(db, r, ctx, waves, results, births === null, refuseLate, opts);
   } catch (err) {
-    if (births === null) await refuseLate().catch(() => undefined);
+    // What it refused is final and logged: a retry of the group answers those calls without logging them again.
+    for (const [i, res] of results.entries()) if (res && !res.ok) opts.onRefused?.(i, res);
     throw err;
   }
-  if (births === null && !first) await refuseLate();
+  return results;
+}
+
+/** A call's waves written, the first tried as new when `tried` (upsertGroup); their outcomes put in `results`. */
+async function writeWaves(
+  db: Db,
+  r: Resource,
+  ctx: IngestContext,
+  waves: Wave[],
+  results: Array<ItemResult | undefined>,
+  tried: boolean,
+  refuseLate: () => Promise<void>,
+  opts: GroupOptions,
+): Promise<void> {
+  let first: Awaited<ReturnType<typeof writeNewWave>> = null;
+  try {
+    if (waves.length > 0 && !opts.inWave) first = await writeNewWave(db, r, waves[0]!, tried);
+  } catch (err) {
+    if (tried) await refuseLate().catch(() => undefined);
+    throw err;
+  }
+  if (tried && !first) await refuseLate();
   const delta: HeldDelta = new Map();
   for (const [w, wave] of waves.entries()) {
     if (wave.length === 0) continue;
@@ -628,7 +654,6 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
     waves.flatMap((w) => w.map((x) => x.p)),
     delta,
   );
-  return results;
 }
 
 type Wave = Array<{ index: number; p: Prepared }>;

@@ -115,6 +115,35 @@ describe('group commit', () => {
     }
   });
 
+  it('retries a failed group without refusing its refused calls again: each logged once', async () => {
+    const g = new GroupCommitter(() => db, { maxGroup: 64, waitMs: 0 });
+    const org = uniqueOrg();
+    const poison = uniqueId('poison');
+    const fn = `refuse_${poison.replace(/\W/g, '_')}`;
+    await db.query(
+      `CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN IF NEW.id = '${poison}' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+    );
+    await db.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON emr_patient_info FOR EACH ROW EXECUTE PROCEDURE ${fn}()`);
+    try {
+      const recs = [uniqueId('p'), poison, uniqueId('p')].map((id, i) => sample('emrPatientInfo', { orgCode: org, id, seed: i + 1 }));
+      const badId = uniqueId('p');
+      const bad = { ...sample('emrPatientInfo', { orgCode: org, id: badId, seed: 9 }), birthDate: 'yesterday' };
+      const results = await Promise.all([...recs, bad].map((b, i) => g.submit(patient, b, ctx(`x${i}`)).catch((err: Error) => ({ thrown: err.message }))));
+      expect(results.map((r) => ('thrown' in r ? ['thrown', r.thrown] : outcome(r)))).toEqual([
+        ['created', 1],
+        ['thrown', 'refused by test'],
+        ['created', 1],
+        ['error', 'VALIDATION_FAILED'],
+      ]);
+      expect(g.stats.retriedGroups).toBe(1);
+      const logged = await db.query('SELECT record_id, call_id FROM ingest_rejection WHERE org_code = $1', [org]);
+      expect(logged.rows).toEqual([{ record_id: badId, call_id: 'x3' }]);
+    } finally {
+      await db.query(`DROP TRIGGER ${fn} ON emr_patient_info`);
+      await db.query(`DROP FUNCTION ${fn}()`);
+    }
+  });
+
   it('writes groups side by side, yet never two groups with one key: versions stay in call order', async () => {
     const g = new GroupCommitter(() => db, { maxGroup: 8, waitMs: 0, parallel: 3 });
     const org = uniqueOrg();
