@@ -33,14 +33,32 @@ export function source(cols: Cols, rows: unknown[][], offset = 0, only?: string)
  */
 export function valuesSource(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
-  const tuples = rows.map((row, ri) => {
-    const parts = cols.map(([, t], ci) => {
-      params.push(row[ci]);
-      return `$${offset + ri * cols.length + ci + 1}::${castOf(t)}`;
-    });
-    return `(${parts.join(', ')})`;
-  });
-  return { sql: `SELECT * FROM (VALUES ${tuples.join(', ')}) AS v(${cols.map(([c]) => c).join(', ')})`, params };
+  for (const row of rows) for (let ci = 0; ci < cols.length; ci++) params.push(row[ci]);
+  return { sql: textOf(cols, `v${rows.length}:${offset}`, rows.length === 1, () => valuesText(cols, rows.length, offset)), params };
+}
+
+function valuesText(cols: Cols, rows: number, offset: number): string {
+  const tuples = Array.from({ length: rows }, (_, ri) => `(${cols.map(([, t], ci) => `$${offset + ri * cols.length + ci + 1}::${castOf(t)}`).join(', ')})`);
+  return `SELECT * FROM (VALUES ${tuples.join(', ')}) AS v(${cols.map(([c]) => c).join(', ')})`;
+}
+
+/**
+ * A source's text depends only on its columns, its placeholders' offset and (a VALUES list) its
+ * row count: the hot path's shapes — one row, or one array per column — are built once per
+ * process and kept with their columns (at most TEXTS_PER_COLS of them each).
+ */
+const texts = new WeakMap<Cols, Map<string, string>>();
+const TEXTS_PER_COLS = 32;
+
+function textOf(cols: Cols, key: string, keep: boolean, build: () => string): string {
+  let known = texts.get(cols);
+  const hit = known?.get(key);
+  if (hit !== undefined) return hit;
+  const text = build();
+  if (!keep) return text;
+  if (!known) texts.set(cols, (known = new Map()));
+  if (known.size < TEXTS_PER_COLS) known.set(key, text);
+  return text;
 }
 
 /**
@@ -51,12 +69,15 @@ export function valuesSource(cols: Cols, rows: unknown[][], offset = 0): { sql: 
  */
 export function columnSource(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
   const params = cols.map((_, ci) => rows.map((row) => row[ci] ?? null));
-  const list = cols.map(([c, t], ci) => {
-    const cast = castOf(t);
-    const p = `$${offset + ci + 1}`;
-    return cast === 'jsonb' ? `unnest(${p}::text[])::jsonb AS ${c}` : `unnest(${p}::${cast}[]) AS ${c}`;
+  const sql = textOf(cols, `c:${offset}`, true, () => {
+    const list = cols.map(([c, t], ci) => {
+      const cast = castOf(t);
+      const p = `$${offset + ci + 1}`;
+      return cast === 'jsonb' ? `unnest(${p}::text[])::jsonb AS ${c}` : `unnest(${p}::${cast}[]) AS ${c}`;
+    });
+    return `SELECT ${list.join(', ')}`;
   });
-  return { sql: `SELECT ${list.join(', ')}`, params };
+  return { sql, params };
 }
 
 /** Statement texts given a name (at most MAX_NAMED per process, so each connection prepares a bounded set). */
@@ -159,33 +180,55 @@ export async function composeWrites<R extends pg.QueryResultRow>(
   rowsColumns: string[],
   single: string | false,
 ): Promise<{ rows: R[]; passed: boolean }> {
-  const ctes: Array<{ name: string; sql: string; guard?: boolean }> = [];
+  const built: Cte[][] = [];
   const params: unknown[] = [];
-  let guard: { name: string } | undefined;
   let only: string | undefined;
   for (const part of parts) {
     const p = part(params.length, only);
-    ctes.push(...p.ctes);
+    built.push(p.ctes);
     params.push(...p.params);
-    const g = p.ctes.find((c) => c.guard);
+    const g = only === undefined ? p.ctes.find((c) => c.guard) : undefined;
+    if (g) only = guardCondition(g.name);
+  }
+  if (built.every((ctes) => ctes.length === 0)) return { rows: [], passed: true };
+  // A single-record statement's name stands for one text, as a prepared statement's must: its text
+  // is composed, and its parts checked, once per process.
+  const known = single ? singleTexts.get(single) : undefined;
+  if (known && known.params !== params.length) throw new Error(`composeWrites: ${single} names statements of ${known.params} and ${params.length} parameters`);
+  const { text, guarded } = known ?? composedText(built, rowsColumns);
+  if (single && !known && singleTexts.size < MAX_SINGLE) singleTexts.set(single, { text, guarded, params: params.length });
+  const res = await exec<R & { n_all: number; n_guard?: number | string | null }>(tx, text, params, single || nameOf(text));
+  const last = res.rows.find((r) => Number(r.n_all) === 1);
+  return { rows: res.rows.filter((r) => Number(r.n_all) === 0), passed: !guarded || Number(last?.n_guard ?? 0) > 0 };
+}
+
+type Cte = { name: string; sql: string; guard?: boolean };
+const guardCondition = (name: string) => `EXISTS (SELECT 1 FROM ${name})`;
+const singleTexts = new Map<string, { text: string; guarded: boolean; params: number }>();
+const MAX_SINGLE = 256;
+
+/** composeWrites' statement from its parts' WITH queries (each part's own list), the guard's rules checked. */
+function composedText(built: Cte[][], rowsColumns: string[]): { text: string; guarded: boolean } {
+  const ctes: Cte[] = [];
+  let guard: Cte | undefined;
+  let only: string | undefined;
+  for (const p of built) {
+    ctes.push(...p);
+    const g = p.find((c) => c.guard);
     if (g) {
-      if (ctes.length !== p.ctes.length) throw new Error(`composeWrites: the guard ${g.name} must be in the first part`);
+      if (ctes.length !== p.length) throw new Error(`composeWrites: the guard ${g.name} must be in the first part`);
       guard = g;
-      only = `EXISTS (SELECT 1 FROM ${g.name})`;
-    } else if (only && !p.ctes.some((c) => c.sql.includes(only!))) {
+      only = guardCondition(g.name);
+    } else if (only && !p.some((c) => c.sql.includes(only!))) {
       // A part that ignores the guard (a DELETE by key) would write on a miss.
-      throw new Error(`composeWrites: ${p.ctes.map((c) => c.name).join(', ')} cannot be written behind a guard`);
+      throw new Error(`composeWrites: ${p.map((c) => c.name).join(', ')} cannot be written behind a guard`);
     }
   }
-  if (ctes.length === 0) return { rows: [], passed: true };
   const hasRows = ctes.some((c) => c.name === 'outrows');
   const counted = ctes.map((c) => `(SELECT count(*) FROM ${c.name}) AS n_${c.name}`).join(', ');
   const nulls = rowsColumns.map((c) => `NULL AS ${c}`).join(', ');
   const main =
     (hasRows ? `SELECT ${rowsColumns.join(', ')}, 0 AS n_all${guard ? ', NULL AS n_guard' : ''} FROM outrows UNION ALL ` : '') +
     `SELECT ${nulls}${nulls ? ', ' : ''}1 AS n_all${guard ? `, n_${guard.name} AS n_guard` : ''} FROM (SELECT ${counted}) counted`;
-  const text = `WITH ${ctes.map((c) => `${c.name} AS (${c.sql})`).join(',\n')}\n${main}`;
-  const res = await exec<R & { n_all: number; n_guard?: number | string | null }>(tx, text, params, single || nameOf(text));
-  const last = res.rows.find((r) => Number(r.n_all) === 1);
-  return { rows: res.rows.filter((r) => Number(r.n_all) === 0), passed: !guard || Number(last?.n_guard ?? 0) > 0 };
+  return { text: `WITH ${ctes.map((c) => `${c.name} AS (${c.sql})`).join(',\n')}\n${main}`, guarded: guard !== undefined };
 }

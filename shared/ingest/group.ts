@@ -18,7 +18,7 @@
 import type { Resource } from '../../schemas/resource.js';
 import type { Db } from '../db/index.js';
 import { upsertGroup, type IngestContext, type ItemResult } from './index.js';
-import { normalizeKeys } from './normalize.js';
+import { knownKeys } from './normalize.js';
 
 export interface GroupCommitOptions {
   /** Most records in one group. */
@@ -59,7 +59,7 @@ export interface GroupStats {
  */
 function keyOfBody(r: Resource, body: unknown): string {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return '';
-  const known = normalizeKeys(r, body as Record<string, unknown>).known;
+  const known = knownKeys(r, body as Record<string, unknown>);
   const id = known.id ?? (r.keyField ? known[r.keyField] : undefined);
   return typeof id === 'string' || typeof id === 'number' ? String(id).trim() : '';
 }

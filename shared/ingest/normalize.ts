@@ -78,3 +78,18 @@ export function normalizeKeys(r: Resource, body: Record<string, unknown>): Norma
   }
   return { known, extra, warnings };
 }
+
+/**
+ * The fields of a body under their data-set names (normalizeKeys' `known`), for the look-ups made
+ * before a call's records are prepared — its group key, its org, its patient's birth date — which
+ * ask for the same body's keys several times: computed once per body object and resource, and only
+ * read (prepare normalises the body itself).
+ */
+export function knownKeys(r: Resource, body: Record<string, unknown>): Readonly<Record<string, unknown>> {
+  const seen = knownOf.get(body);
+  if (seen?.r === r) return seen.known;
+  const known = normalizeKeys(r, body).known;
+  knownOf.set(body, { r, known });
+  return known;
+}
+const knownOf = new WeakMap<object, { r: Resource; known: Readonly<Record<string, unknown>> }>();

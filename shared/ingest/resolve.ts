@@ -19,7 +19,7 @@ import type { Resource } from '../../schemas/resource.js';
 import { resources as registry } from '../../schemas/index.js';
 import { localDay } from '../time/day.js';
 import { TIME_ZONE } from '../../schemas/fields.js';
-import { normalizeKeys } from './normalize.js';
+import { knownKeys } from './normalize.js';
 
 export interface OrgSources {
   /** The orgs the caller is bound to ('*': every org). */
@@ -42,7 +42,7 @@ export async function resolveOrgs(db: Db, r: Resource, bodies: unknown[], o: Org
   const missing: Array<{ i: number; known: Record<string, unknown> }> = [];
   bodies.forEach((b, i) => {
     if (b === null || typeof b !== 'object' || Array.isArray(b)) return;
-    const known = normalizeKeys(r, b as Record<string, unknown>).known;
+    const known = knownKeys(r, b as Record<string, unknown>);
     if (text(known.orgCode) === null) missing.push({ i, known });
   });
   if (missing.length === 0) return bodies;
@@ -107,7 +107,7 @@ export async function storedBirthDays(db: Db, r: Resource, bodies: unknown[]): P
   const keys: Array<[string, string]> = [];
   for (const b of bodies) {
     if (b === null || typeof b !== 'object' || Array.isArray(b)) continue;
-    const known = normalizeKeys(r, b as Record<string, unknown>).known;
+    const known = knownKeys(r, b as Record<string, unknown>);
     const org = text(known.orgCode);
     const pid = text(known.patientId);
     if (askable(org) && askable(pid)) keys.push([org, pid]);

@@ -29,7 +29,9 @@ interface Shape {
   /** The HMAC columns of the hashed fields (shared/pii), written from each record's hashes. */
   hmacs: string[];
   cols: Cols;
-  updatable: string[];
+  /** recordsPart's INSERT of new rows and UPDATE of stored ones, from their WITH sources. */
+  insert: string;
+  update: string;
 }
 
 const shapes = new WeakMap<Resource, Shape>();
@@ -40,7 +42,15 @@ export function shapeOf(r: Resource): Shape {
     const keys = Object.keys(r.fields);
     const hmacs = hmacColumnsOf(r);
     const cols: Cols = [...keys.map((k) => [r.fields[k]!.column, sqlType(r.fields[k]!)] as const), ...hmacs.map((c) => [c, HMAC_TYPE] as const), ...BOOK];
-    s = { keys, hmacs, cols, updatable: cols.map(([c]) => c).filter((c) => c !== 'org_code' && c !== 'id' && c !== 'rec_received_at') };
+    const all = cols.map(([c]) => c);
+    const updatable = all.filter((c) => c !== 'org_code' && c !== 'id' && c !== 'rec_received_at');
+    s = {
+      keys,
+      hmacs,
+      cols,
+      insert: `INSERT INTO ${r.table} (${all.join(', ')}) SELECT ${all.map((c) => `s.${c}`).join(', ')} FROM rec_new_src s RETURNING 1`,
+      update: `UPDATE ${r.table} t SET ${updatable.map((c) => `${c} = s.${c}`).join(', ')} FROM rec_old_src s WHERE t.org_code = s.org_code AND t.id = s.id RETURNING 1`,
+    };
     shapes.set(r, s);
   }
   return s;
@@ -181,20 +191,9 @@ function typedRow(sh: Shape, { record, hashes, b }: RecordItem): unknown[] {
  */
 export function recordsPart(r: Resource, fresh: RecordItem[], stored: RecordItem[]): WritePart {
   const sh = shapeOf(r);
-  const all = sh.cols.map(([c]) => c);
   const writes = [
-    {
-      items: fresh,
-      src: 'rec_new_src',
-      name: 'rec_new',
-      sql: `INSERT INTO ${r.table} (${all.join(', ')}) SELECT ${all.map((c) => `s.${c}`).join(', ')} FROM rec_new_src s RETURNING 1`,
-    },
-    {
-      items: stored,
-      src: 'rec_old_src',
-      name: 'rec_old',
-      sql: `UPDATE ${r.table} t SET ${sh.updatable.map((c) => `${c} = s.${c}`).join(', ')} FROM rec_old_src s WHERE t.org_code = s.org_code AND t.id = s.id RETURNING 1`,
-    },
+    { items: fresh, src: 'rec_new_src', name: 'rec_new', sql: sh.insert },
+    { items: stored, src: 'rec_old_src', name: 'rec_old', sql: sh.update },
   ];
   return (offset, only) => {
     const ctes: Array<{ name: string; sql: string }> = [];

@@ -99,6 +99,39 @@ describe('a statement source of several rows', () => {
     }
   });
 
+  it("composes a single-record statement's text once for its name, and refuses a name given to another shape", async () => {
+    const client = await db.connect();
+    try {
+      const tag = uniqueId('s');
+      const one = (row: unknown[], extra = false) =>
+        composeWrites(
+          client,
+          [
+            (offset) => {
+              const src = valuesSource(COLS, [row], offset);
+              return {
+                ctes: [
+                  { name: 's_src', sql: src.sql },
+                  { name: 's_rows', sql: `INSERT INTO ${table} (${COLS.map(([c]) => c).join(', ')}) SELECT * FROM s_src RETURNING 1` },
+                  ...(extra ? [{ name: 's_more', sql: `SELECT $${offset + COLS.length + 1}::int AS x` }] : []),
+                ],
+                params: extra ? [...src.params, 1] : src.params,
+              };
+            },
+          ],
+          [],
+          `colsrc_one_${tag.replace(/\W/g, '_')}`,
+        );
+      for (const r of ROWS.slice(0, 3)) await one([`${tag}-${r[0]}`, ...r.slice(1)]);
+      const written = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE name LIKE $1`, [`${tag}-%`]);
+      expect(written.rows[0]!.n).toBe(3);
+      // The same name for a statement of another shape would run the first text with the wrong values.
+      await expect(one([`${tag}-x`, ...ROWS[0]!.slice(1)], true)).rejects.toThrow(/names statements of \d+ and \d+ parameters/);
+    } finally {
+      client.release();
+    }
+  });
+
   it('names at most a bounded number of texts per process', () => {
     const first = nameOf('SELECT 1 AS col_src_bound_0');
     expect(first).toMatch(/^c\d+_[0-9a-f]{16}$/);
