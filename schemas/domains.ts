@@ -69,7 +69,8 @@ export interface DomainResult {
 export function checkDomains(fields: FieldMap, record: Record<string, unknown>): DomainResult {
   const issues: FieldIssue[] = [];
   const warnings: FieldIssue[] = [];
-  for (const [k, d] of Object.entries(fields)) {
+  for (const k in fields) {
+    const d = fields[k]!;
     if (!d.domain) continue;
     const v = record[k];
     if (typeof v !== 'string' || v === '') continue;

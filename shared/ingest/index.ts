@@ -15,7 +15,7 @@ import { documentItems, resources as registry } from '../../schemas/index.js';
 import { formatLocal, formatSent, precisionOf } from '../time/index.js';
 import { dayBounds, localDay } from '../time/day.js';
 import { TIME_ZONE } from '../../schemas/fields.js';
-import { normalizeKeys, textIssues } from './normalize.js';
+import { normalizeKeys, normalizedOnce, textIssues } from './normalize.js';
 import { validateRecord } from './validate.js';
 import { qualityWarnings } from './quality.js';
 import { domainMapper, emptyMapping, stamp, type Mapping } from './mapping.js';
@@ -155,7 +155,9 @@ export type ItemResult = { ok: true; outcome: Outcome } | { ok: false; error: Ap
 /** Normalise, authorise and validate one record; throws AppError (400, 403) naming every failure. */
 function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rejection[], births: Map<string, string> = new Map()): Prepared {
   const sent = asObject(body);
-  const { known, extra, warnings } = normalizeKeys(r, sent);
+  const normalized = normalizedOnce(r, sent);
+  const { known, extra } = normalized;
+  const warnings = [...normalized.warnings];
   // Before validation: another org's records never reach this org's rejection log.
   const claimedOrg = keyText(known.orgCode);
   if (claimedOrg) ctx.authorize?.(claimedOrg);

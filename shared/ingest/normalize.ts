@@ -46,9 +46,13 @@ export function textIssues(body: Record<string, unknown>): FieldIssue[] {
         out.push({ field: path, rule: 'tooDeep', message: '嵌套层级过深 (nested more than 32 levels)' });
         return;
       }
-      for (const [k, x] of Object.entries(v)) {
+      for (const k of Object.keys(v)) {
         if (bad(k)) out.push({ field: path, rule: 'invalidText', message: '字段名含有无法存储的字符 (a key holds NUL or an unpaired surrogate)' });
-        walk(x, path ? `${path}.${k}` : k, depth + 1);
+        const x = (v as Record<string, unknown>)[k];
+        // A field's path is spelled out only where it is needed: for an issue, or to go deeper.
+        if (typeof x === 'string') {
+          if (bad(x)) walk(x, path ? `${path}.${k}` : k, depth + 1);
+        } else if (x !== null && typeof x === 'object') walk(x, path ? `${path}.${k}` : k, depth + 1);
       }
     }
   };
@@ -61,7 +65,8 @@ export function normalizeKeys(r: Resource, body: Record<string, unknown>): Norma
   const known: Record<string, unknown> = {};
   const extra: Record<string, unknown> = {};
   const warnings: FieldIssue[] = [];
-  for (const [k, v] of Object.entries(body)) {
+  for (const k of Object.keys(body)) {
+    const v = body[k];
     const canon = map.get(fold(k));
     if (canon) {
       // The same field sent twice under two spellings: the camelCase one wins, and we say so.
@@ -80,16 +85,19 @@ export function normalizeKeys(r: Resource, body: Record<string, unknown>): Norma
 }
 
 /**
- * The fields of a body under their data-set names (normalizeKeys' `known`), for the look-ups made
- * before a call's records are prepared — its group key, its org, its patient's birth date — which
- * ask for the same body's keys several times: computed once per body object and resource, and only
- * read (prepare normalises the body itself).
+ * normalizeKeys of a body, computed once per body object and resource: a call's body is asked for
+ * its keys several times — its group key, its org, its patient's birth date, its preparation (twice
+ * when it is validated again with stored birth dates). Read only: whoever adds to the warnings copies
+ * them first.
  */
-export function knownKeys(r: Resource, body: Record<string, unknown>): Readonly<Record<string, unknown>> {
-  const seen = knownOf.get(body);
-  if (seen?.r === r) return seen.known;
-  const known = normalizeKeys(r, body).known;
-  knownOf.set(body, { r, known });
-  return known;
+export function normalizedOnce(r: Resource, body: Record<string, unknown>): Readonly<Normalized> {
+  const seen = normalizedOf.get(body);
+  if (seen?.r === r) return seen.n;
+  const n = normalizeKeys(r, body);
+  normalizedOf.set(body, { r, n });
+  return n;
 }
-const knownOf = new WeakMap<object, { r: Resource; known: Readonly<Record<string, unknown>> }>();
+const normalizedOf = new WeakMap<object, { r: Resource; n: Normalized }>();
+
+/** The fields of a body under their data-set names (`normalizedOnce`'s `known`). */
+export const knownKeys = (r: Resource, body: Record<string, unknown>): Readonly<Record<string, unknown>> => normalizedOnce(r, body).known;

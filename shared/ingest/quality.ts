@@ -100,7 +100,8 @@ export function garbledReason(text: string): string | null {
 /** Checks every string field of a validated record; the warnings name the field, never its text. */
 export function qualityWarnings(record: Record<string, unknown>): FieldIssue[] {
   const out: FieldIssue[] = [];
-  for (const [k, v] of Object.entries(record)) {
+  for (const k of Object.keys(record)) {
+    const v = record[k];
     if (typeof v !== 'string' || v.length < 2) continue;
     const why = garbledReason(v);
     if (why) out.push({ field: k, rule: 'garbledText', message: `疑似乱码，请检查字符编码 (looks garbled: ${why})` });

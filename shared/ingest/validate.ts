@@ -57,8 +57,9 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
     issues.push({ field: k, rule: 'required', message });
   }
   const shape = r.schema.shape as Record<string, z.ZodType>;
-  for (const [k, def] of Object.entries(r.fields)) {
+  for (const k in r.fields) {
     if (!(k in known)) continue;
+    const def = r.fields[k]!;
     const res = shape[k]!.safeParse(known[k]);
     if (res.success) {
       if (res.data !== undefined) record[k] = res.data;
