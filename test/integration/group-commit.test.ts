@@ -16,6 +16,22 @@ const patient = registry.emrPatientInfo!;
 const ctx = (callId: string): IngestContext => ({ callId, test: false, now: new Date(), caller: 'test:group' });
 const outcome = (r: ItemResult) => (r.ok ? [r.outcome.status, r.outcome.version] : ['error', r.error.code]);
 
+/**
+ * A patient row the database refuses though validation passed it (a constraint the schema cannot
+ * see): a trigger raising for one id. Returns what drops it.
+ */
+async function refusedByTheDatabase(id: string): Promise<() => Promise<void>> {
+  const fn = `refuse_${id.replace(/\W/g, '_')}`;
+  await db.query(
+    `CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN IF NEW.id = '${id}' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+  );
+  await db.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON emr_patient_info FOR EACH ROW EXECUTE PROCEDURE ${fn}()`);
+  return async () => {
+    await db.query(`DROP TRIGGER ${fn} ON emr_patient_info`);
+    await db.query(`DROP FUNCTION ${fn}()`);
+  };
+}
+
 describe('group commit', () => {
   it('gathers concurrent calls into few transactions, each answered with its own outcome, repeated keys in order', async () => {
     const g = new GroupCommitter(() => db, { maxGroup: 64, waitMs: 0 });
@@ -79,12 +95,7 @@ describe('group commit', () => {
     const g = new GroupCommitter(() => db, { maxGroup: 64, waitMs: 0 });
     const org = uniqueOrg();
     const poison = uniqueId('poison');
-    // A row the database refuses though validation passed it (a constraint the schema cannot see).
-    const fn = `refuse_${poison.replace(/\W/g, '_')}`;
-    await db.query(
-      `CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN IF NEW.id = '${poison}' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
-    );
-    await db.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON emr_patient_info FOR EACH ROW EXECUTE PROCEDURE ${fn}()`);
+    const drop = await refusedByTheDatabase(poison);
     try {
       const recs = [uniqueId('p'), uniqueId('p'), poison, uniqueId('p'), uniqueId('p')].map((id, i) =>
         sample('emrPatientInfo', { orgCode: org, id, seed: i + 1 }),
@@ -110,8 +121,7 @@ describe('group commit', () => {
       expect(Number((await db.query('SELECT count(*) FROM record_history WHERE org_code = $1 AND record_id = $2', [org, poison])).rows[0].count)).toBe(0);
       expect(Number((await db.query('SELECT count(*) FROM outbox WHERE org_code = $1 AND record_id = $2', [org, poison])).rows[0].count)).toBe(0);
     } finally {
-      await db.query(`DROP TRIGGER ${fn} ON emr_patient_info`);
-      await db.query(`DROP FUNCTION ${fn}()`);
+      await drop();
     }
   });
 
@@ -119,11 +129,7 @@ describe('group commit', () => {
     const g = new GroupCommitter(() => db, { maxGroup: 64, waitMs: 0 });
     const org = uniqueOrg();
     const poison = uniqueId('poison');
-    const fn = `refuse_${poison.replace(/\W/g, '_')}`;
-    await db.query(
-      `CREATE FUNCTION ${fn}() RETURNS trigger AS $$ BEGIN IF NEW.id = '${poison}' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
-    );
-    await db.query(`CREATE TRIGGER ${fn} BEFORE INSERT ON emr_patient_info FOR EACH ROW EXECUTE PROCEDURE ${fn}()`);
+    const drop = await refusedByTheDatabase(poison);
     try {
       const recs = [uniqueId('p'), poison, uniqueId('p')].map((id, i) => sample('emrPatientInfo', { orgCode: org, id, seed: i + 1 }));
       const badId = uniqueId('p');
@@ -139,8 +145,7 @@ describe('group commit', () => {
       const logged = await db.query('SELECT record_id, call_id FROM ingest_rejection WHERE org_code = $1', [org]);
       expect(logged.rows).toEqual([{ record_id: badId, call_id: 'x3' }]);
     } finally {
-      await db.query(`DROP TRIGGER ${fn} ON emr_patient_info`);
-      await db.query(`DROP FUNCTION ${fn}()`);
+      await drop();
     }
   });
 
