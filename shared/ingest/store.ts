@@ -467,8 +467,13 @@ export function newRecordsGuardPart(
 ): { part: WritePart; shape: string } {
   // A wave holds each key once. One condition per record's parent, repeated parents too: the text then depends on the records'
   // shape alone (a few texts per resource, each prepared once per connection), not on which of them
-  // share a parent. What it depends on: how many records, whether waits are checked, the parents' tables.
-  const shape = `${keys.length}${isParent ? 'w' : ''}_${[...new Set(parents.map((p) => p.table))].join('.')}${parents.length > keys.length ? `x${parents.length}` : ''}${births.length ? `_b${births.length}` : ''}`;
+  // share a parent. What it depends on: how many records, whether waits are checked, the parents'
+  // tables in order (one table: how many), the birth checks — the statement's name stands for its
+  // text (docs/opengauss.md "Composed writes").
+  const tables = parents.map((p) => p.table);
+  const one = tables.every((t) => t === tables[0]);
+  const parentsShape = one ? `${tables[0] ?? ''}${parents.length > keys.length ? `x${parents.length}` : ''}` : tables.join('.');
+  const shape = `${keys.length}${isParent ? 'w' : ''}_${parentsShape}${births.length ? `_b${births.length}` : ''}`;
   const part: WritePart = (offset) => {
     const params: unknown[] = [];
     const $ = (v: unknown) => `$${offset + params.push(v)}`;
