@@ -6,8 +6,8 @@
  *   P3  the runtime's proxy on a no-op (a path the function answers 404 without any work): through the
  *       gateway and through the hospital port, each against the same request straight to the replica
  *   P6  RSS of the runtime and every function process at load: their sum sampled every 250 ms while
- *       records go through the port, the highest of any phase; the PSS of the same sample beside it
- *       (node's shared code counted once), the goal judged on the RSS
+ *       records go through the port, the highest of any phase; beside it the PSS read when the run
+ *       that reached it ended (node's shared code counted once), the goal judged on the RSS
  *   P7  replica start to ready: the bundle spawned as the runtime spawns it until its port accepts
  */
 import { spawn } from 'node:child_process';
@@ -167,7 +167,7 @@ interface Rss {
   runtimeMiB: number | null;
   functionsTotalMiB: number;
   replicas?: number;
-  /** Proportional set size of the same sample (absent in results from before it was measured). */
+  /** Proportional set size, read when the run that reached the peak ended (absent in results from before it was measured). */
   pss?: { runtimeMiB: number; functionsTotalMiB: number; totalMiB: number } | null;
 }
 
@@ -213,8 +213,8 @@ export function headline(phases: Record<string, PhaseResult> | undefined, p3: Pr
     if (r && (!rss || sum(r) > sum(rss))) [rss, during] = [r, key];
   }
   if (rss) {
-    // Judged on the RSS, as the goal states it; the PSS of the same sample beside it counts each shared
-    // page once among its sharers (docs/bench.md "Headline", P6).
+    // Judged on the RSS, as the goal states it; the PSS beside it (read when that run ended) counts
+    // each shared page once among its sharers (docs/bench.md "Headline", P6).
     const total = sum(rss);
     const pss = rss.pss
       ? `; PSS ${rss.pss.totalMiB} MiB (runtime ${rss.pss.runtimeMiB}, function processes ${rss.pss.functionsTotalMiB}): node's shared code counted once`

@@ -825,7 +825,7 @@ export async function benchPort(o: PortOptions) {
   // through the port; the highest sum of the phase is kept (reset per phase). Its PSS is read when
   // that run's clock has stopped, the load just over: read every 250 ms during the run, smaps_rollup
   // held this client's event loop 30–60 ms each time, and every answer due then looked that much
-  // slower (docs/bench.md "Measured 2026-12-06 05:20–05:40").
+  // slower (docs/bench.md "Measured 2026-12-06 05:05–05:13").
   let peak: ReturnType<typeof rssOf> | null = null;
   const subjectRun = async (ph: (typeof phases)[number], round: number, via: 'port' | 'direct' = 'port') => {
     const agent = new Agent({ keepAlive: true, maxSockets: ph.clients });
