@@ -18,6 +18,9 @@ export interface IdFacts {
   sex: '1' | '2';
 }
 
+/** The birth date an ID number carries, as a calendar day "yyyy-MM-dd". */
+export const birthDayOf = (facts: IdFacts): string => `${facts.birth.y}-${String(facts.birth.m).padStart(2, '0')}-${String(facts.birth.d).padStart(2, '0')}`;
+
 export type IdProblem = 'format' | 'checksum' | 'birthdate';
 
 export function checkResidentId(id: string): { ok: true; facts: IdFacts } | { ok: false; problem: IdProblem } {

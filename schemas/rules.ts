@@ -1,6 +1,6 @@
 /** Cross-field rules shared by resources; each names the field, the rule and a reason. */
 import type { FieldIssue } from '../shared/http/errors.js';
-import { checkResidentId } from './idcard.js';
+import { birthDayOf, checkResidentId } from './idcard.js';
 import { compareTimes, formatLocal, formatSent } from '../shared/time/index.js';
 import { TIME_ZONE } from './fields.js';
 
@@ -64,8 +64,7 @@ export function residentId(o: { typeField: string; idField: string; birthField?:
     const birth = o.birthField ? rec[o.birthField] : undefined;
     if (birth instanceof Date) {
       const local = formatLocal(birth, TIME_ZONE()).slice(0, 10);
-      const b = r.facts.birth;
-      const fromId = `${b.y}-${String(b.m).padStart(2, '0')}-${String(b.d).padStart(2, '0')}`;
+      const fromId = birthDayOf(r.facts);
       if (local !== fromId) {
         // The message never quotes the date (personal data; the value is masked by validate.ts).
         out.push({ field: o.birthField!, rule: 'idConsistency', message: '出生日期与身份证号不一致 (birth date disagrees with the ID number)', value: local });

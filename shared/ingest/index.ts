@@ -22,7 +22,7 @@ import { domainMapper, emptyMapping, stamp, type Mapping } from './mapping.js';
 import { isParent } from './parents.js';
 import { newRecordOdds } from './new-records.js';
 import { birthKey, EVENT_TIMES, resolveOrgs, storedBirthDays } from './resolve.js';
-import { checkResidentId } from '../../schemas/idcard.js';
+import { birthDayOf, checkResidentId } from '../../schemas/idcard.js';
 import type { CodeCache } from '../codes/index.js';
 import { enqueue, enqueuePart, supersedeHeld } from '../outbox/index.js';
 import { composeWrites, type WritePart } from '../db/sql.js';
@@ -265,7 +265,7 @@ function birthOf(record: Record<string, unknown>, births: Map<string, string>): 
   if (record.birthDate instanceof Date) return dayOf(record.birthDate);
   if (record.idCardTypeCode === '01' && typeof record.idCard === 'string') {
     const id = checkResidentId(record.idCard);
-    if (id.ok) return `${id.facts.birth.y}-${String(id.facts.birth.m).padStart(2, '0')}-${String(id.facts.birth.d).padStart(2, '0')}`;
+    if (id.ok) return birthDayOf(id.facts);
   }
   return null;
 }
@@ -493,7 +493,7 @@ async function writeChunk(
       hadHolds: (before.get(keyOf(c.p.orgCode, c.p.id))?.length ?? 0) > 0,
       flags: c.p.flags,
       businessAt: c.p.businessAt,
-      businessDay: c.p.businessAt ? formatLocal(c.p.businessAt, TIME_ZONE()).slice(0, 10) : null,
+      businessDay: c.p.businessAt ? dayOf(c.p.businessAt) : null,
       test: c.p.test,
       at: c.p.now,
     }),
