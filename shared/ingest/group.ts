@@ -12,7 +12,8 @@
  *   across groups while groups of other keys are written side by side.
  * - A record that fails validation or authorisation never joins the write: it gets its own 400/403.
  * - A database error fails no neighbour: the group is retried record by record, each call then
- *   getting its own outcome or error. Nothing is answered before its commit: a process killed
+ *   getting its own outcome or error; a call the failed write had refused keeps that refusal (a
+ *   group of one too). Nothing is answered before its commit: a process killed
  *   mid-group answers no call with 2xx.
  */
 import type { Resource } from '../../schemas/resource.js';
@@ -133,8 +134,12 @@ export class GroupCommitter {
       for (const [i, w] of group.entries()) w.done(results[i]!);
       return;
     } catch (err) {
+      // A call alone: refused before the write failed (its stored patient's birth date, read after
+      // a failed try), it gets that refusal; otherwise the write's error.
       if (group.length === 1) {
-        group[0]!.fail(err);
+        const known = refused.get(0);
+        if (known) group[0]!.done(known);
+        else group[0]!.fail(err);
         return;
       }
     }

@@ -13,8 +13,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
+import { GroupCommitter } from '../../shared/ingest/group.js';
 import { newRecordOdds } from '../../shared/ingest/new-records.js';
-import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { lockLinks } from '../../shared/ingest/store.js';
+import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { residentId } from '../../infra/simulators/his.js';
 
 const db = testDb();
@@ -243,6 +245,38 @@ describe('round trips of a single record', () => {
     } finally {
       await drop();
     }
+  });
+
+  it("a single record's call whose try fails after its stored patient's birth date refused it: answered with that refusal, logged once", async () => {
+    const pid = uniqueId('p');
+    await patientsBornOn('2000-05-01', [pid], 78);
+    const early = diagnosisAt(pid, 78, '1999-01-01 10:00:00');
+    // Another transaction holds the link to the diagnosis's patient (as the patient's writer does), and
+    // this pool waits 200 ms for a lock: the try fails (55P03) — not a race, so not a miss — and the
+    // birth dates are read after it.
+    const waiting = new pg.Pool({ connectionString: databaseUrl(), max: 2, options: '-c lock_timeout=200' });
+    const holder = await db.connect();
+    try {
+      await holder.query('BEGIN');
+      await lockLinks(holder, [['emrPatientInfo', org, pid, 'exclusive']]);
+      const g = new GroupCommitter(() => waiting, { maxGroup: 64, waitMs: 0 });
+      const [x] = await Promise.all([g.submit(resources.emrActivityInfo!, early, { ...ctx(), callId: 'late' })]);
+      expect(x!.ok).toBe(false);
+      expect(!x!.ok && [x!.error.code, x!.error.issues?.map((i) => `${i.field}/${i.rule}`)]).toEqual([
+        'VALIDATION_FAILED',
+        ['activityTime/beforeBirth', 'diagnoseTime/beforeBirth'],
+      ]);
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+      await waiting.end();
+    }
+    const stored = await db.query(
+      `SELECT (SELECT count(*)::int FROM emr_activity_info WHERE org_code = $1 AND id = $2) AS typed,
+              (SELECT count(*)::int FROM ingest_rejection WHERE org_code = $1 AND record_id = $2) AS rejected`,
+      [org, early.id],
+    );
+    expect(stored.rows).toEqual([{ typed: 0, rejected: 1 }]);
   });
 
   it("a key's first copy refused by its stored patient's birth date: its next copy is written with the call's other records, in one round trip", async () => {
