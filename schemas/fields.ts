@@ -114,7 +114,12 @@ function blankToNull(v: unknown): unknown {
   return v;
 }
 
-export const TIME_ZONE = () => process.env.TZ_LOCAL || 'Asia/Shanghai';
+let zone: string | undefined;
+/**
+ * The hospital's zone (TZ_LOCAL, default Asia/Shanghai), read from the environment once: each read of
+ * process.env is a native call, and every time field of every record asked for it.
+ */
+export const TIME_ZONE = () => (zone ??= process.env.TZ_LOCAL || 'Asia/Shanghai');
 
 function zodFor(d: FieldDef): z.ZodType {
   switch (d.kind) {

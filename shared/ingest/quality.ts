@@ -70,17 +70,23 @@ export function undoUtf8AsGbk(text: string): string | null {
   }
 }
 
+const QUESTION_MARKS = 'characters replaced by "?"';
+const NOT_ASCII = /[^\x00-\x7f]/;
+
 export function garbledReason(text: string): string | null {
+  // Plain ASCII (codes, numbers, dates: most fields) can only show runs of "?".
+  if (!NOT_ASCII.test(text)) return /\?{3,}/.test(text) ? QUESTION_MARKS : null;
   if (text.includes('\ufffd')) return 'replacement character U+FFFD';
   if (text.includes('锟斤拷') || text.includes('烫烫烫') || text.includes('屯屯屯')) return 'double-converted bytes (锟斤拷)';
-  if (/\?{3,}/.test(text)) return 'characters replaced by "?"';
+  if (/\?{3,}/.test(text)) return QUESTION_MARKS;
   const latin = text.match(/[\u0080-\u00ff]/g);
   if (latin && latin.length >= 2) return 'UTF-8 read as Latin-1';
   let han = 0;
   let rare = 0;
   const common = commonHanzi();
   for (const ch of text) {
-    if (!CJK.test(ch)) continue;
+    // No Han character is below U+2E80 (CJK Radicals Supplement): codes, dates and Latin text skip the test.
+    if (ch.charCodeAt(0) < 0x2e80 || !CJK.test(ch)) continue;
     han++;
     if (!common.has(ch)) rare++;
   }
