@@ -18,11 +18,27 @@ function castOf(t: string): string {
  * sources"): one row as `valuesSource`, several as `columnSource` — whose text does not depend on
  * how many rows there are, so a batch's statement is prepared once per connection (`nameOf`) instead
  * of parsed and planned with a placeholder per value every time.
+ *
+ * `given` names columns whose values the statement already carries in a placeholder of its own (a
+ * composed write's shared values, `composeWrites`): one value for one row, an array of the rows'
+ * values, in the rows' order, for several. Such a column takes no parameter of the source's (its
+ * place in each row is not read).
  */
-export function source(cols: Cols, rows: unknown[][], offset = 0, only?: string): { sql: string; params: unknown[] } {
-  const src = rows.length === 1 ? valuesSource(cols, rows, offset) : columnSource(cols, rows, offset);
+export function source(cols: Cols, rows: unknown[][], offset = 0, only?: string, given?: Given): { sql: string; params: unknown[] } {
+  const src = rows.length === 1 ? valuesSource(cols, rows, offset, given) : columnSource(cols, rows, offset, given);
   // A guard's condition (composeWrites): the source has its rows only while it holds.
   return only ? { sql: `${src.sql} WHERE ${only}`, params: src.params } : src;
+}
+
+/** Columns of a source whose values are already in the statement: column → its placeholder (`$3`). */
+export type Given = Readonly<Record<string, string>>;
+
+const givenKeys = new WeakMap<Given, string>();
+function givenKey(given?: Given): string {
+  if (!given) return '';
+  let k = givenKeys.get(given);
+  if (k === undefined) givenKeys.set(given, (k = Object.entries(given).join(';')));
+  return k;
 }
 
 /**
@@ -31,21 +47,26 @@ export function source(cols: Cols, rows: unknown[][], offset = 0, only?: string)
  * (planned once, a generic plan, whatever the row); for many rows it is a placeholder per value,
  * parsed and planned at every execution.
  */
-export function valuesSource(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
+export function valuesSource(cols: Cols, rows: unknown[][], offset = 0, given?: Given): { sql: string; params: unknown[] } {
+  if (given && rows.length !== 1) throw new Error('valuesSource: given columns are for one row (several rows go as columnSource)');
   const params: unknown[] = [];
-  for (const row of rows) for (let ci = 0; ci < cols.length; ci++) params.push(row[ci]);
-  return { sql: textOf(cols, `v${rows.length}:${offset}`, rows.length === 1, () => valuesText(cols, rows.length, offset)), params };
+  for (const row of rows) for (let ci = 0; ci < cols.length; ci++) if (!given?.[cols[ci]![0]]) params.push(row[ci]);
+  return {
+    sql: textOf(cols, `v${rows.length}:${offset}:${givenKey(given)}`, rows.length === 1, () => valuesText(cols, rows.length, offset, given)),
+    params,
+  };
 }
 
-function valuesText(cols: Cols, rows: number, offset: number): string {
-  const tuples = Array.from({ length: rows }, (_, ri) => `(${cols.map(([, t], ci) => `$${offset + ri * cols.length + ci + 1}::${castOf(t)}`).join(', ')})`);
+function valuesText(cols: Cols, rows: number, offset: number, given?: Given): string {
+  let n = offset;
+  const tuples = Array.from({ length: rows }, () => `(${cols.map(([c, t]) => `${given?.[c] ?? `$${++n}`}::${castOf(t)}`).join(', ')})`);
   return `SELECT * FROM (VALUES ${tuples.join(', ')}) AS v(${cols.map(([c]) => c).join(', ')})`;
 }
 
 /**
- * A source's text depends only on its columns, its placeholders' offset and (a VALUES list) its
- * row count: the hot path's shapes — one row, or one array per column — are built once per
- * process and kept with their columns (at most TEXTS_PER_COLS of them each).
+ * A source's text depends only on its columns, its placeholders' offset, its given columns and (a
+ * VALUES list) its row count: the hot path's shapes — one row, or one array per column — are built
+ * once per process and kept with their columns (at most TEXTS_PER_COLS of them each).
  */
 const texts = new WeakMap<Cols, Map<string, string>>();
 const TEXTS_PER_COLS = 32;
@@ -67,12 +88,14 @@ function textOf(cols: Cols, key: string, keep: boolean, build: () => string): st
  * step on both dialects when the arrays are equally long (openGauss's `unnest` takes one array, so
  * `FROM unnest(a, b)` is not used); jsonb goes as text and is cast per element.
  */
-export function columnSource(cols: Cols, rows: unknown[][], offset = 0): { sql: string; params: unknown[] } {
-  const params = cols.map((_, ci) => rows.map((row) => row[ci] ?? null));
-  const sql = textOf(cols, `c:${offset}`, true, () => {
-    const list = cols.map(([c, t], ci) => {
+export function columnSource(cols: Cols, rows: unknown[][], offset = 0, given?: Given): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  for (let ci = 0; ci < cols.length; ci++) if (!given?.[cols[ci]![0]]) params.push(rows.map((row) => row[ci] ?? null));
+  const sql = textOf(cols, `c:${offset}:${givenKey(given)}`, true, () => {
+    let n = offset;
+    const list = cols.map(([c, t]) => {
       const cast = castOf(t);
-      const p = `$${offset + ci + 1}`;
+      const p = given?.[c] ?? `$${++n}`;
       return cast === 'jsonb' ? `unnest(${p}::text[])::jsonb AS ${c}` : `unnest(${p}::${cast}[]) AS ${c}`;
     });
     return `SELECT ${list.join(', ')}`;
@@ -170,6 +193,10 @@ export type WritePart = (offset: number, only?: string) => { ctes: Array<{ name:
  * are composed. The statement returns the rows of the WITH query named `outrows` (if a part defines
  * it), and one last row of NULLs that counts every WITH query.
  *
+ * `shared` values are the statement's first parameters ($1, $2, …), before any part's: parts that
+ * write the same values (a record's payload in its typed row, its history and its outbox rows) are
+ * built to read them there (`source`'s `given` columns), so each is sent, and parsed, once.
+ *
  * A guard — a plain SELECT marked `guard`, in the first part — returns a row when the write may go
  * ahead: every later part's row sources carry `EXISTS (SELECT 1 FROM <guard>)`, so when it returns
  * none nothing is written and `passed` is false. Its count is in the last row, so it runs.
@@ -179,9 +206,10 @@ export async function composeWrites<R extends pg.QueryResultRow>(
   parts: WritePart[],
   rowsColumns: string[],
   single: string | false,
+  shared: unknown[] = [],
 ): Promise<{ rows: R[]; passed: boolean }> {
   const built: Cte[][] = [];
-  const params: unknown[] = [];
+  const params: unknown[] = [...shared];
   let only: string | undefined;
   for (const part of parts) {
     const p = part(params.length, only);

@@ -462,6 +462,11 @@ async function settleWaits(tx: Tx, r: Resource, changed: Changed[], found: Map<s
  * transaction's last chunk: when nothing follows the statement, COMMIT goes with it. `guard`: the
  * chunk is written only if it holds (newRecordsGuardPart); false when it did not, and nothing was.
  */
+/** Where a composed write's parts find the records' payloads: its first parameter (writeChunk). */
+const REC_RAW_AT_1 = { rec_raw: '$1' } as const;
+const RAW_AT_1 = { raw: '$1' } as const;
+const PAYLOAD_AT_1 = { payload: '$1' } as const;
+
 async function writeChunk(
   tx: Tx,
   r: Resource,
@@ -502,14 +507,27 @@ async function writeChunk(
   // characters would be cut, so such a one is named by its text (nameOf).
   const name = `side1_${r.table}_${chunk[0]!.cur ? 'upd' : 'ins'}${ready.length ? '_release' : ''}${guard ? `_new_${guard.shape}` : ''}`;
   const single = chunk.length === 1 && name.length <= 63 && name;
+  // Each record's payload goes once, as the statement's first parameter (one text, or an array of
+  // them in the chunk's order), read there by its history and outbox rows and, when the chunk's
+  // rows are all new or all stored (one source in the chunk's order), by its typed row
+  // (docs/opengauss.md "Composed writes").
+  const payloads = chunk.map((c) => JSON.stringify(c.p.payload));
+  const fresh = chunk.filter((c) => !c.cur).map(typed);
+  const stored = chunk.filter((c) => c.cur).map(typed);
   const compose = () =>
     composeWrites<WaitingRow>(
       tx,
       [
         ...(guard ? [guard.part] : []),
-        recordsPart(r, chunk.filter((c) => !c.cur).map(typed), chunk.filter((c) => c.cur).map(typed)),
-        historyPart(chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now }))),
-        enqueuePart(chunk.map((c) => ({ ...versionOf(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload }))),
+        recordsPart(r, fresh, stored, fresh.length === 0 || stored.length === 0 ? REC_RAW_AT_1 : undefined),
+        historyPart(
+          chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now })),
+          RAW_AT_1,
+        ),
+        enqueuePart(
+          chunk.map((c) => ({ ...versionOf(c), deadline: r.deadline, test: c.p.test, held: c.held.length > 0, payload: c.p.payload })),
+          PAYLOAD_AT_1,
+        ),
         receiptPart(
           receipts.filter((_, i) => !chunk[i]!.cur),
           receipts.filter((_, i) => chunk[i]!.cur),
@@ -518,6 +536,7 @@ async function writeChunk(
       ],
       ready.length ? WAITING_COLUMNS : [],
       single,
+      [chunk.length === 1 ? payloads[0] : payloads],
     );
   // Nothing after this statement (no children to release, no holds to replace): COMMIT goes with it.
   if (pipe && ready.length === 0 && receipts.every((x) => !x.hadHolds && x.holds.length === 0)) {

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { together, type Tx } from '../db/index.js';
-import { chunkRows, exec, keyList, source, statementName, type Cols, type WritePart } from '../db/sql.js';
+import { chunkRows, exec, keyList, source, statementName, type Cols, type Given, type WritePart } from '../db/sql.js';
 import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
 import { releaseHeld } from '../outbox/index.js';
 export { HoldSchema, holdText, holdKey, holdsOf, recordHolds, type Hold } from '../holds/index.js';
@@ -165,14 +165,14 @@ export interface RecordItem {
   b: Bookkeeping;
 }
 
-/** A typed row's values in the order of shapeOf(r).cols. */
-function typedRow(sh: Shape, { record, hashes, b }: RecordItem): unknown[] {
+/** A typed row's values in the order of shapeOf(r).cols (rec_raw's text left out when the statement carries it). */
+function typedRow(sh: Shape, { record, hashes, b }: RecordItem, rawGiven: boolean): unknown[] {
   return [
     ...sh.keys.map((k) => record[k] ?? null),
     ...sh.hmacs.map((c) => hashes?.[c] ?? null),
     b.version,
     b.hash,
-    JSON.stringify(b.raw),
+    rawGiven ? null : JSON.stringify(b.raw),
     b.retired,
     b.test,
     b.receivedAt,
@@ -189,7 +189,8 @@ function typedRow(sh: Shape, { record, hashes, b }: RecordItem): unknown[] {
  * sealRecord), with their HMACs by column in `hashes`. Rows go as one array per column
  * (docs/opengauss.md "Statement sources"), so a batch of any width takes one parameter per column.
  */
-export function recordsPart(r: Resource, fresh: RecordItem[], stored: RecordItem[]): WritePart {
+export function recordsPart(r: Resource, fresh: RecordItem[], stored: RecordItem[], rawAt?: Given): WritePart {
+  if (rawAt && fresh.length > 0 && stored.length > 0) throw new Error('recordsPart: a given rec_raw is for the rows of one source');
   const sh = shapeOf(r);
   const writes = [
     { items: fresh, src: 'rec_new_src', name: 'rec_new', sql: sh.insert },
@@ -202,9 +203,10 @@ export function recordsPart(r: Resource, fresh: RecordItem[], stored: RecordItem
       if (w.items.length === 0) continue;
       const src = source(
         sh.cols,
-        w.items.map((it) => typedRow(sh, it)),
+        w.items.map((it) => typedRow(sh, it, rawAt !== undefined)),
         offset + params.length,
         only,
+        rawAt,
       );
       params.push(...src.params);
       ctes.push({ name: w.src, sql: src.sql }, { name: w.name, sql: w.sql });
@@ -247,12 +249,13 @@ const HISTORY_COLS: Cols = [
   ['received_at', 'timestamptz'],
 ];
 
-function historySql(entries: HistoryEntry[], offset: number, only?: string): { sql: string; params: unknown[] } {
+function historySql(entries: HistoryEntry[], offset: number, only?: string, rawAt?: Given): { sql: string; params: unknown[] } {
   const src = source(
     HISTORY_COLS,
-    entries.map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, JSON.stringify(h.raw), h.callId, h.at]),
+    entries.map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, rawAt ? null : JSON.stringify(h.raw), h.callId, h.at]),
     offset,
     only,
+    rawAt,
   );
   return { sql: `INSERT INTO record_history (${HISTORY_COLS.map(([c]) => c).join(', ')}) ${src.sql}`, params: src.params };
 }
@@ -266,10 +269,13 @@ export async function appendHistory(tx: Tx, entries: HistoryEntry[]): Promise<vo
   }
 }
 
-/** What `appendHistory` writes, as one part of a composed write (shared/db/sql.ts composeWrites). */
-export function historyPart(entries: HistoryEntry[]): WritePart {
+/**
+ * What `appendHistory` writes, as one part of a composed write (shared/db/sql.ts composeWrites);
+ * `rawAt`: the entries' raw texts are already in the statement (`{ raw: '$1' }`, in the entries' order).
+ */
+export function historyPart(entries: HistoryEntry[], rawAt?: Given): WritePart {
   return (offset, only) => {
-    const q = historySql(entries, offset, only);
+    const q = historySql(entries, offset, only, rawAt);
     return { ctes: [{ name: 'history_rows', sql: `${q.sql} RETURNING 1` }], params: q.params };
   };
 }

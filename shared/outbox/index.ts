@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import type { Tx } from '../db/index.js';
-import { chunkRows, exec, keyList, source, statementName, type Cols, type WritePart } from '../db/sql.js';
+import { chunkRows, exec, keyList, source, statementName, type Cols, type Given, type WritePart } from '../db/sql.js';
 
 export const OutboxState = z.enum(['pending', 'held', 'sent', 'dead', 'skipped', 'superseded']);
 export type OutboxState = z.infer<typeof OutboxState>;
@@ -51,7 +51,7 @@ const OUTBOX_COLS: Cols = [
  * platform receives records in that order). Test-mode records go only to destinations that accept
  * them (an acceptance simulator), never to a live platform.
  */
-function enqueueSql(entries: OutboxEntry[], offset: number, seqFrom = 0, only?: string): { sql: string; params: unknown[] } {
+function enqueueSql(entries: OutboxEntry[], offset: number, seqFrom = 0, only?: string, payloadAt?: Given): { sql: string; params: unknown[] } {
   const src = source(
     OUTBOX_COLS,
     entries.map((e, j) => [
@@ -62,12 +62,13 @@ function enqueueSql(entries: OutboxEntry[], offset: number, seqFrom = 0, only?: 
       e.op,
       e.deadline,
       e.test,
-      JSON.stringify(e.payload),
+      payloadAt ? null : JSON.stringify(e.payload),
       e.held ? OutboxState.enum.held : OutboxState.enum.pending,
       seqFrom + j,
     ]),
     offset,
     only,
+    payloadAt,
   );
   return {
     sql: `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
@@ -92,10 +93,13 @@ export async function enqueue(tx: Tx, entries: OutboxEntry[]): Promise<number> {
   return n;
 }
 
-/** What `enqueue` writes, as one part of a composed write (shared/db/sql.ts composeWrites). */
-export function enqueuePart(entries: OutboxEntry[]): WritePart {
+/**
+ * What `enqueue` writes, as one part of a composed write (shared/db/sql.ts composeWrites);
+ * `payloadAt`: the entries' payload texts are already in the statement (`{ payload: '$1' }`, in the entries' order).
+ */
+export function enqueuePart(entries: OutboxEntry[], payloadAt?: Given): WritePart {
   return (offset, only) => {
-    const q = enqueueSql(entries, offset, 0, only);
+    const q = enqueueSql(entries, offset, 0, only, payloadAt);
     return { ctes: [{ name: 'outbox_rows', sql: `${q.sql} RETURNING 1` }], params: q.params };
   };
 }

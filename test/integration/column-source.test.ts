@@ -66,6 +66,24 @@ describe('a statement source of several rows', () => {
     expect(columnSource(COLS, ROWS, 4).sql).toContain('unnest($5::varchar[]) AS name');
   });
 
+  it('reads a given column from a placeholder the statement already has, in both forms, the rest numbered after it', async () => {
+    // The docs column given as $1 (an array of the rows' docs for several rows, one doc for one).
+    const docs = ROWS.map((r) => r[6]);
+    const cols = columnSource(COLS, ROWS, 1, { doc: '$1' });
+    expect(cols.params).toHaveLength(COLS.length - 1);
+    expect(cols.sql).toContain('unnest($1::text[])::jsonb AS doc');
+    expect(cols.sql).toContain('unnest($2::varchar[]) AS name');
+    const one = valuesSource(COLS, ROWS.slice(1, 2), 1, { doc: '$1' });
+    expect(one.params).toEqual(ROWS[1]!.slice(0, 6));
+    expect(one.sql).toContain('$6::timestamptz, $7::date, $1::jsonb');
+    const a = (await db.query(select(cols), [docs, ...cols.params])).rows;
+    const b = (await db.query(select(valuesSource(COLS, ROWS)), valuesSource(COLS, ROWS).params)).rows;
+    expect(a).toEqual(b);
+    const c = (await db.query(select(one), [docs[1], ...one.params])).rows;
+    expect(c).toEqual([b[1]]);
+    expect(() => valuesSource(COLS, ROWS, 1, { doc: '$1' })).toThrow(/one row/);
+  });
+
   it('is written by a composed write of any size as one prepared statement per connection', async () => {
     const client = await db.connect();
     try {

@@ -145,9 +145,12 @@ describe('round trips of a single record', () => {
     expect(patient).toEqual(newRecord);
     expect(names).toEqual(['link_locks', 'side1_emr_patient_info_ins_new_1w_']);
     // Neither the row nor a receipt, no child waiting; and every row source of the write behind it.
+    // The payload is the first parameter, the guard's come after it.
     expect(composed()).toMatch(
-      /^WITH new_guard AS \(SELECT 1 AS ok WHERE NOT EXISTS \(SELECT 1 FROM emr_patient_info t WHERE \(t\.org_code, t\.id\) = \(\$2, \$3\)\)\s+AND NOT EXISTS \(SELECT 1 FROM record_receipt c WHERE c\.resource = \$1 AND \(c\.org_code, c\.record_id\) = \(\$2, \$3\)\)\s+AND NOT EXISTS \(SELECT DISTINCT org_code, parent_id FROM record_parent_wait/,
+      /^WITH new_guard AS \(SELECT 1 AS ok WHERE NOT EXISTS \(SELECT 1 FROM emr_patient_info t WHERE \(t\.org_code, t\.id\) = \(\$3, \$4\)\)\s+AND NOT EXISTS \(SELECT 1 FROM record_receipt c WHERE c\.resource = \$2 AND \(c\.org_code, c\.record_id\) = \(\$3, \$4\)\)\s+AND NOT EXISTS \(SELECT DISTINCT org_code, parent_id FROM record_parent_wait/,
     );
+    // Sent once, read by the typed row, its history row and its outbox rows.
+    expect(composed().match(/\$1::jsonb/g)).toHaveLength(3);
     expect(composed().match(/WHERE EXISTS \(SELECT 1 FROM new_guard\)/g)).toHaveLength(4);
     const dxId = uniqueId('dx');
     const dx = await tripsOf(() =>
@@ -412,6 +415,48 @@ describe('round trips of a single record', () => {
       await holder.query('ROLLBACK');
       holder.release();
       await impatient.end();
+    }
+  });
+
+  it("each record's payload, sent once per statement, is its own in its typed row, its history row and its outbox rows: new, stored, and both in one batch", async () => {
+    const pid = uniqueId('p');
+    await upsertMany(db, resources.emrPatientInfo!, [sample('emrPatientInfo', { orgCode: org, id: pid, seed: 40 })], ctx());
+    const labs = Array.from({ length: 5 }, (_, i) => sample('emrExLab', { orgCode: org, id: uniqueId(`pl${i}`), patientId: pid, seed: 40 + i }));
+    // Five new; the first three corrected with two new ones (stored and new rows: the typed rows carry their own payloads);
+    // then one corrected alone (a single record: the VALUES form).
+    const mixed = [
+      ...labs.slice(0, 3).map((l) => ({ ...l, specimenNo: `${String(l.specimenNo)}-2` })),
+      ...[5, 6].map((i) => sample('emrExLab', { orgCode: org, id: uniqueId(`pl${i}`), patientId: pid, seed: 40 + i })),
+    ];
+    const single = { ...labs[4]!, specimenNo: `${String(labs[4]!.specimenNo)}-3` };
+    for (const call of [labs, mixed, [single]]) {
+      const out = await upsertMany(db, resources.emrExLab!, call, ctx());
+      expect(out.every((x) => x.ok)).toBe(true);
+    }
+    const sent: Array<Record<string, unknown>> = [...labs, ...mixed, single];
+    const rows = await db.query<{ id: string; version: number; specimen: string; raw: string; hist: string; out: string[] }>(
+      `SELECT h.record_id AS id, h.version, h.raw->>'specimenNo' AS specimen, h.raw->>'id' AS hist,
+              t.rec_raw->>'id' AS raw, array(SELECT o.payload->>'specimenNo' FROM outbox o WHERE o.org_code = h.org_code AND o.record_id = h.record_id AND o.version = h.version ORDER BY o.destination) AS out
+         FROM record_history h LEFT JOIN emr_ex_lab t ON t.org_code = h.org_code AND t.id = h.record_id AND t.rec_version = h.version
+        WHERE h.org_code = $1 AND h.resource = 'emrExLab' AND h.record_id = ANY($2::varchar[]) ORDER BY h.record_id, h.version`,
+      [org, sent.map((l) => l.id)],
+    );
+    // Every version sent is in the history with its own specimen number, each outbox row carries it,
+    // and the typed row (the current version) is the record itself.
+    const expected = new Map<string, string[]>();
+    for (const l of sent) expected.set(String(l.id), [...(expected.get(String(l.id)) ?? []), String(l.specimenNo)]);
+    const destinations = (
+      await db.query(`SELECT count(*)::int AS n FROM uplink_destination WHERE enabled AND (resources IS NULL OR (' ' || resources || ' ') LIKE '% emrExLab %')`)
+    ).rows[0].n as number;
+    expect(destinations).toBeGreaterThan(0);
+    for (const [id, specimens] of expected) {
+      const versions = rows.rows.filter((r) => r.id === id);
+      expect(versions.map((v) => v.specimen)).toEqual(specimens);
+      for (const v of versions) {
+        expect(v.hist).toBe(id);
+        expect(v.out).toEqual(Array(destinations).fill(v.specimen));
+      }
+      expect(versions.at(-1)!.raw).toBe(id);
     }
   });
 
