@@ -456,17 +456,17 @@ async function settleWaits(tx: Tx, r: Resource, changed: Changed[], found: Map<s
   return before;
 }
 
+/** Where a composed write's parts find the records' payloads: its first parameter (writeChunk). */
+const REC_RAW_AT_1 = { rec_raw: '$1' } as const;
+const RAW_AT_1 = { raw: '$1' } as const;
+const PAYLOAD_AT_1 = { payload: '$1' } as const;
+
 /**
  * One chunk's typed rows, history, outbox rows, receipts and (for a parent) its waiting children's
  * waits in one composed statement; then its holds, and the children released. `pipe`, for the
  * transaction's last chunk: when nothing follows the statement, COMMIT goes with it. `guard`: the
  * chunk is written only if it holds (newRecordsGuardPart); false when it did not, and nothing was.
  */
-/** Where a composed write's parts find the records' payloads: its first parameter (writeChunk). */
-const REC_RAW_AT_1 = { rec_raw: '$1' } as const;
-const RAW_AT_1 = { raw: '$1' } as const;
-const PAYLOAD_AT_1 = { payload: '$1' } as const;
-
 async function writeChunk(
   tx: Tx,
   r: Resource,
