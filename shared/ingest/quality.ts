@@ -71,7 +71,7 @@ export function undoUtf8AsGbk(text: string): string | null {
 }
 
 const QUESTION_MARKS = 'characters replaced by "?"';
-const NOT_ASCII = /[^\x00-\x7f]/;
+const NOT_ASCII = /[\u0080-\uffff]/;
 
 export function garbledReason(text: string): string | null {
   // Plain ASCII (codes, numbers, dates: most fields) can only show runs of "?".
