@@ -195,7 +195,8 @@ export type WritePart = (offset: number, only?: string) => { ctes: Array<{ name:
  *
  * `shared` values are the statement's first parameters ($1, $2, …), before any part's: parts that
  * write the same values (a record's payload in its typed row, its history and its outbox rows) are
- * built to read them there (`source`'s `given` columns), so each is sent, and parsed, once.
+ * built to read them there (`source`'s `given` columns), so each is stringified, sent and bound
+ * once (a batch's jsonb is still cast from text by each part that reads it, docs/opengauss.md).
  *
  * A guard — a plain SELECT marked `guard`, in the first part — returns a row when the write may go
  * ahead: every later part's row sources carry `EXISTS (SELECT 1 FROM <guard>)`, so when it returns

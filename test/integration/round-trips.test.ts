@@ -429,14 +429,16 @@ describe('round trips of a single record', () => {
       ...[5, 6].map((i) => sample('emrExLab', { orgCode: org, id: uniqueId(`pl${i}`), patientId: pid, seed: 40 + i })),
     ];
     const single = { ...labs[4]!, specimenNo: `${String(labs[4]!.specimenNo)}-3` };
-    for (const call of [labs, mixed, [single]]) {
+    // Then all five corrected again: stored rows only (the typed rows UPDATEd from the shared payloads).
+    const allStored = labs.map((l) => ({ ...l, specimenNo: `${String(l.specimenNo)}-4` }));
+    for (const call of [labs, mixed, [single], allStored]) {
       const out = await upsertMany(db, resources.emrExLab!, call, ctx());
       expect(out.every((x) => x.ok)).toBe(true);
     }
-    const sent: Array<Record<string, unknown>> = [...labs, ...mixed, single];
-    const rows = await db.query<{ id: string; version: number; specimen: string; raw: string; hist: string; out: string[] }>(
+    const sent: Array<Record<string, unknown>> = [...labs, ...mixed, single, ...allStored];
+    const rows = await db.query<{ id: string; version: number; specimen: string; raw: string; typed: string; hist: string; out: string[] }>(
       `SELECT h.record_id AS id, h.version, h.raw->>'specimenNo' AS specimen, h.raw->>'id' AS hist,
-              t.rec_raw->>'id' AS raw, array(SELECT o.payload->>'specimenNo' FROM outbox o WHERE o.org_code = h.org_code AND o.record_id = h.record_id AND o.version = h.version ORDER BY o.destination) AS out
+              t.rec_raw->>'id' AS raw, t.rec_raw->>'specimenNo' AS typed, array(SELECT o.payload->>'specimenNo' FROM outbox o WHERE o.org_code = h.org_code AND o.record_id = h.record_id AND o.version = h.version ORDER BY o.destination) AS out
          FROM record_history h LEFT JOIN emr_ex_lab t ON t.org_code = h.org_code AND t.id = h.record_id AND t.rec_version = h.version
         WHERE h.org_code = $1 AND h.resource = 'emrExLab' AND h.record_id = ANY($2::varchar[]) ORDER BY h.record_id, h.version`,
       [org, sent.map((l) => l.id)],
@@ -456,7 +458,7 @@ describe('round trips of a single record', () => {
         expect(v.hist).toBe(id);
         expect(v.out).toEqual(Array(destinations).fill(v.specimen));
       }
-      expect(versions.at(-1)!.raw).toBe(id);
+      expect([versions.at(-1)!.raw, versions.at(-1)!.typed]).toEqual([id, specimens.at(-1)]);
     }
   });
 
