@@ -2,6 +2,7 @@
 import type { FieldIssue } from '../shared/http/errors.js';
 import { birthDayOf, checkResidentId } from './idcard.js';
 import { compareTimes, formatLocal, formatSent } from '../shared/time/index.js';
+import { localDay as dayIn } from '../shared/time/day.js';
 import { TIME_ZONE } from './fields.js';
 
 /** Times may not lie in the future; clocks of HIS servers drift, so allow 5 minutes. */
@@ -19,7 +20,7 @@ export function notInFuture(fields: string[]) {
 
 /** The hospital's calendar day of a time, as a sortable number (yyyymmdd). */
 export function localDay(t: Date): number {
-  return Number(formatLocal(t, TIME_ZONE()).slice(0, 10).replace(/-/g, ''));
+  return Number(dayIn(t, TIME_ZONE()).replace(/-/g, ''));
 }
 
 /**
@@ -63,7 +64,7 @@ export function residentId(o: { typeField: string; idField: string; birthField?:
     const out: FieldIssue[] = [];
     const birth = o.birthField ? rec[o.birthField] : undefined;
     if (birth instanceof Date) {
-      const local = formatLocal(birth, TIME_ZONE()).slice(0, 10);
+      const local = dayIn(birth, TIME_ZONE());
       const fromId = birthDayOf(r.facts);
       if (local !== fromId) {
         // The message never quotes the date (personal data; the value is masked by validate.ts).
