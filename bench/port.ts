@@ -33,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { bootStack } from '../infra/runtime/boot.js';
 import type { ReplicaInfo } from '../infra/runtime/index.js';
+import { RUNTIME_NODE_FLAGS } from '../infra/runtime/node-flags.js';
 import { loadStack } from '../infra/runtime/stack.js';
 import { freePort } from '../infra/runtime/replica.js';
 import type { TrafficSummary } from '../infra/simulators/traffic.js';
@@ -127,6 +128,15 @@ async function runtimeChild(): Promise<void> {
 
 if (process.argv.includes(CHILD_FLAG)) await runtimeChild();
 
+/**
+ * The runtime's own V8 flags, as `make up` gives them (infra/runtime/node-flags.ts);
+ * BENCH_RUNTIME_NODE_FLAGS replaces them to measure another choice (space-separated; empty: none).
+ */
+function runtimeFlags(): readonly string[] {
+  const given = process.env.BENCH_RUNTIME_NODE_FLAGS;
+  return given === undefined ? RUNTIME_NODE_FLAGS : given.split(/\s+/).filter(Boolean);
+}
+
 /** The parent's handle on the runtime child. */
 class RuntimeProcess {
   private seq = 0;
@@ -150,7 +160,11 @@ class RuntimeProcess {
   static async start(o: ChildOptions): Promise<RuntimeProcess> {
     const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG], {
       env: { ...process.env, BENCH_PORT_CHILD: JSON.stringify(o) },
-      execArgv: [...process.execArgv, ...(process.env.BENCH_RUNTIME_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RUNTIME_PROFILE}`] : [])],
+      execArgv: [
+        ...process.execArgv,
+        ...runtimeFlags(),
+        ...(process.env.BENCH_RUNTIME_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RUNTIME_PROFILE}`] : []),
+      ],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const ready = await new Promise<FromChild>((res, rej) => {

@@ -1,6 +1,7 @@
 /**
- * `tsx infra/runtime/main.ts --stack stack.yml` (npm run up): starts the runtime from the
- * environment and stops it cleanly on SIGTERM/SIGINT. Configuration, parsed once and failing fast:
+ * `node --max-semi-space-size=4 --import tsx infra/runtime/main.ts --stack stack.yml` (npm run up;
+ * the flags: node-flags.ts): starts the runtime from the environment and stops it cleanly on
+ * SIGTERM/SIGINT. Configuration, parsed once and failing fast:
  *   GATEWAY_HOST (127.0.0.1), GATEWAY_PORT (8080), HOSPITAL_HOST (0.0.0.0),
  *   DATA_PORT/CONFIG_PORT/MONITOR_PORT/WEB_PORT (8881-8884), CDC_SECRETS_DIR (.data/secrets),
  *   CDC_LOGS_DIR (.data/logs), CRON_TZ (Asia/Shanghai), CRON_ENABLED (true), RUNTIME_BUILD (missing);
