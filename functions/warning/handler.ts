@@ -207,7 +207,8 @@ app.get('/precision', async (c) => {
   });
 });
 
-// Public health's verification of a case's card (operators until the console's sign-in lands).
+// Public health's verification of a case's card, for scripts (people verify on the console's case
+// page: docs/console.md "Verifying a case").
 const Verify = z.object({ by: z.string().trim().min(1).max(80), note: z.string().trim().max(200).optional() }).strict();
 app.post('/cases/:id/verify', async (c) => {
   const id = c.req.param('id');

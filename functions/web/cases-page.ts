@@ -17,7 +17,7 @@ import { requestSource } from '../../shared/http/caller.js';
 import { AppError, validationError } from '../../shared/http/errors.js';
 import { mask } from '../../shared/ingest/mask.js';
 import { pii, PiiKeyError, PiiValueError } from '../../shared/pii/index.js';
-import { CASE_STATES, caseDetail, listCases, type CaseListing, type CaseState } from '../../shared/warning/store.js';
+import { assignVerifier, CASE_STATES, caseDetail, decideCase, listCases, type CaseListing, type CaseState } from '../../shared/warning/store.js';
 import { CARD_STATUS_NAME, cardStatus, listCards, type CardListing, type CardStatus } from '../../shared/warning/duplicates.js';
 import { resources } from '../../schemas/index.js';
 import { formatLocal } from '../../shared/time/index.js';
@@ -98,12 +98,12 @@ function renderList(rows: CaseListing[], q: { state: string; search: string; id:
   );
   return h(html`${searchForm('/cases.html', csrf, filter, q.search, '病种、患者编号、病例号、姓名、身份证号')}
 <p class="muted">共 ${rows.length} 例，超时的在前。</p>
-<div class="scroll"><table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>证据</th><th>更新</th></tr></thead><tbody>
+<div class="scroll"><table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>核查人</th><th>证据</th><th>更新</th></tr></thead><tbody>
 ${rows.map(
   (c) => html`<tr data-case="${c.caseId}"${c.overdue ? html` class="late"` : ''}><td><a href="/cases/${c.caseId}${searchParam(q.id)}">${c.caseId}</a></td>
 <td>${c.disease}${c.classA ? html` <span class="bad">甲类</span>` : ''}</td><td>${STATE_ZH[c.state]}</td>
 <td>${c.dueAt ? html`${when(c.dueAt, tz)}${c.overdue ? html` <span class="bad">已超时</span>` : ''}` : '—'}</td>
-<td>${c.orgCode}</td><td>${c.patientId}</td><td>${c.deptCode ?? '—'}</td><td>${c.doctorId ?? '—'}</td><td class="n">${c.evidenceCount}</td><td>${when(c.updatedAt, tz)}</td></tr>`,
+<td>${c.orgCode}</td><td>${c.patientId}</td><td>${c.deptCode ?? '—'}</td><td>${c.doctorId ?? '—'}</td><td>${c.verifier ?? '—'}</td><td class="n">${c.evidenceCount}</td><td>${when(c.updatedAt, tz)}</td></tr>`,
 )}
 </tbody></table></div>`);
 }
@@ -134,12 +134,42 @@ ${rows.map(
 
 type Detail = NonNullable<Awaited<ReturnType<typeof caseDetail>>>;
 
+/**
+ * Public health's part of a case (docs/console.md "Verifying a case"): a case whose card has arrived
+ * (待核查) is verified here, with an optional note; a waiting case's verification is assigned to a
+ * person. Both posted with the session's token, the author taken from the session.
+ */
+function decisions(caseId: string, state: CaseState, verifier: string | null, csrf: string, searchId: string | null): HtmlEscapedString | '' {
+  if (!PENDING.includes(state)) return '';
+  const token = html`<input type="hidden" name="_csrf" value="${csrf}">`;
+  return h(html`<section id="decide"><h2>公共卫生核查</h2>
+${
+  state === 'to_verify'
+    ? html`<form method="post" action="/cases/${caseId}/verify${searchParam(searchId)}" id="verify">${token}
+<label>核查说明（可不填） <input name="note" maxlength="200" size="40" placeholder="例如：已与报告医生核实诊断和身份证号"></label> <button>核查通过</button>
+<span class="muted">报告卡已收到：核实卡片与病历一致后点击核查通过，病例转为已报告；本操作记入病例处理记录和审计。</span></form>`
+    : html`<p class="muted">报告卡尚未收到：收到后方可核查（当前：${STATE_ZH[state]}）。</p>`
+}
+<form method="post" action="/cases/${caseId}/assign${searchParam(searchId)}" id="assign">${token}
+<label>核查人 <input name="verifier" required maxlength="80" value="${verifier ?? ''}" placeholder="公共卫生科人员"></label> <button>${verifier ? '改派' : '指派'}</button></form></section>`);
+}
+
 function renderDetail(d: Detail, p: Patient | null, revealed: boolean, csrf: string, tz: string, searchId: string | null): HtmlEscapedString {
-  const c = d.case as { case_id: string; org_code: string; patient_id: string; disease: string; state: CaseState; due_at: Date | null; class_a: boolean };
+  const c = d.case as {
+    case_id: string;
+    org_code: string;
+    patient_id: string;
+    disease: string;
+    state: CaseState;
+    due_at: Date | null;
+    class_a: boolean;
+    verifier: string | null;
+  };
   const row = (label: string, v: string | null) => html`<dt>${label}</dt><dd>${v ?? '—'}</dd>`;
   return h(html`<p><a href="/cases.html${searchParam(searchId)}" id="back">← 返回病例列表</a></p>
 <section><h2>病例 ${c.case_id}：${c.disease}${c.class_a ? '（甲类或按甲类管理）' : ''}</h2>
-<dl><dt>状态</dt><dd id="state">${STATE_ZH[c.state]}</dd><dt>报告时限</dt><dd>${when(c.due_at, tz)}</dd><dt>机构</dt><dd>${c.org_code}</dd><dt>患者编号</dt><dd>${c.patient_id}</dd></dl></section>
+<dl><dt>状态</dt><dd id="state">${STATE_ZH[c.state]}</dd><dt>报告时限</dt><dd>${when(c.due_at, tz)}</dd><dt>机构</dt><dd>${c.org_code}</dd><dt>患者编号</dt><dd>${c.patient_id}</dd><dt>核查人</dt><dd id="verifier">${c.verifier ?? '未指派'}</dd></dl></section>
+${decisions(c.case_id, c.state, c.verifier, csrf, searchId)}
 <section id="patient"><h2>患者${revealed ? '（已显示，已记录审计）' : '（已脱敏）'}</h2>
 ${p ? html`<dl>${row('姓名', p.name)}${row('身份证件号', p.idCard)}${row('联系电话', p.tel)}${row('现住址', p.address)}</dl>` : html`<p class="muted">前置尚未收到该患者的基本信息。</p>`}
 ${
@@ -224,6 +254,8 @@ export interface CasesRoutesOptions {
   viewer: MiddlewareHandler;
   timeZone: () => string;
   trustedProxies: () => string;
+  /** WARNING_CASE_WINDOW_DAYS: a decision re-derives the case's state as the warning function does. */
+  caseWindowDays: () => number;
 }
 
 // Every view and reveal is audited with the browser's address (docs/console.md "Audit").
@@ -331,6 +363,46 @@ async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/rev
   );
 }
 
+/** A case's history names the person who decided as the console knows them. */
+const actorOf = (s: Session) => `console:${s.user.username}`;
+const Verify = z.object({ note: z.string().trim().max(200, '核查说明最多 200 个字 (at most 200 characters)').default('') });
+const Assign = z.object({
+  verifier: z.string().trim().min(1, '请填写核查人 (a verifier is required)').max(80, '核查人最多 80 个字 (at most 80 characters)'),
+});
+
+// Public health verifies a case's card (docs/console.md "Verifying a case"): the state re-derived by
+// shared/warning's decideCase, the case's history and the console's audit naming the user.
+async function verifyCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/verify'>) {
+  const s = c.get('person');
+  const body = Verify.safeParse(await c.req.parseBody());
+  if (!body.success) throw validationError(body.error, 'note: 核查说明不合法 (invalid note)');
+  const id = c.req.param('id');
+  const { org } = await detail(o, s, id);
+  const note = body.data.note;
+  const r = await decideCase(o.db() as pg.Pool, id, 'verify', { actor: actorOf(s), reason: note || null }, s.user.orgs === '*' ? null : s.user.orgs, {
+    caseWindowDays: o.caseWindowDays(),
+  });
+  await audit(
+    o.db(),
+    'verify-case',
+    s.user.username,
+    `病例 ${id}（机构 ${org}）核查通过，状态 ${STATE_ZH[r.state]}${note ? `，说明：${note}` : ''}`,
+    address(o, c),
+  );
+  return c.redirect(`/cases/${id}${searchParam(searchIdOf(c))}`, 303);
+}
+
+async function assignCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/assign'>) {
+  const s = c.get('person');
+  const body = Assign.safeParse(await c.req.parseBody());
+  if (!body.success) throw validationError(body.error, 'verifier: 核查人不合法 (invalid verifier)');
+  const id = c.req.param('id');
+  const { org } = await detail(o, s, id);
+  await assignVerifier(o.db() as pg.Pool, id, body.data.verifier, actorOf(s), new Date());
+  await audit(o.db(), 'assign-case', s.user.username, `病例 ${id}（机构 ${org}）指派核查人：${body.data.verifier}`, address(o, c));
+  return c.redirect(`/cases/${id}${searchParam(searchIdOf(c))}`, 303);
+}
+
 // The report cards (docs/console.md "Report cards"): the ones that need someone first.
 async function cardsPage(o: CasesRoutesOptions, c: Context) {
   const s = c.get('person');
@@ -393,6 +465,8 @@ export function casesRoutes(o: CasesRoutesOptions): Hono {
   app.post('/cases.html', o.viewer, (c) => postSearch(o, c, 'cases', CaseSearch, 'state'));
   app.get('/cases/:id', o.viewer, (c) => casePage(o, c));
   app.post('/cases/:id/reveal', o.viewer, (c) => revealCase(o, c));
+  app.post('/cases/:id/verify', o.viewer, (c) => verifyCase(o, c));
+  app.post('/cases/:id/assign', o.viewer, (c) => assignCase(o, c));
   app.get('/cards.html', o.viewer, (c) => cardsPage(o, c));
   app.post('/cards.html', o.viewer, (c) => postSearch(o, c, 'cards', CardSearch, 'status'));
   app.get('/cards/:org/:id', o.viewer, (c) => cardPage(o, c));

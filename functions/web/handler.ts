@@ -199,6 +199,7 @@ app.route(
     viewer: person(people, ['public_health', 'admin']),
     timeZone: () => settings().front.timeZone,
     trustedProxies: () => settings().hisAuth.trustedProxies,
+    caseWindowDays: () => settings().warning.caseWindowDays,
   }),
 );
 app.route('/', signalsRoutes({ db: getPool, viewer: person(people, ['public_health', 'admin']), timeZone: () => settings().front.timeZone }));

@@ -36,6 +36,8 @@ export const ACTIONS: Record<string, string> = {
   'view-case': '查看病例',
   'view-card': '查看报告卡',
   reveal: '显示个人信息',
+  'verify-case': '核查病例',
+  'assign-case': '指派核查人',
   'view-popup': '查看报告提醒（HIS）',
   'view-card-form': '打开报告卡表单（HIS）',
   'acceptance-run': '验收自检',

@@ -2,8 +2,9 @@
 // doctor signs in by the console's LAN name, finds a case the warning loop raised from a cholera
 // diagnosis the HIS sent through the data port at the top of the queue, opens it from the queue, sees the patient masked (the ID number
 // never in clear in the page), reveals it with a reason and sees it in full; every view and the reveal
-// are audited with the doctor; a reveal without a reason is refused; a clinician gets 403. Screenshot:
-// .data/screenshots/cases.png.
+// are audited with the doctor; a reveal without a reason is refused; a clinician gets 403; once a
+// cholera card has come the doctor assigns herself and verifies the case by clicks. Screenshots:
+// .data/screenshots/cases.png, case-verify.png, case-verified.png.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -224,6 +225,71 @@ describe('the 病例 page', () => {
     expect(logs.length).toBeGreaterThan(0);
     expect(logs).not.toContain(patientName);
     expect(logs).not.toContain(idCard);
+  });
+
+  // Last: it moves the case on (待核查, then 已报告).
+  it('verifies the case once its card has come: the doctor assigns herself and verifies it with a note by clicks, in its history and the audit', async () => {
+    // A cholera card for the patient through the data port; the warning function finds it.
+    const patient = sample('emrPatientInfo', { orgCode: org, id: patientId, seed: 81 });
+    const cardId = uniqueId('cv');
+    const card = {
+      ...sample('emrInfReport', { orgCode: org, id: cardId, patientId, seed: 3 }),
+      ...Object.fromEntries(['patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate'].map((k) => [k, patient[k]])),
+      diseaseCode: '0200',
+      diseaseName: '霍乱',
+    };
+    const res = await fetch(`${front!.rt.portUrls.data}/hclient/emr/receive/emrInfReport`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(card),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const end = Date.now() + 90_000;
+    for (;;) {
+      await fetch(`${front!.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } });
+      const st = await db.query<{ state: string }>('SELECT state FROM warning_case WHERE case_id = $1', [caseId]);
+      if (st.rows[0]?.state === 'to_verify') break;
+      if (Date.now() > end) throw new Error(`the case did not wait for verification: ${st.rows[0]?.state}`);
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
+    const { ctx, page } = await signIn(doctor);
+    try {
+      await page.goto(`${lan}/cases/${caseId}`, { waitUntil: 'load' });
+      expect(await page.locator('#state').textContent()).toBe('待核查');
+      expect(await page.locator('#verifier').textContent()).toBe('未指派');
+      await page.fill('#assign input[name="verifier"]', doctor);
+      await Promise.all([page.waitForURL(`**/cases/${caseId}`), page.getByRole('button', { name: '指派' }).click()]);
+      expect(await page.locator('#verifier').textContent()).toBe(doctor);
+      mkdirSync(resolve('.data/screenshots'), { recursive: true });
+      await page.screenshot({ path: resolve('.data/screenshots/case-verify.png'), fullPage: true });
+      await page.fill('#verify input[name="note"]', '已与接诊医生核实诊断');
+      await Promise.all([page.waitForURL(`**/cases/${caseId}`), page.getByRole('button', { name: '核查通过' }).click()]);
+      expect(await page.locator('#state').textContent()).toBe('已报告');
+      // Verified: nothing left to decide on the page.
+      expect(await page.locator('#verify').count()).toBe(0);
+      const last = page.locator('#events tbody tr').last();
+      expect(await last.locator('td').nth(1).textContent()).toBe(`console:${doctor}`);
+      expect(await last.locator('td').nth(2).textContent()).toBe('待核查 → 已报告');
+      expect(await last.locator('td').nth(3).textContent()).toContain('已与接诊医生核实诊断');
+      await page.screenshot({ path: resolve('.data/screenshots/case-verified.png'), fullPage: true });
+      // A reload is a GET (the post answered 303): the case stays as it is.
+      await page.reload({ waitUntil: 'load' });
+      expect(await page.locator('#state').textContent()).toBe('已报告');
+      const row = await db.query<{ state: string; verified_at: Date | null; verifier: string }>(
+        'SELECT state, verified_at, verifier FROM warning_case WHERE case_id = $1',
+        [caseId],
+      );
+      expect(row.rows[0]).toMatchObject({ state: 'reported', verifier: doctor });
+      expect(row.rows[0]!.verified_at).toBeInstanceOf(Date);
+      const audit = await db.query<{ action: string; detail: string }>(
+        "SELECT action, detail FROM console_audit WHERE username = $1 AND action IN ('assign-case', 'verify-case') ORDER BY audit_id",
+        [doctor],
+      );
+      expect(audit.rows.map((r) => r.action)).toEqual(['assign-case', 'verify-case']);
+      expect(audit.rows[1]!.detail).toContain('已与接诊医生核实诊断');
+    } finally {
+      await ctx.close();
+    }
   });
 
   it('a clinician cannot open the cases', async () => {

@@ -170,6 +170,71 @@ describe('the cases queue', () => {
   });
 });
 
+describe('verifying and assigning a case (docs/console.md "Verifying a case")', () => {
+  const caseOf = async (o: string, state: string) =>
+    String((await db.query<{ case_id: string }>('SELECT case_id FROM warning_case WHERE org_code = $1 AND state = $2 LIMIT 1', [o, state])).rows[0]!.case_id);
+  const post = async (cookie: string, path: string, fields: Record<string, string>, withToken = true) => {
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await page(cookie))![1]!;
+    return web.app.request(path, {
+      method: 'POST',
+      headers: { ...host, cookie: `cdc_console=${cookie}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://front.local:8884' },
+      body: new URLSearchParams({ ...fields, ...(withToken ? { _csrf: csrf } : {}) }).toString(),
+    });
+  };
+
+  it('assigns a waiting case’s verifier: on the case, in the queue, in its history and the audit, by the user', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const id = await caseOf(org, 'to_diagnose');
+    const res = await post(cookie, `/cases/${id}/assign`, { verifier: '公卫科 王医生' });
+    expect(res.status, await res.clone().text()).toBe(303);
+    expect(res.headers.get('location')).toBe(`/cases/${id}`);
+    const detail = await page(cookie, '', `/cases/${id}`);
+    expect(detail).toContain('<dd id="verifier">公卫科 王医生</dd>');
+    // Not yet carded: no verification offered, only the verifier.
+    expect(detail).not.toContain('id="verify"');
+    expect(detail).toContain('id="assign"');
+    expect(await page(cookie)).toMatch(new RegExp(`<tr data-case="${id}"[^]*?<td>公卫科 王医生</td>`));
+    const ev = await db.query<{ actor: string; reason: string }>(
+      'SELECT actor, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id DESC LIMIT 1',
+      [id],
+    );
+    expect(ev.rows[0]!.actor).toMatch(/^console:/);
+    expect(ev.rows[0]!.reason).toContain('公卫科 王医生');
+    const audited = await db.query<{ username: string }>("SELECT username FROM console_audit WHERE action = 'assign-case' AND detail LIKE $1", [
+      `%病例 ${id}（%`,
+    ]);
+    expect(audited.rows.map((r) => `console:${r.username}`)).toEqual([ev.rows[0]!.actor]);
+  });
+
+  it('refuses a verification in a state that has no card yet (409, the state named), another org’s case (404), without the token (403), a note too long (400 naming it)', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const mine = await caseOf(org, 'to_diagnose');
+    const before = await db.query('SELECT state, verified_at FROM warning_case WHERE case_id = $1', [mine]);
+    const early = await post(cookie, `/cases/${mine}/verify`, { note: '已核实' });
+    expect(early.status).toBe(409);
+    expect(await early.text()).toContain('不能核查');
+    expect((await post(cookie, `/cases/${await caseOf(other, 'to_diagnose')}/verify`, {})).status).toBe(404);
+    expect((await post(cookie, `/cases/${mine}/verify`, {}, false)).status).toBe(403);
+    const long = await post(cookie, `/cases/${mine}/verify`, { note: '核'.repeat(201) });
+    expect(long.status).toBe(400);
+    expect(await long.text()).toContain('note');
+    expect((await post(cookie, `/cases/${mine}/assign`, { verifier: ' ' })).status).toBe(400);
+    expect((await db.query('SELECT state, verified_at FROM warning_case WHERE case_id = $1', [mine])).rows).toEqual(before.rows);
+    expect((await db.query("SELECT 1 FROM console_audit WHERE action = 'verify-case' AND detail LIKE $1", [`%病例 ${mine}（%`])).rowCount).toBe(0);
+  });
+
+  it('is not for clinicians', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'clinician', host, next: '/status.html', orgs: [org] });
+    const id = await caseOf(org, 'to_diagnose');
+    const res = await web.app.request(`/cases/${id}/verify`, {
+      method: 'POST',
+      headers: { ...host, cookie: `cdc_console=${cookie}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://front.local:8884' },
+      body: '',
+    });
+    expect(res.status).toBe(403);
+  });
+});
+
 describe('the report cards', () => {
   const [returned, stored, accepted, foreign] = [uniqueId('cr'), uniqueId('cs'), uniqueId('ca'), uniqueId('cf')];
   beforeAll(async () => {
