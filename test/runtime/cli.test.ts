@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../infra/runtime/cli.js';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
+import { RUNTIME_NODE_FLAGS } from '../../infra/runtime/node-flags.js';
 import { buildFixtures, fixtureStack, startFixtureRuntime, until } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -117,7 +118,13 @@ describe('main entry', () => {
       CRON_ENABLED: 'false',
       RUNTIME_BUILD: 'never',
     };
-    const p = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'infra/runtime/main.ts'), '--stack', fixtureStack], { env: { ...process.env, ...env } });
+    // As `npm run up` starts it: node itself with the runtime's flags, not the tsx command, whose
+    // signal relay SIGKILLs the child when it does not report the signal within 30 ms (a busy machine:
+    // exit 143, nothing drained).
+    const p = spawn(process.execPath, [...RUNTIME_NODE_FLAGS, '--import', 'tsx', join(root, 'infra/runtime/main.ts'), '--stack', fixtureStack], {
+      cwd: root,
+      env: { ...process.env, ...env },
+    });
     let out = '';
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));
     p.stderr.on('data', (c: Buffer) => (out += c.toString()));
