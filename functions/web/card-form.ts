@@ -137,7 +137,9 @@ ${r.evidence.map((e) => html`<tr><td>${KIND[e.kind] ?? e.kind}</td><td>${e.detai
 ${reported.flatMap((c) =>
   c.cards.map(
     (k) =>
-      html`<tr data-card="${k.cardId}"><td>${c.disease}</td><td>${k.cardId}</td><td class="card-status">${k.statusName}${k.reason ? html`：${k.reason}` : ''}${k.duplicateOf ? html`（重卡，以 ${k.duplicateOf} 为准）` : ''}</td><td class="${c.overdue ? 'overdue' : 'muted'}">${c.open ? (c.overdue ? `已超时（应于 ${c.deadlineAt ?? '—'} 前）` : `应于 ${c.deadlineAt ?? '—'} 前被平台接收`) : '已完成'}</td></tr>`,
+      html`<tr data-card="${k.cardId}"><td>${c.disease}</td><td>${k.cardId}</td><td class="card-status">${k.statusName}${k.reason ? html`：${k.reason}` : ''}${k.duplicateOf ? html`（重卡，以 ${k.duplicateOf} 为准）` : ''}${
+        k.status === 'returned' ? html` <a class="btn" href="/card.html?correct=${encodeURIComponent(k.cardId)}">修改报告卡</a>` : ''
+      }</td><td class="${c.overdue ? 'overdue' : 'muted'}">${c.open ? (c.overdue ? `已超时（应于 ${c.deadlineAt ?? '—'} 前）` : `应于 ${c.deadlineAt ?? '—'} 前被平台接收`) : '已完成'}</td></tr>`,
   ),
 )}
 </tbody></table></section>`
@@ -199,6 +201,8 @@ export interface CardFormView {
   overdue: boolean;
   values: Record<string, unknown>;
   issues: FieldIssue[];
+  /** A card the platform returned, corrected under its own id (docs/card-form.md "Correcting a returned card"). */
+  returned?: { reason: string | null };
 }
 
 /** The card form: pre-filled values, the errors of the last check, the case's clock. */
@@ -207,8 +211,14 @@ export function renderCardForm(v: CardFormView): HtmlEscapedString {
   const firstEmpty = FORM_FIELDS.find((f) => (f.required && !String(v.values[f.name] ?? '')) || byField.has(f.name))?.name;
   const other = v.issues.filter((i) => !FORM_FIELDS.some((f) => f.name === i.field));
   const body = html`<form method="post" action="/card" id="card" novalidate data-csrf="${v.session.csrf}" data-labels="${JSON.stringify(Object.fromEntries(Object.entries(CARD_FIELDS).map(([k, d]) => [k, d.label])))}">
-<input type="hidden" name="csrf" value="${v.session.csrf}"><input type="hidden" name="case" value="${v.caseId}"><input type="hidden" name="cardId" value="${v.cardId}">
-<section><h2>${v.disease}　<span class="${v.overdue ? 'overdue' : 'muted'}" id="clock">${v.dueText}</span></h2>
+<input type="hidden" name="csrf" value="${v.session.csrf}"><input type="hidden" name="case" value="${v.caseId}"><input type="hidden" name="cardId" value="${v.cardId}">${
+    v.returned ? html`<input type="hidden" name="correct" value="${v.cardId}">` : ''
+  }
+<section><h2>${v.disease}　<span class="${v.overdue ? 'overdue' : 'muted'}" id="clock">${v.dueText}</span></h2>${
+    v.returned
+      ? html`<p id="returned" class="overdue">订正报告卡 ${v.cardId}：平台退回，原因：${v.returned.reason ?? '（平台未说明）'}。请按原因修改后提交，报告卡编号不变，作为订正重新上报。</p>`
+      : ''
+  }
 <p id="summary" role="alert">${v.issues.length ? `还有 ${v.issues.length} 处需要修改` : ''}</p>
 <p id="expired" class="overdue" role="alert" hidden></p>
 <ul id="other">${other.map((i) => html`<li>${label(i.field)}：${i.message}</li>`)}</ul>
@@ -284,6 +294,9 @@ export const CARD_SCRIPT = `(() => {
   const EXPIRED = '会话已过期，报告卡尚未提交。请不要关闭本页：在 HIS 中重新打开本患者的传染病报告提醒（单点登录）后，回到本页点击“提交报告卡”，已填写的内容将一并提交。';
   const OTHER = '报告卡尚未提交：HIS 中最近打开的是另一位患者。请在 HIS 中重新打开本患者的传染病报告提醒后，回到本页点击“提交报告卡”。';
   const CLOSED = '报告卡未提交：此病例已处理（其他医生已提交报告卡，或已排除），为避免重复报告，本页不再提交。请点击“返回”查看该患者的报告卡。';
+  const FIXED = '报告卡未提交：该报告卡已不需要修改（已由他人修改，或平台已接收）。请点击“返回”查看其状态。';
+  // The session is asked about this page's case, or about the returned card it corrects.
+  const about = () => form.elements['correct'] ? 'correct=' + encodeURIComponent(form.elements['correct'].value) : 'case=' + encodeURIComponent(form.elements['case'].value);
   const lost = (text, submitting) => {
     expired.textContent = text;
     expired.hidden = false;
@@ -296,7 +309,7 @@ export const CARD_SCRIPT = `(() => {
   const renew = async (submitting) => {
     let res;
     try {
-      res = await fetch('/api/card/session?case=' + encodeURIComponent(form.elements['case'].value), { headers: { accept: 'application/json' }, cache: 'no-store' });
+      res = await fetch('/api/card/session?' + about(), { headers: { accept: 'application/json' }, cache: 'no-store' });
     } catch {
       lost('无法连接前置软件，报告卡尚未提交；已填写的内容仍在本页，请检查网络后再点击“提交报告卡”。', submitting);
       return false;
@@ -304,7 +317,7 @@ export const CARD_SCRIPT = `(() => {
     if (res.status === 401) { lost(EXPIRED, submitting); return false; }
     if (res.status === 409) {
       const why = await res.json().catch(() => ({}));
-      lost(why.id === 'closed' ? CLOSED : OTHER, submitting);
+      lost(why.id === 'closed' ? CLOSED : why.id === 'not-returned' ? FIXED : OTHER, submitting);
       return false;
     }
     if (!res.ok) return true; // let the server answer the submission itself

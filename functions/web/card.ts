@@ -32,7 +32,8 @@ import { endSession, noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, t
 import { formatLocal, parseTime } from '../../shared/time/index.js';
 import { listCaseCards, listReminders, type Reminder } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
-import { personKey, priorCards, RULE_TEXT, sameDisease } from '../../shared/warning/duplicates.js';
+import { cardStatus, personKey, priorCards, RULE_TEXT, sameDisease } from '../../shared/warning/duplicates.js';
+import { openRecord } from '../../shared/pii/index.js';
 import { CARD_SCRIPT, clock, FORM_FIELDS, forDoctor, renderCardDone, renderCardForm, renderNoSession, renderPopup, renderSignedOut } from './card-form.js';
 
 export interface CardRoutesOptions {
@@ -229,6 +230,54 @@ function formView(o: CardRoutesOptions, s: SsoSession, r: Reminder, cardId: stri
   });
 }
 
+/** A card the platform returned, as the correction form starts from it. */
+interface Returned {
+  id: string;
+  /** The stored card (its latest version), personal fields opened. */
+  values: Record<string, unknown>;
+  /** The platform's reason. */
+  reason: string | null;
+  disease: string;
+}
+
+/**
+ * Card `id` of the session's patient if the national platform returned it — its latest version
+ * rejected, with the platform's reason (shared/warning/duplicates.ts cardStatus) — else null: a card
+ * corrected since, accepted, another patient's or none (docs/card-form.md "Correcting a returned card").
+ */
+async function returnedCard(o: CardRoutesOptions, s: SsoSession, id: unknown): Promise<Returned | null> {
+  if (typeof id !== 'string' || id === '' || id.length > 100) return null;
+  const row = (
+    await o
+      .db()
+      .query<{ rec_raw: Record<string, unknown> }>(
+        'SELECT rec_raw FROM emr_inf_report WHERE org_code = $1 AND id = $2 AND patient_id = $3 AND NOT rec_retired AND NOT rec_test',
+        [s.orgCode, id, s.patientId],
+      )
+  ).rows[0];
+  if (!row) return null;
+  const st = await cardStatus(o.db(), s.orgCode, id);
+  if (st.status !== 'returned') return null;
+  const values = openRecord(emrInfReport, row.rec_raw);
+  return { id, values, reason: st.reason, disease: String(values.diseaseName ?? values.diseaseCode ?? '') };
+}
+
+function correctionView(s: SsoSession, card: Returned, values: Record<string, unknown>, issues: FieldIssue[]) {
+  return renderCardForm({
+    session: s,
+    caseId: '',
+    cardId: card.id,
+    disease: card.disease,
+    dueText: '',
+    overdue: false,
+    values,
+    issues,
+    returned: { reason: card.reason },
+  });
+}
+
+const NOT_RETURNED = '该报告卡不需要修改（已修改、平台已接收或不存在）';
+
 const newCardId = (o: CardRoutesOptions) => `W${formatLocal(now(), o.timeZone()).replace(/\D/g, '')}${randomBytes(4).toString('hex')}`;
 
 /** The reporting area and org as this hospital's last card gave them (the same for every card). */
@@ -255,6 +304,7 @@ async function defaults(o: CardRoutesOptions, s: SsoSession, r: Reminder): Promi
 async function showCardForm(o: CardRoutesOptions, c: Context) {
   const s = await session(o, c);
   if (!s) return noSession(c);
+  if (c.req.query('correct') !== undefined) return showCorrection(o, c, s);
   const r = await caseOf(o, s, c.req.query('case') ?? s.caseId ?? undefined);
   if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
   c.header('cache-control', 'no-store');
@@ -262,6 +312,16 @@ async function showCardForm(o: CardRoutesOptions, c: Context) {
   // The form shows the patient's identity, pre-filled: every view audited, as the console's are.
   await viewed(o, c, 'view-card-form', s, `报告卡表单 病例 ${r.caseId}`);
   return c.html(formView(o, s, r, newCardId(o), values, []));
+}
+
+// A returned card, pre-filled as stored, the platform's reason above it (docs/card-form.md
+// "Correcting a returned card"): the same card id, so its next version is the correction.
+async function showCorrection(o: CardRoutesOptions, c: Context, s: SsoSession) {
+  const card = await returnedCard(o, s, c.req.query('correct'));
+  if (!card) return c.redirect(`/popup.html?msg=${encodeURIComponent(NOT_RETURNED)}`, 303);
+  c.header('cache-control', 'no-store');
+  await viewed(o, c, 'view-card-form', s, `报告卡表单 订正 报告卡 ${card.id}`);
+  return c.html(correctionView(s, card, card.values, []));
 }
 
 function cardScript(c: Context) {
@@ -276,8 +336,10 @@ async function checkCard(o: CardRoutesOptions, c: Context) {
   checkCsrf(s, c.req.header('x-csrf-token'));
   const form = (await c.req.json().catch(() => null)) as Record<string, unknown> | null;
   if (!form || typeof form !== 'object') throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
-  const r = await caseOf(o, s, String(form.case ?? ''));
-  const rec = cardRecord(s, String(form.cardId || 'check'), r ? await defaults(o, s, r) : {}, form, now(), o.timeZone());
+  const fixing = form.correct !== undefined ? await returnedCard(o, s, form.correct) : null;
+  const r = fixing ? null : await caseOf(o, s, String(form.case ?? ''));
+  const prefill = fixing ? fixing.values : r ? await defaults(o, s, r) : {};
+  const rec = cardRecord(s, fixing ? fixing.id : String(form.cardId || 'check'), prefill, form, now(), o.timeZone());
   const v = validateRecord(emrInfReport, rec, now());
   // Before sending: a card for this person and disease already stored is likely a duplicate (重卡).
   const who = personKey(rec);
@@ -289,7 +351,8 @@ async function checkCard(o: CardRoutesOptions, c: Context) {
   const dup = prior
     .slice(0, 1)
     .map((p) => ({ field: 'diseaseCode', rule: 'duplicateCard', message: `可能重卡：${RULE_TEXT[p.rule]}，已有报告卡 ${p.cardId}` }));
-  const since = await reportedSince(o, s, String(rec.id), rec);
+  // A correction is the card itself again: no other doctor's card since can make it a second report.
+  const since = fixing ? null : await reportedSince(o, s, String(rec.id), rec);
   const issues = [...(v.ok ? [] : v.issues), ...(since ? [sinceIssue(since)] : [])];
   return c.json({ issues: forDoctor(issues), warnings: forDoctor([...v.warnings, ...dup]) });
 }
@@ -305,6 +368,11 @@ async function formSession(o: CardRoutesOptions, c: Context) {
   c.header('cache-control', 'no-store');
   const s = await session(o, c);
   if (!s) throw new AppError('UNAUTHENTICATED', '会话已过期，请从 HIS 重新打开 (no session)');
+  const correcting = c.req.query('correct');
+  if (correcting !== undefined) {
+    if (await returnedCard(o, s, correcting)) return c.json({ csrf: s.csrf });
+    return c.json(errorAnswer(new AppError('CONFLICT', `${NOT_RETURNED} (the card is not returned)`, [], 'not-returned')), 409);
+  }
   const id = c.req.query('case') ?? '';
   if (await caseOf(o, s, id)) return c.json({ csrf: s.csrf });
   // Not open for this session: the session's patient's case handled since (a card by another doctor,
@@ -324,6 +392,7 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   if (!s) return noSession(c, '会话已过期，本次填写的报告卡未提交。');
   const form = (await c.req.parseBody()) as Record<string, unknown>;
   checkCsrf(s, form.csrf);
+  if (form.correct !== undefined) return submitCorrection(o, c, s, form);
   const r = await caseOf(o, s, String(form.case ?? ''));
   if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
   const cardId = /^W\d{14}[0-9a-f]{8}$/.test(String(form.cardId ?? '')) ? String(form.cardId) : newCardId(o);
@@ -339,6 +408,17 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   // case open; the warning loop has not closed it yet): a second card would be a duplicate report.
   const since = await reportedSince(o, s, cardId, rec);
   if (since) return again([sinceIssue(since)]);
+  const refused = await storeCard(o, c, s, rec);
+  if (refused) return again(refused);
+  log('info', 'card submitted from the front form', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
+  return c.redirect(`/card/done?id=${cardId}`, 303);
+}
+
+/**
+ * The card stored through the same pipeline as a card posted on 8881, the session's card noted and
+ * the push nudged; the checks' issues when the pipeline refused it.
+ */
+async function storeCard(o: CardRoutesOptions, c: Context, s: SsoSession, rec: Record<string, unknown>): Promise<FieldIssue[] | null> {
   try {
     await upsertRecord(o.db(), emrInfReport, rec, {
       callId: c.req.header('x-call-id') ?? null,
@@ -354,13 +434,30 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
       codes: await o.codes(),
     });
   } catch (err) {
-    if (err instanceof AppError && err.code === 'VALIDATION_FAILED') return again(err.issues);
+    if (err instanceof AppError && err.code === 'VALIDATION_FAILED') return err.issues;
     throw err;
   }
-  await noteCard(o.db(), getCookie(c, SSO_COOKIE)!, cardId);
+  await noteCard(o.db(), getCookie(c, SSO_COOKIE)!, String(rec.id));
   o.nudge();
-  log('info', 'card submitted from the front form', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
-  return c.redirect(`/card/done?id=${cardId}`, 303);
+  return null;
+}
+
+// The corrected card: the stored one with the form's values over it, the same id — its next version,
+// forwarded to the platforms as any new version is (docs/card-form.md "Correcting a returned card").
+async function submitCorrection(o: CardRoutesOptions, c: Context, s: SsoSession, form: Record<string, unknown>) {
+  const card = await returnedCard(o, s, form.correct);
+  if (!card) return c.redirect(`/popup.html?msg=${encodeURIComponent(NOT_RETURNED)}`, 303);
+  const rec = cardRecord(s, card.id, card.values, form, now(), o.timeZone());
+  const again = async (issues: FieldIssue[]) => {
+    await viewed(o, c, 'view-card-form', s, `报告卡表单 订正 报告卡 ${card.id}`, '未通过校验，重新显示');
+    return c.html(correctionView(s, card, rec, forDoctor(issues)), 400);
+  };
+  const v = validateRecord(emrInfReport, rec, now());
+  if (!v.ok) return again(v.issues);
+  const refused = await storeCard(o, c, s, rec);
+  if (refused) return again(refused);
+  log('info', 'returned card corrected from the front form', { org: s.orgCode, doctor: s.doctorId, card: card.id });
+  return c.redirect(`/card/done?id=${encodeURIComponent(card.id)}`, 303);
 }
 
 /**

@@ -7,10 +7,12 @@
 // accepted; the case goes to public health's verification. Each view of the popup and of the form
 // leaves one audit row (`sso:<doctor>`, the org, case and patient ids), and neither the audit nor any
 // log line holds the patient's personal data. A token used twice, or signed with another key, opens
-// nothing. Screenshots: .data/screenshots/sso-popup.png, card-form.png, card-done.png.
+// nothing. A card the platform returns is corrected from the popup under its own id and accepted as
+// corrected. Screenshots: .data/screenshots/sso-popup.png, card-form.png, card-done.png, card-correct.png.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
@@ -67,6 +69,30 @@ const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
   const now = Math.floor(Date.now() / 1000);
   return { org, doctor: 'D042', doctorName: '王医生', dept: 'A16', patient, iat: now, exp: now + 120, nonce: randomBytes(16).toString('hex'), ...over };
 };
+
+/** What the form cannot pre-fill, as a doctor completes it; then the live check's verdict. */
+async function completeCard(page: Page): Promise<void> {
+  await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 2 * 86_400_000)).slice(0, 10));
+  await page.locator('#f-diagnoseStateCode').selectOption('2');
+  await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
+  await page.locator('#f-tel').fill('13800000000');
+  await page.locator('#f-contacts').fill('王某某');
+  await page.locator('#f-reportZoneCode').fill('110101000');
+  await page
+    .waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0', undefined, { timeout: 10_000 })
+    .catch(() => undefined);
+}
+
+/** Runs the push function as its cron does until `done` holds (60 s at most). */
+async function pushUntil(done: () => boolean): Promise<void> {
+  const end = Date.now() + 60_000;
+  while (!done() && Date.now() < end) {
+    await fetch(`${front.rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })
+      .then((r) => r.body?.cancel())
+      .catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -183,15 +209,7 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
           (document.querySelector('#f-onsetDate-err')?.textContent ?? '').length > 0 &&
           !document.querySelector('#f-onsetDate-err')!.textContent!.includes('必填'),
       );
-      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 2 * 86_400_000)).slice(0, 10));
-      await page.locator('#f-diagnoseStateCode').selectOption('2');
-      await page.locator('#f-nultitudeTypeCode').selectOption({ index: 5 });
-      await page.locator('#f-tel').fill('13800000000');
-      await page.locator('#f-contacts').fill('王某某');
-      await page.locator('#f-reportZoneCode').fill('110101000');
-      await page
-        .waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0', undefined, { timeout: 10_000 })
-        .catch(() => undefined);
+      await completeCard(page);
       await page.screenshot({ path: join(SHOTS, 'card-form.png'), fullPage: true });
       const remaining = await page.locator('#summary').textContent();
       expect(remaining, (await page.locator('.err, #other li').allTextContents()).filter(Boolean).join(' | ')).toBe('校验通过，可以提交');
@@ -220,13 +238,7 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect(reminders.reminders.filter((r) => r.patientId === patient)).toEqual([]);
       // The card reaches the national platform (the form's submission nudged the push), and the
       // popup shows it accepted, the clock done.
-      const end = Date.now() + 60_000;
-      while (!sim.records().some((r) => r.id === cardId) && Date.now() < end) {
-        await fetch(`${front.rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })
-          .then((r) => r.body?.cancel())
-          .catch(() => undefined);
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      await pushUntil(() => sim.records().some((r) => r.id === cardId));
       const got = sim.records().find((r) => r.id === cardId);
       expect(got).toMatchObject({ resource: 'emrInfReport', orgCode: org });
       expect(got!.payload).toMatchObject({ diseaseCode: '0200', fillDoctor: '王医生' });
@@ -251,6 +263,100 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
         }
       expect(lines).toBeGreaterThan(20);
       expect(leaks).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
+  it('corrects a card the platform returned: 修改报告卡 on the popup, the form as stored with the reason, the same id, accepted as corrected', {
+    timeout: 120_000,
+  }, async () => {
+    const web = front.rt.portUrls.web!;
+    // A second disease for the same patient: typhoid, a case of its own.
+    const at = formatLocal(new Date(Date.now() - 10 * 60_000));
+    await his('emrActivityInfo', {
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 13 }),
+      deptCode: 'A16',
+      wmDiseaseCode: 'A01.0',
+      wmDiseaseName: '伤寒',
+      diseaseCode: '',
+      diseaseName: '',
+      diagnoseTime: at,
+      activityTime: at,
+    });
+    const end = Date.now() + 60_000;
+    let typhoid = '';
+    while (!typhoid) {
+      await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
+      const r = await db.query<{ case_id: string }>(
+        "SELECT case_id FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND disease = '伤寒和副伤寒' AND state = 'to_confirm'",
+        [org, patient],
+      );
+      typhoid = r.rows[0] ? String(r.rows[0].case_id) : '';
+      if (!typhoid && Date.now() > end) throw new Error('no typhoid case within 60 s');
+      if (!typhoid) await new Promise((ok) => setTimeout(ok, 200));
+    }
+    const ctx = await front.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1100, height: 1300 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(10_000);
+    const scriptErrors: string[] = [];
+    page.on('pageerror', (e) => scriptErrors.push(e.message));
+    try {
+      await page.goto(`${web}/sso?token=${encodeURIComponent(signToken(claims(), key))}`, { waitUntil: 'load' });
+      await Promise.all([page.waitForURL(/\/card\.html\?case=/), page.locator(`section.case[data-case="${typhoid}"]`).getByText('填写报告卡').click()]);
+      // Typhoid is reported by its sub-type, which the doctor picks.
+      await page.locator('#f-diseaseCode').selectOption('0501');
+      await completeCard(page);
+      expect(await page.locator('#summary').textContent(), (await page.locator('.err, #other li').allTextContents()).filter(Boolean).join(' | ')).toBe(
+        '校验通过，可以提交',
+      );
+      const code = await page.locator('#f-diseaseCode').inputValue();
+      expect(code).toBe('0501');
+      // The national platform refuses the next batch: the card comes back with its reason.
+      await sim.fault({ mode: 'partial', every: 1, times: 1 });
+      await Promise.all([page.waitForURL(/\/card\/done\?id=/), page.getByRole('button', { name: /提交报告卡/ }).click()]);
+      const cardId = (await page.locator('#card-id').textContent())!;
+      const returnedNow = async () =>
+        (await db.query("SELECT 1 FROM uplink_delivery WHERE record_id = $1 AND org_code = $2 AND status = 'rejected'", [cardId, org])).rowCount! > 0;
+      let rejected = false;
+      for (let i = 0; i < 120 && !(rejected = await returnedNow()); i++) {
+        await fetch(`${front.rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } }).then((r) => r.body?.cancel());
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+      expect(rejected).toBe(true);
+      expect(sim.records().some((r) => r.id === cardId)).toBe(false);
+
+      // The popup: 平台退回 with the platform's reason, and the way to correct it.
+      await page.goto(`${web}/popup.html`);
+      const row = page.locator(`#reported tr[data-card="${cardId}"]`);
+      expect(await row.locator('.card-status').textContent()).toContain('平台退回，待修改：simulated rejection');
+      await Promise.all([page.waitForURL(/\/card\.html\?correct=/), row.getByText('修改报告卡').click()]);
+      expect(await page.locator('#returned').textContent()).toContain('simulated rejection');
+      // As stored: the same id, what the doctor typed before.
+      expect(await page.locator('input[name="cardId"]').inputValue()).toBe(cardId);
+      expect(await page.locator('#f-contacts').inputValue()).toBe('王某某');
+      expect(await page.locator('#f-diseaseCode').inputValue()).toBe(code);
+      expect(await page.locator('#f-idCard').inputValue()).toBe(patientRecord.idCard);
+      await page.locator('#f-contacts').fill('李某某');
+      await page.waitForFunction(() => document.querySelector('#summary')?.textContent === '校验通过，可以提交');
+      await page.screenshot({ path: join(SHOTS, 'card-correct.png'), fullPage: true });
+      await Promise.all([page.waitForURL(/\/card\/done\?id=/), page.getByRole('button', { name: /提交报告卡/ }).click()]);
+      expect(await page.locator('#card-id').textContent()).toBe(cardId);
+      // Its next version, forwarded: the platform takes the correction.
+      await pushUntil(() => sim.records().some((r) => r.id === cardId));
+      const got = sim.records().find((r) => r.id === cardId);
+      expect(got).toMatchObject({ resource: 'emrInfReport', orgCode: org, version: 2 });
+      expect(got!.payload).toMatchObject({ contacts: '李某某', diseaseCode: code });
+      await page.goto(`${web}/popup.html`);
+      expect(await page.locator(`#reported tr[data-card="${cardId}"] .card-status`).textContent()).toBe('已修改，平台已接收');
+      expect(await page.locator(`#reported tr[data-card="${cardId}"]`).getByText('修改报告卡').count()).toBe(0);
+      // Not returned any more: the correction form is not offered again.
+      await page.goto(`${web}/card.html?correct=${encodeURIComponent(cardId)}`);
+      expect(new URL(page.url()).pathname).toBe('/popup.html');
+      expect(await page.locator('#msg').textContent()).toContain('不需要修改');
+      expect(scriptErrors).toEqual([]);
+      // The correction form's view audited by reference, as the form's are.
+      const rows = (await views()).filter((v) => v.detail.includes('订正'));
+      expect(rows).toEqual([{ username: 'sso:D042', action: 'view-card-form', detail: `报告卡表单 订正 报告卡 ${cardId}（机构 ${org}，患者 ${patient}）` }]);
     } finally {
       await ctx.close();
     }
