@@ -275,6 +275,30 @@ describe('the 病例 page', () => {
       // A reload is a GET (the post answered 303): the case stays as it is.
       await page.reload({ waitUntil: 'load' });
       expect(await page.locator('#state').textContent()).toBe('已报告');
+      // Posted again (a second tab, a replayed form): refused, the state named.
+      // (a form built in the page: the console's pages allow no script requests, only form posts)
+      const [again] = await Promise.all([
+        page.waitForResponse(new RegExp(`/cases/${caseId}/verify$`)),
+        page.evaluate((id) => {
+          const f = document.createElement('form');
+          f.method = 'post';
+          f.action = `/cases/${id}/verify`;
+          const csrf = (document.querySelector('input[name="_csrf"]') as HTMLInputElement).value;
+          for (const [name, value] of [
+            ['_csrf', csrf],
+            ['note', '再次核查'],
+          ]) {
+            const i = document.createElement('input');
+            i.name = name!;
+            i.value = value!;
+            f.append(i);
+          }
+          document.body.append(f);
+          f.submit();
+        }, caseId),
+      ]);
+      expect(again.status()).toBe(409);
+      expect(await again.text()).toContain('不能核查');
       const row = await db.query<{ state: string; verified_at: Date | null; verifier: string }>(
         'SELECT state, verified_at, verifier FROM warning_case WHERE case_id = $1',
         [caseId],
