@@ -70,6 +70,21 @@ const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
   return { org, doctor: 'D042', doctorName: '王医生', dept: 'A16', patient, iat: now, exp: now + 120, nonce: randomBytes(16).toString('hex'), ...over };
 };
 
+/** The HIS's outpatient diagnosis of the patient (ICD-10 `code`), made `minutesAgo`, through the data port. */
+async function diagnose(code: string, name: string, minutesAgo: number, seed: number): Promise<void> {
+  const at = formatLocal(new Date(Date.now() - minutesAgo * 60_000));
+  await his('emrActivityInfo', {
+    ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed }),
+    deptCode: 'A16',
+    wmDiseaseCode: code,
+    wmDiseaseName: name,
+    diseaseCode: '',
+    diseaseName: '',
+    diagnoseTime: at,
+    activityTime: at,
+  });
+}
+
 /** What the form cannot pre-fill, as a doctor completes it; then the live check's verdict. */
 async function completeCard(page: Page): Promise<void> {
   await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() - 2 * 86_400_000)).slice(0, 10));
@@ -112,17 +127,7 @@ beforeAll(async () => {
     if (def.personal && typeof v === 'string' && v.length >= (def.personal === 'name' ? 3 : 6)) personal.add(v);
   }
   await his('emrPatientInfo', p);
-  const at = formatLocal(new Date(Date.now() - 20 * 60_000));
-  await his('emrActivityInfo', {
-    ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 12 }),
-    deptCode: 'A16',
-    wmDiseaseCode: 'A00.9',
-    wmDiseaseName: '霍乱',
-    diseaseCode: '',
-    diseaseName: '',
-    diagnoseTime: at,
-    activityTime: at,
-  });
+  await diagnose('A00.9', '霍乱', 20, 12);
   caseId = (await warnUntil('to_confirm')).caseId;
 }, 180_000);
 
@@ -272,17 +277,7 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
   }, async () => {
     const web = front.rt.portUrls.web!;
     // A second disease for the same patient: typhoid, a case of its own.
-    const at = formatLocal(new Date(Date.now() - 10 * 60_000));
-    await his('emrActivityInfo', {
-      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 13 }),
-      deptCode: 'A16',
-      wmDiseaseCode: 'A01.0',
-      wmDiseaseName: '伤寒',
-      diseaseCode: '',
-      diseaseName: '',
-      diagnoseTime: at,
-      activityTime: at,
-    });
+    await diagnose('A01.0', '伤寒', 10, 13);
     const end = Date.now() + 60_000;
     let typhoid = '';
     while (!typhoid) {

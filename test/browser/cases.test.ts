@@ -75,6 +75,22 @@ afterAll(async () => {
   await front?.close();
 });
 
+/** A report card of the patient (their identity as the patient record has it) through the data port. */
+async function sendCard(cardId: string, over: Record<string, unknown> = {}): Promise<void> {
+  const patient = sample('emrPatientInfo', { orgCode: org, id: patientId, seed: 81 });
+  const card = {
+    ...sample('emrInfReport', { orgCode: org, id: cardId, patientId, seed: 3 }),
+    ...Object.fromEntries(['patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate'].map((k) => [k, patient[k]])),
+    ...over,
+  };
+  const res = await fetch(`${front!.rt.portUrls.data}/hclient/emr/receive/emrInfReport`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(card),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+}
+
 const signIn = async (user: string) => {
   const ctx = await front!.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1300, height: 1000 } });
   const page = await ctx.newPage();
@@ -131,18 +147,8 @@ describe('the 病例 page', () => {
 
   it('shows a report card the HIS sent with its personal fields masked, and reveals them with a reason, audited', async () => {
     // The card through the data port, for the same (adult) patient.
-    const patient = sample('emrPatientInfo', { orgCode: org, id: patientId, seed: 81 });
     const cardId = uniqueId('card');
-    const card = {
-      ...sample('emrInfReport', { orgCode: org, id: cardId, patientId, seed: 3 }),
-      ...Object.fromEntries(['patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate'].map((k) => [k, patient[k]])),
-    };
-    const res = await fetch(`${front!.rt.portUrls.data}/hclient/emr/receive/emrInfReport`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(card),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
+    await sendCard(cardId);
     const { ctx, page } = await signIn(doctor);
     try {
       // From the card list (报告卡) by a click, as a doctor works it.
@@ -230,20 +236,8 @@ describe('the 病例 page', () => {
   // Last: it moves the case on (待核查, then 已报告).
   it('verifies the case once its card has come: the doctor assigns herself and verifies it with a note by clicks, in its history and the audit', async () => {
     // A cholera card for the patient through the data port; the warning function finds it.
-    const patient = sample('emrPatientInfo', { orgCode: org, id: patientId, seed: 81 });
     const cardId = uniqueId('cv');
-    const card = {
-      ...sample('emrInfReport', { orgCode: org, id: cardId, patientId, seed: 3 }),
-      ...Object.fromEntries(['patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate'].map((k) => [k, patient[k]])),
-      diseaseCode: '0200',
-      diseaseName: '霍乱',
-    };
-    const res = await fetch(`${front!.rt.portUrls.data}/hclient/emr/receive/emrInfReport`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(card),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
+    await sendCard(cardId, { diseaseCode: '0200', diseaseName: '霍乱' });
     const end = Date.now() + 90_000;
     for (;;) {
       await fetch(`${front!.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } });
