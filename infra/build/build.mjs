@@ -60,26 +60,35 @@ export function bundleOptions(handlerFile) {
   };
 }
 
+/**
+ * esbuild's service process, which its JavaScript API starts at the first build, is ended once no
+ * build has run for STOP_AFTER_MS, whoever builds in this process (the runtime building a missing
+ * bundle at a deploy, one after another at `make up`; the tests' fixtures): left running it stayed for
+ * the life of the caller, holding what its builds used (121 MiB after `make up` built the seventeen
+ * bundles; docs/runtime.md "Bundles"). A later build starts a new one.
+ */
+const STOP_AFTER_MS = 1000;
+let building = 0;
+let idleStop;
+
 export async function buildFunction({ name, handler }) {
   const handlerFile = join(handler, 'handler.ts');
   if (!existsSync(handlerFile)) throw new Error(`function ${name}: ${handlerFile} not found`);
   const outdir = join(handler, 'dist');
   mkdirSync(outdir, { recursive: true });
-  await build({ ...bundleOptions(handlerFile), outfile: join(outdir, 'index.js'), sourcemap: 'linked' });
-  writeFileSync(join(outdir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }, null, 2) + '\n');
-  await primeCompileCache(join(outdir, 'index.js'));
+  building++;
+  clearTimeout(idleStop);
+  try {
+    await build({ ...bundleOptions(handlerFile), outfile: join(outdir, 'index.js'), sourcemap: 'linked' });
+    writeFileSync(join(outdir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }, null, 2) + '\n');
+    await primeCompileCache(join(outdir, 'index.js'));
+  } finally {
+    if (--building === 0) {
+      idleStop = setTimeout(() => building === 0 && void stop(), STOP_AFTER_MS);
+      idleStop.unref();
+    }
+  }
   return join(outdir, 'index.js');
-}
-
-/**
- * Ends esbuild's service process. A process that builds bundles and goes on running (the runtime,
- * building a missing bundle at a deploy) calls it once its builds are done: the service, a child
- * process of esbuild's own, otherwise stays for the life of the caller, holding what its last builds
- * used (121 MiB after `make up` built the seventeen bundles; docs/runtime.md "Bundles"). A later
- * build starts a new one.
- */
-export function stopBuilder() {
-  return stop();
 }
 
 /**

@@ -31,14 +31,12 @@ export interface RegistryOptions {
   ctx: ServiceContext;
 }
 
-type BuildModule = { buildFunction(f: { name: string; handler: string }): Promise<string>; stopBuilder(): Promise<void> | void };
+type BuildModule = { buildFunction(f: { name: string; handler: string }): Promise<string> };
 
 export class Registry {
   private services = new Map<string, FunctionService>();
   readonly logs: LogStore;
   private buildModule: Promise<BuildModule> | null = null;
-  /** Builds under way: esbuild's service is ended when the last one is done (build.mjs stopBuilder). */
-  private building = 0;
 
   constructor(private readonly opts: RegistryOptions) {
     this.logs = opts.ctx.logs;
@@ -61,13 +59,7 @@ export class Registry {
     const buildFile = pathToFileURL(resolve(import.meta.dirname, '../build/build.mjs')).href;
     this.buildModule ??= import(buildFile) as Promise<BuildModule>;
     const t0 = Date.now();
-    const builder = await this.buildModule;
-    this.building++;
-    try {
-      await builder.buildFunction({ name: spec.name, handler: spec.handler });
-    } finally {
-      if (--this.building === 0) await builder.stopBuilder();
-    }
+    await (await this.buildModule).buildFunction({ name: spec.name, handler: spec.handler });
     this.logs.runtime.info('bundle built', { fn: spec.name, ms: Date.now() - t0 });
   }
 
