@@ -146,8 +146,8 @@ function decisions(caseId: string, state: CaseState, verifier: string | null, cs
 ${
   state === 'to_verify'
     ? html`<form method="post" action="/cases/${caseId}/verify${searchParam(searchId)}" id="verify">${token}
-<label>核查说明（可不填） <input name="note" maxlength="200" size="40" placeholder="例如：已与报告医生核实诊断和身份证号"></label> <button>核查通过</button>
-<span class="muted">报告卡已收到：核实卡片与病历一致后点击核查通过，病例转为已报告；本操作记入病例处理记录和审计。</span></form>`
+<label>核查说明（选填） <input name="note" maxlength="200" size="40" placeholder="例如：已与报告医生核实诊断"></label> <button>核查通过</button>
+<span class="muted">报告卡已收到：核实卡片与病历一致后点击核查通过，病例转为已报告；本操作记入病例处理记录和审计。说明中请勿填写姓名、身份证号等个人信息。</span></form>`
     : html`<p class="muted">报告卡尚未收到：收到后方可核查（当前：${STATE_ZH[state]}）。</p>`
 }
 <form method="post" action="/cases/${caseId}/assign${searchParam(searchId)}" id="assign">${token}
@@ -379,16 +379,12 @@ async function verifyCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/ver
   const id = c.req.param('id');
   const { org } = await detail(o, s, id);
   const note = body.data.note;
-  const r = await decideCase(o.db() as pg.Pool, id, 'verify', { actor: actorOf(s), reason: note || null }, s.user.orgs === '*' ? null : s.user.orgs, {
+  await decideCase(o.db() as pg.Pool, id, 'verify', { actor: actorOf(s), reason: note || null }, s.user.orgs === '*' ? null : s.user.orgs, {
     caseWindowDays: o.caseWindowDays(),
+    // The audit row with the decision, in its transaction: both or neither.
+    within: (tx, state) =>
+      audit(tx, 'verify-case', s.user.username, `病例 ${id}（机构 ${org}）核查通过，状态 ${STATE_ZH[state]}${note ? `，说明：${note}` : ''}`, address(o, c)),
   });
-  await audit(
-    o.db(),
-    'verify-case',
-    s.user.username,
-    `病例 ${id}（机构 ${org}）核查通过，状态 ${STATE_ZH[r.state]}${note ? `，说明：${note}` : ''}`,
-    address(o, c),
-  );
   return c.redirect(`/cases/${id}${searchParam(searchIdOf(c))}`, 303);
 }
 
@@ -397,9 +393,13 @@ async function assignCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/ass
   const body = Assign.safeParse(await c.req.parseBody());
   if (!body.success) throw validationError(body.error, 'verifier: 核查人不合法 (invalid verifier)');
   const id = c.req.param('id');
-  const { org } = await detail(o, s, id);
-  await assignVerifier(o.db() as pg.Pool, id, body.data.verifier, actorOf(s), new Date());
-  await audit(o.db(), 'assign-case', s.user.username, `病例 ${id}（机构 ${org}）指派核查人：${body.data.verifier}`, address(o, c));
+  const { d, org } = await detail(o, s, id);
+  // Only a case still waiting for someone takes a verifier, as its page offers.
+  const state = (d.case as { state: CaseState }).state;
+  if (!PENDING.includes(state)) throw new AppError('CONFLICT', `病例当前状态为${STATE_ZH[state]}，不能指派核查人 (not possible in state ${state})`, [], id);
+  await assignVerifier(o.db() as pg.Pool, id, body.data.verifier, actorOf(s), new Date(), (tx) =>
+    audit(tx, 'assign-case', s.user.username, `病例 ${id}（机构 ${org}）指派核查人：${body.data.verifier}`, address(o, c)),
+  );
   return c.redirect(`/cases/${id}${searchParam(searchIdOf(c))}`, 303);
 }
 

@@ -11,7 +11,7 @@ import { openRecord, PiiKeyError, PiiValueError } from '../pii/index.js';
 import { log } from '../log/index.js';
 import { resources } from '../../schemas/index.js';
 import { lists } from '../../schemas/codes/lists.js';
-import type { CaseState } from './store.js';
+import { CASE_STATE_NAME, type CaseState } from './store.js';
 import { cardStatus, type CardStatus } from './duplicates.js';
 
 /** States a reminder is shown in (a known case is a notice for the treating department). */
@@ -59,15 +59,6 @@ export interface Reminder {
   cardForm: string;
 }
 
-const STATE_NAME: Record<CaseState, string> = {
-  to_confirm: '待确认',
-  to_diagnose: '待确诊',
-  known: '已知病例',
-  to_verify: '待核查',
-  reported: '已报告',
-  excluded: '已排除',
-  closed: '已关闭',
-};
 const local = (d: Date | null) => (d ? formatLocal(new Date(d)) : null);
 
 interface CaseRow {
@@ -135,7 +126,7 @@ async function reminderOf(db: pg.Pool, r: CaseRow, now: Date): Promise<Reminder>
     nndrs: r.nndrs,
     classA: r.class_a,
     state: r.state,
-    stateName: STATE_NAME[r.state],
+    stateName: CASE_STATE_NAME[r.state],
     deptCode: r.dept_code,
     doctorId: r.doctor_id,
     firstAt: local(r.first_at),
@@ -336,7 +327,7 @@ export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): P
       disease: r.disease,
       classA: r.class_a,
       state: r.state,
-      stateName: STATE_NAME[r.state],
+      stateName: CASE_STATE_NAME[r.state],
       deptCode: r.dept_code,
       doctorId: r.doctor_id,
       firstAt: local(r.first_at),

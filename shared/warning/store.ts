@@ -43,6 +43,16 @@ const HEADER: Record<string, { table: string; link: string }> = {
 
 export type CaseState = 'to_confirm' | 'to_diagnose' | 'known' | 'to_verify' | 'reported' | 'excluded' | 'closed';
 export const CASE_STATES = ['to_confirm', 'to_diagnose', 'known', 'to_verify', 'reported', 'excluded', 'closed'] as const satisfies readonly CaseState[];
+/** Each state as a doctor reads it (the HIS's reminders, the answers' messages). */
+export const CASE_STATE_NAME: Record<CaseState, string> = {
+  to_confirm: '待确认',
+  to_diagnose: '待确诊',
+  known: '已知病例',
+  to_verify: '待核查',
+  reported: '已报告',
+  excluded: '已排除',
+  closed: '已关闭',
+};
 
 /** What people decided about a case (docs/warning.md "Cases"): they weigh over what the evidence alone says. */
 export interface Decisions {
@@ -484,7 +494,15 @@ async function snoozedTriggers(tx: Tx, now: Date): Promise<Set<string>> {
 }
 
 /** Public health assigns a case's verification to a person; audited on the case. */
-export async function assignVerifier(db: pg.Pool, caseId: string, verifier: string, actor: string, now: Date): Promise<{ caseId: string; verifier: string }> {
+export async function assignVerifier(
+  db: pg.Pool,
+  caseId: string,
+  verifier: string,
+  actor: string,
+  now: Date,
+  /** Runs in the same transaction once the case is changed (the console's audit row: both or neither). */
+  within?: (tx: Tx) => Promise<void>,
+): Promise<{ caseId: string; verifier: string }> {
   return withTx(db, async (tx) => {
     const c = (
       await tx.query<{ state: CaseState; verifier: string | null }>('SELECT state, verifier FROM warning_case WHERE case_id = $1 FOR UPDATE', [caseId])
@@ -492,6 +510,7 @@ export async function assignVerifier(db: pg.Pool, caseId: string, verifier: stri
     if (!c) throw new AppError('NOT_FOUND', `病例不存在：${caseId} (no such case)`, [], caseId);
     await tx.query('UPDATE warning_case SET verifier = $2 WHERE case_id = $1', [caseId, verifier]);
     await event(tx, caseId, now, c.state, c.state, `指派核查：${verifier}${c.verifier ? `（原 ${c.verifier}）` : ''} (verification assigned)`, actor);
+    await within?.(tx);
     return { caseId, verifier };
   });
 }
@@ -518,7 +537,12 @@ export async function decideCase(
   what: Decision,
   by: { actor: string; reason: string | null },
   orgs: string[] | null,
-  o: { caseWindowDays: number; now?: Date },
+  o: {
+    caseWindowDays: number;
+    now?: Date;
+    /** Runs in the same transaction with the state the decision left (the console's audit row: both or neither). */
+    within?: (tx: Tx, state: CaseState) => Promise<void>;
+  },
 ): Promise<{ caseId: string; state: CaseState }> {
   const now = o.now ?? new Date();
   if (what === 'exclude' && !by.reason)
@@ -539,7 +563,7 @@ export async function decideCase(
     if (!DECIDABLE[what].includes(c.state))
       throw new AppError(
         'CONFLICT',
-        `病例当前状态为 ${c.state}，不能${what === 'verify' ? '核查' : what === 'confirm' ? '确认' : '排除'} (not possible in state ${c.state})`,
+        `病例当前状态为${CASE_STATE_NAME[c.state]}，不能${what === 'verify' ? '核查' : what === 'confirm' ? '确认' : '排除'} (not possible in state ${c.state})`,
         [],
         caseId,
       );
@@ -553,6 +577,7 @@ export async function decideCase(
       if (st === c.state) await event(tx, caseId, now, c.state, st, reason, by.actor);
     }
     const st = (await tx.query<{ state: CaseState }>('SELECT state FROM warning_case WHERE case_id = $1', [caseId])).rows[0]!.state;
+    await o.within?.(tx, st);
     return { caseId, state: st };
   });
 }

@@ -292,7 +292,7 @@ describe('the 病例 page', () => {
         }, caseId),
       ]);
       expect(again.status()).toBe(409);
-      expect(await again.text()).toContain('不能核查');
+      expect(await again.text()).toContain('病例当前状态为已报告，不能核查');
       const row = await db.query<{ state: string; verified_at: Date | null; verifier: string }>(
         'SELECT state, verified_at, verifier FROM warning_case WHERE case_id = $1',
         [caseId],

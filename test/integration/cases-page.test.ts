@@ -212,7 +212,7 @@ describe('verifying and assigning a case (docs/console.md "Verifying a case")', 
     const before = await db.query('SELECT state, verified_at FROM warning_case WHERE case_id = $1', [mine]);
     const early = await post(cookie, `/cases/${mine}/verify`, { note: '已核实' });
     expect(early.status).toBe(409);
-    expect(await early.text()).toContain('不能核查');
+    expect(await early.text()).toContain('病例当前状态为待确诊，不能核查');
     expect((await post(cookie, `/cases/${await caseOf(other, 'to_diagnose')}/verify`, {})).status).toBe(404);
     expect((await post(cookie, `/cases/${mine}/verify`, {}, false)).status).toBe(403);
     const long = await post(cookie, `/cases/${mine}/verify`, { note: '核'.repeat(201) });
@@ -223,15 +223,31 @@ describe('verifying and assigning a case (docs/console.md "Verifying a case")', 
     expect((await db.query("SELECT 1 FROM console_audit WHERE action = 'verify-case' AND detail LIKE $1", [`%病例 ${mine}（%`])).rowCount).toBe(0);
   });
 
-  it('is not for clinicians', async () => {
+  it('is not for clinicians, even with their session’s token', async () => {
     const cookie = await signedInToWeb(web, db, { role: 'clinician', host, next: '/status.html', orgs: [org] });
+    const status = await web.app.request('/status.html', { headers: { ...host, cookie: `cdc_console=${cookie}` } });
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await status.text())![1]!;
     const id = await caseOf(org, 'to_diagnose');
-    const res = await web.app.request(`/cases/${id}/verify`, {
-      method: 'POST',
-      headers: { ...host, cookie: `cdc_console=${cookie}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://front.local:8884' },
-      body: '',
-    });
-    expect(res.status).toBe(403);
+    const before = await db.query('SELECT state, verifier FROM warning_case WHERE case_id = $1', [id]);
+    for (const [path, fields] of [
+      [`/cases/${id}/verify`, { note: 'x' }],
+      [`/cases/${id}/assign`, { verifier: '某人' }],
+    ] as const) {
+      const res = await web.app.request(path, {
+        method: 'POST',
+        headers: { ...host, cookie: `cdc_console=${cookie}`, 'content-type': 'application/x-www-form-urlencoded', origin: 'http://front.local:8884' },
+        body: new URLSearchParams({ ...fields, _csrf: csrf }).toString(),
+      });
+      expect(res.status, path).toBe(403);
+    }
+    expect((await db.query('SELECT state, verifier FROM warning_case WHERE case_id = $1', [id])).rows).toEqual(before.rows);
+  });
+
+  it('assigns no verifier to a case no longer waiting (409, the state named)', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const res = await post(cookie, `/cases/${await caseOf(org, 'closed')}/assign`, { verifier: '王医生' });
+    expect(res.status).toBe(409);
+    expect(await res.text()).toContain('已关闭');
   });
 });
 
