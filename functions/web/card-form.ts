@@ -202,7 +202,7 @@ export interface CardFormView {
   values: Record<string, unknown>;
   issues: FieldIssue[];
   /** A card the platform returned, corrected under its own id (docs/card-form.md "Correcting a returned card"). */
-  returned?: { reason: string | null };
+  returned?: { reason: string | null; version: number };
 }
 
 /** The card form: pre-filled values, the errors of the last check, the case's clock. */
@@ -212,11 +212,11 @@ export function renderCardForm(v: CardFormView): HtmlEscapedString {
   const other = v.issues.filter((i) => !FORM_FIELDS.some((f) => f.name === i.field));
   const body = html`<form method="post" action="/card" id="card" novalidate data-csrf="${v.session.csrf}" data-labels="${JSON.stringify(Object.fromEntries(Object.entries(CARD_FIELDS).map(([k, d]) => [k, d.label])))}">
 <input type="hidden" name="csrf" value="${v.session.csrf}"><input type="hidden" name="case" value="${v.caseId}"><input type="hidden" name="cardId" value="${v.cardId}">${
-    v.returned ? html`<input type="hidden" name="correct" value="${v.cardId}">` : ''
+    v.returned ? html`<input type="hidden" name="correct" value="${v.cardId}"><input type="hidden" name="version" value="${v.returned.version}">` : ''
   }
 <section><h2>${v.disease}　<span class="${v.overdue ? 'overdue' : 'muted'}" id="clock">${v.dueText}</span></h2>${
     v.returned
-      ? html`<p id="returned" class="overdue">订正报告卡 ${v.cardId}：平台退回，原因：${v.returned.reason ?? '（平台未说明）'}。请按原因修改后提交，报告卡编号不变，作为订正重新上报。</p>`
+      ? html`<p id="returned" class="overdue">修改退回的报告卡 ${v.cardId}：平台退回原因：${v.returned.reason ?? '（平台未说明）'}。请按原因修改后重新提交（报告卡编号不变）。</p>`
       : ''
   }
 <p id="summary" role="alert">${v.issues.length ? `还有 ${v.issues.length} 处需要修改` : ''}</p>

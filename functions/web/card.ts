@@ -233,6 +233,8 @@ function formView(o: CardRoutesOptions, s: SsoSession, r: Reminder, cardId: stri
 /** A card the platform returned, as the correction form starts from it. */
 interface Returned {
   id: string;
+  /** The stored version the form starts from: a correction of another version is refused (stale form). */
+  version: number;
   /** The stored card (its latest version), personal fields opened. */
   values: Record<string, unknown>;
   /** The platform's reason. */
@@ -250,8 +252,8 @@ async function returnedCard(o: CardRoutesOptions, s: SsoSession, id: unknown): P
   const row = (
     await o
       .db()
-      .query<{ rec_raw: Record<string, unknown> }>(
-        'SELECT rec_raw FROM emr_inf_report WHERE org_code = $1 AND id = $2 AND patient_id = $3 AND NOT rec_retired AND NOT rec_test',
+      .query<{ rec_raw: Record<string, unknown>; rec_version: number }>(
+        'SELECT rec_raw, rec_version FROM emr_inf_report WHERE org_code = $1 AND id = $2 AND patient_id = $3 AND NOT rec_retired AND NOT rec_test',
         [s.orgCode, id, s.patientId],
       )
   ).rows[0];
@@ -259,8 +261,16 @@ async function returnedCard(o: CardRoutesOptions, s: SsoSession, id: unknown): P
   const st = await cardStatus(o.db(), s.orgCode, id);
   if (st.status !== 'returned') return null;
   const values = openRecord(emrInfReport, row.rec_raw);
-  return { id, values, reason: st.reason, disease: String(values.diseaseName ?? values.diseaseCode ?? '') };
+  return { id, version: Number(row.rec_version), values, reason: st.reason, disease: String(values.diseaseName ?? values.diseaseCode ?? '') };
 }
+
+/** Whether card `id` of the session's org is another patient's (the HIS opened another patient since). */
+async function otherPatientsCard(o: CardRoutesOptions, s: SsoSession, id: string): Promise<boolean> {
+  const r = await o.db().query('SELECT 1 FROM emr_inf_report WHERE org_code = $1 AND id = $2 AND patient_id <> $3', [s.orgCode, id, s.patientId]);
+  return r.rowCount! > 0;
+}
+
+const correctionAudit = (id: string) => `报告卡表单 修改退回卡 报告卡 ${id}`;
 
 function correctionView(s: SsoSession, card: Returned, values: Record<string, unknown>, issues: FieldIssue[]) {
   return renderCardForm({
@@ -272,11 +282,12 @@ function correctionView(s: SsoSession, card: Returned, values: Record<string, un
     overdue: false,
     values,
     issues,
-    returned: { reason: card.reason },
+    returned: { reason: card.reason, version: card.version },
   });
 }
 
 const NOT_RETURNED = '该报告卡不需要修改（已修改、平台已接收或不存在）';
+const CHANGED = '该报告卡已被修改（其他人已提交修改），请重新打开后再修改';
 
 const newCardId = (o: CardRoutesOptions) => `W${formatLocal(now(), o.timeZone()).replace(/\D/g, '')}${randomBytes(4).toString('hex')}`;
 
@@ -320,7 +331,7 @@ async function showCorrection(o: CardRoutesOptions, c: Context, s: SsoSession) {
   const card = await returnedCard(o, s, c.req.query('correct'));
   if (!card) return c.redirect(`/popup.html?msg=${encodeURIComponent(NOT_RETURNED)}`, 303);
   c.header('cache-control', 'no-store');
-  await viewed(o, c, 'view-card-form', s, `报告卡表单 订正 报告卡 ${card.id}`);
+  await viewed(o, c, 'view-card-form', s, correctionAudit(card.id));
   return c.html(correctionView(s, card, card.values, []));
 }
 
@@ -371,7 +382,10 @@ async function formSession(o: CardRoutesOptions, c: Context) {
   const correcting = c.req.query('correct');
   if (correcting !== undefined) {
     if (await returnedCard(o, s, correcting)) return c.json({ csrf: s.csrf });
-    return c.json(errorAnswer(new AppError('CONFLICT', `${NOT_RETURNED} (the card is not returned)`, [], 'not-returned')), 409);
+    const refusal = (await otherPatientsCard(o, s, correcting))
+      ? new AppError('CONFLICT', '当前会话是另一位患者的 (the session is for another patient)', [], 'other-patient')
+      : new AppError('CONFLICT', `${NOT_RETURNED} (the card is not returned)`, [], 'not-returned');
+    return c.json(errorAnswer(refusal), 409);
   }
   const id = c.req.query('case') ?? '';
   if (await caseOf(o, s, id)) return c.json({ csrf: s.csrf });
@@ -447,9 +461,11 @@ async function storeCard(o: CardRoutesOptions, c: Context, s: SsoSession, rec: R
 async function submitCorrection(o: CardRoutesOptions, c: Context, s: SsoSession, form: Record<string, unknown>) {
   const card = await returnedCard(o, s, form.correct);
   if (!card) return c.redirect(`/popup.html?msg=${encodeURIComponent(NOT_RETURNED)}`, 303);
+  // A form shown for another version (corrected by someone since, and returned again) would undo that correction.
+  if (String(form.version ?? '') !== String(card.version)) return c.redirect(`/popup.html?msg=${encodeURIComponent(CHANGED)}`, 303);
   const rec = cardRecord(s, card.id, card.values, form, now(), o.timeZone());
   const again = async (issues: FieldIssue[]) => {
-    await viewed(o, c, 'view-card-form', s, `报告卡表单 订正 报告卡 ${card.id}`, '未通过校验，重新显示');
+    await viewed(o, c, 'view-card-form', s, correctionAudit(card.id), '未通过校验，重新显示');
     return c.html(correctionView(s, card, rec, forDoctor(issues)), 400);
   };
   const v = validateRecord(emrInfReport, rec, now());

@@ -99,9 +99,9 @@ async function completeCard(page: Page): Promise<void> {
 }
 
 /** Runs the push function as its cron does until `done` holds (60 s at most). */
-async function pushUntil(done: () => boolean): Promise<void> {
+async function pushUntil(done: () => boolean | Promise<boolean>): Promise<void> {
   const end = Date.now() + 60_000;
-  while (!done() && Date.now() < end) {
+  while (!(await done()) && Date.now() < end) {
     await fetch(`${front.rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })
       .then((r) => r.body?.cancel())
       .catch(() => undefined);
@@ -312,20 +312,23 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       const cardId = (await page.locator('#card-id').textContent())!;
       const returnedNow = async () =>
         (await db.query("SELECT 1 FROM uplink_delivery WHERE record_id = $1 AND org_code = $2 AND status = 'rejected'", [cardId, org])).rowCount! > 0;
-      let rejected = false;
-      for (let i = 0; i < 120 && !(rejected = await returnedNow()); i++) {
-        await fetch(`${front.rt.gatewayUrl}/function/push`, { method: 'POST', headers: { 'x-topic': 'cron-function' } }).then((r) => r.body?.cancel());
-        await new Promise((ok) => setTimeout(ok, 500));
-      }
-      expect(rejected).toBe(true);
+      await pushUntil(returnedNow);
+      expect(await returnedNow()).toBe(true);
       expect(sim.records().some((r) => r.id === cardId)).toBe(false);
 
       // The popup: 平台退回 with the platform's reason, and the way to correct it.
       await page.goto(`${web}/popup.html`);
       const row = page.locator(`#reported tr[data-card="${cardId}"]`);
       expect(await row.locator('.card-status').textContent()).toContain('平台退回，待修改：simulated rejection');
-      await Promise.all([page.waitForURL(/\/card\.html\?correct=/), row.getByText('修改报告卡').click()]);
+      const correct = () => Promise.all([page.waitForURL(/\/card\.html\?correct=/), row.getByText('修改报告卡').click()]);
+      await correct();
       expect(await page.locator('#returned').textContent()).toContain('simulated rejection');
+      // A form shown for another version of the card (someone corrected it meanwhile) stores nothing.
+      await page.locator('input[name="version"]').evaluate((el) => ((el as HTMLInputElement).value = '99'));
+      await Promise.all([page.waitForURL(/\/popup\.html/), page.getByRole('button', { name: /提交报告卡/ }).click()]);
+      expect(await page.locator('#msg').textContent()).toContain('已被修改');
+      expect((await db.query('SELECT rec_version FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, cardId])).rows[0]).toEqual({ rec_version: 1 });
+      await correct();
       // As stored: the same id, what the doctor typed before.
       expect(await page.locator('input[name="cardId"]').inputValue()).toBe(cardId);
       expect(await page.locator('#f-contacts').inputValue()).toBe('王某某');
@@ -344,14 +347,18 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       await page.goto(`${web}/popup.html`);
       expect(await page.locator(`#reported tr[data-card="${cardId}"] .card-status`).textContent()).toBe('已修改，平台已接收');
       expect(await page.locator(`#reported tr[data-card="${cardId}"]`).getByText('修改报告卡').count()).toBe(0);
-      // Not returned any more: the correction form is not offered again.
+      // Not returned any more: the session check says so to a form still open, and the form is not offered again.
+      const session = await page.request.get(`${web}/api/card/session?correct=${encodeURIComponent(cardId)}`);
+      expect(session.status()).toBe(409);
+      expect(((await session.json()) as { id: string }).id).toBe('not-returned');
       await page.goto(`${web}/card.html?correct=${encodeURIComponent(cardId)}`);
       expect(new URL(page.url()).pathname).toBe('/popup.html');
       expect(await page.locator('#msg').textContent()).toContain('不需要修改');
       expect(scriptErrors).toEqual([]);
       // The correction form's view audited by reference, as the form's are.
-      const rows = (await views()).filter((v) => v.detail.includes('订正'));
-      expect(rows).toEqual([{ username: 'sso:D042', action: 'view-card-form', detail: `报告卡表单 订正 报告卡 ${cardId}（机构 ${org}，患者 ${patient}）` }]);
+      const rows = (await views()).filter((v) => v.detail.includes('修改退回卡'));
+      const shown = { username: 'sso:D042', action: 'view-card-form', detail: `报告卡表单 修改退回卡 报告卡 ${cardId}（机构 ${org}，患者 ${patient}）` };
+      expect(rows).toEqual([shown, shown]);
     } finally {
       await ctx.close();
     }
