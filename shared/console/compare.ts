@@ -16,6 +16,7 @@ import { keyList } from '../db/sql.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import { mask } from '../ingest/mask.js';
 import { cardStatus, sameDisease } from '../warning/duplicates.js';
+import { CASE_STATE_NAME, type CaseState } from '../warning/store.js';
 import { addDays, dayBounds, isDay, localDay } from '../time/day.js';
 import { parseTime } from '../time/index.js';
 import { diseaseOf } from '../../schemas/report-card.js';
@@ -549,16 +550,6 @@ const RejectionRow = z.object({ org_code: z.string().nullable(), record_id: z.st
 const CaseRow = z.object({ id_card: z.string(), nndrs: z.string().nullable(), disease: z.string(), state: z.string() });
 const OutboxRow = z.object({ org_code: z.string(), record_id: z.string(), state: z.string() });
 
-const CASE_STATE_NAMES: Record<string, string> = {
-  to_confirm: '待确认',
-  to_diagnose: '待确诊',
-  known: '已知病例',
-  to_verify: '待核查',
-  reported: '已报告',
-  excluded: '已排除',
-  closed: '已关闭',
-};
-
 /**
  * The causes of each card's and each unmatched row's difference, from the front's tables: a card's
  * holds (record_hold), its status at the national platform (the delivery ledger and the outbox,
@@ -652,7 +643,11 @@ async function rowCauses(db: Db, orgs: '*' | string[], rows: ExportRow[]): Promi
       const c = r.idCard
         ? cases.find((x) => x.id_card === r.idCard && (r.nndrs && x.nndrs ? sameDisease(r.nndrs, x.nndrs) : norm(x.disease) === norm(r.diseaseName)))
         : undefined;
-      if (c) list.push({ cause: 'source_no_card', detail: `前置有该患者 ${c.disease} 的预警病例（${CASE_STATE_NAMES[c.state] ?? c.state}），但没有报告卡` });
+      if (c)
+        list.push({
+          cause: 'source_no_card',
+          detail: `前置有该患者 ${c.disease} 的预警病例（${CASE_STATE_NAME[c.state as CaseState] ?? c.state}），但没有报告卡`,
+        });
       else
         list.push({
           cause: 'hand_only',
