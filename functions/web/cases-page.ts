@@ -90,14 +90,21 @@ const searchIdOf = (c: Context) =>
     .catch(null)
     .parse(c.req.query('s') ?? null);
 
-function renderList(rows: CaseListing[], q: { state: string; search: string; id: string | null }, tz: string, csrf: string): HtmlEscapedString {
+function renderList(
+  rows: CaseListing[],
+  q: { state: string; search: string; id: string | null; mine: string | null },
+  tz: string,
+  csrf: string,
+): HtmlEscapedString {
   const filter = h(
     html`<label>状态 <select name="state"><option value="">全部待处理</option>${CASE_STATES.map(
       (s) => html`<option value="${s}"${q.state === s ? html` selected` : ''}>${STATE_ZH[s]}</option>`,
     )}</select></label>`,
   );
   return h(html`${searchForm('/cases.html', csrf, filter, q.search, '病种、患者编号、病例号、姓名、身份证号')}
-<p class="muted">共 ${rows.length} 例，超时的在前。</p>
+<p class="muted">${q.mine ? html`指派给我（${q.mine}）核查的` : ''}共 ${rows.length} 例，超时的在前。 ${
+    q.mine ? html`<a href="/cases.html" id="queue">查看全部病例</a>` : html`<a href="/cases.html?mine=1" id="queue">只看指派给我核查的</a>`
+  }</p>
 <div class="scroll"><table id="cases"><thead><tr><th>病例号</th><th>病种</th><th>状态</th><th>报告时限</th><th>机构</th><th>患者编号</th><th>科室</th><th>医生</th><th>核查人</th><th>证据</th><th>更新</th></tr></thead><tbody>
 ${rows.map(
   (c) => html`<tr data-case="${c.caseId}"${c.overdue ? html` class="late"` : ''}><td><a href="/cases/${c.caseId}${searchParam(q.id)}">${c.caseId}</a></td>
@@ -137,9 +144,10 @@ type Detail = NonNullable<Awaited<ReturnType<typeof caseDetail>>>;
 /**
  * Public health's part of a case (docs/console.md "Verifying a case"): a case whose card has arrived
  * (待核查) is verified here, with an optional note; a waiting case's verification is assigned to a
- * person. Both posted with the session's token, the author taken from the session.
+ * person, or to the signed-in user (指派给我, whose queue is ?mine=1). Posted with the session's token,
+ * the author taken from the session.
  */
-function decisions(caseId: string, state: CaseState, verifier: string | null, csrf: string, searchId: string | null): HtmlEscapedString | '' {
+function decisions(caseId: string, state: CaseState, verifier: string | null, me: string, csrf: string, searchId: string | null): HtmlEscapedString | '' {
   if (!PENDING.includes(state)) return '';
   const token = html`<input type="hidden" name="_csrf" value="${csrf}">`;
   return h(html`<section id="decide"><h2>公共卫生核查</h2>
@@ -151,10 +159,16 @@ ${
     : html`<p class="muted">报告卡尚未收到：收到后方可核查（当前：${STATE_ZH[state]}）。</p>`
 }
 <form method="post" action="/cases/${caseId}/assign${searchParam(searchId)}" id="assign">${token}
-<label>核查人 <input name="verifier" required maxlength="80" value="${verifier ?? ''}" placeholder="公共卫生科人员"></label> <button>${verifier ? '改派' : '指派'}</button></form></section>`);
+<label>核查人 <input name="verifier" required maxlength="80" value="${verifier ?? ''}" placeholder="公共卫生科人员的用户名"></label> <button>${verifier ? '改派' : '指派'}</button></form>${
+    verifier === me
+      ? ''
+      : html`
+<form method="post" action="/cases/${caseId}/assign${searchParam(searchId)}" id="assign-me">${token}<input type="hidden" name="verifier" value="${me}"><button>指派给我</button></form>`
+  }</section>`);
 }
 
-function renderDetail(d: Detail, p: Patient | null, revealed: boolean, csrf: string, tz: string, searchId: string | null): HtmlEscapedString {
+function renderDetail(d: Detail, p: Patient | null, revealed: boolean, s: Session, tz: string, searchId: string | null): HtmlEscapedString {
+  const csrf = s.csrf;
   const c = d.case as {
     case_id: string;
     org_code: string;
@@ -169,7 +183,7 @@ function renderDetail(d: Detail, p: Patient | null, revealed: boolean, csrf: str
   return h(html`<p><a href="/cases.html${searchParam(searchId)}" id="back">← 返回病例列表</a></p>
 <section><h2>病例 ${c.case_id}：${c.disease}${c.class_a ? '（甲类或按甲类管理）' : ''}</h2>
 <dl><dt>状态</dt><dd id="state">${STATE_ZH[c.state]}</dd><dt>报告时限</dt><dd>${when(c.due_at, tz)}</dd><dt>机构</dt><dd>${c.org_code}</dd><dt>患者编号</dt><dd>${c.patient_id}</dd><dt>核查人</dt><dd id="verifier">${c.verifier ?? '未指派'}</dd></dl></section>
-${decisions(c.case_id, c.state, c.verifier, csrf, searchId)}
+${decisions(c.case_id, c.state, c.verifier, s.user.username, csrf, searchId)}
 <section id="patient"><h2>患者${revealed ? '（已显示，已记录审计）' : '（已脱敏）'}</h2>
 ${p ? html`<dl>${row('姓名', p.name)}${row('身份证件号', p.idCard)}${row('联系电话', p.tel)}${row('现住址', p.address)}</dl>` : html`<p class="muted">前置尚未收到该患者的基本信息。</p>`}
 ${
@@ -322,11 +336,17 @@ async function listPage(o: CasesRoutesOptions, c: Context) {
   // Without a state asked, the queue is what still needs someone: not reported, excluded or closed.
   // States and search are the query's, so a busy org's many closed cases never push a pending one out.
   const which = asked ? { state: asked } : { states: PENDING };
-  const lists = await Promise.all(orgs.map((org) => listCases(o.db() as pg.Pool, { orgCode: org, ...which, ...(search ? { search } : {}), limit: 500, now })));
+  // ?mine=1: the signed-in user's verification queue (the cases assigned to them, docs/console.md "Verifying a case").
+  const mine = c.req.query('mine') === '1' ? s.user.username : null;
+  const lists = await Promise.all(
+    orgs.map((org) =>
+      listCases(o.db() as pg.Pool, { orgCode: org, ...which, ...(search ? { search } : {}), ...(mine ? { verifier: mine } : {}), limit: 500, now }),
+    ),
+  );
   const rows = lists.flat();
   rows.sort((a, b) => Number(b.overdue) - Number(a.overdue) || b.updatedAt.getTime() - a.updatedAt.getTime());
   c.header('cache-control', 'no-store');
-  const body = renderList(rows.slice(0, 500), { state: asked ?? '', search, id }, o.timeZone(), s.csrf);
+  const body = renderList(rows.slice(0, 500), { state: asked ?? '', search, id, mine }, o.timeZone(), s.csrf);
   return c.html(consolePage({ title: '病例', path: '/cases.html', session: s, timeZone: o.timeZone(), now, body, err: lost ? EXPIRED_SEARCH : undefined }));
 }
 
@@ -346,7 +366,7 @@ async function casePage(o: CasesRoutesOptions, c: Context<Env, '/cases/:id'>) {
   // A view of a case shows personal data (masked): audited all the same.
   await audit(o.db(), 'view-case', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）`, address(o, c));
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s.csrf, o.timeZone(), searchIdOf(c))));
+  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s, o.timeZone(), searchIdOf(c))));
 }
 
 async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/reveal'>) {
@@ -359,7 +379,7 @@ async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/rev
   // Shown once, in this answer: never cached, never in a URL.
   c.header('cache-control', 'no-store');
   return c.html(
-    page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s.csrf, o.timeZone(), searchIdOf(c)), '已显示完整信息，本次操作已记入审计'),
+    page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s, o.timeZone(), searchIdOf(c)), '已显示完整信息，本次操作已记入审计'),
   );
 }
 

@@ -234,7 +234,7 @@ describe('the 病例 page', () => {
   });
 
   // Last: it moves the case on (待核查, then 已报告).
-  it('verifies the case once its card has come: the doctor assigns herself and verifies it with a note by clicks, in its history and the audit', async () => {
+  it('verifies the case once its card has come: the doctor assigns it to herself, finds it in her queue and verifies it with a note by clicks, in its history and the audit', async () => {
     // A cholera card for the patient through the data port; the warning function finds it.
     const cardId = uniqueId('cv');
     await sendCard(cardId, { diseaseCode: '0200', diseaseName: '霍乱' });
@@ -251,9 +251,13 @@ describe('the 病例 page', () => {
       await page.goto(`${lan}/cases/${caseId}`, { waitUntil: 'load' });
       expect(await page.locator('#state').textContent()).toBe('待核查');
       expect(await page.locator('#verifier').textContent()).toBe('未指派');
-      await page.fill('#assign input[name="verifier"]', doctor);
-      await Promise.all([page.waitForURL(`**/cases/${caseId}`), page.getByRole('button', { name: '指派' }).click()]);
+      await Promise.all([page.waitForURL(`**/cases/${caseId}`), page.getByRole('button', { name: '指派给我' }).click()]);
       expect(await page.locator('#verifier').textContent()).toBe(doctor);
+      // Her queue (只看指派给我核查的) holds it.
+      await page.goto(`${lan}/cases.html`, { waitUntil: 'load' });
+      await Promise.all([page.waitForURL('**/cases.html?mine=1'), page.locator('#queue').click()]);
+      expect(await page.locator('#cases tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-case')))).toEqual([caseId]);
+      await page.goto(`${lan}/cases/${caseId}`, { waitUntil: 'load' });
       mkdirSync(resolve('.data/screenshots'), { recursive: true });
       await page.screenshot({ path: resolve('.data/screenshots/case-verify.png'), fullPage: true });
       await page.fill('#verify input[name="note"]', '已与接诊医生核实诊断');

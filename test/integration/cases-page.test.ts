@@ -206,6 +206,25 @@ describe('verifying and assigning a case (docs/console.md "Verifying a case")', 
     expect(audited.rows.map((r) => `console:${r.username}`)).toEqual([ev.rows[0]!.actor]);
   });
 
+  it('指派给我 assigns the case to the signed-in user, and ?mine=1 is their queue: only the cases assigned to them', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const id = await caseOf(org, 'to_confirm');
+    const detail = await page(cookie, '', `/cases/${id}`);
+    const me = /<form method="post" action="\/cases\/\d+\/assign" id="assign-me">.*?name="verifier" value="([^"]+)"/s.exec(detail)![1]!;
+    expect(await page(cookie, '?mine=1')).not.toContain(`data-case="${id}"`);
+    const res = await post(cookie, `/cases/${id}/assign`, { verifier: me });
+    expect(res.status, await res.clone().text()).toBe(303);
+    const after = await page(cookie, '', `/cases/${id}`);
+    expect(after).toContain(`<dd id="verifier">${me}</dd>`);
+    // Already hers: no 指派给我 any more.
+    expect(after).not.toContain('id="assign-me"');
+    const queue = await page(cookie, '?mine=1');
+    expect(listed(queue)).toEqual([id]);
+    expect(queue).toContain(`指派给我（${me}）核查的`);
+    // The whole queue still lists the others waiting.
+    expect(listed(await page(cookie)).length).toBeGreaterThan(1);
+  });
+
   it('refuses a verification in a state that has no card yet (409, the state named), another org’s case (404), without the token (403), a note too long (400 naming it)', async () => {
     const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
     const mine = await caseOf(org, 'to_diagnose');
