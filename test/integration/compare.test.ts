@@ -20,7 +20,7 @@ import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { runWarnings } from '../../shared/warning/store.js';
 import { loadTriggers } from '../../shared/warning/triggers.js';
 import { consoleFrame, expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { databaseUrl, onlyNationalPlatform, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
 process.env.DATABASE_URL = databaseUrl();
 process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
@@ -153,6 +153,7 @@ async function upload(
   fields: Record<string, string> = {},
   csrf = true,
 ): Promise<{ status: number; html: string }> {
+  await onlyNationalPlatform(db, [org]);
   const fd = new FormData();
   if (s && csrf) fd.append('_csrf', s.csrf);
   for (const [k, v] of Object.entries(fields)) fd.append(k, v);
