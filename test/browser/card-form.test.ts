@@ -19,7 +19,7 @@ import { resources } from '../../schemas/index.js';
 import { signToken, type SsoClaims } from '../../shared/sso/token.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { formatLocal } from '../../shared/time/index.js';
-import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { onlyNationalPlatform, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { redeployPush } from '../../infra/soak/harness.js';
 import { hisPost } from '../setup/stack-runtime.js';
 import { startTestFront, type TestFront } from '../setup/front.js';
@@ -84,6 +84,9 @@ async function diagnose(code: string, name: string, minutesAgo: number, seed: nu
     activityTime: at,
   });
 }
+
+/** This org's cards at the national platform are what this file's destination says (test/setup/db.ts). */
+const ours = () => onlyNationalPlatform(db, [org], dest);
 
 /** What the form cannot pre-fill, as a doctor completes it; then the live check's verdict. */
 async function completeCard(page: Page): Promise<void> {
@@ -247,6 +250,7 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       const got = sim.records().find((r) => r.id === cardId);
       expect(got).toMatchObject({ resource: 'emrInfReport', orgCode: org });
       expect(got!.payload).toMatchObject({ diseaseCode: '0200', fillDoctor: '王医生' });
+      await ours();
       await page.goto(`${web}/popup.html`);
       const row = page.locator(`#reported tr[data-card="${cardId}"]`);
       expect(await row.locator('.card-status').textContent()).toBe('平台已接收');
@@ -310,6 +314,7 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       await sim.fault({ mode: 'partial', every: 1, times: 1 });
       await Promise.all([page.waitForURL(/\/card\/done\?id=/), page.getByRole('button', { name: /提交报告卡/ }).click()]);
       const cardId = (await page.locator('#card-id').textContent())!;
+      await ours();
       const returnedNow = async () =>
         (await db.query("SELECT 1 FROM uplink_delivery WHERE record_id = $1 AND org_code = $2 AND status = 'rejected'", [cardId, org])).rowCount! > 0;
       await pushUntil(returnedNow);
@@ -317,6 +322,7 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect(sim.records().some((r) => r.id === cardId)).toBe(false);
 
       // The popup: 平台退回 with the platform's reason, and the way to correct it.
+      await ours();
       await page.goto(`${web}/popup.html`);
       const row = page.locator(`#reported tr[data-card="${cardId}"]`);
       expect(await row.locator('.card-status').textContent()).toContain('平台退回，待修改：simulated rejection');
@@ -339,11 +345,13 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       await page.screenshot({ path: join(SHOTS, 'card-correct.png'), fullPage: true });
       await Promise.all([page.waitForURL(/\/card\/done\?id=/), page.getByRole('button', { name: /提交报告卡/ }).click()]);
       expect(await page.locator('#card-id').textContent()).toBe(cardId);
+      await ours();
       // Its next version, forwarded: the platform takes the correction.
       await pushUntil(() => sim.records().some((r) => r.id === cardId));
       const got = sim.records().find((r) => r.id === cardId);
       expect(got).toMatchObject({ resource: 'emrInfReport', orgCode: org, version: 2 });
       expect(got!.payload).toMatchObject({ contacts: '李某某', diseaseCode: code });
+      await ours();
       await page.goto(`${web}/popup.html`);
       expect(await page.locator(`#reported tr[data-card="${cardId}"] .card-status`).textContent()).toBe('已修改，平台已接收');
       expect(await page.locator(`#reported tr[data-card="${cardId}"]`).getByText('修改报告卡').count()).toBe(0);

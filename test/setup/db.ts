@@ -86,14 +86,14 @@ export function uniqueId(prefix: string): string {
 }
 
 /**
- * Keeps the orgs' cards at "the national platform" as the file made them: only the `national`
- * destination speaks for it. Files running beside it push to national destinations of their own
+ * Keeps the orgs' cards at "the national platform" as the file made them: only `destination` (the
+ * `national` one unless a file has its own) speaks for it. Files running beside it push to national destinations of their own
  * (test/browser/card-form.test.ts, test/integration/push.test.ts), and a record is queued for every
  * destination enabled when it is stored, so their pushes can deliver these orgs' cards and change
  * their status (seen: a card accepted that was to be not yet forwarded). Their rows of these orgs
  * go; nothing of `national` is touched. Call it right before reading a status.
  */
-export async function onlyNationalPlatform(db: pg.Pool, orgs: string[]): Promise<void> {
-  await db.query("DELETE FROM uplink_delivery WHERE org_code = ANY($1::varchar[]) AND destination <> 'national'", [orgs]);
-  await db.query("DELETE FROM outbox WHERE org_code = ANY($1::varchar[]) AND destination <> 'national'", [orgs]);
+export async function onlyNationalPlatform(db: pg.Pool, orgs: string[], destination = 'national'): Promise<void> {
+  await db.query('DELETE FROM uplink_delivery WHERE org_code = ANY($1::varchar[]) AND destination <> $2', [orgs, destination]);
+  await db.query('DELETE FROM outbox WHERE org_code = ANY($1::varchar[]) AND destination <> $2', [orgs, destination]);
 }
