@@ -8,7 +8,7 @@ import { Hono, type Context, type Env, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { z } from 'zod';
-import { audit, type Session } from '../../shared/console/index.js';
+import { audit, listUsers, type Session } from '../../shared/console/index.js';
 import { loadSearch, saveSearch, type SearchPage } from '../../shared/console/search.js';
 import { getCookie } from 'hono/cookie';
 import { COOKIE } from './people.js';
@@ -147,7 +147,15 @@ type Detail = NonNullable<Awaited<ReturnType<typeof caseDetail>>>;
  * person, or to the signed-in user (指派给我, whose queue is ?mine=1). Posted with the session's token,
  * the author taken from the session.
  */
-function decisions(caseId: string, state: CaseState, verifier: string | null, me: string, csrf: string, searchId: string | null): HtmlEscapedString | '' {
+function decisions(
+  caseId: string,
+  state: CaseState,
+  verifier: string | null,
+  me: string,
+  verifiers: string[],
+  csrf: string,
+  searchId: string | null,
+): HtmlEscapedString | '' {
   if (!PENDING.includes(state)) return '';
   const token = html`<input type="hidden" name="_csrf" value="${csrf}">`;
   return h(html`<section id="decide"><h2>公共卫生核查</h2>
@@ -159,7 +167,8 @@ ${
     : html`<p class="muted">报告卡尚未收到：收到后方可核查（当前：${STATE_ZH[state]}）。</p>`
 }
 <form method="post" action="/cases/${caseId}/assign${searchParam(searchId)}" id="assign">${token}
-<label>核查人 <input name="verifier" required maxlength="80" value="${verifier ?? ''}" placeholder="公共卫生科人员的用户名"></label> <button>${verifier ? '改派' : '指派'}</button></form>${
+<label>核查人 <input name="verifier" required maxlength="80" value="${verifier ?? ''}" placeholder="公共卫生科人员的用户名" list="verifiers" autocomplete="off"></label> <button>${verifier ? '改派' : '指派'}</button>
+<datalist id="verifiers">${verifiers.map((u) => html`<option value="${u}"></option>`)}</datalist></form>${
     verifier === me
       ? ''
       : html`
@@ -167,7 +176,15 @@ ${
   }</section>`);
 }
 
-function renderDetail(d: Detail, p: Patient | null, revealed: boolean, s: Session, tz: string, searchId: string | null): HtmlEscapedString {
+function renderDetail(
+  d: Detail,
+  p: Patient | null,
+  revealed: boolean,
+  s: Session,
+  verifiers: string[],
+  tz: string,
+  searchId: string | null,
+): HtmlEscapedString {
   const csrf = s.csrf;
   const c = d.case as {
     case_id: string;
@@ -183,7 +200,7 @@ function renderDetail(d: Detail, p: Patient | null, revealed: boolean, s: Sessio
   return h(html`<p><a href="/cases.html${searchParam(searchId)}" id="back">← 返回病例列表</a></p>
 <section><h2>病例 ${c.case_id}：${c.disease}${c.class_a ? '（甲类或按甲类管理）' : ''}</h2>
 <dl><dt>状态</dt><dd id="state">${STATE_ZH[c.state]}</dd><dt>报告时限</dt><dd>${when(c.due_at, tz)}</dd><dt>机构</dt><dd>${c.org_code}</dd><dt>患者编号</dt><dd>${c.patient_id}</dd><dt>核查人</dt><dd id="verifier">${c.verifier ?? '未指派'}</dd></dl></section>
-${decisions(c.case_id, c.state, c.verifier, s.user.username, csrf, searchId)}
+${decisions(c.case_id, c.state, c.verifier, s.user.username, verifiers, csrf, searchId)}
 <section id="patient"><h2>患者${revealed ? '（已显示，已记录审计）' : '（已脱敏）'}</h2>
 ${p ? html`<dl>${row('姓名', p.name)}${row('身份证件号', p.idCard)}${row('联系电话', p.tel)}${row('现住址', p.address)}</dl>` : html`<p class="muted">前置尚未收到该患者的基本信息。</p>`}
 ${
@@ -350,6 +367,11 @@ async function listPage(o: CasesRoutesOptions, c: Context) {
   return c.html(consolePage({ title: '病例', path: '/cases.html', session: s, timeZone: o.timeZone(), now, body, err: lost ? EXPIRED_SEARCH : undefined }));
 }
 
+/** The usernames 核查人 offers: the public-health doctors who may work the org's cases, not disabled. */
+async function verifiersOf(o: CasesRoutesOptions, org: string): Promise<string[]> {
+  return (await listUsers(o.db())).filter((u) => u.role === 'public_health' && !u.disabled && (u.orgs === '*' || u.orgs.includes(org))).map((u) => u.username);
+}
+
 /** Case `id` if the user's orgs hold it, or NOT_FOUND. */
 async function detail(o: CasesRoutesOptions, s: Session, id: string) {
   if (!/^\d{1,18}$/.test(id)) throw new AppError('NOT_FOUND', `没有这个病例：${id}`);
@@ -366,7 +388,15 @@ async function casePage(o: CasesRoutesOptions, c: Context<Env, '/cases/:id'>) {
   // A view of a case shows personal data (masked): audited all the same.
   await audit(o.db(), 'view-case', s.user.username, `病例 ${c.req.param('id')}（机构 ${org}）`, address(o, c));
   c.header('cache-control', 'no-store');
-  return c.html(page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p ? masked(p) : null, false, s, o.timeZone(), searchIdOf(c))));
+  return c.html(
+    page(
+      o,
+      s,
+      `病例 ${c.req.param('id')}`,
+      '/cases.html',
+      renderDetail(d, p ? masked(p) : null, false, s, await verifiersOf(o, org), o.timeZone(), searchIdOf(c)),
+    ),
+  );
 }
 
 async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/reveal'>) {
@@ -379,7 +409,14 @@ async function revealCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/rev
   // Shown once, in this answer: never cached, never in a URL.
   c.header('cache-control', 'no-store');
   return c.html(
-    page(o, s, `病例 ${c.req.param('id')}`, '/cases.html', renderDetail(d, p, true, s, o.timeZone(), searchIdOf(c)), '已显示完整信息，本次操作已记入审计'),
+    page(
+      o,
+      s,
+      `病例 ${c.req.param('id')}`,
+      '/cases.html',
+      renderDetail(d, p, true, s, await verifiersOf(o, org), o.timeZone(), searchIdOf(c)),
+      '已显示完整信息，本次操作已记入审计',
+    ),
   );
 }
 

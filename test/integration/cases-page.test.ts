@@ -225,6 +225,21 @@ describe('verifying and assigning a case (docs/console.md "Verifying a case")', 
     expect(listed(await page(cookie)).length).toBeGreaterThan(1);
   });
 
+  it('offers the org’s public-health doctors as 核查人 to pick from: not a clinician, not another org’s, not a disabled one', async () => {
+    const tag = Math.random().toString(36).slice(2, 8);
+    const name = (p: string) => `${p}${tag}`;
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org], username: name('phme') });
+    await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org], username: name('phok') });
+    await signedInToWeb(web, db, { role: 'clinician', host, next: '/status.html', orgs: [org], username: name('clin') });
+    await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [other], username: name('phother') });
+    await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org], username: name('phoff') });
+    await db.query('UPDATE console_user SET disabled = true WHERE username = $1', [name('phoff')]);
+    const detail = await page(cookie, '', `/cases/${await caseOf(org, 'to_diagnose')}`);
+    const offered = [.../<datalist id="verifiers">(.*?)<\/datalist>/s.exec(detail)![1]!.matchAll(/<option value="([^"]+)">/g)].map((m) => m[1]!);
+    expect(offered.filter((u) => u.endsWith(tag)).sort()).toEqual([name('phme'), name('phok')].sort());
+    expect(detail).toMatch(/<input name="verifier"[^>]* list="verifiers"/);
+  });
+
   it('refuses a verification in a state that has no card yet (409, the state named), another org’s case (404), without the token (403), a note too long (400 naming it)', async () => {
     const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
     const mine = await caseOf(org, 'to_diagnose');
