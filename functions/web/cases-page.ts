@@ -372,6 +372,15 @@ async function verifiersOf(o: CasesRoutesOptions, org: string): Promise<string[]
   return (await listUsers(o.db())).filter((u) => u.role === 'public_health' && !u.disabled && (u.orgs === '*' || u.orgs.includes(org))).map((u) => u.username);
 }
 
+/** A decision's case `id`: its org and state if the user's orgs hold it, or NOT_FOUND (no evidence, cards or history read). */
+async function caseHead(o: CasesRoutesOptions, s: Session, id: string): Promise<{ org: string; state: CaseState }> {
+  const c = /^\d{1,18}$/.test(id)
+    ? (await o.db().query<{ org_code: string; state: CaseState }>('SELECT org_code, state FROM warning_case WHERE case_id = $1', [id])).rows[0]
+    : undefined;
+  if (!c || !inScope(s, c.org_code)) throw new AppError('NOT_FOUND', `没有这个病例：${id}`);
+  return { org: c.org_code, state: c.state };
+}
+
 /** Case `id` if the user's orgs hold it, or NOT_FOUND. */
 async function detail(o: CasesRoutesOptions, s: Session, id: string) {
   if (!/^\d{1,18}$/.test(id)) throw new AppError('NOT_FOUND', `没有这个病例：${id}`);
@@ -434,7 +443,7 @@ async function verifyCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/ver
   const body = Verify.safeParse(await c.req.parseBody());
   if (!body.success) throw validationError(body.error, 'note: 核查说明不合法 (invalid note)');
   const id = c.req.param('id');
-  const { org } = await detail(o, s, id);
+  const { org } = await caseHead(o, s, id);
   const note = body.data.note;
   await decideCase(o.db() as pg.Pool, id, 'verify', { actor: actorOf(s), reason: note || null }, s.user.orgs === '*' ? null : s.user.orgs, {
     caseWindowDays: o.caseWindowDays(),
@@ -450,9 +459,8 @@ async function assignCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/ass
   const body = Assign.safeParse(await c.req.parseBody());
   if (!body.success) throw validationError(body.error, 'verifier: 核查人不合法 (invalid verifier)');
   const id = c.req.param('id');
-  const { d, org } = await detail(o, s, id);
+  const { org, state } = await caseHead(o, s, id);
   // Only a case still waiting for someone takes a verifier, as its page offers.
-  const state = (d.case as { state: CaseState }).state;
   if (!PENDING.includes(state)) throw new AppError('CONFLICT', `病例当前状态为${STATE_ZH[state]}，不能指派核查人 (not possible in state ${state})`, [], id);
   await assignVerifier(o.db() as pg.Pool, id, body.data.verifier, actorOf(s), new Date(), (tx) =>
     audit(tx, 'assign-case', s.user.username, `病例 ${id}（机构 ${org}）指派核查人：${body.data.verifier}`, address(o, c)),
