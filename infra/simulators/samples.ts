@@ -498,3 +498,21 @@ export function sample(resource: string, o: SampleOptions): Rec {
   // Drop nulls: adapters leave out what they do not have.
   return Object.fromEntries(Object.entries(b(o)).filter(([, v]) => v !== null && v !== undefined));
 }
+
+/**
+ * A visit (emrActivityInfo) whose Western-medicine diagnosis is ICD-10 `code` `name`, made at `diagnosedAt`
+ * (the record's diagnosis and activity time, as the HIS writes them) and no TCM diagnosis: the record
+ * a notifiable diagnosis arrives in.
+ */
+export function codedDiagnosis(o: SampleOptions & { code: string; name: string; diagnosedAt: string }): Rec {
+  const { code, name, diagnosedAt: at, ...rest } = o;
+  return {
+    ...sample('emrActivityInfo', rest),
+    wmDiseaseCode: code,
+    wmDiseaseName: name,
+    diseaseCode: '',
+    diseaseName: '',
+    diagnoseTime: at,
+    activityTime: at,
+  };
+}

@@ -8,7 +8,7 @@
  * carries the generic samples' positive or suspicious wording — so a prompt is a finding, not noise.
  * Deterministic from the seed.
  */
-import { sample } from './samples.js';
+import { codedDiagnosis, sample } from './samples.js';
 
 export type Rule = 'icd10-class-a' | 'icd10' | 'lab' | 'death' | 'keyword';
 export type Decoy = 'lab-negative' | 'denied-history' | 'exam-normal' | 'chronic-known' | 'ordinary';
@@ -86,19 +86,7 @@ export function truthTraffic(o: { orgCode: string; patients: number; seed?: numb
       const id = (kind: string) => `${pid}-${kind}`;
       const dx = (code: string, name: string, raises: boolean) => {
         const at = ago(15);
-        push(
-          'emrActivityInfo',
-          {
-            ...sample('emrActivityInfo', { orgCode: o.orgCode, id: id('dx'), patientId: pid, seed: ps }),
-            wmDiseaseCode: code,
-            wmDiseaseName: name,
-            diseaseCode: '',
-            diseaseName: '',
-            diagnoseTime: at,
-            activityTime: at,
-          },
-          raises,
-        );
+        push('emrActivityInfo', codedDiagnosis({ orgCode: o.orgCode, id: id('dx'), patientId: pid, seed: ps, code, name, diagnosedAt: at }), raises);
       };
       const lab = (itemName: string, result: [string, string], raises: boolean) => {
         push('emrExLab', { ...sample('emrExLab', { orgCode: o.orgCode, id: id('lab'), patientId: pid, seed: ps }), examinationObjectiveDesc: '详见检验明细' });

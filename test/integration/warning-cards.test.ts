@@ -5,7 +5,7 @@
 // competing cards the higher diagnosis level wins; a card's status follows the delivery ledger
 // (stored → returned for correction → corrected); a snoozed rule raises nothing until lifted.
 import { describe, expect, it } from 'vitest';
-import { sample } from '../../infra/simulators/samples.js';
+import { codedDiagnosis, sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { formatLocal } from '../../shared/time/index.js';
@@ -97,18 +97,8 @@ function card(
   } as unknown as Record<string, unknown> & { id: string };
 }
 
-const diagnosis = (org: string, patient: string, code: string, name: string) => {
-  const at = ago(0, 20);
-  return {
-    ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 3 }),
-    wmDiseaseCode: code,
-    wmDiseaseName: name,
-    diseaseCode: '',
-    diseaseName: '',
-    diagnoseTime: at,
-    activityTime: at,
-  };
-};
+const diagnosis = (org: string, patient: string, code: string, name: string) =>
+  codedDiagnosis({ orgCode: org, id: uniqueId('dx'), patientId: patient, seed: 3, code, name, diagnosedAt: ago(0, 20) });
 
 describe('duplicate-card rules before a prompt', () => {
   it('same ID number and disease: the new visit is a known case, the prompt kept back and logged', { timeout: 90_000 }, async () => {
