@@ -14,7 +14,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sample } from '../../infra/simulators/samples.js';
+import { codedDiagnosis, sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { signToken, type SsoClaims } from '../../shared/sso/token.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
@@ -74,14 +74,8 @@ const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
 async function diagnose(code: string, name: string, minutesAgo: number, seed: number): Promise<void> {
   const at = formatLocal(new Date(Date.now() - minutesAgo * 60_000));
   await his('emrActivityInfo', {
-    ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: patient, seed }),
+    ...codedDiagnosis({ orgCode: org, id: uniqueId('dx'), patientId: patient, seed, code, name, diagnosedAt: at }),
     deptCode: 'A16',
-    wmDiseaseCode: code,
-    wmDiseaseName: name,
-    diseaseCode: '',
-    diseaseName: '',
-    diagnoseTime: at,
-    activityTime: at,
   });
 }
 
@@ -99,6 +93,20 @@ async function completeCard(page: Page): Promise<void> {
   await page
     .waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') === '0', undefined, { timeout: 10_000 })
     .catch(() => undefined);
+}
+
+/**
+ * Whether version `version` of card `id` has its receipt from this file's platform recorded: the
+ * simulator holds a card before push has written its receipt, and the popup reads the receipt.
+ */
+async function receipted(id: string, version: number): Promise<boolean> {
+  const r = await db.query('SELECT 1 FROM uplink_delivery WHERE org_code = $1 AND record_id = $2 AND version = $3 AND destination = $4', [
+    org,
+    id,
+    version,
+    dest,
+  ]);
+  return r.rowCount! > 0;
 }
 
 /** Runs the push function as its cron does until `done` holds (60 s at most). */
@@ -246,7 +254,7 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect(reminders.reminders.filter((r) => r.patientId === patient)).toEqual([]);
       // The card reaches the national platform (the form's submission nudged the push), and the
       // popup shows it accepted, the clock done.
-      await pushUntil(() => sim.records().some((r) => r.id === cardId));
+      await pushUntil(() => receipted(cardId, 1));
       const got = sim.records().find((r) => r.id === cardId);
       expect(got).toMatchObject({ resource: 'emrInfReport', orgCode: org });
       expect(got!.payload).toMatchObject({ diseaseCode: '0200', fillDoctor: '王医生' });
@@ -313,7 +321,8 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       await Promise.all([page.waitForURL(/\/card\/done\?id=/), page.getByRole('button', { name: /提交报告卡/ }).click()]);
       const cardId = (await page.locator('#card-id').textContent())!;
       await ours();
-      await pushUntil(() => sim.records().some((r) => r.id === cardId));
+      await pushUntil(() => receipted(cardId, 1));
+      expect(await receipted(cardId, 1)).toBe(true);
       // The national platform returns it after its review (退回) with a reason: its receipt, as push
       // records one. (Not the simulator's rejection fault: that refuses a whole batch of this file's
       // destination, and another file's cards queued there meanwhile would be refused with it.)
@@ -349,7 +358,7 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect(await page.locator('#card-id').textContent()).toBe(cardId);
       await ours();
       // Its next version, forwarded: the platform takes the correction.
-      await pushUntil(() => sim.records().some((r) => r.id === cardId && r.version === 2));
+      await pushUntil(() => receipted(cardId, 2));
       const got = sim.records().find((r) => r.id === cardId && r.version === 2);
       expect(got).toMatchObject({ resource: 'emrInfReport', orgCode: org, version: 2 });
       expect(got!.payload).toMatchObject({ contacts: '李某某', diseaseCode: code });
