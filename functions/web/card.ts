@@ -24,7 +24,7 @@ import type { CodeCache } from '../../shared/codes/cache.js';
 import { audit } from '../../shared/console/index.js';
 import { requestSource } from '../../shared/http/caller.js';
 import { AppError, errorAnswer, type FieldIssue } from '../../shared/http/errors.js';
-import { upsertRecord } from '../../shared/ingest/index.js';
+import { type GroupOptions, upsertRecord } from '../../shared/ingest/index.js';
 import { recordFate } from '../../shared/ingest/receipts.js';
 import { validateRecord } from '../../shared/ingest/validate.js';
 import { log } from '../../shared/log/index.js';
@@ -432,21 +432,27 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
  * The card stored through the same pipeline as a card posted on 8881, the session's card noted and
  * the push nudged; the checks' issues when the pipeline refused it.
  */
-async function storeCard(o: CardRoutesOptions, c: Context, s: SsoSession, rec: Record<string, unknown>): Promise<FieldIssue[] | null> {
+async function storeCard(o: CardRoutesOptions, c: Context, s: SsoSession, rec: Record<string, unknown>, opts: GroupOptions = {}): Promise<FieldIssue[] | null> {
   try {
-    await upsertRecord(o.db(), emrInfReport, rec, {
-      callId: c.req.header('x-call-id') ?? null,
-      test: false,
-      testOrgs: o.testOrgs(),
-      now: now(),
-      caller: `sso:${s.doctorId}`,
-      authorize: (org) => {
-        if (org !== s.orgCode) throw new AppError('FORBIDDEN', `无权为机构 ${org} 提交报告卡`);
+    await upsertRecord(
+      o.db(),
+      emrInfReport,
+      rec,
+      {
+        callId: c.req.header('x-call-id') ?? null,
+        test: false,
+        testOrgs: o.testOrgs(),
+        now: now(),
+        caller: `sso:${s.doctorId}`,
+        authorize: (org) => {
+          if (org !== s.orgCode) throw new AppError('FORBIDDEN', `无权为机构 ${org} 提交报告卡`);
+        },
+        callerOrgs: [s.orgCode],
+        installationOrg: s.orgCode,
+        codes: await o.codes(),
       },
-      callerOrgs: [s.orgCode],
-      installationOrg: s.orgCode,
-      codes: await o.codes(),
-    });
+      opts,
+    );
   } catch (err) {
     if (err instanceof AppError && err.code === 'VALIDATION_FAILED') return err.issues;
     throw err;
@@ -470,7 +476,22 @@ async function submitCorrection(o: CardRoutesOptions, c: Context, s: SsoSession,
   };
   const v = validateRecord(emrInfReport, rec, now());
   if (!v.ok) return again(v.issues);
-  const refused = await storeCard(o, c, s, rec);
+  let stale = false;
+  // The version the form was shown for is checked again where the correction is written, under the
+  // card's row lock: of two corrections of one returned card sent at once, the second stores nothing.
+  const refused = await storeCard(o, c, s, rec, {
+    inWave: async (_tx, [w]) => {
+      const from = w && (w.outcome.status === 'unchanged' ? w.outcome.version : w.outcome.version - 1);
+      if (from !== card.version) {
+        stale = true;
+        throw new AppError('CONFLICT', `${CHANGED} (the card was corrected since)`, [], card.id);
+      }
+    },
+  }).catch((err: unknown) => {
+    if (stale) return 'stale' as const;
+    throw err;
+  });
+  if (refused === 'stale') return c.redirect(`/popup.html?msg=${encodeURIComponent(CHANGED)}`, 303);
   if (refused) return again(refused);
   log('info', 'returned card corrected from the front form', { org: s.orgCode, doctor: s.doctorId, card: card.id });
   return c.redirect(`/card/done?id=${encodeURIComponent(card.id)}`, 303);

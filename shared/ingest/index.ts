@@ -895,8 +895,8 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
 }
 
 /** POST: insert or update one record. Throws AppError (400/403) naming every failing field. */
-export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: IngestContext): Promise<Outcome> {
-  const [res] = await upsertMany(db, r, [body], ctx);
+export async function upsertRecord(db: Db, r: Resource, body: unknown, ctx: IngestContext, opts: GroupOptions = {}): Promise<Outcome> {
+  const [res] = await upsertGroup(db, r, [{ body, ctx }], opts);
   if (!res!.ok) throw res!.error;
   return res!.outcome;
 }

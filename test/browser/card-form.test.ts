@@ -378,6 +378,29 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       const rows = (await views()).filter((v) => v.detail.includes('修改退回卡'));
       const shown = { username: 'sso:D042', action: 'view-card-form', detail: `报告卡表单 修改退回卡 报告卡 ${cardId}（机构 ${org}，患者 ${patient}）` };
       expect(rows).toEqual([shown, shown]);
+
+      // Returned again, and the same form sent twice at once (two doctors, or a double submit that
+      // got past the script): one correction is stored, the other stores nothing.
+      await db.query(
+        `INSERT INTO uplink_delivery (batch_id, destination, outbox_id, resource, org_code, record_id, version, status, reason, receipt_sig, sent_at)
+         VALUES ($1, $2, 0, 'emrInfReport', $3, $4, 2, 'rejected', '联系人电话缺失', 'test', now())`,
+        [uniqueId('b'), dest, org, cardId],
+      );
+      await ours();
+      await page.goto(`${web}/card.html?correct=${encodeURIComponent(cardId)}`);
+      await page.locator('#f-contacts').fill('张某某');
+      const fields = await page
+        .locator('form#card')
+        .evaluate((f) => Object.fromEntries(new FormData(f as HTMLFormElement) as unknown as Iterable<[string, string]>));
+      expect(fields.version).toBe('2');
+      const sent = await Promise.all([0, 1].map(() => page.request.post(`${web}/card`, { form: fields, maxRedirects: 0, headers: { origin: web } })));
+      const to = sent.map((r) => new URL(r.headers().location ?? '', web).pathname).sort();
+      expect(to).toEqual(['/card/done', '/popup.html']);
+      expect((await db.query('SELECT rec_version FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, cardId])).rows[0]).toEqual({ rec_version: 3 });
+      expect(
+        (await db.query("SELECT count(*)::int AS n FROM record_history WHERE resource = 'emrInfReport' AND org_code = $1 AND record_id = $2", [org, cardId]))
+          .rows[0],
+      ).toEqual({ n: 3 });
     } finally {
       await ctx.close();
     }
