@@ -64,6 +64,9 @@ export interface ProxyOverhead {
   direct: NoopRun;
   gateway: NoopRun;
   port: NoopRun;
+  /** The same requests through a minimal Node proxy (bench/minimal-proxy.ts) in front of the same replica: a Node hop's own cost. */
+  minimal?: NoopRun;
+  minimalFactor?: number;
   /** direct rate ÷ proxied rate: 1.0 is no overhead; the goal is ≤ 1.3. */
   gatewayFactor: number;
   portFactor: number;
@@ -78,13 +81,16 @@ export async function proxyOverhead(o: {
   count: number;
   clients: number;
   rounds: number;
+  /** A minimal Node proxy's port (bench/minimal-proxy.ts) in front of the same replica: measured too, for reference. */
+  minimalPort?: number;
 }): Promise<ProxyOverhead> {
   const noop = '/__bench_noop__';
-  const via = { direct: [] as NoopRun[], gateway: [] as NoopRun[], port: [] as NoopRun[] };
+  const via = { direct: [] as NoopRun[], gateway: [] as NoopRun[], port: [] as NoopRun[], minimal: [] as NoopRun[] };
   const runs: Array<[keyof typeof via, number, string]> = [
     ['direct', o.replicaPort, noop],
     ['gateway', o.gatewayPort, `/function/${o.fn}${noop}`],
     ['port', o.dataPort, `/function/${o.fn}${noop}`],
+    ...(o.minimalPort ? [['minimal', o.minimalPort, noop] as [keyof typeof via, number, string]] : []),
   ];
   for (const [, port, path] of runs) await noopLoad(port, path, Math.min(2000, o.count), o.clients); // warm each path
   for (let r = 0; r < o.rounds; r++) {
@@ -107,6 +113,7 @@ export async function proxyOverhead(o: {
     port,
     gatewayFactor: Number((direct.perS / gateway.perS).toFixed(2)),
     portFactor: Number((direct.perS / port.perS).toFixed(2)),
+    ...(via.minimal.length ? { minimal: med(via.minimal), minimalFactor: Number((direct.perS / med(via.minimal).perS).toFixed(2)) } : {}),
   };
 }
 
@@ -198,7 +205,9 @@ export function headline(phases: Record<string, PhaseResult> | undefined, p3: Pr
       rows.push({
         figure: `P3 proxy on a no-op, ${k}`,
         subject: `${run.perS} req/s, p50 ${run.p50Ms} / p99 ${run.p99Ms} ms`,
-        baseline: `${p3.direct.perS} req/s straight to the replica, p50 ${p3.direct.p50Ms} / p99 ${p3.direct.p99Ms} ms`,
+        baseline: `${p3.direct.perS} req/s straight to the replica, p50 ${p3.direct.p50Ms} / p99 ${p3.direct.p99Ms} ms${
+          p3.minimal ? `; a minimal Node proxy in front of it ${p3.minimal.perS} req/s (${p3.minimalFactor}×)` : ''
+        }`,
         ratio: factor,
         goal: '≤ 1.3× (direct ÷ proxied)',
         met: factor <= 1.3 ? 'yes' : 'no',

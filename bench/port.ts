@@ -1001,17 +1001,29 @@ export async function benchPort(o: PortOptions) {
     const P3_COUNT = Number(process.env.BENCH_P3_REQUESTS ?? 30000);
     const patient = replicas.patient?.[0];
     if (patient && P3_COUNT > 0) {
-      p3 = await proxyOverhead({
-        replicaPort: patient.port,
-        gatewayPort: Number(new URL(rt.gatewayUrl).port),
-        dataPort: Number(new URL(rt.dataUrl).port),
-        fn: 'patient',
-        count: P3_COUNT,
-        clients: 16,
-        rounds: o.rounds,
-      });
+      // For reference, a minimal Node proxy in front of the same replica (its own process, as the runtime is).
+      const minimalPort = await freePort();
+      const minimal = fork('bench/minimal-proxy.ts', [String(minimalPort), String(patient.port)], { execArgv: process.execArgv, stdio: 'ignore' });
+      try {
+        await new Promise((ok, fail) => {
+          minimal.once('message', ok);
+          minimal.once('exit', () => fail(new Error('bench/minimal-proxy.ts exited before listening')));
+        });
+        p3 = await proxyOverhead({
+          replicaPort: patient.port,
+          gatewayPort: Number(new URL(rt.gatewayUrl).port),
+          dataPort: Number(new URL(rt.dataUrl).port),
+          fn: 'patient',
+          count: P3_COUNT,
+          clients: 16,
+          rounds: o.rounds,
+          minimalPort,
+        });
+      } finally {
+        minimal.kill();
+      }
       console.log(
-        `P3 no-op at 16 clients: direct ${p3.direct.perS}/s, gateway ${p3.gateway.perS}/s (${p3.gatewayFactor}×), port ${p3.port.perS}/s (${p3.portFactor}×)`,
+        `P3 no-op at 16 clients: direct ${p3.direct.perS}/s, gateway ${p3.gateway.perS}/s (${p3.gatewayFactor}×), port ${p3.port.perS}/s (${p3.portFactor}×), a minimal Node proxy ${p3.minimal?.perS}/s (${p3.minimalFactor}×)`,
       );
     }
     // With the environment stack.yml gives the function, as the runtime spawns a replica (replica.ts).
