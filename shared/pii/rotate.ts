@@ -7,7 +7,7 @@
  * stopped anywhere is resumed by running it again. `status` counts the values per key id.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Db, Tx } from '../db/index.js';
 import { withTx } from '../db/index.js';
@@ -48,6 +48,8 @@ export function initKeys(dir: string): { made: string[] } {
   if (existsSync(fk) || existsSync(hk)) {
     throw new Error(`${existsSync(fk) ? fk : hk} exists already: keys are never replaced (cdc-keys rotate adds a key)`);
   }
+  // A new installation's secrets folder may not exist yet: made private, as the runtime makes it.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeKeyFile(dir, { current: 'k1', keys: [newKey('k1')] });
   made.push(fk);
   writeSecretFile(hk, randomBytes(32).toString('base64url') + '\n');
