@@ -93,24 +93,27 @@ describe('the systemd unit', () => {
     const [gateway, data, config, monitor, web, closed] = (await stablePorts(6)).map(String);
     const exec = one(svc, 'ExecStart').replaceAll(INSTALLED_AT, root).split(/\s+/);
     const unitEnv = Object.fromEntries((svc.get('Environment') ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-    // What /etc/cdc-front/front.env gives on a hospital's server, pointed at this test's database.
-    const settings = {
+    // The settings file as shipped (infra/systemd/front.env.example), its hospital-specific values
+    // pointed at this test's database, closed ports for the platform and MinIO, free ports.
+    const example = Object.fromEntries(
+      readFileSync(join(root, 'infra/systemd/front.env.example'), 'utf8')
+        .split('\n')
+        .filter((l) => /^[A-Z_][A-Z0-9_]*=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    const ours = {
       DATABASE_URL: databaseUrl(),
       NATIONAL_URL: `http://127.0.0.1:${closed}`,
       BACKUP_S3_ENDPOINT: `http://127.0.0.1:${closed}`,
-      CDC_DATA_DIR: dataDir,
-      GATEWAY_PORT: gateway!,
+      FRONT_ORG_CODE: '330100000000',
       DATA_PORT: data!,
       CONFIG_PORT: config!,
       MONITOR_PORT: monitor!,
       WEB_PORT: web!,
-      // TLS done by a terminator in front of the ports (nginx on the same server), as docs/security.md allows.
-      DATA_TLS: 'off',
-      CONFIG_TLS: 'off',
-      MONITOR_TLS: 'off',
-      WEB_TLS: 'off',
-      HIS_TRUSTED_PROXIES: '127.0.0.1/32',
     };
+    // Everything a start needs is in the example (production refuses a start without them).
+    expect(Object.keys(example)).toEqual(expect.arrayContaining(Object.keys(ours)));
+    const settings = { ...example, ...ours, CDC_DATA_DIR: dataDir, GATEWAY_PORT: gateway! };
     // The installation's step before the first start (docs/keys.md): the personal-data keys, on a
     // server where the secrets folder does not exist yet.
     const keys = spawnSync(join(root, 'bin/cdc-keys'), ['init', '--secrets', join(dataDir, 'secrets')], { encoding: 'utf8' });
