@@ -425,10 +425,20 @@ describe('no transaction across the wire', () => {
       // 'idle in transaction' between their statements is fine); one open across the call would be
       // seen at 2 s.
       const ages: number[] = [];
+      const holdsLock = async () =>
+        (
+          await db.query(
+            `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = $1 AND l.locktype = 'advisory' AND l.granted`,
+            [app],
+          )
+        ).rowCount! > 0;
       await withFault(national, { mode: 'slow', seconds: 2 }, async () => {
         const run = pushDestination(named, dest, fast);
         const second = (async () => {
-          await new Promise((r) => setTimeout(r, 200));
+          // Once the first run holds the destination (its session's advisory lock): its new connection
+          // can take a while on a loaded machine (10 s at most).
+          const end = Date.now() + 10_000;
+          while (!(await holdsLock()) && Date.now() < end) await sleep(20);
           return pushDestination(db, dest, fast);
         })();
         let done = false;
@@ -466,7 +476,9 @@ describe('no transaction across the wire', () => {
     try {
       await withFault(national, { mode: 'slow', seconds: 1 }, async () => {
         const run = pushDestination(named, dest, leased).catch((e: Error) => e);
-        await new Promise((r) => setTimeout(r, 400));
+        // Once it has leased the destination, just before it sends (late on a loaded machine; 10 s at most).
+        const end = Date.now() + 10_000;
+        while ((await circuitRow(dest))?.waiting !== true && Date.now() < end) await sleep(20);
         await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [app]);
         // The first run's lock went with its connection, but the batch may still be on the wire: a
         // second run takes the lock and claims nothing under the lease.

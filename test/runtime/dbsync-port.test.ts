@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
 import { sample } from '../../infra/simulators/samples.js';
+import { until } from './helpers.js';
 
 const db = testDb();
 let front: StackRuntime;
@@ -76,10 +77,15 @@ describe('dbsync on the data port', () => {
     expect((await db.query(`SELECT 1 FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = $1`, [rowId])).rows).toEqual([]);
     // The record it became stays.
     expect((await db.query('SELECT count(*)::int AS n FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0].n).toBe(1);
-    await new Promise((r) => setTimeout(r, 500)); // log lines are written in batches
-    const logs = readdirSync(join(front.dir, 'logs'))
-      .map((f) => readFileSync(join(front.dir, 'logs', f), 'utf8'))
-      .join('\n');
+    // This run's purge line (its counts) reaches the files through the replica's output pipe and the
+    // runtime's batched writes: waited for (10 s at most), not a fixed time. The replica's earlier
+    // lines are in before it.
+    const read = () =>
+      readdirSync(join(front.dir, 'logs'))
+        .map((f) => readFileSync(join(front.dir, 'logs', f), 'utf8'))
+        .join('\n');
+    await until(() => read().includes(`"purged":${JSON.stringify(body.purge.purged)}`));
+    const logs = read();
     expect(logs).toMatch(/"msg":"dbsync purge"/);
     expect(logs).not.toContain(name);
   });

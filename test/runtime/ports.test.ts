@@ -123,7 +123,8 @@ describe('drain on close', () => {
   it('lets an in-flight request finish, refuses new ones, stops every replica', async () => {
     const pids = rt.functions().flatMap((f) => rt.replicas(f).map((r) => r.pid!));
     const inflight = fetch(`${rt.gatewayUrl}/function/slow/?ms=700`);
-    await sleep(150);
+    // In flight once the runtime has given it to the replica (late on a loaded machine).
+    await until(() => rt.replicas('slow').some((r) => r.inflight > 0));
     const closing = rt.close();
     await sleep(50);
     const late = await fetch(`${rt.gatewayUrl}/function/echo`).then(

@@ -154,10 +154,12 @@ describe('streaming', () => {
 
 describe('max_inflight', () => {
   it('answers 429 when every slot of every replica is taken, and ready says 429 meanwhile', async () => {
-    // slow: one replica, max_inflight 2. Wait out the earlier timeouts' requests still sleeping in it.
-    await new Promise((r) => setTimeout(r, 100));
+    // slow: one replica, max_inflight 2. Wait out the earlier timeouts' requests still sleeping in it,
+    // then for the two held ones to take both slots (the runtime's own count; late on a loaded machine).
+    const inflight = () => rt.replicas('slow').reduce((n, r) => n + r.inflight, 0);
+    await until(() => inflight() === 0);
     const held = [fetch(`${rt.gatewayUrl}/function/slow/?ms=700`), fetch(`${rt.gatewayUrl}/function/slow/?ms=700`)];
-    await new Promise((r) => setTimeout(r, 150));
+    await until(() => inflight() === 2);
     const third = await fetch(`${rt.gatewayUrl}/function/slow/?ms=10`);
     expect(third.status).toBe(429);
     expect(third.headers.get('x-openfaas-internal')).toBeTruthy();
