@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RUNTIME_NODE_FLAGS } from '../../infra/runtime/node-flags.js';
 import { loadStack } from '../../infra/runtime/stack.js';
@@ -91,7 +91,14 @@ describe('the systemd unit', () => {
 
   it('its command line starts the front, and SIGTERM to it alone stops every replica and exits 0', { timeout: 240_000 }, async () => {
     const [gateway, data, config, monitor, web, closed] = (await stablePorts(6)).map(String);
-    const exec = one(svc, 'ExecStart').replaceAll(INSTALLED_AT, root).split(/\s+/);
+    // Installed here instead of /opt/cdc-front. Node 24 is .tools' when node.sh put it there; on a
+    // machine whose own node is 24 (node.sh then installs nothing) it is the one running this test,
+    // standing in for the system's /usr/bin/node.
+    const tools = join(root, '.tools/node/bin');
+    const exec = one(svc, 'ExecStart')
+      .replace(`PATH=${INSTALLED_AT}/.tools/node/bin:`, `PATH=${existsSync(join(tools, 'node')) ? tools : dirname(process.execPath)}:`)
+      .replaceAll(INSTALLED_AT, root)
+      .split(/\s+/);
     const unitEnv = Object.fromEntries((svc.get('Environment') ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
     // The settings file as shipped (infra/systemd/front.env.example), its hospital-specific values
     // pointed at this test's database, closed ports for the platform and MinIO, free ports.
