@@ -17,22 +17,24 @@ import { requestSource } from '../../shared/http/caller.js';
 import { AppError, validationError } from '../../shared/http/errors.js';
 import { mask } from '../../shared/ingest/mask.js';
 import { pii, PiiKeyError, PiiValueError } from '../../shared/pii/index.js';
-import { assignVerifier, CASE_STATES, caseDetail, decideCase, listCases, type CaseListing, type CaseState } from '../../shared/warning/store.js';
+import {
+  assignVerifier,
+  CASE_STATE_NAME,
+  CASE_STATES,
+  caseDetail,
+  decideCase,
+  listCases,
+  type CaseListing,
+  type CaseState,
+} from '../../shared/warning/store.js';
 import { CARD_STATUS_NAME, cardStatus, listCards, type CardListing, type CardStatus } from '../../shared/warning/duplicates.js';
 import { resources } from '../../schemas/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { consolePage, h, when } from './console-layout.js';
 import type pg from 'pg';
 
-export const STATE_ZH: Record<CaseState, string> = {
-  to_confirm: '待确认',
-  to_diagnose: '待确诊',
-  known: '已报告（既往）',
-  to_verify: '待核查',
-  reported: '已报告',
-  excluded: '已排除',
-  closed: '已关闭',
-};
+/** The states as the console names them: shared/warning's names, a known case said as public health reads it. */
+export const STATE_ZH: Record<CaseState, string> = { ...CASE_STATE_NAME, known: '已报告（既往）' };
 
 /** The patient as the case page shows it: the personal fields, masked unless revealed. */
 interface Patient {
