@@ -464,8 +464,16 @@ async function assignCase(o: CasesRoutesOptions, c: Context<Env, '/cases/:id/ass
   const { org, state } = await caseHead(o, s, id);
   // Only a case still waiting for someone takes a verifier, as its page offers.
   if (!PENDING.includes(state)) throw new AppError('CONFLICT', `病例当前状态为${STATE_ZH[state]}，不能指派核查人 (not possible in state ${state})`, [], id);
-  await assignVerifier(o.db() as pg.Pool, id, body.data.verifier, actorOf(s), new Date(), (tx) =>
-    audit(tx, 'assign-case', s.user.username, `病例 ${id}（机构 ${org}）指派核查人：${body.data.verifier}`, address(o, c)),
+  // A verifier is someone whose queue (只看指派给我核查的) will show the case: one of the org's
+  // public-health doctors the field offers, or the user deciding (指派给我, an admin's too).
+  const verifier = body.data.verifier;
+  if (verifier !== s.user.username && !(await verifiersOf(o, org)).includes(verifier)) {
+    throw new AppError('VALIDATION_FAILED', `核查人「${verifier}」不是本机构可核查病例的公共卫生人员 (not a public-health user of org ${org})`, [
+      { field: 'verifier', rule: 'known-verifier', message: '请从列表中选择本机构的公共卫生人员 (pick one of the org’s public-health users)' },
+    ]);
+  }
+  await assignVerifier(o.db() as pg.Pool, id, verifier, actorOf(s), new Date(), (tx) =>
+    audit(tx, 'assign-case', s.user.username, `病例 ${id}（机构 ${org}）指派核查人：${verifier}`, address(o, c)),
   );
   return c.redirect(`/cases/${id}${searchParam(searchIdOf(c))}`, 303);
 }

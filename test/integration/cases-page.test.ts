@@ -184,22 +184,25 @@ describe('verifying and assigning a case (docs/console.md "Verifying a case")', 
 
   it('assigns a waiting case’s verifier: on the case, in the queue, in its history and the audit, by the user', async () => {
     const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    // A colleague: one of the org's public-health doctors.
+    const colleague = `phwang${Math.random().toString(36).slice(2, 8)}`;
+    await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org], username: colleague });
     const id = await caseOf(org, 'to_diagnose');
-    const res = await post(cookie, `/cases/${id}/assign`, { verifier: '公卫科 王医生' });
+    const res = await post(cookie, `/cases/${id}/assign`, { verifier: colleague });
     expect(res.status, await res.clone().text()).toBe(303);
     expect(res.headers.get('location')).toBe(`/cases/${id}`);
     const detail = await page(cookie, '', `/cases/${id}`);
-    expect(detail).toContain('<dd id="verifier">公卫科 王医生</dd>');
+    expect(detail).toContain(`<dd id="verifier">${colleague}</dd>`);
     // Not yet carded: no verification offered, only the verifier.
     expect(detail).not.toContain('id="verify"');
     expect(detail).toContain('id="assign"');
-    expect(await page(cookie)).toMatch(new RegExp(`<tr data-case="${id}"[^]*?<td>公卫科 王医生</td>`));
+    expect(await page(cookie)).toMatch(new RegExp(`<tr data-case="${id}"[^]*?<td>${colleague}</td>`));
     const ev = await db.query<{ actor: string; reason: string }>(
       'SELECT actor, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id DESC LIMIT 1',
       [id],
     );
     expect(ev.rows[0]!.actor).toMatch(/^console:/);
-    expect(ev.rows[0]!.reason).toContain('公卫科 王医生');
+    expect(ev.rows[0]!.reason).toContain(colleague);
     const audited = await db.query<{ username: string }>("SELECT username FROM console_audit WHERE action = 'assign-case' AND detail LIKE $1", [
       `%病例 ${id}（%`,
     ]);
@@ -238,6 +241,34 @@ describe('verifying and assigning a case (docs/console.md "Verifying a case")', 
     const offered = [.../<datalist id="verifiers">(.*?)<\/datalist>/s.exec(detail)![1]!.matchAll(/<option value="([^"]+)">/g)].map((m) => m[1]!);
     expect(offered.filter((u) => u.endsWith(tag)).sort()).toEqual([name('phme'), name('phok')].sort());
     expect(detail).toMatch(/<input name="verifier"[^>]* list="verifiers"/);
+  });
+
+  it('takes as 核查人 only someone whose queue will show the case: not an unknown name, a clinician, another org’s or a disabled doctor (400 naming verifier, the case unchanged)', async () => {
+    const tag = Math.random().toString(36).slice(2, 8);
+    const name = (p: string) => `${p}${tag}`;
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    await signedInToWeb(web, db, { role: 'clinician', host, next: '/status.html', orgs: [org], username: name('clin') });
+    await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [other], username: name('phother') });
+    await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org], username: name('phoff') });
+    await db.query('UPDATE console_user SET disabled = true WHERE username = $1', [name('phoff')]);
+    const id = await caseOf(org, 'to_confirm');
+    const before = await db.query('SELECT verifier FROM warning_case WHERE case_id = $1', [id]);
+    const events = async () => Number((await db.query('SELECT count(*) AS n FROM warning_case_event WHERE case_id = $1', [id])).rows[0]!.n);
+    const eventsBefore = await events();
+    for (const verifier of ['公卫科 王医生', name('clin'), name('phother'), name('phoff')]) {
+      const res = await post(cookie, `/cases/${id}/assign`, { verifier });
+      expect(res.status, verifier).toBe(400);
+      const text = await res.text();
+      expect(text, verifier).toContain('verifier');
+      expect(text, verifier).toContain('不是本机构可核查病例的公共卫生人员');
+    }
+    expect((await db.query('SELECT verifier FROM warning_case WHERE case_id = $1', [id])).rows).toEqual(before.rows);
+    expect(await events()).toBe(eventsBefore);
+    // An admin's 指派给我 is her own name: taken.
+    const admin = await signedInToWeb(web, db, { role: 'admin', host, next: '/cases.html', orgs: [org], username: name('adm') });
+    const mine = await post(admin, `/cases/${id}/assign`, { verifier: name('adm') });
+    expect(mine.status, await mine.clone().text()).toBe(303);
+    expect((await db.query('SELECT verifier FROM warning_case WHERE case_id = $1', [id])).rows[0]!.verifier).toBe(name('adm'));
   });
 
   it('refuses a verification in a state that has no card yet (409, the state named), another org’s case (404), without the token (403), a note too long (400 naming it)', async () => {
