@@ -33,10 +33,18 @@ const auth = hisAuth({ config: () => settings().hisAuth });
 app.use('/reminders', auth);
 app.use('/reminders/*', auth);
 
+// A NUL is refused here (400 naming the parameter), before a stream opens: the database cannot compare it.
+const param = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((s) => !s.includes('\u0000'), '不能含有 NUL 字符 (no NUL character)');
 const Query = z.object({
-  orgCode: z.string().trim().min(1).max(50).optional(),
-  dept: z.string().trim().min(1).max(50).optional(),
-  doctor: z.string().trim().min(1).max(80).optional(),
+  orgCode: param(50).optional(),
+  dept: param(50).optional(),
+  doctor: param(80).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });

@@ -116,6 +116,9 @@ export function okAnswer(id: string | null, desc: string, extra: Record<string, 
 /** Resource names are route words too: a logged path keeps them (shared/log maskPath). */
 const RESOURCE_NAMES: ReadonlySet<string> = new Set(Object.keys(resources));
 
+/** PostgreSQL's and openGauss's SQLSTATEs for text they cannot hold: invalid byte sequence (a NUL), untranslatable character. */
+const UNSTORABLE_TEXT: ReadonlySet<string> = new Set(['22021', '22P05']);
+
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof AppError) {
     // Every 503 says when to come back.
@@ -124,6 +127,18 @@ export function handleError(err: Error, c: Context): Response {
   }
   // A zod refusal that reached here (a route parsing its own request) names every failing field.
   if (err instanceof z.ZodError) return handleError(validationError(err), c);
+  // Text the database cannot take (a NUL character) can only have come with the request — a query
+  // parameter, a path segment, a key in a body no field rule read — since nothing stored holds one:
+  // the sender's to correct (400), never a fault to retry (500).
+  if (UNSTORABLE_TEXT.has((err as { code?: string }).code ?? '')) {
+    log('warn', 'request holds unstorable text', { callId: c.req.header('x-call-id'), path: maskPath(c.req.path, RESOURCE_NAMES) });
+    return handleError(
+      new AppError('BAD_REQUEST', '请求中含有无法存储的字符（NUL），请检查地址参数和请求体 (the request holds a NUL character)', [
+        { field: '(request)', rule: 'invalidText', message: '含有 NUL 字符 (a NUL character)' },
+      ]),
+      c,
+    );
+  }
   const fault = databaseError(err);
   if (fault) {
     log('warn', 'database fault', {

@@ -15,7 +15,7 @@ import { documentItems, resources as registry } from '../../schemas/index.js';
 import { formatLocal, formatSent, precisionOf } from '../time/index.js';
 import { dayBounds, localDay } from '../time/day.js';
 import { TIME_ZONE } from '../../schemas/fields.js';
-import { normalizeKeys, normalizedOnce, textIssues } from './normalize.js';
+import { MAX_FIELDS, normalizeKeys, normalizedOnce, textIssues } from './normalize.js';
 import { validateRecord } from './validate.js';
 import { qualityWarnings } from './quality.js';
 import { domainMapper, emptyMapping, stamp, type Mapping } from './mapping.js';
@@ -156,6 +156,15 @@ export type ItemResult = { ok: true; outcome: Outcome } | { ok: false; error: Ap
 function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rejection[], births: Map<string, string> = new Map()): Prepared {
   const sent = asObject(body);
   const normalized = normalizedOnce(r, sent);
+  if (normalized.tooMany !== undefined) {
+    throw refusal(r, ctx, rejections, null, null, [
+      {
+        field: '(record)',
+        rule: 'tooManyFields',
+        message: `一条记录最多 ${MAX_FIELDS} 个字段，收到 ${normalized.tooMany} 个 (at most ${MAX_FIELDS} keys per record)`,
+      },
+    ]);
+  }
   const { known, extra } = normalized;
   const warnings = [...normalized.warnings];
   // Before validation: another org's records never reach this org's rejection log.

@@ -29,7 +29,19 @@ export interface Normalized {
   /** Fields the data set does not declare, as sent. */
   extra: Record<string, unknown>;
   warnings: FieldIssue[];
+  /** The record's key count when it is over MAX_FIELDS: nothing else was read, and it is refused. */
+  tooMany?: number;
 }
+
+/**
+ * Keys one record may hold (docs/his-guide.md 请求格式): the widest table of the data set has 116
+ * fields, with their other spellings and a HIS's own columns well under this. A record over it is
+ * refused whole (`tooManyFields`) before any key is read: a body of hundreds of thousands of keys
+ * would otherwise hold the replica's one thread for seconds.
+ */
+export const MAX_FIELDS = 500;
+/** Unknown fields named one by one in the answer's warnings; the rest are counted in one more. */
+export const MAX_UNKNOWN_LISTED = 20;
 
 /**
  * Text PostgreSQL and openGauss cannot store: NUL characters, and UTF-16 halves of a character
@@ -65,7 +77,10 @@ export function normalizeKeys(r: Resource, body: Record<string, unknown>): Norma
   const known: Record<string, unknown> = {};
   const extra: Record<string, unknown> = {};
   const warnings: FieldIssue[] = [];
-  for (const k of Object.keys(body)) {
+  const keys = Object.keys(body);
+  if (keys.length > MAX_FIELDS) return { known, extra, warnings, tooMany: keys.length };
+  let unknown = 0;
+  for (const k of keys) {
     const v = body[k];
     const canon = map.get(fold(k));
     if (canon) {
@@ -78,8 +93,18 @@ export function normalizeKeys(r: Resource, body: Record<string, unknown>): Norma
     } else {
       // defineProperty: a key such as "__proto__" stays a plain field of the raw record.
       Object.defineProperty(extra, k, { value: v, enumerable: true, writable: true, configurable: true });
-      warnings.push({ field: k, rule: 'unknownField', message: '数据集中无此字段，已随原始记录保存 (not in the data set; kept with the raw record)' });
+      if (++unknown <= MAX_UNKNOWN_LISTED) {
+        warnings.push({ field: k, rule: 'unknownField', message: '数据集中无此字段，已随原始记录保存 (not in the data set; kept with the raw record)' });
+      }
     }
+  }
+  if (unknown > MAX_UNKNOWN_LISTED) {
+    const more = unknown - MAX_UNKNOWN_LISTED;
+    warnings.push({
+      field: '(more)',
+      rule: 'unknownField',
+      message: `另有 ${more} 个数据集外字段未逐一列出，均已随原始记录保存 (${more} more unknown fields, kept with the raw record)`,
+    });
   }
   return { known, extra, warnings };
 }

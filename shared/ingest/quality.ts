@@ -108,7 +108,8 @@ export function qualityWarnings(record: Record<string, unknown>): FieldIssue[] {
   const out: FieldIssue[] = [];
   for (const k of Object.keys(record)) {
     const v = record[k];
-    if (typeof v !== 'string' || v.length < 2) continue;
+    // One character is judged only when it is the replacement character: a name of bytes no charset decodes.
+    if (typeof v !== 'string' || (v.length < 2 && v !== '\ufffd')) continue;
     const why = garbledReason(v);
     if (why) out.push({ field: k, rule: 'garbledText', message: `疑似乱码，请检查字符编码 (looks garbled: ${why})` });
   }

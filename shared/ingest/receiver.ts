@@ -15,6 +15,7 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { defineFunction, type FaasFunction } from '../fn/index.js';
 import { AppError, databaseError, errorAnswer, handleError, okAnswer, validationError, type Answer } from '../http/errors.js';
+import { parseJsonExact } from '../http/json.js';
 import { assertOrg, callerOf, hisAuth } from '../http/auth.js';
 import { receiveConfig, type ReceiveSettings } from '../config/functions/receive.js';
 import { closePool, getPool, openPool } from '../db/index.js';
@@ -29,7 +30,8 @@ import { z } from 'zod';
 
 const ReconcileRequest = z.object({
   orgCode: z.string().min(1).max(50),
-  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, '日期格式应为 yyyy-MM-dd'),
+  // A day of the calendar (2026-02-30 is none): a HIS that computed a wrong day is told so, not "nothing missing".
+  date: z.iso.date('日期应为存在的日期 yyyy-MM-dd (a calendar day, yyyy-MM-dd)'),
   ids: z.array(z.union([z.string().min(1).max(80), z.number()]).transform(String)).max(10_000),
 });
 const TEST_HEADER = /^(1|true|yes)$/i;
@@ -290,6 +292,17 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   app.post('/:resource', auth, sized, rx.post);
   app.delete('/:resource', auth, sized, rx.del);
   app.get('/', auth, sized, (c) => c.json({ resources: opts.resources.map((r) => ({ name: r.name, title: r.title, deadline: r.deadline })) }));
+  // Another method on one of these paths: 405 with the methods it takes (docs/his-guide.md 应答);
+  // a resource this function does not serve stays 404.
+  const only = (methods: string) => (c: Context) => {
+    if (c.req.param('resource') !== undefined) rx.resourceOf(c);
+    c.header('Allow', methods);
+    throw new AppError('METHOD_NOT_ALLOWED', `不支持的请求方法 ${c.req.method}（此地址可用：${methods}）(method not allowed)`);
+  };
+  app.all('/:resource/_reconcile', only('POST'));
+  app.all('/:resource/:id', only('GET, HEAD'));
+  app.all('/:resource', only('POST, DELETE'));
+  app.all('/', only('GET, HEAD, POST, DELETE'));
 
   return defineFunction({ app, config: receiveConfig, init: () => rx.init(), close: () => rx.close() });
 }
@@ -331,9 +344,15 @@ async function jsonBody(c: Context): Promise<unknown> {
       `Content-Type 应为 application/json（收到 ${type || '无'}；faas-cli invoke 请加 --content-type application/json）`,
     );
   }
+  // Nothing is decompressed (a small gzip body may inflate past any limit): a coded body is refused as
+  // such, not read as broken JSON.
+  const coding = c.req.header('content-encoding')?.trim().toLowerCase();
+  if (coding && coding !== 'identity') {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `不接受压缩的请求体（Content-Encoding: ${coding}）：请发送未压缩的 JSON (only identity content coding)`);
+  }
   const text = decodeBody(new Uint8Array(await c.req.arrayBuffer()), type);
   try {
-    return JSON.parse(text);
+    return parseJsonExact(text);
   } catch {
     throw new AppError('BAD_REQUEST', '请求体不是合法的 JSON (body is not valid JSON)');
   }

@@ -15,6 +15,7 @@ import { rng } from '../../infra/simulators/his.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { AnswerSchema } from '../../shared/http/errors.js';
+import { parseJsonExact } from '../../shared/http/json.js';
 import type { FaasFunction } from '../../shared/fn/index.js';
 
 process.env.DATABASE_URL = databaseUrl();
@@ -179,10 +180,11 @@ function mutate(resource: string, r: R, org: string, id: string): { text: string
     mutations.push('invalid UTF-8 bytes in a value');
     return { text: text.replace(/"([^"]*)"}$/, '"$1\u0001JUNK"}'), rec, mutations, bytes: true };
   }
-  // The record as the front will read it (a key appended as text wins over the same key before it).
+  // The record as the front will read it (a key appended as text wins over the same key before it;
+  // a number a double cannot hold keeps its digits: shared/http/json.ts).
   let read: unknown = rec;
   try {
-    read = JSON.parse(text);
+    read = parseJsonExact(text);
   } catch {
     read = rec;
   }
@@ -236,7 +238,7 @@ function wholeBody(resource: string, r: R, org: string, id: string): Case {
   ] as const);
   let rec: unknown = null;
   try {
-    rec = JSON.parse(body);
+    rec = parseJsonExact(body);
   } catch {
     rec = null;
   }
