@@ -48,7 +48,9 @@ export function harden(server: Server, role: string, limits: RuntimeLimits, log:
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
-  server.maxConnections = limits.maxConnections;
+  // A hospital port makes room at its cap (capByEvictingIdle, below); Node's own cap stays as a
+  // backstop above it.
+  server.maxConnections = perPeer ? 2 * limits.maxConnections : limits.maxConnections;
 
   // Bytes that are not HTTP, a header section too large, a request that took too long: answered as
   // Node answers them by default (400, 431, 408) and closed.
@@ -92,7 +94,62 @@ export function harden(server: Server, role: string, limits: RuntimeLimits, log:
         socket.destroy();
       }
     });
+    // After the per-peer check: a connection it refused takes no one's room.
+    capByEvictingIdle(server, limits.maxConnections, note);
   }
+}
+
+/**
+ * A hospital port at its connection cap makes room by closing its longest-idle connection — one with
+ * no request in progress: a kept-alive connection between requests, or one that has not finished
+ * sending its first request's headers — and refuses the newcomer only when every connection it holds
+ * is busy with a request (docs/runtime.md "Limits and the guard"). An idle connection costs whoever
+ * opened it nothing: held from a few addresses, each under its per-peer cap, they would otherwise
+ * shut every HIS out until the headers timeout. Sockets are the TCP ones (a TLS port's requests are
+ * traced back to theirs), so a TLS handshake that never ends is idle too.
+ */
+function capByEvictingIdle(server: Server, max: number, note: (what: string, fields: Record<string, unknown>) => void): void {
+  const idle = new Set<Socket>(); // oldest first: a connection goes to the end whenever it turns idle
+  const busy = new Map<Socket, number>();
+  let open = 0;
+  const tcp = (s: Socket) => (s as Socket & { _parent?: Socket })._parent ?? s;
+  server.on('connection', (socket: Socket) => {
+    if (socket.destroyed) return;
+    open++;
+    socket.once('close', () => {
+      open--;
+      idle.delete(socket);
+      busy.delete(socket);
+    });
+    if (open > max) {
+      const oldest = idle.values().next().value;
+      if (!oldest) {
+        note('connection refused: port at its connection cap', { maxConnections: max, peer: socket.remoteAddress });
+        socket.destroy();
+        return;
+      }
+      idle.delete(oldest);
+      note('connection closed: idle, the port at its connection cap', { maxConnections: max, peer: oldest.remoteAddress });
+      oldest.destroy();
+    }
+    idle.add(socket);
+  });
+  // A request with `Expect: 100-continue` comes as checkContinue (the ports listen to it), not request.
+  const started = (req: IncomingMessage, res: ServerResponse) => {
+    const socket = tcp(req.socket);
+    idle.delete(socket);
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const n = (busy.get(socket) ?? 1) - 1;
+      if (n > 0) busy.set(socket, n);
+      else {
+        busy.delete(socket);
+        if (!socket.destroyed) idle.add(socket);
+      }
+    });
+  };
+  server.on('request', started);
+  server.on('checkContinue', started);
 }
 
 function listen(server: Server, port: number, host: string, role: string, log: RuntimeLogger): Promise<number> {

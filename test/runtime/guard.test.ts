@@ -515,6 +515,99 @@ describe('slow connections', () => {
   }, 60_000);
 });
 
+describe('a hospital port at its connection cap', () => {
+  it('closes its longest-idle connection to admit a new one, never one with a request in progress, and refuses only when all are busy', async () => {
+    const CAP = 40;
+    const small = await spawnRuntime(join(fixtureDir, 'limits.yml'), {
+      RUNTIME_MAX_CONNECTIONS: String(CAP),
+      RUNTIME_HEADERS_TIMEOUT: '30s',
+      RUNTIME_REQUEST_TIMEOUT: '60s',
+    });
+    const port = new URL(small.portUrls.data!);
+    const sockets: Socket[] = [];
+    const answered = new Set<Socket>();
+    const closed = new Set<Socket>();
+    const dial = (from: string, send?: string) =>
+      new Promise<Socket>((ok, fail) => {
+        const s = connect({ host: port.hostname, port: Number(port.port), localAddress: from });
+        s.on('error', () => undefined);
+        s.on('data', () => answered.add(s));
+        s.on('close', () => closed.add(s));
+        s.once('connect', () => {
+          if (send) s.write(send);
+          ok(s);
+        });
+        s.once('error', fail);
+        sockets.push(s);
+      });
+    // Headers complete, 10 bytes of a 100-byte body: a request in progress.
+    const BUSY = 'POST /hclient/emr/receive/emrPatientInfo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id":"P1"';
+    const post = () =>
+      new Promise<number>((done, fail) => {
+        const req = request(
+          {
+            host: port.hostname,
+            port: port.port,
+            localAddress: '127.0.0.2',
+            method: 'POST',
+            path: '/hclient/emr/receive/emrPatientInfo',
+            headers: { 'content-type': 'application/json' },
+            agent: false,
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => done(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', fail);
+        req.end('{"id":"P2"}');
+      });
+    try {
+      const busy = await Promise.all(Array.from({ length: CAP / 2 }, () => dial('127.0.0.5', BUSY)));
+      // Each busy one's request reached the runtime (its headers are in) before the idle ones open.
+      await sleep(500);
+      const idle: Socket[] = [];
+      for (let i = 0; i < CAP / 2; i++) idle.push(await dial(`127.0.0.${10 + (i % 4)}`));
+      await sleep(300);
+      expect(sockets.filter((s) => closed.has(s))).toHaveLength(0);
+      // The port is full: a HIS's requests are still served, each taking an idle connection's room.
+      for (let i = 0; i < 5; i++) expect(await post()).toBe(200);
+      // Newer idle connections take the room of older ones.
+      const newer: Socket[] = [];
+      for (let i = 0; i < 8; i++) newer.push(await dial('127.0.0.15'));
+      await until(() => idle.filter((s) => closed.has(s)).length >= 8);
+      // The ones closed are the oldest idle ones, without an answer; the newer are open, every busy one too.
+      const gone = idle.map((s, i) => (closed.has(s) ? i : -1)).filter((i) => i >= 0);
+      expect(gone.length).toBeGreaterThanOrEqual(8);
+      expect(gone).toEqual(Array.from({ length: gone.length }, (_, i) => i));
+      expect(idle.some((s) => answered.has(s))).toBe(false);
+      expect(newer.filter((s) => closed.has(s))).toHaveLength(0);
+      expect(busy.filter((s) => closed.has(s))).toHaveLength(0);
+      // Every connection busy: a newcomer is refused, and no busy one is closed for it.
+      const held = [...busy, ...idle.filter((s) => !closed.has(s)), ...newer];
+      for (const s of [...idle, ...newer]) if (!closed.has(s)) s.write(BUSY);
+      await sleep(500);
+      let late: Socket | undefined;
+      for (let i = 0; i < CAP && !late; i++) {
+        const s = await dial('127.0.0.20', BUSY);
+        await sleep(100);
+        if (closed.has(s)) late = s;
+        else held.push(s);
+      }
+      expect(late, 'a newcomer refused once every connection is busy').toBeDefined();
+      expect(answered.has(late!)).toBe(false);
+      expect(held.filter((s) => closed.has(s))).toHaveLength(0);
+      const lines = readFileSync(join(small.logsDir, 'runtime.log'), 'utf8');
+      expect(lines).toContain('connection closed: idle, the port at its connection cap');
+      expect(lines).toContain('connection refused: port at its connection cap');
+      expect(small.child.exitCode, small.stderr()).toBeNull();
+    } finally {
+      for (const s of sockets) s.destroy();
+      await small.stop();
+    }
+  }, 60_000);
+});
+
 describe('connection cap and settings', () => {
   it('closes connections beyond RUNTIME_MAX_CONNECTIONS at once, on the gateway too, and serves again once they go', async () => {
     const { rt: small } = await startFixtureRuntime({ autoscaler: false, limits: { maxConnections: 20 } });

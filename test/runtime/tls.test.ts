@@ -12,11 +12,12 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { normalizeFingerprint, pemFingerprint } from '../../shared/http/auth.js';
-import { startFixtureRuntime, until } from './helpers.js';
+import { sleep, startFixtureRuntime, until } from './helpers.js';
 
 // ---- throwaway PKI -----------------------------------------------------------------------------
 
@@ -344,6 +345,63 @@ describe('TLS with optional client certificates, files named relative to the sec
     const res = await get(`${rt.portUrls.data}/hclient/emr/receive/baseUser`, { client: 'stranger' });
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body)).toMatchObject({ error: 'client_certificate_invalid' });
+  });
+});
+
+describe('a TLS port at its connection cap', () => {
+  it('closes an idle connection (one still in its handshake) for a newcomer, never one with a request in progress', async () => {
+    const CAP = 6;
+    const secrets = mkdtempSync(join(tmpdir(), 'cdc-tls-secrets-'));
+    mkdirSync(join(secrets, 'tls'));
+    writeFileSync(join(secrets, 'fixture-secret'), 'not-a-real-secret\n', { mode: 0o600 });
+    copyFileSync(file('server.crt'), join(secrets, 'tls/front.crt'));
+    copyFileSync(file('server.key'), join(secrets, 'tls/front.key'));
+    const { rt } = await startFixtureRuntime(
+      { secretsDir: secrets, limits: { maxConnections: CAP } },
+      { DATA_TLS_CERT: 'tls/front.crt', DATA_TLS_KEY: 'tls/front.key' },
+    );
+    const port = new URL(rt.portUrls.data!);
+    const sockets: Socket[] = [];
+    const closed = new Set<Socket>();
+    try {
+      // Three TLS connections whose request is in progress (headers in, 10 of 100 body bytes), opened first...
+      const busy = await Promise.all(
+        Array.from(
+          { length: CAP / 2 },
+          () =>
+            new Promise<Socket>((ok, fail) => {
+              const s = connect({ host: port.hostname, port: Number(port.port), ca: pem('ca.crt'), servername: 'localhost' }, () => {
+                s.write('POST /hclient/emr/receive/baseUser HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id":"U1"');
+                ok(s);
+              });
+              s.on('close', () => closed.add(s));
+              s.once('error', fail);
+              sockets.push(s);
+            }),
+        ),
+      );
+      await sleep(500);
+      // ...then three TCP connections that never start their handshake.
+      const idle: Socket[] = [];
+      for (let i = 0; i < CAP / 2; i++) {
+        const s = netConnect({ host: port.hostname, port: Number(port.port) });
+        s.on('error', () => undefined);
+        s.on('close', () => closed.add(s));
+        await new Promise((ok) => s.once('connect', ok));
+        idle.push(s);
+        sockets.push(s);
+      }
+      await sleep(300);
+      // A HIS's request is served: the oldest idle connection made room, not the older busy ones.
+      expect((await get(`${rt.portUrls.data}/hclient/emr/receive/baseUser`)).status).toBe(200);
+      await until(() => closed.has(idle[0]!));
+      expect(closed.has(idle[0]!)).toBe(true);
+      expect(busy.filter((s) => closed.has(s))).toHaveLength(0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await rt.close();
+      rmSync(secrets, { recursive: true, force: true });
+    }
   });
 });
 
