@@ -10,7 +10,7 @@
 //   GET  /lag       rows waiting per resource and the oldest one's age (HIS-authenticated)
 import { Hono } from 'hono';
 import { defineFunction } from '../../shared/fn/index.js';
-import { handleError, okAnswer } from '../../shared/http/errors.js';
+import { handleError, notFoundAnswer, okAnswer } from '../../shared/http/errors.js';
 import { hisAuth } from '../../shared/http/auth.js';
 import { dbsyncConfig, type DbsyncFunctionSettings } from '../../shared/config/functions/dbsync.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
@@ -76,6 +76,8 @@ async function purge(): Promise<PurgeRun | { failed: string }> {
 
 const app = new Hono();
 app.onError(handleError);
+// On the data port: a path no route takes is answered in the envelope, as the receive paths' are.
+app.notFound(notFoundAnswer);
 const auth = hisAuth({ config: () => settings().hisAuth });
 
 app.post('/', async (c) => {

@@ -16,7 +16,7 @@ import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
-import { AppError, handleError, okAnswer, validationError } from '../../shared/http/errors.js';
+import { AppError, handleError, notFoundAnswer, okAnswer, validationError } from '../../shared/http/errors.js';
 import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/auth.js';
 import { remindConfig, type RemindSettings } from '../../shared/config/functions/remind.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
@@ -25,6 +25,8 @@ import { decideCase } from '../../shared/warning/store.js';
 
 const app = new Hono();
 app.onError(handleError);
+// On the data port: a path no route takes is answered in the envelope, as the receive paths' are.
+app.notFound(notFoundAnswer);
 
 let parsed: RemindSettings | undefined;
 const settings = (): RemindSettings => (parsed ??= remindConfig.parse());

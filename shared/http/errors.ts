@@ -116,6 +116,9 @@ export function okAnswer(id: string | null, desc: string, extra: Record<string, 
 /** Resource names are route words too: a logged path keeps them (shared/log maskPath). */
 const RESOURCE_NAMES: ReadonlySet<string> = new Set(Object.keys(resources));
 
+/** A path no route takes, in the envelope every answer on a hospital port has (docs/his-guide.md 应答). */
+export const notFoundAnswer = (c: Context): Response => c.json(errorAnswer(new AppError('NOT_FOUND', `接口不存在：${c.req.path}`)), 404);
+
 /** PostgreSQL's and openGauss's SQLSTATEs for text they cannot hold: invalid byte sequence (a NUL), untranslatable character. */
 const UNSTORABLE_TEXT: ReadonlySet<string> = new Set(['22021', '22P05']);
 

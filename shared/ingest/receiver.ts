@@ -14,7 +14,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { defineFunction, type FaasFunction } from '../fn/index.js';
-import { AppError, databaseError, errorAnswer, handleError, okAnswer, validationError, type Answer } from '../http/errors.js';
+import { AppError, databaseError, errorAnswer, handleError, notFoundAnswer, okAnswer, validationError, type Answer } from '../http/errors.js';
 import { parseJsonExact } from '../http/json.js';
 import { assertOrg, callerOf, hisAuth } from '../http/auth.js';
 import { receiveConfig, type ReceiveSettings } from '../config/functions/receive.js';
@@ -257,7 +257,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   const rx = new Receiver(opts);
   const app = new Hono();
   app.onError(handleError);
-  app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `接口不存在：${c.req.path}`)), 404));
+  app.notFound(notFoundAnswer);
 
   // The interface documents are public on the data port (before the caller check): every receive
   // function answers them for the whole data set, and the data port's root function serves them

@@ -170,4 +170,12 @@ describe('what the body itself declares', () => {
     expect(trace.headers.get('allow')).toBe('GET, HEAD');
     expect((await send('PUT', '/hclient/emr/receive/noSuchThing', '{}')).status).toBe(404);
   });
+
+  it('answers a path no route takes in the envelope on every function of the data port', async () => {
+    for (const path of ['/function/dbsync', '/function/dbsync/nothing', '/function/remind/nothing']) {
+      const r = await send('GET', path);
+      expect(r.status, path).toBe(404);
+      expect(r.a, path).toMatchObject({ result: false, errorCode: 'NOT_FOUND' });
+    }
+  });
 });
