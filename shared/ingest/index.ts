@@ -849,6 +849,9 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
   const headerId = hp?.id ?? keyText(headKnown.id);
   const headerOrg = hp?.orgCode ?? keyText(headKnown.orgCode);
   const prepared: Prepared[] = [];
+  // An item id twice in one report: the second would silently replace the first in the same
+  // transaction (a result lost), so the document is refused naming both.
+  const firstAt = new Map<string, number>();
   list.forEach((raw, i) => {
     const at = (f: string) => `items[${i}]${f ? `.${f}` : ''}`;
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -856,6 +859,19 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
       return;
     }
     const known = normalizeKeys(item, raw as Record<string, unknown>).known;
+    const itemId = keyText(known.id);
+    if (itemId !== null) {
+      const first = firstAt.get(itemId);
+      if (first !== undefined) {
+        issues.push({
+          field: at('id'),
+          rule: 'duplicateItem',
+          message: `与 items[${first}] 的 id 相同：同一份报告中条目 id 不能重复 (same id as items[${first}])`,
+        });
+        return;
+      }
+      firstAt.set(itemId, i);
+    }
     const named = keyText(known[link]);
     if (named !== null && headerId !== null && named !== headerId) {
       issues.push({ field: at(link), rule: 'documentParent', message: `应为本报告的 ID ${headerId} (must name this document's header)` });
@@ -880,24 +896,15 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
       headerId,
     );
   }
-  // Items repeated in one document keep their order, as in a batch: one wave per repetition.
-  const waves: Prepared[][] = [];
-  const waveOf: number[] = [];
-  const seen = new Map<string, number>();
-  for (const p of prepared) {
-    const w = seen.get(p.id) ?? 0;
-    seen.set(p.id, w + 1);
-    waveOf.push(w);
-    (waves[w] ??= []).push(p);
-  }
+  // Every item id once (above): the items are one wave, written after their header.
   const delta: HeldDelta = new Map();
   const head1 = hp;
   const out = await withTx(db, async (tx) => {
     delta.clear();
     const [h] = await writeWaveIn(tx, header, [head1], ctx, delta);
-    const byKey = new Map<string, Outcome>();
-    for (const [w, wave] of waves.entries()) for (const o of await writeWaveIn(tx, item, wave, ctx, delta)) byKey.set(`${w}|${o.id}`, o);
-    return { header: h!, items: prepared.map((p, i) => byKey.get(`${waveOf[i]}|${p.id}`)!) };
+    const byId = new Map<string, Outcome>();
+    if (prepared.length) for (const o of await writeWaveIn(tx, item, prepared, ctx, delta)) byId.set(o.id, o);
+    return { header: h!, items: prepared.map((p) => byId.get(p.id)!) };
   });
   observeCodes(ctx, [head1, ...prepared], delta);
   return out;

@@ -127,6 +127,27 @@ describe('a header with its items in one document', () => {
     expect(n.rows[0].n).toBe(0);
   });
 
+  it('an item id twice in one report refuses it, naming the second (duplicateItem): the second would replace the first', async () => {
+    const org = uniqueOrg();
+    const patientId = await patient(org);
+    const id = uniqueId('lab');
+    const { status, a } = await post('/function/lab', {
+      ...sample('emrExLab', { orgCode: org, id, patientId, seed: 4 }),
+      items: [
+        item('emrExLabItem', `${id}-1`, null, 1),
+        item('emrExLabItem', `${id}-2`, null, 2),
+        { ...item('emrExLabItem', `${id}-1`, null, 3), itemName: '另一个' },
+      ],
+    });
+    expect(status, JSON.stringify(a)).toBe(400);
+    expect(a.errors!.map((e) => `${e.field}/${e.rule}`)).toEqual(['items[2].id/duplicateItem']);
+    expect(JSON.stringify(a.errors)).toContain('same id as items[0]');
+    for (const t of ['emr_ex_lab', 'emr_ex_lab_item']) {
+      const n = await db.query(`SELECT count(*)::int AS n FROM ${t} WHERE org_code = $1`, [org]);
+      expect(n.rows[0].n, t).toBe(0);
+    }
+  });
+
   it('a wrong header refuses its items with it', async () => {
     const org = uniqueOrg();
     const id = uniqueId('lab');
