@@ -51,6 +51,29 @@ async function stillServing(): Promise<void> {
   expect(Date.now() - t0).toBeLessThan(2000);
 }
 
+/** A HIS record posted from another loopback address on a connection of its own; its status. */
+function postFrom(port: URL, from = '127.0.0.2'): Promise<number> {
+  return new Promise<number>((done, fail) => {
+    const req = request(
+      {
+        host: port.hostname,
+        port: port.port,
+        localAddress: from,
+        method: 'POST',
+        path: '/hclient/emr/receive/emrPatientInfo',
+        headers: { 'content-type': 'application/json' },
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => done(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', fail);
+    req.end('{"id":"P2"}');
+  });
+}
+
 interface RawAnswer {
   status: number | null;
   text: string;
@@ -471,26 +494,7 @@ describe('slow connections', () => {
       // Normal traffic from another address is served promptly while they are all open.
       for (let i = 0; i < 5; i++) {
         const t = Date.now();
-        const status = await new Promise<number>((done, fail) => {
-          const req = request(
-            {
-              host: data.hostname,
-              port: data.port,
-              localAddress: '127.0.0.2',
-              method: 'POST',
-              path: '/hclient/emr/receive/emrPatientInfo',
-              headers: { 'content-type': 'application/json' },
-              agent: false,
-            },
-            (res) => {
-              res.resume();
-              res.on('end', () => done(res.statusCode ?? 0));
-            },
-          );
-          req.on('error', fail);
-          req.end('{"id":"P2"}');
-        });
-        expect(status).toBe(200);
+        expect(await postFrom(data)).toBe(200);
         expect(Date.now() - t).toBeLessThan(1000);
       }
       expect(slow.filter((s) => !s.destroyed)).toHaveLength(2000);
@@ -542,26 +546,6 @@ describe('a hospital port at its connection cap', () => {
       });
     // Headers complete, 10 bytes of a 100-byte body: a request in progress.
     const BUSY = 'POST /hclient/emr/receive/emrPatientInfo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id":"P1"';
-    const post = () =>
-      new Promise<number>((done, fail) => {
-        const req = request(
-          {
-            host: port.hostname,
-            port: port.port,
-            localAddress: '127.0.0.2',
-            method: 'POST',
-            path: '/hclient/emr/receive/emrPatientInfo',
-            headers: { 'content-type': 'application/json' },
-            agent: false,
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () => done(res.statusCode ?? 0));
-          },
-        );
-        req.on('error', fail);
-        req.end('{"id":"P2"}');
-      });
     try {
       const busy = await Promise.all(Array.from({ length: CAP / 2 }, () => dial('127.0.0.5', BUSY)));
       // Each busy one's request reached the runtime (its headers are in) before the idle ones open.
@@ -571,7 +555,7 @@ describe('a hospital port at its connection cap', () => {
       await sleep(300);
       expect(sockets.filter((s) => closed.has(s))).toHaveLength(0);
       // The port is full: a HIS's requests are still served, each taking an idle connection's room.
-      for (let i = 0; i < 5; i++) expect(await post()).toBe(200);
+      for (let i = 0; i < 5; i++) expect(await postFrom(port)).toBe(200);
       // Newer idle connections take the room of older ones.
       const newer: Socket[] = [];
       for (let i = 0; i < 8; i++) newer.push(await dial('127.0.0.15'));
