@@ -21,6 +21,12 @@ import { join, resolve } from 'node:path';
 import { startRuntime, type RuntimeHandle, type RuntimeOptions } from './index.js';
 import { freePort } from './replica.js';
 
+/**
+ * A port nothing listens on, for ever: loopback port 2. A port that was merely free when chosen is
+ * taken again by the next test or process that binds port 0 — its platform then "answers" — and
+ * port 2 is below the range the kernel hands out, needs root to bind, and is not one fetch refuses.
+ */
+const CLOSED = 'http://127.0.0.1:2';
 export interface BootOptions {
   /** The temporary folder's prefix (cdc-<name>-…). */
   name: string;
@@ -97,11 +103,11 @@ async function bootOnce(o: BootOptions): Promise<Booted> {
       ...(front
         ? {
             HIS_ALLOW: '127.0.0.1/8,::1/128',
-            NATIONAL_URL: `http://127.0.0.1:${await freePort()}`,
+            NATIONAL_URL: CLOSED,
             // No push unless asked: a push to this closed port would put every pending row of a shared
             // database's destinations into backoff. '' takes stack.yml's own (${VAR:-default} treats an
             // empty value as unset), the gateway by name, which the runtime resolves.
-            PUSH_NUDGE_URL: o.nudge ? `http://127.0.0.1:${gatewayPort}/async-function/push` : `http://127.0.0.1:${await freePort()}/async-function/push`,
+            PUSH_NUDGE_URL: o.nudge ? `http://127.0.0.1:${gatewayPort}/async-function/push` : `${CLOSED}/async-function/push`,
           }
         : {}),
       ...o.envFrom?.(dir),
