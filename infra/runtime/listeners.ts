@@ -62,7 +62,11 @@ export function harden(server: Server, role: string, limits: RuntimeLimits, log:
       return;
     }
     const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    // On a hospital port in the answer envelope every other answer there has (docs/his-guide.md 应答).
+    const reason = status === 408 ? 'request not sent in time' : status === 431 ? 'header section over 16 KiB' : 'not an HTTP/1.1 request';
+    const body = perPeer ? JSON.stringify(hisAnswer(status, reason)) : '';
+    const type = body ? 'Content-Type: application/json; charset=UTF-8\r\n' : '';
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n${type}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     setTimeout(() => socket.destroy(), 1000).unref();
   });
 

@@ -455,6 +455,7 @@ const HIS_CODES: Record<number, [string, string]> = {
   404: ['NOT_FOUND', '接口不存在，请核对地址'],
   408: ['BAD_REQUEST', '请求未在限定时间内发送完毕'],
   413: ['PAYLOAD_TOO_LARGE', '请求体过大'],
+  431: ['BAD_REQUEST', '请求头过大'],
   429: ['RATE_LIMITED', '前置软件繁忙，请稍后重试'],
   500: ['INTERNAL', '前置软件内部错误'],
   502: ['UNAVAILABLE', '前置软件暂不可用，请稍后重试'],

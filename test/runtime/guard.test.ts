@@ -162,6 +162,21 @@ describe('malformed requests', () => {
     await stillServing();
   });
 
+  it('answers Node’s own refusals on the data port in the HIS envelope: not HTTP (400), a header section over 16 KiB (431)', async () => {
+    const envelope = (text: string) => JSON.parse(Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1').toString('utf8')) as Record<string, unknown>;
+    const garbage = await raw(data, 'GARBAGE\x00\x01 / HTTP/9\r\n\r\n');
+    expect(garbage.status).toBe(400);
+    expect(garbage.text).toMatch(/\r\nContent-Type: application\/json/i);
+    expect(envelope(garbage.text)).toMatchObject({ result: false, id: null, errorCode: 'BAD_REQUEST', errorName: '请求格式错误' });
+    const big = await raw(data, `GET /hclient/emr/receive/emrPatientInfo/P1 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(big.status).toBe(431);
+    expect(envelope(big.text)).toMatchObject({ result: false, errorCode: 'BAD_REQUEST', errorName: '请求头过大' });
+    // The admin gateway, for operators' tools, answers as Node does: no body.
+    const gw = await raw(gateway, 'GARBAGE\x00\x01 / HTTP/9\r\n\r\n');
+    expect(gw.text).toMatch(/Content-Length: 0\r\n\r\n$/);
+    await stillServing();
+  });
+
   it('survives a seeded fuzz of paths, methods, headers and bodies on the data port and the gateway', async () => {
     const rnd = mulberry32(20261203);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
