@@ -113,19 +113,14 @@ export function harden(server: Server, role: string, limits: RuntimeLimits, log:
  * traced back to theirs), so a TLS handshake that never ends is idle too.
  */
 function capByEvictingIdle(server: Server, max: number, note: (what: string, fields: Record<string, unknown>) => void): void {
-  const idle = new Set<Socket>(); // oldest first: a connection goes to the end whenever it turns idle
+  // Every connection the port holds is in one of the two: idle (oldest first: a connection goes to
+  // the end whenever it turns idle) or busy (its requests in progress).
+  const idle = new Set<Socket>();
   const busy = new Map<Socket, number>();
-  let open = 0;
   const tcp = (s: Socket) => (s as Socket & { _parent?: Socket })._parent ?? s;
   server.on('connection', (socket: Socket) => {
     if (socket.destroyed) return;
-    open++;
-    socket.once('close', () => {
-      open--;
-      idle.delete(socket);
-      busy.delete(socket);
-    });
-    if (open > max) {
+    if (idle.size + busy.size >= max) {
       const oldest = idle.values().next().value;
       if (!oldest) {
         note('connection refused: port at its connection cap', { maxConnections: max, peer: socket.remoteAddress });
@@ -137,6 +132,10 @@ function capByEvictingIdle(server: Server, max: number, note: (what: string, fie
       oldest.destroy();
     }
     idle.add(socket);
+    socket.once('close', () => {
+      idle.delete(socket);
+      busy.delete(socket);
+    });
   });
   // A request with `Expect: 100-continue` comes as checkContinue (the ports listen to it), not request.
   const started = (req: IncomingMessage, res: ServerResponse) => {
