@@ -2,7 +2,9 @@
 // Entry: the Hono template's server (infra/openfaas/template/hono/index.ts) with
 // "./function/handler.js" resolved to the function's own handler.ts — as faas-cli lays it out
 // (template + handler folder as function/). Each bundle's V8 compile cache is primed beside it
-// (docs/runtime.md "Bundles"). Usage: node infra/build/build.mjs [name ...]
+// (docs/runtime.md "Bundles"). The runtime itself is bundled too: dist/runtime/up.mjs (`make up`,
+// the systemd unit) and dist/runtime/main.mjs (`npm run up`).
+// Usage: node infra/build/build.mjs [--runtime] [name ...] (no argument: the runtime and every function)
 import { build, stop } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
@@ -25,8 +27,25 @@ export function stackFunctions(stackFile = join(root, 'stack.yml')) {
  * graph of these same options.
  */
 export function bundleOptions(handlerFile) {
+  const common = commonOptions();
   return {
+    ...common,
     entryPoints: [entry],
+    plugins: [
+      ...common.plugins,
+      {
+        name: 'function-handler',
+        setup(b) {
+          b.onResolve({ filter: /^\.\/function\/handler(\.js)?$/ }, () => ({ path: handlerFile }));
+        },
+      },
+    ],
+  };
+}
+
+/** What every bundle of the project is built with: the functions' and the runtime's. */
+function commonOptions() {
+  return {
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -50,14 +69,48 @@ export function bundleOptions(handlerFile) {
           b.onLoad({ filter: /.*/, namespace: 'empty-module' }, () => ({ contents: 'export {};', loader: 'js' }));
         },
       },
-      {
-        name: 'function-handler',
-        setup(b) {
-          b.onResolve({ filter: /^\.\/function\/handler(\.js)?$/ }, () => ({ path: handlerFile }));
-        },
-      },
     ],
   };
+}
+
+/**
+ * The runtime's bundles: its entries with everything they import, so that it starts without
+ * TypeScript and without tsx's esbuild service beside it (docs/runtime.md "The runtime's own
+ * bundle"). Left out besides pg-native: esbuild (the build script is imported at run time, only to
+ * build a missing function bundle) and s3rver (make up's stand-in for MinIO, a development
+ * dependency imported when it starts). Inside a bundle every module's `import.meta.main` would be the
+ * entry's, true: the modules that are also commands (the migration runner, the certificates) check
+ * it before running as one, so it is defined false there.
+ */
+export const RUNTIME_ENTRIES = { up: 'infra/dev/up.ts', main: 'infra/runtime/main.ts' };
+export const runtimeDir = join(root, 'dist/runtime');
+
+/** A program of the project that runs on node outside a replica: the runtime, the bench's runtime child. */
+function programOptions() {
+  const common = commonOptions();
+  return { ...common, external: [...common.external, 'esbuild', 's3rver'], define: { 'import.meta.main': 'false' }, sourcemap: 'linked' };
+}
+
+export function runtimeOptions() {
+  return {
+    ...programOptions(),
+    entryPoints: Object.fromEntries(Object.entries(RUNTIME_ENTRIES).map(([name, file]) => [name, join(root, file)])),
+    outdir: runtimeDir,
+    outExtension: { '.js': '.mjs' },
+  };
+}
+
+export async function buildRuntime() {
+  mkdirSync(runtimeDir, { recursive: true });
+  await withService(() => build(runtimeOptions()));
+  return Object.keys(RUNTIME_ENTRIES).map((name) => join(runtimeDir, `${name}.mjs`));
+}
+
+/** One entry bundled as the runtime is (the bench's runtime child, bench/runtime-child.ts). */
+export async function buildNodeProgram(entryFile, outfile) {
+  mkdirSync(dirname(outfile), { recursive: true });
+  await withService(() => build({ ...programOptions(), entryPoints: [entryFile], outfile }));
+  return outfile;
 }
 
 /**
@@ -76,19 +129,26 @@ export async function buildFunction({ name, handler }) {
   if (!existsSync(handlerFile)) throw new Error(`function ${name}: ${handlerFile} not found`);
   const outdir = join(handler, 'dist');
   mkdirSync(outdir, { recursive: true });
-  building++;
-  clearTimeout(idleStop);
-  try {
+  await withService(async () => {
     await build({ ...bundleOptions(handlerFile), outfile: join(outdir, 'index.js'), sourcemap: 'linked' });
     writeFileSync(join(outdir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }, null, 2) + '\n');
     await primeCompileCache(join(outdir, 'index.js'));
+  });
+  return join(outdir, 'index.js');
+}
+
+/** Runs one build with esbuild's service counted as in use; it is ended once none has run for STOP_AFTER_MS. */
+async function withService(work) {
+  building++;
+  clearTimeout(idleStop);
+  try {
+    return await work();
   } finally {
     if (--building === 0) {
       idleStop = setTimeout(() => building === 0 && void stop(), STOP_AFTER_MS);
       idleStop.unref();
     }
   }
-  return join(outdir, 'index.js');
 }
 
 /**
@@ -116,9 +176,18 @@ function primeCompileCache(bundle) {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const only = process.argv.slice(2);
-  const fns = stackFunctions().filter((f) => only.length === 0 || only.includes(f.name));
+  // No argument: the runtime and every function; `--runtime`, names: the runtime, those functions.
+  const args = process.argv.slice(2);
+  const only = args.filter((a) => a !== '--runtime');
   const t0 = Date.now();
-  await Promise.all(fns.map(buildFunction));
-  console.log(`built ${fns.length} function bundle(s) in ${Date.now() - t0} ms: ${fns.map((f) => f.name).join(', ')}`);
+  if (args.length === 0 || args.includes('--runtime')) {
+    const files = await buildRuntime();
+    console.log(`built the runtime in ${Date.now() - t0} ms: ${files.map((f) => f.slice(root.length + 1)).join(', ')}`);
+  }
+  if (args.length === 0 || only.length > 0) {
+    const fns = stackFunctions().filter((f) => only.length === 0 || only.includes(f.name));
+    const t1 = Date.now();
+    await Promise.all(fns.map(buildFunction));
+    console.log(`built ${fns.length} function bundle(s) in ${Date.now() - t1} ms: ${fns.map((f) => f.name).join(', ')}`);
+  }
 }

@@ -14,13 +14,13 @@
  *                     start without it stays on a restored database (docs/backup.md "Restore")
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative, resolve } from 'node:path';
 import type pg from 'pg';
 import { z } from 'zod';
 import { closePool, openPool } from '../../shared/db/index.js';
+import { projectRoot } from '../root.js';
 
-export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export { projectRoot };
 
 type Env = Record<string, string | undefined>;
 

@@ -1,17 +1,17 @@
 /**
- * Migration runner. Migrations are the numbered *.sql files beside this module; each runs once, in
+ * Migration runner. Migrations are the numbered *.sql files of infra/db (beside this module); each runs once, in
  * its own transaction, and is recorded in the ledger table `schema_migration` (openGauss 5.0 has no
  * `ADD COLUMN IF NOT EXISTS`, so a ledger — not idempotent DDL — is what makes re-runs safe).
  * An advisory lock (present on both PostgreSQL and openGauss) serialises concurrent runners.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import pg from 'pg';
+import { projectRoot } from '../root.js';
 import { convertHoldReasons } from './holds-0009.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
+const here = join(projectRoot, 'infra/db');
 const LOCK_KEY = 7_204_311; // arbitrary, fixed: "cdc-front migrations"
 
 /** Data conversions SQL alone cannot do, run after a migration's SQL in its transaction. */
@@ -81,7 +81,8 @@ export async function migrate(databaseUrl: string, dir = here): Promise<string[]
   return applied;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// import.meta.main: false inside the runtime's bundle, which holds this module (infra/build/build.mjs).
+if (import.meta.main) {
   const url = process.env.DATABASE_URL;
   if (!url) {
     console.error('DATABASE_URL is not set');

@@ -19,8 +19,8 @@
  */
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { projectRoot } from '../root.js';
 import { bitString, bool, ctx, int, octets, oid, pem, seq, set, time, tlv, utf8 } from '../../shared/uplink/der.js';
 import { generateSm2KeyPair } from '../../shared/uplink/sm.js';
 
@@ -148,9 +148,9 @@ export function ensureDevFrontTls(dir: string): { cert: string; key: string; ca:
   return { cert, key, ca: up.files['uplink-ca']! };
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-  const dir = resolve(process.argv[2] ?? join(root, '.data', 'secrets'));
+// import.meta.main: false inside the runtime's bundle, which holds this module (infra/build/build.mjs).
+if (import.meta.main) {
+  const dir = resolve(process.argv[2] ?? join(projectRoot, '.data', 'secrets'));
   const out = ensureDevUplinkFiles(dir);
   for (const [k, f] of Object.entries(out.files)) process.stdout.write(`${k.padEnd(26)} ${f}\n`);
 }

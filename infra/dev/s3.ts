@@ -12,9 +12,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-// s3rver ships no types: its constructor options and run/close are all this file uses.
-// @ts-expect-error no declaration file
-import S3rver from 's3rver';
 
 export const S3RVER_KEY = 'S3RVER';
 
@@ -44,6 +41,11 @@ export async function startS3(opts: { dir: string; port?: number; host?: string;
   // s3rver emits a taken port as an unhandled 'error' event (the process dies) instead of rejecting
   // run(): the port is tried first, so make up names it and stops cleanly.
   if (opts.port) await portFree(host, opts.port);
+  // Imported at the first start, not with this module: s3rver is a development dependency, and the
+  // runtime's bundle, which holds this module, runs on servers where production stores go to MinIO.
+  // s3rver ships no types: its constructor options and run/close are all this file uses.
+  // @ts-expect-error no declaration file
+  const { default: S3rver } = await import('s3rver');
   const server = new S3rver({ address: host, port: opts.port ?? 0, directory: opts.dir, silent: true, configureBuckets: [{ name: bucket }] });
   let addr: AddressInfo;
   try {

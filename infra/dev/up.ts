@@ -272,7 +272,9 @@ const runs = (args: string[], file: string, arg?: string) => args.some((a) => a.
  */
 async function cleanUpAfterEarlierRun(): Promise<void> {
   const upPid = readPidFile(loc.runDir, 'up');
-  if (upPid !== undefined && upPid !== process.pid && runs(processArgs(upPid) ?? [], 'infra/dev/up.ts')) {
+  const upArgs = (upPid !== undefined && processArgs(upPid)) || [];
+  // make up runs its bundle (dist/runtime/up.mjs); the tests and a developer may run the source.
+  if (upPid !== undefined && upPid !== process.pid && (runs(upArgs, 'dist/runtime/up.mjs') || runs(upArgs, 'infra/dev/up.ts'))) {
     throw new Error(`make up is already running on ${loc.dataDir} (pid ${upPid}); stop it first (kill ${upPid})`);
   }
   writePidFile(loc.runDir, 'up', process.pid);

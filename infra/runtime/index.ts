@@ -9,7 +9,8 @@
  */
 import { assertPlatform } from '../../shared/platform/index.js';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { projectRoot } from '../root.js';
 import { systemApi } from './api.js';
 import { AsyncQueue } from './async.js';
 import { ensureCredentials, readCredentials, type Credentials } from './auth.js';
@@ -114,7 +115,7 @@ const VERSION = readVersion();
 
 function readVersion(): string {
   try {
-    return (JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+    return (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
   } catch {
     return '0.0.0';
   }

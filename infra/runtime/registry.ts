@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { projectRoot } from '../root.js';
 import type { FunctionDeployment } from './api.js';
 import type { LogStore } from './logs.js';
 import { FunctionService, type ServiceContext } from './service.js';
@@ -56,7 +57,7 @@ export class Registry {
     if (policy === 'never' || (policy === 'missing' && existsSync(bundle))) return;
     if (!existsSync(join(spec.handler, 'handler.ts'))) return; // checkDeployable names the missing bundle
     // A runtime path, not a static import: infra/build is plain .mjs, outside this module's types.
-    const buildFile = pathToFileURL(resolve(import.meta.dirname, '../build/build.mjs')).href;
+    const buildFile = pathToFileURL(join(projectRoot, 'infra/build/build.mjs')).href;
     this.buildModule ??= import(buildFile) as Promise<BuildModule>;
     const t0 = Date.now();
     await (await this.buildModule).buildFunction({ name: spec.name, handler: spec.handler });

@@ -1,5 +1,5 @@
 // Crashes of the whole front under HIS load (docs/faults.md, "Crashes"): `make up`'s own entry
-// (infra/dev/up.ts) runs as a child process on free ports with a data folder of its own, the HIS
+// (dist/runtime/up.mjs, its bundle of infra/dev/up.ts) runs as a child process on free ports with a data folder of its own, the HIS
 // generator sends, and then
 //   1. PostgreSQL's postmaster is killed with SIGKILL: `make up` must bring it back by itself and the
 //      data port must answer 200 again, without anyone's help;
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatCounts, observingFetch, pendingRows, reconcile, type HisObservations } from '../../infra/soak/harness.js';
+import { runtimeBundle } from '../../infra/root.js';
 import { stablePorts } from '../setup/ports.js';
 import type { Received } from '../../infra/simulators/platform.js';
 import { sample } from '../../infra/simulators/samples.js';
@@ -45,7 +46,7 @@ const event = (what: string) => {
 
 /** Starts `make up`'s entry and waits until it says the functions are running. */
 async function startUp(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/dev/up.ts')], {
+  const child = spawn(process.execPath, [runtimeBundle('up')], {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,8 +9,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runtimeBundle } from '../../infra/root.js';
 import { RUNTIME_NODE_FLAGS } from '../../infra/runtime/node-flags.js';
 import { loadStack } from '../../infra/runtime/stack.js';
 import { parseDuration } from '../../infra/runtime/duration.js';
@@ -73,7 +74,7 @@ describe('the systemd unit', () => {
     const exec = one(svc, 'ExecStart').split(/\s+/);
     const node = exec.indexOf('node');
     expect(exec.slice(0, 2)).toEqual(['/usr/bin/env', `PATH=${INSTALLED_AT}/.tools/node/bin:/usr/local/bin:/usr/bin:/bin`]);
-    expect(exec.slice(node + 1)).toEqual([...RUNTIME_NODE_FLAGS, '--import', 'tsx', 'infra/dev/up.ts']);
+    expect(exec.slice(node + 1)).toEqual([...RUNTIME_NODE_FLAGS, relative(root, runtimeBundle('up'))]);
     expect(one(svc, 'WorkingDirectory')).toBe(INSTALLED_AT);
     expect(svc.get('Environment')).toEqual(expect.arrayContaining(['CDC_ENV=production']));
     expect(one(svc, 'User')).not.toMatch(/^(root|0|)$/);

@@ -1,5 +1,5 @@
 /**
- * `make up` (infra/dev/up.ts, the real entry, as its own process) on free loopback ports in a
+ * `make up` (its bundle of infra/dev/up.ts, the real entry, as its own process) on free loopback ports in a
  * private data dir: it restarts its PostgreSQL after kill -9, a new run after kill -9 of `make up`
  * itself stops the simulator the dead one left and starts on the same ports, and the operator
  * commands find its gateway and database from the same variables (infra/cli/locate.ts); with TLS=1
@@ -11,6 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runtimeBundle } from '../../infra/root.js';
 import { stablePorts } from '../setup/ports.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -24,7 +25,7 @@ interface Up {
 function startUp(env: Record<string, string>): Up {
   // No DATABASE_URL / NATIONAL_URL of the caller: make up must start its own.
   const { DATABASE_URL: _d, NATIONAL_URL: _n, CDC_SECRETS_DIR: _s, CDC_LOGS_DIR: _l, OPENFAAS_URL: _o, ...base } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/dev/up.ts')], {
+  const child = spawn(process.execPath, [runtimeBundle('up')], {
     cwd: root,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -148,7 +149,7 @@ const patient = (id: string) => ({
   invalidFlag: 0,
 });
 
-describe('make up supervises and cleans up (infra/dev/up.ts as a process)', { timeout: 400_000 }, () => {
+describe('make up supervises and cleans up (its bundle, dist/runtime/up.mjs, as a process)', { timeout: 400_000 }, () => {
   let dir: string;
   let env: Record<string, string>;
   let up: Up | undefined;

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../infra/runtime/cli.js';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
 import { freePort } from '../../infra/runtime/replica.js';
+import { runtimeBundle } from '../../infra/root.js';
 import { RUNTIME_NODE_FLAGS } from '../../infra/runtime/node-flags.js';
 import { buildFixtures, fixtureStack, startFixtureRuntime, until } from './helpers.js';
 
@@ -118,10 +119,8 @@ describe('main entry', () => {
       CRON_ENABLED: 'false',
       RUNTIME_BUILD: 'never',
     };
-    // As `npm run up` starts it: node itself with the runtime's flags, not the tsx command, whose
-    // signal relay SIGKILLs the child when it does not report the signal within 30 ms (a busy machine:
-    // exit 143, nothing drained).
-    const p = spawn(process.execPath, [...RUNTIME_NODE_FLAGS, '--import', 'tsx', join(root, 'infra/runtime/main.ts'), '--stack', fixtureStack], {
+    // As `npm run up` starts it: node itself running the runtime's bundle with the runtime's flags.
+    const p = spawn(process.execPath, [...RUNTIME_NODE_FLAGS, runtimeBundle('main'), '--stack', fixtureStack], {
       cwd: root,
       env: { ...process.env, ...env },
     });
@@ -130,7 +129,7 @@ describe('main entry', () => {
     p.stderr.on('data', (c: Buffer) => (out += c.toString()));
     const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
     try {
-      // Generous: tsx compiles main.ts and the replica starts on a machine CI shares with everything else.
+      // Generous: the replica starts on a machine CI shares with everything else.
       expect(await until(() => out.includes('"msg":"runtime started"'), 45_000), out).toBe(true);
       expect((await fetch(`http://127.0.0.1:${gw}/function/echo/x`)).status).toBe(200);
       p.kill('SIGTERM');

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootStack } from '../../infra/runtime/boot.js';
 import type { RuntimeHandle, RuntimeOptions } from '../../infra/runtime/index.js';
+import { runtimeBundle } from '../../infra/root.js';
 import { RUNTIME_NODE_FLAGS } from '../../infra/runtime/node-flags.js';
 import { freePort } from '../../infra/runtime/replica.js';
 import { basicAuthHeader } from '../../shared/http/basic.js';
@@ -105,8 +106,8 @@ export interface SpawnedRuntime {
 }
 
 /**
- * The runtime as `npm run up` and systemd run it: its own process (infra/runtime/main.ts, the
- * runtime's node flags), so a test can see that nothing a caller sends ends it (`child.exitCode`
+ * The runtime as `npm run up` and systemd run it: its own process (its bundle of infra/runtime/main.ts,
+ * the runtime's node flags), so a test can see that nothing a caller sends ends it (`child.exitCode`
  * stays null). Fixture bundles built.
  */
 export async function spawnRuntime(stackFile: string, env: Record<string, string> = {}): Promise<SpawnedRuntime> {
@@ -116,7 +117,7 @@ export async function spawnRuntime(stackFile: string, env: Record<string, string
   const logsDir = join(dir, 'logs');
   mkdirSync(secretsDir, { recursive: true });
   writeFileSync(join(secretsDir, 'fixture-secret'), 'not-a-real-secret\n', { mode: 0o600 });
-  const child = spawn(process.execPath, [...RUNTIME_NODE_FLAGS, '--import', 'tsx', join(root, 'infra/runtime/main.ts'), '--stack', stackFile], {
+  const child = spawn(process.execPath, [...RUNTIME_NODE_FLAGS, runtimeBundle('main'), '--stack', stackFile], {
     cwd: root,
     env: {
       ...process.env,

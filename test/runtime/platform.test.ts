@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runtimeBundle } from '../../infra/root.js';
 import { platformProblems, type Platform } from '../../shared/platform/index.js';
 
 const SYSTEM_NODE = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => existsSync(p) && resolve(p) !== process.execPath);
@@ -60,7 +61,7 @@ describe.skipIf(!lacking)(`a node that cannot run the front (${lacking ? `${lack
   });
 
   it('the runtime refuses to start before it opens a port', () => {
-    const r = spawnSync(lacking!.node, ['--import', 'tsx', 'infra/runtime/main.ts', '--stack', 'stack.yml'], {
+    const r = spawnSync(lacking!.node, [runtimeBundle('main'), '--stack', 'stack.yml'], {
       env: {
         PATH: process.env.PATH ?? '',
         GATEWAY_PORT: '0',

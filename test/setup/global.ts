@@ -1,8 +1,8 @@
 /**
  * vitest globalSetup: runs once, in the main vitest process, before any test file.
  *
- * 1. Builds the bundle of every function in stack.yml (`node infra/build/build.mjs`): the e2e and
- *    runtime tests run the same artifact production runs.
+ * 1. Builds the bundle of every function in stack.yml and the runtime's own (`node infra/build/build.mjs`):
+ *    the e2e and runtime tests run the same artifacts production runs.
  * 2. Unless TEST_DATABASE_URL is set (an outside PostgreSQL or openGauss), starts a private
  *    PostgreSQL in a temp dir (fsync off: the data is thrown away) and stops it at the end.
  * 3. Runs the migrations once.
@@ -54,7 +54,7 @@ function log(msg: string): void {
   process.stderr.write(`[test setup] ${msg}\n`);
 }
 
-/** Builds the functions of stack.yml whose handler exists; warns about the others. */
+/** Builds the runtime's bundles and the functions of stack.yml whose handler exists; warns about the others. */
 async function buildFunctions(): Promise<string[]> {
   const { stackFunctions } = (await import(join(root, 'infra/build/build.mjs'))) as {
     stackFunctions(): { name: string; handler: string }[];
@@ -66,7 +66,7 @@ async function buildFunctions(): Promise<string[]> {
   if (ready.length === 0) return [];
   await new Promise<void>((resolvePromise, reject) => {
     let output = '';
-    const child = spawn(process.execPath, [join(root, 'infra/build/build.mjs'), ...ready], {
+    const child = spawn(process.execPath, [join(root, 'infra/build/build.mjs'), '--runtime', ...ready], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -22,14 +22,22 @@ describe("the runtime's node flags", () => {
       ?.trim()
       .split(/\s+/);
     expect(value).toEqual([...RUNTIME_NODE_FLAGS]);
-    const recipe = make.match(/^up:.*\n\t(.*)$/m)?.[1];
-    expect(recipe).toMatch(/^node \$\(RUNTIME_NODE_FLAGS\) --import tsx infra\/dev\/up\.ts$/);
+    // The recipe builds the runtime's bundle, then runs it.
+    const recipe = make
+      .match(/^up:.*\n((?:\t.*\n)+)/m)?.[1]
+      ?.split('\n')
+      .map((l) => l.trim());
+    expect(recipe?.[0]).toBe('node infra/build/build.mjs --runtime');
+    expect(recipe?.[1]).toBe('node $(RUNTIME_NODE_FLAGS) dist/runtime/up.mjs');
   });
 
   it("are on package.json's up script", () => {
     const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-    const words = scripts.up!.split(/\s+/);
-    expect(words[0]).toBe('node');
-    for (const flag of RUNTIME_NODE_FLAGS) expect(words.slice(0, words.indexOf('infra/runtime/main.ts'))).toContain(flag);
+    // The runtime's bundle built, then node put in the shell's place (exec), so npm's signals reach it.
+    const [build, start] = scripts.up!.split(' && ');
+    expect(build).toBe('node infra/build/build.mjs --runtime');
+    const words = start!.split(/\s+/);
+    expect(words.slice(0, 2)).toEqual(['exec', 'node']);
+    expect(words.slice(2, words.indexOf('dist/runtime/main.mjs'))).toEqual([...RUNTIME_NODE_FLAGS]);
   });
 });

@@ -1,0 +1,26 @@
+/**
+ * The project's folder, found from wherever this module's code runs: from its source (infra/) under
+ * tsx and in the tests, or from the runtime's bundle (dist/runtime/, docs/runtime.md "Bundles").
+ * A module's own folder is not enough once it is bundled: every module of a bundle shares the
+ * bundle's `import.meta.url`. The folder is the nearest one above that holds both package.json and
+ * stack.yml; the migrations, the function handlers and the build script are found from it.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export function findProjectRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'stack.yml'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`cdc-front: no folder above ${from} holds package.json and stack.yml (the project's folder)`);
+  }
+}
+
+export const projectRoot = findProjectRoot(import.meta.dirname);
+
+/**
+ * The runtime's bundles that infra/build/build.mjs writes (its RUNTIME_ENTRIES): `up` is make up's and
+ * the systemd unit's entry (infra/dev/up.ts), `main` npm run up's (infra/runtime/main.ts).
+ */
+export function runtimeBundle(entry: 'up' | 'main'): string {
+  return join(projectRoot, 'dist/runtime', `${entry}.mjs`);
+}
