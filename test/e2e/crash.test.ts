@@ -160,6 +160,10 @@ beforeAll(async () => {
     NATIONAL_SIM_PORT: simPort,
     S3_PORT: s3Port,
     HIS_ALLOW: '127.0.0.1/8,::1/128',
+    // The bundles are built by the test set-up. make up's default (always) would rebuild all of them
+    // at both starts, under the feet of the tests running beside this one that run them
+    // (test/runtime/self-test.test.ts saw its compile caches replaced mid-test).
+    RUNTIME_BUILD: 'missing',
   };
   delete env.DATABASE_URL;
   delete env.NATIONAL_URL;
