@@ -128,6 +128,12 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
     const svc = mine.find((s) => s.name === fnMatch[1]);
     if (svc) return { svc, path: (fnMatch[2] ?? '/') + query };
     if (onThisPort(fnMatch[1]!)) return starting(fnMatch[1]!);
+    // Not one of this port's functions (a scheduled job, another port's function, a typo): said so,
+    // instead of handing the path to the port's root function, which would answer about its own paths.
+    if (mine.length > 0) {
+      const reason = `function ${fnMatch[1]} is not served on this port`;
+      return { status: 404, error: 'not_found', detail: { path: pathname, ...hisAnswer(404, reason) } };
+    }
   }
   const recv = /^\/hclient\/emr\/receive\/([^/]+)(\/.*)?$/.exec(pathname);
   if (recv) {

@@ -30,4 +30,18 @@ describe('refusals the runtime makes on a port', () => {
     const bad = routeHospital('/hclient/emr/receive/%zz', data, data.port, []);
     expect('status' in bad && refusalBody(data, bad)).toMatchObject({ error: 'bad_request', errorCode: expect.any(String) });
   });
+
+  it("a function of another port or none, asked for by name: 404 naming it, not the port's root function", () => {
+    const data = port('data');
+    const patient = { name: 'patient', spec: { annotations: { 'com.cdc-front.port': String(data.port), 'com.cdc-front.root': 'true' } } };
+    const services = [patient] as unknown as Parameters<typeof routeHospital>[3];
+    for (const url of ['/function/push', '/function/backup/run?x=1', '/function/nosuch']) {
+      const route = routeHospital(url, data, data.port, services, declared);
+      expect('status' in route && route.status, url).toBe(404);
+      if (!('status' in route)) continue;
+      expect(refusalBody(data, route), url).toMatchObject({ error: 'not_found', desc: expect.stringMatching(/\(function \w+ is not served on this port\)$/) });
+    }
+    // The port's own function by name, and its other paths, still reach it.
+    for (const url of ['/function/patient/openapi.json', '/openapi.json']) expect(routeHospital(url, data, data.port, services, declared), url).toMatchObject({ svc: patient });
+  });
 });
