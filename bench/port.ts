@@ -29,20 +29,20 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type pg from 'pg';
-import { bootStack } from '../infra/runtime/boot.js';
 import type { ReplicaInfo } from '../infra/runtime/index.js';
 import { RUNTIME_NODE_FLAGS } from '../infra/runtime/node-flags.js';
 import { loadStack } from '../infra/runtime/stack.js';
 import { freePort } from '../infra/runtime/replica.js';
 import type { TrafficSummary } from '../infra/simulators/traffic.js';
+import type { ChildOptions, FromChild, ToChild } from './runtime-child.js';
 import type { Resource } from '../schemas/resource.js';
 import type { FaasFunction } from '../shared/fn/index.js';
 import { childPids, machineBusyS, median, memory, procStat, pssMiB, rssMiB, table, treeCpuS, writeResult } from './common.js';
 
-// The runtime child loads only the runtime (its RSS is the runtime's own): everything the parent
-// alone needs — pg, the generator, the schemas, the typed rows — is imported when the scenario runs.
+// Everything the parent alone needs — pg, the generator, the schemas, the typed rows — is imported
+// when the scenario runs (the runtime child is a bundle of its own, bench/runtime-child.ts).
 interface Libs {
   Pool: typeof pg.Pool;
   Client: typeof pg.Client;
@@ -71,62 +71,6 @@ async function loadLibs(): Promise<Libs> {
     RECEIVE: [...new Set(Object.values(resources).map((r) => r.fn))],
   };
 }
-
-const CHILD_FLAG = '--bench-port-runtime';
-
-// ---- the runtime, in a child process ------------------------------------------------------------
-
-interface ChildOptions {
-  databaseUrl: string;
-  /** Over infra/runtime/boot.ts's defaults. */
-  env: Record<string, string>;
-  /** PUSH_NUDGE_URL at the runtime's own gateway (else a closed port: pushes do not compete). */
-  nudge: boolean;
-  logsDir: string;
-}
-
-type ToChild = { type: 'replicas'; id: number } | { type: 'wait'; id: number; fn: string } | { type: 'close' };
-type FromChild =
-  | { type: 'ready'; gatewayUrl: string; portUrls: Record<string, string>; secretsDir: string; user: string; password: string; pid: number }
-  | { type: 'replicas'; id: number; replicas: Record<string, ReplicaInfo[]> }
-  | { type: 'wait'; id: number; ok: boolean }
-  | { type: 'error'; message: string };
-
-/** The child: the runtime with stack.yml (infra/runtime/boot.ts), answering the parent's questions over IPC. */
-async function runtimeChild(): Promise<void> {
-  const o = JSON.parse(process.env.BENCH_PORT_CHILD ?? '{}') as ChildOptions;
-  const send = (m: FromChild) => process.send?.(m);
-  try {
-    const { rt, secretsDir } = await bootStack({ name: 'bench-port', databaseUrl: o.databaseUrl, nudge: o.nudge, env: o.env, runtime: { logsDir: o.logsDir } });
-    let closing = false;
-    const close = async () => {
-      if (closing) return;
-      closing = true;
-      await rt.close();
-      process.exit(0);
-    };
-    process.on('disconnect', () => void close());
-    process.on('message', (m: ToChild) => {
-      if (m.type === 'replicas') send({ type: 'replicas', id: m.id, replicas: Object.fromEntries(rt.functions().map((f) => [f, rt.replicas(f)])) });
-      else if (m.type === 'wait') void rt.waitForReplicas(m.fn, 60_000).then((ok) => send({ type: 'wait', id: m.id, ok }));
-      else if (m.type === 'close') void close();
-    });
-    send({
-      type: 'ready',
-      gatewayUrl: rt.gatewayUrl,
-      portUrls: rt.portUrls,
-      secretsDir,
-      user: rt.credentials.user,
-      password: rt.credentials.password,
-      pid: process.pid,
-    });
-  } catch (err) {
-    send({ type: 'error', message: (err as Error).stack ?? String(err) });
-    process.exit(1);
-  }
-}
-
-if (process.argv.includes(CHILD_FLAG)) await runtimeChild();
 
 /**
  * The runtime's own V8 flags, as `make up` gives them (infra/runtime/node-flags.ts);
@@ -158,13 +102,14 @@ class RuntimeProcess {
   }
 
   static async start(o: ChildOptions): Promise<RuntimeProcess> {
-    const child = fork(fileURLToPath(import.meta.url), [CHILD_FLAG], {
+    // Bundled as the runtime is for make up and the systemd unit (no tsx in the process it measures).
+    const { buildNodeProgram } = (await import(pathToFileURL(resolve('infra/build/build.mjs')).href)) as {
+      buildNodeProgram(entry: string, outfile: string): Promise<string>;
+    };
+    const bundle = await buildNodeProgram(resolve('bench/runtime-child.ts'), resolve('dist/bench/runtime-child.mjs'));
+    const child = fork(bundle, [], {
       env: { ...process.env, BENCH_PORT_CHILD: JSON.stringify(o) },
-      execArgv: [
-        ...process.execArgv,
-        ...runtimeFlags(),
-        ...(process.env.BENCH_RUNTIME_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RUNTIME_PROFILE}`] : []),
-      ],
+      execArgv: [...runtimeFlags(), ...(process.env.BENCH_RUNTIME_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_RUNTIME_PROFILE}`] : [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const ready = await new Promise<FromChild>((res, rej) => {
