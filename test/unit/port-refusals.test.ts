@@ -42,6 +42,7 @@ describe('refusals the runtime makes on a port', () => {
       expect(refusalBody(data, route), url).toMatchObject({ error: 'not_found', desc: expect.stringMatching(/\(function \w+ is not served on this port\)$/) });
     }
     // The port's own function by name, and its other paths, still reach it.
-    for (const url of ['/function/patient/openapi.json', '/openapi.json']) expect(routeHospital(url, data, data.port, services, declared), url).toMatchObject({ svc: patient });
+    for (const url of ['/function/patient/openapi.json', '/openapi.json'])
+      expect(routeHospital(url, data, data.port, services, declared), url).toMatchObject({ svc: patient });
   });
 });
