@@ -309,6 +309,98 @@ function refuseStandInsInProduction(env: NodeJS.ProcessEnv): void {
   if (missing.length) throw new Error(`CDC_ENV=production starts no development stand-in: set ${missing.join('; ')}`);
 }
 
+/** What make up has started so far, each stopped by `shutdown` in reverse order. */
+interface Running {
+  pg?: Supervised;
+  sim?: Supervised;
+  s3?: RunningS3;
+  rt?: RuntimeHandle;
+}
+
+/**
+ * The front's database: DATABASE_URL (the hospital's openGauss, an existing server), else a
+ * PostgreSQL of make up's own, restarted when it dies. Migrated; its URL in the secret file the
+ * functions read; the database-sync role when asked.
+ */
+async function prepareDatabase(running: Running): Promise<void> {
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    let url = '';
+    running.pg = new Supervised('postgres', 'PostgreSQL', async () => {
+      const child = await postgresChild();
+      if (url && child.url !== url) say(`PostgreSQL came back with another URL; functions keep ${loc.secretsDir}/cdc-database-url`);
+      url = child.url;
+      return child;
+    });
+    await running.pg.start();
+    databaseUrl = url;
+    say(`PostgreSQL 127.0.0.1:${loc.ports.pg} (data in ${loc.pgDataDir}; restarted if it dies)`);
+    rememberDatabase();
+  }
+  const applied = await migrate(databaseUrl);
+  say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema is up to date');
+  writeSecret('cdc-database-url', databaseUrl);
+  if (dbsync) await dbsyncRole(databaseUrl);
+}
+
+/**
+ * The variables make up gives the functions beyond stack.yml's: the stand-ins it starts for what is
+ * not set (the national platform's simulator, the backup store) and the development defaults.
+ */
+async function frontEnv(running: Running): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  // make up is development: loopback callers are admitted without registration (HIS_ALLOW, which
+  // stack.yml leaves empty), unless set otherwise or CDC_ENV=production (docs/his-auth.md).
+  if (process.env.HIS_ALLOW === undefined && process.env.CDC_ENV !== 'production') env.HIS_ALLOW = '127.0.0.1/8,::1/128';
+  // The development certificates of TLS=1 come with the uplink's SM2 key files, which the push
+  // function then signs and encrypts with: made before the simulator starts, which must use them too.
+  const frontTls = process.env.TLS === '1' ? ensureDevFrontTls(loc.secretsDir) : undefined;
+  if (!process.env.NATIONAL_URL) {
+    const port = loc.ports.nationalSim;
+    running.sim = new Supervised('national-simulator', 'national platform simulator', () => simulatorChild('national', port));
+    await running.sim.start();
+    env.NATIONAL_URL = `http://127.0.0.1:${port}`;
+  }
+  // Backups (docs/backup.md): an embedded S3 store standing in for MinIO unless BACKUP_S3_ENDPOINT is set.
+  if (!process.env.BACKUP_S3_ENDPOINT) {
+    const s3 = await startS3({ dir: join(loc.dataDir, 's3'), port: loc.ports.s3 });
+    running.s3 = s3;
+    env.BACKUP_S3_ENDPOINT = s3.endpoint;
+    writeSecret('backup-s3-access-key', s3.accessKey);
+    writeSecret('backup-s3-secret-key', s3.secretKey);
+    say(`backup store (s3rver) ${s3.endpoint}, data in ${join(loc.dataDir, 's3')}`);
+  }
+  // The console answers to this machine's names too, so that it can be tried from the LAN.
+  if (!process.env.WEB_ALLOWED_HOSTS) {
+    const addrs = Object.values(networkInterfaces())
+      .flat()
+      .filter((a) => a && !a.internal)
+      .map((a) => (a!.family === 'IPv6' ? `[${a!.address}]` : a!.address));
+    env.WEB_ALLOWED_HOSTS = ['localhost', '127.0.0.1', '[::1]', hostname(), ...addrs].join(',');
+  }
+  // TLS on the hospital ports with a development certificate (docs/security.md "In transit").
+  if (frontTls) {
+    for (const p of ['DATA', 'CONFIG', 'MONITOR', 'WEB']) {
+      env[`${p}_TLS_CERT`] = 'front-tls-cert';
+      env[`${p}_TLS_KEY`] = 'front-tls-key';
+    }
+    say(`TLS on the hospital ports with a development certificate; a client trusts ${frontTls.ca}`);
+  }
+  return env;
+}
+
+/** Where everything is, once the runtime runs: the lines an operator reads first. */
+function announce(rt: RuntimeHandle, env: Record<string, string>, configKeyFile: string | undefined, simulated: boolean): void {
+  say(`gateway ${rt.gatewayUrl} (basic auth: ${join(loc.secretsDir, 'basic-auth-user')} / basic-auth-password)`);
+  for (const [k, u] of Object.entries(rt.portUrls)) say(`${k.padEnd(8)} ${u}`);
+  say(`monitoring token (Authorization: Bearer …, docs/monitoring.md): ${join(loc.secretsDir, 'monitor-token')}`);
+  if (configKeyFile)
+    say(`configuration bundles: signed with the development platform key ${configKeyFile}; bin/cdc-config push --file <bundle.json> (docs/config-bundles.md)`);
+  say(`console ${rt.portUrls.web}/login — first admin: bin/cdc-users create-admin --username admin (password on stdin; docs/console.md)`);
+  say(`national platform${simulated ? ' simulator' : ''} ${env.NATIONAL_URL ?? process.env.NATIONAL_URL}`);
+  say(`functions: ${rt.functions().join(', ')}; logs in ${loc.logsDir}; Ctrl-C stops everything`);
+}
+
 async function main(): Promise<void> {
   // Before PostgreSQL or anything else starts: a node that cannot run the functions is named at once
   // (docs/runtime.md "Node.js and its OpenSSL").
@@ -318,15 +410,12 @@ async function main(): Promise<void> {
     process.stderr.write(`[make up] ${(err as Error).message}\n`);
     process.exit(1);
   }
-  let pg: Supervised | undefined;
-  let sim: Supervised | undefined;
-  let rt: RuntimeHandle | undefined;
-  let s3: RunningS3 | undefined;
+  const running: Running = {};
   const shutdown = async () => {
-    await rt?.close().catch(() => undefined);
-    await s3?.stop().catch(() => undefined);
-    await sim?.stop();
-    await pg?.stop();
+    await running.rt?.close().catch(() => undefined);
+    await running.s3?.stop().catch(() => undefined);
+    await running.sim?.stop();
+    await running.pg?.stop();
     removePidFile(loc.runDir, 'up', process.pid);
   };
   process.on('SIGINT', () => void (say('stopping…'), shutdown().then(() => process.exit(0))));
@@ -334,83 +423,14 @@ async function main(): Promise<void> {
   try {
     refuseStandInsInProduction(process.env);
     await cleanUpAfterEarlierRun();
-    let databaseUrl = process.env.DATABASE_URL;
-    if (!databaseUrl) {
-      let url = '';
-      pg = new Supervised('postgres', 'PostgreSQL', async () => {
-        const child = await postgresChild();
-        if (url && child.url !== url) say(`PostgreSQL came back with another URL; functions keep ${loc.secretsDir}/cdc-database-url`);
-        url = child.url;
-        return child;
-      });
-      await pg.start();
-      databaseUrl = url;
-      say(`PostgreSQL 127.0.0.1:${loc.ports.pg} (data in ${loc.pgDataDir}; restarted if it dies)`);
-      rememberDatabase();
-    }
-    const applied = await migrate(databaseUrl);
-    say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema is up to date');
-    writeSecret('cdc-database-url', databaseUrl);
-    if (dbsync) await dbsyncRole(databaseUrl);
-
-    const env: Record<string, string> = {};
-    // make up is development: loopback callers are admitted without registration (HIS_ALLOW, which
-    // stack.yml leaves empty), unless set otherwise or CDC_ENV=production (docs/his-auth.md).
-    if (process.env.HIS_ALLOW === undefined && process.env.CDC_ENV !== 'production') env.HIS_ALLOW = '127.0.0.1/8,::1/128';
-    // The development certificates of TLS=1 come with the uplink's SM2 key files, which the push
-    // function then signs and encrypts with: made before the simulator starts, which must use them too.
-    const frontTls = process.env.TLS === '1' ? ensureDevFrontTls(loc.secretsDir) : undefined;
-    if (!process.env.NATIONAL_URL) {
-      const port = loc.ports.nationalSim;
-      sim = new Supervised('national-simulator', 'national platform simulator', () => simulatorChild('national', port));
-      await sim.start();
-      env.NATIONAL_URL = `http://127.0.0.1:${port}`;
-    }
-    // Backups (docs/backup.md): an embedded S3 store standing in for MinIO unless BACKUP_S3_ENDPOINT is set.
-    if (!process.env.BACKUP_S3_ENDPOINT) {
-      s3 = await startS3({ dir: join(loc.dataDir, 's3'), port: loc.ports.s3 });
-      env.BACKUP_S3_ENDPOINT = s3.endpoint;
-      writeSecret('backup-s3-access-key', s3.accessKey);
-      writeSecret('backup-s3-secret-key', s3.secretKey);
-      say(`backup store (s3rver) ${s3.endpoint}, data in ${join(loc.dataDir, 's3')}`);
-    }
-    // The console answers to this machine's names too, so that it can be tried from the LAN.
-    if (!process.env.WEB_ALLOWED_HOSTS) {
-      const addrs = Object.values(networkInterfaces())
-        .flat()
-        .filter((a) => a && !a.internal)
-        .map((a) => (a!.family === 'IPv6' ? `[${a!.address}]` : a!.address));
-      env.WEB_ALLOWED_HOSTS = ['localhost', '127.0.0.1', '[::1]', hostname(), ...addrs].join(',');
-    }
-    // TLS on the hospital ports with a development certificate (docs/security.md "In transit").
-    if (frontTls) {
-      for (const p of ['DATA', 'CONFIG', 'MONITOR', 'WEB']) {
-        env[`${p}_TLS_CERT`] = 'front-tls-cert';
-        env[`${p}_TLS_KEY`] = 'front-tls-key';
-      }
-      say(`TLS on the hospital ports with a development certificate; a client trusts ${frontTls.ca}`);
-    }
+    await prepareDatabase(running);
+    const env = await frontEnv(running);
     // Configuration bundles (docs/config-bundles.md): a development platform key the front trusts,
     // made once per data folder; bin/cdc-config push signs with its private half.
     const configKey = process.env.CDC_ENV === 'production' ? undefined : ensureDevConfigKey(loc.secretsDir, loc.dataDir);
-    rt = await startRuntime({
-      stackFile: join(root, 'stack.yml'),
-      env,
-      secretsDir: loc.secretsDir,
-      logsDir: loc.logsDir,
-      build,
-    });
-    writeDeployEnv(rt.gatewayUrl, env);
-    say(`gateway ${rt.gatewayUrl} (basic auth: ${join(loc.secretsDir, 'basic-auth-user')} / basic-auth-password)`);
-    for (const [k, u] of Object.entries(rt.portUrls)) say(`${k.padEnd(8)} ${u}`);
-    say(`monitoring token (Authorization: Bearer …, docs/monitoring.md): ${join(loc.secretsDir, 'monitor-token')}`);
-    if (configKey?.keyFile)
-      say(
-        `configuration bundles: signed with the development platform key ${configKey.keyFile}; bin/cdc-config push --file <bundle.json> (docs/config-bundles.md)`,
-      );
-    say(`console ${rt.portUrls.web}/login — first admin: bin/cdc-users create-admin --username admin (password on stdin; docs/console.md)`);
-    say(`national platform simulator ${env.NATIONAL_URL ?? process.env.NATIONAL_URL}`);
-    say(`functions: ${rt.functions().join(', ')}; logs in ${loc.logsDir}; Ctrl-C stops everything`);
+    running.rt = await startRuntime({ stackFile: join(root, 'stack.yml'), env, secretsDir: loc.secretsDir, logsDir: loc.logsDir, build });
+    writeDeployEnv(running.rt.gatewayUrl, env);
+    announce(running.rt, env, configKey?.keyFile, running.sim !== undefined);
   } catch (err) {
     process.stderr.write(`[make up] ${(err as Error).message}\n`);
     await shutdown();
