@@ -810,44 +810,22 @@ function observeCodes(ctx: IngestContext, written: Prepared[], delta: HeldDelta)
   for (const d of delta.values()) if (d.n !== 0) ctx.codes.observe(d.org, d.domain, d.code, null, d.n);
 }
 
-export interface DocumentOutcome {
-  header: Outcome;
-  items: Outcome[];
-}
-
 /**
- * A report document: a header with its items, `{ ...header, items: [ ...item ] }` (docs/his-guide.md
- * §1). Each item names its header by the link field (exLabId, exClinicalId, orderId) or leaves it out
- * (the header's id is taken), and takes the header's org when it carries none. The document is
- * validated whole — any failing field of the header or an item (named `items[i].field`) refuses it
- * all — and stored in one transaction, the header's rows before its items', so a platform never
- * receives an item without its header and no item waits for a header that has not arrived (items of a
- * header that is itself held wait with it, and leave right after it).
+ * A document's items, each with its header's id and org filled in where it leaves them out, prepared
+ * as records of the item resource. What fails is added to `issues` under `items[i].field` (the
+ * document is then refused whole); an item id twice, or an item naming another header, fails too.
  */
-export async function upsertDocument(db: Db, header: Resource, body: unknown, ctx: IngestContext): Promise<DocumentOutcome> {
-  const doc = documentItems(header);
-  if (!doc) throw new AppError('BAD_REQUEST', `${header.title}不接受 items (this resource takes no items)`);
+function prepareItems(
+  doc: { item: Resource; link: string },
+  list: unknown[],
+  header: { id: string | null; org: string | null },
+  ctx: IngestContext,
+  rejections: Rejection[],
+  issues: FieldIssue[],
+): Prepared[] {
   const { item, link } = doc;
-  const { items: rawItems, ...sentHead } = asObject(body);
-  const head = (await resolveOrgs(db, header, [sentHead], ctx))[0] as Record<string, unknown>;
-  const issues: FieldIssue[] = [];
-  if (rawItems !== undefined && !Array.isArray(rawItems)) {
-    issues.push({ field: 'items', rule: 'type', message: '应为数组 (items must be an array)' });
-  }
-  const list = Array.isArray(rawItems) ? rawItems : [];
-  const maxItems = 5_000;
-  if (list.length > maxItems) throw new AppError('PAYLOAD_TOO_LARGE', `单个报告的条目不能超过 ${maxItems} 条 (at most ${maxItems} items per document)`);
-  const rejections: Rejection[] = [];
-  let hp: Prepared | undefined;
-  try {
-    hp = prepare(header, head, ctx, rejections, await storedBirthDays(db, header, [head]));
-  } catch (err) {
-    if (!(err instanceof AppError)) throw err;
-    issues.push(...err.issues);
-  }
-  const headKnown = normalizeKeys(header, head).known;
-  const headerId = hp?.id ?? keyText(headKnown.id);
-  const headerOrg = hp?.orgCode ?? keyText(headKnown.orgCode);
+  const headerId = header.id;
+  const headerOrg = header.org;
   const prepared: Prepared[] = [];
   // An item id twice in one report: the second would silently replace the first in the same
   // transaction (a result lost), so the document is refused naming both.
@@ -887,6 +865,47 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
       issues.push(...(err.issues.length ? err.issues.map((x) => ({ ...x, field: at(x.field) })) : [{ field: at(''), rule: err.code, message: err.desc }]));
     }
   });
+  return prepared;
+}
+
+export interface DocumentOutcome {
+  header: Outcome;
+  items: Outcome[];
+}
+
+/**
+ * A report document: a header with its items, `{ ...header, items: [ ...item ] }` (docs/his-guide.md
+ * §1). Each item names its header by the link field (exLabId, exClinicalId, orderId) or leaves it out
+ * (the header's id is taken), and takes the header's org when it carries none. The document is
+ * validated whole — any failing field of the header or an item (named `items[i].field`) refuses it
+ * all — and stored in one transaction, the header's rows before its items', so a platform never
+ * receives an item without its header and no item waits for a header that has not arrived (items of a
+ * header that is itself held wait with it, and leave right after it).
+ */
+export async function upsertDocument(db: Db, header: Resource, body: unknown, ctx: IngestContext): Promise<DocumentOutcome> {
+  const doc = documentItems(header);
+  if (!doc) throw new AppError('BAD_REQUEST', `${header.title}不接受 items (this resource takes no items)`);
+  const { items: rawItems, ...sentHead } = asObject(body);
+  const head = (await resolveOrgs(db, header, [sentHead], ctx))[0] as Record<string, unknown>;
+  const issues: FieldIssue[] = [];
+  if (rawItems !== undefined && !Array.isArray(rawItems)) {
+    issues.push({ field: 'items', rule: 'type', message: '应为数组 (items must be an array)' });
+  }
+  const list = Array.isArray(rawItems) ? rawItems : [];
+  const maxItems = 5_000;
+  if (list.length > maxItems) throw new AppError('PAYLOAD_TOO_LARGE', `单个报告的条目不能超过 ${maxItems} 条 (at most ${maxItems} items per document)`);
+  const rejections: Rejection[] = [];
+  let hp: Prepared | undefined;
+  try {
+    hp = prepare(header, head, ctx, rejections, await storedBirthDays(db, header, [head]));
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    issues.push(...err.issues);
+  }
+  const headKnown = normalizeKeys(header, head).known;
+  const headerId = hp?.id ?? keyText(headKnown.id);
+  const headerOrg = hp?.orgCode ?? keyText(headKnown.orgCode);
+  const prepared = prepareItems(doc, list, { id: headerId, org: headerOrg }, ctx, rejections, issues);
   if (issues.length || !hp) {
     await recordRejections(db, rejections).catch(() => undefined);
     throw new AppError(
@@ -903,7 +922,7 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
     delta.clear();
     const [h] = await writeWaveIn(tx, header, [head1], ctx, delta);
     const byId = new Map<string, Outcome>();
-    if (prepared.length) for (const o of await writeWaveIn(tx, item, prepared, ctx, delta)) byId.set(o.id, o);
+    if (prepared.length) for (const o of await writeWaveIn(tx, doc.item, prepared, ctx, delta)) byId.set(o.id, o);
     return { header: h!, items: prepared.map((p) => byId.get(p.id)!) };
   });
   observeCodes(ctx, [head1, ...prepared], delta);
