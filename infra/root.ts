@@ -1,6 +1,6 @@
 /**
  * The project's folder, found from wherever this module's code runs: from its source (infra/) under
- * tsx and in the tests, or from the runtime's bundle (dist/runtime/, docs/runtime.md "Bundles").
+ * tsx and in the tests, or from the runtime's bundle (dist/runtime/, docs/runtime.md "The runtime's own bundle").
  * A module's own folder is not enough once it is bundled: every module of a bundle shares the
  * bundle's `import.meta.url`. The folder is the nearest one above that holds both package.json and
  * stack.yml; the migrations, the function handlers and the build script are found from it.
