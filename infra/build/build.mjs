@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node
 import { resolve, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { writeBuildRecord } from './sources.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const entry = join(root, 'infra/openfaas/template/hono/index.ts');
@@ -189,5 +190,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     const t1 = Date.now();
     await Promise.all(fns.map(buildFunction));
     console.log(`built ${fns.length} function bundle(s) in ${Date.now() - t1} ms: ${fns.map((f) => f.name).join(', ')}`);
+    // The runtime and every function built from the files as they are: what a production start checks.
+    if ((args.length === 0 || args.includes('--runtime')) && fns.length === stackFunctions().length) writeBuildRecord(root);
   }
 }

@@ -33,6 +33,7 @@ import { processArgs, readPidFile, removePidFile, stopStale, writePidFile } from
 import { startS3, type RunningS3 } from './s3.js';
 import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
 import { assertPlatform } from '../../shared/platform/index.js';
+import { buildRecordProblem } from '../build/sources.js';
 
 const loc = locate();
 const BACKOFF = { initialMs: 250, maxMs: 10_000, resetAfterMs: 10_000 };
@@ -403,9 +404,12 @@ function announce(rt: RuntimeHandle, env: Record<string, string>, configKeyFile:
 
 async function main(): Promise<void> {
   // Before PostgreSQL or anything else starts: a node that cannot run the functions is named at once
-  // (docs/runtime.md "Node.js and its OpenSSL").
+  // (docs/runtime.md "Node.js and its OpenSSL"); in production, bundles built from other sources than
+  // the ones here (a pull without make build) are not run.
   try {
     assertPlatform();
+    const stale = process.env.CDC_ENV === 'production' ? buildRecordProblem(root) : null;
+    if (stale) throw new Error(stale);
   } catch (err) {
     process.stderr.write(`[make up] ${(err as Error).message}\n`);
     process.exit(1);

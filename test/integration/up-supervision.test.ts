@@ -6,7 +6,7 @@
  * the hospital ports speak HTTPS and records still reach the platform simulator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -384,6 +384,41 @@ describe('make up supervises and cleans up (its bundle, dist/runtime/up.mjs, as 
       expect(existsSync(join(other, 'pg'))).toBe(false);
     } finally {
       rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it('with CDC_ENV=production, bundles built from other sources (a pull without make build) are not run', async () => {
+    // An installation of its own: this bundle, a stack.yml and a build record of a source that has
+    // changed since. Everything production needs is set, so only the record can refuse it.
+    const install = mkdtempSync(join(tmpdir(), 'cdc-up-stale-'));
+    try {
+      mkdirSync(join(install, 'dist/runtime'), { recursive: true });
+      copyFileSync(runtimeBundle('up'), join(install, 'dist/runtime/up.mjs'));
+      writeFileSync(join(install, 'package.json'), '{"name":"cdc-front"}\n');
+      writeFileSync(join(install, 'stack.yml'), readFileSync(join(root, 'stack.yml')));
+      writeFileSync(join(install, 'dist/sources.json'), JSON.stringify({ builtAt: '2026-12-01T02:00:00.000Z', files: { 'stack.yml': '0'.repeat(64) } }));
+      const child = spawn(process.execPath, [join(install, 'dist/runtime/up.mjs')], {
+        cwd: install,
+        env: {
+          PATH: process.env.PATH ?? '',
+          CDC_ENV: 'production',
+          CDC_DATA_DIR: join(install, '.data'),
+          DATABASE_URL: 'postgres://nobody@127.0.0.1:2/none',
+          NATIONAL_URL: 'http://127.0.0.1:2',
+          BACKUP_S3_ENDPOINT: 'http://127.0.0.1:2',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((ok) => child.once('exit', (c) => ok(c)));
+      expect(code, out).toBe(1);
+      expect(out).toContain(`the bundles were built (2026-12-01T02:00:00.000Z) from other sources than the ones in ${install} (changed stack.yml`);
+      expect(out).toContain('run make build');
+      expect(existsSync(join(install, '.data'))).toBe(false);
+    } finally {
+      rmSync(install, { recursive: true, force: true });
     }
   });
 });
