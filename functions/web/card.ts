@@ -22,6 +22,7 @@ import { lists } from '../../schemas/codes/lists.js';
 import { emrInfReport } from '../../schemas/card.js';
 import type { CodeCache } from '../../shared/codes/cache.js';
 import { audit } from '../../shared/console/index.js';
+import { smallForm } from './people.js';
 import { requestSource } from '../../shared/http/caller.js';
 import { AppError, errorAnswer, type FieldIssue } from '../../shared/http/errors.js';
 import { type GroupOptions, upsertRecord } from '../../shared/ingest/index.js';
@@ -546,7 +547,11 @@ async function cardDone(o: CardRoutesOptions, c: Context) {
 export function cardRoutes(o: CardRoutesOptions): Hono {
   const app = new Hono();
   app.get('/sso', (c) => signIn(o, c, c.req.query('token')));
-  app.post('/sso', async (c) => signIn(o, c, ((await c.req.parseBody()).token as string | undefined) ?? c.req.query('token')));
+  app.post('/sso', smallForm, async (c) => {
+    const sent = (await c.req.parseBody()).token;
+    // A token sent as a file, or twice, is no token (401 as any malformed one), not a 500.
+    return signIn(o, c, sent === undefined ? c.req.query('token') : typeof sent === 'string' ? sent : '');
+  });
   app.get('/sso/logout', (c) => signOut(c));
   app.post('/sso/logout', (c) => signOutPost(o, c));
   app.get('/popup.html', (c) => showPopup(o, c));

@@ -5,6 +5,7 @@
  */
 import { formatLocal } from '../../shared/time/index.js';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { randomBytes } from 'node:crypto';
 import {
@@ -130,6 +131,20 @@ export function person(o: PeopleOptions, roles: readonly Role[]): MiddlewareHand
   };
 }
 
+/**
+ * The posts anyone may send before signing in (/login, the single sign-on's /sso) are a few short
+ * fields: a body over 16 KiB is refused 413 before it is read — by its Content-Length at once, a
+ * chunked one as it passes the limit — so that no one can keep the console's process busy parsing
+ * megabytes of fields (docs/console.md "Sign-in, sessions, lockout").
+ */
+export const SMALL_FORM_BYTES = 16 * 1024;
+export const smallForm: MiddlewareHandler = bodyLimit({
+  maxSize: SMALL_FORM_BYTES,
+  onError: () => {
+    throw new AppError('PAYLOAD_TOO_LARGE', `表单过大：不超过 ${SMALL_FORM_BYTES} 字节 (form larger than ${SMALL_FORM_BYTES} bytes)`);
+  },
+});
+
 export function peopleRoutes(o: PeopleOptions): Hono {
   const app = new Hono();
   /**
@@ -150,7 +165,11 @@ export function peopleRoutes(o: PeopleOptions): Hono {
       200,
     ),
   );
-  app.post('/login', async (c) => {
+  app.post('/login', smallForm, async (c) => {
+    // A post without the sign-in form's cookie, or from another site, is refused before its body is read.
+    if (crossSite(c) || !getCookie(c, LOGIN_COOKIE)) {
+      return loginForm(c, { next: '/status.html', error: '登录页面已过期或请求来自其他网站，请重新登录 (sign-in form expired or cross-site)' }, 403);
+    }
     const body = await c.req.parseBody();
     const username = typeof body.username === 'string' ? body.username : '';
     const password = typeof body.password === 'string' ? body.password : '';

@@ -410,10 +410,12 @@ export function upstreamHeaders(req: IncomingMessage, meta: CallMeta, opts: { ga
   if (req.headers.forwarded || req.headers['x-forwarded-for'] || req.headers['x-real-ip']) out['x-cdc-relayed-for'] = relayedFor(req);
   // On the admin gateway (loopback: nginx in front of it under faasd, faas-cli) an X-Forwarded-Host
   // already set is kept, as OpenFaaS's gateway keeps it, so a function sees the Host its caller used;
-  // on a hospital port it is always the Host this runtime received (docs/runtime.md "Host").
+  // on a hospital port it is always the Host this runtime received (docs/runtime.md "Host") — empty
+  // when the caller sent none (HTTP/1.0) or an empty one, never the replica's own loopback address,
+  // which the request to the replica carries as its Host and a console would take for its own name.
   const given = req.headers['x-forwarded-host'];
   if (opts.gateway && typeof given === 'string' && given) out['x-forwarded-host'] = given;
-  else if (req.headers.host) out['x-forwarded-host'] = req.headers.host;
+  else out['x-forwarded-host'] = req.headers.host ?? '';
   const tls = (req.socket as Partial<TLSSocket>).encrypted ? (req.socket as TLSSocket) : null;
   out['x-forwarded-proto'] = tls ? 'https' : 'http';
   // Only a hospital port that terminated TLS and verified a client certificate sets these (tls.ts).

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, uniqueOrg } from '../setup/db.js';
@@ -110,5 +111,49 @@ describe('console sign-in on the web port', () => {
       req.end();
     });
     expect(status).toBe(421);
+  });
+
+  it('answers 421 to a request with an empty Host, or none (HTTP/1.0), not taking the replica’s own name for it', async () => {
+    const u = new URL(web);
+    const raw = (head: string) =>
+      new Promise<string>((ok, fail) => {
+        // Written, not ended: the answer comes before the front closes the connection.
+        const s = connect(Number(u.port), u.hostname, () => s.write(`${head}\r\n\r\n`));
+        let got = '';
+        s.on('data', (d: Buffer) => (got += d.toString()));
+        s.on('close', () => ok(got));
+        s.on('error', fail);
+      });
+    expect(await raw('GET /login HTTP/1.1\r\nHost:\r\nConnection: close')).toMatch(/^HTTP\/1\.1 421 /);
+    expect(await raw('GET /login HTTP/1.0')).toMatch(/^HTTP\/1\.1 421 /);
+    // The console's own name still gets the page.
+    expect(await raw(`GET /login HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close`)).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('takes a sign-in or a single sign-on of a few short fields: a large body 413 before it is read, a token sent as a file 401', async () => {
+    const form = await fetch(`${web}/login`);
+    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+    const formCookie = /cdc_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
+    const pad = 'x'.repeat(200_000);
+    // The right password, the form's token and cookie — and 200 kB more: refused, no session.
+    const big = await fetch(`${web}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: admin, password, next: '/codes.html', _csrf: token, pad }),
+    });
+    expect(big.status).toBe(413);
+    expect(big.headers.getSetCookie().some((c) => c.startsWith('cdc_console='))).toBe(false);
+    const sso = await fetch(`${web}/sso`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${pad}`,
+    });
+    expect(sso.status).toBe(413);
+    const file = new FormData();
+    file.append('token', new Blob(['v1.a.b']), 'token.txt');
+    const asFile = await fetch(`${web}/sso`, { method: 'POST', redirect: 'manual', body: file });
+    expect(asFile.status).toBe(401);
   });
 });
