@@ -181,8 +181,19 @@ export const setRole = (db: Db, username: string, role: Role, by: string) =>
   updateUser(db, username, 'role = $2', [Role.parse(role)], 'role-changed', by, role);
 export const unlock = (db: Db, username: string, by: string) =>
   updateUser(db, username, 'failed_count = 0, locked_until = NULL', [], 'unlocked', by, 'unlocked');
-export const setDisabled = (db: Db, username: string, disabled: boolean, by: string) =>
-  updateUser(db, username, 'disabled = $2', [disabled], disabled ? 'disabled' : 'enabled', by, String(disabled));
+export async function setDisabled(db: Db, username: string, disabled: boolean, by: string): Promise<void> {
+  await updateUser(db, username, 'disabled = $2', [disabled], disabled ? 'disabled' : 'enabled', by, String(disabled));
+  // Disabled, every session of the user ends: enabled again, the user signs in again (docs/console.md).
+  if (disabled) await endSessions(db, username);
+}
+
+/** Ends every open session of the user (a password reset, the user disabled). */
+async function endSessions(db: Db, username: string): Promise<void> {
+  await db.query('UPDATE console_session SET ended_at = now() WHERE ended_at IS NULL AND user_id = (SELECT user_id FROM console_user WHERE username = $1)', [
+    username,
+  ]);
+}
+
 export async function resetPassword(db: Db, username: string, password: string, by: string): Promise<void> {
   Password.parse(password);
   await updateUser(
@@ -195,9 +206,7 @@ export async function resetPassword(db: Db, username: string, password: string, 
     'password set',
   );
   // Every session of the user ends with the old password.
-  await db.query('UPDATE console_session SET ended_at = now() WHERE ended_at IS NULL AND user_id = (SELECT user_id FROM console_user WHERE username = $1)', [
-    username,
-  ]);
+  await endSessions(db, username);
 }
 
 // ---- sign-in and sessions -----------------------------------------------------------------------

@@ -154,6 +154,12 @@ describe('sessions', () => {
     });
     expect(out.status).toBe(303);
     expect((await page(c)).status).toBe(302);
+    // Disabling ends the user's sessions: enabled again, the person signs in again.
+    const e = await open();
+    expect((await page(e)).status).toBe(200);
+    await setDisabled(db, u, true, 'test');
+    await setDisabled(db, u, false, 'test');
+    expect((await page(e)).status).toBe(302);
     const d = await open();
     expect((await page(d)).status).toBe(200);
     await resetPassword(db, u, 'another-long-password', 'test');
