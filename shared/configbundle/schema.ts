@@ -75,7 +75,8 @@ export const Schedule = z
 export const Release = z
   .object({
     version: z.string().regex(/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/, 'a release number x.y.z'),
-    url: z.url().optional(),
+    // Shown as a link on the console's 设置 page: a web address, never javascript: or data:.
+    url: z.url({ protocol: /^https?$/ }).optional(),
     notes: z.string().max(2000).optional(),
     publishedAt: z.iso.datetime({ offset: true }).optional(),
   })
