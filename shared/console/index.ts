@@ -215,6 +215,43 @@ export const tokenHash = (t: string) => createHash('sha256').update(t).digest('h
 
 export type SignIn = { ok: true; token: string; csrf: string; user: ConsoleUser } | { ok: false; locked: boolean; until?: Date };
 
+/**
+ * Wrong attempts at a name no one can sign in with (unknown, or a disabled user's), counted and locked
+ * as a user's are, so that a lockout does not tell which names exist (docs/console.md "Sign-in,
+ * sessions, lockout"). In this process, the oldest names forgotten past UNKNOWN_NAMES_KEPT.
+ */
+const unknownNames = new Map<string, { failed: number; lockedUntil: number }>();
+const UNKNOWN_NAMES_KEPT = 10_000;
+
+async function noSuchUser(db: Db, username: string, disabled: string | null, s: ConsoleSettings, address: string | null): Promise<SignIn> {
+  const name = username.trim();
+  const now = Date.now();
+  const seen = unknownNames.get(name);
+  // The audit names a disabled user; of a name no one has it keeps only its shape, never what was
+  // typed (an ID number, a password typed in the wrong field).
+  const shown = disabled ?? maskName(name);
+  const why = disabled ? 'disabled user' : 'unknown user';
+  if (seen && seen.lockedUntil > now) {
+    await audit(db, 'signin-refused', shown, `${why}, locked`, address);
+    return { ok: false, locked: true, until: new Date(seen.lockedUntil) };
+  }
+  // The same work as a real check, so that timing does not tell which usernames exist.
+  await verifyPassword('', 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+  const failed = (seen?.failed ?? 0) + 1;
+  const lock = failed >= s.lockoutAfter;
+  unknownNames.delete(name);
+  unknownNames.set(name, lock ? { failed: 0, lockedUntil: now + s.lockoutMs } : { failed, lockedUntil: 0 });
+  if (unknownNames.size > UNKNOWN_NAMES_KEPT) unknownNames.delete(unknownNames.keys().next().value!);
+  await audit(db, lock ? 'lockout' : 'signin-failed', shown, `${why}, ${lock ? `after ${failed} failed attempts` : `failed attempt ${failed}`}`, address);
+  return lock ? { ok: false, locked: true, until: new Date(now + s.lockoutMs) } : { ok: false, locked: false };
+}
+
+/** A typed name as the audit shows it: its first character, its length. */
+function maskName(name: string): string {
+  const chars = [...name];
+  return chars.length ? `${chars[0]}${'*'.repeat(Math.min(chars.length - 1, 8))}[${chars.length}]` : '(empty)';
+}
+
 /** One attempt. A wrong password counts toward the lockout; a locked or disabled user is refused without checking it. */
 export async function signIn(db: Db, username: string, password: string, s: ConsoleSettings, address: string | null): Promise<SignIn> {
   const r = await db.query<UserRow & { password_hash: string; failed_count: number; locked_now: boolean }>(
@@ -224,12 +261,7 @@ export async function signIn(db: Db, username: string, password: string, s: Cons
     [username.trim()],
   );
   const row = r.rows[0];
-  if (!row || row.disabled) {
-    // The same work as a real check, so that timing does not tell which usernames exist.
-    await verifyPassword(password, 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
-    await audit(db, 'signin-failed', username.slice(0, 64), row ? 'disabled user' : 'unknown user', address);
-    return { ok: false, locked: false };
-  }
+  if (!row || row.disabled) return noSuchUser(db, username, row?.username ?? null, s, address);
   if (row.locked_now) {
     await audit(db, 'signin-refused', row.username, 'locked', address);
     return { ok: false, locked: true, until: row.locked_until! };

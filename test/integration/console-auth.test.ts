@@ -119,10 +119,30 @@ describe('sign-in', () => {
     expect((await login(u)).status).toBe(303);
   });
 
-  it('an unknown user and a wrong password get the same answer', async () => {
+  it('an unknown user and a wrong password get the same answer, the lockout included', async () => {
     const a = await login(uname('nobody'), 'whatever-password');
     expect(a.status).toBe(401);
     expect(await a.text()).toContain('用户名或密码错误');
+    // A name no one has is locked after as many attempts as a user's, so a 423 tells nothing.
+    const nobody = uname('nobody');
+    const known = uname('known');
+    await createUser(db, { username: known, role: 'public_health', password: PW }, 'test');
+    for (const name of [nobody, known]) {
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await login(name, 'wrong-password-x')).status);
+      expect(statuses, name).toEqual([401, 401, 423, 423]);
+    }
+  });
+
+  it('keeps only the shape of a sign-in name no one has in the audit, never what was typed', async () => {
+    const typed = '11010519491231002X';
+    expect((await login(typed, 'whatever-password')).status).toBe(401);
+    const rows = await db.query<{ username: string; detail: string }>(
+      `SELECT username, detail FROM console_audit WHERE action = 'signin-failed' ORDER BY audit_id DESC LIMIT 1`,
+    );
+    expect(rows.rows[0]).toEqual({ username: '1********[18]', detail: 'unknown user, failed attempt 1' });
+    const all = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM console_audit WHERE username LIKE $1 OR detail LIKE $1`, [`%${typed}%`]);
+    expect(all.rows[0]!.n).toBe(0);
   });
 });
 
