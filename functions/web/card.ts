@@ -24,6 +24,7 @@ import type { CodeCache } from '../../shared/codes/cache.js';
 import { audit } from '../../shared/console/index.js';
 import { smallForm } from './people.js';
 import { requestSource } from '../../shared/http/caller.js';
+import { sameOrigin } from '../../shared/http/same-origin.js';
 import { AppError, errorAnswer, type FieldIssue } from '../../shared/http/errors.js';
 import { type GroupOptions, upsertRecord } from '../../shared/ingest/index.js';
 import { recordFate } from '../../shared/ingest/receipts.js';
@@ -553,14 +554,17 @@ export function cardRoutes(o: CardRoutesOptions): Hono {
     return signIn(o, c, sent === undefined ? c.req.query('token') : typeof sent === 'string' ? sent : '');
   });
   app.get('/sso/logout', (c) => signOut(c));
-  app.post('/sso/logout', (c) => signOutPost(o, c));
+  // The popup's and the card form's own posts come from their pages: refused from another site as the
+  // console's changes are (docs/console.md "Changes"), beside their token. The single sign-on itself,
+  // POST /sso, is the HIS's page arriving: another site by design.
+  app.post('/sso/logout', sameOrigin, (c) => signOutPost(o, c));
   app.get('/popup.html', (c) => showPopup(o, c));
-  app.post('/popup/exclude', (c) => excludeCase(o, c));
+  app.post('/popup/exclude', sameOrigin, (c) => excludeCase(o, c));
   app.get('/card.html', (c) => showCardForm(o, c));
   app.get('/card.js', (c) => cardScript(c));
   app.get('/api/card/session', (c) => formSession(o, c));
-  app.post('/api/card/check', (c) => checkCard(o, c));
-  app.post('/card', (c) => submitCard(o, c));
+  app.post('/api/card/check', sameOrigin, (c) => checkCard(o, c));
+  app.post('/card', sameOrigin, (c) => submitCard(o, c));
   app.get('/card/done', (c) => cardDone(o, c));
   return app;
 }

@@ -100,6 +100,24 @@ describe('console sign-in on the web port', () => {
     expect(await page.text()).toContain('临床医生');
   });
 
+  it('refuses the popup’s and the card form’s posts from another site before anything else (the HIS’s own /sso still arrives)', async () => {
+    for (const [path, headers] of [
+      ['/card', { 'sec-fetch-site': 'cross-site' }],
+      ['/api/card/check', { origin: 'http://evil.example' }],
+      ['/popup/exclude', { origin: 'null' }],
+      ['/sso/logout', { referer: 'http://evil.example/page' }],
+    ] as const) {
+      const res = await fetch(`${web}${path}`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: 'csrf=x',
+      });
+      expect(res.status, path).toBe(403);
+      expect(await res.text(), path).toContain('cross-site request refused');
+    }
+  });
+
   it('answers 421 to a Host that is not on WEB_ALLOWED_HOSTS', async () => {
     const u = new URL(web);
     const status = await new Promise<number>((ok, fail) => {
