@@ -22,6 +22,7 @@ import { lists } from '../../schemas/codes/lists.js';
 import { emrInfReport } from '../../schemas/card.js';
 import type { CodeCache } from '../../shared/codes/cache.js';
 import { audit } from '../../shared/console/index.js';
+import { maskDigits } from '../../shared/console/figures.js';
 import { smallForm } from './people.js';
 import { requestSource } from '../../shared/http/caller.js';
 import { sameOrigin } from '../../shared/http/same-origin.js';
@@ -162,7 +163,8 @@ async function signIn(o: CardRoutesOptions, c: Context, token: string | undefine
     // The popup and card form stand on their own session; the console's is a convenience.
     log('warn', 'sso: no console session', { org: r.session.orgCode, err: err instanceof Error ? err.message : String(err) });
   }
-  log('info', 'sso sign-in', { org: r.session.orgCode, doctor: r.session.doctorId, case: r.session.caseId });
+  // The doctor is a HIS staff id, which a HIS may take from an ID number: digits masked as one (never in a log).
+  log('info', 'sso sign-in', { org: r.session.orgCode, doctor: maskDigits(r.session.doctorId), case: r.session.caseId });
   return c.redirect(r.session.caseId ? `/card.html?case=${r.session.caseId}` : '/popup.html', 303);
 }
 

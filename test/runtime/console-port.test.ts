@@ -118,6 +118,18 @@ describe('console sign-in on the web port', () => {
     }
   });
 
+  it('logs a single sign-on without the doctor id in full when it is an ID number', async () => {
+    const key = Buffer.from(readFileSync(join(front.dir, 'secrets', 'his-sso-key'), 'utf8').trim(), 'utf8');
+    const now = Math.floor(Date.now() / 1000);
+    const doctor = '11010519491231002X';
+    const token = signToken({ org: uniqueOrg(), doctor, patient: 'P43', iat: now, exp: now + 60, nonce: randomBytes(12).toString('base64url') }, key);
+    expect((await fetch(`${web}/sso?token=${encodeURIComponent(token)}`, { redirect: 'manual' })).status).toBe(303);
+    const logged = async () => readFileSync(join(front.dir, 'logs', 'web.log'), 'utf8');
+    for (let i = 0; i < 50 && !(await logged()).includes('110*************2X'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await logged()).toContain('110*************2X');
+    expect(await logged()).not.toContain(doctor);
+  });
+
   it('answers 421 to a Host that is not on WEB_ALLOWED_HOSTS', async () => {
     const u = new URL(web);
     const status = await new Promise<number>((ok, fail) => {
