@@ -59,7 +59,11 @@ export function verifyToken(token: string, key: Buffer, now: Date, o: { maxAgeS:
   if (parts.length !== 3 || parts[0] !== 'v1' || !parts[1] || !parts[2]) throw refuse('格式应为 v1.<payload>.<signature> (malformed token)');
   const want = createHmac('sha256', key).update(`v1.${parts[1]}`).digest();
   const got = Buffer.from(parts[2], 'base64url');
-  if (got.length !== want.length || !timingSafeEqual(got, want)) throw refuse('签名不符 (bad signature)');
+  // The signature as signToken writes it, or with the one "=" of padding Java's URL encoder adds by
+  // default: Buffer.from skips characters that are not base64url, so "<signature>!!!" decoded to
+  // the same bytes.
+  const written = parts[2].endsWith('=') ? parts[2].slice(0, -1) : parts[2];
+  if (got.length !== want.length || b64url(got) !== written || !timingSafeEqual(got, want)) throw refuse('签名不符 (bad signature)');
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));

@@ -46,6 +46,15 @@ describe('the single sign-on token', () => {
     expect(refused(`${v}.${other}.${s}`)).toContain('签名不符');
     expect(refused('abc')).toContain('格式');
     expect(refused('v2.a.b')).toContain('格式');
+    // The right signature with characters base64url decoding would skip, or in standard base64.
+    const good = signToken(claims(), key);
+    expect(refused(`${good}!!!`)).toContain('签名不符');
+    expect(refused(`${good}==`)).toContain('签名不符');
+    // The padded form Java's Base64.getUrlEncoder() writes by default is the same signature.
+    expect(verifyToken(`${good}=`, key, now, { maxAgeS: 300 })).toEqual(claims());
+    // A character of standard base64 where base64url has another.
+    const [, p, sig] = good.split('.');
+    expect(refused(`v1.${p}.+${sig!.slice(1)}`)).toContain('签名不符');
   });
 
   it('refuses expired, too long-lived and future tokens, allowing 30 s of clock difference', () => {
