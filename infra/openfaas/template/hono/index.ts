@@ -49,6 +49,26 @@ async function selfTest(): Promise<void> {
   log('info', 'self-test passed', { status: res.status });
 }
 
+/**
+ * An answer given before the request's body was all read (a 413 at a size limit, a refusal before
+ * the body is parsed) closes the connection: after a body cut off midway the server destroys the
+ * socket, and the caller's keep-alive agent — the runtime's, the watchdog's — would otherwise send
+ * its next request, someone else's, down that socket and get a reset (a 502 to that caller).
+ */
+function closedIfUnread(res: Response, env: unknown): Response {
+  const incoming = (env as { incoming?: { complete?: boolean } } | undefined)?.incoming;
+  if (incoming?.complete !== false) return res;
+  try {
+    res.headers.set('connection', 'close');
+    return res;
+  } catch {
+    // A response whose headers cannot change (one a fetch() returned): the same answer, new headers.
+    const headers = new Headers(res.headers);
+    headers.set('connection', 'close');
+    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--self-test')) {
     await selfTest();
@@ -63,7 +83,7 @@ async function main(): Promise<void> {
     fetch: async (req: Request, env: unknown) => {
       inflight++;
       try {
-        return await fn.app.fetch(req, env);
+        return closedIfUnread(await fn.app.fetch(req, env), env);
       } finally {
         inflight--;
       }
