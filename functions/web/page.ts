@@ -146,14 +146,14 @@ nav a{color:#cfe0f1;margin-right:14px;text-decoration:none;white-space:nowrap}na
 form.inline{display:inline;margin:0}button.link{font:inherit;background:none;border:none;color:#cfe0f1;padding:0;text-decoration:underline;cursor:pointer}
 @media print{nav,.who{display:none}}
 main{max-width:960px;margin:0 auto;padding:16px 24px 32px}
-section{background:#fff;border:1px solid #d9e0e7;border-radius:6px;margin:16px 0;padding:12px 20px 16px}
+section{background:#fff;border:1px solid #d9e0e7;border-radius:6px;margin:16px 0;padding:12px 20px 16px;overflow-x:auto}
 h2{font-size:17px;margin:4px 0 10px;border-left:4px solid #12467a;padding-left:8px}
 h3{font-size:15px;margin:16px 0 6px}
 .state{font-size:16px;font-weight:600;margin:4px 0 8px}
 .ok{color:#1b7f3b}.bad{color:#b42318}.late{color:#b42318;font-weight:600}
 .muted{color:#6b7785}
 dl{display:grid;grid-template-columns:8em 1fr;gap:4px 12px;margin:0}
-dt{color:#6b7785}dd{margin:0}
+dt{color:#6b7785}dd{margin:0;min-width:0;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #e4e9ee;padding:6px 8px;text-align:left;font-weight:normal}
 thead th{background:#eef2f6;font-weight:600}

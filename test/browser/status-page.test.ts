@@ -56,6 +56,23 @@ describe('the status page on the web port', () => {
     }
   });
 
+  it('on a phone (390 px) a long value — a backup object key, a destination, a data type — wraps or scrolls in its section instead of widening the page', async () => {
+    const page = await browser!.newPage({ locale: 'zh-CN', viewport: { width: 390, height: 800 } });
+    try {
+      await page.goto(`${rt!.portUrls.web}/status.html`, { waitUntil: 'load' });
+      const [scroll, client] = await page.evaluate(() => {
+        const long = 't-fresh/system/2026-12-06/system-20261206T181543Z-1.dump'.repeat(3);
+        for (const dd of document.querySelectorAll('dd')) dd.textContent = long;
+        // Table cells: a destination or a data type without a break opportunity in it.
+        for (const cell of document.querySelectorAll('#uplink th[scope="row"], #uplink td')) cell.textContent = 'emrExClinicalItem'.repeat(3);
+        return [document.documentElement.scrollWidth, document.documentElement.clientWidth];
+      });
+      expect(scroll).toBeLessThanOrEqual(client!);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('/ on the web port lands on the status page', async () => {
     const page = await browser!.newPage();
     try {
