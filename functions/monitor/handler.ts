@@ -54,6 +54,13 @@ app.get('/metrics', auth, async (c) => {
   c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
   return c.body(await metricsPage(s, comp, await rt));
 });
+// The port is read-only: another method on one of its paths is 405 naming the ones it takes
+// (docs/monitoring.md), an unknown path 404.
+for (const path of ['/', '/status', '/components', '/metrics', '/healthz'])
+  app.all(path, (c) => {
+    c.header('Allow', 'GET, HEAD');
+    throw new AppError('METHOD_NOT_ALLOWED', `不支持的请求方法 ${c.req.method}（此地址可用：GET, HEAD）(method not allowed)`);
+  });
 
 export default defineFunction({
   app,

@@ -45,6 +45,18 @@ describe('monitoring port through the runtime', () => {
     expect((await fetch(`${monitor}/healthz`)).status).toBe(200);
   });
 
+  it('is read-only: another method on one of its paths is 405 naming GET and HEAD, an unknown path 404', async () => {
+    for (const path of ['/', '/status', '/components', '/metrics', '/healthz']) {
+      for (const method of ['POST', 'PUT', 'DELETE']) {
+        const res = await fetch(`${monitor}${path}`, { method, headers: bearer(token) });
+        expect(res.status, `${method} ${path}`).toBe(405);
+        expect(res.headers.get('allow'), `${method} ${path}`).toBe('GET, HEAD');
+        expect(((await res.json()) as { errorCode: string }).errorCode).toBe('METHOD_NOT_ALLOWED');
+      }
+    }
+    expect((await fetch(`${monitor}/nosuch`, { method: 'POST', headers: bearer(token) })).status).toBe(404);
+  });
+
   it('answers the status and the components with the token', async () => {
     const s = await fetch(`${monitor}/status`, { headers: bearer(token) });
     expect(s.status).toBe(200);
