@@ -152,7 +152,7 @@ export function peopleRoutes(o: PeopleOptions): Hono {
    * another site can make a browser post a username and password (signing the doctor in as someone
    * else), never read or send that cookie — so it is refused, over plain HTTP as over HTTPS.
    */
-  const loginForm = (c: Context, o2: { next: string; error?: string; username?: string }, status: 200 | 401 | 403 | 423) => {
+  const loginForm = (c: Context, o2: { next: string; error?: string; username?: string }, status: 200 | 401 | 403 | 423 | 429) => {
     const token = randomBytes(24).toString('base64url');
     setCookie(c, LOGIN_COOKIE, token, { httpOnly: true, sameSite: 'Strict', path: '/login', secure: https(c), maxAge: 3600 });
     c.header('cache-control', 'no-store');
@@ -166,9 +166,11 @@ export function peopleRoutes(o: PeopleOptions): Hono {
     ),
   );
   app.post('/login', smallForm, async (c) => {
-    // A post without the sign-in form's cookie, or from another site, is refused before its body is read.
+    // A post without the sign-in form's cookie, or from another site, is refused before its body is
+    // read; the page asked for is taken from the sign-in page's own address (its Referer).
     if (crossSite(c) || !getCookie(c, LOGIN_COOKIE)) {
-      return loginForm(c, { next: '/status.html', error: '登录页面已过期或请求来自其他网站，请重新登录 (sign-in form expired or cross-site)' }, 403);
+      const next = safeNext(URL.parse(c.req.header('referer') ?? '')?.searchParams.get('next'));
+      return loginForm(c, { next, error: '登录页面已过期或请求来自其他网站，请重新登录 (sign-in form expired or cross-site)' }, 403);
     }
     const body = await c.req.parseBody();
     const username = typeof body.username === 'string' ? body.username : '';
@@ -181,9 +183,10 @@ export function peopleRoutes(o: PeopleOptions): Hono {
     }
     const r = await signIn(o.db(), username, password, o.settings(), address(c, o));
     if (!r.ok) {
-      const error = r.locked
-        ? `账号已锁定，请于 ${r.until ? formatLocal(r.until, o.timeZone()).slice(11, 16) : '稍后'} 后再试，或请管理员解锁`
-        : '用户名或密码错误';
+      const at = r.until ? formatLocal(r.until, o.timeZone()).slice(11, 16) : '稍后';
+      if (r.fromAddress)
+        return loginForm(c, { next, error: `本机登录失败次数过多，请于 ${at} 后再试 (too many failed sign-ins from this address)`, username }, 429);
+      const error = r.locked ? `账号已锁定，请于 ${at} 后再试，或请管理员解锁` : '用户名或密码错误';
       return loginForm(c, { next, error, username }, r.locked ? 423 : 401);
     }
     deleteCookie(c, LOGIN_COOKIE, { path: '/login' });

@@ -42,6 +42,8 @@ export const consoleConcern = concern({
       .min(1)
       .max(24 * 60)
       .default(15),
+    /** Failed sign-ins from one address, whatever the names, before it is refused for the lockout's time. */
+    CONSOLE_SIGNIN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).max(10_000).default(30),
   },
   build: (v) => ({
     allowedHosts: new Set(
@@ -53,6 +55,7 @@ export const consoleConcern = concern({
     sessionMs: v.CONSOLE_SESSION_H * 3_600_000,
     lockoutAfter: v.CONSOLE_LOCKOUT_AFTER,
     lockoutMs: v.CONSOLE_LOCKOUT_MIN * 60_000,
+    addressFailures: v.CONSOLE_SIGNIN_FAILURES_PER_ADDRESS,
   }),
 });
 export type ConsoleSettings = ReturnType<typeof consoleConcern.build>;
@@ -213,7 +216,30 @@ export async function resetPassword(db: Db, username: string, password: string, 
 
 export const tokenHash = (t: string) => createHash('sha256').update(t).digest('hex');
 
-export type SignIn = { ok: true; token: string; csrf: string; user: ConsoleUser } | { ok: false; locked: boolean; until?: Date };
+export type SignIn = { ok: true; token: string; csrf: string; user: ConsoleUser } | { ok: false; locked: boolean; until?: Date; fromAddress?: true };
+
+/**
+ * Failed sign-ins per address, whatever the names tried: one address trying many names (each under
+ * its lockout) is refused for the lockout's time after `addressFailures` of them, before any
+ * password is hashed (docs/console.md "Sign-in, sessions, lockout"). In this process, the oldest
+ * addresses forgotten past 10 000.
+ */
+const addressFailures = new Map<string, { failed: number; since: number }>();
+
+function addressRefused(address: string | null, s: ConsoleSettings, now: number): Date | null {
+  const a = address ? addressFailures.get(address) : undefined;
+  if (!a || now - a.since >= s.lockoutMs) return null;
+  return a.failed >= s.addressFailures ? new Date(a.since + s.lockoutMs) : null;
+}
+
+function countAddressFailure(address: string | null, s: ConsoleSettings, now: number): void {
+  if (!address) return;
+  const a = addressFailures.get(address);
+  const fresh = !a || now - a.since >= s.lockoutMs;
+  addressFailures.delete(address);
+  addressFailures.set(address, fresh ? { failed: 1, since: now } : { failed: a.failed + 1, since: a.since });
+  if (addressFailures.size > 10_000) addressFailures.delete(addressFailures.keys().next().value!);
+}
 
 /**
  * Wrong attempts at a name no one can sign in with (unknown, or a disabled user's), counted and locked
@@ -252,8 +278,22 @@ function maskName(name: string): string {
   return chars.length ? `${chars[0]}${'*'.repeat(Math.min(chars.length - 1, 8))}[${chars.length}]` : '(empty)';
 }
 
-/** One attempt. A wrong password counts toward the lockout; a locked or disabled user is refused without checking it. */
+/**
+ * One attempt. A wrong password counts toward the lockout; a locked or disabled user is refused
+ * without checking it; an address with too many failures is refused before anything.
+ */
 export async function signIn(db: Db, username: string, password: string, s: ConsoleSettings, address: string | null): Promise<SignIn> {
+  const refusedUntil = addressRefused(address, s, Date.now());
+  if (refusedUntil) {
+    await audit(db, 'signin-refused', null, 'too many failed sign-ins from this address', address);
+    return { ok: false, locked: true, until: refusedUntil, fromAddress: true };
+  }
+  const out = await attempt(db, username, password, s, address);
+  if (!out.ok) countAddressFailure(address, s, Date.now());
+  return out;
+}
+
+async function attempt(db: Db, username: string, password: string, s: ConsoleSettings, address: string | null): Promise<SignIn> {
   const r = await db.query<UserRow & { password_hash: string; failed_count: number; locked_now: boolean }>(
     `SELECT ${USER_COLUMNS}, password_hash, failed_count,
             coalesce(locked_until > now(), false) AS locked_now

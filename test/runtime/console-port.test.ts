@@ -185,5 +185,44 @@ describe('console sign-in on the web port', () => {
     file.append('token', new Blob(['v1.a.b']), 'token.txt');
     const asFile = await fetch(`${web}/sso`, { method: 'POST', redirect: 'manual', body: file });
     expect(asFile.status).toBe(401);
+    // The same, chunked: cut off at the limit (the replica then closes that connection:
+    // test/runtime/early-answer.test.ts).
+    const chunked = (size: number) =>
+      new ReadableStream({
+        start(ctl) {
+          for (let i = 0; i < size / 1000; i++) ctl.enqueue(new TextEncoder().encode('x'.repeat(1000)));
+          ctl.close();
+        },
+      });
+    for (let i = 0; i < 3; i++) {
+      const cut = await fetch(`${web}/sso`, {
+        method: 'POST',
+        body: chunked(200_000),
+        duplex: 'half',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      } as RequestInit);
+      expect(cut.status).toBe(413);
+    }
+  });
+
+  // Last: it leaves this front's loopback address refused for the lockout's time.
+  it('refuses an address after 30 failed sign-ins, whatever the names, before any password is checked (429), even the right one', async () => {
+    const attempt = async (username: string, pw: string) => {
+      const form = await fetch(`${web}/login`);
+      const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+      const formCookie = /cdc_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
+      return fetch(`${web}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username, password: pw, next: '/codes.html', _csrf: token }),
+      });
+    };
+    // Thirty names, one wrong password each: no name reaches its own lockout.
+    for (let i = 0; i < 30; i++) expect((await attempt(`spray${i}`, 'wrong-password-x')).status).toBe(401);
+    const refused = await attempt(admin, password);
+    expect(refused.status).toBe(429);
+    expect(await refused.text()).toContain('本机登录失败次数过多');
+    expect(refused.headers.getSetCookie().some((c) => c.startsWith('cdc_console='))).toBe(false);
   });
 });
