@@ -18,9 +18,12 @@ export function findProjectRoot(from: string): string {
 export const projectRoot = findProjectRoot(import.meta.dirname);
 
 /**
- * The runtime's bundles that infra/build/build.mjs writes (its RUNTIME_ENTRIES): `up` is make up's and
- * the systemd unit's entry (infra/dev/up.ts), `main` npm run up's (infra/runtime/main.ts).
+ * The runtime's bundles, which infra/build/build.mjs writes into `runtimeDir`: `up` is make up's and
+ * the systemd unit's entry, `main` npm run up's.
  */
-export function runtimeBundle(entry: 'up' | 'main'): string {
-  return join(projectRoot, 'dist/runtime', `${entry}.mjs`);
+export const RUNTIME_ENTRIES = { up: 'infra/dev/up.ts', main: 'infra/runtime/main.ts' } as const;
+export const runtimeDir = join(projectRoot, 'dist/runtime');
+
+export function runtimeBundle(entry: keyof typeof RUNTIME_ENTRIES): string {
+  return join(runtimeDir, `${entry}.mjs`);
 }

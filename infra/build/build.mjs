@@ -11,9 +11,9 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node
 import { resolve, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { projectRoot as root, RUNTIME_ENTRIES, runtimeDir } from '../root.ts';
 import { writeBuildRecord } from './sources.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const entry = join(root, 'infra/openfaas/template/hono/index.ts');
 
 export function stackFunctions(stackFile = join(root, 'stack.yml')) {
@@ -83,8 +83,6 @@ function commonOptions() {
  * entry's, true: the modules that are also commands (the migration runner, the certificates) check
  * it before running as one, so it is defined false there.
  */
-export const RUNTIME_ENTRIES = { up: 'infra/dev/up.ts', main: 'infra/runtime/main.ts' };
-export const runtimeDir = join(root, 'dist/runtime');
 
 /** A program of the project that runs on node outside a replica: the runtime, the bench's runtime child. */
 function programOptions() {
