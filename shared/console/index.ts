@@ -224,7 +224,23 @@ export type SignIn = { ok: true; token: string; csrf: string; user: ConsoleUser 
  * password is hashed (docs/console.md "Sign-in, sessions, lockout"). In this process, the oldest
  * addresses forgotten past 10 000.
  */
-const addressFailures = new Map<string, { failed: number; since: number }>();
+/**
+ * A map of what was counted most recently, at most `cap` keys: `put` makes its key the newest and
+ * forgets the oldest past the cap, so that a flood of new keys costs bounded memory.
+ */
+function recentMap<V>(cap: number) {
+  const map = new Map<string, V>();
+  return {
+    get: (key: string) => map.get(key),
+    put(key: string, value: V): void {
+      map.delete(key);
+      map.set(key, value);
+      if (map.size > cap) map.delete(map.keys().next().value as string);
+    },
+  };
+}
+
+const addressFailures = recentMap<{ failed: number; since: number }>(10_000);
 
 function addressRefused(address: string | null, s: ConsoleSettings, now: number): Date | null {
   const a = address ? addressFailures.get(address) : undefined;
@@ -236,18 +252,15 @@ function countAddressFailure(address: string | null, s: ConsoleSettings, now: nu
   if (!address) return;
   const a = addressFailures.get(address);
   const fresh = !a || now - a.since >= s.lockoutMs;
-  addressFailures.delete(address);
-  addressFailures.set(address, fresh ? { failed: 1, since: now } : { failed: a.failed + 1, since: a.since });
-  if (addressFailures.size > 10_000) addressFailures.delete(addressFailures.keys().next().value!);
+  addressFailures.put(address, fresh ? { failed: 1, since: now } : { failed: a.failed + 1, since: a.since });
 }
 
 /**
  * Wrong attempts at a name no one can sign in with (unknown, or a disabled user's), counted and locked
  * as a user's are, so that a lockout does not tell which names exist (docs/console.md "Sign-in,
- * sessions, lockout"). In this process, the oldest names forgotten past UNKNOWN_NAMES_KEPT.
+ * sessions, lockout"). In this process, the oldest names forgotten past 10 000.
  */
-const unknownNames = new Map<string, { failed: number; lockedUntil: number }>();
-const UNKNOWN_NAMES_KEPT = 10_000;
+const unknownNames = recentMap<{ failed: number; lockedUntil: number }>(10_000);
 
 async function noSuchUser(db: Db, username: string, disabled: string | null, s: ConsoleSettings, address: string | null): Promise<SignIn> {
   const name = username.trim();
@@ -265,9 +278,7 @@ async function noSuchUser(db: Db, username: string, disabled: string | null, s: 
   await verifyPassword('', 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
   const failed = (seen?.failed ?? 0) + 1;
   const lock = failed >= s.lockoutAfter;
-  unknownNames.delete(name);
-  unknownNames.set(name, lock ? { failed: 0, lockedUntil: now + s.lockoutMs } : { failed, lockedUntil: 0 });
-  if (unknownNames.size > UNKNOWN_NAMES_KEPT) unknownNames.delete(unknownNames.keys().next().value!);
+  unknownNames.put(name, lock ? { failed: 0, lockedUntil: now + s.lockoutMs } : { failed, lockedUntil: 0 });
   await audit(db, lock ? 'lockout' : 'signin-failed', shown, `${why}, ${lock ? `after ${failed} failed attempts` : `failed attempt ${failed}`}`, address);
   return lock ? { ok: false, locked: true, until: new Date(now + s.lockoutMs) } : { ok: false, locked: false };
 }
