@@ -28,6 +28,14 @@ afterAll(async () => {
   await front?.close();
 });
 
+/** The sign-in form's token and the cookie that goes with it, as a browser gets them. */
+async function signInForm(path = '/login'): Promise<{ token: string; formCookie: string }> {
+  const form = await fetch(`${web}${path}`);
+  const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+  const formCookie = /cdc_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
+  return { token, formCookie };
+}
+
 describe('console sign-in on the web port', () => {
   it('bin/cdc-users creates the first admin from stdin, never from the command line', () => {
     const r = spawnSync('bin/cdc-users', ['create-admin', '--username', admin], {
@@ -61,9 +69,7 @@ describe('console sign-in on the web port', () => {
     expect(forged.status).toBe(403);
     expect(forged.headers.getSetCookie().some((c) => c.startsWith('cdc_console='))).toBe(false);
     // The sign-in page's form, as a browser posts it.
-    const form = await fetch(`${web}/login?next=/codes.html`);
-    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-    const formCookie = /cdc_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
+    const { token, formCookie } = await signInForm('/login?next=/codes.html');
     const res = await signIn({ cookie: formCookie }, { _csrf: token });
     expect(res.status).toBe(303);
     const cookie = /cdc_console=[^;]+/.exec(res.headers.get('set-cookie') ?? '')![0];
@@ -161,9 +167,7 @@ describe('console sign-in on the web port', () => {
   });
 
   it('takes a sign-in or a single sign-on of a few short fields: a large body 413 before it is read, a token sent as a file 401', async () => {
-    const form = await fetch(`${web}/login`);
-    const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-    const formCookie = /cdc_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
+    const { token, formCookie } = await signInForm();
     const pad = 'x'.repeat(200_000);
     // The right password, the form's token and cookie — and 200 kB more: refused, no session.
     const big = await fetch(`${web}/login`, {
@@ -208,9 +212,7 @@ describe('console sign-in on the web port', () => {
   // Last: it leaves this front's loopback address refused for the lockout's time.
   it('refuses an address after 30 failed sign-ins, whatever the names, before any password is checked (429), even the right one', async () => {
     const attempt = async (username: string, pw: string) => {
-      const form = await fetch(`${web}/login`);
-      const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
-      const formCookie = /cdc_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
+      const { token, formCookie } = await signInForm();
       return fetch(`${web}/login`, {
         method: 'POST',
         redirect: 'manual',
