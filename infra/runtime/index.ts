@@ -16,7 +16,7 @@ import { AsyncQueue } from './async.js';
 import { ensureCredentials, readCredentials, type Credentials } from './auth.js';
 import { Autoscaler, type AutoscalerOptions } from './autoscaler.js';
 import { CronScheduler } from './cron.js';
-import { BodyBudget, runtimeLimits, type RuntimeLimits } from './limits.js';
+import { bodyBudgets, runtimeLimits, type RuntimeLimits } from './limits.js';
 import { Listeners } from './listeners.js';
 import { RuntimeMetrics } from './metrics.js';
 import { LogStore, type RotationOptions, type RuntimeLogger } from './logs.js';
@@ -155,7 +155,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
       () => secretsDir,
     ),
     asyncQueue: new AsyncQueue(log, { router, concurrency: opts.async?.concurrency ?? 4, maxQueued: opts.async?.maxQueued ?? 1000 }),
-    budget: new BodyBudget(limits.maxBufferedBytes),
+    budgets: bodyBudgets(limits.maxBufferedBytes),
     router,
     limits,
     declared: declaredOf(stack.functions),

@@ -73,14 +73,19 @@ export function runtimeLimits(vars: Record<string, string | undefined>, over: Pa
 }
 
 /**
- * Request-body bytes held in memory, across every in-flight request (bodies are buffered so that an
- * undelivered request can be retried on another replica). A request reserves its declared length
- * before reading, or chunk by chunk without one; a reservation that does not fit is refused.
+ * Request-body bytes held in memory (bodies are buffered so that an undelivered request can be
+ * retried on another replica), counted as they arrive; a chunk that does not fit is refused. A budget
+ * may be a share of another (`share`, `perKey`): a chunk must then fit in every budget up the chain,
+ * so that one port, or one caller, cannot take what the others need (docs/runtime.md "Limits and the
+ * guard": the shares of the body budget).
  */
 export class BodyBudget {
   private used = 0;
 
-  constructor(readonly max: number) {}
+  constructor(
+    readonly max: number,
+    private readonly parent?: BodyBudget,
+  ) {}
 
   get inUse(): number {
     return this.used;
@@ -88,11 +93,48 @@ export class BodyBudget {
 
   take(n: number): boolean {
     if (this.used + n > this.max) return false;
+    if (this.parent && !this.parent.take(n)) return false;
     this.used += n;
     return true;
   }
 
   give(n: number): void {
-    this.used = Math.max(0, this.used - n);
+    const back = Math.min(n, this.used);
+    this.used -= back;
+    this.parent?.give(back);
   }
+
+  /** A share of this budget: at most `max` of it. */
+  share(max: number): BodyBudget {
+    return new BodyBudget(Math.min(max, this.max), this);
+  }
+
+  /**
+   * A share of at most `max` for each key (a caller's address), made when first asked for. Shares
+   * that hold nothing are forgotten once more than PER_KEY_KEPT are known.
+   */
+  perKey(max: number): (key: string) => BodyBudget {
+    const shares = new Map<string, BodyBudget>();
+    return (key) => {
+      let b = shares.get(key);
+      if (b) return b;
+      if (shares.size >= PER_KEY_KEPT) for (const [k, v] of shares) if (v.inUse === 0) shares.delete(k);
+      b = this.share(max);
+      shares.set(key, b);
+      return b;
+    };
+  }
+}
+
+const PER_KEY_KEPT = 1024;
+
+/**
+ * The body budget divided between the ports (docs/runtime.md "Limits and the guard"): the data port
+ * (the HIS's records) at most three quarters of it, the other ports (configuration, monitoring,
+ * console, the admin gateway) together at most half, so that neither side can leave the other less
+ * than a quarter; on a hospital port one caller's address at most half of its port's share.
+ */
+export function bodyBudgets(maxBytes: number) {
+  const all = new BodyBudget(maxBytes);
+  return { all, data: all.share(Math.floor((maxBytes * 3) / 4)), others: all.share(Math.floor(maxBytes / 2)) };
 }

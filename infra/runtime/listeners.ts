@@ -12,7 +12,7 @@ import { createSecureContext, type TLSSocket } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { FUNCTION_NAMESPACE } from './api.js';
 import type { AsyncQueue } from './async.js';
-import type { BodyBudget, RuntimeLimits } from './limits.js';
+import type { bodyBudgets, RuntimeLimits } from './limits.js';
 import type { RuntimeLogger } from './logs.js';
 import { type declaredOf, defaultHospitalPorts, refusalBody, routeHospital, type HospitalPortSpec } from './ports.js';
 import {
@@ -183,7 +183,8 @@ export interface ListenerDeps {
   /** The /system API (api.ts), served on the gateway's other paths. */
   api: { fetch: (req: Request) => Response | Promise<Response> };
   asyncQueue: AsyncQueue;
-  budget: BodyBudget;
+  /** The body budget and its shares (limits.ts bodyBudgets). */
+  budgets: ReturnType<typeof bodyBudgets>;
   router: RouterOptions;
   limits: RuntimeLimits;
   /** What stack.yml declares: a declared function not running yet is answered 503, not 404. */
@@ -208,7 +209,8 @@ export class Listeners {
   private readonly servers: Server[] = [];
   private readonly active = new Set<ServerResponse>();
   private readonly serveCtx: ServeContext;
-  private readonly hospitalCtx: ServeContext;
+  /** Each hospital port's context (by key): its own answers in the HIS shape, each caller's share of the port's bodies. */
+  private readonly hospitalCtx = new Map<string, ServeContext>();
   private readonly apiListener: ReturnType<typeof getRequestListener>;
   // Failed handshakes, logged at most once a minute per peer address and port.
   private readonly tlsFailuresLogged = new Map<string, number>();
@@ -216,12 +218,12 @@ export class Listeners {
   constructor(private readonly d: ListenerDeps) {
     this.serveCtx = {
       router: d.router,
-      budget: d.budget,
+      // The admin gateway: the other ports' share, no caller's own (it listens on loopback).
+      budgetFor: () => d.budgets.others,
       isClosing: () => this.closing,
       onError: (f) => d.log.warn('invocation failed', f),
       onDone: (fn, status, s) => d.metrics.invoked(fn, status, s),
     };
-    this.hospitalCtx = { ...this.serveCtx, his: true };
     this.apiListener = getRequestListener(d.api.fetch);
   }
 
@@ -247,6 +249,9 @@ export class Listeners {
 
   private async bindHospitalPort(host: string, spec: HospitalPortSpec, tls: PortTls | undefined): Promise<void> {
     let bound = 0;
+    const share = spec.key === 'data' ? this.d.budgets.data : this.d.budgets.others;
+    const callers = share.perKey(Math.floor(share.max / 2));
+    this.hospitalCtx.set(spec.key, { ...this.serveCtx, his: true, budgetFor: (req) => callers(req.socket.remoteAddress ?? '') });
     const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), true);
     let srv: Server;
     if (tls) {
@@ -292,7 +297,7 @@ export class Listeners {
       }
     }
     const route = routeHospital(req.url ?? '/', spec, bound, this.d.registry.list(), this.d.declared);
-    if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, this.hospitalCtx);
+    if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, this.hospitalCtx.get(spec.key)!);
     res.writeHead(route.status, { 'content-type': 'application/json', ...(route.retryAfterS ? { 'retry-after': String(route.retryAfterS) } : {}) });
     res.end(JSON.stringify(refusalBody(spec, route)) + '\n');
   }
@@ -332,7 +337,7 @@ export class Listeners {
 
   private async enqueueAsync(svc: NonNullable<ReturnType<Registry['get']>>, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
-    const read = await readBody(req, svc.watchdog.maxBodyBytes, this.d.budget, () => continueIfExpected(req, res));
+    const read = await readBody(req, svc.watchdog.maxBodyBytes, this.d.budgets.others, () => continueIfExpected(req, res));
     if (!read.ok) return refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { 'x-openfaas-internal': 'gateway' });
     const meta = callMeta(req);
     const cb = req.headers['x-callback-url'];

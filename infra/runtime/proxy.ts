@@ -273,7 +273,7 @@ export type BodyResult =
 
 /**
  * Reads a request body into memory, bounded twice: by `max` (the target function's body limit) and
- * by `budget` (all in-flight bodies together). A declared Content-Length over `max` is refused
+ * by `budget` (the share of all in-flight bodies this request may use). A declared Content-Length over `max` is refused
  * before a byte is read (413); a body without one (chunked) is counted as it arrives and cut off as
  * soon as it passes `max` (413). The budget counts bytes as they arrive, not declared ones (a caller
  * cannot hold it by announcing bodies it never sends): past it, 503. `accept` runs once the body is
@@ -476,8 +476,8 @@ export function hisAnswer(status: number, message: string): { result: false; des
 
 export interface ServeContext {
   router: RouterOptions;
-  /** Request bodies in memory, across every in-flight request. */
-  budget: BodyBudget;
+  /** The share of the body budget (limits.ts bodyBudgets) a request on this port, from its caller, reads its body into. */
+  budgetFor(req: IncomingMessage): BodyBudget;
   /** A hospital port: the runtime's own answers are JSON in the HIS answer shape (hisAnswer). */
   his?: boolean;
   isClosing(): boolean;
@@ -504,7 +504,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
     res.end(status === 200 ? 'OK\n' : status === 429 ? 'Busy\n' : 'Not ready\n');
     return;
   }
-  const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budget, () => continueIfExpected(req, res));
+  const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budgetFor(req), () => continueIfExpected(req, res));
   if (!read.ok) {
     if (read.status !== 400 || !req.socket.destroyed)
       refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);

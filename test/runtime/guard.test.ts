@@ -26,7 +26,8 @@ beforeAll(async () => {
     RUNTIME_HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_S}s`,
     RUNTIME_REQUEST_TIMEOUT: '20s',
     RUNTIME_MAX_CONNECTIONS_PER_PEER: String(PER_PEER),
-    RUNTIME_MAX_BUFFERED_BYTES: String(12 * MiB),
+    // The data port's share 24 MiB, one caller's there 12 MiB; the other ports' (the gateway's here) 16 MiB.
+    RUNTIME_MAX_BUFFERED_BYTES: String(32 * MiB),
   });
   data = new URL(rt.portUrls.data!);
   gateway = new URL(rt.gatewayUrl);
@@ -401,39 +402,64 @@ describe('request bodies', () => {
     await stillServing();
   });
 
-  it('holds at most RUNTIME_MAX_BUFFERED_BYTES of bodies across requests: beyond, 503 with Retry-After', async () => {
-    // A holds 7 MiB of the 12 MiB budget: all of its body but the last byte has arrived.
-    const a = connect({ host: data.hostname, port: Number(data.port) });
-    let aText = '';
-    a.on('data', (c: Buffer) => (aText += c.toString()));
-    a.on('error', () => undefined);
-    a.write(`POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: ${7 * MiB}\r\nConnection: close\r\n\r\n`);
-    a.write(Buffer.alloc(7 * MiB - 1, 0x20));
+  it("holds at most the data port's share of the bodies across its callers: beyond, 503 with Retry-After", async () => {
+    // Three callers hold 7 MiB each of the port's 24 MiB: all of each body but the last byte has arrived.
+    const held = ['127.0.0.1', '127.0.0.2', '127.0.0.3'].map((from) => holdBody(data, '/hclient/emr/receive/emrDailyCourse', 7 * MiB, from));
     await sleep(500);
     try {
-      // B's 6 MiB do not fit beside them.
-      const b = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, { method: 'POST', body: Buffer.alloc(6 * MiB, 0x20) });
-      expect(b.status).toBe(503);
-      expect(b.headers.get('retry-after')).toBe('1');
-      expect(((await b.json()) as { errorCode: string }).errorCode).toBe('UNAVAILABLE');
+      // A fourth caller's 6 MiB do not fit beside them.
+      expect(await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.4')).toMatchObject({
+        status: 503,
+        retryAfter: '1',
+        errorCode: 'UNAVAILABLE',
+      });
       // Small bodies still fit.
       await stillServing();
-      a.write(' ');
-      // Its answer, once the runtime has passed the 7 MiB to the replica (late on a loaded machine).
-      await until(() => aText.includes('\r\n'));
-      expect(aText).toMatch(/^HTTP\/1\.1 200 /);
+      for (const h of held) h.finish();
+      // Their answers, once the runtime has passed the 7 MiB to the replica (late on a loaded machine).
+      for (const h of held) await until(() => h.text().includes('\r\n'));
+      for (const h of held) expect(h.text()).toMatch(/^HTTP\/1\.1 200 /);
     } finally {
-      a.destroy();
+      for (const h of held) h.socket.destroy();
     }
-    // A's bytes are given back once it is answered: the same 6 MiB now fit.
+    // Their bytes are given back once they are answered: the same 6 MiB now fit.
     await sleep(200);
-    const c = await fetch(`${rt.portUrls.data}/hclient/emr/receive/emrDailyCourse`, { method: 'POST', body: Buffer.alloc(6 * MiB, 0x20) });
-    expect(c.status).toBe(200);
+    expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.4')).status).toBe(200);
+  });
+
+  it("lets one caller hold at most half of the data port's share: another caller still gets through", async () => {
+    const held = holdBody(data, '/hclient/emr/receive/emrDailyCourse', 7 * MiB, '127.0.0.5');
+    await sleep(500);
+    try {
+      // 7 + 6 MiB from one address: over its 12 MiB.
+      expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.5')).status).toBe(503);
+      // The same 6 MiB from another HIS host.
+      expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.6')).status).toBe(200);
+      held.finish();
+      await until(() => held.text().includes('\r\n'));
+      expect(held.text()).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      held.socket.destroy();
+    }
+  });
+
+  it('keeps the data port its share whatever bodies the other ports hold', async () => {
+    // Four callers of the admin gateway (the other ports' side) try to hold 7 MiB each, 28 of the
+    // 32 MiB: the third and fourth do not fit in the other ports' 16 MiB.
+    const held = [0, 1, 2, 3].map(() => holdBody(gateway, '/function/limited', 7 * MiB));
+    try {
+      await until(() => held.filter((h) => h.text().startsWith('HTTP/1.1 503')).length === 2);
+      // A HIS record of 7 MiB on the data port beside the two that are held.
+      expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 7 * MiB, '127.0.0.7')).status).toBe(200);
+      await stillServing();
+    } finally {
+      for (const h of held) h.socket.destroy();
+    }
   });
 
   it('does not let announced but unsent bodies hold the budget', async () => {
-    // Two callers announce 8 MiB each (16 MiB, over the 12 MiB budget) and send almost nothing.
-    const idle = [0, 1].map(() => {
+    // Four callers announce 8 MiB each (32 MiB, the whole budget) and send almost nothing.
+    const idle = [0, 1, 2, 3].map(() => {
       const s = connect({ host: data.hostname, port: Number(data.port) });
       s.on('error', () => undefined);
       s.write(`POST /hclient/emr/receive/emrDailyCourse HTTP/1.1\r\nHost: x\r\nContent-Length: ${8 * MiB}\r\n\r\n{`);
@@ -448,6 +474,46 @@ describe('request bodies', () => {
     }
   });
 });
+
+/**
+ * A body of `size` bytes sent on a connection of its own from `from`, all but its last byte: held in
+ * the runtime's budget until `finish` sends that byte. `text` is what the connection got back.
+ */
+function holdBody(port: URL, path: string, size: number, from = '127.0.0.1') {
+  const socket = connect({ host: port.hostname, port: Number(port.port), localAddress: from });
+  let text = '';
+  socket.on('data', (c: Buffer) => (text += c.toString()));
+  socket.on('error', () => undefined);
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`);
+  socket.write(Buffer.alloc(size - 1, 0x20));
+  return { socket, text: () => text, finish: () => socket.write(' ') };
+}
+
+/** A whole body of `size` bytes posted from `from`: the status, Retry-After and the HIS error code. */
+function postBody(port: URL, path: string, size: number, from: string): Promise<{ status: number; retryAfter?: string; errorCode?: string }> {
+  return new Promise((done, fail) => {
+    const req = request(
+      { host: port.hostname, port: port.port, localAddress: from, method: 'POST', path, headers: { 'content-length': String(size) }, agent: false },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => {
+          let errorCode: string | undefined;
+          try {
+            errorCode = (JSON.parse(text) as { errorCode?: string }).errorCode;
+          } catch {}
+          done({
+            status: res.statusCode ?? 0,
+            ...(res.headers['retry-after'] ? { retryAfter: String(res.headers['retry-after']) } : {}),
+            ...(errorCode ? { errorCode } : {}),
+          });
+        });
+      },
+    );
+    req.on('error', fail);
+    req.end(Buffer.alloc(size, 0x20));
+  });
+}
 
 describe('slow connections', () => {
   it('2,000 slowloris connections neither stop normal traffic nor stay past the headers timeout; one host holds at most its cap', async () => {
