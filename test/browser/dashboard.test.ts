@@ -57,6 +57,10 @@ beforeAll(async () => {
     },
   );
   expect(item.every((r) => r.ok)).toBe(true);
+  // The figures count dead letters over every destination. Other files add destinations to the shared
+  // database and push to them; a row of this org's for one of theirs could die while this file runs
+  // (seen: 3 dead letters for the 1 made below). This org's records go to the two platforms only.
+  await db.query(`DELETE FROM outbox WHERE org_code = $1 AND destination NOT IN ('national', 'provincial')`, [org]);
   dead = (
     await db.query<{ outbox_id: string }>(`SELECT outbox_id FROM outbox WHERE org_code = $1 AND record_id = $2 AND destination = 'national'`, [org, ids[1]])
   ).rows[0]!.outbox_id;
