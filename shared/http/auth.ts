@@ -28,7 +28,7 @@ import { getPool, isUnavailable, type Db } from '../db/index.js';
 import { log } from '../log/index.js';
 import { requestSource, tcpPeer } from './caller.js';
 import { concern, flagVar, frontConcern, parseConcern } from '../config/index.js';
-import { AppError } from './errors.js';
+import { AppError, unstorableText } from './errors.js';
 import { inAnyCidr, inCidr, isLoopback } from './net.js';
 import { pgCallerStore, type CallerStore, type StoredCaller } from './auth-store.js';
 
@@ -567,8 +567,15 @@ export function canSee(caller: Caller, orgCode: string): boolean {
   return caller.orgs === '*' || caller.orgs.includes(orgCode.trim());
 }
 
-/** 403 FORBIDDEN unless the caller is bound to orgCode. */
+/**
+ * 403 FORBIDDEN unless the caller is bound to orgCode; 400 for an org code no org can have (a NUL, a
+ * broken character: docs/his-guide.md), whoever asks, and never echoed.
+ */
 export function assertOrg(caller: Caller, orgCode: string): void {
+  if (unstorableText(orgCode))
+    throw new AppError('BAD_REQUEST', '机构代码含有无法存储的字符（NUL 或不成对的代理字符）(the org code holds a NUL or an unpaired surrogate)', [
+      { field: 'orgCode', rule: 'invalidText', message: '含有无法存储的字符 (NUL or an unpaired surrogate)' },
+    ]);
   if (canSee(caller, orgCode)) return;
   throw new AppError('FORBIDDEN', `无权提交或查看机构 ${orgCode} 的数据 (caller "${caller.name}" is not bound to org ${orgCode})`);
 }

@@ -122,6 +122,11 @@ export const notFoundAnswer = (c: Context): Response => c.json(errorAnswer(new A
 /** PostgreSQL's and openGauss's SQLSTATEs for text they cannot hold: invalid byte sequence (a NUL), untranslatable character. */
 const UNSTORABLE_TEXT: ReadonlySet<string> = new Set(['22021', '22P05']);
 
+/** Text PostgreSQL and openGauss cannot store: a NUL character, or half of a UTF-16 pair without its other half. */
+export function unstorableText(s: string): boolean {
+  return s.includes('\u0000') || /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+}
+
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof AppError) {
     // Every 503 says when to come back.

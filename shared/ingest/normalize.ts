@@ -4,7 +4,7 @@
  * declared camelCase key. Unknown keys are kept with the raw record and reported as warnings.
  */
 import type { Resource } from '../../schemas/resource.js';
-import type { FieldIssue } from '../http/errors.js';
+import { type FieldIssue, unstorableText as bad } from '../http/errors.js';
 
 const aliasCache = new WeakMap<Resource, Map<string, string>>();
 
@@ -49,7 +49,6 @@ export const MAX_UNKNOWN_LISTED = 20;
  */
 export function textIssues(body: Record<string, unknown>): FieldIssue[] {
   const out: FieldIssue[] = [];
-  const bad = (s: string) => s.includes('\u0000') || /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
   const walk = (v: unknown, path: string, depth: number): void => {
     if (typeof v === 'string') {
       if (bad(v)) out.push({ field: path, rule: 'invalidText', message: '含有无法存储的字符（NUL 或不成对的代理字符）(NUL or an unpaired surrogate)' });

@@ -3,6 +3,8 @@
 // would retry for ever, never a record stored under the wrong id — and the front goes on serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
+import { generateApiKey } from '../../shared/http/auth.js';
+import { insertCaller } from '../../shared/http/auth-store.js';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime } from '../setup/stack-runtime.js';
 
@@ -123,6 +125,21 @@ describe('a NUL where no field rule looks', () => {
       expect(r.a.result, path).toBe(false);
     }
     await stillServing();
+  });
+
+  it('is 400 naming orgCode for a caller bound to one org too, not 403 echoing it', async () => {
+    const bound = uniqueOrg();
+    const key = generateApiKey();
+    await insertCaller(db, { kind: 'apikey', name: '单机构 HIS (NUL)', orgs: [bound], ratePerMin: 0, keyPrefix: key.prefix, keyHash: key.hash });
+    for (const org of [`${bound}%00`, `X%00Y`]) {
+      const r = await send('GET', `${PAT}/ab?orgCode=${org}`, undefined, { 'x-api-key': key.key });
+      expect(r.status, `${org}: ${r.text}`).toBe(400);
+      expect(r.a.errors).toEqual([expect.objectContaining({ field: 'orgCode', rule: 'invalidText' })]);
+      expect(r.text).not.toContain('\\u0000');
+    }
+    // Its own org still answers (404: no such record), another org 403.
+    expect((await send('GET', `${PAT}/ab?orgCode=${bound}`, undefined, { 'x-api-key': key.key })).status).toBe(404);
+    expect((await send('GET', `${PAT}/ab?orgCode=${uniqueOrg()}`, undefined, { 'x-api-key': key.key })).status).toBe(403);
   });
 });
 
