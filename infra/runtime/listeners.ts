@@ -20,6 +20,7 @@ import {
   continueIfExpected,
   hisAnswer,
   malformedPath,
+  severalHosts,
   readBody,
   refuseBody,
   sendError,
@@ -367,6 +368,10 @@ export class Listeners {
       res.on('error', () => undefined);
       this.active.add(res);
       res.once('close', () => this.active.delete(res));
+      if (severalHosts(req.rawHeaders)) {
+        sendError(res, 400, 'more than one Host header', { connection: 'close' }, his);
+        return;
+      }
       try {
         const p = handler(req, res);
         if (p) p.catch((e: unknown) => this.fail(res, e, his));

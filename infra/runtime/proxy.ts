@@ -352,6 +352,17 @@ export function refuseBody(req: IncomingMessage, res: ServerResponse, status: nu
 }
 
 /**
+ * A request with more than one Host header: answered 400, as OpenFaaS's gateway (Go's HTTP server)
+ * answers it. Node keeps the first; a proxy in front might use another, and the console's Host check
+ * and the proxy would then judge different names.
+ */
+export function severalHosts(rawHeaders: string[]): boolean {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host' && ++n > 1) return true;
+  return false;
+}
+
+/**
  * A path (the query excluded) with a `%` not followed by two hex digits: refused 400 on every port,
  * as OpenFaaS's gateway (Go's url.ParseRequestURI) refuses it, before any routing or decoding.
  */

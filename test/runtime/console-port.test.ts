@@ -149,7 +149,7 @@ describe('console sign-in on the web port', () => {
     expect(status).toBe(421);
   });
 
-  it('answers 421 to a request with an empty Host, or none (HTTP/1.0), not taking the replica’s own name for it', async () => {
+  it('answers 421 to a request with an empty Host, or none (HTTP/1.0), not taking the replica’s own name for it; 400 to two Hosts', async () => {
     const u = new URL(web);
     const raw = (head: string) =>
       new Promise<string>((ok, fail) => {
@@ -162,6 +162,12 @@ describe('console sign-in on the web port', () => {
       });
     expect(await raw('GET /login HTTP/1.1\r\nHost:\r\nConnection: close')).toMatch(/^HTTP\/1\.1 421 /);
     expect(await raw('GET /login HTTP/1.0')).toMatch(/^HTTP\/1\.1 421 /);
+    // Two Host headers, its own name first or second: which one a proxy in front used is unknown.
+    for (const hosts of [
+      [u.host, 'evil.example'],
+      ['evil.example', u.host],
+    ])
+      expect(await raw(`GET /login HTTP/1.1\r\nHost: ${hosts[0]}\r\nHost: ${hosts[1]}\r\nConnection: close`)).toMatch(/^HTTP\/1\.1 400 /);
     // The console's own name still gets the page.
     expect(await raw(`GET /login HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close`)).toMatch(/^HTTP\/1\.1 200 /);
   });

@@ -154,6 +154,18 @@ describe('malformed requests', () => {
     expect((await q.json()) as { query: string }).toMatchObject({ query: '?x=%zz' });
   });
 
+  it('answers a request with two Host headers 400 on the data port (in the HIS shape) and the gateway, as OpenFaaS does', async () => {
+    for (const url of [data, gateway]) {
+      const a = await raw(url, `GET /function/echo/x HTTP/1.1\r\nHost: a.example\r\nhost: b.example\r\nConnection: close\r\n\r\n`);
+      expect(a.status, url.href).toBe(400);
+      expect(a.text).toContain('more than one Host header');
+    }
+    const his = await raw(data, `POST /hclient/emr/receive/emrPatientInfo HTTP/1.1\r\nHost: x\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`);
+    expect(his.status).toBe(400);
+    expect(JSON.parse(/\{.*\}/s.exec(his.text)![0])).toMatchObject({ result: false, errorCode: 'BAD_REQUEST' });
+    await stillServing();
+  });
+
   it('answers bytes that are not HTTP with 400 and closes, on the data port and the gateway', async () => {
     for (const url of [data, gateway]) {
       const a = await raw(url, 'GARBAGE\x00\x01 / HTTP/9\r\n\r\n');
