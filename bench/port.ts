@@ -40,6 +40,7 @@ import type { ChildOptions, FromChild, ToChild } from './runtime-child.js';
 import type { Resource } from '../schemas/resource.js';
 import type { FaasFunction } from '../shared/fn/index.js';
 import { childPids, machineBusyS, median, memory, procStat, pssMiB, rssMiB, table, treeCpuS, writeResult } from './common.js';
+import { type ThreadsBeside, threadsBeside } from './threads.js';
 
 // Everything the parent alone needs — pg, the generator, the schemas, the typed rows — is imported
 // when the scenario runs (the runtime child is a bundle of its own, bench/runtime-child.ts).
@@ -849,6 +850,7 @@ export async function benchPort(o: PortOptions) {
   const byReplicas: Record<string, unknown> = {};
   let p3: ProxyOverhead | null = null;
   let p7: Awaited<ReturnType<typeof startToReady>> | null = null;
+  let threads: ThreadsBeside | null = null;
   try {
     for (const [ri, n] of REPLICAS.entries()) {
       await rt.scaleReceive(n);
@@ -987,6 +989,15 @@ export async function benchPort(o: PortOptions) {
     }
     result.proxyOverhead = p3;
     result.startToReady = p7;
+    // P6 beside: the same bundles as threads of one process (bench/threads.ts), idle, the load over.
+    if (process.env.BENCH_THREADS !== '0') {
+      const running = Object.entries(await rt.replicas()).flatMap(([fn, rs]) => rs.map((r) => ({ fn, pid: r.pid! })));
+      threads = await threadsBeside(running);
+      const t = threads;
+      console.log(
+        `P6 beside, idle: the ${t.replicas.count} replicas after the load RSS ${t.replicas.rssMiB} MiB (PSS ${t.replicas.pssMiB}); the same bundles afresh as ${t.processes.count} processes (${t.processes.listening} listening) RSS ${t.processes.rssMiB} MiB (PSS ${t.processes.pssMiB}), as ${t.threads.workers} threads of one process (${t.threads.listening} listening) RSS ${t.threads.rssMiB} MiB (PSS ${t.threads.pssMiB})`,
+      );
+    }
 
     if (NUDGE) {
       // The nudge on: the push function forwarding the outbox to a platform simulator (own process).
@@ -1072,6 +1083,8 @@ export async function benchPort(o: PortOptions) {
     rows: h.rows,
     // Everything measured, when the port scenario's own file is not written (BENCH_SCENARIOS=headline).
     ...(file ? { sources: { phases: file } } : { phases: byReplicas, proxyOverhead: p3, startToReady: p7 }),
+    // Not a headline figure: P6 if the functions ran as threads (docs/bench.md "P6 with the functions as threads").
+    threadsBeside: threads,
   });
   return { result, rows, file, headlineFile, headline: h };
 }
