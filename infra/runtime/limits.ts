@@ -85,6 +85,8 @@ export class BodyBudget {
   constructor(
     readonly max: number,
     private readonly parent?: BodyBudget,
+    /** Whose share this is, as a refusal names it. */
+    readonly label = 'all request bodies',
   ) {}
 
   get inUse(): number {
@@ -105,21 +107,27 @@ export class BodyBudget {
   }
 
   /** A share of this budget: at most `max` of it. */
-  share(max: number): BodyBudget {
-    return new BodyBudget(Math.min(max, this.max), this);
+  share(max: number, label: string): BodyBudget {
+    return new BodyBudget(Math.min(max, this.max), this, label);
+  }
+
+  /** The first budget up the chain that cannot take `n` more now: the share a refusal names. */
+  full(n: number): BodyBudget | null {
+    for (let b: BodyBudget | undefined = this; b; b = b.parent) if (b.used + n > b.max) return b;
+    return null;
   }
 
   /**
    * A share of at most `max` for each key (a caller's address), made when first asked for. Shares
    * that hold nothing are forgotten once more than PER_KEY_KEPT are known.
    */
-  perKey(max: number): (key: string) => BodyBudget {
+  perKey(max: number, label: string): (key: string) => BodyBudget {
     const shares = new Map<string, BodyBudget>();
     return (key) => {
       let b = shares.get(key);
       if (b) return b;
       if (shares.size >= PER_KEY_KEPT) for (const [k, v] of shares) if (v.inUse === 0) shares.delete(k);
-      b = this.share(max);
+      b = this.share(max, label);
       shares.set(key, b);
       return b;
     };
@@ -136,5 +144,9 @@ const PER_KEY_KEPT = 1024;
  */
 export function bodyBudgets(maxBytes: number) {
   const all = new BodyBudget(maxBytes);
-  return { all, data: all.share(Math.floor((maxBytes * 3) / 4)), others: all.share(Math.floor(maxBytes / 2)) };
+  return {
+    all,
+    data: all.share(Math.floor((maxBytes * 3) / 4), 'the data port'),
+    others: all.share(Math.floor(maxBytes / 2), 'the configuration, monitoring and console ports and the gateway'),
+  };
 }

@@ -20,6 +20,7 @@ import {
   continueIfExpected,
   hisAnswer,
   malformedPath,
+  peerAddress,
   severalHosts,
   readBody,
   refuseBody,
@@ -213,6 +214,8 @@ export class Listeners {
   /** Each hospital port's context (by key): its own answers in the HIS shape, each caller's share of the port's bodies. */
   private readonly hospitalCtx = new Map<string, ServeContext>();
   private readonly apiListener: ReturnType<typeof getRequestListener>;
+  // Bodies refused for want of room, logged at most once a minute per share (bodyBusy).
+  private readonly busyLogged = new Map<string, number>();
   // Failed handshakes, logged at most once a minute per peer address and port.
   private readonly tlsFailuresLogged = new Map<string, number>();
 
@@ -224,6 +227,7 @@ export class Listeners {
       isClosing: () => this.closing,
       onError: (f) => d.log.warn('invocation failed', f),
       onDone: (fn, status, s) => d.metrics.invoked(fn, status, s),
+      onBodyBusy: (message, peer) => this.bodyBusy(message, peer),
     };
     this.apiListener = getRequestListener(d.api.fetch);
   }
@@ -251,7 +255,7 @@ export class Listeners {
   private async bindHospitalPort(host: string, spec: HospitalPortSpec, tls: PortTls | undefined): Promise<void> {
     let bound = 0;
     const share = spec.key === 'data' ? this.d.budgets.data : this.d.budgets.others;
-    const callers = share.perKey(Math.floor(share.max / 2));
+    const callers = share.perKey(Math.floor(share.max / 2), 'this address');
     this.hospitalCtx.set(spec.key, { ...this.serveCtx, his: true, budgetFor: (req) => callers(req.socket.remoteAddress ?? '') });
     const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), true);
     let srv: Server;
@@ -339,6 +343,7 @@ export class Listeners {
   private async enqueueAsync(svc: NonNullable<ReturnType<Registry['get']>>, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
     const read = await readBody(req, svc.watchdog.maxBodyBytes, this.d.budgets.others, () => continueIfExpected(req, res));
+    if (!read.ok && read.status === 503) this.bodyBusy(read.message, peerAddress(req));
     if (!read.ok) return refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { 'x-openfaas-internal': 'gateway' });
     const meta = callMeta(req);
     const cb = req.headers['x-callback-url'];
@@ -388,6 +393,18 @@ export class Listeners {
     } catch {
       res.destroy();
     }
+  }
+
+  /**
+   * Bodies refused for want of room, logged at most once a minute per share that was full (the
+   * message names it): who filled it shows in runtime.log without one line per refused request.
+   */
+  private bodyBusy(message: string, peer: string): void {
+    const share = /\(([^:]+):/.exec(message)?.[1] ?? message;
+    const now = Date.now();
+    if ((this.busyLogged.get(share) ?? 0) > now - 60_000) return;
+    this.busyLogged.set(share, now);
+    this.d.log.warn('request body refused: its share of the body budget is full', { share, peer, reason: message });
   }
 
   // Failed handshakes (no client certificate on a required port, TLS < 1.2, not TLS at all), logged

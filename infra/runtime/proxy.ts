@@ -281,7 +281,10 @@ export type BodyResult =
  */
 export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, accept: () => void = ignore): Promise<BodyResult> {
   const tooLarge: BodyResult = { ok: false, status: 413, message: `request body larger than ${max} bytes` };
-  const busy: BodyResult = { ok: false, status: 503, message: 'too many request bodies in memory, retry later' };
+  const busy = (n: number): BodyResult => {
+    const b = budget.full(n) ?? budget;
+    return { ok: false, status: 503, message: `too many request bodies in memory (${b.label}: ${Math.round(b.max / 2 ** 20)} MiB), retry later` };
+  };
   const cl = req.headers['content-length'];
   const declared = cl === undefined ? null : Number(cl);
   if (declared !== null && declared > max) return Promise.resolve(tooLarge);
@@ -304,7 +307,7 @@ export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, 
     const onData = (c: Buffer) => {
       size += c.length;
       if (size > max) return settle(tooLarge);
-      if (!budget.take(c.length)) return settle(busy);
+      if (!budget.take(c.length)) return settle(busy(c.length));
       reserved += c.length;
       chunks.push(c);
     };
@@ -493,6 +496,8 @@ export interface ServeContext {
   his?: boolean;
   isClosing(): boolean;
   onError?(fields: Record<string, unknown>): void;
+  /** A body refused for want of room (503): the share that was full, and the caller's address. */
+  onBodyBusy?(message: string, peer: string): void;
   /** Every invocation that reached the router, with the status the caller got (metrics.ts). */
   onDone?(fn: string, status: number, durationS: number): void;
 }
@@ -516,6 +521,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
     return;
   }
   const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budgetFor(req), () => continueIfExpected(req, res));
+  if (!read.ok && read.status === 503) ctx.onBodyBusy?.(read.message, peerAddress(req));
   if (!read.ok) {
     if (read.status !== 400 || !req.socket.destroyed)
       refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);

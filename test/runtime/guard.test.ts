@@ -419,11 +419,12 @@ describe('request bodies', () => {
     const held = ['127.0.0.1', '127.0.0.2', '127.0.0.3'].map((from) => holdBody(data, '/hclient/emr/receive/emrDailyCourse', 7 * MiB, from));
     await sleep(500);
     try {
-      // A fourth caller's 6 MiB do not fit beside them.
+      // A fourth caller's 6 MiB do not fit beside them: the answer names the share that is full.
       expect(await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.4')).toMatchObject({
         status: 503,
         retryAfter: '1',
         errorCode: 'UNAVAILABLE',
+        desc: expect.stringContaining('(the data port: 24 MiB)'),
       });
       // Small bodies still fit.
       await stillServing();
@@ -444,7 +445,10 @@ describe('request bodies', () => {
     await sleep(500);
     try {
       // 7 + 6 MiB from one address: over its 12 MiB.
-      expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.5')).status).toBe(503);
+      expect(await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.5')).toMatchObject({
+        status: 503,
+        desc: expect.stringContaining('(this address: 12 MiB)'),
+      });
       // The same 6 MiB from another HIS host.
       expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.6')).status).toBe(200);
       held.finish();
@@ -458,9 +462,19 @@ describe('request bodies', () => {
   it('keeps the data port its share whatever bodies the other ports hold', async () => {
     // Four callers of the admin gateway (the other ports' side) try to hold 7 MiB each, 28 of the
     // 32 MiB: the third and fourth do not fit in the other ports' 16 MiB.
+    const logged = logLines().length;
     const held = [0, 1, 2, 3].map(() => holdBody(gateway, '/function/limited', 7 * MiB));
     try {
       await until(() => held.filter((h) => h.text().startsWith('HTTP/1.1 503')).length === 2);
+      expect(held.find((h) => h.text().startsWith('HTTP/1.1 503'))!.text()).toContain(
+        '(the configuration, monitoring and console ports and the gateway: 16 MiB)',
+      );
+      // runtime.log says which share was full and who filled it, once a minute per share.
+      const busy = logLines()
+        .slice(logged)
+        .filter((l) => l.msg === 'request body refused: its share of the body budget is full');
+      expect(busy.map((l) => l.share)).toContain('the configuration, monitoring and console ports and the gateway');
+      expect(busy.filter((l) => l.share === 'the configuration, monitoring and console ports and the gateway')).toHaveLength(1);
       // A HIS record of 7 MiB on the data port beside the two that are held.
       expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 7 * MiB, '127.0.0.7')).status).toBe(200);
       await stillServing();
@@ -502,7 +516,7 @@ function holdBody(port: URL, path: string, size: number, from = '127.0.0.1') {
 }
 
 /** A whole body of `size` bytes posted from `from`: the status, Retry-After and the HIS error code. */
-function postBody(port: URL, path: string, size: number, from: string): Promise<{ status: number; retryAfter?: string; errorCode?: string }> {
+function postBody(port: URL, path: string, size: number, from: string): Promise<{ status: number; retryAfter?: string; errorCode?: string; desc?: string }> {
   return new Promise((done, fail) => {
     const req = request(
       { host: port.hostname, port: port.port, localAddress: from, method: 'POST', path, headers: { 'content-length': String(size) }, agent: false },
@@ -510,14 +524,15 @@ function postBody(port: URL, path: string, size: number, from: string): Promise<
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
         res.on('end', () => {
-          let errorCode: string | undefined;
+          let a: { errorCode?: string; desc?: string } = {};
           try {
-            errorCode = (JSON.parse(text) as { errorCode?: string }).errorCode;
+            a = JSON.parse(text) as typeof a;
           } catch {}
           done({
             status: res.statusCode ?? 0,
             ...(res.headers['retry-after'] ? { retryAfter: String(res.headers['retry-after']) } : {}),
-            ...(errorCode ? { errorCode } : {}),
+            ...(a.errorCode ? { errorCode: a.errorCode } : {}),
+            ...(a.desc ? { desc: a.desc } : {}),
           });
         });
       },

@@ -9,11 +9,15 @@ import { BodyBudget, bodyBudgets } from '../../infra/runtime/limits.js';
 describe('the body budget', () => {
   it('a share takes from its parent too, and gives back to it', () => {
     const all = new BodyBudget(100);
-    const a = all.share(60);
-    const b = all.share(60);
+    const a = all.share(60, 'a');
+    const b = all.share(60, 'b');
     expect(a.take(50)).toBe(true);
     expect(a.take(20)).toBe(false); // over its own 60
     expect(b.take(60)).toBe(false); // fits its own 60, not the 50 left of all
+    // A refusal names the share that is full: its own, or the one above it.
+    expect(a.full(20)?.label).toBe('a');
+    expect(b.full(60)?.label).toBe('all request bodies');
+    expect(b.full(50)).toBeNull();
     expect(b.take(50)).toBe(true);
     expect(all.inUse).toBe(100);
     expect(all.take(1)).toBe(false);
@@ -34,18 +38,20 @@ describe('the body budget', () => {
     b.others.give(500);
     b.data.give(500);
     // One caller on the data port: at most half of the port's share; another caller has the rest.
-    const callers = b.data.perKey(375);
+    const callers = b.data.perKey(375, 'this address');
     expect(callers('10.0.0.5').take(375)).toBe(true);
     expect(callers('10.0.0.5').take(1)).toBe(false);
+    expect(callers('10.0.0.5').full(1)?.label).toBe('this address');
     expect(callers('10.0.0.6').take(375)).toBe(true);
     expect(callers('10.0.0.7').take(1)).toBe(false); // the port's 750 taken
+    expect(callers('10.0.0.7').full(1)?.label).toBe('the data port');
     expect(b.others.take(250)).toBe(true); // the quarter the data port leaves
     expect(b.others.take(1)).toBe(false);
   });
 
   it('forgets idle callers past a thousand, never one that holds bytes', () => {
     const all = new BodyBudget(1_000_000);
-    const callers = all.perKey(10);
+    const callers = all.perKey(10, 'caller');
     const holder = callers('holder');
     expect(holder.take(10)).toBe(true);
     for (let i = 0; i < 3000; i++) callers(`idle${i}`);
