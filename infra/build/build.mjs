@@ -81,10 +81,10 @@ function commonOptions() {
  * build a missing function bundle) and s3rver (make up's stand-in for MinIO, a development
  * dependency imported when it starts). Inside a bundle every module's `import.meta.main` would be the
  * entry's, true: the modules that are also commands (the migration runner, the certificates) check
- * it before running as one, so it is defined false there.
+ * it before running as one, so it is defined false there. Its entries and folder: infra/root.ts.
+ * programOptions are the options of any such program of the project that runs on node outside a
+ * replica: the runtime, the bench's runtime child.
  */
-
-/** A program of the project that runs on node outside a replica: the runtime, the bench's runtime child. */
 function programOptions() {
   const common = commonOptions();
   return { ...common, external: [...common.external, 'esbuild', 's3rver'], define: { 'import.meta.main': 'false' }, sourcemap: 'linked' };

@@ -219,12 +219,6 @@ export const tokenHash = (t: string) => createHash('sha256').update(t).digest('h
 export type SignIn = { ok: true; token: string; csrf: string; user: ConsoleUser } | { ok: false; locked: boolean; until?: Date; fromAddress?: true };
 
 /**
- * Failed sign-ins per address, whatever the names tried: one address trying many names (each under
- * its lockout) is refused for the lockout's time after `addressFailures` of them, before any
- * password is hashed (docs/console.md "Sign-in, sessions, lockout"). In this process, the oldest
- * addresses forgotten past 10 000.
- */
-/**
  * A map of what was counted most recently, at most `cap` keys: `put` makes its key the newest and
  * forgets the oldest past the cap, so that a flood of new keys costs bounded memory.
  */
@@ -240,6 +234,12 @@ function recentMap<V>(cap: number) {
   };
 }
 
+/**
+ * Failed sign-ins per address, whatever the names tried: one address trying many names (each under
+ * its lockout) is refused for the lockout's time after `addressFailures` of them, before any
+ * password is hashed (docs/console.md "Sign-in, sessions, lockout"). In this process, the oldest
+ * addresses forgotten past 10 000.
+ */
 const addressFailures = recentMap<{ failed: number; since: number }>(10_000);
 
 function addressRefused(address: string | null, s: ConsoleSettings, now: number): Date | null {
