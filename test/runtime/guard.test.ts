@@ -417,7 +417,8 @@ describe('request bodies', () => {
   it("holds at most the data port's share of the bodies across its callers: beyond, 503 with Retry-After", async () => {
     // Three callers hold 7 MiB each of the port's 24 MiB: all of each body but the last byte has arrived.
     const held = ['127.0.0.1', '127.0.0.2', '127.0.0.3'].map((from) => holdBody(data, '/hclient/emr/receive/emrDailyCourse', 7 * MiB, from));
-    await sleep(500);
+    // Time for their 21 MiB to reach the runtime on a loaded machine.
+    await sleep(1500);
     try {
       // A fourth caller's 6 MiB do not fit beside them: the answer names the share that is full.
       expect(await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.4')).toMatchObject({
