@@ -145,6 +145,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   const limits = runtimeLimits(vars, opts.limits);
   const router: RouterOptions = { readyWaitMs: opts.readyWaitMs ?? 10_000 };
   const metrics = new RuntimeMetrics(registry);
+  const budgets = bodyBudgets(limits.maxBufferedBytes);
+  metrics.watchBodies([budgets.all, budgets.data, budgets.others]);
   const listeners = new Listeners({
     log,
     registry,
@@ -155,7 +157,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
       () => secretsDir,
     ),
     asyncQueue: new AsyncQueue(log, { router, concurrency: opts.async?.concurrency ?? 4, maxQueued: opts.async?.maxQueued ?? 1000 }),
-    budgets: bodyBudgets(limits.maxBufferedBytes),
+    budgets,
     router,
     limits,
     declared: declaredOf(stack.functions),

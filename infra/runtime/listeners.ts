@@ -396,11 +396,13 @@ export class Listeners {
   }
 
   /**
-   * Bodies refused for want of room, logged at most once a minute per share that was full (the
-   * message names it): who filled it shows in runtime.log without one line per refused request.
+   * Bodies refused for want of room: counted (cdc_runtime_request_body_refused_total), and logged at
+   * most once a minute per share that was full (the message names it): who filled it shows in
+   * runtime.log without one line per refused request.
    */
   private bodyBusy(message: string, peer: string): void {
     const share = /\(([^:]+):/.exec(message)?.[1] ?? message;
+    this.d.metrics.bodyRefused(share);
     const now = Date.now();
     if ((this.busyLogged.get(share) ?? 0) > now - 60_000) return;
     this.busyLogged.set(share, now);

@@ -7,6 +7,7 @@
  * replicas and processes that the monitoring port (8883) reads and republishes.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { BodyBudget } from './limits.js';
 import type { Registry as Functions } from './registry.js';
 
 export class RuntimeMetrics {
@@ -22,6 +23,12 @@ export class RuntimeMetrics {
     help: 'Time from the request to the function answering, in seconds',
     labelNames: ['function_name', 'code'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly bodiesRefused = new Counter({
+    name: 'cdc_runtime_request_body_refused_total',
+    help: 'Request bodies refused (503) because a share of the body budget was full, by the share',
+    labelNames: ['share'] as const,
     registers: [this.registry],
   });
   private readonly cronLast = new Gauge({
@@ -71,6 +78,32 @@ export class RuntimeMetrics {
         this.set(process.memoryUsage.rss());
       },
     });
+  }
+
+  /** The body budget's shares (limits.ts bodyBudgets): bytes held now and each share's size. */
+  watchBodies(shares: BodyBudget[]): void {
+    new Gauge({
+      name: 'cdc_runtime_request_body_bytes',
+      help: 'Request-body bytes held in memory now, by share of the body budget',
+      labelNames: ['share'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const b of shares) this.set({ share: b.label }, b.inUse);
+      },
+    });
+    new Gauge({
+      name: 'cdc_runtime_request_body_limit_bytes',
+      help: 'The size of each share of the body budget (RUNTIME_MAX_BUFFERED_BYTES and its shares)',
+      labelNames: ['share'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const b of shares) this.set({ share: b.label }, b.max);
+      },
+    });
+  }
+
+  bodyRefused(share: string): void {
+    this.bodiesRefused.inc({ share });
   }
 
   invoked(fn: string, status: number, durationS: number): void {
