@@ -82,24 +82,20 @@ export class RuntimeMetrics {
 
   /** The body budget's shares (limits.ts bodyBudgets): bytes held now and each share's size. */
   watchBodies(shares: BodyBudget[]): void {
-    new Gauge({
-      name: 'cdc_runtime_request_body_bytes',
-      help: 'Request-body bytes held in memory now, by share of the body budget',
-      labelNames: ['share'] as const,
-      registers: [this.registry],
-      collect() {
-        for (const b of shares) this.set({ share: b.label }, b.inUse);
-      },
-    });
-    new Gauge({
-      name: 'cdc_runtime_request_body_limit_bytes',
-      help: 'The size of each share of the body budget (RUNTIME_MAX_BUFFERED_BYTES and its shares)',
-      labelNames: ['share'] as const,
-      registers: [this.registry],
-      collect() {
-        for (const b of shares) this.set({ share: b.label }, b.max);
-      },
-    });
+    const gauges: Array<[string, string, (b: BodyBudget) => number]> = [
+      ['cdc_runtime_request_body_bytes', 'Request-body bytes held in memory now, by share of the body budget', (b) => b.inUse],
+      ['cdc_runtime_request_body_limit_bytes', 'The size of each share of the body budget (RUNTIME_MAX_BUFFERED_BYTES and its shares)', (b) => b.max],
+    ];
+    for (const [name, help, read] of gauges)
+      new Gauge({
+        name,
+        help,
+        labelNames: ['share'] as const,
+        registers: [this.registry],
+        collect() {
+          for (const b of shares) this.set({ share: b.label }, read(b));
+        },
+      });
   }
 
   bodyRefused(share: string): void {
