@@ -143,6 +143,10 @@ export function parseTime(value: unknown, timeZone = 'Asia/Shanghai'): Date | nu
 function parseAny(value: unknown, timeZone: string): Date | null {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
   if (typeof value === 'number') {
+    // A compact date or time sent as a number (yyyyMMdd, yyyyMMddHHmmss: a HIS column of NUMBER(8)
+    // or NUMBER(14)) reads as the same digits in a string, never as epoch seconds of 1970–1973
+    // (docs/data-set.md "Times").
+    if (Number.isInteger(value) && ((value >= 1e7 && value < 1e8) || (value >= 1e13 && value < 1e14))) return parseAny(String(value), timeZone);
     // Epoch milliseconds (Jackson default) or seconds; refuse anything implausible.
     const ms = value < 1e11 ? value * 1000 : value;
     return Number.isFinite(ms) && ms > -2.2e12 && ms < 4.1e12 ? new Date(ms) : null;

@@ -144,6 +144,25 @@ describe('a NUL where no field rule looks', () => {
 });
 
 describe('what the body itself declares', () => {
+  it('reads a birth date sent as a number of eight digits (a NUMBER(8) column) as that day, not as a time in 1970', async () => {
+    const org = uniqueOrg();
+    const id = uniqueId('n8');
+    const sent = sample('emrPatientInfo', { orgCode: org, id, seed: 12 });
+    // The day the ID number states, sent as the number yyyyMMdd.
+    const digits = String(sent.idCard).slice(6, 14);
+    const r = await send('POST', PAT, JSON.stringify({ ...sent, birthDate: Number(digits) }));
+    expect(r.status, r.text).toBe(200);
+    const row = await db.query<{ d: string }>(
+      `SELECT to_char(birth_date AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') AS d FROM emr_patient_info WHERE org_code = $1 AND id = $2`,
+      [org, id],
+    );
+    expect(row.rows[0]?.d).toBe(digits);
+    // A number of eight digits that is no day is refused naming the field.
+    const bad = await send('POST', PAT, JSON.stringify({ ...sample('emrPatientInfo', { orgCode: org, id: uniqueId('n8'), seed: 13 }), birthDate: 12345678 }));
+    expect(bad.status, bad.text).toBe(400);
+    expect(bad.a.errors?.map((e) => e.field)).toContain('birthDate');
+  });
+
   it('flags a name that is nothing but bytes no charset decodes (garbledText), as it flags a longer one', async () => {
     const org = uniqueOrg();
     const id = uniqueId('ff');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLocal, fromLocalParts, parseTime, zoneOffsetMinutes } from '../../shared/time/index.js';
+import { formatLocal, fromLocalParts, parseTime, precisionOf, zoneOffsetMinutes } from '../../shared/time/index.js';
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
@@ -20,6 +20,17 @@ describe('parseTime: the forms senders use', () => {
     expect(iso(parseTime('1772325000000'))).toBe('2026-03-01T00:30:00.000Z');
     expect(iso(parseTime('2026/03/01 08:30:00'))).toBe('2026-03-01T00:30:00.000Z');
     expect(iso(parseTime('20260301083000'))).toBe('2026-03-01T00:30:00.000Z');
+  });
+  it('reads a compact date or time sent as a number as its digits (a NUMBER(8) birth date), not as epoch seconds', () => {
+    expect(iso(parseTime(19800101))).toBe(iso(parseTime('19800101')));
+    expect(iso(parseTime(19800101))).toBe('1979-12-31T16:00:00.000Z');
+    expect(precisionOf(parseTime(19800101)!)).toBe('day');
+    expect(iso(parseTime(20260301083000))).toBe('2026-03-01T00:30:00.000Z');
+    // Eight digits that are no date are refused, not taken for a time in 1970.
+    expect(parseTime(12345678)).toBeNull();
+    expect(parseTime(20261301)).toBeNull();
+    // Epoch seconds and milliseconds of other lengths as before.
+    expect(iso(parseTime(1772325000))).toBe('2026-03-01T00:30:00.000Z');
   });
   it('honours China’s historic daylight saving time (1986–1991)', () => {
     expect(iso(parseTime('1988-07-01 12:00:00'))).toBe('1988-07-01T03:00:00.000Z');
