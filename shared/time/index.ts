@@ -147,9 +147,11 @@ function parseAny(value: unknown, timeZone: string): Date | null {
     // or NUMBER(14)) reads as the same digits in a string, never as epoch seconds of 1970–1973
     // (docs/data-set.md "Times").
     if (Number.isInteger(value) && ((value >= 1e7 && value < 1e8) || (value >= 1e13 && value < 1e14))) return parseAny(String(value), timeZone);
-    // Epoch milliseconds (Jackson default) or seconds; refuse anything implausible.
-    const ms = value < 1e11 ? value * 1000 : value;
-    return Number.isFinite(ms) && ms > -2.2e12 && ms < 4.1e12 ? new Date(ms) : null;
+    // Epoch milliseconds, negative before 1970 (the HIS guide's form, Jackson's default for a Java
+    // date); ten digits are epoch seconds (2001-09-09 to 2286), as other senders write them — as
+    // milliseconds they would be a time in the first months of 1970. Implausible years: parseTime.
+    const ms = value >= 1e9 && value < 1e10 ? value * 1000 : value;
+    return Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new Date(ms) : null;
   }
   if (typeof value !== 'string') return null;
   const v = value.trim();

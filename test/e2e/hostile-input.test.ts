@@ -2,6 +2,7 @@
 // (docs/his-guide.md 请求格式 and 应答): each gets its 4xx naming the problem — never a 500 the HIS
 // would retry for ever, never a record stored under the wrong id — and the front goes on serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { residentId } from '../../infra/simulators/his.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { generateApiKey } from '../../shared/http/auth.js';
 import { insertCaller } from '../../shared/http/auth-store.js';
@@ -144,7 +145,7 @@ describe('a NUL where no field rule looks', () => {
 });
 
 describe('what the body itself declares', () => {
-  it('reads a birth date sent as a number of eight digits (a NUMBER(8) column) as that day, not as a time in 1970', async () => {
+  it('reads a birth date sent as a number of eight digits (a NUMBER(8) column) as that day, and as epoch milliseconds before 1970', async () => {
     const org = uniqueOrg();
     const id = uniqueId('n8');
     const sent = sample('emrPatientInfo', { orgCode: org, id, seed: 12 });
@@ -157,6 +158,17 @@ describe('what the body itself declares', () => {
       [org, id],
     );
     expect(row.rows[0]?.d).toBe(digits);
+    // Born 1960-01-01 (Beijing), as Jackson writes a java.util.Date: negative epoch milliseconds.
+    const old = sample('emrPatientInfo', { orgCode: org, id: uniqueId('n8'), seed: 14 });
+    const card = String(old.idCard);
+    const idCard = residentId(card.slice(0, 6), { y: 1960, m: 1, d: 1 }, Number(card[16]) % 2 ? '1' : '2', 7);
+    const ms = await send('POST', PAT, JSON.stringify({ ...old, idCard, birthDate: -315648000000 }));
+    expect(ms.status, ms.text).toBe(200);
+    const born = await db.query<{ d: string }>(
+      `SELECT to_char(birth_date AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD') AS d FROM emr_patient_info WHERE org_code = $1 AND id = $2`,
+      [org, old.id],
+    );
+    expect(born.rows[0]?.d).toBe('1960-01-01');
     // A number of eight digits that is no day is refused naming the field.
     const bad = await send('POST', PAT, JSON.stringify({ ...sample('emrPatientInfo', { orgCode: org, id: uniqueId('n8'), seed: 13 }), birthDate: 12345678 }));
     expect(bad.status, bad.text).toBe(400);

@@ -29,8 +29,15 @@ describe('parseTime: the forms senders use', () => {
     // Eight digits that are no date are refused, not taken for a time in 1970.
     expect(parseTime(12345678)).toBeNull();
     expect(parseTime(20261301)).toBeNull();
-    // Epoch seconds and milliseconds of other lengths as before.
+    // Epoch seconds (ten digits) as before.
     expect(iso(parseTime(1772325000))).toBe('2026-03-01T00:30:00.000Z');
+  });
+  it('reads epoch milliseconds before 1973 as milliseconds: a Java birth date of 1960 or 1972 (negative, eleven digits)', () => {
+    // 1960-01-01 and 1972-06-01 00:00 in Beijing, as Jackson writes a java.util.Date.
+    expect(iso(parseTime(-315648000000))).toBe('1959-12-31T16:00:00.000Z');
+    expect(iso(parseTime('-315648000000'))).toBe('1959-12-31T16:00:00.000Z');
+    expect(iso(parseTime(76176000000))).toBe('1972-05-31T16:00:00.000Z');
+    expect(iso(parseTime(-2208988800000))).toBe('1900-01-01T00:00:00.000Z');
   });
   it('honours China’s historic daylight saving time (1986–1991)', () => {
     expect(iso(parseTime('1988-07-01 12:00:00'))).toBe('1988-07-01T03:00:00.000Z');
