@@ -145,7 +145,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<RuntimeHandle>
   const limits = runtimeLimits(vars, opts.limits);
   const router: RouterOptions = { readyWaitMs: opts.readyWaitMs ?? 10_000 };
   const metrics = new RuntimeMetrics(registry);
-  const budgets = bodyBudgets(limits.maxBufferedBytes);
+  const budgets = bodyBudgets(limits.maxBufferedBytes, limits.maxBufferedBytesPerCaller);
   metrics.watchBodies([budgets.all, budgets.data, budgets.others]);
   const listeners = new Listeners({
     log,

@@ -31,6 +31,7 @@ export const limitsEnvSchema = z.object({
   RUNTIME_MAX_CONNECTIONS: count(4096),
   RUNTIME_MAX_CONNECTIONS_PER_PEER: count(256),
   RUNTIME_MAX_BUFFERED_BYTES: count(256 * 1024 * 1024),
+  RUNTIME_MAX_BUFFERED_BYTES_PER_CALLER: count(24 * 1024 * 1024),
   RUNTIME_AUTOSCALE_CEILING: z.coerce.number().int().min(1).optional(),
 });
 
@@ -45,6 +46,8 @@ export interface RuntimeLimits {
   maxConnectionsPerPeer: number;
   /** Request bodies held in memory by all in-flight requests together; beyond: 503 with Retry-After. */
   maxBufferedBytes: number;
+  /** Of those, what one caller's address may hold on the data port, and on the other hospital ports. */
+  maxBufferedBytesPerCaller: number;
   /**
    * Most replicas the capacity autoscaler gives a function, whatever its com.openfaas.scale.max says:
    * by default the server's cores (docs/runtime.md "Replicas and scaling"). A scale by hand is not capped.
@@ -64,6 +67,7 @@ export function runtimeLimits(vars: Record<string, string | undefined>, over: Pa
     maxConnections: e.RUNTIME_MAX_CONNECTIONS,
     maxConnectionsPerPeer: e.RUNTIME_MAX_CONNECTIONS_PER_PEER,
     maxBufferedBytes: e.RUNTIME_MAX_BUFFERED_BYTES,
+    maxBufferedBytesPerCaller: e.RUNTIME_MAX_BUFFERED_BYTES_PER_CALLER,
     autoscaleCeiling: e.RUNTIME_AUTOSCALE_CEILING ?? availableParallelism(),
     ...over,
   };
@@ -75,7 +79,7 @@ export function runtimeLimits(vars: Record<string, string | undefined>, over: Pa
 /**
  * Request-body bytes held in memory (bodies are buffered so that an undelivered request can be
  * retried on another replica), counted as they arrive; a chunk that does not fit is refused. A budget
- * may be a share of another (`share`, `perKey`): a chunk must then fit in every budget up the chain,
+ * may be a share of another (`share`, CallerShares): a chunk must then fit in every budget up the chain,
  * so that one port, or one caller, cannot take what the others need (docs/runtime.md "Limits and the
  * guard": the shares of the body budget).
  */
@@ -117,36 +121,61 @@ export class BodyBudget {
     return null;
   }
 
-  /**
-   * A share of at most `max` for each key (a caller's address), made when first asked for. Shares
-   * that hold nothing are forgotten once more than PER_KEY_KEPT are known.
-   */
-  perKey(max: number, label: string): (key: string) => BodyBudget {
-    const shares = new Map<string, BodyBudget>();
-    return (key) => {
-      let b = shares.get(key);
-      if (b) return b;
-      if (shares.size >= PER_KEY_KEPT) for (const [k, v] of shares) if (v.inUse === 0) shares.delete(k);
-      b = this.share(max, label);
-      shares.set(key, b);
-      return b;
-    };
+  /** Requests reading into this budget now (readBody): a caller's share that has one is never forgotten. */
+  holders = 0;
+}
+
+/**
+ * A share of at most `max` of `parent` for each caller (its address), made when first asked for, so
+ * that one caller cannot take what the others need. Shares that hold nothing and serve no request
+ * are forgotten once more than CALLERS_KEPT are known.
+ */
+export class CallerShares {
+  private readonly shares = new Map<string, BodyBudget>();
+
+  constructor(
+    private readonly parent: BodyBudget,
+    readonly max: number,
+    readonly label: string,
+  ) {}
+
+  for(caller: string): BodyBudget {
+    let b = this.shares.get(caller);
+    if (b) return b;
+    if (this.shares.size >= CALLERS_KEPT) for (const [k, v] of this.shares) if (v.inUse === 0 && v.holders === 0) this.shares.delete(k);
+    b = this.parent.share(this.max, this.label);
+    this.shares.set(caller, b);
+    return b;
+  }
+
+  /** The callers holding the most now, most first: who filled a share, for the log. */
+  top(n: number): Array<{ caller: string; bytes: number }> {
+    return [...this.shares]
+      .filter(([, b]) => b.inUse > 0)
+      .sort((a, b) => b[1].inUse - a[1].inUse)
+      .slice(0, n)
+      .map(([caller, b]) => ({ caller, bytes: b.inUse }));
   }
 }
 
-const PER_KEY_KEPT = 1024;
+const CALLERS_KEPT = 1024;
 
 /**
  * The body budget divided between the ports (docs/runtime.md "Limits and the guard"): the data port
  * (the HIS's records) at most three quarters of it, the other ports (configuration, monitoring,
  * console, the admin gateway) together at most half, so that neither side can leave the other less
- * than a quarter; on a hospital port one caller's address at most half of its port's share.
+ * than a quarter; one caller's address at most `perCaller` (and half of its side's share) on the data
+ * port, and as much again over the other hospital ports together.
  */
-export function bodyBudgets(maxBytes: number) {
+export function bodyBudgets(maxBytes: number, perCaller: number) {
   const all = new BodyBudget(maxBytes);
+  const data = all.share(Math.floor((maxBytes * 3) / 4), 'the data port');
+  const others = all.share(Math.floor(maxBytes / 2), 'the configuration, monitoring and console ports and the gateway');
   return {
     all,
-    data: all.share(Math.floor((maxBytes * 3) / 4), 'the data port'),
-    others: all.share(Math.floor(maxBytes / 2), 'the configuration, monitoring and console ports and the gateway'),
+    data,
+    others,
+    dataCallers: new CallerShares(data, Math.min(perCaller, Math.floor(data.max / 2)), 'this address on the data port'),
+    otherCallers: new CallerShares(others, Math.min(perCaller, Math.floor(others.max / 2)), 'this address on the other ports'),
   };
 }

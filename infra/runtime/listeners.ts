@@ -12,7 +12,7 @@ import { createSecureContext, type TLSSocket } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { FUNCTION_NAMESPACE } from './api.js';
 import type { AsyncQueue } from './async.js';
-import type { bodyBudgets, RuntimeLimits } from './limits.js';
+import type { bodyBudgets, CallerShares, RuntimeLimits } from './limits.js';
 import type { RuntimeLogger } from './logs.js';
 import { type declaredOf, defaultHospitalPorts, refusalBody, routeHospital, type HospitalPortSpec } from './ports.js';
 import {
@@ -227,7 +227,7 @@ export class Listeners {
       isClosing: () => this.closing,
       onError: (f) => d.log.warn('invocation failed', f),
       onDone: (fn, status, s) => d.metrics.invoked(fn, status, s),
-      onBodyBusy: (message, peer) => this.bodyBusy(message, peer),
+      onBodyBusy: (message, peer) => this.bodyBusy(message, peer, 'admin gateway', null),
     };
     this.apiListener = getRequestListener(d.api.fetch);
   }
@@ -254,9 +254,14 @@ export class Listeners {
 
   private async bindHospitalPort(host: string, spec: HospitalPortSpec, tls: PortTls | undefined): Promise<void> {
     let bound = 0;
-    const share = spec.key === 'data' ? this.d.budgets.data : this.d.budgets.others;
-    const callers = share.perKey(Math.floor(share.max / 2), 'this address');
-    this.hospitalCtx.set(spec.key, { ...this.serveCtx, his: true, budgetFor: (req) => callers(req.socket.remoteAddress ?? '') });
+    // One caller's share on the data port; one more over the other hospital ports together.
+    const callers = spec.key === 'data' ? this.d.budgets.dataCallers : this.d.budgets.otherCallers;
+    this.hospitalCtx.set(spec.key, {
+      ...this.serveCtx,
+      his: true,
+      budgetFor: (req) => callers.for(req.socket.remoteAddress ?? ''),
+      onBodyBusy: (message, peer) => this.bodyBusy(message, peer, spec.role, callers),
+    });
     const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), true);
     let srv: Server;
     if (tls) {
@@ -343,7 +348,7 @@ export class Listeners {
   private async enqueueAsync(svc: NonNullable<ReturnType<Registry['get']>>, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
     const read = await readBody(req, svc.watchdog.maxBodyBytes, this.d.budgets.others, () => continueIfExpected(req, res));
-    if (!read.ok && read.status === 503) this.bodyBusy(read.message, peerAddress(req));
+    if (!read.ok && read.status === 503) this.bodyBusy(read.message, peerAddress(req), 'admin gateway', null);
     if (!read.ok) return refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { 'x-openfaas-internal': 'gateway' });
     const meta = callMeta(req);
     const cb = req.headers['x-callback-url'];
@@ -397,16 +402,24 @@ export class Listeners {
 
   /**
    * Bodies refused for want of room: counted (cdc_runtime_request_body_refused_total), and logged at
-   * most once a minute per share that was full (the message names it): who filled it shows in
-   * runtime.log without one line per refused request.
+   * most once a minute per share and port, with the callers of that port's side holding the most —
+   * who filled it, not only who met it — without one line per refused request.
    */
-  private bodyBusy(message: string, peer: string): void {
+  private bodyBusy(message: string, peer: string, port: string, callers: CallerShares | null): void {
     const share = /\(([^:]+):/.exec(message)?.[1] ?? message;
     this.d.metrics.bodyRefused(share);
+    const key = `${share} ${port}`;
     const now = Date.now();
-    if ((this.busyLogged.get(share) ?? 0) > now - 60_000) return;
-    this.busyLogged.set(share, now);
-    this.d.log.warn('request body refused: its share of the body budget is full', { share, peer, reason: message });
+    if ((this.busyLogged.get(key) ?? 0) > now - 60_000) return;
+    this.busyLogged.set(key, now);
+    const holding = callers?.top(5).map((h) => `${h.caller} ${Math.ceil(h.bytes / 2 ** 20)} MiB`);
+    this.d.log.warn('request body refused: its share of the body budget is full', {
+      share,
+      port,
+      peer,
+      ...(holding ? { holding: holding.join(', ') } : {}),
+      reason: message,
+    });
   }
 
   // Failed handshakes (no client certificate on a required port, TLS < 1.2, not TLS at all), logged

@@ -288,15 +288,29 @@ export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, 
   const cl = req.headers['content-length'];
   const declared = cl === undefined ? null : Number(cl);
   if (declared !== null && declared > max) return Promise.resolve(tooLarge);
+  // What this request holds of the budget: the memory its body takes, not only the body's bytes.
   let reserved = 0;
+  let released = false;
+  budget.holders++;
   const release = () => {
     budget.give(reserved);
     reserved = 0;
+    if (!released) budget.holders--;
+    released = true;
   };
   return new Promise((resolveBody) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
+    // Small pieces (a sender writing a byte at a time) are copied into blocks: kept one by one, each
+    // would cost some 300 bytes of memory for its one byte, far beyond what the budget counts.
+    let block: Buffer | null = null;
+    let filled = 0;
+    const flush = () => {
+      if (block && filled) chunks.push(block.subarray(0, filled));
+      block = null;
+      filled = 0;
+    };
     const settle = (r: BodyResult) => {
       if (settled) return;
       settled = true;
@@ -304,20 +318,44 @@ export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, 
       if (!r.ok) release();
       resolveBody(r);
     };
+    const hold = (n: number) => {
+      if (!budget.take(n)) return false;
+      reserved += n;
+      return true;
+    };
     const onData = (c: Buffer) => {
       size += c.length;
       if (size > max) return settle(tooLarge);
-      if (!budget.take(c.length)) return settle(busy(c.length));
-      reserved += c.length;
-      chunks.push(c);
+      if (c.length >= SMALL_PIECE) {
+        flush();
+        if (!hold(c.length)) return settle(busy(c.length));
+        chunks.push(c);
+        return;
+      }
+      if (!block || filled + c.length > block.length) {
+        flush();
+        // As much as the declared length still needs (a small body: its own size), else a block.
+        const n = declared === null ? BLOCK : Math.min(BLOCK, Math.max(declared - (size - c.length), c.length));
+        if (!hold(n)) return settle(busy(n));
+        block = Buffer.allocUnsafe(n);
+      }
+      c.copy(block, filled);
+      filled += c.length;
     };
     req.on('data', onData);
-    req.once('end', () => settle({ ok: true, body: Buffer.concat(chunks, size), release }));
+    req.once('end', () => {
+      flush();
+      settle({ ok: true, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), release });
+    });
     req.once('error', () => settle({ ok: false, status: 400, message: 'request body interrupted' }));
     req.once('close', () => settle({ ok: false, status: 400, message: 'request body interrupted' }));
     accept();
   });
 }
+
+/** Pieces of a body under this size are copied into blocks of BLOCK bytes (readBody). */
+const SMALL_PIECE = 16 * 1024;
+const BLOCK = 64 * 1024;
 
 /** Sends "100 Continue" to a caller that waits for it before sending its body. */
 export function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {

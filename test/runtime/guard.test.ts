@@ -26,7 +26,8 @@ beforeAll(async () => {
     RUNTIME_HEADERS_TIMEOUT: `${HEADERS_TIMEOUT_S}s`,
     RUNTIME_REQUEST_TIMEOUT: '20s',
     RUNTIME_MAX_CONNECTIONS_PER_PEER: String(PER_PEER),
-    // The data port's share 24 MiB, one caller's there 12 MiB; the other ports' (the gateway's here) 16 MiB.
+    // The data port's share 24 MiB, one caller's there 12 MiB (half of it, under the default 24); the
+    // other ports' 16 MiB, one caller's over the other hospital ports 8 MiB.
     RUNTIME_MAX_BUFFERED_BYTES: String(32 * MiB),
   });
   data = new URL(rt.portUrls.data!);
@@ -448,13 +449,31 @@ describe('request bodies', () => {
       // 7 + 6 MiB from one address: over its 12 MiB.
       expect(await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.5')).toMatchObject({
         status: 503,
-        desc: expect.stringContaining('(this address: 12 MiB)'),
+        desc: expect.stringContaining('(this address on the data port: 12 MiB)'),
       });
       // The same 6 MiB from another HIS host.
       expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.6')).status).toBe(200);
       held.finish();
       await until(() => held.text().includes('\r\n'));
       expect(held.text()).toMatch(/^HTTP\/1\.1 200 /);
+    } finally {
+      held.socket.destroy();
+    }
+  });
+
+  it('lets one caller hold one share over the other hospital ports together, not one on each', async () => {
+    const config = new URL(rt.portUrls.config!);
+    const web = new URL(rt.portUrls.web!);
+    // 7 MiB held on the configuration port: 7 more on the console's port would pass its 8 MiB.
+    const held = holdBody(config, '/bundles', 7 * MiB, '127.0.0.50');
+    await sleep(800);
+    try {
+      expect(await postBody(web, '/login', 7 * MiB, '127.0.0.50')).toMatchObject({
+        status: 503,
+        desc: expect.stringContaining('(this address on the other ports: 8 MiB)'),
+      });
+      // Another address's 7 MiB on the same port go through.
+      expect((await postBody(web, '/login', 7 * MiB, '127.0.0.51')).status).toBe(200);
     } finally {
       held.socket.destroy();
     }
@@ -742,6 +761,7 @@ describe('connection cap and settings', () => {
       maxConnections: 4096,
       maxConnectionsPerPeer: 256,
       maxBufferedBytes: 256 * MiB,
+      maxBufferedBytesPerCaller: 24 * MiB,
       autoscaleCeiling: availableParallelism(),
     });
     expect(
