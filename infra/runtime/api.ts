@@ -4,6 +4,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { checkBasicAuth, type Credentials } from './auth.js';
 import type { Registry } from './registry.js';
@@ -36,10 +37,20 @@ export interface ApiInfo {
   cronTimezone?: string;
 }
 
+/** The largest /system request body. */
+export const API_BODY_BYTES = 1024 * 1024;
+
 export function systemApi(registry: Registry, creds: () => Credentials, info: ApiInfo, secretsDir: () => string): Hono {
   const app = new Hono();
   app.get('/healthz', (c) => c.text('OK'));
   app.use('/system/*', basicAuth(creds));
+  // A /system body is a small JSON document: over 1 MiB is refused 413, chunked ones too, as they
+  // stream (the gateway refuses a declared length over it before reading; docs/runtime.md "Limits"),
+  // and the connection closed: the rest of the body is not read, so it cannot carry another request.
+  app.use(
+    '/system/*',
+    bodyLimit({ maxSize: API_BODY_BYTES, onError: (c) => c.json({ error: `request body larger than ${API_BODY_BYTES} bytes` }, 413, { connection: 'close' }) }),
+  );
   functionRoutes(app, registry);
   infoRoutes(app, info);
   secretRoutes(app, secretsDir);

@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
-import { FUNCTION_NAMESPACE } from './api.js';
+import { API_BODY_BYTES, FUNCTION_NAMESPACE } from './api.js';
 import type { AsyncQueue } from './async.js';
 import type { bodyBudgets, CallerShares, RuntimeLimits } from './limits.js';
 import type { RuntimeLogger } from './logs.js';
@@ -34,8 +34,6 @@ import type { RuntimeMetrics } from './metrics.js';
 import type { Registry } from './registry.js';
 import { hospitalTls, portTls, rejectedClientCert, type PortTls } from './tls.js';
 
-/** A /system request body larger than this is refused (413) before Hono reads it. */
-const MAX_API_BODY_BYTES = 1024 * 1024;
 /** How often Node checks headersTimeout and requestTimeout on open connections. */
 const CONNECTIONS_CHECK_MS = 1000;
 
@@ -320,8 +318,8 @@ export class Listeners {
     if (!m) {
       if (url === '/metrics' && req.method === 'GET') return this.serveMetrics(res);
       if (this.closing && url.startsWith('/system/')) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
-      if (Number(req.headers['content-length'] ?? 0) > MAX_API_BODY_BYTES)
-        return refuseBody(req, res, 413, `request body larger than ${MAX_API_BODY_BYTES} bytes`);
+      // A declared length over the API's limit is refused before reading; a chunked body is cut off as it streams (api.ts).
+      if (Number(req.headers['content-length'] ?? 0) > API_BODY_BYTES) return refuseBody(req, res, 413, `request body larger than ${API_BODY_BYTES} bytes`);
       continueIfExpected(req, res);
       return this.apiListener(req, res);
     }

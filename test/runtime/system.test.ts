@@ -110,6 +110,25 @@ describe('functions API', () => {
     expect(rt.functions()).not.toContain('echo2');
   });
 
+  it('refuses a /system body over 1 MiB with 413, declared or chunked, and takes a small one after', async () => {
+    const declared = await fetch(`${rt.gatewayUrl}/system/functions`, { method: 'POST', headers: { ...auth(rt), ...json }, body: 'x'.repeat(1024 * 1024 + 1) });
+    expect(declared.status).toBe(413);
+    const stream = new ReadableStream({
+      start(ctl) {
+        for (let i = 0; i < 40; i++) ctl.enqueue(new TextEncoder().encode('x'.repeat(64 * 1024)));
+        ctl.close();
+      },
+    });
+    const chunked = await fetch(`${rt.gatewayUrl}/system/functions`, {
+      method: 'POST',
+      headers: { ...auth(rt), ...json },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect((await fetch(`${rt.gatewayUrl}/system/functions`, { headers: auth(rt) })).status).toBe(200);
+  });
+
   it('rejects an invalid deployment and one whose secret is missing, naming it', async () => {
     const bad = await fetch(`${rt.gatewayUrl}/system/functions`, {
       method: 'POST',
