@@ -87,18 +87,27 @@ export class BodyBudget {
   private used = 0;
 
   constructor(
-    readonly max: number,
+    private cap: number,
     private readonly parent?: BodyBudget,
     /** Whose share this is, as a refusal names it. */
     readonly label = 'all request bodies',
   ) {}
+
+  get max(): number {
+    return this.cap;
+  }
+
+  /** At least `n` from now on (never beyond its parent's size). */
+  widen(n: number): void {
+    this.cap = Math.max(this.cap, this.parent ? Math.min(n, this.parent.max) : n);
+  }
 
   get inUse(): number {
     return this.used;
   }
 
   take(n: number): boolean {
-    if (this.used + n > this.max) return false;
+    if (this.used + n > this.cap) return false;
     if (this.parent && !this.parent.take(n)) return false;
     this.used += n;
     return true;
@@ -139,12 +148,18 @@ export class CallerShares {
     readonly label: string,
   ) {}
 
-  for(caller: string): BodyBudget {
+  /**
+   * The caller's share, at least `atLeast` (the largest body the function asked for takes): a body
+   * no function refuses for its size is never refused for it alone.
+   */
+  for(caller: string, atLeast = 0): BodyBudget {
     let b = this.shares.get(caller);
-    if (b) return b;
-    if (this.shares.size >= CALLERS_KEPT) for (const [k, v] of this.shares) if (v.inUse === 0 && v.holders === 0) this.shares.delete(k);
-    b = this.parent.share(this.max, this.label);
-    this.shares.set(caller, b);
+    if (!b) {
+      if (this.shares.size >= CALLERS_KEPT) for (const [k, v] of this.shares) if (v.inUse === 0 && v.holders === 0) this.shares.delete(k);
+      b = this.parent.share(this.max, this.label);
+      this.shares.set(caller, b);
+    }
+    if (b.max < atLeast) b.widen(atLeast);
     return b;
   }
 

@@ -257,7 +257,7 @@ export class Listeners {
     this.hospitalCtx.set(spec.key, {
       ...this.serveCtx,
       his: true,
-      budgetFor: (req) => callers.for(req.socket.remoteAddress ?? ''),
+      budgetFor: (req, atLeast) => callers.for(req.socket.remoteAddress ?? '', atLeast),
       onBodyBusy: (message, peer) => this.bodyBusy(message, peer, spec.role, callers),
     });
     const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), true);

@@ -528,8 +528,11 @@ export function hisAnswer(status: number, message: string): { result: false; des
 
 export interface ServeContext {
   router: RouterOptions;
-  /** The share of the body budget (limits.ts bodyBudgets) a request on this port, from its caller, reads its body into. */
-  budgetFor(req: IncomingMessage): BodyBudget;
+  /**
+   * The share of the body budget (limits.ts bodyBudgets) a request on this port, from its caller, reads
+   * its body into: room at least for `atLeast` bytes, the largest body its function takes.
+   */
+  budgetFor(req: IncomingMessage, atLeast: number): BodyBudget;
   /** A hospital port: the runtime's own answers are JSON in the HIS answer shape (hisAnswer). */
   his?: boolean;
   isClosing(): boolean;
@@ -558,7 +561,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
     res.end(status === 200 ? 'OK\n' : status === 429 ? 'Busy\n' : 'Not ready\n');
     return;
   }
-  const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budgetFor(req), () => continueIfExpected(req, res));
+  const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budgetFor(req, svc.watchdog.maxBodyBytes + BLOCK), () => continueIfExpected(req, res));
   if (!read.ok && read.status === 503) ctx.onBodyBusy?.(read.message, peerAddress(req));
   if (!read.ok) {
     if (read.status !== 400 || !req.socket.destroyed)

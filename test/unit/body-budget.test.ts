@@ -51,6 +51,9 @@ describe('the body budget', () => {
     expect(callers.for('10.0.0.6').take(375)).toBe(true);
     expect(callers.for('10.0.0.7').take(1)).toBe(false); // the port's 750 taken
     expect(callers.for('10.0.0.7').full(1)?.label).toBe('the data port');
+    // A caller whose function takes a larger body than the share: the share widens to it, never past its side's.
+    expect(callers.for('10.0.0.8', 500).max).toBe(500);
+    expect(callers.for('10.0.0.9', 5000).max).toBe(750);
     // Who holds the most, for the log.
     expect(callers.top(5)).toEqual([
       { caller: '10.0.0.5', bytes: 375 },
