@@ -442,45 +442,64 @@ describe('request bodies', () => {
     expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.4')).status).toBe(200);
   });
 
-  it("lets one caller hold at most half of the data port's share: another caller still gets through", async () => {
-    const held = holdBody(data, '/hclient/emr/receive/emrDailyCourse', 7 * MiB, '127.0.0.5');
-    await sleep(500);
+  /**
+   * One address holds 7 MiB on `first`; its next body on `second` meets its share (503 naming it), the
+   * same body from another address goes through, and the held one is answered once it is all sent.
+   */
+  async function oneCallersShare(o: {
+    first: URL;
+    firstPath: string;
+    second: URL;
+    secondPath: string;
+    size: number;
+    from: string;
+    other: string;
+    share: string;
+  }) {
+    const held = holdBody(o.first, o.firstPath, 7 * MiB, o.from);
+    await sleep(800);
     try {
-      // 7 + 6 MiB from one address: over its 12 MiB.
-      expect(await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.5')).toMatchObject({
-        status: 503,
-        desc: expect.stringContaining('(this address on the data port: 12 MiB)'),
-      });
-      // The same 6 MiB from another HIS host.
-      expect((await postBody(data, '/hclient/emr/receive/emrDailyCourse', 6 * MiB, '127.0.0.6')).status).toBe(200);
+      expect(await postBody(o.second, o.secondPath, o.size, o.from)).toMatchObject({ status: 503, desc: expect.stringContaining(o.share) });
+      expect((await postBody(o.second, o.secondPath, o.size, o.other)).status).toBe(200);
       held.finish();
       await until(() => held.text().includes('\r\n'));
       expect(held.text()).toMatch(/^HTTP\/1\.1 200 /);
     } finally {
       held.socket.destroy();
     }
+  }
+
+  it("lets one caller hold at most half of the data port's share: another caller still gets through", async () => {
+    // 7 + 6 MiB from one address: over its 12 MiB.
+    const path = '/hclient/emr/receive/emrDailyCourse';
+    await oneCallersShare({
+      first: data,
+      firstPath: path,
+      second: data,
+      secondPath: path,
+      size: 6 * MiB,
+      from: '127.0.0.5',
+      other: '127.0.0.6',
+      share: '(this address on the data port: 12 MiB)',
+    });
   });
 
   it('lets one caller hold one share over the other hospital ports together, not one on each', async () => {
-    const config = new URL(rt.portUrls.config!);
-    const web = new URL(rt.portUrls.web!);
     // 7 MiB held on the configuration port: 7 more on the console's port would pass its share (8 MiB,
     // made 10 MiB for the console's function, which takes bodies of 10 MiB).
-    const held = holdBody(config, '/bundles', 7 * MiB, '127.0.0.50');
-    await sleep(800);
-    try {
-      expect(await postBody(web, '/login', 7 * MiB, '127.0.0.50')).toMatchObject({
-        status: 503,
-        desc: expect.stringContaining('(this address on the other ports: 10 MiB)'),
-      });
-      // Another address's 7 MiB on the same port go through.
-      expect((await postBody(web, '/login', 7 * MiB, '127.0.0.51')).status).toBe(200);
-    } finally {
-      held.socket.destroy();
-    }
+    await oneCallersShare({
+      first: new URL(rt.portUrls.config!),
+      firstPath: '/bundles',
+      second: new URL(rt.portUrls.web!),
+      secondPath: '/login',
+      size: 7 * MiB,
+      from: '127.0.0.50',
+      other: '127.0.0.51',
+      share: '(this address on the other ports: 10 MiB)',
+    });
     // A body as large as its function takes (10 MiB), over a caller's 8 MiB: its share makes room for it.
     await sleep(300);
-    expect((await postBody(web, '/login', 10 * MiB, '127.0.0.52')).status).toBe(200);
+    expect((await postBody(new URL(rt.portUrls.web!), '/login', 10 * MiB, '127.0.0.52')).status).toBe(200);
   });
 
   it('keeps the data port its share whatever bodies the other ports hold', async () => {
