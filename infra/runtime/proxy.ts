@@ -306,8 +306,16 @@ export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, 
     // would cost some 300 bytes of memory for its one byte, far beyond what the budget counts.
     let block: Buffer | null = null;
     let filled = 0;
+    // A block not filled (a large piece came next, or the end) is copied down to what it holds and the
+    // rest given back: otherwise a body whose pieces alternate small and large would count a block for
+    // each small one and meet its share long before its size.
     const flush = () => {
-      if (block && filled) chunks.push(block.subarray(0, filled));
+      if (block && filled === block.length) chunks.push(block);
+      else if (block && filled) chunks.push(Buffer.from(block.subarray(0, filled)));
+      if (block && filled < block.length) {
+        budget.give(block.length - filled);
+        reserved -= block.length - filled;
+      }
       block = null;
       filled = 0;
     };
