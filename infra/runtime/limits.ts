@@ -85,6 +85,8 @@ export function runtimeLimits(vars: Record<string, string | undefined>, over: Pa
  */
 export class BodyBudget {
   private used = 0;
+  /** Requests reading into this budget now (readBody): a caller's share that has one is never forgotten. */
+  holders = 0;
 
   constructor(
     private cap: number,
@@ -129,9 +131,6 @@ export class BodyBudget {
     for (let b: BodyBudget | undefined = this; b; b = b.parent) if (b.used + n > b.max) return b;
     return null;
   }
-
-  /** Requests reading into this budget now (readBody): a caller's share that has one is never forgotten. */
-  holders = 0;
 }
 
 /**

@@ -225,7 +225,7 @@ export class Listeners {
       isClosing: () => this.closing,
       onError: (f) => d.log.warn('invocation failed', f),
       onDone: (fn, status, s) => d.metrics.invoked(fn, status, s),
-      onBodyBusy: (message, peer) => this.bodyBusy(message, peer, 'admin gateway', null),
+      onBodyBusy: (share, message, peer) => this.bodyBusy(share, message, peer, 'admin gateway', null),
     };
     this.apiListener = getRequestListener(d.api.fetch);
   }
@@ -258,7 +258,7 @@ export class Listeners {
       ...this.serveCtx,
       his: true,
       budgetFor: (req, atLeast) => callers.for(req.socket.remoteAddress ?? '', atLeast),
-      onBodyBusy: (message, peer) => this.bodyBusy(message, peer, spec.role, callers),
+      onBodyBusy: (share, message, peer) => this.bodyBusy(share, message, peer, spec.role, callers),
     });
     const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), true);
     let srv: Server;
@@ -346,7 +346,7 @@ export class Listeners {
   private async enqueueAsync(svc: NonNullable<ReturnType<Registry['get']>>, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.closing) return sendError(res, 503, 'runtime is shutting down', { connection: 'close' });
     const read = await readBody(req, svc.watchdog.maxBodyBytes, this.d.budgets.others, () => continueIfExpected(req, res));
-    if (!read.ok && read.status === 503) this.bodyBusy(read.message, peerAddress(req), 'admin gateway', null);
+    if (!read.ok && read.status === 503) this.bodyBusy(read.share, read.message, peerAddress(req), 'admin gateway', null);
     if (!read.ok) return refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { 'x-openfaas-internal': 'gateway' });
     const meta = callMeta(req);
     const cb = req.headers['x-callback-url'];
@@ -403,8 +403,7 @@ export class Listeners {
    * most once a minute per share and port, with the callers of that port's side holding the most —
    * who filled it, not only who met it — without one line per refused request.
    */
-  private bodyBusy(message: string, peer: string, port: string, callers: CallerShares | null): void {
-    const share = /\(([^:]+):/.exec(message)?.[1] ?? message;
+  private bodyBusy(share: string, message: string, peer: string, port: string, callers: CallerShares | null): void {
     this.d.metrics.bodyRefused(share);
     const key = `${share} ${port}`;
     const now = Date.now();

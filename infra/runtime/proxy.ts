@@ -269,7 +269,9 @@ export async function invoke(svc: FunctionService, inv: Invocation, opts: Router
 
 export type BodyResult =
   | { ok: true; body: Buffer /** Gives the body's bytes back to the budget. */; release(): void }
-  | { ok: false; status: 400 | 413 | 503; message: string };
+  | { ok: false; status: 400 | 413; message: string }
+  /** Refused for want of room: `share` is the label of the budget that was full (BodyBudget.full). */
+  | { ok: false; status: 503; message: string; share: string };
 
 /**
  * Reads a request body into memory, bounded twice: by `max` (the target function's body limit) and
@@ -283,7 +285,12 @@ export function readBody(req: IncomingMessage, max: number, budget: BodyBudget, 
   const tooLarge: BodyResult = { ok: false, status: 413, message: `request body larger than ${max} bytes` };
   const busy = (n: number): BodyResult => {
     const b = budget.full(n) ?? budget;
-    return { ok: false, status: 503, message: `too many request bodies in memory (${b.label}: ${Math.round(b.max / 2 ** 20)} MiB), retry later` };
+    return {
+      ok: false,
+      status: 503,
+      share: b.label,
+      message: `too many request bodies in memory (${b.label}: ${Math.round(b.max / 2 ** 20)} MiB), retry later`,
+    };
   };
   const cl = req.headers['content-length'];
   const declared = cl === undefined ? null : Number(cl);
@@ -546,7 +553,7 @@ export interface ServeContext {
   isClosing(): boolean;
   onError?(fields: Record<string, unknown>): void;
   /** A body refused for want of room (503): the share that was full, and the caller's address. */
-  onBodyBusy?(message: string, peer: string): void;
+  onBodyBusy?(share: string, message: string, peer: string): void;
   /** Every invocation that reached the router, with the status the caller got (metrics.ts). */
   onDone?(fn: string, status: number, durationS: number): void;
 }
@@ -570,7 +577,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
     return;
   }
   const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budgetFor(req, svc.watchdog.maxBodyBytes + BLOCK), () => continueIfExpected(req, res));
-  if (!read.ok && read.status === 503) ctx.onBodyBusy?.(read.message, peerAddress(req));
+  if (!read.ok && read.status === 503) ctx.onBodyBusy?.(read.share, read.message, peerAddress(req));
   if (!read.ok) {
     if (read.status !== 400 || !req.socket.destroyed)
       refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);
