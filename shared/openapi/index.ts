@@ -12,7 +12,8 @@ import { AnswerSchema, ErrorCodes, FieldIssueSchema } from '../http/errors.js';
 
 type Json = Record<string, unknown>;
 
-const TIME_DOC = 'yyyy-MM-dd HH:mm:ss (hospital local time, Asia/Shanghai) | yyyy-MM-dd | ISO 8601 with offset | epoch milliseconds';
+const TIME_DOC =
+  'yyyy-MM-dd HH:mm:ss (hospital local time, Asia/Shanghai) | yyyy-MM-dd | ISO 8601 with offset | epoch milliseconds | yyyyMMdd[HHmmss] | a java.time array as Jackson writes it ([y, M, d] or [y, M, d, H, m, s?, nanos?])';
 
 function jsonSchema(schema: z.ZodType): Json {
   const s = z.toJSONSchema(schema, {
@@ -22,7 +23,14 @@ function jsonSchema(schema: z.ZodType): Json {
       const def = (ctx.zodSchema as { _zod: { def: { type: string } } })._zod.def;
       if (def.type === 'date') {
         for (const k of Object.keys(ctx.jsonSchema)) delete (ctx.jsonSchema as Json)[k];
-        Object.assign(ctx.jsonSchema, { type: ['string', 'integer'], description: TIME_DOC, examples: ['2026-11-26 09:30:00'] });
+        Object.assign(ctx.jsonSchema, {
+          type: ['string', 'integer', 'array'],
+          items: { type: 'integer', minimum: 0 },
+          minItems: 3,
+          maxItems: 7,
+          description: TIME_DOC,
+          examples: ['2026-11-26 09:30:00'],
+        });
       }
     },
   }) as Json;

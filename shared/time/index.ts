@@ -153,6 +153,7 @@ function parseAny(value: unknown, timeZone: string): Date | null {
     const ms = value >= 1e9 && value < 1e10 ? value * 1000 : value;
     return Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new Date(ms) : null;
   }
+  if (Array.isArray(value)) return fromJavaTimeArray(value, timeZone);
   if (typeof value !== 'string') return null;
   const v = value.trim();
   if (/^-?\d{12,13}$/.test(v)) return parseAny(Number(v), timeZone);
@@ -168,6 +169,20 @@ function parseAny(value: unknown, timeZone: string): Date | null {
     return Number.isNaN(t) ? null : new Date(t);
   }
   return null;
+}
+
+/**
+ * A java.time value as Jackson writes it while WRITE_DATES_AS_TIMESTAMPS is on (its default outside
+ * Spring Boot): a LocalDate as [y, M, d], that day; a LocalDateTime as [y, M, d, H, m], with the
+ * seconds and then the nanoseconds appended only when not zero, an exact time (docs/data-set.md "Times").
+ */
+function fromJavaTimeArray(a: unknown[], timeZone: string): Date | null {
+  if (a.length !== 3 && (a.length < 5 || a.length > 7)) return null;
+  if (!a.every((n) => Number.isInteger(n) && (n as number) >= 0)) return null;
+  const [y, mo, d, h = 0, mi = 0, s = 0, ns = 0] = a as number[];
+  if (ns > 999_999_999) return null;
+  const t = fromLocalParts(timeZone, y!, mo!, d!, h, mi, s, Math.floor(ns / 1e6));
+  return a.length === 3 ? precise(t, undefined, undefined) : t;
 }
 
 /** Formats an instant as the notice's local form "yyyy-MM-dd HH:mm:ss" in the zone. */

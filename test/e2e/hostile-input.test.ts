@@ -175,6 +175,31 @@ describe('what the body itself declares', () => {
     expect(bad.a.errors?.map((e) => e.field)).toContain('birthDate');
   });
 
+  it('reads java.time values sent as Jackson arrays: a LocalDate as that day, a LocalDateTime to the second', async () => {
+    const org = uniqueOrg();
+    const sent = sample('emrPatientInfo', { orgCode: org, id: uniqueId('ja'), seed: 15 });
+    const born = String(sent.idCard).slice(6, 14);
+    const birthDate = [Number(born.slice(0, 4)), Number(born.slice(4, 6)), Number(born.slice(6, 8))];
+    const r = await send('POST', PAT, JSON.stringify({ ...sent, birthDate, operationTime: [2026, 3, 1, 8, 30] }));
+    expect(r.status, r.text).toBe(200);
+    const row = await db.query<{ b: string; o: string; raw: string }>(
+      `SELECT to_char(birth_date AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') AS b,
+              to_char(operation_time AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS') AS o, rec_raw->>'operationTime' AS raw
+         FROM emr_patient_info WHERE org_code = $1 AND id = $2`,
+      [org, sent.id],
+    );
+    // Stored and forwarded in the notice's form, as the same time sent as text.
+    expect(row.rows[0]).toMatchObject({ b: born, o: '2026-03-01 08:30:00', raw: '2026-03-01 08:30:00' });
+    // An array that is no java.time value is refused naming the field.
+    const bad = await send(
+      'POST',
+      PAT,
+      JSON.stringify({ ...sample('emrPatientInfo', { orgCode: org, id: uniqueId('ja'), seed: 16 }), operationTime: [2026, 3, 1, 8] }),
+    );
+    expect(bad.status, bad.text).toBe(400);
+    expect(bad.a.errors?.map((e) => e.field)).toContain('operationTime');
+  });
+
   it('flags a name that is nothing but bytes no charset decodes (garbledText), as it flags a longer one', async () => {
     const org = uniqueOrg();
     const id = uniqueId('ff');

@@ -41,6 +41,24 @@ describe('the OpenAPI document', () => {
     expect(check(bad)).toBe(false);
     expect(validateRecord(r, normalizeKeys(r, bad).known, new Date()).ok).toBe(false);
   });
+
+  it('describes every time form the pipeline reads, a Jackson java.time array among them, and no other array', () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    const check = ajv.compile(doc.components.schemas.emrPatientInfo);
+    const ex = doc.paths['/hclient/emr/receive/emrPatientInfo'].post.requestBody.content['application/json'].examples.record.value;
+    const r = resources.emrPatientInfo!;
+    for (const operationTime of ['2026-03-01 08:30:00', 1772325000000, 20260301083000, [2026, 3, 1, 8, 30]]) {
+      expect(check({ ...ex, operationTime }), JSON.stringify(operationTime)).toBe(true);
+      expect(validateRecord(r, normalizeKeys(r, { ...ex, operationTime }).known, new Date()).ok, JSON.stringify(operationTime)).toBe(true);
+    }
+    for (const operationTime of [
+      [2026, 3],
+      [2026, 3, 1, 8, 30, 0, 0, 0],
+    ]) {
+      expect(check({ ...ex, operationTime }), JSON.stringify(operationTime)).toBe(false);
+      expect(validateRecord(r, normalizeKeys(r, { ...ex, operationTime }).known, new Date()).ok, JSON.stringify(operationTime)).toBe(false);
+    }
+  });
 });
 
 describe('examples', () => {

@@ -39,6 +39,32 @@ describe('parseTime: the forms senders use', () => {
     expect(iso(parseTime(76176000000))).toBe('1972-05-31T16:00:00.000Z');
     expect(iso(parseTime(-2208988800000))).toBe('1900-01-01T00:00:00.000Z');
   });
+  it('reads java.time values as Jackson writes them with its default WRITE_DATES_AS_TIMESTAMPS (arrays)', () => {
+    // A LocalDate: [y, M, d], that day.
+    expect(iso(parseTime([1980, 1, 1]))).toBe('1979-12-31T16:00:00.000Z');
+    expect(precisionOf(parseTime([1980, 1, 1])!)).toBe('day');
+    // A LocalDateTime: seconds, then nanoseconds, appended only when not zero; the time is exact.
+    expect(iso(parseTime([2026, 3, 1, 8, 30]))).toBe('2026-03-01T00:30:00.000Z');
+    expect(precisionOf(parseTime([2026, 3, 1, 8, 30])!)).toBe('second');
+    expect(iso(parseTime([2026, 3, 1, 8, 30, 15]))).toBe('2026-03-01T00:30:15.000Z');
+    expect(iso(parseTime([2026, 3, 1, 8, 30, 15, 500_000_000]))).toBe('2026-03-01T00:30:15.500Z');
+    // Not a java.time array: wrong length, not integers, no such day or time, implausible year.
+    for (const v of [
+      [],
+      [2026],
+      [2026, 3],
+      [2026, 3, 1, 8],
+      [2026, 3, 1, 8, 30, 15, 1, 2],
+      [2026, '3', 1],
+      [2026, 3, 1.5],
+      [2026, 2, 30],
+      [2026, 3, 1, 24, 0],
+      [2026, 3, 1, 8, 30, 0, 1e9],
+      [2026, 3, -1],
+      [1849, 12, 30],
+    ])
+      expect(parseTime(v), JSON.stringify(v)).toBeNull();
+  });
   it('honours China’s historic daylight saving time (1986–1991)', () => {
     expect(iso(parseTime('1988-07-01 12:00:00'))).toBe('1988-07-01T03:00:00.000Z');
   });
