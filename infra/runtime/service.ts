@@ -60,7 +60,10 @@ export class FunctionService {
   replicas: Replica[] = [];
   invocationCount = 0;
   readonly createdAt = new Date();
-  /** When a call last took a replica (or the service started): the idler's clock. */
+  /**
+   * The idler's clock: when a call last took or gave back a replica, a replica became ready, or the
+   * service started — idle time is time the function could have served and had nothing to do.
+   */
   lastUsedAt = Date.now();
   /** Calls waiting for a replica to be ready (a wake from zero, a restart): never idle while any waits. */
   waiting = 0;
@@ -165,6 +168,7 @@ export class FunctionService {
   }
 
   release(r: Replica): void {
+    this.lastUsedAt = Date.now();
     this.account();
     r.inflight--;
   }
@@ -219,6 +223,8 @@ export class FunctionService {
   sleepIfIdle(now = Date.now()): boolean {
     const after = this.scale.zeroAfterMs;
     if (after === undefined || this.stopped || this.desired === 0 || this.inflight() > 0 || this.waiting > 0) return false;
+    // A replica still starting has not had its chance to serve: idle time begins when it is ready.
+    if (this.live().some((r) => r.state === 'starting')) return false;
     if (now - this.lastUsedAt < after) return false;
     this.ctx.logs.runtime.info('scale', {
       fn: this.name,
@@ -270,6 +276,7 @@ export class FunctionService {
         this.ctx.logs.runtime.info('replica started', { fn: this.name, replica: r.id, pid: r.pid, port: r.port });
         void r.whenReady().then((ok) => {
           if (ok) {
+            this.lastUsedAt = Date.now();
             this.ctx.logs.runtime.info('replica ready', { fn: this.name, replica: r.id, pid: r.pid, ms: Date.now() - r.startedAt });
             for (const w of [...this.readyWaiters]) w();
           }

@@ -78,6 +78,30 @@ describe('scale to zero', () => {
     expect(alive(first)).toBe(true);
   });
 
+  it('counts idle time from when its replica is ready and its last call ended, not from its deployment or the call’s start', async () => {
+    // A replica that takes longer to start than the zero-duration is not taken back the moment it is ready.
+    const res = await fetch(`${rt.gatewayUrl}/system/functions`, {
+      method: 'POST',
+      headers: { ...auth(rt), ...json },
+      body: JSON.stringify({
+        service: 'slowstart',
+        image: 'fixture/slowstart:test',
+        envVars: { START_DELAY_MS: '1500' },
+        labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' },
+        annotations: { 'com.cdc-front.handler': 'functions/slow' },
+      }),
+    });
+    expect(res.status).toBe(202);
+    expect(await rt.waitForReplicas('slowstart', 15_000)).toBe(true);
+    const ready = rt.replicas('slowstart')[0]!.pid!;
+    // A call of 1.5 s, longer than the zero-duration: idle time begins when it ends.
+    const call = (await (await fetch(`${rt.gatewayUrl}/function/slowstart/x?ms=1500`)).json()) as { pid: number };
+    expect(call.pid).toBe(ready);
+    await sleep(400);
+    expect(rt.replicas('slowstart').map((r) => r.pid)).toEqual([ready]);
+    expect(alive(ready)).toBe(true);
+  });
+
   it('a function called more often than its zero-duration keeps its replica', async () => {
     expect((await deploy('busy', 'functions/echo', { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' })).status).toBe(202);
     expect(await rt.waitForReplicas('busy', 10_000)).toBe(true);
