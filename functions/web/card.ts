@@ -414,6 +414,12 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   const r = await caseOf(o, s, String(form.case ?? ''));
   if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
   const cardId = /^W\d{14}[0-9a-f]{8}$/.test(String(form.cardId ?? '')) ? String(form.cardId) : newCardId(o);
+  // The form's id is its own (sent again, the same card); an id that is already another patient's
+  // card — ids show on each patient's popup — would store this patient over that card.
+  if (await otherPatientsCard(o, s, cardId)) {
+    log('warn', 'card form refused: its card id is another patient’s card', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
+    return c.redirect(`/popup.html?msg=${encodeURIComponent(`报告卡 ${cardId} 是另一位患者的报告卡，未提交；请重新打开报告卡填写`)}`, 303);
+  }
   const rec = cardRecord(s, cardId, await defaults(o, s, r), form, now(), o.timeZone());
   const v = validateRecord(emrInfReport, rec, now());
   // A card refused is the form shown again, with the patient's data: a view, audited.

@@ -34,6 +34,8 @@ let key: Buffer;
 const org = uniqueOrg();
 const patient = uniqueId('p');
 let caseId = '';
+/** The card the first submission stored (the patient's cholera card). */
+let choleraCard = '';
 let patientRecord: Record<string, unknown> = {};
 const personal = new Set<string>();
 
@@ -235,6 +237,7 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       await page.waitForURL(/\/card\/done\?id=/);
       const cardId = (await page.locator('#card-id').textContent())!;
       expect(cardId).toMatch(/^W\d{14}[0-9a-f]{8}$/);
+      choleraCard = cardId;
       expect(await page.locator('#card-fate').textContent()).toMatch(/已保存|已上报/);
       await page.screenshot({ path: join(SHOTS, 'card-done.png'), fullPage: true });
       expect(scriptErrors).toEqual([]);
@@ -401,6 +404,62 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
         (await db.query("SELECT count(*)::int AS n FROM record_history WHERE resource = 'emrInfReport' AND org_code = $1 AND record_id = $2", [org, cardId]))
           .rows[0],
       ).toEqual({ n: 3 });
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it("never stores a form over another patient's card: a card id taken from one patient's popup and put in another's form", {
+    timeout: 120_000,
+  }, async () => {
+    expect(choleraCard).not.toBe('');
+    const web = front.rt.portUrls.web!;
+    const other = uniqueId('p');
+    await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: other, seed: 21 }));
+    await his('emrActivityInfo', {
+      ...codedDiagnosis({
+        orgCode: org,
+        id: uniqueId('dx'),
+        patientId: other,
+        seed: 22,
+        code: 'A00.9',
+        name: '霍乱',
+        diagnosedAt: formatLocal(new Date(Date.now() - 5 * 60_000)),
+      }),
+      deptCode: 'A16',
+    });
+    const end = Date.now() + 60_000;
+    let otherCase = '';
+    while (!otherCase) {
+      await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
+      const r = await db.query<{ case_id: string }>("SELECT case_id FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND state = 'to_confirm'", [
+        org,
+        other,
+      ]);
+      otherCase = r.rows[0] ? String(r.rows[0].case_id) : '';
+      if (!otherCase && Date.now() > end) throw new Error('no case for the second patient within 60 s');
+      if (!otherCase) await new Promise((ok) => setTimeout(ok, 200));
+    }
+    const before = (await db.query('SELECT patient_id, rec_version FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, choleraCard])).rows[0];
+    expect(before).toMatchObject({ patient_id: patient });
+    const ctx = await front.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1100, height: 1300 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(10_000);
+    try {
+      await page.goto(`${web}/sso?token=${encodeURIComponent(signToken(claims({ patient: other }), key))}`, { waitUntil: 'load' });
+      await Promise.all([page.waitForURL(/\/card\.html\?case=/), page.locator(`section.case[data-case="${otherCase}"]`).getByText('填写报告卡').click()]);
+      await completeCard(page);
+      await page.locator('input[name="cardId"]').evaluate((el, id) => ((el as HTMLInputElement).value = id), choleraCard);
+      await Promise.all([page.waitForURL(/\/popup\.html/), page.getByRole('button', { name: /提交报告卡/ }).click()]);
+      expect(await page.locator('#msg').textContent()).toContain('另一位患者');
+      // The first patient's card is as it was: no new version, nothing more queued for the platforms.
+      expect((await db.query('SELECT patient_id, rec_version FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, choleraCard])).rows[0]).toEqual(
+        before,
+      );
+      const queued = await db.query('SELECT 1 FROM outbox WHERE org_code = $1 AND record_id = $2 AND version > $3', [org, choleraCard, before!.rec_version]);
+      expect(queued.rowCount).toBe(0);
+      // The second patient's case is still open: the doctor reports it with the form's own id.
+      expect((await db.query('SELECT state FROM warning_case WHERE case_id = $1', [otherCase])).rows[0]).toEqual({ state: 'to_confirm' });
     } finally {
       await ctx.close();
     }
