@@ -276,11 +276,19 @@ async function noSuchUser(db: Db, username: string, disabled: string | null, s: 
   }
   // The same work as a real check, so that timing does not tell which usernames exist.
   await verifyPassword('', 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
-  const failed = (seen?.failed ?? 0) + 1;
+  // Counted on what is known now, after the check: attempts sent together count one by one and meet
+  // the lockout as a user's do (attempt below), not each on the count before any of them.
+  const after = Date.now();
+  const cur = unknownNames.get(name);
+  if (cur && cur.lockedUntil > after) {
+    await audit(db, 'signin-refused', shown, `${why}, locked`, address);
+    return { ok: false, locked: true, until: new Date(cur.lockedUntil) };
+  }
+  const failed = (cur?.failed ?? 0) + 1;
   const lock = failed >= s.lockoutAfter;
-  unknownNames.put(name, lock ? { failed: 0, lockedUntil: now + s.lockoutMs } : { failed, lockedUntil: 0 });
+  unknownNames.put(name, lock ? { failed: 0, lockedUntil: after + s.lockoutMs } : { failed, lockedUntil: 0 });
   await audit(db, lock ? 'lockout' : 'signin-failed', shown, `${why}, ${lock ? `after ${failed} failed attempts` : `failed attempt ${failed}`}`, address);
-  return lock ? { ok: false, locked: true, until: new Date(now + s.lockoutMs) } : { ok: false, locked: false };
+  return lock ? { ok: false, locked: true, until: new Date(after + s.lockoutMs) } : { ok: false, locked: false };
 }
 
 /** A typed name as the audit shows it: its first character, its length. */
@@ -317,20 +325,47 @@ async function attempt(db: Db, username: string, password: string, s: ConsoleSet
     await audit(db, 'signin-refused', row.username, 'locked', address);
     return { ok: false, locked: true, until: row.locked_until! };
   }
-  if (!(await verifyPassword(password, row.password_hash))) {
-    const failed = row.failed_count + 1;
-    const lock = failed >= s.lockoutAfter;
-    await db.query(
-      `UPDATE console_user SET failed_count = $2, locked_until = CASE WHEN $3 THEN now() + $4 * interval '1 millisecond' ELSE locked_until END WHERE user_id = $1`,
-      [row.user_id, lock ? 0 : failed, lock, s.lockoutMs],
-    );
-    await audit(db, lock ? 'lockout' : 'signin-failed', row.username, lock ? `after ${failed} failed attempts` : `failed attempt ${failed}`, address);
-    return lock ? { ok: false, locked: true, until: new Date(Date.now() + s.lockoutMs) } : { ok: false, locked: false };
-  }
-  await db.query('UPDATE console_user SET failed_count = 0, locked_until = NULL WHERE user_id = $1', [row.user_id]);
+  if (!(await verifyPassword(password, row.password_hash))) return wrongPassword(db, row.user_id, row.username, s, address);
+  // Right, unless attempts sent beside it locked the account meanwhile: then it is refused as locked.
+  const cleared = await db.query(
+    `UPDATE console_user SET failed_count = 0, locked_until = NULL WHERE user_id = $1 AND NOT coalesce(locked_until > now(), false) RETURNING user_id`,
+    [row.user_id],
+  );
+  if (cleared.rowCount === 0) return lockedMeanwhile(db, row.user_id, row.username, address);
   const opened = await openSession(db, row.user_id, 'password', s, address);
   await audit(db, 'signin', row.username, null, address);
   return { ok: true, ...opened, user: userOf(row) };
+}
+
+/**
+ * A wrong password counted in one statement on the row as it is then, so that attempts sent together
+ * count one by one (each read-then-write would count the same first failure): the one that meets
+ * `lockoutAfter` locks the account, and every one after it while locked is refused as locked.
+ */
+async function wrongPassword(db: Db, userId: string, username: string, s: ConsoleSettings, address: string | null): Promise<SignIn> {
+  const r = await db.query<{ failed_count: number; locked_until: Date | null; locked: boolean; locked_here: boolean }>(
+    `UPDATE console_user
+        SET failed_count = CASE WHEN coalesce(locked_until > now(), false) THEN failed_count
+                                WHEN failed_count + 1 >= $2 THEN 0 ELSE failed_count + 1 END,
+            locked_until = CASE WHEN coalesce(locked_until > now(), false) THEN locked_until
+                                WHEN failed_count + 1 >= $2 THEN now() + $3 * interval '1 millisecond' ELSE locked_until END
+      WHERE user_id = $1
+      RETURNING failed_count, locked_until, coalesce(locked_until > now(), false) AS locked,
+                coalesce(locked_until = now() + $3 * interval '1 millisecond', false) AS locked_here`,
+    [userId, s.lockoutAfter, s.lockoutMs],
+  );
+  const row = r.rows[0];
+  if (!row) return { ok: false, locked: false };
+  if (row.locked_here) await audit(db, 'lockout', username, `after ${s.lockoutAfter} failed attempts`, address);
+  else if (row.locked) await audit(db, 'signin-refused', username, 'locked', address);
+  else await audit(db, 'signin-failed', username, `failed attempt ${row.failed_count}`, address);
+  return row.locked ? { ok: false, locked: true, until: row.locked_until! } : { ok: false, locked: false };
+}
+
+async function lockedMeanwhile(db: Db, userId: string, username: string, address: string | null): Promise<SignIn> {
+  const r = await db.query<{ locked_until: Date }>('SELECT locked_until FROM console_user WHERE user_id = $1', [userId]);
+  await audit(db, 'signin-refused', username, 'locked', address);
+  return { ok: false, locked: true, until: r.rows[0]?.locked_until ?? new Date() };
 }
 
 async function openSession(db: Db, userId: string, via: Session['via'], s: ConsoleSettings, address: string | null): Promise<{ token: string; csrf: string }> {

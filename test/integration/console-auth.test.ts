@@ -120,6 +120,19 @@ describe('sign-in', () => {
     expect((await login(u)).status).toBe(303);
   });
 
+  it('counts wrong passwords sent together one by one: the lockout holds, for a user and for a name no one has alike', async () => {
+    const u = uname('burst');
+    await createUser(db, { username: u, role: 'admin', password: PW }, 'test');
+    for (const name of [u, uname('nobody')]) {
+      // Eight at once (3 lock): two wrong, the third locks, the rest are refused as locked.
+      const statuses = await Promise.all(Array.from({ length: 8 }, () => login(name, 'wrong-password-x').then((r) => r.status)));
+      expect(statuses.sort(), name).toEqual([401, 401, 423, 423, 423, 423, 423, 423]);
+    }
+    // The right password after the burst: still locked.
+    expect((await login(u)).status).toBe(423);
+    expect((await audits(u)).filter((a) => a === 'lockout')).toHaveLength(1);
+  });
+
   it('an unknown user and a wrong password get the same answer, the lockout included', async () => {
     const a = await login(uname('nobody'), 'whatever-password');
     expect(a.status).toBe(401);
