@@ -228,7 +228,9 @@ async function forwardChanged(tx: Tx, run: Run, docs: Doc[], closedAt: string): 
     ]);
     const version = Math.max(d.version, h.rows[0]?.v ?? 0) + 1;
     const payload = canonical({ ...d.content, closedAt });
-    await appendHistory(tx, [{ resource: d.resource, orgCode, id, version, op: 'upsert', hash: d.newHash, raw: payload, callId: null, at: started }]);
+    await appendHistory(tx, [
+      { resource: d.resource, orgCode, id, version, op: 'upsert', hash: d.newHash, raw: payload, callId: null, at: started, warn: !test },
+    ]);
     outboxRows += await enqueue(tx, [{ resource: d.resource, orgCode, id, version, op: 'upsert', deadline: kind, test, held: false, payload }]);
     versions.push(version);
     payloads.push(payload);

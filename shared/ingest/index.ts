@@ -530,7 +530,7 @@ async function writeChunk(
         ...(guard ? [guard.part] : []),
         recordsPart(r, fresh, stored, fresh.length === 0 || stored.length === 0 ? REC_RAW_AT_1 : undefined),
         historyPart(
-          chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now })),
+          chunk.map((c) => ({ ...versionOf(c), hash: c.p.hash, raw: c.p.payload, callId: c.p.callId, at: c.p.now, warn: !c.p.test })),
           RAW_AT_1,
         ),
         enqueuePart(
@@ -977,7 +977,8 @@ export async function retireRecord(db: Db, r: Resource, sent: unknown, ctx: Inge
     const prev = rc.rows[0];
     const held = (await holdsOf(tx, r.name, [[orgCode, id]])).get(keyOf(orgCode, id)) ?? [];
     await retire(tx, r, orgCode, id, version, hash, ctx.now);
-    await appendHistory(tx, [{ resource: r.name, orgCode, id, version, op: 'retire', hash, raw: payload, callId: ctx.callId, at: ctx.now }]);
+    // A retirement always reaches the warning loop: it only takes the record's evidence away.
+    await appendHistory(tx, [{ resource: r.name, orgCode, id, version, op: 'retire', hash, raw: payload, callId: ctx.callId, at: ctx.now, warn: true }]);
     await enqueue(tx, [{ resource: r.name, orgCode, id, version, op: 'retire', deadline: r.deadline, test, held: held.length > 0, payload }]);
     await writeReceipts(tx, [
       {

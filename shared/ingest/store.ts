@@ -235,6 +235,11 @@ export interface HistoryEntry {
   raw: unknown;
   callId: string | null;
   at: Date;
+  /**
+   * Whether the warning loop reads this version (record_history.warn_pending): not a record stored
+   * in test mode, which raises no case (docs/warning.md "Evidence": what it reads).
+   */
+  warn: boolean;
 }
 
 const HISTORY_COLS: Cols = [
@@ -247,12 +252,13 @@ const HISTORY_COLS: Cols = [
   ['raw', 'jsonb'],
   ['call_id', 'varchar'],
   ['received_at', 'timestamptz'],
+  ['warn_pending', 'boolean'],
 ];
 
 function historySql(entries: HistoryEntry[], offset: number, only?: string, rawAt?: Given): { sql: string; params: unknown[] } {
   const src = source(
     HISTORY_COLS,
-    entries.map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, rawAt ? null : JSON.stringify(h.raw), h.callId, h.at]),
+    entries.map((h) => [h.resource, h.orgCode, h.id, h.version, h.op, h.hash, rawAt ? null : JSON.stringify(h.raw), h.callId, h.at, h.warn ? true : null]),
     offset,
     only,
     rawAt,

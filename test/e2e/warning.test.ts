@@ -70,6 +70,41 @@ describe('warning through the running front', () => {
     expect(detail.events.map((e) => e.to_state)).toEqual(['to_confirm']);
   });
 
+  it('a diagnosis sent in test mode (a HIS rehearsing) opens no case; the same org’s live one does', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const at = formatLocal(new Date(Date.now() - 600_000));
+    const plague = (p: string, seed: number) => ({
+      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed }),
+      wmDiseaseCode: 'A20.0',
+      wmDiseaseName: '腺鼠疫',
+      diseaseCode: '',
+      diseaseName: '',
+      diagnoseTime: at,
+      activityTime: at,
+    });
+    const rehearsal = uniqueId('p');
+    const send = async (resource: string, body: unknown, test: boolean) => {
+      const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(test ? { 'x-test-mode': '1' } : {}) },
+        body: JSON.stringify(body),
+      });
+      expect(res.status, await res.text()).toBe(200);
+    };
+    await send('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: rehearsal, seed: 5 }), true);
+    await send('emrActivityInfo', plague(rehearsal, 6), true);
+    const live = uniqueId('p');
+    await send('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: live, seed: 7 }), false);
+    await send('emrActivityInfo', plague(live, 8), false);
+    await runWarningUntil(org, 1);
+    // One more run: the rehearsal's records were never waiting for it.
+    await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
+    const list = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases?org=${org}`, { headers: auth() })).json()) as {
+      cases: Array<{ patientId: string }>;
+    };
+    expect(list.cases.map((c) => c.patientId)).toEqual([live]);
+  });
+
   it('the HIS reads reminders on 8881 (polling and server-sent events), acknowledges and marks the card filled', { timeout: 90_000 }, async () => {
     const data = front.rt.portUrls.data!;
     const org = uniqueOrg();
