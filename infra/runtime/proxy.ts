@@ -385,12 +385,24 @@ const LINGER_BYTES = 64 * 1024 * 1024;
  * Refuses a request whose body is not (all) read: 413 or 503 (with Retry-After). The rest of the
  * body is read and dropped, never kept, for at most LINGER_MS and LINGER_BYTES, then the connection is
  * cut: a caller still sending gets to finish its write and read the answer (a connection closed on
- * unread bytes is reset, and the reset can destroy the answer before the caller reads it).
+ * unread bytes is reset, and the reset can destroy the answer before the caller reads it). The answer
+ * is written at once but ended only when the body has ended: Node closes a connection that asked for
+ * `Connection: close` as soon as its answer ends, unread bytes or not.
  */
 export function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, his = false): void {
-  sendError(res, status, message, { ...extra, ...(status === 503 ? { 'retry-after': '1' } : {}) }, his);
-  if (req.complete) return;
+  const headers = { ...extra, ...(status === 503 ? { 'retry-after': '1' } : {}) };
+  if (req.complete || res.headersSent) {
+    sendError(res, status, message, headers, his);
+    return;
+  }
+  const answer = errorAnswer(status, message, headers, his);
+  res.writeHead(status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+  res.write(answer.body);
   const socket = req.socket;
+  const finish = () => {
+    clearTimeout(timer);
+    if (!res.writableEnded) res.end();
+  };
   const cut = () => {
     clearTimeout(timer);
     socket.destroy();
@@ -402,8 +414,8 @@ export function refuseBody(req: IncomingMessage, res: ServerResponse, status: nu
     dropped += c.length;
     if (dropped > LINGER_BYTES) cut();
   });
-  req.once('end', () => clearTimeout(timer));
-  req.once('close', () => clearTimeout(timer));
+  req.once('end', finish);
+  req.once('close', finish);
   req.resume();
 }
 
@@ -504,15 +516,19 @@ export function sendError(res: ServerResponse, status: number, message: string, 
     res.destroy();
     return;
   }
+  const answer = errorAnswer(status, message, extra, his);
+  res.writeHead(status, answer.headers);
+  res.end(answer.body);
+}
+
+/** The runtime's own answer: the HIS envelope on a hospital port, else plain text. */
+function errorAnswer(status: number, message: string, extra: OutgoingHttpHeaders, his: boolean): { headers: OutgoingHttpHeaders; body: string } {
   if (his) {
     // A HIS retries 429 and every 5xx after Retry-After (docs/his-guide.md §3): say when.
     const retry = status === 429 || status >= 500 ? { 'retry-after': String(HIS_RETRY_AFTER_S) } : {};
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...retry, ...extra });
-    res.end(JSON.stringify(hisAnswer(status, message)) + '\n');
-    return;
+    return { headers: { 'content-type': 'application/json; charset=utf-8', ...retry, ...extra }, body: JSON.stringify(hisAnswer(status, message)) + '\n' };
   }
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...extra });
-  res.end(message + '\n');
+  return { headers: { 'content-type': 'text/plain; charset=utf-8', ...extra }, body: message + '\n' };
 }
 
 /** Seconds a HIS is asked to wait before retrying the runtime's own 429 or 5xx. */

@@ -358,6 +358,32 @@ describe('request bodies', () => {
     expect(((await ok.json()) as { bodyLength: number }).bodyLength).toBe(7 * MiB);
   });
 
+  it('lets a caller that sends Connection: close read its 413 before the connection ends (its body read and dropped, never reset under it)', async () => {
+    // The 9 MB body written whole, as curl or a HIS's HTTP client writes it, on a connection of its
+    // own that asks to be closed after the answer: the answer must reach it, not a reset or EPIPE.
+    const once = () =>
+      new Promise<number | string>((done) => {
+        const req = request({
+          host: data.hostname,
+          port: data.port,
+          method: 'POST',
+          path: '/hclient/emr/receive/emrDailyCourse',
+          agent: false,
+          headers: { 'content-type': 'application/json', connection: 'close', 'content-length': 9 * MiB },
+        });
+        req.on('response', (res) => {
+          res.resume();
+          res.once('end', () => done(res.statusCode ?? 0));
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+        req.end(Buffer.alloc(9 * MiB, 0x20));
+      });
+    const got: Array<number | string> = [];
+    for (let i = 0; i < 8; i++) got.push(await once());
+    expect(got).toEqual(Array(8).fill(413));
+    await stillServing();
+  });
+
   it('answers 413 to a caller that waits for 100 Continue, without taking its body', async () => {
     const a = await raw(
       data,
