@@ -258,6 +258,14 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   const app = new Hono();
   app.onError(handleError);
   app.notFound(notFoundAnswer);
+  // A %-escape that is no UTF-8 text (`%C0%AF`) names nothing: 400, as the runtime and OpenFaaS's
+  // gateway answer a malformed escape (docs/his-guide.md 应答) — never a record id or resource of its
+  // literal text, which a router falls back to when it cannot decode.
+  app.use('*', async (c, next) => {
+    if (!escapesDecode(new URL(c.req.url).pathname))
+      throw new AppError('BAD_REQUEST', '路径中的 % 转义不是合法的 UTF-8 文本 (malformed percent-escape in the path)');
+    await next();
+  });
 
   // The interface documents are public on the data port (before the caller check): every receive
   // function answers them for the whole data set, and the data port's root function serves them
@@ -406,4 +414,15 @@ function batchAnswer(results: Answer[]): { body: Answer; status: 200 | 400 } {
     } as Answer,
     status: none ? 400 : 200,
   };
+}
+
+/** Whether every %-escape of a path decodes, each segment as UTF-8 text. */
+function escapesDecode(path: string): boolean {
+  if (!path.includes('%')) return true;
+  try {
+    for (const segment of path.split('/')) decodeURIComponent(segment);
+    return true;
+  } catch {
+    return false;
+  }
 }

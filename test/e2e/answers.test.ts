@@ -117,6 +117,22 @@ describe("the runtime's own answers on the data port", () => {
     expectEnvelope(a, false);
     expect(a.errorCode).toBe('BAD_REQUEST');
   });
+
+  it('an escape that is no UTF-8 text is 400 wherever it is in the path — a record id, a resource by the function’s own path — never a name of its literal text', async () => {
+    for (const [method, path] of [
+      ['POST', '/hclient/emr/receive/%C0%AF'],
+      ['GET', '/hclient/emr/receive/emrPatientInfo/%C0%AF?orgCode=123456789'],
+      ['GET', '/hclient/emr/receive/emrPatientInfo/ab%FF?orgCode=123456789'],
+      ['POST', '/function/patient/%C0%AF'],
+    ] as const) {
+      const { status, a } = await call(method, path, method === 'POST' ? {} : undefined);
+      expect(status, `${method} ${path}`).toBe(400);
+      expectEnvelope(a, false);
+      expect(a.errorCode).toBe('BAD_REQUEST');
+    }
+    // A record id with valid escapes is read as its text.
+    expect((await call('GET', '/hclient/emr/receive/emrPatientInfo/%E4%B8%AD?orgCode=123456789')).status).toBe(404);
+  });
 });
 
 describe('the interface documents', () => {
