@@ -92,7 +92,7 @@ export function acceptanceRoutes(o: AcceptanceRoutes): Hono {
         session: s,
         canRun: s.user.role === 'operator' || s.user.role === 'admin',
         org,
-        runs: await listAcceptance(o.db()),
+        runs: await listAcceptance(o.db(), orgs),
         timeZone: o.settings().timeZone,
         now: new Date(),
       }),
@@ -124,7 +124,8 @@ export function acceptanceRoutes(o: AcceptanceRoutes): Hono {
     return c.redirect(`/acceptance/${id}`, 303);
   });
   app.get('/acceptance/:id', o.readers, async (c) => {
-    const r = await acceptanceReport(o.db(), c.req.param('id'));
+    // Another org's run is not found, as a run that does not exist (docs/acceptance.md).
+    const r = await acceptanceReport(o.db(), c.req.param('id'), c.get('person').user.orgs);
     if (!r) throw new AppError('NOT_FOUND', `没有这次自检：${c.req.param('id')}`);
     c.header('cache-control', 'no-store');
     return c.html(renderAcceptanceReport(c.req.param('id'), r, o.settings().timeZone));

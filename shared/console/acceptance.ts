@@ -303,16 +303,22 @@ export interface AcceptanceRun {
   ok: boolean;
 }
 
-export async function listAcceptance(db: Db, limit = 20): Promise<AcceptanceRun[]> {
+/** The latest runs of the orgs a person sees (`'*'`: every org). */
+export async function listAcceptance(db: Db, orgs: '*' | string[], limit = 20): Promise<AcceptanceRun[]> {
+  if (orgs !== '*' && orgs.length === 0) return [];
+  const mine = orgs === '*' ? '' : `WHERE org_code IN (${orgs.map((_, i) => `$${i + 2}`).join(', ')})`;
   const r = await db.query<{ run_id: string; org_code: string; by_user: string; started_at: Date; ok: boolean }>(
-    'SELECT run_id, org_code, by_user, started_at, ok FROM console_acceptance ORDER BY run_id DESC LIMIT $1',
-    [limit],
+    `SELECT run_id, org_code, by_user, started_at, ok FROM console_acceptance ${mine} ORDER BY run_id DESC LIMIT $1`,
+    [limit, ...(orgs === '*' ? [] : orgs)],
   );
   return r.rows.map((x) => ({ id: String(x.run_id), org: x.org_code, by: x.by_user, startedAt: x.started_at, ok: x.ok }));
 }
 
-export async function acceptanceReport(db: Db, id: string): Promise<AcceptanceReport | null> {
+/** A run's report, if it is of an org the person sees (`'*'`: every org); else null, as for no such run. */
+export async function acceptanceReport(db: Db, id: string, orgs: '*' | string[]): Promise<AcceptanceReport | null> {
   if (!/^\d{1,18}$/.test(id)) return null;
-  const r = await db.query<{ report: string }>('SELECT report FROM console_acceptance WHERE run_id = $1', [id]);
-  return r.rows[0] ? AcceptanceReport.parse(JSON.parse(r.rows[0].report)) : null;
+  const r = await db.query<{ report: string; org_code: string }>('SELECT report, org_code FROM console_acceptance WHERE run_id = $1', [id]);
+  const row = r.rows[0];
+  if (!row || (orgs !== '*' && !orgs.includes(row.org_code))) return null;
+  return AcceptanceReport.parse(JSON.parse(row.report));
 }

@@ -20,6 +20,26 @@ const password = 'acceptance-browser-password';
 let front: TestFront | undefined;
 let sim: PlatformHandle | undefined;
 let lan = '';
+/** The run the first test made, for the org the operator is bound to. */
+let runId = '';
+
+/** A person of `role` bound to `orgs` signed in to the running console over HTTP: the session cookie. */
+async function signedIn(role: 'public_health' | 'operator', orgs: string[]): Promise<string> {
+  const web = front!.rt.portUrls.web!;
+  const name = `ph${Math.random().toString(36).slice(2, 8)}`;
+  await createUser(db, { username: name, role, password, orgs }, 'test');
+  const form = await fetch(`${web}/login`);
+  const token = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
+  const loginCookie = /cdc_login=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1]!;
+  const res = await fetch(`${web}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: `cdc_login=${loginCookie}`, 'content-type': 'application/x-www-form-urlencoded', origin: web },
+    body: new URLSearchParams({ username: name, password, next: '/acceptance.html', _csrf: token }).toString(),
+  });
+  expect(res.status).toBe(303);
+  return /cdc_console=([^;]+)/.exec(res.headers.getSetCookie().find((c) => c.startsWith('cdc_console=')) ?? '')![1]!;
+}
 
 beforeAll(async () => {
   await createUser(db, { username, role: 'operator', password, displayName: '信息科 王工', orgs: [org] }, 'test');
@@ -71,10 +91,27 @@ describe('the 验收自检 page', () => {
       mkdirSync(resolve('.data/screenshots'), { recursive: true });
       await page.screenshot({ path: resolve('.data/screenshots/acceptance.png'), fullPage: true });
       await page.emulateMedia({ media: 'screen' });
+      runId = /\/acceptance\/(\d+)$/.exec(page.url())![1]!;
       await page.click('text=返回');
       expect(await page.locator('#runs tbody tr').count()).toBeGreaterThan(0);
     } finally {
       await ctx.close();
     }
+  });
+
+  it("shows a run's report only to people of its org: listed and opened for them, absent and 404 for another org's", async () => {
+    expect(runId).not.toBe('');
+    const web = front!.rt.portUrls.web!;
+    const page = (cookie: string, path: string) => fetch(`${web}${path}`, { headers: { cookie: `cdc_console=${cookie}` }, redirect: 'manual' });
+    const mine = await signedIn('public_health', [org]);
+    expect(await (await page(mine, '/acceptance.html')).text()).toContain(`/acceptance/${runId}"`);
+    expect((await page(mine, `/acceptance/${runId}`)).status).toBe(200);
+    const theirs = await signedIn('public_health', [uniqueOrg()]);
+    const list = await page(theirs, '/acceptance.html');
+    expect(list.status).toBe(200);
+    expect(await list.text()).not.toContain(`/acceptance/${runId}"`);
+    const report = await page(theirs, `/acceptance/${runId}`);
+    expect(report.status).toBe(404);
+    expect(await report.text()).not.toContain(org);
   });
 });
