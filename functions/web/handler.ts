@@ -120,6 +120,9 @@ app.use('*', async (c, next) => {
     `default-src 'none'; style-src 'unsafe-inline';${script} base-uri 'none'; form-action ${formAction}; frame-ancestors 'none'`,
   );
   c.header('x-content-type-options', 'nosniff');
+  // Framing refused for the browsers that ignore CSP's frame-ancestors (IE mode of the domestic
+  // browsers on hospital PCs), against clickjacking of the console's pages.
+  c.header('x-frame-options', 'DENY');
   // same-origin, not no-referrer: over plain HTTP on a hospital LAN a browser sends no
   // Sec-Fetch-Site (not a secure context), and under no-referrer its own form posts would carry
   // "Origin: null" and no Referer — nothing to tell them from a forged post by (docs/console.md

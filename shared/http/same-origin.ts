@@ -19,7 +19,8 @@ export function crossSite(c: Context): boolean {
   if (site) return site !== 'same-origin' && site !== 'none';
   const origin = c.req.header('origin');
   const referer = c.req.header('referer');
-  const from = origin ?? referer;
+  // An empty Origin says nothing (no browser sends one): the Referer is judged.
+  const from = origin || referer;
   if (!from) return false;
   if (from === 'null') return true;
   // Behind the gateway, Host names the replica; X-Forwarded-Host (set by the gateway, never taken

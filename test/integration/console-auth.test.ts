@@ -310,6 +310,8 @@ describe('the sign-in form and changes from another site', () => {
       { referer: 'http://evil.example/page' },
       { 'sec-fetch-site': 'cross-site' },
       { origin: 'null' },
+      // An empty Origin says nothing: the Referer is judged.
+      { origin: '', referer: 'http://evil.example/page' },
     ] as Record<string, string>[]) {
       const res = await logout(h);
       expect(res.status, JSON.stringify(h)).toBe(403);
@@ -318,6 +320,9 @@ describe('the sign-in form and changes from another site', () => {
     // What a browser on a hospital PC sends for the console's own form over plain HTTP: no
     // Sec-Fetch-Site (no secure context), its real Origin and Referer — which the pages' policy allows.
     expect((await page()).headers.get('referrer-policy')).toBe('same-origin');
+    // Framing refused for browsers that do not read CSP's frame-ancestors too (IE mode on hospital PCs).
+    expect((await page()).headers.get('x-frame-options')).toBe('DENY');
+    expect((await page()).headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
     expect((await logout({ origin: 'http://front.local:8884', referer: 'http://front.local:8884/codes.html' })).status).toBe(303);
     expect((await page()).status).toBe(302);
   });
