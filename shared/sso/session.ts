@@ -24,12 +24,49 @@ export const ssoConcern = concern({
   // Without the key the console works and single sign-on answers 503 naming the file: the status
   // page must answer whatever else is missing.
   build: (v, secret) => {
-    const raw = secret('his-sso-key')?.trim();
-    const key = raw ? Buffer.from(raw, 'utf8') : null;
-    if (key && key.length < 32) throw new Error('his-sso-key: at least 32 characters');
-    return { key, tokenMaxAgeS: v.SSO_TOKEN_MAX_AGE_S, sessionS: v.SSO_SESSION_S };
+    const keys = ssoKeys(secret('his-sso-key') ?? '');
+    return {
+      /** Whether any key is configured (else /sso answers 503 naming the file). */
+      configured: keys.shared !== null || keys.orgs.size > 0,
+      /** The key a token naming `org` must be signed with: the org's own if it has one, else the shared one. */
+      keyOf: (org: string): Buffer | null => keys.orgs.get(org) ?? keys.shared,
+      tokenMaxAgeS: v.SSO_TOKEN_MAX_AGE_S,
+      sessionS: v.SSO_SESSION_S,
+    };
   },
 });
+
+/**
+ * The file his-sso-key (docs/card-form.md "The key"): one key for every org (a line of the key alone,
+ * as written by the runtime and by `openssl rand -base64 32`), and/or a key per org (lines
+ * `<org code> <key>`), so that on a front serving several hospitals each HIS signs for its own org
+ * only: an org with its own key never takes the shared one. Blank lines and `#` comments are
+ * skipped; a key has at least 32 characters. A wrong line stops the start naming its number, never
+ * its content.
+ */
+export function ssoKeys(text: string): { shared: Buffer | null; orgs: Map<string, Buffer> } {
+  let shared: Buffer | null = null;
+  const orgs = new Map<string, Buffer>();
+  for (const [i, line] of text.split(/\r?\n/).entries()) {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) continue;
+    const f = t.split(/\s+/);
+    const where = `his-sso-key line ${i + 1}`;
+    if (f.length > 2) throw new Error(`${where}: "<key>" or "<org code> <key>" expected`);
+    const key = f.at(-1)!;
+    if (key.length < 32) throw new Error(`${where}: a key has at least 32 characters`);
+    if (f.length === 1) {
+      if (shared) throw new Error(`${where}: a second key for every org`);
+      shared = Buffer.from(key, 'utf8');
+      continue;
+    }
+    const org = f[0]!;
+    if (!/^[A-Za-z0-9]{1,50}$/.test(org)) throw new Error(`${where}: the org code is 1–50 letters or digits`);
+    if (orgs.has(org)) throw new Error(`${where}: a second key for org ${org}`);
+    orgs.set(org, Buffer.from(key, 'utf8'));
+  }
+  return { shared, orgs };
+}
 export type SsoSettings = ReturnType<(typeof ssoConcern)['build']>;
 
 export interface SsoSession {
@@ -47,8 +84,8 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 
 /** Verifies the token, spends its nonce, opens a session: the cookie value and the session. */
 export async function redeem(db: pg.Pool, token: string, s: SsoSettings, now: Date): Promise<{ cookie: string; session: SsoSession; claims: SsoClaims }> {
-  if (!s.key) throw new AppError('UNAVAILABLE', '单点登录未配置：缺少密钥文件 his-sso-key (single sign-on is not configured)');
-  const claims = verifyToken(token, s.key, now, { maxAgeS: s.tokenMaxAgeS });
+  if (!s.configured) throw new AppError('UNAVAILABLE', '单点登录未配置：缺少密钥文件 his-sso-key (single sign-on is not configured)');
+  const claims = verifyToken(token, s.keyOf, now, { maxAgeS: s.tokenMaxAgeS });
   try {
     await db.query('INSERT INTO sso_nonce (nonce, org_code, doctor_id, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)', [
       claims.nonce,

@@ -52,12 +52,16 @@ const refuse = (message: string, issues: FieldIssue[] = []): AppError => new App
 
 /**
  * The claims of a valid token, or a 401 naming what is wrong: format, signature, claims, expiry
- * (with `skewS` of clock difference allowed each way), lifetime above `maxAgeS`.
+ * (with `skewS` of clock difference allowed each way), lifetime above `maxAgeS`. `key` is the key,
+ * or the key of the org the token names (null: none for it) — so that one hospital's key never
+ * signs for another (docs/card-form.md "The key").
  */
-export function verifyToken(token: string, key: Buffer, now: Date, o: { maxAgeS: number; skewS?: number }): SsoClaims {
+export function verifyToken(token: string, key: Buffer | ((org: string) => Buffer | null), now: Date, o: { maxAgeS: number; skewS?: number }): SsoClaims {
   const parts = token.split('.');
   if (parts.length !== 3 || parts[0] !== 'v1' || !parts[1] || !parts[2]) throw refuse('格式应为 v1.<payload>.<signature> (malformed token)');
-  const want = createHmac('sha256', key).update(`v1.${parts[1]}`).digest();
+  const k = typeof key === 'function' ? key(claimedOrg(parts[1])) : key;
+  if (!k) throw refuse('该机构未配置单点登录密钥 (no single sign-on key for this org)');
+  const want = createHmac('sha256', k).update(`v1.${parts[1]}`).digest();
   const got = Buffer.from(parts[2], 'base64url');
   // The signature as signToken writes it, or with the one "=" of padding Java's URL encoder adds by
   // default: Buffer.from skips characters that are not base64url, so "<signature>!!!" decoded to
@@ -83,4 +87,14 @@ export function verifyToken(token: string, key: Buffer, now: Date, o: { maxAgeS:
   if (c.iat > t + skew) throw refuse('签发时间在将来，请检查 HIS 服务器时钟 (issued in the future: check the HIS clock)');
   if (t > c.exp + skew) throw refuse('已过期 (expired)');
   return c;
+}
+
+/** The org a payload names, before its signature is checked (only to choose the key); '' if none. */
+function claimedOrg(payload: string): string {
+  try {
+    const org = (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { org?: unknown }).org;
+    return typeof org === 'string' ? org.trim() : '';
+  } catch {
+    return '';
+  }
 }

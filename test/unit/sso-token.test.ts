@@ -4,6 +4,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../shared/http/errors.js';
 import { signToken, verifyToken, type SsoClaims } from '../../shared/sso/token.js';
+import { ssoConcern, ssoKeys } from '../../shared/sso/session.js';
 
 const key = Buffer.from('k'.repeat(40));
 const now = new Date('2026-12-03T08:00:00Z');
@@ -70,5 +71,48 @@ describe('the single sign-on token', () => {
     const desc = refused(signToken(bad, key));
     expect(desc).toContain('patient');
     expect(desc).toContain('nonce');
+  });
+});
+
+describe('the key file, one key for every org or one per org', () => {
+  const shared = 's'.repeat(40);
+  const own = 'b'.repeat(44);
+  const file = `# the front of a region\n${shared}\n\n222222222 ${own}\n`;
+  const settings = (text: string) =>
+    ssoConcern.build({ SSO_TOKEN_MAX_AGE_S: 300, SSO_SESSION_S: 1800 }, (n: string) => (n === 'his-sso-key' ? text : undefined), {});
+
+  it("signs each org's tokens with its own key when it has one, never with the shared one; other orgs with the shared key", () => {
+    const s = settings(file);
+    expect(s.configured).toBe(true);
+    const accept = (org: string, k: string) => verifyToken(signToken(claims({ org }), Buffer.from(k)), s.keyOf, now, { maxAgeS: 300 }).org;
+    expect(accept('222222222', own)).toBe('222222222');
+    expect(accept('111111111', shared)).toBe('111111111');
+    // The shared key (every other hospital's HIS has it) does not sign for an org with its own.
+    expect(() => accept('222222222', shared)).toThrow(/签名不符/);
+    expect(() => accept('111111111', own)).toThrow(/签名不符/);
+    // Without a shared key, an org with no key of its own gets none.
+    const perOrg = settings(`222222222 ${own}`);
+    expect(() => verifyToken(signToken(claims({ org: '111111111' }), Buffer.from(shared)), perOrg.keyOf, now, { maxAgeS: 300 })).toThrow(/未配置单点登录密钥/);
+    // The file as the runtime writes it, one key alone, signs for every org as before.
+    expect(verifyToken(signToken(claims(), Buffer.from(shared)), settings(`${shared}\n`).keyOf, now, { maxAgeS: 300 }).org).toBe('123456789');
+    expect(settings('').configured).toBe(false);
+  });
+
+  it('refuses a file it cannot read, naming the line and never its content', () => {
+    for (const [text, says] of [
+      ['short', 'line 1: a key has at least 32 characters'],
+      [`${shared}\n${shared}`, 'line 2: a second key for every org'],
+      [`1 ${own}\n1 ${own}`, 'line 2: a second key for org 1'],
+      [`a b ${own}`, 'line 1: "<key>" or "<org code> <key>" expected'],
+      [`12-3 ${own}`, 'line 1: the org code is 1–50 letters or digits'],
+    ]) {
+      expect(() => ssoKeys(text!), text).toThrow(says);
+      try {
+        ssoKeys(text!);
+      } catch (err) {
+        expect(String(err)).not.toContain(own);
+        expect(String(err)).not.toContain(shared);
+      }
+    }
   });
 });
