@@ -3,7 +3,7 @@
 // hand through the gateway), listed for operators only — and a reminder the HIS reads on 8881, by
 // polling and as server-sent events, with a pre-filled card, acknowledged and marked filled.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sample } from '../../infra/simulators/samples.js';
+import { codedDiagnosis, sample } from '../../infra/simulators/samples.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { uniqueId, uniqueOrg } from '../setup/db.js';
 import { startStackRuntime, type StackRuntime, hisPost } from '../setup/stack-runtime.js';
@@ -37,21 +37,16 @@ async function runWarningUntil(org: string, n: number): Promise<void> {
 
 const his = (resource: string, body: unknown) => hisPost(front.rt, resource, body);
 
+/** A diagnosis (ICD-10 `code`) of the patient made ten minutes ago, as a HIS sends it: bubonic plague unless said. */
+const diagnosis = (org: string, patientId: string, seed: number, code = 'A20.0', name = '腺鼠疫', at = formatLocal(new Date(Date.now() - 600_000))) =>
+  codedDiagnosis({ orgCode: org, id: uniqueId('dx'), patientId, seed, code, name, diagnosedAt: at });
+
 describe('warning through the running front', () => {
   it('a plague diagnosis on 8881 becomes a class-A case due 2 hours after the diagnosis', { timeout: 60_000 }, async () => {
     const org = uniqueOrg();
     const p = uniqueId('p');
     await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: p, seed: 1 }));
-    const at = formatLocal(new Date(Date.now() - 600_000));
-    await his('emrActivityInfo', {
-      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }),
-      wmDiseaseCode: 'A20.0',
-      wmDiseaseName: '腺鼠疫',
-      diseaseCode: '',
-      diseaseName: '',
-      diagnoseTime: at,
-      activityTime: at,
-    });
+    await his('emrActivityInfo', diagnosis(org, p, 2));
 
     const gw = front.rt.gatewayUrl;
     await runWarningUntil(org, 1);
@@ -72,16 +67,6 @@ describe('warning through the running front', () => {
 
   it('a diagnosis sent in test mode (a HIS rehearsing) opens no case; the same org’s live one does', { timeout: 60_000 }, async () => {
     const org = uniqueOrg();
-    const at = formatLocal(new Date(Date.now() - 600_000));
-    const plague = (p: string, seed: number) => ({
-      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed }),
-      wmDiseaseCode: 'A20.0',
-      wmDiseaseName: '腺鼠疫',
-      diseaseCode: '',
-      diseaseName: '',
-      diagnoseTime: at,
-      activityTime: at,
-    });
     const rehearsal = uniqueId('p');
     const send = async (resource: string, body: unknown, test: boolean) => {
       const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/${resource}`, {
@@ -92,10 +77,10 @@ describe('warning through the running front', () => {
       expect(res.status, await res.text()).toBe(200);
     };
     await send('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: rehearsal, seed: 5 }), true);
-    await send('emrActivityInfo', plague(rehearsal, 6), true);
+    await send('emrActivityInfo', diagnosis(org, rehearsal, 6), true);
     const live = uniqueId('p');
     await send('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: live, seed: 7 }), false);
-    await send('emrActivityInfo', plague(live, 8), false);
+    await send('emrActivityInfo', diagnosis(org, live, 8), false);
     await runWarningUntil(org, 1);
     // One more run: the rehearsal's records were never waiting for it.
     await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
@@ -112,16 +97,7 @@ describe('warning through the running front', () => {
     const patientRec = sample('emrPatientInfo', { orgCode: org, id: p, seed: 1 });
     await his('emrPatientInfo', patientRec);
     const at = formatLocal(new Date(Date.now() - 600_000));
-    await his('emrActivityInfo', {
-      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }),
-      deptCode: 'A16',
-      wmDiseaseCode: 'A00.9',
-      wmDiseaseName: '霍乱',
-      diseaseCode: '',
-      diseaseName: '',
-      diagnoseTime: at,
-      activityTime: at,
-    });
+    await his('emrActivityInfo', { ...diagnosis(org, p, 2, 'A00.9', '霍乱', at), deptCode: 'A16' });
 
     // The stream is open before the case exists: the reminder arrives as an event.
     const ctrl = new AbortController();
@@ -211,16 +187,7 @@ describe('warning through the running front', () => {
     const org = uniqueOrg();
     const p = uniqueId('p');
     await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: p, seed: 1 }));
-    const at = formatLocal(new Date(Date.now() - 600_000));
-    await his('emrActivityInfo', {
-      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }),
-      wmDiseaseCode: 'B01.9',
-      wmDiseaseName: '水痘',
-      diseaseCode: '',
-      diseaseName: '',
-      diagnoseTime: at,
-      activityTime: at,
-    });
+    await his('emrActivityInfo', diagnosis(org, p, 2, 'B01.9', '水痘'));
     await runWarningUntil(org, 1);
     const list = (await (await fetch(`${data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: Array<{ caseId: string; disease: string }> };
     expect(list.reminders.map((r) => r.disease)).toEqual(['水痘']);
@@ -258,17 +225,7 @@ describe('warning through the running front', () => {
     const p = uniqueId('p');
     const patient = sample('emrPatientInfo', { orgCode: org, id: p, seed: 29 });
     await his('emrPatientInfo', patient);
-    const at = formatLocal(new Date(Date.now() - 600_000));
-    await his('emrActivityInfo', {
-      ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 2 }),
-      deptCode: 'A16',
-      wmDiseaseCode: 'A00.9',
-      wmDiseaseName: '霍乱',
-      diseaseCode: '',
-      diseaseName: '',
-      diagnoseTime: at,
-      activityTime: at,
-    });
+    await his('emrActivityInfo', { ...diagnosis(org, p, 2, 'A00.9', '霍乱'), deptCode: 'A16' });
     const cardId = uniqueId('card');
     const card = {
       ...sample('emrInfReport', { orgCode: org, id: cardId, patientId: p, seed: 29 }),

@@ -18,13 +18,20 @@ afterAll(async () => {
 });
 
 const json = { 'content-type': 'application/json' };
-async function deploy(service: string, handler: string, labels: Record<string, string>, annotations: Record<string, string> = {}): Promise<Response> {
+async function deploy(
+  service: string,
+  handler: string,
+  labels: Record<string, string>,
+  annotations: Record<string, string> = {},
+  envVars: Record<string, string> = {},
+): Promise<Response> {
   return fetch(`${rt.gatewayUrl}/system/functions`, {
     method: 'POST',
     headers: { ...auth(rt), ...json },
-    body: JSON.stringify({ service, image: `fixture/${service}:test`, labels, annotations: { 'com.cdc-front.handler': handler, ...annotations } }),
+    body: JSON.stringify({ service, image: `fixture/${service}:test`, envVars, labels, annotations: { 'com.cdc-front.handler': handler, ...annotations } }),
   });
 }
+const sleepy = { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' };
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -41,7 +48,7 @@ const pidOf = async (fn: string) => {
 
 describe('scale to zero', () => {
   it('an idle function loses its process, and the next call wakes it and is answered', async () => {
-    expect((await deploy('nap', 'functions/echo', { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' })).status).toBe(202);
+    expect((await deploy('nap', 'functions/echo', sleepy)).status).toBe(202);
     expect(await rt.waitForReplicas('nap', 10_000)).toBe(true);
     const first = await pidOf('nap');
     expect(alive(first)).toBe(true);
@@ -59,18 +66,7 @@ describe('scale to zero', () => {
   });
 
   it('a replica slower to start than the zero-duration is not taken back while a call waits for it', async () => {
-    const res = await fetch(`${rt.gatewayUrl}/system/functions`, {
-      method: 'POST',
-      headers: { ...auth(rt), ...json },
-      body: JSON.stringify({
-        service: 'drowsy',
-        image: 'fixture/drowsy:test',
-        envVars: { START_DELAY_MS: '2500' },
-        labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' },
-        annotations: { 'com.cdc-front.handler': 'functions/echo' },
-      }),
-    });
-    expect(res.status).toBe(202);
+    expect((await deploy('drowsy', 'functions/echo', sleepy, {}, { START_DELAY_MS: '2500' })).status).toBe(202);
     expect(await rt.waitForReplicas('drowsy', 15_000)).toBe(true);
     expect(await until(() => rt.replicas('drowsy').length === 0, 10_000)).toBe(true);
     // Woken, the replica takes 2.5 s to be ready — longer than the 1 s idle limit — and the call waits.
@@ -80,18 +76,7 @@ describe('scale to zero', () => {
 
   it('counts idle time from when its replica is ready and its last call ended, not from its deployment or the call’s start', async () => {
     // A replica that takes longer to start than the zero-duration is not taken back the moment it is ready.
-    const res = await fetch(`${rt.gatewayUrl}/system/functions`, {
-      method: 'POST',
-      headers: { ...auth(rt), ...json },
-      body: JSON.stringify({
-        service: 'slowstart',
-        image: 'fixture/slowstart:test',
-        envVars: { START_DELAY_MS: '1500' },
-        labels: { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' },
-        annotations: { 'com.cdc-front.handler': 'functions/slow' },
-      }),
-    });
-    expect(res.status).toBe(202);
+    expect((await deploy('slowstart', 'functions/slow', sleepy, {}, { START_DELAY_MS: '1500' })).status).toBe(202);
     expect(await rt.waitForReplicas('slowstart', 15_000)).toBe(true);
     const ready = rt.replicas('slowstart')[0]!.pid!;
     // A call of 1.5 s, longer than the zero-duration: idle time begins when it ends.
@@ -103,7 +88,7 @@ describe('scale to zero', () => {
   });
 
   it('a function called more often than its zero-duration keeps its replica', async () => {
-    expect((await deploy('busy', 'functions/echo', { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' })).status).toBe(202);
+    expect((await deploy('busy', 'functions/echo', sleepy)).status).toBe(202);
     expect(await rt.waitForReplicas('busy', 10_000)).toBe(true);
     const pids = new Set<number>();
     for (let i = 0; i < 8; i++) {
@@ -114,7 +99,7 @@ describe('scale to zero', () => {
   });
 
   it('a call longer than the zero-duration is not cut off: the replica sleeps only after it', async () => {
-    expect((await deploy('long', 'functions/slow', { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' })).status).toBe(202);
+    expect((await deploy('long', 'functions/slow', sleepy)).status).toBe(202);
     expect(await rt.waitForReplicas('long', 10_000)).toBe(true);
     const res = await fetch(`${rt.gatewayUrl}/function/long/x?ms=2500`);
     expect(res.status).toBe(200);
@@ -124,8 +109,7 @@ describe('scale to zero', () => {
   });
 
   it('the cron wakes a sleeping function at each firing', async () => {
-    const labels = { 'com.openfaas.scale.zero': 'true', 'com.openfaas.scale.zero-duration': '1s' };
-    expect((await deploy('tock', 'functions/echo', labels, { topic: 'cron-function', schedule: '*/4 * * * * *' })).status).toBe(202);
+    expect((await deploy('tock', 'functions/echo', sleepy, { topic: 'cron-function', schedule: '*/4 * * * * *' })).status).toBe(202);
     const pids = new Set<number>();
     let slept = false;
     const count = async () =>
