@@ -35,6 +35,7 @@ export const ssoConcern = concern({
     };
   },
 });
+export type SsoSettings = ReturnType<(typeof ssoConcern)['build']>;
 
 /**
  * The file his-sso-key (docs/card-form.md "The key"): one key for every org (a line of the key alone,
@@ -67,7 +68,6 @@ export function ssoKeys(text: string): { shared: Buffer | null; orgs: Map<string
   }
   return { shared, orgs };
 }
-export type SsoSettings = ReturnType<(typeof ssoConcern)['build']>;
 
 export interface SsoSession {
   orgCode: string;
