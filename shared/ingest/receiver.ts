@@ -262,7 +262,7 @@ export function receiveFunction(opts: ReceiveOptions): FaasFunction {
   // gateway answer a malformed escape (docs/his-guide.md 应答) — never a record id or resource of its
   // literal text, which a router falls back to when it cannot decode.
   app.use('*', async (c, next) => {
-    if (!escapesDecode(new URL(c.req.url).pathname))
+    if (c.req.url.includes('%') && !escapesDecode(new URL(c.req.url).pathname))
       throw new AppError('BAD_REQUEST', '路径中的 % 转义不是合法的 UTF-8 文本 (malformed percent-escape in the path)');
     await next();
   });
@@ -418,7 +418,6 @@ function batchAnswer(results: Answer[]): { body: Answer; status: 200 | 400 } {
 
 /** Whether every %-escape of a path decodes, each segment as UTF-8 text. */
 function escapesDecode(path: string): boolean {
-  if (!path.includes('%')) return true;
   try {
     for (const segment of path.split('/')) decodeURIComponent(segment);
     return true;
