@@ -193,3 +193,36 @@ export function bodyBudgets(maxBytes: number, perCaller: number) {
     otherCallers: new CallerShares(others, Math.min(perCaller, Math.floor(others.max / 2)), 'this address on the other ports'),
   };
 }
+
+/**
+ * Requests in flight per caller address and function on the hospital ports other than the data port
+ * (docs/runtime.md "Limits and the guard"): one address holds at most half of a function's slots
+ * (max_inflight over its ready replicas), counted from the request's arrival, its body included, so
+ * that one PC cannot make the console, the configuration or the monitoring port answer 429 to every
+ * other caller. The server's own address (a TLS terminator on the same server) is not limited.
+ */
+export class CallerSlots {
+  private readonly held = new Map<string, number>();
+
+  /** The caller's slot (call the result to give it back), null when its share is full; unlimited: a no-op. */
+  take(fn: string, caller: string, capacity: number): { release: () => void } | { full: number } {
+    if (capacity <= 0 || caller === '127.0.0.1' || caller === '::1') return { release: ignore };
+    const max = Math.max(1, Math.floor(capacity / 2));
+    const key = `${fn}\u0000${caller}`;
+    const n = this.held.get(key) ?? 0;
+    if (n >= max) return { full: max };
+    this.held.set(key, n + 1);
+    let given = false;
+    return {
+      release: () => {
+        if (given) return;
+        given = true;
+        const left = (this.held.get(key) ?? 1) - 1;
+        if (left > 0) this.held.set(key, left);
+        else this.held.delete(key);
+      },
+    };
+  }
+}
+
+const ignore = () => undefined;

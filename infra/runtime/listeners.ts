@@ -12,7 +12,7 @@ import { createSecureContext, type TLSSocket } from 'node:tls';
 import { getRequestListener } from '@hono/node-server';
 import { API_BODY_BYTES, FUNCTION_NAMESPACE } from './api.js';
 import type { AsyncQueue } from './async.js';
-import type { bodyBudgets, CallerShares, RuntimeLimits } from './limits.js';
+import { type bodyBudgets, CallerSlots, type CallerShares, type RuntimeLimits } from './limits.js';
 import type { RuntimeLogger } from './logs.js';
 import { type declaredOf, defaultHospitalPorts, refusalBody, routeHospital, type HospitalPortSpec } from './ports.js';
 import {
@@ -212,8 +212,11 @@ export class Listeners {
   /** Each hospital port's context (by key): its own answers in the HIS shape, each caller's share of the port's bodies. */
   private readonly hospitalCtx = new Map<string, ServeContext>();
   private readonly apiListener: ReturnType<typeof getRequestListener>;
-  // Bodies refused for want of room, logged at most once a minute per share (bodyBusy).
+  // Bodies refused for want of room, logged at most once a minute per share (bodyBusy); requests
+  // refused for an address's share of a function's slots, once a minute per function and address.
   private readonly busyLogged = new Map<string, number>();
+  /** Each address's share of a function's slots on the hospital ports other than the data port. */
+  private readonly callerSlots = new CallerSlots();
   // Failed handshakes, logged at most once a minute per peer address and port.
   private readonly tlsFailuresLogged = new Map<string, number>();
 
@@ -259,6 +262,7 @@ export class Listeners {
       his: true,
       budgetFor: (req, atLeast) => callers.for(req.socket.remoteAddress ?? '', atLeast),
       onBodyBusy: (share, message, peer) => this.bodyBusy(share, message, peer, spec.role, callers),
+      ...(spec.key === 'data' ? {} : { callerSlots: this.callerSlots, onSlotsFull: (fn, peer, max) => this.slotsFull(fn, peer, max, spec.role) }),
     });
     const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), true);
     let srv: Server;
@@ -417,6 +421,16 @@ export class Listeners {
       ...(holding ? { holding: holding.join(', ') } : {}),
       reason: message,
     });
+  }
+
+  /** A request refused for its address's share of a function's slots: logged once a minute per function and address. */
+  private slotsFull(fn: string, peer: string, max: number, port: string): void {
+    const key = `slots ${fn} ${peer}`;
+    const now = Date.now();
+    if ((this.busyLogged.get(key) ?? 0) > now - 60_000) return;
+    if (this.busyLogged.size > 10_000) this.busyLogged.clear();
+    this.busyLogged.set(key, now);
+    this.d.log.warn('request refused: this address holds its share of the function’s slots', { fn, port, peer, max });
   }
 
   // Failed handshakes (no client certificate on a required port, TLS < 1.2, not TLS at all), logged

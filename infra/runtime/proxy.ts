@@ -22,7 +22,7 @@ import {
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { parseDuration } from './duration.js';
-import type { BodyBudget } from './limits.js';
+import type { BodyBudget, CallerSlots } from './limits.js';
 import { clientCertHeaders } from './tls.js';
 import type { Replica } from './replica.js';
 import type { FunctionService } from './service.js';
@@ -572,6 +572,10 @@ export interface ServeContext {
   onBodyBusy?(share: string, message: string, peer: string): void;
   /** Every invocation that reached the router, with the status the caller got (metrics.ts). */
   onDone?(fn: string, status: number, durationS: number): void;
+  /** Each caller's share of a function's slots (limits.ts CallerSlots): the ports other than the data port. */
+  callerSlots?: CallerSlots;
+  /** A request refused because its caller held its share of the function's slots. */
+  onSlotsFull?(fn: string, peer: string, max: number): void;
 }
 
 /** One HTTP invocation end to end: body, headers, router, response streamed back. */
@@ -592,6 +596,14 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
     res.end(status === 200 ? 'OK\n' : status === 429 ? 'Busy\n' : 'Not ready\n');
     return;
   }
+  const slot = ctx.callerSlots?.take(svc.name, peerAddress(req), svc.watchdog.maxInflight * Math.max(1, svc.ready().length));
+  if (slot && 'full' in slot) {
+    ctx.onSlotsFull?.(svc.name, peerAddress(req), slot.full);
+    const message = `${svc.name}: this address has ${slot.full} requests in flight, its share of the function's slots; retry later`;
+    refuseBody(req, res, 429, message, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);
+    return;
+  }
+  if (slot) res.once('close', slot.release);
   const read = await readBody(req, svc.watchdog.maxBodyBytes, ctx.budgetFor(req, svc.watchdog.maxBodyBytes + BLOCK), () => continueIfExpected(req, res));
   if (!read.ok && read.status === 503) ctx.onBodyBusy?.(read.share, read.message, peerAddress(req));
   if (!read.ok) {

@@ -619,6 +619,52 @@ function postBody(port: URL, path: string, size: number, from: string): Promise<
   });
 }
 
+describe("each address's share of a function's slots (the ports other than the data port)", () => {
+  /** A GET of the console's port from `from` on a connection of its own: its status. */
+  const getFrom = (from: string) =>
+    new Promise<number>((done, fail) => {
+      const web = new URL(rt.portUrls.web!);
+      const req = request({ host: web.hostname, port: web.port, localAddress: from, path: '/status.html', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => done(res.statusCode ?? 0));
+      });
+      req.on('error', fail);
+      req.end();
+    });
+  /** A request from `from` that holds its slot: its headers sent, its body not. */
+  const holdFrom = (from: string) =>
+    new Promise<Socket>((done) => {
+      const web = new URL(rt.portUrls.web!);
+      const s = connect({ host: web.hostname, port: Number(web.port), localAddress: from }, () => {
+        s.write('POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n');
+        done(s);
+      });
+      s.on('error', () => undefined);
+    });
+
+  it('lets one address hold at most half of the slots (2 of max_inflight 4): its next request 429 at once, another address served; freed when its requests end', async () => {
+    const held = [await holdFrom('127.0.0.61'), await holdFrom('127.0.0.61')];
+    try {
+      await sleep(300);
+      expect(await getFrom('127.0.0.61')).toBe(429);
+      // Another PC still has the other half.
+      expect(await getFrom('127.0.0.62')).toBe(200);
+      const logged = () => logLines().some((l) => l.msg === 'request refused: this address holds its share of the function’s slots' && l.peer === '127.0.0.61');
+      expect(await until(logged, 5000)).toBe(true);
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    let again = 0;
+    for (let i = 0; i < 50 && again !== 200; i++) {
+      await sleep(100);
+      again = await getFrom('127.0.0.61');
+    }
+    expect(again).toBe(200);
+    // The data port has no such share: a HIS sends as many records at once as the function takes.
+    expect(await postFrom(data, '127.0.0.61')).toBe(200);
+  });
+});
+
 describe('slow connections', () => {
   it('2,000 slowloris connections neither stop normal traffic nor stay past the headers timeout; one host holds at most its cap', async () => {
     const slow: Socket[] = [];
