@@ -25,6 +25,7 @@ import { audit } from '../../shared/console/index.js';
 import { maskDigits } from '../../shared/console/figures.js';
 import { smallForm } from './people.js';
 import { requestSource } from '../../shared/http/caller.js';
+import { flash, flashOf } from '../../shared/http/flash.js';
 import { sameOrigin } from '../../shared/http/same-origin.js';
 import { AppError, errorAnswer, type FieldIssue } from '../../shared/http/errors.js';
 import { type GroupOptions, upsertRecord } from '../../shared/ingest/index.js';
@@ -142,6 +143,9 @@ async function viewed(o: CardRoutesOptions, c: Context, action: 'view-popup' | '
 }
 
 /** The form's CSRF token: the session's, in the form field or the header. */
+/** Back to the popup with a notice only the front can put there (shared/http/flash.ts). */
+const toPopup = (c: Context, s: SsoSession, text: string) => c.redirect(`/popup.html?${flash(s.csrf, 'msg', text)}`, 303);
+
 function checkCsrf(s: SsoSession, sent: unknown) {
   if (typeof sent !== 'string' || sent !== s.csrf) throw new AppError('FORBIDDEN', '表单已失效，请刷新页面后重试 (CSRF token missing or wrong)');
 }
@@ -199,7 +203,7 @@ async function showPopup(o: CardRoutesOptions, c: Context) {
   const cases = await patientCases(o, s);
   // The popup shows the patient's cases and evidence: audited before it is answered.
   await viewed(o, c, 'view-popup', s, `报告提醒${cases.length ? ` 病例 ${cases.map((r) => r.caseId).join(',')}` : ''}`);
-  return c.html(renderPopup(s, cases, (r) => dueOf(o, r), now(), c.req.query('msg'), reported));
+  return c.html(renderPopup(s, cases, (r) => dueOf(o, r), now(), flashOf(c, s.csrf).msg, reported));
 }
 
 async function excludeCase(o: CardRoutesOptions, c: Context) {
@@ -213,9 +217,9 @@ async function excludeCase(o: CardRoutesOptions, c: Context) {
     .trim()
     .slice(0, 200);
   // An exclusion needs a reason (docs/warning.md): back to the popup saying so, nothing changed.
-  if (!reason) return c.redirect(`/popup.html?msg=${encodeURIComponent(`请填写排除理由：${r.disease} 未排除`)}`, 303);
+  if (!reason) return toPopup(c, s, `请填写排除理由：${r.disease} 未排除`);
   await decideCase(o.db(), r.caseId, 'exclude', { actor: `sso:${s.doctorId}`, reason: reason || null }, [s.orgCode], { caseWindowDays: o.caseWindowDays() });
-  return c.redirect(`/popup.html?msg=${encodeURIComponent(`已排除：${r.disease}`)}`, 303);
+  return toPopup(c, s, `已排除：${r.disease}`);
 }
 
 // The card form: its pre-filled values, the form itself, the live check, the submission and its fate.
@@ -321,7 +325,7 @@ async function showCardForm(o: CardRoutesOptions, c: Context) {
   if (!s) return noSession(c);
   if (c.req.query('correct') !== undefined) return showCorrection(o, c, s);
   const r = await caseOf(o, s, c.req.query('case') ?? s.caseId ?? undefined);
-  if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
+  if (!r) return toPopup(c, s, '该病例已处理或不存在');
   c.header('cache-control', 'no-store');
   const values = await defaults(o, s, r);
   // The form shows the patient's identity, pre-filled: every view audited, as the console's are.
@@ -333,7 +337,7 @@ async function showCardForm(o: CardRoutesOptions, c: Context) {
 // "Correcting a returned card"): the same card id, so its next version is the correction.
 async function showCorrection(o: CardRoutesOptions, c: Context, s: SsoSession) {
   const card = await returnedCard(o, s, c.req.query('correct'));
-  if (!card) return c.redirect(`/popup.html?msg=${encodeURIComponent(NOT_RETURNED)}`, 303);
+  if (!card) return toPopup(c, s, NOT_RETURNED);
   c.header('cache-control', 'no-store');
   await viewed(o, c, 'view-card-form', s, correctionAudit(card.id));
   return c.html(correctionView(s, card, card.values, []));
@@ -412,13 +416,13 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   checkCsrf(s, form.csrf);
   if (form.correct !== undefined) return submitCorrection(o, c, s, form);
   const r = await caseOf(o, s, String(form.case ?? ''));
-  if (!r) return c.redirect(`/popup.html?msg=${encodeURIComponent('该病例已处理或不存在')}`, 303);
+  if (!r) return toPopup(c, s, '该病例已处理或不存在');
   const cardId = /^W\d{14}[0-9a-f]{8}$/.test(String(form.cardId ?? '')) ? String(form.cardId) : newCardId(o);
   // The form's id is its own (sent again, the same card); an id that is already another patient's
   // card — ids show on each patient's popup — would store this patient over that card.
   if (await otherPatientsCard(o, s, cardId)) {
     log('warn', 'card form refused: its card id is another patient’s card', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
-    return c.redirect(`/popup.html?msg=${encodeURIComponent(`报告卡 ${cardId} 是另一位患者的报告卡，未提交；请重新打开报告卡填写`)}`, 303);
+    return toPopup(c, s, `报告卡 ${cardId} 是另一位患者的报告卡，未提交；请重新打开报告卡填写`);
   }
   const rec = cardRecord(s, cardId, await defaults(o, s, r), form, now(), o.timeZone());
   const v = validateRecord(emrInfReport, rec, now());
@@ -476,9 +480,9 @@ async function storeCard(o: CardRoutesOptions, c: Context, s: SsoSession, rec: R
 // forwarded to the platforms as any new version is (docs/card-form.md "Correcting a returned card").
 async function submitCorrection(o: CardRoutesOptions, c: Context, s: SsoSession, form: Record<string, unknown>) {
   const card = await returnedCard(o, s, form.correct);
-  if (!card) return c.redirect(`/popup.html?msg=${encodeURIComponent(NOT_RETURNED)}`, 303);
+  if (!card) return toPopup(c, s, NOT_RETURNED);
   // A form shown for another version (corrected by someone since, and returned again) would undo that correction.
-  if (String(form.version ?? '') !== String(card.version)) return c.redirect(`/popup.html?msg=${encodeURIComponent(CHANGED)}`, 303);
+  if (String(form.version ?? '') !== String(card.version)) return toPopup(c, s, CHANGED);
   const rec = cardRecord(s, card.id, card.values, form, now(), o.timeZone());
   const again = async (issues: FieldIssue[]) => {
     await viewed(o, c, 'view-card-form', s, correctionAudit(card.id), '未通过校验，重新显示');
@@ -501,7 +505,7 @@ async function submitCorrection(o: CardRoutesOptions, c: Context, s: SsoSession,
     if (stale) return 'stale' as const;
     throw err;
   });
-  if (refused === 'stale') return c.redirect(`/popup.html?msg=${encodeURIComponent(CHANGED)}`, 303);
+  if (refused === 'stale') return toPopup(c, s, CHANGED);
   if (refused) return again(refused);
   log('info', 'returned card corrected from the front form', { org: s.orgCode, doctor: s.doctorId, card: card.id });
   return c.redirect(`/card/done?id=${encodeURIComponent(card.id)}`, 303);

@@ -28,6 +28,7 @@ import { requestSource } from '../../shared/http/caller.js';
 import { validationError } from '../../shared/http/errors.js';
 import { replay, resetCircuit } from '../../shared/uplink/push.js';
 import { autoRefresh, age, consolePage, h, NO_DATA, num, OPERATORS, orgsOf, when } from './console-layout.js';
+import { flash, flashOf } from '../../shared/http/flash.js';
 
 const KIND_ZH: Record<string, string> = { national: '国家平台', provincial: '省级平台' };
 const title = (r: string) => resources[r]?.title ?? r;
@@ -136,7 +137,7 @@ export function deliveryRoutes(o: DeliveryOptions): Hono {
   const app = new Hono();
   const address = (c: Context) => requestSource(c, o.trustedProxies()).address;
   const back = (c: Context, p: { msg?: string; err?: string }) =>
-    c.redirect(`/delivery.html?${new URLSearchParams(p.msg ? { msg: p.msg } : { err: p.err ?? '' }).toString()}`, 303);
+    c.redirect(`/delivery.html?${p.msg ? flash(c.get('person').csrf, 'msg', p.msg) : flash(c.get('person').csrf, 'err', p.err ?? '')}`, 303);
 
   app.get('/delivery.html', o.viewer, async (c) => {
     const session = c.get('person');
@@ -159,8 +160,7 @@ export function deliveryRoutes(o: DeliveryOptions): Hono {
         session,
         timeZone: tz,
         now,
-        msg: c.req.query('msg'),
-        err: c.req.query('err'),
+        ...flashOf(c, session.csrf),
         refresh: autoRefresh(c.req.url, 60),
         body: h(html`<p class="muted">范围：${orgs === '*' ? '全部机构' : orgs.join('，')} · 每 60 秒自动刷新</p>
 ${destinationsSection(dests, session, now, tz)}${deadSection(dead, session, tz)}${closesSection(closes, tz)}${alertsSection(alerts, tz)}`),

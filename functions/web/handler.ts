@@ -47,6 +47,7 @@ import { dashboardRoutes } from './dashboard-page.js';
 import { qualityRoutes } from './quality-page.js';
 import { deliveryRoutes } from './delivery-page.js';
 import { settingsRoutes } from './settings-page.js';
+import { flashOf } from '../../shared/http/flash.js';
 
 // Parsed once: at start (init), or at the first request when a test drives app.request() without init.
 let parsed: WebSettings | undefined;
@@ -232,7 +233,7 @@ const codesAuth: MiddlewareHandler = async (c, next) => {
     await next();
   });
 };
-app.route('/api/codes', codesApi({ db: getPool, auth: codesAuth }));
+app.route('/api/codes', codesApi({ db: getPool, auth: codesAuth, flashSecret: (c) => c.get('person')?.csrf }));
 
 app.get('/codes.html', mappers, async (c) => {
   const caller = callerOf(c);
@@ -251,8 +252,7 @@ app.get('/codes.html', mappers, async (c) => {
       report,
       queue,
       mappings,
-      msg: c.req.query('msg'),
-      err: c.req.query('err'),
+      ...flashOf(c, c.get('person').csrf),
       session: c.get('person'),
       timeZone: settings().front.timeZone,
       now: new Date(),

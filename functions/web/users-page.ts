@@ -13,6 +13,7 @@ import type { Db } from '../../shared/db/index.js';
 import { validationError } from '../../shared/http/errors.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { consolePage } from './console-layout.js';
+import { flash, flashOf } from '../../shared/http/flash.js';
 
 /** The page's own rules, after the console's sheet (functions/web/console-layout.ts). */
 const STYLE = '.locked{color:#b42318}';
@@ -97,14 +98,14 @@ export function usersRoutes(o: { db: () => Db; admin: import('hono').MiddlewareH
     const s = c.get('person');
     const [users, audit] = await Promise.all([listUsers(o.db()), recentAudit(o.db(), 50)]);
     c.header('cache-control', 'no-store');
-    return c.html(renderUsersPage({ session: s, users, audit, msg: c.req.query('msg'), now: new Date(), timeZone: o.timeZone() }));
+    return c.html(renderUsersPage({ session: s, users, audit, msg: flashOf(c, s.csrf).msg, now: new Date(), timeZone: o.timeZone() }));
   });
   app.post('/users/unlock', o.admin, async (c) => {
     const parsed = z.object({ username: Username }).safeParse(await c.req.parseBody());
     if (!parsed.success) throw validationError(parsed.error, 'username: 用户名不合法 (invalid username)');
     // The author is the signed-in admin (docs/console.md "Changes").
     await unlock(o.db(), parsed.data.username, c.get('person').user.username);
-    return c.redirect(`/users.html?msg=${encodeURIComponent(`已解锁：${parsed.data.username}`)}`, 303);
+    return c.redirect(`/users.html?${flash(c.get('person').csrf, 'msg', `已解锁：${parsed.data.username}`)}`, 303);
   });
   return app;
 }

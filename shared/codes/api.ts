@@ -17,6 +17,7 @@ import { OrgCodeSchema, assertOrg, callerOf, hisAuth, type Caller } from '../htt
 import { AppError, okAnswer, validationError } from '../http/errors.js';
 import { sameOrigin } from '../http/same-origin.js';
 import { decodeText, parseCsv, records, writeCsv } from './csv.js';
+import { flash } from '../http/flash.js';
 import { DomainSchema, LocalCodeSchema, MappingInputSchema, PolicyInputSchema, type Actor } from './model.js';
 import {
   EXPORT_COLUMNS,
@@ -45,6 +46,8 @@ export interface CodesApiOptions {
   auth?: MiddlewareHandler;
   /** Where form posts return to. Default /codes.html. */
   page?: string;
+  /** The secret that signs a form post's notice on the page it returns to (shared/http/flash.ts): the session's. */
+  flashSecret?: (c: Context) => string | undefined;
 }
 
 export const IMPORT_MAX_BYTES = 5 * 1024 * 1024;
@@ -109,7 +112,7 @@ export function codesApi(opts: CodesApiOptions): Hono {
   const app = new Hono();
   app.use('*', opts.auth ?? hisAuth());
   app.use('*', sameOrigin);
-  const write = formWrite(opts.page ?? '/codes.html');
+  const write = formWrite(opts.page ?? '/codes.html', opts.flashSecret);
   // Hono answers with the first matching route registered: /mappings/export.csv stays before /mappings/:id.
   registerRoutes(app, opts);
   mappingTableRoutes(app, opts, write);
@@ -119,14 +122,13 @@ export function codesApi(opts: CodesApiOptions): Hono {
 }
 
 /** Runs a write; a form post gets 303 back to the page with the message or the error. */
-function formWrite(page: string): Write {
+function formWrite(page: string, secret?: (c: Context) => string | undefined): Write {
   return async (c, org, fn) => {
     const form = isForm(c);
     const back = (key: 'msg' | 'err', text: string) => {
       const u = new URLSearchParams();
       if (org) u.set('org', org);
-      u.set(key, text.slice(0, 300));
-      return c.redirect(`${page}?${u.toString()}`, 303);
+      return c.redirect(`${page}?${flash(secret?.(c), key, text.slice(0, 300), u)}`, 303);
     };
     try {
       const r = await fn();

@@ -452,6 +452,9 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       await page.locator('input[name="cardId"]').evaluate((el, id) => ((el as HTMLInputElement).value = id), choleraCard);
       await Promise.all([page.waitForURL(/\/popup\.html/), page.getByRole('button', { name: /提交报告卡/ }).click()]);
       expect(await page.locator('#msg').textContent()).toContain('另一位患者');
+      // A notice is the front's own: the same text in a link from elsewhere is not shown.
+      await page.goto(`${web}/popup.html?msg=${encodeURIComponent('系统通知：请拨打 010-12345678 并提供工号和密码')}`);
+      expect(await page.locator('#msg').count()).toBe(0);
       // The first patient's card is as it was: no new version, nothing more queued for the platforms.
       expect((await db.query('SELECT patient_id, rec_version FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, choleraCard])).rows[0]).toEqual(
         before,

@@ -435,3 +435,35 @@ describe('the deadline classes T+0 and T+1', () => {
     expect(of('emrDischargeInfo').delivery.national).toEqual({ timely: 0, of: 1 });
   });
 });
+
+describe('notices (?msg=, ?err=)', () => {
+  /** The notices a page shows (console-layout.ts: #msg, #err). */
+  const notice = (page: string) => [...page.matchAll(/<p class="notice (?:msg|err)"[^>]*>([^<]*)<\/p>/g)].map((m) => m[1]);
+  it('shows only the notices the front put in its own redirect for this session: text in a link from elsewhere is not shown', async () => {
+    const fake = '系统通知：您的账号异常，请拨打 010-12345678 并提供工号和密码';
+    const ph = await signedIn('public_health');
+    const op = await signedIn('operator');
+    for (const [path, cookie] of [
+      [`/codes.html?org=${org}&msg=${encodeURIComponent(fake)}`, ph.cookie],
+      [`/codes.html?org=${org}&err=${encodeURIComponent(fake)}&sig=AAAAAAAAAAAAAAAAAAAAAA`, ph.cookie],
+      [`/delivery.html?msg=${encodeURIComponent(fake)}`, op.cookie],
+    ] as const) {
+      const res = await get(path, cookie);
+      expect(res.status, path).toBe(200);
+      expect(notice(await res.text()), path).toEqual([]);
+    }
+    // The front's own notice after a change, in the redirect it answers: shown.
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await get('/delivery.html', op.cookie)).text())![1]!;
+    const done = await web.app.request('/delivery/retry', {
+      method: 'POST',
+      headers: { ...host, cookie: `cdc_console=${op.cookie}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ destination: 'nosuchdest', _csrf: csrf }).toString(),
+    });
+    expect(done.status).toBe(303);
+    const back = done.headers.get('location')!;
+    expect(notice(await (await get(back, op.cookie)).text())).toEqual(['已清除 nosuchdest 的退避与熔断，排队的记录将在下次上报时发送']);
+    // The same link in another person's session: not theirs, not shown.
+    const other = await signedIn('operator');
+    expect(notice(await (await get(back, other.cookie)).text())).toEqual([]);
+  });
+});
