@@ -203,11 +203,6 @@ export function peopleRoutes(o: PeopleOptions): Hono {
   return app;
 }
 
-/**
- * Opens a clinician's console session for the doctor a verified HIS single-sign-on token names (the
- * popup's /sso, docs/console.md "Single sign-on"), beside the popup's own session. A disabled user
- * gets none; the popup works either way.
- */
 /** Ends the console session of this browser (退出 on the HIS's popup), if one is open. */
 export async function ssoPersonOut(o: PeopleOptions, c: Context): Promise<void> {
   const token = getCookie(c, COOKIE);
@@ -216,7 +211,15 @@ export async function ssoPersonOut(o: PeopleOptions, c: Context): Promise<void> 
   deleteCookie(c, COOKIE, { path: '/' });
 }
 
+/**
+ * Opens a clinician's console session for the doctor a verified HIS single-sign-on token names (the
+ * popup's /sso, docs/console.md "Single sign-on"), beside the popup's own session. A disabled user
+ * gets none; the popup works either way. A session opened with a password in this browser is kept:
+ * a token arrives by a link, which anyone holding one can send.
+ */
 export async function ssoPerson(o: PeopleOptions, c: Context, doctor: { org: string; doctor: string; name: string | null }): Promise<void> {
+  const current = await sessionOf(o.db(), getCookie(c, COOKIE), o.settings(), { touch: false });
+  if (current?.via === 'password') return;
   const r = await ssoSignIn(o.db(), doctor, o.settings(), address(c, o));
   if (r) setCookie(c, COOKIE, r.token, { httpOnly: true, sameSite: 'Strict', path: '/', secure: https(c) });
 }

@@ -365,6 +365,20 @@ describe('single sign-on from the HIS', () => {
     expect((await login(`${doctor}@${o}`, 'any-password-at-all')).status).toBe(401);
   });
 
+  it('never replaces a session opened with a password in the same browser: a HIS link (anyone holding a token) opens the popup only', async () => {
+    const u = uname('pw');
+    await createUser(db, { username: u, role: 'public_health', password: PW }, 'test');
+    const mine = cookieOf(await login(u))!;
+    const res = await web.app.request(`/sso?token=${encodeURIComponent(sso(uniqueOrg(), uname('F')))}`, {
+      headers: { ...host, cookie: `cdc_console=${mine}` },
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.getSetCookie().some((c) => c.startsWith('cdc_sso='))).toBe(true);
+    expect(cookieOf(res)).toBeUndefined();
+    // Still the public-health doctor's session, with what it may see.
+    expect((await web.app.request('/codes.html', { headers: { ...host, cookie: `cdc_console=${mine}` } })).status).toBe(200);
+  });
+
   it('a HIS token never gives more than a clinician’s session, and a disabled user gets none (the popup still opens)', async () => {
     const o = uniqueOrg();
     const doctor = uname('E');
