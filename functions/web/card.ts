@@ -142,10 +142,10 @@ async function viewed(o: CardRoutesOptions, c: Context, action: 'view-popup' | '
   await audit(o.db(), action, a.actor, a.detail, requestSource(c, o.trustedProxies()).address);
 }
 
-/** The form's CSRF token: the session's, in the form field or the header. */
 /** Back to the popup with a notice only the front can put there (shared/http/flash.ts). */
 const toPopup = (c: Context, s: SsoSession, text: string) => c.redirect(`/popup.html?${flash(s.csrf, 'msg', text)}`, 303);
 
+/** The form's CSRF token: the session's, in the form field or the header. */
 function checkCsrf(s: SsoSession, sent: unknown) {
   if (typeof sent !== 'string' || sent !== s.csrf) throw new AppError('FORBIDDEN', '表单已失效，请刷新页面后重试 (CSRF token missing or wrong)');
 }

@@ -137,7 +137,7 @@ export function deliveryRoutes(o: DeliveryOptions): Hono {
   const app = new Hono();
   const address = (c: Context) => requestSource(c, o.trustedProxies()).address;
   const back = (c: Context, p: { msg?: string; err?: string }) =>
-    c.redirect(`/delivery.html?${p.msg ? flash(c.get('person').csrf, 'msg', p.msg) : flash(c.get('person').csrf, 'err', p.err ?? '')}`, 303);
+    c.redirect(`/delivery.html?${flash(c.get('person').csrf, p.msg ? 'msg' : 'err', p.msg ?? p.err ?? '')}`, 303);
 
   app.get('/delivery.html', o.viewer, async (c) => {
     const session = c.get('person');
