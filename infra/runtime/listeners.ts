@@ -70,12 +70,9 @@ export function harden(server: Server, role: string, limits: RuntimeLimits, log:
     setTimeout(() => socket.destroy(), 1000).unref();
   });
 
-  const noted = new Map<string, number>();
+  const due = onceAMinute();
   const note = (what: string, fields: Record<string, unknown>) => {
-    const now = Date.now();
-    if ((noted.get(what) ?? 0) > now - 60_000) return;
-    noted.set(what, now);
-    log.warn(what, { role, ...fields });
+    if (due(what)) log.warn(what, { role, ...fields });
   };
   server.on('drop', (d?: { remoteAddress?: string }) =>
     note('connection refused: port at its connection cap', { maxConnections: limits.maxConnections, peer: d?.remoteAddress }),
@@ -214,11 +211,11 @@ export class Listeners {
   private readonly apiListener: ReturnType<typeof getRequestListener>;
   // Bodies refused for want of room, logged at most once a minute per share (bodyBusy); requests
   // refused for an address's share of a function's slots, once a minute per function and address.
-  private readonly busyLogged = new Map<string, number>();
+  private readonly busyLogged = onceAMinute();
   /** Each address's share of a function's slots on the hospital ports other than the data port. */
   private readonly callerSlots = new CallerSlots();
   // Failed handshakes, logged at most once a minute per peer address and port.
-  private readonly tlsFailuresLogged = new Map<string, number>();
+  private readonly tlsFailuresLogged = onceAMinute();
 
   constructor(private readonly d: ListenerDeps) {
     this.serveCtx = {
@@ -409,10 +406,7 @@ export class Listeners {
    */
   private bodyBusy(share: string, message: string, peer: string, port: string, callers: CallerShares | null): void {
     this.d.metrics.bodyRefused(share);
-    const key = `${share} ${port}`;
-    const now = Date.now();
-    if ((this.busyLogged.get(key) ?? 0) > now - 60_000) return;
-    this.busyLogged.set(key, now);
+    if (!this.busyLogged(`${share} ${port}`)) return;
     const holding = callers?.top(5).map((h) => `${h.caller} ${Math.ceil(h.bytes / 2 ** 20)} MiB`);
     this.d.log.warn('request body refused: its share of the body budget is full', {
       share,
@@ -425,11 +419,7 @@ export class Listeners {
 
   /** A request refused for its address's share of a function's slots: logged once a minute per function and address. */
   private slotsFull(fn: string, peer: string, max: number, port: string): void {
-    const key = `slots ${fn} ${peer}`;
-    const now = Date.now();
-    if ((this.busyLogged.get(key) ?? 0) > now - 60_000) return;
-    if (this.busyLogged.size > 10_000) this.busyLogged.clear();
-    this.busyLogged.set(key, now);
+    if (!this.busyLogged(`slots ${fn} ${peer}`)) return;
     this.d.log.warn('request refused: this address holds its share of the function’s slots', { fn, port, peer, max });
   }
 
@@ -437,11 +427,7 @@ export class Listeners {
   // at most once a minute per peer address and port: a scanner must not flood the log.
   private tlsFailure(spec: HospitalPortSpec, err: NodeJS.ErrnoException, socket: TLSSocket): void {
     const peer = socket.remoteAddress ?? '';
-    const k = `${spec.port} ${peer}`;
-    const now = Date.now();
-    if ((this.tlsFailuresLogged.get(k) ?? 0) > now - 60_000) return;
-    if (this.tlsFailuresLogged.size > 10_000) this.tlsFailuresLogged.clear();
-    this.tlsFailuresLogged.set(k, now);
+    if (!this.tlsFailuresLogged(`${spec.port} ${peer}`)) return;
     this.d.log.warn('tls handshake failed', { port: spec.port, role: spec.role, peer, code: err.code, err: err.message.split('\n')[0] });
   }
 
@@ -499,4 +485,19 @@ export class Listeners {
       this.d.log.info('tls reloaded', { port: t.spec.port, ...fresh.files, certSubject: fresh.cert.subject, certValidTo: fresh.cert.validTo });
     }
   }
+}
+
+/**
+ * Whether a log line about `key` is due: at most once a minute per key, so that a flood of refusals
+ * or a scanner cannot flood the log; past 10 000 keys the ones seen are forgotten (bounded memory).
+ */
+function onceAMinute(): (key: string) => boolean {
+  const last = new Map<string, number>();
+  return (key) => {
+    const now = Date.now();
+    if ((last.get(key) ?? 0) > now - 60_000) return false;
+    if (last.size > 10_000) last.clear();
+    last.set(key, now);
+    return true;
+  };
 }
