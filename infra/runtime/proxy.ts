@@ -652,7 +652,9 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   }
   Object.assign(headers, common, { 'x-duration-seconds': duration });
   res.writeHead(out.status, headers);
-  res.flushHeaders();
+  // An answer of known length goes out with its body in one write (docs/runtime.md "Watchdog behaviour"); a
+  // stream's headers go at once, before a first event that may be long in coming.
+  if (out.headers['content-length'] === undefined) res.flushHeaders();
   out.body.on('error', () => res.destroy());
   out.body.on('aborted', () => res.destroy());
   out.body.pipe(res);

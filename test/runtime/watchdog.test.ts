@@ -150,6 +150,15 @@ describe('streaming', () => {
     expect(rest).toContain('"i":2');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(550);
   });
+
+  it("sends a stream's headers at once, before its first line", async () => {
+    // The first line comes 800 ms after the replica's headers (within the fixture's exec_timeout of 1 s).
+    const res = await fetch(`${rt.gatewayUrl}/function/slow/stream?n=1&wait=800`);
+    const headersAt = Date.now();
+    expect(res.headers.get('content-type')).toBe('application/x-ndjson');
+    expect(await res.text()).toContain('"i":0');
+    expect(Date.now() - headersAt).toBeGreaterThanOrEqual(500);
+  });
 });
 
 describe('max_inflight', () => {
