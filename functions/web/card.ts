@@ -550,8 +550,10 @@ async function cardDone(o: CardRoutesOptions, c: Context) {
   const s = await session(o, c);
   if (!s) return noSession(c);
   const id = c.req.query('id') ?? '';
-  const fate = await recordFate(o.db(), emrInfReport, s.orgCode, id);
-  if (fate.fate === 'unknown') throw new AppError('NOT_FOUND', `报告卡不存在：${id}`);
+  // Only a card of the session's own patient: the ids of others show on their popups.
+  const own = await o.db().query('SELECT 1 FROM emr_inf_report WHERE org_code = $1 AND id = $2 AND patient_id = $3', [s.orgCode, id, s.patientId]);
+  const fate = own.rowCount ? await recordFate(o.db(), emrInfReport, s.orgCode, id) : null;
+  if (!fate || fate.fate === 'unknown') throw new AppError('NOT_FOUND', `报告卡不存在：${id}`);
   c.header('cache-control', 'no-store');
   return c.html(renderCardDone(s, { id, status: fate.fate, held: fate.held, fate: FATE[fate.fate] ?? fate.fate }));
 }

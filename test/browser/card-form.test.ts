@@ -461,6 +461,10 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       );
       const queued = await db.query('SELECT 1 FROM outbox WHERE org_code = $1 AND record_id = $2 AND version > $3', [org, choleraCard, before!.rec_version]);
       expect(queued.rowCount).toBe(0);
+      // Nor does the second patient's session show what became of the first patient's card.
+      const done = await page.goto(`${web}/card/done?id=${encodeURIComponent(choleraCard)}`);
+      expect(done?.status()).toBe(404);
+      expect(await page.content()).not.toContain('已上报');
       // The second patient's case is still open: the doctor reports it with the form's own id.
       expect((await db.query('SELECT state FROM warning_case WHERE case_id = $1', [otherCase])).rows[0]).toEqual({ state: 'to_confirm' });
     } finally {
