@@ -137,6 +137,33 @@ app.use('*', async (c, next) => {
   if (c.req.header('x-forwarded-proto') === 'https') c.header('strict-transport-security', 'max-age=31536000');
 });
 
+/**
+ * A form post whose %-escapes are no UTF-8 text (a value cut off mid-character by hand: no browser
+ * sends one) is refused naming the field, before any route reads it: parsed as it is, each broken
+ * escape would be stored as "\uFFFD" in a card or a reason (docs/console.md "Changes").
+ */
+const formEncoding: MiddlewareHandler = async (c, next) => {
+  if (c.req.method !== 'POST' || !/^application\/x-www-form-urlencoded/i.test(c.req.header('content-type') ?? '')) return next();
+  const text = await c.req.text();
+  if (!text.includes('%')) return next();
+  for (const pair of text.split('&')) {
+    const [name = '', value = ''] = pair.split('=', 2);
+    const decoded = (v: string) => {
+      try {
+        return decodeURIComponent(v.replace(/\+/g, ' '));
+      } catch {
+        return null;
+      }
+    };
+    if (decoded(name) !== null && decoded(value) !== null) continue;
+    const field = (decoded(name) ?? name).replace(/[^\w.-]/g, '').slice(0, 40) || '(field)';
+    throw new AppError('BAD_REQUEST', `表单字段 ${field} 的编码无效，请重新提交 (form field ${field}: its %-escapes are not UTF-8 text)`, [
+      { field, rule: 'invalidEncoding', message: '含有无效的 UTF-8 编码 (%-escapes that are not UTF-8 text)' },
+    ]);
+  }
+  return next();
+};
+
 // The console's own settings, parsed alone: the Host check runs before any route, and a path no route
 // takes must answer 404 without the database's settings (the image's self-test, docs/runtime.md).
 let consoleParsed: ConsoleSettings | undefined;
@@ -148,6 +175,7 @@ const people: PeopleOptions = {
   timeZone: () => settings().front.timeZone,
 };
 app.use('*', hostCheck(people));
+app.use('*', formEncoding);
 app.get('/', (c) => c.redirect('/status.html', 302));
 app.route('/', peopleRoutes(people));
 

@@ -461,6 +461,14 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       );
       const queued = await db.query('SELECT 1 FROM outbox WHERE org_code = $1 AND record_id = $2 AND version > $3', [org, choleraCard, before!.rec_version]);
       expect(queued.rowCount).toBe(0);
+      // A form whose text is cut off mid-character (%-escapes no browser sends) is refused naming the
+      // field, before anything reads it: never stored with "\uFFFD" in its place.
+      const cut = await page.request.post(`${web}/card`, {
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: web },
+        data: `cardId=${encodeURIComponent(choleraCard)}&contacts=%E7%8E%8B%E6`,
+      });
+      expect(cut.status()).toBe(400);
+      expect(await cut.text()).toContain('表单字段 contacts 的编码无效');
       // Nor does the second patient's session show what became of the first patient's card.
       const done = await page.goto(`${web}/card/done?id=${encodeURIComponent(choleraCard)}`);
       expect(done?.status()).toBe(404);
