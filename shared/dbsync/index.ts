@@ -152,7 +152,8 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
     const callers = callersOf(o.settings, o.roles ?? (await readRoleOrgs(client)));
     while (Date.now() < deadline) {
       const claimed = await claim(client, r, o.settings.batch, o.batchBytes);
-      if (claimed.seen === 0) break;
+      // Nothing waits, or only rows that wait behind a row a HIS transaction holds.
+      if (claimed.seen === 0 || (claimed.rows.length === 0 && claimed.tooLarge.length === 0)) break;
       await takeBatch(db, r, claimed, o, callers, run);
       if (claimed.seen < o.settings.batch) break;
     }
@@ -197,13 +198,48 @@ export function claimSql(r: Resource): string {
 }
 
 /**
- * The next rows without a result, in row order; rows locked by an open HIS transaction are skipped.
- * Their sizes are read first (octet_length, no values), so a batch holds at most BATCH_MAX_BYTES of
- * values and a row over ROW_MAX_BYTES is never read whole: only its org, id and column sizes.
+ * The rows of a claim that must wait: those of a record with an earlier row still waiting that the
+ * claim skipped (an open HIS transaction holds it — an UPDATE of its columns, a long statement).
+ * Taken now, a record's later version would be stored before the earlier one, which would then come
+ * in as the newest (docs/dbsync.md, rule 1). The waiting rows up to the claim's last are read without
+ * locks (the partial index of waiting rows); only when some were skipped are records compared.
+ */
+async function behindSkipped(client: Pick<pg.ClientBase, 'query'>, r: Resource, claimed: string[]): Promise<Set<string>> {
+  if (claimed.length === 0) return new Set();
+  const waiting = await client.query<{ row_id: string }>(
+    `SELECT s.row_id::text AS row_id FROM ${stagingTable(r)} s
+      WHERE s.taken_at IS NULL AND s.row_id <= $2::bigint
+        AND NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $1 AND x.row_id = s.row_id)`,
+    [r.name, claimed[claimed.length - 1]],
+  );
+  const mine = new Set(claimed);
+  const skipped = waiting.rows.map((x) => x.row_id).filter((id) => !mine.has(id));
+  if (skipped.length === 0) return new Set();
+  const behind = await client.query<{ row_id: string }>(
+    `SELECT b.row_id::text AS row_id FROM ${stagingTable(r)} b
+      WHERE b.row_id = ANY($1::bigint[])
+        AND EXISTS (SELECT 1 FROM ${stagingTable(r)} k WHERE k.row_id = ANY($2::bigint[]) AND k.row_id < b.row_id
+                      AND k.id = b.id AND k.org_code IS NOT DISTINCT FROM b.org_code)`,
+    [claimed, skipped],
+  );
+  return new Set(behind.rows.map((x) => x.row_id));
+}
+
+/**
+ * The next rows without a result, in row order; rows locked by an open HIS transaction are skipped,
+ * and the later rows of their records wait with them (behindSkipped). Sizes are read first
+ * (octet_length, no values), so a batch holds at most BATCH_MAX_BYTES of values and a row over
+ * ROW_MAX_BYTES is never read whole: only its org, id and column sizes.
  */
 export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, limit: number, batchBytes = BATCH_MAX_BYTES): Promise<Claimed> {
   const cols = Object.values(r.fields).map((d) => d.column);
-  const sized = await client.query<{ row_id: string; bytes: string }>(claimSql(r), [r.name, limit]);
+  const found = await client.query<{ row_id: string; bytes: string }>(claimSql(r), [r.name, limit]);
+  const wait = await behindSkipped(
+    client,
+    r,
+    found.rows.map((x) => x.row_id),
+  );
+  const sized = { rows: found.rows.filter((x) => !wait.has(x.row_id)) };
   const whole: string[] = [];
   const large: string[] = [];
   let total = 0;
@@ -219,7 +255,9 @@ export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, l
     seen++;
   }
   // A batch cut short by its bytes is not the end of the table: seen < limit only when nothing waits.
+  // Rows left to wait behind a skipped one count as looked at: the rows after them are taken on.
   if (seen < sized.rows.length) seen = limit;
+  else seen += wait.size;
   const rows = whole.length
     ? (await client.query<StagedRow>(`SELECT s.* FROM ${stagingTable(r)} s WHERE s.row_id = ANY($1::bigint[]) ORDER BY s.row_id`, [whole])).rows
     : [];

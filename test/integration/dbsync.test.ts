@@ -202,6 +202,35 @@ describe('each row exactly once', () => {
     expect(Number(hist.rows[0]!.n)).toBe(rows.length);
   });
 
+  it('a row an open HIS transaction holds keeps the later rows of its record waiting: the versions are taken in row order', async () => {
+    const r = R('emrPatientInfo');
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const first = await stage(r, { ...sample('emrPatientInfo', { orgCode: org, id, seed: 1 }), patientName: '旧版本' });
+    const second = await stage(r, { ...sample('emrPatientInfo', { orgCode: org, id, seed: 1 }), patientName: '新版本' });
+    const other = await stage(r, sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed: 2 }));
+    // The HIS corrects a column of the first row, still waiting, in a transaction left open while the sync runs.
+    const his = new pg.Client({ connectionString: databaseUrl() });
+    await his.connect();
+    try {
+      await his.query('BEGIN');
+      await his.query(`UPDATE ${stagingTable(r)} SET patient_name = '旧版本（改）' WHERE row_id = $1`, [first]);
+      // Another record's row behind them is taken meanwhile; neither version of this one is.
+      await resultsOf(r, [other]);
+      await syncResource(db, r, { settings });
+      const early = await db.query('SELECT row_id FROM staging.sync_result WHERE resource = $1 AND row_id = ANY($2::bigint[])', [r.name, [first, second]]);
+      expect(early.rowCount).toBe(0);
+      await his.query('COMMIT');
+    } finally {
+      await his.end();
+    }
+    const results = await resultsOf(r, [first, second]);
+    expect(results.get(first)).toMatchObject({ status: 'created', version: 1 });
+    expect(results.get(second)).toMatchObject({ status: 'updated', version: 2 });
+    const stored = await db.query(`SELECT patient_name, rec_version FROM ${r.table} WHERE org_code = $1 AND id = $2`, [org, id]);
+    expect(stored.rows).toEqual([{ patient_name: '新版本', rec_version: 2 }]);
+  });
+
   it('a run killed between two waves of a batch leaves nothing half-taken: the next run takes the rest once', async () => {
     const r = R('emrPatientInfo');
     const org = uniqueOrg();
