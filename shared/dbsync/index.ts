@@ -432,6 +432,8 @@ interface ResultRow {
   errorMsg: string | null;
   issues: unknown;
   warnings: unknown;
+  /** Why the record is held back from the platforms, as the API's answer says (`held`); null when it is not. */
+  held: string[] | null;
 }
 
 function resultOf(r: Resource, row: StagedRow, o: Outcome): ResultRow {
@@ -447,6 +449,7 @@ function resultOf(r: Resource, row: StagedRow, o: Outcome): ResultRow {
     errorMsg: null,
     issues: null,
     warnings: o.warnings.length ? o.warnings : null,
+    held: o.held.length ? o.held : null,
   };
 }
 
@@ -464,6 +467,7 @@ function errorResultOf(r: Resource, row: RowKey, e: AppError): ResultRow {
     errorMsg: e.desc.slice(0, 500),
     issues: e.issues,
     warnings: null,
+    held: null,
   };
 }
 
@@ -494,12 +498,13 @@ async function writeResultsOnce(db: Pick<pg.ClientBase, 'query'>, rows: ResultRo
       x.issues === null ? null : JSON.stringify(x.issues),
       x.warnings === null ? null : JSON.stringify(x.warnings),
       x.insertedBy,
+      x.held === null ? null : JSON.stringify(x.held),
     );
     const p = (i: number) => `$${base + i}`;
-    return `SELECT ${p(1)}::varchar, ${p(2)}::bigint, ${p(3)}::varchar, ${p(4)}::varchar, ${p(5)}::varchar, ${p(6)}::integer, ${p(7)}::varchar, ${p(8)}::varchar, ${p(9)}::jsonb, ${p(10)}::jsonb, ${p(11)}::text`;
+    return `SELECT ${p(1)}::varchar, ${p(2)}::bigint, ${p(3)}::varchar, ${p(4)}::varchar, ${p(5)}::varchar, ${p(6)}::integer, ${p(7)}::varchar, ${p(8)}::varchar, ${p(9)}::jsonb, ${p(10)}::jsonb, ${p(11)}::text, ${p(12)}::jsonb`;
   });
   await db.query(
-    `INSERT INTO ${STAGING_SCHEMA}.sync_result (resource, row_id, status, org_code, record_id, version, error_code, error_msg, issues, warnings, inserted_by) ${selects.join(' UNION ALL ')}`,
+    `INSERT INTO ${STAGING_SCHEMA}.sync_result (resource, row_id, status, org_code, record_id, version, error_code, error_msg, issues, warnings, inserted_by, held) ${selects.join(' UNION ALL ')}`,
     params,
   );
 }

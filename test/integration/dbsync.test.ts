@@ -54,6 +54,7 @@ type Result = {
   version: number | null;
   error_code: string | null;
   issues: Array<{ field: string; rule: string }> | null;
+  held: string[] | null;
 };
 
 /** Runs the sync until every given row has its result (another file's run may hold a table for a moment). */
@@ -61,7 +62,7 @@ async function resultsOf(r: Resource, rowIds: string[], run = true): Promise<Map
   for (let i = 0; i < 100; i++) {
     if (run) await syncResource(db, r, { settings });
     const res = await db.query<Result>(
-      `SELECT row_id::text AS row_id, status, org_code, record_id, version, error_code, issues FROM staging.sync_result WHERE resource = $1 AND row_id = ANY($2::bigint[])`,
+      `SELECT row_id::text AS row_id, status, org_code, record_id, version, error_code, issues, held FROM staging.sync_result WHERE resource = $1 AND row_id = ANY($2::bigint[])`,
       [r.name, rowIds],
     );
     if (res.rows.length === rowIds.length) return new Map(res.rows.map((x) => [x.row_id, x]));
@@ -107,6 +108,8 @@ describe('a row ends as the API would have stored it', () => {
     const resV = (await resultsOf(visit, [rowV])).get(rowV)!;
     expect(apiV.ok && apiV.outcome.held.length).toBeGreaterThan(0);
     expect(resV).toMatchObject({ status: apiV.ok ? apiV.outcome.status : 'x', version: 1, org_code: orgA, record_id: vid });
+    // The outcome says it is held, and why, as the API's answer does.
+    expect(resV.held).toEqual(apiV.ok ? apiV.outcome.held : 'x');
     const heldOf = async (org: string) =>
       (
         await db.query(`SELECT kind, target, value FROM record_hold WHERE resource = $1 AND org_code = $2 AND record_id = $3 ORDER BY kind, target, value`, [
@@ -119,7 +122,7 @@ describe('a row ends as the API would have stored it', () => {
 
     const rowP = await stage(patient, pa);
     await upsertMany(db, patient, [{ ...pa, orgCode: orgB }], apiCtx());
-    expect((await resultsOf(patient, [rowP])).get(rowP)).toMatchObject({ status: 'created', version: 1 });
+    expect((await resultsOf(patient, [rowP])).get(rowP)).toMatchObject({ status: 'created', version: 1, held: null });
     // Same typed row (but for the org and the receive bookkeeping), same outbox rows.
     const cols = Object.values(patient.fields)
       .map((d) => d.column)
