@@ -19,7 +19,7 @@ import { parseCommandLine, runCommand, runIfMain, textTable } from '../cli/comma
 import { connectDatabase } from '../cli/locate.js';
 import { closePool } from '../../shared/db/index.js';
 import { stagingLag } from '../../shared/dbsync/index.js';
-import { bindStatements, createRoleStatements, grantStatements, RoleName } from '../../shared/dbsync/role.js';
+import { bindStatements, createRoleStatements, grantStatements, RoleName, roleSettingStatements } from '../../shared/dbsync/role.js';
 import { OrgsSchema } from '../../shared/http/auth.js';
 
 const USAGE = `usage:
@@ -48,9 +48,10 @@ export function parseCommand(argv: string[]): Command {
 
 export async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   const binding = cmd.command !== 'lag' && cmd.orgs !== undefined ? bindStatements(cmd.role, cmd.orgs) : [];
+  const zone = process.env.TZ_LOCAL || undefined;
   if (cmd.command === 'print-sql') {
     out(`CREATE ROLE ${cmd.role} LOGIN PASSWORD '<password>';`);
-    for (const s of [...grantStatements(cmd.role), ...binding]) out(`${s};`);
+    for (const s of [...roleSettingStatements(cmd.role, zone), ...grantStatements(cmd.role), ...binding]) out(`${s};`);
     return 0;
   }
   const db = await connectDatabase(2);
@@ -65,13 +66,27 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
       return 0;
     }
     const statements = [
-      ...(cmd.command === 'grant' ? grantStatements(cmd.role) : createRoleStatements(cmd.role, readFileSync(cmd['password-file'], 'utf8').trim())),
+      ...(cmd.command === 'grant' ? grantStatements(cmd.role) : createRoleStatements(cmd.role, readFileSync(cmd['password-file'], 'utf8').trim(), zone)),
       ...binding,
     ];
     const client = await db.connect();
+    let settings = '';
     try {
       await client.query('BEGIN');
       for (const s of statements) await client.query(s);
+      // grant sets the role's session defaults again (a role made by an earlier version has none); a
+      // user without CREATEROLE cannot, and says what a DBA runs instead.
+      if (cmd.command === 'grant') {
+        const alter = roleSettingStatements(cmd.role, zone);
+        await client.query('SAVEPOINT settings');
+        try {
+          for (const s of alter) await client.query(s);
+        } catch (err) {
+          if ((err as { code?: string }).code !== '42501') throw err;
+          await client.query('ROLLBACK TO SAVEPOINT settings');
+          settings = `; the role's session defaults need CREATEROLE — a DBA runs: ${alter.join('; ')};`;
+        }
+      }
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -80,7 +95,7 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
       client.release();
     }
     const bound = cmd.orgs === undefined ? '' : cmd.orgs === '*' ? ', any org' : `, bound to ${cmd.orgs.join(', ')}`;
-    out(cmd.command === 'grant' ? `granted staging to ${cmd.role}${bound}` : `role ${cmd.role} created with its grants${bound}`);
+    out(cmd.command === 'grant' ? `granted staging to ${cmd.role}${bound}${settings}` : `role ${cmd.role} created with its grants${bound}`);
     return 0;
   } finally {
     await closePool();

@@ -23,7 +23,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
-import { createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
+import { createRoleStatements, grantStatements, roleSettingStatements } from '../../shared/dbsync/role.js';
 import { migrate } from '../db/migrate.js';
 import { locate, PG_DATABASE_FILE, projectRoot as root } from '../cli/locate.js';
 import { ensureDevFrontTls } from './certs.js';
@@ -198,10 +198,10 @@ async function dbsyncRole(databaseUrl: string): Promise<void> {
     if (!exists || !existsSync(file)) {
       const password = randomBytes(18).toString('base64url');
       if (exists) await db.query(`DROP OWNED BY ${DBSYNC_ROLE}`).then(() => db.query(`DROP ROLE ${DBSYNC_ROLE}`));
-      for (const st of createRoleStatements(DBSYNC_ROLE, password)) await db.query(st);
+      for (const st of createRoleStatements(DBSYNC_ROLE, password, process.env.TZ_LOCAL || undefined)) await db.query(st);
       writeSecret('dbsync-his-password', password);
     } else {
-      for (const st of grantStatements(DBSYNC_ROLE)) await db.query(st);
+      for (const st of [...roleSettingStatements(DBSYNC_ROLE, process.env.TZ_LOCAL || undefined), ...grantStatements(DBSYNC_ROLE)]) await db.query(st);
     }
   } finally {
     await db.end();

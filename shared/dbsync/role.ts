@@ -50,11 +50,26 @@ export function grantStatements(role: string): string[] {
   ];
 }
 
-/** CREATE ROLE with a password, then the grants. */
-export function createRoleStatements(role: string, password: string): string[] {
+/** A zone name as TZ_LOCAL gives it (Asia/Shanghai), safe in a literal. */
+const ZoneName = z.string().regex(/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/, 'a time zone name such as Asia/Shanghai');
+
+/**
+ * The role's session defaults: the hospital's time zone and ISO dates. A time the HIS computes in
+ * its session on the front's server (`LOCALTIMESTAMP`, `now()::timestamp`) is then the hospital's
+ * wall time — which is how a `timestamp` without zone is read (docs/dbsync.md "How it works") —
+ * instead of the server's (UTC under a default install: eight hours off, and no refusal to say so).
+ * A session that sets its own still wins. Altering a role takes CREATEROLE (or being a superuser).
+ */
+export function roleSettingStatements(role: string, timeZone = 'Asia/Shanghai'): string[] {
+  const r = RoleName.parse(role);
+  return [`ALTER ROLE ${r} SET timezone = ${literal(ZoneName.parse(timeZone))}`, `ALTER ROLE ${r} SET datestyle = 'ISO, YMD'`];
+}
+
+/** CREATE ROLE with a password, its session defaults, then the grants. */
+export function createRoleStatements(role: string, password: string, timeZone?: string): string[] {
   const r = RoleName.parse(role);
   if (password.length < 12) throw new Error('the role password must be at least 12 characters');
-  return [`CREATE ROLE ${r} LOGIN PASSWORD ${literal(password)}`, ...grantStatements(r)];
+  return [`CREATE ROLE ${r} LOGIN PASSWORD ${literal(password)}`, ...roleSettingStatements(r, timeZone), ...grantStatements(r)];
 }
 
 /**

@@ -64,6 +64,25 @@ describe('the HIS role', () => {
     await his.query(`SELECT status, error_code, issues FROM staging.sync_result WHERE resource = 'emrPatientInfo' AND row_id = $1`, [ins.rows[0]!.row_id]);
   });
 
+  it('computes local times in the hospital’s zone: a LOCALTIMESTAMP the HIS inserts is stored as now, not eight hours off', async () => {
+    expect((await his.query('SHOW timezone')).rows[0].TimeZone).toBe('Asia/Shanghai');
+    expect((await his.query('SHOW datestyle')).rows[0].DateStyle).toBe('ISO, YMD');
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const ins = await his.query<{ row_id: string }>(
+      `INSERT INTO staging.emr_patient_info (org_code, id, patient_name, gender_code, birth_date, operation_time)
+       VALUES ($1, $2, '测试', '1', '1980-01-01', LOCALTIMESTAMP(0)::text) RETURNING row_id`,
+      [org, id],
+    );
+    for (let i = 0; i < 50; i++) {
+      await syncAll(db, { settings: syncSettings() });
+      const r = await db.query('SELECT 1 FROM staging.sync_result WHERE resource = $1 AND row_id = $2', ['emrPatientInfo', ins.rows[0]!.row_id]);
+      if (r.rowCount) break;
+    }
+    const stored = await db.query<{ t: Date }>('SELECT operation_time AS t FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id]);
+    expect(Math.abs(stored.rows[0]!.t.getTime() - Date.now())).toBeLessThan(120_000);
+  });
+
   it('is refused the front’s own tables, the outcomes’ writes, deletes and DDL', async () => {
     await refused('SELECT * FROM emr_patient_info LIMIT 1');
     await refused('SELECT * FROM outbox LIMIT 1');

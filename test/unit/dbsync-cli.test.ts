@@ -21,6 +21,19 @@ describe('cdc-dbsync', () => {
     expect((await printed(['print-sql', '--role', 'his_a'])).some((l) => l.includes('dbsync_role_org'))).toBe(false);
   });
 
+  it("print-sql sets the role's session defaults to the hospital's zone (TZ_LOCAL) and ISO dates, right after the CREATE ROLE", async () => {
+    const lines = await printed(['print-sql', '--role', 'his_a']);
+    expect(lines.slice(1, 3)).toEqual(["ALTER ROLE his_a SET timezone = 'Asia/Shanghai';", "ALTER ROLE his_a SET datestyle = 'ISO, YMD';"]);
+    const was = process.env.TZ_LOCAL;
+    process.env.TZ_LOCAL = "Asia/Urumqi'; DROP TABLE x; --";
+    try {
+      await expect(run(parseCommand(['print-sql', '--role', 'his_a']), () => undefined)).rejects.toThrow(/time zone/);
+    } finally {
+      if (was === undefined) delete process.env.TZ_LOCAL;
+      else process.env.TZ_LOCAL = was;
+    }
+  });
+
   it('refuses an org code that is not one, naming the option', () => {
     expect(() => parseCommand(['grant', '--role', 'his_a', '--orgs', "1'; DROP TABLE x; --"])).toThrow(/orgs/);
   });
