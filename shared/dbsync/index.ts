@@ -310,10 +310,17 @@ export function tooLargeError(r: Resource, x: Claimed['tooLarge'][number]): AppE
  * value (`now()`, or a time column of its own). That is the instant ISO 8601 writes as
  * "2026-12-05T10:42:11.123456+08:00", which the API takes; the row is read as that.
  */
-const PG_TIMESTAMPTZ = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([+-]\d{2})(?::?(\d{2}))?$/;
+const PG_TIMESTAMPTZ = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)([+-]\d{2})(?::?(\d{2}))?(?::(\d{2}))?$/;
 export function isoOfPgTime(v: string): string {
   const m = PG_TIMESTAMPTZ.exec(v.trim());
-  return m ? `${m[1]}T${m[2]}${m[3]}:${m[4] ?? '00'}` : v;
+  if (!m) return v;
+  if (m[5] === undefined) return `${m[1]}T${m[2]}${m[3]}:${m[4] ?? '00'}`;
+  // Before 1901 a zone's offset is its local mean time, with seconds ("1899-05-01 00:00:00+08:05:43"
+  // in Asia/Shanghai), which ISO 8601 cannot write: the same instant in UTC.
+  const sign = m[3]!.startsWith('-') ? -1 : 1;
+  const offsetS = sign * (Math.abs(Number(m[3])) * 3600 + Number(m[4] ?? 0) * 60 + Number(m[5]));
+  const local = Date.parse(`${m[1]}T${m[2]!.slice(0, 12)}Z`);
+  return Number.isNaN(local) ? v : new Date(local - offsetS * 1000).toISOString();
 }
 
 /** A staging row as the HIS would have posted it: each non-null column under its field's name. */

@@ -375,6 +375,31 @@ describe('nothing a row holds stops the sync', () => {
     );
     expect(stored.rows).toEqual([{ ok: true }, { ok: true }]);
   });
+
+  it('a timestamptz before 1901, whose text carries a local mean time offset with seconds (+08:05:43), is that instant', async () => {
+    const r = R('emrPatientInfo');
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const client = await db.connect();
+    let row: string;
+    try {
+      await client.query(`SET TIME ZONE 'Asia/Shanghai'`);
+      const res = await client.query<{ row_id: string; birth_date: string }>(
+        `INSERT INTO ${stagingTable(r)} (org_code, id, patient_name, gender_code, birth_date)
+         VALUES ($1, $2, '测试', '1', TIMESTAMPTZ '1899-05-01 00:00:00') RETURNING row_id, birth_date`,
+        [org, id],
+      );
+      expect(res.rows[0]!.birth_date).toBe('1899-05-01 00:00:00+08:05:43');
+      row = res.rows[0]!.row_id;
+    } finally {
+      await client.query('RESET TIME ZONE');
+      client.release();
+    }
+    const res = await resultsOf(r, [row]);
+    expect(res.get(row), JSON.stringify(res.get(row)?.issues)).toMatchObject({ status: 'created' });
+    const stored = await db.query<{ t: Date }>(`SELECT birth_date AS t FROM ${r.table} WHERE org_code = $1 AND id = $2`, [org, id]);
+    expect(stored.rows[0]!.t.toISOString()).toBe('1899-04-30T15:54:17.000Z');
+  });
 });
 
 describe('a year of rows', () => {
