@@ -3,7 +3,7 @@
  *
  *   cdc-dbsync create-role --role cdc_his --password-file <file> [--orgs <code,…|*>]   the HIS's role, its password from a file
  *   cdc-dbsync grant --role cdc_his [--orgs <code,…|*>]              the grants again (after an upgrade); --orgs rebinds
- *   cdc-dbsync print-sql --role cdc_his [--orgs <code,…|*>]          the statements, for a DBA to run by hand
+ *   cdc-dbsync print-sql --role cdc_his [--orgs <code,…|*>] [--front-user <u>]   the statements, for a DBA to run by hand
  *   cdc-dbsync lag                                                 rows waiting per resource, oldest age
  *
  * The database is DATABASE_URL, else the secret file cdc-database-url that `make up` wrote
@@ -19,13 +19,21 @@ import { parseCommandLine, runCommand, runIfMain, textTable } from '../cli/comma
 import { connectDatabase } from '../cli/locate.js';
 import { closePool } from '../../shared/db/index.js';
 import { stagingLag } from '../../shared/dbsync/index.js';
-import { bindStatements, createRoleStatements, grantStatements, RoleName, roleSettingStatements } from '../../shared/dbsync/role.js';
+import {
+  advisoryLockStatements,
+  bindStatements,
+  createRoleStatements,
+  FRONT_USER_SQL,
+  grantStatements,
+  RoleName,
+  roleSettingStatements,
+} from '../../shared/dbsync/role.js';
 import { OrgsSchema } from '../../shared/http/auth.js';
 
 const USAGE = `usage:
   cdc-dbsync create-role --role <name> --password-file <file> [--orgs <code,code,…|*>]
   cdc-dbsync grant --role <name> [--orgs <code,code,…|*>]
-  cdc-dbsync print-sql --role <name> [--orgs <code,code,…|*>]
+  cdc-dbsync print-sql --role <name> [--orgs <code,code,…|*>] [--front-user <the front's database user>]
   cdc-dbsync lag
 --orgs binds the role to the orgs its rows may carry (one role per HIS on a front for several
 hospitals); * unbinds it.`;
@@ -33,7 +41,7 @@ hospitals); * unbinds it.`;
 const CommandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('create-role'), role: RoleName, 'password-file': z.string().min(1, 'required'), orgs: OrgsSchema.optional() }),
   z.object({ command: z.literal('grant'), role: RoleName, orgs: OrgsSchema.optional() }),
-  z.object({ command: z.literal('print-sql'), role: RoleName, orgs: OrgsSchema.optional() }),
+  z.object({ command: z.literal('print-sql'), role: RoleName, orgs: OrgsSchema.optional(), 'front-user': z.string().min(1).max(63).optional() }),
   z.object({ command: z.literal('lag') }),
 ]);
 type Command = z.output<typeof CommandSchema>;
@@ -42,7 +50,13 @@ export function parseCommand(argv: string[]): Command {
   return parseCommandLine(argv, {
     usage: USAGE,
     schema: CommandSchema,
-    options: { role: { type: 'string' }, 'password-file': { type: 'string' }, orgs: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      role: { type: 'string' },
+      'password-file': { type: 'string' },
+      orgs: { type: 'string' },
+      'front-user': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
 }
 
@@ -52,6 +66,8 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
   if (cmd.command === 'print-sql') {
     out(`CREATE ROLE ${cmd.role} LOGIN PASSWORD '<password>';`);
     for (const s of [...roleSettingStatements(cmd.role, zone), ...grantStatements(cmd.role), ...binding]) out(`${s};`);
+    out(`-- as a superuser, in the front's database: its advisory locks for the front's own user (docs/dbsync.md "The HIS's role")`);
+    for (const s of advisoryLockStatements(cmd['front-user'] ?? '<the front database user>')) out(`${s};`);
     return 0;
   }
   const db = await connectDatabase(2);
@@ -70,23 +86,25 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
       ...binding,
     ];
     const client = await db.connect();
-    let settings = '';
+    const notes: string[] = [];
+    /** Statements a user without the right privilege cannot run: tried, else named for a DBA. */
+    const optional = async (what: string, list: string[]) => {
+      await client.query('SAVEPOINT optional');
+      try {
+        for (const s of list) await client.query(s);
+      } catch (err) {
+        if ((err as { code?: string }).code !== '42501') throw err;
+        await client.query('ROLLBACK TO SAVEPOINT optional');
+        notes.push(`${what} — a DBA runs: ${list.join('; ')};`);
+      }
+    };
     try {
       await client.query('BEGIN');
       for (const s of statements) await client.query(s);
-      // grant sets the role's session defaults again (a role made by an earlier version has none); a
-      // user without CREATEROLE cannot, and says what a DBA runs instead.
-      if (cmd.command === 'grant') {
-        const alter = roleSettingStatements(cmd.role, zone);
-        await client.query('SAVEPOINT settings');
-        try {
-          for (const s of alter) await client.query(s);
-        } catch (err) {
-          if ((err as { code?: string }).code !== '42501') throw err;
-          await client.query('ROLLBACK TO SAVEPOINT settings');
-          settings = `; the role's session defaults need CREATEROLE — a DBA runs: ${alter.join('; ')};`;
-        }
-      }
+      // grant sets the role's session defaults again (a role made by an earlier version has none).
+      if (cmd.command === 'grant') await optional("the role's session defaults need CREATEROLE", roleSettingStatements(cmd.role, zone));
+      const owner = (await client.query<{ owner: string }>(FRONT_USER_SQL)).rows[0]?.owner;
+      if (owner) await optional("the front's advisory locks kept from other roles need a superuser", advisoryLockStatements(owner));
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -95,7 +113,8 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
       client.release();
     }
     const bound = cmd.orgs === undefined ? '' : cmd.orgs === '*' ? ', any org' : `, bound to ${cmd.orgs.join(', ')}`;
-    out(cmd.command === 'grant' ? `granted staging to ${cmd.role}${bound}${settings}` : `role ${cmd.role} created with its grants${bound}`);
+    out(cmd.command === 'grant' ? `granted staging to ${cmd.role}${bound}` : `role ${cmd.role} created with its grants${bound}`);
+    for (const n of notes) out(`note: ${n}`);
     return 0;
   } finally {
     await closePool();

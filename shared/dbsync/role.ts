@@ -50,6 +50,38 @@ export function grantStatements(role: string): string[] {
   ];
 }
 
+/** The advisory lock functions that take a lock, each in its two signatures. */
+const LOCKERS = [
+  'pg_advisory_lock',
+  'pg_advisory_lock_shared',
+  'pg_advisory_xact_lock',
+  'pg_advisory_xact_lock_shared',
+  'pg_try_advisory_lock',
+  'pg_try_advisory_lock_shared',
+  'pg_try_advisory_xact_lock',
+  'pg_try_advisory_xact_lock_shared',
+].flatMap((f) => [`pg_catalog.${f}(bigint)`, `pg_catalog.${f}(integer, integer)`]);
+
+/** An identifier for SQL: double quotes doubled. */
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/**
+ * The front's advisory locks kept for the front: every role may call the lock functions by default,
+ * and their keys follow from names in the source (a staging table's, a record's), so a HIS role
+ * holding `dbsync:<table>` would stall that table's sync for every hospital on the front, and a
+ * record's link key would make the API's writes of that record time out — whatever its org. The
+ * functions are taken from PUBLIC and given to the front's own user (the owner of the staging
+ * tables), in this database only. Run by a superuser (the functions belong to the bootstrap user);
+ * docs/dbsync.md "The HIS's role".
+ */
+export function advisoryLockStatements(frontUser: string): string[] {
+  return [...LOCKERS.map((f) => `REVOKE EXECUTE ON FUNCTION ${f} FROM PUBLIC`), ...LOCKERS.map((f) => `GRANT EXECUTE ON FUNCTION ${f} TO ${ident(frontUser)}`)];
+}
+
+/** The front's user: the owner of the staging tables (the dbsync function runs as it). */
+export const FRONT_USER_SQL = `SELECT pg_get_userbyid(c.relowner) AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = '${STAGING_SCHEMA}' AND c.relname = 'sync_result'`;
+
 /** A zone name as TZ_LOCAL gives it (Asia/Shanghai), safe in a literal. */
 const ZoneName = z.string().regex(/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/, 'a time zone name such as Asia/Shanghai');
 

@@ -8,8 +8,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, privateDatabase, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { readFileSync } from 'node:fs';
-import { bindStatements, createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
-import { syncAll } from '../../shared/dbsync/index.js';
+import { advisoryLockStatements, bindStatements, createRoleStatements, FRONT_USER_SQL, grantStatements } from '../../shared/dbsync/role.js';
+import { lockKeyOf, syncAll } from '../../shared/dbsync/index.js';
+import { resources } from '../../schemas/index.js';
 
 const db = testDb();
 const role = `his_${randomBytes(4).toString('hex')}`;
@@ -303,6 +304,39 @@ describe('a front serving several hospitals: one role per HIS, bound to its orgs
       ).rows.map((x) => x.row_id);
     expect(await seen(a.client)).toEqual([mine]);
     expect(await seen(b.client)).toEqual([theirs]);
+  });
+
+  it("keeps the front's advisory locks from the HIS roles: a table's sync or a record's link cannot be held by a HIS, whatever its org", async () => {
+    const r = resources.emrPatientInfo!;
+    // Before: any role may take any key, the front's own among them.
+    expect((await a.client.query('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0].ok).toBe(true);
+    await a.client.query('SELECT pg_advisory_unlock_all()');
+    const owner = (await priv.db.query<{ owner: string }>(FRONT_USER_SQL)).rows[0]!.owner;
+    for (const s of advisoryLockStatements(owner)) await priv.db.query(s);
+    for (const sql of [
+      'SELECT pg_advisory_lock($1::bigint)',
+      'SELECT pg_try_advisory_lock($1::bigint)',
+      'SELECT pg_advisory_lock_shared($1::bigint)',
+      'SELECT pg_try_advisory_lock_shared($1::bigint)',
+      'SELECT pg_try_advisory_xact_lock($1::bigint)',
+      'SELECT pg_advisory_lock(1, 2)',
+    ]) {
+      const e = await a.client.query(sql, sql.includes('$1') ? [lockKeyOf(r)] : []).then(
+        () => null,
+        (x: Error & { code?: string }) => x,
+      );
+      expect(e?.code, sql).toBe('42501');
+    }
+    // The front's own user still takes them, and the sync runs.
+    const front = await priv.db.connect();
+    try {
+      expect((await front.query('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0].ok).toBe(true);
+      await front.query('SELECT pg_advisory_unlock_all()');
+    } finally {
+      front.release();
+    }
+    const row = await insert(a.client, orgA, uniqueId('p'));
+    await outcomes([row]);
   });
 
   it('the sync refuses to run as a user that does not own the staging tables: it would see no HIS row', async () => {

@@ -10,14 +10,16 @@ const printed = async (argv: string[]) => {
 };
 
 describe('cdc-dbsync', () => {
-  it('print-sql --orgs adds the binding after the grants; without --orgs there is none', async () => {
+  it('print-sql --orgs adds the binding; without --orgs there is none', async () => {
     const bound = await printed(['print-sql', '--role', 'his_a', '--orgs', '123456789, 987654321']);
     expect(bound[0]).toBe("CREATE ROLE his_a LOGIN PASSWORD '<password>';");
-    expect(bound.slice(-2)).toEqual([
+    expect(bound.filter((l) => l.includes('dbsync_role_org'))).toEqual([
       "DELETE FROM dbsync_role_org WHERE role_name = 'his_a';",
       "INSERT INTO dbsync_role_org (role_name, org_code) VALUES ('his_a', '123456789'), ('his_a', '987654321');",
     ]);
-    expect((await printed(['print-sql', '--role', 'his_a', '--orgs', '*'])).at(-1)).toBe("DELETE FROM dbsync_role_org WHERE role_name = 'his_a';");
+    expect((await printed(['print-sql', '--role', 'his_a', '--orgs', '*'])).filter((l) => l.includes('dbsync_role_org'))).toEqual([
+      "DELETE FROM dbsync_role_org WHERE role_name = 'his_a';",
+    ]);
     expect((await printed(['print-sql', '--role', 'his_a'])).some((l) => l.includes('dbsync_role_org'))).toBe(false);
   });
 
@@ -32,6 +34,12 @@ describe('cdc-dbsync', () => {
       if (was === undefined) delete process.env.TZ_LOCAL;
       else process.env.TZ_LOCAL = was;
     }
+  });
+
+  it("print-sql ends with what a superuser runs to keep the advisory lock functions for the front's user", async () => {
+    const lines = await printed(['print-sql', '--role', 'his_a', '--front-user', 'cdcfront']);
+    expect(lines).toContain('REVOKE EXECUTE ON FUNCTION pg_catalog.pg_try_advisory_lock(bigint) FROM PUBLIC;');
+    expect(lines.at(-1)).toBe('GRANT EXECUTE ON FUNCTION pg_catalog.pg_try_advisory_xact_lock_shared(integer, integer) TO "cdcfront";');
   });
 
   it('refuses an org code that is not one, naming the option', () => {
