@@ -43,7 +43,7 @@ export class AppError extends Error {
     readonly issues: FieldIssue[] = [],
     readonly id: string | null = null,
     /** A database fault: its class, and the Retry-After it is answered with. */
-    readonly fault: { kind: DbFault; retryAfterS: number } | null = null,
+    readonly fault: { kind: DbFault; retryAfterS: number; sqlstate?: string } | null = null,
   ) {
     super(desc);
   }
@@ -96,7 +96,14 @@ const FAULT_DESC: Record<DbFault, string> = {
 /** The 503 answer of a database fault (docs/faults.md), or null when the error is none. */
 export function databaseError(err: unknown): AppError | null {
   const kind = dbFault(err);
-  return kind ? new AppError('UNAVAILABLE', FAULT_DESC[kind], [], null, { kind, retryAfterS: RETRY_AFTER_S[kind] }) : null;
+  const sqlstate = (err as { code?: unknown } | null)?.code;
+  return kind
+    ? new AppError('UNAVAILABLE', FAULT_DESC[kind], [], null, {
+        kind,
+        retryAfterS: RETRY_AFTER_S[kind],
+        ...(typeof sqlstate === 'string' ? { sqlstate } : {}),
+      })
+    : null;
 }
 
 /** A zod refusal as the 400 answer: each failing field (its JSON path) and rule. */
@@ -129,6 +136,15 @@ export function unstorableText(s: string): boolean {
 
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof AppError) {
+    // A database fault is the operator's to see, wherever it was turned into its answer (the receive
+    // path's guard does so before this handler): logged once, here.
+    if (err.fault)
+      log('warn', 'database fault', {
+        callId: c.req.header('x-call-id'),
+        path: maskPath(c.req.path, RESOURCE_NAMES),
+        fault: err.fault.kind,
+        code: err.fault.sqlstate,
+      });
     // Every 503 says when to come back.
     if (err.status === 503) c.header('Retry-After', String(err.fault?.retryAfterS ?? RETRY_AFTER_S.unavailable));
     return c.json(errorAnswer(err), err.status);
@@ -148,15 +164,7 @@ export function handleError(err: Error, c: Context): Response {
     );
   }
   const fault = databaseError(err);
-  if (fault) {
-    log('warn', 'database fault', {
-      callId: c.req.header('x-call-id'),
-      path: maskPath(c.req.path, RESOURCE_NAMES),
-      fault: fault.fault!.kind,
-      code: (err as { code?: string }).code,
-    });
-    return handleError(fault, c);
-  }
+  if (fault) return handleError(fault, c);
   log('error', 'unhandled error', {
     callId: c.req.header('x-call-id'),
     path: maskPath(c.req.path, RESOURCE_NAMES),

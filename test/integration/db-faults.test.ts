@@ -182,6 +182,19 @@ describe('a statement held up past statement_timeout', () => {
       expect(r.retryAfter).toBe('5');
       expect(r.body).toMatchObject({ result: false, errorCode: 'UNAVAILABLE', fault: 'timeout' });
       expect(Date.now() - t0).toBeLessThan(10_000);
+      // The operator sees it in the function's log: the fault's class and SQLSTATE, never the record.
+      const logged = async () => {
+        const res = await fetch(`${front.rt.gatewayUrl}/system/logs?name=patient&tail=500&format=raw`, { headers: front.auth });
+        return (await res.text()).split('\n').filter((l) => l.includes('"database fault"') && l.includes('"timeout"'));
+      };
+      let lines = await logged();
+      for (let i = 0; i < 50 && lines.length === 0; i++) {
+        await new Promise((ok) => setTimeout(ok, 100));
+        lines = await logged();
+      }
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.join('\n')).toMatch(/"code":"(57014|55P03)"/);
+      expect(lines.join('\n')).not.toContain(rec.patientName);
     } finally {
       await locker.query('ROLLBACK');
       locker.release();
