@@ -4,7 +4,7 @@
  * the installation's single sign-on key his-sso-key (docs/card-form.md), and the monitoring port's
  * token monitor-token (docs/monitoring.md) and the configuration port's config-token
  * (docs/config-bundles.md); in development also the personal-data keys pii-field-keys and
- * pii-hash-key (docs/keys.md).
+ * pii-hash-key (docs/keys.md) and the backups' backup-sm4-key (docs/backup.md).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,6 +33,9 @@ export function ensureCredentials(secretsDir: string, o: { development?: boolean
   if (o.development) {
     fieldKeys(join(secretsDir, 'pii-field-keys'));
     randomSecret(join(secretsDir, 'pii-hash-key'));
+    // The backups' SM4 key (docs/backup.md "Encryption at rest"): a physical archive is never written
+    // without it. In production the operator provides it and keeps a copy apart from the store.
+    hexSecret(join(secretsDir, 'backup-sm4-key'), 16);
   }
   return readCredentials(secretsDir);
 }
@@ -49,6 +52,13 @@ function fieldKeys(file: string): void {
 function randomSecret(file: string, bytes = 32): void {
   if (existsSync(file)) return;
   writeFileSync(file, randomBytes(bytes).toString('base64url') + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+/** A random secret file of hex digits (mode 0600), made once: an existing one is kept. */
+function hexSecret(file: string, bytes: number): void {
+  if (existsSync(file)) return;
+  writeFileSync(file, randomBytes(bytes).toString('hex') + '\n', { mode: 0o600 });
   chmodSync(file, 0o600);
 }
 

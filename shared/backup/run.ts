@@ -7,7 +7,8 @@
  *   logical   pg_dump -Fc (gs_dump -F c) of the whole database, under an exported snapshot whose
  *             row counts per table are recorded for the restore drill
  *   system    the same for the configuration, code tables, mappings and callers only
- *   physical  pg_basebackup -Ft -X fetch to stdout (gs_basebackup): one tar with the WAL and manifest
+ *   physical  pg_basebackup -Ft -X fetch to stdout (gs_basebackup): one tar with the WAL and manifest;
+ *             refused without backup-sm4-key (PHYSICAL_NEEDS_KEY)
  *   software  a tar of package.json, stack.yml and every function bundle (functions/<fn>/dist)
  */
 import { existsSync, readdirSync } from 'node:fs';
@@ -146,6 +147,7 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
   let source: Source | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
+    if (kind === 'physical' && !cfg.sm4Key) throw new Error(PHYSICAL_NEEDS_KEY);
     await ensureStore(store, settings);
     source = await openSource(kind, databaseUrl, cfg, dialect, progress);
     // The tool's failure is read by upload(); until then it counts as handled here, or a tool that
@@ -172,6 +174,17 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
     return recordFailed(run, source, writer, (err as Error).message);
   }
 }
+
+/**
+ * A physical archive copies the data files and the WAL, which keep the staging tables' earlier row
+ * versions — ID numbers, phones and addresses the HIS wrote in clear, emptied by an UPDATE — until
+ * the pages are rewritten: it is never written unencrypted (docs/backup.md "Encryption at rest",
+ * docs/security.md "Backups"). Recorded as a failed archive and alerted, as any failed backup.
+ */
+export const PHYSICAL_NEEDS_KEY =
+  'physical archive refused: the secret file backup-sm4-key is missing — a physical archive copies the data files and WAL, ' +
+  'which hold staged ID numbers, phones and addresses in clear, so it is only written SM4-encrypted; ' +
+  'put 32 hex digits in backup-sm4-key (docs/backup.md "Encryption at rest") and keep a copy apart from the store';
 
 /** One archive's fixed facts, shared by the steps of runBackup. */
 interface Run {

@@ -33,6 +33,7 @@ import {
   loadBackupConfig,
   ObjectWriter,
   openStore,
+  plainStream,
   readSmall,
   runBackup,
   statArchive,
@@ -43,6 +44,7 @@ import { databaseUrl, privateDatabase } from '../setup/db.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';
+import { components } from '../../shared/monitor/components.js';
 
 const root = resolve('.');
 let dir: string;
@@ -52,6 +54,7 @@ let db: pg.Pool;
 let cfg: BackupConfig;
 const dbName = `cdc_bk_${process.pid}_${Date.now().toString(36)}`;
 const created: string[] = [];
+const SM4_HEX = '0123456789abcdeffedcba9876543210';
 
 function s3Env(prefix: string): Record<string, string> {
   return {
@@ -345,13 +348,21 @@ describe('tampering', () => {
 });
 
 describe('physical backups', () => {
-  it('pg_basebackup streams one tar to the store; pg_verifybackup checks it; a corrupted file is caught', async () => {
+  it('pg_basebackup streams one tar to the store, SM4-encrypted; pg_verifybackup checks it; a corrupted file is caught', async () => {
+    // A physical archive is always encrypted (docs/backup.md "Encryption at rest"): the key is given.
+    const pcfg = { ...cfg, sm4Key: Buffer.from(SM4_HEX, 'hex') };
     const store = openStore(cfg.store!);
-    const b = await runBackup(db, url, cfg, 'physical');
+    const b = await runBackup(db, url, pcfg, 'physical');
     expect(b.ok, b.error).toBe(true);
     const a = (await getArchive(db, b.archiveId))!;
     expect(a.tool).toBe('pg_basebackup');
-    const checks = await checkArchive(db, store, cfg, a, { databaseUrl: url });
+    expect(a.encryption).toBe('sm4-ctr');
+    expect(a.objectKey).toMatch(/\.tar\.sm4$/);
+    // The stored bytes are not a tar (no "ustar" magic at offset 257 of the first member).
+    const stored = (await readSmall(store, a.objectKey))!;
+    expect(stored.subarray(16 + 257, 16 + 262).toString('latin1')).not.toBe('ustar');
+    expect(stored.subarray(257, 262).toString('latin1')).not.toBe('ustar');
+    const checks = await checkArchive(db, store, pcfg, a, { databaseUrl: url });
     expect(checks.map((c) => [c.check, c.ok, c.message])).toEqual([
       ['integrity', true, expect.stringMatching(/^intact/)],
       ['verify', true, 'verify: pg_verifybackup found every file and WAL as the manifest lists them'],
@@ -359,7 +370,9 @@ describe('physical backups', () => {
     // A base backup whose data file was altered, stored with a matching checksum (as if damaged
     // before upload): integrity passes, pg_verifybackup does not.
     const t = mkdtempSync(join(dir, 'pb-'));
-    writeFileSync(join(t, 'base.tar'), (await readSmall(store, a.objectKey))!);
+    const plain: Buffer[] = [];
+    for await (const c of await plainStream(store, a, pcfg.sm4Key)) plain.push(c as Buffer);
+    writeFileSync(join(t, 'base.tar'), Buffer.concat(plain));
     const sh = (cmd: string) => new Promise<number | null>((ok) => spawn('sh', ['-c', cmd], { cwd: t, stdio: 'ignore' }).on('close', ok));
     expect(await sh('mkdir x && tar -xf base.tar -C x && printf garbage >> x/PG_VERSION && tar -cf bad.tar -C x .')).toBe(0);
     const bad = await runTarArchive(store, a, join(t, 'bad.tar'));
@@ -368,6 +381,40 @@ describe('physical backups', () => {
     expect(verify.at(-1)!.ok).toBe(false);
     expect(verify.at(-1)!.message).toMatch(/^verify: pg_verifybackup exited with 1: .*PG_VERSION/);
     await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id IN ($1, $2)`, [a.archiveId, bad.archiveId]);
+  }, 120_000);
+});
+
+describe('physical backups without backup-sm4-key', () => {
+  it('are refused: the archive failed naming the secret file, nothing in the store, alerted, the object store degraded; the logical kind still runs', async () => {
+    const k = loadBackupConfig(s3Env('t-nokey'), () => undefined);
+    expect(k.sm4Key).toBeNull();
+    const store = openStore(k.store!);
+    const { alerts, got, close } = await alertHook();
+    try {
+      const report = await runDue(db, url, k, { kinds: ['physical'], alerts });
+      expect(report.backups).toHaveLength(1);
+      const b = report.backups[0]!;
+      expect(b.ok).toBe(false);
+      expect(b.error).toMatch(/^physical archive refused: the secret file backup-sm4-key is missing/);
+      expect(b.error).toContain('WAL');
+      const row = (await getArchive(db, b.archiveId))!;
+      expect(row.status).toBe('failed');
+      expect(row.error).toBe(b.error);
+      expect(await listKeys(store, 't-nokey/')).toEqual([]);
+      expect(report.alerted).toEqual(['webhook']);
+      expect(JSON.parse(got[0]!).text.content).toContain('备份失败（physical）：physical archive refused: the secret file backup-sm4-key is missing');
+      const comp = await components(db, { platforms: {}, diskPath: dir, probe: false });
+      expect(comp.components.find((c) => c.name === 'object-store')).toMatchObject({
+        state: 'degraded',
+        detail: expect.stringContaining('last backup failed: physical archive refused: the secret file backup-sm4-key is missing'),
+      });
+    } finally {
+      close();
+    }
+    // The logical archive holds only protected forms: taken without the key.
+    const l = await runBackup(db, url, k, 'logical');
+    expect(l.ok, l.error).toBe(true);
+    await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [l.archiveId]);
   }, 120_000);
 });
 
@@ -492,7 +539,8 @@ describe('the tool failing', () => {
   it('a tool that cannot be found fails the archive at once, naming it: no object, no snapshot held, nothing thrown', async () => {
     const empty = join(dir, 'empty-bin'); // BACKUP_PG_BIN pointing at a folder without the tools
     mkdirSync(empty);
-    const k = { ...loadBackupConfig(s3Env('t-notool'), () => undefined), pgBin: empty };
+    // With the backup key: a physical archive without it is refused before its tool is looked for.
+    const k = { ...loadBackupConfig(s3Env('t-notool'), () => undefined), pgBin: empty, sm4Key: Buffer.from(SM4_HEX, 'hex') };
     const cases = [
       ['logical', 'pg_dump'],
       ['system', 'pg_dump'],
