@@ -40,11 +40,17 @@ export function ensureCredentials(secretsDir: string, o: { development?: boolean
   return readCredentials(secretsDir);
 }
 
-/** A field key file with one random SM4 key, id k1 (the format of shared/pii FieldKeyFile), made once. */
+/**
+ * A field key file with one random SM4 key (the format of shared/pii FieldKeyFile), made once. Its id
+ * is random too (`k` and 8 hex digits): a front set up again on a new machine must not seal under the
+ * id of the key its restored data was sealed with, or the two keys could never be told apart
+ * (docs/keys.md "Development", docs/backup.md "Restore"). An existing file (`k1`, as made before) is kept.
+ */
 function fieldKeys(file: string): void {
   if (existsSync(file)) return;
-  const key = { id: 'k1', key: randomBytes(16).toString('base64'), created: new Date().toISOString() };
-  writeFileSync(file, JSON.stringify({ current: 'k1', keys: [key] }, null, 2) + '\n', { mode: 0o600 });
+  const id = `k${randomBytes(4).toString('hex')}`;
+  const key = { id, key: randomBytes(16).toString('base64'), created: new Date().toISOString() };
+  writeFileSync(file, JSON.stringify({ current: id, keys: [key] }, null, 2) + '\n', { mode: 0o600 });
   chmodSync(file, 0o600);
 }
 

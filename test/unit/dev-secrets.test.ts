@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureCredentials } from '../../infra/runtime/auth.js';
+import { parseFieldKeyFile } from '../../shared/pii/index.js';
 
 const dirs: string[] = [];
 const fresh = () => {
@@ -43,5 +44,32 @@ describe('the backup key', () => {
     writeFileSync(join(s, 'backup-sm4-key'), 'ffeeddccbbaa99887766554433221100\n', { mode: 0o600 });
     ensureCredentials(s, { development: true });
     expect(readFileSync(join(s, 'backup-sm4-key'), 'utf8')).toBe('ffeeddccbbaa99887766554433221100\n');
+  });
+});
+
+describe('the development field keys', () => {
+  const fieldKeys = (s: string) => JSON.parse(readFileSync(join(s, 'pii-field-keys'), 'utf8')) as { current: string; keys: Array<{ id: string }> };
+
+  it('get a key id of their own (k + 8 hex digits), never a fixed one: two installations never share an id', () => {
+    const a = fresh();
+    const b = fresh();
+    ensureCredentials(a, { development: true });
+    ensureCredentials(b, { development: true });
+    const ka = fieldKeys(a);
+    const kb = fieldKeys(b);
+    expect(ka.current).toMatch(/^k[0-9a-f]{8}$/);
+    expect(ka.keys.map((k) => k.id)).toEqual([ka.current]);
+    expect(kb.current).not.toBe(ka.current);
+    // The key file as shared/pii reads it: the id is a valid key id.
+    expect(() => parseFieldKeyFile(readFileSync(join(a, 'pii-field-keys'), 'utf8'))).not.toThrow();
+  });
+
+  it('an existing file (k1, as earlier versions made it) is kept as it is', () => {
+    const s = fresh();
+    ensureCredentials(s, { development: false });
+    const old = JSON.stringify({ current: 'k1', keys: [{ id: 'k1', key: Buffer.alloc(16, 3).toString('base64') }] });
+    writeFileSync(join(s, 'pii-field-keys'), old, { mode: 0o600 });
+    ensureCredentials(s, { development: true });
+    expect(readFileSync(join(s, 'pii-field-keys'), 'utf8')).toBe(old);
   });
 });
