@@ -5,17 +5,22 @@
  *   restore --target <new database> [--archive latest|<object key>] [--kind logical|system]
  *   list                                                             archives in the store (manifests)
  *   check   [--archive <archive id>] [--no-drill]                    re-checks an archive of the ledger
+ *   check-keys --target <database>                                   can the front's keys open its sealed data
  *
  * `restore` needs only the store and a server to restore to: it reads the archive's manifest from
  * the store, not the (possibly lost) database. Settings as the function's: BACKUP_S3_* and the
  * secret files in CDC_SECRETS_DIR; unset, make up's (infra/cli/locate.ts: <CDC_DATA_DIR>/secrets and
  * the store on 127.0.0.1:S3_PORT). The database is DATABASE_URL or the secret file cdc-database-url. Progress (bytes, tables, rate, time left) goes to stderr every second.
+ * After a restore the personal-data keys in the secrets folder are checked against the restored data
+ * (shared/backup/keys.ts): a key id it uses that they lack, or another hash key, exits 1 naming them.
  * Exit codes: 0 done, 1 failed, 2 bad arguments.
  */
 import { z } from 'zod';
 import { parseCommandLine, runCommand, runIfMain, textTable } from '../cli/command.js';
 import { locate } from '../cli/locate.js';
-import { loadConfig } from '../../shared/config/index.js';
+import { loadConfig, readSecret, secretsDir } from '../../shared/config/index.js';
+import { checkRestoredKeys, keyCheckMessage } from '../../shared/backup/keys.js';
+import { keysFromSecrets, Pii } from '../../shared/pii/index.js';
 import { closePool, openPool } from '../../shared/db/index.js';
 import {
   ArchiveKindSchema,
@@ -39,7 +44,8 @@ const USAGE = `usage:
   make backup  [KIND=logical|physical|system|software]      (infra/backup/cli.ts backup [--kind K] [--no-check])
   make restore TARGET=<new database> [ARCHIVE=latest|<key>]  (infra/backup/cli.ts restore --target T [--archive A])
   infra/backup/cli.ts list
-  infra/backup/cli.ts check [--archive <id>] [--no-drill]`;
+  infra/backup/cli.ts check [--archive <id>] [--no-drill]
+  infra/backup/cli.ts check-keys --target <database>`;
 
 const CommandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('backup'), kind: ArchiveKindSchema.default('logical'), 'no-check': z.boolean().default(false) }),
@@ -51,6 +57,7 @@ const CommandSchema = z.discriminatedUnion('command', [
   }),
   z.object({ command: z.literal('list') }),
   z.object({ command: z.literal('check'), archive: z.string().regex(/^\d+$/, 'an archive id').optional(), 'no-drill': z.boolean().default(false) }),
+  z.object({ command: z.literal('check-keys'), target: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits, _') }),
 ]);
 type Command = z.infer<typeof CommandSchema>;
 
@@ -96,6 +103,18 @@ async function findManifest(store: Store, archive: string, kind: 'logical' | 'sy
   return { key, manifest: JSON.parse(body.toString('utf8')) as Manifest };
 }
 
+/**
+ * Whether the keys the front would start with (the secret files of the secrets folder; without them,
+ * outside production, the development keys, as a function would) open the data of `database`.
+ */
+async function keysOpen(databaseUrl: string, database: string, out: (s: string) => void): Promise<boolean> {
+  const u = new URL(databaseUrl);
+  u.pathname = `/${database}`;
+  const k = await checkRestoredKeys(u.toString(), () => new Pii(() => keysFromSecrets(readSecret, process.env.CDC_ENV === 'production')));
+  out(keyCheckMessage(k, database, secretsDir()));
+  return k.ok;
+}
+
 async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   const cfg = loadBackupConfig();
   const store = openStore(requireStore(cfg));
@@ -118,6 +137,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     return 0;
   }
   const databaseUrl = loadConfig().databaseUrl;
+  if (cmd.command === 'check-keys') return (await keysOpen(databaseUrl, cmd.target, out)) ? 0 : 1;
   if (cmd.command === 'restore') {
     const { key, manifest } = await findManifest(store, cmd.archive, cmd.kind);
     say(`restoring ${key} (${manifest.kind}, ${mib(manifest.size)}, taken ${manifest.finishedAt}) into a new database ${cmd.target}`);
@@ -144,6 +164,9 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     const u = new URL(databaseUrl);
     u.pathname = `/${r.database}`;
     u.password = u.password ? '***' : '';
+    // The keys are kept apart from the backups: on a new machine they must be restored before the
+    // front starts on this database (docs/backup.md "Restore").
+    if (r.ok && !(await keysOpen(databaseUrl, r.database, out))) return 1;
     out(`database: ${u.toString()} — start the front on it (docs/backup.md "Restore": DATABASE_URL, or PG_DATABASE=${r.database} under make up)`);
     return r.ok ? 0 : 1;
   }

@@ -5,6 +5,7 @@
  * runtime, tampering caught with specific messages, retention, and the store failing mid-upload.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -44,6 +45,7 @@ import { databaseUrl, privateDatabase } from '../setup/db.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';
+import { piiFromDir, setPii } from '../../shared/pii/index.js';
 import { components } from '../../shared/monitor/components.js';
 
 const root = resolve('.');
@@ -249,6 +251,82 @@ describe('round trip through make backup / make restore', () => {
     const again = await cli(['restore', '--target', target], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/cannot create database .*already exists/);
+  }, 120_000);
+});
+
+/** A secrets folder holding the two personal-data key files (docs/keys.md), as an operator would restore them. */
+function keyFiles(name: string, id: string, key: Buffer, hash: string): string {
+  const d = join(dir, name);
+  mkdirSync(d, { recursive: true, mode: 0o700 });
+  writeFileSync(join(d, 'pii-field-keys'), JSON.stringify({ current: id, keys: [{ id, key: key.toString('base64') }] }), { mode: 0o600 });
+  writeFileSync(join(d, 'pii-hash-key'), `${hash}\n`, { mode: 0o600 });
+  return d;
+}
+
+describe('make restore where the personal-data keys are not those of the data (a new machine)', () => {
+  it('fails naming the missing key id, keeps the database and says not to start the front; a key under the same id or another hash key is caught; with the keys restored it passes', async () => {
+    const src = await privateDatabase('cdc_bk_keys');
+    const key = randomBytes(16);
+    const hash = randomBytes(32).toString('base64url');
+    const original = keyFiles('keys-original', 'kaaaa0001', key, hash);
+    const target = `${dbName}_keys`;
+    created.push(target);
+    try {
+      setPii(piiFromDir(original));
+      const sent = [1, 2, 3].map((i) => samplePatient({ orgCode: 'BKKEYS', id: `bkkeys-${i}`, seed: 700 + i }) as Record<string, string>);
+      const res = await upsertMany(src.db, resources.emrPatientInfo!, sent, { callId: null, test: false, now: new Date() });
+      expect(res.every((r) => r.ok)).toBe(true);
+      setPii(undefined);
+      const env = { ...s3Env('t-keys'), DATABASE_URL: src.url };
+      const b = await runBackup(
+        src.db,
+        src.url,
+        loadBackupConfig(s3Env('t-keys'), () => undefined),
+        'logical',
+      );
+      expect(b.ok, b.error).toBe(true);
+
+      // The new machine made keys of its own (as make up does): another key under another id.
+      const fresh = keyFiles('keys-fresh', 'kbbbb0002', randomBytes(16), randomBytes(32).toString('base64url'));
+      const r = await cli(['restore', '--target', target], { ...env, CDC_SECRETS_DIR: fresh });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stdout).toMatch(/^restored: restored \d+ tables/m);
+      expect(r.stdout).toContain(`personal-data keys: key id(s) kaaaa0001 are not in ${fresh}/pii-field-keys`);
+      expect(r.stdout).toContain(`The restored database ${target} is kept, but do not start the front on it`);
+      expect(r.stdout).toContain(`infra/backup/cli.ts check-keys --target ${target}`);
+      expect(r.stdout).not.toMatch(/start the front on it \(docs/);
+      const back = new pg.Client({ connectionString: urlOf(target) });
+      await back.connect();
+      try {
+        expect((await back.query(`SELECT count(*)::int AS n FROM emr_patient_info WHERE org_code = 'BKKEYS'`)).rows[0].n).toBe(3);
+      } finally {
+        await back.end();
+      }
+
+      // A key file made again under the same id (as every installation once made k1): the values do not verify.
+      const sameId = keyFiles('keys-same-id', 'kaaaa0001', randomBytes(16), hash);
+      const c1 = await cli(['check-keys', '--target', target], { ...env, CDC_SECRETS_DIR: sameId });
+      expect(c1.code).toBe(1);
+      expect(c1.stdout).toContain(`key id(s) kaaaa0001 are in ${sameId}/pii-field-keys but hold another key`);
+      // The field key restored, another hash key: the stored lookup hashes would miss.
+      const otherHash = keyFiles('keys-other-hash', 'kaaaa0001', key, randomBytes(32).toString('base64url'));
+      const c2 = await cli(['check-keys', '--target', target], { ...env, CDC_SECRETS_DIR: otherHash });
+      expect(c2.code).toBe(1);
+      expect(c2.stdout).toContain(`${otherHash}/pii-hash-key is not the key the stored lookup hashes were made with`);
+      // Both restored: it passes. No key and no personal value is ever printed.
+      const c3 = await cli(['check-keys', '--target', target], { ...env, CDC_SECRETS_DIR: original });
+      expect(c3.code, c3.stdout + c3.stderr).toBe(0);
+      expect(c3.stdout).toContain('every key id the restored data uses (kaaaa0001) opens with');
+      expect(c3.stdout).toContain('pii-hash-key gives the stored lookup hashes');
+      for (const out of [r, c1, c2, c3].map((x) => x.stdout + x.stderr)) {
+        expect(out).not.toContain(key.toString('base64'));
+        expect(out).not.toContain(hash);
+        for (const p of sent) expect(out.includes(p.idCard!)).toBe(false);
+      }
+    } finally {
+      setPii(undefined);
+      await src.drop();
+    }
   }, 120_000);
 });
 
