@@ -20,6 +20,7 @@ import { parseCommandLine, runCommand, runIfMain, textTable } from '../cli/comma
 import { locate } from '../cli/locate.js';
 import { loadConfig, readSecret, secretsDir } from '../../shared/config/index.js';
 import { checkRestoredKeys, keyCheckMessage } from '../../shared/backup/keys.js';
+import { regrantHisRoles } from '../../shared/backup/his-roles.js';
 import { keysFromSecrets, Pii } from '../../shared/pii/index.js';
 import { closePool, openPool } from '../../shared/db/index.js';
 import {
@@ -115,6 +116,25 @@ async function keysOpen(databaseUrl: string, database: string, out: (s: string) 
   return k.ok;
 }
 
+/**
+ * The database-sync HIS roles the restored database names get their grants again (a dump carries
+ * none); a role this server lacks is named with the command that makes it (docs/dbsync.md "After a restore").
+ */
+async function hisRoles(databaseUrl: string, database: string, out: (s: string) => void): Promise<void> {
+  const u = new URL(databaseUrl);
+  u.pathname = `/${database}`;
+  const h = await regrantHisRoles(u.toString());
+  for (const role of h.granted) out(`HIS role ${role}: grants re-applied on ${database} (bin/cdc-dbsync grant)`);
+  for (const role of h.missing)
+    out(
+      `HIS role ${role} is named by ${database} but does not exist on this server: DATABASE_URL=<the URL of ${database}> bin/cdc-dbsync create-role --role ${role} --password-file <file>, and give the HIS that password`,
+    );
+  if (h.granted.length + h.missing.length > 0)
+    out(
+      `database sync: the HIS still writes to the database it was given; when the front moves to ${database}, give the HIS that name or rename the databases (docs/dbsync.md "After a restore")`,
+    );
+}
+
 async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   const cfg = loadBackupConfig();
   const store = openStore(requireStore(cfg));
@@ -164,6 +184,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     const u = new URL(databaseUrl);
     u.pathname = `/${r.database}`;
     u.password = u.password ? '***' : '';
+    if (r.ok) await hisRoles(databaseUrl, r.database, out);
     // The keys are kept apart from the backups: on a new machine they must be restored before the
     // front starts on this database (docs/backup.md "Restore").
     if (r.ok && !(await keysOpen(databaseUrl, r.database, out))) return 1;

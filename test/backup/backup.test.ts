@@ -46,6 +46,7 @@ import { samplePatient } from '../../infra/simulators/his.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { piiFromDir, setPii } from '../../shared/pii/index.js';
+import { bindStatements, grantStatements } from '../../shared/dbsync/role.js';
 import { components } from '../../shared/monitor/components.js';
 
 const root = resolve('.');
@@ -326,6 +327,65 @@ describe('make restore where the personal-data keys are not those of the data (a
     } finally {
       setPii(undefined);
       await src.drop();
+    }
+  }, 120_000);
+});
+
+describe('make restore and the database-sync HIS roles (docs/dbsync.md "After a restore")', () => {
+  it('re-applies the grants of every HIS role the restored database names, and names a role missing on the server with the command that makes it', async () => {
+    const src = await privateDatabase('cdc_bk_roles');
+    const his = `bk_his_${process.pid}`;
+    const gone = `bk_gone_${process.pid}`;
+    const password = randomBytes(12).toString('base64url');
+    const target = `${dbName}_roles`;
+    created.push(target);
+    await admin(`DROP ROLE IF EXISTS ${his}`);
+    await admin(`CREATE ROLE ${his} LOGIN PASSWORD '${password}'`);
+    try {
+      for (const st of grantStatements(his)) await src.db.query(st);
+      for (const st of bindStatements(his, ['123456789'])) await src.db.query(st);
+      // A role bound on the old server that this server does not have (a new machine: roles are not in a dump).
+      for (const st of bindStatements(gone, ['555555555'])) await src.db.query(st);
+      const b = await runBackup(
+        src.db,
+        src.url,
+        loadBackupConfig(s3Env('t-roles'), () => undefined),
+        'logical',
+      );
+      expect(b.ok, b.error).toBe(true);
+
+      const r = await cli(['restore', '--target', target], { ...s3Env('t-roles'), DATABASE_URL: src.url });
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain(`HIS role ${his}: grants re-applied on ${target} (bin/cdc-dbsync grant)`);
+      expect(r.stdout).toContain(
+        `HIS role ${gone} is named by ${target} but does not exist on this server: DATABASE_URL=<the URL of ${target}> bin/cdc-dbsync create-role --role ${gone} --password-file <file>`,
+      );
+
+      // The HIS, connected to the restored database as its role, writes as it did on the old one.
+      const u = new URL(urlOf(target));
+      u.username = his;
+      u.password = password;
+      const c = new pg.Client({ connectionString: u.toString() });
+      await c.connect();
+      try {
+        const ins = await c.query<{ row_id: string }>(
+          `INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ('123456789', 'BKROLE1', '测试') RETURNING row_id`,
+        );
+        expect(ins.rows[0]!.row_id).toMatch(/^\d+$/);
+        // and no more than its role allows: the values stay unreadable.
+        const err = await c.query('SELECT patient_name FROM staging.emr_patient_info').then(
+          () => null,
+          (e: Error & { code?: string }) => e.code,
+        );
+        expect(err).toBe('42501');
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await src.drop();
+      await admin(`DROP DATABASE IF EXISTS ${target}`);
+      await admin(`DROP OWNED BY ${his}`).catch(() => undefined);
+      await admin(`DROP ROLE IF EXISTS ${his}`);
     }
   }, 120_000);
 });

@@ -1,0 +1,73 @@
+/**
+ * After a restore: the database-sync HIS roles (docs/dbsync.md "After a restore"). A dump carries no
+ * roles and the restore takes no privileges (`pg_restore --no-privileges`), so the restored database
+ * names its HIS roles — their org bindings (`dbsync_role_org`) and the rows they wrote (`inserted_by`) —
+ * but grants them nothing: a HIS pointed at it could not write a row. The grants of every such role
+ * that exists on the server are applied again (the statements of `bin/cdc-dbsync grant`,
+ * shared/dbsync/role.ts); a role the server does not have (a new machine) is reported, to be made with
+ * `bin/cdc-dbsync create-role`.
+ */
+import pg from 'pg';
+import { STAGING_SCHEMA } from '../../schemas/ddl.js';
+import { resources } from '../../schemas/index.js';
+import { grantStatements, RoleName } from '../dbsync/role.js';
+
+export interface HisRoles {
+  /** Roles whose grants were applied again. */
+  granted: string[];
+  /** Roles the restored database names that the server does not have. */
+  missing: string[];
+}
+
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** The roles the database names: bound to orgs, or the writers of staged rows and outcomes. */
+async function namedRoles(c: pg.ClientBase): Promise<string[]> {
+  const names = new Set<string>();
+  if ((await c.query<{ t: string | null }>(`SELECT to_regclass('dbsync_role_org') AS t`)).rows[0]?.t) {
+    for (const r of (await c.query<{ r: string }>('SELECT DISTINCT role_name AS r FROM dbsync_role_org')).rows) names.add(r.r);
+  }
+  const tables = [...Object.values(resources).map((r) => r.table), 'sync_result'];
+  for (const t of tables) {
+    const q = `${STAGING_SCHEMA}.${t}`;
+    const has = await c.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'inserted_by' AND NOT attisdropped`,
+      [q],
+    );
+    if (Number(has.rows[0]!.n) === 0) continue;
+    const rows = await c.query<{ r: string }>(`SELECT DISTINCT inserted_by AS r FROM ${ident(STAGING_SCHEMA)}.${ident(t)} WHERE inserted_by IS NOT NULL`);
+    for (const r of rows.rows) names.add(r.r);
+  }
+  // The front's own user (rows it staged itself) is not a HIS role; nor is a name no role can have.
+  const self = (await c.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u;
+  names.delete(self);
+  return [...names].filter((n) => RoleName.safeParse(n).success).sort();
+}
+
+/** Applies the grants of every HIS role the database at `url` names; reports those the server lacks. */
+export async function regrantHisRoles(url: string): Promise<HisRoles> {
+  const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
+  await c.connect();
+  try {
+    const out: HisRoles = { granted: [], missing: [] };
+    for (const role of await namedRoles(c)) {
+      const exists = (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount === 1;
+      if (!exists) {
+        out.missing.push(role);
+        continue;
+      }
+      await c.query('BEGIN');
+      try {
+        for (const st of grantStatements(role)) await c.query(st);
+        await c.query('COMMIT');
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw new Error(`granting HIS role ${role} on the restored database failed: ${(err as Error).message}`);
+      }
+      out.granted.push(role);
+    }
+    return out;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
