@@ -6,6 +6,7 @@
  *   list                                                             archives in the store (manifests)
  *   check   [--archive <archive id>] [--no-drill]                    re-checks an archive of the ledger
  *   check-keys --target <database>                                   can the front's keys open its sealed data
+ *   fetch   --archive <object key|archive id> --out <file>           the archive as a plain file (checked, decrypted)
  *
  * `restore` needs only the store and a server to restore to: it reads the archive's manifest from
  * the store, not the (possibly lost) database. Settings as the function's: BACKUP_S3_* and the
@@ -26,6 +27,7 @@ import { closePool, openPool } from '../../shared/db/index.js';
 import {
   ArchiveKindSchema,
   checkArchive,
+  fetchArchive,
   getArchive,
   lastGood,
   listKeys,
@@ -35,6 +37,7 @@ import {
   requireStore,
   restoreInto,
   runDue,
+  type Archive,
   type Manifest,
   type Progress,
   type RestoreProgress,
@@ -46,7 +49,8 @@ const USAGE = `usage:
   make restore TARGET=<new database> [ARCHIVE=latest|<key>]  (infra/backup/cli.ts restore --target T [--archive A])
   infra/backup/cli.ts list
   infra/backup/cli.ts check [--archive <id>] [--no-drill]
-  infra/backup/cli.ts check-keys --target <database>`;
+  infra/backup/cli.ts check-keys --target <database>
+  infra/backup/cli.ts fetch --archive <object key|archive id> --out <file>`;
 
 const CommandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('backup'), kind: ArchiveKindSchema.default('logical'), 'no-check': z.boolean().default(false) }),
@@ -58,6 +62,7 @@ const CommandSchema = z.discriminatedUnion('command', [
   }),
   z.object({ command: z.literal('list') }),
   z.object({ command: z.literal('check'), archive: z.string().regex(/^\d+$/, 'an archive id').optional(), 'no-drill': z.boolean().default(false) }),
+  z.object({ command: z.literal('fetch'), archive: z.string().min(1, 'an object key or an archive id'), out: z.string().min(1, 'a file') }),
   z.object({ command: z.literal('check-keys'), target: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits, _') }),
 ]);
 type Command = z.infer<typeof CommandSchema>;
@@ -70,6 +75,7 @@ function parseCommand(argv: string[]): Command {
       kind: { type: 'string' },
       target: { type: 'string' },
       archive: { type: 'string' },
+      out: { type: 'string' },
       'no-check': { type: 'boolean' },
       'no-drill': { type: 'boolean' },
       help: { type: 'boolean' },
@@ -135,6 +141,22 @@ async function hisRoles(databaseUrl: string, database: string, out: (s: string) 
     );
 }
 
+/** The archive to fetch: an object key (its manifest in the store) or an archive id of the ledger. */
+async function archiveToFetch(store: Store, archive: string): Promise<Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'>> {
+  if (!/^\d+$/.test(archive)) {
+    const { key, manifest } = await findManifest(store, archive, 'logical');
+    return { objectKey: key, encryption: manifest.encryption, sha256: manifest.sha256, sizeBytes: manifest.size };
+  }
+  const db = openPool(loadConfig().databaseUrl, 1);
+  try {
+    const a = await getArchive(db, archive);
+    if (!a?.objectKey || !a.sha256) throw new Error(`no archive ${archive} with a recorded checksum in the ledger (see: list)`);
+    return a;
+  } finally {
+    await closePool();
+  }
+}
+
 async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   const cfg = loadBackupConfig();
   const store = openStore(requireStore(cfg));
@@ -154,6 +176,12 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
       ]);
     }
     out(textTable(rows));
+    return 0;
+  }
+  if (cmd.command === 'fetch') {
+    const a = await archiveToFetch(store, cmd.archive);
+    const r = await fetchArchive(store, a, cfg.sm4Key, cmd.out);
+    out(`fetched ${a.objectKey}: sha256 ${r.sha256} as recorded${a.encryption ? `, decrypted (${a.encryption})` : ''}, ${r.size} bytes in ${cmd.out}`);
     return 0;
   }
   const databaseUrl = loadConfig().databaseUrl;

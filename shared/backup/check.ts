@@ -9,10 +9,10 @@
  *   freshness  the last good logical archive is younger than its period (a day, plus an hour)
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectDialect, type Db } from '../db/index.js';
 import type { BackupConfig } from './config.js';
@@ -158,4 +158,44 @@ export async function checkFreshness(db: Db, now: Date = new Date(), periodS = 2
       ? { ok: true, message: `freshness: last good logical backup ${Math.round(age / 60)} min old` }
       : { ok: false, message: `freshness: last good logical backup is ${Math.round(age / 3600)} h old (more than ${Math.round(periodS / 3600)} h)` };
   });
+}
+
+/**
+ * Downloads an archive to a plain file (docs/backup.md "Restore"): the SHA-256 and size of the stored
+ * bytes are compared with those recorded, and an encrypted archive is decrypted on the way. Written
+ * beside as `<out>.part` (mode 0600: a plain archive holds what the encryption protected) and renamed
+ * only once it matched; on any failure nothing is left. An existing `out` is never overwritten.
+ */
+export async function fetchArchive(
+  store: Store,
+  a: Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'>,
+  key: Buffer | null,
+  out: string,
+): Promise<{ size: number; sha256: string }> {
+  if (existsSync(out)) throw new Error(`${out} exists already: give another --out`);
+  if (a.encryption && !key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
+  const part = `${out}.part`;
+  const h = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      h.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  try {
+    const stages: NodeJS.ReadableStream[] = [await readArchive(store, a.objectKey), tap];
+    if (a.encryption) stages.push(sm4Decryptor(key!));
+    await pipeline([...stages, createWriteStream(part, { flags: 'wx', mode: 0o600 })]);
+    const sha256 = h.digest('hex');
+    if (a.sha256 && sha256 !== a.sha256) throw new Error(`content altered: the bytes read hash to ${short(sha256)}, ${short(a.sha256)} was recorded`);
+    if (a.sizeBytes !== null && a.sizeBytes !== undefined && size !== a.sizeBytes)
+      throw new Error(`size mismatch: ${size} bytes read of ${a.objectKey}, ${a.sizeBytes} were recorded`);
+    renameSync(part, out);
+    return { size: statSync(out).size, sha256 };
+  } catch (err) {
+    rmSync(part, { force: true });
+    throw err;
+  }
 }

@@ -13,7 +13,7 @@ import { manifestKey, runBackup, type BackupOptions, type BackupResult } from '.
 import { openStore, type Store } from './store.js';
 
 export { loadBackupConfig, requireStore, type BackupConfig } from './config.js';
-export { checkArchive, checkFreshness, checkIntegrity, listTables, plainStream } from './check.js';
+export { checkArchive, checkFreshness, checkIntegrity, fetchArchive, listTables, plainStream } from './check.js';
 export {
   ARCHIVE_KINDS,
   ArchiveKindSchema,

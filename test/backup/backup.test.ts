@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer } from 'node:http';
@@ -387,6 +387,54 @@ describe('make restore and the database-sync HIS roles (docs/dbsync.md "After a 
       await admin(`DROP OWNED BY ${his}`).catch(() => undefined);
       await admin(`DROP ROLE IF EXISTS ${his}`);
     }
+  }, 120_000);
+});
+
+describe('fetching an archive as a plain file (infra/backup/cli.ts fetch)', () => {
+  it('downloads by key or by ledger id, checks the SHA-256 recorded, decrypts: the file is the plain archive; a damaged object leaves no file', async () => {
+    const keyDir = join(dir, 'fetch-secrets');
+    mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(keyDir, 'backup-sm4-key'), `${SM4_HEX}\n`, { mode: 0o600 });
+    const k = loadBackupConfig(s3Env('t-fetch'), (n) => (n === 'backup-sm4-key' ? SM4_HEX : undefined));
+    const b = await runBackup(db, url, k, 'system');
+    expect(b.ok, b.error).toBe(true);
+    expect(b.objectKey).toMatch(/\.dump\.sm4$/);
+    const env = { ...s3Env('t-fetch'), CDC_SECRETS_DIR: keyDir };
+    const store = openStore(k.store!);
+    const plain: Buffer[] = [];
+    for await (const c of await plainStream(store, { objectKey: b.objectKey, encryption: 'sm4-ctr' }, k.sm4Key)) plain.push(c as Buffer);
+
+    const byKey = join(dir, 'fetched-by-key.dump');
+    const f1 = await cli(['fetch', '--archive', b.objectKey, '--out', byKey], env);
+    expect(f1.code, f1.stderr).toBe(0);
+    expect(f1.stdout).toContain(
+      `fetched ${b.objectKey}: sha256 ${b.sha256} as recorded, decrypted (sm4-ctr), ${plain.reduce((n, x) => n + x.length, 0)} bytes in ${byKey}`,
+    );
+    expect(readFileSync(byKey).equals(Buffer.concat(plain))).toBe(true);
+    // The plain file is what the tools read.
+    const list = spawnSync(join(k.pgBin, 'pg_restore'), ['-l', byKey], { encoding: 'utf8' });
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stdout).toContain('TABLE DATA public his_caller');
+    // By the ledger's archive id: the same file. An existing file is never overwritten.
+    const byId = join(dir, 'fetched-by-id.dump');
+    const f2 = await cli(['fetch', '--archive', b.archiveId, '--out', byId], env);
+    expect(f2.code, f2.stderr).toBe(0);
+    expect(readFileSync(byId).equals(Buffer.concat(plain))).toBe(true);
+    const f3 = await cli(['fetch', '--archive', b.archiveId, '--out', byId], env);
+    expect(f3.code).toBe(1);
+    expect(f3.stderr).toContain(`${byId} exists already`);
+
+    // A flipped byte in the store: refused, and no file (not even a partial one) is left.
+    const stored = (await readSmall(store, b.objectKey))!;
+    const info = (await statArchive(store, b.objectKey))!;
+    stored[Math.floor(stored.length / 2)]! ^= 0x01;
+    await store.client.putObject(store.bucket, b.objectKey, stored, stored.length, info.meta);
+    const bad = join(dir, 'fetched-bad.dump');
+    const f4 = await cli(['fetch', '--archive', b.objectKey, '--out', bad], env);
+    expect(f4.code).toBe(1);
+    expect(f4.stderr).toMatch(/content altered: the bytes read hash to [0-9a-f]{12}…, [0-9a-f]{12}… was recorded/);
+    expect(readdirSync(dir).filter((f) => f.startsWith('fetched-bad'))).toEqual([]);
+    await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [b.archiveId]);
   }, 120_000);
 });
 
