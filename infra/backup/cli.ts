@@ -288,7 +288,14 @@ async function runExplained(cmd: Command, out: (s: string) => void): Promise<num
     } catch {
       // The settings themselves failed: the original error says so.
     }
-    throw explainRefused(err, store, databaseUrl) ?? err;
+    const explained = explainRefused(err, store, databaseUrl);
+    if (explained) throw explained;
+    // The store's key files missing for a store the command took by default: say where it came from.
+    if (defaultedStore && /backup-s3-access-key/.test((err as Error).message))
+      throw new Error(
+        `${(err as Error).message} — BACKUP_S3_ENDPOINT is not set, so this command took make up's own store, ${defaultedStore}; for a front started with BACKUP_S3_ENDPOINT, set it here too (docs/backup.md "Restore")`,
+      );
+    throw err;
   }
 }
 
@@ -299,8 +306,14 @@ async function runExplained(cmd: Command, out: (s: string) => void): Promise<num
 function operatorDefaults(env: NodeJS.ProcessEnv): void {
   const loc = locate(env);
   env.CDC_SECRETS_DIR ||= loc.secretsDir;
-  env.BACKUP_S3_ENDPOINT ||= `http://127.0.0.1:${loc.ports.s3}`;
+  if (!env.BACKUP_S3_ENDPOINT) {
+    env.BACKUP_S3_ENDPOINT = `http://127.0.0.1:${loc.ports.s3}`;
+    defaultedStore = env.BACKUP_S3_ENDPOINT;
+  }
 }
+
+/** make up's own store, when the command took it because BACKUP_S3_ENDPOINT was not set. */
+let defaultedStore: string | undefined;
 
 export function main(argv: string[]): Promise<number> {
   operatorDefaults(process.env);

@@ -119,7 +119,10 @@ function buildBackupConfig(
   let store: StoreSettings | null = null;
   if (c.BACKUP_S3_ENDPOINT) {
     if (!c.BACKUP_S3_ACCESS_KEY || !c.BACKUP_S3_SECRET_KEY) {
-      throw new Error('backup configuration invalid: BACKUP_S3_ENDPOINT is set but the secret files backup-s3-access-key / backup-s3-secret-key are missing');
+      // The concern's parse prefixes "backup configuration invalid: " (shared/config).
+      throw new Error(
+        `the backup store ${c.BACKUP_S3_ENDPOINT} needs the secret files backup-s3-access-key / backup-s3-secret-key, which are missing (or BACKUP_S3_ACCESS_KEY / BACKUP_S3_SECRET_KEY)`,
+      );
     }
     const u = new URL(c.BACKUP_S3_ENDPOINT);
     const useSSL = u.protocol === 'https:';

@@ -438,6 +438,26 @@ describe('fetching an archive as a plain file (infra/backup/cli.ts fetch)', () =
   }, 120_000);
 });
 
+describe("the backup command without the store's key files", () => {
+  it('says once what is missing, and where the store it looked for came from', async () => {
+    const given = await cli(['list'], { BACKUP_S3_ENDPOINT: s3.endpoint });
+    expect(given.code).toBe(1);
+    expect(given.stderr.match(/configuration invalid/g)).toHaveLength(1);
+    expect(given.stderr).toContain(
+      `error: backup configuration invalid: the backup store ${s3.endpoint} needs the secret files backup-s3-access-key / backup-s3-secret-key, which are missing`,
+    );
+    expect(given.stderr).not.toContain("make up's own store");
+    // Not given: the command takes make up's own store (infra/cli/locate.ts), and says so.
+    const port = String(await freePort());
+    const defaulted = await cli(['list'], { S3_PORT: port });
+    expect(defaulted.code).toBe(1);
+    expect(defaulted.stderr.match(/configuration invalid/g)).toHaveLength(1);
+    expect(defaulted.stderr).toContain(
+      `BACKUP_S3_ENDPOINT is not set, so this command took make up's own store, http://127.0.0.1:${port}; for a front started with BACKUP_S3_ENDPOINT, set it here too`,
+    );
+  });
+});
+
 describe('make backup / make restore with nothing listening', () => {
   it('a store or a database that refuses the connection is named, with what to do (make up not running)', async () => {
     // Ports just freed: nothing listens on them (as the embedded store and PostgreSQL with make up stopped).
