@@ -10,7 +10,8 @@
  * s3rver accepts only its fixed key pair (S3RVER / S3RVER): these are not secrets. Production
  * points BACKUP_S3_ENDPOINT at MinIO with keys from secret files instead.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 
 export const S3RVER_KEY = 'S3RVER';
@@ -34,8 +35,22 @@ function portFree(host: string, port: number): Promise<void> {
   });
 }
 
+/**
+ * Drops the multipart uploads an earlier run of the store left incomplete (their parts under
+ * `<bucket>/._S3rver_uploads/`). s3rver implements no AbortMultipartUpload, and an upload cut off by
+ * the store going away could not have been aborted anyway: MinIO expires such uploads itself
+ * (`api.stale_uploads_expiry`, docs/backup.md), this stand-in when it starts — nothing can be
+ * uploading to a store that was not running.
+ */
+function dropStaleUploads(dir: string): void {
+  for (const bucket of readdirSync(dir, { withFileTypes: true })) {
+    if (bucket.isDirectory()) rmSync(join(dir, bucket.name, '._S3rver_uploads'), { recursive: true, force: true });
+  }
+}
+
 export async function startS3(opts: { dir: string; port?: number; host?: string; bucket?: string }): Promise<RunningS3> {
   mkdirSync(opts.dir, { recursive: true });
+  dropStaleUploads(opts.dir);
   const bucket = opts.bucket ?? 'cdc-front-backup';
   const host = opts.host ?? '127.0.0.1';
   // s3rver emits a taken port as an unhandled 'error' event (the process dies) instead of rejecting
