@@ -306,9 +306,15 @@ describe('make up supervises and cleans up (its bundle, dist/runtime/up.mjs, as 
     expect(await his('UP-6')).toBe(200);
     const b = await backupCli('backup', '--kind', 'logical', '--no-check');
     expect(b.code, b.stderr).toBe(0);
+    // make up made the backup key (docs/backup.md "Encryption at rest"): the archive is encrypted.
+    expect(b.stdout).toMatch(/\.dump\.sm4 \(\d+ bytes/);
     const r = await backupCli('restore', '--target', 'cdcfront_restored');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('/cdcfront_restored');
+    // The keys make up made open what the restored database holds (its development key id is its own).
+    expect(r.stdout).toMatch(
+      /personal-data keys: every key id the restored data uses \(k[0-9a-f]{8}\) opens with .*, and pii-hash-key gives the stored lookup hashes/,
+    );
     expect(await his('UP-7')).toBe(200); // after the archive: in the old database only
 
     const running = up!;
