@@ -53,17 +53,22 @@ async function samples(c: pg.ClientBase): Promise<Sample[]> {
     const parts = fields
       .filter((f) => cols.has(f.column))
       .map((f) => {
-        const h = f.hashed && cols.has(hmacColumn(f.column)) ? ident(hmacColumn(f.column)) : 'NULL::text';
+        const h = f.hashed && cols.has(hmacColumn(f.column)) ? `${ident(hmacColumn(f.column))}::text` : 'NULL::text';
         return `SELECT '${f.kind}'::text AS kind, ${ident(f.column)}::text AS v, ${h} AS h FROM ${ident(r.table)} WHERE ${ident(f.column)} LIKE 'sm4:%'`;
       });
     if (parts.length === 0) continue;
-    // One scan of the table: per key id the smallest value, and per key id one that has its HMAC.
-    const q = await c.query<{ k: string; kind: string; v: string; h: string | null }>(
-      `WITH s AS (${parts.join(' UNION ALL ')})
-       SELECT DISTINCT ON (split_part(v, ':', 2), h IS NULL) split_part(v, ':', 2) AS k, kind, v, h
-         FROM s ORDER BY split_part(v, ':', 2), h IS NULL, v`,
+    // Aggregated by key id rather than sorting every value (plain UNION ALL and GROUP BY, which
+    // openGauss takes too: docs/opengauss.md): per key id one value, and one with its HMAC beside it.
+    // `kind|value|hmac`: none of the three holds a '|'.
+    const q = await c.query<{ s: string }>(
+      `SELECT min(kind || '|' || v || '|' || coalesce(h, '')) AS s FROM (${parts.join(' UNION ALL ')}) AS x
+        GROUP BY split_part(v, ':', 2), h IS NULL`,
     );
-    for (const row of q.rows) out.push({ keyId: row.k, value: row.v, kind: row.kind as Sample['kind'], hmac: row.h });
+    const rows = q.rows.map((x) => {
+      const [kind, v, h] = x.s.split('|') as [string, string, string];
+      return { k: v.split(':')[1]!, kind, v, h: h || null };
+    });
+    for (const row of rows) out.push({ keyId: row.k, value: row.v, kind: row.kind as Sample['kind'], hmac: row.h });
   }
   return out;
 }
