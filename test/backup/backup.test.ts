@@ -576,9 +576,16 @@ describe('physical backups', () => {
     // A base backup whose data file was altered, stored with a matching checksum (as if damaged
     // before upload): integrity passes, pg_verifybackup does not.
     const t = mkdtempSync(join(dir, 'pb-'));
-    const plain: Buffer[] = [];
-    for await (const c of await plainStream(store, a, pcfg.sm4Key)) plain.push(c as Buffer);
-    writeFileSync(join(t, 'base.tar'), Buffer.concat(plain));
+    // Fetched as the runbook does (docs/backup.md "Restore"): checked, decrypted, a plain tar.
+    const keyDir = join(t, 'secrets');
+    mkdirSync(keyDir, { mode: 0o700 });
+    writeFileSync(join(keyDir, 'backup-sm4-key'), `${SM4_HEX}\n`, { mode: 0o600 });
+    const fetched = await cli(['fetch', '--archive', a.objectKey, '--out', join(t, 'base.tar')], { ...s3Env('t-main'), CDC_SECRETS_DIR: keyDir });
+    expect(fetched.code, fetched.stderr).toBe(0);
+    expect(fetched.stdout).toContain(`fetched ${a.objectKey}: sha256 ${a.sha256} as recorded, decrypted (sm4-ctr)`);
+    const members = spawnSync('tar', ['-tf', join(t, 'base.tar')], { encoding: 'utf8' });
+    expect(members.status, members.stderr).toBe(0);
+    expect(members.stdout.split('\n')).toEqual(expect.arrayContaining(['backup_manifest', 'PG_VERSION']));
     const sh = (cmd: string) => new Promise<number | null>((ok) => spawn('sh', ['-c', cmd], { cwd: t, stdio: 'ignore' }).on('close', ok));
     expect(await sh('mkdir x && tar -xf base.tar -C x && printf garbage >> x/PG_VERSION && tar -cf bad.tar -C x .')).toBe(0);
     const bad = await runTarArchive(store, a, join(t, 'bad.tar'));
