@@ -7,6 +7,7 @@
  *   check   [--archive <archive id>] [--no-drill]                    re-checks an archive of the ledger
  *   check-keys --target <database>                                   can the front's keys open its sealed data
  *   fetch   --archive <object key|archive id> --out <file>           the archive as a plain file (checked, decrypted)
+ *   revoke-his --database <old database>                             closes the database the front left to the HIS roles
  *
  * `restore` needs only the store and a server to restore to: it reads the archive's manifest from
  * the store, not the (possibly lost) database. Settings as the function's: BACKUP_S3_* and the
@@ -21,7 +22,7 @@ import { parseCommandLine, runCommand, runIfMain, textTable } from '../cli/comma
 import { locate } from '../cli/locate.js';
 import { loadConfig, readSecret, secretsDir } from '../../shared/config/index.js';
 import { checkRestoredKeys, keyCheckMessage } from '../../shared/backup/keys.js';
-import { regrantHisRoles } from '../../shared/backup/his-roles.js';
+import { regrantHisRoles, revokeHisRoles } from '../../shared/backup/his-roles.js';
 import { keysFromSecrets, Pii } from '../../shared/pii/index.js';
 import { closePool, openPool } from '../../shared/db/index.js';
 import {
@@ -50,7 +51,8 @@ const USAGE = `usage:
   infra/backup/cli.ts list
   infra/backup/cli.ts check [--archive <id>] [--no-drill]
   infra/backup/cli.ts check-keys --target <database>
-  infra/backup/cli.ts fetch --archive <object key|archive id> --out <file>`;
+  infra/backup/cli.ts fetch --archive <object key|archive id> --out <file>
+  infra/backup/cli.ts revoke-his --database <the database the front left>`;
 
 const CommandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('backup'), kind: ArchiveKindSchema.default('logical'), 'no-check': z.boolean().default(false) }),
@@ -63,6 +65,7 @@ const CommandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('list') }),
   z.object({ command: z.literal('check'), archive: z.string().regex(/^\d+$/, 'an archive id').optional(), 'no-drill': z.boolean().default(false) }),
   z.object({ command: z.literal('fetch'), archive: z.string().min(1, 'an object key or an archive id'), out: z.string().min(1, 'a file') }),
+  z.object({ command: z.literal('revoke-his'), database: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits, _') }),
   z.object({ command: z.literal('check-keys'), target: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits, _') }),
 ]);
 type Command = z.infer<typeof CommandSchema>;
@@ -76,6 +79,7 @@ function parseCommand(argv: string[]): Command {
       target: { type: 'string' },
       archive: { type: 'string' },
       out: { type: 'string' },
+      database: { type: 'string' },
       'no-check': { type: 'boolean' },
       'no-drill': { type: 'boolean' },
       help: { type: 'boolean' },
@@ -185,6 +189,16 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     return 0;
   }
   const databaseUrl = loadConfig().databaseUrl;
+  if (cmd.command === 'revoke-his') {
+    const u = new URL(databaseUrl);
+    u.pathname = `/${cmd.database}`;
+    const h = await revokeHisRoles(u.toString());
+    for (const role of h.revoked)
+      out(`HIS role ${role}: no longer admitted to the staging tables of ${cmd.database} (bin/cdc-dbsync grant there admits it again)`);
+    for (const role of h.missing) out(`HIS role ${role} does not exist on this server: nothing to revoke`);
+    if (h.revoked.length + h.missing.length === 0) out(`${cmd.database} names no HIS role`);
+    return 0;
+  }
   if (cmd.command === 'check-keys') return (await keysOpen(databaseUrl, cmd.target, out)) ? 0 : 1;
   if (cmd.command === 'restore') {
     const { key, manifest } = await findManifest(store, cmd.archive, cmd.kind);

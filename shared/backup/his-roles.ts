@@ -71,3 +71,28 @@ export async function regrantHisRoles(url: string): Promise<HisRoles> {
     await c.end().catch(() => undefined);
   }
 }
+
+/**
+ * Closes the database at `url` (the one the front left for a restored one) to the HIS roles it names:
+ * their USAGE on the staging schema is revoked, so a HIS still writing there is refused ("permission
+ * denied for schema staging") instead of adding rows nothing will take (docs/dbsync.md "After a
+ * restore"). `bin/cdc-dbsync grant` on that database admits a role again.
+ */
+export async function revokeHisRoles(url: string): Promise<{ revoked: string[]; missing: string[] }> {
+  const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
+  await c.connect();
+  try {
+    const out = { revoked: [] as string[], missing: [] as string[] };
+    for (const role of await namedRoles(c)) {
+      if ((await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount !== 1) {
+        out.missing.push(role);
+        continue;
+      }
+      await c.query(`REVOKE USAGE ON SCHEMA ${STAGING_SCHEMA} FROM ${RoleName.parse(role)}`);
+      out.revoked.push(role);
+    }
+    return out;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}

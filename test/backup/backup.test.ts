@@ -332,7 +332,7 @@ describe('make restore where the personal-data keys are not those of the data (a
 });
 
 describe('make restore and the database-sync HIS roles (docs/dbsync.md "After a restore")', () => {
-  it('re-applies the grants of every HIS role the restored database names, and names a role missing on the server with the command that makes it', async () => {
+  it('re-applies the grants of every HIS role the restored database names, names a role missing on the server with the command that makes it; revoke-his closes the old database to them', async () => {
     const src = await privateDatabase('cdc_bk_roles');
     const his = `bk_his_${process.pid}`;
     const gone = `bk_gone_${process.pid}`;
@@ -380,6 +380,30 @@ describe('make restore and the database-sync HIS roles (docs/dbsync.md "After a 
         expect(err).toBe('42501');
       } finally {
         await c.end();
+      }
+
+      // The front has moved: the old database is closed to the HIS roles, so a HIS still writing there
+      // gets an error instead of rows nothing will ever take.
+      const old = new URL(src.url).pathname.slice(1);
+      const hisOld = new URL(src.url);
+      hisOld.username = his;
+      hisOld.password = password;
+      const o = new pg.Client({ connectionString: hisOld.toString() });
+      await o.connect();
+      try {
+        await o.query(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ('123456789', 'BKOLD1', '测试')`);
+        const rv = await cli(['revoke-his', '--database', old], { ...s3Env('t-roles'), DATABASE_URL: src.url });
+        expect(rv.code, rv.stdout + rv.stderr).toBe(0);
+        expect(rv.stdout).toContain(`HIS role ${his}: no longer admitted to the staging tables of ${old}`);
+        expect(rv.stdout).toContain(`HIS role ${gone} does not exist on this server`);
+        // Even in the session it had open.
+        const denied = await o.query(`INSERT INTO staging.emr_patient_info (org_code, id, patient_name) VALUES ('123456789', 'BKOLD2', '测试')`).then(
+          () => null,
+          (e: Error & { code?: string }) => `${e.code} ${e.message}`,
+        );
+        expect(denied).toBe('42501 permission denied for schema staging');
+      } finally {
+        await o.end();
       }
     } finally {
       await src.drop();
