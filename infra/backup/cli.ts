@@ -135,6 +135,10 @@ async function hisRoles(databaseUrl: string, database: string, out: (s: string) 
   u.pathname = `/${database}`;
   const h = await regrantHisRoles(u.toString());
   for (const role of h.granted) out(`HIS role ${role}: grants re-applied on ${database} (bin/cdc-dbsync grant)`);
+  if (h.locks === 'needs-superuser')
+    out(
+      `the advisory lock functions of ${database} are still every role's: as a superuser, DATABASE_URL=<the URL of ${database}> bin/cdc-dbsync grant --role <a HIS role> (docs/dbsync.md "The HIS's role")`,
+    );
   for (const role of h.missing)
     out(
       `HIS role ${role} is named by ${database} but does not exist on this server: DATABASE_URL=<the URL of ${database}> bin/cdc-dbsync create-role --role ${role} --password-file <file>, and give the HIS that password`,

@@ -10,11 +10,17 @@
 import pg from 'pg';
 import { STAGING_SCHEMA } from '../../schemas/ddl.js';
 import { resources } from '../../schemas/index.js';
-import { grantStatements, RoleName } from '../dbsync/role.js';
+import { advisoryLockStatements, FRONT_USER_SQL, grantStatements, RoleName } from '../dbsync/role.js';
 
 export interface HisRoles {
   /** Roles whose grants were applied again. */
   granted: string[];
+  /**
+   * The front's advisory lock functions kept from the HIS roles on the restored database (a function's
+   * grants are the database's own, and a dump restored without privileges carries none): 'kept', or
+   * 'needs-superuser' when this user may not (docs/dbsync.md "The HIS's role").
+   */
+  locks: 'kept' | 'needs-superuser';
   /** Roles the restored database names that the server does not have. */
   missing: string[];
 }
@@ -49,7 +55,7 @@ export async function regrantHisRoles(url: string): Promise<HisRoles> {
   const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
   await c.connect();
   try {
-    const out: HisRoles = { granted: [], missing: [] };
+    const out: HisRoles = { granted: [], missing: [], locks: 'kept' };
     for (const role of await namedRoles(c)) {
       const exists = (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount === 1;
       if (!exists) {
@@ -65,6 +71,18 @@ export async function regrantHisRoles(url: string): Promise<HisRoles> {
         throw new Error(`granting HIS role ${role} on the restored database failed: ${(err as Error).message}`);
       }
       out.granted.push(role);
+    }
+    const owner = (await c.query<{ owner: string }>(FRONT_USER_SQL)).rows[0]?.owner;
+    if (owner) {
+      await c.query('BEGIN');
+      try {
+        for (const st of advisoryLockStatements(owner)) await c.query(st);
+        await c.query('COMMIT');
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        if ((err as { code?: string }).code !== '42501') throw err;
+        out.locks = 'needs-superuser';
+      }
     }
     return out;
   } finally {

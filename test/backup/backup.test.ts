@@ -378,6 +378,12 @@ describe('make restore and the database-sync HIS roles (docs/dbsync.md "After a 
           (e: Error & { code?: string }) => e.code,
         );
         expect(err).toBe('42501');
+        // Nor can it hold the front's advisory locks on the restored database.
+        const lock = await c.query('SELECT pg_try_advisory_lock(1)').then(
+          () => null,
+          (e: Error & { code?: string }) => e.code,
+        );
+        expect(lock).toBe('42501');
       } finally {
         await c.end();
       }
