@@ -1,7 +1,7 @@
 /**
  * cdc-keys: the keys of personal data at rest (docs/keys.md).
  *
- *   cdc-keys init                  makes pii-field-keys (key k1) and pii-hash-key where none is
+ *   cdc-keys init                  makes pii-field-keys (one key, a random id) and pii-hash-key where none is
  *   cdc-keys rotate [--id k2]      adds a key and makes it current for writes (older keys stay)
  *   cdc-keys reencrypt [--batch N] re-seals every stored value not under the current key (and clear
  *                                  values stored before migration 0032), fills missing HMACs; resumable

@@ -9,6 +9,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { newKeyId } from '../../shared/pii/key-id.js';
 
 export interface Credentials {
   user: string;
@@ -48,7 +49,7 @@ export function ensureCredentials(secretsDir: string, o: { development?: boolean
  */
 function fieldKeys(file: string): void {
   if (existsSync(file)) return;
-  const id = `k${randomBytes(4).toString('hex')}`;
+  const id = newKeyId();
   const key = { id, key: randomBytes(16).toString('base64'), created: new Date().toISOString() };
   writeFileSync(file, JSON.stringify({ current: id, keys: [key] }, null, 2) + '\n', { mode: 0o600 });
   chmodSync(file, 0o600);

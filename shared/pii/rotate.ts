@@ -6,6 +6,7 @@
  * filled. Each batch is its own short transaction and the work is found by what is stored, so a job
  * stopped anywhere is resumed by running it again. `status` counts the values per key id.
  */
+import { newKeyId } from './key-id.js';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,7 +41,7 @@ function writeKeyFile(dir: string, file: FieldKeyFile): void {
   writeSecretFile(join(dir, FIELD_KEYS_SECRET), JSON.stringify(file, null, 2) + '\n');
 }
 
-/** Makes the two key files (k1 and a hash key) where none is; refuses to replace an existing one. */
+/** Makes the two key files (a key of a random id, and a hash key) where none is; refuses to replace an existing one. */
 export function initKeys(dir: string): { made: string[] } {
   const made: string[] = [];
   const fk = join(dir, FIELD_KEYS_SECRET);
@@ -50,7 +51,8 @@ export function initKeys(dir: string): { made: string[] } {
   }
   // A new installation's secrets folder may not exist yet: made private, as the runtime makes it.
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeKeyFile(dir, { current: 'k1', keys: [newKey('k1')] });
+  const id = newKeyId();
+  writeKeyFile(dir, { current: id, keys: [newKey(id)] });
   made.push(fk);
   writeSecretFile(hk, randomBytes(32).toString('base64url') + '\n');
   made.push(hk);
@@ -62,10 +64,7 @@ export function rotateKey(dir: string, id?: string): { previous: string; current
   const file = readKeyFile(dir);
   const taken = new Set(file.keys.map((k) => k.id));
   let next = id;
-  if (!next) {
-    const n = Math.max(0, ...file.keys.map((k) => Number(/^k(\d+)$/.exec(k.id)?.[1] ?? 0)));
-    next = `k${n + 1}`;
-  }
+  while (!next || (id === undefined && taken.has(next))) next = newKeyId();
   if (taken.has(next)) throw new Error(`key id ${next} is in ${FIELD_KEYS_SECRET} already (a key id is never reused)`);
   const updated = parseFieldKeyFile(JSON.stringify({ current: next, keys: [...file.keys, newKey(next)] }));
   writeKeyFile(dir, updated);
