@@ -290,20 +290,27 @@ describe('bin/cdc-keys', () => {
       expect(statSync(join(dir, 'pii-field-keys')).mode & 0o777).toBe(0o600);
       expect(statSync(join(dir, 'pii-hash-key')).mode & 0o777).toBe(0o600);
       const k1 = readKeyFile(dir).keys[0]!.key;
+      // Key ids are random (docs/keys.md): the first key's, then the rotated one's.
+      const id1 = readKeyFile(dir).current;
+      expect(id1).toMatch(/^k[0-9a-f]{8}$/);
       expect(cli(dir, 'init')).toMatchObject({ code: 1, err: expect.stringMatching(/exists already: keys are never replaced/) });
-      expect(cli(dir, 'rotate')).toMatchObject({ code: 0, out: expect.stringMatching(/key k2 is now current for writes/) });
-      expect(readKeyFile(dir)).toMatchObject({ current: 'k2', keys: [{ id: 'k1', key: k1 }, { id: 'k2' }] });
+      const rotated = cli(dir, 'rotate');
+      expect(rotated).toMatchObject({ code: 0, out: expect.stringMatching(/key k[0-9a-f]{8} is now current for writes/) });
+      const id2 = readKeyFile(dir).current;
+      expect(id2).not.toBe(id1);
+      expect(rotated.out).toContain(`key ${id2} is now current for writes`);
+      expect(readKeyFile(dir)).toMatchObject({ current: id2, keys: [{ id: id1, key: k1 }, { id: id2 }] });
       const status = cli(dir, 'status');
       expect(status.code, status.err).toBe(0);
-      expect(status.out).toMatch(/k1\s+unused: can be retired\s+0/);
-      expect(status.out).toMatch(/k2\s+current/);
+      expect(status.out).toMatch(new RegExp(`${id1}\\s+unused: can be retired\\s+0`));
+      expect(status.out).toMatch(new RegExp(`${id2}\\s+current`));
       expect(status.out).toMatch(/emr_patient_info\.id_card/);
       expect(status.out + status.err).not.toContain(k1);
       expect(status.out + status.err).not.toContain(readFileSync(join(dir, 'pii-hash-key'), 'utf8').trim());
-      expect(cli(dir, 'retire', '--id', 'k2')).toMatchObject({ code: 1, err: expect.stringMatching(/k2 is the current key: rotate first/) });
+      expect(cli(dir, 'retire', '--id', id2)).toMatchObject({ code: 1, err: expect.stringMatching(new RegExp(`${id2} is the current key: rotate first`)) });
       expect(cli(dir, 'retire', '--id', 'K 1')).toMatchObject({ code: 2, err: expect.stringMatching(/--id: a key id is a lowercase letter/) });
-      expect(cli(dir, 'retire', '--id', 'k1')).toMatchObject({ code: 0 });
-      expect(readKeyFile(dir).keys.map((k) => k.id)).toEqual(['k2']);
+      expect(cli(dir, 'retire', '--id', id1)).toMatchObject({ code: 0 });
+      expect(readKeyFile(dir).keys.map((k) => k.id)).toEqual([id2]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
