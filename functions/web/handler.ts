@@ -144,7 +144,8 @@ app.use('*', async (c, next) => {
  */
 const formEncoding: MiddlewareHandler = async (c, next) => {
   if (c.req.method !== 'POST' || !/^application\/x-www-form-urlencoded/i.test(c.req.header('content-type') ?? '')) return next();
-  const text = await c.req.text();
+  // A copy of the body: the routes' own size limit (bodyLimit) reads the request's stream itself.
+  const text = await c.req.raw.clone().text();
   if (!text.includes('%')) return next();
   for (const pair of text.split('&')) {
     const [name = '', value = ''] = pair.split('=', 2);
