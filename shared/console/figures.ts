@@ -737,11 +737,17 @@ export interface AlertEvent {
   lastError: string | null;
 }
 
-/** The newest backlog alerts raised or cleared (shared/alerts), by the primary key. */
+/**
+ * The newest backlog alerts raised or cleared (shared/alerts) of the platforms, by the primary key:
+ * not the other alerts the same table keeps (an overdue case's, kind 'overdue'; a backup's,
+ * destination 'backup'), which have their own pages and would push the platforms' out of the list.
+ */
 export async function alertEvents(db: Db, limit = 30): Promise<AlertEvent[]> {
   const res = await db.query(
     `SELECT event_id, destination, kind, pending, oldest_age_s, message, created_at, channels, delivered_at, last_error
-       FROM alert_event ORDER BY event_id DESC LIMIT $1`,
+       FROM alert_event
+      WHERE kind IN ('raise', 'clear') AND destination IN (SELECT name FROM uplink_destination)
+      ORDER BY event_id DESC LIMIT $1`,
     [limit],
   );
   return z

@@ -274,6 +274,19 @@ describe('delivery (数据上报)', () => {
     expect(page).toMatch(new RegExp(`<tr data-event="${event.event_id}"><td>[^<]*</td><td>national</td><td class="bad">告警</td>`));
   });
 
+  it('lists the platforms’ backlog alerts only: an overdue case’s alert or a backup’s, kept in the same table, is not shown as one', async () => {
+    const { cookie } = await signedIn('operator');
+    // As the warning function and the backup function write them (shared/warning/store.ts, shared/backup).
+    const others = await db.query<{ event_id: string }>(
+      `INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message) VALUES
+         ('warning', 'overdue', 1, 1500, '传染病报告超时：霍乱（病例 1）'), ('backup', 'raise', 1, 3600, '备份失败') RETURNING event_id`,
+    );
+    const page = await (await get('/delivery.html', cookie)).text();
+    for (const x of others.rows) expect(page).not.toContain(`data-event="${x.event_id}"`);
+    const platform = (await db.query<{ event_id: string }>(`SELECT max(event_id) AS event_id FROM alert_event WHERE destination = 'national'`)).rows[0]!;
+    expect(page).toContain(`<tr data-event="${platform.event_id}">`);
+  });
+
   it('replays a dead letter with the session’s token: back in the queue, audited with the user; a forged post is refused', async () => {
     const { cookie, username } = await signedIn('operator');
     const id = await outboxId(ids.p2);
