@@ -69,8 +69,13 @@ export function stepCategory(error: string): string {
 }
 
 app.post('/', async (c) => {
-  const db = getPool();
   const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : c.req.header('x-nudge') ? 'nudge' : 'manual';
+  return c.json(await runOnce(trigger));
+});
+
+/** One push run, recorded in push_run and logged: what POST / does, and what an operator's replay or reset starts. */
+async function runOnce(trigger: 'cron' | 'nudge' | 'manual') {
+  const db = getPool();
   const started = new Date();
   // The sweeps and each destination run on their own: one that fails is logged, the others run.
   const { results, unconfigured, orphans, mapping, failedSteps } = await pushRun(db, {
@@ -85,7 +90,8 @@ app.post('/', async (c) => {
   // the platform's own text (it can quote a record). Operators see the full reasons on /circuits and /dead.
   const note = [
     ...failedSteps.map((f) => `${f.step}: ${stepCategory(f.error)}`),
-    ...results.filter((r) => r.error).map((r) => `${r.destination}: ${errorCategory(r.error!)}`),
+    // Another run holding a destination is runs overlapping (a nudge beside the cron), no fault: log only.
+    ...results.filter((r) => r.error && !ANOTHER_RUN.test(r.error)).map((r) => `${r.destination}: ${errorCategory(r.error!)}`),
     ...unconfigured.map((u) => `${u.name}: 未配置 (not configured)`),
   ]
     .join('; ')
@@ -111,8 +117,24 @@ app.post('/', async (c) => {
   const alerts = await checkAlerts(db);
   // The front's report of itself to the province rides on the schedule (docs/monitoring.md).
   const reports = trigger === 'cron' ? await selfReport(db) : [];
-  return c.json({ trigger, results, unconfigured, orphans, mapping, failedSteps, alerts, reports, durationMs: Date.now() - started.getTime() });
-});
+  return { trigger, results, unconfigured, orphans, mapping, failedSteps, alerts, reports, durationMs: Date.now() - started.getTime() };
+}
+
+const ANOTHER_RUN = /another push run holds/;
+
+/**
+ * After an operator's replay or reset the rows go at once, not at the next cron minute: a run is
+ * started in the background (one that finds another holding a destination leaves it to that one).
+ */
+function runSoon(): void {
+  void runOnce('manual').catch((err) => log('error', 'push run failed', { err: (err as Error).message }));
+}
+
+/** An operator's destination must be one the front has: a mistyped name is 404, not a success that did nothing. */
+async function knownDestination(name: string): Promise<void> {
+  const r = await getPool().query('SELECT 1 FROM uplink_destination WHERE name = $1', [name]);
+  if (!r.rowCount) throw new AppError('NOT_FOUND', `上报目标不存在：${name} (no such destination)`);
+}
 
 // The uplink handshake of the acceptance self-test (docs/acceptance.md): each
 // enabled platform probed with the hospital's TLS client certificate, then sent a batch of no records
@@ -156,15 +178,19 @@ app.post('/replay', async (c) => {
   if (!parsed.success || !(parsed.data.outboxIds || parsed.data.resource || parsed.data.orgCode)) {
     throw new AppError('BAD_REQUEST', 'replay needs {destination} and outboxIds, resource or orgCode');
   }
+  await knownDestination(parsed.data.destination);
   const r = await replay(getPool(), parsed.data);
   log('info', 'dead letters replayed', { destination: parsed.data.destination, replayed: r.replayed.length, superseded: r.superseded.length });
+  if (r.replayed.length) runSoon();
   return c.json(r);
 });
 
 app.post('/circuits/reset', async (c) => {
   const body = z.object({ destination: z.string().min(1).max(40) }).safeParse(await c.req.json().catch(() => null));
   if (!body.success) throw new AppError('BAD_REQUEST', 'reset needs {destination}');
+  await knownDestination(body.data.destination);
   await resetCircuit(getPool(), body.data.destination);
+  runSoon();
   return c.json({ ok: true });
 });
 

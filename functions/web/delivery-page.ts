@@ -131,6 +131,8 @@ export interface DeliveryOptions {
   operator: MiddlewareHandler;
   timeZone: () => string;
   trustedProxies: () => string;
+  /** Starts a push run (PUSH_NUDGE_URL): a replayed or released row goes at once, not at the next cron minute. */
+  nudgePush: () => void;
 }
 
 export function deliveryRoutes(o: DeliveryOptions): Hono {
@@ -186,7 +188,10 @@ ${destinationsSection(dests, session, now, tz)}${deadSection(dead, session, tz)}
       `${what}: ${r.replayed.length ? 'requeued' : r.superseded.length ? 'left dead (a later version was delivered)' : 'not dead'}`,
       address(c),
     );
-    if (r.replayed.length) return back(c, { msg: `已重发：${title(d.resource)} ${d.id} 第 ${d.version} 版 → ${d.destination}` });
+    if (r.replayed.length) {
+      o.nudgePush();
+      return back(c, { msg: `已重发：${title(d.resource)} ${d.id} 第 ${d.version} 版 → ${d.destination}` });
+    }
     return back(c, { err: r.superseded.length ? `未重发：该记录的更新版本已送达 ${d.destination}` : `没有可重发的死信 ${id}` });
   });
 
@@ -194,9 +199,12 @@ ${destinationsSection(dests, session, now, tz)}${deadSection(dead, session, tz)}
     const parsed = z.object({ destination: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'a destination name') }).safeParse(await c.req.parseBody());
     if (!parsed.success) throw validationError(parsed.error, 'destination: 上报目标不合法 (invalid destination)');
     const dest = parsed.data.destination;
+    const known = await o.db().query('SELECT 1 FROM uplink_destination WHERE name = $1', [dest]);
+    if (!known.rowCount) return back(c, { err: `上报目标不存在：${dest}` });
     await resetCircuit(o.db(), dest);
     await audit(o.db(), 'retry-now', c.get('person').user.username, dest, address(c));
-    return back(c, { msg: `已清除 ${dest} 的退避与熔断，排队的记录将在下次上报时发送` });
+    o.nudgePush();
+    return back(c, { msg: `已清除 ${dest} 的退避与熔断，排队的记录正在发送` });
   });
   return app;
 }

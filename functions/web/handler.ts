@@ -196,6 +196,7 @@ app.route(
     operator: person(people, OPERATORS),
     timeZone: () => settings().front.timeZone,
     trustedProxies: () => settings().hisAuth.trustedProxies,
+    nudgePush: () => nudgePush(),
   }),
 );
 app.route(
@@ -293,6 +294,7 @@ app.get('/codes.html', mappers, async (c) => {
 // functions do), and the push nudge after it is stored.
 const codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }));
 let nudge: () => void = () => undefined;
+let nudgePush: () => void = () => undefined;
 app.route(
   '/',
   cardRoutes({
@@ -316,6 +318,7 @@ export default defineFunction({
     openPool(settings().database.url, 2, settings().database.limits);
     const push = nudger(settings().ingest.pushNudgeUrl);
     const warning = nudger(settings().ingest.warningNudgeUrl);
+    nudgePush = push;
     nudge = () => {
       push();
       warning();

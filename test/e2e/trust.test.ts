@@ -273,11 +273,16 @@ describe('the open status shows error categories', () => {
     expect(notes.rows[0]?.note).not.toMatch(/simulated outage|unavailable/);
     const page = await fetch(`${rt.portUrls.web}/status.html`);
     expect(await page.text()).not.toContain('simulated outage');
-    // The destination waits in backoff: an operator's "retry now", then it drains.
+    // A mistyped destination is no success: 404, for a reset as for a replay.
+    for (const path of ['/function/push/circuits/reset', '/function/push/replay']) {
+      const typo = await send(`${rt.gatewayUrl}${path}`, { body: { destination: `${dest}x`, orgCode: 'x' }, headers: { authorization: basic } });
+      expect(typo.status, path).toBe(404);
+    }
+    // The destination waits in backoff: an operator's "retry now" sends the record at once, without
+    // waiting for the next cron minute or another record's nudge.
     expect((await send(`${rt.gatewayUrl}/function/push/circuits/reset`, { body: { destination: dest }, headers: { authorization: basic } })).status).toBe(200);
-    await until(async () => {
-      await invokePush();
-      return sim.records().some((r) => r.id === p.id) ? true : undefined;
-    });
+    const end = Date.now() + 15_000;
+    while (!sim.records().some((r) => r.id === p.id) && Date.now() < end) await new Promise((ok) => setTimeout(ok, 100));
+    expect(sim.records().some((r) => r.id === p.id)).toBe(true);
   });
 });

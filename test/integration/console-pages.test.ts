@@ -474,7 +474,7 @@ describe('notices (?msg=, ?err=)', () => {
     });
     expect(done.status).toBe(303);
     const back = done.headers.get('location')!;
-    expect(notice(await (await get(back, op.cookie)).text())).toEqual(['已清除 nosuchdest 的退避与熔断，排队的记录将在下次上报时发送']);
+    expect(notice(await (await get(back, op.cookie)).text())).toEqual(['上报目标不存在：nosuchdest']);
     // The same link in another person's session: not theirs, not shown.
     const other = await signedIn('operator');
     expect(notice(await (await get(back, other.cookie)).text())).toEqual([]);
