@@ -46,7 +46,7 @@ export function frontMetrics(status: FrontStatus, comp: Components): Registry {
   if (comp.errors) {
     gauge('cdc_ingest_rejected_last_hour', 'Records refused in the last hour').set(comp.errors.rejectedLastHour);
     gauge('cdc_ingest_rejected_today', 'Records refused since midnight (database time zone)').set(comp.errors.rejectedToday);
-    gauge('cdc_push_failed_last_hour', 'Records whose forwarding failed in the last hour').set(comp.errors.failedPushesLastHour);
+    gauge('cdc_push_failed_last_hour', 'Failed send attempts in the last hour (a record retried counts each time)').set(comp.errors.failedPushesLastHour);
   }
   const s = comp.server;
   gauge('cdc_server_cpus', 'CPU cores of the front server').set(s.cpus);
