@@ -44,6 +44,8 @@ export interface Backlog {
   pending: number;
   /** Seconds since the oldest pending row was queued; null when nothing is pending. */
   oldestAgeS: number | null;
+  /** The same of the realtime rows alone (deadline class `realtime`); null when none is pending. */
+  realtimeAgeS: number | null;
   /** Pending rows per organisation, most first. */
   orgs: Array<{ orgCode: string; pending: number }>;
 }
@@ -62,19 +64,23 @@ export async function backlogs(db: Db, only?: string[]): Promise<Backlog[]> {
         )
       ).rows.map((r) => r.name);
   if (names.length === 0) return [];
-  const res = await db.query<{ destination: string; org_code: string; pending: string; oldest: string | number | null }>(
-    `SELECT destination, org_code, count(*) AS pending, extract(epoch FROM (now() - min(created_at))) AS oldest
+  const res = await db.query<{ destination: string; org_code: string; pending: string; oldest: string | number | null; realtime: string | number | null }>(
+    `SELECT destination, org_code, count(*) AS pending, extract(epoch FROM (now() - min(created_at))) AS oldest,
+            extract(epoch FROM (now() - min(CASE WHEN deadline_class = 'realtime' THEN created_at END))) AS realtime
        FROM outbox WHERE state = 'pending' AND destination = ANY($1::varchar[])
       GROUP BY destination, org_code`,
     [names],
   );
-  const by = new Map<string, Backlog>(names.map((n) => [n, { destination: n, pending: 0, oldestAgeS: null, orgs: [] }]));
+  const by = new Map<string, Backlog>(names.map((n) => [n, { destination: n, pending: 0, oldestAgeS: null, realtimeAgeS: null, orgs: [] }]));
+  const seconds = (v: string | number | null) => (v === null ? null : Math.max(0, Math.round(Number(v))));
   for (const r of res.rows) {
     const b = by.get(r.destination)!;
     const n = Number(r.pending);
-    const age = r.oldest === null ? null : Math.max(0, Math.round(Number(r.oldest)));
+    const age = seconds(r.oldest);
+    const realtime = seconds(r.realtime);
     b.pending += n;
     if (age !== null) b.oldestAgeS = Math.max(b.oldestAgeS ?? 0, age);
+    if (realtime !== null) b.realtimeAgeS = Math.max(b.realtimeAgeS ?? 0, realtime);
     b.orgs.push({ orgCode: r.org_code, pending: n });
   }
   for (const b of by.values()) b.orgs.sort((x, y) => y.pending - x.pending || x.orgCode.localeCompare(y.orgCode));
@@ -83,15 +89,21 @@ export async function backlogs(db: Db, only?: string[]): Promise<Backlog[]> {
 
 export type Transition = 'raise' | 'clear';
 
-/** Raise at a threshold; clear only when both figures are below threshold × clearRatio. */
+/**
+ * Raise at a threshold — the backlog, the oldest row's age, or the oldest realtime row's age (a card
+ * due at once must not wait the 2 h of a lab result before anyone hears of it); clear only when every
+ * figure is below its threshold × clearRatio.
+ */
 export function decide(
   state: string,
-  b: { pending: number; oldestAgeS: number | null },
-  cfg: Pick<AlertConfig, 'backlogCount' | 'backlogAgeS' | 'clearRatio'>,
+  b: { pending: number; oldestAgeS: number | null; realtimeAgeS?: number | null },
+  cfg: Pick<AlertConfig, 'backlogCount' | 'backlogAgeS' | 'realtimeAgeS' | 'clearRatio'>,
 ): Transition | null {
   const age = b.oldestAgeS ?? 0;
-  if (state !== 'raised') return b.pending >= cfg.backlogCount || age >= cfg.backlogAgeS ? 'raise' : null;
-  return b.pending < cfg.backlogCount * cfg.clearRatio && age < cfg.backlogAgeS * cfg.clearRatio ? 'clear' : null;
+  const realtime = b.realtimeAgeS ?? 0;
+  if (state !== 'raised') return b.pending >= cfg.backlogCount || age >= cfg.backlogAgeS || realtime >= cfg.realtimeAgeS ? 'raise' : null;
+  const below = (v: number, t: number) => v < t * cfg.clearRatio;
+  return below(b.pending, cfg.backlogCount) && below(age, cfg.backlogAgeS) && below(realtime, cfg.realtimeAgeS) ? 'clear' : null;
 }
 
 /** 2小时5分, 45分, 30秒. */
@@ -120,6 +132,9 @@ export function raiseMessage(b: Backlog, cfg: AlertConfig, now: Date): { subject
     `目的平台：${b.destination}`,
     `待发送：${b.pending} 条（阈值 ${cfg.backlogCount} 条）`,
     `最早未发送记录已等待：${duration(b.oldestAgeS ?? 0)}（阈值 ${duration(cfg.backlogAgeS)}）`,
+    ...(b.realtimeAgeS === null
+      ? []
+      : [`其中实时上报类记录（报告卡、诊断、患者等）最早已等待：${duration(b.realtimeAgeS)}（阈值 ${duration(cfg.realtimeAgeS)}）`]),
     `涉及机构：${orgList(b.orgs)}`,
     '可能原因：外网或 VPN 中断、平台不可用或拒收。数据已保存在前置，连通恢复后自动补传。',
     `时间：${formatLocal(now, TIME_ZONE())}`,

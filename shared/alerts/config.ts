@@ -5,6 +5,8 @@
  *   ALERT_BACKLOG_COUNT   pending rows of one destination that raise an alert    (default 1000)
  *   ALERT_BACKLOG_AGE_S   age in seconds of its oldest unsent row that raises one (default 7200: 2 h,
  *                         the lab results' deadline)
+ *   ALERT_REALTIME_AGE_S  age in seconds of its oldest unsent realtime row (cards, diagnoses, patients:
+ *                         due at once) that raises one (default 900: 15 min)
  *   ALERT_CLEAR_RATIO     hysteresis: cleared when both figures are below ratio × threshold (default 0.5)
  *   ALERT_WEBHOOK_URL     a WeCom/DingTalk group robot URL (or the secret file alert-webhook-url)
  *   alert-webhook-secret  secret file: DingTalk 加签 secret (optional; adds timestamp and sign)
@@ -37,6 +39,8 @@ export interface SmtpSettings {
 export interface AlertConfig {
   backlogCount: number;
   backlogAgeS: number;
+  /** The realtime rows' own age threshold: their deadline is minutes, not the 2 h of the rest. */
+  realtimeAgeS: number;
   clearRatio: number;
   frontName: string;
   timeoutMs: number;
@@ -47,6 +51,7 @@ export interface AlertConfig {
 const vars = {
   ALERT_BACKLOG_COUNT: z.coerce.number().int().positive().default(1000),
   ALERT_BACKLOG_AGE_S: z.coerce.number().int().positive().default(7200),
+  ALERT_REALTIME_AGE_S: z.coerce.number().int().positive().default(900),
   ALERT_CLEAR_RATIO: z.coerce.number().gt(0).lte(1).default(0.5),
   ALERT_TIMEOUT_MS: z.coerce.number().int().positive().max(60_000).default(10_000),
   ALERT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -72,6 +77,7 @@ function buildAlertConfig(parsed: z.output<z.ZodObject<typeof vars>>, secret: Se
   const out: AlertConfig = {
     backlogCount: c.ALERT_BACKLOG_COUNT,
     backlogAgeS: c.ALERT_BACKLOG_AGE_S,
+    realtimeAgeS: c.ALERT_REALTIME_AGE_S,
     clearRatio: c.ALERT_CLEAR_RATIO,
     timeoutMs: c.ALERT_TIMEOUT_MS,
     frontName: c.ALERT_FRONT_NAME ?? hostname(),

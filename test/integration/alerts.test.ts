@@ -182,12 +182,12 @@ async function destination(): Promise<string> {
   await db.query(`INSERT INTO uplink_destination (name, kind, enabled) VALUES ($1, 'national', false)`, [name]);
   return name;
 }
-async function queue(dest: string, org: string, n: number, ageS = 0): Promise<void> {
+async function queue(dest: string, org: string, n: number, ageS = 0, deadline: 'realtime' | 'T+1' = 'realtime'): Promise<void> {
   for (let i = 0; i < n; i++) {
     await db.query(
       `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, payload, created_at)
-       VALUES ($1, 'emrPatientInfo', $2, $3, 1, 'upsert', 'realtime', '{}', now() - $4 * interval '1 second')`,
-      [dest, org, uniqueId('r'), ageS],
+       VALUES ($1, $5, $2, $3, 1, 'upsert', $6, '{}', now() - $4 * interval '1 second')`,
+      [dest, org, uniqueId('r'), ageS, deadline === 'realtime' ? 'emrPatientInfo' : 'emrDischargeInfo', deadline],
     );
   }
 }
@@ -269,6 +269,20 @@ describe('backlog alert', () => {
     expect(hooksFor(dest)[0]!.text.content).toContain('最早未发送记录已等待：2小时5分（阈值 1小时）');
     await drainTo(dest, 0);
     expect((await checkBacklog(db, cfg, { destinations: [dest] }))[0]).toMatchObject({ transition: 'clear', pending: 0, oldestAgeS: null });
+  });
+
+  it('is raised by a realtime row waiting past its own threshold (15 min), not by another class’s row of the same age', async () => {
+    const dest = await destination();
+    const org = uniqueOrg();
+    await queue(dest, org, 1, 16 * 60, 'T+1');
+    expect((await checkBacklog(db, cfg, { destinations: [dest] }))[0]).toMatchObject({ state: 'ok', pending: 1 });
+    expect(hooksFor(dest)).toEqual([]);
+    await queue(dest, org, 1, 16 * 60, 'realtime');
+    const [c] = await checkBacklog(db, cfg, { destinations: [dest] });
+    expect(c).toMatchObject({ transition: 'raise', pending: 2 });
+    expect(hooksFor(dest)[0]!.text.content).toContain('其中实时上报类记录（报告卡、诊断、患者等）最早已等待：16分（阈值 15分）');
+    await drainTo(dest, 0);
+    expect((await checkBacklog(db, cfg, { destinations: [dest] }))[0]).toMatchObject({ transition: 'clear', pending: 0 });
   });
 
   /** A backlog raised while the webhook answers HTTP 500: mail has the raise, the webhook is owed it. */
@@ -454,7 +468,7 @@ describe('backlog alert', () => {
 describe('alert settings and rules', () => {
   it('default to 1000 rows or 2 hours, and refuse what they cannot use, naming it', () => {
     const d = loadAlertConfig({}, () => undefined);
-    expect(d).toMatchObject({ backlogCount: 1000, backlogAgeS: 7200, clearRatio: 0.5 });
+    expect(d).toMatchObject({ backlogCount: 1000, backlogAgeS: 7200, realtimeAgeS: 900, clearRatio: 0.5 });
     expect(d.webhook).toBeUndefined();
     expect(d.smtp).toBeUndefined();
     expect(() => loadAlertConfig({ ALERT_SMTP_URL: 'smtp://relay:25' }, () => undefined)).toThrow(/ALERT_MAIL_TO/);
@@ -464,7 +478,7 @@ describe('alert settings and rules', () => {
   });
 
   it('raise at a threshold and clear below threshold × ratio only', () => {
-    const c = { backlogCount: 100, backlogAgeS: 7200, clearRatio: 0.5 };
+    const c = { backlogCount: 100, backlogAgeS: 7200, realtimeAgeS: 900, clearRatio: 0.5 };
     expect(decide('ok', { pending: 99, oldestAgeS: 7199 }, c)).toBeNull();
     expect(decide('ok', { pending: 100, oldestAgeS: 1 }, c)).toBe('raise');
     expect(decide('ok', { pending: 1, oldestAgeS: 7200 }, c)).toBe('raise');
@@ -472,6 +486,11 @@ describe('alert settings and rules', () => {
     expect(decide('raised', { pending: 10, oldestAgeS: 3700 }, c)).toBeNull();
     expect(decide('raised', { pending: 49, oldestAgeS: 3599 }, c)).toBe('clear');
     expect(decide('raised', { pending: 0, oldestAgeS: null }, c)).toBe('clear');
+    // The realtime rows' own age: raised at 900 s, cleared below 450.
+    expect(decide('ok', { pending: 1, oldestAgeS: 899, realtimeAgeS: 899 }, c)).toBeNull();
+    expect(decide('ok', { pending: 1, oldestAgeS: 900, realtimeAgeS: 900 }, c)).toBe('raise');
+    expect(decide('raised', { pending: 1, oldestAgeS: 500, realtimeAgeS: 500 }, c)).toBeNull();
+    expect(decide('raised', { pending: 1, oldestAgeS: 449, realtimeAgeS: 449 }, c)).toBe('clear');
   });
 
   it('format durations in Chinese and sign DingTalk URLs', () => {

@@ -212,6 +212,7 @@ describe('delivery (数据上报)', () => {
   const alertCfg = (backlogCount: number): AlertConfig => ({
     backlogCount,
     backlogAgeS: 86_400 * 365,
+    realtimeAgeS: 86_400 * 365,
     clearRatio: 0.5,
     frontName: '测试前置',
     timeoutMs: 1000,

@@ -272,7 +272,7 @@ describe('deadlines', () => {
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     try {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-      const channels = channelsOf({ backlogCount: 1, backlogAgeS: 1, clearRatio: 0.5, frontName: 'test', timeoutMs: 5000, webhook: { url } });
+      const channels = channelsOf({ backlogCount: 1, backlogAgeS: 1, realtimeAgeS: 1, clearRatio: 0.5, frontName: 'test', timeoutMs: 5000, webhook: { url } });
       const org = uniqueOrg();
       const p = uniqueId('p');
       await patient(org, p);
