@@ -38,10 +38,21 @@ export async function activeOrgs(db: Db, sinceDay: string): Promise<string[]> {
   return res.rows.map((r) => r.org_code);
 }
 
+/**
+ * A receipt written this long before a close started still counts as late (docs/day-close.md "Late
+ * records"): the receipt's time is taken when the HIS call starts, so a write stamped just before
+ * the close began may commit after the close read the day. At worst one re-close finds nothing changed.
+ */
+export const LATE_MARGIN_S = 300;
+/** Done T+1 closes re-closed for late records per tick, at most (docs/day-close.md "Late records"). */
+export const LATE_MAX = 20;
+
 export interface DueOptions extends CloseOptions {
   schedule: Schedule;
   /** Organisations to close (DAYCLOSE_ORGS); default: those active in the last 30 days. */
   orgs?: string[];
+  /** Re-closes for late records per tick (default LATE_MAX). */
+  lateMax?: number;
 }
 
 export interface DueRun {
@@ -51,17 +62,25 @@ export interface DueRun {
   due: Array<{ day: string; kind: CloseKind }>;
   orgs: number;
   closes: CloseResult[];
-  /** Closes found done already (idempotent per org, day and kind). */
+  /** Closes found done already (idempotent per org, day and kind), the re-closed ones included. */
   alreadyDone: number;
+  /** Done T+1 closes run again because records of their day arrived after them (in `closes`). */
+  reclosed: number;
+  /** Done T+1 closes with late records left for the next ticks (beyond `lateMax`). */
+  lateLeft: number;
   durationMs: number;
 }
 
-/** The scheduled entry: every close due now that is not done yet, under a session advisory lock. */
+/**
+ * The scheduled entry, under a session advisory lock: every close due now that is not done yet, then
+ * the done T+1 closes of the catch-up window that records of their day reached after they started
+ * (docs/day-close.md "Late records"), at most `lateMax` of them, the longest-standing first.
+ */
 export async function runDue(db: Db, opts: DueOptions): Promise<DueRun> {
   const t0 = Date.now();
   const now = (opts.now ?? (() => new Date()))();
   const due = dueCloses(now, opts.timeZone, opts.schedule);
-  const out: DueRun = { at: now.toISOString(), due, orgs: 0, closes: [], alreadyDone: 0, durationMs: 0 };
+  const out: DueRun = { at: now.toISOString(), due, orgs: 0, closes: [], alreadyDone: 0, reclosed: 0, lateLeft: 0, durationMs: 0 };
   const client = await db.connect();
   let locked = false;
   try {
@@ -72,14 +91,8 @@ export async function runDue(db: Db, opts: DueOptions): Promise<DueRun> {
     const orgs = opts.orgs ?? (await activeOrgs(db, addDays(today, -30)));
     out.orgs = orgs.length;
     const oldest = due.reduce((m, d) => (d.day < m ? d.day : m), today);
-    const done = new Set(
-      (
-        await db.query<{ org_code: string; business_day: string; kind: string }>(
-          `SELECT org_code, business_day, kind FROM day_close WHERE status = 'done' AND business_day >= $1 AND business_day <= $2`,
-          [oldest, today],
-        )
-      ).rows.map((r) => `${r.org_code}|${r.business_day}|${r.kind}`),
-    );
+    const rows = await doneCloses(db, oldest, today);
+    const done = new Set(rows.map((r) => `${r.org_code}|${r.business_day}|${r.kind}`));
     for (const d of due) {
       for (const org of orgs) {
         if (done.has(`${org}|${d.day}|${d.kind}`)) {
@@ -88,6 +101,17 @@ export async function runDue(db: Db, opts: DueOptions): Promise<DueRun> {
         }
         out.closes.push(await closeDay(db, org, d.day, d.kind, opts));
       }
+    }
+    // Only T+1 is re-closed: a T+0 is the picture at DAYCLOSE_T0_AT, and its day's T+1 takes in
+    // whatever came later (docs/day-close.md "Late records").
+    const dueT1 = new Set(due.filter((d) => d.kind === 'T+1').map((d) => d.day));
+    const mine = new Set(orgs);
+    const late = rows.filter((r) => r.late && r.kind === 'T+1' && dueT1.has(r.business_day) && mine.has(r.org_code));
+    const max = opts.lateMax ?? LATE_MAX;
+    out.lateLeft = Math.max(0, late.length - max);
+    for (const r of late.slice(0, max)) {
+      out.closes.push(await closeDay(db, r.org_code, r.business_day, 'T+1', opts));
+      out.reclosed++;
     }
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock($1)', [DAYCLOSE_LOCK]).catch(() => undefined);
@@ -99,9 +123,33 @@ export async function runDue(db: Db, opts: DueOptions): Promise<DueRun> {
       closes: out.closes.length,
       failed: out.closes.filter((c) => c.status === 'failed').length,
       alreadyDone: out.alreadyDone,
+      reclosed: out.reclosed,
+      lateLeft: out.lateLeft,
       ms: out.durationMs,
     });
   return out;
+}
+
+/**
+ * The done closes of [fromDay, toDay], the longest-standing first, each with whether a receipt of its
+ * org and business day was written since it started (less LATE_MARGIN_S). One query: the day_close
+ * rows by their key, and per T+1 row one probe of record_receipt's (org_code, business_day,
+ * updated_at) index (infra/db/0970_receipt_day_updated.sql).
+ */
+async function doneCloses(db: Db, fromDay: string, toDay: string): Promise<Array<{ org_code: string; business_day: string; kind: string; late: boolean }>> {
+  const res = await db.query<{ org_code: string; business_day: string; kind: string; late: boolean }>(
+    `SELECT c.org_code, c.business_day, c.kind,
+            CASE WHEN c.kind = 'T+1' THEN EXISTS (
+              SELECT 1 FROM record_receipt r
+               WHERE r.org_code = c.org_code AND r.business_day = c.business_day
+                 AND r.updated_at > c.started_at - interval '${LATE_MARGIN_S} seconds')
+            ELSE false END AS late
+       FROM day_close c
+      WHERE c.status = 'done' AND c.business_day >= $1 AND c.business_day <= $2
+      ORDER BY c.finished_at, c.business_day DESC, c.org_code`,
+    [fromDay, toDay],
+  );
+  return res.rows;
 }
 
 export interface DayCloseRow {

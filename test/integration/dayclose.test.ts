@@ -455,3 +455,88 @@ describe('the day-close function', () => {
     expect(again.closes).toEqual([]);
   });
 });
+
+describe('records that arrive after a close (docs/day-close.md "Late records")', () => {
+  const LATE_DAY = '2025-07-20';
+  const schedule = { t0At: '23:30', t1At: '06:00', catchUpDays: 2 };
+  const at = (s: string) => new Date(`${s}+08:00`);
+  /** A discharge record of the day (its business time), received at `received` (the receipt's time). */
+  const discharge = async (org: string, day: string, n: number, received: Date) => {
+    const r = resources.emrDischargeInfo!;
+    const x = rec('emrDischargeInfo', org, uniqueId(`late${n}`), n, {
+      patientId: `P${n}`,
+      serialNumber: `ZY${n}`,
+      admissionDate: '2025-07-01 10:00:00',
+      dischargeDate: `${day} 10:00:00`,
+    });
+    const res = await upsertMany(db, r, [x], { callId: null, test: false, now: received });
+    for (const y of res) if (!y.ok) throw new Error(y.error.desc);
+  };
+  const tick = (now: Date, more: Partial<Parameters<typeof runDue>[1]> = {}) => runDue(db, { ...opts, trigger: 'cron', schedule, ...more, now: () => now });
+  const written = async (org: string) =>
+    (
+      await db.query(
+        `SELECT (SELECT count(*) FROM outbox WHERE org_code = $1 AND resource IN ($2, $3)) AS outbox,
+                (SELECT count(*) FROM record_history WHERE org_code = $1 AND resource IN ($2, $3)) AS history,
+                (SELECT sum(runs) FROM day_close WHERE org_code = $1) AS runs`,
+        [org, SUMMARY_RESOURCE, COMPLETENESS_RESOURCE],
+      )
+    ).rows[0];
+
+  it('re-closes a done T+1 on the next tick, forwards the changed summary as version 2, and then leaves it alone', async () => {
+    const org = uniqueOrg();
+    await discharge(org, LATE_DAY, 1, at('2025-07-21T05:00:00'));
+    const first = await tick(at('2025-07-21T06:05:00'), { orgs: [org] });
+    expect(first.closes.map((c) => [c.day, c.kind, c.summaryVersion, c.summary?.discharges])).toEqual([
+      [LATE_DAY, 'T+1', 1, 1],
+      ['2025-07-19', 'T+1', 1, 0],
+    ]);
+
+    // The HIS backfills a discharge of that day at 09:00; the 09:15 tick takes it in.
+    await discharge(org, LATE_DAY, 2, at('2025-07-21T09:00:00'));
+    const second = await tick(at('2025-07-21T09:15:00'), { orgs: [org] });
+    expect(second.closes.map((c) => [c.day, c.kind, c.status, c.summaryVersion, c.changed.summary, c.summary?.discharges])).toEqual([
+      [LATE_DAY, 'T+1', 'done', 2, true, 2],
+    ]);
+    expect(second).toMatchObject({ alreadyDone: 2, reclosed: 1, lateLeft: 0 });
+    const id = recordIdOf(org, LATE_DAY, 'T+1');
+    const out = (
+      await db.query(
+        `SELECT destination, version, state, payload ->> 'discharges' AS discharges FROM outbox
+          WHERE org_code = $1 AND resource = $2 AND record_id = $3 AND destination = ANY($4::varchar[]) ORDER BY destination, version`,
+        [org, SUMMARY_RESOURCE, id, ['national', ownDest]],
+      )
+    ).rows;
+    expect(out.map((r) => [r.destination, r.version, r.state, r.discharges])).toEqual(
+      [
+        ['national', 1, 'pending', '1'],
+        ['national', 2, 'pending', '2'],
+        [ownDest, 1, 'pending', '1'],
+        [ownDest, 2, 'pending', '2'],
+      ].sort((x, y) => String(x[0]).localeCompare(String(y[0])) || Number(x[1]) - Number(y[1])),
+    );
+    const [row] = (await listDays(db, { orgCode: org, fromDay: LATE_DAY, toDay: LATE_DAY })) as Array<{ runs: number; summaryVersion: number }>;
+    expect(row).toMatchObject({ runs: 2, summaryVersion: 2 });
+
+    // Nothing new: the next ticks run no close and write nothing, not even the ledger.
+    const before = await written(org);
+    for (const t of ['2025-07-21T09:30:00', '2025-07-21T09:45:00']) {
+      const r = await tick(at(t), { orgs: [org] });
+      expect(r).toMatchObject({ closes: [], alreadyDone: 2, reclosed: 0 });
+    }
+    expect(await written(org)).toEqual(before);
+  });
+
+  it('re-closes no more than the bound per tick, the longest-standing close first, the rest on the next ticks', async () => {
+    const org = uniqueOrg();
+    await tick(at('2025-07-21T06:05:00'), { orgs: [org] });
+    await discharge(org, LATE_DAY, 3, at('2025-07-21T07:00:00'));
+    await discharge(org, '2025-07-19', 4, at('2025-07-21T07:00:00'));
+    const a = await tick(at('2025-07-21T07:15:00'), { orgs: [org], lateMax: 1 });
+    const b = await tick(at('2025-07-21T07:30:00'), { orgs: [org], lateMax: 1 });
+    const c = await tick(at('2025-07-21T07:45:00'), { orgs: [org], lateMax: 1 });
+    const closed = (r: Awaited<ReturnType<typeof tick>>) => r.closes.map((x) => [x.day, x.summaryVersion, x.summary?.discharges]);
+    expect([closed(a), closed(b), closed(c)]).toEqual([[[LATE_DAY, 2, 1]], [['2025-07-19', 2, 1]], []]);
+    expect(a).toMatchObject({ reclosed: 1, lateLeft: 1 });
+  });
+});

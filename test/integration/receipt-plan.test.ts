@@ -41,4 +41,16 @@ describe('record_receipt look-ups on a table the statistics do not know', () => 
     const day = await plan(`SELECT record_id FROM ${copy} WHERE resource = $1 AND org_code = $2 AND business_day = $3`, ['emrExLabItem', 'ORG1', '2026-12-01']);
     expect(day).toMatch(/_day/);
   });
+
+  it("for a day's receipts written since a time (the day close's late records), probe the (org, day, updated_at) index", async () => {
+    // shared/dayclose/index.ts doneCloses; infra/db/0970_receipt_day_updated.sql
+    const late = await plan(`SELECT 1 FROM ${copy} r WHERE r.org_code = $1 AND r.business_day = $2 AND r.updated_at > $3 LIMIT 1`, [
+      'ORG1',
+      '2026-12-01',
+      new Date(),
+    ]);
+    expect(late).toMatch(/business_day_updated_at_idx/);
+    expect(late).toMatch(/Index Cond: .*updated_at >/);
+    expect(late).not.toMatch(/Seq Scan|Filter:/);
+  });
 });
