@@ -96,14 +96,16 @@ function closesSection(xs: DayCloseResult[], tz: string): HtmlEscapedString {
   return h(html`<section id="closes"><h2>日终处理（近 7 日）</h2>
 ${
   xs.length
-    ? html`<table><thead><tr><th scope="col">业务日</th><th scope="col">机构</th><th scope="col">类型</th><th scope="col">结果</th><th scope="col">完整性缺漏</th><th scope="col">次数</th><th scope="col">完成时间</th><th scope="col">触发</th></tr></thead><tbody>
+    ? html`<table><thead><tr><th scope="col">业务日</th><th scope="col">机构</th><th scope="col">类型</th><th scope="col">结果</th><th scope="col">完整性缺漏</th><th scope="col">日汇总版本</th><th scope="col">其后收到</th><th scope="col">次数</th><th scope="col">完成时间</th><th scope="col">触发</th></tr></thead><tbody>
 ${xs.map(
   (x) => html`<tr data-day="${x.day}" data-org="${x.orgCode}" data-kind="${x.kind}"><td>${x.day}</td><td>${x.orgCode}</td><td>${x.kind}</td>
 <td class="${x.status === 'done' ? 'ok' : 'bad'}" data-k="status">${CLOSE_STATUS[x.status] ?? x.status}${x.error ? html`<br><span class="muted">${x.error.slice(0, 200)}</span>` : ''}</td>
-<td class="n${x.gapCount ? ' late' : ''}" data-k="gaps">${num.format(x.gapCount)}</td><td class="n">${x.runs}</td><td>${when(x.finishedAt, tz)}</td><td>${x.trigger === 'cron' ? '定时' : '手动'}</td></tr>`,
+<td class="n${x.gapCount ? ' late' : ''}" data-k="gaps">${num.format(x.gapCount)}</td><td class="n" data-k="version">${x.summaryVersion}</td>
+<td class="n${x.lateRecords ? ' late' : ''}" data-k="late">${num.format(x.lateRecords)}</td><td class="n">${x.runs}</td><td>${when(x.finishedAt, tz)}</td><td>${x.trigger === 'cron' ? '定时' : '手动'}</td></tr>`,
 )}</tbody></table>`
     : html`<p class="nodata">${NO_DATA}（近 7 日没有日终处理记录）</p>`
 }
+<p class="muted">其后收到：该机构该业务日在本次结算开始后收到（新增、更新或作废）的记录数。补做期内已完成的 T+1 会在下一次定时触发时重算，内容变化则日汇总版本加一并重新上报；T+0 不重算，由当天的 T+1 收入。</p>
 </section>`);
 }
 

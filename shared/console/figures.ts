@@ -682,18 +682,32 @@ export interface DayCloseResult {
   trigger: string;
   runs: number;
   gapCount: number;
+  /** The version of its dailySummary the platforms were sent last. */
+  summaryVersion: number;
+  /**
+   * Records of its org and day written (received, updated, retired) since the close started: a done
+   * T+1 of the catch-up window is re-closed for them at the next tick (docs/day-close.md "Late records").
+   */
+  lateRecords: number;
   finishedAt: Date | null;
   error: string | null;
 }
 
-/** The closes of the last `days` local days (day_close_day), without their forwarded records. */
+/**
+ * The closes of the last `days` local days (day_close_day), without their forwarded records. The late
+ * records are counted on record_receipt's (org_code, business_day, updated_at) index
+ * (infra/db/0970_receipt_day_updated.sql): only those past the close are read.
+ */
 export async function dayCloses(db: Db, s: Scope, days = 7): Promise<DayCloseResult[]> {
   const today = localDay(s.now ?? new Date(), s.timeZone);
   const p = new Params();
   const res = await db.query(
-    `SELECT org_code, business_day, kind, status, trigger, runs, gap_count, finished_at, error FROM day_close
-      WHERE business_day >= ${p.add(addDays(today, -(days - 1)), 'varchar')} AND business_day <= ${p.add(today, 'varchar')} AND test_mode = false${p.orgs('org_code', s.orgs)}
-      ORDER BY business_day DESC, org_code, kind LIMIT 500`,
+    `SELECT c.org_code, c.business_day, c.kind, c.status, c.trigger, c.runs, c.gap_count, c.summary_version, c.finished_at, c.error,
+            (SELECT count(*) FROM record_receipt r
+              WHERE r.org_code = c.org_code AND r.business_day = c.business_day AND r.updated_at > c.started_at AND r.test_mode = false) AS late
+       FROM day_close c
+      WHERE c.business_day >= ${p.add(addDays(today, -(days - 1)), 'varchar')} AND c.business_day <= ${p.add(today, 'varchar')} AND c.test_mode = false${p.orgs('c.org_code', s.orgs)}
+      ORDER BY c.business_day DESC, c.org_code, c.kind LIMIT 500`,
     p.list,
   );
   return z
@@ -706,6 +720,8 @@ export async function dayCloses(db: Db, s: Scope, days = 7): Promise<DayCloseRes
         trigger: z.string(),
         runs: z.number().int(),
         gap_count: z.number().int(),
+        summary_version: z.number().int(),
+        late: z.coerce.number().int(),
         finished_at: instant.nullable(),
         error: z.string().nullable(),
       }),
@@ -719,6 +735,8 @@ export async function dayCloses(db: Db, s: Scope, days = 7): Promise<DayCloseRes
       trigger: r.trigger,
       runs: r.runs,
       gapCount: r.gap_count,
+      summaryVersion: r.summary_version,
+      lateRecords: r.late,
       finishedAt: r.finished_at,
       error: r.error && maskDigits(r.error),
     }));

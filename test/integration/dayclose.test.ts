@@ -20,6 +20,7 @@ import {
   type CloseOptions,
 } from '../../shared/dayclose/index.js';
 import { basicAuthHeader } from '../../shared/http/basic.js';
+import { dayCloses } from '../../shared/console/figures.js';
 
 const db = testDb({ max: 6 });
 const TZ = 'Asia/Shanghai';
@@ -494,6 +495,10 @@ describe('records that arrive after a close (docs/day-close.md "Late records")',
 
     // The HIS backfills a discharge of that day at 09:00; the 09:15 tick takes it in.
     await discharge(org, LATE_DAY, 2, at('2025-07-21T09:00:00'));
+    // The console's 数据上报 shows the close and the record that came after it.
+    const shown = async (now: Date) =>
+      (await dayCloses(db, { orgs: [org], timeZone: TZ, now }, 7)).filter((d) => d.day === LATE_DAY).map((d) => [d.kind, d.summaryVersion, d.lateRecords]);
+    expect(await shown(at('2025-07-21T09:10:00'))).toEqual([['T+1', 1, 1]]);
     const second = await tick(at('2025-07-21T09:15:00'), { orgs: [org] });
     expect(second.closes.map((c) => [c.day, c.kind, c.status, c.summaryVersion, c.changed.summary, c.summary?.discharges])).toEqual([
       [LATE_DAY, 'T+1', 'done', 2, true, 2],
@@ -517,6 +522,7 @@ describe('records that arrive after a close (docs/day-close.md "Late records")',
     );
     const [row] = (await listDays(db, { orgCode: org, fromDay: LATE_DAY, toDay: LATE_DAY })) as Array<{ runs: number; summaryVersion: number }>;
     expect(row).toMatchObject({ runs: 2, summaryVersion: 2 });
+    expect(await shown(at('2025-07-21T09:20:00'))).toEqual([['T+1', 2, 0]]);
 
     // Nothing new: the next ticks run no close and write nothing, not even the ledger.
     const before = await written(org);
