@@ -21,6 +21,9 @@ import {
 } from '../../shared/dayclose/index.js';
 import { basicAuthHeader } from '../../shared/http/basic.js';
 import { dayCloses } from '../../shared/console/figures.js';
+import { startPlatformSimulator } from '../../infra/simulators/platform.js';
+import { pushDestination } from '../../shared/uplink/push.js';
+import { destinationFromEnv } from '../../shared/uplink/config.js';
 
 const db = testDb({ max: 6 });
 const TZ = 'Asia/Shanghai';
@@ -523,6 +526,26 @@ describe('records that arrive after a close (docs/day-close.md "Late records")',
     const [row] = (await listDays(db, { orgCode: org, fromDay: LATE_DAY, toDay: LATE_DAY })) as Array<{ runs: number; summaryVersion: number }>;
     expect(row).toMatchObject({ runs: 2, summaryVersion: 2 });
     expect(await shown(at('2025-07-21T09:20:00'))).toEqual([['T+1', 2, 0]]);
+
+    // Through the push, as the push function sends this destination's queue: the platform holds
+    // both versions, the corrected one last.
+    const sim = await startPlatformSimulator({ role: 'provincial' });
+    try {
+      const dest = destinationFromEnv(
+        { name: ownDest, kind: 'provincial', resources: `${SUMMARY_RESOURCE} ${COMPLETENESS_RESOURCE}`, accepts_test: false },
+        { [`${ownDest.toUpperCase()}_URL`]: sim.url },
+        () => undefined,
+      );
+      const pushed = await pushDestination(db, dest);
+      expect(pushed.failed).toBe(0);
+      const got = sim.records().filter((x) => x.orgCode === org && x.resource === SUMMARY_RESOURCE && x.id === id);
+      expect(got.map((x) => [x.version, x.payload.discharges])).toEqual([
+        [1, 1],
+        [2, 2],
+      ]);
+    } finally {
+      await sim.close();
+    }
 
     // Nothing new: the next ticks run no close and write nothing, not even the ledger.
     const before = await written(org);
