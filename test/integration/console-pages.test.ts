@@ -270,6 +270,9 @@ describe('delivery (数据上报)', () => {
     const close = new RegExp(`<tr data-day="${localDay(new Date(), TZ)}" data-org="${org}" data-kind="T\\+0">([\\s\\S]*?)</tr>`).exec(page)![1]!;
     expect(close).toMatch(/data-k="status">完成/);
     expect(close).toMatch(/data-k="gaps">1</);
+    // The close's summary version, and the records of its day received after it (none yet).
+    expect(close).toMatch(/data-k="version">1</);
+    expect(close).toMatch(/data-k="late">0</);
     const event = (await db.query<{ event_id: string }>(`SELECT max(event_id) AS event_id FROM alert_event WHERE destination = 'national' AND kind = 'raise'`))
       .rows[0]!;
     expect(page).toMatch(new RegExp(`<tr data-event="${event.event_id}"><td>[^<]*</td><td>national</td><td class="bad">告警</td>`));
