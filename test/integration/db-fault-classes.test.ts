@@ -48,7 +48,7 @@ describe('from the real server', () => {
     expect(dbFault(err)).toBe('disk_full');
     const answer = databaseError(err)!;
     expect(answer.status).toBe(503);
-    expect(answer.fault).toEqual({ kind: 'disk_full', retryAfterS: 60 });
+    expect(answer.fault).toEqual({ kind: 'disk_full', retryAfterS: 60, sqlstate: '53100' });
   });
 
   it('a terminated session (57P01) and a refused connection are unavailable', async () => {
