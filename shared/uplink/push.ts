@@ -643,6 +643,9 @@ export interface PushRun {
  * the mapping-hold sweep, then each ready destination. Every step runs on its own: one that throws
  * (a poisoned row, a database fault, a bug) is logged and reported, and the next step runs.
  */
+/** Destinations a push run serves side by side. */
+const DESTINATIONS_AT_ONCE = 2;
+
 export async function pushRun(
   db: Db,
   o: {
@@ -687,10 +690,21 @@ export async function pushRun(
     })) ?? run.mapping;
   const dests = await step('destinations', () => destinations(db, o.env));
   run.unconfigured = dests?.unconfigured ?? [];
-  for (const d of dests?.ready ?? []) {
-    const r = await step(`destination ${d.name}`, () => pushDestination(db, d, o.push));
-    if (r) run.results.push(r);
-  }
+  // Two destinations at a time, each on its own connection: a platform answering slowly (a batch in
+  // 13 s) must not hold the other's rows back for the run (docs/uplink.md §7); two leave the push
+  // function's pool of four room for the sweeps and the alert check.
+  const ready = dests?.ready ?? [];
+  const done: Array<PushResult | undefined> = new Array(ready.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(DESTINATIONS_AT_ONCE, ready.length) }, async () => {
+      while (next < ready.length) {
+        const i = next++;
+        done[i] = await step(`destination ${ready[i]!.name}`, () => pushDestination(db, ready[i]!, o.push));
+      }
+    }),
+  );
+  for (const r of done) if (r) run.results.push(r);
   // Delivered payloads past their retention lose the record's content (docs/security.md).
   if (o.orphans && (o.outboxRetentionDays ?? 0) > 0) run.scrubbed = (await step('retention', () => scrubDelivered(db, o.outboxRetentionDays!))) ?? 0;
   return run;
