@@ -14,7 +14,7 @@ import { circuits, deadLetters, lag, pushRun, replay, resetCircuit } from '../..
 import { log } from '../../shared/log/index.js';
 import { checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
-import { destinations } from '../../shared/uplink/config.js';
+import { destinationExists, destinations } from '../../shared/uplink/config.js';
 import { handshakePlatform } from '../../shared/uplink/handshake.js';
 import { reportToProvince, type ReportResult } from '../../shared/uplink/self-report.js';
 
@@ -132,8 +132,7 @@ function runSoon(): void {
 
 /** An operator's destination must be one the front has: a mistyped name is 404, not a success that did nothing. */
 async function knownDestination(name: string): Promise<void> {
-  const r = await getPool().query('SELECT 1 FROM uplink_destination WHERE name = $1', [name]);
-  if (!r.rowCount) throw new AppError('NOT_FOUND', `上报目标不存在：${name} (no such destination)`);
+  if (!(await destinationExists(getPool(), name))) throw new AppError('NOT_FOUND', `上报目标不存在：${name} (no such destination)`);
 }
 
 // The uplink handshake of the acceptance self-test (docs/acceptance.md): each

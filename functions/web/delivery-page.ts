@@ -24,6 +24,7 @@ import {
   type DestinationFigures,
 } from '../../shared/console/figures.js';
 import type { Db } from '../../shared/db/index.js';
+import { destinationExists } from '../../shared/uplink/config.js';
 import { requestSource } from '../../shared/http/caller.js';
 import { validationError } from '../../shared/http/errors.js';
 import { replay, resetCircuit } from '../../shared/uplink/push.js';
@@ -201,8 +202,7 @@ ${destinationsSection(dests, session, now, tz)}${deadSection(dead, session, tz)}
     const parsed = z.object({ destination: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'a destination name') }).safeParse(await c.req.parseBody());
     if (!parsed.success) throw validationError(parsed.error, 'destination: 上报目标不合法 (invalid destination)');
     const dest = parsed.data.destination;
-    const known = await o.db().query('SELECT 1 FROM uplink_destination WHERE name = $1', [dest]);
-    if (!known.rowCount) return back(c, { err: `上报目标不存在：${dest}` });
+    if (!(await destinationExists(o.db(), dest))) return back(c, { err: `上报目标不存在：${dest}` });
     await resetCircuit(o.db(), dest);
     await audit(o.db(), 'retry-now', c.get('person').user.username, dest, address(c));
     o.nudgePush();

@@ -142,6 +142,13 @@ app.use('*', async (c, next) => {
  * sends one) is refused naming the field, before any route reads it: parsed as it is, each broken
  * escape would be stored as "\uFFFD" in a card or a reason (docs/console.md "Changes").
  */
+const decoded = (v: string): string | null => {
+  try {
+    return decodeURIComponent(v.replace(/\+/g, ' '));
+  } catch {
+    return null;
+  }
+};
 const formEncoding: MiddlewareHandler = async (c, next) => {
   if (c.req.method !== 'POST' || !/^application\/x-www-form-urlencoded/i.test(c.req.header('content-type') ?? '')) return next();
   // A copy of the body: the routes' own size limit (bodyLimit) reads the request's stream itself.
@@ -149,13 +156,6 @@ const formEncoding: MiddlewareHandler = async (c, next) => {
   if (!text.includes('%')) return next();
   for (const pair of text.split('&')) {
     const [name = '', value = ''] = pair.split('=', 2);
-    const decoded = (v: string) => {
-      try {
-        return decodeURIComponent(v.replace(/\+/g, ' '));
-      } catch {
-        return null;
-      }
-    };
     if (decoded(name) !== null && decoded(value) !== null) continue;
     const field = (decoded(name) ?? name).replace(/[^\w.-]/g, '').slice(0, 40) || '(field)';
     throw new AppError('BAD_REQUEST', `表单字段 ${field} 的编码无效，请重新提交 (form field ${field}: its %-escapes are not UTF-8 text)`, [

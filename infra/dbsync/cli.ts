@@ -23,7 +23,7 @@ import {
   advisoryLockStatements,
   bindStatements,
   createRoleStatements,
-  FRONT_USER_SQL,
+  frontLockStatements,
   grantStatements,
   RoleName,
   roleSettingStatements,
@@ -103,8 +103,8 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
       for (const s of statements) await client.query(s);
       // grant sets the role's session defaults again (a role made by an earlier version has none).
       if (cmd.command === 'grant') await optional("the role's session defaults need CREATEROLE", roleSettingStatements(cmd.role, zone));
-      const owner = (await client.query<{ owner: string }>(FRONT_USER_SQL)).rows[0]?.owner;
-      if (owner) await optional("the front's advisory locks kept from other roles need a superuser", advisoryLockStatements(owner));
+      const locks = await frontLockStatements(client);
+      if (locks.length) await optional("the front's advisory locks kept from other roles need a superuser", locks);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -23,7 +23,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
-import { advisoryLockStatements, createRoleStatements, FRONT_USER_SQL, grantStatements, roleSettingStatements } from '../../shared/dbsync/role.js';
+import { createRoleStatements, frontLockStatements, grantStatements, roleSettingStatements } from '../../shared/dbsync/role.js';
 import { migrate } from '../db/migrate.js';
 import { locate, PG_DATABASE_FILE, projectRoot as root } from '../cli/locate.js';
 import { ensureDevFrontTls } from './certs.js';
@@ -203,8 +203,7 @@ async function dbsyncRole(databaseUrl: string): Promise<void> {
     } else {
       for (const st of [...roleSettingStatements(DBSYNC_ROLE, process.env.TZ_LOCAL || undefined), ...grantStatements(DBSYNC_ROLE)]) await db.query(st);
     }
-    const owner = (await db.query<{ owner: string }>(FRONT_USER_SQL)).rows[0]?.owner;
-    if (owner) for (const st of advisoryLockStatements(owner)) await db.query(st);
+    for (const st of await frontLockStatements(db)) await db.query(st);
   } finally {
     await db.end();
   }

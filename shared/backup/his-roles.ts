@@ -10,7 +10,8 @@
 import pg from 'pg';
 import { STAGING_SCHEMA } from '../../schemas/ddl.js';
 import { resources } from '../../schemas/index.js';
-import { advisoryLockStatements, FRONT_USER_SQL, grantStatements, RoleName } from '../dbsync/role.js';
+import { quoteIdent as ident } from '../db/quote.js';
+import { frontLockStatements, grantStatements, RoleName } from '../dbsync/role.js';
 
 export interface HisRoles {
   /** Roles whose grants were applied again. */
@@ -24,8 +25,6 @@ export interface HisRoles {
   /** Roles the restored database names that the server does not have. */
   missing: string[];
 }
-
-const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 /** The roles the database names: bound to orgs, or the writers of staged rows and outcomes. */
 async function namedRoles(c: pg.ClientBase): Promise<string[]> {
@@ -72,11 +71,11 @@ export async function regrantHisRoles(url: string): Promise<HisRoles> {
       }
       out.granted.push(role);
     }
-    const owner = (await c.query<{ owner: string }>(FRONT_USER_SQL)).rows[0]?.owner;
-    if (owner) {
+    const locks = await frontLockStatements(c);
+    if (locks.length) {
       await c.query('BEGIN');
       try {
-        for (const st of advisoryLockStatements(owner)) await c.query(st);
+        for (const st of locks) await c.query(st);
         await c.query('COMMIT');
       } catch (err) {
         await c.query('ROLLBACK').catch(() => undefined);

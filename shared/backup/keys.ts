@@ -14,6 +14,7 @@
 import pg from 'pg';
 import { resources } from '../../schemas/index.js';
 import { hmacColumn } from '../../schemas/fields.js';
+import { quoteIdent as ident } from '../db/quote.js';
 import { type Pii, PiiKeyError, PiiValueError, sealedFields } from '../pii/index.js';
 
 export interface KeyCheck {
@@ -29,8 +30,6 @@ export interface KeyCheck {
   /** Set when the key files themselves could not be read (missing, malformed). */
   keysError: string | null;
 }
-
-const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 interface Sample {
   keyId: string;

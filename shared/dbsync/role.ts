@@ -13,15 +13,14 @@
  * (bindStatements, dbsync_role_org): the dbsync function refuses a row of another org, and a role
  * sees and changes its own rows and outcomes only (row-level security, infra/db/0920_staging_roles.sql).
  */
+import type { QueryResultRow } from 'pg';
 import { z } from 'zod';
 import { STAGING_SCHEMA } from '../../schemas/ddl.js';
 import { resources } from '../../schemas/index.js';
 import { OrgsSchema } from '../http/auth.js';
+import { quoteIdent as ident, quoteLiteral as literal } from '../db/quote.js';
 
 export const RoleName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a role name: lower-case letters, digits and _, at most 63');
-
-/** A literal for SQL that takes no bind parameters (CREATE ROLE … PASSWORD): quotes doubled. */
-const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /**
  * The columns of a staging row the HIS may read: its bookkeeping, what RETURNING row_id, an UPDATE's
@@ -62,9 +61,6 @@ const LOCKERS = [
   'pg_try_advisory_xact_lock_shared',
 ].flatMap((f) => [`pg_catalog.${f}(bigint)`, `pg_catalog.${f}(integer, integer)`]);
 
-/** An identifier for SQL: double quotes doubled. */
-const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
-
 /**
  * The front's advisory locks kept for the front: every role may call the lock functions by default,
  * and their keys follow from names in the source (a staging table's, a record's), so a HIS role
@@ -78,9 +74,19 @@ export function advisoryLockStatements(frontUser: string): string[] {
   return [...LOCKERS.map((f) => `REVOKE EXECUTE ON FUNCTION ${f} FROM PUBLIC`), ...LOCKERS.map((f) => `GRANT EXECUTE ON FUNCTION ${f} TO ${ident(frontUser)}`)];
 }
 
-/** The front's user: the owner of the staging tables (the dbsync function runs as it). */
-export const FRONT_USER_SQL = `SELECT pg_get_userbyid(c.relowner) AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = '${STAGING_SCHEMA}' AND c.relname = 'sync_result'`;
+/**
+ * advisoryLockStatements for the database `c` is connected to: for its front user, the owner of the
+ * staging tables (the dbsync function runs as it); none before the staging tables exist.
+ */
+export async function frontLockStatements(c: { query: <R extends QueryResultRow>(sql: string) => Promise<{ rows: R[] }> }): Promise<string[]> {
+  const owner = (
+    await c.query<{ owner: string }>(
+      `SELECT pg_get_userbyid(c.relowner) AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = '${STAGING_SCHEMA}' AND c.relname = 'sync_result'`,
+    )
+  ).rows[0]?.owner;
+  return owner ? advisoryLockStatements(owner) : [];
+}
 
 /** A zone name as TZ_LOCAL gives it (Asia/Shanghai), safe in a literal. */
 const ZoneName = z.string().regex(/^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/, 'a time zone name such as Asia/Shanghai');

@@ -190,6 +190,11 @@ function hospitalTlsClient(row: DestinationRow, secret: SecretReader): TlsClient
 }
 
 /** Enabled destinations, configured or not (with the reason). */
+/** Whether the front has a destination of this name (enabled or not): an operator's name is checked against it. */
+export async function destinationExists(db: Pick<Db, 'query'>, name: string): Promise<boolean> {
+  return ((await db.query('SELECT 1 FROM uplink_destination WHERE name = $1', [name])).rowCount ?? 0) > 0;
+}
+
 export async function destinations(db: Db, env: Env, secret: SecretReader = readSecret): Promise<{ ready: Destination[]; unconfigured: Unconfigured[] }> {
   const res = await db.query<DestinationRow>('SELECT name, kind, resources, accepts_test FROM uplink_destination WHERE enabled = true ORDER BY name');
   const bundle = await platformsInForce(db);

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, privateDatabase, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { readFileSync } from 'node:fs';
-import { advisoryLockStatements, bindStatements, createRoleStatements, FRONT_USER_SQL, grantStatements } from '../../shared/dbsync/role.js';
+import { bindStatements, createRoleStatements, frontLockStatements, grantStatements } from '../../shared/dbsync/role.js';
 import { lockKeyOf, syncAll } from '../../shared/dbsync/index.js';
 import { resources } from '../../schemas/index.js';
 
@@ -311,8 +311,7 @@ describe('a front serving several hospitals: one role per HIS, bound to its orgs
     // Before: any role may take any key, the front's own among them.
     expect((await a.client.query('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0].ok).toBe(true);
     await a.client.query('SELECT pg_advisory_unlock_all()');
-    const owner = (await priv.db.query<{ owner: string }>(FRONT_USER_SQL)).rows[0]!.owner;
-    for (const s of advisoryLockStatements(owner)) await priv.db.query(s);
+    for (const s of await frontLockStatements(priv.db)) await priv.db.query(s);
     for (const sql of [
       'SELECT pg_advisory_lock($1::bigint)',
       'SELECT pg_try_advisory_lock($1::bigint)',
