@@ -25,7 +25,7 @@ import { age, consolePage, h, NO_DATA, num, orgsOf, when } from './console-layou
 
 const title = (r: string) => resources[r]?.title ?? r;
 const label = (r: string, f: string) => resources[r]?.fields[f]?.label ?? '';
-const HOLD_ZH: Record<HoldGroup['kind'], string> = { parent: '等待上级记录', mapping: '等待代码映射' };
+const HOLD_ZH: Record<HoldGroup['kind'], string> = { parent: '等待上级记录', mapping: '等待代码映射', rule: '映射后不符合规则' };
 
 function rejectionSection(id: string, name: string, r: Rejections): HtmlEscapedString {
   if (r.total === 0) return h(html`<section id="${id}"><h2>${name}</h2><p class="nodata">${NO_DATA}（没有被拒收的记录）</p></section>`);
@@ -69,12 +69,12 @@ ${gs.map(
   (
     g,
   ) => html`<tr data-kind="${g.kind}" data-resource="${g.resource}"><td>${HOLD_ZH[g.kind]}</td><td>${title(g.resource)} <span class="muted">${g.resource}</span></td>
-<td>${g.kind === 'parent' ? html`${title(g.target)} <span class="muted">${g.target}</span>` : html`值域 <code>${g.target}</code>`}</td>
+<td>${g.kind === 'parent' ? html`${title(g.target)} <span class="muted">${g.target}</span>` : g.kind === 'mapping' ? html`值域 <code>${g.target}</code>` : html`更正后的记录（字段 ${label(g.resource, g.target)} <code>${g.target}</code>）`}</td>
 <td class="n" data-k="records">${num.format(g.records)}</td><td>${when(g.oldest, tz)}<br><span class="muted">已等待 ${age((now.getTime() - g.oldest.getTime()) / 1000)}</span></td></tr>`,
 )}</tbody></table>`
     : html`<p class="nodata">${NO_DATA}（没有持有的记录）</p>`
 }
-<p class="muted">等待上级记录：子记录先于其上级记录（如检验项目先于检验报告）到达，上级到达后自动放行，超过 ORPHAN_RELEASE_AFTER_H 小时仍未到达则带 parentMissing 标记放行；等待代码映射：本地代码尚未映射到国家值域，映射建立后自动放行（代码映射页）。</p>
+<p class="muted">等待上级记录：子记录先于其上级记录（如检验项目先于检验报告）到达，上级到达后自动放行，超过 ORPHAN_RELEASE_AFTER_H 小时仍未到达则带 parentMissing 标记放行；等待代码映射：本地代码尚未映射到国家值域，映射建立后自动放行（代码映射页）；映射后不符合规则：代码映射后记录不符合数据集规则（如人群分类与年龄不符、性别与身份证号不一致），不会上报，须由 HIS 发送更正后的记录（映射有误时先更正映射再重发）。</p>
 </section>`);
 }
 

@@ -170,6 +170,7 @@ type FrontCard = z.infer<typeof FrontCardRow> & { nndrs: string | null; inPeriod
 export const Cause = z.enum([
   'not_forwarded',
   'held_mapping',
+  'held_rule',
   'held_parent',
   'rejected_front',
   'rejected_platform',
@@ -183,6 +184,7 @@ export type Cause = z.infer<typeof Cause>;
 export const CAUSE_NAMES: Record<Cause, string> = {
   not_forwarded: '前置尚未上报',
   held_mapping: '代码未映射，暂缓上报',
+  held_rule: '映射后不符合规则，等待更正',
   held_parent: '等待患者信息，暂缓上报',
   rejected_front: '前置校验拒收',
   rejected_platform: '平台退回',
@@ -572,6 +574,12 @@ async function cardCauses(db: Db, cards: FrontCard[]): Promise<Map<string, Becau
     const hs = holds.get(key(c)) ?? [];
     const mapping = hs.filter((h) => h.kind === 'mapping');
     const parent = hs.filter((h) => h.kind === 'parent');
+    const rule = hs.filter((h) => h.kind === 'rule');
+    if (rule.length)
+      list.push({
+        cause: 'held_rule',
+        detail: `卡片 ${c.id} 已保存，代码映射后不符合规则，等待更正后重发：${rule.map((h) => `${h.target}（${h.value}）`).join('、')}`,
+      });
     if (mapping.length)
       list.push({
         cause: 'held_mapping',

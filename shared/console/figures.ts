@@ -15,6 +15,7 @@ import { resources } from '../../schemas/index.js';
 import type { DeadlineClass } from '../../schemas/resource.js';
 import { addDays, dayBounds, localDay } from '../time/day.js';
 import { mask } from '../ingest/mask.js';
+import { HoldKind } from '../holds/index.js';
 import type { DeadLetter } from '../uplink/push.js';
 
 /** Whose figures: every organisation, or those a user is bound to. */
@@ -519,9 +520,9 @@ export async function rejectionExamples(db: Db, s: Scope, since: Date, limit = 2
 }
 
 export interface HoldGroup {
-  kind: 'parent' | 'mapping';
+  kind: HoldKind;
   resource: string;
-  /** parent: the parent's resource; mapping: the code domain. */
+  /** parent: the parent's resource; mapping: the code domain; rule: the field the rule names. */
   target: string;
   records: number;
   oldest: Date;
@@ -532,11 +533,11 @@ export async function holdGroups(db: Db, orgs: Orgs): Promise<HoldGroup[]> {
   const p = new Params();
   const res = await db.query(
     `SELECT kind, resource, target, count(DISTINCT org_code || '|' || record_id) AS records, min(since) AS oldest
-       FROM record_hold WHERE kind IN ('parent', 'mapping')${p.orgs('org_code', orgs)}
+       FROM record_hold WHERE true${p.orgs('org_code', orgs)}
       GROUP BY kind, resource, target ORDER BY kind, count(*) DESC, resource, target`,
     p.list,
   );
-  return z.array(z.object({ kind: z.enum(['parent', 'mapping']), resource: z.string(), target: z.string(), records: n, oldest: instant })).parse(res.rows);
+  return z.array(z.object({ kind: HoldKind, resource: z.string(), target: z.string(), records: n, oldest: instant })).parse(res.rows);
 }
 
 // ---- delivery ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
  * Holds (docs/faults.md "Hold storage", docs/ingest.md "Who writes what"): why a record is held back
- * from the platforms — waiting for a parent, or for a code mapping — as rows of record_hold (kind,
+ * from the platforms — waiting for a parent, for a code mapping, or for a corrected version when its
+ * mapped codes break a data-set rule — as rows of record_hold (kind,
  * target, value), never as joined text. This module is the only writer of record_hold; ingest,
  * mapping release and the orphan sweep call it.
  */
@@ -11,34 +12,40 @@ import { chunkRows, keyList, source, type Cols } from '../db/sql.js';
 const keyOf = (orgCode: string, id: string) => `${orgCode}\u0000${id}`;
 
 /** The kinds of hold, typed: no bare strings in callers. */
-export const HoldKind = z.enum(['parent', 'mapping']);
+export const HoldKind = z.enum(['parent', 'mapping', 'rule']);
 export type HoldKind = z.infer<typeof HoldKind>;
 
 /**
- * Why a record is held back from the platforms: waiting for a parent, or for a code mapping. Stored
- * as rows of record_hold (kind, target, value), never as joined text (docs/faults.md, "Hold storage").
+ * Why a record is held back from the platforms: waiting for a parent, for a code mapping, or — once its
+ * codes were mapped — breaking a rule of the data set (field and rule; released only by a corrected
+ * version, docs/code-mapping.md "Checked again when released"). Stored as rows of record_hold (kind,
+ * target, value), never as joined text (docs/faults.md, "Hold storage").
  */
 export const HoldSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('parent'), resource: z.string(), id: z.string() }),
   z.object({ kind: z.literal('mapping'), domain: z.string(), code: z.string() }),
+  z.object({ kind: z.literal('rule'), field: z.string(), rule: z.string() }),
 ]);
 export type Hold = z.infer<typeof HoldSchema>;
 
 const HoldRowSchema = z.object({ kind: HoldKind, target: z.string(), value: z.string() });
 
-/** How a hold reads in answers and receipts (`parent:emrExLab/L1`, `mapping:sex/M`): display only, never parsed. */
+/** How a hold reads in answers and receipts (`parent:emrExLab/L1`, `mapping:sex/M`, `rule:genderCode/idConsistency`): display only, never parsed. */
 export function holdText(h: Hold): string {
-  return h.kind === 'parent' ? `parent:${h.resource}/${h.id}` : `mapping:${h.domain}/${encodeURIComponent(h.code)}`;
+  if (h.kind === 'parent') return `parent:${h.resource}/${h.id}`;
+  return h.kind === 'mapping' ? `mapping:${h.domain}/${encodeURIComponent(h.code)}` : `rule:${h.field}/${h.rule}`;
 }
 
-const holdColumns = (h: Hold): [string, string, string] => (h.kind === 'parent' ? ['parent', h.resource, h.id] : ['mapping', h.domain, h.code]);
+const holdColumns = (h: Hold): [string, string, string] =>
+  h.kind === 'parent' ? ['parent', h.resource, h.id] : h.kind === 'mapping' ? ['mapping', h.domain, h.code] : ['rule', h.field, h.rule];
 
 /** A stable identity of a hold (for sets and counts). */
 export const holdKey = (h: Hold) => JSON.stringify(holdColumns(h));
 
 function holdOf(row: unknown): Hold {
   const r = HoldRowSchema.parse(row);
-  return r.kind === 'parent' ? { kind: 'parent', resource: r.target, id: r.value } : { kind: 'mapping', domain: r.target, code: r.value };
+  if (r.kind === 'parent') return { kind: 'parent', resource: r.target, id: r.value };
+  return r.kind === 'mapping' ? { kind: 'mapping', domain: r.target, code: r.value } : { kind: 'rule', field: r.target, rule: r.value };
 }
 
 const HOLD_COLS: Cols = [
@@ -82,7 +89,7 @@ export async function dropHolds(tx: Tx, resource: string, keys: Array<[string, s
   if (only) {
     params.push(only.kind);
     extra = ` AND kind = $${params.length}`;
-    if ('resource' in only || 'domain' in only) {
+    if ('resource' in only || 'domain' in only || 'field' in only) {
       const [, target, value] = holdColumns(only as Hold);
       params.push(target, value);
       extra += ` AND target = $${params.length - 1} AND value = $${params.length}`;

@@ -179,7 +179,7 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   if (!v.ok || unstorable.length || wrong.length)
     throw refusal(r, ctx, rejections, claimedOrg, keyText(known.id), [
       ...unstorable,
-      ...(v.ok ? [] : v.issues.filter((i) => !(ctx.codes && i.rule === 'domain'))),
+      ...(v.ok ? [] : v.issues.filter((i) => !(ctx.codes && !mapping && i.rule === 'domain'))),
       ...wrong,
     ]);
   const record = (v as Extract<typeof v, { ok: true }>).record;

@@ -18,7 +18,8 @@ import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
 import { releaseHeld, rewriteHeldPayloads } from '../outbox/index.js';
 import { releaseChildren } from './store.js';
 import { isParent } from './parents.js';
-import type { DomainMapper } from './validate.js';
+import { validateRecord, type DomainMapper } from './validate.js';
+import { openRecord } from '../pii/index.js';
 
 export interface Mapping {
   /** Codes with no usable mapping: the record is held for each. */
@@ -36,15 +37,28 @@ export function emptyMapping(): Mapping {
 /** A DomainMapper (validate.ts) for one record of `orgCode`, filling `out`. */
 export function domainMapper(r: Resource, orgCode: string, codes: CodeCache, out: Mapping): DomainMapper {
   return (record) => {
+    const issues: FieldIssue[] = [];
     const warnings: FieldIssue[] = [];
+    const pending = new Set<string>();
     for (const [k, d] of Object.entries(r.fields)) {
       if (!d.domain) continue;
       const v = record[k];
       if (typeof v !== 'string' || v === '') continue;
       const nk = nameFieldOf(k);
       const sentName = nk && typeof record[nk] === 'string' ? (record[nk] as string) : null;
-      out.observed.push({ domain: d.domain, code: v, name: sentName });
       const res = codes.lookup(orgCode, d.domain, v);
+      if (res.status === 'unknown') {
+        // The org's policy for the domain is "national codes only": no mapping can release it, so the
+        // HIS is told now, as for any field it must correct (docs/code-mapping.md "Policies").
+        issues.push({
+          field: k,
+          rule: 'domain',
+          message: `不是国家值域代码；本机构该值域只接受国家代码 (not a national code of ${d.domain}: this org's policy for it accepts national codes only)`,
+          value: v,
+        });
+        continue;
+      }
+      out.observed.push({ domain: d.domain, code: v, name: sentName });
       if (res.status === 'national') {
         const listed = res.nationalName ?? listEntry(d.domain, v)?.name;
         const w = listed ? nameMismatch(r.fields, record, k, v, listed, d.domain) : null;
@@ -55,19 +69,17 @@ export function domainMapper(r: Resource, orgCode: string, codes: CodeCache, out
         if (nk && r.fields[nk] && res.nationalName) record[nk] = res.nationalName;
       } else {
         out.holds.push({ kind: 'mapping', domain: d.domain, code: v });
+        pending.add(k);
         warnings.push({
           field: k,
-          rule: res.status === 'unknown' ? 'unknownCode' : 'unmapped',
-          message:
-            res.status === 'unknown'
-              ? `不是国家值域代码，记录已保存但暂缓上报 (not a national code; stored, held until it is corrected or mapped)`
-              : `本院代码尚未映射到国家值域，记录已保存但暂缓上报 (no mapping yet; stored, held until it is mapped)`,
+          rule: 'unmapped',
+          message: `本院代码尚未映射到国家值域，记录已保存但暂缓上报 (no mapping yet; stored, held until it is mapped)`,
           value: v,
         });
       }
     }
     out.mapVersion = codes.version(orgCode);
-    return warnings;
+    return { issues, warnings, pending };
   };
 }
 
@@ -154,6 +166,27 @@ function remapPayload(
   return { payload: next, still, fixed };
 }
 
+const NO_MAPPING: DomainMapper = () => ({ issues: [], warnings: [], pending: new Set() });
+
+/**
+ * The rules a record's mapped versions break (docs/code-mapping.md "Checked again when released"): at
+ * receipt the rules left out the fields that still held the hospital's own codes; now that they hold
+ * national ones, each version is read again as the data port reads a record (its protected fields
+ * opened, the front's own keys left out), and every field and rule it breaks becomes a hold.
+ */
+export function brokenRules(r: Resource, payloads: Array<Record<string, unknown>>): Hold[] {
+  const out = new Map<string, Hold>();
+  const now = new Date();
+  for (const payload of payloads) {
+    const sent = Object.fromEntries(Object.entries(openRecord(r, payload)).filter(([k]) => !k.startsWith('_')));
+    const v = validateRecord(r, sent, now, NO_MAPPING);
+    if (v.ok) continue;
+    for (const i of v.issues) out.set(`${i.field}/${i.rule}`, { kind: 'rule', field: i.field, rule: i.rule });
+  }
+  if (out.size) log('warn', 'mapped record breaks the data set rules; held for a corrected version', { resource: r.name, rules: [...out.keys()] });
+  return [...out.values()];
+}
+
 async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, codes: CodeCache): Promise<boolean> {
   const rc = await tx.query<{ retired: boolean }>('SELECT retired FROM record_receipt WHERE resource = $1 AND org_code = $2 AND record_id = $3 FOR UPDATE', [
     r.name,
@@ -165,10 +198,12 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
   // Held outbox rows: every waiting version of the record, each re-mapped on its own payload.
   let still: Hold[] = [];
   const fixedAll = new Map<string, { domain: string; code: string }>();
+  const mapped: Array<Record<string, unknown>> = [];
   const held = await rewriteHeldPayloads(tx, r.name, orgCode, id, (payload) => {
     const m = remapPayload(r, orgCode, payload, codes);
     still = m.still;
     for (const f of m.fixed) fixedAll.set(`${f.domain}/${f.code}`, f);
+    mapped.push(m.payload);
     return m.payload;
   });
   // The typed row and its raw copy show the latest version, mapped.
@@ -176,7 +211,10 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
   const raw = cur.rows[0]?.rec_raw;
   if (raw) {
     const m = remapPayload(r, orgCode, raw, codes);
-    if (held === 0) still = m.still;
+    if (held === 0) {
+      still = m.still;
+      mapped.push(m.payload);
+    }
     for (const f of m.fixed) fixedAll.set(`${f.domain}/${f.code}`, f);
     const sets: string[] = ['rec_raw = $3::jsonb'];
     const params: unknown[] = [orgCode, id, JSON.stringify(m.payload)];
@@ -193,6 +231,9 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
     }
     await tx.query(`UPDATE ${r.table} SET ${sets.join(', ')} WHERE org_code = $1 AND id = $2`, params);
   }
+  // Every code resolved: the versions about to leave meet the data set's rules on their national
+  // codes, or the record stays held until the HIS sends a corrected version.
+  if (still.length === 0) still = brokenRules(r, mapped);
   await dropHolds(tx, r.name, [[orgCode, id]], { kind: 'mapping' });
   await addHolds(
     tx,

@@ -37,10 +37,26 @@ export type Validated = { ok: true; record: Record<string, unknown>; warnings: F
 
 /**
  * Maps the record's coded fields onto the national value domains in place, before the cross-field
- * rules run (they read national codes), and returns its warnings. Without one, a code outside its
- * national list is an error (rule 'domain').
+ * rules run (they read national codes): its issues (a code the org's policy refuses, rule 'domain')
+ * and warnings, and the fields still holding a code with no mapping (`pending`). Without one, a code
+ * outside its national list is an error (rule 'domain').
  */
-export type DomainMapper = (record: Record<string, unknown>) => FieldIssue[];
+export type DomainMapper = (record: Record<string, unknown>) => { issues: FieldIssue[]; warnings: FieldIssue[]; pending: Set<string> };
+
+/**
+ * The cross-field rules on a record, except what a pending field decides: a field still holding the
+ * hospital's own code (not yet mapped) is left out of what the rules read, and issues it is named in
+ * are dropped — the rules run again on the mapped record before it is released (docs/code-mapping.md
+ * "Checked again when released").
+ */
+function ruleIssues(r: Resource, record: Record<string, unknown>, now: Date, pending: ReadonlySet<string>): FieldIssue[] {
+  let input = record;
+  if (pending.size) {
+    input = { ...record };
+    for (const k of pending) delete input[k];
+  }
+  return (r.rules ?? []).flatMap((rule) => rule(input as never, now)).filter((i) => !pending.has(i.field));
+}
 
 export function validateRecord(r: Resource, sent: Record<string, unknown>, now: Date, mapDomains?: DomainMapper): Validated {
   // A resource keyed by another field (baseDept: deptCode) gets its id from that field.
@@ -77,14 +93,12 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
     }
   }
   const failed = new Set(issues.map((i) => i.field));
-  const domains = mapDomains ? { issues: [], warnings: mapDomains(record) } : checkDomains(r.fields, record);
+  const domains = mapDomains ? mapDomains(record) : { ...checkDomains(r.fields, record), pending: new Set<string>() };
   for (const i of domains.issues) if (!failed.has(i.field)) issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
   const warnings = [...lengthWarnings, ...domains.warnings.map((w) => ({ ...w, value: mask(r.fields[w.field]?.personal, w.value) }))];
-  for (const rule of r.rules ?? []) {
-    for (const i of rule(record as never, now)) {
-      if (failed.has(i.field) && i.rule !== 'required') continue;
-      issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
-    }
+  for (const i of ruleIssues(r, record, now, domains.pending)) {
+    if (failed.has(i.field) && i.rule !== 'required') continue;
+    issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
   }
   return issues.length ? { ok: false, issues, warnings } : { ok: true, record, warnings };
 }

@@ -102,6 +102,43 @@ describe('policy auto (the default)', () => {
     expect(row.payload._mapVersion).toBeGreaterThanOrEqual(1);
   });
 
+  it('a record whose codes, once mapped, break a rule of the data set stays held, named, until a corrected version comes', async () => {
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    // A woman's resident ID number; "NN" is the hospital's own sex code, mapped below to 1 (男).
+    const woman = (genderCode: string) =>
+      patientOf(org, id, {
+        idCardTypeCode: '01',
+        idCardTypeName: '居民身份证',
+        idCard: '11010519491231002X',
+        birthDate: '1949-12-31',
+        genderCode,
+        genderName: undefined,
+      });
+    expect((await post(woman('1'))).errors).toEqual([expect.objectContaining({ field: 'genderCode', rule: 'idConsistency' })]);
+    expect(await post(woman('NN'))).toMatchObject({ result: true, status: 'created', held: ['mapping:sex/NN'] });
+
+    await map(org, 'sex', 'NN', '1');
+    await codes.refresh();
+    const swept = await sweepMappingHolds(db, codes);
+    expect(swept.remapped).toBeGreaterThanOrEqual(1);
+    const holds = await db.query(`SELECT kind, target, value FROM record_hold WHERE org_code = $1 AND record_id = $2`, [org, id]);
+    expect(holds.rows).toEqual([{ kind: 'rule', target: 'genderCode', value: 'idConsistency' }]);
+    expect((await outbox(org, id)).map((o) => o.state)).toEqual(['held']);
+    expect((await db.query(`SELECT state FROM record_receipt WHERE org_code = $1 AND record_id = $2`, [org, id])).rows[0].state).toBe('held');
+    // Another sweep leaves it as it is: only a new version of the record can release it.
+    await sweepMappingHolds(db, codes);
+    expect((await outbox(org, id)).map((o) => o.state)).toEqual(['held']);
+
+    const corrected = await post(woman('2'));
+    expect(corrected).toMatchObject({ result: true });
+    expect(corrected.held).toBeUndefined();
+    const rows = await outbox(org, id);
+    expect(rows.filter((o) => o.state === 'pending').map((o) => o.payload.genderCode)).toEqual(['2']);
+    expect(rows.filter((o) => o.payload.genderCode === '1').map((o) => o.state)).not.toContain('pending');
+    expect((await db.query(`SELECT count(*)::int AS n FROM record_hold WHERE org_code = $1 AND record_id = $2`, [org, id])).rows[0].n).toBe(0);
+  });
+
   it('a national code is kept as it is, and an unrelated mapping change is no new version', async () => {
     const org = uniqueOrg();
     const id = uniqueId('p');
@@ -122,13 +159,18 @@ const sentOnceSeen = (org: string, over: Record<string, unknown>, seen: (body: {
   });
 
 describe('policies national and local', () => {
-  it('national: a code outside the national list is held as unknown', async () => {
+  it('national: a code outside the national list is refused (rule domain): no mapping could release it', async () => {
     const org = uniqueOrg();
     await setPolicy(db, org, 'sex', 'national', actor);
     // Under the default policy the same code is held as unmapped: the policy is seen once it is not.
-    const body = await sentOnceSeen(org, { genderCode: 'M' }, (b) => !b.warnings?.some((w) => w.rule === 'unmapped'));
-    expect(body.held).toEqual(['mapping:sex/M']);
-    expect(body.warnings).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'genderCode', rule: 'unknownCode' })]));
+    const { id, body } = await waitFor(async () => {
+      const id = uniqueId('p');
+      const b = await post(patientOf(org, id, { genderCode: 'M' }));
+      return b.warnings?.some((w: { rule: string }) => w.rule === 'unmapped') ? undefined : { id, body: b };
+    });
+    expect(body).toMatchObject({ result: false });
+    expect(body.errors).toEqual([expect.objectContaining({ field: 'genderCode', rule: 'domain', value: 'M' })]);
+    expect(await outbox(org, id)).toEqual([]);
     expect((await post(patientOf(org, uniqueId('p'), { genderCode: '2', genderName: '女性' }))).held).toBeUndefined();
   });
 
