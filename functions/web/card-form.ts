@@ -44,6 +44,18 @@ export const SECTIONS: ReadonlyArray<{ title: string; fields: readonly FormField
     ],
   },
   {
+    // What an AIDS/HIV card (clinical or confirmed) also requires (docs/card-form.md "AIDS/HIV cards"):
+    // the HIS's patient record often lacks them, and only the form can add them then.
+    title: '艾滋病/HIV 报告卡另需（其他病种可不填）',
+    fields: [
+      { name: 'nationCode', list: 'ethnicity' },
+      { name: 'maritalStatusCode', list: 'maritalStatus' },
+      { name: 'educationCode', list: 'education' },
+      { name: 'permanentAddrCode', hint: '户籍地址：到乡镇/街道的 9 位代码' },
+      { name: 'permanentAddrDetail', hint: '户籍详细地址，不超过 50 字' },
+    ],
+  },
+  {
     title: '疾病信息',
     fields: [
       { name: 'diseaseCode', list: 'nndrsDisease', required: true },

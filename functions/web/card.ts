@@ -78,6 +78,9 @@ const NAME_OF: ReadonlyArray<[string, string, keyof typeof lists]> = [
   ['diseaseCode', 'diseaseName', 'nndrsDisease'],
   ['diagnoseStateCode', 'diagnoseStateName', 'diagnosisStatus'],
   ['caseTypeCode', 'caseTypeName', 'caseType'],
+  ['nationCode', 'nationName', 'ethnicity'],
+  ['maritalStatusCode', 'maritalStatusName', 'maritalStatus'],
+  ['educationCode', 'educationName', 'education'],
 ];
 
 /** The card record from the pre-filled values and the form: names from the lists, times as sent. */
