@@ -195,7 +195,11 @@ function prepare(r: Resource, body: unknown, ctx: IngestContext, rejections: Rej
   // Every stored copy — the typed row, rec_raw, history, outbox — holds the same protected forms of
   // the personal fields (docs/keys.md); the content hash below is of the clear content, so posting
   // the same record again is still 'unchanged'. Sealed here, before any transaction is open.
-  const sealed = sealRecord(r, record, stamp(content, mapping));
+  // A hospital code longer than its national code waits for its mapping in the content only: its typed
+  // column holds national codes (docs/code-mapping.md "Local codes"); the release writes the mapped code.
+  const long = (v as Extract<typeof v, { ok: true }>).unmappedLong;
+  const typed = long.length ? { ...record, ...Object.fromEntries(long.map((k) => [k, null])) } : record;
+  const sealed = sealRecord(r, typed, stamp(content, mapping));
   return {
     now: ctx.now,
     callId: ctx.callId,

@@ -9,6 +9,7 @@ import type { Resource } from '../../schemas/resource.js';
 import type { FieldIssue } from '../http/errors.js';
 import { mask } from './mask.js';
 import { checkDomains } from '../../schemas/domains.js';
+import { IDENTIFIER_MAX } from '../../schemas/fields.js';
 
 const isBlank = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 
@@ -33,7 +34,23 @@ function show(v: unknown): unknown {
   return v;
 }
 
-export type Validated = { ok: true; record: Record<string, unknown>; warnings: FieldIssue[] } | { ok: false; issues: FieldIssue[]; warnings: FieldIssue[] };
+/**
+ * `unmappedLong`: coded fields holding a hospital code longer than the national code's length, not yet
+ * mapped — kept in the record's content, never in its typed column (docs/code-mapping.md "Local codes").
+ */
+export type Validated =
+  | { ok: true; record: Record<string, unknown>; warnings: FieldIssue[]; unmappedLong: string[] }
+  | { ok: false; issues: FieldIssue[]; warnings: FieldIssue[] };
+
+/**
+ * A hospital's own code in a coded field that is longer than the national code (民族 "HAN" where the
+ * national code has two digits): with a mapper it is the mapper's to judge, up to IDENTIFIER_MAX.
+ */
+function localCode(v: unknown, error: z.ZodError): string | null {
+  if (error.issues[0]?.code !== 'too_big') return null;
+  const t = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : '';
+  return t && t.length <= IDENTIFIER_MAX ? t : null;
+}
 
 /**
  * Maps the record's coded fields onto the national value domains in place, before the cross-field
@@ -73,11 +90,16 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
     issues.push({ field: k, rule: 'required', message });
   }
   const shape = r.schema.shape as Record<string, z.ZodType>;
+  const long = new Map<string, string>();
   for (const k in r.fields) {
     if (!(k in known)) continue;
     const def = r.fields[k]!;
     const res = shape[k]!.safeParse(known[k]);
-    if (res.success) {
+    const local = !res.success && mapDomains && def.domain ? localCode(known[k], res.error) : null;
+    if (local !== null) {
+      record[k] = local;
+      long.set(k, local);
+    } else if (res.success) {
       if (res.data !== undefined) record[k] = res.data;
       if (def.warnAbove !== undefined && typeof res.data === 'string' && res.data.length > def.warnAbove) {
         lengthWarnings.push({
@@ -94,11 +116,18 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
   }
   const failed = new Set(issues.map((i) => i.field));
   const domains = mapDomains ? mapDomains(record) : { ...checkDomains(r.fields, record), pending: new Set<string>() };
+  // A long hospital code the mapper neither mapped nor holds (nor refused) is still too long.
+  for (const [k, v] of long) {
+    const max = r.fields[k]!.max;
+    if (record[k] === v && !domains.pending.has(k) && !domains.issues.some((i) => i.field === k))
+      issues.push({ field: k, rule: 'maxLength', message: `长度不能超过 ${max} (at most ${max} characters)`, value: show(v) });
+  }
   for (const i of domains.issues) if (!failed.has(i.field)) issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
   const warnings = [...lengthWarnings, ...domains.warnings.map((w) => ({ ...w, value: mask(r.fields[w.field]?.personal, w.value) }))];
   for (const i of ruleIssues(r, record, now, domains.pending)) {
     if (failed.has(i.field) && i.rule !== 'required') continue;
     issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
   }
-  return issues.length ? { ok: false, issues, warnings } : { ok: true, record, warnings };
+  const unmappedLong = [...long.keys()].filter((k) => domains.pending.has(k));
+  return issues.length ? { ok: false, issues, warnings } : { ok: true, record, warnings, unmappedLong };
 }

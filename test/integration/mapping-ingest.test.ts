@@ -139,6 +139,29 @@ describe('policy auto (the default)', () => {
     expect((await db.query(`SELECT count(*)::int AS n FROM record_hold WHERE org_code = $1 AND record_id = $2`, [org, id])).rows[0].n).toBe(0);
   });
 
+  it('a hospital code longer than the national code is held for its mapping, not refused, and released mapped', async () => {
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    // 民族: national codes have two digits; this hospital writes HAN.
+    const body = await post(patientOf(org, id, { nationCode: 'HAN', nationName: '汉' }));
+    expect(body).toMatchObject({ result: true, status: 'created', held: ['mapping:ethnicity/HAN'] });
+    const typed = async () => (await db.query('SELECT nation_code, rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0];
+    expect((await typed()).nation_code).toBeNull();
+    expect((await typed()).rec_raw.nationCode).toBe('HAN');
+    // Longer than any code (IDENTIFIER_MAX) is refused as before, naming the field.
+    expect((await post(patientOf(org, uniqueId('p'), { nationCode: 'H'.repeat(65) }))).errors).toEqual([
+      expect.objectContaining({ field: 'nationCode', rule: 'maxLength' }),
+    ]);
+
+    await map(org, 'ethnicity', 'HAN', '01', '汉');
+    await codes.refresh();
+    await sweepMappingHolds(db, codes);
+    const rows = await outbox(org, id);
+    expect(rows.map((o) => o.state)).toEqual(['pending']);
+    expect(rows[0].payload).toMatchObject({ nationCode: '01', _local: { nationCode: { code: 'HAN', name: '汉' } } });
+    expect((await typed()).nation_code).toBe('01');
+  });
+
   it('a national code is kept as it is, and an unrelated mapping change is no new version', async () => {
     const org = uniqueOrg();
     const id = uniqueId('p');
@@ -171,6 +194,10 @@ describe('policies national and local', () => {
     expect(body).toMatchObject({ result: false });
     expect(body.errors).toEqual([expect.objectContaining({ field: 'genderCode', rule: 'domain', value: 'M' })]);
     expect(await outbox(org, id)).toEqual([]);
+    // A code longer than the national one is refused the same way under this policy.
+    expect((await post(patientOf(org, uniqueId('p'), { genderCode: 'MALE' }))).errors).toEqual([
+      expect.objectContaining({ field: 'genderCode', rule: 'domain', value: 'MALE' }),
+    ]);
     expect((await post(patientOf(org, uniqueId('p'), { genderCode: '2', genderName: '女性' }))).held).toBeUndefined();
   });
 
