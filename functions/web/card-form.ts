@@ -250,7 +250,7 @@ export function renderCardDone(s: SsoSession, o: { id: string; status: string; h
   const body = html`<section><h2>报告卡已提交</h2>
 <p>报告卡编号：<b id="card-id">${o.id}</b></p>
 <p>状态：<span id="card-fate">${o.fate}</span>${o.held.length ? html`（暂缓上报：${o.held.join('，')}）` : ''}</p>
-<p class="muted">报告卡已保存在前置软件中，并将按实时要求上报国家和省级平台。HIS 可通过 GET /hclient/emr/receive/emrInfReport/${o.id} 查询其上报结果（回传）。</p>
+<p class="muted">报告卡已保存在前置软件中，并将按实时要求上报本前置已启用的上级平台（国家平台；配置了省级平台时也上报省级平台）。HIS 可通过 GET /hclient/emr/receive/emrInfReport/${o.id} 查询其上报结果（回传）。</p>
 <p><a class="btn light" href="/popup.html">返回提醒</a></p></section>`;
   return page('传染病报告卡', s, body as HtmlEscapedString);
 }
