@@ -263,6 +263,12 @@ const codesAuth: MiddlewareHandler = async (c, next) => {
     await next();
   });
 };
+// A mapping, policy or import saved: the push function's sweep re-maps and releases what it held at
+// once, not at the next cron minute (docs/code-mapping.md "Refresh").
+app.use('/api/codes/*', async (c, next) => {
+  await next();
+  if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.res.status < 400) nudgePush();
+});
 app.route('/api/codes', codesApi({ db: getPool, auth: codesAuth, flashSecret: (c) => c.get('person')?.csrf }));
 
 app.get('/codes.html', mappers, async (c) => {
