@@ -20,7 +20,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -119,7 +119,8 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Running
     }
   }
 
-  clearStalePid(dataDir, log);
+  // Only after a server that died (its pid file left behind) can backends of it still be running.
+  if (clearStalePid(dataDir, log)) await stopOrphanBackends(dataDir, log);
   writeHba(dataDir, runAs, opts.networkRole);
 
   // Port: the caller's, else the last one this cluster had (a stable URL), else any free one.
@@ -328,11 +329,13 @@ function pipeLines(child: ChildProcess, log: (l: string) => void): void {
 
 // ---- the server ------------------------------------------------------------------------------
 
-/** A postmaster.pid whose process is gone (a killed run) is removed; a live server is an error. */
-function clearStalePid(dataDir: string, log: (l: string) => void): void {
+/** A postmaster.pid whose process is gone (a killed run) is removed (true); a live server is an error. */
+function clearStalePid(dataDir: string, log: (l: string) => void): boolean {
   const pidFile = join(dataDir, 'postmaster.pid');
-  if (existsSync(pidFile)) clearStalePostmasterPid(pidFile, dataDir, log);
+  const stale = existsSync(pidFile);
+  if (stale) clearStalePostmasterPid(pidFile, dataDir, log);
   clearStaleSocketLocks(dataDir, log);
+  return stale;
 }
 
 function clearStalePostmasterPid(pidFile: string, dataDir: string, log: (l: string) => void): void {
@@ -343,6 +346,50 @@ function clearStalePostmasterPid(pidFile: string, dataDir: string, log: (l: stri
   }
   rmSync(pidFile, { force: true });
   log(`[postgres.ts] removed stale ${pidFile} (pid ${pidLine} is not running)`);
+}
+
+/**
+ * Backends of a postmaster that was killed (kill -9 of `make up` during a long statement: a backend
+ * is not in the process group it was killed with) keep the old server's shared memory attached, and
+ * PostgreSQL refuses to start over it ("pre-existing shared memory block … is still in use") until
+ * they end. Their server is gone and their work can no longer commit; they are stopped (SIGTERM, then
+ * SIGKILL after 5 s), each named in the log. Found by their working directory, the data directory.
+ */
+async function stopOrphanBackends(dataDir: string, log: (l: string) => void): Promise<void> {
+  const orphans = (): number[] => {
+    let pids: string[] = [];
+    try {
+      pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    } catch {
+      return [];
+    }
+    return pids.map(Number).filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres' && readlinkSync(`/proc/${pid}/cwd`) === dataDir;
+      } catch {
+        return false;
+      }
+    });
+  };
+  let left = orphans();
+  if (left.length === 0) return;
+  log(`[postgres.ts] the last server's backends outlived it (pids ${left.join(', ')}); stopping them before the start`);
+  for (const [signal, waitMs] of [
+    ['SIGTERM', 5_000],
+    ['SIGKILL', 5_000],
+  ] as const) {
+    for (const pid of left) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+    const end = Date.now() + waitMs;
+    while ((left = orphans()).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    if (left.length === 0) return;
+  }
+  throw new Error(`startPostgres: backends of an earlier server on ${dataDir} would not stop (pids ${left.join(', ')})`);
 }
 
 function clearStaleSocketLocks(dataDir: string, log: (l: string) => void): void {

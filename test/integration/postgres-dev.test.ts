@@ -145,6 +145,39 @@ describe('startPostgres', () => {
     }
   });
 
+  it('starts after a kill -9 of the server that left a backend running a long statement (its shared memory still attached)', async () => {
+    const before = server!;
+    // A backend busy for a minute, as a migration building an index on a big table is; then only the
+    // postmaster is killed, as kill -9 of make up's process group leaves it (backends have their own).
+    const busy = new pg.Client({ connectionString: before.url });
+    await busy.connect();
+    busy.on('error', () => undefined);
+    const backend = (await busy.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    // Busy on the CPU, not waiting: a backend notices its postmaster's death only when it waits.
+    void busy.query('SELECT sum(i) FROM generate_series(1, 5000000000) i').catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(before.pid, 'SIGKILL');
+    await before.exited;
+    const alive = (pid: number) => {
+      try {
+        return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    await new Promise((r) => setTimeout(r, 500));
+    expect(alive(backend)).toBe(true);
+    try {
+      server = await startPostgres({ dataDir, port: before.port, fsync: false, database: 'cdcfront_dev' });
+      expect(await query(server.url, 'SELECT count(*)::int AS n FROM kept')).toEqual([{ n: 1 }]);
+      expect(alive(backend)).toBe(false);
+    } finally {
+      await busy.end().catch(() => undefined);
+      // Should this test fail, the busy backend must not burn a core for minutes after it.
+      if (alive(backend)) process.kill(backend, 'SIGKILL');
+    }
+  });
+
   it('refuses a second server on a dir that is in use', async () => {
     await expect(startPostgres({ dataDir, fsync: false })).rejects.toThrow(/already running/);
   });
