@@ -112,6 +112,15 @@ function bestOf(a: string[], b: string[]): number {
 /** Names that contain others by accident of language, not of meaning. */
 const GENERIC = new Set(['肺炎', '感染', '发热', '病毒感染', '细菌感染', '炎症', '疾病', '其他', '其它']);
 
+/**
+ * Folds a code for comparison: NFKC (full-width １ to 1), spaces dropped, upper case, and the leading
+ * zeros of an all-digit code dropped (01 and 1 are the same number; a code with letters keeps its zeros).
+ */
+export function foldCode(s: string): string {
+  const t = s.normalize('NFKC').replace(/\s+/g, '').toUpperCase();
+  return /^\d+$/.test(t) ? t.replace(/^0+(?=\d)/, '') : t;
+}
+
 /** Similarity of two folded names, in [0, 1]. */
 export function similarityFolded(a: string, b: string): number {
   if (a === '' || b === '') return 0;
@@ -160,8 +169,11 @@ export class NameIndex {
   private readonly folded: string[][];
   private readonly byChar = new Map<string, number[]>();
 
+  private readonly codes: string[];
+
   constructor(readonly entries: readonly NamedCode[]) {
     this.folded = entries.map((e) => variants(foldName(e.name)));
+    this.codes = entries.map((e) => foldCode(e.code));
     this.folded.forEach((f, i) => {
       for (const ch of new Set(f.join(''))) {
         let l = this.byChar.get(ch);
@@ -181,10 +193,12 @@ export class NameIndex {
       for (const ch of new Set(qv.join(''))) for (const i of this.byChar.get(ch) ?? []) seen.add(i);
       for (const i of seen) scores.set(i, bestOf(qv, this.folded[i]!));
     }
-    // A local code equal to a national code is a hint, not a proof (hospitals reuse numbers).
-    if (code) {
-      this.entries.forEach((e, i) => {
-        if (e.code === code) scores.set(i, Math.min(1, (scores.get(i) ?? 0) + 0.3));
+    // A local code equal to a national code is a hint, not a proof (hospitals reuse numbers); codes
+    // are folded first, as names are (docs/code-mapping.md): １ is 1, 01 is 1.
+    const c = code ? foldCode(code) : '';
+    if (c) {
+      this.codes.forEach((folded, i) => {
+        if (folded === c) scores.set(i, Math.min(1, (scores.get(i) ?? 0) + 0.3));
       });
     }
     return [...scores]

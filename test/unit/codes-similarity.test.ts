@@ -61,6 +61,24 @@ describe('suggestions from the NNDRS disease list', () => {
   });
 });
 
+describe('a local code equal to a national code, folded (docs/code-mapping.md, suggestions)', () => {
+  const index = (d: 'sex' | 'activityType' | 'ethnicity') => new NameIndex(lists[d].codes.map((c) => ({ code: c.code, name: c.name })));
+  it.each([
+    ['sex', '１', '1'], // full-width digit (NFKC)
+    ['sex', ' 2 ', '2'],
+    ['activityType', '01', '1'], // a leading zero
+    ['activityType', '０１', '1'],
+    ['ethnicity', '1', '01'], // the national code has the zero
+  ] as const)('%s %j suggests %s with no name', (domain, local, national) => {
+    expect(index(domain).search(null, local, 1)).toEqual([expect.objectContaining({ code: national, score: 0.3 })]);
+  });
+
+  it('letters are not digits: no zero is dropped from a code with letters, and other codes stay apart', () => {
+    expect(index('sex').search(null, '10', 5)).toEqual([]);
+    expect(index('sex').search(null, 'M1', 5)).toEqual([]);
+  });
+});
+
 describe('dangerous gaps: an unmapped local diagnosis that looks like a notifiable disease', () => {
   it.each([
     ['乙型病毒性肝炎', '0302'],
