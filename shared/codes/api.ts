@@ -18,7 +18,7 @@ import { AppError, okAnswer, validationError } from '../http/errors.js';
 import { sameOrigin } from '../http/same-origin.js';
 import { decodeText, parseCsv, records, writeCsv } from './csv.js';
 import { flash } from '../http/flash.js';
-import { DomainSchema, LocalCodeSchema, MappingInputSchema, PolicyInputSchema, type Actor } from './model.js';
+import { DomainSchema, LocalCodeSchema, MappingInputSchema, POLICY_ZH, PolicyInputSchema, type Actor } from './model.js';
 import {
   EXPORT_COLUMNS,
   MAPPING_COLUMNS,
@@ -31,6 +31,7 @@ import {
   listDomains,
   listMappings,
   listPolicies,
+  mappingsNotApplying,
   mappingHistory,
   nationalCodes,
   saveMapping,
@@ -312,7 +313,18 @@ function policyRoutes(app: Hono, opts: CodesApiOptions, write: Write): void {
     return write(c, org, async () => {
       const p = parse(PolicyInputSchema, { ...b, org });
       const version = await setPolicy(opts.db(), org, p.domain, p.policy, actorOf(callerOf(c), p.madeBy));
-      return { desc: `已设置 ${p.domain} 的映射策略：${p.policy}`, extra: { org, domain: p.domain, policy: p.policy, mapVersion: version } };
+      // Mappings whose local code is a national code stop applying under auto/national: said at once,
+      // and listed as a gap of the completeness report (docs/code-mapping.md, "The completeness report").
+      const notApplying = await mappingsNotApplying(opts.db(), org, p.domain);
+      const codes = notApplying.map((m) => m.localCode);
+      const warning = codes.length
+        ? `；注意：${codes.length} 条映射的本地代码本身就是国家代码，在此策略下不生效（${codes.slice(0, 10).join('、')}${codes.length > 10 ? '…' : ''}），` +
+          `本院代码与国家代码重叠时请用“${POLICY_ZH.local}” (${codes.length} mappings cannot apply under this policy: their local codes are national codes)`
+        : '';
+      return {
+        desc: `已设置 ${p.domain} 的映射策略：${p.policy}${warning}`,
+        extra: { org, domain: p.domain, policy: p.policy, mapVersion: version, ...(codes.length ? { notApplying } : {}) },
+      };
     });
   };
   app.put('/policies', putPolicy);

@@ -33,11 +33,30 @@ export const POLICY_ZH: Record<Policy, string> = {
 export type LookupStatus = 'national' | 'mapped' | 'unmapped' | 'unknown';
 
 export const DomainSchema = z
-  .string()
+  .string({ error: '请填写值域 (domain required)' })
   .trim()
   .refine(isDomain, { error: '不是已登记的值域 (not one of the forty registered domains: see GET /api/codes/domains)' });
 
-export const LocalCodeSchema = z.string().trim().min(1, '本地代码不能为空 (local code required)').max(100);
+const blank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+// Every message bilingual, Chinese first, as the rest of the project's answers: an empty CSV cell
+// arrives as undefined and would otherwise get zod's English default (docs/code-mapping.md, "CSV files").
+export const LocalCodeSchema = z
+  .string({ error: '本地代码不能为空 (local code required)' })
+  .trim()
+  .min(1, '本地代码不能为空 (local code required)')
+  .max(100, '本地代码不能超过 100 个字符 (local code: at most 100 characters)');
+
+/** An optional text field of a mapping: blank is absent; too long or not text is named in both languages. */
+const optionalText = (zh: string, en: string, max: number) =>
+  z.preprocess(
+    blank,
+    z
+      .string({ error: `${zh}应为文本 (${en}: text)` })
+      .trim()
+      .max(max, `${zh}不能超过 ${max} 个字符 (${en}: at most ${max} characters)`)
+      .optional(),
+  );
 
 const equivalenceInput = z.preprocess(
   (v) => {
@@ -48,10 +67,8 @@ const equivalenceInput = z.preprocess(
       byZh ?? ({ 相同: 'equal', 等价: 'equivalent', 更宽: 'wider', 更窄: 'narrower', 无对应: 'unmatched' } as Record<string, string>)[t] ?? t.toLowerCase()
     );
   },
-  z.enum(EQUIVALENCES, { error: '对应关系应为 equal/equivalent/wider/narrower/unmatched' }),
+  z.enum(EQUIVALENCES, { error: '对应关系应为 相同/等价/更宽/更窄/无对应 (equivalence: equal/equivalent/wider/narrower/unmatched)' }),
 );
-
-const blank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
 /** A mapping as the console, the API and CSV imports give it. */
 export const MappingInputSchema = z
@@ -59,12 +76,12 @@ export const MappingInputSchema = z
     org: OrgCodeSchema,
     domain: DomainSchema,
     localCode: LocalCodeSchema,
-    localName: z.preprocess(blank, z.string().trim().max(250).optional()),
-    nationalCode: z.preprocess(blank, z.string().trim().max(50).optional()),
+    localName: optionalText('本地名称', 'local name', 250),
+    nationalCode: optionalText('国家代码', 'national code', 50),
     equivalence: z.preprocess(blank, equivalenceInput.optional()),
-    note: z.preprocess(blank, z.string().trim().max(500).optional()),
+    note: optionalText('备注', 'note', 500),
     /** The person making the change (操作人); the caller's name when not given. */
-    madeBy: z.preprocess(blank, z.string().trim().max(100).optional()),
+    madeBy: optionalText('操作人', 'made by', 100),
   })
   .transform((m, ctx) => {
     const equivalence: Equivalence = m.equivalence ?? (m.nationalCode ? 'equivalent' : 'unmatched');

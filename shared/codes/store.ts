@@ -8,7 +8,17 @@
  */
 import { withTx, type Db, type Tx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
-import { DEFAULT_POLICY, MappingInputSchema, resolve, type Actor, type Equivalence, type LookupStatus, type MappingInput, type Policy } from './model.js';
+import {
+  DEFAULT_POLICY,
+  MappingInputSchema,
+  POLICY_ZH,
+  resolve,
+  type Actor,
+  type Equivalence,
+  type LookupStatus,
+  type MappingInput,
+  type Policy,
+} from './model.js';
 import { DOMAIN_COUNT, DOMAINS, domainInfo, listDomainOf } from './registry.js';
 import { NameIndex, notifiableLookalike, type Candidate, type Danger } from './similarity.js';
 
@@ -359,6 +369,14 @@ async function writeHistory(tx: Tx, action: 'create' | 'update' | 'delete', row:
 
 export type SaveOutcome = 'created' | 'updated' | 'unchanged';
 
+/** What checkTarget needs of a row that failed its schema: a registered domain and a national code, else null. */
+function readablePart(org: string, values: Record<string, string | undefined>): MappingInput | null {
+  const domain = values.domain?.trim() ?? '';
+  const nationalCode = values.national_code?.trim() ?? '';
+  if (!domainInfo(domain) || !nationalCode || nationalCode.length > 50) return null;
+  return { org, domain, localCode: values.local_code?.trim() ?? '', nationalCode, equivalence: 'equivalent' };
+}
+
 /** Issues with a mapping that only the database can see: the target must be a current national code. */
 async function checkTarget(q: Q, m: MappingInput): Promise<FieldIssue[]> {
   if (m.equivalence === 'unmatched' || !m.nationalCode) return [];
@@ -370,6 +388,37 @@ async function checkTarget(q: Q, m: MappingInput): Promise<FieldIssue[]> {
       rule: 'domain',
       message: `国家代码 ${m.nationalCode} 不在 ${info.nameZh}（${m.domain}）的现行国家值域中 (not a current national code of ${m.domain})`,
       value: m.nationalCode,
+    },
+  ];
+}
+
+/** The org's policy for a domain (no row: the default, auto). */
+async function policyFor(q: Q, org: string, domain: string): Promise<Policy> {
+  const r = await q.query<{ policy: Policy }>('SELECT policy FROM code_policy WHERE org_code = $1 AND domain = $2', [org, domain]);
+  return r.rows[0]?.policy ?? DEFAULT_POLICY;
+}
+
+/**
+ * A mapping whose local code is itself a current national code of the domain can apply only under
+ * policy `local`: under `auto` and `national` the national code is kept as sent and the mapping is
+ * never looked at (docs/code-mapping.md, "Status, exactly"), so the hospital's code would be forwarded
+ * with the national meaning. Refused while the policy is not `local`; a mapping onto the same code
+ * changes nothing and passes.
+ */
+async function checkOverlap(q: Q, m: MappingInput, policy: Policy): Promise<FieldIssue[]> {
+  if (policy === 'local' || m.nationalCode === m.localCode) return [];
+  if (!(await isCurrentNational(q, m.domain, m.localCode))) return [];
+  const info = domainInfo(m.domain)!;
+  return [
+    {
+      field: 'localCode',
+      rule: 'localIsNational',
+      message:
+        `本地代码 ${m.localCode} 本身就是${info.nameZh}（${m.domain}）的现行国家代码：映射策略为“${POLICY_ZH[policy]}”时按国家代码上报，此映射不会生效。` +
+        `若本院代码与国家代码重叠，请先将该值域的映射策略设为“${POLICY_ZH.local}”（local，本院代码），再保存映射 ` +
+        `(local code ${m.localCode} is itself a current national code of ${m.domain}: under policy ${policy} the national code is kept and this mapping would never apply; ` +
+        `if the hospital's codes overlap the national ones, set the domain's policy to local first)`,
+      value: m.localCode,
     },
   ];
 }
@@ -412,7 +461,7 @@ async function applyMapping(tx: Tx, m: MappingInput, actor: Actor, nextVersion: 
 
 /** Creates or changes one mapping (keyed by org, domain, local code); history kept, version bumped. */
 export async function saveMapping(db: Db, input: MappingInput, actor: Actor): Promise<{ outcome: SaveOutcome; mapping: MappingRow }> {
-  const issues = await checkTarget(db, input);
+  const issues = [...(await checkTarget(db, input)), ...(await checkOverlap(db, input, await policyFor(db, input.org, input.domain)))];
   if (issues.length) throw new AppError('VALIDATION_FAILED', issues[0]!.message, issues);
   const { outcome, id } = await withTx(db, async (tx) => {
     let v: number | undefined;
@@ -454,8 +503,10 @@ export interface ImportResult {
 
 /**
  * Imports mappings (rows as parsed from CSV or xlsx), all or nothing: every row is checked first
- * (domain, codes, equivalence, the target a current national code), and one error refuses the file
- * with the line numbers. One map-version bump for the whole file.
+ * (domain, codes, equivalence, the target a current national code, a local code that is itself a
+ * national code under a policy other than local), and one error refuses the file with the line
+ * numbers — every error of every row in one answer, so a file is corrected in one round
+ * (docs/code-mapping.md, "CSV files"). One map-version bump for the whole file.
  */
 export async function importMappings(
   db: Db,
@@ -466,12 +517,14 @@ export async function importMappings(
   const issues: FieldIssue[] = [];
   const inputs: MappingInput[] = [];
   const keys = new Set<string>();
+  const policies = new Map((await listPolicies(db, org)).map((p) => [p.domain, p.policy]));
   let skipped = 0;
   for (const { line, values } of rows) {
     if (!values.national_code && !values.equivalence) {
       skipped++;
       continue;
     }
+    const at = (field: string) => `第 ${line} 行 ${field}`;
     const p = MappingInputSchema.safeParse({
       org,
       domain: values.domain,
@@ -483,16 +536,25 @@ export async function importMappings(
       madeBy: values.made_by,
     });
     if (!p.success) {
-      for (const i of p.error.issues) issues.push({ field: `第 ${line} 行 ${i.path.join('.')}`, rule: 'invalid', message: i.message });
+      for (const i of p.error.issues) issues.push({ field: at(i.path.join('.')), rule: 'invalid', message: i.message });
+      // The row's other faults are reported in the same answer: its target, when domain and code can be read.
+      const partial = readablePart(org, values);
+      if (partial) for (const i of await checkTarget(db, partial)) issues.push({ ...i, field: at(i.field) });
       continue;
     }
     const key = `${p.data.domain}\u0000${p.data.localCode}`;
     if (keys.has(key)) {
-      issues.push({ field: `第 ${line} 行`, rule: 'duplicate', message: `重复：${p.data.domain} ${p.data.localCode}`, value: p.data.localCode });
+      issues.push({
+        field: `第 ${line} 行`,
+        rule: 'duplicate',
+        message: `重复：${p.data.domain} ${p.data.localCode} (duplicate row)`,
+        value: p.data.localCode,
+      });
       continue;
     }
     keys.add(key);
-    for (const i of await checkTarget(db, p.data)) issues.push({ ...i, field: `第 ${line} 行 ${i.field}` });
+    const policy = policies.get(p.data.domain) ?? DEFAULT_POLICY;
+    for (const i of [...(await checkTarget(db, p.data)), ...(await checkOverlap(db, p.data, policy))]) issues.push({ ...i, field: at(i.field) });
     inputs.push(p.data);
   }
   if (issues.length) {
@@ -538,6 +600,33 @@ export async function setPolicy(db: Db, org: string, domain: string, policy: Pol
     );
     return bumpVersion(tx, org);
   });
+}
+
+/**
+ * An org's mappings that cannot apply: the local code is itself a current national code of the domain
+ * and the domain's policy is not `local`, so the national code wins (checkOverlap refuses such a
+ * mapping when it is saved; it arises when the policy is switched back, or a new national list adds
+ * the code). The completeness report lists them as a gap; a policy change names them
+ * (docs/code-mapping.md, "The completeness report").
+ */
+export async function mappingsNotApplying(
+  db: Q,
+  org: string,
+  domain?: string,
+): Promise<Array<{ domain: string; localCode: string; nationalCode: string | null; policy: Policy }>> {
+  const r = await db.query<{ domain: string; local_code: string; national_code: string | null; policy: Policy | null }>(
+    `SELECT m.domain, m.local_code, m.national_code, p.policy
+       FROM code_mapping m
+       LEFT JOIN code_domain d ON d.domain = m.domain
+       LEFT JOIN code_policy p ON p.org_code = m.org_code AND p.domain = m.domain
+       JOIN code_national n ON n.domain = COALESCE(d.list_of, m.domain) AND n.code = m.local_code AND n.valid_to IS NULL
+      WHERE m.org_code = $1 AND ($2::varchar IS NULL OR m.domain = $2)
+        AND (p.policy IS NULL OR p.policy <> 'local')
+        AND (m.national_code IS NULL OR m.national_code <> m.local_code)
+      ORDER BY m.domain, m.local_code`,
+    [org, domain ?? null],
+  );
+  return r.rows.map((x) => ({ domain: x.domain, localCode: x.local_code, nationalCode: x.national_code, policy: x.policy ?? DEFAULT_POLICY }));
 }
 
 // ---- what the cache loads ---------------------------------------------------------------------
@@ -758,7 +847,7 @@ export async function unmappedQueue(db: Q, org: string, opts: { domain?: string;
   return top;
 }
 
-export type GapKind = 'noName' | 'noList' | 'partialList' | 'unmapped' | 'unknown' | 'unmatched' | 'retiredTarget';
+export type GapKind = 'noName' | 'noList' | 'partialList' | 'unmapped' | 'unknown' | 'unmatched' | 'retiredTarget' | 'notApplying';
 
 export const GAP_ZH: Record<GapKind, string> = {
   noName: '值域名称未知',
@@ -768,6 +857,7 @@ export const GAP_ZH: Record<GapKind, string> = {
   unknown: '不是国家代码（策略：国家代码）',
   unmatched: '本地代码无对应国家代码',
   retiredTarget: '映射的国家代码已停用',
+  notApplying: '映射不生效：本地代码即国家代码，须将映射策略设为“院方发送本地代码”',
 };
 
 export interface Gap {
@@ -828,12 +918,13 @@ export interface CompletenessReport {
  * loaded or is incomplete, or a local code seen in data does not resolve under its policy.
  */
 export async function completeness(db: Q, org: string): Promise<CompletenessReport> {
-  const [domains, states, policies, maps, version] = await Promise.all([
+  const [domains, states, policies, maps, version, notApplying] = await Promise.all([
     listDomains(db),
     observedStates(db, org),
     listPolicies(db, org),
     db.query<{ domain: string; n: string }>('SELECT domain, count(*) AS n FROM code_mapping WHERE org_code = $1 GROUP BY domain', [org]),
     mapVersion(db, org),
+    mappingsNotApplying(db, org),
   ]);
   const byDomain = new Map(domains.map((d) => [d.domain, d]));
   const policyOf = new Map(policies.map((p) => [p.domain, p.policy]));
@@ -860,6 +951,9 @@ export async function completeness(db: Q, org: string): Promise<CompletenessRepo
       const n = count(f);
       if (n) add(kind, n, held(f));
     }
+    // Mappings defined (seen in data or not) that the policy keeps from applying.
+    const shadowed = notApplying.filter((m) => m.domain === d.domain).length;
+    if (shadowed) add('notApplying', shadowed, 0);
     rows.push({
       domain: d.domain,
       slot: d.slot,

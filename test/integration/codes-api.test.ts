@@ -314,3 +314,104 @@ describe('the unmapped queue and the completeness report on a known data set', (
     expect(page).toContain('&lt;script&gt;');
   });
 });
+
+// A hospital code that is itself a national code of the domain: under auto or national the national code
+// is kept as sent and a mapping of it never applies (docs/code-mapping.md, "Status, exactly"), so saving
+// one is refused until the domain's policy is local, and one left behind by a policy change is a gap.
+describe('a local code that is itself a national code', () => {
+  const k = generateApiKey();
+  const org = uniqueOrg();
+  const h = (extra: Record<string, string> = {}) => ({ 'x-api-key': k.key, host: 'front.local:8884', ...extra });
+  const post = (path: string, body: unknown, method = 'POST') =>
+    web.app.request(path, { method, headers: h({ 'content-type': 'application/json' }), body: JSON.stringify(body) });
+  const importCsv = (csv: string) => web.app.request('/api/codes/mappings/import', { method: 'POST', headers: h({ 'content-type': 'text/csv' }), body: csv });
+
+  beforeAll(async () => {
+    await insertCaller(db, { kind: 'apikey', name: '信息科2', orgs: [org], ratePerMin: 0, keyPrefix: k.prefix, keyHash: k.hash });
+    // An unknown key prefix re-reads the callers at most once a second (shared/http/auth.ts): the
+    // describe before this one has just had its key read.
+    await new Promise((r) => setTimeout(r, 1100));
+  });
+
+  it('is refused under auto and national, naming the field, the rule and the way out (policy local); accepted under local', async () => {
+    const bad = await post('/api/codes/mappings', { domain: 'sex', localCode: '1', localName: '女', nationalCode: '2' });
+    expect(bad.status).toBe(400);
+    const [issue] = (await bad.json()).errors;
+    expect(issue).toMatchObject({ field: 'localCode', rule: 'localIsNational', value: '1' });
+    expect(issue.message).toMatch(
+      /^本地代码 1 本身就是性别代码（sex）的现行国家代码.*院方发送本地代码.*\(local code 1 is itself a current national code of sex.*set the domain's policy to local/,
+    );
+    // The console's form gets the same words back on the page.
+    const f = await web.app.request('/api/codes/mappings', {
+      method: 'POST',
+      headers: h({ 'content-type': 'application/x-www-form-urlencoded', origin: 'http://front.local:8884' }),
+      body: new URLSearchParams({ org, domain: 'sex', localCode: '1', nationalCode: '2' }).toString(),
+    });
+    expect(f.status).toBe(303);
+    expect(new URL(f.headers.get('location')!, 'http://x').searchParams.get('err')).toContain('院方发送本地代码');
+    // Unmatched is refused too: the national meaning would still be sent.
+    expect((await post('/api/codes/mappings', { domain: 'sex', localCode: '9', equivalence: 'unmatched' })).status).toBe(400);
+    // A mapping onto the same code changes nothing and passes; a code outside the list is an ordinary mapping.
+    expect((await post('/api/codes/mappings', { domain: 'sex', localCode: '2', nationalCode: '2' })).status).toBe(201);
+    expect((await post('/api/codes/mappings', { domain: 'sex', localCode: 'NV', nationalCode: '2' })).status).toBe(201);
+
+    expect((await post('/api/codes/policies', { domain: 'sex', policy: 'national' }, 'PUT')).status).toBe(200);
+    expect((await post('/api/codes/mappings', { domain: 'sex', localCode: '1', nationalCode: '2' })).status).toBe(400);
+    expect((await listMappings(db, org, 'sex')).map((m) => m.localCode)).toEqual(['2', 'NV']);
+
+    expect((await post('/api/codes/policies', { domain: 'sex', policy: 'local' }, 'PUT')).status).toBe(200);
+    const ok = await post('/api/codes/mappings', { domain: 'sex', localCode: '1', localName: '女', nationalCode: '2' });
+    expect(ok.status).toBe(201);
+  });
+
+  it('a CSV import names such a row by its line, under the policy the domain has', async () => {
+    const res = await importCsv('值域,本地代码,国家代码\nethnicity,02,01\nethnicity,HZ,01\n');
+    expect(res.status).toBe(400);
+    expect((await res.json()).errors).toEqual([expect.objectContaining({ field: '第 2 行 localCode', rule: 'localIsNational', value: '02' })]);
+    expect(await listMappings(db, org, 'ethnicity')).toEqual([]);
+  });
+
+  it('switching back to auto names the mappings that stop applying, and the completeness report lists them as a gap', async () => {
+    // sex is under local here (the first test): 1 → 2 is in force.
+    const res = await post('/api/codes/policies', { domain: 'sex', policy: 'auto' }, 'PUT');
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.desc).toContain('1 条映射的本地代码本身就是国家代码，在此策略下不生效（1）');
+    expect(body.notApplying).toEqual([{ domain: 'sex', localCode: '1', nationalCode: '2', policy: 'auto' }]);
+    const { report } = await (await web.app.request('/api/codes/completeness', { headers: h() })).json();
+    expect(report.gaps).toContainEqual({ domain: 'sex', domainName: '性别代码', kind: 'notApplying', codes: 1, recordsHeld: 0 });
+    expect(report.domains.find((d: { domain: string }) => d.domain === 'sex')).toMatchObject({ policy: 'auto', gapFree: false });
+    // Back under local the gap closes.
+    await post('/api/codes/policies', { domain: 'sex', policy: 'local' }, 'PUT');
+    const after = (await (await web.app.request('/api/codes/completeness', { headers: h() })).json()).report;
+    expect(after.gaps.filter((g: { domain: string }) => g.domain === 'sex')).toEqual([]);
+  });
+
+  it('a CSV import reports every error of every row in one answer, each in Chinese and English', async () => {
+    const csv = ['值域,本地代码,国家代码,对应关系', 'nope,A1,1,', 'sex,,1,', 'sex,B1,1,xx', 'sex,X7,7,', 'sex,,8,', 'maritalStatus,Q1,77,'].join('\n');
+    const res = await importCsv(csv);
+    expect(res.status).toBe(400);
+    const errors: Array<{ field: string; rule: string; message: string }> = (await res.json()).errors;
+    const at = (line: number) => errors.filter((e) => e.field.startsWith(`第 ${line} 行`)).map((e) => `${e.field.replace(/^第 \d+ 行 ?/, '')}/${e.rule}`);
+    expect(at(2)).toEqual(['domain/invalid']);
+    expect(at(3)).toEqual(['localCode/invalid']);
+    expect(at(4)).toEqual(['equivalence/invalid']);
+    expect(at(5)).toEqual(['nationalCode/domain']);
+    expect(at(6)).toEqual(['localCode/invalid', 'nationalCode/domain']);
+    expect(at(7)).toEqual(['nationalCode/domain']);
+    for (const e of errors) {
+      expect(e.message, e.field).toMatch(/[\u4e00-\u9fff].*\(.*[a-z].*\)/);
+      expect(e.message).not.toMatch(/Invalid input|expected string/);
+    }
+  });
+
+  it('export.csv?unmapped=1 puts the best suggestion into the note of a queued code', async () => {
+    await recordObserved(db, [obs(org, 'maritalStatus', 'YH', '已婚', 3, 1)]);
+    const { items } = await (await web.app.request('/api/codes/unmapped', { headers: h() })).json();
+    const best = items.find((i: { localCode: string }) => i.localCode === 'YH').suggestions[0];
+    expect(best).toMatchObject({ code: '20', name: '已婚' });
+    const csv = new TextDecoder().decode(await (await web.app.request('/api/codes/mappings/export.csv?unmapped=1', { headers: h() })).arrayBuffer());
+    const line = csv.split('\r\n').find((l) => l.startsWith('maritalStatus,YH,'));
+    expect(line).toBe('maritalStatus,YH,已婚,,,,建议：20 已婚,,');
+  });
+});

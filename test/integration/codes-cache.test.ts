@@ -47,8 +47,9 @@ describe('lookup per policy', () => {
 
   it('local: every value is mapped, even one that happens to be a national code', async () => {
     const org = uniqueOrg();
-    await map(org, 'sex', '1', '2', 'equal'); // this HIS's 1 is female
+    // The policy first: a mapping of a national-looking code is refused under auto (docs/code-mapping.md).
     await setPolicy(db, org, 'sex', 'local', actor);
+    await map(org, 'sex', '1', '2', 'equal'); // this HIS's 1 is female
     const c = await cache();
     expect(c.lookup(org, 'sex', '1')).toMatchObject({ status: 'mapped', national: '2', nationalName: '女性' });
     expect(c.lookup(org, 'sex', '2')).toMatchObject({ status: 'unmapped' });
