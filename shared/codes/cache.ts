@@ -49,10 +49,14 @@ export interface CodeCache {
   lookup(org: string, domain: string, value: string): LookupResult;
   policy(org: string, domain: string): Policy;
   /**
-   * Notes a code seen in real data (buffered). `held` changes the code's records-held count: +1 when
-   * a record is held because of this code, −n when n such records were released.
+   * Notes a code seen in real data (buffered): one sighting. `held` changes the code's records-held
+   * count: +1 when a record is held because of this code, −n when n such records were released. A
+   * release (negative `held`) is no sighting: it changes the records held only, so one record counts
+   * once (docs/code-mapping.md).
    */
   observe(org: string, domain: string, local: string, name?: string | null, held?: number): void;
+  /** Changes a code's records-held count only (+n held, −n released): no sighting. */
+  held(org: string, domain: string, local: string, n: number): void;
   /** The org's map version (0 before its first change). */
   version(org: string): number;
   /** Called after a refresh that saw new versions, with the orgs that changed ('*': national lists). */
@@ -186,10 +190,10 @@ function observationBuffer(db: Db) {
   return {
     /** Distinct codes waiting. */
     size: () => buffer.size,
-    /** One sighting of `code` (trimmed, non-empty) now. */
-    add(org: string, domain: string, code: string, name: string | null, held: number): void {
+    /** `count` sightings (1, or 0 for a change of records held only) of `code` (trimmed, non-empty) now. */
+    add(org: string, domain: string, code: string, name: string | null, held: number, count: 0 | 1): void {
       const t = Date.now();
-      mergeObservation(buffer, `${org}\u0000${domain}\u0000${code}`, { org, domain, local: code, name, count: 1, first: t, last: t, held });
+      mergeObservation(buffer, `${org}\u0000${domain}\u0000${code}`, { org, domain, local: code, name, count, first: t, last: t, held });
     },
     write,
   };
@@ -264,7 +268,14 @@ export async function createCodeCache(db: Db, opts: CodeCacheOptions = {}): Prom
       if (closed) return;
       const code = local.trim();
       if (!code) return;
-      observed.add(org, domain, code, name?.trim() || null, held);
+      observed.add(org, domain, code, name?.trim() || null, held, held < 0 ? 0 : 1);
+      if (observed.size() >= maxBuffer) void flush.run();
+    },
+    held(org, domain, local, n) {
+      if (closed || n === 0) return;
+      const code = local.trim();
+      if (!code) return;
+      observed.add(org, domain, code, null, n, 0);
       if (observed.size() >= maxBuffer) void flush.run();
     },
     version(org) {

@@ -807,11 +807,14 @@ async function resolveGroupOrgs(db: Db, r: Resource, items: GroupItem[]): Promis
   return out;
 }
 
-/** Every code seen feeds the unmapped queue and the completeness report (buffered, after commit). */
+/**
+ * Every code seen feeds the unmapped queue and the completeness report (buffered, after commit): one
+ * sighting per code of a record; the records-held changes are no sightings (one record counts once).
+ */
 function observeCodes(ctx: IngestContext, written: Prepared[], delta: HeldDelta): void {
   if (!ctx.codes) return;
   for (const p of written) for (const o of p.mapping?.observed ?? []) ctx.codes.observe(p.orgCode, o.domain, o.code, o.name, 0);
-  for (const d of delta.values()) if (d.n !== 0) ctx.codes.observe(d.org, d.domain, d.code, null, d.n);
+  for (const d of delta.values()) if (d.n !== 0) ctx.codes.held(d.org, d.domain, d.code, d.n);
 }
 
 /**

@@ -195,9 +195,14 @@ describe('observe', () => {
       { local_code: 'L01', local_name: '乙肝', seen_count: '2', records_held: 2, ordered: true },
       { local_code: 'L02', local_name: '高血压', seen_count: '1', records_held: 0, ordered: true },
     ]);
+    // A release is no sighting (the records were counted when they came), nor is a change of records held.
     c.observe(org, 'diagnosis', 'L01', '乙型肝炎', -2);
+    c.held(org, 'diagnosis', 'L02', 1);
     await c.flush();
-    expect((await q()).rows[0]).toMatchObject({ local_name: '乙型肝炎', seen_count: '3', records_held: 0 });
+    expect((await q()).rows).toEqual([
+      { local_code: 'L01', local_name: '乙型肝炎', seen_count: '2', records_held: 0, ordered: true },
+      { local_code: 'L02', local_name: '高血压', seen_count: '1', records_held: 1, ordered: true },
+    ]);
   });
 
   it('writes at once when maxBuffer distinct codes wait, not only every flushMs', async () => {
@@ -328,12 +333,12 @@ describe('when the database fails the cache', () => {
     await db.query(`GRANT SELECT, INSERT, UPDATE ON code_observed TO ${role}`);
     await c.flush();
     expect(await observed(org)).toEqual([
-      { local_code: 'L01', local_name: '乙型肝炎', seen_count: '4', records_held: 2 },
+      { local_code: 'L01', local_name: '乙型肝炎', seen_count: '3', records_held: 2 }, // the release (−1) is no sighting
       { local_code: 'L02', local_name: '高血压', seen_count: '1', records_held: 0 },
       { local_code: 'L03', local_name: null, seen_count: '1', records_held: 0 },
     ]);
     await c.flush(); // nothing left over to write twice
-    expect((await observed(org))[0]).toMatchObject({ seen_count: '4', records_held: 2 });
+    expect((await observed(org))[0]).toMatchObject({ seen_count: '3', records_held: 2 });
   });
 
   it('a timed poll that fails half-way (versions read, mappings refused) is logged, the last lists keep serving, and the next poll that works reloads', async () => {
