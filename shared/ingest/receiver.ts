@@ -375,8 +375,26 @@ async function dbGuard<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * What a held record waits for, by the kind of its holds (`parent:…`, `mapping:…`, docs/his-guide.md 应答):
+ * Chinese, then English. A kind not named here (one added later) is said generically, never as another.
+ */
+const WAITS_FOR: Record<string, [string, string]> = {
+  parent: ['等待上级记录', 'waiting for the parent record'],
+  mapping: ['等待本院代码映射到国家值域（代码映射）', 'waiting for the hospital code to be mapped to the national value domain'],
+  rule: ['代码映射后不符合数据集规则，等待更正后的记录', 'breaks a data-set rule once its codes are mapped: waiting for a corrected version'],
+};
+const WAITS_FOR_OTHER: [string, string] = ['等待处理', 'waiting'];
+
+/** The desc part of a held record: what it waits for, each kind once, in the order of its holds. */
+export function heldDesc(held: readonly string[]): string {
+  const kinds = [...new Set(held.map((h) => h.slice(0, Math.max(0, h.indexOf(':')))))];
+  const says = [...new Set(kinds.map((k) => WAITS_FOR[k] ?? WAITS_FOR_OTHER))];
+  return `暂缓上报，${says.map(([zh]) => zh).join('；')} (held, ${says.map(([, en]) => en).join('; ')}: ${held.join(', ')})`;
+}
+
 function answer(o: Outcome): Answer {
-  const desc = o.held.length ? `${DESC[o.status]}；暂缓上报，等待上级记录 (held: ${o.held.join(', ')})` : DESC[o.status];
+  const desc = o.held.length ? `${DESC[o.status]}；${heldDesc(o.held)}` : DESC[o.status];
   return okAnswer(o.id, desc, {
     status: o.status,
     version: o.version,
