@@ -17,9 +17,14 @@ import { lists, notifiableDiseases } from '../../schemas/codes/lists.js';
 
 const QUALIFIERS = /^(疑似|可疑|拟诊|考虑)|(待查|待排|可能|[?？]+)$/g;
 
+/** 男(本院), 已婚（院内）, 幼托【本院】: brackets after NFKC (full-width ones are half-width then). */
+const OWN_CODE_MARK = /[([【〔]\s*(?:本院|院内|院方|本地)\s*[)\]】〕]/g;
+
 /** Folds a name for comparison: 乙型病毒性肝炎（慢性） → 乙型病毒性肝炎慢性; "疑似 手足口病?" → 手足口病. */
 export function foldName(s: string): string {
   let t = s.normalize('NFKC').toLowerCase();
+  // A hospital's own-code marker in brackets says nothing of the meaning: 男(本院) is 男.
+  t = t.replace(OWN_CODE_MARK, '');
   t = t.replace(/[\s()[\]{}<>【】《》〈〉「」『』"'`“”‘’,，.。、;；:：!！·•\-_/\\|+*#~]/g, '');
   for (let i = 0; i < 2; i++) t = t.replace(QUALIFIERS, '');
   // Stages written three ways: Ⅱ期梅毒 (NFKC: ii期), 2期梅毒, 二期梅毒.

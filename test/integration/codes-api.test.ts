@@ -406,12 +406,14 @@ describe('a local code that is itself a national code', () => {
   });
 
   it('export.csv?unmapped=1 puts the best suggestion into the note of a queued code', async () => {
-    await recordObserved(db, [obs(org, 'maritalStatus', 'YH', '已婚', 3, 1)]);
+    await recordObserved(db, [obs(org, 'maritalStatus', 'YH', '已婚', 3, 1), obs(org, 'sex', 'M9', '男(本院)', 2, 1)]);
     const { items } = await (await web.app.request('/api/codes/unmapped', { headers: h() })).json();
     const best = items.find((i: { localCode: string }) => i.localCode === 'YH').suggestions[0];
     expect(best).toMatchObject({ code: '20', name: '已婚' });
     const csv = new TextDecoder().decode(await (await web.app.request('/api/codes/mappings/export.csv?unmapped=1', { headers: h() })).arrayBuffer());
     const line = csv.split('\r\n').find((l) => l.startsWith('maritalStatus,YH,'));
     expect(line).toBe('maritalStatus,YH,已婚,,,,建议：20 已婚,,');
+    // A name with the hospital's own-code marker still finds its national code.
+    expect(csv.split('\r\n').find((l) => l.startsWith('sex,M9,'))).toBe('sex,M9,男(本院),,,,建议：1 男性,,');
   });
 });

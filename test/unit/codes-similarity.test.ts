@@ -36,6 +36,15 @@ describe('name similarity on realistic pairs', () => {
     expect(foldName('ＨＩＶ感染')).toBe('hiv感染');
     expect(nameSimilarity('肝炎(未分型)', '肝炎（未分型）')).toBe(1);
   });
+
+  it('drops a hospital’s own-code marker in brackets — 男(本院), 已婚（院内） — and nothing else of the name', () => {
+    expect(foldName('男(本院)')).toBe('男');
+    expect(foldName('已婚（院内）')).toBe('已婚');
+    expect(foldName('幼托 【本院】')).toBe('幼托');
+    expect(foldName('本院职工体检')).toBe('本院职工体检');
+    const sex = new NameIndex(lists.sex.codes.map((c) => ({ code: c.code, name: c.name })));
+    expect(sex.search('男(本院)', 'M9', 1)).toEqual([expect.objectContaining({ code: '1', name: '男性' })]);
+  });
 });
 
 describe('suggestions from the NNDRS disease list', () => {
