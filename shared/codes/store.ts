@@ -20,6 +20,7 @@ import {
   type Policy,
 } from './model.js';
 import { DOMAIN_COUNT, DOMAINS, domainInfo, listDomainOf } from './registry.js';
+import { resources } from '../../schemas/index.js';
 import { NameIndex, notifiableLookalike, type Candidate, type Danger } from './similarity.js';
 
 type Q = Db | Tx;
@@ -847,12 +848,13 @@ export async function unmappedQueue(db: Q, org: string, opts: { domain?: string;
   return top;
 }
 
-export type GapKind = 'noName' | 'noList' | 'partialList' | 'unmapped' | 'unknown' | 'unmatched' | 'retiredTarget' | 'notApplying';
+export type GapKind = 'noName' | 'noList' | 'partialList' | 'notChecked' | 'unmapped' | 'unknown' | 'unmatched' | 'retiredTarget' | 'notApplying';
 
 export const GAP_ZH: Record<GapKind, string> = {
   noName: '值域名称未知',
   noList: '国家值域未加载',
   partialList: '国家值域不完整',
+  notChecked: '接收时未按此值域校验：前置尚未把它用于数据集字段，本地代码会原样上报',
   unmapped: '本地代码未映射',
   unknown: '不是国家代码（策略：国家代码）',
   unmatched: '本地代码无对应国家代码',
@@ -917,6 +919,15 @@ export interface CompletenessReport {
  * forty — and its list of gaps. A domain has a gap when its name is unknown, its national list is not
  * loaded or is incomplete, or a local code seen in data does not resolve under its policy.
  */
+/**
+ * The domains whose codes ingest reads — a data-set field declares them — and so can check, map and hold
+ * at intake. A loaded list of any other domain changes nothing at intake: such a domain is a gap
+ * (`notChecked`), never counted as complete (docs/code-mapping.md "The completeness report").
+ */
+export const CHECKED_AT_INTAKE: ReadonlySet<string> = new Set(
+  Object.values(resources).flatMap((r) => Object.values(r.fields).flatMap((f) => (f.domain ? [f.domain] : []))),
+);
+
 export async function completeness(db: Q, org: string): Promise<CompletenessReport> {
   const [domains, states, policies, maps, version, notApplying] = await Promise.all([
     listDomains(db),
@@ -942,6 +953,7 @@ export async function completeness(db: Q, org: string): Promise<CompletenessRepo
     if (d.nameStatus === 'unknown') add('noName', 0, 0);
     if (list.listStatus === 'none') add('noList', 0, 0);
     else if (list.listStatus !== 'loaded') add('partialList', 0, 0);
+    if (list.listStatus !== 'none' && !CHECKED_AT_INTAKE.has(d.domain)) add('notChecked', 0, 0);
     for (const [kind, f] of [
       ['unmapped', (s: ObservedState) => s.status === 'unmapped' && !s.reason],
       ['unknown', (s: ObservedState) => s.status === 'unknown'],

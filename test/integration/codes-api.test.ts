@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
 import { generateApiKey } from '../../shared/http/auth.js';
 import { insertCaller } from '../../shared/http/auth-store.js';
-import { listDomains, listMappings, recordObserved, type Observation } from '../../shared/codes/store.js';
+import { CHECKED_AT_INTAKE, importNational, listDomains, listMappings, recordObserved, type Observation } from '../../shared/codes/store.js';
 import { expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
 
 /** A public-health doctor signed in to the console, bound to `orgs`: the session cookie (the page needs a person, not a HIS key). */
@@ -277,7 +277,10 @@ describe('the unmapped queue and the completeness report on a known data set', (
     expect(report).toMatchObject({ totalDomains: 40, seenCodes: 7, resolvedCodes: 2, recordsHeld: 3 });
     // Baseline from the registry as loaded now: named domains with a full list, less sex and ethnicity.
     const loaded = new Map((await listDomains(db)).map((d) => [d.domain, d]));
-    const clean = [...loaded.values()].filter((d) => d.nameStatus !== 'unknown' && loaded.get(d.listOf ?? d.domain)?.listStatus === 'loaded');
+    // Only a domain a data-set field is checked against at intake can be complete (gap notChecked).
+    const clean = [...loaded.values()].filter(
+      (d) => d.nameStatus !== 'unknown' && loaded.get(d.listOf ?? d.domain)?.listStatus === 'loaded' && CHECKED_AT_INTAKE.has(d.domain),
+    );
     const dataGaps = ['sex', 'ethnicity', 'diagnosis', 'nndrsDisease'].filter((k) => clean.some((d) => d.domain === k));
     expect(report.gapFreeDomains).toBe(clean.length - dataGaps.length);
     expect(report.domains.filter((d: { gapFree: boolean }) => d.gapFree)).toHaveLength(report.gapFreeDomains);
@@ -292,6 +295,16 @@ describe('the unmapped queue and the completeness report on a known data set', (
     const after = (await (await call('/api/codes/completeness')).json()).report;
     expect(after.gapFreeDomains).toBe(report.gapFreeDomains + 1);
     expect(after.domains.find((d: { domain: string }) => d.domain === 'sex')).toMatchObject({ mapped: 2, unmapped: 0, gapFree: true });
+  });
+
+  it('a list loaded for a domain no data-set field is checked against at intake is a gap, never complete', async () => {
+    // Nationality: GB/T 2659 arrives by import; nationalityCode is not read against it at intake.
+    expect(CHECKED_AT_INTAKE.has('nationality')).toBe(false);
+    await importNational(db, { domain: 'nationality', version: 'T-2659', source: 'test', codes: [{ code: '156', name: '中国' }] });
+    const { report } = await (await call('/api/codes/completeness')).json();
+    expect(report.domains.find((d: { domain: string }) => d.domain === 'nationality')).toMatchObject({ listStatus: 'loaded', gapFree: false });
+    expect(report.gaps).toEqual(expect.arrayContaining([expect.objectContaining({ domain: 'nationality', kind: 'notChecked' })]));
+    expect(report.gaps.filter((g: { kind: string; domain: string }) => g.kind === 'notChecked' && CHECKED_AT_INTAKE.has(g.domain))).toEqual([]);
   });
 
   it('renders the page: figure, dangerous rows highlighted, suggestion buttons, escaped values', async () => {
