@@ -1,11 +1,13 @@
 // monitor: the monitoring port (8883), read by the national platform (docs/monitoring.md).
 // Served as the port's root function (stack.yml com.cdc-front.root), so it sees every path as sent.
-//   GET /healthz          200 {ok:true} when the database answers, 503 {ok:false} otherwise — open,
+//   GET /healthz          200 {ok:true} when the database answers and its schema is this release's,
+//                         503 {ok:false} otherwise (with the missing or unknown migrations) — open,
 //                         for load balancers and the platform's reachability check
 // Everything else needs the platform's bearer token (secret file monitor-token) or a client
 // certificate listed in MONITOR_CLIENT_CERTS (shared/monitor/auth.ts):
 //   GET / , GET /status   the front's status as JSON (shared/status), the activation in force among it;
-//                         503 with the same body when the database is unreachable, so a watcher
+//                         503 with the same body when the database is unreachable or its schema is
+//                         not this release's (database.schema, docs/deploy.md "Upgrade"), so a watcher
 //                         needs only the status code
 //   GET /components       each component's state, error counts, the server's health, platform latency
 //                         at the addresses push sends to (docs/monitoring.md "Platforms")
@@ -19,6 +21,7 @@ import { monitorAuth } from '../../shared/monitor/auth.js';
 import { components } from '../../shared/monitor/components.js';
 import { metricsPage, runtimeMetrics } from '../../shared/monitor/metrics.js';
 import { databaseAnswers, frontStatus } from '../../shared/status/index.js';
+import { schemaState } from '../../shared/db/schema.js';
 
 let parsed: MonitorSettings | undefined;
 const settings = (): MonitorSettings => (parsed ??= monitorConfig.parse());
@@ -29,14 +32,21 @@ app.notFound((c) => c.json(errorAnswer(new AppError('NOT_FOUND', `接口不存�
 
 app.get('/healthz', async (c) => {
   c.header('cache-control', 'no-store');
-  return (await databaseAnswers(getPool())) ? c.json({ ok: true }) : c.json({ ok: false }, 503);
+  if (!(await databaseAnswers(getPool()))) return c.json({ ok: false }, 503);
+  // A database whose schema is not this release's (shared/db/schema.ts): unhealthy, naming the
+  // migrations — only their file names, nothing of the data (docs/deploy.md "Upgrade").
+  const schema = await schemaState(getPool()).catch(() => null);
+  if (schema && schema.state !== 'current') return c.json({ ok: false, schema: schema.state, missing: schema.missing, unknown: schema.unknown }, 503);
+  return c.json({ ok: true });
 });
 
 const auth = monitorAuth(() => settings().monitorAuth);
 const status = async (c: Context) => {
   const s = await frontStatus(getPool());
   c.header('cache-control', 'no-store');
-  return c.json(s, s.database.reachable ? 200 : 503);
+  // 503 too when the schema is not this release's (database.schema names the migrations).
+  const healthy = s.database.reachable && (s.database.schema?.state ?? 'current') === 'current';
+  return c.json(s, healthy ? 200 : 503);
 };
 app.get('/', auth, status);
 app.get('/status', auth, status);

@@ -6,8 +6,8 @@
 // the systemd unit) and dist/runtime/main.mjs (`npm run up`).
 // Usage: node infra/build/build.mjs [--runtime] [name ...] (no argument: the runtime and every function)
 import { build, stop } from 'esbuild';
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
 import { resolve, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
@@ -44,9 +44,38 @@ export function bundleOptions(handlerFile) {
   };
 }
 
+/**
+ * The release a build is: package.json's version and the git commit built from ("0.1.0+98ae65f1c2d3",
+ * "+…-modified" when tracked files differ from it), so that /status and the start log tell two releases
+ * apart (docs/deploy.md "Upgrade"). Without git (a source archive): the version alone.
+ */
+export function releaseName() {
+  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  try {
+    const git = (...args) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const commit = git('rev-parse', '--short=12', 'HEAD');
+    const modified = git('status', '--porcelain', '--untracked-files=no') !== '';
+    return `${version}+${commit}${modified ? '-modified' : ''}`;
+  } catch {
+    return version;
+  }
+}
+
+/**
+ * Baked into every bundle (shared/db/schema.ts, shared/status/version.ts): the migrations of infra/db
+ * the bundle was built with, and its release.
+ */
+function buildDefines() {
+  const migrations = readdirSync(join(root, 'infra/db'))
+    .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
+    .sort();
+  return { __CDC_MIGRATIONS__: JSON.stringify(migrations), __CDC_RELEASE__: JSON.stringify(releaseName()) };
+}
+
 /** What every bundle of the project is built with: the functions' and the runtime's. */
 function commonOptions() {
   return {
+    define: buildDefines(),
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -87,7 +116,7 @@ function commonOptions() {
  */
 function programOptions() {
   const common = commonOptions();
-  return { ...common, external: [...common.external, 'esbuild', 's3rver'], define: { 'import.meta.main': 'false' }, sourcemap: 'linked' };
+  return { ...common, external: [...common.external, 'esbuild', 's3rver'], define: { ...common.define, 'import.meta.main': 'false' }, sourcemap: 'linked' };
 }
 
 export function runtimeOptions() {

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { log } from '../log/index.js';
 import { dbFault } from './faults.js';
+import { warnIfSchemaDiffers } from './schema.js';
 
 // Return timestamptz as Date (default) and bigint (int8) as string; numeric stays string.
 export type Db = pg.Pool;
@@ -70,6 +71,9 @@ export function openPool(databaseUrl: string, max = 10, limits: SessionLimits = 
   // An idle client losing its server (restart, pg_terminate_backend) must not crash the process:
   // the pool drops it and opens another on the next checkout.
   pool.on('error', (err) => log('warn', 'idle database connection lost', { err: err.message, code: (err as { code?: string }).code }));
+  // A database that lacks a migration this build needs (new bundles, bin/cdc-migrate not run) is
+  // named in the log at start (shared/db/schema.ts, docs/deploy.md "Upgrade").
+  warnIfSchemaDiffers(pool);
   return pool;
 }
 

@@ -12,7 +12,8 @@
  * a bug and is thrown.
  */
 import { z } from 'zod';
-import { softwareVersion } from './version.js';
+import { release, softwareVersion } from './version.js';
+import { schemaState } from '../db/schema.js';
 import { detectDialect, isUnavailable, type Db } from '../db/index.js';
 import { lag } from '../uplink/push.js';
 import { backupSummary, BackupSummarySchema } from '../backup/summary.js';
@@ -80,11 +81,21 @@ export const FrontStatusSchema = z.object({
   checkedAt: instant,
   /** The software version (package.json of the build). */
   version: z.string(),
+  /** The release running: the version and the git commit it was built from (shared/status/version.ts). */
+  release: z.string().optional(),
   database: z.object({
     reachable: z.boolean(),
     dialect: z.enum(['postgresql', 'opengauss']).nullable(),
     /** The database server's clock: a skew against checkedAt shows a clock problem. */
     serverTime: instant.nullable(),
+    /**
+     * The schema against this release's migrations (shared/db/schema.ts): behind names the migrations
+     * to apply (bin/cdc-migrate), ahead the ones a newer release applied; null when unreachable.
+     */
+    schema: z
+      .object({ state: z.enum(['current', 'behind', 'ahead']), missing: z.array(z.string()), unknown: z.array(z.string()) })
+      .nullable()
+      .optional(),
   }),
   /** Null when the database is unreachable. Test-mode rows (acceptance self-test) are not counted. */
   outbox: z
@@ -114,7 +125,8 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
   const checkedAt = now().toISOString();
   try {
     const dialect = await detectDialect(db);
-    const [serverTime, outbox, lastPushRun, backup, act] = await Promise.all([
+    const [schema, serverTime, outbox, lastPushRun, backup, act] = await Promise.all([
+      schemaState(db),
       dbTime(db),
       outboxStatus(db),
       lastRun(db),
@@ -124,7 +136,8 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
     return FrontStatusSchema.parse({
       checkedAt,
       version: softwareVersion,
-      database: { reachable: true, dialect, serverTime },
+      release,
+      database: { reachable: true, dialect, serverTime, schema },
       outbox,
       lastPushRun,
       backup,
@@ -135,7 +148,8 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
     return FrontStatusSchema.parse({
       checkedAt,
       version: softwareVersion,
-      database: { reachable: false, dialect: null, serverTime: null },
+      release,
+      database: { reachable: false, dialect: null, serverTime: null, schema: null },
       outbox: null,
       lastPushRun: null,
       backup: null,

@@ -1,0 +1,83 @@
+// New bundles on an old schema (docs/deploy.md "Upgrade": the OpenFaaS paths migrate with
+// bin/cdc-migrate, and a deploy without it must not look healthy): the runtime runs the front on a
+// database that lacks this release's last migration. The monitoring port's /healthz and /status
+// answer 503 naming the missing migration, a function's log says so at its start, and once
+// bin/cdc-migrate has run both are healthy again. /status names the release the bundles were built as.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootStack, type Booted } from '../../infra/runtime/boot.js';
+import { migrate } from '../../infra/db/migrate.js';
+import { devKeyFiles } from '../../shared/pii/index.js';
+import { databaseUrl } from '../setup/db.js';
+import pkg from '../../package.json' with { type: 'json' };
+
+const root = resolve(import.meta.dirname, '../..');
+const name = `schbehind_${randomBytes(4).toString('hex')}`;
+const dir = mkdtempSync(join(tmpdir(), 'cdc-schbehind-'));
+const all = readdirSync(join(root, 'infra/db'))
+  .filter((f) => /^\d{4}_.*\.sql$/.test(f))
+  .sort();
+const last = all[all.length - 1]!;
+let url: string;
+let front: Booted;
+let token: string;
+
+beforeAll(async () => {
+  const admin = new pg.Client({ connectionString: databaseUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(databaseUrl());
+  u.pathname = `/${name}`;
+  url = u.toString();
+  // The database as the previous release left it: every migration but the last.
+  for (const f of all.slice(0, -1)) cpSync(join(root, 'infra/db', f), join(dir, f));
+  await migrate(url, dir);
+  front = await bootStack({ name: 'schema-behind', databaseUrl: url, secrets: devKeyFiles() });
+  token = readFileSync(join(front.secretsDir, 'monitor-token'), 'utf8').trim();
+}, 120_000);
+
+afterAll(async () => {
+  await front?.close();
+  const a = new pg.Client({ connectionString: databaseUrl() });
+  await a.connect();
+  await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await a.end();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const status = () => fetch(`${front.rt.portUrls.monitor}/status`, { headers: { authorization: `Bearer ${token}` } });
+
+describe('a front whose database lacks a migration of its release', () => {
+  it('is unhealthy on the monitoring port, naming the missing migration, and its functions log it at start', async () => {
+    const h = await fetch(`${front.rt.portUrls.monitor}/healthz`);
+    expect(h.status).toBe(503);
+    expect(await h.json()).toEqual({ ok: false, schema: 'behind', missing: [last], unknown: [] });
+    const s = await status();
+    expect(s.status).toBe(503);
+    const body = (await s.json()) as { version: string; release: string; database: { reachable: boolean; schema: unknown } };
+    expect(body.database).toMatchObject({ reachable: true, schema: { state: 'behind', missing: [last], unknown: [] } });
+    // The release: package.json's version and the commit the bundles were built from.
+    expect(body.version).toBe(pkg.version);
+    expect(body.release).toMatch(new RegExp(`^${pkg.version.replaceAll('.', '\\.')}\\+[0-9a-f]{12}(-modified)?$`));
+    const logFile = join(front.rt.logsDir, 'monitor.log');
+    await expect
+      .poll(() => readFileSync(logFile, 'utf8'), { timeout: 10_000 })
+      .toContain(`database schema is behind this release: missing migration(s) ${last}; run bin/cdc-migrate`);
+  });
+
+  it('is healthy again once bin/cdc-migrate has applied it', async () => {
+    const r = spawnSync(join(root, 'bin/cdc-migrate'), [], { env: { PATH: '/usr/bin:/bin', DATABASE_URL: url }, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`applied: ${last}`);
+    expect((await fetch(`${front.rt.portUrls.monitor}/healthz`)).status).toBe(200);
+    const s = await status();
+    expect(s.status).toBe(200);
+    expect(((await s.json()) as { database: { schema: unknown } }).database.schema).toEqual({ state: 'current', missing: [], unknown: [] });
+  });
+});
