@@ -34,6 +34,7 @@ import { startS3, type RunningS3 } from './s3.js';
 import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
 import { assertPlatform } from '../../shared/platform/index.js';
 import { buildRecordProblem } from '../build/sources.js';
+import { release } from '../../shared/status/version.js';
 
 const loc = locate();
 const BACKOFF = { initialMs: 250, maxMs: 10_000, resetAfterMs: 10_000 };
@@ -102,6 +103,15 @@ interface Child {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Set by SIGINT/SIGTERM before anything is stopped. Ctrl-C (or kill -INT -- -<pgid>) reaches the
+ * whole process group: a supervised child may exit of that same signal before make up's own handler
+ * has run, and that exit is the stop, not a crash to announce a restart for.
+ */
+let shuttingDown = false;
+/** How long a child's exit is left to settle before it is taken for a crash: the signal to the group reaches make up within it. */
+const EXIT_SETTLE_MS = 200;
+
 /** Keeps one child running: restarts it with backoff when it dies, until stop(). Its pid is in run/<name>.pid. */
 class Supervised {
   private child: Child | undefined;
@@ -123,9 +133,11 @@ class Supervised {
     this.child = child;
     writePidFile(loc.runDir, this.name, child.pid);
     const startedAt = Date.now();
-    void child.exited.then((how) => {
+    void child.exited.then(async (how) => {
       removePidFile(loc.runDir, this.name, child.pid);
-      if (this.stopping) return;
+      if (this.stopping || shuttingDown) return;
+      await sleep(EXIT_SETTLE_MS);
+      if (this.stopping || shuttingDown) return;
       if (Date.now() - startedAt >= BACKOFF.resetAfterMs) this.delay = BACKOFF.initialMs;
       void this.restart(`${this.label} (pid ${child.pid}) exited (${how})`);
     });
@@ -134,6 +146,7 @@ class Supervised {
   /** Starts the child again after the backoff, until it starts or stop() is called. */
   private async restart(why: string): Promise<void> {
     for (;;) {
+      if (this.stopping || shuttingDown) return;
       say(`${why}; restarting in ${this.delay} ms`);
       await sleep(this.delay);
       this.delay = Math.min(this.delay * 2, BACKOFF.maxMs);
@@ -391,6 +404,21 @@ async function frontEnv(running: Running): Promise<Record<string, string>> {
   return env;
 }
 
+/**
+ * The backups' SM4 key (docs/backup.md "Encryption at rest"): made by the runtime on a development
+ * start when absent — on an upgrade from a release that had none, too. Every archive from then on is
+ * encrypted with it, so the operator is told to keep a copy apart; in production it is the
+ * operator's to make, and its absence is said at every start (the weekly physical archive is refused).
+ */
+function announceBackupKey(file: string, hadIt: boolean): void {
+  if (!hadIt && existsSync(file))
+    say(
+      `made the backups' encryption key ${file}: every archive from now on is encrypted with it — keep a copy off this server, with the personal-data keys (without it those archives cannot be restored); archives made before stay unencrypted (docs/backup.md "Encryption at rest")`,
+    );
+  else if (!existsSync(file))
+    say(`no backups' encryption key ${file}: the physical archive is refused until the operator makes it (docs/backup.md "Encryption at rest")`);
+}
+
 /** Where everything is, once the runtime runs: the lines an operator reads first. */
 function announce(rt: RuntimeHandle, env: Record<string, string>, configKeyFile: string | undefined, simulated: boolean): void {
   say(`gateway ${rt.gatewayUrl} (basic auth: ${join(loc.secretsDir, 'basic-auth-user')} / basic-auth-password)`);
@@ -423,8 +451,14 @@ async function main(): Promise<void> {
     await running.pg?.stop();
     removePidFile(loc.runDir, 'up', process.pid);
   };
-  process.on('SIGINT', () => void (say('stopping…'), shutdown().then(() => process.exit(0))));
-  process.on('SIGTERM', () => void (say('stopping…'), shutdown().then(() => process.exit(0))));
+  const stop = () => {
+    shuttingDown = true;
+    say('stopping…');
+    void shutdown().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  say(`cdc-front ${release}`);
   try {
     refuseStandInsInProduction(process.env);
     await cleanUpAfterEarlierRun();
@@ -433,7 +467,10 @@ async function main(): Promise<void> {
     // Configuration bundles (docs/config-bundles.md): a development platform key the front trusts,
     // made once per data folder; bin/cdc-config push signs with its private half.
     const configKey = process.env.CDC_ENV === 'production' ? undefined : ensureDevConfigKey(loc.secretsDir, loc.dataDir);
+    const backupKey = join(loc.secretsDir, 'backup-sm4-key');
+    const hadBackupKey = existsSync(backupKey);
     running.rt = await startRuntime({ stackFile: join(root, 'stack.yml'), env, secretsDir: loc.secretsDir, logsDir: loc.logsDir, build });
+    announceBackupKey(backupKey, hadBackupKey);
     writeDeployEnv(running.rt.gatewayUrl, env);
     announce(running.rt, env, configKey?.keyFile, running.sim !== undefined);
   } catch (err) {
