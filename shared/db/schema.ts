@@ -76,9 +76,17 @@ export function schemaAdvice(s: SchemaState): string {
  * Once per process, after the pool opens: a log line (error level) when the schema is not the one
  * this build expects. An unreachable database is left to the function's own errors.
  */
+let seen: SchemaState | undefined;
+
+/** The state the start-up check found (undefined before it answered): an error on a missing column or table names it (shared/http/errors.ts). */
+export function schemaSeen(): SchemaState | undefined {
+  return seen;
+}
+
 export function warnIfSchemaDiffers(db: Queryable): void {
   void schemaState(db).then(
     (s) => {
+      seen = s;
       if (s.state !== 'current') log('error', schemaAdvice(s), { schema: s.state, missing: s.missing, unknown: s.unknown });
     },
     () => undefined,

@@ -11,6 +11,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { log, maskPath } from '../log/index.js';
 import { resources } from '../../schemas/index.js';
 import { dbFault, RETRY_AFTER_S, type DbFault } from '../db/faults.js';
+import { schemaAdvice, schemaSeen } from '../db/schema.js';
 
 export const ErrorCodes = {
   VALIDATION_FAILED: { status: 400, name: '数据校验不通过' },
@@ -165,12 +166,17 @@ export function handleError(err: Error, c: Context): Response {
   }
   const fault = databaseError(err);
   if (fault) return handleError(fault, c);
+  const code = (err as { code?: string }).code;
+  // An undefined column or table on a database whose schema is behind this release: the line says
+  // which migrations to apply (shared/db/schema.ts, docs/deploy.md "Upgrade").
+  const schema = code === '42703' || code === '42P01' ? schemaSeen() : undefined;
   log('error', 'unhandled error', {
     callId: c.req.header('x-call-id'),
     path: maskPath(c.req.path, RESOURCE_NAMES),
     err: err.message,
-    code: (err as { code?: string }).code,
+    code,
     stack: err.stack?.split('\n').slice(0, 6).join(' | '),
+    ...(schema && schema.state !== 'current' ? { schema: schema.state, missing: schema.missing, hint: schemaAdvice(schema) } : {}),
   });
   const internal = new AppError('INTERNAL', '内部错误，已记录；请联系前置软件运维');
   return c.json(errorAnswer(internal), 500);

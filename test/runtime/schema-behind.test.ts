@@ -1,7 +1,8 @@
 // New bundles on an old schema (docs/deploy.md "Upgrade": the OpenFaaS paths migrate with
 // bin/cdc-migrate, and a deploy without it must not look healthy): the runtime runs the front on a
-// database that lacks this release's last migration. The monitoring port's /healthz and /status
-// answer 503 naming the missing migration, a function's log says so at its start, and once
+// database that lacks this release's last two migrations (0960 adds staging.sync_result.held, which
+// dbsync writes). The monitoring port's /healthz and /status answer 503 naming them, a function's log
+// says so at its start, a dbsync run failing on the missing column names them too, and once
 // bin/cdc-migrate has run both are healthy again. /status names the release the bundles were built as.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -22,7 +23,8 @@ const dir = mkdtempSync(join(tmpdir(), 'cdc-schbehind-'));
 const all = readdirSync(join(root, 'infra/db'))
   .filter((f) => /^\d{4}_.*\.sql$/.test(f))
   .sort();
-const last = all[all.length - 1]!;
+const missing = all.slice(-2);
+const last = missing.join(', ');
 let url: string;
 let front: Booted;
 let token: string;
@@ -35,8 +37,8 @@ beforeAll(async () => {
   const u = new URL(databaseUrl());
   u.pathname = `/${name}`;
   url = u.toString();
-  // The database as the previous release left it: every migration but the last.
-  for (const f of all.slice(0, -1)) cpSync(join(root, 'infra/db', f), join(dir, f));
+  // The database as the previous release left it: every migration but the last two.
+  for (const f of all.slice(0, -2)) cpSync(join(root, 'infra/db', f), join(dir, f));
   await migrate(url, dir);
   front = await bootStack({ name: 'schema-behind', databaseUrl: url, secrets: devKeyFiles() });
   token = readFileSync(join(front.secretsDir, 'monitor-token'), 'utf8').trim();
@@ -57,11 +59,11 @@ describe('a front whose database lacks a migration of its release', () => {
   it('is unhealthy on the monitoring port, naming the missing migration, and its functions log it at start', async () => {
     const h = await fetch(`${front.rt.portUrls.monitor}/healthz`);
     expect(h.status).toBe(503);
-    expect(await h.json()).toEqual({ ok: false, schema: 'behind', missing: [last], unknown: [] });
+    expect(await h.json()).toEqual({ ok: false, schema: 'behind', missing, unknown: [] });
     const s = await status();
     expect(s.status).toBe(503);
     const body = (await s.json()) as { version: string; release: string; database: { reachable: boolean; schema: unknown } };
-    expect(body.database).toMatchObject({ reachable: true, schema: { state: 'behind', missing: [last], unknown: [] } });
+    expect(body.database).toMatchObject({ reachable: true, schema: { state: 'behind', missing, unknown: [] } });
     // The release: package.json's version and the commit the bundles were built from.
     expect(body.version).toBe(pkg.version);
     expect(body.release).toMatch(new RegExp(`^${pkg.version.replaceAll('.', '\\.')}\\+[0-9a-f]{12}(-modified)?$`));
@@ -71,7 +73,28 @@ describe('a front whose database lacks a migration of its release', () => {
       .toContain(`database schema is behind this release: missing migration(s) ${last}; run bin/cdc-migrate`);
   });
 
-  it('is healthy again once bin/cdc-migrate has applied it', async () => {
+  it('a dbsync run failing on the missing column names the migrations to apply', async () => {
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      await db.query(
+        "INSERT INTO staging.emr_patient_info (org_code, id, patient_name, gender_code, birth_date) VALUES ('440106001', 'S-SCH1', '测试', '2', '1980-01-01')",
+      );
+    } finally {
+      await db.end();
+    }
+    const res = await fetch(`${front.rt.gatewayUrl}/function/dbsync`, { method: 'POST' });
+    expect(res.status).toBe(500);
+    const logFile = join(front.rt.logsDir, 'dbsync.log');
+    await expect.poll(() => readFileSync(logFile, 'utf8'), { timeout: 10_000 }).toContain('"msg":"unhandled error"');
+    const line = readFileSync(logFile, 'utf8')
+      .split('\n')
+      .find((l) => l.includes('"msg":"unhandled error"'))!;
+    expect(JSON.parse(line)).toMatchObject({ code: '42703', schema: 'behind', missing, hint: expect.stringContaining('run bin/cdc-migrate') });
+    expect(line).not.toContain('测试');
+  });
+
+  it('is healthy again once bin/cdc-migrate has applied them', async () => {
     const r = spawnSync(join(root, 'bin/cdc-migrate'), [], { env: { PATH: '/usr/bin:/bin', DATABASE_URL: url }, encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`applied: ${last}`);
