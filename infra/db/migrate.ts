@@ -88,6 +88,8 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+    // As pg_locks names it (openGauss's are thread ids, wider than the protocol's process id).
+    const backendPid = (await client.query<{ pid: string }>('SELECT pg_backend_pid()::text AS pid')).rows[0]?.pid;
     await client.query(
       `CREATE TABLE IF NOT EXISTS schema_migration (
          name varchar(200) PRIMARY KEY,
@@ -114,7 +116,7 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
       }
       for (let attempt = 1; ; attempt++) {
         const t0 = Date.now();
-        const watch = watchLocks(databaseUrl, client, m.name, say, Math.min(1000, Math.max(100, lockTimeoutMs / 3)));
+        const watch = watchLocks(databaseUrl, backendPid, m.name, say, Math.min(1000, Math.max(100, lockTimeoutMs / 3)));
         try {
           await client.query('BEGIN');
           // A literal: SET takes no bind parameter.
@@ -166,22 +168,22 @@ export function describeHolder(h: LockHolder): string {
 
 // The sessions holding a lock that `pid` waits for: pg_locks and pg_stat_activity, which PostgreSQL
 // and openGauss both have (pg_blocking_pids is PostgreSQL's only).
-const HOLDERS_SQL = `SELECT DISTINCT a.pid::text AS pid, coalesce(a.application_name, '') AS application, coalesce(a.usename::text, '') AS user,
+const HOLDERS_SQL = `SELECT DISTINCT a.pid::text AS pid, coalesce(a.application_name, '') AS application, coalesce(a.usename::text, '') AS user_name,
         host(a.client_addr) AS client, a.state, floor(extract(epoch FROM now() - a.xact_start))::int AS transaction_s
    FROM pg_locks w
    JOIN pg_locks h ON h.granted AND h.pid <> w.pid AND h.locktype = w.locktype
                   AND h.database IS NOT DISTINCT FROM w.database AND h.relation IS NOT DISTINCT FROM w.relation
                   AND h.transactionid IS NOT DISTINCT FROM w.transactionid
    JOIN pg_stat_activity a ON a.pid = h.pid
-  WHERE w.pid = $1 AND NOT w.granted`;
+  WHERE w.pid::text = $1 AND NOT w.granted`;
 
 /**
  * While a migration runs: every second (more often under a short lock timeout), on a connection of its own, who holds what the migration
  * waits for — named once in the log, and kept for the error if the wait ends in lock_timeout.
  * Best effort: a failing look is left unsaid.
  */
-function watchLocks(databaseUrl: string, migrating: pg.Client, name: string, say: (line: string) => void, everyMs: number) {
-  const pid = (migrating as unknown as { processID?: number }).processID;
+function watchLocks(databaseUrl: string, migratingPid: string | undefined, name: string, say: (line: string) => void, everyMs: number) {
+  const pid = migratingPid;
   let last: LockHolder[] = [];
   const named = new Set<string>();
   let stopped = false;
@@ -198,7 +200,7 @@ function watchLocks(databaseUrl: string, migrating: pg.Client, name: string, say
       const r = await watcher.query<{
         pid: string;
         application: string;
-        user: string;
+        user_name: string;
         client: string | null;
         state: string | null;
         transaction_s: number | null;
@@ -206,7 +208,7 @@ function watchLocks(databaseUrl: string, migrating: pg.Client, name: string, say
       const holders = r.rows.map((x) => ({
         pid: x.pid,
         application: x.application,
-        user: x.user,
+        user: x.user_name,
         client: x.client,
         state: x.state,
         transactionS: x.transaction_s,
