@@ -68,6 +68,9 @@ describe('a front whose database lacks a migration of its release', () => {
     expect(body.version).toBe(pkg.version);
     expect(body.release).toMatch(new RegExp(`^${pkg.version.replaceAll('.', '\\.')}\\+[0-9a-f]{12}(-modified)?$`));
     const logFile = join(front.rt.logsDir, 'monitor.log');
+    // The function's start line names the same release.
+    await expect.poll(() => readFileSync(logFile, 'utf8'), { timeout: 10_000 }).toContain(`"msg":"listening"`);
+    expect(readFileSync(logFile, 'utf8')).toMatch(new RegExp(`"msg":"listening".*"release":"${body.release.replaceAll('.', '\\.').replaceAll('+', '\\+')}"`));
     await expect
       .poll(() => readFileSync(logFile, 'utf8'), { timeout: 10_000 })
       .toContain(`database schema is behind this release: missing migration(s) ${last}; run bin/cdc-migrate`);

@@ -10,6 +10,7 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { assertPlatform } from '../../../../shared/platform/index.js';
+import { release } from '../../../../shared/status/version.js';
 import handler from './function/handler.js';
 
 /** What a handler exports (shared/fn defineFunction): the Hono app and an optional init/close pair. */
@@ -96,7 +97,9 @@ async function main(): Promise<void> {
   http.headersTimeout = 66_000;
   server.on('listening', () => {
     const addr = server.address() as AddressInfo;
-    log('info', 'listening', { port: addr.port });
+    // The release the bundle was built as (shared/status/version.ts): the start line of every
+    // function names it, on OpenFaaS as under this project's runtime (docs/deploy.md "Upgrade").
+    log('info', 'listening', { port: addr.port, release });
   });
   let stopping = false;
   const stop = async (signal: string, graceful = true) => {
