@@ -44,6 +44,22 @@ function destinationLabel(d: DestinationStatus): HtmlEscapedString {
   return html`${d.destination}<span class="muted">（${kind}${off}）</span>` as HtmlEscapedString;
 }
 
+/**
+ * The release running (version and git commit, shared/status/version.ts) and, when the database's
+ * schema is not this release's, the migrations to apply or the newer release's (docs/deploy.md "Upgrade").
+ */
+function versionDetail(s: FrontStatus): HtmlEscapedString {
+  const schema = s.database.schema;
+  const release = s.release ? html`<p data-k="release">发布版本：${s.release}</p>` : '';
+  const behind =
+    schema?.state === 'behind'
+      ? html`<p data-k="schema" class="late">数据库结构落后于本版本，缺少迁移：${schema.missing.join('、')}；请运行 bin/cdc-migrate（docs/deploy.md「升级」）</p>`
+      : schema?.state === 'ahead'
+        ? html`<p data-k="schema" class="late">数据库已由更新的版本迁移（${schema.unknown.join('、')}）：请运行该版本，或恢复升级前的备份</p>`
+        : '';
+  return html`${release}${behind}` as HtmlEscapedString;
+}
+
 function databaseSection(s: FrontStatus, timeZone: string): HtmlEscapedString {
   const db = s.database;
   if (!db.reachable) {
@@ -212,7 +228,7 @@ ${uplinkSection(s)}
 ${lastPushSection(s, timeZone)}
 ${s.backup === undefined ? '' : backupSection(s, timeZone)}
 ${networkSection(s, timeZone)}
-<section id="version"><h2>软件版本</h2><p>${s.version}</p></section>
+<section id="version"><h2>软件版本</h2><p>${s.version}</p>${versionDetail(s)}</section>
 </main>
 </body>
 </html>

@@ -172,6 +172,9 @@ describe('web console (port 8884)', () => {
     expect(text).toContain('<p data-k="network" class="late">未激活</p>');
     expect(text).toContain('数据库：正常');
     expect(text).toContain(`<p>${pkg.version}</p>`);
+    // The release (run from the sources here) and no schema warning on the migrated test database.
+    expect(text).toContain(`<p data-k="release">发布版本：${pkg.version}+source</p>`);
+    expect(text).not.toContain('data-k="schema"');
     // 上报目标 | 待发送 | 最早未发送时长 | 已发送 | 已放弃 ; over 2 h waiting is highlighted
     expect(rowOf(text, dest)).toEqual(['3', '3 小时 2 分', '1', '0']);
     expect(text).toMatch(/<td class="n late">3 小时 2 分<\/td>/);

@@ -67,6 +67,10 @@ describe('a front whose database lacks a migration of its release', () => {
     // The release: package.json's version and the commit the bundles were built from.
     expect(body.version).toBe(pkg.version);
     expect(body.release).toMatch(new RegExp(`^${pkg.version.replaceAll('.', '\\.')}\\+[0-9a-f]{12}(-modified)?$`));
+    // The console's status page says it too, with the release.
+    const page = await (await fetch(`${front.rt.portUrls.web}/status.html`)).text();
+    expect(page).toContain(`<p data-k="release">发布版本：${body.release}</p>`);
+    expect(page).toContain(`数据库结构落后于本版本，缺少迁移：${missing.join('、')}；请运行 bin/cdc-migrate`);
     const logFile = join(front.rt.logsDir, 'monitor.log');
     // The function's start line names the same release.
     await expect.poll(() => readFileSync(logFile, 'utf8'), { timeout: 10_000 }).toContain(`"msg":"listening"`);
