@@ -2,7 +2,8 @@
 // docs/warning.md "Reminders"), authenticated like the receive paths (API key, certificate or
 // address rule, bound to org codes):
 //   GET  /reminders?orgCode=&dept=&doctor=&since=   open cases to act on, overdue and class A first,
-//                                                   each with its evidence and a pre-filled card
+//                                                   each with its evidence and a pre-filled card;
+//                                                   `more` + `next`: ask again with cursor=<next>
 //   GET  /reminders/stream?…                        the same as server-sent events (event: reminder),
 //                                                   new and changed cases as they appear
 //   GET  /reminders/cards?orgCode=&dept=&doctor=&since=   the reported cases' cards and their status
@@ -20,7 +21,7 @@ import { AppError, handleError, notFoundAnswer, okAnswer, validationError } from
 import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/auth.js';
 import { remindConfig, type RemindSettings } from '../../shared/config/functions/remind.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { listCaseCards, listReminders, markReminder, type ReminderQuery } from '../../shared/warning/reminders.js';
+import { listCaseCards, listReminders, markReminder, parseCursor, type ReminderCursor, type ReminderQuery } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
 
 const app = new Hono();
@@ -48,28 +49,35 @@ const Query = z.object({
   dept: param(50).optional(),
   doctor: param(80).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
+  cursor: z
+    .string()
+    .max(100)
+    .refine((s) => parseCursor(s) !== null, '不是提醒应答给出的 next (not a next of a reminder answer)')
+    .optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 
-function query(c: Context, since?: string): ReminderQuery {
+function query(c: Context, resume?: { since?: string; cursor?: ReminderCursor }): ReminderQuery {
   const q = Query.safeParse(c.req.query());
   if (!q.success) throw validationError(q.error, '提醒查询参数错误 (bad reminder query)');
   const caller = callerOf(c);
   if (q.data.orgCode) assertOrg(caller, q.data.orgCode);
-  const from = since ?? q.data.since;
+  const from = resume?.since ?? q.data.since;
+  const cursor = resume?.cursor ?? (q.data.cursor ? parseCursor(q.data.cursor)! : undefined);
   return {
     orgs: visibleOrgs(caller),
     ...(q.data.orgCode ? { orgCode: q.data.orgCode } : {}),
     ...(q.data.dept ? { dept: q.data.dept } : {}),
     ...(q.data.doctor ? { doctor: q.data.doctor } : {}),
     ...(from ? { since: new Date(from) } : {}),
+    ...(cursor ? { cursor } : {}),
     limit: q.data.limit,
   };
 }
 
 app.get('/reminders', async (c) => {
-  const r = await listReminders(getPool(), query(c), new Date());
-  return c.json(okAnswer(null, `待处理提醒 ${r.reminders.length} 条`, r));
+  const { start: _, ...r } = await listReminders(getPool(), query(c), new Date());
+  return c.json(okAnswer(null, `待处理提醒 ${r.reminders.length} 条${r.more ? '，还有更多 (more: ask again with cursor=next)' : ''}`, r));
 });
 
 app.get('/reminders/cards', async (c) => {
@@ -82,27 +90,36 @@ const STREAM_MS = 50_000;
 const POLL_MS = 250;
 
 app.get('/reminders/stream', (c) => {
-  // The event id is the instant the stream had seen up to: a reconnect resumes from it.
+  // An event's id is where its page began (a cursor; a plain instant from older streams): a
+  // reconnect resumes there, so nothing after the last event seen is skipped (repeats are dropped
+  // by caseId + updatedAt).
   const last = c.req.header('last-event-id');
-  const first = query(c, last && !Number.isNaN(Date.parse(last)) ? last : undefined);
+  const cursor = last ? parseCursor(last) : null;
+  const first = query(c, cursor ? { cursor } : last && !Number.isNaN(Date.parse(last)) ? { since: last } : undefined);
   return streamSSE(c, async (stream) => {
     let closed = false;
     stream.onAbort(() => {
       closed = true;
     });
     const end = Date.now() + STREAM_MS;
-    let since = first.since;
+    let at: Pick<ReminderQuery, 'since' | 'cursor'> = { ...(first.since ? { since: first.since } : {}), ...(first.cursor ? { cursor: first.cursor } : {}) };
     // What this stream sent: a reminder comes again only when its case changed (the query overlaps).
     const sent = new Map<string, string>();
     await stream.writeSSE({ event: 'open', data: JSON.stringify({ retryMs: 1000 }), retry: 1000 });
     while (!closed && Date.now() < end) {
-      const r = await listReminders(getPool(), { ...first, ...(since ? { since } : {}) }, new Date());
+      const { since: _s, cursor: _c, ...base } = first;
+      const r = await listReminders(getPool(), { ...base, ...at }, new Date(), (id, updatedAt) => sent.get(id) === updatedAt);
       for (const rem of r.reminders) {
-        if (sent.get(rem.caseId) === rem.updatedAt) continue;
         sent.set(rem.caseId, rem.updatedAt);
-        await stream.writeSSE({ event: 'reminder', id: r.asOf, data: JSON.stringify(rem) });
+        await stream.writeSSE({ event: 'reminder', id: r.start, data: JSON.stringify(rem) });
       }
-      since = new Date(r.asOf);
+      // Every page of the sweep before waiting (docs/warning.md "Reminders"): a burst larger than a
+      // page is delivered at once, not a page per wait.
+      if (r.more && r.next && r.next !== r.start) {
+        at = { cursor: parseCursor(r.next)! };
+        continue;
+      }
+      at = { since: new Date(r.asOf) };
       await stream.sleep(POLL_MS);
     }
   });

@@ -27,7 +27,55 @@ export interface ReminderQuery {
   patient?: string;
   /** Only cases changed after this instant (polling: pass the previous answer's `asOf`). */
   since?: Date;
+  /** The next page of a sweep (a previous answer's `next`): wins over `since`. */
+  cursor?: ReminderCursor;
   limit: number;
+}
+
+/**
+ * Where a sweep is (docs/warning.md "Reminders", paging): the sweep's window (cases changed after
+ * `from`, null = every open case), the instant it started (`asOf`, the since of the sweep after it),
+ * and the last case delivered in the order (updated_at, case_id), null before the first page.
+ */
+export interface ReminderCursor {
+  from: Date | null;
+  asOf: Date;
+  at: Date | null;
+  caseId: string | null;
+}
+
+/** `c1.<from>.<asOf>.<at>.<caseId>`, times in epoch milliseconds, `-` for none. */
+export function formatCursor(c: ReminderCursor): string {
+  return `c1.${c.from ? c.from.getTime() : '-'}.${c.asOf.getTime()}.${c.at && c.caseId ? `${c.at.getTime()}.${c.caseId}` : '-.-'}`;
+}
+
+const CURSOR = /^c1\.(-|\d{1,15})\.(\d{1,15})\.(?:(\d{1,15})\.(\d{1,18})|-\.-)$/;
+
+/** The cursor a `next` (or a stream's event id) names; null when the text is not one. */
+export function parseCursor(text: string): ReminderCursor | null {
+  const m = CURSOR.exec(text);
+  if (!m) return null;
+  return {
+    from: m[1] === '-' ? null : new Date(Number(m[1])),
+    asOf: new Date(Number(m[2])),
+    at: m[3] ? new Date(Number(m[3])) : null,
+    caseId: m[4] ?? null,
+  };
+}
+
+/** One answer: a page of a sweep. */
+export interface ReminderPage {
+  /**
+   * The `since` of the next poll: the sweep's start once it is complete; while `more`, the last
+   * case's position (never later than a case not yet delivered).
+   */
+  asOf: string;
+  /** More cases wait in this sweep: ask again with `cursor` = `next` at once. */
+  more: boolean;
+  next: string | null;
+  reminders: Reminder[];
+  /** Where this page began (not in the HIS's answer): a stream's event id, to resume it without a skip. */
+  start: string;
 }
 
 export interface Reminder {
@@ -81,7 +129,24 @@ interface CaseRow {
 /** How far `since` looks back: longer than a warning run's transaction (docs/warning.md "Reminders"). */
 export const SINCE_OVERLAP_MS = 60_000;
 
-export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date): Promise<{ asOf: string; reminders: Reminder[] }> {
+/** Overdue, then class A, then the earliest diagnosis: how a page is shown to the doctor. */
+function byUrgency(now: Date) {
+  const overdue = (r: CaseRow) => (r.due_at !== null && new Date(r.due_at).getTime() < now.getTime() ? 0 : 1);
+  const first = (r: CaseRow) => (r.first_at === null ? Number.POSITIVE_INFINITY : new Date(r.first_at).getTime());
+  return (a: CaseRow, b: CaseRow) =>
+    overdue(a) - overdue(b) ||
+    Number(b.class_a) - Number(a.class_a) ||
+    first(a) - first(b) ||
+    (BigInt(a.case_id) < BigInt(b.case_id) ? -1 : BigInt(a.case_id) > BigInt(b.case_id) ? 1 : 0);
+}
+
+/**
+ * One page of open cases. Pages follow (updated_at, case_id), so a sweep delivers every case of its
+ * window however many changed at one instant (a warning run stamps all its cases with its clock, the
+ * self-check every open case): a page that is not the last says `more` and gives `next`. `skip` leaves
+ * out cases the caller already has (a stream's repeats) without building them.
+ */
+export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date, skip?: (caseId: string, updatedAt: string) => boolean): Promise<ReminderPage> {
   const where = [`state IN (${OPEN.map((s) => `'${s}'`).join(', ')})`, 'filled_at IS NULL'];
   const params: unknown[] = [];
   if (q.orgs !== null) where.push(`org_code = ANY($${params.push(q.orgs)}::varchar[])`);
@@ -93,21 +158,46 @@ export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date): P
   // when a poll read its asOf commits rows older than it. So `since` looks back SINCE_OVERLAP_MS (a
   // run's longest transaction) and a reminder may come again: the same caseId with the same updatedAt
   // is the same reminder (the stream drops such repeats itself).
-  if (q.since) where.push(`updated_at > $${params.push(new Date(q.since.getTime() - SINCE_OVERLAP_MS))}`);
-  // asOf is read before the cases: a case changed while this answer is built shows up in the next poll.
-  const asOf = now.toISOString();
+  // The sweep's asOf is read before its first page: a case changed while the sweep runs shows up in
+  // it (its position is ahead of the cursor) or in the next sweep.
+  const cursor: ReminderCursor = q.cursor ?? {
+    from: q.since ? new Date(q.since.getTime() - SINCE_OVERLAP_MS) : null,
+    asOf: now,
+    at: null,
+    caseId: null,
+  };
+  if (cursor.from) where.push(`updated_at > $${params.push(cursor.from)}`);
+  if (cursor.at && cursor.caseId) {
+    const at = params.push(cursor.at);
+    where.push(`(updated_at > $${at} OR (updated_at = $${at} AND case_id > $${params.push(cursor.caseId)}))`);
+  }
+  // Every writer stamps updated_at with the application's clock (milliseconds), so a cursor holds a
+  // position exactly; one row more than the page tells whether another page follows.
   const rows = (
     await db.query<CaseRow>(
       `SELECT case_id, org_code, patient_id, disease, nndrs, class_a, state, dept_code, doctor_id, first_at, due_at, acked_at, missed_at, updated_at
          FROM warning_case WHERE ${where.join(' AND ')}
-        ORDER BY CASE WHEN due_at IS NOT NULL AND due_at < $${params.push(now)} THEN 0 ELSE 1 END, class_a DESC, first_at NULLS LAST, case_id
-        LIMIT $${params.push(q.limit)}`,
+        ORDER BY updated_at, case_id
+        LIMIT $${params.push(q.limit + 1)}`,
       params,
     )
   ).rows;
+  const more = rows.length > q.limit;
+  const page = rows.slice(0, q.limit);
+  const last = page.at(-1);
+  const next = more && last ? formatCursor({ ...cursor, at: new Date(last.updated_at), caseId: String(last.case_id) }) : null;
   const reminders: Reminder[] = [];
-  for (const r of rows) reminders.push(await reminderOf(db, r, now));
-  return { asOf, reminders };
+  for (const r of page.sort(byUrgency(now))) {
+    if (skip?.(String(r.case_id), new Date(r.updated_at).toISOString())) continue;
+    reminders.push(await reminderOf(db, r, now));
+  }
+  return {
+    asOf: (more && last ? new Date(last.updated_at) : cursor.asOf).toISOString(),
+    more,
+    next,
+    reminders,
+    start: formatCursor(cursor),
+  };
 }
 
 async function reminderOf(db: pg.Pool, r: CaseRow, now: Date): Promise<Reminder> {
