@@ -53,10 +53,26 @@ const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() !=
 
 /** Diagnosis-code fields that state a diagnosis (not a differential, a TCM name or a first-visit flag). */
 const DIAGNOSIS_CODE = /(?:diagnosis|disease|cause)Code$/i;
-const NOT_A_DIAGNOSIS = /^(?:tcm|initalDiagnosisCode$)|Diff|Primary/;
+const NOT_A_DIAGNOSIS = /^tcm|Diff|Primary/;
+/**
+ * Fields named like a diagnosis that are not one, per resource: emrOutpatientObs's initalDiagnosisCode
+ * is its first-visit flag (初诊标志代码), while emrOutpatientRecord's field of the same name is the
+ * initial diagnosis code (初步诊断代码) and is read (docs/warning.md "Evidence").
+ */
+const FLAGS: Record<string, string[]> = { emrOutpatientObs: ['initalDiagnosisCode'] };
+const notADiagnosis = (resource: string, field: string) => NOT_A_DIAGNOSIS.test(field) || (FLAGS[resource]?.includes(field) ?? false);
 /** An initial diagnosis, superseded within the record by a revised or confirmed one. */
 const INITIAL = /Inital/;
 const LATER = /Revised|Confirmed/;
+/** Several codes in one field ("A15.0,B18.1"), as discharge summaries send other diagnoses. */
+const CODE_SEPARATOR = /[,，;；|]/;
+
+/** The record names a revised or confirmed diagnosis (by code or by name): its initial one is superseded. */
+function revisedInRecord(resource: string, rec: Rec): boolean {
+  const r = resources[resource];
+  if (!r) return false;
+  return Object.keys(r.fields).some((k) => LATER.test(k) && /Diagnosis(?:Code|Name)$/.test(k) && !notADiagnosis(resource, k) && str(rec[k]) !== null);
+}
 
 const TIME_ORDER = [
   'examinationReportDate',
@@ -92,7 +108,7 @@ function localCode(rec: Rec, field: string): string | null {
 function codedDiagnoses(resource: string, rec: Rec, kind: EvidenceKind, at: Date | null): Evidence[] {
   const r = resources[resource];
   if (!r) return [];
-  const fields = Object.keys(r.fields).filter((k) => DIAGNOSIS_CODE.test(k) && !NOT_A_DIAGNOSIS.test(k));
+  const fields = Object.keys(r.fields).filter((k) => DIAGNOSIS_CODE.test(k) && !notADiagnosis(resource, k));
   const hasLater = fields.some((k) => LATER.test(k) && str(rec[k]));
   const out: Evidence[] = [];
   const later = new Set<string>();
@@ -100,17 +116,29 @@ function codedDiagnoses(resource: string, rec: Rec, kind: EvidenceKind, at: Date
   for (const field of fields) {
     // The national code as mapped; the hospital's own code as a fallback (a local ICD-10 code).
     const codes = [str(rec[field]), localCode(rec, field)].filter((c): c is string => c !== null);
-    // Several codes in one field ("A15.0,B18.1"), as discharge summaries send other diagnoses.
-    const d = codes
-      .flatMap((c) => c.split(/[,，;；|]/))
-      .map(diseaseByIcd10)
-      .find((x) => x !== null);
-    if (!d) continue;
-    const e: Evidence = { ...d, kind, effect: 'raise', trigger: 'icd10', field, detail: codes[0]!, at };
-    if (hasLater && INITIAL.test(field)) initial.push(e);
-    else {
-      if (LATER.test(field)) later.add(d.name);
-      out.push(e);
+    // Several codes in one field: each notifiable disease named is evidence of its own, once per
+    // field, naming its own code (docs/warning.md "Evidence").
+    const found: Array<{ d: NotifiableDisease; code: string }> = [];
+    for (const code of codes) {
+      const parts = code
+        .split(CODE_SEPARATOR)
+        .map((c) => c.trim())
+        .filter((c) => c !== '');
+      for (const part of parts) {
+        const d = diseaseByIcd10(part);
+        if (d && !found.some((x) => x.d.name === d.name)) found.push({ d, code: parts.length > 1 ? part : codes[0]! });
+      }
+      // The hospital's own code is read only when the national one names no notifiable disease.
+      if (found.length) break;
+    }
+    if (!found.length) continue;
+    for (const { d, code } of found) {
+      const e: Evidence = { ...d, kind, effect: 'raise', trigger: 'icd10', field, detail: code, at };
+      if (hasLater && INITIAL.test(field)) initial.push(e);
+      else {
+        if (LATER.test(field)) later.add(d.name);
+        out.push(e);
+      }
     }
   }
   // An initial diagnosis the revision or confirmation no longer names is closed by it.
@@ -128,11 +156,16 @@ function keywordEvidence(resource: string, rec: Rec, set: TriggerSet, at: Date |
     Object.entries(r.fields)
       .filter(([k, d]) => d.kind === 'text' || /DiseaseName$|DiagnosisName$|CauseName$/.test(k))
       .map(([k]) => k);
+  // The name of an initial diagnosis the record revised or confirmed is superseded, as its code is
+  // (codedDiagnoses): the revision speaks for the record, and a revised-away disease is not prompted
+  // through its old name (docs/warning.md "Evidence").
+  const superseded = onlyFields === undefined && revisedInRecord(resource, rec);
   const out: Evidence[] = [];
   for (const t of set.keywords) {
     for (const field of textFields) {
       if (t.fields && !t.fields.includes(field)) continue;
-      if (NOT_A_DIAGNOSIS.test(field.replace(/Name$/, 'Code'))) continue;
+      if (notADiagnosis(resource, field.replace(/Name$/, 'Code'))) continue;
+      if (superseded && INITIAL.test(field) && /DiagnosisName$/.test(field)) continue;
       for (const hit of findTerms(str(rec[field]), t.terms, t.context)) {
         const effect: Effect = hit.negated ? 'close' : hit.history ? 'known' : 'raise';
         out.push({

@@ -205,6 +205,60 @@ describe('warning through the running front', () => {
     expect(((await (await fetch(`${data}/function/remind/reminders?orgCode=${org}`)).json()) as { reminders: unknown[] }).reminders).toEqual([]);
   });
 
+  it('every disease of a field of several codes, the outpatient record’s initial diagnosis code, and no prompt for a diagnosis the record revised', {
+    timeout: 90_000,
+  }, async () => {
+    const data = front.rt.portUrls.data!;
+    const org = uniqueOrg();
+    const [multi, first, revised] = [uniqueId('p'), uniqueId('p'), uniqueId('p')];
+    for (const [i, p] of [multi, first, revised].entries()) await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: p, seed: 40 + i }));
+    // A discharge summary: pneumonia, and among its other diagnoses HIV, hepatitis B and tuberculosis.
+    await his('emrAdmissionRecord', {
+      ...sample('emrAdmissionRecord', { orgCode: org, id: uniqueId('ar'), patientId: multi, seed: 43 }),
+      wmOutpatientDiagnosisCode: 'J18.9',
+      wmOutpatientDiagnosisName: '肺炎',
+      dischargeDiagnosisCode: 'J18.9',
+      dischargeDiagnosisName: '肺炎',
+      wmOtherDiagnosisCode: 'B20.0,B16.9,A15.0',
+      wmOtherDiagnosisName: '其他诊断',
+    });
+    // An outpatient record whose only diagnosis is its initial one (初步诊断代码): suspected cholera.
+    await his('emrOutpatientRecord', {
+      ...sample('emrOutpatientRecord', { orgCode: org, id: uniqueId('or'), patientId: first, seed: 44 }),
+      initalDiagnosisCode: 'A00.9',
+      wmDiagnosisCode: '',
+      wmDiagnosisName: '',
+    });
+    // An admission whose initial diagnosis, cholera, was revised to gastroenteritis.
+    const {
+      wmConfirmedDiagnosisCode: _c,
+      wmConfirmedDiagnosisName: _n,
+      confirmedDiagnosisDate: _d,
+      ...adm
+    } = sample('emrAdmissionInfo', {
+      orgCode: org,
+      id: uniqueId('ai'),
+      patientId: revised,
+      seed: 45,
+    });
+    await his('emrAdmissionInfo', {
+      ...adm,
+      wmInitalDiagnosisCode: 'A00.9',
+      wmInitalDiagnosisName: '霍乱',
+      wmRevisedDiagnosisCode: 'K52.9',
+      wmRevisedDiagnosisName: '胃肠炎',
+    });
+    await runWarningUntil(org, 4);
+    // One more run: nothing of the revised admission is still waiting to be evaluated.
+    await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
+    const list = (await (await fetch(`${data}/function/remind/reminders?orgCode=${org}`)).json()) as {
+      reminders: Array<{ patientId: string; disease: string; evidence: Array<{ detail: string }> }>;
+    };
+    const got = list.reminders.map((r) => `${r.patientId === multi ? 'multi' : r.patientId === first ? 'first' : 'revised'}:${r.disease}`).sort();
+    expect(got).toEqual(['first:霍乱', 'multi:病毒性肝炎', 'multi:肺结核', 'multi:艾滋病(含HIV感染)']);
+    expect(list.reminders.find((r) => r.disease === '病毒性肝炎')!.evidence.map((e) => e.detail)).toEqual(['B16.9']);
+  });
+
   it('lists aberration signals for operators only, with the definitions in force', { timeout: 60_000 }, async () => {
     const gw = front.rt.gatewayUrl;
     expect((await fetch(`${gw}/function/warning/signals`)).status).toBe(401);

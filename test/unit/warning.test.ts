@@ -86,6 +86,45 @@ describe('a diagnosis', () => {
     expect(kept.sort()).toEqual(['肺结核:diagnosis:raise:icd10', '肺结核:diagnosis:raise:icd10']);
   });
 
+  it('a field of several codes raises each notifiable disease it names, once each', () => {
+    const r = evaluate('emrAdmissionRecord', { wmOtherDiagnosisCode: 'B20.0,B16.9,A15.0', wmOtherDiagnosisName: '其他诊断', operationTime: recent }, set, now);
+    expect(r.evidence.map((e) => `${brief(e)}:${e.field}:${e.detail}`).sort()).toEqual([
+      '病毒性肝炎:diagnosis:raise:icd10:wmOtherDiagnosisCode:B16.9',
+      '肺结核:diagnosis:raise:icd10:wmOtherDiagnosisCode:A15.0',
+      '艾滋病(含HIV感染):diagnosis:raise:icd10:wmOtherDiagnosisCode:B20.0',
+    ]);
+    // Two codes of one disease are one piece of evidence; a code of no notifiable disease adds none.
+    expect(ev('emrActivityInfo', { wmDiseaseCode: 'A15.0；A15.1|J18.9', diagnoseTime: recent })).toEqual(['肺结核:diagnosis:raise:icd10']);
+  });
+
+  it('the outpatient record’s initial diagnosis code (初步诊断代码) raises; the observation record’s first-visit flag does not', () => {
+    expect(ev('emrOutpatientRecord', { initalDiagnosisCode: 'A00.9', outpatientDate: recent })).toEqual(['霍乱:diagnosis:raise:icd10']);
+    expect(ev('emrOutpatientObs', { initalDiagnosisCode: '1', observationDate: recent })).toEqual([]);
+    expect(ev('emrOutpatientObs', { initalDiagnosisCode: 'A00.9', observationDate: recent })).toEqual([]);
+  });
+
+  it('a revised initial diagnosis does not prompt through its name either', () => {
+    const revised = {
+      wmInitalDiagnosisCode: 'A00.9',
+      wmInitalDiagnosisName: '霍乱',
+      wmRevisedDiagnosisCode: 'K52.9',
+      wmRevisedDiagnosisName: '胃肠炎',
+      operationTime: recent,
+    };
+    expect(ev('emrAdmissionInfo', revised)).toEqual(['霍乱:diagnosis:close:icd10']);
+    // Revised by name only (no codes): the initial name is superseded all the same.
+    expect(ev('emrAdmissionInfo', { wmInitalDiagnosisName: '霍乱', wmRevisedDiagnosisName: '胃肠炎', operationTime: recent })).toEqual([]);
+    // Confirmed as the same disease: it still raises (by code, and no keyword twice).
+    expect(ev('emrAdmissionInfo', { ...revised, wmRevisedDiagnosisCode: 'A00.0', wmRevisedDiagnosisName: '霍乱' })).toEqual([
+      '霍乱:diagnosis:raise:icd10',
+      '霍乱:diagnosis:raise:icd10',
+    ]);
+    // A disease the record closed by code is not raised by its own superseded name, even in another wording.
+    expect(
+      ev('emrAdmissionInfo', { wmInitalDiagnosisCode: 'A15.0', wmInitalDiagnosisName: '继发性肺结核', wmRevisedDiagnosisCode: 'J18.9', operationTime: recent }),
+    ).toEqual(['肺结核:diagnosis:close:icd10']);
+  });
+
   it('the history in a chief complaint marks a known case', () => {
     expect(ev('emrOutpatientRecord', { chiefComplaint: '咳嗽3天，既往乙型肝炎病史', operationTime: recent })).toEqual(['病毒性肝炎/乙肝:keyword:known:kw-hbv']);
   });
