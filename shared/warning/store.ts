@@ -227,8 +227,24 @@ async function attributionOf(tx: Tx, row: HistoryRow): Promise<Attribution> {
   }
   return {
     dept: text(rec.applyDeptCode) ?? text(rec.deptCode),
-    doctor: text(rec.applyPhysicianId) ?? text(rec.reportDoctorId) ?? text(rec.operatorId),
+    doctor: doctorOf(rec),
   };
+}
+
+/**
+ * The doctor a record names (docs/warning.md "Queues"), most responsible first: a lab's requesting
+ * physician, the admitting (first-visit) physician, the resident, the attending, the diagnosing
+ * doctor's name (emrActivityInfo fillDoctor, 诊断医生姓名). operatorId — the account the HIS's
+ * interface sends with, often one for every record — is the last resort: one queue for the hospital.
+ */
+const DOCTOR_FIELDS = ['applyPhysicianId', 'visitingPhysicianId', 'residentPhysicianId', 'chiefPhysicianId', 'fillDoctor', 'operatorId'] as const;
+
+export function doctorOf(rec: Record<string, unknown>): string | null {
+  for (const k of DOCTOR_FIELDS) {
+    const v = text(rec[k]);
+    if (v) return v.slice(0, 80);
+  }
+  return null;
 }
 
 async function patientOf(tx: Tx, row: HistoryRow): Promise<string | null> {

@@ -259,6 +259,33 @@ describe('warning through the running front', () => {
     expect(list.reminders.find((r) => r.disease === '病毒性肝炎')!.evidence.map((e) => e.detail)).toEqual(['B16.9']);
   });
 
+  it('a doctor’s queue is the diagnosing doctor’s, not the interface account’s (docs/warning.md "Queues")', { timeout: 90_000 }, async () => {
+    const data = front.rt.portUrls.data!;
+    const org = uniqueOrg();
+    const [named, stay, none] = [uniqueId('p'), uniqueId('p'), uniqueId('p')];
+    for (const [i, p] of [named, stay, none].entries()) await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: p, seed: 50 + i }));
+    await his('emrActivityInfo', { ...diagnosis(org, named, 53, 'A00.9', '霍乱'), fillDoctor: '张医生', operatorId: 'his-adapter' });
+    await his('emrAdmissionInfo', {
+      ...sample('emrAdmissionInfo', { orgCode: org, id: uniqueId('ai'), patientId: stay, seed: 54 }),
+      visitingPhysicianId: 'D01',
+      residentPhysicianId: 'D02',
+      operatorId: 'his-adapter',
+    });
+    const { fillDoctor: _f, ...anonymous } = diagnosis(org, none, 55, 'B01.9', '水痘');
+    await his('emrActivityInfo', { ...anonymous, operatorId: 'his-adapter' });
+    await runWarningUntil(org, 3);
+    const queue = async (doctor: string) =>
+      (
+        (await (await fetch(`${data}/function/remind/reminders?orgCode=${org}&doctor=${encodeURIComponent(doctor)}`)).json()) as {
+          reminders: Array<{ patientId: string; doctorId: string }>;
+        }
+      ).reminders.map((r) => [r.patientId, r.doctorId]);
+    expect(await queue('张医生')).toEqual([[named, '张医生']]);
+    expect(await queue('D01')).toEqual([[stay, 'D01']]);
+    // Only a record naming no doctor falls to the account the interface sends with.
+    expect(await queue('his-adapter')).toEqual([[none, 'his-adapter']]);
+  });
+
   it('lists aberration signals for operators only, with the definitions in force', { timeout: 60_000 }, async () => {
     const gw = front.rt.gatewayUrl;
     expect((await fetch(`${gw}/function/warning/signals`)).status).toBe(401);
