@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { withTx, type Tx } from '../db/index.js';
+import { together, withTx, type Tx } from '../db/index.js';
 import { AppError } from '../http/errors.js';
 import { log } from '../log/index.js';
 import type { Channel } from '../alerts/index.js';
@@ -164,36 +164,52 @@ async function batch(tx: Tx, after: string, o: WarningOptions) {
   const snoozed = rows.length ? await snoozedTriggers(tx, now) : new Set<string>();
   const touched = new Map<string, { org: string; patient: string; disease: string }>();
   const touch = (org: string, patient: string, disease: string) => touched.set(`${org}|${patient}|${disease}`, { org, patient, disease });
+  // What the rows need from the database is read for the whole batch before them, a statement per
+  // (table, org) sent together (docs/warning.md "Cases"): the items' headers and the evidence the
+  // records gave before. Read one row at a time, these were two to four round trips per history row.
+  const evaluated = rows.filter((r) => EVALUATED.has(r.resource));
+  const [headers, priors] = await together(tx, [() => headersOf(tx, evaluated), () => priorsOf(tx, evaluated)] as const);
   for (const row of rows) {
     if (!EVALUATED.has(row.resource)) {
       done.push(row.hist_id);
       continue;
     }
-    const patient = await patientOf(tx, row);
+    const header = headerOf(headers, row);
+    const patient = patientOf(row, header);
     if (patient === null && now.getTime() - new Date(row.received_at).getTime() < o.orphanWaitMs) {
       res.waiting++;
       continue;
     }
     done.push(row.hist_id);
     res.evaluated++;
-    const prior = await tx.query<{ source_version: number; patient_id: string; disease: string }>(
-      'SELECT source_version, patient_id, disease FROM warning_evidence WHERE org_code = $1 AND source_resource = $2 AND source_id = $3',
-      [row.org_code, row.resource, row.record_id],
-    );
+    const key = evidenceKey(row.org_code, row.resource, row.record_id);
+    const prior = priors.get(key) ?? [];
     // A newer version of the record was evaluated already: this one says nothing any more.
-    if (prior.rows.some((p) => p.source_version > row.version)) continue;
-    for (const p of prior.rows) touch(row.org_code, p.patient_id, p.disease);
-    await tx.query('DELETE FROM warning_evidence WHERE org_code = $1 AND source_resource = $2 AND source_id = $3', [row.org_code, row.resource, row.record_id]);
+    if (prior.some((p) => p.source_version > row.version)) continue;
+    for (const p of prior) touch(row.org_code, p.patient_id, p.disease);
+    // Only a warning run writes evidence, one run at a time: a record with none before has none to delete.
+    if (prior.length)
+      await tx.query('DELETE FROM warning_evidence WHERE org_code = $1 AND source_resource = $2 AND source_id = $3', [
+        row.org_code,
+        row.resource,
+        row.record_id,
+      ]);
     // A retired record says nothing: its evidence is gone, and the cases it supported are re-derived.
     // A snoozed rule's raising evidence is kept, as 'snoozed': it raises nothing while the snooze holds.
     const evidence = (row.op === 'retire' ? [] : evaluate(row.resource, row.raw, o.triggers, now).evidence).map((e) =>
       e.effect === 'raise' && snoozed.has(e.trigger) ? { ...e, effect: 'snoozed' as Effect } : e,
     );
-    const who = evidence.length ? await attributionOf(tx, row) : { dept: null, doctor: null };
-    for (const [seq, e] of evidence.entries()) {
-      await insertEvidence(tx, row, seq, patient ?? '', who, e, o.triggers.version, now);
-      touch(row.org_code, patient ?? '', e.name);
-    }
+    const who = evidence.length ? attributionOf(row, header?.rec_raw) : { dept: null, doctor: null };
+    await together(
+      tx,
+      evidence.map((e, seq) => () => insertEvidence(tx, row, seq, patient ?? '', who, e, o.triggers.version, now)),
+    );
+    for (const e of evidence) touch(row.org_code, patient ?? '', e.name);
+    // A later version of the same record in this batch finds what this one stored.
+    priors.set(
+      key,
+      evidence.map((e) => ({ source_version: row.version, patient_id: patient ?? '', disease: e.name })),
+    );
     res.evidence += evidence.length;
     if (row.resource === 'emrInfReport') await checkCardDuplicates(tx, row, o.caseWindowDays, now);
   }
@@ -215,20 +231,84 @@ interface Attribution {
 
 const text = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v.trim() : null);
 
-async function attributionOf(tx: Tx, row: HistoryRow): Promise<Attribution> {
-  const h = HEADER[row.resource];
-  let rec = row.raw;
-  if (h && typeof row.raw[h.link] === 'string') {
-    const r = await tx.query<{ rec_raw: Record<string, unknown> }>(`SELECT rec_raw FROM ${h.table} WHERE org_code = $1 AND id = $2`, [
-      row.org_code,
-      row.raw[h.link],
-    ]);
-    rec = r.rows[0]?.rec_raw ?? rec;
-  }
+function attributionOf(row: HistoryRow, header: Record<string, unknown> | undefined): Attribution {
+  const rec = header ?? row.raw;
   return {
     dept: text(rec.applyDeptCode) ?? text(rec.deptCode),
     doctor: doctorOf(rec),
   };
+}
+
+type Headers = Map<string, { patient_id: string | null; rec_raw: Record<string, unknown> }>;
+type Priors = Map<string, Array<{ source_version: number; patient_id: string; disease: string }>>;
+const evidenceKey = (org: string, resource: string, id: string) => JSON.stringify([org, resource, id]);
+
+/** Groups keys by a pair (table or resource, org): one statement each. */
+function groups<T>(items: T[], of: (t: T) => [string, string, string] | null): Array<{ a: string; org: string; ids: string[] }> {
+  const out = new Map<string, { a: string; org: string; ids: Set<string> }>();
+  for (const t of items) {
+    const k = of(t);
+    if (!k) continue;
+    const g = out.get(JSON.stringify([k[0], k[1]])) ?? { a: k[0], org: k[1], ids: new Set<string>() };
+    g.ids.add(k[2]);
+    out.set(JSON.stringify([k[0], k[1]]), g);
+  }
+  return [...out.values()].map((g) => ({ a: g.a, org: g.org, ids: [...g.ids] }));
+}
+
+/** The headers (a lab request, an order) of the batch's items: their patient and their department and doctor. */
+async function headersOf(tx: Tx, rows: HistoryRow[]): Promise<Headers> {
+  const g = groups(rows, (row) => {
+    const h = HEADER[row.resource];
+    const link = h && row.raw[h.link];
+    return h && typeof link === 'string' ? [h.table, row.org_code, link] : null;
+  });
+  const found = await together(
+    tx,
+    g.map(
+      (x) => () =>
+        tx.query<{ id: string; patient_id: string | null; rec_raw: Record<string, unknown> }>(
+          `SELECT id, patient_id, rec_raw FROM ${x.a} WHERE org_code = $1 AND id = ANY($2::varchar[])`,
+          [x.org, x.ids],
+        ),
+    ),
+  );
+  const out: Headers = new Map();
+  found.forEach((r, i) => {
+    for (const h of r.rows) out.set(JSON.stringify([g[i]!.a, g[i]!.org, h.id]), { patient_id: h.patient_id, rec_raw: h.rec_raw });
+  });
+  return out;
+}
+
+function headerOf(headers: Headers, row: HistoryRow) {
+  const h = HEADER[row.resource];
+  const link = h && row.raw[h.link];
+  return h && typeof link === 'string' ? headers.get(JSON.stringify([h.table, row.org_code, link])) : undefined;
+}
+
+/** The evidence each record of the batch gave when an earlier version was evaluated. */
+async function priorsOf(tx: Tx, rows: HistoryRow[]): Promise<Priors> {
+  const g = groups(rows, (row) => [row.resource, row.org_code, row.record_id]);
+  const found = await together(
+    tx,
+    g.map(
+      (x) => () =>
+        tx.query<{ source_id: string; source_version: number; patient_id: string; disease: string }>(
+          'SELECT source_id, source_version, patient_id, disease FROM warning_evidence WHERE org_code = $1 AND source_resource = $2 AND source_id = ANY($3::varchar[])',
+          [x.org, x.a, x.ids],
+        ),
+    ),
+  );
+  const out: Priors = new Map();
+  found.forEach((r, i) => {
+    for (const p of r.rows) {
+      const k = evidenceKey(g[i]!.org, g[i]!.a, p.source_id);
+      const list = out.get(k) ?? [];
+      list.push({ source_version: p.source_version, patient_id: p.patient_id, disease: p.disease });
+      out.set(k, list);
+    }
+  });
+  return out;
 }
 
 /**
@@ -247,15 +327,14 @@ export function doctorOf(rec: Record<string, unknown>): string | null {
   return null;
 }
 
-async function patientOf(tx: Tx, row: HistoryRow): Promise<string | null> {
+function patientOf(row: HistoryRow, header: { patient_id: string | null } | undefined): string | null {
   const own = row.raw.patientId;
   if (typeof own === 'string' && own) return own;
   const h = HEADER[row.resource];
   const link = h && row.raw[h.link];
   if (!h) return '';
   if (typeof link !== 'string') return '';
-  const r = await tx.query<{ patient_id: string | null }>(`SELECT patient_id FROM ${h.table} WHERE org_code = $1 AND id = $2`, [row.org_code, link]);
-  return r.rows[0]?.patient_id ?? null;
+  return header?.patient_id ?? null;
 }
 
 async function insertEvidence(tx: Tx, row: HistoryRow, seq: number, patient: string, who: Attribution, e: Evidence, version: string, now: Date): Promise<void> {
@@ -326,35 +405,36 @@ async function deriveCase(
   now: Date,
   by?: { actor: string; reason: string },
 ): Promise<'opened' | 'changed' | 'same'> {
-  const ev = (
-    await tx.query<{
-      effect: string;
-      kind: string;
-      trigger_id: string;
-      evidence_at: Date | null;
-      recorded_at: Date;
-      dept_code: string | null;
-      doctor_id: string | null;
-    }>(
-      'SELECT effect, kind, trigger_id, evidence_at, recorded_at, dept_code, doctor_id FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY evidence_at NULLS LAST',
-      [org, patient, disease],
-    )
-  ).rows;
-  // A special drug is explained by a diagnosis of the patient that its list names.
-  const diagnosed = new Set(
-    (
-      await tx.query<{ disease: string }>(
+  // The case's evidence, the patient's diagnoses and the case itself: independent, sent together.
+  const [evr, diagnosedr, curr] = await together(tx, [
+    () =>
+      tx.query<{
+        effect: string;
+        kind: string;
+        trigger_id: string;
+        evidence_at: Date | null;
+        recorded_at: Date;
+        dept_code: string | null;
+        doctor_id: string | null;
+      }>(
+        'SELECT effect, kind, trigger_id, evidence_at, recorded_at, dept_code, doctor_id FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY evidence_at NULLS LAST',
+        [org, patient, disease],
+      ),
+    // A special drug is explained by a diagnosis of the patient that its list names.
+    () =>
+      tx.query<{ disease: string }>(
         "SELECT DISTINCT disease FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND effect IN ('raise', 'known', 'carded') AND kind <> 'drug'",
         [org, patient],
-      )
-    ).rows.map((r) => r.disease),
-  );
-  const cur = (
-    await tx.query<CaseRow>(
-      'SELECT case_id, state, updated_at, evidence_count, first_at, excluded_at, verified_at FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY case_id DESC LIMIT 1',
-      [org, patient, disease],
-    )
-  ).rows[0];
+      ),
+    () =>
+      tx.query<CaseRow>(
+        'SELECT case_id, state, updated_at, evidence_count, first_at, excluded_at, verified_at FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND disease = $3 ORDER BY case_id DESC LIMIT 1',
+        [org, patient, disease],
+      ),
+  ] as const);
+  const ev = evr.rows;
+  const diagnosed = new Set(diagnosedr.rows.map((r) => r.disease));
+  const cur = curr.rows[0];
   const ended = (s: CaseState) => s === 'reported' || s === 'closed' || s === 'excluded';
   const stale = cur && ended(cur.state) && now.getTime() - new Date(cur.updated_at).getTime() > windowDays * 86_400_000;
   // When the raising evidence arose (its business time: a re-sent diagnosis keeps its time), else when it was recorded.

@@ -3,6 +3,7 @@
 // (org, patient, disease) derived — raised, awaiting a diagnosis, reported, re-derived when a record
 // is retired — with every state change audited. A run killed half-way loses and doubles nothing.
 import { spawn } from 'node:child_process';
+import pg from 'pg';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { channelsOf } from '../../shared/alerts/index.js';
@@ -173,6 +174,65 @@ describe('the warning run', () => {
     expect(pending.rows[0].n).toBe(0);
   });
 
+  it('a batch reads its items’ headers and its records’ earlier evidence set-wise, and a record’s versions in one batch end as its last says', {
+    timeout: 60_000,
+  }, async () => {
+    await drain();
+    const org = uniqueOrg();
+    const p = uniqueId('p');
+    await patient(org, p);
+    const lab = uniqueId('lab');
+    await put('emrExLab', {
+      ...sample('emrExLab', { orgCode: org, id: lab, patientId: p, seed: 4 }),
+      examinationObjectiveDesc: '见检验项目',
+      applyDeptCode: 'A03',
+      applyPhysicianId: 'D-LAB-9',
+    });
+    const items = Array.from({ length: 60 }, (_, i) => ({
+      ...sample('emrExLabItem', { orgCode: org, id: `${lab}-${i}`, parentId: lab, seed: i + 1 }),
+      itemName: i === 0 ? '乙型肝炎表面抗原' : '谷丙转氨酶',
+      examinationResultCode: i === 0 ? '01' : '',
+    }));
+    await put('emrExLabItem', ...items);
+    // One diagnosis in three versions, all waiting for the same run: tuberculosis, then cholera, then nothing notifiable.
+    const dxId = uniqueId('dx');
+    const dx = (code: string, name: string) => ({
+      ...sample('emrActivityInfo', { orgCode: org, id: dxId, patientId: p, seed: 3 }),
+      wmDiseaseCode: code,
+      wmDiseaseName: name,
+      diseaseCode: '',
+      diseaseName: '',
+      diagnoseTime: hourAgo(),
+      activityTime: hourAgo(),
+    });
+    await put('emrActivityInfo', dx('A15.0', '肺结核'));
+    await put('emrActivityInfo', dx('A00.9', '霍乱'));
+    await put('emrActivityInfo', dx('J18.9', '肺炎'));
+    // The statements of this org's work: per row they were a header look-up and an evidence look-up each.
+    const seen: string[] = [];
+    const orig = pg.Client.prototype.query as (...a: unknown[]) => unknown;
+    (pg.Client.prototype as unknown as { query: unknown }).query = function (this: unknown, ...a: unknown[]) {
+      const text = typeof a[0] === 'string' ? a[0] : ((a[0] as { text?: string })?.text ?? '');
+      const params = Array.isArray(a[1]) ? a[1] : [];
+      if (params[0] === org && /FROM (?:emr_ex_lab|warning_evidence) WHERE org_code = \$1 AND (?:id|source_resource)/.test(text)) seen.push(text);
+      return orig.apply(this, a);
+    };
+    try {
+      await drain(org);
+    } finally {
+      (pg.Client.prototype as unknown as { query: unknown }).query = orig;
+    }
+    expect(seen.filter((t) => t.includes('emr_ex_lab')).length).toBeLessThanOrEqual(2);
+    expect(seen.filter((t) => t.includes('warning_evidence')).length).toBeLessThanOrEqual(6);
+    // The last version speaks for the record: no tuberculosis, no cholera; the lab's hepatitis B stands.
+    expect((await cases(org)).filter((c) => c.state !== 'closed').map((c) => [c.disease, c.state])).toEqual([['病毒性肝炎', 'to_confirm']]);
+    const ev = await db.query('SELECT source_resource, source_version, disease FROM warning_evidence WHERE org_code = $1 ORDER BY 1', [org]);
+    expect(ev.rows, JSON.stringify(ev.rows)).toEqual([{ source_resource: 'emrExLabItem', source_version: 1, disease: '病毒性肝炎' }]);
+    // An item's evidence is its request's: the requesting department and physician.
+    const who = await db.query('SELECT dept_code, doctor_id FROM warning_case WHERE org_code = $1', [org]);
+    expect(who.rows).toEqual([{ dept_code: 'A03', doctor_id: 'D-LAB-9' }]);
+  });
+
   it('an item waits for its header’s patient, then is evaluated', { timeout: 60_000 }, async () => {
     const org = uniqueOrg();
     const p = uniqueId('p');
@@ -227,7 +287,7 @@ describe('the warning run', () => {
     // Wait until the child's transaction waits on the lock.
     for (let i = 0; ; i++) {
       const w = await db.query(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM warning_evidence WHERE org_code%' AND query LIKE 'DELETE%'",
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND (query LIKE 'DELETE FROM warning_evidence WHERE org_code%' OR query LIKE 'INSERT INTO warning_evidence %')",
       );
       if (w.rows[0].n > 0) break;
       if (i > 300) throw new Error('the run never reached the evidence table');
