@@ -82,7 +82,7 @@ app.get('/reminders', async (c) => {
 
 app.get('/reminders/cards', async (c) => {
   const r = await listCaseCards(getPool(), query(c), new Date());
-  return c.json(okAnswer(null, `已报告病例 ${r.cases.length} 条`, r));
+  return c.json(okAnswer(null, `已报告病例 ${r.cases.length} 条${r.more ? '，还有更多 (more: ask again with cursor=next)' : ''}`, r));
 });
 
 /** How long one stream lasts; the browser's EventSource (or the HIS's client) reconnects with Last-Event-ID. */

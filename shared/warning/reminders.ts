@@ -129,6 +129,32 @@ interface CaseRow {
 /** How far `since` looks back: longer than a warning run's transaction (docs/warning.md "Reminders"). */
 export const SINCE_OVERLAP_MS = 60_000;
 
+/**
+ * The sweep a query continues (its cursor) or starts: cases changed after `since` less the overlap
+ * (SINCE_OVERLAP_MS, below), or every case, read from `now`.
+ */
+function sweepOf(q: ReminderQuery, now: Date): ReminderCursor {
+  return q.cursor ?? { from: q.since ? new Date(q.since.getTime() - SINCE_OVERLAP_MS) : null, asOf: now, at: null, caseId: null };
+}
+
+/** The sweep's window and the position after its last page, as conditions on (updated_at, case_id). */
+function keysetWhere(cursor: ReminderCursor, where: string[], params: unknown[]): void {
+  if (cursor.from) where.push(`updated_at > $${params.push(cursor.from)}`);
+  if (cursor.at && cursor.caseId) {
+    const at = params.push(cursor.at);
+    where.push(`(updated_at > $${at} OR (updated_at = $${at} AND case_id > $${params.push(cursor.caseId)}))`);
+  }
+}
+
+/** Whether another page follows (one row more than the page was read), its cursor, and the answer's asOf. */
+function pageOf<R extends { case_id: string; updated_at: Date }>(rows: R[], limit: number, cursor: ReminderCursor) {
+  const more = rows.length > limit;
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  const next = more && last ? formatCursor({ ...cursor, at: new Date(last.updated_at), caseId: String(last.case_id) }) : null;
+  return { page, more, next, asOf: (more && last ? new Date(last.updated_at) : cursor.asOf).toISOString(), start: formatCursor(cursor) };
+}
+
 /** Overdue, then class A, then the earliest diagnosis: how a page is shown to the doctor. */
 function byUrgency(now: Date) {
   const overdue = (r: CaseRow) => (r.due_at !== null && new Date(r.due_at).getTime() < now.getTime() ? 0 : 1);
@@ -160,17 +186,8 @@ export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date, sk
   // is the same reminder (the stream drops such repeats itself).
   // The sweep's asOf is read before its first page: a case changed while the sweep runs shows up in
   // it (its position is ahead of the cursor) or in the next sweep.
-  const cursor: ReminderCursor = q.cursor ?? {
-    from: q.since ? new Date(q.since.getTime() - SINCE_OVERLAP_MS) : null,
-    asOf: now,
-    at: null,
-    caseId: null,
-  };
-  if (cursor.from) where.push(`updated_at > $${params.push(cursor.from)}`);
-  if (cursor.at && cursor.caseId) {
-    const at = params.push(cursor.at);
-    where.push(`(updated_at > $${at} OR (updated_at = $${at} AND case_id > $${params.push(cursor.caseId)}))`);
-  }
+  const cursor = sweepOf(q, now);
+  keysetWhere(cursor, where, params);
   // Every writer stamps updated_at with the application's clock (milliseconds), so a cursor holds a
   // position exactly; one row more than the page tells whether another page follows.
   const rows = (
@@ -182,22 +199,13 @@ export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date, sk
       params,
     )
   ).rows;
-  const more = rows.length > q.limit;
-  const page = rows.slice(0, q.limit);
-  const last = page.at(-1);
-  const next = more && last ? formatCursor({ ...cursor, at: new Date(last.updated_at), caseId: String(last.case_id) }) : null;
+  const { page, more, next, asOf, start } = pageOf(rows, q.limit, cursor);
   const reminders: Reminder[] = [];
   for (const r of page.sort(byUrgency(now))) {
     if (skip?.(String(r.case_id), new Date(r.updated_at).toISOString())) continue;
     reminders.push(await reminderOf(db, r, now));
   }
-  return {
-    asOf: (more && last ? new Date(last.updated_at) : cursor.asOf).toISOString(),
-    more,
-    next,
-    reminders,
-    start: formatCursor(cursor),
-  };
+  return { asOf, more, next, reminders, start };
 }
 
 async function reminderOf(db: pg.Pool, r: CaseRow, now: Date): Promise<Reminder> {
@@ -352,7 +360,11 @@ export interface CaseCard {
  * status at the national platform (stored, sent, accepted, returned for correction, corrected), and
  * the case's 2 h / 24 h clock while no card is accepted.
  */
-export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): Promise<{ asOf: string; cases: CaseCard[] }> {
+export async function listCaseCards(
+  db: pg.Pool,
+  q: ReminderQuery,
+  now: Date,
+): Promise<{ asOf: string; more: boolean; next: string | null; cases: CaseCard[] }> {
   const where = [`state IN ('to_verify', 'reported')`];
   const params: unknown[] = [];
   if (q.orgs !== null) where.push(`org_code = ANY($${params.push(q.orgs)}::varchar[])`);
@@ -360,8 +372,9 @@ export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): P
   if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
   if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
   if (q.patient) where.push(`patient_id = $${params.push(q.patient)}`);
-  if (q.since) where.push(`updated_at > $${params.push(new Date(q.since.getTime() - SINCE_OVERLAP_MS))}`);
-  const asOf = now.toISOString();
+  // Paged as the reminders are (listReminders): a status change is never lost to the page size.
+  const cursor = sweepOf(q, now);
+  keysetWhere(cursor, where, params);
   const rows = (
     await db.query<{
       case_id: string;
@@ -377,12 +390,14 @@ export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): P
       updated_at: Date;
     }>(
       `SELECT case_id, org_code, patient_id, disease, class_a, deadline_hours, state, dept_code, doctor_id, first_at, updated_at FROM warning_case
-        WHERE ${where.join(' AND ')} ORDER BY updated_at DESC, case_id DESC LIMIT $${params.push(q.limit)}`,
+        WHERE ${where.join(' AND ')} ORDER BY updated_at, case_id LIMIT $${params.push(q.limit + 1)}`,
       params,
     )
   ).rows;
+  const { page, more, next, asOf } = pageOf(rows, q.limit, cursor);
   const out: CaseCard[] = [];
-  for (const r of rows) {
+  // The most recently changed first within the page.
+  for (const r of page.reverse()) {
     const ids = (
       await db.query<{ source_id: string }>(
         "SELECT DISTINCT source_id FROM warning_evidence WHERE org_code = $1 AND patient_id = $2 AND disease = $3 AND kind = 'card' ORDER BY source_id",
@@ -428,5 +443,5 @@ export async function listCaseCards(db: pg.Pool, q: ReminderQuery, now: Date): P
       updatedAt: new Date(r.updated_at).toISOString(),
     });
   }
-  return { asOf, cases: out };
+  return { asOf, more, next, cases: out };
 }

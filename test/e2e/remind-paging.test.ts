@@ -18,12 +18,12 @@ afterAll(async () => {
 });
 
 /** `n` open cases of one org stamped by one warning run (one `updated_at` for all, as a run stamps them). */
-async function burst(org: string, n: number, at: Date): Promise<string[]> {
+async function burst(org: string, n: number, at: Date, state = 'to_confirm'): Promise<string[]> {
   const rows = await db.query<{ case_id: string }>(
     `INSERT INTO warning_case (org_code, patient_id, disease, nndrs, class_a, deadline_hours, state, first_at, due_at, evidence_count, opened_at, updated_at)
-     SELECT $1, 'pg' || g, '肺结核', '0700', false, 24, 'to_confirm', $2::timestamptz, $2::timestamptz + interval '24 hours', 1, $2, $2
+     SELECT $1, 'pg' || g, '肺结核', '0700', false, 24, $4, $2::timestamptz, $2::timestamptz + interval '24 hours', 1, $2, $2
        FROM generate_series(1, $3::integer) AS g RETURNING case_id`,
-    [org, at, n],
+    [org, at, n, state],
   );
   return rows.rows.map((r) => String(r.case_id)).sort();
 }
@@ -78,6 +78,24 @@ describe('reminders in a burst larger than a page', () => {
     const bad = await fetch(`${data}/function/remind/reminders?orgCode=${org}&cursor=nope`);
     expect(bad.status).toBe(400);
     expect(await bad.text()).toMatch(/cursor/);
+  });
+
+  it('the reported cases’ card status pages the same way: every case of a burst, by following `next`', { timeout: 60_000 }, async () => {
+    const data = front.rt.portUrls.data!;
+    const org = uniqueOrg();
+    const since = new Date(Date.now() - 10_000).toISOString();
+    const at = new Date(Date.now() - 5_000);
+    const ids = await burst(org, 130, at, 'to_verify');
+    type Cards = { asOf: string; more: boolean; next: string | null; cases: Array<{ caseId: string }> };
+    const get = async (q: string) => (await (await fetch(`${data}/function/remind/reminders/cards?orgCode=${org}&${q}`)).json()) as Cards;
+    let p = await get(`since=${encodeURIComponent(since)}`);
+    expect([p.cases.length, p.more, new Date(p.asOf).getTime()]).toEqual([100, true, at.getTime()]);
+    const seen = new Set(p.cases.map((c) => c.caseId));
+    while (p.more) {
+      p = await get(`cursor=${encodeURIComponent(p.next!)}`);
+      for (const c of p.cases) seen.add(c.caseId);
+    }
+    expect([...seen].sort()).toEqual(ids);
   });
 
   it('the stream drains every page before it waits: all cases of a burst arrive, and Last-Event-ID resumes', { timeout: 60_000 }, async () => {
