@@ -93,7 +93,8 @@ describe('a HIS push on the data port', () => {
 
   it('answers a bad record with 400 through the runtime, and it never reaches the platform', { timeout: 90_000 }, async () => {
     const org = uniqueOrg();
-    const bad = { ...samplePatient({ orgCode: org, id: uniqueId('e2e') }), genderCode: 'male-ish' };
+    // Longer than any code, national or the hospital's own (a local code up to 64 characters waits for its mapping).
+    const bad = { ...samplePatient({ orgCode: org, id: uniqueId('e2e') }), genderCode: 'm'.repeat(65) };
     const res = await fetch(`${data}/hclient/emr/receive/emrPatientInfo`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
