@@ -111,6 +111,18 @@ export interface SpawnedRuntime {
  * stays null). Fixture bundles built.
  */
 export async function spawnRuntime(stackFile: string, env: Record<string, string> = {}): Promise<SpawnedRuntime> {
+  // A port found free can be taken before the runtime binds it (another file's server, or the local
+  // end of an outgoing connection: both come from the ephemeral range): then new ports, twice at most.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(stackFile, env);
+    } catch (err) {
+      if (attempt >= 3 || !/is already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function spawnOnce(stackFile: string, env: Record<string, string>): Promise<SpawnedRuntime> {
   await buildFixtures();
   const dir = mkdtempSync(join(tmpdir(), 'cdc-runtime-proc-'));
   const secretsDir = join(dir, 'secrets');
