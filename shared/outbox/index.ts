@@ -133,7 +133,7 @@ export async function releaseHeld(tx: Tx, resource: string, orgCode: string, id:
 
 /**
  * Rewrites the payload of every held row of a record, oldest first (mapping release re-maps each
- * waiting version on its own payload). Returns how many rows were held.
+ * waiting version on its own payload, once for all its destinations). Returns how many rows were held.
  */
 export async function rewriteHeldPayloads(
   tx: Tx,
@@ -146,8 +146,16 @@ export async function rewriteHeldPayloads(
     `SELECT outbox_id, payload FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND state = $4 ORDER BY outbox_id`,
     [resource, orgCode, id, S.held],
   );
+  // One version waits once per destination with the same payload: rewritten once, every row updated.
+  const byPayload = new Map<string, { payload: Record<string, unknown>; ids: string[] }>();
   for (const row of rows.rows) {
-    await tx.query('UPDATE outbox SET payload = $2::jsonb WHERE outbox_id = $1', [row.outbox_id, JSON.stringify(rewrite(row.payload))]);
+    const text = JSON.stringify(row.payload);
+    const same = byPayload.get(text);
+    if (same) same.ids.push(row.outbox_id);
+    else byPayload.set(text, { payload: row.payload, ids: [row.outbox_id] });
+  }
+  for (const { payload, ids } of byPayload.values()) {
+    await tx.query('UPDATE outbox SET payload = $2::jsonb WHERE outbox_id = ANY($1::bigint[])', [ids, JSON.stringify(rewrite(payload))]);
   }
   return rows.rows.length;
 }
