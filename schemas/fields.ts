@@ -121,12 +121,15 @@ let zone: string | undefined;
  */
 export const TIME_ZONE = () => (zone ??= process.env.TZ_LOCAL || 'Asia/Shanghai');
 
+/** The message of a text field longer than its data set length (here and at intake's long-code check). */
+export const tooLong = (max: number) => `长度不能超过 ${max} (at most ${max} characters)`;
+
 function zodFor(d: FieldDef): z.ZodType {
   switch (d.kind) {
     case 'string':
     case 'text': {
       let s = z.string({ error: '应为文本 (must be text)' });
-      if (d.max) s = s.max(d.max, { error: `长度不能超过 ${d.max} (at most ${d.max} characters)` });
+      if (d.max) s = s.max(d.max, { error: tooLong(d.max) });
       return z.preprocess((v) => {
         const b = blankToNull(v);
         return typeof b === 'number' || typeof b === 'bigint' ? String(b) : b;

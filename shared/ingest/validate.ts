@@ -9,7 +9,7 @@ import type { Resource } from '../../schemas/resource.js';
 import type { FieldIssue } from '../http/errors.js';
 import { mask } from './mask.js';
 import { checkDomains } from '../../schemas/domains.js';
-import { IDENTIFIER_MAX } from '../../schemas/fields.js';
+import { IDENTIFIER_MAX, tooLong } from '../../schemas/fields.js';
 
 const isBlank = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 
@@ -120,7 +120,7 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
   for (const [k, v] of long) {
     const max = r.fields[k]!.max;
     if (record[k] === v && !domains.pending.has(k) && !domains.issues.some((i) => i.field === k))
-      issues.push({ field: k, rule: 'maxLength', message: `长度不能超过 ${max} (at most ${max} characters)`, value: show(v) });
+      issues.push({ field: k, rule: 'maxLength', message: tooLong(max!), value: show(v) });
   }
   for (const i of domains.issues) if (!failed.has(i.field)) issues.push({ ...i, value: mask(r.fields[i.field]?.personal, i.value) });
   const warnings = [...lengthWarnings, ...domains.warnings.map((w) => ({ ...w, value: mask(r.fields[w.field]?.personal, w.value) }))];
