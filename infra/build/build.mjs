@@ -67,6 +67,7 @@ export function releaseName() {
  */
 function buildDefines() {
   const migrations = readdirSync(join(root, 'infra/db'))
+    // MIGRATION_FILE of shared/db/schema.ts (this script runs without a TypeScript loader)
     .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
     .sort();
   return { __CDC_MIGRATIONS__: JSON.stringify(migrations), __CDC_RELEASE__: JSON.stringify(releaseName()) };

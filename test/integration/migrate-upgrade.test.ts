@@ -4,7 +4,7 @@
 // its lock timeout, names the session and tries again; bin/cdc-migrate applies what is missing and
 // `--check` says whether the schema is this release's.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -35,7 +35,7 @@ async function freshDatabase(): Promise<string> {
 function migrationsDir(drop: number, extra: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'cdc-migup-'));
   dirs.push(dir);
-  const all = readdirSync(src).filter((f) => /^\d{4}_.*\.sql$/.test(f));
+  const all = listMigrations(src).map((m) => m.name);
   for (const f of all.slice(0, all.length - drop)) cpSync(join(src, f), join(dir, f));
   for (const [f, sql] of Object.entries(extra)) writeFileSync(join(dir, f), sql);
   return dir;

@@ -7,14 +7,14 @@
 // Before deploying it migrates the front's database (bin/cdc-migrate, docs/deploy.md "Upgrade"): a
 // deploy to a real OpenFaaS without a database to migrate is refused, a failed migration deploys nothing.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { migrate } from '../../infra/db/migrate.js';
+import { listMigrations, migrate } from '../../infra/db/migrate.js';
 import { databaseUrl } from '../setup/db.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -29,9 +29,7 @@ afterAll(async () => {
   await a.end();
 });
 
-const migrations = readdirSync(join(root, 'infra/db'))
-  .filter((f) => /^\d{4}_.*\.sql$/.test(f))
-  .sort();
+const migrations = listMigrations().map((m) => m.name);
 const last = migrations[migrations.length - 1]!;
 
 /** A database of its own as the previous release left it (every migration but the last), plus `extra` migrations. */

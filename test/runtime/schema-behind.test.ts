@@ -5,14 +5,14 @@
 // says so at its start, a dbsync run failing on the missing column names them too, and once
 // bin/cdc-migrate has run both are healthy again. /status names the release the bundles were built as.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
-import { migrate } from '../../infra/db/migrate.js';
+import { listMigrations, migrate } from '../../infra/db/migrate.js';
 import { devKeyFiles } from '../../shared/pii/index.js';
 import { databaseUrl } from '../setup/db.js';
 import pkg from '../../package.json' with { type: 'json' };
@@ -20,9 +20,7 @@ import pkg from '../../package.json' with { type: 'json' };
 const root = resolve(import.meta.dirname, '../..');
 const name = `schbehind_${randomBytes(4).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'cdc-schbehind-'));
-const all = readdirSync(join(root, 'infra/db'))
-  .filter((f) => /^\d{4}_.*\.sql$/.test(f))
-  .sort();
+const all = listMigrations().map((m) => m.name);
 // From 0960 on, whatever later releases add after it: the run below fails on 0960's column.
 const from = all.findIndex((f) => f.startsWith('0960_'));
 const missing = all.slice(from);
