@@ -5,10 +5,10 @@
  * openGauss-safe: plain types, no identity columns.
  */
 import type { Resource } from './resource.js';
-import { hmacColumn, isHashed, isSealed, type FieldDef } from './fields.js';
+import { hmacColumn, isHashed, isSealed, type FieldDef, type Personal } from './fields.js';
 
 /**
- * A field's column type. A sealed field (AT_REST: ID numbers, phones, addresses) holds its protected
+ * A field's column type. A sealed field (AT_REST: ID numbers, names, phones, addresses) holds its protected
  * form, longer than the value and checked for length before it is sealed: `text`.
  */
 export function sqlType(d: FieldDef): string {
@@ -40,7 +40,7 @@ export const BOOKKEEPING = `  rec_version integer NOT NULL,
 /** The HMAC-SM3 column of a hashed field (64 hex digits; shared/pii). */
 export const HMAC_TYPE = 'char(64)';
 
-/** The lookup columns of a resource's hashed fields (ID numbers, phones), after its fields. */
+/** The lookup columns of a resource's hashed fields (ID numbers, names, phones), after its fields. */
 export function hmacColumnsOf(r: Resource): string[] {
   return Object.values(r.fields)
     .filter(isHashed)
@@ -48,18 +48,21 @@ export function hmacColumnsOf(r: Resource): string[] {
 }
 
 /**
- * The resources looked up by ID number: report cards (the duplicate-card rules) and patients. Their
- * ID number's HMAC column is indexed; the other tables' are not (an index more on every clinical
- * record's write, for no lookup: the write-path bench, docs/keys.md).
+ * The resources looked up by person: report cards (the duplicate-card rules) and patients (the
+ * console's search). Their ID number's and patient name's HMAC columns are indexed; the other
+ * tables' are not (an index more on every clinical record's write, for no lookup: the write-path
+ * bench, docs/keys.md).
  */
 export const LOOKED_UP_BY_ID = new Set(['emrInfReport', 'emrPatientInfo']);
+/** The fields a person is looked up by (docs/keys.md "The stored form"): the ID number and the patient's name. */
+const LOOKUP_FIELDS = new Set(['idCard', 'patientName']);
 
-/** One index per looked-up ID number's HMAC column (org_code, column). */
-export function hmacIndexes(r: Resource): string[] {
+/** One index per looked-up HMAC column (org_code, column), of the given kinds. */
+export function hmacIndexes(r: Resource, kinds: readonly Personal[] = ['idno', 'name']): string[] {
   if (!LOOKED_UP_BY_ID.has(r.name)) return [];
-  return Object.values(r.fields)
-    .filter((d) => isHashed(d) && d.personal === 'idno')
-    .map((d) => orgIndex(r.table, hmacColumn(d.column), hmacColumn(d.column)));
+  return Object.entries(r.fields)
+    .filter(([key, d]) => isHashed(d) && LOOKUP_FIELDS.has(key) && kinds.includes(d.personal!))
+    .map(([, d]) => orgIndex(r.table, hmacColumn(d.column), hmacColumn(d.column)));
 }
 
 /**
@@ -90,20 +93,35 @@ export function tableDdl(r: Resource): string {
 }
 
 /**
- * Migration 0032 (personal data at rest): every sealed column becomes text, every hashed field gets
- * its HMAC column, every ID number's HMAC column its index (`npx tsx schemas/ddl.ts --pii`).
+ * The migration that seals the fields of some kinds of personal data: every such column becomes
+ * text, every hashed one gets its HMAC column, the looked-up ones their index. Migration 0032 sealed
+ * ID numbers, phones and addresses (`npx tsx schemas/ddl.ts --pii`); migration 0990 names
+ * (`--pii name`), with `legacyNameIndex` after it (docs/keys.md "Upgrading a front with data").
  */
-export function piiMigration(all: Resource[]): string {
+export function piiMigration(all: Resource[], kinds: readonly Personal[] = ['idno', 'phone', 'address']): string {
   const out: string[] = [];
   for (const r of all) {
-    const sealed = Object.values(r.fields).filter(isSealed);
+    const sealed = Object.values(r.fields).filter((d) => isSealed(d) && kinds.includes(d.personal!));
     if (sealed.length === 0) continue;
     out.push(`-- ${r.name} (${r.title})`);
     for (const d of sealed) out.push(`ALTER TABLE ${r.table} ALTER COLUMN ${d.column} TYPE text;`);
-    for (const c of hmacColumnsOf(r)) out.push(`ALTER TABLE ${r.table} ADD COLUMN ${c} ${HMAC_TYPE};`);
-    out.push(...hmacIndexes(r));
+    for (const d of sealed.filter(isHashed)) out.push(`ALTER TABLE ${r.table} ADD COLUMN ${hmacColumn(d.column)} ${HMAC_TYPE};`);
+    out.push(...hmacIndexes(r, kinds));
+    if (kinds.includes('name')) out.push(...legacyNameIndex(r));
   }
   return out.join('\n') + '\n';
+}
+
+/**
+ * The rows stored before migration 0990 hold the patient's name clear with no HMAC until `bin/cdc-keys
+ * reencrypt` has run: the duplicate-card rule and the search find them by the clear name
+ * (shared/warning/duplicates.ts). Partial on the HMAC being absent, the index holds those rows only —
+ * none once the job has run, none on a new installation — and costs a new row's write nothing.
+ */
+export function legacyNameIndex(r: Resource): string[] {
+  if (!LOOKED_UP_BY_ID.has(r.name) || !r.fields.patientName) return [];
+  const col = r.fields.patientName.column;
+  return [`CREATE INDEX ${r.table}_${col}_clear ON ${r.table} (org_code, ${col}) WHERE ${hmacColumn(col)} IS NULL AND ${col} IS NOT NULL;`];
 }
 
 /** One index per parent reference (org_code, column): finding a parent's children, and orphans. */
@@ -151,7 +169,8 @@ export function stagingDdl(r: Resource): string {
 
 if (process.argv[1]?.endsWith('ddl.ts') && process.argv[2] === '--pii') {
   const { resources } = await import('./index.js');
-  process.stdout.write(piiMigration(Object.values(resources)));
+  const kinds = process.argv.slice(3) as Personal[];
+  process.stdout.write(piiMigration(Object.values(resources), kinds.length ? kinds : undefined));
 } else if (process.argv[1]?.endsWith('ddl.ts') && process.argv[2] === '--staging') {
   const { resources } = await import('./index.js');
   for (const r of Object.values(resources)) process.stdout.write(stagingDdl(r));

@@ -17,12 +17,14 @@ export type Personal = 'name' | 'idno' | 'phone' | 'address' | 'birthdate' | 'te
 /**
  * The one list of what each kind of personal data gets, besides masking in answers and screens
  * (shared/ingest/mask.ts) and never being logged: how it is kept at rest (docs/security.md "Data at
- * rest"). `sealed`: SM4-encrypted under a key id in every stored copy (the typed column, rec_raw,
- * record_history.raw, outbox.payload; shared/pii); `sealed+hash`: also an HMAC-SM3 of the value in
- * the column `<column>_hmac`, for equality lookups (duplicate cards); `clear`: stored as sent.
+ * rest", docs/keys.md "Which fields"). `sealed`: SM4-encrypted under a key id in every stored copy
+ * (the typed column, rec_raw, record_history.raw, outbox.payload; shared/pii); `sealed+hash`: also an
+ * HMAC-SM3 of the value in the column `<column>_hmac`, for equality lookups (duplicate cards, the
+ * console's search by name or ID number); `clear`: stored as sent (birth dates: the rules compare
+ * them with events, and the requirement lists ID numbers, names, phones and addresses).
  */
 export const AT_REST: Readonly<Record<Personal, 'clear' | 'sealed' | 'sealed+hash'>> = {
-  name: 'clear',
+  name: 'sealed+hash',
   idno: 'sealed+hash',
   phone: 'sealed+hash',
   address: 'sealed',

@@ -1,7 +1,7 @@
 /**
  * Personal data at rest (docs/keys.md, docs/security.md "Data at rest"): the owner of field
  * encryption. Which fields are protected is the field facts' one list (AT_REST in schemas/fields.ts:
- * ID numbers, phones, addresses); this module turns their values into protected forms and back.
+ * ID numbers, names, phones, addresses); this module turns their values into protected forms and back.
  *
  * - A protected value is the text `sm4:<key id>:<base64url(nonce ‖ ciphertext ‖ tag)>`: SM4-GCM
  *   (a fresh 12-byte nonce, a 16-byte tag, the prefix `sm4:<key id>` as associated data), so a
@@ -9,7 +9,8 @@
  *   to garbage. The key id travels with every value, so keys rotate: the current key seals, every
  *   key still in the file opens (bin/cdc-keys rotates and re-encrypts).
  * - The lookup hash is HMAC-SM3 under a separate key (`pii-hash-key`), of the value normalised by
- *   kind (an ID number upper-cased, a phone without spaces or dashes), as 64 hex digits. It does not
+ *   kind (an ID number upper-cased, a phone without spaces or dashes, a name NFKC-folded without
+ *   whitespace), as 64 hex digits. It does not
  *   depend on the field keys: it stays the same across a rotation.
  * - The keys are two secret files: `pii-field-keys` (JSON, FieldKeyFile below) and `pii-hash-key`
  *   (at least 32 characters). Without them a development process uses the well-known development
@@ -86,11 +87,17 @@ export function keyIdOf(value: unknown): string | null {
   return FORM.exec(value)?.[1] ?? null;
 }
 
-/** A value normalised for its lookup hash: an ID number upper-cased, a phone without spaces and dashes. */
+/**
+ * A value normalised for its lookup hash (docs/keys.md "The stored form"): an ID number upper-cased,
+ * a phone without spaces and dashes, a name NFKC-folded with no whitespace at all (full-width and
+ * half-width forms, and a space typed inside a Chinese name, are the same name — as the comparison
+ * with the direct-reporting system's export reads names, docs/console.md).
+ */
 export function normalizeForHash(kind: Personal, value: string): string {
   const t = value.trim();
   if (kind === 'idno') return t.toUpperCase();
   if (kind === 'phone') return t.replace(/[\s-]/g, '');
+  if (kind === 'name') return t.normalize('NFKC').replace(/\s+/g, '');
   return t;
 }
 

@@ -9,6 +9,7 @@ import {
   keyIdOf,
   keysFromSecrets,
   keysOf,
+  normalizeForHash,
   openRecord,
   parseFieldKeyFile,
   Pii,
@@ -97,19 +98,50 @@ describe('the lookup hash', () => {
   });
 });
 
-describe('records', () => {
-  it('seals ID numbers, phones and addresses of the record and payload alike, hashes ID numbers and phones, leaves the rest', () => {
+describe('lookup hashes', () => {
+  it('hash a name NFKC-folded, trimmed and without inner whitespace: the same name however it was typed', () => {
     const p = piiOf(fileWith('k1', ['k1']));
-    const rec = { id: 'P1', orgCode: 'O1', patientName: '张三', idCard: ID, tel: '13800000000', currentAddrDetail: '某某路 1 号', workunit: '某单位' };
+    const h = p.hash('name', '张三');
+    for (const typed of [' 张三 ', '张 三', '张\u3000三', '张\t三']) expect(p.hash('name', typed), JSON.stringify(typed)).toBe(h);
+    expect(p.hash('name', 'Ｌｉ Ｍｉｎｇ')).toBe(p.hash('name', 'LiMing'));
+    expect(normalizeForHash('name', ' 欧阳　娜娜 ')).toBe('欧阳娜娜');
+    // Another name, and a name against another kind's hash of the same text: different.
+    expect(p.hash('name', '张四')).not.toBe(h);
+    expect(p.hash('name', 'ab')).not.toBe(p.hash('name', 'AB'));
+  });
+});
+
+describe('records', () => {
+  it('seals ID numbers, names, phones and addresses of the record and payload alike, hashes ID numbers, names and phones, leaves the rest', () => {
+    const p = piiOf(fileWith('k1', ['k1']));
+    const rec = {
+      id: 'P1',
+      orgCode: 'O1',
+      patientName: '张三',
+      idCard: ID,
+      tel: '13800000000',
+      currentAddrDetail: '某某路 1 号',
+      contacts: '张大',
+      workunit: '某单位',
+      birthDate: '1949-12-31',
+    };
     const s = sealRecord(emrPatientInfo, rec, { ...rec }, p);
-    for (const k of ['idCard', 'tel', 'currentAddrDetail'] as const) {
+    for (const k of ['idCard', 'tel', 'currentAddrDetail', 'patientName', 'contacts'] as const) {
       expect(keyIdOf(s.record[k])).toBe('k1');
       expect(s.payload[k]).toBe(s.record[k]);
     }
-    expect(s.record.patientName).toBe('张三');
+    // Birth dates and free text stay clear (docs/keys.md "Which fields").
     expect(s.record.workunit).toBe('某单位');
-    expect(s.hashes).toMatchObject({ id_card_hmac: p.hash('idno', ID), tel_hmac: p.hash('phone', '13800000000'), contacts_tel_hmac: null });
+    expect(s.record.birthDate).toBe('1949-12-31');
+    expect(s.hashes).toMatchObject({
+      id_card_hmac: p.hash('idno', ID),
+      tel_hmac: p.hash('phone', '13800000000'),
+      contacts_tel_hmac: null,
+      patient_name_hmac: p.hash('name', '张三'),
+      contacts_hmac: p.hash('name', '张大'),
+    });
     expect(s.hashes).not.toHaveProperty('current_addr_detail_hmac');
+    expect(s.hashes).not.toHaveProperty('birth_date_hmac');
     expect(openRecord('emrPatientInfo', s.payload, p)).toEqual(rec);
   });
 });
