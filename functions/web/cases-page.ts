@@ -60,7 +60,8 @@ async function patientOf(db: Db, org: string, patientId: string): Promise<Patien
     [org, patientId],
   );
   const p = r.rows[0];
-  return p ? { name: p.patient_name, idCard: open(p.id_card), tel: open(p.tel), address: open(p.current_addr_detail) } : null;
+  // Stored sealed (docs/keys.md): opened here, masked by the page unless revealed.
+  return p ? { name: open(p.patient_name), idCard: open(p.id_card), tel: open(p.tel), address: open(p.current_addr_detail) } : null;
 }
 
 const masked = (p: Patient): Patient => ({

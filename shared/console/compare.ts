@@ -372,12 +372,12 @@ async function frontCards(db: Db, rows: ExportRow[], orgs: '*' | string[], start
         AND ((coalesce(c.report_date, c.operation_time) >= $1 AND coalesce(c.report_date, c.operation_time) < $2)
              OR c.id = ANY($3::varchar[]) OR c.id_card_hmac = ANY($4::varchar[]))
       ORDER BY c.org_code, c.id`,
-    // ID numbers are stored sealed (docs/keys.md): found by their HMAC, opened to compare.
+    // ID numbers and names are stored sealed (docs/keys.md): ID numbers found by their HMAC, both opened to compare.
     [start, end, ids, idCards.map((x) => pii().hash('idno', x)), ...of.params],
   );
   return res.rows.map((row) => {
     const parsed = FrontCardRow.parse(row);
-    const r = { ...parsed, id_card: openOrNull(parsed.id_card) };
+    const r = { ...parsed, patient_name: openOrNull(parsed.patient_name), id_card: openOrNull(parsed.id_card) };
     const at = r.report_at?.getTime();
     return {
       ...r,
@@ -536,7 +536,7 @@ const changedInExport = (f: FrontCard) => ({
   detail: `卡片 ${f.id} 的最新版本（第 ${f.rec_version} 版）已被国家平台接收，差异出自直报系统一侧的录入或订正`,
 });
 
-/** A stored ID number opened for comparison; one that cannot be opened (its key id is gone) compares as absent. */
+/** A stored ID number or name opened for comparison; one that cannot be opened (its key id is gone) compares as absent. */
 function openOrNull(sealed: string | null): string | null {
   if (!sealed) return null;
   try {

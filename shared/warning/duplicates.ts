@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Tx } from '../db/index.js';
 import { log } from '../log/index.js';
-import { pii, PiiKeyError, PiiValueError } from '../pii/index.js';
+import { normalizeForHash, pii, PiiKeyError, PiiValueError } from '../pii/index.js';
 
 /**
  * Diseases reported once per case (a chronic infection is not re-reported at each visit), by NNDRS
@@ -35,11 +35,16 @@ const PLACEHOLDER_ID = /^0{14,17}[0-9X]?$/i;
 /** A real resident ID number (15 or 18 characters, not a run of zeros), upper-cased. */
 const isResidentId = (id: string): boolean => /^(\d{15}|\d{17}[\dX])$/.test(id) && !PLACEHOLDER_ID.test(id);
 
-/** By ID number the person is its HMAC (shared/pii): the rules compare and look up hashes, never the number. */
-export type PersonKey = { by: 'id'; key: string; idHash: string } | { by: 'person'; key: string; name: string };
+/**
+ * By ID number the person is its HMAC (shared/pii): the rules compare and look up hashes, never the
+ * number. Without one the person is looked up by the name's HMAC, and by the clear name (`name`,
+ * trimmed as sent) in rows stored before migration 0990 that have none yet (docs/keys.md).
+ */
+export type PersonKey = { by: 'id'; key: string; idHash: string } | { by: 'person'; key: string; name: string; nameHash: string };
 
 /**
- * A personal field as stored (sealed: opened here) or as sent (clear). A value that cannot be opened
+ * A personal field as stored (sealed: opened here; clear before migrations 0032 and 0990) or as
+ * sent (clear). A value that cannot be opened
  * (its key id is not in the key file: docs/keys.md) counts as missing — no match is claimed on it —
  * and is logged (the key id only), so that one record never stops the warning loop.
  */
@@ -57,7 +62,8 @@ const clearText = (v: unknown): string => {
 /**
  * Who a record is, for the rules: the resident ID number when it has a real one (by its HMAC), else
  * name, sex, population class, birth date and address (all needed: without them no match is
- * claimed). The record may be stored (its ID number and address sealed) or as sent.
+ * claimed; the name compared as its lookup hash normalises it, docs/keys.md). The record may be
+ * stored (its ID number, name and address sealed) or as sent.
  */
 export function personKey(rec: Record<string, unknown>): PersonKey | null {
   const id = clearText(rec.idCard).toUpperCase();
@@ -66,24 +72,49 @@ export function personKey(rec: Record<string, unknown>): PersonKey | null {
     const idHash = pii().hash('idno', id);
     return { by: 'id', key: `id:${idHash}`, idHash };
   }
-  const name = text(rec.patientName);
+  const name = clearText(rec.patientName);
   const address = `${text(rec.currentAddrCode)} ${clearText(rec.currentAddrDetail)}`.trim();
-  const parts = [name, text(rec.genderCode), text(rec.nultitudeTypeCode), text(rec.birthDate).slice(0, 10), address];
+  const parts = [normalizeForHash('name', name), text(rec.genderCode), text(rec.nultitudeTypeCode), text(rec.birthDate).slice(0, 10), address];
   if (parts.some((p) => p === '')) return null;
-  return { by: 'person', key: `person:${createHash('sha256').update(parts.join('\u0001')).digest('hex')}`, name };
+  const key = `person:${createHash('sha256').update(parts.join('\u0001')).digest('hex')}`;
+  return { by: 'person', key, name, nameHash: pii().hash('name', name) };
 }
 
 /**
  * What a console search matches of a person (docs/console.md "Cases"), as conditions on a table with
- * `patient_name` and `id_card_hmac` under `alias`, its values pushed onto `params`: a resident ID
- * number by its HMAC (the number itself is stored sealed), or a name — text with a letter or a Chinese
- * character, matched exactly against the stored name. Digits alone are an id, not a person: none.
+ * `patient_name`, `patient_name_hmac` and `id_card_hmac` under `alias`, its values pushed onto
+ * `params`: a resident ID number by its HMAC, or a name — text with a letter or a Chinese character —
+ * by its HMAC (both are stored sealed, docs/keys.md), or exactly as stored in a row of before
+ * migration 0990 that has no HMAC yet. Digits alone are an id, not a person: none.
  */
 export function searchedPerson(search: string, params: unknown[], alias: string): string[] {
   const s = search.trim();
   if (isResidentId(s.toUpperCase())) return [`${alias}.id_card_hmac = $${params.push(pii().hash('idno', s.toUpperCase()))}`];
-  return /[\p{L}]/u.test(s) && s.length <= 50 ? [`${alias}.patient_name = $${params.push(s)}`] : [];
+  if (!/[\p{L}]/u.test(s) || s.length > 50) return [];
+  return [byName(alias, `$${params.push(pii().hash('name', s))}`, `$${params.push(s)}`)];
 }
+
+/** A name by its HMAC, or by the clear name in a row stored before migration 0990 (no HMAC yet; docs/keys.md). */
+const byName = (alias: string, hash: string, clear: string) =>
+  `(${alias}.patient_name_hmac = ${hash} OR (${alias}.patient_name_hmac IS NULL AND ${alias}.patient_name = ${clear}))`;
+
+const PRIOR_COLUMNS = 'org_code, id, patient_id, disease_code, rec_raw, report_date, rec_received_at';
+const PRIOR_WHERE = 'org_code = $1 AND NOT rec_retired AND NOT rec_test';
+/**
+ * The candidate cards of a person: by the ID number's HMAC, or by the name's — and, in a second
+ * branch of its own so that each takes its partial index (infra/db/0990_pii_names.sql), by the clear
+ * name in the cards stored before migration 0990 that have no HMAC yet: an upgraded front misses no
+ * duplicate it found before (docs/keys.md "Upgrading a front with data").
+ */
+const priorSql = (who: PersonKey): { sql: string; params: string[] } =>
+  who.by === 'id'
+    ? { sql: `SELECT ${PRIOR_COLUMNS} FROM emr_inf_report WHERE ${PRIOR_WHERE} AND id_card_hmac = $2`, params: [who.idHash] }
+    : {
+        sql: `SELECT ${PRIOR_COLUMNS} FROM emr_inf_report WHERE ${PRIOR_WHERE} AND patient_name_hmac = $2
+              UNION ALL
+              SELECT ${PRIOR_COLUMNS} FROM emr_inf_report WHERE ${PRIOR_WHERE} AND patient_name_hmac IS NULL AND patient_name = $3`,
+        params: [who.nameHash, who.name],
+      };
 
 export interface PriorCard {
   orgCode: string;
@@ -108,6 +139,7 @@ export async function priorCards(
   o: { windowDays: number; now: Date; exceptCard?: { org: string; id: string } },
 ): Promise<PriorCard[]> {
   if (!nndrs) return [];
+  const q = priorSql(who);
   const rows = (
     await tx.query<{
       org_code: string;
@@ -117,12 +149,7 @@ export async function priorCards(
       rec_raw: Record<string, unknown>;
       report_date: Date | null;
       rec_received_at: Date;
-    }>(
-      who.by === 'id'
-        ? `SELECT org_code, id, patient_id, disease_code, rec_raw, report_date, rec_received_at FROM emr_inf_report WHERE org_code = $1 AND id_card_hmac = $2 AND NOT rec_retired AND NOT rec_test`
-        : `SELECT org_code, id, patient_id, disease_code, rec_raw, report_date, rec_received_at FROM emr_inf_report WHERE org_code = $1 AND patient_name = $2 AND NOT rec_retired AND NOT rec_test`,
-      [org, who.by === 'id' ? who.idHash : who.name],
-    )
+    }>(q.sql, [org, ...q.params])
   ).rows;
   const chronic = isChronic(nndrs);
   const since = o.now.getTime() - o.windowDays * 86_400_000;

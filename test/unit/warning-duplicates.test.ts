@@ -37,6 +37,21 @@ describe('who a record is', () => {
     expect(personKey({ ...noId, idCard: pii().seal(noId.idCard), currentAddrDetail: pii().seal(base.currentAddrDetail) })).toEqual(personKey(noId));
   });
 
+  it('the same from a stored record whose name is sealed too, or stored clear before migration 0990', () => {
+    const noId = { ...base, idCardTypeCode: '01', idCard: '00000000000000000X' };
+    const want = personKey(noId);
+    expect(want).toMatchObject({ by: 'person', name: '张三', nameHash: pii().hash('name', '张三') });
+    expect(personKey({ ...noId, patientName: pii().seal(base.patientName), currentAddrDetail: pii().seal(base.currentAddrDetail) })).toEqual(want);
+    // The name as its lookup hash reads it: a space typed inside it, or full-width forms, are the same name.
+    expect(personKey({ ...noId, patientName: '张 三' })?.key).toBe(want?.key);
+    expect(JSON.stringify(personKey({ ...noId, patientName: pii().seal('张三') }))).not.toContain('sm4:');
+  });
+
+  it('claims no match on a sealed name that cannot be opened (its key id is not in the key file)', () => {
+    const other = new Pii(() => keysOf({ current: 'k9', keys: [{ id: 'k9', key: Buffer.alloc(16, 9).toString('base64') }] }, Buffer.alloc(32, 1), 'test'));
+    expect(personKey({ ...base, patientName: other.seal(base.patientName) })).toBeNull();
+  });
+
   it('without one (or the "unknown" placeholder, or another document): name, sex, population, birth date, address', () => {
     const p = personKey({ ...base, idCardTypeCode: '01', idCard: '00000000000000000X' });
     expect(p?.by).toBe('person');
