@@ -91,12 +91,13 @@ export function searchedPerson(search: string, params: unknown[], alias: string)
   const s = search.trim();
   if (isResidentId(s.toUpperCase())) return [`${alias}.id_card_hmac = $${params.push(pii().hash('idno', s.toUpperCase()))}`];
   if (!/[\p{L}]/u.test(s) || s.length > 50) return [];
-  return [byName(alias, `$${params.push(pii().hash('name', s))}`, `$${params.push(s)}`)];
+  const [asSent, normalised] = clearNames(s);
+  return [byName(alias, `$${params.push(pii().hash('name', s))}`, `$${params.push(asSent)}`, `$${params.push(normalised)}`)];
 }
 
 /** A name by its HMAC, or by the clear name in a row stored before migration 0990 (no HMAC yet; docs/keys.md). */
-const byName = (alias: string, hash: string, clear: string) =>
-  `(${alias}.patient_name_hmac = ${hash} OR (${alias}.patient_name_hmac IS NULL AND ${alias}.patient_name = ${clear}))`;
+const byName = (alias: string, hash: string, asSent: string, normalised: string) =>
+  `(${alias}.patient_name_hmac = ${hash} OR (${alias}.patient_name_hmac IS NULL AND ${alias}.patient_name IN (${asSent}, ${normalised})))`;
 
 const PRIOR_COLUMNS = 'org_code, id, patient_id, disease_code, rec_raw, report_date, rec_received_at';
 const PRIOR_WHERE = 'org_code = $1 AND NOT rec_retired AND NOT rec_test';
@@ -112,9 +113,16 @@ const priorSql = (who: PersonKey): { sql: string; params: string[] } =>
     : {
         sql: `SELECT ${PRIOR_COLUMNS} FROM emr_inf_report WHERE ${PRIOR_WHERE} AND patient_name_hmac = $2
               UNION ALL
-              SELECT ${PRIOR_COLUMNS} FROM emr_inf_report WHERE ${PRIOR_WHERE} AND patient_name_hmac IS NULL AND patient_name = $3`,
-        params: [who.nameHash, who.name],
+              SELECT ${PRIOR_COLUMNS} FROM emr_inf_report WHERE ${PRIOR_WHERE} AND patient_name_hmac IS NULL AND patient_name IN ($3, $4)`,
+        params: [who.nameHash, ...clearNames(who.name)],
       };
+
+/**
+ * The clear names a row stored before migration 0990 is looked up by: the name as sent (trimmed: what
+ * the lookup compared before it) and as its hash normalises it (a space typed inside it, full-width
+ * forms), so that a stored name written plainly is found however the new record typed it.
+ */
+const clearNames = (name: string): [string, string] => [name, normalizeForHash('name', name)];
 
 export interface PriorCard {
   orgCode: string;
