@@ -1,8 +1,10 @@
 // Personal data at rest (docs/keys.md, docs/security.md "Data at rest"), on the real runtime and a
 // database of this file's own (so that every table can be scanned, and every value re-encrypted):
-// - a record posted on the data port stores no clear ID number, phone or address anywhere in the
-//   database, while the platform simulator receives the record exactly as sent;
-// - the duplicate-card rules find an earlier card of the same ID number by its HMAC;
+// - a record posted on the data port stores no clear ID number, name, phone or address anywhere in
+//   the database, while the platform simulator receives the record exactly as sent;
+// - the duplicate-card rules find an earlier card of the same ID number by its HMAC, and without one
+//   an earlier card of the same person by the name's HMAC — or by the clear name in a card stored
+//   before migration 0990 (no HMAC yet); a name under a key id the key file lacks claims no match;
 // - rotation: a new key becomes current for the running functions, the job re-encrypts every old
 //   value (and clear values stored before migration 0032), and the old key can then be removed;
 // - a value under a key id the key file does not hold is refused with an error naming the key id.
@@ -53,6 +55,7 @@ type Person = Record<string, unknown> & {
   idCard: string;
   tel: string;
   patientName: string;
+  contacts: string;
   contactsTel: string;
   permanentAddrDetail: string;
   currentAddrDetail: string;
@@ -66,8 +69,12 @@ function person(org: string, id: string): Person {
     n = Number.parseInt(randomBytes(3).toString('hex'), 16);
     base = samplePatient({ orgCode: org, id, seed: n });
   } while (Date.now() - Date.parse(String(base.birthDate).slice(0, 10)) < 15 * 366 * 86_400_000);
+  // Names no other record holds: a scan of the database for them finds a clear copy only.
+  const cjk = (k: number) => String.fromCodePoint(0x4e00 + (k % 0x5000));
   return {
     ...base,
+    patientName: `欧阳${cjk(n)}${cjk(n >> 8)}`,
+    contacts: `司马${cjk(n >> 4)}${cjk(n)}`,
     contactsTel: `137${String(n).padStart(8, '0').slice(-8)}`,
     permanentAddrDetail: `户籍测试路${n}号`,
     currentAddrDetail: `现住测试街${n}号`,
@@ -102,6 +109,31 @@ async function tablesHolding(needle: string): Promise<string[]> {
   return found;
 }
 
+/** The names, sealed under the current key in each copy — the typed row, rec_raw, history, outbox — with their HMACs. */
+async function expectNamesSealed(org: string, p: Person): Promise<void> {
+  const row = (
+    await db.query('SELECT patient_name, contacts, patient_name_hmac, contacts_hmac, rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [
+      org,
+      p.id,
+    ])
+  ).rows[0];
+  const hist = (await db.query('SELECT raw FROM record_history WHERE org_code = $1 AND record_id = $2', [org, p.id])).rows[0].raw;
+  const outbox = (await db.query('SELECT payload FROM outbox WHERE org_code = $1 AND record_id = $2', [org, p.id])).rows.map((r) => r.payload);
+  expect(outbox.length).toBeGreaterThan(0);
+  const copies = [
+    row,
+    { patient_name: row.rec_raw.patientName, contacts: row.rec_raw.contacts },
+    ...[hist, ...outbox].map((d) => ({ patient_name: d.patientName, contacts: d.contacts })),
+  ];
+  for (const c of copies) {
+    expect(keyIdOf(c.patient_name)).toBe(keys.currentKeyId);
+    expect(keyIdOf(c.contacts)).toBe(keys.currentKeyId);
+    expect([keys.open(c.patient_name), keys.open(c.contacts)]).toEqual([p.patientName, p.contacts]);
+  }
+  expect(row.patient_name_hmac).toBe(keys.hash('name', p.patientName));
+  expect(row.contacts_hmac).toBe(keys.hash('name', p.contacts));
+}
+
 async function pushUntil<T>(fn: () => T | undefined): Promise<T> {
   const end = Date.now() + 30_000;
   for (;;) {
@@ -113,7 +145,7 @@ async function pushUntil<T>(fn: () => T | undefined): Promise<T> {
 }
 
 describe('a record posted on the data port', () => {
-  it('stores no clear ID number, phone or address anywhere, and reaches the platform as sent', { timeout: 90_000 }, async () => {
+  it('stores no clear ID number, name, phone or address anywhere, and reaches the platform as sent', { timeout: 90_000 }, async () => {
     const org = uniqueOrg();
     const p = person(org, uniqueId('pii'));
     expect(await post('emrPatientInfo', p)).toMatchObject({ result: true, status: 'created' });
@@ -125,6 +157,7 @@ describe('a record posted on the data port', () => {
       permanentAddrDetail: p.permanentAddrDetail,
       currentAddrDetail: p.currentAddrDetail,
       patientName: p.patientName,
+      contacts: p.contacts,
     });
 
     // The stored forms: sealed in the typed row, rec_raw, history and outbox; the HMACs beside.
@@ -136,11 +169,12 @@ describe('a record posted on the data port', () => {
     expect(row.id_card_hmac).toBe(keys.hash('idno', p.idCard));
     const hist = (await db.query('SELECT raw FROM record_history WHERE org_code = $1 AND record_id = $2', [org, p.id])).rows[0];
     expect(openRecord('emrPatientInfo', hist.raw)).toMatchObject({ idCard: p.idCard, tel: p.tel });
+    await expectNamesSealed(org, p);
 
     // Not one table holds a clear value (the needles do appear, sealed, so the scan can find them:
     // the record's own id is found where the record is).
     expect((await tablesHolding(p.id)).length).toBeGreaterThan(3);
-    for (const clear of [p.idCard, p.tel, p.contactsTel, p.permanentAddrDetail, p.currentAddrDetail]) {
+    for (const clear of [p.idCard, p.tel, p.contactsTel, p.permanentAddrDetail, p.currentAddrDetail, p.patientName, p.contacts]) {
       expect(await tablesHolding(clear), clear.slice(0, 3)).toEqual([]);
     }
   });
@@ -154,7 +188,7 @@ describe('duplicate cards', () => {
     const card = {
       ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p.id, seed: 3 }),
       ...Object.fromEntries(['patientName', 'idCardTypeCode', 'idCardTypeName', 'idCard', 'genderCode', 'genderName', 'birthDate'].map((k) => [k, p[k]])),
-    } as Record<string, unknown> & { id: string; diseaseCode: string };
+    } as unknown as Record<string, unknown> & { id: string; diseaseCode: string };
     expect(await post('emrInfReport', card)).toMatchObject({ result: true });
     const stored = (await db.query('SELECT id_card, id_card_hmac FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, card.id])).rows[0];
     expect(keyIdOf(stored.id_card)).not.toBeNull();
@@ -167,6 +201,93 @@ describe('duplicate cards', () => {
     // Another ID number finds nothing.
     const other = personKey({ idCardTypeCode: '01', idCard: residentId('110105', { y: 1980, m: 1, d: 1 }, '2', 7) });
     expect(await priorCards(db, org, other!, String(card.diseaseCode), { windowDays: 90, now: new Date() })).toEqual([]);
+  });
+});
+
+/** A report card of `p` without a resident ID number (the national form's "unknown"), for the rule by name. */
+function cardWithoutId(org: string, p: Person): Record<string, unknown> & { id: string; diseaseCode: string } {
+  const keys = [
+    'patientName',
+    'genderCode',
+    'genderName',
+    'birthDate',
+    'nultitudeTypeCode',
+    'nultitudeTypeName',
+    'currentAddrCode',
+    'currentAddrName',
+    'currentAddrDetail',
+  ];
+  return {
+    ...sample('emrInfReport', { orgCode: org, id: uniqueId('card'), patientId: p.id, seed: 3 }),
+    ...Object.fromEntries(keys.filter((k) => p[k] !== undefined).map((k) => [k, p[k]])),
+    idCardTypeCode: '01',
+    idCardTypeName: '居民身份证',
+    idCard: '00000000000000000X',
+  } as unknown as Record<string, unknown> & { id: string; diseaseCode: string };
+}
+
+/** Turns a stored card back into its form of before migration 0990: the name clear in the column and rec_raw, no HMAC. */
+async function asBefore0990(org: string, id: string, name: string): Promise<void> {
+  const raw = (await db.query('SELECT rec_raw FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, id])).rows[0].rec_raw;
+  await db.query('UPDATE emr_inf_report SET patient_name = $3, patient_name_hmac = NULL, rec_raw = $4::jsonb WHERE org_code = $1 AND id = $2', [
+    org,
+    id,
+    name,
+    JSON.stringify({ ...raw, patientName: name }),
+  ]);
+}
+
+describe('duplicate cards without an ID number', () => {
+  it('find an earlier card of the same person by the name’s HMAC, and one stored clear before migration 0990', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const p = person(org, uniqueId('pii'));
+    await post('emrPatientInfo', p);
+    const sealed = cardWithoutId(org, p);
+    const legacy = cardWithoutId(org, p);
+    for (const c of [sealed, legacy]) expect(await post('emrInfReport', c)).toMatchObject({ result: true });
+    const row = (await db.query('SELECT patient_name, patient_name_hmac FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, sealed.id])).rows[0];
+    expect(keyIdOf(row.patient_name)).toBe(keys.currentKeyId);
+    expect(row.patient_name_hmac).toBe(keys.hash('name', p.patientName));
+    await asBefore0990(org, legacy.id, p.patientName);
+
+    // The person as a new record names them (the name as the HIS typed it: a space inside, full-width or not).
+    const who = personKey({ ...p, idCardTypeCode: '01', idCard: '00000000000000000X', patientName: ` ${p.patientName.slice(0, 2)} ${p.patientName.slice(2)}` });
+    expect(who?.by).toBe('person');
+    const prior = await priorCards(db, org, who!, sealed.diseaseCode, { windowDays: 90, now: new Date() });
+    expect(prior.map((c) => c.cardId).sort()).toEqual([sealed.id, legacy.id].sort());
+    expect(new Set(prior.map((c) => c.rule))).toEqual(new Set([expect.stringMatching(/same-person|chronic-once/)]));
+    // Another name of the same birth date, sex and address: nothing.
+    const other = personKey({ ...p, idCardTypeCode: '01', idCard: '00000000000000000X', patientName: `${p.patientName}乙` });
+    expect(await priorCards(db, org, other!, sealed.diseaseCode, { windowDays: 90, now: new Date() })).toEqual([]);
+  });
+
+  it('a card whose name is under a key id the key file lacks is no match, as for an address, and nothing throws', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const p = person(org, uniqueId('pii'));
+    await post('emrPatientInfo', p);
+    const lost = cardWithoutId(org, p);
+    await post('emrInfReport', lost);
+    const raw = (await db.query('SELECT rec_raw FROM emr_inf_report WHERE org_code = $1 AND id = $2', [org, lost.id])).rows[0].rec_raw;
+    const foreign = keys.seal(p.patientName).replace(/^sm4:[a-z0-9]+:/, 'sm4:k7:');
+    expect(() => openRecord('emrInfReport', { patientName: foreign }, keys)).toThrow(/key id k7/);
+    await db.query('UPDATE emr_inf_report SET patient_name = $3, rec_raw = $4::jsonb WHERE org_code = $1 AND id = $2', [
+      org,
+      lost.id,
+      foreign,
+      JSON.stringify({ ...raw, patientName: foreign }),
+    ]);
+    try {
+      const who = personKey({ ...p, idCardTypeCode: '01', idCard: '00000000000000000X' });
+      expect(await priorCards(db, org, who!, lost.diseaseCode, { windowDays: 90, now: new Date() })).toEqual([]);
+    } finally {
+      // Put back as stored: the rotation below re-seals every value, and must open each.
+      await db.query('UPDATE emr_inf_report SET patient_name = $3, rec_raw = $4::jsonb WHERE org_code = $1 AND id = $2', [
+        org,
+        lost.id,
+        raw.patientName,
+        JSON.stringify(raw),
+      ]);
+    }
   });
 });
 
@@ -183,6 +304,13 @@ describe('key rotation', () => {
       `UPDATE emr_patient_info SET id_card = $3, tel = $4, id_card_hmac = NULL, tel_hmac = NULL, rec_raw = $5::jsonb WHERE org_code = $1 AND id = $2`,
       [org, legacy.id, legacy.idCard, legacy.tel, JSON.stringify({ ...raw, idCard: legacy.idCard, tel: legacy.tel })],
     );
+    // Its name as stored before migration 0990: clear, no HMAC.
+    await db.query(`UPDATE emr_patient_info SET patient_name = $3, patient_name_hmac = NULL, rec_raw = rec_raw || $4::jsonb WHERE org_code = $1 AND id = $2`, [
+      org,
+      legacy.id,
+      legacy.patientName,
+      JSON.stringify({ patientName: legacy.patientName }),
+    ]);
     const old = keys.currentKeyId;
     // The runtime's development key has a random id (docs/keys.md "Development"): the next one is named.
     expect(old).toMatch(/^k[0-9a-f]{8}$/);
@@ -203,6 +331,7 @@ describe('key rotation', () => {
     const status = await keyStatus(db);
     expect(status.filter((s) => s.keyId === old).reduce((n, s) => n + s.values, 0)).toBeGreaterThan(0);
     expect(status.some((s) => s.keyId === 'clear' && s.place === 'emr_patient_info.id_card')).toBe(true);
+    expect(status.some((s) => s.keyId === 'clear' && s.place === 'emr_patient_info.patient_name')).toBe(true);
     await expect(retireKey(db, front.rt.secretsDir, old)).rejects.toThrow(`still under key id ${old}: run cdc-keys reencrypt`);
 
     // The job stopped after its first batch (as a killed run would be), then run again: it resumes.
@@ -228,12 +357,20 @@ describe('key rotation', () => {
 
     // Every value still opens to what was sent; the legacy row has its HMACs now.
     for (const p of [before, legacy]) {
-      const row = (await db.query('SELECT id_card, tel, id_card_hmac, rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, p.id])).rows[0];
+      const row = (
+        await db.query('SELECT id_card, tel, id_card_hmac, patient_name, patient_name_hmac, rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [
+          org,
+          p.id,
+        ])
+      ).rows[0];
       expect(keyIdOf(row.id_card)).toBe('k2');
       expect(keys.open(row.id_card)).toBe(p.idCard);
       expect(keys.open(row.tel)).toBe(p.tel);
       expect(row.id_card_hmac).toBe(keys.hash('idno', p.idCard));
-      expect(openRecord('emrPatientInfo', row.rec_raw)).toMatchObject({ idCard: p.idCard, tel: p.tel });
+      expect(keyIdOf(row.patient_name)).toBe('k2');
+      expect(keys.open(row.patient_name)).toBe(p.patientName);
+      expect(row.patient_name_hmac).toBe(keys.hash('name', p.patientName));
+      expect(openRecord('emrPatientInfo', row.rec_raw)).toMatchObject({ idCard: p.idCard, tel: p.tel, patientName: p.patientName });
     }
 
     await retireKey(db, front.rt.secretsDir, old);
@@ -270,6 +407,22 @@ describe('key rotation', () => {
     expect(row.state).toBe('dead');
     expect(row.last_error).toMatch(/cannot open the record's personal data: .*key id k7/);
     expect(sim.records().some((x) => x.id === lost)).toBe(false);
+
+    // A name is no different: its row parked, naming the key id; the others leave.
+    const lostName = uniqueId('pii');
+    await db.query(
+      `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, payload)
+       VALUES ($1, 'emrPatientInfo', $2, $3, 1, 'upsert', 'realtime', $4::jsonb)`,
+      [DEST, org, lostName, JSON.stringify({ id: lostName, orgCode: org, patientName: keys.seal('王五').replace(/^sm4:[a-z0-9]+:/, 'sm4:k7:') })],
+    );
+    const good2 = person(org, uniqueId('pii'));
+    await post('emrPatientInfo', good2);
+    await pushUntil(() => sim.records().find((x) => x.id === good2.id));
+    const row2 = (await db.query('SELECT state, last_error FROM outbox WHERE destination = $1 AND record_id = $2', [DEST, lostName])).rows[0];
+    expect(row2.state).toBe('dead');
+    expect(row2.last_error).toMatch(/cannot open the record's personal data: .*key id k7/);
+    expect(row2.last_error).not.toContain('王五');
+    expect(sim.records().some((x) => x.id === lostName)).toBe(false);
   });
 });
 

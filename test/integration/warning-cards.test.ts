@@ -4,10 +4,13 @@
 // a chronic disease once per case) while a past course of an acute disease prompts again; of two
 // competing cards the higher diagnosis level wins; a card's status follows the delivery ledger
 // (stored → returned for correction → corrected); a snoozed rule raises nothing until lifted.
+// Names are stored sealed (docs/keys.md): a card without an ID number is found by the name's HMAC,
+// and a card stored before migration 0990 (the name clear, no HMAC) by its clear name.
 import { describe, expect, it } from 'vitest';
 import { codedDiagnosis, sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
+import { keyIdOf } from '../../shared/pii/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { cardStatus, listCards } from '../../shared/warning/duplicates.js';
 import { listCaseCards } from '../../shared/warning/reminders.js';
@@ -162,6 +165,55 @@ describe('duplicate-card rules before a prompt', () => {
     expect((await db.query<{ rule: string }>('SELECT rule FROM warning_suppressed WHERE org_code = $1', [org])).rows.map((r) => r.rule)).toEqual([
       'chronic-once',
     ]);
+  });
+});
+
+/** Turns a stored row back into its form of before migration 0990: the name clear in the column and rec_raw, no HMAC. */
+async function asBefore0990(table: string, org: string, id: string, name: string): Promise<void> {
+  const r = await db.query(`UPDATE ${table} SET patient_name = $3, patient_name_hmac = NULL, rec_raw = rec_raw || $4::jsonb WHERE org_code = $1 AND id = $2`, [
+    org,
+    id,
+    name,
+    JSON.stringify({ patientName: name }),
+  ]);
+  expect(r.rowCount).toBe(1);
+}
+
+describe('duplicate-card rule by name, names sealed (docs/keys.md)', () => {
+  it('finds a card stored with the name sealed, and one stored clear before migration 0990', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const noId = { idCardTypeCode: '99', idCardTypeName: '其他法定有效证件', idCard: '' };
+    const unknownId = { idCardTypeCode: '01', idCardTypeName: '居民身份证', idCard: '00000000000000000X' };
+    const a = person(org, uniqueId('p'), 51, noId);
+    const aAgain = { ...a, id: uniqueId('p') };
+    const b = person(org, uniqueId('p'), 52, noId);
+    const bAgain = { ...b, id: uniqueId('p') };
+    await put('emrPatientInfo', a, aAgain, b, bAgain);
+    const sealed = card(org, a, { code: '0200', name: '霍乱', daysAgo: 1, over: unknownId });
+    const legacy = card(org, b, { code: '0200', name: '霍乱', daysAgo: 1, over: unknownId });
+    await put('emrInfReport', sealed, legacy);
+    const stored = await db.query<{ id: string; patient_name: string; patient_name_hmac: string | null }>(
+      'SELECT id, patient_name, patient_name_hmac FROM emr_inf_report WHERE org_code = $1',
+      [org],
+    );
+    for (const r of stored.rows) {
+      expect(keyIdOf(r.patient_name), r.id).not.toBeNull();
+      expect(r.patient_name_hmac).toMatch(/^[0-9a-f]{64}$/);
+    }
+    await asBefore0990('emr_inf_report', org, legacy.id, String(b.patientName));
+    await put('emrActivityInfo', diagnosis(org, String(aAgain.id), 'A00.9', '霍乱'), diagnosis(org, String(bAgain.id), 'A00.9', '霍乱'));
+    await drain(org);
+    expect((await caseOf(org, String(aAgain.id)))?.state).toBe('known');
+    expect((await caseOf(org, String(bAgain.id)))?.state).toBe('known');
+    const found = (
+      await db.query<{ rule: string; card_id: string }>('SELECT rule, card_id FROM warning_suppressed WHERE org_code = $1 ORDER BY card_id', [org])
+    ).rows;
+    expect(found.map((r) => [r.rule, r.card_id])).toEqual(
+      [
+        ['same-person', sealed.id],
+        ['same-person', legacy.id],
+      ].sort((x, y) => x[1]!.localeCompare(y[1]!)),
+    );
   });
 });
 
@@ -326,10 +378,30 @@ describe('the console’s search (docs/console.md "Cases")', () => {
       expect(await cases(search), search).toEqual([c.case_id]);
       expect(await cards(search), search).toEqual([filed.id]);
     }
+    // The name with a space typed inside it, or in full-width forms: the same name (its HMAC, docs/keys.md).
+    const spaced = `${String(p.patientName).slice(0, 1)} ${String(p.patientName).slice(1)}`;
+    expect(await cases(spaced)).toEqual([c.case_id]);
+    expect(await cards(spaced)).toEqual([filed.id]);
     // Another person of the org, a part of the name, an unknown number: nothing.
     for (const search of [String(other.patientName), String(p.patientName).slice(0, 1), String(other.idCard)]) {
       expect(await cases(search), search).toEqual([]);
       expect(await cards(search), search).toEqual([]);
     }
+  });
+
+  it('finds a patient and a card stored before migration 0990 by the clear name (no HMAC yet)', { timeout: 90_000 }, async () => {
+    const org = uniqueOrg();
+    const p = person(org, uniqueId('p'), 48);
+    await put('emrPatientInfo', p);
+    await put('emrActivityInfo', diagnosis(org, String(p.id), 'A00.9', '霍乱'));
+    await drain(org);
+    const c = (await caseOf(org, String(p.id)))!;
+    const filed = card(org, p, { code: '0200', name: '霍乱' });
+    await put('emrInfReport', filed);
+    await asBefore0990('emr_patient_info', org, String(p.id), String(p.patientName));
+    await asBefore0990('emr_inf_report', org, filed.id, String(p.patientName));
+    const now = new Date();
+    expect((await listCases(db, { orgCode: org, search: String(p.patientName), limit: 10, now })).map((x) => x.caseId)).toEqual([c.case_id]);
+    expect((await listCards(db, { orgs: [org], search: String(p.patientName), days: 30, limit: 10, now })).map((x) => x.id)).toEqual([filed.id]);
   });
 });
