@@ -59,9 +59,11 @@ describe('charsets', () => {
     expect(status, JSON.stringify(a)).toBe(200);
     expect(a.warnings ?? []).toEqual([]);
     const row = (await db.query('SELECT patient_name, current_addr_detail FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0];
-    // The address is stored sealed under this front's key (docs/keys.md): the same text once opened.
+    // The name and address are stored sealed under this front's key (docs/keys.md): the same text once opened.
     expect(keyIdOf(row.current_addr_detail)).not.toBeNull();
-    expect({ ...row, current_addr_detail: piiFromDir(front.secretsDir).open(row.current_addr_detail) }).toEqual({
+    expect(keyIdOf(row.patient_name)).not.toBeNull();
+    const keys = piiFromDir(front.secretsDir);
+    expect({ patient_name: keys.open(row.patient_name), current_addr_detail: keys.open(row.current_addr_detail) }).toEqual({
       patient_name: '欧阳娜娜',
       current_addr_detail: '广州市越秀区中山二路1号',
     });

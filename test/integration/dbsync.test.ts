@@ -154,9 +154,12 @@ describe('a row ends as the API would have stored it', () => {
     expect((await outbox(orgA)).length).toBeGreaterThan(0);
     expect(await outbox(orgA)).toEqual(await outbox(orgB));
     expect(await heldOf(orgA)).toEqual(await heldOf(orgB));
-    // The taken staging row keeps no ID number, phone or address (docs/keys.md); the rest stays.
-    const staged = (await db.query(`SELECT id_card, tel, current_addr_detail, patient_name FROM staging.${patient.table} WHERE row_id = $1`, [rowP])).rows[0];
-    expect(staged).toEqual({ id_card: null, tel: null, current_addr_detail: null, patient_name: pa.patientName });
+    // The taken staging row keeps no ID number, name, phone or address (docs/keys.md); the rest stays.
+    const staged = (
+      await db.query(`SELECT id_card, tel, current_addr_detail, patient_name, gender_code FROM staging.${patient.table} WHERE row_id = $1`, [rowP])
+    ).rows[0];
+    expect(staged).toEqual({ id_card: null, tel: null, current_addr_detail: null, patient_name: null, gender_code: pa.genderCode });
+    expect(pa.patientName).toBeTruthy();
     expect(pa.idCard).toBeTruthy();
   });
 
@@ -200,7 +203,8 @@ describe('each row exactly once', () => {
       [org],
     );
     expect(stored.rows).toHaveLength(ids.length);
-    for (const s of stored.rows) expect(s).toMatchObject({ patient_name: '测试3', rec_version: 3 });
+    // Names are stored sealed (docs/keys.md): compared opened.
+    for (const s of stored.rows) expect({ ...s, patient_name: pii().open(s.patient_name) }).toMatchObject({ patient_name: '测试3', rec_version: 3 });
     const hist = await db.query<{ n: string }>(`SELECT count(*) AS n FROM record_history WHERE resource = $1 AND org_code = $2`, [r.name, org]);
     expect(Number(hist.rows[0]!.n)).toBe(rows.length);
   });
@@ -231,7 +235,7 @@ describe('each row exactly once', () => {
     expect(results.get(first)).toMatchObject({ status: 'created', version: 1 });
     expect(results.get(second)).toMatchObject({ status: 'updated', version: 2 });
     const stored = await db.query(`SELECT patient_name, rec_version FROM ${r.table} WHERE org_code = $1 AND id = $2`, [org, id]);
-    expect(stored.rows).toEqual([{ patient_name: '新版本', rec_version: 2 }]);
+    expect(stored.rows.map((s) => ({ ...s, patient_name: pii().open(s.patient_name) }))).toEqual([{ patient_name: '新版本', rec_version: 2 }]);
   });
 
   it('a run killed between two waves of a batch leaves nothing half-taken: the next run takes the rest once', async () => {
@@ -268,7 +272,7 @@ describe('each row exactly once', () => {
       ['updated', 2],
     ]);
     const stored = await db.query(`SELECT patient_name, rec_version FROM ${r.table} WHERE org_code = $1 AND id = $2`, [org, id]);
-    expect(stored.rows).toEqual([{ patient_name: '第二版', rec_version: 2 }]);
+    expect(stored.rows.map((s) => ({ ...s, patient_name: pii().open(s.patient_name) }))).toEqual([{ patient_name: '第二版', rec_version: 2 }]);
     const hist = await db.query<{ n: string }>(`SELECT count(*) AS n FROM record_history WHERE resource = $1 AND org_code = $2`, [r.name, org]);
     expect(Number(hist.rows[0]!.n)).toBe(rows.length);
     const outbox = await db.query<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [

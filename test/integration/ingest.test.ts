@@ -48,8 +48,9 @@ describe('a valid record', () => {
         id,
       ])
     ).rows[0];
-    expect(row.patient_name).toBe(rec.patientName);
     // Stored sealed under a key id (docs/keys.md), the same value once opened.
+    expect(keyIdOf(row.patient_name)).not.toBeNull();
+    expect(pii().open(row.patient_name)).toBe(rec.patientName);
     expect(keyIdOf(row.id_card)).not.toBeNull();
     expect(pii().open(row.id_card)).toBe(rec.idCard);
     // "yyyy-MM-dd HH:mm:ss" is the hospital's local time (Asia/Shanghai, UTC+8).
