@@ -2,13 +2,13 @@
  * After a restore: can the front open what the restored database holds (docs/backup.md "Restore",
  * docs/keys.md)? The personal-data keys are kept apart from the backups, so a database restored on a
  * new machine comes back without them; a front started on it with other keys (or with development
- * keys made by `make up`) cannot open a sealed ID number, phone or address, and its lookup hashes
+ * keys made by `make up`) cannot open a sealed ID number, name, phone or address, and its lookup hashes
  * miss. Checked from the data itself:
  *
  *   - every key id the sealed columns of the typed tables use (`sm4:<key id>:…`) is in the field key
  *     file, and one sample value per key id opens under it (an id that is there but holds another key —
  *     a key file made again under the same id — does not verify);
- *   - one ID number (or phone) that opens is hashed again with the hash key and compared with the
+ *   - one ID number (or name, or phone) that opens is hashed again with the hash key and compared with the
  *     HMAC stored beside it: a different `pii-hash-key` is found without any record of the old one.
  */
 import pg from 'pg';
@@ -125,7 +125,7 @@ export function keyCheckMessage(k: KeyCheck, database: string, secretsDir: strin
   ].filter(Boolean);
   return (
     `personal-data keys: ${why.join('; ')}. The restored database ${database} is kept, but do not start the front on it: ` +
-    `its ID numbers, phones and addresses would not open and duplicate-card lookups would miss. Restore pii-field-keys ` +
+    `its ID numbers, names, phones and addresses would not open and duplicate-card lookups would miss. Restore pii-field-keys ` +
     `and pii-hash-key from the copy kept apart from the backups into ${secretsDir} (docs/backup.md "Restore", docs/keys.md), ` +
     `then check again: infra/backup/cli.ts check-keys --target ${database}`
   );

@@ -177,13 +177,13 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
 
 /**
  * A physical archive copies the data files and the WAL, which keep the staging tables' earlier row
- * versions — ID numbers, phones and addresses the HIS wrote in clear, emptied by an UPDATE — until
+ * versions — ID numbers, names, phones and addresses the HIS wrote in clear, emptied by an UPDATE — until
  * the pages are rewritten: it is never written unencrypted (docs/backup.md "Encryption at rest",
  * docs/security.md "Backups"). Recorded as a failed archive and alerted, as any failed backup.
  */
 export const PHYSICAL_NEEDS_KEY =
   'physical archive refused: the secret file backup-sm4-key is missing — a physical archive copies the data files and WAL, ' +
-  'which hold staged ID numbers, phones and addresses in clear, so it is only written SM4-encrypted; ' +
+  'which hold staged ID numbers, names, phones and addresses in clear, so it is only written SM4-encrypted; ' +
   'put 32 hex digits in backup-sm4-key (docs/backup.md "Encryption at rest") and keep a copy apart from the store';
 
 /** One archive's fixed facts, shared by the steps of runBackup. */

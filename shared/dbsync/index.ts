@@ -380,7 +380,7 @@ async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, 
 /**
  * A staging row taken (stored, or refused with its result written) is marked taken (taken_at: the
  * claim and the lag read only the rows waiting, by a partial index, infra/db/0900_staging_taken.sql)
- * and keeps no ID number, phone or address: its sealed fields' columns are emptied — both in the
+ * and keeps no ID number, name, phone or address: its sealed fields' columns are emptied — both in the
  * transaction that records its outcome. The record's own copies are sealed (docs/keys.md), and a
  * refused row is corrected by a new row.
  */

@@ -81,7 +81,7 @@ export interface PiiKeys {
 /** The protected form: `sm4:<key id>:<base64url>`; nonce 12 + tag 16 bytes at least. */
 const FORM = /^sm4:([a-z][a-z0-9]{0,15}):([A-Za-z0-9_-]{38,})$/;
 
-/** The key id of a protected value; null for anything else (clear text written before 0032, null). */
+/** The key id of a protected value; null for anything else (clear text written before 0032 — names: 0990 —, null). */
 export function keyIdOf(value: unknown): string | null {
   if (typeof value !== 'string' || !value.startsWith('sm4:')) return null;
   return FORM.exec(value)?.[1] ?? null;
@@ -141,7 +141,7 @@ export class Pii {
 
   /**
    * Opens a protected value. Anything that is not a protected form (clear text stored before
-   * migration 0032 and not yet re-encrypted) is returned as it is. A key id absent from the key file
+   * migration 0032, a name before 0990, and not yet re-encrypted) is returned as it is. A key id absent from the key file
    * throws PiiKeyError naming it; a value that does not verify throws PiiValueError.
    */
   open(value: string): string {
