@@ -84,8 +84,8 @@ export function personKey(rec: Record<string, unknown>): PersonKey | null {
  * What a console search matches of a person (docs/console.md "Cases"), as conditions on a table with
  * `patient_name`, `patient_name_hmac` and `id_card_hmac` under `alias`, its values pushed onto
  * `params`: a resident ID number by its HMAC, or a name — text with a letter or a Chinese character —
- * by its HMAC (both are stored sealed, docs/keys.md), or exactly as stored in a row of before
- * migration 0990 that has no HMAC yet. Digits alone are an id, not a person: none.
+ * by its HMAC (both are stored sealed, docs/keys.md), or, in a row stored before migration 0990
+ * that has no HMAC yet, by the clear name (`clearNames`). Digits alone are an id, not a person: none.
  */
 export function searchedPerson(search: string, params: unknown[], alias: string): string[] {
   const s = search.trim();
