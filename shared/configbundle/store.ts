@@ -94,6 +94,12 @@ const DestinationState = z.object({
   name: z.string(),
   kind: z.string(),
   enabled: z.boolean(),
+  /**
+   * Named disabled by the platforms section: still queued for (docs/config-bundles.md §5). A state
+   * saved before migration 0991 has no `paused`: a disabled destination in it is taken as paused, so a
+   * rollback to it queues rather than loses (a retired one then fills its queue until a bundle names it).
+   */
+  paused: z.boolean().optional(),
   resources: z.string().nullable(),
   accepts_test: z.boolean(),
 });
@@ -101,21 +107,28 @@ type DestinationState = z.infer<typeof DestinationState>;
 const PlatformsState = z.object({ active: z.unknown(), destinations: z.array(DestinationState) });
 
 async function destinationRows(tx: Tx): Promise<DestinationState[]> {
-  const r = await tx.query('SELECT name, kind, enabled, resources, accepts_test FROM uplink_destination ORDER BY name');
+  const r = await tx.query('SELECT name, kind, enabled, paused, resources, accepts_test FROM uplink_destination ORDER BY name');
   return r.rows.map((x) => DestinationState.parse(x));
 }
 
-/** Writes destination rows as given (by name); every destination not among them is disabled, never deleted (the outbox names it). */
+/**
+ * Writes destination rows as given (by name): a destination named disabled is paused (still queued
+ * for); every destination not among them is retired — disabled, not paused, never deleted (the outbox
+ * names it).
+ */
 async function writeDestinations(tx: Tx, rows: Array<Omit<DestinationState, 'accepts_test'> & { accepts_test?: boolean }>): Promise<void> {
   for (const d of rows) {
+    const paused = !d.enabled && (d.paused ?? true);
     await tx.query(
       `MERGE INTO uplink_destination t USING (SELECT $1::varchar AS name) s ON (t.name = s.name)
-       WHEN MATCHED THEN UPDATE SET kind = $2, enabled = $3, resources = $4${d.accepts_test === undefined ? '' : ', accepts_test = $5'}
-       WHEN NOT MATCHED THEN INSERT (name, kind, enabled, resources, accepts_test) VALUES ($1, $2, $3, $4, $5)`,
-      [d.name, d.kind, d.enabled, d.resources, d.accepts_test ?? false],
+       WHEN MATCHED THEN UPDATE SET kind = $2, enabled = $3, paused = $6, resources = $4${d.accepts_test === undefined ? '' : ', accepts_test = $5'}
+       WHEN NOT MATCHED THEN INSERT (name, kind, enabled, paused, resources, accepts_test) VALUES ($1, $2, $3, $6, $4, $5)`,
+      [d.name, d.kind, d.enabled, d.resources, d.accepts_test ?? false, paused],
     );
   }
-  await tx.query('UPDATE uplink_destination SET enabled = false WHERE enabled = true AND NOT (name = ANY($1::varchar[]))', [rows.map((d) => d.name)]);
+  await tx.query('UPDATE uplink_destination SET enabled = false, paused = false WHERE (enabled = true OR paused = true) AND NOT (name = ANY($1::varchar[]))', [
+    rows.map((d) => d.name),
+  ]);
 }
 
 /** A platforms section in force: its platforms are the destinations (a platform's test-data setting stays the front's own). */

@@ -244,19 +244,23 @@ async function platformStates(db: Db, now: Date, targets: PlatformTarget[]): Pro
   const r = await db.query<{
     name: string;
     enabled: boolean;
+    paused: boolean;
     state: string | null;
     failures: number | null;
     retry_at: Date | null;
     last_error: string | null;
     last_sent: Date | null;
   }>(
-    `SELECT d.name, d.enabled, c.state, c.failures, c.retry_at, c.last_error,
+    `SELECT d.name, d.enabled, d.paused, c.state, c.failures, c.retry_at, c.last_error,
             (SELECT max(sent_at) FROM outbox o WHERE o.destination = d.name AND o.state = 'sent') AS last_sent
        FROM uplink_destination d LEFT JOIN uplink_circuit c ON c.destination = d.name ORDER BY d.name`,
   );
   return r.rows.map((d): Component => {
     const name = `platform:${d.name}`;
     const lastSuccessAt = d.last_sent?.toISOString() ?? null;
+    // Paused by the configuration bundle: its records queue and wait (docs/config-bundles.md §5).
+    if (d.paused)
+      return { name, state: 'degraded', detail: '已暂停，记录排队等待启用 (paused by the configuration bundle: records queue for it)', lastSuccessAt };
     if (!d.enabled) return { name, state: 'unknown', detail: '未启用 (disabled)', lastSuccessAt };
     const to = `; ${where.get(d.name) ?? whence({ destination: d.name, enabled: true, url: null, source: null })}`;
     if (d.state === 'open') {

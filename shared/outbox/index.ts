@@ -46,8 +46,9 @@ const OUTBOX_COLS: Cols = [
 ];
 
 /**
- * One outbox row per enabled destination that takes the resource (a provincial platform may take a
- * subset), in the records' own transaction, in the order given (outbox ids follow it, so a
+ * One outbox row per enabled or paused destination that takes the resource (a provincial platform may
+ * take a subset; a paused one keeps its rows until it is enabled again, docs/config-bundles.md §5), in
+ * the records' own transaction, in the order given (outbox ids follow it, so a
  * platform receives records in that order). Test-mode records go only to destinations that accept
  * them (an acceptance simulator), never to a live platform.
  */
@@ -74,7 +75,7 @@ function enqueueSql(entries: OutboxEntry[], offset: number, seqFrom = 0, only?: 
     sql: `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, state)
        SELECT d.name, s.resource, s.org_code, s.record_id, s.version, s.op, s.deadline_class, s.test_mode, s.payload, s.state
          FROM (${src.sql}) s, uplink_destination d
-        WHERE d.enabled = true AND (d.accepts_test = true OR s.test_mode = false)
+        WHERE (d.enabled = true OR d.paused = true) AND (d.accepts_test = true OR s.test_mode = false)
           AND (d.resources IS NULL OR (' ' || d.resources || ' ') LIKE ('% ' || s.resource || ' %'))
         ORDER BY s.seq, d.name`,
     params: src.params,

@@ -104,9 +104,39 @@ describe('platforms from a configuration bundle', () => {
     expect(province.records().filter((r) => r.id === 'cfgp-3')).toHaveLength(1);
   });
 
+  it('a platform named disabled is paused: records queue for it and leave once a bundle or a rollback enables it again', async () => {
+    const org = '440106123';
+    const ids = (rows: Array<{ id: string }>, prefix: string) => rows.filter((r) => r.id.startsWith(prefix)).map((r) => r.id);
+    const national_ = () => ids(national.records(), 'cfgp-p');
+    const store = (id: string) =>
+      upsertRecord(db as never, emrPatientInfo, samplePatient({ orgCode: org, id }), { callId: null, test: false, now: new Date() });
+    const off = [{ ...both()[0]!, enabled: false }, both()[1]!];
+    expect((await post('/bundles', signed(bundleDoc(3, { platforms: off }), signer.key))).status).toBe(201);
+    expect((await db.query("SELECT enabled, paused FROM uplink_destination WHERE name = 'national'")).rows).toEqual([{ enabled: false, paused: true }]);
+    await store('cfgp-p1');
+    expect((await sendAll()).map((d) => d.name)).toEqual(['prov_gd']);
+    expect(national_()).toEqual([]);
+    const waiting = await db.query("SELECT state FROM outbox WHERE destination = 'national' AND record_id = 'cfgp-p1'");
+    expect(waiting.rows).toEqual([{ state: 'pending' }]);
+
+    // Enabled again by the next bundle: what waited leaves, once.
+    expect((await post('/bundles', signed(bundleDoc(4, { platforms: both() }), signer.key))).status).toBe(201);
+    await sendAll();
+    expect(national_()).toEqual(['cfgp-p1']);
+
+    // A rollback to the disabling version (the token alone) pauses too: nothing is lost either.
+    expect((await post('/bundles/3/rollback', JSON.stringify({ reason: '误操作' }))).status).toBe(200);
+    await store('cfgp-p2');
+    await sendAll();
+    expect(national_()).toEqual(['cfgp-p1']);
+    expect((await post('/bundles/4/rollback', JSON.stringify({ reason: '恢复' }))).status).toBe(200);
+    await sendAll();
+    expect(national_()).toEqual(['cfgp-p1', 'cfgp-p2']);
+  });
+
   it('a platform key the simulator does not hold is refused by the platform: the address and key really come from the bundle', async () => {
     const wrong = [{ ...both()[0]!, publicKey: keyB.publicKeyPem }];
-    expect((await post('/bundles', signed(bundleDoc(3, { platforms: wrong }), signer.key))).status).toBe(201);
+    expect((await post('/bundles', signed(bundleDoc(5, { platforms: wrong }), signer.key))).status).toBe(201);
     const org = '440106123';
     await upsertRecord(db as never, emrPatientInfo, samplePatient({ orgCode: org, id: 'cfgp-4' }), { callId: null, test: false, now: new Date() });
     const { ready } = await destinations(db as never, env, noSecrets);
