@@ -125,6 +125,9 @@ export const TIME_ZONE = () => (zone ??= process.env.TZ_LOCAL || 'Asia/Shanghai'
 
 /** The message of a text field longer than its data set length (here and at intake's long-code check). */
 export const tooLong = (max: number) => `长度不能超过 ${max} (at most ${max} characters)`;
+/** The same for a coded field, whose hospital code may be longer than the national one until mapped (docs/code-mapping.md). */
+export const tooLongCode = (max: number) =>
+  `本院代码长度不能超过 ${IDENTIFIER_MAX}，国家代码长度不能超过 ${max} (a hospital code is at most ${IDENTIFIER_MAX} characters, the national code ${max})`;
 
 function zodFor(d: FieldDef): z.ZodType {
   switch (d.kind) {

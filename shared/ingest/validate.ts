@@ -9,7 +9,7 @@ import type { Resource } from '../../schemas/resource.js';
 import type { FieldIssue } from '../http/errors.js';
 import { mask } from './mask.js';
 import { checkDomains } from '../../schemas/domains.js';
-import { IDENTIFIER_MAX, tooLong } from '../../schemas/fields.js';
+import { IDENTIFIER_MAX, tooLong, tooLongCode } from '../../schemas/fields.js';
 
 const isBlank = (v: unknown) => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 
@@ -111,7 +111,9 @@ export function validateRecord(r: Resource, sent: Record<string, unknown>, now: 
       }
     } else if (!r.required.includes(k) || !isBlank(known[k])) {
       const first = res.error.issues[0]!;
-      issues.push({ field: k, rule: ruleOf(first), message: first.message, value: mask(def.personal, show(known[k])) });
+      // A coded field's hospital code is refused only beyond the local codes' limit (localCode): say both limits.
+      const message = mapDomains && def.domain && first.code === 'too_big' && def.max ? tooLongCode(def.max) : first.message;
+      issues.push({ field: k, rule: ruleOf(first), message, value: mask(def.personal, show(known[k])) });
     }
   }
   const failed = new Set(issues.map((i) => i.field));

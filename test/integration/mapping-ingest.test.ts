@@ -148,9 +148,9 @@ describe('policy auto (the default)', () => {
     const typed = async () => (await db.query('SELECT nation_code, rec_raw FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id])).rows[0];
     expect((await typed()).nation_code).toBeNull();
     expect((await typed()).rec_raw.nationCode).toBe('HAN');
-    // Longer than any code (IDENTIFIER_MAX) is refused as before, naming the field.
+    // Longer than any code (IDENTIFIER_MAX) is refused as before, naming the field and both limits.
     expect((await post(patientOf(org, uniqueId('p'), { nationCode: 'H'.repeat(65) }))).errors).toEqual([
-      expect.objectContaining({ field: 'nationCode', rule: 'maxLength' }),
+      expect.objectContaining({ field: 'nationCode', rule: 'maxLength', message: expect.stringContaining('本院代码长度不能超过 64，国家代码长度不能超过 2') }),
     ]);
 
     await map(org, 'ethnicity', 'HAN', '01', '汉');
