@@ -513,9 +513,17 @@ describe('make backup / make restore with nothing listening', () => {
 });
 
 describe('personal data in an archive', () => {
-  it('a logical archive holds the protected forms of the records sent, never a clear ID number or phone', async () => {
+  it('a logical archive holds the protected forms of the records sent, never a clear ID number, name, phone or address', async () => {
     const org = `BKPII${process.pid}`;
-    const sent = [1, 2, 3].map((i) => samplePatient({ orgCode: org, id: `bkpii-${Date.now().toString(36)}-${i}`, seed: 900 + i }) as Record<string, string>);
+    // Names no other test's rows hold (the database is shared): a clear one in the dump is this test's.
+    const names = ['归档核对甲', '归档核对乙', '归档核对丙'];
+    const sent = [1, 2, 3].map(
+      (i) =>
+        ({ ...samplePatient({ orgCode: org, id: `bkpii-${Date.now().toString(36)}-${i}`, seed: 900 + i }), patientName: names[i - 1] }) as Record<
+          string,
+          string
+        >,
+    );
     const res = await upsertMany(db, resources.emrPatientInfo!, sent, { callId: null, test: false, now: new Date() });
     expect(res.every((r) => r.ok)).toBe(true);
     const b = await runBackup(db, url, cfg, 'logical');
@@ -529,7 +537,7 @@ describe('personal data in an archive', () => {
     expect(sql.status, sql.stderr).toBe(0);
     for (const p of sent) {
       expect(sql.stdout).toContain(p.id); // the records are in it
-      for (const clear of [p.idCard, p.tel, p.currentAddrDetail]) expect(sql.stdout.includes(clear!), `${p.id}: a clear value`).toBe(false);
+      for (const clear of [p.idCard, p.patientName, p.tel, p.currentAddrDetail]) expect(sql.stdout.includes(clear!), `${p.id}: a clear value`).toBe(false);
     }
     expect(sql.stdout).toMatch(/sm4:[a-z][a-z0-9]*:[A-Za-z0-9_-]{38,}/);
   });
