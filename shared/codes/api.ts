@@ -15,6 +15,7 @@ import { z } from 'zod';
 import type { Db } from '../db/index.js';
 import { OrgCodeSchema, assertOrg, callerOf, hisAuth, type Caller } from '../http/auth.js';
 import { AppError, okAnswer, validationError } from '../http/errors.js';
+import { heldForDomain } from '../holds/index.js';
 import { sameOrigin } from '../http/same-origin.js';
 import { decodeText, parseCsv, records, writeCsv } from './csv.js';
 import { flash } from '../http/flash.js';
@@ -291,6 +292,24 @@ function mappingRoutes(app: Hono, opts: CodesApiOptions, write: Write): void {
   app.post('/mappings/:id/delete', remove);
 }
 
+/** The policy answer's note on mappings that stop applying under the policy just set. */
+function notApplyingWarning(policy: string, notApplying: Array<{ localCode: string }>): string {
+  const codes = notApplying.map((m) => m.localCode);
+  if (!codes.length) return '';
+  const list = `${codes.slice(0, 10).join('、')}${codes.length > 10 ? '…' : ''}`;
+  return policy === 'national'
+    ? `；注意：此策略只收国家代码，${codes.length} 条映射不再生效（${list}） (${codes.length} mappings cannot apply under this policy: only national codes are taken)`
+    : `；注意：${codes.length} 条映射的本地代码本身就是国家代码，在此策略下不生效（${list}），` +
+        `本院代码与国家代码重叠时请用“${POLICY_ZH.local}” (${codes.length} mappings cannot apply under this policy: their local codes are national codes)`;
+}
+
+/** The note on records held for a mapping in the domain, which the `national` policy leaves no way to release. */
+const strandedWarning = (held: number): string =>
+  held
+    ? `；${held} 条记录正在等待此值域的代码映射，此策略下映射无法放行它们：请 HIS 以国家代码重发，或改回“${POLICY_ZH.auto}”并建立映射 ` +
+      `(${held} records held for a mapping in this domain cannot be released under this policy: the HIS must send them again with national codes)`
+    : '';
+
 /** An org's mapping history and its per-domain mapping policies. */
 function policyRoutes(app: Hono, opts: CodesApiOptions, write: Write): void {
   app.get('/history', async (c) => {
@@ -313,17 +332,23 @@ function policyRoutes(app: Hono, opts: CodesApiOptions, write: Write): void {
     return write(c, org, async () => {
       const p = parse(PolicyInputSchema, { ...b, org });
       const version = await setPolicy(opts.db(), org, p.domain, p.policy, actorOf(callerOf(c), p.madeBy));
-      // Mappings whose local code is a national code stop applying under auto/national: said at once,
-      // and listed as a gap of the completeness report (docs/code-mapping.md, "The completeness report").
+      // Mappings that stop applying — under auto, those whose local code is a national code; under
+      // national, every one — and, under national, the records held for a mapping in the domain, which
+      // no mapping can release now: said at once; the mappings are also a gap of the completeness
+      // report (docs/code-mapping.md, "The completeness report" and "Policies").
       const notApplying = await mappingsNotApplying(opts.db(), org, p.domain);
-      const codes = notApplying.map((m) => m.localCode);
-      const warning = codes.length
-        ? `；注意：${codes.length} 条映射的本地代码本身就是国家代码，在此策略下不生效（${codes.slice(0, 10).join('、')}${codes.length > 10 ? '…' : ''}），` +
-          `本院代码与国家代码重叠时请用“${POLICY_ZH.local}” (${codes.length} mappings cannot apply under this policy: their local codes are national codes)`
-        : '';
+      const held = p.policy === 'national' ? await heldForDomain(opts.db(), org, p.domain) : 0;
+      const desc = `已设置 ${p.domain} 的映射策略：${p.policy}${notApplyingWarning(p.policy, notApplying)}${strandedWarning(held)}`;
       return {
-        desc: `已设置 ${p.domain} 的映射策略：${p.policy}${warning}`,
-        extra: { org, domain: p.domain, policy: p.policy, mapVersion: version, ...(codes.length ? { notApplying } : {}) },
+        desc,
+        extra: {
+          org,
+          domain: p.domain,
+          policy: p.policy,
+          mapVersion: version,
+          ...(notApplying.length ? { notApplying } : {}),
+          ...(held ? { heldForMapping: held } : {}),
+        },
       };
     });
   };

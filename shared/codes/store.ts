@@ -604,10 +604,10 @@ export async function setPolicy(db: Db, org: string, domain: string, policy: Pol
 }
 
 /**
- * An org's mappings that cannot apply: the local code is itself a current national code of the domain
- * and the domain's policy is not `local`, so the national code wins (checkOverlap refuses such a
- * mapping when it is saved; it arises when the policy is switched back, or a new national list adds
- * the code). The completeness report lists them as a gap; a policy change names them
+ * An org's mappings that cannot apply: under the `national` policy every one (only national codes
+ * are taken); otherwise those whose local code is itself a current national code of the domain while
+ * the policy is not `local`, so the national code wins (checkOverlap refuses such a mapping when it is
+ * saved; it arises when the policy is switched back, or a new national list adds the code). The completeness report lists them as a gap; a policy change names them
  * (docs/code-mapping.md, "The completeness report").
  */
 export async function mappingsNotApplying(
@@ -620,9 +620,10 @@ export async function mappingsNotApplying(
        FROM code_mapping m
        LEFT JOIN code_domain d ON d.domain = m.domain
        LEFT JOIN code_policy p ON p.org_code = m.org_code AND p.domain = m.domain
-       JOIN code_national n ON n.domain = COALESCE(d.list_of, m.domain) AND n.code = m.local_code AND n.valid_to IS NULL
+       LEFT JOIN code_national n ON n.domain = COALESCE(d.list_of, m.domain) AND n.code = m.local_code AND n.valid_to IS NULL
       WHERE m.org_code = $1 AND ($2::varchar IS NULL OR m.domain = $2)
         AND (p.policy IS NULL OR p.policy <> 'local')
+        AND (n.code IS NOT NULL OR p.policy = 'national')
         AND (m.national_code IS NULL OR m.national_code <> m.local_code)
       ORDER BY m.domain, m.local_code`,
     [org, domain ?? null],
@@ -859,7 +860,7 @@ export const GAP_ZH: Record<GapKind, string> = {
   unknown: '不是国家代码（策略：国家代码）',
   unmatched: '本地代码无对应国家代码',
   retiredTarget: '映射的国家代码已停用',
-  notApplying: '映射不生效：本地代码即国家代码，须将映射策略设为“院方发送本地代码”',
+  notApplying: '映射不生效：本地代码即国家代码，或策略只收国家代码；须调整映射策略',
 };
 
 export interface Gap {

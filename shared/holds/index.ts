@@ -118,3 +118,12 @@ export async function holdsOf(tx: { query: Tx['query'] }, resource: string, keys
 export async function recordHolds(tx: Tx, resource: string, orgCode: string, id: string): Promise<Hold[]> {
   return (await holdsOf(tx, resource, [[orgCode, id]])).get(keyOf(orgCode, id)) ?? [];
 }
+
+/** How many records of an org wait for a mapping in a value domain (any resource). */
+export async function heldForDomain(db: { query: Tx['query'] }, orgCode: string, domain: string): Promise<number> {
+  const r = await db.query<{ n: string }>(
+    `SELECT count(*) AS n FROM (SELECT DISTINCT resource, record_id FROM record_hold WHERE kind = $1 AND org_code = $2 AND target = $3) x`,
+    [HoldKind.enum.mapping, orgCode, domain],
+  );
+  return Number(r.rows[0]?.n ?? 0);
+}

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueOrg } from '../setup/db.js';
 import { generateApiKey } from '../../shared/http/auth.js';
+import { addHolds } from '../../shared/holds/index.js';
 import { insertCaller } from '../../shared/http/auth-store.js';
 import { CHECKED_AT_INTAKE, importNational, listDomains, listMappings, recordObserved, type Observation } from '../../shared/codes/store.js';
 import { expectConsoleFrame, signedInToWeb } from '../setup/console-session.js';
@@ -398,6 +399,28 @@ describe('a local code that is itself a national code', () => {
     await post('/api/codes/policies', { domain: 'sex', policy: 'local' }, 'PUT');
     const after = (await (await web.app.request('/api/codes/completeness', { headers: h() })).json()).report;
     expect(after.gaps.filter((g: { domain: string }) => g.domain === 'sex')).toEqual([]);
+  });
+
+  it('switching to national names every mapping that stops applying and the records held for a mapping, which none can release now', async () => {
+    expect((await post('/api/codes/mappings', { domain: 'ethnicity', localCode: 'HZ', localName: '汉族', nationalCode: '01' })).status).toBe(201);
+    // Two records held for unmapped ethnicity codes (one of them for two), one for another domain.
+    const hold = (id: string, domain: string, code: string) => ({ orgCode: org, id, hold: { kind: 'mapping' as const, domain, code }, at: new Date() });
+    await addHolds(db as never, 'emrPatientInfo', [
+      hold('pol-1', 'ethnicity', 'QQ'),
+      hold('pol-1', 'ethnicity', 'QR'),
+      hold('pol-2', 'ethnicity', 'QQ'),
+      hold('pol-3', 'sex', 'M'),
+    ]);
+    const res = await post('/api/codes/policies', { domain: 'ethnicity', policy: 'national' }, 'PUT');
+    expect(res.status).toBe(200);
+    const body = await res.json();
+    expect(body.desc).toContain('此策略只收国家代码，1 条映射不再生效（HZ）');
+    expect(body.desc).toContain('2 条记录正在等待此值域的代码映射，此策略下映射无法放行它们');
+    expect(body).toMatchObject({ heldForMapping: 2, notApplying: [{ domain: 'ethnicity', localCode: 'HZ', nationalCode: '01', policy: 'national' }] });
+    // Back under auto the mapping applies again and nothing is stranded.
+    const back = await (await post('/api/codes/policies', { domain: 'ethnicity', policy: 'auto' }, 'PUT')).json();
+    expect(back.desc).toBe('已设置 ethnicity 的映射策略：auto');
+    expect(back.heldForMapping).toBeUndefined();
   });
 
   it('a CSV import reports every error of every row in one answer, each in Chinese and English', async () => {
