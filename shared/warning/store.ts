@@ -474,8 +474,9 @@ async function deriveCase(
     return 'opened';
   }
   if (cur.state === state && cur.evidence_count === ev.length) return 'same';
+  // changed_at moves with updated_at: the reminders' paging position (docs/warning.md "Reminders").
   await tx.query(
-    'UPDATE warning_case SET state = $2, first_at = $3, due_at = $4, evidence_count = $5, updated_at = $6, dept_code = COALESCE(dept_code, $7), doctor_id = COALESCE(doctor_id, $8) WHERE case_id = $1',
+    'UPDATE warning_case SET state = $2, first_at = $3, due_at = $4, evidence_count = $5, updated_at = $6, changed_at = clock_timestamp(), dept_code = COALESCE(dept_code, $7), doctor_id = COALESCE(doctor_id, $8) WHERE case_id = $1',
     [cur.case_id, state, firstAt, dueAt, ev.length, now, owner?.dept_code ?? null, owner?.doctor_id ?? null],
   );
   if (cur.state !== state) await event(tx, cur.case_id, now, cur.state, state, by?.reason ?? reason, by?.actor);
@@ -885,7 +886,7 @@ async function markMissed(db: pg.Pool, o: WarningOptions): Promise<number> {
       )
     ).rows;
     for (const r of rows) {
-      await tx.query('UPDATE warning_case SET missed_at = $2, updated_at = $2 WHERE case_id = $1', [r.case_id, now]);
+      await tx.query('UPDATE warning_case SET missed_at = $2, updated_at = $2, changed_at = clock_timestamp() WHERE case_id = $1', [r.case_id, now]);
       await event(tx, r.case_id, now, r.state, r.state, '漏报自查：当日未报告 (missed-report self-check: no card by the end of its day)');
     }
     return rows.length;
