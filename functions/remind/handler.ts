@@ -21,7 +21,7 @@ import { AppError, handleError, notFoundAnswer, okAnswer, validationError } from
 import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/auth.js';
 import { remindConfig, type RemindSettings } from '../../shared/config/functions/remind.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { listCaseCards, listReminders, markReminder, parseCursor, type ReminderCursor, type ReminderQuery } from '../../shared/warning/reminders.js';
+import { listCaseCards, listReminders, markReminder, microsOf, parseCursor, type ReminderCursor, type ReminderQuery } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
 
 const app = new Hono();
@@ -69,7 +69,7 @@ function query(c: Context, resume?: { since?: string; cursor?: ReminderCursor })
     ...(q.data.orgCode ? { orgCode: q.data.orgCode } : {}),
     ...(q.data.dept ? { dept: q.data.dept } : {}),
     ...(q.data.doctor ? { doctor: q.data.doctor } : {}),
-    ...(from ? { since: new Date(from) } : {}),
+    ...(from ? { since: from } : {}),
     ...(cursor ? { cursor } : {}),
     limit: q.data.limit,
   };
@@ -95,7 +95,7 @@ app.get('/reminders/stream', (c) => {
   // by caseId + updatedAt).
   const last = c.req.header('last-event-id');
   const cursor = last ? parseCursor(last) : null;
-  const first = query(c, cursor ? { cursor } : last && !Number.isNaN(Date.parse(last)) ? { since: last } : undefined);
+  const first = query(c, cursor ? { cursor } : last && microsOf(last) !== null ? { since: last } : undefined);
   return streamSSE(c, async (stream) => {
     let closed = false;
     stream.onAbort(() => {
@@ -119,7 +119,7 @@ app.get('/reminders/stream', (c) => {
         at = { cursor: parseCursor(r.next)! };
         continue;
       }
-      at = { since: new Date(r.asOf) };
+      at = { since: r.asOf };
       await stream.sleep(POLL_MS);
     }
   });

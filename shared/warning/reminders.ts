@@ -25,43 +25,77 @@ export interface ReminderQuery {
   doctor?: string;
   /** One patient's cases (the front's own popup, opened for a patient). */
   patient?: string;
-  /** Only cases changed after this instant (polling: pass the previous answer's `asOf`). */
-  since?: Date;
+  /**
+   * Only cases changed after this instant (polling: pass the previous answer's `asOf`), as sent: an
+   * `asOf` the front handed out (six fractional digits) is a position, any other instant looks back
+   * SINCE_OVERLAP_MS (sweepOf).
+   */
+  since?: string;
   /** The next page of a sweep (a previous answer's `next`): wins over `since`. */
   cursor?: ReminderCursor;
   limit: number;
 }
 
 /**
- * Where a sweep is (docs/warning.md "Reminders", paging): the sweep's window (cases changed after
- * `from`, null = every open case), the instant it started (`asOf`, the since of the sweep after it),
- * and the last case delivered in the order (updated_at, case_id), null before the first page.
+ * Where a sweep is (docs/warning.md "Reminders", paging), in the order (changed_at, case_id), times
+ * in epoch microseconds of the database's clock: the sweep's window (cases whose changed_at is at or
+ * after `from`, null = every open case), its horizon (every row changed before it was committed when
+ * the sweep's first page was read: the `asOf` of its last page), and the last case delivered, null
+ * before the first page.
  */
 export interface ReminderCursor {
-  from: Date | null;
-  asOf: Date;
-  at: Date | null;
+  from: number | null;
+  horizon: number;
+  at: number | null;
   caseId: string | null;
 }
 
-/** `c1.<from>.<asOf>.<at>.<caseId>`, times in epoch milliseconds, `-` for none. */
+/** `c2.<from>.<horizon>.<at>.<caseId>`, times in epoch microseconds, `-` for none. */
 export function formatCursor(c: ReminderCursor): string {
-  return `c1.${c.from ? c.from.getTime() : '-'}.${c.asOf.getTime()}.${c.at && c.caseId ? `${c.at.getTime()}.${c.caseId}` : '-.-'}`;
+  return `c2.${c.from ?? '-'}.${c.horizon}.${c.at !== null && c.caseId ? `${c.at}.${c.caseId}` : '-.-'}`;
 }
 
-const CURSOR = /^c1\.(-|\d{1,15})\.(\d{1,15})\.(?:(\d{1,15})\.(\d{1,18})|-\.-)$/;
+const CURSOR = /^c([12])\.(-|\d{1,17})\.(\d{1,17})\.(?:(\d{1,17})\.(\d{1,18})|-\.-)$/;
 
-/** The cursor a `next` (or a stream's event id) names; null when the text is not one. */
+/**
+ * The cursor a `next` (or a stream's event id) names; null when the text is not one. A `c1` cursor
+ * (an answer of a release before migration 1000: milliseconds, updated_at, which that migration copied
+ * into changed_at) goes on where it was, its horizon taken a look-back before its start.
+ */
 export function parseCursor(text: string): ReminderCursor | null {
   const m = CURSOR.exec(text);
   if (!m) return null;
+  const unit = m[1] === '1' ? 1000 : 1;
+  const num = (v: string | undefined) => (v === undefined || v === '-' ? null : Number(v) * unit);
   return {
-    from: m[1] === '-' ? null : new Date(Number(m[1])),
-    asOf: new Date(Number(m[2])),
-    at: m[3] ? new Date(Number(m[3])) : null,
-    caseId: m[4] ?? null,
+    from: num(m[2]),
+    horizon: m[1] === '1' ? Number(m[3]) * 1000 - SINCE_OVERLAP_MS * 1000 : Number(m[3]),
+    at: num(m[4]),
+    caseId: m[5] ?? null,
   };
 }
+
+const INSTANT = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** Epoch microseconds of an ISO 8601 instant, its fraction to the microsecond; null when not one. */
+export function microsOf(iso: string): number | null {
+  const m = INSTANT.exec(iso);
+  const s = m ? Date.parse(`${m[1]}${m[3]!.toUpperCase()}`) : Number.NaN;
+  if (!m || Number.isNaN(s)) {
+    const ms = Date.parse(iso);
+    return Number.isNaN(ms) ? null : ms * 1000;
+  }
+  return s * 1000 + Number((m[2] ?? '').padEnd(6, '0').slice(0, 6));
+}
+
+/** An instant with six fractional digits (UTC): how the front hands out a position (an `asOf`). */
+export function instantOf(us: number): string {
+  const ms = Math.floor(us / 1000);
+  return new Date(ms).toISOString().replace(/Z$/, `${String(us - ms * 1000).padStart(3, '0')}Z`);
+}
+
+/** A `since` the front handed out: an `asOf` has exactly six fractional digits (a position, no look-back). */
+const POSITION = /\.\d{6}(Z|[+-]\d{2}:\d{2})$/i;
 
 /** One answer: a page of a sweep. */
 export interface ReminderPage {
@@ -124,35 +158,78 @@ interface CaseRow {
   acked_at: Date | null;
   missed_at: Date | null;
   updated_at: Date;
+  /** changed_at to the microsecond (MICROS): the row's paging position. */
+  changed: string;
 }
-
-/** How far `since` looks back: longer than a warning run's transaction (docs/warning.md "Reminders"). */
-export const SINCE_OVERLAP_MS = 60_000;
 
 /**
- * The sweep a query continues (its cursor) or starts: cases changed after `since` less the overlap
- * (SINCE_OVERLAP_MS, below), or every case, read from `now`.
+ * How far a `since` the front did not hand out looks back: longer than a warning run's transaction
+ * (docs/warning.md "Reminders"), and the longest a writer's transaction is waited for (horizonOf).
  */
-function sweepOf(q: ReminderQuery, now: Date): ReminderCursor {
-  return q.cursor ?? { from: q.since ? new Date(q.since.getTime() - SINCE_OVERLAP_MS) : null, asOf: now, at: null, caseId: null };
+export const SINCE_OVERLAP_MS = 60_000;
+
+/** A timestamptz as text to the microsecond, UTC (JavaScript's Date holds milliseconds only). */
+const MICROS = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/**
+ * The horizon of a sweep starting now: every row whose changed_at is before it is committed. A row's
+ * changed_at is the database's clock when it was written, after its transaction locked warning_case
+ * for writing; so the horizon is the start of the oldest transaction that holds such a lock now
+ * (pg_locks, pg_stat_activity: a writer of cases still open), or this statement's start when none
+ * does — a transaction that takes the lock later writes later. Never more than SINCE_OVERLAP_MS
+ * back: a writer open longer would make every poll send a minute of cases again, and no writer of
+ * cases runs that long (docs/warning.md "Reminders"). A writer whose start this session may not see
+ * (another database role) counts as that old.
+ */
+async function horizonOf(db: pg.Pool): Promise<number> {
+  const r = (
+    await db.query<{ now: string; oldest: string | null }>(
+      `SELECT ${MICROS('now()')} AS now,
+              ${MICROS(`(SELECT min(COALESCE(a.xact_start, now() - interval '${SINCE_OVERLAP_MS / 1000} seconds'))
+                           FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+                          WHERE l.locktype = 'relation' AND l.relation = 'warning_case'::regclass AND l.pid <> pg_backend_pid()
+                            AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))`)} AS oldest`,
+    )
+  ).rows[0]!;
+  const now = microsOf(r.now)!;
+  const oldest = r.oldest ? microsOf(r.oldest)! : now;
+  return Math.max(now - SINCE_OVERLAP_MS * 1000, Math.min(now, oldest));
 }
 
-/** The sweep's window and the position after its last page, as conditions on (updated_at, case_id). */
+/**
+ * The sweep a query continues (its cursor) or starts: cases changed at or after `since` — an `asOf`
+ * the front handed out is that position exactly, any other instant less the overlap
+ * (SINCE_OVERLAP_MS) — or every case; its horizon read now.
+ */
+async function sweepOf(db: pg.Pool, q: ReminderQuery): Promise<ReminderCursor> {
+  if (q.cursor) return q.cursor;
+  const since = q.since === undefined ? null : microsOf(q.since);
+  const from = since === null ? null : POSITION.test(q.since!) ? since : since - SINCE_OVERLAP_MS * 1000;
+  return { from, horizon: await horizonOf(db), at: null, caseId: null };
+}
+
+/** The sweep's window and the position after its last page, as conditions on (changed_at, case_id). */
 function keysetWhere(cursor: ReminderCursor, where: string[], params: unknown[]): void {
-  if (cursor.from) where.push(`updated_at > $${params.push(cursor.from)}`);
-  if (cursor.at && cursor.caseId) {
-    const at = params.push(cursor.at);
-    where.push(`(updated_at > $${at} OR (updated_at = $${at} AND case_id > $${params.push(cursor.caseId)}))`);
+  if (cursor.from !== null) where.push(`changed_at >= $${params.push(instantOf(cursor.from))}::timestamptz`);
+  if (cursor.at !== null && cursor.caseId) {
+    const at = params.push(instantOf(cursor.at));
+    where.push(`(changed_at > $${at}::timestamptz OR (changed_at = $${at}::timestamptz AND case_id > $${params.push(cursor.caseId)}))`);
   }
 }
 
-/** Whether another page follows (one row more than the page was read), its cursor, and the answer's asOf. */
-function pageOf<R extends { case_id: string; updated_at: Date }>(rows: R[], limit: number, cursor: ReminderCursor) {
+/**
+ * Whether another page follows (one row more than the page was read), its cursor, and the answer's
+ * asOf: after the last page the sweep's horizon; while `more`, the position of the first case not
+ * delivered, or the horizon when that is earlier — a poll with `since=asOf` starts there, so a HIS
+ * that knows nothing of `more` walks the pages one poll each and skips nothing.
+ */
+function pageOf<R extends { case_id: string; changed: string }>(rows: R[], limit: number, cursor: ReminderCursor) {
   const more = rows.length > limit;
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  const next = more && last ? formatCursor({ ...cursor, at: new Date(last.updated_at), caseId: String(last.case_id) }) : null;
-  return { page, more, next, asOf: (more && last ? new Date(last.updated_at) : cursor.asOf).toISOString(), start: formatCursor(cursor) };
+  const next = more && last ? formatCursor({ ...cursor, at: microsOf(last.changed), caseId: String(last.case_id) }) : null;
+  const asOf = more ? Math.min(cursor.horizon, microsOf(rows[limit]!.changed)!) : cursor.horizon;
+  return { page, more, next, asOf: instantOf(asOf), start: formatCursor(cursor) };
 }
 
 /** Overdue, then class A, then the earliest diagnosis: how a page is shown to the doctor. */
@@ -167,8 +244,8 @@ function byUrgency(now: Date) {
 }
 
 /**
- * One page of open cases. Pages follow (updated_at, case_id), so a sweep delivers every case of its
- * window however many changed at one instant (a warning run stamps all its cases with its clock, the
+ * One page of open cases. Pages follow (changed_at, case_id), so a sweep delivers every case of its
+ * window however many changed at once (a warning run changes all its cases in one transaction, the
  * self-check every open case): a page that is not the last says `more` and gives `next`. `skip` leaves
  * out cases the caller already has (a stream's repeats) without building them.
  */
@@ -180,21 +257,22 @@ export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date, sk
   if (q.dept) where.push(`dept_code = $${params.push(q.dept)}`);
   if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
   if (q.patient) where.push(`patient_id = $${params.push(q.patient)}`);
-  // A case's updated_at is its warning run's clock, taken before that run commits: a run still open
-  // when a poll read its asOf commits rows older than it. So `since` looks back SINCE_OVERLAP_MS (a
-  // run's longest transaction) and a reminder may come again: the same caseId with the same updatedAt
-  // is the same reminder (the stream drops such repeats itself).
-  // The sweep's asOf is read before its first page: a case changed while the sweep runs shows up in
+  // A case's updatedAt is its warning run's clock, taken before that run commits, so it says nothing
+  // of when the HIS can see the case. The paging position is changed_at, the database's clock at the
+  // write, and the sweep's horizon (horizonOf), read before its first page, is where the next poll
+  // starts: a transaction still open then commits rows at or after it, and the next poll reads them
+  // (no skip); a case the sweep delivered comes again only when it was written after the horizon
+  // (by a transaction open around the sweep's start). A case changed while the sweep runs shows up in
   // it (its position is ahead of the cursor) or in the next sweep.
-  const cursor = sweepOf(q, now);
+  const cursor = await sweepOf(db, q);
   keysetWhere(cursor, where, params);
-  // Every writer stamps updated_at with the application's clock (milliseconds), so a cursor holds a
-  // position exactly; one row more than the page tells whether another page follows.
+  // One row more than the page tells whether another page follows.
   const rows = (
     await db.query<CaseRow>(
-      `SELECT case_id, org_code, patient_id, disease, nndrs, class_a, state, dept_code, doctor_id, first_at, due_at, acked_at, missed_at, updated_at
+      `SELECT case_id, org_code, patient_id, disease, nndrs, class_a, state, dept_code, doctor_id, first_at, due_at, acked_at, missed_at, updated_at,
+              ${MICROS('changed_at')} AS changed
          FROM warning_case WHERE ${where.join(' AND ')}
-        ORDER BY updated_at, case_id
+        ORDER BY changed_at, case_id
         LIMIT $${params.push(q.limit + 1)}`,
       params,
     )
@@ -373,7 +451,7 @@ export async function listCaseCards(
   if (q.doctor) where.push(`doctor_id = $${params.push(q.doctor)}`);
   if (q.patient) where.push(`patient_id = $${params.push(q.patient)}`);
   // Paged as the reminders are (listReminders): a status change is never lost to the page size.
-  const cursor = sweepOf(q, now);
+  const cursor = await sweepOf(db, q);
   keysetWhere(cursor, where, params);
   const rows = (
     await db.query<{
@@ -388,9 +466,10 @@ export async function listCaseCards(
       doctor_id: string | null;
       first_at: Date | null;
       updated_at: Date;
+      changed: string;
     }>(
-      `SELECT case_id, org_code, patient_id, disease, class_a, deadline_hours, state, dept_code, doctor_id, first_at, updated_at FROM warning_case
-        WHERE ${where.join(' AND ')} ORDER BY updated_at, case_id LIMIT $${params.push(q.limit + 1)}`,
+      `SELECT case_id, org_code, patient_id, disease, class_a, deadline_hours, state, dept_code, doctor_id, first_at, updated_at, ${MICROS('changed_at')} AS changed
+         FROM warning_case WHERE ${where.join(' AND ')} ORDER BY changed_at, case_id LIMIT $${params.push(q.limit + 1)}`,
       params,
     )
   ).rows;

@@ -46,8 +46,11 @@ describe('reminders in a burst larger than a page', () => {
     expect(first.reminders).toHaveLength(100);
     expect(first.more).toBe(true);
     expect(first.next).toEqual(expect.any(String));
-    // Truncated: asOf is the last row's position, never "now" — a HIS that only follows asOf skips nothing.
-    expect(new Date(first.asOf).getTime()).toBe(at.getTime());
+    // Truncated: asOf is the position of the first case not delivered, never "now" — a HIS that only
+    // follows asOf gets exactly the rest, nothing skipped and nothing of this page again.
+    const rest = await get(`since=${encodeURIComponent(first.asOf)}`);
+    expect(rest.more).toBe(false);
+    expect(rest.reminders.map((r) => r.caseId).sort()).toEqual(ids.filter((id) => !first.reminders.some((r) => r.caseId === id)));
     const seen = new Set(first.reminders.map((r) => r.caseId));
     let page = first;
     let pages = 1;
@@ -89,8 +92,11 @@ describe('reminders in a burst larger than a page', () => {
     type Cards = { asOf: string; more: boolean; next: string | null; cases: Array<{ caseId: string }> };
     const get = async (q: string) => (await (await fetch(`${data}/function/remind/reminders/cards?orgCode=${org}&${q}`)).json()) as Cards;
     let p = await get(`since=${encodeURIComponent(since)}`);
-    expect([p.cases.length, p.more, new Date(p.asOf).getTime()]).toEqual([100, true, at.getTime()]);
+    expect([p.cases.length, p.more]).toEqual([100, true]);
     const seen = new Set(p.cases.map((c) => c.caseId));
+    // Truncated: since=asOf gives exactly the 30 not delivered.
+    const rest = await get(`since=${encodeURIComponent(p.asOf)}`);
+    expect([rest.more, rest.cases.filter((c) => !seen.has(c.caseId)).length, rest.cases.length]).toEqual([false, 30, 30]);
     while (p.more) {
       p = await get(`cursor=${encodeURIComponent(p.next!)}`);
       for (const c of p.cases) seen.add(c.caseId);
@@ -139,5 +145,96 @@ describe('reminders in a burst larger than a page', () => {
     const resumed = await read({ 'last-event-id': mid.id }, ids.length - 100);
     const after = new Set(resumed.map((g) => g.caseId));
     for (const g of all.slice(100)) expect(after.has(g.caseId), `resumed stream skipped ${g.caseId}`).toBe(true);
+  });
+});
+
+// What a HIS sees across polls (docs/warning.md "Reminders", "Where a poll starts"): a HIS that passes
+// only `since=asOf` walks a burst a page per poll; the documented client gets each case once however
+// often it polls; a case its warning run
+// commits late, with an older updatedAt, still comes.
+describe('reminders across polls', () => {
+  const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+  const get = async (org: string, q: string) => {
+    const res = await fetch(`${front.rt.portUrls.data!}/function/remind/reminders?orgCode=${org}&${q}`);
+    expect(res.status, await res.clone().text()).toBe(200);
+    return (await res.json()) as Page;
+  };
+  /** The documented client's poll: from `since`, following `next` while `more`; the asOf to poll with next. */
+  const sweep = async (org: string, since: string | null, count: Map<string, number>) => {
+    let p = await get(org, since ? `since=${encodeURIComponent(since)}` : '');
+    for (let pages = 1; ; pages++) {
+      for (const r of p.reminders) count.set(r.caseId, (count.get(r.caseId) ?? 0) + 1);
+      if (!p.more) return p.asOf;
+      expect(pages).toBeLessThan(10);
+      p = await get(org, `cursor=${encodeURIComponent(p.next!)}`);
+    }
+  };
+
+  it('a HIS that passes only since=asOf, ignoring more and next, gets every case of a burst of more than two pages', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const ids = await burst(org, 250, new Date(Date.now() - 5_000));
+    for (const start of [null, new Date(Date.now() - 10_000).toISOString()]) {
+      const count = new Map<string, number>();
+      let since = start;
+      let polls = 0;
+      while (count.size < ids.length && polls < 10) {
+        const p = await get(org, since ? `since=${encodeURIComponent(since)}` : '');
+        for (const r of p.reminders) count.set(r.caseId, (count.get(r.caseId) ?? 0) + 1);
+        since = p.asOf;
+        polls++;
+      }
+      expect([...count.keys()].sort(), `from ${start ?? 'no since'}`).toEqual(ids);
+      // A page per poll: three polls, each case once.
+      expect(polls).toBe(3);
+      expect([...count.values()].every((n) => n === 1)).toBe(true);
+    }
+  });
+
+  it('the documented client (since=asOf, following next) gets each case once however often it polls', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const ids = await burst(org, 230, new Date(Date.now() - 5_000));
+    await sleep(1_000);
+    const count = new Map<string, number>();
+    let since: string | null = null;
+    for (let poll = 0; poll < 6; poll++) {
+      since = await sweep(org, since, count);
+      await sleep(300);
+    }
+    expect([...count.keys()].sort()).toEqual(ids);
+    const deliveries = [...count.values()].reduce((a, b) => a + b, 0);
+    expect(deliveries, 'deliveries over 6 polls').toBe(ids.length);
+  });
+
+  it('a case written by a transaction still open at a poll, with an older updatedAt, comes at the next poll', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const ids = await burst(org, 3, new Date(Date.now() - 5_000));
+    const count = new Map<string, number>();
+    const lateClient = await db.connect();
+    let late: string;
+    try {
+      await lateClient.query('BEGIN');
+      // A warning run stamps its clock before it commits: here five minutes before the commit.
+      const r = await lateClient.query<{ case_id: string }>(
+        `INSERT INTO warning_case (org_code, patient_id, disease, nndrs, class_a, deadline_hours, state, first_at, due_at, evidence_count, opened_at, updated_at)
+         VALUES ($1, 'late', '肺结核', '0700', false, 24, 'to_confirm', $2, $2::timestamptz + interval '24 hours', 1, $2, $2) RETURNING case_id`,
+        [org, new Date(Date.now() - 300_000)],
+      );
+      late = String(r.rows[0]!.case_id);
+      await sleep(200);
+      let since = await sweep(org, null, count);
+      since = await sweep(org, since, count);
+      expect([...count.keys()].sort()).toEqual(ids);
+      await lateClient.query('COMMIT');
+      since = await sweep(org, since, count);
+      expect(count.get(late), 'the late case').toBe(1);
+      await sweep(org, since, count);
+    } finally {
+      lateClient.release();
+    }
+    expect([...count.keys()].sort()).toEqual([...ids, late].sort());
+    expect(
+      [...count.values()].every((n) => n === 1),
+      JSON.stringify([...count]),
+    ).toBe(true);
   });
 });
