@@ -5,7 +5,8 @@
 //                                                   each with its evidence and a pre-filled card;
 //                                                   `more` + `next`: ask again with cursor=<next>
 //   GET  /reminders/stream?…                        the same as server-sent events (event: reminder),
-//                                                   new and changed cases as they appear
+//                                                   new and changed cases as they appear; event:
+//                                                   position moves Last-Event-ID past what was sent
 //   GET  /reminders/cards?orgCode=&dept=&doctor=&since=   the reported cases' cards and their status
 //                                                   at the platform (sent, accepted, returned for
 //                                                   correction, corrected), the clock until accepted
@@ -88,11 +89,15 @@ app.get('/reminders/cards', async (c) => {
 /** How long one stream lasts; the browser's EventSource (or the HIS's client) reconnects with Last-Event-ID. */
 const STREAM_MS = 50_000;
 const POLL_MS = 250;
+/** A quiet stream says where it stands this often (a `position` event), so a reconnect re-reads little. */
+const POSITION_MS = 10_000;
 
 app.get('/reminders/stream', (c) => {
-  // An event's id is where its page began (a cursor; a plain instant from older streams): a
-  // reconnect resumes there, so nothing after the last event seen is skipped (repeats are dropped
-  // by caseId + updatedAt).
+  // An event's id is where the stream stands (docs/warning.md "Reminders"): a reminder's, where its
+  // page began (a cursor); a `position` event's, the `asOf` of the sweep that ended (a `since`; a
+  // plain instant from older streams looks back). A reconnect resumes there, so nothing after the last
+  // event seen is skipped, and after a `position` nothing already sent comes again but a case written
+  // by a transaction open around that sweep's start (repeats are dropped by caseId + updatedAt).
   const last = c.req.header('last-event-id');
   const cursor = last ? parseCursor(last) : null;
   const first = query(c, cursor ? { cursor } : last && microsOf(last) !== null ? { since: last } : undefined);
@@ -105,6 +110,10 @@ app.get('/reminders/stream', (c) => {
     let at: Pick<ReminderQuery, 'since' | 'cursor'> = { ...(first.since ? { since: first.since } : {}), ...(first.cursor ? { cursor: first.cursor } : {}) };
     // What this stream sent: a reminder comes again only when its case changed (the query overlaps).
     const sent = new Map<string, string>();
+    // The id the client holds, whether reminders were sent since, and when it was last moved.
+    let lastId = last ?? null;
+    let unmarked = false;
+    let markedAt = Date.now();
     await stream.writeSSE({ event: 'open', data: JSON.stringify({ retryMs: 1000 }), retry: 1000 });
     while (!closed && Date.now() < end) {
       const { since: _s, cursor: _c, ...base } = first;
@@ -112,12 +121,22 @@ app.get('/reminders/stream', (c) => {
       for (const rem of r.reminders) {
         sent.set(rem.caseId, rem.updatedAt);
         await stream.writeSSE({ event: 'reminder', id: r.start, data: JSON.stringify(rem) });
+        lastId = r.start;
+        unmarked = true;
       }
       // Every page of the sweep before waiting (docs/warning.md "Reminders"): a burst larger than a
       // page is delivered at once, not a page per wait.
       if (r.more && r.next && r.next !== r.start) {
         at = { cursor: parseCursor(r.next)! };
         continue;
+      }
+      // The sweep is complete: its asOf becomes the client's Last-Event-ID once reminders were sent
+      // (a reconnect then resumes after them, not at their page), and now and then in a quiet spell.
+      if (r.asOf !== lastId && (unmarked || Date.now() - markedAt >= POSITION_MS)) {
+        await stream.writeSSE({ event: 'position', id: r.asOf, data: JSON.stringify({ asOf: r.asOf }) });
+        lastId = r.asOf;
+        unmarked = false;
+        markedAt = Date.now();
       }
       at = { since: r.asOf };
       await stream.sleep(POLL_MS);

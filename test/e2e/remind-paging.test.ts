@@ -150,7 +150,7 @@ describe('reminders in a burst larger than a page', () => {
 
 // What a HIS sees across polls (docs/warning.md "Reminders", "Where a poll starts"): a HIS that passes
 // only `since=asOf` walks a burst a page per poll; the documented client gets each case once however
-// often it polls; a case its warning run
+// often it polls; a stream reconnecting in a quiet spell sends nothing again; a case its warning run
 // commits late, with an older updatedAt, still comes.
 describe('reminders across polls', () => {
   const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -236,5 +236,62 @@ describe('reminders across polls', () => {
       [...count.values()].every((n) => n === 1),
       JSON.stringify([...count]),
     ).toBe(true);
+  });
+
+  it('a stream reconnecting with Last-Event-ID in a quiet spell sends nothing it already sent', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const ids = await burst(org, 120, new Date(Date.now() - 3_000));
+    /** Reads a stream until `until` holds or `ms` pass; the events, and the last id seen. */
+    const read = async (lastId: string | null, ms: number, until: (got: Array<{ event: string; caseId?: string }>) => boolean) => {
+      const ctrl = new AbortController();
+      const res = await fetch(`${front.rt.portUrls.data!}/function/remind/reminders/stream?orgCode=${org}`, {
+        signal: ctrl.signal,
+        headers: lastId ? { 'last-event-id': lastId } : {},
+      });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      const got: Array<{ event: string; caseId?: string }> = [];
+      let id = lastId;
+      let buf = '';
+      const timer = setTimeout(() => ctrl.abort(), ms);
+      try {
+        while (!until(got)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += new TextDecoder().decode(value);
+          let i: number;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const ev = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const evId = /^id: ?(.*)$/m.exec(ev)?.[1];
+            if (evId !== undefined) id = evId;
+            const event = /^event: ?(.*)$/m.exec(ev)?.[1] ?? 'message';
+            const data = /^data: ?(.*)$/m.exec(ev)?.[1];
+            got.push(event === 'reminder' && data ? { event, caseId: (JSON.parse(data) as { caseId: string }).caseId } : { event });
+          }
+        }
+      } catch (err) {
+        if (!ctrl.signal.aborted) throw err;
+      } finally {
+        clearTimeout(timer);
+        ctrl.abort();
+      }
+      return { got, id };
+    };
+    const all = new Set<string>();
+    // The whole burst, and the position after it (the event id a reconnect sends).
+    const one = await read(null, 15_000, (got) => {
+      const rem = got.filter((g) => g.caseId);
+      return new Set(rem.map((g) => g.caseId)).size >= ids.length && got.at(-1)?.event === 'position';
+    });
+    for (const g of one.got) if (g.caseId) all.add(g.caseId);
+    expect([...all].sort()).toEqual(ids);
+    // Reconnecting twice, as the client does every 50 s: nothing comes again.
+    let id = one.id;
+    for (let n = 0; n < 2; n++) {
+      const again = await read(id, 2_500, () => false);
+      expect(again.got.filter((g) => g.caseId).map((g) => g.caseId)).toEqual([]);
+      id = again.id;
+    }
   });
 });
