@@ -100,8 +100,8 @@ const POSITION = /\.\d{6}(Z|[+-]\d{2}:\d{2})$/i;
 /** One answer: a page of a sweep. */
 export interface ReminderPage {
   /**
-   * The `since` of the next poll: the sweep's start once it is complete; while `more`, the last
-   * case's position (never later than a case not yet delivered).
+   * The `since` of the next poll, a position (six fractional digits, pageOf): the sweep's horizon
+   * once it is complete; while `more`, the first case not delivered (or the horizon, if earlier).
    */
   asOf: string;
   /** More cases wait in this sweep: ask again with `cursor` = `next` at once. */
