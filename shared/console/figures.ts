@@ -686,7 +686,7 @@ export interface DayCloseResult {
   /** The version of its dailySummary the platforms were sent last. */
   summaryVersion: number;
   /**
-   * Records of its org and day written (received, updated, retired) since the close started: a done
+   * Records of its org and day written (received, updated, retired) or released from a hold since the close started: a done
    * T+1 of the catch-up window is re-closed for them at the next tick (docs/day-close.md "Late records").
    */
   lateRecords: number;
@@ -696,8 +696,9 @@ export interface DayCloseResult {
 
 /**
  * The closes of the last `days` local days (day_close_day), without their forwarded records. The late
- * records are counted on record_receipt's (org_code, business_day, updated_at) index
- * (infra/db/0970_receipt_day_updated.sql): only those past the close are read.
+ * records — received, or released from a hold, after the close — are counted on record_receipt's
+ * (org_code, business_day, updated_at) and (org_code, business_day, released_at) indexes
+ * (infra/db/0970_receipt_day_updated.sql, 0992_receipt_released.sql): only those past the close are read.
  */
 export async function dayCloses(db: Db, s: Scope, days = 7): Promise<DayCloseResult[]> {
   const today = localDay(s.now ?? new Date(), s.timeZone);
@@ -705,7 +706,10 @@ export async function dayCloses(db: Db, s: Scope, days = 7): Promise<DayCloseRes
   const res = await db.query(
     `SELECT c.org_code, c.business_day, c.kind, c.status, c.trigger, c.runs, c.gap_count, c.summary_version, c.finished_at, c.error,
             (SELECT count(*) FROM record_receipt r
-              WHERE r.org_code = c.org_code AND r.business_day = c.business_day AND r.updated_at > c.started_at AND r.test_mode = false) AS late
+              WHERE r.org_code = c.org_code AND r.business_day = c.business_day AND r.updated_at > c.started_at AND r.test_mode = false)
+          + (SELECT count(*) FROM record_receipt r
+              WHERE r.org_code = c.org_code AND r.business_day = c.business_day AND r.released_at > c.started_at
+                AND r.updated_at <= c.started_at AND r.test_mode = false) AS late
        FROM day_close c
       WHERE c.business_day >= ${p.add(addDays(today, -(days - 1)), 'varchar')} AND c.business_day <= ${p.add(today, 'varchar')} AND c.test_mode = false${p.orgs('c.org_code', s.orgs)}
       ORDER BY c.business_day DESC, c.org_code, c.kind LIMIT 500`,

@@ -132,17 +132,22 @@ export async function runDue(db: Db, opts: DueOptions): Promise<DueRun> {
 
 /**
  * The done closes of [fromDay, toDay], the longest-standing first, each with whether a receipt of its
- * org and business day was written since it started (less LATE_MARGIN_S). One query: the day_close
- * rows by their key, and per T+1 row one probe of record_receipt's (org_code, business_day,
- * updated_at) index (infra/db/0970_receipt_day_updated.sql).
+ * org and business day was written, or a record of it released from a hold, since it started (less
+ * LATE_MARGIN_S). One query: the day_close rows by their key, and per T+1 row one probe of
+ * record_receipt's (org_code, business_day, updated_at) index (infra/db/0970_receipt_day_updated.sql)
+ * and one of its (org_code, business_day, released_at) index (infra/db/0992_receipt_released.sql).
  */
 async function doneCloses(db: Db, fromDay: string, toDay: string): Promise<Array<{ org_code: string; business_day: string; kind: string; late: boolean }>> {
   const res = await db.query<{ org_code: string; business_day: string; kind: string; late: boolean }>(
     `SELECT c.org_code, c.business_day, c.kind,
-            CASE WHEN c.kind = 'T+1' THEN EXISTS (
+            CASE WHEN c.kind = 'T+1' THEN (EXISTS (
               SELECT 1 FROM record_receipt r
                WHERE r.org_code = c.org_code AND r.business_day = c.business_day
                  AND r.updated_at > c.started_at - interval '${LATE_MARGIN_S} seconds')
+              OR EXISTS (
+              SELECT 1 FROM record_receipt r
+               WHERE r.org_code = c.org_code AND r.business_day = c.business_day
+                 AND r.released_at > c.started_at - interval '${LATE_MARGIN_S} seconds'))
             ELSE false END AS late
        FROM day_close c
       WHERE c.status = 'done' AND c.business_day >= $1 AND c.business_day <= $2

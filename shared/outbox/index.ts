@@ -120,7 +120,11 @@ export async function supersedeHeld(tx: Tx, resource: string, keys: Array<[strin
   ]);
 }
 
-/** Moves a record's held outbox rows to the back of the queue as pending. */
+/**
+ * Moves a record's held outbox rows to the back of the queue as pending, and stamps its receipt's
+ * released_at: a release changes its business day's figures, so the day close takes it as a late
+ * record (docs/day-close.md "Late records").
+ */
 export async function releaseHeld(tx: Tx, resource: string, orgCode: string, id: string): Promise<number> {
   const moved = await tx.query(
     `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, created_at)
@@ -129,6 +133,7 @@ export async function releaseHeld(tx: Tx, resource: string, orgCode: string, id:
     [resource, orgCode, id, S.held],
   );
   await tx.query(`DELETE FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND state = $4`, [resource, orgCode, id, S.held]);
+  await tx.query('UPDATE record_receipt SET released_at = now() WHERE resource = $1 AND org_code = $2 AND record_id = $3', [resource, orgCode, id]);
   return moved.rowCount ?? 0;
 }
 

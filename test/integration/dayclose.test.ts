@@ -24,6 +24,8 @@ import { dayCloses } from '../../shared/console/figures.js';
 import { startPlatformSimulator } from '../../infra/simulators/platform.js';
 import { pushDestination } from '../../shared/uplink/push.js';
 import { destinationFromEnv } from '../../shared/uplink/config.js';
+import { createCodeCache, MappingInputSchema, saveMapping, type CodeCache } from '../../shared/codes/index.js';
+import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
 
 const db = testDb({ max: 6 });
 const TZ = 'Asia/Shanghai';
@@ -567,5 +569,71 @@ describe('records that arrive after a close (docs/day-close.md "Late records")',
     const closed = (r: Awaited<ReturnType<typeof tick>>) => r.closes.map((x) => [x.day, x.summaryVersion, x.summary?.discharges]);
     expect([closed(a), closed(b), closed(c)]).toEqual([[[LATE_DAY, 2, 1]], [['2025-07-19', 2, 1]], []]);
     expect(a).toMatchObject({ reclosed: 1, lateLeft: 1 });
+  });
+});
+
+describe('records held for a code mapping, a rule or a parent (docs/day-close.md "Late records")', () => {
+  const HELD_DAY = '2025-08-10';
+  const schedule = { t0At: '23:30', t1At: '06:00', catchUpDays: 2 };
+  const at = (x: string) => new Date(`${x}+08:00`);
+  const tick = (now: Date, org: string) => runDue(db, { ...opts, trigger: 'cron', schedule, orgs: [org], now: () => now });
+  let codes: CodeCache;
+  beforeAll(async () => {
+    codes = await createCodeCache(db, { refreshMs: 100 });
+  });
+  afterAll(async () => {
+    await codes.close();
+  });
+  /** Two outpatient visits of the day: P1's with the hospital's own activity type `MZ` (held until mapped), P2's with the national 1. */
+  const heldDay = async (org: string) => {
+    await put(
+      'emrPatientInfo',
+      [1, 2].map((i) => rec('emrPatientInfo', org, `P${i}`, i, {})),
+    );
+    const res = await upsertMany(
+      db,
+      resources.emrActivityInfo!,
+      [activity(org, uniqueId('mz'), 'P1', 'MZ1', 'MZ', `${HELD_DAY} 10:00:00`), activity(org, uniqueId('o'), 'P2', 'MZ2', '1', `${HELD_DAY} 11:00:00`)],
+      { callId: null, test: false, now: at('2025-08-11T05:00:00'), codes },
+    );
+    for (const x of res) if (!x.ok) throw new Error(x.error.desc);
+    expect(res.map((x) => (x.ok ? x.outcome.held : []))).toEqual([['mapping:activityType/MZ'], []]);
+  };
+  const queued = async (org: string) =>
+    (
+      await db.query(
+        `SELECT version, payload FROM outbox WHERE destination = 'national' AND org_code = $1 AND resource = $2 AND record_id = $3 ORDER BY version`,
+        [org, SUMMARY_RESOURCE, recordIdOf(org, HELD_DAY, 'T+1')],
+      )
+    ).rows as Array<{ version: number; payload: Rec }>;
+
+  it('a record released from its hold after its day closed re-closes the day at the next tick, and the corrected summary is queued', async () => {
+    const org = uniqueOrg();
+    await heldDay(org);
+    const first = await tick(at('2025-08-11T06:05:00'), org);
+    expect(first.closes.filter((c) => c.day === HELD_DAY).map((c) => [c.kind, c.summaryVersion])).toEqual([['T+1', 1]]);
+
+    await saveMapping(db, MappingInputSchema.parse({ org, domain: 'activityType', localCode: 'MZ', nationalCode: '1' }), { by: '测试员' });
+    await codes.refresh();
+    const swept = await sweepMappingHolds(db, codes);
+    expect(swept.released).toBeGreaterThanOrEqual(1);
+    // The release stamped the receipt; this file's clock is 2025-08-11 (the ticks' `now`), so the
+    // stamp is moved to 09:00 of that morning, as the receive times above are given.
+    const stamped = await db.query(
+      `UPDATE record_receipt SET released_at = $2 WHERE org_code = $1 AND resource = 'emrActivityInfo' AND released_at IS NOT NULL`,
+      [org, at('2025-08-11T09:00:00')],
+    );
+    expect(stamped.rowCount).toBe(1);
+
+    const second = await tick(at('2025-08-11T09:15:00'), org);
+    expect(second.closes.map((c) => [c.day, c.kind, c.status, c.summaryVersion, c.changed.summary, c.summary?.outpatientVisits])).toEqual([
+      [HELD_DAY, 'T+1', 'done', 2, true, 2],
+    ]);
+    expect(second).toMatchObject({ reclosed: 1 });
+    const rows = await queued(org);
+    expect(rows.map((r) => r.version)).toEqual([1, 2]);
+    expect(rows[1]!.payload).toMatchObject({ outpatientVisits: 2, activityTypes: [{ code: '1', name: '门诊', visits: 2, activities: 2 }] });
+    // Released once: the tick after leaves the day alone.
+    expect(await tick(at('2025-08-11T09:30:00'), org)).toMatchObject({ closes: [], reclosed: 0 });
   });
 });

@@ -53,4 +53,16 @@ describe('record_receipt look-ups on a table the statistics do not know', () => 
     expect(late).toMatch(/Index Cond: .*updated_at >/);
     expect(late).not.toMatch(/Seq Scan|Filter:/);
   });
+
+  it("for a day's records released from a hold since a time (late records too), probe the (org, day, released_at) index", async () => {
+    // shared/dayclose/index.ts doneCloses; infra/db/0992_receipt_released.sql
+    const released = await plan(`SELECT 1 FROM ${copy} r WHERE r.org_code = $1 AND r.business_day = $2 AND r.released_at > $3 LIMIT 1`, [
+      'ORG1',
+      '2026-12-01',
+      new Date(),
+    ]);
+    expect(released).toMatch(/business_day_released_at_idx/);
+    expect(released).toMatch(/Index Cond: .*released_at >/);
+    expect(released).not.toMatch(/Seq Scan/);
+  });
 });
