@@ -115,7 +115,7 @@ export async function closeDay(db: Db, orgCode: string, day: string, kind: Close
   try {
     const out = await withTx(db, async (tx) => {
       const cur = await lockLedger(tx, run);
-      const { completeness, summary } = await computeDay(tx, { orgCode, from, to, test: run.test, listLimit: opts.listLimit ?? 200 });
+      const { completeness, summary } = await computeDay(tx, { orgCode, day, from, to, test: run.test, listLimit: opts.listLimit ?? 200 });
       const closedAt = formatLocal(now(), opts.timeZone);
       const docs = forwardedDocs(run, opts.timeZone, { from, to }, { completeness, summary }, cur);
       const fwd = await forwardChanged(tx, run, docs, closedAt);
@@ -313,9 +313,9 @@ function completenessContent(c: Completeness): Record<string, unknown> {
   const gaps: unknown[] = [];
   let truncated = false;
   for (const [name, r] of Object.entries(c.checks)) {
-    checks[name] = { total: r.total, gaps: r.gaps, missing: r.missing };
+    checks[name] = { total: r.total, gaps: r.gaps, held: r.held, missing: r.missing };
     gaps.push(...r.list);
     truncated ||= r.truncated;
   }
-  return { checks, gapCount: c.gapCount, complete: c.gapCount === 0, gaps, gapsTruncated: truncated };
+  return { checks, gapCount: c.gapCount, complete: c.gapCount === 0, gaps, gapsTruncated: truncated, held: c.held };
 }

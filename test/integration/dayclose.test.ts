@@ -166,6 +166,11 @@ describe('day boundaries', () => {
       expect(new Date(2025, 0, 1).getTimezoneOffset()).toBe(480); // the machine really is elsewhere now
       const org = uniqueOrg();
       const v = uniqueId('tz');
+      // Their patients first: an activity waiting for its patient is held, and a held record is not counted.
+      await put(
+        'emrPatientInfo',
+        [1, 2, 3].map((i) => rec('emrPatientInfo', org, `P${i}`, i, {})),
+      );
       await put('emrActivityInfo', [
         activity(org, `${v}-a`, 'P1', 'MZ1', '1', `${DAY} 00:00:00`),
         activity(org, `${v}-b`, 'P2', 'MZ2', '1', `${DAY} 23:59:00`),
@@ -221,11 +226,12 @@ describe('a close of a known day', () => {
     expect(row.gap_count).toBe(6);
     expect(c).toMatchObject({ gapCount: 6, complete: false, gapsTruncated: false, id: recordIdOf(org, DAY, 'T+1'), orgCode: org, day: DAY, kind: 'T+1' });
     expect(c.checks).toEqual({
-      discharge: { total: 4, gaps: 3, missing: { emrAdmissionRecord: 2, emrDischargeInfo: 2 } },
-      admission: { total: 2, gaps: 1, missing: { emrAdmissionInfo: 1 } },
-      labItem: { total: 3, gaps: 1, missing: { emrExLab: 1 } },
-      examItem: { total: 0, gaps: 0, missing: { emrExClinical: 0 } },
-      order: { total: 2, gaps: 1, missing: { emrOrderItem: 1 } },
+      discharge: { total: 4, gaps: 3, held: 0, missing: { emrAdmissionRecord: 2, emrDischargeInfo: 2 } },
+      admission: { total: 2, gaps: 1, held: 0, missing: { emrAdmissionInfo: 1 } },
+      // The item without its report waits for it: held (docs/day-close.md "Held records").
+      labItem: { total: 3, gaps: 1, held: 1, missing: { emrExLab: 1 } },
+      examItem: { total: 0, gaps: 0, held: 0, missing: { emrExClinical: 0 } },
+      order: { total: 2, gaps: 1, held: 0, missing: { emrOrderItem: 1 } },
     });
     const gaps = c.gaps as Array<{
       check: string;
@@ -468,6 +474,9 @@ describe('records that arrive after a close (docs/day-close.md "Late records")',
   const at = (s: string) => new Date(`${s}+08:00`);
   /** A discharge record of the day (its business time), received at `received` (the receipt's time). */
   const discharge = async (org: string, day: string, n: number, received: Date) => {
+    // Its patient first: a discharge record waiting for its patient is held, and a held record is not counted.
+    const p = await upsertMany(db, resources.emrPatientInfo!, [rec('emrPatientInfo', org, `P${n}`, n, {})], { callId: null, test: false, now: received });
+    for (const y of p) if (!y.ok) throw new Error(y.error.desc);
     const r = resources.emrDischargeInfo!;
     const x = rec('emrDischargeInfo', org, uniqueId(`late${n}`), n, {
       patientId: `P${n}`,
@@ -635,5 +644,41 @@ describe('records held for a code mapping, a rule or a parent (docs/day-close.md
     expect(rows[1]!.payload).toMatchObject({ outpatientVisits: 2, activityTypes: [{ code: '1', name: '门诊', visits: 2, activities: 2 }] });
     // Released once: the tick after leaves the day alone.
     expect(await tick(at('2025-08-11T09:30:00'), org)).toMatchObject({ closes: [], reclosed: 0 });
+  });
+
+  it('counts no held record as reported, forwards no local code, and says how many of the day are held, by kind', async () => {
+    const org = uniqueOrg();
+    await heldDay(org);
+    // A report card whose patient has not arrived (held for its parent), beside one whose patient is stored.
+    const card = (id: string, patientId: string) =>
+      rec('emrInfReport', org, id, 1, { patientId, onsetDate: '2025-08-07', diagnoseTime: `${HELD_DAY} 17:00:00`, reportDate: `${HELD_DAY} 18:00:00` });
+    const cards = await upsertMany(db, resources.emrInfReport!, [card(uniqueId('c'), 'P1'), card(uniqueId('c'), 'P9')], {
+      callId: null,
+      test: false,
+      now: at('2025-08-11T05:00:00'),
+    });
+    expect(cards.map((x) => (x.ok ? x.outcome.held : ['refused']))).toEqual([[], ['parent:emrPatientInfo/P9']]);
+    // A lab item whose report has not arrived: a gap of the day, and held.
+    await put('emrExLabItem', [rec('emrExLabItem', org, uniqueId('i'), 2, { exLabId: 'L-none', operationTime: `${HELD_DAY} 20:00:00` })]);
+
+    const r = await closeDay(db, org, HELD_DAY, 'T+1', opts);
+    expect(r.status).toBe('done');
+    const held = {
+      records: 3,
+      byKind: { mapping: 1, rule: 0, parent: 2 },
+      byResource: [
+        { resource: 'emrActivityInfo', kind: 'mapping', count: 1 },
+        { resource: 'emrExLabItem', kind: 'parent', count: 1 },
+        { resource: 'emrInfReport', kind: 'parent', count: 1 },
+      ],
+    };
+    const [payload] = (await queued(org)).map((x) => x.payload);
+    expect(payload).toMatchObject({ outpatientVisits: 1, reportCards: 1, reportCardsHeld: 1, held });
+    expect(payload!.activityTypes).toEqual([{ code: '1', name: '门诊', visits: 1, activities: 1 }]);
+    expect(JSON.stringify(payload)).not.toContain('"MZ"');
+    const c = (await db.query(`SELECT completeness FROM day_close WHERE org_code = $1 AND business_day = $2 AND kind = 'T+1'`, [org, HELD_DAY])).rows[0]
+      .completeness;
+    expect(c).toMatchObject({ held, gapCount: 1, complete: false });
+    expect(c.checks.labItem).toEqual({ total: 1, gaps: 1, held: 1, missing: { emrExLab: 1 } });
   });
 });
