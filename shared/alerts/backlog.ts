@@ -42,7 +42,10 @@ export function channelsOf(cfg: AlertConfig): Channel[] {
 export interface Backlog {
   destination: string;
   pending: number;
-  /** Seconds since the oldest pending row was queued; null when nothing is pending. */
+  /**
+   * Seconds since the oldest pending row was queued — or, for a row that was held, released: time on
+   * hold is no transmission backlog (docs/day-close.md "Backlog alerts"); null when nothing is pending.
+   */
   oldestAgeS: number | null;
   /** The same of the realtime rows alone (deadline class `realtime`); null when none is pending. */
   realtimeAgeS: number | null;
@@ -65,8 +68,8 @@ export async function backlogs(db: Db, only?: string[]): Promise<Backlog[]> {
       ).rows.map((r) => r.name);
   if (names.length === 0) return [];
   const res = await db.query<{ destination: string; org_code: string; pending: string; oldest: string | number | null; realtime: string | number | null }>(
-    `SELECT destination, org_code, count(*) AS pending, extract(epoch FROM (now() - min(created_at))) AS oldest,
-            extract(epoch FROM (now() - min(CASE WHEN deadline_class = 'realtime' THEN created_at END))) AS realtime
+    `SELECT destination, org_code, count(*) AS pending, extract(epoch FROM (now() - min(coalesce(released_at, created_at)))) AS oldest,
+            extract(epoch FROM (now() - min(CASE WHEN deadline_class = 'realtime' THEN coalesce(released_at, created_at) END))) AS realtime
        FROM outbox WHERE state = 'pending' AND destination = ANY($1::varchar[])
       GROUP BY destination, org_code`,
     [names],

@@ -121,14 +121,15 @@ export async function supersedeHeld(tx: Tx, resource: string, keys: Array<[strin
 }
 
 /**
- * Moves a record's held outbox rows to the back of the queue as pending, and stamps its receipt's
- * released_at: a release changes its business day's figures, so the day close takes it as a late
- * record (docs/day-close.md "Late records").
+ * Moves a record's held outbox rows to the back of the queue as pending — their created_at kept (the
+ * receipt time), their released_at now, from which the backlog alert measures their wait — and stamps
+ * its receipt's released_at: a release changes its business day's figures, so the day close takes it
+ * as a late record (docs/day-close.md "Late records", "Backlog alerts").
  */
 export async function releaseHeld(tx: Tx, resource: string, orgCode: string, id: string): Promise<number> {
   const moved = await tx.query(
-    `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, created_at)
-     SELECT destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, created_at
+    `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, created_at, released_at)
+     SELECT destination, resource, org_code, record_id, version, op, deadline_class, test_mode, payload, created_at, now()
        FROM outbox WHERE resource = $1 AND org_code = $2 AND record_id = $3 AND state = $4 ORDER BY outbox_id`,
     [resource, orgCode, id, S.held],
   );

@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { channelsOf, checkBacklog, decide, duration, loadAlertConfig, signedUrl, type AlertConfig } from '../../shared/alerts/index.js';
+import { withTx } from '../../shared/db/index.js';
+import { releaseHeld } from '../../shared/outbox/index.js';
 
 const db = testDb({ max: 6 });
 
@@ -281,6 +283,29 @@ describe('backlog alert', () => {
     const [c] = await checkBacklog(db, cfg, { destinations: [dest] });
     expect(c).toMatchObject({ transition: 'raise', pending: 2 });
     expect(hooksFor(dest)[0]!.text.content).toContain('其中实时上报类记录（报告卡、诊断、患者等）最早已等待：16分（阈值 15分）');
+    await drainTo(dest, 0);
+    expect((await checkBacklog(db, cfg, { destinations: [dest] }))[0]).toMatchObject({ transition: 'clear', pending: 0 });
+  });
+
+  it('does not count the time a row was held: a realtime row released after 30 minutes on hold is a fresh row, and ages from its release', async () => {
+    const dest = await destination();
+    const org = uniqueOrg();
+    const id = uniqueId('held');
+    // Held for a mapping since 30 minutes ago (docs/code-mapping.md), then the mapping is made.
+    await db.query(
+      `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, payload, state, created_at)
+       VALUES ($1, 'emrPatientInfo', $2, $3, 1, 'upsert', 'realtime', '{}', 'held', now() - interval '30 minutes')`,
+      [dest, org, id],
+    );
+    expect(await withTx(db, (tx) => releaseHeld(tx, 'emrPatientInfo', org, id))).toBe(1);
+    const [c] = await checkBacklog(db, cfg, { destinations: [dest] });
+    expect(c).toMatchObject({ state: 'ok', pending: 1 });
+    expect(c!.transition).toBeUndefined();
+    expect(c!.oldestAgeS).toBeLessThan(60);
+    expect(hooksFor(dest)).toEqual([]);
+    // Its receipt time is kept; a wait after the release past the threshold is a backlog as any.
+    await db.query(`UPDATE outbox SET released_at = now() - interval '16 minutes' WHERE destination = $1 AND record_id = $2`, [dest, id]);
+    expect((await checkBacklog(db, cfg, { destinations: [dest] }))[0]).toMatchObject({ transition: 'raise', pending: 1 });
     await drainTo(dest, 0);
     expect((await checkBacklog(db, cfg, { destinations: [dest] }))[0]).toMatchObject({ transition: 'clear', pending: 0 });
   });
