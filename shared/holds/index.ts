@@ -3,7 +3,10 @@
  * from the platforms — waiting for a parent, for a code mapping, or for a corrected version when its
  * mapped codes break a data-set rule — as rows of record_hold (kind,
  * target, value), never as joined text. This module is the only writer of record_hold; ingest,
- * mapping release and the orphan sweep call it.
+ * mapping release and the orphan sweep call it. Every change of a record's holds also rewrites the
+ * `held` of its database-sync outcome rows (staging.sync_result), in the same transaction: the HIS's
+ * database account can read nothing else, and must learn that a record was released or now waits for
+ * a corrected version (docs/dbsync.md "Held records").
  */
 import { z } from 'zod';
 import type { Tx } from '../db/index.js';
@@ -78,6 +81,11 @@ export async function addHolds(tx: Tx, resource: string, holds: Array<{ orgCode:
       src.params,
     );
   }
+  await syncResultHeld(
+    tx,
+    resource,
+    holds.map((h): [string, string] => [h.orgCode, h.id]),
+  );
 }
 
 /** Drops the holds of records, all of them or those of one kind (or one hold). */
@@ -95,7 +103,40 @@ export async function dropHolds(tx: Tx, resource: string, keys: Array<[string, s
       extra += ` AND target = $${params.length - 1} AND value = $${params.length}`;
     }
   }
-  await tx.query(`DELETE FROM record_hold WHERE resource = $1 AND ${k.sql}${extra}`, params);
+  const gone = await tx.query(`DELETE FROM record_hold WHERE resource = $1 AND ${k.sql}${extra}`, params);
+  if (gone.rowCount) await syncResultHeld(tx, resource, keys);
+}
+
+const RESULT_COLS: Cols = [
+  ['org_code', 'varchar'],
+  ['record_id', 'varchar'],
+  ['held', 'jsonb'],
+];
+
+/**
+ * The database-sync outcome rows of these records say their holds as they are now (docs/dbsync.md
+ * "Held records"): `held` is the record's current reasons, as the API's answer writes them, or NULL
+ * once nothing holds it. A refusal's row names no record state and is left as it is; a record that
+ * came by the API alone has no rows, and the index by record (infra/db/0995) finds none at once.
+ */
+async function syncResultHeld(tx: Tx, resource: string, keys: Array<[string, string]>): Promise<void> {
+  const unique = [...new Map(keys.map((k) => [keyOf(k[0], k[1]), k])).values()];
+  if (unique.length === 0) return;
+  const now = await holdsOf(tx, resource, unique);
+  const rows = unique.map(([org, id]) => {
+    const hs = now.get(keyOf(org, id)) ?? [];
+    return [org, id, hs.length ? JSON.stringify(hs.map(holdText)) : null];
+  });
+  const per = chunkRows(RESULT_COLS.length + 1);
+  for (let i = 0; i < rows.length; i += per) {
+    const src = source(RESULT_COLS, rows.slice(i, i + per), 1);
+    await tx.query(
+      `UPDATE staging.sync_result x SET held = s.held FROM (${src.sql}) s
+        WHERE x.resource = $1 AND x.org_code = s.org_code AND x.record_id = s.record_id
+          AND x.status <> 'rejected' AND x.held IS DISTINCT FROM s.held`,
+      [resource, ...src.params],
+    );
+  }
 }
 
 /** The current holds of records (by key). */
