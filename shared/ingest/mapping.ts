@@ -174,7 +174,7 @@ const NO_MAPPING: DomainMapper = () => ({ issues: [], warnings: [], pending: new
  * national ones, each version is read again as the data port reads a record (its protected fields
  * opened, the front's own keys left out), and every field and rule it breaks becomes a hold.
  */
-export function brokenRules(r: Resource, payloads: Array<Record<string, unknown>>): Hold[] {
+export function brokenRules(r: Resource, payloads: Array<Record<string, unknown>>, about?: { orgCode: string; id: string }): Hold[] {
   const out = new Map<string, Hold>();
   const now = new Date();
   for (const payload of payloads) {
@@ -183,7 +183,14 @@ export function brokenRules(r: Resource, payloads: Array<Record<string, unknown>
     if (v.ok) continue;
     for (const i of v.issues) out.set(`${i.field}/${i.rule}`, { kind: 'rule', field: i.field, rule: i.rule });
   }
-  if (out.size) log('warn', 'mapped record breaks the data set rules; held for a corrected version', { resource: r.name, rules: [...out.keys()] });
+  // The record named (its org code and id are no personal data) so that IT can go from the line to
+  // the record; the rules by field and rule, never a value (docs/code-mapping.md).
+  if (out.size)
+    log('warn', 'mapped record breaks the data set rules; held for a corrected version', {
+      resource: r.name,
+      ...(about ? { orgCode: about.orgCode, recordId: about.id } : {}),
+      rules: [...out.keys()],
+    });
   return [...out.values()];
 }
 
@@ -233,7 +240,7 @@ async function remapRecord(tx: Tx, r: Resource, orgCode: string, id: string, cod
   }
   // Every code resolved: the versions about to leave meet the data set's rules on their national
   // codes, or the record stays held until the HIS sends a corrected version.
-  if (still.length === 0) still = brokenRules(r, mapped);
+  if (still.length === 0) still = brokenRules(r, mapped, { orgCode, id });
   await dropHolds(tx, r.name, [[orgCode, id]], { kind: 'mapping' });
   await addHolds(
     tx,

@@ -2,7 +2,7 @@
 // database account reads staging.sync_result alone, so a record released, or re-held for a data-set
 // rule once its codes were mapped, must say so there — on the real database, with the mapping sweep
 // the push function runs and the parent release of a later row.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
@@ -134,5 +134,41 @@ describe('a staged record’s outcome rows follow its holds', () => {
     expect(await heldNow(patient, good)).toBeNull();
     expect(await heldNow(patient, bad)).toBeNull();
     expect((await db.query(`SELECT status FROM staging.sync_result WHERE resource = $1 AND row_id = $2`, [patient.name, bad])).rows[0].status).toBe('rejected');
+  });
+
+  it('the log line of a rule hold names the resource, org code, record id and rules — no value', async () => {
+    const patient = R('emrPatientInfo');
+    const org = uniqueOrg();
+    const id = uniqueId('p');
+    const row = await stage(
+      patient,
+      patientOf(org, id, {
+        idCardTypeCode: '01',
+        idCardTypeName: '居民身份证',
+        idCard: '11010519491231002X',
+        birthDate: '1949-12-31',
+        genderCode: 'KK',
+        genderName: undefined,
+      }),
+    );
+    expect(await outcome(patient, row)).toEqual({ status: 'created', held: ['mapping:sex/KK'] });
+    await map(org, 'sex', 'KK', '1');
+    await refreshed();
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      await sweepMappingHolds(db, codes);
+    } finally {
+      spy.mockRestore();
+    }
+    const mine = lines.map((l) => JSON.parse(l)).filter((x) => x.msg?.startsWith('mapped record breaks the data set rules') && x.recordId === id);
+    expect(mine).toEqual([
+      expect.objectContaining({ level: 'warn', resource: 'emrPatientInfo', orgCode: org, recordId: id, rules: ['genderCode/idConsistency'] }),
+    ]);
+    const text = JSON.stringify(mine);
+    for (const value of ['11010519491231002X', '1949-12-31', 'KK']) expect(text).not.toContain(value);
   });
 });
