@@ -28,6 +28,8 @@ let nudge: () => void = () => undefined;
 type Run = { runs: ResourceRun[]; purge: PurgeRun | { failed: string } };
 let running: Promise<Run> | null = null;
 let again = false;
+/** Set by close(): the run under way ends after its batch, and none starts (docs/dbsync.md "Stopping"). */
+let stopping = false;
 
 /** One run at a time; a nudge during a run makes it pass once more. Then the purge. */
 function runOnce(trigger: string): Promise<Run> {
@@ -35,10 +37,11 @@ function runOnce(trigger: string): Promise<Run> {
     again = true;
     return running;
   }
+  if (stopping) return Promise.resolve({ runs: [], purge: notPurged() });
   running = (async () => {
     try {
       const runs = await takeWhileArriving(trigger);
-      return { runs, purge: await purge() };
+      return { runs, purge: stopping ? notPurged() : await purge() };
     } finally {
       running = null;
     }
@@ -51,15 +54,18 @@ async function takeWhileArriving(trigger: string): Promise<ResourceRun[]> {
   const total: ResourceRun[] = [];
   do {
     again = false;
-    const pass = await syncAll(getPool(), { settings: settings().dbsync, codes: await codes.get() });
+    const pass = await syncAll(getPool(), { settings: settings().dbsync, codes: await codes.get(), stopping: () => stopping });
     total.push(...pass.filter((r) => r.taken > 0 || r.busy));
     if (pass.some((r) => r.taken > 0)) again = true;
-  } while (again && Date.now() - started < settings().dbsync.runMs);
+  } while (again && !stopping && Date.now() - started < settings().dbsync.runMs);
   const taken = total.reduce((n, r) => n + r.taken, 0);
   if (total.some((r) => r.created + r.updated + r.retired > 0)) nudge();
   if (taken) log('info', 'dbsync run', { trigger, taken, rejected: total.reduce((n, r) => n + r.rejected, 0), ms: Date.now() - started });
   return total;
 }
+
+/** A stopping function leaves the purge to its next start. */
+const notPurged = (): PurgeRun => ({ retainDays: settings().purge.retainDays, purged: {}, complete: false });
 
 /** The retention purge: counts per table only in its log line. A failure is logged, the run's rows stay taken. */
 async function purge(): Promise<PurgeRun | { failed: string }> {
@@ -105,6 +111,10 @@ export default defineFunction({
     };
   },
   async close() {
+    // A clean stop waits for the run under way (a nudge's or the cron's), which ends after the batch
+    // it is taking: the pool is closed under no run (docs/dbsync.md "Stopping").
+    stopping = true;
+    await running?.catch(() => undefined);
     await codes.close();
     await closePool();
   },

@@ -93,6 +93,11 @@ export interface SyncOptions {
   batchBytes?: number;
   /** The HIS roles' bound orgs (default: read from dbsync_role_org at the start of the run). */
   roles?: RoleOrgs;
+  /**
+   * True once the function is stopping: the run takes no further batch (the one under way commits
+   * or rolls back whole), and the rows left wait for the next start (docs/dbsync.md "Stopping").
+   */
+  stopping?: () => boolean;
 }
 
 /**
@@ -115,7 +120,10 @@ export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
   await assertSeesEveryRow(db);
   const withRoles = { ...o, roles: o.roles ?? (await readRoleOrgs(db)) };
   const out: ResourceRun[] = [];
-  for (const r of Object.values(resources)) out.push(await syncResource(db, r, withRoles, deadline));
+  for (const r of Object.values(resources)) {
+    if (o.stopping?.()) break;
+    out.push(await syncResource(db, r, withRoles, deadline));
+  }
   return out;
 }
 
@@ -150,7 +158,7 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
     locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0]!.ok;
     if (!locked) return { ...run, busy: true };
     const callers = callersOf(o.settings, o.roles ?? (await readRoleOrgs(client)));
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !o.stopping?.()) {
       const claimed = await claim(client, r, o.settings.batch, o.batchBytes);
       // Nothing waits, or only rows that wait behind a row a HIS transaction holds.
       if (claimed.seen === 0 || (claimed.rows.length === 0 && claimed.tooLarge.length === 0)) break;
