@@ -695,6 +695,19 @@ export async function recordObserved(db: Db, batch: Observation[]): Promise<void
   await withTx(db, (tx) => writeObserved(tx, sorted));
 }
 
+/**
+ * Adds a batch of observations (at most one per org, domain and code) in the caller's transaction:
+ * counted with the records they were seen in, or not at all (database sync, docs/dbsync.md
+ * "Exactly once"). Sorted, as recordObserved's.
+ */
+export async function recordObservedIn(tx: Tx, batch: Observation[]): Promise<void> {
+  if (batch.length === 0) return;
+  await writeObserved(
+    tx,
+    [...batch].sort((a, b) => (a.org + a.domain + a.local < b.org + b.domain + b.local ? -1 : 1)),
+  );
+}
+
 /** One MERGE per 200 codes, in the caller's transaction. */
 async function writeObserved(db: Tx, sorted: Observation[]): Promise<void> {
   for (let i = 0; i < sorted.length; i += 200) {

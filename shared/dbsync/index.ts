@@ -27,6 +27,7 @@ import { concern } from '../config/index.js';
 import { withTx, type Db } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import { upsertGroup, type GroupItem, type IngestContext, type Outcome } from '../ingest/index.js';
+import { recordRejections, type Rejection } from '../ingest/store.js';
 import { log } from '../log/index.js';
 import { sealedFields } from '../pii/index.js';
 
@@ -346,8 +347,12 @@ async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, 
   const s = o.settings;
   const { rows } = claimed;
   const items: GroupItem[] = rows.map((row) => ({ body: recordOf(r, row), ctx: contextOf(row, s, callers, o.codes) }));
+  // The refusals' log rows and the code sightings are written with the rows' outcomes, so that a run
+  // killed mid-batch counts them once when its rows are taken again (docs/dbsync.md "Exactly once").
+  const rejections: Rejection[] = [];
   const results = rows.length
     ? await upsertGroup(db, r, items, {
+        bookkeeping: { rejections: (list) => rejections.push(...list) },
         inWave: async (tx, written) => {
           await writeResults(
             tx,
@@ -368,6 +373,7 @@ async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, 
   ];
   if (refused.length) {
     await withTx(db, async (tx) => {
+      await recordRejections(tx, rejections);
       await writeResults(tx, refused);
       await scrubTaken(
         tx,

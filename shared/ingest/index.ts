@@ -24,6 +24,7 @@ import { newRecordOdds } from './new-records.js';
 import { birthKey, EVENT_TIMES, resolveOrgs, storedBirthDays } from './resolve.js';
 import { birthDayOf, checkResidentId } from '../../schemas/idcard.js';
 import type { CodeCache } from '../codes/index.js';
+import { recordObservedIn, type Observation } from '../codes/store.js';
 import { enqueue, enqueuePart, supersedeHeld } from '../outbox/index.js';
 import { composeWrites, type WritePart } from '../db/sql.js';
 import { sealRecord } from '../pii/index.js';
@@ -601,6 +602,14 @@ export interface GroupOptions {
    * the call record by record (shared/ingest/group.ts) answers those without refusing and logging them again.
    */
   onRefused?: (index: number, result: ItemResult) => void;
+  /**
+   * The group's refusals and code sightings are the caller's, written in its own transactions
+   * instead of the rejection log's and the buffered sightings' (database sync, docs/dbsync.md
+   * "Exactly once": a run killed mid-batch takes its rows again, and what it counted must be counted
+   * once): `rejections` is handed the refusals to write with their outcome; each wave's code
+   * sightings and records-held changes are written in the wave's own transaction.
+   */
+  bookkeeping?: { rejections: (list: Rejection[]) => void };
 }
 
 export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts: GroupOptions = {}): Promise<ItemResult[]> {
@@ -619,13 +628,17 @@ export async function upsertGroup(db: Db, r: Resource, items: GroupItem[], opts:
   // leaves the next copy of its key in the wave it had (the waves are the same as when read first).
   if (births === null && (g.results.some(Boolean) || g.waves.length > 1)) g = prepareGroup(r, items, bodies, (births = await storedBirthDays(db, r, bodies)));
   const { results, rejections, waves } = g;
-  // Best effort: a rejection log that cannot be written must not turn a 400 into a 500.
-  await recordRejections(db, rejections).catch(() => undefined);
+  const logRejections = async (list: Rejection[]) => {
+    if (opts.bookkeeping) opts.bookkeeping.rejections(list);
+    // Best effort: a rejection log that cannot be written must not turn a 400 into a 500.
+    else await recordRejections(db, list).catch(() => undefined);
+  };
+  await logRejections(rejections);
   // Read after the try (it missed, was not made, or failed): the records they refuse are refused and logged as if read first.
   const refuseLate = async () => {
     const late: Rejection[] = [];
     refuseBeforeBirth(r, items, waves, results, late, await storedBirthDays(db, r, bodies));
-    await recordRejections(db, late).catch(() => undefined);
+    await logRejections(late);
   };
   try {
     await writeWaves(db, r, ctx, waves, results, births === null, refuseLate, opts);
@@ -665,14 +678,24 @@ async function writeWaves(
       (await withTx(
         db,
         async (tx, pipe) => {
+          // Counted in the wave's transaction, the wave's own changes (a retried transaction counts afresh).
+          const waveDelta: HeldDelta = opts.bookkeeping ? new Map() : delta;
           const outcomes = await writeWaveIn(
             tx,
             r,
             wave.map((x) => x.p),
             ctx,
-            delta,
+            waveDelta,
             { pipe, last: !opts.inWave },
           );
+          if (opts.bookkeeping && ctx.codes)
+            await recordObservedIn(
+              tx,
+              observationsOf(
+                wave.map((x) => x.p),
+                waveDelta,
+              ),
+            );
           const byKey = new Map(outcomes.map((o) => [keyOf(o.orgCode, o.id), o]));
           const w = wave.map(({ index, p }) => ({ index, outcome: byKey.get(keyOf(p.orgCode, p.id))! }));
           await opts.inWave?.(tx, w);
@@ -683,11 +706,32 @@ async function writeWaves(
       ));
     for (const { index, outcome } of written) results[index] = { ok: true, outcome };
   }
-  observeCodes(
-    ctx,
-    waves.flatMap((w) => w.map((x) => x.p)),
-    delta,
-  );
+  if (!opts.bookkeeping)
+    observeCodes(
+      ctx,
+      waves.flatMap((w) => w.map((x) => x.p)),
+      delta,
+    );
+}
+
+/** A wave's code sightings and records-held changes, merged per code, as the cache's buffer merges them. */
+function observationsOf(written: Prepared[], delta: HeldDelta): Observation[] {
+  const out = new Map<string, Observation>();
+  const now = new Date();
+  const add = (org: string, domain: string, local: string, name: string | null, count: number, held: number) => {
+    const code = local.trim();
+    if (!code) return;
+    const k = `${org}\u0000${domain}\u0000${code}`;
+    const cur = out.get(k);
+    if (cur) {
+      cur.count += count;
+      cur.held += held;
+      cur.name ??= name;
+    } else out.set(k, { org, domain, local: code, name, count, held, first: now, last: now });
+  };
+  for (const p of written) for (const o of p.mapping?.observed ?? []) add(p.orgCode, o.domain, o.code, o.name?.trim() || null, 1, 0);
+  for (const d of delta.values()) if (d.n !== 0) add(d.org, d.domain, d.code, null, 0, d.n);
+  return [...out.values()];
 }
 
 type Wave = Array<{ index: number; p: Prepared }>;
