@@ -4,22 +4,28 @@
 // code sightings and records held (code_observed) count every stored row once, none lost with the
 // killed process's buffer.
 import { spawn } from 'node:child_process';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { stagingTable, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 
-const db = testDb({ max: 4 });
+// A database of its own: another file's sync run (orgs '*') would take these staging rows.
+let priv: Awaited<ReturnType<typeof privateDatabase>>;
+let db: pg.Pool;
 const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
 let codes: CodeCache;
 beforeAll(async () => {
+  priv = await privateDatabase('dbsync_counts');
+  db = priv.db;
   codes = await createCodeCache(db, { refreshMs: 100, flushMs: 100 });
-});
+}, 120_000);
 afterAll(async () => {
-  await codes.close();
+  await codes?.close();
+  await priv?.drop();
 });
 
 async function stage(r: Resource, rec: Record<string, unknown>): Promise<string> {
@@ -60,7 +66,7 @@ describe('a run killed mid-batch', () => {
     rows.push(await stage(r, patientOf(org, id, { genderCode: 'ZQ', genderName: '男', patientName: '第二版' })));
 
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/integration/dbsync-count-child.ts'], {
-      env: { ...process.env, DBSYNC_TEST_DB: databaseUrl(), DBSYNC_TEST_RESOURCE: r.name },
+      env: { ...process.env, DBSYNC_TEST_DB: priv.url, DBSYNC_TEST_RESOURCE: r.name },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await new Promise<void>((ok, fail) => {

@@ -2,8 +2,9 @@
 // database account reads staging.sync_result alone, so a record released, or re-held for a data-set
 // rule once its codes were mapped, must say so there — on the real database, with the mapping sweep
 // the push function runs and the parent release of a later row.
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { stagingTable, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
@@ -11,16 +12,21 @@ import { createCodeCache, MappingInputSchema, saveMapping, type CodeCache } from
 import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
 import { sample } from '../../infra/simulators/samples.js';
 
-const db = testDb({ max: 4 });
+// A database of its own: these runs take every org's staging rows (orgs '*'), another file's among them.
+let priv: Awaited<ReturnType<typeof privateDatabase>>;
+let db: pg.Pool;
 const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
 const R = (name: string) => resources[name]!;
 let codes: CodeCache;
 
 beforeAll(async () => {
+  priv = await privateDatabase('dbsync_held');
+  db = priv.db;
   codes = await createCodeCache(db, { refreshMs: 100, flushMs: 100 });
-});
+}, 120_000);
 afterAll(async () => {
-  await codes.close();
+  await codes?.close();
+  await priv?.drop();
 });
 
 async function stage(r: Resource, rec: Record<string, unknown>): Promise<string> {

@@ -2,19 +2,22 @@
 // run a nudge started — which ends after the batch it is taking — before it closes the pool: no
 // "Cannot use a pool after calling end", no error line, every row taken once or left waiting whole.
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import { stagingTable } from '../../shared/dbsync/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 
-process.env.DATABASE_URL = databaseUrl();
+// A database of its own: another file's sync run (orgs '*') would take these staging rows.
+const priv = await privateDatabase('dbsync_stop');
+process.env.DATABASE_URL = priv.url;
 process.env.HIS_ALLOW = '127.0.0.1/8';
 process.env.DBSYNC_BATCH = '25';
 const { default: dbsync } = await import('../../functions/dbsync/handler.js');
-const db = testDb({ max: 2 });
+const db = priv.db;
 let closed = false;
 afterAll(async () => {
   if (!closed) await dbsync.close?.();
+  await priv.drop();
 });
 
 describe('stopping the dbsync function', () => {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import {
@@ -25,7 +25,10 @@ import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { hmacColumns, keyIdOf, pii, sealedFields } from '../../shared/pii/index.js';
 
-const db = testDb({ max: 6 });
+// A database of its own: a running front's dbsync (another file's stack, cron or nudge, orgs '*') would
+// take these staging rows — the kill test's batch then has no second wave to be killed in.
+const priv = await privateDatabase('dbsync_main');
+const db = new pg.Pool({ connectionString: priv.url, max: 6 });
 const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
 const R = (name: string) => resources[name]!;
 
@@ -217,7 +220,7 @@ describe('each row exactly once', () => {
     const second = await stage(r, { ...sample('emrPatientInfo', { orgCode: org, id, seed: 1 }), patientName: '新版本' });
     const other = await stage(r, sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed: 2 }));
     // The HIS corrects a column of the first row, still waiting, in a transaction left open while the sync runs.
-    const his = new pg.Client({ connectionString: databaseUrl() });
+    const his = new pg.Client({ connectionString: priv.url });
     await his.connect();
     try {
       await his.query('BEGIN');
@@ -249,7 +252,7 @@ describe('each row exactly once', () => {
     rows.push(await stage(r, { ...sample('emrPatientInfo', { orgCode: org, id, seed: 1 }), patientName: '第二版' }));
     // A real process runs the sync and stops inside the second wave's transaction; it is killed there.
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/integration/dbsync-child.ts'], {
-      env: { ...process.env, DBSYNC_TEST_DB: databaseUrl(), DBSYNC_TEST_RESOURCE: r.name },
+      env: { ...process.env, DBSYNC_TEST_DB: priv.url, DBSYNC_TEST_RESOURCE: r.name },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const inSecondWave = new Promise<void>((ok, fail) => {
@@ -290,7 +293,7 @@ describe('nothing a row holds stops the sync', () => {
   const runChild = (r: Resource) =>
     new Promise<{ code: number | null; out: string }>((ok) => {
       const child = spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', 'test/integration/dbsync-run-child.ts'], {
-        env: { ...process.env, DBSYNC_TEST_DB: databaseUrl(), DBSYNC_TEST_RESOURCE: r.name },
+        env: { ...process.env, DBSYNC_TEST_DB: priv.url, DBSYNC_TEST_RESOURCE: r.name },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -421,7 +424,7 @@ describe('a year of rows', () => {
     // — past the functions' 20 s statement timeout at the 5000 DBSYNC_BATCH allows, and cancelled
     // at every run after. Here the session's timeout is 3 s.
     await db.query(`INSERT INTO ${stagingTable(r)} (org_code, id) SELECT $1, 'many-' || g FROM generate_series(1, 3000) g`, [org]);
-    const strict = new pg.Pool({ connectionString: databaseUrl(), max: 4, options: '-c statement_timeout=3000' });
+    const strict = new pg.Pool({ connectionString: priv.url, max: 4, options: '-c statement_timeout=3000' });
     try {
       const run = await syncResource(strict, r, { settings: { ...settings, batch: 3000 } });
       expect(run.rejected).toBeGreaterThanOrEqual(3000);
@@ -454,5 +457,6 @@ describe('a year of rows', () => {
 });
 
 afterAll(async () => {
-  // Staging rows stay (their results say they were taken); nothing else to clean.
+  await db.end();
+  await priv.drop();
 });
