@@ -28,7 +28,7 @@ import { bundleAuth } from '../../shared/configbundle/settings.js';
 import { compareReleases, fetchRelease } from '../../shared/configbundle/release.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { defineFunction } from '../../shared/fn/index.js';
-import { handleError } from '../../shared/http/errors.js';
+import { handleError, type FieldIssue } from '../../shared/http/errors.js';
 import { databaseAnswers } from '../../shared/status/index.js';
 import { log } from '../../shared/log/index.js';
 import { NO_SUCH_FUNCTION, rawScheduleIssues, reconcileSchedules, scheduleIssues, type ScheduleOutcome } from '../../shared/configbundle/schedules.js';
@@ -188,7 +188,20 @@ app.post('/bundles/:version/rollback', async (c) => {
     throw new BundleError(400, 'invalid-request', 'the body is not JSON: {"reason": "…"}');
   }
   const body = RollbackBody.safeParse(json);
-  if (!body.success) throw new BundleError(400, 'invalid-request', 'rollback takes {"reason": "…"} (optional)');
+  if (!body.success) {
+    // Each problem named, as the bundle's refusals name theirs: an unknown key, a reason over 500 characters.
+    const issues = body.error.issues.flatMap((i): FieldIssue[] =>
+      i.code === 'unrecognized_keys'
+        ? i.keys.map((k) => ({ field: k, rule: i.code, message: `unknown key ${k}: rollback takes only "reason"` }))
+        : [{ field: i.path.join('.') || '(body)', rule: i.code, message: i.message }],
+    );
+    throw new BundleError(
+      400,
+      'invalid-request',
+      `rollback takes {"reason": "…"} (optional, 1 to 500 characters): ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
+      issues,
+    );
+  }
   const done = await rollbackTo(getPool(), Number(version), { by: c.get('caller'), via: c.get('callerAddress') }, body.data.reason ?? null);
   log('info', 'configuration rolled back', { version: Number(version), areas: done.changed.join(' '), by: c.get('caller') });
   const schedules = done.changed.includes('schedules') ? await schedulesPass(`rollback to v${version}`) : undefined;
