@@ -839,7 +839,7 @@ export interface ScheduleSetting {
 export interface SettingsFacts {
   platforms: PlatformSetting[];
   schedules: ScheduleSetting[];
-  /** The configuration bundle in force (config_active), if any. */
+  /** The configuration bundle version in force (the last step of config_bundle, as GET /bundles/current), if any. */
   bundleVersion: number | null;
   /** The hospital port of each function, as the config function last read them at the gateway (gateway_port). */
   ports: Array<{ function: string; port: number; root: boolean; checkedAt: Date }>;
@@ -891,13 +891,16 @@ const PortRow = z.object({ function_name: z.string(), port: z.coerce.number().in
  * Never a key or a secret: a bundle's platform carries a public key, which is not read here.
  */
 export async function settingsFacts(db: Db): Promise<SettingsFacts> {
-  const [dests, areas, reports, states, portRows, ...runs] = await Promise.all([
+  const [dests, areas, step, reports, states, portRows, ...runs] = await Promise.all([
     db.query(
       `SELECT d.name, d.kind, d.enabled, d.resources, d.accepts_test,
               (SELECT max(b.answered_at) FROM uplink_batch b WHERE b.destination = d.name) AS last_sent
          FROM uplink_destination d ORDER BY d.name`,
     ),
     db.query(`SELECT area, version, content FROM config_active WHERE area IN ('platforms', 'schedules', 'release')`),
+    // The version in force is the last step's (an apply's own, or the one a rollback returned to), as
+    // GET /bundles/current reports it (docs/config-bundles.md §4): whichever areas it changed.
+    db.query(`SELECT version FROM config_bundle ORDER BY seq DESC LIMIT 1`),
     // The last self-report per platform: one probe of front_report_dest each, not a scan of the reports.
     db.query(
       `SELECT d.name AS destination,
@@ -933,7 +936,7 @@ export async function settingsFacts(db: Db): Promise<SettingsFacts> {
   return {
     platforms: platformsOf(dests.rows, platformUrls, reportOf),
     schedules: schedulesOf(state, cron, lastRun, area.get('schedules')),
-    bundleVersion: Math.max(0, ...[...area.values()].map((a) => a.version)) || null,
+    bundleVersion: z.object({ version: z.coerce.number().int() }).optional().parse(step.rows[0])?.version ?? null,
     release: releaseOf(area.get('release')),
     ports: z
       .array(PortRow)
