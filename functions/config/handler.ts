@@ -21,7 +21,17 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { configConfig, type ConfigSettings } from '../../shared/config/functions/config.js';
-import { activeArea, applyBundle, BundleError, current, history, parseBundle, rollbackTo, RollbackBody } from '../../shared/configbundle/store.js';
+import {
+  activeArea,
+  applyBundle,
+  BundleError,
+  current,
+  history,
+  issuedAtWarning,
+  parseBundle,
+  rollbackTo,
+  RollbackBody,
+} from '../../shared/configbundle/store.js';
 import { Release, SignedBundle, type Bundle } from '../../shared/configbundle/schema.js';
 import { SignatureError, verifyBundleSignature } from '../../shared/configbundle/sign.js';
 import { bundleAuth } from '../../shared/configbundle/settings.js';
@@ -138,8 +148,21 @@ app.post('/bundles', async (c) => {
     { by: c.get('caller'), via: c.get('callerAddress') },
   );
   log('info', 'configuration bundle applied', { version: bundle.version, issuer: bundle.issuer, areas: done.changed.join(' '), by: c.get('caller') });
+  const issued = issuedAtWarning(bundle);
+  if (issued) log('warn', 'configuration bundle issuedAt far from the clock', { version: bundle.version, issuedAt: bundle.issuedAt, by: c.get('caller') });
   const schedules = done.changed.includes('schedules') ? await schedulesPass(`bundle v${bundle.version}`) : undefined;
-  return c.json({ applied: true, version: bundle.version, seq: done.step.seq, changed: done.changed, effective: done.step.effective, schedules }, 201);
+  return c.json(
+    {
+      applied: true,
+      version: bundle.version,
+      seq: done.step.seq,
+      changed: done.changed,
+      effective: done.step.effective,
+      schedules,
+      ...(issued ? { warnings: [issued] } : {}),
+    },
+    201,
+  );
 });
 
 app.post('/activation', async (c) => {

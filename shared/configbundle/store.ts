@@ -261,11 +261,25 @@ export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor): Prom
       await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
       const max = await tx.query<{ v: string | null }>("SELECT max(version) AS v FROM config_bundle WHERE action = 'apply'");
       const highest = max.rows[0]?.v === null || max.rows[0]?.v === undefined ? 0 : Number(max.rows[0].v);
+      const digest = sm3(v.text).toString('hex');
       if (b.version <= highest) {
+        // An exact replay, or another document under a number already used: the second is a
+        // numbering error at the platform and is said so, with both digests (docs/config-bundles.md §3).
+        const same = await tx.query<{ digest: string }>("SELECT digest FROM config_bundle WHERE action = 'apply' AND version = $1", [b.version]);
+        const applied = same.rows[0]?.digest.trim();
+        const how =
+          applied === undefined
+            ? `an older bundle (version ${b.version} was never applied here)`
+            : applied === digest
+              ? `an exact replay of the applied version ${b.version} (same SM3 digest ${digest.slice(0, 16)}…)`
+              : `NOT a replay: its content differs from the applied version ${b.version} (SM3 digest ${digest.slice(0, 16)}…, applied ${applied.slice(0, 16)}…): the platform numbered two different bundles ${b.version}`;
         throw new BundleError(
           409,
           'stale-version',
-          `version ${b.version} is not above the highest version applied (${highest}): a replayed or older bundle is refused; to return to an applied version use POST /bundles/<version>/rollback`,
+          `version ${b.version} is not above the highest version applied (${highest}): ${how}; refused. A new bundle takes a version above ${highest}; to return to an applied version use POST /bundles/<version>/rollback`,
+          applied !== undefined && applied !== digest
+            ? [{ field: 'version', rule: 'version-reused', message: `version ${b.version} was applied with other content (digest ${applied})`, value: digest }]
+            : [],
         );
       }
       const current = (await lastStep(tx))?.effective ?? {};
@@ -287,7 +301,7 @@ export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor): Prom
           v.text,
           v.signature,
           v.keyId,
-          sm3(v.text).toString('hex'),
+          digest,
           changed.join(' ').slice(0, 4000),
           JSON.stringify(effective),
           JSON.stringify(previous),
@@ -424,6 +438,25 @@ export function areaReader<T>(area: string, parse: (content: unknown) => T): (db
     }
     return { value: cached.value, version: cached.version };
   };
+}
+
+/** How far issuedAt may lie from the front's clock without a remark (docs/config-bundles.md §3 "issuedAt"). */
+export const ISSUED_PAST_MS = 30 * 86_400_000;
+export const ISSUED_FUTURE_MS = 86_400_000;
+
+/**
+ * A remark on a bundle's issuedAt far from the front's clock: more than 30 days before it, or more
+ * than a day after it. The bundle is applied all the same (the signature and the version decide;
+ * a front whose clock is wrong must still take its configuration): the answer and the log say it.
+ */
+export function issuedAtWarning(b: Pick<Bundle, 'version' | 'issuedAt'>, now: Date = new Date()): string | null {
+  const at = Date.parse(b.issuedAt);
+  const days = (ms: number) => Math.round(ms / 86_400_000);
+  if (now.getTime() - at > ISSUED_PAST_MS)
+    return `issuedAt ${b.issuedAt} is ${days(now.getTime() - at)} days before this front's clock (${now.toISOString()}): applied; check that the platform did not re-sign an old document`;
+  if (at - now.getTime() > ISSUED_FUTURE_MS)
+    return `issuedAt ${b.issuedAt} is ${Math.max(1, days(at - now.getTime()))} day(s) after this front's clock (${now.toISOString()}): applied; check this front's clock (NTP) or the platform's`;
+  return null;
 }
 
 /** SHA-256 prefix naming a token in the audit without revealing it. */
