@@ -121,18 +121,37 @@ export type PushRun = z.infer<typeof PushRunSchema>;
 export { softwareVersion };
 
 /** Reads the status; never throws for an unreachable database (see the module comment). */
-export async function frontStatus(db: Db, now: () => Date = () => new Date()): Promise<FrontStatus> {
+/**
+ * How long the status waits for the database (docs/monitoring.md): a server that hangs (stopped, a
+ * lost network) answers no query and fails none, so past this the status says it is unreachable —
+ * the platform's probe gets its 503 with the body, not the runtime's exec_timeout.
+ */
+export const STATUS_DB_DEADLINE_MS = 5_000;
+
+class StatusDeadline extends Error {}
+
+export async function frontStatus(db: Db, now: () => Date = () => new Date(), deadlineMs = STATUS_DB_DEADLINE_MS): Promise<FrontStatus> {
   const checkedAt = now().toISOString();
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const dialect = await detectDialect(db);
-    const [schema, serverTime, outbox, lastPushRun, backup, act] = await Promise.all([
-      schemaState(db),
-      dbTime(db),
-      outboxStatus(db),
-      lastRun(db),
-      backupSummary(db, now()),
-      activationStatus(db),
-    ]);
+    const reads = (async () => {
+      const dialect = await detectDialect(db);
+      const [schema, serverTime, outbox, lastPushRun, backup, act] = await Promise.all([
+        schemaState(db),
+        dbTime(db),
+        outboxStatus(db),
+        lastRun(db),
+        backupSummary(db, now()),
+        activationStatus(db),
+      ]);
+      return { dialect, schema, serverTime, outbox, lastPushRun, backup, act };
+    })();
+    // The reads left behind settle on their own (the pool's connections free themselves when the
+    // server answers again, or their sockets fail); Promise.race has taken their rejection.
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StatusDeadline(`the database did not answer within ${deadlineMs} ms`)), deadlineMs);
+    });
+    const { dialect, schema, serverTime, outbox, lastPushRun, backup, act } = await Promise.race([reads, deadline]);
     return FrontStatusSchema.parse({
       checkedAt,
       version: softwareVersion,
@@ -144,7 +163,7 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
       activation: act,
     });
   } catch (err) {
-    if (!isUnavailable(err)) throw err;
+    if (!(err instanceof StatusDeadline) && !isUnavailable(err)) throw err;
     return FrontStatusSchema.parse({
       checkedAt,
       version: softwareVersion,
@@ -155,6 +174,8 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date()): P
       backup: null,
       activation: null,
     });
+  } finally {
+    clearTimeout(timer);
   }
 }
 
