@@ -35,6 +35,8 @@ import {
 import { Release, SignedBundle, type Bundle } from '../../shared/configbundle/schema.js';
 import { SignatureError, verifyBundleSignature } from '../../shared/configbundle/sign.js';
 import { bundleAuth } from '../../shared/configbundle/settings.js';
+import { attemptOf, noteRefusal, type Attempt } from '../../shared/configbundle/refusals.js';
+import { sourceAddress } from '../../shared/http/caller.js';
 import { compareReleases, fetchRelease } from '../../shared/configbundle/release.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { defineFunction } from '../../shared/fn/index.js';
@@ -72,11 +74,36 @@ function schedulesPass(why: string): Promise<ScheduleOutcome[] | { error: string
 const RECHECK_MS = 5 * 60_000;
 let recheck: NodeJS.Timeout | null = null;
 
-type Env = { Variables: { caller: string; callerAddress: string | null } };
+type Env = { Variables: { caller: string; callerAddress: string | null; attempt: Attempt } };
 const app = new Hono<Env>();
 
-const refuse = (c: Context, e: BundleError) =>
-  c.json({ error: { code: e.code, reason: e.reason, ...(e.issues.length ? { issues: e.issues } : {}) }, applied: false }, e.status);
+/**
+ * Every refusal is logged, and a failed signature or a token not accepted is kept in the audit
+ * (shared/configbundle/refusals.ts, docs/config-bundles.md §3 "Refusals kept"). The answer waits for
+ * that at most a second: a database that does not answer delays no refusal longer.
+ */
+const refuse = async (c: Context<Env>, e: BundleError) => {
+  const noted = noteRefusal(poolOrNull(), {
+    status: e.status,
+    code: e.code,
+    caller: c.get('caller') ?? null,
+    address: c.get('callerAddress') ?? sourceAddress(c),
+    method: c.req.method,
+    path: c.req.path,
+    ...c.get('attempt'),
+  });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([noted, new Promise((r) => (timer = setTimeout(r, 1000)))]);
+  clearTimeout(timer);
+  return c.json({ error: { code: e.code, reason: e.reason, ...(e.issues.length ? { issues: e.issues } : {}) }, applied: false }, e.status);
+};
+const poolOrNull = () => {
+  try {
+    return getPool();
+  } catch {
+    return null;
+  }
+};
 
 app.onError((err, c) => {
   if (err instanceof BundleError) return refuse(c, err);
@@ -122,6 +149,8 @@ app.post('/bundles', async (c) => {
   } catch {
     throw new BundleError(400, 'invalid-request', 'the request is not JSON: POST {"bundle": "<the document>", "sig": {...}}');
   }
+  // What the request claims, for the record of a refusal (never trusted, never the document itself).
+  c.set('attempt', attemptOf(body));
   // An object without a signature; any other JSON (an array, a number, null) is not {bundle, sig}: 400 below.
   if (body && typeof body === 'object' && !Array.isArray(body) && !('sig' in body))
     throw new BundleError(
@@ -174,6 +203,7 @@ app.post('/activation', async (c) => {
   } catch {
     throw new BundleError(400, 'invalid-request', 'the request is not JSON: POST the authorization code file {"bundle": "<the code>", "sig": {...}}');
   }
+  c.set('attempt', attemptOf(body));
   const v = verifyCode(body, settings().bundles.platformKeys);
   const a = await activate(getPool(), v, c.get('caller'));
   log('info', 'front activated', { org: a.orgCode, front: a.frontId, network: a.network, by: c.get('caller') });

@@ -50,6 +50,8 @@ export const ACTIONS: Record<string, string> = {
   'mapping-delete': '删除代码映射',
   'bundle-apply': '应用配置包',
   'bundle-rollback': '回退配置包',
+  'bundle-refused': '拒绝配置包（签名无效）',
+  'config-token-refused': '配置令牌无效',
 };
 
 function state(u: ConsoleUser, now: Date, tz: string): HtmlEscapedString {

@@ -1,8 +1,9 @@
 /**
  * The audit trail in one place (docs/console.md "Audit"): every row of the console's own audit
  * (console_audit: sign-ins, views and reveals of personal data, user and delivery changes, uploads,
- * self-tests, activations), every code-mapping change (code_mapping_history) and every configuration
- * bundle step (config_bundle) — each kept where its owner writes it, read together here, newest
+ * self-tests, activations), every code-mapping change (code_mapping_history), every configuration
+ * bundle step (config_bundle) and the configuration port's refused signatures and tokens, counted by
+ * the hour (config_refusal, shared/configbundle/refusals.ts) — each kept where its owner writes it, read together here, newest
  * first, with the filters an administrator needs to answer "who saw or changed what, when, from where".
  */
 import { z } from 'zod';
@@ -47,7 +48,14 @@ const TRAIL = `
   UNION ALL
   SELECT 'bundle', applied_at, applied_by, 'bundle-' || action,
          'v' || CAST(version AS varchar) || ' ' || areas || coalesce('：' || reason, ''), applied_via
-    FROM config_bundle`;
+    FROM config_bundle
+  UNION ALL
+  SELECT 'bundle', last_at, NULLIF(caller, ''), CASE WHEN code = 'unauthenticated' THEN 'config-token-refused' ELSE 'bundle-refused' END,
+         code || ' ' || path || ' ×' || CAST(attempts AS varchar) || '（该小时内）'
+           || coalesce(' 声称 v' || CAST(version AS varchar), '') || coalesce(' key ' || substr(key_id, 1, 16) || '…', '')
+           || coalesce(' SM3 ' || substr(digest, 1, 16) || '…', ''),
+         NULLIF(address, '')
+    FROM config_refusal`;
 
 export async function auditTrail(db: Pick<Db, 'query'>, q: AuditQuery): Promise<AuditRow[]> {
   const where = ['at >= $1', 'at < $2'];
