@@ -27,6 +27,7 @@ import {
   sendError,
   serveInvocation,
   upstreamHeaders,
+  type AnswerShape,
   type RouterOptions,
   type ServeContext,
 } from './proxy.js';
@@ -257,11 +258,13 @@ export class Listeners {
     this.hospitalCtx.set(spec.key, {
       ...this.serveCtx,
       his: true,
+      // The configuration port's callers read its own refusal shape (docs/config-bundles.md §3).
+      ...(spec.key === 'config' ? { answers: 'config' as const } : {}),
       budgetFor: (req, atLeast) => callers.for(req.socket.remoteAddress ?? '', atLeast),
       onBodyBusy: (share, message, peer) => this.bodyBusy(share, message, peer, spec.role, callers),
       ...(spec.key === 'data' ? {} : { callerSlots: this.callerSlots, onSlotsFull: (fn, peer, max) => this.slotsFull(fn, peer, max, spec.role) }),
     });
-    const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), true);
+    const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), spec.key === 'config' ? 'config' : true);
     let srv: Server;
     if (tls) {
       const https = createHttpsServer(
@@ -371,7 +374,7 @@ export class Listeners {
    * or later, is logged and answered 500, and the request's and response's stream errors (a caller
    * gone mid-body, a write after the socket closed) are handled. Nothing leaves the listener.
    */
-  private guard(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>, his = false) {
+  private guard(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>, his: AnswerShape | boolean = false) {
     return (req: IncomingMessage, res: ServerResponse): void => {
       req.on('error', () => undefined);
       res.on('error', () => undefined);
@@ -390,7 +393,7 @@ export class Listeners {
     };
   }
 
-  private fail(res: ServerResponse, err: unknown, his: boolean): void {
+  private fail(res: ServerResponse, err: unknown, his: AnswerShape | boolean): void {
     this.d.log.error('request handler failed', { err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
     try {
       sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway', connection: 'close' }, his);

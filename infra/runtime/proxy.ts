@@ -389,7 +389,14 @@ const LINGER_BYTES = 64 * 1024 * 1024;
  * is written at once but ended only when the body has ended: Node closes a connection that asked for
  * `Connection: close` as soon as its answer ends, unread bytes or not.
  */
-export function refuseBody(req: IncomingMessage, res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, his = false): void {
+export function refuseBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  message: string,
+  extra: OutgoingHttpHeaders = {},
+  his: AnswerShape | boolean = false,
+): void {
   const headers = { ...extra, ...(status === 503 ? { 'retry-after': '1' } : {}) };
   if (req.complete || res.headersSent) {
     sendError(res, status, message, headers, his);
@@ -511,7 +518,7 @@ export function callMeta(req: IncomingMessage): CallMeta {
   return { callId, startTime };
 }
 
-export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, his = false): void {
+export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, his: AnswerShape | boolean = false): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -521,9 +528,24 @@ export function sendError(res: ServerResponse, status: number, message: string, 
   res.end(answer.body);
 }
 
-/** The runtime's own answer: the HIS envelope on a hospital port, else plain text. */
-function errorAnswer(status: number, message: string, extra: OutgoingHttpHeaders, his: boolean): { headers: OutgoingHttpHeaders; body: string } {
-  if (his) {
+/**
+ * The shape of the runtime's own answers (413, 429, 503, 504, …) on a port: plain text on the admin
+ * gateway; on a hospital port the shape its callers read from its functions — the HIS answer
+ * (docs/his-guide.md) on the data and monitoring ports (the monitor function refuses in it too,
+ * docs/monitoring.md), the platform's `{"error": {"code", "reason"}, "applied": false}` on the
+ * configuration port (docs/config-bundles.md §3 "Answers").
+ */
+export type AnswerShape = 'plain' | 'his' | 'config';
+const shapeOf = (his: AnswerShape | boolean): AnswerShape => (his === true ? 'his' : his === false ? 'plain' : his);
+
+/** The runtime's own answer, in the port's shape (AnswerShape). */
+function errorAnswer(status: number, message: string, extra: OutgoingHttpHeaders, his: AnswerShape | boolean): { headers: OutgoingHttpHeaders; body: string } {
+  const shape = shapeOf(his);
+  if (shape === 'config') {
+    const retry = status === 429 || status >= 500 ? { 'retry-after': String(HIS_RETRY_AFTER_S) } : {};
+    return { headers: { 'content-type': 'application/json; charset=utf-8', ...retry, ...extra }, body: JSON.stringify(configAnswer(status, message)) + '\n' };
+  }
+  if (shape === 'his') {
     // A HIS retries 429 and every 5xx after Retry-After (docs/his-guide.md §3): say when.
     const retry = status === 429 || status >= 500 ? { 'retry-after': String(HIS_RETRY_AFTER_S) } : {};
     return { headers: { 'content-type': 'application/json; charset=utf-8', ...retry, ...extra }, body: JSON.stringify(hisAnswer(status, message)) + '\n' };
@@ -557,6 +579,26 @@ export function hisAnswer(status: number, message: string): { result: false; des
   return { result: false, desc: `${errorName} (${message})`, id: null, errorCode, errorName };
 }
 
+/** error.code of the runtime's own answers on the configuration port, by status (docs/config-bundles.md §3). */
+const CONFIG_CODES: Record<number, string> = {
+  400: 'invalid-request',
+  404: 'not-found',
+  408: 'invalid-request',
+  413: 'too-large',
+  431: 'invalid-request',
+  429: 'busy',
+  500: 'internal',
+  502: 'unavailable',
+  503: 'unavailable',
+  504: 'timeout',
+};
+
+/** The runtime's own answer on the configuration port, as its function refuses: nothing applied. */
+export function configAnswer(status: number, message: string): { error: { code: string; reason: string }; applied: false } {
+  const code = CONFIG_CODES[status] ?? (status >= 500 ? 'unavailable' : 'invalid-request');
+  return { error: { code, reason: `${message} (nothing applied)` }, applied: false };
+}
+
 export interface ServeContext {
   router: RouterOptions;
   /**
@@ -564,8 +606,10 @@ export interface ServeContext {
    * its body into: room at least for `atLeast` bytes, the largest body its function takes.
    */
   budgetFor(req: IncomingMessage, atLeast: number): BodyBudget;
-  /** A hospital port: the runtime's own answers are JSON in the HIS answer shape (hisAnswer). */
+  /** A hospital port: the runtime's own answers are JSON in the HIS answer shape (hisAnswer)… */
   his?: boolean;
+  /** …or, on the configuration port, in its own (configAnswer). */
+  answers?: 'config';
   isClosing(): boolean;
   onError?(fields: Record<string, unknown>): void;
   /** A body refused for want of room (503): the share that was full, and the caller's address. */
@@ -582,8 +626,9 @@ export interface ServeContext {
 export async function serveInvocation(svc: FunctionService, path: string, req: IncomingMessage, res: ServerResponse, ctx: ServeContext): Promise<void> {
   const meta = callMeta(req);
   const common: OutgoingHttpHeaders = { 'x-call-id': meta.callId, 'x-start-time': meta.startTime };
+  const shape: AnswerShape = ctx.answers ?? (ctx.his ? 'his' : 'plain');
   if (ctx.isClosing()) {
-    sendError(res, 503, 'runtime is shutting down', { ...common, connection: 'close', 'x-openfaas-internal': 'gateway' }, ctx.his);
+    sendError(res, 503, 'runtime is shutting down', { ...common, connection: 'close', 'x-openfaas-internal': 'gateway' }, shape);
     return;
   }
   const bare = path.split('?')[0];
@@ -600,7 +645,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   if (slot && 'full' in slot) {
     ctx.onSlotsFull?.(svc.name, peerAddress(req), slot.full);
     const message = `${svc.name}: this address has ${slot.full} requests in flight, its share of the function's slots; retry later`;
-    refuseBody(req, res, 429, message, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);
+    refuseBody(req, res, 429, message, { ...common, 'x-openfaas-internal': 'gateway' }, shape);
     return;
   }
   if (slot) res.once('close', slot.release);
@@ -608,7 +653,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   if (!read.ok && read.status === 503) ctx.onBodyBusy?.(read.share, read.message, peerAddress(req));
   if (!read.ok) {
     if (read.status !== 400 || !req.socket.destroyed)
-      refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' }, ctx.his);
+      refuseBody(req, res, read.status, `${svc.name}: ${read.message}`, { ...common, 'x-openfaas-internal': 'gateway' }, shape);
     return;
   }
   res.once('close', read.release);
@@ -643,7 +688,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
   if (!out.ok) {
     if (out.status >= 500) ctx.onError?.({ fn: svc.name, callId: meta.callId, status: out.status, msg: out.message });
     if (out.status === 499) return;
-    sendError(res, out.status, out.message, { ...common, 'x-duration-seconds': duration, 'x-openfaas-internal': out.internal }, ctx.his);
+    sendError(res, out.status, out.message, { ...common, 'x-duration-seconds': duration, 'x-openfaas-internal': out.internal }, shape);
     return;
   }
   const headers: OutgoingHttpHeaders = {};

@@ -4,6 +4,7 @@
 // with a bad signature is refused and changes nothing; history, the bundle in force, the version check
 // and a rollback answer on the port.
 import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
@@ -65,6 +66,34 @@ describe('configuration port through the runtime', () => {
       expect([path, res.status, body.error.code, body.applied]).toEqual([path, 400, 'invalid-request', false]);
       expect(body.error.reason).toMatch(/malformed percent-escape/);
     }
+    expect((await fetch(`${port}/bundles`, { headers: bearer() })).status).toBe(200);
+  });
+
+  it('answers a body over the port’s limit 413 in the port’s own shape, before the token is looked at', async () => {
+    // A declared length over max_body (32 MiB, stack.yml): the runtime refuses before reading it.
+    const answer = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+      const u = new URL(`${port}/bundles`);
+      const req = request({
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': String(40 * 2 ** 20) },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.write('{"bundle": "');
+    });
+    expect(answer.status).toBe(413);
+    expect(answer.type).toMatch(/^application\/json/);
+    const body = JSON.parse(answer.body) as { error: { code: string; reason: string }; applied: boolean; result?: unknown };
+    expect(body).toEqual({ error: { code: 'too-large', reason: expect.stringMatching(/larger than 33554432 bytes/) }, applied: false });
     expect((await fetch(`${port}/bundles`, { headers: bearer() })).status).toBe(200);
   });
 
