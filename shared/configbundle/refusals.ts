@@ -3,7 +3,7 @@
  * is logged — who (the token's label when one was accepted, the address), what (status, code, route,
  * the version the document claimed, the key id it named, the SM3 digest of the document) and never
  * the document or its reason text — and those a security review needs, a signature that failed and a
- * token that was not accepted, are counted in config_refusal (infra/db/0993_config_refusal.sql), read
+ * token that was not accepted, are counted in config_refusal (infra/db/0994_config_refusal.sql), read
  * with the bundle steps as the console's audit (shared/console/audit.ts).
  *
  * A flood cannot flood either: the table keeps one row per hour, code, caller, address and route
