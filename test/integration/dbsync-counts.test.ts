@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { stagingTable, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import { syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
-import { sample } from '../../infra/simulators/samples.js';
+import { stageRecord, passportPatient } from '../setup/records.js';
 
 // A database of its own: another file's sync run (orgs '*') would take these staging rows.
 let priv: Awaited<ReturnType<typeof privateDatabase>>;
@@ -28,28 +28,8 @@ afterAll(async () => {
   await priv?.drop();
 });
 
-async function stage(r: Resource, rec: Record<string, unknown>): Promise<string> {
-  const cols: string[] = [];
-  const vals: unknown[] = [];
-  for (const [name, v] of Object.entries(rec)) {
-    const def = r.fields[name];
-    if (!def || v === null || v === undefined) continue;
-    cols.push(def.column);
-    vals.push(typeof v === 'object' ? JSON.stringify(v) : String(v));
-  }
-  const res = await db.query<{ row_id: string }>(
-    `INSERT INTO ${stagingTable(r)} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING row_id`,
-    vals,
-  );
-  return res.rows[0]!.row_id;
-}
-const patientOf = (org: string, id: string, over: Record<string, unknown>) => ({
-  ...sample('emrPatientInfo', { orgCode: org, id, seed: 5 }),
-  idCardTypeCode: '03',
-  idCardTypeName: '护照',
-  idCard: 'E1234567',
-  ...over,
-});
+const stage = (r: Resource, rec: Record<string, unknown>) => stageRecord(db, r, rec);
+const patientOf = passportPatient;
 
 describe('a run killed mid-batch', () => {
   it('leaves every refusal logged once and every code sighting counted once', { timeout: 60_000 }, async () => {

@@ -7,10 +7,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { stagingTable, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import { syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
 import { createCodeCache, MappingInputSchema, saveMapping, type CodeCache } from '../../shared/codes/index.js';
 import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
 import { sample } from '../../infra/simulators/samples.js';
+import { stageRecord, passportPatient } from '../setup/records.js';
 
 // A database of its own: these runs take every org's staging rows (orgs '*'), another file's among them.
 let priv: Awaited<ReturnType<typeof privateDatabase>>;
@@ -29,21 +30,7 @@ afterAll(async () => {
   await priv?.drop();
 });
 
-async function stage(r: Resource, rec: Record<string, unknown>): Promise<string> {
-  const cols: string[] = [];
-  const vals: unknown[] = [];
-  for (const [name, v] of Object.entries(rec)) {
-    const def = r.fields[name];
-    if (!def || v === null || v === undefined) continue;
-    cols.push(def.column);
-    vals.push(typeof v === 'object' ? JSON.stringify(v) : String(v));
-  }
-  const res = await db.query<{ row_id: string }>(
-    `INSERT INTO ${stagingTable(r)} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING row_id`,
-    vals,
-  );
-  return res.rows[0]!.row_id;
-}
+const stage = (r: Resource, rec: Record<string, unknown>) => stageRecord(db, r, rec);
 
 /** The row's outcome, the sync run until it is there (another file's run may hold the table for a moment). */
 async function outcome(r: Resource, rowId: string): Promise<{ status: string; held: string[] | null }> {
@@ -66,13 +53,7 @@ const refreshed = async () => {
   await codes.refresh();
 };
 
-const patientOf = (org: string, id: string, over: Record<string, unknown>) => ({
-  ...sample('emrPatientInfo', { orgCode: org, id, seed: 5 }),
-  idCardTypeCode: '03',
-  idCardTypeName: '护照',
-  idCard: 'E1234567',
-  ...over,
-});
+const patientOf = passportPatient;
 
 describe('a staged record’s outcome rows follow its holds', () => {
   it('mapped and released: held becomes NULL; mapped and breaking a rule: held names the rule; a corrected row clears both', async () => {

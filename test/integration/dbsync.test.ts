@@ -24,6 +24,7 @@ import {
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { hmacColumns, keyIdOf, pii, sealedFields } from '../../shared/pii/index.js';
+import { stageRecord } from '../setup/records.js';
 
 // A database of its own: a running front's dbsync (another file's stack, cron or nudge, orgs '*') would
 // take these staging rows — the kill test's batch then has no second wave to be killed in.
@@ -32,22 +33,7 @@ const db = new pg.Pool({ connectionString: priv.url, max: 6 });
 const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
 const R = (name: string) => resources[name]!;
 
-/** Writes a record into its staging table as a HIS would: every value as text. */
-async function stage(r: Resource, rec: Record<string, unknown>): Promise<string> {
-  const cols: string[] = [];
-  const vals: unknown[] = [];
-  for (const [name, v] of Object.entries(rec)) {
-    const def = r.fields[name];
-    if (!def || v === null || v === undefined) continue;
-    cols.push(def.column);
-    vals.push(typeof v === 'object' ? JSON.stringify(v) : String(v));
-  }
-  const res = await db.query<{ row_id: string }>(
-    `INSERT INTO ${stagingTable(r)} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING row_id`,
-    vals,
-  );
-  return res.rows[0]!.row_id;
-}
+const stage = (r: Resource, rec: Record<string, unknown>) => stageRecord(db, r, rec);
 
 type Result = {
   row_id: string;

@@ -2,9 +2,9 @@
 // version stamped — through the patient function on the real database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
-import { sample } from '../../infra/simulators/samples.js';
 import { createCodeCache, MappingInputSchema, saveMapping, setPolicy, type CodeCache } from '../../shared/codes/index.js';
 import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
+import { passportPatient } from '../setup/records.js';
 
 process.env.DATABASE_URL = databaseUrl();
 process.env.HIS_ALLOW = '127.0.0.1/8';
@@ -44,14 +44,7 @@ const waitFor = async <T>(f: () => Promise<T | undefined>, ms = 5000): Promise<T
     await new Promise((r) => setTimeout(r, 50));
   }
 };
-// A patient whose resident ID number is not type 01, so a local sex code has no ID rule to meet.
-const patientOf = (org: string, id: string, over: Record<string, unknown>) => ({
-  ...sample('emrPatientInfo', { orgCode: org, id, seed: 5 }),
-  idCardTypeCode: '03',
-  idCardTypeName: '护照',
-  idCard: 'E1234567',
-  ...over,
-});
+const patientOf = passportPatient;
 
 describe('policy auto (the default)', () => {
   it('holds a record with an unmapped local code, queues the code, and releases it re-mapped once a mapping exists', async () => {

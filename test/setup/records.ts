@@ -1,0 +1,34 @@
+/**
+ * Records as the tests write them: into a staging table as a HIS adapter does (docs/dbsync.md), and a
+ * patient sample whose codes the mapping tests can hold without an ID-number rule in the way.
+ */
+import type pg from 'pg';
+import type { Resource } from '../../schemas/resource.js';
+import { stagingTable } from '../../shared/dbsync/index.js';
+import { sample } from '../../infra/simulators/samples.js';
+
+/** Writes a record into its staging table as a HIS would: every value as text. Its row id. */
+export async function stageRecord(db: pg.Pool, r: Resource, rec: Record<string, unknown>): Promise<string> {
+  const cols: string[] = [];
+  const vals: unknown[] = [];
+  for (const [name, v] of Object.entries(rec)) {
+    const def = r.fields[name];
+    if (!def || v === null || v === undefined) continue;
+    cols.push(def.column);
+    vals.push(typeof v === 'object' ? JSON.stringify(v) : String(v));
+  }
+  const res = await db.query<{ row_id: string }>(
+    `INSERT INTO ${stagingTable(r)} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING row_id`,
+    vals,
+  );
+  return res.rows[0]!.row_id;
+}
+
+/** A patient whose resident ID number is not type 01 (a passport), so a local sex code has no ID rule to meet. */
+export const passportPatient = (org: string, id: string, over: Record<string, unknown>) => ({
+  ...sample('emrPatientInfo', { orgCode: org, id, seed: 5 }),
+  idCardTypeCode: '03',
+  idCardTypeName: '护照',
+  idCard: 'E1234567',
+  ...over,
+});
