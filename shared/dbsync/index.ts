@@ -433,6 +433,7 @@ function contextOf(row: StagedRow, s: DbsyncSettings, callers: Callers, codes: C
     // The row's receive time is when the HIS wrote it: the deadline clock starts there.
     now: row.inserted_at,
     caller: 'dbsync',
+    staged: true,
     authorize: (org: string) => callers.authorize(role, org),
     callerOrgs: callers.orgs(role),
     installationOrg: s.installationOrg,

@@ -62,7 +62,12 @@ const HOLD_COLS: Cols = [
 ];
 
 /** Adds holds to records (a hold a record already has is not added twice). */
-export async function addHolds(tx: Tx, resource: string, holds: Array<{ orgCode: string; id: string; hold: Hold; at: Date }>): Promise<void> {
+export async function addHolds(
+  tx: Tx,
+  resource: string,
+  holds: Array<{ orgCode: string; id: string; hold: Hold; at: Date }>,
+  o: FollowResults = {},
+): Promise<void> {
   const seen = new Set<string>();
   const rows: unknown[][] = [];
   for (const h of holds) {
@@ -81,15 +86,22 @@ export async function addHolds(tx: Tx, resource: string, holds: Array<{ orgCode:
       src.params,
     );
   }
-  await syncResultHeld(
-    tx,
-    resource,
-    holds.map((h): [string, string] => [h.orgCode, h.id]),
-  );
+  if (o.results !== false)
+    await syncResultHeld(
+      tx,
+      resource,
+      holds.map((h): [string, string] => [h.orgCode, h.id]),
+    );
 }
 
 /** Drops the holds of records, all of them or those of one kind (or one hold). */
-export async function dropHolds(tx: Tx, resource: string, keys: Array<[string, string]>, only?: { kind: Hold['kind'] } | Hold): Promise<void> {
+export async function dropHolds(
+  tx: Tx,
+  resource: string,
+  keys: Array<[string, string]>,
+  only?: { kind: Hold['kind'] } | Hold,
+  o: FollowResults = {},
+): Promise<void> {
   if (keys.length === 0) return;
   const k = keyList(['org_code', 'record_id'], keys, 1);
   const params: unknown[] = [resource, ...k.params];
@@ -104,7 +116,17 @@ export async function dropHolds(tx: Tx, resource: string, keys: Array<[string, s
     }
   }
   const gone = await tx.query(`DELETE FROM record_hold WHERE resource = $1 AND ${k.sql}${extra}`, params);
-  if (gone.rowCount) await syncResultHeld(tx, resource, keys);
+  if (gone.rowCount && o.results !== false) await syncResultHeld(tx, resource, keys);
+}
+
+/**
+ * Whether a change of holds also rewrites the records' database-sync outcome rows (default yes). A
+ * record written through the API (port 8881) says `no`: the write path's statements stay what they
+ * were (docs/ingest.md), and a record that came by staging has its outcome rows followed when dbsync
+ * writes its next version, when it is released and when it is re-held (docs/dbsync.md "Held records").
+ */
+export interface FollowResults {
+  results?: boolean;
 }
 
 const RESULT_COLS: Cols = [
