@@ -18,6 +18,7 @@ import { type declaredOf, defaultHospitalPorts, refusalBody, routeHospital, type
 import {
   callMeta,
   continueIfExpected,
+  errorAnswer,
   hisAnswer,
   malformedPath,
   peerAddress,
@@ -43,7 +44,9 @@ const CONNECTIONS_CHECK_MS = 1000;
  * server or its sockets can raise handled: a malformed request, a connection reset, a failed accept
  * (EMFILE) must never end the runtime.
  */
-export function harden(server: Server, role: string, limits: RuntimeLimits, log: RuntimeLogger, perPeer: boolean): void {
+export function harden(server: Server, role: string, limits: RuntimeLimits, log: RuntimeLogger, answers: AnswerShape): void {
+  // A hospital port (any shape but the admin gateway's plain one) is open to the network.
+  const perPeer = answers !== 'plain';
   // Idle keep-alive connections are kept longer than a caller's pool keeps them (HIS HTTP clients
   // commonly evict after 30–60 s): a server-side close racing a reuse is a reset the caller sees.
   server.keepAliveTimeout = 65_000;
@@ -63,11 +66,16 @@ export function harden(server: Server, role: string, limits: RuntimeLimits, log:
       return;
     }
     const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    // On a hospital port in the answer envelope every other answer there has (docs/his-guide.md 应答).
+    // On a hospital port in the shape every other answer there has (the HIS envelope, docs/his-guide.md
+    // 应答; the configuration port's refusal, docs/config-bundles.md §3); on the gateway as Node does.
     const reason = status === 408 ? 'request not sent in time' : status === 431 ? 'header section over 16 KiB' : 'not an HTTP/1.1 request';
-    const body = perPeer ? JSON.stringify(hisAnswer(status, reason)) : '';
-    const type = body ? 'Content-Type: application/json; charset=UTF-8\r\n' : '';
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n${type}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const answer = perPeer ? errorAnswer(status, reason, {}, answers) : { headers: {}, body: '' };
+    const head = Object.entries(answer.headers)
+      .map(([k, v]) => `${k}: ${String(v)}\r\n`)
+      .join('');
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n${head}Content-Length: ${Buffer.byteLength(answer.body)}\r\n\r\n${answer.body}`,
+    );
     setTimeout(() => socket.destroy(), 1000).unref();
   });
 
@@ -221,6 +229,7 @@ export class Listeners {
   constructor(private readonly d: ListenerDeps) {
     this.serveCtx = {
       router: d.router,
+      answers: 'plain',
       // The admin gateway: the other ports' share, no caller's own (it listens on loopback).
       budgetFor: () => d.budgets.others,
       isClosing: () => this.closing,
@@ -238,7 +247,7 @@ export class Listeners {
     // A caller that waits for "100 Continue" is answered by the same listener, which sends it only
     // when the body is going to be read (an oversized one gets its 413 without being sent).
     gw.on('checkContinue', listener);
-    harden(gw, 'admin gateway', this.d.limits, this.d.log, false);
+    harden(gw, 'admin gateway', this.d.limits, this.d.log, 'plain');
     this.servers.push(gw);
     const bound = await listen(gw, port, host, 'admin gateway', this.d.log);
     this.gatewayUrl = urlFor(host, bound);
@@ -255,16 +264,16 @@ export class Listeners {
     let bound = 0;
     // One caller's share on the data port; one more over the other hospital ports together.
     const callers = spec.key === 'data' ? this.d.budgets.dataCallers : this.d.budgets.otherCallers;
+    // The configuration port's callers read its own refusal shape (docs/config-bundles.md §3).
+    const answers: AnswerShape = spec.key === 'config' ? 'config' : 'his';
     this.hospitalCtx.set(spec.key, {
       ...this.serveCtx,
-      his: true,
-      // The configuration port's callers read its own refusal shape (docs/config-bundles.md §3).
-      ...(spec.key === 'config' ? { answers: 'config' as const } : {}),
+      answers,
       budgetFor: (req, atLeast) => callers.for(req.socket.remoteAddress ?? '', atLeast),
       onBodyBusy: (share, message, peer) => this.bodyBusy(share, message, peer, spec.role, callers),
       ...(spec.key === 'data' ? {} : { callerSlots: this.callerSlots, onSlotsFull: (fn, peer, max) => this.slotsFull(fn, peer, max, spec.role) }),
     });
-    const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), spec.key === 'config' ? 'config' : true);
+    const handler = this.guard((req, res) => this.hospitalRequest(spec, tls, bound, req, res), answers);
     let srv: Server;
     if (tls) {
       const https = createHttpsServer(
@@ -278,7 +287,7 @@ export class Listeners {
       srv = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, handler);
     }
     srv.on('checkContinue', handler);
-    harden(srv, `${spec.role}, port ${spec.port}`, this.d.limits, this.d.log, true);
+    harden(srv, `${spec.role}, port ${spec.port}`, this.d.limits, this.d.log, answers);
     this.servers.push(srv);
     bound = await listen(srv, spec.port, host, spec.role, this.d.log);
     this.portUrls[spec.key] = urlFor(host, bound, tls ? 'https' : 'http');
@@ -374,29 +383,29 @@ export class Listeners {
    * or later, is logged and answered 500, and the request's and response's stream errors (a caller
    * gone mid-body, a write after the socket closed) are handled. Nothing leaves the listener.
    */
-  private guard(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>, his: AnswerShape | boolean = false) {
+  private guard(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>, shape: AnswerShape = 'plain') {
     return (req: IncomingMessage, res: ServerResponse): void => {
       req.on('error', () => undefined);
       res.on('error', () => undefined);
       this.active.add(res);
       res.once('close', () => this.active.delete(res));
       if (severalHosts(req.rawHeaders)) {
-        sendError(res, 400, 'more than one Host header', { connection: 'close' }, his);
+        sendError(res, 400, 'more than one Host header', { connection: 'close' }, shape);
         return;
       }
       try {
         const p = handler(req, res);
-        if (p) p.catch((e: unknown) => this.fail(res, e, his));
+        if (p) p.catch((e: unknown) => this.fail(res, e, shape));
       } catch (e) {
-        this.fail(res, e, his);
+        this.fail(res, e, shape);
       }
     };
   }
 
-  private fail(res: ServerResponse, err: unknown, his: AnswerShape | boolean): void {
+  private fail(res: ServerResponse, err: unknown, shape: AnswerShape): void {
     this.d.log.error('request handler failed', { err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
     try {
-      sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway', connection: 'close' }, his);
+      sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway', connection: 'close' }, shape);
     } catch {
       res.destroy();
     }

@@ -395,14 +395,14 @@ export function refuseBody(
   status: number,
   message: string,
   extra: OutgoingHttpHeaders = {},
-  his: AnswerShape | boolean = false,
+  shape: AnswerShape = 'plain',
 ): void {
   const headers = { ...extra, ...(status === 503 ? { 'retry-after': '1' } : {}) };
   if (req.complete || res.headersSent) {
-    sendError(res, status, message, headers, his);
+    sendError(res, status, message, headers, shape);
     return;
   }
-  const answer = errorAnswer(status, message, headers, his);
+  const answer = errorAnswer(status, message, headers, shape);
   res.writeHead(status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
   res.write(answer.body);
   const socket = req.socket;
@@ -518,12 +518,12 @@ export function callMeta(req: IncomingMessage): CallMeta {
   return { callId, startTime };
 }
 
-export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, his: AnswerShape | boolean = false): void {
+export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, shape: AnswerShape = 'plain'): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const answer = errorAnswer(status, message, extra, his);
+  const answer = errorAnswer(status, message, extra, shape);
   res.writeHead(status, answer.headers);
   res.end(answer.body);
 }
@@ -536,11 +536,9 @@ export function sendError(res: ServerResponse, status: number, message: string, 
  * configuration port (docs/config-bundles.md §3 "Answers").
  */
 export type AnswerShape = 'plain' | 'his' | 'config';
-const shapeOf = (his: AnswerShape | boolean): AnswerShape => (his === true ? 'his' : his === false ? 'plain' : his);
 
 /** The runtime's own answer, in the port's shape (AnswerShape). */
-function errorAnswer(status: number, message: string, extra: OutgoingHttpHeaders, his: AnswerShape | boolean): { headers: OutgoingHttpHeaders; body: string } {
-  const shape = shapeOf(his);
+export function errorAnswer(status: number, message: string, extra: OutgoingHttpHeaders, shape: AnswerShape): { headers: OutgoingHttpHeaders; body: string } {
   if (shape === 'config') {
     const retry = status === 429 || status >= 500 ? { 'retry-after': String(HIS_RETRY_AFTER_S) } : {};
     return { headers: { 'content-type': 'application/json; charset=utf-8', ...retry, ...extra }, body: JSON.stringify(configAnswer(status, message)) + '\n' };
@@ -606,10 +604,11 @@ export interface ServeContext {
    * its body into: room at least for `atLeast` bytes, the largest body its function takes.
    */
   budgetFor(req: IncomingMessage, atLeast: number): BodyBudget;
-  /** A hospital port: the runtime's own answers are JSON in the HIS answer shape (hisAnswer)… */
-  his?: boolean;
-  /** …or, on the configuration port, in its own (configAnswer). */
-  answers?: 'config';
+  /**
+   * The shape of the runtime's own answers on this port (AnswerShape): 'plain' on the admin gateway;
+   * on a hospital port 'his' (hisAnswer) or, on the configuration port, 'config' (configAnswer).
+   */
+  answers: AnswerShape;
   isClosing(): boolean;
   onError?(fields: Record<string, unknown>): void;
   /** A body refused for want of room (503): the share that was full, and the caller's address. */
@@ -626,7 +625,7 @@ export interface ServeContext {
 export async function serveInvocation(svc: FunctionService, path: string, req: IncomingMessage, res: ServerResponse, ctx: ServeContext): Promise<void> {
   const meta = callMeta(req);
   const common: OutgoingHttpHeaders = { 'x-call-id': meta.callId, 'x-start-time': meta.startTime };
-  const shape: AnswerShape = ctx.answers ?? (ctx.his ? 'his' : 'plain');
+  const shape = ctx.answers;
   if (ctx.isClosing()) {
     sendError(res, 503, 'runtime is shutting down', { ...common, connection: 'close', 'x-openfaas-internal': 'gateway' }, shape);
     return;
@@ -676,7 +675,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
     {
       method: req.method ?? 'GET',
       path,
-      headers: upstreamHeaders(req, meta, { gateway: !ctx.his }),
+      headers: upstreamHeaders(req, meta, { gateway: shape === 'plain' }),
       body,
       signal: abort.signal,
       ...(timeoutMs ? { timeoutMs } : {}),

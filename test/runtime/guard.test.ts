@@ -176,7 +176,7 @@ describe('malformed requests', () => {
     await stillServing();
   });
 
-  it('answers Node’s own refusals on the data port in the HIS envelope: not HTTP (400), a header section over 16 KiB (431)', async () => {
+  it('answers Node’s own refusals on the data port in the HIS envelope: not HTTP (400), a header section over 16 KiB (431); on the configuration port in its own shape', async () => {
     const envelope = (text: string) => JSON.parse(Buffer.from(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1').toString('utf8')) as Record<string, unknown>;
     const garbage = await raw(data, 'GARBAGE\x00\x01 / HTTP/9\r\n\r\n');
     expect(garbage.status).toBe(400);
@@ -185,6 +185,10 @@ describe('malformed requests', () => {
     const big = await raw(data, `GET /hclient/emr/receive/emrPatientInfo/P1 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(big.status).toBe(431);
     expect(envelope(big.text)).toMatchObject({ result: false, errorCode: 'BAD_REQUEST', errorName: '请求头过大' });
+    // The configuration port in its own refusal shape, as its function refuses (docs/config-bundles.md §3).
+    const config = await raw(new URL(rt.portUrls.config!), 'GARBAGE\x00\x01 / HTTP/9\r\n\r\n');
+    expect(config.status).toBe(400);
+    expect(envelope(config.text)).toEqual({ error: { code: 'invalid-request', reason: 'not an HTTP/1.1 request (nothing applied)' }, applied: false });
     // The admin gateway, for operators' tools, answers as Node does: no body.
     const gw = await raw(gateway, 'GARBAGE\x00\x01 / HTTP/9\r\n\r\n');
     expect(gw.text).toMatch(/Content-Length: 0\r\n\r\n$/);
