@@ -22,7 +22,16 @@ import { AppError, handleError, notFoundAnswer, okAnswer, validationError } from
 import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/auth.js';
 import { remindConfig, type RemindSettings } from '../../shared/config/functions/remind.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { listCaseCards, listReminders, markReminder, microsOf, parseCursor, type ReminderCursor, type ReminderQuery } from '../../shared/warning/reminders.js';
+import {
+  listCaseCards,
+  listReminders,
+  markReminder,
+  microsOf,
+  parseCursor,
+  sharedHorizon,
+  type ReminderCursor,
+  type ReminderQuery,
+} from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
 
 const app = new Hono();
@@ -91,6 +100,8 @@ const STREAM_MS = 50_000;
 const POLL_MS = 250;
 /** A quiet stream says where it stands this often (a `position` event), so a reconnect re-reads little. */
 const POSITION_MS = 10_000;
+/** Every stream of this replica sweeps from one horizon read per poll interval, not one each. */
+const streamHorizon = sharedHorizon(POLL_MS);
 
 app.get('/reminders/stream', (c) => {
   // An event's id is where the stream stands (docs/warning.md "Reminders"): a reminder's, where its
@@ -117,7 +128,7 @@ app.get('/reminders/stream', (c) => {
     await stream.writeSSE({ event: 'open', data: JSON.stringify({ retryMs: 1000 }), retry: 1000 });
     while (!closed && Date.now() < end) {
       const { since: _s, cursor: _c, ...base } = first;
-      const r = await listReminders(getPool(), { ...base, ...at }, new Date(), (id, updatedAt) => sent.get(id) === updatedAt);
+      const r = await listReminders(getPool(), { ...base, ...at }, new Date(), { skip: (id, updatedAt) => sent.get(id) === updatedAt, horizon: streamHorizon });
       for (const rem of r.reminders) {
         sent.set(rem.caseId, rem.updatedAt);
         await stream.writeSSE({ event: 'reminder', id: r.start, data: JSON.stringify(rem) });

@@ -196,16 +196,41 @@ async function horizonOf(db: pg.Pool): Promise<number> {
   return Math.max(now - SINCE_OVERLAP_MS * 1000, Math.min(now, oldest));
 }
 
+/** Where a sweep takes its horizon from: read now (horizonOf), or a value shared with others (sharedHorizon). */
+export type HorizonSource = (db: pg.Pool) => Promise<number>;
+
+/**
+ * A horizon shared by every sweep of a process that asks within `maxAgeMs` of the last read: one read
+ * of pg_locks per interval however many streams sweep (docs/warning.md "Reminders"). A horizon read
+ * earlier is still a horizon — every row changed before it was committed then, and stays so — it only
+ * makes the next poll start a little further back, and a stream drops what it already sent. Not for
+ * plain polls, where a case written between the read and the page would be delivered twice.
+ */
+export function sharedHorizon(maxAgeMs: number): HorizonSource {
+  let last: { at: number; value: Promise<number> } | null = null;
+  return (db) => {
+    const now = Date.now();
+    if (last && now - last.at < maxAgeMs) return last.value;
+    const read = { at: now, value: horizonOf(db) };
+    // A failed read is not shared: the next sweep reads again.
+    read.value.catch(() => {
+      if (last === read) last = null;
+    });
+    last = read;
+    return read.value;
+  };
+}
+
 /**
  * The sweep a query continues (its cursor) or starts: cases changed at or after `since` — an `asOf`
  * the front handed out is that position exactly, any other instant less the overlap
- * (SINCE_OVERLAP_MS) — or every case; its horizon read now.
+ * (SINCE_OVERLAP_MS) — or every case; its horizon read now (or from `horizon`).
  */
-async function sweepOf(db: pg.Pool, q: ReminderQuery): Promise<ReminderCursor> {
+async function sweepOf(db: pg.Pool, q: ReminderQuery, horizon: HorizonSource = horizonOf): Promise<ReminderCursor> {
   if (q.cursor) return q.cursor;
   const since = q.since === undefined ? null : microsOf(q.since);
   const from = since === null ? null : POSITION.test(q.since!) ? since : since - SINCE_OVERLAP_MS * 1000;
-  return { from, horizon: await horizonOf(db), at: null, caseId: null };
+  return { from, horizon: await horizon(db), at: null, caseId: null };
 }
 
 /** The sweep's window and the position after its last page, as conditions on (changed_at, case_id). */
@@ -247,9 +272,15 @@ function byUrgency(now: Date) {
  * One page of open cases. Pages follow (changed_at, case_id), so a sweep delivers every case of its
  * window however many changed at once (a warning run changes all its cases in one transaction, the
  * self-check every open case): a page that is not the last says `more` and gives `next`. `skip` leaves
- * out cases the caller already has (a stream's repeats) without building them.
+ * out cases the caller already has (a stream's repeats) without building them; `horizon`, where the
+ * sweep's horizon comes from (sharedHorizon, for streams).
  */
-export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date, skip?: (caseId: string, updatedAt: string) => boolean): Promise<ReminderPage> {
+export async function listReminders(
+  db: pg.Pool,
+  q: ReminderQuery,
+  now: Date,
+  o: { skip?: (caseId: string, updatedAt: string) => boolean; horizon?: HorizonSource } = {},
+): Promise<ReminderPage> {
   const where = [`state IN (${OPEN.map((s) => `'${s}'`).join(', ')})`, 'filled_at IS NULL'];
   const params: unknown[] = [];
   if (q.orgs !== null) where.push(`org_code = ANY($${params.push(q.orgs)}::varchar[])`);
@@ -264,7 +295,7 @@ export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date, sk
   // (no skip); a case the sweep delivered comes again only when it was written after the horizon
   // (by a transaction open around the sweep's start). A case changed while the sweep runs shows up in
   // it (its position is ahead of the cursor) or in the next sweep.
-  const cursor = await sweepOf(db, q);
+  const cursor = await sweepOf(db, q, o.horizon);
   keysetWhere(cursor, where, params);
   // One row more than the page tells whether another page follows.
   const rows = (
@@ -280,7 +311,7 @@ export async function listReminders(db: pg.Pool, q: ReminderQuery, now: Date, sk
   const { page, more, next, asOf, start } = pageOf(rows, q.limit, cursor);
   const reminders: Reminder[] = [];
   for (const r of page.sort(byUrgency(now))) {
-    if (skip?.(String(r.case_id), new Date(r.updated_at).toISOString())) continue;
+    if (o.skip?.(String(r.case_id), new Date(r.updated_at).toISOString())) continue;
     reminders.push(await reminderOf(db, r, now));
   }
   return { asOf, more, next, reminders, start };
