@@ -985,7 +985,9 @@ export async function benchPort(o: PortOptions) {
         env: { ...patientSpec?.environment, healthcheck_interval: '0s' },
         starts,
       });
-      console.log(`P7 patient replica start to ready: median ${p7.msMedian} ms, max ${p7.msMax} ms`);
+      console.log(
+        `P7 patient replica start to ready: median ${p7.msMedian} ms, max ${p7.msMax} ms (a bare Node HTTP server: median ${p7.bare.msMedian} ms, max ${p7.bare.msMax} ms)`,
+      );
     }
     result.proxyOverhead = p3;
     result.startToReady = p7;
