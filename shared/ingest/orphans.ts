@@ -4,8 +4,11 @@
  *   - a wait whose parent is in fact stored (the two arrived in concurrent transactions, each
  *     before the other committed) is released;
  *   - a wait older than ORPHAN_RELEASE_AFTER_H hours (default 48; 0 = never) is released with the
- *     data-quality flag parentMissing: a parent that never comes must not keep a record from the
- *     platforms for ever — the platform is told, through the flag, and the console lists it.
+ *     data-quality flag parentMissing (on its receipt: the console's data-quality page lists it; the
+ *     national data set has no field to carry it to the platforms): a parent that never comes must
+ *     not keep a record from the platforms for ever. A parent that came and is held (for a code's
+ *     mapping or a data-set rule) is not missing: its children keep waiting for it however long,
+ *     and go out behind it when it is released (docs/ingest.md "Parents and children").
  */
 import type { Db } from '../db/index.js';
 import { withTx } from '../db/index.js';
@@ -86,7 +89,11 @@ export async function sweepOrphans(db: Db, releaseAfterH = 48): Promise<SweepRes
   }
   if (releaseAfterH > 0) {
     const old = await db.query<{ resource: string; org_code: string; record_id: string }>(
-      `SELECT DISTINCT resource, org_code, record_id FROM record_parent_wait WHERE since < now() - ($1::integer * interval '1 hour') LIMIT 1000`,
+      `SELECT DISTINCT w.resource, w.org_code, w.record_id FROM record_parent_wait w
+        WHERE w.since < now() - ($1::integer * interval '1 hour')
+          AND NOT EXISTS (SELECT 1 FROM record_receipt r
+                           WHERE r.resource = w.parent_resource AND r.org_code = w.org_code AND r.record_id = w.parent_id AND r.state = 'held')
+        LIMIT 1000`,
       [releaseAfterH],
     );
     for (const w of old.rows) {

@@ -144,6 +144,42 @@ describe('a child before its parent', () => {
     const fate = (await (await get(`/${item.name}/${lost}?orgCode=${org}`)).json()).fate;
     expect(fate).toMatchObject({ fate: 'stored', flags: ['parentMissing'] });
   });
+  it('keeps the children of a parent that came and is held waiting past the expiry, and sends them behind it once it is released', async () => {
+    const org = uniqueOrg();
+    const hid = uniqueId('h');
+    const child = uniqueId('i');
+    await post(item.name, { id: child, orgCode: org, headerId: hid, reportTime: now() });
+    // The parent stored and held for a data-set rule after its codes were mapped (no outbox rows).
+    await db.query(
+      `INSERT INTO t_header_${tag} (id, org_code, rec_version, rec_hash, rec_raw, rec_received_at, rec_updated_at) VALUES ($1, $2, 1, $3, '{}', now(), now())`,
+      [hid, org, 'y'.repeat(64)],
+    );
+    await db.query(
+      `INSERT INTO record_receipt (resource, org_code, record_id, version, state, received_at, updated_at) VALUES ($1, $2, $3, 1, 'held', now(), now())`,
+      [header.name, org, hid],
+    );
+    await db.query(
+      `INSERT INTO record_hold (resource, org_code, record_id, kind, target, value, since) VALUES ($1, $2, $3, 'rule', 'genderCode', 'idConsistency', now())`,
+      [header.name, org, hid],
+    );
+    await db.query(`UPDATE record_parent_wait SET since = now() - interval '49 hours' WHERE org_code = $1 AND record_id = $2`, [org, child]);
+    await sweepOrphans(db, 48);
+    expect((await outbox(item.name, org, child)).map((o) => o.state)).toEqual(['held']);
+    expect((await listOrphans(db, { orgCodes: [org] })).map((o) => o.id)).toEqual([child]);
+    expect((await (await get(`/${item.name}/${child}?orgCode=${org}`)).json()).fate.flags ?? []).not.toContain('parentMissing');
+    // The parent released (its correction came): the child goes out behind it, with no flag.
+    await db.query('DELETE FROM record_hold WHERE resource = $1 AND org_code = $2 AND record_id = $3', [header.name, org, hid]);
+    await db.query(`UPDATE record_receipt SET state = 'stored' WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [
+      header.name,
+      org,
+      hid,
+    ]);
+    const swept = await sweepOrphans(db, 48);
+    expect(swept.linked).toBeGreaterThanOrEqual(1);
+    expect((await outbox(item.name, org, child)).map((o) => o.state)).toEqual(['pending']);
+    expect(await listOrphans(db, { orgCodes: [org] })).toEqual([]);
+    expect((await (await get(`/${item.name}/${child}?orgCode=${org}`)).json()).fate.flags ?? []).not.toContain('parentMissing');
+  });
 });
 
 describe('record fates', () => {
