@@ -136,6 +136,13 @@ export function parentIndexes(r: Resource): string[] {
 export const STAGING_SCHEMA = 'staging';
 
 /**
+ * The database-sync outcomes as the front writes, takes and purges them (one row per staging row
+ * taken). The HIS reads them through the view staging.sync_result, whose `held` is derived from the
+ * record's holds when read (infra/db/1010_sync_result_view.sql, docs/dbsync.md "Held records").
+ */
+export const OUTCOME_TABLE = `${STAGING_SCHEMA}.sync_outcome`;
+
+/**
  * A resource's staging table for database sync (docs/dbsync.md): the same columns as the resource's
  * table, every one `text` (so a value is judged by the same pipeline as on the API, never refused by
  * the database with a message the HIS cannot act on), a sequence-ordered row id, when the row

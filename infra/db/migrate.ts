@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { projectRoot } from '../root.js';
 import { convertHoldReasons } from './holds-0009.js';
+import { moveOutcomeGrants } from './outcomes-1010.js';
 import { MIGRATION_FILE, compareSchema, schemaAdvice, schemaState } from '../../shared/db/schema.js';
 
 const here = join(projectRoot, 'infra/db');
@@ -29,6 +30,7 @@ const LOCK_KEY = 7_204_311; // arbitrary, fixed: "cdc-front migrations"
 /** Data conversions SQL alone cannot do, run after a migration's SQL in its transaction. */
 const FOLLOW_UPS: Record<string, (client: pg.ClientBase) => Promise<void>> = {
   '0009_record_hold.sql': convertHoldReasons,
+  '1010_sync_result_view.sql': moveOutcomeGrants,
 };
 
 export interface Migration {

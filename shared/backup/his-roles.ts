@@ -32,7 +32,7 @@ async function namedRoles(c: pg.ClientBase): Promise<string[]> {
   if ((await c.query<{ t: string | null }>(`SELECT to_regclass('dbsync_role_org') AS t`)).rows[0]?.t) {
     for (const r of (await c.query<{ r: string }>('SELECT DISTINCT role_name AS r FROM dbsync_role_org')).rows) names.add(r.r);
   }
-  const tables = [...Object.values(resources).map((r) => r.table), 'sync_result'];
+  const tables = [...Object.values(resources).map((r) => r.table), 'sync_outcome'];
   for (const t of tables) {
     const q = `${STAGING_SCHEMA}.${t}`;
     const has = await c.query<{ n: string }>(

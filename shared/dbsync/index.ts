@@ -2,7 +2,9 @@
  * Database sync (docs/dbsync.md): the HIS writes rows into the staging tables (schema `staging`, one
  * table per resource, schemas/ddl.ts stagingDdl) instead of calling the API; this module takes them
  * in row order through the same pipeline as the API (upsertGroup: same validation, mapping, holds,
- * outbox, warnings) and records each row's outcome in staging.sync_result, which the HIS may read.
+ * outbox, warnings) and records each row's outcome in staging.sync_outcome, which the HIS reads
+ * through the view staging.sync_result: there each outcome's `held` is its record's holds as they
+ * are when read (infra/db/1010_sync_result_view.sql, docs/dbsync.md "Held records").
  *
  * Exactly once, with two replicas at once and with a replica killed mid-batch:
  * - one replica at a time per resource: a session advisory lock taken with pg_try_advisory_lock on a
@@ -19,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { z } from 'zod';
-import { STAGING_SCHEMA } from '../../schemas/ddl.js';
+import { OUTCOME_TABLE, STAGING_SCHEMA } from '../../schemas/ddl.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import type { CodeCache } from '../codes/index.js';
@@ -136,7 +138,7 @@ export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
 export async function assertSeesEveryRow(db: Pick<pg.ClientBase, 'query'>): Promise<void> {
   const r = await db.query<{ owner: string; me: string; sup: boolean | null }>(
     `SELECT pg_get_userbyid(c.relowner) AS owner, current_user AS me, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS sup
-       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'sync_result'`,
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'sync_outcome'`,
     [STAGING_SCHEMA],
   );
   const x = r.rows[0];
@@ -202,7 +204,7 @@ export function claimSql(r: Resource): string {
     .join(' + ');
   return `SELECT s.row_id::text AS row_id, (${size})::bigint AS bytes FROM ${stagingTable(r)} s
       WHERE s.taken_at IS NULL
-        AND NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $1 AND x.row_id = s.row_id)
+        AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $1 AND x.row_id = s.row_id)
       ORDER BY s.row_id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`;
 }
 
@@ -218,7 +220,7 @@ async function behindSkipped(client: Pick<pg.ClientBase, 'query'>, r: Resource, 
   const waiting = await client.query<{ row_id: string }>(
     `SELECT s.row_id::text AS row_id FROM ${stagingTable(r)} s
       WHERE s.taken_at IS NULL AND s.row_id <= $2::bigint
-        AND NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $1 AND x.row_id = s.row_id)`,
+        AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $1 AND x.row_id = s.row_id)`,
     [r.name, claimed[claimed.length - 1]],
   );
   const mine = new Set(claimed);
@@ -433,7 +435,6 @@ function contextOf(row: StagedRow, s: DbsyncSettings, callers: Callers, codes: C
     // The row's receive time is when the HIS wrote it: the deadline clock starts there.
     now: row.inserted_at,
     caller: 'dbsync',
-    staged: true,
     authorize: (org: string) => callers.authorize(role, org),
     callerOrgs: callers.orgs(role),
     installationOrg: s.installationOrg,
@@ -454,8 +455,6 @@ interface ResultRow {
   errorMsg: string | null;
   issues: unknown;
   warnings: unknown;
-  /** Why the record is held back from the platforms, as the API's answer says (`held`); null when it is not. */
-  held: string[] | null;
 }
 
 function resultOf(r: Resource, row: StagedRow, o: Outcome): ResultRow {
@@ -471,7 +470,6 @@ function resultOf(r: Resource, row: StagedRow, o: Outcome): ResultRow {
     errorMsg: null,
     issues: null,
     warnings: o.warnings.length ? o.warnings : null,
-    held: o.held.length ? o.held : null,
   };
 }
 
@@ -489,7 +487,6 @@ function errorResultOf(r: Resource, row: RowKey, e: AppError): ResultRow {
     errorMsg: e.desc.slice(0, 500),
     issues: e.issues,
     warnings: null,
-    held: null,
   };
 }
 
@@ -520,13 +517,12 @@ async function writeResultsOnce(db: Pick<pg.ClientBase, 'query'>, rows: ResultRo
       x.issues === null ? null : JSON.stringify(x.issues),
       x.warnings === null ? null : JSON.stringify(x.warnings),
       x.insertedBy,
-      x.held === null ? null : JSON.stringify(x.held),
     );
     const p = (i: number) => `$${base + i}`;
-    return `SELECT ${p(1)}::varchar, ${p(2)}::bigint, ${p(3)}::varchar, ${p(4)}::varchar, ${p(5)}::varchar, ${p(6)}::integer, ${p(7)}::varchar, ${p(8)}::varchar, ${p(9)}::jsonb, ${p(10)}::jsonb, ${p(11)}::text, ${p(12)}::jsonb`;
+    return `SELECT ${p(1)}::varchar, ${p(2)}::bigint, ${p(3)}::varchar, ${p(4)}::varchar, ${p(5)}::varchar, ${p(6)}::integer, ${p(7)}::varchar, ${p(8)}::varchar, ${p(9)}::jsonb, ${p(10)}::jsonb, ${p(11)}::text`;
   });
   await db.query(
-    `INSERT INTO ${STAGING_SCHEMA}.sync_result (resource, row_id, status, org_code, record_id, version, error_code, error_msg, issues, warnings, inserted_by, held) ${selects.join(' UNION ALL ')}`,
+    `INSERT INTO ${OUTCOME_TABLE} (resource, row_id, status, org_code, record_id, version, error_code, error_msg, issues, warnings, inserted_by) ${selects.join(' UNION ALL ')}`,
     params,
   );
 }
@@ -542,7 +538,7 @@ export interface StagingLag {
 export function lagSqlOf(r: Resource, param = 1): string {
   return `SELECT $${param}::varchar AS resource, count(*) AS waiting, min(s.inserted_at) AS oldest FROM ${stagingTable(r)} s
         WHERE s.taken_at IS NULL
-          AND NOT EXISTS (SELECT 1 FROM ${STAGING_SCHEMA}.sync_result x WHERE x.resource = $${param} AND x.row_id = s.row_id)`;
+          AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $${param} AND x.row_id = s.row_id)`;
 }
 
 /** Rows waiting per resource and the oldest one's age: the lag monitoring reads (docs/monitoring.md). */

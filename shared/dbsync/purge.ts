@@ -1,7 +1,7 @@
 /**
  * Retention of the database-sync staging tables (docs/dbsync.md "Retention"). A staging row keeps its
  * name and other values after it is taken (only the ID number, phone and address are emptied then),
- * and every outcome stays in staging.sync_result: without a purge both grow forever. After each run
+ * and every outcome stays in staging.sync_outcome (the HIS's view staging.sync_result): without a purge both grow forever. After each run
  * the dbsync function deletes
  * - staging rows taken more than DBSYNC_RETAIN_DAYS ago (`taken_at`; a row not yet taken is never
  *   touched: its taken_at is NULL),
@@ -12,10 +12,10 @@
  * `FOR UPDATE SKIP LOCKED` and deleted by id (no `DELETE … LIMIT`, which PostgreSQL lacks;
  * docs/opengauss.md): a row an open HIS transaction holds is left to a later run, and a HIS inserting
  * is never waited for. The scans read the partial indexes on taken_at (infra/db/0940_staging_purge.sql)
- * and sync_result's processed_at index, never the waiting rows.
+ * and the outcomes' processed_at index (sync_result_time), never the waiting rows.
  */
 import { z } from 'zod';
-import { STAGING_SCHEMA } from '../../schemas/ddl.js';
+import { OUTCOME_TABLE, STAGING_SCHEMA } from '../../schemas/ddl.js';
 import { resources } from '../../schemas/index.js';
 import { concern } from '../config/index.js';
 import { withTx, type Db, type Tx } from '../db/index.js';
@@ -53,7 +53,7 @@ export function stagingDueSql(table: string): string {
 }
 
 /** The statement choosing the outcomes due ($1 the days kept, $2 the batch). */
-export const RESULTS_DUE_SQL = `SELECT resource, row_id::text AS row_id FROM ${STAGING_SCHEMA}.sync_result
+export const RESULTS_DUE_SQL = `SELECT resource, row_id::text AS row_id FROM ${OUTCOME_TABLE}
   WHERE processed_at < ${CUTOFF} ORDER BY processed_at LIMIT $2 FOR UPDATE SKIP LOCKED`;
 
 function stagingTarget(table: string): Target {
@@ -76,7 +76,7 @@ const resultsTarget: Target = {
     for (const x of due) (byResource.get(x.resource) ?? byResource.set(x.resource, []).get(x.resource)!).push(x.row_id);
     let n = 0;
     for (const [resource, ids] of byResource) {
-      const del = await tx.query(`DELETE FROM ${STAGING_SCHEMA}.sync_result WHERE resource = $1 AND row_id = ANY($2::bigint[])`, [resource, ids]);
+      const del = await tx.query(`DELETE FROM ${OUTCOME_TABLE} WHERE resource = $1 AND row_id = ANY($2::bigint[])`, [resource, ids]);
       n += del.rowCount ?? 0;
     }
     return n;

@@ -1,7 +1,10 @@
 /**
  * The HIS's database role for database sync (docs/dbsync.md "The HIS's role"): it may insert into
  * and update the staging tables' data columns (and read a row's bookkeeping, READABLE), use
- * their row-id sequences, and read staging.sync_result — its rows' outcomes and rejections. It may
+ * their row-id sequences, and read staging.sync_result — its rows' outcomes and rejections, a view of
+ * the front's table staging.sync_outcome that shows a role its own rows only and derives `held` from
+ * the record's holds when read (infra/db/1010_sync_result_view.sql); it is granted nothing on that
+ * table nor on record_hold. It may
  * not write `row_id` or `inserted_at`: the database sets them — the receive time, where a record's
  * deadline clock starts, is not the sender's to choose, and a row id written ahead of the sequence
  * would make every other writer's next row fail on a duplicate key. Nothing is granted on
@@ -11,7 +14,8 @@
  *
  * On a front serving several hospitals each HIS has a role of its own, bound to its orgs
  * (bindStatements, dbsync_role_org): the dbsync function refuses a row of another org, and a role
- * sees and changes its own rows and outcomes only (row-level security, infra/db/0920_staging_roles.sql).
+ * sees and changes its own rows only (row-level security, infra/db/0920_staging_roles.sql) and reads
+ * its own rows' outcomes only (the view's filter, infra/db/1010_sync_result_view.sql).
  */
 import type { QueryResultRow } from 'pg';
 import { z } from 'zod';
@@ -82,7 +86,7 @@ export async function frontLockStatements(c: { query: <R extends QueryResultRow>
   const owner = (
     await c.query<{ owner: string }>(
       `SELECT pg_get_userbyid(c.relowner) AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = '${STAGING_SCHEMA}' AND c.relname = 'sync_result'`,
+        WHERE n.nspname = '${STAGING_SCHEMA}' AND c.relname = 'sync_outcome'`,
     )
   ).rows[0]?.owner;
   return owner ? advisoryLockStatements(owner) : [];

@@ -3,10 +3,10 @@
  * from the platforms — waiting for a parent, for a code mapping, or for a corrected version when its
  * mapped codes break a data-set rule — as rows of record_hold (kind,
  * target, value), never as joined text. This module is the only writer of record_hold; ingest,
- * mapping release and the orphan sweep call it. Every change of a record's holds also rewrites the
- * `held` of its database-sync outcome rows (staging.sync_result), in the same transaction: the HIS's
- * database account can read nothing else, and must learn that a record was released or now waits for
- * a corrected version (docs/dbsync.md "Held records").
+ * mapping release and the orphan sweep call it. Nothing else follows a change of holds: the HIS's
+ * database-sync outcomes (the view staging.sync_result) read a record's holds from record_hold when
+ * they are read, in holdsOf's order and holdText's form (infra/db/1010_sync_result_view.sql,
+ * docs/dbsync.md "Held records").
  */
 import { z } from 'zod';
 import type { Tx } from '../db/index.js';
@@ -33,7 +33,12 @@ export type Hold = z.infer<typeof HoldSchema>;
 
 const HoldRowSchema = z.object({ kind: HoldKind, target: z.string(), value: z.string() });
 
-/** How a hold reads in answers and receipts (`parent:emrExLab/L1`, `mapping:sex/M`, `rule:genderCode/idConsistency`): display only, never parsed. */
+/**
+ * How a hold reads in answers and receipts (`parent:emrExLab/L1`, `mapping:sex/M`, `rule:genderCode/idConsistency`): display only, never parsed.
+ * The view of database-sync outcomes writes the same text in SQL, in holdsOf's order
+ * (infra/db/1010_sync_result_view.sql; test/integration/dbsync-held.test.ts compares the two): a change
+ * here is a new migration replacing that view.
+ */
 export function holdText(h: Hold): string {
   if (h.kind === 'parent') return `parent:${h.resource}/${h.id}`;
   return h.kind === 'mapping' ? `mapping:${h.domain}/${encodeURIComponent(h.code)}` : `rule:${h.field}/${h.rule}`;
@@ -62,12 +67,7 @@ const HOLD_COLS: Cols = [
 ];
 
 /** Adds holds to records (a hold a record already has is not added twice). */
-export async function addHolds(
-  tx: Tx,
-  resource: string,
-  holds: Array<{ orgCode: string; id: string; hold: Hold; at: Date }>,
-  o: FollowResults = {},
-): Promise<void> {
+export async function addHolds(tx: Tx, resource: string, holds: Array<{ orgCode: string; id: string; hold: Hold; at: Date }>): Promise<void> {
   const seen = new Set<string>();
   const rows: unknown[][] = [];
   for (const h of holds) {
@@ -86,22 +86,10 @@ export async function addHolds(
       src.params,
     );
   }
-  if (o.results !== false)
-    await syncResultHeld(
-      tx,
-      resource,
-      holds.map((h): [string, string] => [h.orgCode, h.id]),
-    );
 }
 
 /** Drops the holds of records, all of them or those of one kind (or one hold). */
-export async function dropHolds(
-  tx: Tx,
-  resource: string,
-  keys: Array<[string, string]>,
-  only?: { kind: Hold['kind'] } | Hold,
-  o: FollowResults = {},
-): Promise<void> {
+export async function dropHolds(tx: Tx, resource: string, keys: Array<[string, string]>, only?: { kind: Hold['kind'] } | Hold): Promise<void> {
   if (keys.length === 0) return;
   const k = keyList(['org_code', 'record_id'], keys, 1);
   const params: unknown[] = [resource, ...k.params];
@@ -115,50 +103,7 @@ export async function dropHolds(
       extra += ` AND target = $${params.length - 1} AND value = $${params.length}`;
     }
   }
-  const gone = await tx.query(`DELETE FROM record_hold WHERE resource = $1 AND ${k.sql}${extra}`, params);
-  if (gone.rowCount && o.results !== false) await syncResultHeld(tx, resource, keys);
-}
-
-/**
- * Whether a change of holds also rewrites the records' database-sync outcome rows (default yes). A
- * record written through the API (port 8881) says `no`: the write path's statements stay what they
- * were (docs/ingest.md), and a record that came by staging has its outcome rows followed when dbsync
- * writes its next version, when it is released and when it is re-held (docs/dbsync.md "Held records").
- */
-export interface FollowResults {
-  results?: boolean;
-}
-
-const RESULT_COLS: Cols = [
-  ['org_code', 'varchar'],
-  ['record_id', 'varchar'],
-  ['held', 'jsonb'],
-];
-
-/**
- * The database-sync outcome rows of these records say their holds as they are now (docs/dbsync.md
- * "Held records"): `held` is the record's current reasons, as the API's answer writes them, or NULL
- * once nothing holds it. A refusal's row names no record state and is left as it is; a record that
- * came by the API alone has no rows, and the index by record (infra/db/0995) finds none at once.
- */
-async function syncResultHeld(tx: Tx, resource: string, keys: Array<[string, string]>): Promise<void> {
-  const unique = [...new Map(keys.map((k) => [keyOf(k[0], k[1]), k])).values()];
-  if (unique.length === 0) return;
-  const now = await holdsOf(tx, resource, unique);
-  const rows = unique.map(([org, id]) => {
-    const hs = now.get(keyOf(org, id)) ?? [];
-    return [org, id, hs.length ? JSON.stringify(hs.map(holdText)) : null];
-  });
-  const per = chunkRows(RESULT_COLS.length + 1);
-  for (let i = 0; i < rows.length; i += per) {
-    const src = source(RESULT_COLS, rows.slice(i, i + per), 1);
-    await tx.query(
-      `UPDATE staging.sync_result x SET held = s.held FROM (${src.sql}) s
-        WHERE x.resource = $1 AND x.org_code = s.org_code AND x.record_id = s.record_id
-          AND x.status <> 'rejected' AND x.held IS DISTINCT FROM s.held`,
-      [resource, ...src.params],
-    );
-  }
+  await tx.query(`DELETE FROM record_hold WHERE resource = $1 AND ${k.sql}${extra}`, params);
 }
 
 /** The current holds of records (by key). */

@@ -83,8 +83,6 @@ export interface IngestContext {
    * record is held (never refused); without them (tools, unit tests) it is refused (rule 'domain').
    */
   codes?: CodeCache;
-  /** Written from a staging table (dbsync): a change of the record's holds also rewrites its outcome rows (shared/holds FollowResults). */
-  staged?: boolean;
 }
 
 export type Status = 'created' | 'updated' | 'unchanged' | 'retired';
@@ -389,7 +387,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
   // before their children.
   for (let i = 0; i < changed.length; i += COMPOSE_RECORDS) {
     const last = i + COMPOSE_RECORDS >= changed.length;
-    await writeChunk(tx, r, changed.slice(i, i + COMPOSE_RECORDS), before, awaited, last && o.last ? o.pipe : undefined, null, ctx.staged === true);
+    await writeChunk(tx, r, changed.slice(i, i + COMPOSE_RECORDS), before, awaited, last && o.last ? o.pipe : undefined);
   }
   for (const c of changed) countHolds(delta, c.p.orgCode, before.get(keyOf(c.p.orgCode, c.p.id)) ?? [], c.held);
   for (const c of changed) outcomes.push(writtenOutcome(c));
@@ -491,7 +489,6 @@ async function writeChunk(
   awaited: Set<string>,
   pipe: TxPipeline | undefined,
   guard: { part: WritePart; shape: string } | null = null,
-  staged = false,
 ): Promise<boolean> {
   const op = (c: Changed) => (c.p.retiring ? ('retire' as const) : ('upsert' as const));
   /** Which version of which record a history row or an outbox row is. */
@@ -562,7 +559,7 @@ async function writeChunk(
   // A guard comes only with new records that hold nothing and release nothing: the branch above.
   if (guard) throw new Error("writeChunk: a guarded write must be the transaction's last statement");
   const waiting = (await compose()).rows;
-  await replaceHolds(tx, receipts, { results: staged });
+  await replaceHolds(tx, receipts);
   if (waiting.length) await releaseWaiting(tx, r.name, waiting, isParent);
   return true;
 }

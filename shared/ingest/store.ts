@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { together, type Tx } from '../db/index.js';
 import { chunkRows, exec, keyList, source, statementName, type Cols, type Given, type WritePart } from '../db/sql.js';
-import { addHolds, dropHolds, recordHolds, type FollowResults, type Hold } from '../holds/index.js';
+import { addHolds, dropHolds, recordHolds, type Hold } from '../holds/index.js';
 import { releaseHeld } from '../outbox/index.js';
 export { HoldSchema, holdText, holdKey, holdsOf, recordHolds, type Hold } from '../holds/index.js';
 import type { Resource } from '../../schemas/resource.js';
@@ -356,7 +356,7 @@ const receiptValues = (receipts: ReceiptRow[], offset: number, only?: string) =>
  * Replaces the holds of those records with the ones given (after their receipts are written): no
  * statement for a record that had none and has none.
  */
-export async function replaceHolds(tx: Tx, receipts: ReceiptRow[], o: FollowResults = {}): Promise<void> {
+export async function replaceHolds(tx: Tx, receipts: ReceiptRow[]): Promise<void> {
   const byResource = new Map<string, ReceiptRow[]>();
   for (const r of receipts) byResource.set(r.resource, [...(byResource.get(r.resource) ?? []), r]);
   for (const [resource, rs] of byResource) {
@@ -364,14 +364,11 @@ export async function replaceHolds(tx: Tx, receipts: ReceiptRow[], o: FollowResu
       tx,
       resource,
       rs.filter((r) => r.hadHolds !== false).map((r): [string, string] => [r.orgCode, r.id]),
-      undefined,
-      o,
     );
     await addHolds(
       tx,
       resource,
       rs.flatMap((r) => r.holds.map((hold) => ({ orgCode: r.orgCode, id: r.id, hold, at: r.at }))),
-      o,
     );
   }
 }

@@ -102,8 +102,10 @@ describe('migration runner at an upgrade', () => {
   it('gives up on a lock a HIS session holds after the lock timeout, names the session, retries, then fails; applies once the session ends', async () => {
     const url = await freshDatabase();
     await migrate(url, migrationsDir(0));
-    const dir = migrationsDir(0, { '9991_sync_result_note.sql': 'ALTER TABLE staging.sync_result ADD COLUMN probe_note varchar(20);' });
-    // The HIS: a transaction left open after reading sync_result (JDBC with autocommit off).
+    // The outcomes' table under the HIS's view staging.sync_result (infra/db/1010_sync_result_view.sql).
+    const dir = migrationsDir(0, { '9991_sync_result_note.sql': 'ALTER TABLE staging.sync_outcome ADD COLUMN probe_note varchar(20);' });
+    // The HIS: a transaction left open after reading sync_result (JDBC with autocommit off); the view's
+    // read holds its table's lock too.
     const his = new pg.Client({ connectionString: url, application_name: 'his-vendor-sync' });
     await his.connect();
     await his.query('BEGIN');

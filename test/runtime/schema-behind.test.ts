@@ -1,8 +1,8 @@
 // New bundles on an old schema (docs/deploy.md "Upgrade": the OpenFaaS paths migrate with
 // bin/cdc-migrate, and a deploy without it must not look healthy): the runtime runs the front on a
-// database that lacks this release's migrations from 0960 on (0960 adds staging.sync_result.held, which
-// dbsync writes). The monitoring port's /healthz and /status answer 503 naming them, a function's log
-// says so at its start, a dbsync run failing on the missing column names them too, and once
+// database that lacks this release's migrations from 0960 on (among them 1010, whose table
+// staging.sync_outcome dbsync writes). The monitoring port's /healthz and /status answer 503 naming them, a function's log
+// says so at its start, a dbsync run failing on the missing table names them too, and once
 // bin/cdc-migrate has run both are healthy again. /status names the release the bundles were built as.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,7 +21,7 @@ const root = resolve(import.meta.dirname, '../..');
 const name = `schbehind_${randomBytes(4).toString('hex')}`;
 const dir = mkdtempSync(join(tmpdir(), 'cdc-schbehind-'));
 const all = listMigrations().map((m) => m.name);
-// From 0960 on, whatever later releases add after it: the run below fails on 0960's column.
+// From 0960 on, whatever later releases add after it: the run below fails on 1010's table.
 const from = all.findIndex((f) => f.startsWith('0960_'));
 const missing = all.slice(from);
 const last = missing.join(', ');
@@ -80,7 +80,7 @@ describe('a front whose database lacks a migration of its release', () => {
       .toContain(`database schema is behind this release: missing migration(s) ${last}; run bin/cdc-migrate`);
   });
 
-  it('a dbsync run failing on the missing column names the migrations to apply', async () => {
+  it('a dbsync run failing on the missing table names the migrations to apply', async () => {
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     try {
@@ -97,7 +97,7 @@ describe('a front whose database lacks a migration of its release', () => {
     const line = readFileSync(logFile, 'utf8')
       .split('\n')
       .find((l) => l.includes('"msg":"unhandled error"'))!;
-    expect(JSON.parse(line)).toMatchObject({ code: '42703', schema: 'behind', missing, hint: expect.stringContaining('run bin/cdc-migrate') });
+    expect(JSON.parse(line)).toMatchObject({ code: '42P01', schema: 'behind', missing, hint: expect.stringContaining('run bin/cdc-migrate') });
     expect(line).not.toContain('测试');
   });
 
