@@ -102,6 +102,12 @@ export const SQL_RULES: readonly SqlRule[] = [
       'openGauss 5.0\'s unnest takes one array (no FROM unnest(a, b) / ROWS FROM): one unnest per column in the select list, SELECT unnest($1::t[]) AS a, unnest($2::u[]) AS b (docs/opengauss.md "Statement sources")',
   },
   {
+    id: 'security-invoker-view',
+    pattern: /\bsecurity_invoker\b/gi,
+    advice:
+      "openGauss 5.0 has no security_invoker views: a view reads its tables with its owner's rights; filter the rows in the view and create it WITH (security_barrier) (docs/opengauss.md)",
+  },
+  {
     id: 'returning-after-on-duplicate-key',
     pattern: /\bON\s+DUPLICATE\s+KEY\b[^;]*?\bRETURNING\b/gi,
     advice: 'openGauss 5.0 allows no RETURNING with ON DUPLICATE KEY UPDATE: use MERGE, then SELECT',

@@ -44,6 +44,7 @@ describe('scanner: catches each forbidden construct', () => {
     'returning-after-on-duplicate-key': 'INSERT INTO t (k, v) VALUES (1, 2) ON DUPLICATE KEY UPDATE v = 2 RETURNING k',
     'merge-in-with': 'WITH m AS (MERGE INTO t USING s ON (t.k = s.k) WHEN MATCHED THEN UPDATE SET v = s.v) SELECT 1',
     'unnest-several-arrays': 'INSERT INTO t (a, b) SELECT * FROM unnest($1::varchar[], $2::int[]) AS s(a, b)',
+    'security-invoker-view': 'CREATE VIEW staging.mine WITH (security_invoker = true) AS SELECT * FROM staging.sync_outcome',
   };
 
   it('has a sample for every rule', () => {
