@@ -169,11 +169,7 @@ describe('a child before its parent', () => {
     expect((await (await get(`/${item.name}/${child}?orgCode=${org}`)).json()).fate.flags ?? []).not.toContain('parentMissing');
     // The parent released (its correction came): the child goes out behind it, with no flag.
     await db.query('DELETE FROM record_hold WHERE resource = $1 AND org_code = $2 AND record_id = $3', [header.name, org, hid]);
-    await db.query(`UPDATE record_receipt SET state = 'stored' WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [
-      header.name,
-      org,
-      hid,
-    ]);
+    await db.query(`UPDATE record_receipt SET state = 'stored' WHERE resource = $1 AND org_code = $2 AND record_id = $3`, [header.name, org, hid]);
     const swept = await sweepOrphans(db, 48);
     expect(swept.linked).toBeGreaterThanOrEqual(1);
     expect((await outbox(item.name, org, child)).map((o) => o.state)).toEqual(['pending']);
