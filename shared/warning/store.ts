@@ -806,57 +806,100 @@ export async function caseDetail(db: pg.Pool, caseId: string) {
   return { case: c, evidence, events, suppressed, cards };
 }
 
+/** Overdue cases a run alerts one message each for; more, and they go out as one list (overdueDigest). */
+export const OVERDUE_ONE_BY_ONE = 3;
+/** Cases a list names line by line (a group robot takes about 2 KB of text); the rest are counted. */
+const DIGEST_LINES = 12;
+
+interface OverdueCase {
+  case_id: string;
+  org_code: string;
+  disease: string;
+  class_a: boolean;
+  due_at: Date;
+}
+
+const deadlineText = (c: OverdueCase) => (c.class_a ? '甲类或按甲类管理，应于诊断后 2 小时内报告' : '应于诊断后 24 小时内报告');
+const minutesLate = (c: OverdueCase, now: Date) => Math.round((now.getTime() - new Date(c.due_at).getTime()) / 60_000);
+
+/** One case's alert text: what alert_event keeps for it, and what a channel gets when it goes alone. */
+function overdueText(c: OverdueCase, now: Date, frontName?: string): { subject: string; text: string } {
+  const subject = `${frontName ? `[${frontName}] ` : ''}传染病报告超时：${c.disease}（病例 ${c.case_id}）`;
+  return { subject, text: `${subject}\n机构 ${c.org_code}，${deadlineText(c)}，已超时 ${minutesLate(c, now)} 分钟。\n请在前置软件控制台或 HIS 中处理该病例。` };
+}
+
+/** Several cases in one message: the most overdue first, a line each up to DIGEST_LINES, the rest counted. */
+function overdueDigest(cases: OverdueCase[], now: Date, frontName?: string): { subject: string; text: string } {
+  const subject = `${frontName ? `[${frontName}] ` : ''}传染病报告超时：${cases.length} 例`;
+  const lines = cases
+    .slice(0, DIGEST_LINES)
+    .map((c) => `${c.disease}（病例 ${c.case_id}），机构 ${c.org_code}，${c.class_a ? '2 小时内报告' : '24 小时内报告'}，已超时 ${minutesLate(c, now)} 分钟`);
+  const rest = cases.length > DIGEST_LINES ? [`另有 ${cases.length - DIGEST_LINES} 例，见前置软件控制台（预警病例，超时在前）。`] : [];
+  return { subject, text: [subject, ...lines, ...rest, '请在前置软件控制台或 HIS 中处理这些病例。'].join('\n') };
+}
+
+/** Sends one message to every channel: the channels that took it, and the errors of those that did not. */
+async function sendAlert(channels: NonNullable<WarningOptions['channels']>, m: { subject: string; text: string }) {
+  const delivered: string[] = [];
+  const errors: string[] = [];
+  for (const ch of channels) {
+    try {
+      await ch.send(m.subject, m.text);
+      delivered.push(ch.name);
+    } catch (err) {
+      errors.push(`${ch.name}: ${(err as Error).message}`);
+    }
+  }
+  return { delivered, errors };
+}
+
 /**
- * Cases past their reporting deadline (still to_confirm after due_at) raise one alert each through
- * the alert channels (docs/warning.md "Deadlines"): recorded in alert_event (destination `warning`,
- * kind `overdue`) and marked on the case once a channel took it — or at once when none is configured
- * (logged). A channel that fails is tried again at the next run. The message names the org, the
- * disease, the case number and the deadline; never the patient.
+ * Cases past their reporting deadline (still to_confirm after due_at) are alerted through the alert
+ * channels (docs/warning.md "Deadlines"): up to OVERDUE_ONE_BY_ONE found in a run, one message each;
+ * more (a front started over a backlog, a ward that stopped reporting), one message listing them, so a
+ * group robot or a mailbox is not flooded with a message per case. Each case is recorded in
+ * alert_event (destination `warning`, kind `overdue`, its own text) and marked once a channel took its
+ * message — or at once when none is configured (logged). A channel that fails is tried again at the
+ * next run. A message names the org, the disease, the case number and the deadline; never the patient.
  */
 async function alertOverdue(db: pg.Pool, o: WarningOptions): Promise<number> {
   const now = (o.now ?? (() => new Date()))();
   const due = (
-    await db.query<{ case_id: string; org_code: string; disease: string; class_a: boolean; due_at: Date }>(
+    await db.query<OverdueCase>(
       `SELECT case_id, org_code, disease, class_a, due_at FROM warning_case
         WHERE state = 'to_confirm' AND due_at < $1 AND overdue_alerted_at IS NULL ORDER BY due_at LIMIT 100`,
       [now],
     )
   ).rows;
   const channels = o.channels ?? [];
-  for (const c of due) {
-    const late = Math.round((now.getTime() - new Date(c.due_at).getTime()) / 60_000);
-    const subject = `${o.frontName ? `[${o.frontName}] ` : ''}传染病报告超时：${c.disease}（病例 ${c.case_id}）`;
-    const text = `${subject}\n机构 ${c.org_code}，${c.class_a ? '甲类或按甲类管理，应于诊断后 2 小时内报告' : '应于诊断后 24 小时内报告'}，已超时 ${late} 分钟。\n请在前置软件控制台或 HIS 中处理该病例。`;
-    const delivered: string[] = [];
-    const errors: string[] = [];
-    for (const ch of channels) {
-      try {
-        await ch.send(subject, text);
-        delivered.push(ch.name);
-      } catch (err) {
-        errors.push(`${ch.name}: ${(err as Error).message}`);
-      }
-    }
+  const messages = due.length > OVERDUE_ONE_BY_ONE ? [{ cases: due, ...overdueDigest(due, now, o.frontName) }] : due.map((c) => ({ cases: [c], ...overdueText(c, now, o.frontName) }));
+  for (const m of messages) {
+    const { delivered, errors } = await sendAlert(channels, m);
     if (channels.length && !delivered.length) {
-      log('error', 'overdue case alert not delivered; retried on the next run', { caseId: c.case_id, err: errors.join('; ') });
+      log('error', 'overdue case alert not delivered; retried on the next run', { caseIds: m.cases.map((c) => c.case_id), err: errors.join('; ') });
       continue;
     }
     if (!channels.length)
-      log('warn', 'overdue case: no alert channel configured (ALERT_WEBHOOK_URL, ALERT_SMTP_URL)', { caseId: c.case_id, disease: c.disease });
+      log('warn', 'overdue case: no alert channel configured (ALERT_WEBHOOK_URL, ALERT_SMTP_URL)', {
+        caseIds: m.cases.map((c) => c.case_id),
+        diseases: [...new Set(m.cases.map((c) => c.disease))],
+      });
     await withTx(db, async (tx) => {
-      await tx.query(
-        `INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message, created_at, channels, delivered_at, last_error)
-         VALUES ('warning', 'overdue', 1, $1, $2, $3, $4, $5, $6)`,
-        [
-          late * 60,
-          text.slice(0, 2000),
-          now,
-          delivered.length ? delivered.join(' ') : null,
-          delivered.length ? now : null,
-          errors.length ? errors.join('; ').slice(0, 500) : channels.length ? null : 'no alert channel configured',
-        ],
-      );
-      await tx.query('UPDATE warning_case SET overdue_alerted_at = $2 WHERE case_id = $1', [c.case_id, now]);
+      for (const c of m.cases) {
+        await tx.query(
+          `INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message, created_at, channels, delivered_at, last_error)
+           VALUES ('warning', 'overdue', 1, $1, $2, $3, $4, $5, $6)`,
+          [
+            minutesLate(c, now) * 60,
+            overdueText(c, now, o.frontName).text.slice(0, 2000),
+            now,
+            delivered.length ? delivered.join(' ') : null,
+            delivered.length ? now : null,
+            errors.length ? errors.join('; ').slice(0, 500) : channels.length ? null : 'no alert channel configured',
+          ],
+        );
+      }
+      await tx.query('UPDATE warning_case SET overdue_alerted_at = $2 WHERE case_id = ANY($1::bigint[])', [m.cases.map((c) => c.case_id), now]);
     });
   }
   return due.length;
