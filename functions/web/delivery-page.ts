@@ -93,20 +93,26 @@ ${
 }
 
 const CLOSE_STATUS: Record<string, string> = { done: '完成', failed: '失败' };
+/** A close's held records, by kind in its title (the 数据质量 page's names for the holds). */
+function heldCell(held: DayCloseResult['held']): HtmlEscapedString {
+  if (!held) return h(html`<td class="n" data-k="held"><span class="nodata">—</span></td>`);
+  const byKind = `等待代码映射 ${num.format(held.byKind.mapping)}，映射后不符合规则 ${num.format(held.byKind.rule)}，等待上级记录 ${num.format(held.byKind.parent)}`;
+  return h(html`<td class="n${held.records ? ' late' : ''}" data-k="held" title="${byKind}">${num.format(held.records)}</td>`);
+}
 function closesSection(xs: DayCloseResult[], tz: string): HtmlEscapedString {
   return h(html`<section id="closes"><h2>日终处理（近 7 日）</h2>
 ${
   xs.length
-    ? html`<table><thead><tr><th scope="col">业务日</th><th scope="col">机构</th><th scope="col">类型</th><th scope="col">结果</th><th scope="col">完整性缺漏</th><th scope="col">日汇总版本</th><th scope="col">其后收到</th><th scope="col">次数</th><th scope="col">完成时间</th><th scope="col">触发</th></tr></thead><tbody>
+    ? html`<table><thead><tr><th scope="col">业务日</th><th scope="col">机构</th><th scope="col">类型</th><th scope="col">结果</th><th scope="col">完整性缺漏</th><th scope="col">日汇总版本</th><th scope="col">暂缓上报</th><th scope="col">其后收到</th><th scope="col">次数</th><th scope="col">完成时间</th><th scope="col">触发</th></tr></thead><tbody>
 ${xs.map(
   (x) => html`<tr data-day="${x.day}" data-org="${x.orgCode}" data-kind="${x.kind}"><td>${x.day}</td><td>${x.orgCode}</td><td>${x.kind}</td>
 <td class="${x.status === 'done' ? 'ok' : 'bad'}" data-k="status">${CLOSE_STATUS[x.status] ?? x.status}${x.error ? html`<br><span class="muted">${x.error.slice(0, 200)}</span>` : ''}</td>
-<td class="n${x.gapCount ? ' late' : ''}" data-k="gaps">${num.format(x.gapCount)}</td><td class="n" data-k="version">${x.summaryVersion}</td>
+<td class="n${x.gapCount ? ' late' : ''}" data-k="gaps">${num.format(x.gapCount)}</td><td class="n" data-k="version">${x.summaryVersion}</td>${heldCell(x.held)}
 <td class="n${x.lateRecords ? ' late' : ''}" data-k="late">${num.format(x.lateRecords)}</td><td class="n">${x.runs}</td><td>${when(x.finishedAt, tz)}</td><td>${x.trigger === 'cron' ? '定时' : '手动'}</td></tr>`,
 )}</tbody></table>`
     : html`<p class="nodata">${NO_DATA}（近 7 日没有日终处理记录）</p>`
 }
-<p class="muted">其后收到：该机构该业务日在本次结算开始后收到（新增、更新或作废）或解除暂缓（代码映射建立、上级记录到达后放行）的记录数。补做期内已完成的 T+1 会在下一次定时触发时重算，内容变化则日汇总版本加一并重新上报；T+0 不重算，由当天的 T+1 收入。</p>
+<p class="muted">暂缓上报：结算时该业务日被暂缓、未上报平台的记录数（等待代码映射、映射后不符合规则、等待上级记录；鼠标悬停看分类），不计入日汇总的已报告数；放行后计入“其后收到”并在下一次 T+1 重算。其后收到：该机构该业务日在本次结算开始后收到（新增、更新或作废）或解除暂缓（代码映射建立、上级记录到达后放行）的记录数。补做期内已完成的 T+1 会在下一次定时触发时重算，内容变化则日汇总版本加一并重新上报；T+0 不重算，由当天的 T+1 收入。</p>
 </section>`);
 }
 

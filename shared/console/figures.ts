@@ -690,6 +690,11 @@ export interface DayCloseResult {
    * T+1 of the catch-up window is re-closed for them at the next tick (docs/day-close.md "Late records").
    */
   lateRecords: number;
+  /**
+   * The day's records held back from the platforms when the close ran, by kind of hold (its summary's
+   * `held`, docs/day-close.md "Held records"); null for a summary from before it carried them.
+   */
+  held: z.infer<typeof HeldAtClose> | null;
   finishedAt: Date | null;
   error: string | null;
 }
@@ -700,11 +705,15 @@ export interface DayCloseResult {
  * (org_code, business_day, updated_at) and (org_code, business_day, released_at) indexes
  * (infra/db/0970_receipt_day_updated.sql, 0992_receipt_released.sql): only those past the close are read.
  */
+/** What the console shows of a close's held records (shared/dayclose/figures.ts HeldFigures, as stored in its summary). */
+const HeldAtClose = z.object({ records: z.number().int(), byKind: z.object({ mapping: z.number().int(), rule: z.number().int(), parent: z.number().int() }) });
+
 export async function dayCloses(db: Db, s: Scope, days = 7): Promise<DayCloseResult[]> {
   const today = localDay(s.now ?? new Date(), s.timeZone);
   const p = new Params();
   const res = await db.query(
     `SELECT c.org_code, c.business_day, c.kind, c.status, c.trigger, c.runs, c.gap_count, c.summary_version, c.finished_at, c.error,
+            c.summary -> 'held' AS held,
             (SELECT count(*) FROM record_receipt r
               WHERE r.org_code = c.org_code AND r.business_day = c.business_day AND r.updated_at > c.started_at AND r.test_mode = false)
           + (SELECT count(*) FROM record_receipt r
@@ -727,6 +736,7 @@ export async function dayCloses(db: Db, s: Scope, days = 7): Promise<DayCloseRes
         gap_count: z.number().int(),
         summary_version: z.number().int(),
         late: z.coerce.number().int(),
+        held: HeldAtClose.nullable().catch(null),
         finished_at: instant.nullable(),
         error: z.string().nullable(),
       }),
@@ -742,6 +752,7 @@ export async function dayCloses(db: Db, s: Scope, days = 7): Promise<DayCloseRes
       gapCount: r.gap_count,
       summaryVersion: r.summary_version,
       lateRecords: r.late,
+      held: r.held,
       finishedAt: r.finished_at,
       error: r.error && maskDigits(r.error),
     }));

@@ -273,6 +273,8 @@ describe('delivery (数据上报)', () => {
     // The close's summary version, and the records of its day received after it (none yet).
     expect(close).toMatch(/data-k="version">1</);
     expect(close).toMatch(/data-k="late">0</);
+    // The day's records held back when it closed: the lab item waiting for its report.
+    expect(close).toMatch(/data-k="held" title="等待代码映射 0，映射后不符合规则 0，等待上级记录 1">1</);
     const event = (await db.query<{ event_id: string }>(`SELECT max(event_id) AS event_id FROM alert_event WHERE destination = 'national' AND kind = 'raise'`))
       .rows[0]!;
     expect(page).toMatch(new RegExp(`<tr data-event="${event.event_id}"><td>[^<]*</td><td>national</td><td class="bad">告警</td>`));
