@@ -255,8 +255,10 @@ async function simulatorChild(role: 'national' | 'provincial', port: number): Pr
       '--store',
       simulatorStore(role),
       ...simulatorKeys(role),
+      '--exit-with-stdin',
     ],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+    // Its stdin a pipe that only this process holds: it ends when this process does, however it ends.
+    { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const exited = new Promise<string>((ok) => child.once('exit', (code, signal) => ok(describeExit(code, signal))));
   await new Promise<void>((ok, fail) => {

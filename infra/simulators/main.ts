@@ -1,7 +1,7 @@
 // CLI: tsx infra/simulators/main.ts [--role national|provincial] [--port 18888] [--host 127.0.0.1]
 //        [--store file.ndjson] [--control-port 0]
 //        [--key platform-sm2.pem] [--hospital-pubkey hospital-sm2.pub.pem] [--hospital-name NAME]
-//        [--tls-cert server.crt --tls-key server.key --ca ca.crt]
+//        [--tls-cert server.crt --tls-key server.key --ca ca.crt] [--exit-with-stdin]
 // Without --key / --hospital-pubkey it uses the well-known development keys (shared/uplink/dev-keys.ts);
 // with --tls-* it serves HTTPS and requires a client certificate issued by --ca (docs/uplink.md).
 import { readFileSync } from 'node:fs';
@@ -21,6 +21,7 @@ const { values } = parseArgs({
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     ca: { type: 'string' },
+    'exit-with-stdin': { type: 'boolean', default: false },
   },
 });
 const read = (f: string) => readFileSync(f, 'utf8');
@@ -46,3 +47,10 @@ console.log(
 const stop = () => void sim.close().then(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// Started by `make up` with a pipe as its stdin: the pipe ends when make up's process does, however it
+// ended (a kill -9 included), and the simulator goes with it instead of holding its port.
+if (values['exit-with-stdin']) {
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+}

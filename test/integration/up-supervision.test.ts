@@ -248,23 +248,34 @@ describe('make up supervises and cleans up (its bundle, dist/runtime/up.mjs, as 
     expect(alive(again)).toBe(true);
   });
 
-  it('after kill -9 of make up itself, a new make up stops the simulator it left and starts on the same ports', async () => {
-    const first = up!;
+  it('after kill -9 of make up itself, its simulator goes with it; one that could not (frozen) is stopped by the next make up, which starts on the same ports', async () => {
     const store = join(dir, 'simulators', 'national.ndjson');
-    const [oldSim] = pidsWith(store);
-    expect(oldSim).toBeDefined();
-    remember(first.child.pid!);
-    first.child.kill('SIGKILL');
-    await first.exited;
+    // The simulator's stdin is a pipe only make up holds: killed, make up takes the simulator with it.
+    const [sim1] = pidsWith(store);
+    expect(sim1).toBeDefined();
+    remember(up!.child.pid!);
+    up!.child.kill('SIGKILL');
+    await up!.exited;
+    await waitFor('the simulator to exit with make up', () => (alive(sim1!) ? undefined : true), 15_000);
+    up = startUp(env);
+    await ready(up);
+    expect(await his('UP-3')).toBe(200);
+    // A simulator that cannot notice (stopped, as a hung one would be) still holds its port: the next
+    // make up stops it.
+    const [sim2] = pidsWith(store).filter(alive);
+    expect(sim2).toBeDefined();
+    process.kill(sim2!, 'SIGSTOP');
+    remember(up.child.pid!);
+    up.child.kill('SIGKILL');
+    await up.exited;
     await new Promise((r) => setTimeout(r, 1000));
-    // The dead run's simulator is still there, holding its port: what the new run must deal with.
-    expect(alive(oldSim!)).toBe(true);
+    expect(alive(sim2!)).toBe(true);
 
     up = startUp(env);
     await ready(up);
-    expect(alive(oldSim!)).toBe(false);
-    expect(up.out()).toContain(`stopped the national platform simulator (pid ${oldSim}) left by an earlier make up`);
-    expect(await his('UP-3')).toBe(200);
+    expect(alive(sim2!)).toBe(false);
+    expect(up.out()).toContain(`stopped the national platform simulator (pid ${sim2}) left by an earlier make up`);
+    expect(await his('UP-3b')).toBe(200);
     const res = await fetch(`http://127.0.0.1:${env.NATIONAL_SIM_PORT}/healthz`);
     expect(res.status).toBe(200);
     expect(pidsWith(store).filter(alive)).toHaveLength(1);
