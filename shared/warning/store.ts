@@ -872,7 +872,10 @@ async function alertOverdue(db: pg.Pool, o: WarningOptions): Promise<number> {
     )
   ).rows;
   const channels = o.channels ?? [];
-  const messages = due.length > OVERDUE_ONE_BY_ONE ? [{ cases: due, ...overdueDigest(due, now, o.frontName) }] : due.map((c) => ({ cases: [c], ...overdueText(c, now, o.frontName) }));
+  const messages =
+    due.length > OVERDUE_ONE_BY_ONE
+      ? [{ cases: due, ...overdueDigest(due, now, o.frontName) }]
+      : due.map((c) => ({ cases: [c], ...overdueText(c, now, o.frontName) }));
   for (const m of messages) {
     const { delivered, errors } = await sendAlert(channels, m);
     if (channels.length && !delivered.length) {
