@@ -70,6 +70,16 @@ export class RuntimeMetrics {
         for (const s of functions.list()) this.set({ function_name: s.name }, s.inflight());
       },
     });
+    new Counter({
+      name: 'cdc_runtime_replica_exits_total',
+      help: 'Replicas of a function that exited without being asked to (a crash, kill -9, out of memory) and were started again, since the runtime started',
+      labelNames: ['function_name'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of functions.list()) this.inc({ function_name: s.name }, s.unexpectedExits);
+      },
+    });
     new Gauge({
       name: 'cdc_runtime_resident_memory_bytes',
       help: 'Resident memory of the runtime process itself',

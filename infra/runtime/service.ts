@@ -76,6 +76,8 @@ export class FunctionService {
   private backoffMs: number;
   private restartTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Replicas that exited without being asked to (a crash, kill -9, out of memory), since the runtime started. */
+  unexpectedExits = 0;
   private readyWaiters = new Set<() => void>();
 
   constructor(
@@ -297,6 +299,7 @@ export class FunctionService {
       this.ctx.logs.runtime.info('replica stopped', fields);
       return;
     }
+    this.unexpectedExits++;
     if (upMs >= this.ctx.backoff.resetAfterMs) this.backoffMs = this.ctx.backoff.initialMs;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.ctx.backoff.maxMs, this.backoffMs * 2);

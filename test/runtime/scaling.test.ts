@@ -79,6 +79,11 @@ describe('scaling', () => {
     const before = rt.replicas('echo');
     expect(before).toHaveLength(3);
     const victim = before[1]!;
+    // Counted on the metrics the monitoring port republishes (docs/monitoring.md): a replica that died.
+    const exits = async () =>
+      Number(/cdc_runtime_replica_exits_total\{function_name="echo"\} (\d+)/.exec(await (await fetch(`${rt.gatewayUrl}/metrics`)).text())?.[1]);
+    const exitsBefore = await exits();
+    expect(exitsBefore).toBeGreaterThanOrEqual(0);
     let stop = false;
     let ok = 0;
     const failures: number[] = [];
@@ -122,6 +127,7 @@ describe('scaling', () => {
     expect(inflightInVictim).toBeLessThanOrEqual(6);
     expect(failures.length).toBeLessThanOrEqual(inflightInVictim);
     for (const f of failures) expect(f).toBe(502);
+    expect(await exits()).toBe(exitsBefore + 1);
   });
 });
 
