@@ -218,13 +218,10 @@ async function bindPorts(listeners: Listeners, hosts: Map<string, string>, opts:
   }
 }
 
-/**
- * Deploys the stack's functions, one after another; a failure stops what started and closes the ports.
- * A function that scales to zero starts asleep (docs/runtime.md "Scale to zero"): its first call wakes it.
- */
+/** Deploys the stack's functions, one after another; a failure stops what started and closes the ports. */
 async function deployStack(functions: FunctionSpec[], registry: Registry, listeners: Listeners, logs: LogStore) {
   try {
-    for (const spec of functions) await registry.apply(spec, { asleep: true });
+    for (const spec of functions) await registry.apply(spec);
   } catch (err) {
     listeners.closing = true;
     listeners.stopAccepting();

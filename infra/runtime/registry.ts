@@ -64,12 +64,8 @@ export class Registry {
     this.logs.runtime.info('bundle built', { fn: spec.name, ms: Date.now() - t0 });
   }
 
-  /**
-   * Deploys a new function or updates an existing one (rolling replacement of its replicas). `asleep`:
-   * a new function that scales to zero starts with none (the stack at the runtime's start); a
-   * deployment through the API starts its floor, as OpenFaaS deploys (its idler takes them later).
-   */
-  async apply(spec: FunctionSpec, o: { asleep?: boolean } = {}): Promise<FunctionService> {
+  /** Deploys a new function or updates an existing one (rolling replacement of its replicas). */
+  async apply(spec: FunctionSpec): Promise<FunctionService> {
     await this.ensureBundle(spec);
     const existing = this.services.get(spec.name);
     if (existing) {
@@ -79,7 +75,6 @@ export class Registry {
     }
     const svc = new FunctionService(spec, this.opts.ctx);
     this.services.set(spec.name, svc);
-    if (o.asleep) svc.startAsleep();
     svc.reconcile();
     this.logs.runtime.info('function deployed', { fn: spec.name, replicas: svc.desired, bundle: svc.bundle });
     return svc;

@@ -239,15 +239,6 @@ export class FunctionService {
     return true;
   }
 
-  /**
-   * Before its first reconcile: a function that scales to zero starts with no replica, as if its
-   * zero-duration had passed — the runtime's start is not a call (docs/runtime.md "Scale to zero").
-   */
-  startAsleep(): void {
-    if (this.scale.zeroAfterMs === undefined || this.replicas.length > 0) return;
-    this.desired = 0;
-  }
-
   /** A call for a function scaled to zero: its floor of replicas starts again. True if it was asleep. */
   wake(): boolean {
     if (!this.asleep) return false;

@@ -4,13 +4,9 @@
  * call wakes it and is answered, as OpenFaaS's idler and gateway do. A function called more often
  * than that, or busy with a long call, keeps its replica. Through the runtime's real gateway.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootStack } from '../../infra/runtime/boot.js';
 import type { RuntimeHandle } from '../../infra/runtime/index.js';
-import { auth, fixtureDir, sleep, startFixtureRuntime, until } from './helpers.js';
+import { auth, sleep, startFixtureRuntime, until } from './helpers.js';
 
 let rt: RuntimeHandle;
 
@@ -129,39 +125,6 @@ describe('scale to zero', () => {
     expect(slept).toBe(true);
     expect(pids.size).toBeGreaterThanOrEqual(2);
     expect(await count()).toBeGreaterThanOrEqual(1);
-  });
-
-  it('at the runtime’s start a function that scales to zero starts asleep, one without the label with its floor; a call wakes the sleeper', async () => {
-    // A stack of two: its zero-duration (15 min) cannot have passed, so only the start explains no process.
-    const dir = mkdtempSync(join(tmpdir(), 'asleep-stack-'));
-    const stackFile = join(dir, 'stack.yml');
-    const fn = (labels: string) => `    lang: hono\n    handler: ${join(fixtureDir, 'functions/echo')}\n    image: fixture/echo:test\n    labels:\n${labels}`;
-    writeFileSync(
-      stackFile,
-      `version: 1.0\nprovider:\n  name: openfaas\n  gateway: http://127.0.0.1:8080\nfunctions:\n  sleeper:\n${fn(
-        '      com.openfaas.scale.min: "1"\n      com.openfaas.scale.zero: "true"\n      com.openfaas.scale.zero-duration: 15m\n',
-      )}  awake:\n${fn('      com.openfaas.scale.min: "1"\n')}`,
-    );
-    const booted = await bootStack({
-      name: 'runtime-test',
-      stackFile,
-      frontDefaults: false,
-      secrets: {},
-      runtime: { gateway: { host: '127.0.0.1', port: 0 }, autoscaler: undefined, build: 'never', idleCheckMs: 100 },
-    });
-    try {
-      const second = booted.rt;
-      expect(second.replicas('awake')).toHaveLength(1);
-      expect(second.replicas('sleeper')).toHaveLength(0);
-      const status = (await (await fetch(`${second.gatewayUrl}/system/function/sleeper`, { headers: auth(second) })).json()) as { replicas: number };
-      expect(status.replicas).toBe(0);
-      const res = await fetch(`${second.gatewayUrl}/function/sleeper/x`);
-      expect(res.status).toBe(200);
-      expect(second.replicas('sleeper')).toHaveLength(1);
-    } finally {
-      await booted.rt.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   it('a function without the label never sleeps', async () => {
