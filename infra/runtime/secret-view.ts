@@ -9,7 +9,7 @@
  * Under one user id this keeps a function from using another's secrets by accident, not from a
  * malicious one reading the parent folder: that needs containers or a user per function.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const OPTIONAL_SECRETS = 'com.cdc-front.optional-secrets';
@@ -24,8 +24,11 @@ export function optionalPatterns(annotation: string | undefined): Array<(name: s
 }
 
 /**
- * Brings the function's view up to date and returns its path. In place — links added and removed,
- * never the folder: the function's other replicas keep reading it while one restarts.
+ * Brings the function's view up to date and returns its path. In place — links added, removed and
+ * re-pointed, never the folder: the function's other replicas keep reading it while one restarts.
+ * A link is relative (`../../<name>`), so a data folder copied or moved elsewhere (`cp -a`, a bigger
+ * disk) still shows each function its own folder's secrets, never the original's; a link an older
+ * runtime made absolute is re-pointed, by an atomic rename over it.
  */
 export function secretView(secretsDir: string, fn: string, listed: readonly string[], optionalAnnotation: string | undefined): string {
   const dir = join(secretsDir, VIEWS_DIR, fn);
@@ -35,6 +38,16 @@ export function secretView(secretsDir: string, fn: string, listed: readonly stri
   const want = new Set([...listed.filter((n) => existsSync(join(secretsDir, n))), ...present.filter((n) => optional.some((m) => m(n)))]);
   const have = new Set(readdirSync(dir));
   for (const n of have) if (!want.has(n)) rmSync(join(dir, n), { force: true });
-  for (const n of want) if (!have.has(n)) symlinkSync(join(secretsDir, n), join(dir, n));
+  for (const n of want) {
+    const link = join(dir, n);
+    const target = join('..', '..', n);
+    if (!have.has(n)) symlinkSync(target, link);
+    else if (!lstatSync(link).isSymbolicLink() || readlinkSync(link) !== target) {
+      const tmp = join(dir, `.${n}.${process.pid}.tmp`);
+      rmSync(tmp, { force: true });
+      symlinkSync(target, tmp);
+      renameSync(tmp, link);
+    }
+  }
   return dir;
 }

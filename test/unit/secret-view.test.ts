@@ -1,0 +1,50 @@
+// A function's secret view (infra/runtime/secret-view.ts, docs/runtime.md "Secrets") in a data folder
+// that was copied or moved: its links lead to that folder's own secrets, never the original's — a
+// copy started beside the original must not write to the original's database with its keys — and a
+// link an older runtime made absolute is re-pointed.
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { secretView } from '../../infra/runtime/secret-view.js';
+
+const root = mkdtempSync(join(tmpdir(), 'secret-view-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function secrets(name: string, db: string): string {
+  const dir = join(root, name, 'secrets');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'cdc-database-url'), db, { mode: 0o600 });
+  writeFileSync(join(dir, 'pii-field-keys'), `${name} keys`, { mode: 0o600 });
+  return dir;
+}
+
+describe('secret view of a copied data folder', () => {
+  it('reads the copy’s own files after a cp -a, and after the original is gone', () => {
+    const a = secrets('a', 'postgres://a/db');
+    const viewA = secretView(a, 'patient', ['cdc-database-url', 'pii-field-keys'], undefined);
+    expect(readFileSync(join(viewA, 'cdc-database-url'), 'utf8')).toBe('postgres://a/db');
+    // cp -a keeps links as they are.
+    const b = join(root, 'b', 'secrets');
+    cpSync(a, b, { recursive: true, verbatimSymlinks: true });
+    writeFileSync(join(b, 'cdc-database-url'), 'postgres://b/db');
+    const viewB = secretView(b, 'patient', ['cdc-database-url', 'pii-field-keys'], undefined);
+    expect(readFileSync(join(viewB, 'cdc-database-url'), 'utf8')).toBe('postgres://b/db');
+    // The original gone: the copy's links still lead to its own files (copied from the original's).
+    rmSync(join(root, 'a'), { recursive: true, force: true });
+    expect(readFileSync(join(viewB, 'pii-field-keys'), 'utf8')).toBe('a keys');
+  });
+
+  it('re-points a link an older runtime made absolute', () => {
+    const c = secrets('c', 'postgres://c/db');
+    const d = secrets('d', 'postgres://d/db');
+    const viewD = secretView(d, 'push', ['cdc-database-url'], undefined);
+    // As an older runtime left it after the folder was copied from c: an absolute link to c's file.
+    rmSync(join(viewD, 'cdc-database-url'));
+    symlinkSync(join(c, 'cdc-database-url'), join(viewD, 'cdc-database-url'));
+    expect(readFileSync(join(viewD, 'cdc-database-url'), 'utf8')).toBe('postgres://c/db');
+    secretView(d, 'push', ['cdc-database-url'], undefined);
+    expect(readlinkSync(join(viewD, 'cdc-database-url'))).toBe(join('..', '..', 'cdc-database-url'));
+    expect(readFileSync(join(viewD, 'cdc-database-url'), 'utf8')).toBe('postgres://d/db');
+  });
+});
