@@ -41,7 +41,15 @@ export const FieldKeyFile = z
         z.object({
           id: KeyId,
           key: z.string().refine((s) => /^[A-Za-z0-9+/_-]+=*$/.test(s) && Buffer.from(s, 'base64').length === 16, 'base64 of exactly 16 bytes (an SM4 key)'),
+          /** When the key was made, which is when it became current (init, rotate): docs/keys.md. */
           created: z.string().optional(),
+          /**
+           * When a completed `cdc-keys reencrypt` last found no stored value under the key (it was not
+           * current then): backup archives begun after it do not need the key (docs/keys.md "Keys the backups still need").
+           * Absent in files written before, and until that run: then every archive since the key was
+           * made is taken to need it.
+           */
+          emptied: z.string().optional(),
         }),
       )
       .min(1, 'at least one key'),

@@ -4,7 +4,8 @@
  * columns), record_history.raw and outbox.payload. Values under another key id and clear values
  * (stored before migration 0032: "no key id" is a key to retire) are re-sealed; missing HMACs are
  * filled. Each batch is its own short transaction and the work is found by what is stored, so a job
- * stopped anywhere is resumed by running it again. `status` counts the values per key id.
+ * stopped anywhere is resumed by running it again. `status` counts the values per key id, and which
+ * kept backup archives need each key (docs/keys.md "Keys the backups still need").
  */
 import { newKeyId } from './key-id.js';
 import { randomBytes } from 'node:crypto';
@@ -71,15 +72,154 @@ export function rotateKey(dir: string, id?: string): { previous: string; current
   return { previous: file.current, current: next };
 }
 
-/** Removes a key that no stored value uses any more (status shows none); never the current one. */
-export async function retireKey(db: Db, dir: string, id: string): Promise<void> {
+/**
+ * Removes a key that no stored value uses any more (status shows none); never the current one. A key
+ * that kept backup archives still need (`archivesNeeding`) is refused, naming them, unless `force`:
+ * then it goes all the same, and the archives it leaves unable to open their personal data are returned.
+ */
+export async function retireKey(db: Db, dir: string, id: string, o: { force?: boolean; now?: Date } = {}): Promise<{ archives: KeptArchive[] }> {
   const file = readKeyFile(dir);
   if (!file.keys.some((k) => k.id === id)) throw new Error(`key id ${id} is not in ${FIELD_KEYS_SECRET}`);
   if (file.current === id) throw new Error(`key id ${id} is the current key: rotate first`);
   const left = (await keyStatus(db)).filter((s) => s.keyId === id).reduce((n, s) => n + s.values, 0);
   if (left > 0) throw new Error(`${left} stored value(s) are still under key id ${id}: run cdc-keys reencrypt first`);
+  const archives = archivesNeeding(file, await keptArchives(db), o.now).get(id) ?? [];
+  if (archives.length > 0 && !o.force) {
+    throw new Error(
+      `key id ${id} is still needed by ${describeArchives(archives)}: keep it until they age out` +
+        `${keyHasEmptied(file, id) ? '' : ' (cdc-keys reencrypt records that no stored value uses it, from when archives stop needing it)'}` +
+        `, or retire it with --force — those archives could then no longer open their personal data (docs/keys.md "Keys the backups still need")`,
+    );
+  }
   writeKeyFile(dir, { ...file, keys: file.keys.filter((k) => k.id !== id) });
+  return { archives };
 }
+
+/**
+ * After a completed re-encryption: records in the key file, on each key that is not current and that
+ * no stored value uses any more, the time this was found (`emptied`) — where it is not recorded yet, or
+ * where the run just re-sealed values from that key (it was not empty before). Returns the key ids
+ * marked. The count is taken after the job, so a value written under the old key while the job ran
+ * (a function still on the key file it read before the rotation) keeps the key from being marked.
+ */
+export async function recordEmptied(db: Db, dir: string, resealedFrom: readonly string[], now: () => Date = () => new Date()): Promise<string[]> {
+  const status = await keyStatus(db);
+  const at = now().toISOString();
+  const file = readKeyFile(dir); // read again: as it is now, after the job
+  const used = new Set(status.filter((s) => s.values > 0).map((s) => s.keyId));
+  const marked = file.keys.filter((k) => k.id !== file.current && !used.has(k.id) && (!k.emptied || resealedFrom.includes(k.id))).map((k) => k.id);
+  if (marked.length) writeKeyFile(dir, { ...file, keys: file.keys.map((k) => (marked.includes(k.id) ? { ...k, emptied: at } : k)) });
+  return marked;
+}
+
+const keyHasEmptied = (file: FieldKeyFile, id: string) => Boolean(file.keys.find((k) => k.id === id)?.emptied);
+
+// ---- the keys the kept backup archives need -------------------------------------------------------
+
+/**
+ * The archive kinds that hold the database's rows, so its sealed values: the logical dump and the
+ * physical base backup. The system kind holds configuration and code tables only, the software kind
+ * no data (docs/backup.md "What is archived"; a test checks the system tables hold no sealed field).
+ */
+export const KINDS_WITH_SEALED_VALUES = ['logical', 'physical'] as const;
+
+/**
+ * A margin on every time compared: running functions read the key file again every 5 s (docs/keys.md
+ * "The keys"), so a value may still be sealed under a key a little after it stopped being current and
+ * be committed after that; and the ledger's times are the database server's clock, the key file's
+ * this machine's.
+ */
+export const KEY_TIME_MARGIN_MS = 60_000;
+
+/** A backup archive the ledger keeps (good, or still running), as far as the keys are concerned. */
+export interface KeptArchive {
+  archiveId: string;
+  kind: string;
+  status: string;
+  startedAt: Date;
+  /** NULL while running: it may still be reading the database. */
+  finishedAt: Date | null;
+}
+
+/**
+ * The kept archives that hold sealed values: good (retention marks the ones it removes `removed`,
+ * docs/backup.md "Retention") or still running, of the kinds above. The keys' own query of the ledger
+ * (migration 0019), oldest first.
+ */
+export async function keptArchives(db: Db): Promise<KeptArchive[]> {
+  const r = await db.query<{ archive_id: string; kind: string; status: string; started_at: Date; finished_at: Date | null }>(
+    `SELECT archive_id, kind, status, started_at, finished_at FROM backup_archive
+      WHERE status IN ('good', 'running') AND kind IN (${KINDS_WITH_SEALED_VALUES.map((k) => `'${k}'`).join(', ')})
+      ORDER BY started_at, archive_id`,
+  );
+  return r.rows.map((x) => ({ archiveId: String(x.archive_id), kind: x.kind, status: x.status, startedAt: x.started_at, finishedAt: x.finished_at }));
+}
+
+const timeOf = (s: string | undefined): number | undefined => {
+  const t = s === undefined ? Number.NaN : Date.parse(s);
+  return Number.isFinite(t) ? t : undefined;
+};
+
+/**
+ * When stored values may have been under each key of the file, in ms (±Infinity where unknown): from
+ * its `created` (when it became current), up to its `emptied` (when a completed re-encryption found
+ * none left). Conservative: a key without `created` may have been used at any time before, one without
+ * `emptied` — or the current key — may be used still; both widened by the margin.
+ */
+export function keySpans(file: FieldKeyFile): Map<string, { from: number; until: number }> {
+  return new Map(
+    file.keys.map((k) => {
+      const created = timeOf(k.created);
+      const emptied = k.id === file.current ? undefined : timeOf(k.emptied);
+      return [
+        k.id,
+        {
+          from: created === undefined ? Number.NEGATIVE_INFINITY : created - KEY_TIME_MARGIN_MS,
+          until: emptied === undefined ? Number.POSITIVE_INFINITY : emptied + KEY_TIME_MARGIN_MS,
+        },
+      ];
+    }),
+  );
+}
+
+/**
+ * Per key id of the file: the kept archives that may hold values sealed under it, oldest first. An
+ * archive needs every key that stored values were under at any time while it read the database — from
+ * its start to its end (a running one: now) — so one taken after a rotation but before the
+ * re-encryption finished needs the old key and the new one.
+ */
+export function archivesNeeding(file: FieldKeyFile, archives: readonly KeptArchive[], now: Date = new Date()): Map<string, KeptArchive[]> {
+  const out = new Map<string, KeptArchive[]>();
+  for (const [id, span] of keySpans(file)) {
+    out.set(
+      id,
+      archives.filter((a) => (a.finishedAt ?? now).getTime() >= span.from && a.startedAt.getTime() <= span.until),
+    );
+  }
+  return out;
+}
+
+/** `3 kept backup archive(s) (logical 2, physical 1) taken from <oldest> to <newest>`, for messages. */
+export function describeArchives(archives: readonly KeptArchive[]): string {
+  const kinds = new Map<string, number>();
+  for (const a of archives) kinds.set(a.kind, (kinds.get(a.kind) ?? 0) + 1);
+  const oldest = archives.reduce((m, a) => (a.startedAt < m ? a.startedAt : m), archives[0]!.startedAt);
+  const newest = archives.reduce((m, a) => (a.startedAt > m ? a.startedAt : m), archives[0]!.startedAt);
+  return (
+    `${archives.length} kept backup archive(s) (${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}) taken from ${shownTime(oldest)} to ${shownTime(newest)}` +
+    ` (archive id(s) ${
+      archives.length > 10
+        ? `${archives
+            .slice(0, 10)
+            .map((a) => a.archiveId)
+            .join(', ')}, …`
+        : archives.map((a) => a.archiveId).join(', ')
+    })`
+  );
+}
+
+/** A time as the operator reads it beside the archives' names: `2026-12-07 12:15 UTC`. */
+export const shownTime = (d: Date): string => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 // ---- where sealed values are ----------------------------------------------------------------------
 
@@ -133,6 +273,8 @@ export interface ReencryptResult {
   values: number;
   /** HMACs filled where missing. */
   hashes: number;
+  /** The key ids values were re-sealed from (`clear` for clear values), sorted. */
+  from: string[];
 }
 
 export interface ReencryptOptions {
@@ -150,8 +292,8 @@ export async function reencrypt(db: Db, p: Pii, o: ReencryptOptions = {}): Promi
     batch: o.batch ?? 200,
     current,
     like: `sm4:${current}:%`,
-    res: { rows: {}, values: 0, hashes: 0 },
-    attempt: { values: 0, hashes: 0 },
+    res: { rows: {}, values: 0, hashes: 0, from: [] },
+    attempt: { values: 0, hashes: 0, from: new Set() },
     progress: o.progress,
   };
   for (const r of sealedResources()) {
@@ -173,7 +315,7 @@ interface Job {
   like: string;
   res: ReencryptResult;
   /** What the batch being written has re-sealed and filled: added to `res` once it committed. */
-  attempt: { values: number; hashes: number };
+  attempt: { values: number; hashes: number; from: Set<string> };
   progress?: (place: string, done: number) => void;
 }
 
@@ -187,6 +329,7 @@ function count(job: Job, place: string, n: number): void {
 function reseal(job: Job, v: unknown): unknown {
   if (typeof v !== 'string' || keyIdOf(v) === job.current) return v;
   job.attempt.values++;
+  job.attempt.from.add(keyIdOf(v) ?? 'clear');
   return job.p.seal(job.p.open(v));
 }
 
@@ -200,12 +343,13 @@ function reseal(job: Job, v: unknown): unknown {
 async function inBatches(job: Job, place: string, step: (tx: Tx) => Promise<Batch>): Promise<void> {
   for (;;) {
     const b = await withTx(job.db, (tx) => {
-      job.attempt = { values: 0, hashes: 0 };
+      job.attempt = { values: 0, hashes: 0, from: new Set() };
       return step(tx);
     });
     b.moveOn();
     job.res.values += job.attempt.values;
     job.res.hashes += job.attempt.hashes;
+    job.res.from = [...new Set([...job.res.from, ...job.attempt.from])].sort();
     count(job, place, b.rows);
     if (b.rows < job.batch) break;
   }

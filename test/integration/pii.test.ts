@@ -351,7 +351,7 @@ describe('key rotation', () => {
     const second = await reencrypt(db, keys, { batch: 2 });
     expect(second.values).toBeGreaterThan(0);
     const third = await reencrypt(db, keys);
-    expect(third).toEqual({ rows: expect.any(Object), values: 0, hashes: 0 });
+    expect(third).toEqual({ rows: expect.any(Object), values: 0, hashes: 0, from: [] });
     const after = await keyStatus(db);
     expect(after.filter((s) => s.keyId !== 'k2')).toEqual([]);
 
