@@ -10,6 +10,7 @@ import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import pkg from '../../package.json' with { type: 'json' };
 import { compareReleases } from '../../shared/configbundle/release.js';
+import { release } from '../../shared/status/version.js';
 import { settingsFacts, type SettingsFacts } from '../../shared/console/figures.js';
 import type { Db } from '../../shared/db/index.js';
 import { consolePage, h, NO_DATA, when } from './console-layout.js';
@@ -138,6 +139,7 @@ ${f.schedules.map(
 function releaseSection(f: SettingsFacts): HtmlEscapedString {
   return h(html`<section id="release"><h2>软件版本</h2>
 <dl><dt>当前运行</dt><dd data-k="running">${pkg.version}</dd>
+<dt>构建</dt><dd data-k="build"><code>${release}</code> <span class="muted">（版本号+构建所用源码的提交号，同一版本号的两次发布以此区分）</span></dd>
 <dt>最新版本</dt><dd data-k="latest">${
     f.release
       ? compareReleases(f.release.version, pkg.version) > 0

@@ -404,6 +404,8 @@ describe('settings from a configuration bundle', () => {
       );
       // The version check, for the operator: a newer release than the one running is announced.
       expect(page).toMatch(/data-k="running">\d+\.\d+\.\d+</);
+      // …and the build, as the monitoring port's /status names it (two releases of one version differ by it).
+      expect(page).toMatch(/data-k="build"><code>\d+\.\d+\.\d+\+[0-9a-z]+<\/code>/);
       expect(page).toMatch(
         /data-k="latest"><span class="late">有新版本 99\.0\.0，请安排升级<\/span>：<a href="https:\/\/platform\.example\.cn\/releases\/99\.0\.0"/,
       );
