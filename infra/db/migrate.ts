@@ -13,12 +13,14 @@
  * migration waiting on a lock makes every later statement on that table wait behind it, so the wait
  * is kept short (docs/deploy.md "Upgrade").
  *
- * As a command: bin/cdc-migrate (make migrate) against DATABASE_URL, or the file DATABASE_URL_FILE.
+ * As a command: bin/cdc-migrate (make migrate) against DATABASE_URL, the file DATABASE_URL_FILE, or the
+ * secret cdc-database-url found as the other operator commands find it (CDC_DATA_DIR, CDC_SECRETS_DIR).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import pg from 'pg';
+import { findDatabase } from '../cli/locate.js';
 import { projectRoot } from '../root.js';
 import { convertHoldReasons } from './holds-0009.js';
 import { moveOutcomeGrants } from './outcomes-1010.js';
@@ -247,9 +249,15 @@ function watchLocks(databaseUrl: string, migratingPid: string | undefined, name:
 if (import.meta.main) {
   let url = process.env.DATABASE_URL;
   if (!url && process.env.DATABASE_URL_FILE) url = readFileSync(process.env.DATABASE_URL_FILE, 'utf8').trim();
+  // As the other operator commands find it (infra/cli/locate.ts): the secret file cdc-database-url in
+  // the folder of CDC_SECRETS_DIR, CDC_DATA_DIR or make up's default.
   if (!url) {
-    console.error("set DATABASE_URL to the front's database (or DATABASE_URL_FILE to a file holding it, e.g. the secret cdc-database-url)");
-    process.exit(2);
+    try {
+      url = findDatabase().url;
+    } catch (err) {
+      console.error(`${(err as Error).message}; or DATABASE_URL_FILE to a file holding it`);
+      process.exit(2);
+    }
   }
   const line = (s: string) => console.log(`[cdc-migrate] ${s}`);
   if (process.argv.includes('--check')) {

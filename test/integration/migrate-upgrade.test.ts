@@ -4,7 +4,7 @@
 // its lock timeout, names the session and tries again; bin/cdc-migrate applies what is missing and
 // `--check` says whether the schema is this release's.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -93,9 +93,18 @@ describe('migration runner at an upgrade', () => {
     const after = cli(['--check'], { DATABASE_URL_FILE: file });
     expect(after.status, after.stdout).toBe(0);
     expect(after.stdout).toContain('database schema is current');
-    // Without a database it says what to set.
-    const none = cli([], {});
+    // Found as the other operator commands find it: the secret file in CDC_DATA_DIR's secrets folder.
+    const dataDir = mkdtempSync(join(tmpdir(), 'migrate-datadir-'));
+    dirs.push(dataDir);
+    mkdirSync(join(dataDir, 'secrets'));
+    writeFileSync(join(dataDir, 'secrets', 'cdc-database-url'), `${url}\n`);
+    const viaDataDir = cli(['--check'], { CDC_DATA_DIR: dataDir });
+    expect(viaDataDir.status, viaDataDir.stderr).toBe(0);
+    expect(viaDataDir.stdout).toContain('database schema is current');
+    // Without a database it says what it tried and what to set.
+    const none = cli([], { CDC_DATA_DIR: join(dataDir, 'nothing-here') });
     expect(none.status).toBe(2);
+    expect(none.stderr).toContain('no database: tried DATABASE_URL (unset)');
     expect(none.stderr).toContain('set DATABASE_URL');
   });
 
