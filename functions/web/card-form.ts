@@ -13,6 +13,7 @@ import { emrInfReport } from '../../schemas/card.js';
 import type { FieldMap } from '../../schemas/fields.js';
 import type { FieldIssue } from '../../shared/http/errors.js';
 import type { SsoSession } from '../../shared/sso/session.js';
+import { EVIDENCE_KIND_NAME } from '../../shared/warning/evaluate.js';
 import type { CaseCard, Reminder } from '../../shared/warning/reminders.js';
 
 type Input = 'text' | 'date' | 'datetime' | 'textarea';
@@ -108,7 +109,7 @@ function page(title: string, s: SsoSession, body: HtmlEscapedString, script = fa
 <main>${body}</main>${script ? html`<script src="/card.js" defer></script>` : ''}</body></html>` as HtmlEscapedString;
 }
 
-const KIND: Record<string, string> = { diagnosis: '诊断', lab: '检验', death: '死亡', drug: '用药', keyword: '文本', card: '报告卡' };
+const KIND: Record<string, string> = EVIDENCE_KIND_NAME;
 
 /** 剩余 1 小时 20 分 / 已超时 35 分: the reporting clock as the doctor reads it. */
 export function clock(dueAt: string | null, now: Date, due: Date | null): string {

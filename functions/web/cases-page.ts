@@ -29,12 +29,33 @@ import {
 } from '../../shared/warning/store.js';
 import { CARD_STATUS_NAME, cardStatus, listCards, type CardListing, type CardStatus } from '../../shared/warning/duplicates.js';
 import { resources } from '../../schemas/index.js';
+import { EFFECT_NAME, EVIDENCE_KIND_NAME, type Effect, type EvidenceKind } from '../../shared/warning/evaluate.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { consolePage, h, when } from './console-layout.js';
 import type pg from 'pg';
 
 /** The states as the console names them: shared/warning's names, a known case said as public health reads it. */
 export const STATE_ZH: Record<CaseState, string> = { ...CASE_STATE_NAME, known: '已报告（既往）' };
+const kindName = (k: string) => EVIDENCE_KIND_NAME[k as EvidenceKind] ?? k;
+const effectName = (e: string) => EFFECT_NAME[e as Effect] ?? e;
+
+/**
+ * A case event's reason as the doctor reads it. The warning run writes what changed the case as
+ * `evidence: <kind>/<trigger>/<effect>, …` (shared/warning/store.ts deriveCase): each shown in Chinese,
+ * the trigger as it is (the trigger list's id). A person's decision is written in Chinese already.
+ */
+function reasonText(reason: string | null): string {
+  if (!reason?.startsWith('evidence: ')) return reason ?? '';
+  const list = reason.slice('evidence: '.length);
+  if (list === 'none') return '证据：无';
+  return `证据：${list
+    .split(', ')
+    .map((item) => {
+      const [kind = '', trigger = '', effect = ''] = item.split('/');
+      return `${kindName(kind)} ${trigger} ${effectName(effect)}`;
+    })
+    .join('；')}`;
+}
 
 /** The patient as the case page shows it: the personal fields, masked unless revealed. */
 interface Patient {
@@ -216,7 +237,7 @@ ${
 <section><h2>证据</h2><table id="evidence"><thead><tr><th>时间</th><th>来源</th><th>类型</th><th>作用</th><th>说明</th></tr></thead><tbody>
 ${(d.evidence as Array<{ evidence_at: Date | null; source_resource: string; source_id: string; kind: string; effect: string; detail: string | null }>).map(
   (e) =>
-    html`<tr><td>${when(e.evidence_at, tz)}</td><td>${e.source_resource} ${e.source_id}</td><td>${e.kind}</td><td>${e.effect}</td><td>${e.detail ?? ''}</td></tr>`,
+    html`<tr><td>${when(e.evidence_at, tz)}</td><td>${resources[e.source_resource]?.title ?? e.source_resource} ${e.source_id}</td><td>${kindName(e.kind)}</td><td data-effect="${e.effect}">${effectName(e.effect)}</td><td>${e.detail ?? ''}</td></tr>`,
 )}</tbody></table></section>
 <section><h2>报告卡</h2>${
     d.cards.length
@@ -229,7 +250,7 @@ ${(d.evidence as Array<{ evidence_at: Date | null; source_resource: string; sour
 <section><h2>处理记录</h2><table id="events"><thead><tr><th>时间</th><th>操作人</th><th>状态变化</th><th>说明</th></tr></thead><tbody>
 ${(d.events as Array<{ at: Date; actor: string | null; from_state: CaseState | null; to_state: CaseState; reason: string | null }>).map(
   (e) =>
-    html`<tr><td>${when(e.at, tz)}</td><td>${e.actor ?? ''}</td><td>${e.from_state ? STATE_ZH[e.from_state] : '—'} → ${STATE_ZH[e.to_state]}</td><td>${e.reason ?? ''}</td></tr>`,
+    html`<tr><td>${when(e.at, tz)}</td><td>${e.actor ?? ''}</td><td>${e.from_state ? STATE_ZH[e.from_state] : '—'} → ${STATE_ZH[e.to_state]}</td><td>${reasonText(e.reason)}</td></tr>`,
 )}</tbody></table></section>`);
 }
 

@@ -131,7 +131,13 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
             ...file.keys.map((k) => [k.id, state(k.id), String(per.get(k.id) ?? 0), String(needing.get(k.id)?.length ?? 0), oldest(k.id)]),
             ...[...per.keys()]
               .filter((id) => !file.keys.some((k) => k.id === id))
-              .map((id) => [id, id === 'clear' ? 'clear (before 0032): run reencrypt' : 'MISSING from the key file', String(per.get(id)), '', '']),
+              .map((id) => [
+                id,
+                id === 'clear' ? 'clear (stored before its field was protected: 0032, names 0990): run reencrypt' : 'MISSING from the key file',
+                String(per.get(id)),
+                '',
+                '',
+              ]),
           ]),
         );
         if (counts.length) {

@@ -24,6 +24,25 @@ export type EvidenceKind = 'diagnosis' | 'lab' | 'death' | 'drug' | 'keyword' | 
  */
 export type Effect = 'raise' | 'confirm' | 'close' | 'known' | 'carded' | 'snoozed';
 
+/** What the console and the card form call each kind of evidence. */
+export const EVIDENCE_KIND_NAME: Record<EvidenceKind, string> = {
+  diagnosis: '诊断',
+  lab: '检验',
+  death: '死亡',
+  drug: '用药',
+  keyword: '文本',
+  card: '报告卡',
+};
+/** What the console calls each effect of evidence on its case (the states it leads to, docs/warning.md "Cases"). */
+export const EFFECT_NAME: Record<Effect, string> = {
+  raise: '提示疑似（待确认）',
+  confirm: '提示待确诊',
+  close: '不再支持（阴性、作废或修正）',
+  known: '既往病史（已知病例）',
+  carded: '已有报告卡',
+  snoozed: '暂不提示',
+};
+
 export interface Evidence extends NotifiableDisease {
   subtype?: string;
   syndrome?: string;

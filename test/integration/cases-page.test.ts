@@ -76,6 +76,35 @@ const search = async (cookie: string, fields: Record<string, string>, path = '/c
 };
 const listed = (html: string) => [...html.matchAll(/<tr data-case="(\d+)"/g)].map((m) => m[1]!);
 
+describe('a case, as a doctor reads it', () => {
+  it('names its evidence and the warning run’s reasons in Chinese: the record’s table, the kind and the effect', async () => {
+    // An org of its own: the queue's tests count this org's waiting cases.
+    const org = uniqueOrg();
+    const patient = uniqueId('pe');
+    await cases([{ org, patient, disease: '肺结核', state: 'to_confirm', dueMinutes: 600, updatedMinutes: 0 }]);
+    const id = (await db.query<{ case_id: string }>('SELECT case_id FROM warning_case WHERE org_code = $1 AND patient_id = $2', [org, patient])).rows[0]!
+      .case_id;
+    await db.query(
+      `INSERT INTO warning_evidence (org_code, source_resource, source_id, seq, source_version, patient_id, disease, kind, effect, trigger_id, field, detail, evidence_at, recorded_at, trigger_version)
+       VALUES ($1, 'emrExLabItem', $2, 0, 1, $3, '肺结核', 'lab', 'raise', 'tb-xpert', 'itemName', '结核分枝杆菌核酸: 阳性', now(), now(), 't1'),
+              ($1, 'emrActivityInfo', $4, 0, 1, $3, '肺结核', 'diagnosis', 'close', 'icd10', 'wmDiseaseCode', 'A15.0（已修正 revised）', now(), now(), 't1')`,
+      [org, uniqueId('lab'), patient, uniqueId('dx')],
+    );
+    await db.query(
+      `INSERT INTO warning_case_event (case_id, at, actor, from_state, to_state, reason) VALUES ($1, now(), 'system', NULL, 'to_confirm', 'evidence: lab/tb-xpert/raise, diagnosis/icd10/close')`,
+      [id],
+    );
+    const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
+    const html = await page(cookie, '', `/cases/${id}`);
+    const evidence = /<table id="evidence">([\s\S]*?)<\/table>/.exec(html)![1]!;
+    expect(evidence).toContain('检验报告项目');
+    expect(evidence).toContain('<td>检验</td><td data-effect="raise">提示疑似（待确认）</td>');
+    expect(evidence).toContain('<td>诊断</td><td data-effect="close">不再支持（阴性、作废或修正）</td>');
+    expect(html).toContain('证据：检验 tb-xpert 提示疑似（待确认）；诊断 icd10 不再支持（阴性、作废或修正）');
+    expect(html).not.toMatch(/>(raise|close|carded|lab|diagnosis)</);
+  });
+});
+
 describe('the cases queue', () => {
   it('shows the waiting cases of the org, overdue first, however many others it has', async () => {
     const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/cases.html', orgs: [org] });
