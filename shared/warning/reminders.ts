@@ -379,6 +379,26 @@ const FROM_PATIENT = [
   'nultitudeTypeName',
 ];
 
+/**
+ * The subtype the patient's latest diagnosis of this disease names in its own `diseaseCode` (the
+ * NNDRS code a HIS may send with the diagnosis): a code of the disease's family (its first two
+ * digits) other than the disease's own, on the national list. None: undefined.
+ */
+async function diagnosedSubtype(db: pg.Pool, r: CaseRow): Promise<{ code: string; name: string } | undefined> {
+  if (!r.nndrs || !/^\d{4}$/.test(r.nndrs)) return undefined;
+  const family = lists.nndrsDisease.codes.filter((c) => c.code.slice(0, 2) === r.nndrs!.slice(0, 2) && c.code !== r.nndrs);
+  if (family.length === 0) return undefined;
+  const row = (
+    await db.query<{ disease_code: string }>(
+      `SELECT disease_code FROM emr_activity_info
+        WHERE org_code = $1 AND patient_id = $2 AND rec_retired = false AND disease_code = ANY($3::varchar[])
+        ORDER BY activity_time DESC NULLS LAST LIMIT 1`,
+      [r.org_code, r.patient_id, family.map((c) => c.code)],
+    )
+  ).rows[0];
+  return row ? family.find((c) => c.code === row.disease_code) : undefined;
+}
+
 async function prefill(db: pg.Pool, r: CaseRow, subtype: string | null): Promise<Record<string, unknown>> {
   const card: Record<string, unknown> = { orgCode: r.org_code, patientId: r.patient_id };
   const p = (
@@ -395,8 +415,9 @@ async function prefill(db: pg.Pool, r: CaseRow, subtype: string | null): Promise
     raw = undefined;
   }
   for (const k of FROM_PATIENT) if (raw?.[k] !== undefined && raw[k] !== null) card[k] = raw[k];
-  // The NNDRS code of the subtype when the evidence named one (乙肝 0302), else of the disease.
-  const sub = subtype ? lists.nndrsDisease.codes.find((c) => c.name === subtype) : undefined;
+  // The NNDRS code of the subtype when the evidence named one (乙肝 0302), or the patient's own
+  // diagnosis did (its diseaseCode, 肺结核 病原学阳性 2606), else of the disease.
+  const sub = subtype ? lists.nndrsDisease.codes.find((c) => c.name === subtype) : await diagnosedSubtype(db, r);
   card.diseaseCode = sub?.code ?? r.nndrs ?? undefined;
   card.diseaseName = sub?.name ?? r.disease;
   if (r.first_at) card.diagnoseTime = local(r.first_at);

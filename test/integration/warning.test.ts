@@ -14,6 +14,7 @@ import { resources } from '../../schemas/index.js';
 import { retireRecord, upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { loadTriggers } from '../../shared/warning/triggers.js';
+import { listReminders } from '../../shared/warning/reminders.js';
 import { decideCase, precision, runWarnings, selfCheck, stateOf } from '../../shared/warning/store.js';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
@@ -309,6 +310,33 @@ describe('the warning run', () => {
     const ev = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM warning_evidence WHERE org_code = $1', [org]);
     expect(ev.rows[0]!.n).toBe(5);
     expect((await cases(org)).map((c) => [c.disease, c.state])).toEqual(ps.map(() => ['伤寒和副伤寒', 'to_confirm']));
+  });
+});
+
+describe('the card a reminder pre-fills', () => {
+  it('names the subtype the diagnosis itself sent in diseaseCode (肺结核 病原学阳性 2606), not the disease alone', { timeout: 60_000 }, async () => {
+    const org = uniqueOrg();
+    const [p1, p2] = [uniqueId('p'), uniqueId('p')];
+    await patient(org, p1);
+    await patient(org, p2);
+    const at = hourAgo();
+    for (const [p, code] of [
+      [p1, '2606'],
+      [p2, ''],
+    ] as const)
+      await put('emrActivityInfo', {
+        ...sample('emrActivityInfo', { orgCode: org, id: uniqueId('dx'), patientId: p, seed: 3 }),
+        wmDiseaseCode: 'A15.0',
+        wmDiseaseName: '肺结核',
+        diseaseCode: code,
+        diseaseName: code ? '病原学阳性' : '',
+        diagnoseTime: at,
+        activityTime: at,
+      });
+    await drain(org);
+    const card = async (p: string) => (await listReminders(db, { orgs: [org], orgCode: org, patient: p, limit: 10 }, new Date())).reminders[0]?.card;
+    expect(await card(p1)).toMatchObject({ diseaseCode: '2606', diseaseName: '病原学阳性' });
+    expect(await card(p2)).toMatchObject({ diseaseCode: '2600', diseaseName: '肺结核' });
   });
 });
 
