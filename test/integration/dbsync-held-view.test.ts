@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { databaseUrl, privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
+import { databaseUrl, emptyDatabase, privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { syncAll, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import { syncAll, type DbsyncSettings } from '../../shared/dbsync/index.js';
 import { bindStatements, createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
 import { withTx } from '../../shared/db/index.js';
@@ -20,7 +20,7 @@ import { addHolds, holdsOf, holdText, type Hold } from '../../shared/holds/index
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { listMigrations, migrate } from '../../infra/db/migrate.js';
 import { sample } from '../../infra/simulators/samples.js';
-import { passportPatient, stageRecord } from '../setup/records.js';
+import { heldNow as heldOf, passportPatient, stageRecord, syncedOutcome } from '../setup/records.js';
 
 // A database of its own: these runs take every org's staging rows (orgs '*').
 let priv: Awaited<ReturnType<typeof privateDatabase>>;
@@ -47,18 +47,8 @@ afterAll(async () => {
   await admin.end();
 });
 
-/** The row's outcome as the HIS reads it, the sync run until it is there. */
-async function outcome(r: Resource, rowId: string): Promise<{ status: string; held: string[] | null }> {
-  for (let i = 0; i < 100; i++) {
-    await syncResource(db, r, { settings, codes });
-    const res = await db.query(`SELECT status, held FROM staging.sync_result WHERE resource = $1 AND row_id = $2`, [r.name, rowId]);
-    if (res.rows[0]) return res.rows[0];
-    await new Promise((ok) => setTimeout(ok, 100));
-  }
-  throw new Error(`row ${rowId} of ${r.name} not taken`);
-}
-const heldNow = async (r: Resource, rowId: string) =>
-  (await db.query(`SELECT held FROM staging.sync_result WHERE resource = $1 AND row_id = $2`, [r.name, rowId])).rows[0].held as string[] | null;
+const outcome = (r: Resource, rowId: string) => syncedOutcome(db, r, rowId, { settings, codes });
+const heldNow = (r: Resource, rowId: string) => heldOf(db, r, rowId);
 const api = (): IngestContext => ({ callId: null, test: false, now: new Date(), caller: 'test', codes });
 
 describe('held is derived from the record’s holds when read', () => {
@@ -234,13 +224,7 @@ describe('a HIS role reads its own rows’ outcomes only, and no other org’s h
 describe('migration 1010 on a database with HIS roles', () => {
   it('moves a role’s SELECT from the outcomes’ table to the view: it reads its outcomes after the upgrade without a grant, and the table no more', async () => {
     const name = `heldview_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: databaseUrl() });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(databaseUrl());
-    u.pathname = `/${name}`;
-    const url = u.toString();
+    const url = await emptyDatabase(name);
     const dir = mkdtempSync(join(tmpdir(), 'cdc-heldview-'));
     const front = new pg.Client({ connectionString: url });
     let his: pg.Client | undefined;

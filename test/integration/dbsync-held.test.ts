@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import type { DbsyncSettings } from '../../shared/dbsync/index.js';
 import { createCodeCache, MappingInputSchema, saveMapping, type CodeCache } from '../../shared/codes/index.js';
 import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
 import { sample } from '../../infra/simulators/samples.js';
-import { stageRecord, passportPatient } from '../setup/records.js';
+import { heldNow as heldOf, passportPatient, stageRecord, syncedOutcome } from '../setup/records.js';
 
 // A database of its own: these runs take every org's staging rows (orgs '*'), another file's among them.
 let priv: Awaited<ReturnType<typeof privateDatabase>>;
@@ -32,18 +32,8 @@ afterAll(async () => {
 
 const stage = (r: Resource, rec: Record<string, unknown>) => stageRecord(db, r, rec);
 
-/** The row's outcome, the sync run until it is there (another file's run may hold the table for a moment). */
-async function outcome(r: Resource, rowId: string): Promise<{ status: string; held: string[] | null }> {
-  for (let i = 0; i < 100; i++) {
-    await syncResource(db, r, { settings, codes });
-    const res = await db.query(`SELECT status, held FROM staging.sync_result WHERE resource = $1 AND row_id = $2`, [r.name, rowId]);
-    if (res.rows[0]) return res.rows[0];
-    await new Promise((ok) => setTimeout(ok, 100));
-  }
-  throw new Error(`row ${rowId} of ${r.name} not taken`);
-}
-const heldNow = async (r: Resource, rowId: string) =>
-  (await db.query(`SELECT held FROM staging.sync_result WHERE resource = $1 AND row_id = $2`, [r.name, rowId])).rows[0].held as string[] | null;
+const outcome = (r: Resource, rowId: string) => syncedOutcome(db, r, rowId, { settings, codes });
+const heldNow = (r: Resource, rowId: string) => heldOf(db, r, rowId);
 const map = (org: string, domain: string, localCode: string, nationalCode: string) =>
   saveMapping(db, MappingInputSchema.parse({ org, domain, localCode, nationalCode }), { by: '测试员' });
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
 import { listMigrations, migrate } from '../../infra/db/migrate.js';
 import { devKeyFiles } from '../../shared/pii/index.js';
-import { databaseUrl } from '../setup/db.js';
+import { databaseUrl, emptyDatabase } from '../setup/db.js';
 import pkg from '../../package.json' with { type: 'json' };
 
 const root = resolve(import.meta.dirname, '../..');
@@ -30,13 +30,7 @@ let front: Booted;
 let token: string;
 
 beforeAll(async () => {
-  const admin = new pg.Client({ connectionString: databaseUrl() });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(databaseUrl());
-  u.pathname = `/${name}`;
-  url = u.toString();
+  url = await emptyDatabase(name);
   // The database as the previous release left it: every migration before 0960.
   for (const f of all.slice(0, from)) cpSync(join(root, 'infra/db', f), join(dir, f));
   await migrate(url, dir);

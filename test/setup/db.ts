@@ -25,15 +25,20 @@ export function databaseUrl(): string {
  * every row there is (a key rotation, a dump) or changes settings every function reads (a
  * configuration bundle). Its URL, a small pool on it, and drop(), which ends the pool and removes it.
  */
-export async function privateDatabase(prefix: string): Promise<{ url: string; db: pg.Pool; drop: () => Promise<void> }> {
-  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+/** A new, empty database on the test server (no migration): its URL. `name` is the caller's, unique. */
+export async function emptyDatabase(name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: databaseUrl() });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const u = new URL(databaseUrl());
   u.pathname = `/${name}`;
-  const url = u.toString();
+  return u.toString();
+}
+
+export async function privateDatabase(prefix: string): Promise<{ url: string; db: pg.Pool; drop: () => Promise<void> }> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const url = await emptyDatabase(name);
   await migrate(url);
   const db = new pg.Pool({ connectionString: url, max: 3 });
   // The drop ends the pool, then forces the database away: a connection still closing is terminated

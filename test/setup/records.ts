@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { Resource } from '../../schemas/resource.js';
-import { stagingTable } from '../../shared/dbsync/index.js';
+import { stagingTable, syncResource } from '../../shared/dbsync/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 
 /** Writes a record into its staging table as a HIS would: every value as text. Its row id. */
@@ -32,3 +32,26 @@ export const passportPatient = (org: string, id: string, over: Record<string, un
   idCard: 'E1234567',
   ...over,
 });
+
+/**
+ * A staged row's outcome as the HIS reads it (staging.sync_result), the sync run until it is there
+ * (another file's run may hold the table for a moment).
+ */
+export async function syncedOutcome(
+  db: pg.Pool,
+  r: Resource,
+  rowId: string,
+  run: Parameters<typeof syncResource>[2],
+): Promise<{ status: string; held: string[] | null }> {
+  for (let i = 0; i < 100; i++) {
+    await syncResource(db, r, run);
+    const res = await db.query(`SELECT status, held FROM staging.sync_result WHERE resource = $1 AND row_id = $2`, [r.name, rowId]);
+    if (res.rows[0]) return res.rows[0];
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  throw new Error(`row ${rowId} of ${r.name} not taken`);
+}
+
+/** A staged row's `held` as the HIS reads it now. */
+export const heldNow = async (db: pg.Pool, r: Resource, rowId: string) =>
+  (await db.query(`SELECT held FROM staging.sync_result WHERE resource = $1 AND row_id = $2`, [r.name, rowId])).rows[0].held as string[] | null;
