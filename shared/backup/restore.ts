@@ -76,6 +76,10 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
   const tools = toolsOf(dialect, cfg.pgBin);
   const name = opts.scratch ? `cdc_drill_${a.archiveId}_${randomBytes(3).toString('hex')}` : (opts.target ?? '');
   if (!NAME.test(name)) throw new Error(`target database name "${name}" must be lower-case letters, digits and _`);
+  // Every check that can fail before any data moves comes before the database is made and pg_restore
+  // is spawned: a pg_restore already started waits on its stdin for ever when nothing is piped to it
+  // (docs/backup.md "Restore").
+  if (a.encryption && !cfg.sm4Key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
   const create = `CREATE DATABASE "${name}"${dialect === 'opengauss' ? " DBCOMPATIBILITY 'PG'" : ''}`;
   await adminQuery(opts.databaseUrl, create).catch((e: Error) => {
     throw new Error(`cannot create database ${name}: ${e.message}`);
@@ -85,22 +89,20 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
   const progress: RestoreProgress = { bytes: 0, totalBytes: a.sizeBytes, tablesDone: 0, tablesTotal: Object.keys(expected).length, startedAt: new Date() };
   const seen = new Set<string>();
   const timer = opts.onProgress ? setInterval(() => opts.onProgress!({ ...progress }), 1000) : undefined;
+  let child: ReturnType<typeof runTool> | undefined;
   try {
-    const child = runTool(
-      tools.restore,
-      ['-d', name, '--no-owner', '--no-privileges', '--exit-on-error', '--verbose'],
-      pgEnv(opts.databaseUrl, name),
-      (line) => {
-        // Counted: the tables the archive recorded a row count for (those of the front's own schema);
-        // pg_restore also loads the staging schema and its partitions, which the total leaves out,
-        // and counting those showed "tables 92/71" (docs/backup.md "Restore").
-        const m = /processing data for table "(?:[^"]*\.)?([^".]+)"/.exec(line);
-        if (m && m[1]! in expected) {
-          seen.add(m[1]!);
-          progress.tablesDone = seen.size;
-        }
-      },
-    );
+    // The object is opened first: a store that fails here leaves no pg_restore behind.
+    const raw = await readArchive(store, a.objectKey);
+    child = runTool(tools.restore, ['-d', name, '--no-owner', '--no-privileges', '--exit-on-error', '--verbose'], pgEnv(opts.databaseUrl, name), (line) => {
+      // Counted: the tables the archive recorded a row count for (those of the front's own schema);
+      // pg_restore also loads the staging schema and its partitions, which the total leaves out,
+      // and counting those showed "tables 92/71" (docs/backup.md "Restore").
+      const m = /processing data for table "(?:[^"]*\.)?([^".]+)"/.exec(line);
+      if (m && m[1]! in expected) {
+        seen.add(m[1]!);
+        progress.tablesDone = seen.size;
+      }
+    });
     const hash = createHash('sha256');
     const tap = new Transform({
       transform(chunk: Buffer, _e, cb) {
@@ -109,12 +111,8 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
         cb(null, chunk);
       },
     });
-    const raw = await readArchive(store, a.objectKey);
     const stages: NodeJS.ReadableStream[] = [raw, tap];
-    if (a.encryption) {
-      if (!cfg.sm4Key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
-      stages.push(sm4Decryptor(cfg.sm4Key));
-    }
+    if (a.encryption) stages.push(sm4Decryptor(cfg.sm4Key!));
     let streamError: Error | undefined;
     await pipeline([...stages, child.stdin]).catch((e: Error) => (streamError = e));
     const r = await child.done;
@@ -150,6 +148,12 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
       mismatches,
     };
   } catch (err) {
+    // A pg_restore still running (an error before its input ended) is stopped, never left waiting.
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.stdin.destroy();
+      child.kill('SIGTERM');
+      await child.done;
+    }
     if (!opts.scratch) await adminQuery(opts.databaseUrl, `DROP DATABASE IF EXISTS "${name}"`).catch(() => undefined);
     throw err;
   } finally {

@@ -1,0 +1,123 @@
+/**
+ * What keeps a restore from going wrong quietly, and the ledger from claiming more than it has
+ * (docs/backup.md "Restore", "Checks"): on the real PostgreSQL of the test run and a real S3 store
+ * (s3rver on a loopback port), `make restore` run as the operator's process (infra/backup/cli.ts).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
+import { loadBackupConfig, runBackup, type BackupConfig } from '../../shared/backup/index.js';
+import { databaseUrl, privateDatabase } from '../setup/db.js';
+
+const root = resolve('.');
+let dir: string;
+let s3: RunningS3;
+const created: string[] = [];
+const SM4_HEX = '00112233445566778899aabbccddeeff';
+const OTHER_SM4_HEX = 'ffeeddccbbaa99887766554433221100';
+
+function s3Env(prefix: string): Record<string, string> {
+  return {
+    BACKUP_S3_ENDPOINT: s3.endpoint,
+    BACKUP_S3_ACCESS_KEY: s3.accessKey,
+    BACKUP_S3_SECRET_KEY: s3.secretKey,
+    BACKUP_S3_BUCKET: s3.bucket,
+    BACKUP_S3_PREFIX: prefix,
+    BACKUP_PART_MB: '5',
+  };
+}
+
+function configOf(prefix: string, sm4?: string): BackupConfig {
+  return loadBackupConfig({ ...s3Env(prefix), TZ_LOCAL: 'Asia/Shanghai' }, (n) => (n === 'backup-sm4-key' ? sm4 : undefined));
+}
+
+/** A secrets folder holding only backup-sm4-key (or nothing). */
+function secrets(name: string, sm4?: string): string {
+  const d = join(dir, name);
+  mkdirSync(d, { recursive: true, mode: 0o700 });
+  if (sm4) writeFileSync(join(d, 'backup-sm4-key'), `${sm4}\n`, { mode: 0o600 });
+  return d;
+}
+
+async function admin<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<T>> {
+  const c = new pg.Client({ connectionString: databaseUrl() });
+  await c.connect();
+  try {
+    return await c.query<T>(sql, params);
+  } finally {
+    await c.end();
+  }
+}
+
+const exists = async (name: string) => (await admin('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+
+/** The operator's command as a process; killed (and reported) if it has not ended in `limitMs`. */
+function cli(
+  args: string[],
+  env: Record<string, string>,
+  limitMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; hung: boolean }> {
+  const t0 = Date.now();
+  return new Promise((ok) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/backup/cli.ts'), ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, CDC_SECRETS_DIR: join(dir, 'no-secrets'), DATABASE_URL: databaseUrl(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      // The command and whatever it spawned (its own process group).
+      process.kill(-child.pid!, 'SIGKILL');
+    }, limitMs);
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      ok({ code, stdout, stderr, ms: Date.now() - t0, hung });
+    });
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cdc-restore-guards-'));
+  s3 = await startS3({ dir: join(dir, 's3') });
+}, 120_000);
+
+afterAll(async () => {
+  for (const n of created) await admin(`DROP DATABASE IF EXISTS ${n}`).catch(() => undefined);
+  await s3?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('make restore that cannot begin', () => {
+  it('an encrypted archive without backup-sm4-key: the error and exit 1 at once, no database made, no pg_restore left waiting', async () => {
+    const src = await privateDatabase('cdc_rg_nokey');
+    try {
+      const b = await runBackup(src.db, src.url, configOf('rg-nokey', SM4_HEX), 'logical');
+      expect(b.ok, b.error).toBe(true);
+      const target = `cdc_rg_nokey_t_${process.pid}`;
+      created.push(target);
+      const r = await cli(['restore', '--target', target, '--archive', b.objectKey], s3Env('rg-nokey'), 30_000);
+      expect(r.hung, r.stderr).toBe(false);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${b.objectKey} is encrypted (sm4-ctr) but the secret file backup-sm4-key is missing`);
+      expect(r.ms).toBeLessThan(20_000);
+      expect(await exists(target)).toBe(false);
+      // An archive that is not in the store: the same, at once.
+      const missing = await cli(['restore', '--target', target, '--archive', `${b.objectKey}.nothere`], s3Env('rg-nokey'), 30_000);
+      expect(missing.hung).toBe(false);
+      expect(missing.code).toBe(1);
+      expect(await exists(target)).toBe(false);
+    } finally {
+      await src.drop();
+    }
+  }, 90_000);
+});
