@@ -30,6 +30,7 @@ import {
   checkArchive,
   fetchArchive,
   getArchive,
+  keyMismatch,
   lastGood,
   listKeys,
   loadBackupConfig,
@@ -150,10 +151,19 @@ async function hisRoles(databaseUrl: string, database: string, out: (s: string) 
 }
 
 /** The archive to fetch: an object key (its manifest in the store) or an archive id of the ledger. */
-async function archiveToFetch(store: Store, archive: string): Promise<Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'>> {
+async function archiveToFetch(
+  store: Store,
+  archive: string,
+): Promise<Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'> & { keyFingerprint?: string | null }> {
   if (!/^\d+$/.test(archive)) {
     const { key, manifest } = await findManifest(store, archive, 'logical');
-    return { objectKey: key, encryption: manifest.encryption, sha256: manifest.sha256, sizeBytes: manifest.size };
+    return {
+      objectKey: key,
+      encryption: manifest.encryption,
+      sha256: manifest.sha256,
+      sizeBytes: manifest.size,
+      keyFingerprint: manifest.keyFingerprint ?? null,
+    };
   }
   const db = openPool(loadConfig().databaseUrl, 1);
   try {
@@ -180,7 +190,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
         m.finishedAt ?? '?',
         m.size === undefined ? '?' : String(m.size),
         (m.sha256 ?? '').slice(0, 12),
-        m.encryption ?? '-',
+        m.encryption ? `${m.encryption}${m.keyFingerprint ? ` key ${m.keyFingerprint}` : ''}` : '-',
       ]);
     }
     out(textTable(rows));
@@ -188,6 +198,8 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   }
   if (cmd.command === 'fetch') {
     const a = await archiveToFetch(store, cmd.archive);
+    const wrongKey = keyMismatch(a, cfg.sm4Key);
+    if (wrongKey) throw new Error(wrongKey);
     const r = await fetchArchive(store, a, cfg.sm4Key, cmd.out);
     out(`fetched ${a.objectKey}: sha256 ${r.sha256} as recorded${a.encryption ? `, decrypted (${a.encryption})` : ''}, ${r.size} bytes in ${cmd.out}`);
     return 0;
@@ -215,6 +227,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
         archiveId: manifest.archiveId,
         objectKey: key,
         encryption: manifest.encryption,
+        keyFingerprint: manifest.keyFingerprint ?? null,
         rowCounts: manifest.rowCounts,
         sizeBytes: manifest.size,
         sha256: manifest.sha256,

@@ -26,7 +26,7 @@ export {
   type ArchiveKind,
   type CheckResult,
 } from './ledger.js';
-export { restoreInto, type RestoreProgress, type RestoreResult } from './restore.js';
+export { keyMismatch, restoreInto, type RestoreProgress, type RestoreResult } from './restore.js';
 export { manifestKey, runBackup, SYSTEM_TABLES, type BackupResult, type Manifest, type Progress } from './run.js';
 export { backupSummary, BackupSummarySchema, type BackupSummary } from './summary.js';
 export { ObjectWriter, openStore, statArchive, readSmall, replaceMeta, listKeys, type Store } from './store.js';

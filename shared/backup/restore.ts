@@ -13,7 +13,7 @@ import type { Db, Dialect } from '../db/index.js';
 import type { BackupConfig } from './config.js';
 import type { Archive, RowCounts } from './ledger.js';
 import { readArchive, type Store } from './store.js';
-import { pgEnv, runTool, sm4Decryptor, toolFailure, toolsOf, withDatabase } from './tools.js';
+import { pgEnv, runTool, sm4Decryptor, sm4Fingerprint, toolFailure, toolsOf, withDatabase } from './tools.js';
 
 export interface RestoreProgress {
   bytes: number;
@@ -42,7 +42,20 @@ export interface RestoreResult {
   mismatches: string[];
 }
 
-export type Restorable = Pick<Archive, 'archiveId' | 'objectKey' | 'encryption' | 'rowCounts' | 'sizeBytes' | 'sha256' | 'dialect'>;
+export type Restorable = Pick<Archive, 'archiveId' | 'objectKey' | 'encryption' | 'rowCounts' | 'sizeBytes' | 'sha256' | 'dialect'> & {
+  /** The backup key's fingerprint the manifest recorded (sm4Fingerprint); absent for older archives and the ledger's. */
+  keyFingerprint?: string | null;
+};
+
+/** An encrypted archive's recorded key fingerprint against this server's key: the refusal, or null. */
+export function keyMismatch(a: Pick<Restorable, 'encryption' | 'keyFingerprint'>, key: Buffer | null): string | null {
+  if (!a.encryption || !a.keyFingerprint || !key) return null;
+  const mine = sm4Fingerprint(key);
+  return mine === a.keyFingerprint
+    ? null
+    : `archive encrypted under another backup key (fingerprint ${a.keyFingerprint}); this server's backup-sm4-key is ${mine} — ` +
+        'put the backup-sm4-key kept apart from the store into the secrets folder (docs/backup.md "Restore")';
+}
 
 const NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -80,6 +93,8 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
   // is spawned: a pg_restore already started waits on its stdin for ever when nothing is piped to it
   // (docs/backup.md "Restore").
   if (a.encryption && !cfg.sm4Key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
+  const wrongKey = keyMismatch(a, cfg.sm4Key);
+  if (wrongKey) throw new Error(wrongKey);
   const create = `CREATE DATABASE "${name}"${dialect === 'opengauss' ? " DBCOMPATIBILITY 'PG'" : ''}`;
   await adminQuery(opts.databaseUrl, create).catch((e: Error) => {
     throw new Error(`cannot create database ${name}: ${e.message}`);

@@ -21,7 +21,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { requireStore, type BackupConfig, type StoreSettings } from './config.js';
 import { insertArchive, markFailed, markGood, setKey, setProgress, type ArchiveKind, type RowCounts } from './ledger.js';
 import { ensureBucket, type Finished, ObjectWriter, openStore, putSmall, type Store } from './store.js';
-import { heldOutput, pgEnv, runTool, sm4Encryptor, toolFailure, toolsOf, type Tools } from './tools.js';
+import { heldOutput, pgEnv, runTool, sm4Encryptor, sm4Fingerprint, toolFailure, toolsOf, type Tools } from './tools.js';
 
 /** The system data: configuration, code tables, mappings and callers (those that exist). */
 export const SYSTEM_TABLES = [
@@ -75,6 +75,8 @@ export interface Manifest {
   tool: string;
   version: string;
   encryption: string | null;
+  /** Encrypted archives: which backup-sm4-key (sm4Fingerprint, never the key); absent in older manifests. */
+  keyFingerprint?: string | null;
   startedAt: string;
   finishedAt: string;
   size: number;
@@ -141,7 +143,8 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
   });
   const store = openStore(settings);
   const objectKey = archiveKey(settings.prefix, kind, startedAt, archiveId, encryption);
-  const run: Run = { db, store, archiveId, kind, dialect, encryption, startedAt, objectKey, t0 };
+  const keyFingerprint = cfg.sm4Key ? sm4Fingerprint(cfg.sm4Key) : null;
+  const run: Run = { db, store, archiveId, kind, dialect, encryption, keyFingerprint, startedAt, objectKey, t0 };
   const progress: Progress = { archiveId, kind, bytes: 0, tablesDone: 0, tablesTotal: 0, totalBytes: null, startedAt };
   let writer: ObjectWriter | undefined;
   let source: Source | undefined;
@@ -194,6 +197,7 @@ interface Run {
   kind: ArchiveKind;
   dialect: Dialect;
   encryption: string | null;
+  keyFingerprint: string | null;
   startedAt: Date;
   objectKey: string;
   /** When the run began (Date.now()), for its duration. */
@@ -271,6 +275,7 @@ function manifestOf(run: Run, source: Source, finished: Finished, finishedAt: Da
     tool: source.tool,
     version: pkg.version,
     encryption: run.encryption,
+    keyFingerprint: run.keyFingerprint,
     startedAt: run.startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     size: finished.size,

@@ -5,7 +5,7 @@
  * Also the SM4 stream cipher used for encryption at rest.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { PassThrough, pipeline, Transform, type Readable, type Writable } from 'node:stream';
 import type { Dialect } from '../db/index.js';
@@ -119,6 +119,15 @@ export function toolFailure(name: string, r: { code: number | null; signal: Node
 }
 
 /** SM4 in CTR mode (GB/T 32907): a random 16-byte IV first, then the ciphertext; streams. */
+/**
+ * What names a backup key without giving it away (docs/backup.md "Encryption at rest"): the first 16 hex
+ * digits of HMAC-SHA256 under the key of a fixed text. Recorded in each encrypted archive's manifest, so
+ * a restore with another key says so before anything is restored.
+ */
+export function sm4Fingerprint(key: Buffer): string {
+  return createHmac('sha256', key).update('cdc-front backup-sm4-key fingerprint').digest('hex').slice(0, 16);
+}
+
 export function sm4Encryptor(key: Buffer): Transform {
   const iv = randomBytes(16);
   const cipher = createCipheriv('sm4-ctr', key, iv);

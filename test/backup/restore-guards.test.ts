@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
-import { loadBackupConfig, runBackup, type BackupConfig } from '../../shared/backup/index.js';
+import { loadBackupConfig, manifestKey, openStore, readSmall, runBackup, type BackupConfig, type Manifest } from '../../shared/backup/index.js';
+import { putSmall } from '../../shared/backup/store.js';
+import { sm4Fingerprint } from '../../shared/backup/tools.js';
 import { databaseUrl, privateDatabase } from '../setup/db.js';
 
 const root = resolve('.');
@@ -116,6 +118,47 @@ describe('make restore that cannot begin', () => {
       expect(missing.hung).toBe(false);
       expect(missing.code).toBe(1);
       expect(await exists(target)).toBe(false);
+    } finally {
+      await src.drop();
+    }
+  }, 90_000);
+});
+
+describe('make restore with another backup-sm4-key', () => {
+  it('names both key fingerprints before anything is restored; an older manifest without one restores as before', async () => {
+    const src = await privateDatabase('cdc_rg_wrongkey');
+    try {
+      const k = configOf('rg-wrongkey', SM4_HEX);
+      const b = await runBackup(src.db, src.url, k, 'logical');
+      expect(b.ok, b.error).toBe(true);
+      const store = openStore(k.store!);
+      const manifest = JSON.parse((await readSmall(store, manifestKey(b.objectKey)))!.toString('utf8')) as Manifest;
+      const mine = sm4Fingerprint(Buffer.from(SM4_HEX, 'hex'));
+      const other = sm4Fingerprint(Buffer.from(OTHER_SM4_HEX, 'hex'));
+      expect(manifest.keyFingerprint).toBe(mine);
+      expect(JSON.stringify(manifest)).not.toContain(SM4_HEX);
+
+      const target = `cdc_rg_wrongkey_t_${process.pid}`;
+      created.push(target);
+      const env = { ...s3Env('rg-wrongkey'), CDC_SECRETS_DIR: secrets('wrong-sm4', OTHER_SM4_HEX) };
+      const r = await cli(['restore', '--target', target, '--archive', b.objectKey], env);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`archive encrypted under another backup key (fingerprint ${mine}); this server's backup-sm4-key is ${other}`);
+      expect(r.stderr).not.toContain('does not appear to be a valid archive');
+      expect(r.stderr + r.stdout).not.toContain(SM4_HEX);
+      expect(await exists(target)).toBe(false);
+      const list = await cli(['list'], env);
+      expect(list.stdout).toContain(`sm4-ctr key ${mine}`);
+
+      // An archive of a release that recorded no fingerprint: restored as before with the right key.
+      const { keyFingerprint: _, ...older } = manifest;
+      await putSmall(store, manifestKey(b.objectKey), JSON.stringify(older));
+      const ok = await cli(['restore', '--target', target, '--archive', b.objectKey], {
+        ...s3Env('rg-wrongkey'),
+        CDC_SECRETS_DIR: secrets('right-sm4', SM4_HEX),
+      });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/^restored: restored \d+ tables/m);
     } finally {
       await src.drop();
     }
