@@ -82,7 +82,7 @@ app.post('/check', async (c) => {
 
 const ListQuery = z.object({
   kind: ArchiveKindSchema.optional(),
-  status: z.enum(['running', 'good', 'failed', 'removed']).optional(),
+  status: z.enum(['running', 'good', 'failed', 'removed', 'damaged']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
 

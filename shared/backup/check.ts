@@ -16,7 +16,8 @@ import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectDialect, type Db } from '../db/index.js';
 import type { BackupConfig } from './config.js';
-import { lastGood, recordCheck, type Archive, type CheckKind, type CheckResult } from './ledger.js';
+import { log } from '../log/index.js';
+import { lastGood, markDamaged, recordCheck, type Archive, type CheckKind, type CheckResult } from './ledger.js';
 import { restoreInto } from './restore.js';
 import { readArchive, statArchive, type Store } from './store.js';
 import { runTool, sm4Decryptor, toolFailure, toolsOf } from './tools.js';
@@ -93,10 +94,24 @@ export interface CheckOptions {
   databaseUrl: string;
 }
 
+/**
+ * The integrity check, recorded; an archive it finds missing, truncated or altered is marked `damaged`
+ * (markDamaged). A store that could not be asked (the check threw) says nothing of the archive: it
+ * stays as it was and the check is recorded failed.
+ */
+export async function integrityChecked(db: Db, store: Store, a: Pick<Archive, 'archiveId' | 'objectKey' | 'sizeBytes' | 'sha256'>): Promise<CheckResult> {
+  let found: { ok: boolean; message: string } | undefined;
+  const result = await timed(db, a.archiveId, 'integrity', async () => (found = await checkIntegrity(store, a)));
+  if (found && !found.ok && (await markDamaged(db, a.archiveId, found.message))) {
+    log('error', 'backup archive damaged', { archiveId: a.archiveId, objectKey: a.objectKey, err: found.message });
+  }
+  return result;
+}
+
 /** Every check that applies to the archive; stops after a failed integrity check. */
 export async function checkArchive(db: Db, store: Store, cfg: BackupConfig, a: Archive, opts: CheckOptions): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
-  const integrity = await timed(db, a.archiveId, 'integrity', () => checkIntegrity(store, a));
+  const integrity = await integrityChecked(db, store, a);
   out.push(integrity);
   if (!integrity.ok) return out;
   const tools = toolsOf(await detectDialect(db), cfg.pgBin);

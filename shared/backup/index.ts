@@ -7,13 +7,13 @@ import { log } from '../log/index.js';
 import { formatLocal, fromLocalParts } from '../time/index.js';
 import { alertConfig, channelsOf, type AlertConfig } from '../alerts/index.js';
 import { requireStore, type BackupConfig } from './config.js';
-import { checkArchive, checkFreshness, checkIntegrity } from './check.js';
-import { failInterrupted, getArchive, listArchives, markRemoved, recordCheck, type ArchiveKind, type CheckResult } from './ledger.js';
+import { checkArchive, checkFreshness, integrityChecked } from './check.js';
+import { failInterrupted, getArchive, listArchives, markRemoved, type ArchiveKind, type CheckResult } from './ledger.js';
 import { manifestKey, runBackup, type BackupOptions, type BackupResult } from './run.js';
 import { openStore, type Store } from './store.js';
 
 export { loadBackupConfig, requireStore, type BackupConfig } from './config.js';
-export { checkArchive, checkFreshness, checkIntegrity, fetchArchive, listTables, plainStream } from './check.js';
+export { checkArchive, checkFreshness, checkIntegrity, fetchArchive, integrityChecked, listTables, plainStream } from './check.js';
 export {
   ARCHIVE_KINDS,
   ArchiveKindSchema,
@@ -90,9 +90,12 @@ export async function runDue(
 ): Promise<RunReport> {
   const now = (opts.now ?? (() => new Date()))();
   await failInterrupted(db);
-  const kinds = opts.kinds ?? (await dueKinds(db, cfg, now));
   const report: RunReport = { backups: [], checks: [], removed: [], alerted: [] };
   const store = openStore(requireStore(cfg));
+  // The daily re-check first: an archive it finds damaged is no longer good, so its kind is due again
+  // in this same run (docs/backup.md "The checks").
+  if (opts.recheck ?? !opts.kinds) report.checks.push(...(await recheckDaily(db, store)));
+  const kinds = opts.kinds ?? (await dueKinds(db, cfg, now));
   for (const kind of kinds) {
     const b = await runBackup(db, databaseUrl, cfg, kind, opts);
     report.backups.push(b);
@@ -100,7 +103,6 @@ export async function runDue(
     const a = (await listArchives(db, { kind, status: 'good', limit: 1 }))[0];
     if (a) report.checks.push(...(await checkArchive(db, store, cfg, a, { databaseUrl, drill: cfg.drill && kind === 'logical' })));
   }
-  if (opts.recheck ?? !opts.kinds) report.checks.push(...(await recheckDaily(db, store)));
   // Freshness is the logical archive's: judged by the cron, and by a run that took a logical archive.
   // An operator's run of another kind on a fresh front (no logical archive yet) is not failed for it.
   if (!opts.kinds || kinds.includes('logical')) report.checks.push(await checkFreshness(db, now));
@@ -135,11 +137,7 @@ export async function recheckDaily(db: Db, store: Store): Promise<CheckResult[]>
   for (const r of due.rows) {
     const a = await getArchive(db, String(r.archive_id));
     if (!a) continue;
-    const t0 = Date.now();
-    const c = await checkIntegrity(store, a).catch((e: Error) => ({ ok: false, message: `integrity failed: ${e.message}` }));
-    const result: CheckResult = { archiveId: a.archiveId, check: 'integrity', ok: c.ok, message: c.message, durationMs: Date.now() - t0 };
-    await recordCheck(db, result);
-    out.push(result);
+    out.push(await integrityChecked(db, store, a));
   }
   return out;
 }

@@ -17,7 +17,8 @@ export type RowCounts = z.infer<typeof RowCountsSchema>;
 export interface Archive {
   archiveId: string;
   kind: ArchiveKind;
-  status: 'running' | 'good' | 'failed' | 'removed';
+  /** `damaged`: was good, then an integrity check found the object missing or altered (docs/backup.md "The checks"). */
+  status: 'running' | 'good' | 'failed' | 'removed' | 'damaged';
   trigger: string;
   bucket: string;
   objectKey: string;
@@ -129,6 +130,19 @@ export async function failInterrupted(db: Db): Promise<number> {
       WHERE status = 'running' AND started_at < now() - interval '6 hours'`,
   );
   return r.rowCount ?? 0;
+}
+
+/**
+ * A good archive the integrity check found missing, truncated or altered is no longer counted good
+ * (docs/backup.md "The checks"): freshness, the status and the schedule then see what is really
+ * restorable, and the next hourly run takes a new archive of that kind. True when it was good.
+ */
+export async function markDamaged(db: Db, id: string, why: string): Promise<boolean> {
+  const r = await db.query(`UPDATE backup_archive SET status = 'damaged', error = $2 WHERE archive_id = $1 AND status = 'good'`, [
+    id,
+    `integrity check failed: ${why}`.slice(0, 500),
+  ]);
+  return (r.rowCount ?? 0) > 0;
 }
 
 export async function markRemoved(db: Db, id: string): Promise<void> {

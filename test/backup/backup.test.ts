@@ -584,6 +584,8 @@ describe('tampering', () => {
       expect(mine.map((c) => [c.check, c.ok])).toEqual([['integrity', false]]);
       expect(mine[0]!.message).toMatch(/^content altered:/);
       expect(JSON.parse(got[0]!).text.content).toContain(`备份校验失败（integrity，归档 ${a.archiveId}）：content altered:`);
+      // Damaged is no longer good (docs/backup.md "The checks").
+      expect(await getArchive(db, a.archiveId)).toMatchObject({ status: 'damaged', error: expect.stringMatching(/^integrity check failed: content altered:/) });
       // Checked today: the next hour does not read it again.
       const next = await runDue(db, url, cfg, { kinds: [], recheck: true, alerts });
       expect(next.checks.filter((c) => c.archiveId === a.archiveId)).toEqual([]);

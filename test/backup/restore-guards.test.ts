@@ -4,13 +4,37 @@
  * (s3rver on a loopback port), `make restore` run as the operator's process (infra/backup/cli.ts).
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
-import { loadBackupConfig, manifestKey, openStore, readSmall, runBackup, type BackupConfig, type Manifest } from '../../shared/backup/index.js';
+import {
+  backupSummary,
+  checkArchive,
+  checkFreshness,
+  dueKinds,
+  getArchive,
+  lastGood,
+  listArchives,
+  loadBackupConfig,
+  manifestKey,
+  openStore,
+  readSmall,
+  runBackup,
+  runDue,
+  statArchive,
+  type BackupConfig,
+  type Manifest,
+} from '../../shared/backup/index.js';
+import { loadAlertConfig } from '../../shared/alerts/index.js';
+import { samplePatient } from '../../infra/simulators/his.js';
+import { resources } from '../../schemas/index.js';
+import { upsertMany } from '../../shared/ingest/index.js';
+import { piiFromDir, setPii } from '../../shared/pii/index.js';
+import { renderBackups } from '../../functions/web/backups-page.js';
 import { putSmall } from '../../shared/backup/store.js';
 import { sm4Fingerprint } from '../../shared/backup/tools.js';
 import { databaseUrl, privateDatabase } from '../setup/db.js';
@@ -163,4 +187,91 @@ describe('make restore with another backup-sm4-key', () => {
       await src.drop();
     }
   }, 90_000);
+});
+
+/** Puts `n` patients into the database (as the receive function stores them), under personal-data keys of this file. */
+async function somePatients(db: pg.Pool, org: string, n: number): Promise<void> {
+  const d = join(dir, `pii-${org}`);
+  mkdirSync(d, { recursive: true, mode: 0o700 });
+  writeFileSync(join(d, 'pii-field-keys'), JSON.stringify({ current: 'krg000001', keys: [{ id: 'krg000001', key: randomBytes(16).toString('base64') }] }), {
+    mode: 0o600,
+  });
+  writeFileSync(join(d, 'pii-hash-key'), `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+  setPii(piiFromDir(d));
+  try {
+    const sent = Array.from({ length: n }, (_, i) => samplePatient({ orgCode: org, id: `${org}-${i}`, seed: 900 + i }) as Record<string, string>);
+    const res = await upsertMany(db, resources.emrPatientInfo!, sent, { callId: null, test: false, now: new Date() });
+    expect(res.every((r) => r.ok)).toBe(true);
+  } finally {
+    setPii(undefined);
+  }
+}
+
+const noAlerts = () => loadAlertConfig({}, () => undefined);
+
+describe('an archive the integrity check finds damaged', () => {
+  it('is no longer good: freshness fails, the status and the console show it, and the next hourly run takes a new one', async () => {
+    const src = await privateDatabase('cdc_rg_damaged');
+    try {
+      await somePatients(src.db, 'RGDMG', 2);
+      const k = configOf('rg-damaged');
+      // The other kinds are not due (their archives in another bucket, which the re-check leaves alone).
+      for (const kind of ['system', 'software', 'physical'])
+        await src.db.query(
+          `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at, finished_at)
+           VALUES ($1, 'good', 'manual', 'elsewhere', 'k', 'postgresql', 't', now(), now())`,
+          [kind],
+        );
+      const first = await runDue(src.db, src.url, k, { kinds: ['logical'], alerts: noAlerts() });
+      expect(first.backups.map((b) => b.ok)).toEqual([true]);
+      const a1 = (await getArchive(src.db, first.backups[0]!.archiveId))!;
+      expect((await backupSummary(src.db)).lastLogical?.archiveId).toBe(a1.archiveId);
+
+      const store = openStore(k.store!);
+      const body = (await readSmall(store, a1.objectKey))!;
+      const info = (await statArchive(store, a1.objectKey))!;
+      body[Math.floor(body.length / 2)]! ^= 0x01;
+      await store.client.putObject(store.bucket, a1.objectKey, body, body.length, info.meta);
+
+      // What POST /check runs.
+      const checks = await checkArchive(src.db, store, k, a1, { databaseUrl: src.url, drill: true });
+      expect(checks.map((c) => [c.check, c.ok])).toEqual([['integrity', false]]);
+      const after = (await getArchive(src.db, a1.archiveId))!;
+      expect(after.status).toBe('damaged');
+      expect(after.error).toMatch(/^integrity check failed: content altered:/);
+      expect((await checkFreshness(src.db)).ok).toBe(false);
+      const summary = await backupSummary(src.db);
+      expect(summary.lastLogical).toBeNull();
+      expect(summary.fresh).toBe(false);
+      const page = String(
+        renderBackups(
+          {
+            last: [{ kind: 'logical', archive: await lastGood(src.db, 'logical') }],
+            archives: await listArchives(src.db, { kind: 'logical' }),
+            checks: [],
+            now: new Date(),
+          },
+          'Asia/Shanghai',
+        ),
+      );
+      expect(page).toContain('超过 25 小时没有成功的备份');
+      expect(page).toMatch(new RegExp(`data-archive="${a1.archiveId}">.*\\n.*<td class="bad">已损坏</td>`));
+      expect(await dueKinds(src.db, k, new Date())).toEqual(['logical']);
+
+      // The hourly run (no kinds given): a new logical archive at once.
+      const cron = await runDue(src.db, src.url, k, { trigger: 'cron', alerts: noAlerts() });
+      expect(cron.backups.map((b) => [b.kind, b.ok])).toEqual([['logical', true]]);
+      const fresh = await backupSummary(src.db);
+      expect(fresh.lastLogical?.archiveId).toBe(cron.backups[0]!.archiveId);
+      expect(fresh.fresh).toBe(true);
+      // A store that cannot be asked says nothing about the archive: it stays good.
+      const down = { ...k, store: { ...k.store!, port: 1 } };
+      const a2 = (await getArchive(src.db, cron.backups[0]!.archiveId))!;
+      const unreachable = await checkArchive(src.db, openStore(down.store), down, a2, { databaseUrl: src.url });
+      expect(unreachable[0]!.ok).toBe(false);
+      expect((await getArchive(src.db, a2.archiveId))!.status).toBe('good');
+    } finally {
+      await src.drop();
+    }
+  }, 120_000);
 });
