@@ -20,6 +20,7 @@ import {
   backupSummary,
   checkArchive,
   checkFreshness,
+  failInterrupted,
   getArchive,
   lastGood,
   listArchives,
@@ -99,6 +100,8 @@ app.get('/archives', async (c) => {
 
 app.get('/status', async (c) => {
   const db = getPool();
+  // A row whose process died is failed (stalled) before the state is read (docs/backup.md "Progress and state").
+  await failInterrupted(db);
   const [summary, checks] = await Promise.all([backupSummary(db), recentChecks(db, 20)]);
   return c.json({ ...summary, checks });
 });

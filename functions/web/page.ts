@@ -144,7 +144,11 @@ function backupSection(s: FrontStatus, timeZone: string): HtmlEscapedString {
 <dl>
 <dt>最近逻辑备份</dt><dd>${b.lastLogical ? html`${local(b.lastLogical.finishedAt, timeZone)}（${size(b.lastLogical.sizeBytes)}）` : '—'}</dd>
 <dt>最近物理备份</dt><dd>${b.lastPhysical ? html`${local(b.lastPhysical.finishedAt, timeZone)}（${size(b.lastPhysical.sizeBytes)}）` : '—'}</dd>
-<dt>正在进行</dt><dd>${r ? html`${ARCHIVE[r.kind] ?? r.kind}：已写入 ${size(r.bytesDone)}，表 ${r.tablesDone}/${r.tablesTotal}，${size(r.rate)}/秒，预计剩余 ${r.etaS === null ? '—' : formatAge(r.etaS)}` : '无'}</dd>
+<dt>正在进行</dt><dd>${r ? html`${ARCHIVE[r.kind] ?? r.kind}：已写入 ${size(r.bytesDone)}，表 ${r.tablesDone}/${r.tablesTotal}，${size(r.rate)}/秒，预计剩余 ${r.etaS === null ? '—' : formatAge(r.etaS)}` : '无'}${
+    b.stalled
+      ? html`<br><span class="late">已停止：${ARCHIVE[b.stalled.kind] ?? b.stalled.kind}（归档 ${b.stalled.archiveId}）自 ${b.stalled.lastProgressAt ? local(b.stalled.lastProgressAt, timeZone) : '—'} 起无进展，备份进程已不在运行；下一次备份运行时记为失败</span>`
+      : ''
+  }</dd>
 <dt>最近校验</dt><dd>${b.lastCheck ? html`${CHECK[b.lastCheck.check] ?? b.lastCheck.check}：<span class="${b.lastCheck.ok ? 'ok' : 'late'}">${b.lastCheck.ok ? '通过' : '失败'}</span>（${local(b.lastCheck.checkedAt, timeZone)}）<br><span class="muted">${b.lastCheck.message}</span>` : '—'}</dd>
 </dl>
 </section>` as HtmlEscapedString;

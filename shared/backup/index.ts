@@ -8,7 +8,7 @@ import { formatLocal, fromLocalParts } from '../time/index.js';
 import { alertConfig, channelsOf, type AlertConfig } from '../alerts/index.js';
 import { requireStore, type BackupConfig } from './config.js';
 import { checkArchive, checkFreshness, integrityChecked } from './check.js';
-import { failInterrupted, getArchive, listArchives, markRemoved, type ArchiveKind, type CheckResult } from './ledger.js';
+import { failInterrupted, getArchive, listArchives, markRemoved, STALLED, type ArchiveKind, type CheckResult } from './ledger.js';
 import { manifestKey, runBackup, type BackupOptions, type BackupResult } from './run.js';
 import { openStore, type Store } from './store.js';
 
@@ -18,6 +18,7 @@ export {
   ARCHIVE_KINDS,
   ArchiveKindSchema,
   failInterrupted,
+  STALL_MINUTES,
   getArchive,
   lastGood,
   listArchives,
@@ -62,7 +63,7 @@ export async function dueKinds(db: Db, cfg: BackupConfig, now: Date): Promise<Ar
     const since = kind === 'physical' ? weekly : daily;
     const r = await db.query<{ n: string }>(
       `SELECT count(*) AS n FROM backup_archive WHERE kind = $1 AND started_at >= $2
-          AND (status = 'good' OR (status = 'running' AND started_at > now() - interval '6 hours'))`,
+          AND (status = 'good' OR (status = 'running' AND NOT ${STALLED}))`,
       [kind, since],
     );
     if (Number(r.rows[0]!.n) === 0) due.push(kind);

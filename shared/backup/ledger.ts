@@ -34,6 +34,8 @@ export interface Archive {
   tablesDone: number;
   rowCounts: RowCounts | null;
   error: string | null;
+  /** When the process taking it last wrote its progress (null on rows of older releases). */
+  progressAt: Date | null;
 }
 
 interface ArchiveRow {
@@ -55,10 +57,11 @@ interface ArchiveRow {
   tables_done: number;
   row_counts: string | null;
   error: string | null;
+  progress_at: Date | null;
 }
 
 const COLS = `archive_id, kind, status, trigger, bucket, object_key, dialect, tool, encryption, started_at, finished_at,
-  size_bytes, sha256, bytes_done, tables_total, tables_done, row_counts, error`;
+  size_bytes, sha256, bytes_done, tables_total, tables_done, row_counts, error, progress_at`;
 
 function toArchive(r: ArchiveRow): Archive {
   return {
@@ -80,6 +83,7 @@ function toArchive(r: ArchiveRow): Archive {
     tablesDone: r.tables_done,
     rowCounts: r.row_counts ? RowCountsSchema.parse(JSON.parse(r.row_counts)) : null,
     error: r.error,
+    progressAt: r.progress_at,
   };
 }
 
@@ -88,19 +92,19 @@ export async function insertArchive(
   a: { kind: ArchiveKind; trigger: string; bucket: string; dialect: string; tool: string; encryption: string | null; startedAt: Date },
 ): Promise<string> {
   const r = await db.query<{ archive_id: string }>(
-    `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, encryption, started_at)
-     VALUES ($1, 'running', $2, $3, '', $4, $5, $6, $7) RETURNING archive_id`,
+    `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, encryption, started_at, progress_at)
+     VALUES ($1, 'running', $2, $3, '', $4, $5, $6, $7, now()) RETURNING archive_id`,
     [a.kind, a.trigger, a.bucket, a.dialect, a.tool, a.encryption, a.startedAt],
   );
   return String(r.rows[0]!.archive_id);
 }
 
 export async function setKey(db: Db, id: string, key: string, tablesTotal: number): Promise<void> {
-  await db.query('UPDATE backup_archive SET object_key = $2, tables_total = $3 WHERE archive_id = $1', [id, key, tablesTotal]);
+  await db.query('UPDATE backup_archive SET object_key = $2, tables_total = $3, progress_at = now() WHERE archive_id = $1', [id, key, tablesTotal]);
 }
 
 export async function setProgress(db: Db, id: string, bytes: number, tablesDone: number, tablesTotal: number): Promise<void> {
-  await db.query('UPDATE backup_archive SET bytes_done = $2, tables_done = $3, tables_total = $4 WHERE archive_id = $1 AND status = $5', [
+  await db.query('UPDATE backup_archive SET bytes_done = $2, tables_done = $3, tables_total = $4, progress_at = now() WHERE archive_id = $1 AND status = $5', [
     id,
     bytes,
     tablesDone,
@@ -123,11 +127,26 @@ export async function markFailed(db: Db, id: string, error: string): Promise<voi
   await db.query(`UPDATE backup_archive SET status = 'failed', finished_at = now(), error = $2 WHERE archive_id = $1`, [id, error.slice(0, 500)]);
 }
 
-/** A row left `running` by a process that died (6 h: longer than any backup) is failed, not trusted. */
+/**
+ * How long a running archive's progress may go unwritten before its process counts as dead (docs/backup.md
+ * "Progress and state"). The process writes it every second from the moment the object key is set, and
+ * once before (the row, the key) — the longest gap is the store's connect and the snapshot's row counts,
+ * seconds on the bench's million records. Five minutes is 300 missed writes: a database restart or a
+ * pause of the function's event loop does not reach it, and a killed backup is seen within minutes, not hours.
+ */
+export const STALL_MINUTES = 5;
+
+/** SQL: a running row whose process is gone — no progress for STALL_MINUTES, or (older rows, no progress time) 6 hours old. */
+export const STALLED = `(status = 'running' AND ((progress_at IS NOT NULL AND progress_at < now() - interval '${STALL_MINUTES} minutes')
+  OR (progress_at IS NULL AND started_at < now() - interval '6 hours')))`;
+
+/** Rows left `running` by a process that died are failed (stalled), not trusted: the next run may take the kind again. */
 export async function failInterrupted(db: Db): Promise<number> {
   const r = await db.query(
-    `UPDATE backup_archive SET status = 'failed', finished_at = now(), error = 'interrupted: the backup process stopped before finishing'
-      WHERE status = 'running' AND started_at < now() - interval '6 hours'`,
+    `UPDATE backup_archive SET status = 'failed', finished_at = now(),
+            error = CASE WHEN progress_at IS NULL THEN 'interrupted: the backup process stopped before finishing'
+                         ELSE 'stalled: no progress for ${STALL_MINUTES} minutes — the backup process stopped (killed, or its machine restarted) before finishing' END
+      WHERE ${STALLED}`,
   );
   return r.rowCount ?? 0;
 }

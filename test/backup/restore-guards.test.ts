@@ -16,6 +16,7 @@ import {
   checkArchive,
   checkFreshness,
   dueKinds,
+  failInterrupted,
   getArchive,
   lastGood,
   listArchives,
@@ -274,4 +275,50 @@ describe('an archive the integrity check finds damaged', () => {
       await src.drop();
     }
   }, 120_000);
+});
+
+describe('a backup whose process died', () => {
+  it('shows as stalled once its progress has not been written for 5 minutes, is failed (stalled) by the next run, and no longer keeps its kind from being taken', async () => {
+    const src = await privateDatabase('cdc_rg_stalled');
+    try {
+      // A live backup writes its progress: the row of a finished one has the time of its last write.
+      const b = await runBackup(src.db, src.url, configOf('rg-stalled'), 'system');
+      expect(b.ok, b.error).toBe(true);
+      expect((await getArchive(src.db, b.archiveId))!.progressAt).toBeInstanceOf(Date);
+      await src.db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [b.archiveId]);
+
+      const ins = async (kind: string, progressAgoS: number) =>
+        String(
+          (
+            await src.db.query<{ archive_id: string }>(
+              `INSERT INTO backup_archive (kind, status, trigger, bucket, object_key, dialect, tool, started_at, progress_at, bytes_done)
+               VALUES ($1, 'running', 'cron', 'b', 'k', 'postgresql', 't', now() - interval '20 minutes', now() - $2 * interval '1 second', 12935184)
+               RETURNING archive_id`,
+              [kind, progressAgoS],
+            )
+          ).rows[0]!.archive_id,
+        );
+      const dead = await ins('logical', 6 * 60);
+      const live = await ins('physical', 2);
+      const k = configOf('rg-stalled');
+      const s = await backupSummary(src.db);
+      expect(s.running).toMatchObject({ archiveId: live, kind: 'physical' });
+      expect(s.running!.progressAgeS).toBeLessThan(60);
+      expect(s.stalled).toMatchObject({ archiveId: dead, kind: 'logical', lastProgressAt: expect.any(String) });
+      // The dead one does not count as a logical archive in progress; the live one still counts.
+      const due = await dueKinds(src.db, k, new Date());
+      expect(due).toContain('logical');
+      expect(due).not.toContain('physical');
+
+      expect(await failInterrupted(src.db)).toBe(1);
+      expect(await getArchive(src.db, dead)).toMatchObject({
+        status: 'failed',
+        error: 'stalled: no progress for 5 minutes — the backup process stopped (killed, or its machine restarted) before finishing',
+      });
+      expect((await getArchive(src.db, live))!.status).toBe('running');
+      expect((await backupSummary(src.db)).stalled).toBeNull();
+    } finally {
+      await src.drop();
+    }
+  }, 60_000);
 });
