@@ -36,6 +36,7 @@ import {
   loadBackupConfig,
   openStore,
   readSmall,
+  recordsIn,
   requireStore,
   restoreInto,
   runDue,
@@ -100,15 +101,45 @@ export function progressLine(p: { bytes: number; tablesDone: number; tablesTotal
   return `${mib(p.bytes)}${p.totalBytes ? ` of ~${mib(p.totalBytes)}` : ''}${p.tablesTotal ? `, tables ${p.tablesDone}/${p.tablesTotal}` : ''}, ${mib(rate)}/s, ${left === null ? 'time left unknown' : `~${Math.max(0, Math.round(left))} s left`}`;
 }
 
-/** The manifest of the archive to restore: a key, or the newest of a kind, from the store alone. */
-async function findManifest(store: Store, archive: string, kind: 'logical' | 'system'): Promise<{ key: string; manifest: Manifest }> {
+/**
+ * The manifest of the archive to restore: a key, or the newest of a kind, from the store alone. The
+ * newest logical archive is the newest whose manifest shows records (docs/backup.md "A database with no
+ * records"): an archive of an empty database — a replacement server's own, taken into the same store —
+ * is passed over, and named with why (`say`). An explicit key is taken as given.
+ */
+async function findManifest(
+  store: Store,
+  archive: string,
+  kind: 'logical' | 'system',
+  say: (s: string) => void = () => undefined,
+): Promise<{ key: string; manifest: Manifest }> {
   let key = archive;
   if (archive === 'latest') {
     const manifests = (await listKeys(store, `${store.prefix}/${kind}/`)).filter((k) => k.endsWith('.manifest.json')).sort();
     // Keys sort by day then time stamp: the last is the newest.
-    const last = manifests.at(-1);
-    if (!last) throw new Error(`no ${kind} archive in bucket ${store.bucket} under ${store.prefix}/${kind}/`);
-    key = last.replace(/\.manifest\.json$/, '');
+    if (manifests.length === 0) throw new Error(`no ${kind} archive in bucket ${store.bucket} under ${store.prefix}/${kind}/`);
+    // The system kind holds no typed table: the newest is taken.
+    if (kind === 'system') key = manifests.at(-1)!.replace(/\.manifest\.json$/, '');
+    else {
+      const passed: string[] = [];
+      for (const m of [...manifests].reverse()) {
+        const k = m.replace(/\.manifest\.json$/, '');
+        const body = await readSmall(store, m);
+        if (!body) continue;
+        const man = JSON.parse(body.toString('utf8')) as Manifest;
+        if ((man.records ?? recordsIn(man.rowCounts)) === 0) {
+          passed.push(k);
+          continue;
+        }
+        for (const p of passed)
+          say(`passed over ${p}, newer: its manifest shows no records (0 rows in the typed tables — an empty database, a new installation's own backup?)`);
+        return { key: k, manifest: man };
+      }
+      throw new Error(
+        `no logical archive in bucket ${store.bucket} under ${store.prefix}/logical/ holds records: the newest, ${manifests.at(-1)!.replace(/\.manifest\.json$/, '')}, ` +
+          `was taken of a database with no records (a new installation's?). To restore one of them anyway, name it: ARCHIVE=<key> (see: list)`,
+      );
+    }
   }
   const body = await readSmall(store, `${key}.manifest.json`);
   if (!body) throw new Error(`no manifest ${key}.manifest.json in bucket ${store.bucket}: not an archive of this front (see: list)`);
@@ -181,7 +212,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   const say = (s: string) => process.stderr.write(`[backup] ${s}\n`);
   if (cmd.command === 'list') {
     const keys = (await listKeys(store)).filter((k) => k.endsWith('.manifest.json')).sort();
-    const rows: string[][] = [['KEY', 'KIND', 'FINISHED', 'SIZE', 'SHA256', 'ENC']];
+    const rows: string[][] = [['KEY', 'KIND', 'FINISHED', 'SIZE', 'RECORDS', 'SHA256', 'ENC']];
     for (const k of keys) {
       const m = JSON.parse((await readSmall(store, k))?.toString('utf8') ?? '{}') as Partial<Manifest>;
       rows.push([
@@ -189,6 +220,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
         m.kind ?? '?',
         m.finishedAt ?? '?',
         m.size === undefined ? '?' : String(m.size),
+        m.kind === 'logical' ? String(m.records ?? recordsIn(m.rowCounts) ?? '?') : '-',
         (m.sha256 ?? '').slice(0, 12),
         m.encryption ? `${m.encryption}${m.keyFingerprint ? ` key ${m.keyFingerprint}` : ''}` : '-',
       ]);
@@ -217,8 +249,11 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   }
   if (cmd.command === 'check-keys') return (await keysOpen(databaseUrl, cmd.target, out)) ? 0 : 1;
   if (cmd.command === 'restore') {
-    const { key, manifest } = await findManifest(store, cmd.archive, cmd.kind);
-    say(`restoring ${key} (${manifest.kind}, ${mib(manifest.size)}, taken ${manifest.finishedAt}) into a new database ${cmd.target}`);
+    const { key, manifest } = await findManifest(store, cmd.archive, cmd.kind, say);
+    const records = manifest.records ?? recordsIn(manifest.rowCounts);
+    say(
+      `restoring ${key} (${manifest.kind}, ${mib(manifest.size)}, taken ${manifest.finishedAt}${records === null ? '' : `, ${records} records`}) into a new database ${cmd.target}`,
+    );
     const r = await restoreInto(
       null,
       store,

@@ -163,10 +163,14 @@ async function verifyPhysical(store: Store, cfg: BackupConfig, a: Archive, verif
   }
 }
 
-/** The last good logical archive is younger than a day and an hour. */
-export async function checkFreshness(db: Db, now: Date = new Date(), periodS = 25 * 3600): Promise<CheckResult> {
+/**
+ * The last good logical archive is younger than a day and an hour. `nothingYet`: the run took no
+ * archive because the database holds no records; with no archive at all that is not a failure.
+ */
+export async function checkFreshness(db: Db, now: Date = new Date(), periodS = 25 * 3600, nothingYet?: string): Promise<CheckResult> {
   return timed(db, null, 'freshness', async () => {
     const last = await lastGood(db, 'logical');
+    if (!last?.finishedAt && nothingYet) return { ok: true, message: `freshness: ${nothingYet}` };
     if (!last?.finishedAt) return { ok: false, message: 'freshness: no good logical backup yet' };
     const age = Math.round((now.getTime() - last.finishedAt.getTime()) / 1000);
     return age <= periodS

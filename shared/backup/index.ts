@@ -10,6 +10,7 @@ import { requireStore, type BackupConfig } from './config.js';
 import { checkArchive, checkFreshness, integrityChecked } from './check.js';
 import { failInterrupted, getArchive, listArchives, markRemoved, STALLED, type ArchiveKind, type CheckResult } from './ledger.js';
 import { manifestKey, runBackup, type BackupOptions, type BackupResult } from './run.js';
+import { holdsRecords } from './records.js';
 import { openStore, type Store } from './store.js';
 
 export { loadBackupConfig, requireStore, type BackupConfig } from './config.js';
@@ -29,6 +30,7 @@ export {
 } from './ledger.js';
 export { keyMismatch, restoreInto, type RestoreProgress, type RestoreResult } from './restore.js';
 export { manifestKey, runBackup, SYSTEM_TABLES, type BackupResult, type Manifest, type Progress } from './run.js';
+export { holdsRecords, recordsIn, typedTables } from './records.js';
 export { backupSummary, BackupSummarySchema, type BackupSummary } from './summary.js';
 export { ObjectWriter, openStore, statArchive, readSmall, replaceMeta, listKeys, type Store } from './store.js';
 
@@ -71,7 +73,12 @@ export async function dueKinds(db: Db, cfg: BackupConfig, now: Date): Promise<Ar
   return due;
 }
 
+/** Why the cron took no database archive: the database holds no records yet. */
+export const NOTHING_YET = 'nothing to back up yet: the database holds no records (no row in any typed table)';
+
 export interface RunReport {
+  /** Kinds the cron left out, and why: a database with no records yet (docs/backup.md). */
+  skipped?: { kinds: ArchiveKind[]; reason: string };
   backups: BackupResult[];
   checks: CheckResult[];
   removed: string[];
@@ -96,7 +103,16 @@ export async function runDue(
   // The daily re-check first: an archive it finds damaged is no longer good, so its kind is due again
   // in this same run (docs/backup.md "The checks").
   if (opts.recheck ?? !opts.kinds) report.checks.push(...(await recheckDaily(db, store)));
-  const kinds = opts.kinds ?? (await dueKinds(db, cfg, now));
+  let kinds = opts.kinds ?? (await dueKinds(db, cfg, now));
+  // The cron takes no archive of a database that holds no records (docs/backup.md "A database with no
+  // records"): on a replacement server it would be the newest archive in the lost front's store. An
+  // operator's run (kinds given) takes what it is asked for.
+  if (!opts.kinds && kinds.some((k) => k !== 'software') && !(await holdsRecords(db))) {
+    const left = kinds.filter((k) => k !== 'software');
+    kinds = kinds.filter((k) => k === 'software');
+    report.skipped = { kinds: left, reason: NOTHING_YET };
+    log('info', 'backup: nothing to back up yet', { kinds: left });
+  }
   for (const kind of kinds) {
     const b = await runBackup(db, databaseUrl, cfg, kind, opts);
     report.backups.push(b);
@@ -106,7 +122,7 @@ export async function runDue(
   }
   // Freshness is the logical archive's: judged by the cron, and by a run that took a logical archive.
   // An operator's run of another kind on a fresh front (no logical archive yet) is not failed for it.
-  if (!opts.kinds || kinds.includes('logical')) report.checks.push(await checkFreshness(db, now));
+  if (!opts.kinds || kinds.includes('logical')) report.checks.push(await checkFreshness(db, now, undefined, report.skipped ? NOTHING_YET : undefined));
   if (report.backups.some((b) => b.ok))
     report.removed = await applyRetention(db, store, cfg).catch((e: Error) => {
       log('error', 'backup retention failed', { err: e.message });

@@ -19,6 +19,7 @@ import { detectDialect, type Db, type Dialect } from '../db/index.js';
 import { log } from '../log/index.js';
 import pkg from '../../package.json' with { type: 'json' };
 import { requireStore, type BackupConfig, type StoreSettings } from './config.js';
+import { recordsIn } from './records.js';
 import { insertArchive, markFailed, markGood, setKey, setProgress, type ArchiveKind, type RowCounts } from './ledger.js';
 import { ensureBucket, type Finished, ObjectWriter, openStore, putSmall, type Store } from './store.js';
 import { heldOutput, pgEnv, runTool, sm4Encryptor, sm4Fingerprint, toolFailure, toolsOf, type Tools } from './tools.js';
@@ -82,6 +83,11 @@ export interface Manifest {
   size: number;
   sha256: string;
   rowCounts: RowCounts | null;
+  /**
+   * Rows in the typed tables at backup time (recordsIn: the records, patients to report cards); 0 for
+   * the database of a new installation. Absent in older manifests (make restore then sums rowCounts).
+   */
+  records?: number | null;
 }
 
 const EXT: Record<ArchiveKind, string> = { logical: '.dump', system: '.dump', physical: '.tar', software: '.tar' };
@@ -281,6 +287,7 @@ function manifestOf(run: Run, source: Source, finished: Finished, finishedAt: Da
     size: finished.size,
     sha256: finished.sha256,
     rowCounts: source.rowCounts,
+    records: recordsIn(source.rowCounts),
   };
 }
 

@@ -191,7 +191,7 @@ describe('make restore with another backup-sm4-key', () => {
 });
 
 /** Puts `n` patients into the database (as the receive function stores them), under personal-data keys of this file. */
-async function somePatients(db: pg.Pool, org: string, n: number): Promise<void> {
+async function somePatients(db: pg.Pool, org: string, n: number): Promise<string> {
   const d = join(dir, `pii-${org}`);
   mkdirSync(d, { recursive: true, mode: 0o700 });
   writeFileSync(join(d, 'pii-field-keys'), JSON.stringify({ current: 'krg000001', keys: [{ id: 'krg000001', key: randomBytes(16).toString('base64') }] }), {
@@ -206,6 +206,7 @@ async function somePatients(db: pg.Pool, org: string, n: number): Promise<void> 
   } finally {
     setPii(undefined);
   }
+  return d;
 }
 
 const noAlerts = () => loadAlertConfig({}, () => undefined);
@@ -321,4 +322,77 @@ describe('a backup whose process died', () => {
       await src.drop();
     }
   }, 60_000);
+});
+
+describe("a replacement server beside the lost front's store", () => {
+  it('its hourly run takes no archive of its empty database; make restore passes over an empty archive to the newest with records, naming it; a named one is restored as asked', async () => {
+    const old = await privateDatabase('cdc_rg_old');
+    const fresh = await privateDatabase('cdc_rg_new');
+    try {
+      const keys = await somePatients(old.db, 'RGOLD', 3);
+      const k = configOf('rg-h1');
+      const a = await runBackup(old.db, old.url, k, 'logical');
+      expect(a.ok, a.error).toBe(true);
+      const store = openStore(k.store!);
+      const m = JSON.parse((await readSmall(store, manifestKey(a.objectKey)))!.toString('utf8')) as Manifest;
+      expect(m.records).toBe(3);
+
+      // The new machine's first hourly run: nothing of the database is archived, and that is no failure.
+      const logs: string[] = [];
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = ((x: string | Uint8Array) => (logs.push(String(x)), true)) as typeof process.stdout.write;
+      let cron: Awaited<ReturnType<typeof runDue>>;
+      try {
+        cron = await runDue(fresh.db, fresh.url, k, { trigger: 'cron', alerts: noAlerts() });
+      } finally {
+        process.stdout.write = write;
+      }
+      expect(cron.skipped).toEqual({
+        kinds: ['logical', 'system', 'physical'],
+        reason: expect.stringMatching(/^nothing to back up yet: the database holds no records/),
+      });
+      expect(cron.backups.map((b) => b.kind)).toEqual(['software']);
+      expect(cron.checks.find((c) => c.check === 'freshness')).toMatchObject({ ok: true, message: expect.stringContaining('nothing to back up yet') });
+      expect(cron.alerted).toEqual([]);
+      expect(logs.join('')).toContain('"msg":"backup: nothing to back up yet"');
+      expect((await fresh.db.query(`SELECT count(*)::int AS n FROM backup_archive WHERE kind <> 'software'`)).rows[0].n).toBe(0);
+
+      // An operator's explicit run still takes one (or an older release's cron did): the newest archive is empty.
+      const empty = await runBackup(fresh.db, fresh.url, k, 'logical');
+      expect(empty.ok, empty.error).toBe(true);
+      const target = `cdc_rg_h1_t_${process.pid}`;
+      created.push(target);
+      const env = { ...s3Env('rg-h1'), CDC_SECRETS_DIR: keys };
+      const list = await cli(['list'], env);
+      expect(list.stdout).toMatch(new RegExp(`${empty.objectKey}\\s+logical\\s+\\S+\\s+\\d+\\s+0\\s`));
+      const r = await cli(['restore', '--target', target], env);
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      expect(r.stderr).toContain(`passed over ${empty.objectKey}, newer: its manifest shows no records`);
+      expect(r.stderr).toContain(`restoring ${a.objectKey} (logical,`);
+      expect(r.stderr).toContain(', 3 records) into a new database');
+      const back = new pg.Client({
+        connectionString: (() => {
+          const u = new URL(databaseUrl());
+          u.pathname = `/${target}`;
+          return u.toString();
+        })(),
+      });
+      await back.connect();
+      try {
+        expect((await back.query(`SELECT count(*)::int AS n FROM emr_patient_info WHERE org_code = 'RGOLD'`)).rows[0].n).toBe(3);
+      } finally {
+        await back.end();
+      }
+      // Named, the empty one is restored as asked.
+      const named = `cdc_rg_h1_e_${process.pid}`;
+      created.push(named);
+      const e = await cli(['restore', '--target', named, '--archive', empty.objectKey], env);
+      expect(e.code, e.stderr).toBe(0);
+      expect(e.stderr).not.toContain('passed over');
+      expect(e.stderr).toContain(', 0 records) into a new database');
+    } finally {
+      await old.drop();
+      await fresh.drop();
+    }
+  }, 180_000);
 });
