@@ -24,6 +24,7 @@ import { loadConfig, readSecret, secretsDir } from '../../shared/config/index.js
 import { checkRestoredKeys, keyCheckMessage } from '../../shared/backup/keys.js';
 import { regrantHisRoles, revokeHisRoles } from '../../shared/backup/his-roles.js';
 import { keysFromSecrets, Pii } from '../../shared/pii/index.js';
+import { RESTORE_VERSION_GAP } from '../../shared/ingest/restore-gap.js';
 import { closePool, openPool } from '../../shared/db/index.js';
 import {
   ArchiveKindSchema,
@@ -275,6 +276,10 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
       },
     );
     out(`${r.ok ? 'restored' : 'RESTORED WITH DIFFERENCES'}: ${r.message}`);
+    if (r.versionsMoved !== undefined)
+      out(
+        `record versions: ${r.versionsMoved} record(s) continue from their version + ${RESTORE_VERSION_GAP}, above any version the old front may have sent after the archive (docs/backup.md "Versions after a restore")`,
+      );
     const u = new URL(databaseUrl);
     u.pathname = `/${r.database}`;
     u.password = u.password ? '***' : '';

@@ -10,6 +10,9 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import type { Db, Dialect } from '../db/index.js';
+import { quoteIdent } from '../db/quote.js';
+import { RESTORE_VERSION_GAP } from '../ingest/restore-gap.js';
+import { typedTables } from './records.js';
 import type { BackupConfig } from './config.js';
 import type { Archive, RowCounts } from './ledger.js';
 import { readArchive, type Store } from './store.js';
@@ -40,6 +43,39 @@ export interface RestoreResult {
   tables: number;
   rows: number;
   mismatches: string[];
+  /** Records whose version numbering was moved on by RESTORE_VERSION_GAP (a restore, not the drill). */
+  versionsMoved?: number;
+}
+
+/**
+ * Moves every record's version numbering past anything the lost front may have sent after the archive
+ * (docs/backup.md "Versions after a restore", shared/ingest/restore-gap.ts): RESTORE_VERSION_GAP added to
+ * the typed tables' rec_version and to record_receipt.version, in one transaction, before any front runs
+ * on the database. The outbox and record_history keep their versions. Returns the records moved.
+ */
+export async function shiftVersions(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
+  await c.connect();
+  try {
+    const present = await c.query<{ t: string }>(
+      `SELECT table_name AS t FROM information_schema.columns
+        WHERE table_schema = current_schema() AND column_name = 'rec_version' AND table_name = ANY($1::varchar[]) ORDER BY table_name`,
+      [typedTables()],
+    );
+    const hasReceipts = (await c.query(`SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'record_receipt'`)).rowCount === 1;
+    await c.query('BEGIN');
+    let moved = 0;
+    for (const { t } of present.rows)
+      moved += (await c.query(`UPDATE ${quoteIdent(t)} SET rec_version = rec_version + $1`, [RESTORE_VERSION_GAP])).rowCount ?? 0;
+    if (hasReceipts) await c.query('UPDATE record_receipt SET version = version + $1', [RESTORE_VERSION_GAP]);
+    await c.query('COMMIT');
+    return moved;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw new Error(`moving the record versions on failed: ${(err as Error).message}`);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
 }
 
 export type Restorable = Pick<Archive, 'archiveId' | 'objectKey' | 'encryption' | 'rowCounts' | 'sizeBytes' | 'sha256' | 'dialect'> & {
@@ -150,9 +186,11 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
         `UPDATE backup_archive SET status = 'failed', error = 'in progress when the restored archive was taken' WHERE status = 'running'`,
       );
     }
+    const versionsMoved = opts.scratch ? undefined : await shiftVersions(targetUrl);
     progress.tablesDone = progress.tablesTotal;
     opts.onProgress?.({ ...progress });
     return {
+      ...(versionsMoved === undefined ? {} : { versionsMoved }),
       ok: mismatches.length === 0,
       message: mismatches.length
         ? `row counts differ from those recorded at backup time in ${mismatches.length} table(s): ${mismatches.slice(0, 10).join('; ')}`

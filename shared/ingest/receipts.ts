@@ -7,6 +7,7 @@
 import type { Db } from '../db/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { holdsOf, holdText, keyOf } from './store.js';
+import { queuedVersion } from './restore-gap.js';
 
 export type Fate = 'forwarded' | 'stored' | 'held' | 'retired' | 'rejected' | 'unknown';
 
@@ -48,7 +49,12 @@ const split = (s: string | null) => (s ?? '').split(' ').filter(Boolean);
 /** A stored record whose current version every destination has received is "forwarded". */
 function fateOf(state: string, deliveries: Delivery[], version: number): Fate {
   if (state === 'held') return 'held';
-  const current = deliveries.filter((d) => d.version === version);
+  // A record restored and not written since was queued under its version less whole gaps (restore-gap.ts).
+  const queued = queuedVersion(
+    version,
+    deliveries.map((d) => d.version),
+  );
+  const current = deliveries.filter((d) => d.version === queued);
   const forwarded = current.length > 0 && current.every((d) => d.state === 'sent');
   if (forwarded) return 'forwarded';
   return state === 'retired' ? 'retired' : 'stored';
@@ -145,7 +151,11 @@ export async function reconcile(db: Db, r: Resource, orgCode: string, date: stri
     ),
   ]);
   const sent = new Map<string, boolean>();
-  for (const o of ob.rows) sent.set(`${o.record_id}|${o.version}`, Number(o.unsent) === 0 && Number(o.total) > 0);
+  const queued = new Map<string, number[]>();
+  for (const o of ob.rows) {
+    sent.set(`${o.record_id}|${o.version}`, Number(o.unsent) === 0 && Number(o.total) > 0);
+    queued.set(o.record_id, [...(queued.get(o.record_id) ?? []), Number(o.version)]);
+  }
   const byId = new Map(rc.rows.map((x) => [x.record_id, x]));
   const heldKeys = rc.rows.filter((x) => x.state === 'held').map((x): [string, string] => [orgCode, x.record_id]);
   const holds = await holdsOf(db, r.name, heldKeys);
@@ -165,7 +175,14 @@ export async function reconcile(db: Db, r: Resource, orgCode: string, date: stri
     const row = byId.get(id);
     let fate: Fate;
     if (row) {
-      fate = row.state === 'held' ? 'held' : sent.get(`${id}|${row.version}`) ? 'forwarded' : row.state === 'retired' ? 'retired' : 'stored';
+      fate =
+        row.state === 'held'
+          ? 'held'
+          : sent.get(`${id}|${queuedVersion(row.version, queued.get(id) ?? [])}`)
+            ? 'forwarded'
+            : row.state === 'retired'
+              ? 'retired'
+              : 'stored';
       records.push({ id, fate, version: row.version, ...(fate === 'held' ? { held: (holds.get(keyOf(orgCode, id)) ?? []).map(holdText) } : {}) });
     } else {
       fate = rejectedById.has(id) ? 'rejected' : 'unknown';

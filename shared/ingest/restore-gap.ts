@@ -1,0 +1,28 @@
+/**
+ * Record versions after a restore (docs/backup.md "Versions after a restore"). A restored database counts
+ * versions from where its archive was, but the lost front may have sent later versions of the same records
+ * to the platforms after the archive was taken; the platform stores each (org, resource, id, version)
+ * once (docs/uplink.md §6), so a version handed out again would be answered `duplicate` and its new
+ * content never stored. `make restore` therefore adds RESTORE_VERSION_GAP to every record's current
+ * version (the typed tables' rec_version and record_receipt.version, in one transaction, before the front
+ * starts on the database): the next version of any record is above anything the old front can have sent.
+ * The outbox keeps its versions (what was queued and sent stays as it was), so a record not written since
+ * the restore has its content queued under its version less whole gaps: queuedVersion.
+ */
+
+/**
+ * Larger than the versions one record can gain between an archive and the loss of its front: a record
+ * updated every minute for 69 days. A version is an integer (2^31 - 1): room for 21 000 restores.
+ */
+export const RESTORE_VERSION_GAP = 100_000;
+
+/**
+ * The version under which a record's current content was queued, given the versions the outbox holds
+ * of it: the current one itself, or — a record restored and not written since — the newest queued
+ * version when it lies below the current one by whole gaps. Otherwise the current one (not queued yet).
+ */
+export function queuedVersion(current: number, queued: readonly number[]): number {
+  if (queued.includes(current)) return current;
+  const newest = Math.max(...queued);
+  return newest < current && (current - newest) % RESTORE_VERSION_GAP === 0 ? newest : current;
+}

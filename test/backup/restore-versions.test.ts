@@ -1,0 +1,173 @@
+/**
+ * Record versions after a restore (docs/backup.md "Versions after a restore"), end to end: the real
+ * PostgreSQL of the test run, a real S3 store, `make restore` as the operator's process, push to the
+ * national platform simulator (which stores each (org, resource, id, version) once, docs/uplink.md §6).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
+import { samplePatient } from '../../infra/simulators/his.js';
+import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
+import { emrPatientInfo } from '../../schemas/index.js';
+import { loadBackupConfig, runBackup } from '../../shared/backup/index.js';
+import { upsertRecord } from '../../shared/ingest/index.js';
+import { recordFate } from '../../shared/ingest/receipts.js';
+import { RESTORE_VERSION_GAP } from '../../shared/ingest/restore-gap.js';
+import { piiFromDir, setPii } from '../../shared/pii/index.js';
+import { pushRun } from '../../shared/uplink/push.js';
+import { databaseUrl, privateDatabase } from '../setup/db.js';
+
+const root = resolve('.');
+let dir: string;
+let s3: RunningS3;
+let platform: PlatformHandle;
+const target = `cdc_rv_t_${process.pid}`;
+
+function s3Env(prefix: string): Record<string, string> {
+  return {
+    BACKUP_S3_ENDPOINT: s3.endpoint,
+    BACKUP_S3_ACCESS_KEY: s3.accessKey,
+    BACKUP_S3_SECRET_KEY: s3.secretKey,
+    BACKUP_S3_BUCKET: s3.bucket,
+    BACKUP_S3_PREFIX: prefix,
+  };
+}
+
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((ok) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/backup/cli.ts'), ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: databaseUrl(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => ok({ code, stdout, stderr }));
+  });
+}
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: databaseUrl() });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cdc-restore-versions-'));
+  s3 = await startS3({ dir: join(dir, 's3') });
+  platform = await startPlatformSimulator({ role: 'national' });
+}, 120_000);
+
+afterAll(async () => {
+  setPii(undefined);
+  await admin(`DROP DATABASE IF EXISTS ${target} WITH (FORCE)`).catch(() => undefined);
+  await platform?.close();
+  await s3?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a record updated after the archive, on a restored front', () => {
+  it('the HIS resend and a new update reach the platform as newer versions, not as duplicates of what the old front sent', async () => {
+    const keys = join(dir, 'secrets');
+    mkdirSync(keys, { recursive: true, mode: 0o700 });
+    writeFileSync(
+      join(keys, 'pii-field-keys'),
+      JSON.stringify({ current: 'krv000001', keys: [{ id: 'krv000001', key: randomBytes(16).toString('base64') }] }),
+      {
+        mode: 0o600,
+      },
+    );
+    writeFileSync(join(keys, 'pii-hash-key'), `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+    setPii(piiFromDir(keys));
+    const org = `4${randomBytes(4).readUInt32BE() % 100_000_000}`.padEnd(9, '0');
+    const zp1 = (addr: string) => ({ ...samplePatient({ orgCode: org, id: 'ZP1', seed: 41 }), currentAddrDetail: addr });
+    const zp2 = samplePatient({ orgCode: org, id: 'ZP2', seed: 42 });
+    const ctx = () => ({ callId: null, test: false, now: new Date() });
+    const push = async (db: pg.Pool) => {
+      const r = await pushRun(db, { orphans: false, orphanReleaseAfterH: 48, env: { NATIONAL_URL: platform.url }, codes: async () => undefined });
+      return r.results.find((x) => x.destination === 'national');
+    };
+    const onPlatform = (id: string) =>
+      platform
+        .records()
+        .filter((x) => x.orgCode === org && x.id === id)
+        .map((x) => ({ version: x.version, addr: String((x.payload as Record<string, unknown>).currentAddrDetail ?? '') }))
+        .sort((a, b) => a.version - b.version);
+
+    const old = await privateDatabase('cdc_rv_old');
+    try {
+      expect((await upsertRecord(old.db, emrPatientInfo, zp1('addr-v1'), ctx())).version).toBe(1);
+      expect((await upsertRecord(old.db, emrPatientInfo, zp2, ctx())).version).toBe(1);
+      await push(old.db);
+      const b = await runBackup(
+        old.db,
+        old.url,
+        loadBackupConfig(s3Env('rv'), () => undefined),
+        'logical',
+      );
+      expect(b.ok, b.error).toBe(true);
+      // After the archive the old front sends v2 and v3, then is lost.
+      expect((await upsertRecord(old.db, emrPatientInfo, zp1('addr-v2'), ctx())).version).toBe(2);
+      await push(old.db);
+      expect((await upsertRecord(old.db, emrPatientInfo, zp1('addr-v3'), ctx())).version).toBe(3);
+      await push(old.db);
+      expect(onPlatform('ZP1')).toEqual([
+        { version: 1, addr: 'addr-v1' },
+        { version: 2, addr: 'addr-v2' },
+        { version: 3, addr: 'addr-v3' },
+      ]);
+
+      const r = await cli(['restore', '--target', target, '--archive', b.objectKey], { ...s3Env('rv'), CDC_SECRETS_DIR: keys });
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      expect(r.stdout).toContain(`record versions: 2 record(s) continue from their version + ${RESTORE_VERSION_GAP}`);
+    } finally {
+      await old.drop();
+    }
+
+    const u = new URL(databaseUrl());
+    u.pathname = `/${target}`;
+    const db = new pg.Pool({ connectionString: u.toString(), max: 3 });
+    db.on('error', () => undefined);
+    try {
+      // A record not written since the restore: its content was sent, under its version less the gap.
+      expect(await recordFate(db, emrPatientInfo, org, 'ZP2')).toMatchObject({ fate: 'forwarded', version: 1 + RESTORE_VERSION_GAP });
+      expect(await recordFate(db, emrPatientInfo, org, 'ZP1')).toMatchObject({ fate: 'forwarded', version: 1 + RESTORE_VERSION_GAP });
+      const before = platform.stats().duplicates;
+      // The HIS resends the current state (runbook step 6), then sends a real new update.
+      const resent = await upsertRecord(db, emrPatientInfo, zp1('addr-v3'), ctx());
+      expect(resent).toMatchObject({ status: 'updated', version: 2 + RESTORE_VERSION_GAP });
+      await push(db);
+      const v4 = await upsertRecord(db, emrPatientInfo, zp1('addr-v4'), ctx());
+      expect(v4).toMatchObject({ status: 'updated', version: 3 + RESTORE_VERSION_GAP });
+      await push(db);
+      expect(onPlatform('ZP1')).toEqual([
+        { version: 1, addr: 'addr-v1' },
+        { version: 2, addr: 'addr-v2' },
+        { version: 3, addr: 'addr-v3' },
+        { version: 2 + RESTORE_VERSION_GAP, addr: 'addr-v3' },
+        { version: 3 + RESTORE_VERSION_GAP, addr: 'addr-v4' },
+      ]);
+      expect(platform.stats().duplicates).toBe(before);
+      const fate = await recordFate(db, emrPatientInfo, org, 'ZP1');
+      expect(fate).toMatchObject({ fate: 'forwarded', version: 3 + RESTORE_VERSION_GAP });
+      const statuses = await db.query<{ version: number; status: string }>(
+        `SELECT version, status FROM uplink_delivery WHERE org_code = $1 AND record_id = 'ZP1' ORDER BY version`,
+        [org],
+      );
+      expect(statuses.rows.filter((x) => x.version > RESTORE_VERSION_GAP).map((x) => x.status)).toEqual(['accepted', 'accepted']);
+    } finally {
+      await db.end();
+    }
+  }, 180_000);
+});
