@@ -168,20 +168,33 @@ export async function markRemoved(db: Db, id: string): Promise<void> {
   await db.query(`UPDATE backup_archive SET status = 'removed', removed_at = now() WHERE archive_id = $1`, [id]);
 }
 
+/**
+ * Reads ledger rows. A database behind this release (migration 1020 not yet applied: its status
+ * still has to be shown, docs/deploy.md "Database migrations") has no progress_at: read as NULL then.
+ */
+async function selectArchives(db: Db, rest: string, params: unknown[]): Promise<Archive[]> {
+  try {
+    return (await db.query<ArchiveRow>(`SELECT ${COLS} ${rest}`, params)).rows.map(toArchive);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42703') throw err;
+    const older = COLS.replace('progress_at', 'NULL::timestamptz AS progress_at');
+    return (await db.query<ArchiveRow>(`SELECT ${older} ${rest}`, params)).rows.map(toArchive);
+  }
+}
+
 export async function getArchive(db: Db, id: string): Promise<Archive | null> {
-  const r = await db.query<ArchiveRow>(`SELECT ${COLS} FROM backup_archive WHERE archive_id = $1`, [id]);
-  return r.rows[0] ? toArchive(r.rows[0]) : null;
+  return (await selectArchives(db, 'FROM backup_archive WHERE archive_id = $1', [id]))[0] ?? null;
 }
 
 export async function listArchives(db: Db, opts: { kind?: ArchiveKind; status?: Archive['status']; limit?: number; since?: Date } = {}): Promise<Archive[]> {
-  const r = await db.query<ArchiveRow>(
-    `SELECT ${COLS} FROM backup_archive
+  return selectArchives(
+    db,
+    `FROM backup_archive
       WHERE ($1::varchar IS NULL OR kind = $1::varchar) AND ($2::varchar IS NULL OR status = $2::varchar)
         AND ($4::timestamptz IS NULL OR started_at >= $4::timestamptz)
       ORDER BY started_at DESC, archive_id DESC LIMIT $3`,
     [opts.kind ?? null, opts.status ?? null, opts.limit ?? 100, opts.since ?? null],
   );
-  return r.rows.map(toArchive);
 }
 
 export async function lastGood(db: Db, kind: ArchiveKind): Promise<Archive | null> {
