@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Tx } from '../db/index.js';
+import { RESTORE_VERSION_GAP } from '../ingest/restore-gap.js';
 import { log } from '../log/index.js';
 import { normalizeForHash, pii, PiiKeyError, PiiValueError } from '../pii/index.js';
 
@@ -204,9 +205,15 @@ export const CARD_STATUS_NAME: Record<CardStatus, string> = {
  * accepted). The one rule, in SQL, for one card and for the console's list of cards (listCards).
  */
 const NATIONAL = `SELECT name FROM uplink_destination WHERE kind = 'national'`;
+/**
+ * `alias`'s version is the card's current content: the current version, or — a card restored and not
+ * written since — that version less whole RESTORE_VERSION_GAPs (shared/ingest/restore-gap.ts queuedVersion;
+ * a restored database holds no delivery or outbox row of a version the lost front reached after its archive).
+ */
+const CURRENT = (alias: string) => `${alias}.version <= r.rec_version AND mod(r.rec_version - ${alias}.version, ${RESTORE_VERSION_GAP}) = 0`;
 const LATEST = (col: string) =>
   `(SELECT d.${col} FROM uplink_delivery d WHERE d.destination IN (${NATIONAL}) AND d.resource = 'emrInfReport'
-       AND d.org_code = r.org_code AND d.record_id = r.id AND d.version = r.rec_version ORDER BY d.delivery_id DESC LIMIT 1)`;
+       AND d.org_code = r.org_code AND d.record_id = r.id AND ${CURRENT('d')} ORDER BY d.delivery_id DESC LIMIT 1)`;
 /** Cards of emr_inf_report matching `where` (on `r`), with their status; scalar subqueries only (docs/opengauss.md). */
 const cardStatusSql = (where: string) => `
   SELECT x.*, CASE WHEN x.latest = 'rejected' THEN 'returned'
@@ -215,9 +222,9 @@ const cardStatusSql = (where: string) => `
     FROM (SELECT r.org_code, r.id, r.rec_version, r.patient_id, r.disease_code, r.disease_name, r.report_date, r.rec_received_at,
                  ${LATEST('status')} AS latest, ${LATEST('reason')} AS reason, ${LATEST('recorded_at')} AS at,
                  EXISTS (SELECT 1 FROM uplink_delivery d WHERE d.destination IN (${NATIONAL}) AND d.resource = 'emrInfReport'
-                            AND d.org_code = r.org_code AND d.record_id = r.id AND d.status = 'rejected' AND d.version < r.rec_version) AS returned_before,
+                            AND d.org_code = r.org_code AND d.record_id = r.id AND d.status = 'rejected' AND d.version < r.rec_version AND NOT (${CURRENT('d')})) AS returned_before,
                  EXISTS (SELECT 1 FROM outbox o WHERE o.destination IN (${NATIONAL}) AND o.resource = 'emrInfReport'
-                            AND o.org_code = r.org_code AND o.record_id = r.id AND o.version = r.rec_version AND o.state = 'sent') AS sent
+                            AND o.org_code = r.org_code AND o.record_id = r.id AND ${CURRENT('o')} AND o.state = 'sent') AS sent
             FROM emr_inf_report r WHERE ${where}) x`;
 
 interface CardStatusRow {

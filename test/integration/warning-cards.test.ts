@@ -6,6 +6,7 @@
 // (stored → returned for correction → corrected); a snoozed rule raises nothing until lifted.
 // Names are stored sealed (docs/keys.md): a card without an ID number is found by the name's HMAC,
 // and a card stored before migration 0990 (the name clear, no HMAC) by its clear name.
+import { RESTORE_VERSION_GAP } from '../../shared/ingest/restore-gap.js';
 import { describe, expect, it } from 'vitest';
 import { codedDiagnosis, sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
@@ -278,6 +279,10 @@ describe('card status back', () => {
     expect((await cardStatus(db, org, String(c.id))).status).toBe('corrected');
     const after = await listCaseCards(db, { orgs: [org], orgCode: org, limit: 10 }, new Date());
     expect(after.cases[0]).toMatchObject({ open: false, overdue: false });
+    // Restored from an archive (docs/backup.md "Versions after a restore"): its version moved on by the
+    // gap, its content the one delivered as version 2 — still corrected, not "not sent yet".
+    await db.query('UPDATE emr_inf_report SET rec_version = rec_version + $3 WHERE org_code = $1 AND id = $2', [org, c.id, RESTORE_VERSION_GAP]);
+    expect((await cardStatus(db, org, String(c.id))).status).toBe('corrected');
   });
 });
 
