@@ -13,6 +13,8 @@ import type { Db } from '../../shared/db/index.js';
 import { age, consolePage, h, num, when } from './console-layout.js';
 
 const KIND_ZH: Record<ArchiveKind, string> = { logical: '逻辑备份', physical: '物理备份', system: '系统配置', software: '软件' };
+/** Who started an archive (shared/backup/run.ts): the schedule, or an operator (make backup, POST /run). */
+const TRIGGER_ZH: Record<string, string> = { cron: '定时', manual: '手动' };
 const STATUS_ZH: Record<Archive['status'], string> = { running: '进行中', good: '完成', failed: '失败', removed: '已清理', damaged: '已损坏' };
 const CHECK_ZH: Record<string, string> = { integrity: '完整性', listing: '清单', drill: '恢复演练', verify: '恢复核对', freshness: '时效' };
 /** How old the last good archive of a kind may be before the page marks it late (docs/backup.md's schedule). */
@@ -53,7 +55,7 @@ ${d.checks.map(
 ${d.archives.map(
   (
     a,
-  ) => html`<tr data-archive="${a.archiveId}"><td>${a.archiveId}</td><td>${KIND_ZH[a.kind]}</td><td>${when(a.startedAt, tz)}</td><td>${when(a.finishedAt, tz)}</td><td>${a.trigger}</td>
+  ) => html`<tr data-archive="${a.archiveId}"><td>${a.archiveId}</td><td>${KIND_ZH[a.kind]}</td><td>${when(a.startedAt, tz)}</td><td>${when(a.finishedAt, tz)}</td><td data-k="trigger">${TRIGGER_ZH[a.trigger] ?? a.trigger}</td>
 <td>${size(a.sizeBytes)}</td><td class="${a.status === 'failed' || a.status === 'damaged' ? 'bad' : ''}">${STATUS_ZH[a.status]}</td><td>${a.error ?? ''}</td></tr>`,
 )}</tbody></table>`
       : html`<p class="muted">近 30 天没有备份。</p>`

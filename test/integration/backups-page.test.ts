@@ -46,6 +46,8 @@ describe('the 备份 page', () => {
     expect(page).toMatch(/<tr data-kind="logical"><td>逻辑备份<\/td>[\s\S]*?class="ok">正常<\/td>/);
     expect((await lastGood(db, 'logical'))?.finishedAt).toBeTruthy();
     expect(page).toMatch(new RegExp(`<tr data-archive="${failed}">[\\s\\S]*?失败[\\s\\S]*?${reason}`));
+    // Who started it, in Chinese: the schedule.
+    expect(page).toMatch(new RegExp(`<tr data-archive="${failed}">[\\s\\S]*?<td data-k="trigger">定时</td>`));
     expect(page).toMatch(
       new RegExp(`<tr data-check="drill">[\\s\\S]*?恢复演练[\\s\\S]*?${good}[\\s\\S]*?通过[\\s\\S]*?${drill.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
     );
