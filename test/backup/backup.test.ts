@@ -41,6 +41,7 @@ import {
   type Archive,
   type BackupConfig,
 } from '../../shared/backup/index.js';
+import { backupStoreEnv } from '../setup/backup-store.js';
 import { databaseUrl, privateDatabase } from '../setup/db.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { resources } from '../../schemas/index.js';
@@ -59,16 +60,7 @@ const dbName = `cdc_bk_${process.pid}_${Date.now().toString(36)}`;
 const created: string[] = [];
 const SM4_HEX = '0123456789abcdeffedcba9876543210';
 
-function s3Env(prefix: string): Record<string, string> {
-  return {
-    BACKUP_S3_ENDPOINT: s3.endpoint,
-    BACKUP_S3_ACCESS_KEY: s3.accessKey,
-    BACKUP_S3_SECRET_KEY: s3.secretKey,
-    BACKUP_S3_BUCKET: s3.bucket,
-    BACKUP_S3_PREFIX: prefix,
-    BACKUP_PART_MB: '5',
-  };
-}
+const s3Env = (prefix: string) => backupStoreEnv(s3, prefix, { partMb: '5' });
 
 async function admin(sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: databaseUrl() });

@@ -38,6 +38,7 @@ import { piiFromDir, setPii } from '../../shared/pii/index.js';
 import { renderBackups } from '../../functions/web/backups-page.js';
 import { putSmall } from '../../shared/backup/store.js';
 import { sm4Fingerprint } from '../../shared/backup/tools.js';
+import { backupStoreEnv } from '../setup/backup-store.js';
 import { databaseUrl, privateDatabase } from '../setup/db.js';
 
 const root = resolve('.');
@@ -47,16 +48,7 @@ const created: string[] = [];
 const SM4_HEX = '00112233445566778899aabbccddeeff';
 const OTHER_SM4_HEX = 'ffeeddccbbaa99887766554433221100';
 
-function s3Env(prefix: string): Record<string, string> {
-  return {
-    BACKUP_S3_ENDPOINT: s3.endpoint,
-    BACKUP_S3_ACCESS_KEY: s3.accessKey,
-    BACKUP_S3_SECRET_KEY: s3.secretKey,
-    BACKUP_S3_BUCKET: s3.bucket,
-    BACKUP_S3_PREFIX: prefix,
-    BACKUP_PART_MB: '5',
-  };
-}
+const s3Env = (prefix: string) => backupStoreEnv(s3, prefix, { partMb: '5' });
 
 function configOf(prefix: string, sm4?: string): BackupConfig {
   return loadBackupConfig({ ...s3Env(prefix), TZ_LOCAL: 'Asia/Shanghai' }, (n) => (n === 'backup-sm4-key' ? sm4 : undefined));

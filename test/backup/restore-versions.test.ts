@@ -20,6 +20,7 @@ import { recordFate } from '../../shared/ingest/receipts.js';
 import { RESTORE_VERSION_GAP } from '../../shared/ingest/restore-gap.js';
 import { piiFromDir, setPii } from '../../shared/pii/index.js';
 import { pushRun } from '../../shared/uplink/push.js';
+import { backupStoreEnv } from '../setup/backup-store.js';
 import { databaseUrl, privateDatabase } from '../setup/db.js';
 
 const root = resolve('.');
@@ -28,15 +29,7 @@ let s3: RunningS3;
 let platform: PlatformHandle;
 const target = `cdc_rv_t_${process.pid}`;
 
-function s3Env(prefix: string): Record<string, string> {
-  return {
-    BACKUP_S3_ENDPOINT: s3.endpoint,
-    BACKUP_S3_ACCESS_KEY: s3.accessKey,
-    BACKUP_S3_SECRET_KEY: s3.secretKey,
-    BACKUP_S3_BUCKET: s3.bucket,
-    BACKUP_S3_PREFIX: prefix,
-  };
-}
+const s3Env = (prefix: string) => backupStoreEnv(s3, prefix);
 
 function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((ok) => {

@@ -9,14 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import { syncResource } from '../../shared/dbsync/index.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
-import { stageRecord, passportPatient } from '../setup/records.js';
+import { stageRecord, passportPatient, syncEveryOrg } from '../setup/records.js';
 
 // A database of its own: another file's sync run (orgs '*') would take these staging rows.
 let priv: Awaited<ReturnType<typeof privateDatabase>>;
 let db: pg.Pool;
-const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
+const settings = syncEveryOrg;
 let codes: CodeCache;
 beforeAll(async () => {
   priv = await privateDatabase('dbsync_counts');

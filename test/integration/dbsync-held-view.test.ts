@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, emptyDatabase, privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import { syncAll, type DbsyncSettings } from '../../shared/dbsync/index.js';
+import { syncAll } from '../../shared/dbsync/index.js';
 import { bindStatements, createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
 import { withTx } from '../../shared/db/index.js';
@@ -20,13 +20,13 @@ import { addHolds, holdsOf, holdText, type Hold } from '../../shared/holds/index
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { listMigrations, migrate } from '../../infra/db/migrate.js';
 import { sample } from '../../infra/simulators/samples.js';
-import { heldNow as heldOf, passportPatient, stageRecord, syncedOutcome } from '../setup/records.js';
+import { heldNow as heldOf, passportPatient, stageRecord, syncedOutcome, syncEveryOrg } from '../setup/records.js';
 
 // A database of its own: these runs take every org's staging rows (orgs '*').
 let priv: Awaited<ReturnType<typeof privateDatabase>>;
 let db: pg.Pool;
 let codes: CodeCache;
-const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
+const settings = syncEveryOrg;
 const patient = resources.emrPatientInfo!;
 const visit = resources.emrActivityInfo!;
 const roles: string[] = [];

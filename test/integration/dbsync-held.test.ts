@@ -7,16 +7,15 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
-import type { DbsyncSettings } from '../../shared/dbsync/index.js';
 import { createCodeCache, MappingInputSchema, saveMapping, type CodeCache } from '../../shared/codes/index.js';
 import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
 import { sample } from '../../infra/simulators/samples.js';
-import { heldNow as heldOf, passportPatient, stageRecord, syncedOutcome } from '../setup/records.js';
+import { heldNow as heldOf, passportPatient, stageRecord, syncedOutcome, womanWithId, syncEveryOrg } from '../setup/records.js';
 
 // A database of its own: these runs take every org's staging rows (orgs '*'), another file's among them.
 let priv: Awaited<ReturnType<typeof privateDatabase>>;
 let db: pg.Pool;
-const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
+const settings = syncEveryOrg;
 const R = (name: string) => resources[name]!;
 let codes: CodeCache;
 
@@ -53,15 +52,7 @@ describe('a staged record’s outcome rows follow its holds', () => {
     const ruled = uniqueId('p');
     // "MM" mapped to 1 (男) is fine on a passport; "NN" mapped to 1 breaks a woman's resident ID number.
     const rowFreed = await stage(patient, patientOf(org, freed, { genderCode: 'MM', genderName: undefined }));
-    const woman = (genderCode: string) =>
-      patientOf(org, ruled, {
-        idCardTypeCode: '01',
-        idCardTypeName: '居民身份证',
-        idCard: '11010519491231002X',
-        birthDate: '1949-12-31',
-        genderCode,
-        genderName: undefined,
-      });
+    const woman = (genderCode: string) => womanWithId(org, ruled, genderCode);
     const rowRuled = await stage(patient, woman('NN'));
     expect(await outcome(patient, rowFreed)).toEqual({ status: 'created', held: ['mapping:sex/MM'] });
     expect(await outcome(patient, rowRuled)).toEqual({ status: 'created', held: ['mapping:sex/NN'] });

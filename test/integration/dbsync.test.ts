@@ -19,18 +19,17 @@ import {
   stagingTable,
   syncAll,
   syncResource,
-  type DbsyncSettings,
 } from '../../shared/dbsync/index.js';
 import { upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 import { hmacColumns, keyIdOf, pii, sealedFields } from '../../shared/pii/index.js';
-import { stageRecord } from '../setup/records.js';
+import { stageRecord, syncEveryOrg } from '../setup/records.js';
 
 // A database of its own: a running front's dbsync (another file's stack, cron or nudge, orgs '*') would
 // take these staging rows — the kill test's batch then has no second wave to be killed in.
 const priv = await privateDatabase('dbsync_main');
 const db = new pg.Pool({ connectionString: priv.url, max: 6 });
-const settings: DbsyncSettings = { batch: 500, orgs: '*', runMs: 30_000, installationOrg: null, testOrgs: new Set(), pushNudgeUrl: '', warningNudgeUrl: '' };
+const settings = syncEveryOrg;
 const R = (name: string) => resources[name]!;
 
 const stage = (r: Resource, rec: Record<string, unknown>) => stageRecord(db, r, rec);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { createCodeCache, MappingInputSchema, saveMapping, setPolicy, type CodeCache } from '../../shared/codes/index.js';
 import { sweepMappingHolds } from '../../shared/ingest/mapping.js';
-import { passportPatient } from '../setup/records.js';
+import { passportPatient, womanWithId } from '../setup/records.js';
 
 process.env.DATABASE_URL = databaseUrl();
 process.env.HIS_ALLOW = '127.0.0.1/8';
@@ -99,15 +99,7 @@ describe('policy auto (the default)', () => {
     const org = uniqueOrg();
     const id = uniqueId('p');
     // A woman's resident ID number; "NN" is the hospital's own sex code, mapped below to 1 (男).
-    const woman = (genderCode: string) =>
-      patientOf(org, id, {
-        idCardTypeCode: '01',
-        idCardTypeName: '居民身份证',
-        idCard: '11010519491231002X',
-        birthDate: '1949-12-31',
-        genderCode,
-        genderName: undefined,
-      });
+    const woman = (genderCode: string) => womanWithId(org, id, genderCode);
     expect((await post(woman('1'))).errors).toEqual([expect.objectContaining({ field: 'genderCode', rule: 'idConsistency' })]);
     expect(await post(woman('NN'))).toMatchObject({ result: true, status: 'created', held: ['mapping:sex/NN'] });
 

@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { Resource } from '../../schemas/resource.js';
-import { stagingTable, syncResource } from '../../shared/dbsync/index.js';
+import { stagingTable, syncResource, type DbsyncSettings } from '../../shared/dbsync/index.js';
 import { sample } from '../../infra/simulators/samples.js';
 
 /** Writes a record into its staging table as a HIS would: every value as text. Its row id. */
@@ -23,6 +23,20 @@ export async function stageRecord(db: pg.Pool, r: Resource, rec: Record<string, 
   );
   return res.rows[0]!.row_id;
 }
+
+/**
+ * A woman with a resident ID number (its sex digit female): her sex code `genderCode` as sent, so a
+ * code mapped to 男 meets the ID-number rule (idConsistency) once mapped.
+ */
+export const womanWithId = (org: string, id: string, genderCode: string) =>
+  passportPatient(org, id, {
+    idCardTypeCode: '01',
+    idCardTypeName: '居民身份证',
+    idCard: '11010519491231002X',
+    birthDate: '1949-12-31',
+    genderCode,
+    genderName: undefined,
+  });
 
 /** A patient whose resident ID number is not type 01 (a passport), so a local sex code has no ID rule to meet. */
 export const passportPatient = (org: string, id: string, over: Record<string, unknown>) => ({
@@ -55,3 +69,14 @@ export async function syncedOutcome(
 /** A staged row's `held` as the HIS reads it now. */
 export const heldNow = async (db: pg.Pool, r: Resource, rowId: string) =>
   (await db.query(`SELECT held FROM staging.sync_result WHERE resource = $1 AND row_id = $2`, [r.name, rowId])).rows[0].held as string[] | null;
+
+/** Database-sync settings of the tests that sync on a database of their own: every org, one batch of 500, no nudges. */
+export const syncEveryOrg: DbsyncSettings = {
+  batch: 500,
+  orgs: '*',
+  runMs: 30_000,
+  installationOrg: null,
+  testOrgs: new Set(),
+  pushNudgeUrl: '',
+  warningNudgeUrl: '',
+};
