@@ -14,7 +14,7 @@ import type { FieldMap } from '../../schemas/fields.js';
 import type { FieldIssue } from '../../shared/http/errors.js';
 import type { SsoSession } from '../../shared/sso/session.js';
 import { EVIDENCE_KIND_NAME } from '../../shared/warning/evaluate.js';
-import type { CaseCard, Reminder } from '../../shared/warning/reminders.js';
+import type { CaseCard, ExcludedCase, Reminder } from '../../shared/warning/reminders.js';
 
 type Input = 'text' | 'date' | 'datetime' | 'textarea';
 interface FormField {
@@ -128,6 +128,7 @@ export function renderPopup(
   now: Date,
   msg?: string,
   reported: CaseCard[] = [],
+  excluded: ExcludedCase[] = [],
 ): HtmlEscapedString {
   const rows = reminders.map(
     (r) => html`<section class="case" data-case="${r.caseId}">
@@ -157,8 +158,22 @@ ${reported.flatMap((c) =>
 )}
 </tbody></table></section>`
     : '';
+  // Cases a doctor excluded: every doctor who sees the patient is a responsible reporter (责任报告人),
+  // so another may still report one (docs/card-form.md "Two doctors, one case").
+  const set = excluded.length
+    ? html`<section id="excluded"><h2>已排除的病例</h2><p class="muted">以下病例已被医生排除，不再提醒。每位接诊医生均为责任报告人：如您判断仍应报告，可填写报告卡，提交后由公共卫生科室核查。</p>
+${excluded.map(
+  (r) => html`<div class="case excluded" data-case="${r.caseId}"><h3>${r.disease}${r.classA ? '（甲类/按甲类管理）' : ''}</h3>
+<p>排除医生：${r.exclusion.doctor}　排除时间：${r.exclusion.at ?? '—'}　排除理由：<span class="reason">${r.exclusion.reason}</span></p>
+<table><thead><tr><th>依据</th><th>内容</th><th>时间</th></tr></thead><tbody>
+${r.evidence.map((e) => html`<tr><td>${KIND[e.kind] ?? e.kind}</td><td>${e.detail}</td><td>${e.at ?? '—'}</td></tr>`)}
+</tbody></table>
+<div class="bar" style="margin-top:8px"><a class="btn light" href="/card.html?case=${r.caseId}">仍要报告（填写报告卡）</a></div></div>`,
+)}</section>`
+    : '';
   const body = html`${msg ? html`<p id="msg">${msg}</p>` : ''}
 ${reminders.length ? rows : html`<section><p>该患者暂无待处理的传染病提醒。</p></section>`}
+${set}
 ${cards}`;
   return page('传染病报告提醒', s, body as HtmlEscapedString);
 }
@@ -216,6 +231,8 @@ export interface CardFormView {
   issues: FieldIssue[];
   /** A card the platform returned, corrected under its own id (docs/card-form.md "Correcting a returned card"). */
   returned?: { reason: string | null; version: number };
+  /** The case was excluded by a doctor: who, when, why (docs/card-form.md "Two doctors, one case"). */
+  exclusion?: ExcludedCase['exclusion'];
 }
 
 /** The card form: pre-filled values, the errors of the last check, the case's clock. */
@@ -230,6 +247,10 @@ export function renderCardForm(v: CardFormView): HtmlEscapedString {
 <section><h2>${v.disease}　<span class="${v.overdue ? 'overdue' : 'muted'}" id="clock">${v.dueText}</span></h2>${
     v.returned
       ? html`<p id="returned" class="overdue">修改退回的报告卡 ${v.cardId}：平台退回原因：${v.returned.reason ?? '（平台未说明）'}。请按原因修改后重新提交（报告卡编号不变）。</p>`
+      : ''
+  }${
+    v.exclusion
+      ? html`<p id="excluded-note">此病例已于 ${v.exclusion.at ?? '—'} 由 ${v.exclusion.doctor} 排除（理由：${v.exclusion.reason}）。您作为责任报告人仍可报告：提交本报告卡后，病例转由公共卫生科室核查。</p>`
       : ''
   }
 <p id="summary" role="alert">${v.issues.length ? `还有 ${v.issues.length} 处需要修改` : ''}</p>
@@ -306,7 +327,7 @@ export const CARD_SCRIPT = `(() => {
   const expired = document.getElementById('expired');
   const EXPIRED = '会话已过期，报告卡尚未提交。请不要关闭本页：在 HIS 中重新打开本患者的传染病报告提醒（单点登录）后，回到本页点击“提交报告卡”，已填写的内容将一并提交。';
   const OTHER = '报告卡尚未提交：HIS 中最近打开的是另一位患者。请在 HIS 中重新打开本患者的传染病报告提醒后，回到本页点击“提交报告卡”。';
-  const CLOSED = '报告卡未提交：此病例已处理（其他医生已提交报告卡，或已排除），为避免重复报告，本页不再提交。请点击“返回”查看该患者的报告卡。';
+  const CLOSED = '报告卡未提交：此病例已处理（其他医生已提交报告卡，或其诊断依据已撤销），为避免重复报告，本页不再提交。请点击“返回”查看该患者的报告卡。';
   const FIXED = '报告卡未提交：该报告卡已不需要修改（已由他人修改，或平台已接收）。请点击“返回”查看其状态。';
   // The session is asked about this page's case, or about the returned card it corrects.
   const about = () => form.elements['correct'] ? 'correct=' + encodeURIComponent(form.elements['correct'].value) : 'case=' + encodeURIComponent(form.elements['case'].value);

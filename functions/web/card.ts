@@ -34,7 +34,7 @@ import { validateRecord } from '../../shared/ingest/validate.js';
 import { log } from '../../shared/log/index.js';
 import { endSession, noteCard, redeem, sessionOf, SSO_COOKIE, type SsoSession, type SsoSettings } from '../../shared/sso/session.js';
 import { formatLocal, parseTime } from '../../shared/time/index.js';
-import { listCaseCards, listReminders, type Reminder } from '../../shared/warning/reminders.js';
+import { type ExcludedCase, excludedCases, listCaseCards, listReminders, type Reminder } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
 import { cardStatus, personKey, priorCards, RULE_TEXT, sameDisease } from '../../shared/warning/duplicates.js';
 import { openRecord } from '../../shared/pii/index.js';
@@ -129,10 +129,22 @@ function noSession(c: Context, note?: string) {
 }
 
 /** The session's patient's open case `id`, or null. */
-async function caseOf(o: CardRoutesOptions, s: SsoSession, id: string | undefined): Promise<Reminder | null> {
+/** Case `id` if it is one of the session's patient's open cases (those the popup lists to decide on). */
+async function openCase(o: CardRoutesOptions, s: SsoSession, id: string | undefined): Promise<Reminder | null> {
   const all = await patientCases(o, s);
   return all.find((r) => r.caseId === id) ?? null;
 }
+
+/**
+ * Case `id` if a card may be filled for it: one of the patient's open cases, or one a doctor excluded —
+ * every doctor who sees the patient is a responsible reporter, and a colleague's exclusion does not
+ * take that from them (docs/card-form.md "Two doctors, one case").
+ */
+async function caseOf(o: CardRoutesOptions, s: SsoSession, id: string | undefined): Promise<Reminder | ExcludedCase | null> {
+  return (await openCase(o, s, id)) ?? (await excludedOf(o, s)).find((r) => r.caseId === id) ?? null;
+}
+
+const excludedOf = (o: CardRoutesOptions, s: SsoSession) => excludedCases(o.db(), s.orgCode, s.patientId, o.caseWindowDays(), now());
 
 async function patientCases(o: CardRoutesOptions, s: SsoSession): Promise<Reminder[]> {
   return (await listReminders(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 50 }, now())).reminders;
@@ -204,9 +216,11 @@ async function showPopup(o: CardRoutesOptions, c: Context) {
   c.header('cache-control', 'no-store');
   const reported = (await listCaseCards(o.db(), { orgs: [s.orgCode], orgCode: s.orgCode, patient: s.patientId, limit: 20 }, now())).cases;
   const cases = await patientCases(o, s);
+  const excluded = await excludedOf(o, s);
+  const shown = [...cases, ...excluded];
   // The popup shows the patient's cases and evidence: audited before it is answered.
-  await viewed(o, c, 'view-popup', s, `报告提醒${cases.length ? ` 病例 ${cases.map((r) => r.caseId).join(',')}` : ''}`);
-  return c.html(renderPopup(s, cases, (r) => dueOf(o, r), now(), flashOf(c, s.csrf).msg, reported));
+  await viewed(o, c, 'view-popup', s, `报告提醒${shown.length ? ` 病例 ${shown.map((r) => r.caseId).join(',')}` : ''}`);
+  return c.html(renderPopup(s, cases, (r) => dueOf(o, r), now(), flashOf(c, s.csrf).msg, reported, excluded));
 }
 
 async function excludeCase(o: CardRoutesOptions, c: Context) {
@@ -214,7 +228,7 @@ async function excludeCase(o: CardRoutesOptions, c: Context) {
   if (!s) return noSession(c);
   const body = await c.req.parseBody();
   checkCsrf(s, body.csrf);
-  const r = await caseOf(o, s, String(body.case ?? ''));
+  const r = await openCase(o, s, String(body.case ?? ''));
   if (!r) throw new AppError('NOT_FOUND', `该患者没有这个待处理病例：${String(body.case ?? '')}`);
   const reason = String(body.reason ?? '')
     .trim()
@@ -227,7 +241,7 @@ async function excludeCase(o: CardRoutesOptions, c: Context) {
 
 // The card form: its pre-filled values, the form itself, the live check, the submission and its fate.
 
-function formView(o: CardRoutesOptions, s: SsoSession, r: Reminder, cardId: string, values: Record<string, unknown>, issues: FieldIssue[]) {
+function formView(o: CardRoutesOptions, s: SsoSession, r: Reminder | ExcludedCase, cardId: string, values: Record<string, unknown>, issues: FieldIssue[]) {
   const due = dueOf(o, r);
   return renderCardForm({
     session: s,
@@ -238,6 +252,7 @@ function formView(o: CardRoutesOptions, s: SsoSession, r: Reminder, cardId: stri
     overdue: due !== null && due < now(),
     values,
     issues,
+    ...('exclusion' in r ? { exclusion: r.exclusion } : {}),
   });
 }
 
@@ -383,7 +398,8 @@ async function checkCard(o: CardRoutesOptions, c: Context) {
  * The session in force for the form of case `?case=` (the form's script asks before a submission and
  * when a check is refused): its CSRF token (a session opened since by the HIS has its own), 401 when
  * there is none, 409 when it is another patient's (`id` other-patient) or the case is no longer open
- * (`id` closed: carded by another doctor, excluded) (docs/card-form.md "Session ending while typing").
+ * (`id` closed: carded by another doctor, or nothing supports it any more; an excluded case stays open
+ * to a card) (docs/card-form.md "Session ending while typing").
  * Read by this origin's script only: no CORS, so another site's page cannot read the token.
  */
 async function formSession(o: CardRoutesOptions, c: Context) {
@@ -400,8 +416,8 @@ async function formSession(o: CardRoutesOptions, c: Context) {
   }
   const id = c.req.query('case') ?? '';
   if (await caseOf(o, s, id)) return c.json({ csrf: s.csrf });
-  // Not open for this session: the session's patient's case handled since (a card by another doctor,
-  // an exclusion) — submitting would be a duplicate report —, or another patient's.
+  // Not open for this session: the session's patient's case carded since by another doctor (submitting
+  // would be a duplicate report) or closed (its evidence revised or voided), or another patient's.
   const mine =
     /^\d{1,18}$/.test(id) &&
     (await o.db().query('SELECT 1 FROM warning_case WHERE case_id = $1 AND org_code = $2 AND patient_id = $3', [id, s.orgCode, s.patientId])).rowCount! > 0;

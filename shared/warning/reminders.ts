@@ -11,7 +11,7 @@ import { openRecord, PiiKeyError, PiiValueError } from '../pii/index.js';
 import { log } from '../log/index.js';
 import { resources } from '../../schemas/index.js';
 import { lists } from '../../schemas/codes/lists.js';
-import { CASE_STATE_NAME, type CaseState } from './store.js';
+import { CASE_STATE_NAME, type CaseState, DECISION_LABEL } from './store.js';
 import { cardStatus, type CardStatus } from './duplicates.js';
 
 /** States a reminder is shown in (a known case is a notice for the treating department). */
@@ -346,6 +346,49 @@ async function reminderOf(db: pg.Pool, r: CaseRow, now: Date): Promise<Reminder>
     card: await prefill(db, r, ev.find((e) => e.subtype)?.subtype ?? null),
     cardForm: `/card.html?case=${r.case_id}`,
   };
+}
+
+/** A case a doctor excluded, with who excluded it, when and why (the exclusion in its history). */
+export interface ExcludedCase extends Reminder {
+  exclusion: { doctor: string; at: string | null; reason: string };
+}
+
+/** The doctor of a decision's actor: `sso:<doctor>` (the popup), `<kind>:<caller>/<doctor>` (the HIS). */
+const deciderOf = (actor: string): string => (actor.startsWith('sso:') ? actor.slice(4) : actor.includes('/') ? actor.slice(actor.indexOf('/') + 1) : actor);
+
+/**
+ * The patient's cases excluded within the case window, newest exclusion first (docs/card-form.md
+ * "The popup"): every doctor who sees the patient is a responsible reporter, so a colleague's exclusion
+ * does not stop another doctor from reporting the case. Each with the exclusion as its history has it.
+ */
+export async function excludedCases(db: pg.Pool, orgCode: string, patientId: string, windowDays: number, now: Date): Promise<ExcludedCase[]> {
+  const rows = (
+    await db.query<CaseRow>(
+      `SELECT case_id, org_code, patient_id, disease, nndrs, class_a, state, dept_code, doctor_id, first_at, due_at, acked_at, missed_at, updated_at,
+              '' AS changed
+         FROM warning_case
+        WHERE org_code = $1 AND patient_id = $2 AND state = 'excluded' AND filled_at IS NULL
+          AND excluded_at > $3::timestamptz - $4::integer * interval '1 day'
+        ORDER BY excluded_at DESC, case_id DESC LIMIT 20`,
+      [orgCode, patientId, now, windowDays],
+    )
+  ).rows;
+  const label = `${DECISION_LABEL.exclude}：`;
+  const out: ExcludedCase[] = [];
+  for (const r of rows) {
+    const e = (
+      await db.query<{ actor: string; at: Date; reason: string }>(
+        `SELECT actor, at, reason FROM warning_case_event WHERE case_id = $1 AND to_state = 'excluded' ORDER BY event_id DESC LIMIT 1`,
+        [r.case_id],
+      )
+    ).rows[0];
+    const reason = e?.reason ?? '';
+    out.push({
+      ...(await reminderOf(db, r, now)),
+      exclusion: { doctor: e ? deciderOf(e.actor) : '—', at: local(e?.at ?? null), reason: reason.startsWith(label) ? reason.slice(label.length) : reason },
+    });
+  }
+  return out;
 }
 
 /** The patient's identity and demographics as the card asks for them (emrInfReport's field names). */

@@ -614,6 +614,9 @@ export async function assignVerifier(
 
 export type Decision = 'confirm' | 'exclude' | 'verify';
 
+/** How a decision opens its line in the case's history, the person's reason after `：`. */
+export const DECISION_LABEL: Record<Decision, string> = { confirm: '医生确认 (confirmed)', exclude: '医生排除 (excluded)', verify: '公卫核查通过 (verified)' };
+
 const DECISION_COLUMN: Record<Decision, string> = { confirm: 'confirmed_at', exclude: 'excluded_at', verify: 'verified_at' };
 /** The states in which each decision may be taken. */
 const DECIDABLE: Record<Decision, readonly CaseState[]> = {
@@ -665,8 +668,7 @@ export async function decideCase(
         caseId,
       );
     await tx.query(`UPDATE warning_case SET ${DECISION_COLUMN[what]} = $2 WHERE case_id = $1`, [caseId, now]);
-    const label = { confirm: '医生确认 (confirmed)', exclude: '医生排除 (excluded)', verify: '公卫核查通过 (verified)' }[what];
-    const reason = `${label}${by.reason ? `：${by.reason}` : ''}`;
+    const reason = `${DECISION_LABEL[what]}${by.reason ? `：${by.reason}` : ''}`;
     const r = await deriveCase(tx, c.org_code, c.patient_id, c.disease, o.caseWindowDays, now, { actor: by.actor, reason });
     // A decision that leaves the state as it was (a confirmation) is still on the record.
     if (r === 'same' || what === 'confirm') {

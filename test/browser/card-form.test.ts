@@ -52,15 +52,15 @@ const basic = () => ({ authorization: basicAuthHeader(front.rt.credentials) });
 
 const his = (resource: string, body: unknown) => hisPost(front.rt, resource, body);
 
-/** Runs the warning function as its cron does until the patient's case is in `state`. */
-async function warnUntil(state: string): Promise<{ caseId: string; state: string }> {
+/** Runs the warning function as its cron does until patient `who`'s case is in `state`. */
+async function warnUntil(state: string, who = patient): Promise<{ caseId: string; state: string }> {
   const end = Date.now() + 60_000;
   for (;;) {
     await (await fetch(`${front.rt.gatewayUrl}/function/warning`, { method: 'POST', headers: { 'x-topic': 'cron-function' } })).body?.cancel();
     const list = (await (await fetch(`${front.rt.gatewayUrl}/function/warning/cases?org=${org}`, { headers: basic() })).json()) as {
       cases: Array<{ caseId: string; patientId: string; state: string }>;
     };
-    const c = list.cases.find((x) => x.patientId === patient);
+    const c = list.cases.find((x) => x.patientId === who);
     if (c && c.state === state) return c;
     if (Date.now() > end) throw new Error(`case not ${state} within 60 s: ${JSON.stringify(list.cases)}`);
     await new Promise((r) => setTimeout(r, 200));
@@ -72,11 +72,11 @@ const claims = (over: Partial<SsoClaims> = {}): SsoClaims => {
   return { org, doctor: 'D042', doctorName: '王医生', dept: 'A16', patient, iat: now, exp: now + 120, nonce: randomBytes(16).toString('hex'), ...over };
 };
 
-/** The HIS's outpatient diagnosis of the patient (ICD-10 `code`), made `minutesAgo`, through the data port. */
-async function diagnose(code: string, name: string, minutesAgo: number, seed: number): Promise<void> {
+/** The HIS's outpatient diagnosis of patient `who` (ICD-10 `code`), made `minutesAgo`, through the data port. */
+async function diagnose(code: string, name: string, minutesAgo: number, seed: number, who = patient): Promise<void> {
   const at = formatLocal(new Date(Date.now() - minutesAgo * 60_000));
   await his('emrActivityInfo', {
-    ...codedDiagnosis({ orgCode: org, id: uniqueId('dx'), patientId: patient, seed, code, name, diagnosedAt: at }),
+    ...codedDiagnosis({ orgCode: org, id: uniqueId('dx'), patientId: who, seed, code, name, diagnosedAt: at }),
     deptCode: 'A16',
   });
 }
@@ -477,6 +477,78 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       expect((await db.query('SELECT state FROM warning_case WHERE case_id = $1', [otherCase])).rows[0]).toEqual({ state: 'to_confirm' });
     } finally {
       await ctx.close();
+    }
+  });
+  it('lets a doctor report a case a colleague excluded: the popup lists it with who, when and why, and 仍要报告 opens the form', {
+    timeout: 120_000,
+  }, async () => {
+    const web = front.rt.portUrls.web!;
+    const third = uniqueId('p');
+    await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: third, seed: 31 }));
+    await diagnose('A00.9', '霍乱', 15, 32, third);
+    const id = (await warnUntil('to_confirm', third)).caseId;
+    const open = async (doctor: string, doctorName: string) => {
+      const ctx = await front.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1100, height: 1300 } });
+      const page = await ctx.newPage();
+      page.setDefaultTimeout(10_000);
+      await page.goto(`${web}/sso?token=${encodeURIComponent(signToken(claims({ patient: third, doctor, doctorName }), key))}`, { waitUntil: 'load' });
+      return { ctx, page };
+    };
+    // Two doctors see the patient: 张医生 has the popup open when 李医生 excludes the case.
+    const b = await open('D051', '张医生');
+    const a = await open('D050', '李医生');
+    try {
+      expect(await b.page.locator(`section.case[data-case="${id}"]`).count()).toBe(1);
+      const box = a.page.locator(`section.case[data-case="${id}"]`);
+      await box.getByLabel('排除理由').fill('考虑药疹，非霍乱');
+      await Promise.all([a.page.waitForURL(/\/popup\.html/), box.getByRole('button', { name: '排除' }).click()]);
+      expect(await a.page.locator('#msg').textContent()).toContain('已排除');
+      expect((await db.query('SELECT state FROM warning_case WHERE case_id = $1', [id])).rows[0]).toEqual({ state: 'excluded' });
+
+      // The form's session check (made before every submission) still accepts the excluded case: a
+      // form opened before the exclusion goes on to submit.
+      const sessionCheck = await b.page.request.get(`${web}/api/card/session?case=${id}`);
+      expect(sessionCheck.status()).toBe(200);
+      // 张医生's popup again: no reminder any more, the case under 已排除的病例 with the exclusion.
+      await b.page.goto(`${web}/popup.html`);
+      expect(await b.page.locator('section.case').count()).toBe(0);
+      const item = b.page.locator(`#excluded .case[data-case="${id}"]`);
+      const text = (await item.textContent()) ?? '';
+      expect(text).toContain('排除医生：D050');
+      expect(await item.locator('.reason').textContent()).toBe('考虑药疹，非霍乱');
+      expect(text).toContain('霍乱');
+      await b.page.screenshot({ path: join(SHOTS, 'sso-popup-excluded.png'), fullPage: true });
+      await Promise.all([b.page.waitForURL(/\/card\.html\?case=/), item.getByText('仍要报告').click()]);
+      const note = (await b.page.locator('#excluded-note').textContent()) ?? '';
+      expect(note).toContain('D050');
+      expect(note).toContain('考虑药疹，非霍乱');
+      expect(await b.page.locator('#f-diseaseCode').inputValue()).toBe('0200');
+      expect(await b.page.locator('#f-fillDoctor').inputValue()).toBe('张医生');
+      await completeCard(b.page);
+      expect(await b.page.locator('#summary').textContent()).toBe('校验通过，可以提交');
+      await Promise.all([b.page.waitForURL(/\/card\/done\?id=/), b.page.getByRole('button', { name: /提交报告卡/ }).click()]);
+      const cardId = (await b.page.locator('#card-id').textContent())!;
+      expect(
+        (await db.query("SELECT patient_id, rec_raw->>'fillDoctor' AS doctor FROM emr_inf_report WHERE org_code = $1 AND id = $2", [org, cardId])).rows,
+      ).toEqual([{ patient_id: third, doctor: '张医生' }]);
+      // The card weighs over the exclusion: the case goes to public health's verification, and its
+      // history keeps both — 李医生's exclusion with the reason, then the card.
+      await warnUntil('to_verify', third);
+      const history = (
+        await db.query<{ actor: string; from_state: string; to_state: string; reason: string }>(
+          'SELECT actor, from_state, to_state, reason FROM warning_case_event WHERE case_id = $1 ORDER BY event_id',
+          [id],
+        )
+      ).rows;
+      expect(history.find((e) => e.to_state === 'excluded')).toMatchObject({ actor: 'sso:D050', reason: '医生排除 (excluded)：考虑药疹，非霍乱' });
+      expect(history.at(-1)).toMatchObject({ from_state: 'excluded', to_state: 'to_verify' });
+      // 李医生's popup: the case is neither a reminder nor excluded any more; the card shows as reported.
+      await a.page.goto(`${web}/popup.html`);
+      expect(await a.page.locator('#excluded').count()).toBe(0);
+      expect(await a.page.locator(`#reported tr[data-card="${cardId}"]`).count()).toBe(1);
+    } finally {
+      await a.ctx.close();
+      await b.ctx.close();
     }
   });
 });
