@@ -24,11 +24,23 @@ import { insertArchive, markFailed, markGood, setKey, setProgress, type ArchiveK
 import { ensureBucket, type Finished, ObjectWriter, openStore, putSmall, type Store } from './store.js';
 import { heldOutput, pgEnv, runTool, sm4Encryptor, sm4Fingerprint, toolFailure, toolsOf, type Tools } from './tools.js';
 
-/** The system data: configuration, code tables, mappings and callers (those that exist). */
+/**
+ * The system data (those that exist): the configuration — the signed bundles and the one in force, the
+ * activation, the destinations, the schedules' state, the ports —, code tables, mappings, the HIS
+ * callers and staging roles, and the console's users. No table with sealed personal data
+ * (docs/keys.md: the key retirement counts only the archives that hold some).
+ */
 export const SYSTEM_TABLES = [
   'schema_migration',
+  'config_bundle',
+  'config_active',
+  'front_activation',
+  'schedule_state',
+  'gateway_port',
   'uplink_destination',
   'his_caller',
+  'dbsync_role_org',
+  'console_user',
   'code_domain',
   'code_national',
   'code_mapping',

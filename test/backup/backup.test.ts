@@ -448,6 +448,10 @@ describe('fetching an archive as a plain file (infra/backup/cli.ts fetch)', () =
     const list = spawnSync(join(k.pgBin, 'pg_restore'), ['-l', byKey], { encoding: 'utf8' });
     expect(list.status, list.stderr).toBe(0);
     expect(list.stdout).toContain('TABLE DATA public his_caller');
+    // The system archive is the front's configuration as a whole: what a replacement server needs
+    // besides the records (the bundles in force, the activation, the console's users).
+    for (const t of ['config_bundle', 'config_active', 'front_activation', 'schedule_state', 'console_user', 'dbsync_role_org'])
+      expect(list.stdout).toContain(`TABLE DATA public ${t}`);
     // By the ledger's archive id: the same file. An existing file is never overwritten.
     const byId = join(dir, 'fetched-by-id.dump');
     const f2 = await cli(['fetch', '--archive', b.archiveId, '--out', byId], env);
