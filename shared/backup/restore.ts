@@ -95,11 +95,11 @@ export function keyMismatch(a: Pick<Restorable, 'encryption' | 'keyFingerprint'>
 
 const NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-async function adminQuery(url: string, sql: string): Promise<void> {
+async function adminQuery(url: string, sql: string, params: unknown[] = []): Promise<void> {
   const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
   await c.connect();
   try {
-    await c.query(sql);
+    await c.query(sql, params);
   } finally {
     await c.end().catch(() => undefined);
   }
@@ -179,8 +179,18 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
       .map(([t, n]) => `${t} ${got[t] === -1 ? 'missing' : got[t]} ≠ ${n}`);
     const rows = Object.values(got).reduce((s, n) => s + Math.max(0, n), 0);
     // The archive's own ledger row (and any other backup then in progress) was `running` in the
-    // snapshot: in the restored database it would show as running for ever.
+    // snapshot: in the restored database it would show as running for ever. The archive itself is
+    // good — it was just restored —: recorded as the store holds it, so the restored front checks,
+    // keeps and removes it like any other; any other then in progress never finished there.
     if (!opts.scratch && 'backup_archive' in expected) {
+      if (/^\d{1,18}$/.test(a.archiveId))
+        await adminQuery(
+          targetUrl,
+          `UPDATE backup_archive SET status = 'good', object_key = $2, size_bytes = $3, bytes_done = coalesce($3, bytes_done), sha256 = $4, row_counts = $5,
+                  tables_done = tables_total, finished_at = coalesce(progress_at, started_at), error = NULL
+            WHERE archive_id = $1 AND status = 'running'`,
+          [a.archiveId, a.objectKey, a.sizeBytes, a.sha256, a.rowCounts ? JSON.stringify(a.rowCounts) : null],
+        );
       await adminQuery(
         targetUrl,
         `UPDATE backup_archive SET status = 'failed', error = 'in progress when the restored archive was taken' WHERE status = 'running'`,
