@@ -167,6 +167,10 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
     let streamError: Error | undefined;
     await pipeline([...stages, child.stdin]).catch((e: Error) => (streamError = e));
     const r = await child.done;
+    // An object shorter than recorded ends the tool's input early: said as what it is, before the
+    // tool's own "end of file".
+    if (!streamError && a.sizeBytes !== null && a.sizeBytes !== undefined && progress.bytes < a.sizeBytes)
+      throw new Error(`${a.objectKey} is truncated: the store gave ${progress.bytes} of the ${a.sizeBytes} bytes recorded`);
     if (r.code !== 0) throw new Error(toolFailure('pg_restore', r, child.tail()));
     // The data is in; the row counts are compared next (long on a big database): said as it stands.
     opts.onProgress?.({ ...progress });

@@ -135,6 +135,21 @@ describe('make restore that cannot begin', () => {
       expect(missing.hung).toBe(false);
       expect(missing.code).toBe(1);
       expect(await exists(target)).toBe(false);
+      // An object cut short in the store: named as truncated, the database dropped.
+      const store = openStore(configOf('rg-nokey').store!);
+      const body = (await readSmall(store, b.objectKey))!;
+      const info = (await statArchive(store, b.objectKey))!;
+      const cut = body.subarray(0, Math.floor(body.length / 2));
+      await store.client.putObject(store.bucket, b.objectKey, cut, cut.length, info.meta);
+      const short = await cli(
+        ['restore', '--target', target, '--archive', b.objectKey],
+        { ...s3Env('rg-nokey'), CDC_SECRETS_DIR: secrets('nokey-then-key', SM4_HEX) },
+        60_000,
+      );
+      expect(short.hung).toBe(false);
+      expect(short.code).toBe(1);
+      expect(short.stderr).toContain(`${b.objectKey} is truncated: the store gave ${cut.length} of the ${body.length} bytes recorded`);
+      expect(await exists(target)).toBe(false);
     } finally {
       await src.drop();
     }
