@@ -386,6 +386,17 @@ async function frontEnv(running: Running): Promise<Record<string, string>> {
     writeSecret('backup-s3-access-key', s3.accessKey);
     writeSecret('backup-s3-secret-key', s3.secretKey);
     say(`backup store (s3rver) ${s3.endpoint}, data in ${join(loc.dataDir, 's3')}`);
+  } else {
+    // The hospital's MinIO: its credentials are secret files (docs/backup.md). Without them every
+    // backup fails; said now, not at the first nightly run.
+    const lacking = [
+      ['backup-s3-access-key', 'BACKUP_S3_ACCESS_KEY'],
+      ['backup-s3-secret-key', 'BACKUP_S3_SECRET_KEY'],
+    ].filter(([f, v]) => !process.env[v!] && !existsSync(join(loc.secretsDir, f!)));
+    if (lacking.length)
+      say(
+        `BACKUP_S3_ENDPOINT is ${process.env.BACKUP_S3_ENDPOINT}, but the store's credentials are missing: ${lacking.map(([f]) => join(loc.secretsDir, f!)).join(', ')} — every backup fails until they are there (docs/backup.md)`,
+      );
   }
   // The console answers to this machine's names too, so that it can be tried from the LAN.
   if (!process.env.WEB_ALLOWED_HOSTS) {

@@ -145,6 +145,11 @@ describe('the systemd unit', () => {
       }
       // Production mode: no stand-in started.
       expect(out).not.toMatch(/PostgreSQL 127\.0\.0\.1|backup store \(s3rver\)/);
+      // The hospital's MinIO named, its credential files not made yet: said at the start, not at the
+      // first nightly backup.
+      expect(out).toContain(
+        `BACKUP_S3_ENDPOINT is http://127.0.0.1:${closed}, but the store's credentials are missing: ${join(dataDir, 'secrets', 'backup-s3-access-key')}, ${join(dataDir, 'secrets', 'backup-s3-secret-key')}`,
+      );
       const res = await fetch(`http://127.0.0.1:${data}/openapi.json`);
       expect(res.status).toBe(200);
       await res.body?.cancel();
