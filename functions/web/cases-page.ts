@@ -23,6 +23,7 @@ import {
   CASE_STATES,
   caseDetail,
   decideCase,
+  evidenceOfReason,
   listCases,
   type CaseListing,
   type CaseState,
@@ -40,21 +41,15 @@ const kindName = (k: string) => EVIDENCE_KIND_NAME[k as EvidenceKind] ?? k;
 const effectName = (e: string) => EFFECT_NAME[e as Effect] ?? e;
 
 /**
- * A case event's reason as the doctor reads it. The warning run writes what changed the case as
- * `evidence: <kind>/<trigger>/<effect>, …` (shared/warning/store.ts deriveCase): each shown in Chinese,
- * the trigger as it is (the trigger list's id). A person's decision is written in Chinese already.
+ * A case event's reason as the doctor reads it: a warning run's evidence (shared/warning/store.ts
+ * evidenceOfReason) each shown in Chinese, the trigger as it is (the trigger list's id). A person's
+ * decision is written in Chinese already.
  */
 function reasonText(reason: string | null): string {
-  if (!reason?.startsWith('evidence: ')) return reason ?? '';
-  const list = reason.slice('evidence: '.length);
-  if (list === 'none') return '证据：无';
-  return `证据：${list
-    .split(', ')
-    .map((item) => {
-      const [kind = '', trigger = '', effect = ''] = item.split('/');
-      return `${kindName(kind)} ${trigger} ${effectName(effect)}`;
-    })
-    .join('；')}`;
+  const ev = evidenceOfReason(reason);
+  if (ev === null) return reason ?? '';
+  if (ev.length === 0) return '证据：无';
+  return `证据：${ev.map((e) => `${kindName(e.kind)} ${e.trigger} ${effectName(e.effect)}`).join('；')}`;
 }
 
 /** The patient as the case page shows it: the personal fields, masked unless revealed. */

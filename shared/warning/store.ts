@@ -461,7 +461,7 @@ async function deriveCase(
   const dueAt = state === 'to_confirm' && firstAt ? new Date(firstAt.getTime() + d.deadlineHours * 3_600_000) : null;
   // The first-visit doctor is responsible: the earliest evidence that raises (or asks) and names a department.
   const owner = ev.find((e) => (e.effect === 'raise' || e.effect === 'confirm') && e.dept_code) ?? ev.find((e) => e.dept_code);
-  const reason = `evidence: ${ev.map((e) => `${e.kind}/${e.trigger_id}/${e.effect}`).join(', ') || 'none'}`.slice(0, 500);
+  const reason = evidenceReason(ev.map((e) => ({ kind: e.kind, trigger: e.trigger_id, effect: e.effect })));
   if (suppressedBy) await recordSuppressed(tx, org, patient, disease, suppressedBy, now);
   if (!cur || stale) {
     if (state === 'closed' || state === 'excluded') return 'same';
@@ -481,6 +481,43 @@ async function deriveCase(
   );
   if (cur.state !== state) await event(tx, cur.case_id, now, cur.state, state, by?.reason ?? reason, by?.actor);
   return 'changed';
+}
+
+/** One piece of evidence as a case's history names it. */
+export interface ReasonEvidence {
+  kind: string;
+  trigger: string;
+  effect: string;
+}
+
+const EVIDENCE_REASON = 'evidence: ';
+
+/**
+ * The reason a warning run writes on a case's change: `evidence: <kind>/<trigger>/<effect>, …`
+ * (`none` without any), at most 500 characters as the history keeps it. Read back by
+ * evidenceOfReason: the one place that knows the form.
+ */
+export function evidenceReason(ev: ReasonEvidence[]): string {
+  return `${EVIDENCE_REASON}${ev.map((e) => `${e.kind}/${e.trigger}/${e.effect}`).join(', ') || 'none'}`.slice(0, 500);
+}
+
+/**
+ * The evidence of a reason evidenceReason wrote (a trigger may hold `/`: the kind is before the first,
+ * the effect after the last); null for any other reason (a person's decision, written in words). The
+ * last item of a reason at the 500 characters is left out (it may be cut).
+ */
+export function evidenceOfReason(reason: string | null): ReasonEvidence[] | null {
+  if (!reason?.startsWith(EVIDENCE_REASON)) return null;
+  const list = reason.slice(EVIDENCE_REASON.length);
+  if (list === 'none') return [];
+  const items = list.split(', ');
+  // At the history's 500 characters the last item may be cut anywhere: left out.
+  if (reason.length >= 500) items.pop();
+  return items.flatMap((item) => {
+    const first = item.indexOf('/');
+    const last = item.lastIndexOf('/');
+    return first > 0 && last > first ? [{ kind: item.slice(0, first), trigger: item.slice(first + 1, last), effect: item.slice(last + 1) }] : [];
+  });
 }
 
 async function event(tx: Tx, caseId: string, at: Date, from: CaseState | null, to: CaseState, reason: string, actor = 'system'): Promise<void> {

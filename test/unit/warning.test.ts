@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { evaluate, type Evidence } from '../../shared/warning/evaluate.js';
+import { evidenceOfReason, evidenceReason } from '../../shared/warning/store.js';
 import { findTerms } from '../../shared/warning/text.js';
 import { diseaseByIcd10, fold, loadTriggers } from '../../shared/warning/triggers.js';
 import { notifiableDiseases } from '../../schemas/codes/lists.js';
@@ -215,5 +216,27 @@ describe('the trigger list as data', () => {
       JSON.stringify({ version: 'h-2', labTests: [{ id: 'x', disease: '感冒', names: [] }], specialDrugs: [], symptomDrugs: [], keywords: [] }),
     );
     expect(() => loadTriggers(own)).toThrow(/labTests\.0\.disease: not a disease of notifiable_diseases\.csv; labTests\.0\.names/);
+  });
+});
+
+describe("a case change's reason (the history's evidence)", () => {
+  it("reads back what the warning run wrote, a trigger with / included; a person's reason is not evidence", () => {
+    const ev = [
+      { kind: 'diagnosis', trigger: 'icd10', effect: 'raise' },
+      { kind: 'lab', trigger: 'loinc/5195-3', effect: 'confirm' },
+    ];
+    expect(evidenceReason(ev)).toBe('evidence: diagnosis/icd10/raise, lab/loinc/5195-3/confirm');
+    expect(evidenceOfReason(evidenceReason(ev))).toEqual(ev);
+    expect(evidenceOfReason(evidenceReason([]))).toEqual([]);
+    expect(evidenceOfReason('医生排除 (excluded)：考虑药疹')).toBeNull();
+    expect(evidenceOfReason(null)).toBeNull();
+    // Cut at the history's 500 characters: the whole items only.
+    const many = Array.from({ length: 40 }, (_, i) => ({ kind: 'text', trigger: `word-${i}`, effect: 'raise' }));
+    const cut = evidenceReason(many);
+    expect(cut.length).toBe(500);
+    const back = evidenceOfReason(cut)!;
+    expect(back.length).toBeGreaterThan(10);
+    expect(back).toEqual(many.slice(0, back.length));
+    expect(evidenceOfReason(`${cut.slice(0, 497)}/ra`)!.at(-1)?.effect).not.toBe('ra');
   });
 });
