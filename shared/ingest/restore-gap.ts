@@ -26,3 +26,13 @@ export function queuedVersion(current: number, queued: readonly number[]): numbe
   const newest = Math.max(...queued);
   return newest < current && (current - newest) % RESTORE_VERSION_GAP === 0 ? newest : current;
 }
+
+/**
+ * queuedVersion's rule in SQL, for statements that read deliveries or outbox rows of many records at
+ * once: `alias`.version is the content of the record version `current` (a column) — that version, or
+ * one below it by whole gaps. A restored database holds no delivery or outbox row of a version the
+ * lost front reached after its archive, so the version below by whole gaps is the one queuedVersion
+ * would pick (test/integration/restore-gap.test.ts holds the two equal).
+ */
+export const sameContentSql = (alias: string, current: string): string =>
+  `${alias}.version <= ${current} AND mod(${current} - ${alias}.version, ${RESTORE_VERSION_GAP}) = 0`;

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Tx } from '../db/index.js';
-import { RESTORE_VERSION_GAP } from '../ingest/restore-gap.js';
+import { sameContentSql } from '../ingest/restore-gap.js';
 import { log } from '../log/index.js';
 import { normalizeForHash, pii, PiiKeyError, PiiValueError } from '../pii/index.js';
 
@@ -205,12 +205,8 @@ export const CARD_STATUS_NAME: Record<CardStatus, string> = {
  * accepted). The one rule, in SQL, for one card and for the console's list of cards (listCards).
  */
 const NATIONAL = `SELECT name FROM uplink_destination WHERE kind = 'national'`;
-/**
- * `alias`'s version is the card's current content: the current version, or — a card restored and not
- * written since — that version less whole RESTORE_VERSION_GAPs (shared/ingest/restore-gap.ts queuedVersion;
- * a restored database holds no delivery or outbox row of a version the lost front reached after its archive).
- */
-const CURRENT = (alias: string) => `${alias}.version <= r.rec_version AND mod(r.rec_version - ${alias}.version, ${RESTORE_VERSION_GAP}) = 0`;
+/** `alias`'s version is the card's current content (shared/ingest/restore-gap.ts sameContentSql). */
+const CURRENT = (alias: string) => sameContentSql(alias, 'r.rec_version');
 const LATEST = (col: string) =>
   `(SELECT d.${col} FROM uplink_delivery d WHERE d.destination IN (${NATIONAL}) AND d.resource = 'emrInfReport'
        AND d.org_code = r.org_code AND d.record_id = r.id AND ${CURRENT('d')} ORDER BY d.delivery_id DESC LIMIT 1)`;
