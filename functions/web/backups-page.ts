@@ -45,7 +45,7 @@ ${d.last.map(({ kind, archive: a }) => {
       ? html`<table><thead><tr><th>时间</th><th>校验</th><th>备份</th><th>结果</th><th>说明</th><th>耗时</th></tr></thead><tbody>
 ${d.checks.map(
   (c) => html`<tr data-check="${c.check}"><td>${when(c.checkedAt, tz)}</td><td>${CHECK_ZH[c.check] ?? c.check}</td><td>${c.archiveId ?? '—'}</td>
-<td class="${c.ok ? 'ok' : 'bad'}">${c.ok ? '通过' : '未通过'}</td><td>${c.message}</td><td class="n">${num.format(c.durationMs)} ms</td></tr>`,
+<td class="${c.ok ? 'ok' : 'bad'}">${c.ok ? '通过' : '未通过'}</td><td title="${c.message}">${c.note ?? c.message}</td><td class="n">${num.format(c.durationMs)} ms</td></tr>`,
 )}</tbody></table>`
       : html`<p class="muted">尚无校验记录。</p>`
   }</section>

@@ -24,6 +24,13 @@ import { runTool, sm4Decryptor, toolFailure, toolsOf } from './tools.js';
 
 const short = (h: string | null | undefined) => (h ? `${h.slice(0, 12)}…` : 'none');
 
+/** What a check found: for the command line and the logs (`message`), and for the console (`note`, Chinese). */
+export interface Outcome {
+  ok: boolean;
+  message: string;
+  note: string;
+}
+
 export async function sha256Of(s: Readable): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
   let size = 0;
@@ -35,17 +42,29 @@ export async function sha256Of(s: Readable): Promise<{ sha256: string; size: num
 }
 
 /** Exists, size, metadata checksum, content checksum: the first that fails names itself. */
-export async function checkIntegrity(store: Store, a: Pick<Archive, 'objectKey' | 'sizeBytes' | 'sha256'>): Promise<{ ok: boolean; message: string }> {
+export async function checkIntegrity(store: Store, a: Pick<Archive, 'objectKey' | 'sizeBytes' | 'sha256'>): Promise<Outcome> {
   const info = await statArchive(store, a.objectKey);
-  if (!info) return { ok: false, message: `missing: object ${a.objectKey} is not in bucket ${store.bucket}` };
+  if (!info) return { ok: false, message: `missing: object ${a.objectKey} is not in bucket ${store.bucket}`, note: `备份存储中没有该归档（${a.objectKey}）` };
   if (info.size !== a.sizeBytes)
-    return { ok: false, message: `size mismatch: the store holds ${info.size} bytes of ${a.objectKey}, ${a.sizeBytes} were recorded (truncated or altered)` };
+    return {
+      ok: false,
+      message: `size mismatch: the store holds ${info.size} bytes of ${a.objectKey}, ${a.sizeBytes} were recorded (truncated or altered)`,
+      note: `大小不符：存储中为 ${info.size} 字节，备份时记录为 ${a.sizeBytes} 字节（被截断或被改动）`,
+    };
   if (info.meta.sha256 !== a.sha256)
-    return { ok: false, message: `checksum mismatch: the object's metadata says sha256 ${short(info.meta.sha256)}, ${short(a.sha256)} was recorded` };
+    return {
+      ok: false,
+      message: `checksum mismatch: the object's metadata says sha256 ${short(info.meta.sha256)}, ${short(a.sha256)} was recorded`,
+      note: `校验和不符：归档元数据中的 SHA-256 为 ${short(info.meta.sha256)}，备份时记录为 ${short(a.sha256)}`,
+    };
   const got = await sha256Of(await readArchive(store, a.objectKey));
   if (got.sha256 !== a.sha256)
-    return { ok: false, message: `content altered: the bytes of ${a.objectKey} hash to ${short(got.sha256)}, ${short(a.sha256)} was recorded` };
-  return { ok: true, message: `intact: ${info.size} bytes, sha256 ${short(a.sha256)}` };
+    return {
+      ok: false,
+      message: `content altered: the bytes of ${a.objectKey} hash to ${short(got.sha256)}, ${short(a.sha256)} was recorded`,
+      note: `内容被改动：读出内容的 SHA-256 为 ${short(got.sha256)}，备份时记录为 ${short(a.sha256)}`,
+    };
+  return { ok: true, message: `intact: ${info.size} bytes, sha256 ${short(a.sha256)}`, note: `完整：${info.size} 字节，SHA-256 与备份时记录一致` };
 }
 
 /** The archive's plain bytes (decrypted when it was encrypted at rest). */
@@ -75,15 +94,17 @@ export async function listTables(restoreTool: string, input: Readable): Promise<
   return tables.sort();
 }
 
-async function timed(db: Db, archiveId: string | null, check: CheckKind, fn: () => Promise<{ ok: boolean; message: string }>): Promise<CheckResult> {
+async function timed(db: Db, archiveId: string | null, check: CheckKind, fn: () => Promise<Outcome>): Promise<CheckResult> {
   const t0 = Date.now();
-  let r: { ok: boolean; message: string };
+  let r: Outcome;
   try {
     r = await fn();
   } catch (err) {
-    r = { ok: false, message: `${check} failed: ${(err as Error).message}` };
+    // The tool's or the store's own words: the console says the check could not run, and shows them.
+    const m = (err as Error).message;
+    r = { ok: false, message: `${check} failed: ${m}`, note: `校验未能完成：${m}` };
   }
-  const result: CheckResult = { archiveId, check, ok: r.ok, message: r.message, durationMs: Date.now() - t0 };
+  const result: CheckResult = { archiveId, check, ok: r.ok, message: r.message, note: r.note, durationMs: Date.now() - t0 };
   await recordCheck(db, result);
   return result;
 }
@@ -100,7 +121,7 @@ export interface CheckOptions {
  * stays as it was and the check is recorded failed.
  */
 export async function integrityChecked(db: Db, store: Store, a: Pick<Archive, 'archiveId' | 'objectKey' | 'sizeBytes' | 'sha256'>): Promise<CheckResult> {
-  let found: { ok: boolean; message: string } | undefined;
+  let found: Outcome | undefined;
   const result = await timed(db, a.archiveId, 'integrity', async () => (found = await checkIntegrity(store, a)));
   if (found && !found.ok && (await markDamaged(db, a.archiveId, found.message))) {
     log('error', 'backup archive damaged', { archiveId: a.archiveId, objectKey: a.objectKey, err: found.message });
@@ -122,16 +143,31 @@ export async function checkArchive(db: Db, store: Store, cfg: BackupConfig, a: A
         const listed = await listTables(tools.restore, await plainStream(store, a, cfg.sm4Key));
         const expected = Object.keys(a.rowCounts ?? {}).sort();
         const missing = expected.filter((t) => !listed.includes(t));
+        const names = missing.slice(0, 10).join(', ');
         return missing.length
-          ? { ok: false, message: `listing: ${missing.length} table(s) recorded at backup time are not in the archive: ${missing.slice(0, 10).join(', ')}` }
-          : { ok: true, message: `listing: the archive holds the data of all ${expected.length} tables` };
+          ? {
+              ok: false,
+              message: `listing: ${missing.length} table(s) recorded at backup time are not in the archive: ${names}`,
+              note: `清单不全：备份时记录的 ${missing.length} 张表不在归档中：${names}`,
+            }
+          : {
+              ok: true,
+              message: `listing: the archive holds the data of all ${expected.length} tables`,
+              note: `清单完整：归档包含备份时记录的全部 ${expected.length} 张表的数据`,
+            };
       }),
     );
     if (opts.drill && out.every((c) => c.ok)) {
       out.push(
         await timed(db, a.archiveId, 'drill', async () => {
           const r = await restoreInto(db, store, cfg, a, { databaseUrl: opts.databaseUrl, scratch: true });
-          return { ok: r.ok, message: `drill: ${r.message}` };
+          return {
+            ok: r.ok,
+            message: `drill: ${r.message}`,
+            note: r.ok
+              ? `恢复演练通过：已恢复 ${r.tables} 张表、${r.rows} 行，各表行数与备份时一致`
+              : `恢复演练未通过：${r.mismatches.length} 张表的行数与备份时不同：${r.mismatches.slice(0, 10).join('；')}`,
+          };
         }),
       );
     }
@@ -143,21 +179,34 @@ export async function checkArchive(db: Db, store: Store, cfg: BackupConfig, a: A
 }
 
 /** Unpacks the base backup into a temp folder and runs pg_verifybackup on it. */
-async function verifyPhysical(store: Store, cfg: BackupConfig, a: Archive, verify: string | null): Promise<{ ok: boolean; message: string }> {
-  if (!verify) return { ok: true, message: 'verify: no verifier for this dialect (run gs_probackup validate; docs/backup.md)' };
+async function verifyPhysical(store: Store, cfg: BackupConfig, a: Archive, verify: string | null): Promise<Outcome> {
+  if (!verify)
+    return {
+      ok: true,
+      message: 'verify: no verifier for this dialect (run gs_probackup validate; docs/backup.md)',
+      note: '本数据库没有自动核对工具：请运行 gs_probackup validate 核对物理备份',
+    };
   const dir = mkdtempSync(join(tmpdir(), 'cdc-verify-'));
   try {
     const tar = runTool('tar', ['-x', '-f', '-', '-C', dir], {});
     const input = await plainStream(store, a, cfg.sm4Key);
     await pipeline(input, new PassThrough(), tar.stdin).catch(() => undefined);
     const t = await tar.done;
-    if (t.code !== 0) return { ok: false, message: `verify: ${toolFailure('tar -x', t, tar.tail())}` };
+    if (t.code !== 0) {
+      const why = toolFailure('tar -x', t, tar.tail());
+      return { ok: false, message: `verify: ${why}`, note: `物理备份解包失败：${why}` };
+    }
     const v = runTool(verify, ['--quiet', dir], {});
     v.stdin.end();
     const r = await v.done;
-    return r.code === 0
-      ? { ok: true, message: 'verify: pg_verifybackup found every file and WAL as the manifest lists them' }
-      : { ok: false, message: `verify: ${toolFailure('pg_verifybackup', r, v.tail())}` };
+    if (r.code === 0)
+      return {
+        ok: true,
+        message: 'verify: pg_verifybackup found every file and WAL as the manifest lists them',
+        note: '物理备份核对通过：所有文件和 WAL 与备份清单一致（pg_verifybackup）',
+      };
+    const why = toolFailure('pg_verifybackup', r, v.tail());
+    return { ok: false, message: `verify: ${why}`, note: `物理备份核对未通过：${why}` };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -170,12 +219,22 @@ async function verifyPhysical(store: Store, cfg: BackupConfig, a: Archive, verif
 export async function checkFreshness(db: Db, now: Date = new Date(), periodS = 25 * 3600, nothingYet?: string): Promise<CheckResult> {
   return timed(db, null, 'freshness', async () => {
     const last = await lastGood(db, 'logical');
-    if (!last?.finishedAt && nothingYet) return { ok: true, message: `freshness: ${nothingYet}` };
-    if (!last?.finishedAt) return { ok: false, message: 'freshness: no good logical backup yet' };
+    if (!last?.finishedAt && nothingYet) return { ok: true, message: `freshness: ${nothingYet}`, note: '尚无需要备份的数据：数据库中还没有任何记录' };
+    if (!last?.finishedAt) return { ok: false, message: 'freshness: no good logical backup yet', note: '还没有成功的逻辑备份' };
     const age = Math.round((now.getTime() - last.finishedAt.getTime()) / 1000);
+    const h = Math.round(age / 3600);
+    const limit = Math.round(periodS / 3600);
     return age <= periodS
-      ? { ok: true, message: `freshness: last good logical backup ${Math.round(age / 60)} min old` }
-      : { ok: false, message: `freshness: last good logical backup is ${Math.round(age / 3600)} h old (more than ${Math.round(periodS / 3600)} h)` };
+      ? {
+          ok: true,
+          message: `freshness: last good logical backup ${Math.round(age / 60)} min old`,
+          note: `最近一次成功的逻辑备份在 ${Math.round(age / 60)} 分钟前`,
+        }
+      : {
+          ok: false,
+          message: `freshness: last good logical backup is ${h} h old (more than ${limit} h)`,
+          note: `最近一次成功的逻辑备份已是 ${h} 小时前（超过 ${limit} 小时）`,
+        };
   });
 }
 

@@ -205,30 +205,40 @@ export interface CheckResult {
   archiveId: string | null;
   check: CheckKind;
   ok: boolean;
+  /** What the check found, for the command line and the logs. */
   message: string;
+  /** The same for the console (Chinese); null on checks recorded before there was one. */
+  note?: string | null;
   durationMs: number;
 }
 
 export async function recordCheck(db: Db, c: CheckResult): Promise<void> {
-  await db.query('INSERT INTO backup_check (archive_id, check_kind, ok, message, duration_ms) VALUES ($1, $2, $3, $4, $5)', [
+  await db.query('INSERT INTO backup_check (archive_id, check_kind, ok, message, note, duration_ms) VALUES ($1, $2, $3, $4, $5, $6)', [
     c.archiveId,
     c.check,
     c.ok,
     c.message.slice(0, 1000),
+    c.note?.slice(0, 1000) ?? null,
     Math.round(c.durationMs),
   ]);
 }
 
 export async function recentChecks(db: Db, limit = 20): Promise<Array<CheckResult & { checkedAt: Date }>> {
-  const r = await db.query<{ archive_id: string | null; check_kind: CheckKind; ok: boolean; message: string; duration_ms: number; checked_at: Date }>(
-    'SELECT archive_id, check_kind, ok, message, duration_ms, checked_at FROM backup_check ORDER BY check_id DESC LIMIT $1',
-    [limit],
-  );
+  const r = await db.query<{
+    archive_id: string | null;
+    check_kind: CheckKind;
+    ok: boolean;
+    message: string;
+    note: string | null;
+    duration_ms: number;
+    checked_at: Date;
+  }>('SELECT archive_id, check_kind, ok, message, note, duration_ms, checked_at FROM backup_check ORDER BY check_id DESC LIMIT $1', [limit]);
   return r.rows.map((x) => ({
     archiveId: x.archive_id === null ? null : String(x.archive_id),
     check: x.check_kind,
     ok: x.ok,
     message: x.message,
+    note: x.note,
     durationMs: x.duration_ms,
     checkedAt: x.checked_at,
   }));

@@ -221,6 +221,15 @@ describe('round trip through make backup / make restore', () => {
     expect(b.stderr).toMatch(/\[backup\] taking a logical archive/);
     expect(b.stderr).toMatch(/\[backup\] logical: [\d.]+ MiB, tables (\d+)\/\1, [\d.]+ MiB\/s, ~0 s left/);
     expect(b.code).toBe(0);
+    // The console's words for the same checks (the 备份 page), recorded beside the command line's.
+    const archiveId = /archive (\d+) logical:/.exec(b.stdout)![1]!;
+    const notes = (
+      await db.query<{ check_kind: string; note: string }>('SELECT check_kind, note FROM backup_check WHERE archive_id = $1 ORDER BY check_id', [archiveId])
+    ).rows;
+    expect(notes.map((n) => n.check_kind)).toEqual(['integrity', 'listing', 'drill']);
+    expect(notes[0]!.note).toMatch(/^完整：\d+ 字节，SHA-256 与备份时记录一致$/);
+    expect(notes[1]!.note).toMatch(/^清单完整：归档包含备份时记录的全部 \d+ 张表的数据$/);
+    expect(notes[2]!.note).toMatch(/^恢复演练通过：已恢复 \d+ 张表、\d+ 行，各表行数与备份时一致$/);
 
     // Damage: rows deleted, a table dropped.
     await db.query('DELETE FROM bk_fixture WHERE id % 2 = 0');
@@ -575,6 +584,7 @@ describe('tampering', () => {
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
     await put(flipped);
     expect((await checkIntegrity(store, a)).message).toMatch(/^content altered: the bytes of .* hash to [0-9a-f]{12}…, [0-9a-f]{12}… was recorded$/);
+    expect((await checkIntegrity(store, a)).note).toMatch(/^内容被改动：读出内容的 SHA-256 为 [0-9a-f]{12}…，备份时记录为 [0-9a-f]{12}…$/);
 
     await put(original.subarray(0, original.length - 100));
     expect((await checkIntegrity(store, a)).message).toMatch(
@@ -608,7 +618,7 @@ describe('tampering', () => {
     }
 
     await put(original);
-    expect(await checkIntegrity(store, a)).toEqual({ ok: true, message: expect.stringMatching(/^intact:/) });
+    expect(await checkIntegrity(store, a)).toEqual({ ok: true, message: expect.stringMatching(/^intact:/), note: expect.stringMatching(/^完整：/) });
   }, 60_000);
 });
 

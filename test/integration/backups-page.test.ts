@@ -4,6 +4,7 @@
 // and the roles: public health, operators and admins read it, a clinician gets 403, no session the
 // sign-in page. Read-only: the page has no form but sign-out.
 import { describe, expect, it } from 'vitest';
+import { checkFreshness } from '../../shared/backup/check.js';
 import { insertArchive, lastGood, markFailed, markGood, recordCheck } from '../../shared/backup/ledger.js';
 import { signedInToWeb } from '../setup/console-session.js';
 import { uniqueId } from '../setup/db.js';
@@ -40,6 +41,10 @@ describe('the 备份 page', () => {
     await markFailed(db, failed, reason);
     const drill = `drill ${uniqueId('d')}: 12 tables restored, row counts equal`;
     await recordCheck(db, { archiveId: good, check: 'drill', ok: true, message: drill, durationMs: 1234 });
+    // A check written since checks say it in Chinese: that is what the page shows, the English line
+    // (the command line's) in its title.
+    const fresh = await checkFreshness(db, new Date());
+    expect(fresh.note).toMatch(/^最近一次成功的逻辑备份在 \d+ 分钟前$/);
 
     const page = await (await get(await signedIn('public_health'))).text();
     // The newest good logical archive is this one, or one another test file's backup made since: fresh either way.
@@ -51,6 +56,7 @@ describe('the 备份 page', () => {
     expect(page).toMatch(
       new RegExp(`<tr data-check="drill">[\\s\\S]*?恢复演练[\\s\\S]*?${good}[\\s\\S]*?通过[\\s\\S]*?${drill.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
     );
+    expect(page).toContain(`<td class="ok">通过</td><td title="${fresh.message}">${fresh.note}</td>`);
     // Read-only: the only form is the sign-out.
     expect(page.match(/<form method="post" action="([^"]+)"/g)).toEqual(['<form method="post" action="/logout"']);
   });
