@@ -128,7 +128,6 @@ function noSession(c: Context, note?: string) {
   return c.html(renderNoSession(note), 401);
 }
 
-/** The session's patient's open case `id`, or null. */
 /** Case `id` if it is one of the session's patient's open cases (those the popup lists to decide on). */
 async function openCase(o: CardRoutesOptions, s: SsoSession, id: string | undefined): Promise<Reminder | null> {
   const all = await patientCases(o, s);
