@@ -43,6 +43,7 @@ import {
   runDue,
   type Archive,
   type Manifest,
+  parseManifest,
   type Progress,
   type RestoreProgress,
   type Store,
@@ -127,7 +128,13 @@ async function findManifest(
         const k = m.replace(/\.manifest\.json$/, '');
         const body = await readSmall(store, m);
         if (!body) continue;
-        const man = JSON.parse(body.toString('utf8')) as Manifest;
+        let man: Manifest;
+        try {
+          man = parseManifest(m, body.toString('utf8'));
+        } catch (e) {
+          say(`passed over ${k}: ${(e as Error).message}`);
+          continue;
+        }
         if ((man.records ?? recordsIn(man.rowCounts)) === 0) {
           passed.push(k);
           continue;
@@ -144,7 +151,7 @@ async function findManifest(
   }
   const body = await readSmall(store, `${key}.manifest.json`);
   if (!body) throw new Error(`no manifest ${key}.manifest.json in bucket ${store.bucket}: not an archive of this front (see: list)`);
-  return { key, manifest: JSON.parse(body.toString('utf8')) as Manifest };
+  return { key, manifest: parseManifest(`${key}.manifest.json`, body.toString('utf8')) };
 }
 
 /**
@@ -215,7 +222,13 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     const keys = (await listKeys(store)).filter((k) => k.endsWith('.manifest.json')).sort();
     const rows: string[][] = [['KEY', 'KIND', 'FINISHED', 'SIZE', 'RECORDS', 'SHA256', 'ENC']];
     for (const k of keys) {
-      const m = JSON.parse((await readSmall(store, k))?.toString('utf8') ?? '{}') as Partial<Manifest>;
+      // A manifest that does not parse is still listed, as what it is.
+      let m: Partial<Manifest> = {};
+      try {
+        m = parseManifest(k, (await readSmall(store, k))?.toString('utf8') ?? '');
+      } catch {
+        m = {};
+      }
       rows.push([
         k.replace(/\.manifest\.json$/, ''),
         m.kind ?? '?',
@@ -264,6 +277,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
         objectKey: key,
         encryption: manifest.encryption,
         keyFingerprint: manifest.keyFingerprint ?? null,
+        mac: manifest.mac ?? null,
         rowCounts: manifest.rowCounts,
         sizeBytes: manifest.size,
         sha256: manifest.sha256,

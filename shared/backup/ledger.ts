@@ -11,7 +11,7 @@ export type ArchiveKind = z.infer<typeof ArchiveKindSchema>;
 export const CHECK_KINDS = ['integrity', 'listing', 'drill', 'verify', 'freshness'] as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
 
-const RowCountsSchema = z.record(z.string(), z.number().int().nonnegative());
+export const RowCountsSchema = z.record(z.string(), z.number().int().nonnegative());
 export type RowCounts = z.infer<typeof RowCountsSchema>;
 
 export interface Archive {

@@ -16,7 +16,7 @@ import { typedTables } from './records.js';
 import type { BackupConfig } from './config.js';
 import type { Archive, RowCounts } from './ledger.js';
 import { readArchive, type Store } from './store.js';
-import { pgEnv, runTool, sm4Decryptor, sm4Fingerprint, toolFailure, toolsOf, withDatabase } from './tools.js';
+import { archiveMac, pgEnv, runTool, sm4Decryptor, sm4Fingerprint, toolFailure, toolsOf, withDatabase } from './tools.js';
 
 export interface RestoreProgress {
   bytes: number;
@@ -81,6 +81,8 @@ export async function shiftVersions(url: string): Promise<number> {
 export type Restorable = Pick<Archive, 'archiveId' | 'objectKey' | 'encryption' | 'rowCounts' | 'sizeBytes' | 'sha256' | 'dialect'> & {
   /** The backup key's fingerprint the manifest recorded (sm4Fingerprint); absent for older archives and the ledger's. */
   keyFingerprint?: string | null;
+  /** The stored bytes' MAC the manifest recorded (archiveMac); absent for older archives and the ledger's. */
+  mac?: string | null;
 };
 
 /** An encrypted archive's recorded key fingerprint against this server's key: the refusal, or null. */
@@ -155,9 +157,11 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
       }
     });
     const hash = createHash('sha256');
+    const mac = a.mac && cfg.sm4Key ? archiveMac(cfg.sm4Key) : null;
     const tap = new Transform({
       transform(chunk: Buffer, _e, cb) {
         hash.update(chunk);
+        mac?.update(chunk);
         progress.bytes += chunk.length;
         cb(null, chunk);
       },
@@ -177,6 +181,11 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
     if (streamError) throw new Error(`reading ${a.objectKey} from the store failed: ${streamError.message}`);
     const sha = hash.digest('hex');
     if (a.sha256 && sha !== a.sha256) throw new Error(`content altered: the bytes read hash to ${sha.slice(0, 12)}…, ${a.sha256.slice(0, 12)}… was recorded`);
+    // The SHA-256 beside the archive can be rewritten with it; the MAC cannot without the backup key.
+    if (mac && mac.digest() !== a.mac)
+      throw new Error(
+        `content altered: the archive's MAC (HMAC-SM3 under backup-sm4-key) is not the one recorded — changed in the store by someone without the key`,
+      );
     const got = await countTables(targetUrl, Object.keys(expected));
     const mismatches = Object.entries(expected)
       .filter(([t, n]) => got[t] !== n)

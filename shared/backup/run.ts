@@ -20,9 +20,10 @@ import { log } from '../log/index.js';
 import pkg from '../../package.json' with { type: 'json' };
 import { requireStore, type BackupConfig, type StoreSettings } from './config.js';
 import { recordsIn } from './records.js';
-import { insertArchive, markFailed, markGood, setKey, setProgress, type ArchiveKind, type RowCounts } from './ledger.js';
+import { z } from 'zod';
+import { ArchiveKindSchema, insertArchive, markFailed, markGood, RowCountsSchema, setKey, setProgress, type ArchiveKind, type RowCounts } from './ledger.js';
 import { ensureBucket, type Finished, ObjectWriter, openStore, putSmall, type Store } from './store.js';
-import { heldOutput, pgEnv, runTool, sm4Encryptor, sm4Fingerprint, toolFailure, toolsOf, type Tools } from './tools.js';
+import { archiveMac, heldOutput, pgEnv, runTool, sm4Encryptor, sm4Fingerprint, toolFailure, toolsOf, type Tools } from './tools.js';
 
 /**
  * The system data (those that exist): the configuration — the signed bundles and the one in force, the
@@ -81,25 +82,50 @@ export interface BackupResult {
 }
 
 /** The manifest stored beside each archive (`<key>.manifest.json`): what a restore needs without the database. */
-export interface Manifest {
-  archiveId: string;
-  kind: ArchiveKind;
-  dialect: Dialect;
-  tool: string;
-  version: string;
-  encryption: string | null;
+/**
+ * The manifest stored beside each archive (docs/backup.md): what a restore needs when the database is
+ * gone. Read back from the store — where anyone who can write the bucket can write it —, so parsed.
+ */
+export const ManifestSchema = z.object({
+  archiveId: z.string().regex(/^\d{1,18}$/),
+  kind: ArchiveKindSchema,
+  dialect: z.enum(['postgresql', 'opengauss']),
+  tool: z.string(),
+  version: z.string(),
+  encryption: z.string().nullable(),
   /** Encrypted archives: which backup-sm4-key (sm4Fingerprint, never the key); absent in older manifests. */
-  keyFingerprint?: string | null;
-  startedAt: string;
-  finishedAt: string;
-  size: number;
-  sha256: string;
-  rowCounts: RowCounts | null;
+  keyFingerprint: z.string().nullable().optional(),
+  /** Encrypted archives: `hmac-sm3:<hex>` of the stored bytes under the backup key (archiveMac); absent in older manifests. */
+  mac: z
+    .string()
+    .regex(/^hmac-sm3:[0-9a-f]{64}$/)
+    .nullable()
+    .optional(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  rowCounts: RowCountsSchema.nullable(),
   /**
    * Rows in the typed tables at backup time (recordsIn: the records, patients to report cards); 0 for
    * the database of a new installation. Absent in older manifests (make restore then sums rowCounts).
    */
-  records?: number | null;
+  records: z.number().int().nonnegative().nullable().optional(),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** A manifest's text as stored: the manifest, or an error naming the object and what is wrong. */
+export function parseManifest(key: string, text: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${key} is not a manifest of this front: not JSON`);
+  }
+  const m = ManifestSchema.safeParse(json);
+  if (!m.success)
+    throw new Error(`${key} is not a manifest of this front: ${m.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`);
+  return m.data;
 }
 
 const EXT: Record<ArchiveKind, string> = { logical: '.dump', system: '.dump', physical: '.tar', software: '.tar' };
@@ -184,10 +210,10 @@ export async function runBackup(db: Db, databaseUrl: string, cfg: BackupConfig, 
       cfg.partSize,
     );
     timer = reportProgress(db, progress, opts);
-    await upload(source, writer, cfg.sm4Key, progress);
+    const mac = await upload(source, writer, cfg.sm4Key, progress);
     const finished = await complete(writer);
     await source.release();
-    await putSmall(store, manifestKey(objectKey), JSON.stringify(manifestOf(run, source, finished, now()), null, 2));
+    await putSmall(store, manifestKey(objectKey), JSON.stringify(manifestOf(run, source, finished, now(), mac), null, 2));
     clearInterval(timer);
     return await recordGood(run, source, finished, progress, opts);
   } catch (err) {
@@ -253,8 +279,9 @@ function reportProgress(db: Db, progress: Progress, opts: BackupOptions): NodeJS
  * waits for the tool's exit: a failed tool fails the archive. A connection the store drops is named
  * as the store's failure (docs/backup.md).
  */
-async function upload(source: Source, writer: ObjectWriter, sm4Key: Buffer | null, progress: Progress): Promise<void> {
+async function upload(source: Source, writer: ObjectWriter, sm4Key: Buffer | null, progress: Progress): Promise<string | null> {
   const stream: Readable = sm4Key ? source.stdout.pipe(sm4Encryptor(sm4Key)) : source.stdout;
+  const mac = sm4Key ? archiveMac(sm4Key) : null;
   // A failed producer also ends its stdout: its exit is awaited before anything is completed.
   const producer = source.done.then(
     () => null,
@@ -262,6 +289,7 @@ async function upload(source: Source, writer: ObjectWriter, sm4Key: Buffer | nul
   );
   try {
     for await (const chunk of stream) {
+      mac?.update(chunk as Buffer);
       await writer.write(chunk as Buffer);
       progress.bytes = writer.size;
     }
@@ -275,6 +303,7 @@ async function upload(source: Source, writer: ObjectWriter, sm4Key: Buffer | nul
   }
   const producerError = await producer;
   if (producerError) throw producerError;
+  return mac?.digest() ?? null;
 }
 
 /** Completes the object in the store: its size and SHA-256. */
@@ -285,7 +314,7 @@ async function complete(writer: ObjectWriter): Promise<Finished> {
 }
 
 /** The manifest stored beside the archive (docs/backup.md). */
-function manifestOf(run: Run, source: Source, finished: Finished, finishedAt: Date): Manifest {
+function manifestOf(run: Run, source: Source, finished: Finished, finishedAt: Date, mac: string | null): Manifest {
   return {
     archiveId: run.archiveId,
     kind: run.kind,
@@ -294,6 +323,7 @@ function manifestOf(run: Run, source: Source, finished: Finished, finishedAt: Da
     version: pkg.version,
     encryption: run.encryption,
     keyFingerprint: run.keyFingerprint,
+    mac,
     startedAt: run.startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     size: finished.size,

@@ -128,6 +128,22 @@ export function sm4Fingerprint(key: Buffer): string {
   return createHmac('sha256', key).update('cdc-front backup-sm4-key fingerprint').digest('hex').slice(0, 16);
 }
 
+/**
+ * The archive's MAC (docs/backup.md "Encryption at rest"): SM4-CTR hides the data but does not protect
+ * it — whoever can write the bucket can flip bits of the plain text through the ciphertext and write a
+ * matching SHA-256 into the object's metadata and the manifest. An HMAC-SM3 of the stored bytes under a
+ * key derived from backup-sm4-key (never the encryption key itself) cannot be made without that key:
+ * recorded in the manifest as `hmac-sm3:<hex>`, checked by every restore from the store.
+ */
+export function archiveMac(key: Buffer): { update(chunk: Buffer): void; digest(): string } {
+  const macKey = createHmac('sm3', key).update('cdc-front backup archive MAC v1').digest();
+  const h = createHmac('sm3', macKey);
+  return {
+    update: (chunk) => void h.update(chunk),
+    digest: () => `hmac-sm3:${h.digest('hex')}`,
+  };
+}
+
 export function sm4Encryptor(key: Buffer): Transform {
   const iv = randomBytes(16);
   const cipher = createCipheriv('sm4-ctr', key, iv);

@@ -4,7 +4,7 @@
  * (s3rver on a loopback port), `make restore` run as the operator's process (infra/backup/cli.ts).
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +23,7 @@ import {
   loadBackupConfig,
   manifestKey,
   openStore,
+  parseManifest,
   readSmall,
   runBackup,
   runDue,
@@ -191,6 +192,41 @@ describe('make restore with another backup-sm4-key', () => {
       });
       expect(ok.code, ok.stderr).toBe(0);
       expect(ok.stdout).toMatch(/^restored: restored \d+ tables/m);
+    } finally {
+      await src.drop();
+    }
+  }, 90_000);
+});
+
+describe('an encrypted archive rewritten in the store by someone without the backup key', () => {
+  it('is refused by its MAC even when its SHA-256 and size were rewritten to match, and no database is left', async () => {
+    const src = await privateDatabase('cdc_rg_mac');
+    try {
+      const k = configOf('rg-mac', SM4_HEX);
+      const b = await runBackup(src.db, src.url, k, 'logical');
+      expect(b.ok, b.error).toBe(true);
+      const store = openStore(k.store!);
+      const manifest = parseManifest('m', (await readSmall(store, manifestKey(b.objectKey)))!.toString('utf8'));
+      expect(manifest.mac).toMatch(/^hmac-sm3:[0-9a-f]{64}$/);
+      // Bytes added after the archive (pg_restore reads past none of them), the checksums beside it
+      // rewritten: everything but the MAC agrees.
+      const body = (await readSmall(store, b.objectKey))!;
+      const info = (await statArchive(store, b.objectKey))!;
+      const changed = Buffer.concat([body, randomBytes(64)]);
+      const sha = createHash('sha256').update(changed).digest('hex');
+      await store.client.putObject(store.bucket, b.objectKey, changed, changed.length, { ...info.meta, sha256: sha });
+      await putSmall(store, manifestKey(b.objectKey), JSON.stringify({ ...manifest, size: changed.length, sha256: sha }));
+      const target = `cdc_rg_mac_t_${process.pid}`;
+      created.push(target);
+      const r = await cli(['restore', '--target', target, '--archive', b.objectKey], { ...s3Env('rg-mac'), CDC_SECRETS_DIR: secrets('mac-sm4', SM4_HEX) });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain("content altered: the archive's MAC (HMAC-SM3 under backup-sm4-key) is not the one recorded");
+      expect(await exists(target)).toBe(false);
+      // The archive as it was: restored.
+      await store.client.putObject(store.bucket, b.objectKey, body, body.length, info.meta);
+      await putSmall(store, manifestKey(b.objectKey), JSON.stringify(manifest));
+      const ok = await cli(['restore', '--target', target, '--archive', b.objectKey], { ...s3Env('rg-mac'), CDC_SECRETS_DIR: secrets('mac-sm4', SM4_HEX) });
+      expect(ok.code, ok.stderr).toBe(0);
     } finally {
       await src.drop();
     }
