@@ -89,6 +89,7 @@ function uplinkSection(s: FrontStatus): HtmlEscapedString {
 <td class="n${d.oldestPendingAgeS !== null && d.oldestPendingAgeS > LATE_AFTER_S ? ' late' : ''}">${formatAge(d.oldestPendingAgeS)}</td>
 <td class="n">${num.format(d.sent)}</td>
 <td class="n${d.dead > 0 ? ' late' : ''}">${num.format(d.dead)}</td>
+<td class="n">${num.format(d.held)}${d.oldestHeldAgeS !== null ? html`（最早 ${formatAge(d.oldestHeldAgeS)}）` : ''}</td>
 </tr>`,
   );
   const detail = o.lag.map(
@@ -97,9 +98,9 @@ function uplinkSection(s: FrontStatus): HtmlEscapedString {
   );
   return html`<section id="uplink"><h2>数据上报</h2>
 <table>
-<thead><tr><th scope="col">上报目标</th><th scope="col">待发送</th><th scope="col">最早未发送时长</th><th scope="col">已发送</th><th scope="col">已放弃</th></tr></thead>
-<tbody>${rows.length ? rows : html`<tr><td colspan="5" class="muted">未配置上报目标</td></tr>`}</tbody>
-<tfoot><tr><th scope="row">合计</th><td class="n">${num.format(o.totals.pending)}</td><td></td><td class="n">${num.format(o.totals.sent)}</td><td class="n">${num.format(o.totals.dead)}</td></tr></tfoot>
+<thead><tr><th scope="col">上报目标</th><th scope="col">待发送</th><th scope="col">最早未发送时长</th><th scope="col">已发送</th><th scope="col">已放弃</th><th scope="col" title="已保存，等待上级记录、代码映射或规则放行">暂缓上报</th></tr></thead>
+<tbody>${rows.length ? rows : html`<tr><td colspan="6" class="muted">未配置上报目标</td></tr>`}</tbody>
+<tfoot><tr><th scope="row">合计</th><td class="n">${num.format(o.totals.pending)}</td><td></td><td class="n">${num.format(o.totals.sent)}</td><td class="n">${num.format(o.totals.dead)}</td><td class="n">${num.format(o.totals.held)}</td></tr></tfoot>
 </table>
 ${
   detail.length

@@ -22,11 +22,15 @@ export function frontMetrics(status: FrontStatus, comp: Components): Registry {
   const oldest = gauge('cdc_outbox_oldest_pending_age_seconds', 'Age of the oldest record waiting, per destination', ['destination']);
   const dead = gauge('cdc_outbox_dead', 'Records given up on (need an operator), per destination', ['destination']);
   const sent = gauge('cdc_outbox_sent', 'Records delivered, per destination', ['destination']);
+  const held = gauge('cdc_outbox_held', 'Records stored but held (a parent not received, a code not mapped, a rule), per destination', ['destination']);
+  const oldestHeld = gauge('cdc_outbox_oldest_held_age_seconds', 'Age of the oldest held record since its receipt, per destination', ['destination']);
   for (const d of status.outbox?.byDestination ?? []) {
     pending.set({ destination: d.destination }, d.pending);
     oldest.set({ destination: d.destination }, d.oldestPendingAgeS ?? 0);
     dead.set({ destination: d.destination }, d.dead);
     sent.set({ destination: d.destination }, d.sent);
+    held.set({ destination: d.destination }, d.held);
+    oldestHeld.set({ destination: d.destination }, d.oldestHeldAgeS ?? 0);
   }
   const lag = gauge('cdc_lag_pending', 'Records waiting per destination and resource', ['destination', 'resource']);
   const lagAge = gauge('cdc_lag_oldest_age_seconds', 'Age of the oldest waiting record per destination and resource', ['destination', 'resource']);

@@ -34,8 +34,16 @@ export const DestinationStatusSchema = z.object({
   sent: count,
   /** Rows given up on (state dead): they need an operator. */
   dead: count,
+  /**
+   * 暂缓上报: rows stored but held — a parent record not received yet, a local code not mapped yet, a
+   * rule (docs/ingest.md, docs/code-mapping.md); they leave once released. Not backlog: nothing the push
+   * can send, but not delivered either.
+   */
+  held: count,
   /** 最早未发送时长: age in seconds of the oldest pending row; null when nothing is pending. */
   oldestPendingAgeS: count.nullable(),
+  /** Age in seconds of the oldest held row, from its receipt; null when nothing is held. */
+  oldestHeldAgeS: count.nullable(),
 });
 
 export const LagSchema = z.object({
@@ -100,7 +108,7 @@ export const FrontStatusSchema = z.object({
   /** Null when the database is unreachable. Test-mode rows (acceptance self-test) are not counted. */
   outbox: z
     .object({
-      totals: z.object({ pending: count, sent: count, dead: count }),
+      totals: z.object({ pending: count, sent: count, dead: count, held: count }),
       byDestination: z.array(DestinationStatusSchema),
       /** Pending rows per destination and resource (shared/uplink/push.ts `lag`). */
       lag: z.array(LagSchema),
@@ -200,13 +208,15 @@ async function dbTime(db: Db): Promise<string> {
 }
 
 async function outboxStatus(db: Db): Promise<NonNullable<FrontStatus['outbox']>> {
-  // Pending rows and their age come from `lag` (the push module's own view of what waits); sent and
-  // dead counts from one grouped count. Both leave test-mode rows out.
+  // Pending rows and their age come from `lag` (the push module's own view of what waits); sent, dead
+  // and held counts (the oldest held row's age) from one grouped count. Both leave test-mode rows out.
   const [pendingLag, states, configured] = await Promise.all([
     lag(db),
-    db.query<{ destination: string; state: string; n: string }>(
-      `SELECT destination, state, count(*) AS n FROM outbox
-        WHERE test_mode = false AND state IN ('sent', 'dead') GROUP BY destination, state`,
+    db.query<{ destination: string; state: string; n: string; oldest_s: string | null }>(
+      `SELECT destination, state, count(*) AS n,
+              CASE WHEN state = 'held' THEN floor(extract(epoch FROM now() - min(created_at))) END AS oldest_s
+         FROM outbox
+        WHERE test_mode = false AND state IN ('sent', 'dead', 'held') GROUP BY destination, state`,
     ),
     db.query<{ name: string; kind: string; enabled: boolean }>('SELECT name, kind, enabled FROM uplink_destination ORDER BY name'),
   ]);
@@ -215,7 +225,7 @@ async function outboxStatus(db: Db): Promise<NonNullable<FrontStatus['outbox']>>
   const entry = (destination: string): DestinationStatus => {
     let d = rows.get(destination);
     if (!d) {
-      d = { destination, kind: null, enabled: false, pending: 0, sent: 0, dead: 0, oldestPendingAgeS: null };
+      d = { destination, kind: null, enabled: false, pending: 0, sent: 0, dead: 0, held: 0, oldestPendingAgeS: null, oldestHeldAgeS: null };
       rows.set(destination, d);
     }
     return d;
@@ -229,15 +239,21 @@ async function outboxStatus(db: Db): Promise<NonNullable<FrontStatus['outbox']>>
   for (const s of states.rows) {
     const d = entry(s.destination);
     if (s.state === 'sent') d.sent = Number(s.n);
-    else d.dead = Number(s.n);
+    else if (s.state === 'dead') d.dead = Number(s.n);
+    else {
+      d.held = Number(s.n);
+      d.oldestHeldAgeS = s.oldest_s === null ? null : Math.max(0, Number(s.oldest_s));
+    }
   }
 
   // Shown: every enabled destination, and any other that still has rows waiting or given up on
   // (a disabled destination with pending rows is data that will never leave unless someone acts).
-  const byDestination = [...rows.values()].filter((d) => d.enabled || d.pending > 0 || d.dead > 0).sort((a, b) => a.destination.localeCompare(b.destination));
-  const sum = (k: 'pending' | 'sent' | 'dead') => [...rows.values()].reduce((n, d) => n + d[k], 0);
+  const byDestination = [...rows.values()]
+    .filter((d) => d.enabled || d.pending > 0 || d.dead > 0 || d.held > 0)
+    .sort((a, b) => a.destination.localeCompare(b.destination));
+  const sum = (k: 'pending' | 'sent' | 'dead' | 'held') => [...rows.values()].reduce((n, d) => n + d[k], 0);
   return {
-    totals: { pending: sum('pending'), sent: sum('sent'), dead: sum('dead') },
+    totals: { pending: sum('pending'), sent: sum('sent'), dead: sum('dead'), held: sum('held') },
     byDestination,
     lag: pendingLag,
   };

@@ -39,7 +39,11 @@ function destination(shape = (id: string) => id): string {
   return name;
 }
 
-async function outboxRow(dest: string, org: string, opts: { state?: 'pending' | 'sent' | 'dead'; ageS?: number; payload?: object; resource?: string } = {}) {
+async function outboxRow(
+  dest: string,
+  org: string,
+  opts: { state?: 'pending' | 'sent' | 'dead' | 'held'; ageS?: number; payload?: object; resource?: string } = {},
+) {
   await db.query(
     `INSERT INTO outbox (destination, resource, org_code, record_id, version, op, deadline_class, payload, state, created_at, sent_at)
      VALUES ($1, $2, $3, $4, 1, 'upsert', 'realtime', $5, $6::varchar, now() - $7 * interval '1 second', CASE WHEN $6::varchar = 'sent' THEN now() END)`,
@@ -83,6 +87,8 @@ describe('monitor (port 8883)', () => {
     await outboxRow(dest, org, { state: 'sent' });
     await outboxRow(dest, org, { state: 'sent' });
     await outboxRow(dest, org, { state: 'dead' });
+    // Held (a parent not received, a code not mapped): not backlog, but not delivered either.
+    await outboxRow(dest, org, { state: 'held', ageS: 3600 });
     const before = Date.now();
     const s = await statusJson();
     expect(s.version).toBe(pkg.version);
@@ -90,8 +96,24 @@ describe('monitor (port 8883)', () => {
     expect(Math.abs(new Date(s.database.serverTime!).getTime() - before)).toBeLessThan(60_000);
     const d = s.outbox!.byDestination.find((x) => x.destination === dest);
     // Not in uplink_destination: shown because rows still wait for it.
-    expect(d).toEqual({ destination: dest, kind: null, enabled: false, pending: 1, sent: 2, dead: 1, oldestPendingAgeS: expect.any(Number) });
+    expect(d).toEqual({
+      destination: dest,
+      kind: null,
+      enabled: false,
+      pending: 1,
+      sent: 2,
+      dead: 1,
+      held: 1,
+      oldestPendingAgeS: expect.any(Number),
+      oldestHeldAgeS: expect.any(Number),
+    });
     expect(d!.oldestPendingAgeS).toBeGreaterThanOrEqual(95);
+    expect(d!.oldestHeldAgeS).toBeGreaterThanOrEqual(3600);
+    expect(s.outbox!.totals.held).toBeGreaterThanOrEqual(1);
+    // The same on the metrics page the platform scrapes.
+    const metrics = await (await monitor.app.request('/metrics', { headers: platform.headers })).text();
+    expect(metrics).toContain(`cdc_outbox_held{destination="${dest}"} 1`);
+    expect(metrics).toMatch(new RegExp(`cdc_outbox_oldest_held_age_seconds\\{destination="${dest}"\\} (3[6-9]\\d\\d|[4-9]\\d{3})\\b`));
     expect(s.outbox!.lag).toContainEqual({ destination: dest, resource: 'emrPatientInfo', pending: 1, oldestAgeS: d!.oldestPendingAgeS });
     expect(s.outbox!.totals.pending).toBeGreaterThanOrEqual(1);
     expect(s.outbox!.totals.sent).toBeGreaterThanOrEqual(2);
@@ -162,6 +184,7 @@ describe('web console (port 8884)', () => {
     const org = uniqueOrg();
     for (let i = 0; i < 3; i++) await outboxRow(dest, org, { ageS: 3 * 3600 + 120 });
     await outboxRow(dest, org, { state: 'sent' });
+    await outboxRow(dest, org, { state: 'held', ageS: 600 });
     const { status, headers, text } = await page();
     expect(status).toBe(200);
     expect(headers.get('content-type')).toMatch(/^text\/html; charset=UTF-8/i);
@@ -175,8 +198,8 @@ describe('web console (port 8884)', () => {
     // The release (run from the sources here) and no schema warning on the migrated test database.
     expect(text).toContain(`<p data-k="release">发布版本：${pkg.version}+source</p>`);
     expect(text).not.toContain('data-k="schema"');
-    // 上报目标 | 待发送 | 最早未发送时长 | 已发送 | 已放弃 ; over 2 h waiting is highlighted
-    expect(rowOf(text, dest)).toEqual(['3', '3 小时 2 分', '1', '0']);
+    // 上报目标 | 待发送 | 最早未发送时长 | 已发送 | 已放弃 | 暂缓上报 ; over 2 h waiting is highlighted
+    expect(rowOf(text, dest)).toEqual(['3', '3 小时 2 分', '1', '0', expect.stringMatching(/^1（最早 10 分 \d+ 秒）$/)]);
     expect(text).toMatch(/<td class="n late">3 小时 2 分<\/td>/);
     // Its own reload is marked, so that it does not keep a console session open (docs/console.md "Sign-in").
     expect(text).toContain('<meta http-equiv="refresh" content="30; url=/status.html?_refresh=auto">');
@@ -224,7 +247,7 @@ describe('the page rendering (no database)', () => {
     checkedAt: '2025-03-01T02:03:04.000Z',
     version: '9.9.9',
     database: { reachable: true, dialect: 'opengauss', serverTime: '2025-03-01T02:03:05.000Z' },
-    outbox: { totals: { pending: 0, sent: 0, dead: 0 }, byDestination: [], lag: [] },
+    outbox: { totals: { pending: 0, sent: 0, dead: 0, held: 0 }, byDestination: [], lag: [] },
     lastPushRun: { startedAt: '2025-02-28T16:30:00.000Z', finishedAt: null, trigger: 'nudge', claimed: 5, sent: 5, failed: 0, note: null },
     activation: { network: 'none', orgCode: null, frontId: null, activatedAt: null },
   };
