@@ -53,13 +53,23 @@ app.get('/status', auth, status);
 app.get('/components', auth, async (c) => {
   const m = settings().monitor;
   c.header('cache-control', 'no-store');
-  return c.json(await components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetrics: runtimeMetrics(m.runtimeMetricsUrl) }));
+  return c.json(
+    await components(getPool(), {
+      platforms: m.platforms,
+      diskPath: m.diskPath,
+      runtimeMetrics: runtimeMetrics(m.runtimeMetricsUrl),
+      timeZone: settings().front.timeZone,
+    }),
+  );
 });
 app.get('/metrics', auth, async (c) => {
   const m = settings().monitor;
   // The runtime's page is read once: for the schedules' states and appended to this page.
   const rt = runtimeMetrics(m.runtimeMetricsUrl);
-  const [s, comp] = await Promise.all([frontStatus(getPool()), components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetrics: rt })]);
+  const [s, comp] = await Promise.all([
+    frontStatus(getPool()),
+    components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetrics: rt, timeZone: settings().front.timeZone }),
+  ]);
   c.header('cache-control', 'no-store');
   c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
   return c.body(await metricsPage(s, comp, await rt));

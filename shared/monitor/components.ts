@@ -9,10 +9,12 @@
 import { statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, freemem, loadavg, totalmem, uptime } from 'node:os';
+import { Cron } from 'croner';
 import { z } from 'zod';
 import { platformsInForce } from '../configbundle/active.js';
 import { isUnavailable, type Db } from '../db/index.js';
 import { stagingLag } from '../dbsync/index.js';
+import { formatLocal, fromLocalParts } from '../time/index.js';
 
 const State = z.enum(['ok', 'degraded', 'down', 'unknown']);
 const instant = z.iso.datetime({ offset: true }).nullable();
@@ -52,12 +54,32 @@ export const ComponentsSchema = z.object({
 export type Component = z.infer<typeof ComponentSchema>;
 export type Components = z.infer<typeof ComponentsSchema>;
 
-/** How late a scheduled function's last success may be before it is degraded (its schedule plus slack). */
-const SCHEDULES: Array<{ name: string; sql: string; dueS: number }> = [
-  { name: 'schedule:push', sql: `SELECT max(finished_at) AS t FROM push_run WHERE finished_at IS NOT NULL`, dueS: 5 * 60 },
+/**
+ * How late a scheduled function's last success may be before it is degraded: its period plus slack.
+ * Push's period is its schedule in force (`fn`: stack.yml's every minute, or the one a configuration
+ * bundle set, as schedule_state records it): the longest wait between two of its firings, plus the
+ * slack; the day close and the logical backup are daily by what they do, whatever their cron.
+ */
+const SCHEDULES: Array<{ name: string; sql: string; dueS: number; fn?: string; slackS?: number }> = [
+  { name: 'schedule:push', sql: `SELECT max(finished_at) AS t FROM push_run WHERE finished_at IS NOT NULL`, dueS: 5 * 60, fn: 'push', slackS: 4 * 60 },
   { name: 'schedule:day-close', sql: `SELECT max(finished_at) AS t FROM day_close WHERE status = 'done'`, dueS: 26 * 3600 },
   { name: 'schedule:backup', sql: `SELECT max(finished_at) AS t FROM backup_archive WHERE status = 'good'`, dueS: 26 * 3600 },
 ];
+
+/** The longest wait between two firings of a cron expression over its next 500, in seconds; null when it does not parse or never fires. */
+export function longestGapS(expr: string, from: Date): number | null {
+  let runs: Date[];
+  try {
+    const c = new Cron(expr, { paused: true });
+    runs = c.nextRuns(500, from);
+    c.stop();
+  } catch {
+    return null;
+  }
+  let gap = 0;
+  for (let i = 1; i < runs.length; i++) gap = Math.max(gap, (runs[i]!.getTime() - runs[i - 1]!.getTime()) / 1000);
+  return runs.length > 1 ? gap : null;
+}
 
 export interface ComponentOptions {
   /** Each destination's own `<NAME>_URL` setting by destination name: its address when no bundle gives one. */
@@ -71,6 +93,8 @@ export interface ComponentOptions {
    * the cron connector's firings of the scheduled functions the database keeps no run of.
    */
   runtimeMetrics?: Promise<string | null>;
+  /** The hospital's zone (TZ_LOCAL): "today" in `errors` starts at its midnight. */
+  timeZone?: string;
   now?: Date;
 }
 
@@ -114,7 +138,7 @@ export async function components(db: Db, o: ComponentOptions): Promise<Component
   const targets = platformTargets(db, o.platforms);
   targets.catch(() => undefined); // awaited below, or left unread when the database is down
   const [fromDb, server, platforms, rtMetrics] = await Promise.all([
-    databaseParts(db, now, targets),
+    databaseParts(db, now, targets, o.timeZone ?? 'Asia/Shanghai'),
     serverHealth(o.diskPath),
     o.probe === false ? [] : targets.then(probePlatforms),
     o.runtimeMetrics ?? null,
@@ -193,6 +217,7 @@ async function databaseParts(
   db: Db,
   now: Date,
   targets: Promise<PlatformTarget[]>,
+  timeZone: string,
 ): Promise<{ components: Component[]; errors: Components['errors']; staging: Components['staging'] }> {
   const t0 = performance.now();
   try {
@@ -212,7 +237,7 @@ async function databaseParts(
     objectStore(db),
     targets.then((t) => platformStates(db, now, t)),
     scheduleStates(db, now),
-    errorCounts(db, now),
+    errorCounts(db, now, timeZone),
     stagingLag(db),
   ]);
   out.push(store, ...platforms, ...schedules, dbsyncState(staging));
@@ -279,28 +304,43 @@ async function platformStates(db: Db, now: Date, targets: PlatformTarget[]): Pro
 }
 
 async function scheduleStates(db: Db, now: Date): Promise<Component[]> {
+  const inForce = new Map(
+    (await db.query<{ function_name: string; schedule: string | null }>('SELECT function_name, schedule FROM schedule_state')).rows.map((r) => [
+      r.function_name,
+      r.schedule,
+    ]),
+  );
   return Promise.all(
     SCHEDULES.map(async (s) => {
       const t = (await db.query<{ t: Date | null }>(s.sql)).rows[0]?.t ?? null;
       if (!t) return { name: s.name, state: 'unknown' as const, detail: '尚未成功运行 (no successful run yet)', lastSuccessAt: null };
       const ageS = Math.round((now.getTime() - t.getTime()) / 1000);
+      const expr = s.fn ? inForce.get(s.fn) : null;
+      const gap = expr ? longestGapS(expr, now) : null;
+      const dueS = gap === null ? s.dueS : Math.max(s.dueS, Math.ceil(gap) + (s.slackS ?? 0));
       return {
         name: s.name,
-        state: ageS > s.dueS ? ('degraded' as const) : ('ok' as const),
-        detail: `last success ${ageS} s ago`,
+        state: ageS > dueS ? ('degraded' as const) : ('ok' as const),
+        detail: `last success ${ageS} s ago${expr && gap !== null ? ` (schedule ${expr}: due within ${dueS} s)` : ''}`,
         lastSuccessAt: t.toISOString(),
       };
     }),
   );
 }
 
-async function errorCounts(db: Db, now: Date): Promise<NonNullable<Components['errors']>> {
+/** The hospital's midnight before `now` (TZ_LOCAL), not the database session's. */
+export function localMidnight(now: Date, timeZone: string): Date {
+  const [y, mo, d] = formatLocal(now, timeZone).slice(0, 10).split('-').map(Number);
+  return fromLocalParts(timeZone, y!, mo!, d!) ?? new Date(now.getTime() - (now.getTime() % 86_400_000));
+}
+
+async function errorCounts(db: Db, now: Date, timeZone: string): Promise<NonNullable<Components['errors']>> {
   const r = await db.query<{ hour: string; today: string; dead: string; failed: string }>(
     `SELECT (SELECT count(*) FROM ingest_rejection WHERE test_mode = false AND received_at > $1::timestamptz - interval '1 hour') AS hour,
-            (SELECT count(*) FROM ingest_rejection WHERE test_mode = false AND received_at > date_trunc('day', $1::timestamptz)) AS today,
+            (SELECT count(*) FROM ingest_rejection WHERE test_mode = false AND received_at >= $2::timestamptz) AS today,
             (SELECT count(*) FROM outbox WHERE state = 'dead' AND test_mode = false) AS dead,
             (SELECT coalesce(sum(failed), 0) FROM push_run WHERE started_at > $1::timestamptz - interval '1 hour') AS failed`,
-    [now.toISOString()],
+    [now.toISOString(), localMidnight(now, timeZone).toISOString()],
   );
   const x = r.rows[0]!;
   return { rejectedLastHour: Number(x.hour), rejectedToday: Number(x.today), deadLetters: Number(x.dead), failedPushesLastHour: Number(x.failed) };

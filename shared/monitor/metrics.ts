@@ -49,7 +49,7 @@ export function frontMetrics(status: FrontStatus, comp: Components): Registry {
   }
   if (comp.errors) {
     gauge('cdc_ingest_rejected_last_hour', 'Records refused in the last hour').set(comp.errors.rejectedLastHour);
-    gauge('cdc_ingest_rejected_today', 'Records refused since midnight (database time zone)').set(comp.errors.rejectedToday);
+    gauge('cdc_ingest_rejected_today', "Records refused since the hospital's midnight (TZ_LOCAL)").set(comp.errors.rejectedToday);
     gauge('cdc_push_failed_last_hour', 'Failed send attempts in the last hour (a record retried counts each time)').set(comp.errors.failedPushesLastHour);
   }
   const s = comp.server;

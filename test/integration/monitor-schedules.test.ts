@@ -1,0 +1,48 @@
+// What the monitoring port judges by the front's own settings (docs/monitoring.md "Components"): push
+// is late against the schedule in force — stack.yml's every minute, or the one a configuration bundle
+// set (schedule_state) —, not a fixed five minutes; and "today" in `errors` starts at the hospital's
+// midnight (TZ_LOCAL), not the database session's (UTC on make up's PostgreSQL).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { components, longestGapS } from '../../shared/monitor/components.js';
+import { privateDatabase } from '../setup/db.js';
+
+let priv: Awaited<ReturnType<typeof privateDatabase>>;
+beforeAll(async () => {
+  priv = await privateDatabase('cdc_mon_sched');
+}, 120_000);
+afterAll(async () => {
+  await priv?.drop();
+});
+
+const read = (now: Date) => components(priv.db, { platforms: {}, diskPath: '/', probe: false, now, timeZone: 'Asia/Shanghai' });
+const push = async (now: Date) => (await read(now)).components.find((c) => c.name === 'schedule:push')!;
+
+describe("the monitor's figures by the front's own settings", () => {
+  it('schedule:push is late against the schedule in force, not a fixed five minutes', async () => {
+    const ran = new Date('2026-12-07T15:10:00.400Z');
+    await priv.db.query(`INSERT INTO push_run (started_at, finished_at, trigger) VALUES ($1, $1, 'cron')`, [ran]);
+    const at345 = new Date(ran.getTime() + 345_000);
+    // No pass of the schedules recorded: stack.yml's every minute, five minutes of slack.
+    expect(await push(at345)).toMatchObject({ state: 'degraded', detail: 'last success 345 s ago' });
+    // The platform's bundle moved push to every ten minutes: 345 s after a run is on time.
+    await priv.db.query(
+      `INSERT INTO schedule_state (function_name, schedule, written, source, bundle_version, checked_at) VALUES ('push', '*/10 * * * *', '*/10 * * * *', 'bundle', 20, now())`,
+    );
+    expect(await push(at345)).toMatchObject({ state: 'ok', detail: 'last success 345 s ago (schedule */10 * * * *: due within 840 s)' });
+    expect((await push(new Date(ran.getTime() + 900_000))).state).toBe('degraded');
+    // Back to every minute.
+    await priv.db.query(`UPDATE schedule_state SET schedule = '* * * * *', source = 'stack' WHERE function_name = 'push'`);
+    expect((await push(at345)).state).toBe('degraded');
+    expect(longestGapS('*/10 * * * *', ran)).toBe(600);
+    expect(longestGapS('0 8,20 * * *', ran)).toBe(12 * 3600);
+    expect(longestGapS('not a cron', ran)).toBeNull();
+  });
+
+  it("counts the day's refusals from the hospital's midnight", async () => {
+    // 22:55 Beijing on Dec 7 (14:55 UTC).
+    await priv.db.query(`INSERT INTO ingest_rejection (resource, issues, received_at) VALUES ('emrPatientInfo', '[]', '2026-12-07T14:55:00Z')`);
+    // 23:30 Beijing the same day: today's. 07:00 Beijing on Dec 8 (still Dec 7 in UTC): yesterday's.
+    expect((await read(new Date('2026-12-07T15:30:00Z'))).errors!.rejectedToday).toBe(1);
+    expect((await read(new Date('2026-12-07T23:00:00Z'))).errors!.rejectedToday).toBe(0);
+  });
+});
