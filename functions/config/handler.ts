@@ -176,6 +176,15 @@ app.post('/bundles', async (c) => {
     { text: w.data.bundle, signature: w.data.sig.value, keyId, bundle },
     { by: c.get('caller'), via: c.get('callerAddress') },
   );
+  if (done.replay) {
+    // Already in force: its schedules written again (idempotent), in case the answer was lost before them.
+    log('info', 'configuration bundle sent again: already in force', { version: bundle.version, seq: done.step.seq, by: c.get('caller') });
+    const again = done.step.areas.includes('schedules') ? await schedulesPass(`bundle v${bundle.version} (sent again)`) : undefined;
+    return c.json(
+      { applied: true, replay: true, version: bundle.version, seq: done.step.seq, changed: [], effective: done.step.effective, schedules: again },
+      200,
+    );
+  }
   log('info', 'configuration bundle applied', { version: bundle.version, issuer: bundle.issuer, areas: done.changed.join(' '), by: c.get('caller') });
   const issued = issuedAtWarning(bundle);
   if (issued) log('warn', 'configuration bundle issuedAt far from the clock', { version: bundle.version, issuedAt: bundle.issuedAt, by: c.get('caller') });

@@ -247,11 +247,17 @@ export interface Applied {
   step: Step;
   /** The areas written, in order. */
   changed: string[];
+  /**
+   * The request was the bundle already in force, sent again (the platform's retry, or the runtime's
+   * after a replica died between the commit and the answer): nothing written, its own step answered.
+   */
+  replay?: boolean;
 }
 
 /**
- * Applies a verified bundle: refuses a version not above every version applied before (409), then
- * writes every area and the step's row in one transaction.
+ * Applies a verified bundle: refuses a version not above every version applied before (409) — but
+ * the bundle in force sent again, which is answered as applied (`replay`) —, then writes every area and
+ * the step's row in one transaction.
  */
 export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor): Promise<Applied> {
   const b = v.bundle;
@@ -267,6 +273,10 @@ export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor): Prom
         // numbering error at the platform and is said so, with both digests (docs/config-bundles.md §3).
         const same = await tx.query<{ digest: string }>("SELECT digest FROM config_bundle WHERE action = 'apply' AND version = $1", [b.version]);
         const applied = same.rows[0]?.digest.trim();
+        // The very bundle in force (its apply the last step, the same document): answered as applied,
+        // nothing written — a request retried after a lost answer must not read as a refusal.
+        const last = await lastStep(tx);
+        if (applied === digest && last?.action === 'apply' && last.version === b.version) return { step: last, changed: [], replay: true };
         const how =
           applied === undefined
             ? `an older bundle (version ${b.version} was never applied here)`

@@ -52,12 +52,25 @@ describe('a rollback refusal names what is wrong', () => {
   });
 });
 
-describe('a version already applied: an exact replay, or another document under that number', () => {
-  it('says an exact replay is one, and that a different document reusing the number differs (both digests)', async () => {
+describe('a version already applied: the bundle in force sent again, an exact replay, or another document under that number', () => {
+  it('answers the bundle in force sent again as applied, says an exact replay of an older one is one, and that a different document reusing the number differs (both digests)', async () => {
     const doc3 = bundleDoc(3, { triggers: triggersWith('cfgr-three', 'r3') });
-    expect((await post('/bundles', signed(doc3, platform.key))).status).toBe(201);
+    const first = await post('/bundles', signed(doc3, platform.key));
+    expect(first.status).toBe(201);
+    const { seq } = (await first.json()) as { seq: number };
     const digest = (await (await fn.app.request('/bundles/current', { headers: auth })).json()) as { digest: string };
+    const steps = async () => (await db.query('SELECT count(*)::int AS n FROM config_bundle')).rows[0].n as number;
+    const before = await steps();
 
+    // The same request again — the platform's retry, or the runtime's after a replica died between
+    // the commit and the answer: the bundle is in force, and the answer says so; nothing is written.
+    const again = await post('/bundles', signed(doc3, platform.key));
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ applied: true, replay: true, version: 3, seq, changed: [] });
+    expect(await steps()).toBe(before);
+
+    // Once a later bundle is in force, version 3 sent again is an exact replay of an applied version: refused.
+    expect((await post('/bundles', signed(bundleDoc(4, { triggers: triggersWith('cfgr-four', 'r4') }), platform.key))).status).toBe(201);
     const replay = await post('/bundles', signed(doc3, platform.key));
     expect(replay.status).toBe(409);
     const r = (await replay.json()) as Refusal;
