@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { REALTIME_S } from './figures.js';
 import type { Db } from '../db/index.js';
 import { source } from '../db/sql.js';
+import { longestGapS } from '../time/cron.js';
 import { addDays, dayBounds, localDay } from '../time/day.js';
 import { completeness } from '../codes/store.js';
 import { resources } from '../../schemas/index.js';
@@ -43,10 +44,11 @@ export interface EvaluationDay {
     frontToPlatform: { rows: number; onTime: number; late: number; pending: number; share: number | null };
   };
   stability: {
-    /** Minutes of the day with a push run (the per-minute schedule ran): null before the first run ever. */
+    /** Minutes of the day with a push run: null before the first run ever. */
     runMinutes: number | null;
     /** The minutes counted: the day's, from the first run's minute on its day, up to now today. */
     minutes: number;
+    /** Periods of the push schedule in force with a run ÷ the periods counted (minutes under stack.yml's). */
     uptimeShare: number | null;
     failedPushes: number;
     runsWithErrors: number;
@@ -90,7 +92,7 @@ const ClassRow = z.object({
   t1: z.coerce.number(),
 });
 const OutboxRow = z.object({ day: z.string(), n: z.coerce.number(), on_time: z.coerce.number(), late: z.coerce.number(), pending: z.coerce.number() });
-const RunRow = z.object({ day: z.string(), minutes: z.coerce.number(), failed: z.coerce.number(), errors: z.coerce.number() });
+const RunRow = z.object({ day: z.string(), minutes: z.coerce.number(), slots: z.coerce.number(), failed: z.coerce.number(), errors: z.coerce.number() });
 const ActionRow = z.object({ day: z.string(), action: z.string(), n: z.coerce.number() });
 
 const DAY_COLS = [
@@ -235,9 +237,15 @@ async function readTimeliness(w: DayWindow, list: '*' | string[], now: Date) {
 /** Stability: the front as a whole (push runs, alerts are not per org), and the first push run ever. */
 async function readStability(db: Db, w: DayWindow) {
   const { sql: days, inDay, q } = w;
+  // The push schedule in force (stack.yml's every minute, or a configuration bundle's): its period in
+  // whole minutes is the slot a run is expected in.
+  const schedule = (await db.query<{ schedule: string | null }>(`SELECT schedule FROM schedule_state WHERE function_name = 'push'`)).rows[0]?.schedule;
+  const gap = schedule ? longestGapS(schedule, new Date()) : null;
+  const periodMinutes = gap === null ? 1 : Math.max(1, Math.round(gap / 60));
   const runs = await q(
     RunRow,
-    `SELECT d.day, count(DISTINCT date_trunc('minute', u.started_at)) AS minutes, coalesce(sum(u.failed), 0) AS failed,
+    `SELECT d.day, count(DISTINCT date_trunc('minute', u.started_at)) AS minutes,
+            count(DISTINCT floor(extract(epoch FROM u.started_at) / ${periodMinutes * 60})) AS slots, coalesce(sum(u.failed), 0) AS failed,
             sum(CASE WHEN u.note IS NOT NULL THEN 1 ELSE 0 END) AS errors
        FROM push_run u JOIN (${days}) d ON ${inDay('u.started_at')} GROUP BY d.day`,
   );
@@ -248,7 +256,7 @@ async function readStability(db: Db, w: DayWindow) {
       WHERE a.kind <> 'clear' GROUP BY d.day`,
   );
   const opens = await q(DayN, `SELECT d.day, count(*) AS n FROM uplink_circuit_event e JOIN (${days}) d ON ${inDay('e.opened_at')} GROUP BY d.day`);
-  return { runs, firstRun, alerts, opens };
+  return { runs, firstRun, alerts, opens, periodMinutes };
 }
 
 /** Adaptability: mapping changes of the user's orgs, configuration bundles of the front. */
@@ -303,6 +311,8 @@ function dayOf(b: DayBounds, rows: Rows, now: Date): EvaluationDay {
   const run = rows.runs.find((x) => x.day === b.day);
   const minutes = dayMinutes(b, rows.firstRun, now);
   const ran = rows.firstRun && rows.firstRun.getTime() < b.to.getTime() ? (run?.minutes ?? 0) : null;
+  // Each period of the push schedule in force is one slot a run is due in (a minute under stack.yml's).
+  const slots = Math.ceil(minutes / rows.periodMinutes);
   return {
     day: b.day,
     correctness: { received: rec, rejected: rej, acceptedShare: share(rec, rec + rej), stillHeldForMapping: of(rows.held, b.day) },
@@ -313,7 +323,7 @@ function dayOf(b: DayBounds, rows: Rows, now: Date): EvaluationDay {
     stability: {
       runMinutes: ran,
       minutes,
-      uptimeShare: ran === null ? null : share(Math.min(ran, minutes), minutes),
+      uptimeShare: ran === null ? null : share(Math.min(run?.slots ?? 0, slots), slots),
       failedPushes: run?.failed ?? 0,
       runsWithErrors: run?.errors ?? 0,
       alerts: of(rows.alerts, b.day),

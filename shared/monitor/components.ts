@@ -9,11 +9,11 @@
 import { statfs } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, freemem, loadavg, totalmem, uptime } from 'node:os';
-import { Cron } from 'croner';
 import { z } from 'zod';
 import { platformsInForce } from '../configbundle/active.js';
 import { isUnavailable, type Db } from '../db/index.js';
 import { stagingLag } from '../dbsync/index.js';
+import { longestGapS } from '../time/cron.js';
 import { formatLocal, fromLocalParts } from '../time/index.js';
 
 const State = z.enum(['ok', 'degraded', 'down', 'unknown']);
@@ -65,21 +65,6 @@ const SCHEDULES: Array<{ name: string; sql: string; dueS: number; fn?: string; s
   { name: 'schedule:day-close', sql: `SELECT max(finished_at) AS t FROM day_close WHERE status = 'done'`, dueS: 26 * 3600 },
   { name: 'schedule:backup', sql: `SELECT max(finished_at) AS t FROM backup_archive WHERE status = 'good'`, dueS: 26 * 3600 },
 ];
-
-/** The longest wait between two firings of a cron expression over its next 500, in seconds; null when it does not parse or never fires. */
-export function longestGapS(expr: string, from: Date): number | null {
-  let runs: Date[];
-  try {
-    const c = new Cron(expr, { paused: true });
-    runs = c.nextRuns(500, from);
-    c.stop();
-  } catch {
-    return null;
-  }
-  let gap = 0;
-  for (let i = 1; i < runs.length; i++) gap = Math.max(gap, (runs[i]!.getTime() - runs[i - 1]!.getTime()) / 1000);
-  return runs.length > 1 ? gap : null;
-}
 
 export interface ComponentOptions {
   /** Each destination's own `<NAME>_URL` setting by destination name: its address when no bundle gives one. */

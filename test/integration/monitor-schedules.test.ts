@@ -1,9 +1,12 @@
 // What the monitoring port judges by the front's own settings (docs/monitoring.md "Components"): push
 // is late against the schedule in force — stack.yml's every minute, or the one a configuration bundle
 // set (schedule_state) —, not a fixed five minutes; and "today" in `errors` starts at the hospital's
-// midnight (TZ_LOCAL), not the database session's (UTC on make up's PostgreSQL).
+// midnight (TZ_LOCAL), not the database session's (UTC on make up's PostgreSQL). The evaluation's
+// 运行率 (docs/console.md) counts the schedule's periods with a run, not minutes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { components, longestGapS } from '../../shared/monitor/components.js';
+import { evaluate } from '../../shared/console/evaluation.js';
+import { components } from '../../shared/monitor/components.js';
+import { longestGapS } from '../../shared/time/cron.js';
 import { privateDatabase } from '../setup/db.js';
 
 let priv: Awaited<ReturnType<typeof privateDatabase>>;
@@ -44,5 +47,27 @@ describe("the monitor's figures by the front's own settings", () => {
     // 23:30 Beijing the same day: today's. 07:00 Beijing on Dec 8 (still Dec 7 in UTC): yesterday's.
     expect((await read(new Date('2026-12-07T15:30:00Z'))).errors!.rejectedToday).toBe(1);
     expect((await read(new Date('2026-12-07T23:00:00Z'))).errors!.rejectedToday).toBe(0);
+  });
+
+  it("运行率 counts the push schedule's periods with a run: every 20 minutes under */10 is half", async () => {
+    // A whole day (Dec 18, Beijing) with a run every 20 minutes: 72 runs.
+    await priv.db.query(
+      `INSERT INTO push_run (started_at, finished_at, trigger) SELECT t, t, 'cron'
+         FROM generate_series('2026-12-18T00:00:30+08:00'::timestamptz, '2026-12-18T23:40:30+08:00'::timestamptz, interval '20 minutes') t`,
+    );
+    const day = async () =>
+      (await evaluate(priv.db, { orgs: '*', timeZone: 'Asia/Shanghai', now: new Date('2026-12-20T12:00:00+08:00') })).days.find((d) => d.day === '2026-12-18')!
+        .stability;
+    const inForce = async (schedule: string) => {
+      await priv.db.query(`DELETE FROM schedule_state WHERE function_name = 'push'`);
+      await priv.db.query(`INSERT INTO schedule_state (function_name, schedule, written, source, checked_at) VALUES ('push', $1, $1, 'bundle', now())`, [
+        schedule,
+      ]);
+    };
+    await inForce('*/10 * * * *');
+    expect(await day()).toMatchObject({ runMinutes: 72, minutes: 1440, uptimeShare: 0.5 });
+    // Under stack.yml's every minute the same runs are 72 of 1440 minutes.
+    await inForce('* * * * *');
+    expect(await day()).toMatchObject({ runMinutes: 72, minutes: 1440, uptimeShare: 72 / 1440 });
   });
 });
