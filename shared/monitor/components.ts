@@ -218,14 +218,15 @@ async function databaseParts(
   }
   const dbMs = Math.round(performance.now() - t0);
   const out: Component[] = [{ name: 'database', state: 'ok', detail: `answered in ${dbMs} ms` }];
-  const [store, platforms, schedules, errors, staging] = await Promise.all([
+  const [store, platforms, schedules, backlogs, errors, staging] = await Promise.all([
     objectStore(db),
     targets.then((t) => platformStates(db, now, t)),
     scheduleStates(db, now),
+    backlogStates(db),
     errorCounts(db, now, timeZone),
     stagingLag(db),
   ]);
-  out.push(store, ...platforms, ...schedules, dbsyncState(staging));
+  out.push(store, ...platforms, ...schedules, ...backlogs, dbsyncState(staging));
   return { components: out, errors, staging: staging.filter((l) => l.waiting > 0) };
 }
 
@@ -311,6 +312,22 @@ async function scheduleStates(db: Db, now: Date): Promise<Component[]> {
       };
     }),
   );
+}
+
+/**
+ * Backlog alerts raised and not cleared since (docs/day-close.md "Backlog alerts"): one degraded
+ * `backlog:<destination>` each, the alert's message as its detail — what the province report names as
+ * a fault, and now the national platform's monitoring reads too.
+ */
+async function backlogStates(db: Db): Promise<Component[]> {
+  const r = await db.query<{ destination: string; kind: string; message: string }>(
+    `SELECT e.destination, e.kind, e.message FROM alert_event e
+      WHERE e.event_id = (SELECT max(x.event_id) FROM alert_event x WHERE x.destination = e.destination)
+      ORDER BY e.destination`,
+  );
+  return r.rows
+    .filter((a) => a.kind === 'raise')
+    .map((a) => ({ name: `backlog:${a.destination}`, state: 'degraded' as const, detail: a.message.slice(0, 200), lastSuccessAt: null }));
 }
 
 /** The hospital's midnight before `now` (TZ_LOCAL), not the database session's. */

@@ -144,13 +144,21 @@ export async function frontStatus(db: Db, now: () => Date = () => new Date(), de
   try {
     const reads = (async () => {
       const dialect = await detectDialect(db);
-      const [schema, serverTime, outbox, lastPushRun, backup, act] = await Promise.all([
-        schemaState(db),
+      const schema = await schemaState(db);
+      // On a schema behind this release (bundles deployed, bin/cdc-migrate not run yet) a part that
+      // reads a table or column a missing migration adds is null, not a 500: the status still answers
+      // 503 naming the missing migrations (docs/deploy.md "Upgrade"). On a current schema it throws.
+      const part = <T>(p: Promise<T>): Promise<T | null> =>
+        p.catch((err: unknown) => {
+          if (schema?.state === 'behind' && ['42703', '42P01'].includes((err as { code?: string }).code ?? '')) return null;
+          throw err;
+        });
+      const [serverTime, outbox, lastPushRun, backup, act] = await Promise.all([
         dbTime(db),
-        outboxStatus(db),
-        lastRun(db),
-        backupSummary(db, now()),
-        activationStatus(db),
+        part(outboxStatus(db)),
+        part(lastRun(db)),
+        part(backupSummary(db, now())),
+        part(activationStatus(db)),
       ]);
       return { dialect, schema, serverTime, outbox, lastPushRun, backup, act };
     })();

@@ -180,18 +180,9 @@ async function reportOnce(db: Db, d: Destination, dests: Destination[], s: SelfR
 
 /**
  * Components not ok (shared/monitor; each platform named with the address push sends it to, its
- * latency not probed) and backlog alerts raised and not cleared since.
+ * latency not probed; backlog alerts raised and not cleared since, `backlog:<destination>`).
  */
 async function currentFaults(db: Db, dests: Destination[]): Promise<Fault[]> {
   const comp = await components(db, { platforms: Object.fromEntries(dests.map((x) => [x.name, x.url])), diskPath: '/', probe: false });
-  const faults: Fault[] = comp.components
-    .filter((c) => c.state === 'degraded' || c.state === 'down')
-    .map((c) => ({ component: c.name, state: c.state, detail: c.detail }));
-  const alerts = await db.query<{ destination: string; kind: string; message: string }>(
-    `SELECT e.destination, e.kind, e.message FROM alert_event e
-      WHERE e.event_id = (SELECT max(x.event_id) FROM alert_event x WHERE x.destination = e.destination)`,
-  );
-  for (const a of alerts.rows)
-    if (a.kind === 'raise') faults.push({ component: `backlog:${a.destination}`, state: 'degraded', detail: a.message.slice(0, 200) });
-  return faults;
+  return comp.components.filter((c) => c.state === 'degraded' || c.state === 'down').map((c) => ({ component: c.name, state: c.state, detail: c.detail }));
 }

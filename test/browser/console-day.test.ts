@@ -135,7 +135,9 @@ describe("the card form when the doctor's single-sign-on session ends while typi
       await page.waitForURL(/\/card\.html\?case=/);
       await page.waitForFunction(() => document.querySelector('#card')?.getAttribute('data-checked') !== null);
       // Wrong dates are named in the doctor's words: the field's label, never the data set's code.
-      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() + 86_400_000)).slice(0, 10));
+      // Two days ahead, not one: minutes before the hospital's midnight, tomorrow's date starts within
+      // the 5 minutes a clock may run ahead (FUTURE_TOLERANCE_MS, schemas/rules.ts) and is rightly not refused.
+      await page.locator('#f-onsetDate').fill(formatLocal(new Date(Date.now() + 2 * 86_400_000)).slice(0, 10));
       await page.locator('#f-birthDate').fill('1800-01-01');
       await page.waitForFunction(() => (document.querySelector('#f-diagnoseTime-err')?.textContent ?? '') !== '');
       const order = (await page.locator('#f-diagnoseTime-err').textContent())!;

@@ -41,6 +41,16 @@ describe("the monitor's figures by the front's own settings", () => {
     expect(longestGapS('not a cron', ran)).toBeNull();
   });
 
+  it('names a backlog alert raised and not cleared as a degraded backlog:<destination>', async () => {
+    const now = new Date('2026-12-07T15:30:00Z');
+    const backlog = async () => (await read(now)).components.filter((c) => c.name.startsWith('backlog:'));
+    expect(await backlog()).toEqual([]);
+    await priv.db.query(`INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message) VALUES ('national', 'raise', 2660, 900, '积压 2660 条')`);
+    expect(await backlog()).toEqual([{ name: 'backlog:national', state: 'degraded', detail: '积压 2660 条', lastSuccessAt: null }]);
+    await priv.db.query(`INSERT INTO alert_event (destination, kind, pending, oldest_age_s, message) VALUES ('national', 'clear', 0, NULL, '积压已清')`);
+    expect(await backlog()).toEqual([]);
+  });
+
   it("counts the day's refusals from the hospital's midnight", async () => {
     // 22:55 Beijing on Dec 7 (14:55 UTC).
     await priv.db.query(`INSERT INTO ingest_rejection (resource, issues, received_at) VALUES ('emrPatientInfo', '[]', '2026-12-07T14:55:00Z')`);
