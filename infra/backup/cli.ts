@@ -37,7 +37,8 @@ import {
   loadBackupConfig,
   openStore,
   readSmall,
-  recordsIn,
+  manifestRecords,
+  restorableOf,
   requireStore,
   restoreInto,
   runDue,
@@ -135,7 +136,7 @@ async function findManifest(
           say(`passed over ${k}: ${(e as Error).message}`);
           continue;
         }
-        if ((man.records ?? recordsIn(man.rowCounts)) === 0) {
+        if (manifestRecords(man) === 0) {
           passed.push(k);
           continue;
         }
@@ -196,13 +197,7 @@ async function archiveToFetch(
 ): Promise<Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'> & { keyFingerprint?: string | null }> {
   if (!/^\d+$/.test(archive)) {
     const { key, manifest } = await findManifest(store, archive, 'logical');
-    return {
-      objectKey: key,
-      encryption: manifest.encryption,
-      sha256: manifest.sha256,
-      sizeBytes: manifest.size,
-      keyFingerprint: manifest.keyFingerprint ?? null,
-    };
+    return restorableOf(key, manifest);
   }
   const db = openPool(loadConfig().databaseUrl, 1);
   try {
@@ -234,7 +229,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
         m.kind ?? '?',
         m.finishedAt ?? '?',
         m.size === undefined ? '?' : String(m.size),
-        m.kind === 'logical' ? String(m.records ?? recordsIn(m.rowCounts) ?? '?') : '-',
+        m.kind === 'logical' ? String(manifestRecords(m) ?? '?') : '-',
         (m.sha256 ?? '').slice(0, 12),
         m.encryption ? `${m.encryption}${m.keyFingerprint ? ` key ${m.keyFingerprint}` : ''}` : '-',
       ]);
@@ -264,31 +259,15 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   if (cmd.command === 'check-keys') return (await keysOpen(databaseUrl, cmd.target, out)) ? 0 : 1;
   if (cmd.command === 'restore') {
     const { key, manifest } = await findManifest(store, cmd.archive, cmd.kind, say);
-    const records = manifest.records ?? recordsIn(manifest.rowCounts);
+    const records = manifestRecords(manifest);
     say(
       `restoring ${key} (${manifest.kind}, ${mib(manifest.size)}, taken ${manifest.finishedAt}${records === null ? '' : `, ${records} records`}) into a new database ${cmd.target}`,
     );
-    const r = await restoreInto(
-      null,
-      store,
-      cfg,
-      {
-        archiveId: manifest.archiveId,
-        objectKey: key,
-        encryption: manifest.encryption,
-        keyFingerprint: manifest.keyFingerprint ?? null,
-        mac: manifest.mac ?? null,
-        rowCounts: manifest.rowCounts,
-        sizeBytes: manifest.size,
-        sha256: manifest.sha256,
-        dialect: manifest.dialect,
-      },
-      {
-        databaseUrl,
-        target: cmd.target,
-        onProgress: (p: RestoreProgress) => say(`restore: ${progressLine(p)}`),
-      },
-    );
+    const r = await restoreInto(null, store, cfg, restorableOf(key, manifest), {
+      databaseUrl,
+      target: cmd.target,
+      onProgress: (p: RestoreProgress) => say(`restore: ${progressLine(p)}`),
+    });
     out(`${r.ok ? 'restored' : 'RESTORED WITH DIFFERENCES'}: ${r.message}`);
     if (r.versionsMoved !== undefined)
       out(

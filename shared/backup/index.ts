@@ -29,7 +29,7 @@ export {
   type CheckResult,
 } from './ledger.js';
 export { keyMismatch, restoreInto, type RestoreProgress, type RestoreResult } from './restore.js';
-export { manifestKey, parseManifest, runBackup, SYSTEM_TABLES, type BackupResult, type Manifest, type Progress } from './run.js';
+export { manifestKey, manifestRecords, parseManifest, restorableOf, runBackup, SYSTEM_TABLES, type BackupResult, type Manifest, type Progress } from './run.js';
 export { holdsRecords, recordsIn, typedTables } from './records.js';
 export { backupSummary, BackupSummarySchema, type BackupSummary } from './summary.js';
 export { ObjectWriter, openStore, statArchive, readSmall, replaceMeta, listKeys, type Store } from './store.js';

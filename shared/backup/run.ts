@@ -114,6 +114,26 @@ export const ManifestSchema = z.object({
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
+/** The records a manifest shows: as recorded, or (older manifests) summed from its row counts; null without either. */
+export function manifestRecords(m: Partial<Pick<Manifest, 'records' | 'rowCounts'>>): number | null {
+  return m.records ?? recordsIn(m.rowCounts);
+}
+
+/** The archive a manifest describes, as a restore or a fetch reads it: `key` is the object's key. */
+export function restorableOf(key: string, m: Manifest) {
+  return {
+    archiveId: m.archiveId,
+    objectKey: key,
+    encryption: m.encryption,
+    keyFingerprint: m.keyFingerprint ?? null,
+    mac: m.mac ?? null,
+    rowCounts: m.rowCounts,
+    sizeBytes: m.size,
+    sha256: m.sha256,
+    dialect: m.dialect,
+  };
+}
+
 /** A manifest's text as stored: the manifest, or an error naming the object and what is wrong. */
 export function parseManifest(key: string, text: string): Manifest {
   let json: unknown;
