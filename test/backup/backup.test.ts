@@ -41,7 +41,7 @@ import {
   type Archive,
   type BackupConfig,
 } from '../../shared/backup/index.js';
-import { backupStoreEnv } from '../setup/backup-store.js';
+import { backupCli, backupStoreEnv } from '../setup/backup-store.js';
 import { databaseUrl, privateDatabase } from '../setup/db.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { resources } from '../../schemas/index.js';
@@ -78,20 +78,7 @@ function urlOf(name: string): string {
   return u.toString();
 }
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/backup/cli.ts'), ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, CDC_SECRETS_DIR: join(dir, 'no-secrets'), DATABASE_URL: url, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => ok({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string>) => backupCli(args, { CDC_SECRETS_DIR: join(dir, 'no-secrets'), DATABASE_URL: url, ...env });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cdc-backup-test-'));

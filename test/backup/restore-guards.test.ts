@@ -3,11 +3,10 @@
  * (docs/backup.md "Restore", "Checks"): on the real PostgreSQL of the test run and a real S3 store
  * (s3rver on a loopback port), `make restore` run as the operator's process (infra/backup/cli.ts).
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
@@ -39,10 +38,9 @@ import { piiFromDir, setPii } from '../../shared/pii/index.js';
 import { renderBackups } from '../../functions/web/backups-page.js';
 import { putSmall } from '../../shared/backup/store.js';
 import { sm4Fingerprint } from '../../shared/backup/tools.js';
-import { backupStoreEnv } from '../setup/backup-store.js';
+import { backupCli, backupStoreEnv } from '../setup/backup-store.js';
 import { databaseUrl, privateDatabase } from '../setup/db.js';
 
-const root = resolve('.');
 let dir: string;
 let s3: RunningS3;
 const created: string[] = [];
@@ -76,35 +74,8 @@ async function admin<T extends pg.QueryResultRow>(sql: string, params: unknown[]
 const exists = async (name: string) => (await admin('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
 
 /** The operator's command as a process; killed (and reported) if it has not ended in `limitMs`. */
-function cli(
-  args: string[],
-  env: Record<string, string>,
-  limitMs = 60_000,
-): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; hung: boolean }> {
-  const t0 = Date.now();
-  return new Promise((ok) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/backup/cli.ts'), ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, CDC_SECRETS_DIR: join(dir, 'no-secrets'), DATABASE_URL: databaseUrl(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let stdout = '';
-    let stderr = '';
-    let hung = false;
-    const timer = setTimeout(() => {
-      hung = true;
-      // The command and whatever it spawned (its own process group).
-      process.kill(-child.pid!, 'SIGKILL');
-    }, limitMs);
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      ok({ code, stdout, stderr, ms: Date.now() - t0, hung });
-    });
-  });
-}
+const cli = (args: string[], env: Record<string, string>, limitMs = 60_000) =>
+  backupCli(args, { CDC_SECRETS_DIR: join(dir, 'no-secrets'), DATABASE_URL: databaseUrl(), ...env }, limitMs);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cdc-restore-guards-'));

@@ -3,11 +3,10 @@
  * PostgreSQL of the test run, a real S3 store, `make restore` as the operator's process, push to the
  * national platform simulator (which stores each (org, resource, id, version) once, docs/uplink.md §6).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
@@ -20,10 +19,9 @@ import { recordFate } from '../../shared/ingest/receipts.js';
 import { RESTORE_VERSION_GAP } from '../../shared/ingest/restore-gap.js';
 import { piiFromDir, setPii } from '../../shared/pii/index.js';
 import { pushRun } from '../../shared/uplink/push.js';
-import { backupStoreEnv } from '../setup/backup-store.js';
+import { backupCli, backupStoreEnv } from '../setup/backup-store.js';
 import { databaseUrl, privateDatabase } from '../setup/db.js';
 
-const root = resolve('.');
 let dir: string;
 let s3: RunningS3;
 let platform: PlatformHandle;
@@ -31,20 +29,7 @@ const target = `cdc_rv_t_${process.pid}`;
 
 const s3Env = (prefix: string) => backupStoreEnv(s3, prefix);
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/backup/cli.ts'), ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: databaseUrl(), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => ok({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: Record<string, string>) => backupCli(args, { DATABASE_URL: databaseUrl(), ...env });
 
 async function admin(sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: databaseUrl() });

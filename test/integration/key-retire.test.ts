@@ -76,14 +76,23 @@ function setTimes(dir: string, times: Record<string, { created?: Date; emptied?:
 /** The state column of a key's line in `status`. */
 const line = (out: string, id: string) => out.split('\n').find((l) => l.startsWith(`${id} `)) ?? '';
 
+/**
+ * No archive in the ledger, and a secrets folder of its own whose key was made by `init` and then
+ * rotated by the CLI: the folder and the old key's id.
+ */
+async function rotatedKeys(): Promise<{ dir: string; old: string }> {
+  await db.query('DELETE FROM backup_archive');
+  const dir = mkdtempSync(join(tmpdir(), 'cdc-keyret-'));
+  dirs.push(dir);
+  expect(keysCli(dir, 'init').code).toBe(0);
+  const old = readKeyFile(dir).current;
+  expect(keysCli(dir, 'rotate').code).toBe(0);
+  return { dir, old };
+}
+
 describe('bin/cdc-keys and the kept backup archives', () => {
   it('status and retire count the archives taken while a key was in use; --force retires it, naming them', { timeout: 60_000 }, async () => {
-    await db.query('DELETE FROM backup_archive');
-    const dir = mkdtempSync(join(tmpdir(), 'cdc-keyret-'));
-    dirs.push(dir);
-    expect(keysCli(dir, 'init').code).toBe(0);
-    const old = readKeyFile(dir).current;
-    expect(keysCli(dir, 'rotate').code).toBe(0);
+    const { dir, old } = await rotatedKeys();
     const cur = readKeyFile(dir).current;
     // The old key made 30 days ago, the rotation 10 days ago; the re-encryption not run yet.
     setTimes(dir, { [old]: { created: at(30) }, [cur]: { created: at(10) } });
@@ -153,12 +162,7 @@ describe('bin/cdc-keys and the kept backup archives', () => {
   });
 
   it('a key file without the times (written by hand, or before they were kept) takes every kept archive to need an old key', { timeout: 60_000 }, async () => {
-    await db.query('DELETE FROM backup_archive');
-    const dir = mkdtempSync(join(tmpdir(), 'cdc-keyret-'));
-    dirs.push(dir);
-    expect(keysCli(dir, 'init').code).toBe(0);
-    const old = readKeyFile(dir).current;
-    expect(keysCli(dir, 'rotate').code).toBe(0);
+    const { dir, old } = await rotatedKeys();
     const f = JSON.parse(readFileSync(join(dir, 'pii-field-keys'), 'utf8')) as { keys: Record<string, unknown>[] };
     for (const k of f.keys) delete k.created;
     writeFileSync(join(dir, 'pii-field-keys'), JSON.stringify(f), { mode: 0o600 });
