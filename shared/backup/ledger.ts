@@ -2,6 +2,7 @@
  * The backup ledger in the database (migration 0019): archives and their checks (docs/backup.md).
  */
 import { z } from 'zod';
+import type pg from 'pg';
 import type { Db } from '../db/index.js';
 
 export const ARCHIVE_KINDS = ['logical', 'physical', 'system', 'software'] as const;
@@ -169,17 +170,33 @@ export async function markRemoved(db: Db, id: string): Promise<void> {
 }
 
 /**
- * Reads ledger rows. A database behind this release (migration 1020 not yet applied: its status
- * still has to be shown, docs/deploy.md "Database migrations") has no progress_at: read as NULL then.
+ * Runs `SELECT <cols> <rest>`; on a database behind this release (a later migration's column not yet
+ * there: its pages still have to be shown, docs/deploy.md "Database migrations") runs it again with
+ * each of `later`'s columns read as a typed NULL. `later` names each such column with its SQL type.
  */
-async function selectArchives(db: Db, rest: string, params: unknown[]): Promise<Archive[]> {
+async function selectBehindTolerant<R extends pg.QueryResultRow>(
+  db: Db,
+  cols: string,
+  later: Record<string, string>,
+  rest: string,
+  params: unknown[],
+): Promise<R[]> {
   try {
-    return (await db.query<ArchiveRow>(`SELECT ${COLS} ${rest}`, params)).rows.map(toArchive);
+    return (await db.query<R>(`SELECT ${cols} ${rest}`, params)).rows;
   } catch (err) {
     if ((err as { code?: string }).code !== '42703') throw err;
-    const older = COLS.replace('progress_at', 'NULL::timestamptz AS progress_at');
-    return (await db.query<ArchiveRow>(`SELECT ${older} ${rest}`, params)).rows.map(toArchive);
+    const older = cols
+      .split(',')
+      .map((c) => c.trim())
+      .map((c) => (c in later ? `NULL::${later[c]} AS ${c}` : c))
+      .join(', ');
+    return (await db.query<R>(`SELECT ${older} ${rest}`, params)).rows;
   }
+}
+
+/** Reads ledger rows; progress_at came with migration 1020. */
+async function selectArchives(db: Db, rest: string, params: unknown[]): Promise<Archive[]> {
+  return (await selectBehindTolerant<ArchiveRow>(db, COLS, { progress_at: 'timestamptz' }, rest, params)).map(toArchive);
 }
 
 export async function getArchive(db: Db, id: string): Promise<Archive | null> {
@@ -224,7 +241,8 @@ export async function recordCheck(db: Db, c: CheckResult): Promise<void> {
 }
 
 export async function recentChecks(db: Db, limit = 20): Promise<Array<CheckResult & { checkedAt: Date }>> {
-  const r = await db.query<{
+  // note came with migration 1040.
+  const r = await selectBehindTolerant<{
     archive_id: string | null;
     check_kind: CheckKind;
     ok: boolean;
@@ -232,8 +250,10 @@ export async function recentChecks(db: Db, limit = 20): Promise<Array<CheckResul
     note: string | null;
     duration_ms: number;
     checked_at: Date;
-  }>('SELECT archive_id, check_kind, ok, message, note, duration_ms, checked_at FROM backup_check ORDER BY check_id DESC LIMIT $1', [limit]);
-  return r.rows.map((x) => ({
+  }>(db, 'archive_id, check_kind, ok, message, note, duration_ms, checked_at', { note: 'varchar' }, 'FROM backup_check ORDER BY check_id DESC LIMIT $1', [
+    limit,
+  ]);
+  return r.map((x) => ({
     archiveId: x.archive_id === null ? null : String(x.archive_id),
     check: x.check_kind,
     ok: x.ok,
