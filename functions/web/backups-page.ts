@@ -8,7 +8,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
-import { ARCHIVE_KINDS, lastGood, listArchives, recentChecks, type Archive, type ArchiveKind } from '../../shared/backup/ledger.js';
+import { ARCHIVE_KINDS, archiveErrorNote, lastGood, listArchives, recentChecks, type Archive, type ArchiveKind } from '../../shared/backup/ledger.js';
 import type { Db } from '../../shared/db/index.js';
 import { age, consolePage, h, num, when } from './console-layout.js';
 
@@ -56,7 +56,7 @@ ${d.archives.map(
   (
     a,
   ) => html`<tr data-archive="${a.archiveId}"><td>${a.archiveId}</td><td>${KIND_ZH[a.kind]}</td><td>${when(a.startedAt, tz)}</td><td>${when(a.finishedAt, tz)}</td><td data-k="trigger">${TRIGGER_ZH[a.trigger] ?? a.trigger}</td>
-<td>${size(a.sizeBytes)}</td><td class="${a.status === 'failed' || a.status === 'damaged' ? 'bad' : ''}">${STATUS_ZH[a.status]}</td><td>${a.error ?? ''}</td></tr>`,
+<td>${size(a.sizeBytes)}</td><td class="${a.status === 'failed' || a.status === 'damaged' ? 'bad' : ''}">${STATUS_ZH[a.status]}</td>${a.error ? html`<td title="${a.error}">${archiveErrorNote(a.error)}</td>` : html`<td></td>`}</tr>`,
 )}</tbody></table>`
       : html`<p class="muted">近 30 天没有备份。</p>`
   }</section>

@@ -263,3 +263,34 @@ export async function recentChecks(db: Db, limit = 20): Promise<Array<CheckResul
     checkedAt: x.checked_at,
   }));
 }
+
+/**
+ * What an archive's recorded failure means, in Chinese for the console's 备份 page (docs/backup.md
+ * "The ledger"): the reason is tool and library output, English, kept as it was for the command line
+ * and the logs; the page shows the kind of failure and what to check, the reason itself beside it.
+ * The first rule whose pattern the reason matches names it.
+ */
+const FAILURE_NOTES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^integrity check failed: size mismatch/, '已损坏：存储中的归档大小与备份时记录的不符（被截断或被改动）'],
+  [/^integrity check failed: missing/, '已损坏：备份存储中已没有该归档'],
+  [/^integrity check failed/, '已损坏：归档内容与备份时记录的校验和不符'],
+  [/^stalled:/, '中断：备份进程长时间没有进展（被终止或机器重启），下一次计划备份会重新进行'],
+  [/^interrupted:/, '中断：备份进程在完成前停止，下一次计划备份会重新进行'],
+  [/no backup store configured/, '未配置备份存储：请设置 BACKUP_S3_ENDPOINT 和密钥文件 backup-s3-access-key / backup-s3-secret-key'],
+  [
+    /Access ?Denied|InvalidAccessKeyId|Access Key Id you provided|SignatureDoesNotMatch|signature we calculated/i,
+    '备份存储拒绝访问：请检查密钥文件 backup-s3-access-key / backup-s3-secret-key',
+  ],
+  [/ENOSPC|No space left|StorageFull|quota/i, '存储空间不足：请清理或扩容备份存储或本机磁盘'],
+  [/backup store unavailable|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ECONNRESET|socket hang up/i, '无法连接备份存储：请检查 BACKUP_S3_ENDPOINT 与网络'],
+  [/backup store failed/i, '备份存储未能保存归档：请检查备份存储的状态'],
+  [/backup-sm4-key is missing/, '缺少加密密钥文件 backup-sm4-key'],
+  [/not found \(BACKUP_PG_BIN/, '找不到数据库备份工具：请安装 postgresql-client-15 或设置 BACKUP_PG_BIN'],
+  [/^software archive:/, '软件归档失败：找不到已构建的函数包或项目目录（BACKUP_SOFTWARE_DIR）'],
+  [/ledger update failed/, '备份台账更新失败：请检查数据库连接'],
+  [/^\S+ (exited with|could not run)/, '数据库备份工具异常退出或无法启动'],
+];
+
+export function archiveErrorNote(error: string): string {
+  return FAILURE_NOTES.find(([pattern]) => pattern.test(error))?.[1] ?? '备份失败';
+}

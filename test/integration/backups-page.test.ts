@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkFreshness } from '../../shared/backup/check.js';
 import { insertArchive, lastGood, markFailed, markGood, recordCheck } from '../../shared/backup/ledger.js';
+import { toolFailure } from '../../shared/backup/tools.js';
 import { signedInToWeb } from '../setup/console-session.js';
 import { uniqueId } from '../setup/db.js';
 import { webInProcess } from '../setup/web-function.js';
@@ -39,6 +40,22 @@ describe('the 备份 page', () => {
       startedAt: now,
     });
     await markFailed(db, failed, reason);
+    // A reason as the backup function records it (tool output, English): the page says what it means.
+    const full = await insertArchive(db, {
+      kind: 'logical',
+      trigger: 'manual',
+      bucket: 'cdc-backups',
+      dialect: 'postgres',
+      tool: 'pg_dump',
+      encryption: 'SM4',
+      startedAt: now,
+    });
+    const toolSaid = toolFailure(
+      'pg_dump',
+      { code: 1, signal: null },
+      `pg_dump: error: could not write to output file: No space left on device ${uniqueId('n')}`,
+    );
+    await markFailed(db, full, toolSaid);
     const drill = `drill ${uniqueId('d')}: 12 tables restored, row counts equal`;
     await recordCheck(db, { archiveId: good, check: 'drill', ok: true, message: drill, durationMs: 1234 });
     // A check written since checks say it in Chinese: that is what the page shows, the English line
@@ -50,7 +67,10 @@ describe('the 备份 page', () => {
     // The newest good logical archive is this one, or one another test file's backup made since: fresh either way.
     expect(page).toMatch(/<tr data-kind="logical"><td>逻辑备份<\/td>[\s\S]*?class="ok">正常<\/td>/);
     expect((await lastGood(db, 'logical'))?.finishedAt).toBeTruthy();
-    expect(page).toMatch(new RegExp(`<tr data-archive="${failed}">[\\s\\S]*?失败[\\s\\S]*?${reason}`));
+    expect(page).toMatch(new RegExp(`<tr data-archive="${failed}">[\\s\\S]*?失败</td><td title="${reason}">备份失败</td></tr>`));
+    expect(page).toMatch(
+      new RegExp(`<tr data-archive="${full}">[\\s\\S]*?失败</td><td title="${toolSaid.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}">存储空间不足：[^<]+</td></tr>`),
+    );
     // Who started it, in Chinese: the schedule.
     expect(page).toMatch(new RegExp(`<tr data-archive="${failed}">[\\s\\S]*?<td data-k="trigger">定时</td>`));
     expect(page).toMatch(
