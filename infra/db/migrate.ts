@@ -6,12 +6,15 @@
  *
  * Before applying anything the runner refuses a database migrated by a newer release (the ledger holds
  * names this code's infra/db lacks): an older release on an upgraded database is not run silently.
- * Each migration waits for its table locks at most `lockTimeoutMs` (SET LOCAL lock_timeout, on both
- * PostgreSQL and openGauss, docs/opengauss.md): a session holding them (a HIS transaction left open)
+ * Each migration waits for its table locks at most `lockTimeoutMs` (PostgreSQL's lock_timeout,
+ * openGauss's lockwait_timeout where the migrating user may set it: docs/opengauss.md "Lock waits"): a session holding them (a HIS transaction left open)
  * is named in the log — pid, application, user, state, never its query text, which can hold personal
  * data — and the migration is tried again, `attempts` times, then fails saying whom it waited for. A
  * migration waiting on a lock makes every later statement on that table wait behind it, so the wait
  * is kept short (docs/deploy.md "Upgrade").
+ *
+ * On openGauss a database not created `DBCOMPATIBILITY 'PG'` is refused before anything is applied
+ * (docs/opengauss.md: the code relies on PostgreSQL's reading of '' and of varchar lengths).
  *
  * As a command: bin/cdc-migrate (make migrate) against DATABASE_URL, the file DATABASE_URL_FILE, or the
  * secret cdc-database-url found as the other operator commands find it (CDC_DATA_DIR, CDC_SECRETS_DIR).
@@ -25,6 +28,8 @@ import { projectRoot } from '../root.js';
 import { convertHoldReasons } from './holds-0009.js';
 import { moveOutcomeGrants } from './outcomes-1010.js';
 import { MIGRATION_FILE, compareSchema, schemaAdvice, schemaState } from '../../shared/db/schema.js';
+import { LOCK_TIMEOUT_CODES } from '../../shared/db/faults.js';
+import type { Dialect } from '../../shared/db/index.js';
 
 const here = join(projectRoot, 'infra/db');
 const LOCK_KEY = 7_204_311; // arbitrary, fixed: "cdc-front migrations"
@@ -74,6 +79,35 @@ export interface LockHolder {
   transactionS: number | null;
 }
 
+/**
+ * The statement bounding a migration's wait for its table locks (docs/opengauss.md "Lock waits"):
+ * PostgreSQL's lock_timeout; openGauss 5.0 has none, its own is lockwait_timeout (a sysadmin's setting).
+ * A literal: SET takes no bind parameter.
+ */
+export function lockBoundSql(dialect: Dialect, ms: number): string {
+  return `SET LOCAL ${dialect === 'opengauss' ? 'lockwait_timeout' : 'lock_timeout'} = '${Math.floor(ms)}ms'`;
+}
+
+/** Why an openGauss database cannot be migrated, from its DBCOMPATIBILITY; null when it is 'PG'. */
+export function compatibilityRefusal(database: string, compatibility: string | undefined): string | null {
+  if (compatibility === 'PG') return null;
+  return (
+    `refusing to migrate: openGauss database ${database} was created with DBCOMPATIBILITY '${compatibility ?? 'unknown'}'; ` +
+    `cdc-front needs 'PG' (it reads '' and varchar lengths as PostgreSQL does): create it with CREATE DATABASE ${database} DBCOMPATIBILITY 'PG' (README "openGauss", docs/opengauss.md)`
+  );
+}
+
+/**
+ * Why a database's encoding will not do: the front stores Chinese text (names, diagnoses, notes) and
+ * sizes its varchar columns in characters, so it needs UTF8. A new database is refused; one already
+ * migrated is only warned about, never stopped at an upgrade (`fresh` false: the message is a warning).
+ */
+export function encodingProblem(encoding: string | undefined, fresh: boolean): string | null {
+  if (encoding === 'UTF8') return null;
+  const why = `database encoding is ${encoding ?? 'unknown'}: cdc-front stores Chinese text and needs UTF8 (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0, README "Pointing it at openGauss")`;
+  return fresh ? `refusing to migrate: ${why}` : `warning: ${why}; text may be cut short or refused`;
+}
+
 const positive = (v: string | undefined, dflt: number) => (v && Number(v) > 0 ? Number(v) : dflt);
 
 /** Applies every pending migration; returns the names applied. */
@@ -92,6 +126,19 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
+    const dialect: Dialect = /openGauss/i.test((await client.query<{ v: string }>('SELECT version() AS v')).rows[0]?.v ?? '') ? 'opengauss' : 'postgresql';
+    if (dialect === 'opengauss') {
+      const db = (
+        await client.query<{ n: string; c: string }>('SELECT datname AS n, datcompatibility AS c FROM pg_database WHERE datname = current_database()')
+      ).rows[0];
+      const refusal = compatibilityRefusal(db?.n ?? '(current)', db?.c);
+      if (refusal) throw new Error(refusal);
+    }
+    const fresh = (await client.query(`SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migration'`)).rowCount === 0;
+    const encoding = encodingProblem((await client.query<{ server_encoding: string }>('SHOW server_encoding')).rows[0]?.server_encoding, fresh);
+    if (encoding && fresh) throw new Error(encoding);
+    if (encoding) say(encoding);
+    let unbounded = false;
     // As pg_locks names it (openGauss's are thread ids, wider than the protocol's process id).
     const backendPid = (await client.query<{ pid: string }>('SELECT pg_backend_pid()::text AS pid')).rows[0]?.pid;
     await client.query(
@@ -123,8 +170,23 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
         const watch = watchLocks(databaseUrl, backendPid, m.name, say, Math.min(1000, Math.max(100, lockTimeoutMs / 3)));
         try {
           await client.query('BEGIN');
-          // A literal: SET takes no bind parameter.
-          await client.query(`SET LOCAL lock_timeout = '${Math.floor(lockTimeoutMs)}ms'`);
+          if (dialect === 'postgresql') await client.query(lockBoundSql(dialect, lockTimeoutMs));
+          else if (!unbounded) {
+            // Only a sysadmin may set lockwait_timeout: another user's migrations wait up to the
+            // server's own (default 20 min), and are told so once.
+            await client.query('SAVEPOINT lock_bound');
+            try {
+              await client.query(lockBoundSql(dialect, lockTimeoutMs));
+              await client.query('RELEASE SAVEPOINT lock_bound');
+            } catch (err) {
+              if ((err as { code?: string }).code !== '42501') throw err;
+              await client.query('ROLLBACK TO SAVEPOINT lock_bound');
+              unbounded = true;
+              say(
+                `openGauss: only a sysadmin may set lockwait_timeout; migrations wait for their table locks up to the server's own lockwait_timeout, not ${lockTimeoutMs} ms`,
+              );
+            }
+          }
           await client.query(m.sql);
           await FOLLOW_UPS[m.name]?.(client);
           await client.query('INSERT INTO schema_migration (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
@@ -135,7 +197,7 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
         } catch (err) {
           await client.query('ROLLBACK').catch(() => undefined);
           const holders = await watch.holders();
-          if ((err as { code?: string }).code === '55P03') {
+          if (LOCK_TIMEOUT_CODES.has((err as { code?: string }).code ?? '')) {
             const who = holders.length ? `held by ${holders.map(describeHolder).join('; ')}` : 'held by another session';
             if (attempt < attempts) {
               say(

@@ -29,15 +29,16 @@ export interface HisRoles {
 /** The roles the database names: bound to orgs, or the writers of staged rows and outcomes. */
 async function namedRoles(c: pg.ClientBase): Promise<string[]> {
   const names = new Set<string>();
-  if ((await c.query<{ t: string | null }>(`SELECT to_regclass('dbsync_role_org') AS t`)).rows[0]?.t) {
+  // The catalogs, not to_regclass (openGauss 5.0 has none: docs/opengauss.md).
+  if ((await c.query(`SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'dbsync_role_org'`)).rowCount) {
     for (const r of (await c.query<{ r: string }>('SELECT DISTINCT role_name AS r FROM dbsync_role_org')).rows) names.add(r.r);
   }
   const tables = [...Object.values(resources).map((r) => r.table), 'sync_outcome'];
   for (const t of tables) {
-    const q = `${STAGING_SCHEMA}.${t}`;
     const has = await c.query<{ n: string }>(
-      `SELECT count(*) AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'inserted_by' AND NOT attisdropped`,
-      [q],
+      `SELECT count(*) AS n FROM pg_attribute a JOIN pg_class k ON k.oid = a.attrelid JOIN pg_namespace s ON s.oid = k.relnamespace
+        WHERE s.nspname = $1 AND k.relname = $2 AND a.attname = 'inserted_by' AND NOT a.attisdropped`,
+      [STAGING_SCHEMA, t],
     );
     if (Number(has.rows[0]!.n) === 0) continue;
     const rows = await c.query<{ r: string }>(`SELECT DISTINCT inserted_by AS r FROM ${ident(STAGING_SCHEMA)}.${ident(t)} WHERE inserted_by IS NOT NULL`);

@@ -44,8 +44,9 @@ async function samples(c: pg.ClientBase): Promise<Sample[]> {
   for (const r of Object.values(resources)) {
     const fields = sealedFields(r);
     if (fields.length === 0) continue;
-    const exists = await c.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [r.table]);
-    if (!exists.rows[0]?.t) continue;
+    // The catalogs, not to_regclass (openGauss 5.0 has none: docs/opengauss.md).
+    const exists = await c.query('SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1', [r.table]);
+    if (!exists.rowCount) continue;
     const cols = new Set(
       (await c.query<{ c: string }>(`SELECT attname AS c FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0`, [r.table])).rows.map((x) => x.c),
     );

@@ -10,7 +10,7 @@ export type DbFault =
   | 'out_of_memory' // 53200
   | 'too_many_connections' // 53300
   | 'insufficient_resources' // other 53xxx
-  | 'timeout' // statement or lock timeout (57014, 55P03)
+  | 'timeout' // statement or lock timeout (57014; 55P03 PostgreSQL, YY003 openGauss)
   | 'conflict'; // serialization failure or deadlock, after withTx's retries (40001, 40P01)
 
 /** Seconds a client is asked to wait before retrying, per class. */
@@ -23,6 +23,9 @@ export const RETRY_AFTER_S: Record<DbFault, number> = {
   timeout: 5,
   conflict: 1,
 };
+
+/** A lock wait given up: PostgreSQL's lock_timeout (55P03), openGauss's lockwait_timeout (YY003). */
+export const LOCK_TIMEOUT_CODES: ReadonlySet<string> = new Set(['55P03', 'YY003']);
 
 const SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const LOST =
@@ -37,7 +40,7 @@ export function dbFault(err: unknown): DbFault | null {
   if (code === '53200') return 'out_of_memory';
   if (code === '53300') return 'too_many_connections';
   if (/^53/.test(code)) return 'insufficient_resources';
-  if (code === '57014' || code === '55P03') return 'timeout';
+  if (code === '57014' || LOCK_TIMEOUT_CODES.has(code)) return 'timeout';
   if (code === '40001' || code === '40P01') return 'conflict';
   if (/^08/.test(code) || /^57P0[1-3]$/.test(code) || SOCKET.has(code)) return 'unavailable';
   const message = typeof e.message === 'string' ? e.message : '';

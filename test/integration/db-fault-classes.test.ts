@@ -102,6 +102,7 @@ describe('the SQLSTATE table', () => {
     ['53400', 'insufficient_resources'],
     ['57014', 'timeout'],
     ['55P03', 'timeout'],
+    ['YY003', 'timeout'], // openGauss's lockwait_timeout
     ['40001', 'conflict'],
     ['40P01', 'conflict'],
     ['ECONNRESET', 'unavailable'],

@@ -19,11 +19,11 @@ const src = join(root, 'infra/db');
 const names: string[] = [];
 const dirs: string[] = [];
 
-async function freshDatabase(): Promise<string> {
+async function freshDatabase(options = ''): Promise<string> {
   const name = `migup_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: databaseUrl() });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(`CREATE DATABASE ${name} ${options}`);
   await admin.end();
   names.push(name);
   const u = new URL(databaseUrl());
@@ -55,6 +55,18 @@ const cli = (args: string[], env: Record<string, string>) =>
 describe('migration runner at an upgrade', () => {
   it('knows its own migrations: the build list is infra/db', () => {
     expect(knownMigrations()).toEqual(listMigrations().map((m) => m.name));
+  });
+
+  it('refuses a new database not in UTF8 before creating anything in it', async () => {
+    const url = await freshDatabase("ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'");
+    await expect(migrate(url)).rejects.toThrow(/^refusing to migrate: database encoding is SQL_ASCII: cdc-front stores Chinese text and needs UTF8/);
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    try {
+      expect((await db.query(`SELECT 1 FROM pg_tables WHERE schemaname = 'public'`)).rowCount).toBe(0);
+    } finally {
+      await db.end();
+    }
   });
 
   it('refuses a database a newer release migrated, naming the migrations and what to do, and applies nothing', async () => {

@@ -108,6 +108,19 @@ export const SQL_RULES: readonly SqlRule[] = [
       "openGauss 5.0 has no security_invoker views: a view reads its tables with its owner's rights; filter the rows in the view and create it WITH (security_barrier) (docs/opengauss.md)",
   },
   {
+    id: 'to-regclass',
+    pattern: /\bto_reg(?:class|type|proc|procedure|oper|operator|role|namespace|collation)\s*\(/gi,
+    advice:
+      "openGauss 5.0 has no to_regclass and its kin (PostgreSQL 9.4's): look the name up in the catalogs, SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1",
+  },
+  {
+    id: 'lock-timeout',
+    pattern: /\block_timeout\b/gi,
+    advice:
+      'openGauss 5.0 has no lock_timeout (its lockwait_timeout is a sysadmin\'s setting): behind the dialect switch (infra/db/migrate.ts lockBoundSql, docs/opengauss.md "Lock waits")',
+    dialectSwitch: true,
+  },
+  {
     id: 'returning-after-on-duplicate-key',
     pattern: /\bON\s+DUPLICATE\s+KEY\b[^;]*?\bRETURNING\b/gi,
     advice: 'openGauss 5.0 allows no RETURNING with ON DUPLICATE KEY UPDATE: use MERGE, then SELECT',

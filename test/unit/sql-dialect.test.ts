@@ -45,6 +45,8 @@ describe('scanner: catches each forbidden construct', () => {
     'merge-in-with': 'WITH m AS (MERGE INTO t USING s ON (t.k = s.k) WHEN MATCHED THEN UPDATE SET v = s.v) SELECT 1',
     'unnest-several-arrays': 'INSERT INTO t (a, b) SELECT * FROM unnest($1::varchar[], $2::int[]) AS s(a, b)',
     'security-invoker-view': 'CREATE VIEW staging.mine WITH (security_invoker = true) AS SELECT * FROM staging.sync_outcome',
+    'to-regclass': "SELECT to_regclass('dbsync_role_org') AS t",
+    'lock-timeout': "SET LOCAL lock_timeout = '5000ms'",
   };
 
   it('has a sample for every rule', () => {
@@ -70,6 +72,12 @@ describe('scanner: catches each forbidden construct', () => {
     expect(rulesHit("SELECT unnest($7::text[])::jsonb AS doc, unnest(string_to_array($1, ',')) AS x")).toEqual([]);
     expect(rulesHit('SELECT * FROM UNNEST(array_agg(x), ARRAY[1, 2])')).toEqual(['unnest-several-arrays']);
     expect(rulesHit('SELECT * FROM ROWS FROM (generate_series(1, 3), unnest($1::int[]))')).toEqual(['unnest-several-arrays']);
+  });
+
+  it('finds them in the SQL a TypeScript module sends', () => {
+    const source =
+      "await c.query(`SELECT count(*) AS n FROM pg_attribute WHERE attrelid = to_regclass($1)`, [q]);\nawait client.query(`SET LOCAL lock_timeout = '${ms}ms'`);\n";
+    expect(sqlFragments(source).flatMap((f) => rulesHit(f.text))).toEqual(['to-regclass', 'lock-timeout']);
   });
 
   it('is case-insensitive and tolerates line breaks', () => {
