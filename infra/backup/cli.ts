@@ -35,6 +35,7 @@ import {
   lastGood,
   listKeys,
   loadBackupConfig,
+  manifestKey,
   openStore,
   readSmall,
   manifestRecords,
@@ -150,9 +151,9 @@ async function findManifest(
       );
     }
   }
-  const body = await readSmall(store, `${key}.manifest.json`);
-  if (!body) throw new Error(`no manifest ${key}.manifest.json in bucket ${store.bucket}: not an archive of this front (see: list)`);
-  return { key, manifest: parseManifest(`${key}.manifest.json`, body.toString('utf8')) };
+  const body = await readSmall(store, manifestKey(key));
+  if (!body) throw new Error(`no manifest ${manifestKey(key)} in bucket ${store.bucket}: not an archive of this front (see: list)`);
+  return { key, manifest: parseManifest(manifestKey(key), body.toString('utf8')) };
 }
 
 /**
@@ -194,7 +195,7 @@ async function hisRoles(databaseUrl: string, database: string, out: (s: string) 
 async function archiveToFetch(
   store: Store,
   archive: string,
-): Promise<Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'> & { keyFingerprint?: string | null }> {
+): Promise<Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'> & { keyFingerprint?: string | null; mac?: string | null }> {
   if (!/^\d+$/.test(archive)) {
     const { key, manifest } = await findManifest(store, archive, 'logical');
     return restorableOf(key, manifest);
@@ -203,7 +204,10 @@ async function archiveToFetch(
   try {
     const a = await getArchive(db, archive);
     if (!a?.objectKey || !a.sha256) throw new Error(`no archive ${archive} with a recorded checksum in the ledger (see: list)`);
-    return a;
+    // The ledger keeps no MAC: the manifest beside the archive has it (older manifests have none).
+    const body = await readSmall(store, manifestKey(a.objectKey));
+    const mac = body ? parseManifest(manifestKey(a.objectKey), body.toString('utf8')).mac : null;
+    return { ...a, mac: mac ?? null };
   } finally {
     await closePool();
   }
@@ -242,7 +246,9 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     const wrongKey = keyMismatch(a, cfg.sm4Key);
     if (wrongKey) throw new Error(wrongKey);
     const r = await fetchArchive(store, a, cfg.sm4Key, cmd.out);
-    out(`fetched ${a.objectKey}: sha256 ${r.sha256} as recorded${a.encryption ? `, decrypted (${a.encryption})` : ''}, ${r.size} bytes in ${cmd.out}`);
+    out(
+      `fetched ${a.objectKey}: sha256 ${r.sha256} as recorded${r.macChecked ? ', MAC as recorded' : ''}${a.encryption ? `, decrypted (${a.encryption})` : ''}, ${r.size} bytes in ${cmd.out}`,
+    );
     return 0;
   }
   const databaseUrl = loadConfig().databaseUrl;

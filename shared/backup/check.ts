@@ -20,7 +20,7 @@ import { log } from '../log/index.js';
 import { lastGood, markDamaged, recordCheck, type Archive, type CheckKind, type CheckResult } from './ledger.js';
 import { restoreInto } from './restore.js';
 import { readArchive, statArchive, type Store } from './store.js';
-import { runTool, sm4Decryptor, toolFailure, toolsOf } from './tools.js';
+import { archiveMac, MAC_ALTERED, runTool, sm4Decryptor, toolFailure, toolsOf } from './tools.js';
 
 const short = (h: string | null | undefined) => (h ? `${h.slice(0, 12)}…` : 'none');
 
@@ -240,24 +240,28 @@ export async function checkFreshness(db: Db, now: Date = new Date(), periodS = 2
 
 /**
  * Downloads an archive to a plain file (docs/backup.md "Restore"): the SHA-256 and size of the stored
- * bytes are compared with those recorded, and an encrypted archive is decrypted on the way. Written
+ * bytes are compared with those recorded, and their MAC with the manifest's (`mac`, when it has one:
+ * the SHA-256 beside the archive can be rewritten with it, the MAC not without the backup key); an
+ * encrypted archive is decrypted on the way. Written
  * beside as `<out>.part` (mode 0600: a plain archive holds what the encryption protected) and renamed
  * only once it matched; on any failure nothing is left. An existing `out` is never overwritten.
  */
 export async function fetchArchive(
   store: Store,
-  a: Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'>,
+  a: Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'> & { mac?: string | null },
   key: Buffer | null,
   out: string,
-): Promise<{ size: number; sha256: string }> {
+): Promise<{ size: number; sha256: string; macChecked: boolean }> {
   if (existsSync(out)) throw new Error(`${out} exists already: give another --out`);
   if (a.encryption && !key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
   const part = `${out}.part`;
   const h = createHash('sha256');
+  const mac = a.mac && key ? archiveMac(key) : null;
   let size = 0;
   const tap = new Transform({
     transform(chunk: Buffer, _e, cb) {
       h.update(chunk);
+      mac?.update(chunk);
       size += chunk.length;
       cb(null, chunk);
     },
@@ -270,8 +274,9 @@ export async function fetchArchive(
     if (a.sha256 && sha256 !== a.sha256) throw new Error(`content altered: the bytes read hash to ${short(sha256)}, ${short(a.sha256)} was recorded`);
     if (a.sizeBytes !== null && a.sizeBytes !== undefined && size !== a.sizeBytes)
       throw new Error(`size mismatch: ${size} bytes read of ${a.objectKey}, ${a.sizeBytes} were recorded`);
+    if (mac && mac.digest() !== a.mac) throw new Error(MAC_ALTERED);
     renameSync(part, out);
-    return { size: statSync(out).size, sha256 };
+    return { size: statSync(out).size, sha256, macChecked: mac !== null };
   } catch (err) {
     rmSync(part, { force: true });
     throw err;

@@ -32,7 +32,7 @@ export { keyMismatch, restoreInto, type RestoreProgress, type RestoreResult } fr
 export { manifestKey, manifestRecords, parseManifest, restorableOf, runBackup, SYSTEM_TABLES, type BackupResult, type Manifest, type Progress } from './run.js';
 export { holdsRecords, recordsIn, typedTables } from './records.js';
 export { backupSummary, BackupSummarySchema, type BackupSummary } from './summary.js';
-export { ObjectWriter, openStore, statArchive, readSmall, replaceMeta, listKeys, type Store } from './store.js';
+export { ObjectWriter, openStore, statArchive, putSmall, readSmall, replaceMeta, listKeys, type Store } from './store.js';
 
 /** Local wall-clock parts of an instant. */
 function localParts(at: Date, tz: string): { y: number; mo: number; d: number; wd: number } {

@@ -16,7 +16,7 @@ import { typedTables } from './records.js';
 import type { BackupConfig } from './config.js';
 import type { Archive, RowCounts } from './ledger.js';
 import { readArchive, type Store } from './store.js';
-import { archiveMac, pgEnv, runTool, sm4Decryptor, sm4Fingerprint, toolFailure, toolsOf, withDatabase } from './tools.js';
+import { archiveMac, MAC_ALTERED, pgEnv, runTool, sm4Decryptor, sm4Fingerprint, toolFailure, toolsOf, withDatabase } from './tools.js';
 
 export interface RestoreProgress {
   bytes: number;
@@ -182,10 +182,7 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
     const sha = hash.digest('hex');
     if (a.sha256 && sha !== a.sha256) throw new Error(`content altered: the bytes read hash to ${sha.slice(0, 12)}…, ${a.sha256.slice(0, 12)}… was recorded`);
     // The SHA-256 beside the archive can be rewritten with it; the MAC cannot without the backup key.
-    if (mac && mac.digest() !== a.mac)
-      throw new Error(
-        `content altered: the archive's MAC (HMAC-SM3 under backup-sm4-key) is not the one recorded — changed in the store by someone without the key`,
-      );
+    if (mac && mac.digest() !== a.mac) throw new Error(MAC_ALTERED);
     const got = await countTables(targetUrl, Object.keys(expected));
     const mismatches = Object.entries(expected)
       .filter(([t, n]) => got[t] !== n)

@@ -128,6 +128,10 @@ export function sm4Fingerprint(key: Buffer): string {
   return createHmac('sha256', key).update('cdc-front backup-sm4-key fingerprint').digest('hex').slice(0, 16);
 }
 
+/** Said when the stored bytes' MAC is not the manifest's (a restore, a fetch). */
+export const MAC_ALTERED =
+  "content altered: the archive's MAC (HMAC-SM3 under backup-sm4-key) is not the one recorded — changed in the store by someone without the key";
+
 /**
  * The archive's MAC (docs/backup.md "Encryption at rest"): SM4-CTR hides the data but does not protect
  * it — whoever can write the bucket can flip bits of the plain text through the ciphertext and write a

@@ -5,7 +5,7 @@
  * runtime, tampering caught with specific messages, retention, and the store failing mid-upload.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,9 +32,12 @@ import {
   lastGood,
   listKeys,
   loadBackupConfig,
+  manifestKey,
   ObjectWriter,
   openStore,
+  parseManifest,
   plainStream,
+  putSmall,
   readSmall,
   runBackup,
   statArchive,
@@ -449,7 +452,7 @@ describe('fetching an archive as a plain file (infra/backup/cli.ts fetch)', () =
     const f1 = await cli(['fetch', '--archive', b.objectKey, '--out', byKey], env);
     expect(f1.code, f1.stderr).toBe(0);
     expect(f1.stdout).toContain(
-      `fetched ${b.objectKey}: sha256 ${b.sha256} as recorded, decrypted (sm4-ctr), ${plain.reduce((n, x) => n + x.length, 0)} bytes in ${byKey}`,
+      `fetched ${b.objectKey}: sha256 ${b.sha256} as recorded, MAC as recorded, decrypted (sm4-ctr), ${plain.reduce((n, x) => n + x.length, 0)} bytes in ${byKey}`,
     );
     expect(readFileSync(byKey).equals(Buffer.concat(plain))).toBe(true);
     // The plain file is what the tools read.
@@ -479,6 +482,20 @@ describe('fetching an archive as a plain file (infra/backup/cli.ts fetch)', () =
     expect(f4.code).toBe(1);
     expect(f4.stderr).toMatch(/content altered: the bytes read hash to [0-9a-f]{12}…, [0-9a-f]{12}… was recorded/);
     expect(readdirSync(dir).filter((f) => f.startsWith('fetched-bad'))).toEqual([]);
+
+    // The same flipped byte with every checksum rewritten to match it (the object's metadata, the
+    // manifest, the ledger): only the MAC, made under the backup key, still tells. By key and by id.
+    const sha = createHash('sha256').update(stored).digest('hex');
+    await store.client.putObject(store.bucket, b.objectKey, stored, stored.length, { ...info.meta, sha256: sha });
+    const manifest = parseManifest('m', (await readSmall(store, manifestKey(b.objectKey)))!.toString('utf8'));
+    await putSmall(store, manifestKey(b.objectKey), JSON.stringify({ ...manifest, sha256: sha }));
+    await db.query(`UPDATE backup_archive SET sha256 = $2 WHERE archive_id = $1`, [b.archiveId, sha]);
+    for (const archive of [b.objectKey, b.archiveId]) {
+      const f5 = await cli(['fetch', '--archive', archive, '--out', bad], env);
+      expect(f5.code, archive).toBe(1);
+      expect(f5.stderr).toContain("content altered: the archive's MAC (HMAC-SM3 under backup-sm4-key) is not the one recorded");
+      expect(readdirSync(dir).filter((f) => f.startsWith('fetched-bad'))).toEqual([]);
+    }
     await db.query(`UPDATE backup_archive SET status = 'removed' WHERE archive_id = $1`, [b.archiveId]);
   }, 120_000);
 });
@@ -638,7 +655,7 @@ describe('physical backups', () => {
     writeFileSync(join(keyDir, 'backup-sm4-key'), `${SM4_HEX}\n`, { mode: 0o600 });
     const fetched = await cli(['fetch', '--archive', a.objectKey, '--out', join(t, 'base.tar')], { ...s3Env('t-main'), CDC_SECRETS_DIR: keyDir });
     expect(fetched.code, fetched.stderr).toBe(0);
-    expect(fetched.stdout).toContain(`fetched ${a.objectKey}: sha256 ${a.sha256} as recorded, decrypted (sm4-ctr)`);
+    expect(fetched.stdout).toContain(`fetched ${a.objectKey}: sha256 ${a.sha256} as recorded, MAC as recorded, decrypted (sm4-ctr)`);
     const members = spawnSync('tar', ['-tf', join(t, 'base.tar')], { encoding: 'utf8' });
     expect(members.status, members.stderr).toBe(0);
     expect(members.stdout.split('\n')).toEqual(expect.arrayContaining(['backup_manifest', 'PG_VERSION']));
