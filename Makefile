@@ -97,5 +97,5 @@ backup: $(NODE_MODULES)
 	node --import tsx infra/backup/cli.ts backup --kind $${KIND:-logical}
 
 restore: $(NODE_MODULES)
-	@test -n "$$TARGET" || { echo "usage: make restore TARGET=<new database> [ARCHIVE=latest|<object key>]"; exit 2; }
-	node --import tsx infra/backup/cli.ts restore --target "$$TARGET" --archive "$${ARCHIVE:-latest}"
+	@test -n "$$TARGET" || { echo "usage: make restore TARGET=<new database> [ARCHIVE=latest|<object key>] [ACCEPT_NO_MAC=1]"; exit 2; }
+	node --import tsx infra/backup/cli.ts restore --target "$$TARGET" --archive "$${ARCHIVE:-latest}" $${ACCEPT_NO_MAC:+--accept-no-mac}

@@ -53,11 +53,11 @@ import {
 
 const USAGE = `usage:
   make backup  [KIND=logical|physical|system|software]      (infra/backup/cli.ts backup [--kind K] [--no-check])
-  make restore TARGET=<new database> [ARCHIVE=latest|<key>]  (infra/backup/cli.ts restore --target T [--archive A])
+  make restore TARGET=<new database> [ARCHIVE=latest|<key>] [ACCEPT_NO_MAC=1]  (infra/backup/cli.ts restore --target T [--archive A] [--accept-no-mac])
   infra/backup/cli.ts list
   infra/backup/cli.ts check [--archive <id>] [--no-drill]
   infra/backup/cli.ts check-keys --target <database>
-  infra/backup/cli.ts fetch --archive <object key|archive id> --out <file>
+  infra/backup/cli.ts fetch --archive <object key|archive id> --out <file> [--accept-no-mac]
   infra/backup/cli.ts revoke-his --database <the database the front left>`;
 
 const CommandSchema = z.discriminatedUnion('command', [
@@ -67,10 +67,16 @@ const CommandSchema = z.discriminatedUnion('command', [
     target: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a new database name: lower-case letters, digits, _'),
     archive: z.string().min(1).default('latest'),
     kind: z.enum(['logical', 'system']).default('logical'),
+    'accept-no-mac': z.boolean().default(false),
   }),
   z.object({ command: z.literal('list') }),
   z.object({ command: z.literal('check'), archive: z.string().regex(/^\d+$/, 'an archive id').optional(), 'no-drill': z.boolean().default(false) }),
-  z.object({ command: z.literal('fetch'), archive: z.string().min(1, 'an object key or an archive id'), out: z.string().min(1, 'a file') }),
+  z.object({
+    command: z.literal('fetch'),
+    archive: z.string().min(1, 'an object key or an archive id'),
+    out: z.string().min(1, 'a file'),
+    'accept-no-mac': z.boolean().default(false),
+  }),
   z.object({ command: z.literal('revoke-his'), database: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits, _') }),
   z.object({ command: z.literal('check-keys'), target: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits, _') }),
 ]);
@@ -88,6 +94,7 @@ function parseCommand(argv: string[]): Command {
       database: { type: 'string' },
       'no-check': { type: 'boolean' },
       'no-drill': { type: 'boolean' },
+      'accept-no-mac': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -103,6 +110,20 @@ export function progressLine(p: { bytes: number; tablesDone: number; tablesTotal
   if (p.totalBytes && p.bytes > 0) left = (p.totalBytes - p.bytes) / rate;
   else if (p.tablesTotal && p.tablesDone > 0) left = (el * (p.tablesTotal - p.tablesDone)) / p.tablesDone;
   return `${mib(p.bytes)}${p.totalBytes ? ` of ~${mib(p.totalBytes)}` : ''}${p.tablesTotal ? `, tables ${p.tablesDone}/${p.tablesTotal}` : ''}, ${mib(rate)}/s, ${left === null ? 'time left unknown' : `~${Math.max(0, Math.round(left))} s left`}`;
+}
+
+/**
+ * An encrypted archive read from the store alone must prove its bytes by its MAC: anyone who can write
+ * the bucket can rewrite the SHA-256 beside it, and can drop the MAC from the manifest as easily. A
+ * manifest without one (made before MACs were recorded) is taken only when the operator says so.
+ * Given a ledger id, fetch checks the ledger's SHA-256, which the store cannot change.
+ */
+function refuseWithoutMac(key: string, m: Manifest, accept: boolean): void {
+  if (!m.encryption || m.mac || accept) return;
+  throw new Error(
+    `${key} is encrypted but its manifest records no MAC (HMAC-SM3 under backup-sm4-key): it was made before MACs were recorded, or the MAC was removed in the store. ` +
+      'Its bytes can then be proven only by the SHA-256 beside it, which whoever changed them could rewrite: if you know it is that old, give --accept-no-mac (make restore ACCEPT_NO_MAC=1)',
+  );
 }
 
 /**
@@ -195,9 +216,11 @@ async function hisRoles(databaseUrl: string, database: string, out: (s: string) 
 async function archiveToFetch(
   store: Store,
   archive: string,
+  acceptNoMac: boolean,
 ): Promise<Pick<Archive, 'objectKey' | 'encryption' | 'sha256' | 'sizeBytes'> & { keyFingerprint?: string | null; mac?: string | null }> {
   if (!/^\d+$/.test(archive)) {
     const { key, manifest } = await findManifest(store, archive, 'logical');
+    refuseWithoutMac(key, manifest, acceptNoMac);
     return restorableOf(key, manifest);
   }
   const db = openPool(loadConfig().databaseUrl, 1);
@@ -242,7 +265,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     return 0;
   }
   if (cmd.command === 'fetch') {
-    const a = await archiveToFetch(store, cmd.archive);
+    const a = await archiveToFetch(store, cmd.archive, cmd['accept-no-mac']);
     const wrongKey = keyMismatch(a, cfg.sm4Key);
     if (wrongKey) throw new Error(wrongKey);
     const r = await fetchArchive(store, a, cfg.sm4Key, cmd.out);
@@ -265,6 +288,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   if (cmd.command === 'check-keys') return (await keysOpen(databaseUrl, cmd.target, out)) ? 0 : 1;
   if (cmd.command === 'restore') {
     const { key, manifest } = await findManifest(store, cmd.archive, cmd.kind, say);
+    refuseWithoutMac(key, manifest, cmd['accept-no-mac']);
     const records = manifestRecords(manifest);
     say(
       `restoring ${key} (${manifest.kind}, ${mib(manifest.size)}, taken ${manifest.finishedAt}${records === null ? '' : `, ${records} records`}) into a new database ${cmd.target}`,

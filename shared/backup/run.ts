@@ -81,7 +81,6 @@ export interface BackupResult {
   durationMs: number;
 }
 
-/** The manifest stored beside each archive (`<key>.manifest.json`): what a restore needs without the database. */
 /**
  * The manifest stored beside each archive (docs/backup.md): what a restore needs when the database is
  * gone. Read back from the store — where anyone who can write the bucket can write it —, so parsed.

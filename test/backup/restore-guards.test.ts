@@ -4,7 +4,7 @@
  * (s3rver on a loopback port), `make restore` run as the operator's process (infra/backup/cli.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -193,8 +193,33 @@ describe('an encrypted archive rewritten in the store by someone without the bac
       expect(r.code, r.stderr).toBe(1);
       expect(r.stderr).toContain("content altered: the archive's MAC (HMAC-SM3 under backup-sm4-key) is not the one recorded");
       expect(await exists(target)).toBe(false);
-      // The archive as it was: restored.
+      // The MAC dropped from the manifest as well: refused for having none (restore and fetch),
+      // unless the operator says the archive is older than MACs.
+      const { mac: _dropped, ...withoutMac } = manifest;
+      await putSmall(store, manifestKey(b.objectKey), JSON.stringify({ ...withoutMac, size: changed.length, sha256: sha }));
+      const noMac = await cli(['restore', '--target', target, '--archive', b.objectKey], { ...s3Env('rg-mac'), CDC_SECRETS_DIR: secrets('mac-sm4', SM4_HEX) });
+      expect(noMac.code, noMac.stderr).toBe(1);
+      expect(noMac.stderr).toContain(`${b.objectKey} is encrypted but its manifest records no MAC`);
+      expect(noMac.stderr).toContain('give --accept-no-mac (make restore ACCEPT_NO_MAC=1)');
+      expect(await exists(target)).toBe(false);
+      const fetchOut = join(dir, 'rg-mac-fetched.dump');
+      const noMacFetch = await cli(['fetch', '--archive', b.objectKey, '--out', fetchOut], {
+        ...s3Env('rg-mac'),
+        CDC_SECRETS_DIR: secrets('mac-sm4', SM4_HEX),
+      });
+      expect(noMacFetch.code).toBe(1);
+      expect(noMacFetch.stderr).toContain('its manifest records no MAC');
+      expect(existsSync(fetchOut)).toBe(false);
+      // The archive as it was, its manifest still without a MAC (as an older release wrote it): restored when accepted.
       await store.client.putObject(store.bucket, b.objectKey, body, body.length, info.meta);
+      await putSmall(store, manifestKey(b.objectKey), JSON.stringify(withoutMac));
+      const older = await cli(['restore', '--target', target, '--archive', b.objectKey, '--accept-no-mac'], {
+        ...s3Env('rg-mac'),
+        CDC_SECRETS_DIR: secrets('mac-sm4', SM4_HEX),
+      });
+      expect(older.code, older.stderr).toBe(0);
+      await admin(`DROP DATABASE ${target} WITH (FORCE)`);
+      // The archive as it was: restored.
       await putSmall(store, manifestKey(b.objectKey), JSON.stringify(manifest));
       const ok = await cli(['restore', '--target', target, '--archive', b.objectKey], { ...s3Env('rg-mac'), CDC_SECRETS_DIR: secrets('mac-sm4', SM4_HEX) });
       expect(ok.code, ok.stderr).toBe(0);
