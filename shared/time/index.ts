@@ -151,6 +151,10 @@ function parseAny(value: unknown, timeZone: string): Date | null {
     // date); ten digits are epoch seconds (2001-09-09 to 2286), as other senders write them — as
     // milliseconds they would be a time in the first months of 1970. Implausible years: parseTime.
     const ms = value >= 1e9 && value < 1e10 ? value * 1000 : value;
+    // Not a time: a fraction of a millisecond (1.5), or within a second of the epoch — 0, -1, 1:
+    // a missing date sent as a number (docs/data-set.md "Times"), never a real instant (1970-01-01
+    // in Beijing is -28800000).
+    if (ms === value && (!Number.isInteger(ms) || Math.abs(ms) < 1000)) return null;
     return Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new Date(ms) : null;
   }
   if (Array.isArray(value)) return fromJavaTimeArray(value, timeZone);

@@ -68,6 +68,12 @@ describe('parseTime: the forms senders use', () => {
   it('honours China’s historic daylight saving time (1986–1991)', () => {
     expect(iso(parseTime('1988-07-01 12:00:00'))).toBe('1988-07-01T03:00:00.000Z');
   });
+  it('refuses a missing date sent as a number (0, -1, 1, within a second of the epoch) and fractions of a millisecond', () => {
+    for (const v of [0, -1, 1, 999, -999, 1.5, -0.5, 1772325000000.5, '0', '-1']) expect(parseTime(v), String(v)).toBeNull();
+    // A real instant near the epoch (1970-01-01 in Beijing, milliseconds), fractional epoch seconds.
+    expect(iso(parseTime(-28800000))).toBe('1969-12-31T16:00:00.000Z');
+    expect(iso(parseTime(1772325000.25))).toBe('2026-03-01T00:30:00.250Z');
+  });
   it('refuses what is not a time', () => {
     for (const v of ['yesterday', '2026-02-30', '2026-13-01', '', '12:00', true, {}, '2026-03-01 25:00:00']) expect(parseTime(v)).toBeNull();
   });
