@@ -17,13 +17,12 @@
  * binding anything. Everything stops on Ctrl-C / SIGTERM, in reverse order. README.md §What `make up` starts.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
-import { createRoleStatements, frontLockStatements, grantStatements, roleSettingStatements } from '../../shared/dbsync/role.js';
+import { createRoleStatements, frontLockStatements, grantStatements, rolePassword, roleSettingStatements } from '../../shared/dbsync/role.js';
 import { migrate } from '../db/migrate.js';
 import { locate, PG_DATABASE_FILE, projectRoot as root } from '../cli/locate.js';
 import { ensureDevFrontTls } from './certs.js';
@@ -209,7 +208,7 @@ async function dbsyncRole(databaseUrl: string): Promise<void> {
   try {
     const exists = (await db.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [DBSYNC_ROLE])).rowCount === 1;
     if (!exists || !existsSync(file)) {
-      const password = randomBytes(18).toString('base64url');
+      const password = rolePassword(DBSYNC_ROLE);
       if (exists) await db.query(`DROP OWNED BY ${DBSYNC_ROLE}`).then(() => db.query(`DROP ROLE ${DBSYNC_ROLE}`));
       for (const st of createRoleStatements(DBSYNC_ROLE, password, process.env.TZ_LOCAL || undefined)) await db.query(st);
       writeSecret('dbsync-his-password', password);

@@ -17,6 +17,7 @@
  * sees and changes its own rows only (row-level security, infra/db/0920_staging_roles.sql) and reads
  * its own rows' outcomes only (the view's filter, infra/db/1010_sync_result_view.sql).
  */
+import { randomBytes } from 'node:crypto';
 import type { QueryResultRow } from 'pg';
 import { z } from 'zod';
 import { STAGING_SCHEMA } from '../../schemas/ddl.js';
@@ -107,10 +108,36 @@ export function roleSettingStatements(role: string, timeZone = 'Asia/Shanghai'):
   return [`ALTER ROLE ${r} SET timezone = ${literal(ZoneName.parse(timeZone))}`, `ALTER ROLE ${r} SET datestyle = 'ISO, YMD'`];
 }
 
+/**
+ * What a role's password lacks, or null. openGauss refuses by default (password_policy = 1) a password
+ * over 32 characters, of fewer than three kinds of character, or that is the role's name or its name
+ * reversed; PostgreSQL has no such policy. Checked here on both, so that a role made on one could be
+ * made on the other, and the HIS's administrator reads the rule, not the server's refusal (docs/dbsync.md).
+ */
+export function passwordProblem(role: string, password: string): string | null {
+  if (password.length < 12) return 'must be at least 12 characters';
+  if (password.length > 32) return "must be at most 32 characters (openGauss's password_max_length)";
+  const kinds = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((k) => k.test(password)).length;
+  if (kinds < 3) return "must have at least three of: upper-case letters, lower-case letters, digits, other characters (openGauss's password policy)";
+  const p = password.toLowerCase();
+  const name = role.toLowerCase();
+  if (p === name || p === [...name].reverse().join('')) return 'must not be the role name, nor the role name reversed';
+  return null;
+}
+
+/** A random password every dialect's policy takes (passwordProblem): 24 characters of base64url, drawn again until it has three kinds. */
+export function rolePassword(role: string): string {
+  for (;;) {
+    const p = randomBytes(18).toString('base64url');
+    if (!passwordProblem(role, p)) return p;
+  }
+}
+
 /** CREATE ROLE with a password, its session defaults, then the grants. */
 export function createRoleStatements(role: string, password: string, timeZone?: string): string[] {
   const r = RoleName.parse(role);
-  if (password.length < 12) throw new Error('the role password must be at least 12 characters');
+  const problem = passwordProblem(r, password);
+  if (problem) throw new Error(`the role password ${problem}`);
   return [`CREATE ROLE ${r} LOGIN PASSWORD ${literal(password)}`, ...roleSettingStatements(r, timeZone), ...grantStatements(r)];
 }
 

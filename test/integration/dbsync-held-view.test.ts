@@ -13,7 +13,7 @@ import { databaseUrl, emptyDatabase, privateDatabase, uniqueId, uniqueOrg } from
 import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import { syncAll } from '../../shared/dbsync/index.js';
-import { bindStatements, createRoleStatements, grantStatements } from '../../shared/dbsync/role.js';
+import { bindStatements, createRoleStatements, rolePassword, grantStatements } from '../../shared/dbsync/role.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
 import { withTx } from '../../shared/db/index.js';
 import { addHolds, holdsOf, holdText, type Hold } from '../../shared/holds/index.js';
@@ -120,7 +120,7 @@ describe('held is derived from the record’s holds when read', () => {
 describe('a HIS role reads its own rows’ outcomes only, and no other org’s holds (docs/dbsync.md "Several hospitals")', () => {
   const connectAs = async (orgs: string[]) => {
     const name = `his_${randomBytes(4).toString('hex')}`;
-    const pw = randomBytes(18).toString('base64url');
+    const pw = rolePassword('x');
     roles.push(name);
     for (const s of [...createRoleStatements(name, pw), ...bindStatements(name, orgs)]) await db.query(s);
     const url = new URL(priv.url);
@@ -234,7 +234,7 @@ describe('migration 1010 on a database with HIS roles', () => {
       await migrate(url, dir);
       await front.connect();
       const role = `his_${randomBytes(4).toString('hex')}`;
-      const pw = randomBytes(18).toString('base64url');
+      const pw = rolePassword('x');
       roles.push(role);
       // The release before: the grants of bin/cdc-dbsync on the outcomes' table.
       for (const s of [...createRoleStatements(role, pw), ...grantStatements(role)]) await front.query(s);

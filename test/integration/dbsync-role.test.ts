@@ -8,13 +8,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, privateDatabase, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { readFileSync } from 'node:fs';
-import { bindStatements, createRoleStatements, frontLockStatements, grantStatements } from '../../shared/dbsync/role.js';
+import { bindStatements, createRoleStatements, rolePassword, frontLockStatements, grantStatements } from '../../shared/dbsync/role.js';
 import { lockKeyOf, syncAll } from '../../shared/dbsync/index.js';
 import { resources } from '../../schemas/index.js';
 
 const db = testDb();
 const role = `his_${randomBytes(4).toString('hex')}`;
-const password = randomBytes(18).toString('base64url');
+const password = rolePassword('x');
 let his: pg.Client;
 
 beforeAll(async () => {
@@ -207,7 +207,7 @@ describe('a front serving several hospitals: one role per HIS, bound to its orgs
   const made: Array<{ name: string; client: pg.Client }> = [];
   const connectAs = async (orgs: string[]) => {
     const name = `his_${randomBytes(4).toString('hex')}`;
-    const pw = randomBytes(18).toString('base64url');
+    const pw = rolePassword('x');
     for (const s of [...createRoleStatements(name, pw), ...bindStatements(name, orgs)]) await priv.db.query(s);
     const url = new URL(priv.url);
     url.username = name;
