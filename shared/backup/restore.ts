@@ -10,7 +10,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import type { Db, Dialect } from '../db/index.js';
-import { quoteIdent } from '../db/quote.js';
+import { quoteIdent, quoteLiteral } from '../db/quote.js';
 import { RESTORE_VERSION_GAP } from '../ingest/restore-gap.js';
 import { typedTables } from './records.js';
 import type { BackupConfig } from './config.js';
@@ -122,6 +122,38 @@ async function countTables(url: string, tables: string[]): Promise<RowCounts> {
   }
 }
 
+/** A database's encoding and locale, as pg_database records them. */
+export interface DatabaseLocale {
+  encoding: string;
+  collate: string;
+  ctype: string;
+}
+
+/** The encoding and locale of the database at `url` (the front's own: a restore is made like it). */
+async function databaseLocale(url: string): Promise<DatabaseLocale> {
+  const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
+  await c.connect();
+  try {
+    const r = await c.query<DatabaseLocale>(
+      'SELECT pg_encoding_to_char(encoding) AS encoding, datcollate AS collate, datctype AS ctype FROM pg_database WHERE datname = current_database()',
+    );
+    return r.rows[0]!;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The restored (or scratch) database is made like the front's own — its encoding and locale, from
+ * template0 (a database made from template1 would take the cluster's default encoding, not
+ * necessarily UTF8 on openGauss, and whatever was added to template1) — and on openGauss in
+ * PostgreSQL compatibility (docs/opengauss.md).
+ */
+export function createDatabaseSql(name: string, dialect: Dialect, like: DatabaseLocale): string {
+  const compat = dialect === 'opengauss' ? " DBCOMPATIBILITY 'PG'" : '';
+  return `CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0 ENCODING ${quoteLiteral(like.encoding)} LC_COLLATE ${quoteLiteral(like.collate)} LC_CTYPE ${quoteLiteral(like.ctype)}${compat}`;
+}
+
 export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfig, a: Restorable, opts: RestoreOptions): Promise<RestoreResult> {
   const dialect = (a.dialect === 'opengauss' ? 'opengauss' : 'postgresql') as Dialect;
   const tools = toolsOf(dialect, cfg.pgBin);
@@ -133,7 +165,7 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
   if (a.encryption && !cfg.sm4Key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
   const wrongKey = keyMismatch(a, cfg.sm4Key);
   if (wrongKey) throw new Error(wrongKey);
-  const create = `CREATE DATABASE "${name}"${dialect === 'opengauss' ? " DBCOMPATIBILITY 'PG'" : ''}`;
+  const create = createDatabaseSql(name, dialect, await databaseLocale(opts.databaseUrl));
   await adminQuery(opts.databaseUrl, create).catch((e: Error) => {
     throw new Error(`cannot create database ${name}: ${e.message}`);
   });
