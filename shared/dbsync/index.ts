@@ -131,18 +131,25 @@ export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
 }
 
 /**
- * The front's user must own the staging tables (the migrations ran as it) or be a superuser: row-level
- * security shows any other role only the rows it wrote itself (docs/dbsync.md "Several hospitals"),
- * and a front that saw none of the HIS's rows would take nothing, silently. Said loudly instead.
+ * The front's user must own the staging tables (the migrations ran as it) or pass row-level security
+ * by its role: row-level security shows any other role only the rows it wrote itself (docs/dbsync.md
+ * "Several hospitals"), and a front that saw none of the HIS's rows would take nothing, silently. Said
+ * loudly instead. Who passes it is a role attribute whose column differs by dialect — PostgreSQL's
+ * `rolsuper`, `rolbypassrls`; openGauss's `rolsuper`, `rolsystemadmin` (docs/opengauss.md) — so the
+ * role's row is read whole and whichever the server has is looked at.
  */
+const BYPASSES_RLS = ['rolsuper', 'rolbypassrls', 'rolsystemadmin'] as const;
+
 export async function assertSeesEveryRow(db: Pick<pg.ClientBase, 'query'>): Promise<void> {
-  const r = await db.query<{ owner: string; me: string; sup: boolean | null }>(
-    `SELECT pg_get_userbyid(c.relowner) AS owner, current_user AS me, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS sup
+  const r = await db.query<{ owner: string; me: string }>(
+    `SELECT pg_get_userbyid(c.relowner) AS owner, current_user AS me
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'sync_outcome'`,
     [STAGING_SCHEMA],
   );
   const x = r.rows[0];
-  if (x && x.owner !== x.me && !x.sup)
+  if (!x || x.owner === x.me) return;
+  const role = (await db.query<Record<string, unknown>>('SELECT * FROM pg_roles WHERE rolname = current_user')).rows[0] ?? {};
+  if (!BYPASSES_RLS.some((k) => role[k] === true))
     throw new Error(
       `the front's database user ${x.me} does not own the staging tables (${x.owner} does): row-level security would hide the HIS's rows from it; run the migrations as ${x.me} (docs/dbsync.md)`,
     );

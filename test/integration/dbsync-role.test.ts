@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, privateDatabase, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { readFileSync } from 'node:fs';
 import { bindStatements, createRoleStatements, rolePassword, frontLockStatements, grantStatements } from '../../shared/dbsync/role.js';
-import { lockKeyOf, syncAll } from '../../shared/dbsync/index.js';
+import { assertSeesEveryRow, lockKeyOf, syncAll } from '../../shared/dbsync/index.js';
 import { resources } from '../../schemas/index.js';
 
 const db = testDb();
@@ -346,6 +346,20 @@ describe('a front serving several hospitals: one role per HIS, bound to its orgs
       (x: Error) => x,
     );
     expect(e?.message).toMatch(new RegExp(`database user ${a.name} does not own the staging tables`));
+  });
+
+  it('a user that does not own them but passes row-level security by its role (BYPASSRLS; a superuser, an openGauss sysadmin) may run it', async () => {
+    const seen = async () => Number((await a.client.query('SELECT count(*) AS n FROM staging.emr_patient_info')).rows[0].n);
+    const own = await seen();
+    await priv.db.query(`ALTER ROLE ${a.name} BYPASSRLS`);
+    try {
+      // What the attribute means: every HIS's outcome rows, not only its own.
+      expect(await seen()).toBeGreaterThan(own);
+      await expect(assertSeesEveryRow(a.client)).resolves.toBeUndefined();
+    } finally {
+      await priv.db.query(`ALTER ROLE ${a.name} NOBYPASSRLS`);
+    }
+    await expect(assertSeesEveryRow(a.client)).rejects.toThrow(`database user ${a.name} does not own the staging tables`);
   });
 
   it('rebinding replaces the orgs; * unbinds', async () => {
