@@ -11,11 +11,10 @@ import { openRecord, PiiKeyError, PiiValueError } from '../pii/index.js';
 import { log } from '../log/index.js';
 import { resources } from '../../schemas/index.js';
 import { lists } from '../../schemas/codes/lists.js';
-import { CASE_STATE_NAME, type CaseState, DECISION_LABEL } from './store.js';
+import { CASE_STATE_NAME, type CaseState, DECISION_LABEL, REMINDED_STATES } from './store.js';
 import { cardStatus, type CardStatus } from './duplicates.js';
 
-/** States a reminder is shown in (a known case is a notice for the treating department). */
-const OPEN: CaseState[] = ['to_confirm', 'to_diagnose', 'known'];
+const OPEN = REMINDED_STATES;
 
 export interface ReminderQuery {
   /** The orgs the caller may see: null = every org. */

@@ -43,6 +43,8 @@ const HEADER: Record<string, { table: string; link: string }> = {
 
 export type CaseState = 'to_confirm' | 'to_diagnose' | 'known' | 'to_verify' | 'reported' | 'excluded' | 'closed';
 export const CASE_STATES = ['to_confirm', 'to_diagnose', 'known', 'to_verify', 'reported', 'excluded', 'closed'] as const satisfies readonly CaseState[];
+/** States a reminder is shown in (a known case is a notice for the treating department): docs/warning.md "Reminders". */
+export const REMINDED_STATES: readonly CaseState[] = ['to_confirm', 'to_diagnose', 'known'];
 /** Each state as a doctor reads it (the HIS's reminders, the answers' messages). */
 export const CASE_STATE_NAME: Record<CaseState, string> = {
   to_confirm: '待确认',
@@ -474,9 +476,12 @@ async function deriveCase(
     return 'opened';
   }
   if (cur.state === state && cur.evidence_count === ev.length) return 'same';
+  // A case reopened (reminded again after it was not: excluded, closed, reported) is a new prompt: a
+  // card the HIS said it filled before is not this one, so its mark goes (docs/warning.md "Reminders").
+  const reopened = REMINDED_STATES.includes(state) && !REMINDED_STATES.includes(cur.state);
   // changed_at moves with updated_at: the reminders' paging position (docs/warning.md "Reminders").
   await tx.query(
-    'UPDATE warning_case SET state = $2, first_at = $3, due_at = $4, evidence_count = $5, updated_at = $6, changed_at = clock_timestamp(), dept_code = COALESCE(dept_code, $7), doctor_id = COALESCE(doctor_id, $8) WHERE case_id = $1',
+    `UPDATE warning_case SET state = $2, first_at = $3, due_at = $4, evidence_count = $5, updated_at = $6, changed_at = clock_timestamp(), dept_code = COALESCE(dept_code, $7), doctor_id = COALESCE(doctor_id, $8)${reopened ? ', filled_at = NULL' : ''} WHERE case_id = $1`,
     [cur.case_id, state, firstAt, dueAt, ev.length, now, owner?.dept_code ?? null, owner?.doctor_id ?? null],
   );
   if (cur.state !== state) await event(tx, cur.case_id, now, cur.state, state, by?.reason ?? reason, by?.actor);

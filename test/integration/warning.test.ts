@@ -14,7 +14,7 @@ import { resources } from '../../schemas/index.js';
 import { retireRecord, upsertMany, type IngestContext } from '../../shared/ingest/index.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { loadTriggers } from '../../shared/warning/triggers.js';
-import { listReminders } from '../../shared/warning/reminders.js';
+import { listReminders, markReminder } from '../../shared/warning/reminders.js';
 import { decideCase, precision, runWarnings, selfCheck, stateOf } from '../../shared/warning/store.js';
 import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 
@@ -398,6 +398,40 @@ describe('deadlines', () => {
 });
 
 describe('people decide', () => {
+  it('a card the HIS marked filled before the case was excluded does not silence the case when new evidence reopens it', { timeout: 60_000 }, async () => {
+    await drain();
+    const org = uniqueOrg();
+    const p = uniqueId('p');
+    await patient(org, p);
+    const dx = (id: string, t: string) => ({
+      ...sample('emrActivityInfo', { orgCode: org, id, patientId: p, seed: 3 }),
+      wmDiseaseCode: 'A00.9',
+      wmDiseaseName: '霍乱',
+      diagnoseTime: t,
+      activityTime: t,
+    });
+    await put('emrActivityInfo', dx(uniqueId('dx'), hourAgo()));
+    await drain(org);
+    const c = (await cases(org))[0]!;
+    const reminded = async () => (await listReminders(db, { orgs: [org], limit: 100 }, new Date())).reminders.map((r) => r.caseId);
+    expect(await reminded()).toEqual([c.case_id]);
+    expect((await decideCase(db, c.case_id, 'exclude', { actor: 'his/D1', reason: '腹泻为食物中毒' }, null, { caseWindowDays: 90 })).state).toBe('excluded');
+    // The HIS marks the (excluded) reminder filled: recorded, the case stays excluded.
+    expect((await markReminder(db, c.case_id, 'filled', { caller: 'his:k1', doctor: 'D1', note: null }, [org], new Date())).state).toBe('excluded');
+    // New raising evidence after the exclusion reopens the class A case: reminded again.
+    await put('emrActivityInfo', dx(uniqueId('dx'), formatLocal(new Date(Date.now() + 2000))));
+    await drain(org);
+    expect((await cases(org)).map((x) => x.state)).toEqual(['to_confirm']);
+    expect(await reminded()).toEqual([c.case_id]);
+    // Marked filled while it is open, it leaves the reminders (the card is on its way) and new evidence
+    // that does not reopen it keeps it so.
+    await markReminder(db, c.case_id, 'filled', { caller: 'his:k1', doctor: 'D2', note: null }, [org], new Date());
+    expect(await reminded()).toEqual([]);
+    await put('emrActivityInfo', dx(uniqueId('dx'), formatLocal(new Date(Date.now() + 3000))));
+    await drain(org);
+    expect(await reminded()).toEqual([]);
+  });
+
   it('a doctor excludes with a reason (held until new evidence), confirms; public health verifies the card', { timeout: 60_000 }, async () => {
     await drain();
     const org = uniqueOrg();
