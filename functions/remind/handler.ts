@@ -15,7 +15,7 @@
 //   POST /reminders/<caseId>/confirm {doctor, reason?} the doctor confirms the case
 //   POST /reminders/<caseId>/exclude {doctor, reason}  the doctor excludes it, saying why
 import { Hono, type Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError, notFoundAnswer, okAnswer, validationError } from '../../shared/http/errors.js';
@@ -103,6 +103,39 @@ const POSITION_MS = 10_000;
 /** Every stream of this replica sweeps from one horizon read per poll interval, not one each. */
 const streamHorizon = sharedHorizon(POLL_MS);
 
+/**
+ * Streams open in this replica, per caller and in all (settings().streams): a stream past either
+ * limit is refused with 429 before it opens, naming the limit; polls and the other calls keep the
+ * function's remaining slots (docs/his-guide.md 传染病提醒).
+ */
+const openStreams = new Map<string, number>();
+let streamsOpen = 0;
+
+function admitStream(c: Context): () => void {
+  const caller = callerOf(c);
+  const who = `${caller.kind}:${caller.id}`;
+  const { perCaller, max } = settings().streams;
+  const mine = openStreams.get(who) ?? 0;
+  if (mine >= perCaller)
+    throw new AppError(
+      'RATE_LIMITED',
+      `提醒流已达上限：每个调用方最多同时打开 ${perCaller} 条，请合并为一条流（按科室、医生在 HIS 内分发）或改用轮询 (too many open reminder streams for this caller: ${perCaller})`,
+    );
+  if (streamsOpen >= max)
+    throw new AppError('RATE_LIMITED', `提醒流已达上限：本服务最多同时 ${max} 条，请稍后重试或改用轮询 (too many open reminder streams: ${max})`);
+  openStreams.set(who, mine + 1);
+  streamsOpen++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    streamsOpen--;
+    const n = (openStreams.get(who) ?? 1) - 1;
+    if (n > 0) openStreams.set(who, n);
+    else openStreams.delete(who);
+  };
+}
+
 app.get('/reminders/stream', (c) => {
   // An event's id is where the stream stands (docs/warning.md "Reminders"): a reminder's, where its
   // page began (a cursor); a `position` event's, the `asOf` of the sweep that ended (a `since`; a
@@ -112,7 +145,16 @@ app.get('/reminders/stream', (c) => {
   const last = c.req.header('last-event-id');
   const cursor = last ? parseCursor(last) : null;
   const first = query(c, cursor ? { cursor } : last && microsOf(last) !== null ? { since: last } : undefined);
+  const release = admitStream(c);
   return streamSSE(c, async (stream) => {
+    try {
+      await sweep(stream);
+    } finally {
+      release();
+    }
+  });
+
+  async function sweep(stream: SSEStreamingApi): Promise<void> {
     let closed = false;
     stream.onAbort(() => {
       closed = true;
@@ -152,7 +194,7 @@ app.get('/reminders/stream', (c) => {
       at = { since: r.asOf };
       await stream.sleep(POLL_MS);
     }
-  });
+  }
 });
 
 const Mark = z.object({ doctor: z.string().trim().min(1).max(80).optional(), note: z.string().trim().max(200).optional() }).strict();
