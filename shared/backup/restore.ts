@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import type { Db, Dialect } from '../db/index.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
-import { RESTORE_VERSION_GAP } from '../ingest/restore-gap.js';
+import { RESTORE_VERSION_GAP, VERSION_BASE_DDL } from '../ingest/restore-gap.js';
 import { typedTables } from './records.js';
 import type { BackupConfig } from './config.js';
 import type { Archive, RowCounts } from './ledger.js';
@@ -50,8 +50,9 @@ export interface RestoreResult {
 /**
  * Moves every record's version numbering past anything the lost front may have sent after the archive
  * (docs/backup.md "Versions after a restore", shared/ingest/restore-gap.ts): RESTORE_VERSION_GAP added to
- * the typed tables' rec_version and to record_receipt.version, in one transaction, before any front runs
- * on the database. The outbox and record_history keep their versions. Returns the records moved.
+ * the typed tables' rec_version and to record_receipt.version, and to the database's version base (where
+ * records it does not hold start), in one transaction, before any front runs on the database. The outbox
+ * and record_history keep their versions. Returns the records moved.
  */
 export async function shiftVersions(url: string): Promise<number> {
   const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
@@ -68,6 +69,10 @@ export async function shiftVersions(url: string): Promise<number> {
     for (const { t } of present.rows)
       moved += (await c.query(`UPDATE ${quoteIdent(t)} SET rec_version = rec_version + $1`, [RESTORE_VERSION_GAP])).rowCount ?? 0;
     if (hasReceipts) await c.query('UPDATE record_receipt SET version = version + $1', [RESTORE_VERSION_GAP]);
+    // Records the archive does not hold (first received after it) start above the gap too.
+    await c.query(VERSION_BASE_DDL);
+    const base = await c.query('UPDATE record_version_base SET base = base + $1 WHERE id = 1', [RESTORE_VERSION_GAP]);
+    if (base.rowCount === 0) await c.query('INSERT INTO record_version_base (id, base) VALUES (1, $1)', [RESTORE_VERSION_GAP]);
     await c.query('COMMIT');
     return moved;
   } catch (err) {

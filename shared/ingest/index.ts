@@ -28,6 +28,7 @@ import { recordObservedIn, type Observation } from '../codes/store.js';
 import { enqueue, enqueuePart, supersedeHeld } from '../outbox/index.js';
 import { composeWrites, type WritePart } from '../db/sql.js';
 import { sealRecord } from '../pii/index.js';
+import { versionBase } from './restore-gap.js';
 import {
   appendHistory,
   awaitedParents,
@@ -348,6 +349,8 @@ function parentLinks(r: Resource, wave: Prepared[]): Link[] {
 
 /** How writeWaveIn meets its transaction (withTx's TxPipeline; docs/ingest.md "Round trips"). */
 interface WaveTx {
+  /** Where a new record's versions start on this database (versionBase, shared/ingest/restore-gap.ts). */
+  base: number;
   /** BEGIN was sent without waiting: awaited with the wave's first reads. */
   pipe?: TxPipeline;
   /** The wave is the transaction's last work: its last statement goes with COMMIT when it can. */
@@ -369,7 +372,7 @@ interface Changed {
  * go out together (readWave), then the composed write per chunk — the last with COMMIT behind it
  * when nothing is left to do after it (docs/ingest.md "Round trips").
  */
-async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta, o: WaveTx = {}): Promise<Outcome[]> {
+async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestContext, delta: HeldDelta, o: WaveTx): Promise<Outcome[]> {
   const { current, found, awaited } = await readWave(tx, r, wave, o.pipe);
   const outcomes: Outcome[] = [];
   const changed: Changed[] = [];
@@ -378,7 +381,7 @@ async function writeWaveIn(tx: Tx, r: Resource, wave: Prepared[], ctx: IngestCon
     if (cur && cur.hash === p.hash && cur.retired === p.retiring) {
       outcomes.push({ id: p.id, orgCode: p.orgCode, status: 'unchanged', version: cur.version, held: [], test: p.test, warnings: p.warnings });
     } else {
-      changed.push({ p, cur, version: (cur?.version ?? 0) + 1, held: [...(p.mapping?.holds ?? [])] });
+      changed.push({ p, cur, version: (cur?.version ?? o.base) + 1, held: [...(p.mapping?.holds ?? [])] });
     }
   }
   if (changed.length === 0) return outcomes;
@@ -662,8 +665,9 @@ async function writeWaves(
   opts: GroupOptions,
 ): Promise<void> {
   let first: Awaited<ReturnType<typeof writeNewWave>> = null;
+  const base = await versionBase(db);
   try {
-    if (waves.length > 0 && !opts.inWave) first = await writeNewWave(db, r, waves[0]!, tried);
+    if (waves.length > 0 && !opts.inWave) first = await writeNewWave(db, r, waves[0]!, tried, base);
   } catch (err) {
     if (tried) await refuseLate().catch(() => undefined);
     throw err;
@@ -686,7 +690,7 @@ async function writeWaves(
             wave.map((x) => x.p),
             ctx,
             waveDelta,
-            { pipe, last: !opts.inWave },
+            { base, pipe, last: !opts.inWave },
           );
           if (opts.bookkeeping && ctx.codes)
             await recordObservedIn(
@@ -793,12 +797,12 @@ const NEW_RACE = new Set(['23505', '40P01', '40001']);
  * mapping (docs/ingest.md "New records in one round trip"). Null when the wave does not try, or
  * tried and missed (nothing of it was written): it is then written the usual way.
  */
-async function writeNewWave(db: Db, r: Resource, wave: Wave, checkBirths: boolean): Promise<Array<{ index: number; outcome: Outcome }> | null> {
+async function writeNewWave(db: Db, r: Resource, wave: Wave, checkBirths: boolean, base: number): Promise<Array<{ index: number; outcome: Outcome }> | null> {
   const ps = wave.map((x) => x.p);
   if (ps.length === 0 || ps.length > NEW_WAVE_MAX || ps.some((p) => p.retiring || (p.mapping?.holds.length ?? 0) > 0)) return null;
   const odds = newRecordOdds(db);
   if (!odds.shouldTry(r.name)) return null;
-  const changed: Changed[] = ps.map((p) => ({ p, cur: undefined, version: 1, held: [] }));
+  const changed: Changed[] = ps.map((p) => ({ p, cur: undefined, version: base + 1, held: [] }));
   const guard = newRecordsGuardPart(
     r,
     ps.map((p): [string, string] => [p.orgCode, p.id]),
@@ -969,11 +973,12 @@ export async function upsertDocument(db: Db, header: Resource, body: unknown, ct
   // Every item id once (above): the items are one wave, written after their header.
   const delta: HeldDelta = new Map();
   const head1 = hp;
+  const base = await versionBase(db);
   const out = await withTx(db, async (tx) => {
     delta.clear();
-    const [h] = await writeWaveIn(tx, header, [head1], ctx, delta);
+    const [h] = await writeWaveIn(tx, header, [head1], ctx, delta, { base });
     const byId = new Map<string, Outcome>();
-    if (prepared.length) for (const o of await writeWaveIn(tx, doc.item, prepared, ctx, delta)) byId.set(o.id, o);
+    if (prepared.length) for (const o of await writeWaveIn(tx, doc.item, prepared, ctx, delta, { base })) byId.set(o.id, o);
     return { header: h!, items: prepared.map((p) => byId.get(p.id)!) };
   });
   observeCodes(ctx, [head1, ...prepared], delta);

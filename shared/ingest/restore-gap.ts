@@ -8,7 +8,13 @@
  * starts on the database): the next version of any record is above anything the old front can have sent.
  * The outbox keeps its versions (what was queued and sent stays as it was), so a record not written since
  * the restore has its content queued under its version less whole gaps: queuedVersion.
+ *
+ * A record the lost front first received after the archive is not in the restored database at all: the
+ * HIS resends it, and it must not start again at version 1 (the platform holds 1…N of it already). So
+ * the restore also moves the database's version base (`record_version_base`) on by the gap, and a new
+ * record starts above it: versionBase.
  */
+import type pg from 'pg';
 
 /**
  * Larger than the versions one record can gain between an archive and the loss of its front: a record
@@ -36,3 +42,33 @@ export function queuedVersion(current: number, queued: readonly number[]): numbe
  */
 export const sameContentSql = (alias: string, current: string): string =>
   `${alias}.version <= ${current} AND mod(${current} - ${alias}.version, ${RESTORE_VERSION_GAP}) = 0`;
+
+/**
+ * The table of the version base: one row (id 1), absent until a restore writes it. Created by
+ * migration 1050 and, on a restored database of an older release, by the restore itself (the same
+ * statement: test/unit/restore-gap-ddl.test.ts).
+ */
+export const VERSION_BASE_DDL = 'CREATE TABLE IF NOT EXISTS record_version_base (id smallint PRIMARY KEY, base integer NOT NULL)';
+
+const bases = new WeakMap<object, Promise<number>>();
+
+/**
+ * Where a new record's versions start on this database: 0, or the gaps its restores added. Read once
+ * per pool (a restore always makes a new database, which a front starts on afresh); a schema without
+ * the table (behind this release) reads 0.
+ */
+export function versionBase(db: Pick<pg.Pool, 'query'>): Promise<number> {
+  let b = bases.get(db);
+  if (!b) {
+    b = db.query<{ base: number }>('SELECT base FROM record_version_base WHERE id = 1').then(
+      (r) => r.rows[0]?.base ?? 0,
+      (err: { code?: string }) => {
+        bases.delete(db);
+        if (err.code === '42P01') return 0;
+        throw err;
+      },
+    );
+    bases.set(db, b);
+  }
+  return b;
+}

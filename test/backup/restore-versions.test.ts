@@ -14,7 +14,7 @@ import { samplePatient } from '../../infra/simulators/his.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { emrPatientInfo } from '../../schemas/index.js';
 import { loadBackupConfig, runBackup } from '../../shared/backup/index.js';
-import { upsertRecord } from '../../shared/ingest/index.js';
+import { retireRecord, upsertRecord } from '../../shared/ingest/index.js';
 import { recordFate } from '../../shared/ingest/receipts.js';
 import { RESTORE_VERSION_GAP } from '../../shared/ingest/restore-gap.js';
 import { piiFromDir, setPii } from '../../shared/pii/index.js';
@@ -71,6 +71,7 @@ describe('a record updated after the archive, on a restored front', () => {
     const org = `4${randomBytes(4).readUInt32BE() % 100_000_000}`.padEnd(9, '0');
     const zp1 = (addr: string) => ({ ...samplePatient({ orgCode: org, id: 'ZP1', seed: 41 }), currentAddrDetail: addr });
     const zp2 = samplePatient({ orgCode: org, id: 'ZP2', seed: 42 });
+    const zp3 = (addr: string) => ({ ...samplePatient({ orgCode: org, id: 'ZP3', seed: 43 }), currentAddrDetail: addr });
     const ctx = () => ({ callId: null, test: false, now: new Date() });
     const push = async (db: pg.Pool) => {
       const r = await pushRun(db, { orphans: false, orphanReleaseAfterH: 48, env: { NATIONAL_URL: platform.url }, codes: async () => undefined });
@@ -105,6 +106,11 @@ describe('a record updated after the archive, on a restored front', () => {
         { version: 2, addr: 'addr-v2' },
         { version: 3, addr: 'addr-v3' },
       ]);
+      // A record the old front first received after the archive: v1 and v2 reach the platform.
+      expect((await upsertRecord(old.db, emrPatientInfo, zp3('addr-v1'), ctx())).version).toBe(1);
+      expect((await upsertRecord(old.db, emrPatientInfo, zp3('addr-v2'), ctx())).version).toBe(2);
+      await push(old.db);
+      expect(onPlatform('ZP3').map((x) => x.version)).toEqual([1, 2]);
 
       const r = await cli(['restore', '--target', target, '--archive', b.objectKey], { ...s3Env('rv'), CDC_SECRETS_DIR: keys });
       expect(r.code, r.stderr + r.stdout).toBe(0);
@@ -136,6 +142,14 @@ describe('a record updated after the archive, on a restored front', () => {
         { version: 2 + RESTORE_VERSION_GAP, addr: 'addr-v3' },
         { version: 3 + RESTORE_VERSION_GAP, addr: 'addr-v4' },
       ]);
+      expect(platform.stats().duplicates).toBe(before);
+      // The record the archive does not hold: resent, it starts above the gap, and its retirement
+      // (作废) reaches the platform as newer than what the old front sent.
+      expect(await upsertRecord(db, emrPatientInfo, zp3('addr-v2'), ctx())).toMatchObject({ status: 'created', version: 1 + RESTORE_VERSION_GAP });
+      await push(db);
+      expect(await retireRecord(db, emrPatientInfo, { orgCode: org, id: 'ZP3' }, ctx())).toMatchObject({ status: 'retired', version: 2 + RESTORE_VERSION_GAP });
+      await push(db);
+      expect(onPlatform('ZP3').map((x) => x.version)).toEqual([1, 2, 1 + RESTORE_VERSION_GAP, 2 + RESTORE_VERSION_GAP]);
       expect(platform.stats().duplicates).toBe(before);
       const fate = await recordFate(db, emrPatientInfo, org, 'ZP1');
       expect(fate).toMatchObject({ fate: 'forwarded', version: 3 + RESTORE_VERSION_GAP });
