@@ -221,7 +221,8 @@ export async function checkFreshness(db: Db, now: Date = new Date(), periodS = 2
     const last = await lastGood(db, 'logical');
     if (!last?.finishedAt && nothingYet) return { ok: true, message: `freshness: ${nothingYet}`, note: '尚无需要备份的数据：数据库中还没有任何记录' };
     if (!last?.finishedAt) return { ok: false, message: 'freshness: no good logical backup yet', note: '还没有成功的逻辑备份' };
-    const age = Math.round((now.getTime() - last.finishedAt.getTime()) / 1000);
+    // An archive that finished after the run began (the check is dated by its run) is 0 minutes old, not -1.
+    const age = Math.max(0, Math.round((now.getTime() - last.finishedAt.getTime()) / 1000));
     const h = Math.round(age / 3600);
     const limit = Math.round(periodS / 3600);
     return age <= periodS

@@ -62,6 +62,8 @@ describe('the 备份 page', () => {
     // (the command line's) in its title.
     const fresh = await checkFreshness(db, new Date());
     expect(fresh.note).toMatch(/^最近一次成功的逻辑备份在 \d+ 分钟前$/);
+    // Dated by a run that began before the archive finished: 0 minutes, never -1.
+    expect((await checkFreshness(db, new Date(Date.now() - 120_000))).note).toBe('最近一次成功的逻辑备份在 0 分钟前');
 
     const page = await (await get(await signedIn('public_health'))).text();
     // The newest good logical archive is this one, or one another test file's backup made since: fresh either way.
