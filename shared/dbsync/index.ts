@@ -84,6 +84,8 @@ export interface ResourceRun {
   unchanged: number;
   retired: number;
   rejected: number;
+  /** Its time ran out with rows still waiting (the last batch was full). */
+  more?: boolean;
 }
 
 export interface SyncOptions {
@@ -117,17 +119,46 @@ export async function readRoleOrgs(db: Pick<pg.ClientBase, 'query'>): Promise<Ro
   return out;
 }
 
-/** One pass over every staging table, in the data set's order (parents' resources first). */
+/**
+ * One pass over every staging table, in the data set's order (parents' resources first), in two
+ * rounds (docs/dbsync.md "Fair shares"): first each table in turn gets its share of what is left of
+ * the run (the time left divided by the tables left: an empty table passes its share on), so a
+ * backlog in one table — one hospital's flood of staged rows — cannot keep every later table's rows
+ * waiting run after run; then the rest of the run goes to the tables whose share ran out with rows
+ * still waiting, in the same order.
+ */
 export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
   const deadline = Date.now() + o.settings.runMs;
   await assertSeesEveryRow(db);
   const withRoles = { ...o, roles: o.roles ?? (await readRoleOrgs(db)) };
-  const out: ResourceRun[] = [];
-  for (const r of Object.values(resources)) {
+  const tables = Object.values(resources);
+  const runs = new Map<string, ResourceRun>();
+  for (const [i, r] of tables.entries()) {
     if (o.stopping?.()) break;
-    out.push(await syncResource(db, r, withRoles, deadline));
+    const share = Math.max(0, deadline - Date.now()) / (tables.length - i);
+    runs.set(r.name, await syncResource(db, r, withRoles, Math.min(deadline, Date.now() + share)));
   }
-  return out;
+  for (const r of tables) {
+    if (o.stopping?.() || Date.now() >= deadline) break;
+    const first = runs.get(r.name);
+    if (first?.more) runs.set(r.name, addRuns(first, await syncResource(db, r, withRoles, deadline)));
+  }
+  return [...runs.values()];
+}
+
+/** Two runs of one table added up; `more` as the second says. */
+function addRuns(a: ResourceRun, b: ResourceRun): ResourceRun {
+  return {
+    resource: a.resource,
+    ...(a.busy || b.busy ? { busy: true } : {}),
+    taken: a.taken + b.taken,
+    created: a.created + b.created,
+    updated: a.updated + b.updated,
+    unchanged: a.unchanged + b.unchanged,
+    retired: a.retired + b.retired,
+    rejected: a.rejected + b.rejected,
+    ...(b.more ? { more: true } : {}),
+  };
 }
 
 /**
@@ -168,14 +199,17 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
     locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0]!.ok;
     if (!locked) return { ...run, busy: true };
     const callers = callersOf(o.settings, o.roles ?? (await readRoleOrgs(client)));
+    let full = false;
     while (Date.now() < deadline && !o.stopping?.()) {
+      full = false;
       const claimed = await claim(client, r, o.settings.batch, o.batchBytes);
       // Nothing waits, or only rows that wait behind a row a HIS transaction holds.
       if (claimed.seen === 0 || (claimed.rows.length === 0 && claimed.tooLarge.length === 0)) break;
       await takeBatch(db, r, claimed, o, callers, run);
-      if (claimed.seen < o.settings.batch) break;
+      full = claimed.seen >= o.settings.batch;
+      if (!full) break;
     }
-    return run;
+    return full ? { ...run, more: true } : run;
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock($1::bigint)', [lockKeyOf(r)]).catch(() => undefined);
     client.release();
