@@ -397,19 +397,25 @@ describe('deadlines', () => {
   });
 });
 
+/** A new patient of a new org (the warning run drained first), and diagnoses of `code` for them by id and time. */
+async function patientToDiagnose(code: string, name: string) {
+  await drain();
+  const org = uniqueOrg();
+  const p = uniqueId('p');
+  await patient(org, p);
+  const dx = (id: string, t: string) => ({
+    ...sample('emrActivityInfo', { orgCode: org, id, patientId: p, seed: 3 }),
+    wmDiseaseCode: code,
+    wmDiseaseName: name,
+    diagnoseTime: t,
+    activityTime: t,
+  });
+  return { org, p, dx };
+}
+
 describe('people decide', () => {
   it('a card the HIS marked filled before the case was excluded does not silence the case when new evidence reopens it', { timeout: 60_000 }, async () => {
-    await drain();
-    const org = uniqueOrg();
-    const p = uniqueId('p');
-    await patient(org, p);
-    const dx = (id: string, t: string) => ({
-      ...sample('emrActivityInfo', { orgCode: org, id, patientId: p, seed: 3 }),
-      wmDiseaseCode: 'A00.9',
-      wmDiseaseName: '霍乱',
-      diagnoseTime: t,
-      activityTime: t,
-    });
+    const { org, dx } = await patientToDiagnose('A00.9', '霍乱');
     await put('emrActivityInfo', dx(uniqueId('dx'), hourAgo()));
     await drain(org);
     const c = (await cases(org))[0]!;
@@ -433,17 +439,7 @@ describe('people decide', () => {
   });
 
   it('a doctor excludes with a reason (held until new evidence), confirms; public health verifies the card', { timeout: 60_000 }, async () => {
-    await drain();
-    const org = uniqueOrg();
-    const p = uniqueId('p');
-    await patient(org, p);
-    const dx = (id: string, t: string) => ({
-      ...sample('emrActivityInfo', { orgCode: org, id, patientId: p, seed: 3 }),
-      wmDiseaseCode: 'B05.9',
-      wmDiseaseName: '麻疹',
-      diagnoseTime: t,
-      activityTime: t,
-    });
+    const { org, p, dx } = await patientToDiagnose('B05.9', '麻疹');
     const first = uniqueId('dx');
     const firstAt = hourAgo();
     await put('emrActivityInfo', dx(first, firstAt));
