@@ -6,7 +6,9 @@
 //                                                   `more` + `next`: ask again with cursor=<next>
 //   GET  /reminders/stream?…                        the same as server-sent events (event: reminder),
 //                                                   new and changed cases as they appear; event:
-//                                                   position moves Last-Event-ID past what was sent
+//                                                   position moves Last-Event-ID past what was sent;
+//                                                   event: removed for a reminder that ended (a
+//                                                   `since` poll's answer lists them in `removed`)
 //   GET  /reminders/cards?orgCode=&dept=&doctor=&since=   the reported cases' cards and their status
 //                                                   at the platform (sent, accepted, returned for
 //                                                   correction, corrected), the clock until accepted
@@ -26,9 +28,10 @@ import {
   listCaseCards,
   listReminders,
   markReminder,
-  microsOf,
   parseCursor,
+  positionOf,
   sharedHorizon,
+  sinceRange,
   type ReminderCursor,
   type ReminderQuery,
 } from '../../shared/warning/reminders.js';
@@ -54,11 +57,20 @@ const param = (max: number) =>
     .min(1)
     .max(max)
     .refine((s) => !s.includes('\u0000'), '不能含有 NUL 字符 (no NUL character)');
+/**
+ * A `since` (or a stream's Last-Event-ID holding an instant), docs/his-guide.md §9 and docs/warning.md
+ * "Reminders", "Out-of-range values": before 2000 (0001-01-01T00:00:00Z, a .NET or Java "from the
+ * beginning") is from the beginning, dropped here; more than a day ahead of the front's clock, 400.
+ */
+const Since = z.iso
+  .datetime({ offset: true })
+  .refine((s) => sinceRange(s, new Date()) !== 'future', '在将来 (in the future: pass the previous answer’s asOf)')
+  .transform((s) => (sinceRange(s, new Date()) === 'beginning' ? undefined : s));
 const Query = z.object({
   orgCode: param(50).optional(),
   dept: param(50).optional(),
   doctor: param(80).optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
+  since: Since.optional(),
   cursor: z
     .string()
     .max(100)
@@ -87,13 +99,34 @@ function query(c: Context, resume?: { since?: string; cursor?: ReminderCursor })
 
 app.get('/reminders', async (c) => {
   const { start: _, ...r } = await listReminders(getPool(), query(c), new Date());
-  return c.json(okAnswer(null, `待处理提醒 ${r.reminders.length} 条${r.more ? '，还有更多 (more: ask again with cursor=next)' : ''}`, r));
+  return c.json(
+    okAnswer(
+      null,
+      `待处理提醒 ${r.reminders.length} 条${r.removed.length ? `，已结束 ${r.removed.length} 条 (removed)` : ''}${r.more ? '，还有更多 (more: ask again with cursor=next)' : ''}`,
+      r,
+    ),
+  );
 });
 
 app.get('/reminders/cards', async (c) => {
   const r = await listCaseCards(getPool(), query(c), new Date());
   return c.json(okAnswer(null, `已报告病例 ${r.cases.length} 条${r.more ? '，还有更多 (more: ask again with cursor=next)' : ''}`, r));
 });
+
+/**
+ * Where a reconnecting stream resumes (its Last-Event-ID): a cursor (a reminder's id) or an instant (a
+ * `position` event's, or an older stream's); anything else, or out of range, is 400 naming the header.
+ */
+function lastEventId(last: string): { cursor: ReminderCursor } | { since?: string } {
+  const cursor = parseCursor(last);
+  if (cursor) return { cursor };
+  const since = Since.safeParse(last);
+  if (!since.success)
+    throw new AppError('BAD_REQUEST', 'Last-Event-ID 不是提醒流给出的事件 id，或超出范围 (Last-Event-ID is not an event id of a reminder stream)', [
+      { field: 'Last-Event-ID', rule: 'format', message: '不是提醒流给出的事件 id (not an event id of this stream)' },
+    ]);
+  return since.data === undefined ? {} : { since: since.data };
+}
 
 /** How long one stream lasts; the browser's EventSource (or the HIS's client) reconnects with Last-Event-ID. */
 const STREAM_MS = 50_000;
@@ -142,9 +175,11 @@ app.get('/reminders/stream', (c) => {
   // plain instant from older streams looks back). A reconnect resumes there, so nothing after the last
   // event seen is skipped, and after a `position` nothing already sent comes again but a case written
   // by a transaction open around that sweep's start (repeats are dropped by caseId + updatedAt).
-  const last = c.req.header('last-event-id');
-  const cursor = last ? parseCursor(last) : null;
-  const first = query(c, cursor ? { cursor } : last && microsOf(last) !== null ? { since: last } : undefined);
+  // A Last-Event-ID that is neither (or out of range) is refused before the stream opens, naming it
+  // (docs/warning.md "Out-of-range values"); an instant before 2000 is from the beginning.
+  const last = c.req.header('last-event-id')?.trim() || undefined;
+  const resume = last === undefined ? undefined : lastEventId(last);
+  const first = query(c, resume);
   const release = admitStream(c);
   return streamSSE(c, async (stream) => {
     try {
@@ -161,8 +196,14 @@ app.get('/reminders/stream', (c) => {
     });
     const end = Date.now() + STREAM_MS;
     let at: Pick<ReminderQuery, 'since' | 'cursor'> = { ...(first.since ? { since: first.since } : {}), ...(first.cursor ? { cursor: first.cursor } : {}) };
-    // What this stream sent: a reminder comes again only when its case changed (the query overlaps).
+    // What this stream sent: a reminder comes again only when its case changed (the query overlaps);
+    // an ending (`removed`) likewise.
     const sent = new Map<string, string>();
+    const gone = new Map<string, string>();
+    // Where the stream stands (a position the front handed out): a sweep's asOf never goes back
+    // behind it (docs/warning.md "Reminders"), so a horizon read low does not make a reconnect re-send.
+    const handed = positionOf(first.since);
+    let floor = handed !== null && handed <= Date.now() * 1000 ? handed : null;
     // The id the client holds, whether reminders were sent since, and when it was last moved.
     let lastId = last ?? null;
     let unmarked = false;
@@ -170,8 +211,21 @@ app.get('/reminders/stream', (c) => {
     await stream.writeSSE({ event: 'open', data: JSON.stringify({ retryMs: 1000 }), retry: 1000 });
     while (!closed && Date.now() < end) {
       const { since: _s, cursor: _c, ...base } = first;
-      const r = await listReminders(getPool(), { ...base, ...at }, new Date(), { skip: (id, updatedAt) => sent.get(id) === updatedAt, horizon: streamHorizon });
+      const r = await listReminders(getPool(), { ...base, ...at }, new Date(), {
+        skip: (id, updatedAt) => sent.get(id) === updatedAt,
+        horizon: streamHorizon,
+        floor,
+      });
+      for (const rem of r.removed) {
+        if (gone.get(rem.caseId) === rem.updatedAt) continue;
+        gone.set(rem.caseId, rem.updatedAt);
+        sent.delete(rem.caseId);
+        await stream.writeSSE({ event: 'removed', id: r.start, data: JSON.stringify(rem) });
+        lastId = r.start;
+        unmarked = true;
+      }
       for (const rem of r.reminders) {
+        gone.delete(rem.caseId);
         sent.set(rem.caseId, rem.updatedAt);
         await stream.writeSSE({ event: 'reminder', id: r.start, data: JSON.stringify(rem) });
         lastId = r.start;
@@ -192,6 +246,7 @@ app.get('/reminders/stream', (c) => {
         markedAt = Date.now();
       }
       at = { since: r.asOf };
+      floor = positionOf(r.asOf);
       await stream.sleep(POLL_MS);
     }
   }
@@ -253,6 +308,15 @@ const decide = (what: 'confirm' | 'exclude') => async (c: Context) => {
 };
 app.post('/reminders/:id/confirm', decide('confirm'));
 app.post('/reminders/:id/exclude', decide('exclude'));
+
+// Another method on one of these paths: 405 with the methods it takes, as on the receive paths
+// (docs/his-guide.md 应答); a path no route takes stays 404.
+const only = (methods: string) => (c: Context) => {
+  c.header('Allow', methods);
+  throw new AppError('METHOD_NOT_ALLOWED', `不支持的请求方法 ${c.req.method}（此地址可用：${methods}）(method not allowed)`);
+};
+for (const path of ['/reminders', '/reminders/cards', '/reminders/stream']) app.all(path, only('GET, HEAD'));
+for (const action of ['ack', 'filled', 'confirm', 'exclude']) app.all(`/reminders/:id/${action}`, only('POST'));
 
 export default defineFunction({
   app,

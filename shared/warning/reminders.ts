@@ -57,6 +57,17 @@ export function formatCursor(c: ReminderCursor): string {
 const CURSOR = /^c([12])\.(-|\d{1,17})\.(\d{1,17})\.(?:(\d{1,17})\.(\d{1,18})|-\.-)$/;
 
 /**
+ * The instants a position may name (docs/warning.md "Reminders", "Out-of-range values"), in epoch
+ * microseconds: no case of the front changed before POSITION_FLOOR_US — a `since` earlier than it (a
+ * .NET `DateTime.MinValue`, 0001-01-01T00:00:00Z) means from the beginning —, and POSITION_MAX_US
+ * keeps every position an exact number (below 2^53 µs) and a date the database takes.
+ */
+export const POSITION_FLOOR_US = Date.UTC(2000, 0, 1) * 1000;
+export const POSITION_MAX_US = Date.UTC(2200, 0, 1) * 1000;
+/** How far ahead of the front's clock a `since` may be (a HIS's clock a little fast); beyond it, 400. */
+export const SINCE_AHEAD_MS = 86_400_000;
+
+/**
  * The cursor a `next` (or a stream's event id) names; null when the text is not one. A `c1` cursor
  * (an answer of a release before migration 1000: milliseconds, updated_at, which that migration copied
  * into changed_at) goes on where it was, its horizon taken a look-back before its start.
@@ -66,12 +77,30 @@ export function parseCursor(text: string): ReminderCursor | null {
   if (!m) return null;
   const unit = m[1] === '1' ? 1000 : 1;
   const num = (v: string | undefined) => (v === undefined || v === '-' ? null : Number(v) * unit);
-  return {
+  const c: ReminderCursor = {
     from: num(m[2]),
     horizon: m[1] === '1' ? Number(m[3]) * 1000 - SINCE_OVERLAP_MS * 1000 : Number(m[3]),
     at: num(m[4]),
     caseId: m[5] ?? null,
   };
+  // Every time a position the front hands out (POSITION_MAX_US): anything else was not a `next`.
+  const inRange = (us: number | null) => us === null || (Number.isSafeInteger(us) && us >= 0 && us < POSITION_MAX_US);
+  return inRange(c.from) && inRange(c.horizon) && inRange(c.at) ? c : null;
+}
+
+/**
+ * What a `since` (or a stream's Last-Event-ID holding an instant) asks for (docs/warning.md
+ * "Reminders", "Out-of-range values"): `beginning` before POSITION_FLOOR_US (every open reminder, as
+ * without `since`), `future` more than SINCE_AHEAD_MS ahead of `now` or past POSITION_MAX_US (refused,
+ * 400), `invalid` when not an instant, else `ok`.
+ */
+export function sinceRange(since: string, now: Date): 'ok' | 'beginning' | 'future' | 'invalid' {
+  if (!INSTANT.test(since)) return 'invalid';
+  const us = microsOf(since);
+  if (us === null || !Number.isFinite(us)) return 'invalid';
+  if (us < POSITION_FLOOR_US) return 'beginning';
+  if (us >= POSITION_MAX_US || us > (now.getTime() + SINCE_AHEAD_MS) * 1000) return 'future';
+  return 'ok';
 }
 
 const INSTANT = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/i;
@@ -107,8 +136,36 @@ export interface ReminderPage {
   more: boolean;
   next: string | null;
   reminders: Reminder[];
+  /**
+   * The reminders of this page that ended (docs/warning.md "Reminders", "Reminders that end"): cases
+   * of the sweep's window no longer open. Only in a sweep from a `since` (or its cursor): a sweep
+   * without one is the whole open set.
+   */
+  removed: RemovedReminder[];
   /** Where this page began (not in the HIS's answer): a stream's event id, to resume it without a skip. */
   start: string;
+}
+
+/** Why a reminder ended: excluded by a doctor, a card arrived, the HIS marked it filled, nothing left to report. */
+export type RemovedReason = 'excluded' | 'carded' | 'filled' | 'closed';
+
+/** A reminder that ended: the HIS drops the reminder it holds for `caseId`. */
+export interface RemovedReminder {
+  caseId: string;
+  orgCode: string;
+  patientId: string;
+  reason: RemovedReason;
+  state: CaseState;
+  stateName: string;
+  updatedAt: string;
+}
+
+/** Why an ended case is no reminder any more (its state, or filled_at). */
+function removedReason(state: CaseState, filled: boolean): RemovedReason {
+  if (state === 'to_verify' || state === 'reported') return 'carded';
+  if (state === 'excluded') return 'excluded';
+  if (filled && OPEN.includes(state)) return 'filled';
+  return 'closed';
 }
 
 export interface Reminder {
@@ -159,6 +216,8 @@ interface CaseRow {
   updated_at: Date;
   /** changed_at to the microsecond (MICROS): the row's paging position. */
   changed: string;
+  /** Whether the HIS marked the card filled (listReminders' rows only). */
+  filled?: boolean;
 }
 
 /**
@@ -177,14 +236,20 @@ const MICROS = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"
  * (pg_locks, pg_stat_activity: a writer of cases still open), or this statement's start when none
  * does — a transaction that takes the lock later writes later. Never more than SINCE_OVERLAP_MS
  * back: a writer open longer would make every poll send a minute of cases again, and no writer of
- * cases runs that long (docs/warning.md "Reminders"). A writer whose start this session may not see
- * (another database role) counts as that old.
+ * cases runs that long (docs/warning.md "Reminders"). pg_locks is read live, pg_stat_activity from a
+ * snapshot, so a writer of the front's own role may hold a lock while its row shows no transaction
+ * (xact_start NULL): it began after the snapshot (it writes later than now) or has committed (its rows
+ * are visible to the sweep): not an old writer, it counts as now. Only a writer whose start this
+ * session cannot see (another database role, a session missing from the snapshot, a prepared
+ * transaction) counts as that old.
  */
-async function horizonOf(db: pg.Pool): Promise<number> {
+export async function horizonOf(db: Pick<pg.Pool, 'query'>): Promise<number> {
   const r = (
     await db.query<{ now: string; oldest: string | null }>(
       `SELECT ${MICROS('now()')} AS now,
-              ${MICROS(`(SELECT min(COALESCE(a.xact_start, now() - interval '${SINCE_OVERLAP_MS / 1000} seconds'))
+              ${MICROS(`(SELECT min(CASE WHEN a.xact_start IS NOT NULL THEN a.xact_start
+                                         WHEN a.usename = current_user THEN now()
+                                         ELSE now() - interval '${SINCE_OVERLAP_MS / 1000} seconds' END)
                            FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
                           WHERE l.locktype = 'relation' AND l.relation = 'warning_case'::regclass AND l.pid <> pg_backend_pid()
                             AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'))`)} AS oldest`,
@@ -223,13 +288,20 @@ export function sharedHorizon(maxAgeMs: number): HorizonSource {
 /**
  * The sweep a query continues (its cursor) or starts: cases changed at or after `since` — an `asOf`
  * the front handed out is that position exactly, any other instant less the overlap
- * (SINCE_OVERLAP_MS) — or every case; its horizon read now (or from `horizon`).
+ * (SINCE_OVERLAP_MS); one before POSITION_FLOOR_US is from the beginning — or every case; its horizon
+ * read now (or from `horizon`), never before `floor` (a position the caller was handed, still true).
  */
-async function sweepOf(db: pg.Pool, q: ReminderQuery, horizon: HorizonSource = horizonOf): Promise<ReminderCursor> {
+async function sweepOf(db: pg.Pool, q: ReminderQuery, horizon: HorizonSource = horizonOf, floor: number | null = null): Promise<ReminderCursor> {
   if (q.cursor) return q.cursor;
   const since = q.since === undefined ? null : microsOf(q.since);
-  const from = since === null ? null : POSITION.test(q.since!) ? since : since - SINCE_OVERLAP_MS * 1000;
-  return { from, horizon: await horizon(db), at: null, caseId: null };
+  const from = since === null || since < POSITION_FLOOR_US ? null : POSITION.test(q.since!) ? since : since - SINCE_OVERLAP_MS * 1000;
+  const read = await horizon(db);
+  return { from, horizon: floor !== null && floor > read ? floor : read, at: null, caseId: null };
+}
+
+/** The six-digit position a `since` names (an `asOf` the front handed out), null for any other value. */
+export function positionOf(since: string | undefined): number | null {
+  return since !== undefined && POSITION.test(since) ? microsOf(since) : null;
 }
 
 /** The sweep's window and the position after its last page, as conditions on (changed_at, case_id). */
@@ -278,9 +350,10 @@ export async function listReminders(
   db: pg.Pool,
   q: ReminderQuery,
   now: Date,
-  o: { skip?: (caseId: string, updatedAt: string) => boolean; horizon?: HorizonSource } = {},
+  o: { skip?: (caseId: string, updatedAt: string) => boolean; horizon?: HorizonSource; floor?: number | null } = {},
 ): Promise<ReminderPage> {
-  const where = [`state IN (${OPEN.map((s) => `'${s}'`).join(', ')})`, 'filled_at IS NULL'];
+  const open = `state IN (${OPEN.map((s) => `'${s}'`).join(', ')}) AND filled_at IS NULL`;
+  const where: string[] = [];
   const params: unknown[] = [];
   if (q.orgs !== null) where.push(`org_code = ANY($${params.push(q.orgs)}::varchar[])`);
   if (q.orgCode) where.push(`org_code = $${params.push(q.orgCode)}`);
@@ -294,26 +367,42 @@ export async function listReminders(
   // (no skip); a case the sweep delivered comes again only when it was written after the horizon
   // (by a transaction open around the sweep's start). A case changed while the sweep runs shows up in
   // it (its position is ahead of the cursor) or in the next sweep.
-  const cursor = await sweepOf(db, q, o.horizon);
+  const cursor = await sweepOf(db, q, o.horizon, o.floor ?? null);
+  // A sweep from a `since` takes every case of its window, open or not: one no longer open is a
+  // reminder that ended (`removed`), in the same order and pages (docs/warning.md "Reminders that
+  // end"). A sweep without one is the open set: an ending written after its horizon is in the next.
+  if (cursor.from === null) where.push(open);
   keysetWhere(cursor, where, params);
   // One row more than the page tells whether another page follows.
   const rows = (
     await db.query<CaseRow>(
       `SELECT case_id, org_code, patient_id, disease, nndrs, class_a, state, dept_code, doctor_id, first_at, due_at, acked_at, missed_at, updated_at,
-              ${MICROS('changed_at')} AS changed
-         FROM warning_case WHERE ${where.join(' AND ')}
+              ${MICROS('changed_at')} AS changed, (filled_at IS NOT NULL) AS filled
+         FROM warning_case WHERE ${where.length ? where.join(' AND ') : 'true'}
         ORDER BY changed_at, case_id
         LIMIT $${params.push(q.limit + 1)}`,
       params,
     )
   ).rows;
   const { page, more, next, asOf, start } = pageOf(rows, q.limit, cursor);
+  const isOpen = (r: CaseRow) => OPEN.includes(r.state) && !r.filled;
+  const removed: RemovedReminder[] = page
+    .filter((r) => !isOpen(r))
+    .map((r) => ({
+      caseId: String(r.case_id),
+      orgCode: r.org_code,
+      patientId: r.patient_id,
+      reason: removedReason(r.state, r.filled === true),
+      state: r.state,
+      stateName: CASE_STATE_NAME[r.state],
+      updatedAt: new Date(r.updated_at).toISOString(),
+    }));
   const reminders: Reminder[] = [];
-  for (const r of page.sort(byUrgency(now))) {
+  for (const r of page.filter(isOpen).sort(byUrgency(now))) {
     if (o.skip?.(String(r.case_id), new Date(r.updated_at).toISOString())) continue;
     reminders.push(await reminderOf(db, r, now));
   }
-  return { asOf, more, next, reminders, start };
+  return { asOf, more, next, reminders, removed, start };
 }
 
 async function reminderOf(db: pg.Pool, r: CaseRow, now: Date): Promise<Reminder> {

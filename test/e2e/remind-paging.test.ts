@@ -295,3 +295,138 @@ describe('reminders across polls', () => {
     }
   });
 });
+
+// Values a HIS may send that pass the shape checks (docs/warning.md "Reminders", "Out-of-range
+// values"), reminders that end (`removed`), and other methods: through the running remind function.
+describe('the reminders protocol at its edges', () => {
+  const url = (path: string) => `${front.rt.portUrls.data!}/function/remind/reminders${path}`;
+  /** The events of a stream until `until` holds or `ms` pass (or the stream ends). */
+  const events = async (
+    path: string,
+    headers: Record<string, string>,
+    ms: number,
+    until: (got: Array<{ event: string; id?: string; data?: unknown }>) => boolean,
+  ) => {
+    const ctrl = new AbortController();
+    const res = await fetch(url(path), { signal: ctrl.signal, headers });
+    const got: Array<{ event: string; id?: string; data?: unknown }> = [];
+    if (res.status !== 200) return { status: res.status, body: await res.text(), got, ended: true };
+    const reader = res.body!.getReader();
+    let buf = '';
+    let ended = false;
+    const timer = setTimeout(() => ctrl.abort(), ms);
+    try {
+      while (!until(got)) {
+        const { value, done } = await reader.read();
+        if (done) {
+          ended = true;
+          break;
+        }
+        buf += new TextDecoder().decode(value);
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const ev = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = /^data: ?(.*)$/m.exec(ev)?.[1];
+          const id = /^id: ?(.*)$/m.exec(ev)?.[1];
+          got.push({ event: /^event: ?(.*)$/m.exec(ev)?.[1] ?? 'message', ...(id !== undefined ? { id } : {}), ...(data ? { data: JSON.parse(data) } : {}) });
+        }
+      }
+    } catch (err) {
+      if (!ctrl.signal.aborted) throw err;
+    } finally {
+      clearTimeout(timer);
+      ctrl.abort();
+    }
+    return { status: 200, body: '', got, ended };
+  };
+
+  it('a since before any data is from the beginning; a far-future since or an out-of-range cursor is 400 naming it, never 500', async () => {
+    const org = uniqueOrg();
+    const ids = await burst(org, 3, new Date(Date.now() - 5_000));
+    for (const since of ['0001-01-01T00:00:00Z', '0000-01-01T00:00:00Z', '0001-01-01T00:00:00.000000Z']) {
+      for (const path of ['', '/cards']) {
+        const res = await fetch(url(`${path}?orgCode=${org}&since=${encodeURIComponent(since)}`));
+        expect(res.status, `${path} since=${since}: ${await res.clone().text()}`).toBe(200);
+        if (path === '') expect(((await res.json()) as Page).reminders.map((r) => r.caseId).sort()).toEqual(ids);
+      }
+    }
+    for (const q of [
+      'since=9999-12-31T23:59:59.999999Z',
+      `since=${encodeURIComponent(new Date(Date.now() + 3 * 86_400_000).toISOString())}`,
+      'cursor=c1.99999999999999999.99999999999999999.-.-',
+      'cursor=c2.99999999999999999.1.-.-',
+    ]) {
+      for (const path of ['', '/cards']) {
+        const res = await fetch(url(`${path}?orgCode=${org}&${q}`));
+        const body = (await res.json()) as { errorCode: string; errors?: Array<{ field: string }> };
+        expect(res.status, `${path}?${q}: ${JSON.stringify(body)}`).toBe(400);
+        expect(body.errors?.map((e) => e.field)).toEqual([q.split('=')[0]]);
+      }
+    }
+  });
+
+  it('the stream: a since before any data streams from the beginning; a bad Last-Event-ID is 400 before the stream opens', async () => {
+    const org = uniqueOrg();
+    const ids = await burst(org, 2, new Date(Date.now() - 5_000));
+    const begin = await events(`/stream?orgCode=${org}&since=0001-01-01T00:00:00Z`, {}, 10_000, (got) => got.some((g) => g.event === 'position'));
+    expect(begin.status, begin.body).toBe(200);
+    expect(begin.ended, 'the stream stays open').toBe(false);
+    const got = begin.got.filter((g) => g.event === 'reminder').map((g) => (g.data as { caseId: string }).caseId);
+    expect(got.sort()).toEqual(ids);
+    const fromZero = await events(`/stream?orgCode=${org}`, { 'last-event-id': '0001-01-01T00:00:00Z' }, 10_000, (g) => g.some((e) => e.event === 'position'));
+    expect([fromZero.status, fromZero.got.filter((g) => g.event === 'reminder').length]).toEqual([200, 2]);
+    for (const last of ['9999-12-31T23:59:59.999999Z', 'c1.99999999999999999.99999999999999999.-.-', 'not-an-id', '2026-13-45T00:00:00Z']) {
+      const r = await events(`/stream?orgCode=${org}`, { 'last-event-id': last }, 5_000, () => true);
+      expect(r.status, `Last-Event-ID ${last}: ${r.body}`).toBe(400);
+      expect(JSON.parse(r.body)).toMatchObject({ result: false, errorCode: 'BAD_REQUEST', errors: [{ field: 'Last-Event-ID' }] });
+    }
+    const since = await events(`/stream?orgCode=${org}&since=9999-12-31T23:59:59Z`, {}, 5_000, () => true);
+    expect(since.status).toBe(400);
+  });
+
+  it('a reminder that ends is signalled: `removed` in a since poll and an event on the stream, with the filters the reminders take', async () => {
+    const org = uniqueOrg();
+    const ids = await burst(org, 3, new Date(Date.now() - 5_000));
+    await db.query("UPDATE warning_case SET dept_code = CASE WHEN case_id = $2 THEN 'd2' ELSE 'd1' END WHERE org_code = $1", [org, ids[2]]);
+    const first = (await (await fetch(url(`?orgCode=${org}`))).json()) as Page;
+    const stream = events(`/stream?orgCode=${org}&dept=d1&since=${encodeURIComponent(first.asOf)}`, {}, 15_000, (got) =>
+      got.some((g) => g.event === 'removed'),
+    );
+    // The doctor excludes the first case in the HIS; the third (department d2) is carded.
+    await new Promise((ok) => setTimeout(ok, 500));
+    const ex = await fetch(url(`/${ids[0]}/exclude`), { method: 'POST', body: JSON.stringify({ doctor: 'doc-1', reason: '复查阴性' }) });
+    expect(ex.status, await ex.clone().text()).toBe(200);
+    await db.query("UPDATE warning_case SET state = 'to_verify', updated_at = now(), changed_at = clock_timestamp() WHERE case_id = $1", [ids[2]]);
+    const s = await stream;
+    const removed = s.got.filter((g) => g.event === 'removed').map((g) => g.data as { caseId: string; reason: string });
+    expect(removed.map((r) => [r.caseId, r.reason])).toEqual([[ids[0], 'excluded']]);
+    type Removed = Page & { removed: Array<{ caseId: string; reason: string; orgCode: string }> };
+    const poll = (await (await fetch(url(`?orgCode=${org}&since=${encodeURIComponent(first.asOf)}`))).json()) as Removed;
+    expect(poll.reminders).toEqual([]);
+    expect(poll.removed.map((r) => [r.caseId, r.reason]).sort()).toEqual(
+      [
+        [ids[0], 'excluded'],
+        [ids[2], 'carded'],
+      ].sort(),
+    );
+    const dept = (await (await fetch(url(`?orgCode=${org}&dept=d2&since=${encodeURIComponent(first.asOf)}`))).json()) as Removed;
+    expect(dept.removed.map((r) => r.caseId)).toEqual([ids[2]]);
+  });
+
+  it('answers another method on a reminders path 405 with the methods it takes; an unknown path stays 404', async () => {
+    for (const [method, path, allow] of [
+      ['POST', '', 'GET, HEAD'],
+      ['DELETE', '/stream', 'GET, HEAD'],
+      ['PUT', '/cards', 'GET, HEAD'],
+      ['GET', '/1/ack', 'POST'],
+      ['DELETE', '/1/exclude', 'POST'],
+    ] as const) {
+      const res = await fetch(url(path), { method, ...(method === 'GET' ? {} : { body: '{}' }) });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow')).toBe(allow);
+      expect(((await res.json()) as { errorCode: string }).errorCode).toBe('METHOD_NOT_ALLOWED');
+    }
+    expect((await fetch(url('/1/nothing'), { method: 'POST', body: '{}' })).status).toBe(404);
+  });
+});
