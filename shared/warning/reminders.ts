@@ -572,7 +572,13 @@ export async function markReminder(
       .rows[0];
     // Another org's case is answered like a missing one: its existence is not the caller's to know.
     if (!c || (orgs !== null && !orgs.includes(c.org_code))) throw new AppError('NOT_FOUND', `提醒不存在：${caseId} (no such reminder)`, [], caseId);
-    await tx.query(`UPDATE warning_case SET ${what === 'ack' ? 'acked_at' : 'filled_at'} = $2 WHERE case_id = $1`, [caseId, now]);
+    // A filled reminder ends: its position moves, so `since` sweeps and streams signal it (removed, reason filled).
+    await tx.query(
+      what === 'ack'
+        ? 'UPDATE warning_case SET acked_at = $2 WHERE case_id = $1'
+        : 'UPDATE warning_case SET filled_at = $2, changed_at = clock_timestamp() WHERE case_id = $1',
+      [caseId, now],
+    );
     const actor = `${by.caller}${by.doctor ? `/${by.doctor}` : ''}`.slice(0, 80);
     const reason =
       (what === 'ack' ? '提醒已向医生展示 (shown to the doctor)' : 'HIS 已在本系统表单中填写报告卡 (card filled in the HIS form)') +

@@ -2,7 +2,7 @@
 // the horizon of a writer seen in pg_locks but not in the activity snapshot, a stream's position that
 // never goes back, the reminders that end (`removed`), and the values at the edges of a position.
 import { describe, expect, it } from 'vitest';
-import { formatCursor, horizonOf, listReminders, microsOf, parseCursor, POSITION_MAX_US, sinceRange } from '../../shared/warning/reminders.js';
+import { formatCursor, horizonOf, listReminders, markReminder, microsOf, parseCursor, POSITION_MAX_US, sinceRange } from '../../shared/warning/reminders.js';
 import { testDb, uniqueOrg } from '../setup/db.js';
 
 const db = testDb();
@@ -114,11 +114,11 @@ describe('reminders that end', () => {
     expect(seen.sort()).toEqual([a, b, c].sort());
   });
 
-  it('a case the HIS marked filled whose row moves again is an ending too (reason filled), not a reminder', async () => {
+  it('a case the HIS marks filled is an ending at once (reason filled), not a reminder', async () => {
     const org = uniqueOrg();
     const [a] = await cases(org, [{ dept: 'd1', doctor: 'x' }]);
     const first = await listReminders(db, { orgs: [org], limit: 10 }, new Date());
-    await db.query('UPDATE warning_case SET filled_at = now(), changed_at = clock_timestamp() WHERE case_id = $1', [a]);
+    await markReminder(db, a!, 'filled', { caller: 'his:k1', doctor: 'x', note: null }, [org], new Date());
     const next = await listReminders(db, { orgs: [org], since: first.asOf, limit: 10 }, new Date());
     expect([next.reminders, next.removed.map((r) => [r.caseId, r.reason])]).toEqual([[], [[a, 'filled']]]);
   });
