@@ -135,6 +135,17 @@ export function unstorableText(s: string): boolean {
   return s.includes('\u0000') || /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
 }
 
+/**
+ * Why a form body cannot be read, when `err` is the form parser's refusal (Hono's parseBody hands the
+ * body to undici's FormData parser, whose refusal is a TypeError with a fixed reason in its cause: a
+ * multipart body cut off, without its boundary, a part without a name, …); null for any other error.
+ */
+export function unreadableForm(err: Error): string | null {
+  if (!(err instanceof TypeError) || !err.message.startsWith('Failed to parse body as FormData')) return null;
+  const cause = err.cause instanceof Error ? err.cause.message : '';
+  return cause.slice(0, 100) || 'not a form body';
+}
+
 export function handleError(err: Error, c: Context): Response {
   if (err instanceof AppError) {
     // A database fault is the operator's to see, wherever it was turned into its answer (the receive
@@ -160,6 +171,19 @@ export function handleError(err: Error, c: Context): Response {
     return handleError(
       new AppError('BAD_REQUEST', '请求中含有无法存储的字符（NUL），请检查地址参数和请求体 (the request holds a NUL character)', [
         { field: '(request)', rule: 'invalidText', message: '含有 NUL 字符 (a NUL character)' },
+      ]),
+      c,
+    );
+  }
+  // A form body the parser cannot read (a multipart body cut off, or without its boundary) came so
+  // from the sender — whoever it is, signed in or not: a 400 naming the problem, as a form with broken
+  // %-escapes is (docs/console.md "Changes"), logged as a warning without a stack, never a 500.
+  const form = unreadableForm(err);
+  if (form !== null) {
+    log('warn', 'unreadable form body', { callId: c.req.header('x-call-id'), path: maskPath(c.req.path, RESOURCE_NAMES), reason: form });
+    return handleError(
+      new AppError('BAD_REQUEST', `表单无法读取，请重新提交 (the form body cannot be parsed: ${form})`, [
+        { field: '(body)', rule: 'invalidForm', message: `表单内容不完整或格式错误 (${form})` },
       ]),
       c,
     );

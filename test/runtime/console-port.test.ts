@@ -215,6 +215,45 @@ describe('console sign-in on the web port', () => {
     }
   });
 
+  it('refuses a form body it cannot read (multipart cut off, or without its boundary) 400, before sign-in and after, logging no error', async () => {
+    const cut = { 'content-type': 'multipart/form-data; boundary=XXX' };
+    const cutBody = (name: string) => `--XXX\r\nContent-Disposition: form-data; name="${name}"\r\n\r\nab`;
+    const { token, formCookie } = await signInForm();
+    const signedIn = await fetch(`${web}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: admin, password, next: '/users.html', _csrf: token }),
+    });
+    expect(signedIn.status).toBe(303);
+    const session = /cdc_console=[^;]+/.exec(signedIn.headers.get('set-cookie') ?? '')![0];
+    const { formCookie: another } = await signInForm();
+    for (const [label, path, headers, body] of [
+      ['/sso cut off', '/sso', cut, cutBody('token')],
+      ['/sso without a boundary', '/sso', { 'content-type': 'multipart/form-data' }, 'x'],
+      ['/login cut off, with the form cookie', '/login', { ...cut, cookie: another }, cutBody('_csrf')],
+      ['/users/unlock cut off, signed in', '/users/unlock', { ...cut, cookie: session }, cutBody('_csrf')],
+    ] as const) {
+      const res = await fetch(`${web}${path}`, { method: 'POST', redirect: 'manual', headers, body });
+      expect(res.status, label).toBe(400);
+      expect(await res.json(), label).toMatchObject({ result: false, errorCode: 'BAD_REQUEST', errors: [{ field: '(body)', rule: 'invalidForm' }] });
+    }
+    // A browser gets the console's error page saying why.
+    const page = await fetch(`${web}/sso`, { method: 'POST', headers: { ...cut, accept: 'text/html' }, body: cutBody('token') });
+    expect(page.status).toBe(400);
+    expect(await page.text()).toContain('表单无法读取，请重新提交');
+    const lines = () =>
+      readFileSync(join(front.dir, 'logs', 'web.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('unreadable form body') || l.includes('Failed to parse body'));
+    for (let i = 0; i < 50 && lines().length < 5; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(lines()).toHaveLength(5);
+    for (const l of lines()) {
+      expect(l).toContain('"level":"warn"');
+      expect(l).not.toContain('"stack"');
+    }
+  });
+
   // Last: it leaves this front's loopback address refused for the lockout's time.
   it('refuses an address after 30 failed sign-ins, whatever the names, before any password is checked (429), even the right one', async () => {
     const attempt = async (username: string, pw: string) => {
