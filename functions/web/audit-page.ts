@@ -7,12 +7,31 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { html } from 'hono/html';
 import { z } from 'zod';
+import { AppError } from '../../shared/http/errors.js';
 import { AUDIT_SOURCES, auditTrail, type AuditRow } from '../../shared/console/audit.js';
 import type { Db } from '../../shared/db/index.js';
 import { addDays, dayBounds, isDay, localDay } from '../../shared/time/day.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { consolePage, h } from './console-layout.js';
 import { ACTIONS } from './users-page.js';
+
+/**
+ * The days the page's date arithmetic carries: a day has four digits of year from 1000 on
+ * (shared/time/day.ts isDay), and a range ends at the start of the day after its last — which must
+ * still be such a day, so the last is 9999-12-30. A day outside is refused 400 naming the field
+ * (docs/console.md "Audit"); a value that is no day at all is ignored, as before.
+ */
+const FIRST_DAY = '1000-01-01';
+const LAST_DAY = '9999-12-30';
+const FIELD_ZH = { from: '从', to: '至' } as const;
+function withinRange(field: 'from' | 'to', day: string | undefined): void {
+  if (day === undefined || (day >= FIRST_DAY && day <= LAST_DAY)) return;
+  throw new AppError(
+    'BAD_REQUEST',
+    `日期超出范围：${FIELD_ZH[field]} ${day}，须在 ${FIRST_DAY} 至 ${LAST_DAY} 之间 (${field}: a day from ${FIRST_DAY} to ${LAST_DAY})`,
+    [{ field, rule: 'range', message: `须在 ${FIRST_DAY} 至 ${LAST_DAY} 之间 (a day from ${FIRST_DAY} to ${LAST_DAY})` }],
+  );
+}
 
 const SOURCE_ZH: Record<(typeof AUDIT_SOURCES)[number], string> = { console: '控制台与访问', mapping: '代码映射', bundle: '配置包' };
 const LIMIT = 1000;
@@ -29,7 +48,7 @@ const Filters = z.object({
 function render(rows: AuditRow[], f: { from: string; to: string; user: string; action: string; text: string; source: string }, tz: string) {
   const opt = (v: string, label: string, cur: string) => html`<option value="${v}"${v === cur ? html` selected` : ''}>${label}</option>`;
   return h(html`<form method="get" action="/audit.html" class="filters">
-<label>从 <input type="date" name="from" value="${f.from}"></label> <label>至 <input type="date" name="to" value="${f.to}"></label>
+<label>从 <input type="date" name="from" value="${f.from}" min="${FIRST_DAY}" max="${LAST_DAY}"></label> <label>至 <input type="date" name="to" value="${f.to}" min="${FIRST_DAY}" max="${LAST_DAY}"></label>
 <label>用户 <input name="user" value="${f.user}" size="12"></label>
 <label>操作 <select name="action">${opt('', '全部', f.action)}${Object.entries(ACTIONS).map(([k, v]) => opt(k, v, f.action))}</select></label>
 <label>来源 <select name="source">${opt('', '全部', f.source)}${AUDIT_SOURCES.map((s) => opt(s, SOURCE_ZH[s], f.source))}</select></label>
@@ -49,8 +68,12 @@ export function auditRoutes(o: { db: () => Db; admin: MiddlewareHandler; timeZon
     const tz = o.timeZone();
     const q = Filters.parse(c.req.query());
     const today = localDay(new Date(), tz);
+    withinRange('from', q.from);
+    withinRange('to', q.to);
     const to = q.to ?? today;
-    const from = q.from && q.from <= to ? q.from : addDays(to, -6);
+    // The last 7 days by default — never before the first day the arithmetic carries.
+    const week = addDays(to, -6);
+    const from = q.from && q.from <= to ? q.from : week < FIRST_DAY ? FIRST_DAY : week;
     const rows = await auditTrail(o.db(), {
       from: dayBounds(from, tz).from,
       to: dayBounds(to, tz).to,

@@ -44,6 +44,43 @@ describe('the audit trail page', () => {
     expect(rowsOf(await get(`?user=${admin}&action=signout`))).toEqual([]);
   });
 
+  it('refuses 400, naming the field, a day its date arithmetic cannot carry; takes the first and last it can', async () => {
+    const cookie = await signedInToWeb(web, db, { role: 'admin', host, next: '/audit.html' });
+    const get = (q: string, headers: Record<string, string> = {}) =>
+      web.app.request(`/audit.html${q}`, { headers: { ...host, ...headers, cookie: `cdc_console=${cookie}` } });
+    for (const [q, field, day] of [
+      ['?to=9999-12-31', 'to', '9999-12-31'],
+      ['?from=9999-12-31', 'from', '9999-12-31'],
+      ['?from=2026-01-01&to=9999-12-31', 'to', '9999-12-31'],
+      ['?from=9999-12-31&to=9999-12-31', 'from', '9999-12-31'],
+    ] as const) {
+      const res = await get(q);
+      expect(res.status, q).toBe(400);
+      const a = (await res.json()) as { desc: string; errors: unknown[] };
+      expect(a.desc, q).toBe(
+        `日期超出范围：${field === 'to' ? '至' : '从'} ${day}，须在 1000-01-01 至 9999-12-30 之间 (${field}: a day from 1000-01-01 to 9999-12-30)`,
+      );
+      expect(a.errors, q).toEqual([{ field, rule: 'range', message: '须在 1000-01-01 至 9999-12-30 之间 (a day from 1000-01-01 to 9999-12-30)' }]);
+    }
+    // A browser gets the console's error page saying why.
+    const page = await get('?to=9999-12-31', { accept: 'text/html' });
+    expect(page.status).toBe(400);
+    expect(await page.text()).toContain('日期超出范围：至 9999-12-31');
+    // The edges it carries: the last day, and the first (the default week before it cut off there).
+    for (const [q, shown] of [
+      ['?to=9999-12-30', '9999-12-24 至 9999-12-30（含）'],
+      ['?from=9999-12-30&to=9999-12-30', '9999-12-30 至 9999-12-30（含）'],
+      ['?to=1000-01-03', '1000-01-01 至 1000-01-03（含）'],
+      ['?from=1000-01-01&to=1000-01-01', '1000-01-01 至 1000-01-01（含）'],
+    ] as const) {
+      const res = await get(q);
+      expect(res.status, q).toBe(200);
+      expect(await res.text(), q).toContain(`${shown}共 0 条`);
+    }
+    // What is no day at all is still ignored (the default range), as before.
+    for (const q of ['?to=2026-02-30', '?from=0000-01-01', '?to=99999-01-01', '?from=2026-01-02&to=2026-01-01']) expect((await get(q)).status, q).toBe(200);
+  });
+
   it('is for admins only', async () => {
     const cookie = await signedInToWeb(web, db, { role: 'public_health', host, next: '/status.html' });
     const res = await web.app.request('/audit.html', { headers: { ...host, cookie: `cdc_console=${cookie}` } });

@@ -254,6 +254,23 @@ describe('console sign-in on the web port', () => {
     }
   });
 
+  it('refuses 400 an audit day its date arithmetic cannot carry (9999-12-31), not 500', async () => {
+    const { token, formCookie } = await signInForm();
+    const signedIn = await fetch(`${web}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: admin, password, next: '/audit.html', _csrf: token }),
+    });
+    const cookie = /cdc_console=[^;]+/.exec(signedIn.headers.get('set-cookie') ?? '')![0];
+    for (const q of ['to=9999-12-31', 'from=9999-12-31']) {
+      const res = await fetch(`${web}/audit.html?${q}`, { headers: { cookie, accept: 'text/html' } });
+      expect(res.status, q).toBe(400);
+      expect(await res.text(), q).toContain('日期超出范围');
+    }
+    expect((await fetch(`${web}/audit.html?to=9999-12-30`, { headers: { cookie } })).status).toBe(200);
+  });
+
   // Last: it leaves this front's loopback address refused for the lockout's time.
   it('refuses an address after 30 failed sign-ins, whatever the names, before any password is checked (429), even the right one', async () => {
     const attempt = async (username: string, pw: string) => {
