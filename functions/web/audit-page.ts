@@ -12,24 +12,17 @@ import { AUDIT_SOURCES, auditTrail, type AuditRow } from '../../shared/console/a
 import type { Db } from '../../shared/db/index.js';
 import { addDays, dayBounds, isDay, localDay } from '../../shared/time/day.js';
 import { formatLocal } from '../../shared/time/index.js';
-import { consolePage, h } from './console-layout.js';
+import { consolePage, DAY_RANGE_MESSAGE, FIRST_DAY, h, inDayRange, LAST_DAY } from './console-layout.js';
 import { ACTIONS } from './users-page.js';
 
-/**
- * The days the page's date arithmetic carries: a day has four digits of year from 1000 on
- * (shared/time/day.ts isDay), and a range ends at the start of the day after its last — which must
- * still be such a day, so the last is 9999-12-30. A day outside is refused 400 naming the field
- * (docs/console.md "Audit"); a value that is no day at all is ignored, as before.
- */
-const FIRST_DAY = '1000-01-01';
-const LAST_DAY = '9999-12-30';
+/** A day the page's arithmetic cannot carry (console-layout.ts FIRST_DAY, LAST_DAY): 400 naming the field. */
 const FIELD_ZH = { from: '从', to: '至' } as const;
 function withinRange(field: 'from' | 'to', day: string | undefined): void {
-  if (day === undefined || (day >= FIRST_DAY && day <= LAST_DAY)) return;
+  if (day === undefined || inDayRange(day)) return;
   throw new AppError(
     'BAD_REQUEST',
     `日期超出范围：${FIELD_ZH[field]} ${day}，须在 ${FIRST_DAY} 至 ${LAST_DAY} 之间 (${field}: a day from ${FIRST_DAY} to ${LAST_DAY})`,
-    [{ field, rule: 'range', message: `须在 ${FIRST_DAY} 至 ${LAST_DAY} 之间 (a day from ${FIRST_DAY} to ${LAST_DAY})` }],
+    [{ field, rule: 'range', message: DAY_RANGE_MESSAGE }],
   );
 }
 

@@ -28,7 +28,7 @@ import {
 import { requestSource } from '../../shared/http/caller.js';
 import { AppError } from '../../shared/http/errors.js';
 import { formatLocal } from '../../shared/time/index.js';
-import { consolePage } from './console-layout.js';
+import { consolePage, DAY_RANGE_MESSAGE, FIRST_DAY, inDayRange, LAST_DAY } from './console-layout.js';
 import { person, type PeopleOptions } from './people.js';
 
 /** The page's own rules, after the console's sheet (functions/web/console-layout.ts). */
@@ -68,8 +68,8 @@ function uploadForm(d: ComparePageData): HtmlEscapedString {
 <input type="hidden" name="_csrf" value="${d.session.csrf}">
 <label for="c-file">导出文件（CSV）</label><input type="file" id="c-file" name="file" accept=".csv,.txt,text/csv" required>
 <label for="c-org">机构</label>${org}
-<label for="c-from">报告日期 自</label><input type="date" id="c-from" name="from">
-<label for="c-to">至</label><input type="date" id="c-to" name="to">
+<label for="c-from">报告日期 自</label><input type="date" id="c-from" name="from" min="${FIRST_DAY}" max="${LAST_DAY}">
+<label for="c-to">至</label><input type="date" id="c-to" name="to" min="${FIRST_DAY}" max="${LAST_DAY}">
 <span></span><button type="submit">比对</button>
 </form>
 <p class="muted">UTF-8 或 GBK 编码均可（直报系统导出、Excel“CSV（逗号分隔）”），不超过 ${COMPARE_MAX_BYTES / 1024 / 1024} MB。日期留空时按文件中的报告日期范围比对。
@@ -155,7 +155,16 @@ ${runsSection(d.runs, d.timeZone)}`),
 
 /** The org field of the form: one of the user's orgs, or none (all of them). */
 const OrgField = z.union([z.literal(''), z.string().regex(/^[A-Za-z0-9-]{1,50}$/, '机构编码不合法 (org: letters, digits, -)')]).optional();
-const DayField = z.union([z.literal(''), z.string().regex(/^\d{4}-\d{2}-\d{2}$/, '日期格式应为 yyyy-MM-dd')]).optional();
+const DayField = z
+  .union([
+    z.literal(''),
+    z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/, '日期格式应为 yyyy-MM-dd')
+      // A well-formed day the comparison's arithmetic cannot carry (9999-12-31): refused, not a 500.
+      .refine((d) => !/^\d{4}-\d{2}-\d{2}$/.test(d) || inDayRange(d), DAY_RANGE_MESSAGE),
+  ])
+  .optional();
 
 /** Who may compare: public health and the admin (docs/console.md "Users and roles"). */
 export const COMPARE_ROLES = ['public_health', 'admin'] as const;

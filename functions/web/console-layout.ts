@@ -38,6 +38,17 @@ export const num = new Intl.NumberFormat('zh-CN');
 export const h = (x: unknown) => x as HtmlEscapedString;
 export const NO_DATA = '暂无数据';
 
+/**
+ * The days the pages' date arithmetic carries (shared/time/day.ts): four digits of year from 1000 on,
+ * and a range ends at the start of the day after its last — which must still be such a day, so the
+ * last is 9999-12-30. A day of a form outside them is refused 400 naming the field (docs/console.md
+ * "Audit", "The comparison page").
+ */
+export const FIRST_DAY = '1000-01-01';
+export const LAST_DAY = '9999-12-30';
+export const inDayRange = (day: string): boolean => day >= FIRST_DAY && day <= LAST_DAY;
+export const DAY_RANGE_MESSAGE = `须在 ${FIRST_DAY} 至 ${LAST_DAY} 之间 (a day from ${FIRST_DAY} to ${LAST_DAY})`;
+
 /** 3 分 20 秒, 2 小时 5 分, 1 天 3 小时; null → —. */
 export function age(seconds: number | null): string {
   if (seconds === null) return '—';

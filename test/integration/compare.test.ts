@@ -413,6 +413,19 @@ describe('the comparison page', () => {
     expect(n.rows[0]!.n).toBe(2);
   });
 
+  it('refuses 400 a report day its date arithmetic cannot carry (9999-12-31), naming the field, not 500', { timeout: 30_000 }, async () => {
+    const bytes = new TextEncoder().encode(csv([exportRow({ p: people.F!, disease: '肺结核' })]));
+    for (const [fields, field] of [
+      [{ from: '9999-09-30', to: '9999-12-31' }, 'to'],
+      [{ from: '9999-12-31', to: '9999-12-31' }, 'from'],
+      [{ from: '0999-12-31', to: '1000-01-01' }, 'from'],
+    ] as const) {
+      const r = await upload(ph, bytes, fields);
+      expect(r.status, JSON.stringify(fields)).toBe(400);
+      expect(r.html, JSON.stringify(fields)).toContain(`${field}：须在 1000-01-01 至 9999-12-30 之间`);
+    }
+  });
+
   it('refuses a POST without the session’s CSRF token, a clinician (403), and no session (sign-in)', { timeout: 30_000 }, async () => {
     const forged = await upload(ph, utf8Bytes, {}, false);
     expect(forged.status).toBe(403);
