@@ -23,11 +23,19 @@ export function dayBounds(day: string, timeZone: string): { from: Date; to: Date
   return { from, to: fromLocalParts(timeZone, +n[1]!, +n[2]!, +n[3]!)! };
 }
 
-/** Calendar arithmetic on "yyyy-MM-dd" (zone-free: a calendar day is a calendar day). */
+/**
+ * Calendar arithmetic on "yyyy-MM-dd" (zone-free: a calendar day is a calendar day). The years are
+ * taken as written (Date.UTC would read 0–99 as 1900–1999); a result outside 0001–9999, which has no
+ * "yyyy-MM-dd", throws naming the day.
+ */
 export function addDays(day: string, n: number): string {
   const m = DAY_RE.exec(day);
   if (!m) throw new Error(`not a day: ${day} (yyyy-MM-dd)`);
-  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]! + n)).toISOString().slice(0, 10);
+  const d = new Date(0);
+  d.setUTCFullYear(+m[1]!, +m[2]! - 1, +m[3]! + n);
+  const y = d.getUTCFullYear();
+  if (!(y >= 1 && y <= 9999)) throw new Error(`not a day: ${day} ${n < 0 ? '-' : '+'} ${Math.abs(n)} days is outside the years 0001–9999`);
+  return `${String(y).padStart(4, '0')}-${String(d.getUTCMonth() + 1).padStart(2, '0')}-${String(d.getUTCDate()).padStart(2, '0')}`;
 }
 
 /** The local day of an instant. */
