@@ -97,6 +97,9 @@ describe('acceptance self-test on the web port', () => {
     const page = await run();
     expect(section(page, 'uplink')).toMatch(/check-uplink"><h2>[^<]*<span class="bad">未通过/);
     expect(section(page, 'uplink')).toMatch(/未通过：HTTP 4\d\d [a-z-]+:/);
+    // The result names the signed batch as what failed; the probe's own answer reads as reached.
+    expect(section(page, 'uplink')).toMatch(/失败：握手批次：HTTP 4\d\d [a-z-]+:/);
+    expect(section(page, 'uplink')).toMatch(/HTTP \d{3}（可达）/);
   });
 
   it('a platform that does not answer fails the handshake check', async () => {
