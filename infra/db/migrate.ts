@@ -29,7 +29,7 @@ import { convertHoldReasons } from './holds-0009.js';
 import { moveOutcomeGrants } from './outcomes-1010.js';
 import { MIGRATION_FILE, compareSchema, schemaAdvice, schemaState } from '../../shared/db/schema.js';
 import { LOCK_TIMEOUT_CODES } from '../../shared/db/faults.js';
-import type { Dialect } from '../../shared/db/index.js';
+import { detectDialect, type Dialect } from '../../shared/db/index.js';
 
 const here = join(projectRoot, 'infra/db');
 const LOCK_KEY = 7_204_311; // arbitrary, fixed: "cdc-front migrations"
@@ -126,7 +126,7 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
   const applied: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
-    const dialect: Dialect = /openGauss/i.test((await client.query<{ v: string }>('SELECT version() AS v')).rows[0]?.v ?? '') ? 'opengauss' : 'postgresql';
+    const dialect = await detectDialect(client);
     if (dialect === 'opengauss') {
       const db = (
         await client.query<{ n: string; c: string }>('SELECT datname AS n, datcompatibility AS c FROM pg_database WHERE datname = current_database()')

@@ -207,7 +207,8 @@ export function isUnavailable(err: unknown): boolean {
 
 export type Dialect = 'postgresql' | 'opengauss';
 
-export async function detectDialect(db: pg.Pool): Promise<Dialect> {
+/** The server's dialect, from version(): a pool or one client (the migration runner's). */
+export async function detectDialect(db: pg.Pool | pg.ClientBase): Promise<Dialect> {
   const r = await db.query<{ v: string }>('SELECT version() AS v');
   return /openGauss/i.test(r.rows[0]?.v ?? '') ? 'opengauss' : 'postgresql';
 }
