@@ -124,6 +124,7 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
   client.on('error', () => undefined);
   await client.connect();
   const applied: string[] = [];
+  let watch: ReturnType<typeof watchLocks> | undefined;
   try {
     await client.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
     const dialect = await detectDialect(client);
@@ -157,6 +158,9 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
       migrations.map((m) => m.name),
     );
     if (state.unknown.length) throw new Error(`refusing to migrate: ${schemaAdvice({ ...state, state: 'ahead' })}`);
+    // One watcher for the run, connected now: under load a connection made at the first wait could
+    // come after a short lock timeout, and the error would not name the session in the way.
+    watch = watchLocks(databaseUrl, backendPid, say, Math.min(1000, Math.max(100, lockTimeoutMs / 3)));
     for (const m of migrations) {
       const seen = done.get(m.name);
       if (seen !== undefined) {
@@ -165,9 +169,9 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
         }
         continue;
       }
+      watch.watching(m.name);
       for (let attempt = 1; ; attempt++) {
         const t0 = Date.now();
-        const watch = watchLocks(databaseUrl, backendPid, m.name, say, Math.min(1000, Math.max(100, lockTimeoutMs / 3)));
         try {
           await client.query('BEGIN');
           if (dialect === 'postgresql') await client.query(lockBoundSql(dialect, lockTimeoutMs));
@@ -212,12 +216,12 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
             );
           }
           throw new Error(`migration ${m.name} failed: ${(err as Error).message}`);
-        } finally {
-          await watch.stop();
         }
       }
+      watch.watching(undefined);
     }
   } finally {
+    await watch?.stop();
     await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
     await client.end();
   }
@@ -244,25 +248,28 @@ const HOLDERS_SQL = `SELECT DISTINCT a.pid::text AS pid, coalesce(a.application_
   WHERE w.pid::text = $1 AND NOT w.granted`;
 
 /**
- * While a migration runs: every second (more often under a short lock timeout), on a connection of its own, who holds what the migration
- * waits for — named once in the log, and kept for the error if the wait ends in lock_timeout.
- * Best effort: a failing look is left unsaid.
+ * While migrations run: every second (more often under a short lock timeout), on a connection of its own, who holds what the
+ * migration being applied waits for — named once in the log, and kept across its attempts for the error if they all end in
+ * lock_timeout. Best effort: a failing look is left unsaid.
  */
-function watchLocks(databaseUrl: string, migratingPid: string | undefined, name: string, say: (line: string) => void, everyMs: number) {
-  const pid = migratingPid;
+function watchLocks(databaseUrl: string, migratingPid: string | undefined, say: (line: string) => void, everyMs: number) {
+  let name: string | undefined;
   let last: LockHolder[] = [];
   const named = new Set<string>();
   let stopped = false;
-  let watcher: pg.Client | undefined;
-  let busy: Promise<void> = Promise.resolve();
+  const watcher = new pg.Client({ connectionString: databaseUrl, application_name: 'cdc-migrate-watch', connectionTimeoutMillis: 5000 });
+  watcher.on('error', () => undefined);
+  let connected = false;
+  let busy: Promise<void> = watcher.connect().then(
+    () => {
+      connected = true;
+    },
+    () => undefined,
+  );
   const look = async () => {
-    if (stopped || pid === undefined) return;
+    const current = name;
+    if (stopped || !connected || current === undefined || migratingPid === undefined) return;
     try {
-      if (!watcher) {
-        watcher = new pg.Client({ connectionString: databaseUrl, application_name: 'cdc-migrate-watch' });
-        watcher.on('error', () => undefined);
-        await watcher.connect();
-      }
       const r = await watcher.query<{
         pid: string;
         application: string;
@@ -270,7 +277,7 @@ function watchLocks(databaseUrl: string, migratingPid: string | undefined, name:
         client: string | null;
         state: string | null;
         transaction_s: number | null;
-      }>(HOLDERS_SQL, [pid]);
+      }>(HOLDERS_SQL, [migratingPid]);
       const holders = r.rows.map((x) => ({
         pid: x.pid,
         application: x.application,
@@ -279,11 +286,12 @@ function watchLocks(databaseUrl: string, migratingPid: string | undefined, name:
         state: x.state,
         transactionS: x.transaction_s,
       }));
+      if (current !== name) return;
       if (holders.length) last = holders;
       for (const h of holders)
         if (!named.has(h.pid)) {
           named.add(h.pid);
-          say(`migration ${name} is waiting for a table lock held by ${describeHolder(h)}`);
+          say(`migration ${current} is waiting for a table lock held by ${describeHolder(h)}`);
         }
     } catch {
       // best effort
@@ -293,7 +301,13 @@ function watchLocks(databaseUrl: string, migratingPid: string | undefined, name:
     busy = busy.then(look);
   }, everyMs);
   return {
-    /** The holders last seen; looked at once more first, when the wait has just ended. */
+    /** The migration now applied (undefined between them): what was seen for the one before is forgotten. */
+    watching(migration: string | undefined): void {
+      name = migration;
+      last = [];
+      named.clear();
+    },
+    /** The holders last seen in any of this migration's attempts, once the look under way has ended. */
     async holders(): Promise<LockHolder[]> {
       await busy;
       return last;
@@ -302,7 +316,7 @@ function watchLocks(databaseUrl: string, migratingPid: string | undefined, name:
       stopped = true;
       clearInterval(timer);
       await busy;
-      await watcher?.end().catch(() => undefined);
+      await watcher.end().catch(() => undefined);
     },
   };
 }
