@@ -20,7 +20,7 @@ import { Hono, type Context } from 'hono';
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
-import { AppError, handleError, notFoundAnswer, okAnswer, validationError } from '../../shared/http/errors.js';
+import { AppError, errorOutcome, handleError, notFoundAnswer, okAnswer, validationError } from '../../shared/http/errors.js';
 import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/auth.js';
 import { remindConfig, type RemindSettings } from '../../shared/config/functions/remind.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
@@ -184,6 +184,8 @@ app.get('/reminders/stream', (c) => {
   return streamSSE(c, async (stream) => {
     try {
       await sweep(stream);
+    } catch (err) {
+      await endInError(c, stream, err as Error);
     } finally {
       release();
     }
@@ -251,6 +253,21 @@ app.get('/reminders/stream', (c) => {
     }
   }
 });
+
+/**
+ * A sweep that fails once the stream is open (the database away, a statement cancelled) ends the stream
+ * as a request would have been answered (docs/warning.md "Reminders"): logged as handleError logs it (a
+ * database fault as a warning naming its kind, never a stack) and sent as an `error` event holding the
+ * same JSON, with `retry` set to its Retry-After, so the client reconnects from its Last-Event-ID then.
+ */
+async function endInError(c: Context, stream: SSEStreamingApi, err: Error): Promise<void> {
+  const o = errorOutcome(err, c);
+  try {
+    await stream.writeSSE({ event: 'error', data: JSON.stringify(o.answer), ...(o.retryAfterS ? { retry: o.retryAfterS * 1000 } : {}) });
+  } catch {
+    // The client is gone: nothing to tell.
+  }
+}
 
 const Mark = z.object({ doctor: z.string().trim().min(1).max(80).optional(), note: z.string().trim().max(200).optional() }).strict();
 

@@ -147,6 +147,18 @@ export function unreadableForm(err: Error): string | null {
 }
 
 export function handleError(err: Error, c: Context): Response {
+  const o = errorOutcome(err, c);
+  // Every 503 says when to come back.
+  if (o.retryAfterS !== undefined) c.header('Retry-After', String(o.retryAfterS));
+  return c.json(o.answer, o.status);
+}
+
+/**
+ * What handleError answers for `err` — the status, the envelope and, for a 503, the seconds until a
+ * retry — logged as it logs it. Apart for a response already under way (a stream), whose headers are
+ * sent: it ends with the answer as its last event.
+ */
+export function errorOutcome(err: Error, c: Context): { status: ContentfulStatusCode; answer: Answer; retryAfterS?: number } {
   if (err instanceof AppError) {
     // A database fault is the operator's to see, wherever it was turned into its answer (the receive
     // path's guard does so before this handler): logged once, here.
@@ -157,18 +169,20 @@ export function handleError(err: Error, c: Context): Response {
         fault: err.fault.kind,
         code: err.fault.sqlstate,
       });
-    // Every 503 says when to come back.
-    if (err.status === 503) c.header('Retry-After', String(err.fault?.retryAfterS ?? RETRY_AFTER_S.unavailable));
-    return c.json(errorAnswer(err), err.status);
+    return {
+      status: err.status,
+      answer: errorAnswer(err),
+      ...(err.status === 503 ? { retryAfterS: err.fault?.retryAfterS ?? RETRY_AFTER_S.unavailable } : {}),
+    };
   }
   // A zod refusal that reached here (a route parsing its own request) names every failing field.
-  if (err instanceof z.ZodError) return handleError(validationError(err), c);
+  if (err instanceof z.ZodError) return errorOutcome(validationError(err), c);
   // Text the database cannot take (a NUL character) can only have come with the request — a query
   // parameter, a path segment, a key in a body no field rule read — since nothing stored holds one:
   // the sender's to correct (400), never a fault to retry (500).
   if (UNSTORABLE_TEXT.has((err as { code?: string }).code ?? '')) {
     log('warn', 'request holds unstorable text', { callId: c.req.header('x-call-id'), path: maskPath(c.req.path, RESOURCE_NAMES) });
-    return handleError(
+    return errorOutcome(
       new AppError('BAD_REQUEST', '请求中含有无法存储的字符（NUL），请检查地址参数和请求体 (the request holds a NUL character)', [
         { field: '(request)', rule: 'invalidText', message: '含有 NUL 字符 (a NUL character)' },
       ]),
@@ -181,7 +195,7 @@ export function handleError(err: Error, c: Context): Response {
   const form = unreadableForm(err);
   if (form !== null) {
     log('warn', 'unreadable form body', { callId: c.req.header('x-call-id'), path: maskPath(c.req.path, RESOURCE_NAMES), reason: form });
-    return handleError(
+    return errorOutcome(
       new AppError('BAD_REQUEST', `表单无法读取，请重新提交 (the form body cannot be parsed: ${form})`, [
         { field: '(body)', rule: 'invalidForm', message: `表单内容不完整或格式错误 (${form})` },
       ]),
@@ -189,7 +203,7 @@ export function handleError(err: Error, c: Context): Response {
     );
   }
   const fault = databaseError(err);
-  if (fault) return handleError(fault, c);
+  if (fault) return errorOutcome(fault, c);
   const code = (err as { code?: string }).code;
   // An undefined column or table on a database whose schema is behind this release: the line says
   // which migrations to apply (shared/db/schema.ts, docs/deploy.md "Upgrade").
@@ -203,5 +217,5 @@ export function handleError(err: Error, c: Context): Response {
     ...(schema && schema.state !== 'current' ? { schema: schema.state, missing: schema.missing, hint: schemaAdvice(schema) } : {}),
   });
   const internal = new AppError('INTERNAL', '内部错误，已记录；请联系前置软件运维');
-  return c.json(errorAnswer(internal), 500);
+  return { status: 500, answer: errorAnswer(internal) };
 }
