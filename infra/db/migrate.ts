@@ -67,6 +67,12 @@ export interface MigrateOptions {
   attempts?: number;
   /** Pause between attempts (default: the lock timeout). */
   retryPauseMs?: number;
+  /**
+   * Bound lock waits by cancelling them from the lock watcher instead of a session setting: what an
+   * openGauss user who may not set lockwait_timeout gets by itself (docs/opengauss.md "Lock waits");
+   * tests ask for it on PostgreSQL.
+   */
+  boundByCancel?: boolean;
 }
 
 /** A session holding a lock the migration waits for: what pg_stat_activity says of it, never its query. */
@@ -88,9 +94,12 @@ export function lockBoundSql(dialect: Dialect, ms: number): string {
   return `SET LOCAL ${dialect === 'opengauss' ? 'lockwait_timeout' : 'lock_timeout'} = '${Math.floor(ms)}ms'`;
 }
 
-/** Why an openGauss database cannot be migrated, from its DBCOMPATIBILITY; null when it is 'PG'. */
+/**
+ * Why an openGauss database cannot be migrated, from its DBCOMPATIBILITY; null when it is 'PG' — in
+ * any case: openGauss stores the mode as it was typed (`DBCOMPATIBILITY 'pg'` reads back `pg`).
+ */
 export function compatibilityRefusal(database: string, compatibility: string | undefined): string | null {
-  if (compatibility === 'PG') return null;
+  if (compatibility?.toUpperCase() === 'PG') return null;
   return (
     `refusing to migrate: openGauss database ${database} was created with DBCOMPATIBILITY '${compatibility ?? 'unknown'}'; ` +
     `cdc-front needs 'PG' (it reads '' and varchar lengths as PostgreSQL does): create it with CREATE DATABASE ${database} DBCOMPATIBILITY 'PG' (README "openGauss", docs/opengauss.md)`
@@ -107,6 +116,9 @@ export function encodingProblem(encoding: string | undefined, fresh: boolean): s
   const why = `database encoding is ${encoding ?? 'unknown'}: cdc-front stores Chinese text and needs UTF8 (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0, README "Pointing it at openGauss")`;
   return fresh ? `refusing to migrate: ${why}` : `warning: ${why}; text may be cut short or refused`;
 }
+
+/** A statement cancelled (by the lock watcher, when it keeps the bound). */
+const QUERY_CANCELED = '57014';
 
 const positive = (v: string | undefined, dflt: number) => (v && Number(v) > 0 ? Number(v) : dflt);
 
@@ -172,9 +184,11 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
       watch.watching(m.name);
       for (let attempt = 1; ; attempt++) {
         const t0 = Date.now();
+        watch.attempt();
         try {
           await client.query('BEGIN');
-          if (dialect === 'postgresql') await client.query(lockBoundSql(dialect, lockTimeoutMs));
+          if (o.boundByCancel) watch.cancelAfter(lockTimeoutMs);
+          else if (dialect === 'postgresql') await client.query(lockBoundSql(dialect, lockTimeoutMs));
           else if (!unbounded) {
             // Only a sysadmin may set lockwait_timeout: another user's migrations wait up to the
             // server's own (default 20 min), and are told so once.
@@ -186,11 +200,10 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
               if ((err as { code?: string }).code !== '42501') throw err;
               await client.query('ROLLBACK TO SAVEPOINT lock_bound');
               unbounded = true;
-              say(
-                `openGauss: only a sysadmin may set lockwait_timeout; migrations wait for their table locks up to the server's own lockwait_timeout, not ${lockTimeoutMs} ms`,
-              );
+              say(`openGauss: only a sysadmin may set lockwait_timeout; a wait for a table lock is cancelled by the runner after ${lockTimeoutMs} ms instead`);
             }
           }
+          if (unbounded) watch.cancelAfter(lockTimeoutMs);
           await client.query(m.sql);
           await FOLLOW_UPS[m.name]?.(client);
           await client.query('INSERT INTO schema_migration (name, checksum) VALUES ($1, $2)', [m.name, m.checksum]);
@@ -201,7 +214,8 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
         } catch (err) {
           await client.query('ROLLBACK').catch(() => undefined);
           const holders = await watch.holders();
-          if (LOCK_TIMEOUT_CODES.has((err as { code?: string }).code ?? '')) {
+          const code = (err as { code?: string }).code ?? '';
+          if (LOCK_TIMEOUT_CODES.has(code) || (code === QUERY_CANCELED && watch.cancelled())) {
             const who = holders.length ? `held by ${holders.map(describeHolder).join('; ')}` : 'held by another session';
             if (attempt < attempts) {
               say(
@@ -229,7 +243,10 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
 }
 
 export function describeHolder(h: LockHolder): string {
-  const parts = [`pid ${h.pid}`, `application "${h.application}"`, `user ${h.user}`];
+  // What the server hides from the migrating user (another role's session on openGauss) is left out.
+  const parts = [`pid ${h.pid}`];
+  if (h.application) parts.push(`application "${h.application}"`);
+  if (h.user) parts.push(`user ${h.user}`);
   if (h.client) parts.push(`from ${h.client}`);
   if (h.state) parts.push(h.state);
   if (h.transactionS !== null) parts.push(`in a transaction for ${h.transactionS} s`);
@@ -238,13 +255,16 @@ export function describeHolder(h: LockHolder): string {
 
 // The sessions holding a lock that `pid` waits for: pg_locks and pg_stat_activity, which PostgreSQL
 // and openGauss both have (pg_blocking_pids is PostgreSQL's only).
-const HOLDERS_SQL = `SELECT DISTINCT a.pid::text AS pid, coalesce(a.application_name, '') AS application, coalesce(a.usename::text, '') AS user_name,
+// The holder's pid is pg_locks' own: openGauss's pg_stat_activity has no row at all for another
+// role's session unless the reader is a sysadmin or monitor admin (PostgreSQL's shows it, its details
+// hidden), so the activity is joined LEFT and what it does not show stays unknown (docs/opengauss.md).
+const HOLDERS_SQL = `SELECT DISTINCT h.pid::text AS pid, coalesce(a.application_name, '') AS application, coalesce(a.usename::text, '') AS user_name,
         host(a.client_addr) AS client, a.state, floor(extract(epoch FROM now() - a.xact_start))::int AS transaction_s
    FROM pg_locks w
    JOIN pg_locks h ON h.granted AND h.pid <> w.pid AND h.locktype = w.locktype
                   AND h.database IS NOT DISTINCT FROM w.database AND h.relation IS NOT DISTINCT FROM w.relation
                   AND h.transactionid IS NOT DISTINCT FROM w.transactionid
-   JOIN pg_stat_activity a ON a.pid = h.pid
+   LEFT JOIN pg_stat_activity a ON a.pid = h.pid
   WHERE w.pid::text = $1 AND NOT w.granted`;
 
 /**
@@ -257,6 +277,10 @@ function watchLocks(databaseUrl: string, migratingPid: string | undefined, say: 
   let last: LockHolder[] = [];
   const named = new Set<string>();
   let stopped = false;
+  // This attempt's bound, when the watcher keeps it: since when the wait was seen, and whether it was ended.
+  let limitMs: number | undefined;
+  let waitingSince: number | undefined;
+  let cancelled = false;
   const watcher = new pg.Client({ connectionString: databaseUrl, application_name: 'cdc-migrate-watch', connectionTimeoutMillis: 5000 });
   watcher.on('error', () => undefined);
   let connected = false;
@@ -288,6 +312,14 @@ function watchLocks(databaseUrl: string, migratingPid: string | undefined, say: 
       }));
       if (current !== name) return;
       if (holders.length) last = holders;
+      if (holders.length && limitMs !== undefined && !cancelled) {
+        waitingSince ??= Date.now();
+        if (Date.now() - waitingSince >= limitMs) {
+          // An untyped parameter: pg_cancel_backend takes an integer on PostgreSQL, a bigint (a thread id) on openGauss.
+          await watcher.query('SELECT pg_cancel_backend($1)', [migratingPid]);
+          cancelled = true;
+        }
+      }
       for (const h of holders)
         if (!named.has(h.pid)) {
           named.add(h.pid);
@@ -306,6 +338,20 @@ function watchLocks(databaseUrl: string, migratingPid: string | undefined, say: 
       name = migration;
       last = [];
       named.clear();
+    },
+    /** An attempt begins: no bound kept by the watcher until cancelAfter says so. */
+    attempt(): void {
+      limitMs = undefined;
+      waitingSince = undefined;
+      cancelled = false;
+    },
+    /** The watcher bounds this attempt's lock wait: cancelled once seen waiting `ms`. */
+    cancelAfter(ms: number): void {
+      limitMs = ms;
+    },
+    /** Whether the watcher cancelled this attempt's wait (its 57014 is then a lock timeout). */
+    cancelled(): boolean {
+      return cancelled;
     },
     /** The holders last seen in any of this migration's attempts, once the look under way has ended. */
     async holders(): Promise<LockHolder[]> {

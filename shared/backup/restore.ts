@@ -150,9 +150,9 @@ async function databaseLocale(url: string): Promise<DatabaseLocale> {
 
 /**
  * The restored (or scratch) database is made like the front's own — its encoding and locale, from
- * template0 (a database made from template1 would take the cluster's default encoding, not
- * necessarily UTF8 on openGauss, and whatever was added to template1) — and on openGauss in
- * PostgreSQL compatibility (docs/opengauss.md).
+ * template0 (on PostgreSQL, template1 would give the cluster's default encoding and whatever was added
+ * to it; openGauss takes template0 only) — and on openGauss in PostgreSQL compatibility
+ * (docs/opengauss.md).
  */
 export function createDatabaseSql(name: string, dialect: Dialect, like: DatabaseLocale): string {
   const compat = dialect === 'opengauss' ? " DBCOMPATIBILITY 'PG'" : '';

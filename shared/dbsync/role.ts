@@ -117,6 +117,10 @@ export function roleSettingStatements(role: string, timeZone = 'Asia/Shanghai'):
 export function passwordProblem(role: string, password: string): string | null {
   if (password.length < 12) return 'must be at least 12 characters';
   if (password.length > 32) return "must be at most 32 characters (openGauss's password_max_length)";
+  // openGauss takes these special characters only, whatever its password_policy (docs/opengauss.md).
+  const odd = [...new Set(password.replace(/[A-Za-z0-9~!@#$%^&*()\-_=+\\|[{}\];:,<.>/?]/g, ''))];
+  if (odd.length)
+    return `must use letters, digits and ~!@#$%^&*()-_=+\\|[{}];:,<.>/? only (openGauss refuses any other character): not ${odd.map((c) => JSON.stringify(c)).join(' ')}`;
   const kinds = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((k) => k.test(password)).length;
   if (kinds < 3) return "must have at least three of: upper-case letters, lower-case letters, digits, other characters (openGauss's password policy)";
   const p = password.toLowerCase();

@@ -160,4 +160,33 @@ describe('migration runner at an upgrade', () => {
     const applied = await migrate(url, { dir, lockTimeoutMs: 600 });
     expect(applied).toEqual(['9991_sync_result_note.sql']);
   });
+
+  it('bounds the wait by cancelling it where the server setting cannot be used (an openGauss user not a sysadmin), the same retries and message', async () => {
+    const url = await freshDatabase();
+    await migrate(url, migrationsDir(0));
+    const dir = migrationsDir(0, { '9992_sync_result_flag.sql': 'ALTER TABLE staging.sync_outcome ADD COLUMN probe_flag boolean;' });
+    const his = new pg.Client({ connectionString: url, application_name: 'his-vendor-sync' });
+    await his.connect();
+    await his.query('BEGIN');
+    await his.query('SELECT count(*) FROM staging.sync_result');
+    const hisPid = (await his.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const lines: string[] = [];
+    const t0 = Date.now();
+    try {
+      const err = await migrate(url, { dir, lockTimeoutMs: 600, attempts: 3, retryPauseMs: 200, boundByCancel: true, log: (l) => lines.push(l) }).catch(
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(Error);
+      const msg = (err as Error).message;
+      expect(msg).toContain('migration 9992_sync_result_flag.sql failed: could not take its table locks in 3 attempts of 600 ms');
+      expect(msg).toContain(`pid ${hisPid}, application "his-vendor-sync"`);
+      expect(lines.filter((l) => l.includes('attempt')).length).toBe(2);
+      // No session setting bounded it (the watcher did): well under the 20 s a wait would otherwise take here.
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    } finally {
+      await his.query('COMMIT');
+      await his.end();
+    }
+    expect(await migrate(url, { dir, lockTimeoutMs: 600, boundByCancel: true })).toEqual(['9992_sync_result_flag.sql']);
+  });
 });
