@@ -21,7 +21,7 @@ import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, errorOutcome, handleError, notFoundAnswer, okAnswer, validationError } from '../../shared/http/errors.js';
-import { callerOf, hisAuth, visibleOrgs, assertOrg } from '../../shared/http/auth.js';
+import { callerNow, callerOf, hisAuth, visibleOrgs, assertOrg, type Caller } from '../../shared/http/auth.js';
 import { remindConfig, type RemindSettings } from '../../shared/config/functions/remind.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import {
@@ -36,6 +36,7 @@ import {
   type ReminderQuery,
 } from '../../shared/warning/reminders.js';
 import { decideCase } from '../../shared/warning/store.js';
+import { log } from '../../shared/log/index.js';
 
 const app = new Hono();
 app.onError(handleError);
@@ -180,6 +181,7 @@ app.get('/reminders/stream', (c) => {
   const last = c.req.header('last-event-id')?.trim() || undefined;
   const resume = last === undefined ? undefined : lastEventId(last);
   const first = query(c, resume);
+  const opened = callerOf(c);
   const release = admitStream(c);
   return streamSSE(c, async (stream) => {
     try {
@@ -212,6 +214,7 @@ app.get('/reminders/stream', (c) => {
     let markedAt = Date.now();
     await stream.writeSSE({ event: 'open', data: JSON.stringify({ retryMs: 1000 }), retry: 1000 });
     while (!closed && Date.now() < end) {
+      await stillAllowed(c, opened);
       const { since: _s, cursor: _c, ...base } = first;
       const r = await listReminders(getPool(), { ...base, ...at }, new Date(), {
         skip: (id, updatedAt) => sent.get(id) === updatedAt,
@@ -253,6 +256,20 @@ app.get('/reminders/stream', (c) => {
     }
   }
 });
+
+/**
+ * The stream's caller is looked up again before every sweep (docs/his-auth.md "Caching and the
+ * revocation delay"): a key revoked, expired or removed since the stream opened, or a caller whose orgs
+ * changed, ends it with the 401 a poll would get — within HIS_AUTH_REFRESH_S, not at the stream's end.
+ */
+async function stillAllowed(c: Context, opened: Caller): Promise<void> {
+  const now = await callerNow(c);
+  const changed = now.ok && JSON.stringify(now.caller.orgs) !== JSON.stringify(opened.orgs);
+  if (!now.ok || changed) log('info', 'reminder stream ended: its caller changed', { callerId: opened.id, why: now.ok ? 'orgs' : 'refused' });
+  if (!now.ok) throw new AppError('UNAUTHENTICATED', now.reason);
+  if (changed)
+    throw new AppError('UNAUTHENTICATED', "调用方可访问的机构已变更，请重新连接 (the caller's org codes changed since the stream opened: reconnect)");
+}
 
 /**
  * A sweep that fails once the stream is open (the database away, a statement cancelled) ends the stream

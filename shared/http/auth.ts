@@ -73,8 +73,13 @@ export type CallerKind = Caller['kind'];
 declare module 'hono' {
   interface ContextVariableMap {
     caller: Caller;
+    /** The request's credentials resolved again from the callers as they are now (callerNow). */
+    callerAgain: () => Promise<CallerNow>;
   }
 }
+
+/** A caller resolved again: still the one it was, or why not (a revocation, an expiry, a key gone). */
+export type CallerNow = { ok: true; caller: Caller } | { ok: false; reason: string };
 
 // The middleware's settings: the concern `hisAuthConcern` below (after CidrSchema), parsed once
 // per function with the rest of its configuration (shared/config).
@@ -416,10 +421,17 @@ export class CallerCache {
     return this.refresh();
   }
 
-  /** After a miss on a key prefix: refresh unless one was forced less than missRefreshMs ago. */
+  /**
+   * After a miss on a key prefix: the refresh under way, if any — another request's miss or the
+   * interval's, which can be the one that brings a key created a moment ago, so every request of a
+   * burst with a new key waits for it (docs/his-auth.md "Caching and the revocation delay") —, else a refresh unless one
+   * was forced less than missRefreshMs ago, else the snapshot as it is now (one read since the request
+   * looked may hold the key).
+   */
   async onMiss(): Promise<CallerSnapshot | null> {
+    if (this.inflight) return this.inflight;
     const t = this.now();
-    if (t - this.lastMissRefresh < (this.opts.missRefreshMs ?? 1000)) return null;
+    if (t - this.lastMissRefresh < (this.opts.missRefreshMs ?? 1000)) return this.snap ?? null;
     this.lastMissRefresh = t;
     return this.refresh();
   }
@@ -530,9 +542,8 @@ export function hisAuth(opts: HisAuthOptions = {}): MiddlewareHandler {
       res = fresh ? resolveCaller(presented, fresh, dev) : res;
     }
     if (!res.ok) {
-      const reason = 'missPrefix' in res ? `API 密钥未登记 (API key cdc_${res.missPrefix}_… is not registered)` : res.reason;
       c.header('WWW-Authenticate', WWW_AUTHENTICATE);
-      throw new AppError('UNAUTHENTICATED', reason);
+      throw new AppError('UNAUTHENTICATED', refusal(res));
     }
     const caller = res.caller;
     const t = now();
@@ -550,11 +561,30 @@ export function hisAuth(opts: HisAuthOptions = {}): MiddlewareHandler {
       store.touch(caller.id).catch((err: Error) => log('warn', 'could not mark HIS caller used', { callerId: caller.id, err: err.message }));
     }
     c.set('caller', caller);
+    // For an answer that lasts (a reminders stream): the same credentials against the callers as the
+    // cache holds them then, so a revocation reaches it within HIS_AUTH_REFRESH_S as it reaches a poll.
+    c.set('callerAgain', async () => {
+      const again = resolveCaller(presented, (await snapshot(() => cache.get()))!, dev);
+      return again.ok ? again : { ok: false, reason: refusal(again) };
+    });
     await next();
   };
 }
 
+const refusal = (res: Exclude<Resolution, { ok: true }>): string =>
+  'missPrefix' in res ? `API 密钥未登记 (API key cdc_${res.missPrefix}_… is not registered)` : res.reason;
+
 // ---- using the caller ------------------------------------------------------------------------
+
+/**
+ * The request's caller as the callers are now (docs/his-auth.md): whether it is still the one hisAuth
+ * resolved — not revoked, expired or removed since — for an answer that outlives the request's start.
+ */
+export function callerNow(c: Context): Promise<CallerNow> {
+  const again = c.get('callerAgain') as (() => Promise<CallerNow>) | undefined;
+  if (!again) throw new Error('no HIS caller on the context: mount hisAuth() before this route');
+  return again();
+}
 
 /** The caller hisAuth resolved. Throws (a 500: a wiring error) when hisAuth is not mounted. */
 export function callerOf(c: Context): Caller {

@@ -16,6 +16,7 @@ import {
   apiKeyPrefix,
   assertOrg,
   callerOf,
+  callerNow,
   generateApiKey,
   hashApiKey,
   hisAuth,
@@ -251,11 +252,55 @@ describe('caller cache', () => {
     const store = memoryCallerStore([]);
     const cache = new CallerCache({ store, refreshMs: 10_000, now: () => t });
     await cache.get();
-    expect(await cache.onMiss()).not.toBeNull();
-    expect(await cache.onMiss()).toBeNull();
+    const first = await cache.onMiss();
+    expect(first).not.toBeNull();
+    // Within the second: the snapshot as it is, the table not read again.
+    expect(await cache.onMiss()).toBe(first);
+    expect(store.loads).toBe(2);
     t = 1_000;
-    expect(await cache.onMiss()).not.toBeNull();
+    expect(await cache.onMiss()).not.toBe(first);
     expect(store.loads).toBe(3);
+  });
+
+  it('lets every request of a burst with a key created a moment ago wait for the refresh under way (a key rotation)', async () => {
+    const old = keyRow(['111111111']);
+    const base = memoryCallerStore([old.row]);
+    // A table read that takes a while, as over a busy database: the burst arrives while it runs.
+    const store = { ...base, all: async () => (await new Promise((r) => setTimeout(r, 30)), base.all()) };
+    const a = new Hono();
+    a.onError(handleError);
+    a.use('*', hisAuth({ store, config: { hisAllow: undefined, devRatePerMin: 0, refreshS: 10, trustCertHeaders: true } }));
+    a.post('/:org', (c) => c.json(okAnswer(null, 'ok', { caller: callerOf(c).id })));
+    expect((await a.request('/111111111', { method: 'POST', headers: { 'x-api-key': old.key } })).status).toBe(200);
+    const rotated = keyRow(['111111111']);
+    base.rows.push(rotated.row);
+    const burst = await Promise.all(
+      Array.from({ length: 16 }, async () => (await a.request('/111111111', { method: 'POST', headers: { 'x-api-key': rotated.key } })).status),
+    );
+    expect(burst).toEqual(Array(16).fill(200));
+  });
+});
+
+describe('callerNow', () => {
+  it('resolves the request’s credentials again against the callers as they are now: a revocation is seen after the refresh', async () => {
+    let t = 0;
+    const k = keyRow(['111111111']);
+    const store = memoryCallerStore([k.row]);
+    const a = new Hono();
+    a.onError(handleError);
+    a.use('*', hisAuth({ store, now: () => t, config: { hisAllow: undefined, devRatePerMin: 0, refreshS: 1, trustCertHeaders: true } }));
+    a.get('/again', async (c) => {
+      const before = await callerNow(c);
+      k.row.revokedAt = new Date();
+      const cached = await callerNow(c);
+      t += 1_000;
+      return c.json({ before, cached, after: await callerNow(c) });
+    });
+    const body = await (await a.request('/again', { headers: { 'x-api-key': k.key } })).json();
+    expect(body.before).toMatchObject({ ok: true, caller: { id: k.row.id } });
+    // Within the refresh interval the cached callers answer; after it, the revocation.
+    expect(body.cached).toMatchObject({ ok: true });
+    expect(body.after).toEqual({ ok: false, reason: expect.stringContaining('API 密钥已吊销') });
   });
 });
 
