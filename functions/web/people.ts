@@ -23,6 +23,7 @@ import {
 import type { Db } from '../../shared/db/index.js';
 import { requestSource } from '../../shared/http/caller.js';
 import { AppError } from '../../shared/http/errors.js';
+import { FORM_POST, isPageRequest } from '../../shared/http/page-request.js';
 import { crossSite } from '../../shared/http/same-origin.js';
 import { renderForbiddenPage, renderLoginPage } from './login-page.js';
 import { isAutoRefresh, withoutAutoRefresh } from './console-layout.js';
@@ -51,16 +52,12 @@ const address = (c: Context, o: PeopleOptions) => requestSource(c, o.trustedProx
 /** Only a path of this console, never another site: `/x`, not `//x` or `http://…`. */
 const safeNext = (n: unknown) => (typeof n === 'string' && /^\/(?![/\\])[^\s]*$/.test(n) ? n : '/status.html');
 
-const FORM_POST = /^(application\/x-www-form-urlencoded|multipart\/form-data)/i;
-
-const ACCEPTS_HTML = /\btext\/html\b/i;
-
 /**
  * A browser's own request for a page (it asks for HTML), not a script's or the HIS's: a page, or a
  * page's form posted (also to an API path, as 代码映射's forms post to /api/codes).
  */
 export const wantsPage = (c: Context): boolean =>
-  ACCEPTS_HTML.test(c.req.header('accept') ?? '') && (!c.req.path.startsWith('/api/') || FORM_POST.test(c.req.header('content-type') ?? ''));
+  isPageRequest({ accept: c.req.header('accept'), contentType: c.req.header('content-type'), path: c.req.path });
 
 /** The path (and query) of the Referer when it is a page of this console (the same host), else null. */
 export function refererPath(c: Context): string | null {
