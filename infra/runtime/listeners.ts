@@ -15,7 +15,9 @@ import type { AsyncQueue } from './async.js';
 import { type bodyBudgets, CallerSlots, type CallerShares, type RuntimeLimits } from './limits.js';
 import type { RuntimeLogger } from './logs.js';
 import { type declaredOf, defaultHospitalPorts, refusalBody, routeHospital, type HospitalPortSpec } from './ports.js';
+import type { PageRequest } from './refusal-page.js';
 import {
+  answerShape,
   callMeta,
   continueIfExpected,
   errorAnswer,
@@ -264,8 +266,9 @@ export class Listeners {
     let bound = 0;
     // One caller's share on the data port; one more over the other hospital ports together.
     const callers = spec.key === 'data' ? this.d.budgets.dataCallers : this.d.budgets.otherCallers;
-    // The configuration port's callers read its own refusal shape (docs/config-bundles.md §3).
-    const answers: AnswerShape = spec.key === 'config' ? 'config' : 'his';
+    // The configuration port's callers read its own refusal shape (docs/config-bundles.md §3); the
+    // console's people read a page, its scripts the HIS answer (docs/console.md "Errors").
+    const answers: AnswerShape = spec.key === 'config' ? 'config' : spec.key === 'web' ? 'console' : 'his';
     this.hospitalCtx.set(spec.key, {
       ...this.serveCtx,
       answers,
@@ -317,8 +320,14 @@ export class Listeners {
         return;
       }
     }
+    const ctx = this.hospitalCtx.get(spec.key)!;
     const route = routeHospital(req.url ?? '/', spec, bound, this.d.registry.list(), this.d.declared);
-    if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, this.hospitalCtx.get(spec.key)!);
+    if ('svc' in route) return serveInvocation(route.svc, route.path, req, res, ctx);
+    const shape = answerShape(req, ctx.answers);
+    if (typeof shape === 'object') {
+      // A browser's page on the console's port: the function still starting (503), a path it does not serve.
+      return sendError(res, route.status, route.reason, route.retryAfterS ? { 'retry-after': String(route.retryAfterS) } : {}, shape);
+    }
     res.writeHead(route.status, { 'content-type': 'application/json', ...(route.retryAfterS ? { 'retry-after': String(route.retryAfterS) } : {}) });
     res.end(JSON.stringify(refusalBody(spec, route)) + '\n');
   }
@@ -390,19 +399,19 @@ export class Listeners {
       this.active.add(res);
       res.once('close', () => this.active.delete(res));
       if (severalHosts(req.rawHeaders)) {
-        sendError(res, 400, 'more than one Host header', { connection: 'close' }, shape);
+        sendError(res, 400, 'more than one Host header', { connection: 'close' }, answerShape(req, shape));
         return;
       }
       try {
         const p = handler(req, res);
-        if (p) p.catch((e: unknown) => this.fail(res, e, shape));
+        if (p) p.catch((e: unknown) => this.fail(res, e, answerShape(req, shape)));
       } catch (e) {
-        this.fail(res, e, shape);
+        this.fail(res, e, answerShape(req, shape));
       }
     };
   }
 
-  private fail(res: ServerResponse, err: unknown, shape: AnswerShape): void {
+  private fail(res: ServerResponse, err: unknown, shape: AnswerShape | PageRequest): void {
     this.d.log.error('request handler failed', { err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) });
     try {
       sendError(res, 500, 'internal error', { 'x-openfaas-internal': 'gateway', connection: 'close' }, shape);

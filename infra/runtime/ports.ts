@@ -59,7 +59,10 @@ export function decodePathSegment(segment: string): string | null {
   }
 }
 
-export type Route = { svc: FunctionService; path: string } | { status: number; error: string; retryAfterS?: number; detail: Record<string, unknown> };
+/** A function and the path it sees, or the runtime's refusal: `reason` is what `detail`'s HIS answer says in its `desc`. */
+export type Route =
+  | { svc: FunctionService; path: string }
+  | { status: number; error: string; reason: string; retryAfterS?: number; detail: Record<string, unknown> };
 
 /**
  * What stack.yml declares for the hospital ports, deployed or not: function → its port, and
@@ -110,7 +113,7 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
   const query = q >= 0 ? url.slice(q) : '';
   const malformed = (): Route => {
     const reason = 'malformed percent-escape in the path';
-    return { status: 400, error: 'bad_request', detail: { reason, ...hisAnswer(400, reason) } };
+    return { status: 400, error: 'bad_request', reason, detail: { reason, ...hisAnswer(400, reason) } };
   };
   if (malformedPath(pathname)) return malformed();
 
@@ -120,7 +123,7 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
   };
   const starting = (fn: string): Route => {
     const reason = `function ${fn} is starting; retry`;
-    return { status: 503, error: 'starting', retryAfterS: STARTING_RETRY_AFTER_S, detail: { function: fn, reason, ...hisAnswer(503, reason) } };
+    return { status: 503, error: 'starting', reason, retryAfterS: STARTING_RETRY_AFTER_S, detail: { function: fn, reason, ...hisAnswer(503, reason) } };
   };
 
   const fnMatch = /^\/function\/([^/]+)(\/.*)?$/.exec(pathname);
@@ -132,7 +135,7 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
     // instead of handing the path to the port's root function, which would answer about its own paths.
     if (mine.length > 0) {
       const reason = `function ${fnMatch[1]} is not served on this port`;
-      return { status: 404, error: 'not_found', detail: { path: pathname, ...hisAnswer(404, reason) } };
+      return { status: 404, error: 'not_found', reason, detail: { path: pathname, ...hisAnswer(404, reason) } };
     }
   }
   const recv = /^\/hclient\/emr\/receive\/([^/]+)(\/.*)?$/.exec(pathname);
@@ -145,7 +148,7 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
     if (owner !== undefined && onThisPort(owner)) return starting(owner);
     if (mine.length > 0) {
       const reason = `unknown resource ${resource}`;
-      return { status: 404, error: 'unknown_resource', detail: { resource, ...hisAnswer(404, reason) } };
+      return { status: 404, error: 'unknown_resource', reason, detail: { resource, ...hisAnswer(404, reason) } };
     }
   }
   const root = mine.find((s) => s.spec.annotations['com.cdc-front.root'] === 'true');
@@ -155,9 +158,11 @@ export function routeHospital(url: string, port: HospitalPortSpec, boundPort: nu
     return {
       status: 503,
       error: 'no_function',
+      reason,
       retryAfterS: STARTING_RETRY_AFTER_S,
       detail: { port: port.port, role: port.role, missing: port.expects, ...hisAnswer(503, reason) },
     };
   }
-  return { status: 404, error: 'not_found', detail: { path: pathname, ...hisAnswer(404, `no such path ${pathname}`) } };
+  const reason = `no such path ${pathname}`;
+  return { status: 404, error: 'not_found', reason, detail: { path: pathname, ...hisAnswer(404, reason) } };
 }

@@ -23,6 +23,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { parseDuration } from './duration.js';
 import type { BodyBudget, CallerSlots } from './limits.js';
+import { pageRequest, refusalPage, type PageRequest } from './refusal-page.js';
 import { clientCertHeaders } from './tls.js';
 import type { Replica } from './replica.js';
 import type { FunctionService } from './service.js';
@@ -395,7 +396,7 @@ export function refuseBody(
   status: number,
   message: string,
   extra: OutgoingHttpHeaders = {},
-  shape: AnswerShape = 'plain',
+  shape: AnswerShape | PageRequest = 'plain',
 ): void {
   const headers = { ...extra, ...(status === 503 ? { 'retry-after': '1' } : {}) };
   if (req.complete || res.headersSent) {
@@ -518,7 +519,13 @@ export function callMeta(req: IncomingMessage): CallMeta {
   return { callId, startTime };
 }
 
-export function sendError(res: ServerResponse, status: number, message: string, extra: OutgoingHttpHeaders = {}, shape: AnswerShape = 'plain'): void {
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  extra: OutgoingHttpHeaders = {},
+  shape: AnswerShape | PageRequest = 'plain',
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -533,17 +540,40 @@ export function sendError(res: ServerResponse, status: number, message: string, 
  * gateway; on a hospital port the shape its callers read from its functions — the HIS answer
  * (docs/his-guide.md) on the data and monitoring ports (the monitor function refuses in it too,
  * docs/monitoring.md), the platform's `{"error": {"code", "reason"}, "applied": false}` on the
- * configuration port (docs/config-bundles.md §3 "Answers").
+ * configuration port (docs/config-bundles.md §3 "Answers"); on the console's port (`console`) the HIS
+ * answer too, except to a browser's own page request, which gets a page (answerShape).
  */
-export type AnswerShape = 'plain' | 'his' | 'config';
+export type AnswerShape = 'plain' | 'his' | 'config' | 'console';
 
-/** The runtime's own answer, in the port's shape (AnswerShape). */
-export function errorAnswer(status: number, message: string, extra: OutgoingHttpHeaders, shape: AnswerShape): { headers: OutgoingHttpHeaders; body: string } {
+/**
+ * What the runtime's own answer to this request is: its port's shape, except on the console's port a
+ * browser's page request, answered with a page as the console function answers its own refusals
+ * (docs/console.md "Errors"; refusal-page.ts).
+ */
+export function answerShape(req: IncomingMessage, port: AnswerShape): AnswerShape | PageRequest {
+  return port === 'console' ? (pageRequest(req) ?? port) : port;
+}
+
+/**
+ * The runtime's own answer, in the port's shape (AnswerShape), or as a page for a browser's page
+ * request on the console's port (answerShape); `console` without a request (a connection's own
+ * error, before any request was read) is the HIS answer.
+ */
+export function errorAnswer(
+  status: number,
+  message: string,
+  extra: OutgoingHttpHeaders,
+  shape: AnswerShape | PageRequest,
+): { headers: OutgoingHttpHeaders; body: string } {
+  if (typeof shape === 'object') {
+    const retry = status === 429 || status >= 500 ? { 'retry-after': String(HIS_RETRY_AFTER_S) } : {};
+    return refusalPage(status, message, { ...retry, ...extra }, shape);
+  }
   if (shape === 'config') {
     const retry = status === 429 || status >= 500 ? { 'retry-after': String(HIS_RETRY_AFTER_S) } : {};
     return { headers: { 'content-type': 'application/json; charset=utf-8', ...retry, ...extra }, body: JSON.stringify(configAnswer(status, message)) + '\n' };
   }
-  if (shape === 'his') {
+  if (shape === 'his' || shape === 'console') {
     // A HIS retries 429 and every 5xx after Retry-After (docs/his-guide.md §3): say when.
     const retry = status === 429 || status >= 500 ? { 'retry-after': String(HIS_RETRY_AFTER_S) } : {};
     return { headers: { 'content-type': 'application/json; charset=utf-8', ...retry, ...extra }, body: JSON.stringify(hisAnswer(status, message)) + '\n' };
@@ -606,7 +636,8 @@ export interface ServeContext {
   budgetFor(req: IncomingMessage, atLeast: number): BodyBudget;
   /**
    * The shape of the runtime's own answers on this port (AnswerShape): 'plain' on the admin gateway;
-   * on a hospital port 'his' (hisAnswer) or, on the configuration port, 'config' (configAnswer).
+   * on a hospital port 'his' (hisAnswer), on the configuration port 'config' (configAnswer), on the
+   * console's 'console' (a page to a browser's page request, else hisAnswer).
    */
   answers: AnswerShape;
   isClosing(): boolean;
@@ -625,7 +656,7 @@ export interface ServeContext {
 export async function serveInvocation(svc: FunctionService, path: string, req: IncomingMessage, res: ServerResponse, ctx: ServeContext): Promise<void> {
   const meta = callMeta(req);
   const common: OutgoingHttpHeaders = { 'x-call-id': meta.callId, 'x-start-time': meta.startTime };
-  const shape = ctx.answers;
+  const shape = answerShape(req, ctx.answers);
   if (ctx.isClosing()) {
     sendError(res, 503, 'runtime is shutting down', { ...common, connection: 'close', 'x-openfaas-internal': 'gateway' }, shape);
     return;
@@ -675,7 +706,7 @@ export async function serveInvocation(svc: FunctionService, path: string, req: I
     {
       method: req.method ?? 'GET',
       path,
-      headers: upstreamHeaders(req, meta, { gateway: shape === 'plain' }),
+      headers: upstreamHeaders(req, meta, { gateway: ctx.answers === 'plain' }),
       body,
       signal: abort.signal,
       ...(timeoutMs ? { timeoutMs } : {}),

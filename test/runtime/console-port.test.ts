@@ -271,6 +271,45 @@ describe('console sign-in on the web port', () => {
     expect((await fetch(`${web}/audit.html?to=9999-12-30`, { headers: { cookie } })).status).toBe(200);
   });
 
+  it('at a busy moment (the web function at its max_inflight) a doctor’s SSO link is a page saying so, which opens again; scripts keep the JSON', async () => {
+    const key = Buffer.from(readFileSync(join(front.dir, 'secrets', 'his-sso-key'), 'utf8').trim(), 'utf8');
+    const now = Math.floor(Date.now() / 1000);
+    const token = signToken({ org: uniqueOrg(), doctor: 'D0077', patient: 'P77', iat: now, exp: now + 60, nonce: randomBytes(12).toString('base64url') }, key);
+    const link = `${web}/sso?token=${encodeURIComponent(token)}`;
+    const browser = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
+    // The web function's replicas stopped: the pages sent to them hold every slot (16 each) until
+    // they are let go on.
+    const pids = front.rt.replicas('web').flatMap((r) => (r.pid ? [r.pid] : []));
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    const held: Promise<number>[] = [];
+    try {
+      for (let i = 0; i < 16 * pids.length; i++) held.push(fetch(`${web}/status.html`).then(async (r) => (await r.arrayBuffer(), r.status)));
+      const inflight = () => front.rt.replicas('web').reduce((n, r) => n + r.inflight, 0);
+      for (let i = 0; i < 100 && inflight() < 16 * pids.length; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(inflight()).toBe(16 * pids.length);
+      const opened = await fetch(link, { headers: { accept: browser }, redirect: 'manual' });
+      expect(opened.status).toBe(429);
+      expect(opened.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(opened.headers.get('retry-after')).toBe('2');
+      expect(opened.headers.get('cache-control')).toBe('no-store');
+      const page = await opened.text();
+      expect(page).toContain('系统繁忙，请稍后重试');
+      expect(page).toContain('<meta http-equiv="refresh" content="2">');
+      // The card form's script asks for JSON: it gets the envelope it reads.
+      const script = await fetch(`${web}/api/card/session`, { headers: { accept: 'application/json' } });
+      expect(script.status).toBe(429);
+      expect(await script.json()).toMatchObject({ result: false, errorCode: 'RATE_LIMITED' });
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+    }
+    expect(await Promise.all(held)).toEqual(held.map(() => 200));
+    // The page's refresh: the same link, its token not spent by the refusal, signs the doctor in.
+    const again = await fetch(link, { headers: { accept: browser }, redirect: 'manual' });
+    expect(again.status).toBe(303);
+    expect(again.headers.get('location')).toBe('/popup.html');
+  });
+
   // Last: it leaves this front's loopback address refused for the lockout's time.
   it('refuses an address after 30 failed sign-ins, whatever the names, before any password is checked (429), even the right one', async () => {
     const attempt = async (username: string, pw: string) => {
