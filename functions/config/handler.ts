@@ -32,7 +32,7 @@ import {
   rollbackTo,
   RollbackBody,
 } from '../../shared/configbundle/store.js';
-import { Release, SignedBundle, type Bundle } from '../../shared/configbundle/schema.js';
+import { type Release, SignedBundle, StoredSection, type Bundle } from '../../shared/configbundle/schema.js';
 import { SignatureError, verifyBundleSignature } from '../../shared/configbundle/sign.js';
 import { bundleAuth } from '../../shared/configbundle/settings.js';
 import { attemptOf, noteRefusal, type Attempt } from '../../shared/configbundle/refusals.js';
@@ -283,7 +283,7 @@ app.get('/version-check', async (c) => {
   const problems: string[] = [];
   const announced = await activeArea(getPool(), 'release');
   if (announced) {
-    const r = Release.safeParse(announced.content);
+    const r = StoredSection.release.safeParse(announced.content);
     if (r.success) candidates.push({ ...r.data, source: `bundle v${announced.version}` });
   }
   const url = settings().bundles.releaseUrl;

@@ -7,6 +7,9 @@ import { z } from 'zod';
 import { concern } from '../config/index.js';
 import shipped from './definitions.json' with { type: 'json' };
 
+// Unknown keys are dropped here (plain z.object), as for the trigger list: the shipped file,
+// ABERRATION_FILE and what a bundle stored are read tolerantly; the `algorithms` and `syndromes`
+// sections of a configuration bundle are checked with every object strict (docs/config-bundles.md §1).
 const Syndrome = z.object({
   id: z.string().regex(/^[a-z][a-z0-9-]{1,30}$/),
   name: z.string().min(1).max(40),

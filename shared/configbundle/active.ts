@@ -7,15 +7,14 @@
 import type { Db, Tx } from '../db/index.js';
 import type { Definitions } from '../aberration/config.js';
 import { parseTriggers, type TriggerSet } from '../warning/triggers.js';
-import { Algorithms, Platform, Syndromes } from './schema.js';
-import { z } from 'zod';
+import { type Platform, StoredSection } from './schema.js';
 import { areaReader } from './store.js';
 
 type Q = Db | Tx;
 
 const triggersArea = areaReader('triggers', (c) => parseTriggers(c, 'the configuration bundle'));
-const algorithmsArea = areaReader('algorithms', (c) => Algorithms.parse(c));
-const syndromesArea = areaReader('syndromes', (c) => Syndromes.parse(c));
+const algorithmsArea = areaReader('algorithms', (c) => StoredSection.algorithms.parse(c));
+const syndromesArea = areaReader('syndromes', (c) => StoredSection.syndromes.parse(c));
 
 /** The trigger lists in force: the bundle's, else `fallback` (WARNING_TRIGGERS_FILE or the shipped list). */
 export async function triggersInForce(db: Q, fallback: TriggerSet): Promise<TriggerSet> {
@@ -39,7 +38,7 @@ export async function definitionsInForce(db: Q, fallback: Definitions): Promise<
   };
 }
 
-const platformsArea = areaReader('platforms', (c) => z.array(Platform).parse(c));
+const platformsArea = areaReader('platforms', (c) => StoredSection.platforms.parse(c));
 
 /** The platforms a bundle put in force (address and SM2 key per destination name), or null: each destination's own settings. */
 export async function platformsInForce(db: Q): Promise<Map<string, Platform> | null> {

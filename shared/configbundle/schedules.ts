@@ -23,7 +23,7 @@ import { withTx, type Db } from '../db/index.js';
 import type { FieldIssue } from '../http/errors.js';
 import { basicAuthHeader } from '../http/basic.js';
 import { zoneOffsetMinutes } from '../time/index.js';
-import { Schedule, type Bundle } from './schema.js';
+import { StoredSection, type Bundle } from './schema.js';
 import { activeArea } from './store.js';
 
 /** The problem of a function the bundle names and the gateway does not list (yet: the config function retries soon). */
@@ -193,7 +193,7 @@ export interface ReconcileOptions {
  */
 export async function reconcileSchedules(db: Db, gateway: GatewayAccess | null, o: ReconcileOptions): Promise<ScheduleOutcome[]> {
   const area = await activeArea(db, 'schedules');
-  const parsed = area ? z.array(Schedule).safeParse(area.content) : null;
+  const parsed = area ? StoredSection.schedules.safeParse(area.content) : null;
   const wanted = new Map((parsed?.success ? parsed.data : []).map((s) => [s.function, s.schedule]));
   const version = area?.version ?? null;
   const out: ScheduleOutcome[] = [];

@@ -29,6 +29,55 @@ export const CodeTable = z
   .strict();
 export type CodeTable = z.infer<typeof CodeTable>;
 
+/**
+ * `schema` with every object in it, at any depth, `strict` (an unknown key is an issue,
+ * `unrecognized_keys`, at the object's path) or `strip` (an unknown key is dropped). The section
+ * schemas are the ones the front keeps for its own files (the trigger list, the aberration
+ * definitions), which drop unknown keys; docs/config-bundles.md §1 "an unknown key anywhere, refused
+ * with the field named" and "What is stored is read back tolerantly" need both, at every depth — a
+ * nested object added later is covered without anyone remembering it. A kind of schema this walk does
+ * not know how to enter is an error at start, never an object left unchecked.
+ */
+export function everyObject<T extends z.ZodType>(schema: T, keys: 'strict' | 'strip'): T {
+  const walk = (s: z.ZodType): z.ZodType => {
+    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+    const again = (changes: Record<string, unknown>) => s.clone({ ...def, ...changes } as typeof s._zod.def);
+    switch (def.type) {
+      case 'object': {
+        const shape = Object.fromEntries(Object.entries(def.shape as Record<string, z.ZodType>).map(([k, v]) => [k, walk(v)]));
+        return again({ shape, catchall: keys === 'strict' ? z.never() : undefined });
+      }
+      case 'array':
+        return again({ element: walk(def.element as z.ZodType) });
+      case 'optional':
+      case 'nullable':
+      case 'default':
+      case 'prefault':
+      case 'nonoptional':
+      case 'readonly':
+      case 'catch':
+        return again({ innerType: walk(def.innerType as z.ZodType) });
+      case 'record':
+        return again({ valueType: walk(def.valueType as z.ZodType) });
+      case 'union':
+        return again({ options: (def.options as z.ZodType[]).map(walk) });
+      case 'pipe':
+        return again({ in: walk(def.in as z.ZodType), out: walk(def.out as z.ZodType) });
+      case 'intersection':
+      case 'tuple':
+      case 'lazy':
+      case 'map':
+      case 'set':
+      case 'promise':
+      case 'function':
+        throw new Error(`everyObject: a ${def.type} schema is not walked yet; add it here`);
+      default:
+        return s; // a value: string, number, enum, literal…
+    }
+  };
+  return walk(schema) as T;
+}
+
 /** Aberration detection's parameters: definitions.json without the syndromes. */
 export const Algorithms = Definitions.omit({ syndromes: true }).strict();
 /** Syndrome definitions: definitions.json's syndromes, with a version of their own. */
@@ -117,7 +166,7 @@ export const Sections = z
   .strict();
 export type Sections = z.infer<typeof Sections>;
 
-export const Bundle = z
+const DeclaredBundle = z
   .object({
     format: z.literal(BUNDLE_FORMAT),
     /** Monotonic: a front applies only a version above every version it applied before. */
@@ -127,7 +176,32 @@ export const Bundle = z
     sections: Sections.refine((s) => Object.keys(s).length > 0, { message: 'a bundle carries at least one section' }),
   })
   .strict();
+
+/**
+ * A bundle as the configuration port takes it: every object strict, at any depth (docs/config-bundles.md
+ * §1) — `"windowDay": 7` in the trigger list is refused naming `sections.triggers.windowDay`, never
+ * dropped to leave the default in force.
+ */
+export const Bundle = everyObject(DeclaredBundle, 'strict');
 export type Bundle = z.infer<typeof Bundle>;
+
+/**
+ * What is stored is read back tolerantly (docs/config-bundles.md §1): a bundle kept in config_bundle
+ * and the sections in config_active were written by the release that applied them, whose schema may
+ * have had a key this release dropped, or (before this release checked every depth) may hold a key
+ * the port used to drop. Refusing it on the way out would stop a function at start, or a rollback, for
+ * a setting the platform can no longer correct: its unknown keys are dropped, as they always were
+ * when that content was applied. Everything else about it is checked as on the way in.
+ */
+export const StoredBundle = everyObject(DeclaredBundle, 'strip');
+/** The sections the functions read back from config_active, tolerant as StoredBundle. */
+export const StoredSection = {
+  algorithms: everyObject(Algorithms, 'strip'),
+  syndromes: everyObject(Syndromes, 'strip'),
+  platforms: everyObject(z.array(Platform), 'strip'),
+  schedules: everyObject(z.array(Schedule), 'strip'),
+  release: everyObject(Release, 'strip'),
+};
 
 /**
  * What POST /bundles takes: the document as a string (the exact bytes signed) and the platform's

@@ -17,7 +17,7 @@ import { withTx, type Db, type Tx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import { checkNationalImport, nationalListState, restoreNationalList, writeNationalList, type NationalListState } from '../codes/store.js';
 import { sm3 } from '../uplink/sm.js';
-import { areasOf, Bundle, CODE_TABLE, type CodeTable, Platform } from './schema.js';
+import { areasOf, Bundle, CODE_TABLE, type CodeTable, StoredBundle, StoredSection } from './schema.js';
 
 type Q = Db | Tx;
 
@@ -61,7 +61,12 @@ export function parseBundle(text: string): Bundle {
   }
   const r = Bundle.safeParse(json);
   if (!r.success) {
-    const issues = r.error.issues.map((i) => ({ field: i.path.join('.') || '(bundle)', rule: i.code, message: i.message }));
+    // An unknown key is named where it stands (`sections.triggers.windowDay`), one issue per key.
+    const issues = r.error.issues.flatMap((i): FieldIssue[] =>
+      i.code === 'unrecognized_keys'
+        ? i.keys.map((k) => ({ field: [...i.path, k].join('.'), rule: i.code, message: `unknown key ${k}` }))
+        : [{ field: i.path.join('.') || '(bundle)', rule: i.code, message: i.message }],
+    );
     throw new BundleError(
       422,
       'invalid-bundle',
@@ -135,10 +140,7 @@ async function writeDestinations(tx: Tx, rows: Array<Omit<DestinationState, 'acc
 const syncPlatforms = (tx: Tx, content: unknown) =>
   writeDestinations(
     tx,
-    z
-      .array(Platform)
-      .parse(content)
-      .map((p) => ({ name: p.name, kind: p.kind, enabled: p.enabled, resources: p.resources?.join(',') ?? null })),
+    StoredSection.platforms.parse(content).map((p) => ({ name: p.name, kind: p.kind, enabled: p.enabled, resources: p.resources?.join(',') ?? null })),
   );
 
 async function writeActive(tx: Tx, area: string, version: number, content: unknown): Promise<void> {
@@ -330,7 +332,7 @@ async function contentOf(tx: Tx, version: number, area: string): Promise<unknown
   const r = await tx.query<{ bundle: string }>("SELECT bundle FROM config_bundle WHERE action = 'apply' AND version = $1", [version]);
   const text = r.rows[0]?.bundle;
   if (!text) throw new Error(`config_bundle has no applied version ${version}`);
-  const found = areasOf(Bundle.parse(JSON.parse(text))).find((a) => a.area === area);
+  const found = areasOf(StoredBundle.parse(JSON.parse(text))).find((a) => a.area === area);
   if (!found) throw new Error(`version ${version} does not carry ${area}`);
   return found.content;
 }
@@ -414,7 +416,7 @@ export async function current(db: Q): Promise<Current | null> {
     [step.version],
   );
   const row = r.rows[0]!;
-  return { step, bundle: Bundle.parse(JSON.parse(row.bundle)), digest: row.digest.trim(), keyId: row.key_id.trim() };
+  return { step, bundle: StoredBundle.parse(JSON.parse(row.bundle)), digest: row.digest.trim(), keyId: row.key_id.trim() };
 }
 
 // ---- what the functions read -------------------------------------------------------------------------

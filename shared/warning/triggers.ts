@@ -15,6 +15,11 @@ const Names = z.array(z.string().min(1)).min(1);
 const diseaseNames = new Set(notifiableDiseases.map((d) => d.name));
 const Disease = z.string().refine((n) => diseaseNames.has(n), { message: 'not a disease of notifiable_diseases.csv' });
 
+// These schemas drop an unknown key (plain z.object): they read the shipped list, a hospital's file
+// and the trigger list a bundle stored in config_active, any of which may come from a release with a
+// key this one no longer has, and such a list must not stop the warning function at start. A trigger
+// list arriving in a configuration bundle is checked with every object strict instead (an unknown key
+// refused, named: docs/config-bundles.md §1, shared/configbundle/schema.ts everyObject).
 export const LabTrigger = z.object({
   id: z.string().min(1),
   disease: Disease,

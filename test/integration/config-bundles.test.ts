@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import shippedDefs from '../../shared/aberration/definitions.json' with { type: 'json' };
 import { createCodeCache } from '../../shared/codes/cache.js';
-import { definitionsInForce, triggersInForce } from '../../shared/configbundle/active.js';
+import { definitionsInForce, platformsInForce, triggersInForce } from '../../shared/configbundle/active.js';
 import { compareReleases } from '../../shared/configbundle/release.js';
 import type { Definitions } from '../../shared/aberration/config.js';
 import type { FaasFunction } from '../../shared/fn/index.js';
@@ -172,6 +172,36 @@ describe('configuration bundles on a real database', () => {
     expect(await state()).toEqual(before);
   });
 
+  it('refuses an unknown key at any depth — a misspelt trigger setting, a nested key of the aberration sections — naming it, and changes nothing', async () => {
+    const before = await state();
+    // windowDay for windowDays would leave the default 30 days in force; contexts for context would
+    // lift a keyword's restriction (docs/config-bundles.md §1: an unknown key anywhere is refused).
+    const t = triggersWith('cfg-kw-typo', 'cfg-typo') as Record<string, unknown> & {
+      labTests: Array<Record<string, unknown>>;
+      keywords: Array<Record<string, unknown>>;
+    };
+    t.windowDay = 7;
+    t.labTests[0]!.abov = 999;
+    t.keywords[0]!.contexts = ['肺'];
+    const a = algorithms(4.5, 'cfg-alg-typo') as { mpm: Record<string, unknown>; ears: Record<string, unknown> };
+    a.mpm.percentil = 90;
+    const syn = { version: 'cfg-syn-typo', syndromes: [{ ...defs.syndromes[0]!, icd: ['J00'] }] };
+    const cases: Array<[Record<string, unknown>, string[]]> = [
+      [{ triggers: t }, ['sections.triggers.windowDay', 'sections.triggers.labTests.0.abov', 'sections.triggers.keywords.0.contexts']],
+      [{ algorithms: a }, ['sections.algorithms.mpm.percentil']],
+      [{ syndromes: syn }, ['sections.syndromes.syndromes.0.icd']],
+    ];
+    for (const [sections, fields] of cases) {
+      const res = await post(signed(bundleDoc(2, sections), platform.key));
+      const r = (await res.json()) as { error: { code: string; reason: string; issues: Array<{ field: string; rule: string }> } };
+      expect([res.status, r.error.code], r.error.reason).toEqual([422, 'invalid-bundle']);
+      const named = r.error.issues.filter((i) => i.rule === 'unrecognized_keys').map((i) => i.field);
+      expect(named.sort()).toEqual([...fields].sort());
+      for (const f of fields) expect(r.error.reason).toContain(f);
+    }
+    expect(await state()).toEqual(before);
+  });
+
   it('leaves nothing half-applied when a check fails after earlier sections were written', async () => {
     const before = await state();
     // Trigger lists and parameters are written first; the code list is refused by the codes store
@@ -252,5 +282,42 @@ describe('configuration bundles on a real database', () => {
     expect((await triggersInForce(db, shippedTriggers)).version).toBe('cfg-2');
     expect((await post(signed(bundleDoc(3, { triggers: triggersWith('cfg-kw-three', 'cfg-3') }), platform.key))).status).toBe(201);
     expect((await triggersInForce(db, shippedTriggers)).version).toBe('cfg-3');
+  });
+
+  it('reads back what an older release stored with a key this release refuses: the functions, the bundle in force and a rollback to it', async () => {
+    const clean = bundleDoc(4, {
+      triggers: triggersWith('cfg-kw-old', 'cfg-old'),
+      algorithms: algorithms(5.5, 'cfg-alg-old'),
+      platforms: [{ name: 'national', kind: 'national', url: 'https://platform.example.cn/', publicKey: platform.publicKeyPem }],
+      release: { version: '9.9.10' },
+    });
+    expect((await post(signed(clean, platform.key))).status).toBe(201);
+    // What a release that dropped unknown keys (or had a key this one dropped) left: the document as
+    // signed in config_bundle, and the sections in config_active, each with a key this release refuses.
+    const old = JSON.parse(clean) as { sections: Record<string, Record<string, unknown> & { mpm?: Record<string, unknown> }> };
+    old.sections.triggers!.windowDay = 7;
+    old.sections.algorithms!.mpm!.percentil = 90;
+    old.sections.algorithms!.retired = true;
+    (old.sections.platforms as unknown as Array<Record<string, unknown>>)[0]!.priority = 1;
+    old.sections.release!.channel = 'stable';
+    await db.query("UPDATE config_bundle SET bundle = $1 WHERE action = 'apply' AND version = 4", [JSON.stringify(old)]);
+    for (const [area, content] of Object.entries(old.sections))
+      await db.query('UPDATE config_active SET content = $2, changed_at = now() WHERE area = $1', [area, JSON.stringify(content)]);
+
+    // The functions read their sections (the unknown keys dropped), as before.
+    expect(await triggersInForce(db, shippedTriggers)).toMatchObject({ version: 'cfg-old', windowDays: 30 });
+    expect((await definitionsInForce(db, defs)).ears.limit).toBe(5.5);
+    expect((await platformsInForce(db))?.get('national')).toMatchObject({ url: 'https://platform.example.cn/' });
+    expect(((await (await get('/version-check')).json()) as { latest: { version: string } }).latest.version).toBe('9.9.10');
+    // The bundle in force is shown, and a rollback away from it and back writes its sections again.
+    const cur = await get('/bundles/current');
+    expect(cur.status).toBe(200);
+    expect(((await cur.json()) as { bundle: { version: number } }).bundle.version).toBe(4);
+    expect((await fn.app.request('/bundles/3/rollback', { method: 'POST', headers: auth })).status).toBe(200);
+    const back = await fn.app.request('/bundles/4/rollback', { method: 'POST', headers: auth });
+    expect(back.status, await back.text()).toBe(200);
+    const t = await db.query("SELECT content FROM config_active WHERE area = 'triggers'");
+    expect(JSON.parse(t.rows[0].content)).toMatchObject({ version: 'cfg-old', windowDays: 30 });
+    expect(JSON.parse(t.rows[0].content)).not.toHaveProperty('windowDay');
   });
 });
