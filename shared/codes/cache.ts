@@ -3,8 +3,9 @@
  * mappings and policies held in Maps in this process, so a lookup is a few Map reads and never a
  * database round trip. It stays current by polling code_map_version every `refreshMs` (openGauss 5.0
  * has no LISTEN): an org whose version moved is reloaded whole, the row '*' (national-list imports)
- * reloads the national lists, and `onChange` listeners hear which orgs changed — ingest releases held
- * records from there.
+ * reloads the national lists whose counter moved (code_domain.list_seq: only the domain that changed,
+ * never a 200 000-code drug list for a 4-code change of another), and `onChange` listeners hear which
+ * orgs changed — ingest releases held records from there.
  *
  * `observe` only touches a Map: observations are merged per (org, domain, code) and written with one
  * MERGE per batch, every `flushMs` or when `maxBuffer` distinct codes are waiting, so ingest never
@@ -20,7 +21,7 @@ import type { Db } from '../db/index.js';
 import { log } from '../log/index.js';
 import { DEFAULT_POLICY, resolve, type Equivalence, type LookupStatus, type Policy } from './model.js';
 import { listDomainOf } from './registry.js';
-import { NATIONAL_VERSION_KEY, loadNational, loadOrgMaps, loadVersions, recordObserved, type Observation, type OrgMaps } from './store.js';
+import { NATIONAL_VERSION_KEY, loadListSeqs, loadNational, loadOrgMaps, loadVersions, recordObserved, type Observation, type OrgMaps } from './store.js';
 
 export interface LookupResult {
   status: LookupStatus;
@@ -86,33 +87,63 @@ type Listener = (orgs: string[]) => void | Promise<void>;
 /** Per list domain, its current national codes and their names (store.ts loadNational). */
 type National = Awaited<ReturnType<typeof loadNational>>;
 
-/** What the cache holds in memory: the national lists, every org's mappings and policies, and the versions they were read at. */
+/**
+ * What the cache holds in memory: the national lists, every org's mappings and policies, and the
+ * versions they were read at (`seqs`: each domain's list counter, code_domain.list_seq).
+ */
 interface Lists {
   national: National;
+  seqs: Map<string, number>;
   orgs: Map<string, OrgMaps>;
   versions: Map<string, number>;
 }
 
-/** Reads everything the cache holds, before its first lookup (docs/code-mapping.md, "The cache ingest reads through"). */
+/**
+ * Reads everything the cache holds, before its first lookup (docs/code-mapping.md, "The cache ingest
+ * reads through"). The versions and counters first: what is read after them is at least as new, so a
+ * change that commits meanwhile is read again by the next poll, never missed.
+ */
 async function loadLists(db: Db): Promise<Lists> {
+  const versions = await loadVersions(db);
+  const seqs = await loadListSeqs(db);
   const national = await loadNational(db);
   const orgs = await loadOrgMaps(db, null);
-  const versions = await loadVersions(db);
-  return { national, orgs, versions };
+  return { national, seqs, orgs, versions };
 }
 
 /**
- * One poll of code_map_version (openGauss has no LISTEN: docs/opengauss.md): reloads the national
- * lists when '*' moved and every other org whose version moved, whole, then takes the new versions.
- * Returns the keys that moved (none: nothing was reloaded). A failure leaves the versions as they were,
- * so the next poll reloads again.
+ * The national lists after '*' moved: the domains whose list counter moved are read again (a list
+ * that has no current codes any more leaves the Map); the others are kept as they are.
+ */
+async function reloadNational(db: Db, lists: Lists): Promise<void> {
+  const seqs = await loadListSeqs(db);
+  const moved = [...seqs].filter(([d, s]) => lists.seqs.get(d) !== s).map(([d]) => d);
+  if (moved.length) {
+    const fresh = await loadNational(db, moved);
+    const next = new Map(lists.national);
+    for (const d of moved) {
+      const codes = fresh.get(d);
+      if (codes) next.set(d, codes);
+      else next.delete(d);
+    }
+    lists.national = next;
+  }
+  lists.seqs = seqs;
+}
+
+/**
+ * One poll of code_map_version (openGauss has no LISTEN: docs/opengauss.md): when '*' moved, reloads
+ * the national lists whose counter moved; every other org whose version moved is reloaded whole; then
+ * the new versions are taken. Returns the keys that moved (none: nothing was reloaded). A failure
+ * leaves the versions as they were, so the next poll reloads again (a list this poll did read again is
+ * not read once more: its counter was taken with it).
  */
 async function pollLists(db: Db, lists: Lists): Promise<string[]> {
   const now = await loadVersions(db);
   const changed: string[] = [];
   for (const [org, v] of now) if (lists.versions.get(org) !== v) changed.push(org);
   if (changed.length === 0) return changed;
-  if (changed.includes(NATIONAL_VERSION_KEY)) lists.national = await loadNational(db);
+  if (changed.includes(NATIONAL_VERSION_KEY)) await reloadNational(db, lists);
   const orgChanges = changed.filter((o) => o !== NATIONAL_VERSION_KEY);
   if (orgChanges.length) {
     const fresh = await loadOrgMaps(db, orgChanges);

@@ -4,7 +4,8 @@
  * counter, no ON CONFLICT, no jsonb builders (docs/opengauss.md).
  *
  * Every change to an org's mappings or policies bumps its row of code_map_version in the same
- * transaction; every national-list import bumps the row '*'. The code caches poll that table.
+ * transaction; every national-list import bumps the row '*' and its domain's list counter
+ * (code_domain.list_seq). The code caches poll that table, and read the counters when '*' moved.
  */
 import { withTx, type Db, type Tx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
@@ -117,9 +118,17 @@ export async function nationalCodes(db: Q, domain: string): Promise<NationalCode
   return r.rows.map((x) => ({ code: x.code, name: x.name, nameEn: x.name_en, version: x.version }));
 }
 
-/** Every current national code, by domain: what the cache holds. */
-export async function loadNational(db: Q): Promise<Map<string, Map<string, string>>> {
-  const r = await db.query<{ domain: string; code: string; name: string }>('SELECT domain, code, name FROM code_national WHERE valid_to IS NULL');
+/**
+ * The current national codes of `domains` (every domain when null), by domain: what the cache holds.
+ * A domain without current codes is absent.
+ */
+export async function loadNational(db: Q, domains: string[] | null = null): Promise<Map<string, Map<string, string>>> {
+  const r = await db.query<{ domain: string; code: string; name: string }>(
+    domains === null
+      ? 'SELECT domain, code, name FROM code_national WHERE valid_to IS NULL'
+      : 'SELECT domain, code, name FROM code_national WHERE valid_to IS NULL AND domain = ANY($1::varchar[])',
+    domains === null ? [] : [domains],
+  );
   const out = new Map<string, Map<string, string>>();
   for (const x of r.rows) {
     let m = out.get(x.domain);
@@ -127,6 +136,16 @@ export async function loadNational(db: Q): Promise<Map<string, Map<string, strin
     m.set(x.code, x.name);
   }
   return out;
+}
+
+/**
+ * Each domain's list counter (code_domain.list_seq): one more with every change of its current list,
+ * in the transaction that bumps '*' (docs/code-mapping.md "Refresh"). The cache reloads the domains
+ * whose counter moved.
+ */
+export async function loadListSeqs(db: Q): Promise<Map<string, number>> {
+  const r = await db.query<{ domain: string; list_seq: string }>('SELECT domain, list_seq FROM code_domain');
+  return new Map(r.rows.map((x) => [x.domain, Number(x.list_seq)]));
 }
 
 export interface NationalImport {
@@ -179,8 +198,8 @@ async function insertNationalCodes(
 
 /**
  * Writes a checked national list (checkNationalImport) in the caller's transaction: the version's
- * rows become the current list, earlier rows are closed, the domain's row and the '*' map version
- * are updated (so every code cache reloads).
+ * rows become the current list, earlier rows are closed, the domain's row (its list counter one more)
+ * and the '*' map version are updated (so every code cache reloads this domain's list).
  */
 export async function writeNationalList(tx: Tx, imp: NationalImport): Promise<{ domain: string; version: string; codes: number; closed: number }> {
   await tx.query('DELETE FROM code_national WHERE domain = $1 AND version = $2', [imp.domain, imp.version]);
@@ -190,13 +209,10 @@ export async function writeNationalList(tx: Tx, imp: NationalImport): Promise<{ 
     imp.domain,
     imp.codes.map((c) => ({ ...c, version: imp.version })),
   );
-  await tx.query(`UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = now() WHERE domain = $1`, [
-    imp.domain,
-    imp.status ?? 'loaded',
-    imp.source.slice(0, 300),
-    imp.version,
-    imp.codes.length,
-  ]);
+  await tx.query(
+    `UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = now(), list_seq = list_seq + 1 WHERE domain = $1`,
+    [imp.domain, imp.status ?? 'loaded', imp.source.slice(0, 300), imp.version, imp.codes.length],
+  );
   await bumpVersion(tx, NATIONAL_VERSION_KEY);
   return { domain: imp.domain, version: imp.version, codes: imp.codes.length, closed: closed.rowCount ?? 0 };
 }
@@ -242,21 +258,17 @@ export async function nationalListState(q: Q, domain: string): Promise<NationalL
 /**
  * Puts a domain's list back as nationalListState saw it, in the caller's transaction: the current
  * rows are closed, the saved rows become current again (their versions' closed rows replaced), the
- * domain's row is restored and the '*' map version bumped.
+ * domain's row is restored (its list counter one more, never back) and the '*' map version bumped.
  */
 export async function restoreNationalList(tx: Tx, domain: string, state: NationalListState): Promise<void> {
   await tx.query('UPDATE code_national SET valid_to = now() WHERE domain = $1 AND valid_to IS NULL', [domain]);
   const versions = [...new Set(state.codes.map((c) => c.version))];
   if (versions.length) await tx.query('DELETE FROM code_national WHERE domain = $1 AND version = ANY($2::varchar[])', [domain, versions]);
   await insertNationalCodes(tx, domain, state.codes);
-  await tx.query(`UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = $6 WHERE domain = $1`, [
-    domain,
-    state.listStatus,
-    state.listSource,
-    state.listVersion,
-    state.codeCount,
-    state.loadedAt,
-  ]);
+  await tx.query(
+    `UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = $6, list_seq = list_seq + 1 WHERE domain = $1`,
+    [domain, state.listStatus, state.listSource, state.listVersion, state.codeCount, state.loadedAt],
+  );
   await bumpVersion(tx, NATIONAL_VERSION_KEY);
 }
 

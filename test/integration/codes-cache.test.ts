@@ -9,7 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, privateDatabase, testDb, uniqueOrg } from '../setup/db.js';
 import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
 import { MappingInputSchema } from '../../shared/codes/model.js';
-import { deleteMapping, importNational, saveMapping, setPolicy } from '../../shared/codes/store.js';
+import { withTx } from '../../shared/db/index.js';
+import { deleteMapping, importNational, nationalCodes, nationalListState, restoreNationalList, saveMapping, setPolicy } from '../../shared/codes/store.js';
 
 const db = testDb({ max: 6 });
 const actor = { by: 'test' };
@@ -178,6 +179,94 @@ describe('national lists', () => {
   });
 });
 
+describe('a change of one national list', () => {
+  it('reloads that list only — a full drug list is not read again for 4 education codes — and its new codes, a list put back by a rollback and a list emptied are seen', async () => {
+    const priv = await privateDatabase('codes_one_list');
+    const drugs = Array.from({ length: 2000 }, (_, i) => ({ code: `D${String(i).padStart(5, '0')}`, name: `测试药品${i}` }));
+    const drugBefore = await nationalListState(priv.db, 'drug'); // no drug list yet
+    await importNational(priv.db, { domain: 'drug', version: 'D1', source: 'drugs-D1.csv', codes: drugs });
+    const c = await createCodeCache(priv.db, { refreshMs: 60_000, flushMs: 60_000 });
+    // Every row the cache reads from code_national, by domain, from here on.
+    const read: string[] = [];
+    const orig = priv.db.query.bind(priv.db);
+    (priv.db as unknown as { query: unknown }).query = async (...a: unknown[]) => {
+      const r = (await (orig as (...x: unknown[]) => Promise<pg.QueryResult>)(...a)) as pg.QueryResult<{ domain?: string }>;
+      if (typeof a[0] === 'string' && /FROM code_national/.test(a[0])) read.push(...r.rows.map((x) => x.domain ?? '?'));
+      return r;
+    };
+    try {
+      const org = uniqueOrg();
+      const seeded = await nationalCodes(priv.db, 'education');
+      const old = seeded[0]!.code;
+      const educationBefore = await nationalListState(priv.db, 'education');
+      expect(c.lookup(org, 'drug', 'D01999')).toMatchObject({ status: 'national', nationalName: '测试药品1999' });
+
+      await importNational(priv.db, {
+        domain: 'education',
+        version: 'E-T1',
+        source: 'education-T1.csv',
+        codes: ['E1', 'E2', 'E3', 'E4'].map((code) => ({ code, name: `学历${code}` })),
+      });
+      read.length = 0;
+      expect(await c.refresh()).toBe(true);
+      expect(read).toEqual(['education', 'education', 'education', 'education']);
+      expect(c.lookup(org, 'education', 'E3')).toMatchObject({ status: 'national', nationalName: '学历E3' });
+      expect(c.lookup(org, 'education', old)).toMatchObject({ status: 'unmapped' });
+      expect(c.lookup(org, 'drug', 'D01999')).toMatchObject({ status: 'national', nationalName: '测试药品1999' }); // kept
+
+      // A rollback puts the education list back (a configuration bundle's, docs/config-bundles.md §4).
+      await withTx(priv.db, (tx) => restoreNationalList(tx, 'education', educationBefore));
+      read.length = 0;
+      expect(await c.refresh()).toBe(true);
+      expect(new Set(read)).toEqual(new Set(['education']));
+      expect(read).toHaveLength(seeded.length);
+      expect(c.lookup(org, 'education', old)).toMatchObject({ status: 'national', national: old });
+      expect(c.lookup(org, 'education', 'E3')).toMatchObject({ status: 'unmapped' });
+
+      // The drug list put back to none: its codes leave the cache; nothing else is read.
+      await withTx(priv.db, (tx) => restoreNationalList(tx, 'drug', drugBefore));
+      read.length = 0;
+      expect(await c.refresh()).toBe(true);
+      expect(read).toEqual([]);
+      expect(c.lookup(org, 'drug', 'D01999')).toEqual({ status: 'unmapped', mapVersion: 0 });
+      expect(c.lookup(org, 'education', old)).toMatchObject({ status: 'national' });
+      expect(await c.refresh()).toBe(false);
+    } finally {
+      (priv.db as unknown as { query: unknown }).query = orig;
+      await c.close();
+      await priv.drop();
+    }
+  });
+
+  it('a cache started while lists change misses none of them: what it read at start is at least as new as the versions it took', async () => {
+    const priv = await privateDatabase('codes_start_race');
+    try {
+      // The versions are read first: a list written after them is read again by the first poll.
+      const orig = priv.db.query.bind(priv.db);
+      let written = false;
+      (priv.db as unknown as { query: unknown }).query = async (...a: unknown[]) => {
+        const r = await (orig as (...x: unknown[]) => Promise<unknown>)(...a);
+        if (!written && typeof a[0] === 'string' && /FROM code_map_version/.test(a[0])) {
+          written = true;
+          await importNational(priv.db, { domain: 'drug', version: 'R1', source: 'race.csv', codes: [{ code: 'R001', name: '竞态药品' }] });
+        }
+        return r;
+      };
+      const c = await createCodeCache(priv.db, { refreshMs: 60_000, flushMs: 60_000 });
+      (priv.db as unknown as { query: unknown }).query = orig;
+      try {
+        expect(written).toBe(true);
+        await c.refresh();
+        expect(c.lookup(uniqueOrg(), 'drug', 'R001')).toMatchObject({ status: 'national', nationalName: '竞态药品' });
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await priv.drop();
+    }
+  });
+});
+
 describe('observe', () => {
   it('buffers, merges and writes observations with counts, first and last seen, a name sample and held records', async () => {
     const org = uniqueOrg();
@@ -236,7 +325,7 @@ describe('when the database fails the cache', () => {
   let rolePool: pg.Pool;
   beforeAll(async () => {
     await db.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
-    await db.query(`GRANT SELECT ON code_national, code_map_version, code_mapping, code_policy TO ${role}`);
+    await db.query(`GRANT SELECT ON code_national, code_domain, code_map_version, code_mapping, code_policy TO ${role}`);
     await db.query(`GRANT SELECT, INSERT, UPDATE ON code_observed TO ${role}`);
     const u = new URL(databaseUrl());
     u.username = role;
@@ -247,7 +336,7 @@ describe('when the database fails the cache', () => {
   });
   afterEach(async () => {
     // Whatever a test took away, given back (before the outer afterEach closes the caches).
-    await db.query(`GRANT SELECT ON code_national, code_map_version, code_mapping, code_policy TO ${role}`);
+    await db.query(`GRANT SELECT ON code_national, code_domain, code_map_version, code_mapping, code_policy TO ${role}`);
     await db.query(`GRANT SELECT, INSERT, UPDATE ON code_observed TO ${role}`);
     await db.query(`ALTER ROLE ${role} CONNECTION LIMIT -1`);
   });

@@ -109,7 +109,13 @@ describe('a front whose database lacks a migration of its release', () => {
     const line = readFileSync(logFile, 'utf8')
       .split('\n')
       .find((l) => l.includes('"msg":"unhandled error"'))!;
-    expect(JSON.parse(line)).toMatchObject({ code: '42P01', schema: 'behind', missing, hint: expect.stringContaining('run bin/cdc-migrate') });
+    // 42P01: 1010's table; 42703: 1060's column, which the code cache reads when dbsync opens it, first.
+    expect(JSON.parse(line)).toMatchObject({
+      code: expect.stringMatching(/^42(P01|703)$/),
+      schema: 'behind',
+      missing,
+      hint: expect.stringContaining('run bin/cdc-migrate'),
+    });
     expect(line).not.toContain('测试');
   });
 
