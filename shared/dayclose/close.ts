@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { Db, Tx } from '../db/index.js';
 import { withTx } from '../db/index.js';
+import { versionBase } from '../ingest/restore-gap.js';
 import { canonical } from '../ingest/index.js';
 import { appendHistory } from '../ingest/store.js';
 import { enqueue } from '../outbox/index.js';
@@ -113,12 +114,15 @@ export async function closeDay(db: Db, orgCode: string, day: string, kind: Close
   const t0 = Date.now();
   const { from, to } = dayBounds(day, opts.timeZone);
   try {
+    // A restored database's version base: the close's documents start above it, as new records do
+    // (docs/backup.md "Versions after a restore").
+    const base = await versionBase(db);
     const out = await withTx(db, async (tx) => {
       const cur = await lockLedger(tx, run);
       const { completeness, summary } = await computeDay(tx, { orgCode, day, from, to, test: run.test, listLimit: opts.listLimit ?? 200 });
       const closedAt = formatLocal(now(), opts.timeZone);
       const docs = forwardedDocs(run, opts.timeZone, { from, to }, { completeness, summary }, cur);
-      const fwd = await forwardChanged(tx, run, docs, closedAt);
+      const fwd = await forwardChanged(tx, run, docs, closedAt, base);
       await recordDone(tx, run, completeness.gapCount, docs, fwd);
       return { versions: fwd.versions, changed: fwd.changed, outboxRows: fwd.outboxRows, gapCount: completeness.gapCount, summary };
     });
@@ -205,9 +209,11 @@ function forwardedDocs(
 /**
  * Forwards the documents whose content changed: the next version (decided from the history) in
  * record_history and the outbox, through the pipeline's own writers. An unchanged one keeps its
- * version and writes nothing: the platform already holds it.
+ * version and writes nothing: the platform already holds it. On a restored database the next version
+ * is above its version base (`base`): the lost front may have sent a later close of the day under the
+ * versions after the archive's (docs/backup.md "Versions after a restore").
  */
-async function forwardChanged(tx: Tx, run: Run, docs: Doc[], closedAt: string): Promise<Forwarded> {
+async function forwardChanged(tx: Tx, run: Run, docs: Doc[], closedAt: string, base: number): Promise<Forwarded> {
   const { orgCode, id, kind, test, started } = run;
   let outboxRows = 0;
   const changed = docs.map((d) => d.newHash !== d.hash);
@@ -226,7 +232,7 @@ async function forwardChanged(tx: Tx, run: Run, docs: Doc[], closedAt: string): 
       orgCode,
       id,
     ]);
-    const version = Math.max(d.version, h.rows[0]?.v ?? 0) + 1;
+    const version = Math.max(d.version, h.rows[0]?.v ?? 0, base) + 1;
     const payload = canonical({ ...d.content, closedAt });
     await appendHistory(tx, [
       { resource: d.resource, orgCode, id, version, op: 'upsert', hash: d.newHash, raw: payload, callId: null, at: started, warn: !test },
