@@ -23,6 +23,18 @@ import { DEV_SENDER, devKey } from './dev-keys.js';
 import { parseSm2PrivateKey, parseSm2PublicKey, type Sm2PrivateKey, type Sm2PublicKey } from './sm.js';
 import { platformsInForce } from '../configbundle/active.js';
 
+/**
+ * The development-key warnings, once per destination and process: the configuration is read at every
+ * push run (every minute and at every nudge), and a line per run drowned the warnings that matter.
+ */
+const warned = new Set<string>();
+function warnOnce(msg: string, destination: string): void {
+  const key = `${msg}\u0000${destination}`;
+  if (warned.has(key)) return;
+  warned.add(key);
+  log('warn', msg, { destination });
+}
+
 export interface Destination {
   name: string;
   kind: string;
@@ -118,7 +130,7 @@ export function destinationFromEnv(
     if (!isLoopback(parsed)) throw new Error(`${where} uses plain http to ${parsed.host}: only a loopback address may skip TLS`);
     if (fromBundle && !keyPem && env.CDC_ENV !== 'production') {
       // A development platform named by a bundle (plain http to loopback): its key, our development one.
-      log('warn', 'uplink uses the development hospital key (plain http to loopback, no uplink-hospital-key)', { destination: row.name });
+      warnOnce('uplink uses the development hospital key (plain http to loopback, no uplink-hospital-key)', row.name);
       return {
         name: row.name,
         kind: row.kind,
@@ -133,7 +145,7 @@ export function destinationFromEnv(
       if (env.CDC_ENV === 'production')
         throw new Error(`${up}_URL: the well-known development keys are refused when CDC_ENV=production (give the key secrets)`);
       const role = row.kind === 'provincial' ? 'provincial' : 'national';
-      log('warn', 'uplink uses the well-known development keys (plain http to loopback, no key secrets)', { destination: row.name });
+      warnOnce('uplink uses the well-known development keys (plain http to loopback, no key secrets)', row.name);
       return {
         name: row.name,
         kind: row.kind,
