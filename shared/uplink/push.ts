@@ -29,6 +29,7 @@ import {
   markSkipped,
   parkRefused,
   recordRefusal,
+  OutboxState,
   requeueDead,
   skipUntaken,
   wakeDestination,
@@ -159,6 +160,22 @@ const toRecord = (r: Row): UplinkRecord => ({
   payload: openRecord(r.resource, r.payload),
 });
 
+/**
+ * The batch id of this exchange (docs/uplink.md §6): the rows' own (batchIdOf), so a retry after a
+ * timeout or a lost answer carries it again and the platform recognises it; but a batch of the same
+ * rows whose exchange was answered before — dead rows replayed after the platform fixed its cause —
+ * is a new exchange, `<id>-r<n>` (n its answered exchanges so far): under the old id the platform
+ * would answer with its first receipt, `rejected` again, and the row would go back to dead.
+ */
+async function exchangeIdOf(q: Pick<Tx, 'query'>, destination: string, rows: Row[]): Promise<string> {
+  const base = batchIdOf(destination, rows);
+  for (let n = 0; ; n++) {
+    const id = n === 0 ? base : `${base}-r${n}`;
+    const seen = await q.query('SELECT 1 FROM uplink_batch WHERE batch_id = $1 AND destination = $2 LIMIT 1', [id, destination]);
+    if (seen.rowCount === 0) return id;
+  }
+}
+
 /** The idempotency key: the same rows give the same id, so a retry is recognised as one. */
 export function batchIdOf(destination: string, rows: { outbox_id: string; resource: string; org_code: string; record_id: string; version: number }[]): string {
   const digest = sm3(rows.map((r) => `${r.outbox_id}|${r.resource}|${r.org_code}|${r.record_id}|${r.version}`).join('\n')).toString('hex');
@@ -288,7 +305,7 @@ async function pushBatch(client: pg.PoolClient, dest: Destination, o: Options, s
     dest.name,
     o.timeoutMs + o.leaseMarginMs,
   ]);
-  const batchId = batchIdOf(dest.name, rows);
+  const batchId = await exchangeIdOf(client, dest.name, rows);
   const { body } = sealEnvelope({ batchId, destination: dest.name, records, sender: dest.sender, recipient: dest.platformKey });
   const sentAt = new Date();
   const answer = await postEnvelope({ url: dest.url, ...(dest.tls ? { tls: dest.tls } : {}) }, batchId, body, o.timeoutMs);
@@ -547,11 +564,16 @@ export async function replay(db: Db, f: DeadFilter & { destination: string }): P
     await client.query('BEGIN');
     const params: unknown[] = [];
     const where = filterSql(f, params);
+    // Superseded: a later version of the record is delivered, or on its way — queued, held, or in a batch
+    // on the wire right now (still pending): sent after it, this one would leave the platform on an older
+    // version (docs/uplink.md §7). The later version carries the record's content; a dead later version
+    // does not supersede (both are replayed, in order).
+    const later = params.push([OutboxState.enum.sent, OutboxState.enum.pending, OutboxState.enum.held]);
     const res = await client.query<{ outbox_id: string; superseded: boolean }>(
       `SELECT o.outbox_id,
               EXISTS (SELECT 1 FROM outbox l
                        WHERE l.destination = o.destination AND l.resource = o.resource AND l.org_code = o.org_code
-                         AND l.record_id = o.record_id AND l.version > o.version AND l.state = 'sent') AS superseded
+                         AND l.record_id = o.record_id AND l.version > o.version AND l.state = ANY($${later}::varchar[])) AS superseded
          FROM outbox o WHERE ${where} ORDER BY o.outbox_id FOR UPDATE`,
       params,
     );

@@ -365,6 +365,34 @@ describe('fault switches', () => {
     expect(rep.superseded).toEqual([dead.find((d) => d.id === 'A')!.outboxId]);
   });
 
+  it('nor is one whose later version is queued or on the wire (pending): sent after it, the old version would land last', async () => {
+    const dest = await destination();
+    const org = uniqueOrg();
+    await enqueue(dest, [{ org, id: 'A', version: 1 }]);
+    await withFault(national, { mode: 'partial', every: 1, times: 1 }, () => pushDestination(db, dest, fast));
+    const [dead] = await deadLetters(db, { destination: dest.name, orgCode: org });
+    // v2 queued (a push run may have it in a batch this very moment): v1 stays dead.
+    await enqueue(dest, [{ org, id: 'A', version: 2 }]);
+    expect(await replay(db, { destination: dest.name, orgCode: org })).toEqual({ replayed: [], superseded: [dead!.outboxId] });
+    expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 1 });
+    expect(at(national, org).map((x) => [x.id, x.version])).toEqual([['A', 2]]);
+  });
+
+  it('a record rejected alone in its batch is delivered by a replay: a new exchange, not the old batch id the platform answers with its first receipt', async () => {
+    const dest = await destination();
+    const org = uniqueOrg();
+    await enqueue(dest, [{ org, id: 'A' }]);
+    await withFault(national, { mode: 'partial', every: 1, times: 1 }, async () => {
+      expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 0, rejected: 1 });
+    });
+    const dead = await deadLetters(db, { destination: dest.name, orgCode: org });
+    expect(await replay(db, { destination: dest.name, outboxIds: dead.map((d) => d.outboxId) })).toMatchObject({ replayed: [dead[0]!.outboxId] });
+    expect(await pushDestination(db, dest, fast)).toMatchObject({ sent: 1, rejected: 0 });
+    expect(at(national, org).map((x) => x.id)).toEqual(['A']);
+    const batches = (await db.query<{ batch_id: string }>('SELECT batch_id FROM uplink_batch WHERE destination = $1 ORDER BY batch_seq', [dest.name])).rows;
+    expect(batches.map((b) => b.batch_id)).toEqual([batches[0]!.batch_id, `${batches[0]!.batch_id}-r1`]);
+  });
+
   it('bad receipt signature: not acknowledged, counted, retried, and then acknowledged once', async () => {
     const dest = await destination();
     const org = uniqueOrg();
