@@ -68,7 +68,7 @@ const classNames = (c: DeadlineClass) => RESOURCES.filter((r) => r.deadline === 
 /**
  * The instant by which a receipt row `r` (resource, business_at, business_day) of a record that
  * arrived on `day` had to arrive: realtime REALTIME_S after its business time, 2h two hours after
- * it, T+0 the end of its business day, T+1 the end of the day after. NULL without a business time
+ * it (from its day's end when it is known only to the day), T+0 the end of its business day, T+1 the end of the day after. NULL without a business time
  * (docs/data-set.md "Business time": such a record has no lateness). For T+0 and T+1 the local days
  * around `day` are enough: a business day before the day before `day` is late whatever happened.
  */
@@ -78,9 +78,14 @@ function deadlineSql(p: Params, day: string, timeZone: string): string {
   const yd = p.add(yday, 'varchar');
   const td = p.add(day, 'varchar');
   const [ydayStart, dayStart, dayEnd, nextEnd] = [start(yday), start(day), start(addDays(day, 1)), start(addDays(day, 2))];
+  // A business time at local midnight is one known only to its day (a date): counted from the day's end,
+  // as the pipeline's lateness and the evaluation page count it (docs/data-set.md "Business time").
+  // Only the day before and the day itself matter: an older day's record arriving on `day` is late either way.
+  const from = `CASE WHEN r.business_day = ${yd} AND r.business_at = ${ydayStart} THEN ${dayStart}
+                     WHEN r.business_day = ${td} AND r.business_at = ${dayStart} THEN ${dayEnd} ELSE r.business_at END`;
   return `CASE WHEN r.business_at IS NULL THEN NULL
-    WHEN r.resource = ANY(${p.add(classNames('realtime'), 'varchar[]')}) THEN r.business_at + ${p.add(REALTIME_S, 'integer')} * interval '1 second'
-    WHEN r.resource = ANY(${p.add(classNames('2h'), 'varchar[]')}) THEN r.business_at + interval '2 hours'
+    WHEN r.resource = ANY(${p.add(classNames('realtime'), 'varchar[]')}) THEN ${from} + ${p.add(REALTIME_S, 'integer')} * interval '1 second'
+    WHEN r.resource = ANY(${p.add(classNames('2h'), 'varchar[]')}) THEN ${from} + interval '2 hours'
     WHEN r.resource = ANY(${p.add(classNames('T+0'), 'varchar[]')}) THEN
       CASE WHEN r.business_day < ${yd} THEN ${ydayStart} WHEN r.business_day = ${yd} THEN ${dayStart} WHEN r.business_day = ${td} THEN ${dayEnd} ELSE ${nextEnd} END
     ELSE CASE WHEN r.business_day < ${yd} THEN ${dayStart} WHEN r.business_day = ${yd} THEN ${dayEnd} ELSE ${nextEnd} END END`;

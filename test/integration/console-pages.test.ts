@@ -457,6 +457,24 @@ describe('the deadline classes T+0 and T+1', () => {
   });
 });
 
+describe('a realtime record whose business time is a date', () => {
+  it('is on time until its day’s end, as the pipeline and the evaluation page count it; a time of day is counted from itself', async () => {
+    const o3 = uniqueOrg();
+    const D = addDays(localDay(new Date(), TZ), -5);
+    const at = (hour: number) => new Date(dayBounds(D, TZ).from.getTime() + hour * 3_600_000);
+    const patient = (id: string, seed: number, operationTime: string) => ({ ...sample('emrPatientInfo', { orgCode: o3, id, seed, at: at(8) }), operationTime });
+    // Both arrive at 08:00: one known only to the day (on time), one at 07:00 (an hour past its 5 minutes).
+    const res = await upsertMany(db, resources.emrPatientInfo!, [patient(uniqueId('p'), 90, D), patient(uniqueId('p'), 91, `${D} 07:00:00`)], {
+      callId: null,
+      test: false,
+      now: at(8),
+    });
+    expect(res.every((x) => x.ok)).toBe(true);
+    const d = await dashboard(db, { orgs: [o3], timeZone: TZ, now: at(23) });
+    expect(d.resources.find((x) => x.resource === 'emrPatientInfo')).toMatchObject({ received: 2, timed: 2, timely: 1 });
+  });
+});
+
 describe('notices (?msg=, ?err=)', () => {
   /** The notices a page shows (console-layout.ts: #msg, #err). */
   const notice = (page: string) => [...page.matchAll(/<p class="notice (?:msg|err)"[^>]*>([^<]*)<\/p>/g)].map((m) => m[1]);
