@@ -53,7 +53,11 @@ app.post('/run', async (c) => {
   const { orgCode, day, kind } = parsed.data;
   const k = config();
   const db = getPool();
-  if (day > localDay(new Date(), k.timeZone)) throw new AppError('BAD_REQUEST', `day ${day} lies in the future`);
+  const today = localDay(new Date(), k.timeZone);
+  if (day > today) throw new AppError('BAD_REQUEST', `day ${day} lies in the future`);
+  // A T+1 is the day's final figures (docs/day-close.md): not before the day is over.
+  if (kind === 'T+1' && day === today)
+    throw new AppError('BAD_REQUEST', `day ${day} is not over: its T+1 close can run from 00:00 (${k.timeZone}) of the next day; T+0 gives today's picture`);
   const orgs = orgCode ? [orgCode] : (k.orgs ?? (await activeOrgs(db, addDays(day, -30))));
   const closes = [];
   for (const org of orgs) closes.push(await closeDay(db, org, day, kind, { ...k, trigger: 'manual' }));

@@ -14,6 +14,7 @@ import {
   dayBounds,
   dueCloses,
   listDays,
+  localDay,
   recordIdOf,
   runDue,
   SUMMARY_RESOURCE,
@@ -455,6 +456,15 @@ describe('the day-close function', () => {
     expect(await res.json()).toMatchObject({ result: false, errorCode: 'BAD_REQUEST' });
     const bad = await fn.app.request('/days?from=yesterday', { headers: operator });
     expect(bad.status).toBe(400);
+    // Today's final (T+1) figures before the day is over: refused, nothing forwarded.
+    const today = localDay(new Date(), TZ);
+    const early = await fn.app.request('/run', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...operator },
+      body: JSON.stringify({ orgCode: org, day: today, kind: 'T+1' }),
+    });
+    expect(early.status).toBe(400);
+    expect((await early.json()).desc).toContain(`day ${today} is not over`);
   });
 
   it('runs what is due on the cron call, for the configured organisations only', async () => {
