@@ -212,6 +212,30 @@ async function hisRoles(databaseUrl: string, database: string, out: (s: string) 
     );
 }
 
+/**
+ * Runs a restore that Ctrl-C, SIGTERM or SIGHUP (the ssh session dropped) stops cleanly: pg_restore is
+ * stopped and the unfinished database dropped before the command exits (docs/backup.md "An interrupted
+ * restore"). A terminal gone with SIGHUP makes writing to it fail: those errors are ignored meanwhile.
+ */
+async function withInterrupts<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const quiet = () => undefined;
+  process.stdout.on('error', quiet);
+  process.stderr.on('error', quiet);
+  const on = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) return;
+    process.stderr.write(`[backup] ${sig}: stopping pg_restore and dropping the unfinished database\n`);
+    ac.abort(`restore interrupted by ${sig}: pg_restore stopped, the unfinished database dropped, nothing restored — run make restore again`);
+  };
+  const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of sigs) process.on(s, on);
+  try {
+    return await run(ac.signal);
+  } finally {
+    for (const s of sigs) process.off(s, on);
+  }
+}
+
 /** The archive to fetch: an object key (its manifest in the store) or an archive id of the ledger. */
 async function archiveToFetch(
   store: Store,
@@ -293,11 +317,15 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     say(
       `restoring ${key} (${manifest.kind}, ${mib(manifest.size)}, taken ${manifest.finishedAt}${records === null ? '' : `, ${records} records`}) into a new database ${cmd.target}`,
     );
-    const r = await restoreInto(null, store, cfg, restorableOf(key, manifest), {
-      databaseUrl,
-      target: cmd.target,
-      onProgress: (p: RestoreProgress) => say(`restore: ${progressLine(p)}`),
-    });
+    const r = await withInterrupts((signal) =>
+      restoreInto(null, store, cfg, restorableOf(key, manifest), {
+        databaseUrl,
+        target: cmd.target,
+        signal,
+        say,
+        onProgress: (p: RestoreProgress) => say(`restore: ${progressLine(p)}`),
+      }),
+    );
     out(`${r.ok ? 'restored' : 'RESTORED WITH DIFFERENCES'}: ${r.message}`);
     if (r.versionsMoved !== undefined)
       out(
@@ -310,7 +338,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     // The keys are kept apart from the backups: on a new machine they must be restored before the
     // front starts on this database (docs/backup.md "Restore").
     if (r.ok && !(await keysOpen(databaseUrl, r.database, out))) return 1;
-    out(`database: ${u.toString()} — start the front on it (docs/backup.md "Restore": DATABASE_URL, or PG_DATABASE=${r.database} under make up)`);
+    if (r.ok) out(`database: ${u.toString()} — start the front on it (docs/backup.md "Restore": DATABASE_URL, or PG_DATABASE=${r.database} under make up)`);
     return r.ok ? 0 : 1;
   }
   const db = openPool(databaseUrl, 3);

@@ -4,7 +4,7 @@
  * The password goes to the child in PGPASSWORD, never on its command line (which `ps` shows).
  * Also the SM4 stream cipher used for encryption at rest.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { PassThrough, pipeline, Transform, type Readable, type Writable } from 'node:stream';
@@ -54,14 +54,35 @@ export type Tool = ChildProcessByStdio<Writable, Readable, Readable> & {
   tail(): string;
 };
 
+let pdeathsig: string | null | undefined;
+
+/**
+ * util-linux `setpriv --pdeathsig`, when this machine has it: the kernel kills the tool when the
+ * process that spawned it dies, even by SIGKILL, which no handler of that process can see
+ * (docs/backup.md "An interrupted restore"). Null without it: the tool then ends at the end of its
+ * input, which the dead process no longer writes.
+ */
+function pdeathsigWrapper(): string | null {
+  if (pdeathsig === undefined) {
+    const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore', timeout: 5000 });
+    pdeathsig = r.status === 0 ? 'setpriv' : null;
+  }
+  return pdeathsig;
+}
+
 /**
  * Spawns a tool; `onLine` gets every stderr line (progress). Only PATH and the libpq variables are
- * passed: the tools need nothing else of the function's environment.
+ * passed: the tools need nothing else of the function's environment. With `dieWithParent` (a restore
+ * run by the operator's command) the tool runs in its own process group and dies with its parent.
  */
-export function runTool(cmd: string, args: string[], env: Record<string, string>, onLine?: (line: string) => void): Tool {
-  const child = spawn(cmd, args, {
+export function runTool(cmd: string, args: string[], env: Record<string, string>, onLine?: (line: string) => void, o: { dieWithParent?: boolean } = {}): Tool {
+  const parentBound = o.dieWithParent && pdeathsigWrapper();
+  const child = spawn(parentBound ? parentBound : cmd, parentBound ? ['--pdeathsig', 'KILL', '--', cmd, ...args] : args, {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
+    // Its own process group: a Ctrl-C at the terminal reaches the command, which stops the tool
+    // (and its group) itself and cleans up after it (docs/backup.md "An interrupted restore").
+    ...(o.dieWithParent ? { detached: true } : {}),
   }) as Tool;
   const lines: string[] = [];
   let partial = '';
