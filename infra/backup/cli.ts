@@ -8,6 +8,7 @@
  *   check-keys --target <database>                                   can the front's keys open its sealed data
  *   fetch   --archive <object key|archive id> --out <file>           the archive as a plain file (checked, decrypted)
  *   revoke-his --database <old database>                             closes the database the front left to the HIS roles
+ *   move-versions --target <database> --archive <object key> [--force]  versions and ledger of a database restored otherwise
  *
  * `restore` needs only the store and a server to restore to: it reads the archive's manifest from
  * the store, not the (possibly lost) database. Settings as the function's: BACKUP_S3_* and the
@@ -24,7 +25,9 @@ import { loadConfig, readSecret, secretsDir } from '../../shared/config/index.js
 import { checkRestoredKeys, keyCheckMessage } from '../../shared/backup/keys.js';
 import { regrantHisRoles, revokeHisRoles } from '../../shared/backup/his-roles.js';
 import { keysFromSecrets, Pii } from '../../shared/pii/index.js';
-import { RESTORE_VERSION_GAP } from '../../shared/ingest/restore-gap.js';
+import pg from 'pg';
+import { fixLedger, reserveBand, settleBand, shiftVersions, type VersionMove } from '../../shared/backup/version-move.js';
+import { withDatabase } from '../../shared/backup/tools.js';
 import { closePool, openPool } from '../../shared/db/index.js';
 import {
   ArchiveKindSchema,
@@ -58,7 +61,8 @@ const USAGE = `usage:
   infra/backup/cli.ts check [--archive <id>] [--no-drill]
   infra/backup/cli.ts check-keys --target <database>
   infra/backup/cli.ts fetch --archive <object key|archive id> --out <file> [--accept-no-mac]
-  infra/backup/cli.ts revoke-his --database <the database the front left>`;
+  infra/backup/cli.ts revoke-his --database <the database the front left>
+  infra/backup/cli.ts move-versions --target <database> --archive <object key> [--force]   (a database restored otherwise: a physical archive)`;
 
 const CommandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('backup'), kind: ArchiveKindSchema.default('logical'), 'no-check': z.boolean().default(false) }),
@@ -78,6 +82,12 @@ const CommandSchema = z.discriminatedUnion('command', [
     'accept-no-mac': z.boolean().default(false),
   }),
   z.object({ command: z.literal('revoke-his'), database: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits, _') }),
+  z.object({
+    command: z.literal('move-versions'),
+    target: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits, _'),
+    archive: z.string().min(1, 'the object key of the archive the database was restored from (see: list)'),
+    force: z.boolean().default(false),
+  }),
   z.object({ command: z.literal('check-keys'), target: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits, _') }),
 ]);
 type Command = z.infer<typeof CommandSchema>;
@@ -95,6 +105,7 @@ function parseCommand(argv: string[]): Command {
       'no-check': { type: 'boolean' },
       'no-drill': { type: 'boolean' },
       'accept-no-mac': { type: 'boolean' },
+      force: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -236,6 +247,68 @@ async function withInterrupts<T>(run: (signal: AbortSignal) => Promise<T>): Prom
   }
 }
 
+/** What a version move did, as make restore and move-versions say it. */
+function versionsLine(v: VersionMove): string {
+  return (
+    `record versions: ${v.moved} record(s) continue from their version + ${v.shift}, and new records start above ${v.base}: above any version the old front ` +
+    `— or a front of an earlier restore (the store's restore markers) — may have sent after the archive (docs/backup.md "Versions after a restore")`
+  );
+}
+
+/**
+ * `move-versions`: what `make restore` does to the versions and the ledger, on a database restored
+ * otherwise — a physical archive unpacked and started (docs/backup.md "Restore (runbook)", physical
+ * archives). Before the front starts on it: nothing may be connected (a front reads the version base
+ * once, at start). Refused a second time for the same archive unless --force.
+ */
+async function moveVersions(
+  store: Store,
+  databaseUrl: string,
+  cmd: { target: string; archive: string; force: boolean },
+  out: (s: string) => void,
+): Promise<number> {
+  const body = await readSmall(store, manifestKey(cmd.archive));
+  if (!body)
+    throw new Error(
+      `no manifest ${manifestKey(cmd.archive)} in bucket ${store.bucket}: give the object key of the archive ${cmd.target} was restored from (see: list)`,
+    );
+  const manifest = parseManifest(manifestKey(cmd.archive), body.toString('utf8'));
+  const url = withDatabase(databaseUrl, cmd.target);
+  const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
+  await c.connect().catch((e: Error) => {
+    throw new Error(`cannot connect to database ${cmd.target}: ${e.message}`);
+  });
+  try {
+    const others = await c.query<{ app: string | null }>(
+      'SELECT application_name AS app FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    if (others.rowCount)
+      throw new Error(
+        `${others.rowCount} session(s) (${[...new Set(others.rows.map((r) => r.app || '?'))].join(', ')}) are connected to ${cmd.target}: move the versions before the front starts on it (a running front keeps the version base it read at start) — stop it first`,
+      );
+    const moved = await c
+      .query<{ at: Date }>('SELECT moved_at AS at FROM record_version_move WHERE archive_key = $1 ORDER BY moved_at DESC LIMIT 1', [cmd.archive])
+      .catch(() => ({ rows: [] as { at: Date }[] }));
+    if (moved.rows[0] && !cmd.force)
+      throw new Error(
+        `the versions of ${cmd.target} were already moved for ${cmd.archive} (at ${moved.rows[0].at.toISOString()}): moving them again is refused — ` +
+          'give --force only if this database was restored from that archive once more since (docs/backup.md "Versions after a restore")',
+      );
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+  const band = await reserveBand(store, { kind: 'move-versions', target: cmd.target, archive: cmd.archive, archiveTakenAt: manifest.finishedAt });
+  const v = await shiftVersions(url, { atLeast: band.marker.base, archive: cmd.archive, force: cmd.force });
+  await settleBand(store, band.key, band.marker, v.base);
+  const a = restorableOf(cmd.archive, manifest);
+  await fixLedger(url, { archiveId: a.archiveId, objectKey: a.objectKey, sizeBytes: a.sizeBytes, sha256: a.sha256, rowCounts: a.rowCounts });
+  out(versionsLine(v));
+  out(
+    `ledger: archive ${a.archiveId} recorded good as the store holds it; any other backup then in progress failed (docs/backup.md "The ledger after a restore")`,
+  );
+  return 0;
+}
+
 /** The archive to fetch: an object key (its manifest in the store) or an archive id of the ledger. */
 async function archiveToFetch(
   store: Store,
@@ -309,6 +382,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     if (h.revoked.length + h.missing.length === 0) out(`${cmd.database} names no HIS role`);
     return 0;
   }
+  if (cmd.command === 'move-versions') return moveVersions(store, databaseUrl, cmd, out);
   if (cmd.command === 'check-keys') return (await keysOpen(databaseUrl, cmd.target, out)) ? 0 : 1;
   if (cmd.command === 'restore') {
     const { key, manifest } = await findManifest(store, cmd.archive, cmd.kind, say);
@@ -321,16 +395,14 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
       restoreInto(null, store, cfg, restorableOf(key, manifest), {
         databaseUrl,
         target: cmd.target,
+        archiveTakenAt: manifest.finishedAt,
         signal,
         say,
         onProgress: (p: RestoreProgress) => say(`restore: ${progressLine(p)}`),
       }),
     );
     out(`${r.ok ? 'restored' : 'RESTORED WITH DIFFERENCES'}: ${r.message}`);
-    if (r.versionsMoved !== undefined)
-      out(
-        `record versions: ${r.versionsMoved} record(s) continue from their version + ${RESTORE_VERSION_GAP}, above any version the old front may have sent after the archive (docs/backup.md "Versions after a restore")`,
-      );
+    if (r.versions) out(versionsLine(r.versions));
     const u = new URL(databaseUrl);
     u.pathname = `/${r.database}`;
     u.password = u.password ? '***' : '';

@@ -11,11 +11,10 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import type { Db, Dialect } from '../db/index.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
-import { RESTORE_VERSION_GAP, VERSION_BASE_DDL } from '../ingest/restore-gap.js';
-import { typedTables } from './records.js';
 import type { BackupConfig } from './config.js';
 import type { Archive, RowCounts } from './ledger.js';
 import { readArchive, type Store } from './store.js';
+import { fixLedger, reserveBand, settleBand, shiftVersions, type VersionMove } from './version-move.js';
 import { archiveMac, MAC_ALTERED, pgEnv, runTool, sm4Decryptor, sm4Fingerprint, toolFailure, toolsOf, withDatabase } from './tools.js';
 
 export interface RestoreProgress {
@@ -38,6 +37,8 @@ export interface RestoreOptions {
   signal?: AbortSignal;
   /** What the restore found and did on its way (a leftover unfinished database dropped). */
   say?: (s: string) => void;
+  /** When the archive was taken (its manifest's finishedAt): written in the restore's marker. */
+  archiveTakenAt?: string | null;
 }
 
 export interface RestoreResult {
@@ -47,44 +48,8 @@ export interface RestoreResult {
   tables: number;
   rows: number;
   mismatches: string[];
-  /** Records whose version numbering was moved on by RESTORE_VERSION_GAP (a restore, not the drill). */
-  versionsMoved?: number;
-}
-
-/**
- * Moves every record's version numbering past anything the lost front may have sent after the archive
- * (docs/backup.md "Versions after a restore", shared/ingest/restore-gap.ts): RESTORE_VERSION_GAP added to
- * the typed tables' rec_version and to record_receipt.version, and to the database's version base (where
- * records it does not hold start), in one transaction, before any front runs on the database. The outbox
- * and record_history keep their versions. Returns the records moved.
- */
-export async function shiftVersions(url: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
-  await c.connect();
-  try {
-    const present = await c.query<{ t: string }>(
-      `SELECT table_name AS t FROM information_schema.columns
-        WHERE table_schema = current_schema() AND column_name = 'rec_version' AND table_name = ANY($1::varchar[]) ORDER BY table_name`,
-      [typedTables()],
-    );
-    const hasReceipts = (await c.query(`SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'record_receipt'`)).rowCount === 1;
-    await c.query('BEGIN');
-    let moved = 0;
-    for (const { t } of present.rows)
-      moved += (await c.query(`UPDATE ${quoteIdent(t)} SET rec_version = rec_version + $1`, [RESTORE_VERSION_GAP])).rowCount ?? 0;
-    if (hasReceipts) await c.query('UPDATE record_receipt SET version = version + $1', [RESTORE_VERSION_GAP]);
-    // Records the archive does not hold (first received after it) start above the gap too.
-    await c.query(VERSION_BASE_DDL);
-    const base = await c.query('UPDATE record_version_base SET base = base + $1 WHERE id = 1', [RESTORE_VERSION_GAP]);
-    if (base.rowCount === 0) await c.query('INSERT INTO record_version_base (id, base) VALUES (1, $1)', [RESTORE_VERSION_GAP]);
-    await c.query('COMMIT');
-    return moved;
-  } catch (err) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw new Error(`moving the record versions on failed: ${(err as Error).message}`);
-  } finally {
-    await c.end().catch(() => undefined);
-  }
+  /** The records' version move (a restore, not the drill): docs/backup.md "Versions after a restore". */
+  versions?: VersionMove;
 }
 
 export type Restorable = Pick<Archive, 'archiveId' | 'objectKey' | 'encryption' | 'rowCounts' | 'sizeBytes' | 'sha256' | 'dialect'> & {
@@ -253,6 +218,9 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
       throw new Error(`cannot create database ${target}: database "${target}" already exists — make restore makes a new database: name another TARGET`);
     await clearLeftover(opts.databaseUrl, target, opts.say ?? (() => undefined));
   }
+  // The restore's marker goes to the store before any data moves: its band of versions is taken, above
+  // every band an earlier restore took, even if this one is stopped (docs/backup.md "Versions after a restore").
+  const band = opts.scratch ? null : await reserveBand(store, { kind: 'restore', target, archive: a.objectKey, archiveTakenAt: opts.archiveTakenAt ?? null });
   aborted();
   const create = createDatabaseSql(name, dialect, await databaseLocale(opts.databaseUrl));
   await adminQuery(opts.databaseUrl, create).catch((e: Error) => {
@@ -332,25 +300,12 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
       .map(([t, n]) => `${t} ${got[t] === -1 ? 'missing' : got[t]} ≠ ${n}`);
     const rows = Object.values(got).reduce((s, n) => s + Math.max(0, n), 0);
     // The archive's own ledger row (and any other backup then in progress) was `running` in the
-    // snapshot: in the restored database it would show as running for ever. The archive itself is
-    // good — it was just restored —: recorded as the store holds it, so the restored front checks,
-    // keeps and removes it like any other; any other then in progress never finished there.
-    if (!opts.scratch && 'backup_archive' in expected) {
-      if (/^\d{1,18}$/.test(a.archiveId))
-        await adminQuery(
-          targetUrl,
-          `UPDATE backup_archive SET status = 'good', object_key = $2, size_bytes = $3, bytes_done = coalesce($3, bytes_done), sha256 = $4, row_counts = $5,
-                  tables_done = tables_total, finished_at = coalesce(progress_at, started_at), error = NULL
-            WHERE archive_id = $1 AND status = 'running'`,
-          [a.archiveId, a.objectKey, a.sizeBytes, a.sha256, a.rowCounts ? JSON.stringify(a.rowCounts) : null],
-        );
-      await adminQuery(
-        targetUrl,
-        `UPDATE backup_archive SET status = 'failed', error = 'in progress when the restored archive was taken' WHERE status = 'running'`,
-      );
-    }
+    // snapshot (docs/backup.md "The ledger after a restore").
+    if (!opts.scratch && 'backup_archive' in expected)
+      await fixLedger(targetUrl, { archiveId: a.archiveId, objectKey: a.objectKey, sizeBytes: a.sizeBytes, sha256: a.sha256, rowCounts: a.rowCounts });
     aborted();
-    const versionsMoved = opts.scratch ? undefined : await shiftVersions(targetUrl);
+    const versions = band ? await shiftVersions(targetUrl, { atLeast: band.marker.base, archive: a.objectKey }) : undefined;
+    if (band && versions) await settleBand(store, band.key, band.marker, versions.base);
     aborted();
     // Complete: under the target's name now, and only now. A restore whose counts differ stays
     // under the unfinished name, for a look (the next restore into the target drops it).
@@ -363,7 +318,7 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
     progress.tablesDone = progress.tablesTotal;
     opts.onProgress?.({ ...progress });
     return {
-      ...(versionsMoved === undefined ? {} : { versionsMoved }),
+      ...(versions ? { versions } : {}),
       ok,
       message: mismatches.length
         ? `row counts differ from those recorded at backup time in ${mismatches.length} table(s): ${mismatches.slice(0, 10).join('; ')}` +

@@ -3,7 +3,8 @@
  * versions from where its archive was, but the lost front may have sent later versions of the same records
  * to the platforms after the archive was taken; the platform stores each (org, resource, id, version)
  * once (docs/uplink.md §6), so a version handed out again would be answered `duplicate` and its new
- * content never stored. `make restore` therefore adds RESTORE_VERSION_GAP to every record's current
+ * content never stored. `make restore` therefore adds RESTORE_VERSION_GAP (or more whole gaps, above every
+earlier restore's band: shared/backup/version-move.ts) to every record's current
  * version (the typed tables' rec_version and record_receipt.version, in one transaction, before the front
  * starts on the database): the next version of any record is above anything the old front can have sent.
  * The outbox keeps its versions (what was queued and sent stays as it was), so a record not written since
@@ -49,6 +50,15 @@ export const sameContentSql = (alias: string, current: string): string =>
  * statement: test/unit/restore-gap-ddl.test.ts).
  */
 export const VERSION_BASE_DDL = 'CREATE TABLE IF NOT EXISTS record_version_base (id smallint PRIMARY KEY, base integer NOT NULL)';
+
+/**
+ * The table of version moves: one row per move (the archive it was made for, when, the shift and the
+ * base it set), by which `move-versions` refuses to move one database twice for one archive. Created
+ * by migration 1070 and by the move itself on an older schema (the same statement:
+ * test/unit/restore-gap-ddl.test.ts).
+ */
+export const VERSION_MOVE_DDL =
+  'CREATE TABLE IF NOT EXISTS record_version_move (archive_key varchar(1024) NOT NULL, moved_at timestamptz NOT NULL, shift integer NOT NULL, base integer NOT NULL)';
 
 const bases = new WeakMap<object, Promise<number>>();
 

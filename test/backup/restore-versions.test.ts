@@ -13,7 +13,7 @@ import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { startPlatformSimulator, type PlatformHandle } from '../../infra/simulators/platform.js';
 import { emrPatientInfo } from '../../schemas/index.js';
-import { loadBackupConfig, runBackup } from '../../shared/backup/index.js';
+import { listKeys, loadBackupConfig, openStore, runBackup } from '../../shared/backup/index.js';
 import { retireRecord, upsertRecord } from '../../shared/ingest/index.js';
 import { recordFate } from '../../shared/ingest/receipts.js';
 import { RESTORE_VERSION_GAP } from '../../shared/ingest/restore-gap.js';
@@ -160,6 +160,117 @@ describe('a record updated after the archive, on a restored front', () => {
       expect(statuses.rows.filter((x) => x.version > RESTORE_VERSION_GAP).map((x) => x.status)).toEqual(['accepted', 'accepted']);
     } finally {
       await db.end();
+    }
+  }, 180_000);
+});
+
+/** The rec_version of one record and the version base of a database on this server. */
+async function versionsIn(database: string, org: string, id: string): Promise<{ version: number; base: number }> {
+  const u = new URL(databaseUrl());
+  u.pathname = `/${database}`;
+  const c = new pg.Client({ connectionString: u.toString() });
+  await c.connect();
+  try {
+    const v = await c.query<{ v: number }>('SELECT rec_version AS v FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, id]);
+    const b = await c.query<{ base: number }>('SELECT base FROM record_version_base WHERE id = 1');
+    return { version: v.rows[0]!.v, base: b.rows[0]?.base ?? 0 };
+  } finally {
+    await c.end();
+  }
+}
+
+describe('one archive restored twice (the first restored front lost before an archive of its own)', () => {
+  it("the second restore's versions are one gap above the first's: each restore marks its band in the store, the next goes above", async () => {
+    const org = `5${randomBytes(4).readUInt32BE() % 100_000_000}`.padEnd(9, '0');
+    const ctx = () => ({ callId: null, test: false, now: new Date() });
+    const src = await privateDatabase('cdc_rv_twice');
+    const first = `cdc_rv_t1_${process.pid}`;
+    const second = `cdc_rv_t2_${process.pid}`;
+    try {
+      setPii(piiFromDir(join(dir, 'secrets')));
+      expect((await upsertRecord(src.db, emrPatientInfo, samplePatient({ orgCode: org, id: 'TW1', seed: 51 }), ctx())).version).toBe(1);
+      const b = await runBackup(
+        src.db,
+        src.url,
+        loadBackupConfig(s3Env('rv-twice'), () => undefined),
+        'logical',
+      );
+      expect(b.ok, b.error).toBe(true);
+      const env = { ...s3Env('rv-twice'), CDC_SECRETS_DIR: join(dir, 'secrets') };
+      const r1 = await cli(['restore', '--target', first, '--archive', b.objectKey], env);
+      expect(r1.code, r1.stderr + r1.stdout).toBe(0);
+      expect(r1.stdout).toContain(
+        `record versions: 1 record(s) continue from their version + ${RESTORE_VERSION_GAP}, and new records start above ${RESTORE_VERSION_GAP}`,
+      );
+      const r2 = await cli(['restore', '--target', second, '--archive', b.objectKey], env);
+      expect(r2.code, r2.stderr + r2.stdout).toBe(0);
+      expect(r2.stdout).toContain(
+        `record versions: 1 record(s) continue from their version + ${2 * RESTORE_VERSION_GAP}, and new records start above ${2 * RESTORE_VERSION_GAP}`,
+      );
+      expect(await versionsIn(first, org, 'TW1')).toEqual({ version: 1 + RESTORE_VERSION_GAP, base: RESTORE_VERSION_GAP });
+      expect(await versionsIn(second, org, 'TW1')).toEqual({ version: 1 + 2 * RESTORE_VERSION_GAP, base: 2 * RESTORE_VERSION_GAP });
+      const markers = (await listKeys(openStore(loadBackupConfig(s3Env('rv-twice'), () => undefined).store!), 'rv-twice/restores/')).sort();
+      expect(markers).toHaveLength(2);
+    } finally {
+      setPii(undefined);
+      await src.drop();
+      for (const t of [first, second]) await admin(`DROP DATABASE IF EXISTS ${t} WITH (FORCE)`).catch(() => undefined);
+    }
+  }, 180_000);
+});
+
+describe('move-versions: a database restored otherwise (a physical archive unpacked and started)', () => {
+  it('moves the versions and the base above every marked band, fixes the ledger, refuses a connected front and a second run unless --force', async () => {
+    const org = `6${randomBytes(4).readUInt32BE() % 100_000_000}`.padEnd(9, '0');
+    const ctx = () => ({ callId: null, test: false, now: new Date() });
+    const src = await privateDatabase('cdc_rv_move');
+    const name = new URL(src.url).pathname.slice(1);
+    const target = `cdc_rv_mv_${process.pid}`;
+    try {
+      setPii(piiFromDir(join(dir, 'secrets')));
+      expect((await upsertRecord(src.db, emrPatientInfo, samplePatient({ orgCode: org, id: 'MV1', seed: 61 }), ctx())).version).toBe(1);
+      const b = await runBackup(
+        src.db,
+        src.url,
+        loadBackupConfig(s3Env('rv-move'), () => undefined),
+        'logical',
+      );
+      expect(b.ok, b.error).toBe(true);
+      // An earlier make restore of the same archive took the first band.
+      const env = { ...s3Env('rv-move'), CDC_SECRETS_DIR: join(dir, 'secrets') };
+      const r = await cli(['restore', '--target', target, '--archive', b.objectKey], env);
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      // The source stands for the database a physical archive gives back: its versions as they were,
+      // and the archive `running` in its ledger, as in its own snapshot.
+      await src.db.query(`UPDATE backup_archive SET status = 'running', finished_at = NULL WHERE archive_id = $1`, [b.archiveId]);
+      const busy = await cli(['move-versions', '--target', name, '--archive', b.objectKey], env);
+      expect(busy.code).toBe(1);
+      expect(busy.stderr).toContain(`are connected to ${name}: move the versions before the front starts on it`);
+      await src.db.end();
+      const mv = await cli(['move-versions', '--target', name, '--archive', b.objectKey], env);
+      expect(mv.code, mv.stderr + mv.stdout).toBe(0);
+      expect(mv.stdout).toContain(`record versions: 1 record(s) continue from their version + ${2 * RESTORE_VERSION_GAP}`);
+      expect(mv.stdout).toContain(`ledger: archive ${b.archiveId} recorded good`);
+      expect(await versionsIn(name, org, 'MV1')).toEqual({ version: 1 + 2 * RESTORE_VERSION_GAP, base: 2 * RESTORE_VERSION_GAP });
+      const again = await cli(['move-versions', '--target', name, '--archive', b.objectKey], env);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain(`the versions of ${name} were already moved for ${b.objectKey}`);
+      expect(await versionsIn(name, org, 'MV1')).toEqual({ version: 1 + 2 * RESTORE_VERSION_GAP, base: 2 * RESTORE_VERSION_GAP });
+      const forced = await cli(['move-versions', '--target', name, '--archive', b.objectKey, '--force'], env);
+      expect(forced.code, forced.stderr + forced.stdout).toBe(0);
+      expect(await versionsIn(name, org, 'MV1')).toEqual({ version: 1 + 3 * RESTORE_VERSION_GAP, base: 3 * RESTORE_VERSION_GAP });
+      const u = new URL(src.url);
+      const c = new pg.Client({ connectionString: u.toString() });
+      await c.connect();
+      try {
+        expect((await c.query('SELECT status FROM backup_archive WHERE archive_id = $1', [b.archiveId])).rows[0].status).toBe('good');
+      } finally {
+        await c.end();
+      }
+    } finally {
+      setPii(undefined);
+      await src.drop().catch(() => undefined);
+      for (const t of [name, target]) await admin(`DROP DATABASE IF EXISTS ${t} WITH (FORCE)`).catch(() => undefined);
     }
   }, 180_000);
 });
