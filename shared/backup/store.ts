@@ -150,8 +150,23 @@ export async function statArchive(store: Store, key: string): Promise<ObjectInfo
   }
 }
 
-export function readArchive(store: Store, key: string): Promise<Readable> {
-  return store.client.getObject(store.bucket, key);
+/**
+ * The archive's bytes. An object the store does not have is said as what it is — the archive file
+ * missing, not an encryption key — naming it (docs/backup.md "Restore (runbook)"): the store's own
+ * "The specified key does not exist." reads like a missing key in a runbook full of key files.
+ */
+export async function readArchive(store: Store, key: string): Promise<Readable> {
+  try {
+    return await store.client.getObject(store.bucket, key);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'NotFound' || code === 'NoSuchKey')
+      throw new Error(
+        `the archive file ${key} is missing from bucket ${store.bucket} (the store has no such object; this is the archive itself, not an encryption key — its manifest may still be there): ` +
+          'take another archive (make restore ARCHIVE=<key>, see: infra/backup/cli.ts list)',
+      );
+    throw err;
+  }
 }
 
 export async function putSmall(store: Store, key: string, body: Buffer | string, meta: ArchiveMeta = {}): Promise<void> {

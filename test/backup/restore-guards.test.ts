@@ -122,6 +122,20 @@ describe('make restore that cannot begin', () => {
       expect(short.code).toBe(1);
       expect(short.stderr).toContain(`${b.objectKey} is truncated: the store gave ${cut.length} of the ${body.length} bytes recorded`);
       expect(await exists(target)).toBe(false);
+      // The object gone from the store, its manifest still there: named as the archive file, not a key.
+      await store.client.removeObject(store.bucket, b.objectKey);
+      const withKey = { ...s3Env('rg-nokey'), CDC_SECRETS_DIR: secrets('nokey-then-key', SM4_HEX) };
+      const gone = await cli(['restore', '--target', target, '--archive', b.objectKey], withKey, 60_000);
+      const fetched = await cli(['fetch', '--archive', b.objectKey, '--out', join(dir, 'gone.dump')], withKey, 60_000);
+      for (const g of [gone, fetched]) {
+        expect(g.code, g.stderr).toBe(1);
+        expect(g.stderr).toContain(`the archive file ${b.objectKey} is missing from bucket`);
+        expect(g.stderr).toContain('this is the archive itself, not an encryption key');
+        expect(g.stderr).not.toContain('The specified key does not exist');
+      }
+      expect(await exists(target)).toBe(false);
+      expect(await exists(`${target}__restoring`)).toBe(false);
+      expect(existsSync(join(dir, 'gone.dump'))).toBe(false);
     } finally {
       await src.drop();
     }
