@@ -29,6 +29,7 @@ import { ensureDevFrontTls } from './certs.js';
 import { ensureDevConfigKey } from '../config/dev-key.js';
 import { startPostgres } from './postgres.js';
 import { processArgs, readPidFile, removePidFile, stopStale, writePidFile } from './pidfiles.js';
+import { endpointAnswers, foreignStoreNotes } from './store-note.js';
 import { startS3, type RunningS3 } from './s3.js';
 import { startRuntime, type RuntimeHandle } from '../runtime/index.js';
 import { assertPlatform } from '../../shared/platform/index.js';
@@ -386,6 +387,9 @@ async function frontEnv(running: Running): Promise<Record<string, string>> {
     writeSecret('backup-s3-secret-key', s3.secretKey);
     say(`backup store (s3rver) ${s3.endpoint}, data in ${join(loc.dataDir, 's3')}`);
   } else {
+    // A store make up does not start: said, and whether anything answers there (infra/dev/store-note.ts).
+    const endpoint = process.env.BACKUP_S3_ENDPOINT;
+    for (const line of foreignStoreNotes(endpoint, loc.ports.s3, await endpointAnswers(endpoint))) say(line);
     // The hospital's MinIO: its credentials are secret files (docs/backup.md). Without them every
     // backup fails; said now, not at the first nightly run.
     const lacking = [
