@@ -28,6 +28,7 @@ import { keysFromSecrets, Pii } from '../../shared/pii/index.js';
 import pg from 'pg';
 import { fixLedger, reserveBand, settleBand, shiftVersions, type VersionMove } from '../../shared/backup/version-move.js';
 import { withDatabase } from '../../shared/backup/tools.js';
+import { RESTORING_SUFFIX } from '../../shared/backup/restore.js';
 import { closePool, openPool } from '../../shared/db/index.js';
 import {
   ArchiveKindSchema,
@@ -383,7 +384,17 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
     return 0;
   }
   if (cmd.command === 'move-versions') return moveVersions(store, databaseUrl, cmd, out);
-  if (cmd.command === 'check-keys') return (await keysOpen(databaseUrl, cmd.target, out)) ? 0 : 1;
+  if (cmd.command === 'check-keys') {
+    // An unfinished restore is no database to start the front on, whatever its keys (docs/backup.md "An interrupted restore").
+    if (cmd.target.endsWith(RESTORING_SUFFIX)) {
+      const of = cmd.target.slice(0, -RESTORING_SUFFIX.length);
+      out(
+        `${cmd.target} is the unfinished database of a restore into ${of} that was stopped before it finished: do not start the front on it — run make restore TARGET=${of} again (it drops ${cmd.target}) (docs/backup.md "An interrupted restore")`,
+      );
+      return 1;
+    }
+    return (await keysOpen(databaseUrl, cmd.target, out)) ? 0 : 1;
+  }
   if (cmd.command === 'restore') {
     const { key, manifest } = await findManifest(store, cmd.archive, cmd.kind, say);
     refuseWithoutMac(key, manifest, cmd['accept-no-mac']);

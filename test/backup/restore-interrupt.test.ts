@@ -165,6 +165,16 @@ describe('make restore stopped while pg_restore runs', () => {
     await until('no session left on the unfinished database', async () => (await sessions(restoringName(target))).length === 0, 15_000);
     expect(await exists(target)).toBe(false);
     expect(await exists(restoringName(target))).toBe(true);
+    // The runbook's re-check gives it no green light.
+    const keys = await backupCli(['check-keys', '--target', restoringName(target)], {
+      DATABASE_URL: databaseUrl(),
+      CDC_SECRETS_DIR: join(dir, 'no-secrets'),
+      ...backupStoreEnv(s3, 'ri'),
+    });
+    expect(keys.code, keys.stderr).toBe(1);
+    expect(keys.stdout).toContain(
+      `${restoringName(target)} is the unfinished database of a restore into ${target} that was stopped before it finished: do not start the front on it`,
+    );
 
     const again = await backupCli(
       ['restore', '--target', target, '--archive', archiveKey],
