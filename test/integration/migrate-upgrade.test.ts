@@ -52,6 +52,18 @@ afterAll(async () => {
 const cli = (args: string[], env: Record<string, string>) =>
   spawnSync(join(root, 'bin/cdc-migrate'), args, { env: { PATH: '/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 60_000 });
 
+/**
+ * The HIS: a transaction left open after reading sync_result (JDBC with autocommit off); the view's
+ * read holds its table's lock too.
+ */
+async function hisHoldingOutcomes(url: string): Promise<{ his: pg.Client; hisPid: number }> {
+  const his = new pg.Client({ connectionString: url, application_name: 'his-vendor-sync' });
+  await his.connect();
+  await his.query('BEGIN');
+  await his.query('SELECT count(*) FROM staging.sync_result');
+  return { his, hisPid: (await his.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid };
+}
+
 describe('migration runner at an upgrade', () => {
   it('knows its own migrations: the build list is infra/db', () => {
     expect(knownMigrations()).toEqual(listMigrations().map((m) => m.name));
@@ -125,13 +137,7 @@ describe('migration runner at an upgrade', () => {
     await migrate(url, migrationsDir(0));
     // The outcomes' table under the HIS's view staging.sync_result (infra/db/1010_sync_result_view.sql).
     const dir = migrationsDir(0, { '9991_sync_result_note.sql': 'ALTER TABLE staging.sync_outcome ADD COLUMN probe_note varchar(20);' });
-    // The HIS: a transaction left open after reading sync_result (JDBC with autocommit off); the view's
-    // read holds its table's lock too.
-    const his = new pg.Client({ connectionString: url, application_name: 'his-vendor-sync' });
-    await his.connect();
-    await his.query('BEGIN');
-    await his.query('SELECT count(*) FROM staging.sync_result');
-    const hisPid = (await his.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const { his, hisPid } = await hisHoldingOutcomes(url);
     const lines: string[] = [];
     const t0 = Date.now();
     try {
@@ -165,11 +171,7 @@ describe('migration runner at an upgrade', () => {
     const url = await freshDatabase();
     await migrate(url, migrationsDir(0));
     const dir = migrationsDir(0, { '9992_sync_result_flag.sql': 'ALTER TABLE staging.sync_outcome ADD COLUMN probe_flag boolean;' });
-    const his = new pg.Client({ connectionString: url, application_name: 'his-vendor-sync' });
-    await his.connect();
-    await his.query('BEGIN');
-    await his.query('SELECT count(*) FROM staging.sync_result');
-    const hisPid = (await his.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const { his, hisPid } = await hisHoldingOutcomes(url);
     const lines: string[] = [];
     const t0 = Date.now();
     try {
