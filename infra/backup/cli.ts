@@ -189,6 +189,27 @@ async function findManifest(
   return { key, manifest: parseManifest(manifestKey(key), body.toString('utf8')) };
 }
 
+/** What a restore says of an archive whose bytes are not the ones recorded (shared/backup/restore.ts). */
+const DAMAGED = /is truncated|content altered|reading .* from the store failed/;
+
+/** The newest logical archive older than `key` whose manifest shows records: what to restore when `key` is damaged. */
+async function olderWithRecords(store: Store, key: string): Promise<{ key: string; manifest: Manifest } | null> {
+  const manifests = (await listKeys(store, `${store.prefix}/logical/`)).filter((k) => k.endsWith('.manifest.json')).sort();
+  for (const m of manifests.reverse()) {
+    const k = m.replace(/\.manifest\.json$/, '');
+    if (k >= key) continue;
+    const body = await readSmall(store, m);
+    if (!body) continue;
+    try {
+      const man = parseManifest(m, body.toString('utf8'));
+      if (manifestRecords(man) !== 0) return { key: k, manifest: man };
+    } catch {
+      // An unreadable manifest is no candidate.
+    }
+  }
+  return null;
+}
+
 /**
  * Whether the keys the front would start with (the secret files of the secrets folder; without them,
  * outside production, the development keys, as a function would) open the data of `database`.
@@ -341,13 +362,15 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
   if (cmd.command === 'list') {
     const keys = (await listKeys(store)).filter((k) => k.endsWith('.manifest.json')).sort();
     const rows: string[][] = [['KEY', 'KIND', 'FINISHED', 'SIZE', 'RECORDS', 'SHA256', 'ENC']];
+    const unreadable: string[] = [];
     for (const k of keys) {
-      // A manifest that does not parse is still listed, as what it is.
+      // A manifest that does not parse is still listed, as what it is, and why is said below the table.
       let m: Partial<Manifest> = {};
       try {
         m = parseManifest(k, (await readSmall(store, k))?.toString('utf8') ?? '');
-      } catch {
+      } catch (e) {
         m = {};
+        unreadable.push(`${k.replace(/\.manifest\.json$/, '')}: ${(e as Error).message}`);
       }
       rows.push([
         k.replace(/\.manifest\.json$/, ''),
@@ -360,6 +383,7 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
       ]);
     }
     out(textTable(rows));
+    for (const u of unreadable) out(`? ${u}`);
     return 0;
   }
   if (cmd.command === 'fetch') {
@@ -411,7 +435,16 @@ async function run(cmd: Command, out: (s: string) => void): Promise<number> {
         say,
         onProgress: (p: RestoreProgress) => say(`restore: ${progressLine(p)}`),
       }),
-    );
+    ).catch(async (err: Error) => {
+      // The newest archive is damaged: the one before it is named, to be given as ARCHIVE= (docs/backup.md "Restore").
+      if (cmd.archive !== 'latest' || !DAMAGED.test(err.message)) throw err;
+      const older = await olderWithRecords(store, key).catch(() => null);
+      throw new Error(
+        older
+          ? `${err.message}. The archive before it with records: ${older.key} (taken ${older.manifest.finishedAt}) — restore it by name: make restore ARCHIVE=${older.key} TARGET=${cmd.target}`
+          : `${err.message}. No older logical archive with records is in the store`,
+      );
+    });
     out(`${r.ok ? 'restored' : 'RESTORED WITH DIFFERENCES'}: ${r.message}`);
     if (r.versions) out(versionsLine(r.versions));
     const u = new URL(databaseUrl);

@@ -449,3 +449,38 @@ describe("a replacement server beside the lost front's store", () => {
     }
   }, 180_000);
 });
+
+describe('a damaged newest archive', () => {
+  it('make restore names the archive before it with records, to restore by name', async () => {
+    const src = await privateDatabase('cdc_rg_dmg');
+    try {
+      const keys = await somePatients(src.db, 'RGDMG', 2);
+      const k = configOf('rg-dmg');
+      const older = await runBackup(src.db, src.url, k, 'logical');
+      expect(older.ok, older.error).toBe(true);
+      const newest = await runBackup(src.db, src.url, k, 'logical');
+      expect(newest.ok, newest.error).toBe(true);
+      const store = openStore(k.store!);
+      const body = (await readSmall(store, newest.objectKey))!;
+      const info = (await statArchive(store, newest.objectKey))!;
+      const cut = body.subarray(0, Math.floor(body.length / 2));
+      await store.client.putObject(store.bucket, newest.objectKey, cut, cut.length, info.meta);
+      const target = `cdc_rg_dmg_t_${process.pid}`;
+      created.push(target);
+      const r = await cli(['restore', '--target', target], { ...s3Env('rg-dmg'), CDC_SECRETS_DIR: keys }, 60_000);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`${newest.objectKey} is truncated`);
+      expect(r.stderr).toContain(`The archive before it with records: ${older.objectKey}`);
+      expect(r.stderr).toContain(`make restore ARCHIVE=${older.objectKey} TARGET=${target}`);
+      expect(await exists(target)).toBe(false);
+      // A manifest that does not parse: listed as ?, and why said under the table.
+      const broken = `${older.objectKey}.copy`;
+      await putSmall(store, manifestKey(broken), 'not json');
+      const list = await cli(['list'], s3Env('rg-dmg'));
+      expect(list.code).toBe(0);
+      expect(list.stdout).toMatch(new RegExp(`\\? ${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\S`));
+    } finally {
+      await src.drop();
+    }
+  });
+});
