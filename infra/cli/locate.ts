@@ -43,6 +43,8 @@ const LocationEnv = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name: lower-case letters, digits and _')
     .optional(),
   NATIONAL_SIM_PORT: Port.default(18888),
+  /** The provincial platform's simulator, started by `make up PROVINCIAL_SIM=1` (docs/uplink.md §9). */
+  PROVINCIAL_SIM_PORT: Port.default(18889),
   /** The embedded backup store (s3rver, standing in for MinIO). */
   S3_PORT: Port.default(9000),
 });
@@ -95,6 +97,7 @@ export function locate(env: Env = process.env) {
       web: e.WEB_PORT,
       pg: e.PG_PORT,
       nationalSim: e.NATIONAL_SIM_PORT,
+      provincialSim: e.PROVINCIAL_SIM_PORT,
       s3: e.S3_PORT,
     },
   };

@@ -49,6 +49,8 @@ const build = z
  */
 const DBSYNC_ROLE = 'cdc_his';
 const dbsync = process.env.DBSYNC === '1';
+/** `make up PROVINCIAL_SIM=1`: a provincial platform simulator too, and the provincial destination enabled (docs/uplink.md §9). */
+const provincialSim = process.env.PROVINCIAL_SIM === '1' && !process.env.PROVINCIAL_URL;
 
 function say(msg: string): void {
   process.stdout.write(`[make up] ${msg}\n`);
@@ -322,6 +324,9 @@ function refuseStandInsInProduction(env: NodeJS.ProcessEnv): void {
     env.DATABASE_URL ? '' : "DATABASE_URL (the hospital's openGauss; make up would start a PostgreSQL of its own)",
     env.NATIONAL_URL ? '' : 'NATIONAL_URL (the national platform; make up would send every record to its simulator)',
     env.BACKUP_S3_ENDPOINT ? '' : "BACKUP_S3_ENDPOINT (the MinIO on other storage; make up would keep the backups on this server's own disk)",
+    env.PROVINCIAL_SIM === '1' && !env.PROVINCIAL_URL
+      ? 'PROVINCIAL_URL instead of PROVINCIAL_SIM=1 (make up would send every record to its provincial simulator)'
+      : '',
   ].filter(Boolean);
   if (missing.length) throw new Error(`CDC_ENV=production starts no development stand-in: set ${missing.join('; ')}`);
 }
@@ -330,6 +335,7 @@ function refuseStandInsInProduction(env: NodeJS.ProcessEnv): void {
 interface Running {
   pg?: Supervised;
   sim?: Supervised;
+  provincialSim?: Supervised;
   s3?: RunningS3;
   rt?: RuntimeHandle;
 }
@@ -358,6 +364,25 @@ async function prepareDatabase(running: Running): Promise<void> {
   say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema is up to date');
   writeSecret('cdc-database-url', databaseUrl);
   if (dbsync) await dbsyncRole(databaseUrl);
+  if (provincialSim) await enableProvincial(databaseUrl);
+}
+
+/**
+ * The provincial destination, enabled for `PROVINCIAL_SIM=1` as docs/uplink.md "Enabling the
+ * provincial platform" says (no ON CONFLICT: docs/opengauss.md); its URL is make up's simulator.
+ */
+async function enableProvincial(databaseUrl: string): Promise<void> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    await c.query(
+      `INSERT INTO uplink_destination (name, kind, enabled) SELECT 'provincial', 'provincial', true
+        WHERE NOT EXISTS (SELECT 1 FROM uplink_destination WHERE name = 'provincial')`,
+    );
+    await c.query(`UPDATE uplink_destination SET enabled = true WHERE name = 'provincial'`);
+  } finally {
+    await c.end();
+  }
 }
 
 /**
@@ -377,6 +402,13 @@ async function frontEnv(running: Running): Promise<Record<string, string>> {
     running.sim = new Supervised('national-simulator', 'national platform simulator', () => simulatorChild('national', port));
     await running.sim.start();
     env.NATIONAL_URL = `http://127.0.0.1:${port}`;
+  }
+  if (provincialSim) {
+    const port = loc.ports.provincialSim;
+    running.provincialSim = new Supervised('provincial-simulator', 'provincial platform simulator', () => simulatorChild('provincial', port));
+    await running.provincialSim.start();
+    env.PROVINCIAL_URL = `http://127.0.0.1:${port}`;
+    say(`provincial platform simulator ${env.PROVINCIAL_URL} (PROVINCIAL_SIM=1; the provincial destination enabled)`);
   }
   // Backups (docs/backup.md): an embedded S3 store standing in for MinIO unless BACKUP_S3_ENDPOINT is set.
   if (!process.env.BACKUP_S3_ENDPOINT) {
@@ -463,6 +495,7 @@ async function main(): Promise<void> {
   const shutdown = async () => {
     await running.rt?.close().catch(() => undefined);
     await running.s3?.stop().catch(() => undefined);
+    await running.provincialSim?.stop();
     await running.sim?.stop();
     await running.pg?.stop();
     removePidFile(loc.runDir, 'up', process.pid);

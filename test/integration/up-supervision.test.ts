@@ -389,6 +389,32 @@ describe('make up supervises and cleans up (its bundle, dist/runtime/up.mjs, as 
       up.out,
     );
   });
+  it('with PROVINCIAL_SIM=1: a provincial simulator beside the national one and the provincial destination enabled; a HIS record reaches both', async () => {
+    const running = up!;
+    remember(running.child.pid!);
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    const [provincialPort] = (await stablePorts(1)).map(String);
+    up = startUp({ ...env, PROVINCIAL_SIM: '1', PROVINCIAL_SIM_PORT: provincialPort! });
+    await ready(up);
+    expect(up.out()).toContain(`provincial platform simulator http://127.0.0.1:${provincialPort}`);
+    const res = await fetch(`http://127.0.0.1:${env.DATA_PORT}/hclient/emr/receive/emrPatientInfo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(patient('UP-PROV-1')),
+    });
+    expect(res.status, await res.text()).toBe(200);
+    for (const role of ['national', 'provincial']) {
+      const store = join(dir, 'simulators', `${role}.ndjson`);
+      await waitFor(
+        `the record at the ${role} simulator`,
+        () => (existsSync(store) && readFileSync(store, 'utf8').includes('"UP-PROV-1"') ? true : undefined),
+        90_000,
+        up.out,
+      );
+    }
+  });
+
   it('with CDC_ENV=production it starts no stand-in: refused before anything starts, naming what to set', async () => {
     const other = mkdtempSync(join(tmpdir(), 'cdc-up-prod-'));
     try {
@@ -398,6 +424,10 @@ describe('make up supervises and cleans up (its bundle, dist/runtime/up.mjs, as 
       expect(prod.out()).toContain('NATIONAL_URL (the national platform; make up would send every record to its simulator)');
       expect(prod.out()).toContain('BACKUP_S3_ENDPOINT');
       expect(pidsWith(other)).toEqual([]);
+      // Nor a provincial simulator.
+      const prov = startUp({ ...(await upEnv(other)), CDC_ENV: 'production', PROVINCIAL_SIM: '1' });
+      expect(await prov.exited).toBe(1);
+      expect(prov.out()).toContain('PROVINCIAL_URL instead of PROVINCIAL_SIM=1');
       expect(existsSync(join(other, 'pg'))).toBe(false);
     } finally {
       rmSync(other, { recursive: true, force: true });
