@@ -279,7 +279,8 @@ export async function startPlatformSimulator(opts: PlatformOptions = {}): Promis
     if (f.mode === 'refuse' && !refusing && main) {
       refusing = true;
       await closeServer(main);
-      if (f.seconds !== undefined) refuseTimer = setTimeout(() => void onFault({ mode: 'none' }), f.seconds * 1000);
+      // Through setFault: GET /sim/faults then says `none`, as the listener is open again.
+      if (f.seconds !== undefined) refuseTimer = setTimeout(() => void sim.setFault({ mode: 'none' }), f.seconds * 1000);
     } else if (f.mode !== 'refuse' && refusing && main) {
       refusing = false;
       await listen(main, port, host, 'listener');

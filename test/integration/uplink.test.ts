@@ -166,6 +166,12 @@ describe('a batch, signed and encrypted, over HTTPS with the client certificate'
 });
 
 describe('fault switches', () => {
+  it('a refusal that reopens by itself says so: /sim/faults reads none again once the listener is open', async () => {
+    await national.fault({ mode: 'refuse', seconds: 0.3 });
+    expect((await (await fetch(`${national.controlUrl}/sim/faults`)).json()).mode).toBe('refuse');
+    await expect.poll(async () => (await (await fetch(`${national.controlUrl}/sim/faults`)).json()).mode, { timeout: 5000, interval: 100 }).toBe('none');
+  });
+
   it('refused connections: the rows wait with backoff, then go', async () => {
     const dest = await destination();
     const org = uniqueOrg();
