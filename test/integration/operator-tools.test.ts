@@ -37,7 +37,17 @@ describe('where make up and the operator commands look (infra/cli/locate.ts)', (
     expect(l.dataDir).toBe(join(root, '.data'));
     expect(l.secretsDir).toBe(join(root, '.data', 'secrets'));
     expect(l.logsDir).toBe(join(root, '.data', 'logs'));
-    expect(l.ports).toEqual({ gateway: 8080, data: 8881, config: 8882, monitor: 8883, web: 8884, pg: 5432, nationalSim: 18888, s3: 9000 });
+    expect(l.ports).toEqual({
+      gateway: 8080,
+      data: 8881,
+      config: 8882,
+      monitor: 8883,
+      web: 8884,
+      pg: 5432,
+      nationalSim: 18888,
+      provincialSim: 18889,
+      s3: 9000,
+    });
     const moved = locate({ CDC_DATA_DIR: '/srv/front', CDC_LOGS_DIR: '/var/log/front', GATEWAY_PORT: '9080' });
     expect(moved).toMatchObject({
       dataDir: '/srv/front',
