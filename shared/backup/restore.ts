@@ -137,13 +137,7 @@ async function clearLeftover(url: string, target: string, say: (s: string) => vo
 }
 
 async function adminQuery(url: string, sql: string, params: unknown[] = []): Promise<void> {
-  const c = new pg.Client({ connectionString: url, application_name: 'cdc-front-restore' });
-  await c.connect();
-  try {
-    await c.query(sql, params);
-  } finally {
-    await c.end().catch(() => undefined);
-  }
+  await adminRows(url, sql, params);
 }
 
 async function countTables(url: string, tables: string[]): Promise<RowCounts> {
