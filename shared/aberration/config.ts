@@ -4,12 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { unknownKeys } from '../config/every-object.js';
 import { concern } from '../config/index.js';
+import { log } from '../log/index.js';
 import shipped from './definitions.json' with { type: 'json' };
 
 // Unknown keys are dropped here (plain z.object), as for the trigger list: the shipped file,
-// ABERRATION_FILE and what a bundle stored are read tolerantly; the `algorithms` and `syndromes`
-// sections of a configuration bundle are checked with every object strict (docs/config-bundles.md §1).
+// ABERRATION_FILE and what a bundle stored are read tolerantly (ABERRATION_FILE's dropped keys named in
+// a warning at start); the `algorithms` and `syndromes` sections of a configuration bundle are checked
+// with every object strict (docs/config-bundles.md §1).
 const Syndrome = z.object({
   id: z.string().regex(/^[a-z][a-z0-9-]{1,30}$/),
   name: z.string().min(1).max(40),
@@ -41,6 +44,8 @@ export function loadDefinitions(file?: string): Definitions {
   const r = Definitions.safeParse(raw);
   if (!r.success)
     throw new Error(`${file ?? 'shared/aberration/definitions.json'}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const dropped = file ? unknownKeys(Definitions, raw) : [];
+  if (dropped.length) log('warn', 'aberration definitions have keys this release does not know: ignored', { file, keys: dropped });
   return r.data;
 }
 

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { Definitions } from '../aberration/config.js';
+import { everyObject } from '../config/every-object.js';
 import { domainInfo } from '../codes/registry.js';
 import { isLoopback } from '../uplink/client.js';
 import { DEFAULT_UID, parseSm2PublicKey } from '../uplink/sm.js';
@@ -28,55 +29,6 @@ export const CodeTable = z
   })
   .strict();
 export type CodeTable = z.infer<typeof CodeTable>;
-
-/**
- * `schema` with every object in it, at any depth, `strict` (an unknown key is an issue,
- * `unrecognized_keys`, at the object's path) or `strip` (an unknown key is dropped). The section
- * schemas are the ones the front keeps for its own files (the trigger list, the aberration
- * definitions), which drop unknown keys; docs/config-bundles.md §1 "an unknown key anywhere, refused
- * with the field named" and "What is stored is read back tolerantly" need both, at every depth — a
- * nested object added later is covered without anyone remembering it. A kind of schema this walk does
- * not know how to enter is an error at start, never an object left unchecked.
- */
-export function everyObject<T extends z.ZodType>(schema: T, keys: 'strict' | 'strip'): T {
-  const walk = (s: z.ZodType): z.ZodType => {
-    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
-    const again = (changes: Record<string, unknown>) => s.clone({ ...def, ...changes } as typeof s._zod.def);
-    switch (def.type) {
-      case 'object': {
-        const shape = Object.fromEntries(Object.entries(def.shape as Record<string, z.ZodType>).map(([k, v]) => [k, walk(v)]));
-        return again({ shape, catchall: keys === 'strict' ? z.never() : undefined });
-      }
-      case 'array':
-        return again({ element: walk(def.element as z.ZodType) });
-      case 'optional':
-      case 'nullable':
-      case 'default':
-      case 'prefault':
-      case 'nonoptional':
-      case 'readonly':
-      case 'catch':
-        return again({ innerType: walk(def.innerType as z.ZodType) });
-      case 'record':
-        return again({ valueType: walk(def.valueType as z.ZodType) });
-      case 'union':
-        return again({ options: (def.options as z.ZodType[]).map(walk) });
-      case 'pipe':
-        return again({ in: walk(def.in as z.ZodType), out: walk(def.out as z.ZodType) });
-      case 'intersection':
-      case 'tuple':
-      case 'lazy':
-      case 'map':
-      case 'set':
-      case 'promise':
-      case 'function':
-        throw new Error(`everyObject: a ${def.type} schema is not walked yet; add it here`);
-      default:
-        return s; // a value: string, number, enum, literal…
-    }
-  };
-  return walk(schema) as T;
-}
 
 /** Aberration detection's parameters: definitions.json without the syndromes. */
 export const Algorithms = Definitions.omit({ syndromes: true }).strict();

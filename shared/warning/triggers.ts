@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import builtIn from './triggers.json' with { type: 'json' };
 import { notifiableDiseases } from '../../schemas/codes/lists.js';
+import { unknownKeys } from '../config/every-object.js';
+import { log } from '../log/index.js';
 
 const Names = z.array(z.string().min(1)).min(1);
 const diseaseNames = new Set(notifiableDiseases.map((d) => d.name));
@@ -17,9 +19,10 @@ const Disease = z.string().refine((n) => diseaseNames.has(n), { message: 'not a 
 
 // These schemas drop an unknown key (plain z.object): they read the shipped list, a hospital's file
 // and the trigger list a bundle stored in config_active, any of which may come from a release with a
-// key this one no longer has, and such a list must not stop the warning function at start. A trigger
-// list arriving in a configuration bundle is checked with every object strict instead (an unknown key
-// refused, named: docs/config-bundles.md §1, shared/configbundle/schema.ts everyObject).
+// key this one no longer has, and such a list must not stop the warning function at start; a
+// hospital's file has its dropped keys named in a warning at start (a misspelt `windowDay` is told,
+// not silent). A trigger list arriving in a configuration bundle is checked with every object strict
+// instead (an unknown key refused, named: docs/config-bundles.md §1, shared/config/every-object.ts).
 export const LabTrigger = z.object({
   id: z.string().min(1),
   disease: Disease,
@@ -114,7 +117,10 @@ export function loadTriggers(file?: string): TriggerSet {
   } catch (err) {
     throw new Error(`trigger list ${file} cannot be read: ${(err as Error).message}`);
   }
-  return parseTriggers(json, file);
+  const set = parseTriggers(json, file);
+  const dropped = unknownKeys(TriggerSet, json);
+  if (dropped.length) log('warn', 'trigger list has keys this release does not know: ignored', { file, keys: dropped });
+  return set;
 }
 
 // ---- notifiable diseases by ICD-10 ----------------------------------------------------------------

@@ -1,8 +1,16 @@
 // The warning loop through the running front: a class-A diagnosis posted on port 8881 becomes a
 // pending case with its 2-hour clock once the warning function runs (the cron's call, made here by
 // hand through the gateway), listed for operators only — and a reminder the HIS reads on 8881, by
-// polling and as server-sent events, with a pre-filled card, acknowledged and marked filled.
+// polling and as server-sent events, with a pre-filled card, acknowledged and marked filled. The front
+// runs with a hospital's own trigger list and aberration definitions (WARNING_TRIGGERS_FILE,
+// ABERRATION_FILE through stack.yml): the shipped ones with a misspelt key each, which are named in
+// the warning function's log at start (docs/warning.md, docs/aberration.md).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import shippedDefinitions from '../../shared/aberration/definitions.json' with { type: 'json' };
+import shippedTriggers from '../../shared/warning/triggers.json' with { type: 'json' };
 import { codedDiagnosis, sample } from '../../infra/simulators/samples.js';
 import { formatLocal } from '../../shared/time/index.js';
 import { uniqueId, uniqueOrg } from '../setup/db.js';
@@ -10,13 +18,19 @@ import { startStackRuntime, type StackRuntime, hisPost } from '../setup/stack-ru
 import { basicAuthHeader } from '../../shared/http/basic.js';
 
 let front: StackRuntime;
+const own = mkdtempSync(join(tmpdir(), 'warning-files-'));
 
 beforeAll(async () => {
-  front = await startStackRuntime('warning');
+  const triggersFile = join(own, 'triggers.json');
+  const definitionsFile = join(own, 'definitions.json');
+  writeFileSync(triggersFile, JSON.stringify({ ...shippedTriggers, windowDay: 7 }));
+  writeFileSync(definitionsFile, JSON.stringify({ ...shippedDefinitions, mpm: { ...shippedDefinitions.mpm, percentil: 90 } }));
+  front = await startStackRuntime('warning', { WARNING_TRIGGERS_FILE: triggersFile, ABERRATION_FILE: definitionsFile });
 }, 120_000);
 
 afterAll(async () => {
   await front?.close();
+  rmSync(own, { recursive: true, force: true });
 });
 
 const auth = () => ({ authorization: basicAuthHeader(front.rt.credentials) });
@@ -42,6 +56,16 @@ const diagnosis = (org: string, patientId: string, seed: number, code = 'A20.0',
   codedDiagnosis({ orgCode: org, id: uniqueId('dx'), patientId, seed, code, name, diagnosedAt: at });
 
 describe('warning through the running front', () => {
+  it("names the keys of the hospital's own files it does not know, at start, in the warning function's log", () => {
+    const lines = readFileSync(join(front.dir, 'logs', 'warning.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { level: string; msg: string; file?: string; keys?: string[] });
+    const told = (file: string) => lines.filter((l) => l.level === 'warn' && l.file === join(own, file)).map((l) => l.keys);
+    expect(told('triggers.json')).toContainEqual(['windowDay']);
+    expect(told('definitions.json')).toContainEqual(['mpm.percentil']);
+  });
+
   it('a plague diagnosis on 8881 becomes a class-A case due 2 hours after the diagnosis', { timeout: 60_000 }, async () => {
     const org = uniqueOrg();
     const p = uniqueId('p');

@@ -3,7 +3,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { unknownKeys } from '../../shared/config/every-object.js';
+import { TriggerSet } from '../../shared/warning/triggers.js';
+import builtInTriggers from '../../shared/warning/triggers.json' with { type: 'json' };
 import { evaluate, type Evidence } from '../../shared/warning/evaluate.js';
 import { evidenceOfReason, evidenceReason } from '../../shared/warning/store.js';
 import { findTerms } from '../../shared/warning/text.js';
@@ -216,6 +219,31 @@ describe('the trigger list as data', () => {
       JSON.stringify({ version: 'h-2', labTests: [{ id: 'x', disease: '感冒', names: [] }], specialDrugs: [], symptomDrugs: [], keywords: [] }),
     );
     expect(() => loadTriggers(own)).toThrow(/labTests\.0\.disease: not a disease of notifiable_diseases\.csv; labTests\.0\.names/);
+  });
+});
+
+describe('keys a list does not know', () => {
+  it('are named at any depth, with their index, and logged once at start for a hospital’s file; the shipped list has none', () => {
+    expect(unknownKeys(TriggerSet, builtInTriggers)).toEqual([]);
+    const file = {
+      version: 'h-3',
+      windowDay: 7,
+      labTests: [{ id: 'x', disease: '霍乱', names: ['霍乱快检'], codess: ['1'] }],
+      specialDrugs: [],
+      symptomDrugs: [],
+      keywords: [],
+    };
+    expect(unknownKeys(TriggerSet, file)).toEqual(['labTests.0.codess', 'windowDay']);
+    const own = join(mkdtempSync(join(tmpdir(), 'cdc-triggers-')), 'own.json');
+    writeFileSync(own, JSON.stringify(file));
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(loadTriggers(own).windowDays).toBe(30);
+      const lines = out.mock.calls.map(([l]) => JSON.parse(String(l)) as { level: string; file: string; keys: string[] });
+      expect(lines).toEqual([expect.objectContaining({ level: 'warn', file: own, keys: ['labTests.0.codess', 'windowDay'] })]);
+    } finally {
+      out.mockRestore();
+    }
   });
 });
 
