@@ -152,7 +152,10 @@ export async function migrate(databaseUrl: string, dirOrOptions: string | Migrat
     if (encoding && fresh) throw new Error(encoding);
     if (encoding) say(encoding);
     let unbounded = false;
-    // As pg_locks names it (openGauss's are thread ids, wider than the protocol's process id).
+    // As pg_locks names it (openGauss's are thread ids, wider than the protocol's process id). Read
+    // after the session advisory lock above, and it must stay so: under openGauss's thread pool a
+    // session changes worker thread between statements unless it holds a session-level lock, and the
+    // watcher matches and cancels this id (docs/opengauss.md "Lock waits").
     const backendPid = (await client.query<{ pid: string }>('SELECT pg_backend_pid()::text AS pid')).rows[0]?.pid;
     await client.query(
       `CREATE TABLE IF NOT EXISTS schema_migration (
@@ -312,12 +315,20 @@ function watchLocks(databaseUrl: string, migratingPid: string | undefined, say: 
       }));
       if (current !== name) return;
       if (holders.length) last = holders;
+      // The bound counts one wait: a wait that ended (the lock granted) starts it afresh at the next.
+      if (!holders.length) waitingSince = undefined;
       if (holders.length && limitMs !== undefined && !cancelled) {
         waitingSince ??= Date.now();
         if (Date.now() - waitingSince >= limitMs) {
-          // An untyped parameter: pg_cancel_backend takes an integer on PostgreSQL, a bigint (a thread id) on openGauss.
-          await watcher.query('SELECT pg_cancel_backend($1)', [migratingPid]);
-          cancelled = true;
+          // Only while the migration still waits, in the same statement: a lock granted since the look
+          // above leaves nothing to cancel, never the migration's next statement. pg_locks.pid and
+          // pg_cancel_backend's argument are an integer on PostgreSQL, a bigint (a thread id) on
+          // openGauss: compared as text, passed as the view's own type (docs/opengauss.md).
+          const sent = await watcher.query<{ sent: boolean }>(
+            'SELECT pg_cancel_backend(w.pid) AS sent FROM pg_locks w WHERE w.pid::text = $1 AND NOT w.granted LIMIT 1',
+            [migratingPid],
+          );
+          if (sent.rows[0]?.sent) cancelled = true;
         }
       }
       for (const h of holders)
