@@ -129,16 +129,22 @@ function sendOnce(r: Replica, inv: Invocation, onRequest: (req: ClientRequest) =
 
 /**
  * One call's clock and caller: exec_timeout (or a shorter X-Timeout) and the caller going away cut
- * the request or response in flight; every outcome carries the call's duration.
+ * the request or response in flight; every outcome carries the call's duration. exec_timeout is the
+ * function's time, as of-watchdog's is: its clock starts when the call is first sent to a replica
+ * (`startClock`), not while the call waits for one to start — that wait has its own bound,
+ * readyWaitMs (docs/runtime.md "Watchdog behaviour"). Counted from the call's arrival, a POST sent to
+ * a replica that took 9 s to restart under load ran with what was left, was stored, and its caller
+ * was told 504 all the same.
  */
 class Call {
   private readonly t0 = process.hrtime.bigint();
   readonly timeoutMs: number;
-  readonly deadline: number;
+  /** When exec_timeout cuts the call: Infinity until its clock starts. */
+  deadline = Infinity;
   timedOut = false;
   current: ClientRequest | null = null;
   response: IncomingMessage | null = null;
-  private readonly timer: NodeJS.Timeout | null;
+  private timer: NodeJS.Timeout | null = null;
   private readonly onAbort = () => {
     this.current?.destroy(new Error('caller went away'));
     this.response?.destroy(new Error('caller went away'));
@@ -150,16 +156,18 @@ class Call {
   ) {
     const exec = svc.watchdog.execTimeoutMs;
     this.timeoutMs = inv.timeoutMs && inv.timeoutMs > 0 ? (exec > 0 ? Math.min(exec, inv.timeoutMs) : inv.timeoutMs) : exec;
-    this.deadline = this.timeoutMs > 0 ? Date.now() + this.timeoutMs : Infinity;
-    this.timer =
-      this.timeoutMs > 0
-        ? setTimeout(() => {
-            this.timedOut = true;
-            this.current?.destroy(new Error('exec_timeout'));
-            this.response?.destroy(new Error('exec_timeout'));
-          }, this.timeoutMs)
-        : null;
     inv.signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** The call is sent to a replica: exec_timeout runs from now (once: a retry elsewhere keeps the clock). */
+  startClock(): void {
+    if (this.timer || this.timeoutMs <= 0) return;
+    this.deadline = Date.now() + this.timeoutMs;
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.current?.destroy(new Error('exec_timeout'));
+      this.response?.destroy(new Error('exec_timeout'));
+    }, this.timeoutMs);
   }
 
   get aborted(): boolean {
@@ -185,8 +193,8 @@ class Call {
 /**
  * A replica not tried yet for this call. A function scaled to zero is woken by its first call,
  * which waits for the replica, as OpenFaaS's gateway does; a call finding replicas still starting
- * waits for one (opts.readyWaitMs, within its deadline). null: the call ran out of time or its
- * caller went away while it waited.
+ * waits for one (opts.readyWaitMs; within exec_timeout once its clock runs: a retry after a replica
+ * died). null: the call ran out of time or its caller went away while it waited.
  */
 async function pickReplica(svc: FunctionService, tried: Set<Replica>, call: Call, opts: RouterOptions): Promise<ReturnType<FunctionService['pick']> | null> {
   let p = svc.pick(tried);
@@ -254,6 +262,7 @@ export async function invoke(svc: FunctionService, inv: Invocation, opts: Router
     const r = p.replica;
     tried.add(r);
     svc.acquire(r);
+    call.startClock();
     const sent = await sendOnce(r, inv, (req) => (call.current = req));
     call.current = null;
     if ('res' in sent) return answered(svc, r, sent, call);

@@ -74,6 +74,19 @@ describe('scale to zero', () => {
     expect(alive(first)).toBe(true);
   });
 
+  it('exec_timeout is the function’s time: a call that waited for its replica to start is not cut by the wait (docs/runtime.md)', async () => {
+    // exec_timeout 1 s, a start of 2.5 s: counted from the call's arrival, the call was answered 504
+    // (or never sent) though the function itself takes a few milliseconds.
+    const fn = 'drowsy-exec';
+    expect((await deploy(fn, 'functions/echo', sleepy, {}, { START_DELAY_MS: '2500', exec_timeout: '1s', write_timeout: '2s' })).status).toBe(202);
+    expect(await rt.waitForReplicas(fn, 15_000)).toBe(true);
+    expect(await until(() => rt.replicas(fn).length === 0, 10_000)).toBe(true);
+    const t0 = Date.now();
+    const res = await fetch(`${rt.gatewayUrl}/function/${fn}/x`, { method: 'POST', body: 'a card' });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThan(2000);
+  });
+
   it('counts idle time from when its replica is ready and its last call ended, not from its deployment or the call’s start', async () => {
     // A replica that takes longer to start than the zero-duration is not taken back the moment it is ready.
     expect((await deploy('slowstart', 'functions/slow', sleepy, {}, { START_DELAY_MS: '1500' })).status).toBe(202);
