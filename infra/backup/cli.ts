@@ -28,7 +28,7 @@ import { keysFromSecrets, Pii } from '../../shared/pii/index.js';
 import pg from 'pg';
 import { fixLedger, reserveBand, settleBand, shiftVersions, type VersionMove } from '../../shared/backup/version-move.js';
 import { withDatabase } from '../../shared/backup/tools.js';
-import { RESTORING_SUFFIX } from '../../shared/backup/restore.js';
+import { type Interrupt, RESTORING_SUFFIX } from '../../shared/backup/restore.js';
 import { closePool, openPool } from '../../shared/db/index.js';
 import {
   ArchiveKindSchema,
@@ -114,14 +114,31 @@ function parseCommand(argv: string[]): Command {
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
-/** "12.3 MiB, tables 10/45, 3.1 MiB/s, ~20 s left" */
-export function progressLine(p: { bytes: number; tablesDone: number; tablesTotal: number; totalBytes: number | null; startedAt: Date }): string {
-  const el = Math.max(0.001, (Date.now() - p.startedAt.getTime()) / 1000);
+/**
+ * "12.3 MiB, tables 10/45, 3.1 MiB/s, ~20 s left". A restore (`downloadedAt` present) downloads the
+ * archive first, then the tool loads it (shared/backup/restore.ts): while downloading, the time left is
+ * the download's ("to download"); then the rate is the download's and the time left the tables'.
+ */
+export function progressLine(p: {
+  bytes: number;
+  tablesDone: number;
+  tablesTotal: number;
+  totalBytes: number | null;
+  startedAt: Date;
+  downloadedAt?: Date | null;
+}): string {
+  const now = Date.now();
+  const restoring = p.downloadedAt !== undefined;
+  const el = Math.max(0.001, ((p.downloadedAt?.getTime() ?? now) - p.startedAt.getTime()) / 1000);
   const rate = p.bytes / el;
   let left: number | null = null;
-  if (p.totalBytes && p.bytes > 0) left = (p.totalBytes - p.bytes) / rate;
+  if (p.downloadedAt) {
+    const loading = Math.max(0.001, (now - p.downloadedAt.getTime()) / 1000);
+    if (p.tablesTotal && p.tablesDone > 0) left = (loading * (p.tablesTotal - p.tablesDone)) / p.tablesDone;
+  } else if (p.totalBytes && p.bytes > 0) left = (p.totalBytes - p.bytes) / rate;
   else if (p.tablesTotal && p.tablesDone > 0) left = (el * (p.tablesTotal - p.tablesDone)) / p.tablesDone;
-  return `${mib(p.bytes)}${p.totalBytes ? ` of ~${mib(p.totalBytes)}` : ''}${p.tablesTotal ? `, tables ${p.tablesDone}/${p.tablesTotal}` : ''}, ${mib(rate)}/s, ${left === null ? 'time left unknown' : `~${Math.max(0, Math.round(left))} s left`}`;
+  const leftText = left === null ? 'time left unknown' : `~${Math.max(0, Math.round(left))} s left${restoring && !p.downloadedAt ? ' to download' : ''}`;
+  return `${mib(p.bytes)}${p.totalBytes ? ` of ~${mib(p.totalBytes)}` : ''}${p.tablesTotal ? `, tables ${p.tablesDone}/${p.tablesTotal}` : ''}, ${mib(rate)}/s, ${leftText}`;
 }
 
 /**
@@ -246,9 +263,9 @@ async function hisRoles(databaseUrl: string, database: string, out: (s: string) 
 }
 
 /**
- * Runs a restore that Ctrl-C, SIGTERM or SIGHUP (the ssh session dropped) stops cleanly: pg_restore is
- * stopped and the unfinished database dropped before the command exits (docs/backup.md "An interrupted
- * restore"). A terminal gone with SIGHUP makes writing to it fail: those errors are ignored meanwhile.
+ * Runs a restore that Ctrl-C, SIGTERM or SIGHUP (the ssh session dropped) stops cleanly before the
+ * command exits: a download is stopped and its file removed; a running pg_restore is stopped and the
+ * unfinished database dropped (docs/backup.md "An interrupted restore"). A terminal gone with SIGHUP makes writing to it fail: those errors are ignored meanwhile.
  */
 async function withInterrupts<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
@@ -257,8 +274,9 @@ async function withInterrupts<T>(run: (signal: AbortSignal) => Promise<T>): Prom
   process.stderr.on('error', quiet);
   const on = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) return;
-    process.stderr.write(`[backup] ${sig}: stopping pg_restore and dropping the unfinished database\n`);
-    ac.abort(`restore interrupted by ${sig}: pg_restore stopped, the unfinished database dropped, nothing restored — run make restore again`);
+    process.stderr.write(`[backup] ${sig}: stopping the restore (the download, or pg_restore and the unfinished database)\n`);
+    // The restore says what it stopped (shared/backup/restore.ts interruptMessage).
+    ac.abort({ signal: sig } satisfies Interrupt);
   };
   const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of sigs) process.on(s, on);

@@ -3,7 +3,8 @@
  *
  *   integrity  the object exists; its size, its metadata's SHA-256 and the SHA-256 of its bytes all
  *              match what the ledger recorded at backup time
- *   listing    `pg_restore -l` reads the archive and lists the data of every table recorded
+ *   listing    `pg_restore -l <file>` reads the archive (downloaded into a private file, archive-file.ts)
+ *              and lists the data of every table recorded
  *   drill      the archive restored into a scratch database has, per table, the row counts recorded
  *   verify     physical archives: unpacked and checked by `pg_verifybackup` against their manifest
  *   freshness  the last good logical archive is younger than its period (a day, plus an hour)
@@ -17,6 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import { detectDialect, type Db } from '../db/index.js';
 import type { BackupConfig } from './config.js';
 import { log } from '../log/index.js';
+import { withArchiveFile } from './archive-file.js';
 import { lastGood, markDamaged, recordCheck, type Archive, type CheckKind, type CheckResult } from './ledger.js';
 import { restoreInto } from './restore.js';
 import { readArchive, statArchive, type Store } from './store.js';
@@ -77,13 +79,17 @@ export async function plainStream(store: Store, a: Pick<Archive, 'objectKey' | '
   return raw.pipe(d);
 }
 
-/** Tables whose data `pg_restore -l` lists. */
-export async function listTables(restoreTool: string, input: Readable): Promise<string[]> {
-  const child = runTool(restoreTool, ['-l'], {});
+/**
+ * Tables whose data `pg_restore -l <file>` lists. The archive is a file: gs_restore reads none from its
+ * stdin (docs/opengauss.md "Clients and tools").
+ */
+export async function listTables(restoreTool: string, file: string): Promise<string[]> {
+  const child = runTool(restoreTool, ['-l', file], {});
+  child.stdin.on('error', () => undefined);
+  child.stdin.end();
   let out = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d: string) => (out += d));
-  await pipeline(input, child.stdin).catch(() => undefined); // pg_restore may stop reading early: its exit says
   const r = await child.done;
   if (r.code !== 0) throw new Error(toolFailure('pg_restore -l', r, child.tail()));
   const tables: string[] = [];
@@ -140,7 +146,14 @@ export async function checkArchive(db: Db, store: Store, cfg: BackupConfig, a: A
   if (a.kind === 'logical' || a.kind === 'system') {
     out.push(
       await timed(db, a.archiveId, 'listing', async () => {
-        const listed = await listTables(tools.restore, await plainStream(store, a, cfg.sm4Key));
+        // The archive downloaded and checked into a private file, removed afterwards (docs/backup.md "Restore").
+        const listed = await withArchiveFile(
+          store,
+          a,
+          cfg.sm4Key,
+          (file) => listTables(tools.restore, file),
+          (s) => log('info', s),
+        );
         const expected = Object.keys(a.rowCounts ?? {}).sort();
         const missing = expected.filter((t) => !listed.includes(t));
         const names = missing.slice(0, 10).join(', ');

@@ -1,28 +1,35 @@
 /**
  * Restoring a logical archive into a new database (docs/backup.md): the restore drill (a scratch
  * database, dropped afterwards) and `make restore` (a database the front is then pointed at).
- * The object streams from the store (decrypted when encrypted at rest) into pg_restore; the SHA-256
- * of the stored bytes is computed on the way and compared; then the row count of every table is
- * compared with the one recorded at backup time.
+ * The object is downloaded from the store (decrypted when encrypted at rest) into a private temporary
+ * file, its size, SHA-256 and MAC checked on the way, and only then is the database made and the tool
+ * given the file's path — gs_restore reads no archive from its stdin (docs/opengauss.md "Clients and
+ * tools"); then the row count of every table is compared with the one recorded at backup time.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import pg from 'pg';
 import type { Db, Dialect } from '../db/index.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
+import { archiveFile, downloadArchive, leftoverRemoved, sweepLeftovers, workDir } from './archive-file.js';
 import type { BackupConfig } from './config.js';
 import type { Archive, RowCounts } from './ledger.js';
-import { readArchive, type Store } from './store.js';
+import type { Store } from './store.js';
 import { fixLedger, reserveBand, settleBand, shiftVersions, type VersionMove } from './version-move.js';
-import { archiveMac, MAC_ALTERED, pgEnv, runTool, sm4Decryptor, sm4Fingerprint, toolFailure, toolsOf, withDatabase } from './tools.js';
+import { pgEnv, runTool, sm4Fingerprint, toolFailure, toolsOf, withDatabase } from './tools.js';
 
+/**
+ * A restore's progress (the command prints it every second): `bytes` of the stored object downloaded
+ * into the archive file, then `tablesDone` as the tool loads them, from `downloadedAt` on.
+ */
 export interface RestoreProgress {
   bytes: number;
   totalBytes: number | null;
   tablesDone: number;
   tablesTotal: number;
   startedAt: Date;
+  /** When the download ended and the tool started: null while downloading. */
+  downloadedAt: Date | null;
 }
 
 export interface RestoreOptions {
@@ -33,9 +40,12 @@ export interface RestoreOptions {
   /** The new database's name (not scratch); it must not exist. */
   target?: string;
   onProgress?: (p: RestoreProgress) => void;
-  /** Aborted (the operator's Ctrl-C, SIGTERM, SIGHUP): pg_restore is stopped and the unfinished database dropped. */
+  /**
+   * Aborted (the operator's Ctrl-C, SIGTERM, SIGHUP): a download is stopped (no database is made yet);
+   * a running pg_restore is stopped and the unfinished database dropped. The archive file is removed.
+   */
   signal?: AbortSignal;
-  /** What the restore found and did on its way (a leftover unfinished database dropped). */
+  /** What the restore found and did on its way (a leftover unfinished database, or archive file, removed). */
   say?: (s: string) => void;
   /** When the archive was taken (its manifest's finishedAt): written in the restore's marker. */
   archiveTakenAt?: string | null;
@@ -70,6 +80,23 @@ export function keyMismatch(a: Pick<Restorable, 'encryption' | 'keyFingerprint'>
 }
 
 const NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** The abort reason of the operator's command (infra/backup/cli.ts): the signal that stopped it. */
+export interface Interrupt {
+  signal: NodeJS.Signals;
+}
+
+/**
+ * What an interrupted restore says (docs/backup.md "An interrupted restore"): before its database was
+ * made only the download had begun; after, pg_restore was stopped and the database dropped.
+ */
+export function interruptMessage(reason: unknown, made: boolean): string {
+  const sig = (reason as Partial<Interrupt> | null)?.signal;
+  if (!sig) return String(reason ?? 'restore interrupted');
+  return made
+    ? `restore interrupted by ${sig}: pg_restore stopped, the unfinished database dropped, nothing restored — run make restore again`
+    : `restore interrupted by ${sig} while downloading the archive: no database made, the archive file removed, nothing restored — run make restore again`;
+}
 
 /**
  * A restore works under `<target>__restoring` and renames it to the target only once everything
@@ -198,34 +225,40 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
     );
   // The database the restore fills: the target's own name only once it is complete.
   const name = opts.scratch ? target : restoringName(target);
+  // Whether this restore made the database `name`: only then is there one to drop, and a tool to stop.
+  let made = false;
   const aborted = () => {
-    if (opts.signal?.aborted) throw new Error(String(opts.signal.reason ?? 'restore interrupted'));
+    if (opts.signal?.aborted) throw new Error(interruptMessage(opts.signal.reason, made));
   };
-  // Every check that can fail before any data moves comes before the database is made and pg_restore
-  // is spawned: a pg_restore already started waits on its stdin for ever when nothing is piped to it
-  // (docs/backup.md "Restore").
+  // Every check that can fail before any data moves comes first: no archive downloaded, no database
+  // made (docs/backup.md "Restore").
   if (a.encryption && !cfg.sm4Key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
   const wrongKey = keyMismatch(a, cfg.sm4Key);
   if (wrongKey) throw new Error(wrongKey);
+  const say = opts.say ?? (() => undefined);
   if (!opts.scratch) {
     if (await databaseExists(opts.databaseUrl, target))
       throw new Error(`cannot create database ${target}: database "${target}" already exists — make restore makes a new database: name another TARGET`);
-    await clearLeftover(opts.databaseUrl, target, opts.say ?? (() => undefined));
+    await clearLeftover(opts.databaseUrl, target, say);
   }
   // The restore's marker goes to the store before any data moves: its band of versions is taken, above
   // every band an earlier restore took, even if this one is stopped (docs/backup.md "Versions after a restore").
   const band = opts.scratch ? null : await reserveBand(store, { kind: 'restore', target, archive: a.objectKey, archiveTakenAt: opts.archiveTakenAt ?? null });
   aborted();
-  const create = createDatabaseSql(name, dialect, await databaseLocale(opts.databaseUrl));
-  await adminQuery(opts.databaseUrl, create).catch((e: Error) => {
-    throw new Error(`cannot create database ${name}: ${e.message}`);
-  });
   const targetUrl = withDatabase(opts.databaseUrl, name);
   const expected = a.rowCounts ?? {};
-  const progress: RestoreProgress = { bytes: 0, totalBytes: a.sizeBytes, tablesDone: 0, tablesTotal: Object.keys(expected).length, startedAt: new Date() };
+  const progress: RestoreProgress = {
+    bytes: 0,
+    totalBytes: a.sizeBytes,
+    tablesDone: 0,
+    tablesTotal: Object.keys(expected).length,
+    startedAt: new Date(),
+    downloadedAt: null,
+  };
   const seen = new Set<string>();
   const timer = opts.onProgress ? setInterval(() => opts.onProgress!({ ...progress }), 1000) : undefined;
   let child: ReturnType<typeof runTool> | undefined;
+  let dir: string | undefined;
   // Stops pg_restore and everything it started (its own process group) at once.
   const stopTool = () => {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -238,11 +271,26 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
   };
   opts.signal?.addEventListener('abort', stopTool);
   try {
-    // The object is opened first: a store that fails here leaves no pg_restore behind.
-    const raw = await readArchive(store, a.objectKey);
+    // The archive file of a restore or drill killed before it removed its own (docs/backup.md "Restore").
+    for (const d of await sweepLeftovers()) say(leftoverRemoved(d));
+    // The stored bytes are read in full and checked — size, SHA-256, MAC — before the database is made
+    // and the tool started: a damaged archive leaves nothing behind. An interrupt meanwhile stops the
+    // download; no database exists yet.
+    dir = await workDir();
+    const file = archiveFile(dir);
+    await downloadArchive(store, a, cfg.sm4Key, file, { signal: opts.signal, onBytes: (n) => (progress.bytes += n) }).catch((e: unknown) => {
+      aborted();
+      throw e;
+    });
     aborted();
-    opts.signal?.addEventListener('abort', () => raw.destroy(new Error('restore interrupted')));
-    const toolArgs = ['-d', name, '--no-owner', '--no-privileges', '--exit-on-error', '--verbose'];
+    const create = createDatabaseSql(name, dialect, await databaseLocale(opts.databaseUrl));
+    await adminQuery(opts.databaseUrl, create).catch((e: Error) => {
+      throw new Error(`cannot create database ${name}: ${e.message}`);
+    });
+    made = true;
+    aborted();
+    progress.downloadedAt = new Date();
+    const toolArgs = ['-d', name, '--no-owner', '--no-privileges', '--exit-on-error', '--verbose', file];
     child = runTool(
       tools.restore,
       toolArgs,
@@ -256,38 +304,23 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
           seen.add(m[1]!);
           progress.tablesDone = seen.size;
         }
-        // The operator's restore: pg_restore must not outlive the command (docs/backup.md "An interrupted restore").
       },
+      // The operator's restore: pg_restore must not outlive the command (docs/backup.md "An interrupted restore").
       { dieWithParent: !opts.scratch },
     );
-    const hash = createHash('sha256');
-    const mac = a.mac && cfg.sm4Key ? archiveMac(cfg.sm4Key) : null;
-    const tap = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
-        mac?.update(chunk);
-        progress.bytes += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    const stages: NodeJS.ReadableStream[] = [raw, tap];
-    if (a.encryption) stages.push(sm4Decryptor(cfg.sm4Key!));
-    let streamError: Error | undefined;
-    await pipeline([...stages, child.stdin]).catch((e: Error) => (streamError = e));
+    // The archive is the file named last: the tool reads nothing on its stdin.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end();
     const r = await child.done;
+    // The plain archive is needed no longer: removed now rather than after the counts.
+    await rm(dir, { recursive: true, force: true }).then(
+      () => (dir = undefined),
+      () => undefined,
+    );
     aborted();
-    // An object shorter than recorded ends the tool's input early: said as what it is, before the
-    // tool's own "end of file".
-    if (!streamError && a.sizeBytes !== null && a.sizeBytes !== undefined && progress.bytes < a.sizeBytes)
-      throw new Error(`${a.objectKey} is truncated: the store gave ${progress.bytes} of the ${a.sizeBytes} bytes recorded`);
     if (r.code !== 0) throw new Error(toolFailure('pg_restore', r, child.tail()));
     // The data is in; the row counts are compared next (long on a big database): said as it stands.
     opts.onProgress?.({ ...progress });
-    if (streamError) throw new Error(`reading ${a.objectKey} from the store failed: ${streamError.message}`);
-    const sha = hash.digest('hex');
-    if (a.sha256 && sha !== a.sha256) throw new Error(`content altered: the bytes read hash to ${sha.slice(0, 12)}…, ${a.sha256.slice(0, 12)}… was recorded`);
-    // The SHA-256 beside the archive can be rewritten with it; the MAC cannot without the backup key.
-    if (mac && mac.digest() !== a.mac) throw new Error(MAC_ALTERED);
     const got = await countTables(targetUrl, Object.keys(expected));
     const mismatches = Object.entries(expected)
       .filter(([t, n]) => got[t] !== n)
@@ -324,16 +357,18 @@ export async function restoreInto(_db: Db | null, store: Store, cfg: BackupConfi
       mismatches,
     };
   } catch (err) {
-    // A pg_restore still running (an error before its input ended, an interrupt) is stopped, never left waiting.
+    // A pg_restore still running (an interrupt, an error of ours) is stopped, never left behind.
     if (child && child.exitCode === null && child.signalCode === null) {
       stopTool();
       await child.done;
     }
-    if (!opts.scratch) await dropUnfinished(opts.databaseUrl, name).catch(() => undefined);
+    if (!opts.scratch && made) await dropUnfinished(opts.databaseUrl, name).catch(() => undefined);
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', stopTool);
     clearInterval(timer);
-    if (opts.scratch) await adminQuery(opts.databaseUrl, `DROP DATABASE IF EXISTS "${name}"`).catch(() => undefined);
+    if (opts.scratch && made) await adminQuery(opts.databaseUrl, `DROP DATABASE IF EXISTS "${name}"`).catch(() => undefined);
+    // The plain archive holds clinical text in clear: never left behind (docs/backup.md "Restore").
+    if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }

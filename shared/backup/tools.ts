@@ -59,8 +59,8 @@ let pdeathsig: string | null | undefined;
 /**
  * util-linux `setpriv --pdeathsig`, when this machine has it: the kernel kills the tool when the
  * process that spawned it dies, even by SIGKILL, which no handler of that process can see
- * (docs/backup.md "An interrupted restore"). Null without it: the tool then ends at the end of its
- * input, which the dead process no longer writes.
+ * (docs/backup.md "An interrupted restore"). Null without it: the tool then runs on to the end of the
+ * archive file it was given, into a database that keeps its unfinished name.
  */
 function pdeathsigWrapper(): string | null {
   if (pdeathsig === undefined) {

@@ -1,11 +1,17 @@
 /**
  * An interrupted `make restore` (docs/backup.md "An interrupted restore"): the operator's command as a
- * process on the real PostgreSQL of the test run and a real S3 store, stopped by a signal while
- * pg_restore runs. The store is reached through a proxy that stops passing the archive half-way, so
- * pg_restore is certainly at work (connected to the database it fills) when the signal comes.
+ * process on the real PostgreSQL of the test run and a real S3 store, stopped by a signal.
+ *
+ * While pg_restore runs: the restore downloads the archive into a file first, then gives pg_restore its
+ * path. The tool is taken from a `BACKUP_PG_BIN` folder whose `pg_restore` feeds the real one 90 % of
+ * that file on its stdin and then holds it open, so the real pg_restore is certainly at work (connected
+ * to the database it fills) when the signal comes.
+ *
+ * While downloading: the store is reached through a proxy that stops passing the archive at 90 %, so the
+ * signal comes before any database is made.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,6 +31,11 @@ let s3: RunningS3;
 let proxy: Server;
 let proxyPort: number;
 let archiveKey: string;
+let archiveSize: number;
+/** The BACKUP_PG_BIN folder of the pg_restore that stalls at 90 % of its file. */
+let stallingBin: string;
+/** The restores' $TMPDIR: their archive files' folders (cdc-restore-<pid>-XXXXXX). */
+let tmp: string;
 const sockets = new Set<Socket>();
 const created: string[] = [];
 const root = resolve(import.meta.dirname, '../..');
@@ -42,6 +53,8 @@ async function admin<T extends pg.QueryResultRow>(sql: string, params: unknown[]
 const exists = async (name: string) => (await admin('SELECT 1 FROM pg_database WHERE datname = $1', [name])).length === 1;
 const sessions = async (name: string) =>
   (await admin<{ app: string }>('SELECT application_name AS app FROM pg_stat_activity WHERE datname = $1', [name])).map((r) => r.app);
+/** The archive folders left in the restores' $TMPDIR. */
+const leftovers = () => readdirSync(tmp).filter((n) => n.startsWith('cdc-restore-'));
 /** Processes of this machine whose command line names the database (pg_restore -d <name>). */
 const toolsOn = (name: string) =>
   execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
@@ -83,8 +96,28 @@ function stallingProxy(cap: number): Promise<Server> {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
+/**
+ * A `pg_restore` that feeds the real one 90 % of the archive file it is given (its last argument) on
+ * its stdin, and keeps that open as long as the real one lives (the feeder's parent; a dead parent,
+ * reaped or not, is no longer its parent): it execs the real pg_restore, which keeps its process id, its
+ * process group and the restore's setpriv --pdeathsig.
+ */
+function stallingPgRestore(folder: string, real: string): string {
+  mkdirSync(folder);
+  writeFileSync(
+    join(folder, 'pg_restore'),
+    `#!/bin/bash
+file="\${@: -1}"
+size=$(stat -c %s "$file")
+exec '${real}' "\${@:1:$#-1}" < <(head -c $((size * 9 / 10)) "$file"; while read -r _ _ _ parent _ < /proc/$BASHPID/stat && [ "$parent" = $$ ]; do sleep 0.2; done)
+`,
+  );
+  chmodSync(join(folder, 'pg_restore'), 0o755);
+  return folder;
+}
+
 /** The restore command as the operator's process, its own process group, with its output gathered. */
-function startRestore(target: string, endpoint: string) {
+function startRestore(target: string, endpoint: string, env: Record<string, string> = {}) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'infra/backup/cli.ts'), 'restore', '--target', target, '--archive', archiveKey], {
     cwd: root,
     env: {
@@ -94,6 +127,8 @@ function startRestore(target: string, endpoint: string) {
       CDC_SECRETS_DIR: join(dir, 'no-secrets'),
       ...backupStoreEnv(s3, 'ri'),
       BACKUP_S3_ENDPOINT: endpoint,
+      TMPDIR: tmp,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -107,20 +142,20 @@ function startRestore(target: string, endpoint: string) {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cdc-restore-interrupt-'));
+  tmp = join(dir, 'tmp');
+  mkdirSync(tmp);
   s3 = await startS3({ dir: join(dir, 's3') });
   const src = await privateDatabase('cdc_ri_src');
   try {
     const sent = Array.from({ length: 300 }, (_, i) => samplePatient({ orgCode: 'RIORG0001', id: `ri-${i}`, seed: 900 + i }) as Record<string, string>);
     const res = await upsertMany(src.db, resources.emrPatientInfo!, sent, { callId: null, test: false, now: new Date() });
     expect(res.every((r) => r.ok)).toBe(true);
-    const b = await runBackup(
-      src.db,
-      src.url,
-      loadBackupConfig(backupStoreEnv(s3, 'ri'), () => undefined),
-      'logical',
-    );
+    const cfg = loadBackupConfig(backupStoreEnv(s3, 'ri'), () => undefined);
+    const b = await runBackup(src.db, src.url, cfg, 'logical');
     expect(b.ok, b.error).toBe(true);
     archiveKey = b.objectKey;
+    archiveSize = b.size!;
+    stallingBin = stallingPgRestore(join(dir, 'bin'), join(cfg.pgBin, 'pg_restore'));
     proxy = await stallingProxy(Math.floor(b.size! * 0.9));
     proxyPort = (proxy.address() as { port: number }).port;
   } finally {
@@ -141,7 +176,7 @@ describe('make restore stopped while pg_restore runs', () => {
     it(`${sig}: pg_restore stopped, the unfinished database dropped, no database under the target's name, exit 1 saying so`, async () => {
       const target = `cdc_ri_${sig.toLowerCase()}_${process.pid}`;
       created.push(target, restoringName(target));
-      const r = startRestore(target, `http://127.0.0.1:${proxyPort}`);
+      const r = startRestore(target, s3.endpoint, { BACKUP_PG_BIN: stallingBin });
       await until('pg_restore at work on the unfinished database', async () => (await sessions(restoringName(target))).length > 0, 30_000, r.output);
       expect(await exists(target)).toBe(false);
       process.kill(r.child.pid!, sig);
@@ -151,12 +186,14 @@ describe('make restore stopped while pg_restore runs', () => {
       expect(await exists(restoringName(target))).toBe(false);
       expect(await exists(target)).toBe(false);
       expect(toolsOn(restoringName(target))).toEqual([]);
+      // The archive file is removed with its folder.
+      expect(leftovers()).toEqual([]);
     }, 90_000);
 
   it('SIGKILL: pg_restore dies with it; the unfinished database is named <target>__restoring, never the target; the next run says what it is, drops it and restores', async () => {
     const target = `cdc_ri_kill_${process.pid}`;
     created.push(target, restoringName(target));
-    const r = startRestore(target, `http://127.0.0.1:${proxyPort}`);
+    const r = startRestore(target, s3.endpoint, { BACKUP_PG_BIN: stallingBin });
     await until('pg_restore at work on the unfinished database', async () => (await sessions(restoringName(target))).length > 0, 30_000, r.output);
     process.kill(r.child.pid!, 'SIGKILL');
     expect((await r.ended).signal).toBe('SIGKILL');
@@ -165,6 +202,10 @@ describe('make restore stopped while pg_restore runs', () => {
     await until('no session left on the unfinished database', async () => (await sessions(restoringName(target))).length === 0, 15_000);
     expect(await exists(target)).toBe(false);
     expect(await exists(restoringName(target))).toBe(true);
+    // Its archive file stays too, in a folder named after its process, which is gone.
+    const left = leftovers();
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(new RegExp(`^cdc-restore-${r.child.pid}-[A-Za-z0-9]{6}$`));
     // The runbook's re-check gives it no green light.
     const keys = await backupCli(['check-keys', '--target', restoringName(target)], {
       DATABASE_URL: databaseUrl(),
@@ -178,10 +219,12 @@ describe('make restore stopped while pg_restore runs', () => {
 
     const again = await backupCli(
       ['restore', '--target', target, '--archive', archiveKey],
-      { DATABASE_URL: databaseUrl(), CDC_SECRETS_DIR: join(dir, 'no-secrets'), ...backupStoreEnv(s3, 'ri') },
+      { DATABASE_URL: databaseUrl(), CDC_SECRETS_DIR: join(dir, 'no-secrets'), ...backupStoreEnv(s3, 'ri'), TMPDIR: tmp },
       120_000,
     );
     expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect(again.stderr).toContain(`removed ${join(tmp, left[0]!)}: the archive file of an earlier restore or drill on this machine whose process is gone`);
+    expect(leftovers()).toEqual([]);
     expect(again.stderr).toContain(
       `dropped ${restoringName(target)}: the unfinished database of an earlier restore into ${target} that was stopped before it finished`,
     );
@@ -197,4 +240,38 @@ describe('make restore stopped while pg_restore runs', () => {
       await c.end();
     }
   }, 180_000);
+});
+
+describe('make restore stopped while it downloads the archive', () => {
+  it('SIGINT while the store stalls: the download stopped, its file removed, no database made, exit 1 saying so', async () => {
+    const target = `cdc_ri_dl_${process.pid}`;
+    created.push(target, restoringName(target));
+    const r = startRestore(target, `http://127.0.0.1:${proxyPort}`);
+    // Most of the archive is in its file, and the store gives no more.
+    const file = () => {
+      const d = leftovers()[0];
+      return d ? join(tmp, d, 'archive.dump') : null;
+    };
+    await until(
+      'the download stalled at 90 %',
+      () => {
+        const f = file();
+        return f !== null && existsSync(f) && statSync(f).size >= archiveSize * 0.8;
+      },
+      30_000,
+      r.output,
+    );
+    // The bytes are checked before the database is made: there is none yet.
+    expect(await exists(restoringName(target))).toBe(false);
+    expect(toolsOn(restoringName(target))).toEqual([]);
+    process.kill(r.child.pid!, 'SIGINT');
+    const end = await r.ended;
+    expect(end.code, r.output()).toBe(1);
+    expect(r.output()).toContain(
+      'restore interrupted by SIGINT while downloading the archive: no database made, the archive file removed, nothing restored — run make restore again',
+    );
+    expect(await exists(restoringName(target))).toBe(false);
+    expect(await exists(target)).toBe(false);
+    expect(leftovers()).toEqual([]);
+  }, 90_000);
 });
