@@ -630,9 +630,18 @@ const CONFIG_CODES: Record<number, string> = {
   504: 'timeout',
 };
 
-/** The runtime's own answer on the configuration port, as its function refuses: nothing applied. */
-export function configAnswer(status: number, message: string): { error: { code: string; reason: string }; applied: false } {
+/**
+ * The runtime's own answer on the configuration port, as its function refuses. Nothing was applied
+ * — except after a 504 (exec_timeout) or a 502 (a replica gone with the request, or one that could
+ * not be told from it): the function had the bundle and its transaction may have committed, or may
+ * still. Those say so, `applied: null`, and where to look (docs/config-bundles.md §3 "Answers"): a
+ * 235 000-code list whose apply outlived exec_timeout was answered "nothing applied" and was in force
+ * a minute later.
+ */
+export function configAnswer(status: number, message: string): { error: { code: string; reason: string }; applied: false | null } {
   const code = CONFIG_CODES[status] ?? (status >= 500 ? 'unavailable' : 'invalid-request');
+  if (status === 502 || status === 504)
+    return { error: { code, reason: `${message} (outcome unknown: the bundle may have been applied — GET /bundles/current tells)` }, applied: null };
   return { error: { code, reason: `${message} (nothing applied)` }, applied: false };
 }
 
