@@ -45,6 +45,7 @@ import { databaseAnswers } from '../../shared/status/index.js';
 import { log } from '../../shared/log/index.js';
 import { NO_SUCH_FUNCTION, rawScheduleIssues, reconcileSchedules, scheduleIssues, type ScheduleOutcome } from '../../shared/configbundle/schedules.js';
 import { activate, activation, ActivationError, activationHistory, verifyCode } from '../../shared/activation/index.js';
+import { keyId as keyIdOf } from '../../shared/uplink/sm.js';
 
 let parsed: ConfigSettings | undefined;
 const settings = (): ConfigSettings => (parsed ??= configConfig.parse());
@@ -264,7 +265,13 @@ app.post('/bundles/:version/rollback', async (c) => {
       issues,
     );
   }
-  const done = await rollbackTo(getPool(), Number(version), { by: c.get('caller'), via: c.get('callerAddress') }, body.data.reason ?? null);
+  const done = await rollbackTo(
+    getPool(),
+    Number(version),
+    { by: c.get('caller'), via: c.get('callerAddress') },
+    body.data.reason ?? null,
+    settings().bundles.platformKeys.map(keyIdOf),
+  );
   log('info', 'configuration rolled back', { version: Number(version), areas: done.changed.join(' '), by: c.get('caller') });
   const schedules = done.changed.includes('schedules') ? await schedulesPass(`rollback to v${version}`) : undefined;
   return c.json({ rolledBack: true, version: Number(version), seq: done.step.seq, changed: done.changed, effective: done.step.effective, schedules });

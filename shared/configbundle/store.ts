@@ -351,7 +351,7 @@ async function baselineOf(tx: Tx, area: string): Promise<unknown> {
  * differs is written again (from that version's bundle, or its state before bundles), in one
  * transaction, recorded as a step of its own with who, when, why and what it replaced.
  */
-export async function rollbackTo(db: Db, version: number, actor: Actor, reason: string | null): Promise<Applied> {
+export async function rollbackTo(db: Db, version: number, actor: Actor, reason: string | null, trustedKeyIds: readonly string[]): Promise<Applied> {
   return withTx(
     db,
     async (tx) => {
@@ -363,6 +363,25 @@ export async function rollbackTo(db: Db, version: number, actor: Actor, reason: 
       const areas = [...new Set([...Object.keys(current), ...Object.keys(target.effective)])];
       const differs = areas.filter((a) => current[a] !== target.effective[a]);
       if (!differs.length) throw new BundleError(409, 'already-current', `the configuration in force is already what version ${version} left`);
+      // Nothing comes back that a key the front no longer trusts signed: a key is taken out of
+      // config-platform-pubkey because it is lost or stolen, and a bundle it signed (a platform's
+      // address and key among its areas) must not return on a token alone (docs/config-bundles.md §3).
+      const sources = [...new Set(differs.map((a) => target.effective[a]).filter((v): v is number => v !== undefined))];
+      const signers = await tx.query<{ version: string; key_id: string }>(
+        "SELECT version, key_id FROM config_bundle WHERE action = 'apply' AND version = ANY($1::bigint[])",
+        [sources],
+      );
+      const untrusted = signers.rows.filter((r) => !trustedKeyIds.includes(r.key_id.trim()));
+      if (untrusted.length)
+        throw new BundleError(
+          422,
+          'unknown-key',
+          `rolling back to version ${version} would bring back what ${untrusted
+            .map((r) => `version ${r.version} (signed with key ${r.key_id.trim().slice(0, 16)}…)`)
+            .join(
+              ', ',
+            )} set, and this front no longer trusts that key (secret file config-platform-pubkey): nothing rolled back — the platform sends what it wants in force as a bundle signed with a trusted key`,
+        );
       // Written in the order a bundle writes them (code tables last).
       differs.sort((a, b) => Number(a.startsWith(CODE_TABLE)) - Number(b.startsWith(CODE_TABLE)));
       const previous: Previous = {};

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applyBundle, current, parseBundle, rollbackTo } from '../../shared/configbundle/store.js';
 import { signBundle } from '../../shared/configbundle/sign.js';
+import { keyId } from '../../shared/uplink/sm.js';
 import { settingsFacts } from '../../shared/console/figures.js';
 import { privateDatabase } from '../setup/db.js';
 import { bundleDoc, platformKey, triggersWith } from './config-bundles-helpers.js';
@@ -29,9 +30,9 @@ it('names the version of the step in force, not the newest of three areas', asyn
   await apply(bundleDoc(2, { triggers: triggersWith('sv-two', 'sv-2') }));
   expect((await current(p.db))!.step.version).toBe(2);
   expect((await settingsFacts(p.db)).bundleVersion).toBe(2);
-  await rollbackTo(p.db, 1, { by: 'test' }, null);
+  await rollbackTo(p.db, 1, { by: 'test' }, null, [keyId(signer.key.pub)]);
   expect((await settingsFacts(p.db)).bundleVersion).toBe(1);
-  await rollbackTo(p.db, 2, { by: 'test' }, null);
+  await rollbackTo(p.db, 2, { by: 'test' }, null, [keyId(signer.key.pub)]);
   expect((await settingsFacts(p.db)).bundleVersion).toBe((await current(p.db))!.step.version);
   expect((await settingsFacts(p.db)).bundleVersion).toBe(2);
 });
