@@ -40,7 +40,7 @@ import { sourceAddress } from '../../shared/http/caller.js';
 import { compareReleases, fetchRelease } from '../../shared/configbundle/release.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { defineFunction } from '../../shared/fn/index.js';
-import { handleError, type FieldIssue } from '../../shared/http/errors.js';
+import { AppError, databaseError, errorOutcome, type FieldIssue } from '../../shared/http/errors.js';
 import { databaseAnswers } from '../../shared/status/index.js';
 import { log } from '../../shared/log/index.js';
 import { NO_SUCH_FUNCTION, rawScheduleIssues, reconcileSchedules, scheduleIssues, type ScheduleOutcome } from '../../shared/configbundle/schedules.js';
@@ -110,8 +110,25 @@ app.onError((err, c) => {
   if (err instanceof BundleError) return refuse(c, err);
   if (err instanceof ActivationError) return refuse(c, new BundleError(err.status, err.code, `${err.reason} (nothing applied)`));
   if (err instanceof SignatureError) return refuse(c, new BundleError(err.code === 'no-platform-key' ? 503 : 422, err.code, `${err.reason} (nothing applied)`));
-  return handleError(err, c);
+  return faultAnswer(err, c);
 });
+
+/**
+ * Anything else — a database fault above all — in the port's own shape, as every other answer on it
+ * (docs/config-bundles.md §3 "Answers"), never the HIS's: `timeout` or `unavailable` with Retry-After,
+ * `internal` for a fault of the front's own. A statement or lock timeout rolled the work back; a
+ * connection lost may have been lost at the commit, so a write says where to look.
+ */
+function faultAnswer(err: Error, c: Context<Env>) {
+  const { status, answer, retryAfterS } = errorOutcome(err, c);
+  if (retryAfterS) c.header('retry-after', String(retryAfterS));
+  const kind = (err instanceof AppError ? err : databaseError(err))?.fault?.kind;
+  const code = status === 500 ? 'internal' : status >= 500 ? (kind === 'timeout' ? 'timeout' : 'unavailable') : 'invalid-request';
+  const said = /\(([^()]*)\)$/.exec(answer.desc)?.[1] ?? answer.desc;
+  const unknown = c.req.method === 'POST' && kind !== undefined && kind !== 'timeout';
+  const tail = unknown ? 'outcome unknown if it was being applied: GET /bundles/current tells' : 'nothing applied';
+  return c.json({ error: { code, reason: `${said} (${tail})` }, applied: unknown ? null : false }, status);
+}
 app.notFound((c) => refuse(c, new BundleError(404, 'not-found', `no such path on the configuration port: ${c.req.method} ${c.req.path}`)));
 
 app.get('/healthz', async (c) => {

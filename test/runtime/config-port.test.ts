@@ -24,7 +24,13 @@ beforeAll(async () => {
   const p = await privateDatabase('cfgport');
   db = p.db;
   drop = p.drop;
-  front = await bootStack({ name: 'config-port', databaseUrl: p.url, secrets: { 'config-platform-pubkey': platform.publicKeyPem } });
+  // Statements bounded at 3 s (stack.yml's DB_STATEMENT_TIMEOUT_MS): a lock held elsewhere times out soon.
+  front = await bootStack({
+    name: 'config-port',
+    databaseUrl: p.url,
+    env: { DB_STATEMENT_TIMEOUT_MS: '3000' },
+    secrets: { 'config-platform-pubkey': platform.publicKeyPem },
+  });
   token = readFileSync(join(front.rt.secretsDir, 'config-token'), 'utf8').trim();
   port = front.rt.portUrls.config!;
 }, 180_000);
@@ -133,5 +139,23 @@ describe('configuration port through the runtime', () => {
     expect(rb.status, await rb.clone().text()).toBe(200);
     expect(await rb.json()).toMatchObject({ rolledBack: true, version: 1, changed: ['triggers'] });
     expect((await db.query("SELECT content FROM config_active WHERE area = 'triggers'")).rows[0].content).toContain('port-1');
+  });
+  it('answers a database fault in the port’s own shape, never the HIS’s: a bundle waiting on a lock held elsewhere is 503 timeout, nothing applied', async () => {
+    const before = await rows();
+    const current = (await (await fetch(`${port}/bundles/current`, { headers: bearer() })).json()) as { bundle: { version: number } };
+    const holder = await db.connect();
+    try {
+      // The bundles' lock, as an apply that runs long holds it (shared/configbundle/store.ts).
+      await holder.query('SELECT pg_advisory_lock(7204330)');
+      const res = await push(signed(bundleDoc(current.bundle.version + 1, { triggers: triggersWith('cfg-kw-lock', 'port-lock') }), platform.key));
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(res.status, JSON.stringify(body)).toBe(503);
+      expect(body).toEqual({ error: { code: 'timeout', reason: expect.stringMatching(/timeout.*\(nothing applied\)$/) }, applied: false });
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await holder.query('SELECT pg_advisory_unlock(7204330)').catch(() => undefined);
+      holder.release();
+    }
+    expect(await rows()).toEqual(before);
   });
 });
