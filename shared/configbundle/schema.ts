@@ -47,14 +47,35 @@ const pemKey = z.string().refine(
   { message: 'not an SM2 public key (PEM SubjectPublicKeyInfo on curve 1.2.156.10197.1.301)' },
 );
 
+/**
+ * Addresses no platform has: link-local (where a cloud's metadata service answers), unspecified,
+ * multicast. Private ranges stay allowed — a provincial platform on a government network has one
+ * (docs/config-bundles.md §1).
+ */
+function unroutable(url: URL): boolean {
+  const h = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}$/.exec(h);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return (a === 169 && b === 254) || a === 0 || (a >= 224 && a <= 239);
+  }
+  return h === '::' || /^fe[89ab][0-9a-f]:/.test(h) || h.startsWith('ff') || /^::ffff:(169\.254|a9fe:)/.test(h);
+}
+
 /** A platform the front forwards to: its address and SM2 public key (docs/uplink.md §8). */
 export const Platform = z
   .object({
     name: z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'a destination name: lower-case letters, digits, _'),
     kind: z.enum(['national', 'provincial']),
-    url: z.url({ protocol: /^https?$/ }).refine((u) => u.startsWith('https://') || isLoopback(new URL(u)), {
-      message: 'https:// (plain http only to a loopback address)',
-    }),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .refine((u) => u.startsWith('https://') || isLoopback(new URL(u)), {
+        message: 'https:// (plain http only to a loopback address)',
+      })
+      .refine((u) => !unroutable(new URL(u)), {
+        message:
+          'not a link-local, unspecified or multicast address (169.254.0.0/16, fe80::/10, 0.0.0.0, 224.0.0.0/4): no platform is there — a cloud metadata service may be',
+      }),
     publicKey: pemKey,
     resources: z.array(z.string().min(1).max(60)).nullable().default(null),
     enabled: z.boolean().default(true),

@@ -75,3 +75,21 @@ describe('the bundle format', () => {
     expect(stored.sections.triggers?.windowDays).toBe(30);
   });
 });
+
+describe('a platform’s address', () => {
+  const platform = (url: string) => ({ name: 'national', kind: 'national', url, publicKey: 'x' });
+  const urlIssue = (url: string) =>
+    Bundle.safeParse(doc({ platforms: [platform(url)] })).error?.issues.find((i) => i.path.join('.') === 'sections.platforms.0.url')?.message;
+  it('is never link-local, unspecified or multicast (a metadata service, not a platform); private and public addresses pass', () => {
+    for (const url of [
+      'https://169.254.169.254/latest/meta-data/',
+      'https://[fe80::1]/',
+      'https://0.0.0.0/',
+      'https://224.0.0.1/',
+      'https://[::ffff:169.254.169.254]/',
+    ])
+      expect(urlIssue(url), url).toMatch(/link-local/);
+    for (const url of ['https://10.20.30.40/', 'https://192.168.1.5:8443/', 'https://platform.example.cn/', 'http://127.0.0.1:18888/'])
+      expect(urlIssue(url), url).toBeUndefined();
+  });
+});
