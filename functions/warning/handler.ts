@@ -97,9 +97,18 @@ app.post('/', async (c) => {
   try {
     const { warning: w, alerts } = settings();
     // Within the function's exec_timeout (stack.yml): stop taking batches after 40 s, the next run goes on.
-    const triggers = await triggersInForce(getPool(), w.triggers);
-    const once = () =>
-      runWarnings(getPool(), { ...w, triggers, maxMs: 40_000, channels: channelsOf(alerts), frontName: alerts.frontName, timeZone: settings().front.timeZone });
+    // The trigger list in force is read for each run (one small query): a nudge served again and again
+    // under steady traffic would otherwise evaluate with the list it read first, long after a bundle
+    // replaced it (docs/config-bundles.md "triggers": from the warning function's next run).
+    const once = async () =>
+      runWarnings(getPool(), {
+        ...w,
+        triggers: await triggersInForce(getPool(), w.triggers),
+        maxMs: 40_000,
+        channels: channelsOf(alerts),
+        frontName: alerts.frontName,
+        timeZone: settings().front.timeZone,
+      });
     do {
       nudgedAgain = false;
       run = await once();
