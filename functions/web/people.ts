@@ -3,6 +3,7 @@
  * admits a signed-in person of the right role to a page or API — with the session's CSRF token on
  * every change, over plain HTTP on a hospital LAN as over HTTPS — and the Host allow-list.
  */
+import { isIP } from 'node:net';
 import { formatLocal } from '../../shared/time/index.js';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -49,6 +50,16 @@ export interface PeopleOptions {
 const https = (c: Context) => c.req.header('x-forwarded-proto') === 'https' || new URL(c.req.url).protocol === 'https:';
 const CROSS_SITE = '拒绝来自其他网站的请求 (cross-site request refused)';
 const address = (c: Context, o: PeopleOptions) => requestSource(c, o.trustedProxies()).address;
+/**
+ * The address a sign-in is counted and audited under: the caller's, or — relayed by a hop that is not a
+ * trusted proxy, whose claims are not believed — that relay's own (docs/console.md "Sign-in, sessions,
+ * lockout": every PC behind it counts as the proxy). Never none: a sign-in under no address escaped
+ * the per-address limit, and a claimed X-Forwarded-For was all it took.
+ */
+const signInAddress = (c: Context, o: PeopleOptions) => {
+  const s = requestSource(c, o.trustedProxies());
+  return s.address ?? (s.untrustedRelay && isIP(s.untrustedRelay) ? s.untrustedRelay : null);
+};
 /** Only a path of this console, never another site: `/x`, not `//x` or `http://…`. */
 const safeNext = (n: unknown) => (typeof n === 'string' && /^\/(?![/\\])[^\s]*$/.test(n) ? n : '/status.html');
 
@@ -178,7 +189,7 @@ export function peopleRoutes(o: PeopleOptions): Hono {
     if (crossSite(c) || !expected || !csrfMatches(sent, expected)) {
       return loginForm(c, { next, error: '登录页面已过期或请求来自其他网站，请重新登录 (sign-in form expired or cross-site)' }, 403);
     }
-    const r = await signIn(o.db(), username, password, o.settings(), address(c, o));
+    const r = await signIn(o.db(), username, password, o.settings(), signInAddress(c, o));
     if (!r.ok) {
       const at = r.until ? formatLocal(r.until, o.timeZone()).slice(11, 16) : '稍后';
       if (r.fromAddress)

@@ -327,5 +327,16 @@ describe('console sign-in on the web port', () => {
     expect(refused.status).toBe(429);
     expect(await refused.text()).toContain('本机登录失败次数过多');
     expect(refused.headers.getSetCookie().some((c) => c.startsWith('cdc_console='))).toBe(false);
+    // A claim of another address, from a relay that is not a trusted proxy (a same-server nginx not in
+    // HIS_TRUSTED_PROXIES), is not believed: the sign-in counts as the relay's, which is refused too —
+    // not as an unknown address no limit applies to (docs/console.md "Sign-in, sessions, lockout").
+    const { token, formCookie } = await signInForm();
+    const claimed = await fetch(`${web}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': '203.0.113.9' },
+      body: new URLSearchParams({ username: admin, password, next: '/codes.html', _csrf: token }),
+    });
+    expect(claimed.status).toBe(429);
   });
 });
