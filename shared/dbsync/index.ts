@@ -12,11 +12,18 @@
  *   replica's connection closes and the lock goes with it) — this also keeps one record's rows in
  *   row order across batches;
  * - rows are claimed in row order with FOR UPDATE SKIP LOCKED (a row the HIS is still changing in an
- *   open transaction is taken at a later run), only rows without a result;
- * - a row's result is written in the same transaction as the record it became (upsertGroup's inWave):
- *   both commit or neither does, so a killed batch leaves its rows untaken, to be taken again in full.
+ *   open transaction is taken at a later run), only rows without a result, in a transaction of the
+ *   claiming connection (the one holding the advisory lock) that stays open until the claimed rows
+ *   are marked taken: a HIS UPDATE of a claimed row waits for that, then finds the row taken and
+ *   changes nothing (docs/dbsync.md "Taking a row");
+ * - a row's result is written in the same transaction as the record it became (upsertGroup's inWave,
+ *   on another connection): both commit or neither does, and the primary key of the results
+ *   (resource, row_id) makes a second writer of the same row fail whole. The claiming transaction
+ *   then marks the rows that have a result taken and scrubs them; a run that ends between the two
+ *   (killed, or its claiming connection ended by the idle-in-transaction timeout) leaves rows with a
+ *   result but no taken_at, which the next run marks taken first (finishStored) — stored once.
  *   A row the pipeline refuses writes no record: its result (the error as the API would answer it) is
- *   written on its own, and a refusal repeated after a kill is the same refusal.
+ *   written in the claiming transaction, and a refusal repeated after a kill is the same refusal.
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -26,7 +33,8 @@ import { resources } from '../../schemas/index.js';
 import type { Resource } from '../../schemas/resource.js';
 import type { CodeCache } from '../codes/index.js';
 import { concern } from '../config/index.js';
-import { withTx, type Db } from '../db/index.js';
+import type { Db } from '../db/index.js';
+import { dbFault } from '../db/faults.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import { upsertGroup, type GroupItem, type IngestContext, type Outcome } from '../ingest/index.js';
 import { recordRejections, type Rejection } from '../ingest/store.js';
@@ -86,6 +94,8 @@ export interface ResourceRun {
   rejected: number;
   /** Its time ran out with rows still waiting (the last batch was full). */
   more?: boolean;
+  /** A database fault ended this table's run (the class, docs/faults.md): the other tables went on. */
+  failed?: string;
 }
 
 export interface SyncOptions {
@@ -103,6 +113,11 @@ export interface SyncOptions {
    * or rolls back whole), and the rows left wait for the next start (docs/dbsync.md "Stopping").
    */
   stopping?: () => boolean;
+  /**
+   * Where each table's run got to (row_id): within one run a table's claims go on past rows left
+   * waiting behind a locked row instead of finding them first again (syncAll keeps one per run).
+   */
+  cursors?: Map<string, string>;
 }
 
 /**
@@ -130,21 +145,48 @@ export async function readRoleOrgs(db: Pick<pg.ClientBase, 'query'>): Promise<Ro
 export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
   const deadline = Date.now() + o.settings.runMs;
   await assertSeesEveryRow(db);
-  const withRoles = { ...o, roles: o.roles ?? (await readRoleOrgs(db)) };
+  const withRoles = { ...o, roles: o.roles ?? (await readRoleOrgs(db)), cursors: o.cursors ?? new Map<string, string>() };
   const tables = Object.values(resources);
   const runs = new Map<string, ResourceRun>();
   for (const [i, r] of tables.entries()) {
     if (o.stopping?.()) break;
     const share = Math.max(0, deadline - Date.now()) / (tables.length - i);
-    runs.set(r.name, await syncResource(db, r, withRoles, Math.min(deadline, Date.now() + share)));
+    runs.set(r.name, await syncTable(db, r, withRoles, Math.min(deadline, Date.now() + share)));
   }
   for (const r of tables) {
     if (o.stopping?.() || Date.now() >= deadline) break;
     const first = runs.get(r.name);
-    if (first?.more) runs.set(r.name, addRuns(first, await syncResource(db, r, withRoles, deadline)));
+    if (first?.more) runs.set(r.name, addRuns(first, await syncTable(db, r, withRoles, deadline)));
   }
   return [...runs.values()];
 }
+
+/**
+ * One table's part of a run; a database fault in it (a statement timeout, a lost connection) ends
+ * that table's part only: it is logged ("database fault") naming the table and the roles whose rows
+ * the failed batch held, the table's rows wait for the next run (nothing half-taken, docs/dbsync.md
+ * "Exactly once"), and the run goes on with the other tables.
+ */
+async function syncTable(db: Db, r: Resource, o: SyncOptions, deadline: number): Promise<ResourceRun> {
+  try {
+    return await syncResource(db, r, o, deadline);
+  } catch (err) {
+    const fault = dbFault(err);
+    // Anything else is a defect: the run fails as it did.
+    if (!fault) throw err;
+    const e = err as Error & { code?: string; roles?: string[] };
+    // No message of the database's: it may quote a value of the row (a key, a constraint's detail).
+    log('warn', 'database fault', {
+      resource: r.name,
+      ...(e.roles?.length ? { roles: e.roles } : {}),
+      fault,
+      ...(e.code ? { code: e.code } : {}),
+    });
+    return { ...emptyRun(r), failed: fault };
+  }
+}
+
+const emptyRun = (r: Resource): ResourceRun => ({ resource: r.name, taken: 0, created: 0, updated: 0, unchanged: 0, retired: 0, rejected: 0 });
 
 /** Two runs of one table added up; `more` as the second says. */
 function addRuns(a: ResourceRun, b: ResourceRun): ResourceRun {
@@ -158,6 +200,7 @@ function addRuns(a: ResourceRun, b: ResourceRun): ResourceRun {
     retired: a.retired + b.retired,
     rejected: a.rejected + b.rejected,
     ...(b.more ? { more: true } : {}),
+    ...(b.failed ? { failed: b.failed } : {}),
   };
 }
 
@@ -192,28 +235,82 @@ export function lockKeyOf(r: Resource): string {
 }
 
 export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline = Date.now() + o.settings.runMs): Promise<ResourceRun> {
-  const run: ResourceRun = { resource: r.name, taken: 0, created: 0, updated: 0, unchanged: 0, retired: 0, rejected: 0 };
+  const run: ResourceRun = emptyRun(r);
   const client = await db.connect();
   let locked = false;
+  let broken: Error | undefined;
   try {
     locked = (await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [lockKeyOf(r)])).rows[0]!.ok;
     if (!locked) return { ...run, busy: true };
     const callers = callersOf(o.settings, o.roles ?? (await readRoleOrgs(client)));
     let full = false;
+    let cursor = o.cursors?.get(r.name) ?? '0';
+    let first = true;
+    // Roles whose open transactions hold rows of this table (skipped by the claims), for the log.
+    const lockedBy = new Set<string>();
+    let lockedRows = false;
     while (Date.now() < deadline && !o.stopping?.()) {
       full = false;
-      const claimed = await claim(client, r, o.settings.batch, o.batchBytes);
-      // Nothing waits, or only rows that wait behind a row a HIS transaction holds.
-      if (claimed.seen === 0 || (claimed.rows.length === 0 && claimed.tooLarge.length === 0)) break;
-      await takeBatch(db, r, claimed, o, callers, run);
+      let claimed: Claimed | undefined;
+      await client.query('BEGIN');
+      try {
+        if (first) await finishStored(client, r);
+        first = false;
+        claimed = await claim(client, r, o.settings.batch, o.batchBytes, cursor);
+        if (claimed.rows.length || claimed.tooLarge.length) await takeBatch(db, client, r, claimed, o, callers, run);
+        await client.query('COMMIT');
+      } catch (err) {
+        broken = err as Error;
+        if (claimed) (err as { roles?: string[] }).roles = rolesOf(claimed);
+        // The rows stored before the fault are marked taken still (their records and results are
+        // committed); the rest wait for the next run. A failure here is left to that run as well.
+        try {
+          if (claimed && dbFault(err) !== 'unavailable') {
+            await markTaken(client, r, claimIds(claimed));
+            await client.query('COMMIT');
+          } else await client.query('ROLLBACK');
+        } catch {
+          await client.query('ROLLBACK').catch(() => undefined);
+        }
+        throw err;
+      }
+      cursor = claimed.last ?? cursor;
+      for (const x of claimed.lockedBy) lockedBy.add(x);
+      lockedRows ||= claimed.locked > 0;
+      if (claimed.seen === 0) break;
       full = claimed.seen >= o.settings.batch;
       if (!full) break;
     }
+    o.cursors?.set(r.name, cursor);
+    if (run.taken === 0 && lockedRows) await logStalled(client, r, lockedBy);
     return full ? { ...run, more: true } : run;
   } finally {
-    if (locked) await client.query('SELECT pg_advisory_unlock($1::bigint)', [lockKeyOf(r)]).catch(() => undefined);
-    client.release();
+    // A connection whose transaction failed is closed, not returned to the pool: its session lock goes with it.
+    if (locked && !broken) await client.query('SELECT pg_advisory_unlock($1::bigint)', [lockKeyOf(r)]).catch(() => undefined);
+    client.release(broken);
   }
+}
+
+/** The roles whose rows a claim handed over (a fault's log line names them; no value of a row). */
+function rolesOf(c: Claimed): string[] {
+  const roles = new Set<string>();
+  for (const x of c.rows) if (x.inserted_by) roles.add(x.inserted_by);
+  for (const x of c.tooLarge) if (x.row.inserted_by) roles.add(x.row.inserted_by);
+  return [...roles].sort();
+}
+
+const claimIds = (c: Claimed): string[] => [...c.rows.map((x) => x.row_id), ...c.tooLarge.map((x) => x.row.row_id)];
+
+/**
+ * A run that took no row of a table whose rows wait behind rows an open HIS transaction holds says
+ * so, once per table and run: the table, how many rows wait, and the roles holding them — role names
+ * only, never a value of a row (docs/dbsync.md "Rows held by a HIS transaction").
+ */
+async function logStalled(client: Pick<pg.ClientBase, 'query'>, r: Resource, lockedBy: Set<string>): Promise<void> {
+  const n = await client.query<{ waiting: string }>(lagSqlOf(r), [r.name]);
+  const waiting = Number(n.rows[0]?.waiting ?? 0);
+  if (waiting === 0) return;
+  log('warn', 'dbsync rows wait behind a HIS transaction', { resource: r.name, waiting, roles: [...lockedBy].sort() });
 }
 
 type StagedRow = Record<string, string | null> & { row_id: string; inserted_at: Date };
@@ -234,82 +331,119 @@ export const BATCH_MAX_BYTES = 16 * 1024 * 1024;
 export interface Claimed {
   rows: StagedRow[];
   tooLarge: Array<{ row: RowKey; bytes: number; columns: Record<string, number> }>;
-  /** Rows looked at (taken now or refused): fewer than the batch means nothing else waits. */
+  /** Rows looked at (taken now, refused, or left waiting behind a locked row): fewer than the batch means nothing else waits. */
   seen: number;
+  /** The last row looked at: the next claim of the run starts after it (null when none was). */
+  last: string | null;
+  /** Rows the claim skipped because an open transaction holds them, and the roles that wrote them. */
+  locked: number;
+  lockedBy: string[];
 }
 
-/** The claim's first statement ($1 the resource, $2 the batch): the next waiting rows' ids and sizes. */
-export function claimSql(r: Resource): string {
+/**
+ * The claim's first statement ($1 the resource, $2 the batch; with `after`, $3 the row it starts
+ * after): the next waiting rows' ids and sizes.
+ */
+export function claimSql(r: Resource, after = false): string {
   const size = Object.values(r.fields)
     .map((d) => `coalesce(octet_length(s.${d.column}), 0)`)
     .join(' + ');
   return `SELECT s.row_id::text AS row_id, (${size})::bigint AS bytes FROM ${stagingTable(r)} s
-      WHERE s.taken_at IS NULL
+      WHERE s.taken_at IS NULL${after ? ' AND s.row_id > $3::bigint' : ''}
         AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $1 AND x.row_id = s.row_id)
       ORDER BY s.row_id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`;
 }
 
 /**
  * The rows of a claim that must wait: those of a record with an earlier row still waiting that the
- * claim skipped (an open HIS transaction holds it — an UPDATE of its columns, a long statement).
- * Taken now, a record's later version would be stored before the earlier one, which would then come
- * in as the newest (docs/dbsync.md, rule 1). The waiting rows up to the claim's last are read without
- * locks (the partial index of waiting rows); only when some were skipped are records compared.
+ * claim did not take — an open HIS transaction holds it (an UPDATE of its columns, a long
+ * statement), or an earlier claim of this run left it waiting behind such a row. Taken now, a
+ * record's later version would be stored before the earlier one, which would then come in as the
+ * newest (docs/dbsync.md, rule 1). One record's rows are those of one role (a row of another role is
+ * another caller's, and may neither hold nor be held by it) with the same id and org as the pipeline
+ * reads them — trimmed, an empty org as none — where a row without an org matches any org of its
+ * role's rows: its org is only resolved by the pipeline (the role's own, the front's, a parent's), and
+ * holding a row too many is safe where one too few reorders. The waiting rows up to the claim's last
+ * (up to the table's end when the claim reached it) are read without locks (the partial index of
+ * waiting rows); only when some were skipped are records compared. Also says which of the skipped
+ * rows the claim itself passed over (locked now) and who wrote them.
  */
-async function behindSkipped(client: Pick<pg.ClientBase, 'query'>, r: Resource, claimed: string[]): Promise<Set<string>> {
-  if (claimed.length === 0) return new Set();
-  const waiting = await client.query<{ row_id: string }>(
-    `SELECT s.row_id::text AS row_id FROM ${stagingTable(r)} s
-      WHERE s.taken_at IS NULL AND s.row_id <= $2::bigint
+async function behindSkipped(
+  client: Pick<pg.ClientBase, 'query'>,
+  r: Resource,
+  claimed: string[],
+  after: string,
+  toEnd: boolean,
+): Promise<{ wait: Set<string>; locked: number; lockedBy: string[] }> {
+  const none = { wait: new Set<string>(), locked: 0, lockedBy: [] };
+  if (claimed.length === 0 && !toEnd) return none;
+  const waiting = await client.query<{ row_id: string; inserted_by: string | null }>(
+    `SELECT s.row_id::text AS row_id, s.inserted_by FROM ${stagingTable(r)} s
+      WHERE s.taken_at IS NULL AND ($2::bigint IS NULL OR s.row_id <= $2::bigint)
         AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $1 AND x.row_id = s.row_id)`,
-    [r.name, claimed[claimed.length - 1]],
+    [r.name, toEnd ? null : claimed[claimed.length - 1]],
   );
   const mine = new Set(claimed);
-  const skipped = waiting.rows.map((x) => x.row_id).filter((id) => !mine.has(id));
-  if (skipped.length === 0) return new Set();
+  const skippedRows = waiting.rows.filter((x) => !mine.has(x.row_id));
+  if (skippedRows.length === 0) return none;
+  const lockedRows = skippedRows.filter((x) => BigInt(x.row_id) > BigInt(after));
+  const lockedBy = [...new Set(lockedRows.flatMap((x) => (x.inserted_by ? [x.inserted_by] : [])))].sort();
+  if (claimed.length === 0) return { wait: new Set(), locked: lockedRows.length, lockedBy };
+  const key = (t: string, c: string) => `nullif(btrim(${t}.${c}), '')`;
   const behind = await client.query<{ row_id: string }>(
     `SELECT b.row_id::text AS row_id FROM ${stagingTable(r)} b
       WHERE b.row_id = ANY($1::bigint[])
         AND EXISTS (SELECT 1 FROM ${stagingTable(r)} k WHERE k.row_id = ANY($2::bigint[]) AND k.row_id < b.row_id
-                      AND k.id = b.id AND k.org_code IS NOT DISTINCT FROM b.org_code)`,
-    [claimed, skipped],
+                      AND k.inserted_by IS NOT DISTINCT FROM b.inserted_by
+                      AND ${key('k', 'id')} = ${key('b', 'id')}
+                      AND (${key('k', 'org_code')} IS NULL OR ${key('b', 'org_code')} IS NULL OR ${key('k', 'org_code')} = ${key('b', 'org_code')}))`,
+    [claimed, skippedRows.map((x) => x.row_id)],
   );
-  return new Set(behind.rows.map((x) => x.row_id));
+  return { wait: new Set(behind.rows.map((x) => x.row_id)), locked: lockedRows.length, lockedBy };
 }
 
 /**
- * The next rows without a result, in row order; rows locked by an open HIS transaction are skipped,
- * and the later rows of their records wait with them (behindSkipped). Sizes are read first
- * (octet_length, no values), so a batch holds at most BATCH_MAX_BYTES of values and a row over
- * ROW_MAX_BYTES is never read whole: only its org, id and column sizes.
+ * The next rows without a result after `after`, in row order, locked until the claiming transaction
+ * ends; rows locked by an open HIS transaction are skipped, and the later rows of their records wait
+ * with them (behindSkipped). Sizes are read first (octet_length, no values), so a batch holds at most
+ * BATCH_MAX_BYTES of values and a row over ROW_MAX_BYTES is never read whole: only its org, id and
+ * column sizes.
  */
-export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, limit: number, batchBytes = BATCH_MAX_BYTES): Promise<Claimed> {
+export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, limit: number, batchBytes = BATCH_MAX_BYTES, after = '0'): Promise<Claimed> {
   const cols = Object.values(r.fields).map((d) => d.column);
-  const found = await client.query<{ row_id: string; bytes: string }>(claimSql(r), [r.name, limit]);
-  const wait = await behindSkipped(
+  const found = await client.query<{ row_id: string; bytes: string }>(claimSql(r, true), [r.name, limit, after]);
+  const { wait, locked, lockedBy } = await behindSkipped(
     client,
     r,
     found.rows.map((x) => x.row_id),
+    after,
+    found.rows.length < limit,
   );
-  const sized = { rows: found.rows.filter((x) => !wait.has(x.row_id)) };
   const whole: string[] = [];
   const large: string[] = [];
   let total = 0;
   let seen = 0;
-  for (const x of sized.rows) {
-    const bytes = Number(x.bytes);
-    if (bytes > ROW_MAX_BYTES) large.push(x.row_id);
-    else {
-      if (whole.length > 0 && total + bytes > batchBytes) break;
-      whole.push(x.row_id);
-      total += bytes;
+  let last: string | null = null;
+  let cut = false;
+  for (const x of found.rows) {
+    // Rows left to wait behind a skipped one count as looked at: the rows after them are taken on.
+    if (!wait.has(x.row_id)) {
+      const bytes = Number(x.bytes);
+      if (bytes > ROW_MAX_BYTES) large.push(x.row_id);
+      else {
+        if (whole.length > 0 && total + bytes > batchBytes) {
+          cut = true;
+          break;
+        }
+        whole.push(x.row_id);
+        total += bytes;
+      }
     }
     seen++;
+    last = x.row_id;
   }
   // A batch cut short by its bytes is not the end of the table: seen < limit only when nothing waits.
-  // Rows left to wait behind a skipped one count as looked at: the rows after them are taken on.
-  if (seen < sized.rows.length) seen = limit;
-  else seen += wait.size;
+  if (cut) seen = limit;
   const rows = whole.length
     ? (await client.query<StagedRow>(`SELECT s.* FROM ${stagingTable(r)} s WHERE s.row_id = ANY($1::bigint[]) ORDER BY s.row_id`, [whole])).rows
     : [];
@@ -328,7 +462,7 @@ export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, l
       tooLarge.push({ row: { row_id: x.row_id, org_code: x.org_code ?? null, id: x.id ?? null, inserted_by: x.inserted_by ?? null }, bytes, columns });
     }
   }
-  return { rows, tooLarge, seen };
+  return { rows, tooLarge, seen, last, locked, lockedBy };
 }
 
 /**
@@ -386,13 +520,15 @@ export function recordOf(r: Resource, row: Record<string, unknown>): Record<stri
   return rec;
 }
 
-async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, callers: Callers, run: ResourceRun): Promise<void> {
+async function takeBatch(db: Db, claiming: pg.ClientBase, r: Resource, claimed: Claimed, o: SyncOptions, callers: Callers, run: ResourceRun): Promise<void> {
   const s = o.settings;
   const { rows } = claimed;
   const items: GroupItem[] = rows.map((row) => ({ body: recordOf(r, row), ctx: contextOf(row, s, callers, o.codes) }));
   // The refusals' log rows and the code sightings are written with the rows' outcomes, so that a run
   // killed mid-batch counts them once when its rows are taken again (docs/dbsync.md "Exactly once").
   const rejections: Rejection[] = [];
+  // Stored on another connection, one transaction per wave, each with its rows' results; the claimed
+  // rows stay locked by the claiming transaction meanwhile (a HIS UPDATE of one waits for it).
   const results = rows.length
     ? await upsertGroup(db, r, items, {
         bookkeeping: { rejections: (list) => rejections.push(...list) },
@@ -400,11 +536,6 @@ async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, 
           await writeResults(
             tx,
             written.map(({ index, outcome }) => resultOf(r, rows[index]!, outcome)),
-          );
-          await scrubTaken(
-            tx,
-            r,
-            written.map(({ index }) => rows[index]!.row_id),
           );
           await o.beforeCommit?.();
         },
@@ -414,17 +545,10 @@ async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, 
     ...results.flatMap((x, i) => (x.ok ? [] : [errorResultOf(r, rows[i]!, x.error)])),
     ...claimed.tooLarge.map((x) => errorResultOf(r, x.row, tooLargeError(r, x))),
   ];
-  if (refused.length) {
-    await withTx(db, async (tx) => {
-      await recordRejections(tx, rejections);
-      await writeResults(tx, refused);
-      await scrubTaken(
-        tx,
-        r,
-        refused.map((x) => x.rowId),
-      );
-    });
-  }
+  // The refusals in the claiming transaction, which then marks every claimed row with a result taken.
+  await recordRejections(claiming, rejections);
+  await writeResults(claiming, refused);
+  await markTaken(claiming, r, claimIds(claimed));
   run.taken += rows.length + claimed.tooLarge.length;
   run.rejected += claimed.tooLarge.length;
   for (const x of results) {
@@ -437,14 +561,38 @@ async function takeBatch(db: Db, r: Resource, claimed: Claimed, o: SyncOptions, 
 /**
  * A staging row taken (stored, or refused with its result written) is marked taken (taken_at: the
  * claim and the lag read only the rows waiting, by a partial index, infra/db/0900_staging_taken.sql)
- * and keeps no ID number, name, phone or address: its sealed fields' columns are emptied — both in the
- * transaction that records its outcome. The record's own copies are sealed (docs/keys.md), and a
- * refused row is corrected by a new row.
+ * and keeps no ID number, name, phone or address: its sealed fields' columns are emptied. The record's
+ * own copies are sealed (docs/keys.md), and a refused row is corrected by a new row. Only the rows
+ * given that have a result are marked, with its time (taken_at = processed_at), in the transaction
+ * that claimed and locked them: a HIS UPDATE waiting on one then finds it taken and changes nothing.
  */
-async function scrubTaken(tx: Pick<pg.ClientBase, 'query'>, r: Resource, rowIds: string[]): Promise<void> {
+async function markTaken(tx: Pick<pg.ClientBase, 'query'>, r: Resource, rowIds: string[]): Promise<void> {
   if (rowIds.length === 0) return;
-  const sets = ['taken_at = now()', ...sealedFields(r).map((f) => `${f.column} = NULL`)];
-  await tx.query(`UPDATE ${stagingTable(r)} SET ${sets.join(', ')} WHERE row_id = ANY($1::bigint[])`, [rowIds]);
+  const sets = ['taken_at = x.processed_at', ...sealedFields(r).map((f) => `${f.column} = NULL`)];
+  await tx.query(
+    `UPDATE ${stagingTable(r)} s SET ${sets.join(', ')} FROM ${OUTCOME_TABLE} x
+      WHERE x.resource = $1 AND x.row_id = s.row_id AND s.row_id = ANY($2::bigint[]) AND s.taken_at IS NULL`,
+    [r.name, rowIds],
+  );
+}
+
+/**
+ * Rows stored (their results written) by a run that ended before it marked them taken — killed, or
+ * its claiming connection ended (the idle-in-transaction timeout) while the store went on — are
+ * marked taken first, as that run would have: never stored again. Locked rows are left to a later run.
+ */
+async function finishStored(tx: Pick<pg.ClientBase, 'query'>, r: Resource): Promise<void> {
+  const res = await tx.query<{ row_id: string }>(
+    `SELECT s.row_id::text AS row_id FROM ${stagingTable(r)} s
+      WHERE s.taken_at IS NULL AND EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $1 AND x.row_id = s.row_id)
+      FOR UPDATE OF s SKIP LOCKED`,
+    [r.name],
+  );
+  await markTaken(
+    tx,
+    r,
+    res.rows.map((x) => x.row_id),
+  );
 }
 
 /** Who may write which orgs: DBSYNC_ORGS for every row, and a bound role's own orgs within it. */
