@@ -282,7 +282,7 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
       if (!full) break;
     }
     o.cursors?.set(r.name, cursor);
-    if (run.taken === 0 && lockedRows) await logStalled(client, r, lockedBy);
+    if (run.taken === 0 && lockedRows) await logStalled(client, r, lockedBy, o.settings.runMs);
     return full ? { ...run, more: true } : run;
   } finally {
     // A connection whose transaction failed is closed, not returned to the pool: its session lock goes with it.
@@ -306,12 +306,16 @@ const claimIds = (c: Claimed): string[] => [...c.rows.map((x) => x.row_id), ...c
  * so, once per table and run: the table, how many rows wait, and the roles holding them — role names
  * only, never a value of a row (docs/dbsync.md "Rows held by a HIS transaction").
  */
-async function logStalled(client: Pick<pg.ClientBase, 'query'>, r: Resource, lockedBy: Set<string>): Promise<void> {
+async function logStalled(client: Pick<pg.ClientBase, 'query'>, r: Resource, lockedBy: Set<string>, runMs: number): Promise<void> {
+  // A run may pass over the tables more than once (the function's nudge loop): one line per run.
+  if (Date.now() - (stalledLogged.get(r.name) ?? Number.NEGATIVE_INFINITY) < runMs) return;
   const n = await client.query<{ waiting: string }>(lagSqlOf(r), [r.name]);
   const waiting = Number(n.rows[0]?.waiting ?? 0);
   if (waiting === 0) return;
+  stalledLogged.set(r.name, Date.now());
   log('warn', 'dbsync rows wait behind a HIS transaction', { resource: r.name, waiting, roles: [...lockedBy].sort() });
 }
+const stalledLogged = new Map<string, number>();
 
 type StagedRow = Record<string, string | null> & { row_id: string; inserted_at: Date };
 /** What a refusal names of its row. */
