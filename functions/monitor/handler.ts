@@ -59,6 +59,7 @@ app.get('/components', auth, async (c) => {
       diskPath: m.diskPath,
       runtimeMetrics: runtimeMetrics(m.runtimeMetricsUrl),
       timeZone: settings().front.timeZone,
+      thresholds: m.thresholds,
     }),
   );
 });
@@ -68,7 +69,13 @@ app.get('/metrics', auth, async (c) => {
   const rt = runtimeMetrics(m.runtimeMetricsUrl);
   const [s, comp] = await Promise.all([
     frontStatus(getPool()),
-    components(getPool(), { platforms: m.platforms, diskPath: m.diskPath, runtimeMetrics: rt, timeZone: settings().front.timeZone }),
+    components(getPool(), {
+      platforms: m.platforms,
+      diskPath: m.diskPath,
+      runtimeMetrics: rt,
+      timeZone: settings().front.timeZone,
+      thresholds: m.thresholds,
+    }),
   ]);
   c.header('cache-control', 'no-store');
   c.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');

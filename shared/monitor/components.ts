@@ -15,6 +15,8 @@ import { isUnavailable, type Db } from '../db/index.js';
 import { stagingLag } from '../dbsync/index.js';
 import { longestGapS } from '../time/cron.js';
 import { formatLocal, fromLocalParts } from '../time/index.js';
+import { backlogFigures, backlogState } from './backlog.js';
+import { DEFAULT_THRESHOLDS, type MonitorThresholds } from './config.js';
 
 const State = z.enum(['ok', 'degraded', 'down', 'unknown']);
 const instant = z.iso.datetime({ offset: true }).nullable();
@@ -80,6 +82,8 @@ export interface ComponentOptions {
   runtimeMetrics?: Promise<string | null>;
   /** The hospital's zone (TZ_LOCAL): "today" in `errors` starts at its midnight. */
   timeZone?: string;
+  /** The backlog and holds components' thresholds (MONITOR_BACKLOG_*, MONITOR_HOLDS_*); the defaults without. */
+  thresholds?: MonitorThresholds;
   now?: Date;
 }
 
@@ -123,7 +127,7 @@ export async function components(db: Db, o: ComponentOptions): Promise<Component
   const targets = platformTargets(db, o.platforms);
   targets.catch(() => undefined); // awaited below, or left unread when the database is down
   const [fromDb, server, platforms, rtMetrics] = await Promise.all([
-    databaseParts(db, now, targets, o.timeZone ?? 'Asia/Shanghai'),
+    databaseParts(db, now, targets, o.timeZone ?? 'Asia/Shanghai', o.thresholds ?? DEFAULT_THRESHOLDS),
     serverHealth(o.diskPath),
     o.probe === false ? [] : targets.then(probePlatforms),
     o.runtimeMetrics ?? null,
@@ -203,6 +207,7 @@ async function databaseParts(
   now: Date,
   targets: Promise<PlatformTarget[]>,
   timeZone: string,
+  thresholds: MonitorThresholds,
 ): Promise<{ components: Component[]; errors: Components['errors']; staging: Components['staging'] }> {
   const t0 = performance.now();
   try {
@@ -222,7 +227,7 @@ async function databaseParts(
     objectStore(db),
     targets.then((t) => platformStates(db, now, t)),
     scheduleStates(db, now),
-    backlogStates(db),
+    targets.then((t) => backlogStates(db, now, t, thresholds)),
     errorCounts(db, now, timeZone),
     stagingLag(db),
   ]);
@@ -315,19 +320,28 @@ async function scheduleStates(db: Db, now: Date): Promise<Component[]> {
 }
 
 /**
- * Backlog alerts raised and not cleared since (docs/day-close.md "Backlog alerts"): one degraded
- * `backlog:<destination>` each, the alert's message as its detail — what the province report names as
- * a fault, and now the national platform's monitoring reads too.
+ * One `backlog:<destination>` per enabled destination, computed from the outbox (shared/monitor/backlog.ts,
+ * docs/monitoring.md "Backlog and holds"), and one per destination whose backlog alert is raised and not
+ * cleared (docs/day-close.md "Backlog alerts"): a raised alert makes a component that is ok by the
+ * outbox degraded, the alert's message as its detail — what the province report names as a fault.
+ * The push function raises its alerts after its runs; a push that hangs never does, so the outbox
+ * decides first.
  */
-async function backlogStates(db: Db): Promise<Component[]> {
+async function backlogStates(db: Db, now: Date, targets: PlatformTarget[], thresholds: MonitorThresholds): Promise<Component[]> {
   const r = await db.query<{ destination: string; kind: string; message: string }>(
     `SELECT e.destination, e.kind, e.message FROM alert_event e
       WHERE e.event_id = (SELECT max(x.event_id) FROM alert_event x WHERE x.destination = e.destination)
       ORDER BY e.destination`,
   );
-  return r.rows
-    .filter((a) => a.kind === 'raise')
-    .map((a) => ({ name: `backlog:${a.destination}`, state: 'degraded' as const, detail: a.message.slice(0, 200), lastSuccessAt: null }));
+  const raised = new Map(r.rows.filter((a) => a.kind === 'raise').map((a) => [a.destination, a.message]));
+  const names = [...new Set([...targets.filter((t) => t.enabled).map((t) => t.destination), ...raised.keys()])].sort();
+  return Promise.all(
+    names.map(async (destination) => {
+      const c = backlogState(await backlogFigures(db, destination, now), thresholds);
+      const alert = raised.get(destination);
+      return c.state === 'ok' && alert !== undefined ? { ...c, state: 'degraded' as const, detail: alert.slice(0, 200) } : c;
+    }),
+  );
 }
 
 /** The hospital's midnight before `now` (TZ_LOCAL), not the database session's. */
