@@ -107,3 +107,76 @@ export function backlogState(f: BacklogFigures, t: MonitorThresholds): Component
     lastSuccessAt,
   };
 }
+
+export interface HoldFigures {
+  /** Records held now whose hold began within the window. */
+  recent: number;
+  /** Records held now. */
+  held: number;
+  /** Seconds since the oldest hold began; null: nothing held. */
+  oldestAgeS: number | null;
+  /** The most frequent reasons (of the recent holds, or of all when none is recent), most first. */
+  reasons: Array<{ reason: string; records: number }>;
+}
+
+/** Reasons shown at most. */
+const TOP_REASONS = 5;
+
+/**
+ * A reason as a code, never a record's data: `mapping:<domain>/<code>` (the code URI-encoded, as
+ * shared/holds holdText writes it), `rule:<field>/<rule>`, and `parent:<resource>` — without the
+ * parent's id, which is a record's.
+ */
+export function reasonCode(kind: string, target: string, value: string): string {
+  if (kind === 'parent') return `parent:${target}`;
+  if (kind === 'mapping') return `mapping:${target}/${encodeURIComponent(value).slice(0, 40)}`;
+  return `${kind}:${target}/${value.slice(0, 40)}`;
+}
+
+/** Held records from record_hold (docs/faults.md "Hold storage"): one record counts once, whatever its reasons. */
+export async function holdFigures(db: Db, now: Date, windowS: number): Promise<HoldFigures> {
+  const from = new Date(now.getTime() - windowS * 1000).toISOString();
+  const counts = await db.query<{ recent: string; held: string; oldest: string | number | null }>(
+    `SELECT (SELECT count(*) FROM (SELECT h.resource, h.org_code, h.record_id FROM record_hold h
+                                    WHERE h.since > $1::timestamptz GROUP BY h.resource, h.org_code, h.record_id) r) AS recent,
+            (SELECT count(*) FROM (SELECT h.resource, h.org_code, h.record_id FROM record_hold h
+                                    GROUP BY h.resource, h.org_code, h.record_id) a) AS held,
+            extract(epoch FROM ($2::timestamptz - (SELECT min(h.since) FROM record_hold h))) AS oldest`,
+    [from, now.toISOString()],
+  );
+  const c = counts.rows[0]!;
+  const recent = Number(c.recent);
+  const reasons = await db.query<{ kind: string; target: string; value: string; n: string }>(
+    `SELECT h.kind, h.target, CASE WHEN h.kind = 'parent' THEN '' ELSE h.value END AS value, count(*) AS n
+       FROM record_hold h WHERE h.since > $1::timestamptz
+      GROUP BY h.kind, h.target, CASE WHEN h.kind = 'parent' THEN '' ELSE h.value END
+      ORDER BY count(*) DESC, h.kind, h.target LIMIT ${TOP_REASONS}`,
+    [recent > 0 ? from : new Date(0).toISOString()],
+  );
+  return {
+    recent,
+    held: Number(c.held),
+    oldestAgeS: ageOf(c.oldest),
+    reasons: reasons.rows.map((r) => ({ reason: reasonCode(r.kind, r.target, r.value), records: Number(r.n) })),
+  };
+}
+
+/**
+ * The holds component: degraded when more than `holdsRecent` records were held within the window (a
+ * code list that dropped codes in use, a parent resource that stopped arriving), or — when
+ * `holdsAgeS` is set — a record has been held longer than that; else ok.
+ */
+export function holdsState(f: HoldFigures, t: MonitorThresholds): Component {
+  if (f.held === 0) return { name: 'holds', state: 'ok', detail: 'no record held' };
+  const why: string[] = [];
+  if (f.recent > t.holdsRecent) why.push(`${f.recent} records held in the last ${t.holdsWindowS} s (over ${t.holdsRecent})`);
+  if (t.holdsAgeS > 0 && (f.oldestAgeS ?? 0) > t.holdsAgeS) why.push(`a record held for ${f.oldestAgeS} s (over ${t.holdsAgeS} s)`);
+  const figures = `${f.recent} held in the last ${t.holdsWindowS} s, ${f.held} held in all, the oldest ${f.oldestAgeS ?? 0} s`;
+  const reasons = f.reasons.length === 0 ? '' : `; reasons: ${f.reasons.map((r) => `${r.reason} (${r.records})`).join(', ')}`;
+  if (why.length === 0) return { name: 'holds', state: 'ok', detail: `${figures}${reasons}` };
+  return {
+    name: 'holds',
+    state: 'degraded',
+    detail: `暂缓上报增多 (records held): ${why.join('; ')}; ${f.held} held in all, the oldest ${f.oldestAgeS ?? 0} s${reasons}`,
+  };
+}

@@ -15,7 +15,7 @@ import { isUnavailable, type Db } from '../db/index.js';
 import { stagingLag } from '../dbsync/index.js';
 import { longestGapS } from '../time/cron.js';
 import { formatLocal, fromLocalParts } from '../time/index.js';
-import { backlogFigures, backlogState } from './backlog.js';
+import { backlogFigures, backlogState, holdFigures, holdsState } from './backlog.js';
 import { DEFAULT_THRESHOLDS, type MonitorThresholds } from './config.js';
 
 const State = z.enum(['ok', 'degraded', 'down', 'unknown']);
@@ -223,15 +223,16 @@ async function databaseParts(
   }
   const dbMs = Math.round(performance.now() - t0);
   const out: Component[] = [{ name: 'database', state: 'ok', detail: `answered in ${dbMs} ms` }];
-  const [store, platforms, schedules, backlogs, errors, staging] = await Promise.all([
+  const [store, platforms, schedules, backlogs, holds, errors, staging] = await Promise.all([
     objectStore(db),
     targets.then((t) => platformStates(db, now, t)),
     scheduleStates(db, now),
     targets.then((t) => backlogStates(db, now, t, thresholds)),
+    holdFigures(db, now, thresholds.holdsWindowS).then((f) => holdsState(f, thresholds)),
     errorCounts(db, now, timeZone),
     stagingLag(db),
   ]);
-  out.push(store, ...platforms, ...schedules, ...backlogs, dbsyncState(staging));
+  out.push(store, ...platforms, ...schedules, ...backlogs, holds, dbsyncState(staging));
   return { components: out, errors, staging: staging.filter((l) => l.waiting > 0) };
 }
 

@@ -2,7 +2,8 @@
 // (docs/monitoring.md "Backlog and holds"): with the push function frozen, rows pending past their
 // deadline class's threshold make `backlog:<destination>` degraded — and down once a realtime row is
 // past its deadline — at the first /components call, with no backlog alert raised by anyone; once
-// the rows are delivered it is ok again. A private database: the shared one's national destination
+// the rows are delivered it is ok again. A sudden rise of held records makes `holds` degraded, naming
+// reason codes only, and ok once they are released. A private database: the shared one's national destination
 // has other files' rows waiting, and the front here must judge only this file's.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -110,5 +111,37 @@ describe('the backlog on the monitoring port, with the push function hung', () =
     expect(stalled!.detail).toContain('nothing delivered for over 300 s while rows wait');
     await delivered();
     expect((await component('backlog:national'))!.state).toBe('ok');
+  });
+});
+
+describe('held records on the monitoring port', () => {
+  it('a sudden rise of holds is degraded, naming the reason codes and no record; ok once released', async () => {
+    expect(await component('holds')).toEqual({ name: 'holds', state: 'ok', detail: 'no record held' });
+    // A code list that dropped sex code 1: 150 new patients held for it, their 30 children behind them.
+    const org = uniqueId('o').slice(0, 20);
+    const child = uniqueId('lab');
+    await priv.db.query(
+      `INSERT INTO record_hold (resource, org_code, record_id, kind, target, value, since)
+       SELECT 'emrPatientInfo', $1, 'p' || g, 'mapping', 'sex', '1', now() - interval '1 minute' FROM generate_series(1, 150) g`,
+      [org],
+    );
+    await priv.db.query(
+      `INSERT INTO record_hold (resource, org_code, record_id, kind, target, value, since)
+       SELECT 'emrExLab', $1, $2 || g, 'parent', 'emrPatientInfo', 'p' || g, now() FROM generate_series(1, 30) g`,
+      [org, child],
+    );
+    const held = await component('holds');
+    expect(held).toMatchObject({ state: 'degraded' });
+    expect(held!.detail).toMatch(
+      /^暂缓上报增多 \(records held\): 180 records held in the last 600 s \(over 100\); 180 held in all, the oldest 6\d s; reasons: mapping:sex\/1 \(150\), parent:emrPatientInfo \(30\)$/,
+    );
+    // Reason codes only: not the org, not a record's id, not the parent's id.
+    expect(held!.detail).not.toContain(org);
+    expect(held!.detail).not.toContain(child);
+    expect(held!.detail).not.toMatch(/\bp1\b/);
+
+    // Released (the code list put back): nothing held, ok.
+    await priv.db.query(`DELETE FROM record_hold WHERE org_code = $1`, [org]);
+    expect(await component('holds')).toEqual({ name: 'holds', state: 'ok', detail: 'no record held' });
   });
 });

@@ -2,7 +2,7 @@
 // monitor reads off the outbox: each deadline class against its threshold, a realtime row past its
 // deadline, a destination where nothing moves; and the thresholds' settings.
 import { describe, expect, it } from 'vitest';
-import { backlogState, type BacklogFigures } from '../../shared/monitor/backlog.js';
+import { backlogState, holdsState, reasonCode, type BacklogFigures } from '../../shared/monitor/backlog.js';
 import { DEFAULT_THRESHOLDS, monitorConcern, REALTIME_DEADLINE_S } from '../../shared/monitor/config.js';
 import { parseConcern } from '../../shared/config/index.js';
 import { REALTIME_S } from '../../shared/console/figures.js';
@@ -62,5 +62,30 @@ describe('the backlog component', () => {
     const t = parseConcern(monitorConcern, { MONITOR_BACKLOG_REALTIME_S: '60', MONITOR_BACKLOG_STALL_S: '120', MONITOR_HOLDS_AGE_S: '86400' }).thresholds;
     expect(t).toMatchObject({ realtimeS: 60, stallS: 120, holdsAgeS: 86400, twoHoursS: 900 });
     expect(() => parseConcern(monitorConcern, { MONITOR_BACKLOG_2H_S: '0' })).toThrow(/MONITOR_BACKLOG_2H_S/);
+  });
+});
+
+describe('the holds component', () => {
+  const held = { recent: 20, held: 40, oldestAgeS: 90_000, reasons: [{ reason: 'mapping:sex/1', records: 20 }] };
+  it('is degraded above the recent count, or past the age when one is set', () => {
+    expect(holdsState(held, DEFAULT_THRESHOLDS)).toEqual({
+      name: 'holds',
+      state: 'ok',
+      detail: '20 held in the last 600 s, 40 held in all, the oldest 90000 s; reasons: mapping:sex/1 (20)',
+    });
+    expect(holdsState({ ...held, recent: 101 }, DEFAULT_THRESHOLDS)).toMatchObject({
+      state: 'degraded',
+      detail: expect.stringContaining('101 records held in the last 600 s (over 100)'),
+    });
+    expect(holdsState(held, { ...DEFAULT_THRESHOLDS, holdsAgeS: 86_400 })).toMatchObject({
+      state: 'degraded',
+      detail: expect.stringContaining('a record held for 90000 s (over 86400 s)'),
+    });
+  });
+
+  it('names reasons by code: a parent hold by its resource alone, never the parent’s id', () => {
+    expect(reasonCode('parent', 'emrPatientInfo', 'P-0001')).toBe('parent:emrPatientInfo');
+    expect(reasonCode('mapping', 'sex', 'M 1')).toBe('mapping:sex/M%201');
+    expect(reasonCode('rule', 'genderCode', 'idConsistency')).toBe('rule:genderCode/idConsistency');
   });
 });
