@@ -320,7 +320,8 @@ async function moveVersions(
   });
   try {
     const others = await c.query<{ app: string | null }>(
-      'SELECT application_name AS app FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      // Client sessions only: an autovacuum worker (no user) on a database just restored is not the front (docs/opengauss.md).
+      'SELECT application_name AS app FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND usesysid IS NOT NULL',
     );
     if (others.rowCount)
       throw new Error(

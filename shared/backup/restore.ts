@@ -119,10 +119,19 @@ async function adminRows<T extends pg.QueryResultRow>(url: string, sql: string, 
 const databaseExists = async (url: string, name: string): Promise<boolean> =>
   (await adminRows(url, 'SELECT 1 FROM pg_database WHERE datname = $1', [name])).length === 1;
 
-/** The sessions connected to a database: their application names (pg_restore, psql, …). */
+/**
+ * The client sessions connected to a database: their application names (pg_restore, psql, …). Not the
+ * server's own workers: PostgreSQL lists an autovacuum worker on a database with no user (usesysid
+ * NULL) — and a database just restored is what autoanalyze goes to first —, openGauss never has a
+ * NULL one (docs/opengauss.md).
+ */
 const sessionsOn = async (url: string, name: string): Promise<string[]> =>
   (
-    await adminRows<{ app: string | null }>(url, 'SELECT application_name AS app FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name])
+    await adminRows<{ app: string | null }>(
+      url,
+      'SELECT application_name AS app FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND usesysid IS NOT NULL',
+      [name],
+    )
   ).map((r) => r.app || '?');
 
 /**
