@@ -184,15 +184,18 @@ async function insertNationalCodes(
   domain: string,
   codes: Array<{ code: string; name: string; nameEn?: string | null; version: string }>,
 ): Promise<void> {
-  for (let i = 0; i < codes.length; i += 500) {
-    const chunk = codes.slice(i, i + 500);
-    const params: unknown[] = [];
-    const values = chunk.map((c) => {
-      params.push(domain, c.code, c.version, c.name, c.nameEn ?? null);
-      const b = params.length - 5;
-      return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`;
-    });
-    await tx.query(`INSERT INTO code_national (domain, code, version, name, name_en) VALUES ${values.join(', ')}`, params);
+  // One array per column, 5 000 codes a statement (docs/opengauss.md "Statement sources"): a national
+  // drug list of 235 000 codes is 47 statements of one fixed text, not 470 VALUES lists of 2 500
+  // parameters each, parsed one by one — which kept a configuration bundle's apply past the config
+  // function's exec_timeout on a loaded server.
+  for (let i = 0; i < codes.length; i += 5000) {
+    const chunk = codes.slice(i, i + 5000);
+    await tx.query(
+      `INSERT INTO code_national (domain, code, version, name, name_en)
+       SELECT $1, s.code, s.version, s.name, s.name_en
+         FROM (SELECT unnest($2::text[]) AS code, unnest($3::text[]) AS version, unnest($4::text[]) AS name, unnest($5::text[]) AS name_en) s`,
+      [domain, chunk.map((c) => c.code), chunk.map((c) => c.version), chunk.map((c) => c.name), chunk.map((c) => c.nameEn ?? null)],
+    );
   }
 }
 
