@@ -328,6 +328,7 @@ export const CARD_SCRIPT = `(() => {
   const EXPIRED = '会话已过期，报告卡尚未提交。请不要关闭本页：在 HIS 中重新打开本患者的传染病报告提醒（单点登录）后，回到本页点击“提交报告卡”，已填写的内容将一并提交。';
   const OTHER = '报告卡尚未提交：HIS 中最近打开的是另一位患者。请在 HIS 中重新打开本患者的传染病报告提醒后，回到本页点击“提交报告卡”。';
   const CLOSED = '报告卡未提交：此病例已处理（其他医生已提交报告卡，或其诊断依据已撤销），为避免重复报告，本页不再提交。请点击“返回”查看该患者的报告卡。';
+  const BUSY = '前置软件或数据库暂时不可用，报告卡尚未提交；已填写的内容仍在本页，请勿关闭。请稍候片刻再点击“提交报告卡”。';
   const FIXED = '报告卡未提交：该报告卡已不需要修改（已由他人修改，或平台已接收）。请点击“返回”查看其状态。';
   // The session is asked about this page's case, or about the returned card it corrects.
   const about = () => form.elements['correct'] ? 'correct=' + encodeURIComponent(form.elements['correct'].value) : 'case=' + encodeURIComponent(form.elements['case'].value);
@@ -354,8 +355,11 @@ export const CARD_SCRIPT = `(() => {
       lost(why.id === 'closed' ? CLOSED : why.id === 'not-returned' ? FIXED : OTHER, submitting);
       return false;
     }
-    if (!res.ok) return true; // let the server answer the submission itself
-    const s = await res.json();
+    // Any other refusal (502, 503, 504, 429: the front or its database briefly unavailable): a post now
+    // would leave this page for an error page, and everything typed with it. The page stays as typed.
+    if (!res.ok) { lost(BUSY, submitting); return false; }
+    const s = await res.json().catch(() => null);
+    if (!s || typeof s.csrf !== 'string') { lost(BUSY, submitting); return false; }
     if (s.csrf !== csrf) {
       csrf = s.csrf;
       form.dataset.csrf = csrf;

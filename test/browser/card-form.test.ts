@@ -479,6 +479,70 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
       await ctx.close();
     }
   });
+  it('keeps the page as typed when the session check answers 503 (the front or its database briefly unavailable), and submits once it answers', {
+    timeout: 120_000,
+  }, async () => {
+    const web = front.rt.portUrls.web!;
+    const who = uniqueId('p');
+    await his('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: who, seed: 41 }));
+    await diagnose('A00.9', '霍乱', 10, 42, who);
+    const id = (await warnUntil('to_confirm', who)).caseId;
+    const ctx = await front.browser.newContext({ locale: 'zh-CN', timezoneId: 'Asia/Shanghai', viewport: { width: 1100, height: 1300 } });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(10_000);
+    const scriptErrors: string[] = [];
+    page.on('pageerror', (e) => scriptErrors.push(e.message));
+    try {
+      await page.goto(`${web}/sso?token=${encodeURIComponent(signToken(claims({ patient: who }), key))}`, { waitUntil: 'load' });
+      await Promise.all([page.waitForURL(/\/card\.html\?case=/), page.locator(`section.case[data-case="${id}"]`).getByText('填写报告卡').click()]);
+      const formUrl = page.url();
+      await completeCard(page);
+      await page.locator('#f-notes').fill('503 时仍在本页');
+      // The web function (or the database behind it) answers 503 to the session check, as the runtime
+      // does while a replica restarts or the database is down; then 504, 502 and 429 alike.
+      for (const status of [503, 504, 502, 429]) {
+        let asked = 0;
+        await page.route('**/api/card/session*', async (route) => {
+          asked++;
+          await route.fulfill({ status, contentType: 'application/json', body: JSON.stringify({ code: 'UNAVAILABLE', desc: '数据库暂不可用，请稍后重试' }) });
+        });
+        let posted = 0;
+        const onRequest = (r: { method(): string; url(): string }) => {
+          if (r.method() === 'POST' && new URL(r.url()).pathname === '/card') posted++;
+        };
+        page.on('request', onRequest);
+        await page.getByRole('button', { name: /提交报告卡/ }).click();
+        await page.waitForFunction(() => !document.querySelector('#expired')?.hasAttribute('hidden'));
+        expect(asked, String(status)).toBe(1);
+        expect(posted, String(status)).toBe(0);
+        expect(page.url()).toBe(formUrl);
+        const said = (await page.locator('#expired').textContent()) ?? '';
+        expect(said).toContain('暂时不可用');
+        expect(said).toContain('报告卡尚未提交');
+        expect(said).toContain('再点击“提交报告卡”');
+        // Everything typed is still there.
+        expect(await page.locator('#f-notes').inputValue()).toBe('503 时仍在本页');
+        expect(await page.locator('#f-tel').inputValue()).toBe('13800000000');
+        expect(await page.locator('#f-contacts').inputValue()).toBe('王某某');
+        expect(await page.locator('#f-diagnoseStateCode').inputValue()).toBe('2');
+        page.off('request', onRequest);
+        await page.unroute('**/api/card/session*');
+      }
+      await page.screenshot({ path: join(SHOTS, 'card-form-unavailable.png'), fullPage: true });
+      expect((await db.query('SELECT 1 FROM emr_inf_report WHERE org_code = $1 AND patient_id = $2', [org, who])).rowCount).toBe(0);
+      // The front answers again: the same page submits, with what was typed.
+      await Promise.all([page.waitForURL(/\/card\/done\?id=/), page.getByRole('button', { name: /提交报告卡/ }).click()]);
+      const cardId = (await page.locator('#card-id').textContent())!;
+      const stored = await db.query<{ notes: string | null }>("SELECT rec_raw->>'notes' AS notes FROM emr_inf_report WHERE org_code = $1 AND id = $2", [
+        org,
+        cardId,
+      ]);
+      expect(stored.rows).toEqual([{ notes: '503 时仍在本页' }]);
+      expect(scriptErrors).toEqual([]);
+    } finally {
+      await ctx.close();
+    }
+  });
   it('lets a doctor report a case a colleague excluded: the popup lists it with who, when and why, and 仍要报告 opens the form', {
     timeout: 120_000,
   }, async () => {
