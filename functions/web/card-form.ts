@@ -224,6 +224,8 @@ export interface CardFormView {
   caseId: string;
   /** The card's id, fixed when the form is first shown: a second submission updates the same card. */
   cardId: string;
+  /** The server's tag of that id for this form (functions/web/card.ts cardTag): the id is this form's. */
+  cardTag?: string;
   disease: string;
   dueText: string;
   overdue: boolean;
@@ -241,7 +243,7 @@ export function renderCardForm(v: CardFormView): HtmlEscapedString {
   const firstEmpty = FORM_FIELDS.find((f) => (f.required && !String(v.values[f.name] ?? '')) || byField.has(f.name))?.name;
   const other = v.issues.filter((i) => !FORM_FIELDS.some((f) => f.name === i.field));
   const body = html`<form method="post" action="/card" id="card" novalidate data-csrf="${v.session.csrf}" data-labels="${JSON.stringify(Object.fromEntries(Object.entries(CARD_FIELDS).map(([k, d]) => [k, d.label])))}">
-<input type="hidden" name="csrf" value="${v.session.csrf}"><input type="hidden" name="case" value="${v.caseId}"><input type="hidden" name="cardId" value="${v.cardId}">${
+<input type="hidden" name="csrf" value="${v.session.csrf}"><input type="hidden" name="case" value="${v.caseId}"><input type="hidden" name="cardId" value="${v.cardId}">${v.cardTag ? html`<input type="hidden" name="cardTag" value="${v.cardTag}">` : ''}${
     v.returned ? html`<input type="hidden" name="correct" value="${v.cardId}"><input type="hidden" name="version" value="${v.returned.version}">` : ''
   }
 <section><h2>${v.disease}　<span class="${v.overdue ? 'overdue' : 'muted'}" id="clock">${v.dueText}</span></h2>${

@@ -13,7 +13,7 @@
  *   GET  /card/done?id=      what became of the card
  *   POST /sso/logout         退出: ends the popup's session and the console session of the same token
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -240,12 +240,32 @@ async function excludeCase(o: CardRoutesOptions, c: Context) {
 
 // The card form: its pre-filled values, the form itself, the live check, the submission and its fate.
 
+/**
+ * The tag that makes a card id this form's (docs/card-form.md "Submitted"): an HMAC, keyed with the
+ * org's single-sign-on key, of the org, the patient, the case and the id the server issued when the
+ * form was first shown. A hand-edited id has no tag that verifies. Null without a key (no session
+ * can be opened then).
+ */
+function cardTag(o: CardRoutesOptions, s: SsoSession, caseId: string, cardId: string): string | null {
+  const key = o.sso().keyOf(s.orgCode);
+  if (!key) return null;
+  return createHmac('sha256', key).update(`card-form\u0000${s.orgCode}\u0000${s.patientId}\u0000${caseId}\u0000${cardId}`).digest('base64url');
+}
+
+/** Whether `sent` is the tag of card id `cardId` issued to a form of case `caseId` of the session's patient. */
+function issuedHere(o: CardRoutesOptions, s: SsoSession, caseId: string, cardId: string, sent: unknown): boolean {
+  const want = cardTag(o, s, caseId, cardId);
+  if (!want || typeof sent !== 'string' || sent.length !== want.length) return false;
+  return timingSafeEqual(Buffer.from(sent), Buffer.from(want));
+}
+
 function formView(o: CardRoutesOptions, s: SsoSession, r: Reminder | ExcludedCase, cardId: string, values: Record<string, unknown>, issues: FieldIssue[]) {
   const due = dueOf(o, r);
   return renderCardForm({
     session: s,
     caseId: r.caseId,
     cardId,
+    cardTag: cardTag(o, s, r.caseId, cardId) ?? undefined,
     disease: r.disease,
     dueText: clock(r.dueAt, now(), due),
     overdue: due !== null && due < now(),
@@ -287,6 +307,11 @@ async function returnedCard(o: CardRoutesOptions, s: SsoSession, id: unknown): P
   if (st.status !== 'returned') return null;
   const values = openRecord(emrInfReport, row.rec_raw);
   return { id, version: Number(row.rec_version), values, reason: st.reason, disease: String(values.diseaseName ?? values.diseaseCode ?? '') };
+}
+
+/** Whether card `id` of the session's org is stored (any patient's, any version). */
+async function storedCard(o: CardRoutesOptions, s: SsoSession, id: string): Promise<boolean> {
+  return (await o.db().query('SELECT 1 FROM emr_inf_report WHERE org_code = $1 AND id = $2', [s.orgCode, id])).rowCount! > 0;
 }
 
 /** Whether card `id` of the session's org is another patient's (the HIS opened another patient since). */
@@ -441,6 +466,13 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   if (await otherPatientsCard(o, s, cardId)) {
     log('warn', 'card form refused: its card id is another patient’s card', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
     return toPopup(c, s, `报告卡 ${cardId} 是另一位患者的报告卡，未提交；请重新打开报告卡填写`);
+  }
+  // Only the id this form was issued may name a stored card (the form submitted again updates its own
+  // card); any other id must be new. A stored card is changed through the correction path only, so an
+  // id changed by hand to this patient's other card (another case, another disease) stores nothing.
+  if (!issuedHere(o, s, r.caseId, cardId, form.cardTag) && (await storedCard(o, s, cardId))) {
+    log('warn', 'card form refused: its card id is a stored card it was not issued', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
+    return toPopup(c, s, `报告卡 ${cardId} 是已提交的报告卡，本表单未提交；修改平台退回的报告卡请点击其“修改报告卡”，新报告请重新打开报告卡填写`);
   }
   const rec = cardRecord(s, cardId, await defaults(o, s, r), form, now(), o.timeZone());
   const v = validateRecord(emrInfReport, rec, now());

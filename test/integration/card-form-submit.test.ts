@@ -43,9 +43,15 @@ async function put(resource: string, body: Record<string, unknown>) {
 }
 
 /** A patient with a diagnosis (ICD-10 `code`) made 20 minutes ago, and the open case the warning loop made of it. */
-async function patientWithCase(code: string, name: string, seed: number): Promise<{ patient: string; caseId: string }> {
-  const patient = uniqueId('p');
-  await put('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: patient, seed }));
+async function patientWithCase(
+  code: string,
+  name: string,
+  seed: number,
+  patient = uniqueId('p'),
+  disease = name,
+): Promise<{ patient: string; caseId: string }> {
+  if (!(await db.query('SELECT 1 FROM emr_patient_info WHERE org_code = $1 AND id = $2', [org, patient])).rowCount)
+    await put('emrPatientInfo', sample('emrPatientInfo', { orgCode: org, id: patient, seed }));
   await put('emrActivityInfo', {
     ...codedDiagnosis({
       orgCode: org,
@@ -61,10 +67,10 @@ async function patientWithCase(code: string, name: string, seed: number): Promis
   const end = Date.now() + 60_000;
   for (;;) {
     await runWarnings(db, warnOpts);
-    const r = await db.query<{ case_id: string }>("SELECT case_id FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND state = 'to_confirm'", [
-      org,
-      patient,
-    ]);
+    const r = await db.query<{ case_id: string }>(
+      "SELECT case_id FROM warning_case WHERE org_code = $1 AND patient_id = $2 AND state = 'to_confirm' AND disease = $3",
+      [org, patient, disease],
+    );
     if (r.rows[0]) return { patient, caseId: String(r.rows[0].case_id) };
     if (Date.now() > end) throw new Error(`no case for ${patient} within 60 s`);
     await new Promise((ok) => setTimeout(ok, 100));
@@ -142,5 +148,43 @@ describe('the card form submitted', () => {
       expect(stored, `round ${round}`).toHaveLength(1);
       expect(stored[0]!.id).toBe((ra.status === 303 ? fa : fb).hidden.cardId);
     }
+  });
+
+  it("never stores a form over the same patient's other card: only the id the form was issued may name a stored card", { timeout: 120_000 }, async () => {
+    const { patient, caseId: cholera } = await patientWithCase('A00.9', '霍乱', 60);
+    const { caseId: typhoid } = await patientWithCase('A01.0', '伤寒', 60, patient, '伤寒和副伤寒');
+    const doctor = await signIn(patient, 'D20');
+    const first = await openForm(doctor, cholera);
+    const stored = await submit(doctor, { ...first.hidden, ...completed() });
+    expect(stored.status).toBe(303);
+    const choleraCard = first.hidden.cardId!;
+    // The same form submitted again (its own id and tag) updates its own card.
+    const again = await submit(doctor, { ...first.hidden, ...completed(), notes: '再次提交' });
+    expect([again.status, again.headers.get('location')]).toEqual([303, `/card/done?id=${choleraCard}`]);
+    const before = await cardsOf(patient);
+    expect(before).toEqual([{ id: choleraCard, disease_code: '0200', rec_version: 2 }]);
+    // The typhoid form with its card id changed by hand to the cholera card's: with the tag the form
+    // has, with none, with the cholera form's.
+    const second = await openForm(doctor, typhoid);
+    for (const tag of [String(second.hidden.cardTag), '', String(first.hidden.cardTag)]) {
+      const res = await submit(doctor, { ...second.hidden, cardId: choleraCard, cardTag: tag, ...completed(), diseaseCode: '0501', notes: '伤寒卡覆盖' });
+      expect(res.status).toBe(303);
+      const to = res.headers.get('location') ?? '';
+      expect(to).toMatch(/^\/popup\.html\?/);
+      const popup = await web.app.request(to, { headers: { ...host, cookie: doctor } });
+      expect(await popup.text()).toContain(`报告卡 ${choleraCard} 是已提交的报告卡，本表单未提交`);
+      expect(await cardsOf(patient)).toEqual(before);
+    }
+    // Its own id goes: the typhoid card is a card of its own.
+    const own = await submit(doctor, { ...second.hidden, ...completed(), diseaseCode: '0501' });
+    expect([own.status, own.headers.get('location')]).toEqual([303, `/card/done?id=${second.hidden.cardId}`]);
+    expect((await cardsOf(patient)).map((c) => [c.id, c.disease_code])).toEqual(
+      [
+        [choleraCard, '0200'],
+        [second.hidden.cardId, '0501'],
+      ].sort(),
+    );
+    // The tag the form carries beside its id (an HMAC, base64url).
+    expect(first.hidden.cardTag).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 });
