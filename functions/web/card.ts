@@ -179,7 +179,8 @@ async function signIn(o: CardRoutesOptions, c: Context, token: string | undefine
     await o.person?.(c, { org: r.session.orgCode, doctor: r.session.doctorId, name: r.session.doctorName });
   } catch (err) {
     // The popup and card form stand on their own session; the console's is a convenience.
-    log('warn', 'sso: no console session', { org: r.session.orgCode, err: err instanceof Error ? err.message : String(err) });
+    // The message may name the console user, `<doctor>@<org>`: its digits masked as the doctor's are.
+    log('warn', 'sso: no console session', { org: r.session.orgCode, err: maskDigits(err instanceof Error ? err.message : String(err)) });
   }
   // The doctor is a HIS staff id, which a HIS may take from an ID number: digits masked as one (never in a log).
   log('info', 'sso sign-in', { org: r.session.orgCode, doctor: maskDigits(r.session.doctorId), case: r.session.caseId });
@@ -464,14 +465,19 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   // The form's id is its own (sent again, the same card); an id that is already another patient's
   // card — ids show on each patient's popup — would store this patient over that card.
   if (await otherPatientsCard(o, s, cardId)) {
-    log('warn', 'card form refused: its card id is another patient’s card', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
+    log('warn', 'card form refused: its card id is another patient’s card', { org: s.orgCode, doctor: maskDigits(s.doctorId), case: r.caseId, card: cardId });
     return toPopup(c, s, `报告卡 ${cardId} 是另一位患者的报告卡，未提交；请重新打开报告卡填写`);
   }
   // Only the id this form was issued may name a stored card (the form submitted again updates its own
   // card); any other id must be new. A stored card is changed through the correction path only, so an
   // id changed by hand to this patient's other card (another case, another disease) stores nothing.
   if (!issuedHere(o, s, r.caseId, cardId, form.cardTag) && (await storedCard(o, s, cardId))) {
-    log('warn', 'card form refused: its card id is a stored card it was not issued', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
+    log('warn', 'card form refused: its card id is a stored card it was not issued', {
+      org: s.orgCode,
+      doctor: maskDigits(s.doctorId),
+      case: r.caseId,
+      card: cardId,
+    });
     return toPopup(c, s, `报告卡 ${cardId} 是已提交的报告卡，本表单未提交；修改平台退回的报告卡请点击其“修改报告卡”，新报告请重新打开报告卡填写`);
   }
   const rec = cardRecord(s, cardId, await defaults(o, s, r), form, now(), o.timeZone());
@@ -502,7 +508,7 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
     throw err;
   });
   if (refused) return again(refused);
-  log('info', 'card submitted from the front form', { org: s.orgCode, doctor: s.doctorId, case: r.caseId, card: cardId });
+  log('info', 'card submitted from the front form', { org: s.orgCode, doctor: maskDigits(s.doctorId), case: r.caseId, card: cardId });
   return c.redirect(`/card/done?id=${cardId}`, 303);
 }
 
@@ -571,7 +577,7 @@ async function submitCorrection(o: CardRoutesOptions, c: Context, s: SsoSession,
   });
   if (refused === 'stale') return toPopup(c, s, CHANGED);
   if (refused) return again(refused);
-  log('info', 'returned card corrected from the front form', { org: s.orgCode, doctor: s.doctorId, card: card.id });
+  log('info', 'returned card corrected from the front form', { org: s.orgCode, doctor: maskDigits(s.doctorId), card: card.id });
   return c.redirect(`/card/done?id=${encodeURIComponent(card.id)}`, 303);
 }
 

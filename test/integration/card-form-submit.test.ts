@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { codedDiagnosis, sample } from '../../infra/simulators/samples.js';
 import { lists } from '../../schemas/codes/lists.js';
 import { resources } from '../../schemas/index.js';
@@ -186,5 +186,35 @@ describe('the card form submitted', () => {
     );
     // The tag the form carries beside its id (an HMAC, base64url).
     expect(first.hidden.cardTag).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('never logs a HIS doctor id that is an ID number: signing in, the form, a refused id, a submitted card', { timeout: 120_000 }, async () => {
+    const doctorId = '11010519491231002X';
+    const { patient, caseId } = await patientWithCase('A00.9', '霍乱', 80);
+    const { patient: other, caseId: otherCase } = await patientWithCase('A00.9', '霍乱', 82);
+    const lines: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      lines.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stdout.write);
+    try {
+      // The other patient's card first, then a form of this patient posting its id (refused, logged).
+      const o = await signIn(other, doctorId);
+      const of = await openForm(o, otherCase);
+      expect((await submit(o, { ...of.hidden, ...completed() })).status).toBe(303);
+      const doctor = await signIn(patient, doctorId);
+      const form = await openForm(doctor, caseId);
+      const refused = await submit(doctor, { ...form.hidden, cardId: of.hidden.cardId!, ...completed() });
+      expect(refused.headers.get('location')).toMatch(/^\/popup\.html\?/);
+      expect((await submit(doctor, { ...form.hidden, ...completed() })).headers.get('location')).toBe(`/card/done?id=${form.hidden.cardId}`);
+    } finally {
+      spy.mockRestore();
+    }
+    const ours = lines.filter((l) => l.includes(org));
+    expect(ours.some((l) => l.includes('card submitted from the front form'))).toBe(true);
+    expect(ours.some((l) => l.includes('card form refused'))).toBe(true);
+    expect(ours.some((l) => l.includes('sso sign-in'))).toBe(true);
+    expect(lines.filter((l) => l.includes(doctorId) || l.includes(doctorId.slice(0, 17)))).toEqual([]);
   });
 });
