@@ -11,6 +11,7 @@ import { openRecord, PiiKeyError, PiiValueError } from '../pii/index.js';
 import { log } from '../log/index.js';
 import { resources } from '../../schemas/index.js';
 import { lists } from '../../schemas/codes/lists.js';
+import { diseaseOf } from '../../schemas/report-card.js';
 import { CASE_STATE_NAME, type CaseState, DECISION_LABEL, REMINDED_STATES } from './store.js';
 import { cardStatus, type CardStatus } from './duplicates.js';
 
@@ -511,23 +512,33 @@ const FROM_PATIENT = [
 ];
 
 /**
- * The subtype the patient's latest diagnosis of this disease names in its own `diseaseCode` (the
- * NNDRS code a HIS may send with the diagnosis): a code of the disease's family (its first two
- * digits) other than the disease's own, on the national list. None: undefined.
+ * The subtype the patient's latest diagnosis of this disease names in its own codes: the NNDRS code a
+ * HIS may send as the diagnosis's `diseaseCode`, or its ICD-10 code (`diseaseCode` or
+ * `wmDiseaseCode`: A01.0 is 伤寒 0501) mapped as the report-card rules map it (schemas/report-card.ts
+ * `diseaseOf`) — a code of the disease's family (its first two digits) other than the disease's own,
+ * on the national list. None: undefined.
  */
 async function diagnosedSubtype(db: pg.Pool, r: CaseRow): Promise<{ code: string; name: string } | undefined> {
   if (!r.nndrs || !/^\d{4}$/.test(r.nndrs)) return undefined;
   const family = lists.nndrsDisease.codes.filter((c) => c.code.slice(0, 2) === r.nndrs!.slice(0, 2) && c.code !== r.nndrs);
   if (family.length === 0) return undefined;
-  const row = (
-    await db.query<{ disease_code: string }>(
-      `SELECT disease_code FROM emr_activity_info
-        WHERE org_code = $1 AND patient_id = $2 AND rec_retired = false AND disease_code = ANY($3::varchar[])
-        ORDER BY activity_time DESC NULLS LAST LIMIT 1`,
-      [r.org_code, r.patient_id, family.map((c) => c.code)],
+  const rows = (
+    await db.query<{ disease_code: string | null; wm_disease_code: string | null }>(
+      `SELECT disease_code, wm_disease_code FROM emr_activity_info
+        WHERE org_code = $1 AND patient_id = $2 AND rec_retired = false
+          AND (disease_code IS NOT NULL OR wm_disease_code IS NOT NULL)
+        ORDER BY activity_time DESC NULLS LAST LIMIT 50`,
+      [r.org_code, r.patient_id],
     )
-  ).rows[0];
-  return row ? family.find((c) => c.code === row.disease_code) : undefined;
+  ).rows;
+  for (const row of rows) {
+    for (const code of [row.disease_code, row.wm_disease_code]) {
+      const nndrs = code ? diseaseOf({ diseaseCode: code }) : null;
+      const sub = nndrs ? family.find((c) => c.code === nndrs) : undefined;
+      if (sub) return sub;
+    }
+  }
+  return undefined;
 }
 
 async function prefill(db: pg.Pool, r: CaseRow, subtype: string | null): Promise<Record<string, unknown>> {

@@ -217,4 +217,15 @@ describe('the card form submitted', () => {
     expect(ours.some((l) => l.includes('sso sign-in'))).toBe(true);
     expect(lines.filter((l) => l.includes(doctorId) || l.includes(doctorId.slice(0, 17)))).toEqual([]);
   });
+
+  it('pre-fills the subtype a diagnosis names in ICD-10: A01.0 is 伤寒 (0501), A01.1 副伤寒 (0502)', { timeout: 120_000 }, async () => {
+    for (const [code, want] of [
+      ['A01.0', '0501'],
+      ['A01.1', '0502'],
+    ] as const) {
+      const { patient, caseId } = await patientWithCase(code, code === 'A01.0' ? '伤寒' : '副伤寒', 90, uniqueId('p'), '伤寒和副伤寒');
+      const doctor = await signIn(patient, 'D30');
+      expect((await openForm(doctor, caseId)).diseaseCode, code).toBe(want);
+    }
+  });
 });
