@@ -18,7 +18,7 @@ import { resources } from '../../schemas/index.js';
 import { checkArchive, getArchive, loadBackupConfig, openStore, runBackup, type BackupConfig, type BackupResult } from '../../shared/backup/index.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { backupCli, backupStoreEnv } from '../setup/backup-store.js';
-import { databaseUrl, privateDatabase } from '../setup/db.js';
+import { databaseUrl, privateDatabase, adminRows, databaseExists } from '../setup/db.js';
 
 const SM4_HEX = '00112233445566778899aabbccddeeff';
 let dir: string;
@@ -32,17 +32,8 @@ const created: string[] = [];
 
 const s3Env = () => backupStoreEnv(s3, 'rf');
 
-async function admin<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: databaseUrl() });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
-const exists = async (name: string) => (await admin('SELECT 1 FROM pg_database WHERE datname = $1', [name])).length === 1;
+const admin = adminRows;
+const exists = databaseExists;
 const leftovers = (d: string) => readdirSync(d).filter((n) => n.startsWith('cdc-restore-'));
 
 /** The tool's calls the shim recorded: its arguments, and the modes of the file and its folder. */

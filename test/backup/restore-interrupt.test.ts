@@ -24,7 +24,7 @@ import { loadBackupConfig, runBackup } from '../../shared/backup/index.js';
 import { restoringName } from '../../shared/backup/restore.js';
 import { upsertMany } from '../../shared/ingest/index.js';
 import { backupCli, backupStoreEnv } from '../setup/backup-store.js';
-import { databaseUrl, privateDatabase } from '../setup/db.js';
+import { databaseUrl, privateDatabase, adminRows, databaseExists } from '../setup/db.js';
 
 let dir: string;
 let s3: RunningS3;
@@ -40,17 +40,8 @@ const sockets = new Set<Socket>();
 const created: string[] = [];
 const root = resolve(import.meta.dirname, '../..');
 
-async function admin<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: databaseUrl() });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
-
-const exists = async (name: string) => (await admin('SELECT 1 FROM pg_database WHERE datname = $1', [name])).length === 1;
+const admin = adminRows;
+const exists = databaseExists;
 const sessions = async (name: string) =>
   (await admin<{ app: string }>('SELECT application_name AS app FROM pg_stat_activity WHERE datname = $1', [name])).map((r) => r.app);
 /** The archive folders left in the restores' $TMPDIR. */

@@ -102,3 +102,17 @@ export async function onlyNationalPlatform(db: pg.Pool, orgs: string[], destinat
   await db.query('DELETE FROM uplink_delivery WHERE org_code = ANY($1::varchar[]) AND destination <> $2', [orgs, destination]);
   await db.query('DELETE FROM outbox WHERE org_code = ANY($1::varchar[]) AND destination <> $2', [orgs, destination]);
 }
+
+/** A statement on the test server as its administrator, on a connection of its own (ended after). */
+export async function adminRows<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: databaseUrl() });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Whether the test server has a database of that name. */
+export const databaseExists = async (name: string): Promise<boolean> => (await adminRows('SELECT 1 FROM pg_database WHERE datname = $1', [name])).length === 1;
