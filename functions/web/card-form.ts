@@ -334,8 +334,13 @@ export const CARD_SCRIPT = `(() => {
   const FIXED = '报告卡未提交：该报告卡已不需要修改（已由他人修改，或平台已接收）。请点击“返回”查看其状态。';
   // The session is asked about this page's case, or about the returned card it corrects.
   const about = () => form.elements['correct'] ? 'correct=' + encodeURIComponent(form.elements['correct'].value) : 'case=' + encodeURIComponent(form.elements['case'].value);
-  const lost = (text, submitting) => {
+  // Who put the message up: the network's (a live check or the session check not reaching the front)
+  // is taken down by the next check that answers; the session's (expired, another patient, the front
+  // busy at a submit) only by the session answering again — a check answering a moment after a refused
+  // submit must not hide why it was refused.
+  const lost = (text, submitting, byCheck) => {
     expired.textContent = text;
+    expired.dataset.by = byCheck ? 'check' : 'session';
     expired.hidden = false;
     if (submitting) expired.scrollIntoView({ block: 'center' });
     document.getElementById('summary').textContent = '';
@@ -348,7 +353,7 @@ export const CARD_SCRIPT = `(() => {
     try {
       res = await fetch('/api/card/session?' + about(), { headers: { accept: 'application/json' }, cache: 'no-store' });
     } catch {
-      lost('无法连接前置软件，报告卡尚未提交；已填写的内容仍在本页，请检查网络后再点击“提交报告卡”。', submitting);
+      lost('无法连接前置软件，报告卡尚未提交；已填写的内容仍在本页，请检查网络后再点击“提交报告卡”。', submitting, true);
       return false;
     }
     if (res.status === 401) { lost(EXPIRED, submitting); return false; }
@@ -387,11 +392,13 @@ export const CARD_SCRIPT = `(() => {
       if (!res.ok) return;
       const answer = await res.json();
       if (n !== seq) return;
-      expired.hidden = true;
-      expired.textContent = '';
+      if (expired.dataset.by === 'check') {
+        expired.hidden = true;
+        expired.textContent = '';
+      }
       show(answer.issues, answer.warnings || []);
     } catch {
-      if (n === seq) lost(NET);
+      if (n === seq) lost(NET, false, true);
     }
   };
   const later = () => { clearTimeout(timer); timer = setTimeout(check, 250); };

@@ -511,6 +511,9 @@ describe('the popup and card form opened from the HIS by single sign-on', () => 
           if (r.method() === 'POST' && new URL(r.url()).pathname === '/card') posted++;
         };
         page.on('request', onRequest);
+        // The message of the status before is hidden first: shown again, it is this status's answer
+        // (left visible, the wait below would return at once, before this click's check was asked).
+        await page.evaluate(() => document.querySelector('#expired')?.setAttribute('hidden', ''));
         await page.getByRole('button', { name: /提交报告卡/ }).click();
         await page.waitForFunction(() => !document.querySelector('#expired')?.hasAttribute('hidden'));
         expect(asked, String(status)).toBe(1);
