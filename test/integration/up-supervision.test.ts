@@ -39,7 +39,9 @@ function startUp(env: Record<string, string>): Up {
 
 /** make up's variables for a data dir of its own on free loopback ports (infra/cli/locate.ts). */
 async function upEnv(dataDir: string): Promise<Record<string, string>> {
-  const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort, s3Port] = (await stablePorts(8)).map(String);
+  // One allocation for every port make up may open (the provincial simulator's too, used with
+  // PROVINCIAL_SIM=1): chosen apart, two of them were once the same free port.
+  const [pgPort, simPort, gatewayPort, dataPort, configPort, monitorPort, webPort, s3Port, provincialPort] = (await stablePorts(9)).map(String);
   return {
     CDC_DATA_DIR: dataDir,
     PG_PORT: pgPort!,
@@ -50,6 +52,7 @@ async function upEnv(dataDir: string): Promise<Record<string, string>> {
     MONITOR_PORT: monitorPort!,
     WEB_PORT: webPort!,
     S3_PORT: s3Port!,
+    PROVINCIAL_SIM_PORT: provincialPort!,
     // The bundles are built by the test set-up; the functions only need them present.
     RUNTIME_BUILD: 'missing',
   };
@@ -394,8 +397,8 @@ describe('make up supervises and cleans up (its bundle, dist/runtime/up.mjs, as 
     remember(running.child.pid!);
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
-    const [provincialPort] = (await stablePorts(1)).map(String);
-    up = startUp({ ...env, PROVINCIAL_SIM: '1', PROVINCIAL_SIM_PORT: provincialPort! });
+    const provincialPort = env.PROVINCIAL_SIM_PORT!;
+    up = startUp({ ...env, PROVINCIAL_SIM: '1' });
     await ready(up);
     expect(up.out()).toContain(`provincial platform simulator http://127.0.0.1:${provincialPort}`);
     const res = await fetch(`http://127.0.0.1:${env.DATA_PORT}/hclient/emr/receive/emrPatientInfo`, {
