@@ -310,15 +310,16 @@ async function returnedCard(o: CardRoutesOptions, s: SsoSession, id: unknown): P
   return { id, version: Number(row.rec_version), values, reason: st.reason, disease: String(values.diseaseName ?? values.diseaseCode ?? '') };
 }
 
-/** Whether card `id` of the session's org is stored (any patient's, any version). */
-async function storedCard(o: CardRoutesOptions, s: SsoSession, id: string): Promise<boolean> {
-  return (await o.db().query('SELECT 1 FROM emr_inf_report WHERE org_code = $1 AND id = $2', [s.orgCode, id])).rowCount! > 0;
+/** The patient whose card `id` of the session's org is (null: no card stored under that id). */
+async function cardPatient(o: CardRoutesOptions, s: SsoSession, id: string): Promise<string | null> {
+  const r = await o.db().query<{ patient_id: string }>('SELECT patient_id FROM emr_inf_report WHERE org_code = $1 AND id = $2', [s.orgCode, id]);
+  return r.rows[0]?.patient_id ?? null;
 }
 
 /** Whether card `id` of the session's org is another patient's (the HIS opened another patient since). */
 async function otherPatientsCard(o: CardRoutesOptions, s: SsoSession, id: string): Promise<boolean> {
-  const r = await o.db().query('SELECT 1 FROM emr_inf_report WHERE org_code = $1 AND id = $2 AND patient_id <> $3', [s.orgCode, id, s.patientId]);
-  return r.rowCount! > 0;
+  const patient = await cardPatient(o, s, id);
+  return patient !== null && patient !== s.patientId;
 }
 
 const correctionAudit = (id: string) => `报告卡表单 修改退回卡 报告卡 ${id}`;
@@ -464,14 +465,16 @@ async function submitCard(o: CardRoutesOptions, c: Context) {
   const cardId = /^W\d{14}[0-9a-f]{8}$/.test(String(form.cardId ?? '')) ? String(form.cardId) : newCardId(o);
   // The form's id is its own (sent again, the same card); an id that is already another patient's
   // card — ids show on each patient's popup — would store this patient over that card.
-  if (await otherPatientsCard(o, s, cardId)) {
+  // One look-up for both checks below: whose card the id already is, if anyone's.
+  const stored = await cardPatient(o, s, cardId);
+  if (stored !== null && stored !== s.patientId) {
     log('warn', 'card form refused: its card id is another patient’s card', { org: s.orgCode, doctor: maskDigits(s.doctorId), case: r.caseId, card: cardId });
     return toPopup(c, s, `报告卡 ${cardId} 是另一位患者的报告卡，未提交；请重新打开报告卡填写`);
   }
   // Only the id this form was issued may name a stored card (the form submitted again updates its own
   // card); any other id must be new. A stored card is changed through the correction path only, so an
   // id changed by hand to this patient's other card (another case, another disease) stores nothing.
-  if (!issuedHere(o, s, r.caseId, cardId, form.cardTag) && (await storedCard(o, s, cardId))) {
+  if (stored !== null && !issuedHere(o, s, r.caseId, cardId, form.cardTag)) {
     log('warn', 'card form refused: its card id is a stored card it was not issued', {
       org: s.orgCode,
       doctor: maskDigits(s.doctorId),

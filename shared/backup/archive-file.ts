@@ -75,6 +75,57 @@ export interface StoredArchive {
   mac?: string | null;
 }
 
+/** What a copy of the stored bytes saw: their count, SHA-256 and MAC, and a stream's failure if one ended it. */
+export interface StoredCopy {
+  size: number;
+  sha256: string;
+  /** The MAC of the stored bytes (archiveMac), when the manifest recorded one and the key is there. */
+  mac: string | null;
+  /** The pipeline's error (the store's read, or `to`'s write): the caller says which it was. */
+  error?: Error;
+}
+
+/**
+ * The stored object's bytes into `to`, decrypted when they were encrypted at rest, through one tap
+ * that counts them and computes their SHA-256 and MAC (the stored bytes, as recorded at backup time):
+ * a restore's private file and `make backup-fetch`'s `--out` alike. `onBytes` gets each chunk's
+ * length (progress); `signal` stops the read.
+ */
+export async function copyStored(
+  store: Store,
+  a: StoredArchive,
+  key: Buffer | null,
+  to: NodeJS.WritableStream,
+  o: { onBytes?: (n: number) => void; signal?: AbortSignal } = {},
+): Promise<StoredCopy> {
+  if (a.encryption && !key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
+  const raw = await readArchive(store, a.objectKey);
+  const hash = createHash('sha256');
+  const mac = a.mac && key ? archiveMac(key) : null;
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      mac?.update(chunk);
+      size += chunk.length;
+      o.onBytes?.(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  const stop = () => raw.destroy(new Error('restore interrupted'));
+  o.signal?.addEventListener('abort', stop);
+  let error: Error | undefined;
+  try {
+    if (o.signal?.aborted) stop();
+    const stages: NodeJS.ReadableStream[] = [raw, tap];
+    if (a.encryption) stages.push(sm4Decryptor(key!));
+    await pipeline([...stages, to]).catch((e: Error) => (error = e));
+  } finally {
+    o.signal?.removeEventListener('abort', stop);
+  }
+  return { size, sha256: hash.digest('hex'), mac: mac ? mac.digest() : null, ...(error ? { error } : {}) };
+}
+
 /**
  * Streams the stored object into `file` (created, mode 0600; it must not exist), decrypted when it was
  * encrypted at rest, and checks the stored bytes: read in full, as long as recorded, their SHA-256 and
@@ -90,43 +141,20 @@ export async function downloadArchive(
   o: { onBytes?: (n: number) => void; signal?: AbortSignal } = {},
 ): Promise<void> {
   if (a.encryption && !key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
-  const raw = await readArchive(store, a.objectKey);
-  const hash = createHash('sha256');
-  const mac = a.mac && key ? archiveMac(key) : null;
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      mac?.update(chunk);
-      size += chunk.length;
-      o.onBytes?.(chunk.length);
-      cb(null, chunk);
-    },
-  });
   const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
   let writeError: Error | undefined;
   out.on('error', (e) => (writeError ??= e));
-  const stop = () => raw.destroy(new Error('restore interrupted'));
-  o.signal?.addEventListener('abort', stop);
-  let streamError: Error | undefined;
-  try {
-    if (o.signal?.aborted) stop();
-    const stages: NodeJS.ReadableStream[] = [raw, tap];
-    if (a.encryption) stages.push(sm4Decryptor(key!));
-    await pipeline([...stages, out]).catch((e: Error) => (streamError = e));
-  } finally {
-    o.signal?.removeEventListener('abort', stop);
-  }
+  const got = await copyStored(store, a, key, out, o);
   if (o.signal?.aborted) throw new Error('download interrupted');
   if (writeError)
     throw new Error(`writing the archive to ${file} failed: ${writeError.message} (a restore needs room for one archive in $TMPDIR, docs/backup.md "Restore")`);
-  if (streamError) throw new Error(`reading ${a.objectKey} from the store failed: ${streamError.message}`);
-  if (a.sizeBytes !== null && a.sizeBytes !== undefined && size < a.sizeBytes)
-    throw new Error(`${a.objectKey} is truncated: the store gave ${size} of the ${a.sizeBytes} bytes recorded`);
-  const sha = hash.digest('hex');
-  if (a.sha256 && sha !== a.sha256) throw new Error(`content altered: the bytes read hash to ${sha.slice(0, 12)}…, ${a.sha256.slice(0, 12)}… was recorded`);
+  if (got.error) throw new Error(`reading ${a.objectKey} from the store failed: ${got.error.message}`);
+  if (a.sizeBytes !== null && a.sizeBytes !== undefined && got.size < a.sizeBytes)
+    throw new Error(`${a.objectKey} is truncated: the store gave ${got.size} of the ${a.sizeBytes} bytes recorded`);
+  if (a.sha256 && got.sha256 !== a.sha256)
+    throw new Error(`content altered: the bytes read hash to ${got.sha256.slice(0, 12)}…, ${a.sha256.slice(0, 12)}… was recorded`);
   // The SHA-256 beside the archive can be rewritten with it; the MAC cannot without the backup key.
-  if (mac && mac.digest() !== a.mac) throw new Error(MAC_ALTERED);
+  if (got.mac !== null && got.mac !== a.mac) throw new Error(MAC_ALTERED);
 }
 
 /**

@@ -13,16 +13,16 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, type Readable, Transform } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { detectDialect, type Db } from '../db/index.js';
 import type { BackupConfig } from './config.js';
 import { log } from '../log/index.js';
-import { withArchiveFile } from './archive-file.js';
+import { copyStored, withArchiveFile } from './archive-file.js';
 import { lastGood, markDamaged, recordCheck, type Archive, type CheckKind, type CheckResult } from './ledger.js';
 import { restoreInto } from './restore.js';
 import { readArchive, statArchive, type Store } from './store.js';
-import { archiveMac, MAC_ALTERED, runTool, sm4Decryptor, toolFailure, toolsOf } from './tools.js';
+import { MAC_ALTERED, runTool, sm4Decryptor, toolFailure, toolsOf } from './tools.js';
 
 const short = (h: string | null | undefined) => (h ? `${h.slice(0, 12)}…` : 'none');
 
@@ -267,30 +267,17 @@ export async function fetchArchive(
   out: string,
 ): Promise<{ size: number; sha256: string; macChecked: boolean }> {
   if (existsSync(out)) throw new Error(`${out} exists already: give another --out`);
-  if (a.encryption && !key) throw new Error(`${a.objectKey} is encrypted (${a.encryption}) but the secret file backup-sm4-key is missing`);
   const part = `${out}.part`;
-  const h = createHash('sha256');
-  const mac = a.mac && key ? archiveMac(key) : null;
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      h.update(chunk);
-      mac?.update(chunk);
-      size += chunk.length;
-      cb(null, chunk);
-    },
-  });
   try {
-    const stages: NodeJS.ReadableStream[] = [await readArchive(store, a.objectKey), tap];
-    if (a.encryption) stages.push(sm4Decryptor(key!));
-    await pipeline([...stages, createWriteStream(part, { flags: 'wx', mode: 0o600 })]);
-    const sha256 = h.digest('hex');
+    const got = await copyStored(store, a, key, createWriteStream(part, { flags: 'wx', mode: 0o600 }));
+    if (got.error) throw got.error;
+    const sha256 = got.sha256;
     if (a.sha256 && sha256 !== a.sha256) throw new Error(`content altered: the bytes read hash to ${short(sha256)}, ${short(a.sha256)} was recorded`);
-    if (a.sizeBytes !== null && a.sizeBytes !== undefined && size !== a.sizeBytes)
-      throw new Error(`size mismatch: ${size} bytes read of ${a.objectKey}, ${a.sizeBytes} were recorded`);
-    if (mac && mac.digest() !== a.mac) throw new Error(MAC_ALTERED);
+    if (a.sizeBytes !== null && a.sizeBytes !== undefined && got.size !== a.sizeBytes)
+      throw new Error(`size mismatch: ${got.size} bytes read of ${a.objectKey}, ${a.sizeBytes} were recorded`);
+    if (got.mac !== null && got.mac !== a.mac) throw new Error(MAC_ALTERED);
     renameSync(part, out);
-    return { size: statSync(out).size, sha256, macChecked: mac !== null };
+    return { size: statSync(out).size, sha256, macChecked: got.mac !== null };
   } catch (err) {
     rmSync(part, { force: true });
     throw err;
