@@ -129,6 +129,11 @@ function faultAnswer(err: Error, c: Context<Env>) {
   const tail = unknown ? 'outcome unknown if it was being applied: GET /bundles/current tells' : 'nothing applied';
   return c.json({ error: { code, reason: `${said} (${tail})` }, applied: unknown ? null : false }, status);
 }
+/** Each national list a step changed that dropped codes in use, logged (codes and org codes only: no personal data). */
+function logRemovedInUse(warnings: string[], step: string, by: string): void {
+  for (const w of warnings) log('warn', 'national list change drops codes in use', { step, by, warning: w });
+}
+
 app.notFound((c) => refuse(c, new BundleError(404, 'not-found', `no such path on the configuration port: ${c.req.method} ${c.req.path}`)));
 
 app.get('/healthz', async (c) => {
@@ -206,6 +211,8 @@ app.post('/bundles', async (c) => {
   log('info', 'configuration bundle applied', { version: bundle.version, issuer: bundle.issuer, areas: done.changed.join(' '), by: c.get('caller') });
   const issued = issuedAtWarning(bundle);
   if (issued) log('warn', 'configuration bundle issuedAt far from the clock', { version: bundle.version, issuedAt: bundle.issuedAt, by: c.get('caller') });
+  logRemovedInUse(done.warnings, `bundle v${bundle.version}`, c.get('caller'));
+  const warnings = [...(issued ? [issued] : []), ...done.warnings];
   const schedules = done.changed.includes('schedules') ? await schedulesPass(`bundle v${bundle.version}`) : undefined;
   return c.json(
     {
@@ -215,7 +222,7 @@ app.post('/bundles', async (c) => {
       changed: done.changed,
       effective: done.step.effective,
       schedules,
-      ...(issued ? { warnings: [issued] } : {}),
+      ...(warnings.length ? { warnings } : {}),
     },
     201,
   );
@@ -290,8 +297,17 @@ app.post('/bundles/:version/rollback', async (c) => {
     settings().bundles.platformKeys.map(keyIdOf),
   );
   log('info', 'configuration rolled back', { version: Number(version), areas: done.changed.join(' '), by: c.get('caller') });
+  logRemovedInUse(done.warnings, `rollback to v${version}`, c.get('caller'));
   const schedules = done.changed.includes('schedules') ? await schedulesPass(`rollback to v${version}`) : undefined;
-  return c.json({ rolledBack: true, version: Number(version), seq: done.step.seq, changed: done.changed, effective: done.step.effective, schedules });
+  return c.json({
+    rolledBack: true,
+    version: Number(version),
+    seq: done.step.seq,
+    changed: done.changed,
+    effective: done.step.effective,
+    schedules,
+    ...(done.warnings.length ? { warnings: done.warnings } : {}),
+  });
 });
 
 app.use('/schedules', auth);

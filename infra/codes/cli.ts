@@ -34,6 +34,7 @@ import {
   importMappings,
   importNational,
   listDomains,
+  removedInUseWarning,
 } from '../../shared/codes/store.js';
 
 const USAGE = `usage:
@@ -115,6 +116,8 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
         out(
           `loaded ${r.codes} codes into ${r.domain} as version ${r.version} (${r.closed} codes of earlier versions closed); running caches reload within their refresh interval`,
         );
+        const warning = removedInUseWarning(r.removedInUse, `warning: ${r.domain}`);
+        if (warning) out(warning);
         return 0;
       }
       case 'import-mappings': {

@@ -225,9 +225,15 @@ export async function writeNationalList(tx: Tx, imp: NationalImport): Promise<{ 
  * org codes, the full ICD-10 list). The version's rows become the current list; the rows of earlier
  * versions are closed (valid_to = now), never deleted. Importing the same version again replaces it.
  */
-export async function importNational(db: Db, imp: NationalImport): Promise<{ domain: string; version: string; codes: number; closed: number }> {
+export async function importNational(
+  db: Db,
+  imp: NationalImport,
+): Promise<{ domain: string; version: string; codes: number; closed: number; removedInUse: RemovedInUse }> {
   checkNationalImport(imp);
-  return withTx(db, (tx) => writeNationalList(tx, imp));
+  return withTx(db, async (tx) => {
+    const r = await writeNationalList(tx, imp);
+    return { ...r, removedInUse: await removedInUse(tx, imp.domain) };
+  });
 }
 
 /** A domain's current national list and its row in code_domain: what a configuration bundle replaces. */
@@ -273,6 +279,72 @@ export async function restoreNationalList(tx: Tx, domain: string, state: Nationa
     [domain, state.listStatus, state.listSource, state.listVersion, state.codeCount, state.loadedAt],
   );
   await bumpVersion(tx, NATIONAL_VERSION_KEY);
+}
+
+/** A national code a list change took away that the front's data still uses, per org. */
+export interface RemovedCode {
+  org: string;
+  code: string;
+  /** sent: how often the HIS sent it (code_observed.seen_count); mapped: how many mappings point at it. */
+  count: number;
+}
+
+/** What a list change took away that is still in use (docs/code-mapping.md "A list that drops codes in use"). */
+export interface RemovedInUse {
+  domain: string;
+  /** Codes the HIS sent within `days` as national codes, with no mapping that still applies: held from now on. */
+  sent: RemovedCode[];
+  /** Mappings whose target the list no longer has ('retiredTarget'): their codes are held from now on. */
+  mapped: RemovedCode[];
+  days: number;
+}
+
+/** The codes named at most per kind; the counts are whole. */
+const REMOVED_NAMED = 50;
+
+/**
+ * After a list change in this transaction (writeNationalList, restoreNationalList: the codes it took
+ * away are the rows it closed, `valid_to = now()`, with no current row), what of them is still in use:
+ * codes the HIS sent in the last `days` days as they are — under a policy other than 'local', with no
+ * mapping of that code whose target is current — and mappings that point at them. Both are held from
+ * the next record on, so the configuration answer names them (docs/config-bundles.md "Answers").
+ */
+export async function removedInUse(tx: Tx, domain: string, days = 30): Promise<RemovedInUse> {
+  const fields = DOMAINS.filter((d) => listDomainOf(d.key) === domain).map((d) => d.key);
+  const gone = (col: string) =>
+    `EXISTS (SELECT 1 FROM code_national g WHERE g.domain = $2 AND g.code = ${col} AND g.valid_to = now())
+     AND NOT EXISTS (SELECT 1 FROM code_national c WHERE c.domain = $2 AND c.code = ${col} AND c.valid_to IS NULL)`;
+  const sent = await tx.query<{ org: string; code: string; n: string }>(
+    `SELECT o.org_code AS org, o.local_code AS code, o.seen_count AS n FROM code_observed o
+      WHERE o.domain = ANY($1::varchar[]) AND o.last_seen > now() - $3::integer * interval '1 day' AND ${gone('o.local_code')}
+        AND NOT EXISTS (SELECT 1 FROM code_policy p WHERE p.org_code = o.org_code AND p.domain = o.domain AND p.policy = 'local')
+        AND NOT EXISTS (SELECT 1 FROM code_mapping m JOIN code_national t ON t.domain = $2 AND t.code = m.national_code AND t.valid_to IS NULL
+                         WHERE m.org_code = o.org_code AND m.domain = o.domain AND m.local_code = o.local_code)
+      ORDER BY o.seen_count DESC, o.org_code, o.local_code`,
+    [fields, domain, days],
+  );
+  const mapped = await tx.query<{ org: string; code: string; n: string }>(
+    `SELECT m.org_code AS org, m.national_code AS code, count(*) AS n FROM code_mapping m
+      WHERE m.domain = ANY($1::varchar[]) AND m.national_code IS NOT NULL AND ${gone('m.national_code')}
+      GROUP BY m.org_code, m.national_code ORDER BY count(*) DESC, m.org_code, m.national_code`,
+    [fields, domain],
+  );
+  const rows = (r: typeof sent.rows) => r.map((x) => ({ org: x.org, code: x.code, count: Number(x.n) }));
+  return { domain, sent: rows(sent.rows), mapped: rows(mapped.rows), days };
+}
+
+/** One line naming what a list change took away that is in use (removedInUse), or null when nothing is. */
+export function removedInUseWarning(r: RemovedInUse, at: string): string | null {
+  if (!r.sent.length && !r.mapped.length) return null;
+  const named = (xs: RemovedCode[], unit: string) =>
+    xs
+      .slice(0, REMOVED_NAMED)
+      .map((x) => `${x.code} (${x.org}, ${x.count} ${unit})`)
+      .join(', ') + (xs.length > REMOVED_NAMED ? `, … ${xs.length - REMOVED_NAMED} more` : '');
+  const parts: string[] = [];
+  if (r.sent.length) parts.push(`${r.sent.length} code(s) the HIS sent in the last ${r.days} days are no longer on the list: ${named(r.sent, 'times')}`);
+  if (r.mapped.length) parts.push(`${r.mapped.length} mapping target(s) are no longer on the list: ${named(r.mapped, 'mappings')}`);
+  return `${at}: ${parts.join('; ')} — records carrying them are held for mapping from now on (the monitor's holds component counts them)`;
 }
 
 // ---- mappings ---------------------------------------------------------------------------------

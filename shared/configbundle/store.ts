@@ -15,7 +15,15 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { withTx, type Db, type Tx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
-import { checkNationalImport, nationalListState, restoreNationalList, writeNationalList, type NationalListState } from '../codes/store.js';
+import {
+  checkNationalImport,
+  nationalListState,
+  removedInUse,
+  removedInUseWarning,
+  restoreNationalList,
+  writeNationalList,
+  type NationalListState,
+} from '../codes/store.js';
 import { sm3 } from '../uplink/sm.js';
 import { areasOf, Bundle, CODE_TABLE, type CodeTable, StoredBundle, StoredSection } from './schema.js';
 
@@ -254,6 +262,23 @@ export interface Applied {
    * after a replica died between the commit and the answer): nothing written, its own step answered.
    */
   replay?: boolean;
+  /** National lists this step changed that dropped codes still in use: one line per list (codeTableWarnings). */
+  warnings: string[];
+}
+
+/**
+ * For every national list a step changed, a line naming the codes it took away that the HIS still
+ * sends or mappings still point at (docs/config-bundles.md "Answers"): applied all the same — the
+ * platform decides the lists — but said, in the answer and the log, before records are held for them.
+ */
+async function codeTableWarnings(tx: Tx, changed: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const area of changed) {
+    if (!area.startsWith(CODE_TABLE)) continue;
+    const w = removedInUseWarning(await removedInUse(tx, area.slice(CODE_TABLE.length)), area);
+    if (w) out.push(w);
+  }
+  return out;
 }
 
 /**
@@ -278,7 +303,7 @@ export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor): Prom
         // The very bundle in force (its apply the last step, the same document): answered as applied,
         // nothing written — a request retried after a lost answer must not read as a refusal.
         const last = await lastStep(tx);
-        if (applied === digest && last?.action === 'apply' && last.version === b.version) return { step: last, changed: [], replay: true };
+        if (applied === digest && last?.action === 'apply' && last.version === b.version) return { step: last, changed: [], replay: true, warnings: [] };
         const how =
           applied === undefined
             ? `an older bundle (version ${b.version} was never applied here)`
@@ -321,7 +346,7 @@ export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor): Prom
           actor.via?.slice(0, 200) ?? null,
         ],
       );
-      return { step: stepOf(r.rows[0]!), changed };
+      return { step: stepOf(r.rows[0]!), changed, warnings: await codeTableWarnings(tx, changed) };
     },
     0,
   );
@@ -406,7 +431,7 @@ export async function rollbackTo(db: Db, version: number, actor: Actor, reason: 
           reason?.slice(0, 500) ?? null,
         ],
       );
-      return { step: stepOf(r.rows[0]!), changed: differs };
+      return { step: stepOf(r.rows[0]!), changed: differs, warnings: await codeTableWarnings(tx, differs) };
     },
     0,
   );

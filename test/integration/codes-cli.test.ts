@@ -65,6 +65,24 @@ describe('cdc-codes', () => {
     expect(c.out).toContain('unknown37');
   });
 
+  it('import-national names the codes it drops that mappings still point at', async () => {
+    const org = uniqueOrg();
+    const src = join(dir, 'ct.csv');
+    writeFileSync(src, 'domain,local_code,national_code\nexamCategory,CT01,CT\n');
+    expect((await cli('import-mappings', '--org', org, '--file', src)).code).toBe(0);
+    const dr = join(dir, 'dr.csv');
+    writeFileSync(dr, 'code,name\nDR,数字X线摄影\n');
+    const r = await cli('import-national', '--domain', 'examCategory', '--file', dr, '--version', 'CLI-2');
+    expect(r).toMatchObject({ code: 0, err: '' });
+    expect(r.out).toMatch(/^warning: examCategory: \d+ mapping target\(s\) are no longer on the list: /m);
+    expect(r.out).toContain(`CT (${org}, 1 mappings)`);
+    const both = join(dir, 'both.csv');
+    writeFileSync(both, 'code,name\nCT,计算机断层扫描\nDR,数字X线摄影\n');
+    const back = await cli('import-national', '--domain', 'examCategory', '--file', both, '--version', 'CLI-3');
+    expect(back.out).toContain('loaded 2 codes into examCategory as version CLI-3');
+    expect(back.out).not.toContain('warning');
+  });
+
   it('a bad file fails with exit 1 and lists the errors; bad arguments exit 2', async () => {
     const src = join(dir, 'bad.csv');
     writeFileSync(src, 'domain,local_code,national_code\nsex,A,7\n');

@@ -2,13 +2,17 @@
 // stack.yml on a private database: the token the runtime made opens it; a signed bundle is applied and
 // another function (warning, through the gateway) works with the trigger list it carried; a bundle
 // with a bad signature is refused and changes nothing; history, the bundle in force, the version check
-// and a rollback answer on the port.
+// and a rollback answer on the port; a code list that drops a code the HIS sent on 8881 and a mapping
+// points at is applied with a warning naming both.
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
-import { privateDatabase } from '../setup/db.js';
+import { privateDatabase, uniqueId, uniqueOrg } from '../setup/db.js';
+import { sample } from '../../infra/simulators/samples.js';
+import { saveMapping } from '../../shared/codes/store.js';
+import { MappingInputSchema } from '../../shared/codes/model.js';
 import { bundleDoc, platformKey, signed, triggersWith } from '../integration/config-bundles-helpers.js';
 import type pg from 'pg';
 import { basicAuthHeader } from '../../shared/http/basic.js';
@@ -157,5 +161,70 @@ describe('configuration port through the runtime', () => {
       holder.release();
     }
     expect(await rows()).toEqual(before);
+  });
+});
+
+describe('a national list that drops codes in use, through the running front', () => {
+  const sexList = async () =>
+    (await db.query<{ code: string; name: string }>("SELECT code, name FROM code_national WHERE domain = 'sex' AND valid_to IS NULL ORDER BY code")).rows;
+  const highest = async () => Number((await db.query("SELECT max(version) AS v FROM config_bundle WHERE action = 'apply'")).rows[0].v);
+  /** A generated patient whose sex (and ID number) is male, 1. */
+  const male = (org: string) => {
+    for (let seed = 1; ; seed++) {
+      const p = sample('emrPatientInfo', { orgCode: org, id: uniqueId('p'), seed }) as { genderCode?: string };
+      if (p.genderCode === '1') return p;
+    }
+  };
+  const sexBundle = (version: number, codes: Array<{ code: string; name: string }>) =>
+    signed(bundleDoc(version, { codeTables: [{ domain: 'sex', version: `port-sex-${version}`, codes }] }), platform.key);
+
+  it('is applied with a warning naming the codes the HIS sent and the mappings that point at them; a rollback that drops them says so too', {
+    timeout: 60_000,
+  }, async () => {
+    const full = await sexList();
+    expect(full.map((c) => c.code)).toContain('1');
+    const org = uniqueOrg();
+    const mappedOrg = uniqueOrg();
+    // The HIS sends 男 as the national code 1 on 8881; the front notes the code it saw (flushed every second).
+    const res = await fetch(`${front.rt.portUrls.data}/hclient/emr/receive/emrPatientInfo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(male(org)),
+    });
+    expect(res.status, await res.text()).toBe(200);
+    const end = Date.now() + 20_000;
+    while (Date.now() < end) {
+      const seen = await db.query("SELECT 1 FROM code_observed WHERE org_code = $1 AND domain = 'sex' AND local_code = '1'", [org]);
+      if (seen.rowCount) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // Another hospital maps its own M onto 1.
+    await saveMapping(db, MappingInputSchema.parse({ org: mappedOrg, domain: 'sex', localCode: 'M', nationalCode: '1', equivalence: 'equal' }), { by: 'test' });
+
+    const v = (await highest()) + 1;
+    const without1 = full.filter((c) => c.code !== '1');
+    const applied = await push(sexBundle(v, without1));
+    const a = (await applied.json()) as { applied: boolean; warnings?: string[] };
+    expect(applied.status, JSON.stringify(a)).toBe(201);
+    expect(a.warnings).toHaveLength(1);
+    const w = a.warnings![0]!;
+    expect(w).toMatch(/^codeTable:sex: /);
+    expect(w).toContain(`1 (${org}, 1 times)`);
+    expect(w).toContain(`1 (${mappedOrg}, 1 mappings)`);
+    expect(w).not.toMatch(/\b2 \(/);
+
+    // Back to the full list: nothing is dropped, nothing said.
+    const back = await push(sexBundle(v + 1, full));
+    const b = (await back.json()) as { warnings?: string[] };
+    expect(back.status, JSON.stringify(b)).toBe(201);
+    expect(b.warnings).toBeUndefined();
+
+    // A rollback to the list without 1 drops it again, and says so.
+    const rb = await fetch(`${port}/bundles/${v}/rollback`, { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json' }, body: '{}' });
+    const r = (await rb.json()) as { rolledBack: boolean; warnings?: string[] };
+    expect(rb.status, JSON.stringify(r)).toBe(200);
+    expect(r.warnings?.[0]).toContain(`1 (${org}, 1 times)`);
+    expect((await push(sexBundle(v + 2, full))).status).toBe(201);
+    expect(await sexList()).toEqual(full);
   });
 });
