@@ -118,22 +118,49 @@ export async function nationalCodes(db: Q, domain: string): Promise<NationalCode
   return r.rows.map((x) => ({ code: x.code, name: x.name, nameEn: x.name_en, version: x.version }));
 }
 
+/** The most codes one query of loadNational returns: a larger list is read in pages of this many. */
+export const NATIONAL_PAGE = 20_000;
+
 /**
  * The current national codes of `domains` (every domain when null), by domain: what the cache holds.
- * A domain without current codes is absent.
+ * A domain without current codes is absent. The lists `code_domain.code_count` says are small come in
+ * one query; a larger one (a full drug list: hundreds of thousands of codes) in pages of NATIONAL_PAGE
+ * codes, by code — every function's cache reads it again at once when it changes, and one query for
+ * all of it would hold a pool connection and build every row in memory for as long as it runs
+ * (docs/code-mapping.md "Refresh"). The count only chooses the way: a list it undercounts is read
+ * whole in the first query, never lost.
  */
-export async function loadNational(db: Q, domains: string[] | null = null): Promise<Map<string, Map<string, string>>> {
-  const r = await db.query<{ domain: string; code: string; name: string }>(
-    domains === null
-      ? 'SELECT domain, code, name FROM code_national WHERE valid_to IS NULL'
-      : 'SELECT domain, code, name FROM code_national WHERE valid_to IS NULL AND domain = ANY($1::varchar[])',
+export async function loadNational(db: Q, domains: string[] | null = null, page = NATIONAL_PAGE): Promise<Map<string, Map<string, string>>> {
+  const counts = await db.query<{ domain: string; code_count: number }>(
+    domains === null ? 'SELECT domain, code_count FROM code_domain' : 'SELECT domain, code_count FROM code_domain WHERE domain = ANY($1::varchar[])',
     domains === null ? [] : [domains],
   );
+  const large = counts.rows.filter((r) => Number(r.code_count) > page).map((r) => r.domain);
   const out = new Map<string, Map<string, string>>();
-  for (const x of r.rows) {
-    let m = out.get(x.domain);
-    if (!m) out.set(x.domain, (m = new Map()));
-    m.set(x.code, x.name);
+  const add = (domain: string, code: string, name: string) => {
+    let m = out.get(domain);
+    if (!m) out.set(domain, (m = new Map()));
+    m.set(code, name);
+  };
+  const small = await db.query<{ domain: string; code: string; name: string }>(
+    domains === null
+      ? 'SELECT domain, code, name FROM code_national WHERE valid_to IS NULL AND domain <> ALL($1::varchar[])'
+      : 'SELECT domain, code, name FROM code_national WHERE valid_to IS NULL AND domain = ANY($2::varchar[]) AND domain <> ALL($1::varchar[])',
+    domains === null ? [large] : [large, domains],
+  );
+  for (const x of small.rows) add(x.domain, x.code, x.name);
+  for (const domain of large) {
+    // Keyset pages on the primary key (domain, code, version): each query reads on from the last code.
+    let after = '';
+    for (;;) {
+      const r = await db.query<{ code: string; name: string }>(
+        'SELECT code, name FROM code_national WHERE domain = $1 AND valid_to IS NULL AND code > $2 ORDER BY code LIMIT $3',
+        [domain, after, page],
+      );
+      for (const x of r.rows) add(domain, x.code, x.name);
+      if (r.rows.length < page) break;
+      after = r.rows[r.rows.length - 1]!.code;
+    }
   }
   return out;
 }

@@ -10,7 +10,16 @@ import { databaseUrl, privateDatabase, testDb, uniqueOrg } from '../setup/db.js'
 import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
 import { MappingInputSchema } from '../../shared/codes/model.js';
 import { withTx } from '../../shared/db/index.js';
-import { deleteMapping, importNational, nationalCodes, nationalListState, restoreNationalList, saveMapping, setPolicy } from '../../shared/codes/store.js';
+import {
+  deleteMapping,
+  importNational,
+  loadNational,
+  nationalCodes,
+  nationalListState,
+  restoreNationalList,
+  saveMapping,
+  setPolicy,
+} from '../../shared/codes/store.js';
 
 const db = testDb({ max: 6 });
 const actor = { by: 'test' };
@@ -174,6 +183,43 @@ describe('national lists', () => {
       expect(await c.refresh()).toBe(false);
     } finally {
       await c.close();
+      await priv.drop();
+    }
+  });
+});
+
+describe('a large national list', () => {
+  it('is read in pages — no query returns more than a page — with the same codes as read whole, and whole when its count is wrong', async () => {
+    const priv = await privateDatabase('codes_paged');
+    try {
+      const drugs = Array.from({ length: 2345 }, (_, i) => ({ code: `P${String(i).padStart(5, '0')}`, name: `分页药品${i}` }));
+      await importNational(priv.db, { domain: 'drug', version: 'P1', source: 'drugs-P1.csv', codes: drugs });
+      const whole = await loadNational(priv.db, null, 1_000_000);
+      expect(whole.get('drug')?.size).toBe(2345);
+      // Rows per query that reads code_national, from here on.
+      const sizes: number[] = [];
+      const orig = priv.db.query.bind(priv.db);
+      (priv.db as unknown as { query: unknown }).query = async (...a: unknown[]) => {
+        const r = (await (orig as (...x: unknown[]) => Promise<pg.QueryResult>)(...a)) as pg.QueryResult;
+        if (typeof a[0] === 'string' && /FROM code_national/.test(a[0])) sizes.push(r.rows.length);
+        return r;
+      };
+      const paged = await loadNational(priv.db, null, 500);
+      expect(paged).toEqual(whole);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(500);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe([...whole.values()].reduce((a, m) => a + m.size, 0));
+      sizes.length = 0;
+      expect(await loadNational(priv.db, ['drug', 'sex'], 500)).toEqual(
+        new Map([
+          ['sex', whole.get('sex')],
+          ['drug', whole.get('drug')],
+        ]),
+      );
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(500);
+      // A count that says the list is small: read in the first query, all of it.
+      await orig("UPDATE code_domain SET code_count = 3 WHERE domain = 'drug'");
+      expect((await loadNational(priv.db, ['drug'], 500)).get('drug')?.size).toBe(2345);
+    } finally {
       await priv.drop();
     }
   });
