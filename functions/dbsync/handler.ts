@@ -14,7 +14,7 @@ import { handleError, notFoundAnswer, okAnswer } from '../../shared/http/errors.
 import { hisAuth } from '../../shared/http/auth.js';
 import { dbsyncConfig, type DbsyncFunctionSettings } from '../../shared/config/functions/dbsync.js';
 import { closePool, getPool, openPool } from '../../shared/db/index.js';
-import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
+import { createCodeCache, lazyCodeCache, listsOfAllRecords } from '../../shared/codes/cache.js';
 import { stagingLag, syncAll, type ResourceRun } from '../../shared/dbsync/index.js';
 import { purgeStaging, type PurgeRun } from '../../shared/dbsync/purge.js';
 import { log } from '../../shared/log/index.js';
@@ -22,7 +22,7 @@ import { nudger } from '../../shared/ingest/nudge.js';
 
 let parsed: DbsyncFunctionSettings | undefined;
 const settings = (): DbsyncFunctionSettings => (parsed ??= dbsyncConfig.parse());
-const codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }));
+const codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs, lists: listsOfAllRecords() }));
 
 let nudge: () => void = () => undefined;
 type Run = { runs: ResourceRun[]; purge: PurgeRun | { failed: string } };

@@ -13,7 +13,7 @@ import { closePool, getPool, openPool } from '../../shared/db/index.js';
 import { circuits, deadLetters, lag, pushRun, replay, resetCircuit } from '../../shared/uplink/push.js';
 import { log } from '../../shared/log/index.js';
 import { checkBacklog, type AlertCheck } from '../../shared/alerts/index.js';
-import { createCodeCache, type CodeCache } from '../../shared/codes/index.js';
+import { createCodeCache, listsOfAllRecords, type CodeCache } from '../../shared/codes/index.js';
 import { destinationExists, destinations } from '../../shared/uplink/config.js';
 import { handshakePlatform } from '../../shared/uplink/handshake.js';
 import { reportToProvince, type ReportResult } from '../../shared/uplink/self-report.js';
@@ -83,7 +83,7 @@ async function runOnce(trigger: 'cron' | 'nudge' | 'manual') {
     orphanReleaseAfterH: settings().uplink.orphanReleaseAfterH,
     outboxRetentionDays: settings().uplink.outboxRetentionDays,
     env: settings().uplink.env,
-    codes: async () => (codes ??= await createCodeCache(db, { refreshMs: settings().codes.refreshMs }).catch(() => undefined)),
+    codes: async () => (codes ??= await createCodeCache(db, { refreshMs: settings().codes.refreshMs, lists: listsOfAllRecords() }).catch(() => undefined)),
   });
   const sum = (k: 'claimed' | 'sent' | 'failed') => results.reduce((n, r) => n + r[k], 0);
   // push_run.note is shown on the open status page and monitor port: error categories only, never
@@ -199,7 +199,7 @@ export default defineFunction({
   async init() {
     const cfg = settings();
     const pool = openPool(cfg.database.url, 4, cfg.database.limits);
-    codes = await createCodeCache(pool, { refreshMs: cfg.codes.refreshMs }).catch(() => undefined);
+    codes = await createCodeCache(pool, { refreshMs: cfg.codes.refreshMs, lists: listsOfAllRecords() }).catch(() => undefined);
   },
   async close() {
     await codes?.close();

@@ -40,7 +40,7 @@ import { signalsRoutes } from './signals-page.js';
 import { compareRoutes } from './compare-page.js';
 import { evaluationRoutes } from './evaluation-page.js';
 import { cardRoutes } from './card.js';
-import { createCodeCache, lazyCodeCache } from '../../shared/codes/cache.js';
+import { createCodeCache, lazyCodeCache, listsOfAllRecords } from '../../shared/codes/cache.js';
 import { nudger } from '../../shared/ingest/nudge.js';
 import { isAutoRefresh, OPERATORS, VIEWERS } from './console-layout.js';
 import { dashboardRoutes } from './dashboard-page.js';
@@ -298,7 +298,7 @@ app.get('/codes.html', mappers, async (c) => {
 
 // The code mappings a submitted card is mapped with, loaded at the first card (as the receive
 // functions do), and the push nudge after it is stored.
-const codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs }));
+const codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: settings().codes.refreshMs, lists: listsOfAllRecords() }));
 let nudge: () => void = () => undefined;
 let nudgePush: () => void = () => undefined;
 app.route(

@@ -21,6 +21,8 @@ import type { Db } from '../db/index.js';
 import { log } from '../log/index.js';
 import { DEFAULT_POLICY, resolve, type Equivalence, type LookupStatus, type Policy } from './model.js';
 import { listDomainOf } from './registry.js';
+import { resources } from '../../schemas/index.js';
+import type { Resource } from '../../schemas/resource.js';
 import { NATIONAL_VERSION_KEY, loadListSeqs, loadNational, loadOrgMaps, loadVersions, recordObserved, type Observation, type OrgMaps } from './store.js';
 
 export interface LookupResult {
@@ -43,7 +45,28 @@ export interface CodeCacheOptions {
   flushMs?: number;
   /** Distinct buffered codes that trigger a write at once. Default 1000. */
   maxBuffer?: number;
+  /**
+   * The national lists held (list domains): a lookup in any other list finds no national code. Every
+   * list when absent; a function passes `listsLookedUp(its resources)`, the lists its records' fields
+   * take codes from — a full drug or region list that no field looks codes up in is neither held
+   * (~110 MiB per process for 235 000 drug codes) nor read again when it changes.
+   */
+  lists?: readonly string[];
 }
+
+/**
+ * The national lists ingest looks codes up in for records of `rs`: the list domain of every field with
+ * a value domain (docs/code-mapping.md "The cache ingest reads through"). What a function's code cache
+ * holds (CodeCacheOptions.lists).
+ */
+export function listsLookedUp(rs: Iterable<Resource>): string[] {
+  const out = new Set<string>();
+  for (const r of rs) for (const f of Object.values(r.fields)) if (f.domain) out.add(listDomainOf(f.domain));
+  return [...out].sort();
+}
+
+/** The lists looked up by records of every resource: what a function that maps any record holds (push, dbsync, web). */
+export const listsOfAllRecords = (): string[] => listsLookedUp(Object.values(resources));
 
 export interface CodeCache {
   /** How `value` of `domain` reads for `org` under its policy (model.ts `resolve`). */
@@ -103,10 +126,10 @@ interface Lists {
  * reads through"). The versions and counters first: what is read after them is at least as new, so a
  * change that commits meanwhile is read again by the next poll, never missed.
  */
-async function loadLists(db: Db): Promise<Lists> {
+async function loadLists(db: Db, held: readonly string[] | null): Promise<Lists> {
   const versions = await loadVersions(db);
   const seqs = await loadListSeqs(db);
-  const national = await loadNational(db);
+  const national = await loadNational(db, held === null ? null : [...held]);
   const orgs = await loadOrgMaps(db, null);
   return { national, seqs, orgs, versions };
 }
@@ -115,9 +138,9 @@ async function loadLists(db: Db): Promise<Lists> {
  * The national lists after '*' moved: the domains whose list counter moved are read again (a list
  * that has no current codes any more leaves the Map); the others are kept as they are.
  */
-async function reloadNational(db: Db, lists: Lists): Promise<void> {
+async function reloadNational(db: Db, lists: Lists, held: readonly string[] | null): Promise<void> {
   const seqs = await loadListSeqs(db);
-  const moved = [...seqs].filter(([d, s]) => lists.seqs.get(d) !== s).map(([d]) => d);
+  const moved = [...seqs].filter(([d, s]) => lists.seqs.get(d) !== s && (held === null || held.includes(d))).map(([d]) => d);
   if (moved.length) {
     const fresh = await loadNational(db, moved);
     const next = new Map(lists.national);
@@ -138,12 +161,12 @@ async function reloadNational(db: Db, lists: Lists): Promise<void> {
  * leaves the versions as they were, so the next poll reloads again (a list this poll did read again is
  * not read once more: its counter was taken with it).
  */
-async function pollLists(db: Db, lists: Lists): Promise<string[]> {
+async function pollLists(db: Db, lists: Lists, held: readonly string[] | null): Promise<string[]> {
   const now = await loadVersions(db);
   const changed: string[] = [];
   for (const [org, v] of now) if (lists.versions.get(org) !== v) changed.push(org);
   if (changed.length === 0) return changed;
-  if (changed.includes(NATIONAL_VERSION_KEY)) await reloadNational(db, lists);
+  if (changed.includes(NATIONAL_VERSION_KEY)) await reloadNational(db, lists, held);
   const orgChanges = changed.filter((o) => o !== NATIONAL_VERSION_KEY);
   if (orgChanges.length) {
     const fresh = await loadOrgMaps(db, orgChanges);
@@ -270,13 +293,14 @@ export async function createCodeCache(db: Db, opts: CodeCacheOptions = {}): Prom
   const flushMs = opts.flushMs ?? 1000;
   const maxBuffer = opts.maxBuffer ?? 1000;
 
-  const lists = await loadLists(db);
+  const held = opts.lists ?? null;
+  const lists = await loadLists(db, held);
   const listeners = new Set<Listener>();
   const observed = observationBuffer(db);
   let closed = false;
 
   const refresh = oneAtATime(async (): Promise<boolean> => {
-    const changed = await pollLists(db, lists);
+    const changed = await pollLists(db, lists, held);
     if (changed.length === 0) return false;
     await notify(listeners, changed);
     return true;

@@ -3,7 +3,7 @@
  * hospitals' mappings onto them, the cache ingest reads through, the unmapped queue, suggestions and
  * the completeness report. The console's REST routes are in ./api.ts.
  */
-export { createCodeCache, type CodeCache, type CodeCacheOptions, type LookupResult } from './cache.js';
+export { createCodeCache, listsLookedUp, listsOfAllRecords, type CodeCache, type CodeCacheOptions, type LookupResult } from './cache.js';
 export * from './model.js';
 export { DOMAINS, DOMAIN_COUNT, domainInfo, isDomain, listDomainOf, type DomainInfo } from './registry.js';
 export * from './store.js';

@@ -25,7 +25,7 @@ import { retireRecord, upsertDocument, upsertMany, type DocumentOutcome, type In
 import { reconcile, recordFate } from './receipts.js';
 import { softwareVersion } from '../status/version.js';
 import { documentItems, resources as registry } from '../../schemas/index.js';
-import { createCodeCache, lazyCodeCache, type CodeCache } from '../codes/cache.js';
+import { createCodeCache, lazyCodeCache, listsLookedUp, type CodeCache } from '../codes/cache.js';
 import { z } from 'zod';
 
 const ReconcileRequest = z.object({
@@ -101,7 +101,9 @@ class Receiver {
   private parsed: ReceiveSettings | undefined;
   // The code-mapping cache loads from the database: a replica that starts while the database is
   // down keeps trying on each request (answering 503 meanwhile), never falls back to refusing codes.
-  private readonly codes = lazyCodeCache(() => createCodeCache(getPool(), { refreshMs: this.settings().codes.refreshMs }));
+  private readonly codes = lazyCodeCache(() =>
+    createCodeCache(getPool(), { refreshMs: this.settings().codes.refreshMs, lists: listsLookedUp(this.opts.resources) }),
+  );
   private readonly byName: Map<string, Resource>;
   // One log line per interval with the counts, instead of one per record (shared/ingest/tally.ts).
   readonly tally = new Tally();

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, privateDatabase, testDb, uniqueOrg } from '../setup/db.js';
-import { createCodeCache, type CodeCache } from '../../shared/codes/cache.js';
+import { createCodeCache, listsLookedUp, listsOfAllRecords, type CodeCache } from '../../shared/codes/cache.js';
+import { resourcesOf } from '../../schemas/index.js';
 import { MappingInputSchema } from '../../shared/codes/model.js';
 import { withTx } from '../../shared/db/index.js';
 import {
@@ -220,6 +221,52 @@ describe('a large national list', () => {
       await orig("UPDATE code_domain SET code_count = 3 WHERE domain = 'drug'");
       expect((await loadNational(priv.db, ['drug'], 500)).get('drug')?.size).toBe(2345);
     } finally {
+      await priv.drop();
+    }
+  });
+});
+
+describe('the lists a function holds', () => {
+  it('holds only the lists its records look codes up in: a drug list no field takes is neither read at start nor again when it changes', async () => {
+    const priv = await privateDatabase('codes_held');
+    const drugs = Array.from({ length: 2000 }, (_, i) => ({ code: `H${String(i).padStart(5, '0')}`, name: `持有药品${i}` }));
+    await importNational(priv.db, { domain: 'drug', version: 'H1', source: 'drugs-H1.csv', codes: drugs });
+    const lists = listsLookedUp(resourcesOf('patient'));
+    expect(lists).toContain('sex');
+    expect(lists).not.toContain('drug');
+    expect(listsOfAllRecords()).not.toContain('drug');
+    // Every row read from code_national, by domain, from here on.
+    const read: string[] = [];
+    const orig = priv.db.query.bind(priv.db);
+    (priv.db as unknown as { query: unknown }).query = async (...a: unknown[]) => {
+      const r = (await (orig as (...x: unknown[]) => Promise<pg.QueryResult>)(...a)) as pg.QueryResult<{ domain?: string }>;
+      if (typeof a[0] === 'string' && /FROM code_national/.test(a[0])) read.push(...r.rows.map((x) => x.domain ?? '?'));
+      return r;
+    };
+    const c = await createCodeCache(priv.db, { refreshMs: 60_000, flushMs: 60_000, lists });
+    try {
+      const org = uniqueOrg();
+      expect(read).not.toContain('drug');
+      expect(read).toContain('sex');
+      expect(c.lookup(org, 'sex', '1').status).toBe('national');
+      expect(c.lookup(org, 'drug', 'H00001').status).toBe('unmapped');
+      read.length = 0;
+      await importNational(priv.db, { domain: 'drug', version: 'H2', source: 'drugs-H2.csv', codes: drugs.slice(0, 1000) });
+      await c.refresh();
+      expect(read).toEqual([]);
+      const sex = await nationalListState(priv.db, 'sex');
+      read.length = 0;
+      await importNational(priv.db, {
+        domain: 'sex',
+        version: 'H-sex',
+        source: 'sex.csv',
+        codes: [...sex.codes.map((x) => ({ code: x.code, name: x.name })), { code: '8', name: '测试性别八' }],
+      });
+      expect(await c.refresh()).toBe(true);
+      expect(new Set(read)).toEqual(new Set(['sex']));
+      expect(c.lookup(org, 'sex', '8').status).toBe('national');
+    } finally {
+      await c.close();
       await priv.drop();
     }
   });
