@@ -360,17 +360,31 @@ export async function removedInUse(tx: Tx, domain: string, days = 30): Promise<R
   return { domain, sent: rows(sent.rows), mapped: rows(mapped.rows), days };
 }
 
-/** One line naming what a list change took away that is in use (removedInUse), or null when nothing is. */
+/**
+ * One line naming what a list change took away that is in use (removedInUse), or null when nothing
+ * is: each code with its total and the orgs that use it, the most used first.
+ */
 export function removedInUseWarning(r: RemovedInUse, at: string): string | null {
   if (!r.sent.length && !r.mapped.length) return null;
-  const named = (xs: RemovedCode[], unit: string) =>
-    xs
+  const named = (xs: RemovedCode[], unit: string) => {
+    const byCode = new Map<string, RemovedCode[]>();
+    for (const x of xs) byCode.set(x.code, [...(byCode.get(x.code) ?? []), x]);
+    const codes = [...byCode].map(([code, uses]) => ({ code, uses, total: uses.reduce((n, u) => n + u.count, 0) })).sort((a, b) => b.total - a.total);
+    const shown = codes
       .slice(0, REMOVED_NAMED)
-      .map((x) => `${x.code} (${x.org}, ${x.count} ${unit})`)
-      .join(', ') + (xs.length > REMOVED_NAMED ? `, … ${xs.length - REMOVED_NAMED} more` : '');
+      .map((c) => `${c.code} (${c.total} ${unit}: ${c.uses.map((u) => `${u.org} ×${u.count}`).join(', ')})`)
+      .join(', ');
+    return { count: codes.length, text: shown + (codes.length > REMOVED_NAMED ? `, … ${codes.length - REMOVED_NAMED} more` : '') };
+  };
   const parts: string[] = [];
-  if (r.sent.length) parts.push(`${r.sent.length} code(s) the HIS sent in the last ${r.days} days are no longer on the list: ${named(r.sent, 'times')}`);
-  if (r.mapped.length) parts.push(`${r.mapped.length} mapping target(s) are no longer on the list: ${named(r.mapped, 'mappings')}`);
+  if (r.sent.length) {
+    const n = named(r.sent, 'times');
+    parts.push(`${n.count} code(s) the HIS sent in the last ${r.days} days are no longer on the list: ${n.text}`);
+  }
+  if (r.mapped.length) {
+    const n = named(r.mapped, 'mappings');
+    parts.push(`${n.count} code(s) mappings point at are no longer on the list: ${n.text}`);
+  }
   return `${at}: ${parts.join('; ')} — records carrying them are held for mapping from now on (the monitor's holds component counts them)`;
 }
 

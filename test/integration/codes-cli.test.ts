@@ -74,8 +74,8 @@ describe('cdc-codes', () => {
     writeFileSync(dr, 'code,name\nDR,数字X线摄影\n');
     const r = await cli('import-national', '--domain', 'examCategory', '--file', dr, '--version', 'CLI-2');
     expect(r).toMatchObject({ code: 0, err: '' });
-    expect(r.out).toMatch(/^warning: examCategory: \d+ mapping target\(s\) are no longer on the list: /m);
-    expect(r.out).toContain(`CT (${org}, 1 mappings)`);
+    expect(r.out).toMatch(/^warning: examCategory: 1 code\(s\) mappings point at are no longer on the list: CT \(\d+ mappings: /m);
+    expect(r.out).toContain(`${org} ×1`);
     const both = join(dir, 'both.csv');
     writeFileSync(both, 'code,name\nCT,计算机断层扫描\nDR,数字X线摄影\n');
     const back = await cli('import-national', '--domain', 'examCategory', '--file', both, '--version', 'CLI-3');

@@ -209,8 +209,8 @@ describe('a national list that drops codes in use, through the running front', (
     expect(a.warnings).toHaveLength(1);
     const w = a.warnings![0]!;
     expect(w).toMatch(/^codeTable:sex: /);
-    expect(w).toContain(`1 (${org}, 1 times)`);
-    expect(w).toContain(`1 (${mappedOrg}, 1 mappings)`);
+    expect(w).toContain(`1 code(s) the HIS sent in the last 30 days are no longer on the list: 1 (1 times: ${org} ×1)`);
+    expect(w).toContain(`1 code(s) mappings point at are no longer on the list: 1 (1 mappings: ${mappedOrg} ×1)`);
     expect(w).not.toMatch(/\b2 \(/);
 
     // Back to the full list: nothing is dropped, nothing said.
@@ -223,7 +223,7 @@ describe('a national list that drops codes in use, through the running front', (
     const rb = await fetch(`${port}/bundles/${v}/rollback`, { method: 'POST', headers: { ...bearer(), 'content-type': 'application/json' }, body: '{}' });
     const r = (await rb.json()) as { rolledBack: boolean; warnings?: string[] };
     expect(rb.status, JSON.stringify(r)).toBe(200);
-    expect(r.warnings?.[0]).toContain(`1 (${org}, 1 times)`);
+    expect(r.warnings?.[0]).toContain(`1 (1 times: ${org} ×1)`);
     expect((await push(sexBundle(v + 2, full))).status).toBe(201);
     expect(await sexList()).toEqual(full);
   });
