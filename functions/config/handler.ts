@@ -38,7 +38,7 @@ import { bundleAuth } from '../../shared/configbundle/settings.js';
 import { attemptOf, noteRefusal, type Attempt } from '../../shared/configbundle/refusals.js';
 import { sourceAddress } from '../../shared/http/caller.js';
 import { compareReleases, fetchRelease } from '../../shared/configbundle/release.js';
-import { closePool, getPool, openPool } from '../../shared/db/index.js';
+import { closePool, getPool, openPool, type Deadline } from '../../shared/db/index.js';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, databaseError, errorOutcome, type FieldIssue } from '../../shared/http/errors.js';
 import { databaseAnswers } from '../../shared/status/index.js';
@@ -162,7 +162,14 @@ function parseWhole(text: string): Bundle {
   }
 }
 
+/** Where an apply or a rollback that started now must be over by (BundleSettings.applyWithinMs), or none. */
+function deadlineFrom(started: number): Deadline | undefined {
+  const within = settings().bundles.applyWithinMs;
+  return within === null ? undefined : { at: started + within, capMs: settings().database.limits.statementTimeoutMs };
+}
+
 app.post('/bundles', async (c) => {
+  const deadline = deadlineFrom(Date.now());
   const text = await c.req.text();
   if (Buffer.byteLength(text) > settings().bundles.maxBodyBytes)
     throw new BundleError(413, 'too-large', `the request is over ${settings().bundles.maxBodyBytes} bytes`);
@@ -198,6 +205,7 @@ app.post('/bundles', async (c) => {
     getPool(),
     { text: w.data.bundle, signature: w.data.sig.value, keyId, bundle },
     { by: c.get('caller'), via: c.get('callerAddress') },
+    deadline,
   );
   if (done.replay) {
     // Already in force: its schedules written again (idempotent), in case the answer was lost before them.
@@ -265,6 +273,7 @@ app.get('/bundles/current', async (c) => {
 });
 
 app.post('/bundles/:version/rollback', async (c) => {
+  const deadline = deadlineFrom(Date.now());
   const version = c.req.param('version');
   if (!/^\d{1,15}$/.test(version)) throw new BundleError(400, 'invalid-request', `a version is a number: ${version}`);
   const raw = (await c.req.text()).trim();
@@ -295,6 +304,7 @@ app.post('/bundles/:version/rollback', async (c) => {
     { by: c.get('caller'), via: c.get('callerAddress') },
     body.data.reason ?? null,
     settings().bundles.platformKeys.map(keyIdOf),
+    deadline,
   );
   log('info', 'configuration rolled back', { version: Number(version), areas: done.changed.join(' '), by: c.get('caller') });
   logRemovedInUse(done.warnings, `rollback to v${version}`, c.get('caller'));

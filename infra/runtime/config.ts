@@ -2,7 +2,7 @@
  * What the runtime reads from a function's spec: the watchdog settings (from its environment, as
  * of-watchdog reads them) and the scaling labels. Defaults follow of-watchdog and the gateway.
  */
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../../shared/time/duration.js';
 import type { FunctionSpec } from './stack.js';
 
 export interface WatchdogConfig {

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../../shared/time/duration.js';
 import type { RuntimeLogger } from './logs.js';
 import { invokeBuffered, type RouterOptions } from './proxy.js';
 import type { Registry } from './registry.js';

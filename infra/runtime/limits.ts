@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../../shared/time/duration.js';
 
 const duration = (def: string) =>
   z

@@ -21,7 +21,7 @@ import {
 } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../../shared/time/duration.js';
 import type { BodyBudget, CallerSlots } from './limits.js';
 import { pageRequest, refusalPage, type PageRequest } from './refusal-page.js';
 import { clientCertHeaders } from './tls.js';

@@ -7,7 +7,7 @@
  * transaction; every national-list import bumps the row '*' and its domain's list counter
  * (code_domain.list_seq). The code caches poll that table, and read the counters when '*' moved.
  */
-import { withTx, type Db, type Tx } from '../db/index.js';
+import { withinDeadline, withTx, type Db, type Deadline, type Tx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import {
   DEFAULT_POLICY,
@@ -210,6 +210,7 @@ async function insertNationalCodes(
   tx: Tx,
   domain: string,
   codes: Array<{ code: string; name: string; nameEn?: string | null; version: string }>,
+  d?: Deadline,
 ): Promise<void> {
   // One array per column, 5 000 codes a statement (docs/opengauss.md "Statement sources"): a national
   // drug list of 235 000 codes is 47 statements of one fixed text, not 470 VALUES lists of 2 500
@@ -217,6 +218,7 @@ async function insertNationalCodes(
   // function's exec_timeout on a loaded server.
   for (let i = 0; i < codes.length; i += 5000) {
     const chunk = codes.slice(i, i + 5000);
+    await withinDeadline(tx, d);
     await tx.query(
       `INSERT INTO code_national (domain, code, version, name, name_en)
        SELECT $1, s.code, s.version, s.name, s.name_en
@@ -231,14 +233,21 @@ async function insertNationalCodes(
  * rows become the current list, earlier rows are closed, the domain's row (its list counter one more)
  * and the '*' map version are updated (so every code cache reloads this domain's list).
  */
-export async function writeNationalList(tx: Tx, imp: NationalImport): Promise<{ domain: string; version: string; codes: number; closed: number }> {
+export async function writeNationalList(
+  tx: Tx,
+  imp: NationalImport,
+  d?: Deadline,
+): Promise<{ domain: string; version: string; codes: number; closed: number }> {
+  await withinDeadline(tx, d);
   await tx.query('DELETE FROM code_national WHERE domain = $1 AND version = $2', [imp.domain, imp.version]);
   const closed = await tx.query('UPDATE code_national SET valid_to = now() WHERE domain = $1 AND valid_to IS NULL', [imp.domain]);
   await insertNationalCodes(
     tx,
     imp.domain,
     imp.codes.map((c) => ({ ...c, version: imp.version })),
+    d,
   );
+  await withinDeadline(tx, d);
   await tx.query(
     `UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = now(), list_seq = list_seq + 1 WHERE domain = $1`,
     [imp.domain, imp.status ?? 'loaded', imp.source.slice(0, 300), imp.version, imp.codes.length],
@@ -296,11 +305,13 @@ export async function nationalListState(q: Q, domain: string): Promise<NationalL
  * rows are closed, the saved rows become current again (their versions' closed rows replaced), the
  * domain's row is restored (its list counter one more, never back) and the '*' map version bumped.
  */
-export async function restoreNationalList(tx: Tx, domain: string, state: NationalListState): Promise<void> {
+export async function restoreNationalList(tx: Tx, domain: string, state: NationalListState, d?: Deadline): Promise<void> {
+  await withinDeadline(tx, d);
   await tx.query('UPDATE code_national SET valid_to = now() WHERE domain = $1 AND valid_to IS NULL', [domain]);
   const versions = [...new Set(state.codes.map((c) => c.version))];
   if (versions.length) await tx.query('DELETE FROM code_national WHERE domain = $1 AND version = ANY($2::varchar[])', [domain, versions]);
-  await insertNationalCodes(tx, domain, state.codes);
+  await insertNationalCodes(tx, domain, state.codes, d);
+  await withinDeadline(tx, d);
   await tx.query(
     `UPDATE code_domain SET list_status = $2, list_source = $3, list_version = $4, code_count = $5, loaded_at = $6, list_seq = list_seq + 1 WHERE domain = $1`,
     [domain, state.listStatus, state.listSource, state.listVersion, state.codeCount, state.loadedAt],

@@ -12,6 +12,7 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { z } from 'zod';
+import { parseDuration } from '../time/duration.js';
 import { concern } from '../config/index.js';
 import { sourceAddress } from '../http/caller.js';
 import { tokenMatches } from '../monitor/auth.js';
@@ -30,6 +31,19 @@ export const bundlesConcern = concern({
       .int()
       .positive()
       .default(32 * 1024 * 1024),
+    // The watchdog's own request time (stack.yml `exec_timeout`, which the function's environment
+    // carries too): an apply gives its transaction up before it (applyWithinMs).
+    exec_timeout: z
+      .string()
+      .refine((t) => {
+        try {
+          parseDuration(t, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'a duration as the watchdog reads it: 55s, 1m30s')
+      .optional(),
   },
   secrets: ['config-token'],
   optionalSecrets: ['config-platform-pubkey'],
@@ -49,7 +63,13 @@ export const bundlesConcern = concern({
         throw new Error(`secret config-platform-pubkey: ${(err as Error).message}`);
       }
     }
+    const execMs = parseDuration(v.exec_timeout, 0);
     return {
+      /**
+       * How long an apply or a rollback may run from the request's start: exec_timeout less a margin
+       * (a fifth, at most 5 s) for the answer; null when exec_timeout is unset or 0 (no limit).
+       */
+      applyWithinMs: execMs > 0 ? Math.max(500, execMs - Math.min(5000, execMs / 5)) : null,
       tokens: tokens.map((t) => ({ digest: createHash('sha256').update(t).digest(), label: tokenLabel(t) })),
       platformKeys,
       releaseUrl: v.CONFIG_RELEASE_URL ?? null,

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { withTx, type Db, type Tx } from '../db/index.js';
+import { dbFault, withinDeadline, withTx, type Db, type Deadline, type Tx } from '../db/index.js';
 import { AppError, type FieldIssue } from '../http/errors.js';
 import {
   checkNationalImport,
@@ -156,7 +156,8 @@ async function writeActive(tx: Tx, area: string, version: number, content: unkno
   await tx.query('INSERT INTO config_active (area, version, content, changed_at) VALUES ($1, $2, $3, now())', [area, version, JSON.stringify(content)]);
 }
 
-async function write(tx: Tx, area: string, content: unknown, b: Pick<Bundle, 'version' | 'issuer'>): Promise<void> {
+async function write(tx: Tx, area: string, content: unknown, b: Pick<Bundle, 'version' | 'issuer'>, d?: Deadline): Promise<void> {
+  await withinDeadline(tx, d);
   if (area === PLATFORMS) await syncPlatforms(tx, content);
   if (!area.startsWith(CODE_TABLE)) return writeActive(tx, area, b.version, content);
   const t = content as CodeTable;
@@ -180,11 +181,12 @@ async function write(tx: Tx, area: string, content: unknown, b: Pick<Bundle, 've
       err.issues.length ? err.issues.map((i) => ({ ...i, field: `${at}.${i.field}` })) : [{ field: at, rule: 'codes', message: err.desc }],
     );
   }
-  await writeNationalList(tx, imp);
+  await writeNationalList(tx, imp, d);
 }
 
-async function restore(tx: Tx, area: string, state: unknown, version: number): Promise<void> {
-  if (area.startsWith(CODE_TABLE)) return restoreNationalList(tx, area.slice(CODE_TABLE.length), state as NationalListState);
+async function restore(tx: Tx, area: string, state: unknown, version: number, d?: Deadline): Promise<void> {
+  await withinDeadline(tx, d);
+  if (area.startsWith(CODE_TABLE)) return restoreNationalList(tx, area.slice(CODE_TABLE.length), state as NationalListState, d);
   if (area === PLATFORMS) {
     const p = PlatformsState.safeParse(state);
     if (p.success) {
@@ -282,73 +284,104 @@ async function codeTableWarnings(tx: Tx, changed: string[]): Promise<string[]> {
 }
 
 /**
+ * Runs a step bounded by `d` (withinDeadline): a statement timeout once the deadline has passed is
+ * the step giving up its own time — rolled back, so answered as nothing applied and why (503
+ * `timeout`), never left to the runtime's 504, whose outcome it cannot know (docs/config-bundles.md
+ * "Answers").
+ */
+async function inTime<T>(d: Deadline | undefined, doing: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (d && dbFault(err) === 'timeout' && Date.now() >= d.at - 50)
+      throw new BundleError(
+        503,
+        'timeout',
+        `${doing} did not finish within this front's time for a request (the config function's exec_timeout, less a margin): rolled back, nothing applied — retry when the front is less busy; a bundle this large every time needs a longer exec_timeout (stack.yml)`,
+      );
+    throw err;
+  }
+}
+
+/**
  * Applies a verified bundle: refuses a version not above every version applied before (409) — but
  * the bundle in force sent again, which is answered as applied (`replay`) —, then writes every area and
  * the step's row in one transaction.
  */
-export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor): Promise<Applied> {
+export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor, d?: Deadline): Promise<Applied> {
   const b = v.bundle;
-  return withTx(
-    db,
-    async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
-      const max = await tx.query<{ v: string | null }>("SELECT max(version) AS v FROM config_bundle WHERE action = 'apply'");
-      const highest = max.rows[0]?.v === null || max.rows[0]?.v === undefined ? 0 : Number(max.rows[0].v);
-      const digest = sm3(v.text).toString('hex');
-      if (b.version <= highest) {
-        // An exact replay, or another document under a number already used: the second is a
-        // numbering error at the platform and is said so, with both digests (docs/config-bundles.md §3).
-        const same = await tx.query<{ digest: string }>("SELECT digest FROM config_bundle WHERE action = 'apply' AND version = $1", [b.version]);
-        const applied = same.rows[0]?.digest.trim();
-        // The very bundle in force (its apply the last step, the same document): answered as applied,
-        // nothing written — a request retried after a lost answer must not read as a refusal.
-        const last = await lastStep(tx);
-        if (applied === digest && last?.action === 'apply' && last.version === b.version) return { step: last, changed: [], replay: true, warnings: [] };
-        const how =
-          applied === undefined
-            ? `an older bundle (version ${b.version} was never applied here)`
-            : applied === digest
-              ? `an exact replay of the applied version ${b.version} (same SM3 digest ${digest.slice(0, 16)}…)`
-              : `NOT a replay: its content differs from the applied version ${b.version} (SM3 digest ${digest.slice(0, 16)}…, applied ${applied.slice(0, 16)}…): the platform numbered two different bundles ${b.version}`;
-        throw new BundleError(
-          409,
-          'stale-version',
-          `version ${b.version} is not above the highest version applied (${highest}): ${how}; refused. A new bundle takes a version above ${highest}; to return to an applied version use POST /bundles/<version>/rollback`,
-          applied !== undefined && applied !== digest
-            ? [{ field: 'version', rule: 'version-reused', message: `version ${b.version} was applied with other content (digest ${applied})`, value: digest }]
-            : [],
-        );
-      }
-      const current = (await lastStep(tx))?.effective ?? {};
-      const previous: Previous = {};
-      const changed: string[] = [];
-      for (const { area, content } of areasOf(b)) {
-        previous[area] = await snapshot(tx, area);
-        await write(tx, area, content, b);
-        changed.push(area);
-      }
-      const effective: Effective = { ...current, ...Object.fromEntries(changed.map((a) => [a, b.version])) };
-      const r = await tx.query<StepRow>(
-        `INSERT INTO config_bundle (action, version, issuer, issued_at, bundle, signature, key_id, digest, areas, effective, previous, applied_by, applied_via, applied_at)
+  return inTime(d, 'applying', () =>
+    withTx(
+      db,
+      async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+        const max = await tx.query<{ v: string | null }>("SELECT max(version) AS v FROM config_bundle WHERE action = 'apply'");
+        const highest = max.rows[0]?.v === null || max.rows[0]?.v === undefined ? 0 : Number(max.rows[0].v);
+        const digest = sm3(v.text).toString('hex');
+        if (b.version <= highest) {
+          // An exact replay, or another document under a number already used: the second is a
+          // numbering error at the platform and is said so, with both digests (docs/config-bundles.md §3).
+          const same = await tx.query<{ digest: string }>("SELECT digest FROM config_bundle WHERE action = 'apply' AND version = $1", [b.version]);
+          const applied = same.rows[0]?.digest.trim();
+          // The very bundle in force (its apply the last step, the same document): answered as applied,
+          // nothing written — a request retried after a lost answer must not read as a refusal.
+          const last = await lastStep(tx);
+          if (applied === digest && last?.action === 'apply' && last.version === b.version) return { step: last, changed: [], replay: true, warnings: [] };
+          const how =
+            applied === undefined
+              ? `an older bundle (version ${b.version} was never applied here)`
+              : applied === digest
+                ? `an exact replay of the applied version ${b.version} (same SM3 digest ${digest.slice(0, 16)}…)`
+                : `NOT a replay: its content differs from the applied version ${b.version} (SM3 digest ${digest.slice(0, 16)}…, applied ${applied.slice(0, 16)}…): the platform numbered two different bundles ${b.version}`;
+          throw new BundleError(
+            409,
+            'stale-version',
+            `version ${b.version} is not above the highest version applied (${highest}): ${how}; refused. A new bundle takes a version above ${highest}; to return to an applied version use POST /bundles/<version>/rollback`,
+            applied !== undefined && applied !== digest
+              ? [
+                  {
+                    field: 'version',
+                    rule: 'version-reused',
+                    message: `version ${b.version} was applied with other content (digest ${applied})`,
+                    value: digest,
+                  },
+                ]
+              : [],
+          );
+        }
+        const current = (await lastStep(tx))?.effective ?? {};
+        const previous: Previous = {};
+        const changed: string[] = [];
+        for (const { area, content } of areasOf(b)) {
+          await withinDeadline(tx, d);
+          previous[area] = await snapshot(tx, area);
+          await write(tx, area, content, b, d);
+          changed.push(area);
+        }
+        const effective: Effective = { ...current, ...Object.fromEntries(changed.map((a) => [a, b.version])) };
+        await withinDeadline(tx, d);
+        const r = await tx.query<StepRow>(
+          `INSERT INTO config_bundle (action, version, issuer, issued_at, bundle, signature, key_id, digest, areas, effective, previous, applied_by, applied_via, applied_at)
          VALUES ('apply', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) RETURNING ${STEP_COLUMNS}`,
-        [
-          b.version,
-          b.issuer,
-          b.issuedAt,
-          v.text,
-          v.signature,
-          v.keyId,
-          digest,
-          changed.join(' ').slice(0, 4000),
-          JSON.stringify(effective),
-          JSON.stringify(previous),
-          actor.by.slice(0, 200),
-          actor.via?.slice(0, 200) ?? null,
-        ],
-      );
-      return { step: stepOf(r.rows[0]!), changed, warnings: await codeTableWarnings(tx, changed) };
-    },
-    0,
+          [
+            b.version,
+            b.issuer,
+            b.issuedAt,
+            v.text,
+            v.signature,
+            v.keyId,
+            digest,
+            changed.join(' ').slice(0, 4000),
+            JSON.stringify(effective),
+            JSON.stringify(previous),
+            actor.by.slice(0, 200),
+            actor.via?.slice(0, 200) ?? null,
+          ],
+        );
+        return { step: stepOf(r.rows[0]!), changed, warnings: await codeTableWarnings(tx, changed) };
+      },
+      0,
+    ),
   );
 }
 
@@ -376,64 +409,75 @@ async function baselineOf(tx: Tx, area: string): Promise<unknown> {
  * differs is written again (from that version's bundle, or its state before bundles), in one
  * transaction, recorded as a step of its own with who, when, why and what it replaced.
  */
-export async function rollbackTo(db: Db, version: number, actor: Actor, reason: string | null, trustedKeyIds: readonly string[]): Promise<Applied> {
-  return withTx(
-    db,
-    async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
-      const t = await tx.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM config_bundle WHERE action = 'apply' AND version = $1`, [version]);
-      if (!t.rows[0]) throw new BundleError(404, 'unknown-version', `version ${version} was never applied on this front (GET /bundles lists them)`);
-      const target = stepOf(t.rows[0]);
-      const current = (await lastStep(tx))!.effective;
-      const areas = [...new Set([...Object.keys(current), ...Object.keys(target.effective)])];
-      const differs = areas.filter((a) => current[a] !== target.effective[a]);
-      if (!differs.length) throw new BundleError(409, 'already-current', `the configuration in force is already what version ${version} left`);
-      // Nothing comes back that a key the front no longer trusts signed: a key is taken out of
-      // config-platform-pubkey because it is lost or stolen, and a bundle it signed (a platform's
-      // address and key among its areas) must not return on a token alone (docs/config-bundles.md §3).
-      const sources = [...new Set(differs.map((a) => target.effective[a]).filter((v): v is number => v !== undefined))];
-      const signers = await tx.query<{ version: string; key_id: string }>(
-        "SELECT version, key_id FROM config_bundle WHERE action = 'apply' AND version = ANY($1::bigint[])",
-        [sources],
-      );
-      const untrusted = signers.rows.filter((r) => !trustedKeyIds.includes(r.key_id.trim()));
-      if (untrusted.length)
-        throw new BundleError(
-          422,
-          'unknown-key',
-          `rolling back to version ${version} would bring back what ${untrusted
-            .map((r) => `version ${r.version} (signed with key ${r.key_id.trim().slice(0, 16)}…)`)
-            .join(
-              ', ',
-            )} set, and this front no longer trusts that key (secret file config-platform-pubkey): nothing rolled back — the platform sends what it wants in force as a bundle signed with a trusted key`,
+export async function rollbackTo(
+  db: Db,
+  version: number,
+  actor: Actor,
+  reason: string | null,
+  trustedKeyIds: readonly string[],
+  d?: Deadline,
+): Promise<Applied> {
+  return inTime(d, 'rolling back', () =>
+    withTx(
+      db,
+      async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+        const t = await tx.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM config_bundle WHERE action = 'apply' AND version = $1`, [version]);
+        if (!t.rows[0]) throw new BundleError(404, 'unknown-version', `version ${version} was never applied on this front (GET /bundles lists them)`);
+        const target = stepOf(t.rows[0]);
+        const current = (await lastStep(tx))!.effective;
+        const areas = [...new Set([...Object.keys(current), ...Object.keys(target.effective)])];
+        const differs = areas.filter((a) => current[a] !== target.effective[a]);
+        if (!differs.length) throw new BundleError(409, 'already-current', `the configuration in force is already what version ${version} left`);
+        // Nothing comes back that a key the front no longer trusts signed: a key is taken out of
+        // config-platform-pubkey because it is lost or stolen, and a bundle it signed (a platform's
+        // address and key among its areas) must not return on a token alone (docs/config-bundles.md §3).
+        const sources = [...new Set(differs.map((a) => target.effective[a]).filter((v): v is number => v !== undefined))];
+        const signers = await tx.query<{ version: string; key_id: string }>(
+          "SELECT version, key_id FROM config_bundle WHERE action = 'apply' AND version = ANY($1::bigint[])",
+          [sources],
         );
-      // Written in the order a bundle writes them (code tables last).
-      differs.sort((a, b) => Number(a.startsWith(CODE_TABLE)) - Number(b.startsWith(CODE_TABLE)));
-      const previous: Previous = {};
-      for (const area of differs) {
-        previous[area] = await snapshot(tx, area);
-        const source = target.effective[area];
-        if (source !== undefined) await write(tx, area, await contentOf(tx, source, area), { version: source, issuer: target.issuer });
-        else await restore(tx, area, await baselineOf(tx, area), version);
-      }
-      const r = await tx.query<StepRow>(
-        `INSERT INTO config_bundle (action, version, issuer, issued_at, areas, effective, previous, applied_by, applied_via, applied_at, reason)
+        const untrusted = signers.rows.filter((r) => !trustedKeyIds.includes(r.key_id.trim()));
+        if (untrusted.length)
+          throw new BundleError(
+            422,
+            'unknown-key',
+            `rolling back to version ${version} would bring back what ${untrusted
+              .map((r) => `version ${r.version} (signed with key ${r.key_id.trim().slice(0, 16)}…)`)
+              .join(
+                ', ',
+              )} set, and this front no longer trusts that key (secret file config-platform-pubkey): nothing rolled back — the platform sends what it wants in force as a bundle signed with a trusted key`,
+          );
+        // Written in the order a bundle writes them (code tables last).
+        differs.sort((a, b) => Number(a.startsWith(CODE_TABLE)) - Number(b.startsWith(CODE_TABLE)));
+        const previous: Previous = {};
+        for (const area of differs) {
+          await withinDeadline(tx, d);
+          previous[area] = await snapshot(tx, area);
+          const source = target.effective[area];
+          if (source !== undefined) await write(tx, area, await contentOf(tx, source, area), { version: source, issuer: target.issuer }, d);
+          else await restore(tx, area, await baselineOf(tx, area), version, d);
+        }
+        await withinDeadline(tx, d);
+        const r = await tx.query<StepRow>(
+          `INSERT INTO config_bundle (action, version, issuer, issued_at, areas, effective, previous, applied_by, applied_via, applied_at, reason)
          VALUES ('rollback', $1, $2, $3, $4, $5, $6, $7, $8, now(), $9) RETURNING ${STEP_COLUMNS}`,
-        [
-          version,
-          target.issuer,
-          target.issuedAt,
-          differs.join(' ').slice(0, 4000),
-          JSON.stringify(target.effective),
-          JSON.stringify(previous),
-          actor.by.slice(0, 200),
-          actor.via?.slice(0, 200) ?? null,
-          reason?.slice(0, 500) ?? null,
-        ],
-      );
-      return { step: stepOf(r.rows[0]!), changed: differs, warnings: await codeTableWarnings(tx, differs) };
-    },
-    0,
+          [
+            version,
+            target.issuer,
+            target.issuedAt,
+            differs.join(' ').slice(0, 4000),
+            JSON.stringify(target.effective),
+            JSON.stringify(previous),
+            actor.by.slice(0, 200),
+            actor.via?.slice(0, 200) ?? null,
+            reason?.slice(0, 500) ?? null,
+          ],
+        );
+        return { step: stepOf(r.rows[0]!), changed: differs, warnings: await codeTableWarnings(tx, differs) };
+      },
+      0,
+    ),
   );
 }
 

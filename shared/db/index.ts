@@ -47,6 +47,35 @@ async function applyLimits(client: pg.ClientBase, limits: SessionLimits): Promis
   await set('idle_in_transaction_session_timeout', `${Math.ceil(limits.idleInTxTimeoutMs / 1000)}s`);
 }
 
+/**
+ * A moment a transaction's work must be over by — a request's time less a margin, so that the
+ * transaction is rolled back by the function and answered as such, never still running when the
+ * runtime has given the caller up (docs/config-bundles.md "Answers"). `capMs`: the session's own
+ * statement_timeout, never raised.
+ */
+export interface Deadline {
+  at: number;
+  capMs: number;
+}
+
+/** An error read as a statement timeout (57014: dbFault 'timeout'): a deadline passed between two statements. */
+export class DeadlinePassed extends Error {
+  readonly code = '57014';
+}
+
+/**
+ * Before a statement of a transaction bounded by `d`: throws DeadlinePassed when its time is over,
+ * else bounds the next statements by what is left (`SET LOCAL statement_timeout`, back to the
+ * session's at the transaction's end). Nothing without a deadline.
+ */
+export async function withinDeadline(tx: Tx, d: Deadline | undefined): Promise<void> {
+  if (!d) return;
+  const left = Math.ceil(d.at - Date.now());
+  if (left <= 0) throw new DeadlinePassed('the transaction ran out of its time and was rolled back');
+  if (d.capMs > 0 && left >= d.capMs) return;
+  await tx.query("SELECT set_config('statement_timeout', $1, true)", [`${left}ms`]);
+}
+
 export function openPool(databaseUrl: string, max = 10, limits: SessionLimits = DEFAULT_SESSION_LIMITS): pg.Pool {
   if (pool) return pool;
   pool = new pg.Pool({

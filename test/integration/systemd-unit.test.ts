@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runtimeBundle } from '../../infra/root.js';
 import { RUNTIME_NODE_FLAGS } from '../../infra/runtime/node-flags.js';
 import { loadStack } from '../../infra/runtime/stack.js';
-import { parseDuration } from '../../infra/runtime/duration.js';
+import { parseDuration } from '../../shared/time/duration.js';
 import { databaseUrl } from '../setup/db.js';
 import { stablePorts } from '../setup/ports.js';
 

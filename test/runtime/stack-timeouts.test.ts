@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../infra/runtime/duration.js';
+import { parseDuration } from '../../shared/time/duration.js';
 import { loadStack } from '../../infra/runtime/stack.js';
 
 const GATEWAY_MS = 60_000;

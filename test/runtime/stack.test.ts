@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scaleConfig, watchdogConfig } from '../../infra/runtime/config.js';
-import { parseDuration } from '../../infra/runtime/duration.js';
+import { parseDuration } from '../../shared/time/duration.js';
 import { loadStack, substitute } from '../../infra/runtime/stack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdc-stack-test-'));
