@@ -34,8 +34,11 @@ import {
 const app = new Hono();
 app.onError(handleError);
 
-let loaded: BackupSettings | undefined;
-const settings = (): BackupSettings => (loaded ??= backupConfig.parse());
+// Read afresh at every request, secret files included: the operator replaces backup-sm4-key (or the
+// store's keys) while the front runs, and the next archive must be taken under the key in the file —
+// never under the one the replica started with (docs/backup.md "Encryption at rest"). A few small
+// files and the variables, for a function called a few times a day.
+const settings = (): BackupSettings => backupConfig.parse();
 const config = () => settings().backup;
 const databaseUrl = () => settings().database.url;
 // Everything but the cron's POST / is for operators: the gateway's credentials (docs/backup.md).

@@ -3,8 +3,9 @@
  * "Secrets"), as under OpenFaaS, where a container has only its function's secrets mounted: the
  * runtime gives it, as CDC_SECRETS_DIR, a folder of its own holding links to those files — the ones
  * under `secrets`, and those named by the annotation `com.cdc-front.optional-secrets` (names, or
- * `prefix*`) when they exist. Rebuilt at every replica start, so a secret added since (an alert
- * webhook, a province's key) is seen after a restart, as on OpenFaaS after a redeploy.
+ * `prefix*`) when they exist — an exact name even before it exists, as a link to nothing. Rebuilt at
+ * every replica start, so a secret added since under a pattern (a province's key) is seen after a
+ * restart, as on OpenFaaS after a redeploy; one named exactly is seen by the next read.
  *
  * Under one user id this keeps a function from using another's secrets by accident, not from a
  * malicious one reading the parent folder: that needs containers or a user per function.
@@ -23,6 +24,11 @@ export function optionalPatterns(annotation: string | undefined): Array<(name: s
     .map((p) => (p.endsWith('*') ? (n: string) => n.startsWith(p.slice(0, -1)) : (n: string) => n === p));
 }
 
+/** The exact names of an annotation value (its `prefix*` patterns left out). */
+export function optionalNames(annotation: string | undefined): string[] {
+  return (annotation ?? '').split(/[\s,]+/).filter((p) => p && !p.endsWith('*'));
+}
+
 /**
  * Brings the function's view up to date and returns its path. In place — links added, removed and
  * re-pointed, never the folder: the function's other replicas keep reading it while one restarts.
@@ -35,7 +41,11 @@ export function secretView(secretsDir: string, fn: string, listed: readonly stri
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const optional = optionalPatterns(optionalAnnotation);
   const present = readdirSync(secretsDir).filter((n) => !n.startsWith('.') && lstatSync(join(secretsDir, n)).isFile());
-  const want = new Set([...listed.filter((n) => existsSync(join(secretsDir, n))), ...present.filter((n) => optional.some((m) => m(n)))]);
+  // An optional secret named exactly is linked even before it exists: a key the operator creates
+  // later (backup-sm4-key) is then read by a function that reads its secrets at each call, without a
+  // restart; a link to nothing reads as a missing file.
+  const named = optionalNames(optionalAnnotation);
+  const want = new Set([...listed.filter((n) => existsSync(join(secretsDir, n))), ...present.filter((n) => optional.some((m) => m(n))), ...named]);
   const have = new Set(readdirSync(dir));
   for (const n of have) if (!want.has(n)) rmSync(join(dir, n), { force: true });
   for (const n of want) {

@@ -2,7 +2,7 @@
 // that was copied or moved: its links lead to that folder's own secrets, never the original's — a
 // copy started beside the original must not write to the original's database with its keys — and a
 // link an older runtime made absolute is re-pointed.
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,5 +46,28 @@ describe('secret view of a copied data folder', () => {
     secretView(d, 'push', ['cdc-database-url'], undefined);
     expect(readlinkSync(join(viewD, 'cdc-database-url'))).toBe(join('..', '..', 'cdc-database-url'));
     expect(readFileSync(join(viewD, 'cdc-database-url'), 'utf8')).toBe('postgres://d/db');
+  });
+});
+
+describe('an optional secret created after the replica started', () => {
+  it('named exactly, is read through the view as soon as it exists; under a pattern, only after the next start', () => {
+    const e = secrets('e', 'postgres://e/db');
+    const annotation = 'backup-sm4-key uplink-*';
+    const view = secretView(e, 'backup', ['cdc-database-url'], annotation);
+    expect(() => readFileSync(join(view, 'backup-sm4-key'), 'utf8')).toThrow(/ENOENT/);
+    expect(readdirSync(view).sort()).toEqual(['backup-sm4-key', 'cdc-database-url']);
+    writeFileSync(join(e, 'backup-sm4-key'), '0123456789abcdeffedcba9876543210\n', { mode: 0o600 });
+    writeFileSync(join(e, 'uplink-province-key'), 'k', { mode: 0o600 });
+    expect(readFileSync(join(view, 'backup-sm4-key'), 'utf8')).toBe('0123456789abcdeffedcba9876543210\n');
+    expect(readdirSync(view)).not.toContain('uplink-province-key');
+    // A rotation (a new file put in its place) is read the same way.
+    writeFileSync(join(e, 'backup-sm4-key.new'), 'fedcba98765432100123456789abcdef\n', { mode: 0o600 });
+    renameSync(join(e, 'backup-sm4-key.new'), join(e, 'backup-sm4-key'));
+    expect(readFileSync(join(view, 'backup-sm4-key'), 'utf8')).toBe('fedcba98765432100123456789abcdef\n');
+    expect(readdirSync(secretView(e, 'backup', ['cdc-database-url'], annotation)).sort()).toEqual([
+      'backup-sm4-key',
+      'cdc-database-url',
+      'uplink-province-key',
+    ]);
   });
 });
