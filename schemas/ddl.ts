@@ -151,7 +151,9 @@ export const OUTCOME_TABLE = `${STAGING_SCHEMA}.sync_outcome`;
  * and the role that wrote it, which alone (besides the front, the tables' owner) sees and changes it
  * (row-level security; infra/db/0920_staging_roles.sql added both to the first tables); and the
  * rows taken by taken_at, which the retention purge reads (infra/db/0940_staging_purge.sql added it
- * to the first tables; docs/dbsync.md "Retention").
+ * to the first tables; docs/dbsync.md "Retention"); and the waiting rows by role and by id, which the
+ * fair claim reads (infra/db/1090_staging_waiting_by_role.sql added them to the first tables;
+ * docs/dbsync.md "Fair shares").
  */
 export function stagingDdl(r: Resource): string {
   const cols = Object.values(r.fields).map((d) => `  ${d.column} text`);
@@ -168,6 +170,8 @@ export function stagingDdl(r: Resource): string {
     `);`,
     `CREATE INDEX ${r.table}_waiting ON ${STAGING_SCHEMA}.${r.table} (row_id) WHERE taken_at IS NULL;`,
     `CREATE INDEX ${r.table}_taken ON ${STAGING_SCHEMA}.${r.table} (taken_at) WHERE taken_at IS NOT NULL;`,
+    `CREATE INDEX ${r.table}_waiting_by ON ${STAGING_SCHEMA}.${r.table} (inserted_by, row_id) WHERE taken_at IS NULL;`,
+    `CREATE INDEX ${r.table}_waiting_key ON ${STAGING_SCHEMA}.${r.table} ((nullif(btrim(id), ''))) WHERE taken_at IS NULL;`,
     `ALTER TABLE ${STAGING_SCHEMA}.${r.table} ENABLE ROW LEVEL SECURITY;`,
     `CREATE POLICY own_rows ON ${STAGING_SCHEMA}.${r.table} USING (inserted_by IS NULL OR inserted_by = current_user);`,
     '',
