@@ -114,11 +114,22 @@ export interface SyncOptions {
    */
   stopping?: () => boolean;
   /**
-   * Where each table's run got to (row_id): within one run a table's claims go on past rows left
-   * waiting behind a locked row instead of finding them first again (syncAll keeps one per run).
+   * Where each table's run got to, per role (row_id): within one run a table's claims go on past rows
+   * left waiting behind a locked row instead of finding them first again (syncAll keeps one per run).
    */
-  cursors?: Map<string, string>;
+  cursors?: Map<string, TableCursor>;
 }
+
+/**
+ * Where one table's claims of a run got to: per role (inserted_by; null for rows written before
+ * roles) the last row looked at, and whose share comes first in the next batch (docs/dbsync.md "Fair
+ * shares").
+ */
+export interface TableCursor {
+  after: Map<string | null, string>;
+  turn: number;
+}
+export const newCursor = (): TableCursor => ({ after: new Map(), turn: 0 });
 
 /**
  * The orgs each HIS role may write rows for (docs/dbsync.md "Several hospitals"), by role name, as
@@ -145,7 +156,7 @@ export async function readRoleOrgs(db: Pick<pg.ClientBase, 'query'>): Promise<Ro
 export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
   const deadline = Date.now() + o.settings.runMs;
   await assertSeesEveryRow(db);
-  const withRoles = { ...o, roles: o.roles ?? (await readRoleOrgs(db)), cursors: o.cursors ?? new Map<string, string>() };
+  const withRoles = { ...o, roles: o.roles ?? (await readRoleOrgs(db)), cursors: o.cursors ?? new Map<string, TableCursor>() };
   const tables = Object.values(resources);
   const runs = new Map<string, ResourceRun>();
   for (const [i, r] of tables.entries()) {
@@ -244,7 +255,7 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
     if (!locked) return { ...run, busy: true };
     const callers = callersOf(o.settings, o.roles ?? (await readRoleOrgs(client)));
     let full = false;
-    let cursor = o.cursors?.get(r.name) ?? '0';
+    const cursor = o.cursors?.get(r.name) ?? newCursor();
     let first = true;
     // Roles whose open transactions hold rows of this table (skipped by the claims), for the log.
     const lockedBy = new Set<string>();
@@ -274,7 +285,8 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
         }
         throw err;
       }
-      cursor = claimed.last ?? cursor;
+      for (const [role, last] of claimed.lasts) cursor.after.set(role, last);
+      cursor.turn++;
       for (const x of claimed.lockedBy) lockedBy.add(x);
       lockedRows ||= claimed.locked > 0;
       if (claimed.seen === 0) break;
@@ -337,26 +349,69 @@ export interface Claimed {
   tooLarge: Array<{ row: RowKey; bytes: number; columns: Record<string, number> }>;
   /** Rows looked at (taken now, refused, or left waiting behind a locked row): fewer than the batch means nothing else waits. */
   seen: number;
-  /** The last row looked at: the next claim of the run starts after it (null when none was). */
-  last: string | null;
+  /** Per role, the last row looked at: that role's next claim of the run starts after it (a role absent: unchanged). */
+  lasts: Map<string | null, string>;
   /** Rows the claim skipped because an open transaction holds them, and the roles that wrote them. */
   locked: number;
   lockedBy: string[];
 }
 
 /**
- * The claim's first statement ($1 the resource, $2 the batch; with `after`, $3 the row it starts
- * after): the next waiting rows' ids and sizes.
+ * The claim's first statement for one role's rows ($1 the resource, $2 the rows; with `after`, $3
+ * the row it starts after; with `role` 'role', $4 the role, with 'none' the rows of no role; without
+ * `role` every role's): the next waiting rows' ids, sizes and record keys (the id and the org as the
+ * pipeline reads them: trimmed, an empty one as none). One role's rows are read by the partial index
+ * of the waiting rows by role (infra/db/1090_staging_waiting_by_role.sql).
  */
-export function claimSql(r: Resource, after = false): string {
+export function claimSql(r: Resource, after = false, role?: 'role' | 'none'): string {
   const size = Object.values(r.fields)
     .map((d) => `coalesce(octet_length(s.${d.column}), 0)`)
     .join(' + ');
-  return `SELECT s.row_id::text AS row_id, (${size})::bigint AS bytes FROM ${stagingTable(r)} s
-      WHERE s.taken_at IS NULL${after ? ' AND s.row_id > $3::bigint' : ''}
+  const byRole = role === 'role' ? ' AND s.inserted_by = $4' : role === 'none' ? ' AND s.inserted_by IS NULL' : '';
+  return `SELECT s.row_id::text AS row_id, (${size})::bigint AS bytes, s.inserted_by,
+             ${keyOf('s', 'id')} AS key_id, ${keyOf('s', 'org_code')} AS key_org FROM ${stagingTable(r)} s
+      WHERE s.taken_at IS NULL${after ? ' AND s.row_id > $3::bigint' : ''}${byRole}
         AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $1 AND x.row_id = s.row_id)
       ORDER BY s.row_id LIMIT $2 FOR UPDATE OF s SKIP LOCKED`;
 }
+
+/** A record's id or org as the pipeline reads it: trimmed, an empty one as none (the key index's expression). */
+const keyOf = (t: string, c: string) => `nullif(btrim(${t}.${c}), '')`;
+
+/**
+ * The roles (inserted_by) with rows waiting in a table, null for rows of no role, each with its first
+ * waiting row: one descent of the index of the waiting rows by role per role (a loose index scan),
+ * however many rows each has staged.
+ */
+export function waitingRolesSql(r: Resource): string {
+  const t = stagingTable(r);
+  return `WITH RECURSIVE g(role) AS (
+        SELECT min(s.inserted_by) FROM ${t} s WHERE s.taken_at IS NULL
+        UNION ALL
+        SELECT (SELECT min(s.inserted_by) FROM ${t} s WHERE s.taken_at IS NULL AND s.inserted_by > g.role) FROM g WHERE g.role IS NOT NULL
+      )
+      SELECT g.role, (SELECT min(s.row_id) FROM ${t} s WHERE s.taken_at IS NULL AND s.inserted_by = g.role)::text AS first FROM g WHERE g.role IS NOT NULL
+      UNION ALL
+      SELECT NULL::text AS role, min(s.row_id)::text AS first FROM ${t} s WHERE s.taken_at IS NULL AND s.inserted_by IS NULL HAVING min(s.row_id) IS NOT NULL`;
+}
+
+/** A row a claim found: its size and its record's key. */
+interface Found {
+  row_id: string;
+  bytes: string;
+  inserted_by: string | null;
+  key_id: string | null;
+  key_org: string | null;
+}
+
+/** Rows of one record as behindSkipped compares them: the same id, and the same org or one of them without. */
+const sameRecord = (a: Found, b: Found) => a.key_id !== null && a.key_id === b.key_id && (a.key_org === null || b.key_org === null || a.key_org === b.key_org);
+
+/** How far a claim reached in one role's rows: after its cursor, up to its last row found (null: to its end). */
+type Reach = { role: string | null; from: string; after: string; upTo: string | null };
+
+/** The largest row_id: a role whose claim reached its end has no row the claim did not reach. */
+const END = 9223372036854775807n;
 
 /**
  * The rows of a claim that must wait: those of a record with an earlier row still waiting that the
@@ -367,87 +422,216 @@ export function claimSql(r: Resource, after = false): string {
  * another caller's, and may neither hold nor be held by it) with the same id and org as the pipeline
  * reads them — trimmed, an empty org as none — where a row without an org matches any org of its
  * role's rows: its org is only resolved by the pipeline (the role's own, the front's, a parent's), and
- * holding a row too many is safe where one too few reorders. The waiting rows up to the claim's last
- * (up to the table's end when the claim reached it) are read without locks (the partial index of
- * waiting rows); only when some were skipped are records compared. Also says which of the skipped
- * rows the claim itself passed over (locked now) and who wrote them.
+ * holding a row too many is safe where one too few reorders. Each role's waiting rows from its first
+ * up to its claim's last (up to its end when its claim reached it: `upTo` null) are read without
+ * locks (the partial index of the waiting rows by role); only when some were skipped are records compared. Also
+ * says which of the skipped rows the claim itself passed over (locked now: after the role's `after`)
+ * and who wrote them.
  */
 async function behindSkipped(
   client: Pick<pg.ClientBase, 'query'>,
   r: Resource,
   claimed: string[],
-  after: string,
-  toEnd: boolean,
+  reach: Reach[],
 ): Promise<{ wait: Set<string>; locked: number; lockedBy: string[] }> {
   const none = { wait: new Set<string>(), locked: 0, lockedBy: [] };
-  if (claimed.length === 0 && !toEnd) return none;
+  if (reach.length === 0) return none;
+  const params: unknown[] = [r.name];
+  const terms = reach.map((x) => {
+    // From the role's first waiting row: a range the planner sees is narrow (the index by role, not the table).
+    const role = x.role === null ? 's.inserted_by IS NULL' : `s.inserted_by = $${params.push(x.role)}`;
+    const from = `s.row_id >= $${params.push(x.from)}::bigint`;
+    return x.upTo === null ? `(${role} AND ${from})` : `(${role} AND ${from} AND s.row_id <= $${params.push(x.upTo)}::bigint)`;
+  });
   const waiting = await client.query<{ row_id: string; inserted_by: string | null }>(
     `SELECT s.row_id::text AS row_id, s.inserted_by FROM ${stagingTable(r)} s
-      WHERE s.taken_at IS NULL AND ($2::bigint IS NULL OR s.row_id <= $2::bigint)
+      WHERE s.taken_at IS NULL AND (${terms.join(' OR ')})
         AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $1 AND x.row_id = s.row_id)`,
-    [r.name, toEnd ? null : claimed[claimed.length - 1]],
+    params,
   );
   const mine = new Set(claimed);
   const skippedRows = waiting.rows.filter((x) => !mine.has(x.row_id));
   if (skippedRows.length === 0) return none;
-  const lockedRows = skippedRows.filter((x) => BigInt(x.row_id) > BigInt(after));
+  const afterOf = new Map(reach.map((x) => [x.role, BigInt(x.after)]));
+  const lockedRows = skippedRows.filter((x) => BigInt(x.row_id) > (afterOf.get(x.inserted_by ?? null) ?? 0n));
   const lockedBy = [...new Set(lockedRows.flatMap((x) => (x.inserted_by ? [x.inserted_by] : [])))].sort();
   if (claimed.length === 0) return { wait: new Set(), locked: lockedRows.length, lockedBy };
-  const key = (t: string, c: string) => `nullif(btrim(${t}.${c}), '')`;
   const behind = await client.query<{ row_id: string }>(
     `SELECT b.row_id::text AS row_id FROM ${stagingTable(r)} b
       WHERE b.row_id = ANY($1::bigint[])
         AND EXISTS (SELECT 1 FROM ${stagingTable(r)} k WHERE k.row_id = ANY($2::bigint[]) AND k.row_id < b.row_id
                       AND k.inserted_by IS NOT DISTINCT FROM b.inserted_by
-                      AND ${key('k', 'id')} = ${key('b', 'id')}
-                      AND (${key('k', 'org_code')} IS NULL OR ${key('b', 'org_code')} IS NULL OR ${key('k', 'org_code')} = ${key('b', 'org_code')}))`,
+                      AND ${keyOf('k', 'id')} = ${keyOf('b', 'id')}
+                      AND (${keyOf('k', 'org_code')} IS NULL OR ${keyOf('b', 'org_code')} IS NULL OR ${keyOf('k', 'org_code')} = ${keyOf('b', 'org_code')}))`,
     [claimed, skippedRows.map((x) => x.row_id)],
   );
   return { wait: new Set(behind.rows.map((x) => x.row_id)), locked: lockedRows.length, lockedBy };
 }
 
 /**
- * The next rows without a result after `after`, in row order, locked until the claiming transaction
- * ends; rows locked by an open HIS transaction are skipped, and the later rows of their records wait
- * with them (behindSkipped). Sizes are read first (octet_length, no values), so a batch holds at most
- * BATCH_MAX_BYTES of values and a row over ROW_MAX_BYTES is never read whole: only its org, id and
- * column sizes.
+ * The rows of a claim that must wait for an earlier row of the same record written by another role
+ * that the claim did not reach: that role's rows after `upTo` (its share of the batch was full). Rows
+ * of two roles with the same id and org — two HIS systems of one hospital writing the same record —
+ * are stored in row order, as they were before the batch was shared (docs/dbsync.md "Fair shares").
+ * A row the claim reached and left waiting (held open by a HIS transaction, or behind such a row)
+ * holds its own role's rows only (behindSkipped). Only rows after another role's reach can be held;
+ * their ids are looked up at once in the index of the waiting rows by id
+ * (infra/db/1090_staging_waiting_by_role.sql), and the rows found compared here.
  */
-export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, limit: number, batchBytes = BATCH_MAX_BYTES, after = '0'): Promise<Claimed> {
-  const cols = Object.values(r.fields).map((d) => d.column);
-  const found = await client.query<{ row_id: string; bytes: string }>(claimSql(r, true), [r.name, limit, after]);
+async function behindOtherRoles(
+  client: Pick<pg.ClientBase, 'query'>,
+  r: Resource,
+  claimed: Found[],
+  upTo: ReadonlyMap<string | null, bigint>,
+): Promise<Set<string>> {
+  const reachOf = (role: string | null) => upTo.get(role) ?? 0n;
+  const open = claimed.filter((b) => b.key_id !== null && [...upTo].some(([role, to]) => role !== b.inserted_by && to < BigInt(b.row_id)));
+  if (open.length === 0) return new Set();
+  const res = await client.query<Found>(
+    `SELECT k.row_id::text AS row_id, k.inserted_by, ${keyOf('k', 'id')} AS key_id, ${keyOf('k', 'org_code')} AS key_org FROM ${stagingTable(r)} k
+      WHERE k.taken_at IS NULL AND ${keyOf('k', 'id')} = ANY($2::text[]) AND k.row_id < $3::bigint
+        AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $1 AND x.row_id = k.row_id)`,
+    [
+      r.name,
+      [...new Set(open.map((b) => b.key_id))],
+      open
+        .map((b) => BigInt(b.row_id))
+        .reduce((m, x) => (x > m ? x : m))
+        .toString(),
+    ],
+  );
+  // Another role's rows the claim did not reach: after that role's reach (a role the claim did not know, all of them).
+  const unreached = res.rows.filter((k) => BigInt(k.row_id) > reachOf(k.inserted_by));
+  const wait = new Set<string>();
+  for (const b of open)
+    if (unreached.some((k) => k.inserted_by !== b.inserted_by && BigInt(k.row_id) < BigInt(b.row_id) && sameRecord(k, b))) wait.add(b.row_id);
+  return wait;
+}
+
+/**
+ * The next rows without a result, each role's after where its claims of the run got to (`cursor`),
+ * locked until the claiming transaction ends, shared between the roles with rows waiting
+ * (docs/dbsync.md "Fair shares"): each gets an equal share of the batch in row order, and what a
+ * role leaves of its share goes to the roles that have more — so one role's flood is taken beside
+ * another role's few rows, not before them. Rows locked by an open HIS transaction are skipped, and
+ * the later rows of their records wait with them (behindSkipped); a row also waits for an earlier
+ * row of its record by another role not reached yet (behindOtherRoles), and that role's claims stay
+ * at it until it can go. Sizes are read first (octet_length, no values), so a batch holds at most
+ * BATCH_MAX_BYTES of values, filled in turn from each role's rows, and a row over ROW_MAX_BYTES is
+ * never read whole: only its org, id and column sizes.
+ */
+export async function claim(
+  client: Pick<pg.ClientBase, 'query'>,
+  r: Resource,
+  limit: number,
+  batchBytes = BATCH_MAX_BYTES,
+  cursor: TableCursor = newCursor(),
+): Promise<Claimed> {
+  const waitingRows = (await client.query<{ role: string | null; first: string }>(waitingRolesSql(r))).rows;
+  const waitingRoles = waitingRows.map((x) => x.role);
+  const firstOf = new Map(waitingRows.map((x) => [x.role, x.first]));
+  // Whose share comes first turns from batch to batch: a batch smaller than the roles reaches them all.
+  const start = waitingRoles.length ? cursor.turn % waitingRoles.length : 0;
+  const roles = [...waitingRoles.slice(start), ...waitingRoles.slice(0, start)];
+  const found = new Map<string | null, Found[]>(roles.map((x) => [x, []]));
+  const toEnd = new Set<string | null>();
+  let left = limit;
+  let active = roles;
+  while (left > 0 && active.length > 0) {
+    const share = Math.ceil(left / active.length);
+    const more: Array<string | null> = [];
+    for (const role of active) {
+      const n = Math.min(share, left);
+      if (n <= 0) break;
+      const mine = found.get(role)!;
+      const after = mine.at(-1)?.row_id ?? cursor.after.get(role) ?? '0';
+      const res = await client.query<Found>(claimSql(r, true, role === null ? 'none' : 'role'), role === null ? [r.name, n, after] : [r.name, n, after, role]);
+      mine.push(...res.rows);
+      left -= res.rows.length;
+      if (res.rows.length < n) toEnd.add(role);
+      else more.push(role);
+    }
+    active = more;
+  }
+  const all = [...found.values()].flat();
+  const ids = all.map((x) => x.row_id);
+  const afterOf = (role: string | null) => cursor.after.get(role) ?? '0';
   const { wait, locked, lockedBy } = await behindSkipped(
     client,
     r,
-    found.rows.map((x) => x.row_id),
-    after,
-    found.rows.length < limit,
+    ids,
+    roles.flatMap((role): Reach[] => {
+      const mine = found.get(role)!;
+      const from = firstOf.get(role) ?? '0';
+      if (toEnd.has(role)) return [{ role, from, after: afterOf(role), upTo: null }];
+      return mine.length ? [{ role, from, after: afterOf(role), upTo: mine.at(-1)!.row_id }] : [];
+    }),
   );
-  const whole: string[] = [];
-  const large: string[] = [];
+  // Rows that wait for another role's earlier row of their record stop their role's claims there.
+  const stop =
+    roles.length > 1
+      ? await behindOtherRoles(
+          client,
+          r,
+          all.filter((x) => !wait.has(x.row_id)),
+          new Map(roles.map((role) => [role, toEnd.has(role) ? END : BigInt(found.get(role)!.at(-1)?.row_id ?? afterOf(role))])),
+        )
+      : new Set<string>();
+  for (const x of stop) wait.add(x);
+  const holdLater = () => {
+    // A row of a record whose earlier row in the claim waits waits too (and stops where that one does).
+    for (const mine of found.values())
+      for (const [i, x] of mine.entries()) {
+        if (wait.has(x.row_id)) continue;
+        const held = mine.slice(0, i).find((y) => wait.has(y.row_id) && sameRecord(y, x));
+        if (!held) continue;
+        wait.add(x.row_id);
+        if (stop.has(held.row_id)) stop.add(x.row_id);
+      }
+  };
+  holdLater();
+  // The rows in turn, one of each role's: a batch cut short by its bytes is shared too.
+  const inTurn: Found[] = [];
+  for (let i = 0; inTurn.length < all.length; i++) for (const role of roles) if (found.get(role)![i]) inTurn.push(found.get(role)![i]!);
+  const looked: Found[] = [];
   let total = 0;
-  let seen = 0;
-  let last: string | null = null;
   let cut = false;
-  for (const x of found.rows) {
+  for (const x of inTurn) {
     // Rows left to wait behind a skipped one count as looked at: the rows after them are taken on.
     if (!wait.has(x.row_id)) {
       const bytes = Number(x.bytes);
-      if (bytes > ROW_MAX_BYTES) large.push(x.row_id);
-      else {
-        if (whole.length > 0 && total + bytes > batchBytes) {
+      if (bytes <= ROW_MAX_BYTES) {
+        if (total > 0 && total + bytes > batchBytes) {
           cut = true;
           break;
         }
-        whole.push(x.row_id);
         total += bytes;
       }
     }
-    seen++;
-    last = x.row_id;
+    looked.push(x);
   }
+  if (cut) {
+    // A row the cut left out holds another role's later rows of its record, as a row not reached does.
+    const left = inTurn.slice(looked.length);
+    for (const x of looked)
+      if (!wait.has(x.row_id) && left.some((k) => k.inserted_by !== x.inserted_by && BigInt(k.row_id) < BigInt(x.row_id) && sameRecord(k, x))) {
+        wait.add(x.row_id);
+        stop.add(x.row_id);
+      }
+    holdLater();
+  }
+  const isLooked = new Set(looked.map((x) => x.row_id));
+  const lasts = new Map<string | null, string>();
+  for (const role of roles)
+    for (const x of found.get(role)!) {
+      if (!isLooked.has(x.row_id) || stop.has(x.row_id)) break;
+      lasts.set(role, x.row_id);
+    }
+  const whole = looked.filter((x) => !wait.has(x.row_id) && Number(x.bytes) <= ROW_MAX_BYTES).map((x) => x.row_id);
+  const large = looked.filter((x) => !wait.has(x.row_id) && Number(x.bytes) > ROW_MAX_BYTES).map((x) => x.row_id);
   // A batch cut short by its bytes is not the end of the table: seen < limit only when nothing waits.
-  if (cut) seen = limit;
+  const seen = cut ? limit : looked.length;
+  const cols = Object.values(r.fields).map((d) => d.column);
   const rows = whole.length
     ? (await client.query<StagedRow>(`SELECT s.* FROM ${stagingTable(r)} s WHERE s.row_id = ANY($1::bigint[]) ORDER BY s.row_id`, [whole])).rows
     : [];
@@ -466,7 +650,7 @@ export async function claim(client: Pick<pg.ClientBase, 'query'>, r: Resource, l
       tooLarge.push({ row: { row_id: x.row_id, org_code: x.org_code ?? null, id: x.id ?? null, inserted_by: x.inserted_by ?? null }, bytes, columns });
     }
   }
-  return { rows, tooLarge, seen, last, locked, lockedBy };
+  return { rows, tooLarge, seen, lasts, locked, lockedBy };
 }
 
 /**
@@ -725,6 +909,11 @@ export interface StagingLag {
   waiting: number;
   /** Age in seconds of the oldest row not yet taken; null when none waits. */
   oldestAgeS: number | null;
+  /**
+   * The rows waiting per HIS role that wrote them (null: rows of no role), most first: who is
+   * flooding the table (docs/dbsync.md "Fair shares"). Role names and counts only, for the operator.
+   */
+  roles: Array<{ role: string | null; waiting: number; oldestAgeS: number | null }>;
 }
 
 /** One resource's part of the lag query; `$<param>` is its name. */
@@ -734,16 +923,47 @@ export function lagSqlOf(r: Resource, param = 1): string {
           AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $${param} AND x.row_id = s.row_id)`;
 }
 
-/** Rows waiting per resource and the oldest one's age: the lag monitoring reads (docs/monitoring.md). */
+/** One resource's part of the lag query by role: the same waiting rows as lagSqlOf, per inserted_by. */
+export function lagByRoleSqlOf(r: Resource, param = 1): string {
+  return `SELECT $${param}::varchar AS resource, s.inserted_by AS role, count(*) AS waiting, min(s.inserted_at) AS oldest FROM ${stagingTable(r)} s
+        WHERE s.taken_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM ${OUTCOME_TABLE} x WHERE x.resource = $${param} AND x.row_id = s.row_id)
+        GROUP BY s.inserted_by`;
+}
+
+/** Rows waiting per resource (and per role) and the oldest one's age: the lag monitoring reads (docs/monitoring.md). */
 export async function stagingLag(db: Db): Promise<StagingLag[]> {
-  const parts = Object.values(resources).map((r, i) => lagSqlOf(r, i + 1));
-  const res = await db.query<{ resource: string; waiting: string; oldest: Date | null; now: Date }>(
+  const list = Object.values(resources);
+  const parts = list.map((r, i) => lagByRoleSqlOf(r, i + 1));
+  const res = await db.query<{ resource: string; role: string | null; waiting: string; oldest: Date | null; now: Date }>(
     `SELECT l.*, now() AS now FROM (${parts.join(' UNION ALL ')}) l`,
-    Object.values(resources).map((r) => r.name),
+    list.map((r) => r.name),
   );
-  return res.rows.map((x) => ({
-    resource: x.resource,
-    waiting: Number(x.waiting),
-    oldestAgeS: x.oldest ? Math.max(0, Math.round((x.now.getTime() - x.oldest.getTime()) / 1000)) : null,
-  }));
+  const age = (x: { oldest: Date | null; now: Date }) => (x.oldest ? Math.max(0, Math.round((x.now.getTime() - x.oldest.getTime()) / 1000)) : null);
+  return list.map((r) => {
+    const roles = res.rows
+      .filter((x) => x.resource === r.name)
+      .map((x) => ({ role: x.role, waiting: Number(x.waiting), oldestAgeS: age(x) }))
+      .sort((a, b) => b.waiting - a.waiting || String(a.role).localeCompare(String(b.role)));
+    const ages = roles.flatMap((x) => (x.oldestAgeS === null ? [] : [x.oldestAgeS]));
+    return {
+      resource: r.name,
+      waiting: roles.reduce((n, x) => n + x.waiting, 0),
+      oldestAgeS: ages.length ? Math.max(...ages) : null,
+      roles,
+    };
+  });
+}
+
+/** Rows waiting per role, as the operator reads them: `his_a 3000, his_b 5` (most first; `(no role)` for rows of none). */
+export function rolesText(roles: ReadonlyArray<{ role: string | null; waiting: number }>, most = roles.length): string {
+  const shown = roles.slice(0, most).map((x) => `${x.role ?? '(no role)'} ${x.waiting}`);
+  return roles.length > most ? `${shown.join(', ')}, … (${roles.length - most} more)` : shown.join(', ');
+}
+
+/** Rows waiting per role over every table, most first. */
+export function waitingByRole(lag: readonly StagingLag[]): Array<{ role: string | null; waiting: number }> {
+  const n = new Map<string | null, number>();
+  for (const l of lag) for (const x of l.roles) n.set(x.role, (n.get(x.role) ?? 0) + x.waiting);
+  return [...n].map(([role, waiting]) => ({ role, waiting })).sort((a, b) => b.waiting - a.waiting || String(a.role).localeCompare(String(b.role)));
 }
