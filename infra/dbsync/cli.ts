@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { parseCommandLine, runCommand, runIfMain, textTable } from '../cli/command.js';
 import { connectDatabase } from '../cli/locate.js';
 import { closePool } from '../../shared/db/index.js';
-import { stagingLag } from '../../shared/dbsync/index.js';
+import { rolesText, stagingLag } from '../../shared/dbsync/index.js';
 import {
   advisoryLockStatements,
   bindStatements,
@@ -76,7 +76,10 @@ export async function run(cmd: Command, out: (s: string) => void): Promise<numbe
       const rows = (await stagingLag(db)).filter((l) => l.waiting > 0);
       out(
         rows.length
-          ? textTable([['resource', 'waiting', 'oldest (s)'], ...rows.map((l) => [l.resource, String(l.waiting), String(l.oldestAgeS ?? '')])])
+          ? textTable([
+              ['resource', 'waiting', 'oldest (s)', 'by role (waiting)'],
+              ...rows.map((l) => [l.resource, String(l.waiting), String(l.oldestAgeS ?? ''), rolesText(l.roles)]),
+            ])
           : 'no staging row waiting',
       );
       return 0;

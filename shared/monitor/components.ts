@@ -12,7 +12,7 @@ import { cpus, freemem, loadavg, totalmem, uptime } from 'node:os';
 import { z } from 'zod';
 import { platformsInForce } from '../configbundle/active.js';
 import { isUnavailable, type Db } from '../db/index.js';
-import { stagingLag } from '../dbsync/index.js';
+import { rolesText, stagingLag, waitingByRole } from '../dbsync/index.js';
 import { longestGapS } from '../time/cron.js';
 import { formatLocal, fromLocalParts } from '../time/index.js';
 import { backlogFigures, backlogState, holdFigures, holdsState } from './backlog.js';
@@ -51,7 +51,17 @@ export const ComponentsSchema = z.object({
     }),
   ),
   /** Database sync: staging rows waiting per resource (docs/dbsync.md); null when the database is down. */
-  staging: z.array(z.object({ resource: z.string(), waiting: z.number().int(), oldestAgeS: z.number().int().nullable() })).nullable(),
+  staging: z
+    .array(
+      z.object({
+        resource: z.string(),
+        waiting: z.number().int(),
+        oldestAgeS: z.number().int().nullable(),
+        /** Per HIS role (role names only): who is flooding the table (docs/dbsync.md "Fair shares"). */
+        roles: z.array(z.object({ role: z.string().nullable(), waiting: z.number().int(), oldestAgeS: z.number().int().nullable() })),
+      }),
+    )
+    .nullable(),
 });
 export type Component = z.infer<typeof ComponentSchema>;
 export type Components = z.infer<typeof ComponentsSchema>;
@@ -240,7 +250,13 @@ function dbsyncState(staging: Awaited<ReturnType<typeof stagingLag>>): Component
   const oldest = Math.max(0, ...staging.map((l) => l.oldestAgeS ?? 0));
   const waiting = staging.reduce((n, l) => n + l.waiting, 0);
   if (waiting === 0) return { name: 'dbsync', state: 'ok', detail: 'no staging row waiting' };
-  return { name: 'dbsync', state: oldest > STAGING_LATE_S ? 'degraded' : 'ok', detail: `${waiting} staging rows waiting, the oldest ${oldest} s` };
+  // Whose rows wait, most first (role names only): the operator sees which HIS is flooding.
+  const roles = rolesText(waitingByRole(staging), 3);
+  return {
+    name: 'dbsync',
+    state: oldest > STAGING_LATE_S ? 'degraded' : 'ok',
+    detail: `${waiting} staging rows waiting, the oldest ${oldest} s; by role: ${roles}`,
+  };
 }
 
 /** The object store as the backups saw it: the last archive's outcome (the monitor holds no S3 keys). */
