@@ -118,6 +118,8 @@ export interface SyncOptions {
    * left waiting behind a locked row instead of finding them first again (syncAll keeps one per run).
    */
   cursors?: Map<string, TableCursor>;
+  /** When the run ends (default: DBSYNC_RUN_MS from the start of syncAll): the function's later passes share one run's time. */
+  deadline?: number;
 }
 
 /**
@@ -154,7 +156,7 @@ export async function readRoleOrgs(db: Pick<pg.ClientBase, 'query'>): Promise<Ro
  * still waiting, in the same order.
  */
 export async function syncAll(db: Db, o: SyncOptions): Promise<ResourceRun[]> {
-  const deadline = Date.now() + o.settings.runMs;
+  const deadline = o.deadline ?? Date.now() + o.settings.runMs;
   await assertSeesEveryRow(db);
   const withRoles = { ...o, roles: o.roles ?? (await readRoleOrgs(db)), cursors: o.cursors ?? new Map<string, TableCursor>() };
   const tables = Object.values(resources);
@@ -260,7 +262,11 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
     // Roles whose open transactions hold rows of this table (skipped by the claims), for the log.
     const lockedBy = new Set<string>();
     let lockedRows = false;
-    while (Date.now() < deadline && !o.stopping?.()) {
+    // A batch is begun only when one as long as the last one still ends within the deadline: a run
+    // no longer overruns DBSYNC_RUN_MS by a whole batch (the first batch of a table's part always runs).
+    let lastMs = 0;
+    while (Date.now() + lastMs < deadline && !o.stopping?.()) {
+      const batchStart = Date.now();
       full = false;
       let claimed: Claimed | undefined;
       await client.query('BEGIN');
@@ -287,6 +293,7 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
       }
       for (const [role, last] of claimed.lasts) cursor.after.set(role, last);
       cursor.turn++;
+      lastMs = Date.now() - batchStart;
       for (const x of claimed.lockedBy) lockedBy.add(x);
       lockedRows ||= claimed.locked > 0;
       if (claimed.seen === 0) break;
