@@ -314,6 +314,7 @@ export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor, d?: D
     withTx(
       db,
       async (tx) => {
+        await withinDeadline(tx, d);
         await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
         const max = await tx.query<{ v: string | null }>("SELECT max(version) AS v FROM config_bundle WHERE action = 'apply'");
         const highest = max.rows[0]?.v === null || max.rows[0]?.v === undefined ? 0 : Number(max.rows[0].v);
@@ -421,6 +422,7 @@ export async function rollbackTo(
     withTx(
       db,
       async (tx) => {
+        await withinDeadline(tx, d);
         await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
         const t = await tx.query<StepRow>(`SELECT ${STEP_COLUMNS} FROM config_bundle WHERE action = 'apply' AND version = $1`, [version]);
         if (!t.rows[0]) throw new BundleError(404, 'unknown-version', `version ${version} was never applied on this front (GET /bundles lists them)`);
