@@ -266,7 +266,9 @@ app.get('/bundles', async (c) => {
 });
 
 app.get('/bundles/current', async (c) => {
-  const cur = await current(getPool());
+  const q = z.object({ bundle: z.enum(['0', '1', 'false', 'true']).default('1') }).safeParse(c.req.query());
+  if (!q.success) throw new BundleError(400, 'invalid-request', 'GET /bundles/current takes ?bundle=0 to leave the document out (1: with it, the default)');
+  const cur = await current(getPool(), q.data.bundle === '1' || q.data.bundle === 'true');
   if (!cur) throw new BundleError(404, 'no-bundle', 'no configuration bundle has been applied on this front yet');
   c.header('cache-control', 'no-store');
   return c.json(cur);

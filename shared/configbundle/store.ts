@@ -491,22 +491,30 @@ export async function history(db: Q, limit = 100): Promise<Step[]> {
 
 export interface Current {
   step: Step;
-  /** The bundle of the version in force (the one returned to, after a rollback). */
-  bundle: Bundle;
+  /** The bundle of the version in force (the one returned to, after a rollback); absent when not asked for. */
+  bundle?: Bundle;
   digest: string;
   keyId: string;
 }
 
-/** The step in force and its bundle; null before any bundle. */
-export async function current(db: Q): Promise<Current | null> {
+/**
+ * The step in force and its bundle; null before any bundle. `withBundle: false` leaves the document
+ * out (a full national drug list makes it tens of MB): the step, digest and key id say what is in force.
+ */
+export async function current(db: Q, withBundle = true): Promise<Current | null> {
   const step = await lastStep(db);
   if (!step) return null;
-  const r = await db.query<{ bundle: string; digest: string; key_id: string }>(
-    "SELECT bundle, digest, key_id FROM config_bundle WHERE action = 'apply' AND version = $1",
+  const r = await db.query<{ bundle: string | null; digest: string; key_id: string }>(
+    `SELECT ${withBundle ? 'bundle' : 'NULL AS bundle'}, digest, key_id FROM config_bundle WHERE action = 'apply' AND version = $1`,
     [step.version],
   );
   const row = r.rows[0]!;
-  return { step, bundle: StoredBundle.parse(JSON.parse(row.bundle)), digest: row.digest.trim(), keyId: row.key_id.trim() };
+  return {
+    step,
+    ...(row.bundle !== null ? { bundle: StoredBundle.parse(JSON.parse(row.bundle)) } : {}),
+    digest: row.digest.trim(),
+    keyId: row.key_id.trim(),
+  };
 }
 
 // ---- what the functions read -------------------------------------------------------------------------

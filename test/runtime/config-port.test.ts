@@ -132,6 +132,11 @@ describe('configuration port through the runtime', () => {
     expect(h.count).toBe(1);
     const cur = (await (await fetch(`${port}/bundles/current`, { headers: bearer() })).json()) as { step: { version: number }; bundle: { issuer: string } };
     expect(cur).toMatchObject({ step: { version: 1 }, bundle: { issuer: '国家平台(测试)' } });
+    // Without the document (a full drug list makes it tens of MB): what is in force, by step and digest.
+    const slim = (await (await fetch(`${port}/bundles/current?bundle=0`, { headers: bearer() })).json()) as Record<string, unknown>;
+    expect(Object.keys(slim).sort()).toEqual(['digest', 'keyId', 'step']);
+    expect(slim).toMatchObject({ step: { version: 1 }, digest: (cur as unknown as { digest: string }).digest });
+    expect((await fetch(`${port}/bundles/current?bundle=maybe`, { headers: bearer() })).status).toBe(400);
     const vc = (await (await fetch(`${port}/version-check`, { headers: bearer() })).json()) as { newer: boolean; latest: { version: string } };
     expect(vc).toMatchObject({ newer: true, latest: { version: '99.0.0' } });
     expect((await push(signed(bundleDoc(2, { triggers: triggersWith('cfg-kw-two', 'port-2') }), platform.key))).status).toBe(201);
