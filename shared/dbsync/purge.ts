@@ -1,6 +1,6 @@
 /**
  * Retention of the database-sync staging tables (docs/dbsync.md "Retention"). A staging row keeps its
- * name and other values after it is taken (only the ID number, phone and address are emptied then),
+ * other values after it is taken (its sealed fields — ID number, name, phone, address — are emptied then),
  * and every outcome stays in staging.sync_outcome (the HIS's view staging.sync_result): without a purge both grow forever. After each run
  * the dbsync function deletes
  * - staging rows taken more than DBSYNC_RETAIN_DAYS ago (`taken_at`; a row not yet taken is never
