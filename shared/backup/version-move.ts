@@ -155,10 +155,15 @@ export async function fixLedger(url: string, a: LedgerArchive): Promise<void> {
   await c.connect();
   try {
     if ((await c.query(`SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'backup_archive'`)).rowCount !== 1) return;
+    // An archive of a release before migration 1020 has no progress_at: its finish is its start there.
+    const progress = await c.query(
+      `SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'backup_archive' AND column_name = 'progress_at'`,
+    );
+    const finished = progress.rowCount === 1 ? 'coalesce(progress_at, started_at)' : 'started_at';
     if (/^\d{1,18}$/.test(a.archiveId))
       await c.query(
         `UPDATE backup_archive SET status = 'good', object_key = $2, size_bytes = $3, bytes_done = coalesce($3, bytes_done), sha256 = $4, row_counts = $5,
-                tables_done = tables_total, finished_at = coalesce(progress_at, started_at), error = NULL
+                tables_done = tables_total, finished_at = ${finished}, error = NULL
           WHERE archive_id = $1 AND status = 'running'`,
         [a.archiveId, a.objectKey, a.sizeBytes, a.sha256, a.rowCounts ? JSON.stringify(a.rowCounts) : null],
       );
