@@ -39,6 +39,7 @@ import { attemptOf, noteRefusal, type Attempt } from '../../shared/configbundle/
 import { sourceAddress } from '../../shared/http/caller.js';
 import { compareReleases, fetchRelease } from '../../shared/configbundle/release.js';
 import { closePool, getPool, openPool, type Deadline } from '../../shared/db/index.js';
+import { parseDuration } from '../../shared/time/duration.js';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, databaseError, errorOutcome, type FieldIssue } from '../../shared/http/errors.js';
 import { databaseAnswers } from '../../shared/status/index.js';
@@ -162,14 +163,30 @@ function parseWhole(text: string): Bundle {
   }
 }
 
-/** Where an apply or a rollback that started now must be over by (BundleSettings.applyWithinMs), or none. */
-function deadlineFrom(started: number): Deadline | undefined {
-  const within = settings().bundles.applyWithinMs;
+/**
+ * Where an apply or a rollback that started now must be over by (BundleSettings.applyWithinMs), or
+ * none; a caller's shorter `X-Timeout`, which the watchdog honours too (docs/runtime.md), shortens it
+ * by the same margin.
+ */
+function deadlineFrom(started: number, xTimeout: string | undefined): Deadline | undefined {
+  let within = settings().bundles.applyWithinMs;
+  if (xTimeout) {
+    let asked = 0;
+    try {
+      asked = parseDuration(xTimeout, 0);
+    } catch {
+      asked = 0;
+    }
+    if (asked > 0) {
+      const fits = Math.max(200, asked - Math.min(5000, asked / 5));
+      within = within === null ? fits : Math.min(within, fits);
+    }
+  }
   return within === null ? undefined : { at: started + within, capMs: settings().database.limits.statementTimeoutMs };
 }
 
 app.post('/bundles', async (c) => {
-  const deadline = deadlineFrom(Date.now());
+  const deadline = deadlineFrom(Date.now(), c.req.header('x-timeout'));
   const text = await c.req.text();
   if (Buffer.byteLength(text) > settings().bundles.maxBodyBytes)
     throw new BundleError(413, 'too-large', `the request is over ${settings().bundles.maxBodyBytes} bytes`);
@@ -275,7 +292,7 @@ app.get('/bundles/current', async (c) => {
 });
 
 app.post('/bundles/:version/rollback', async (c) => {
-  const deadline = deadlineFrom(Date.now());
+  const deadline = deadlineFrom(Date.now(), c.req.header('x-timeout'));
   const version = c.req.param('version');
   if (!/^\d{1,15}$/.test(version)) throw new BundleError(400, 'invalid-request', `a version is a number: ${version}`);
   const raw = (await c.req.text()).trim();

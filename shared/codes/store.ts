@@ -267,8 +267,9 @@ export async function importNational(
 ): Promise<{ domain: string; version: string; codes: number; closed: number; removedInUse: RemovedInUse }> {
   checkNationalImport(imp);
   return withTx(db, async (tx) => {
+    const before = await inUse(tx, imp.domain);
     const r = await writeNationalList(tx, imp);
-    return { ...r, removedInUse: await removedInUse(tx, imp.domain) };
+    return { ...r, removedInUse: await removedInUse(tx, before) };
   });
 }
 
@@ -337,38 +338,52 @@ export interface RemovedInUse {
   days: number;
 }
 
-/** The codes named at most per kind; the counts are whole. */
+/** The codes named at most per kind, and the orgs per code; the counts are whole. */
 const REMOVED_NAMED = 50;
+const ORGS_NAMED = 5;
 
 /**
- * After a list change in this transaction (writeNationalList, restoreNationalList: the codes it took
- * away are the rows it closed, `valid_to = now()`, with no current row), what of them is still in use:
+ * Before a list change (writeNationalList, restoreNationalList), what of the current list is in use:
  * codes the HIS sent in the last `days` days as they are — under a policy other than 'local', with no
- * mapping of that code whose target is current — and mappings that point at them. Both are held from
- * the next record on, so the configuration answer names them (docs/config-bundles.md "Answers").
+ * mapping of that code whose target is current — and mappings' targets. Taken before the change, since
+ * a version imported again replaces its rows rather than closing them; removedInUse then keeps those
+ * the new list no longer has (docs/code-mapping.md "A list that drops codes in use").
  */
-export async function removedInUse(tx: Tx, domain: string, days = 30): Promise<RemovedInUse> {
-  const fields = DOMAINS.filter((d) => listDomainOf(d.key) === domain).map((d) => d.key);
-  const gone = (col: string) =>
-    `EXISTS (SELECT 1 FROM code_national g WHERE g.domain = $2 AND g.code = ${col} AND g.valid_to = now())
-     AND NOT EXISTS (SELECT 1 FROM code_national c WHERE c.domain = $2 AND c.code = ${col} AND c.valid_to IS NULL)`;
+export async function inUse(tx: Tx, domain: string, days = 30, d?: Deadline): Promise<RemovedInUse> {
+  const fields = DOMAINS.filter((x) => listDomainOf(x.key) === domain).map((x) => x.key);
+  const current = (col: string) => `EXISTS (SELECT 1 FROM code_national c WHERE c.domain = $2 AND c.code = ${col} AND c.valid_to IS NULL)`;
+  await withinDeadline(tx, d);
   const sent = await tx.query<{ org: string; code: string; n: string }>(
     `SELECT o.org_code AS org, o.local_code AS code, o.seen_count AS n FROM code_observed o
-      WHERE o.domain = ANY($1::varchar[]) AND o.last_seen > now() - $3::integer * interval '1 day' AND ${gone('o.local_code')}
+      WHERE o.domain = ANY($1::varchar[]) AND o.last_seen > now() - $3::integer * interval '1 day' AND ${current('o.local_code')}
         AND NOT EXISTS (SELECT 1 FROM code_policy p WHERE p.org_code = o.org_code AND p.domain = o.domain AND p.policy = 'local')
         AND NOT EXISTS (SELECT 1 FROM code_mapping m JOIN code_national t ON t.domain = $2 AND t.code = m.national_code AND t.valid_to IS NULL
                          WHERE m.org_code = o.org_code AND m.domain = o.domain AND m.local_code = o.local_code)
       ORDER BY o.seen_count DESC, o.org_code, o.local_code`,
     [fields, domain, days],
   );
+  await withinDeadline(tx, d);
   const mapped = await tx.query<{ org: string; code: string; n: string }>(
     `SELECT m.org_code AS org, m.national_code AS code, count(*) AS n FROM code_mapping m
-      WHERE m.domain = ANY($1::varchar[]) AND m.national_code IS NOT NULL AND ${gone('m.national_code')}
+      WHERE m.domain = ANY($1::varchar[]) AND m.national_code IS NOT NULL AND ${current('m.national_code')}
       GROUP BY m.org_code, m.national_code ORDER BY count(*) DESC, m.org_code, m.national_code`,
     [fields, domain],
   );
   const rows = (r: typeof sent.rows) => r.map((x) => ({ org: x.org, code: x.code, count: Number(x.n) }));
   return { domain, sent: rows(sent.rows), mapped: rows(mapped.rows), days };
+}
+
+/** After the list change: of what was in use before it (inUse), what the list no longer has. */
+export async function removedInUse(tx: Tx, before: RemovedInUse, d?: Deadline): Promise<RemovedInUse> {
+  const codes = [...new Set([...before.sent, ...before.mapped].map((x) => x.code))];
+  if (!codes.length) return before;
+  await withinDeadline(tx, d);
+  const still = await tx.query<{ code: string }>(
+    'SELECT DISTINCT code FROM code_national WHERE domain = $1 AND valid_to IS NULL AND code = ANY($2::varchar[])',
+    [before.domain, codes],
+  );
+  const kept = new Set(still.rows.map((x) => x.code));
+  return { ...before, sent: before.sent.filter((x) => !kept.has(x.code)), mapped: before.mapped.filter((x) => !kept.has(x.code)) };
 }
 
 /**
@@ -383,7 +398,11 @@ export function removedInUseWarning(r: RemovedInUse, at: string): string | null 
     const codes = [...byCode].map(([code, uses]) => ({ code, uses, total: uses.reduce((n, u) => n + u.count, 0) })).sort((a, b) => b.total - a.total);
     const shown = codes
       .slice(0, REMOVED_NAMED)
-      .map((c) => `${c.code} (${c.total} ${unit}: ${c.uses.map((u) => `${u.org} ×${u.count}`).join(', ')})`)
+      .map((c) => {
+        const orgs = c.uses.slice(0, ORGS_NAMED).map((u) => `${u.org} ×${u.count}`);
+        if (c.uses.length > ORGS_NAMED) orgs.push(`… ${c.uses.length - ORGS_NAMED} more orgs`);
+        return `${c.code} (${c.total} ${unit}: ${orgs.join(', ')})`;
+      })
       .join(', ');
     return { count: codes.length, text: shown + (codes.length > REMOVED_NAMED ? `, … ${codes.length - REMOVED_NAMED} more` : '') };
   };

@@ -18,8 +18,10 @@ import { AppError, type FieldIssue } from '../http/errors.js';
 import {
   checkNationalImport,
   nationalListState,
+  inUse,
   removedInUse,
   removedInUseWarning,
+  type RemovedInUse,
   restoreNationalList,
   writeNationalList,
   type NationalListState,
@@ -269,15 +271,22 @@ export interface Applied {
 }
 
 /**
+ * What of a national list is in use before a step writes its area (inUse), for codeTableWarnings after
+ * it; nothing for another area.
+ */
+async function inUseBefore(tx: Tx, area: string, d: Deadline | undefined): Promise<RemovedInUse | null> {
+  return area.startsWith(CODE_TABLE) ? inUse(tx, area.slice(CODE_TABLE.length), 30, d) : null;
+}
+
+/**
  * For every national list a step changed, a line naming the codes it took away that the HIS still
  * sends or mappings still point at (docs/config-bundles.md "Answers"): applied all the same — the
  * platform decides the lists — but said, in the answer and the log, before records are held for them.
  */
-async function codeTableWarnings(tx: Tx, changed: string[]): Promise<string[]> {
+async function codeTableWarnings(tx: Tx, before: Map<string, RemovedInUse>, d: Deadline | undefined): Promise<string[]> {
   const out: string[] = [];
-  for (const area of changed) {
-    if (!area.startsWith(CODE_TABLE)) continue;
-    const w = removedInUseWarning(await removedInUse(tx, area.slice(CODE_TABLE.length)), area);
+  for (const [area, was] of before) {
+    const w = removedInUseWarning(await removedInUse(tx, was, d), area);
     if (w) out.push(w);
   }
   return out;
@@ -353,13 +362,17 @@ export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor, d?: D
         const current = (await lastStep(tx))?.effective ?? {};
         const previous: Previous = {};
         const changed: string[] = [];
+        const used = new Map<string, RemovedInUse>();
         for (const { area, content } of areasOf(b)) {
           await withinDeadline(tx, d);
           previous[area] = await snapshot(tx, area);
+          const was = await inUseBefore(tx, area, d);
           await write(tx, area, content, b, d);
+          if (was) used.set(area, was);
           changed.push(area);
         }
         const effective: Effective = { ...current, ...Object.fromEntries(changed.map((a) => [a, b.version])) };
+        const warnings = await codeTableWarnings(tx, used, d);
         await withinDeadline(tx, d);
         const r = await tx.query<StepRow>(
           `INSERT INTO config_bundle (action, version, issuer, issued_at, bundle, signature, key_id, digest, areas, effective, previous, applied_by, applied_via, applied_at)
@@ -379,7 +392,7 @@ export async function applyBundle(db: Db, v: VerifiedBundle, actor: Actor, d?: D
             actor.via?.slice(0, 200) ?? null,
           ],
         );
-        return { step: stepOf(r.rows[0]!), changed, warnings: await codeTableWarnings(tx, changed) };
+        return { step: stepOf(r.rows[0]!), changed, warnings };
       },
       0,
     ),
@@ -453,13 +466,17 @@ export async function rollbackTo(
         // Written in the order a bundle writes them (code tables last).
         differs.sort((a, b) => Number(a.startsWith(CODE_TABLE)) - Number(b.startsWith(CODE_TABLE)));
         const previous: Previous = {};
+        const used = new Map<string, RemovedInUse>();
         for (const area of differs) {
           await withinDeadline(tx, d);
           previous[area] = await snapshot(tx, area);
+          const was = await inUseBefore(tx, area, d);
           const source = target.effective[area];
           if (source !== undefined) await write(tx, area, await contentOf(tx, source, area), { version: source, issuer: target.issuer }, d);
           else await restore(tx, area, await baselineOf(tx, area), version, d);
+          if (was) used.set(area, was);
         }
+        const warnings = await codeTableWarnings(tx, used, d);
         await withinDeadline(tx, d);
         const r = await tx.query<StepRow>(
           `INSERT INTO config_bundle (action, version, issuer, issued_at, areas, effective, previous, applied_by, applied_via, applied_at, reason)
@@ -476,7 +493,7 @@ export async function rollbackTo(
             reason?.slice(0, 500) ?? null,
           ],
         );
-        return { step: stepOf(r.rows[0]!), changed: differs, warnings: await codeTableWarnings(tx, differs) };
+        return { step: stepOf(r.rows[0]!), changed: differs, warnings };
       },
       0,
     ),

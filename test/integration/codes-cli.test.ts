@@ -81,6 +81,10 @@ describe('cdc-codes', () => {
     const back = await cli('import-national', '--domain', 'examCategory', '--file', both, '--version', 'CLI-3');
     expect(back.out).toContain('loaded 2 codes into examCategory as version CLI-3');
     expect(back.out).not.toContain('warning');
+    // The same version imported again without CT: its rows are replaced, not closed, and it is said the same.
+    const again = await cli('import-national', '--domain', 'examCategory', '--file', dr, '--version', 'CLI-3');
+    expect(again.out).toContain(`${org} ×1`);
+    expect((await cli('import-national', '--domain', 'examCategory', '--file', both, '--version', 'CLI-3')).out).not.toContain('warning');
   });
 
   it('a bad file fails with exit 1 and lists the errors; bad arguments exit 2', async () => {
