@@ -263,7 +263,8 @@ export async function syncResource(db: Db, r: Resource, o: SyncOptions, deadline
     const lockedBy = new Set<string>();
     let lockedRows = false;
     // A batch is begun only when one as long as the last one still ends within the deadline: a run
-    // no longer overruns DBSYNC_RUN_MS by a whole batch (the first batch of a table's part always runs).
+    // no longer overruns DBSYNC_RUN_MS by a whole batch; a table's first batch runs while the run has time
+    // left (its length is not known yet), none once the deadline has passed.
     let lastMs = 0;
     while (Date.now() + lastMs < deadline && !o.stopping?.()) {
       const batchStart = Date.now();

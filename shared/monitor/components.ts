@@ -12,7 +12,7 @@ import { cpus, freemem, loadavg, totalmem, uptime } from 'node:os';
 import { z } from 'zod';
 import { platformsInForce } from '../configbundle/active.js';
 import { isUnavailable, type Db } from '../db/index.js';
-import { rolesText, stagingLag, waitingByRole } from '../dbsync/index.js';
+import { stagingLag, waitingByRole } from '../dbsync/index.js';
 import { longestGapS } from '../time/cron.js';
 import { formatLocal, fromLocalParts } from '../time/index.js';
 import { backlogFigures, backlogState, holdFigures, holdsState } from './backlog.js';
@@ -57,8 +57,12 @@ export const ComponentsSchema = z.object({
         resource: z.string(),
         waiting: z.number().int(),
         oldestAgeS: z.number().int().nullable(),
-        /** Per HIS role (role names only): who is flooding the table (docs/dbsync.md "Fair shares"). */
-        roles: z.array(z.object({ role: z.string().nullable(), waiting: z.number().int(), oldestAgeS: z.number().int().nullable() })),
+        /**
+         * Per HIS role, most first, without the role's name (docs/dbsync.md "Fair shares"): whether one
+         * role floods the table shows; which role it is, the hospital's operator reads from
+         * `bin/cdc-dbsync lag` — role names are the hospital's database logins, not the platforms'.
+         */
+        roles: z.array(z.object({ waiting: z.number().int(), oldestAgeS: z.number().int().nullable() })),
       }),
     )
     .nullable(),
@@ -243,15 +247,22 @@ async function databaseParts(
     stagingLag(db),
   ]);
   out.push(store, ...platforms, ...schedules, ...backlogs, holds, dbsyncState(staging));
-  return { components: out, errors, staging: staging.filter((l) => l.waiting > 0) };
+  return {
+    components: out,
+    errors,
+    staging: staging.filter((l) => l.waiting > 0).map((l) => ({ ...l, roles: l.roles.map(({ waiting, oldestAgeS }) => ({ waiting, oldestAgeS })) })),
+  };
 }
 
 function dbsyncState(staging: Awaited<ReturnType<typeof stagingLag>>): Component {
   const oldest = Math.max(0, ...staging.map((l) => l.oldestAgeS ?? 0));
   const waiting = staging.reduce((n, l) => n + l.waiting, 0);
   if (waiting === 0) return { name: 'dbsync', state: 'ok', detail: 'no staging row waiting' };
-  // Whose rows wait, most first (role names only): the operator sees which HIS is flooding.
-  const roles = rolesText(waitingByRole(staging), 3);
+  // How the rows that wait are shared between roles, most first, without names (the components go to
+  // the platforms): one role flooding shows; `bin/cdc-dbsync lag` names it for the hospital's operator.
+  const byRole = waitingByRole(staging);
+  const shares = byRole.slice(0, 3).map((x) => x.waiting);
+  const roles = `${shares.join(', ')}${byRole.length > 3 ? ', …' : ''} (${byRole.length} role${byRole.length === 1 ? '' : 's'})`;
   return {
     name: 'dbsync',
     state: oldest > STAGING_LATE_S ? 'degraded' : 'ok',

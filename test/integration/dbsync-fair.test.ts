@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sample } from '../../infra/simulators/samples.js';
 import { resources } from '../../schemas/index.js';
 import { claim, stagingLag, syncAll, syncResource } from '../../shared/dbsync/index.js';
+import { components } from '../../shared/monitor/components.js';
 import { bindStatements, createRoleStatements, rolePassword } from '../../shared/dbsync/role.js';
 import { privateDatabase, testDb, uniqueId, uniqueOrg } from '../setup/db.js';
 import { stageRecord, syncEveryOrg } from '../setup/records.js';
@@ -138,6 +139,16 @@ describe('the HIS roles of one table', () => {
       { role: b.name, waiting: 1, oldestAgeS: expect.any(Number) },
     ]);
     expect(JSON.stringify(lag)).not.toMatch(/FLOOD|FEW|洪/);
+    // The components the monitoring port and the province report carry show the shares, never the role
+    // names (the hospital's database logins).
+    const comp = await components(db, { platforms: {}, diskPath: '/', probe: false });
+    expect(comp.components.find((c) => c.name === 'dbsync')?.detail).toMatch(/by role: 300, 1 \(2 roles\)$/);
+    expect(comp.staging?.find((l) => l.resource === 'emrPatientInfo')?.roles).toEqual([
+      { waiting: 300, oldestAgeS: expect.any(Number) },
+      { waiting: 1, oldestAgeS: expect.any(Number) },
+    ]);
+    expect(JSON.stringify(comp)).not.toContain(a.name);
+    expect(JSON.stringify(comp)).not.toContain(b.name);
     while ((await syncResource(db, patients, { settings: syncEveryOrg })).more);
     expect((await stagingLag(db)).find((l) => l.resource === 'emrPatientInfo')).toMatchObject({ waiting: 0, oldestAgeS: null, roles: [] });
   });
