@@ -9,6 +9,7 @@
 //   GET  /archives  ?kind=&status=&limit=: the ledger
 //   GET  /status    the summary the status JSON carries, and the latest checks
 import { Hono } from 'hono';
+import { log } from '../../shared/log/index.js';
 import { z } from 'zod';
 import { defineFunction } from '../../shared/fn/index.js';
 import { AppError, handleError } from '../../shared/http/errors.js';
@@ -46,9 +47,28 @@ const operator = operatorAuth(() => settings().operator);
 for (const path of ['/run', '/check', '/archives', '/status']) app.use(path, operator);
 const issues = (e: z.ZodError) => e.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
 
+// Whether this process has taken archives under a backup-sm4-key: one that disappears afterwards (a
+// rotation done as rm then cp, a file deleted) would leave the next archives unencrypted without a
+// word — said once, in the log and as a backup alert (docs/backup.md "Encryption at rest").
+let keyed = false;
+async function noteKey(s: BackupSettings): Promise<void> {
+  if (s.backup.sm4Key) {
+    keyed = true;
+    return;
+  }
+  if (!keyed) return;
+  keyed = false;
+  const said =
+    'backup-sm4-key 已不存在：此后的归档不再加密（the secret file backup-sm4-key has gone: archives from now on are not encrypted; physical archives are refused）——请放回密钥文件（docs/backup.md）';
+  log('error', 'backup-sm4-key has gone: archives from now on are not encrypted');
+  await raiseBackupAlert(getPool(), [said], s.alerts);
+}
+
 app.post('/', async (c) => {
   const trigger = c.req.header('x-topic') === 'cron-function' ? 'cron' : 'manual';
-  const report = await runDue(getPool(), databaseUrl(), config(), { trigger, alerts: settings().alerts });
+  const s = settings();
+  await noteKey(s);
+  const report = await runDue(getPool(), s.database.url, s.backup, { trigger, alerts: s.alerts });
   return c.json(report);
 });
 
@@ -57,7 +77,9 @@ const RunBody = z.object({ kind: ArchiveKindSchema.default('logical') });
 app.post('/run', async (c) => {
   const parsed = RunBody.safeParse((await c.req.json().catch(() => ({}))) ?? {});
   if (!parsed.success) throw new AppError('BAD_REQUEST', `run takes {kind?: logical|physical|system|software}: ${issues(parsed.error)}`);
-  const report = await runDue(getPool(), databaseUrl(), config(), { trigger: 'manual', kinds: [parsed.data.kind], alerts: settings().alerts });
+  const s = settings();
+  await noteKey(s);
+  const report = await runDue(getPool(), s.database.url, s.backup, { trigger: 'manual', kinds: [parsed.data.kind], alerts: s.alerts });
   const failed = report.backups.some((b) => !b.ok) || report.checks.some((x) => !x.ok);
   return c.json(report, failed ? 500 : 200);
 });

@@ -26,7 +26,8 @@ export function optionalPatterns(annotation: string | undefined): Array<(name: s
 
 /** The exact names of an annotation value (its `prefix*` patterns left out). */
 export function optionalNames(annotation: string | undefined): string[] {
-  return (annotation ?? '').split(/[\s,]+/).filter((p) => p && !p.endsWith('*'));
+  // A file name of the secrets folder, nothing else: never a path out of the view ('/', '..').
+  return (annotation ?? '').split(/[\s,]+/).filter((p) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(p));
 }
 
 /**

@@ -7,6 +7,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
@@ -19,12 +20,14 @@ let dir: string;
 let s3: RunningS3;
 let front: Booted;
 let drop: () => Promise<void>;
+let db: pg.Pool;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cdc-backup-key-'));
   s3 = await startS3({ dir: join(dir, 's3') });
   const p = await privateDatabase('bkkey');
   drop = p.drop;
+  db = p.db;
   front = await bootStack({
     name: 'backup-key',
     databaseUrl: p.url,
@@ -89,7 +92,9 @@ async function takeArchive(): Promise<{ objectKey: string; keyFingerprint: strin
 }
 
 describe('backup-sm4-key changed while the front runs', () => {
-  it('a key created after the start encrypts the next archive; a key put in its place, the one after', { timeout: 180_000 }, async () => {
+  it('a key created after the start encrypts the next archive; a key put in its place, the one after; a key gone is said once, as an alert', {
+    timeout: 180_000,
+  }, async () => {
     const first = await takeArchive();
     expect(first.objectKey).not.toMatch(/\.sm4$/);
     expect(first.keyFingerprint).toBeNull();
@@ -107,5 +112,15 @@ describe('backup-sm4-key changed while the front runs', () => {
     renameSync(`${keyFile}.new`, keyFile);
     const third = await takeArchive();
     expect(third.keyFingerprint).toBe(sm4Fingerprint(two));
+
+    // The key gone (a rotation done as rm, then cp): the next archive goes out unencrypted, and that is said once, as an alert.
+    rmSync(keyFile);
+    const fourth = await takeArchive();
+    expect(fourth.objectKey).not.toMatch(/\.sm4$/);
+    const alerts = await db.query<{ message: string }>("SELECT message FROM alert_event WHERE message LIKE '%backup-sm4-key%'");
+    expect(alerts.rows).toHaveLength(1);
+    expect(alerts.rows[0]!.message).toMatch(/backup-sm4-key 已不存在/);
+    await takeArchive();
+    expect((await db.query("SELECT 1 FROM alert_event WHERE message LIKE '%backup-sm4-key%'")).rowCount).toBe(1);
   });
 });

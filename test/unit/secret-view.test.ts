@@ -70,4 +70,10 @@ describe('an optional secret created after the replica started', () => {
       'uplink-province-key',
     ]);
   });
+
+  it('links no name that is a path: an annotation naming ../ or a folder adds nothing', () => {
+    const f = secrets('f', 'postgres://f/db');
+    const view = secretView(f, 'backup', ['cdc-database-url'], '../../cdc-database-url .. sub/key .hidden');
+    expect(readdirSync(view)).toEqual(['cdc-database-url']);
+  });
 });
