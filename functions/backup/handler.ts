@@ -40,8 +40,6 @@ app.onError(handleError);
 // never under the one the replica started with (docs/backup.md "Encryption at rest"). A few small
 // files and the variables, for a function called a few times a day.
 const settings = (): BackupSettings => backupConfig.parse();
-const config = () => settings().backup;
-const databaseUrl = () => settings().database.url;
 // Everything but the cron's POST / is for operators: the gateway's credentials (docs/backup.md).
 const operator = operatorAuth(() => settings().operator);
 for (const path of ['/run', '/check', '/archives', '/status']) app.use(path, operator);
@@ -90,18 +88,19 @@ app.post('/check', async (c) => {
   const parsed = CheckBody.safeParse((await c.req.json().catch(() => ({}))) ?? {});
   if (!parsed.success) throw new AppError('BAD_REQUEST', `check takes {archiveId?, drill?}: ${issues(parsed.error)}`);
   const db = getPool();
-  const k = config();
+  const s = settings();
+  const k = s.backup;
   const a = parsed.data.archiveId ? await getArchive(db, parsed.data.archiveId) : await lastGood(db, 'logical');
   if (!a) throw new AppError('NOT_FOUND', parsed.data.archiveId ? `no archive ${parsed.data.archiveId}` : 'no good logical archive yet');
   if (a.status !== 'good') throw new AppError('BAD_REQUEST', `archive ${a.archiveId} is ${a.status}, not good`);
-  const checks = await checkArchive(db, openStore(requireStore(k)), k, a, { databaseUrl: databaseUrl(), drill: parsed.data.drill });
+  const checks = await checkArchive(db, openStore(requireStore(k)), k, a, { databaseUrl: s.database.url, drill: parsed.data.drill });
   checks.push(await checkFreshness(db));
   const failed = checks.filter((x) => !x.ok);
   if (failed.length)
     await raiseBackupAlert(
       db,
       failed.map((x) => `备份校验失败（${x.check}，归档 ${a.archiveId}）：${x.message}`),
-      settings().alerts,
+      s.alerts,
     );
   return c.json({ archiveId: a.archiveId, checks, ok: failed.length === 0 }, failed.length ? 500 : 200);
 });

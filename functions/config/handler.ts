@@ -34,7 +34,7 @@ import {
 } from '../../shared/configbundle/store.js';
 import { type Release, SignedBundle, StoredSection, type Bundle } from '../../shared/configbundle/schema.js';
 import { SignatureError, verifyBundleSignature } from '../../shared/configbundle/sign.js';
-import { bundleAuth } from '../../shared/configbundle/settings.js';
+import { bundleAuth, withinRequest } from '../../shared/configbundle/settings.js';
 import { attemptOf, noteRefusal, type Attempt } from '../../shared/configbundle/refusals.js';
 import { sourceAddress } from '../../shared/http/caller.js';
 import { compareReleases, fetchRelease } from '../../shared/configbundle/release.js';
@@ -177,10 +177,7 @@ function deadlineFrom(started: number, xTimeout: string | undefined): Deadline |
     } catch {
       asked = 0;
     }
-    if (asked > 0) {
-      const fits = Math.max(200, asked - Math.min(5000, asked / 5));
-      within = within === null ? fits : Math.min(within, fits);
-    }
+    if (asked > 0) within = within === null ? withinRequest(asked) : Math.min(within, withinRequest(asked));
   }
   return within === null ? undefined : { at: started + within, capMs: settings().database.limits.statementTimeoutMs };
 }

@@ -22,6 +22,14 @@ import { parseTrustedKeys } from './sign.js';
 import type { GatewayAccess } from './schedules.js';
 import { BundleError, tokenLabel } from './store.js';
 
+/**
+ * How long a step may run within a request of `ms` (exec_timeout, or a caller's shorter X-Timeout):
+ * less a fifth, at most 5 s, for the answer (docs/config-bundles.md "Answers").
+ */
+export function withinRequest(ms: number): number {
+  return Math.max(200, ms - Math.min(5000, ms / 5));
+}
+
 export const bundlesConcern = concern({
   name: 'bundles',
   vars: {
@@ -69,7 +77,7 @@ export const bundlesConcern = concern({
        * How long an apply or a rollback may run from the request's start: exec_timeout less a margin
        * (a fifth, at most 5 s) for the answer; null when exec_timeout is unset or 0 (no limit).
        */
-      applyWithinMs: execMs > 0 ? Math.max(500, execMs - Math.min(5000, execMs / 5)) : null,
+      applyWithinMs: execMs > 0 ? withinRequest(execMs) : null,
       tokens: tokens.map((t) => ({ digest: createHash('sha256').update(t).digest(), label: tokenLabel(t) })),
       platformKeys,
       releaseUrl: v.CONFIG_RELEASE_URL ?? null,

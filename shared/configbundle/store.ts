@@ -159,7 +159,8 @@ async function writeActive(tx: Tx, area: string, version: number, content: unkno
 }
 
 async function write(tx: Tx, area: string, content: unknown, b: Pick<Bundle, 'version' | 'issuer'>, d?: Deadline): Promise<void> {
-  await withinDeadline(tx, d);
+  // A code table is bounded by writeNationalList, after its codes are checked.
+  if (!area.startsWith(CODE_TABLE)) await withinDeadline(tx, d);
   if (area === PLATFORMS) await syncPlatforms(tx, content);
   if (!area.startsWith(CODE_TABLE)) return writeActive(tx, area, b.version, content);
   const t = content as CodeTable;

@@ -44,7 +44,7 @@ import {
   type Archive,
   type BackupConfig,
 } from '../../shared/backup/index.js';
-import { backupCli, backupStoreEnv } from '../setup/backup-store.js';
+import { backupCli, backupStackYaml, backupStoreEnv } from '../setup/backup-store.js';
 import { databaseUrl, privateDatabase } from '../setup/db.js';
 import { samplePatient } from '../../infra/simulators/his.js';
 import { resources } from '../../schemas/index.js';
@@ -1157,36 +1157,21 @@ describe('the backup function through the runtime', () => {
         'backup-s3-secret-key': s3.secretKey,
         'backup-sm4-key': '0123456789abcdeffedcba9876543210\n',
       },
-      stackYaml: [
-        'version: 1.0',
-        'provider: { name: openfaas, gateway: "http://127.0.0.1:8080" }',
-        'functions:',
-        '  backup:',
-        '    lang: hono',
-        `    handler: ${join(root, 'functions/backup')}`,
-        '    image: cdc-front/backup:test',
-        '    environment:',
-        '      exec_timeout: 0s',
-        `      BACKUP_S3_ENDPOINT: ${s3.endpoint}`,
-        `      BACKUP_S3_BUCKET: ${s3.bucket}`,
-        '      BACKUP_S3_PREFIX: t-fn',
-        '      TZ_LOCAL: Asia/Shanghai',
-        // As stack.yml gives them: each replica sees only its own secrets (docs/runtime.md "Secrets").
-        '    secrets: [cdc-database-url, basic-auth-user, basic-auth-password]',
-        '    annotations:',
-        '      com.cdc-front.optional-secrets: "backup-s3-access-key backup-s3-secret-key backup-sm4-key"',
-        '  web:',
-        '    lang: hono',
-        `    handler: ${join(root, 'functions/web')}`,
-        '    image: cdc-front/web:test',
-        '    secrets: [cdc-database-url]',
-        '  monitor:',
-        '    lang: hono',
-        `    handler: ${join(root, 'functions/monitor')}`,
-        '    image: cdc-front/monitor:test',
-        '    secrets: [cdc-database-url, monitor-token]',
-        '',
-      ].join('\n'),
+      stackYaml: backupStackYaml(s3, 't-fn', {
+        env: ['TZ_LOCAL: Asia/Shanghai'],
+        functions: [
+          '  web:',
+          '    lang: hono',
+          `    handler: ${join(root, 'functions/web')}`,
+          '    image: cdc-front/web:test',
+          '    secrets: [cdc-database-url]',
+          '  monitor:',
+          '    lang: hono',
+          `    handler: ${join(root, 'functions/monitor')}`,
+          '    image: cdc-front/monitor:test',
+          '    secrets: [cdc-database-url, monitor-token]',
+        ],
+      }),
       frontDefaults: false,
       runtime: { projectDir: root, gateway: { host: '127.0.0.1', port: 0 }, hospital: false },
     });

@@ -13,6 +13,7 @@ import { startS3, type RunningS3 } from '../../infra/dev/s3.js';
 import { bootStack, type Booted } from '../../infra/runtime/boot.js';
 import { manifestKey, openStore, parseManifest, readSmall } from '../../shared/backup/index.js';
 import { sm4Fingerprint } from '../../shared/backup/tools.js';
+import { backupStackYaml } from '../setup/backup-store.js';
 import { privateDatabase } from '../setup/db.js';
 
 const root = resolve('.');
@@ -34,24 +35,7 @@ beforeAll(async () => {
     // As in production: the runtime makes no backup-sm4-key, the operator does (docs/backup.md).
     env: { CDC_ENV: 'production' },
     secrets: { 'backup-s3-access-key': s3.accessKey, 'backup-s3-secret-key': s3.secretKey },
-    stackYaml: [
-      'version: 1.0',
-      'provider: { name: openfaas, gateway: "http://127.0.0.1:8080" }',
-      'functions:',
-      '  backup:',
-      '    lang: hono',
-      `    handler: ${join(root, 'functions/backup')}`,
-      '    image: cdc-front/backup:test',
-      '    environment:',
-      '      exec_timeout: 0s',
-      `      BACKUP_S3_ENDPOINT: ${s3.endpoint}`,
-      `      BACKUP_S3_BUCKET: ${s3.bucket}`,
-      '      BACKUP_S3_PREFIX: t-key',
-      '    secrets: [cdc-database-url, basic-auth-user, basic-auth-password]',
-      '    annotations:',
-      '      com.cdc-front.optional-secrets: "backup-s3-access-key backup-s3-secret-key backup-sm4-key"',
-      '',
-    ].join('\n'),
+    stackYaml: backupStackYaml(s3, 't-key'),
     frontDefaults: false,
     runtime: { projectDir: root, gateway: { host: '127.0.0.1', port: 0 }, hospital: false },
   });

@@ -36,6 +36,20 @@ const cache = async (refreshMs = 60_000, flushMs = 60_000) => {
 const map = (org: string, domain: string, localCode: string, nationalCode?: string, equivalence?: string) =>
   saveMapping(db, MappingInputSchema.parse({ org, domain, localCode, nationalCode, equivalence }), actor);
 
+/**
+ * Taps the pool's queries that read code_national: `seen` gets each one's rows. Returns the untapped
+ * query, to run a statement unseen or to put it back.
+ */
+function tapNational(pool: pg.Pool, seen: (rows: Array<{ domain?: string }>) => void): (...a: unknown[]) => Promise<pg.QueryResult> {
+  const orig = pool.query.bind(pool) as (...x: unknown[]) => Promise<pg.QueryResult>;
+  (pool as unknown as { query: unknown }).query = async (...a: unknown[]) => {
+    const r = await orig(...a);
+    if (typeof a[0] === 'string' && /FROM code_national/.test(a[0])) seen(r.rows as Array<{ domain?: string }>);
+    return r;
+  };
+  return orig;
+}
+
 describe('lookup per policy', () => {
   it('auto (the default): a national code is kept, anything else mapped or unmapped', async () => {
     const org = uniqueOrg();
@@ -199,12 +213,7 @@ describe('a large national list', () => {
       expect(whole.get('drug')?.size).toBe(2345);
       // Rows per query that reads code_national, from here on.
       const sizes: number[] = [];
-      const orig = priv.db.query.bind(priv.db);
-      (priv.db as unknown as { query: unknown }).query = async (...a: unknown[]) => {
-        const r = (await (orig as (...x: unknown[]) => Promise<pg.QueryResult>)(...a)) as pg.QueryResult;
-        if (typeof a[0] === 'string' && /FROM code_national/.test(a[0])) sizes.push(r.rows.length);
-        return r;
-      };
+      const orig = tapNational(priv.db, (rows) => sizes.push(rows.length));
       const paged = await loadNational(priv.db, null, 500);
       expect(paged).toEqual(whole);
       expect(Math.max(...sizes)).toBeLessThanOrEqual(500);
@@ -237,12 +246,7 @@ describe('the lists a function holds', () => {
     expect(listsOfAllRecords()).not.toContain('drug');
     // Every row read from code_national, by domain, from here on.
     const read: string[] = [];
-    const orig = priv.db.query.bind(priv.db);
-    (priv.db as unknown as { query: unknown }).query = async (...a: unknown[]) => {
-      const r = (await (orig as (...x: unknown[]) => Promise<pg.QueryResult>)(...a)) as pg.QueryResult<{ domain?: string }>;
-      if (typeof a[0] === 'string' && /FROM code_national/.test(a[0])) read.push(...r.rows.map((x) => x.domain ?? '?'));
-      return r;
-    };
+    tapNational(priv.db, (rows) => read.push(...rows.map((x) => x.domain ?? '?')));
     const c = await createCodeCache(priv.db, { refreshMs: 60_000, flushMs: 60_000, lists });
     try {
       const org = uniqueOrg();
@@ -281,12 +285,7 @@ describe('a change of one national list', () => {
     const c = await createCodeCache(priv.db, { refreshMs: 60_000, flushMs: 60_000 });
     // Every row the cache reads from code_national, by domain, from here on.
     const read: string[] = [];
-    const orig = priv.db.query.bind(priv.db);
-    (priv.db as unknown as { query: unknown }).query = async (...a: unknown[]) => {
-      const r = (await (orig as (...x: unknown[]) => Promise<pg.QueryResult>)(...a)) as pg.QueryResult<{ domain?: string }>;
-      if (typeof a[0] === 'string' && /FROM code_national/.test(a[0])) read.push(...r.rows.map((x) => x.domain ?? '?'));
-      return r;
-    };
+    const orig = tapNational(priv.db, (rows) => read.push(...rows.map((x) => x.domain ?? '?')));
     try {
       const org = uniqueOrg();
       const seeded = await nationalCodes(priv.db, 'education');

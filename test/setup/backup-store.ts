@@ -59,3 +59,32 @@ export function backupCli(args: string[], env: Record<string, string>, limitMs?:
     });
   });
 }
+
+/**
+ * A stack file with the backup function as stack.yml declares it (its optional secrets, the gateway's
+ * credentials for its operator routes), pointed at the tests' store under `prefix`; `more`: further
+ * environment lines of the function, then further functions, as stack.yml lines.
+ */
+export function backupStackYaml(s3: RunningS3, prefix: string, o: { env?: string[]; functions?: string[] } = {}): string {
+  return [
+    'version: 1.0',
+    'provider: { name: openfaas, gateway: "http://127.0.0.1:8080" }',
+    'functions:',
+    '  backup:',
+    '    lang: hono',
+    `    handler: ${join(resolve(import.meta.dirname, '../..'), 'functions/backup')}`,
+    '    image: cdc-front/backup:test',
+    '    environment:',
+    '      exec_timeout: 0s',
+    `      BACKUP_S3_ENDPOINT: ${s3.endpoint}`,
+    `      BACKUP_S3_BUCKET: ${s3.bucket}`,
+    `      BACKUP_S3_PREFIX: ${prefix}`,
+    ...(o.env ?? []).map((l) => `      ${l}`),
+    // As stack.yml gives them: each replica sees only its own secrets (docs/runtime.md "Secrets").
+    '    secrets: [cdc-database-url, basic-auth-user, basic-auth-password]',
+    '    annotations:',
+    '      com.cdc-front.optional-secrets: "backup-s3-access-key backup-s3-secret-key backup-sm4-key"',
+    ...(o.functions ?? []),
+    '',
+  ].join('\n');
+}
